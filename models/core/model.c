@@ -1,0 +1,163 @@
+/* model.c - the family table and the refcounted model snapshot (see model.h). */
+#include "core/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mf/mf.h"
+
+/* One row per family. Adding a family = one module + one row here. */
+const struct model_ops *const model_families[] = {
+    &mf_ops,
+    NULL,
+};
+
+const struct model_ops *model_family_find(const char *family)
+{
+    for (size_t i = 0; model_families[i]; i++)
+        if (strcmp(model_families[i]->family, family) == 0)
+            return model_families[i];
+    return NULL;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int model_load(const char *name, int64_t version, const char *path, struct model **out,
+               enc_err *err)
+{
+    *out = NULL;
+    double t0 = now_seconds();
+    st_file *f = NULL;
+    int rc = st_open(path, &f, err);
+    if (rc)
+        return rc;
+    const char *fmt = st_meta(f, "format"), *fam = st_meta(f, "family"),
+               *fv = st_meta(f, "format_version");
+    if (!fmt || strcmp(fmt, "encore") != 0 || !fam || !fv) {
+        st_close(f);
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s: not an Encore model (metadata needs format=encore, family, "
+                        "format_version)", path);
+    }
+    if (strcmp(fv, MODEL_FORMAT_VERSION) != 0) {
+        st_close(f);
+        return enc_errf(err, ENC_EUNSUPPORTED, "%s: format_version %s, this build reads %s", path,
+                        fv, MODEL_FORMAT_VERSION);
+    }
+    if (!st_meta(f, "data_sha256")) {
+        st_close(f);
+        return enc_errf(err, ENC_EFORMAT, "%s: metadata has no data_sha256 checksum", path);
+    }
+    const struct model_ops *ops = model_family_find(fam);
+    if (!ops) {
+        st_close(f);
+        return enc_errf(err, ENC_EUNSUPPORTED, "%s: unknown model family '%s'", path, fam);
+    }
+    struct model *m = calloc(1, sizeof *m);
+    if (!m || !(m->name = strdup(name)) || !(m->path = strdup(path))) {
+        if (m) {
+            free(m->name);
+            free(m);
+        }
+        st_close(f);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    rc = ops->load(f, &m->state, err);
+    if (rc) {
+        enc_err_prefix(err, "%s", path);
+        free(m->name);
+        free(m->path);
+        free(m);
+        st_close(f);
+        return rc;
+    }
+    m->version = version;
+    m->ops = ops;
+    m->file = f;
+    m->refs = 1;
+    m->loaded_at = (int64_t)time(NULL);
+    m->load_seconds = now_seconds() - t0;
+    *out = m;
+    return 0;
+}
+
+struct model *model_ref(struct model *m)
+{
+    if (m)
+        __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+    return m;
+}
+
+void model_unref(struct model *m)
+{
+    if (!m || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    m->ops->free(m->state);
+    st_close(m->file);
+    free(m->name);
+    free(m->path);
+    free(m);
+}
+
+json_t *model_describe(const struct model *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(m->name));
+    json_object_set_new(o, "version", json_integer(m->version));
+    json_object_set_new(o, "family", json_string(m->ops->family));
+    json_object_set_new(o, "task", json_string(m->ops->task == MODEL_TASK_RECOMMEND ? "recommend"
+                                                                                      : "classify"));
+    json_object_set_new(o, "path", json_string(m->path));
+    json_object_set_new(o, "file_bytes", json_integer((json_int_t)st_file_size(m->file)));
+    json_object_set_new(o, "data_sha256", json_string(st_file_sha256(m->file)));
+    json_object_set_new(o, "loaded_at", json_integer(m->loaded_at));
+    json_object_set_new(o, "load_seconds", json_real(m->load_seconds));
+    if (m->ops->mem_usage)
+        json_object_set_new(o, "memory_bytes", json_integer((json_int_t)m->ops->mem_usage(m->state)));
+    const char *keys[] = {"created", "data_fingerprint", "trainer"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        const char *v = st_meta(m->file, keys[i]);
+        if (v)
+            json_object_set_new(o, keys[i], json_string(v));
+    }
+    const char *hp = st_meta(m->file, "hyperparameters");
+    if (hp) {
+        json_t *h = json_loads(hp, 0, NULL);
+        json_object_set_new(o, "hyperparameters", h ? h : json_string(hp));
+    }
+    if (m->ops->describe)
+        m->ops->describe(m->state, o);
+    return o;
+}
+
+int model_write_common_meta(st_writer *w, const char *family, const json_t *hyper,
+                            const char *data_fingerprint)
+{
+    char created[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    int rc = st_writer_meta(w, "format", "encore");
+    rc = rc ? rc : st_writer_meta(w, "format_version", MODEL_FORMAT_VERSION);
+    rc = rc ? rc : st_writer_meta(w, "family", family);
+    rc = rc ? rc : st_writer_meta(w, "created", created);
+    rc = rc ? rc : st_writer_meta(w, "trainer", "encore-train 0.1.0");
+    if (data_fingerprint)
+        rc = rc ? rc : st_writer_meta(w, "data_fingerprint", data_fingerprint);
+    if (hyper) {
+        char *s = json_dumps(hyper, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!s)
+            return ENC_ENOMEM;
+        rc = rc ? rc : st_writer_meta(w, "hyperparameters", s);
+        free(s);
+    }
+    return rc;
+}

@@ -1,0 +1,622 @@
+/* st.c - safetensors reader (mmap, validated) and writer (temp file + rename). */
+#include "core/st.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[ST_DTYPE_COUNT] = {
+    [ST_U8] = {"U8", 1},   [ST_I8] = {"I8", 1},   [ST_I32] = {"I32", 4}, [ST_I64] = {"I64", 8},
+    [ST_U32] = {"U32", 4}, [ST_F32] = {"F32", 4}, [ST_F64] = {"F64", 8}, [ST_F16] = {"F16", 2},
+    [ST_BF16] = {"BF16", 2}, [ST_BOOL] = {"BOOL", 1},
+};
+
+const char *st_dtype_name(st_dtype t)
+{
+    return (unsigned)t < ST_DTYPE_COUNT ? dtypes[t].name : "?";
+}
+
+size_t st_dtype_size(st_dtype t)
+{
+    return (unsigned)t < ST_DTYPE_COUNT ? dtypes[t].size : 0;
+}
+
+static int dtype_from_name(const char *s, st_dtype *out)
+{
+    for (int i = 0; i < ST_DTYPE_COUNT; i++)
+        if (strcmp(s, dtypes[i].name) == 0) {
+            *out = (st_dtype)i;
+            return 0;
+        }
+    return -1;
+}
+
+void st_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char dig[32];
+    static const char hex[] = "0123456789abcdef";
+    gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, dig);
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = hex[dig[i] >> 4];
+        out[2 * i + 1] = hex[dig[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+/* ====================================================================== */
+/* reading                                                                */
+
+struct st_file {
+    void *map;          /* whole file (mmap) or malloc'd copy */
+    size_t map_len;
+    int mapped;
+    const unsigned char *data;  /* start of the data block */
+    size_t data_len;
+    st_tensor *tensors;
+    size_t n_tensors;
+    char **meta_keys, **meta_vals;
+    size_t n_meta;
+    char sha256[65];
+};
+
+static int cmp_begin(const void *a, const void *b)
+{
+    const st_tensor *x = a, *y = b;
+    const unsigned char *px = x->data, *py = y->data;
+    return px < py ? -1 : px > py;
+}
+
+static int get_u64(json_t *v, uint64_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int parse_tensor(st_file *f, const char *key, json_t *val, st_tensor *t, enc_err *err)
+{
+    if (!json_is_object(val))
+        return enc_errf(err, ENC_EFORMAT, "tensor '%s': not an object", key);
+    json_t *jd = json_object_get(val, "dtype"), *js = json_object_get(val, "shape"),
+           *jo = json_object_get(val, "data_offsets");
+    if (!json_is_string(jd) || dtype_from_name(json_string_value(jd), &t->dtype) != 0)
+        return enc_errf(err, ENC_EFORMAT, "tensor '%s': missing or unknown dtype", key);
+    if (!json_is_array(js) || json_array_size(js) > ST_MAX_DIMS)
+        return enc_errf(err, ENC_EFORMAT, "tensor '%s': shape must be an array of at most %d dims",
+                        key, ST_MAX_DIMS);
+    t->ndim = (int)json_array_size(js);
+    uint64_t count = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        uint64_t dim;
+        if (get_u64(json_array_get(js, (size_t)d), &dim) != 0)
+            return enc_errf(err, ENC_EFORMAT, "tensor '%s': shape[%d] is not a non-negative integer",
+                            key, d);
+        if (dim != 0 && count > UINT64_MAX / dim)
+            return enc_errf(err, ENC_EFORMAT, "tensor '%s': shape overflows", key);
+        count *= dim;
+        t->shape[d] = (int64_t)dim;
+    }
+    uint64_t b, e, esz = st_dtype_size(t->dtype);
+    if (!json_is_array(jo) || json_array_size(jo) != 2 || get_u64(json_array_get(jo, 0), &b) ||
+        get_u64(json_array_get(jo, 1), &e))
+        return enc_errf(err, ENC_EFORMAT, "tensor '%s': data_offsets must be [begin, end]", key);
+    if (b > e || e > f->data_len)
+        return enc_errf(err, ENC_EFORMAT,
+                        "tensor '%s': data_offsets [%llu, %llu] outside the %zu-byte data block",
+                        key, (unsigned long long)b, (unsigned long long)e, f->data_len);
+    if (count > UINT64_MAX / esz || count * esz != e - b)
+        return enc_errf(err, ENC_EFORMAT,
+                        "tensor '%s': shape needs %llu bytes of %s but data_offsets span %llu", key,
+                        (unsigned long long)(count > UINT64_MAX / esz ? 0 : count * esz),
+                        st_dtype_name(t->dtype), (unsigned long long)(e - b));
+    t->data = f->data + b;
+    if (((uintptr_t)t->data) % esz != 0)
+        return enc_errf(err, ENC_EFORMAT, "tensor '%s': data not aligned to its %llu-byte dtype",
+                        key, (unsigned long long)esz);
+    t->count = (size_t)count;
+    t->nbytes = (size_t)(e - b);
+    t->name = strdup(key);
+    if (!t->name)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int parse_header(st_file *f, const char *hdr, size_t hdr_len, enc_err *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(hdr, hdr_len, JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &jerr);
+    if (!root)
+        return enc_errf(err, ENC_EFORMAT, "header is not valid JSON (%s at byte %d)", jerr.text,
+                        jerr.position);
+    int rc = 0;
+    if (!json_is_object(root)) {
+        rc = enc_errf(err, ENC_EFORMAT, "header is not a JSON object");
+        goto out;
+    }
+    size_t n = json_object_size(root);
+    f->tensors = calloc(n ? n : 1, sizeof *f->tensors);
+    if (!f->tensors) {
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+        goto out;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val)
+    {
+        if (strcmp(key, "__metadata__") == 0) {
+            if (!json_is_object(val)) {
+                rc = enc_errf(err, ENC_EFORMAT, "__metadata__ is not an object");
+                goto out;
+            }
+            size_t m = json_object_size(val);
+            f->meta_keys = calloc(m ? m : 1, sizeof(char *));
+            f->meta_vals = calloc(m ? m : 1, sizeof(char *));
+            if (!f->meta_keys || !f->meta_vals) {
+                rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+                goto out;
+            }
+            const char *mk;
+            json_t *mv;
+            json_object_foreach(val, mk, mv)
+            {
+                if (!json_is_string(mv)) {
+                    rc = enc_errf(err, ENC_EFORMAT, "__metadata__.%s is not a string", mk);
+                    goto out;
+                }
+                f->meta_keys[f->n_meta] = strdup(mk);
+                f->meta_vals[f->n_meta] = strdup(json_string_value(mv));
+                f->n_meta++;
+                if (!f->meta_keys[f->n_meta - 1] || !f->meta_vals[f->n_meta - 1]) {
+                    rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+                    goto out;
+                }
+            }
+            continue;
+        }
+        rc = parse_tensor(f, key, val, &f->tensors[f->n_tensors], err);
+        if (rc)
+            goto out;
+        f->n_tensors++;
+    }
+    /* The tensors must tile the data block exactly: no overlap, no holes. */
+    st_tensor *sorted = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof *sorted);
+    if (!sorted) {
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(sorted, f->tensors, f->n_tensors * sizeof *sorted);
+    qsort(sorted, f->n_tensors, sizeof *sorted, cmp_begin);
+    size_t pos = 0;
+    for (size_t i = 0; i < f->n_tensors && rc == 0; i++) {
+        size_t b = (size_t)((const unsigned char *)sorted[i].data - f->data);
+        if (b != pos)
+            rc = enc_errf(err, ENC_EFORMAT, "tensor '%s': begins at %zu, expected %zu (%s)",
+                          sorted[i].name, b, pos, b < pos ? "overlap" : "hole");
+        pos = b + sorted[i].nbytes;
+    }
+    if (rc == 0 && pos != f->data_len)
+        rc = enc_errf(err, ENC_EFORMAT, "tensors cover %zu of %zu data bytes", pos, f->data_len);
+    free(sorted);
+out:
+    json_decref(root);
+    return rc;
+}
+
+static int validate(st_file *f, enc_err *err)
+{
+    const unsigned char *p = f->map;
+    if (f->map_len < 8)
+        return enc_errf(err, ENC_EFORMAT, "file is %zu bytes, shorter than the 8-byte header size",
+                        f->map_len);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = (n << 8) | p[i];
+    if (n > ST_MAX_HEADER || n > f->map_len - 8)
+        return enc_errf(err, ENC_EFORMAT, "header length %llu exceeds the file (%zu bytes)",
+                        (unsigned long long)n, f->map_len);
+    if (n < 2)
+        return enc_errf(err, ENC_EFORMAT, "header length %llu too small", (unsigned long long)n);
+    f->data = p + 8 + n;
+    f->data_len = f->map_len - 8 - (size_t)n;
+    int rc = parse_header(f, (const char *)p + 8, (size_t)n, err);
+    if (rc)
+        return rc;
+    st_sha256_hex(f->data, f->data_len, f->sha256);
+    const char *want = st_meta(f, "data_sha256");
+    if (want && strcmp(want, f->sha256) != 0)
+        return enc_errf(err, ENC_ECHECKSUM, "data_sha256 mismatch: header says %.16s..., data is %.16s...",
+                        want, f->sha256);
+    return 0;
+}
+
+int st_open(const char *path, st_file **out, enc_err *err)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return enc_errf(err, errno == ENOENT ? ENC_ENOTFOUND : ENC_EIO, "%s: %s", path,
+                        strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return enc_errf(err, ENC_EIO, "%s: not a regular file", path);
+    }
+    st_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        close(fd);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    f->map_len = (size_t)sb.st_size;
+    if (f->map_len > 0) {
+        f->map = mmap(NULL, f->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (f->map == MAP_FAILED) {
+            f->map = NULL;
+            close(fd);
+            st_close(f);
+            return enc_errf(err, ENC_EIO, "%s: mmap: %s", path, strerror(errno));
+        }
+        f->mapped = 1;
+    }
+    close(fd);
+    int rc = validate(f, err);
+    if (rc) {
+        enc_err_prefix(err, "%s", path);
+        st_close(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+int st_open_buffer(const void *buf, size_t len, st_file **out, enc_err *err)
+{
+    *out = NULL;
+    st_file *f = calloc(1, sizeof *f);
+    if (!f)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    /* malloc gives 16-byte alignment, enough for every dtype. */
+    f->map = malloc(len ? len : 1);
+    if (!f->map) {
+        free(f);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    memcpy(f->map, buf, len);
+    f->map_len = len;
+    int rc = validate(f, err);
+    if (rc) {
+        st_close(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+void st_close(st_file *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->n_tensors; i++)
+        free((char *)f->tensors[i].name);
+    free(f->tensors);
+    for (size_t i = 0; i < f->n_meta; i++) {
+        free(f->meta_keys[i]);
+        free(f->meta_vals[i]);
+    }
+    free(f->meta_keys);
+    free(f->meta_vals);
+    if (f->mapped)
+        munmap(f->map, f->map_len);
+    else
+        free(f->map);
+    free(f);
+}
+
+size_t st_file_size(const st_file *f) { return f->map_len; }
+const char *st_file_sha256(const st_file *f) { return f->sha256; }
+size_t st_tensor_count(const st_file *f) { return f->n_tensors; }
+const st_tensor *st_tensor_at(const st_file *f, size_t i)
+{
+    return i < f->n_tensors ? &f->tensors[i] : NULL;
+}
+
+const st_tensor *st_find(const st_file *f, const char *name)
+{
+    for (size_t i = 0; i < f->n_tensors; i++)
+        if (strcmp(f->tensors[i].name, name) == 0)
+            return &f->tensors[i];
+    return NULL;
+}
+
+int st_expect(const st_file *f, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
+              const st_tensor **out, enc_err *err)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t)
+        return enc_errf(err, ENC_EFORMAT, "tensor '%s' is missing", name);
+    if (t->dtype != dtype)
+        return enc_errf(err, ENC_EFORMAT, "tensor '%s' has dtype %s, expected %s", name,
+                        st_dtype_name(t->dtype), st_dtype_name(dtype));
+    if (t->ndim != ndim)
+        return enc_errf(err, ENC_EFORMAT, "tensor '%s' has %d dims, expected %d", name, t->ndim,
+                        ndim);
+    for (int d = 0; d < ndim; d++)
+        if (shape && shape[d] >= 0 && t->shape[d] != shape[d])
+            return enc_errf(err, ENC_EFORMAT, "tensor '%s' has shape[%d] = %lld, expected %lld",
+                            name, d, (long long)t->shape[d], (long long)shape[d]);
+    if (out)
+        *out = t;
+    return 0;
+}
+
+int st_expect_strings(const st_file *f, const char *name, int64_t n, st_strings *out, enc_err *err)
+{
+    char bn[256], on[256];
+    snprintf(bn, sizeof bn, "%s.bytes", name);
+    snprintf(on, sizeof on, "%s.offsets", name);
+    const st_tensor *tb, *to;
+    int rc = st_expect(f, bn, ST_U8, 1, NULL, &tb, err);
+    if (rc)
+        return rc;
+    int64_t oshape[1] = {n < 0 ? -1 : n + 1};
+    rc = st_expect(f, on, ST_I64, 1, oshape, &to, err);
+    if (rc)
+        return rc;
+    if (to->count < 1)
+        return enc_errf(err, ENC_EFORMAT, "tensor '%s' is empty", on);
+    const int64_t *o = to->data;
+    if (o[0] != 0)
+        return enc_errf(err, ENC_EFORMAT, "tensor '%s' does not start at 0", on);
+    for (size_t i = 1; i < to->count; i++)
+        if (o[i] < o[i - 1] || (uint64_t)o[i] > tb->count)
+            return enc_errf(err, ENC_EFORMAT, "tensor '%s'[%zu] = %lld out of order or bounds", on,
+                            i, (long long)o[i]);
+    out->n = to->count - 1;
+    out->bytes = tb->data;
+    out->offsets = o;
+    return 0;
+}
+
+const char *st_meta(const st_file *f, const char *key)
+{
+    for (size_t i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta_keys[i], key) == 0)
+            return f->meta_vals[i];
+    return NULL;
+}
+size_t st_meta_count(const st_file *f) { return f->n_meta; }
+const char *st_meta_key_at(const st_file *f, size_t i)
+{
+    return i < f->n_meta ? f->meta_keys[i] : NULL;
+}
+
+/* ====================================================================== */
+/* writing                                                                */
+
+struct wtensor {
+    char *name;
+    st_dtype dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    void *data;
+    size_t nbytes;
+};
+
+struct st_writer {
+    struct wtensor *t;
+    size_t n, cap;
+    json_t *meta;
+};
+
+st_writer *st_writer_new(void)
+{
+    st_writer *w = calloc(1, sizeof *w);
+    if (w && !(w->meta = json_object())) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void st_writer_free(st_writer *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->n; i++) {
+        free(w->t[i].name);
+        free(w->t[i].data);
+    }
+    free(w->t);
+    json_decref(w->meta);
+    free(w);
+}
+
+int st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
+                  const void *data)
+{
+    if (ndim < 0 || ndim > ST_MAX_DIMS || (unsigned)dtype >= ST_DTYPE_COUNT ||
+        strcmp(name, "__metadata__") == 0)
+        return ENC_EINVAL;
+    size_t count = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 0)
+            return ENC_EINVAL;
+        count *= (size_t)shape[d];
+    }
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 16;
+        struct wtensor *t = realloc(w->t, cap * sizeof *t);
+        if (!t)
+            return ENC_ENOMEM;
+        w->t = t;
+        w->cap = cap;
+    }
+    struct wtensor *t = &w->t[w->n];
+    memset(t, 0, sizeof *t);
+    t->nbytes = count * st_dtype_size(dtype);
+    t->name = strdup(name);
+    t->data = malloc(t->nbytes ? t->nbytes : 1);
+    if (!t->name || !t->data) {
+        free(t->name);
+        free(t->data);
+        return ENC_ENOMEM;
+    }
+    if (t->nbytes)
+        memcpy(t->data, data, t->nbytes);
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int d = 0; d < ndim; d++)
+        t->shape[d] = shape[d];
+    w->n++;
+    return 0;
+}
+
+int st_writer_add_strings(st_writer *w, const char *name, const char *const *strs,
+                          const size_t *lens, size_t n)
+{
+    int64_t *off = malloc((n + 1) * sizeof *off);
+    if (!off)
+        return ENC_ENOMEM;
+    off[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        off[i + 1] = off[i] + (int64_t)(lens ? lens[i] : strlen(strs[i]));
+    char *bytes = malloc(off[n] ? (size_t)off[n] : 1);
+    if (!bytes) {
+        free(off);
+        return ENC_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(bytes + off[i], strs[i], (size_t)(off[i + 1] - off[i]));
+    char bn[256], on[256];
+    snprintf(bn, sizeof bn, "%s.bytes", name);
+    snprintf(on, sizeof on, "%s.offsets", name);
+    int64_t bshape[1] = {off[n]}, oshape[1] = {(int64_t)n + 1};
+    int rc = st_writer_add(w, bn, ST_U8, 1, bshape, bytes);
+    if (rc == 0)
+        rc = st_writer_add(w, on, ST_I64, 1, oshape, off);
+    free(bytes);
+    free(off);
+    return rc;
+}
+
+int st_writer_meta(st_writer *w, const char *key, const char *value)
+{
+    return json_object_set_new(w->meta, key, json_string(value)) == 0 ? 0 : ENC_EINVAL;
+}
+
+static int cmp_wt(const void *a, const void *b)
+{
+    const struct wtensor *x = a, *y = b;
+    size_t sx = st_dtype_size(x->dtype), sy = st_dtype_size(y->dtype);
+    if (sx != sy)
+        return sx > sy ? -1 : 1;   /* largest element first keeps every tensor aligned */
+    return strcmp(x->name, y->name);
+}
+
+int st_writer_to_buffer(st_writer *w, void **out, size_t *out_len, enc_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    qsort(w->t, w->n, sizeof *w->t, cmp_wt);
+    size_t data_len = 0;
+    for (size_t i = 0; i < w->n; i++)
+        data_len += w->t[i].nbytes;
+    unsigned char *data = malloc(data_len ? data_len : 1);
+    if (!data)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    json_t *hdr = json_object();
+    size_t pos = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        struct wtensor *t = &w->t[i];
+        memcpy(data + pos, t->data, t->nbytes);
+        json_t *shape = json_array();
+        for (int d = 0; d < t->ndim; d++)
+            json_array_append_new(shape, json_integer(t->shape[d]));
+        json_object_set_new(hdr, t->name,
+                            json_pack("{s:s, s:o, s:[I,I]}", "dtype", st_dtype_name(t->dtype),
+                                      "shape", shape, "data_offsets", (json_int_t)pos,
+                                      (json_int_t)(pos + t->nbytes)));
+        pos += t->nbytes;
+    }
+    char sha[65];
+    st_sha256_hex(data, data_len, sha);
+    json_object_set_new(w->meta, "data_sha256", json_string(sha));
+    json_object_set(hdr, "__metadata__", w->meta);
+    char *text = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(hdr);
+    if (!text) {
+        free(data);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    size_t n = strlen(text);
+    size_t padded = (n + 7) & ~(size_t)7;   /* data block starts 8-aligned */
+    size_t total = 8 + padded + data_len;
+    unsigned char *buf = malloc(total);
+    if (!buf) {
+        free(text);
+        free(data);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    memcpy(buf + 8, text, n);
+    memset(buf + 8 + n, ' ', padded - n);
+    memcpy(buf + 8 + padded, data, data_len);
+    free(text);
+    free(data);
+    *out = buf;
+    *out_len = total;
+    return 0;
+}
+
+int st_writer_write(st_writer *w, const char *path, enc_err *err)
+{
+    void *buf;
+    size_t len;
+    int rc = st_writer_to_buffer(w, &buf, &len, err);
+    if (rc)
+        return rc;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        free(buf);
+        return enc_errf(err, ENC_EINVAL, "%s: path too long", path);
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        free(buf);
+        return enc_errf(err, ENC_EIO, "%s: %s", tmp, strerror(errno));
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t k = write(fd, (char *)buf + off, len - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            rc = enc_errf(err, ENC_EIO, "%s: write: %s", tmp, strerror(errno));
+            break;
+        }
+        off += (size_t)k;
+    }
+    free(buf);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = enc_errf(err, ENC_EIO, "%s: fsync: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && rc == 0)
+        rc = enc_errf(err, ENC_EIO, "%s: close: %s", tmp, strerror(errno));
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = enc_errf(err, ENC_EIO, "rename %s -> %s: %s", tmp, path, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    return rc;
+}

@@ -1,0 +1,136 @@
+/*
+ * st.h - Encore model files: the safetensors layout, read with mmap.
+ *
+ *   +----------+----------------------------+----------------------------+
+ *   | u64 LE N | N bytes of JSON header     | data block: raw tensors    |
+ *   |          | (space-padded so the data  | back to back, little-endian|
+ *   |          |  block starts 8-aligned)   | row-major                  |
+ *   +----------+----------------------------+----------------------------+
+ *
+ * The header is a JSON object: one key per tensor,
+ *   "item_factors": {"dtype": "F32", "shape": [1682, 64], "data_offsets": [B, E]}
+ * with [B, E) relative to the start of the data block, plus "__metadata__": a
+ * map of string to string. Tensors are stored largest dtype first so every
+ * tensor is aligned to its element size; offsets cover the block exactly, with
+ * no holes (the rule of the reference safetensors reader), so Python can read
+ * our files with numpy alone (docs/model-format.md).
+ *
+ * Encore's metadata keys (all strings): "format" = "encore", "format_version",
+ * "family", "hyperparameters" (JSON text), "data_fingerprint", "created",
+ * and "data_sha256": SHA-256 of the data block, checked on every load.
+ *
+ * Strings (ids, titles, tags) are stored as two tensors: NAME.bytes (U8,
+ * concatenated UTF-8/latin-1 bytes) and NAME.offsets (I64, n+1 ascending
+ * offsets into NAME.bytes).
+ *
+ * Model files are untrusted input: st_open() checks every length, offset,
+ * dtype and shape against the file before anything touches the mapping, and
+ * refuses a bad file with a message naming the field.
+ */
+#ifndef ENCORE_ST_H
+#define ENCORE_ST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+#define ST_MAX_DIMS 8
+#define ST_MAX_HEADER (64u << 20)  /* refuse JSON headers over 64 MiB */
+#define ST_FILE_NAME "model.safetensors"
+
+typedef enum st_dtype {
+    ST_U8, ST_I8, ST_I32, ST_I64, ST_U32, ST_F32, ST_F64, ST_F16, ST_BF16, ST_BOOL,
+    ST_DTYPE_COUNT
+} st_dtype;
+
+const char *st_dtype_name(st_dtype t);
+size_t st_dtype_size(st_dtype t);
+
+typedef struct st_tensor {
+    const char *name;          /* borrowed from the st_file */
+    st_dtype dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    size_t count;              /* product of shape */
+    const void *data;          /* points into the mapping; valid until st_close */
+    size_t nbytes;
+} st_tensor;
+
+/* A string table decoded from NAME.bytes + NAME.offsets (borrowed). */
+typedef struct st_strings {
+    size_t n;
+    const char *bytes;
+    const int64_t *offsets;    /* n + 1 entries, validated ascending and in bounds */
+} st_strings;
+
+/* String i of a table: pointer (not NUL-terminated) and length. */
+static inline const char *st_str(const st_strings *s, size_t i, size_t *len)
+{
+    *len = (size_t)(s->offsets[i + 1] - s->offsets[i]);
+    return s->bytes + s->offsets[i];
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+typedef struct st_file st_file;
+
+/* Map and validate `path`. On success *out is caller-owned (st_close). */
+int st_open(const char *path, st_file **out, enc_err *err);
+
+/* Validate an in-memory buffer (copied). Used by tests and the fuzzer. */
+int st_open_buffer(const void *buf, size_t len, st_file **out, enc_err *err);
+
+void st_close(st_file *f);   /* st_close(NULL) is a no-op */
+
+size_t st_file_size(const st_file *f);
+const char *st_file_sha256(const st_file *f);   /* hex of the data block hash */
+size_t st_tensor_count(const st_file *f);
+const st_tensor *st_tensor_at(const st_file *f, size_t i);
+
+/* Borrowed tensor by name, or NULL. */
+const st_tensor *st_find(const st_file *f, const char *name);
+
+/* Look up `name` and check dtype and shape: shape[i] < 0 matches any size.
+ * A missing tensor, wrong dtype or shape fails with ENC_EFORMAT naming it. */
+int st_expect(const st_file *f, const char *name, st_dtype dtype, int ndim,
+              const int64_t *shape, const st_tensor **out, enc_err *err);
+
+/* Decode a string table; checks that it holds exactly `n` strings (n = -1: any). */
+int st_expect_strings(const st_file *f, const char *name, int64_t n, st_strings *out,
+                      enc_err *err);
+
+/* Metadata value (borrowed) or NULL. */
+const char *st_meta(const st_file *f, const char *key);
+size_t st_meta_count(const st_file *f);
+const char *st_meta_key_at(const st_file *f, size_t i);
+
+/* ---- writing ---------------------------------------------------------- */
+
+typedef struct st_writer st_writer;
+
+st_writer *st_writer_new(void);
+void st_writer_free(st_writer *w);
+
+/* Add a tensor. `data` is copied. Returns 0 or ENC_EINVAL / ENC_ENOMEM. */
+int st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
+                  const void *data);
+
+/* Add a string table as NAME.bytes and NAME.offsets. lens may be NULL (strlen). */
+int st_writer_add_strings(st_writer *w, const char *name, const char *const *strs,
+                          const size_t *lens, size_t n);
+
+/* Set a metadata string (copied; replaces an earlier value). */
+int st_writer_meta(st_writer *w, const char *key, const char *value);
+
+/* Write the file: data_sha256 is added, then the bytes go to a temporary file
+ * in the same directory, fsync, rename over `path`: never a partial file. */
+int st_writer_write(st_writer *w, const char *path, enc_err *err);
+
+/* Serialize to memory (caller frees *buf with free). */
+int st_writer_to_buffer(st_writer *w, void **buf, size_t *len, enc_err *err);
+
+/* Hex SHA-256 of a buffer into out[65]. */
+void st_sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * mf.h - the matrix-factorisation recommendation family ("mf").
+ *
+ * ALS (als.c) and BPR (bpr.c) train a `struct mf_data`; mf_save() writes it as
+ * one safetensors file; the server loads it with mf_ops (a `struct mf_model`
+ * that points into the mapped file) and answers recommend / similar queries.
+ *
+ * Tensors in the file (U = users, I = items, F = factors):
+ *   user_factors F32 [U, F]      item_factors F32 [I, F]
+ *   user_ids.bytes/.offsets      item_ids.bytes/.offsets   (string tables)
+ *   seen.offsets I64 [U+1]       seen.items I32 [nnz]      each user's training
+ *                                                          items, ascending (CSR)
+ *   item_popularity F32 [I]      training interactions per item
+ *   titles.bytes/.offsets        one title per item ("" when unknown)
+ *   tags.bytes/.offsets          the tag vocabulary [T]
+ *   item_tags.offsets I64 [I+1]  item_tags.ids I32 [..]    tags per item (CSR)
+ * Metadata: family "mf", "algorithm" (als|bpr|import), "regularization" and
+ * "alpha" (for folding in a new user's history), plus the common keys.
+ */
+#ifndef ENCORE_MF_H
+#define ENCORE_MF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/err.h"
+#include "core/model.h"
+#include "core/st.h"
+
+extern const struct model_ops mf_ops;
+
+/* ---- training side: an owned, in-memory model ------------------------ */
+
+struct mf_data {
+    size_t n_users, n_items, factors;
+    float *user_factors;        /* n_users * factors, row-major */
+    float *item_factors;        /* n_items * factors */
+    char **user_ids;            /* n_users strings */
+    char **item_ids;            /* n_items strings */
+    int64_t *seen_offsets;      /* n_users + 1 */
+    int32_t *seen_items;        /* seen_offsets[n_users] */
+    float *item_popularity;     /* n_items */
+    char **titles;              /* n_items strings, or NULL */
+    char **tag_names;           /* n_tags strings */
+    size_t n_tags;
+    int64_t *item_tag_offsets;  /* n_items + 1, or NULL */
+    int32_t *item_tag_ids;
+    const char *algorithm;      /* static string: "als", "bpr", "import" */
+    double regularization, alpha;
+};
+
+/* Frees every member (not the struct itself); NULL members are fine. */
+void mf_data_clear(struct mf_data *d);
+
+/* Write `d` to REPO/NAME/VERSION (repo_publish). `hyper` (borrowed) is
+ * stored as the hyperparameters; `fingerprint` is the input's SHA-256. */
+int mf_save(const struct mf_data *d, const json_t *hyper, const char *fingerprint,
+            const char *out, int64_t version, int64_t *version_out, enc_err *err);
+
+/* Serialize into a writer (used by mf_save and tests). */
+int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const char *fingerprint);
+
+/* ---- serving side: a loaded model (the state behind mf_ops) ---------- */
+
+struct mf_model;
+
+size_t mf_n_users(const struct mf_model *m);
+size_t mf_n_items(const struct mf_model *m);
+size_t mf_factors(const struct mf_model *m);
+
+/* Row of a user / item id, or -1. O(1) average (hash tables built at load). */
+int64_t mf_user_index(const struct mf_model *m, const char *id, size_t len);
+int64_t mf_item_index(const struct mf_model *m, const char *id, size_t len);
+/* Tag id of a tag name, or -1. */
+int64_t mf_tag_index(const struct mf_model *m, const char *name, size_t len);
+
+/* Borrowed strings (not NUL-terminated); valid while the model lives. */
+const char *mf_item_id(const struct mf_model *m, size_t item, size_t *len);
+const char *mf_item_title(const struct mf_model *m, size_t item, size_t *len);
+const char *mf_user_id(const struct mf_model *m, size_t user, size_t *len);
+/* `"item":"<id>","title":"<title>"` already JSON-escaped, precomputed at load
+ * so a response costs one memcpy per item (title omitted when empty). */
+const char *mf_item_json(const struct mf_model *m, size_t item, size_t *len);
+
+/* A recommend query; every list is of row indexes (resolved by the caller). */
+struct mf_query {
+    int64_t user;               /* row, or -1 for an unknown user */
+    const int32_t *history;     /* items of an unseen user: folded in */
+    size_t n_history;
+    size_t k;
+    int exclude_seen;           /* drop the user's training items (and history) */
+    const int32_t *exclude;     /* items never to return */
+    size_t n_exclude;
+    const int32_t *candidates;  /* rank only these (NULL: the whole catalog) */
+    size_t n_candidates;
+    const int32_t *tags;        /* keep items that carry any of these tags */
+    size_t n_tags;
+};
+
+struct mf_hit {
+    int32_t item;
+    float score;
+};
+
+enum mf_source { MF_FROM_USER = 0, MF_FROM_HISTORY = 1, MF_FROM_POPULAR = 2 };
+
+/* Top-k items for a query, best first (ties: lower row first), into hits[]
+ * (room for q->k). `scratch` must hold mf_scratch_floats(m) floats; it makes
+ * the call allocation-free and thread-safe. *source tells whether the scores
+ * came from the user's factors, a folded-in history, or popularity (unknown
+ * user, no history). Returns 0 or ENC_EINVAL. */
+size_t mf_scratch_floats(const struct mf_model *m);
+int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scratch,
+                 struct mf_hit *hits, size_t *n_hits, enum mf_source *source, enc_err *err);
+
+/* The k items nearest `item` by cosine of item factors (the item excluded),
+ * then the same exclude / candidates / tags filters as a query. */
+int mf_similar(const struct mf_model *m, int32_t item, const struct mf_query *filters,
+               float *scratch, struct mf_hit *hits, size_t *n_hits, enc_err *err);
+
+/* Fold a history into a user vector (ALS's least-squares step with the model's
+ * regularization and alpha, as implicit's recalculate_user): out[factors]. */
+int mf_fold_in(const struct mf_model *m, const int32_t *items, size_t n, float *out,
+               enc_err *err);
+
+/* ---- top-k selection, shared with evaluation -------------------------- */
+
+/* Select the k best of scores[0..n) whose score is not -INFINITY, best first,
+ * ties to the lower index. Returns how many were written to hits. */
+size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits);
+
+#endif

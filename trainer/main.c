@@ -1,0 +1,48 @@
+/*
+ * main.c - encore-train: the offline trainer. Each subcommand lives in its own
+ * file (cmd_<name>.c); this table is the only place that lists them.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "trainer.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"als", cmd_als, "implicit-feedback ALS recommender (Hu, Koren & Volinsky 2008)"},
+    {"bpr", cmd_bpr, "BPR recommender (Rendle et al. 2009)"},
+    {"eval", cmd_eval, "evaluate a model on held-out data (prints JSON)"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: encore-train COMMAND [options]   (encore-train COMMAND --help)\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("encore-train 0.1.0\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "encore-train: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

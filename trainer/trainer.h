@@ -1,0 +1,56 @@
+/*
+ * trainer.h - encore-train: one subcommand per file (cmd_<name>.c), listed in
+ * main.c's command table, plus the option-table parser they share.
+ *
+ * Conventions for every subcommand:
+ *   - exit status 0 on success, 1 on bad input or failure, 2 on a usage error;
+ *   - errors on stderr as "encore-train NAME: FILE:LINE: problem";
+ *   - progress on stderr, results (JSON for eval) on stdout.
+ */
+#ifndef ENCORE_TRAINER_H
+#define ENCORE_TRAINER_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+enum opt_type { OPT_STR, OPT_INT, OPT_DOUBLE, OPT_FLAG };
+
+/* One row of a subcommand's option table. For OPT_INT `dst` is an int64_t*,
+ * OPT_DOUBLE a double*, OPT_STR a const char**, OPT_FLAG an int*. Defaults are
+ * whatever the caller stored in *dst before parsing. min/max bound numbers
+ * (ignored when min > max). */
+struct opt {
+    const char *name;       /* without the leading "--" */
+    enum opt_type type;
+    void *dst;
+    const char *help;
+    double min, max;
+    int required;
+};
+
+/* Parse argv (argv[0] is the subcommand) against a NULL-name-terminated table.
+ * Prints a clear message naming the option and returns 2 on error; returns 1
+ * after printing usage for --help; 0 on success. */
+int opts_parse(const char *cmd, const char *synopsis, const struct opt *opts, int argc,
+               char **argv);
+void opts_usage(FILE *out, const char *cmd, const char *synopsis, const struct opt *opts);
+
+/* SHA-256 over the bytes of the given files (NULL entries skipped), hex. */
+int trainer_fingerprint(const char *const *paths, int n, char out[65]);
+
+double trainer_now(void);   /* monotonic seconds */
+
+/* Subcommands. */
+int cmd_als(int argc, char **argv);
+int cmd_bpr(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+/* encore-train eval dispatches on the model's family. Each row evaluates
+ * one family: model_dir is what --model named; argv holds all arguments. */
+struct eval_family {
+    const char *family;
+    int (*eval)(const char *model_dir, int argc, char **argv);
+};
+int eval_mf(const char *model_dir, int argc, char **argv);
+
+#endif
