@@ -1,0 +1,185 @@
+/* buf.c - growable buffer and JSON text helpers (see buf.h). */
+#include "core/buf.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+void buf_init(buf *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void buf_free(buf *b)
+{
+    free(b->data);
+    buf_init(b);
+}
+
+int buf_reserve(buf *b, size_t extra)
+{
+    if (b->oom)
+        return ENC_ENOMEM;
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1) {
+        if (cap > SIZE_MAX / 2) {
+            b->oom = 1;
+            return ENC_ENOMEM;
+        }
+        cap *= 2;
+    }
+    char *d = realloc(b->data, cap);
+    if (!d) {
+        b->oom = 1;
+        return ENC_ENOMEM;
+    }
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+void buf_append(buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n))
+        return;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void buf_puts(buf *b, const char *s)
+{
+    buf_append(b, s, strlen(s));
+}
+
+void buf_printf(buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || buf_reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* Length of a valid UTF-8 sequence at s (1..4), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t k;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        k = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        k = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        k = 4;
+        cp = c & 0x07;
+    } else
+        return 0;
+    if (n < k)
+        return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return k;
+}
+
+void buf_json_escape(buf *b, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    static const char hex[] = "0123456789abcdef";
+    if (buf_reserve(b, n + 8))
+        return;
+    size_t i = 0;
+    while (i < n) {
+        /* Copy the longest run that needs no escaping in one go. */
+        size_t j = i;
+        while (j < n && s[j] >= 0x20 && s[j] < 0x80 && s[j] != '"' && s[j] != '\\')
+            j++;
+        if (j > i) {
+            buf_append(b, s + i, j - i);
+            i = j;
+            continue;
+        }
+        unsigned c = s[i];
+        if (c >= 0x80) {
+            size_t k = utf8_len(s + i, n - i);
+            if (k) {
+                buf_append(b, s + i, k);
+                i += k;
+                continue;
+            }
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            buf_append(b, e, 6);
+        } else if (c == '"') {
+            buf_append(b, "\\\"", 2);
+        } else if (c == '\\') {
+            buf_append(b, "\\\\", 2);
+        } else if (c == '\n') {
+            buf_append(b, "\\n", 2);
+        } else if (c == '\t') {
+            buf_append(b, "\\t", 2);
+        } else if (c == '\r') {
+            buf_append(b, "\\r", 2);
+        } else {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            buf_append(b, e, 6);
+        }
+        i++;
+    }
+}
+
+void buf_json_str(buf *b, const char *s, size_t n)
+{
+    buf_append(b, "\"", 1);
+    buf_json_escape(b, s, n);
+    buf_append(b, "\"", 1);
+}
+
+void buf_json_float(buf *b, double v)
+{
+    if (!isfinite(v)) {
+        buf_append(b, "null", 4);
+        return;
+    }
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%.7g", v);
+    if (n > 0)
+        buf_append(b, tmp, (size_t)n);
+}
+
+char *buf_steal(buf *b, size_t *len)
+{
+    if (buf_reserve(b, 0)) {
+        buf_free(b);
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    char *d = b->data;
+    if (len)
+        *len = b->len;
+    buf_init(b);
+    return d;
+}

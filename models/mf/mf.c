@@ -1,0 +1,631 @@
+/*
+ * mf.c - the "mf" family: save, load (validated, pointing into the mapped
+ * file) and the serving queries (recommend, similar, fold-in, top-k).
+ *
+ * Scoring is one cblas_sgemv over the item factors; exclusions and filters
+ * set scores to -INFINITY; a size-k heap picks the best. Everything a query
+ * needs beyond the model comes from the caller's scratch buffer, so queries
+ * allocate nothing and run concurrently on any number of threads.
+ */
+#include "mf/mf.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/repo.h"
+
+/* ====================================================================== */
+/* saving                                                                 */
+
+static void free_strs(char **s, size_t n)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(s[i]);
+    free(s);
+}
+
+void mf_data_clear(struct mf_data *d)
+{
+    if (!d)
+        return;
+    free(d->user_factors);
+    free(d->item_factors);
+    free_strs(d->user_ids, d->n_users);
+    free_strs(d->item_ids, d->n_items);
+    free(d->seen_offsets);
+    free(d->seen_items);
+    free(d->item_popularity);
+    free_strs(d->titles, d->n_items);
+    free_strs(d->tag_names, d->n_tags);
+    free(d->item_tag_offsets);
+    free(d->item_tag_ids);
+    memset(d, 0, sizeof *d);
+}
+
+int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const char *fingerprint)
+{
+    int64_t uf[2] = {(int64_t)d->n_users, (int64_t)d->factors};
+    int64_t vf[2] = {(int64_t)d->n_items, (int64_t)d->factors};
+    int64_t so[1] = {(int64_t)d->n_users + 1};
+    int64_t nnz = d->seen_offsets ? d->seen_offsets[d->n_users] : 0;
+    int64_t si[1] = {nnz}, ni[1] = {(int64_t)d->n_items}, io[1] = {(int64_t)d->n_items + 1};
+    int rc = model_write_common_meta(w, "mf", hyper, fingerprint);
+    rc = rc ? rc : st_writer_meta(w, "algorithm", d->algorithm ? d->algorithm : "als");
+    char num[64];
+    snprintf(num, sizeof num, "%.9g", d->regularization);
+    rc = rc ? rc : st_writer_meta(w, "regularization", num);
+    snprintf(num, sizeof num, "%.9g", d->alpha);
+    rc = rc ? rc : st_writer_meta(w, "alpha", num);
+    rc = rc ? rc : st_writer_add(w, "user_factors", ST_F32, 2, uf, d->user_factors);
+    rc = rc ? rc : st_writer_add(w, "item_factors", ST_F32, 2, vf, d->item_factors);
+    rc = rc ? rc : st_writer_add_strings(w, "user_ids", (const char *const *)d->user_ids, NULL,
+                                         d->n_users);
+    rc = rc ? rc : st_writer_add_strings(w, "item_ids", (const char *const *)d->item_ids, NULL,
+                                         d->n_items);
+    /* Optional members are written empty so every file has the same tensors. */
+    int64_t *zoff = NULL;
+    float *zpop = NULL;
+    const char **empty = NULL;
+    if (!d->seen_offsets || !d->item_popularity || !d->titles || !d->item_tag_offsets) {
+        zoff = calloc(d->n_users + d->n_items + 2, sizeof *zoff);
+        zpop = calloc(d->n_items + 1, sizeof *zpop);
+        empty = calloc(d->n_items + 1, sizeof *empty);
+        if (!zoff || !zpop || !empty) {
+            free(zoff);
+            free(zpop);
+            free(empty);
+            return ENC_ENOMEM;
+        }
+        for (size_t i = 0; i < d->n_items; i++)
+            empty[i] = "";
+    }
+    rc = rc ? rc : st_writer_add(w, "seen.offsets", ST_I64, 1, so, d->seen_offsets ? d->seen_offsets : zoff);
+    rc = rc ? rc : st_writer_add(w, "seen.items", ST_I32, 1, si, d->seen_items);
+    rc = rc ? rc : st_writer_add(w, "item_popularity", ST_F32, 1, ni,
+                                 d->item_popularity ? d->item_popularity : zpop);
+    rc = rc ? rc : st_writer_add_strings(w, "titles",
+                                         d->titles ? (const char *const *)d->titles : empty, NULL,
+                                         d->n_items);
+    rc = rc ? rc : st_writer_add_strings(w, "tags", (const char *const *)d->tag_names, NULL,
+                                         d->n_tags);
+    int64_t tnnz = d->item_tag_offsets ? d->item_tag_offsets[d->n_items] : 0;
+    int64_t ti[1] = {tnnz};
+    rc = rc ? rc : st_writer_add(w, "item_tags.offsets", ST_I64, 1, io,
+                                 d->item_tag_offsets ? d->item_tag_offsets : zoff);
+    rc = rc ? rc : st_writer_add(w, "item_tags.ids", ST_I32, 1, ti, d->item_tag_ids);
+    free(zoff);
+    free(zpop);
+    free(empty);
+    return rc;
+}
+
+int mf_save(const struct mf_data *d, const json_t *hyper, const char *fingerprint,
+            const char *out, int64_t version, int64_t *version_out, enc_err *err)
+{
+    st_writer *w = st_writer_new();
+    if (!w)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    int rc = mf_write(d, w, hyper, fingerprint);
+    if (rc)
+        enc_errf(err, rc, "cannot serialize the model: %s", enc_strerror(rc));
+    else
+        rc = repo_publish(w, out, version, version_out, err);
+    st_writer_free(w);
+    return rc;
+}
+
+/* ====================================================================== */
+/* loading                                                                */
+
+/* Open-addressing map from string bytes to a row; slots hold row + 1. */
+struct idmap {
+    uint32_t *slots;
+    size_t mask;
+    const st_strings *keys;
+};
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h ^ (h >> 29);
+}
+
+static int64_t idmap_get(const struct idmap *m, const char *s, size_t n)
+{
+    if (!m->slots)
+        return -1;
+    for (size_t h = hash_bytes(s, n) & m->mask;; h = (h + 1) & m->mask) {
+        uint32_t v = m->slots[h];
+        if (!v)
+            return -1;
+        size_t len;
+        const char *k = st_str(m->keys, v - 1, &len);
+        if (len == n && memcmp(k, s, n) == 0)
+            return (int64_t)(v - 1);
+    }
+}
+
+static int idmap_build(struct idmap *m, const st_strings *keys, const char *what, enc_err *err)
+{
+    size_t cap = 16;
+    while (cap < 2 * keys->n + 1)
+        cap *= 2;
+    m->slots = calloc(cap, sizeof *m->slots);
+    if (!m->slots)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    m->mask = cap - 1;
+    m->keys = keys;
+    for (size_t i = 0; i < keys->n; i++) {
+        size_t len;
+        const char *k = st_str(keys, i, &len);
+        if (idmap_get(m, k, len) >= 0)
+            return enc_errf(err, ENC_EFORMAT, "%s: duplicate id '%.*s'", what, (int)(len > 64 ? 64 : len), k);
+        size_t h = hash_bytes(k, len) & m->mask;
+        while (m->slots[h])
+            h = (h + 1) & m->mask;
+        m->slots[h] = (uint32_t)(i + 1);
+    }
+    return 0;
+}
+
+struct mf_model {
+    size_t n_users, n_items, f, n_tags;
+    const float *U, *V;
+    st_strings user_ids, item_ids, titles, tags;
+    const int64_t *seen_off;
+    const int32_t *seen_items;
+    const float *pop;
+    const int64_t *tag_off;
+    const int32_t *tag_ids;
+    double reg, alpha;
+    const char *algorithm;
+    /* derived at load, owned */
+    struct idmap users, items, tagmap;
+    float *Vn;               /* unit-length item factors, for cosine */
+    float *yty;              /* V^T V, f x f, for fold-in */
+    char *item_json;         /* pre-escaped "item":..,"title":.. fragments */
+    size_t *item_json_off;   /* n_items + 1 */
+};
+
+static int check_csr(const int64_t *off, size_t rows, const int32_t *idx, size_t nnz, size_t limit,
+                     const char *what, enc_err *err)
+{
+    if (off[0] != 0 || (size_t)off[rows] != nnz)
+        return enc_errf(err, ENC_EFORMAT, "%s.offsets must run from 0 to %zu", what, nnz);
+    for (size_t r = 0; r < rows; r++)
+        if (off[r + 1] < off[r])
+            return enc_errf(err, ENC_EFORMAT, "%s.offsets[%zu] decreases", what, r + 1);
+    for (size_t i = 0; i < nnz; i++)
+        if (idx[i] < 0 || (size_t)idx[i] >= limit)
+            return enc_errf(err, ENC_EFORMAT, "%s[%zu] = %d out of range 0..%zu", what, i, idx[i],
+                            limit);
+    return 0;
+}
+
+static void mf_free_state(void *state)
+{
+    struct mf_model *m = state;
+    if (!m)
+        return;
+    free(m->users.slots);
+    free(m->items.slots);
+    free(m->tagmap.slots);
+    free(m->Vn);
+    free(m->yty);
+    free(m->item_json);
+    free(m->item_json_off);
+    free(m);
+}
+
+static int all_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return 0;
+    return 1;
+}
+
+static double meta_double(const st_file *f, const char *key, double dflt)
+{
+    const char *s = st_meta(f, key);
+    if (!s)
+        return dflt;
+    char *end;
+    double v = strtod(s, &end);
+    return (end != s && isfinite(v) && v >= 0) ? v : dflt;
+}
+
+static int mf_load(const st_file *f, void **state, enc_err *err)
+{
+    struct mf_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    const st_tensor *tu, *tv, *t;
+    int64_t any2[2] = {-1, -1};
+    int rc = st_expect(f, "user_factors", ST_F32, 2, any2, &tu, err);
+    rc = rc ? rc : st_expect(f, "item_factors", ST_F32, 2, any2, &tv, err);
+    if (rc)
+        goto fail;
+    m->n_users = (size_t)tu->shape[0];
+    m->n_items = (size_t)tv->shape[0];
+    m->f = (size_t)tu->shape[1];
+    if (m->f == 0 || m->f > 4096 || (size_t)tv->shape[1] != m->f) {
+        rc = enc_errf(err, ENC_EFORMAT, "factor dims %lld (users) and %lld (items) must match, 1..4096",
+                      (long long)tu->shape[1], (long long)tv->shape[1]);
+        goto fail;
+    }
+    if (m->n_items == 0 || m->n_items >= INT32_MAX || m->n_users >= INT32_MAX) {
+        rc = enc_errf(err, ENC_EFORMAT, "item count %zu / user count %zu out of range", m->n_items,
+                      m->n_users);
+        goto fail;
+    }
+    m->U = tu->data;
+    m->V = tv->data;
+    if (!all_finite(m->U, tu->count) || !all_finite(m->V, tv->count)) {
+        rc = enc_errf(err, ENC_EFORMAT, "factors contain NaN or infinity");
+        goto fail;
+    }
+    rc = st_expect_strings(f, "user_ids", (int64_t)m->n_users, &m->user_ids, err);
+    rc = rc ? rc : st_expect_strings(f, "item_ids", (int64_t)m->n_items, &m->item_ids, err);
+    rc = rc ? rc : st_expect_strings(f, "titles", (int64_t)m->n_items, &m->titles, err);
+    rc = rc ? rc : st_expect_strings(f, "tags", -1, &m->tags, err);
+    if (rc)
+        goto fail;
+    m->n_tags = m->tags.n;
+    int64_t so[1] = {(int64_t)m->n_users + 1}, io[1] = {(int64_t)m->n_items + 1},
+            ni[1] = {(int64_t)m->n_items}, any1[1] = {-1};
+    const st_tensor *tsi, *tti;
+    rc = st_expect(f, "seen.offsets", ST_I64, 1, so, &t, err);
+    if (rc)
+        goto fail;
+    m->seen_off = t->data;
+    rc = st_expect(f, "seen.items", ST_I32, 1, any1, &tsi, err);
+    rc = rc ? rc : check_csr(m->seen_off, m->n_users, tsi->data, tsi->count, m->n_items, "seen", err);
+    if (rc)
+        goto fail;
+    m->seen_items = tsi->data;
+    rc = st_expect(f, "item_popularity", ST_F32, 1, ni, &t, err);
+    if (rc)
+        goto fail;
+    m->pop = t->data;
+    if (!all_finite(m->pop, m->n_items)) {
+        rc = enc_errf(err, ENC_EFORMAT, "item_popularity contains NaN or infinity");
+        goto fail;
+    }
+    rc = st_expect(f, "item_tags.offsets", ST_I64, 1, io, &t, err);
+    rc = rc ? rc : st_expect(f, "item_tags.ids", ST_I32, 1, any1, &tti, err);
+    if (rc)
+        goto fail;
+    m->tag_off = t->data;
+    m->tag_ids = tti->data;
+    rc = check_csr(m->tag_off, m->n_items, m->tag_ids, tti->count, m->n_tags, "item_tags", err);
+    if (rc)
+        goto fail;
+    m->reg = meta_double(f, "regularization", 0.01);
+    m->alpha = meta_double(f, "alpha", 1.0);
+    m->algorithm = st_meta(f, "algorithm");
+    rc = idmap_build(&m->users, &m->user_ids, "user_ids", err);
+    rc = rc ? rc : idmap_build(&m->items, &m->item_ids, "item_ids", err);
+    rc = rc ? rc : idmap_build(&m->tagmap, &m->tags, "tags", err);
+    if (rc)
+        goto fail;
+
+    /* Derived tables: normalised item factors, Y^T Y, JSON fragments. */
+    size_t F = m->f, I = m->n_items;
+    m->Vn = malloc(I * F * sizeof *m->Vn);
+    m->yty = malloc(F * F * sizeof *m->yty);
+    m->item_json_off = malloc((I + 1) * sizeof *m->item_json_off);
+    if (!m->Vn || !m->yty || !m->item_json_off) {
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < I; i++) {
+        const float *v = m->V + i * F;
+        double n2 = 0;
+        for (size_t j = 0; j < F; j++)
+            n2 += (double)v[j] * v[j];
+        float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.0f;
+        for (size_t j = 0; j < F; j++)
+            m->Vn[i * F + j] = v[j] * inv;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)F, (int)F, (int)I, 1.0f, m->V,
+                (int)F, m->V, (int)F, 0.0f, m->yty, (int)F);
+    buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < I; i++) {
+        size_t len, tlen;
+        const char *id = st_str(&m->item_ids, i, &len);
+        const char *title = st_str(&m->titles, i, &tlen);
+        m->item_json_off[i] = b.len;
+        buf_puts(&b, "\"item\":");
+        buf_json_str(&b, id, len);
+        if (tlen) {
+            buf_puts(&b, ",\"title\":");
+            buf_json_str(&b, title, tlen);
+        }
+    }
+    m->item_json_off[I] = b.len;
+    if (b.oom) {
+        buf_free(&b);
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+        goto fail;
+    }
+    m->item_json = buf_steal(&b, NULL);
+    *state = m;
+    return 0;
+fail:
+    mf_free_state(m);
+    return rc;
+}
+
+static size_t mf_mem_usage(const void *state)
+{
+    const struct mf_model *m = state;
+    size_t F = m->f;
+    return sizeof *m + (m->n_users + 2 * m->n_items) * F * sizeof(float) + F * F * sizeof(float) +
+           m->item_json_off[m->n_items] + (m->users.mask + m->items.mask + m->tagmap.mask + 3) * 4;
+}
+
+static void mf_describe(const void *state, json_t *o)
+{
+    const struct mf_model *m = state;
+    json_object_set_new(o, "users", json_integer((json_int_t)m->n_users));
+    json_object_set_new(o, "items", json_integer((json_int_t)m->n_items));
+    json_object_set_new(o, "factors", json_integer((json_int_t)m->f));
+    json_object_set_new(o, "tags", json_integer((json_int_t)m->n_tags));
+    json_object_set_new(o, "interactions", json_integer((json_int_t)m->seen_off[m->n_users]));
+    json_object_set_new(o, "algorithm", json_string(m->algorithm ? m->algorithm : "unknown"));
+}
+
+const struct model_ops mf_ops = {
+    .family = "mf",
+    .task = MODEL_TASK_RECOMMEND,
+    .load = mf_load,
+    .free = mf_free_state,
+    .mem_usage = mf_mem_usage,
+    .describe = mf_describe,
+};
+
+/* ====================================================================== */
+/* queries                                                                */
+
+size_t mf_n_users(const struct mf_model *m) { return m->n_users; }
+size_t mf_n_items(const struct mf_model *m) { return m->n_items; }
+size_t mf_factors(const struct mf_model *m) { return m->f; }
+
+int64_t mf_user_index(const struct mf_model *m, const char *id, size_t len)
+{
+    return idmap_get(&m->users, id, len);
+}
+int64_t mf_item_index(const struct mf_model *m, const char *id, size_t len)
+{
+    return idmap_get(&m->items, id, len);
+}
+int64_t mf_tag_index(const struct mf_model *m, const char *name, size_t len)
+{
+    return idmap_get(&m->tagmap, name, len);
+}
+const char *mf_item_id(const struct mf_model *m, size_t item, size_t *len)
+{
+    return st_str(&m->item_ids, item, len);
+}
+const char *mf_item_title(const struct mf_model *m, size_t item, size_t *len)
+{
+    return st_str(&m->titles, item, len);
+}
+const char *mf_user_id(const struct mf_model *m, size_t user, size_t *len)
+{
+    return st_str(&m->user_ids, user, len);
+}
+const char *mf_item_json(const struct mf_model *m, size_t item, size_t *len)
+{
+    *len = m->item_json_off[item + 1] - m->item_json_off[item];
+    return m->item_json + m->item_json_off[item];
+}
+
+size_t mf_scratch_floats(const struct mf_model *m)
+{
+    /* scores[I] + user vector[F] + fold-in system [F*F + F] */
+    return m->n_items + m->f * m->f + 2 * m->f;
+}
+
+/* "a is a better hit than b": higher score, then lower index. */
+static inline int better(float sa, int32_t ia, float sb, int32_t ib)
+{
+    return sa > sb || (sa == sb && ia < ib);
+}
+
+size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits)
+{
+    if (k == 0)
+        return 0;
+    /* hits[0..len) is a min-heap on "better": the root is the worst kept. */
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        float s = scores[i];
+        if (s == -INFINITY)
+            continue;
+        int32_t idx = (int32_t)i;
+        if (len < k) {
+            size_t c = len++;
+            while (c > 0) {
+                size_t p = (c - 1) / 2;
+                if (!better(hits[p].score, hits[p].item, s, idx))
+                    break;
+                hits[c] = hits[p];
+                c = p;
+            }
+            hits[c].item = idx;
+            hits[c].score = s;
+        } else if (better(s, idx, hits[0].score, hits[0].item)) {
+            size_t c = 0;
+            for (;;) {
+                size_t l = 2 * c + 1, r = l + 1, w = c;
+                float ws = s;
+                int32_t wi = idx;
+                if (l < len && better(ws, wi, hits[l].score, hits[l].item)) {
+                    w = l;
+                    ws = hits[l].score;
+                    wi = hits[l].item;
+                }
+                if (r < len && better(ws, wi, hits[r].score, hits[r].item))
+                    w = r;
+                if (w == c)
+                    break;
+                hits[c] = hits[w];
+                c = w;
+            }
+            hits[c].item = idx;
+            hits[c].score = s;
+        }
+    }
+    /* Heap-sort in place: repeatedly move the worst to the end. */
+    for (size_t end = len; end > 1; end--) {
+        struct mf_hit worst = hits[0], last = hits[end - 1];
+        size_t c = 0, m = end - 1;
+        for (;;) {
+            size_t l = 2 * c + 1, r = l + 1, w = c;
+            struct mf_hit wv = last;
+            if (l < m && better(wv.score, wv.item, hits[l].score, hits[l].item)) {
+                w = l;
+                wv = hits[l];
+            }
+            if (r < m && better(wv.score, wv.item, hits[r].score, hits[r].item))
+                w = r;
+            if (w == c)
+                break;
+            hits[c] = hits[w];
+            c = w;
+        }
+        hits[c] = last;
+        hits[end - 1] = worst;
+    }
+    return len;
+}
+
+int mf_fold_in(const struct mf_model *m, const int32_t *items, size_t n, float *out, enc_err *err)
+{
+    /* (Y^T Y + Y^T (C_u - I) Y + reg I) x = Y^T C_u p_u with c = 1 + alpha
+     * for each history item: the exact ALS user step. `out` must hold
+     * F*F + F floats (system matrix, then x). */
+    size_t F = m->f;
+    float *A = out, *x = out + F * F;
+    memcpy(A, m->yty, F * F * sizeof *A);
+    memset(x, 0, F * sizeof *x);
+    float c = (float)(1.0 + m->alpha);
+    for (size_t j = 0; j < F; j++)
+        A[j * F + j] += (float)m->reg;
+    for (size_t h = 0; h < n; h++) {
+        const float *y = m->V + (size_t)items[h] * F;
+        cblas_ssyr(CblasRowMajor, CblasUpper, (int)F, c - 1.0f, y, 1, A, (int)F);
+        cblas_saxpy((int)F, c, y, 1, x, 1);
+    }
+    lapack_int info = LAPACKE_sposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)F, 1, A, (lapack_int)F, x, 1);
+    if (info != 0)
+        return enc_errf(err, ENC_EINTERNAL, "fold-in: system not positive definite (%d)", (int)info);
+    return 0;
+}
+
+static int carries_tag(const struct mf_model *m, size_t item, const int32_t *tags, size_t n)
+{
+    for (int64_t p = m->tag_off[item]; p < m->tag_off[item + 1]; p++)
+        for (size_t t = 0; t < n; t++)
+            if (m->tag_ids[p] == tags[t])
+                return 1;
+    return 0;
+}
+
+/* Apply candidates / exclude / tags to scores (in place). */
+static void apply_filters(const struct mf_model *m, const struct mf_query *q, float *scores)
+{
+    for (size_t i = 0; i < q->n_exclude; i++)
+        scores[q->exclude[i]] = -INFINITY;
+    if (q->n_tags)
+        for (size_t i = 0; i < m->n_items; i++)
+            if (scores[i] != -INFINITY && !carries_tag(m, i, q->tags, q->n_tags))
+                scores[i] = -INFINITY;
+}
+
+/* Score only the candidates (others -inf) or the whole catalog, with u. */
+static void score_items(const struct mf_model *m, const struct mf_query *q, const float *u,
+                        const float *V, float *scores)
+{
+    size_t F = m->f;
+    if (q->candidates) {
+        for (size_t i = 0; i < m->n_items; i++)
+            scores[i] = -INFINITY;
+        for (size_t c = 0; c < q->n_candidates; c++) {
+            int32_t it = q->candidates[c];
+            scores[it] = cblas_sdot((int)F, V + (size_t)it * F, 1, u, 1);
+        }
+    } else {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m->n_items, (int)F, 1.0f, V, (int)F, u, 1,
+                    0.0f, scores, 1);
+    }
+}
+
+int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scratch,
+                 struct mf_hit *hits, size_t *n_hits, enum mf_source *source, enc_err *err)
+{
+    *n_hits = 0;
+    float *scores = scratch, *work = scratch + m->n_items;
+    const float *u = NULL;
+    if (q->user >= 0 && (size_t)q->user >= m->n_users)
+        return enc_errf(err, ENC_EINVAL, "user row out of range");
+    if (q->user >= 0) {
+        u = m->U + (size_t)q->user * m->f;
+        *source = MF_FROM_USER;
+    } else if (q->n_history) {
+        int rc = mf_fold_in(m, q->history, q->n_history, work, err);
+        if (rc)
+            return rc;
+        u = work + m->f * m->f;
+        *source = MF_FROM_HISTORY;
+    } else {
+        *source = MF_FROM_POPULAR;
+    }
+    if (u) {
+        score_items(m, q, u, m->V, scores);
+    } else if (q->candidates) {
+        for (size_t i = 0; i < m->n_items; i++)
+            scores[i] = -INFINITY;
+        for (size_t c = 0; c < q->n_candidates; c++)
+            scores[q->candidates[c]] = m->pop[q->candidates[c]];
+    } else {
+        memcpy(scores, m->pop, m->n_items * sizeof *scores);
+    }
+    if (q->exclude_seen) {
+        if (q->user >= 0)
+            for (int64_t p = m->seen_off[q->user]; p < m->seen_off[q->user + 1]; p++)
+                scores[m->seen_items[p]] = -INFINITY;
+        for (size_t h = 0; h < q->n_history; h++)
+            scores[q->history[h]] = -INFINITY;
+    }
+    apply_filters(m, q, scores);
+    *n_hits = mf_topk(scores, m->n_items, q->k, hits);
+    return 0;
+}
+
+int mf_similar(const struct mf_model *m, int32_t item, const struct mf_query *filters,
+               float *scratch, struct mf_hit *hits, size_t *n_hits, enc_err *err)
+{
+    *n_hits = 0;
+    if (item < 0 || (size_t)item >= m->n_items)
+        return enc_errf(err, ENC_EINVAL, "item row out of range");
+    float *scores = scratch;
+    score_items(m, filters, m->Vn + (size_t)item * m->f, m->Vn, scores);
+    scores[item] = -INFINITY;
+    apply_filters(m, filters, scores);
+    *n_hits = mf_topk(scores, m->n_items, filters->k, hits);
+    return 0;
+}
