@@ -321,15 +321,15 @@ static int mf_load(const st_file *f, void **state, enc_err *err)
         goto fail;
 
     /* Derived tables: normalised item factors, Y^T Y, JSON fragments. */
-    size_t F = m->f, I = m->n_items;
-    m->Vn = malloc(I * F * sizeof *m->Vn);
+    size_t F = m->f, NI = m->n_items;
+    m->Vn = malloc(NI * F * sizeof *m->Vn);
     m->yty = malloc(F * F * sizeof *m->yty);
-    m->item_json_off = malloc((I + 1) * sizeof *m->item_json_off);
+    m->item_json_off = malloc((NI + 1) * sizeof *m->item_json_off);
     if (!m->Vn || !m->yty || !m->item_json_off) {
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < I; i++) {
+    for (size_t i = 0; i < NI; i++) {
         const float *v = m->V + i * F;
         double n2 = 0;
         for (size_t j = 0; j < F; j++)
@@ -338,11 +338,11 @@ static int mf_load(const st_file *f, void **state, enc_err *err)
         for (size_t j = 0; j < F; j++)
             m->Vn[i * F + j] = v[j] * inv;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)F, (int)F, (int)I, 1.0f, m->V,
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)F, (int)F, (int)NI, 1.0f, m->V,
                 (int)F, m->V, (int)F, 0.0f, m->yty, (int)F);
     buf b;
     buf_init(&b);
-    for (size_t i = 0; i < I; i++) {
+    for (size_t i = 0; i < NI; i++) {
         size_t len, tlen;
         const char *id = st_str(&m->item_ids, i, &len);
         const char *title = st_str(&m->titles, i, &tlen);
@@ -354,7 +354,7 @@ static int mf_load(const st_file *f, void **state, enc_err *err)
             buf_json_str(&b, title, tlen);
         }
     }
-    m->item_json_off[I] = b.len;
+    m->item_json_off[NI] = b.len;
     if (b.oom) {
         buf_free(&b);
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
