@@ -15,6 +15,7 @@ static const struct {
     {"als", cmd_als, "implicit-feedback ALS recommender (Hu, Koren & Volinsky 2008)"},
     {"bpr", cmd_bpr, "BPR recommender (Rendle et al. 2009)"},
     {"eval", cmd_eval, "evaluate a model on held-out data (prints JSON)"},
+    {"import", cmd_import, "serve factors trained elsewhere (Spark ALS, implicit): .npy or CSV"},
 };
 
 static void usage(FILE *out)

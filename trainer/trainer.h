@@ -44,6 +44,7 @@ double trainer_now(void);   /* monotonic seconds */
 int cmd_als(int argc, char **argv);
 int cmd_bpr(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 /* encore-train eval dispatches on the model's family. Each row evaluates
  * one family: model_dir is what --model named; argv holds all arguments. */

@@ -1,0 +1,1159 @@
+/*
+ * import.c - factor matrices from Spark MLlib / implicit -> struct mf_data
+ * (see import.h for the accepted formats).
+ *
+ * Everything here parses untrusted files: every length is checked before it
+ * is used, sizes are multiplied with overflow checks, and a bad file is
+ * refused with a message naming the file, line and column (or the .npy header
+ * column) rather than read past its end.
+ */
+#include "mf/import.h"
+
+#include "mf/interactions.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int read_whole(const char *path, char **buf, size_t *len, enc_err *err)
+{
+    *buf = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return enc_errf(err, ENC_EIO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap + 1);
+    while (b) {
+        size_t k = fread(b + n, 1, cap - n, f);
+        n += k;
+        if (n < cap)
+            break;
+        char *nb = cap > SIZE_MAX / 4 ? NULL : realloc(b, cap * 2 + 1);
+        if (!nb) {
+            free(b);
+            b = NULL;
+            break;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!b)
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory reading the file", path);
+    if (bad) {
+        free(b);
+        return enc_errf(err, ENC_EIO, "%s: read error", path);
+    }
+    b[n] = '\0';   /* text parsers may rely on a terminator */
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+static int mul_ok(size_t a, size_t b, size_t *out)
+{
+    if (a && b > SIZE_MAX / a)
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+static int i32_cmp(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Open-addressing string -> index map (FNV-1a), for uniqueness checks and
+ * id lookups. Keys are borrowed. */
+struct idmap {
+    size_t cap;                 /* power of two */
+    int64_t *slot;              /* -1 empty, else index into keys */
+    char *const *keys;
+};
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void idmap_free(struct idmap *m)
+{
+    free(m->slot);
+    m->slot = NULL;
+}
+
+/* Lookup; returns the index or -1. */
+static int64_t idmap_get(const struct idmap *m, const char *s, size_t n)
+{
+    size_t mask = m->cap - 1;
+    for (size_t i = fnv1a(s, n) & mask;; i = (i + 1) & mask) {
+        int64_t k = m->slot[i];
+        if (k < 0)
+            return -1;
+        if (strlen(m->keys[k]) == n && memcmp(m->keys[k], s, n) == 0)
+            return k;
+    }
+}
+
+/* Build the map of keys[0..n); fails on a duplicate (naming it and both
+ * positions, 1-based as `what` numbers them). */
+static int idmap_build(struct idmap *m, char *const *keys, size_t n, const char *name,
+                       const char *what, enc_err *err)
+{
+    m->keys = keys;
+    m->cap = 16;
+    while (m->cap < n * 2)
+        m->cap *= 2;
+    m->slot = malloc(m->cap * sizeof *m->slot);
+    if (!m->slot)
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
+    memset(m->slot, 0xff, m->cap * sizeof *m->slot);
+    size_t mask = m->cap - 1;
+    for (size_t j = 0; j < n; j++) {
+        size_t len = strlen(keys[j]);
+        size_t i = fnv1a(keys[j], len) & mask;
+        for (; m->slot[i] >= 0; i = (i + 1) & mask)
+            if (strcmp(keys[m->slot[i]], keys[j]) == 0) {
+                int rc = enc_errf(err, ENC_EFORMAT, "%s: %s %zu: duplicate id '%.64s' (first at %s %lld)",
+                                  name, what, j + 1, keys[j], what, (long long)m->slot[i] + 1);
+                idmap_free(m);
+                return rc;
+            }
+        m->slot[i] = (int64_t)j;
+    }
+    return 0;
+}
+
+/* ---- .npy ---------------------------------------------------------------- */
+
+static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+
+int mf_npy_is(const void *buf, size_t len)
+{
+    return len >= 6 && memcmp(buf, npy_magic, 6) == 0;
+}
+
+/* A cursor over the header's Python literal, for messages by column. */
+struct lit {
+    const char *s, *end, *start;
+};
+
+static void lit_ws(struct lit *p)
+{
+    while (p->s < p->end && (*p->s == ' ' || *p->s == '\t'))
+        p->s++;
+}
+
+static int lit_fail(struct lit *p, enc_err *err, const char *what)
+{
+    return enc_errf(err, ENC_EFORMAT, "npy header column %td: %s", p->s - p->start + 1, what);
+}
+
+/* A quoted Python string without escapes (numpy never writes any) into out. */
+static int lit_string(struct lit *p, char *out, size_t cap, enc_err *err)
+{
+    if (p->s >= p->end || (*p->s != '\'' && *p->s != '"'))
+        return lit_fail(p, err, "expected a quoted string");
+    char q = *p->s++;
+    size_t n = 0;
+    while (p->s < p->end && *p->s != q) {
+        if (*p->s == '\\')
+            return lit_fail(p, err, "escapes are not allowed in header strings");
+        if (n + 1 >= cap)
+            return lit_fail(p, err, "string too long");
+        out[n++] = *p->s++;
+    }
+    if (p->s >= p->end)
+        return lit_fail(p, err, "unterminated string");
+    p->s++;
+    out[n] = '\0';
+    return 0;
+}
+
+static int lit_word(struct lit *p, const char *w)
+{
+    size_t n = strlen(w);
+    if ((size_t)(p->end - p->s) >= n && memcmp(p->s, w, n) == 0) {
+        p->s += n;
+        return 1;
+    }
+    return 0;
+}
+
+/* "(3, 4)", "(3,)" or "()" */
+static int lit_shape(struct lit *p, struct mf_npy *o, enc_err *err)
+{
+    if (p->s >= p->end || *p->s != '(')
+        return lit_fail(p, err, "shape must be a tuple");
+    p->s++;
+    o->ndim = 0;
+    for (;;) {
+        lit_ws(p);
+        if (p->s < p->end && *p->s == ')') {
+            p->s++;
+            return 0;
+        }
+        if (p->s >= p->end || *p->s < '0' || *p->s > '9')
+            return lit_fail(p, err, "shape entries must be non-negative integers");
+        if (o->ndim == MF_NPY_MAX_DIMS)
+            return lit_fail(p, err, "too many dimensions");
+        int64_t v = 0;
+        while (p->s < p->end && *p->s >= '0' && *p->s <= '9') {
+            v = v * 10 + (*p->s++ - '0');
+            if (v > (INT64_C(1) << 50))
+                return lit_fail(p, err, "shape entry too large");
+        }
+        o->shape[o->ndim++] = v;
+        lit_ws(p);
+        if (p->s < p->end && *p->s == ',') {
+            p->s++;
+            continue;
+        }
+        if (p->s < p->end && *p->s == ')') {
+            /* (3) is an int in Python, not a tuple */
+            if (o->ndim == 1)
+                return lit_fail(p, err, "a 1-D shape needs a trailing comma: (n,)");
+            p->s++;
+            return 0;
+        }
+        return lit_fail(p, err, "expected ',' or ')' in shape");
+    }
+}
+
+static int npy_descr(const char *d, struct mf_npy *o, enc_err *err)
+{
+    if (!d[0] || !d[1])
+        return enc_errf(err, ENC_EFORMAT, "npy header: descr '%s' is not a dtype", d);
+    char bo = d[0], kind = d[1];
+    if (kind == 'O')
+        return enc_errf(err, ENC_EUNSUPPORTED,
+                        "npy: object arrays (pickles) are refused; save ids as str or int");
+    if (bo != '<' && bo != '>' && bo != '|' && bo != '=')
+        return enc_errf(err, ENC_EFORMAT, "npy header: descr '%s' has no byte order", d);
+    char *end;
+    errno = 0;
+    long sz = strtol(d + 2, &end, 10);
+    if (d[2] < '0' || d[2] > '9' || *end || errno || sz <= 0 || sz > 1 << 20)
+        return enc_errf(err, ENC_EFORMAT, "npy header: descr '%s' has no valid item size", d);
+    o->kind = kind;
+    o->big_endian = bo == '>';
+    switch (kind) {
+    case 'f':
+        if (sz != 4 && sz != 8)
+            return enc_errf(err, ENC_EUNSUPPORTED, "npy: dtype '%s': only float32 and float64", d);
+        break;
+    case 'i':
+    case 'u':
+        if (sz != 1 && sz != 2 && sz != 4 && sz != 8)
+            return enc_errf(err, ENC_EFORMAT, "npy header: descr '%s': bad integer size", d);
+        break;
+    case 'U':
+        o->itemsize = (size_t)sz * 4;
+        return 0;
+    case 'S':
+        break;
+    default:
+        return enc_errf(err, ENC_EUNSUPPORTED, "npy: dtype '%s' is not supported", d);
+    }
+    o->itemsize = (size_t)sz;
+    return 0;
+}
+
+int mf_npy_parse(const void *buf, size_t len, struct mf_npy *o, enc_err *err)
+{
+    const unsigned char *b = buf;
+    memset(o, 0, sizeof *o);
+    if (!mf_npy_is(buf, len))
+        return enc_errf(err, ENC_EFORMAT, "npy: missing the \\x93NUMPY magic");
+    if (len < 10)
+        return enc_errf(err, ENC_EFORMAT, "npy: truncated before the header length");
+    o->major = b[6];
+    o->minor = b[7];
+    if (o->major < 1 || o->major > 3 || o->minor != 0)
+        return enc_errf(err, ENC_EUNSUPPORTED, "npy: format version %d.%d (reads 1.0, 2.0, 3.0)",
+                        o->major, o->minor);
+    size_t hstart, hlen;
+    if (o->major == 1) {
+        hstart = 10;
+        hlen = (size_t)b[8] | (size_t)b[9] << 8;
+    } else {
+        if (len < 12)
+            return enc_errf(err, ENC_EFORMAT, "npy: truncated before the header length");
+        hstart = 12;
+        hlen = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
+    }
+    if (hlen > len - hstart)
+        return enc_errf(err, ENC_EFORMAT, "npy: header length %zu runs past the end of the file (%zu bytes)",
+                        hlen, len);
+    if (hlen == 0 || b[hstart + hlen - 1] != '\n')
+        return enc_errf(err, ENC_EFORMAT, "npy header: must end with a newline");
+    for (size_t i = 0; i + 1 < hlen; i++) {
+        unsigned char c = b[hstart + i];
+        if (c < 0x20 || c > 0x7e)
+            return enc_errf(err, ENC_EFORMAT, "npy header column %zu: byte 0x%02x is not printable ASCII",
+                            i + 1, c);
+    }
+    struct lit p = {(const char *)b + hstart, (const char *)b + hstart + hlen - 1,
+                    (const char *)b + hstart};
+    lit_ws(&p);
+    if (p.s >= p.end || *p.s != '{')
+        return lit_fail(&p, err, "header must be a dict literal");
+    p.s++;
+    int have_descr = 0, have_fortran = 0, have_shape = 0, rc;
+    char descr[64] = "";
+    for (;;) {
+        lit_ws(&p);
+        if (p.s < p.end && *p.s == '}') {
+            p.s++;
+            break;
+        }
+        char key[32];
+        const char *kpos = p.s;
+        if ((rc = lit_string(&p, key, sizeof key, err)))
+            return rc;
+        lit_ws(&p);
+        if (p.s >= p.end || *p.s != ':')
+            return lit_fail(&p, err, "expected ':' after a key");
+        p.s++;
+        lit_ws(&p);
+        if (strcmp(key, "descr") == 0 && !have_descr) {
+            if (p.s < p.end && *p.s == '[')
+                return lit_fail(&p, err, "structured dtypes are not supported");
+            if ((rc = lit_string(&p, descr, sizeof descr, err)))
+                return rc;
+            have_descr = 1;
+        } else if (strcmp(key, "fortran_order") == 0 && !have_fortran) {
+            if (lit_word(&p, "True"))
+                o->fortran_order = 1;
+            else if (lit_word(&p, "False"))
+                o->fortran_order = 0;
+            else
+                return lit_fail(&p, err, "fortran_order must be True or False");
+            have_fortran = 1;
+        } else if (strcmp(key, "shape") == 0 && !have_shape) {
+            if ((rc = lit_shape(&p, o, err)))
+                return rc;
+            have_shape = 1;
+        } else {
+            p.s = kpos;
+            return enc_errf(err, ENC_EFORMAT, "npy header column %td: %s key '%s'",
+                            kpos - p.start + 1,
+                            strcmp(key, "descr") && strcmp(key, "fortran_order") && strcmp(key, "shape")
+                                ? "unexpected" : "duplicate", key);
+        }
+        lit_ws(&p);
+        if (p.s < p.end && *p.s == ',') {
+            p.s++;
+            continue;
+        }
+        if (p.s < p.end && *p.s == '}') {
+            p.s++;
+            break;
+        }
+        return lit_fail(&p, err, "expected ',' or '}'");
+    }
+    lit_ws(&p);
+    if (p.s != p.end)
+        return lit_fail(&p, err, "unexpected text after the dict");
+    if (!have_descr || !have_fortran || !have_shape)
+        return enc_errf(err, ENC_EFORMAT, "npy header: missing key '%s'",
+                        !have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape");
+    if ((rc = npy_descr(descr, o, err)))
+        return rc;
+    size_t count = 1;
+    for (int i = 0; i < o->ndim; i++)
+        if (!mul_ok(count, (size_t)o->shape[i], &count))
+            return enc_errf(err, ENC_EFORMAT, "npy header: shape overflows");
+    size_t nbytes;
+    if (!mul_ok(count, o->itemsize, &nbytes))
+        return enc_errf(err, ENC_EFORMAT, "npy header: shape x itemsize overflows");
+    size_t have = len - hstart - hlen;
+    if (have != nbytes)
+        return enc_errf(err, ENC_EFORMAT, "npy: data block is %zu bytes, shape and dtype '%s' need %zu (%s)",
+                        have, descr, nbytes, have < nbytes ? "truncated" : "trailing bytes");
+    o->count = count;
+    o->data = b + hstart + hlen;
+    o->nbytes = nbytes;
+    return 0;
+}
+
+/* Element i of an integer / float array as the host type (handles byte order). */
+static uint64_t npy_raw(const struct mf_npy *a, size_t i)
+{
+    const unsigned char *p = a->data + i * a->itemsize;
+    uint64_t v = 0;
+    for (size_t k = 0; k < a->itemsize; k++) {
+        size_t pos = a->big_endian ? k : a->itemsize - 1 - k;
+        v = v << 8 | p[pos];
+    }
+    return v;
+}
+
+/* ---- matrices ------------------------------------------------------------ */
+
+void mf_matrix_clear(struct mf_matrix *m)
+{
+    if (!m)
+        return;
+    mf_ids_free(m->ids, m->rows);
+    free(m->data);
+    memset(m, 0, sizeof *m);
+}
+
+static int check_value(double v, const char *name, size_t row, size_t col, enc_err *err)
+{
+    if (!isfinite(v) || fabs(v) > FLT_MAX)
+        return enc_errf(err, ENC_EFORMAT, "%s: row %zu, column %zu: value %g is not a finite float32",
+                        name, row + 1, col + 1, v);
+    return 0;
+}
+
+static int npy_matrix(const void *buf, size_t len, const char *name, struct mf_matrix *out,
+                      enc_err *err)
+{
+    struct mf_npy a;
+    int rc = mf_npy_parse(buf, len, &a, err);
+    if (rc)
+        return enc_err_prefix(err, "%s", name);
+    if (a.kind != 'f')
+        return enc_errf(err, ENC_EFORMAT, "%s: factor matrices must be float32 or float64, not '%c%zu'",
+                        name, a.kind, a.itemsize);
+    if (a.ndim != 2)
+        return enc_errf(err, ENC_EFORMAT, "%s: factor matrices must be 2-D, this one has %d dimension%s",
+                        name, a.ndim, a.ndim == 1 ? "" : "s");
+    if (a.fortran_order)
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s: fortran_order is True; save a C-order array (np.ascontiguousarray)", name);
+    if (a.shape[0] == 0 || a.shape[1] == 0)
+        return enc_errf(err, ENC_EFORMAT, "%s: empty matrix (shape %lld x %lld)", name,
+                        (long long)a.shape[0], (long long)a.shape[1]);
+    out->rows = (size_t)a.shape[0];
+    out->cols = (size_t)a.shape[1];
+    out->data = malloc(a.count * sizeof(float));
+    if (!out->data)
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
+    for (size_t i = 0; i < a.count; i++) {
+        uint64_t raw = npy_raw(&a, i);
+        double v;
+        if (a.itemsize == 4) {
+            uint32_t r32 = (uint32_t)raw;
+            float f;
+            memcpy(&f, &r32, 4);
+            v = f;
+        } else {
+            memcpy(&v, &raw, 8);
+        }
+        if ((rc = check_value(v, name, i / out->cols, i % out->cols, err))) {
+            mf_matrix_clear(out);
+            return rc;
+        }
+        out->data[i] = (float)v;
+    }
+    return 0;
+}
+
+/* One CSV field of a line, unquoted into `tmp` when quoted. */
+struct csv_line {
+    const char *s, *end;         /* rest of the line */
+    const char *line_start;
+};
+
+/* Next field: *f and *flen point to its text (in the line or in tmp). Returns 1
+ * if a field was read, 0 at the end of the line, negative on a quote error. */
+static int csv_field(struct csv_line *l, char *tmp, const char **f, size_t *flen, size_t *col,
+                     int *first)
+{
+    if (!*first) {
+        if (l->s >= l->end)
+            return 0;
+        l->s++;   /* the ',' */
+    }
+    *first = 0;
+    *col = (size_t)(l->s - l->line_start) + 1;
+    if (l->s < l->end && *l->s == '"') {
+        size_t n = 0;
+        l->s++;
+        for (;;) {
+            if (l->s >= l->end)
+                return -1;
+            if (*l->s == '"') {
+                if (l->s + 1 < l->end && l->s[1] == '"') {
+                    tmp[n++] = '"';
+                    l->s += 2;
+                    continue;
+                }
+                l->s++;
+                break;
+            }
+            tmp[n++] = *l->s++;
+        }
+        if (l->s < l->end && *l->s != ',')
+            return -2;
+        *f = tmp;
+        *flen = n;
+        return 1;
+    }
+    const char *st = l->s;
+    while (l->s < l->end && *l->s != ',')
+        l->s++;
+    *f = st;
+    *flen = (size_t)(l->s - st);
+    return 1;
+}
+
+static void trim(const char **s, size_t *n)
+{
+    while (*n && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+        (*n)--;
+}
+
+/* Parse a number token; 0 on success. */
+static int parse_num(const char *s, size_t n, double *v)
+{
+    char buf[64];
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    *v = strtod(buf, &end);
+    return *end || errno == ERANGE ? -1 : 0;
+}
+
+/* Growable arrays for the CSV reader. */
+struct fvec {
+    float *v;
+    size_t n, cap;
+};
+
+static int fvec_push(struct fvec *a, float x)
+{
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 1024;
+        float *nv = nc > SIZE_MAX / sizeof *nv ? NULL : realloc(a->v, nc * sizeof *nv);
+        if (!nv)
+            return ENC_ENOMEM;
+        a->v = nv;
+        a->cap = nc;
+    }
+    a->v[a->n++] = x;
+    return 0;
+}
+
+struct svec {
+    char **v;
+    size_t n, cap;
+};
+
+static int svec_push(struct svec *a, const char *s, size_t n)
+{
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 256;
+        char **nv = nc > SIZE_MAX / sizeof *nv ? NULL : realloc(a->v, nc * sizeof *nv);
+        if (!nv)
+            return ENC_ENOMEM;
+        a->v = nv;
+        a->cap = nc;
+    }
+    char *c = malloc(n + 1);
+    if (!c)
+        return ENC_ENOMEM;
+    memcpy(c, s, n);
+    c[n] = '\0';
+    a->v[a->n++] = c;
+    return 0;
+}
+
+static void svec_free(struct svec *a)
+{
+    mf_ids_free(a->v, a->n);
+    memset(a, 0, sizeof *a);
+}
+
+/* Next line of text [*pos, len): sets [ls, le) without the newline (and a
+ * '\r' before it). Returns 0 at the end. */
+static int next_line(const char *t, size_t len, size_t *pos, const char **ls, const char **le)
+{
+    if (*pos >= len)
+        return 0;
+    const char *s = t + *pos, *e = memchr(s, '\n', len - *pos);
+    if (!e)
+        e = t + len;
+    *pos = (size_t)(e - t) + 1;
+    *ls = s;
+    if (e > s && e[-1] == '\r')
+        e--;
+    *le = e;
+    return 1;
+}
+
+static int csv_matrix(const char *t, size_t len, const char *name, int id_column,
+                      struct mf_matrix *out, enc_err *err)
+{
+    struct fvec vals = {0};
+    struct svec ids = {0};
+    char *tmp = malloc(len + 1);
+    if (!tmp)
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
+    size_t pos = 0, lineno = 0, rows = 0, cols = 0, cols_line = 0;
+    const char *ls, *le;
+    int rc = 0;
+    while (rc == 0 && next_line(t, len, &pos, &ls, &le)) {
+        lineno++;
+        if (le == ls)
+            continue;   /* blank line (e.g. the final newline) */
+        struct csv_line l = {ls, le, ls};
+        const char *f;
+        size_t flen, col, nvals = 0, start_n = vals.n;
+        int first = 1, r, in_list = 0, list_done = 0, header = 0;
+        if (id_column) {
+            r = csv_field(&l, tmp, &f, &flen, &col, &first);
+            trim(&f, &flen);
+            if (r < 0) {
+                rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: bad quoting", name, lineno, col);
+                break;
+            }
+            if (flen == 0) {
+                rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: empty id", name, lineno, col);
+                break;
+            }
+            if ((rc = svec_push(&ids, f, flen))) {
+                rc = enc_errf(err, rc, "%s: out of memory", name);
+                break;
+            }
+        }
+        while (rc == 0 && (r = csv_field(&l, tmp, &f, &flen, &col, &first)) != 0) {
+            if (r < 0) {
+                rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: bad quoting", name, lineno, col);
+                break;
+            }
+            /* a field may hold a bracketed list: split it on ',' */
+            const char *q = f, *fe = f + flen;
+            while (rc == 0) {
+                const char *c = memchr(q, ',', (size_t)(fe - q));
+                const char *te = c ? c : fe, *tok = q;
+                size_t tn = (size_t)(te - q);
+                size_t tcol = col + (size_t)(q - f);
+                trim(&tok, &tn);
+                if (tn && tok[0] == '[') {
+                    if (in_list || list_done || nvals) {
+                        rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: unexpected '['", name, lineno, tcol);
+                        break;
+                    }
+                    in_list = 1;
+                    tok++;
+                    tn--;
+                    trim(&tok, &tn);
+                }
+                int closes = 0;
+                if (tn && tok[tn - 1] == ']') {
+                    if (!in_list) {
+                        rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: unexpected ']'", name, lineno, tcol);
+                        break;
+                    }
+                    closes = 1;
+                    tn--;
+                    trim(&tok, &tn);
+                }
+                if (list_done) {
+                    rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: values after the closing ']'", name,
+                                  lineno, tcol);
+                    break;
+                }
+                double v;
+                if (tn == 0 && closes && nvals == 0) {
+                    /* "[]": an empty list; caught below as zero values */
+                } else if (parse_num(tok, tn, &v)) {
+                    if (lineno == 1 && rows == 0 && nvals == 0 && !in_list) {
+                        header = 1;   /* a header line: skip it whole */
+                        break;
+                    }
+                    rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: '%.*s' is not a number", name, lineno,
+                                  tcol, (int)(tn > 40 ? 40 : tn), tok);
+                    break;
+                } else if (!isfinite(v) || fabs(v) > FLT_MAX) {
+                    rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: value '%.*s' is not a finite float32",
+                                  name, lineno, tcol, (int)(tn > 40 ? 40 : tn), tok);
+                    break;
+                } else if ((rc = fvec_push(&vals, (float)v))) {
+                    rc = enc_errf(err, rc, "%s: out of memory", name);
+                    break;
+                } else {
+                    nvals++;
+                }
+                if (closes) {
+                    in_list = 0;
+                    list_done = 1;
+                }
+                if (!c)
+                    break;
+                q = c + 1;
+            }
+            if (header)
+                break;
+        }
+        if (rc)
+            break;
+        if (header) {
+            if (id_column)
+                free(ids.v[--ids.n]);
+            vals.n = start_n;
+            continue;
+        }
+        if (in_list) {
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: '[' without a closing ']'", name, lineno);
+            break;
+        }
+        if (nvals == 0) {
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: no factor values", name, lineno);
+            break;
+        }
+        if (rows == 0) {
+            cols = nvals;
+            cols_line = lineno;
+        } else if (nvals != cols) {
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: %zu values, expected %zu (as on line %zu)", name,
+                          lineno, nvals, cols, cols_line);
+            break;
+        }
+        rows++;
+    }
+    free(tmp);
+    if (rc == 0 && rows == 0)
+        rc = enc_errf(err, ENC_EFORMAT, "%s: no rows", name);
+    if (rc) {
+        free(vals.v);
+        svec_free(&ids);
+        return rc;
+    }
+    out->rows = rows;
+    out->cols = cols;
+    out->data = vals.v;
+    out->ids = id_column ? ids.v : NULL;
+    return 0;
+}
+
+int mf_matrix_parse(const void *buf, size_t len, const char *name, int id_column,
+                    struct mf_matrix *out, enc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (mf_npy_is(buf, len)) {
+        if (id_column)
+            return enc_errf(err, ENC_EINVAL,
+                            "%s: a .npy matrix holds no ids; give the id list file as well", name);
+        return npy_matrix(buf, len, name, out, err);
+    }
+    /* A text file must not contain NUL bytes (a binary file given by mistake). */
+    if (memchr(buf, '\0', len))
+        return enc_errf(err, ENC_EFORMAT, "%s: neither .npy (no \\x93NUMPY magic) nor CSV text (NUL byte)",
+                        name);
+    return csv_matrix(buf, len, name, id_column, out, err);
+}
+
+int mf_matrix_read(const char *path, int id_column, struct mf_matrix *out, enc_err *err)
+{
+    char *buf;
+    size_t len;
+    memset(out, 0, sizeof *out);
+    int rc = read_whole(path, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = mf_matrix_parse(buf, len, path, id_column, out, err);
+    free(buf);
+    return rc;
+}
+
+/* ---- id lists ------------------------------------------------------------ */
+
+void mf_ids_free(char **ids, size_t n)
+{
+    if (!ids)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+/* UTF-32 code point -> UTF-8; returns bytes written or 0 if invalid. */
+static size_t utf8_put(uint32_t c, char *o)
+{
+    if (c < 0x80) {
+        o[0] = (char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        o[0] = (char)(0xc0 | c >> 6);
+        o[1] = (char)(0x80 | (c & 0x3f));
+        return 2;
+    }
+    if (c >= 0xd800 && c < 0xe000)
+        return 0;
+    if (c < 0x10000) {
+        o[0] = (char)(0xe0 | c >> 12);
+        o[1] = (char)(0x80 | (c >> 6 & 0x3f));
+        o[2] = (char)(0x80 | (c & 0x3f));
+        return 3;
+    }
+    if (c < 0x110000) {
+        o[0] = (char)(0xf0 | c >> 18);
+        o[1] = (char)(0x80 | (c >> 12 & 0x3f));
+        o[2] = (char)(0x80 | (c >> 6 & 0x3f));
+        o[3] = (char)(0x80 | (c & 0x3f));
+        return 4;
+    }
+    return 0;
+}
+
+static int npy_ids(const void *buf, size_t len, const char *name, struct svec *ids, enc_err *err)
+{
+    struct mf_npy a;
+    int rc = mf_npy_parse(buf, len, &a, err);
+    if (rc)
+        return enc_err_prefix(err, "%s", name);
+    if (a.ndim != 1)
+        return enc_errf(err, ENC_EFORMAT, "%s: an id list must be 1-D, this one has %d dimensions", name,
+                        a.ndim);
+    if (a.kind == 'f')
+        return enc_errf(err, ENC_EFORMAT, "%s: ids must be integers or strings, not floats", name);
+    char *s = malloc(a.kind == 'U' ? a.itemsize + 1 : a.itemsize > 24 ? a.itemsize + 1 : 25);
+    if (!s)
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
+    for (size_t i = 0; i < a.count && rc == 0; i++) {
+        const unsigned char *p = a.data + i * a.itemsize;
+        size_t n = 0;
+        if (a.kind == 'i' || a.kind == 'u') {
+            uint64_t raw = npy_raw(&a, i);
+            if (a.kind == 'i') {
+                int bits = (int)a.itemsize * 8;
+                int64_t v = bits < 64 && (raw >> (bits - 1) & 1) ? (int64_t)(raw | ~((UINT64_C(1) << bits) - 1))
+                                                                  : (int64_t)raw;
+                n = (size_t)snprintf(s, 25, "%lld", (long long)v);
+            } else {
+                n = (size_t)snprintf(s, 25, "%llu", (unsigned long long)raw);
+            }
+        } else if (a.kind == 'S') {
+            while (n < a.itemsize && p[n])
+                n++;
+            memcpy(s, p, n);
+        } else {   /* 'U': UTF-32 code units, NUL-padded */
+            for (size_t k = 0; k + 4 <= a.itemsize; k += 4) {
+                uint32_t c = a.big_endian
+                                 ? (uint32_t)p[k] << 24 | (uint32_t)p[k + 1] << 16 | (uint32_t)p[k + 2] << 8 | p[k + 3]
+                                 : (uint32_t)p[k + 3] << 24 | (uint32_t)p[k + 2] << 16 | (uint32_t)p[k + 1] << 8 | p[k];
+                if (c == 0)
+                    break;
+                size_t w = utf8_put(c, s + n);
+                if (!w) {
+                    rc = enc_errf(err, ENC_EFORMAT, "%s: id %zu: invalid code point U+%X", name, i + 1, c);
+                    break;
+                }
+                n += w;
+            }
+        }
+        if (rc == 0 && n == 0)
+            rc = enc_errf(err, ENC_EFORMAT, "%s: id %zu is empty", name, i + 1);
+        if (rc == 0 && svec_push(ids, s, n))
+            rc = enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
+    }
+    free(s);
+    return rc;
+}
+
+static int text_ids(const char *t, size_t len, const char *name, struct svec *ids, enc_err *err)
+{
+    if (memchr(t, '\0', len))
+        return enc_errf(err, ENC_EFORMAT, "%s: neither .npy nor a text id list (NUL byte)", name);
+    size_t pos = 0, lineno = 0;
+    const char *ls, *le;
+    while (next_line(t, len, &pos, &ls, &le)) {
+        lineno++;
+        if (ls == le) {
+            if (pos >= len)
+                break;   /* the final newline */
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu: empty id", name, lineno);
+        }
+        if (svec_push(ids, ls, (size_t)(le - ls)))
+            return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
+    }
+    return 0;
+}
+
+int mf_ids_parse(const void *buf, size_t len, const char *name, char ***out, size_t *n,
+                 enc_err *err)
+{
+    struct svec ids = {0};
+    *out = NULL;
+    *n = 0;
+    int rc = mf_npy_is(buf, len) ? npy_ids(buf, len, name, &ids, err)
+                                 : text_ids(buf, len, name, &ids, err);
+    if (rc == 0 && ids.n == 0)
+        rc = enc_errf(err, ENC_EFORMAT, "%s: no ids", name);
+    if (rc == 0) {
+        struct idmap m;
+        rc = idmap_build(&m, ids.v, ids.n, name, "id", err);
+        idmap_free(&m);
+    }
+    if (rc) {
+        svec_free(&ids);
+        return rc;
+    }
+    *out = ids.v;
+    *n = ids.n;
+    return 0;
+}
+
+int mf_ids_read(const char *path, char ***ids, size_t *n, enc_err *err)
+{
+    char *buf;
+    size_t len;
+    *ids = NULL;
+    *n = 0;
+    int rc = read_whole(path, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = mf_ids_parse(buf, len, path, ids, n, err);
+    free(buf);
+    return rc;
+}
+
+/* ---- the whole import ---------------------------------------------------- */
+
+/* One side (users or items): factors and ids, checked against each other. */
+static int load_side(const char *fpath, const char *ipath, const char *what, struct mf_matrix *m,
+                     enc_err *err)
+{
+    int rc = mf_matrix_read(fpath, ipath == NULL, m, err);
+    if (rc)
+        return rc;
+    if (ipath) {
+        size_t n;
+        rc = mf_ids_read(ipath, &m->ids, &n, err);
+        if (rc == 0 && n != m->rows) {
+            mf_ids_free(m->ids, n);
+            m->ids = NULL;
+            rc = enc_errf(err, ENC_EFORMAT, "%s: %zu %s ids, but %s has %zu rows", ipath, n, what, fpath,
+                          m->rows);
+        }
+    } else {
+        struct idmap map;
+        rc = idmap_build(&map, m->ids, m->rows, fpath, "row", err);
+        idmap_free(&map);
+    }
+    if (rc)
+        mf_matrix_clear(m);
+    return rc;
+}
+
+/* --seen: read with the trainer's own reader (interactions.h, every format it
+ * knows), then map its rows onto the imported factors' rows by id. */
+static int load_seen(const char *path, const struct idmap *users, const struct idmap *items,
+                     struct mf_data *d, struct mf_import_stats *st, enc_err *err)
+{
+    struct ia_options opt = {IA_FORMAT_AUTO, 0.0};
+    struct ia_matrix m;
+    int rc = ia_read(path, &opt, &m, err);
+    if (rc)
+        return rc;
+    int64_t *imap = malloc((m.n_items ? m.n_items : 1) * sizeof *imap);
+    if (!imap) {
+        ia_matrix_clear(&m);
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
+    }
+    for (size_t i = 0; i < m.n_items; i++)
+        imap[i] = idmap_get(items, m.item_ids[i], strlen(m.item_ids[i]));
+    /* Count per imported user, then fill; the items of one source row
+     * ascend in source order, so sort each imported row afterwards. */
+    memset(d->seen_offsets, 0, (d->n_users + 1) * sizeof *d->seen_offsets);
+    int64_t *umap = malloc((m.n_users ? m.n_users : 1) * sizeof *umap);
+    if (!umap) {
+        free(imap);
+        ia_matrix_clear(&m);
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
+    }
+    size_t kept = 0;
+    for (size_t u = 0; u < m.n_users; u++) {
+        umap[u] = idmap_get(users, m.user_ids[u], strlen(m.user_ids[u]));
+        for (int64_t k = m.indptr[u]; k < m.indptr[u + 1]; k++) {
+            if (umap[u] < 0 || imap[m.indices[k]] < 0) {
+                st->seen_skipped++;
+                continue;
+            }
+            d->seen_offsets[umap[u] + 1]++;
+            kept++;
+        }
+    }
+    for (size_t u = 0; u < d->n_users; u++)
+        d->seen_offsets[u + 1] += d->seen_offsets[u];
+    d->seen_items = malloc((kept ? kept : 1) * sizeof *d->seen_items);
+    int64_t *fill = malloc((d->n_users + 1) * sizeof *fill);
+    if (!d->seen_items || !fill) {
+        free(fill);
+        free(umap);
+        free(imap);
+        ia_matrix_clear(&m);
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
+    }
+    memcpy(fill, d->seen_offsets, (d->n_users + 1) * sizeof *fill);
+    for (size_t u = 0; u < m.n_users; u++)
+        for (int64_t k = m.indptr[u]; k < m.indptr[u + 1]; k++)
+            if (umap[u] >= 0 && imap[m.indices[k]] >= 0) {
+                int32_t it = (int32_t)imap[m.indices[k]];
+                d->seen_items[fill[umap[u]]++] = it;
+                d->item_popularity[it] += 1.0f;   /* users per item, as ia_fill_mf_data */
+            }
+    for (size_t u = 0; u < d->n_users; u++) {
+        int32_t *row = d->seen_items + d->seen_offsets[u];
+        size_t n = (size_t)(d->seen_offsets[u + 1] - d->seen_offsets[u]);
+        if (n > 1)
+            qsort(row, n, sizeof *row, i32_cmp);
+    }
+    st->seen_pairs = kept;
+    free(fill);
+    free(umap);
+    free(imap);
+    ia_matrix_clear(&m);
+    return 0;
+}
+
+/* An item-id order for ia_read_items, which takes ids sorted by ia_id_cmp. */
+static char *const *sort_ids;
+
+static int by_id(const void *a, const void *b)
+{
+    return ia_id_cmp(sort_ids[*(const size_t *)a], sort_ids[*(const size_t *)b]);
+}
+
+/* --items: titles and tags with the trainer's reader (uitem or movies-csv),
+ * handed the imported ids in its order and permuted back. */
+static int load_items(const char *path, struct mf_data *d, struct mf_import_stats *st,
+                      enc_err *err)
+{
+    size_t n = d->n_items, *perm = malloc(n * sizeof *perm);
+    char **sorted = malloc(n * sizeof *sorted);
+    struct ia_items it = {0};
+    int rc = 0;
+    if (!perm || !sorted) {
+        rc = enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        perm[i] = i;
+    sort_ids = d->item_ids;   /* single-threaded: the trainer's import only */
+    qsort(perm, n, sizeof *perm, by_id);
+    for (size_t k = 0; k < n; k++)
+        sorted[k] = d->item_ids[perm[k]];
+    if ((rc = ia_read_items(path, IA_ITEMS_AUTO, sorted, n, &it, err)))
+        goto done;
+    d->titles = calloc(n, sizeof *d->titles);
+    d->item_tag_offsets = calloc(n + 1, sizeof *d->item_tag_offsets);
+    d->item_tag_ids = malloc((it.tag_offsets[n] ? (size_t)it.tag_offsets[n] : 1) *
+                             sizeof *d->item_tag_ids);
+    if (!d->titles || !d->item_tag_offsets || !d->item_tag_ids) {
+        rc = enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++) {      /* sorted position k is item perm[k] */
+        d->titles[perm[k]] = it.titles[k];
+        it.titles[k] = NULL;
+        d->item_tag_offsets[perm[k] + 1] = it.tag_offsets[k + 1] - it.tag_offsets[k];
+    }
+    for (size_t i = 0; i < n; i++)
+        d->item_tag_offsets[i + 1] += d->item_tag_offsets[i];
+    for (size_t k = 0; k < n; k++)
+        memcpy(d->item_tag_ids + d->item_tag_offsets[perm[k]], it.tag_ids + it.tag_offsets[k],
+               (size_t)(it.tag_offsets[k + 1] - it.tag_offsets[k]) * sizeof *d->item_tag_ids);
+    d->tag_names = it.tag_names;
+    d->n_tags = it.n_tags;
+    it.tag_names = NULL;
+    it.n_tags = 0;
+    st->items_matched = it.n_matched;
+done:
+    ia_items_clear(&it);
+    free(sorted);
+    free(perm);
+    return rc;
+}
+
+int mf_import_build(const struct mf_import_spec *spec, struct mf_data *d,
+                    struct mf_import_stats *stats, enc_err *err)
+{
+    struct mf_import_stats local;
+    struct mf_matrix U = {0}, V = {0};
+    struct idmap um = {0}, im = {0};
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    memset(d, 0, sizeof *d);
+    if (!spec->user_factors || !spec->item_factors)
+        return enc_errf(err, ENC_EINVAL, "both user and item factor files are required");
+    int rc = load_side(spec->user_factors, spec->user_ids, "user", &U, err);
+    if (rc == 0)
+        rc = load_side(spec->item_factors, spec->item_ids, "item", &V, err);
+    if (rc == 0 && U.cols != V.cols)
+        rc = enc_errf(err, ENC_EFORMAT, "%s has %zu factors per row but %s has %zu", spec->user_factors,
+                      U.cols, spec->item_factors, V.cols);
+    if (rc == 0 && (U.rows > INT64_MAX / 2 || V.rows > INT32_MAX))
+        rc = enc_errf(err, ENC_ERANGE, "%s: %zu items exceed the model's int32 item index",
+                      spec->item_factors, V.rows);
+    if (rc)
+        goto fail;
+    d->n_users = U.rows;
+    d->n_items = V.rows;
+    d->factors = U.cols;
+    d->user_factors = U.data;
+    d->item_factors = V.data;
+    d->user_ids = U.ids;
+    d->item_ids = V.ids;
+    memset(&U, 0, sizeof U);
+    memset(&V, 0, sizeof V);
+    d->algorithm = "import";
+    d->regularization = spec->regularization;
+    d->alpha = spec->alpha;
+    d->seen_offsets = calloc(d->n_users + 1, sizeof *d->seen_offsets);
+    d->item_popularity = calloc(d->n_items, sizeof *d->item_popularity);
+    if (!d->seen_offsets || !d->item_popularity) {
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = idmap_build(&um, d->user_ids, d->n_users, "user ids", "row", err)) ||
+        (rc = idmap_build(&im, d->item_ids, d->n_items, "item ids", "row", err)))
+        goto fail;
+    if (spec->seen) {
+        if ((rc = load_seen(spec->seen, &um, &im, d, stats, err)))
+            goto fail;
+    } else if (!(d->seen_items = malloc(sizeof *d->seen_items))) {
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (spec->items && (rc = load_items(spec->items, d, stats, err)))
+        goto fail;
+    idmap_free(&um);
+    idmap_free(&im);
+    return 0;
+fail:
+    idmap_free(&um);
+    idmap_free(&im);
+    mf_matrix_clear(&U);
+    mf_matrix_clear(&V);
+    mf_data_clear(d);
+    memset(d, 0, sizeof *d);
+    return rc;
+}
