@@ -1,7 +1,198 @@
-/* main.c - encore-server entry point (being written: see server/). */
+/*
+ * main.c - encore-server: the startup phases, each of which can fail with a
+ * clear message before the next begins (as redis's main() does):
+ *
+ *   1. config    defaults -> config file -> ENCORE_* environment -> flags -> validate
+ *   2. models    load the highest version of every model in the repository
+ *   3. bind      start libmicrohttpd's epoll thread pool on host:port
+ *   4. run       the libuv loop owns the main thread: signals, timers, reloads
+ *   5. shutdown  SIGTERM: /readyz 503 at once, keep serving drain_seconds,
+ *                stop accepting, finish in-flight requests, exit 0
+ */
+#include <arpa/inet.h>
+#include <cblas.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "server.h"
+
+static struct server srv;
+static uv_loop_t *loop;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_timer_t flush_timer, drain_timer, stop_timer;
+static double stop_deadline;
+static int stopping;
+
+static double now_mono(void)
 {
-    fprintf(stderr, "encore-server: not built yet\n");
-    return 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* --check-health: a tiny HTTP client for container HEALTHCHECKs (no curl). */
+static int check_health(const struct config *c)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 3};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    char resp[64] = {0};
+    const char req[] = "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+             write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1) &&
+             read(fd, resp, sizeof resp - 1) >= 12 && strncmp(resp + 9, "200", 3) == 0;
+    close(fd);
+    return ok ? 0 : 1;
+}
+
+static void on_flush(uv_timer_t *t)
+{
+    log_flush();
+}
+
+static void on_stop_poll(uv_timer_t *t)
+{
+    int64_t inflight = __atomic_load_n(&srv.inflight, __ATOMIC_RELAXED);
+    if (inflight > 0 && now_mono() < stop_deadline)
+        return;
+    if (inflight > 0)
+        slog("warn", "shutdown timeout: %lld requests still in flight", (long long)inflight);
+    uv_timer_stop(t);
+    uv_stop(loop);
+}
+
+/* Drain period over: stop accepting, then wait for in-flight requests. */
+static void on_drained(uv_timer_t *t)
+{
+    slog("info", "drain period over: closing the listener, finishing %lld in-flight requests",
+         (long long)__atomic_load_n(&srv.inflight, __ATOMIC_RELAXED));
+    http_quiesce(&srv);
+    stop_deadline = now_mono() + (double)srv.cfg.shutdown_timeout;
+    uv_timer_start(&stop_timer, on_stop_poll, 0, 20);
+}
+
+static void begin_shutdown(int signum)
+{
+    if (stopping) {   /* a second signal: stop now */
+        slog("warn", "second signal: stopping at once");
+        uv_stop(loop);
+        return;
+    }
+    stopping = 1;
+    __atomic_store_n(&srv.draining, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&srv.ready, 0, __ATOMIC_RELAXED);
+    /* SIGINT is a person at a terminal: no drain period. */
+    int64_t drain = signum == SIGTERM ? srv.cfg.drain_seconds : 0;
+    slog("info", "%s: /readyz now 503; draining for %llds", signum == SIGTERM ? "SIGTERM" : "SIGINT",
+         (long long)drain);
+    uv_timer_start(&drain_timer, on_drained, (uint64_t)drain * 1000, 0);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    if (signum == SIGHUP) {
+        enc_err err = {0};
+        slog("info", "SIGHUP: checking the repository for new versions");
+        if (registry_load_all(srv.reg, &err) < 0)
+            slog("error", "reload: %s", err.msg);
+        return;
+    }
+    begin_shutdown(signum);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    enc_err err = {0};
+    /* Phase 1: configuration. */
+    int rc = config_load(&srv.cfg, argc, argv, &err);
+    if (rc == 1)
+        return 0;
+    if (rc) {
+        fprintf(stderr, "encore-server: configuration error: %s\n", err.msg);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--check-health"))
+            return check_health(&srv.cfg);
+    signal(SIGPIPE, SIG_IGN);
+    /* Each request scores on its own HTTP thread: BLAS threads would only
+     * fight those threads for the same cores. */
+    openblas_set_num_threads(1);
+    srv.started_at = (int64_t)time(NULL);
+    srv.log_salt = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&err;
+    slog("info", "encore-server 0.1.0 starting: models=%s host=%s port=%lld threads=%lld",
+         srv.cfg.models, srv.cfg.host, (long long)srv.cfg.port, (long long)srv.cfg.threads);
+
+    /* Phase 2: models. */
+    srv.metrics = metrics_new();
+    if (!srv.metrics || registry_new(srv.cfg.models, (int)srv.cfg.versions_kept, &srv.reg, &err)) {
+        fprintf(stderr, "encore-server: out of memory\n");
+        return 1;
+    }
+    rc = registry_load_all(srv.reg, &err);
+    if (rc < 0) {
+        slog("error", "model repository %s: %s", srv.cfg.models, err.msg);
+        fprintf(stderr, "encore-server: cannot read the model repository: %s\n", err.msg);
+        return 1;
+    }
+    if (rc == 0)
+        slog("warn", "no model could be loaded from %s; /readyz stays 503 until one is",
+             srv.cfg.models);
+    else
+        slog("info", "%d model(s) loaded", rc);
+
+    /* Phase 3: bind. */
+    if (http_start(&srv, &err)) {
+        slog("error", "%s", err.msg);
+        fprintf(stderr, "encore-server: %s\n", err.msg);
+        return 1;
+    }
+    __atomic_store_n(&srv.ready, rc > 0, __ATOMIC_RELAXED);
+    slog("info", "listening on %s:%lld", srv.cfg.host, (long long)srv.cfg.port);
+
+    /* Phase 4: the libuv loop. */
+    loop = uv_default_loop();
+    uv_signal_init(loop, &sig_term);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_init(loop, &sig_hup);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_hup, on_signal, SIGHUP);
+    uv_timer_init(loop, &flush_timer);
+    uv_timer_init(loop, &drain_timer);
+    uv_timer_init(loop, &stop_timer);
+    uv_timer_start(&flush_timer, on_flush, 200, 200);
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    /* Phase 5: shutdown. */
+    http_stop(&srv);
+    uv_walk(loop, close_walk, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    registry_free(srv.reg);
+    metrics_free(srv.metrics);
+    slog("info", "stopped cleanly");
+    log_flush();
+    config_free(&srv.cfg);
+    return 0;
 }

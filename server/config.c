@@ -1,0 +1,321 @@
+/* config.c - the option table and its sources (see config.h). */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_kind { K_STR, K_INT, K_BOOL };
+
+struct option_row {
+    const char *name;    /* config-file key and --flag (dashes or underscores) */
+    enum opt_kind kind;
+    size_t offset;
+    const char *dflt;
+    int64_t min, max;
+    const char *env;
+    const char *help;
+};
+
+#define O(f) offsetof(struct config, f)
+static const struct option_row options[] = {
+    {"models", K_STR, O(models), "./models", 0, 0, "ENCORE_MODELS",
+     "model repository: REPO/NAME/VERSION/model.safetensors"},
+    {"host", K_STR, O(host), "0.0.0.0", 0, 0, "ENCORE_HOST", "address to listen on"},
+    {"port", K_INT, O(port), "8080", 1, 65535, "ENCORE_PORT", "TCP port to listen on"},
+    {"threads", K_INT, O(threads), "2", 1, 256, "ENCORE_THREADS",
+     "HTTP worker threads (one epoll loop each; match the cores)"},
+    {"max_body_bytes", K_INT, O(max_body_bytes), "1048576", 64, 1 << 30, "ENCORE_MAX_BODY_BYTES",
+     "largest request body accepted (413 above)"},
+    {"max_header_bytes", K_INT, O(max_header_bytes), "32768", 4096, 1 << 24,
+     "ENCORE_MAX_HEADER_BYTES", "memory per connection for request headers (431/413 above)"},
+    {"max_connections", K_INT, O(max_connections), "1024", 1, 1000000, "ENCORE_MAX_CONNECTIONS",
+     "concurrent connections (503 past the limit)"},
+    {"connection_timeout", K_INT, O(connection_timeout), "30", 1, 86400,
+     "ENCORE_CONNECTION_TIMEOUT", "seconds a connection may stay idle or stall mid-request"},
+    {"max_k", K_INT, O(max_k), "1000", 1, 1000000, "ENCORE_MAX_K", "largest k in recommend/similar"},
+    {"max_instances", K_INT, O(max_instances), "1000", 1, 10000000, "ENCORE_MAX_INSTANCES",
+     "instances per predict request"},
+    {"max_history", K_INT, O(max_history), "10000", 1, 10000000, "ENCORE_MAX_HISTORY",
+     "entries in history / exclude / candidates lists"},
+    {"max_text_bytes", K_INT, O(max_text_bytes), "65536", 1, 1 << 30, "ENCORE_MAX_TEXT_BYTES",
+     "bytes per text instance"},
+    {"max_json_depth", K_INT, O(max_json_depth), "32", 2, 10000, "ENCORE_MAX_JSON_DEPTH",
+     "nesting depth of request JSON"},
+    {"drain_seconds", K_INT, O(drain_seconds), "5", 0, 3600, "ENCORE_DRAIN_SECONDS",
+     "after SIGTERM, keep serving this long while /readyz answers 503"},
+    {"shutdown_timeout", K_INT, O(shutdown_timeout), "30", 0, 3600, "ENCORE_SHUTDOWN_TIMEOUT",
+     "then wait at most this long for in-flight requests"},
+    {"access_log", K_BOOL, O(access_log), "true", 0, 1, "ENCORE_ACCESS_LOG",
+     "one JSON line per request on stderr"},
+    {"log_user_ids", K_BOOL, O(log_user_ids), "false", 0, 1, "ENCORE_LOG_USER_IDS",
+     "log user ids in clear text (default: a salted hash)"},
+    {"watch", K_BOOL, O(watch), "true", 0, 1, "ENCORE_WATCH",
+     "load new versions dropped into the repository"},
+    {"versions_kept", K_INT, O(versions_kept), "1", 1, 100, "ENCORE_VERSIONS_KEPT",
+     "versions of each model kept loaded"},
+    {"tokens_file", K_STR, O(tokens_file), "", 0, 0, "ENCORE_TOKENS_FILE",
+     "bearer tokens for inference, one per line (empty: no auth)"},
+    {"admin_token_file", K_STR, O(admin_token_file), "", 0, 0, "ENCORE_ADMIN_TOKEN_FILE",
+     "bearer token for admin routes (empty: admin routes disabled)"},
+    {"tls_cert", K_STR, O(tls_cert), "", 0, 0, "ENCORE_TLS_CERT", "PEM certificate (enables HTTPS)"},
+    {"tls_key", K_STR, O(tls_key), "", 0, 0, "ENCORE_TLS_KEY", "PEM private key"},
+};
+#undef O
+#define N_OPTIONS (sizeof options / sizeof *options)
+
+static int set_value(struct config *c, const struct option_row *o, const char *val,
+                     const char *source, enc_err *err)
+{
+    void *dst = (char *)c + o->offset;
+    if (o->kind == K_STR) {
+        *(const char **)dst = val;
+        return 0;
+    }
+    int64_t v;
+    if (o->kind == K_BOOL) {
+        if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes") || !strcmp(val, "on"))
+            v = 1;
+        else if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no") ||
+                 !strcmp(val, "off"))
+            v = 0;
+        else
+            return enc_errf(err, ENC_EINVAL, "%s: %s: '%s' is not true or false", source, o->name,
+                            val);
+    } else {
+        char *end;
+        errno = 0;
+        long long ll = strtoll(val, &end, 10);
+        if (errno || end == val || *end)
+            return enc_errf(err, ENC_EINVAL, "%s: %s: '%s' is not an integer", source, o->name,
+                            val);
+        v = ll;
+    }
+    if (o->kind == K_INT && (v < o->min || v > o->max))
+        return enc_errf(err, ENC_ERANGE, "%s: %s: %lld is outside %lld..%lld", source, o->name,
+                        (long long)v, (long long)o->min, (long long)o->max);
+    *(int64_t *)dst = v;
+    return 0;
+}
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        set_value(c, &options[i], options[i].dflt, "default", NULL);
+}
+
+void config_free(struct config *c)
+{
+    for (int i = 0; i < c->n_owned; i++)
+        free(c->owned[i]);
+    c->n_owned = 0;
+}
+
+static const struct option_row *find_option(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const char *n = options[i].name;
+        if (strlen(n) != len)
+            continue;
+        size_t k = 0;
+        while (k < len && (n[k] == name[k] || (n[k] == '_' && name[k] == '-')))
+            k++;
+        if (k == len)
+            return &options[i];
+    }
+    return NULL;
+}
+
+static int load_file(struct config *c, const char *path, enc_err *err)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return enc_errf(err, ENC_EINVAL, "config file %s:%d:%d: %s", path, jerr.line, jerr.column,
+                        jerr.text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return enc_errf(err, ENC_EINVAL, "config file %s: must be a JSON object", path);
+    }
+    const char *key;
+    json_t *val;
+    int rc = 0;
+    json_object_foreach(root, key, val)
+    {
+        if (key[0] == '_')   /* "_comment" and friends */
+            continue;
+        const struct option_row *o = find_option(key, strlen(key));
+        char src[512];
+        snprintf(src, sizeof src, "config file %s", path);
+        if (!o) {
+            rc = enc_errf(err, ENC_EINVAL, "%s: unknown option '%s'", src, key);
+            break;
+        }
+        char tmp[64];
+        const char *s = NULL;
+        if (o->kind == K_STR && json_is_string(val))
+            s = json_string_value(val);
+        else if (o->kind == K_INT && json_is_integer(val)) {
+            snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(val));
+            s = tmp;
+        } else if (o->kind == K_BOOL && json_is_boolean(val))
+            s = json_is_true(val) ? "true" : "false";
+        if (!s) {
+            rc = enc_errf(err, ENC_EINVAL, "%s: %s must be %s", src, key,
+                          o->kind == K_STR ? "a string" : o->kind == K_INT ? "an integer"
+                                                                           : "true or false");
+            break;
+        }
+        if (o->kind == K_STR) {
+            if (c->n_owned == (int)(sizeof c->owned / sizeof *c->owned) ||
+                !(c->owned[c->n_owned] = strdup(s))) {
+                rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+                break;
+            }
+            s = c->owned[c->n_owned++];
+        }
+        if ((rc = set_value(c, o, s, src, err)) != 0)
+            break;
+    }
+    json_decref(root);
+    return rc;
+}
+
+static const char *flag_value(int argc, char **argv, int *i, const char *flag, enc_err *err)
+{
+    const char *eq = strchr(argv[*i], '=');
+    if (eq)
+        return eq + 1;
+    if (*i + 1 >= argc) {
+        enc_errf(err, ENC_EINVAL, "%s needs a value", flag);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int config_load(struct config *c, int argc, char **argv, enc_err *err)
+{
+    config_defaults(c);
+    /* The config file path comes from flags or the environment first. */
+    const char *file = getenv("ENCORE_CONFIG");
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            config_usage(stdout);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--help-markdown")) {
+            config_markdown(stdout);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            printf("encore-server 0.1.0\n");
+            return 1;
+        }
+        if (!strncmp(argv[i], "--config", 8) && (argv[i][8] == '\0' || argv[i][8] == '=')) {
+            int j = i;
+            file = flag_value(argc, argv, &j, "--config", err);
+            if (!file)
+                return ENC_EINVAL;
+        }
+    }
+    int rc;
+    c->config_file = file;
+    if (file && *file && (rc = load_file(c, file, err)) != 0)
+        return rc;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const char *v = getenv(options[i].env);
+        char src[128];
+        snprintf(src, sizeof src, "environment %s", options[i].env);
+        if (v && (rc = set_value(c, &options[i], v, src, err)) != 0)
+            return rc;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strncmp(a, "--config", 8) && (a[8] == '\0' || a[8] == '=')) {
+            if (a[8] == '\0')
+                i++;
+            continue;
+        }
+        if (!strcmp(a, "--check-health"))
+            continue;   /* handled by main */
+        if (strncmp(a, "--", 2) != 0)
+            return enc_errf(err, ENC_EINVAL, "unexpected argument '%s' (see --help)", a);
+        const char *name = a + 2, *eq = strchr(name, '=');
+        const struct option_row *o = find_option(name, eq ? (size_t)(eq - name) : strlen(name));
+        if (!o)
+            return enc_errf(err, ENC_EINVAL, "unknown option '%s' (see --help)", a);
+        const char *v;
+        char flag[128];
+        snprintf(flag, sizeof flag, "--%s", o->name);
+        if (o->kind == K_BOOL && !eq && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
+            v = "true";   /* a bare boolean flag switches it on */
+        else if (!(v = flag_value(argc, argv, &i, flag, err)))
+            return ENC_EINVAL;
+        if ((rc = set_value(c, o, v, flag, err)) != 0)
+            return rc;
+    }
+    /* Cross-field validation. */
+    if (!c->models || !*c->models)
+        return enc_errf(err, ENC_EINVAL, "models: a model repository directory is required");
+    if ((*c->tls_cert != '\0') != (*c->tls_key != '\0'))
+        return enc_errf(err, ENC_EINVAL, "tls_cert and tls_key must be given together");
+    return 0;
+}
+
+static void print_default(FILE *out, const struct option_row *o)
+{
+    if (o->kind == K_STR && !*o->dflt)
+        fprintf(out, "(none)");
+    else
+        fprintf(out, "%s", o->dflt);
+}
+
+void config_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: encore-server [--config FILE] [--OPTION VALUE ...]\n"
+            "       encore-server --check-health [--port N]\n\n"
+            "Serves the models in a repository over HTTP. Options come from defaults, then\n"
+            "the JSON config file, then ENCORE_* environment variables, then flags.\n\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_row *o = &options[i];
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", o->name);
+        for (char *p = flag + 2; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        fprintf(out, "  %-22s %s\n  %-22s env %s, default ", flag, o->help, "", o->env);
+        print_default(out, o);
+        if (o->kind == K_INT)
+            fprintf(out, ", range %lld..%lld", (long long)o->min, (long long)o->max);
+        fprintf(out, "\n");
+    }
+    fprintf(out, "  %-22s %s\n", "--config FILE", "JSON config file (env ENCORE_CONFIG)");
+    fprintf(out, "  %-22s %s\n", "--check-health",
+            "exit 0 if GET /healthz on 127.0.0.1:PORT answers 200 (container HEALTHCHECK)");
+}
+
+void config_markdown(FILE *out)
+{
+    fprintf(out, "| option (config key) | flag | environment | default | range | meaning |\n"
+                 "|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_row *o = &options[i];
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", o->name);
+        for (char *p = flag + 2; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        fprintf(out, "| `%s` | `%s` | `%s` | ", o->name, flag, o->env);
+        print_default(out, o);
+        if (o->kind == K_INT)
+            fprintf(out, " | %lld..%lld", (long long)o->min, (long long)o->max);
+        else
+            fprintf(out, " | %s", o->kind == K_BOOL ? "true/false" : "");
+        fprintf(out, " | %s |\n", o->help);
+    }
+}

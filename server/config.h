@@ -1,0 +1,66 @@
+/*
+ * config.h - encore-server configuration: one table of options.
+ *
+ * Every option has a row {name, type, default, min, max, env, help}; the
+ * table drives defaults, the JSON config file, ENCORE_* environment
+ * variables, --flags, validation, --help and docs/configuration.md. Later
+ * sources override earlier ones:
+ *
+ *   defaults -> config file (--config / ENCORE_CONFIG) -> environment -> flags
+ */
+#ifndef ENCORE_CONFIG_H
+#define ENCORE_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+
+struct config {
+    const char *config_file;
+    const char *models;          /* model repository */
+    const char *host;
+    int64_t port;
+    int64_t threads;             /* HTTP worker threads (MHD thread pool) */
+    int64_t max_body_bytes;
+    int64_t max_header_bytes;
+    int64_t max_connections;
+    int64_t connection_timeout;  /* seconds idle before a connection is closed */
+    int64_t max_k;
+    int64_t max_instances;
+    int64_t max_history;
+    int64_t max_text_bytes;
+    int64_t max_json_depth;
+    int64_t drain_seconds;       /* SIGTERM: keep serving this long with /readyz 503 */
+    int64_t shutdown_timeout;    /* then wait at most this long for in-flight requests */
+    int64_t access_log;          /* bool */
+    int64_t log_user_ids;        /* bool: write user ids in clear (default: hashed) */
+    int64_t watch;               /* bool: load new versions dropped into the repository */
+    int64_t versions_kept;
+    const char *tokens_file;     /* inference bearer tokens, one per line */
+    const char *admin_token_file;
+    const char *tls_cert;
+    const char *tls_key;
+    /* owned copies of strings that came from the config file */
+    char *owned[16];
+    int n_owned;
+};
+
+/* Fill `c` with the defaults. */
+void config_defaults(struct config *c);
+
+/* The whole sequence: defaults, file, environment, flags, validation.
+ * Returns 0, 1 when --help or --version was printed (exit 0), or a negative
+ * ENC_E* code with a message naming the option and its source. */
+int config_load(struct config *c, int argc, char **argv, enc_err *err);
+
+void config_free(struct config *c);
+
+/* --help text, generated from the table. */
+void config_usage(FILE *out);
+
+/* Markdown reference (docs/configuration.md is generated with
+ * `encore-server --help-markdown`). */
+void config_markdown(FILE *out);
+
+#endif

@@ -1,0 +1,308 @@
+/*
+ * h_reco.c - POST /v1/models/{name}:recommend and :similar.
+ *
+ * The request is parsed with jansson and validated field by field (unknown
+ * fields are refused so a typo never silently changes a result); the
+ * response is written straight into the output buffer from the model's
+ * pre-escaped item fragments.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mf/mf.h"
+#include "server.h"
+
+/* Parsed request fields shared by recommend and similar. */
+struct reco_args {
+    const char *user;
+    size_t user_len;
+    char user_buf[32];       /* a numeric user id written as text */
+    const char *item;
+    size_t item_len;
+    char item_buf[32];
+    int64_t k;
+    int exclude_seen;
+    int32_t *exclude, *candidates, *history, *tags;
+    size_t n_exclude, n_candidates, n_history, n_tags;
+    int has_candidates;
+    int unknown_tag;
+};
+
+static void args_free(struct reco_args *a)
+{
+    free(a->exclude);
+    free(a->candidates);
+    free(a->history);
+    free(a->tags);
+}
+
+/* An id may be sent as a JSON string or an integer; ids are strings. */
+static int id_text(json_t *v, const char **s, size_t *len, char *tmp, size_t tmp_len)
+{
+    if (json_is_string(v)) {
+        *s = json_string_value(v);
+        *len = json_string_length(v);
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        *len = (size_t)snprintf(tmp, tmp_len, "%lld", (long long)json_integer_value(v));
+        *s = tmp;
+        return 0;
+    }
+    return -1;
+}
+
+/* Resolve a JSON array of item ids to rows; unknown ids are skipped (they
+ * cannot be recommended anyway). 0, or answers 400 and returns -1. */
+static int item_list(struct http_req *r, const struct mf_model *mf, json_t *arr, const char *field,
+                     int32_t **out, size_t *n)
+{
+    if (!json_is_array(arr)) {
+        http_error(r, 400, "'%s' must be an array of item ids", field);
+        return -1;
+    }
+    size_t len = json_array_size(arr);
+    if (len > (size_t)r->srv->cfg.max_history) {
+        http_error(r, 400, "'%s' has %zu entries; the limit is %lld", field, len,
+                   (long long)r->srv->cfg.max_history);
+        return -1;
+    }
+    *out = malloc((len ? len : 1) * sizeof **out);
+    if (!*out) {
+        http_error(r, 500, "out of memory");
+        return -1;
+    }
+    *n = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char *s;
+        size_t sl;
+        char tmp[32];
+        if (id_text(json_array_get(arr, i), &s, &sl, tmp, sizeof tmp)) {
+            http_error(r, 400, "'%s'[%zu] must be a string id", field, i);
+            return -1;
+        }
+        int64_t row = mf_item_index(mf, s, sl);
+        if (row >= 0)
+            (*out)[(*n)++] = (int32_t)row;
+    }
+    return 0;
+}
+
+static int parse_args(struct http_req *r, const struct mf_model *mf, json_t *root, int similar,
+                      struct reco_args *a)
+{
+    const struct config *c = &r->srv->cfg;
+    a->k = 10;
+    a->exclude_seen = 1;
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        if (!similar && !strcmp(key, "user")) {
+            if (id_text(v, &a->user, &a->user_len, a->user_buf, sizeof a->user_buf) ||
+                a->user_len == 0) {
+                http_error(r, 400, "'user' must be a non-empty string id");
+                return -1;
+            }
+        } else if (similar && !strcmp(key, "item")) {
+            if (id_text(v, &a->item, &a->item_len, a->item_buf, sizeof a->item_buf) ||
+                a->item_len == 0) {
+                http_error(r, 400, "'item' must be a non-empty string id");
+                return -1;
+            }
+        } else if (!strcmp(key, "k")) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > c->max_k) {
+                http_error(r, 400, "'k' must be an integer from 1 to %lld", (long long)c->max_k);
+                return -1;
+            }
+            a->k = json_integer_value(v);
+        } else if (!similar && !strcmp(key, "exclude_seen")) {
+            if (!json_is_boolean(v)) {
+                http_error(r, 400, "'exclude_seen' must be true or false");
+                return -1;
+            }
+            a->exclude_seen = json_is_true(v);
+        } else if (!strcmp(key, "exclude")) {
+            if (item_list(r, mf, v, "exclude", &a->exclude, &a->n_exclude))
+                return -1;
+        } else if (!strcmp(key, "candidates")) {
+            if (item_list(r, mf, v, "candidates", &a->candidates, &a->n_candidates))
+                return -1;
+            a->has_candidates = 1;
+        } else if (!similar && !strcmp(key, "history")) {
+            if (item_list(r, mf, v, "history", &a->history, &a->n_history))
+                return -1;
+        } else if (!strcmp(key, "filter")) {
+            json_t *tags = json_object_get(v, "tags");
+            if (!json_is_object(v) || json_object_size(v) != 1 || !json_is_array(tags)) {
+                http_error(r, 400, "'filter' must be {\"tags\": [names]}");
+                return -1;
+            }
+            size_t n = json_array_size(tags);
+            if (n > (size_t)c->max_history) {
+                http_error(r, 400, "'filter.tags' has too many entries");
+                return -1;
+            }
+            a->tags = malloc((n ? n : 1) * sizeof *a->tags);
+            if (!a->tags) {
+                http_error(r, 500, "out of memory");
+                return -1;
+            }
+            for (size_t i = 0; i < n; i++) {
+                json_t *t = json_array_get(tags, i);
+                if (!json_is_string(t)) {
+                    http_error(r, 400, "'filter.tags'[%zu] must be a string", i);
+                    return -1;
+                }
+                int64_t id = mf_tag_index(mf, json_string_value(t), json_string_length(t));
+                if (id >= 0)
+                    a->tags[a->n_tags++] = (int32_t)id;
+                else
+                    a->unknown_tag = 1;
+            }
+            if (n == 0) {
+                http_error(r, 400, "'filter.tags' must name at least one tag");
+                return -1;
+            }
+        } else {
+            http_error(r, 400,
+                       similar ? "unknown field '%s' (allowed: item, k, exclude, candidates, filter)"
+                               : "unknown field '%s' (allowed: user, k, history, exclude_seen, "
+                                 "exclude, candidates, filter)",
+                       key);
+            return -1;
+        }
+    }
+    if (similar && !a->item) {
+        http_error(r, 400, "'item' is required");
+        return -1;
+    }
+    if (!similar && !a->user && !a->history) {
+        http_error(r, 400, "'user' (or 'history' for a new user) is required");
+        return -1;
+    }
+    return 0;
+}
+
+static void write_hits(struct http_req *r, const struct mf_model *mf, const struct mf_hit *hits,
+                       size_t n)
+{
+    buf *o = &r->out;
+    buf_puts(o, ",\"items\":[");
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const char *frag = mf_item_json(mf, (size_t)hits[i].item, &len);
+        buf_append(o, i ? ",{" : "{", i ? 2 : 1);
+        buf_append(o, frag, len);
+        buf_puts(o, ",\"score\":");
+        buf_json_float(o, hits[i].score);
+        buf_append(o, "}", 1);
+    }
+    buf_puts(o, "]}");
+}
+
+/* Shared body of both endpoints. */
+static void serve(struct http_req *r, int similar)
+{
+    const char *name = r->params[0];
+    struct model *m = registry_get(r->srv->reg, name, 0);
+    if (!m) {
+        http_error(r, 404, "unknown model '%s'", name);
+        return;
+    }
+    snprintf(r->model, sizeof r->model, "%s", name);
+    r->version = m->version;
+    json_t *root = NULL;
+    struct reco_args a;
+    memset(&a, 0, sizeof a);
+    float *scratch = NULL;
+    struct mf_hit *hits = NULL;
+    if (m->ops->task != MODEL_TASK_RECOMMEND) {
+        http_error(r, 400, "model '%s' is a %s classifier: use :predict", name, m->ops->family);
+        goto out;
+    }
+    const struct mf_model *mf = m->state;
+    if (!(root = http_parse_body(r)) || parse_args(r, mf, root, similar, &a))
+        goto out;
+    scratch = malloc(mf_scratch_floats(mf) * sizeof *scratch);
+    hits = malloc((size_t)a.k * sizeof *hits);
+    if (!scratch || !hits) {
+        http_error(r, 500, "out of memory");
+        goto out;
+    }
+    struct mf_query q = {
+        .user = -1,
+        .k = (size_t)a.k,
+        .exclude_seen = a.exclude_seen,
+        .exclude = a.exclude,
+        .n_exclude = a.n_exclude,
+        .candidates = a.has_candidates ? a.candidates : NULL,
+        .n_candidates = a.n_candidates,
+        .tags = a.tags,
+        .n_tags = a.n_tags,
+        .history = a.history,
+        .n_history = a.n_history,
+    };
+    size_t n = 0;
+    enc_err err = {0};
+    enum mf_source source = MF_FROM_USER;
+    int64_t item = -1;
+    if (similar) {
+        item = mf_item_index(mf, a.item, a.item_len);
+        if (item < 0) {
+            http_error(r, 404, "unknown item '%.*s' in model '%s'", (int)(a.item_len > 128 ? 128 : a.item_len), a.item, name);
+            goto out;
+        }
+    } else if (a.user) {
+        http_note_user(r, a.user, a.user_len);
+        q.user = mf_user_index(mf, a.user, a.user_len);
+        if (q.user >= 0) {   /* a known user's own factors win over a sent history */
+            q.history = NULL;
+            q.n_history = 0;
+        }
+    }
+    /* A tag filter where every tag is unknown matches nothing. */
+    if (a.unknown_tag && a.n_tags == 0)
+        n = 0;
+    else if ((similar ? mf_similar(mf, (int32_t)item, &q, scratch, hits, &n, &err)
+                      : mf_recommend(mf, &q, scratch, hits, &n, &source, &err)) != 0) {
+        http_fail(r, &err);
+        goto out;
+    }
+    r->status = 200;
+    buf_puts(&r->out, "{\"model\":");
+    buf_json_str(&r->out, name, strlen(name));
+    buf_printf(&r->out, ",\"version\":%lld", (long long)m->version);
+    if (similar) {
+        buf_puts(&r->out, ",\"item\":");
+        buf_json_str(&r->out, a.item, a.item_len);
+    } else {
+        if (a.user) {
+            buf_puts(&r->out, ",\"user\":");
+            buf_json_str(&r->out, a.user, a.user_len);
+        }
+        if (source == MF_FROM_POPULAR)
+            buf_puts(&r->out, ",\"fallback\":\"popular\"");
+        else if (source == MF_FROM_HISTORY)
+            buf_puts(&r->out, ",\"fallback\":\"history\"");
+    }
+    write_hits(r, mf, hits, n);
+out:
+    free(scratch);
+    free(hits);
+    args_free(&a);
+    json_decref(root);
+    model_unref(m);
+}
+
+void h_recommend(struct http_req *r)
+{
+    serve(r, 0);
+}
+
+void h_similar(struct http_req *r)
+{
+    serve(r, 1);
+}

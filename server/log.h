@@ -1,0 +1,23 @@
+/*
+ * log.h - the server's two logs, both JSON lines on stderr:
+ *   - the event log (slog): startup phases, model loads and refusals, signals;
+ *   - the access log: one line per request, appended to a shared buffer under
+ *     a mutex and written out when it fills or by the loop's timer (log_flush),
+ *     so a request costs a memcpy, not a write(2).
+ */
+#ifndef ENCORE_LOG_H
+#define ENCORE_LOG_H
+
+#include <stddef.h>
+
+void slog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Append one complete line (without the newline) to the access log. */
+void log_access(const char *line, size_t len);
+/* Write out buffered access-log lines (called by a timer and at exit). */
+void log_flush(void);
+
+/* ISO-8601 UTC timestamp with milliseconds into out[32]. */
+void log_time(char out[32]);
+
+#endif

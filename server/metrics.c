@@ -1,0 +1,215 @@
+/* metrics.c - request counters, latency histograms, model and process gauges. */
+#include "metrics.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#define MAX_SERIES 512
+static const double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+#define N_BOUNDS (sizeof bounds / sizeof *bounds)
+
+struct series {
+    const char *route;                 /* static, from the route table */
+    char model[REPO_NAME_MAX + 1];
+    int status;
+    uint64_t count;
+    uint64_t buckets[N_BOUNDS + 1];    /* per bucket (not cumulative); last = +Inf */
+    double sum;
+};
+
+struct metrics {
+    pthread_mutex_t mu;
+    struct series s[MAX_SERIES];
+    int n;
+    uint64_t dropped;                  /* observations past MAX_SERIES */
+    uint64_t reload_failures;
+};
+
+struct metrics *metrics_new(void)
+{
+    struct metrics *m = calloc(1, sizeof *m);
+    if (m)
+        pthread_mutex_init(&m->mu, NULL);
+    return m;
+}
+
+void metrics_free(struct metrics *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+void metrics_observe(struct metrics *m, const char *route, const char *model, int status,
+                     double seconds)
+{
+    size_t b = 0;
+    while (b < N_BOUNDS && seconds > bounds[b])
+        b++;
+    pthread_mutex_lock(&m->mu);
+    struct series *s = NULL;
+    for (int i = 0; i < m->n; i++)
+        if (m->s[i].status == status && m->s[i].route == route && !strcmp(m->s[i].model, model)) {
+            s = &m->s[i];
+            break;
+        }
+    if (!s && m->n < MAX_SERIES) {
+        s = &m->s[m->n++];
+        s->route = route;
+        snprintf(s->model, sizeof s->model, "%s", model);
+        s->status = status;
+    }
+    if (s) {
+        s->count++;
+        s->buckets[b]++;
+        s->sum += seconds;
+    } else
+        m->dropped++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_count_reload_failure(struct metrics *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->reload_failures++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static long process_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * sysconf(_SC_PAGESIZE);
+}
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3;   /* ".", ".." and the DIR's own fd */
+}
+
+void metrics_render(struct metrics *m, struct server *srv, buf *out)
+{
+    struct metrics snap;
+    pthread_mutex_lock(&m->mu);
+    memcpy(&snap, m, sizeof snap);
+    pthread_mutex_unlock(&m->mu);
+
+    buf_puts(out, "# HELP encore_requests_total Requests answered, by route, model and status.\n"
+                  "# TYPE encore_requests_total counter\n");
+    for (int i = 0; i < snap.n; i++) {
+        struct series *s = &snap.s[i];
+        buf_printf(out, "encore_requests_total{route=\"%s\",model=\"%s\",status=\"%d\"} %llu\n",
+                   s->route, s->model, s->status, (unsigned long long)s->count);
+    }
+    buf_puts(out, "# HELP encore_request_success_total Requests answered with 2xx.\n"
+                  "# TYPE encore_request_success_total counter\n"
+                  "# HELP encore_request_failure_total Requests answered with 4xx or 5xx.\n"
+                  "# TYPE encore_request_failure_total counter\n");
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < snap.n; i++) {
+            struct series *s = &snap.s[i];
+            int ok = s->status >= 200 && s->status < 300;
+            if (ok != (pass == 0))
+                continue;
+            buf_printf(out, "encore_request_%s_total{route=\"%s\",model=\"%s\",status=\"%d\"} %llu\n",
+                       ok ? "success" : "failure", s->route, s->model, s->status,
+                       (unsigned long long)s->count);
+        }
+    /* Histogram per (route, model): merge the status series. */
+    buf_puts(out, "# HELP encore_request_duration_seconds Time from first byte to response.\n"
+                  "# TYPE encore_request_duration_seconds histogram\n");
+    int done[MAX_SERIES] = {0};
+    for (int i = 0; i < snap.n; i++) {
+        if (done[i])
+            continue;
+        uint64_t b[N_BOUNDS + 1] = {0}, count = 0;
+        double sum = 0;
+        for (int j = i; j < snap.n; j++)
+            if (!done[j] && snap.s[j].route == snap.s[i].route &&
+                !strcmp(snap.s[j].model, snap.s[i].model)) {
+                done[j] = 1;
+                for (size_t k = 0; k <= N_BOUNDS; k++)
+                    b[k] += snap.s[j].buckets[k];
+                count += snap.s[j].count;
+                sum += snap.s[j].sum;
+            }
+        uint64_t cum = 0;
+        for (size_t k = 0; k <= N_BOUNDS; k++) {
+            cum += b[k];
+            char le[32];
+            if (k < N_BOUNDS)
+                snprintf(le, sizeof le, "%g", bounds[k]);
+            else
+                snprintf(le, sizeof le, "+Inf");
+            buf_printf(out,
+                       "encore_request_duration_seconds_bucket{route=\"%s\",model=\"%s\",le=\"%s\"} %llu\n",
+                       snap.s[i].route, snap.s[i].model, le, (unsigned long long)cum);
+        }
+        buf_printf(out, "encore_request_duration_seconds_sum{route=\"%s\",model=\"%s\"} %.6f\n",
+                   snap.s[i].route, snap.s[i].model, sum);
+        buf_printf(out, "encore_request_duration_seconds_count{route=\"%s\",model=\"%s\"} %llu\n",
+                   snap.s[i].route, snap.s[i].model, (unsigned long long)count);
+    }
+    struct registry_stats rs;
+    registry_stats(srv->reg, &rs);
+    buf_printf(out,
+               "# HELP encore_inflight_requests Requests being processed.\n"
+               "# TYPE encore_inflight_requests gauge\n"
+               "encore_inflight_requests %lld\n"
+               "# HELP encore_models_loaded Models with a version being served.\n"
+               "# TYPE encore_models_loaded gauge\n"
+               "encore_models_loaded %d\n"
+               "# HELP encore_model_loads_total Model versions loaded.\n"
+               "# TYPE encore_model_loads_total counter\n"
+               "encore_model_loads_total %lld\n"
+               "# HELP encore_model_load_failures_total Model versions refused (corrupt or incompatible).\n"
+               "# TYPE encore_model_load_failures_total counter\n"
+               "encore_model_load_failures_total %lld\n"
+               "# HELP encore_model_reloads_total New versions swapped in while serving.\n"
+               "# TYPE encore_model_reloads_total counter\n"
+               "encore_model_reloads_total %lld\n"
+               "# HELP encore_model_last_load_seconds Time the last model load took.\n"
+               "# TYPE encore_model_last_load_seconds gauge\n"
+               "encore_model_last_load_seconds %.6f\n"
+               "# HELP encore_ready 1 when /readyz answers 200.\n"
+               "# TYPE encore_ready gauge\n"
+               "encore_ready %d\n"
+               "# HELP encore_metrics_dropped_total Observations not recorded (series table full).\n"
+               "# TYPE encore_metrics_dropped_total counter\n"
+               "encore_metrics_dropped_total %llu\n"
+               "# HELP process_resident_memory_bytes Resident set size.\n"
+               "# TYPE process_resident_memory_bytes gauge\n"
+               "process_resident_memory_bytes %ld\n"
+               "# HELP process_open_fds Open file descriptors.\n"
+               "# TYPE process_open_fds gauge\n"
+               "process_open_fds %d\n"
+               "# HELP process_start_time_seconds Start time since the epoch.\n"
+               "# TYPE process_start_time_seconds gauge\n"
+               "process_start_time_seconds %lld\n",
+               (long long)__atomic_load_n(&srv->inflight, __ATOMIC_RELAXED),
+               registry_count(srv->reg), (long long)rs.loads, (long long)rs.load_failures,
+               (long long)rs.reloads, rs.last_load_seconds,
+               __atomic_load_n(&srv->ready, __ATOMIC_RELAXED), (unsigned long long)snap.dropped,
+               process_rss_bytes(), open_fds(), (long long)srv->started_at);
+}

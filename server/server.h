@@ -1,0 +1,115 @@
+/*
+ * server.h - the server's shared state and the request/route contract that
+ * every handler file (h_*.c) is written against.
+ *
+ *   main.c     phases: config -> load models -> bind -> libuv loop -> drain
+ *   http.c     libmicrohttpd glue: body limits, dispatch, responses, access log
+ *   routes.c   the route table {method, pattern, handler, scope} and matcher
+ *   h_*.c      handlers: one file per area (recommend, admin/health, predict)
+ *   registry.c loaded models; metrics.c counters; log.c logs; config.c options
+ */
+#ifndef ENCORE_SERVER_H
+#define ENCORE_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/repo.h"
+#include "registry.h"
+
+struct metrics;
+struct MHD_Daemon;
+struct MHD_Connection;
+
+struct server {
+    struct config cfg;
+    struct registry *reg;
+    struct metrics *metrics;
+    struct MHD_Daemon *mhd;
+    int ready;              /* atomic: models loaded, not draining */
+    int draining;           /* atomic: SIGTERM received */
+    int64_t inflight;       /* atomic: requests between headers and completion */
+    int64_t started_at;     /* unix seconds */
+    uint64_t log_salt;      /* for hashing user ids in logs */
+};
+
+/* Route scopes (who may call it when auth is configured). */
+enum route_scope { SCOPE_OPEN = 0, SCOPE_INFER = 1, SCOPE_ADMIN = 2 };
+
+#define HTTP_MAX_PARAMS 2
+
+struct http_req;
+typedef void (*http_handler)(struct http_req *r);
+
+struct route {
+    const char *method;      /* "GET", "POST" */
+    const char *pattern;     /* "/v1/models/{name}:recommend"; {x} matches [^/:]+ */
+    http_handler handler;
+    enum route_scope scope;
+    const char *name;        /* metrics label, e.g. "recommend" */
+};
+
+/* Everything a handler sees and fills. Memory hangs off the request and is
+ * released in one place, when the connection reports the request complete. */
+struct http_req {
+    struct server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const struct route *route;
+    char params[HTTP_MAX_PARAMS][REPO_NAME_MAX + 1];   /* {name}, {version} in order */
+    int n_params;
+    buf body;                /* request body (NUL-terminated) */
+    int body_too_large;
+    char request_id[64];
+    double t0;               /* monotonic seconds at the first byte */
+    /* filled by the handler */
+    int status;
+    buf out;                 /* response body (JSON) */
+    char model[REPO_NAME_MAX + 1];
+    int64_t version;
+    char user_hash[24];      /* for the access log (hashed unless configured) */
+};
+
+/* The route table (routes.c) and its matcher. */
+extern const struct route http_routes[];
+/* Find the route for method+path. Returns the route, or NULL with *status
+ * 404 (no pattern matches) or 405 (pattern matches, method does not; *allow
+ * gets the allowed methods). Captured {params} go into r. */
+const struct route *routes_match(const char *method, const char *path, struct http_req *r,
+                                 int *status, char *allow, size_t allow_len);
+
+/* Responses. */
+void http_error(struct http_req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Answer with an enc_err: status from its code (enc_http_status). */
+void http_fail(struct http_req *r, const enc_err *err);
+/* Serialize `obj` (stolen) as the response body. */
+void http_json(struct http_req *r, int status, json_t *obj);
+
+/* Parse the request body as a JSON object within the configured limits
+ * (depth, duplicates rejected). On failure answers 400/415 and returns NULL. */
+json_t *http_parse_body(struct http_req *r);
+
+/* Remember the user id for the access log (hashed unless log_user_ids). */
+void http_note_user(struct http_req *r, const char *user, size_t len);
+
+/* Start / quiesce / stop the HTTP daemon. */
+int http_start(struct server *s, enc_err *err);
+void http_quiesce(struct server *s);   /* stop accepting; in-flight continue */
+void http_stop(struct server *s);
+
+/* Handlers, by file. */
+void h_healthz(struct http_req *r);
+void h_readyz(struct http_req *r);
+void h_metrics(struct http_req *r);
+void h_models_list(struct http_req *r);
+void h_model_get(struct http_req *r);
+void h_recommend(struct http_req *r);
+void h_similar(struct http_req *r);
+
+#endif
