@@ -1,0 +1,756 @@
+/*
+ * lstm.c - the text family's recurrent classifier:
+ *
+ *   token ids -> embedding (E) -> dropout -> LSTM (H, gates i f g o)
+ *             -> pool over the real steps (last | mean | max) -> dropout
+ *             -> dense (K) -> softmax, cross-entropy loss
+ *
+ * Sequences are truncated to max_len tokens and padded per batch to the
+ * longest one; a padded step copies the previous state (as PyTorch's packed
+ * sequences do), so padding never changes a result. Training is minibatch
+ * Adam with global-norm gradient clipping and truncated BPTT (the recurrent
+ * gradient is cut every `bptt` steps; 0 = full BPTT). All gate matmuls go
+ * through cblas_sgemm over the whole batch: the input projection for every
+ * step at once, then one (B x H)(H x 4H) product per step.
+ *
+ * Initialisation follows PyTorch's defaults (embedding N(0,1); LSTM and
+ * dense U(-1/sqrt(H), 1/sqrt(H))) so bench/lstm_torch.py trains the same
+ * model the same way. Everything random comes from splitmix64 seeded by
+ * --seed, so a run is deterministic for a given seed and thread count.
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "text/text.h"
+
+#define LSTM_PAD 0
+#define LSTM_UNK 1
+
+void text_lstm_defaults(struct text_lstm_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->min_count = 1;
+    p->max_vocab = 30000;
+    p->emb_dim = 100;
+    p->hidden = 128;
+    p->max_len = 64;
+    p->bptt = 0;
+    p->pool = TEXT_POOL_MAX;
+    p->epochs = 5;
+    p->batch = 32;
+    p->lr = 0.001;
+    p->clip = 5.0;
+    p->dropout = 0.5;
+    p->seed = 1;
+    p->threads = 1;
+}
+
+static double rand_normal(uint64_t *rng)
+{
+    double u1 = text_rand_unit(rng), u2 = text_rand_unit(rng);
+    if (u1 < 1e-300)
+        u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static float sigm(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+
+int text_lstm_blocks(const struct text_model *m, float **ptr, size_t *size)
+{
+    size_t V = tok_vocab_size(m->vocab) + 2, E = m->emb_dim, H = m->hidden, K = m->n_classes;
+    float *p[6] = {m->emb, m->wx, m->wh, m->bg, m->wo, m->bo};
+    size_t s[6] = {V * E, E * 4 * H, H * 4 * H, 4 * H, H * K, K};
+    for (int i = 0; i < 6; i++) {
+        if (ptr)
+            ptr[i] = p[i];
+        size[i] = s[i];
+    }
+    return 6;
+}
+
+int text_lstm_ids(const struct text_model *m, const char *s, size_t len, int32_t *ids)
+{
+    struct tok_span *sp = malloc((size_t)m->max_len * sizeof *sp);
+    if (!sp)
+        return ENC_ENOMEM;
+    size_t n = tok_split(s, len, sp, (size_t)m->max_len);
+    if (n > (size_t)m->max_len)
+        n = (size_t)m->max_len;
+    char tok[TOK_MAX_LEN];
+    for (size_t i = 0; i < n; i++) {
+        size_t tl = tok_copy_lower(s, sp[i], tok);
+        int64_t id = tok_vocab_find(m->vocab, tok, tl);
+        ids[i] = id < 0 ? LSTM_UNK : (int32_t)id + 2;
+    }
+    free(sp);
+    return (int)n;
+}
+
+/* ---- forward / backward over one batch -------------------------------- */
+
+struct ws {
+    size_t B, E, H, K;
+    int T;
+    float *X;      /* [T][B][E] embedded (and dropped-out) inputs */
+    float *xmask;  /* [T][B][E] dropout scale, or NULL */
+    float *G;      /* [T][B][4H] gate activations i f g o */
+    float *Cs;     /* [T+1][B][H] cell states, Cs[0] = 0 */
+    float *Hs;     /* [T+1][B][H] hidden states, Hs[0] = 0 */
+    float *TC;     /* [T][B][H] tanh(c) */
+    float *P;      /* [B][H] pooled (after dropout) */
+    float *pmask;  /* [B][H] dropout scale, or NULL */
+    int32_t *arg;  /* [B][H] max-pool step */
+    float *prob;   /* [B][K] */
+    float *dA;     /* [T][B][4H] */
+    float *dX;     /* [T][B][E] */
+    float *dH, *dC, *dP, *dlog;  /* [B][H] x3, [B][K] */
+};
+
+static void ws_free(struct ws *w)
+{
+    free(w->X);
+    free(w->xmask);
+    free(w->G);
+    free(w->Cs);
+    free(w->Hs);
+    free(w->TC);
+    free(w->P);
+    free(w->pmask);
+    free(w->arg);
+    free(w->prob);
+    free(w->dA);
+    free(w->dX);
+    free(w->dH);
+    free(w->dC);
+    free(w->dP);
+    free(w->dlog);
+}
+
+static int ws_init(struct ws *w, const struct text_model *m, size_t B, int T, int train,
+                   int dropout)
+{
+    memset(w, 0, sizeof *w);
+    w->B = B;
+    w->T = T;
+    w->E = m->emb_dim;
+    w->H = m->hidden;
+    w->K = m->n_classes;
+    size_t TB = (size_t)T * B, H = w->H;
+    w->X = malloc(TB * w->E * sizeof(float));
+    w->G = malloc(TB * 4 * H * sizeof(float));
+    w->Cs = calloc((TB + B) * H, sizeof(float));
+    w->Hs = calloc((TB + B) * H, sizeof(float));
+    w->TC = malloc(TB * H * sizeof(float));
+    w->P = malloc(B * H * sizeof(float));
+    w->arg = malloc(B * H * sizeof(int32_t));
+    w->prob = malloc(B * w->K * sizeof(float));
+    int ok = w->X && w->G && w->Cs && w->Hs && w->TC && w->P && w->arg && w->prob;
+    if (dropout) {
+        w->xmask = malloc(TB * w->E * sizeof(float));
+        w->pmask = malloc(B * H * sizeof(float));
+        ok = ok && w->xmask && w->pmask;
+    }
+    if (train) {
+        w->dA = malloc(TB * 4 * H * sizeof(float));
+        w->dX = malloc(TB * w->E * sizeof(float));
+        w->dH = malloc(B * H * sizeof(float));
+        w->dC = malloc(B * H * sizeof(float));
+        w->dP = malloc(B * H * sizeof(float));
+        w->dlog = malloc(B * w->K * sizeof(float));
+        ok = ok && w->dA && w->dX && w->dH && w->dC && w->dP && w->dlog;
+    }
+    if (!ok) {
+        ws_free(w);
+        memset(w, 0, sizeof *w);
+        return ENC_ENOMEM;
+    }
+    return 0;
+}
+
+/* ids[i*T + t] for t < lens[i] (1 <= lens[i] <= T). Fills w->prob. With
+ * dropout > 0 masks are drawn from rng. */
+static void forward(const struct text_model *m, struct ws *w, const int32_t *ids, const int *lens,
+                    double dropout, uint64_t *rng)
+{
+    const size_t B = w->B, E = w->E, H = w->H, K = w->K, H4 = 4 * H;
+    const int T = w->T;
+    const float keep_scale = dropout > 0 ? (float)(1.0 / (1.0 - dropout)) : 1.0f;
+    for (int t = 0; t < T; t++)
+        for (size_t i = 0; i < B; i++) {
+            int32_t id = t < lens[i] ? ids[i * (size_t)T + (size_t)t] : LSTM_PAD;
+            float *x = w->X + ((size_t)t * B + i) * E;
+            memcpy(x, m->emb + (size_t)id * E, E * sizeof *x);
+            if (w->xmask) {
+                float *mk = w->xmask + ((size_t)t * B + i) * E;
+                for (size_t e = 0; e < E; e++) {
+                    mk[e] = text_rand_unit(rng) < dropout ? 0.0f : keep_scale;
+                    x[e] *= mk[e];
+                }
+            }
+        }
+    /* Input projections of every step at once: G = X wx + b. */
+    size_t TB = (size_t)T * B;
+    for (size_t r = 0; r < TB; r++)
+        memcpy(w->G + r * H4, m->bg, H4 * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, (int)H4, (int)E, 1.0f, w->X,
+                (int)E, m->wx, (int)H4, 1.0f, w->G, (int)H4);
+    for (int t = 0; t < T; t++) {
+        float *Gt = w->G + (size_t)t * B * H4;
+        const float *hprev = w->Hs + (size_t)t * B * H, *cprev = w->Cs + (size_t)t * B * H;
+        float *hnext = w->Hs + (size_t)(t + 1) * B * H, *cnext = w->Cs + (size_t)(t + 1) * B * H;
+        float *tc = w->TC + (size_t)t * B * H;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H4, (int)H, 1.0f,
+                    hprev, (int)H, m->wh, (int)H4, 1.0f, Gt, (int)H4);
+        for (size_t i = 0; i < B; i++) {
+            float *a = Gt + i * H4;
+            const float *cp = cprev + i * H, *hp = hprev + i * H;
+            float *cn = cnext + i * H, *hn = hnext + i * H, *tci = tc + i * H;
+            if (t >= lens[i]) {
+                memcpy(cn, cp, H * sizeof *cn);
+                memcpy(hn, hp, H * sizeof *hn);
+                continue;
+            }
+            for (size_t u = 0; u < H; u++) {
+                float ig = sigm(a[u]), fg = sigm(a[H + u]), gg = tanhf(a[2 * H + u]),
+                      og = sigm(a[3 * H + u]);
+                a[u] = ig;
+                a[H + u] = fg;
+                a[2 * H + u] = gg;
+                a[3 * H + u] = og;
+                cn[u] = fg * cp[u] + ig * gg;
+                tci[u] = tanhf(cn[u]);
+                hn[u] = og * tci[u];
+            }
+        }
+    }
+    /* Pooling over the real steps, then dropout. */
+    for (size_t i = 0; i < B; i++) {
+        float *p = w->P + i * H;
+        int L = lens[i];
+        for (size_t u = 0; u < H; u++) {
+            if (m->pool == TEXT_POOL_LAST) {
+                p[u] = w->Hs[((size_t)L * B + i) * H + u];
+            } else if (m->pool == TEXT_POOL_MEAN) {
+                float s = 0;
+                for (int t = 1; t <= L; t++)
+                    s += w->Hs[((size_t)t * B + i) * H + u];
+                p[u] = s / (float)L;
+            } else {
+                float best = w->Hs[(1 * B + i) * H + u];
+                int bt = 0;
+                for (int t = 2; t <= L; t++) {
+                    float v = w->Hs[((size_t)t * B + i) * H + u];
+                    if (v > best) {
+                        best = v;
+                        bt = t - 1;
+                    }
+                }
+                p[u] = best;
+                w->arg[i * H + u] = bt;
+            }
+            if (w->pmask) {
+                w->pmask[i * H + u] = text_rand_unit(rng) < dropout ? 0.0f : keep_scale;
+                p[u] *= w->pmask[i * H + u];
+            }
+        }
+    }
+    /* Dense + softmax. */
+    for (size_t i = 0; i < B; i++)
+        memcpy(w->prob + i * K, m->bo, K * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)K, (int)H, 1.0f, w->P,
+                (int)H, m->wo, (int)K, 1.0f, w->prob, (int)K);
+    for (size_t i = 0; i < B; i++) {
+        float *z = w->prob + i * K, mx = z[0];
+        for (size_t k = 1; k < K; k++)
+            mx = z[k] > mx ? z[k] : mx;
+        double s = 0;
+        for (size_t k = 0; k < K; k++)
+            s += (z[k] = expf(z[k] - mx));
+        for (size_t k = 0; k < K; k++)
+            z[k] = (float)(z[k] / s);
+    }
+}
+
+/* Gradient of the mean cross-entropy into grad blocks (overwritten). */
+static void backward(const struct text_model *m, struct ws *w, const int32_t *ids,
+                     const int *lens, const int32_t *y, int bptt, float **g)
+{
+    const size_t B = w->B, E = w->E, H = w->H, K = w->K, H4 = 4 * H;
+    const int T = w->T;
+    const size_t TB = (size_t)T * B;
+    float *gemb = g[0], *gwx = g[1], *gwh = g[2], *gb = g[3], *gwo = g[4], *gbo = g[5];
+    for (size_t i = 0; i < B; i++)
+        for (size_t k = 0; k < K; k++)
+            w->dlog[i * K + k] = (w->prob[i * K + k] - (y[i] == (int32_t)k ? 1.0f : 0.0f)) /
+                                 (float)B;
+    /* dense */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)K, (int)B, 1.0f, w->P,
+                (int)H, w->dlog, (int)K, 0.0f, gwo, (int)K);
+    for (size_t k = 0; k < K; k++) {
+        float s = 0;
+        for (size_t i = 0; i < B; i++)
+            s += w->dlog[i * K + k];
+        gbo[k] = s;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)K, 1.0f, w->dlog,
+                (int)K, m->wo, (int)K, 0.0f, w->dP, (int)H);
+    if (w->pmask)
+        for (size_t r = 0; r < B * H; r++)
+            w->dP[r] *= w->pmask[r];
+    /* through time */
+    memset(w->dH, 0, B * H * sizeof(float));
+    memset(w->dC, 0, B * H * sizeof(float));
+    for (int t = T - 1; t >= 0; t--) {
+        float *dAt = w->dA + (size_t)t * B * H4;
+        const float *Gt = w->G + (size_t)t * B * H4, *tc = w->TC + (size_t)t * B * H;
+        const float *cprev = w->Cs + (size_t)t * B * H;
+        for (size_t i = 0; i < B; i++) {
+            float *da = dAt + i * H4;
+            int L = lens[i];
+            if (t >= L) {
+                memset(da, 0, H4 * sizeof *da);
+                continue;
+            }
+            float *dh = w->dH + i * H, *dc = w->dC + i * H;
+            const float *a = Gt + i * H4, *tci = tc + i * H, *cp = cprev + i * H;
+            const float *dp = w->dP + i * H;
+            for (size_t u = 0; u < H; u++) {
+                float d = dh[u];
+                if (m->pool == TEXT_POOL_LAST)
+                    d += t == L - 1 ? dp[u] : 0.0f;
+                else if (m->pool == TEXT_POOL_MEAN)
+                    d += dp[u] / (float)L;
+                else if (w->arg[i * H + u] == t)
+                    d += dp[u];
+                float ig = a[u], fg = a[H + u], gg = a[2 * H + u], og = a[3 * H + u];
+                float dcu = dc[u] + d * og * (1.0f - tci[u] * tci[u]);
+                da[u] = dcu * gg * ig * (1.0f - ig);
+                da[H + u] = dcu * cp[u] * fg * (1.0f - fg);
+                da[2 * H + u] = dcu * ig * (1.0f - gg * gg);
+                da[3 * H + u] = d * tci[u] * og * (1.0f - og);
+                dc[u] = dcu * fg;
+                dh[u] = 0.0f;   /* replaced by da wh^T below */
+            }
+        }
+        int cut = bptt > 0 && t % bptt == 0;
+        if (cut) {
+            memset(w->dH, 0, B * H * sizeof(float));
+            memset(w->dC, 0, B * H * sizeof(float));
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H4, 1.0f,
+                        dAt, (int)H4, m->wh, (int)H4, 1.0f, w->dH, (int)H);
+        }
+    }
+    /* weight gradients over all steps at once */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)H4, (int)TB, 1.0f, w->Hs,
+                (int)H, w->dA, (int)H4, 0.0f, gwh, (int)H4);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)E, (int)H4, (int)TB, 1.0f, w->X,
+                (int)E, w->dA, (int)H4, 0.0f, gwx, (int)H4);
+    memset(gb, 0, H4 * sizeof(float));
+    for (size_t r = 0; r < TB; r++)
+        for (size_t c = 0; c < H4; c++)
+            gb[c] += w->dA[r * H4 + c];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)TB, (int)E, (int)H4, 1.0f, w->dA,
+                (int)H4, m->wx, (int)H4, 0.0f, w->dX, (int)E);
+    size_t V = tok_vocab_size(m->vocab) + 2;
+    memset(gemb, 0, V * E * sizeof(float));
+    for (int t = 0; t < T; t++)
+        for (size_t i = 0; i < B; i++) {
+            if (t >= lens[i])
+                continue;
+            const float *dx = w->dX + ((size_t)t * B + i) * E;
+            const float *mk = w->xmask ? w->xmask + ((size_t)t * B + i) * E : NULL;
+            float *ge = gemb + (size_t)ids[i * (size_t)T + (size_t)t] * E;
+            for (size_t e = 0; e < E; e++)
+                ge[e] += mk ? dx[e] * mk[e] : dx[e];
+        }
+}
+
+static double batch_loss(const struct ws *w, const int32_t *y)
+{
+    double l = 0;
+    for (size_t i = 0; i < w->B; i++)
+        l -= log(fmax(w->prob[i * w->K + (size_t)y[i]], 1e-30));
+    return l / (double)w->B;
+}
+
+int text_lstm_loss(const struct text_model *m, const int32_t *ids, const int *lens, size_t B,
+                   int T, const int32_t *y, double *loss, float *grad)
+{
+    struct ws w;
+    if (ws_init(&w, m, B, T, grad != NULL, 0))
+        return ENC_ENOMEM;
+    forward(m, &w, ids, lens, 0.0, NULL);
+    *loss = batch_loss(&w, y);
+    if (grad) {
+        size_t size[6];
+        text_lstm_blocks(m, NULL, size);
+        float *g[6];
+        float *p = grad;
+        for (int b = 0; b < 6; b++) {
+            g[b] = p;
+            p += size[b];
+        }
+        backward(m, &w, ids, lens, y, 0, g);
+    }
+    ws_free(&w);
+    return 0;
+}
+
+int text_lstm_predict(const struct text_model *m, const char *s, size_t len, float *prob)
+{
+    int32_t *ids = malloc((size_t)m->max_len * sizeof *ids);
+    if (!ids)
+        return ENC_ENOMEM;
+    int n = text_lstm_ids(m, s, len, ids);
+    if (n < 0) {
+        free(ids);
+        return n;
+    }
+    if (n == 0) {   /* no tokens: one unknown word */
+        ids[0] = LSTM_UNK;
+        n = 1;
+    }
+    struct ws w;
+    if (ws_init(&w, m, 1, n, 0, 0)) {
+        free(ids);
+        return ENC_ENOMEM;
+    }
+    forward(m, &w, ids, &n, 0.0, NULL);
+    memcpy(prob, w.prob, m->n_classes * sizeof *prob);
+    ws_free(&w);
+    free(ids);
+    return 0;
+}
+
+/* ---- model construction ----------------------------------------------- */
+
+static int alloc_params(struct text_model *m, uint64_t *rng)
+{
+    size_t V = tok_vocab_size(m->vocab) + 2, E = m->emb_dim, H = m->hidden, K = m->n_classes;
+    m->emb = malloc(V * E * sizeof(float));
+    m->wx = malloc(E * 4 * H * sizeof(float));
+    m->wh = malloc(H * 4 * H * sizeof(float));
+    m->bg = malloc(4 * H * sizeof(float));
+    m->wo = malloc(H * K * sizeof(float));
+    m->bo = malloc(K * sizeof(float));
+    if (!m->emb || !m->wx || !m->wh || !m->bg || !m->wo || !m->bo)
+        return ENC_ENOMEM;
+    for (size_t i = 0; i < V * E; i++)
+        m->emb[i] = (float)rand_normal(rng);
+    memset(m->emb, 0, E * sizeof(float));   /* padding row, as padding_idx=0 */
+    float s = (float)(1.0 / sqrt((double)H));
+    float *blk[5] = {m->wx, m->wh, m->bg, m->wo, m->bo};
+    size_t n[5] = {E * 4 * H, H * 4 * H, 4 * H, H * K, K};
+    for (int b = 0; b < 5; b++)
+        for (size_t i = 0; i < n[b]; i++)
+            blk[b][i] = (float)((2.0 * text_rand_unit(rng) - 1.0) * s);
+    return 0;
+}
+
+int text_lstm_new_random(size_t V, size_t E, size_t H, size_t K, enum text_pool pool, int max_len,
+                         uint64_t seed, struct text_model **out)
+{
+    *out = NULL;
+    struct text_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->vocab = tok_vocab_new()) || !(m->class_names = calloc(K, sizeof(char *)))) {
+        text_model_free(m);
+        return ENC_ENOMEM;
+    }
+    m->kind = TEXT_LSTM;
+    m->n_classes = K;
+    m->ngram_min = m->ngram_max = 1;
+    m->emb_dim = E;
+    m->hidden = H;
+    m->pool = pool;
+    m->max_len = max_len;
+    char buf[32];
+    for (size_t k = 0; k < K; k++) {
+        snprintf(buf, sizeof buf, "c%zu", k);
+        if (!(m->class_names[k] = strdup(buf))) {
+            text_model_free(m);
+            return ENC_ENOMEM;
+        }
+    }
+    for (size_t v = 0; v < V; v++) {
+        int len = snprintf(buf, sizeof buf, "w%zu", v);
+        if (tok_vocab_add(m->vocab, buf, (size_t)len, 1) < 0) {
+            text_model_free(m);
+            return ENC_ENOMEM;
+        }
+    }
+    uint64_t rng = seed;
+    if (alloc_params(m, &rng)) {
+        text_model_free(m);
+        return ENC_ENOMEM;
+    }
+    text_model_finish(m);
+    *out = m;
+    return 0;
+}
+
+/* Initialise embedding rows from a word2vec/GloVe text file: "word v1 .. vE"
+ * per line (an optional "count dim" first line is skipped). */
+static int load_vectors(struct text_model *m, const char *path, enc_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return enc_errf(err, ENC_EIO, "%s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0, E = m->emb_dim, found = 0;
+    ssize_t len;
+    long long ln = 0;
+    int rc = 0;
+    float *vec = malloc(E * sizeof *vec);
+    if (!vec) {
+        fclose(f);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    while (rc == 0 && (len = getline(&line, &cap, f)) > 0) {
+        ln++;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = 0;
+        char *sp = memchr(line, ' ', (size_t)len);
+        if (!sp)
+            continue;
+        size_t fields = 1;
+        for (char *c = sp; *c; c++)
+            fields += *c == ' ' && c[1] && c[1] != ' ';
+        if (ln == 1 && fields == 2)
+            continue;   /* word2vec header */
+        if (fields != E + 1) {
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%lld: %zu values, --embedding-dim is %zu", path,
+                          ln, fields - 1, E);
+            break;
+        }
+        char *p = sp;
+        for (size_t e = 0; e < E && rc == 0; e++) {
+            char *end;
+            vec[e] = strtof(p, &end);
+            if (end == p || !isfinite(vec[e]))
+                rc = enc_errf(err, ENC_EFORMAT, "%s:%lld: value %zu is not a number", path, ln,
+                              e + 1);
+            p = end;
+        }
+        if (rc)
+            break;
+        int64_t id = tok_vocab_find(m->vocab, line, (size_t)(sp - line));
+        if (id >= 0) {
+            memcpy(m->emb + ((size_t)id + 2) * E, vec, E * sizeof *vec);
+            found++;
+        }
+    }
+    free(line);
+    free(vec);
+    fclose(f);
+    if (rc == 0)
+        fprintf(stderr, "encore-train text: %zu of %zu vocabulary words initialised from %s\n",
+                found, tok_vocab_size(m->vocab), path);
+    return rc;
+}
+
+/* ---- training ----------------------------------------------------------- */
+
+int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
+                    const struct text_lstm_params *p, struct text_model **out, enc_err *err)
+{
+    *out = NULL;
+    if (!idx)
+        n = d->n;
+    if (n < 2 || p->emb_dim < 1 || p->hidden < 1 || p->max_len < 1 || p->batch < 1 ||
+        p->epochs < 1)
+        return enc_errf(err, ENC_EINVAL, "lstm: need >= 2 examples and positive sizes");
+    openblas_set_num_threads(p->threads > 0 ? p->threads : 1);
+    struct text_model *m = calloc(1, sizeof *m);
+    tok_vocab *counts = tok_vocab_new();
+    int32_t *ids = NULL, *yb = NULL, *idsb = NULL;
+    int *lens = NULL, *lensb = NULL;
+    size_t *order = NULL;
+    float *grad = NULL, *adam_m = NULL, *adam_v = NULL;
+    struct tok_span *sp = NULL;
+    int rc = 0;
+    struct ws w = {0};
+    if (!m || !counts)
+        goto oom;
+    m->kind = TEXT_LSTM;
+    m->ngram_min = m->ngram_max = 1;
+    m->emb_dim = p->emb_dim;
+    m->hidden = p->hidden;
+    m->max_len = p->max_len;
+    m->pool = p->pool;
+    m->n_classes = d->n_labels;
+    if (!(m->class_names = calloc(d->n_labels, sizeof *m->class_names)))
+        goto oom;
+    for (size_t c = 0; c < d->n_labels; c++)
+        if (!(m->class_names[c] = strdup(d->label_names[c])))
+            goto oom;
+    /* Vocabulary of training tokens (term frequency). */
+    size_t spcap = 0;
+    char tok[TOK_MAX_LEN];
+    for (size_t s = 0; s < n; s++) {
+        size_t i = idx ? idx[s] : s;
+        size_t nt = tok_split(d->text[i], d->len[i], NULL, 0);
+        if (nt > spcap) {
+            struct tok_span *ns = realloc(sp, nt * sizeof *ns);
+            if (!ns)
+                goto oom;
+            sp = ns;
+            spcap = nt;
+        }
+        tok_split(d->text[i], d->len[i], sp, nt);
+        for (size_t k = 0; k < nt; k++)
+            if (tok_vocab_add(counts, tok, tok_copy_lower(d->text[i], sp[k], tok), 1) < 0)
+                goto oom;
+    }
+    if (tok_vocab_prune(counts, p->min_count, p->max_vocab, &m->vocab))
+        goto oom;
+    tok_vocab_free(counts);
+    counts = NULL;
+    uint64_t rng = p->seed * 0x9e3779b97f4a7c15ull + 0x1234567;
+    if (alloc_params(m, &rng))
+        goto oom;
+    text_model_finish(m);
+    if (p->vectors && (rc = load_vectors(m, p->vectors, err)))
+        goto fail;
+    /* Token ids of every training example. */
+    const int L = p->max_len;
+    ids = malloc(n * (size_t)L * sizeof *ids);
+    lens = malloc(n * sizeof *lens);
+    order = malloc(n * sizeof *order);
+    yb = malloc(p->batch * sizeof *yb);
+    lensb = malloc(p->batch * sizeof *lensb);
+    idsb = malloc(p->batch * (size_t)L * sizeof *idsb);
+    if (!ids || !lens || !order || !yb || !lensb || !idsb)
+        goto oom;
+    for (size_t s = 0; s < n; s++) {
+        size_t i = idx ? idx[s] : s;
+        int k = text_lstm_ids(m, d->text[i], d->len[i], ids + s * (size_t)L);
+        if (k < 0)
+            goto oom;
+        if (k == 0) {
+            ids[s * (size_t)L] = LSTM_UNK;
+            k = 1;
+        }
+        lens[s] = k;
+        order[s] = s;
+    }
+    float *blk[6];
+    size_t size[6], total = 0;
+    text_lstm_blocks(m, blk, size);
+    for (int b = 0; b < 6; b++)
+        total += size[b];
+    grad = malloc(total * sizeof *grad);
+    adam_m = calloc(total, sizeof *adam_m);
+    adam_v = calloc(total, sizeof *adam_v);
+    if (!grad || !adam_m || !adam_v)
+        goto oom;
+    float *gblk[6];
+    {
+        float *q = grad;
+        for (int b = 0; b < 6; b++) {
+            gblk[b] = q;
+            q += size[b];
+        }
+    }
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    int64_t step = 0;
+    for (int ep = 0; ep < p->epochs; ep++) {
+        double t0 = 0;
+        {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            t0 = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+        }
+        for (size_t i = n; i > 1; i--) {
+            size_t j = (size_t)(text_rand(&rng) % i), t = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = t;
+        }
+        double loss_sum = 0;
+        size_t right = 0;
+        for (size_t start = 0; start < n; start += p->batch) {
+            size_t B = n - start < p->batch ? n - start : p->batch;
+            int T = 1;
+            for (size_t k = 0; k < B; k++)
+                if (lens[order[start + k]] > T)
+                    T = lens[order[start + k]];
+            for (size_t k = 0; k < B; k++) {
+                size_t s = order[start + k];
+                lensb[k] = lens[s];
+                yb[k] = d->label[idx ? idx[s] : s];
+                memcpy(idsb + k * (size_t)T, ids + s * (size_t)L, (size_t)lens[s] * sizeof *ids);
+            }
+            if (ws_init(&w, m, B, T, 1, p->dropout > 0))
+                goto oom;
+            forward(m, &w, idsb, lensb, p->dropout, &rng);
+            loss_sum += batch_loss(&w, yb) * (double)B;
+            for (size_t k = 0; k < B; k++) {
+                size_t best = 0;
+                for (size_t c = 1; c < w.K; c++)
+                    if (w.prob[k * w.K + c] > w.prob[k * w.K + best])
+                        best = c;
+                right += (int32_t)best == yb[k];
+            }
+            backward(m, &w, idsb, lensb, yb, p->bptt, gblk);
+            ws_free(&w);
+            memset(&w, 0, sizeof w);
+            /* keep the padding row fixed (padding_idx) */
+            for (size_t e = 0; e < m->emb_dim; e++)
+                gblk[0][e] = 0;
+            double norm = 0;
+            for (size_t i = 0; i < total; i++)
+                norm += (double)grad[i] * grad[i];
+            norm = sqrt(norm);
+            float scale = p->clip > 0 && norm > p->clip ? (float)(p->clip / norm) : 1.0f;
+            step++;
+            double c1 = 1.0 - pow(b1, (double)step), c2 = 1.0 - pow(b2, (double)step);
+            float lr_t = (float)(p->lr * sqrt(c2) / c1), e_t = (float)(eps * sqrt(c2));
+            size_t off = 0;
+            for (int b = 0; b < 6; b++) {
+                float *q = blk[b];
+                for (size_t i = 0; i < size[b]; i++, off++) {
+                    float gi = grad[off] * scale;
+                    adam_m[off] = (float)b1 * adam_m[off] + (float)(1 - b1) * gi;
+                    adam_v[off] = (float)b2 * adam_v[off] + (float)(1 - b2) * gi * gi;
+                    q[i] -= lr_t * adam_m[off] / (sqrtf(adam_v[off]) + e_t);
+                }
+            }
+        }
+        if (p->verbose) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            fprintf(stderr, "encore-train text: lstm epoch %d/%d: loss %.4f, train accuracy %.4f, "
+                            "%.1f s\n", ep + 1, p->epochs, loss_sum / (double)n,
+                    (double)right / (double)n, (double)ts.tv_sec + ts.tv_nsec / 1e9 - t0);
+        }
+    }
+    goto done;
+oom:
+    rc = enc_errf(err, ENC_ENOMEM, "lstm: out of memory");
+fail:
+    text_model_free(m);
+    m = NULL;
+done:
+    ws_free(&w);
+    tok_vocab_free(counts);
+    free(sp);
+    free(ids);
+    free(lens);
+    free(order);
+    free(yb);
+    free(lensb);
+    free(idsb);
+    free(grad);
+    free(adam_m);
+    free(adam_v);
+    *out = m;
+    return rc;
+}

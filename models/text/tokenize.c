@@ -1,0 +1,302 @@
+/*
+ * tokenize.c - byte-safe tokeniser, n-gram lists and the vocabulary hash
+ * table of the text family (see tokenize.h for the rules).
+ */
+#include "text/tokenize.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+/* 0 = separator, 1 = word byte, 2 = punctuation (a token by itself). */
+static int byte_class(unsigned char c)
+{
+    if (c >= 0x80)
+        return 1;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    if (c <= 0x20 || c == 0x7f)
+        return 0;
+    return 2;
+}
+
+size_t tok_split(const char *s, size_t n, struct tok_span *out, size_t cap)
+{
+    if (n > UINT32_MAX)
+        n = UINT32_MAX;
+    size_t count = 0, i = 0;
+    while (i < n) {
+        int c = byte_class((unsigned char)s[i]);
+        if (c == 0) {
+            i++;
+            continue;
+        }
+        size_t start = i, len = 1;
+        if (c == 1)
+            while (i + len < n && len < TOK_MAX_LEN && byte_class((unsigned char)s[i + len]) == 1)
+                len++;
+        if (count < cap)
+            out[count] = (struct tok_span){(uint32_t)start, (uint32_t)len};
+        count++;
+        i += len;
+    }
+    return count;
+}
+
+size_t tok_copy_lower(const char *s, struct tok_span t, char *dst)
+{
+    for (uint32_t k = 0; k < t.len; k++) {
+        unsigned char c = (unsigned char)s[t.off + k];
+        dst[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    return t.len;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need)
+        nc *= 2;
+    void *np = realloc(*p, nc * elem);
+    if (!np)
+        return ENC_ENOMEM;
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+int tok_grams_build(struct tok_grams *g, const char *s, size_t n, int nmin, int nmax)
+{
+    if (nmin < 1)
+        nmin = 1;
+    if (nmax > 3)
+        nmax = 3;
+    size_t nt = tok_split(s, n, NULL, 0);
+    if (grow((void **)&g->spans, &g->scap, nt + 1, sizeof *g->spans))
+        return ENC_ENOMEM;
+    tok_split(s, n, g->spans, nt);
+    g->n = 0;
+    g->len = 0;
+    size_t total = 0;
+    for (int k = nmin; k <= nmax; k++)
+        total += nt >= (size_t)k ? nt - (size_t)k + 1 : 0;
+    if (grow((void **)&g->off, &g->ncap, total + 1, sizeof *g->off) ||
+        grow((void **)&g->buf, &g->cap, (size_t)nmax * (TOK_MAX_LEN + 1) * (nt + 1), 1))
+        return ENC_ENOMEM;
+    g->off[0] = 0;
+    for (int k = nmin; k <= nmax; k++)
+        for (size_t i = 0; i + (size_t)k <= nt; i++) {
+            for (int j = 0; j < k; j++) {
+                if (j)
+                    g->buf[g->len++] = ' ';
+                g->len += tok_copy_lower(s, g->spans[i + (size_t)j], g->buf + g->len);
+            }
+            g->off[++g->n] = (uint32_t)g->len;
+        }
+    return 0;
+}
+
+void tok_grams_clear(struct tok_grams *g)
+{
+    free(g->buf);
+    free(g->off);
+    free(g->spans);
+    memset(g, 0, sizeof *g);
+}
+
+uint64_t tok_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* ---- vocabulary ------------------------------------------------------- */
+
+struct tok_vocab {
+    uint32_t *slots;     /* id + 1, 0 = empty; power-of-two size */
+    size_t nslots;
+    uint64_t *off;       /* n + 1 offsets into pool */
+    int64_t *counts;
+    size_t n, ncap;
+    char *pool;
+    size_t plen, pcap;
+};
+
+tok_vocab *tok_vocab_new(void)
+{
+    tok_vocab *v = calloc(1, sizeof *v);
+    if (!v)
+        return NULL;
+    v->nslots = 1024;
+    v->slots = calloc(v->nslots, sizeof *v->slots);
+    v->ncap = 256;
+    v->off = malloc((v->ncap + 1) * sizeof *v->off);
+    v->counts = malloc(v->ncap * sizeof *v->counts);
+    if (!v->slots || !v->off || !v->counts) {
+        tok_vocab_free(v);
+        return NULL;
+    }
+    v->off[0] = 0;
+    return v;
+}
+
+void tok_vocab_free(tok_vocab *v)
+{
+    if (!v)
+        return;
+    free(v->slots);
+    free(v->off);
+    free(v->counts);
+    free(v->pool);
+    free(v);
+}
+
+static int entry_eq(const tok_vocab *v, uint32_t id, const char *s, size_t n)
+{
+    return v->off[id + 1] - v->off[id] == n && memcmp(v->pool + v->off[id], s, n) == 0;
+}
+
+/* Slot holding s, or the empty slot where it would go. */
+static size_t probe(const tok_vocab *v, const char *s, size_t n, uint64_t h)
+{
+    size_t mask = v->nslots - 1, i = (size_t)h & mask;
+    while (v->slots[i] && !entry_eq(v, v->slots[i] - 1, s, n))
+        i = (i + 1) & mask;
+    return i;
+}
+
+int64_t tok_vocab_find(const tok_vocab *v, const char *s, size_t n)
+{
+    size_t i = probe(v, s, n, tok_hash(s, n));
+    return v->slots[i] ? (int64_t)v->slots[i] - 1 : -1;
+}
+
+static int rehash(tok_vocab *v)
+{
+    size_t ns = v->nslots * 2;
+    uint32_t *nslots = calloc(ns, sizeof *nslots);
+    if (!nslots)
+        return ENC_ENOMEM;
+    for (size_t id = 0; id < v->n; id++) {
+        size_t len = v->off[id + 1] - v->off[id];
+        size_t i = (size_t)tok_hash(v->pool + v->off[id], len) & (ns - 1);
+        while (nslots[i])
+            i = (i + 1) & (ns - 1);
+        nslots[i] = (uint32_t)id + 1;
+    }
+    free(v->slots);
+    v->slots = nslots;
+    v->nslots = ns;
+    return 0;
+}
+
+int64_t tok_vocab_add(tok_vocab *v, const char *s, size_t n, int64_t inc)
+{
+    uint64_t h = tok_hash(s, n);
+    size_t i = probe(v, s, n, h);
+    if (v->slots[i]) {
+        v->counts[v->slots[i] - 1] += inc;
+        return (int64_t)v->slots[i] - 1;
+    }
+    if (v->n >= INT32_MAX)
+        return ENC_ETOOLARGE;
+    if (v->n + 1 > v->ncap) {
+        size_t nc = v->ncap * 2;
+        uint64_t *no = realloc(v->off, (nc + 1) * sizeof *no);
+        if (!no)
+            return ENC_ENOMEM;
+        v->off = no;
+        int64_t *ncnt = realloc(v->counts, nc * sizeof *ncnt);
+        if (!ncnt)
+            return ENC_ENOMEM;
+        v->counts = ncnt;
+        v->ncap = nc;
+    }
+    if (grow((void **)&v->pool, &v->pcap, v->plen + n + 1, 1))
+        return ENC_ENOMEM;
+    memcpy(v->pool + v->plen, s, n);
+    v->plen += n;
+    size_t id = v->n++;
+    v->off[id + 1] = v->plen;
+    v->counts[id] = inc;
+    v->slots[i] = (uint32_t)id + 1;
+    if (v->n * 2 > v->nslots && rehash(v))
+        return ENC_ENOMEM;
+    return (int64_t)id;
+}
+
+size_t tok_vocab_size(const tok_vocab *v)
+{
+    return v->n;
+}
+
+int64_t tok_vocab_count(const tok_vocab *v, size_t id)
+{
+    return id < v->n ? v->counts[id] : 0;
+}
+
+const char *tok_vocab_str(const tok_vocab *v, size_t id, size_t *len)
+{
+    *len = v->off[id + 1] - v->off[id];
+    return v->pool + v->off[id];
+}
+
+static const tok_vocab *g_sort_vocab;   /* qsort has no context argument */
+
+static int cmp_entries(const void *a, const void *b)
+{
+    const tok_vocab *v = g_sort_vocab;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    if (v->counts[x] != v->counts[y])
+        return v->counts[x] > v->counts[y] ? -1 : 1;
+    size_t lx, ly;
+    const char *sx = tok_vocab_str(v, x, &lx), *sy = tok_vocab_str(v, y, &ly);
+    int c = memcmp(sx, sy, lx < ly ? lx : ly);
+    return c ? c : (lx < ly ? -1 : lx > ly);
+}
+
+int tok_vocab_prune(const tok_vocab *v, int64_t min_count, size_t max_size, tok_vocab **out)
+{
+    *out = NULL;
+    uint32_t *ids = malloc((v->n ? v->n : 1) * sizeof *ids);
+    tok_vocab *nv = tok_vocab_new();
+    if (!ids || !nv) {
+        free(ids);
+        tok_vocab_free(nv);
+        return ENC_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < v->n; i++)
+        if (v->counts[i] >= min_count)
+            ids[k++] = (uint32_t)i;
+    /* Not thread-safe (static comparator context); training is single-threaded here. */
+    g_sort_vocab = v;
+    qsort(ids, k, sizeof *ids, cmp_entries);
+    if (max_size && k > max_size)
+        k = max_size;
+    for (size_t i = 0; i < k; i++) {
+        size_t len;
+        const char *s = tok_vocab_str(v, ids[i], &len);
+        if (tok_vocab_add(nv, s, len, v->counts[ids[i]]) < 0) {
+            free(ids);
+            tok_vocab_free(nv);
+            return ENC_ENOMEM;
+        }
+    }
+    free(ids);
+    *out = nv;
+    return 0;
+}
+
+size_t tok_vocab_mem(const tok_vocab *v)
+{
+    return sizeof *v + v->nslots * sizeof *v->slots + (v->ncap + 1) * sizeof *v->off +
+           v->ncap * sizeof *v->counts + v->pcap;
+}
