@@ -1,0 +1,174 @@
+/* test_st.c - safetensors writer/reader round trip and refusal of bad files. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/st.h"
+#include "testutil.h"
+
+static void *make_file(size_t *len)
+{
+    st_writer *w = st_writer_new();
+    float f[6] = {1, 2, 3, 4, 5, 6};
+    int64_t i64[3] = {7, 8, 9};
+    int64_t s23[2] = {2, 3}, s3[1] = {3};
+    const char *strs[] = {"a", "", "héllo"};
+    ck_assert_int_eq(st_writer_add(w, "f", ST_F32, 2, s23, f), 0);
+    ck_assert_int_eq(st_writer_add(w, "i", ST_I64, 1, s3, i64), 0);
+    ck_assert_int_eq(st_writer_add_strings(w, "names", strs, NULL, 3), 0);
+    ck_assert_int_eq(st_writer_meta(w, "family", "test"), 0);
+    void *buf;
+    enc_err err = {0};
+    ck_assert_int_eq(st_writer_to_buffer(w, &buf, len, &err), 0);
+    st_writer_free(w);
+    return buf;
+}
+
+START_TEST(round_trip)
+{
+    size_t len;
+    unsigned char *buf = make_file(&len);
+    ck_assert_uint_eq((8 + (buf[0] | buf[1] << 8)) % 8, 0);   /* data block 8-aligned */
+    st_file *f;
+    enc_err err = {0};
+    ck_assert_int_eq(st_open_buffer(buf, len, &f, &err), 0);
+    const st_tensor *t;
+    int64_t s23[2] = {2, 3};
+    ck_assert_int_eq(st_expect(f, "f", ST_F32, 2, s23, &t, &err), 0);
+    ck_assert_float_eq(((const float *)t->data)[5], 6.0f);
+    ck_assert_int_eq(st_expect(f, "i", ST_I64, 1, NULL, &t, &err), 0);
+    ck_assert_int_eq(((const int64_t *)t->data)[2], 9);
+    st_strings s;
+    ck_assert_int_eq(st_expect_strings(f, "names", 3, &s, &err), 0);
+    size_t l;
+    const char *p = st_str(&s, 2, &l);
+    ck_assert_int_eq((int)l, 6);
+    ck_assert_int_eq(memcmp(p, "héllo", 6), 0);
+    st_str(&s, 1, &l);
+    ck_assert_int_eq((int)l, 0);
+    ck_assert_str_eq(st_meta(f, "family"), "test");
+    ck_assert_ptr_nonnull(st_meta(f, "data_sha256"));
+    ck_assert_str_eq(st_meta(f, "data_sha256"), st_file_sha256(f));
+    /* wrong expectations are refused with the tensor's name */
+    ck_assert_int_eq(st_expect(f, "f", ST_F64, 2, s23, &t, &err), ENC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "'f'"));
+    int64_t bad[2] = {3, 2};
+    ck_assert_int_eq(st_expect(f, "f", ST_F32, 2, bad, &t, &err), ENC_EFORMAT);
+    ck_assert_int_eq(st_expect(f, "nope", ST_F32, 2, NULL, &t, &err), ENC_EFORMAT);
+    st_close(f);
+    free(buf);
+}
+END_TEST
+
+START_TEST(truncated_files_refused)
+{
+    size_t len;
+    unsigned char *buf = make_file(&len);
+    /* Every proper prefix must be refused, never crash. */
+    for (size_t n = 0; n < len; n++) {
+        st_file *f = NULL;
+        enc_err err = {0};
+        ck_assert_int_ne(st_open_buffer(buf, n, &f, &err), 0);
+        ck_assert_ptr_null(f);
+        ck_assert(err.msg[0] != '\0');
+    }
+    free(buf);
+}
+END_TEST
+
+START_TEST(corrupted_data_refused)
+{
+    size_t len;
+    unsigned char *buf = make_file(&len);
+    buf[len - 1] ^= 0x5a;   /* flip bits in the data block */
+    st_file *f = NULL;
+    enc_err err = {0};
+    ck_assert_int_eq(st_open_buffer(buf, len, &f, &err), ENC_ECHECKSUM);
+    ck_assert_ptr_nonnull(strstr(err.msg, "data_sha256"));
+    free(buf);
+}
+END_TEST
+
+static int open_header(const char *json, size_t data_len, enc_err *err)
+{
+    size_t n = strlen(json), len = 8 + n + data_len;
+    unsigned char *buf = calloc(1, len);
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)((uint64_t)n >> (8 * i));
+    memcpy(buf + 8, json, n);
+    st_file *f = NULL;
+    int rc = st_open_buffer(buf, len, &f, err);
+    st_close(f);
+    free(buf);
+    return rc;
+}
+
+START_TEST(lying_headers_refused)
+{
+    enc_err err;
+    static const struct {
+        const char *json;
+        size_t data;
+        const char *needle;
+    } cases[] = {
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, "outside"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", 16, "needs 12 bytes"},
+        {"{\"a\":{\"dtype\":\"Q8\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4, "dtype"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, "shape[0]"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,4]}}", 4, "overflow"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,0]}}", 4, "outside"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
+         "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}", 4, "overlap"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 4, "cover"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},\"a\":1}", 2, "JSON"},
+        {"[1,2,3]", 0, "object"},
+        {"{\"__metadata__\":{\"x\":1}}", 0, "not a string"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1, "dims"},
+        {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[1,5]},"
+         "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 5, "aligned"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        memset(&err, 0, sizeof err);
+        int rc = open_header(cases[i].json, cases[i].data, &err);
+        ck_assert_msg(rc != 0, "case %zu accepted", i);
+        ck_assert_msg(strstr(err.msg, cases[i].needle) != NULL, "case %zu: '%s' lacks '%s'", i,
+                      err.msg, cases[i].needle);
+    }
+}
+END_TEST
+
+START_TEST(write_file_atomically)
+{
+    char *dir = tu_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    st_writer *w = st_writer_new();
+    int64_t s1[1] = {1};
+    float one = 1;
+    st_writer_add(w, "x", ST_F32, 1, s1, &one);
+    enc_err err = {0};
+    ck_assert_int_eq(st_writer_write(w, path, &err), 0);
+    st_writer_free(w);
+    st_file *f;
+    ck_assert_int_eq(st_open(path, &f, &err), 0);
+    ck_assert_uint_eq(st_tensor_count(f), 1);
+    st_close(f);
+    ck_assert_int_eq(st_open("/nonexistent/x", &f, &err), ENC_ENOTFOUND);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("st");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, round_trip);
+    tcase_add_test(tc, truncated_files_refused);
+    tcase_add_test(tc, corrupted_data_refused);
+    tcase_add_test(tc, lying_headers_refused);
+    tcase_add_test(tc, write_file_atomically);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
