@@ -1,0 +1,279 @@
+/*
+ * bpr.c - BPR with stratified, race-free parallel SGD (see bpr.h).
+ *
+ * The positives are bucketed once into T x T blocks (user block, item
+ * block); a round runs T threads on T blocks that share no user and no item
+ * row, and every round has its own generator seeded from (seed, epoch,
+ * round, thread), so a run is a pure function of the seed and T.
+ */
+#include "mf/bpr.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mf/als.h"
+#include "mf/interactions.h"
+#include "mf/mf.h"
+
+void bpr_params_default(struct bpr_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->factors = 64;
+    p->epochs = 60;
+    p->learning_rate = 0.05;
+    p->regularization = 0.002;
+    p->threads = 2;
+    p->seed = 42;
+}
+
+int bpr_params_check(const struct bpr_params *p, enc_err *err)
+{
+    if (p->factors < 2 || p->factors > 4096)
+        return enc_errf(err, ENC_EINVAL, "factors must be in 2..4096 (one is the item bias)");
+    if (p->epochs < 0 || p->epochs > 1000000)
+        return enc_errf(err, ENC_EINVAL, "epochs must be in 0..1000000");
+    if (!(p->learning_rate > 0) || !isfinite(p->learning_rate))
+        return enc_errf(err, ENC_EINVAL, "learning rate must be > 0");
+    if (!(p->regularization >= 0) || !isfinite(p->regularization))
+        return enc_errf(err, ENC_EINVAL, "regularization must be >= 0");
+    if (p->threads < 1 || p->threads > 64)
+        return enc_errf(err, ENC_EINVAL, "threads must be in 1..64");
+    return 0;
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) (n > 0); the modulo bias is < 2^-40 for our sizes. */
+static size_t rand_below(uint64_t *s, size_t n)
+{
+    return (size_t)(splitmix64(s) % n);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int row_has(const struct als_csr *R, size_t u, int32_t item)
+{
+    int64_t lo = R->indptr[u], hi = R->indptr[u + 1];
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (R->indices[mid] == item)
+            return 1;
+        if (R->indices[mid] < item)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+struct block {
+    int32_t *pairs;             /* (user, item) pairs */
+    size_t n;
+};
+
+struct bpr_job {
+    const struct als_csr *R;
+    const struct bpr_params *p;
+    float *X, *Y;
+    struct block *blocks;       /* T x T */
+    size_t *item_lo;            /* T + 1 item block boundaries */
+    int T, epoch, round;
+    size_t correct[64], sampled[64];
+};
+
+struct bpr_arg {
+    struct bpr_job *j;
+    int t;
+};
+
+static void *bpr_worker(void *arg)
+{
+    struct bpr_arg *a = arg;
+    struct bpr_job *j = a->j;
+    int T = j->T, t = a->t, b = (t + j->round) % T;
+    const struct block *blk = &j->blocks[(size_t)t * (size_t)T + (size_t)b];
+    size_t lo = j->item_lo[b], hi = j->item_lo[b + 1];
+    size_t F = j->p->factors, L = F - 1;
+    float lr = (float)j->p->learning_rate, reg = (float)j->p->regularization;
+    uint64_t s = j->p->seed ^ (0xD1B54A32D192ED03ull * ((uint64_t)j->epoch * 4096 +
+                                                        (uint64_t)j->round * 64 + (uint64_t)t + 1));
+    size_t correct = 0, sampled = 0;
+    if (blk->n == 0 || hi <= lo)
+        goto out;
+    for (size_t n = 0; n < blk->n; n++) {
+        size_t k = rand_below(&s, blk->n);
+        size_t u = (size_t)blk->pairs[2 * k];
+        int32_t i = blk->pairs[2 * k + 1], jj = -1;
+        for (int tries = 0; tries < 32; tries++) {
+            int32_t c = (int32_t)(lo + rand_below(&s, hi - lo));
+            if (!row_has(j->R, u, c)) {
+                jj = c;
+                break;
+            }
+        }
+        if (jj < 0)
+            continue;
+        float *xu = j->X + u * F, *yi = j->Y + (size_t)i * F, *yj = j->Y + (size_t)jj * F;
+        float x = yi[L] - yj[L];
+        for (size_t f = 0; f < L; f++)
+            x += xu[f] * (yi[f] - yj[f]);
+        sampled++;
+        correct += x > 0;
+        float z = 1.0f / (1.0f + expf(x));   /* sigma(-x): d ln sigma(x) / dx */
+        for (size_t f = 0; f < L; f++) {
+            float uf = xu[f], fi = yi[f], fj = yj[f];
+            xu[f] += lr * (z * (fi - fj) - reg * uf);
+            yi[f] += lr * (z * uf - reg * fi);
+            yj[f] += lr * (-z * uf - reg * fj);
+        }
+        yi[L] += lr * (z - reg * yi[L]);
+        yj[L] += lr * (-z - reg * yj[L]);
+    }
+out:
+    j->correct[t] += correct;
+    j->sampled[t] += sampled;
+    return NULL;
+}
+
+int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float *Y,
+            enc_err *err)
+{
+    int rc = bpr_params_check(p, err);
+    if (rc)
+        return rc;
+    int T = p->threads;
+    if ((size_t)T > R->rows)
+        T = R->rows ? (int)R->rows : 1;
+    if ((size_t)T > R->cols)
+        T = R->cols ? (int)R->cols : 1;
+    size_t F = p->factors, nb = (size_t)T * (size_t)T, nnz = (size_t)R->indptr[R->rows];
+    struct bpr_job j = {.R = R, .p = p, .X = X, .Y = Y, .T = T};
+    j.blocks = calloc(nb, sizeof *j.blocks);
+    j.item_lo = malloc(((size_t)T + 1) * sizeof *j.item_lo);
+    int32_t *pairs = malloc((2 * nnz + 2) * sizeof *pairs);
+    size_t *fill = calloc(nb, sizeof *fill);
+    if (!j.blocks || !j.item_lo || !pairs || !fill) {
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int b = 0; b <= T; b++)
+        j.item_lo[b] = (size_t)(((uint64_t)b * R->cols + (uint64_t)T - 1) / (uint64_t)T);
+    /* Bucket the positives: block of user u = u*T/rows, of item i = i*T/cols
+     * (consistent with item_lo: i*T/cols >= b  <=>  i >= ceil(b*cols/T)). */
+    for (size_t u = 0; u < R->rows; u++)
+        for (int64_t k = R->indptr[u]; k < R->indptr[u + 1]; k++) {
+            size_t tb = (size_t)((uint64_t)u * (uint64_t)T / R->rows);
+            size_t ib = (size_t)((uint64_t)R->indices[k] * (uint64_t)T / R->cols);
+            j.blocks[tb * (size_t)T + ib].n++;
+        }
+    {
+        size_t off = 0;
+        for (size_t b = 0; b < nb; b++) {
+            j.blocks[b].pairs = pairs + 2 * off;
+            off += j.blocks[b].n;
+        }
+    }
+    for (size_t u = 0; u < R->rows; u++)
+        for (int64_t k = R->indptr[u]; k < R->indptr[u + 1]; k++) {
+            size_t tb = (size_t)((uint64_t)u * (uint64_t)T / R->rows);
+            size_t ib = (size_t)((uint64_t)R->indices[k] * (uint64_t)T / R->cols);
+            struct block *bl = &j.blocks[tb * (size_t)T + ib];
+            size_t at = fill[tb * (size_t)T + ib]++;
+            bl->pairs[2 * at] = (int32_t)u;
+            bl->pairs[2 * at + 1] = R->indices[k];
+        }
+    /* Start: small centred values, item bias 0, user bias column 1. */
+    uint64_t s = p->seed;
+    for (size_t r = 0; r < R->rows; r++) {
+        for (size_t f = 0; f + 1 < F; f++)
+            X[r * F + f] = (float)(((splitmix64(&s) >> 40) * (1.0 / 16777216.0) - 0.5) /
+                                   (double)F);
+        X[r * F + F - 1] = 1.0f;
+    }
+    for (size_t i = 0; i < R->cols; i++) {
+        for (size_t f = 0; f + 1 < F; f++)
+            Y[i * F + f] = (float)(((splitmix64(&s) >> 40) * (1.0 / 16777216.0) - 0.5) /
+                                   (double)F);
+        Y[i * F + F - 1] = 0.0f;
+    }
+    for (int e = 1; e <= p->epochs; e++) {
+        double t0 = now();
+        memset(j.correct, 0, sizeof j.correct);
+        memset(j.sampled, 0, sizeof j.sampled);
+        j.epoch = e;
+        for (int r = 0; r < T; r++) {
+            j.round = r;
+            pthread_t tid[64];
+            struct bpr_arg args[64];
+            uint64_t started = 0;
+            for (int t = 0; t < T; t++)
+                args[t] = (struct bpr_arg){&j, t};
+            for (int t = 1; t < T; t++) {
+                if (pthread_create(&tid[t], NULL, bpr_worker, &args[t]) != 0) {
+                    /* Run it here instead: same result, just slower. */
+                    bpr_worker(&args[t]);
+                    tid[t] = 0;
+                    continue;
+                }
+                started |= 1ull << t;
+            }
+            bpr_worker(&args[0]);
+            for (int t = 1; t < T; t++)
+                if (started & (1ull << t))
+                    pthread_join(tid[t], NULL);
+        }
+        size_t c = 0, n = 0;
+        for (int t = 0; t < T; t++) {
+            c += j.correct[t];
+            n += j.sampled[t];
+        }
+        if (p->progress)
+            p->progress(p->progress_ctx, e, now() - t0, n ? (double)c / (double)n : 0);
+    }
+out:
+    free(j.blocks);
+    free(j.item_lo);
+    free(pairs);
+    free(fill);
+    return rc;
+}
+
+int bpr_train(const struct ia_matrix *m, const struct ia_items *items,
+              const struct bpr_params *p, struct mf_data *d, enc_err *err)
+{
+    memset(d, 0, sizeof *d);
+    int rc = bpr_params_check(p, err);
+    if (rc)
+        return rc;
+    d->factors = p->factors;
+    d->algorithm = "bpr";
+    d->regularization = p->regularization > 0 ? p->regularization : 0.01;
+    d->alpha = 1.0;
+    d->user_factors = malloc(m->n_users * p->factors * sizeof(float));
+    d->item_factors = malloc(m->n_items * p->factors * sizeof(float));
+    if (!d->user_factors || !d->item_factors) {
+        mf_data_clear(d);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    struct als_csr R = {m->n_users, m->n_items, m->indptr, m->indices, m->weights};
+    rc = bpr_fit(&R, p, d->user_factors, d->item_factors, err);
+    if (!rc && ia_fill_mf_data(m, items, d))
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+    if (rc)
+        mf_data_clear(d);
+    return rc;
+}

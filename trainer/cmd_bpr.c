@@ -1,0 +1,102 @@
+/*
+ * cmd_bpr.c - encore-train bpr: Bayesian Personalized Ranking with SGD
+ * (models/mf/bpr.h), writing the same kind of mf model as `als`.
+ *
+ *   encore-train bpr --interactions FILE [--items FILE] --out REPO/NAME
+ *       [--format ..] [--min-rating R] [--factors N] [--epochs N]
+ *       [--learning-rate X] [--regularization X] [--threads N] [--seed N]
+ *       [--version N] [--validation FILE] [--dry-run]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mf/bpr.h"
+#include "mf_input.h"
+#include "trainer.h"
+
+static void progress(void *ctx, int epoch, double seconds, double acc)
+{
+    const int *total = ctx;
+    if (epoch == 1 || epoch == *total || epoch % 10 == 0)
+        fprintf(stderr, "bpr: epoch %d/%d  %.3f s  sampled pair accuracy %.4f\n", epoch, *total,
+                seconds, acc);
+}
+
+int cmd_bpr(int argc, char **argv)
+{
+    struct bpr_params p;
+    bpr_params_default(&p);
+    struct mf_input in = {0};
+    const char *out = NULL, *validation = NULL;
+    int64_t factors = (int64_t)p.factors, epochs = p.epochs, threads = p.threads,
+            seed = (int64_t)p.seed, version = 0;
+    double lr = p.learning_rate, reg = p.regularization;
+    int dry = 0;
+    const struct opt opts[] = {
+        {"interactions", OPT_STR, &in.interactions, "interaction file (see --format)", 0, -1, 1},
+        {"items", OPT_STR, &in.items, "item metadata: MovieLens u.item or movies.csv", 0, -1, 0},
+        {"items-format", OPT_STR, &in.items_format, "auto, uitem or movies-csv", 0, -1, 0},
+        {"out", OPT_STR, &out, "model directory REPO/NAME (a new VERSION is written inside)",
+         0, -1, 0},
+        {"format", OPT_STR, &in.format, "auto, udata, ratings-csv, csv or tsv", 0, -1, 0},
+        {"min-rating", OPT_DOUBLE, &in.min_rating, "keep ratings (weights) >= R", -1e9, 1e9, 0},
+        {"factors", OPT_INT, &factors, "latent factors, the last one an item bias", 2, 1024, 0},
+        {"epochs", OPT_INT, &epochs, "passes of nnz sampled triples", 0, 100000, 0},
+        {"learning-rate", OPT_DOUBLE, &lr, "SGD step", 1e-9, 100, 0},
+        {"regularization", OPT_DOUBLE, &reg, "L2 regularization", 0, 1e9, 0},
+        {"threads", OPT_INT, &threads, "worker threads (same seed and threads: same model)", 1,
+         64, 0},
+        {"seed", OPT_INT, &seed, "random seed", 0, 9.2e18, 0},
+        {"version", OPT_INT, &version, "version to write (0: next free)", 0, 9.2e18, 0},
+        {"validation", OPT_STR, &validation,
+         "held-out user<TAB>item file: print ranking metrics at k=10 on stderr", 0, -1, 0},
+        {"dry-run", OPT_FLAG, &dry, "train (and validate) without publishing", 0, -1, 0},
+        {NULL, 0, NULL, NULL, 0, 0, 0},
+    };
+    const char *syn = "--interactions FILE [--items FILE] --out REPO/NAME [options]";
+    int rc = opts_parse("bpr", syn, opts, argc, argv);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (!out && !dry) {
+        fprintf(stderr, "encore-train bpr: --out is required (see --help)\n");
+        return 2;
+    }
+    p.factors = (size_t)factors;
+    p.epochs = (int)epochs;
+    p.threads = (int)threads;
+    p.seed = (uint64_t)seed;
+    p.learning_rate = lr;
+    p.regularization = reg;
+    p.progress = progress;
+    int total = p.epochs;
+    p.progress_ctx = &total;
+    if ((rc = mf_input_load("bpr", &in)))
+        return rc;
+    struct mf_data d;
+    enc_err err = {0};
+    double t0 = trainer_now();
+    if (bpr_train(&in.m, in.have_items ? &in.it : NULL, &p, &d, &err)) {
+        fprintf(stderr, "encore-train bpr: %s\n", err.msg);
+        mf_input_clear(&in);
+        return 1;
+    }
+    fprintf(stderr, "bpr: trained %zu users x %zu items, %zu factors, in %.3f s (%d epochs, "
+                    "%d threads)\n", d.n_users, d.n_items, d.factors, trainer_now() - t0,
+            p.epochs, p.threads);
+    if (validation)
+        rc = mf_input_validate("bpr", &in, validation, &d);
+    if (!rc && !dry) {
+        json_t *hyper = json_pack("{s:s,s:I,s:I,s:f,s:f,s:I,s:I}", "algorithm", "bpr",
+                                  "factors", (json_int_t)factors, "epochs", (json_int_t)epochs,
+                                  "learning_rate", lr, "regularization", reg, "threads",
+                                  (json_int_t)threads, "seed", (json_int_t)seed);
+        if (hyper)
+            mf_input_describe(&in, hyper);
+        rc = hyper ? mf_input_publish("bpr", &in, &d, hyper, out, version) : 1;
+        json_decref(hyper);
+    }
+    mf_data_clear(&d);
+    mf_input_clear(&in);
+    return rc;
+}

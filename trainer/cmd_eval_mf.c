@@ -1,0 +1,183 @@
+/*
+ * cmd_eval_mf.c - encore-train eval for the mf family:
+ *
+ *   encore-train eval --model DIR --train FILE --test FILE [--k 10]
+ *
+ * Loads the model exactly as the server does (model_load + mf_recommend), so
+ * what is measured is the serving path: for each test user, the model ranks
+ * the training catalog minus the user's training items (both read from
+ * --train, mapped to model rows by id). The popularity baseline ranks by
+ * training users per item. Metrics are those of models/mf/rank_eval.h;
+ * stdout gets one JSON object:
+ *   {"model": {"precision","recall","ndcg","map","hit_rate","coverage"},
+ *    "popularity": {...}, "users": N, "k": K}
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/model.h"
+#include "core/repo.h"
+#include "mf/interactions.h"
+#include "mf/mf.h"
+#include "mf/rank_eval.h"
+#include "mf_input.h"
+#include "trainer.h"
+
+struct served {
+    const struct mf_model *m;
+    const struct ia_matrix *train;
+    int64_t *to_model;          /* train item row -> model row or -1 */
+    int32_t *to_train;          /* model row -> train item row or -1 */
+    int32_t *candidates;        /* model rows in the train catalog, or NULL: all */
+    size_t n_candidates;
+    int32_t *exclude;           /* scratch: one user's train items as model rows */
+    float *scratch;
+    struct mf_hit *hits;
+    size_t k;
+};
+
+static int served_fn(void *ctx, const char *user_id, int64_t train_user,
+                     const int32_t *train_items, size_t n_train, size_t k, int32_t *out,
+                     size_t *n_out, enc_err *err)
+{
+    struct served *s = ctx;
+    size_t ne = 0;
+    for (size_t i = 0; i < n_train; i++)
+        if (s->to_model[train_items[i]] >= 0)
+            s->exclude[ne++] = (int32_t)s->to_model[train_items[i]];
+    struct mf_query q = {
+        .user = mf_user_index(s->m, user_id, strlen(user_id)),
+        .k = k,
+        .exclude_seen = 0,
+        .exclude = s->exclude,
+        .n_exclude = ne,
+        .candidates = s->candidates,
+        .n_candidates = s->n_candidates,
+    };
+    size_t nh = 0;
+    enum mf_source src;
+    int rc = mf_recommend(s->m, &q, s->scratch, s->hits, &nh, &src, err);
+    if (rc)
+        return rc;
+    size_t n = 0;
+    for (size_t i = 0; i < nh; i++)
+        if (s->to_train[s->hits[i].item] >= 0)
+            out[n++] = s->to_train[s->hits[i].item];
+    *n_out = n;
+    return 0;
+}
+
+int eval_mf(const char *model_dir, int argc, char **argv)
+{
+    const char *dir = NULL, *train_path = NULL, *test_path = NULL;
+    int64_t k = 10;
+    const struct opt opts[] = {
+        {"model", OPT_STR, &dir, "model version or name directory", 0, -1, 1},
+        {"train", OPT_STR, &train_path, "training interactions (their items are excluded)", 0,
+         -1, 1},
+        {"test", OPT_STR, &test_path, "held-out interactions", 0, -1, 1},
+        {"k", OPT_INT, &k, "cutoff", 1, 1000, 0},
+        {NULL, 0, NULL, NULL, 0, 0, 0},
+    };
+    int rc = opts_parse("eval", "--model DIR --train FILE --test FILE [--k 10]", opts, argc,
+                        argv);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    (void)model_dir;
+    enc_err err = {0};
+    char *path = NULL, *name = NULL;
+    int64_t version = 0;
+    struct model *model = NULL;
+    struct ia_matrix train = {0}, test = {0};
+    struct served s = {0};
+    struct re_popularity *pop = NULL;
+    struct ia_options o = {IA_FORMAT_AUTO, 0};
+    double t0 = trainer_now();
+    if (repo_resolve(dir, &path, &name, &version, &err) ||
+        model_load(name, version, path, &model, &err)) {
+        fprintf(stderr, "encore-train eval: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+    if (model->ops != &mf_ops) {
+        fprintf(stderr, "encore-train eval: %s: not an mf model\n", path);
+        rc = 1;
+        goto out;
+    }
+    if (ia_read(train_path, &o, &train, &err) || ia_read(test_path, &o, &test, &err)) {
+        fprintf(stderr, "encore-train eval: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+    s.m = model->state;
+    s.train = &train;
+    s.k = (size_t)k;
+    size_t nm = mf_n_items(s.m);
+    s.to_model = malloc((train.n_items ? train.n_items : 1) * sizeof *s.to_model);
+    s.to_train = malloc((nm ? nm : 1) * sizeof *s.to_train);
+    s.candidates = malloc((nm ? nm : 1) * sizeof *s.candidates);
+    s.exclude = malloc((train.n_items ? train.n_items : 1) * sizeof *s.exclude);
+    s.scratch = malloc(mf_scratch_floats(s.m) * sizeof *s.scratch);
+    s.hits = malloc((size_t)k * sizeof *s.hits);
+    if (!s.to_model || !s.to_train || !s.candidates || !s.exclude || !s.scratch || !s.hits ||
+        rank_popularity_new(&train, &pop)) {
+        fprintf(stderr, "encore-train eval: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    for (size_t r = 0; r < nm; r++)
+        s.to_train[r] = -1;
+    size_t mapped = 0;
+    for (size_t i = 0; i < train.n_items; i++) {
+        const char *id = train.item_ids[i];
+        s.to_model[i] = mf_item_index(s.m, id, strlen(id));
+        if (s.to_model[i] >= 0) {
+            s.to_train[s.to_model[i]] = (int32_t)i;
+            s.candidates[mapped++] = (int32_t)s.to_model[i];
+        }
+    }
+    if (mapped == nm) {
+        free(s.candidates);   /* the model's catalog is the train catalog: rank it all */
+        s.candidates = NULL;
+    } else {
+        s.n_candidates = mapped;
+    }
+    if (mapped < train.n_items)
+        fprintf(stderr, "eval: %zu of %zu training items are unknown to the model\n",
+                train.n_items - mapped, train.n_items);
+    struct re_metrics mm, pm;
+    if (rank_evaluate(&train, &test, (size_t)k, served_fn, &s, &mm, &err) ||
+        rank_evaluate(&train, &test, (size_t)k, rank_popularity_fn, pop, &pm, &err)) {
+        fprintf(stderr, "encore-train eval: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+    json_t *res = json_pack("{s:o,s:o,s:I,s:I}", "model", mf_metrics_json(&mm), "popularity",
+                            mf_metrics_json(&pm), "users", (json_int_t)mm.users, "k",
+                            (json_int_t)k);
+    char *txt = res ? json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    if (!txt) {
+        fprintf(stderr, "encore-train eval: out of memory\n");
+        rc = 1;
+    } else {
+        printf("%s\n", txt);
+        fprintf(stderr, "eval: %zu users in %.3f s\n", mm.users, trainer_now() - t0);
+    }
+    free(txt);
+    json_decref(res);
+out:
+    free(s.to_model);
+    free(s.to_train);
+    free(s.candidates);
+    free(s.exclude);
+    free(s.scratch);
+    free(s.hits);
+    rank_popularity_free(pop);
+    ia_matrix_clear(&train);
+    ia_matrix_clear(&test);
+    model_unref(model);
+    free(path);
+    free(name);
+    return rc;
+}
