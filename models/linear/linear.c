@@ -1,0 +1,870 @@
+/*
+ * linear.c - linear SVM / logistic regression solvers (dense or CSR rows),
+ * one-vs-rest, the standardised "linear" model family, its file and ops.
+ * See linear.h for the objectives, the probability mapping and the layout.
+ *
+ * The solvers work in double precision on a weight vector of d entries plus
+ * the intercept; only the final weights are rounded to float.
+ */
+#include "linear/linear.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/repo.h"
+
+const char *linear_loss_name(enum linear_loss l)
+{
+    switch (l) {
+    case LINEAR_HINGE: return "hinge";
+    case LINEAR_SQUARED_HINGE: return "squared_hinge";
+    case LINEAR_LOGISTIC: return "logistic";
+    }
+    return "?";
+}
+
+int linear_loss_parse(const char *s)
+{
+    if (!s)
+        return -1;
+    if (strcmp(s, "hinge") == 0)
+        return LINEAR_HINGE;
+    if (strcmp(s, "squared_hinge") == 0)
+        return LINEAR_SQUARED_HINGE;
+    if (strcmp(s, "logistic") == 0)
+        return LINEAR_LOGISTIC;
+    return -1;
+}
+
+void linear_solver_default(struct linear_solver *s, enum linear_loss loss)
+{
+    s->loss = loss;
+    s->c = 1.0;
+    s->tol = loss == LINEAR_LOGISTIC ? 1e-6 : 1e-4;
+    s->max_iter = loss == LINEAR_LOGISTIC ? 100 : 1000;
+    s->bias = 1.0;
+    s->seed = 1;
+    s->threads = 1;
+}
+
+/* ---- row access --------------------------------------------------------- */
+
+static inline double row_dot(const struct linear_rows *x, size_t i, const double *w)
+{
+    double s = 0;
+    if (x->dense) {
+        const float *r = x->dense + i * x->d;
+        for (size_t j = 0; j < x->d; j++)
+            s += r[j] * w[j];
+    } else {
+        for (int64_t k = x->offsets[i]; k < x->offsets[i + 1]; k++)
+            s += x->value[k] * w[x->index[k]];
+    }
+    return s;
+}
+
+static inline void row_axpy(const struct linear_rows *x, size_t i, double a, double *w)
+{
+    if (x->dense) {
+        const float *r = x->dense + i * x->d;
+        for (size_t j = 0; j < x->d; j++)
+            w[j] += a * r[j];
+    } else {
+        for (int64_t k = x->offsets[i]; k < x->offsets[i + 1]; k++)
+            w[x->index[k]] += a * x->value[k];
+    }
+}
+
+static double row_sqnorm(const struct linear_rows *x, size_t i)
+{
+    double s = 0;
+    if (x->dense) {
+        const float *r = x->dense + i * x->d;
+        for (size_t j = 0; j < x->d; j++)
+            s += (double)r[j] * r[j];
+    } else {
+        for (int64_t k = x->offsets[i]; k < x->offsets[i + 1]; k++)
+            s += (double)x->value[k] * x->value[k];
+    }
+    return s;
+}
+
+static int check_rows(const struct linear_rows *x, enc_err *err)
+{
+    if (!x || !x->n || !x->d)
+        return enc_errf(err, ENC_EINVAL, "linear: no rows or no features");
+    if (x->dense)
+        return 0;
+    if (!x->offsets || !x->index || !x->value)
+        return enc_errf(err, ENC_EINVAL, "linear: rows are neither dense nor CSR");
+    if (x->offsets[0] != 0)
+        return enc_errf(err, ENC_EINVAL, "linear: CSR offsets[0] != 0");
+    for (size_t i = 0; i < x->n; i++) {
+        if (x->offsets[i + 1] < x->offsets[i])
+            return enc_errf(err, ENC_EINVAL, "linear: CSR offsets decrease at row %zu", i);
+        for (int64_t k = x->offsets[i]; k < x->offsets[i + 1]; k++)
+            if (x->index[k] < 0 || (size_t)x->index[k] >= x->d || !isfinite(x->value[k]))
+                return enc_errf(err, ENC_EINVAL, "linear: CSR row %zu: bad index or value", i);
+    }
+    return 0;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* ---- SVM: dual coordinate descent (LIBLINEAR's solve_l2r_l1l2_svc) -------- */
+
+static int fit_svm(const struct linear_rows *x, const int8_t *y, const struct linear_solver *s,
+                   double *w, double *b, struct linear_fit_info *info)
+{
+    size_t n = x->n, d = x->d;
+    double B = s->bias;
+    double U = s->loss == LINEAR_HINGE ? s->c : INFINITY;
+    double Dii = s->loss == LINEAR_HINGE ? 0 : 0.5 / s->c;
+    double *alpha = calloc(n, sizeof *alpha), *qd = malloc(n * sizeof *qd);
+    size_t *perm = malloc(n * sizeof *perm);
+    if (!alpha || !qd || !perm) {
+        free(alpha);
+        free(qd);
+        free(perm);
+        return ENC_ENOMEM;
+    }
+    memset(w, 0, d * sizeof *w);
+    double wb = 0;
+    for (size_t i = 0; i < n; i++) {
+        qd[i] = Dii + row_sqnorm(x, i) + B * B;
+        perm[i] = i;
+    }
+    uint64_t rng = s->seed;
+    int it, converged = 0;
+    for (it = 0; it < s->max_iter; it++) {
+        for (size_t i = n; i > 1; i--) {
+            size_t j = (size_t)(rng_next(&rng) % i);
+            size_t t = perm[i - 1];
+            perm[i - 1] = perm[j];
+            perm[j] = t;
+        }
+        double pgmax = -INFINITY, pgmin = INFINITY;
+        for (size_t k = 0; k < n; k++) {
+            size_t i = perm[k];
+            if (qd[i] <= 0)
+                continue;
+            double yi = y[i];
+            double G = yi * (row_dot(x, i, w) + wb * B) - 1 + Dii * alpha[i];
+            double PG = G;
+            if (alpha[i] == 0)
+                PG = G < 0 ? G : 0;
+            else if (alpha[i] >= U)
+                PG = G > 0 ? G : 0;
+            pgmax = PG > pgmax ? PG : pgmax;
+            pgmin = PG < pgmin ? PG : pgmin;
+            if (fabs(PG) > 1e-12) {
+                double old = alpha[i];
+                double a = old - G / qd[i];
+                alpha[i] = a < 0 ? 0 : a > U ? U : a;
+                double delta = (alpha[i] - old) * yi;
+                row_axpy(x, i, delta, w);
+                wb += delta * B;
+            }
+        }
+        if (pgmax - pgmin <= s->tol) {
+            converged = 1;
+            it++;
+            break;
+        }
+    }
+    /* Primal objective for the report. */
+    double obj = 0.5 * wb * wb;
+    for (size_t j = 0; j < d; j++)
+        obj += 0.5 * w[j] * w[j];
+    for (size_t i = 0; i < n; i++) {
+        double m = 1 - y[i] * (row_dot(x, i, w) + wb * B);
+        if (m > 0)
+            obj += s->c * (s->loss == LINEAR_HINGE ? m : m * m);
+    }
+    *b = wb * B;
+    info->iterations = it;
+    info->converged = converged;
+    info->objective = obj;
+    free(alpha);
+    free(qd);
+    free(perm);
+    return 0;
+}
+
+/* ---- logistic: Newton-CG with an Armijo line search --------------------- */
+
+struct lr_ctx {
+    const struct linear_rows *x;
+    const int8_t *y;
+    double c;
+    int use_bias;
+    size_t n, d;                /* weights: d + use_bias; w[d] = intercept */
+    double *z;                  /* n: margins w.x_i + b */
+    double *dd;                 /* n: sigma(1 - sigma), the Hessian weights */
+};
+
+static double log1pexp_neg(double m)   /* log(1 + exp(-m)), stable */
+{
+    return m >= 0 ? log1p(exp(-m)) : -m + log1p(exp(m));
+}
+
+static double lr_fun(struct lr_ctx *c, const double *w)
+{
+    double f = 0;
+    for (size_t j = 0; j < c->d; j++)
+        f += 0.5 * w[j] * w[j];
+    for (size_t i = 0; i < c->n; i++) {
+        c->z[i] = row_dot(c->x, i, w) + (c->use_bias ? w[c->d] : 0);
+        f += c->c * log1pexp_neg(c->y[i] * c->z[i]);
+    }
+    return f;
+}
+
+/* Gradient at the w whose margins lr_fun just computed; fills dd too. */
+static void lr_grad(struct lr_ctx *c, const double *w, double *g)
+{
+    memcpy(g, w, c->d * sizeof *g);
+    if (c->use_bias)
+        g[c->d] = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        double yz = c->y[i] * c->z[i];
+        double sig = 1 / (1 + exp(-yz));                 /* P(correct) */
+        c->dd[i] = sig * (1 - sig);
+        double coef = c->c * (sig - 1) * c->y[i];
+        row_axpy(c->x, i, coef, g);
+        if (c->use_bias)
+            g[c->d] += coef;
+    }
+}
+
+static void lr_hv(struct lr_ctx *c, const double *v, double *hv)
+{
+    memcpy(hv, v, c->d * sizeof *hv);
+    if (c->use_bias)
+        hv[c->d] = 1e-12 * v[c->d];   /* keeps CG well defined if all dd vanish */
+    for (size_t i = 0; i < c->n; i++) {
+        double xv = row_dot(c->x, i, v) + (c->use_bias ? v[c->d] : 0);
+        double a = c->c * c->dd[i] * xv;
+        row_axpy(c->x, i, a, hv);
+        if (c->use_bias)
+            hv[c->d] += a;
+    }
+}
+
+static double dotv(const double *a, const double *b, size_t m)
+{
+    double s = 0;
+    for (size_t i = 0; i < m; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+static int fit_logistic(const struct linear_rows *x, const int8_t *y, const struct linear_solver *s,
+                        double *w_out, double *b_out, struct linear_fit_info *info)
+{
+    struct lr_ctx c = {x, y, s->c, s->bias != 0, x->n, x->d, NULL, NULL};
+    size_t m = c.d + (size_t)c.use_bias;
+    double *buf = calloc(7 * m + 2 * c.n, sizeof *buf);
+    if (!buf)
+        return ENC_ENOMEM;
+    double *w = buf, *g = w + m, *sdir = g + m, *r = sdir + m, *p = r + m, *hp = p + m,
+           *wn = hp + m;
+    c.z = wn + m;
+    c.dd = c.z + c.n;
+    double f = lr_fun(&c, w);
+    lr_grad(&c, w, g);
+    double g0 = sqrt(dotv(g, g, m)), gn = g0;
+    int it, converged = g0 == 0;
+    for (it = 0; it < s->max_iter && !converged; it++) {
+        /* CG on H s = -g, to a relative residual of 0.1 (truncated Newton). */
+        memset(sdir, 0, m * sizeof *sdir);
+        for (size_t j = 0; j < m; j++)
+            r[j] = p[j] = -g[j];
+        double rr = dotv(r, r, m), stop = 0.01 * rr;   /* |r| <= 0.1 |g| */
+        for (size_t k = 0; k < m + 10 && k < 500 && rr > stop; k++) {
+            lr_hv(&c, p, hp);
+            double php = dotv(p, hp, m);
+            if (php <= 0)
+                break;
+            double a = rr / php;
+            for (size_t j = 0; j < m; j++) {
+                sdir[j] += a * p[j];
+                r[j] -= a * hp[j];
+            }
+            double rr2 = dotv(r, r, m);
+            double beta = rr2 / rr;
+            rr = rr2;
+            for (size_t j = 0; j < m; j++)
+                p[j] = r[j] + beta * p[j];
+        }
+        double gs = dotv(g, sdir, m);
+        if (!(gs < 0)) {   /* CG failed to produce a descent step: use -g */
+            for (size_t j = 0; j < m; j++)
+                sdir[j] = -g[j];
+            gs = -gn * gn;
+        }
+        double step = 1, fn = f;
+        int accepted = 0;
+        for (int ls = 0; ls < 60; ls++) {
+            for (size_t j = 0; j < m; j++)
+                wn[j] = w[j] + step * sdir[j];
+            fn = lr_fun(&c, wn);
+            if (fn <= f + 1e-4 * step * gs) {
+                accepted = 1;
+                break;
+            }
+            step *= 0.5;
+        }
+        if (!accepted) {
+            lr_fun(&c, w);   /* restore margins; no further progress possible */
+            break;
+        }
+        memcpy(w, wn, m * sizeof *w);
+        f = fn;
+        lr_grad(&c, w, g);
+        gn = sqrt(dotv(g, g, m));
+        if (gn <= s->tol * g0)
+            converged = 1;
+    }
+    memcpy(w_out, w, c.d * sizeof *w);
+    *b_out = c.use_bias ? w[c.d] : 0;
+    info->iterations = it;
+    info->converged = converged;
+    info->objective = f;
+    free(buf);
+    return 0;
+}
+
+int linear_fit_binary(const struct linear_rows *x, const int8_t *y, const struct linear_solver *s,
+                      double *w, double *b, struct linear_fit_info *info, enc_err *err)
+{
+    struct linear_fit_info tmp;
+    if (!info)
+        info = &tmp;
+    int rc = check_rows(x, err);
+    if (rc)
+        return rc;
+    if (!(s->c > 0) || !isfinite(s->c) || !(s->tol > 0) || s->max_iter < 1 || !isfinite(s->bias) ||
+        (int)s->loss < 0 || s->loss > LINEAR_LOGISTIC)
+        return enc_errf(err, ENC_EINVAL, "linear: bad solver parameters (C %g, tol %g, max_iter %d)",
+                        s->c, s->tol, s->max_iter);
+    for (size_t i = 0; i < x->n; i++)
+        if (y[i] != 1 && y[i] != -1)
+            return enc_errf(err, ENC_EINVAL, "linear: label %d of row %zu is not +1/-1", y[i], i);
+    rc = s->loss == LINEAR_LOGISTIC ? fit_logistic(x, y, s, w, b, info) : fit_svm(x, y, s, w, b, info);
+    if (rc)
+        return enc_errf(err, rc, "linear: out of memory");
+    return 0;
+}
+
+/* ---- one-vs-rest --------------------------------------------------------- */
+
+struct ovr_ctx {
+    const struct linear_rows *x;
+    const int32_t *y;
+    size_t n_fits, C;
+    const struct linear_solver *s;
+    float *W, *b;
+    struct linear_fit_info *infos;
+    size_t next;                /* atomic */
+    int rc;                     /* first failure */
+};
+
+static void *ovr_worker(void *arg)
+{
+    struct ovr_ctx *c = arg;
+    size_t n = c->x->n, d = c->x->d;
+    int8_t *yb = malloc(n);
+    double *w = malloc(d * sizeof *w);
+    if (!yb || !w) {
+        __atomic_store_n(&c->rc, ENC_ENOMEM, __ATOMIC_RELAXED);
+        free(yb);
+        free(w);
+        return NULL;
+    }
+    for (;;) {
+        size_t k = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED);
+        if (k >= c->n_fits || __atomic_load_n(&c->rc, __ATOMIC_RELAXED))
+            break;
+        size_t pos = c->C == 2 ? 1 : k;   /* two classes: class 1 vs class 0 */
+        for (size_t i = 0; i < n; i++)
+            yb[i] = (size_t)c->y[i] == pos ? 1 : -1;
+        double b;
+        int rc = linear_fit_binary(c->x, yb, c->s, w, &b, &c->infos[k], NULL);
+        if (rc) {
+            __atomic_store_n(&c->rc, rc, __ATOMIC_RELAXED);
+            break;
+        }
+        for (size_t j = 0; j < d; j++)
+            c->W[pos * d + j] = (float)w[j];
+        c->b[pos] = (float)b;
+        if (c->C == 2) {
+            for (size_t j = 0; j < d; j++)
+                c->W[j] = -(float)w[j];
+            c->b[0] = -(float)b;
+        }
+    }
+    free(yb);
+    free(w);
+    return NULL;
+}
+
+int linear_fit_ovr(const struct linear_rows *x, const int32_t *y, size_t n_classes,
+                   const struct linear_solver *s, float *W, float *b,
+                   struct linear_fit_info *info, enc_err *err)
+{
+    int rc = check_rows(x, err);
+    if (rc)
+        return rc;
+    if (n_classes < 2)
+        return enc_errf(err, ENC_EINVAL, "linear: need at least 2 classes, have %zu", n_classes);
+    for (size_t i = 0; i < x->n; i++)
+        if (y[i] < 0 || (size_t)y[i] >= n_classes)
+            return enc_errf(err, ENC_EINVAL, "linear: label %d of row %zu outside 0..%zu", y[i], i,
+                            n_classes - 1);
+    if (!(s->c > 0) || !isfinite(s->c) || !(s->tol > 0) || s->max_iter < 1 || s->threads < 1)
+        return enc_errf(err, ENC_EINVAL, "linear: bad solver parameters (C %g, tol %g, max_iter %d, "
+                        "threads %d)", s->c, s->tol, s->max_iter, s->threads);
+    struct ovr_ctx c = {x, y, n_classes == 2 ? 1 : n_classes, n_classes, s, W, b, NULL, 0, 0};
+    c.infos = calloc(c.n_fits, sizeof *c.infos);
+    if (!c.infos)
+        return enc_errf(err, ENC_ENOMEM, "linear: out of memory");
+    int nth = (size_t)s->threads < c.n_fits ? s->threads : (int)c.n_fits;
+    pthread_t *th = calloc((size_t)nth, sizeof *th);
+    int started = 0;
+    if (th)
+        for (; started < nth - 1; started++)
+            if (pthread_create(&th[started], NULL, ovr_worker, &c))
+                break;
+    ovr_worker(&c);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    if (c.rc) {
+        free(c.infos);
+        return enc_errf(err, c.rc, "linear: %s while fitting", enc_strerror(c.rc));
+    }
+    if (info) {
+        info->iterations = 0;
+        info->converged = 1;
+        info->objective = 0;
+        for (size_t k = 0; k < c.n_fits; k++) {
+            info->iterations = c.infos[k].iterations > info->iterations ? c.infos[k].iterations
+                                                                        : info->iterations;
+            info->converged &= c.infos[k].converged;
+            info->objective += c.infos[k].objective;
+        }
+    }
+    free(c.infos);
+    return 0;
+}
+
+void linear_scores_to_prob(enum linear_loss loss, const float *scores, size_t C, float *prob)
+{
+    double sum = 0;
+    if (loss == LINEAR_LOGISTIC) {
+        for (size_t k = 0; k < C; k++) {
+            double p = 1 / (1 + exp(-(double)scores[k]));
+            prob[k] = (float)p;
+            sum += p;
+        }
+    } else {
+        float mx = -FLT_MAX;
+        for (size_t k = 0; k < C; k++)
+            mx = scores[k] > mx ? scores[k] : mx;
+        for (size_t k = 0; k < C; k++) {
+            double e = exp((double)scores[k] - mx);
+            prob[k] = (float)e;
+            sum += e;
+        }
+    }
+    for (size_t k = 0; k < C; k++)
+        prob[k] = sum > 0 ? (float)(prob[k] / sum) : 1.0f / (float)C;
+}
+
+/* ---- the model ------------------------------------------------------------ */
+
+void linear_model_free(struct linear_model *m)
+{
+    if (!m)
+        return;
+    free(m->weights);
+    free(m->intercept);
+    free(m->mean);
+    free(m->scale);
+    free(m->w_eff);
+    free(m->b_eff);
+    if (m->feature_names)
+        for (size_t i = 0; i < m->n_features; i++)
+            free(m->feature_names[i]);
+    if (m->class_names)
+        for (size_t i = 0; i < m->n_classes; i++)
+            free(m->class_names[i]);
+    free(m->feature_names);
+    free(m->class_names);
+    free(m);
+}
+
+static char **names_copy(const char *const *names, size_t n, const char *prefix)
+{
+    char **v = calloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; v && i < n; i++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%s%zu", prefix, i);
+        if (!(v[i] = strdup(names ? names[i] : buf))) {
+            for (size_t j = 0; j < i; j++)
+                free(v[j]);
+            free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+static struct linear_model *model_alloc(size_t D, size_t C)
+{
+    struct linear_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->n_features = D;
+    m->n_classes = C;
+    m->weights = calloc(C * D, sizeof *m->weights);
+    m->intercept = calloc(C, sizeof *m->intercept);
+    m->mean = calloc(D, sizeof *m->mean);
+    m->scale = calloc(D, sizeof *m->scale);
+    m->w_eff = calloc(C * D, sizeof *m->w_eff);
+    m->b_eff = calloc(C, sizeof *m->b_eff);
+    if (!m->weights || !m->intercept || !m->mean || !m->scale || !m->w_eff || !m->b_eff) {
+        linear_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Fold the scaler into the weights and fill io. */
+static void model_finish(struct linear_model *m)
+{
+    size_t D = m->n_features, C = m->n_classes;
+    for (size_t k = 0; k < C; k++) {
+        double b = m->intercept[k];
+        for (size_t j = 0; j < D; j++) {
+            double w = (double)m->weights[k * D + j] / m->scale[j];
+            m->w_eff[k * D + j] = (float)w;
+            b -= w * m->mean[j];
+        }
+        m->b_eff[k] = (float)b;
+    }
+    m->io.kind = MODEL_INPUT_NUMERIC;
+    m->io.n_features = D;
+    m->io.ndim = 1;
+    m->io.shape[0] = (int64_t)D;
+    m->io.feature_names = (const char *const *)m->feature_names;
+    m->io.min_value = -FLT_MAX;
+    m->io.max_value = FLT_MAX;
+    m->io.n_classes = C;
+    m->io.class_names = (const char *const *)m->class_names;
+}
+
+int linear_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_classes,
+                 const char *const *feature_names, const char *const *class_names,
+                 const struct linear_solver *s, struct linear_model **out, enc_err *err)
+{
+    *out = NULL;
+    if (!n || !d || n_classes < 2)
+        return enc_errf(err, ENC_EINVAL, "linear: need rows, features and >= 2 classes (n=%zu d=%zu "
+                        "C=%zu)", n, d, n_classes);
+    struct linear_model *m = model_alloc(d, n_classes);
+    float *z = m ? malloc(n * d * sizeof *z) : NULL;
+    if (!m || !z || !(m->feature_names = names_copy(feature_names, d, "f")) ||
+        !(m->class_names = names_copy(class_names, n_classes, ""))) {
+        free(z);
+        linear_model_free(m);
+        return enc_errf(err, ENC_ENOMEM, "linear: out of memory");
+    }
+    m->loss = s->loss;
+    m->c = s->c;
+    /* Standardise: population mean and standard deviation per feature. */
+    for (size_t j = 0; j < d; j++) {
+        double mu = 0, var = 0;
+        for (size_t i = 0; i < n; i++)
+            mu += x[i * d + j];
+        mu /= (double)n;
+        for (size_t i = 0; i < n; i++) {
+            double t = x[i * d + j] - mu;
+            var += t * t;
+        }
+        double sd = sqrt(var / (double)n);
+        m->mean[j] = (float)mu;
+        m->scale[j] = sd > 1e-12 * (fabs(mu) + 1) ? (float)sd : 1.0f;
+        if (!(m->scale[j] > 0) || !isfinite(m->scale[j]))
+            m->scale[j] = 1.0f;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            z[i * d + j] = (x[i * d + j] - m->mean[j]) / m->scale[j];
+    struct linear_rows rows = {n, d, z, NULL, NULL, NULL};
+    int rc = linear_fit_ovr(&rows, y, n_classes, s, m->weights, m->intercept, &m->info, err);
+    free(z);
+    if (rc) {
+        linear_model_free(m);
+        return rc;
+    }
+    model_finish(m);
+    *out = m;
+    return 0;
+}
+
+int linear_predict(const struct linear_model *m, const float *x, size_t n, float *prob,
+                   float *scores)
+{
+    size_t C = m->n_classes, D = m->n_features;
+    float *s = scores ? scores : prob;   /* decision values, then mapped in place */
+    if (!n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * C, m->b_eff, C * sizeof *s);
+    if (n == 1) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)C, (int)D, 1.0f, m->w_eff, (int)D, x, 1, 1.0f,
+                    s, 1);
+    } else {
+        /* S[n x C] += X[n x D] . W_eff^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)C, (int)D, 1.0f, x,
+                    (int)D, m->w_eff, (int)D, 1.0f, s, (int)C);
+    }
+    for (size_t i = 0; i < n; i++)
+        linear_scores_to_prob(m->loss, s + i * C, C, prob + i * C);
+    return 0;
+}
+
+/* ---- hyperparameters ----------------------------------------------------------- */
+
+json_t *linear_solver_json(const struct linear_solver *s)
+{
+    return json_pack("{s:s, s:f, s:f, s:i, s:f, s:I}", "loss", linear_loss_name(s->loss), "c", s->c,
+                     "tol", s->tol, "max_iter", s->max_iter, "bias", s->bias, "seed",
+                     (json_int_t)s->seed);
+}
+
+int linear_solver_from_json(const json_t *j, struct linear_solver *s, enc_err *err)
+{
+    if (!json_is_object(j))
+        return enc_errf(err, ENC_EINVAL, "linear hyperparameters: not a JSON object");
+    json_t *v = json_object_get(j, "loss");
+    int loss = v ? linear_loss_parse(json_string_value(v)) : (int)s->loss;
+    if (loss < 0)
+        return enc_errf(err, ENC_EINVAL, "linear hyperparameters: bad 'loss'");
+    int threads = s->threads;
+    linear_solver_default(s, (enum linear_loss)loss);
+    s->threads = threads;
+    const char *nums[] = {"c", "tol", "bias"};
+    double *dst[] = {&s->c, &s->tol, &s->bias};
+    for (size_t i = 0; i < 3; i++)
+        if ((v = json_object_get(j, nums[i]))) {
+            if (!json_is_number(v) || !isfinite(json_number_value(v)))
+                return enc_errf(err, ENC_EINVAL, "linear hyperparameters: bad '%s'", nums[i]);
+            *dst[i] = json_number_value(v);
+        }
+    if ((v = json_object_get(j, "max_iter"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000000)
+            return enc_errf(err, ENC_EINVAL, "linear hyperparameters: bad 'max_iter'");
+        s->max_iter = (int)json_integer_value(v);
+    }
+    if ((v = json_object_get(j, "seed"))) {
+        if (!json_is_integer(v))
+            return enc_errf(err, ENC_EINVAL, "linear hyperparameters: bad 'seed'");
+        s->seed = (uint64_t)json_integer_value(v);
+    }
+    if (!(s->c > 0) || !(s->tol > 0))
+        return enc_errf(err, ENC_EINVAL, "linear hyperparameters: c and tol must be > 0");
+    return 0;
+}
+
+/* ---- file ------------------------------------------------------------------------ */
+
+int linear_write(const struct linear_model *m, st_writer *w, const json_t *hyper,
+                 const char *fingerprint)
+{
+    int64_t ws[2] = {(int64_t)m->n_classes, (int64_t)m->n_features}, cs[1] = {(int64_t)m->n_classes},
+            ds[1] = {(int64_t)m->n_features};
+    int rc = st_writer_add(w, "weights", ST_F32, 2, ws, m->weights);
+    rc = rc ? rc : st_writer_add(w, "intercept", ST_F32, 1, cs, m->intercept);
+    rc = rc ? rc : st_writer_add(w, "mean", ST_F32, 1, ds, m->mean);
+    rc = rc ? rc : st_writer_add(w, "scale", ST_F32, 1, ds, m->scale);
+    rc = rc ? rc : st_writer_add_strings(w, "feature_names", (const char *const *)m->feature_names,
+                                         NULL, m->n_features);
+    rc = rc ? rc : st_writer_add_strings(w, "class_names", (const char *const *)m->class_names, NULL,
+                                         m->n_classes);
+    rc = rc ? rc : model_write_common_meta(w, "linear", hyper, fingerprint);
+    rc = rc ? rc : st_writer_meta(w, "loss", linear_loss_name(m->loss));
+    return rc;
+}
+
+int linear_save(const struct linear_model *m, const json_t *hyper, const char *fingerprint,
+                const char *out, int64_t version, int64_t *version_out, enc_err *err)
+{
+    st_writer *w = st_writer_new();
+    if (!w)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    int rc = linear_write(m, w, hyper, fingerprint);
+    if (rc)
+        enc_errf(err, rc, "linear: cannot serialize the model");
+    else
+        rc = repo_publish(w, out, version, version_out, err);
+    st_writer_free(w);
+    return rc;
+}
+
+static int all_finite(const st_tensor *t, const char *name, enc_err *err)
+{
+    const float *v = t->data;
+    for (size_t i = 0; i < t->count; i++)
+        if (!isfinite(v[i]))
+            return enc_errf(err, ENC_EFORMAT, "linear: %s[%zu] is not finite", name, i);
+    return 0;
+}
+
+static char **strings_copy(const st_strings *s)
+{
+    char **v = calloc(s->n ? s->n : 1, sizeof *v);
+    for (size_t i = 0; v && i < s->n; i++) {
+        size_t len;
+        const char *p = st_str(s, i, &len);
+        if (!(v[i] = strndup(p, len))) {
+            for (size_t j = 0; j < i; j++)
+                free(v[j]);
+            free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+int linear_from_file(const st_file *file, struct linear_model **out, enc_err *err)
+{
+    *out = NULL;
+    st_strings fn, cn;
+    int rc = st_expect_strings(file, "feature_names", -1, &fn, err);
+    rc = rc ? rc : st_expect_strings(file, "class_names", -1, &cn, err);
+    if (rc)
+        return rc;
+    size_t D = fn.n, C = cn.n;
+    if (D < 1 || C < 2)
+        return enc_errf(err, ENC_EFORMAT, "linear: needs >= 1 feature and >= 2 classes (D=%zu C=%zu)",
+                        D, C);
+    int loss = linear_loss_parse(st_meta(file, "loss"));
+    if (loss < 0)
+        return enc_errf(err, ENC_EFORMAT, "linear: metadata 'loss' missing or unknown");
+    const st_tensor *tw, *tb, *tm, *ts;
+    int64_t ws[2] = {(int64_t)C, (int64_t)D}, cs[1] = {(int64_t)C}, ds[1] = {(int64_t)D};
+    rc = st_expect(file, "weights", ST_F32, 2, ws, &tw, err);
+    rc = rc ? rc : st_expect(file, "intercept", ST_F32, 1, cs, &tb, err);
+    rc = rc ? rc : st_expect(file, "mean", ST_F32, 1, ds, &tm, err);
+    rc = rc ? rc : st_expect(file, "scale", ST_F32, 1, ds, &ts, err);
+    rc = rc ? rc : all_finite(tw, "weights", err);
+    rc = rc ? rc : all_finite(tb, "intercept", err);
+    rc = rc ? rc : all_finite(tm, "mean", err);
+    rc = rc ? rc : all_finite(ts, "scale", err);
+    if (rc)
+        return rc;
+    const float *sc = ts->data;
+    for (size_t j = 0; j < D; j++)
+        if (!(sc[j] > 0))
+            return enc_errf(err, ENC_EFORMAT, "linear: scale[%zu] is not > 0", j);
+    struct linear_model *m = model_alloc(D, C);
+    if (!m || !(m->feature_names = strings_copy(&fn)) || !(m->class_names = strings_copy(&cn))) {
+        linear_model_free(m);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    m->loss = (enum linear_loss)loss;
+    memcpy(m->weights, tw->data, C * D * sizeof(float));
+    memcpy(m->intercept, tb->data, C * sizeof(float));
+    memcpy(m->mean, tm->data, D * sizeof(float));
+    memcpy(m->scale, sc, D * sizeof(float));
+    model_finish(m);
+    for (size_t i = 0; i < C * D; i++)
+        if (!isfinite(m->w_eff[i]))
+            return linear_model_free(m), enc_errf(err, ENC_EFORMAT, "linear: weights / scale overflow");
+    for (size_t k = 0; k < C; k++)
+        if (!isfinite(m->b_eff[k]))
+            return linear_model_free(m), enc_errf(err, ENC_EFORMAT, "linear: intercept / mean overflow");
+    *out = m;
+    return 0;
+}
+
+/* ---- the family row ---------------------------------------------------------------- */
+
+static int ops_load(const st_file *file, void **state, enc_err *err)
+{
+    struct linear_model *m;
+    int rc = linear_from_file(file, &m, err);
+    *state = rc ? NULL : m;
+    return rc;
+}
+
+static void ops_free(void *state)
+{
+    linear_model_free(state);
+}
+
+static size_t ops_mem(const void *state)
+{
+    const struct linear_model *m = state;
+    size_t s = sizeof *m + 2 * (m->n_classes * m->n_features + m->n_classes) * sizeof(float) +
+               2 * m->n_features * sizeof(float);
+    for (size_t i = 0; i < m->n_features; i++)
+        s += strlen(m->feature_names[i]) + 1 + sizeof(char *);
+    for (size_t i = 0; i < m->n_classes; i++)
+        s += strlen(m->class_names[i]) + 1 + sizeof(char *);
+    return s;
+}
+
+static void ops_describe(const void *state, json_t *o)
+{
+    const struct linear_model *m = state;
+    json_object_set_new(o, "loss", json_string(linear_loss_name(m->loss)));
+    json_object_set_new(o, "probabilities", json_string(m->loss == LINEAR_LOGISTIC
+                                                            ? "one-vs-rest sigmoid, normalised"
+                                                            : "softmax of decision values"));
+    json_t *feats = json_array(), *cls = json_array();
+    for (size_t i = 0; i < m->n_features; i++)
+        json_array_append_new(feats, json_string(m->feature_names[i]));
+    for (size_t i = 0; i < m->n_classes; i++)
+        json_array_append_new(cls, json_string(m->class_names[i]));
+    json_object_set_new(o, "features", feats);
+    json_object_set_new(o, "classes", cls);
+}
+
+static const struct model_io *ops_io(const void *state)
+{
+    return &((const struct linear_model *)state)->io;
+}
+
+static int ops_predict(const void *state, const struct model_batch *b, float *prob, enc_err *err)
+{
+    if (!b->x)
+        return enc_errf(err, ENC_EINVAL, "linear: numeric input expected");
+    int rc = linear_predict(state, b->x, b->n, prob, NULL);
+    return rc ? enc_errf(err, rc, "linear: out of memory") : 0;
+}
+
+const struct model_ops linear_ops = {
+    .family = "linear",
+    .task = MODEL_TASK_CLASSIFY,
+    .load = ops_load,
+    .free = ops_free,
+    .mem_usage = ops_mem,
+    .describe = ops_describe,
+    .io = ops_io,
+    .predict = ops_predict,
+};

@@ -1,0 +1,694 @@
+/*
+ * csvtable.c - labelled numeric tables from CSV (see csvtable.h).
+ *
+ * The whole file is read into memory through zlib (plain or gzip), then split
+ * into records in place: fields are NUL-terminated inside the buffer and
+ * quoted fields ("a,b" with "" for a quote) are unescaped where they stand,
+ * so parsing allocates only the output arrays. Line numbers count physical
+ * lines, so a quoted field with a newline still reports the right line.
+ */
+#include "table/csvtable.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define CSVT_MAX_BYTES ((size_t)4 << 30)   /* refuse inputs over 4 GiB */
+
+struct reader {
+    const char *path;
+    char *buf, *p, *end;
+    size_t line;                /* line of *p, 1-based */
+};
+
+struct rec {
+    char **f;
+    size_t n, cap;
+    size_t line;                /* line the record starts on */
+};
+
+static int read_all(const char *path, char **out, size_t *len, enc_err *err)
+{
+    gzFile g = gzopen(path, "rb");
+    if (!g)
+        return enc_errf(err, ENC_EIO, "%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    int rc = 0;
+    while (buf) {
+        if (n == cap) {
+            if (cap >= CSVT_MAX_BYTES) {
+                rc = enc_errf(err, ENC_ETOOLARGE, "%s: larger than %zu bytes", path, CSVT_MAX_BYTES);
+                break;
+            }
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        int k = gzread(g, buf + n, (unsigned)(cap - n > (1u << 30) ? (1u << 30) : cap - n));
+        if (k < 0) {
+            int e;
+            const char *m = gzerror(g, &e);
+            rc = enc_errf(err, ENC_EIO, "%s: read error: %s", path, m ? m : "?");
+            break;
+        }
+        if (k == 0)
+            break;
+        n += (size_t)k;
+    }
+    gzclose(g);
+    if (!buf)
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int rec_push(struct rec *r, char *field)
+{
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 16;
+        char **nf = realloc(r->f, nc * sizeof *nf);
+        if (!nf)
+            return ENC_ENOMEM;
+        r->f = nf;
+        r->cap = nc;
+    }
+    r->f[r->n++] = field;
+    return 0;
+}
+
+/* Parse the next non-blank record. Returns 1 (record in r), 0 at the end,
+ * or a negative code. The buffer has one spare byte past `end`, so a field
+ * that ends the file can be NUL-terminated. */
+static int next_record(struct reader *rd, struct rec *r, enc_err *err)
+{
+    for (;;) {
+        char *p = rd->p, *end = rd->end;
+        r->n = 0;
+        r->line = rd->line;
+        if (p >= end)
+            return 0;
+        for (;;) {
+            char *start = p, *fend;
+            if (*p == '"') {
+                char *out = p;
+                p++;
+                for (;;) {
+                    if (p >= end)
+                        return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu: unterminated quoted field",
+                                        rd->path, r->line, r->n + 1);
+                    if (*p == '"') {
+                        if (p + 1 < end && p[1] == '"') {
+                            *out++ = '"';
+                            p += 2;
+                            continue;
+                        }
+                        p++;
+                        break;
+                    }
+                    if (*p == '\n')
+                        rd->line++;
+                    *out++ = *p++;
+                }
+                fend = out;
+                if (p < end && *p == '\r' && (p + 1 == end || p[1] == '\n'))
+                    p++;
+                if (p < end && *p != ',' && *p != '\n')
+                    return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu: text after a closing quote",
+                                    rd->path, rd->line, r->n + 1);
+            } else {
+                while (p < end && *p != ',' && *p != '\n')
+                    p++;
+                fend = p;
+                if (*p != ',' && fend > start && fend[-1] == '\r')
+                    fend--;
+            }
+            char term = p < end ? *p : '\n';
+            *fend = '\0';
+            if (rec_push(r, start))
+                return enc_errf(err, ENC_ENOMEM, "out of memory");
+            if (p >= end) {
+                p = end;
+                break;
+            }
+            p++;
+            if (term == '\n') {
+                rd->line++;
+                break;
+            }
+        }
+        rd->p = p;
+        if (r->n == 1 && r->f[0][0] == '\0')
+            continue;   /* blank line */
+        return 1;
+    }
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Parse a finite float; 0, or a message describing the problem. */
+static const char *parse_float(const char *s, float *out)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!*s)
+        return "missing value";
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (end == s)
+        return "not a number";
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (*end)
+        return "not a number";
+    if (!isfinite(d))
+        return "not a finite number";
+    if (fabs(d) > FLT_MAX)
+        return "out of float range";
+    *out = (float)d;
+    return NULL;
+}
+
+static int is_int_string(const char *s)
+{
+    if (*s == '-' || *s == '+')
+        s++;
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+static int g_numeric_sort;
+
+static int cmp_label(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    if (g_numeric_sort) {
+        long long u = strtoll(x, NULL, 10), v = strtoll(y, NULL, 10);
+        if (u != v)
+            return u < v ? -1 : 1;
+    }
+    return strcmp(x, y);
+}
+
+void csvt_free_strings(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void csvt_clear(struct csvt_table *t)
+{
+    if (!t)
+        return;
+    free(t->x);
+    free(t->y);
+    csvt_free_strings(t->feature_names, t->n_features);
+    csvt_free_strings(t->class_names, t->n_classes);
+    memset(t, 0, sizeof *t);
+}
+
+static char **dup_strings(const char *const *s, size_t n)
+{
+    char **v = calloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; v && i < n; i++)
+        if (!(v[i] = strdup(s[i]))) {
+            csvt_free_strings(v, i);
+            return NULL;
+        }
+    return v;
+}
+
+/* State of one read, shared by the row loop. */
+struct ctx {
+    const char *path;
+    const struct csvt_options *o;
+    size_t n_cols;
+    char **col_names;           /* borrowed (header fields) or synthesised */
+    size_t label_col;
+    size_t *feat_cols;          /* n_features column indexes */
+    size_t n_features;
+    int sklearn;
+    char **sk_classes;          /* sklearn header class names (borrowed) */
+    size_t n_sk_classes;
+    /* output being built */
+    float *x;
+    int32_t *y;
+    char **labels;              /* per row (collected classes): borrowed or owned */
+    size_t rows, cap;
+    char label_buf[32];
+    char **owned;               /* sklearn integer labels normalised */
+    size_t n_owned, cap_owned;
+};
+
+static int add_row(struct ctx *c, struct rec *r, enc_err *err)
+{
+    if (r->n != c->n_cols)
+        return enc_errf(err, ENC_EFORMAT, "%s:%zu: ragged row: expected %zu fields, found %zu", c->path,
+                        r->line, c->n_cols, r->n);
+    if (c->rows == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 256;
+        float *nx = realloc(c->x, nc * (c->n_features ? c->n_features : 1) * sizeof *nx);
+        if (nx)
+            c->x = nx;
+        int32_t *ny = nx ? realloc(c->y, nc * sizeof *ny) : NULL;
+        if (ny)
+            c->y = ny;
+        char **nl = ny ? realloc(c->labels, nc * sizeof *nl) : NULL;
+        if (!nl)
+            return enc_errf(err, ENC_ENOMEM, "%s: out of memory at line %zu", c->path, r->line);
+        c->labels = nl;
+        c->cap = nc;
+    }
+    float *xr = c->x + c->rows * c->n_features;
+    for (size_t j = 0; j < c->n_features; j++) {
+        size_t col = c->feat_cols[j];
+        char *v = trim(r->f[col]);
+        const char *why = parse_float(v, &xr[j]);
+        if (why && !*v)
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu (%s): missing value", c->path,
+                            r->line, col + 1, c->col_names[col]);
+        if (why)
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu (%s): '%.40s' is %s", c->path,
+                            r->line, col + 1, c->col_names[col], v, why);
+    }
+    char *lab = trim(r->f[c->label_col]);
+    if (!*lab)
+        return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu (%s): missing label", c->path, r->line,
+                        c->label_col + 1, c->col_names[c->label_col]);
+    if (c->sklearn) {
+        /* The label is an integer class index (digits writes "3.0"). */
+        char *end;
+        double d = strtod(lab, &end);
+        if (end == lab || *end || d != floor(d) || d < 0 || d > 1e9)
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu (label): '%s' is not a class index",
+                            c->path, r->line, c->label_col + 1, lab);
+        long k = (long)d;
+        if (c->sk_classes) {
+            if ((size_t)k >= c->n_sk_classes)
+                return enc_errf(err, ENC_EFORMAT,
+                                "%s:%zu: column %zu (label): class index %ld, the header names %zu classes",
+                                c->path, r->line, c->label_col + 1, k, c->n_sk_classes);
+            lab = c->sk_classes[k];
+            c->y[c->rows] = (int32_t)k;   /* the header's order is the class order */
+        } else {
+            snprintf(c->label_buf, sizeof c->label_buf, "%ld", k);
+            if (strcmp(lab, c->label_buf) != 0) {
+                if (c->n_owned == c->cap_owned) {
+                    size_t nc = c->cap_owned ? c->cap_owned * 2 : 64;
+                    char **no = realloc(c->owned, nc * sizeof *no);
+                    if (!no)
+                        return enc_errf(err, ENC_ENOMEM, "out of memory");
+                    c->owned = no;
+                    c->cap_owned = nc;
+                }
+                if (!(lab = c->owned[c->n_owned] = strdup(c->label_buf)))
+                    return enc_errf(err, ENC_ENOMEM, "out of memory");
+                c->n_owned++;
+            }
+        }
+    }
+    if (c->o->classes) {
+        size_t k;
+        for (k = 0; k < c->o->n_classes; k++)
+            if (strcmp(c->o->classes[k], lab) == 0)
+                break;
+        if (k == c->o->n_classes)
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu (%s): label '%s' is not one of the model's %zu classes",
+                            c->path, r->line, c->label_col + 1, c->col_names[c->label_col], lab,
+                            c->o->n_classes);
+        c->y[c->rows] = (int32_t)k;
+    }
+    c->labels[c->rows] = lab;
+    c->rows++;
+    return 0;
+}
+
+/* Resolve the label and feature columns against the column names. */
+static int resolve_columns(struct ctx *c, size_t header_line, enc_err *err)
+{
+    const struct csvt_options *o = c->o;
+    if (c->sklearn && !o->label)
+        c->label_col = c->n_cols - 1;
+    else {
+        if (!o->label)
+            return enc_errf(err, ENC_EINVAL, "%s: no label column given (--label)", c->path);
+        size_t i;
+        for (i = 0; i < c->n_cols; i++)
+            if (strcmp(c->col_names[i], o->label) == 0)
+                break;
+        if (i == c->n_cols)
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu: no column named '%s' (the label)", c->path,
+                            header_line, o->label);
+        c->label_col = i;
+    }
+    size_t nf = o->features ? o->n_features : c->n_cols - 1;
+    c->feat_cols = malloc((nf ? nf : 1) * sizeof *c->feat_cols);
+    if (!c->feat_cols)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    if (o->features) {
+        for (size_t j = 0; j < nf; j++) {
+            size_t i;
+            for (i = 0; i < c->n_cols; i++)
+                if (strcmp(c->col_names[i], o->features[j]) == 0)
+                    break;
+            if (i == c->n_cols)
+                return enc_errf(err, ENC_EFORMAT, "%s:%zu: no column named '%s' (a feature)", c->path,
+                                header_line, o->features[j]);
+            if (i == c->label_col)
+                return enc_errf(err, ENC_EINVAL, "%s: '%s' is both the label and a feature", c->path,
+                                o->features[j]);
+            c->feat_cols[j] = i;
+        }
+    } else {
+        size_t j = 0;
+        for (size_t i = 0; i < c->n_cols; i++)
+            if (i != c->label_col)
+                c->feat_cols[j++] = i;
+    }
+    c->n_features = nf;
+    if (nf == 0)
+        return enc_errf(err, ENC_EFORMAT, "%s: no feature columns", c->path);
+    for (size_t j = 0; j < nf; j++)
+        for (size_t k = j + 1; k < nf; k++)
+            if (strcmp(c->col_names[c->feat_cols[j]], c->col_names[c->feat_cols[k]]) == 0)
+                return enc_errf(err, ENC_EFORMAT, "%s:%zu: column name '%s' appears twice", c->path,
+                                header_line, c->col_names[c->feat_cols[j]]);
+    return 0;
+}
+
+/* Turn the per-row label strings into class indexes and names. */
+static int finish_classes(struct ctx *c, struct csvt_table *t, enc_err *err)
+{
+    if (c->o->classes) {
+        t->n_classes = c->o->n_classes;
+        t->class_names = dup_strings(c->o->classes, c->o->n_classes);
+        return t->class_names ? 0 : enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    if (c->sk_classes) {
+        t->n_classes = c->n_sk_classes;
+        t->class_names = dup_strings((const char *const *)c->sk_classes, c->n_sk_classes);
+        return t->class_names ? 0 : enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    char **sorted = malloc(c->rows * sizeof *sorted);
+    if (!sorted)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    memcpy(sorted, c->labels, c->rows * sizeof *sorted);
+    int all_int = 1;
+    for (size_t i = 0; i < c->rows && all_int; i++)
+        all_int = is_int_string(sorted[i]) && strlen(sorted[i]) < 18;
+    g_numeric_sort = all_int;
+    qsort(sorted, c->rows, sizeof *sorted, cmp_label);
+    size_t u = 0;
+    for (size_t i = 0; i < c->rows; i++)
+        if (u == 0 || cmp_label(&sorted[u - 1], &sorted[i]) != 0)
+            sorted[u++] = sorted[i];
+    for (size_t i = 0; i < c->rows; i++) {
+        char **hit = bsearch(&c->labels[i], sorted, u, sizeof *sorted, cmp_label);
+        t->y[i] = (int32_t)(hit - sorted);
+    }
+    t->n_classes = u;
+    t->class_names = dup_strings((const char *const *)sorted, u);
+    free(sorted);
+    return t->class_names ? 0 : enc_errf(err, ENC_ENOMEM, "out of memory");
+}
+
+/* scikit-learn's "n_samples,n_features,class names..." line: two integers,
+ * n_features = fields per data row - 1, and either a different field count
+ * than the data or a non-numeric class name (iris has 3 names, 4 features). */
+static int sklearn_header(struct rec *r1, struct rec *r2)
+{
+    if (r1->n < 2 || !is_int_string(trim(r1->f[0])) || !is_int_string(trim(r1->f[1])))
+        return 0;
+    if (strtol(r1->f[1], NULL, 10) != (long)r2->n - 1)
+        return 0;
+    if (r1->n != r2->n)
+        return 1;
+    for (size_t i = 2; i < r1->n; i++) {
+        float v;
+        if (parse_float(r1->f[i], &v))
+            return 1;
+    }
+    return 0;
+}
+
+int csvt_read(const char *path, const struct csvt_options *o, struct csvt_table *t, enc_err *err)
+{
+    memset(t, 0, sizeof *t);
+    if (!o || (o->format != CSVT_PLAIN && o->format != CSVT_SKLEARN))
+        return enc_errf(err, ENC_EINVAL, "csvt_read: bad options");
+    if (o->classes && o->n_classes == 0)
+        return enc_errf(err, ENC_EINVAL, "csvt_read: empty class list");
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = read_all(path, &buf, &len, err);
+    if (rc)
+        return rc;
+    struct reader rd = {path, buf, buf, buf + len, 1};
+    struct rec r1 = {0}, r2 = {0};
+    struct ctx c = {0};
+    c.path = path;
+    c.o = o;
+    c.sklearn = o->format == CSVT_SKLEARN;
+    char **synth = NULL;
+    size_t n_synth = 0;
+    int got1 = next_record(&rd, &r1, err);
+    if (got1 < 0) {
+        rc = got1;
+        goto out;
+    }
+    if (got1 == 0) {
+        rc = enc_errf(err, ENC_EFORMAT, "%s: empty file", path);
+        goto out;
+    }
+    int got2 = next_record(&rd, &r2, err);
+    if (got2 < 0) {
+        rc = got2;
+        goto out;
+    }
+    size_t header_line = r1.line;
+    int first_is_data = 0;
+    if (!c.sklearn) {
+        c.n_cols = r1.n;
+        c.col_names = r1.f;
+        for (size_t i = 0; i < r1.n; i++)
+            r1.f[i] = trim(r1.f[i]);
+    } else {
+        int has_header = got2 == 1 && sklearn_header(&r1, &r2);
+        size_t ncols = has_header ? r2.n : r1.n;
+        if (ncols < 2) {
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: a scikit-learn table needs features and a label",
+                          path, got2 == 1 ? r2.line : r1.line);
+            goto out;
+        }
+        if (has_header) {
+            char *end;
+            long nf = r1.n >= 2 ? strtol(trim(r1.f[1]), &end, 10) : -1;
+            if (r1.n < 2 || *end || nf != (long)ncols - 1) {
+                rc = enc_errf(err, ENC_EFORMAT,
+                              "%s:%zu: scikit-learn header 'n_samples,n_features,classes...' does not "
+                              "match the %zu-field rows", path, r1.line, ncols);
+                goto out;
+            }
+            c.n_sk_classes = r1.n - 2;
+            c.sk_classes = c.n_sk_classes ? r1.f + 2 : NULL;
+            for (size_t i = 0; i < c.n_sk_classes; i++)
+                c.sk_classes[i] = trim(c.sk_classes[i]);
+        } else {
+            first_is_data = 1;
+        }
+        c.n_cols = ncols;
+        n_synth = ncols;
+        synth = calloc(ncols, sizeof *synth);
+        if (!synth) {
+            rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < ncols; i++) {
+            char nm[32];
+            if (i + 1 == ncols)
+                snprintf(nm, sizeof nm, "label");
+            else
+                snprintf(nm, sizeof nm, "f%zu", i);
+            if (!(synth[i] = strdup(nm))) {
+                rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+                goto out;
+            }
+        }
+        c.col_names = synth;
+    }
+    rc = resolve_columns(&c, header_line, err);
+    if (rc)
+        goto out;
+    if (first_is_data && (rc = add_row(&c, &r1, err)))
+        goto out;
+    if (got2 == 1 && (rc = add_row(&c, &r2, err)))
+        goto out;
+    for (;;) {
+        int g = next_record(&rd, &r2, err);
+        if (g < 0) {
+            rc = g;
+            goto out;
+        }
+        if (g == 0)
+            break;
+        if ((rc = add_row(&c, &r2, err)))
+            goto out;
+    }
+    if (c.rows == 0) {
+        rc = enc_errf(err, ENC_EFORMAT, "%s: no data rows", path);
+        goto out;
+    }
+    t->n_rows = c.rows;
+    t->n_features = c.n_features;
+    t->x = c.x;
+    t->y = c.y;
+    c.x = NULL;
+    c.y = NULL;
+    t->feature_names = calloc(c.n_features, sizeof *t->feature_names);
+    if (!t->feature_names) {
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t j = 0; j < c.n_features; j++)
+        if (!(t->feature_names[j] = strdup(c.col_names[c.feat_cols[j]]))) {
+            rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+            goto out;
+        }
+    rc = finish_classes(&c, t, err);
+out:
+    if (rc)
+        csvt_clear(t);
+    free(c.x);
+    free(c.y);
+    free(c.labels);
+    free(c.feat_cols);
+    csvt_free_strings(c.owned, c.n_owned);
+    csvt_free_strings(synth, n_synth);
+    free(r1.f);
+    free(r2.f);
+    free(buf);
+    return rc;
+}
+
+int csvt_subset(const struct csvt_table *src, const size_t *idx, size_t n, struct csvt_table *dst)
+{
+    memset(dst, 0, sizeof *dst);
+    size_t d = src->n_features;
+    dst->x = malloc((n ? n : 1) * d * sizeof *dst->x);
+    dst->y = malloc((n ? n : 1) * sizeof *dst->y);
+    dst->feature_names = dup_strings((const char *const *)src->feature_names, d);
+    dst->class_names = dup_strings((const char *const *)src->class_names, src->n_classes);
+    dst->n_features = dst->feature_names ? d : 0;
+    dst->n_classes = dst->class_names ? src->n_classes : 0;
+    if (!dst->x || !dst->y || !dst->feature_names || !dst->class_names) {
+        csvt_clear(dst);
+        return ENC_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(dst->x + i * d, src->x + idx[i] * d, d * sizeof *dst->x);
+        dst->y[i] = src->y[idx[i]];
+    }
+    dst->n_rows = n;
+    return 0;
+}
+
+int csvt_split_list(const char *list, char ***out, size_t *n, enc_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cnt = 1;
+    for (const char *p = list; *p; p++)
+        cnt += *p == ',';
+    char **v = calloc(cnt + 1, sizeof *v);
+    if (!v)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    const char *p = list;
+    for (size_t i = 0; i < cnt; i++) {
+        const char *q = strchr(p, ',');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (len == 0) {
+            csvt_free_strings(v, i);
+            return enc_errf(err, ENC_EINVAL, "'%s': empty name in the list", list);
+        }
+        if (!(v[i] = strndup(p, len))) {
+            csvt_free_strings(v, i);
+            return enc_errf(err, ENC_ENOMEM, "out of memory");
+        }
+        p = q ? q + 1 : p + len;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void csvt_stratified_folds(const int32_t *y, size_t n, size_t n_classes, size_t k, uint64_t seed,
+                           int32_t *fold)
+{
+    size_t *rows = malloc((n ? n : 1) * sizeof *rows);
+    uint64_t s = seed;
+    size_t next = 0;   /* the fold the next dealt row goes to, carried across classes */
+    for (size_t c = 0; c < n_classes; c++) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if ((size_t)y[i] == c) {
+                if (rows)
+                    rows[m] = i;
+                m++;
+            }
+        if (!rows) {   /* out of memory: fall back to an unshuffled deal */
+            for (size_t i = 0; i < n; i++)
+                if ((size_t)y[i] == c)
+                    fold[i] = (int32_t)(next++ % k);
+            continue;
+        }
+        for (size_t i = m; i > 1; i--) {
+            size_t j = (size_t)(splitmix64(&s) % i);
+            size_t tmp = rows[i - 1];
+            rows[i - 1] = rows[j];
+            rows[j] = tmp;
+        }
+        for (size_t i = 0; i < m; i++)
+            fold[rows[i]] = (int32_t)(next++ % k);
+    }
+    free(rows);
+}
