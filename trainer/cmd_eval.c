@@ -12,6 +12,8 @@
 
 static const struct eval_family evaluators[] = {
     {"mf", eval_mf},
+    {"forest", eval_table},
+    {"linear", eval_table},
 };
 
 int cmd_eval(int argc, char **argv)
@@ -22,7 +24,8 @@ int cmd_eval(int argc, char **argv)
             printf("usage: encore-train eval --model DIR [family options]\n"
                    "  DIR is a version directory (REPO/NAME/3) or a model directory (REPO/NAME,\n"
                    "  then its highest version). The family decides the rest:\n"
-                   "  mf:      --train FILE --test FILE [--k 10]\n");
+                   "  mf:      --train FILE --test FILE [--k 10]\n"
+                   "  forest, linear: --data FILE.csv [--label COL --format plain|sklearn --kfold N]\n");
             return 0;
         }
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc)

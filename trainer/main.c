@@ -14,6 +14,8 @@ static const struct {
 } commands[] = {
     {"als", cmd_als, "implicit-feedback ALS recommender (Hu, Koren & Volinsky 2008)"},
     {"bpr", cmd_bpr, "BPR recommender (Rendle et al. 2009)"},
+    {"forest", cmd_forest, "random forest classifier for tables (CSV)"},
+    {"linear", cmd_linear, "linear SVM / logistic regression for tables (CSV)"},
     {"eval", cmd_eval, "evaluate a model on held-out data (prints JSON)"},
     {"import", cmd_import, "serve factors trained elsewhere (Spark ALS, implicit): .npy or CSV"},
 };

@@ -6,11 +6,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "forest/forest.h"
+#include "linear/linear.h"
 #include "mf/mf.h"
 
 /* One row per family. Adding a family = one module + one row here. */
 const struct model_ops *const model_families[] = {
     &mf_ops,
+    &forest_ops,
+    &linear_ops,
     NULL,
 };
 
