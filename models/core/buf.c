@@ -163,7 +163,41 @@ void buf_json_float(buf *b, double v)
         buf_append(b, "null", 4);
         return;
     }
-    char tmp[32];
+    char tmp[48];
+    double a = fabs(v);
+    /* Fast path for the usual range: 7 significant digits by integer
+     * arithmetic (snprintf's %g costs more than scoring a small catalogue). */
+    if (a >= 1e-4 && a < 1e9) {
+        static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10};
+        int e = (int)floor(log10(a));
+        int dec = 6 - e;
+        if (dec < 0)
+            dec = 0;
+        if (dec > 10)
+            dec = 10;
+        uint64_t n = (uint64_t)llround(a * p10[dec]);
+        uint64_t ip = n / (uint64_t)p10[dec], fp = n % (uint64_t)p10[dec];
+        char *p = tmp + sizeof tmp;
+        int nd = dec;
+        while (nd > 0 && fp % 10 == 0) {   /* trailing zeros of the fraction */
+            fp /= 10;
+            nd--;
+        }
+        for (int i = 0; i < nd; i++) {
+            *--p = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        if (nd > 0)
+            *--p = '.';
+        do {
+            *--p = (char)('0' + ip % 10);
+            ip /= 10;
+        } while (ip);
+        if (v < 0)
+            *--p = '-';
+        buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+        return;
+    }
     int n = snprintf(tmp, sizeof tmp, "%.7g", v);
     if (n > 0)
         buf_append(b, tmp, (size_t)n);

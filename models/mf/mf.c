@@ -451,9 +451,12 @@ size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits)
         return 0;
     /* hits[0..len) is a min-heap on "better": the root is the worst kept. */
     size_t len = 0;
+    /* Once the heap is full, most items lose to its root on one compare:
+     * `thr` is the root's score, refreshed after every replacement. */
+    float thr = -INFINITY;
     for (size_t i = 0; i < n; i++) {
         float s = scores[i];
-        if (s == -INFINITY)
+        if (s <= thr && (len == k || s == -INFINITY))
             continue;
         int32_t idx = (int32_t)i;
         if (len < k) {
@@ -467,6 +470,8 @@ size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits)
             }
             hits[c].item = idx;
             hits[c].score = s;
+            if (len == k)
+                thr = hits[0].score;
         } else if (better(s, idx, hits[0].score, hits[0].item)) {
             size_t c = 0;
             for (;;) {
@@ -487,6 +492,7 @@ size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits)
             }
             hits[c].item = idx;
             hits[c].score = s;
+            thr = hits[0].score;
         }
     }
     /* Heap-sort in place: repeatedly move the worst to the end. */
