@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian packages Encore needs, only those missing.
+#   bash scripts/deps.sh [build|test]   (test adds the tools the test suite uses)
+set -euo pipefail
+want=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libuv1-dev
+      libopenblas-dev liblapacke-dev libgnutls28-dev zlib1g-dev libpng-dev check curl python3)
+if [ "${1:-build}" = test ]; then
+  # clang + its sanitizer runtime: fuzzers; wrk: load tests; gnutls-bin: TLS test
+  # certificates; python3-numpy: the model-format and import round trips.
+  want+=(clang libclang-rt-14-dev wrk gnutls-bin python3-numpy valgrind)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
