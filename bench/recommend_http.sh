@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# recommend_http.sh - recommend over HTTP, side by side in one run against the
+# libmicrohttpd ceiling (mhd-epoll, and mhd-epoll-1: what one event loop can
+# do) and the FastAPI + numpy peer, with ../shared/bench/compare.sh.
+#
+#   bash bench/recommend_http.sh [compare.sh options...]   e.g. -d 10 -r 3 --max-bg 30
+#
+# Model: ALS on MovieLens 100K u.data (943 users x 1682 items x 64 factors),
+# the same shape the Python peers serve. The server runs with its defaults
+# (access log on, 2 HTTP threads); its stderr goes to $OUT/server.log.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+SHARED=${ENCORE_SHARED:-$ROOT/../shared}
+BUILD=${BUILD:-$ROOT/build}
+OUT=${OUT:-$(mktemp -d /tmp/encore-bench.XXXXXX)}
+PORT=${PORT:-18080}
+[ -f "$SHARED/datasets/ml-100k/u.data" ] || { echo "needs $SHARED/datasets/ml-100k" >&2; exit 2; }
+cmake --build "$BUILD" --target encore-server encore-train >/dev/null
+"$BUILD/encore-train" als --interactions "$SHARED/datasets/ml-100k/u.data" \
+  --items "$SHARED/datasets/ml-100k/u.item" --out "$OUT/repo/movielens" --factors 64 2>"$OUT/train.log"
+export RECO_PATH=/v1/models/movielens:recommend
+echo "results and logs in $OUT" >&2
+bash "$SHARED/bench/compare.sh" -c "${CONNS:-16 64}" --out "$OUT/compare" \
+  --target-cmd "$BUILD/encore-server --models $OUT/repo --host 127.0.0.1 --port $PORT --drain-seconds 0 2>$OUT/server.log" \
+  --label encore "$@" "http://127.0.0.1:$PORT" mhd-epoll mhd-epoll-1 fastapi-2
