@@ -26,6 +26,7 @@ struct config {
     int64_t max_header_bytes;
     int64_t max_connections;
     int64_t connection_timeout;  /* seconds idle before a connection is closed */
+    int64_t read_timeout;        /* seconds to receive a whole request */
     int64_t max_k;
     int64_t max_instances;
     int64_t max_history;

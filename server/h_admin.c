@@ -1,8 +1,16 @@
-/* h_admin.c - health, readiness, metrics and model description handlers. */
+/*
+ * h_admin.c - health, readiness, metrics, model description and the admin
+ * reload handler.
+ *
+ * POST /v1/models/{name}:reload never loads on an HTTP thread: it queues a
+ * job (reload.c), suspends the connection, and the loop thread fills the
+ * answer and resumes it when the load has finished (or was refused).
+ */
 #include <stdlib.h>
 #include <string.h>
 
 #include "metrics.h"
+#include "reload.h"
 #include "server.h"
 
 void h_healthz(struct http_req *r)
@@ -50,5 +58,72 @@ void h_model_get(struct http_req *r)
         return;
     }
     snprintf(r->model, sizeof r->model, "%s", name);
+    r->version = json_integer_value(json_object_get(o, "version"));
     http_json(r, 200, o);
+}
+
+/* Loop thread, reload.c's lock held: answer the suspended request. */
+static void reload_done(void *arg, int rc, int64_t version, const char *msg)
+{
+    struct http_req *r = arg;
+    const char *name = r->params[0];
+    r->ticket = 0;
+    if (rc >= 0) {
+        snprintf(r->model, sizeof r->model, "%s", name);
+        r->version = version;
+        r->status = 200;
+        buf_puts(&r->out, "{\"model\":");
+        buf_json_str(&r->out, name, strlen(name));
+        buf_printf(&r->out, ",\"version\":%lld,\"status\":\"%s\"}", (long long)version,
+                   rc == 1 ? "loaded" : "current");
+    } else if (rc == ENC_ENOTFOUND)
+        http_error(r, 404, "model '%s': %s", name, msg);
+    else if (rc == ENC_EBUSY)
+        http_error(r, 503, "model '%s': %s", name, msg);
+    else if (rc == ENC_EINVAL)
+        http_error(r, 400, "model '%s': %s", name, msg);
+    else   /* the file is corrupt or incompatible: the request itself was fine */
+        http_error(r, 422, "model '%s': version refused, the served version (if any) keeps "
+                           "serving: %s", name, msg);
+    http_resume(r);
+}
+
+void h_model_reload(struct http_req *r)
+{
+    const char *name = r->params[0];
+    if (!repo_valid_name(name)) {
+        http_error(r, 400, "invalid model name '%s': 1..128 of A-Z a-z 0-9 _ . - (no leading '.')",
+                   name);
+        return;
+    }
+    int64_t version = 0;
+    if (r->body.len > 0) {
+        json_t *root = http_parse_body(r);
+        if (!root)
+            return;
+        const char *key;
+        json_t *v;
+        json_object_foreach(root, key, v)
+        {
+            if (strcmp(key, "version") != 0) {
+                http_error(r, 400, "unknown field '%s' (allowed: version)", key);
+                break;
+            }
+            if (!json_is_integer(v) || json_integer_value(v) < 1) {
+                http_error(r, 400, "'version' must be a positive integer");
+                break;
+            }
+            version = json_integer_value(v);
+        }
+        json_decref(root);
+        if (r->status)
+            return;
+    }
+    /* Suspend first: the job may finish before this function returns. */
+    http_suspend(r);
+    r->ticket = reload_request(name, version, reload_done, r);
+    if (!r->ticket) {
+        http_error(r, 503, "reload queue full or shutting down: retry shortly");
+        http_resume(r);
+    }
 }

@@ -13,20 +13,41 @@
  * r->body; the last callback routes, runs the handler and queues the
  * response; MHD's completion callback writes the access-log line, counts the
  * metrics and frees the request: the one place request memory is released.
+ *
+ * Checks that need no body (route, auth, Content-Length, Content-Type, the
+ * connection limit) answer at the first callback, so a refused client never
+ * gets to upload; MHD then closes the connection after the answer.
+ *
+ * Connections are tracked from accept to close (conn_track) so that the loop
+ * can enforce what MHD's inactivity timeout cannot: a deadline for a whole
+ * request (a slowloris client trickling a byte every few seconds is cut off),
+ * an idle deadline, the drain, and an honest 503 past max_connections.
+ *
+ *   accept ---> IDLE --request line--> READING --body complete--> BUSY
+ *                ^                    (read_timeout)              |
+ *                +------------- response sent (completed) --------+
+ *   IDLE longer than connection_timeout, or READING longer than read_timeout:
+ *   http_sweep() shuts the socket down and MHD closes the connection.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 #include "metrics.h"
+#include "reload.h"
 #include "server.h"
 
 static double now_mono(void)
@@ -34,6 +55,123 @@ static double now_mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- connection tracking ---------------------------------------------- */
+
+enum { T_IDLE = 0, T_READING = 1, T_BUSY = 2 };
+
+struct conn_track {
+    struct conn_track *prev, *next;
+    int fd;
+    int state;          /* T_*; atomic (HTTP thread writes, sweep reads) */
+    int64_t since_ms;   /* atomic: when the state began (monotonic ms) */
+    int over_limit;     /* accepted past max_connections: answered 503 */
+    int cut;            /* the sweep shut it down */
+};
+
+static pthread_mutex_t conn_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct conn_track conn_list = {&conn_list, &conn_list, -1, 0, 0, 0, 0};
+
+static int64_t now_ms(void)
+{
+    return (int64_t)(now_mono() * 1e3);
+}
+
+static void track_set(struct conn_track *t, int state)
+{
+    if (!t)
+        return;
+    __atomic_store_n(&t->since_ms, now_ms(), __ATOMIC_RELAXED);
+    __atomic_store_n(&t->state, state, __ATOMIC_RELEASE);
+}
+
+static struct conn_track *track_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_track *t = calloc(1, sizeof *t);
+        if (!t)
+            return;   /* untracked: MHD's inactivity timeout still applies */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t->fd = ci ? ci->connect_fd : -1;
+        t->since_ms = now_ms();
+        int64_t open = __atomic_add_fetch(&s->conns_open, 1, __ATOMIC_RELAXED);
+        if (open > s->cfg.max_connections) {
+            t->over_limit = 1;
+            __atomic_add_fetch(&s->conns_rejected, 1, __ATOMIC_RELAXED);
+        }
+        pthread_mutex_lock(&conn_mu);
+        t->next = &conn_list;
+        t->prev = conn_list.prev;
+        conn_list.prev->next = t;
+        conn_list.prev = t;
+        pthread_mutex_unlock(&conn_mu);
+        *socket_ctx = t;
+        return;
+    }
+    /* MHD_CONNECTION_NOTIFY_CLOSED: MHD closes the socket after this
+     * returns, so the sweep (which holds conn_mu) never shuts down a reused fd. */
+    struct conn_track *t = *socket_ctx;
+    if (!t)
+        return;
+    *socket_ctx = NULL;
+    pthread_mutex_lock(&conn_mu);
+    t->prev->next = t->next;
+    t->next->prev = t->prev;
+    pthread_mutex_unlock(&conn_mu);
+    __atomic_sub_fetch(&s->conns_open, 1, __ATOMIC_RELAXED);
+    free(t);
+}
+
+/* MHD calls this when a request line has arrived: the request's read
+ * deadline starts. Its return value is the initial per-request context. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    track_set(track_of(c), T_READING);
+    return NULL;
+}
+
+int http_sweep(struct server *s)
+{
+    int64_t now = now_ms();
+    int64_t idle = s->cfg.connection_timeout * 1000, read = s->cfg.read_timeout * 1000;
+    int draining = __atomic_load_n(&s->draining, __ATOMIC_RELAXED) == 2;
+    int busy = 0;
+    pthread_mutex_lock(&conn_mu);
+    for (struct conn_track *t = conn_list.next; t != &conn_list; t = t->next) {
+        int state = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
+        int64_t age = now - __atomic_load_n(&t->since_ms, __ATOMIC_RELAXED);
+        if (state != T_IDLE)
+            busy++;
+        if (t->cut || t->fd < 0)
+            continue;
+        /* An over-limit connection gets one quick chance to send its request
+         * (and be told 503); once the listener is closed, idle connections
+         * have nothing left to wait for. */
+        int64_t limit = state == T_READING ? read
+                        : state == T_BUSY  ? -1
+                        : draining         ? 0
+                        : t->over_limit    ? 2000
+                                           : idle;
+        if (limit >= 0 && age > limit) {
+            shutdown(t->fd, SHUT_RDWR);
+            t->cut = 1;
+            if (!draining || state != T_IDLE)
+                __atomic_add_fetch(&s->conns_timed_out, 1, __ATOMIC_RELAXED);
+        }
+    }
+    pthread_mutex_unlock(&conn_mu);
+    return busy;
 }
 
 /* ---- responses ------------------------------------------------------- */
@@ -176,8 +314,11 @@ static void set_request_id(struct http_req *r)
              (unsigned long long)next_request_id());
 }
 
-static void dispatch(struct http_req *r)
+/* Answer what needs no body: route, auth, declared size, media type.
+ * Returns 1 when r already holds the answer. */
+static int check_headers(struct http_req *r)
 {
+    struct server *s = r->srv;
     char allow[64];
     int status = 404;
     const struct route *rt = routes_match(r->method, r->path, r, &status, allow, sizeof allow);
@@ -188,19 +329,58 @@ static void dispatch(struct http_req *r)
                        allow);
         else
             http_error(r, 404, "no route for %s %s", r->method, r->path);
-        return;
+        return 1;
+    }
+    const char *authz =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    switch (auth_check(s->auth, (int)rt->scope, authz)) {
+    case AUTH_OK:
+        break;
+    case AUTH_MISSING:
+        http_error(r, 401, "this route needs an %s token: send 'Authorization: Bearer TOKEN'",
+                   rt->scope == SCOPE_ADMIN ? "admin" : "inference");
+        return 1;
+    case AUTH_WRONG:
+        http_error(r, 403, "the bearer token is not valid for this route");
+        return 1;
+    case AUTH_DISABLED:
+        http_error(r, 403, "the admin API is disabled: configure admin_token_file or "
+                           "ENCORE_ADMIN_TOKEN to enable it");
+        return 1;
     }
     if (r->body_too_large) {
-        http_error(r, 413, "request body larger than %lld bytes", (long long)r->srv->cfg.max_body_bytes);
-        return;
+        http_error(r, 413, "request body larger than %lld bytes (max_body_bytes)",
+                   (long long)s->cfg.max_body_bytes);
+        return 1;
     }
     if (!strcmp(rt->method, "POST") && !content_type_ok(r->conn)) {
         http_error(r, 415, "Content-Type must be application/json");
+        return 1;
+    }
+    return 0;
+}
+
+static void dispatch(struct http_req *r)
+{
+    if (r->body_too_large) {   /* a chunked body that grew past the limit */
+        http_error(r, 413, "request body larger than %lld bytes (max_body_bytes)",
+                   (long long)r->srv->cfg.max_body_bytes);
         return;
     }
-    rt->handler(r);
-    if (!r->status)
+    r->route->handler(r);
+    if (!r->status && !r->suspended)
         http_error(r, 500, "handler produced no response");
+}
+
+void http_suspend(struct http_req *r)
+{
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+}
+
+void http_resume(struct http_req *r)
+{
+    MHD_resume_connection(r->conn);
 }
 
 static enum MHD_Result queue(struct http_req *r)
@@ -233,6 +413,14 @@ static enum MHD_Result queue(struct http_req *r)
         routes_match("", r->path, &tmp, &st, allow, sizeof allow);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     }
+    if (r->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"encore\"");
+    if (r->status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    /* While draining, tell keep-alive clients to reconnect (elsewhere): the
+     * listener closes when the drain period ends. */
+    if (__atomic_load_n(&r->srv->draining, __ATOMIC_RELAXED) || r->close)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -257,12 +445,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         buf_init(&r->out);
         __atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
         *ctx = r;
+        set_request_id(r);
+        struct conn_track *t = track_of(conn);
+        if (t && t->over_limit) {
+            r->close = 1;
+            http_error(r, 503, "too many connections (max_connections %lld): retry shortly",
+                       (long long)s->cfg.max_connections);
+            return queue(r);
+        }
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg.max_body_bytes)
             r->body_too_large = 1;
+        if (check_headers(r)) {
+            r->close = 1;   /* the body (if any) is not read */
+            return queue(r);
+        }
         return MHD_YES;
     }
+    if (r->suspended) {   /* resumed: the other thread filled the answer */
+        r->suspended = 0;
+        return queue(r);
+    }
+    if (r->status)   /* answered early; discard what the client still sends */
+        return *upload_data_size = 0, MHD_YES;
     if (*upload_data_size) {
         if (!r->body_too_large) {
             if (r->body.len + *upload_data_size > (size_t)s->cfg.max_body_bytes) {
@@ -274,11 +480,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    set_request_id(r);
+    track_set(track_of(conn), T_BUSY);
     if (r->body.oom)
         http_error(r, 500, "out of memory reading the body");
     else
         dispatch(r);
+    if (r->suspended)
+        return MHD_YES;
     return queue(r);
 }
 
@@ -287,15 +495,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
 {
     struct server *s = cls;
     struct http_req *r = *ctx;
+    track_set(track_of(conn), T_IDLE);
     if (!r)
         return;
     *ctx = NULL;
+    if (r->ticket)
+        reload_cancel(r->ticket);   /* the daemon stopped while a reload ran */
     double secs = now_mono() - r->t0;
     int status = r->status ? r->status : 499;   /* client went away before an answer */
     const char *route = r->route ? r->route->name : "unmatched";
-    metrics_observe(s->metrics, route, r->model, status, secs);
+    metrics_observe(s->metrics, route, r->model, r->version, status, secs);
     if (s->cfg.access_log) {
-        char ts[32], line[1024];
+        char ts[32];
         log_time(ts);
         buf b;
         buf_init(&b);
@@ -315,9 +526,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
             buf_json_str(&b, r->user_hash, strlen(r->user_hash));
         }
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-            buf_printf(&b, ",\"terminated\":%d", (int)toe);
+            buf_printf(&b, ",\"terminated\":\"%s\"",
+                       toe == MHD_REQUEST_TERMINATED_WITH_ERROR        ? "error"
+                       : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout"
+                       : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
+                       : toe == MHD_REQUEST_TERMINATED_READ_ERROR      ? "read_error"
+                       : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT    ? "client_abort"
+                                                                        : "other");
         buf_puts(&b, "}");
-        (void)line;
         if (!b.oom)
             log_access(b.data, b.len);
         buf_free(&b);
@@ -338,13 +554,83 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     slog("warn", "http: %s", msg);
 }
 
+/* PEM files for HTTPS, read before binding; MHD keeps pointers to them. */
+static char *tls_cert_pem, *tls_key_pem;
+
+static int read_pem(const char *path, const char *what, char **out, enc_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return enc_errf(err, ENC_EIO, "%s %s: %s", what, path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
+        sb.st_size > (1 << 20)) {
+        fclose(f);
+        return enc_errf(err, ENC_EINVAL, "%s %s: not a regular file of 1 byte to 1 MiB", what, path);
+    }
+    char *p = malloc((size_t)sb.st_size + 1);
+    if (!p || fread(p, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
+        free(p);
+        fclose(f);
+        return enc_errf(err, ENC_EIO, "%s %s: read failed", what, path);
+    }
+    fclose(f);
+    p[sb.st_size] = '\0';
+    if (!strstr(p, "-----BEGIN ")) {
+        free(p);
+        return enc_errf(err, ENC_EINVAL, "%s %s: not a PEM file (no -----BEGIN line)", what, path);
+    }
+    *out = p;
+    return 0;
+}
+
+int http_tls_load(struct server *s, enc_err *err)
+{
+    const struct config *c = &s->cfg;
+    if (!*c->tls_cert)
+        return 0;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return enc_errf(err, ENC_EUNSUPPORTED, "tls_cert: this libmicrohttpd has no TLS support");
+    int rc = read_pem(c->tls_cert, "tls_cert", &tls_cert_pem, err);
+    if (!rc)
+        rc = read_pem(c->tls_key, "tls_key", &tls_key_pem, err);
+    if (rc)
+        goto fail;
+    /* Let GnuTLS parse the pair now: a bad or mismatched file is a clear
+     * startup error instead of a handshake failure on every connection. */
+    gnutls_certificate_credentials_t cred;
+    if (gnutls_certificate_allocate_credentials(&cred) != GNUTLS_E_SUCCESS) {
+        rc = enc_errf(err, ENC_ENOMEM, "tls: out of memory");
+        goto fail;
+    }
+    gnutls_datum_t cd = {(unsigned char *)tls_cert_pem, (unsigned)strlen(tls_cert_pem)};
+    gnutls_datum_t kd = {(unsigned char *)tls_key_pem, (unsigned)strlen(tls_key_pem)};
+    int g = gnutls_certificate_set_x509_key_mem(cred, &cd, &kd, GNUTLS_X509_FMT_PEM);
+    gnutls_certificate_free_credentials(cred);
+    if (g < 0) {
+        rc = enc_errf(err, ENC_EINVAL, "tls_cert %s / tls_key %s: %s", c->tls_cert, c->tls_key,
+                      g == GNUTLS_E_CERTIFICATE_KEY_MISMATCH
+                          ? "the key does not belong to the certificate"
+                          : gnutls_strerror(g));
+        goto fail;
+    }
+    return 0;
+fail:
+    free(tls_cert_pem);
+    free(tls_key_pem);
+    tls_cert_pem = tls_key_pem = NULL;
+    return rc;
+}
+
 int http_start(struct server *s, enc_err *err)
 {
     const struct config *c = &s->cfg;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    /* ITC lets MHD_quiesce_daemon stop accepting while the pool keeps running. */
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* ITC lets MHD_quiesce_daemon stop accepting while the pool keeps
+     * running; suspend/resume lets an admin reload wait off-thread. */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME;
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, c->host, &a4->sin_addr) == 1) {
@@ -356,19 +642,33 @@ int http_start(struct server *s, enc_err *err)
         flags |= MHD_USE_IPv6;
     } else
         return enc_errf(err, ENC_EINVAL, "host: '%s' is not an IPv4 or IPv6 address", c->host);
+    if (tls_cert_pem)
+        flags |= MHD_USE_TLS;
 
-    struct MHD_OptionItem opts[16];
+    /* MHD itself refuses (accepts and closes at once) past its own limit;
+     * keep a reserve above max_connections so that the first clients over
+     * the limit get a 503 they can read instead of a reset. */
+    int64_t reserve = c->max_connections / 8 > 16 ? c->max_connections / 8 : 16;
+    struct MHD_OptionItem opts[20];
     int n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     if (c->threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)c->threads, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->max_connections, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+                                        (intptr_t)(c->max_connections + reserve), NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->connection_timeout, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)c->max_header_bytes, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, s};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
+    if (tls_cert_pem) {
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert_pem};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key_pem};
+    }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    errno = 0;
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
                               MHD_OPTION_END);
     if (!s->mhd)
@@ -392,4 +692,7 @@ void http_stop(struct server *s)
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;
     }
+    free(tls_cert_pem);
+    free(tls_key_pem);
+    tls_cert_pem = tls_key_pem = NULL;
 }

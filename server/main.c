@@ -3,11 +3,15 @@
  * clear message before the next begins (as redis's main() does):
  *
  *   1. config    defaults -> config file -> ENCORE_* environment -> flags -> validate
- *   2. models    load the highest version of every model in the repository
- *   3. bind      start libmicrohttpd's epoll thread pool on host:port
- *   4. run       the libuv loop owns the main thread: signals, timers, reloads
- *   5. shutdown  SIGTERM: /readyz 503 at once, keep serving drain_seconds,
- *                stop accepting, finish in-flight requests, exit 0
+ *   2. secrets   bearer tokens and the TLS certificate/key, checked
+ *   3. models    load the highest version of every model in the repository
+ *   4. loop      signals, timers and the reloader (file watch) on libuv
+ *   5. bind      start libmicrohttpd's epoll thread pool on host:port
+ *   6. run       the libuv loop owns the main thread: signals, timers, reloads
+ *   7. shutdown  SIGTERM: /readyz 503 at once and every response says
+ *                "Connection: close"; keep serving drain_seconds; close the
+ *                listener; wait (at most shutdown_timeout) until no request
+ *                is being read, processed or sent; exit 0
  */
 #include <arpa/inet.h>
 #include <cblas.h>
@@ -21,14 +25,16 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "log.h"
 #include "metrics.h"
+#include "reload.h"
 #include "server.h"
 
 static struct server srv;
 static uv_loop_t *loop;
 static uv_signal_t sig_term, sig_int, sig_hup;
-static uv_timer_t flush_timer, drain_timer, stop_timer;
+static uv_timer_t flush_timer, drain_timer, stop_timer, sweep_timer;
 static double stop_deadline;
 static int stopping;
 
@@ -50,6 +56,11 @@ static int check_health(const struct config *c)
     struct timeval tv = {.tv_sec = 3};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (*c->tls_cert) {   /* no TLS client here: check that the port accepts */
+        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        return ok ? 0 : 1;
+    }
     char resp[64] = {0};
     const char req[] = "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n";
     int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
@@ -64,13 +75,26 @@ static void on_flush(uv_timer_t *t)
     log_flush();
 }
 
+/* Every 250 ms: connection deadlines, and readiness (a model dropped into
+ * an empty repository makes the server ready). */
+static void on_sweep(uv_timer_t *t)
+{
+    http_sweep(&srv);
+    if (!stopping)
+        __atomic_store_n(&srv.ready, registry_count(srv.reg) > 0, __ATOMIC_RELAXED);
+}
+
+/* After the listener closed: stop once nothing is being read, processed or
+ * sent (http_sweep also cuts the idle keep-alive connections). */
 static void on_stop_poll(uv_timer_t *t)
 {
+    int busy = http_sweep(&srv);
     int64_t inflight = __atomic_load_n(&srv.inflight, __ATOMIC_RELAXED);
-    if (inflight > 0 && now_mono() < stop_deadline)
+    if ((inflight > 0 || busy > 0) && now_mono() < stop_deadline)
         return;
-    if (inflight > 0)
-        slog("warn", "shutdown timeout: %lld requests still in flight", (long long)inflight);
+    if (inflight > 0 || busy > 0)
+        slog("warn", "shutdown timeout: %lld requests in flight, %d connections busy",
+             (long long)inflight, busy);
     uv_timer_stop(t);
     uv_stop(loop);
 }
@@ -80,6 +104,7 @@ static void on_drained(uv_timer_t *t)
 {
     slog("info", "drain period over: closing the listener, finishing %lld in-flight requests",
          (long long)__atomic_load_n(&srv.inflight, __ATOMIC_RELAXED));
+    __atomic_store_n(&srv.draining, 2, __ATOMIC_RELAXED);
     http_quiesce(&srv);
     stop_deadline = now_mono() + (double)srv.cfg.shutdown_timeout;
     uv_timer_start(&stop_timer, on_stop_poll, 0, 20);
@@ -105,10 +130,8 @@ static void begin_shutdown(int signum)
 static void on_signal(uv_signal_t *h, int signum)
 {
     if (signum == SIGHUP) {
-        enc_err err = {0};
         slog("info", "SIGHUP: checking the repository for new versions");
-        if (registry_load_all(srv.reg, &err) < 0)
-            slog("error", "reload: %s", err.msg);
+        reload_all();
         return;
     }
     begin_shutdown(signum);
@@ -143,7 +166,17 @@ int main(int argc, char **argv)
     slog("info", "encore-server 0.1.0 starting: models=%s host=%s port=%lld threads=%lld",
          srv.cfg.models, srv.cfg.host, (long long)srv.cfg.port, (long long)srv.cfg.threads);
 
-    /* Phase 2: models. */
+    /* Phase 2: secrets. */
+    if (auth_load(&srv.cfg, &srv.auth, &err) || http_tls_load(&srv, &err)) {
+        slog("error", "%s", err.msg);
+        fprintf(stderr, "encore-server: configuration error: %s\n", err.msg);
+        return 2;
+    }
+    slog("info", "auth: %d inference token(s)%s, admin API %s; %s",
+         auth_infer_tokens(srv.auth), auth_infer_tokens(srv.auth) ? "" : " (inference is open)",
+         auth_admin_tokens(srv.auth) ? "enabled" : "disabled", *srv.cfg.tls_cert ? "HTTPS" : "HTTP");
+
+    /* Phase 3: models. */
     srv.metrics = metrics_new();
     if (!srv.metrics || registry_new(srv.cfg.models, (int)srv.cfg.versions_kept, &srv.reg, &err)) {
         fprintf(stderr, "encore-server: out of memory\n");
@@ -161,16 +194,7 @@ int main(int argc, char **argv)
     else
         slog("info", "%d model(s) loaded", rc);
 
-    /* Phase 3: bind. */
-    if (http_start(&srv, &err)) {
-        slog("error", "%s", err.msg);
-        fprintf(stderr, "encore-server: %s\n", err.msg);
-        return 1;
-    }
-    __atomic_store_n(&srv.ready, rc > 0, __ATOMIC_RELAXED);
-    slog("info", "listening on %s:%lld", srv.cfg.host, (long long)srv.cfg.port);
-
-    /* Phase 4: the libuv loop. */
+    /* Phase 4: the loop, its signals and timers, the reloader. */
     loop = uv_default_loop();
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
@@ -181,16 +205,35 @@ int main(int argc, char **argv)
     uv_timer_init(loop, &flush_timer);
     uv_timer_init(loop, &drain_timer);
     uv_timer_init(loop, &stop_timer);
+    uv_timer_init(loop, &sweep_timer);
     uv_timer_start(&flush_timer, on_flush, 200, 200);
+    uv_timer_start(&sweep_timer, on_sweep, 250, 250);
+    if (reload_start(&srv, loop, &err)) {
+        fprintf(stderr, "encore-server: %s\n", err.msg);
+        return 1;
+    }
+
+    /* Phase 5: bind. */
+    if (http_start(&srv, &err)) {
+        slog("error", "%s", err.msg);
+        fprintf(stderr, "encore-server: %s\n", err.msg);
+        return 1;
+    }
+    slog("info", "listening on %s:%lld", srv.cfg.host, (long long)srv.cfg.port);
+
+    /* Phase 6: run. Ready once a model is served (see on_sweep). */
+    __atomic_store_n(&srv.ready, registry_count(srv.reg) > 0, __ATOMIC_RELAXED);
     uv_run(loop, UV_RUN_DEFAULT);
 
-    /* Phase 5: shutdown. */
+    /* Phase 7: shutdown. */
     http_stop(&srv);
+    reload_stop();
     uv_walk(loop, close_walk, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     registry_free(srv.reg);
     metrics_free(srv.metrics);
+    auth_free(srv.auth);
     slog("info", "stopped cleanly");
     log_flush();
     config_free(&srv.cfg);

@@ -16,6 +16,7 @@ struct entry {
     char *name;
     struct model *versions[MAX_KEPT];   /* [0] = current (highest), then older */
     int n;
+    int64_t failures;                   /* versions of this name refused */
 };
 
 struct registry {
@@ -63,35 +64,43 @@ static struct entry *find(struct registry *r, const char *name)
     return NULL;
 }
 
+/* The entry for `name`, created if needed; NULL when out of memory. Locked. */
+static struct entry *find_or_add(struct registry *r, const char *name)
+{
+    struct entry *e = find(r, name);
+    if (e)
+        return e;
+    if (r->n == r->cap) {
+        int cap = r->cap ? 2 * r->cap : 8;
+        struct entry *ne = realloc(r->e, (size_t)cap * sizeof *ne);
+        if (!ne)
+            return NULL;
+        r->e = ne;
+        r->cap = cap;
+    }
+    e = &r->e[r->n];
+    memset(e, 0, sizeof *e);
+    if (!(e->name = strdup(name)))
+        return NULL;
+    r->n++;
+    return e;
+}
+
 void registry_install(struct registry *r, struct model *m)
 {
     struct model *dropped[MAX_KEPT];
     int nd = 0;
     pthread_mutex_lock(&r->mu);
-    struct entry *e = find(r, m->name);
+    struct entry *e = find_or_add(r, m->name);
     if (!e) {
-        if (r->n == r->cap) {
-            int cap = r->cap ? 2 * r->cap : 8;
-            struct entry *ne = realloc(r->e, (size_t)cap * sizeof *ne);
-            if (!ne) {
-                pthread_mutex_unlock(&r->mu);
-                slog("error", "model %s: out of memory installing version %lld", m->name,
-                     (long long)m->version);
-                model_unref(m);
-                return;
-            }
-            r->e = ne;
-            r->cap = cap;
-        }
-        e = &r->e[r->n];
-        memset(e, 0, sizeof *e);
-        if (!(e->name = strdup(m->name))) {
-            pthread_mutex_unlock(&r->mu);
-            model_unref(m);
-            return;
-        }
-        r->n++;
+        pthread_mutex_unlock(&r->mu);
+        slog("error", "model %s: out of memory installing version %lld", m->name,
+             (long long)m->version);
+        model_unref(m);
+        return;
     }
+    if (e->n > 0 && m->version > e->versions[0]->version)
+        r->stats.reloads++;   /* a newer version replaces the one served */
     /* Keep versions sorted, newest first; drop same-version duplicates. */
     for (int i = 0; i < e->n; i++)
         if (e->versions[i]->version == m->version) {
@@ -114,27 +123,32 @@ void registry_install(struct registry *r, struct model *m)
         model_unref(dropped[i]);
 }
 
-static int load_version(struct registry *r, const char *name, int64_t version, enc_err *err)
+static int load_version(struct registry *r, const char *name, int64_t version, struct model **out,
+                        enc_err *err)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s/%lld/%s", r->repo, name, (long long)version, ST_FILE_NAME);
-    struct model *m;
+    struct model *m = NULL;
     int rc = model_load(name, version, path, &m, err);
     pthread_mutex_lock(&r->mu);
-    if (rc)
+    if (rc) {
         r->stats.load_failures++;
-    else {
+        struct entry *e = find_or_add(r, name);
+        if (e)
+            e->failures++;
+    } else {
         r->stats.loads++;
         r->stats.last_load_seconds = m->load_seconds;
     }
     pthread_mutex_unlock(&r->mu);
     if (rc) {
-        slog("error", "model %s version %lld refused: %s", name, (long long)version, err->msg);
+        slog("error", "model %s version %lld refused (the served version, if any, keeps serving): %s",
+             name, (long long)version, err->msg);
         return rc;
     }
     slog("info", "model %s version %lld loaded (%s, %.1f ms)", name, (long long)version,
          m->ops->family, m->load_seconds * 1e3);
-    registry_install(r, m);
+    *out = m;
     return 0;
 }
 
@@ -156,8 +170,10 @@ int registry_load_all(struct registry *r, enc_err *err)
     return loaded;
 }
 
-int registry_reload(struct registry *r, const char *name, int64_t version, enc_err *err)
+int registry_prepare(struct registry *r, const char *name, int64_t version, struct model **out,
+                     enc_err *err)
 {
+    *out = NULL;
     if (!repo_valid_name(name))
         return enc_errf(err, ENC_EINVAL, "invalid model name");
     char dir[PATH_MAX];
@@ -170,19 +186,22 @@ int registry_reload(struct registry *r, const char *name, int64_t version, enc_e
             return rc;
         }
     }
-    struct model *cur = registry_get(r, name, 0);
+    struct model *cur = registry_get(r, name, version > 0 ? version : 0);
     int64_t have = cur ? cur->version : 0;
     model_unref(cur);
-    if (version <= 0 && have >= want)
+    if (version > 0 ? have == want : have >= want)
         return 0;
-    int rc = load_version(r, name, want, err);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&r->mu);
-    if (have)
-        r->stats.reloads++;
-    pthread_mutex_unlock(&r->mu);
-    return 1;
+    int rc = load_version(r, name, want, out, err);
+    return rc ? rc : 1;
+}
+
+int registry_reload(struct registry *r, const char *name, int64_t version, enc_err *err)
+{
+    struct model *m;
+    int rc = registry_prepare(r, name, version, &m, err);
+    if (rc == 1)
+        registry_install(r, m);
+    return rc;
 }
 
 struct model *registry_get(struct registry *r, const char *name, int64_t version)
@@ -272,5 +291,17 @@ void registry_stats(struct registry *r, struct registry_stats *out)
 {
     pthread_mutex_lock(&r->mu);
     *out = r->stats;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void registry_foreach(struct registry *r,
+                      void (*fn)(void *arg, const struct model *m, int current, int64_t failures),
+                      void *arg)
+{
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n; i++) {
+        for (int v = 0; v < r->e[i].n; v++)
+            fn(arg, r->e[i].versions[v], v == 0, r->e[i].failures);
+    }
     pthread_mutex_unlock(&r->mu);
 }

@@ -32,10 +32,22 @@ int registry_load_all(struct registry *r, enc_err *err);
 /* Load REPO/NAME's highest version if it is newer than the one loaded (or
  * `version` exactly when > 0) and install it. Returns 1 if a new version was
  * installed, 0 if already current, or a negative code (the old version keeps
- * serving). */
+ * serving). Loads on the calling thread: the server calls it only before it
+ * binds; while serving, reloads go through registry_prepare on libuv's worker
+ * pool and registry_install on the loop (server/reload.c). */
 int registry_reload(struct registry *r, const char *name, int64_t version, enc_err *err);
 
-/* Install `m` (the registry takes the caller's reference). */
+/* The loading half of registry_reload, safe on any thread: resolve the
+ * version, then open, validate and load it without touching what is served.
+ * Returns 1 with *out holding one reference to install, 0 (*out NULL) when
+ * that version is already the one served, or a negative code: a refused
+ * version is logged and counted in load_failures (per model too). */
+int registry_prepare(struct registry *r, const char *name, int64_t version, struct model **out,
+                     enc_err *err);
+
+/* Install `m` (the registry takes the caller's reference): it becomes the
+ * served version if it is the highest loaded; older versions beyond
+ * versions_kept are dropped (freed when their last request completes). */
 void registry_install(struct registry *r, struct model *m);
 
 /* A reference to NAME's current version (version 0) or that exact loaded
@@ -56,6 +68,13 @@ struct registry_stats {
     double last_load_seconds;
 };
 void registry_stats(struct registry *r, struct registry_stats *out);
+
+/* Call fn for every loaded version (current first within a name) with the
+ * registry locked: fn must be quick and must not call back into the registry.
+ * `failures` is the number of versions of that name refused so far. */
+void registry_foreach(struct registry *r,
+                      void (*fn)(void *arg, const struct model *m, int current, int64_t failures),
+                      void *arg);
 
 /* Names of loaded models (malloc'd array of malloc'd strings). */
 char **registry_names(struct registry *r, int *n);

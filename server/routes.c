@@ -17,6 +17,7 @@ const struct route http_routes[] = {
     {"GET", "/v1/models/{name}", h_model_get, SCOPE_INFER, "model"},
     {"POST", "/v1/models/{name}:recommend", h_recommend, SCOPE_INFER, "recommend"},
     {"POST", "/v1/models/{name}:similar", h_similar, SCOPE_INFER, "similar"},
+    {"POST", "/v1/models/{name}:reload", h_model_reload, SCOPE_ADMIN, "reload"},
     {NULL, NULL, NULL, SCOPE_OPEN, NULL},
 };
 

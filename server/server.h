@@ -35,6 +35,8 @@ struct server {
     int64_t inflight;       /* atomic: requests between headers and completion */
     int64_t started_at;     /* unix seconds */
     uint64_t log_salt;      /* for hashing user ids in logs */
+    struct auth *auth;      /* bearer tokens (auth.h) */
+    int64_t conns_open, conns_rejected, conns_timed_out;   /* atomic, http.c */
 };
 
 /* Route scopes (who may call it when auth is configured). */
@@ -73,6 +75,9 @@ struct http_req {
     char model[REPO_NAME_MAX + 1];
     int64_t version;
     char user_hash[24];      /* for the access log (hashed unless configured) */
+    int suspended;           /* waiting for another thread (http_suspend) */
+    int close;               /* close the connection after the answer */
+    uint64_t ticket;         /* reload job an admin request waits for */
 };
 
 /* The route table (routes.c) and its matcher. */
@@ -98,6 +103,18 @@ json_t *http_parse_body(struct http_req *r);
 /* Remember the user id for the access log (hashed unless log_user_ids). */
 void http_note_user(struct http_req *r, const char *user, size_t len);
 
+/* A handler that hands its work to another thread calls http_suspend(r) and
+ * returns without a status; that thread fills r->status / r->out and calls
+ * http_resume(r), and the response goes out from an HTTP thread. */
+void http_suspend(struct http_req *r);
+void http_resume(struct http_req *r);
+
+/* Read and check tls_cert / tls_key (readable, PEM, matching) before binding. */
+int http_tls_load(struct server *s, enc_err *err);
+/* Cut connections past their idle or read deadline (the loop calls it every
+ * 250 ms). Returns the number of connections with a request in progress. */
+int http_sweep(struct server *s);
+
 /* Start / quiesce / stop the HTTP daemon. */
 int http_start(struct server *s, enc_err *err);
 void http_quiesce(struct server *s);   /* stop accepting; in-flight continue */
@@ -109,6 +126,7 @@ void h_readyz(struct http_req *r);
 void h_metrics(struct http_req *r);
 void h_models_list(struct http_req *r);
 void h_model_get(struct http_req *r);
+void h_model_reload(struct http_req *r);
 void h_recommend(struct http_req *r);
 void h_similar(struct http_req *r);
 
