@@ -145,27 +145,51 @@ static int fit_svm(const struct linear_rows *x, const int8_t *y, const struct li
         qd[i] = Dii + row_sqnorm(x, i) + B * B;
         perm[i] = i;
     }
+    /* LIBLINEAR's shrinking: a variable at a bound whose gradient points
+     * outward by more than last epoch's violation range leaves the active
+     * set; when the active set converges, everything is checked once more. */
     uint64_t rng = s->seed;
-    int it, converged = 0;
-    for (it = 0; it < s->max_iter; it++) {
-        for (size_t i = n; i > 1; i--) {
+    size_t active = n;
+    double pgmax_old = INFINITY, pgmin_old = -INFINITY;
+    int it = 0, converged = 0;
+    while (it < s->max_iter) {
+        for (size_t i = active; i > 1; i--) {
             size_t j = (size_t)(rng_next(&rng) % i);
             size_t t = perm[i - 1];
             perm[i - 1] = perm[j];
             perm[j] = t;
         }
         double pgmax = -INFINITY, pgmin = INFINITY;
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = 0; k < active; k++) {
             size_t i = perm[k];
             if (qd[i] <= 0)
                 continue;
             double yi = y[i];
             double G = yi * (row_dot(x, i, w) + wb * B) - 1 + Dii * alpha[i];
-            double PG = G;
-            if (alpha[i] == 0)
-                PG = G < 0 ? G : 0;
-            else if (alpha[i] >= U)
-                PG = G > 0 ? G : 0;
+            double PG = 0;
+            if (alpha[i] == 0) {
+                if (G > pgmax_old) {
+                    active--;
+                    perm[k] = perm[active];
+                    perm[active] = i;
+                    k--;
+                    continue;
+                }
+                if (G < 0)
+                    PG = G;
+            } else if (alpha[i] >= U) {
+                if (G < pgmin_old) {
+                    active--;
+                    perm[k] = perm[active];
+                    perm[active] = i;
+                    k--;
+                    continue;
+                }
+                if (G > 0)
+                    PG = G;
+            } else {
+                PG = G;
+            }
             pgmax = PG > pgmax ? PG : pgmax;
             pgmin = PG < pgmin ? PG : pgmin;
             if (fabs(PG) > 1e-12) {
@@ -177,11 +201,19 @@ static int fit_svm(const struct linear_rows *x, const int8_t *y, const struct li
                 wb += delta * B;
             }
         }
-        if (pgmax - pgmin <= s->tol) {
-            converged = 1;
-            it++;
-            break;
+        it++;
+        if (pgmax - pgmin <= s->tol || active == 0) {
+            if (active == n) {
+                converged = 1;
+                break;
+            }
+            active = n;   /* re-check every variable before stopping */
+            pgmax_old = INFINITY;
+            pgmin_old = -INFINITY;
+            continue;
         }
+        pgmax_old = pgmax > 0 ? pgmax : INFINITY;
+        pgmin_old = pgmin < 0 ? pgmin : -INFINITY;
     }
     /* Primal objective for the report. */
     double obj = 0.5 * wb * wb;
