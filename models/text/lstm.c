@@ -30,6 +30,21 @@
 
 #define LSTM_PAD 0
 #define LSTM_UNK 1
+#define LSTM_BUCKET 20   /* batches per length-sorted chunk */
+
+struct len_key {
+    int len;
+    int32_t pos;   /* tie-break: keeps the sort deterministic */
+    size_t ex;
+};
+
+static int cmp_len_key(const void *a, const void *b)
+{
+    const struct len_key *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
 
 void text_lstm_defaults(struct text_lstm_params *p)
 {
@@ -573,7 +588,8 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
     tok_vocab *counts = tok_vocab_new();
     int32_t *ids = NULL, *yb = NULL, *idsb = NULL;
     int *lens = NULL, *lensb = NULL;
-    size_t *order = NULL;
+    size_t *order = NULL, *bstart = NULL;
+    struct len_key *keyed = NULL;
     float *grad = NULL, *adam_m = NULL, *adam_v = NULL;
     struct tok_span *sp = NULL;
     int rc = 0;
@@ -625,10 +641,12 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
     ids = malloc(n * (size_t)L * sizeof *ids);
     lens = malloc(n * sizeof *lens);
     order = malloc(n * sizeof *order);
+    bstart = malloc(n * sizeof *bstart);
+    keyed = malloc(p->batch * LSTM_BUCKET * sizeof *keyed);
     yb = malloc(p->batch * sizeof *yb);
     lensb = malloc(p->batch * sizeof *lensb);
     idsb = malloc(p->batch * (size_t)L * sizeof *idsb);
-    if (!ids || !lens || !order || !yb || !lensb || !idsb)
+    if (!ids || !lens || !order || !bstart || !keyed || !yb || !lensb || !idsb)
         goto oom;
     for (size_t s = 0; s < n; s++) {
         size_t i = idx ? idx[s] : s;
@@ -674,9 +692,28 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
             order[i - 1] = order[j];
             order[j] = t;
         }
+        /* Length bucketing: sort each run of LSTM_BUCKET batches by length so
+         * a batch pads little, then visit the batches in random order. */
+        size_t chunk = p->batch * LSTM_BUCKET, nb = (n + p->batch - 1) / p->batch;
+        for (size_t c0 = 0; c0 < n; c0 += chunk) {
+            size_t cn = n - c0 < chunk ? n - c0 : chunk;
+            for (size_t k = 0; k < cn; k++)
+                keyed[k] = (struct len_key){lens[order[c0 + k]], (int32_t)k, order[c0 + k]};
+            qsort(keyed, cn, sizeof *keyed, cmp_len_key);
+            for (size_t k = 0; k < cn; k++)
+                order[c0 + k] = keyed[k].ex;
+        }
+        for (size_t b = 0; b < nb; b++)
+            bstart[b] = b * p->batch;
+        for (size_t i = nb; i > 1; i--) {
+            size_t j = (size_t)(text_rand(&rng) % i), t = bstart[i - 1];
+            bstart[i - 1] = bstart[j];
+            bstart[j] = t;
+        }
         double loss_sum = 0;
         size_t right = 0;
-        for (size_t start = 0; start < n; start += p->batch) {
+        for (size_t bi = 0; bi < nb; bi++) {
+            size_t start = bstart[bi];
             size_t B = n - start < p->batch ? n - start : p->batch;
             int T = 1;
             for (size_t k = 0; k < B; k++)
@@ -745,6 +782,8 @@ done:
     free(ids);
     free(lens);
     free(order);
+    free(bstart);
+    free(keyed);
     free(yb);
     free(lensb);
     free(idsb);

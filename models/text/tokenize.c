@@ -9,33 +9,69 @@
 
 #include "core/err.h"
 
-/* 0 = separator, 1 = word byte, 2 = punctuation (a token by itself). */
-static int byte_class(unsigned char c)
+/* Token classes of one unit (a byte, or a whole UTF-8 sequence). */
+enum { SEP = 0, WORD = 1, PUNCT = 2 };
+
+/* Length of a structurally valid UTF-8 multi-byte sequence at s[0..n), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    if (c >= 0x80)
-        return 1;
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return 1;
-    if (c <= 0x20 || c == 0x7f)
+    size_t k = s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+             : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (!k || k > n)
         return 0;
-    return 2;
+    for (size_t i = 1; i < k; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return k;
+}
+
+/* Class of the unit at s[0..n) (n >= 1) and its length in *len. */
+static int unit_class(const unsigned char *s, size_t n, size_t *len)
+{
+    unsigned char c = s[0];
+    *len = 1;
+    if (c < 0x80) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+            return WORD;
+        return c <= 0x20 || c == 0x7f ? SEP : PUNCT;
+    }
+    size_t k = utf8_len(s, n);
+    if (k) {
+        *len = k;
+        if (k == 2 && c == 0xC2)              /* U+0080..U+00BF: nbsp, C1, latin-1 symbols */
+            return s[1] == 0xA0 ? SEP : PUNCT;
+        if (k == 3 && c == 0xE2 && (s[1] == 0x80 || (s[1] == 0x81 && s[2] <= 0xAF)))
+            return s[1] == 0x80 && s[2] <= 0x8A ? SEP : PUNCT;   /* U+2000..U+206F */
+        return WORD;
+    }
+    /* A byte outside UTF-8: latin-1 / cp1252. 0x80-0x9F are cp1252 quotes,
+     * dashes and the ellipsis, 0xA1-0xBF latin-1 symbols: punctuation; 0xA0
+     * is a no-break space; 0xC0-0xFF are letters. */
+    if (c == 0xA0)
+        return SEP;
+    return c < 0xC0 ? PUNCT : WORD;
 }
 
 size_t tok_split(const char *s, size_t n, struct tok_span *out, size_t cap)
 {
     if (n > UINT32_MAX)
         n = UINT32_MAX;
+    const unsigned char *u = (const unsigned char *)s;
     size_t count = 0, i = 0;
     while (i < n) {
-        int c = byte_class((unsigned char)s[i]);
-        if (c == 0) {
-            i++;
+        size_t ul;
+        int c = unit_class(u + i, n - i, &ul);
+        if (c == SEP) {
+            i += ul;
             continue;
         }
-        size_t start = i, len = 1;
-        if (c == 1)
-            while (i + len < n && len < TOK_MAX_LEN && byte_class((unsigned char)s[i + len]) == 1)
-                len++;
+        size_t start = i, len = ul;
+        if (c == WORD) {
+            size_t nl;
+            while (i + len < n && unit_class(u + i + len, n - i - len, &nl) == WORD &&
+                   len + nl <= TOK_MAX_LEN)
+                len += nl;
+        }
         if (count < cap)
             out[count] = (struct tok_span){(uint32_t)start, (uint32_t)len};
         count++;

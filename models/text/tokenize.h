@@ -3,16 +3,23 @@
  * family (NBSVM and LSTM share them, and the trainer and the server run the
  * very same code, so training and serving cannot tokenise differently).
  *
- * Tokens. Input is bytes, never decoded:
- *   - ASCII letters and digits, and every byte >= 0x80, are word bytes: UTF-8
- *     sequences, latin-1 letters and the cp1252 bytes 0x80-0x9F stay inside a
- *     word and can never split a multi-byte character;
- *   - ASCII whitespace and control bytes separate tokens;
- *   - every other ASCII byte (punctuation) is a one-byte token of its own
- *     ("great!" -> "great" "!"), since "!" and "?" carry sentiment;
+ * Tokens. Input is bytes, never decoded; a "unit" is one byte, or a whole
+ * structurally valid UTF-8 sequence:
+ *   - ASCII letters and digits, UTF-8 sequences (letters of any script) and
+ *     bytes 0xC0-0xFF outside UTF-8 (latin-1 letters) are word units;
+ *   - ASCII whitespace and control bytes, U+00A0 / a lone 0xA0 (no-break
+ *     space) and U+2000..U+200A separate tokens;
+ *   - every other ASCII byte, the cp1252 bytes 0x80-0x9F (quotes, dashes,
+ *     the ellipsis 0x85) and latin-1 symbols 0xA1-0xBF outside UTF-8, and
+ *     the UTF-8 general punctuation U+200B..U+206F and U+0080..U+00BF are
+ *     one-unit tokens of their own ("great!" -> "great" "!"), since "!" and
+ *     "?" carry sentiment;
  *   - ASCII A-Z are lower-cased (only ASCII: lower-casing latin-1 bytes would
  *     corrupt UTF-8, and rt-polarity is already lower-case).
- * A word longer than TOK_MAX_LEN bytes is cut into TOK_MAX_LEN-byte pieces.
+ * So no byte sequence can split a UTF-8 character, and cp1252 quotes do not
+ * glue to words ("\x93film\x94" -> "\x93" "film" "\x94").
+ * A word longer than TOK_MAX_LEN bytes is cut into pieces of at most
+ * TOK_MAX_LEN bytes, at unit boundaries.
  *
  * N-grams join tokens with one space ("not good"); tokens never contain a
  * space, so the joined form is unambiguous and readable in the model file.
