@@ -2,7 +2,8 @@
 #
 #   docker build -t encore .
 #   docker run -p 8080:8080 encore            # serves the baked-in demo model at once
-#   curl -d '{"user":"1","k":5}' localhost:8080/v1/models/demo:recommend
+#   curl -H 'Content-Type: application/json' -d '{"user":"1","k":5}' \
+#        localhost:8080/v1/models/demo:recommend
 #
 # Three stages (docs/deploy.md):
 #   build   compiles both programs with cmake and trains the demo model
@@ -55,7 +56,8 @@ RUN apt-get update \
 COPY --from=build /out/usr/bin/ /usr/bin/
 COPY --from=build --chown=65532:65532 /out/models /models
 # Fail the build here if a runtime library is missing.
-RUN encore-server --help >/dev/null && encore-train --help >/dev/null
+RUN encore-server --help >/dev/null && encore-train --help >/dev/null \
+ && install -d -o 65532 -g 65532 /data
 # Gather the final root filesystem: binaries, every library ldd resolves (by
 # its real content, under its soname, with /lib paths moved under /usr as in
 # Debian's merged /usr), a world-writable /tmp and the models.
@@ -80,6 +82,9 @@ CMD ["encore-server"]
 FROM scratch
 COPY --from=debug /rootfs/ /
 COPY --from=debug --chown=65532:65532 /models /models
+# An empty /data owned by the user, so a named volume mounted there (compose's
+# training data) starts writable by it.
+COPY --from=debug --chown=65532:65532 /data /data
 USER 65532:65532
 WORKDIR /models
 # One BLAS thread per request: the server parallelises across requests.
