@@ -129,5 +129,12 @@ void h_model_get(struct http_req *r);
 void h_model_reload(struct http_req *r);
 void h_recommend(struct http_req *r);
 void h_similar(struct http_req *r);
+void h_v1_predict(struct http_req *r);       /* h_predict.c: KServe V1 and V2 */
+void h_v2_server(struct http_req *r);
+void h_v2_live(struct http_req *r);
+void h_v2_ready(struct http_req *r);
+void h_v2_model(struct http_req *r);
+void h_v2_model_ready(struct http_req *r);
+void h_v2_infer(struct http_req *r);
 
 #endif
