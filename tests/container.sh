@@ -144,7 +144,65 @@ done
 log "mounted /models: served version 1, trainer wrote version 2, hot reload served it"
 pm stop -t 20 encore-ct2-$$ >/dev/null
 
-summary="image $mb MB; smoke+build ${smoke_s} s; recommend JSON ok; SIGTERM exit 0 in ${stop_s} s; volume + hot reload ok"
+# ---- 5. the rendered dev Deployment under `podman kube play` (replicas 1, a hostPort,
+# the image's own /models instead of the PVC, which kube play cannot share across pods).
+# Checks that the manifests' securityContext, ConfigMap mount and --config args run as
+# written. Podman turns the httpGet liveness probe into a curl healthcheck that this
+# shell-less image cannot run (and does not resolve named ports), so probes are not
+# exercised here: the HEALTHCHECK above covers the binary's own check.
+kube="skipped (no kubectl or node yaml module)"
+YAML_FROM=${K8S_VALIDATE_CACHE:-/var/cache/k8s-validate}
+if command -v kubectl >/dev/null && command -v node >/dev/null && [ -d "$YAML_FROM/node_modules/yaml" ]; then
+  kubectl kustomize "$SRC/deploy/overlays/dev" > "$T/dev.yaml" || die "kubectl kustomize dev"
+  KPORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat > "$T/tokube.mjs" <<'JS'
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+const require = createRequire(process.env.YAML_FROM + "/package.json");
+const { parseAllDocuments, stringify } = require("yaml");
+const [file, image, hostPort] = process.argv.slice(2);
+const out = [];
+for (const d of parseAllDocuments(readFileSync(file, "utf8")).map(x => x.toJS())) {
+  if (d.kind !== "ConfigMap" && d.kind !== "Deployment") continue;
+  delete d.metadata.namespace;
+  if (d.kind === "Deployment") {
+    const s = d.spec.template.spec, c = s.containers[0];
+    d.spec.replicas = 1;
+    c.image = image;
+    c.ports[0].hostPort = Number(hostPort);
+    s.volumes = s.volumes.filter(v => !v.persistentVolumeClaim);
+    c.volumeMounts = c.volumeMounts.filter(m => s.volumes.some(v => v.name === m.name));
+  }
+  out.push(stringify(d));
+}
+process.stdout.write(out.join("---\n"));
+JS
+  YAML_FROM=$YAML_FROM node "$T/tokube.mjs" "$T/dev.yaml" "$IMAGE" "$KPORT" > "$T/kube.yaml" \
+    || die "converting the dev render"
+  pm kube play "$T/kube.yaml" > "$T/kube.out" || die "podman kube play"
+  KC=$(pm ps --format '{{.Names}}' | grep -- '^encore-server-pod-.*-server$' | head -1)
+  [ -n "$KC" ] || { pm kube down "$T/kube.yaml" >/dev/null 2>&1 || true; die "kube play started no server container"; }
+  URL=http://127.0.0.1:$KPORT
+  for _ in $(seq 1 150); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/readyz" 2>/dev/null)" = 200 ] && break
+    sleep 0.2
+  done
+  if ! v=$(recommend demo "$DEMO_USER" 5); then
+    pm logs "$KC" >&2 || true
+    pm kube down "$T/kube.yaml" >/dev/null 2>&1 || true
+    die "recommend under podman kube play"
+  fi
+  sec=$(pm inspect --format '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}} {{.HostConfig.SecurityOpt}} {{.Args}}' "$KC")
+  pm kube down "$T/kube.yaml" >/dev/null || die "podman kube down"
+  case "$sec" in
+    "true 65532"*no-new-privileges*"--config /etc/encore/encore.json"*) ;;
+    *) die "kube play container settings: $sec" ;;
+  esac
+  kube="ok (read-only root, user 65532, no-new-privileges, ConfigMap via --config, recommend answered)"
+fi
+log "podman kube play of the dev Deployment: $kube"
+
+summary="image $mb MB; smoke+build ${smoke_s} s; recommend JSON ok; SIGTERM exit 0 in ${stop_s} s; volume + hot reload ok; kube play $kube"
 [ -n "${RESULTS:-}" ] && echo "$summary" >> "$RESULTS"
 echo "container: PASS ($summary)"
 echo "1 passed, 0 failed"
