@@ -651,7 +651,6 @@ int http_start(struct server *s, enc_err *err)
     int64_t reserve = c->max_connections / 8 > 16 ? c->max_connections / 8 : 16;
     struct MHD_OptionItem opts[20];
     int n = 0;
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     if (c->threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)c->threads, NULL};
@@ -669,8 +668,9 @@ int http_start(struct server *s, enc_err *err)
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     errno = 0;
-    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
-                              MHD_OPTION_END);
+    /* The logger goes first so that MHD reports option errors through it. */
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+                              mhd_log, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->mhd)
         return enc_errf(err, ENC_EIO, "cannot listen on %s:%lld (%s)", c->host, (long long)c->port,
                         errno ? strerror(errno) : "in use or not permitted");
