@@ -1,6 +1,7 @@
 /* test_linear.c - linear SVM (hinge, squared hinge) and logistic regression:
  * the known hard-margin solution on separable data, optimality (KKT /
- * gradient) on non-separable data, dense = sparse, one-vs-rest on iris,
+ * gradient) on non-separable data, dense = sparse, one-vs-rest and
+ * multinomial (gradient at the solution) on iris,
  * probabilities, save/load round trip and refusal of bad files. */
 #include <math.h>
 #include <stdio.h>
@@ -321,6 +322,110 @@ START_TEST(two_classes_and_repository)
 }
 END_TEST
 
+/* Gradient norm of the multinomial objective at a model's weights, on the
+ * standardised rows (independent of the solver's code). */
+static double multinomial_grad_norm(const struct linear_model *m, const struct csvt_table *t, double C)
+{
+    size_t D = t->n_features, K = t->n_classes;
+    double g[3 * 5] = {0};
+    for (size_t k = 0; k < K; k++)
+        for (size_t j = 0; j < D; j++)
+            g[k * 5 + j] = m->weights[k * D + j];
+    for (size_t i = 0; i < t->n_rows; i++) {
+        double z[4], s[3], mx = -1e300, sum = 0;
+        for (size_t j = 0; j < D; j++)
+            z[j] = (t->x[i * D + j] - m->mean[j]) / m->scale[j];
+        for (size_t k = 0; k < K; k++) {
+            s[k] = m->intercept[k];
+            for (size_t j = 0; j < D; j++)
+                s[k] += m->weights[k * D + j] * z[j];
+            mx = s[k] > mx ? s[k] : mx;
+        }
+        for (size_t k = 0; k < K; k++)
+            sum += (s[k] = exp(s[k] - mx));
+        for (size_t k = 0; k < K; k++) {
+            double r = C * (s[k] / sum - ((size_t)t->y[i] == k));
+            for (size_t j = 0; j < D; j++)
+                g[k * 5 + j] += r * z[j];
+            g[k * 5 + 4] += r;
+        }
+    }
+    double n2 = 0;
+    for (size_t i = 0; i < 15; i++)
+        n2 += g[i] * g[i];
+    return sqrt(n2);
+}
+
+START_TEST(multinomial_logistic)
+{
+    struct csvt_table t;
+    load_iris("tests/data/iris/iris.csv", &t);
+    struct linear_solver s;
+    linear_solver_default(&s, LINEAR_LOGISTIC);
+    s.tol = 1e-8;
+    s.multinomial = 1;
+    struct linear_model *m, *ovr, *g;
+    enc_err err = {0};
+    const char *const *fn = (const char *const *)t.feature_names,
+                      *const *cn = (const char *const *)t.class_names;
+    ck_assert_int_eq(linear_train(t.x, t.y, 150, 4, 3, fn, cn, &s, &m, &err), 0);
+    ck_assert(m->multinomial);
+    ck_assert(m->info.converged);
+    s.multinomial = 0;
+    ck_assert_int_eq(linear_train(t.x, t.y, 150, 4, 3, fn, cn, &s, &ovr, &err), 0);
+    ck_assert(!ovr->multinomial);
+    double gm = multinomial_grad_norm(m, &t, 1.0), go = multinomial_grad_norm(ovr, &t, 1.0);
+    ck_assert_msg(gm < 1e-3, "multinomial gradient %g at the solution", gm);
+    ck_assert_msg(go > 0.1, "one-vs-rest weights are also multinomial-optimal? (%g)", go);
+    /* intercepts are centred; probabilities are the softmax of the scores */
+    ck_assert_float_eq_tol(m->intercept[0] + m->intercept[1] + m->intercept[2], 0.0f, 1e-5f);
+    float p[3], sc[3];
+    ck_assert_int_eq(linear_predict(m, t.x + 60 * 4, 1, p, sc), 0);
+    double e0 = exp(sc[0]), e1 = exp(sc[1]), e2 = exp(sc[2]);
+    ck_assert_float_eq_tol(p[1], (float)(e1 / (e0 + e1 + e2)), 1e-5f);
+    /* training accuracy on iris (sklearn's LogisticRegression: 146/150 = 0.973) */
+    float prob[150 * 3];
+    ck_assert_int_eq(linear_predict(m, t.x, 150, prob, NULL), 0);
+    size_t right = 0;
+    for (size_t i = 0; i < 150; i++) {
+        size_t k = prob[i * 3 + 1] > prob[i * 3] ? 1 : 0;
+        k = prob[i * 3 + 2] > prob[i * 3 + k] ? 2 : k;
+        right += (int32_t)k == t.y[i];
+    }
+    ck_assert_msg(right >= 144, "multinomial iris training accuracy %zu/150", right);
+    /* round trip keeps multi_class; hinge + multinomial is refused */
+    st_writer *w = st_writer_new();
+    ck_assert_int_eq(linear_write(m, w, NULL, "fp"), 0);
+    void *buf;
+    size_t len;
+    ck_assert_int_eq(st_writer_to_buffer(w, &buf, &len, &err), 0);
+    st_writer_free(w);
+    st_file *f;
+    ck_assert_int_eq(st_open_buffer(buf, len, &f, &err), 0);
+    ck_assert_int_eq(linear_from_file(f, &g, &err), 0);
+    ck_assert(g->multinomial);
+    float q[3];
+    ck_assert_int_eq(linear_predict(g, t.x + 60 * 4, 1, q, NULL), 0);
+    ck_assert_mem_eq(p, q, sizeof p);
+    linear_model_free(g);
+    st_close(f);
+    free(buf);
+    m->loss = LINEAR_HINGE;
+    w = st_writer_new();
+    ck_assert_int_eq(linear_write(m, w, NULL, "fp"), 0);
+    ck_assert_int_eq(st_writer_to_buffer(w, &buf, &len, &err), 0);
+    st_writer_free(w);
+    ck_assert_int_eq(st_open_buffer(buf, len, &f, &err), 0);
+    ck_assert_int_eq(linear_from_file(f, &g, &err), ENC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "multinomial"));
+    st_close(f);
+    free(buf);
+    linear_model_free(m);
+    linear_model_free(ovr);
+    csvt_clear(&t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("linear");
@@ -330,6 +435,7 @@ static Suite *suite(void)
     tcase_add_test(tc, non_separable_optimal);
     tcase_add_test(tc, iris_ovr_and_round_trip);
     tcase_add_test(tc, two_classes_and_repository);
+    tcase_add_test(tc, multinomial_logistic);
     suite_add_tcase(s, tc);
     return s;
 }

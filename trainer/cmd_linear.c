@@ -15,7 +15,7 @@
 int cmd_linear(int argc, char **argv)
 {
     struct table_input in = {NULL, NULL, NULL, "plain"};
-    const char *out = NULL, *loss_s = "hinge";
+    const char *out = NULL, *loss_s = "hinge", *multi = "auto";
     int64_t epochs = 0, seed = 1, threads = 1, version = 0;
     double c = 1.0, tol = 0;
     const struct opt opts[] = {
@@ -27,6 +27,8 @@ int cmd_linear(int argc, char **argv)
         {"out", OPT_STR, &out, "REPO/NAME to publish to", 0, -1, 1},
         {"version", OPT_INT, &version, "version to write (0: next free)", 0, 1e15, 0},
         {"loss", OPT_STR, &loss_s, "hinge (linear SVM) | squared_hinge | logistic", 0, -1, 0},
+        {"multi", OPT_STR, &multi,
+         "auto | ovr | multinomial (auto: multinomial for logistic, else one-vs-rest)", 0, -1, 0},
         {"c", OPT_DOUBLE, &c, "C: inverse regularisation strength", 1e-12, 1e12, 0},
         {"epochs", OPT_INT, &epochs,
          "max epochs (SVM, 0: 1000) or Newton iterations (logistic, 0: 100)", 0, 1e9, 0},
@@ -44,6 +46,15 @@ int cmd_linear(int argc, char **argv)
     if (loss < 0) {
         fprintf(stderr, "encore-train linear: --loss: '%s' is not hinge, squared_hinge or logistic\n",
                 loss_s);
+        return 2;
+    }
+    if (strcmp(multi, "auto") != 0 && strcmp(multi, "ovr") != 0 &&
+        strcmp(multi, "multinomial") != 0) {
+        fprintf(stderr, "encore-train linear: --multi: '%s' is not auto, ovr or multinomial\n", multi);
+        return 2;
+    }
+    if (strcmp(multi, "multinomial") == 0 && loss != LINEAR_LOGISTIC) {
+        fprintf(stderr, "encore-train linear: --multi multinomial needs --loss logistic\n");
         return 2;
     }
     struct csvt_table t;
@@ -66,6 +77,7 @@ int cmd_linear(int argc, char **argv)
         s.tol = tol;
     s.seed = (uint64_t)seed;
     s.threads = (int)threads;
+    s.multinomial = loss == LINEAR_LOGISTIC && strcmp(multi, "ovr") != 0 && t.n_classes > 2;
     enc_err err = {0};
     struct linear_model *m = NULL;
     double t0 = trainer_now();
@@ -95,8 +107,8 @@ int cmd_linear(int argc, char **argv)
         csvt_clear(&t);
         return 1;
     }
-    fprintf(stderr, "encore-train linear: %s, C=%g: %d iterations, %s, objective %.6g, %.3f s\n",
-            linear_loss_name(s.loss), s.c, m->info.iterations,
+    fprintf(stderr, "encore-train linear: %s%s, C=%g: %d iterations, %s, objective %.6g, %.3f s\n",
+            linear_loss_name(s.loss), m->multinomial ? " (multinomial)" : "", s.c, m->info.iterations,
             m->info.converged ? "converged" : "NOT converged", m->info.objective, secs);
     json_t *summary = json_pack("{s:s, s:I, s:s, s:s, s:f, s:I, s:I, s:I, s:i, s:b, s:f, s:f}",
                                 "model", out, "version", (json_int_t)v_out, "family", "linear",

@@ -50,6 +50,7 @@ void linear_solver_default(struct linear_solver *s, enum linear_loss loss)
     s->bias = 1.0;
     s->seed = 1;
     s->threads = 1;
+    s->multinomial = 0;
 }
 
 /* ---- row access --------------------------------------------------------- */
@@ -234,14 +235,105 @@ static int fit_svm(const struct linear_rows *x, const int8_t *y, const struct li
     return 0;
 }
 
-/* ---- logistic: Newton-CG with an Armijo line search --------------------- */
+/* ---- Newton-CG with an Armijo line search (logistic, multinomial) ---------- */
 
+/* A smooth convex objective over m variables: fun computes f(w) (and caches
+ * what grad / hv need), grad the gradient at the last fun point, hv the
+ * Hessian-vector product there. */
+struct newton_problem {
+    size_t m;
+    void *ctx;
+    double (*fun)(void *ctx, const double *w);
+    void (*grad)(void *ctx, const double *w, double *g);
+    void (*hv)(void *ctx, const double *v, double *hv);
+};
+
+static double dotv(const double *a, const double *b, size_t m)
+{
+    double s = 0;
+    for (size_t i = 0; i < m; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* Minimise from w = 0; w (m entries) gets the result. Returns 0 or ENC_ENOMEM. */
+static int newton_cg(const struct newton_problem *pb, double tol, int max_iter, double *w_out,
+                     struct linear_fit_info *info)
+{
+    size_t m = pb->m;
+    double *buf = calloc(7 * m, sizeof *buf);
+    if (!buf)
+        return ENC_ENOMEM;
+    double *w = buf, *g = w + m, *sdir = g + m, *r = sdir + m, *p = r + m, *hp = p + m, *wn = hp + m;
+    double f = pb->fun(pb->ctx, w);
+    pb->grad(pb->ctx, w, g);
+    double g0 = sqrt(dotv(g, g, m)), gn = g0;
+    int it, converged = g0 == 0;
+    for (it = 0; it < max_iter && !converged; it++) {
+        /* CG on H s = -g to a relative residual of 0.1 (truncated Newton). */
+        memset(sdir, 0, m * sizeof *sdir);
+        for (size_t j = 0; j < m; j++)
+            r[j] = p[j] = -g[j];
+        double rr = dotv(r, r, m), stop = 0.01 * rr;
+        for (size_t k = 0; k < m + 10 && k < 500 && rr > stop; k++) {
+            pb->hv(pb->ctx, p, hp);
+            double php = dotv(p, hp, m);
+            if (php <= 0)
+                break;
+            double a = rr / php;
+            for (size_t j = 0; j < m; j++) {
+                sdir[j] += a * p[j];
+                r[j] -= a * hp[j];
+            }
+            double rr2 = dotv(r, r, m), beta = rr2 / rr;
+            rr = rr2;
+            for (size_t j = 0; j < m; j++)
+                p[j] = r[j] + beta * p[j];
+        }
+        double gs = dotv(g, sdir, m);
+        if (!(gs < 0)) {   /* no descent direction from CG: steepest descent */
+            for (size_t j = 0; j < m; j++)
+                sdir[j] = -g[j];
+            gs = -gn * gn;
+        }
+        double step = 1, fn = f;
+        int accepted = 0;
+        for (int ls = 0; ls < 60; ls++) {
+            for (size_t j = 0; j < m; j++)
+                wn[j] = w[j] + step * sdir[j];
+            fn = pb->fun(pb->ctx, wn);
+            if (fn <= f + 1e-4 * step * gs) {
+                accepted = 1;
+                break;
+            }
+            step *= 0.5;
+        }
+        if (!accepted) {
+            pb->fun(pb->ctx, w);   /* at the limit of float precision */
+            break;
+        }
+        memcpy(w, wn, m * sizeof *w);
+        f = fn;
+        pb->grad(pb->ctx, w, g);
+        gn = sqrt(dotv(g, g, m));
+        if (gn <= tol * g0)
+            converged = 1;
+    }
+    memcpy(w_out, w, m * sizeof *w);
+    info->iterations = it;
+    info->converged = converged;
+    info->objective = f;
+    free(buf);
+    return 0;
+}
+
+/* Binary logistic: w[0..d) weights, w[d] the (unregularised) intercept. */
 struct lr_ctx {
     const struct linear_rows *x;
     const int8_t *y;
     double c;
     int use_bias;
-    size_t n, d;                /* weights: d + use_bias; w[d] = intercept */
+    size_t n, d;
     double *z;                  /* n: margins w.x_i + b */
     double *dd;                 /* n: sigma(1 - sigma), the Hessian weights */
 };
@@ -251,8 +343,9 @@ static double log1pexp_neg(double m)   /* log(1 + exp(-m)), stable */
     return m >= 0 ? log1p(exp(-m)) : -m + log1p(exp(m));
 }
 
-static double lr_fun(struct lr_ctx *c, const double *w)
+static double lr_fun(void *ctx, const double *w)
 {
+    struct lr_ctx *c = ctx;
     double f = 0;
     for (size_t j = 0; j < c->d; j++)
         f += 0.5 * w[j] * w[j];
@@ -263,15 +356,14 @@ static double lr_fun(struct lr_ctx *c, const double *w)
     return f;
 }
 
-/* Gradient at the w whose margins lr_fun just computed; fills dd too. */
-static void lr_grad(struct lr_ctx *c, const double *w, double *g)
+static void lr_grad(void *ctx, const double *w, double *g)
 {
+    struct lr_ctx *c = ctx;
     memcpy(g, w, c->d * sizeof *g);
     if (c->use_bias)
         g[c->d] = 0;
     for (size_t i = 0; i < c->n; i++) {
-        double yz = c->y[i] * c->z[i];
-        double sig = 1 / (1 + exp(-yz));                 /* P(correct) */
+        double sig = 1 / (1 + exp(-c->y[i] * c->z[i]));   /* P(correct) */
         c->dd[i] = sig * (1 - sig);
         double coef = c->c * (sig - 1) * c->y[i];
         row_axpy(c->x, i, coef, g);
@@ -280,11 +372,12 @@ static void lr_grad(struct lr_ctx *c, const double *w, double *g)
     }
 }
 
-static void lr_hv(struct lr_ctx *c, const double *v, double *hv)
+static void lr_hv(void *ctx, const double *v, double *hv)
 {
+    struct lr_ctx *c = ctx;
     memcpy(hv, v, c->d * sizeof *hv);
     if (c->use_bias)
-        hv[c->d] = 1e-12 * v[c->d];   /* keeps CG well defined if all dd vanish */
+        hv[c->d] = 1e-12 * v[c->d];   /* keeps CG defined if every dd vanishes */
     for (size_t i = 0; i < c->n; i++) {
         double xv = row_dot(c->x, i, v) + (c->use_bias ? v[c->d] : 0);
         double a = c->c * c->dd[i] * xv;
@@ -294,88 +387,145 @@ static void lr_hv(struct lr_ctx *c, const double *v, double *hv)
     }
 }
 
-static double dotv(const double *a, const double *b, size_t m)
-{
-    double s = 0;
-    for (size_t i = 0; i < m; i++)
-        s += a[i] * b[i];
-    return s;
-}
-
 static int fit_logistic(const struct linear_rows *x, const int8_t *y, const struct linear_solver *s,
                         double *w_out, double *b_out, struct linear_fit_info *info)
 {
     struct lr_ctx c = {x, y, s->c, s->bias != 0, x->n, x->d, NULL, NULL};
     size_t m = c.d + (size_t)c.use_bias;
-    double *buf = calloc(7 * m + 2 * c.n, sizeof *buf);
+    double *buf = calloc(m + 2 * c.n, sizeof *buf);
     if (!buf)
         return ENC_ENOMEM;
-    double *w = buf, *g = w + m, *sdir = g + m, *r = sdir + m, *p = r + m, *hp = p + m,
-           *wn = hp + m;
-    c.z = wn + m;
+    c.z = buf + m;
     c.dd = c.z + c.n;
-    double f = lr_fun(&c, w);
-    lr_grad(&c, w, g);
-    double g0 = sqrt(dotv(g, g, m)), gn = g0;
-    int it, converged = g0 == 0;
-    for (it = 0; it < s->max_iter && !converged; it++) {
-        /* CG on H s = -g, to a relative residual of 0.1 (truncated Newton). */
-        memset(sdir, 0, m * sizeof *sdir);
-        for (size_t j = 0; j < m; j++)
-            r[j] = p[j] = -g[j];
-        double rr = dotv(r, r, m), stop = 0.01 * rr;   /* |r| <= 0.1 |g| */
-        for (size_t k = 0; k < m + 10 && k < 500 && rr > stop; k++) {
-            lr_hv(&c, p, hp);
-            double php = dotv(p, hp, m);
-            if (php <= 0)
-                break;
-            double a = rr / php;
-            for (size_t j = 0; j < m; j++) {
-                sdir[j] += a * p[j];
-                r[j] -= a * hp[j];
-            }
-            double rr2 = dotv(r, r, m);
-            double beta = rr2 / rr;
-            rr = rr2;
-            for (size_t j = 0; j < m; j++)
-                p[j] = r[j] + beta * p[j];
-        }
-        double gs = dotv(g, sdir, m);
-        if (!(gs < 0)) {   /* CG failed to produce a descent step: use -g */
-            for (size_t j = 0; j < m; j++)
-                sdir[j] = -g[j];
-            gs = -gn * gn;
-        }
-        double step = 1, fn = f;
-        int accepted = 0;
-        for (int ls = 0; ls < 60; ls++) {
-            for (size_t j = 0; j < m; j++)
-                wn[j] = w[j] + step * sdir[j];
-            fn = lr_fun(&c, wn);
-            if (fn <= f + 1e-4 * step * gs) {
-                accepted = 1;
-                break;
-            }
-            step *= 0.5;
-        }
-        if (!accepted) {
-            lr_fun(&c, w);   /* restore margins; no further progress possible */
-            break;
-        }
-        memcpy(w, wn, m * sizeof *w);
-        f = fn;
-        lr_grad(&c, w, g);
-        gn = sqrt(dotv(g, g, m));
-        if (gn <= s->tol * g0)
-            converged = 1;
+    struct newton_problem pb = {m, &c, lr_fun, lr_grad, lr_hv};
+    int rc = newton_cg(&pb, s->tol, s->max_iter, buf, info);
+    if (rc == 0) {
+        memcpy(w_out, buf, c.d * sizeof *w_out);
+        *b_out = c.use_bias ? buf[c.d] : 0;
     }
-    memcpy(w_out, w, c.d * sizeof *w);
-    *b_out = c.use_bias ? w[c.d] : 0;
-    info->iterations = it;
-    info->converged = converged;
-    info->objective = f;
     free(buf);
-    return 0;
+    return rc;
+}
+
+/* Multinomial logistic: class k owns w[k*(d+1) .. k*(d+1)+d), its intercept
+ * at w[k*(d+1)+d] (unregularised; unused when there is no bias).
+ *   f = 1/2 sum_k |w_k|^2 + C sum_i (logsumexp_k z_ik - z_i,y_i)           */
+struct mn_ctx {
+    const struct linear_rows *x;
+    const int32_t *y;
+    double c;
+    int use_bias;
+    size_t n, d, C;
+    double *p;                  /* n * C: softmax probabilities at the last fun point */
+    double *u;                  /* C scratch */
+};
+
+static double mn_fun(void *ctx, const double *w)
+{
+    struct mn_ctx *c = ctx;
+    size_t d1 = c->d + 1, C = c->C;
+    double f = 0;
+    for (size_t k = 0; k < C; k++)
+        for (size_t j = 0; j < c->d; j++)
+            f += 0.5 * w[k * d1 + j] * w[k * d1 + j];
+    for (size_t i = 0; i < c->n; i++) {
+        double *p = c->p + i * C, mx = -INFINITY, sum = 0;
+        for (size_t k = 0; k < C; k++) {
+            p[k] = row_dot(c->x, i, w + k * d1) + (c->use_bias ? w[k * d1 + c->d] : 0);
+            mx = p[k] > mx ? p[k] : mx;
+        }
+        double zy = p[c->y[i]];
+        for (size_t k = 0; k < C; k++)
+            sum += (p[k] = exp(p[k] - mx));
+        for (size_t k = 0; k < C; k++)
+            p[k] /= sum;
+        f += c->c * (mx + log(sum) - zy);
+    }
+    return f;
+}
+
+static void mn_grad(void *ctx, const double *w, double *g)
+{
+    struct mn_ctx *c = ctx;
+    size_t d1 = c->d + 1, C = c->C;
+    memcpy(g, w, C * d1 * sizeof *g);
+    for (size_t k = 0; k < C; k++)
+        g[k * d1 + c->d] = 0;
+    for (size_t i = 0; i < c->n; i++)
+        for (size_t k = 0; k < C; k++) {
+            double coef = c->c * (c->p[i * C + k] - ((size_t)c->y[i] == k));
+            row_axpy(c->x, i, coef, g + k * d1);
+            if (c->use_bias)
+                g[k * d1 + c->d] += coef;
+        }
+}
+
+static void mn_hv(void *ctx, const double *v, double *hv)
+{
+    struct mn_ctx *c = ctx;
+    size_t d1 = c->d + 1, C = c->C;
+    memcpy(hv, v, C * d1 * sizeof *hv);
+    for (size_t k = 0; k < C; k++)
+        hv[k * d1 + c->d] = 1e-12 * v[k * d1 + c->d];
+    for (size_t i = 0; i < c->n; i++) {
+        const double *p = c->p + i * C;
+        double s = 0;
+        for (size_t k = 0; k < C; k++) {
+            c->u[k] = row_dot(c->x, i, v + k * d1) + (c->use_bias ? v[k * d1 + c->d] : 0);
+            s += p[k] * c->u[k];
+        }
+        for (size_t k = 0; k < C; k++) {
+            double r = c->c * p[k] * (c->u[k] - s);
+            row_axpy(c->x, i, r, hv + k * d1);
+            if (c->use_bias)
+                hv[k * d1 + c->d] += r;
+        }
+    }
+}
+
+int linear_fit_multinomial(const struct linear_rows *x, const int32_t *y, size_t n_classes,
+                           const struct linear_solver *s, float *W, float *b,
+                           struct linear_fit_info *info, enc_err *err)
+{
+    struct linear_fit_info tmp;
+    if (!info)
+        info = &tmp;
+    int rc = check_rows(x, err);
+    if (rc)
+        return rc;
+    if (n_classes < 2)
+        return enc_errf(err, ENC_EINVAL, "linear: need at least 2 classes, have %zu", n_classes);
+    if (!(s->c > 0) || !isfinite(s->c) || !(s->tol > 0) || s->max_iter < 1)
+        return enc_errf(err, ENC_EINVAL, "linear: bad solver parameters (C %g, tol %g, max_iter %d)",
+                        s->c, s->tol, s->max_iter);
+    for (size_t i = 0; i < x->n; i++)
+        if (y[i] < 0 || (size_t)y[i] >= n_classes)
+            return enc_errf(err, ENC_EINVAL, "linear: label %d of row %zu outside 0..%zu", y[i], i,
+                            n_classes - 1);
+    size_t d = x->d, d1 = d + 1, C = n_classes;
+    struct mn_ctx c = {x, y, s->c, s->bias != 0, x->n, d, C, NULL, NULL};
+    double *w = calloc(C * d1, sizeof *w);
+    c.p = malloc(x->n * C * sizeof *c.p);
+    c.u = malloc(C * sizeof *c.u);
+    if (!w || !c.p || !c.u) {
+        free(w), free(c.p), free(c.u);
+        return enc_errf(err, ENC_ENOMEM, "linear: out of memory");
+    }
+    struct newton_problem pb = {C * d1, &c, mn_fun, mn_grad, mn_hv};
+    rc = newton_cg(&pb, s->tol, s->max_iter, w, info);
+    if (rc == 0) {
+        /* Intercepts are defined up to a common shift: centre them. */
+        double mean_b = 0;
+        for (size_t k = 0; k < C; k++)
+            mean_b += w[k * d1 + d] / (double)C;
+        for (size_t k = 0; k < C; k++) {
+            for (size_t j = 0; j < d; j++)
+                W[k * d + j] = (float)w[k * d1 + j];
+            b[k] = c.use_bias ? (float)(w[k * d1 + d] - mean_b) : 0.0f;
+        }
+    }
+    free(w), free(c.p), free(c.u);
+    return rc ? enc_errf(err, rc, "linear: out of memory") : 0;
 }
 
 int linear_fit_binary(const struct linear_rows *x, const int8_t *y, const struct linear_solver *s,
@@ -502,10 +652,11 @@ int linear_fit_ovr(const struct linear_rows *x, const int32_t *y, size_t n_class
     return 0;
 }
 
-void linear_scores_to_prob(enum linear_loss loss, const float *scores, size_t C, float *prob)
+void linear_scores_to_prob(enum linear_loss loss, int multinomial, const float *scores, size_t C,
+                           float *prob)
 {
     double sum = 0;
-    if (loss == LINEAR_LOGISTIC) {
+    if (loss == LINEAR_LOGISTIC && !multinomial) {
         for (size_t k = 0; k < C; k++) {
             double p = 1 / (1 + exp(-(double)scores[k]));
             prob[k] = (float)p;
@@ -625,6 +776,7 @@ int linear_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_
         return enc_errf(err, ENC_ENOMEM, "linear: out of memory");
     }
     m->loss = s->loss;
+    m->multinomial = s->multinomial && s->loss == LINEAR_LOGISTIC && n_classes > 2;
     m->c = s->c;
     /* Standardise: population mean and standard deviation per feature. */
     for (size_t j = 0; j < d; j++) {
@@ -646,7 +798,10 @@ int linear_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_
         for (size_t j = 0; j < d; j++)
             z[i * d + j] = (x[i * d + j] - m->mean[j]) / m->scale[j];
     struct linear_rows rows = {n, d, z, NULL, NULL, NULL};
-    int rc = linear_fit_ovr(&rows, y, n_classes, s, m->weights, m->intercept, &m->info, err);
+    int rc = m->multinomial
+                 ? linear_fit_multinomial(&rows, y, n_classes, s, m->weights, m->intercept, &m->info,
+                                          err)
+                 : linear_fit_ovr(&rows, y, n_classes, s, m->weights, m->intercept, &m->info, err);
     free(z);
     if (rc) {
         linear_model_free(m);
@@ -675,7 +830,7 @@ int linear_predict(const struct linear_model *m, const float *x, size_t n, float
                     (int)D, m->w_eff, (int)D, 1.0f, s, (int)C);
     }
     for (size_t i = 0; i < n; i++)
-        linear_scores_to_prob(m->loss, s + i * C, C, prob + i * C);
+        linear_scores_to_prob(m->loss, m->multinomial, s + i * C, C, prob + i * C);
     return 0;
 }
 
@@ -683,9 +838,9 @@ int linear_predict(const struct linear_model *m, const float *x, size_t n, float
 
 json_t *linear_solver_json(const struct linear_solver *s)
 {
-    return json_pack("{s:s, s:f, s:f, s:i, s:f, s:I}", "loss", linear_loss_name(s->loss), "c", s->c,
-                     "tol", s->tol, "max_iter", s->max_iter, "bias", s->bias, "seed",
-                     (json_int_t)s->seed);
+    return json_pack("{s:s, s:f, s:f, s:i, s:f, s:I, s:s}", "loss", linear_loss_name(s->loss), "c",
+                     s->c, "tol", s->tol, "max_iter", s->max_iter, "bias", s->bias, "seed",
+                     (json_int_t)s->seed, "multi_class", s->multinomial ? "multinomial" : "ovr");
 }
 
 int linear_solver_from_json(const json_t *j, struct linear_solver *s, enc_err *err)
@@ -699,6 +854,12 @@ int linear_solver_from_json(const json_t *j, struct linear_solver *s, enc_err *e
     int threads = s->threads;
     linear_solver_default(s, (enum linear_loss)loss);
     s->threads = threads;
+    if ((v = json_object_get(j, "multi_class"))) {
+        const char *mc = json_string_value(v);
+        if (!mc || (strcmp(mc, "ovr") != 0 && strcmp(mc, "multinomial") != 0))
+            return enc_errf(err, ENC_EINVAL, "linear hyperparameters: bad 'multi_class'");
+        s->multinomial = strcmp(mc, "multinomial") == 0;
+    }
     const char *nums[] = {"c", "tol", "bias"};
     double *dst[] = {&s->c, &s->tol, &s->bias};
     for (size_t i = 0; i < 3; i++)
@@ -739,6 +900,7 @@ int linear_write(const struct linear_model *m, st_writer *w, const json_t *hyper
                                          m->n_classes);
     rc = rc ? rc : model_write_common_meta(w, "linear", hyper, fingerprint);
     rc = rc ? rc : st_writer_meta(w, "loss", linear_loss_name(m->loss));
+    rc = rc ? rc : st_writer_meta(w, "multi_class", m->multinomial ? "multinomial" : "ovr");
     return rc;
 }
 
@@ -797,6 +959,12 @@ int linear_from_file(const st_file *file, struct linear_model **out, enc_err *er
     int loss = linear_loss_parse(st_meta(file, "loss"));
     if (loss < 0)
         return enc_errf(err, ENC_EFORMAT, "linear: metadata 'loss' missing or unknown");
+    const char *mc = st_meta(file, "multi_class");
+    int multinomial = mc && strcmp(mc, "multinomial") == 0;
+    if (mc && !multinomial && strcmp(mc, "ovr") != 0)
+        return enc_errf(err, ENC_EFORMAT, "linear: metadata 'multi_class' is '%s'", mc);
+    if (multinomial && (loss != LINEAR_LOGISTIC || C < 3))
+        return enc_errf(err, ENC_EFORMAT, "linear: multinomial needs logistic loss and > 2 classes");
     const st_tensor *tw, *tb, *tm, *ts;
     int64_t ws[2] = {(int64_t)C, (int64_t)D}, cs[1] = {(int64_t)C}, ds[1] = {(int64_t)D};
     rc = st_expect(file, "weights", ST_F32, 2, ws, &tw, err);
@@ -819,6 +987,7 @@ int linear_from_file(const st_file *file, struct linear_model **out, enc_err *er
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }
     m->loss = (enum linear_loss)loss;
+    m->multinomial = multinomial;
     memcpy(m->weights, tw->data, C * D * sizeof(float));
     memcpy(m->intercept, tb->data, C * sizeof(float));
     memcpy(m->mean, tm->data, D * sizeof(float));
@@ -865,9 +1034,11 @@ static void ops_describe(const void *state, json_t *o)
 {
     const struct linear_model *m = state;
     json_object_set_new(o, "loss", json_string(linear_loss_name(m->loss)));
-    json_object_set_new(o, "probabilities", json_string(m->loss == LINEAR_LOGISTIC
-                                                            ? "one-vs-rest sigmoid, normalised"
-                                                            : "softmax of decision values"));
+    json_object_set_new(o, "multi_class", json_string(m->multinomial ? "multinomial" : "ovr"));
+    json_object_set_new(o, "probabilities",
+                        json_string(m->multinomial ? "softmax (multinomial logistic)"
+                                    : m->loss == LINEAR_LOGISTIC ? "one-vs-rest sigmoid, normalised"
+                                                                 : "softmax of decision values"));
     json_t *feats = json_array(), *cls = json_array();
     for (size_t i = 0; i < m->n_features; i++)
         json_array_append_new(feats, json_string(m->feature_names[i]));

@@ -24,12 +24,18 @@
  *                     rows of any width) and an Armijo line search; stops when
  *                     |grad| <= tol * |grad at 0|. The intercept b is not
  *                     regularised, as in scikit-learn's LogisticRegression.
+ *      multinomial    (logistic, > 2 classes; linear_fit_multinomial) one
+ *                     softmax model over all classes:
+ *                       min 1/2 sum_k |w_k|^2 + C sum_i -log softmax(z_i)_{y_i}
+ *                     by the same Newton-CG; what scikit-learn's
+ *                     LogisticRegression fits by default.
  *
  * 2. The family: linear_train standardises every feature (mean 0, variance
  *    1; constant features get scale 1), fits one-vs-rest, and keeps the
  *    scaler in the model. Probabilities:
- *      logistic   p_k = s(f_k) / sum_j s(f_j), s the sigmoid - scikit-learn's
- *                 one-vs-rest normalisation; exact for two classes.
+ *      logistic   one-vs-rest: p_k = s(f_k) / sum_j s(f_j), s the sigmoid -
+ *                 scikit-learn's one-vs-rest normalisation; exact for two
+ *                 classes. multinomial: softmax of f_k (the model's own).
  *      SVMs       softmax over the decision values f_k. SVM margins are not
  *                 calibrated probabilities; softmax keeps the arg max and is
  *                 monotone in each f_k, which is all a ranking client needs.
@@ -42,7 +48,8 @@
  *   weights F32 [C, D]   on standardised features     intercept F32 [C]
  *   mean F32 [D]         scale F32 [D] (> 0)          z_j = (x_j - mean_j) / scale_j
  *   feature_names.bytes/.offsets, class_names.bytes/.offsets
- * Metadata: family "linear", "loss" (hinge | squared_hinge | logistic).
+ * Metadata: family "linear", "loss" (hinge | squared_hinge | logistic),
+ * "multi_class" (ovr | multinomial; absent = ovr).
  */
 #ifndef ENCORE_LINEAR_H
 #define ENCORE_LINEAR_H
@@ -87,6 +94,7 @@ struct linear_solver {
     double bias;                /* constant feature value for the intercept; 0 = none (default 1) */
     uint64_t seed;              /* row order of the SVM epochs */
     int threads;                /* one-vs-rest classes fitted in parallel (>= 1) */
+    int multinomial;            /* linear_train, logistic, > 2 classes: softmax model (default 0) */
 };
 
 void linear_solver_default(struct linear_solver *s, enum linear_loss loss);
@@ -111,14 +119,23 @@ int linear_fit_ovr(const struct linear_rows *x, const int32_t *y, size_t n_class
                    const struct linear_solver *s, float *W, float *b,
                    struct linear_fit_info *info, enc_err *err);
 
+/* Multinomial logistic regression over labels 0..n_classes-1: W[C*d], b[C]
+ * (intercepts centred to sum 0). s->loss is ignored; s->threads unused.
+ * Same returns as linear_fit_binary. */
+int linear_fit_multinomial(const struct linear_rows *x, const int32_t *y, size_t n_classes,
+                           const struct linear_solver *s, float *W, float *b,
+                           struct linear_fit_info *info, enc_err *err);
+
 /* Decision values -> probabilities for C classes, in place safe
  * (scores == prob allowed); see the top of this file. */
-void linear_scores_to_prob(enum linear_loss loss, const float *scores, size_t C, float *prob);
+void linear_scores_to_prob(enum linear_loss loss, int multinomial, const float *scores, size_t C,
+                           float *prob);
 
 /* ---- the family ---------------------------------------------------------- */
 
 struct linear_model {
     enum linear_loss loss;
+    int multinomial;            /* logistic fitted as one softmax model */
     double c;
     size_t n_features, n_classes;
     float *weights;             /* C * D, standardised space */
@@ -130,7 +147,8 @@ struct linear_model {
     struct linear_fit_info info;
 };
 
-/* Standardise x (n x d), fit one-vs-rest, keep the scaler. Names are copied
+/* Standardise x (n x d), fit one-vs-rest (or multinomial, see
+ * linear_solver.multinomial), keep the scaler. Names are copied
  * (NULL: "f0".. / "0"..). *out caller-owned (linear_model_free). */
 int linear_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_classes,
                  const char *const *feature_names, const char *const *class_names,
@@ -151,7 +169,7 @@ int linear_save(const struct linear_model *m, const json_t *hyper, const char *f
 /* Validating loader: shapes, dtypes, finite values, scale > 0, known loss. */
 int linear_from_file(const st_file *file, struct linear_model **out, enc_err *err);
 
-/* Hyperparameters <-> JSON ({"loss","c","tol","max_iter","seed"}). */
+/* Hyperparameters <-> JSON ({"loss","c","tol","max_iter","bias","seed","multi_class"}). */
 json_t *linear_solver_json(const struct linear_solver *s);
 int linear_solver_from_json(const json_t *j, struct linear_solver *s, enc_err *err);
 
