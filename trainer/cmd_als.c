@@ -33,7 +33,7 @@ int cmd_als(int argc, char **argv)
     const char *out = NULL, *solver = "cg", *weighting = "none", *validation = NULL;
     int64_t factors = (int64_t)p.factors, iterations = p.iterations, threads = p.threads,
             seed = (int64_t)p.seed, version = 0, cg_steps = p.cg_steps;
-    double reg = p.regularization, alpha = p.alpha, k1 = p.bm25_k1, b = p.bm25_b;
+    double reg = p.regularization, reg_exp = p.reg_exponent, alpha = p.alpha, k1 = p.bm25_k1, b = p.bm25_b;
     int dry = 0;
     in.min_rating = 0;
     const struct opt opts[] = {
@@ -47,6 +47,8 @@ int cmd_als(int argc, char **argv)
         {"factors", OPT_INT, &factors, "latent factors", 1, 1024, 0},
         {"iterations", OPT_INT, &iterations, "ALS iterations (user + item sweeps)", 0, 1000, 0},
         {"regularization", OPT_DOUBLE, &reg, "L2 regularization", 1e-9, 1e9, 0},
+        {"reg-exponent", OPT_DOUBLE, &reg_exp,
+         "scale each row's regularization by (its interactions / mean)^E", -2, 2, 0},
         {"alpha", OPT_DOUBLE, &alpha, "confidence c = 1 + alpha * weight", 0, 1e9, 0},
         {"solver", OPT_STR, &solver, "cg (conjugate gradient) or cholesky (exact)", 0, -1, 0},
         {"cg-steps", OPT_INT, &cg_steps, "CG steps per row and sweep", 1, 100, 0},
@@ -95,6 +97,7 @@ int cmd_als(int argc, char **argv)
     p.seed = (uint64_t)seed;
     p.cg_steps = (int)cg_steps;
     p.regularization = reg;
+    p.reg_exponent = reg_exp;
     p.alpha = alpha;
     p.bm25_k1 = k1;
     p.bm25_b = b;
@@ -129,6 +132,8 @@ int cmd_als(int argc, char **argv)
             json_object_set_new(hyper, "bm25_k1", json_real(k1));
             json_object_set_new(hyper, "bm25_b", json_real(b));
         }
+        if (hyper && reg_exp != 0)
+            json_object_set_new(hyper, "reg_exponent", json_real(reg_exp));
         if (hyper)
             mf_input_describe(&in, hyper);
         rc = hyper ? mf_input_publish("als", &in, &d, hyper, out, version) : 1;

@@ -34,10 +34,14 @@
 void als_params_default(struct als_params *p)
 {
     memset(p, 0, sizeof *p);
-    p->factors = 64;
-    p->iterations = 15;
-    p->regularization = 0.05;
-    p->alpha = 2.0;
+    /* Chosen on validation splits carved from the ml-100k and ml-latest-small
+     * train.tsv files (bench/als_tune.sh; docs/training.md): the best mean
+     * validation NDCG@10 over both. */
+    p->factors = 128;
+    p->iterations = 10;
+    p->regularization = 25;
+    p->reg_exponent = 0.5;
+    p->alpha = 4.0;
     p->solver = ALS_SOLVER_CG;
     p->cg_steps = 3;
     p->threads = 2;
@@ -62,6 +66,8 @@ int als_params_check(const struct als_params *p, enc_err *err)
         return enc_errf(err, ENC_EINVAL, "unknown solver");
     if (p->solver == ALS_SOLVER_CG && (p->cg_steps < 1 || p->cg_steps > 1000))
         return enc_errf(err, ENC_EINVAL, "cg_steps must be in 1..1000");
+    if (!(p->reg_exponent >= -2 && p->reg_exponent <= 2))
+        return enc_errf(err, ENC_EINVAL, "reg_exponent must be in -2..2");
     if (p->threads < 1 || p->threads > 256)
         return enc_errf(err, ENC_EINVAL, "threads must be in 1..256");
     if (p->weighting == ALS_WEIGHT_BM25 && (!(p->bm25_k1 >= 0) || !(p->bm25_b >= 0) ||
@@ -118,17 +124,29 @@ struct solve_job {
     int cg_steps;
     float *X;
     size_t max_row;
+    double reg, reg_exponent, mean_row;
     atomic_size_t next;
     atomic_int failed;
 };
 
 #define ROW_CHUNK 16
 
+/* Extra diagonal for a row of n entries when regularization scales with the
+ * row's size: reg * (n / mean)^e - reg (G already holds reg). */
+static float extra_reg(const struct solve_job *j, size_t n)
+{
+    if (j->reg_exponent == 0 || j->mean_row <= 0)
+        return 0.0f;
+    double ratio = (double)(n ? n : 1) / j->mean_row;
+    return (float)(j->reg * pow(ratio, j->reg_exponent) - j->reg);
+}
+
 static void solve_cg(const struct solve_job *j, size_t n, const float *Yr, const float *cm,
                      float *t, float *x, float *r, float *p, float *Ap)
 {
     size_t F = j->F;
     int Fi = (int)F, ni = (int)n;
+    float ex = extra_reg(j, n);
     /* r = Yr^T (c - cm * (Yr x)) - G x  (c = 1 + cm) */
     if (n) {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, ni, Fi, 1.0f, Yr, Fi, x, 1, 0.0f, t, 1);
@@ -139,6 +157,8 @@ static void solve_cg(const struct solve_job *j, size_t n, const float *Yr, const
         memset(r, 0, F * sizeof *r);
     }
     cblas_sgemv(CblasRowMajor, CblasNoTrans, Fi, Fi, -1.0f, j->G, Fi, x, 1, 1.0f, r, 1);
+    if (ex != 0.0f)
+        cblas_saxpy(Fi, -ex, x, 1, r, 1);
     memcpy(p, r, F * sizeof *p);
     float rsold = cblas_sdot(Fi, r, 1, r, 1);
     if (rsold < 1e-20f)
@@ -146,6 +166,8 @@ static void solve_cg(const struct solve_job *j, size_t n, const float *Yr, const
     for (int it = 0; it < j->cg_steps; it++) {
         /* Ap = G p + Yr^T (cm * (Yr p)) */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Fi, Fi, 1.0f, j->G, Fi, p, 1, 0.0f, Ap, 1);
+        if (ex != 0.0f)
+            cblas_saxpy(Fi, ex, p, 1, Ap, 1);
         if (n) {
             cblas_sgemv(CblasRowMajor, CblasNoTrans, ni, Fi, 1.0f, Yr, Fi, p, 1, 0.0f, t, 1);
             for (size_t k = 0; k < n; k++)
@@ -174,6 +196,9 @@ static int solve_chol(const struct solve_job *j, size_t n, float *Yr, const floa
     size_t F = j->F;
     int Fi = (int)F, ni = (int)n;
     memcpy(A, j->G, F * F * sizeof *A);
+    float ex = extra_reg(j, n);
+    for (size_t f = 0; f < F; f++)
+        A[f * F + f] += ex;
     memset(x, 0, F * sizeof *x);
     for (size_t k = 0; k < n; k++)
         cblas_saxpy(Fi, 1.0f + cm[k], Yr + k * F, 1, x, 1);
@@ -234,7 +259,8 @@ out:
 }
 
 int als_solve_rows(const struct als_csr *C, const float *Y, size_t factors, double reg,
-                   enum als_solver solver, int cg_steps, int threads, float *X, enc_err *err)
+                   double reg_exponent, enum als_solver solver, int cg_steps, int threads,
+                   float *X, enc_err *err)
 {
     size_t F = factors;
     float *G = malloc(F * F * sizeof *G);
@@ -242,7 +268,10 @@ int als_solve_rows(const struct als_csr *C, const float *Y, size_t factors, doub
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     gram(Y, C->cols, F, reg, G);
     struct solve_job j = {.C = C, .Y = Y, .G = G, .F = F, .solver = solver,
-                          .cg_steps = cg_steps, .X = X};
+                          .cg_steps = cg_steps, .X = X, .reg = reg,
+                          .reg_exponent = reg_exponent,
+                          .mean_row = C->rows ? (double)C->indptr[C->rows] / (double)C->rows
+                                              : 0};
     for (size_t r = 0; r < C->rows; r++) {
         size_t n = (size_t)(C->indptr[r + 1] - C->indptr[r]);
         if (n > j.max_row)
@@ -377,11 +406,11 @@ int als_fit(const struct als_csr *R, const struct als_params *p, float *X, float
     random_fill(Y, R->cols * F, &state, 0.01f);
     for (int it = 1; it <= p->iterations && !rc; it++) {
         double t0 = now();
-        rc = als_solve_rows(&Cu, Y, F, p->regularization, p->solver, p->cg_steps, p->threads,
-                            X, err);
+        rc = als_solve_rows(&Cu, Y, F, p->regularization, p->reg_exponent, p->solver,
+                            p->cg_steps, p->threads, X, err);
         if (!rc)
-            rc = als_solve_rows(&Ci, X, F, p->regularization, p->solver, p->cg_steps,
-                                p->threads, Y, err);
+            rc = als_solve_rows(&Ci, X, F, p->regularization, p->reg_exponent, p->solver,
+                                p->cg_steps, p->threads, Y, err);
         double dt = now() - t0;
         if (!rc && p->progress)
             p->progress(p->progress_ctx, it, dt, als_loss(&Cu, X, Y, F, p->regularization));

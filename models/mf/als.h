@@ -44,6 +44,8 @@ struct als_params {
     size_t factors;
     int iterations;
     double regularization;
+    double reg_exponent;        /* row regularization = reg * (n_row / mean n_row)^this;
+                                   0: the same reg for every row */
     double alpha;
     enum als_solver solver;
     int cg_steps;               /* CG steps per row and half-iteration */
@@ -79,10 +81,12 @@ int als_fit(const struct als_csr *R, const struct als_params *p, float *user_fac
 
 /* One half-iteration: for each row r of C (confidence minus one, c - 1 > 0,
  * per stored entry) solve x_r against the fixed factors Y[C->cols * F] with
- * preference 1 on stored entries. X[C->rows * F] is the warm start for CG
- * and receives the result. Exposed for tests. */
+ * preference 1 on stored entries and regularization reg (scaled per row by
+ * reg_exponent, see als_params). X[C->rows * F] is the warm start for CG and
+ * receives the result. Exposed for tests. */
 int als_solve_rows(const struct als_csr *C, const float *Y, size_t factors, double reg,
-                   enum als_solver solver, int cg_steps, int threads, float *X, enc_err *err);
+                   double reg_exponent, enum als_solver solver, int cg_steps, int threads,
+                   float *X, enc_err *err);
 
 /* The loss als_fit reports for factors X, Y and confidences-minus-one C. */
 double als_loss(const struct als_csr *C, const float *X, const float *Y, size_t factors,
