@@ -227,6 +227,47 @@ START_TEST(npy_matrix_rules)
 }
 END_TEST
 
+/* Every single-byte change of a valid file (header and the first data bytes,
+ * to a few interesting values) is either refused or parsed into a result that
+ * stays inside the buffer; under ASan this is a small deterministic fuzz. */
+START_TEST(npy_mutations)
+{
+    size_t len;
+    unsigned char *b = npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", F6,
+                           sizeof F6, &len);
+    const unsigned char vals[] = {0, 1, '\n', ' ', '\'', '(', ')', ',', '9', 'T', 0x7f, 0xff};
+    size_t accepted = 0, refused = 0;
+    for (size_t pos = 0; pos < len; pos++) {
+        unsigned char keep = b[pos];
+        for (size_t v = 0; v < sizeof vals; v++) {
+            if (vals[v] == keep)
+                continue;
+            b[pos] = vals[v];
+            struct mf_npy a;
+            enc_err err = {0};
+            if (mf_npy_parse(b, len, &a, &err) == 0) {
+                accepted++;
+                ck_assert(a.data >= b && a.data + a.nbytes == b + len);
+                ck_assert_uint_eq(a.nbytes, a.count * a.itemsize);
+                struct mf_matrix m;
+                if (mf_matrix_parse(b, len, "m.npy", 0, &m, &err) == 0) {
+                    ck_assert_uint_eq(m.rows * m.cols, a.count);
+                    mf_matrix_clear(&m);
+                }
+            } else {
+                refused++;
+                ck_assert(err.msg[0] != '\0');
+            }
+            b[pos] = keep;
+        }
+    }
+    /* data-byte changes are accepted (or refused as non-finite), header damage refused */
+    ck_assert_uint_gt(accepted, 0);
+    ck_assert_uint_gt(refused, 0);
+    free(b);
+}
+END_TEST
+
 static int parse_csv(const char *text, int id_column, struct mf_matrix *m, enc_err *err)
 {
     return mf_matrix_parse(text, strlen(text), "f.csv", id_column, m, err);
@@ -525,6 +566,7 @@ static Suite *suite(void)
     tcase_add_test(t, npy_malformed_headers);
     tcase_add_test(t, npy_malformed_framing);
     tcase_add_test(t, npy_matrix_rules);
+    tcase_add_test(t, npy_mutations);
     suite_add_tcase(s, t);
     t = tcase_create("csv");
     tcase_add_test(t, csv_matrices);
