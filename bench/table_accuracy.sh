@@ -22,13 +22,16 @@ py=/usr/bin/python3
 rm -rf "$out/enc" "$out/repo"
 mkdir -p "$out/enc" "$out/repo"
 date -u +%Y-%m-%dT%H:%MZ > "$out/enc/date"
+cut -d' ' -f1-3 /proc/loadavg > "$out/enc/load"
+# One BLAS thread on both sides: Encore predicts one request per thread.
+export OPENBLAS_NUM_THREADS=1
 
 $py "$here/table_sklearn_ref.py" prepare "$out"
 
 fit() {   # fit MODEL TRAIN.csv REPO/NAME
     local m=$1 data=$2 dst=$3
     case $m in
-    forest) "$train" forest --data "$data" --label label --out "$dst" --trees 100 --seed 42 ;;
+    forest) "$train" forest --data "$data" --label label --out "$dst" --trees 100 --seed ${seed:-42} ;;
     *) "$train" linear --data "$data" --label label --loss "$m" --out "$dst" ;;
     esac
 }
@@ -48,6 +51,18 @@ for ds in iris wine breast_cancer digits; do
         done
         "$train" eval --model "$out/repo/$name" --data "$out/$ds.all.csv" --kfold 5 \
             > "$out/enc/$ds.$m.kfold.json" 2>/dev/null
+        fit $m "$out/$ds.u.train.csv" "$out/repo/$name-u" > /dev/null 2>&1
+        "$train" eval --model "$out/repo/$name-u" --data "$out/$ds.u.test.csv" > "$out/enc/$ds.$m.u.json"
+        if [ $m = forest ]; then
+            for seed in 1 2 3 4 5; do
+                for k in 0 1 2 3 4; do
+                    seed=$seed fit forest "$out/$ds.fold$k.train.csv" "$out/repo/$name-s$seed-f$k" \
+                        > /dev/null 2>&1
+                    "$train" eval --model "$out/repo/$name-s$seed-f$k" \
+                        --data "$out/$ds.fold$k.test.csv" > "$out/enc/$ds.forest.s$seed.fold$k.json"
+                done
+            done
+        fi
         printf 'encore  %-14s %-14s acc %s\n' $ds $m \
             "$(grep -m1 '"accuracy"' "$out/enc/$ds.$m.test.json" | tr -d ' ,')" >&2
     done

@@ -111,6 +111,17 @@ def prepare(out):
         write_csv(os.path.join(out, ds + ".train.csv"), X[tr], y[tr], names)
         write_csv(os.path.join(out, ds + ".test.csv"), X[te], y[te], names)
         write_csv(os.path.join(out, ds + ".all.csv"), X, y, names)
+        # The issue's reference figures match scikit-learn's classic unstratified
+        # train_test_split(random_state=42): kept as a second split for comparison.
+        utr_path, ute_path = (os.path.join(SPLITS, ds + ".unstratified." + p + ".idx")
+                              for p in ("train", "test"))
+        if not os.path.exists(utr_path):
+            utr, ute = train_test_split(np.arange(len(y)), test_size=0.2, random_state=42)
+            write_idx(utr_path, sorted(utr))
+            write_idx(ute_path, sorted(ute))
+        utr, ute = read_idx(utr_path), read_idx(ute_path)
+        write_csv(os.path.join(out, ds + ".u.train.csv"), X[utr], y[utr], names)
+        write_csv(os.path.join(out, ds + ".u.test.csv"), X[ute], y[ute], names)
         folds = []
         if not os.path.exists(os.path.join(SPLITS, ds + ".fold0.idx")):
             skf = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
@@ -132,9 +143,20 @@ def prepare(out):
                 mm = make().fit(X[ftr], y[ftr])
                 cv.append(float((mm.predict(X[fte]) == y[fte]).mean()))
             single_us, rows_s = timing(m, X[te], Xbig)
+            mu = make().fit(X[utr], y[utr])
             r[mname] = {"accuracy": acc, "cv_mean": float(np.mean(cv)), "cv": cv,
+                        "accuracy_unstratified": float((mu.predict(X[ute]) == y[ute]).mean()),
                         "single_row_us": single_us, "batch_rows_per_second": rows_s}
             if mname == "forest":
+                # seed spread: CV mean over random_state 1..5 on the same folds
+                means = []
+                for seed in range(1, 6):
+                    accs = []
+                    for ftr, fte in folds:
+                        mm = RandomForestClassifier(n_estimators=100, random_state=seed).fit(X[ftr], y[ftr])
+                        accs.append(float((mm.predict(X[fte]) == y[fte]).mean()))
+                    means.append(float(np.mean(accs)))
+                r[mname]["cv_mean_seeds"] = means
                 m2 = RandomForestClassifier(n_estimators=100, random_state=42, n_jobs=2).fit(X[tr], y[tr])
                 r[mname]["batch_rows_per_second_2threads"] = timing(m2, X[te], Xbig)[1]
             print("sklearn %-14s %-12s acc %.4f  cv %.4f  1-row %.0f us  batch %.0f rows/s" %
@@ -149,7 +171,8 @@ def load_encore(out, sk):
     def j(name):
         with open(os.path.join(out, "enc", name + ".json")) as f:
             return json.load(f)
-    en = {"date": open(os.path.join(out, "enc", "date")).read().strip()}
+    en = {"date": open(os.path.join(out, "enc", "date")).read().strip(),
+          "load": open(os.path.join(out, "enc", "load")).read().strip()}
     for ds in sk["datasets"]:
         en[ds] = {}
         for m in ("forest", "hinge", "squared_hinge", "logistic"):
@@ -157,7 +180,11 @@ def load_encore(out, sk):
             cv = [j("%s.%s.fold%d" % (ds, m, k))["accuracy"] for k in range(5)]
             r = {"accuracy": te["accuracy"], "cv_mean": float(np.mean(cv)), "cv": cv,
                  "train_seconds": tr["train_seconds"],
-                 "own_kfold_mean": j("%s.%s.kfold" % (ds, m))["accuracy_mean"]}
+                 "own_kfold_mean": j("%s.%s.kfold" % (ds, m))["accuracy_mean"],
+                 "accuracy_unstratified": j("%s.%s.u" % (ds, m))["accuracy"]}
+            if m == "forest":
+                r["cv_mean_seeds"] = [float(np.mean([j("%s.forest.s%d.fold%d" % (ds, sd, k))["accuracy"]
+                                                     for k in range(5)])) for sd in range(1, 6)]
             for k in ("single_row_us", "batch_rows_per_second"):
                 if k in te:
                     r[k] = te[k]
@@ -173,16 +200,17 @@ def report(out, md):
     L = []
     L.append("# Tables: random forest and linear models vs scikit-learn\n")
     L.append("Produced by `bench/table_accuracy.sh` (%s); scikit-learn %s under /usr/bin/python3, "
-             "same machine, same run. The data are the CSVs Debian's python3-sklearn ships; the "
+             "same machine, same run (load average at the start: %s; 2 cores shared with other "
+             "jobs, so timings are noisy; OPENBLAS_NUM_THREADS=1 on both sides). The data are the CSVs Debian's python3-sklearn ships; the "
              "80/20 split (stratified, random_state 42) and the 5 CV folds (StratifiedKFold, "
              "shuffle, random_state 0) are the index files in `bench/splits/`, used by both sides.\n"
-             % (en.get("date", "?"), sk["sklearn_version"]))
+             % (en.get("date", "?"), sk["sklearn_version"], en.get("load", "?")))
     L.append("Models: Encore `forest` (100 trees, sqrt features, seed 42) vs "
              "RandomForestClassifier(100, random_state=42); Encore `linear --loss hinge` vs "
              "LinearSVC(loss='hinge') and LinearSVC() (squared hinge, its default); Encore "
              "`linear --loss squared_hinge` vs LinearSVC(); Encore `linear --loss logistic` "
-             "(one-vs-rest) vs LogisticRegression() (multinomial, lbfgs). All linear models on "
-             "standardised features, C = 1.\n")
+             "(multinomial for > 2 classes, its default `--multi auto`) vs LogisticRegression() "
+             "(multinomial, lbfgs). All linear models on standardised features, C = 1.\n")
     L.append("## Accuracy on the 80/20 split (test rows; one example = 1/test rows)\n")
     pairs = [("forest", "forest", "forest"), ("hinge", "svm_hinge", "linear hinge"),
              ("squared_hinge", "svm_sqhinge", "linear squared_hinge"),
@@ -199,6 +227,18 @@ def report(out, md):
             L.append("| %s (%d) | %s | %.3f | %.3f | %+d | %s |" % (
                 ds, s["test_rows"], label, e["accuracy"], s[sk_k]["accuracy"], diff,
                 "%.3f" % ref[sk_k][di] if sk_k in ref else ""))
+    L.append("\n## The issue's split (unstratified train_test_split, random_state 42)\n")
+    L.append("The issue's reference figures match this split, not the stratified one above.\n")
+    L.append("| data set (test rows) | model | Encore | scikit-learn | diff (examples) | issue reference |")
+    L.append("| --- | --- | --- | --- | --- | --- |")
+    for di, ds in enumerate(sk["datasets"]):
+        s = sk["datasets"][ds]
+        for ek, sk_k, label in pairs:
+            e = en[ds][ek]
+            diff = round((e["accuracy_unstratified"] - s[sk_k]["accuracy_unstratified"]) * s["test_rows"])
+            L.append("| %s (%d) | %s | %.3f | %.3f | %+d | %s |" % (
+                ds, s["test_rows"], label, e["accuracy_unstratified"], s[sk_k]["accuracy_unstratified"],
+                diff, "%.3f" % ref[sk_k][di] if sk_k in ref else ""))
     L.append("\n## 5-fold cross-validation mean accuracy (same folds)\n")
     L.append("| data set | model | Encore | scikit-learn | Encore - sklearn | Encore `eval --kfold 5` (own folds) |")
     L.append("| --- | --- | --- | --- | --- | --- |")
@@ -209,6 +249,14 @@ def report(out, md):
             L.append("| %s | %s | %.4f | %.4f | %+.4f | %.4f |" % (
                 ds, label, e["cv_mean"], s[sk_k]["cv_mean"], e["cv_mean"] - s[sk_k]["cv_mean"],
                 e.get("own_kfold_mean", float("nan"))))
+    L.append("\nForests depend on the seed: 5-fold CV mean over seeds 1..5 (Encore `--seed`, "
+             "scikit-learn `random_state`), same folds:\n")
+    L.append("| data set | Encore mean (min..max) | scikit-learn mean (min..max) | Encore - sklearn |")
+    L.append("| --- | --- | --- | --- |")
+    for ds in sk["datasets"]:
+        e, s = en[ds]["forest"]["cv_mean_seeds"], sk["datasets"][ds]["forest"]["cv_mean_seeds"]
+        L.append("| %s | %.4f (%.4f..%.4f) | %.4f (%.4f..%.4f) | %+.4f |" % (
+            ds, np.mean(e), min(e), max(e), np.mean(s), min(s), max(s), np.mean(e) - np.mean(s)))
     L.append("\n## In-process prediction speed\n")
     L.append("Single row: mean latency of one predict call with one row (Encore: `ops->predict` as "
              "the server calls it, through `encore-train eval --bench`; scikit-learn: "
