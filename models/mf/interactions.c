@@ -137,13 +137,18 @@ int ia_id_cmp(const char *a, const char *b)
     if (da != db)
         return da ? -1 : 1;
     if (da) {
-        while (*a == '0' && a[1])
-            a++;
-        while (*b == '0' && b[1])
-            b++;
-        size_t la = strlen(a), lb = strlen(b);
-        if (la != lb)
-            return la < lb ? -1 : 1;
+        const char *x = a, *y = b;
+        while (*x == '0' && x[1])
+            x++;
+        while (*y == '0' && y[1])
+            y++;
+        size_t lx = strlen(x), ly = strlen(y);
+        if (lx != ly)
+            return lx < ly ? -1 : 1;
+        int c = strcmp(x, y);
+        if (c)
+            return c < 0 ? -1 : 1;
+        /* same number, different spelling ("07", "7"): byte order */
     }
     int c = strcmp(a, b);
     return c < 0 ? -1 : c > 0;
