@@ -7,6 +7,7 @@
  * so parsing allocates only the output arrays. Line numbers count physical
  * lines, so a quoted field with a newline still reports the right line.
  */
+#define _GNU_SOURCE   /* qsort_r */
 #include "table/csvtable.h"
 
 #include <ctype.h>
@@ -206,12 +207,12 @@ static int is_int_string(const char *s)
     return 1;
 }
 
-static int g_numeric_sort;
-
-static int cmp_label(const void *a, const void *b)
+/* Label order; `numeric` (int *) compares integer labels by value.
+ * qsort_r keeps the reader reentrant. */
+static int cmp_label(const void *a, const void *b, void *numeric)
 {
     const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-    if (g_numeric_sort) {
+    if (*(const int *)numeric) {
         long long u = strtoll(x, NULL, 10), v = strtoll(y, NULL, 10);
         if (u != v)
             return u < v ? -1 : 1;
@@ -428,15 +429,21 @@ static int finish_classes(struct ctx *c, struct csvt_table *t, enc_err *err)
     int all_int = 1;
     for (size_t i = 0; i < c->rows && all_int; i++)
         all_int = is_int_string(sorted[i]) && strlen(sorted[i]) < 18;
-    g_numeric_sort = all_int;
-    qsort(sorted, c->rows, sizeof *sorted, cmp_label);
+    qsort_r(sorted, c->rows, sizeof *sorted, cmp_label, &all_int);
     size_t u = 0;
     for (size_t i = 0; i < c->rows; i++)
-        if (u == 0 || cmp_label(&sorted[u - 1], &sorted[i]) != 0)
+        if (u == 0 || cmp_label(&sorted[u - 1], &sorted[i], &all_int) != 0)
             sorted[u++] = sorted[i];
     for (size_t i = 0; i < c->rows; i++) {
-        char **hit = bsearch(&c->labels[i], sorted, u, sizeof *sorted, cmp_label);
-        t->y[i] = (int32_t)(hit - sorted);
+        size_t lo = 0, hi = u;   /* the label is present: find it */
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cmp_label(&sorted[mid], &c->labels[i], &all_int) <= 0)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        t->y[i] = (int32_t)lo;
     }
     t->n_classes = u;
     t->class_names = dup_strings((const char *const *)sorted, u);
