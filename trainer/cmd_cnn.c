@@ -41,7 +41,8 @@ int cmd_cnn(int argc, char **argv)
 {
     const char *train_images = NULL, *train_labels = NULL, *test_images = NULL,
                *test_labels = NULL, *out = NULL, *arch = CNN_DEFAULT_ARCH, *optimizer = "adam",
-               *thread_mode = "batch", *class_names = NULL;
+               *thread_mode = "batch", *class_names = NULL, *init = "he",
+               *scaling = "standardize";
     int64_t epochs = 5, batch = 128, seed = 42, threads = 2, version = 0;
     double lr = 0.001, momentum = 0.9;
     const struct opt opts[] = {
@@ -62,6 +63,10 @@ int cmd_cnn(int argc, char **argv)
         {"threads", OPT_INT, &threads, "worker threads", 1, 64, 0},
         {"thread-mode", OPT_STR, &thread_mode, "batch (split each batch over pthreads) or blas "
          "(OpenBLAS threads inside each GEMM)", 0, 0, 0},
+        {"init", OPT_STR, &init, "weights: he (He before ReLU, else Glorot), glorot, or uniform "
+         "(+-1/sqrt(fan_in), PyTorch's default)", 0, 0, 0},
+        {"scaling", OPT_STR, &scaling, "input scaling: standardize (mean 0, std 1 over the training "
+         "pixels) or unit (pixels / 255)", 0, 0, 0},
         {"class-names", OPT_STR, &class_names, "comma-separated class names (default 0..N-1)", 0, 0,
          0},
         {"version", OPT_INT, &version, "version to write (0: the next free one)", 0, 1e15, 0},
@@ -81,6 +86,20 @@ int cmd_cnn(int argc, char **argv)
     if (!split && strcmp(thread_mode, "blas") != 0) {
         fprintf(stderr, "encore-train cnn: --thread-mode must be batch or blas, not '%s'\n",
                 thread_mode);
+        return 2;
+    }
+    enum cnn_init scheme = strcmp(init, "he") == 0       ? CNN_INIT_HE
+                           : strcmp(init, "glorot") == 0 ? CNN_INIT_GLOROT
+                           : strcmp(init, "uniform") == 0 ? CNN_INIT_UNIFORM
+                                                          : (enum cnn_init)-1;
+    if ((int)scheme < 0) {
+        fprintf(stderr, "encore-train cnn: --init must be he, glorot or uniform, not '%s'\n", init);
+        return 2;
+    }
+    int standardize = strcmp(scaling, "standardize") == 0;
+    if (!standardize && strcmp(scaling, "unit") != 0) {
+        fprintf(stderr, "encore-train cnn: --scaling must be standardize or unit, not '%s'\n",
+                scaling);
         return 2;
     }
     if ((test_images == NULL) != (test_labels == NULL) && !(test_images && strstr(test_images,
@@ -128,7 +147,7 @@ int cmd_cnn(int argc, char **argv)
             goto done;
         }
     }
-    cnn_init(net, (uint64_t)seed);
+    cnn_init(net, (uint64_t)seed, scheme);
     fprintf(stderr, "encore-train cnn: arch %s, %zu parameters, %s lr %g, batch %lld, %lld epochs, "
                     "%lld threads (%s)\n",
             net->arch, net->n_params, optimizer, lr, (long long)batch, (long long)epochs,
@@ -136,7 +155,7 @@ int cmd_cnn(int argc, char **argv)
     struct cnn_train_opts o = {
         .epochs = (int)epochs, .batch = (int)batch, .lr = lr, .adam = adam,
         .momentum = momentum, .seed = (uint64_t)seed, .threads = (int)threads,
-        .split_batch = split, .progress = stderr,
+        .split_batch = split, .standardize = standardize, .progress = stderr,
     };
     double test_acc = -1;
     double t1 = trainer_now();
@@ -151,10 +170,11 @@ int cmd_cnn(int argc, char **argv)
         fprintf(stderr, "encore-train cnn: cannot read the inputs again to fingerprint them\n");
         goto done;
     }
-    hyper = json_pack("{s:s, s:I, s:I, s:f, s:s, s:f, s:I, s:I, s:s}", "arch", net->arch,
-                      "epochs", (json_int_t)epochs, "batch", (json_int_t)batch, "lr", lr,
-                      "optimizer", optimizer, "momentum", momentum, "seed", (json_int_t)seed,
-                      "threads", (json_int_t)threads, "thread_mode", thread_mode);
+    hyper = json_pack("{s:s, s:I, s:I, s:f, s:s, s:f, s:I, s:I, s:s, s:s, s:s}", "arch",
+                      net->arch, "epochs", (json_int_t)epochs, "batch", (json_int_t)batch, "lr",
+                      lr, "optimizer", optimizer, "momentum", momentum, "seed", (json_int_t)seed,
+                      "threads", (json_int_t)threads, "thread_mode", thread_mode, "init", init,
+                      "scaling", scaling);
     int64_t written = 0;
     if (!hyper || cnn_save(net, hyper, fp, out, version, &written, &err)) {
         fprintf(stderr, "encore-train cnn: %s\n", hyper ? err.msg : "out of memory");

@@ -300,7 +300,7 @@ static float unit_float(uint64_t h)
     return (float)(h >> 40) * (1.0f / 16777216.0f);
 }
 
-void cnn_init(struct cnn_net *net, uint64_t seed)
+void cnn_init(struct cnn_net *net, uint64_t seed, enum cnn_init scheme)
 {
     uint64_t s = splitmix64(seed ^ 0x5EEDull);
     for (int i = 0; i < net->n_layers; i++) {
@@ -318,7 +318,9 @@ void cnn_init(struct cnn_net *net, uint64_t seed)
         }
         double fan_in = L->kind == CNN_CONV ? (double)L->k * L->k * L->in_c : L->in_c;
         double fan_out = L->kind == CNN_CONV ? (double)L->k * L->k * L->filters : L->units;
-        double lim = relu ? sqrt(6.0 / fan_in) : sqrt(6.0 / (fan_in + fan_out));
+        double lim = scheme == CNN_INIT_UNIFORM        ? 1.0 / sqrt(fan_in)
+                     : scheme == CNN_INIT_HE && relu ? sqrt(6.0 / fan_in)
+                                                     : sqrt(6.0 / (fan_in + fan_out));
         float *W = net->params + L->w_off;
         for (size_t j = 0; j < L->n_w; j++) {
             s = splitmix64(s);
@@ -514,19 +516,13 @@ static void col_sums(const float *g, size_t rows, size_t m, const float *ones, f
 typedef float f8 __attribute__((vector_size(32)));
 typedef int32_t i8 __attribute__((vector_size(32)));
 
-static inline f8 load8(const float *p)
-{
-    f8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 static void relu_forward(const float *x, float *y, size_t m)
 {
     const f8 zero = {0};
     size_t j = 0;
     for (; j + 8 <= m; j += 8) {
-        f8 v = load8(x + j);
+        f8 v;
+        memcpy(&v, x + j, sizeof v);
         i8 keep = v > zero;
         v = (f8)((i8)v & keep);
         memcpy(y + j, &v, sizeof v);
@@ -541,8 +537,11 @@ static void relu_backward(const float *y, float *g, size_t m)
     const f8 zero = {0};
     size_t j = 0;
     for (; j + 8 <= m; j += 8) {
-        i8 keep = load8(y + j) > zero;
-        f8 v = (f8)((i8)load8(g + j) & keep);
+        f8 a, v;
+        memcpy(&a, y + j, sizeof a);
+        memcpy(&v, g + j, sizeof v);
+        i8 keep = a > zero;
+        v = (f8)((i8)v & keep);
         memcpy(g + j, &v, sizeof v);
     }
     for (; j < m; j++)

@@ -86,9 +86,15 @@ struct cnn_net {
 int cnn_new(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err *err);
 void cnn_free(struct cnn_net *net);   /* NULL is a no-op */
 
-/* He-uniform weights for layers followed by a ReLU, Glorot-uniform for the
- * others, zero biases; deterministic for a seed. */
-void cnn_init(struct cnn_net *net, uint64_t seed);
+enum cnn_init {
+    CNN_INIT_HE = 0,        /* He-uniform before a ReLU, Glorot-uniform elsewhere */
+    CNN_INIT_GLOROT = 1,    /* Glorot-uniform everywhere (Keras's default) */
+    CNN_INIT_UNIFORM = 2,   /* U(+-1/sqrt(fan_in)) (PyTorch's default) */
+};
+
+/* Draw the weights (zero biases) with the given scheme; deterministic for a
+ * seed. */
+void cnn_init(struct cnn_net *net, uint64_t seed, enum cnn_init scheme);
 
 /* Replace the class names (n_classes strings, copied). Returns 0 or ENC_ENOMEM. */
 int cnn_set_class_names(struct cnn_net *net, const char *const *names);
@@ -131,14 +137,15 @@ struct cnn_train_opts {
     double momentum;            /* SGD momentum */
     uint64_t seed;
     int threads;
+    int standardize;            /* 1: input scaled to mean 0, std 1 over the training
+                                 * pixels; 0: pixels / 255 */
     int split_batch;            /* 1: split each batch over `threads` pthreads with
                                  * single-threaded BLAS; 0: one worker, BLAS threads */
     FILE *progress;             /* per-epoch lines, or NULL */
 };
 
 /* Train `net` (already initialised) on `train`; `test` (or NULL) is scored
- * after each epoch. Sets the input scaling from the training pixels
- * (mean/std standardisation). Deterministic for a fixed seed and thread
+ * after each epoch. Sets the input scaling (o->standardize). Deterministic for a fixed seed and thread
  * count. Returns 0, ENC_EINVAL (labels >= n_classes, image size mismatch) or
  * ENC_ENOMEM. *test_acc (optional) gets the final held-out accuracy. */
 int cnn_train(struct cnn_net *net, const struct idx_dataset *train,

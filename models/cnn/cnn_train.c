@@ -223,6 +223,10 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
     }
     double mean = sum / total, var = sq / total - mean * mean;
     double sd = var > 1e-12 ? sqrt(var) : 1.0;
+    if (!o->standardize) {
+        mean = 0;
+        sd = 1;
+    }
     net->input_scale = (float)(1.0 / (255.0 * sd));
     net->input_offset = (float)(-mean / sd);
 
