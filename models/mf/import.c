@@ -445,6 +445,18 @@ static int npy_matrix(const void *buf, size_t len, const char *name, struct mf_m
     out->data = malloc(a.count * sizeof(float));
     if (!out->data)
         return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (a.itemsize == 4 && !a.big_endian) {
+        /* the common case (numpy float32 on x86/ARM): copy, then check */
+        memcpy(out->data, a.data, a.nbytes);
+        for (size_t i = 0; i < a.count; i++)
+            if ((rc = check_value(out->data[i], name, i / out->cols, i % out->cols, err))) {
+                mf_matrix_clear(out);
+                return rc;
+            }
+        return 0;
+    }
+#endif
     for (size_t i = 0; i < a.count; i++) {
         uint64_t raw = npy_raw(&a, i);
         double v;
