@@ -7,6 +7,7 @@
  * refused with a message naming the file, line and column (or the .npy header
  * column) rather than read past its end.
  */
+#define _GNU_SOURCE   /* qsort_r */
 #include "mf/import.h"
 
 #include "mf/interactions.h"
@@ -1046,11 +1047,10 @@ static int load_seen(const char *path, const struct idmap *users, const struct i
 }
 
 /* An item-id order for ia_read_items, which takes ids sorted by ia_id_cmp. */
-static char *const *sort_ids;
-
-static int by_id(const void *a, const void *b)
+static int by_id(const void *a, const void *b, void *ids)
 {
-    return ia_id_cmp(sort_ids[*(const size_t *)a], sort_ids[*(const size_t *)b]);
+    char *const *s = ids;
+    return ia_id_cmp(s[*(const size_t *)a], s[*(const size_t *)b]);
 }
 
 /* --items: titles and tags with the trainer's reader (uitem or movies-csv),
@@ -1068,8 +1068,7 @@ static int load_items(const char *path, struct mf_data *d, struct mf_import_stat
     }
     for (size_t i = 0; i < n; i++)
         perm[i] = i;
-    sort_ids = d->item_ids;   /* single-threaded: the trainer's import only */
-    qsort(perm, n, sizeof *perm, by_id);
+    qsort_r(perm, n, sizeof *perm, by_id, d->item_ids);
     for (size_t k = 0; k < n; k++)
         sorted[k] = d->item_ids[perm[k]];
     if ((rc = ia_read_items(path, IA_ITEMS_AUTO, sorted, n, &it, err)))
