@@ -194,6 +194,10 @@ JS
   fi
   sec=$(pm inspect --format '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}} {{.HostConfig.SecurityOpt}} {{.Args}}' "$KC")
   pm kube down "$T/kube.yaml" >/dev/null || die "podman kube down"
+  # kube play turned the ConfigMap into a named volume; kube down leaves it behind
+  for vol in $(pm volume ls --format '{{.Name}}' | grep '^encore-config-' || true); do
+    pm volume rm "$vol" >/dev/null 2>&1 || true
+  done
   case "$sec" in
     "true 65532"*no-new-privileges*"--config /etc/encore/encore.json"*) ;;
     *) die "kube play container settings: $sec" ;;
