@@ -92,6 +92,7 @@ START_TEST(train_toy_binary)
     ck_assert_int_ge(tok_vocab_find(m->vocab, "great story", 11), 0);
     ck_assert_int_eq(tok_vocab_find(m->vocab, "story great", 11), -1);
     text_model_free(m);
+    text_data_clear(&d);
     /* hashing gives the same separation */
     m = train_toy(dir, &d, 12);
     ck_assert_ptr_null(m->vocab);
@@ -320,6 +321,60 @@ START_TEST(rt_polarity_fold)
 }
 END_TEST
 
+START_TEST(mutated_files)
+{
+    /* Model files are untrusted: random byte flips must give a clean refusal
+     * or a model that predicts finite probabilities, never a crash (run it
+     * under ASan). */
+    char *dir = tu_tmpdir();
+    struct text_data d;
+    struct text_model *m = train_toy(dir, &d, 0);
+    st_writer *w = st_writer_new();
+    ck_assert_int_eq(text_write(m, w, NULL, "fp"), 0);
+    unsigned char *buf;
+    size_t len;
+    ck_assert_int_eq(st_writer_to_buffer(w, (void **)&buf, &len, NULL), 0);
+    st_writer_free(w);
+    const struct model_ops *ops = model_family_find("text");
+    uint64_t x = 99;
+    int loaded = 0, refused = 0;
+    for (int round = 0; round < 300; round++) {
+        unsigned char *c = malloc(len);
+        memcpy(c, buf, len);
+        for (int k = 0; k < 1 + round % 4; k++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            c[(x >> 33) % len] ^= (unsigned char)(1u << ((x >> 20) & 7));
+        }
+        st_file *f;
+        void *state;
+        if (st_open_buffer(c, len, &f, NULL) == 0) {
+            if (ops->load(f, &state, NULL) == 0) {
+                float prob[2];
+                const char *t = "great fun";
+                size_t tl = strlen(t);
+                struct model_batch b = {.n = 1, .text = &t, .text_len = &tl};
+                ck_assert_int_eq(ops->predict(state, &b, prob, NULL), 0);
+                ck_assert(isfinite(prob[0]) && isfinite(prob[1]));
+                ops->free(state);
+                loaded++;
+            } else {
+                refused++;
+            }
+            st_close(f);
+        } else {
+            refused++;
+        }
+        free(c);
+    }
+    ck_assert_int_gt(refused, 0);
+    free(buf);
+    text_model_free(m);
+    text_data_clear(&d);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nbsvm");
@@ -330,6 +385,7 @@ int main(void)
     tcase_add_test(tc, one_vs_rest);
     tcase_add_test(tc, round_trip_golden);
     tcase_add_test(tc, reader_errors);
+    tcase_add_test(tc, mutated_files);
     tcase_add_test(tc, rt_polarity_fold);
     suite_add_tcase(s, tc);
     return tu_run(s);
