@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# run.sh - run every libFuzzer target for SECONDS each, seeded from the
+# committed corpus (tests/fuzz/corpus_<target>/); new inputs go to a scratch
+# copy so the committed corpus stays small and reviewed.
+#
+#   tests/fuzz/run.sh SECONDS [BUILD_DIR]
+#
+# BUILD_DIR (default build-fuzz beside the sources) is configured and built
+# when it has no fuzzers yet:
+#   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DENCORE_FUZZ=ON \
+#         -DENCORE_SANITIZE=address,undefined -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link
+# (fuzzer-no-link instruments the libraries too, so coverage guides the
+# search inside the parsers, not only in the target file.)
+# Prints one "RESULT fuzz target=... seconds=... runs=... crashes=..." line per
+# target; exit status 1 if any target crashed (the reproducer is kept in
+# the scratch directory, whose path is printed). Longer runs:
+#   tests/fuzz/run.sh 3600
+set -u
+SECS=${1:?usage: run.sh SECONDS [BUILD_DIR]}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+B=${2:-$SRC/build-fuzz}
+TARGETS="fuzz_request fuzz_model"
+if [ ! -x "$B/fuzz_request" ] || [ ! -x "$B/fuzz_model" ]; then
+    command -v clang >/dev/null || { echo "SKIP: clang is not installed"; exit 0; }
+    cmake -S "$SRC" -B "$B" -DCMAKE_C_COMPILER=clang -DENCORE_FUZZ=ON \
+        -DENCORE_SANITIZE=address,undefined -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null || exit 1
+    cmake --build "$B" --target $TARGETS -j2 >/dev/null || { echo "FAIL: fuzz build"; exit 1; }
+fi
+B=$(cd "$B" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/encore-fuzz.XXXXXX")
+status=0
+for t in $TARGETS; do
+    name=${t#fuzz_}
+    mkdir -p "$WORK/$name"
+    cp "$SRC/tests/fuzz/corpus_$name"/* "$WORK/$name/"
+    (cd "$WORK" && "$B/$t" -max_total_time="$SECS" -rss_limit_mb=2048 -max_len=65536 \
+        -print_final_stats=1 "$WORK/$name" >"$WORK/$name.log" 2>&1)
+    rc=$?
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$WORK/$name.log" | tail -1)
+    cov=$(grep -o 'cov: [0-9]*' "$WORK/$name.log" | tail -1 | awk '{ print $2 }')
+    corpus=$(ls "$WORK/$name" | wc -l)
+    crashes=$(ls "$WORK" | grep -cE '^(crash|leak|timeout|oom)-')
+    echo "RESULT fuzz target=$t seconds=$SECS runs=${runs:-0} coverage_edges=${cov:-0} corpus=$corpus exit=$rc crashes=$crashes"
+    if [ "$rc" != 0 ]; then
+        status=1
+        echo "FAIL: $t exited $rc; log and reproducer in $WORK" >&2
+        grep -m20 -E 'ERROR|SUMMARY|#0|#1|#2|#3' "$WORK/$name.log" >&2
+    fi
+done
+[ "$status" = 0 ] && rm -rf "$WORK"
+exit $status
