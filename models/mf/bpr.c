@@ -1,9 +1,9 @@
 /*
  * bpr.c - BPR with stratified, race-free parallel SGD (see bpr.h).
  *
- * The positives are bucketed once into T x T blocks (user block, item
- * block); a round runs T threads on T blocks that share no user and no item
- * row, and every round has its own generator seeded from (seed, epoch,
+ * The positives are bucketed once into T x 2T blocks (user block, item
+ * block); a round runs T threads on disjoint user blocks and item-block
+ * pairs, so they share no row, and every round has its own generator seeded from (seed, epoch,
  * round, thread), so a run is a pure function of the seed and T.
  */
 #include "mf/bpr.h"
@@ -21,10 +21,12 @@
 void bpr_params_default(struct bpr_params *p)
 {
     memset(p, 0, sizeof *p);
+    /* Chosen on the ml-100k validation split carved from train.tsv
+     * (docs/training.md). */
     p->factors = 64;
-    p->epochs = 60;
-    p->learning_rate = 0.05;
-    p->regularization = 0.002;
+    p->epochs = 100;
+    p->learning_rate = 0.02;
+    p->regularization = 0.01;
     p->threads = 2;
     p->seed = 42;
 }
@@ -89,8 +91,8 @@ struct bpr_job {
     const struct als_csr *R;
     const struct bpr_params *p;
     float *X, *Y;
-    struct block *blocks;       /* T x T */
-    size_t *item_lo;            /* T + 1 item block boundaries */
+    struct block *blocks;       /* T user blocks x 2T item blocks */
+    size_t *item_lo;            /* 2T + 1 item block boundaries */
     int T, epoch, round;
     size_t correct[64], sampled[64];
 };
@@ -100,32 +102,59 @@ struct bpr_arg {
     int t;
 };
 
+/* Round r of the circle-method round robin over 2T item blocks: thread t
+ * gets the pair {*a, *b}; over 2T - 1 rounds every two blocks meet once. */
+static void round_pair(int T, int r, int t, int *a, int *b)
+{
+    int m = 2 * T - 1;
+    if (t == 0) {
+        *a = m;
+        *b = r;
+    } else {
+        *a = (r + t) % m;
+        *b = ((r - t) % m + m) % m;
+    }
+}
+
 static void *bpr_worker(void *arg)
 {
     struct bpr_arg *a = arg;
     struct bpr_job *j = a->j;
-    int T = j->T, t = a->t, b = (t + j->round) % T;
-    const struct block *blk = &j->blocks[(size_t)t * (size_t)T + (size_t)b];
-    size_t lo = j->item_lo[b], hi = j->item_lo[b + 1];
-    size_t F = j->p->factors, L = F - 1;
+    int T = j->T, t = a->t, ba, bb;
+    round_pair(T, j->round, t, &ba, &bb);
+    int ub = (t + j->round + j->epoch) % T;
+    const struct block *b1 = &j->blocks[(size_t)ub * (size_t)(2 * T) + (size_t)ba];
+    const struct block *b2 = &j->blocks[(size_t)ub * (size_t)(2 * T) + (size_t)bb];
+    size_t F = j->p->factors, L = F - 1, cols = j->R->cols, B = (size_t)(2 * T);
     float lr = (float)j->p->learning_rate, reg = (float)j->p->regularization;
     uint64_t s = j->p->seed ^ (0xD1B54A32D192ED03ull * ((uint64_t)j->epoch * 4096 +
                                                         (uint64_t)j->round * 64 + (uint64_t)t + 1));
-    size_t correct = 0, sampled = 0;
-    if (blk->n == 0 || hi <= lo)
-        goto out;
-    for (size_t n = 0; n < blk->n; n++) {
-        size_t k = rand_below(&s, blk->n);
-        size_t u = (size_t)blk->pairs[2 * k];
-        int32_t i = blk->pairs[2 * k + 1], jj = -1;
+    size_t correct = 0, sampled = 0, npos = b1->n + b2->n;
+    /* A user block meets a given pair of item blocks once every T epochs, so
+     * T * npos draws per task give every (u, i, j) triple the rate it has in
+     * plain BPR (about one visit per positive and epoch). The negative is
+     * drawn from the whole catalog, as in plain BPR, and the draw is kept
+     * only if it falls in this task's pair; a same-block pair (i, j) lies in
+     * 2T - 1 pairs, so it is kept with probability 1 / (2T - 1). */
+    size_t draws = npos * (size_t)T;
+    for (size_t n = 0; n < draws; n++) {
+        size_t k = rand_below(&s, npos);
+        const int32_t *pr = k < b1->n ? b1->pairs + 2 * k : b2->pairs + 2 * (k - b1->n);
+        size_t u = (size_t)pr[0];
+        int32_t i = pr[1], jj = -1;
         for (int tries = 0; tries < 32; tries++) {
-            int32_t c = (int32_t)(lo + rand_below(&s, hi - lo));
+            int32_t c = (int32_t)rand_below(&s, cols);
             if (!row_has(j->R, u, c)) {
                 jj = c;
                 break;
             }
         }
         if (jj < 0)
+            continue;
+        int bj = (int)((uint64_t)jj * B / cols), bi = (int)((uint64_t)i * B / cols);
+        if (bj != ba && bj != bb)
+            continue;
+        if (bj == bi && T > 1 && rand_below(&s, (size_t)(2 * T - 1)) != 0)
             continue;
         float *xu = j->X + u * F, *yi = j->Y + (size_t)i * F, *yj = j->Y + (size_t)jj * F;
         float x = yi[L] - yj[L];
@@ -143,7 +172,6 @@ static void *bpr_worker(void *arg)
         yi[L] += lr * (z - reg * yi[L]);
         yj[L] += lr * (-z - reg * yj[L]);
     }
-out:
     j->correct[t] += correct;
     j->sampled[t] += sampled;
     return NULL;
@@ -158,44 +186,45 @@ int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float
     int T = p->threads;
     if ((size_t)T > R->rows)
         T = R->rows ? (int)R->rows : 1;
-    if ((size_t)T > R->cols)
-        T = R->cols ? (int)R->cols : 1;
-    size_t F = p->factors, nb = (size_t)T * (size_t)T, nnz = (size_t)R->indptr[R->rows];
+    if ((size_t)(2 * T) > R->cols)
+        T = R->cols >= 2 ? (int)(R->cols / 2) : 1;
+    size_t B = (size_t)(2 * T);
+    size_t F = p->factors, nb = (size_t)T * B, nnz = (size_t)R->indptr[R->rows];
     struct bpr_job j = {.R = R, .p = p, .X = X, .Y = Y, .T = T};
     j.blocks = calloc(nb, sizeof *j.blocks);
-    j.item_lo = malloc(((size_t)T + 1) * sizeof *j.item_lo);
+    j.item_lo = malloc((B + 1) * sizeof *j.item_lo);
     int32_t *pairs = malloc((2 * nnz + 2) * sizeof *pairs);
     size_t *fill = calloc(nb, sizeof *fill);
     if (!j.blocks || !j.item_lo || !pairs || !fill) {
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
         goto out;
     }
-    for (int b = 0; b <= T; b++)
-        j.item_lo[b] = (size_t)(((uint64_t)b * R->cols + (uint64_t)T - 1) / (uint64_t)T);
-    /* Bucket the positives: block of user u = u*T/rows, of item i = i*T/cols
-     * (consistent with item_lo: i*T/cols >= b  <=>  i >= ceil(b*cols/T)). */
-    for (size_t u = 0; u < R->rows; u++)
-        for (int64_t k = R->indptr[u]; k < R->indptr[u + 1]; k++) {
-            size_t tb = (size_t)((uint64_t)u * (uint64_t)T / R->rows);
-            size_t ib = (size_t)((uint64_t)R->indices[k] * (uint64_t)T / R->cols);
-            j.blocks[tb * (size_t)T + ib].n++;
+    for (size_t b = 0; b <= B; b++)
+        j.item_lo[b] = (size_t)(((uint64_t)b * R->cols + B - 1) / B);
+    /* Bucket the positives: block of user u = u*T/rows, of item i = i*B/cols
+     * (consistent with item_lo: i*B/cols >= b  <=>  i >= ceil(b*cols/B)). */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            size_t off = 0;
+            for (size_t b = 0; b < nb; b++) {
+                j.blocks[b].pairs = pairs + 2 * off;
+                off += j.blocks[b].n;
+            }
         }
-    {
-        size_t off = 0;
-        for (size_t b = 0; b < nb; b++) {
-            j.blocks[b].pairs = pairs + 2 * off;
-            off += j.blocks[b].n;
-        }
+        for (size_t u = 0; u < R->rows; u++)
+            for (int64_t k = R->indptr[u]; k < R->indptr[u + 1]; k++) {
+                size_t tb = (size_t)((uint64_t)u * (uint64_t)T / R->rows);
+                size_t ib = (size_t)((uint64_t)R->indices[k] * B / R->cols);
+                size_t bi = tb * B + ib;
+                if (pass == 0) {
+                    j.blocks[bi].n++;
+                } else {
+                    size_t at = fill[bi]++;
+                    j.blocks[bi].pairs[2 * at] = (int32_t)u;
+                    j.blocks[bi].pairs[2 * at + 1] = R->indices[k];
+                }
+            }
     }
-    for (size_t u = 0; u < R->rows; u++)
-        for (int64_t k = R->indptr[u]; k < R->indptr[u + 1]; k++) {
-            size_t tb = (size_t)((uint64_t)u * (uint64_t)T / R->rows);
-            size_t ib = (size_t)((uint64_t)R->indices[k] * (uint64_t)T / R->cols);
-            struct block *bl = &j.blocks[tb * (size_t)T + ib];
-            size_t at = fill[tb * (size_t)T + ib]++;
-            bl->pairs[2 * at] = (int32_t)u;
-            bl->pairs[2 * at + 1] = R->indices[k];
-        }
     /* Start: small centred values, item bias 0, user bias column 1. */
     uint64_t s = p->seed;
     for (size_t r = 0; r < R->rows; r++) {
@@ -215,7 +244,7 @@ int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float
         memset(j.correct, 0, sizeof j.correct);
         memset(j.sampled, 0, sizeof j.sampled);
         j.epoch = e;
-        for (int r = 0; r < T; r++) {
+        for (int r = 0; r < 2 * T - 1; r++) {
             j.round = r;
             pthread_t tid[64];
             struct bpr_arg args[64];
@@ -226,7 +255,6 @@ int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float
                 if (pthread_create(&tid[t], NULL, bpr_worker, &args[t]) != 0) {
                     /* Run it here instead: same result, just slower. */
                     bpr_worker(&args[t]);
-                    tid[t] = 0;
                     continue;
                 }
                 started |= 1ull << t;
