@@ -228,6 +228,12 @@ static void v2_recommend(struct http_req *r, const struct model *m, const json_t
     }
     if (pe)
         exclude_seen = json_is_true(pe);
+    json_t *dt = json_object_get(req.input, "datatype");
+    if (json_is_string(dt) && strcmp(json_string_value(dt), "BYTES")) {
+        http_error(r, 400, "inputs[0].datatype: a recommendation model takes user ids as BYTES, not %.32s",
+                   json_string_value(dt));
+        goto out;
+    }
     struct model_io ids = {.kind = MODEL_INPUT_TEXT};
     struct proto_limits lim = {(size_t)r->srv->cfg.max_instances, V2_MAX_USER_BYTES};
     if (proto_v2_parse_tensor(req.input, &ids, &lim, &in, &err)) {

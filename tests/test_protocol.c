@@ -894,6 +894,7 @@ START_TEST(handlers_v2)
                                                       "\"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
                           &j),
                      400);
+    ck_assert(strstr(err_of(j), "user ids as BYTES, not FP32"));
     json_decref(j);
     ck_assert_int_eq(call(h_v2_infer, "movies", NULL, "{\"outputs\": [{\"name\": \"label\"}], \"inputs\": [{\"name\": \"user\", "
                                                       "\"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"u1\"]}]}",
