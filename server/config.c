@@ -299,6 +299,10 @@ void config_usage(FILE *out)
         fprintf(out, "\n");
     }
     fprintf(out, "  %-22s %s\n", "--config FILE", "JSON config file (env ENCORE_CONFIG)");
+    fprintf(out, "  %-22s %s\n", "ENCORE_TOKENS",
+            "environment only: inference bearer tokens, comma or space separated");
+    fprintf(out, "  %-22s %s\n", "ENCORE_ADMIN_TOKEN",
+            "environment only: the admin bearer token (enables POST /v1/models/NAME:reload)");
     fprintf(out, "  %-22s %s\n", "--check-health",
             "exit 0 if GET /healthz on 127.0.0.1:PORT answers 200 (container HEALTHCHECK)");
 }
@@ -322,4 +326,10 @@ void config_markdown(FILE *out)
             fprintf(out, " | %s", o->kind == K_BOOL ? "true/false" : "");
         fprintf(out, " | %s |\n", o->help);
     }
+    fprintf(out, "| (config file path) | `--config` | `ENCORE_CONFIG` | (none) | | JSON config file "
+                 "(keys as in the first column; keys starting with `_` are comments) |\n"
+                 "| (inference tokens) | | `ENCORE_TOKENS` | (none) | | bearer tokens for inference, "
+                 "comma or space separated; added to those of `tokens_file` |\n"
+                 "| (admin token) | | `ENCORE_ADMIN_TOKEN` | (none) | | the admin bearer token "
+                 "(instead of `admin_token_file`) |\n");
 }

@@ -265,10 +265,13 @@ json_t *registry_describe(struct registry *r, const char *name)
 {
     struct model *ms[MAX_KEPT];
     int n = 0;
+    int64_t failures = 0;
     pthread_mutex_lock(&r->mu);
     struct entry *e = find(r, name);
     for (int i = 0; e && i < e->n; i++)
         ms[n++] = model_ref(e->versions[i]);
+    if (e)
+        failures = e->failures;
     pthread_mutex_unlock(&r->mu);
     if (n == 0)
         return NULL;
@@ -279,11 +282,13 @@ json_t *registry_describe(struct registry *r, const char *name)
         json_object_set_new(v, "version", json_integer(ms[i]->version));
         json_object_set_new(v, "data_sha256", json_string(st_file_sha256(ms[i]->file)));
         json_object_set_new(v, "loaded_at", json_integer(ms[i]->loaded_at));
+        json_object_set_new(v, "load_seconds", json_real(ms[i]->load_seconds));
         json_object_set_new(v, "state", json_string(i == 0 ? "serving" : "loaded"));
         json_array_append_new(vs, v);
         model_unref(ms[i]);
     }
     json_object_set_new(o, "versions", vs);
+    json_object_set_new(o, "load_failures", json_integer(failures));
     return o;
 }
 

@@ -1,0 +1,115 @@
+/*
+ * test_config.c - server/config.c: the option table's sources in order
+ * (defaults -> config file -> environment -> flags), validation messages
+ * that name the option and its source, and the generated help.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "testutil.h"
+
+static int load(struct config *c, enc_err *err, int argc, char **argv)
+{
+    return config_load(c, argc, argv, err);
+}
+
+START_TEST(defaults)
+{
+    struct config c;
+    enc_err err = {0};
+    char *argv[] = {"encore-server"};
+    unsetenv("ENCORE_PORT");
+    unsetenv("ENCORE_CONFIG");
+    ck_assert_int_eq(load(&c, &err, 1, argv), 0);
+    ck_assert_int_eq(c.port, 8080);
+    ck_assert_int_eq(c.read_timeout, 10);
+    ck_assert_int_eq(c.connection_timeout, 30);
+    ck_assert_int_eq(c.versions_kept, 1);
+    ck_assert_int_eq(c.watch, 1);
+    ck_assert_str_eq(c.tokens_file, "");
+    config_free(&c);
+}
+END_TEST
+
+START_TEST(file_then_env_then_flags)
+{
+    char *dir = tu_tmpdir(), path[512];
+    snprintf(path, sizeof path, "%s/c.json", dir);
+    const char *json = "{\"_comment\": \"x\", \"port\": 9001, \"threads\": 3, \"models\": \"/m\","
+                       " \"watch\": false, \"read_timeout\": 4}";
+    ck_assert_int_eq(tu_write_file(path, json, strlen(json)), 0);
+    setenv("ENCORE_PORT", "9002", 1);
+    setenv("ENCORE_MAX_K", "77", 1);
+    char cfgflag[600];
+    snprintf(cfgflag, sizeof cfgflag, "--config=%s", path);
+    char *argv[] = {"encore-server", cfgflag, "--max-k", "55", "--watch", "--read_timeout=6"};
+    struct config c;
+    enc_err err = {0};
+    ck_assert_msg(load(&c, &err, 6, argv) == 0, "%s", err.msg);
+    ck_assert_int_eq(c.port, 9002);        /* env over file */
+    ck_assert_int_eq(c.threads, 3);        /* file */
+    ck_assert_str_eq(c.models, "/m");
+    ck_assert_int_eq(c.max_k, 55);         /* flag over env */
+    ck_assert_int_eq(c.watch, 1);          /* bare boolean flag over the file's false */
+    ck_assert_int_eq(c.read_timeout, 6);
+    config_free(&c);
+    unsetenv("ENCORE_PORT");
+    unsetenv("ENCORE_MAX_K");
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(errors_name_option_and_source)
+{
+    struct config c;
+    enc_err err = {0};
+    char *a1[] = {"encore-server", "--port", "70000"};
+    ck_assert_int_eq(load(&c, &err, 3, a1), ENC_ERANGE);
+    ck_assert_msg(strstr(err.msg, "--port") && strstr(err.msg, "1..65535"), "%s", err.msg);
+    char *a2[] = {"encore-server", "--read-timeout", "soon"};
+    ck_assert_int_eq(load(&c, &err, 3, a2), ENC_EINVAL);
+    ck_assert_msg(strstr(err.msg, "read_timeout") && strstr(err.msg, "not an integer"), "%s", err.msg);
+    char *a3[] = {"encore-server", "--no-such-thing", "1"};
+    ck_assert_int_eq(load(&c, &err, 3, a3), ENC_EINVAL);
+    ck_assert_msg(strstr(err.msg, "no-such-thing") != NULL, "%s", err.msg);
+    setenv("ENCORE_ACCESS_LOG", "maybe", 1);
+    char *a4[] = {"encore-server"};
+    ck_assert_int_eq(load(&c, &err, 1, a4), ENC_EINVAL);
+    ck_assert_msg(strstr(err.msg, "ENCORE_ACCESS_LOG") != NULL, "%s", err.msg);
+    unsetenv("ENCORE_ACCESS_LOG");
+    char *a5[] = {"encore-server", "--tls-cert", "/x.pem"};
+    ck_assert_int_eq(load(&c, &err, 3, a5), ENC_EINVAL);
+    ck_assert_msg(strstr(err.msg, "together") != NULL, "%s", err.msg);
+}
+END_TEST
+
+START_TEST(markdown_lists_every_option)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    config_markdown(f);
+    fclose(f);
+    const char *must[] = {"`max_body_bytes`", "`read_timeout`", "`connection_timeout`",
+                          "`max_connections`", "`tokens_file`", "`ENCORE_ADMIN_TOKEN`",
+                          "`tls_key`", "`versions_kept`", "`drain_seconds`"};
+    for (size_t i = 0; i < sizeof must / sizeof *must; i++)
+        ck_assert_msg(strstr(buf, must[i]) != NULL, "missing %s", must[i]);
+    free(buf);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, defaults);
+    tcase_add_test(tc, file_then_env_then_flags);
+    tcase_add_test(tc, errors_name_option_and_source);
+    tcase_add_test(tc, markdown_lists_every_option);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
