@@ -246,14 +246,7 @@ int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
             size_t i = idx ? idx[s] : s;
             if (tok_grams_build(&g, d->text[i], d->len[i], p->ngram_min, p->ngram_max))
                 goto oom;
-            /* Document frequency: add each distinct n-gram once per document. */
-            tok_vocab *seen = counts;
-            for (size_t k = 0; k < g.n; k++) {
-                size_t len;
-                const char *gs = tok_gram(&g, k, &len);
-                if (tok_vocab_add(seen, gs, len, 0) < 0)
-                    goto oom;
-            }
+            /* Document frequency: count each distinct n-gram once per document. */
             if (g.n > ids_cap) {
                 int32_t *ni = realloc(ids, g.n * sizeof *ni);
                 if (!ni)
@@ -264,14 +257,14 @@ int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
             for (size_t k = 0; k < g.n; k++) {
                 size_t len;
                 const char *gs = tok_gram(&g, k, &len);
-                ids[k] = (int32_t)tok_vocab_find(counts, gs, len);
+                int64_t id = tok_vocab_add(counts, gs, len, 0);
+                if (id < 0)
+                    goto oom;
+                ids[k] = (int32_t)id;
             }
             size_t u = sort_unique(ids, g.n);
-            for (size_t k = 0; k < u; k++) {
-                size_t len;
-                const char *gs = tok_vocab_str(counts, (size_t)ids[k], &len);
-                tok_vocab_add(counts, gs, len, 1);
-            }
+            for (size_t k = 0; k < u; k++)
+                tok_vocab_bump(counts, (size_t)ids[k], 1);
         }
         if (tok_vocab_prune(counts, p->min_count, p->max_vocab, &m->vocab))
             goto oom;

@@ -157,6 +157,7 @@ uint64_t tok_hash(const char *s, size_t n)
 
 struct tok_vocab {
     uint32_t *slots;     /* id + 1, 0 = empty; power-of-two size */
+    uint32_t *tags;      /* high 32 bits of each slot's hash: skips most memcmp's */
     size_t nslots;
     uint64_t *off;       /* n + 1 offsets into pool */
     int64_t *counts;
@@ -172,10 +173,11 @@ tok_vocab *tok_vocab_new(void)
         return NULL;
     v->nslots = 1024;
     v->slots = calloc(v->nslots, sizeof *v->slots);
+    v->tags = calloc(v->nslots, sizeof *v->tags);
     v->ncap = 256;
     v->off = malloc((v->ncap + 1) * sizeof *v->off);
     v->counts = malloc(v->ncap * sizeof *v->counts);
-    if (!v->slots || !v->off || !v->counts) {
+    if (!v->slots || !v->tags || !v->off || !v->counts) {
         tok_vocab_free(v);
         return NULL;
     }
@@ -188,6 +190,7 @@ void tok_vocab_free(tok_vocab *v)
     if (!v)
         return;
     free(v->slots);
+    free(v->tags);
     free(v->off);
     free(v->counts);
     free(v->pool);
@@ -203,7 +206,8 @@ static int entry_eq(const tok_vocab *v, uint32_t id, const char *s, size_t n)
 static size_t probe(const tok_vocab *v, const char *s, size_t n, uint64_t h)
 {
     size_t mask = v->nslots - 1, i = (size_t)h & mask;
-    while (v->slots[i] && !entry_eq(v, v->slots[i] - 1, s, n))
+    uint32_t tag = (uint32_t)(h >> 32);
+    while (v->slots[i] && (v->tags[i] != tag || !entry_eq(v, v->slots[i] - 1, s, n)))
         i = (i + 1) & mask;
     return i;
 }
@@ -217,18 +221,25 @@ int64_t tok_vocab_find(const tok_vocab *v, const char *s, size_t n)
 static int rehash(tok_vocab *v)
 {
     size_t ns = v->nslots * 2;
-    uint32_t *nslots = calloc(ns, sizeof *nslots);
-    if (!nslots)
+    uint32_t *nslots = calloc(ns, sizeof *nslots), *ntags = calloc(ns, sizeof *ntags);
+    if (!nslots || !ntags) {
+        free(nslots);
+        free(ntags);
         return ENC_ENOMEM;
+    }
     for (size_t id = 0; id < v->n; id++) {
         size_t len = v->off[id + 1] - v->off[id];
-        size_t i = (size_t)tok_hash(v->pool + v->off[id], len) & (ns - 1);
+        uint64_t h = tok_hash(v->pool + v->off[id], len);
+        size_t i = (size_t)h & (ns - 1);
         while (nslots[i])
             i = (i + 1) & (ns - 1);
         nslots[i] = (uint32_t)id + 1;
+        ntags[i] = (uint32_t)(h >> 32);
     }
     free(v->slots);
+    free(v->tags);
     v->slots = nslots;
+    v->tags = ntags;
     v->nslots = ns;
     return 0;
 }
@@ -263,6 +274,7 @@ int64_t tok_vocab_add(tok_vocab *v, const char *s, size_t n, int64_t inc)
     v->off[id + 1] = v->plen;
     v->counts[id] = inc;
     v->slots[i] = (uint32_t)id + 1;
+    v->tags[i] = (uint32_t)(h >> 32);
     if (v->n * 2 > v->nslots && rehash(v))
         return ENC_ENOMEM;
     return (int64_t)id;
@@ -271,6 +283,12 @@ int64_t tok_vocab_add(tok_vocab *v, const char *s, size_t n, int64_t inc)
 size_t tok_vocab_size(const tok_vocab *v)
 {
     return v->n;
+}
+
+void tok_vocab_bump(tok_vocab *v, size_t id, int64_t inc)
+{
+    if (id < v->n)
+        v->counts[id] += inc;
 }
 
 int64_t tok_vocab_count(const tok_vocab *v, size_t id)
@@ -333,6 +351,6 @@ int tok_vocab_prune(const tok_vocab *v, int64_t min_count, size_t max_size, tok_
 
 size_t tok_vocab_mem(const tok_vocab *v)
 {
-    return sizeof *v + v->nslots * sizeof *v->slots + (v->ncap + 1) * sizeof *v->off +
+    return sizeof *v + v->nslots * (sizeof *v->slots + sizeof *v->tags) + (v->ncap + 1) * sizeof *v->off +
            v->ncap * sizeof *v->counts + v->pcap;
 }

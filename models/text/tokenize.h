@@ -92,6 +92,8 @@ int64_t tok_vocab_add(tok_vocab *v, const char *s, size_t n, int64_t inc);
 int64_t tok_vocab_find(const tok_vocab *v, const char *s, size_t n);
 
 size_t tok_vocab_size(const tok_vocab *v);
+/* count[id] += inc (ids out of range are ignored). */
+void tok_vocab_bump(tok_vocab *v, size_t id, int64_t inc);
 int64_t tok_vocab_count(const tok_vocab *v, size_t id);
 /* Borrowed bytes of entry id (not NUL-terminated), valid until the next add or free. */
 const char *tok_vocab_str(const tok_vocab *v, size_t id, size_t *len);
