@@ -78,7 +78,8 @@ int repo_list_versions(const char *model_dir, int64_t **versions, size_t *n, enc
         (*versions)[(*n)++] = v;
     }
     closedir(d);
-    qsort(*versions, *n, sizeof **versions, cmp_i64);
+    if (*n > 1)
+        qsort(*versions, *n, sizeof **versions, cmp_i64);
     return 0;
 }
 
@@ -148,7 +149,8 @@ int repo_list_models(const char *repo, char ***names, size_t *n, enc_err *err)
         *n = 0;
         return rc;
     }
-    qsort(*names, *n, sizeof **names, cmp_str);
+    if (*n > 1)
+        qsort(*names, *n, sizeof **names, cmp_str);
     return 0;
 }
 
