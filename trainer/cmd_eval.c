@@ -12,6 +12,7 @@
 
 static const struct eval_family evaluators[] = {
     {"mf", eval_mf},
+    {"text", eval_text},
     {"forest", eval_table},
     {"linear", eval_table},
 };
@@ -25,7 +26,8 @@ int cmd_eval(int argc, char **argv)
                    "  DIR is a version directory (REPO/NAME/3) or a model directory (REPO/NAME,\n"
                    "  then its highest version). The family decides the rest:\n"
                    "  mf:      --train FILE --test FILE [--k 10]\n"
-                   "  forest, linear: --data FILE.csv [--label COL --format plain|sklearn --kfold N]\n");
+                   "  forest, linear: --data FILE.csv [--label COL --format plain|sklearn --kfold N]\n"
+                   "  text:    (--pos FILE --neg FILE | --data FILE.tsv)\n");
             return 0;
         }
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc)

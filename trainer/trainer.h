@@ -44,6 +44,7 @@ double trainer_now(void);   /* monotonic seconds */
 int cmd_als(int argc, char **argv);
 int cmd_bpr(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_text(int argc, char **argv);
 int cmd_forest(int argc, char **argv);
 int cmd_linear(int argc, char **argv);
 int cmd_import(int argc, char **argv);
@@ -55,6 +56,7 @@ struct eval_family {
     int (*eval)(const char *model_dir, int argc, char **argv);
 };
 int eval_mf(const char *model_dir, int argc, char **argv);
+int eval_text(const char *model_dir, int argc, char **argv);
 int eval_table(const char *model_dir, int argc, char **argv);   /* forest, linear */
 
 #endif

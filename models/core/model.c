@@ -9,10 +9,12 @@
 #include "forest/forest.h"
 #include "linear/linear.h"
 #include "mf/mf.h"
+#include "text/text.h"
 
 /* One row per family. Adding a family = one module + one row here. */
 const struct model_ops *const model_families[] = {
     &mf_ops,
+    &text_ops,
     &forest_ops,
     &linear_ops,
     NULL,
