@@ -17,6 +17,7 @@ static const struct {
     {"forest", cmd_forest, "random forest classifier for tables (CSV)"},
     {"linear", cmd_linear, "linear SVM / logistic regression for tables (CSV)"},
     {"text", cmd_text, "text classifier: NBSVM (Wang & Manning 2012) or an LSTM"},
+    {"demo-data", cmd_demo, "write the embedded synthetic demo data set (items + interactions)"},
     {"eval", cmd_eval, "evaluate a model on held-out data (prints JSON)"},
     {"import", cmd_import, "serve factors trained elsewhere (Spark ALS, implicit): .npy or CSV"},
 };

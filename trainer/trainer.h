@@ -44,6 +44,7 @@ double trainer_now(void);   /* monotonic seconds */
 int cmd_als(int argc, char **argv);
 int cmd_bpr(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 int cmd_text(int argc, char **argv);
 int cmd_forest(int argc, char **argv);
 int cmd_linear(int argc, char **argv);

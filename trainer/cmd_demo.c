@@ -1,0 +1,301 @@
+/*
+ * cmd_demo.c - encore-train demo-data --dir DIR: write Encore's embedded
+ * demo data set, synthetic but structured, so the quick start needs no
+ * download and carries no third-party data.
+ *
+ *   DIR/items.csv         itemId,title,genres   (movies.csv style, genres '|'-separated)
+ *   DIR/interactions.tsv  user<TAB>item<TAB>weight
+ *
+ * The catalog is invented here: titles are put together from the word lists
+ * below (genre words, adjectives, place names, sequel numerals) with a
+ * release year; each item has a primary genre and up to two more. Items get
+ * a Zipf-like popularity. Each synthetic user has latent tastes - one to
+ * three favourite genres and a small interest in everything else - and picks
+ * items with probability proportional to popularity^0.7 x taste, so the data
+ * has the structure a recommender should find (users of a genre share items)
+ * plus a popularity head. Weights (1-3, "how many times watched") grow with
+ * the taste match. Everything comes from one seeded generator: the same
+ * --seed always writes the same bytes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "trainer.h"
+
+#define N_GENRES 14
+
+static const char *const genres[N_GENRES] = {
+    "Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Horror", "Romance", "Sci-Fi", "Thriller", "Western", "Musical",
+};
+
+/* Eight title words per genre, in genre order. */
+static const char *const genre_words[N_GENRES][8] = {
+    {"Strike", "Fury", "Vendetta", "Impact", "Blast", "Rampage", "Ambush", "Firestorm"},
+    {"Quest", "Voyage", "Expedition", "Island", "Treasure", "Journey", "Compass", "Lagoon"},
+    {"Doodle", "Whiskers", "Balloon", "Pebble", "Sprout", "Rainbow", "Bubbles", "Puddle"},
+    {"Mix-Up", "Shenanigans", "Wedding", "Roommates", "Vacation", "Blunder", "Caper",
+     "Reunion"},
+    {"Heist", "Alibi", "Racket", "Syndicate", "Witness", "Ledger", "Getaway", "Informant"},
+    {"Rivers", "Harvest", "Machines", "Glaciers", "Voices", "Cities", "Bees", "Tides"},
+    {"Letters", "Winter", "Promise", "Inheritance", "Silence", "Harbor", "Orchard",
+     "Daughters"},
+    {"Dragon", "Crown", "Spell", "Kingdom", "Sorcerer", "Amulet", "Oracle", "Realm"},
+    {"Hollow", "Cellar", "Whispers", "Curse", "Fog", "Lullaby", "Attic", "Shadows"},
+    {"Kiss", "Summer", "Serenade", "Heartstrings", "Moonlight", "Valentine", "Sweetheart",
+     "Postcards"},
+    {"Orbit", "Nebula", "Android", "Colony", "Signal", "Quantum", "Starship", "Horizon"},
+    {"Conspiracy", "Countdown", "Deadline", "Cipher", "Blackout", "Vertigo", "Double",
+     "Trapdoor"},
+    {"Saddle", "Canyon", "Outlaw", "Sheriff", "Frontier", "Dust", "Gunslinger", "Prairie"},
+    {"Encore", "Rhythm", "Melody", "Broadway", "Chorus", "Tango", "Jukebox", "Overture"},
+};
+
+static const char *const adjectives[] = {
+    "Silent", "Last", "Broken", "Golden", "Crimson", "Midnight", "Lost", "Hidden", "Final",
+    "Electric", "Wild", "Distant", "Burning", "Frozen", "Secret", "Little", "Long", "Iron",
+    "Velvet", "Lonely",
+};
+
+static const char *const places[] = {
+    "Avalon", "Brighton", "Cairo", "Dakota", "Everton", "Fairview", "Granite Falls", "Harlow",
+    "Ironwood", "Juniper", "Kestrel Bay", "Larkspur", "Marlow", "Northgate", "Oakridge",
+};
+
+static const char *const suffixes[] = {
+    "Returns", "Rising", "Chronicles", "Protocol", "Affair", "Diaries", "Legacy", "Files",
+};
+
+static const char *const numerals[] = {"II", "III", "IV"};
+
+#define COUNT(a) (sizeof a / sizeof *a)
+
+struct rng {
+    uint64_t s;
+};
+
+static uint64_t next(struct rng *r)
+{
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double uniform(struct rng *r)
+{
+    return (double)(next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static size_t below(struct rng *r, size_t n)
+{
+    return (size_t)(uniform(r) * (double)n);
+}
+
+struct item {
+    char title[96];
+    unsigned genre_mask;
+    double pop;
+};
+
+static void make_title(struct rng *r, int g, char *out, size_t cap)
+{
+    const char *w = genre_words[g][below(r, 8)];
+    const char *adj = adjectives[below(r, COUNT(adjectives))];
+    const char *pl = places[below(r, COUNT(places))];
+    int year = 1950 + (int)below(r, 74);
+    switch (below(r, 6)) {
+    case 0:
+        snprintf(out, cap, "The %s %s (%d)", adj, w, year);
+        break;
+    case 1:
+        snprintf(out, cap, "%s of %s (%d)", w, pl, year);
+        break;
+    case 2:
+        snprintf(out, cap, "%s %s (%d)", adj, w, year);
+        break;
+    case 3:
+        snprintf(out, cap, "%s %s (%d)", pl, w, year);
+        break;
+    case 4:
+        snprintf(out, cap, "The %s %s (%d)", w, suffixes[below(r, COUNT(suffixes))], year);
+        break;
+    default:
+        snprintf(out, cap, "%s %s %s (%d)", adj, w, numerals[below(r, COUNT(numerals))], year);
+        break;
+    }
+}
+
+/* Write `s` as one CSV field (quoted when it holds a comma or quote). */
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int64_t n_items = 400, n_users = 1000, seed = 2024, mean_len = 40;
+    const struct opt opts[] = {
+        {"dir", OPT_STR, &dir, "output directory (created if missing)", 0, -1, 1},
+        {"items", OPT_INT, &n_items, "catalog size", 50, 5000, 0},
+        {"users", OPT_INT, &n_users, "synthetic users", 10, 1000000, 0},
+        {"mean-interactions", OPT_INT, &mean_len, "mean interactions per user", 5, 1000, 0},
+        {"seed", OPT_INT, &seed, "generator seed (same seed, same files)", 0, 9.2e18, 0},
+        {NULL, 0, NULL, NULL, 0, 0, 0},
+    };
+    int rc = opts_parse("demo-data", "--dir DIR [options]", opts, argc, argv);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "encore-train demo-data: %s: cannot create: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    struct rng r = {(uint64_t)seed};
+    size_t ni = (size_t)n_items, nu = (size_t)n_users;
+    struct item *items = calloc(ni, sizeof *items);
+    double *w = malloc(ni * sizeof *w);
+    unsigned char *taken = malloc(ni);
+    if (!items || !w || !taken) {
+        fprintf(stderr, "encore-train demo-data: out of memory\n");
+        free(items);
+        free(w);
+        free(taken);
+        return 1;
+    }
+    /* The catalog: a primary genre round the list (balanced), up to two
+     * more, a unique title, and a Zipf-like popularity by a shuffled rank. */
+    for (size_t i = 0; i < ni; i++) {
+        int g = (int)(i % N_GENRES);
+        items[i].genre_mask = 1u << g;
+        size_t extra = below(&r, 3);
+        for (size_t e = 0; e < extra; e++)
+            items[i].genre_mask |= 1u << below(&r, N_GENRES);
+        for (int attempt = 0;; attempt++) {
+            make_title(&r, g, items[i].title, sizeof items[i].title);
+            int dup = 0;
+            for (size_t k = 0; k < i && !dup; k++)
+                dup = strcmp(items[k].title, items[i].title) == 0;
+            if (!dup || attempt > 50)
+                break;
+        }
+    }
+    for (size_t i = 0; i < ni; i++)
+        w[i] = (double)i;
+    for (size_t i = ni; i > 1; i--) {   /* Fisher-Yates: popularity rank per item */
+        size_t k = below(&r, i);
+        double t = w[i - 1];
+        w[i - 1] = w[k];
+        w[k] = t;
+    }
+    for (size_t i = 0; i < ni; i++)
+        items[i].pop = pow(1.0 + w[i], -0.9);
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/items.csv", dir);
+    FILE *fi = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/interactions.tsv", dir);
+    FILE *fu = fopen(path, "w");
+    if (!fi || !fu) {
+        fprintf(stderr, "encore-train demo-data: %s: cannot write: %s\n", path, strerror(errno));
+        if (fi)
+            fclose(fi);
+        if (fu)
+            fclose(fu);
+        free(items);
+        free(w);
+        free(taken);
+        return 1;
+    }
+    fprintf(fi, "itemId,title,genres\n");
+    for (size_t i = 0; i < ni; i++) {
+        fprintf(fi, "%zu,", i + 1);
+        csv_field(fi, items[i].title);
+        fputc(',', fi);
+        int first = 1;
+        for (int g = 0; g < N_GENRES; g++)
+            if (items[i].genre_mask & (1u << g)) {
+                fprintf(fi, "%s%s", first ? "" : "|", genres[g]);
+                first = 0;
+            }
+        fputc('\n', fi);
+    }
+
+    size_t total = 0;
+    for (size_t u = 0; u < nu; u++) {
+        /* Tastes: 1-3 favourite genres, a little interest in the rest. */
+        double taste[N_GENRES];
+        for (int g = 0; g < N_GENRES; g++)
+            taste[g] = 0.03;
+        size_t fav = 1 + below(&r, 3);
+        for (size_t k = 0; k < fav; k++)
+            taste[below(&r, N_GENRES)] += 1.0 / (double)(k + 1);
+        double sum = 0;
+        for (size_t i = 0; i < ni; i++) {
+            double t = 0;
+            for (int g = 0; g < N_GENRES; g++)
+                if (items[i].genre_mask & (1u << g))
+                    t += taste[g];
+            w[i] = pow(items[i].pop, 0.7) * t * t;
+            sum += w[i];
+            taken[i] = 0;
+        }
+        /* Length: 5 + geometric-ish, mean about mean_len, capped at half the catalog. */
+        size_t len = 5 + (size_t)(-log(1.0 - uniform(&r)) * (double)(mean_len - 5));
+        if (len > ni / 2)
+            len = ni / 2;
+        for (size_t n = 0; n < len && sum > 0; n++) {
+            double x = uniform(&r) * sum, acc = 0;
+            size_t pick = ni - 1;
+            for (size_t i = 0; i < ni; i++) {
+                acc += w[i];
+                if (x < acc) {
+                    pick = i;
+                    break;
+                }
+            }
+            if (taken[pick]) {   /* walk to the next untaken item (rare) */
+                size_t k = pick;
+                while (taken[k])
+                    k = (k + 1) % ni;
+                pick = k;
+            }
+            taken[pick] = 1;
+            sum -= w[pick];
+            w[pick] = 0;
+            double t = 0;
+            for (int g = 0; g < N_GENRES; g++)
+                if (items[pick].genre_mask & (1u << g))
+                    t += taste[g];
+            int weight = 1 + (t > 0.9) + (t > 0.9 && uniform(&r) < 0.5);
+            fprintf(fu, "%zu\t%zu\t%d\n", u + 1, pick + 1, weight);
+            total++;
+        }
+    }
+    int bad = fclose(fi) != 0;
+    bad |= fclose(fu) != 0;
+    free(items);
+    free(w);
+    free(taken);
+    if (bad) {
+        fprintf(stderr, "encore-train demo-data: %s: write error\n", dir);
+        return 1;
+    }
+    fprintf(stderr, "demo-data: %zu items, %zu users, %zu interactions\n", ni, nu, total);
+    printf("%s/items.csv\n%s/interactions.tsv\n", dir, dir);
+    return 0;
+}
