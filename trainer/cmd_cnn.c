@@ -42,7 +42,7 @@ int cmd_cnn(int argc, char **argv)
     const char *train_images = NULL, *train_labels = NULL, *test_images = NULL,
                *test_labels = NULL, *out = NULL, *arch = CNN_DEFAULT_ARCH, *optimizer = "adam",
                *thread_mode = "batch", *class_names = NULL, *init = "he",
-               *scaling = "standardize";
+               *scaling = "standardize", *schedule = "constant";
     int64_t epochs = 5, batch = 128, seed = 42, threads = 2, version = 0;
     double lr = 0.001, momentum = 0.9;
     const struct opt opts[] = {
@@ -57,6 +57,8 @@ int cmd_cnn(int argc, char **argv)
         {"epochs", OPT_INT, &epochs, "passes over the training set", 0, 10000, 0},
         {"batch", OPT_INT, &batch, "mini-batch size", 1, 4096, 0},
         {"lr", OPT_DOUBLE, &lr, "learning rate", 1e-9, 10, 0},
+        {"schedule", OPT_STR, &schedule, "learning rate: constant, or cosine (decays to 0 over "
+         "the run)", 0, 0, 0},
         {"optimizer", OPT_STR, &optimizer, "adam or sgd (with --momentum)", 0, 0, 0},
         {"momentum", OPT_DOUBLE, &momentum, "SGD momentum", 0, 0.9999, 0},
         {"seed", OPT_INT, &seed, "random seed (initialisation, shuffling, dropout)", 0, 9e18, 0},
@@ -94,6 +96,12 @@ int cmd_cnn(int argc, char **argv)
                                                           : (enum cnn_init)-1;
     if ((int)scheme < 0) {
         fprintf(stderr, "encore-train cnn: --init must be he, glorot or uniform, not '%s'\n", init);
+        return 2;
+    }
+    int cosine = strcmp(schedule, "cosine") == 0;
+    if (!cosine && strcmp(schedule, "constant") != 0) {
+        fprintf(stderr, "encore-train cnn: --schedule must be constant or cosine, not '%s'\n",
+                schedule);
         return 2;
     }
     int standardize = strcmp(scaling, "standardize") == 0;
@@ -153,7 +161,7 @@ int cmd_cnn(int argc, char **argv)
             net->arch, net->n_params, optimizer, lr, (long long)batch, (long long)epochs,
             (long long)threads, thread_mode);
     struct cnn_train_opts o = {
-        .epochs = (int)epochs, .batch = (int)batch, .lr = lr, .adam = adam,
+        .epochs = (int)epochs, .batch = (int)batch, .lr = lr, .cosine = cosine, .adam = adam,
         .momentum = momentum, .seed = (uint64_t)seed, .threads = (int)threads,
         .split_batch = split, .standardize = standardize, .progress = stderr,
     };
@@ -170,9 +178,9 @@ int cmd_cnn(int argc, char **argv)
         fprintf(stderr, "encore-train cnn: cannot read the inputs again to fingerprint them\n");
         goto done;
     }
-    hyper = json_pack("{s:s, s:I, s:I, s:f, s:s, s:f, s:I, s:I, s:s, s:s, s:s}", "arch",
+    hyper = json_pack("{s:s, s:I, s:I, s:f, s:s, s:s, s:f, s:I, s:I, s:s, s:s, s:s}", "arch",
                       net->arch, "epochs", (json_int_t)epochs, "batch", (json_int_t)batch, "lr",
-                      lr, "optimizer", optimizer, "momentum", momentum, "seed", (json_int_t)seed,
+                      lr, "schedule", schedule, "optimizer", optimizer, "momentum", momentum, "seed", (json_int_t)seed,
                       "threads", (json_int_t)threads, "thread_mode", thread_mode, "init", init,
                       "scaling", scaling);
     int64_t written = 0;

@@ -133,6 +133,7 @@ struct cnn_train_opts {
     int epochs;
     int batch;
     double lr;
+    int cosine;                 /* 1: lr * (1 + cos(pi * step / steps)) / 2 per step */
     int adam;                   /* 1 = Adam (beta 0.9/0.999, eps 1e-8), 0 = SGD */
     double momentum;            /* SGD momentum */
     uint64_t seed;

@@ -251,6 +251,7 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
         order[i] = i;
     uint64_t rng = mix(o->seed ^ 0xB47C4ull);
     long step = 0;
+    const long total_steps = (long)o->epochs * (long)((train->n + B - 1) / B);
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     for (int ep = 0; ep < o->epochs; ep++) {
         double t0 = now_s();
@@ -290,19 +291,22 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
             }
             step++;
             float *w = net->params;
+            double lr = o->lr;
+            if (o->cosine)
+                lr *= 0.5 * (1.0 + cos(M_PI * (double)(step - 1) / (double)total_steps));
             if (o->adam) {
                 const double bc1 = 1 - pow(b1, (double)step), bc2 = 1 - pow(b2, (double)step);
-                const float a = (float)(o->lr / bc1), rb2 = (float)(1.0 / sqrt(bc2));
+                const float a = (float)(lr / bc1), rb2 = (float)(1.0 / sqrt(bc2));
                 for (size_t j = 0; j < P; j++) {
                     m1[j] = (float)b1 * m1[j] + (float)(1 - b1) * g[j];
                     m2[j] = (float)b2 * m2[j] + (float)(1 - b2) * g[j] * g[j];
                     w[j] -= a * m1[j] / (sqrtf(m2[j]) * rb2 + (float)eps);
                 }
             } else {
-                const float mom = (float)o->momentum, lr = (float)o->lr;
+                const float mom = (float)o->momentum, flr = (float)lr;
                 for (size_t j = 0; j < P; j++) {
                     m1[j] = mom * m1[j] + g[j];
-                    w[j] -= lr * m1[j];
+                    w[j] -= flr * m1[j];
                 }
             }
         }

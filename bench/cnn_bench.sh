@@ -1,0 +1,76 @@
+#!/bin/bash
+# cnn_bench.sh - encore-train cnn against PyTorch, side by side in one run.
+#
+#   bench/cnn_bench.sh ENCORE_TRAIN [default|deep] [EPOCHS] [THREADS]
+#
+# ENCORE_TRAIN is the encore-train binary (e.g. build/encore-train). Data:
+# Fashion-MNIST's fixed 60k/10k split from $DATA (default
+# /usr/share/datasets/fashion-mnist, `apt-get install dataset-fashion-mnist`).
+# "default" is conv32k3,relu,flatten,dense10 (5 epochs); "deep" is
+# conv32k3,relu,pool2,conv64k3,relu,pool2,dense128,relu,dense10 (8 epochs).
+# Both sides: Adam lr 0.001, batch 128, THREADS threads (default 2).
+#
+# Runs, one after the other: encore-train cnn (per-epoch training seconds
+# from its progress lines), encore-train eval --bench on the test set
+# (accuracy, single-image latency, batch-1000 throughput), then
+# bench/cnn_torch.py with the same settings; prints a markdown table with
+# the ratios. Logs go to $LOGDIR (default a new /tmp/cnn_bench.* directory).
+set -euo pipefail
+BIN=${1:?usage: cnn_bench.sh ENCORE_TRAIN [default|deep] [EPOCHS] [THREADS]}
+KIND=${2:-default}
+THREADS=${4:-2}
+DATA=${DATA:-/usr/share/datasets/fashion-mnist}
+HERE=$(cd "$(dirname "$0")" && pwd)
+case $KIND in
+  default) ARCH=conv32k3,relu,flatten,dense10; EPOCHS=${3:-5} ;;
+  deep) ARCH=conv32k3,relu,pool2,conv64k3,relu,pool2,dense128,relu,dense10; EPOCHS=${3:-8} ;;
+  *) echo "cnn_bench.sh: KIND must be default or deep" >&2; exit 2 ;;
+esac
+for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz \
+         t10k-labels-idx1-ubyte.gz; do
+  [ -r "$DATA/$f" ] || { echo "cnn_bench.sh: $DATA/$f missing (apt-get install dataset-fashion-mnist)" >&2; exit 1; }
+done
+LOGDIR=${LOGDIR:-$(mktemp -d /tmp/cnn_bench.XXXXXX)}
+REPO=$LOGDIR/repo
+echo "# logs in $LOGDIR; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+"$BIN" cnn --train-images "$DATA/train-images-idx3-ubyte.gz" \
+  --train-labels "$DATA/train-labels-idx1-ubyte.gz" \
+  --test-images "$DATA/t10k-images-idx3-ubyte.gz" --test-labels "$DATA/t10k-labels-idx1-ubyte.gz" \
+  --out "$REPO/fashion" --arch "$ARCH" --epochs "$EPOCHS" --batch 128 --lr 0.001 \
+  --threads "$THREADS" --seed 42 >"$LOGDIR/encore.json" 2>"$LOGDIR/encore.err"
+cat "$LOGDIR/encore.err" >&2
+"$BIN" eval --model "$REPO/fashion" --images "$DATA/t10k-images-idx3-ubyte.gz" \
+  --labels "$DATA/t10k-labels-idx1-ubyte.gz" --threads "$THREADS" --bench >"$LOGDIR/eval.json"
+echo "# load between: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+/usr/bin/python3 "$HERE/cnn_torch.py" "$DATA" --arch "$KIND" --epochs "$EPOCHS" \
+  --threads "$THREADS" --seed 42 >"$LOGDIR/torch.json" 2>"$LOGDIR/torch.err"
+cat "$LOGDIR/torch.err" >&2
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+/usr/bin/python3 - "$LOGDIR" "$ARCH" "$EPOCHS" "$THREADS" <<'EOF'
+import json, re, sys
+d, arch, epochs, threads = sys.argv[1:]
+err = open(d + "/encore.err").read()
+secs = [float(s) for s in re.findall(r"train_seconds ([0-9.]+)", err)]
+acc = [float(s) for s in re.findall(r"test_acc ([0-9.]+)", err)]
+ev = json.load(open(d + "/eval.json"))
+t = json.loads(open(d + "/torch.json").read().strip().splitlines()[-1])
+e_ep = sum(secs) / len(secs)
+print(f"arch `{arch}`, {epochs} epochs, batch 128, Adam lr 0.001, {threads} threads\n")
+print("| | encore-train (C) | PyTorch %s | ratio C/PyTorch |" % t["impl"].split()[-1])
+print("|---|---|---|---|")
+print(f"| test accuracy | {ev['accuracy']:.4f} | {t['test_accuracy']:.4f} | |")
+print(f"| training seconds per epoch (mean) | {e_ep:.2f} | {t['seconds_per_epoch']:.2f} | "
+      f"{e_ep / t['seconds_per_epoch']:.2f}x |")
+print("| per-epoch seconds | %s | %s | |" % (" ".join("%.1f" % s for s in secs),
+                                           " ".join("%.1f" % s for s in t["epoch_seconds"])))
+print(f"| single-image latency, median ms | {ev['latency_ms_median']:.3f} | "
+      f"{t['latency_ms_median']:.3f} | {ev['latency_ms_median'] / t['latency_ms_median']:.2f}x |")
+print(f"| single-image latency, mean ms | {ev['latency_ms_mean']:.3f} | "
+      f"{t['latency_ms_mean']:.3f} | {ev['latency_ms_mean'] / t['latency_ms_mean']:.2f}x |")
+print(f"| batch-1000 throughput, images/s | {ev['batch_images_per_second']:.0f} | "
+      f"{t['batch_images_per_second']:.0f} | "
+      f"{ev['batch_images_per_second'] / t['batch_images_per_second']:.2f}x |")
+print("\nheld-out accuracy per epoch (C): " + " ".join("%.4f" % a for a in acc))
+EOF
