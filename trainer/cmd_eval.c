@@ -15,6 +15,7 @@ static const struct eval_family evaluators[] = {
     {"text", eval_text},
     {"forest", eval_table},
     {"linear", eval_table},
+    {"cnn", eval_cnn},
 };
 
 int cmd_eval(int argc, char **argv)
@@ -27,7 +28,8 @@ int cmd_eval(int argc, char **argv)
                    "  then its highest version). The family decides the rest:\n"
                    "  mf:      --train FILE --test FILE [--k 10]\n"
                    "  forest, linear: --data FILE.csv [--label COL --format plain|sklearn --kfold N]\n"
-                   "  text:    (--pos FILE --neg FILE | --data FILE.tsv)\n");
+                   "  text:    (--pos FILE --neg FILE | --data FILE.tsv)\n"
+                   "  cnn:     --images FILE --labels FILE [--threads N --bench]\n");
             return 0;
         }
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc)

@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"als", cmd_als, "implicit-feedback ALS recommender (Hu, Koren & Volinsky 2008)"},
     {"bpr", cmd_bpr, "BPR recommender (Rendle et al. 2009)"},
+    {"cnn", cmd_cnn, "convolutional image classifier (IDX or CSV images)"},
     {"forest", cmd_forest, "random forest classifier for tables (CSV)"},
     {"linear", cmd_linear, "linear SVM / logistic regression for tables (CSV)"},
     {"text", cmd_text, "text classifier: NBSVM (Wang & Manning 2012) or an LSTM"},

@@ -48,6 +48,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_text(int argc, char **argv);
 int cmd_forest(int argc, char **argv);
 int cmd_linear(int argc, char **argv);
+int cmd_cnn(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 
 /* encore-train eval dispatches on the model's family. Each row evaluates
@@ -59,5 +60,6 @@ struct eval_family {
 int eval_mf(const char *model_dir, int argc, char **argv);
 int eval_text(const char *model_dir, int argc, char **argv);
 int eval_table(const char *model_dir, int argc, char **argv);   /* forest, linear */
+int eval_cnn(const char *model_dir, int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cnn/cnn.h"
 #include "forest/forest.h"
 #include "linear/linear.h"
 #include "mf/mf.h"
@@ -17,6 +18,7 @@ const struct model_ops *const model_families[] = {
     &text_ops,
     &forest_ops,
     &linear_ops,
+    &cnn_ops,
     NULL,
 };
 
