@@ -146,6 +146,24 @@ static void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* mkdir -p: create `dir` and its missing parents. */
+static int make_dirs(const char *dir)
+{
+    char tmp[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, dir, n + 1);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 int cmd_demo(int argc, char **argv)
 {
     const char *dir = NULL;
@@ -161,7 +179,7 @@ int cmd_demo(int argc, char **argv)
     int rc = opts_parse("demo-data", "--dir DIR [options]", opts, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (make_dirs(dir) != 0) {
         fprintf(stderr, "encore-train demo-data: %s: cannot create: %s\n", dir, strerror(errno));
         return 1;
     }
