@@ -1,18 +1,29 @@
 """ops_slow_client.py - one request whose body is sent slowly, for the drain test.
 
-    python3 ops_slow_client.py PORT DELAY_S PIECES PIECE_GAP_S PATH BODY
+    python3 ops_slow_client.py PORT TRIGGER_FILE DELAY_S PIECES PIECE_GAP_S PATH BODY
 
-Waits DELAY_S, connects, sends the headers, then BODY in PIECES pieces
-PIECE_GAP_S apart, and prints "status=<code> close=<0|1> connect_t=<s> done_t=<s>"
-(times since start) or "error=<reason>". Used to keep a request in flight
-across the moment the server closes its listener.
+Waits until TRIGGER_FILE exists (the test creates it when it sends SIGTERM;
+the client is already running then, so a slow interpreter start on a busy
+machine cannot shift its timing), then DELAY_S more, connects, sends the
+headers, then BODY in PIECES pieces PIECE_GAP_S apart, and prints
+"status=<code> close=<0|1> connect_t=<s> done_t=<s>" (seconds since the
+trigger) or "error=<reason>". Used to keep a request in flight across the
+moment the server closes its listener.
 """
+import os
 import socket
 import sys
 import time
 
-port, delay, pieces, gap, path, body = (int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]),
-                                        float(sys.argv[4]), sys.argv[5], sys.argv[6].encode())
+port, trigger, delay, pieces, gap, path, body = (int(sys.argv[1]), sys.argv[2], float(sys.argv[3]),
+                                                 int(sys.argv[4]), float(sys.argv[5]), sys.argv[6],
+                                                 sys.argv[7].encode())
+limit = time.time() + 60
+while not os.path.exists(trigger):
+    if time.time() > limit:
+        print("error=no-trigger")
+        sys.exit(0)
+    time.sleep(0.01)
 t0 = time.time()
 time.sleep(delay)
 try:
