@@ -207,6 +207,47 @@ START_TEST(deterministic_and_round_trip)
 }
 END_TEST
 
+START_TEST(word_vectors)
+{
+    char *dir = tu_tmpdir();
+    char path[512], vec[512];
+    snprintf(path, sizeof path, "%s/s.tsv", dir);
+    snprintf(vec, sizeof vec, "%s/v.txt", dir);
+    ck_assert_int_eq(tu_write_file(path, TSV, strlen(TSV)), 0);
+    const char *v = "3 4\nfilm 0.5 -0.25 1 2\nnotaword 9 9 9 9\nwarm 1e-1 0 0 -3\n";
+    ck_assert_int_eq(tu_write_file(vec, v, strlen(v)), 0);
+    struct text_data d;
+    enc_err err = {0};
+    ck_assert_int_eq(text_data_read_tsv(path, &d, &err), 0);
+    struct text_lstm_params p;
+    text_lstm_defaults(&p);
+    p.emb_dim = 4;
+    p.hidden = 3;
+    p.epochs = 1;
+    p.lr = 1e-9;   /* training barely moves the rows, so they show the file */
+    p.vectors = vec;
+    struct text_model *m = NULL;
+    ck_assert_msg(text_lstm_train(&d, NULL, 0, &p, &m, &err) == 0, "%s", err.msg);
+    int64_t film = tok_vocab_find(m->vocab, "film", 4), warm = tok_vocab_find(m->vocab, "warm", 4);
+    ck_assert(film >= 0 && warm >= 0);
+    const float *ef = m->emb + (size_t)(film + 2) * 4, *ew = m->emb + (size_t)(warm + 2) * 4;
+    ck_assert_float_eq_tol(ef[0], 0.5f, 1e-5);
+    ck_assert_float_eq_tol(ef[3], 2.0f, 1e-5);
+    ck_assert_float_eq_tol(ew[0], 0.1f, 1e-5);
+    ck_assert_float_eq_tol(ew[3], -3.0f, 1e-5);
+    text_model_free(m);
+    /* a row of the wrong width names the file and line */
+    v = "film 0.5 -0.25 1\n";
+    ck_assert_int_eq(tu_write_file(vec, v, strlen(v)), 0);
+    ck_assert_int_eq(text_lstm_train(&d, NULL, 0, &p, &m, &err), ENC_EFORMAT);
+    ck_assert_msg(strstr(err.msg, "v.txt:1:") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(m);
+    text_data_clear(&d);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(golden_fixture)
 {
     /* A tiny LSTM from a fixed seed, built without training: its outputs
@@ -232,6 +273,7 @@ int main(void)
     tcase_add_test(tc, padding_is_neutral);
     tcase_add_test(tc, overfit_few_sentences);
     tcase_add_test(tc, deterministic_and_round_trip);
+    tcase_add_test(tc, word_vectors);
     tcase_add_test(tc, golden_fixture);
     suite_add_tcase(s, tc);
     return tu_run(s);

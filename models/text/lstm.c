@@ -539,7 +539,7 @@ int text_lstm_new_random(size_t V, size_t E, size_t H, size_t K, enum text_pool 
 
 /* Initialise embedding rows from a word2vec/GloVe text file: "word v1 .. vE"
  * per line (an optional "count dim" first line is skipped). */
-static int load_vectors(struct text_model *m, const char *path, enc_err *err)
+static int load_vectors(struct text_model *m, const char *path, int verbose, enc_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -591,7 +591,7 @@ static int load_vectors(struct text_model *m, const char *path, enc_err *err)
     free(line);
     free(vec);
     fclose(f);
-    if (rc == 0)
+    if (rc == 0 && verbose)
         fprintf(stderr, "encore-train text: %zu of %zu vocabulary words initialised from %s\n",
                 found, tok_vocab_size(m->vocab), path);
     return rc;
@@ -659,7 +659,7 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
     if (alloc_params(m, &rng))
         goto oom;
     text_model_finish(m);
-    if (p->vectors && (rc = load_vectors(m, p->vectors, err)))
+    if (p->vectors && (rc = load_vectors(m, p->vectors, p->verbose, err)))
         goto fail;
     /* Token ids of every training example. */
     const int L = p->max_len;
