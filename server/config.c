@@ -331,5 +331,5 @@ void config_markdown(FILE *out)
                  "| (inference tokens) | | `ENCORE_TOKENS` | (none) | | bearer tokens for inference, "
                  "comma or space separated; added to those of `tokens_file` |\n"
                  "| (admin token) | | `ENCORE_ADMIN_TOKEN` | (none) | | the admin bearer token "
-                 "(instead of `admin_token_file`) |\n");
+                 "(in addition to the one in `admin_token_file`) |\n");
 }

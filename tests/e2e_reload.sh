@@ -60,6 +60,14 @@ ratio=$(awk -v a="$W_P99_MS" -v b="$B_P99" 'BEGIN { printf "%.2f", (b > 0 ? a / 
 echo "RESULT reload_under_load duration_s=$DUR reloads=$N requests=$W_REQS rps=$W_RPS non2xx=$W_NON2XX socket_errors=$((W_SOCKERR + W_CONNERR)) p99_ms=$W_P99_MS baseline_requests=$B_REQS baseline_rps=$B_RPS baseline_p99_ms=$B_P99 p99_ratio=$ratio"
 [ "$W_NON2XX" = 0 ] || ops_fail "$W_NON2XX non-2xx responses during reloads"
 [ "$W_SOCKERR" = 0 ] && [ "$W_CONNERR" = 0 ] || ops_fail "socket errors during reloads: $(grep Socket "$OPS_TMP/reload.txt")"
+if [ -n "${ENCORE_OPS_FULL:-}" ]; then
+    # A second baseline after the reloads: how much p99 moves between two
+    # runs without reloads on this machine (the noise floor for the ratio).
+    wrk -t2 -c64 -d"${DUR}s" --latency -s "$LUA" "$OPS_URL/v1/models/demo:recommend" >"$OPS_TMP/base2.txt" 2>&1
+    R_P99=$W_P99_MS
+    ops_wrk_parse "$OPS_TMP/base2.txt"
+    echo "RESULT reload_noise_floor baseline_p99_ms=$B_P99 reload_p99_ms=$R_P99 baseline2_p99_ms=$W_P99_MS baseline2_rps=$W_RPS baseline2_vs_baseline=$(awk -v a="$W_P99_MS" -v b="$B_P99" 'BEGIN { printf "%.2f", a / b }') reload_vs_mean_baseline=$(awk -v r="$R_P99" -v a="$B_P99" -v b="$W_P99_MS" 'BEGIN { printf "%.2f", 2 * r / (a + b) }')"
+fi
 
 # ---- 2. refused versions ------------------------------------------------
 fails0=$(curl -s "$OPS_URL/metrics" | awk '$1 == "encore_model_load_failures_total" { print $2 }')
