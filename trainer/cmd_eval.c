@@ -12,9 +12,9 @@
 
 static const struct eval_family evaluators[] = {
     {"mf", eval_mf},
-    {"text", eval_text},
     {"forest", eval_table},
     {"linear", eval_table},
+    {"text", eval_text},
     {"cnn", eval_cnn},
 };
 
@@ -27,7 +27,7 @@ int cmd_eval(int argc, char **argv)
                    "  DIR is a version directory (REPO/NAME/3) or a model directory (REPO/NAME,\n"
                    "  then its highest version). The family decides the rest:\n"
                    "  mf:      --train FILE --test FILE [--k 10]\n"
-                   "  forest, linear: --data FILE.csv [--label COL --format plain|sklearn --kfold N]\n"
+                   "  forest, linear: --data FILE.csv [--label COL --format plain|sklearn --kfold N --bench]\n"
                    "  text:    (--pos FILE --neg FILE | --data FILE.tsv)\n"
                    "  cnn:     --images FILE --labels FILE [--threads N --bench]\n");
             return 0;
