@@ -372,9 +372,13 @@ static void dispatch(struct http_req *r)
         http_error(r, 500, "handler produced no response");
 }
 
+/* Requests suspended and not yet answered (see http_stop). */
+static int64_t n_suspended;
+
 void http_suspend(struct http_req *r)
 {
     r->suspended = 1;
+    __atomic_add_fetch(&n_suspended, 1, __ATOMIC_RELAXED);
     MHD_suspend_connection(r->conn);
 }
 
@@ -465,6 +469,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->suspended) {   /* resumed: the other thread filled the answer */
         r->suspended = 0;
+        __atomic_sub_fetch(&n_suspended, 1, __ATOMIC_RELAXED);
         return queue(r);
     }
     if (r->status)   /* answered early; discard what the client still sends */
@@ -690,6 +695,15 @@ void http_quiesce(struct server *s)
 
 void http_stop(struct server *s)
 {
+    /* MHD_stop_daemon aborts (MHD_PANIC) if a connection is still
+     * suspended; resumed ones are picked up by their worker thread shortly,
+     * so give them up to 2 s. Whoever suspended must have resumed by now
+     * (reload_stop answers every waiting admin request). */
+    for (int i = 0; i < 200 && __atomic_load_n(&n_suspended, __ATOMIC_RELAXED) > 0; i++)
+        usleep(10000);
+    if (__atomic_load_n(&n_suspended, __ATOMIC_RELAXED) > 0)
+        slog("error", "%lld requests still suspended at shutdown",
+             (long long)__atomic_load_n(&n_suspended, __ATOMIC_RELAXED));
     if (s->mhd) {
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;

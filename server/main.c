@@ -225,9 +225,10 @@ int main(int argc, char **argv)
     __atomic_store_n(&srv.ready, registry_count(srv.reg) > 0, __ATOMIC_RELAXED);
     uv_run(loop, UV_RUN_DEFAULT);
 
-    /* Phase 7: shutdown. */
-    http_stop(&srv);
+    /* Phase 7: shutdown. The reloader first: it answers admin requests
+     * still waiting for a load, which http_stop needs resumed. */
     reload_stop();
+    http_stop(&srv);
     uv_walk(loop, close_walk, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);

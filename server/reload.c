@@ -342,6 +342,13 @@ void reload_stop(void)
         return;
     pthread_mutex_lock(&R.mu);
     R.stopping = 1;
+    /* A request waiting for the running load is answered now: libmicrohttpd
+     * must not be stopped with a suspended connection. The load's result is
+     * dropped by after_work_cb. */
+    if (R.running && R.running->done) {
+        R.running->done(R.running->arg, ENC_EBUSY, 0, "shutting down");
+        R.running->done = NULL;
+    }
     struct job *q = R.head;
     R.head = R.tail = NULL;
     R.n_queued = 0;

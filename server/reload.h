@@ -33,8 +33,9 @@ struct server;
  * is logged, not fatal: SIGHUP and the admin route still work). */
 int reload_start(struct server *s, uv_loop_t *loop, enc_err *err);
 
-/* Close the reloader's handles (loop thread); pending jobs are dropped and a
- * waiting admin request is answered 503. Call before closing the loop. */
+/* Close the reloader's handles (loop thread); pending jobs are dropped and
+ * every waiting admin request (queued or running) is answered 503. Call
+ * before http_stop() and before closing the loop. */
 void reload_stop(void);
 
 /* Outcome of a job: rc 1 = version installed, 0 = already current, < 0 = the
