@@ -129,7 +129,7 @@ struct solve_job {
     atomic_int failed;
 };
 
-#define ROW_CHUNK 16
+#define ROW_CHUNK 32
 
 /* Extra diagonal for a row of n entries when regularization scales with the
  * row's size: reg * (n / mean)^e - reg (G already holds reg). */
@@ -139,55 +139,6 @@ static float extra_reg(const struct solve_job *j, size_t n)
         return 0.0f;
     double ratio = (double)(n ? n : 1) / j->mean_row;
     return (float)(j->reg * pow(ratio, j->reg_exponent) - j->reg);
-}
-
-static void solve_cg(const struct solve_job *j, size_t n, const float *Yr, const float *cm,
-                     float *t, float *x, float *r, float *p, float *Ap)
-{
-    size_t F = j->F;
-    int Fi = (int)F, ni = (int)n;
-    float ex = extra_reg(j, n);
-    /* r = Yr^T (c - cm * (Yr x)) - G x  (c = 1 + cm) */
-    if (n) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, ni, Fi, 1.0f, Yr, Fi, x, 1, 0.0f, t, 1);
-        for (size_t k = 0; k < n; k++)
-            t[k] = 1.0f + cm[k] - cm[k] * t[k];
-        cblas_sgemv(CblasRowMajor, CblasTrans, ni, Fi, 1.0f, Yr, Fi, t, 1, 0.0f, r, 1);
-    } else {
-        memset(r, 0, F * sizeof *r);
-    }
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, Fi, Fi, -1.0f, j->G, Fi, x, 1, 1.0f, r, 1);
-    if (ex != 0.0f)
-        cblas_saxpy(Fi, -ex, x, 1, r, 1);
-    memcpy(p, r, F * sizeof *p);
-    float rsold = cblas_sdot(Fi, r, 1, r, 1);
-    if (rsold < 1e-20f)
-        return;
-    for (int it = 0; it < j->cg_steps; it++) {
-        /* Ap = G p + Yr^T (cm * (Yr p)) */
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Fi, Fi, 1.0f, j->G, Fi, p, 1, 0.0f, Ap, 1);
-        if (ex != 0.0f)
-            cblas_saxpy(Fi, ex, p, 1, Ap, 1);
-        if (n) {
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, ni, Fi, 1.0f, Yr, Fi, p, 1, 0.0f, t, 1);
-            for (size_t k = 0; k < n; k++)
-                t[k] *= cm[k];
-            cblas_sgemv(CblasRowMajor, CblasTrans, ni, Fi, 1.0f, Yr, Fi, t, 1, 1.0f, Ap, 1);
-        }
-        float pAp = cblas_sdot(Fi, p, 1, Ap, 1);
-        if (!(pAp > 0))
-            break;
-        float a = rsold / pAp;
-        cblas_saxpy(Fi, a, p, 1, x, 1);
-        cblas_saxpy(Fi, -a, Ap, 1, r, 1);
-        float rsnew = cblas_sdot(Fi, r, 1, r, 1);
-        if (rsnew < 1e-20f)
-            break;
-        float beta = rsnew / rsold;
-        for (size_t f = 0; f < F; f++)
-            p[f] = r[f] + beta * p[f];
-        rsold = rsnew;
-    }
 }
 
 static int solve_chol(const struct solve_job *j, size_t n, float *Yr, const float *cm, float *x,
@@ -213,19 +164,154 @@ static int solve_chol(const struct solve_job *j, size_t n, float *Yr, const floa
     return info == 0 ? 0 : -1;
 }
 
+/* CG for the rows r0..r1 of one chunk in lockstep, so that the dense part
+ * of every product, G p, is one sgemm over the chunk (P G, m x F x F)
+ * instead of m sgemv calls. Each row keeps its own step sizes and stops on
+ * its own; the chunk boundaries are fixed row ranges, so the arithmetic per
+ * row does not depend on threads. Per-row sparse parts use the gathered
+ * rows Yc (chunk nnz x F) with offsets off[]. */
+struct cg_scratch {
+    float *Yc, *cm, *t;         /* gathered rows, c - 1, per-entry temp */
+    size_t cap;                 /* entries Yc / cm / t can hold */
+    float *R, *P, *AP;          /* ROW_CHUNK x F each */
+    float rs[ROW_CHUNK];
+    float ex[ROW_CHUNK];
+    int64_t off[ROW_CHUNK + 1];
+    unsigned char active[ROW_CHUNK];
+};
+
+static int cg_reserve(struct cg_scratch *s, size_t n, size_t F)
+{
+    if (n <= s->cap)
+        return 0;
+    size_t cap = s->cap ? s->cap : 256;
+    while (cap < n)
+        cap *= 2;
+    float *Yc = realloc(s->Yc, cap * F * sizeof *Yc);
+    if (!Yc)
+        return -1;
+    s->Yc = Yc;
+    float *cm = realloc(s->cm, cap * sizeof *cm);
+    if (!cm)
+        return -1;
+    s->cm = cm;
+    float *t = realloc(s->t, cap * sizeof *t);
+    if (!t)
+        return -1;
+    s->t = t;
+    s->cap = cap;
+    return 0;
+}
+
+static int solve_chunk_cg(const struct solve_job *j, struct cg_scratch *s, size_t r0, size_t r1)
+{
+    const struct als_csr *C = j->C;
+    size_t F = j->F, m = r1 - r0;
+    int Fi = (int)F, mi = (int)m;
+    int64_t base = C->indptr[r0];
+    size_t nnz = (size_t)(C->indptr[r1] - base);
+    if (cg_reserve(s, nnz, F))
+        return ENC_ENOMEM;
+    for (size_t k = 0; k < nnz; k++) {
+        memcpy(s->Yc + k * F, j->Y + (size_t)C->indices[base + (int64_t)k] * F, F * sizeof *s->Yc);
+        s->cm[k] = C->weights[base + (int64_t)k];
+    }
+    for (size_t q = 0; q <= m; q++)
+        s->off[q] = C->indptr[r0 + q] - base;
+    float *X = j->X + r0 * F;
+    /* R = -X G, then += Yr^T (c - cm * (Yr x)) - ex x per row */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, Fi, Fi, -1.0f, X, Fi, j->G, Fi,
+                0.0f, s->R, Fi);
+    for (size_t q = 0; q < m; q++) {
+        size_t n = (size_t)(s->off[q + 1] - s->off[q]);
+        const float *Yr = s->Yc + (size_t)s->off[q] * F, *cm = s->cm + s->off[q];
+        float *t = s->t + s->off[q], *x = X + q * F, *r = s->R + q * F;
+        s->ex[q] = extra_reg(j, n);
+        if (n) {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, Fi, 1.0f, Yr, Fi, x, 1, 0.0f, t, 1);
+            for (size_t k = 0; k < n; k++)
+                t[k] = 1.0f + cm[k] - cm[k] * t[k];
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, Fi, 1.0f, Yr, Fi, t, 1, 1.0f, r, 1);
+        }
+        if (s->ex[q] != 0.0f)
+            cblas_saxpy(Fi, -s->ex[q], x, 1, r, 1);
+        memcpy(s->P + q * F, r, F * sizeof *r);
+        s->rs[q] = cblas_sdot(Fi, r, 1, r, 1);
+        s->active[q] = s->rs[q] >= 1e-20f;
+    }
+    for (int it = 0; it < j->cg_steps; it++) {
+        int any = 0;
+        for (size_t q = 0; q < m; q++)
+            any |= s->active[q];
+        if (!any)
+            break;
+        /* AP = P G for the whole chunk (inactive rows are computed and ignored) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, Fi, Fi, 1.0f, s->P, Fi, j->G,
+                    Fi, 0.0f, s->AP, Fi);
+        for (size_t q = 0; q < m; q++) {
+            if (!s->active[q])
+                continue;
+            size_t n = (size_t)(s->off[q + 1] - s->off[q]);
+            const float *Yr = s->Yc + (size_t)s->off[q] * F, *cm = s->cm + s->off[q];
+            float *t = s->t + s->off[q], *x = X + q * F, *r = s->R + q * F, *p = s->P + q * F,
+                  *Ap = s->AP + q * F;
+            if (s->ex[q] != 0.0f)
+                cblas_saxpy(Fi, s->ex[q], p, 1, Ap, 1);
+            if (n) {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, Fi, 1.0f, Yr, Fi, p, 1, 0.0f, t,
+                            1);
+                for (size_t k = 0; k < n; k++)
+                    t[k] *= cm[k];
+                cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, Fi, 1.0f, Yr, Fi, t, 1, 1.0f, Ap,
+                            1);
+            }
+            float pAp = cblas_sdot(Fi, p, 1, Ap, 1);
+            if (!(pAp > 0)) {
+                s->active[q] = 0;
+                continue;
+            }
+            float a = s->rs[q] / pAp;
+            cblas_saxpy(Fi, a, p, 1, x, 1);
+            cblas_saxpy(Fi, -a, Ap, 1, r, 1);
+            float rsnew = cblas_sdot(Fi, r, 1, r, 1);
+            if (rsnew < 1e-20f) {
+                s->active[q] = 0;
+                continue;
+            }
+            float beta = rsnew / s->rs[q];
+            for (size_t f = 0; f < F; f++)
+                p[f] = r[f] + beta * p[f];
+            s->rs[q] = rsnew;
+        }
+    }
+    return 0;
+}
+
 static void *solve_worker(void *arg)
 {
     struct solve_job *j = arg;
     size_t F = j->F, mr = j->max_row ? j->max_row : 1;
-    float *Yr = malloc(mr * F * sizeof *Yr);
-    float *cm = malloc(mr * sizeof *cm);
-    float *t = malloc(mr * sizeof *t);
-    float *vec = malloc((3 * F + F * F) * sizeof *vec);
-    if (!Yr || !cm || !t || !vec) {
-        atomic_store(&j->failed, ENC_ENOMEM);
-        goto out;
-    }
     const struct als_csr *C = j->C;
+    struct cg_scratch cs;
+    memset(&cs, 0, sizeof cs);
+    float *Yr = NULL, *cm = NULL, *vec = NULL;
+    if (j->solver == ALS_SOLVER_CG) {
+        cs.R = malloc(3 * ROW_CHUNK * F * sizeof *cs.R);
+        if (!cs.R) {
+            atomic_store(&j->failed, ENC_ENOMEM);
+            goto out;
+        }
+        cs.P = cs.R + ROW_CHUNK * F;
+        cs.AP = cs.P + ROW_CHUNK * F;
+    } else {
+        Yr = malloc(mr * F * sizeof *Yr);
+        cm = malloc(mr * sizeof *cm);
+        vec = malloc((F + F * F) * sizeof *vec);
+        if (!Yr || !cm || !vec) {
+            atomic_store(&j->failed, ENC_ENOMEM);
+            goto out;
+        }
+    }
     for (;;) {
         if (atomic_load(&j->failed))
             break;
@@ -233,6 +319,13 @@ static void *solve_worker(void *arg)
         if (r0 >= C->rows)
             break;
         size_t r1 = r0 + ROW_CHUNK < C->rows ? r0 + ROW_CHUNK : C->rows;
+        if (j->solver == ALS_SOLVER_CG) {
+            if (solve_chunk_cg(j, &cs, r0, r1)) {
+                atomic_store(&j->failed, ENC_ENOMEM);
+                break;
+            }
+            continue;
+        }
         for (size_t row = r0; row < r1; row++) {
             int64_t b = C->indptr[row], e = C->indptr[row + 1];
             size_t n = (size_t)(e - b);
@@ -241,19 +334,19 @@ static void *solve_worker(void *arg)
                        F * sizeof *Yr);
                 cm[k] = C->weights[b + (int64_t)k];
             }
-            float *x = j->X + row * F;
-            if (j->solver == ALS_SOLVER_CG) {
-                solve_cg(j, n, Yr, cm, t, x, vec, vec + F, vec + 2 * F);
-            } else if (solve_chol(j, n, Yr, cm, x, vec + 3 * F)) {
+            if (solve_chol(j, n, Yr, cm, j->X + row * F, vec + F)) {
                 atomic_store(&j->failed, ENC_EINTERNAL);
                 break;
             }
         }
     }
 out:
+    free(cs.Yc);
+    free(cs.cm);
+    free(cs.t);
+    free(cs.R);
     free(Yr);
     free(cm);
-    free(t);
     free(vec);
     return NULL;
 }
