@@ -13,6 +13,6 @@ rm -rf demo-repo demo-data
   --out demo-repo/demo
 echo
 echo "Serving demo-repo on http://127.0.0.1:${PORT:-8080} - try:"
-echo "  curl -s -H 'Content-Type: application/json' -d '{\"user\":\"u1\",\"k\":5}' http://127.0.0.1:${PORT:-8080}/v1/models/demo:recommend"
+echo "  curl -s -H 'Content-Type: application/json' -d '{\"user\":\"1\",\"k\":5}' http://127.0.0.1:${PORT:-8080}/v1/models/demo:recommend"
 echo
 exec ./build/encore-server --models demo-repo --port "${PORT:-8080}"

@@ -86,8 +86,8 @@ expect_error "not json" 415 POST /v1/models/demo:recommend '{"user":"1"}' -H 'Co
 req GET /healthz; check "still alive after bad requests" 200 "$STATUS"
 
 req GET /metrics
-check_contains "metrics requests" 'encore_requests_total{route="recommend",model="demo",status="200"}' "$BODY"
-check_contains "metrics histogram" 'encore_request_duration_seconds_bucket{route="recommend",model="demo",le="+Inf"}' "$BODY"
+check_contains "metrics requests" 'encore_requests_total{route="recommend",model="demo",version="1",status="200"}' "$BODY"
+check_contains "metrics histogram" 'encore_request_duration_seconds_bucket{route="recommend",model="demo",version="1",le="+Inf"}' "$BODY"
 check_contains "metrics models" 'encore_models_loaded 1' "$BODY"
 check_contains "access log" '"path":"/v1/models/demo:recommend","status":200' "$(cat "$T/server.log")"
 check "user ids hashed in the log" 0 "$(grep -c "\"user\":\"$USER_ID\"" "$T/server.log")"

@@ -64,8 +64,10 @@ req() {
   local method=$1 path=$2 body=${3:-}
   shift 3 2>/dev/null || shift $#
   local out
+  local ct=(-H 'Content-Type: application/json')
+  case "$*" in *Content-Type*) ct=() ;; esac   # the caller sets its own
   if [ -n "$body" ]; then
-    out=$(curl -s -m 10 -X "$method" -H 'Content-Type: application/json' --data-binary "$body" \
+    out=$(curl -s -m 10 -X "$method" "${ct[@]}" --data-binary "$body" \
       -w '\n%{http_code}' "$@" "http://127.0.0.1:$PORT$path")
   else
     out=$(curl -s -m 10 -X "$method" -w '\n%{http_code}' "$@" "http://127.0.0.1:$PORT$path")
@@ -75,8 +77,11 @@ req() {
 }
 
 # json EXPR: evaluate a Python expression on the last $BODY as `j`.
+# Debian's interpreter starts in ~0.02 s; a pyenv shim can take ~1 s.
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 json() {
-  printf '%s' "$BODY" | python3 -c "import json,sys; j=json.load(sys.stdin); print($1)" 2>/dev/null
+  printf '%s' "$BODY" | "$PY" -c "import json,sys; j=json.load(sys.stdin); print($1)" 2>/dev/null
 }
 
 e2e_finish() {
