@@ -822,6 +822,31 @@ size_t proto_argmax(const float *p, size_t n)
     return best;
 }
 
+/* Probabilities of 0 and 1 are common (forest leaves are often pure) and
+ * print the same as %.7g would, without a trip through printf. */
+static void put_prob(buf *o, float p)
+{
+    if (p == 0.0f)
+        buf_append(o, "0", 1);
+    else if (p == 1.0f)
+        buf_append(o, "1", 1);
+    else
+        buf_json_float(o, p);
+}
+
+/* Decimal integer without printf. */
+static void put_int(buf *o, long long v)
+{
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    buf_append(o, p, (size_t)(e - p));
+}
+
 static void class_str(buf *o, const struct model_io *io, size_t c)
 {
     if (io->class_names && io->class_names[c])
@@ -836,7 +861,9 @@ void proto_v1_write(buf *o, const char *model, int64_t version, const struct mod
     size_t C = io->n_classes;
     buf_puts(o, "{\"model\":");
     buf_json_str(o, model, strlen(model));
-    buf_printf(o, ",\"version\":%lld,\"predictions\":[", (long long)version);
+    buf_puts(o, ",\"version\":");
+    put_int(o, version);
+    buf_puts(o, ",\"predictions\":[");
     for (size_t i = 0; i < n; i++) {
         const float *p = prob + i * C;
         buf_puts(o, i ? ",{\"label\":" : "{\"label\":");
@@ -847,7 +874,7 @@ void proto_v1_write(buf *o, const char *model, int64_t version, const struct mod
                 buf_append(o, ",", 1);
             class_str(o, io, c);
             buf_append(o, ":", 1);
-            buf_json_float(o, p[c]);
+            put_prob(o, p[c]);
         }
         buf_puts(o, "}}");
     }
@@ -862,7 +889,9 @@ void proto_v2_write(buf *o, const char *model, int64_t version, const struct pro
     size_t C = io->n_classes;
     buf_puts(o, "{\"model_name\":");
     buf_json_str(o, model, strlen(model));
-    buf_printf(o, ",\"model_version\":\"%lld\"", (long long)version);
+    buf_puts(o, ",\"model_version\":\"");
+    put_int(o, version);
+    buf_append(o, "\"", 1);
     if (req->id) {
         buf_puts(o, ",\"id\":");
         buf_json_str(o, req->id, req->id_len);
@@ -870,7 +899,9 @@ void proto_v2_write(buf *o, const char *model, int64_t version, const struct pro
     buf_puts(o, ",\"outputs\":[");
     int first = 1;
     if (req->outputs & 1u) {
-        buf_printf(o, "{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[%zu],\"data\":[", n);
+        buf_puts(o, "{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[");
+        put_int(o, (long long)n);
+        buf_puts(o, "],\"data\":[");
         for (size_t i = 0; i < n; i++) {
             if (i)
                 buf_append(o, ",", 1);
@@ -880,12 +911,16 @@ void proto_v2_write(buf *o, const char *model, int64_t version, const struct pro
         first = 0;
     }
     if (req->outputs & 2u) {
-        buf_printf(o, "%s{\"name\":\"probabilities\",\"datatype\":\"FP32\",\"shape\":[%zu,%zu],\"data\":[",
-                   first ? "" : ",", n, C);
+        buf_puts(o, first ? "{" : ",{");
+        buf_puts(o, "\"name\":\"probabilities\",\"datatype\":\"FP32\",\"shape\":[");
+        put_int(o, (long long)n);
+        buf_append(o, ",", 1);
+        put_int(o, (long long)C);
+        buf_puts(o, "],\"data\":[");
         for (size_t i = 0; i < n * C; i++) {
             if (i)
                 buf_append(o, ",", 1);
-            buf_json_float(o, prob[i]);
+            put_prob(o, prob[i]);
         }
         buf_puts(o, "]}");
     }

@@ -690,6 +690,18 @@ START_TEST(writers)
     json_decref(j);
     buf_free(&o);
     ck_assert_uint_eq(proto_argmax(prob + 3, 3), 0);
+
+    /* exact 0 / 1 and a multi-digit version take the printf-free paths */
+    const float pure[3] = {0.0f, 1.0f, 0.0f};
+    proto_v1_write(&o, "iris", 1234567, &io_iris, pure, 1);
+    ck_assert_msg(strstr(o.data, "\"version\":1234567,") != NULL, "%s", o.data);
+    ck_assert_msg(strstr(o.data, "{\"setosa\":0,\"versicolor\":1,\"virginica\":0}") != NULL, "%s", o.data);
+    buf_free(&o);
+    req = (struct proto_v2_req){.outputs = 3};
+    proto_v2_write(&o, "iris", 90, &req, &io_iris, pure, 1);
+    ck_assert_msg(strstr(o.data, "\"model_version\":\"90\"") != NULL, "%s", o.data);
+    ck_assert_msg(strstr(o.data, "\"shape\":[1,3],\"data\":[0,1,0]") != NULL, "%s", o.data);
+    buf_free(&o);
 }
 END_TEST
 
