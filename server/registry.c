@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/repo.h"
 #include "log.h"
@@ -17,6 +18,8 @@ struct entry {
     struct model *versions[MAX_KEPT];   /* [0] = current (highest), then older */
     int n;
     int64_t failures;                   /* versions of this name refused */
+    int64_t refused_version;            /* last refused, with its file's */
+    int64_t refused_size, refused_mtime_ns;   /* size and mtime */
 };
 
 struct registry {
@@ -130,12 +133,19 @@ static int load_version(struct registry *r, const char *name, int64_t version, s
     snprintf(path, sizeof path, "%s/%s/%lld/%s", r->repo, name, (long long)version, ST_FILE_NAME);
     struct model *m = NULL;
     int rc = model_load(name, version, path, &m, err);
+    struct stat sb;
+    int have_stat = rc && stat(path, &sb) == 0;
     pthread_mutex_lock(&r->mu);
     if (rc) {
         r->stats.load_failures++;
         struct entry *e = find_or_add(r, name);
-        if (e)
+        if (e) {
             e->failures++;
+            e->refused_version = version;
+            e->refused_size = have_stat ? (int64_t)sb.st_size : -1;
+            e->refused_mtime_ns =
+                have_stat ? (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec : -1;
+        }
     } else {
         r->stats.loads++;
         r->stats.last_load_seconds = m->load_seconds;
@@ -170,8 +180,25 @@ int registry_load_all(struct registry *r, enc_err *err)
     return loaded;
 }
 
-int registry_prepare(struct registry *r, const char *name, int64_t version, struct model **out,
-                     enc_err *err)
+/* 1 if REPO/NAME/want was refused before and its file has not changed. */
+static int known_refused(struct registry *r, const char *name, int64_t want)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s/%lld/%s", r->repo, name, (long long)want, ST_FILE_NAME);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return 0;
+    int64_t mt = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    pthread_mutex_lock(&r->mu);
+    struct entry *e = find(r, name);
+    int same = e && e->refused_version == want && e->refused_size == (int64_t)sb.st_size &&
+               e->refused_mtime_ns == mt;
+    pthread_mutex_unlock(&r->mu);
+    return same;
+}
+
+int registry_prepare(struct registry *r, const char *name, int64_t version, int retry,
+                     struct model **out, enc_err *err)
 {
     *out = NULL;
     if (!repo_valid_name(name))
@@ -191,6 +218,8 @@ int registry_prepare(struct registry *r, const char *name, int64_t version, stru
     model_unref(cur);
     if (version > 0 ? have == want : have >= want)
         return 0;
+    if (!retry && known_refused(r, name, want))
+        return 0;   /* refused before, unchanged: logged and counted once */
     int rc = load_version(r, name, want, out, err);
     return rc ? rc : 1;
 }
@@ -198,7 +227,7 @@ int registry_prepare(struct registry *r, const char *name, int64_t version, stru
 int registry_reload(struct registry *r, const char *name, int64_t version, enc_err *err)
 {
     struct model *m;
-    int rc = registry_prepare(r, name, version, &m, err);
+    int rc = registry_prepare(r, name, version, 1, &m, err);
     if (rc == 1)
         registry_install(r, m);
     return rc;

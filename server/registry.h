@@ -41,9 +41,13 @@ int registry_reload(struct registry *r, const char *name, int64_t version, enc_e
  * version, then open, validate and load it without touching what is served.
  * Returns 1 with *out holding one reference to install, 0 (*out NULL) when
  * that version is already the one served, or a negative code: a refused
- * version is logged and counted in load_failures (per model too). */
-int registry_prepare(struct registry *r, const char *name, int64_t version, struct model **out,
-                     enc_err *err);
+ * version is logged and counted in load_failures (per model too).
+ * A highest version that was refused is not tried again while its file is
+ * unchanged (same size and mtime), so every later watch event or SIGHUP does
+ * not log and count the same refusal again; `retry` (the admin route, an
+ * exact version) tries it anyway. */
+int registry_prepare(struct registry *r, const char *name, int64_t version, int retry,
+                     struct model **out, enc_err *err);
 
 /* Install `m` (the registry takes the caller's reference): it becomes the
  * served version if it is the highest loaded; older versions beyond

@@ -20,6 +20,7 @@ struct job {
     int64_t version;          /* requested: 0 = highest */
     reload_done_fn done;      /* NULL once cancelled */
     void *arg;
+    int retry;                /* an admin request: retry a refused version */
     uint64_t ticket;
     /* filled by the worker */
     int rc;
@@ -60,7 +61,9 @@ static void start_next(void);
 static void work_cb(uv_work_t *w)
 {
     struct job *j = w->data;
-    j->rc = registry_prepare(R.srv->reg, j->name, j->version, &j->m, &j->err);
+    /* Watch events and SIGHUP skip a version already refused; an admin
+     * request (it has a callback) always tries. */
+    j->rc = registry_prepare(R.srv->reg, j->name, j->version, j->retry, &j->m, &j->err);
 }
 
 static void after_work_cb(uv_work_t *w, int status)
@@ -143,6 +146,7 @@ uint64_t reload_request(const char *name, int64_t version, reload_done_fn done, 
     j->version = version;
     j->done = done;
     j->arg = arg;
+    j->retry = done != NULL;
     j->ticket = ticket = ++R.next_ticket;
     if (R.tail)
         R.tail->next = j;

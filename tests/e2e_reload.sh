@@ -12,6 +12,7 @@
 # 2. A corrupt version (truncated file) and an incompatible one (bad format
 #    version) are refused, counted in encore_model_load_failures_total, and
 #    the previous version keeps answering.
+#    SIGHUP does not retry (and count) the refused version again.
 # 3. SIGHUP picks up a version published while the watch is off.
 # Prints "RESULT ..." lines that bench/results/operations.md quotes.
 set -u
@@ -96,6 +97,11 @@ grep -q "version $bad2 refused" "$OPS_TMP/server.log" || ops_fail "no log line f
 v=$(curl -s -H 'Content-Type: application/json' -d '{"user":"u1","k":3}' "$OPS_URL/v1/models/demo:recommend" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
 [ "$v" = "$want" ] || ops_fail "after refused versions, served version is $v (expected $want)"
+# A refused version is not retried (logged, counted) again on every event.
+kill -HUP "$OPS_PID"
+sleep 0.5
+again=$(curl -s "$OPS_URL/metrics" | awk '$1 == "encore_model_load_failures_total" { print $2 }')
+[ "$again" = "$fails" ] || ops_fail "SIGHUP retried the refused version: load failures $fails -> $again"
 echo "RESULT refused_versions truncated=$bad incompatible=$bad2 load_failures=$fails served_version=$v"
 rm -rf "$OPS_REPO/demo/$bad" "$OPS_REPO/demo/$bad2"
 ops_stop
