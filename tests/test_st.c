@@ -1,6 +1,7 @@
 /* test_st.c - safetensors writer/reader round trip and refusal of bad files. */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
