@@ -186,6 +186,14 @@ START_TEST(iris_ovr_and_round_trip)
         ck_assert_int_eq(linear_train(tr.x, tr.y, tr.n_rows, 4, 3,
                                       (const char *const *)tr.feature_names,
                                       (const char *const *)tr.class_names, &s, &m, &err), 0);
+        /* one-vs-rest on 1 and 3 threads: the same weights, bit for bit */
+        struct linear_model *m1;
+        struct linear_solver s1 = s;
+        s1.threads = s.threads == 1 ? 3 : 1;
+        ck_assert_int_eq(linear_train(tr.x, tr.y, tr.n_rows, 4, 3, NULL, NULL, &s1, &m1, &err), 0);
+        ck_assert_mem_eq(m1->weights, m->weights, 12 * sizeof(float));
+        ck_assert_mem_eq(m1->intercept, m->intercept, 3 * sizeof(float));
+        linear_model_free(m1);
         /* the scaler: training features have mean ~0 and sd ~1 after scaling */
         double mu = 0;
         for (size_t i = 0; i < tr.n_rows; i++)
