@@ -549,7 +549,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's messages, through the event log. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);

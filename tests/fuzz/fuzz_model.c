@@ -12,6 +12,7 @@
  *
  *   cmake --build build-fuzz --target fuzz_model && tests/fuzz/run.sh 60 build-fuzz
  */
+#define _GNU_SOURCE   /* memmem */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
