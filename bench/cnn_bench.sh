@@ -53,6 +53,7 @@ import json, re, sys
 d, arch, epochs, threads = sys.argv[1:]
 err = open(d + "/encore.err").read()
 secs = [float(s) for s in re.findall(r"train_seconds ([0-9.]+)", err)]
+cpu = [float(s) for s in re.findall(r"train_cpu_seconds ([0-9.]+)", err)]
 acc = [float(s) for s in re.findall(r"test_acc ([0-9.]+)", err)]
 ev = json.load(open(d + "/eval.json"))
 t = json.loads(open(d + "/torch.json").read().strip().splitlines()[-1])
@@ -63,6 +64,9 @@ print("|---|---|---|---|")
 print(f"| test accuracy | {ev['accuracy']:.4f} | {t['test_accuracy']:.4f} | |")
 print(f"| training seconds per epoch (mean) | {e_ep:.2f} | {t['seconds_per_epoch']:.2f} | "
       f"{e_ep / t['seconds_per_epoch']:.2f}x |")
+e_cpu = sum(cpu) / len(cpu)
+print(f"| training CPU seconds per epoch (all threads) | {e_cpu:.2f} | "
+      f"{t['cpu_seconds_per_epoch']:.2f} | {e_cpu / t['cpu_seconds_per_epoch']:.2f}x |")
 print("| per-epoch seconds | %s | %s | |" % (" ".join("%.1f" % s for s in secs),
                                            " ".join("%.1f" % s for s in t["epoch_seconds"])))
 print(f"| single-image latency, median ms | {ev['latency_ms_median']:.3f} | "

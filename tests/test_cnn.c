@@ -177,6 +177,57 @@ START_TEST(gradcheck_dense_dropout)
 }
 END_TEST
 
+/* Convolution layers run a few images at a time (cnn.c's CHUNK_BYTES): with
+ * big activations a batch of 5 spans several chunks. Its logits and
+ * gradients must equal those of the images run one by one. */
+START_TEST(chunked_batch_equals_single_images)
+{
+    struct cnn_net *net;
+    enc_err err = {0};
+    ck_assert_int_eq(cnn_new("conv80k3same,relu,pool2,dropout0.25,conv4k3,relu,dense3", 24, 24, 1,
+                             &net, &err), 0);
+    cnn_init(net, 9, CNN_INIT_HE);
+    const size_t n = 5, D = 24 * 24, P = net->n_params;
+    float *x = malloc(n * D * sizeof *x), *dx = malloc(n * D * sizeof *dx), *dx1 = malloc(D * sizeof *dx1);
+    float *g = malloc(P * sizeof *g), *g1 = malloc(P * sizeof *g1), *sum = calloc(P, sizeof *sum);
+    uint8_t y[5] = {0, 1, 2, 1, 0};
+    for (size_t j = 0; j < n * D; j++)
+        x[j] = frand();
+    struct cnn_work *w = cnn_work_new(net, n), *w1 = cnn_work_new(net, 1);
+    const float *z = cnn_forward(net, w, x, n, 1, 5, 100);
+    float logits[15];
+    memcpy(logits, z, sizeof logits);
+    double loss, l1, lsum = 0;
+    cnn_backward(net, w, x, y, n, 1.0f, g, dx, &loss, NULL);
+    for (size_t b = 0; b < n; b++) {
+        const float *z1 = cnn_forward(net, w1, x + b * D, 1, 1, 5, 100 + b);
+        for (int c = 0; c < 3; c++)
+            ck_assert_msg(fabsf(z1[c] - logits[b * 3 + c]) < 1e-4f, "image %zu logit %d", b, c);
+        cnn_backward(net, w1, x + b * D, y + b, 1, 1.0f, g1, dx1, &l1, NULL);
+        lsum += l1;
+        for (size_t j = 0; j < P; j++)
+            sum[j] += g1[j];
+        for (size_t j = 0; j < D; j++)
+            ck_assert_msg(fabsf(dx1[j] - dx[b * D + j]) < 1e-4f, "dx image %zu at %zu", b, j);
+    }
+    ck_assert(fabs(lsum - loss) < 1e-4 * fabs(loss));
+    double worst = 0;
+    for (size_t j = 0; j < P; j++)
+        if (fabs(sum[j] - g[j]) > worst)
+            worst = fabs(sum[j] - g[j]);
+    ck_assert_msg(worst < 1e-3, "batch and per-image gradients differ by %g", worst);
+    cnn_work_free(w);
+    cnn_work_free(w1);
+    cnn_free(net);
+    free(x);
+    free(dx);
+    free(dx1);
+    free(g);
+    free(g1);
+    free(sum);
+}
+END_TEST
+
 /* A small labelled set of n random images. */
 static void make_set(struct idx_dataset *d, size_t n, size_t side, int classes)
 {
@@ -390,6 +441,7 @@ static Suite *suite(void)
     tcase_add_test(t, gradcheck_relu);
     tcase_add_test(t, gradcheck_pool);
     tcase_add_test(t, gradcheck_dense_dropout);
+    tcase_add_test(t, chunked_batch_equals_single_images);
     tcase_add_test(t, overfits_tiny_set);
     tcase_add_test(t, deterministic_for_seed_and_threads);
     tcase_add_test(t, file_round_trip_and_validation);

@@ -340,8 +340,8 @@ struct cnn_work {
     float *mask[CNN_MAX_LAYERS];    /* dropout layers (training) */
     float *dcols;
     float *g0, *g1;                 /* gradient ping-pong, cap * max_act */
+    float *c0, *c1;                 /* chunk ping-pong, chunk_images(cap) * max_act */
     float *ones;                    /* cap * max_act ones, for bias gradients */
-    int dropout_live;               /* last forward applied dropout */
 };
 
 void cnn_work_free(struct cnn_work *w)
@@ -358,6 +358,8 @@ void cnn_work_free(struct cnn_work *w)
     free(w->g0);
     free(w->g1);
     free(w->ones);
+    free(w->c0);
+    free(w->c1);
     free(w);
 }
 
@@ -370,6 +372,9 @@ static size_t in_size(const struct cnn_layer *L)
 {
     return (size_t)L->in_h * L->in_w * L->in_c;
 }
+
+static int conv_segment_end(const struct cnn_net *net);
+static size_t chunk_images(const struct cnn_net *net, int seg_end, size_t n);
 
 struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap)
 {
@@ -418,6 +423,11 @@ struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap)
     w->g0 = malloc(net->max_act * cap * sizeof(float));
     w->g1 = malloc(net->max_act * cap * sizeof(float));
     w->ones = malloc(net->max_act * cap * sizeof(float));
+    const size_t chunk = chunk_images(net, conv_segment_end(net), cap);
+    w->c0 = malloc(net->max_act * chunk * sizeof(float));
+    w->c1 = malloc(net->max_act * chunk * sizeof(float));
+    if (!w->c0 || !w->c1)
+        goto fail;
     if (!w->dcols || !w->g0 || !w->g1 || !w->ones)
         goto fail;
     for (size_t j = 0; j < net->max_act * cap; j++)
@@ -503,28 +513,24 @@ static void fill_bias(float *y, size_t rows, const float *bias, size_t m)
         memcpy(y + r * m, bias, m * sizeof(float));
 }
 
-/* db[m] = column sums of g[rows, m] = g^T x ones (rows <= the work's ones). */
-static void col_sums(const float *g, size_t rows, size_t m, const float *ones, float *db)
-{
-    cblas_sgemv(CblasRowMajor, CblasTrans, (int)rows, (int)m, 1.0f, g, (int)m, ones, 1, 0.0f, db,
-                1);
-}
 
 /* ReLU runs over every activation twice per step, so it is written with
  * GCC/Clang vector extensions: the -O2 build does not vectorize the plain
- * loop (measured: 40% of a training step as scalar compare-and-branch). */
-typedef float f8 __attribute__((vector_size(32)));
-typedef int32_t i8 __attribute__((vector_size(32)));
+ * loop (measured: 40% of a training step as scalar compare-and-branch).
+ * 16-byte vectors: SSE2 is the x86-64 baseline, and wider generic vectors
+ * are split into scalar code when the build does not enable AVX. */
+typedef float f4 __attribute__((vector_size(16)));
+typedef int32_t i4 __attribute__((vector_size(16)));
 
 static void relu_forward(const float *x, float *y, size_t m)
 {
-    const f8 zero = {0};
+    const f4 zero = {0};
     size_t j = 0;
-    for (; j + 8 <= m; j += 8) {
-        f8 v;
+    for (; j + 4 <= m; j += 4) {
+        f4 v;
         memcpy(&v, x + j, sizeof v);
-        i8 keep = v > zero;
-        v = (f8)((i8)v & keep);
+        i4 keep = v > zero;
+        v = (f4)((i4)v & keep);
         memcpy(y + j, &v, sizeof v);
     }
     for (; j < m; j++)
@@ -534,14 +540,14 @@ static void relu_forward(const float *x, float *y, size_t m)
 /* g *= (y > 0), y being the ReLU's output. */
 static void relu_backward(const float *y, float *g, size_t m)
 {
-    const f8 zero = {0};
+    const f4 zero = {0};
     size_t j = 0;
-    for (; j + 8 <= m; j += 8) {
-        f8 a, v;
+    for (; j + 4 <= m; j += 4) {
+        f4 a, v;
         memcpy(&a, y + j, sizeof a);
         memcpy(&v, g + j, sizeof v);
-        i8 keep = a > zero;
-        v = (f8)((i8)v & keep);
+        i4 keep = a > zero;
+        v = (f4)((i4)v & keep);
         memcpy(g + j, &v, sizeof v);
     }
     for (; j < m; j++)
@@ -568,80 +574,208 @@ static void dense_forward(const struct cnn_layer *L, const float *params, const 
                 params + L->w_off, D, 1.0f, y, O);
 }
 
+/* 2x2 max-pool of n images; idx gets the argmax's offset into the input
+ * buffer of the whole slice (x points `base` floats into it). */
 static void pool_forward(const struct cnn_layer *L, const float *x, size_t n, float *y,
-                         int32_t *idx)
+                         int32_t *idx, size_t base)
 {
     const int H = L->in_h, W = L->in_w, C = L->in_c;
     size_t o = 0;
     for (size_t b = 0; b < n; b++) {
-        size_t base = b * (size_t)H * W * C;
+        size_t img = b * (size_t)H * W * C;
         for (int oy = 0; oy < L->out_h; oy++)
             for (int ox = 0; ox < L->out_w; ox++) {
-                size_t p00 = base + ((size_t)(2 * oy) * W + 2 * ox) * C;
-                size_t offs[4] = {p00, p00 + C, p00 + (size_t)W * C, p00 + (size_t)W * C + C};
+                size_t p00 = img + ((size_t)(2 * oy) * W + 2 * ox) * C;
+                const float *x0 = x + p00, *x1 = x0 + C, *x2 = x0 + (size_t)W * C, *x3 = x2 + C;
                 for (int c = 0; c < C; c++, o++) {
-                    size_t best = offs[0] + c;
-                    for (int q = 1; q < 4; q++)
-                        if (x[offs[q] + c] > x[best])
-                            best = offs[q] + c;
-                    y[o] = x[best];
-                    idx[o] = (int32_t)best;
+                    float m = x0[c];
+                    size_t best = p00 + c;
+                    if (x1[c] > m) {
+                        m = x1[c];
+                        best = p00 + C + c;
+                    }
+                    if (x2[c] > m) {
+                        m = x2[c];
+                        best = p00 + (size_t)W * C + c;
+                    }
+                    if (x3[c] > m) {
+                        m = x3[c];
+                        best = p00 + (size_t)W * C + C + c;
+                    }
+                    y[o] = m;
+                    idx[o] = (int32_t)(base + best);
                 }
             }
+    }
+}
+
+/* The slice-wide input buffer of layer i: the output of the nearest earlier
+ * layer that owns a buffer (flatten and in-place ReLU do not), or x. */
+static const float *layer_input(const struct cnn_work *w, const float *x, int i)
+{
+    for (int j = i - 1; j >= 0; j--)
+        if (w->act[j])
+            return w->act[j];
+    return x;
+}
+
+/* Convolution layers run over a few images at a time so that a layer's output
+ * is still in cache when the next layer (ReLU, pooling) reads it; dense
+ * layers run over the whole slice in one GEMM. */
+#define CHUNK_BYTES (256u << 10)
+
+static int conv_segment_end(const struct cnn_net *net)
+{
+    int i = 0;
+    while (i < net->n_layers && net->layers[i].kind != CNN_DENSE)
+        i++;
+    return i;
+}
+
+static size_t chunk_images(const struct cnn_net *net, int seg_end, size_t n)
+{
+    size_t per = 1;
+    for (int i = 0; i < seg_end; i++) {
+        const struct cnn_layer *L = &net->layers[i];
+        size_t s = out_size(L) * sizeof(float);
+        if (s > per)
+            per = s;
+    }
+    size_t c = CHUNK_BYTES / per;
+    return c < 1 ? 1 : c > n ? n : c;
+}
+
+/* Forward pass of layer i over images [b0, b0 + nb) of the slice. */
+static void layer_forward(const struct cnn_net *net, struct cnn_work *w, const float *x, int i,
+                          size_t b0, size_t nb, int train, uint64_t seed, size_t first)
+{
+    const struct cnn_layer *L = &net->layers[i];
+    const size_t isz = in_size(L), osz = out_size(L), m = osz * nb;
+    const float *in = layer_input(w, x, i) + b0 * isz;
+    float *y = w->act[i] ? w->act[i] + b0 * osz : (float *)in;
+    switch (L->kind) {
+    case CNN_CONV:
+        conv_forward(L, net->params, in, nb, w->cols[i] + b0 * (size_t)L->out_h * L->out_w *
+                                                           L->k * L->k * L->in_c, y);
+        break;
+    case CNN_DENSE:
+        dense_forward(L, net->params, in, nb, y);
+        break;
+    case CNN_RELU:   /* in place unless it is the first layer (see cnn_work_new) */
+        relu_forward(in, y, m);
+        break;
+    case CNN_POOL:
+        pool_forward(L, in, nb, y, w->pidx[i] + b0 * osz, b0 * isz);
+        break;
+    case CNN_DROPOUT: {
+        float *mask = w->mask[i] + b0 * osz;
+        if (train && L->rate > 0) {
+            const float keep = 1.0f / (1.0f - L->rate);
+            for (size_t b = 0; b < nb; b++) {
+                uint64_t s = splitmix64(seed ^ ((uint64_t)(i + 1) << 56)) +
+                             (uint64_t)(first + b0 + b) * 0x632BE59BD9B4E019ull;
+                for (size_t j = 0; j < osz; j++) {
+                    float mk = unit_float(splitmix64(s + j)) < L->rate ? 0.0f : keep;
+                    mask[b * osz + j] = mk;
+                    y[b * osz + j] = in[b * osz + j] * mk;
+                }
+            }
+        } else {
+            memcpy(y, in, m * sizeof(float));
+            for (size_t j = 0; j < m; j++)
+                mask[j] = 1.0f;
+        }
+        break;
+    }
+    case CNN_FLATTEN:
+        break;
     }
 }
 
 const float *cnn_forward(const struct cnn_net *net, struct cnn_work *w, const float *x, size_t n,
                          int train, uint64_t seed, size_t first)
 {
-    const float *in = x;
-    w->dropout_live = 0;
-    for (int i = 0; i < net->n_layers; i++) {
-        const struct cnn_layer *L = &net->layers[i];
-        float *y = w->act[i];
-        size_t m = out_size(L) * n;
-        switch (L->kind) {
-        case CNN_CONV:
-            conv_forward(L, net->params, in, n, w->cols[i], y);
-            break;
-        case CNN_DENSE:
-            dense_forward(L, net->params, in, n, y);
-            break;
-        case CNN_RELU:
-            if (!y)   /* in place: the layer before does not need its output back */
-                y = (float *)in;
-            relu_forward(in, y, m);
-            break;
-        case CNN_POOL:
-            pool_forward(L, in, n, y, w->pidx[i]);
-            break;
-        case CNN_DROPOUT:
-            if (train && L->rate > 0) {
-                const size_t per = out_size(L);
-                const float keep = 1.0f / (1.0f - L->rate);
-                for (size_t b = 0; b < n; b++) {
-                    uint64_t s = splitmix64(seed ^ ((uint64_t)(i + 1) << 56)) +
-                                 (uint64_t)(first + b) * 0x632BE59BD9B4E019ull;
-                    for (size_t j = 0; j < per; j++) {
-                        float mk = unit_float(splitmix64(s + j)) < L->rate ? 0.0f : keep;
-                        w->mask[i][b * per + j] = mk;
-                        y[b * per + j] = in[b * per + j] * mk;
-                    }
-                }
-                w->dropout_live = 1;
-            } else {
-                memcpy(y, in, m * sizeof(float));
-                for (size_t j = 0; j < m; j++)
-                    w->mask[i][j] = 1.0f;
-            }
-            break;
-        case CNN_FLATTEN:
-            y = (float *)in;
-            break;
-        }
-        in = y;
+    const int seg = conv_segment_end(net);
+    const size_t chunk = chunk_images(net, seg, n);
+    for (size_t b0 = 0; b0 < n; b0 += chunk) {
+        size_t nb = n - b0 < chunk ? n - b0 : chunk;
+        for (int i = 0; i < seg; i++)
+            layer_forward(net, w, x, i, b0, nb, train, seed, first);
     }
-    return in;
+    for (int i = seg; i < net->n_layers; i++)
+        layer_forward(net, w, x, i, 0, n, train, seed, first);
+    return layer_input(w, x, net->n_layers);   /* the last dense layer's output */
+}
+
+/* Backward pass of layer i over images [b0, b0 + nb): go holds dL/d(output)
+ * of those images. Returns 1 when dL/d(input) was written to gi, 0 when it
+ * was computed in place in go (ReLU, dropout, flatten) or not needed.
+ * Parameter gradients are written (acc = 0) or added (acc = 1). */
+static int layer_backward(const struct cnn_net *net, struct cnn_work *w, const float *x, int i,
+                          size_t b0, size_t nb, float *go, float *gi, float *grad, int acc,
+                          int need_dx)
+{
+    const struct cnn_layer *L = &net->layers[i];
+    const size_t isz = in_size(L), osz = out_size(L), m = osz * nb;
+    const float *in = layer_input(w, x, i) + b0 * isz;
+    const float beta = acc ? 1.0f : 0.0f;
+    int swap = 0;
+    switch (L->kind) {
+    case CNN_DENSE: {
+        const int D = L->in_c, O = L->units;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, D, (int)nb, 1.0f, go, O, in, D,
+                    beta, grad + L->w_off, D);
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)nb, O, 1.0f, go, O, w->ones, 1, beta,
+                    grad + L->b_off, 1);
+        if (need_dx) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, D, O, 1.0f, go, O,
+                        net->params + L->w_off, D, 0.0f, gi, D);
+            swap = 1;
+        }
+        break;
+    }
+    case CNN_CONV: {
+        const int rows = (int)(nb * L->out_h * L->out_w);
+        const int K = L->k * L->k * L->in_c, F = L->filters;
+        const float *cols = w->cols[i] + b0 * (size_t)L->out_h * L->out_w * K;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, K, rows, 1.0f, go, F, cols, K,
+                    beta, grad + L->w_off, K);
+        cblas_sgemv(CblasRowMajor, CblasTrans, rows, F, 1.0f, go, F, w->ones, 1, beta,
+                    grad + L->b_off, 1);
+        if (need_dx) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, K, F, 1.0f, go, F,
+                        net->params + L->w_off, K, 0.0f, w->dcols, K);
+            col2im(L, w->dcols, nb, gi);
+            swap = 1;
+        }
+        break;
+    }
+    case CNN_RELU:
+        if (need_dx)
+            relu_backward(w->act[i] ? w->act[i] + b0 * osz : in, go, m);
+        break;
+    case CNN_POOL:
+        if (need_dx) {
+            /* windows do not overlap: each input gets at most one gradient */
+            memset(gi, 0, isz * nb * sizeof(float));
+            const int32_t *idx = w->pidx[i] + b0 * osz;
+            const size_t base = b0 * isz;   /* idx counts from the slice's start */
+            for (size_t j = 0; j < m; j++)
+                gi[idx[j] - base] = go[j];
+            swap = 1;
+        }
+        break;
+    case CNN_DROPOUT:
+        if (need_dx) {
+            const float *mask = w->mask[i] + b0 * osz;
+            for (size_t j = 0; j < m; j++)
+                go[j] *= mask[j];
+        }
+        break;
+    case CNN_FLATTEN:
+        break;
+    }
+    return swap;
 }
 
 void cnn_backward(const struct cnn_net *net, struct cnn_work *w, const float *x,
@@ -649,8 +783,7 @@ void cnn_backward(const struct cnn_net *net, struct cnn_work *w, const float *x,
                   double *loss_sum, size_t *correct)
 {
     const int C = net->n_classes;
-    const struct cnn_layer *last = &net->layers[net->n_layers - 1];
-    const float *z = w->act[net->n_layers - 1];
+    const float *z = layer_input(w, x, net->n_layers);
     float *g = w->g0, *gn = w->g1;
     double loss = 0;
     size_t hits = 0;
@@ -677,78 +810,36 @@ void cnn_backward(const struct cnn_net *net, struct cnn_work *w, const float *x,
             gb[j] = gb[j] * inv * scale;
         gb[labels[b]] -= scale;
     }
-    (void)last;
     if (loss_sum)
         *loss_sum = loss;
     if (correct)
         *correct = hits;
-    for (int i = net->n_layers - 1; i >= 0; i--) {
-        const struct cnn_layer *L = &net->layers[i];
-        const float *in = x;
-        for (int j = i - 1; j >= 0; j--)   /* the input is the last real buffer */
-            if (w->act[j]) {
-                in = w->act[j];
-                break;
-            }
-        const int need_dx = i > 0 || dx;
-        size_t m = out_size(L) * n;
-        switch (L->kind) {
-        case CNN_DENSE: {
-            const int D = L->in_c, O = L->units;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, D, (int)n, 1.0f, g, O, in, D,
-                        0.0f, grad + L->w_off, D);
-            col_sums(g, n, (size_t)O, w->ones, grad + L->b_off);
-            if (need_dx) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, D, O, 1.0f, g, O,
-                            net->params + L->w_off, D, 0.0f, gn, D);
-                float *t = g;
-                g = gn;
-                gn = t;
-            }
-            break;
+    /* dense part: the whole slice, ping-pong between g and gn */
+    const int seg = conv_segment_end(net);
+    for (int i = net->n_layers - 1; i >= seg; i--)
+        if (layer_backward(net, w, x, i, 0, n, g, gn, grad, 0, i > 0 || dx)) {
+            float *t = g;
+            g = gn;
+            gn = t;
         }
-        case CNN_CONV: {
-            const int rows = (int)(n * L->out_h * L->out_w);
-            const int K = L->k * L->k * L->in_c, F = L->filters;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, K, rows, 1.0f, g, F,
-                        w->cols[i], K, 0.0f, grad + L->w_off, K);
-            col_sums(g, (size_t)rows, (size_t)F, w->ones, grad + L->b_off);
-            if (need_dx) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, K, F, 1.0f, g, F,
-                            net->params + L->w_off, K, 0.0f, w->dcols, K);
-                col2im(L, w->dcols, n, gn);
-                float *t = g;
-                g = gn;
-                gn = t;
-            }
-            break;
+    /* convolution part: chunk by chunk, starting from the chunk's rows of g
+     * and ping-ponging in two chunk-sized buffers (writing into gn could
+     * overwrite rows of g that later chunks still need) */
+    const size_t chunk = chunk_images(net, seg, n);
+    const size_t D = (size_t)net->in_h * net->in_w * net->in_c;
+    for (size_t b0 = 0; b0 < n && seg > 0; b0 += chunk) {
+        size_t nb = n - b0 < chunk ? n - b0 : chunk;
+        float *cur = g + b0 * out_size(&net->layers[seg - 1]);
+        for (int i = seg - 1; i >= 0; i--) {
+            float *other = cur == w->c0 ? w->c1 : w->c0;
+            if (layer_backward(net, w, x, i, b0, nb, cur, other, grad, b0 > 0, i > 0 || dx))
+                cur = other;
         }
-        case CNN_RELU:
-            if (need_dx)
-                relu_backward(w->act[i] ? w->act[i] : in, g, m);
-            break;
-        case CNN_POOL:
-            if (need_dx) {
-                memset(gn, 0, in_size(L) * n * sizeof(float));
-                const int32_t *idx = w->pidx[i];
-                for (size_t j = 0; j < m; j++)
-                    gn[idx[j]] += g[j];
-                float *t = g;
-                g = gn;
-                gn = t;
-            }
-            break;
-        case CNN_DROPOUT:
-            if (need_dx)
-                for (size_t j = 0; j < m; j++)
-                    g[j] *= w->mask[i][j];
-            break;
-        case CNN_FLATTEN:
-            break;
-        }
+        if (dx)
+            memcpy(dx + b0 * D, cur, nb * D * sizeof(float));
     }
-    if (dx)
-        memcpy(dx, g, n * (size_t)net->in_h * net->in_w * net->in_c * sizeof(float));
+    if (dx && seg == 0)
+        memcpy(dx, g, n * D * sizeof(float));
 }
 
 /* ---- prediction --------------------------------------------------------- */
