@@ -316,6 +316,7 @@ static const struct {
     {"", 0, "f.csv: no rows"},
     {"a,b\n", 0, "f.csv: no rows"},
     {"u,\"[1,2\n", 1, "bad quoting"},
+    {"\"\n3,\"", 1, "f.csv:1:1: bad quoting"},   /* found by fuzz_npy */
     {"u,[1,2\n", 1, "without a closing ']'"},
     {"u,1,[2,3]\n", 1, "unexpected '['"},
     {"u,[1,2],3\n", 1, "after the closing ']'"},

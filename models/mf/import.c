@@ -634,16 +634,16 @@ static int csv_matrix(const char *t, size_t len, const char *name, int id_column
         if (le == ls)
             continue;   /* blank line (e.g. the final newline) */
         struct csv_line l = {ls, le, ls};
-        const char *f;
-        size_t flen, col, nvals = 0, start_n = vals.n;
+        const char *f = NULL;
+        size_t flen = 0, col = 1, nvals = 0, start_n = vals.n;
         int first = 1, r, in_list = 0, list_done = 0, header = 0;
         if (id_column) {
             r = csv_field(&l, tmp, &f, &flen, &col, &first);
-            trim(&f, &flen);
-            if (r < 0) {
+            if (r < 0) {   /* f is not set on a quoting error */
                 rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: bad quoting", name, lineno, col);
                 break;
             }
+            trim(&f, &flen);
             if (flen == 0) {
                 rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: empty id", name, lineno, col);
                 break;
