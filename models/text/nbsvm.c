@@ -220,6 +220,7 @@ int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
     int32_t *ids = NULL, *x = NULL;
     size_t ids_cap = 0, *x_off = NULL;
     int8_t *y = NULL;
+    uint8_t *active = NULL;
     float *r = NULL, *w = NULL;
     tok_vocab *counts = NULL;
     int rc = 0;
@@ -311,6 +312,13 @@ int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
         !(m->bias = malloc(m->n_rows * sizeof *m->bias)) ||
         !(r = malloc(m->n_features * sizeof *r)) || !(w = malloc(m->n_features * sizeof *w)))
         goto oom;
+    if (!(active = calloc(m->n_features, 1)))
+        goto oom;
+    for (size_t k = 0; k < nnz; k++)
+        active[x[k]] = 1;
+    size_t n_active = 0;
+    for (size_t j = 0; j < m->n_features; j++)
+        n_active += active[j];
     for (size_t c = 0; c < m->n_rows; c++) {
         int32_t positive = m->n_rows == 1 ? 1 : (int32_t)c;
         for (size_t s = 0; s < n; s++)
@@ -319,13 +327,17 @@ int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
         double b;
         if (svm_train(x, x_off, y, n, r, m->n_features, p, w, &b))
             goto oom;
+        /* mean |w| over the features seen in training: with hashing most
+         * buckets are empty, and neither they nor n-grams first seen at
+         * predict time should get the interpolation's constant weight */
         double mean_abs = 0;
         for (size_t j = 0; j < m->n_features; j++)
-            mean_abs += fabs(w[j]);
-        mean_abs /= (double)m->n_features;
+            mean_abs += active[j] ? fabs(w[j]) : 0.0;
+        mean_abs /= (double)(n_active ? n_active : 1);
         float *row = m->weights + c * m->n_features;
         for (size_t j = 0; j < m->n_features; j++)
-            row[j] = (float)(((1.0 - p->beta) * mean_abs + p->beta * w[j]) * r[j]);
+            row[j] = active[j] ? (float)(((1.0 - p->beta) * mean_abs + p->beta * w[j]) * r[j])
+                               : 0.0f;
         m->bias[c] = (float)(p->beta * b);
     }
     text_model_finish(m);
@@ -336,6 +348,7 @@ int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
     free(y);
     free(r);
     free(w);
+    free(active);
     *out = m;
     return 0;
 oom:
@@ -350,5 +363,6 @@ fail:
     free(y);
     free(r);
     free(w);
+    free(active);
     return rc;
 }
