@@ -31,6 +31,7 @@ for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-
   [ -r "$DATA/$f" ] || { echo "cnn_bench.sh: $DATA/$f missing (apt-get install dataset-fashion-mnist)" >&2; exit 1; }
 done
 LOGDIR=${LOGDIR:-$(mktemp -d /tmp/cnn_bench.XXXXXX)}
+mkdir -p "$LOGDIR"
 REPO=$LOGDIR/repo
 echo "# logs in $LOGDIR; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 

@@ -96,7 +96,7 @@ static void grad_check(const char *arch, int h, int wd, int c)
         x[j] = frand();
     for (size_t b = 0; b < n; b++)
         y[b] = (uint8_t)(b % net->n_classes);
-    struct cnn_work *w = cnn_work_new(net, n);
+    struct cnn_work *w = cnn_work_new(net, n, 1);
     ck_assert_ptr_nonnull(w);
     double loss;
     cnn_forward(net, w, x, n, 1, 99, 0);
@@ -193,7 +193,7 @@ START_TEST(chunked_batch_equals_single_images)
     uint8_t y[5] = {0, 1, 2, 1, 0};
     for (size_t j = 0; j < n * D; j++)
         x[j] = frand();
-    struct cnn_work *w = cnn_work_new(net, n), *w1 = cnn_work_new(net, 1);
+    struct cnn_work *w = cnn_work_new(net, n, 1), *w1 = cnn_work_new(net, 1, 1);
     const float *z = cnn_forward(net, w, x, n, 1, 5, 100);
     float logits[15];
     memcpy(logits, z, sizeof logits);

@@ -41,8 +41,8 @@ int cmd_cnn(int argc, char **argv)
 {
     const char *train_images = NULL, *train_labels = NULL, *test_images = NULL,
                *test_labels = NULL, *out = NULL, *arch = CNN_DEFAULT_ARCH, *optimizer = "adam",
-               *thread_mode = "batch", *class_names = NULL, *init = "he",
-               *scaling = "standardize", *schedule = "constant";
+               *thread_mode = "batch", *class_names = NULL, *init = "uniform",
+               *scaling = "standardize", *schedule = "cosine";
     int64_t epochs = 5, batch = 128, seed = 42, threads = 2, version = 0;
     double lr = 0.001, momentum = 0.9;
     const struct opt opts[] = {

@@ -376,7 +376,7 @@ static size_t in_size(const struct cnn_layer *L)
 static int conv_segment_end(const struct cnn_net *net);
 static size_t chunk_images(const struct cnn_net *net, int seg_end, size_t n);
 
-struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap)
+struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap, int train)
 {
     struct cnn_work *w = calloc(1, sizeof *w);
     if (!w || cap == 0)
@@ -411,14 +411,16 @@ struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap)
             break;
         case CNN_DROPOUT:
             w->act[i] = malloc(o * sizeof(float));
-            w->mask[i] = malloc(o * sizeof(float));
-            if (!w->act[i] || !w->mask[i])
+            w->mask[i] = train ? malloc(o * sizeof(float)) : NULL;
+            if (!w->act[i] || (train && !w->mask[i]))
                 goto fail;
             break;
         case CNN_FLATTEN:
             break;
         }
     }
+    if (!train)   /* inference needs no gradient buffers */
+        return w;
     w->dcols = malloc((net->max_cols ? net->max_cols : 1) * cap * sizeof(float));
     w->g0 = malloc(net->max_act * cap * sizeof(float));
     w->g1 = malloc(net->max_act * cap * sizeof(float));
@@ -668,8 +670,13 @@ static void layer_forward(const struct cnn_net *net, struct cnn_work *w, const f
         pool_forward(L, in, nb, y, w->pidx[i] + b0 * osz, b0 * isz);
         break;
     case CNN_DROPOUT: {
-        float *mask = w->mask[i] + b0 * osz;
-        if (train && L->rate > 0) {
+        if (!train || L->rate == 0) {
+            memcpy(y, in, m * sizeof(float));
+            if (w->mask[i])
+                for (size_t j = 0; j < m; j++)
+                    w->mask[i][b0 * osz + j] = 1.0f;
+        } else {
+            float *mask = w->mask[i] + b0 * osz;
             const float keep = 1.0f / (1.0f - L->rate);
             for (size_t b = 0; b < nb; b++) {
                 uint64_t s = splitmix64(seed ^ ((uint64_t)(i + 1) << 56)) +
@@ -680,10 +687,6 @@ static void layer_forward(const struct cnn_net *net, struct cnn_work *w, const f
                     y[b * osz + j] = in[b * osz + j] * mk;
                 }
             }
-        } else {
-            memcpy(y, in, m * sizeof(float));
-            for (size_t j = 0; j < m; j++)
-                mask[j] = 1.0f;
         }
         break;
     }
@@ -853,7 +856,7 @@ int cnn_predict(const struct cnn_net *net, const float *x, size_t n, float *prob
     const size_t chunk = n < PREDICT_CHUNK ? n : PREDICT_CHUNK;
     const size_t D = (size_t)net->in_h * net->in_w * net->in_c;
     const int C = net->n_classes;
-    struct cnn_work *w = cnn_work_new(net, chunk);
+    struct cnn_work *w = cnn_work_new(net, chunk, 0);
     float *xs = malloc(chunk * D * sizeof(float));
     if (!w || !xs) {
         cnn_work_free(w);

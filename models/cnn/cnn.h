@@ -101,10 +101,12 @@ int cnn_set_class_names(struct cnn_net *net, const char *const *names);
 
 /* ---- forward / backward (used by training, predict and the tests) ----- */
 
-/* Scratch for running up to `cap` images through `net`. Not shareable
- * between threads; each thread makes its own. */
+/* Scratch for running up to `cap` images through `net`; train = 0 leaves out
+ * the gradient buffers (then only cnn_forward with train = 0 may use it).
+ * Not shareable between threads; each thread makes its own. Returns NULL when
+ * out of memory; caller frees with cnn_work_free. */
 struct cnn_work;
-struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap);
+struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap, int train);
 void cnn_work_free(struct cnn_work *w);   /* NULL is a no-op */
 
 /* Forward pass of n <= cap images `x` (already scaled, NHWC) into logits
@@ -113,7 +115,7 @@ void cnn_work_free(struct cnn_work *w);   /* NULL is a no-op */
 const float *cnn_forward(const struct cnn_net *net, struct cnn_work *w, const float *x, size_t n,
                          int train, uint64_t seed, size_t first);
 
-/* After cnn_forward(train=1,...): softmax cross-entropy against `labels`,
+/* After cnn_forward(train=1,...) on a training work: softmax cross-entropy against `labels`,
  * back-propagated. grad (n_params, overwritten) gets d(loss_sum * scale)/d
  * params, where loss_sum is the sum over the n images; dx (n x in_size, or
  * NULL to skip) gets the gradient with respect to the input. *loss_sum and

@@ -81,7 +81,7 @@ static int worker_init(struct worker *k, const struct cnn_net *net, size_t cap, 
     memset(k, 0, sizeof *k);
     k->net = net;
     k->cap = cap;
-    k->w = cnn_work_new(net, cap);
+    k->w = cnn_work_new(net, cap, train);
     k->x = malloc(cap * net->io.n_features * sizeof(float));
     k->grad = train ? malloc(net->n_params * sizeof(float)) : NULL;
     if (!k->w || !k->x || (train && !k->grad)) {
