@@ -132,8 +132,13 @@ int cmd_als(int argc, char **argv)
             json_object_set_new(hyper, "bm25_k1", json_real(k1));
             json_object_set_new(hyper, "bm25_b", json_real(b));
         }
-        if (hyper && reg_exp != 0)
+        if (hyper && reg_exp != 0) {
+            /* What a fold-in needs to regularize a new user of n items like
+             * the trained ones: reg * (n / mean_user_interactions)^reg_exponent. */
             json_object_set_new(hyper, "reg_exponent", json_real(reg_exp));
+            json_object_set_new(hyper, "mean_user_interactions",
+                                json_real((double)in.m.nnz / (double)in.m.n_users));
+        }
         if (hyper)
             mf_input_describe(&in, hyper);
         rc = hyper ? mf_input_publish("als", &in, &d, hyper, out, version) : 1;
