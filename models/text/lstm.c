@@ -247,8 +247,12 @@ static void forward(const struct text_model *m, struct ws *w, const int32_t *ids
         const float *hprev = w->Hs + (size_t)t * B * H, *cprev = w->Cs + (size_t)t * B * H;
         float *hnext = w->Hs + (size_t)(t + 1) * B * H, *cnext = w->Cs + (size_t)(t + 1) * B * H;
         float *tc = w->TC + (size_t)t * B * H;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H4, (int)H, 1.0f,
-                    hprev, (int)H, m->wh, (int)H4, 1.0f, Gt, (int)H4);
+        if (B == 1)   /* one sequence (predict): sgemv, no packing of wh per step */
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)H, (int)H4, 1.0f, m->wh, (int)H4, hprev,
+                        1, 1.0f, Gt, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H4, (int)H, 1.0f,
+                        hprev, (int)H, m->wh, (int)H4, 1.0f, Gt, (int)H4);
         for (size_t i = 0; i < B; i++) {
             float *a = Gt + i * H4;
             const float *cp = cprev + i * H, *hp = hprev + i * H;
@@ -305,8 +309,12 @@ static void forward(const struct text_model *m, struct ws *w, const int32_t *ids
     /* Dense + softmax. */
     for (size_t i = 0; i < B; i++)
         memcpy(w->prob + i * K, m->bo, K * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)K, (int)H, 1.0f, w->P,
-                (int)H, m->wo, (int)K, 1.0f, w->prob, (int)K);
+    if (B == 1)
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)H, (int)K, 1.0f, m->wo, (int)K, w->P, 1, 1.0f,
+                    w->prob, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)K, (int)H, 1.0f,
+                    w->P, (int)H, m->wo, (int)K, 1.0f, w->prob, (int)K);
     for (size_t i = 0; i < B; i++) {
         float *z = w->prob + i * K, mx = z[0];
         for (size_t k = 1; k < K; k++)
