@@ -67,7 +67,8 @@ static void reload_done(void *arg, int rc, int64_t version, const char *msg)
 {
     struct http_req *r = arg;
     const char *name = r->params[0];
-    r->ticket = 0;
+    /* r->ticket is left alone: the HTTP thread may still be storing it;
+     * cancelling a finished ticket is a no-op. */
     if (rc >= 0) {
         snprintf(r->model, sizeof r->model, "%s", name);
         r->version = version;

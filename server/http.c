@@ -368,7 +368,9 @@ static void dispatch(struct http_req *r)
         return;
     }
     r->route->handler(r);
-    if (!r->status && !r->suspended)
+    /* A suspended request's answer belongs to another thread until resume:
+     * do not even read r->status. */
+    if (!r->suspended && !r->status)
         http_error(r, 500, "handler produced no response");
 }
 
