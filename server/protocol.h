@@ -55,6 +55,11 @@ struct proto_input {
 /* Release the owned arrays; the struct is zeroed. NULL ok. */
 void proto_input_free(struct proto_input *in);
 
+/* Numeric values must be JSON numbers, finite as 32-bit floats and inside
+ * [io->min_value, io->max_value] (a family that leaves min >= max, e.g. both
+ * 0, gets no range check). Pixels decoded from {"b64": ...} are 0..255, or
+ * scaled to 0..1 when io->max_value <= 1. */
+
 /* Parse a V1 body ({"instances": [...]} or {"inputs": [...]}) against `io`.
  * Returns 0 with *out filled (caller frees with proto_input_free), or
  * ENC_EINVAL / ENC_ENOMEM with a message naming the instance and field. */
