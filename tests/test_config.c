@@ -1,7 +1,8 @@
 /*
  * test_config.c - server/config.c: the option table's sources in order
  * (defaults -> config file -> environment -> flags), validation messages
- * that name the option and its source, and the generated help.
+ * that name the option and its source, and the generated help (which
+ * docs/configuration.md must match).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,28 @@ START_TEST(markdown_lists_every_option)
 }
 END_TEST
 
+/* docs/configuration.md is generated; it must match the table it documents. */
+START_TEST(configuration_doc_is_current)
+{
+    if (!getenv("ENCORE_SOURCE_DIR")) {
+        printf("skip: ENCORE_SOURCE_DIR not set (run through ctest)\n");
+        return;
+    }
+    size_t dlen;
+    char *doc = tu_read_file(tu_src("docs/configuration.md"), &dlen);
+    ck_assert_msg(doc != NULL, "cannot read docs/configuration.md");
+    char *gen = NULL;
+    size_t glen = 0;
+    FILE *f = open_memstream(&gen, &glen);
+    config_markdown(f);
+    fclose(f);
+    ck_assert_msg(dlen >= glen && memcmp(doc + dlen - glen, gen, glen) == 0,
+                  "docs/configuration.md is stale: regenerate it with encore-server --help-markdown");
+    free(doc);
+    free(gen);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -110,6 +133,7 @@ int main(void)
     tcase_add_test(tc, file_then_env_then_flags);
     tcase_add_test(tc, errors_name_option_and_source);
     tcase_add_test(tc, markdown_lists_every_option);
+    tcase_add_test(tc, configuration_doc_is_current);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
