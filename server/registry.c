@@ -208,8 +208,8 @@ int registry_prepare(struct registry *r, const char *name, int64_t version, int 
     int64_t want = version;
     if (want <= 0) {
         int rc = repo_latest_version(dir, &want, err);
-        if (rc) {
-            slog("error", "model %s: %s", name, err->msg);
+        if (rc) {   /* a directory without versions yet is normal mid-rollout */
+            slog(rc == ENC_ENOTFOUND ? "warn" : "error", "model %s: %s", name, err->msg);
             return rc;
         }
     }

@@ -14,6 +14,8 @@
 #    the previous version keeps answering.
 #    SIGHUP does not retry (and count) the refused version again.
 # 3. SIGHUP picks up a version published while the watch is off.
+# 4. New model directories (renamed in whole, or created empty and given a
+#    version later) are found by the repository watch.
 # Prints "RESULT ..." lines that bench/results/operations.md quotes.
 set -u
 source "$(dirname "$0")/ops_lib.sh"
@@ -122,4 +124,25 @@ done
 [ "$v" = "$next" ] || ops_fail "SIGHUP did not load version $next (serving $v)"
 ops_stop
 [ "$OPS_EXIT" = 0 ] || ops_fail "server exit status $OPS_EXIT"
+
+# ---- 4. new models appear while serving (the repository watch) -----------
+ops_start --access-log false
+mkdir -p "$OPS_REPO/.incoming/1"
+cp "$OPS_MODEL_FILE" "$OPS_REPO/.incoming/1/model.safetensors"
+mv "$OPS_REPO/.incoming" "$OPS_REPO/second"          # a whole model directory at once
+mkdir "$OPS_REPO/third"                               # an empty one, its version later
+sleep 0.3
+ops_publish third "$OPS_MODEL_FILE" >/dev/null
+for m in second third; do
+    for i in $(seq 1 50); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$OPS_URL/v1/models/$m")" = 200 ] && break
+        sleep 0.1
+    done
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$OPS_URL/v1/models/$m")" = 200 ] || ops_fail "new model $m not loaded by the watch"
+done
+n=$(curl -s "$OPS_URL/metrics" | awk '$1 == "encore_models_loaded" { print $2 }')
+[ "$n" = 3 ] || ops_fail "encore_models_loaded is $n, expected 3"
+ops_stop
+[ "$OPS_EXIT" = 0 ] || ops_fail "server exit status $OPS_EXIT"
+echo "RESULT new_models_by_watch loaded=$n"
 echo "PASS e2e_reload"
