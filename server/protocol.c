@@ -978,7 +978,8 @@ json_t *proto_v2_metadata(const struct model *m, json_t *versions)
             json_t *p = json_object();
             if (io->feature_names)
                 json_object_set_new(p, "feature_names", string_array(io->feature_names, io->n_features));
-            if (io->min_value < io->max_value) {
+            /* A range of the whole float line (tables) says nothing: omit it. */
+            if (io->min_value < io->max_value && (io->min_value > -FLT_MAX || io->max_value < FLT_MAX)) {
                 json_object_set_new(p, "min_value", json_real(io->min_value));
                 json_object_set_new(p, "max_value", json_real(io->max_value));
             }

@@ -7,6 +7,7 @@
  * the response writers and metadata, and the handlers end to end on a
  * registry holding the fake models (no sockets).
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -721,6 +722,7 @@ START_TEST(metadata)
     ck_assert_str_eq(json_string_value(json_array_get(
                          json_object_get(json_object_get(in, "parameters"), "feature_names"), 3)),
                      "petal_width");
+    ck_assert(json_object_get(json_object_get(in, "parameters"), "min_value") != NULL);   /* -1000..1000 */
     json_t *out = json_object_get(md, "outputs");
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(out, 0), "name")), "label");
     ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(json_array_get(out, 1), "shape"), 1)), 3);
@@ -732,6 +734,19 @@ START_TEST(metadata)
     in = json_array_get(json_object_get(md, "inputs"), 0);
     ck_assert_uint_eq(json_array_size(json_object_get(in, "shape")), 4);   /* [-1, 1, 4, 4] */
     ck_assert(json_object_get(md, "versions") == NULL);
+    ck_assert_double_eq(json_real_value(json_object_get(json_object_get(in, "parameters"), "max_value")), 1.0);
+    json_decref(md);
+    model_unref(m);
+
+    /* a table over the whole float line: no range in the metadata */
+    struct model_io unbounded = io_iris;
+    unbounded.min_value = -FLT_MAX;
+    unbounded.max_value = FLT_MAX;
+    m = fake_model("wide", 1, &fake_ops, &unbounded);
+    md = proto_v2_metadata(m, NULL);
+    in = json_array_get(json_object_get(md, "inputs"), 0);
+    ck_assert(json_object_get(json_object_get(in, "parameters"), "min_value") == NULL);
+    ck_assert(json_object_get(json_object_get(in, "parameters"), "feature_names") != NULL);
     json_decref(md);
     model_unref(m);
 
