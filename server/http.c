@@ -429,6 +429,7 @@ static enum MHD_Result queue(struct http_req *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
+    r->queued = 1;
     return ret;
 }
 
@@ -464,8 +465,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg.max_body_bytes)
             r->body_too_large = 1;
         if (check_headers(r)) {
-            r->close = 1;   /* the body (if any) is not read */
-            return queue(r);
+            /* With a body, answer now and do not read it (MHD closes the
+             * connection after the answer). Without one, answer at the
+             * final call: an answer queued before MHD has seen the end of
+             * the request would also cost the keep-alive connection. */
+            r->close = (cl && strtoull(cl, NULL, 10) > 0) ||
+                       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+            if (r->close)
+                return queue(r);
         }
         return MHD_YES;
     }
@@ -474,8 +482,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         __atomic_sub_fetch(&n_suspended, 1, __ATOMIC_RELAXED);
         return queue(r);
     }
-    if (r->status)   /* answered early; discard what the client still sends */
-        return *upload_data_size = 0, MHD_YES;
+    if (r->status) {   /* answered at the first call */
+        if (*upload_data_size || r->queued) {
+            *upload_data_size = 0;   /* discard what the client still sends */
+            return MHD_YES;
+        }
+        track_set(track_of(conn), T_BUSY);
+        return queue(r);   /* no body: the deferred answer */
+    }
     if (*upload_data_size) {
         if (!r->body_too_large) {
             if (r->body.len + *upload_data_size > (size_t)s->cfg.max_body_bytes) {

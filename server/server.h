@@ -77,6 +77,7 @@ struct http_req {
     char user_hash[24];      /* for the access log (hashed unless configured) */
     int suspended;           /* waiting for another thread (http_suspend) */
     int close;               /* close the connection after the answer */
+    int queued;              /* the response was handed to MHD */
     uint64_t ticket;         /* reload job an admin request waits for */
 };
 

@@ -206,6 +206,9 @@ for c in cases:
 # Pipelined: three requests in one write, three answers in order.
 check("3 pipelined requests", lambda: raw(get("/healthz") + reco('{"user":"u1","k":1}') + get("/readyz"),
                                            responses=3), 200)
+# An early answer without a body keeps the connection: 404, 401-free 405, then 200.
+check("404 and 405 keep the connection open", lambda: raw(get("/nope") + get(RECO) + get("/healthz"),
+                                                           responses=3), (404, 405, 200))
 # Keep-alive: 50 requests on one connection.
 check("50 requests on one keep-alive connection", lambda: raw(get("/healthz") * 50, responses=50), 200)
 # Slowloris: request line then one header byte every 0.5 s; must be cut off
