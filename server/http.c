@@ -15,8 +15,10 @@
  * metrics and frees the request: the one place request memory is released.
  *
  * Checks that need no body (route, auth, Content-Length, Content-Type, the
- * connection limit) answer at the first callback, so a refused client never
- * gets to upload; MHD then closes the connection after the answer.
+ * connection limit) run at the first callback. A refused request that has a
+ * body is answered there, so the client never gets to upload it (MHD closes
+ * the connection after the answer); one without a body is answered at the
+ * final callback, which keeps a keep-alive connection usable.
  *
  * Connections are tracked from accept to close (conn_track) so that the loop
  * can enforce what MHD's inactivity timeout cannot: a deadline for a whole
