@@ -7,13 +7,15 @@
 #
 # Model: ALS on MovieLens 100K u.data (943 users x 1682 items x 64 factors),
 # the same shape the Python peers serve. The server runs with its defaults
-# (access log on, 2 HTTP threads); its stderr goes to $OUT/server.log.
+# (access log on, 2 HTTP threads; SERVER_ARGS adds flags); its stderr goes to
+# $OUT/server.log.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 SHARED=${ENCORE_SHARED:-$ROOT/../shared}
 BUILD=${BUILD:-$ROOT/build}
 OUT=${OUT:-$(mktemp -d /tmp/encore-bench.XXXXXX)}
+mkdir -p "$OUT"
 PORT=${PORT:-18080}
 [ -f "$SHARED/datasets/ml-100k/u.data" ] || { echo "needs $SHARED/datasets/ml-100k" >&2; exit 2; }
 cmake --build "$BUILD" --target encore-server encore-train >/dev/null
@@ -21,6 +23,11 @@ cmake --build "$BUILD" --target encore-server encore-train >/dev/null
   --items "$SHARED/datasets/ml-100k/u.item" --out "$OUT/repo/movielens" --factors 64 2>"$OUT/train.log"
 export RECO_PATH=/v1/models/movielens:recommend
 echo "results and logs in $OUT" >&2
-bash "$SHARED/bench/compare.sh" -c "${CONNS:-16 64}" --out "$OUT/compare" \
-  --target-cmd "$BUILD/encore-server --models $OUT/repo --host 127.0.0.1 --port $PORT --drain-seconds 0 2>$OUT/server.log" \
+"$BUILD/encore-server" --models "$OUT/repo" --host 127.0.0.1 --port "$PORT" --drain-seconds 0 \
+  ${SERVER_ARGS:-} 2>"$OUT/server.log" &
+SRV=$!
+trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null' EXIT
+for i in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+kill -0 "$SRV" 2>/dev/null || { echo "encore-server did not start (port $PORT taken?):" >&2; cat "$OUT/server.log" >&2; exit 1; }
+bash "$SHARED/bench/compare.sh" -c "${CONNS:-16 64}" --out "$OUT/compare" --target-pid "$SRV" \
   --label encore "$@" "http://127.0.0.1:$PORT" mhd-epoll mhd-epoll-1 fastapi-2
