@@ -116,6 +116,12 @@ static void round_pair(int T, int r, int t, int *a, int *b)
     }
 }
 
+/* The SGD update is elementwise over the factors; GCC's -O2 cost model does
+ * not vectorize it (unknown trip count, possible aliasing), O3 does, with
+ * bit-identical results (no reassociation: the dot product stays scalar). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#endif
 static void *bpr_worker(void *arg)
 {
     struct bpr_arg *a = arg;
