@@ -55,9 +55,11 @@ int model_load(const char *name, int64_t version, const char *path, struct model
                         "format_version)", path);
     }
     if (strcmp(fv, MODEL_FORMAT_VERSION) != 0) {
+        /* The message borrows from the file's metadata: write it before closing. */
+        enc_errf(err, ENC_EUNSUPPORTED, "%s: format_version %s, this build reads %s", path, fv,
+                 MODEL_FORMAT_VERSION);
         st_close(f);
-        return enc_errf(err, ENC_EUNSUPPORTED, "%s: format_version %s, this build reads %s", path,
-                        fv, MODEL_FORMAT_VERSION);
+        return ENC_EUNSUPPORTED;
     }
     if (!st_meta(f, "data_sha256")) {
         st_close(f);
@@ -65,8 +67,9 @@ int model_load(const char *name, int64_t version, const char *path, struct model
     }
     const struct model_ops *ops = model_family_find(fam);
     if (!ops) {
+        enc_errf(err, ENC_EUNSUPPORTED, "%s: unknown model family '%s'", path, fam);
         st_close(f);
-        return enc_errf(err, ENC_EUNSUPPORTED, "%s: unknown model family '%s'", path, fam);
+        return ENC_EUNSUPPORTED;
     }
     struct model *m = calloc(1, sizeof *m);
     if (!m || !(m->name = strdup(name)) || !(m->path = strdup(path))) {
