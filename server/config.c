@@ -59,6 +59,9 @@ static const struct option_row options[] = {
      "log user ids in clear text (default: a salted hash)"},
     {"watch", K_BOOL, O(watch), "true", 0, 1, "ENCORE_WATCH",
      "load new versions dropped into the repository"},
+    {"rescan_seconds", K_INT, O(rescan_seconds), "30", 0, 86400, "ENCORE_RESCAN_SECONDS",
+     "also rescan the repository this often (0: never); file watches miss writes made on "
+     "other nodes of a network volume"},
     {"versions_kept", K_INT, O(versions_kept), "1", 1, 100, "ENCORE_VERSIONS_KEPT",
      "versions of each model kept loaded"},
     {"tokens_file", K_STR, O(tokens_file), "", 0, 0, "ENCORE_TOKENS_FILE",

@@ -37,6 +37,7 @@ struct config {
     int64_t access_log;          /* bool */
     int64_t log_user_ids;        /* bool: write user ids in clear (default: hashed) */
     int64_t watch;               /* bool: load new versions dropped into the repository */
+    int64_t rescan_seconds;      /* periodic rescan (network volumes give no file events) */
     int64_t versions_kept;
     const char *tokens_file;     /* inference bearer tokens, one per line */
     const char *admin_token_file;

@@ -34,7 +34,7 @@
 static struct server srv;
 static uv_loop_t *loop;
 static uv_signal_t sig_term, sig_int, sig_hup;
-static uv_timer_t flush_timer, drain_timer, stop_timer, sweep_timer;
+static uv_timer_t flush_timer, drain_timer, stop_timer, sweep_timer, rescan_timer;
 static double stop_deadline;
 static int stopping;
 
@@ -68,6 +68,15 @@ static int check_health(const struct config *c)
              read(fd, resp, sizeof resp - 1) >= 12 && strncmp(resp + 9, "200", 3) == 0;
     close(fd);
     return ok ? 0 : 1;
+}
+
+/* A rescan finds versions written where no file event reaches us (another
+ * node of an NFS or cloud volume); loads of versions already loaded or
+ * already refused are skipped by the registry. */
+static void on_rescan(uv_timer_t *t)
+{
+    if (!stopping)
+        reload_all();
 }
 
 static void on_flush(uv_timer_t *t)
@@ -212,6 +221,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "encore-server: %s\n", err.msg);
         return 1;
     }
+    uv_timer_init(loop, &rescan_timer);
+    if (srv.cfg.rescan_seconds > 0)
+        uv_timer_start(&rescan_timer, on_rescan, (uint64_t)srv.cfg.rescan_seconds * 1000,
+                       (uint64_t)srv.cfg.rescan_seconds * 1000);
 
     /* Phase 5: bind. */
     if (http_start(&srv, &err)) {
