@@ -19,8 +19,10 @@ set -u
 SECS=${1:?usage: run.sh SECONDS [BUILD_DIR]}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 B=${2:-$SRC/build-fuzz}
-TARGETS="fuzz_request fuzz_model"
-if [ ! -x "$B/fuzz_request" ] || [ ! -x "$B/fuzz_model" ]; then
+TARGETS=$(cd "$SRC/tests/fuzz" && ls fuzz_*.c | sed 's/\.c$//' | tr '\n' ' ')
+need_build=0
+for t in $TARGETS; do [ -x "$B/$t" ] || need_build=1; done
+if [ $need_build = 1 ]; then
     command -v clang >/dev/null || { echo "SKIP: clang is not installed"; exit 0; }
     cmake -S "$SRC" -B "$B" -DCMAKE_C_COMPILER=clang -DENCORE_FUZZ=ON \
         -DENCORE_SANITIZE=address,undefined -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null || exit 1
