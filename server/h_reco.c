@@ -274,7 +274,8 @@ static void serve(struct http_req *r, int similar)
     r->status = 200;
     buf_puts(&r->out, "{\"model\":");
     buf_json_str(&r->out, name, strlen(name));
-    buf_printf(&r->out, ",\"version\":%lld", (long long)m->version);
+    buf_puts(&r->out, ",\"version\":");
+    buf_int(&r->out, (long long)m->version);
     if (similar) {
         buf_puts(&r->out, ",\"item\":");
         buf_json_str(&r->out, a.item, a.item_len);

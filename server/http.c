@@ -258,6 +258,17 @@ json_t *http_parse_body(struct http_req *r)
     return root;
 }
 
+/* Write v as exactly `digits` lower-case hex digits; returns the end. */
+static char *hex_fixed(char *out, uint64_t v, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = digits - 1; i >= 0; i--) {
+        out[i] = hex[v & 15];
+        v >>= 4;
+    }
+    return out + digits;
+}
+
 void http_note_user(struct http_req *r, const char *user, size_t len)
 {
     if (r->srv->cfg.log_user_ids) {
@@ -273,7 +284,9 @@ void http_note_user(struct http_req *r, const char *user, size_t len)
         h ^= (unsigned char)user[i];
         h *= 1099511628211ull;
     }
-    snprintf(r->user_hash, sizeof r->user_hash, "h:%016llx", (unsigned long long)h);
+    r->user_hash[0] = 'h';
+    r->user_hash[1] = ':';
+    *hex_fixed(r->user_hash + 2, h, 16) = '\0';
 }
 
 /* ---- request lifecycle ----------------------------------------------- */
@@ -311,9 +324,16 @@ static void set_request_id(struct http_req *r)
             return;
         }
     }
-    snprintf(r->request_id, sizeof r->request_id, "%08llx-%06llx",
-             (unsigned long long)(r->srv->log_salt & 0xffffffffu),
-             (unsigned long long)next_request_id());
+    /* "<8 hex of the process salt>-<6+ hex counter>", without printf. */
+    char *p = r->request_id;
+    p = hex_fixed(p, r->srv->log_salt & 0xffffffffu, 8);
+    *p++ = '-';
+    uint64_t n = next_request_id();
+    int digits = 6;
+    while (digits < 16 && (n >> (4 * digits)) != 0)
+        digits++;
+    p = hex_fixed(p, n, digits);
+    *p = '\0';
 }
 
 /* Answer what needs no body: route, auth, declared size, media type.
@@ -533,16 +553,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
         log_time(ts);
         buf b;
         buf_init(&b);
-        buf_printf(&b, "{\"time\":\"%s\",\"type\":\"access\",\"request_id\":\"%s\",\"method\":", ts,
-                   r->request_id);
+        /* Appends only: formatting with printf here costs more than scoring. */
+        buf_puts(&b, "{\"time\":\"");
+        buf_puts(&b, ts);
+        buf_puts(&b, "\",\"type\":\"access\",\"request_id\":\"");
+        buf_puts(&b, r->request_id);   /* printable ASCII only (set_request_id) */
+        buf_puts(&b, "\",\"method\":");
         buf_json_str(&b, r->method, strlen(r->method));
         buf_puts(&b, ",\"path\":");
         buf_json_str(&b, r->path, strnlen(r->path, 256));
-        buf_printf(&b, ",\"status\":%d,\"latency_us\":%lld", status, (long long)(secs * 1e6));
+        buf_puts(&b, ",\"status\":");
+        buf_int(&b, status);
+        buf_puts(&b, ",\"latency_us\":");
+        buf_int(&b, (long long)(secs * 1e6));
         if (r->model[0]) {
             buf_puts(&b, ",\"model\":");
             buf_json_str(&b, r->model, strlen(r->model));
-            buf_printf(&b, ",\"version\":%lld", (long long)r->version);
+            buf_puts(&b, ",\"version\":");
+            buf_int(&b, (long long)r->version);
         }
         if (r->user_hash[0]) {
             buf_puts(&b, ",\"user\":");

@@ -19,12 +19,27 @@ static size_t access_len;
 
 void log_time(char out[32])
 {
+    /* The access log asks for this on every request: format the date and
+     * time once per second per thread, then only the milliseconds. */
+    static __thread time_t cached_sec = -1;
+    static __thread char cached[24];
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+    if (tv.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = tv.tv_sec;
+    }
+    size_t n = strlen(cached);   /* 19 */
+    int ms = (int)(tv.tv_usec / 1000);
+    memcpy(out, cached, n);
+    out[n] = '.';
+    out[n + 1] = (char)('0' + ms / 100);
+    out[n + 2] = (char)('0' + ms / 10 % 10);
+    out[n + 3] = (char)('0' + ms % 10);
+    out[n + 4] = 'Z';
+    out[n + 5] = '\0';
 }
 
 static void write_all(const char *p, size_t n)

@@ -60,6 +60,20 @@ START_TEST(escaping)
 }
 END_TEST
 
+START_TEST(integers)
+{
+    buf b;
+    buf_init(&b);
+    long long vals[] = {0, 7, -1, 1234567890123LL, -9223372036854775807LL - 1};
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        buf_int(&b, vals[i]);
+        buf_puts(&b, " ");
+    }
+    ck_assert_str_eq(b.data, "0 7 -1 1234567890123 -9223372036854775808 ");
+    buf_free(&b);
+}
+END_TEST
+
 START_TEST(growth_and_steal)
 {
     buf b;
@@ -81,6 +95,7 @@ int main(void)
     TCase *tc = tcase_create("buf");
     tcase_add_test(tc, floats);
     tcase_add_test(tc, escaping);
+    tcase_add_test(tc, integers);
     tcase_add_test(tc, growth_and_steal);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -203,6 +203,19 @@ void buf_json_float(buf *b, double v)
         buf_append(b, tmp, (size_t)n);
 }
 
+void buf_int(buf *b, long long v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 char *buf_steal(buf *b, size_t *len)
 {
     if (buf_reserve(b, 0)) {

@@ -31,6 +31,8 @@ void buf_json_str(buf *b, const char *s, size_t n);
 /* Append a float the way JSON wants it: finite values in %.7g ("1.234567"),
  * non-finite as null. */
 void buf_json_float(buf *b, double v);
+/* Append a decimal integer (no printf: this runs on every request). */
+void buf_int(buf *b, long long v);
 /* Take ownership of the data (caller frees); the buffer is reset. */
 char *buf_steal(buf *b, size_t *len);
 
