@@ -14,8 +14,8 @@
  * step at once, then one (B x H)(H x 4H) product per step.
  *
  * Initialisation follows PyTorch's defaults (embedding N(0,1); LSTM and
- * dense U(-1/sqrt(H), 1/sqrt(H))) so bench/lstm_torch.py trains the same
- * model the same way. Everything random comes from splitmix64 seeded by
+ * dense U(-1/sqrt(H), 1/sqrt(H)), the gate bias the sum of two such draws)
+ * so bench/lstm_torch.py trains the same model the same way. Everything random comes from splitmix64 seeded by
  * --seed, so a run is deterministic for a given seed and thread count.
  */
 #include <cblas.h>
@@ -501,6 +501,10 @@ static int alloc_params(struct text_model *m, uint64_t *rng)
     for (int b = 0; b < 5; b++)
         for (size_t i = 0; i < n[b]; i++)
             blk[b][i] = (float)((2.0 * text_rand_unit(rng) - 1.0) * s);
+    /* PyTorch's LSTM has two bias vectors (b_ih + b_hh), each U(-s, s): the
+     * gate bias starts as the sum of two draws */
+    for (size_t i = 0; i < 4 * H; i++)
+        m->bg[i] += (float)((2.0 * text_rand_unit(rng) - 1.0) * s);
     return 0;
 }
 
