@@ -2,6 +2,7 @@
  * tokenize.c - byte-safe tokeniser, n-gram lists and the vocabulary hash
  * table of the text family (see tokenize.h for the rules).
  */
+#define _GNU_SOURCE 1   /* qsort_r */
 #include "text/tokenize.h"
 
 #include <stdlib.h>
@@ -302,11 +303,9 @@ const char *tok_vocab_str(const tok_vocab *v, size_t id, size_t *len)
     return v->pool + v->off[id];
 }
 
-static const tok_vocab *g_sort_vocab;   /* qsort has no context argument */
-
-static int cmp_entries(const void *a, const void *b)
+static int cmp_entries(const void *a, const void *b, void *ctx)
 {
-    const tok_vocab *v = g_sort_vocab;
+    const tok_vocab *v = ctx;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     if (v->counts[x] != v->counts[y])
         return v->counts[x] > v->counts[y] ? -1 : 1;
@@ -330,9 +329,7 @@ int tok_vocab_prune(const tok_vocab *v, int64_t min_count, size_t max_size, tok_
     for (size_t i = 0; i < v->n; i++)
         if (v->counts[i] >= min_count)
             ids[k++] = (uint32_t)i;
-    /* Not thread-safe (static comparator context); training is single-threaded here. */
-    g_sort_vocab = v;
-    qsort(ids, k, sizeof *ids, cmp_entries);
+    qsort_r(ids, k, sizeof *ids, cmp_entries, (void *)v);   /* glibc (gnu11 build) */
     if (max_size && k > max_size)
         k = max_size;
     for (size_t i = 0; i < k; i++) {
