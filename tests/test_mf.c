@@ -205,6 +205,42 @@ START_TEST(popular_fallback_and_fold_in)
 }
 END_TEST
 
+/* A model trained with per-row regularisation scaling folds a history in
+ * with the same scaled regularisation. */
+START_TEST(fold_in_scaled_regularization)
+{
+    struct mf_data d;
+    make_data(&d);
+    char out[4200];
+    snprintf(out, sizeof out, "%s/scaled", repo);
+    enc_err err = {0};
+    json_t *hyper = json_pack("{s:f,s:f}", "reg_exponent", 0.5, "mean_user_interactions", 4.0);
+    ck_assert_int_eq(mf_save(&d, hyper, NULL, out, 0, NULL, &err), 0);
+    json_decref(hyper);
+    mf_data_clear(&d);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/scaled/1/model.safetensors", repo);
+    struct model *m2;
+    ck_assert_int_eq(model_load("scaled", 1, path, &m2, &err), 0);
+    float work[6];
+    int32_t hist[] = {0};
+    ck_assert_int_eq(mf_fold_in(m2->state, hist, 1, work, &err), 0);
+    /* reg = 0.1 * (1/4)^0.5 = 0.05 on the diagonal */
+    static const float V[] = {5, 0, 4, 1, 3, 3, 0, 5, 1, 1};
+    double vtv[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 5; i++)
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++)
+                vtv[a * 2 + b] += V[i * 2 + a] * V[i * 2 + b];
+    float *x = work + 4;
+    double r0 = (vtv[0] + 25 + 0.05) * x[0] + vtv[1] * x[1] - 10;
+    double r1 = vtv[2] * x[0] + (vtv[3] + 0.05) * x[1];
+    ck_assert_double_lt(fabs(r0), 1e-4);
+    ck_assert_double_lt(fabs(r1), 1e-4);
+    model_unref(m2);
+}
+END_TEST
+
 START_TEST(similar_by_cosine)
 {
     const struct mf_model *m = model->state;
@@ -345,6 +381,7 @@ int main(void)
     tcase_add_test(tc, recommend_known_user);
     tcase_add_test(tc, recommend_tag_filter_and_ties);
     tcase_add_test(tc, popular_fallback_and_fold_in);
+    tcase_add_test(tc, fold_in_scaled_regularization);
     tcase_add_test(tc, similar_by_cosine);
     tcase_add_test(tc, item_json_is_escaped);
     tcase_add_test(tc, topk_selection);

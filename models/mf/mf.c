@@ -188,6 +188,7 @@ struct mf_model {
     const int64_t *tag_off;
     const int32_t *tag_ids;
     double reg, alpha;
+    double reg_exponent, mean_user;   /* ALS scales reg by (n / mean)^exponent per row */
     const char *algorithm;
     /* derived at load, owned */
     struct idmap users, items, tagmap;
@@ -313,6 +314,17 @@ static int mf_load(const st_file *f, void **state, enc_err *err)
         goto fail;
     m->reg = meta_double(f, "regularization", 0.01);
     m->alpha = meta_double(f, "alpha", 1.0);
+    /* Per-row regularisation scaling, if training used it (optional keys of
+     * the hyperparameters JSON; bounds as encore-train als enforces them). */
+    const char *hp = st_meta(f, "hyperparameters");
+    json_t *h = hp ? json_loads(hp, 0, NULL) : NULL;
+    json_t *je = json_object_get(h, "reg_exponent"), *jm = json_object_get(h, "mean_user_interactions");
+    if (json_is_number(je) && json_is_number(jm) && json_number_value(je) >= -2 &&
+        json_number_value(je) <= 2 && json_number_value(jm) > 0 && isfinite(json_number_value(jm))) {
+        m->reg_exponent = json_number_value(je);
+        m->mean_user = json_number_value(jm);
+    }
+    json_decref(h);
     m->algorithm = st_meta(f, "algorithm");
     rc = idmap_build(&m->users, &m->user_ids, "user_ids", err);
     rc = rc ? rc : idmap_build(&m->items, &m->item_ids, "item_ids", err);
@@ -529,8 +541,11 @@ int mf_fold_in(const struct mf_model *m, const int32_t *items, size_t n, float *
     memcpy(A, m->yty, F * F * sizeof *A);
     memset(x, 0, F * sizeof *x);
     float c = (float)(1.0 + m->alpha);
+    double reg = m->reg;
+    if (m->reg_exponent != 0 && m->mean_user > 0)   /* as training regularised this row */
+        reg *= pow((double)(n ? n : 1) / m->mean_user, m->reg_exponent);
     for (size_t j = 0; j < F; j++)
-        A[j * F + j] += (float)m->reg;
+        A[j * F + j] += (float)reg;
     for (size_t h = 0; h < n; h++) {
         const float *y = m->V + (size_t)items[h] * F;
         cblas_ssyr(CblasRowMajor, CblasUpper, (int)F, c - 1.0f, y, 1, A, (int)F);
