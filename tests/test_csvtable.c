@@ -8,6 +8,7 @@
 
 #include "table/csvtable.h"
 #include "testutil.h"
+#include "core/strv.h"
 
 static char *g_dir;
 
@@ -255,7 +256,7 @@ START_TEST(split_list)
     ck_assert_int_eq(csvt_split_list("a,bc,d", &v, &n, &err), 0);
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(v[1], "bc");
-    csvt_free_strings(v, n);
+    strv_free(v, n);
     ck_assert_int_eq(csvt_split_list("a,,d", &v, &n, &err), ENC_EINVAL);
     ck_assert_int_eq(csvt_split_list("a,", &v, &n, &err), ENC_EINVAL);
 }

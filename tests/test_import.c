@@ -14,6 +14,7 @@
 #include "mf/import.h"
 #include "mf/mf.h"
 #include "testutil.h"
+#include "core/strv.h"
 
 /* A .npy file in memory: magic, version, header dict (padded so the data
  * starts 64-aligned, as numpy writes it), then `nbytes` of data. */
@@ -349,7 +350,7 @@ START_TEST(id_lists)
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(ids[0], "42");
     ck_assert_str_eq(ids[2], "bob");
-    mf_ids_free(ids, n);
+    strv_free(ids, n);
     t = "a\nb\na\n";
     ck_assert_int_eq(mf_ids_parse(t, strlen(t), "ids.txt", &ids, &n, &err), ENC_EFORMAT);
     ck_assert(strstr(err.msg, "id 3: duplicate id 'a' (first at id 1)"));
@@ -366,14 +367,14 @@ START_TEST(id_lists)
     ck_assert_msg(mf_ids_parse(b, len, "ids.npy", &ids, &n, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(ids[1], "-7");
     ck_assert_str_eq(ids[2], "1234567890123");
-    mf_ids_free(ids, n);
+    strv_free(ids, n);
     free(b);
     /* int32 negative (sign extension) */
     int32_t i32[2] = {-1, 2};
     b = npy(1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", i32, sizeof i32, &len);
     ck_assert_int_eq(mf_ids_parse(b, len, "ids.npy", &ids, &n, &err), 0);
     ck_assert_str_eq(ids[0], "-1");
-    mf_ids_free(ids, n);
+    strv_free(ids, n);
     free(b);
     /* numpy str: UTF-32LE, NUL-padded to 3 characters; "é" becomes UTF-8 */
     uint32_t u[6] = {'a', 'b', 0, 0xe9, 'x', 'y'};
@@ -381,7 +382,7 @@ START_TEST(id_lists)
     ck_assert_int_eq(mf_ids_parse(b, len, "ids.npy", &ids, &n, &err), 0);
     ck_assert_str_eq(ids[0], "ab");
     ck_assert_str_eq(ids[1], "\xc3\xa9xy");
-    mf_ids_free(ids, n);
+    strv_free(ids, n);
     free(b);
     /* floats are not ids; 2-D refused */
     b = npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", F6, 8, &len);

@@ -29,6 +29,7 @@
 #include "linear/linear.h"
 #include "table_cmd.h"
 #include "trainer.h"
+#include "core/strv.h"
 
 int table_read(const char *cmd, const struct table_input *in, const char *const *features,
                size_t n_features, const char *const *classes, size_t n_classes,
@@ -66,7 +67,7 @@ int table_read(const char *cmd, const struct table_input *in, const char *const 
     o.classes = classes;
     o.n_classes = n_classes;
     int rc = csvt_read(in->data, &o, t, &err);
-    csvt_free_strings(list, n_list);
+    strv_free(list, n_list);
     if (rc) {
         fprintf(stderr, "encore-train %s: %s\n", cmd, err.msg);
         return rc == ENC_EINVAL ? 2 : 1;

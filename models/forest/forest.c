@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/repo.h"
+#include "core/strv.h"
 
 struct forest_node {
     int32_t feature;
@@ -358,33 +359,9 @@ void forest_free(struct forest *f)
     free(f->value);
     free(f->importances);
     free(f->nodes);
-    if (f->feature_names)
-        for (size_t i = 0; i < f->n_features; i++)
-            free(f->feature_names[i]);
-    if (f->class_names)
-        for (size_t i = 0; i < f->n_classes; i++)
-            free(f->class_names[i]);
-    free(f->feature_names);
-    free(f->class_names);
+    strv_free(f->feature_names, f->n_features);
+    strv_free(f->class_names, f->n_classes);
     free(f);
-}
-
-static char **names_or_default(const char *const *names, size_t n, const char *prefix)
-{
-    char **v = calloc(n ? n : 1, sizeof *v);
-    for (size_t i = 0; v && i < n; i++) {
-        char buf[32];
-        if (!names)
-            snprintf(buf, sizeof buf, "%s%zu", prefix, i);
-        v[i] = strdup(names ? names[i] : buf);
-        if (!v[i]) {
-            for (size_t j = 0; j < i; j++)
-                free(v[j]);
-            free(v);
-            return NULL;
-        }
-    }
-    return v;
 }
 
 /* Allocate the flat arrays for N nodes and build the packed copy + io. */
@@ -509,8 +486,8 @@ int forest_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_
     f->n_features = d;
     f->n_classes = n_classes;
     if (N > FOREST_MAX_NODES || forest_alloc(f, N) ||
-        !(f->feature_names = names_or_default(feature_names, d, "f")) ||
-        !(f->class_names = names_or_default(class_names, n_classes, ""))) {
+        !(f->feature_names = strv_dup(feature_names, d, "f")) ||
+        !(f->class_names = strv_dup(class_names, n_classes, ""))) {
         rc = enc_errf(err, ENC_ENOMEM, "forest: out of memory");
         goto out;
     }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/repo.h"
+#include "core/strv.h"
 
 const char *linear_loss_name(enum linear_loss l)
 {
@@ -688,31 +689,9 @@ void linear_model_free(struct linear_model *m)
     free(m->scale);
     free(m->w_eff);
     free(m->b_eff);
-    if (m->feature_names)
-        for (size_t i = 0; i < m->n_features; i++)
-            free(m->feature_names[i]);
-    if (m->class_names)
-        for (size_t i = 0; i < m->n_classes; i++)
-            free(m->class_names[i]);
-    free(m->feature_names);
-    free(m->class_names);
+    strv_free(m->feature_names, m->n_features);
+    strv_free(m->class_names, m->n_classes);
     free(m);
-}
-
-static char **names_copy(const char *const *names, size_t n, const char *prefix)
-{
-    char **v = calloc(n ? n : 1, sizeof *v);
-    for (size_t i = 0; v && i < n; i++) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%s%zu", prefix, i);
-        if (!(v[i] = strdup(names ? names[i] : buf))) {
-            for (size_t j = 0; j < i; j++)
-                free(v[j]);
-            free(v);
-            return NULL;
-        }
-    }
-    return v;
 }
 
 static struct linear_model *model_alloc(size_t D, size_t C)
@@ -769,8 +748,8 @@ int linear_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_
                         "C=%zu)", n, d, n_classes);
     struct linear_model *m = model_alloc(d, n_classes);
     float *z = m ? malloc(n * d * sizeof *z) : NULL;
-    if (!m || !z || !(m->feature_names = names_copy(feature_names, d, "f")) ||
-        !(m->class_names = names_copy(class_names, n_classes, ""))) {
+    if (!m || !z || !(m->feature_names = strv_dup(feature_names, d, "f")) ||
+        !(m->class_names = strv_dup(class_names, n_classes, ""))) {
         free(z);
         linear_model_free(m);
         return enc_errf(err, ENC_ENOMEM, "linear: out of memory");

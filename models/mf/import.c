@@ -11,6 +11,7 @@
 #include "mf/import.h"
 
 #include "mf/interactions.h"
+#include "core/strv.h"
 
 #include <errno.h>
 #include <float.h>
@@ -409,7 +410,7 @@ void mf_matrix_clear(struct mf_matrix *m)
 {
     if (!m)
         return;
-    mf_ids_free(m->ids, m->rows);
+    strv_free(m->ids, m->rows);
     free(m->data);
     memset(m, 0, sizeof *m);
 }
@@ -597,7 +598,7 @@ static int svec_push(struct svec *a, const char *s, size_t n)
 
 static void svec_free(struct svec *a)
 {
-    mf_ids_free(a->v, a->n);
+    strv_free(a->v, a->n);
     memset(a, 0, sizeof *a);
 }
 
@@ -796,15 +797,6 @@ int mf_matrix_read(const char *path, int id_column, struct mf_matrix *out, enc_e
 
 /* ---- id lists ------------------------------------------------------------ */
 
-void mf_ids_free(char **ids, size_t n)
-{
-    if (!ids)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
-}
-
 /* UTF-32 code point -> UTF-8; returns bytes written or 0 if invalid. */
 static size_t utf8_put(uint32_t c, char *o)
 {
@@ -960,7 +952,7 @@ static int load_side(const char *fpath, const char *ipath, const char *what, str
         size_t n;
         rc = mf_ids_read(ipath, &m->ids, &n, err);
         if (rc == 0 && n != m->rows) {
-            mf_ids_free(m->ids, n);
+            strv_free(m->ids, n);
             m->ids = NULL;
             rc = enc_errf(err, ENC_EFORMAT, "%s: %zu %s ids, but %s has %zu rows", ipath, n, what, fpath,
                           m->rows);

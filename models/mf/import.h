@@ -52,6 +52,7 @@
 
 #include "core/err.h"
 #include "mf/mf.h"
+#include "core/strv.h"
 
 /* ---- .npy ------------------------------------------------------------- */
 
@@ -101,11 +102,10 @@ int mf_matrix_parse(const void *buf, size_t len, const char *name, int id_column
 int mf_matrix_read(const char *path, int id_column, struct mf_matrix *out, enc_err *err);
 
 /* Parse an id list (.npy or text) into *ids (n strings, caller frees each and
- * the array; see mf_ids_free). Checks ids are non-empty and unique. */
+ * the array; see strv_free in core/strv.h). Checks ids are non-empty and unique. */
 int mf_ids_parse(const void *buf, size_t len, const char *name, char ***ids, size_t *n,
                  enc_err *err);
 int mf_ids_read(const char *path, char ***ids, size_t *n, enc_err *err);
-void mf_ids_free(char **ids, size_t n);     /* NULL ok */
 
 /* ---- the whole import -------------------------------------------------- */
 

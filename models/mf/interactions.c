@@ -19,6 +19,7 @@
 
 #include "core/st.h"
 #include "mf/mf.h"
+#include "core/strv.h"
 
 /* ---- names ----------------------------------------------------------- */
 
@@ -493,14 +494,8 @@ void ia_matrix_clear(struct ia_matrix *m)
 {
     if (!m)
         return;
-    if (m->user_ids)
-        for (size_t i = 0; i < m->n_users; i++)
-            free(m->user_ids[i]);
-    if (m->item_ids)
-        for (size_t i = 0; i < m->n_items; i++)
-            free(m->item_ids[i]);
-    free(m->user_ids);
-    free(m->item_ids);
+    strv_free(m->user_ids, m->n_users);
+    strv_free(m->item_ids, m->n_items);
     free(m->indptr);
     free(m->indices);
     free(m->weights);
@@ -809,14 +804,8 @@ void ia_items_clear(struct ia_items *it)
 {
     if (!it)
         return;
-    if (it->titles)
-        for (size_t i = 0; i < it->n_items; i++)
-            free(it->titles[i]);
-    if (it->tag_names)
-        for (size_t i = 0; i < it->n_tags; i++)
-            free(it->tag_names[i]);
-    free(it->titles);
-    free(it->tag_names);
+    strv_free(it->titles, it->n_items);
+    strv_free(it->tag_names, it->n_tags);
     free(it->tag_offsets);
     free(it->tag_ids);
     memset(it, 0, sizeof *it);

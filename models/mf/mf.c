@@ -17,18 +17,10 @@
 
 #include "core/buf.h"
 #include "core/repo.h"
+#include "core/strv.h"
 
 /* ====================================================================== */
 /* saving                                                                 */
-
-static void free_strs(char **s, size_t n)
-{
-    if (!s)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(s[i]);
-    free(s);
-}
 
 void mf_data_clear(struct mf_data *d)
 {
@@ -36,13 +28,13 @@ void mf_data_clear(struct mf_data *d)
         return;
     free(d->user_factors);
     free(d->item_factors);
-    free_strs(d->user_ids, d->n_users);
-    free_strs(d->item_ids, d->n_items);
+    strv_free(d->user_ids, d->n_users);
+    strv_free(d->item_ids, d->n_items);
     free(d->seen_offsets);
     free(d->seen_items);
     free(d->item_popularity);
-    free_strs(d->titles, d->n_items);
-    free_strs(d->tag_names, d->n_tags);
+    strv_free(d->titles, d->n_items);
+    strv_free(d->tag_names, d->n_tags);
     free(d->item_tag_offsets);
     free(d->item_tag_ids);
     memset(d, 0, sizeof *d);

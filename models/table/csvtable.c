@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE   /* qsort_r */
 #include "table/csvtable.h"
+#include "core/strv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -220,23 +221,14 @@ static int cmp_label(const void *a, const void *b, void *numeric)
     return strcmp(x, y);
 }
 
-void csvt_free_strings(char **v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 void csvt_clear(struct csvt_table *t)
 {
     if (!t)
         return;
     free(t->x);
     free(t->y);
-    csvt_free_strings(t->feature_names, t->n_features);
-    csvt_free_strings(t->class_names, t->n_classes);
+    strv_free(t->feature_names, t->n_features);
+    strv_free(t->class_names, t->n_classes);
     memset(t, 0, sizeof *t);
 }
 
@@ -245,7 +237,7 @@ static char **dup_strings(const char *const *s, size_t n)
     char **v = calloc(n ? n : 1, sizeof *v);
     for (size_t i = 0; v && i < n; i++)
         if (!(v[i] = strdup(s[i]))) {
-            csvt_free_strings(v, i);
+            strv_free(v, i);
             return NULL;
         }
     return v;
@@ -601,8 +593,8 @@ out:
     free(c.y);
     free(c.labels);
     free(c.feat_cols);
-    csvt_free_strings(c.owned, c.n_owned);
-    csvt_free_strings(synth, n_synth);
+    strv_free(c.owned, c.n_owned);
+    strv_free(synth, n_synth);
     free(r1.f);
     free(r2.f);
     free(buf);
@@ -646,11 +638,11 @@ int csvt_split_list(const char *list, char ***out, size_t *n, enc_err *err)
         const char *q = strchr(p, ',');
         size_t len = q ? (size_t)(q - p) : strlen(p);
         if (len == 0) {
-            csvt_free_strings(v, i);
+            strv_free(v, i);
             return enc_errf(err, ENC_EINVAL, "'%s': empty name in the list", list);
         }
         if (!(v[i] = strndup(p, len))) {
-            csvt_free_strings(v, i);
+            strv_free(v, i);
             return enc_errf(err, ENC_ENOMEM, "out of memory");
         }
         p = q ? q + 1 : p + len;

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/strv.h"
 
 enum csvt_format { CSVT_PLAIN = 0, CSVT_SKLEARN = 1 };
 
@@ -74,9 +75,8 @@ int csvt_subset(const struct csvt_table *src, const size_t *idx, size_t n,
 
 /* Split a comma list "a,b,c" into a NULL-terminated malloc'd array of
  * malloc'd strings; *n gets the count. Empty items are refused (ENC_EINVAL).
- * Free with csvt_free_strings. */
+ * Free with strv_free (core/strv.h). */
 int csvt_split_list(const char *list, char ***out, size_t *n, enc_err *err);
-void csvt_free_strings(char **v, size_t n);
 
 /* Stratified fold assignment: fold[i] in 0..k-1 for each of n rows with
  * labels y (n_classes classes). Rows of each class are shuffled with `seed`

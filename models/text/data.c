@@ -10,17 +10,14 @@
 #include <string.h>
 
 #include "text/text.h"
+#include "core/strv.h"
 
 void text_data_clear(struct text_data *d)
 {
-    for (size_t i = 0; d->text && i < d->n; i++)
-        free(d->text[i]);
-    for (size_t i = 0; d->label_names && i < d->n_labels; i++)
-        free(d->label_names[i]);
-    free(d->text);
+    strv_free(d->text, d->n);
+    strv_free(d->label_names, d->n_labels);
     free(d->len);
     free(d->label);
-    free(d->label_names);
     free(d->src_file);
     free(d->src_line);
     memset(d, 0, sizeof *d);

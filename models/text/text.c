@@ -5,6 +5,7 @@
  * corpus / folds reading in data.c.
  */
 #include "text/text.h"
+#include "core/strv.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -28,9 +29,7 @@ void text_model_free(struct text_model *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; m->class_names && i < m->n_classes; i++)
-        free(m->class_names[i]);
-    free(m->class_names);
+    strv_free(m->class_names, m->n_classes);
     tok_vocab_free(m->vocab);
     free(m->weights);
     free(m->bias);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mf/import.h"
+#include "core/strv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < n; i++)
             if (!ids[i][0])
                 abort();
-        mf_ids_free(ids, n);
+        strv_free(ids, n);
     }
     free(buf);
     return 0;
