@@ -11,6 +11,9 @@
 
 #include <cblas.h>
 #include <lapacke.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +188,9 @@ struct mf_model {
     /* derived at load, owned */
     struct idmap users, items, tagmap;
     float *Vn;               /* unit-length item factors, for cosine */
+    float *Vt, *Vnt;         /* V and Vn transposed (F x I): the column-major
+                              * gemv kernel streams them ~1.6x faster than
+                              * dot products over rows (bench/results) */
     float *yty;              /* V^T V, f x f, for fold-in */
     char *item_json;         /* pre-escaped "item":..,"title":.. fragments */
     size_t *item_json_off;   /* n_items + 1 */
@@ -214,6 +220,8 @@ static void mf_free_state(void *state)
     free(m->items.slots);
     free(m->tagmap.slots);
     free(m->Vn);
+    free(m->Vt);
+    free(m->Vnt);
     free(m->yty);
     free(m->item_json);
     free(m->item_json_off);
@@ -327,9 +335,11 @@ static int mf_load(const st_file *f, void **state, enc_err *err)
     /* Derived tables: normalised item factors, Y^T Y, JSON fragments. */
     size_t F = m->f, NI = m->n_items;
     m->Vn = malloc(NI * F * sizeof *m->Vn);
+    m->Vt = malloc(NI * F * sizeof *m->Vt);
+    m->Vnt = malloc(NI * F * sizeof *m->Vnt);
     m->yty = malloc(F * F * sizeof *m->yty);
     m->item_json_off = malloc((NI + 1) * sizeof *m->item_json_off);
-    if (!m->Vn || !m->yty || !m->item_json_off) {
+    if (!m->Vn || !m->Vt || !m->Vnt || !m->yty || !m->item_json_off) {
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
         goto fail;
     }
@@ -339,8 +349,11 @@ static int mf_load(const st_file *f, void **state, enc_err *err)
         for (size_t j = 0; j < F; j++)
             n2 += (double)v[j] * v[j];
         float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.0f;
-        for (size_t j = 0; j < F; j++)
+        for (size_t j = 0; j < F; j++) {
             m->Vn[i * F + j] = v[j] * inv;
+            m->Vt[j * NI + i] = v[j];
+            m->Vnt[j * NI + i] = v[j] * inv;
+        }
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)F, (int)F, (int)NI, 1.0f, m->V,
                 (int)F, m->V, (int)F, 0.0f, m->yty, (int)F);
@@ -376,7 +389,7 @@ static size_t mf_mem_usage(const void *state)
 {
     const struct mf_model *m = state;
     size_t F = m->f;
-    return sizeof *m + (m->n_users + 2 * m->n_items) * F * sizeof(float) + F * F * sizeof(float) +
+    return sizeof *m + (m->n_users + 4 * m->n_items) * F * sizeof(float) + F * F * sizeof(float) +
            m->item_json_off[m->n_items] + (m->users.mask + m->items.mask + m->tagmap.mask + 3) * 4;
 }
 
@@ -459,6 +472,19 @@ size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits)
      * `thr` is the root's score, refreshed after every replacement. */
     float thr = -INFINITY;
     for (size_t i = 0; i < n; i++) {
+#if defined(__SSE2__)
+        /* With a full heap, skip 8 scores at a time when none beats the root
+         * (a tie loses too: these indexes are higher than any kept one). */
+        if (len == k && (i & 7) == 0 && i + 8 <= n) {
+            __m128 m = _mm_max_ps(_mm_loadu_ps(scores + i), _mm_loadu_ps(scores + i + 4));
+            m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+            m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+            if (_mm_cvtss_f32(m) <= thr) {
+                i += 7;
+                continue;
+            }
+        }
+#endif
         float s = scores[i];
         if (s <= thr && (len == k || s == -INFINITY))
             continue;
@@ -569,9 +595,10 @@ static void apply_filters(const struct mf_model *m, const struct mf_query *q, fl
                 scores[i] = -INFINITY;
 }
 
-/* Score only the candidates (others -inf) or the whole catalog, with u. */
+/* Score only the candidates (others -inf) or the whole catalog, with u.
+ * V is row-major I x F (for single items), Vt the same transposed. */
 static void score_items(const struct mf_model *m, const struct mf_query *q, const float *u,
-                        const float *V, float *scores)
+                        const float *V, const float *Vt, float *scores)
 {
     size_t F = m->f;
     if (q->candidates) {
@@ -582,8 +609,8 @@ static void score_items(const struct mf_model *m, const struct mf_query *q, cons
             scores[it] = cblas_sdot((int)F, V + (size_t)it * F, 1, u, 1);
         }
     } else {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m->n_items, (int)F, 1.0f, V, (int)F, u, 1,
-                    0.0f, scores, 1);
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)F, (int)m->n_items, 1.0f, Vt,
+                    (int)m->n_items, u, 1, 0.0f, scores, 1);
     }
 }
 
@@ -608,7 +635,7 @@ int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scra
         *source = MF_FROM_POPULAR;
     }
     if (u) {
-        score_items(m, q, u, m->V, scores);
+        score_items(m, q, u, m->V, m->Vt, scores);
     } else if (q->candidates) {
         for (size_t i = 0; i < m->n_items; i++)
             scores[i] = -INFINITY;
@@ -636,7 +663,7 @@ int mf_similar(const struct mf_model *m, int32_t item, const struct mf_query *fi
     if (item < 0 || (size_t)item >= m->n_items)
         return enc_errf(err, ENC_EINVAL, "item row out of range");
     float *scores = scratch;
-    score_items(m, filters, m->Vn + (size_t)item * m->f, m->Vn, scores);
+    score_items(m, filters, m->Vn + (size_t)item * m->f, m->Vn, m->Vnt, scores);
     scores[item] = -INFINITY;
     apply_filters(m, filters, scores);
     *n_hits = mf_topk(scores, m->n_items, filters->k, hits);
