@@ -462,69 +462,82 @@ static inline int better(float sa, int32_t ia, float sb, int32_t ib)
     return sa > sb || (sa == sb && ia < ib);
 }
 
+/* Push (s, idx) into the heap hits[0..len) (room for one more). */
+static void heap_push(struct mf_hit *hits, size_t len, float s, int32_t idx)
+{
+    size_t c = len;
+    while (c > 0) {
+        size_t p = (c - 1) / 2;
+        if (!better(hits[p].score, hits[p].item, s, idx))
+            break;
+        hits[c] = hits[p];
+        c = p;
+    }
+    hits[c].item = idx;
+    hits[c].score = s;
+}
+
+/* Replace the root (the worst kept) with (s, idx) and sift it down. */
+static void heap_replace_root(struct mf_hit *hits, size_t len, float s, int32_t idx)
+{
+    size_t c = 0;
+    for (;;) {
+        size_t l = 2 * c + 1, r = l + 1, w = c;
+        float ws = s;
+        int32_t wi = idx;
+        if (l < len && better(ws, wi, hits[l].score, hits[l].item)) {
+            w = l;
+            ws = hits[l].score;
+            wi = hits[l].item;
+        }
+        if (r < len && better(ws, wi, hits[r].score, hits[r].item))
+            w = r;
+        if (w == c)
+            break;
+        hits[c] = hits[w];
+        c = w;
+    }
+    hits[c].item = idx;
+    hits[c].score = s;
+}
+
 size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits)
 {
     if (k == 0)
         return 0;
     /* hits[0..len) is a min-heap on "better": the root is the worst kept. */
-    size_t len = 0;
-    /* Once the heap is full, most items lose to its root on one compare:
-     * `thr` is the root's score, refreshed after every replacement. */
-    float thr = -INFINITY;
-    for (size_t i = 0; i < n; i++) {
+    size_t len = 0, i = 0;
+    for (; i < n && len < k; i++)   /* fill */
+        if (scores[i] != -INFINITY)
+            heap_push(hits, len++, scores[i], (int32_t)i);
+    /* Scan the rest against the root's score. Every later index is higher
+     * than any kept one, so a tie loses: only s > thr gets in. */
+    float thr = len ? hits[0].score : -INFINITY;
 #if defined(__SSE2__)
-        /* With a full heap, skip 8 scores at a time when none beats the root
-         * (a tie loses too: these indexes are higher than any kept one). */
-        if (len == k && (i & 7) == 0 && i + 8 <= n) {
-            __m128 m = _mm_max_ps(_mm_loadu_ps(scores + i), _mm_loadu_ps(scores + i + 4));
-            m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-            m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-            if (_mm_cvtss_f32(m) <= thr) {
-                i += 7;
-                continue;
-            }
-        }
-#endif
-        float s = scores[i];
-        if (s <= thr && (len == k || s == -INFINITY))
-            continue;
-        int32_t idx = (int32_t)i;
-        if (len < k) {
-            size_t c = len++;
-            while (c > 0) {
-                size_t p = (c - 1) / 2;
-                if (!better(hits[p].score, hits[p].item, s, idx))
-                    break;
-                hits[c] = hits[p];
-                c = p;
-            }
-            hits[c].item = idx;
-            hits[c].score = s;
-            if (len == k)
-                thr = hits[0].score;
-        } else if (better(s, idx, hits[0].score, hits[0].item)) {
-            size_t c = 0;
-            for (;;) {
-                size_t l = 2 * c + 1, r = l + 1, w = c;
-                float ws = s;
-                int32_t wi = idx;
-                if (l < len && better(ws, wi, hits[l].score, hits[l].item)) {
-                    w = l;
-                    ws = hits[l].score;
-                    wi = hits[l].item;
-                }
-                if (r < len && better(ws, wi, hits[r].score, hits[r].item))
-                    w = r;
-                if (w == c)
-                    break;
-                hits[c] = hits[w];
-                c = w;
-            }
-            hits[c].item = idx;
-            hits[c].score = s;
+    for (; i < n && (i & 7); i++)
+        if (scores[i] > thr) {
+            heap_replace_root(hits, len, scores[i], (int32_t)i);
             thr = hits[0].score;
         }
+    /* Eight at a time: one max and one compare skip a block of losers. */
+    for (; i + 8 <= n; i += 8) {
+        __m128 m = _mm_max_ps(_mm_loadu_ps(scores + i), _mm_loadu_ps(scores + i + 4));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+        if (!(_mm_cvtss_f32(m) > thr))
+            continue;
+        for (size_t j = i; j < i + 8; j++)
+            if (scores[j] > thr) {
+                heap_replace_root(hits, len, scores[j], (int32_t)j);
+                thr = hits[0].score;
+            }
     }
+#endif
+    for (; i < n; i++)
+        if (scores[i] > thr) {
+            heap_replace_root(hits, len, scores[i], (int32_t)i);
+            thr = hits[0].score;
+        }
     /* Heap-sort in place: repeatedly move the worst to the end. */
     for (size_t end = len; end > 1; end--) {
         struct mf_hit worst = hits[0], last = hits[end - 1];
