@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # recommend_http.sh - recommend over HTTP, side by side in one run against the
 # libmicrohttpd ceiling (mhd-epoll, and mhd-epoll-1: what one event loop can
-# do) and the FastAPI + numpy peer, with ../shared/bench/compare.sh.
+# do) and the FastAPI + numpy peer, with ../shared/bench/compare.sh. The row
+# peer:PORT+1 is encore-server with --threads 1.
 #
 #   bash bench/recommend_http.sh [compare.sh options...]   e.g. -d 10 -r 3 --max-bg 30
 #
@@ -29,5 +30,13 @@ SRV=$!
 trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null' EXIT
 for i in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
 kill -0 "$SRV" 2>/dev/null || { echo "encore-server did not start (port $PORT taken?):" >&2; cat "$OUT/server.log" >&2; exit 1; }
+# The same server with one HTTP thread, as a second row ("peer:PORT+1"):
+# what one event loop (the libuv-driven alternative) would give.
+"$BUILD/encore-server" --models "$OUT/repo" --host 127.0.0.1 --port $((PORT + 1)) --drain-seconds 0 \
+  --threads 1 ${SERVER_ARGS:-} 2>"$OUT/server1.log" &
+SRV1=$!
+trap 'kill $SRV $SRV1 2>/dev/null; wait $SRV $SRV1 2>/dev/null' EXIT
+for i in $(seq 50); do curl -sf "http://127.0.0.1:$((PORT + 1))/readyz" >/dev/null && break; sleep 0.1; done
 bash "$SHARED/bench/compare.sh" -c "${CONNS:-16 64}" --out "$OUT/compare" --target-pid "$SRV" \
-  --label encore "$@" "http://127.0.0.1:$PORT" mhd-epoll mhd-epoll-1 fastapi-2
+  --label encore "$@" "http://127.0.0.1:$PORT" "http://127.0.0.1:$((PORT + 1))" \
+  mhd-epoll mhd-epoll-1 fastapi-2
