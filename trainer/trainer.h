@@ -45,9 +45,9 @@ int cmd_als(int argc, char **argv);
 int cmd_bpr(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
-int cmd_text(int argc, char **argv);
 int cmd_forest(int argc, char **argv);
 int cmd_linear(int argc, char **argv);
+int cmd_text(int argc, char **argv);
 int cmd_cnn(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 
@@ -58,8 +58,8 @@ struct eval_family {
     int (*eval)(const char *model_dir, int argc, char **argv);
 };
 int eval_mf(const char *model_dir, int argc, char **argv);
-int eval_text(const char *model_dir, int argc, char **argv);
 int eval_table(const char *model_dir, int argc, char **argv);   /* forest, linear */
+int eval_text(const char *model_dir, int argc, char **argv);
 int eval_cnn(const char *model_dir, int argc, char **argv);
 
 #endif

@@ -15,9 +15,9 @@
 /* One row per family. Adding a family = one module + one row here. */
 const struct model_ops *const model_families[] = {
     &mf_ops,
-    &text_ops,
     &forest_ops,
     &linear_ops,
+    &text_ops,
     &cnn_ops,
     NULL,
 };
