@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE   /* qsort_r */
 #include "mf/import.h"
+#include "core/file.h"
 
 #include "mf/interactions.h"
 #include "core/strv.h"
@@ -21,43 +22,6 @@
 #include <string.h>
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static int read_whole(const char *path, char **buf, size_t *len, enc_err *err)
-{
-    *buf = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return enc_errf(err, ENC_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        size_t k = fread(b + n, 1, cap - n, f);
-        n += k;
-        if (n < cap)
-            break;
-        char *nb = cap > SIZE_MAX / 4 ? NULL : realloc(b, cap * 2 + 1);
-        if (!nb) {
-            free(b);
-            b = NULL;
-            break;
-        }
-        b = nb;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!b)
-        return enc_errf(err, ENC_ENOMEM, "%s: out of memory reading the file", path);
-    if (bad) {
-        free(b);
-        return enc_errf(err, ENC_EIO, "%s: read error", path);
-    }
-    b[n] = '\0';   /* text parsers may rely on a terminator */
-    *buf = b;
-    *len = n;
-    return 0;
-}
 
 static int mul_ok(size_t a, size_t b, size_t *out)
 {
@@ -787,7 +751,7 @@ int mf_matrix_read(const char *path, int id_column, struct mf_matrix *out, enc_e
     char *buf;
     size_t len;
     memset(out, 0, sizeof *out);
-    int rc = read_whole(path, &buf, &len, err);
+    int rc = enc_read_file(path, &buf, &len, err);
     if (rc)
         return rc;
     rc = mf_matrix_parse(buf, len, path, id_column, out, err);
@@ -931,7 +895,7 @@ int mf_ids_read(const char *path, char ***ids, size_t *n, enc_err *err)
     size_t len;
     *ids = NULL;
     *n = 0;
-    int rc = read_whole(path, &buf, &len, err);
+    int rc = enc_read_file(path, &buf, &len, err);
     if (rc)
         return rc;
     rc = mf_ids_parse(buf, len, path, ids, n, err);

@@ -9,6 +9,7 @@
  * are turned into CSR with a counting sort by user.
  */
 #include "mf/interactions.h"
+#include "core/file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -279,41 +280,6 @@ static int intern_sorted(struct intern *t, char ***ids, int32_t **remap)
 }
 
 /* ---- files and lines --------------------------------------------------- */
-
-static int read_file(const char *path, char **buf, size_t *len, enc_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return enc_errf(err, ENC_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        size_t k = fread(b + n, 1, cap - n, f);
-        n += k;
-        if (n < cap)
-            break;
-        char *nb = realloc(b, cap * 2 + 1);
-        if (!nb) {
-            free(b);
-            b = NULL;
-            break;
-        }
-        b = nb;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!b)
-        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
-    if (bad) {
-        free(b);
-        return enc_errf(err, ENC_EIO, "%s: read error", path);
-    }
-    b[n] = '\0';
-    *buf = b;
-    *len = n;
-    return 0;
-}
 
 struct lines {
     char *p, *end;
@@ -745,7 +711,7 @@ int ia_read(const char *path, const struct ia_options *opt, struct ia_matrix *ou
     memset(out, 0, sizeof *out);
     char *buf;
     size_t len;
-    int rc = read_file(path, &buf, &len, err);
+    int rc = enc_read_file(path, &buf, &len, err);
     if (rc)
         return rc;
     rc = ia_parse(path, buf, len, opt, out, err);
@@ -849,7 +815,7 @@ static int read_ugenre(const char *uitem_path, char ***names, size_t *n, enc_err
     fclose(probe);
     char *buf;
     size_t len;
-    int rc = read_file(path, &buf, &len, err);
+    int rc = enc_read_file(path, &buf, &len, err);
     if (rc) {
         free(path);
         return rc;
@@ -916,7 +882,7 @@ int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_
     memset(out, 0, sizeof *out);
     char *buf;
     size_t len;
-    int rc = read_file(path, &buf, &len, err);
+    int rc = enc_read_file(path, &buf, &len, err);
     if (rc)
         return rc;
     if (blank(buf, len)) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "text/text.h"
+#include "core/file.h"
 #include "core/strv.h"
 
 void text_data_clear(struct text_data *d)
@@ -21,36 +22,6 @@ void text_data_clear(struct text_data *d)
     free(d->src_file);
     free(d->src_line);
     memset(d, 0, sizeof *d);
-}
-
-static int slurp(const char *path, char **buf, size_t *len, enc_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return enc_errf(err, ENC_EIO, "%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0, k;
-    char *b = malloc(cap + 1);
-    while (b && (k = fread(b + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            char *nb = realloc(b, (cap *= 2) + 1);
-            if (!nb)
-                free(b);
-            b = nb;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!b)
-        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
-    if (bad) {
-        free(b);
-        return enc_errf(err, ENC_EIO, "%s: read error", path);
-    }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return 0;
 }
 
 static int push(struct text_data *d, size_t *cap, const char *s, size_t len, int32_t label,
@@ -102,7 +73,7 @@ static int read_lines(const char *path, struct text_data *d, size_t *cap, int32_
 {
     char *buf;
     size_t n;
-    int rc = slurp(path, &buf, &n, err);
+    int rc = enc_read_file(path, &buf, &n, err);
     if (rc)
         return rc;
     size_t pos = 0;
@@ -160,7 +131,7 @@ int text_data_read_tsv(const char *path, struct text_data *d, enc_err *err)
     d->files[0] = path;
     char *buf;
     size_t n, cap = 0;
-    int rc = slurp(path, &buf, &n, err);
+    int rc = enc_read_file(path, &buf, &n, err);
     if (rc)
         return rc;
     /* Pass 1: examples with a provisional label (index into names[]). */
@@ -269,7 +240,7 @@ int text_folds_read(const char *path, const struct text_data *d, int32_t **fold,
     *n_folds = 0;
     char *buf;
     size_t n;
-    int rc = slurp(path, &buf, &n, err);
+    int rc = enc_read_file(path, &buf, &n, err);
     if (rc)
         return rc;
     /* Index examples by (file, line): lines are 1-based and dense per file. */
