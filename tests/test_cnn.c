@@ -310,6 +310,95 @@ START_TEST(deterministic_for_seed_and_threads)
 }
 END_TEST
 
+START_TEST(augment_image_flip_and_shift)
+{
+    /* 3 x 4, one channel:  1  2  3  4 / 5  6  7  8 / 9 10 11 12 */
+    uint8_t src[12], dst[12];
+    for (int i = 0; i < 12; i++)
+        src[i] = (uint8_t)(i + 1);
+    cnn_augment_image(src, 3, 4, 1, 0, 0, 0, dst);
+    ck_assert(memcmp(src, dst, 12) == 0);
+    cnn_augment_image(src, 3, 4, 1, 1, 0, 0, dst);
+    const uint8_t flipped[12] = {4, 3, 2, 1, 8, 7, 6, 5, 12, 11, 10, 9};
+    ck_assert(memcmp(dst, flipped, 12) == 0);
+    cnn_augment_image(src, 3, 4, 1, 0, 1, -2, dst);   /* one row down, two columns left */
+    const uint8_t moved[12] = {0, 0, 0, 0, 3, 4, 0, 0, 7, 8, 0, 0};
+    ck_assert(memcmp(dst, moved, 12) == 0);
+    cnn_augment_image(src, 3, 4, 1, 1, -1, 1, dst);   /* mirrored, one up, one right */
+    const uint8_t both[12] = {0, 8, 7, 6, 0, 12, 11, 10, 0, 0, 0, 0};
+    ck_assert(memcmp(dst, both, 12) == 0);
+    /* two channels move together: pixel (0, 0) = (1, 2), (0, 1) = (3, 4) */
+    const uint8_t s2[4] = {1, 2, 3, 4};
+    uint8_t d2[4];
+    cnn_augment_image(s2, 1, 2, 2, 1, 0, 0, d2);
+    const uint8_t f2[4] = {3, 4, 1, 2};
+    ck_assert(memcmp(d2, f2, 4) == 0);
+}
+END_TEST
+
+/* Train conv3k3,relu,dropout0.2,dense3 on d for 3 epochs with the given
+ * augmentation; the caller frees the returned parameters. */
+static float *train_aug(const struct idx_dataset *d, int flip, int shift, int threads,
+                        size_t *n_params)
+{
+    struct cnn_net *net;
+    enc_err err = {0};
+    ck_assert_int_eq(cnn_new("conv3k3,relu,dropout0.2,dense3", 6, 6, 1, &net, &err), 0);
+    cnn_init(net, 11, CNN_INIT_HE);
+    struct cnn_train_opts o = {.epochs = 3, .batch = 7, .lr = 0.01, .adam = 1, .seed = 11,
+                               .threads = threads, .split_batch = 1, .flip = flip,
+                               .shift = shift};
+    ck_assert_int_eq(cnn_train(net, d, NULL, &o, NULL, &err), 0);
+    float *p = malloc(net->n_params * sizeof *p);
+    memcpy(p, net->params, net->n_params * sizeof *p);
+    *n_params = net->n_params;
+    cnn_free(net);
+    return p;
+}
+
+START_TEST(augment_deterministic_and_opt_in)
+{
+    struct idx_dataset d;
+    make_set(&d, 40, 6, 3);
+    size_t np;
+    float *off = train_aug(&d, 0, 0, 2, &np);
+    float *a1 = train_aug(&d, 1, 2, 2, &np);
+    float *a2 = train_aug(&d, 1, 2, 2, &np);
+    float *sh = train_aug(&d, 0, 1, 2, &np);
+    ck_assert(memcmp(a1, a2, np * sizeof *a1) == 0);     /* same seed, same threads */
+    ck_assert(memcmp(a1, off, np * sizeof *a1) != 0);    /* augmentation does something */
+    ck_assert(memcmp(sh, off, np * sizeof *a1) != 0);
+    ck_assert(memcmp(sh, a1, np * sizeof *a1) != 0);
+    /* On images that are their own mirror image, flip changes no pixel, so a
+     * flipped run must equal the unaugmented one exactly: the augmentation
+     * draws do not disturb the shuffle, the dropout masks or anything else. */
+    for (size_t i = 0; i < d.n; i++)
+        for (size_t r = 0; r < 6; r++)
+            for (size_t c = 3; c < 6; c++)
+                d.pixels[i * 36 + r * 6 + c] = d.pixels[i * 36 + r * 6 + 5 - c];
+    float *sym_off = train_aug(&d, 0, 0, 2, &np);
+    float *sym_flip = train_aug(&d, 1, 0, 2, &np);
+    ck_assert(memcmp(sym_off, sym_flip, np * sizeof *a1) == 0);
+    ck_assert(memcmp(sym_off, off, np * sizeof *a1) != 0);   /* the data did change */
+    /* a shift larger than the image is refused */
+    struct cnn_net *net;
+    enc_err err = {0};
+    ck_assert_int_eq(cnn_new("conv3k3,relu,dense3", 6, 6, 1, &net, &err), 0);
+    struct cnn_train_opts o = {.epochs = 1, .batch = 7, .lr = 0.01, .adam = 1, .threads = 1,
+                               .split_batch = 1, .shift = 6};
+    ck_assert_int_eq(cnn_train(net, &d, NULL, &o, NULL, &err), ENC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "shift"));
+    cnn_free(net);
+    free(off);
+    free(a1);
+    free(a2);
+    free(sh);
+    free(sym_off);
+    free(sym_flip);
+    idx_dataset_clear(&d);
+}
+END_TEST
+
 /* Serialize a network (optionally with its metadata/tensors altered). */
 static int round_trip(const struct cnn_net *net, const char *meta_key, const char *meta_val,
                       struct cnn_net **out, enc_err *err)
@@ -444,6 +533,8 @@ static Suite *suite(void)
     tcase_add_test(t, chunked_batch_equals_single_images);
     tcase_add_test(t, overfits_tiny_set);
     tcase_add_test(t, deterministic_for_seed_and_threads);
+    tcase_add_test(t, augment_image_flip_and_shift);
+    tcase_add_test(t, augment_deterministic_and_opt_in);
     tcase_add_test(t, file_round_trip_and_validation);
     tcase_add_test(t, golden_forward_pass);
     suite_add_tcase(s, t);

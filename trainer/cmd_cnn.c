@@ -37,12 +37,37 @@ static int split_names(const char *s, int n, char ***names, char **copy)
     return k == n ? 0 : -1;
 }
 
+/* Parse --augment: "none" or a comma list of "flip" and "shiftN" (N 1..8).
+ * Returns 0 or -1 on an unknown item. */
+static int parse_augment(const char *s, int *flip, int *shift)
+{
+    *flip = 0;
+    *shift = 0;
+    if (strcmp(s, "none") == 0)
+        return 0;
+    while (*s) {
+        size_t len = strcspn(s, ",");
+        if (len == 4 && strncmp(s, "flip", 4) == 0) {
+            *flip = 1;
+        } else if (len == 6 && strncmp(s, "shift", 5) == 0 && s[5] >= '1' &&
+                   s[5] <= '8') {
+            *shift = s[5] - '0';
+        } else {
+            return -1;
+        }
+        s += len;
+        if (*s == ',' && *++s == 0)
+            return -1;
+    }
+    return 0;
+}
+
 int cmd_cnn(int argc, char **argv)
 {
     const char *train_images = NULL, *train_labels = NULL, *test_images = NULL,
                *test_labels = NULL, *out = NULL, *arch = CNN_DEFAULT_ARCH, *optimizer = "adam",
                *thread_mode = "batch", *class_names = NULL, *init = "uniform",
-               *scaling = "standardize", *schedule = "cosine";
+               *scaling = "standardize", *schedule = "cosine", *augment = "none";
     int64_t epochs = 5, batch = 128, seed = 42, threads = 2, version = 0;
     double lr = 0.001, momentum = 0.9;
     const struct opt opts[] = {
@@ -69,6 +94,9 @@ int cmd_cnn(int argc, char **argv)
          "(+-1/sqrt(fan_in), PyTorch's default)", 0, 0, 0},
         {"scaling", OPT_STR, &scaling, "input scaling: standardize (mean 0, std 1 over the training "
          "pixels) or unit (pixels / 255)", 0, 0, 0},
+        {"augment", OPT_STR, &augment, "training-image augmentation: none, or a comma list of "
+         "flip (mirror left-right, p = 1/2) and shiftN (move by -N..N pixels each way, N 1..8)",
+         0, 0, 0},
         {"class-names", OPT_STR, &class_names, "comma-separated class names (default 0..N-1)", 0, 0,
          0},
         {"version", OPT_INT, &version, "version to write (0: the next free one)", 0, 1e15, 0},
@@ -108,6 +136,12 @@ int cmd_cnn(int argc, char **argv)
     if (!standardize && strcmp(scaling, "unit") != 0) {
         fprintf(stderr, "encore-train cnn: --scaling must be standardize or unit, not '%s'\n",
                 scaling);
+        return 2;
+    }
+    int flip = 0, shift = 0;
+    if (parse_augment(augment, &flip, &shift)) {
+        fprintf(stderr, "encore-train cnn: --augment must be none or a comma list of flip and "
+                        "shiftN (N 1..8), not '%s'\n", augment);
         return 2;
     }
     if ((test_images == NULL) != (test_labels == NULL) && !(test_images && strstr(test_images,
@@ -157,13 +191,14 @@ int cmd_cnn(int argc, char **argv)
     }
     cnn_init(net, (uint64_t)seed, scheme);
     fprintf(stderr, "encore-train cnn: arch %s, %zu parameters, %s lr %g, batch %lld, %lld epochs, "
-                    "%lld threads (%s)\n",
+                    "%lld threads (%s), augment %s\n",
             net->arch, net->n_params, optimizer, lr, (long long)batch, (long long)epochs,
-            (long long)threads, thread_mode);
+            (long long)threads, thread_mode, augment);
     struct cnn_train_opts o = {
         .epochs = (int)epochs, .batch = (int)batch, .lr = lr, .cosine = cosine, .adam = adam,
         .momentum = momentum, .seed = (uint64_t)seed, .threads = (int)threads,
-        .split_batch = split, .standardize = standardize, .progress = stderr,
+        .split_batch = split, .standardize = standardize, .flip = flip, .shift = shift,
+        .progress = stderr,
     };
     double test_acc = -1;
     double t1 = trainer_now();
@@ -178,11 +213,11 @@ int cmd_cnn(int argc, char **argv)
         fprintf(stderr, "encore-train cnn: cannot read the inputs again to fingerprint them\n");
         goto done;
     }
-    hyper = json_pack("{s:s, s:I, s:I, s:f, s:s, s:s, s:f, s:I, s:I, s:s, s:s, s:s}", "arch",
+    hyper = json_pack("{s:s, s:I, s:I, s:f, s:s, s:s, s:f, s:I, s:I, s:s, s:s, s:s, s:s}", "arch",
                       net->arch, "epochs", (json_int_t)epochs, "batch", (json_int_t)batch, "lr",
                       lr, "schedule", schedule, "optimizer", optimizer, "momentum", momentum, "seed", (json_int_t)seed,
                       "threads", (json_int_t)threads, "thread_mode", thread_mode, "init", init,
-                      "scaling", scaling);
+                      "scaling", scaling, "augment", augment);
     int64_t written = 0;
     if (!hyper || cnn_save(net, hyper, fp, out, version, &written, &err)) {
         fprintf(stderr, "encore-train cnn: %s\n", hyper ? err.msg : "out of memory");

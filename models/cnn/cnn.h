@@ -144,13 +144,28 @@ struct cnn_train_opts {
                                  * pixels; 0: pixels / 255 */
     int split_batch;            /* 1: split each batch over `threads` pthreads with
                                  * single-threaded BLAS; 0: one worker, BLAS threads */
+    int flip;                   /* augmentation: 1 mirrors each training image left-right
+                                 * with probability 1/2 (0: off) */
+    int shift;                  /* augmentation: > 0 translates each training image by
+                                 * (dy, dx), each uniform in -shift..shift, zero fill (0: off) */
     FILE *progress;             /* per-epoch lines, or NULL */
 };
+
+/* Augmentation of one raw image src (h x w x c, row-major NHWC) into dst
+ * (same size, not overlapping src): mirrored left-right when flip != 0, then
+ * moved dy rows down and dx columns right (negative: up / left); pixels that
+ * come from outside the image are 0 (background). */
+void cnn_augment_image(const uint8_t *src, int h, int w, int c, int flip, int dy, int dx,
+                       uint8_t *dst);
 
 /* Train `net` (already initialised) on `train`; `test` (or NULL) is scored
  * after each epoch. Sets the input scaling (o->standardize). Deterministic for a fixed seed and thread
  * count. Returns 0, ENC_EINVAL (labels >= n_classes, image size mismatch) or
- * ENC_ENOMEM. *test_acc (optional) gets the final held-out accuracy. */
+ * ENC_ENOMEM. *test_acc (optional) gets the final held-out accuracy.
+ * With o->flip / o->shift, each training image is augmented on the fly
+ * (cnn_augment_image) with a draw from a hash of (seed, epoch, position in
+ * the epoch's order), so augmented runs are deterministic too; the held-out
+ * set is never augmented. */
 int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
               const struct idx_dataset *test, const struct cnn_train_opts *o, double *test_acc,
               enc_err *err);

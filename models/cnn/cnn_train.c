@@ -10,8 +10,12 @@
  *     the loss) runs in parallel, not only the GEMMs.
  *   split_batch = 0: one worker, OpenBLAS's own threads inside each GEMM.
  * Both are deterministic for a fixed seed and thread count: the slices, the
- * order of the sums and the dropout masks (a hash of seed, epoch, image
- * position) do not depend on scheduling.
+ * order of the sums, the dropout masks and the augmentation draws (hashes of
+ * seed, epoch, image position) do not depend on scheduling.
+ *
+ * Augmentation (o->flip, o->shift) is applied to the raw pixels as a worker
+ * gathers its slice, so it costs one extra pass over 784 bytes per image and
+ * needs no copy of the data set.
  */
 #include "cnn/cnn.h"
 
@@ -62,6 +66,9 @@ struct worker {
     size_t start, n;            /* positions order[start .. start+n) */
     int train;
     uint64_t seed;
+    int flip, shift;            /* augmentation of training images (0: off) */
+    uint64_t aug_seed;
+    uint8_t *aug;               /* one augmented raw image (when flip or shift) */
     float scale;
     int *pred;                  /* classify: pred[position] */
     double loss;
@@ -73,6 +80,7 @@ static void worker_clear(struct worker *k)
     cnn_work_free(k->w);
     free(k->x);
     free(k->grad);
+    free(k->aug);
     memset(k, 0, sizeof *k);
 }
 
@@ -84,21 +92,51 @@ static int worker_init(struct worker *k, const struct cnn_net *net, size_t cap, 
     k->w = cnn_work_new(net, cap, train);
     k->x = malloc(cap * net->io.n_features * sizeof(float));
     k->grad = train ? malloc(net->n_params * sizeof(float)) : NULL;
-    if (!k->w || !k->x || (train && !k->grad)) {
+    k->aug = train ? malloc(net->io.n_features) : NULL;
+    if (!k->w || !k->x || (train && (!k->grad || !k->aug))) {
         worker_clear(k);
         return ENC_ENOMEM;
     }
     return 0;
 }
 
-/* Scale images order[pos .. pos+n) into k->x. */
+void cnn_augment_image(const uint8_t *src, int h, int w, int c, int flip, int dy, int dx,
+                       uint8_t *dst)
+{
+    for (int r = 0; r < h; r++) {
+        int sr = r - dy;
+        for (int q = 0; q < w; q++) {
+            int sq = q - dx;   /* column in the (possibly mirrored) image */
+            uint8_t *o = dst + ((size_t)r * w + q) * c;
+            if (sr < 0 || sr >= h || sq < 0 || sq >= w) {
+                memset(o, 0, (size_t)c);
+                continue;
+            }
+            int col = flip ? w - 1 - sq : sq;
+            memcpy(o, src + ((size_t)sr * w + col) * c, (size_t)c);
+        }
+    }
+}
+
+/* Scale images order[pos .. pos+n) into k->x, augmented when the job says so:
+ * the draw for the image at position p is a hash of (aug_seed, p). */
 static void gather(struct worker *k, size_t pos, size_t n, uint8_t *labels)
 {
     const size_t D = k->net->io.n_features;
     const float sc = k->net->input_scale, of = k->net->input_offset;
+    const int aug = k->train && (k->flip || k->shift);
     for (size_t b = 0; b < n; b++) {
         size_t img = k->order ? k->order[pos + b] : pos + b;
         const uint8_t *p = k->d->pixels + img * D;
+        if (aug) {
+            uint64_t h = mix(k->aug_seed + pos + b);
+            int span = 2 * k->shift + 1;
+            int flip = k->flip ? (int)(h & 1) : 0;
+            int dy = k->shift ? (int)((h >> 8) % (uint64_t)span) - k->shift : 0;
+            int dx = k->shift ? (int)((h >> 24) % (uint64_t)span) - k->shift : 0;
+            cnn_augment_image(p, k->net->in_h, k->net->in_w, k->net->in_c, flip, dy, dx, k->aug);
+            p = k->aug;
+        }
         float *x = k->x + b * D;
         for (size_t j = 0; j < D; j++)
             x[j] = p[j] * sc + of;
@@ -222,6 +260,9 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
                         net->n_classes);
     if (o->batch < 1 || o->batch > 4096 || o->epochs < 0)
         return enc_errf(err, ENC_EINVAL, "batch must be 1..4096 and epochs >= 0");
+    if (o->shift < 0 || o->shift >= net->in_h || o->shift >= net->in_w)
+        return enc_errf(err, ENC_EINVAL, "augmentation shift %d: must be 0..%d", o->shift,
+                        (net->in_h < net->in_w ? net->in_h : net->in_w) - 1);
     /* Input scaling: standardise with the training pixels' mean and std. */
     double sum = 0, sq = 0;
     const size_t total = train->n * D;
@@ -285,6 +326,9 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
                 k->n = s + n * (t + 1) / T - k->start;
                 k->train = 1;
                 k->seed = mix(o->seed ^ ((uint64_t)ep << 32));
+                k->flip = o->flip;
+                k->shift = o->shift;
+                k->aug_seed = mix(k->seed ^ 0xA6A6ull);
                 k->scale = (float)(1.0 / n);
                 if (k->n)
                     used = t + 1;
