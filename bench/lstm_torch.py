@@ -9,7 +9,9 @@ The same model trained the same way as models/text/lstm.c, on the same folds:
   shuffling, sorting each run of 20 batches by length, shuffling the batches;
   vocabulary = training-fold tokens with count >= min_count, the max_vocab most
   frequent (ties by bytes), ids 0 = padding, 1 = unknown; sequences truncated
-  to max_len; PyTorch's default initialisation (the C code copies it).
+  to max_len; PyTorch's default initialisation (the C code copies it), or with
+  --forget-bias X the forget-gate bias set to X (b_ih[H:2H] = X, b_hh[H:2H] = 0,
+  as encore-train's --forget-bias X), after all random draws.
 The tokeniser below re-implements models/text/tokenize.c byte for byte (see
 tokenize.h for the rules), so both see the same token ids.
 
@@ -137,6 +139,8 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.5)
     ap.add_argument("--clip", type=float, default=5.0)
     ap.add_argument("--pool", choices=["last", "mean", "max"], default="max")
+    ap.add_argument("--forget-bias", default="random",
+                    help="initial forget-gate bias, a number or 'random' (PyTorch's init)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quiet", action="store_true")
@@ -160,6 +164,10 @@ def main():
             self.lstm = nn.LSTM(E, H, batch_first=True)
             self.drop = nn.Dropout(a.dropout)
             self.out = nn.Linear(H, K)
+            if a.forget_bias != "random":
+                with torch.no_grad():   # gate order i, f, g, o
+                    self.lstm.bias_ih_l0[H:2 * H].fill_(float(a.forget_bias))
+                    self.lstm.bias_hh_l0[H:2 * H].zero_()
 
         def forward(self, ids, lens):
             x = self.drop(self.emb(ids))

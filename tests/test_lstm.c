@@ -12,10 +12,12 @@
 #include "testutil.h"
 #include "text/text.h"
 
-static void grad_check(enum text_pool pool)
+static const char *TSV_FB = "pos\tgood film\nneg\tbad film\n";
+
+static void grad_check(enum text_pool pool, double forget_bias)
 {
     struct text_model *m;
-    ck_assert_int_eq(text_lstm_new_random(6, 3, 4, 3, pool, 8, 42, &m), 0);
+    ck_assert_int_eq(text_lstm_new_random(6, 3, 4, 3, pool, 8, 42, forget_bias, &m), 0);
     /* scale weights down a little so no unit saturates (finite differences
      * in float need smooth, unsaturated functions) */
     float *blk[6];
@@ -66,19 +68,88 @@ static void grad_check(enum text_pool pool)
 
 START_TEST(gradient_last)
 {
-    grad_check(TEXT_POOL_LAST);
+    grad_check(TEXT_POOL_LAST, NAN);
 }
 END_TEST
 
 START_TEST(gradient_mean)
 {
-    grad_check(TEXT_POOL_MEAN);
+    grad_check(TEXT_POOL_MEAN, NAN);
 }
 END_TEST
 
 START_TEST(gradient_max)
 {
-    grad_check(TEXT_POOL_MAX);
+    grad_check(TEXT_POOL_MAX, NAN);
+}
+END_TEST
+
+START_TEST(gradient_forget_bias)
+{
+    /* the gradient check again from a forget-biased start (f gates near 0.73) */
+    grad_check(TEXT_POOL_MAX, 1.0);
+}
+END_TEST
+
+START_TEST(forget_bias_init)
+{
+    /* --forget-bias sets exactly the f block of the gate bias and leaves every
+     * other parameter (and so the random stream) as without it */
+    const size_t H = 5;
+    struct text_model *a, *b, *c;
+    ck_assert_int_eq(text_lstm_new_random(7, 3, H, 2, TEXT_POOL_MAX, 8, 11, NAN, &a), 0);
+    ck_assert_int_eq(text_lstm_new_random(7, 3, H, 2, TEXT_POOL_MAX, 8, 11, 1.0, &b), 0);
+    ck_assert_int_eq(text_lstm_new_random(7, 3, H, 2, TEXT_POOL_MAX, 8, 11, -0.5, &c), 0);
+    float *pa[6], *pb[6], *pc[6];
+    size_t size[6];
+    text_lstm_blocks(a, pa, size);
+    text_lstm_blocks(b, pb, size);
+    text_lstm_blocks(c, pc, size);
+    for (int k = 0; k < 6; k++)
+        if (k != 3)
+            ck_assert(memcmp(pa[k], pb[k], size[k] * sizeof(float)) == 0);
+    ck_assert_uint_eq(size[3], 4 * H);
+    int random_f_is_one = 1;
+    for (size_t u = 0; u < H; u++) {
+        for (int g = 0; g < 4; g++)
+            if (g != 1)
+                ck_assert_float_eq(pa[3][g * H + u], pb[3][g * H + u]);
+        ck_assert_float_eq(pb[3][H + u], 1.0f);
+        ck_assert_float_eq(pc[3][H + u], -0.5f);
+        /* PyTorch's init: the sum of two U(-1/sqrt(H), 1/sqrt(H)) draws */
+        ck_assert(fabsf(pa[3][H + u]) <= 2.0f / sqrtf((float)H));
+        random_f_is_one &= pa[3][H + u] == 1.0f;
+    }
+    ck_assert(!random_f_is_one);
+    text_model_free(a);
+    text_model_free(b);
+    text_model_free(c);
+
+    /* and text_lstm_train honours text_lstm_params.forget_bias */
+    char *dir = tu_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/s.tsv", dir);
+    ck_assert_int_eq(tu_write_file(path, TSV_FB, strlen(TSV_FB)), 0);
+    struct text_data d;
+    enc_err err = {0};
+    ck_assert_int_eq(text_data_read_tsv(path, &d, &err), 0);
+    struct text_lstm_params p;
+    text_lstm_defaults(&p);
+    p.emb_dim = 4;
+    p.hidden = H;
+    p.epochs = 1;
+    p.lr = 1e-9;   /* training barely moves the bias, so it shows the init */
+    p.forget_bias = 2.0;
+    struct text_model *m = NULL;
+    ck_assert_msg(text_lstm_train(&d, NULL, 0, &p, &m, &err) == 0, "%s", err.msg);
+    for (size_t u = 0; u < H; u++) {
+        ck_assert_float_eq_tol(m->bg[H + u], 2.0f, 1e-5);
+        ck_assert(fabsf(m->bg[u]) < 1.5f);   /* the other gates stay random */
+    }
+    text_model_free(m);
+    text_data_clear(&d);
+    tu_rmrf(dir);
+    free(dir);
 }
 END_TEST
 
@@ -86,7 +157,7 @@ START_TEST(padding_is_neutral)
 {
     /* A sequence's output does not depend on how far it is padded. */
     struct text_model *m;
-    ck_assert_int_eq(text_lstm_new_random(6, 3, 4, 2, TEXT_POOL_MEAN, 8, 7, &m), 0);
+    ck_assert_int_eq(text_lstm_new_random(6, 3, 4, 2, TEXT_POOL_MEAN, 8, 7, NAN, &m), 0);
     int32_t a[3] = {2, 5, 3}, b[7] = {2, 5, 3, 0, 0, 0, 0};
     int la = 3;
     int32_t y = 1;
@@ -253,7 +324,7 @@ START_TEST(golden_fixture)
     /* A tiny LSTM from a fixed seed, built without training: its outputs
      * depend only on initialisation, tokenisation and the forward pass. */
     struct text_model *m;
-    ck_assert_int_eq(text_lstm_new_random(5, 4, 3, 2, TEXT_POOL_MAX, 16, 2024, &m), 0);
+    ck_assert_int_eq(text_lstm_new_random(5, 4, 3, 2, TEXT_POOL_MAX, 16, 2024, NAN, &m), 0);
     const char *s = "w0 w3 W4 unknown w1";
     float prob[2];
     ck_assert_int_eq(text_model_predict(m, s, strlen(s), prob, NULL), 0);
@@ -270,6 +341,8 @@ int main(void)
     tcase_add_test(tc, gradient_last);
     tcase_add_test(tc, gradient_mean);
     tcase_add_test(tc, gradient_max);
+    tcase_add_test(tc, gradient_forget_bias);
+    tcase_add_test(tc, forget_bias_init);
     tcase_add_test(tc, padding_is_neutral);
     tcase_add_test(tc, overfit_few_sentences);
     tcase_add_test(tc, deterministic_and_round_trip);

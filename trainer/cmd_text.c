@@ -15,7 +15,7 @@
 #include "trainer.h"
 
 struct text_opts {
-    const char *model, *pos, *neg, *data, *out, *folds, *vectors, *pool;
+    const char *model, *pos, *neg, *data, *out, *folds, *vectors, *pool, *forget_bias;
     int64_t epochs, seed, threads, ngram_max, min_count, max_vocab, hash_bits, max_iter;
     int64_t emb_dim, hidden, max_len, bptt, batch, max_folds, quiet;
     double C, beta, alpha, lr, clip, dropout, tol;
@@ -49,6 +49,9 @@ static json_t *hyper_json(const struct text_opts *o, const struct text_nbsvm_par
         json_object_set_new(h, "lr", json_real(lp->lr));
         json_object_set_new(h, "clip", json_real(lp->clip));
         json_object_set_new(h, "dropout", json_real(lp->dropout));
+        json_object_set_new(h, "forget_bias", isnan(lp->forget_bias)
+                                                  ? json_string("random")
+                                                  : json_real(lp->forget_bias));
         if (lp->vectors)
             json_object_set_new(h, "vectors", json_string(lp->vectors));
     }
@@ -178,7 +181,7 @@ int cmd_text(int argc, char **argv)
     text_nbsvm_defaults(&np);
     text_lstm_defaults(&lp);
     struct text_opts o = {
-        .model = NULL, .pool = "max", .epochs = lp.epochs, .seed = 1, .threads = lp.threads,
+        .model = NULL, .pool = "max", .forget_bias = NULL, .epochs = lp.epochs, .seed = 1, .threads = lp.threads,
         .ngram_max = np.ngram_max, .min_count = 1, .max_vocab = 0, .hash_bits = 0,
         .max_iter = np.max_iter, .emb_dim = (int64_t)lp.emb_dim, .hidden = (int64_t)lp.hidden,
         .max_len = lp.max_len, .bptt = lp.bptt, .batch = (int64_t)lp.batch, .C = np.C,
@@ -217,6 +220,8 @@ int cmd_text(int argc, char **argv)
         {"lr", OPT_DOUBLE, &o.lr, "lstm: Adam learning rate", 1e-7, 10, 0},
         {"clip", OPT_DOUBLE, &o.clip, "lstm: clip the gradient norm to this (0 = off)", 0, 1e6, 0},
         {"dropout", OPT_DOUBLE, &o.dropout, "lstm: dropout rate", 0, 0.95, 0},
+        {"forget-bias", OPT_STR, &o.forget_bias, "lstm: initial forget-gate bias, a number or "
+         "'random' (PyTorch's init)", 0, 0, 0},
         {"vectors", OPT_STR, &o.vectors, "lstm: word2vec/GloVe text file for the embeddings", 0,
          0, 0},
         {"quiet", OPT_FLAG, &o.quiet, "no progress on stderr", 0, 0, 0},
@@ -242,6 +247,18 @@ int cmd_text(int argc, char **argv)
     if (strcmp(o.pool, "last") && strcmp(o.pool, "mean") && strcmp(o.pool, "max")) {
         fprintf(stderr, "encore-train text: --pool must be last, mean or max\n");
         return 2;
+    }
+    if (o.forget_bias && strcmp(o.forget_bias, "random") == 0) {
+        lp.forget_bias = NAN;
+    } else if (o.forget_bias) {
+        char *end;
+        lp.forget_bias = strtod(o.forget_bias, &end);
+        if (end == o.forget_bias || *end || !isfinite(lp.forget_bias) ||
+            fabs(lp.forget_bias) > 100) {
+            fprintf(stderr, "encore-train text: --forget-bias must be a number in [-100, 100] "
+                            "or 'random', not '%s'\n", o.forget_bias);
+            return 2;
+        }
     }
     np.ngram_max = (int)o.ngram_max;
     np.min_count = o.min_count;

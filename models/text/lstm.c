@@ -15,7 +15,8 @@
  *
  * Initialisation follows PyTorch's defaults (embedding N(0,1); LSTM and
  * dense U(-1/sqrt(H), 1/sqrt(H)), the gate bias the sum of two such draws)
- * so bench/lstm_torch.py trains the same model the same way. Everything random comes from splitmix64 seeded by
+ * so bench/lstm_torch.py trains the same model the same way; optionally the
+ * forget-gate bias is then set to a constant (text_lstm_params.forget_bias). Everything random comes from splitmix64 seeded by
  * --seed, so a run is deterministic for a given seed and thread count.
  */
 #include <cblas.h>
@@ -63,6 +64,7 @@ void text_lstm_defaults(struct text_lstm_params *p)
     p->dropout = 0.5;
     p->seed = 1;
     p->threads = 1;
+    p->forget_bias = TEXT_FORGET_BIAS;
 }
 
 static double rand_normal(uint64_t *rng)
@@ -481,7 +483,11 @@ int text_lstm_predict(const struct text_model *m, const char *s, size_t len, flo
 
 /* ---- model construction ----------------------------------------------- */
 
-static int alloc_params(struct text_model *m, uint64_t *rng)
+/* Allocate and initialise every parameter block from rng. forget_bias
+ * (unless NAN) then overwrites the forget-gate block of the bias after all
+ * draws, so the random stream, and every other weight, is the same with and
+ * without it. */
+static int alloc_params(struct text_model *m, uint64_t *rng, double forget_bias)
 {
     size_t V = tok_vocab_size(m->vocab) + 2, E = m->emb_dim, H = m->hidden, K = m->n_classes;
     m->emb = malloc(V * E * sizeof(float));
@@ -505,11 +511,16 @@ static int alloc_params(struct text_model *m, uint64_t *rng)
      * gate bias starts as the sum of two draws */
     for (size_t i = 0; i < 4 * H; i++)
         m->bg[i] += (float)((2.0 * text_rand_unit(rng) - 1.0) * s);
+    /* Gers et al. 2000, Jozefowicz et al. 2015: a positive forget bias makes
+     * the cell remember by default early in training. */
+    if (!isnan(forget_bias))
+        for (size_t u = 0; u < H; u++)
+            m->bg[H + u] = (float)forget_bias;
     return 0;
 }
 
 int text_lstm_new_random(size_t V, size_t E, size_t H, size_t K, enum text_pool pool, int max_len,
-                         uint64_t seed, struct text_model **out)
+                         uint64_t seed, double forget_bias, struct text_model **out)
 {
     *out = NULL;
     struct text_model *m = calloc(1, sizeof *m);
@@ -540,7 +551,7 @@ int text_lstm_new_random(size_t V, size_t E, size_t H, size_t K, enum text_pool 
         }
     }
     uint64_t rng = seed;
-    if (alloc_params(m, &rng)) {
+    if (alloc_params(m, &rng, forget_bias)) {
         text_model_free(m);
         return ENC_ENOMEM;
     }
@@ -668,7 +679,7 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
     tok_vocab_free(counts);
     counts = NULL;
     uint64_t rng = p->seed * 0x9e3779b97f4a7c15ull + 0x1234567;
-    if (alloc_params(m, &rng))
+    if (alloc_params(m, &rng, p->forget_bias))
         goto oom;
     text_model_finish(m);
     if (p->vectors && (rc = load_vectors(m, p->vectors, p->verbose, err)))

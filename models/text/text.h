@@ -26,6 +26,7 @@
 #ifndef ENCORE_TEXT_TEXT_H
 #define ENCORE_TEXT_TEXT_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -142,6 +143,11 @@ int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
 void text_nb_ratio(const int32_t *x, const size_t *x_off, const int8_t *y, size_t n,
                    size_t n_features, double alpha, float *r);
 
+/* The default initial forget-gate bias of the LSTM: NAN = PyTorch's random
+ * init (chosen on a validation split of training folds, see
+ * bench/results/text.md). */
+#define TEXT_FORGET_BIAS NAN
+
 struct text_lstm_params {
     int64_t min_count;          /* vocabulary min count (1) */
     size_t max_vocab;           /* (30000) */
@@ -155,6 +161,9 @@ struct text_lstm_params {
     double clip;                /* global gradient-norm clip (5) */
     double dropout;             /* on embeddings and the pooled vector (0.5) */
     double init_scale;          /* uniform init half-width (0.1) */
+    double forget_bias;         /* initial forget-gate bias (all H entries of
+                                 * lstm.b's f block); NAN = PyTorch's random
+                                 * init like the other gates (TEXT_FORGET_BIAS) */
     uint64_t seed;
     int threads;                /* OpenBLAS threads (1) */
     const char *vectors;        /* word2vec/GloVe text file to initialise embeddings, or NULL */
@@ -181,9 +190,11 @@ int text_lstm_blocks(const struct text_model *m, float **ptr, size_t *size);
 int text_lstm_ids(const struct text_model *m, const char *s, size_t len, int32_t *ids);
 
 /* A fresh LSTM model with random weights (for tests): vocabulary of V words
- * "w0".."w{V-1}". */
+ * "w0".."w{V-1}", initialised like text_lstm_train (forget_bias as in
+ * text_lstm_params: NAN keeps the random draw). *out is caller-owned;
+ * 0 or ENC_ENOMEM. */
 int text_lstm_new_random(size_t V, size_t E, size_t H, size_t K, enum text_pool pool, int max_len,
-                         uint64_t seed, struct text_model **out);
+                         uint64_t seed, double forget_bias, struct text_model **out);
 
 /* splitmix64: the family's deterministic RNG. */
 uint64_t text_rand(uint64_t *state);
