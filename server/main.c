@@ -28,6 +28,7 @@
 #include "auth.h"
 #include "log.h"
 #include "metrics.h"
+#include "mf/mf.h"
 #include "reload.h"
 #include "server.h"
 
@@ -175,8 +176,10 @@ int main(int argc, char **argv)
     slog("info", "encore-server 0.1.0 starting: models=%s host=%s port=%lld threads=%lld",
          srv.cfg.models, srv.cfg.host, (long long)srv.cfg.port, (long long)srv.cfg.threads);
 
-    /* Phase 2: secrets. */
-    if (auth_load(&srv.cfg, &srv.auth, &err) || http_tls_load(&srv, &err)) {
+    /* Phase 2: secrets (and the scoring kernel, which must be known before
+     * models load). */
+    if (mf_set_score_precision(srv.cfg.score_precision, &err) ||
+        auth_load(&srv.cfg, &srv.auth, &err) || http_tls_load(&srv, &err)) {
         slog("error", "%s", err.msg);
         fprintf(stderr, "encore-server: configuration error: %s\n", err.msg);
         return 2;

@@ -106,4 +106,29 @@ check "exit code after SIGTERM" 0 "$RC"
 check_contains "stopped cleanly" 'stopped cleanly' "$(cat "$T/server.log")"
 SRV_PID=
 
+# --score-precision: a bad value stops before binding; f16 (binary16 item
+# factors) ranks the demo users as f32 does, where the CPU can run it.
+"$BUILD/encore-server" --models "$T/repo" --port 1 --score-precision f8 2>"$T/bad.log"
+check "bad score precision exits 2" 2 "$?"
+check_contains "bad score precision named" "score precision must be f32 or f16, not 'f8'" "$(cat "$T/bad.log")"
+if grep -qw f16c /proc/cpuinfo && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+  e2e_start_server --models "$T/repo" --drain-seconds 0 || exit 1
+  F32=""
+  for u in $(cut -f1 "$T/data/interactions.tsv" | sort -u | head -20); do
+    req POST /v1/models/demo:recommend "{\"user\":\"$u\",\"k\":5}"; F32="$F32 $(json '[i["item"] for i in j["items"]]')"
+  done
+  kill -TERM "$SRV_PID"; wait "$SRV_PID"
+  e2e_start_server --models "$T/repo" --drain-seconds 0 --score-precision f16 || exit 1
+  req GET /v1/models/demo; check "f16 described" f16 "$(json 'j["score_precision"]')"
+  F16=""
+  for u in $(cut -f1 "$T/data/interactions.tsv" | sort -u | head -20); do
+    req POST /v1/models/demo:recommend "{\"user\":\"$u\",\"k\":5}"; F16="$F16 $(json '[i["item"] for i in j["items"]]')"
+  done
+  check "f32 rankings read" 20 "$(printf '%s' "$F32" | grep -o '\[' | wc -l)"
+  check "f16 ranks as f32 (20 users, top 5)" "$F32" "$F16"
+  kill -TERM "$SRV_PID"; wait "$SRV_PID"; SRV_PID=
+else
+  echo "e2e_smoke: f16 scoring not checked: this CPU lacks AVX2/FMA/F16C"
+fi
+
 e2e_finish

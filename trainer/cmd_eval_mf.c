@@ -70,7 +70,7 @@ static int served_fn(void *ctx, const char *user_id, int64_t train_user,
 
 int eval_mf(const char *model_dir, int argc, char **argv)
 {
-    const char *dir = NULL, *train_path = NULL, *test_path = NULL;
+    const char *dir = NULL, *train_path = NULL, *test_path = NULL, *precision = "f32";
     int64_t k = 10;
     const struct opt opts[] = {
         {"model", OPT_STR, &dir, "model version or name directory", 0, -1, 1},
@@ -78,9 +78,11 @@ int eval_mf(const char *model_dir, int argc, char **argv)
          -1, 1},
         {"test", OPT_STR, &test_path, "held-out interactions", 0, -1, 1},
         {"k", OPT_INT, &k, "cutoff", 1, 1000, 0},
+        {"score-precision", OPT_STR, &precision,
+         "f32 or f16: score as encore-server does with that --score-precision", 0, -1, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
-    int rc = opts_parse("eval", "--model DIR --train FILE --test FILE [--k 10]", opts, argc,
+    int rc = opts_parse("eval", "--model DIR --train FILE --test FILE [--k 10 --score-precision f32]", opts, argc,
                         argv);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -94,7 +96,8 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     struct re_popularity *pop = NULL;
     struct ia_options o = {IA_FORMAT_AUTO, 0};
     double t0 = trainer_now();
-    if (repo_resolve(dir, &path, &name, &version, &err) ||
+    if (mf_set_score_precision(precision, &err) ||
+        repo_resolve(dir, &path, &name, &version, &err) ||
         model_load(name, version, path, &model, &err)) {
         fprintf(stderr, "encore-train eval: %s\n", err.msg);
         rc = 1;

@@ -2,7 +2,8 @@
  * mf.c - the "mf" family: save, load (validated, pointing into the mapped
  * file) and the serving queries (recommend, similar, fold-in, top-k).
  *
- * Scoring is one cblas_sgemv over the item factors; exclusions and filters
+ * Scoring is one cblas_sgemv over the item factors (or, when the server asks
+ * for it, the binary16 kernel of half.c); exclusions and filters
  * set scores to -INFINITY; a size-k heap picks the best. Everything a query
  * needs beyond the model comes from the caller's scratch buffer, so queries
  * allocate nothing and run concurrently on any number of threads.
@@ -21,6 +22,7 @@
 #include "core/buf.h"
 #include "core/repo.h"
 #include "core/strv.h"
+#include "mf/half.h"
 
 /* ====================================================================== */
 /* saving                                                                 */
@@ -191,6 +193,7 @@ struct mf_model {
     float *Vt, *Vnt;         /* V and Vn transposed (F x I): the column-major
                               * gemv kernel streams them ~1.6x faster than
                               * dot products over rows (bench/results) */
+    uint16_t *Vh, *Vnh;      /* V and Vn packed as binary16 (half.h), or NULL */
     float *yty;              /* V^T V, f x f, for fold-in */
     char *item_json;         /* pre-escaped "item":..,"title":.. fragments */
     size_t *item_json_off;   /* n_items + 1 */
@@ -222,6 +225,8 @@ static void mf_free_state(void *state)
     free(m->Vn);
     free(m->Vt);
     free(m->Vnt);
+    free(m->Vh);
+    free(m->Vnh);
     free(m->yty);
     free(m->item_json);
     free(m->item_json_off);
@@ -244,6 +249,24 @@ static double meta_double(const st_file *f, const char *key, double dflt)
     char *end;
     double v = strtod(s, &end);
     return (end != s && isfinite(v) && v >= 0) ? v : dflt;
+}
+
+/* Set once before models load (mf_set_score_precision); read only by mf_load. */
+static int half_wanted;
+
+int mf_set_score_precision(const char *name, enc_err *err)
+{
+    if (strcmp(name, "f32") == 0) {
+        half_wanted = 0;
+        return 0;
+    }
+    if (strcmp(name, "f16") != 0)
+        return enc_errf(err, ENC_EINVAL, "score precision must be f32 or f16, not '%s'", name);
+    if (!half_supported())
+        return enc_errf(err, ENC_EUNSUPPORTED,
+                        "score precision f16 needs an x86-64 CPU with AVX2, FMA and F16C");
+    half_wanted = 1;
+    return 0;
 }
 
 static int mf_load(const st_file *f, void **state, enc_err *err)
@@ -355,6 +378,20 @@ static int mf_load(const st_file *f, void **state, enc_err *err)
             m->Vnt[j * NI + i] = v[j] * inv;
         }
     }
+    if (half_wanted && half_supported()) {
+        m->Vh = malloc(half_elems(NI, F) * sizeof *m->Vh);
+        m->Vnh = malloc(half_elems(NI, F) * sizeof *m->Vnh);
+        if (!m->Vh || !m->Vnh) {
+            rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+            goto fail;
+        }
+        /* Values binary16 cannot hold: keep this model on the f32 path. */
+        if (half_pack(m->V, NI, F, m->Vh) || half_pack(m->Vn, NI, F, m->Vnh)) {
+            free(m->Vh);
+            free(m->Vnh);
+            m->Vh = m->Vnh = NULL;
+        }
+    }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)F, (int)F, (int)NI, 1.0f, m->V,
                 (int)F, m->V, (int)F, 0.0f, m->yty, (int)F);
     buf b;
@@ -390,6 +427,7 @@ static size_t mf_mem_usage(const void *state)
     const struct mf_model *m = state;
     size_t F = m->f;
     return sizeof *m + (m->n_users + 4 * m->n_items) * F * sizeof(float) + F * F * sizeof(float) +
+           (m->Vh ? 2 * half_elems(m->n_items, F) * sizeof *m->Vh : 0) +
            m->item_json_off[m->n_items] + (m->users.mask + m->items.mask + m->tagmap.mask + 3) * 4;
 }
 
@@ -402,6 +440,7 @@ static void mf_describe(const void *state, json_t *o)
     json_object_set_new(o, "tags", json_integer((json_int_t)m->n_tags));
     json_object_set_new(o, "interactions", json_integer((json_int_t)m->seen_off[m->n_users]));
     json_object_set_new(o, "algorithm", json_string(m->algorithm ? m->algorithm : "unknown"));
+    json_object_set_new(o, "score_precision", json_string(m->Vh ? "f16" : "f32"));
 }
 
 const struct model_ops mf_ops = {
@@ -452,8 +491,8 @@ const char *mf_item_json(const struct mf_model *m, size_t item, size_t *len)
 
 size_t mf_scratch_floats(const struct mf_model *m)
 {
-    /* scores[I] + user vector[F] + fold-in system [F*F + F] */
-    return m->n_items + m->f * m->f + 2 * m->f;
+    /* scores[I, padded to half.c's blocks] + fold-in system and x [F*F + F] */
+    return half_padded(m->n_items) + m->f * m->f + 2 * m->f;
 }
 
 /* "a is a better hit than b": higher score, then lower index. */
@@ -609,9 +648,10 @@ static void apply_filters(const struct mf_model *m, const struct mf_query *q, fl
 }
 
 /* Score only the candidates (others -inf) or the whole catalog, with u.
- * V is row-major I x F (for single items), Vt the same transposed. */
+ * V is row-major I x F (for single items), Vt the same transposed, Vh the
+ * same packed as binary16 or NULL. */
 static void score_items(const struct mf_model *m, const struct mf_query *q, const float *u,
-                        const float *V, const float *Vt, float *scores)
+                        const float *V, const float *Vt, const uint16_t *Vh, float *scores)
 {
     size_t F = m->f;
     if (q->candidates) {
@@ -621,6 +661,8 @@ static void score_items(const struct mf_model *m, const struct mf_query *q, cons
             int32_t it = q->candidates[c];
             scores[it] = cblas_sdot((int)F, V + (size_t)it * F, 1, u, 1);
         }
+    } else if (Vh) {
+        half_score(Vh, m->n_items, F, u, scores);
     } else {
         cblas_sgemv(CblasRowMajor, CblasTrans, (int)F, (int)m->n_items, 1.0f, Vt,
                     (int)m->n_items, u, 1, 0.0f, scores, 1);
@@ -631,7 +673,7 @@ int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scra
                  struct mf_hit *hits, size_t *n_hits, enum mf_source *source, enc_err *err)
 {
     *n_hits = 0;
-    float *scores = scratch, *work = scratch + m->n_items;
+    float *scores = scratch, *work = scratch + half_padded(m->n_items);
     const float *u = NULL;
     if (q->user >= 0 && (size_t)q->user >= m->n_users)
         return enc_errf(err, ENC_EINVAL, "user row out of range");
@@ -648,7 +690,7 @@ int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scra
         *source = MF_FROM_POPULAR;
     }
     if (u) {
-        score_items(m, q, u, m->V, m->Vt, scores);
+        score_items(m, q, u, m->V, m->Vt, m->Vh, scores);
     } else if (q->candidates) {
         for (size_t i = 0; i < m->n_items; i++)
             scores[i] = -INFINITY;
@@ -676,7 +718,7 @@ int mf_similar(const struct mf_model *m, int32_t item, const struct mf_query *fi
     if (item < 0 || (size_t)item >= m->n_items)
         return enc_errf(err, ENC_EINVAL, "item row out of range");
     float *scores = scratch;
-    score_items(m, filters, m->Vn + (size_t)item * m->f, m->Vn, m->Vnt, scores);
+    score_items(m, filters, m->Vn + (size_t)item * m->f, m->Vn, m->Vnt, m->Vnh, scores);
     scores[item] = -INFINITY;
     apply_filters(m, filters, scores);
     *n_hits = mf_topk(scores, m->n_items, filters->k, hits);

@@ -84,6 +84,12 @@ const char *mf_user_id(const struct mf_model *m, size_t user, size_t *len);
  * so a response costs one memcpy per item (title omitted when empty). */
 const char *mf_item_json(const struct mf_model *m, size_t item, size_t *len);
 
+/* Score with f32 factors ("f32", the default: cblas_sgemv) or binary16 ones
+ * ("f16": half.h, about 2.5x faster, needs AVX2/FMA/F16C) in models loaded
+ * after the call; a process-wide choice, made once before loading. Returns 0,
+ * ENC_EINVAL (unknown name) or ENC_EUNSUPPORTED (this CPU cannot). */
+int mf_set_score_precision(const char *name, enc_err *err);
+
 /* A recommend query; every list is of row indexes (resolved by the caller). */
 struct mf_query {
     int64_t user;               /* row, or -1 for an unknown user */

@@ -1,0 +1,113 @@
+/*
+ * half.c - the binary16 item-scoring kernel (see half.h for why).
+ *
+ * Eight blocks (64 items) per step keep eight independent FMA chains in
+ * flight, enough to cover the FMA latency on current x86 cores; the tail
+ * goes one block at a time. Built with a target attribute so the rest of
+ * the library needs no -mavx2, and only called after half_supported().
+ */
+#include "mf/half.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HALF_X86 1
+#define HALF_TARGET __attribute__((target("avx2,fma,f16c")))
+#endif
+
+size_t half_padded(size_t n)
+{
+    return (n + 7) / 8 * 8;
+}
+
+size_t half_elems(size_t n, size_t f)
+{
+    return half_padded(n) * f;
+}
+
+#if HALF_X86
+
+int half_supported(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+}
+
+HALF_TARGET int half_pack(const float *V, size_t n, size_t f, uint16_t *out)
+{
+    memset(out, 0, half_elems(n, f) * sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        const float *v = V + i * f;
+        uint16_t *blk = out + (i / 8) * f * 8 + i % 8;
+        for (size_t j = 0; j < f; j++) {
+            if (!isfinite(v[j]) || fabsf(v[j]) > 65504.0f)
+                return -1;
+            blk[j * 8] = (uint16_t)_cvtss_sh(v[j], _MM_FROUND_TO_NEAREST_INT);
+        }
+    }
+    return 0;
+}
+
+#define LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+
+HALF_TARGET void half_score(const uint16_t *Vh, size_t n, size_t f, const float *u,
+                            float *scores)
+{
+    size_t nb = half_padded(n) / 8, b = 0, s = f * 8;
+    for (; b + 8 <= nb; b += 8) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+               a7 = a0;
+        const uint16_t *p = Vh + b * s;
+        for (size_t j = 0; j < f; j++, p += 8) {
+            __m256 uj = _mm256_broadcast_ss(u + j);
+            a0 = _mm256_fmadd_ps(LOADH(p), uj, a0);
+            a1 = _mm256_fmadd_ps(LOADH(p + s), uj, a1);
+            a2 = _mm256_fmadd_ps(LOADH(p + 2 * s), uj, a2);
+            a3 = _mm256_fmadd_ps(LOADH(p + 3 * s), uj, a3);
+            a4 = _mm256_fmadd_ps(LOADH(p + 4 * s), uj, a4);
+            a5 = _mm256_fmadd_ps(LOADH(p + 5 * s), uj, a5);
+            a6 = _mm256_fmadd_ps(LOADH(p + 6 * s), uj, a6);
+            a7 = _mm256_fmadd_ps(LOADH(p + 7 * s), uj, a7);
+        }
+        float *o = scores + b * 8;
+        _mm256_storeu_ps(o, a0);
+        _mm256_storeu_ps(o + 8, a1);
+        _mm256_storeu_ps(o + 16, a2);
+        _mm256_storeu_ps(o + 24, a3);
+        _mm256_storeu_ps(o + 32, a4);
+        _mm256_storeu_ps(o + 40, a5);
+        _mm256_storeu_ps(o + 48, a6);
+        _mm256_storeu_ps(o + 56, a7);
+    }
+    for (; b < nb; b++) {
+        __m256 a = _mm256_setzero_ps();
+        const uint16_t *p = Vh + b * s;
+        for (size_t j = 0; j < f; j++, p += 8)
+            a = _mm256_fmadd_ps(LOADH(p), _mm256_broadcast_ss(u + j), a);
+        _mm256_storeu_ps(scores + b * 8, a);
+    }
+}
+
+#else /* not x86-64: never selected, half_supported() says so */
+
+int half_supported(void)
+{
+    return 0;
+}
+
+int half_pack(const float *V, size_t n, size_t f, uint16_t *out)
+{
+    (void)V, (void)n, (void)f, (void)out;
+    return -1;
+}
+
+void half_score(const uint16_t *Vh, size_t n, size_t f, const float *u, float *scores)
+{
+    (void)Vh, (void)f, (void)u;
+    memset(scores, 0, half_padded(n) * sizeof *scores);
+}
+
+#endif

@@ -1,0 +1,222 @@
+/* test_half.c - the binary16 scoring kernel (mf/half.c) and the mf family's
+ * f16 path: scores against double-precision dot products, padding, refusal
+ * of values binary16 cannot hold, and rankings equal to the f32 path. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/model.h"
+#include "mf/half.h"
+#include "mf/mf.h"
+#include "testutil.h"
+
+static uint32_t rng = 12345;
+
+static float uniform(float lo, float hi)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return lo + (hi - lo) * (float)(rng >> 8) / (float)(1u << 24);
+}
+
+/* Halves back to float, the portable way (no F16C needed in the oracle). */
+static double half_to_double(uint16_t h)
+{
+    int e = (h >> 10) & 31, m = h & 1023;
+    double v = e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+START_TEST(kernel_matches_dot_products)
+{
+    if (!half_supported()) {
+        printf("test_half: skipped: this CPU lacks AVX2/FMA/F16C\n");
+        return;
+    }
+    /* 75 items: one 8-block step (64 items), then two single blocks, the
+     * last one padded; 13 factors: no multiple of anything. */
+    const size_t n = 75, f = 13;
+    float *V = malloc(n * f * sizeof *V), u[13];
+    for (size_t i = 0; i < n * f; i++)
+        V[i] = uniform(-2, 2);
+    for (size_t j = 0; j < f; j++)
+        u[j] = uniform(-1, 1);
+    ck_assert_uint_eq(half_padded(n), 80);
+    ck_assert_uint_eq(half_elems(n, f), 80 * f);
+    uint16_t *Vh = malloc(half_elems(n, f) * sizeof *Vh);
+    ck_assert_int_eq(half_pack(V, n, f, Vh), 0);
+    float *scores = malloc(half_padded(n) * sizeof *scores);
+    for (size_t i = 0; i < half_padded(n); i++)
+        scores[i] = NAN;
+    half_score(Vh, n, f, u, scores);
+    for (size_t i = 0; i < n; i++) {
+        double exact = 0, rounded = 0, mag = 0;
+        for (size_t j = 0; j < f; j++) {
+            uint16_t h = Vh[(i / 8) * f * 8 + j * 8 + i % 8];
+            /* the packed value is V rounded to binary16 (11-bit mantissa) */
+            ck_assert(fabs(half_to_double(h) - V[i * f + j]) <= fabs(V[i * f + j]) / 2048 + 1e-7);
+            exact += (double)V[i * f + j] * u[j];
+            rounded += half_to_double(h) * u[j];
+            mag += fabs((double)V[i * f + j] * u[j]);
+        }
+        ck_assert_msg(fabs(scores[i] - rounded) <= 1e-5 * (mag + 1), "item %zu: %g vs %g", i,
+                      scores[i], rounded);
+        ck_assert_msg(fabs(scores[i] - exact) <= mag / 1024 + 1e-6, "item %zu: %g vs %g", i,
+                      scores[i], exact);
+    }
+    for (size_t i = n; i < half_padded(n); i++)
+        ck_assert(scores[i] == 0.0f);   /* padding items score exactly 0 */
+    free(V);
+    free(Vh);
+    free(scores);
+}
+END_TEST
+
+START_TEST(pack_refuses_unrepresentable)
+{
+    if (!half_supported()) {
+        printf("test_half: skipped: this CPU lacks AVX2/FMA/F16C\n");
+        return;
+    }
+    float V[2 * 3] = {1, 2, 3, 4, 5, 6};
+    uint16_t Vh[8 * 3];
+    ck_assert_int_eq(half_pack(V, 2, 3, Vh), 0);
+    ck_assert_uint_eq(Vh[0], 0x3c00);   /* 1.0 */
+    ck_assert_uint_eq(Vh[1], 0x4400);   /* item 1, factor 0: 4.0 */
+    ck_assert_uint_eq(Vh[2], 0);        /* padding */
+    V[4] = 70000.0f;
+    ck_assert_int_eq(half_pack(V, 2, 3, Vh), -1);
+    V[4] = INFINITY;
+    ck_assert_int_eq(half_pack(V, 2, 3, Vh), -1);
+    V[4] = NAN;
+    ck_assert_int_eq(half_pack(V, 2, 3, Vh), -1);
+    V[4] = 65504.0f;   /* the largest half */
+    ck_assert_int_eq(half_pack(V, 2, 3, Vh), 0);
+}
+END_TEST
+
+/* 40 users x 150 items x 16 factors: random, so scores are distinct. */
+static void make_data(struct mf_data *d)
+{
+    memset(d, 0, sizeof *d);
+    d->n_users = 40;
+    d->n_items = 150;
+    d->factors = 16;
+    d->user_factors = malloc(40 * 16 * sizeof(float));
+    d->item_factors = malloc(150 * 16 * sizeof(float));
+    for (size_t i = 0; i < 40 * 16; i++)
+        d->user_factors[i] = uniform(-1, 1);
+    for (size_t i = 0; i < 150 * 16; i++)
+        d->item_factors[i] = uniform(-1, 1);
+    d->user_ids = malloc(40 * sizeof(char *));
+    d->item_ids = malloc(150 * sizeof(char *));
+    char id[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(id, sizeof id, "u%d", i);
+        d->user_ids[i] = strdup(id);
+    }
+    for (int i = 0; i < 150; i++) {
+        snprintf(id, sizeof id, "i%d", i);
+        d->item_ids[i] = strdup(id);
+    }
+    d->seen_offsets = calloc(41, sizeof(int64_t));
+    for (int u = 0; u < 40; u++)
+        d->seen_offsets[u + 1] = d->seen_offsets[u] + 2;
+    d->seen_items = malloc(80 * sizeof(int32_t));
+    for (int p = 0; p < 80; p++)
+        d->seen_items[p] = (p * 37) % 150;
+    d->item_popularity = malloc(150 * sizeof(float));
+    for (int i = 0; i < 150; i++)
+        d->item_popularity[i] = (float)((i * 7) % 150);
+    d->algorithm = "als";
+    d->regularization = 0.1;
+    d->alpha = 1.0;
+}
+
+static struct model *load(const char *path, const char *precision)
+{
+    enc_err err = {0};
+    struct model *m = NULL;
+    ck_assert_msg(mf_set_score_precision(precision, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_load("h", 1, path, &m, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(mf_set_score_precision("f32", &err), 0);
+    return m;
+}
+
+static const char *precision_of(const struct model *m)
+{
+    static char out[8];
+    json_t *o = json_object();
+    m->ops->describe(m->state, o);
+    snprintf(out, sizeof out, "%s", json_string_value(json_object_get(o, "score_precision")));
+    json_decref(o);
+    return out;
+}
+
+START_TEST(f16_model_ranks_as_f32)
+{
+    enc_err err = {0};
+    ck_assert_int_eq(mf_set_score_precision("f8", &err), ENC_EINVAL);
+    if (!half_supported()) {
+        ck_assert_int_eq(mf_set_score_precision("f16", &err), ENC_EUNSUPPORTED);
+        printf("test_half: skipped: this CPU lacks AVX2/FMA/F16C\n");
+        return;
+    }
+    char *repo = tu_tmpdir(), out[4200], path[4300];
+    struct mf_data d;
+    make_data(&d);
+    snprintf(out, sizeof out, "%s/h", repo);
+    ck_assert_int_eq(mf_save(&d, NULL, NULL, out, 0, NULL, &err), 0);
+    mf_data_clear(&d);
+    snprintf(path, sizeof path, "%s/h/1/model.safetensors", repo);
+    struct model *m32 = load(path, "f32"), *m16 = load(path, "f16");
+    ck_assert_str_eq(precision_of(m32), "f32");
+    ck_assert_str_eq(precision_of(m16), "f16");
+    const struct mf_model *a = m32->state, *b = m16->state;
+    float *sa = malloc(mf_scratch_floats(a) * sizeof *sa), *sb = malloc(mf_scratch_floats(b) * sizeof *sb);
+    struct mf_hit ha[10], hb[10];
+    size_t na, nb, same = 0, total = 0;
+    enum mf_source src;
+    for (int64_t u = 0; u < 40; u++) {
+        struct mf_query q = {.user = u, .k = 10, .exclude_seen = 1};
+        ck_assert_int_eq(mf_recommend(a, &q, sa, ha, &na, &src, &err), 0);
+        ck_assert_int_eq(mf_recommend(b, &q, sb, hb, &nb, &src, &err), 0);
+        ck_assert_uint_eq(na, 10);
+        ck_assert_uint_eq(nb, 10);
+        for (size_t i = 0; i < 10; i++) {
+            /* seen items stay excluded; scores agree to binary16 precision */
+            ck_assert_int_ne(hb[i].item, (int32_t)((2 * u * 37) % 150));
+            ck_assert(fabsf(ha[i].score - hb[i].score) < 0.02f);
+            same += ha[i].item == hb[i].item;
+            total++;
+        }
+        /* similar runs on the normalised factors, packed too */
+        ck_assert_int_eq(mf_similar(a, (int32_t)u, &q, sa, ha, &na, &err), 0);
+        ck_assert_int_eq(mf_similar(b, (int32_t)u, &q, sb, hb, &nb, &err), 0);
+        for (size_t i = 0; i < 10; i++) {
+            ck_assert(fabsf(ha[i].score - hb[i].score) < 0.005f);
+            same += ha[i].item == hb[i].item;
+            total++;
+        }
+    }
+    /* Only near-ties may swap places. */
+    ck_assert_msg(same >= total * 98 / 100, "%zu of %zu ranks agree", same, total);
+    free(sa);
+    free(sb);
+    model_unref(m32);
+    model_unref(m16);
+    tu_rmrf(repo);
+    free(repo);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("half");
+    TCase *tc = tcase_create("half");
+    tcase_add_test(tc, kernel_matches_dot_products);
+    tcase_add_test(tc, pack_refuses_unrepresentable);
+    tcase_add_test(tc, f16_model_ranks_as_f32);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
