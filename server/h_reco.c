@@ -217,7 +217,7 @@ static void serve(struct http_req *r, int similar)
     json_t *root = NULL;
     struct reco_args a;
     memset(&a, 0, sizeof a);
-    float *scratch = NULL;
+    float *scratch = NULL;   /* the thread's (http_scratch): not freed here */
     struct mf_hit *hits = NULL;
     if (m->ops->task != MODEL_TASK_RECOMMEND) {
         http_error(r, 400, "model '%s' is a %s classifier: use :predict", name, m->ops->family);
@@ -226,7 +226,7 @@ static void serve(struct http_req *r, int similar)
     const struct mf_model *mf = m->state;
     if (!(root = http_parse_body(r)) || parse_args(r, mf, root, similar, &a))
         goto out;
-    scratch = malloc(mf_scratch_floats(mf) * sizeof *scratch);
+    scratch = http_scratch(mf_scratch_floats(mf) * sizeof *scratch);
     hits = malloc((size_t)a.k * sizeof *hits);
     if (!scratch || !hits) {
         http_error(r, 500, "out of memory");
@@ -272,6 +272,7 @@ static void serve(struct http_req *r, int similar)
         goto out;
     }
     r->status = 200;
+    buf_reserve(&r->out, 128 + n * 96);   /* one allocation for the usual answer */
     buf_puts(&r->out, "{\"model\":");
     buf_json_str(&r->out, name, strlen(name));
     buf_puts(&r->out, ",\"version\":");
@@ -291,7 +292,6 @@ static void serve(struct http_req *r, int similar)
     }
     write_hits(r, mf, hits, n);
 out:
-    free(scratch);
     free(hits);
     args_free(&a);
     json_decref(root);

@@ -36,6 +36,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -287,6 +288,37 @@ void http_note_user(struct http_req *r, const char *user, size_t len)
     r->user_hash[0] = 'h';
     r->user_hash[1] = ':';
     *hex_fixed(r->user_hash + 2, h, 16) = '\0';
+}
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_key_init(void)
+{
+    (void)pthread_key_create(&scratch_key, free);   /* free: the thread's buffer at exit */
+}
+
+struct scratch {
+    size_t cap;
+    max_align_t data[];
+};
+
+void *http_scratch(size_t bytes)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    struct scratch *s = pthread_getspecific(scratch_key);
+    if (!s || s->cap < bytes) {
+        size_t cap = bytes < 65536 ? 65536 : bytes;
+        struct scratch *n = malloc(sizeof *n + cap);
+        if (!n || pthread_setspecific(scratch_key, n)) {
+            free(n);
+            return NULL;
+        }
+        free(s);
+        n->cap = cap;
+        s = n;
+    }
+    return s->data;
 }
 
 /* ---- request lifecycle ----------------------------------------------- */

@@ -104,6 +104,12 @@ json_t *http_parse_body(struct http_req *r);
 /* Remember the user id for the access log (hashed unless log_user_ids). */
 void http_note_user(struct http_req *r, const char *user, size_t len);
 
+/* A scratch buffer of at least `bytes` owned by the calling HTTP thread,
+ * valid until this thread's next http_scratch call (so within one handler
+ * call; never across http_suspend). Saves a malloc/free of the scoring
+ * buffer per request. NULL if out of memory. Freed when the thread exits. */
+void *http_scratch(size_t bytes);
+
 /* A handler that hands its work to another thread calls http_suspend(r) and
  * returns without a status; that thread fills r->status / r->out and calls
  * http_resume(r), and the response goes out from an HTTP thread. */
