@@ -16,8 +16,9 @@
  * Initialisation follows PyTorch's defaults (embedding N(0,1); LSTM and
  * dense U(-1/sqrt(H), 1/sqrt(H)), the gate bias the sum of two such draws)
  * so bench/lstm_torch.py trains the same model the same way; optionally the
- * forget-gate bias is then set to a constant (text_lstm_params.forget_bias). Everything random comes from splitmix64 seeded by
- * --seed, so a run is deterministic for a given seed and thread count.
+ * forget-gate bias is then set to a constant (text_lstm_params.forget_bias).
+ * Everything random comes from splitmix64 seeded by --seed, so a run is
+ * deterministic for a given seed and thread count.
  */
 #include <cblas.h>
 #include <errno.h>
