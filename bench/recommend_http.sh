@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # recommend_http.sh - recommend over HTTP, side by side in one run against the
 # libmicrohttpd ceiling (mhd-epoll, and mhd-epoll-1: what one event loop can
-# do) and the FastAPI + numpy peer, with ../shared/bench/compare.sh. The row
-# peer:PORT+1 is encore-server with --threads 1.
+# do) and the FastAPI + numpy peer, with ../shared/bench/compare.sh. Rows:
+#   encore       encore-server, defaults (f32 scoring with cblas_sgemv)
+#   peer:PORT+1  the same with --threads 1 (one event loop)
+#   peer:PORT+2  the same with --score-precision f16 (binary16 item factors)
 #
 #   bash bench/recommend_http.sh [compare.sh options...]   e.g. -d 10 -r 3 --max-bg 30
 #
@@ -37,6 +39,11 @@ kill -0 "$SRV" 2>/dev/null || { echo "encore-server did not start (port $PORT ta
 SRV1=$!
 trap 'kill $SRV $SRV1 2>/dev/null; wait $SRV $SRV1 2>/dev/null' EXIT
 for i in $(seq 50); do curl -sf "http://127.0.0.1:$((PORT + 1))/readyz" >/dev/null && break; sleep 0.1; done
+"$BUILD/encore-server" --models "$OUT/repo" --host 127.0.0.1 --port $((PORT + 2)) --drain-seconds 0 \
+  --score-precision f16 ${SERVER_ARGS:-} 2>"$OUT/server16.log" &
+SRV16=$!
+trap 'kill $SRV $SRV1 $SRV16 2>/dev/null; wait $SRV $SRV1 $SRV16 2>/dev/null' EXIT
+for i in $(seq 50); do curl -sf "http://127.0.0.1:$((PORT + 2))/readyz" >/dev/null && break; sleep 0.1; done
 bash "$SHARED/bench/compare.sh" -c "${CONNS:-16 64}" --out "$OUT/compare" --target-pid "$SRV" \
   --label encore "$@" "http://127.0.0.1:$PORT" "http://127.0.0.1:$((PORT + 1))" \
-  mhd-epoll mhd-epoll-1 fastapi-2
+  "http://127.0.0.1:$((PORT + 2))" mhd-epoll mhd-epoll-1 fastapi-2

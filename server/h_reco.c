@@ -212,7 +212,9 @@ static void serve(struct http_req *r, int similar)
         http_error(r, 404, "unknown model '%s'", name);
         return;
     }
-    snprintf(r->model, sizeof r->model, "%s", name);
+    size_t name_len = strnlen(name, sizeof r->model - 1);   /* a route param: <= REPO_NAME_MAX */
+    memcpy(r->model, name, name_len);
+    r->model[name_len] = '\0';
     r->version = m->version;
     json_t *root = NULL;
     struct reco_args a;

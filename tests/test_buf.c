@@ -33,6 +33,16 @@ START_TEST(floats)
         ck_assert(fabs(strtod(s, NULL) - cases[i].v) <= 1e-6 * fabs(cases[i].v) + 1e-300);
         free(s);
     }
+    /* decade boundaries and a sweep of magnitudes read back within 7 digits */
+    for (int e = -5; e <= 10; e++)
+        for (int j = 0; j < 50; j++) {
+            double v = pow(10, e) * (1 + j * 0.183);
+            if (j == 49)
+                v = pow(10, e) * 0.99999999;
+            char *t = fmt_float(v);
+            ck_assert_msg(fabs(strtod(t, NULL) - v) <= 6e-7 * v, "%.17g -> %s", v, t);
+            free(t);
+        }
     char *s = fmt_float(NAN);
     ck_assert_str_eq(s, "null");
     free(s);

@@ -304,6 +304,46 @@ END_TEST
 
 /* Corrupt one tensor's bytes and rewrite the checksum so only the family's
  * own validation can catch it. */
+static int cmp_hit(const void *a, const void *b)
+{
+    const struct mf_hit *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* mf_topk against a full sort, on catalogues large enough for its chunk
+ * floor, with ties, excluded (-inf) items and whole excluded chunks. */
+START_TEST(topk_matches_sort)
+{
+    uint32_t rng = 7;
+    for (int trial = 0; trial < 200; trial++) {
+        size_t n = 64 + (size_t)(trial * 97) % 3000, k = 1 + (size_t)trial % 40;
+        float *s = malloc(n * sizeof *s);
+        struct mf_hit *all = malloc(n * sizeof *all), hits[40];
+        size_t valid = 0;
+        for (size_t i = 0; i < n; i++) {
+            rng = rng * 1664525u + 1013904223u;
+            int r = (int)(rng >> 20) % 1000;
+            s[i] = trial % 3 == 0 ? (float)(r % 7) : (float)r / 37.0f;   /* many ties */
+            if (r % 11 == 0 || (trial % 5 == 0 && i >= 128 && i < 256))
+                s[i] = -INFINITY;
+            if (s[i] != -INFINITY)
+                all[valid++] = (struct mf_hit){(int32_t)i, s[i]};
+        }
+        qsort(all, valid, sizeof *all, cmp_hit);
+        size_t got = mf_topk(s, n, k, hits), want = valid < k ? valid : k;
+        ck_assert_uint_eq(got, want);
+        for (size_t i = 0; i < got; i++) {
+            ck_assert_int_eq(hits[i].item, all[i].item);
+            ck_assert(hits[i].score == all[i].score);
+        }
+        free(s);
+        free(all);
+    }
+}
+END_TEST
+
 START_TEST(refuses_bad_indexes)
 {
     struct mf_data d;
@@ -385,6 +425,7 @@ int main(void)
     tcase_add_test(tc, similar_by_cosine);
     tcase_add_test(tc, item_json_is_escaped);
     tcase_add_test(tc, topk_selection);
+    tcase_add_test(tc, topk_matches_sort);
     tcase_add_test(tc, refuses_bad_indexes);
     tcase_add_test(tc, repository_versions);
     suite_add_tcase(s, tc);

@@ -169,7 +169,10 @@ void buf_json_float(buf *b, double v)
      * arithmetic (snprintf's %g costs more than scoring a small catalogue). */
     if (a >= 1e-4 && a < 1e9) {
         static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10};
-        int e = (int)floor(log10(a));
+        static const double pw[] = {1e-3, 1e-2, 1e-1, 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+        int e = -4;   /* floor(log10(a)) by comparisons: log10 showed in profiles */
+        while (e < 8 && a >= pw[e + 4])
+            e++;
         int dec = 6 - e;
         if (dec < 0)
             dec = 0;

@@ -540,14 +540,46 @@ static void heap_replace_root(struct mf_hit *hits, size_t len, float s, int32_t 
     hits[c].score = s;
 }
 
+/* A lower bound on the k-th best score: the k-th largest of the maxima of
+ * TOPK_CHUNK-item chunks (k distinct items reach it), or -INFINITY when
+ * there are too few chunks. Most items fall below it, so the heap sees a
+ * dozen candidates instead of the ~k ln(n/k) a plain scan would push. */
+#define TOPK_CHUNK 64
+static float topk_floor(const float *scores, size_t n, size_t k)
+{
+    size_t chunks = n / TOPK_CHUNK;
+    if (k > 32 || chunks < 2 * k)
+        return -INFINITY;
+    float best[32];   /* the k largest chunk maxima so far, descending */
+    size_t nb = 0;
+    for (size_t c = 0; c < chunks; c++) {
+        const float *p = scores + c * TOPK_CHUNK;
+        float m = p[0];
+        for (size_t j = 1; j < TOPK_CHUNK; j++)   /* vectorised by the compiler */
+            m = p[j] > m ? p[j] : m;
+        if (m != m || (nb == k && !(m > best[k - 1])))   /* NaN: skip the chunk */
+            continue;
+        size_t at = nb < k ? nb++ : k - 1;
+        while (at > 0 && best[at - 1] < m) {
+            best[at] = best[at - 1];
+            at--;
+        }
+        best[at] = m;
+    }
+    return best[k - 1];
+}
+
 size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits)
 {
     if (k == 0)
         return 0;
+    /* Items below `floor` cannot make the top k (k others score at least
+     * that); items equal to it can, so the fill keeps s >= floor. */
+    float floor_s = topk_floor(scores, n, k);
     /* hits[0..len) is a min-heap on "better": the root is the worst kept. */
     size_t len = 0, i = 0;
     for (; i < n && len < k; i++)   /* fill */
-        if (scores[i] != -INFINITY)
+        if (scores[i] != -INFINITY && scores[i] >= floor_s)
             heap_push(hits, len++, scores[i], (int32_t)i);
     /* Scan the rest against the root's score. Every later index is higher
      * than any kept one, so a tie loses: only s > thr gets in. */
