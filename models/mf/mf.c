@@ -554,9 +554,21 @@ static float topk_floor(const float *scores, size_t n, size_t k)
     size_t nb = 0;
     for (size_t c = 0; c < chunks; c++) {
         const float *p = scores + c * TOPK_CHUNK;
-        float m = p[0];
-        for (size_t j = 1; j < TOPK_CHUNK; j++)   /* vectorised by the compiler */
+        float m;
+#if defined(__SSE2__)
+        __m128 a = _mm_loadu_ps(p), b = _mm_loadu_ps(p + 4);
+        for (size_t j = 8; j < TOPK_CHUNK; j += 8) {   /* maxps drops a NaN operand */
+            a = _mm_max_ps(_mm_loadu_ps(p + j), a);
+            b = _mm_max_ps(_mm_loadu_ps(p + j + 4), b);
+        }
+        a = _mm_max_ps(a, b);
+        a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+        m = _mm_cvtss_f32(_mm_max_ss(a, _mm_shuffle_ps(a, a, 1)));
+#else
+        m = p[0];
+        for (size_t j = 1; j < TOPK_CHUNK; j++)
             m = p[j] > m ? p[j] : m;
+#endif
         if (m != m || (nb == k && !(m > best[k - 1])))   /* NaN: skip the chunk */
             continue;
         size_t at = nb < k ? nb++ : k - 1;
@@ -566,49 +578,50 @@ static float topk_floor(const float *scores, size_t n, size_t k)
         }
         best[at] = m;
     }
-    return best[k - 1];
+    return nb == k ? best[k - 1] : -INFINITY;
 }
 
 size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits)
 {
     if (k == 0)
         return 0;
-    /* Items below `floor` cannot make the top k (k others score at least
-     * that); items equal to it can, so the fill keeps s >= floor. */
-    float floor_s = topk_floor(scores, n, k);
-    /* hits[0..len) is a min-heap on "better": the root is the worst kept. */
+    /* Items below `floor_s` cannot make the top k (k others score at least
+     * that); items equal to it can. hits[0..len) is a min-heap on "better":
+     * the root is the worst kept. Until it holds k, take any s >= floor_s
+     * (not -inf); then only s > the root's score: every later index is
+     * higher than any kept one, so a tie loses. */
+    const float floor_s = topk_floor(scores, n, k);
     size_t len = 0, i = 0;
-    for (; i < n && len < k; i++)   /* fill */
-        if (scores[i] != -INFINITY && scores[i] >= floor_s)
-            heap_push(hits, len++, scores[i], (int32_t)i);
-    /* Scan the rest against the root's score. Every later index is higher
-     * than any kept one, so a tie loses: only s > thr gets in. */
-    float thr = len ? hits[0].score : -INFINITY;
+    float thr = floor_s;
+#define TOPK_CONSIDER(j)                                                      \
+    do {                                                                      \
+        float s_ = scores[j];                                                 \
+        if (len < k) {                                                        \
+            if (s_ != -INFINITY && s_ >= floor_s) {                           \
+                heap_push(hits, len++, s_, (int32_t)(j));                     \
+                if (len == k)                                                 \
+                    thr = hits[0].score;                                      \
+            }                                                                 \
+        } else if (s_ > thr) {                                                \
+            heap_replace_root(hits, len, s_, (int32_t)(j));                   \
+            thr = hits[0].score;                                              \
+        }                                                                     \
+    } while (0)
 #if defined(__SSE2__)
-    for (; i < n && (i & 7); i++)
-        if (scores[i] > thr) {
-            heap_replace_root(hits, len, scores[i], (int32_t)i);
-            thr = hits[0].score;
-        }
     /* Eight at a time: one max and one compare skip a block of losers. */
     for (; i + 8 <= n; i += 8) {
         __m128 m = _mm_max_ps(_mm_loadu_ps(scores + i), _mm_loadu_ps(scores + i + 4));
         m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-        m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-        if (!(_mm_cvtss_f32(m) > thr))
+        float bm = _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+        if (len < k ? !(bm >= floor_s && bm != -INFINITY) : !(bm > thr))
             continue;
         for (size_t j = i; j < i + 8; j++)
-            if (scores[j] > thr) {
-                heap_replace_root(hits, len, scores[j], (int32_t)j);
-                thr = hits[0].score;
-            }
+            TOPK_CONSIDER(j);
     }
 #endif
     for (; i < n; i++)
-        if (scores[i] > thr) {
-            heap_replace_root(hits, len, scores[i], (int32_t)i);
-            thr = hits[0].score;
-        }
+        TOPK_CONSIDER(i);
+#undef TOPK_CONSIDER
     /* Heap-sort in place: repeatedly move the worst to the end. */
     for (size_t end = len; end > 1; end--) {
         struct mf_hit worst = hits[0], last = hits[end - 1];

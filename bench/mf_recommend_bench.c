@@ -1,0 +1,119 @@
+/*
+ * mf_recommend_bench.c - in-process cost of one recommend (score every item,
+ * drop the user's seen items, top-k), with f32 (cblas_sgemv) and f16
+ * (mf/half.c) scoring, measured side by side in one run.
+ *
+ *   build/mf_recommend_bench MODEL_DIR [K=10] [ROUNDS=20]
+ *
+ * MODEL_DIR is a model's NAME or VERSION directory (as `encore-train eval`
+ * takes). Every round asks for every user once, alternating the two
+ * precisions round by round so machine noise hits both alike; prints the
+ * median and minimum thread-CPU microseconds per call, and how many of the
+ * top-k lists are identical between the two.
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/model.h"
+#include "core/repo.h"
+#include "mf/mf.h"
+
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static struct model *load(const char *dir, const char *precision)
+{
+    enc_err err = {0};
+    char *path = NULL, *name = NULL;
+    int64_t version = 0;
+    struct model *m = NULL;
+    if (mf_set_score_precision(precision, &err) || repo_resolve(dir, &path, &name, &version, &err) ||
+        model_load(name, version, path, &m, &err)) {
+        fprintf(stderr, "mf_recommend_bench: %s\n", err.msg);
+        exit(1);
+    }
+    free(path);
+    free(name);
+    if (m->ops != &mf_ops) {
+        fprintf(stderr, "mf_recommend_bench: %s: not an mf model\n", dir);
+        exit(1);
+    }
+    return m;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: mf_recommend_bench MODEL_DIR [K=10] [ROUNDS=20]\n");
+        return 2;
+    }
+    size_t k = argc > 2 ? (size_t)atoi(argv[2]) : 10;
+    int rounds = argc > 3 ? atoi(argv[3]) : 20;
+    if (k < 1 || k > 1000 || rounds < 1) {
+        fprintf(stderr, "mf_recommend_bench: K must be 1..1000, ROUNDS >= 1\n");
+        return 2;
+    }
+    openblas_set_num_threads(1);   /* as the server: one request, one thread */
+    struct model *models[2] = {load(argv[1], "f32"), load(argv[1], "f16")};
+    const char *names[2] = {"f32", "f16"};
+    const struct mf_model *m0 = models[0]->state;
+    size_t users = mf_n_users(m0);
+    float *scratch = malloc(mf_scratch_floats(m0) * sizeof *scratch);
+    struct mf_hit *hits = malloc(2 * users * k * sizeof *hits);
+    size_t *nh = malloc(2 * users * sizeof *nh);
+    double *per[2] = {malloc((size_t)rounds * sizeof(double)), malloc((size_t)rounds * sizeof(double))};
+    if (!scratch || !hits || !nh || !per[0] || !per[1])
+        return 1;
+    enc_err err = {0};
+    enum mf_source src;
+    for (int r = 0; r < rounds; r++)
+        for (int p = 0; p < 2; p++) {
+            const struct mf_model *m = models[p]->state;
+            double t0 = cpu_now();
+            for (size_t u = 0; u < users; u++) {
+                struct mf_query q = {.user = (int64_t)u, .k = k, .exclude_seen = 1};
+                if (mf_recommend(m, &q, scratch, hits + (p * users + u) * k, &nh[p * users + u],
+                                 &src, &err)) {
+                    fprintf(stderr, "mf_recommend_bench: %s\n", err.msg);
+                    return 1;
+                }
+            }
+            per[p][r] = (cpu_now() - t0) / (double)users * 1e6;
+        }
+    size_t same = 0;   /* lists whose items agree (scores differ by rounding) */
+    for (size_t u = 0; u < users; u++) {
+        int eq = nh[u] == nh[users + u];
+        for (size_t i = 0; eq && i < nh[u]; i++)
+            eq = hits[u * k + i].item == hits[(users + u) * k + i].item;
+        same += (size_t)eq;
+    }
+    printf("{\"users\":%zu,\"items\":%zu,\"factors\":%zu,\"k\":%zu,\"rounds\":%d", users,
+           mf_n_items(m0), mf_factors(m0), k, rounds);
+    for (int p = 0; p < 2; p++) {
+        qsort(per[p], (size_t)rounds, sizeof(double), cmp_double);
+        printf(",\"%s_us_median\":%.2f,\"%s_us_min\":%.2f", names[p], per[p][rounds / 2], names[p],
+               per[p][0]);
+    }
+    printf(",\"identical_top_k_lists\":%zu}\n", same);
+    free(scratch);
+    free(hits);
+    free(nh);
+    free(per[0]);
+    free(per[1]);
+    model_unref(models[0]);
+    model_unref(models[1]);
+    return 0;
+}
