@@ -30,8 +30,10 @@ static const struct option_row options[] = {
      "HTTP worker threads (one epoll loop each; match the cores)"},
     {"max_body_bytes", K_INT, O(max_body_bytes), "1048576", 64, 1 << 30, "ENCORE_MAX_BODY_BYTES",
      "largest request body accepted (413 above)"},
-    {"max_header_bytes", K_INT, O(max_header_bytes), "32768", 4096, 1 << 24,
-     "ENCORE_MAX_HEADER_BYTES", "memory per connection for the request line and headers (431 above)"},
+    {"max_header_bytes", K_INT, O(max_header_bytes), "16384", 4096, 1 << 24,
+     "ENCORE_MAX_HEADER_BYTES",
+     "memory per connection for the request line and headers (431 above); libmicrohttpd zeroes "
+     "it after every request, so larger costs CPU on every request"},
     {"max_connections", K_INT, O(max_connections), "1024", 1, 1000000, "ENCORE_MAX_CONNECTIONS",
      "concurrent connections; the next ones get 503 + Connection: close, and past a reserve of max(16, 1/8) more are closed at accept"},
     {"connection_timeout", K_INT, O(connection_timeout), "30", 1, 86400,
