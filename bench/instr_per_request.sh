@@ -47,6 +47,7 @@ requests "$N"
 callgrind_control -d "$VG" >/dev/null
 sleep 1
 DUMP=$(ls -t "$OUT"/cg.out.* | head -1)
+[ -n "${KEEP:-}" ] && cp "$DUMP" "$KEEP"   # KEEP=FILE: keep the callgrind dump
 TOTAL=$(callgrind_annotate "$DUMP" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 echo "instructions per request: $(( TOTAL / (N + 1) ))  ($TOTAL over $N requests + 1 healthz)"
 callgrind_annotate --inclusive=yes "$DUMP" 2>/dev/null | awk 'NR > 20 && /^ *[0-9,]+ / {print}' | head -${TOP:-25} | cut -c1-140

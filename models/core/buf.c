@@ -45,19 +45,6 @@ int buf_reserve(buf *b, size_t extra)
     return 0;
 }
 
-void buf_append(buf *b, const void *p, size_t n)
-{
-    if (buf_reserve(b, n))
-        return;
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void buf_puts(buf *b, const char *s)
-{
-    buf_append(b, s, strlen(s));
-}
 
 void buf_printf(buf *b, const char *fmt, ...)
 {

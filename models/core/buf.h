@@ -9,6 +9,7 @@
 #define ENCORE_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct buf {
     char *data;      /* owned; NUL-terminated when len < cap */
@@ -19,8 +20,20 @@ typedef struct buf {
 void buf_init(buf *b);
 void buf_free(buf *b);                 /* releases data; the struct can be reused */
 int buf_reserve(buf *b, size_t extra); /* 0 or ENC_ENOMEM */
-void buf_append(buf *b, const void *p, size_t n);
-void buf_puts(buf *b, const char *s);
+/* Append n bytes / a C string. Inline: a response is dozens of appends, and
+ * the common case (room left) is a compare and a memcpy. */
+static inline void buf_append(buf *b, const void *p, size_t n)
+{
+    if ((b->oom || b->len + n + 1 > b->cap) && buf_reserve(b, n))
+        return;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+static inline void buf_puts(buf *b, const char *s)
+{
+    buf_append(b, s, strlen(s));
+}
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s[0..n) as a JSON string body (no quotes): escapes quotes, backslash
  * and control bytes; bytes that are not valid UTF-8 are written as the
