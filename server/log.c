@@ -9,17 +9,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include "core/buf.h"
 
-#include <stdlib.h>
-
-/* One access-log buffer per HTTP thread. A shared buffer under one mutex
- * made the HTTP threads queue behind each other's write(2) and halved the
- * requests per second under load (bench/results/recommend-http.md); now a
- * thread takes only its own, uncontended mutex (the flush timer is the only
- * other taker). A write is at most PIPE_BUF bytes of whole lines, so lines
- * from different threads never interleave, even on a pipe. */
-#define ACCESS_BUF_BYTES 4096
+/* One access-log buffer per HTTP thread. With one shared buffer under one
+ * mutex, an HTTP thread that filled it held the lock through write(2) and
+ * the other threads queued behind it; now a thread takes only its own,
+ * uncontended mutex (the flush timer is the only other taker). On a pipe or
+ * socket (a container's log collector) every write is at most PIPE_BUF
+ * bytes of whole lines, so lines of different threads never interleave. */
+#define ACCESS_BUF_BYTES (32 * 1024)
 #define ACCESS_MAX_THREADS 1024
 
 struct access_buf {
@@ -56,6 +58,15 @@ void log_time(char out[32])
     out[n + 3] = (char)('0' + ms % 10);
     out[n + 4] = 'Z';
     out[n + 5] = '\0';
+}
+
+static pthread_once_t pipe_once = PTHREAD_ONCE_INIT;
+static int stderr_is_pipe;
+
+static void check_pipe(void)
+{
+    struct stat st;
+    stderr_is_pipe = fstat(STDERR_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 }
 
 static void write_all(const char *p, size_t n)
@@ -111,6 +122,32 @@ static struct access_buf *thread_buf(void)
     return my_buf;
 }
 
+/* Write whole lines p[0..n); on a pipe in pieces of at most PIPE_BUF that
+ * end at a newline (a line longer than that goes alone). */
+static void write_lines(const char *p, size_t n)
+{
+    pthread_once(&pipe_once, check_pipe);
+    if (!stderr_is_pipe) {
+        write_all(p, n);
+        return;
+    }
+    while (n > 0) {
+        size_t k = n;
+        if (k > PIPE_BUF) {
+            k = PIPE_BUF;
+            while (k > 0 && p[k - 1] != '\n')
+                k--;
+            if (k == 0) {   /* one very long line */
+                const char *nl = memchr(p, '\n', n);
+                k = nl ? (size_t)(nl - p) + 1 : n;
+            }
+        }
+        write_all(p, k);
+        p += k;
+        n -= k;
+    }
+}
+
 void log_access(const char *line, size_t len)
 {
     struct access_buf *b = thread_buf();
@@ -127,7 +164,7 @@ void log_access(const char *line, size_t len)
     }
     pthread_mutex_lock(&b->mu);
     if (b->len + len + 1 > ACCESS_BUF_BYTES) {
-        write_all(b->data, b->len);
+        write_lines(b->data, b->len);
         b->len = 0;
     }
     memcpy(b->data + b->len, line, len);
@@ -142,7 +179,7 @@ void log_flush(void)
     for (int i = 0; i < n_bufs; i++) {
         struct access_buf *b = bufs[i];
         pthread_mutex_lock(&b->mu);
-        write_all(b->data, b->len);
+        write_lines(b->data, b->len);
         b->len = 0;
         pthread_mutex_unlock(&b->mu);
     }

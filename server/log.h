@@ -2,7 +2,7 @@
  * log.h - the server's two logs, both JSON lines on stderr:
  *   - the event log (slog): startup phases, model loads and refusals, signals;
  *   - the access log: one line per request, appended to its HTTP thread's own
- *     buffer and written out when that fills (4 KiB) or by the loop's timer
+ *     buffer and written out when that fills (32 KiB) or by the loop's timer
  *     (log_flush), so a request costs a memcpy, not a write(2), and threads
  *     never wait for each other. Lines of different threads may appear out of
  *     time order by up to the timer's period; each carries its time.
