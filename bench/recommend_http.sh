@@ -5,6 +5,8 @@
 #   encore       encore-server, defaults (f32 scoring with cblas_sgemv)
 #   peer:PORT+1  the same with --threads 1 (one event loop)
 #   peer:PORT+2  the same with --score-precision f16 (binary16 item factors)
+#   peer:PORT+3  only with BASELINE_BUILD=DIR: that build's encore-server with
+#                its defaults (e.g. an earlier commit, to show a change)
 #
 #   bash bench/recommend_http.sh [compare.sh options...]   e.g. -d 10 -r 3 --max-bg 30
 #
@@ -44,6 +46,15 @@ for i in $(seq 50); do curl -sf "http://127.0.0.1:$((PORT + 1))/readyz" >/dev/nu
 SRV16=$!
 trap 'kill $SRV $SRV1 $SRV16 2>/dev/null; wait $SRV $SRV1 $SRV16 2>/dev/null' EXIT
 for i in $(seq 50); do curl -sf "http://127.0.0.1:$((PORT + 2))/readyz" >/dev/null && break; sleep 0.1; done
+BASE=()
+if [ -n "${BASELINE_BUILD:-}" ]; then
+  "$BASELINE_BUILD/encore-server" --models "$OUT/repo" --host 127.0.0.1 --port $((PORT + 3)) \
+    --drain-seconds 0 2>"$OUT/server-baseline.log" &
+  SRVB=$!
+  trap 'kill $SRV $SRV1 $SRV16 $SRVB 2>/dev/null; wait $SRV $SRV1 $SRV16 $SRVB 2>/dev/null' EXIT
+  for i in $(seq 50); do curl -sf "http://127.0.0.1:$((PORT + 3))/readyz" >/dev/null && break; sleep 0.1; done
+  BASE=("http://127.0.0.1:$((PORT + 3))")
+fi
 bash "$SHARED/bench/compare.sh" -c "${CONNS:-16 64}" --out "$OUT/compare" --target-pid "$SRV" \
   --label encore "$@" "http://127.0.0.1:$PORT" "http://127.0.0.1:$((PORT + 1))" \
-  "http://127.0.0.1:$((PORT + 2))" mhd-epoll mhd-epoll-1 fastapi-2
+  "http://127.0.0.1:$((PORT + 2))" "${BASE[@]}" mhd-epoll mhd-epoll-1 fastapi-2
