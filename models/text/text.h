@@ -144,8 +144,8 @@ void text_nb_ratio(const int32_t *x, const size_t *x_off, const int8_t *y, size_
                    size_t n_features, double alpha, float *r);
 
 /* The default initial forget-gate bias of the LSTM: NAN = PyTorch's random
- * init (chosen on a validation split of training folds, see
- * bench/results/text.md). */
+ * init. A bias of 1 was 0.53 points worse on a validation split carved from
+ * training folds (bench/results/text.md), so it is an option only. */
 #define TEXT_FORGET_BIAS NAN
 
 struct text_lstm_params {
