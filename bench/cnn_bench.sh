@@ -1,14 +1,19 @@
 #!/bin/bash
 # cnn_bench.sh - encore-train cnn against PyTorch, side by side in one run.
 #
-#   bench/cnn_bench.sh ENCORE_TRAIN [default|deep] [EPOCHS] [THREADS]
+#   bench/cnn_bench.sh ENCORE_TRAIN [default|deep|deep2] [EPOCHS] [THREADS]
 #
 # ENCORE_TRAIN is the encore-train binary (e.g. build/encore-train). Data:
 # Fashion-MNIST's fixed 60k/10k split from $DATA (default
 # /usr/share/datasets/fashion-mnist, `apt-get install dataset-fashion-mnist`).
 # "default" is conv32k3,relu,flatten,dense10 (5 epochs); "deep" is
 # conv32k3,relu,pool2,conv64k3,relu,pool2,dense128,relu,dense10 (8 epochs).
-# Both sides: Adam lr 0.001, batch 128, THREADS threads (default 2).
+# Both sides: Adam lr 0.001, batch 128 (deep2: $DEEP2_BATCH), THREADS threads (default 2).
+# "deep2" is the recipe chosen on a validation split for the deeper net
+# (bench/results/cnn.md, "Deeper architecture: a recipe chosen on validation"):
+# $DEEP2_ARCH with $DEEP2_AUG augmentation, 8 epochs; PyTorch trains the same
+# network the same way (standardized input, cosine lr decay, the same
+# augmentation and dropout), where default/deep use PyTorch's usual recipe.
 #
 # Runs, one after the other: encore-train cnn (per-epoch training seconds
 # from its progress lines), encore-train eval --bench on the test set
@@ -21,10 +26,18 @@ KIND=${2:-default}
 THREADS=${4:-2}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 HERE=$(cd "$(dirname "$0")" && pwd)
+DEEP2_ARCH=conv32k3same,relu,pool2,dropout0.25,conv64k3same,relu,pool2,dropout0.25,dense256,relu,dropout0.5,dense10
+DEEP2_AUG=none
+DEEP2_BATCH=16
+BATCH=128
+C_EXTRA=()
+T_EXTRA=(--arch "$KIND")
 case $KIND in
   default) ARCH=conv32k3,relu,flatten,dense10; EPOCHS=${3:-5} ;;
   deep) ARCH=conv32k3,relu,pool2,conv64k3,relu,pool2,dense128,relu,dense10; EPOCHS=${3:-8} ;;
-  *) echo "cnn_bench.sh: KIND must be default or deep" >&2; exit 2 ;;
+  deep2) ARCH=$DEEP2_ARCH; EPOCHS=${3:-8}; BATCH=$DEEP2_BATCH; C_EXTRA=(--augment "$DEEP2_AUG")
+         T_EXTRA=(--standardize --cosine --augment "$DEEP2_AUG") ;;
+  *) echo "cnn_bench.sh: KIND must be default, deep or deep2" >&2; exit 2 ;;
 esac
 for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz \
          t10k-labels-idx1-ubyte.gz; do
@@ -38,20 +51,21 @@ echo "# logs in $LOGDIR; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$BIN" cnn --train-images "$DATA/train-images-idx3-ubyte.gz" \
   --train-labels "$DATA/train-labels-idx1-ubyte.gz" \
   --test-images "$DATA/t10k-images-idx3-ubyte.gz" --test-labels "$DATA/t10k-labels-idx1-ubyte.gz" \
-  --out "$REPO/fashion" --arch "$ARCH" --epochs "$EPOCHS" --batch 128 --lr 0.001 \
-  --threads "$THREADS" --seed 42 >"$LOGDIR/encore.json" 2>"$LOGDIR/encore.err"
+  --out "$REPO/fashion" --arch "$ARCH" --epochs "$EPOCHS" --batch "$BATCH" --lr 0.001 \
+  --threads "$THREADS" --seed 42 "${C_EXTRA[@]}" >"$LOGDIR/encore.json" 2>"$LOGDIR/encore.err"
 cat "$LOGDIR/encore.err" >&2
 "$BIN" eval --model "$REPO/fashion" --images "$DATA/t10k-images-idx3-ubyte.gz" \
   --labels "$DATA/t10k-labels-idx1-ubyte.gz" --threads "$THREADS" --bench >"$LOGDIR/eval.json"
 echo "# load between: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-/usr/bin/python3 "$HERE/cnn_torch.py" "$DATA" --arch "$KIND" --epochs "$EPOCHS" \
+if [ "$KIND" = deep2 ]; then T_EXTRA=(--arch "$ARCH" "${T_EXTRA[@]}"); fi
+/usr/bin/python3 "$HERE/cnn_torch.py" "$DATA" "${T_EXTRA[@]}" --epochs "$EPOCHS" --batch "$BATCH" \
   --threads "$THREADS" --seed 42 >"$LOGDIR/torch.json" 2>"$LOGDIR/torch.err"
 cat "$LOGDIR/torch.err" >&2
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-/usr/bin/python3 - "$LOGDIR" "$ARCH" "$EPOCHS" "$THREADS" <<'EOF'
+/usr/bin/python3 - "$LOGDIR" "$ARCH" "$EPOCHS" "$THREADS" "$BATCH" <<'EOF'
 import json, re, sys
-d, arch, epochs, threads = sys.argv[1:]
+d, arch, epochs, threads, batch = sys.argv[1:]
 err = open(d + "/encore.err").read()
 secs = [float(s) for s in re.findall(r"train_seconds ([0-9.]+)", err)]
 cpu = [float(s) for s in re.findall(r"train_cpu_seconds ([0-9.]+)", err)]
@@ -59,7 +73,10 @@ acc = [float(s) for s in re.findall(r"test_acc ([0-9.]+)", err)]
 ev = json.load(open(d + "/eval.json"))
 t = json.loads(open(d + "/torch.json").read().strip().splitlines()[-1])
 e_ep = sum(secs) / len(secs)
-print(f"arch `{arch}`, {epochs} epochs, batch 128, Adam lr 0.001, {threads} threads\n")
+extra = ""
+if t.get("augment", "none") != "none" or t.get("standardize"):
+    extra = (f", both sides standardized input + cosine lr decay, augment {t['augment']}")
+print(f"arch `{arch}`, {epochs} epochs, batch {batch}, Adam lr 0.001, {threads} threads{extra}\n")
 print("| | encore-train (C) | PyTorch %s | ratio C/PyTorch |" % t["impl"].split()[-1])
 print("|---|---|---|---|")
 print(f"| test accuracy | {ev['accuracy']:.4f} | {t['test_accuracy']:.4f} | |")
