@@ -2,10 +2,11 @@
 """text_lstm_compare.py - paired per-fold comparison of k-fold JSON results
 (`encore-train text --folds` / bench/lstm_torch.py output).
 
-Usage: /usr/bin/python3 bench/text_lstm_compare.py NAME=FILE.json [NAME=FILE.json ...]
+Usage: /usr/bin/python3 bench/text_lstm_compare.py NAME=FILE.json[,FILE.json...] ...
 Prints a Markdown table: one row per run with every fold's accuracy, the mean,
-the sample sd and the training seconds per fold; then, for each run after the
-first, the paired per-fold difference to the first run (first - other): its
+the sample sd and the training seconds per fold (several comma-separated
+files, e.g. one per seed, are averaged per fold and their per-file means
+listed); then, for each run after the first, the paired per-fold difference to the first run (first - other): its
 mean, its standard error (sample sd of the differences / sqrt(folds)), a 95%
 t interval and the number of folds won / tied / lost.
 """
@@ -27,9 +28,16 @@ def stats(v):
 def main():
     runs = []
     for arg in sys.argv[1:]:
-        name, path = arg.split("=", 1)
-        with open(path) as f:
-            runs.append((name, json.load(f)))
+        name, paths = arg.split("=", 1)
+        js = []
+        for path in paths.split(","):
+            with open(path) as f:
+                js.append(json.load(f))
+        n = min(len(j["folds"]) for j in js)
+        runs.append((name, {
+            "folds": [sum(j["folds"][i] for j in js) / len(js) for i in range(n)],
+            "train_seconds_per_fold": sum(j["train_seconds_per_fold"] for j in js) / len(js),
+            "file_means": [100 * sum(j["folds"][:n]) / n for j in js]}))
     k = min(len(j["folds"]) for _, j in runs)
     head = "| run | " + " | ".join(str(i + 1) for i in range(k)) + " | mean | sd | train s/fold |"
     print(head)
@@ -39,6 +47,10 @@ def main():
         m, sd = stats(acc)
         print(f"| {name} | " + " | ".join(f"{x:.2f}" for x in acc) +
               f" | **{m:.2f}** | {sd:.2f} | {j['train_seconds_per_fold']:.1f} |")
+    for name, j in runs:
+        if len(j["file_means"]) > 1:
+            print(f"\n{name}: mean of each file " +
+                  " ".join(f"{x:.2f}" for x in j["file_means"]))
     print()
     base_name, base = runs[0]
     b = [100 * x for x in base["folds"][:k]]
