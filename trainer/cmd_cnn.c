@@ -45,6 +45,8 @@ static int parse_augment(const char *s, int *flip, int *shift)
     *shift = 0;
     if (strcmp(s, "none") == 0)
         return 0;
+    if (*s == 0)
+        return -1;
     while (*s) {
         size_t len = strcspn(s, ",");
         if (len == 4 && strncmp(s, "flip", 4) == 0) {
