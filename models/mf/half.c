@@ -12,6 +12,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define HALF_X86 1
 #define HALF_TARGET __attribute__((target("avx2,fma,f16c")))
@@ -29,11 +30,24 @@ size_t half_elems(size_t n, size_t f)
 
 #if HALF_X86
 
+/* CPUID, not __builtin_cpu_supports: clang 14 does not know "f16c". AVX
+ * state must also be enabled by the OS (OSXSAVE and XCR0 bits 1-2). */
 int half_supported(void)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!(fma && osxsave && avx && f16c))
+        return 0;
+    unsigned xlo, xhi;
+    __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    if ((xlo & 6) != 6)
+        return 0;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 5) & 1;   /* AVX2 */
 }
 
 HALF_TARGET int half_pack(const float *V, size_t n, size_t f, uint16_t *out)
