@@ -57,6 +57,10 @@ static int parse_item(const char *item, struct cnn_layer *L, enc_err *err)
         L->kind = CNN_FLATTEN;
         return 0;
     }
+    if (strcmp(item, "bn") == 0) {
+        L->kind = CNN_BN;
+        return 0;
+    }
     if (strcmp(item, "pool2") == 0 || strcmp(item, "maxpool2") == 0) {
         L->kind = CNN_POOL;
         return 0;
@@ -102,7 +106,7 @@ static int parse_item(const char *item, struct cnn_layer *L, enc_err *err)
     }
 bad:
     return enc_errf(err, ENC_EINVAL, "arch item '%s': expected convFkK[same|valid], relu, pool2, "
-                    "flatten, denseN or dropoutR", item);
+                    "flatten, denseN, dropoutR or bn", item);
 }
 
 void cnn_free(struct cnn_net *net)
@@ -114,6 +118,7 @@ void cnn_free(struct cnn_net *net)
             free(net->class_names[i]);
     free(net->class_names);
     free(net->params);
+    free(net->stats);
     free(net->arch);
     free(net);
 }
@@ -147,7 +152,7 @@ int cnn_new(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err
     char item[64];
     const char *p = arch;
     int ch = h, cw = w, cc = c, flat = 0;
-    size_t off = 0;
+    size_t off = 0, soff = 0;
     net->max_act = (size_t)h * w * c;
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -211,6 +216,17 @@ int cnn_new(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err
             L->out_w = cw;
             L->out_c = cc;
             break;
+        case CNN_BN:
+            /* per channel on images, per feature once flat (BatchNorm1d
+             * after nn.Flatten / nn.Linear) */
+            L->units = flat ? ch * cw * cc : cc;
+            L->out_h = ch;
+            L->out_w = cw;
+            L->out_c = cc;
+            L->n_w = L->n_b = (size_t)L->units;   /* gamma, beta */
+            L->s_off = soff;
+            soff += 2 * (size_t)L->units;         /* running mean, running var */
+            break;
         default:
             L->out_h = ch;
             L->out_w = cw;
@@ -251,10 +267,20 @@ int cnn_new(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err
     }
     net->n_params = off;
     net->params = calloc(off ? off : 1, sizeof *net->params);
+    net->n_stats = soff;
+    net->stats = calloc(soff ? soff : 1, sizeof *net->stats);
     net->class_names = calloc((size_t)net->n_classes, sizeof *net->class_names);
-    if (!net->params || !net->class_names) {
+    if (!net->params || !net->stats || !net->class_names) {
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
         goto fail;
+    }
+    for (int i = 0; i < net->n_layers; i++) {
+        const struct cnn_layer *L = &net->layers[i];
+        if (L->kind == CNN_BN)   /* gamma 1 (beta 0), running var 1 (mean 0) */
+            for (int j = 0; j < L->units; j++) {
+                net->params[L->w_off + j] = 1.0f;
+                net->stats[L->s_off + L->units + j] = 1.0f;
+            }
     }
     for (int i = 0; i < net->n_classes; i++) {
         char b[16];
@@ -305,15 +331,24 @@ void cnn_init(struct cnn_net *net, uint64_t seed, enum cnn_init scheme)
     uint64_t s = splitmix64(seed ^ 0x5EEDull);
     for (int i = 0; i < net->n_layers; i++) {
         struct cnn_layer *L = &net->layers[i];
+        if (L->kind == CNN_BN) {   /* no draws: bn-free archs keep their weights */
+            for (int c = 0; c < L->units; c++) {
+                net->params[L->w_off + c] = 1.0f;
+                net->params[L->b_off + c] = 0.0f;
+                net->stats[L->s_off + c] = 0.0f;
+                net->stats[L->s_off + L->units + c] = 1.0f;
+            }
+            continue;
+        }
         if (!L->n_w)
             continue;
-        /* He where a ReLU follows (through pooling / flatten / dropout). */
+        /* He where a ReLU follows (through pooling / flatten / dropout / bn). */
         int relu = 0;
         for (int j = i + 1; j < net->n_layers; j++) {
             enum cnn_kind k = net->layers[j].kind;
             if (k == CNN_RELU)
                 relu = 1;
-            if (k != CNN_POOL && k != CNN_FLATTEN && k != CNN_DROPOUT)
+            if (k != CNN_POOL && k != CNN_FLATTEN && k != CNN_DROPOUT && k != CNN_BN)
                 break;
         }
         double fan_in = L->kind == CNN_CONV ? (double)L->k * L->k * L->in_c : L->in_c;
@@ -338,6 +373,12 @@ struct cnn_work {
     float *cols[CNN_MAX_LAYERS];    /* conv layers */
     int32_t *pidx[CNN_MAX_LAYERS];  /* pool layers: argmax input offset */
     float *mask[CNN_MAX_LAYERS];    /* dropout layers (training) */
+    float *xhat[CNN_MAX_LAYERS];    /* bn layers (training): normalised input */
+    float *bn[CNN_MAX_LAYERS];      /* bn layers: 4 x C = batch mean, biased var,
+                                     * 1/sqrt(var + eps); inference scale, shift */
+    double *bnacc[CNN_MAX_LAYERS];  /* bn layers (training): 2 x C sums */
+    size_t bn_count[CNN_MAX_LAYERS];/* bn: values per channel of the last
+                                     * training pass (0: none recorded) */
     float *dcols;
     float *g0, *g1;                 /* gradient ping-pong, cap * max_act */
     float *c0, *c1;                 /* chunk ping-pong, chunk_images(cap) * max_act */
@@ -353,6 +394,9 @@ void cnn_work_free(struct cnn_work *w)
         free(w->cols[i]);
         free(w->pidx[i]);
         free(w->mask[i]);
+        free(w->xhat[i]);
+        free(w->bn[i]);
+        free(w->bnacc[i]);
     }
     free(w->dcols);
     free(w->g0);
@@ -413,6 +457,14 @@ struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap, int train)
             w->act[i] = malloc(o * sizeof(float));
             w->mask[i] = train ? malloc(o * sizeof(float)) : NULL;
             if (!w->act[i] || (train && !w->mask[i]))
+                goto fail;
+            break;
+        case CNN_BN:
+            w->act[i] = malloc(o * sizeof(float));
+            w->bn[i] = malloc(4 * (size_t)L->units * sizeof(float));
+            w->xhat[i] = train ? malloc(o * sizeof(float)) : NULL;
+            w->bnacc[i] = train ? malloc(2 * (size_t)L->units * sizeof(double)) : NULL;
+            if (!w->act[i] || !w->bn[i] || (train && (!w->xhat[i] || !w->bnacc[i])))
                 goto fail;
             break;
         case CNN_FLATTEN:
@@ -620,6 +672,110 @@ static void pool_forward(const struct cnn_layer *L, const float *x, size_t n, fl
     }
 }
 
+/* Batch norm in training over `rows` vectors of C channels (rows = images x
+ * pixels; NHWC keeps a pixel's channels together): the batch mean and biased
+ * variance per channel (two passes, double sums), x_hat (kept for the
+ * backward pass) and y = gamma * x_hat + beta. st gets mean, var and
+ * 1/sqrt(var + eps), C values each. */
+static void bn_forward_train(const struct cnn_layer *L, const float *params, const float *x,
+                             size_t rows, float *xhat, float *y, float *st, double *acc)
+{
+    const size_t C = (size_t)L->units;
+    const float *gamma = params + L->w_off, *beta = params + L->b_off;
+    float *mean = st, *var = st + C, *rstd = st + 2 * C;
+    for (size_t c = 0; c < C; c++)
+        acc[c] = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        for (size_t c = 0; c < C; c++)
+            acc[c] += xr[c];
+    }
+    for (size_t c = 0; c < C; c++) {
+        mean[c] = (float)(acc[c] / (double)rows);
+        acc[c] = 0;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        for (size_t c = 0; c < C; c++) {
+            double d = (double)xr[c] - mean[c];
+            acc[c] += d * d;
+        }
+    }
+    for (size_t c = 0; c < C; c++) {
+        var[c] = (float)(acc[c] / (double)rows);
+        rstd[c] = (float)(1.0 / sqrt((double)var[c] + CNN_BN_EPS));
+    }
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        float *hr = xhat + r * C, *yr = y + r * C;
+        for (size_t c = 0; c < C; c++) {
+            hr[c] = (xr[c] - mean[c]) * rstd[c];
+            yr[c] = gamma[c] * hr[c] + beta[c];
+        }
+    }
+}
+
+/* Batch norm at inference: y = x * s + t with s = gamma / sqrt(running_var +
+ * eps), t = beta - running_mean * s (st + 3C, st + 4C: scratch of the work). */
+static void bn_forward_eval(const struct cnn_net *net, const struct cnn_layer *L, const float *x,
+                            size_t rows, float *y, float *st)
+{
+    const size_t C = (size_t)L->units;
+    const float *gamma = net->params + L->w_off, *beta = net->params + L->b_off;
+    const float *rm = net->stats + L->s_off, *rv = rm + C;
+    float *sc = st + 2 * C, *sh = st + 3 * C;
+    for (size_t c = 0; c < C; c++) {
+        sc[c] = (float)(gamma[c] / sqrt((double)rv[c] + CNN_BN_EPS));
+        sh[c] = beta[c] - rm[c] * sc[c];
+    }
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        float *yr = y + r * C;
+        for (size_t c = 0; c < C; c++)
+            yr[c] = xr[c] * sc[c] + sh[c];
+    }
+}
+
+/* Backward pass of batch norm in training, in place on g (dL/dy -> dL/dx):
+ *   dgamma = sum(g * x_hat), dbeta = sum(g)   (over the rows, per channel)
+ *   dx = gamma / sqrt(var + eps) / N * (N * g - dbeta - x_hat * dgamma)
+ * the gradient through the batch mean and variance included. */
+static void bn_backward(const struct cnn_layer *L, const float *params, const float *xhat,
+                        const float *st, size_t rows, float *g, float *grad, int acc_grad,
+                        int need_dx, double *acc)
+{
+    const size_t C = (size_t)L->units;
+    const float *gamma = params + L->w_off, *rstd = st + 2 * C;
+    double *sg = acc, *sgx = acc + C;
+    for (size_t c = 0; c < C; c++)
+        sg[c] = sgx[c] = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const float *gr = g + r * C, *hr = xhat + r * C;
+        for (size_t c = 0; c < C; c++) {
+            sg[c] += gr[c];
+            sgx[c] += (double)gr[c] * hr[c];
+        }
+    }
+    float *dgamma = grad + L->w_off, *dbeta = grad + L->b_off;
+    for (size_t c = 0; c < C; c++) {
+        dgamma[c] = (float)(sgx[c] + (acc_grad ? dgamma[c] : 0));
+        dbeta[c] = (float)(sg[c] + (acc_grad ? dbeta[c] : 0));
+    }
+    if (!need_dx || rows == 0)
+        return;
+    const double N = (double)rows;
+    for (size_t c = 0; c < C; c++) {   /* reuse the sums as per-channel constants */
+        sg[c] /= N;
+        sgx[c] /= N;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        float *gr = g + r * C;
+        const float *hr = xhat + r * C;
+        for (size_t c = 0; c < C; c++)
+            gr[c] = gamma[c] * rstd[c] * (gr[c] - (float)sg[c] - hr[c] * (float)sgx[c]);
+    }
+}
+
 /* The slice-wide input buffer of layer i: the output of the nearest earlier
  * layer that owns a buffer (flatten and in-place ReLU do not), or x. */
 static const float *layer_input(const struct cnn_work *w, const float *x, int i)
@@ -699,6 +855,18 @@ static void layer_forward(const struct cnn_net *net, struct cnn_work *w, const f
         }
         break;
     }
+    case CNN_BN: {
+        const size_t rows = m / (size_t)L->units;
+        if (train) {   /* the whole slice at once (cnn_forward sees to it) */
+            w->bn_count[i] = rows;
+            if (rows)
+                bn_forward_train(L, net->params, in, rows, w->xhat[i], y, w->bn[i],
+                                 w->bnacc[i]);
+        } else {
+            bn_forward_eval(net, L, in, rows, y, w->bn[i]);
+        }
+        break;
+    }
     case CNN_FLATTEN:
         break;
     }
@@ -709,10 +877,20 @@ const float *cnn_forward(const struct cnn_net *net, struct cnn_work *w, const fl
 {
     const int seg = conv_segment_end(net);
     const size_t chunk = chunk_images(net, seg, n);
-    for (size_t b0 = 0; b0 < n; b0 += chunk) {
-        size_t nb = n - b0 < chunk ? n - b0 : chunk;
-        for (int i = 0; i < seg; i++)
-            layer_forward(net, w, x, i, b0, nb, train, seed, first);
+    /* In training a bn layer needs the whole slice's statistics: the chunked
+     * runs stop before it, it runs over the slice, and chunking resumes. */
+    for (int a = 0; a < seg;) {
+        int b = a;
+        while (b < seg && !(train && net->layers[b].kind == CNN_BN))
+            b++;
+        for (size_t b0 = 0; b0 < n && a < b; b0 += chunk) {
+            size_t nb = n - b0 < chunk ? n - b0 : chunk;
+            for (int i = a; i < b; i++)
+                layer_forward(net, w, x, i, b0, nb, train, seed, first);
+        }
+        if (b < seg)
+            layer_forward(net, w, x, b++, 0, n, train, seed, first);
+        a = b;
     }
     for (int i = seg; i < net->n_layers; i++)
         layer_forward(net, w, x, i, 0, n, train, seed, first);
@@ -784,6 +962,10 @@ static int layer_backward(const struct cnn_net *net, struct cnn_work *w, const f
                 go[j] *= mask[j];
         }
         break;
+    case CNN_BN: /* whole slice, in place (cnn_backward sees to it) */
+        bn_backward(L, net->params, w->xhat[i], w->bn[i], m / (size_t)L->units, go, grad, acc,
+                    need_dx, w->bnacc[i]);
+        break;
     case CNN_FLATTEN:
         break;
     }
@@ -836,22 +1018,96 @@ void cnn_backward(const struct cnn_net *net, struct cnn_work *w, const float *x,
         }
     /* convolution part: chunk by chunk, starting from the chunk's rows of g
      * and ping-ponging in two chunk-sized buffers (writing into gn could
-     * overwrite rows of g that later chunks still need) */
+     * overwrite rows of g that later chunks still need). A bn layer splits
+     * it into runs: the run after it goes chunk by chunk into gn, then the
+     * bn layer goes over the whole slice in place, and so on down. */
     const size_t chunk = chunk_images(net, seg, n);
     const size_t D = (size_t)net->in_h * net->in_w * net->in_c;
-    for (size_t b0 = 0; b0 < n && seg > 0; b0 += chunk) {
-        size_t nb = n - b0 < chunk ? n - b0 : chunk;
-        float *cur = g + b0 * out_size(&net->layers[seg - 1]);
-        for (int i = seg - 1; i >= 0; i--) {
-            float *other = cur == w->c0 ? w->c1 : w->c0;
-            if (layer_backward(net, w, x, i, b0, nb, cur, other, grad, b0 > 0, i > 0 || dx))
-                cur = other;
+    int in_g = 1;   /* dL/dx is (still) in g */
+    for (int b = seg; b > 0;) {
+        int a = b;
+        while (a > 0 && net->layers[a - 1].kind != CNN_BN)
+            a--;
+        if (a < b) {   /* layers a .. b-1, none of them bn */
+            float *dst = a > 0 ? gn : dx;
+            const size_t dsz = in_size(&net->layers[a]);
+            for (size_t b0 = 0; b0 < n; b0 += chunk) {
+                size_t nb = n - b0 < chunk ? n - b0 : chunk;
+                float *cur = g + b0 * out_size(&net->layers[b - 1]);
+                for (int i = b - 1; i >= a; i--) {
+                    float *other = cur == w->c0 ? w->c1 : w->c0;
+                    if (layer_backward(net, w, x, i, b0, nb, cur, other, grad, b0 > 0,
+                                       i > 0 || dx))
+                        cur = other;
+                }
+                if (dst)
+                    memcpy(dst + b0 * dsz, cur, nb * dsz * sizeof(float));
+            }
+            if (a == 0) {
+                in_g = 0;
+                break;
+            }
+            float *t = g;
+            g = gn;
+            gn = t;
         }
-        if (dx)
-            memcpy(dx + b0 * D, cur, nb * D * sizeof(float));
+        layer_backward(net, w, x, a - 1, 0, n, g, gn, grad, 0, a - 1 > 0 || dx);
+        b = a - 1;
     }
-    if (dx && seg == 0)
+    if (dx && in_g)
         memcpy(dx, g, n * D * sizeof(float));
+}
+
+/* ---- batch norm's running statistics ----------------------------------- */
+
+int cnn_bn_batch_stats(const struct cnn_net *net, const struct cnn_work *w, int layer,
+                       const float **mean, const float **var, size_t *count)
+{
+    if (layer < 0 || layer >= net->n_layers || net->layers[layer].kind != CNN_BN ||
+        !w->bnacc[layer] || !w->bn_count[layer])
+        return -1;
+    const size_t C = (size_t)net->layers[layer].units;
+    *mean = w->bn[layer];
+    *var = w->bn[layer] + C;
+    *count = w->bn_count[layer];
+    return 0;
+}
+
+void cnn_bn_update(struct cnn_net *net, struct cnn_work *const *works, int n_works,
+                   float momentum)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        const struct cnn_layer *L = &net->layers[i];
+        if (L->kind != CNN_BN)
+            continue;
+        const size_t C = (size_t)L->units;
+        float *rm = net->stats + L->s_off, *rv = rm + C;
+        double N = 0;
+        for (int t = 0; t < n_works; t++)
+            N += (double)works[t]->bn_count[i];
+        if (N == 0)
+            continue;
+        for (size_t c = 0; c < C; c++) {
+            /* whole-batch moments from the slices': mean = sum n_t m_t / N,
+             * biased var = sum n_t (v_t + (m_t - mean)^2) / N (fixed order) */
+            double m = 0, v = 0;
+            for (int t = 0; t < n_works; t++)
+                if (works[t]->bn_count[i])
+                    m += (double)works[t]->bn_count[i] * works[t]->bn[i][c];
+            m /= N;
+            for (int t = 0; t < n_works; t++) {
+                const size_t nt = works[t]->bn_count[i];
+                if (!nt)
+                    continue;
+                double d = (double)works[t]->bn[i][c] - m;
+                v += (double)nt * ((double)works[t]->bn[i][C + c] + d * d);
+            }
+            v /= N;
+            double unbiased = N > 1 ? v * N / (N - 1) : v;
+            rm[c] = (float)((1.0 - momentum) * rm[c] + momentum * m);
+            rv[c] = (float)((1.0 - momentum) * rv[c] + momentum * unbiased);
+        }
+    }
 }
 
 /* ---- prediction --------------------------------------------------------- */
@@ -906,6 +1162,25 @@ static int meta_f(st_writer *w, const char *key, double v)
     return st_writer_meta(w, key, b);
 }
 
+/* Shape of layer L's weight tensor into ws; returns its rank. */
+static int weight_shape(const struct cnn_layer *L, int64_t ws[4])
+{
+    switch (L->kind) {
+    case CNN_CONV:
+        ws[0] = L->filters;
+        ws[1] = ws[2] = L->k;
+        ws[3] = L->in_c;
+        return 4;
+    case CNN_BN:
+        ws[0] = L->units;
+        return 1;
+    default:
+        ws[0] = L->units;
+        ws[1] = L->in_c;
+        return 2;
+    }
+}
+
 int cnn_write(const struct cnn_net *net, st_writer *w, const json_t *hyper,
               const char *fingerprint)
 {
@@ -923,21 +1198,18 @@ int cnn_write(const struct cnn_net *net, st_writer *w, const json_t *hyper,
             continue;
         char name[64];
         int64_t ws[4], bs[1] = {(int64_t)L->n_b};
-        int wd;
-        if (L->kind == CNN_CONV) {
-            ws[0] = L->filters;
-            ws[1] = ws[2] = L->k;
-            ws[3] = L->in_c;
-            wd = 4;
-        } else {
-            ws[0] = L->units;
-            ws[1] = L->in_c;
-            wd = 2;
-        }
+        int wd = weight_shape(L, ws);
         snprintf(name, sizeof name, "layers.%d.weight", i);
         rc = st_writer_add(w, name, ST_F32, wd, ws, net->params + L->w_off);
         snprintf(name, sizeof name, "layers.%d.bias", i);
         rc = rc ? rc : st_writer_add(w, name, ST_F32, 1, bs, net->params + L->b_off);
+        if (L->kind == CNN_BN) {
+            snprintf(name, sizeof name, "layers.%d.running_mean", i);
+            rc = rc ? rc : st_writer_add(w, name, ST_F32, 1, bs, net->stats + L->s_off);
+            snprintf(name, sizeof name, "layers.%d.running_var", i);
+            rc = rc ? rc : st_writer_add(w, name, ST_F32, 1, bs,
+                                         net->stats + L->s_off + L->units);
+        }
     }
     rc = rc ? rc : st_writer_add_strings(w, "class_names", (const char *const *)net->class_names,
                                          NULL, (size_t)net->n_classes);
@@ -1010,17 +1282,7 @@ int cnn_from_file(const st_file *f, struct cnn_net **out, enc_err *err)
             continue;
         char name[64];
         int64_t ws[4], bs[1] = {(int64_t)L->n_b};
-        int wd;
-        if (L->kind == CNN_CONV) {
-            ws[0] = L->filters;
-            ws[1] = ws[2] = L->k;
-            ws[3] = L->in_c;
-            wd = 4;
-        } else {
-            ws[0] = L->units;
-            ws[1] = L->in_c;
-            wd = 2;
-        }
+        int wd = weight_shape(L, ws);
         const st_tensor *tw, *tb;
         snprintf(name, sizeof name, "layers.%d.weight", i);
         if ((rc = st_expect(f, name, ST_F32, wd, ws, &tw, err)))
@@ -1030,6 +1292,25 @@ int cnn_from_file(const st_file *f, struct cnn_net **out, enc_err *err)
             goto fail;
         memcpy(net->params + L->w_off, tw->data, L->n_w * sizeof(float));
         memcpy(net->params + L->b_off, tb->data, L->n_b * sizeof(float));
+        expected += 2;
+        if (L->kind != CNN_BN)
+            continue;
+        const st_tensor *tm, *tv;
+        snprintf(name, sizeof name, "layers.%d.running_mean", i);
+        if ((rc = st_expect(f, name, ST_F32, 1, bs, &tm, err)))
+            goto fail;
+        snprintf(name, sizeof name, "layers.%d.running_var", i);
+        if ((rc = st_expect(f, name, ST_F32, 1, bs, &tv, err)))
+            goto fail;
+        float *rm = net->stats + L->s_off, *rv = rm + L->units;
+        memcpy(rm, tm->data, L->n_b * sizeof(float));
+        memcpy(rv, tv->data, L->n_b * sizeof(float));
+        for (int j = 0; j < L->units; j++)
+            if (!isfinite(rm[j]) || !isfinite(rv[j]) || rv[j] < 0) {
+                rc = enc_errf(err, ENC_EFORMAT, "layers.%d.running_mean/var[%d] = %g / %g: "
+                              "expected finite values and a variance >= 0", i, j, rm[j], rv[j]);
+                goto fail;
+            }
         expected += 2;
     }
     for (size_t j = 0; j < net->n_params; j++)
@@ -1081,7 +1362,7 @@ static void ops_free(void *state)
 static size_t ops_mem_usage(const void *state)
 {
     const struct cnn_net *net = state;
-    size_t s = sizeof *net + net->n_params * sizeof(float);
+    size_t s = sizeof *net + (net->n_params + net->n_stats) * sizeof(float);
     for (int i = 0; i < net->n_classes; i++)
         s += strlen(net->class_names[i]) + 1;
     return s;

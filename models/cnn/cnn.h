@@ -10,6 +10,9 @@
  *   flatten         marks the switch to dense layers (implicit otherwise)
  *   dense128        fully connected, 128 units
  *   dropout0.5      inverted dropout (training only; identity at inference)
+ *   bn              batch normalisation: per channel after conv / pool / relu
+ *                   layers (over batch x rows x columns), per feature after
+ *                   flatten or dense (over the batch); see "Batch norm" below
  *
  * The last layer must be dense; its width is the number of classes and the
  * loss is softmax cross-entropy. The default "conv32k3,relu,flatten,dense10" is
@@ -20,9 +23,22 @@
  * the filters, with no transposes; flatten is free and dense layers see the
  * (row, column, channel) order.
  *
+ * Batch norm (PyTorch's BatchNorm2d / BatchNorm1d): in training, each of the
+ * layer's C channels is normalised with the batch's mean and biased variance,
+ * x_hat = (x - mean) / sqrt(var + 1e-5), and y = gamma * x_hat + beta, gamma
+ * (init 1) and beta (init 0) being trained like the other parameters. The
+ * running statistics follow PyTorch: after each training step
+ * running = 0.9 * running + 0.1 * batch, with the unbiased batch variance for
+ * running_var (cnn_bn_update). Inference (train = 0, cnn_predict) uses the
+ * running statistics, so a prediction does not depend on the other images.
+ * With split_batch and T threads, each thread normalises its own slice of the
+ * batch (like PyTorch's DataParallel without SyncBatchNorm) and the running
+ * statistics get the whole batch's moments, merged exactly.
+ *
  * The model file (safetensors, see core/st.h), for layer i of the arch:
- *   layers.i.weight  F32 conv [F, k, k, C] / dense [units, inputs]
- *   layers.i.bias    F32 [F] / [units]
+ *   layers.i.weight  F32 conv [F, k, k, C] / dense [units, inputs] / bn [C] (gamma)
+ *   layers.i.bias    F32 [F] / [units] / bn [C] (beta)
+ *   layers.i.running_mean, layers.i.running_var   F32 [C] (bn only; var >= 0)
  *   class_names.bytes/.offsets   one name per class
  * Metadata: family "cnn", "arch", "input_height", "input_width",
  * "input_channels", "input_max" (255: the model takes raw pixels 0..255) and
@@ -50,17 +66,21 @@ extern const struct model_ops cnn_ops;
 #define CNN_MAX_LAYERS 32
 #define CNN_MAX_CLASSES 4096
 
-enum cnn_kind { CNN_CONV, CNN_RELU, CNN_POOL, CNN_FLATTEN, CNN_DENSE, CNN_DROPOUT };
+enum cnn_kind { CNN_CONV, CNN_RELU, CNN_POOL, CNN_FLATTEN, CNN_DENSE, CNN_DROPOUT, CNN_BN };
+
+#define CNN_BN_EPS 1e-5f         /* added to the variance (PyTorch's default) */
+#define CNN_BN_MOMENTUM 0.1f     /* weight of the new batch in the running statistics */
 
 struct cnn_layer {
     enum cnn_kind kind;
     int filters, k, pad;        /* conv (pad = (k-1)/2 for "same", else 0) */
-    int units;                  /* dense */
+    int units;                  /* dense; bn: channels (features) normalised */
     float rate;                 /* dropout */
     int in_h, in_w, in_c;       /* input shape (dense: 1 x 1 x inputs) */
     int out_h, out_w, out_c;
     size_t w_off, n_w;          /* weights: offset into params, count */
     size_t b_off, n_b;
+    size_t s_off;               /* bn: running mean at stats + s_off, var after it */
 };
 
 /* A network: the arch, the parameters (owned) and the input description. */
@@ -72,6 +92,9 @@ struct cnn_net {
     int n_classes;
     size_t n_params;
     float *params;              /* all weights and biases, layer by layer */
+    size_t n_stats;
+    float *stats;               /* bn running mean and variance (not trained by
+                                 * the optimiser), layer by layer */
     float input_scale, input_offset, input_max;
     char **class_names;         /* n_classes strings, owned */
     size_t max_act;             /* largest activation per image, in floats */
@@ -93,7 +116,9 @@ enum cnn_init {
 };
 
 /* Draw the weights (zero biases) with the given scheme; deterministic for a
- * seed. */
+ * seed. Batch norm layers get gamma 1, beta 0, running mean 0 and running
+ * variance 1, and draw nothing (an arch without bn gets the same weights as
+ * before bn existed). */
 void cnn_init(struct cnn_net *net, uint64_t seed, enum cnn_init scheme);
 
 /* Replace the class names (n_classes strings, copied). Returns 0 or ENC_ENOMEM. */
@@ -123,6 +148,22 @@ const float *cnn_forward(const struct cnn_net *net, struct cnn_work *w, const fl
 void cnn_backward(const struct cnn_net *net, struct cnn_work *w, const float *x,
                   const uint8_t *labels, size_t n, float scale, float *grad, float *dx,
                   double *loss_sum, size_t *correct);
+
+/* Batch norm's running statistics: merge the batch moments recorded by the
+ * last training forward pass (train = 1) of each of the n_works works (one
+ * per slice of the batch; works that saw 0 images are skipped) into the
+ * whole batch's mean and unbiased variance, and move each running value
+ * towards them: running = (1 - momentum) * running + momentum * batch.
+ * A no-op for a network without bn layers. */
+void cnn_bn_update(struct cnn_net *net, struct cnn_work *const *works, int n_works,
+                   float momentum);
+
+/* The batch mean and biased variance (C floats each, borrowed from w, valid
+ * until its next forward pass) of bn layer `layer` recorded by the last
+ * training forward pass on w, and the number of values per channel;
+ * returns -1 when layer is not a bn layer or no training pass was recorded. */
+int cnn_bn_batch_stats(const struct cnn_net *net, const struct cnn_work *w, int layer,
+                       const float **mean, const float **var, size_t *count);
 
 /* Class probabilities prob[n x n_classes] for n raw images (values
  * 0..input_max, the scaling is applied here). Thread-safe: allocates its own

@@ -334,6 +334,12 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
                     used = t + 1;
             }
             run_all(ks, used);
+            if (net->n_stats) {   /* batch norm: running statistics of this batch */
+                struct cnn_work *ws[CNN_MAX_THREADS];
+                for (int t = 0; t < used; t++)
+                    ws[t] = ks[t].w;
+                cnn_bn_update(net, ws, used, CNN_BN_MOMENTUM);
+            }
             memcpy(g, ks[0].grad, P * sizeof *g);
             for (int t = 1; t < used; t++)
                 for (size_t j = 0; j < P; j++)
