@@ -5,7 +5,9 @@ Same data, architecture, optimiser and batch as the C trainer:
   default  Conv2d(1, 32, 3) -> ReLU -> Flatten -> Linear(21632, 10), softmax CE
   deep     conv32k3,relu,pool2,conv64k3,relu,pool2,dense128,relu,dense10
   or any encore arch spec (conv32k3same, relu, pool2, flatten, dense128,
-  dropout0.25, ...), built layer for layer as nn.Sequential.
+  dropout0.25, bn, ...), built layer for layer as nn.Sequential (bn:
+  BatchNorm2d on images, BatchNorm1d after flatten / dense; PyTorch's
+  defaults eps 1e-5, momentum 0.1, as encore's).
 Adam lr 0.001, batch 128, inputs scaled to [0, 1] (PyTorch's usual ToTensor),
 torch.set_num_threads(THREADS). Options to train the way encore-train's
 defaults do: --standardize (mean 0, std 1 over the training pixels), --cosine
@@ -65,7 +67,11 @@ def build(arch, h=28, w=28):
             layers.append(nn.MaxPool2d(2))
             h, w = h // 2, w // 2
         elif item == "flatten":
-            pass
+            if not flat:
+                layers.append(nn.Flatten())
+                c, h, w, flat = c * h * w, 1, 1, True
+        elif item == "bn":   # per channel on images, per feature once flat (as encore)
+            layers.append(nn.BatchNorm1d(c) if flat else nn.BatchNorm2d(c))
         elif item.startswith("dropout"):
             layers.append(nn.Dropout(float(item[7:])))
         elif item.startswith("dense"):
