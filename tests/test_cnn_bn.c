@@ -6,7 +6,9 @@
  * computation; training vs inference mode; the running statistics' update
  * (PyTorch's momentum 0.1, unbiased variance) and its exact merge over
  * thread slices; training with bn; the model file round trip and its
- * validation; bad specs.
+ * validation; bad specs; and a golden model whose inference output, training
+ * output and updated running statistics were computed by an independent
+ * numpy implementation (tests/data/cnn_bn/make_golden.py).
  */
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "cnn/cnn.h"
+#include "core/model.h"
 #include "testutil.h"
 
 static uint64_t rng_state = 4242;
@@ -456,6 +459,65 @@ START_TEST(arch_bn_shapes_and_bad_specs)
 }
 END_TEST
 
+static size_t read_numbers(const char *rel, double *v, size_t max)
+{
+    const char *path = tu_src(rel);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    size_t n = 0;
+    while (n < max && fscanf(f, "%lf", &v[n]) == 1)
+        n++;
+    fclose(f);
+    return n;
+}
+
+START_TEST(golden_bn)
+{
+    struct model *m;
+    enc_err err = {0};
+    ck_assert_msg(model_load("golden", 1, tu_src("tests/data/cnn_bn/model.safetensors"), &m,
+                             &err) == 0, "%s", err.msg);
+    double in[108], want[12];
+    ck_assert_uint_eq(read_numbers("tests/data/cnn_bn/input.txt", in, 108), 108);
+    float x[108], prob[9];
+    for (int i = 0; i < 108; i++)
+        x[i] = (float)in[i];
+    /* inference: the running statistics */
+    ck_assert_uint_eq(read_numbers("tests/data/cnn_bn/expected_eval.txt", want, 9), 9);
+    struct model_batch b = {.n = 3, .x = x};
+    ck_assert_int_eq(m->ops->predict(m->state, &b, prob, &err), 0);
+    for (int i = 0; i < 9; i++)
+        ck_assert_msg(fabs(prob[i] - want[i]) < 2e-6, "prob[%d] = %.9g, golden %.9g", i, prob[i],
+                      want[i]);
+    /* training mode: the batch's statistics, then the running update */
+    struct cnn_net *net = m->state;
+    struct cnn_work *w = cnn_work_new(net, 3, 1);
+    float xs[108];
+    for (int i = 0; i < 108; i++)
+        xs[i] = x[i] * net->input_scale + net->input_offset;
+    const float *z = cnn_forward(net, w, xs, 3, 1, 0, 0);
+    ck_assert_uint_eq(read_numbers("tests/data/cnn_bn/expected_train.txt", want, 9), 9);
+    for (int i = 0; i < 9; i++)
+        ck_assert_msg(fabs(z[i] - want[i]) < 1e-5 * (1 + fabs(want[i])), "logit[%d] = %.9g, "
+                      "golden %.9g", i, z[i], want[i]);
+    /* the update writes into the loaded model's statistics: use a copy */
+    struct cnn_net *copy;
+    ck_assert_int_eq(cnn_new(net->arch, 6, 6, 1, &copy, &err), 0);
+    memcpy(copy->params, net->params, net->n_params * sizeof(float));
+    memcpy(copy->stats, net->stats, net->n_stats * sizeof(float));
+    struct cnn_work *ws[1] = {w};
+    cnn_bn_update(copy, ws, 1, CNN_BN_MOMENTUM);
+    ck_assert_uint_eq(copy->n_stats, 12);
+    ck_assert_uint_eq(read_numbers("tests/data/cnn_bn/expected_stats.txt", want, 12), 12);
+    for (int i = 0; i < 12; i++)
+        ck_assert_msg(fabs(copy->stats[i] - want[i]) < 1e-5 * (1 + fabs(want[i])), "stat %d = "
+                      "%.9g, golden %.9g", i, copy->stats[i], want[i]);
+    cnn_free(copy);
+    cnn_work_free(w);
+    model_unref(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cnn_bn");
@@ -468,6 +530,7 @@ static Suite *suite(void)
     tcase_add_test(t, running_stats_merge_slices);
     tcase_add_test(t, train_save_load_predict);
     tcase_add_test(t, file_bad_running_stats_shape);
+    tcase_add_test(t, golden_bn);
     suite_add_tcase(s, t);
     return s;
 }
