@@ -1,15 +1,16 @@
 /*
  * mf_recommend_bench.c - in-process cost of one recommend (score every item,
- * drop the user's seen items, top-k), with f32 (cblas_sgemv) and f16
- * (mf/half.c) scoring, measured side by side in one run.
+ * drop the user's seen items, top-k), with f32 (cblas_sgemv), f16
+ * (mf/half.c) and i8 (mf/quant.c screening + exact re-score) scoring,
+ * measured side by side in one run.
  *
  *   build/mf_recommend_bench MODEL_DIR [K=10] [ROUNDS=20]
  *
  * MODEL_DIR is a model's NAME or VERSION directory (as `encore-train eval`
- * takes). Every round asks for every user once, alternating the two
- * precisions round by round so machine noise hits both alike; prints the
- * median and minimum thread-CPU microseconds per call, and how many of the
- * top-k lists are identical between the two.
+ * takes). Every round asks for every user once with each precision in
+ * turn, so machine noise hits all alike; prints the median and minimum
+ * thread-CPU microseconds per call, and how many of the top-k lists (items
+ * and order) are identical to f32's.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -67,20 +68,26 @@ int main(int argc, char **argv)
         return 2;
     }
     openblas_set_num_threads(1);   /* as the server: one request, one thread */
-    struct model *models[2] = {load(argv[1], "f32"), load(argv[1], "f16")};
-    const char *names[2] = {"f32", "f16"};
+    enum { NP = 3 };
+    const char *names[NP] = {"f32", "f16", "i8"};
+    struct model *models[NP];
+    for (int p = 0; p < NP; p++)
+        models[p] = load(argv[1], names[p]);
     const struct mf_model *m0 = models[0]->state;
     size_t users = mf_n_users(m0);
     float *scratch = malloc(mf_scratch_floats(m0) * sizeof *scratch);
-    struct mf_hit *hits = malloc(2 * users * k * sizeof *hits);
-    size_t *nh = malloc(2 * users * sizeof *nh);
-    double *per[2] = {malloc((size_t)rounds * sizeof(double)), malloc((size_t)rounds * sizeof(double))};
-    if (!scratch || !hits || !nh || !per[0] || !per[1])
+    struct mf_hit *hits = malloc(NP * users * k * sizeof *hits);
+    size_t *nh = malloc(NP * users * sizeof *nh);
+    double *per[NP];
+    for (int p = 0; p < NP; p++)
+        if (!(per[p] = malloc((size_t)rounds * sizeof(double))))
+            return 1;
+    if (!scratch || !hits || !nh)
         return 1;
     enc_err err = {0};
     enum mf_source src;
     for (int r = 0; r < rounds; r++)
-        for (int p = 0; p < 2; p++) {
+        for (int p = 0; p < NP; p++) {
             const struct mf_model *m = models[p]->state;
             double t0 = cpu_now();
             for (size_t u = 0; u < users; u++) {
@@ -93,27 +100,31 @@ int main(int argc, char **argv)
             }
             per[p][r] = (cpu_now() - t0) / (double)users * 1e6;
         }
-    size_t same = 0;   /* lists whose items agree (scores differ by rounding) */
-    for (size_t u = 0; u < users; u++) {
-        int eq = nh[u] == nh[users + u];
-        for (size_t i = 0; eq && i < nh[u]; i++)
-            eq = hits[u * k + i].item == hits[(users + u) * k + i].item;
-        same += (size_t)eq;
-    }
     printf("{\"users\":%zu,\"items\":%zu,\"factors\":%zu,\"k\":%zu,\"rounds\":%d", users,
            mf_n_items(m0), mf_factors(m0), k, rounds);
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < NP; p++) {
         qsort(per[p], (size_t)rounds, sizeof(double), cmp_double);
         printf(",\"%s_us_median\":%.2f,\"%s_us_min\":%.2f", names[p], per[p][rounds / 2], names[p],
                per[p][0]);
     }
-    printf(",\"identical_top_k_lists\":%zu}\n", same);
+    for (int p = 1; p < NP; p++) {
+        size_t same = 0;   /* lists whose items agree with f32's (scores may differ by rounding) */
+        for (size_t u = 0; u < users; u++) {
+            const struct mf_hit *a = hits + u * k, *b = hits + (p * users + u) * k;
+            int eq = nh[u] == nh[p * users + u];
+            for (size_t i = 0; eq && i < nh[u]; i++)
+                eq = a[i].item == b[i].item;
+            same += (size_t)eq;
+        }
+        printf(",\"%s_identical_top_k_lists\":%zu", names[p], same);
+    }
+    printf("}\n");
     free(scratch);
     free(hits);
     free(nh);
-    free(per[0]);
-    free(per[1]);
-    model_unref(models[0]);
-    model_unref(models[1]);
+    for (int p = 0; p < NP; p++) {
+        free(per[p]);
+        model_unref(models[p]);
+    }
     return 0;
 }

@@ -51,9 +51,11 @@ static const struct option_row options[] = {
      "bytes per text instance"},
     {"max_json_depth", K_INT, O(max_json_depth), "32", 2, 10000, "ENCORE_MAX_JSON_DEPTH",
      "nesting depth of request JSON"},
-    {"score_precision", K_STR, O(score_precision), "f32", 0, 0, "ENCORE_SCORE_PRECISION",
-     "recommend/similar scoring: f32 (exact, OpenBLAS) or f16 (binary16 item factors, about "
-     "2.5x faster scoring; needs AVX2, FMA and F16C)"},
+    {"score_precision", K_STR, O(score_precision), "auto", 0, 0, "ENCORE_SCORE_PRECISION",
+     "recommend/similar scoring: i8 (int8 screening with an error bound, then exact f32 "
+     "re-scoring of the few items that can reach the top k: the f32 answer, faster), f32 "
+     "(OpenBLAS over every item), f16 (binary16 item factors, approximate; needs AVX2, FMA "
+     "and F16C), or auto (i8 where the CPU has AVX2 and FMA, else f32)"},
     {"drain_seconds", K_INT, O(drain_seconds), "5", 0, 3600, "ENCORE_DRAIN_SECONDS",
      "after SIGTERM, keep serving this long while /readyz answers 503"},
     {"shutdown_timeout", K_INT, O(shutdown_timeout), "30", 0, 3600, "ENCORE_SHUTDOWN_TIMEOUT",

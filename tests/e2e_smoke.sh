@@ -106,17 +106,27 @@ check "exit code after SIGTERM" 0 "$RC"
 check_contains "stopped cleanly" 'stopped cleanly' "$(cat "$T/server.log")"
 SRV_PID=
 
-# --score-precision: a bad value stops before binding; f16 (binary16 item
-# factors) ranks the demo users as f32 does, where the CPU can run it.
+# --score-precision: a bad value stops before binding; the default (auto:
+# int8 screening + exact re-score) and f16 (binary16 item factors) rank the
+# demo users as f32 does, where the CPU can run them.
 "$BUILD/encore-server" --models "$T/repo" --port 1 --score-precision f8 2>"$T/bad.log"
 check "bad score precision exits 2" 2 "$?"
-check_contains "bad score precision named" "score precision must be f32 or f16, not 'f8'" "$(cat "$T/bad.log")"
+check_contains "bad score precision named" "score precision must be auto, i8, f32 or f16, not 'f8'" "$(cat "$T/bad.log")"
 if grep -qw f16c /proc/cpuinfo && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
-  e2e_start_server --models "$T/repo" --drain-seconds 0 || exit 1
+  e2e_start_server --models "$T/repo" --drain-seconds 0 --score-precision f32 || exit 1
+  req GET /v1/models/demo; check "f32 described" f32 "$(json 'j["score_precision"]')"
   F32=""
   for u in $(cut -f1 "$T/data/interactions.tsv" | sort -u | head -20); do
     req POST /v1/models/demo:recommend "{\"user\":\"$u\",\"k\":5}"; F32="$F32 $(json '[i["item"] for i in j["items"]]')"
   done
+  kill -TERM "$SRV_PID"; wait "$SRV_PID"
+  e2e_start_server --models "$T/repo" --drain-seconds 0 || exit 1
+  req GET /v1/models/demo; check "default is i8 here" i8 "$(json 'j["score_precision"]')"
+  I8=""
+  for u in $(cut -f1 "$T/data/interactions.tsv" | sort -u | head -20); do
+    req POST /v1/models/demo:recommend "{\"user\":\"$u\",\"k\":5}"; I8="$I8 $(json '[i["item"] for i in j["items"]]')"
+  done
+  check "i8 ranks as f32 (20 users, top 5)" "$F32" "$I8"
   kill -TERM "$SRV_PID"; wait "$SRV_PID"
   e2e_start_server --models "$T/repo" --drain-seconds 0 --score-precision f16 || exit 1
   req GET /v1/models/demo; check "f16 described" f16 "$(json 'j["score_precision"]')"

@@ -2,9 +2,12 @@
  * mf.c - the "mf" family: save, load (validated, pointing into the mapped
  * file) and the serving queries (recommend, similar, fold-in, top-k).
  *
- * Scoring is one cblas_sgemv over the item factors (or, when the server asks
- * for it, the binary16 kernel of half.c); exclusions and filters
- * set scores to -INFINITY; a size-k heap picks the best. Everything a query
+ * Scoring is an int8 screening pass (quant.c) that bounds every item's
+ * score, then an exact f32 re-score of the few items whose bound can still
+ * reach the top k, so the answer is the f32 answer; or, when asked for or
+ * without AVX2, one cblas_sgemv over the f32 item factors; or the binary16
+ * kernel of half.c (approximate). Exclusions and filters set scores to
+ * -INFINITY; a size-k heap picks the best. Everything a query
  * needs beyond the model comes from the caller's scratch buffer, so queries
  * allocate nothing and run concurrently on any number of threads.
  */
@@ -23,6 +26,7 @@
 #include "core/repo.h"
 #include "core/strv.h"
 #include "mf/half.h"
+#include "mf/quant.h"
 
 /* ====================================================================== */
 /* saving                                                                 */
@@ -194,6 +198,7 @@ struct mf_model {
                               * gemv kernel streams them ~1.6x faster than
                               * dot products over rows (bench/results) */
     uint16_t *Vh, *Vnh;      /* V and Vn packed as binary16 (half.h), or NULL */
+    struct quant_items Vq, Vnq; /* V and Vn packed as int8 (quant.h), or empty */
     float *yty;              /* V^T V, f x f, for fold-in */
     char *item_json;         /* pre-escaped "item":..,"title":.. fragments */
     size_t *item_json_off;   /* n_items + 1 */
@@ -227,6 +232,8 @@ static void mf_free_state(void *state)
     free(m->Vnt);
     free(m->Vh);
     free(m->Vnh);
+    quant_free(&m->Vq);
+    quant_free(&m->Vnq);
     free(m->yty);
     free(m->item_json);
     free(m->item_json_off);
@@ -252,20 +259,28 @@ static double meta_double(const st_file *f, const char *key, double dflt)
 }
 
 /* Set once before models load (mf_set_score_precision); read only by mf_load. */
-static int half_wanted;
+enum score_mode { SCORE_F32, SCORE_F16, SCORE_I8 };
+static enum score_mode score_mode = SCORE_I8;
+static int score_mode_set;
 
 int mf_set_score_precision(const char *name, enc_err *err)
 {
-    if (strcmp(name, "f32") == 0) {
-        half_wanted = 0;
-        return 0;
+    if (strcmp(name, "auto") == 0) {
+        score_mode = quant_fast() ? SCORE_I8 : SCORE_F32;
+    } else if (strcmp(name, "f32") == 0) {
+        score_mode = SCORE_F32;
+    } else if (strcmp(name, "i8") == 0) {
+        score_mode = SCORE_I8;
+    } else if (strcmp(name, "f16") == 0) {
+        if (!half_supported())
+            return enc_errf(err, ENC_EUNSUPPORTED,
+                            "score precision f16 needs an x86-64 CPU with AVX2, FMA and F16C");
+        score_mode = SCORE_F16;
+    } else {
+        return enc_errf(err, ENC_EINVAL, "score precision must be auto, i8, f32 or f16, not '%s'",
+                        name);
     }
-    if (strcmp(name, "f16") != 0)
-        return enc_errf(err, ENC_EINVAL, "score precision must be f32 or f16, not '%s'", name);
-    if (!half_supported())
-        return enc_errf(err, ENC_EUNSUPPORTED,
-                        "score precision f16 needs an x86-64 CPU with AVX2, FMA and F16C");
-    half_wanted = 1;
+    score_mode_set = 1;
     return 0;
 }
 
@@ -378,7 +393,13 @@ static int mf_load(const st_file *f, void **state, enc_err *err)
             m->Vnt[j * NI + i] = v[j] * inv;
         }
     }
-    if (half_wanted && half_supported()) {
+    if (!score_mode_set)   /* nobody chose: as "auto" */
+        score_mode = quant_fast() ? SCORE_I8 : SCORE_F32;
+    /* Factors int8 cannot pack (f > 1024): this model stays on the f32 path. */
+    if (score_mode == SCORE_I8 && quant_pack(m->V, NI, F, &m->Vq) == 0 &&
+        quant_pack(m->Vn, NI, F, &m->Vnq) != 0)
+        quant_free(&m->Vq);
+    if (score_mode == SCORE_F16 && half_supported()) {
         m->Vh = malloc(half_elems(NI, F) * sizeof *m->Vh);
         m->Vnh = malloc(half_elems(NI, F) * sizeof *m->Vnh);
         if (!m->Vh || !m->Vnh) {
@@ -428,6 +449,7 @@ static size_t mf_mem_usage(const void *state)
     size_t F = m->f;
     return sizeof *m + (m->n_users + 4 * m->n_items) * F * sizeof(float) + F * F * sizeof(float) +
            (m->Vh ? 2 * half_elems(m->n_items, F) * sizeof *m->Vh : 0) +
+           (m->Vq.q ? 2 * quant_padded(m->n_items) * ((F + 3) / 4 * 4 + 2 * sizeof(float)) : 0) +
            m->item_json_off[m->n_items] + (m->users.mask + m->items.mask + m->tagmap.mask + 3) * 4;
 }
 
@@ -440,7 +462,8 @@ static void mf_describe(const void *state, json_t *o)
     json_object_set_new(o, "tags", json_integer((json_int_t)m->n_tags));
     json_object_set_new(o, "interactions", json_integer((json_int_t)m->seen_off[m->n_users]));
     json_object_set_new(o, "algorithm", json_string(m->algorithm ? m->algorithm : "unknown"));
-    json_object_set_new(o, "score_precision", json_string(m->Vh ? "f16" : "f32"));
+    json_object_set_new(o, "score_precision",
+                        json_string(m->Vh ? "f16" : m->Vq.q ? "i8" : "f32"));
 }
 
 const struct model_ops mf_ops = {
@@ -491,8 +514,9 @@ const char *mf_item_json(const struct mf_model *m, size_t item, size_t *len)
 
 size_t mf_scratch_floats(const struct mf_model *m)
 {
-    /* scores[I, padded to half.c's blocks] + fold-in system and x [F*F + F] */
-    return half_padded(m->n_items) + m->f * m->f + 2 * m->f;
+    /* scores and bounds [I each, padded to the kernels' blocks of 8] + fold-in
+     * system and x [F*F + F] */
+    return 2 * half_padded(m->n_items) + m->f * m->f + 2 * m->f;
 }
 
 /* "a is a better hit than b": higher score, then lower index. */
@@ -541,23 +565,24 @@ static void heap_replace_root(struct mf_hit *hits, size_t len, float s, int32_t 
 }
 
 /* A lower bound on the k-th best score: the k-th largest of the maxima of
- * TOPK_CHUNK-item chunks (k distinct items reach it), or -INFINITY when
- * there are too few chunks. Most items fall below it, so the heap sees a
- * dozen candidates instead of the ~k ln(n/k) a plain scan would push. */
+ * `chunk`-item chunks (k distinct items reach it; chunk a multiple of 8),
+ * or -INFINITY when there are too few chunks. Most items fall below it, so
+ * the heap sees a dozen candidates instead of the ~k ln(n/k) a plain scan
+ * would push. Smaller chunks give a tighter floor for more work. */
 #define TOPK_CHUNK 64
-static float topk_floor(const float *scores, size_t n, size_t k)
+static float topk_floor(const float *scores, size_t n, size_t k, size_t chunk)
 {
-    size_t chunks = n / TOPK_CHUNK;
+    size_t chunks = n / chunk;
     if (k > 32 || chunks < 2 * k)
         return -INFINITY;
     float best[32];   /* the k largest chunk maxima so far, descending */
     size_t nb = 0;
     for (size_t c = 0; c < chunks; c++) {
-        const float *p = scores + c * TOPK_CHUNK;
+        const float *p = scores + c * chunk;
         float m;
 #if defined(__SSE2__)
         __m128 a = _mm_loadu_ps(p), b = _mm_loadu_ps(p + 4);
-        for (size_t j = 8; j < TOPK_CHUNK; j += 8) {   /* maxps drops a NaN operand */
+        for (size_t j = 8; j < chunk; j += 8) {   /* maxps drops a NaN operand */
             a = _mm_max_ps(_mm_loadu_ps(p + j), a);
             b = _mm_max_ps(_mm_loadu_ps(p + j + 4), b);
         }
@@ -566,7 +591,7 @@ static float topk_floor(const float *scores, size_t n, size_t k)
         m = _mm_cvtss_f32(_mm_max_ss(a, _mm_shuffle_ps(a, a, 1)));
 #else
         m = p[0];
-        for (size_t j = 1; j < TOPK_CHUNK; j++)
+        for (size_t j = 1; j < chunk; j++)
             m = p[j] > m ? p[j] : m;
 #endif
         if (m != m || (nb == k && !(m > best[k - 1])))   /* NaN: skip the chunk */
@@ -590,7 +615,7 @@ size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits)
      * the root is the worst kept. Until it holds k, take any s >= floor_s
      * (not -inf); then only s > the root's score: every later index is
      * higher than any kept one, so a tie loses. */
-    const float floor_s = topk_floor(scores, n, k);
+    const float floor_s = topk_floor(scores, n, k, TOPK_CHUNK);
     size_t len = 0, i = 0;
     float thr = floor_s;
 #define TOPK_CONSIDER(j)                                                      \
@@ -694,9 +719,12 @@ static void apply_filters(const struct mf_model *m, const struct mf_query *q, fl
 
 /* Score only the candidates (others -inf) or the whole catalog, with u.
  * V is row-major I x F (for single items), Vt the same transposed, Vh the
- * same packed as binary16 or NULL. */
-static void score_items(const struct mf_model *m, const struct mf_query *q, const float *u,
-                        const float *V, const float *Vt, const uint16_t *Vh, float *scores)
+ * same packed as binary16 or NULL, Vq the same packed as int8 or empty.
+ * Returns 1 when scores are int8 screening lower bounds with interval widths
+ * in width (finish with top_screened), 0 when they are final. */
+static int score_items(const struct mf_model *m, const struct mf_query *q, const float *u,
+                       const float *V, const float *Vt, const uint16_t *Vh,
+                       const struct quant_items *Vq, float *scores, float *width)
 {
     size_t F = m->f;
     if (q->candidates) {
@@ -706,19 +734,66 @@ static void score_items(const struct mf_model *m, const struct mf_query *q, cons
             int32_t it = q->candidates[c];
             scores[it] = cblas_sdot((int)F, V + (size_t)it * F, 1, u, 1);
         }
+    } else if (Vq->q && quant_score(Vq, u, scores, width) == 0) {
+        return 1;
     } else if (Vh) {
         half_score(Vh, m->n_items, F, u, scores);
     } else {
         cblas_sgemv(CblasRowMajor, CblasTrans, (int)F, (int)m->n_items, 1.0f, Vt,
                     (int)m->n_items, u, 1, 0.0f, scores, 1);
     }
+    return 0;
+}
+
+/* The f32 top k from screened lower bounds (exclusions already -inf): an
+ * item whose upper bound is below the k-th best lower bound cannot make the
+ * top k (k items surely beat it); the others, ~20 of 1,682 on MovieLens,
+ * are re-scored exactly into a compact list (scores and width reused: the
+ * list never overtakes the scan). Ties still go to the lower index. */
+static size_t top_screened(const struct mf_model *m, const float *V, const float *u, int fast,
+                           float *scores, float *width, size_t k, struct mf_hit *hits)
+{
+    size_t n = m->n_items, F = m->f, c = 0, i = 0, len;
+    /* Any floor at or below the k-th best lower bound is safe; the chunk
+     * maxima give one for a fraction of a full top-k pass. */
+    float floor_s = topk_floor(scores, n, k, 16);
+    if (floor_s == -INFINITY) {
+        len = mf_topk(scores, n, k, hits);
+        floor_s = len == k ? hits[k - 1].score : -INFINITY;
+    }
+#define SCREEN_ONE(j)                                                               \
+    do {                                                                            \
+        float lo_ = scores[j];                                                      \
+        if (lo_ != -INFINITY && lo_ + width[j] >= floor_s) {                        \
+            int32_t idx_ = (int32_t)(j);                                            \
+            scores[c] = quant_dot(V + (size_t)(j) * F, u, F, fast);                \
+            memcpy(width + c++, &idx_, sizeof idx_);                                \
+        }                                                                           \
+    } while (0)
+#if defined(__SSE2__)
+    /* Four at a time: one add and compare skip a block that cannot reach. */
+    const __m128 fl = _mm_set1_ps(floor_s);
+    for (; floor_s != -INFINITY && i + 4 <= n; i += 4)
+        if (_mm_movemask_ps(_mm_cmpge_ps(
+                _mm_add_ps(_mm_loadu_ps(scores + i), _mm_loadu_ps(width + i)), fl)))
+            for (size_t j = i; j < i + 4; j++)
+                SCREEN_ONE(j);
+#endif
+    for (; i < n; i++)
+        SCREEN_ONE(i);
+#undef SCREEN_ONE
+    len = mf_topk(scores, c, k, hits);
+    for (size_t h = 0; h < len; h++)
+        memcpy(&hits[h].item, width + hits[h].item, sizeof hits[h].item);
+    return len;
 }
 
 int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scratch,
                  struct mf_hit *hits, size_t *n_hits, enum mf_source *source, enc_err *err)
 {
     *n_hits = 0;
-    float *scores = scratch, *work = scratch + half_padded(m->n_items);
+    size_t P = half_padded(m->n_items);
+    float *scores = scratch, *width = scratch + P, *work = scratch + 2 * P;
     const float *u = NULL;
     if (q->user >= 0 && (size_t)q->user >= m->n_users)
         return enc_errf(err, ENC_EINVAL, "user row out of range");
@@ -734,8 +809,9 @@ int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scra
     } else {
         *source = MF_FROM_POPULAR;
     }
+    int screened = 0;
     if (u) {
-        score_items(m, q, u, m->V, m->Vt, m->Vh, scores);
+        screened = score_items(m, q, u, m->V, m->Vt, m->Vh, &m->Vq, scores, width);
     } else if (q->candidates) {
         for (size_t i = 0; i < m->n_items; i++)
             scores[i] = -INFINITY;
@@ -752,7 +828,8 @@ int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scra
             scores[q->history[h]] = -INFINITY;
     }
     apply_filters(m, q, scores);
-    *n_hits = mf_topk(scores, m->n_items, q->k, hits);
+    *n_hits = screened ? top_screened(m, m->V, u, m->Vq.fast, scores, width, q->k, hits)
+                       : mf_topk(scores, m->n_items, q->k, hits);
     return 0;
 }
 
@@ -762,10 +839,12 @@ int mf_similar(const struct mf_model *m, int32_t item, const struct mf_query *fi
     *n_hits = 0;
     if (item < 0 || (size_t)item >= m->n_items)
         return enc_errf(err, ENC_EINVAL, "item row out of range");
-    float *scores = scratch;
-    score_items(m, filters, m->Vn + (size_t)item * m->f, m->Vn, m->Vnt, m->Vnh, scores);
+    float *scores = scratch, *width = scratch + half_padded(m->n_items);
+    const float *u = m->Vn + (size_t)item * m->f;
+    int screened = score_items(m, filters, u, m->Vn, m->Vnt, m->Vnh, &m->Vnq, scores, width);
     scores[item] = -INFINITY;
     apply_filters(m, filters, scores);
-    *n_hits = mf_topk(scores, m->n_items, filters->k, hits);
+    *n_hits = screened ? top_screened(m, m->Vn, u, m->Vnq.fast, scores, width, filters->k, hits)
+                       : mf_topk(scores, m->n_items, filters->k, hits);
     return 0;
 }
