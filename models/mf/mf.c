@@ -748,8 +748,10 @@ static int score_items(const struct mf_model *m, const struct mf_query *q, const
 /* The f32 top k from screened lower bounds (exclusions already -inf): an
  * item whose upper bound is below the k-th best lower bound cannot make the
  * top k (k items surely beat it); the others, ~20 of 1,682 on MovieLens,
- * are re-scored exactly into a compact list (scores and width reused: the
- * list never overtakes the scan). Ties still go to the lower index. */
+ * are re-scored exactly. Their rows are cold under load, so the scan only
+ * lists them (in width: the list never overtakes the scan) and prefetches
+ * them, and a second pass scores them into a compact list in scores. Ties
+ * still go to the lower index. */
 static size_t top_screened(const struct mf_model *m, const float *V, const float *u, int fast,
                            float *scores, float *width, size_t k, struct mf_hit *hits)
 {
@@ -766,7 +768,8 @@ static size_t top_screened(const struct mf_model *m, const float *V, const float
         float lo_ = scores[j];                                                      \
         if (lo_ != -INFINITY && lo_ + width[j] >= floor_s) {                        \
             int32_t idx_ = (int32_t)(j);                                            \
-            scores[c] = quant_dot(V + (size_t)(j) * F, u, F, fast);                \
+            for (size_t b_ = 0; b_ < F * sizeof(float); b_ += 64)                   \
+                __builtin_prefetch((const char *)(V + (size_t)(j) * F) + b_);       \
             memcpy(width + c++, &idx_, sizeof idx_);                                \
         }                                                                           \
     } while (0)
@@ -782,6 +785,11 @@ static size_t top_screened(const struct mf_model *m, const float *V, const float
     for (; i < n; i++)
         SCREEN_ONE(i);
 #undef SCREEN_ONE
+    for (size_t h = 0; h < c; h++) {
+        int32_t idx;
+        memcpy(&idx, width + h, sizeof idx);
+        scores[h] = quant_dot(V + (size_t)idx * F, u, F, fast);
+    }
     len = mf_topk(scores, c, k, hits);
     for (size_t h = 0; h < len; h++)
         memcpy(&hits[h].item, width + hits[h].item, sizeof hits[h].item);
