@@ -2,8 +2,9 @@
 # recommend_http.sh - recommend over HTTP, side by side in one run against the
 # libmicrohttpd ceiling (mhd-epoll, and mhd-epoll-1: what one event loop can
 # do) and the FastAPI + numpy peer, with ../shared/bench/compare.sh. Rows:
-#   encore       encore-server, defaults (f32 scoring with cblas_sgemv)
-#   peer:PORT+1  the same with --threads 1 (one event loop)
+#   encore       encore-server, defaults (score_precision auto: int8 screening
+#                + exact f32 re-score where the CPU has AVX2/FMA)
+#   peer:PORT+1  the same with --score-precision f32 (cblas_sgemv over all items)
 #   peer:PORT+2  the same with --score-precision f16 (binary16 item factors)
 #   peer:PORT+3  only with BASELINE_BUILD=DIR: that build's encore-server with
 #                its defaults (e.g. an earlier commit, to show a change)
@@ -34,10 +35,9 @@ SRV=$!
 trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null' EXIT
 for i in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
 kill -0 "$SRV" 2>/dev/null || { echo "encore-server did not start (port $PORT taken?):" >&2; cat "$OUT/server.log" >&2; exit 1; }
-# The same server with one HTTP thread, as a second row ("peer:PORT+1"):
-# what one event loop (the libuv-driven alternative) would give.
+# The same server scoring every item in f32, as a second row ("peer:PORT+1").
 "$BUILD/encore-server" --models "$OUT/repo" --host 127.0.0.1 --port $((PORT + 1)) --drain-seconds 0 \
-  --threads 1 ${SERVER_ARGS:-} 2>"$OUT/server1.log" &
+  --score-precision f32 ${SERVER_ARGS:-} 2>"$OUT/server32.log" &
 SRV1=$!
 trap 'kill $SRV $SRV1 2>/dev/null; wait $SRV $SRV1 2>/dev/null' EXIT
 for i in $(seq 50); do curl -sf "http://127.0.0.1:$((PORT + 1))/readyz" >/dev/null && break; sleep 0.1; done
