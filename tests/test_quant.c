@@ -133,6 +133,32 @@ START_TEST(degenerate_inputs)
 }
 END_TEST
 
+START_TEST(select_matches_definition)
+{
+    enum { N = 203 };   /* blocks of 8 and a tail */
+    float lower[N], width[2][N];
+    for (int i = 0; i < N; i++) {
+        lower[i] = i % 7 == 0 ? -INFINITY : uniform(-1, 1);
+        width[0][i] = width[1][i] = uniform(0, 0.2f);
+    }
+    const float floors[] = {0.5f, -INFINITY, 2.0f};
+    for (size_t f = 0; f < 3; f++) {
+        int32_t want[N];
+        size_t nw = 0;
+        for (int i = 0; i < N; i++)
+            if (lower[i] != -INFINITY && lower[i] + width[0][i] >= floors[f])
+                want[nw++] = i;
+        for (int fast = 0; fast < (quant_fast() ? 2 : 1); fast++) {
+            float w[N];
+            memcpy(w, width[fast], sizeof w);
+            size_t c = quant_select(lower, w, N, floors[f], fast);
+            ck_assert_uint_eq(c, nw);
+            ck_assert_int_eq(memcmp(w, want, c * sizeof(int32_t)), 0);
+        }
+    }
+}
+END_TEST
+
 /* 30 users x 300 items x 24 factors, seen items, and two tags. */
 static void make_data(struct mf_data *d)
 {
@@ -273,6 +299,7 @@ int main(void)
     TCase *tc = tcase_create("quant");
     tcase_add_test(tc, bound_holds);
     tcase_add_test(tc, degenerate_inputs);
+    tcase_add_test(tc, select_matches_definition);
     tcase_add_test(tc, i8_model_answers_as_f32);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -70,7 +70,7 @@ static int served_fn(void *ctx, const char *user_id, int64_t train_user,
 
 int eval_mf(const char *model_dir, int argc, char **argv)
 {
-    const char *dir = NULL, *train_path = NULL, *test_path = NULL, *precision = "f32";
+    const char *dir = NULL, *train_path = NULL, *test_path = NULL, *precision = "auto";
     int64_t k = 10;
     const struct opt opts[] = {
         {"model", OPT_STR, &dir, "model version or name directory", 0, -1, 1},
@@ -79,10 +79,10 @@ int eval_mf(const char *model_dir, int argc, char **argv)
         {"test", OPT_STR, &test_path, "held-out interactions", 0, -1, 1},
         {"k", OPT_INT, &k, "cutoff", 1, 1000, 0},
         {"score-precision", OPT_STR, &precision,
-         "f32 or f16: score as encore-server does with that --score-precision", 0, -1, 0},
+         "auto, i8, f32 or f16: score as encore-server does with that --score-precision", 0, -1, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
-    int rc = opts_parse("eval", "--model DIR --train FILE --test FILE [--k 10 --score-precision f32]", opts, argc,
+    int rc = opts_parse("eval", "--model DIR --train FILE --test FILE [--k 10 --score-precision auto]", opts, argc,
                         argv);
     if (rc)
         return rc == 1 ? 0 : rc;

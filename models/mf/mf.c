@@ -755,7 +755,7 @@ static int score_items(const struct mf_model *m, const struct mf_query *q, const
 static size_t top_screened(const struct mf_model *m, const float *V, const float *u, int fast,
                            float *scores, float *width, size_t k, struct mf_hit *hits)
 {
-    size_t n = m->n_items, F = m->f, c = 0, i = 0, len;
+    size_t n = m->n_items, F = m->f, c, len;
     /* Any floor at or below the k-th best lower bound is safe; the chunk
      * maxima give one for a fraction of a full top-k pass. */
     float floor_s = topk_floor(scores, n, k, 16);
@@ -763,28 +763,13 @@ static size_t top_screened(const struct mf_model *m, const float *V, const float
         len = mf_topk(scores, n, k, hits);
         floor_s = len == k ? hits[k - 1].score : -INFINITY;
     }
-#define SCREEN_ONE(j)                                                               \
-    do {                                                                            \
-        float lo_ = scores[j];                                                      \
-        if (lo_ != -INFINITY && lo_ + width[j] >= floor_s) {                        \
-            int32_t idx_ = (int32_t)(j);                                            \
-            for (size_t b_ = 0; b_ < F * sizeof(float); b_ += 64)                   \
-                __builtin_prefetch((const char *)(V + (size_t)(j) * F) + b_);       \
-            memcpy(width + c++, &idx_, sizeof idx_);                                \
-        }                                                                           \
-    } while (0)
-#if defined(__SSE2__)
-    /* Four at a time: one add and compare skip a block that cannot reach. */
-    const __m128 fl = _mm_set1_ps(floor_s);
-    for (; floor_s != -INFINITY && i + 4 <= n; i += 4)
-        if (_mm_movemask_ps(_mm_cmpge_ps(
-                _mm_add_ps(_mm_loadu_ps(scores + i), _mm_loadu_ps(width + i)), fl)))
-            for (size_t j = i; j < i + 4; j++)
-                SCREEN_ONE(j);
-#endif
-    for (; i < n; i++)
-        SCREEN_ONE(i);
-#undef SCREEN_ONE
+    c = quant_select(scores, width, n, floor_s, fast);
+    for (size_t h = 0; h < c; h++) {
+        int32_t idx;
+        memcpy(&idx, width + h, sizeof idx);
+        for (size_t b = 0; b < F * sizeof(float); b += 64)
+            __builtin_prefetch((const char *)(V + (size_t)idx * F) + b);
+    }
     for (size_t h = 0; h < c; h++) {
         int32_t idx;
         memcpy(&idx, width + h, sizeof idx);

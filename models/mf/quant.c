@@ -228,6 +228,32 @@ QUANT_TARGET __attribute__((target("fma"))) static float dot_avx2(const float *x
     return d;
 }
 
+/* Eight slots at a time: one add, two compares and a mask test skip a
+ * block with no candidate, the common case. */
+QUANT_TARGET static size_t select_avx2(const float *lower, float *width, size_t n,
+                                       float floor_s)
+{
+    const __m256 fl = _mm256_set1_ps(floor_s), ninf = _mm256_set1_ps(-INFINITY);
+    size_t c = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 lo = _mm256_loadu_ps(lower + i), w = _mm256_loadu_ps(width + i);
+        __m256 ok = _mm256_and_ps(_mm256_cmp_ps(_mm256_add_ps(lo, w), fl, _CMP_GE_OQ),
+                                  _mm256_cmp_ps(lo, ninf, _CMP_NEQ_OQ));
+        unsigned m = (unsigned)_mm256_movemask_ps(ok);
+        while (m) {   /* c <= i + bit: every slot written was read above */
+            int32_t at = (int32_t)(i + (unsigned)__builtin_ctz(m));
+            memcpy(width + c++, &at, sizeof at);
+            m &= m - 1;
+        }
+    }
+    for (; i < n; i++)
+        if (lower[i] != -INFINITY && lower[i] + width[i] >= floor_s) {
+            int32_t at = (int32_t)i;
+            memcpy(width + c++, &at, sizeof at);
+        }
+    return c;
+}
+
 #else
 
 int quant_fast(void)
@@ -236,6 +262,22 @@ int quant_fast(void)
 }
 
 #endif
+
+size_t quant_select(const float *lower, float *width, size_t n, float floor_s, int fast)
+{
+#if QUANT_X86
+    if (fast)
+        return select_avx2(lower, width, n, floor_s);
+#endif
+    (void)fast;
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        if (lower[i] != -INFINITY && lower[i] + width[i] >= floor_s) {
+            int32_t at = (int32_t)i;
+            memcpy(width + c++, &at, sizeof at);
+        }
+    return c;
+}
 
 float quant_dot(const float *x, const float *y, size_t n, int fast)
 {

@@ -51,6 +51,12 @@ void quant_free(struct quant_items *qi);   /* empty or zeroed: no-op */
  * finite (nothing written). Thread-safe. */
 int quant_score(const struct quant_items *qi, const float *u, float *lower, float *width);
 
+/* The screen: writes to idx the items i < n (ascending) with
+ * lower[i] != -inf and lower[i] + width[i] >= floor_s; returns how many.
+ * idx may alias width (an index is written only after its slot was read).
+ * AVX2 when fast, else plain C. */
+size_t quant_select(const float *lower, float *width, size_t n, float floor_s, int fast);
+
 /* x.y in f32 (the re-score of a screened item): AVX2+FMA when fast (a
  * quant_items' `fast`), else plain C. Cheaper than a BLAS call for one row. */
 float quant_dot(const float *x, const float *y, size_t n, int fast);
