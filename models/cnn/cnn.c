@@ -374,8 +374,10 @@ struct cnn_work {
     int32_t *pidx[CNN_MAX_LAYERS];  /* pool layers: argmax input offset */
     float *mask[CNN_MAX_LAYERS];    /* dropout layers (training) */
     float *xhat[CNN_MAX_LAYERS];    /* bn layers (training): normalised input */
-    float *bn[CNN_MAX_LAYERS];      /* bn layers: 4 x C = batch mean, biased var,
-                                     * 1/sqrt(var + eps); inference scale, shift */
+    float *bn[CNN_MAX_LAYERS];      /* bn layers: 5 x C = batch mean, biased var,
+                                     * 1/sqrt(var + eps) (training); inference
+                                     * scale, shift (apart: an inference pass
+                                     * does not spoil a training pass's values) */
     double *bnacc[CNN_MAX_LAYERS];  /* bn layers (training): 2 x C sums */
     size_t bn_count[CNN_MAX_LAYERS];/* bn: values per channel of the last
                                      * training pass (0: none recorded) */
@@ -461,7 +463,7 @@ struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap, int train)
             break;
         case CNN_BN:
             w->act[i] = malloc(o * sizeof(float));
-            w->bn[i] = malloc(4 * (size_t)L->units * sizeof(float));
+            w->bn[i] = malloc(5 * (size_t)L->units * sizeof(float));
             w->xhat[i] = train ? malloc(o * sizeof(float)) : NULL;
             w->bnacc[i] = train ? malloc(2 * (size_t)L->units * sizeof(double)) : NULL;
             if (!w->act[i] || !w->bn[i] || (train && (!w->xhat[i] || !w->bnacc[i])))
@@ -723,7 +725,7 @@ static void bn_forward_eval(const struct cnn_net *net, const struct cnn_layer *L
     const size_t C = (size_t)L->units;
     const float *gamma = net->params + L->w_off, *beta = net->params + L->b_off;
     const float *rm = net->stats + L->s_off, *rv = rm + C;
-    float *sc = st + 2 * C, *sh = st + 3 * C;
+    float *sc = st + 3 * C, *sh = st + 4 * C;
     for (size_t c = 0; c < C; c++) {
         sc[c] = (float)(gamma[c] / sqrt((double)rv[c] + CNN_BN_EPS));
         sh[c] = beta[c] - rm[c] * sc[c];
