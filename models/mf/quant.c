@@ -19,7 +19,7 @@
 #include <cpuid.h>
 #include <immintrin.h>
 #define QUANT_X86 1
-#define QUANT_TARGET __attribute__((target("avx2")))
+#define QUANT_TARGET __attribute__((target("avx2,fma")))
 #endif
 
 #define QUANT_MAX_F 1024   /* int32 sums stay exact; per-call stack arrays stay small */
@@ -208,8 +208,7 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
 }
 #undef QSTEP
 
-QUANT_TARGET __attribute__((target("fma"))) static float dot_avx2(const float *x, const float *y,
-                                                                  size_t n)
+QUANT_TARGET static float dot_avx2(const float *x, const float *y, size_t n)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0;
     size_t j = 0;
