@@ -93,7 +93,12 @@ static float tanh_fast(float x)
 /* One Adam step on n parameters (PyTorch's formulation, bias corrections
  * folded into lr_t and e_t). A separate function so it can be compiled
  * without errno-setting sqrtf, which lets GCC vectorise it. */
-__attribute__((optimize("no-math-errno"))) static void adam_step(
+#if defined(__clang__)   /* clang has no optimize attribute (and never sets errno in sqrtf) */
+#define LSTM_NO_ERRNO
+#else
+#define LSTM_NO_ERRNO __attribute__((optimize("no-math-errno")))
+#endif
+LSTM_NO_ERRNO static void adam_step(
     float *restrict q, const float *restrict g, float *restrict am, float *restrict av, size_t n,
     float scale, float lr_t, float e_t)
 {
