@@ -6,17 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/model.h"
 #include "mf/half.h"
-#include "mf/mf.h"
-#include "testutil.h"
+#include "mf_testutil.h"
 
 static uint32_t rng = 12345;
 
 static float uniform(float lo, float hi)
 {
-    rng = rng * 1664525u + 1013904223u;
-    return lo + (hi - lo) * (float)(rng >> 8) / (float)(1u << 24);
+    return mfu_uniform(&rng, lo, hi);
 }
 
 /* Halves back to float, the portable way (no F16C needed in the oracle). */
@@ -95,64 +92,6 @@ START_TEST(pack_refuses_unrepresentable)
 }
 END_TEST
 
-/* 40 users x 150 items x 16 factors: random, so scores are distinct. */
-static void make_data(struct mf_data *d)
-{
-    memset(d, 0, sizeof *d);
-    d->n_users = 40;
-    d->n_items = 150;
-    d->factors = 16;
-    d->user_factors = malloc(40 * 16 * sizeof(float));
-    d->item_factors = malloc(150 * 16 * sizeof(float));
-    for (size_t i = 0; i < 40 * 16; i++)
-        d->user_factors[i] = uniform(-1, 1);
-    for (size_t i = 0; i < 150 * 16; i++)
-        d->item_factors[i] = uniform(-1, 1);
-    d->user_ids = malloc(40 * sizeof(char *));
-    d->item_ids = malloc(150 * sizeof(char *));
-    char id[16];
-    for (int i = 0; i < 40; i++) {
-        snprintf(id, sizeof id, "u%d", i);
-        d->user_ids[i] = strdup(id);
-    }
-    for (int i = 0; i < 150; i++) {
-        snprintf(id, sizeof id, "i%d", i);
-        d->item_ids[i] = strdup(id);
-    }
-    d->seen_offsets = calloc(41, sizeof(int64_t));
-    for (int u = 0; u < 40; u++)
-        d->seen_offsets[u + 1] = d->seen_offsets[u] + 2;
-    d->seen_items = malloc(80 * sizeof(int32_t));
-    for (int p = 0; p < 80; p++)
-        d->seen_items[p] = (p * 37) % 150;
-    d->item_popularity = malloc(150 * sizeof(float));
-    for (int i = 0; i < 150; i++)
-        d->item_popularity[i] = (float)((i * 7) % 150);
-    d->algorithm = "als";
-    d->regularization = 0.1;
-    d->alpha = 1.0;
-}
-
-static struct model *load(const char *path, const char *precision)
-{
-    enc_err err = {0};
-    struct model *m = NULL;
-    ck_assert_msg(mf_set_score_precision(precision, &err) == 0, "%s", err.msg);
-    ck_assert_msg(model_load("h", 1, path, &m, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(mf_set_score_precision("f32", &err), 0);
-    return m;
-}
-
-static const char *precision_of(const struct model *m)
-{
-    static char out[8];
-    json_t *o = json_object();
-    m->ops->describe(m->state, o);
-    snprintf(out, sizeof out, "%s", json_string_value(json_object_get(o, "score_precision")));
-    json_decref(o);
-    return out;
-}
-
 START_TEST(f16_model_ranks_as_f32)
 {
     enc_err err = {0};
@@ -162,16 +101,13 @@ START_TEST(f16_model_ranks_as_f32)
         printf("test_half: skipped: this CPU lacks AVX2/FMA/F16C\n");
         return;
     }
-    char *repo = tu_tmpdir(), out[4200], path[4300];
-    struct mf_data d;
-    make_data(&d);
-    snprintf(out, sizeof out, "%s/h", repo);
-    ck_assert_int_eq(mf_save(&d, NULL, NULL, out, 0, NULL, &err), 0);
-    mf_data_clear(&d);
-    snprintf(path, sizeof path, "%s/h/1/model.safetensors", repo);
-    struct model *m32 = load(path, "f32"), *m16 = load(path, "f16");
-    ck_assert_str_eq(precision_of(m32), "f32");
-    ck_assert_str_eq(precision_of(m16), "f16");
+    char *repo = tu_tmpdir(), path[4300];
+    struct mf_data d;   /* 40 users x 150 items x 16 factors, 2 seen each */
+    mfu_make_data(&d, 40, 150, 16, 1.0f, 2, 37, 0, &rng);
+    mfu_save(&d, repo, "h", path, sizeof path);
+    struct model *m32 = mfu_load(path, "f32"), *m16 = mfu_load(path, "f16");
+    ck_assert_str_eq(mfu_precision(m32), "f32");
+    ck_assert_str_eq(mfu_precision(m16), "f16");
     const struct mf_model *a = m32->state, *b = m16->state;
     float *sa = malloc(mf_scratch_floats(a) * sizeof *sa), *sb = malloc(mf_scratch_floats(b) * sizeof *sb);
     struct mf_hit ha[10], hb[10];

@@ -6,17 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/model.h"
-#include "mf/mf.h"
 #include "mf/quant.h"
-#include "testutil.h"
+#include "mf_testutil.h"
 
 static uint32_t rng = 777;
 
 static float uniform(float lo, float hi)
 {
-    rng = rng * 1664525u + 1013904223u;
-    return lo + (hi - lo) * (float)(rng >> 8) / (float)(1u << 24);
+    return mfu_uniform(&rng, lo, hi);
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -159,74 +156,6 @@ START_TEST(select_matches_definition)
 }
 END_TEST
 
-/* 30 users x 300 items x 24 factors, seen items, and two tags. */
-static void make_data(struct mf_data *d)
-{
-    memset(d, 0, sizeof *d);
-    d->n_users = 30;
-    d->n_items = 300;
-    d->factors = 24;
-    d->user_factors = malloc(30 * 24 * sizeof(float));
-    d->item_factors = malloc(300 * 24 * sizeof(float));
-    for (size_t i = 0; i < 30 * 24; i++)
-        d->user_factors[i] = uniform(-1, 1);
-    for (size_t i = 0; i < 300 * 24; i++)
-        d->item_factors[i] = uniform(-0.5f, 0.5f);
-    d->user_ids = malloc(30 * sizeof(char *));
-    d->item_ids = malloc(300 * sizeof(char *));
-    char id[16];
-    for (int i = 0; i < 30; i++) {
-        snprintf(id, sizeof id, "u%d", i);
-        d->user_ids[i] = strdup(id);
-    }
-    for (int i = 0; i < 300; i++) {
-        snprintf(id, sizeof id, "i%d", i);
-        d->item_ids[i] = strdup(id);
-    }
-    d->seen_offsets = calloc(31, sizeof(int64_t));
-    for (int u = 0; u < 30; u++)
-        d->seen_offsets[u + 1] = d->seen_offsets[u] + 5;
-    d->seen_items = malloc(150 * sizeof(int32_t));
-    for (int p = 0; p < 150; p++)
-        d->seen_items[p] = (p * 53) % 300;
-    d->item_popularity = malloc(300 * sizeof(float));
-    for (int i = 0; i < 300; i++)
-        d->item_popularity[i] = (float)((i * 7) % 300);
-    d->tag_names = malloc(2 * sizeof(char *));
-    d->tag_names[0] = strdup("a");
-    d->tag_names[1] = strdup("b");
-    d->n_tags = 2;
-    d->item_tag_offsets = calloc(301, sizeof(int64_t));
-    d->item_tag_ids = malloc(300 * sizeof(int32_t));
-    for (int i = 0; i < 300; i++) {   /* every item one tag: a for 1 in 3 */
-        d->item_tag_ids[i] = i % 3 == 0 ? 0 : 1;
-        d->item_tag_offsets[i + 1] = i + 1;
-    }
-    d->algorithm = "als";
-    d->regularization = 0.1;
-    d->alpha = 1.0;
-}
-
-static struct model *load(const char *path, const char *precision)
-{
-    enc_err err = {0};
-    struct model *m = NULL;
-    ck_assert_msg(mf_set_score_precision(precision, &err) == 0, "%s", err.msg);
-    ck_assert_msg(model_load("q", 1, path, &m, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(mf_set_score_precision("f32", &err), 0);
-    return m;
-}
-
-static const char *precision_of(const struct model *m)
-{
-    static char out[8];
-    json_t *o = json_object();
-    m->ops->describe(m->state, o);
-    snprintf(out, sizeof out, "%s", json_string_value(json_object_get(o, "score_precision")));
-    json_decref(o);
-    return out;
-}
-
 /* The same items in the same order; scores equal up to f32 summation order. */
 static void same_hits(const struct mf_hit *a, size_t na, const struct mf_hit *b, size_t nb,
                       const char *what, int64_t u)
@@ -244,16 +173,13 @@ START_TEST(i8_model_answers_as_f32)
     enc_err err = {0};
     if (!quant_fast())
         printf("test_quant: i8 checked with the portable kernel: this CPU lacks AVX2/FMA\n");
-    char *repo = tu_tmpdir(), out[4200], path[4300];
-    struct mf_data d;
-    make_data(&d);
-    snprintf(out, sizeof out, "%s/q", repo);
-    ck_assert_int_eq(mf_save(&d, NULL, NULL, out, 0, NULL, &err), 0);
-    mf_data_clear(&d);
-    snprintf(path, sizeof path, "%s/q/1/model.safetensors", repo);
-    struct model *m32 = load(path, "f32"), *m8 = load(path, "i8");
-    ck_assert_str_eq(precision_of(m32), "f32");
-    ck_assert_str_eq(precision_of(m8), "i8");
+    char *repo = tu_tmpdir(), path[4300];
+    struct mf_data d;   /* 30 users x 300 items x 24 factors, 5 seen each, two tags */
+    mfu_make_data(&d, 30, 300, 24, 0.5f, 5, 53, 1, &rng);
+    mfu_save(&d, repo, "q", path, sizeof path);
+    struct model *m32 = mfu_load(path, "f32"), *m8 = mfu_load(path, "i8");
+    ck_assert_str_eq(mfu_precision(m32), "f32");
+    ck_assert_str_eq(mfu_precision(m8), "i8");
     const struct mf_model *a = m32->state, *b = m8->state;
     float *sa = malloc(mf_scratch_floats(a) * sizeof *sa), *sb = malloc(mf_scratch_floats(b) * sizeof *sb);
     struct mf_hit ha[40], hb[40];
