@@ -112,31 +112,23 @@ SRV_PID=
 "$BUILD/encore-server" --models "$T/repo" --port 1 --score-precision f8 2>"$T/bad.log"
 check "bad score precision exits 2" 2 "$?"
 check_contains "bad score precision named" "score precision must be auto, i8, f32 or f16, not 'f8'" "$(cat "$T/bad.log")"
-if grep -qw f16c /proc/cpuinfo && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
-  e2e_start_server --models "$T/repo" --drain-seconds 0 --score-precision f32 || exit 1
-  req GET /v1/models/demo; check "f32 described" f32 "$(json 'j["score_precision"]')"
-  F32=""
+# rankings WANT [ARGS...]: serve with ARGS, check it describes score
+# precision WANT, set RANKS to the top 5 of the first 20 demo users.
+rankings() {
+  local want=$1; shift
+  e2e_start_server --models "$T/repo" --drain-seconds 0 "$@" || exit 1
+  req GET /v1/models/demo; check "$want described" "$want" "$(json 'j["score_precision"]')"
+  RANKS=""
   for u in $(cut -f1 "$T/data/interactions.tsv" | sort -u | head -20); do
-    req POST /v1/models/demo:recommend "{\"user\":\"$u\",\"k\":5}"; F32="$F32 $(json '[i["item"] for i in j["items"]]')"
+    req POST /v1/models/demo:recommend "{\"user\":\"$u\",\"k\":5}"; RANKS="$RANKS $(json '[i["item"] for i in j["items"]]')"
   done
-  kill -TERM "$SRV_PID"; wait "$SRV_PID"
-  e2e_start_server --models "$T/repo" --drain-seconds 0 || exit 1
-  req GET /v1/models/demo; check "default is i8 here" i8 "$(json 'j["score_precision"]')"
-  I8=""
-  for u in $(cut -f1 "$T/data/interactions.tsv" | sort -u | head -20); do
-    req POST /v1/models/demo:recommend "{\"user\":\"$u\",\"k\":5}"; I8="$I8 $(json '[i["item"] for i in j["items"]]')"
-  done
-  check "i8 ranks as f32 (20 users, top 5)" "$F32" "$I8"
-  kill -TERM "$SRV_PID"; wait "$SRV_PID"
-  e2e_start_server --models "$T/repo" --drain-seconds 0 --score-precision f16 || exit 1
-  req GET /v1/models/demo; check "f16 described" f16 "$(json 'j["score_precision"]')"
-  F16=""
-  for u in $(cut -f1 "$T/data/interactions.tsv" | sort -u | head -20); do
-    req POST /v1/models/demo:recommend "{\"user\":\"$u\",\"k\":5}"; F16="$F16 $(json '[i["item"] for i in j["items"]]')"
-  done
-  check "f32 rankings read" 20 "$(printf '%s' "$F32" | grep -o '\[' | wc -l)"
-  check "f16 ranks as f32 (20 users, top 5)" "$F32" "$F16"
   kill -TERM "$SRV_PID"; wait "$SRV_PID"; SRV_PID=
+}
+if grep -qw f16c /proc/cpuinfo && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+  rankings f32 --score-precision f32; F32=$RANKS
+  check "f32 rankings read" 20 "$(printf '%s' "$F32" | grep -o '\[' | wc -l)"
+  rankings i8; check "the default (i8 here) ranks as f32 (20 users, top 5)" "$F32" "$RANKS"
+  rankings f16 --score-precision f16; check "f16 ranks as f32 (20 users, top 5)" "$F32" "$RANKS"
 else
   echo "e2e_smoke: f16 scoring not checked: this CPU lacks AVX2/FMA/F16C"
 fi
