@@ -10,15 +10,14 @@
 #include <string.h>
 
 #include "cnn/cnn.h"
+#include "cnn_testutil.h"
 #include "core/model.h"
-#include "testutil.h"
 
 static uint64_t rng_state = 12345;
 
 static float frand(void)   /* uniform in [-1, 1) */
 {
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_state >> 40) * (1.0 / 8388608.0)) - 1.0f;
+    return cnnt_frand(&rng_state);
 }
 
 START_TEST(arch_default_shapes)
@@ -69,82 +68,15 @@ START_TEST(arch_rejects_bad_specs)
 END_TEST
 
 /* Loss (sum over the n images) of the network at its current parameters. */
-static double loss_at(struct cnn_net *net, struct cnn_work *w, const float *x,
-                      const uint8_t *y, size_t n, float *grad)
-{
-    double loss;
-    cnn_forward(net, w, x, n, 1, 99, 0);
-    cnn_backward(net, w, x, y, n, 1.0f, grad, NULL, &loss, NULL);
-    return loss;
-}
-
-/* Compare the analytic gradient of every parameter and of every input value
- * with central differences. */
+/* Every parameter and input value against central differences, batch 3.
+ * Small steps: a central difference that straddles a ReLU kink or a
+ * max-pool switch is not a derivative (2e-3 already trips on a few of the
+ * ~500 values here), and float round-off stays well under the tolerance at
+ * this size. */
 static void grad_check(const char *arch, int h, int wd, int c)
 {
-    struct cnn_net *net;
-    enc_err err = {0};
-    ck_assert_msg(cnn_new(arch, h, wd, c, &net, &err) == 0, "%s: %s", arch, err.msg);
-    cnn_init(net, 7, CNN_INIT_HE);
-    for (size_t j = 0; j < net->n_params; j++)   /* non-zero biases too */
-        net->params[j] += 0.1f * frand();
-    const size_t n = 3, D = (size_t)h * wd * c;
-    float *x = malloc(n * D * sizeof *x), *dx = malloc(n * D * sizeof *dx);
-    float *grad = malloc(net->n_params * sizeof *grad), *scratch = malloc(net->n_params * sizeof *grad);
-    uint8_t y[3];
-    for (size_t j = 0; j < n * D; j++)
-        x[j] = frand();
-    for (size_t b = 0; b < n; b++)
-        y[b] = (uint8_t)(b % net->n_classes);
-    struct cnn_work *w = cnn_work_new(net, n, 1);
-    ck_assert_ptr_nonnull(w);
-    double loss;
-    cnn_forward(net, w, x, n, 1, 99, 0);
-    cnn_backward(net, w, x, y, n, 1.0f, grad, dx, &loss, NULL);
-    ck_assert(isfinite(loss) && loss > 0);
-    /* Small steps: a central difference that straddles a ReLU kink or a
-     * max-pool switch is not a derivative (2e-3 already trips on a few of
-     * the ~500 values here), and float round-off stays well under the
-     * tolerance at this size. */
-    const float eps = 3e-4f;
-    size_t bad = 0, checked = 0;
-    double worst = 0;
-    for (size_t j = 0; j < net->n_params; j++) {
-        float keep = net->params[j];
-        net->params[j] = keep + eps;
-        double lp = loss_at(net, w, x, y, n, scratch);
-        net->params[j] = keep - eps;
-        double lm = loss_at(net, w, x, y, n, scratch);
-        net->params[j] = keep;
-        double num = (lp - lm) / (2.0 * eps), diff = fabs(num - grad[j]);
-        if (diff > worst)
-            worst = diff;
-        bad += diff > 2e-3 + 1e-2 * fabs(num);
-        if (getenv("GC_DEBUG") && diff > 2e-3 + 1e-2 * fabs(num))
-            fprintf(stderr, "param %zu: analytic %g numeric %g\n", j, grad[j], num);
-        checked++;
-    }
-    for (size_t j = 0; j < n * D; j++) {
-        float keep = x[j];
-        x[j] = keep + eps;
-        double lp = loss_at(net, w, x, y, n, scratch);
-        x[j] = keep - eps;
-        double lm = loss_at(net, w, x, y, n, scratch);
-        x[j] = keep;
-        double num = (lp - lm) / (2.0 * eps), diff = fabs(num - dx[j]);
-        if (diff > worst)
-            worst = diff;
-        bad += diff > 2e-3 + 1e-2 * fabs(num);
-        checked++;
-    }
-    ck_assert_msg(bad == 0, "%s: %zu of %zu gradients differ from finite differences (worst %g)",
-                  arch, bad, checked, worst);
-    cnn_work_free(w);
-    cnn_free(net);
-    free(x);
-    free(dx);
-    free(grad);
-    free(scratch);
+    const struct cnnt_gc o = {3, 0.1f, 0.0f, 3e-4f};
+    cnnt_grad_check(arch, h, wd, c, &o, &rng_state);
 }
 
 START_TEST(gradcheck_conv_valid)
@@ -228,18 +160,9 @@ START_TEST(chunked_batch_equals_single_images)
 }
 END_TEST
 
-/* A small labelled set of n random images. */
 static void make_set(struct idx_dataset *d, size_t n, size_t side, int classes)
 {
-    d->n = n;
-    d->rows = d->cols = side;
-    d->pixels = malloc(n * side * side);
-    d->labels = malloc(n);
-    for (size_t i = 0; i < n * side * side; i++)
-        d->pixels[i] = (uint8_t)((frand() + 1.0f) * 127.0f);
-    for (size_t i = 0; i < n; i++)
-        d->labels[i] = (uint8_t)(i % (size_t)classes);
-    d->n_classes = classes;
+    cnnt_make_set(d, n, side, classes, &rng_state);
 }
 
 START_TEST(overfits_tiny_set)
@@ -399,26 +322,6 @@ START_TEST(augment_deterministic_and_opt_in)
 }
 END_TEST
 
-/* Serialize a network (optionally with its metadata/tensors altered). */
-static int round_trip(const struct cnn_net *net, const char *meta_key, const char *meta_val,
-                      struct cnn_net **out, enc_err *err)
-{
-    st_writer *w = st_writer_new();
-    ck_assert_int_eq(cnn_write(net, w, NULL, NULL), 0);
-    if (meta_key)
-        ck_assert_int_eq(st_writer_meta(w, meta_key, meta_val), 0);
-    void *buf;
-    size_t len;
-    ck_assert_int_eq(st_writer_to_buffer(w, &buf, &len, err), 0);
-    st_writer_free(w);
-    st_file *f;
-    ck_assert_int_eq(st_open_buffer(buf, len, &f, err), 0);
-    free(buf);
-    int rc = cnn_from_file(f, out, err);
-    st_close(f);
-    return rc;
-}
-
 START_TEST(file_round_trip_and_validation)
 {
     struct cnn_net *net, *back;
@@ -430,7 +333,7 @@ START_TEST(file_round_trip_and_validation)
     net->input_offset = -0.75f;
     const char *names[] = {"cat", "dog", "bird"};
     ck_assert_int_eq(cnn_set_class_names(net, names), 0);
-    ck_assert_int_eq(round_trip(net, NULL, NULL, &back, &err), 0);
+    ck_assert_int_eq(cnnt_round_trip(net, NULL, NULL, &back, &err), 0);
     ck_assert_str_eq(back->arch, arch);
     ck_assert_uint_eq(back->n_params, net->n_params);
     ck_assert(memcmp(back->params, net->params, net->n_params * sizeof(float)) == 0);
@@ -447,38 +350,26 @@ START_TEST(file_round_trip_and_validation)
 
     /* an arch that disagrees with the stored tensors is refused, naming one */
     back = (struct cnn_net *)1;
-    ck_assert_int_eq(round_trip(net, "arch", "conv5k3same,relu,pool2,dense8,dropout0.5,dense3",
+    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv5k3same,relu,pool2,dense8,dropout0.5,dense3",
                                 &back, &err), ENC_EFORMAT);
     ck_assert_ptr_null(back);
     ck_assert_msg(strstr(err.msg, "layers.0.weight"), "%s", err.msg);
-    ck_assert_int_eq(round_trip(net, "arch", "conv4k3same,relu,pool2,dense8,dense3", &back, &err),
+    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv4k3same,relu,pool2,dense8,dense3", &back, &err),
                      ENC_EFORMAT);
-    ck_assert_int_eq(round_trip(net, "input_width", "12", &back, &err), ENC_EFORMAT);
+    ck_assert_int_eq(cnnt_round_trip(net, "input_width", "12", &back, &err), ENC_EFORMAT);
     ck_assert_msg(strstr(err.msg, "layers.3.weight"), "%s", err.msg);
-    ck_assert_int_eq(round_trip(net, "input_height", "ten", &back, &err), ENC_EFORMAT);
+    ck_assert_int_eq(cnnt_round_trip(net, "input_height", "ten", &back, &err), ENC_EFORMAT);
     ck_assert_msg(strstr(err.msg, "input_height"), "%s", err.msg);
-    ck_assert_int_eq(round_trip(net, "arch", "conv4k3,bogus,dense3", &back, &err), ENC_EFORMAT);
-    ck_assert_int_eq(round_trip(net, "input_scale", "nan", &back, &err), ENC_EFORMAT);
+    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv4k3,bogus,dense3", &back, &err), ENC_EFORMAT);
+    ck_assert_int_eq(cnnt_round_trip(net, "input_scale", "nan", &back, &err), ENC_EFORMAT);
 
     /* a non-finite weight is refused */
     net->params[3] = NAN;
-    ck_assert_int_eq(round_trip(net, NULL, NULL, &back, &err), ENC_EFORMAT);
+    ck_assert_int_eq(cnnt_round_trip(net, NULL, NULL, &back, &err), ENC_EFORMAT);
     ck_assert_msg(strstr(err.msg, "not finite"), "%s", err.msg);
     cnn_free(net);
 }
 END_TEST
-
-/* Read whitespace-separated numbers. */
-static size_t read_numbers(const char *path, double *v, size_t max)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    size_t n = 0;
-    while (n < max && fscanf(f, "%lf", &v[n]) == 1)
-        n++;
-    fclose(f);
-    return n;
-}
 
 START_TEST(golden_forward_pass)
 {
@@ -493,8 +384,8 @@ START_TEST(golden_forward_pass)
     ck_assert_uint_eq(io->n_classes, 3);
     ck_assert_str_eq(io->class_names[1], "one");
     double in[128], want[6];
-    ck_assert_uint_eq(read_numbers(tu_src("tests/data/cnn/golden/input.txt"), in, 128), 128);
-    ck_assert_uint_eq(read_numbers(tu_src("tests/data/cnn/golden/expected.txt"), want, 6), 6);
+    ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn/golden/input.txt"), in, 128), 128);
+    ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn/golden/expected.txt"), want, 6), 6);
     float x[128], prob[6];
     for (int i = 0; i < 128; i++)
         x[i] = (float)in[i];

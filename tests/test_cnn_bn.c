@@ -16,105 +16,29 @@
 #include <string.h>
 
 #include "cnn/cnn.h"
+#include "cnn_testutil.h"
 #include "core/model.h"
-#include "testutil.h"
 
 static uint64_t rng_state = 4242;
 
 static float frand(void)   /* uniform in [-1, 1) */
 {
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_state >> 40) * (1.0 / 8388608.0)) - 1.0f;
-}
-
-static double loss_at(struct cnn_net *net, struct cnn_work *w, const float *x,
-                      const uint8_t *y, size_t n, float *grad)
-{
-    double loss;
-    cnn_forward(net, w, x, n, 1, 99, 0);
-    cnn_backward(net, w, x, y, n, 1.0f, grad, NULL, &loss, NULL);
-    return loss;
+    return cnnt_frand(&rng_state);
 }
 
 /* Analytic gradients of every parameter (gamma and beta included) and of
  * every input value against central differences, in training mode (batch
- * statistics, so the gradient flows through the mean and variance too). */
+ * statistics, so the gradient flows through the mean and variance too);
+ * parameters jittered by 0.2 (gamma != 1, beta != 0) and inputs shifted by
+ * 0.5 (mean away from 0: the centring matters). Larger steps than
+ * test_cnn.c's 3e-4: bn's sums over the batch add float round-off to the
+ * loss (a zero-gradient conv bias before bn reads +-0.002 at 1e-4); at 1e-3
+ * no ReLU / max-pool switch is crossed here. */
 static void grad_check(const char *arch, int h, int wd, int c, size_t n)
 {
-    struct cnn_net *net;
-    enc_err err = {0};
-    ck_assert_msg(cnn_new(arch, h, wd, c, &net, &err) == 0, "%s: %s", arch, err.msg);
-    cnn_init(net, 7, CNN_INIT_HE);
-    for (size_t j = 0; j < net->n_params; j++)   /* gamma != 1, beta != 0 too */
-        net->params[j] += 0.2f * frand();
-    const size_t D = (size_t)h * wd * c;
-    float *x = malloc(n * D * sizeof *x), *dx = malloc(n * D * sizeof *dx);
-    float *grad = malloc(net->n_params * sizeof *grad);
-    float *scratch = malloc(net->n_params * sizeof *grad);
-    uint8_t y[8];
-    ck_assert(n <= 8);
-    for (size_t j = 0; j < n * D; j++)
-        x[j] = frand() + 0.5f;   /* mean away from 0: the centring matters */
-    for (size_t b = 0; b < n; b++)
-        y[b] = (uint8_t)(b % net->n_classes);
-    struct cnn_work *w = cnn_work_new(net, n, 1);
-    ck_assert_ptr_nonnull(w);
-    double loss;
-    cnn_forward(net, w, x, n, 1, 99, 0);
-    cnn_backward(net, w, x, y, n, 1.0f, grad, dx, &loss, NULL);
-    ck_assert(isfinite(loss) && loss > 0);
-    /* Larger steps than test_cnn.c's 3e-4: bn's sums over the batch add float
-     * round-off to the loss (a zero-gradient conv bias before bn reads
-     * +-0.002 at 1e-4); at 1e-3 no ReLU / max-pool switch is crossed here. */
-    const float eps = 1e-3f;
-    size_t bad = 0, checked = 0, bn_checked = 0;
-    double worst = 0;
-    for (size_t j = 0; j < net->n_params; j++) {
-        float keep = net->params[j];
-        net->params[j] = keep + eps;
-        double lp = loss_at(net, w, x, y, n, scratch);
-        net->params[j] = keep - eps;
-        double lm = loss_at(net, w, x, y, n, scratch);
-        net->params[j] = keep;
-        double num = (lp - lm) / (2.0 * eps), diff = fabs(num - grad[j]);
-        if (diff > worst)
-            worst = diff;
-        int off = diff > 2e-3 + 1e-2 * fabs(num);
-        bad += off;
-        if (getenv("GC_DEBUG") && off)
-            fprintf(stderr, "%s param %zu: analytic %g numeric %g\n", arch, j, grad[j], num);
-        checked++;
-        for (int i = 0; i < net->n_layers; i++) {
-            const struct cnn_layer *L = &net->layers[i];
-            if (L->kind == CNN_BN && j >= L->w_off && j < L->b_off + L->n_b)
-                bn_checked++;
-        }
-    }
-    for (size_t j = 0; j < n * D; j++) {
-        float keep = x[j];
-        x[j] = keep + eps;
-        double lp = loss_at(net, w, x, y, n, scratch);
-        x[j] = keep - eps;
-        double lm = loss_at(net, w, x, y, n, scratch);
-        x[j] = keep;
-        double num = (lp - lm) / (2.0 * eps), diff = fabs(num - dx[j]);
-        if (diff > worst)
-            worst = diff;
-        int off = diff > 2e-3 + 1e-2 * fabs(num);
-        bad += off;
-        if (getenv("GC_DEBUG") && off)
-            fprintf(stderr, "%s input %zu: analytic %g numeric %g\n", arch, j, dx[j], num);
-        checked++;
-    }
+    const struct cnnt_gc o = {n, 0.2f, 0.5f, 1e-3f};
+    size_t bn_checked = cnnt_grad_check(arch, h, wd, c, &o, &rng_state);
     ck_assert_msg(bn_checked > 0, "%s: no bn parameter checked", arch);
-    ck_assert_msg(bad == 0, "%s: %zu of %zu gradients differ from finite differences (worst %g)",
-                  arch, bad, checked, worst);
-    cnn_work_free(w);
-    cnn_free(net);
-    free(x);
-    free(dx);
-    free(grad);
-    free(scratch);
 }
 
 START_TEST(gradcheck_bn_conv)
@@ -268,35 +192,7 @@ END_TEST
 
 static void make_set(struct idx_dataset *d, size_t n, size_t side, int classes)
 {
-    d->n = n;
-    d->rows = d->cols = side;
-    d->pixels = malloc(n * side * side);
-    d->labels = malloc(n);
-    for (size_t i = 0; i < n * side * side; i++)
-        d->pixels[i] = (uint8_t)((frand() + 1.0f) * 127.0f);
-    for (size_t i = 0; i < n; i++)
-        d->labels[i] = (uint8_t)(i % (size_t)classes);
-    d->n_classes = classes;
-}
-
-/* Serialize (optionally with one metadata value replaced) and load back. */
-static int round_trip(const struct cnn_net *net, const char *meta_key, const char *meta_val,
-                      struct cnn_net **out, enc_err *err)
-{
-    st_writer *w = st_writer_new();
-    ck_assert_int_eq(cnn_write(net, w, NULL, NULL), 0);
-    if (meta_key)
-        ck_assert_int_eq(st_writer_meta(w, meta_key, meta_val), 0);
-    void *buf;
-    size_t len;
-    ck_assert_int_eq(st_writer_to_buffer(w, &buf, &len, err), 0);
-    st_writer_free(w);
-    st_file *f;
-    ck_assert_int_eq(st_open_buffer(buf, len, &f, err), 0);
-    free(buf);
-    int rc = cnn_from_file(f, out, err);
-    st_close(f);
-    return rc;
+    cnnt_make_set(d, n, side, classes, &rng_state);
 }
 
 START_TEST(train_save_load_predict)
@@ -322,7 +218,7 @@ START_TEST(train_save_load_predict)
     ck_assert(net->params[L->w_off] != 1.0f && net->params[L->b_off] != 0.0f);
     ck_assert(net->stats[L->s_off] != 0.0f && net->stats[L->s_off + L->units] != 1.0f);
 
-    ck_assert_int_eq(round_trip(net, NULL, NULL, &back, &err), 0);
+    ck_assert_int_eq(cnnt_round_trip(net, NULL, NULL, &back, &err), 0);
     ck_assert_uint_eq(back->n_stats, net->n_stats);
     ck_assert(memcmp(back->params, net->params, net->n_params * sizeof(float)) == 0);
     ck_assert(memcmp(back->stats, net->stats, net->n_stats * sizeof(float)) == 0);
@@ -349,22 +245,22 @@ START_TEST(train_save_load_predict)
 
     /* the file is validated: arch without / with other bn, bad running var */
     back = (struct cnn_net *)1;
-    ck_assert_int_eq(round_trip(net, "arch", "conv4k3same,relu,pool2,dense8,bn,relu,dense3",
+    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv4k3same,relu,pool2,dense8,bn,relu,dense3",
                                 &back, &err), ENC_EFORMAT);
     ck_assert_ptr_null(back);
-    ck_assert_int_eq(round_trip(net, "arch", "conv4k3same,bn,relu,pool2,dense8,relu,dense3",
+    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv4k3same,bn,relu,pool2,dense8,relu,dense3",
                                 &back, &err), ENC_EFORMAT);
-    ck_assert_int_eq(round_trip(net, "arch", "conv4k3same,bn,relu,pool2,flatten,bn,dense8,bn,"
+    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv4k3same,bn,relu,pool2,flatten,bn,dense8,bn,"
                                 "relu,dense3", &back, &err), ENC_EFORMAT);
     ck_assert_msg(strstr(err.msg, "layers."), "%s", err.msg);
     net->stats[L->s_off + L->units + 2] = -0.5f;
-    ck_assert_int_eq(round_trip(net, NULL, NULL, &back, &err), ENC_EFORMAT);
+    ck_assert_int_eq(cnnt_round_trip(net, NULL, NULL, &back, &err), ENC_EFORMAT);
     ck_assert_msg(strstr(err.msg, "running_mean/var"), "%s", err.msg);
     net->stats[L->s_off + L->units + 2] = 1.0f;
     net->stats[L->s_off + 1] = INFINITY;
-    ck_assert_int_eq(round_trip(net, NULL, NULL, &back, &err), ENC_EFORMAT);
+    ck_assert_int_eq(cnnt_round_trip(net, NULL, NULL, &back, &err), ENC_EFORMAT);
     net->stats[L->s_off + 1] = 0.0f;
-    ck_assert_int_eq(round_trip(net, NULL, NULL, &back, &err), 0);
+    ck_assert_int_eq(cnnt_round_trip(net, NULL, NULL, &back, &err), 0);
     cnn_free(back);
     cnn_free(net);
     free(x);
@@ -459,18 +355,6 @@ START_TEST(arch_bn_shapes_and_bad_specs)
 }
 END_TEST
 
-static size_t read_numbers(const char *rel, double *v, size_t max)
-{
-    const char *path = tu_src(rel);
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    size_t n = 0;
-    while (n < max && fscanf(f, "%lf", &v[n]) == 1)
-        n++;
-    fclose(f);
-    return n;
-}
-
 START_TEST(golden_bn)
 {
     struct model *m;
@@ -478,12 +362,12 @@ START_TEST(golden_bn)
     ck_assert_msg(model_load("golden", 1, tu_src("tests/data/cnn_bn/model.safetensors"), &m,
                              &err) == 0, "%s", err.msg);
     double in[108], want[12];
-    ck_assert_uint_eq(read_numbers("tests/data/cnn_bn/input.txt", in, 108), 108);
+    ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn_bn/input.txt"), in, 108), 108);
     float x[108], prob[9];
     for (int i = 0; i < 108; i++)
         x[i] = (float)in[i];
     /* inference: the running statistics */
-    ck_assert_uint_eq(read_numbers("tests/data/cnn_bn/expected_eval.txt", want, 9), 9);
+    ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn_bn/expected_eval.txt"), want, 9), 9);
     struct model_batch b = {.n = 3, .x = x};
     ck_assert_int_eq(m->ops->predict(m->state, &b, prob, &err), 0);
     for (int i = 0; i < 9; i++)
@@ -496,7 +380,7 @@ START_TEST(golden_bn)
     for (int i = 0; i < 108; i++)
         xs[i] = x[i] * net->input_scale + net->input_offset;
     const float *z = cnn_forward(net, w, xs, 3, 1, 0, 0);
-    ck_assert_uint_eq(read_numbers("tests/data/cnn_bn/expected_train.txt", want, 9), 9);
+    ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn_bn/expected_train.txt"), want, 9), 9);
     for (int i = 0; i < 9; i++)
         ck_assert_msg(fabs(z[i] - want[i]) < 1e-5 * (1 + fabs(want[i])), "logit[%d] = %.9g, "
                       "golden %.9g", i, z[i], want[i]);
@@ -508,7 +392,7 @@ START_TEST(golden_bn)
     struct cnn_work *ws[1] = {w};
     cnn_bn_update(copy, ws, 1, CNN_BN_MOMENTUM);
     ck_assert_uint_eq(copy->n_stats, 12);
-    ck_assert_uint_eq(read_numbers("tests/data/cnn_bn/expected_stats.txt", want, 12), 12);
+    ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn_bn/expected_stats.txt"), want, 12), 12);
     for (int i = 0; i < 12; i++)
         ck_assert_msg(fabs(copy->stats[i] - want[i]) < 1e-5 * (1 + fabs(want[i])), "stat %d = "
                       "%.9g, golden %.9g", i, copy->stats[i], want[i]);
