@@ -1,8 +1,10 @@
 /* config.c - the option table and its sources (see config.h). */
+#define _GNU_SOURCE   /* CPU_COUNT, sched_getaffinity */
 #include "config.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <sched.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -26,8 +28,10 @@ static const struct option_row options[] = {
      "model repository: REPO/NAME/VERSION/model.safetensors"},
     {"host", K_STR, O(host), "0.0.0.0", 0, 0, "ENCORE_HOST", "address to listen on"},
     {"port", K_INT, O(port), "8080", 1, 65535, "ENCORE_PORT", "TCP port to listen on"},
-    {"threads", K_INT, O(threads), "2", 1, 256, "ENCORE_THREADS",
-     "HTTP worker threads (one epoll loop each; match the cores)"},
+    {"threads", K_INT, O(threads), "0", 0, 256, "ENCORE_THREADS",
+     "HTTP worker threads, one epoll loop each; 0 = twice the cores this process may use "
+     "(CPU affinity and the cgroup cpu.max quota), so that a thread preempted mid-request "
+     "does not hold up the connections of a whole core"},
     {"max_body_bytes", K_INT, O(max_body_bytes), "1048576", 64, 1 << 30, "ENCORE_MAX_BODY_BYTES",
      "largest request body accepted (413 above)"},
     {"max_header_bytes", K_INT, O(max_header_bytes), "16384", 4096, 1 << 24,
@@ -277,7 +281,32 @@ int config_load(struct config *c, int argc, char **argv, enc_err *err)
         return enc_errf(err, ENC_EINVAL, "models: a model repository directory is required");
     if ((*c->tls_cert != '\0') != (*c->tls_key != '\0'))
         return enc_errf(err, ENC_EINVAL, "tls_cert and tls_key must be given together");
+    if (c->threads == 0)
+        c->threads = config_auto_threads("/sys/fs/cgroup/cpu.max");
     return 0;
+}
+
+int64_t config_auto_threads(const char *cpu_max_path)
+{
+    int64_t cores = 1;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        cores = CPU_COUNT(&set);
+    /* A container limited to Q of every P microseconds of CPU time
+     * ("Q P" in cgroup v2's cpu.max; "max P" is no limit) still sees every
+     * core of its node in its affinity mask. */
+    FILE *f = cpu_max_path ? fopen(cpu_max_path, "r") : NULL;
+    if (f) {
+        long long quota, period;
+        if (fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0) {
+            int64_t q = (int64_t)((quota + period - 1) / period);
+            if (q < cores)
+                cores = q;
+        }
+        fclose(f);
+    }
+    int64_t n = 2 * cores;
+    return n < 2 ? 2 : n > 64 ? 64 : n;
 }
 
 static void print_default(FILE *out, const struct option_row *o)

@@ -21,7 +21,8 @@ struct config {
     const char *models;          /* model repository */
     const char *host;
     int64_t port;
-    int64_t threads;             /* HTTP worker threads (MHD thread pool) */
+    int64_t threads;             /* HTTP worker threads (MHD thread pool); never 0 after
+                                    config_load (0 asks for config_auto_threads) */
     int64_t max_body_bytes;
     int64_t max_header_bytes;
     int64_t max_connections;
@@ -58,6 +59,12 @@ void config_defaults(struct config *c);
 int config_load(struct config *c, int argc, char **argv, enc_err *err);
 
 void config_free(struct config *c);
+
+/* The default HTTP thread count: twice the cores this process may run on,
+ * the fewer of its CPU affinity and the cgroup v2 quota read from
+ * cpu_max_path ("QUOTA PERIOD" or "max PERIOD"; NULL or unreadable: no
+ * quota), within 2..64. */
+int64_t config_auto_threads(const char *cpu_max_path);
 
 /* --help text, generated from the table. */
 void config_usage(FILE *out);

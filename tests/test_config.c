@@ -4,6 +4,8 @@
  * that name the option and its source, and the generated help (which
  * docs/configuration.md must match).
  */
+#define _GNU_SOURCE   /* CPU_COUNT, sched_getaffinity */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,8 @@ START_TEST(defaults)
     ck_assert_int_eq(c.read_timeout, 10);
     ck_assert_int_eq(c.connection_timeout, 30);
     ck_assert_int_eq(c.versions_kept, 1);
+    ck_assert_int_eq(c.threads, config_auto_threads("/sys/fs/cgroup/cpu.max"));
+    ck_assert_int_ge(c.threads, 2);   /* resolved: never the 0 that asks for it */
     ck_assert_int_eq(c.watch, 1);
     ck_assert_str_eq(c.tokens_file, "");
     config_free(&c);
@@ -103,6 +107,49 @@ START_TEST(markdown_lists_every_option)
 }
 END_TEST
 
+/* threads 0: twice the cores, the fewer of the affinity mask and the
+ * cgroup quota, within 2..64. */
+START_TEST(auto_threads)
+{
+    cpu_set_t set;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof set, &set), 0);
+    int64_t cores = CPU_COUNT(&set), all = 2 * cores < 64 ? 2 * cores : 64;
+    ck_assert_int_eq(config_auto_threads(NULL), all < 2 ? 2 : all);
+    ck_assert_int_eq(config_auto_threads("/nonexistent/cpu.max"), all < 2 ? 2 : all);
+    char *dir = tu_tmpdir(), path[512];
+    snprintf(path, sizeof path, "%s/cpu.max", dir);
+    struct {
+        const char *text;
+        int64_t want;
+    } cases[] = {
+        {"max 100000\n", all},                         /* no quota */
+        {"50000 100000\n", 2},                         /* half a core: the floor */
+        {"100000 100000\n", 2},
+        {"150000 100000\n", cores >= 2 ? 4 : all},     /* 1.5 cores round up to 2 */
+        {"100000000 100000\n", all},                   /* quota above the cores */
+        {"garbage\n", all},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ck_assert_int_eq(tu_write_file(path, cases[i].text, strlen(cases[i].text)), 0);
+        ck_assert_msg(config_auto_threads(path) == cases[i].want, "%s: got %lld, want %lld",
+                      cases[i].text, (long long)config_auto_threads(path), (long long)cases[i].want);
+    }
+    /* An explicit count is kept, and 0 from any source means auto. */
+    struct config c;
+    enc_err err = {0};
+    char *a3[] = {"encore-server", "--threads", "3"};
+    ck_assert_int_eq(load(&c, &err, 3, a3), 0);
+    ck_assert_int_eq(c.threads, 3);
+    config_free(&c);
+    char *a0[] = {"encore-server", "--threads", "0"};
+    ck_assert_int_eq(load(&c, &err, 3, a0), 0);
+    ck_assert_int_eq(c.threads, config_auto_threads("/sys/fs/cgroup/cpu.max"));
+    config_free(&c);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 /* docs/configuration.md is generated; it must match the table it documents. */
 START_TEST(configuration_doc_is_current)
 {
@@ -132,6 +179,7 @@ int main(void)
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, file_then_env_then_flags);
     tcase_add_test(tc, errors_name_option_and_source);
+    tcase_add_test(tc, auto_threads);
     tcase_add_test(tc, markdown_lists_every_option);
     tcase_add_test(tc, configuration_doc_is_current);
     suite_add_tcase(s, tc);
