@@ -230,7 +230,7 @@ int main(int argc, char **argv)
                        (uint64_t)srv.cfg.rescan_seconds * 1000);
 
     /* Phase 5: bind. */
-    if (http_start(&srv, &err)) {
+    if (http_start(&srv, loop, &err)) {
         slog("error", "%s", err.msg);
         fprintf(stderr, "encore-server: %s\n", err.msg);
         return 1;

@@ -24,6 +24,7 @@
 struct metrics;
 struct MHD_Daemon;
 struct MHD_Connection;
+struct uv_loop_s;
 
 struct server {
     struct config cfg;
@@ -122,8 +123,9 @@ int http_tls_load(struct server *s, enc_err *err);
  * 250 ms). Returns the number of connections with a request in progress. */
 int http_sweep(struct server *s);
 
-/* Start / quiesce / stop the HTTP daemon. */
-int http_start(struct server *s, enc_err *err);
+/* Start (the listener, polled by `loop`, and the HTTP daemon) / quiesce
+ * (close the listener) / stop. */
+int http_start(struct server *s, struct uv_loop_s *loop, enc_err *err);
 void http_quiesce(struct server *s);   /* stop accepting; in-flight continue */
 void http_stop(struct server *s);
 
