@@ -589,6 +589,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
         log_time(ts);
         buf b;
         buf_init(&b);
+        buf_reserve(&b, 400);   /* one malloc(512) for the usual line, not 256 then 512 */
         /* Appends only: formatting with printf here costs more than scoring. */
         buf_puts(&b, "{\"time\":\"");
         buf_puts(&b, ts);
