@@ -4,13 +4,17 @@
  * (mf/half.c) and i8 (mf/quant.c screening + exact re-score) scoring,
  * measured side by side in one run.
  *
- *   build/mf_recommend_bench MODEL_DIR [K=10] [ROUNDS=20]
+ *   build/mf_recommend_bench MODEL_DIR [K=10] [ROUNDS=20] [PRECISIONS=f32,f16,i8] [QUERY=seen]
  *
  * MODEL_DIR is a model's NAME or VERSION directory (as `encore-train eval`
  * takes). Every round asks for every user once with each precision in
  * turn, so machine noise hits all alike; prints the median and minimum
- * thread-CPU microseconds per call, and how many of the top-k lists (items
- * and order) are identical to f32's.
+ * thread-CPU microseconds per call, and, when the first precision is f32,
+ * how many of the top-k lists (items and order) are identical to f32's.
+ * QUERY: seen (recommend, the user's seen items excluded), all (recommend,
+ * nothing excluded) or similar (items similar to item u, for u < users).
+ * A single precision (e.g. `i8`) suits callgrind: instructions per call are
+ * then mf_recommend's (or mf_similar's) inclusive count / calls.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -58,27 +62,41 @@ static struct model *load(const char *dir, const char *precision)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: mf_recommend_bench MODEL_DIR [K=10] [ROUNDS=20]\n");
+        fprintf(stderr, "usage: mf_recommend_bench MODEL_DIR [K=10] [ROUNDS=20] "
+                        "[PRECISIONS=f32,f16,i8] [QUERY=seen|all|similar]\n");
         return 2;
     }
     size_t k = argc > 2 ? (size_t)atoi(argv[2]) : 10;
     int rounds = argc > 3 ? atoi(argv[3]) : 20;
-    if (k < 1 || k > 1000 || rounds < 1) {
-        fprintf(stderr, "mf_recommend_bench: K must be 1..1000, ROUNDS >= 1\n");
+    char plist[64];
+    snprintf(plist, sizeof plist, "%s", argc > 4 ? argv[4] : "f32,f16,i8");
+    const char *query = argc > 5 ? argv[5] : "seen";
+    int similar = strcmp(query, "similar") == 0, seen = strcmp(query, "seen") == 0;
+    if (k < 1 || k > 1000 || rounds < 1 || !(similar || seen || strcmp(query, "all") == 0)) {
+        fprintf(stderr, "mf_recommend_bench: K must be 1..1000, ROUNDS >= 1, QUERY seen, all or "
+                        "similar\n");
         return 2;
     }
     openblas_set_num_threads(1);   /* as the server: one request, one thread */
-    enum { NP = 3 };
-    const char *names[NP] = {"f32", "f16", "i8"};
-    struct model *models[NP];
+    enum { MAXP = 3 };
+    const char *names[MAXP];
+    int NP = 0;
+    for (char *tok = strtok(plist, ","); tok; tok = strtok(NULL, ","))
+        if (NP < MAXP)
+            names[NP++] = tok;
+    if (NP == 0) {
+        fprintf(stderr, "mf_recommend_bench: no precision given\n");
+        return 2;
+    }
+    struct model *models[MAXP];
     for (int p = 0; p < NP; p++)
         models[p] = load(argv[1], names[p]);
     const struct mf_model *m0 = models[0]->state;
     size_t users = mf_n_users(m0);
     float *scratch = malloc(mf_scratch_floats(m0) * sizeof *scratch);
     struct mf_hit *hits = malloc(NP * users * k * sizeof *hits);
-    size_t *nh = malloc(NP * users * sizeof *nh);
-    double *per[NP];
+    size_t *nh = calloc((size_t)NP * users, sizeof *nh);
+    double *per[MAXP];
     for (int p = 0; p < NP; p++)
         if (!(per[p] = malloc((size_t)rounds * sizeof(double))))
             return 1;
@@ -91,23 +109,25 @@ int main(int argc, char **argv)
             const struct mf_model *m = models[p]->state;
             double t0 = cpu_now();
             for (size_t u = 0; u < users; u++) {
-                struct mf_query q = {.user = (int64_t)u, .k = k, .exclude_seen = 1};
-                if (mf_recommend(m, &q, scratch, hits + (p * users + u) * k, &nh[p * users + u],
-                                 &src, &err)) {
+                struct mf_query q = {.user = (int64_t)u, .k = k, .exclude_seen = seen};
+                struct mf_hit *h = hits + (p * users + u) * k;
+                size_t *n = &nh[p * users + u];
+                if (similar ? u < mf_n_items(m) && mf_similar(m, (int32_t)u, &q, scratch, h, n, &err)
+                            : mf_recommend(m, &q, scratch, h, n, &src, &err)) {
                     fprintf(stderr, "mf_recommend_bench: %s\n", err.msg);
                     return 1;
                 }
             }
             per[p][r] = (cpu_now() - t0) / (double)users * 1e6;
         }
-    printf("{\"users\":%zu,\"items\":%zu,\"factors\":%zu,\"k\":%zu,\"rounds\":%d", users,
-           mf_n_items(m0), mf_factors(m0), k, rounds);
+    printf("{\"users\":%zu,\"items\":%zu,\"factors\":%zu,\"k\":%zu,\"rounds\":%d,\"query\":\"%s\"",
+           users, mf_n_items(m0), mf_factors(m0), k, rounds, query);
     for (int p = 0; p < NP; p++) {
         qsort(per[p], (size_t)rounds, sizeof(double), cmp_double);
         printf(",\"%s_us_median\":%.2f,\"%s_us_min\":%.2f", names[p], per[p][rounds / 2], names[p],
                per[p][0]);
     }
-    for (int p = 1; p < NP; p++) {
+    for (int p = 1; p < NP && strcmp(names[0], "f32") == 0; p++) {
         size_t same = 0;   /* lists whose items agree with f32's (scores may differ by rounding) */
         for (size_t u = 0; u < users; u++) {
             const struct mf_hit *a = hits + u * k, *b = hits + (p * users + u) * k;

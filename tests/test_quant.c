@@ -50,10 +50,12 @@ static void check_bound(size_t n, size_t f)
         lo[k] = malloc(np * sizeof(float));
         w[k] = malloc(np * sizeof(float));
     }
+    size_t nc = quant_chunks(n);
+    float *cl = malloc(nc * sizeof *cl), *cu = malloc(nc * sizeof *cu);
     int kernels = quant_fast() ? 2 : 1;
     for (int k = 0; k < kernels; k++) {
         qi.fast = k;   /* 0: portable C, 1: AVX2 */
-        ck_assert_int_eq(quant_score(&qi, u, lo[k], w[k]), 0);
+        ck_assert_int_eq(quant_score(&qi, u, lo[k], w[k], cl, cu), 0);
         double smin = INFINITY, smax = -INFINITY;
         float *ws = malloc(n * sizeof *ws);
         for (size_t i = 0; i < n; i++) {
@@ -81,6 +83,18 @@ static void check_bound(size_t n, size_t f)
         free(ws);
         for (size_t i = n; i < np; i++)
             ck_assert(lo[k][i] == 0 && w[k][i] == 0);   /* padding */
+        /* Chunk maxima: exactly the maxima over each chunk's real items
+         * (padding, scored 0, left out), upper as lower + width in f32. */
+        ck_assert_uint_eq(nc, (n + 15) / 16);
+        for (size_t c = 0; c < nc; c++) {
+            float wl = -INFINITY, wu = -INFINITY;
+            for (size_t i = c * 16; i < c * 16 + 16 && i < n; i++) {
+                wl = fmaxf(wl, lo[k][i]);
+                wu = fmaxf(wu, lo[k][i] + w[k][i]);
+            }
+            ck_assert_msg(cl[c] == wl && cu[c] == wu, "kernel %d n %zu chunk %zu: %g %g vs %g %g",
+                          k, n, c, cl[c], cu[c], wl, wu);
+        }
     }
     if (kernels == 2)   /* same integer dot products, same arithmetic after */
         for (size_t i = 0; i < np; i++) {
@@ -93,6 +107,8 @@ static void check_bound(size_t n, size_t f)
         free(lo[k]);
         free(w[k]);
     }
+    free(cl);
+    free(cu);
     quant_free(&qi);
     quant_free(&qi);   /* idempotent on an emptied struct */
     free(V);
@@ -104,6 +120,9 @@ START_TEST(bound_holds)
     check_bound(75, 13);   /* 4-block step, then single blocks, padded; odd f */
     check_bound(300, 64);
     check_bound(9, 4);
+    check_bound(60, 8);    /* the last 4-block step holds a chunk with padding */
+    check_bound(64, 5);    /* whole chunks, no padding */
+    check_bound(17, 3);    /* a one-item tail chunk */
 }
 END_TEST
 
@@ -112,14 +131,15 @@ START_TEST(degenerate_inputs)
     float V[3 * 5] = {1, -2, 3, 0.5f, 0, 0, 0, 0, 0, 0, -1, 1, -1, 1, -1};
     struct quant_items qi;
     ck_assert_int_eq(quant_pack(V, 3, 5, &qi), 0);
-    float u[5] = {0}, lo[8], w[8];
-    ck_assert_int_eq(quant_score(&qi, u, lo, w), 0);   /* zero user: every score exactly 0 */
+    float u[5] = {0}, lo[8], w[8], cl[1], cu[1];
+    ck_assert_int_eq(quant_score(&qi, u, lo, w, cl, cu), 0);   /* zero user: every score exactly 0 */
     for (int i = 0; i < 8; i++)
         ck_assert(lo[i] == 0 && w[i] == 0);
+    ck_assert(cl[0] == 0 && cu[0] == 0);
     u[2] = NAN;
-    ck_assert_int_eq(quant_score(&qi, u, lo, w), -1);
+    ck_assert_int_eq(quant_score(&qi, u, lo, w, cl, cu), -1);
     u[2] = INFINITY;
-    ck_assert_int_eq(quant_score(&qi, u, lo, w), -1);
+    ck_assert_int_eq(quant_score(&qi, u, lo, w, cl, cu), -1);
     quant_free(&qi);
     V[7] = NAN;
     ck_assert_int_eq(quant_pack(V, 3, 5, &qi), -1);
@@ -148,11 +168,179 @@ START_TEST(select_matches_definition)
         for (int fast = 0; fast < (quant_fast() ? 2 : 1); fast++) {
             float w[N];
             memcpy(w, width[fast], sizeof w);
-            size_t c = quant_select(lower, w, N, floors[f], fast);
+            size_t c = quant_select(lower, w, N, NULL, floors[f], fast);
             ck_assert_uint_eq(c, nw);
             ck_assert_int_eq(memcmp(w, want, c * sizeof(int32_t)), 0);
         }
     }
+}
+END_TEST
+
+/* Reference for quant_floor: the k-th largest over chunks of each chunk's
+ * maximum lower bound (items < n), or -inf under the same conditions. */
+static float ref_floor(const float *lower, size_t n, size_t k)
+{
+    size_t nc = (n + 15) / 16;
+    if (k == 0 || k > 32 || nc < 2 * k)
+        return -INFINITY;
+    float *mx = malloc(nc * sizeof *mx);
+    for (size_t c = 0; c < nc; c++) {
+        mx[c] = -INFINITY;
+        for (size_t i = c * 16; i < c * 16 + 16 && i < n; i++)
+            mx[c] = fmaxf(mx[c], lower[i]);
+    }
+    qsort(mx, nc, sizeof *mx, cmp_float);
+    float f = mx[nc - k];
+    free(mx);
+    return f;
+}
+
+/* "a before b": higher score, then lower index (the mf tie rule). */
+static int ranks_before(float sa, int32_t ia, float sb, int32_t ib)
+{
+    return sa > sb || (sa == sb && ia < ib);
+}
+
+/* The best k of (score[i], i) over the items listed in idx[0..c), best
+ * first, by selection: the reference, too plain to be wrong. */
+static size_t ref_topk(const float *score, const int32_t *idx, size_t c, size_t k, int32_t *out)
+{
+    char *used = calloc(c + 1, 1);
+    size_t len = 0;
+    for (; len < k; len++) {
+        size_t b = c;
+        for (size_t h = 0; h < c; h++)
+            if (!used[h] && (b == c || ranks_before(score[h], idx[h], score[b], idx[b])))
+                b = h;
+        if (b == c)
+            break;
+        used[b] = 1;
+        out[len] = idx[b];
+    }
+    free(used);
+    return len;
+}
+
+/* How items are excluded (set to -inf) after scoring. */
+enum excl { EX_NONE, EX_SOME, EX_MOST, EX_ALL_BUT_K, EX_CHUNKS, EX_BEST_HALF, EX_ALL, EX_KINDS };
+
+/* The screen as mf.c's top_screened runs it, on both kernels, against a
+ * brute-force top k of the same f32 re-scores (quant_dot) over every item
+ * left: the same items in the same order, ties included. Also checks
+ * quant_floor against its definition and quant_select with chunk maxima
+ * against quant_select without. dup > 0: only dup distinct item rows (many
+ * exact ties). */
+static void check_screen(size_t n, size_t f, size_t dup)
+{
+    float *V = make_items(n, f), *u = malloc(f * sizeof *u);
+    if (dup)
+        for (size_t i = dup; i < n; i++)
+            memcpy(V + i * f, V + (i % dup) * f, f * sizeof *V);
+    struct quant_items qi;
+    ck_assert_int_eq(quant_pack(V, n, f, &qi), 0);
+    size_t np = quant_padded(n), nc = quant_chunks(n);
+    float *lo = malloc(np * sizeof *lo), *w = malloc(np * sizeof *w), *w2 = malloc(np * sizeof *w2);
+    float *cl = malloc(nc * sizeof *cl), *cu = malloc(nc * sizeof *cu);
+    float *exact = malloc(n * sizeof *exact), *sorted = malloc(n * sizeof *sorted);
+    float *cs = malloc(n * sizeof *cs);
+    int32_t *left = malloc(n * sizeof *left), *want = malloc(n * sizeof *want),
+            *got = malloc(33 * sizeof *got), *ref = malloc(33 * sizeof *ref);
+    const size_t ks[] = {1, 2, 5, 10, 32};
+    for (int fast = 0; fast < (quant_fast() ? 2 : 1); fast++) {
+        qi.fast = fast;
+        for (int rep = 0; rep < 3; rep++) {
+            for (size_t j = 0; j < f; j++)
+                u[j] = uniform(-2, 2);
+            for (size_t i = 0; i < n; i++)
+                exact[i] = quant_dot(V + i * f, u, f, fast);
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+                for (int ex = 0; ex < EX_KINDS; ex++) {
+                    size_t k = ks[ki];
+                    ck_assert_int_eq(quant_score(&qi, u, lo, w, cl, cu), 0);
+                    /* exclusions, after the kernel wrote its chunk maxima */
+                    float median = 0;
+                    if (ex == EX_BEST_HALF) {   /* as seen items: the best scores go */
+                        memcpy(sorted, lo, n * sizeof *sorted);
+                        qsort(sorted, n, sizeof *sorted, cmp_float);
+                        median = sorted[n / 2];
+                    }
+                    size_t keep0 = (size_t)(uniform(0, 1) * (float)n);
+                    for (size_t i = 0; i < n; i++) {
+                        int drop = ex == EX_SOME   ? uniform(0, 1) < 0.3f
+                                   : ex == EX_MOST ? uniform(0, 1) < 0.95f
+                                   : ex == EX_ALL_BUT_K ? (i + n - keep0) % n >= k
+                                   : ex == EX_CHUNKS    ? (i / 16) % 2 == 1 || i / 16 == nc - 1
+                                   : ex == EX_BEST_HALF ? lo[i] >= median
+                                                        : ex == EX_ALL;
+                        if (drop)
+                            lo[i] = -INFINITY;
+                    }
+                    size_t nl = 0;
+                    for (size_t i = 0; i < n; i++)
+                        if (lo[i] != -INFINITY)
+                            left[nl++] = (int32_t)i;
+                    /* the floor: as defined, and safe (k items reach it) */
+                    float fl = quant_floor(lo, n, cl, k), rf = ref_floor(lo, n, k);
+                    ck_assert_msg(fl == rf || (fl != fl && rf != rf),
+                                  "floor n %zu k %zu excl %d: %g vs %g", n, k, ex, fl, rf);
+                    size_t reach = 0;
+                    for (size_t i = 0; i < n; i++)
+                        reach += lo[i] != -INFINITY && lo[i] >= fl;
+                    ck_assert(fl == -INFINITY || reach >= k);
+                    if (fl == -INFINITY) {   /* top_screened: the k-th best lower bound */
+                        for (size_t h = 0; h < nl; h++)
+                            sorted[h] = lo[left[h]];
+                        qsort(sorted, nl, sizeof *sorted, cmp_float);
+                        fl = nl >= k ? sorted[nl - k] : -INFINITY;
+                    }
+                    /* the screen: skipping chunks by their upper maxima changes nothing */
+                    memcpy(w2, w, np * sizeof *w2);
+                    size_t nw = quant_select(lo, w2, n, NULL, fl, fast);
+                    memcpy(want, w2, nw * sizeof *want);
+                    memcpy(w2, w, np * sizeof *w2);
+                    size_t c = quant_select(lo, w2, n, cu, fl, fast);
+                    ck_assert_uint_eq(c, nw);
+                    ck_assert_int_eq(memcmp(w2, want, c * sizeof *want), 0);
+                    /* re-score the candidates; the top k must be the brute-force one */
+                    for (size_t h = 0; h < c; h++)
+                        cs[h] = exact[want[h]];
+                    size_t ng = ref_topk(cs, want, c, k, got);
+                    for (size_t h = 0; h < nl; h++)
+                        cs[h] = exact[left[h]];
+                    size_t nr = ref_topk(cs, left, nl, k, ref);
+                    ck_assert_msg(ng == nr, "n %zu k %zu excl %d: %zu vs %zu hits", n, k, ex, ng, nr);
+                    ck_assert_uint_eq(nr, nl < k ? nl : k);
+                    for (size_t h = 0; h < nr; h++)
+                        ck_assert_msg(got[h] == ref[h], "n %zu f %zu k %zu excl %d kernel %d rank %zu: %d vs %d",
+                                      n, f, k, ex, fast, h, got[h], ref[h]);
+                }
+        }
+    }
+    quant_free(&qi);
+    free(V);
+    free(u);
+    free(lo);
+    free(w);
+    free(w2);
+    free(cl);
+    free(cu);
+    free(exact);
+    free(sorted);
+    free(cs);
+    free(left);
+    free(want);
+    free(got);
+    free(ref);
+}
+
+START_TEST(screen_matches_brute_force)
+{
+    check_screen(203, 24, 0);   /* n not a multiple of 8 or 16 */
+    check_screen(1682, 8, 0);   /* MovieLens 100K's item count */
+    check_screen(256, 16, 0);   /* whole chunks only */
+    check_screen(60, 5, 0);     /* a 4-block step over the padded chunk; nc < 2k for k >= 3 */
+    check_screen(521, 12, 7);   /* seven distinct rows: ties everywhere */
+    check_screen(300, 4, 1);    /* every item the same: all tied */
 }
 END_TEST
 
@@ -168,54 +356,181 @@ static void same_hits(const struct mf_hit *a, size_t na, const struct mf_hit *b,
     }
 }
 
-START_TEST(i8_model_answers_as_f32)
+/* The reference answer of the i8 path: every item not excluded, scored
+ * with quant_dot (the exact re-score), best k by score then lower index. */
+static size_t ref_hits(const float *V, size_t n, size_t f, const float *u, const char *excluded,
+                       size_t k, struct mf_hit *out)
+{
+    const int fast = quant_fast();   /* as the model packed: CPUID is slow in a VM, ask once */
+    float *sc = malloc(n * sizeof *sc);
+    int32_t *idx = malloc(n * sizeof *idx), *top = malloc((k + 1) * sizeof *top);
+    size_t nl = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!excluded[i]) {
+            idx[nl] = (int32_t)i;
+            sc[nl++] = quant_dot(V + i * f, u, f, fast);
+        }
+    size_t len = ref_topk(sc, idx, nl, k, top);
+    for (size_t h = 0; h < len; h++) {
+        out[h].item = top[h];
+        out[h].score = quant_dot(V + (size_t)top[h] * f, u, f, fast);
+    }
+    free(sc);
+    free(idx);
+    free(top);
+    return len;
+}
+
+/* Exactly equal: items, order and scores (the same f32 arithmetic). */
+static void exact_hits(const struct mf_hit *a, size_t na, const struct mf_hit *b, size_t nb,
+                       const char *what, int64_t u)
+{
+    ck_assert_msg(na == nb, "%s %lld: %zu vs %zu hits", what, (long long)u, na, nb);
+    for (size_t i = 0; i < na; i++)
+        ck_assert_msg(a[i].item == b[i].item && a[i].score == b[i].score,
+                      "%s %lld rank %zu: item %d (%.9g) vs %d (%.9g)", what, (long long)u, i,
+                      a[i].item, a[i].score, b[i].item, b[i].score);
+}
+
+/* One model of users x items x f (dup > 0: only dup distinct item rows, so
+ * scores tie): every query kind on the i8 model answers as the brute-force
+ * reference does, and (without ties, whose order f32 rounding may flip) as
+ * the f32 model does. Seen items: 5 per user, step 53 (tags: item % 3 == 0
+ * carries "a"). */
+static void check_model(size_t users, size_t items, size_t f, size_t dup)
 {
     enc_err err = {0};
-    if (!quant_fast())
-        printf("test_quant: i8 checked with the portable kernel: this CPU lacks AVX2/FMA\n");
     char *repo = tu_tmpdir(), path[4300];
-    struct mf_data d;   /* 30 users x 300 items x 24 factors, 5 seen each, two tags */
-    mfu_make_data(&d, 30, 300, 24, 0.5f, 5, 53, 1, &rng);
+    struct mf_data d;
+    mfu_make_data(&d, users, items, f, 0.5f, 5, 53, 1, &rng);
+    if (dup)
+        for (size_t i = dup; i < items; i++)
+            memcpy(d.item_factors + i * f, d.item_factors + (i % dup) * f, f * sizeof(float));
+    float *U = malloc(users * f * sizeof *U), *V = malloc(items * f * sizeof *V),
+          *Vn = malloc(items * f * sizeof *Vn);
+    memcpy(U, d.user_factors, users * f * sizeof *U);
+    memcpy(V, d.item_factors, items * f * sizeof *V);
+    for (size_t i = 0; i < items; i++) {   /* as mf_load normalises */
+        double n2 = 0;
+        for (size_t j = 0; j < f; j++)
+            n2 += (double)V[i * f + j] * V[i * f + j];
+        float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.0f;
+        for (size_t j = 0; j < f; j++)
+            Vn[i * f + j] = V[i * f + j] * inv;
+    }
+    int32_t *seen = malloc(users * 5 * sizeof *seen);
+    memcpy(seen, d.seen_items, users * 5 * sizeof *seen);
     mfu_save(&d, repo, "q", path, sizeof path);
     struct model *m32 = mfu_load(path, "f32"), *m8 = mfu_load(path, "i8");
     ck_assert_str_eq(mfu_precision(m32), "f32");
     ck_assert_str_eq(mfu_precision(m8), "i8");
     const struct mf_model *a = m32->state, *b = m8->state;
     float *sa = malloc(mf_scratch_floats(a) * sizeof *sa), *sb = malloc(mf_scratch_floats(b) * sizeof *sb);
-    struct mf_hit ha[40], hb[40];
-    size_t na, nb;
+    struct mf_hit *ha = malloc(items * sizeof *ha), *hb = malloc(items * sizeof *hb),
+                  *hr = malloc(items * sizeof *hr);
+    char *excl = malloc(items);
+    int32_t *most = malloc(items * sizeof *most), *cand = malloc(items * sizeof *cand);
+    float *fold = malloc((f * f + f) * sizeof *fold);
+    size_t na, nb, nr;
     enum mf_source src;
-    const int32_t excl[] = {0, 1, 2, 7, 11}, hist[] = {4, 9, 250}, tag_a[] = {0};
-    for (int64_t u = 0; u < 30; u++) {
-        size_t k = 1 + (size_t)u % 40;   /* k from 1 to 30 */
+    const int32_t hist[] = {4, 9, 250 % (int32_t)items}, tag_a[] = {0};
+    for (int64_t u = 0; u < (int64_t)users; u++) {
+        size_t k = 1 + (size_t)u % 40;   /* k from 1 to 40: both sides of 32 */
+        /* all but k + u % 3 items excluded, the kept ones spread out */
+        size_t keep = k + (size_t)u % 3, n_most = 0, nc = 0;
+        for (size_t i = 0; i < items; i++) {
+            if ((i * 7 + (size_t)u) % items >= keep)
+                most[n_most++] = (int32_t)i;
+            if (i % 5 == (size_t)u % 5)
+                cand[nc++] = (int32_t)i;
+        }
         struct mf_query qs[] = {
             {.user = u, .k = k, .exclude_seen = 1},
-            {.user = u, .k = k, .exclude_seen = 0, .exclude = excl, .n_exclude = 5},
+            {.user = u, .k = k, .exclude = most, .n_exclude = n_most},   /* heavy: all but `keep` */
+            {.user = u, .k = k, .exclude = most, .n_exclude = items - k},   /* all but k */
             {.user = u, .k = k, .exclude_seen = 1, .tags = tag_a, .n_tags = 1},
+            {.user = u, .k = k, .exclude = most, .n_exclude = n_most / 2, .tags = tag_a, .n_tags = 1},
             {.user = -1, .k = k, .exclude_seen = 1, .history = hist, .n_history = 3},
-            {.user = u, .k = 300, .exclude_seen = 1},   /* k beyond the eligible items */
+            {.user = u, .k = items, .exclude_seen = 1},   /* k beyond the eligible items */
+            {.user = u, .k = k, .exclude_seen = 1, .candidates = cand, .n_candidates = nc},
         };
         for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
-            struct mf_hit *ba = malloc(qs[i].k * sizeof *ba), *bb = malloc(qs[i].k * sizeof *bb);
-            ck_assert_int_eq(mf_recommend(a, &qs[i], sa, ba, &na, &src, &err), 0);
-            ck_assert_int_eq(mf_recommend(b, &qs[i], sb, bb, &nb, &src, &err), 0);
-            same_hits(ba, na, bb, nb, "recommend", u);
-            if (i == 4)
-                ck_assert_uint_eq(na, 295);   /* every unseen item, all ranked */
-            free(ba);
-            free(bb);
+            const struct mf_query *q = &qs[i];
+            ck_assert_int_eq(mf_recommend(a, q, sa, ha, &na, &src, &err), 0);
+            ck_assert_int_eq(mf_recommend(b, q, sb, hb, &nb, &src, &err), 0);
+            if (!dup)
+                same_hits(ha, na, hb, nb, "recommend", u);
+            if (q->candidates)   /* not screened: f32 dot products of the few */
+                continue;
+            memset(excl, 0, items);
+            for (size_t e = 0; e < q->n_exclude; e++)
+                excl[q->exclude[e]] = 1;
+            for (size_t t = 0; q->n_tags && t < items; t++)
+                excl[t] |= t % 3 != 0;
+            const float *uv = U + (size_t)(u < 0 ? 0 : u) * f;
+            if (q->user >= 0 && q->exclude_seen)
+                for (size_t p = 0; p < 5; p++)
+                    excl[seen[(size_t)u * 5 + p]] = 1;
+            if (q->n_history) {
+                ck_assert_int_eq(mf_fold_in(b, q->history, q->n_history, fold, &err), 0);
+                uv = fold + f * f;
+                for (size_t h = 0; h < q->n_history; h++)
+                    excl[q->history[h]] = 1;
+            }
+            nr = ref_hits(V, items, f, uv, excl, q->k, hr);
+            exact_hits(hb, nb, hr, nr, "recommend vs reference, user", u);
+            if (i == 6)
+                ck_assert_uint_eq(nb, items - 5);   /* every unseen item, all ranked */
         }
-        struct mf_query sq = {.k = k};
-        ck_assert_int_eq(mf_similar(a, (int32_t)u, &sq, sa, ha, &na, &err), 0);
-        ck_assert_int_eq(mf_similar(b, (int32_t)u, &sq, sb, hb, &nb, &err), 0);
-        same_hits(ha, na, hb, nb, "similar", u);
+        int32_t item = (int32_t)((size_t)u * 11 % items);
+        struct mf_query sqs[] = {
+            {.k = k},
+            {.k = k, .exclude = most, .n_exclude = n_most},
+            {.k = k, .tags = tag_a, .n_tags = 1},
+        };
+        for (size_t i = 0; i < sizeof sqs / sizeof *sqs; i++) {
+            ck_assert_int_eq(mf_similar(a, item, &sqs[i], sa, ha, &na, &err), 0);
+            ck_assert_int_eq(mf_similar(b, item, &sqs[i], sb, hb, &nb, &err), 0);
+            if (!dup)
+                same_hits(ha, na, hb, nb, "similar", u);
+            memset(excl, 0, items);
+            for (size_t e = 0; e < sqs[i].n_exclude; e++)
+                excl[sqs[i].exclude[e]] = 1;
+            for (size_t t = 0; sqs[i].n_tags && t < items; t++)
+                excl[t] |= t % 3 != 0;
+            excl[item] = 1;
+            nr = ref_hits(Vn, items, f, Vn + (size_t)item * f, excl, sqs[i].k, hr);
+            exact_hits(hb, nb, hr, nr, "similar vs reference, item", item);
+        }
     }
     free(sa);
     free(sb);
+    free(ha);
+    free(hb);
+    free(hr);
+    free(excl);
+    free(most);
+    free(cand);
+    free(fold);
+    free(U);
+    free(V);
+    free(Vn);
+    free(seen);
     model_unref(m32);
     model_unref(m8);
     tu_rmrf(repo);
     free(repo);
+}
+
+START_TEST(i8_model_answers_as_f32)
+{
+    if (!quant_fast())
+        printf("test_quant: i8 checked with the portable kernel: this CPU lacks AVX2/FMA\n");
+    check_model(30, 300, 24, 0);   /* 300 = 18 chunks and 12 items */
+    check_model(45, 257, 8, 0);    /* one item in the last chunk */
+    check_model(45, 256, 13, 0);   /* whole chunks */
+    check_model(45, 331, 16, 6);   /* six distinct rows: ties decided by index */
+    check_model(33, 1100, 8, 0);   /* 69 chunks: the chunk floor up to k = 32 */
 }
 END_TEST
 
@@ -226,6 +541,7 @@ int main(void)
     tcase_add_test(tc, bound_holds);
     tcase_add_test(tc, degenerate_inputs);
     tcase_add_test(tc, select_matches_definition);
+    tcase_add_test(tc, screen_matches_brute_force);
     tcase_add_test(tc, i8_model_answers_as_f32);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -512,11 +512,19 @@ const char *mf_item_json(const struct mf_model *m, size_t item, size_t *len)
     return m->item_json + m->item_json_off[item];
 }
 
+/* Where the int8 screen's chunk maxima live in the scratch buffer: after
+ * scores, bounds and the fold-in work area (which holds u during a
+ * history query). */
+static float *chunk_maxima(const struct mf_model *m, float *scratch)
+{
+    return scratch + 2 * half_padded(m->n_items) + m->f * m->f + 2 * m->f;
+}
+
 size_t mf_scratch_floats(const struct mf_model *m)
 {
     /* scores and bounds [I each, padded to the kernels' blocks of 8] + fold-in
-     * system and x [F*F + F] */
-    return 2 * half_padded(m->n_items) + m->f * m->f + 2 * m->f;
+     * system and x [F*F + F] + the screen's per-chunk lower and upper maxima */
+    return 2 * half_padded(m->n_items) + m->f * m->f + 2 * m->f + 2 * quant_chunks(m->n_items);
 }
 
 /* "a is a better hit than b": higher score, then lower index. */
@@ -721,10 +729,11 @@ static void apply_filters(const struct mf_model *m, const struct mf_query *q, fl
  * V is row-major I x F (for single items), Vt the same transposed, Vh the
  * same packed as binary16 or NULL, Vq the same packed as int8 or empty.
  * Returns 1 when scores are int8 screening lower bounds with interval widths
- * in width (finish with top_screened), 0 when they are final. */
+ * in width and per-chunk maxima in cmax (finish with top_screened), 0 when
+ * they are final. */
 static int score_items(const struct mf_model *m, const struct mf_query *q, const float *u,
                        const float *V, const float *Vt, const uint16_t *Vh,
-                       const struct quant_items *Vq, float *scores, float *width)
+                       const struct quant_items *Vq, float *scores, float *width, float *cmax)
 {
     size_t F = m->f;
     if (q->candidates) {
@@ -734,7 +743,8 @@ static int score_items(const struct mf_model *m, const struct mf_query *q, const
             int32_t it = q->candidates[c];
             scores[it] = cblas_sdot((int)F, V + (size_t)it * F, 1, u, 1);
         }
-    } else if (Vq->q && quant_score(Vq, u, scores, width) == 0) {
+    } else if (Vq->q &&
+               quant_score(Vq, u, scores, width, cmax, cmax + quant_chunks(m->n_items)) == 0) {
         return 1;
     } else if (Vh) {
         half_score(Vh, m->n_items, F, u, scores);
@@ -748,36 +758,61 @@ static int score_items(const struct mf_model *m, const struct mf_query *q, const
 /* The f32 top k from screened lower bounds (exclusions already -inf): an
  * item whose upper bound is below the k-th best lower bound cannot make the
  * top k (k items surely beat it); the others, ~20 of 1,682 on MovieLens,
- * are re-scored exactly. Their rows are cold under load, so the scan only
- * lists them (in width: the list never overtakes the scan) and prefetches
- * them, and a second pass scores them into a compact list in scores. Ties
- * still go to the lower index. */
+ * are re-scored exactly. The floor comes from the kernel's per-chunk lower
+ * maxima (quant_floor reads only the chunks that can still raise it), and
+ * the screen reads only chunks whose upper maximum reaches the floor, so
+ * neither walks every item. Candidate rows are cold under load, so the
+ * screen only lists them (in width: the list never overtakes the scan) and
+ * prefetches them, and a second pass scores them into a compact list in
+ * scores. Ties still go to the lower index. */
 static size_t top_screened(const struct mf_model *m, const float *V, const float *u, int fast,
-                           float *scores, float *width, size_t k, struct mf_hit *hits)
+                           float *scores, float *width, const float *cmax, size_t k,
+                           struct mf_hit *hits)
 {
     size_t n = m->n_items, F = m->f, c, len;
-    /* Any floor at or below the k-th best lower bound is safe; the chunk
-     * maxima give one for a fraction of a full top-k pass. */
-    float floor_s = topk_floor(scores, n, k, 16);
+    const float *lmax = cmax, *umax = cmax + quant_chunks(n);
+    /* Any floor at or below the k-th best lower bound is safe. */
+    float floor_s = quant_floor(scores, n, lmax, k);
     if (floor_s == -INFINITY) {
         len = mf_topk(scores, n, k, hits);
         floor_s = len == k ? hits[k - 1].score : -INFINITY;
     }
-    c = quant_select(scores, width, n, floor_s, fast);
+    c = quant_select(scores, width, n, umax, floor_s, fast);
     for (size_t h = 0; h < c; h++) {
         int32_t idx;
         memcpy(&idx, width + h, sizeof idx);
         for (size_t b = 0; b < F * sizeof(float); b += 64)
             __builtin_prefetch((const char *)(V + (size_t)idx * F) + b);
     }
+    if (k > 32) {   /* a long list: score them all, then the heap */
+        for (size_t h = 0; h < c; h++) {
+            int32_t idx;
+            memcpy(&idx, width + h, sizeof idx);
+            scores[h] = quant_dot(V + (size_t)idx * F, u, F, fast);
+        }
+        len = mf_topk(scores, c, k, hits);
+        for (size_t h = 0; h < len; h++)
+            memcpy(&hits[h].item, width + hits[h].item, sizeof hits[h].item);
+        return len;
+    }
+    /* Up to 32: insert each into a sorted list as it is scored. Candidates
+     * come in ascending index order, so an equal score ranks after the ones
+     * already kept, and once k are kept it must beat the last strictly. */
+    len = 0;
     for (size_t h = 0; h < c; h++) {
         int32_t idx;
         memcpy(&idx, width + h, sizeof idx);
-        scores[h] = quant_dot(V + (size_t)idx * F, u, F, fast);
+        float s = quant_dot(V + (size_t)idx * F, u, F, fast);
+        if (len == k ? !(s > hits[k - 1].score) : !(s > -INFINITY))   /* also drops a NaN */
+            continue;
+        size_t at = len < k ? len++ : k - 1;
+        while (at > 0 && hits[at - 1].score < s) {
+            hits[at] = hits[at - 1];
+            at--;
+        }
+        hits[at].item = idx;
+        hits[at].score = s;
     }
-    len = mf_topk(scores, c, k, hits);
-    for (size_t h = 0; h < len; h++)
-        memcpy(&hits[h].item, width + hits[h].item, sizeof hits[h].item);
     return len;
 }
 
@@ -804,7 +839,8 @@ int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scra
     }
     int screened = 0;
     if (u) {
-        screened = score_items(m, q, u, m->V, m->Vt, m->Vh, &m->Vq, scores, width);
+        screened = score_items(m, q, u, m->V, m->Vt, m->Vh, &m->Vq, scores, width,
+                               chunk_maxima(m, scratch));
     } else if (q->candidates) {
         for (size_t i = 0; i < m->n_items; i++)
             scores[i] = -INFINITY;
@@ -821,7 +857,8 @@ int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scra
             scores[q->history[h]] = -INFINITY;
     }
     apply_filters(m, q, scores);
-    *n_hits = screened ? top_screened(m, m->V, u, m->Vq.fast, scores, width, q->k, hits)
+    *n_hits = screened ? top_screened(m, m->V, u, m->Vq.fast, scores, width,
+                                      chunk_maxima(m, scratch), q->k, hits)
                        : mf_topk(scores, m->n_items, q->k, hits);
     return 0;
 }
@@ -834,10 +871,12 @@ int mf_similar(const struct mf_model *m, int32_t item, const struct mf_query *fi
         return enc_errf(err, ENC_EINVAL, "item row out of range");
     float *scores = scratch, *width = scratch + half_padded(m->n_items);
     const float *u = m->Vn + (size_t)item * m->f;
-    int screened = score_items(m, filters, u, m->Vn, m->Vnt, m->Vnh, &m->Vnq, scores, width);
+    int screened = score_items(m, filters, u, m->Vn, m->Vnt, m->Vnh, &m->Vnq, scores, width,
+                               chunk_maxima(m, scratch));
     scores[item] = -INFINITY;
     apply_filters(m, filters, scores);
-    *n_hits = screened ? top_screened(m, m->Vn, u, m->Vnq.fast, scores, width, filters->k, hits)
+    *n_hits = screened ? top_screened(m, m->Vn, u, m->Vnq.fast, scores, width,
+                                      chunk_maxima(m, scratch), filters->k, hits)
                        : mf_topk(scores, m->n_items, filters->k, hits);
     return 0;
 }

@@ -8,12 +8,22 @@
  * _mm256_madd_epi16 widens to int32, which is exact for any f <= 1024.
  * Four blocks per step keep four independent chains in flight. Built with a
  * target attribute so the library needs no -mavx2; chosen at run time.
+ *
+ * The four blocks of a step are two 16-item chunks; the kernel also reduces
+ * their lower and upper bounds to per-chunk maxima while they are still in
+ * registers. quant_floor reads those instead of every lower bound, and
+ * quant_select skips the chunks (most of them) whose best upper bound is
+ * below the floor, so the passes after the kernel cost O(chunks + the few
+ * candidate chunks) instead of O(items).
  */
 #include "mf/quant.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
@@ -27,6 +37,28 @@
 size_t quant_padded(size_t n)
 {
     return (n + 7) / 8 * 8;
+}
+
+size_t quant_chunks(size_t n)
+{
+    return (n + QUANT_CHUNK - 1) / QUANT_CHUNK;
+}
+
+/* Chunk c's maxima of lower and of lower + width over its items < n, in
+ * plain C (the portable kernel, and the chunks the AVX2 step does not
+ * cover: a tail, or one holding padding). */
+static void chunk_max_c(const float *lower, const float *width, size_t n, size_t c, float *lmax,
+                        float *umax)
+{
+    size_t i = c * QUANT_CHUNK, end = i + QUANT_CHUNK < n ? i + QUANT_CHUNK : n;
+    float lm = -INFINITY, um = -INFINITY;
+    for (; i < end; i++) {
+        float up = lower[i] + width[i];
+        lm = lower[i] > lm ? lower[i] : lm;
+        um = up > um ? up : um;
+    }
+    lmax[c] = lm;
+    umax[c] = um;
 }
 
 static size_t groups(size_t f)
@@ -125,7 +157,7 @@ struct qparams {
 };
 
 static void score_c(const struct quant_items *qi, const int32_t *pw, struct qparams k,
-                    float *lower, float *width)
+                    float *lower, float *width, float *lmax, float *umax)
 {
     size_t G = groups(qi->f), np = quant_padded(qi->n);
     for (size_t i = 0; i < np; i++) {
@@ -141,6 +173,8 @@ static void score_c(const struct quant_items *qi, const int32_t *pw, struct qpar
         lower[i] = (float)acc * (k.t * qi->scale[i]) - e;
         width[i] = e + e;
     }
+    for (size_t c = 0; c < quant_chunks(qi->n); c++)
+        chunk_max_c(lower, width, qi->n, c, lmax, umax);
 }
 
 #if QUANT_X86
@@ -163,24 +197,57 @@ int quant_fast(void)
     acc = _mm256_add_epi32(                                                            \
         acc, _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_sign_epi8((x), sv)), ones))
 
-/* The 8 items of block b from their int32 dot products. */
-QUANT_TARGET static inline void finish8(const struct quant_items *qi, size_t b, __m256i acc,
-                                        struct qparams k, float *lower, float *width)
+/* The 8 items of block b from their int32 dot products; returns their
+ * upper bounds (lower + width, rounded as quant_select rounds them) in *up. */
+QUANT_TARGET static inline __m256 finish8(const float *scale, const float *l1s, size_t b,
+                                          __m256i acc, struct qparams k, float *lower,
+                                          float *width, __m256 *up)
 {
-    __m256 s = _mm256_loadu_ps(qi->scale + b * 8), l1 = _mm256_loadu_ps(qi->l1 + b * 8);
+    __m256 s = _mm256_loadu_ps(scale + b * 8), l1 = _mm256_loadu_ps(l1s + b * 8);
     __m256 e = _mm256_add_ps(_mm256_mul_ps(s, _mm256_set1_ps(k.c1)),
                              _mm256_mul_ps(l1, _mm256_set1_ps(k.c2)));
     __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(s, _mm256_set1_ps(k.t)));
-    _mm256_storeu_ps(lower + b * 8, _mm256_sub_ps(a, e));
-    _mm256_storeu_ps(width + b * 8, _mm256_add_ps(e, e));
+    __m256 lo = _mm256_sub_ps(a, e), w = _mm256_add_ps(e, e);
+    _mm256_storeu_ps(lower + b * 8, lo);
+    _mm256_storeu_ps(width + b * 8, w);
+    *up = _mm256_add_ps(lo, w);
+    return lo;
+}
+
+/* Chunks j and j + 1 (blocks 2j .. 2j + 3) from the blocks' lower bounds
+ * l0..l3 and upper bounds u0..u3: four horizontal maxima in one pass.
+ *   a = [max of chunk j's lowers, 4 partials | chunk j+1's, 4 partials]
+ *   b = the same for the uppers
+ *   d = [L L U U | L' L' U' U'] after two more pairwise maxima. */
+QUANT_TARGET static inline void chunk_max2(__m256 l0, __m256 l1, __m256 l2, __m256 l3,
+                                           __m256 u0, __m256 u1, __m256 u2, __m256 u3,
+                                           float *lmax, float *umax, size_t j)
+{
+    __m256 L0 = _mm256_max_ps(l0, l1), L1 = _mm256_max_ps(l2, l3);
+    __m256 U0 = _mm256_max_ps(u0, u1), U1 = _mm256_max_ps(u2, u3);
+    __m256 a = _mm256_max_ps(_mm256_permute2f128_ps(L0, L1, 0x20),
+                             _mm256_permute2f128_ps(L0, L1, 0x31));
+    __m256 b = _mm256_max_ps(_mm256_permute2f128_ps(U0, U1, 0x20),
+                             _mm256_permute2f128_ps(U0, U1, 0x31));
+    __m256 d = _mm256_max_ps(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    d = _mm256_max_ps(d, _mm256_permute_ps(d, _MM_SHUFFLE(2, 3, 0, 1)));
+    float t[8];
+    _mm256_storeu_ps(t, d);
+    lmax[j] = t[0];
+    umax[j] = t[2];
+    lmax[j + 1] = t[4];
+    umax[j + 1] = t[6];
 }
 
 QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t *pw,
                                     const int32_t *aw, struct qparams k, float *lower,
-                                    float *width)
+                                    float *width, float *lmax, float *umax)
 {
     size_t G = groups(qi->f), nb = quant_padded(qi->n) / 8, stride = G * 32, b = 0;
     const __m256i ones = _mm256_set1_epi16(1);
+    /* locals: the stores to lower and width could alias *qi otherwise */
+    const float *scale = qi->scale, *l1s = qi->l1;
     for (; b + 4 <= nb; b += 4) {
         const int8_t *q = qi->q + b * stride;
         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -191,11 +258,16 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
             QSTEP(a2, _mm256_load_si256((const __m256i *)(q + 2 * stride)));
             QSTEP(a3, _mm256_load_si256((const __m256i *)(q + 3 * stride)));
         }
-        finish8(qi, b, a0, k, lower, width);
-        finish8(qi, b + 1, a1, k, lower, width);
-        finish8(qi, b + 2, a2, k, lower, width);
-        finish8(qi, b + 3, a3, k, lower, width);
+        __m256 u0, u1, u2, u3;
+        __m256 l0 = finish8(scale, l1s, b, a0, k, lower, width, &u0);
+        __m256 l1 = finish8(scale, l1s, b + 1, a1, k, lower, width, &u1);
+        __m256 l2 = finish8(scale, l1s, b + 2, a2, k, lower, width, &u2);
+        __m256 l3 = finish8(scale, l1s, b + 3, a3, k, lower, width, &u3);
+        chunk_max2(l0, l1, l2, l3, u0, u1, u2, u3, lmax, umax, b / 2);
     }
+    /* Chunks past the four-block steps, and one holding padding items
+     * (whose 0 bounds must not count), in plain C. */
+    size_t n = qi->n, from = b / 2 < n / QUANT_CHUNK ? b / 2 : n / QUANT_CHUNK;
     for (; b < nb; b++) {
         const int8_t *q = qi->q + b * stride;
         __m256i a0 = _mm256_setzero_si256();
@@ -203,8 +275,11 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
             const __m256i sv = _mm256_set1_epi32(pw[g]), av = _mm256_set1_epi32(aw[g]);
             QSTEP(a0, _mm256_load_si256((const __m256i *)q));
         }
-        finish8(qi, b, a0, k, lower, width);
+        __m256 u0;
+        finish8(scale, l1s, b, a0, k, lower, width, &u0);
     }
+    for (size_t c = from; c < quant_chunks(n); c++)
+        chunk_max_c(lower, width, n, c, lmax, umax);
 }
 #undef QSTEP
 
@@ -227,24 +302,62 @@ QUANT_TARGET static float dot_avx2(const float *x, const float *y, size_t n)
     return d;
 }
 
-/* Eight slots at a time: one add, two compares and a mask test skip a
- * block with no candidate, the common case. */
-QUANT_TARGET static size_t select_avx2(const float *lower, float *width, size_t n,
-                                       float floor_s)
+/* The items of [i, i + 8) that pass, appended at width + c; returns the new c. */
+QUANT_TARGET static inline size_t select8(const float *lower, float *width, size_t i, size_t c,
+                                          __m256 fl)
 {
-    const __m256 fl = _mm256_set1_ps(floor_s), ninf = _mm256_set1_ps(-INFINITY);
-    size_t c = 0, i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 lo = _mm256_loadu_ps(lower + i), w = _mm256_loadu_ps(width + i);
-        __m256 ok = _mm256_and_ps(_mm256_cmp_ps(_mm256_add_ps(lo, w), fl, _CMP_GE_OQ),
-                                  _mm256_cmp_ps(lo, ninf, _CMP_NEQ_OQ));
-        unsigned m = (unsigned)_mm256_movemask_ps(ok);
-        while (m) {   /* c <= i + bit: every slot written was read above */
-            int32_t at = (int32_t)(i + (unsigned)__builtin_ctz(m));
-            memcpy(width + c++, &at, sizeof at);
-            m &= m - 1;
-        }
+    __m256 lo = _mm256_loadu_ps(lower + i), w = _mm256_loadu_ps(width + i);
+    __m256 ok = _mm256_and_ps(_mm256_cmp_ps(_mm256_add_ps(lo, w), fl, _CMP_GE_OQ),
+                              _mm256_cmp_ps(lo, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
+    unsigned m = (unsigned)_mm256_movemask_ps(ok);
+    while (m) {   /* c <= i + bit: every slot written was read above */
+        int32_t at = (int32_t)(i + (unsigned)__builtin_ctz(m));
+        memcpy(width + c++, &at, sizeof at);
+        m &= m - 1;
     }
+    return c;
+}
+
+/* The items of chunk ch (those < n) that pass, appended at width + c. */
+QUANT_TARGET static inline size_t select_chunk(const float *lower, float *width, size_t n,
+                                               size_t ch, size_t c, float floor_s, __m256 fl)
+{
+    size_t i = ch * QUANT_CHUNK;
+    if (i + QUANT_CHUNK <= n)
+        return select8(lower, width, i + 8, select8(lower, width, i, c, fl), fl);
+    for (; i < n; i++)
+        if (lower[i] != -INFINITY && lower[i] + width[i] >= floor_s) {
+            int32_t at = (int32_t)i;
+            memcpy(width + c++, &at, sizeof at);
+        }
+    return c;
+}
+
+/* With umax: one compare per eight chunks finds the few chunks that can
+ * hold a candidate; only those are read. Without: eight slots at a time,
+ * one add, two compares and a mask test skip a block with no candidate. */
+QUANT_TARGET static size_t select_avx2(const float *lower, float *width, size_t n,
+                                       const float *umax, float floor_s)
+{
+    const __m256 fl = _mm256_set1_ps(floor_s);
+    size_t c = 0;
+    if (umax) {
+        size_t nc = quant_chunks(n), ch = 0;
+        for (; ch + 8 <= nc; ch += 8) {
+            /* not (umax < floor): a NaN maximum does not hide its chunk */
+            unsigned m = (unsigned)_mm256_movemask_ps(
+                _mm256_cmp_ps(_mm256_loadu_ps(umax + ch), fl, _CMP_NLT_UQ));
+            for (; m; m &= m - 1)
+                c = select_chunk(lower, width, n, ch + (unsigned)__builtin_ctz(m), c, floor_s, fl);
+        }
+        for (; ch < nc; ch++)
+            if (!(umax[ch] < floor_s))
+                c = select_chunk(lower, width, n, ch, c, floor_s, fl);
+        return c;
+    }
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        c = select8(lower, width, i, c, fl);
     for (; i < n; i++)
         if (lower[i] != -INFINITY && lower[i] + width[i] >= floor_s) {
             int32_t at = (int32_t)i;
@@ -262,20 +375,102 @@ int quant_fast(void)
 
 #endif
 
-size_t quant_select(const float *lower, float *width, size_t n, float floor_s, int fast)
+size_t quant_select(const float *lower, float *width, size_t n, const float *umax,
+                    float floor_s, int fast)
 {
 #if QUANT_X86
     if (fast)
-        return select_avx2(lower, width, n, floor_s);
+        return select_avx2(lower, width, n, umax, floor_s);
 #endif
     (void)fast;
     size_t c = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (umax && i % QUANT_CHUNK == 0 && umax[i / QUANT_CHUNK] < floor_s) {
+            i += QUANT_CHUNK - 1;   /* the whole chunk is below the floor */
+            continue;
+        }
         if (lower[i] != -INFINITY && lower[i] + width[i] >= floor_s) {
             int32_t at = (int32_t)i;
             memcpy(width + c++, &at, sizeof at);
         }
+    }
     return c;
+}
+
+/* Chunk c's largest lower bound now (after exclusions), over its items < n. */
+static float chunk_lower_max(const float *lower, size_t n, size_t c)
+{
+    const float *p = lower + c * QUANT_CHUNK;
+#if defined(__SSE2__)
+    if ((c + 1) * QUANT_CHUNK <= n) {
+        __m128 a = _mm_max_ps(_mm_loadu_ps(p), _mm_loadu_ps(p + 4));
+        __m128 b = _mm_max_ps(_mm_loadu_ps(p + 8), _mm_loadu_ps(p + 12));
+        a = _mm_max_ps(a, b);
+        a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+        return _mm_cvtss_f32(_mm_max_ss(a, _mm_shuffle_ps(a, a, 1)));
+    }
+#endif
+    size_t len = n - c * QUANT_CHUNK < QUANT_CHUNK ? n - c * QUANT_CHUNK : QUANT_CHUNK;
+    float m = -INFINITY;
+    for (size_t j = 0; j < len; j++)
+        m = p[j] > m ? p[j] : m;
+    return m;
+}
+
+/* 1 << j for each j < 8 with lmax[j] > t (a NaN never is). */
+static unsigned above8(const float *lmax, float t)
+{
+#if defined(__SSE2__)
+    __m128 tv = _mm_set1_ps(t);
+    return (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(lmax), tv)) |
+           (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(lmax + 4), tv)) << 4;
+#else
+    unsigned m = 0;
+    for (unsigned j = 0; j < 8; j++)
+        m |= (unsigned)(lmax[j] > t) << j;
+    return m;
+#endif
+}
+
+float quant_floor(const float *lower, size_t n, const float *lmax, size_t k)
+{
+    size_t nc = quant_chunks(n);
+    if (k == 0 || k > 32 || nc < 2 * k)
+        return -INFINITY;
+    float best[32];   /* the k largest chunk maxima so far, descending */
+    float t = -INFINITY;   /* what a chunk must beat: best[k - 1] once k are kept */
+    size_t nb = 0;
+    for (size_t c0 = 0; c0 < nc; c0 += 8) {
+        /* lmax[c] is at least chunk c's maximum: a chunk whose lmax cannot
+         * beat t cannot either, and is not read. One test per eight chunks
+         * (most fail it once k are kept); t only rises within the eight. A
+         * NaN fails the test: leaving a chunk out only lowers the floor. */
+        unsigned m;
+        if (c0 + 8 <= nc) {
+            m = above8(lmax + c0, t);
+        } else {
+            m = 0;
+            for (size_t j = 0; c0 + j < nc; j++)
+                m |= (unsigned)(lmax[c0 + j] > t) << j;
+        }
+        for (; m; m &= m - 1) {
+            size_t c = c0 + (unsigned)__builtin_ctz(m);
+            if (!(lmax[c] > t))
+                continue;
+            float x = chunk_lower_max(lower, n, c);
+            if (!(x > t))   /* NaN, -inf, or no better than the k-th */
+                continue;
+            size_t at = nb < k ? nb++ : k - 1;
+            while (at > 0 && best[at - 1] < x) {
+                best[at] = best[at - 1];
+                at--;
+            }
+            best[at] = x;
+            if (nb == k)
+                t = best[k - 1];
+        }
+    }
+    return nb == k ? best[k - 1] : -INFINITY;
 }
 
 float quant_dot(const float *x, const float *y, size_t n, int fast)
@@ -291,7 +486,8 @@ float quant_dot(const float *x, const float *y, size_t n, int fast)
     return d;
 }
 
-int quant_score(const struct quant_items *qi, const float *u, float *lower, float *width)
+int quant_score(const struct quant_items *qi, const float *u, float *lower, float *width,
+                float *lmax, float *umax)
 {
     int32_t pw[QUANT_MAX_F / 4], aw[QUANT_MAX_F / 4];
     float t, ul1;
@@ -303,9 +499,9 @@ int quant_score(const struct quant_items *qi, const float *u, float *lower, floa
     struct qparams k = {t, 1.01f * (ul1 / 2 + (float)qi->f * t / 4), 1.01f * t / 2};
 #if QUANT_X86
     if (qi->fast)
-        score_avx2(qi, pw, aw, k, lower, width);
+        score_avx2(qi, pw, aw, k, lower, width, lmax, umax);
     else
 #endif
-        score_c(qi, pw, k, lower, width);
+        score_c(qi, pw, k, lower, width, lmax, umax);
     return 0;
 }

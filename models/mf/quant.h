@@ -46,16 +46,39 @@ size_t quant_padded(size_t n);
 int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out);
 void quant_free(struct quant_items *qi);   /* empty or zeroed: no-op */
 
+/* Items per chunk of the chunk maxima below: two blocks. */
+#define QUANT_CHUNK 16
+
+/* Chunks of QUANT_CHUNK items covering n items: ceil(n / 16). */
+size_t quant_chunks(size_t n);
+
 /* For every item i (n padded): lower[i] <= u.v_i <= lower[i] + width[i],
- * for the exact product and for its f32 value. Returns 0, or -1 if u is not
- * finite (nothing written). Thread-safe. */
-int quant_score(const struct quant_items *qi, const float *u, float *lower, float *width);
+ * for the exact product and for its f32 value. Also, per chunk c <
+ * quant_chunks(n), over its items i < n (padding left out):
+ *   lmax[c] = max lower[i],   umax[c] = max (lower[i] + width[i])
+ * (the f32 sum, as quant_select computes it). Setting some lower[i] to
+ * -inf afterwards (exclusions) only lowers the true maxima, so lmax and umax
+ * stay valid upper bounds of them for quant_floor and quant_select.
+ * Returns 0, or -1 if u is not finite (nothing written). Thread-safe. */
+int quant_score(const struct quant_items *qi, const float *u, float *lower, float *width,
+                float *lmax, float *umax);
+
+/* A floor for the screen: the k-th largest over the chunks of
+ * max{lower[i] : i in the chunk, i < n} (k distinct items reach it, so any
+ * item below it cannot make the top k), or -INFINITY when k is 0 or over
+ * 32, or there are fewer than 2k chunks (too few for a useful floor).
+ * lmax[c] must be >= chunk c's maximum (quant_score's, even after
+ * exclusions); only chunks whose lmax can still beat the running k-th are
+ * read, so exclusions need no bookkeeping. */
+float quant_floor(const float *lower, size_t n, const float *lmax, size_t k);
 
 /* The screen: writes to idx the items i < n (ascending) with
  * lower[i] != -inf and lower[i] + width[i] >= floor_s; returns how many.
- * idx may alias width (an index is written only after its slot was read).
- * AVX2 when fast, else plain C. */
-size_t quant_select(const float *lower, float *width, size_t n, float floor_s, int fast);
+ * umax (quant_score's, or NULL) lets it skip every chunk c with
+ * umax[c] < floor_s unread. idx may alias width (an index is written only
+ * after its slot was read). AVX2 when fast, else plain C. */
+size_t quant_select(const float *lower, float *width, size_t n, const float *umax,
+                    float floor_s, int fast);
 
 /* x.y in f32 (the re-score of a screened item): AVX2+FMA when fast (a
  * quant_items' `fast`), else plain C. Cheaper than a BLAS call for one row. */
