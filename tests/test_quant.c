@@ -51,11 +51,11 @@ static void check_bound(size_t n, size_t f)
         w[k] = malloc(np * sizeof(float));
     }
     size_t nc = quant_chunks(n);
-    float *cl = malloc(nc * sizeof *cl), *cu = malloc(nc * sizeof *cu);
+    float *cu = malloc(nc * sizeof *cu);
     int kernels = quant_fast() ? 2 : 1;
     for (int k = 0; k < kernels; k++) {
         qi.fast = k;   /* 0: portable C, 1: AVX2 */
-        ck_assert_int_eq(quant_score(&qi, u, lo[k], w[k], cl, cu), 0);
+        ck_assert_int_eq(quant_score(&qi, u, lo[k], w[k], cu), 0);
         double smin = INFINITY, smax = -INFINITY;
         float *ws = malloc(n * sizeof *ws);
         for (size_t i = 0; i < n; i++) {
@@ -83,17 +83,14 @@ static void check_bound(size_t n, size_t f)
         free(ws);
         for (size_t i = n; i < np; i++)
             ck_assert(lo[k][i] == 0 && w[k][i] == 0);   /* padding */
-        /* Chunk maxima: exactly the maxima over each chunk's real items
-         * (padding, scored 0, left out), upper as lower + width in f32. */
+        /* Chunk maxima: exactly the maxima of lower + width (in f32) over
+         * each chunk's real items (padding, scored 0, left out). */
         ck_assert_uint_eq(nc, (n + 15) / 16);
         for (size_t c = 0; c < nc; c++) {
-            float wl = -INFINITY, wu = -INFINITY;
-            for (size_t i = c * 16; i < c * 16 + 16 && i < n; i++) {
-                wl = fmaxf(wl, lo[k][i]);
+            float wu = -INFINITY;
+            for (size_t i = c * 16; i < c * 16 + 16 && i < n; i++)
                 wu = fmaxf(wu, lo[k][i] + w[k][i]);
-            }
-            ck_assert_msg(cl[c] == wl && cu[c] == wu, "kernel %d n %zu chunk %zu: %g %g vs %g %g",
-                          k, n, c, cl[c], cu[c], wl, wu);
+            ck_assert_msg(cu[c] == wu, "kernel %d n %zu chunk %zu: %g vs %g", k, n, c, cu[c], wu);
         }
     }
     if (kernels == 2)   /* same integer dot products, same arithmetic after */
@@ -107,7 +104,6 @@ static void check_bound(size_t n, size_t f)
         free(lo[k]);
         free(w[k]);
     }
-    free(cl);
     free(cu);
     quant_free(&qi);
     quant_free(&qi);   /* idempotent on an emptied struct */
@@ -131,15 +127,15 @@ START_TEST(degenerate_inputs)
     float V[3 * 5] = {1, -2, 3, 0.5f, 0, 0, 0, 0, 0, 0, -1, 1, -1, 1, -1};
     struct quant_items qi;
     ck_assert_int_eq(quant_pack(V, 3, 5, &qi), 0);
-    float u[5] = {0}, lo[8], w[8], cl[1], cu[1];
-    ck_assert_int_eq(quant_score(&qi, u, lo, w, cl, cu), 0);   /* zero user: every score exactly 0 */
+    float u[5] = {0}, lo[8], w[8], cu[1];
+    ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), 0);   /* zero user: every score exactly 0 */
     for (int i = 0; i < 8; i++)
         ck_assert(lo[i] == 0 && w[i] == 0);
-    ck_assert(cl[0] == 0 && cu[0] == 0);
+    ck_assert(cu[0] == 0);
     u[2] = NAN;
-    ck_assert_int_eq(quant_score(&qi, u, lo, w, cl, cu), -1);
+    ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), -1);
     u[2] = INFINITY;
-    ck_assert_int_eq(quant_score(&qi, u, lo, w, cl, cu), -1);
+    ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), -1);
     quant_free(&qi);
     V[7] = NAN;
     ck_assert_int_eq(quant_pack(V, 3, 5, &qi), -1);
@@ -176,22 +172,18 @@ START_TEST(select_matches_definition)
 }
 END_TEST
 
-/* Reference for quant_floor: the k-th largest over chunks of each chunk's
- * maximum lower bound (items < n), or -inf under the same conditions. */
+/* Reference for quant_floor: the k-th largest lower bound not -inf (ties
+ * counted), or -inf when fewer than k are left or k is out of range. */
 static float ref_floor(const float *lower, size_t n, size_t k)
 {
-    size_t nc = (n + 15) / 16;
-    if (k == 0 || k > 32 || nc < 2 * k)
-        return -INFINITY;
-    float *mx = malloc(nc * sizeof *mx);
-    for (size_t c = 0; c < nc; c++) {
-        mx[c] = -INFINITY;
-        for (size_t i = c * 16; i < c * 16 + 16 && i < n; i++)
-            mx[c] = fmaxf(mx[c], lower[i]);
-    }
-    qsort(mx, nc, sizeof *mx, cmp_float);
-    float f = mx[nc - k];
-    free(mx);
+    float *v = malloc((n + 1) * sizeof *v);
+    size_t nl = 0;
+    for (size_t i = 0; i < n; i++)
+        if (lower[i] != -INFINITY)
+            v[nl++] = lower[i];
+    qsort(v, nl, sizeof *v, cmp_float);
+    float f = k == 0 || k > QUANT_FLOOR_MAX_K || nl < k ? -INFINITY : v[nl - k];
+    free(v);
     return f;
 }
 
@@ -240,12 +232,13 @@ static void check_screen(size_t n, size_t f, size_t dup)
     ck_assert_int_eq(quant_pack(V, n, f, &qi), 0);
     size_t np = quant_padded(n), nc = quant_chunks(n);
     float *lo = malloc(np * sizeof *lo), *w = malloc(np * sizeof *w), *w2 = malloc(np * sizeof *w2);
-    float *cl = malloc(nc * sizeof *cl), *cu = malloc(nc * sizeof *cu);
+    float *cu = malloc(nc * sizeof *cu), *work = malloc(quant_floor_floats(n) * sizeof *work);
+    float *lo2 = malloc(np * sizeof *lo2);
     float *exact = malloc(n * sizeof *exact), *sorted = malloc(n * sizeof *sorted);
     float *cs = malloc(n * sizeof *cs);
     int32_t *left = malloc(n * sizeof *left), *want = malloc(n * sizeof *want),
             *got = malloc(33 * sizeof *got), *ref = malloc(33 * sizeof *ref);
-    const size_t ks[] = {1, 2, 5, 10, 32};
+    const size_t ks[] = {1, 2, 5, 10, 32, 33};
     for (int fast = 0; fast < (quant_fast() ? 2 : 1); fast++) {
         qi.fast = fast;
         for (int rep = 0; rep < 3; rep++) {
@@ -256,7 +249,7 @@ static void check_screen(size_t n, size_t f, size_t dup)
             for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
                 for (int ex = 0; ex < EX_KINDS; ex++) {
                     size_t k = ks[ki];
-                    ck_assert_int_eq(quant_score(&qi, u, lo, w, cl, cu), 0);
+                    ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), 0);
                     /* exclusions, after the kernel wrote its chunk maxima */
                     float median = 0;
                     if (ex == EX_BEST_HALF) {   /* as seen items: the best scores go */
@@ -279,15 +272,15 @@ static void check_screen(size_t n, size_t f, size_t dup)
                     for (size_t i = 0; i < n; i++)
                         if (lo[i] != -INFINITY)
                             left[nl++] = (int32_t)i;
-                    /* the floor: as defined, and safe (k items reach it) */
-                    float fl = quant_floor(lo, n, cl, k), rf = ref_floor(lo, n, k);
-                    ck_assert_msg(fl == rf || (fl != fl && rf != rf),
-                                  "floor n %zu k %zu excl %d: %g vs %g", n, k, ex, fl, rf);
-                    size_t reach = 0;
-                    for (size_t i = 0; i < n; i++)
-                        reach += lo[i] != -INFINITY && lo[i] >= fl;
-                    ck_assert(fl == -INFINITY || reach >= k);
-                    if (fl == -INFINITY) {   /* top_screened: the k-th best lower bound */
+                    /* the floor: as defined, lower left as it was */
+                    memcpy(lo2, lo, np * sizeof *lo2);
+                    for (size_t j = 0; j < quant_floor_floats(n); j++)
+                        work[j] = uniform(-1e6f, 1e6f);   /* garbage: the floor must not read it first */
+                    float fl = quant_floor(lo, n, k, work, fast), rf = ref_floor(lo, n, k);
+                    ck_assert_msg(fl == rf, "floor n %zu k %zu excl %d kernel %d: %g vs %g", n, k, ex,
+                                  fast, fl, rf);
+                    ck_assert_int_eq(memcmp(lo, lo2, np * sizeof *lo), 0);
+                    if (k > QUANT_FLOOR_MAX_K) {   /* top_screened: the k-th best by a top-k pass */
                         for (size_t h = 0; h < nl; h++)
                             sorted[h] = lo[left[h]];
                         qsort(sorted, nl, sizeof *sorted, cmp_float);
@@ -322,8 +315,9 @@ static void check_screen(size_t n, size_t f, size_t dup)
     free(lo);
     free(w);
     free(w2);
-    free(cl);
     free(cu);
+    free(work);
+    free(lo2);
     free(exact);
     free(sorted);
     free(cs);

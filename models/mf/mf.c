@@ -512,9 +512,9 @@ const char *mf_item_json(const struct mf_model *m, size_t item, size_t *len)
     return m->item_json + m->item_json_off[item];
 }
 
-/* Where the int8 screen's chunk maxima live in the scratch buffer: after
- * scores, bounds and the fold-in work area (which holds u during a
- * history query). */
+/* Where the int8 screen's chunk maxima (then quant_floor's work space) live
+ * in the scratch buffer: after scores, bounds and the fold-in work area
+ * (which holds u during a history query). */
 static float *chunk_maxima(const struct mf_model *m, float *scratch)
 {
     return scratch + 2 * half_padded(m->n_items) + m->f * m->f + 2 * m->f;
@@ -523,8 +523,10 @@ static float *chunk_maxima(const struct mf_model *m, float *scratch)
 size_t mf_scratch_floats(const struct mf_model *m)
 {
     /* scores and bounds [I each, padded to the kernels' blocks of 8] + fold-in
-     * system and x [F*F + F] + the screen's per-chunk lower and upper maxima */
-    return 2 * half_padded(m->n_items) + m->f * m->f + 2 * m->f + 2 * quant_chunks(m->n_items);
+     * system and x [F*F + F] + the screen's per-chunk upper maxima and
+     * quant_floor's work space */
+    return 2 * half_padded(m->n_items) + m->f * m->f + 2 * m->f + quant_chunks(m->n_items) +
+           quant_floor_floats(m->n_items);
 }
 
 /* "a is a better hit than b": higher score, then lower index. */
@@ -729,7 +731,7 @@ static void apply_filters(const struct mf_model *m, const struct mf_query *q, fl
  * V is row-major I x F (for single items), Vt the same transposed, Vh the
  * same packed as binary16 or NULL, Vq the same packed as int8 or empty.
  * Returns 1 when scores are int8 screening lower bounds with interval widths
- * in width and per-chunk maxima in cmax (finish with top_screened), 0 when
+ * in width and per-chunk upper maxima in cmax (finish with top_screened), 0 when
  * they are final. */
 static int score_items(const struct mf_model *m, const struct mf_query *q, const float *u,
                        const float *V, const float *Vt, const uint16_t *Vh,
@@ -744,7 +746,7 @@ static int score_items(const struct mf_model *m, const struct mf_query *q, const
             scores[it] = cblas_sdot((int)F, V + (size_t)it * F, 1, u, 1);
         }
     } else if (Vq->q &&
-               quant_score(Vq, u, scores, width, cmax, cmax + quant_chunks(m->n_items)) == 0) {
+               quant_score(Vq, u, scores, width, cmax) == 0) {
         return 1;
     } else if (Vh) {
         half_score(Vh, m->n_items, F, u, scores);
@@ -758,22 +760,24 @@ static int score_items(const struct mf_model *m, const struct mf_query *q, const
 /* The f32 top k from screened lower bounds (exclusions already -inf): an
  * item whose upper bound is below the k-th best lower bound cannot make the
  * top k (k items surely beat it); the others, ~20 of 1,682 on MovieLens,
- * are re-scored exactly. The floor comes from the kernel's per-chunk lower
- * maxima (quant_floor reads only the chunks that can still raise it), and
- * the screen reads only chunks whose upper maximum reaches the floor, so
- * neither walks every item. Candidate rows are cold under load, so the
- * screen only lists them (in width: the list never overtakes the scan) and
- * prefetches them, and a second pass scores them into a compact list in
- * scores. Ties still go to the lower index. */
+ * are re-scored exactly. quant_floor finds that k-th best lower bound, and
+ * the screen reads only the chunks whose upper maximum (from the kernel)
+ * reaches it, so neither walks every item. Candidate rows are cold under
+ * load, so the screen only lists them (in width: the list never overtakes
+ * the scan) and prefetches them, and a second pass scores them. Ties still
+ * go to the lower index. */
 static size_t top_screened(const struct mf_model *m, const float *V, const float *u, int fast,
-                           float *scores, float *width, const float *cmax, size_t k,
+                           float *scores, float *width, float *cmax, size_t k,
                            struct mf_hit *hits)
 {
     size_t n = m->n_items, F = m->f, c, len;
-    const float *lmax = cmax, *umax = cmax + quant_chunks(n);
-    /* Any floor at or below the k-th best lower bound is safe. */
-    float floor_s = quant_floor(scores, n, lmax, k);
-    if (floor_s == -INFINITY) {
+    const float *umax = cmax;
+    float floor_s;
+    if (k == 0)
+        return 0;
+    if (k <= QUANT_FLOOR_MAX_K) {
+        floor_s = quant_floor(scores, n, k, cmax + quant_chunks(n), fast);
+    } else {   /* a long list: the k-th best lower bound from a top-k pass */
         len = mf_topk(scores, n, k, hits);
         floor_s = len == k ? hits[k - 1].score : -INFINITY;
     }
@@ -784,7 +788,7 @@ static size_t top_screened(const struct mf_model *m, const float *V, const float
         for (size_t b = 0; b < F * sizeof(float); b += 64)
             __builtin_prefetch((const char *)(V + (size_t)idx * F) + b);
     }
-    if (k > 32) {   /* a long list: score them all, then the heap */
+    if (k > QUANT_FLOOR_MAX_K) {   /* a long list: score them all, then the heap */
         for (size_t h = 0; h < c; h++) {
             int32_t idx;
             memcpy(&idx, width + h, sizeof idx);
@@ -795,7 +799,7 @@ static size_t top_screened(const struct mf_model *m, const float *V, const float
             memcpy(&hits[h].item, width + hits[h].item, sizeof hits[h].item);
         return len;
     }
-    /* Up to 32: insert each into a sorted list as it is scored. Candidates
+    /* A short one: insert each into a sorted list as it is scored. Candidates
      * come in ascending index order, so an equal score ranks after the ones
      * already kept, and once k are kept it must beat the last strictly. */
     len = 0;

@@ -10,20 +10,17 @@
  * target attribute so the library needs no -mavx2; chosen at run time.
  *
  * The four blocks of a step are two 16-item chunks; the kernel also reduces
- * their lower and upper bounds to per-chunk maxima while they are still in
- * registers. quant_floor reads those instead of every lower bound, and
- * quant_select skips the chunks (most of them) whose best upper bound is
- * below the floor, so the passes after the kernel cost O(chunks + the few
- * candidate chunks) instead of O(items).
+ * their upper bounds to per-chunk maxima while they are still in registers,
+ * so quant_select reads only the few chunks whose best upper bound reaches
+ * the floor. quant_floor finds the exact k-th best lower bound with a small
+ * tournament over chunk maxima: fixed vector work, no data-dependent
+ * branches.
  */
 #include "mf/quant.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
@@ -44,21 +41,36 @@ size_t quant_chunks(size_t n)
     return (n + QUANT_CHUNK - 1) / QUANT_CHUNK;
 }
 
-/* Chunk c's maxima of lower and of lower + width over its items < n, in
- * plain C (the portable kernel, and the chunks the AVX2 step does not
- * cover: a tail, or one holding padding). */
-static void chunk_max_c(const float *lower, const float *width, size_t n, size_t c, float *lmax,
-                        float *umax)
+/* Chunk c's maximum of lower + width over its items < n, in plain C (the
+ * portable kernel, and the chunks the AVX2 step does not cover: a tail, or
+ * one holding padding). */
+static void chunk_umax_c(const float *lower, const float *width, size_t n, size_t c, float *umax)
 {
     size_t i = c * QUANT_CHUNK, end = i + QUANT_CHUNK < n ? i + QUANT_CHUNK : n;
-    float lm = -INFINITY, um = -INFINITY;
+    float um = -INFINITY;
     for (; i < end; i++) {
         float up = lower[i] + width[i];
-        lm = lower[i] > lm ? lower[i] : lm;
         um = up > um ? up : um;
     }
-    lmax[c] = lm;
     umax[c] = um;
+}
+
+/* The largest of p[0..len) (-inf for none) and the first j with p[j] == x
+ * (len for none), in plain C. */
+static float max_c(const float *p, size_t len)
+{
+    float m = -INFINITY;
+    for (size_t j = 0; j < len; j++)
+        m = p[j] > m ? p[j] : m;
+    return m;
+}
+
+static size_t first_eq_c(const float *p, size_t len, float x)
+{
+    size_t j = 0;
+    while (j < len && p[j] != x)
+        j++;
+    return j;
 }
 
 static size_t groups(size_t f)
@@ -157,7 +169,7 @@ struct qparams {
 };
 
 static void score_c(const struct quant_items *qi, const int32_t *pw, struct qparams k,
-                    float *lower, float *width, float *lmax, float *umax)
+                    float *lower, float *width, float *umax)
 {
     size_t G = groups(qi->f), np = quant_padded(qi->n);
     for (size_t i = 0; i < np; i++) {
@@ -174,7 +186,7 @@ static void score_c(const struct quant_items *qi, const int32_t *pw, struct qpar
         width[i] = e + e;
     }
     for (size_t c = 0; c < quant_chunks(qi->n); c++)
-        chunk_max_c(lower, width, qi->n, c, lmax, umax);
+        chunk_umax_c(lower, width, qi->n, c, umax);
 }
 
 #if QUANT_X86
@@ -198,10 +210,10 @@ int quant_fast(void)
         acc, _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_sign_epi8((x), sv)), ones))
 
 /* The 8 items of block b from their int32 dot products; returns their
- * upper bounds (lower + width, rounded as quant_select rounds them) in *up. */
+ * upper bounds (lower + width, rounded as quant_select rounds them). */
 QUANT_TARGET static inline __m256 finish8(const float *scale, const float *l1s, size_t b,
                                           __m256i acc, struct qparams k, float *lower,
-                                          float *width, __m256 *up)
+                                          float *width)
 {
     __m256 s = _mm256_loadu_ps(scale + b * 8), l1 = _mm256_loadu_ps(l1s + b * 8);
     __m256 e = _mm256_add_ps(_mm256_mul_ps(s, _mm256_set1_ps(k.c1)),
@@ -210,39 +222,29 @@ QUANT_TARGET static inline __m256 finish8(const float *scale, const float *l1s, 
     __m256 lo = _mm256_sub_ps(a, e), w = _mm256_add_ps(e, e);
     _mm256_storeu_ps(lower + b * 8, lo);
     _mm256_storeu_ps(width + b * 8, w);
-    *up = _mm256_add_ps(lo, w);
-    return lo;
+    return _mm256_add_ps(lo, w);
 }
 
-/* Chunks j and j + 1 (blocks 2j .. 2j + 3) from the blocks' lower bounds
- * l0..l3 and upper bounds u0..u3: four horizontal maxima in one pass.
- *   a = [max of chunk j's lowers, 4 partials | chunk j+1's, 4 partials]
- *   b = the same for the uppers
- *   d = [L L U U | L' L' U' U'] after two more pairwise maxima. */
-QUANT_TARGET static inline void chunk_max2(__m256 l0, __m256 l1, __m256 l2, __m256 l3,
-                                           __m256 u0, __m256 u1, __m256 u2, __m256 u3,
-                                           float *lmax, float *umax, size_t j)
+/* Chunks j and j + 1 (blocks 2j .. 2j + 3) from the blocks' upper bounds
+ * u0..u3: two horizontal maxima in one pass.
+ *   a = [chunk j, 4 partial maxima | chunk j + 1, 4 partial maxima]
+ *   two pairwise maxima within each half leave each half's maximum in
+ *   all four of its lanes. */
+QUANT_TARGET static inline void chunk_umax2(__m256 u0, __m256 u1, __m256 u2, __m256 u3,
+                                            float *umax, size_t j)
 {
-    __m256 L0 = _mm256_max_ps(l0, l1), L1 = _mm256_max_ps(l2, l3);
     __m256 U0 = _mm256_max_ps(u0, u1), U1 = _mm256_max_ps(u2, u3);
-    __m256 a = _mm256_max_ps(_mm256_permute2f128_ps(L0, L1, 0x20),
-                             _mm256_permute2f128_ps(L0, L1, 0x31));
-    __m256 b = _mm256_max_ps(_mm256_permute2f128_ps(U0, U1, 0x20),
+    __m256 a = _mm256_max_ps(_mm256_permute2f128_ps(U0, U1, 0x20),
                              _mm256_permute2f128_ps(U0, U1, 0x31));
-    __m256 d = _mm256_max_ps(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
-    d = _mm256_max_ps(d, _mm256_permute_ps(d, _MM_SHUFFLE(2, 3, 0, 1)));
-    float t[8];
-    _mm256_storeu_ps(t, d);
-    lmax[j] = t[0];
-    umax[j] = t[2];
-    lmax[j + 1] = t[4];
-    umax[j + 1] = t[6];
+    a = _mm256_max_ps(a, _mm256_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)));
+    a = _mm256_max_ps(a, _mm256_permute_ps(a, _MM_SHUFFLE(2, 3, 0, 1)));
+    umax[j] = _mm256_cvtss_f32(a);
+    umax[j + 1] = _mm_cvtss_f32(_mm256_extractf128_ps(a, 1));
 }
 
 QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t *pw,
                                     const int32_t *aw, struct qparams k, float *lower,
-                                    float *width, float *lmax, float *umax)
+                                    float *width, float *umax)
 {
     size_t G = groups(qi->f), nb = quant_padded(qi->n) / 8, stride = G * 32, b = 0;
     const __m256i ones = _mm256_set1_epi16(1);
@@ -258,12 +260,11 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
             QSTEP(a2, _mm256_load_si256((const __m256i *)(q + 2 * stride)));
             QSTEP(a3, _mm256_load_si256((const __m256i *)(q + 3 * stride)));
         }
-        __m256 u0, u1, u2, u3;
-        __m256 l0 = finish8(scale, l1s, b, a0, k, lower, width, &u0);
-        __m256 l1 = finish8(scale, l1s, b + 1, a1, k, lower, width, &u1);
-        __m256 l2 = finish8(scale, l1s, b + 2, a2, k, lower, width, &u2);
-        __m256 l3 = finish8(scale, l1s, b + 3, a3, k, lower, width, &u3);
-        chunk_max2(l0, l1, l2, l3, u0, u1, u2, u3, lmax, umax, b / 2);
+        __m256 u0 = finish8(scale, l1s, b, a0, k, lower, width);
+        __m256 u1 = finish8(scale, l1s, b + 1, a1, k, lower, width);
+        __m256 u2 = finish8(scale, l1s, b + 2, a2, k, lower, width);
+        __m256 u3 = finish8(scale, l1s, b + 3, a3, k, lower, width);
+        chunk_umax2(u0, u1, u2, u3, umax, b / 2);
     }
     /* Chunks past the four-block steps, and one holding padding items
      * (whose 0 bounds must not count), in plain C. */
@@ -275,11 +276,10 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
             const __m256i sv = _mm256_set1_epi32(pw[g]), av = _mm256_set1_epi32(aw[g]);
             QSTEP(a0, _mm256_load_si256((const __m256i *)q));
         }
-        __m256 u0;
-        finish8(scale, l1s, b, a0, k, lower, width, &u0);
+        finish8(scale, l1s, b, a0, k, lower, width);
     }
     for (size_t c = from; c < quant_chunks(n); c++)
-        chunk_max_c(lower, width, n, c, lmax, umax);
+        chunk_umax_c(lower, width, n, c, umax);
 }
 #undef QSTEP
 
@@ -366,6 +366,38 @@ QUANT_TARGET static size_t select_avx2(const float *lower, float *width, size_t 
     return c;
 }
 
+/* The maximum of the 8 lanes. */
+QUANT_TARGET static inline float hmax8(__m256 v)
+{
+    __m128 a = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+    return _mm_cvtss_f32(_mm_max_ss(a, _mm_shuffle_ps(a, a, 1)));
+}
+
+/* cm[c] = the largest of lower[16c .. 16c + 16) for c < nfull. Eight
+ * chunks at a time: 16 loads and 8 maxima leave 8 vectors of 8 partial
+ * maxima, and three rounds of pairwise maxima (shufps picks even and odd
+ * lanes) transpose them into one vector holding the 8 chunk maxima. */
+#define QMAXPAIR(a, b) \
+    _mm256_max_ps(_mm256_shuffle_ps(a, b, 0x88), _mm256_shuffle_ps(a, b, 0xDD))
+QUANT_TARGET static inline void chunk_lmax_avx2(const float *lower, size_t nfull, float *cm)
+{
+    size_t c = 0;
+    for (; c + 8 <= nfull; c += 8) {
+        const float *p = lower + c * QUANT_CHUNK;
+#define QV(j) _mm256_max_ps(_mm256_loadu_ps(p + 16 * (j)), _mm256_loadu_ps(p + 16 * (j) + 8))
+        __m256 t0 = QMAXPAIR(QMAXPAIR(QV(0), QV(1)), QMAXPAIR(QV(2), QV(3)));
+        __m256 t1 = QMAXPAIR(QMAXPAIR(QV(4), QV(5)), QMAXPAIR(QV(6), QV(7)));
+#undef QV
+        _mm256_storeu_ps(cm + c, _mm256_max_ps(_mm256_permute2f128_ps(t0, t1, 0x20),
+                                               _mm256_permute2f128_ps(t0, t1, 0x31)));
+    }
+    for (; c < nfull; c++)
+        cm[c] = hmax8(_mm256_max_ps(_mm256_loadu_ps(lower + c * QUANT_CHUNK),
+                                    _mm256_loadu_ps(lower + c * QUANT_CHUNK + 8)));
+}
+#undef QMAXPAIR
+
 #else
 
 int quant_fast(void)
@@ -397,80 +429,180 @@ size_t quant_select(const float *lower, float *width, size_t n, const float *uma
     return c;
 }
 
-/* Chunk c's largest lower bound now (after exclusions), over its items < n. */
-static float chunk_lower_max(const float *lower, size_t n, size_t c)
+static size_t round64(size_t x)
 {
-    const float *p = lower + c * QUANT_CHUNK;
-#if defined(__SSE2__)
-    if ((c + 1) * QUANT_CHUNK <= n) {
-        __m128 a = _mm_max_ps(_mm_loadu_ps(p), _mm_loadu_ps(p + 4));
-        __m128 b = _mm_max_ps(_mm_loadu_ps(p + 8), _mm_loadu_ps(p + 12));
-        a = _mm_max_ps(a, b);
-        a = _mm_max_ps(a, _mm_movehl_ps(a, a));
-        return _mm_cvtss_f32(_mm_max_ss(a, _mm_shuffle_ps(a, a, 1)));
+    return (x + 63) / 64 * 64;
+}
+
+/* quant_floor's work space, in floats: chunk maxima cm[nc64], group maxima
+ * gm[nc64 / 8], then 2 bytes per chunk of "taken" bits (AVX2 only). */
+size_t quant_floor_floats(size_t n)
+{
+    size_t nc64 = round64(quant_chunks(n));
+    return nc64 + nc64 / 8 + nc64 / 2;
+}
+
+/*
+ * A two-level tournament over the lower bounds:
+ *
+ *   lower[0 .. n)      items, -inf where excluded
+ *   cm[c]              max of chunk c (16 items); -inf past the last chunk
+ *   gm[g]              max of cm[8g .. 8g + 8)
+ *
+ * k times: the best gm, the first chunk in that group holding it, the first
+ * item in that chunk holding it; that item is taken (it counts no more) and
+ * its chunk and group maxima are recomputed (16 + 8 values). The k-th
+ * value taken is the k-th best lower bound, ties counted, exactly as a
+ * top-k pass would find it. Each step is a fixed amount of vector work with
+ * no data-dependent branch: the chunk-maxima floor this replaced inserted
+ * into a sorted list and mispredicted.
+ */
+
+/* Plain C: taken items are set to -inf in lower, and restored at the end. */
+static float floor_c(float *lower, size_t n, size_t k, float *work)
+{
+    size_t nc = quant_chunks(n), nc64 = round64(nc), ng = nc64 / 8;
+    float *cm = work, *gm = work + nc64;
+    for (size_t c = 0; c < nc64; c++)
+        cm[c] = c < nc ? max_c(lower + c * QUANT_CHUNK, n - c * QUANT_CHUNK < QUANT_CHUNK
+                                                          ? n - c * QUANT_CHUNK
+                                                          : QUANT_CHUNK)
+                       : -INFINITY;
+    for (size_t g = 0; g < ng; g++)
+        gm[g] = max_c(cm + 8 * g, 8);
+    int32_t took[QUANT_FLOOR_MAX_K];
+    float was[QUANT_FLOOR_MAX_K], fl = -INFINITY;
+    size_t r = 0;
+    for (; r < k; r++) {
+        float best = max_c(gm, ng);
+        if (!(best > -INFINITY))   /* fewer than k items left (or a NaN) */
+            break;
+        size_t g = first_eq_c(gm, ng, best), c = 8 * g + first_eq_c(cm + 8 * g, 8, best);
+        size_t i0 = c * QUANT_CHUNK, len = n - i0 < QUANT_CHUNK ? n - i0 : QUANT_CHUNK;
+        size_t i = i0 + first_eq_c(lower + i0, len, best);
+        took[r] = (int32_t)i;
+        was[r] = lower[i];
+        lower[i] = -INFINITY;
+        cm[c] = max_c(lower + i0, len);
+        gm[g] = max_c(cm + 8 * g, 8);
+        fl = best;
     }
-#endif
-    size_t len = n - c * QUANT_CHUNK < QUANT_CHUNK ? n - c * QUANT_CHUNK : QUANT_CHUNK;
-    float m = -INFINITY;
-    for (size_t j = 0; j < len; j++)
-        m = p[j] > m ? p[j] : m;
-    return m;
+    for (size_t j = 0; j < r; j++)
+        lower[took[j]] = was[j];
+    return r == k ? fl : -INFINITY;
 }
 
-/* 1 << j for each j < 8 with lmax[j] > t (a NaN never is). */
-static unsigned above8(const float *lmax, float t)
+#if QUANT_X86
+/* 8 lanes: lane j is all ones where bit j (j8: bit 8 + j) of m is set. */
+QUANT_TARGET static inline __m256 lanes_of(unsigned m, int hi)
 {
-#if defined(__SSE2__)
-    __m128 tv = _mm_set1_ps(t);
-    return (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(lmax), tv)) |
-           (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(lmax + 4), tv)) << 4;
-#else
-    unsigned m = 0;
-    for (unsigned j = 0; j < 8; j++)
-        m |= (unsigned)(lmax[j] > t) << j;
-    return m;
-#endif
+    const __m256i bits = hi ? _mm256_setr_epi32(1 << 8, 1 << 9, 1 << 10, 1 << 11, 1 << 12, 1 << 13,
+                                                1 << 14, 1 << 15)
+                            : _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_castsi256_ps(
+        _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m), bits), bits));
 }
 
-float quant_floor(const float *lower, size_t n, const float *lmax, size_t k)
+/* AVX2: lower stays untouched (the screen reloads it next, and a scalar
+ * store under a vector load stalls store forwarding); taken items are bits
+ * per chunk instead, and cm and gm change by whole-vector stores. */
+QUANT_TARGET static float floor_avx2(const float *lower, size_t n, size_t k, float *work)
 {
-    size_t nc = quant_chunks(n);
-    if (k == 0 || k > 32 || nc < 2 * k)
+    size_t nc = quant_chunks(n), nfull = n / QUANT_CHUNK, nc64 = round64(nc), ng = nc64 / 8;
+    float *cm = work, *gm = work + nc64;
+    unsigned char *taken = (unsigned char *)(gm + ng);   /* 2 bytes per chunk */
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    chunk_lmax_avx2(lower, nfull, cm);
+    for (size_t c = nfull; c < nc64; c++)
+        cm[c] = c < nc ? max_c(lower + c * QUANT_CHUNK, n - c * QUANT_CHUNK) : -INFINITY;
+    /* gm from cm the way chunk_lmax_avx2 makes cm from lower */
+    for (size_t g = 0; g < ng; g += 8) {
+        const float *p = cm + 8 * g;
+#define QG(a, b) _mm256_max_ps(_mm256_shuffle_ps(a, b, 0x88), _mm256_shuffle_ps(a, b, 0xDD))
+#define QV(j) _mm256_loadu_ps(p + 8 * (j))
+        __m256 t0 = QG(QG(QV(0), QV(1)), QG(QV(2), QV(3)));
+        __m256 t1 = QG(QG(QV(4), QV(5)), QG(QV(6), QV(7)));
+#undef QV
+#undef QG
+        _mm256_storeu_ps(gm + g, _mm256_max_ps(_mm256_permute2f128_ps(t0, t1, 0x20),
+                                               _mm256_permute2f128_ps(t0, t1, 0x31)));
+    }
+    memset(taken, 0, 2 * nc64);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    float fl = -INFINITY;
+    size_t r = 0;
+    for (; r < k; r++) {
+        __m256 m = _mm256_loadu_ps(gm);
+        for (size_t g = 8; g < ng; g += 8)
+            m = _mm256_max_ps(m, _mm256_loadu_ps(gm + g));
+        float best = hmax8(m);
+        if (!(best > -INFINITY))   /* fewer than k items left (or a NaN) */
+            break;
+        const __m256 bv = _mm256_set1_ps(best);
+        size_t g = 0;
+        unsigned bits = 0;
+        for (; g < ng; g += 8)
+            if ((bits = (unsigned)_mm256_movemask_ps(
+                     _mm256_cmp_ps(_mm256_loadu_ps(gm + g), bv, _CMP_EQ_OQ))))
+                break;
+        if (!bits)
+            break;
+        g += (unsigned)__builtin_ctz(bits);
+        __m256 cv = _mm256_loadu_ps(cm + 8 * g);
+        bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(cv, bv, _CMP_EQ_OQ));
+        if (!bits)
+            break;
+        size_t j = (unsigned)__builtin_ctz(bits), c = 8 * g + j, i0 = c * QUANT_CHUNK;
+        unsigned tk = taken[2 * c] | (unsigned)taken[2 * c + 1] << 8;
+        float nm;
+        if (i0 + QUANT_CHUNK <= n) {
+            __m256 a = _mm256_loadu_ps(lower + i0), b = _mm256_loadu_ps(lower + i0 + 8);
+            bits = ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, bv, _CMP_EQ_OQ)) |
+                    (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(b, bv, _CMP_EQ_OQ)) << 8) & ~tk;
+            if (!bits)
+                break;
+            tk |= 1u << __builtin_ctz(bits);
+            a = _mm256_blendv_ps(a, ninf, lanes_of(tk, 0));
+            b = _mm256_blendv_ps(b, ninf, lanes_of(tk, 1));
+            nm = hmax8(_mm256_max_ps(a, b));
+        } else {   /* the last chunk, short: plain C */
+            size_t len = n - i0, at = 0;
+            while (at < len && (lower[i0 + at] != best || (tk >> at & 1)))
+                at++;
+            if (at == len)
+                break;
+            tk |= 1u << at;
+            nm = -INFINITY;
+            for (size_t t = 0; t < len; t++)
+                if (!(tk >> t & 1) && lower[i0 + t] > nm)
+                    nm = lower[i0 + t];
+        }
+        taken[2 * c] = (unsigned char)tk;
+        taken[2 * c + 1] = (unsigned char)(tk >> 8);
+        /* cm[c] = nm and gm[g] = max cm[8g ..] as whole-vector stores */
+        cv = _mm256_blendv_ps(cv, _mm256_set1_ps(nm),
+                              _mm256_castsi256_ps(_mm256_cmpeq_epi32(lane, _mm256_set1_epi32((int)j))));
+        _mm256_storeu_ps(cm + 8 * g, cv);
+        size_t g8 = g / 8 * 8;
+        _mm256_storeu_ps(gm + g8, _mm256_blendv_ps(_mm256_loadu_ps(gm + g8), _mm256_set1_ps(hmax8(cv)),
+                                                   _mm256_castsi256_ps(_mm256_cmpeq_epi32(
+                                                       lane, _mm256_set1_epi32((int)(g - g8))))));
+        fl = best;
+    }
+    return r == k ? fl : -INFINITY;
+}
+#endif
+
+float quant_floor(float *lower, size_t n, size_t k, float *work, int fast)
+{
+    if (k == 0 || k > QUANT_FLOOR_MAX_K || n == 0)
         return -INFINITY;
-    float best[32];   /* the k largest chunk maxima so far, descending */
-    float t = -INFINITY;   /* what a chunk must beat: best[k - 1] once k are kept */
-    size_t nb = 0;
-    for (size_t c0 = 0; c0 < nc; c0 += 8) {
-        /* lmax[c] is at least chunk c's maximum: a chunk whose lmax cannot
-         * beat t cannot either, and is not read. One test per eight chunks
-         * (most fail it once k are kept); t only rises within the eight. A
-         * NaN fails the test: leaving a chunk out only lowers the floor. */
-        unsigned m;
-        if (c0 + 8 <= nc) {
-            m = above8(lmax + c0, t);
-        } else {
-            m = 0;
-            for (size_t j = 0; c0 + j < nc; j++)
-                m |= (unsigned)(lmax[c0 + j] > t) << j;
-        }
-        for (; m; m &= m - 1) {
-            size_t c = c0 + (unsigned)__builtin_ctz(m);
-            if (!(lmax[c] > t))
-                continue;
-            float x = chunk_lower_max(lower, n, c);
-            if (!(x > t))   /* NaN, -inf, or no better than the k-th */
-                continue;
-            size_t at = nb < k ? nb++ : k - 1;
-            while (at > 0 && best[at - 1] < x) {
-                best[at] = best[at - 1];
-                at--;
-            }
-            best[at] = x;
-            if (nb == k)
-                t = best[k - 1];
-        }
-    }
-    return nb == k ? best[k - 1] : -INFINITY;
+#if QUANT_X86
+    if (fast)
+        return floor_avx2(lower, n, k, work);
+#endif
+    (void)fast;
+    return floor_c(lower, n, k, work);
 }
 
 float quant_dot(const float *x, const float *y, size_t n, int fast)
@@ -487,7 +619,7 @@ float quant_dot(const float *x, const float *y, size_t n, int fast)
 }
 
 int quant_score(const struct quant_items *qi, const float *u, float *lower, float *width,
-                float *lmax, float *umax)
+                float *umax)
 {
     int32_t pw[QUANT_MAX_F / 4], aw[QUANT_MAX_F / 4];
     float t, ul1;
@@ -499,9 +631,9 @@ int quant_score(const struct quant_items *qi, const float *u, float *lower, floa
     struct qparams k = {t, 1.01f * (ul1 / 2 + (float)qi->f * t / 4), 1.01f * t / 2};
 #if QUANT_X86
     if (qi->fast)
-        score_avx2(qi, pw, aw, k, lower, width, lmax, umax);
+        score_avx2(qi, pw, aw, k, lower, width, umax);
     else
 #endif
-        score_c(qi, pw, k, lower, width, lmax, umax);
+        score_c(qi, pw, k, lower, width, umax);
     return 0;
 }

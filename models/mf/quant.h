@@ -54,23 +54,27 @@ size_t quant_chunks(size_t n);
 
 /* For every item i (n padded): lower[i] <= u.v_i <= lower[i] + width[i],
  * for the exact product and for its f32 value. Also, per chunk c <
- * quant_chunks(n), over its items i < n (padding left out):
- *   lmax[c] = max lower[i],   umax[c] = max (lower[i] + width[i])
- * (the f32 sum, as quant_select computes it). Setting some lower[i] to
- * -inf afterwards (exclusions) only lowers the true maxima, so lmax and umax
- * stay valid upper bounds of them for quant_floor and quant_select.
- * Returns 0, or -1 if u is not finite (nothing written). Thread-safe. */
+ * quant_chunks(n), umax[c] = the largest lower[i] + width[i] (the f32 sum,
+ * as quant_select computes it) over its items i < n (padding left out).
+ * Setting some lower[i] to -inf afterwards (exclusions) only removes items,
+ * so umax stays a valid bound for quant_select. Returns 0, or -1 if u is
+ * not finite (nothing written). Thread-safe. */
 int quant_score(const struct quant_items *qi, const float *u, float *lower, float *width,
-                float *lmax, float *umax);
+                float *umax);
 
-/* A floor for the screen: the k-th largest over the chunks of
- * max{lower[i] : i in the chunk, i < n} (k distinct items reach it, so any
- * item below it cannot make the top k), or -INFINITY when k is 0 or over
- * 32, or there are fewer than 2k chunks (too few for a useful floor).
- * lmax[c] must be >= chunk c's maximum (quant_score's, even after
- * exclusions); only chunks whose lmax can still beat the running k-th are
- * read, so exclusions need no bookkeeping. */
-float quant_floor(const float *lower, size_t n, const float *lmax, size_t k);
+/* The largest k quant_floor takes. */
+#define QUANT_FLOOR_MAX_K 32
+
+/* Floats of work space quant_floor needs for n items. */
+size_t quant_floor_floats(size_t n);
+
+/* The floor for the screen: the k-th largest of lower[0..n) (-inf entries
+ * are excluded items; ties counted), i.e. the k-th best lower bound, so no
+ * item whose upper bound is below it can make the top k. -INFINITY when
+ * fewer than k items are left, or k is 0 or over QUANT_FLOOR_MAX_K. Uses
+ * work[quant_floor_floats(n)]; lower is modified while it runs and restored
+ * before it returns. AVX2 when fast, else plain C. */
+float quant_floor(float *lower, size_t n, size_t k, float *work, int fast);
 
 /* The screen: writes to idx the items i < n (ascending) with
  * lower[i] != -inf and lower[i] + width[i] >= floor_s; returns how many.
