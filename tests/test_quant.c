@@ -447,6 +447,7 @@ static void check_model(size_t users, size_t items, size_t f, size_t dup)
             {.user = -1, .k = k, .exclude_seen = 1, .history = hist, .n_history = 3},
             {.user = u, .k = items, .exclude_seen = 1},   /* k beyond the eligible items */
             {.user = u, .k = k, .exclude_seen = 1, .candidates = cand, .n_candidates = nc},
+            {.user = u, .k = 0, .exclude_seen = 1},   /* nothing asked, nothing returned */
         };
         for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
             const struct mf_query *q = &qs[i];
