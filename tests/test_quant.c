@@ -29,8 +29,10 @@ static float *make_items(size_t n, size_t f)
     float *V = malloc(n * f * sizeof *V);
     for (size_t i = 0; i < n * f; i++)
         V[i] = uniform(-1, 1);
-    memset(V + 3 * f, 0, f * sizeof *V);
-    V[5 * f + 1] = 40.0f;
+    if (n > 3)
+        memset(V + 3 * f, 0, f * sizeof *V);
+    if (n > 5 && f > 1)
+        V[5 * f + 1] = 40.0f;
     return V;
 }
 
@@ -335,6 +337,9 @@ START_TEST(screen_matches_brute_force)
     check_screen(60, 5, 0);     /* a 4-block step over the padded chunk; nc < 2k for k >= 3 */
     check_screen(521, 12, 7);   /* seven distinct rows: ties everywhere */
     check_screen(300, 4, 1);    /* every item the same: all tied */
+    check_screen(9, 3, 0);      /* one short chunk */
+    check_screen(1, 2, 0);      /* one item */
+    check_screen(1040, 6, 0);   /* 65 chunks: a second group of 64 */
 }
 END_TEST
 
