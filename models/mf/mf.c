@@ -745,8 +745,7 @@ static int score_items(const struct mf_model *m, const struct mf_query *q, const
             int32_t it = q->candidates[c];
             scores[it] = cblas_sdot((int)F, V + (size_t)it * F, 1, u, 1);
         }
-    } else if (Vq->q &&
-               quant_score(Vq, u, scores, width, cmax) == 0) {
+    } else if (Vq->q && quant_score(Vq, u, scores, width, cmax) == 0) {
         return 1;
     } else if (Vh) {
         half_score(Vh, m->n_items, F, u, scores);

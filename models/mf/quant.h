@@ -76,11 +76,12 @@ size_t quant_floor_floats(size_t n);
  * before it returns. AVX2 when fast, else plain C. */
 float quant_floor(float *lower, size_t n, size_t k, float *work, int fast);
 
-/* The screen: writes to idx the items i < n (ascending) with
- * lower[i] != -inf and lower[i] + width[i] >= floor_s; returns how many.
- * umax (quant_score's, or NULL) lets it skip every chunk c with
- * umax[c] < floor_s unread. idx may alias width (an index is written only
- * after its slot was read). AVX2 when fast, else plain C. */
+/* The screen: writes over width[0..count), as int32, the items i < n
+ * (ascending) with lower[i] != -inf and lower[i] + width[i] >= floor_s;
+ * returns the count. A slot is written only after it was read; slots from
+ * the count up to n may be overwritten too. umax (quant_score's, or NULL)
+ * lets it skip every chunk c with umax[c] < floor_s unread. AVX2 when fast,
+ * else plain C. */
 size_t quant_select(const float *lower, float *width, size_t n, const float *umax,
                     float floor_s, int fast);
 
