@@ -714,7 +714,7 @@ fail:
 /* ---- the listener ------------------------------------------------------
  *
  * The listening socket is ours, polled by the libuv loop; every accepted
- * socket goes to MHD_add_connection, which hands it to worker (fd mod
+ * socket goes to MHD_add_connection, which hands it to a worker (fd mod
  * threads). Left to MHD, every worker polls one shared listener and the
  * first to wake accepts a burst of up to ten: 16 keep-alive clients landed
  * 9/8/2/0 on four threads, and the busiest thread capped throughput. */
