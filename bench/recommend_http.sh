@@ -10,10 +10,12 @@
 #                its defaults (e.g. an earlier commit, to show a change)
 #
 #   bash bench/recommend_http.sh [compare.sh options...]   e.g. -d 10 -r 3 --max-bg 30
+#   SHORT=1 bash bench/recommend_http.sh ...   only encore, mhd-epoll and fastapi-2
+#                (a third of the time: for repeating the deciding comparison)
 #
 # Model: ALS on MovieLens 100K u.data (943 users x 1682 items x 64 factors),
 # the same shape the Python peers serve. The server runs with its defaults
-# (access log on, 2 HTTP threads; SERVER_ARGS adds flags); its stderr goes to
+# (access log on, threads auto = 2 per usable core; SERVER_ARGS adds flags); its stderr goes to
 # $OUT/server.log.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -55,6 +57,8 @@ if [ -n "${BASELINE_BUILD:-}" ]; then
   for i in $(seq 50); do curl -sf "http://127.0.0.1:$((PORT + 3))/readyz" >/dev/null && break; sleep 0.1; done
   BASE=("http://127.0.0.1:$((PORT + 3))")
 fi
+ROWS=("http://127.0.0.1:$((PORT + 1))" "http://127.0.0.1:$((PORT + 2))" "${BASE[@]}" mhd-epoll
+      mhd-epoll-1 fastapi-2)
+[ -n "${SHORT:-}" ] && ROWS=("${BASE[@]}" mhd-epoll fastapi-2)
 bash "$SHARED/bench/compare.sh" -c "${CONNS:-16 64}" --out "$OUT/compare" --target-pid "$SRV" \
-  --label encore "$@" "http://127.0.0.1:$PORT" "http://127.0.0.1:$((PORT + 1))" \
-  "http://127.0.0.1:$((PORT + 2))" "${BASE[@]}" mhd-epoll mhd-epoll-1 fastapi-2
+  --label encore "$@" "http://127.0.0.1:$PORT" "${ROWS[@]}"
