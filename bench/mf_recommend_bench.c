@@ -5,6 +5,7 @@
  * measured side by side in one run.
  *
  *   build/mf_recommend_bench MODEL_DIR [K=10] [ROUNDS=20] [PRECISIONS=f32,f16,i8] [QUERY=seen]
+ *                            [EVICT_KB=0]
  *
  * MODEL_DIR is a model's NAME or VERSION directory (as `encore-train eval`
  * takes). Every round asks for every user once with each precision in
@@ -15,6 +16,10 @@
  * nothing excluded) or similar (items similar to item u, for u < users).
  * A single precision (e.g. `i8`) suits callgrind: instructions per call are
  * then mf_recommend's (or mf_similar's) inclusive count / calls.
+ * EVICT_KB > 0: a proxy for a server whose other work evicts the model from
+ * the caches between requests: before every call the bench writes a buffer
+ * of that many KB (untimed), and each call is timed alone (the clock reads
+ * then count in every precision alike).
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -63,7 +68,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: mf_recommend_bench MODEL_DIR [K=10] [ROUNDS=20] "
-                        "[PRECISIONS=f32,f16,i8] [QUERY=seen|all|similar]\n");
+                        "[PRECISIONS=f32,f16,i8] [QUERY=seen|all|similar] [EVICT_KB=0]\n");
         return 2;
     }
     size_t k = argc > 2 ? (size_t)atoi(argv[2]) : 10;
@@ -71,6 +76,10 @@ int main(int argc, char **argv)
     char plist[64];
     snprintf(plist, sizeof plist, "%s", argc > 4 ? argv[4] : "f32,f16,i8");
     const char *query = argc > 5 ? argv[5] : "seen";
+    size_t evict = argc > 6 ? (size_t)atol(argv[6]) * 1024 : 0;
+    unsigned char *junk = evict ? malloc(evict) : NULL;
+    if (evict && !junk)
+        return 1;
     int similar = strcmp(query, "similar") == 0, seen = strcmp(query, "seen") == 0;
     if (k < 1 || k > 1000 || rounds < 1 || !(similar || seen || strcmp(query, "all") == 0)) {
         fprintf(stderr, "mf_recommend_bench: K must be 1..1000, ROUNDS >= 1, QUERY seen, all or "
@@ -107,21 +116,29 @@ int main(int argc, char **argv)
     for (int r = 0; r < rounds; r++)
         for (int p = 0; p < NP; p++) {
             const struct mf_model *m = models[p]->state;
-            double t0 = cpu_now();
+            double t0 = cpu_now(), spent = 0;
             for (size_t u = 0; u < users; u++) {
                 struct mf_query q = {.user = (int64_t)u, .k = k, .exclude_seen = seen};
                 struct mf_hit *h = hits + (p * users + u) * k;
                 size_t *n = &nh[p * users + u];
+                if (evict) {
+                    for (size_t b = 0; b < evict; b += 64)
+                        junk[b] = (unsigned char)(junk[b] + u);
+                    t0 = cpu_now();
+                }
                 if (similar ? u < mf_n_items(m) && mf_similar(m, (int32_t)u, &q, scratch, h, n, &err)
                             : mf_recommend(m, &q, scratch, h, n, &src, &err)) {
                     fprintf(stderr, "mf_recommend_bench: %s\n", err.msg);
                     return 1;
                 }
+                if (evict)
+                    spent += cpu_now() - t0;
             }
-            per[p][r] = (cpu_now() - t0) / (double)users * 1e6;
+            per[p][r] = (evict ? spent : cpu_now() - t0) / (double)users * 1e6;
         }
-    printf("{\"users\":%zu,\"items\":%zu,\"factors\":%zu,\"k\":%zu,\"rounds\":%d,\"query\":\"%s\"",
-           users, mf_n_items(m0), mf_factors(m0), k, rounds, query);
+    printf("{\"users\":%zu,\"items\":%zu,\"factors\":%zu,\"k\":%zu,\"rounds\":%d,\"query\":\"%s\","
+           "\"evict_kb\":%zu",
+           users, mf_n_items(m0), mf_factors(m0), k, rounds, query, evict / 1024);
     for (int p = 0; p < NP; p++) {
         qsort(per[p], (size_t)rounds, sizeof(double), cmp_double);
         printf(",\"%s_us_median\":%.2f,\"%s_us_min\":%.2f", names[p], per[p][rounds / 2], names[p],
@@ -139,6 +156,7 @@ int main(int argc, char **argv)
         printf(",\"%s_identical_top_k_lists\":%zu", names[p], same);
     }
     printf("}\n");
+    free(junk);
     free(scratch);
     free(hits);
     free(nh);
