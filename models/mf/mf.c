@@ -284,15 +284,6 @@ int mf_set_score_precision(const char *name, enc_err *err)
     return 0;
 }
 
-/* How many rotated factors the int8 screen packs (quant_pack_rotated), or
- * f for the plain screen. TEMP: from ENCORE_I8_HEAD while measuring. */
-static size_t i8_head(size_t f)
-{
-    const char *e = getenv("ENCORE_I8_HEAD");
-    size_t d = e ? (size_t)atoi(e) : f;
-    return d >= 1 && d < f ? d : f;
-}
-
 static int mf_load(const st_file *f, void **state, enc_err *err)
 {
     struct mf_model *m = calloc(1, sizeof *m);
@@ -405,18 +396,9 @@ static int mf_load(const st_file *f, void **state, enc_err *err)
     if (!score_mode_set)   /* nobody chose: as "auto" */
         score_mode = quant_fast() ? SCORE_I8 : SCORE_F32;
     /* Factors int8 cannot pack (f > 1024): this model stays on the f32 path. */
-    if (score_mode == SCORE_I8) {
-        size_t d = i8_head(F);
-        /* rotated: the queries are the users (recommend), the unit items (similar) */
-        if (!(d < F && quant_pack_rotated(m->V, NI, F, m->U, m->n_users, d, &m->Vq) == 0))
-            quant_pack(m->V, NI, F, &m->Vq);
-        if (!(d < F && quant_pack_rotated(m->Vn, NI, F, m->Vn, NI, d, &m->Vnq) == 0))
-            quant_pack(m->Vn, NI, F, &m->Vnq);
-        if (!m->Vq.q || !m->Vnq.q) {
-            quant_free(&m->Vq);
-            quant_free(&m->Vnq);
-        }
-    }
+    if (score_mode == SCORE_I8 && quant_pack(m->V, NI, F, &m->Vq) == 0 &&
+        quant_pack(m->Vn, NI, F, &m->Vnq) != 0)
+        quant_free(&m->Vq);
     if (score_mode == SCORE_F16 && half_supported()) {
         m->Vh = malloc(half_elems(NI, F) * sizeof *m->Vh);
         m->Vnh = malloc(half_elems(NI, F) * sizeof *m->Vnh);
@@ -538,19 +520,13 @@ static float *chunk_maxima(const struct mf_model *m, float *scratch)
     return scratch + 2 * half_padded(m->n_items) + m->f * m->f + 2 * m->f;
 }
 
-/* After those: a rotated screen's estimates (quant_best_estimates). */
-static float *estimates(const struct mf_model *m, float *scratch)
-{
-    return chunk_maxima(m, scratch) + quant_chunks(m->n_items) + quant_floor_floats(m->n_items);
-}
-
 size_t mf_scratch_floats(const struct mf_model *m)
 {
     /* scores and bounds [I each, padded to the kernels' blocks of 8] + fold-in
      * system and x [F*F + F] + the screen's per-chunk upper maxima and
-     * quant_floor's work space + a rotated screen's estimates */
+     * quant_floor's work space */
     return 2 * half_padded(m->n_items) + m->f * m->f + 2 * m->f + quant_chunks(m->n_items) +
-           quant_floor_floats(m->n_items) + half_padded(m->n_items);
+           quant_floor_floats(m->n_items);
 }
 
 /* "a is a better hit than b": higher score, then lower index. */
@@ -789,60 +765,17 @@ static int score_items(const struct mf_model *m, const struct mf_query *q, const
  * load, so the screen only lists them (in width: the list never overtakes
  * the scan) and prefetches them, and a second pass scores them. Ties still
  * go to the lower index. */
-/* Insert item idx with f32 score s into hits[0..*len) (best first, at most
- * k kept, k <= QUANT_FLOOR_MAX_K). Items must come in ascending index
- * order, so an equal score ranks after the ones already kept, and once k
- * are kept it must beat the last strictly. */
-static inline void insert_hit(struct mf_hit *hits, size_t *len, size_t k, int32_t idx, float s)
-{
-    if (*len == k ? !(s > hits[k - 1].score) : !(s > -INFINITY))   /* also drops a NaN */
-        return;
-    size_t at = *len < k ? (*len)++ : k - 1;
-    while (at > 0 && hits[at - 1].score < s) {
-        hits[at] = hits[at - 1];
-        at--;
-    }
-    hits[at].item = idx;
-    hits[at].score = s;
-}
-
-/* A rotated (head-only) screen's floor: its lower bounds are weak, so the
- * k-th best lower bound admits many items (ml-100k x 64, d = 16: ~900 of
- * 1,682). The M items with the best estimates (lower + width / 2) are
- * re-scored exactly; the k-th best of those real scores of allowed items is
- * also a valid floor and close to the true k-th score. The larger of the
- * two is returned. est: scratch of quant_padded(n) floats. */
-static float rotated_floor(const struct quant_items *Vq, const float *V, const float *u,
-                           const float *scores, const float *width, float *est, float *work,
-                           size_t n, size_t k, float floor_s, struct mf_hit *hits)
-{
-    size_t F = Vq->f, M = 2 * k > 20 ? 2 * k : 20, len = 0;
-    int32_t ids[QUANT_FLOOR_MAX_K];
-    M = M < QUANT_FLOOR_MAX_K ? M : QUANT_FLOOR_MAX_K;
-    size_t c = quant_best_estimates(scores, width, n, M, est, work, ids, Vq->fast);
-    for (size_t h = 0; h < c; h++)
-        __builtin_prefetch(V + (size_t)ids[h] * F);
-    for (size_t h = 0; h < c; h++)
-        insert_hit(hits, &len, k, ids[h], quant_dot(V + (size_t)ids[h] * F, u, F, Vq->fast));
-    return len == k && hits[k - 1].score > floor_s ? hits[k - 1].score : floor_s;
-}
-
-static size_t top_screened(const struct mf_model *m, const struct quant_items *Vq,
-                           const float *V, const float *u, float *scores, float *width,
-                           float *cmax, float *est, size_t k, struct mf_hit *hits)
+static size_t top_screened(const struct mf_model *m, const float *V, const float *u, int fast,
+                           float *scores, float *width, float *cmax, size_t k,
+                           struct mf_hit *hits)
 {
     size_t n = m->n_items, F = m->f, c, len;
     const float *umax = cmax;
-    int fast = Vq->fast;
     float floor_s;
     if (k == 0)
         return 0;
     if (k <= QUANT_FLOOR_MAX_K) {
-        /* rotated: the weak floor would be below the estimates' floor, and
-         * when fewer than k items are left both are -inf */
-        floor_s = Vq->R ? rotated_floor(Vq, V, u, scores, width, est, cmax + quant_chunks(n), n, k,
-                                        -INFINITY, hits)
-                        : quant_floor(scores, n, k, cmax + quant_chunks(n), fast);
+        floor_s = quant_floor(scores, n, k, cmax + quant_chunks(n), fast);
     } else {   /* a long list: the k-th best lower bound from a top-k pass */
         len = mf_topk(scores, n, k, hits);
         floor_s = len == k ? hits[k - 1].score : -INFINITY;
@@ -865,13 +798,23 @@ static size_t top_screened(const struct mf_model *m, const struct quant_items *V
             memcpy(&hits[h].item, width + hits[h].item, sizeof hits[h].item);
         return len;
     }
-    /* A short one: insert each into a sorted list as it is scored
-     * (candidates come in ascending index order; see insert_hit). */
+    /* A short one: insert each into a sorted list as it is scored. Candidates
+     * come in ascending index order, so an equal score ranks after the ones
+     * already kept, and once k are kept it must beat the last strictly. */
     len = 0;
     for (size_t h = 0; h < c; h++) {
         int32_t idx;
         memcpy(&idx, width + h, sizeof idx);
-        insert_hit(hits, &len, k, idx, quant_dot(V + (size_t)idx * F, u, F, fast));
+        float s = quant_dot(V + (size_t)idx * F, u, F, fast);
+        if (len == k ? !(s > hits[k - 1].score) : !(s > -INFINITY))   /* also drops a NaN */
+            continue;
+        size_t at = len < k ? len++ : k - 1;
+        while (at > 0 && hits[at - 1].score < s) {
+            hits[at] = hits[at - 1];
+            at--;
+        }
+        hits[at].item = idx;
+        hits[at].score = s;
     }
     return len;
 }
@@ -917,8 +860,8 @@ int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scra
             scores[q->history[h]] = -INFINITY;
     }
     apply_filters(m, q, scores);
-    *n_hits = screened ? top_screened(m, &m->Vq, m->V, u, scores, width, chunk_maxima(m, scratch),
-                                      estimates(m, scratch), q->k, hits)
+    *n_hits = screened ? top_screened(m, m->V, u, m->Vq.fast, scores, width,
+                                      chunk_maxima(m, scratch), q->k, hits)
                        : mf_topk(scores, m->n_items, q->k, hits);
     return 0;
 }
@@ -935,9 +878,8 @@ int mf_similar(const struct mf_model *m, int32_t item, const struct mf_query *fi
                                chunk_maxima(m, scratch));
     scores[item] = -INFINITY;
     apply_filters(m, filters, scores);
-    *n_hits = screened ? top_screened(m, &m->Vnq, m->Vn, u, scores, width,
-                                      chunk_maxima(m, scratch), estimates(m, scratch),
-                                      filters->k, hits)
+    *n_hits = screened ? top_screened(m, m->Vn, u, m->Vnq.fast, scores, width,
+                                      chunk_maxima(m, scratch), filters->k, hits)
                        : mf_topk(scores, m->n_items, filters->k, hits);
     return 0;
 }

@@ -18,8 +18,6 @@
  */
 #include "mf/quant.h"
 
-#include <cblas.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,20 +85,15 @@ void quant_free(struct quant_items *qi)
     free(qi->q);
     free(qi->scale);
     free(qi->l1);
-    free(qi->R);
-    free(qi->tail);
-    free(qi->norm);
     memset(qi, 0, sizeof *qi);
 }
 
-/* Pack the first d columns of V (n rows, row stride ld, finite values) into
- * *out (allocated here; out->f and out->d set to d). */
-static int pack_core(const float *V, size_t n, size_t ld, size_t d, struct quant_items *out)
+int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
 {
     memset(out, 0, sizeof *out);
-    if (d == 0 || d > QUANT_MAX_F)
+    if (f == 0 || f > QUANT_MAX_F)
         return -1;
-    size_t np = quant_padded(n), bytes = np * groups(d) * 4;
+    size_t np = quant_padded(n), bytes = np * groups(f) * 4;
     bytes = (bytes + 31) / 32 * 32;
     out->q = aligned_alloc(32, bytes ? bytes : 32);
     out->scale = calloc(np ? np : 1, sizeof *out->scale);
@@ -111,12 +104,12 @@ static int pack_core(const float *V, size_t n, size_t ld, size_t d, struct quant
     }
     memset(out->q, 0, bytes);
     out->n = n;
-    out->f = out->d = d;
+    out->f = f;
     out->fast = quant_fast();
     for (size_t i = 0; i < n; i++) {
-        const float *v = V + i * ld;
+        const float *v = V + i * f;
         float mx = 0, l1 = 0;
-        for (size_t j = 0; j < d; j++) {
+        for (size_t j = 0; j < f; j++) {
             if (!isfinite(v[j])) {
                 quant_free(out);
                 return -1;
@@ -129,135 +122,13 @@ static int pack_core(const float *V, size_t n, size_t ld, size_t d, struct quant
         out->l1[i] = l1;
         if (s == 0)
             continue;
-        int8_t *blk = out->q + (i / 8) * groups(d) * 32 + (i % 8) * 4;
-        for (size_t j = 0; j < d; j++) {
+        int8_t *blk = out->q + (i / 8) * groups(f) * 32 + (i % 8) * 4;
+        for (size_t j = 0; j < f; j++) {
             long r = lrintf(v[j] / s);
             blk[(j / 4) * 32 + j % 4] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
         }
     }
     return 0;
-}
-
-int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
-{
-    return pack_core(V, n, f, f, out);
-}
-
-/* The smallest float >= x (x >= 0, finite double), or inf. */
-static float float_up(double x)
-{
-    float y = (float)x;
-    return (double)y < x ? nextafterf(y, INFINITY) : y;
-}
-
-/*
- * The margin of a rotated pack. With R the stored f32 matrix (E = R R^T - I,
- * eps_R = |E|_F >= |E|_2, measured in double at pack time), w = R^T v
- * (exact), h = its head rounded to f32 (what is packed), u' = fl(R^T u) =
- * R^T u + du, a = u'[:d], b = u'[d:]:
- *   u.v = a.h + a.(w_h - h) + b.w_t - du.w - u^T E v,
- * and the int8 interval holds a.h, |b.w_t| <= |b| tau. The rest:
- *   |a.(w_h - h)| <= |a| 2^-24 |w|        (h rounded once from double)
- *   |du| <= gamma_f |R|_F |u| ~ gamma_f sqrt(f) |u|   (any f32 dot order;
- *                                          gamma_f = f 2^-24 / (1 - f 2^-24))
- *   |u^T E v| <= eps_R |u| |v|, |w| <= (1 + eps_R) |v|,
- * and the f32 re-score of the original rows is off by <= gamma_f |u| |v|.
- * Together ~ (eps_R + gamma_f (sqrt(f) + 1) + 2^-24) |u| |v|; the margin
- * takes 2 eps_R + 100 * 2 f 2^-24 (for f <= 1024 at least 10x the rest;
- * e.g. f = 64: 7.6e-4 against ~5e-5), and quant_score inflates the whole
- * error term by 1% for its own f32 rounding.
- */
-static float rot_margin(size_t f, double eps_r)
-{
-    return float_up(2 * eps_r + 200.0 * (double)f * ldexp(1.0, -24));
-}
-
-int quant_pack_rotated(const float *V, size_t n, size_t f, const float *Q, size_t nq, size_t d,
-                       struct quant_items *out)
-{
-    memset(out, 0, sizeof *out);
-    if (d == 0 || d >= f || f > QUANT_MAX_F || nq == 0)
-        return -1;
-    for (size_t i = 0; i < nq * f; i++)
-        if (!isfinite(Q[i]))
-            return -1;
-    size_t fr = (f + 7) / 8 * 8, np = quant_padded(n);
-    float *C = calloc(f * f, sizeof *C), *R = calloc(f * fr, sizeof *R);
-    double *A = malloc(f * f * sizeof *A), *ev = malloc(f * sizeof *ev);
-    float *H = malloc((n ? n : 1) * d * sizeof *H), *tail = calloc(np ? np : 1, sizeof *tail);
-    float *norm = calloc(np ? np : 1, sizeof *norm);
-    double *w = malloc(f * sizeof *w);
-    int rc = -1;
-    if (!C || !R || !A || !ev || !H || !tail || !norm || !w)
-        goto done;
-    /* Q^T Q in f32 (the eigenvectors need not be exact: only R's
-     * orthonormality matters, and that is measured below), then the
-     * eigenvectors in double, largest eigenvalue first. */
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)f, (int)nq, 1.0f, Q, (int)f, 0.0f, C,
-                (int)f);
-    for (size_t i = 0; i < f; i++)
-        for (size_t j = 0; j < f; j++)
-            A[i * f + j] = C[i <= j ? i * f + j : j * f + i];
-    if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)f, A, (lapack_int)f, ev) != 0)
-        goto done;
-    for (size_t j = 0; j < f; j++)
-        for (size_t c = 0; c < f; c++)
-            R[j * fr + c] = (float)A[j * f + (f - 1 - c)];
-    /* eps_R = |R R^T - I|_F in double (R's entries are exact in double; the
-     * few ulps of double rounding here are far below the margin). */
-    double e2 = 0;
-    for (size_t i = 0; i < f; i++)
-        for (size_t j = 0; j < f; j++) {
-            double s = 0;
-            for (size_t c = 0; c < f; c++)
-                s += (double)R[i * fr + c] * R[j * fr + c];
-            s -= i == j;
-            e2 += s * s;
-        }
-    for (size_t i = 0; i < n; i++) {
-        const float *v = V + i * f;
-        double nv = 0, nt = 0;
-        for (size_t j = 0; j < f; j++) {
-            if (!isfinite(v[j]))
-                goto done;
-            nv += (double)v[j] * v[j];
-        }
-        for (size_t c = 0; c < f; c++) {
-            double s = 0;
-            for (size_t j = 0; j < f; j++)
-                s += (double)R[j * fr + c] * v[j];
-            w[c] = s;
-        }
-        for (size_t c = 0; c < d; c++)
-            H[i * d + c] = (float)w[c];
-        for (size_t c = d; c < f; c++)
-            nt += w[c] * w[c];
-        /* rounded up, with room for the double sums' rounding */
-        tail[i] = float_up(sqrt(nt) * (1 + 1e-12));
-        norm[i] = float_up(sqrt(nv) * (1 + 1e-12));
-        if (!isfinite(tail[i]) || !isfinite(norm[i]))
-            goto done;
-    }
-    if (pack_core(H, n, d, d, out))
-        goto done;
-    out->f = f;
-    out->R = R;
-    out->fr = fr;
-    out->tail = tail;
-    out->norm = norm;
-    out->margin = rot_margin(f, sqrt(e2));
-    R = tail = norm = NULL;
-    rc = 0;
-done:
-    free(C);
-    free(R);
-    free(A);
-    free(ev);
-    free(H);
-    free(tail);
-    free(norm);
-    free(w);
-    return rc;
 }
 
 /* The user side: p (int8 in groups of 4, as int32 words), |p|, t, |u|_1.
@@ -295,13 +166,12 @@ static int quant_user(const float *u, size_t f, int32_t *pw, int32_t *aw, float 
 struct qparams {
     float t;        /* the user's scale */
     float c1, c2;   /* eps_i = s_i c1 + |v_i|_1 c2 */
-    float c3, c4;   /* rotated packs: + tau_i c3 + |v_i| c4 */
 };
 
 static void score_c(const struct quant_items *qi, const int32_t *pw, struct qparams k,
                     float *lower, float *width, float *umax)
 {
-    size_t G = groups(qi->d), np = quant_padded(qi->n);
+    size_t G = groups(qi->f), np = quant_padded(qi->n);
     for (size_t i = 0; i < np; i++) {
         const int8_t *blk = qi->q + (i / 8) * G * 32 + (i % 8) * 4;
         int32_t acc = 0;
@@ -312,8 +182,6 @@ static void score_c(const struct quant_items *qi, const int32_t *pw, struct qpar
                 acc += (int32_t)p[r] * blk[g * 32 + r];
         }
         float e = qi->scale[i] * k.c1 + qi->l1[i] * k.c2;
-        if (qi->R)
-            e += qi->tail[i] * k.c3 + qi->norm[i] * k.c4;
         lower[i] = (float)acc * (k.t * qi->scale[i]) - e;
         width[i] = e + e;
     }
@@ -342,19 +210,14 @@ int quant_fast(void)
         acc, _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_sign_epi8((x), sv)), ones))
 
 /* The 8 items of block b from their int32 dot products; returns their
- * upper bounds (lower + width, rounded as quant_select rounds them).
- * Rotated packs (tails != NULL) add the tail and margin terms. */
-QUANT_TARGET static inline __attribute__((always_inline)) __m256
-finish8(const float *scale, const float *l1s, const float *tails, const float *norms, size_t b,
-        __m256i acc, struct qparams k, float *lower, float *width)
+ * upper bounds (lower + width, rounded as quant_select rounds them). */
+QUANT_TARGET static inline __m256 finish8(const float *scale, const float *l1s, size_t b,
+                                          __m256i acc, struct qparams k, float *lower,
+                                          float *width)
 {
     __m256 s = _mm256_loadu_ps(scale + b * 8), l1 = _mm256_loadu_ps(l1s + b * 8);
     __m256 e = _mm256_add_ps(_mm256_mul_ps(s, _mm256_set1_ps(k.c1)),
                              _mm256_mul_ps(l1, _mm256_set1_ps(k.c2)));
-    if (tails)
-        e = _mm256_fmadd_ps(_mm256_loadu_ps(tails + b * 8), _mm256_set1_ps(k.c3),
-                            _mm256_fmadd_ps(_mm256_loadu_ps(norms + b * 8),
-                                            _mm256_set1_ps(k.c4), e));
     __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(s, _mm256_set1_ps(k.t)));
     __m256 lo = _mm256_sub_ps(a, e), w = _mm256_add_ps(e, e);
     _mm256_storeu_ps(lower + b * 8, lo);
@@ -379,15 +242,14 @@ QUANT_TARGET static inline void chunk_umax2(__m256 u0, __m256 u1, __m256 u2, __m
     umax[j + 1] = _mm_cvtss_f32(_mm256_extractf128_ps(a, 1));
 }
 
-QUANT_TARGET static inline __attribute__((always_inline)) void
-score_avx2(const struct quant_items *qi, const int32_t *pw, const int32_t *aw, struct qparams k,
-           float *lower, float *width, float *umax, int rot)
+QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t *pw,
+                                    const int32_t *aw, struct qparams k, float *lower,
+                                    float *width, float *umax)
 {
-    size_t G = groups(qi->d), nb = quant_padded(qi->n) / 8, stride = G * 32, b = 0;
+    size_t G = groups(qi->f), nb = quant_padded(qi->n) / 8, stride = G * 32, b = 0;
     const __m256i ones = _mm256_set1_epi16(1);
     /* locals: the stores to lower and width could alias *qi otherwise */
     const float *scale = qi->scale, *l1s = qi->l1;
-    const float *tails = rot ? qi->tail : NULL, *norms = rot ? qi->norm : NULL;
     for (; b + 4 <= nb; b += 4) {
         const int8_t *q = qi->q + b * stride;
         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -398,10 +260,10 @@ score_avx2(const struct quant_items *qi, const int32_t *pw, const int32_t *aw, s
             QSTEP(a2, _mm256_load_si256((const __m256i *)(q + 2 * stride)));
             QSTEP(a3, _mm256_load_si256((const __m256i *)(q + 3 * stride)));
         }
-        __m256 u0 = finish8(scale, l1s, tails, norms, b, a0, k, lower, width);
-        __m256 u1 = finish8(scale, l1s, tails, norms, b + 1, a1, k, lower, width);
-        __m256 u2 = finish8(scale, l1s, tails, norms, b + 2, a2, k, lower, width);
-        __m256 u3 = finish8(scale, l1s, tails, norms, b + 3, a3, k, lower, width);
+        __m256 u0 = finish8(scale, l1s, b, a0, k, lower, width);
+        __m256 u1 = finish8(scale, l1s, b + 1, a1, k, lower, width);
+        __m256 u2 = finish8(scale, l1s, b + 2, a2, k, lower, width);
+        __m256 u3 = finish8(scale, l1s, b + 3, a3, k, lower, width);
         chunk_umax2(u0, u1, u2, u3, umax, b / 2);
     }
     /* Chunks past the four-block steps, and one holding padding items
@@ -414,46 +276,12 @@ score_avx2(const struct quant_items *qi, const int32_t *pw, const int32_t *aw, s
             const __m256i sv = _mm256_set1_epi32(pw[g]), av = _mm256_set1_epi32(aw[g]);
             QSTEP(a0, _mm256_load_si256((const __m256i *)q));
         }
-        finish8(scale, l1s, tails, norms, b, a0, k, lower, width);
+        finish8(scale, l1s, b, a0, k, lower, width);
     }
     for (size_t c = from; c < quant_chunks(n); c++)
         chunk_umax_c(lower, width, n, c, umax);
 }
 #undef QSTEP
-
-/* The kernel twice: the plain one as before, the rotated one with the two
- * extra terms per block. */
-QUANT_TARGET static void score_avx2_plain(const struct quant_items *qi, const int32_t *pw,
-                                          const int32_t *aw, struct qparams k, float *lower,
-                                          float *width, float *umax)
-{
-    score_avx2(qi, pw, aw, k, lower, width, umax, 0);
-}
-
-QUANT_TARGET static void score_avx2_rot(const struct quant_items *qi, const int32_t *pw,
-                                        const int32_t *aw, struct qparams k, float *lower,
-                                        float *width, float *umax)
-{
-    score_avx2(qi, pw, aw, k, lower, width, umax, 1);
-}
-
-/* u' = R^T u (R f x fr row-major, fr a multiple of 8): u' += u_j R[j]. */
-QUANT_TARGET static void rotate_avx2(const float *R, size_t f, size_t fr, const float *u,
-                                     float *out)
-{
-    for (size_t c = 0; c < fr; c += 8) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-        size_t j = 0;
-        for (; j + 2 <= f; j += 2) {
-            a0 = _mm256_fmadd_ps(_mm256_set1_ps(u[j]), _mm256_loadu_ps(R + j * fr + c), a0);
-            a1 = _mm256_fmadd_ps(_mm256_set1_ps(u[j + 1]), _mm256_loadu_ps(R + (j + 1) * fr + c),
-                                 a1);
-        }
-        for (; j < f; j++)
-            a0 = _mm256_fmadd_ps(_mm256_set1_ps(u[j]), _mm256_loadu_ps(R + j * fr + c), a0);
-        _mm256_storeu_ps(out + c, _mm256_add_ps(a0, a1));
-    }
-}
 
 QUANT_TARGET static float dot_avx2(const float *x, const float *y, size_t n)
 {
@@ -622,37 +450,6 @@ QUANT_TARGET static inline void chunk_lmax_avx2(const float *lower, size_t nfull
                                     _mm256_loadu_ps(lower + c * QUANT_CHUNK + 8)));
 }
 #undef QMAXPAIR
-
-/* est = lower + width / 2 over np (a multiple of 8) slots. */
-QUANT_TARGET static void estimates_avx2(const float *lower, const float *width, size_t np,
-                                        float *est)
-{
-    const __m256 h = _mm256_set1_ps(0.5f);
-    for (size_t i = 0; i < np; i += 8)
-        _mm256_storeu_ps(est + i, _mm256_fmadd_ps(_mm256_loadu_ps(width + i), h,
-                                                  _mm256_loadu_ps(lower + i)));
-}
-
-/* The first (up to QUANT_FLOOR_MAX_K) i < n with est[i] >= fl, into out:
- * eight at a time, a mask test skips the blocks with none. */
-QUANT_TARGET static size_t ge_list_avx2(const float *est, size_t n, float fl, int32_t *out)
-{
-    const __m256 fv = _mm256_set1_ps(fl);
-    size_t c = 0, i = 0;
-    for (; i + 8 <= n; i += 8) {
-        unsigned m = (unsigned)_mm256_movemask_ps(
-            _mm256_cmp_ps(_mm256_loadu_ps(est + i), fv, _CMP_GE_OQ));
-        for (; m; m &= m - 1) {
-            if (c == QUANT_FLOOR_MAX_K)
-                return c;
-            out[c++] = (int32_t)(i + (unsigned)__builtin_ctz(m));
-        }
-    }
-    for (; i < n && c < QUANT_FLOOR_MAX_K; i++)
-        if (est[i] >= fl)
-            out[c++] = (int32_t)i;
-    return c;
-}
 
 #else
 
@@ -872,30 +669,6 @@ float quant_floor(float *lower, size_t n, size_t k, float *work, int fast)
     return floor_c(lower, n, k, work);
 }
 
-size_t quant_best_estimates(const float *lower, const float *width, size_t n, size_t m,
-                            float *est, float *work, int32_t *out, int fast)
-{
-    size_t np = quant_padded(n), c = 0, i = 0;
-#if QUANT_X86
-    if (fast) {
-        estimates_avx2(lower, width, np, est);
-        float fl = quant_floor(est, n, m, work, fast);
-        if (!(fl > -INFINITY))
-            return 0;
-        return ge_list_avx2(est, n, fl, out);
-    }
-#endif
-    for (; i < np; i++)   /* -inf + w / 2 stays -inf */
-        est[i] = lower[i] + 0.5f * width[i];
-    float fl = quant_floor(est, n, m, work, fast);
-    if (!(fl > -INFINITY))
-        return 0;
-    for (i = 0; i < n && c < QUANT_FLOOR_MAX_K; i++)
-        if (est[i] >= fl)
-            out[c++] = (int32_t)i;
-    return c;
-}
-
 float quant_dot(const float *x, const float *y, size_t n, int fast)
 {
 #if QUANT_X86
@@ -913,45 +686,16 @@ int quant_score(const struct quant_items *qi, const float *u, float *lower, floa
                 float *umax)
 {
     int32_t pw[QUANT_MAX_F / 4], aw[QUANT_MAX_F / 4];
-    float t, ul1, ur[QUANT_MAX_F], tn = 0, un = 0;
-    if (qi->R) {   /* u' = R^T u; the head is screened, the tail bound */
-        size_t f = qi->f, fr = qi->fr;
-        float u2 = 0, t2 = 0;
-        for (size_t j = 0; j < f; j++)
-            u2 += u[j] * u[j];
-        if (!isfinite(u2))   /* inf or NaN in u, or |u|^2 overflows */
-            return -1;
-#if QUANT_X86
-        if (qi->fast)
-            rotate_avx2(qi->R, f, fr, u, ur);
-        else
-#endif
-            for (size_t c = 0; c < fr; c++) {
-                float a = 0;
-                for (size_t j = 0; j < f; j++)
-                    a += qi->R[j * fr + c] * u[j];
-                ur[c] = a;
-            }
-        for (size_t c = qi->d; c < f; c++)
-            t2 += ur[c] * ur[c];
-        if (!isfinite(t2))
-            return -1;
-        tn = sqrtf(t2);
-        un = sqrtf(u2);
-        u = ur;
-    }
-    if (quant_user(u, qi->d, pw, aw, &t, &ul1))
+    float t, ul1;
+    if (quant_user(u, qi->f, pw, aw, &t, &ul1))
         return -1;
     /* score ~ t s_i (p.q_i) +- eps_i per quant.h, eps 1% over for rounding
      * (the f32 products and sums here and in the exact re-score are ~1e-5
-     * relative to it); rotated: + |u'_t| tau_i + c |u| |v_i| (quant_pack_rotated). */
-    struct qparams k = {t, 1.01f * (ul1 / 2 + (float)qi->d * t / 4), 1.01f * t / 2, 1.01f * tn,
-                        1.01f * un * qi->margin};
+     * relative to it). */
+    struct qparams k = {t, 1.01f * (ul1 / 2 + (float)qi->f * t / 4), 1.01f * t / 2};
 #if QUANT_X86
-    if (qi->fast && qi->R)
-        score_avx2_rot(qi, pw, aw, k, lower, width, umax);
-    else if (qi->fast)
-        score_avx2_plain(qi, pw, aw, k, lower, width, umax);
+    if (qi->fast)
+        score_avx2(qi, pw, aw, k, lower, width, umax);
     else
 #endif
         score_c(qi, pw, k, lower, width, umax);

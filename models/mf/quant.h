@@ -15,19 +15,9 @@
  * (|d_j| <= t/2), |u.v_i - t s_i p.q_i| <= s_i |u|_1 / 2 + t |v_i|_1 / 2
  * + f t s_i / 4; quant_score inflates it by 1% for f32 rounding.
  *
- * Layout: blocks of 8 items; in a block, ceil(d / 4) groups of 4
+ * Layout: blocks of 8 items; in a block, ceil(f / 4) groups of 4
  * factors, each 32 bytes (item-major: item r's 4 bytes at 4r); unused
  * factors and padding items are 0. Per item a scale and |v_i|_1.
- *
- * Rotated packs (quant_pack_rotated): the factor space is first turned by
- * an orthonormal R whose leading columns carry most of the queries' energy
- * (eigenvectors of Q^T Q for a sample of queries Q), and only the first
- * d < f rotated factors (the head) are packed, so the kernel reads d / f of
- * the bytes. u.v = (R^T u).(R^T v) up to rounding; the tail's part is bound
- * by Cauchy-Schwarz, |u'_t . v'_t| <= |u'_t| tau_i with tau_i = |v'_t|, and
- * a margin c |u| |v_i| covers R's rounding, the f32 rotation of u and the
- * f32 re-score (derivation in quant.c). The intervals are wider (head-only
- * lower bounds are weak); the caller picks its floor accordingly.
  */
 #ifndef ENCORE_MF_QUANT_H
 #define ENCORE_MF_QUANT_H
@@ -38,17 +28,10 @@
 /* An item matrix packed for quant_score. Owned by its creator. */
 struct quant_items {
     size_t n, f;      /* items, factors */
-    size_t d;         /* factors packed: f, or the head's d < f when rotated */
-    int8_t *q;        /* padded(n) * ceil(d / 4) * 4 bytes, 32-byte aligned */
+    int8_t *q;        /* quant_bytes(n, f) bytes, 32-byte aligned */
     float *scale;     /* [quant_padded(n)]: s_i, 0 for an all-zero item */
-    float *l1;        /* [quant_padded(n)]: |v_i|_1 (of the packed head when rotated) */
+    float *l1;        /* [quant_padded(n)]: |v_i|_1 */
     int fast;         /* quant_fast() at pack time: CPUID is slow in a VM */
-    /* rotated packs only (else NULL / 0): */
-    float *R;         /* f x fr row-major (fr = f rounded up to 8, zero padded): R[j][c] */
-    size_t fr;
-    float *tail;      /* [quant_padded(n)]: >= |(R^T v_i)[d:]| */
-    float *norm;      /* [quant_padded(n)]: >= |v_i| */
-    float margin;     /* c of the margin c |u| |v_i| */
 };
 
 /* 1 if this CPU runs the AVX2 kernels (AVX2 and FMA); else quant_score uses portable C
@@ -63,15 +46,6 @@ size_t quant_padded(size_t n);
 int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out);
 void quant_free(struct quant_items *qi);   /* empty or zeroed: no-op */
 
-/* As quant_pack, but rotated (see the top of this file): R from the
- * eigenvectors of Q^T Q (Q: nq x f queries, row-major, e.g. the user
- * factors), eigenvalues descending, and only the first d factors packed
- * (1 <= d < f). Returns 0, or -1 when out of memory, a value of V or Q is
- * not finite, d is out of range or the eigensolver fails (out is then
- * empty; the caller may fall back to quant_pack). */
-int quant_pack_rotated(const float *V, size_t n, size_t f, const float *Q, size_t nq, size_t d,
-                       struct quant_items *out);
-
 /* Items per chunk of the chunk maxima below: two blocks. */
 #define QUANT_CHUNK 16
 
@@ -79,14 +53,12 @@ int quant_pack_rotated(const float *V, size_t n, size_t f, const float *Q, size_
 size_t quant_chunks(size_t n);
 
 /* For every item i (n padded): lower[i] <= u.v_i <= lower[i] + width[i],
- * for the exact product and for its f32 value (quant_dot of the original,
- * unrotated rows, also when the pack is rotated). Also, per chunk c <
+ * for the exact product and for its f32 value. Also, per chunk c <
  * quant_chunks(n), umax[c] = the largest lower[i] + width[i] (the f32 sum,
  * as quant_select computes it) over its items i < n (padding left out).
  * Setting some lower[i] to -inf afterwards (exclusions) only removes items,
  * so umax stays a valid bound for quant_select. Returns 0, or -1 if u is
- * not finite, or (rotated) |u|^2 overflows f32 (nothing written; the
- * caller scores in f32 instead). Thread-safe. */
+ * not finite (nothing written). Thread-safe. */
 int quant_score(const struct quant_items *qi, const float *u, float *lower, float *width,
                 float *umax);
 
@@ -112,16 +84,6 @@ float quant_floor(float *lower, size_t n, size_t k, float *work, int fast);
  * else plain C. */
 size_t quant_select(const float *lower, float *width, size_t n, const float *umax,
                     float floor_s, int fast);
-
-/* The items with the best estimates lower[i] + width[i] / 2 (a rotated
- * screen's guess at the best scores): writes est[0..quant_padded(n)) (the
- * estimates; -inf where lower is -inf), then up to QUANT_FLOOR_MAX_K
- * indices into out (ascending): the items whose estimate is at least the
- * m-th best (ties may make them more than m; any past the cap are left
- * out). Returns their count (0 when none is left or m is 0 or over
- * QUANT_FLOOR_MAX_K). Uses work[quant_floor_floats(n)]. */
-size_t quant_best_estimates(const float *lower, const float *width, size_t n, size_t m,
-                            float *est, float *work, int32_t *out, int fast);
 
 /* x.y in f32 (the re-score of a screened item): AVX2+FMA when fast (a
  * quant_items' `fast`), else plain C. Cheaper than a BLAS call for one row. */
