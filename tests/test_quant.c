@@ -1,5 +1,8 @@
 /* test_quant.c - int8 screening (mf/quant.c) and the mf family's i8 path:
- * the bound holds against double-precision dot products on both kernels,
+ * the bound holds against double-precision dot products on both kernels
+ * (random and adversarial users and items: one dominant factor, values on
+ * exact half steps of the quantisation grid, every byte at its extreme,
+ * where the unsigned-item correction and the 16-bit pairs are tightest),
  * degenerate inputs, and every query kind answers exactly as f32 does. */
 #include <math.h>
 #include <stdio.h>
@@ -36,12 +39,34 @@ static float *make_items(size_t n, size_t f)
     return V;
 }
 
-/* Both kernels (the AVX2 one where this CPU has it) for n x f. */
-static void check_bound(size_t n, size_t f)
+/* The user for check_bound: 0 random, 1 one dominant factor (the coarsest
+ * step for the rest), 2 every value on an exact half step of its grid
+ * (t = 1 by the first value; rounding error t/2 everywhere), 3 random
+ * signs at the largest magnitude (every p at +-QUANT_QU). */
+static void make_user(float *u, size_t f, int kind)
+{
+    for (size_t j = 0; j < f; j++)
+        u[j] = kind == 0   ? uniform(-3, 3)
+               : kind == 1 ? uniform(-0.1f, 0.1f)
+               : kind == 2 ? (float)((int)uniform(-QUANT_QU, QUANT_QU - 1)) + 0.5f
+                           : (uniform(-1, 1) < 0 ? -2.5f : 2.5f);
+    if (kind == 1)
+        u[f / 2] = -50;
+    if (kind == 2)
+        u[0] = QUANT_QU;
+}
+
+/* Both kernels (the AVX2 one where this CPU has it) for n x f and a user of
+ * make_user's kind; item 7 (n > 7) has every value on a half step. */
+static void check_bound(size_t n, size_t f, int user_kind)
 {
     float *V = make_items(n, f), *u = malloc(f * sizeof *u);
-    for (size_t j = 0; j < f; j++)
-        u[j] = uniform(-3, 3);
+    make_user(u, f, user_kind);
+    if (n > 7) {
+        for (size_t j = 0; j < f; j++)
+            V[7 * f + j] = 0.01f * ((float)(int)uniform(-QUANT_QI, QUANT_QI - 1) + 0.5f);
+        V[7 * f] = 0.01f * QUANT_QI;
+    }
     struct quant_items qi;
     ck_assert_int_eq(quant_pack(V, n, f, &qi), 0);
     size_t np = quant_padded(n);
@@ -78,9 +103,10 @@ static void check_bound(size_t n, size_t f)
         }
         ck_assert(lo[k][3] == 0 && w[k][3] == 0);   /* all-zero item: exact 0 */
         /* The interval must be useful: the median one far narrower than the
-         * spread of the scores. */
+         * spread of the scores (not for the dominant-factor user, whose
+         * other factors all round to 0 by design). */
         qsort(ws, n, sizeof *ws, cmp_float);
-        ck_assert_msg(ws[n / 2] < 0.05 * (smax - smin), "median width %g, spread %g", ws[n / 2],
+        ck_assert_msg(user_kind == 1 || ws[n / 2] < 0.05 * (smax - smin), "median width %g, spread %g", ws[n / 2],
                       smax - smin);
         free(ws);
         for (size_t i = n; i < np; i++)
@@ -115,12 +141,80 @@ static void check_bound(size_t n, size_t f)
 
 START_TEST(bound_holds)
 {
-    check_bound(75, 13);   /* 4-block step, then single blocks, padded; odd f */
-    check_bound(300, 64);
-    check_bound(9, 4);
-    check_bound(60, 8);    /* the last 4-block step holds a chunk with padding */
-    check_bound(64, 5);    /* whole chunks, no padding */
-    check_bound(17, 3);    /* a one-item tail chunk */
+    for (int kind = 0; kind < 4; kind++) {
+        check_bound(75, 13, kind);   /* 4-block step, then single blocks, padded; odd f */
+        check_bound(300, 64, kind);
+        check_bound(9, 4, kind);
+        check_bound(60, 8, kind);    /* the last 4-block step holds a chunk with padding */
+        check_bound(64, 5, kind);    /* whole chunks, no padding */
+        check_bound(17, 3, kind);    /* a one-item tail chunk */
+    }
+}
+END_TEST
+
+/* Every byte at an extreme: items of +-1 (q = +-QUANT_QI, stored 0 or
+ * 2 QUANT_QI), users of +-1 (p = +-QUANT_QU), f up to the 1024 maximum, so
+ * the correction QUANT_QI sum(p) is at its largest and every 16-bit pair of
+ * the AVX2 kernel is +-2 (2 QUANT_QI) QUANT_QU, the most it may hold. Both
+ * sides are then exact (v = s q, u = t p up to the f32 rounding of s and
+ * t), so the interval's midpoint must be the integer dot product itself: a
+ * saturated pair or a wrong correction moves it by far more than the
+ * tolerance. Items cycle through all +1, all -1, alternating and random
+ * signs; so do the users. */
+static void check_extremes(size_t n, size_t f)
+{
+    float *V = malloc(n * f * sizeof *V), *u = malloc(f * sizeof *u);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < f; j++)
+            V[i * f + j] = i % 4 == 0   ? 1.0f
+                           : i % 4 == 1 ? -1.0f
+                           : i % 4 == 2 ? (j % 2 ? -1.0f : 1.0f)
+                                        : (uniform(-1, 1) < 0 ? -1.0f : 1.0f);
+    struct quant_items qi;
+    ck_assert_int_eq(quant_pack(V, n, f, &qi), 0);
+    size_t np = quant_padded(n);
+    float *lo = malloc(np * sizeof *lo), *w = malloc(np * sizeof *w);
+    float *cu = malloc(quant_chunks(n) * sizeof *cu);
+    int kernels = quant_fast() ? 2 : 1;
+    for (int kind = 0; kind < 4; kind++) {
+        for (size_t j = 0; j < f; j++)
+            u[j] = kind == 0   ? 1.0f
+                   : kind == 1 ? -1.0f
+                   : kind == 2 ? (j % 3 ? -1.0f : 1.0f)
+                               : (uniform(-1, 1) < 0 ? -1.0f : 1.0f);
+        for (int k = 0; k < kernels; k++) {
+            qi.fast = k;
+            ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), 0);
+            for (size_t i = 0; i < n; i++) {
+                double d = 0;
+                for (size_t j = 0; j < f; j++)
+                    d += (double)V[i * f + j] * u[j];
+                double mid = (double)lo[i] + w[i] / 2.0;
+                ck_assert_msg(lo[i] <= d && d <= (double)lo[i] + w[i],
+                              "f %zu user %d kernel %d item %zu: %g not in [%g, +%g]", f, kind, k,
+                              i, d, lo[i], w[i]);
+                ck_assert_msg(fabs(mid - d) <= 1e-5 * f,
+                              "f %zu user %d kernel %d item %zu: midpoint %.9g, exact %g", f, kind,
+                              k, i, mid, d);
+            }
+            for (size_t i = n; i < np; i++)
+                ck_assert(lo[i] == 0 && w[i] == 0);   /* padding: q = 0, corrected exactly */
+        }
+    }
+    free(cu);
+    free(lo);
+    free(w);
+    quant_free(&qi);
+    free(V);
+    free(u);
+}
+
+START_TEST(correction_exact_at_extremes)
+{
+    check_extremes(37, 1024);   /* the largest f: the largest sums and correction */
+    check_extremes(44, 64);
+    check_extremes(9, 7);       /* unused factors of the last group */
+    ck_assert_int_le(2 * (2 * QUANT_QI) * QUANT_QU, 32767);   /* the layout's premise */
 }
 END_TEST
 
@@ -539,6 +633,7 @@ int main(void)
     Suite *s = suite_create("quant");
     TCase *tc = tcase_create("quant");
     tcase_add_test(tc, bound_holds);
+    tcase_add_test(tc, correction_exact_at_extremes);
     tcase_add_test(tc, degenerate_inputs);
     tcase_add_test(tc, select_matches_definition);
     tcase_add_test(tc, screen_matches_brute_force);

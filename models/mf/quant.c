@@ -2,11 +2,16 @@
  * quant.c - int8 item screening with an error bound (see quant.h for why).
  *
  * The AVX2 kernel multiplies 8 items x 4 factors per instruction pair:
- * _mm256_sign_epi8 moves the user's signs onto the item bytes so that
- * _mm256_maddubs_epi16 (unsigned x signed) can take |p|; a pair of
- * products is at most 2 * 127 * 127 < 32767, so it never saturates, and
- * _mm256_madd_epi16 widens to int32, which is exact for any f <= 1024.
- * Four blocks per step keep four independent chains in flight. Built with a
+ * the item bytes are stored unsigned (q' = q + QUANT_QI in [0, 2 QUANT_QI])
+ * so _mm256_maddubs_epi16 (unsigned x signed) takes them against the signed
+ * user p directly; a pair of products is at most 2 * 180 * 91 = 32760 <=
+ * 32767, so it never saturates, and _mm256_madd_epi16 widens to int32,
+ * exact for any f <= 1024. The sum is q'.p = q.p + QUANT_QI sum(p); the
+ * per-query constant QUANT_QI sum(p) is subtracted (in int32, exact) before
+ * the scaling. The step is three ops per 32 products (maddubs, madd with
+ * ones, add) where the signed layout needed four (a sign op first).
+ * Four blocks per step keep four independent chains in flight; two groups
+ * of factors per iteration, summed before they reach the accumulator. Built with a
  * target attribute so the library needs no -mavx2; chosen at run time.
  *
  * The four blocks of a step are two 16-item chunks; the kernel also reduces
@@ -30,6 +35,9 @@
 #endif
 
 #define QUANT_MAX_F 1024   /* int32 sums stay exact; per-call stack arrays stay small */
+
+_Static_assert(2 * (2 * QUANT_QI) * QUANT_QU <= 32767, "maddubs pairs must not saturate");
+_Static_assert(QUANT_QI <= 127 && QUANT_QU <= 127, "both sides must fit their bytes");
 
 size_t quant_padded(size_t n)
 {
@@ -102,7 +110,7 @@ int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
         quant_free(out);
         return -1;
     }
-    memset(out->q, 0, bytes);
+    memset(out->q, QUANT_QI, bytes);   /* q = 0: unused factors, padding, zero items */
     out->n = n;
     out->f = f;
     out->fast = quant_fast();
@@ -117,23 +125,25 @@ int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
             mx = fmaxf(mx, fabsf(v[j]));
             l1 += fabsf(v[j]);
         }
-        float s = mx / 127.0f;
+        float s = mx / (float)QUANT_QI;
         out->scale[i] = s;
         out->l1[i] = l1;
         if (s == 0)
             continue;
-        int8_t *blk = out->q + (i / 8) * groups(f) * 32 + (i % 8) * 4;
+        uint8_t *blk = out->q + (i / 8) * groups(f) * 32 + (i % 8) * 4;
         for (size_t j = 0; j < f; j++) {
             long r = lrintf(v[j] / s);
-            blk[(j / 4) * 32 + j % 4] = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
+            r = r > QUANT_QI ? QUANT_QI : r < -QUANT_QI ? -QUANT_QI : r;
+            blk[(j / 4) * 32 + j % 4] = (uint8_t)(r + QUANT_QI);
         }
     }
     return 0;
 }
 
-/* The user side: p (int8 in groups of 4, as int32 words), |p|, t, |u|_1.
+/* The user side: p (int8 in groups of 4, as int32 words), QUANT_QI sum(p)
+ * (what the unsigned item bytes add to every dot product), t, |u|_1.
  * Returns -1 if u is not finite. */
-static int quant_user(const float *u, size_t f, int32_t *pw, int32_t *aw, float *t_out,
+static int quant_user(const float *u, size_t f, int32_t *pw, int32_t *corr, float *t_out,
                       float *l1_out)
 {
     float mx = 0, l1 = 0;
@@ -144,19 +154,19 @@ static int quant_user(const float *u, size_t f, int32_t *pw, int32_t *aw, float 
     }
     if (!isfinite(l1))   /* an inf or NaN anywhere makes the sum so */
         return -1;
-    float t = mx / 127.0f, inv = t > 0 ? 1 / t : 0;
+    float t = mx / (float)QUANT_QU, inv = t > 0 ? 1 / t : 0;
+    int32_t sum = 0;
     memset(pw, 0, groups(f) * sizeof *pw);
-    memset(aw, 0, groups(f) * sizeof *aw);
     for (size_t j = 0; t > 0 && j < f; j++) {
-        /* Rounding mode is irrelevant to the bound; |u_j| inv <= 127 up to
-         * one rounding, hence the clamp. */
+        /* Rounding mode is irrelevant to the bound; |u_j| inv <= QUANT_QU up
+         * to one rounding, hence the clamp. */
         float x = u[j] * inv;
         int r = (int)(x + (x < 0 ? -0.5f : 0.5f));
-        int8_t p = (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
-        int8_t a = (int8_t)(p < 0 ? -p : p);
+        int8_t p = (int8_t)(r > QUANT_QU ? QUANT_QU : r < -QUANT_QU ? -QUANT_QU : r);
+        sum += p;
         memcpy((char *)&pw[j / 4] + j % 4, &p, 1);
-        memcpy((char *)&aw[j / 4] + j % 4, &a, 1);
     }
+    *corr = QUANT_QI * sum;   /* |.| <= 90 * 91 * 1024: exact in int32 */
     *t_out = t;
     *l1_out = l1;
     return 0;
@@ -166,6 +176,7 @@ static int quant_user(const float *u, size_t f, int32_t *pw, int32_t *aw, float 
 struct qparams {
     float t;        /* the user's scale */
     float c1, c2;   /* eps_i = s_i c1 + |v_i|_1 c2 */
+    int32_t corr;   /* QUANT_QI sum(p): q'.p - corr = q.p */
 };
 
 static void score_c(const struct quant_items *qi, const int32_t *pw, struct qparams k,
@@ -173,7 +184,7 @@ static void score_c(const struct quant_items *qi, const int32_t *pw, struct qpar
 {
     size_t G = groups(qi->f), np = quant_padded(qi->n);
     for (size_t i = 0; i < np; i++) {
-        const int8_t *blk = qi->q + (i / 8) * G * 32 + (i % 8) * 4;
+        const uint8_t *blk = qi->q + (i / 8) * G * 32 + (i % 8) * 4;
         int32_t acc = 0;
         for (size_t g = 0; g < G; g++) {
             int8_t p[4];
@@ -181,6 +192,7 @@ static void score_c(const struct quant_items *qi, const int32_t *pw, struct qpar
             for (int r = 0; r < 4; r++)
                 acc += (int32_t)p[r] * blk[g * 32 + r];
         }
+        acc -= k.corr;   /* as the AVX2 kernel does: q.p exactly */
         float e = qi->scale[i] * k.c1 + qi->l1[i] * k.c2;
         lower[i] = (float)acc * (k.t * qi->scale[i]) - e;
         width[i] = e + e;
@@ -205,9 +217,19 @@ int quant_fast(void)
     return (b >> 5) & 1;   /* AVX2 */
 }
 
-#define QSTEP(acc, x)                                                                  \
-    acc = _mm256_add_epi32(                                                            \
-        acc, _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_sign_epi8((x), sv)), ones))
+/* q' (unsigned item bytes) x p (signed user), pairs to int16, quads to int32 */
+#define QSTEP(acc, x) \
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16((x), pv), ones))
+/* two groups (g, g + 1) of one block at p: their sums added first, so the
+ * accumulator's chain has one add per two groups */
+#define QSTEP2(acc, p)                                                                        \
+    acc = _mm256_add_epi32(                                                                   \
+        acc, _mm256_add_epi32(                                                                \
+                 _mm256_madd_epi16(                                                           \
+                     _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(p)), pv), ones), \
+                 _mm256_madd_epi16(_mm256_maddubs_epi16(                                      \
+                                       _mm256_load_si256((const __m256i *)((p) + 32)), pv1),  \
+                                   ones)))
 
 /* The 8 items of block b from their int32 dot products; returns their
  * upper bounds (lower + width, rounded as quant_select rounds them). */
@@ -218,6 +240,7 @@ QUANT_TARGET static inline __m256 finish8(const float *scale, const float *l1s, 
     __m256 s = _mm256_loadu_ps(scale + b * 8), l1 = _mm256_loadu_ps(l1s + b * 8);
     __m256 e = _mm256_add_ps(_mm256_mul_ps(s, _mm256_set1_ps(k.c1)),
                              _mm256_mul_ps(l1, _mm256_set1_ps(k.c2)));
+    acc = _mm256_sub_epi32(acc, _mm256_set1_epi32(k.corr));   /* q'.p -> q.p */
     __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(s, _mm256_set1_ps(k.t)));
     __m256 lo = _mm256_sub_ps(a, e), w = _mm256_add_ps(e, e);
     _mm256_storeu_ps(lower + b * 8, lo);
@@ -243,18 +266,28 @@ QUANT_TARGET static inline void chunk_umax2(__m256 u0, __m256 u1, __m256 u2, __m
 }
 
 QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t *pw,
-                                    const int32_t *aw, struct qparams k, float *lower,
-                                    float *width, float *umax)
+                                    struct qparams k, float *lower, float *width, float *umax)
 {
     size_t G = groups(qi->f), nb = quant_padded(qi->n) / 8, stride = G * 32, b = 0;
     const __m256i ones = _mm256_set1_epi16(1);
     /* locals: the stores to lower and width could alias *qi otherwise */
     const float *scale = qi->scale, *l1s = qi->l1;
     for (; b + 4 <= nb; b += 4) {
-        const int8_t *q = qi->q + b * stride;
+        const uint8_t *q = qi->q + b * stride;
         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t g = 0; g < G; g++, q += 32) {
-            const __m256i sv = _mm256_set1_epi32(pw[g]), av = _mm256_set1_epi32(aw[g]);
+        size_t g = 0;
+        for (; g + 2 <= G; g += 2, q += 64) {
+            const __m256i pv = _mm256_set1_epi32(pw[g]), pv1 = _mm256_set1_epi32(pw[g + 1]);
+            QSTEP2(a0, q);
+            QSTEP2(a1, q + stride);
+            QSTEP2(a2, q + 2 * stride);
+            QSTEP2(a3, q + 3 * stride);
+            /* keeps GCC from computing each sum into a new register and
+             * copying it back (4 vmovdqa per iteration otherwise) */
+            __asm__("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3));
+        }
+        if (g < G) {
+            const __m256i pv = _mm256_set1_epi32(pw[g]);
             QSTEP(a0, _mm256_load_si256((const __m256i *)q));
             QSTEP(a1, _mm256_load_si256((const __m256i *)(q + stride)));
             QSTEP(a2, _mm256_load_si256((const __m256i *)(q + 2 * stride)));
@@ -270,10 +303,10 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
      * (whose 0 bounds must not count), in plain C. */
     size_t n = qi->n, from = b / 2 < n / QUANT_CHUNK ? b / 2 : n / QUANT_CHUNK;
     for (; b < nb; b++) {
-        const int8_t *q = qi->q + b * stride;
+        const uint8_t *q = qi->q + b * stride;
         __m256i a0 = _mm256_setzero_si256();
         for (size_t g = 0; g < G; g++, q += 32) {
-            const __m256i sv = _mm256_set1_epi32(pw[g]), av = _mm256_set1_epi32(aw[g]);
+            const __m256i pv = _mm256_set1_epi32(pw[g]);
             QSTEP(a0, _mm256_load_si256((const __m256i *)q));
         }
         finish8(scale, l1s, b, a0, k, lower, width);
@@ -282,6 +315,7 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
         chunk_umax_c(lower, width, n, c, umax);
 }
 #undef QSTEP
+#undef QSTEP2
 
 QUANT_TARGET static float dot_avx2(const float *x, const float *y, size_t n)
 {
@@ -685,17 +719,17 @@ float quant_dot(const float *x, const float *y, size_t n, int fast)
 int quant_score(const struct quant_items *qi, const float *u, float *lower, float *width,
                 float *umax)
 {
-    int32_t pw[QUANT_MAX_F / 4], aw[QUANT_MAX_F / 4];
+    int32_t pw[QUANT_MAX_F / 4], corr;
     float t, ul1;
-    if (quant_user(u, qi->f, pw, aw, &t, &ul1))
+    if (quant_user(u, qi->f, pw, &corr, &t, &ul1))
         return -1;
     /* score ~ t s_i (p.q_i) +- eps_i per quant.h, eps 1% over for rounding
      * (the f32 products and sums here and in the exact re-score are ~1e-5
      * relative to it). */
-    struct qparams k = {t, 1.01f * (ul1 / 2 + (float)qi->f * t / 4), 1.01f * t / 2};
+    struct qparams k = {t, 1.01f * (ul1 / 2 + (float)qi->f * t / 4), 1.01f * t / 2, corr};
 #if QUANT_X86
     if (qi->fast)
-        score_avx2(qi, pw, aw, k, lower, width, umax);
+        score_avx2(qi, pw, k, lower, width, umax);
     else
 #endif
         score_c(qi, pw, k, lower, width, umax);

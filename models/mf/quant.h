@@ -11,13 +11,17 @@
  * reaches the k-th best lower bound (about 20 of 1,682 on MovieLens 100K)
  * and re-scores those exactly in f32, so the result is the f32 top k.
  *
- * The bound: with v_i = s_i q_i + e_i (|e_ij| <= s_i/2) and u = t p + d
- * (|d_j| <= t/2), |u.v_i - t s_i p.q_i| <= s_i |u|_1 / 2 + t |v_i|_1 / 2
- * + f t s_i / 4; quant_score inflates it by 1% for f32 rounding.
+ * The bound: with v_i = s_i q_i + e_i (s_i = max_j |v_ij| / QUANT_QI,
+ * |e_ij| <= s_i/2) and u = t p + d (t = max_j |u_j| / QUANT_QU, |d_j| <= t/2),
+ * |u.v_i - t s_i p.q_i| <= s_i |u|_1 / 2 + t |v_i|_1 / 2 + f t s_i / 4;
+ * quant_score inflates it by 1% for f32 rounding.
  *
  * Layout: blocks of 8 items; in a block, ceil(f / 4) groups of 4
- * factors, each 32 bytes (item-major: item r's 4 bytes at 4r); unused
- * factors and padding items are 0. Per item a scale and |v_i|_1.
+ * factors, each 32 bytes (item-major: item r's 4 bytes at 4r). A byte is
+ * q + QUANT_QI (unsigned, so one AVX2 multiply-add takes it against the
+ * signed user without a sign op; quant.c subtracts QUANT_QI sum(p) after);
+ * unused factors and padding items hold QUANT_QI (q = 0). Per item a scale
+ * and |v_i|_1.
  */
 #ifndef ENCORE_MF_QUANT_H
 #define ENCORE_MF_QUANT_H
@@ -25,10 +29,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The int8 ranges: items q in [-QUANT_QI, QUANT_QI], stored as q + QUANT_QI
+ * in [0, 2 QUANT_QI]; the user p in [-QUANT_QU, QUANT_QU]. A pair of
+ * products in one 16-bit lane is at most 2 (2 QUANT_QI) QUANT_QU, which must
+ * stay <= 32767 (_mm256_maddubs_epi16 saturates there). */
+#define QUANT_QI 90
+#define QUANT_QU 91
+
 /* An item matrix packed for quant_score. Owned by its creator. */
 struct quant_items {
     size_t n, f;      /* items, factors */
-    int8_t *q;        /* quant_bytes(n, f) bytes, 32-byte aligned */
+    uint8_t *q;       /* q + QUANT_QI per factor (layout above), 32-byte aligned */
     float *scale;     /* [quant_padded(n)]: s_i, 0 for an all-zero item */
     float *l1;        /* [quant_padded(n)]: |v_i|_1 */
     int fast;         /* quant_fast() at pack time: CPUID is slow in a VM */
