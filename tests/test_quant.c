@@ -160,28 +160,35 @@ END_TEST
  * t), so the interval's midpoint must be the integer dot product itself: a
  * saturated pair or a wrong correction moves it by far more than the
  * tolerance. Items cycle through all +1, all -1, alternating and random
- * signs; so do the users. */
+ * signs; so do the users. A fifth kind on both sides: random points of the
+ * grid (k / QUANT_QI, k / QUANT_QU as floats), where the quantisation
+ * errors are nearly 0 and the width is almost all the f32 rounding
+ * allowance, which must still hold the f32 dot products. */
 static void check_extremes(size_t n, size_t f)
 {
     float *V = malloc(n * f * sizeof *V), *u = malloc(f * sizeof *u);
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < f; j++)
-            V[i * f + j] = i % 4 == 0   ? 1.0f
-                           : i % 4 == 1 ? -1.0f
-                           : i % 4 == 2 ? (j % 2 ? -1.0f : 1.0f)
-                                        : (uniform(-1, 1) < 0 ? -1.0f : 1.0f);
+            V[i * f + j] = i % 5 == 0   ? 1.0f
+                           : i % 5 == 1 ? -1.0f
+                           : i % 5 == 2 ? (j % 2 ? -1.0f : 1.0f)
+                           : i % 5 == 3 ? (uniform(-1, 1) < 0 ? -1.0f : 1.0f)
+                           : j == 0     ? 1.0f
+                                        : (float)(int)uniform(-QUANT_QI, QUANT_QI) / QUANT_QI;
     struct quant_items qi;
     ck_assert_int_eq(quant_pack(V, n, f, &qi), 0);
     size_t np = quant_padded(n);
     float *lo = malloc(np * sizeof *lo), *w = malloc(np * sizeof *w);
     float *cu = malloc(quant_chunks(n) * sizeof *cu);
     int kernels = quant_fast() ? 2 : 1;
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 5; kind++) {
         for (size_t j = 0; j < f; j++)
             u[j] = kind == 0   ? 1.0f
                    : kind == 1 ? -1.0f
                    : kind == 2 ? (j % 3 ? -1.0f : 1.0f)
-                               : (uniform(-1, 1) < 0 ? -1.0f : 1.0f);
+                   : kind == 3 ? (uniform(-1, 1) < 0 ? -1.0f : 1.0f)
+                   : j == f - 1 ? -1.0f
+                                : (float)(int)uniform(-QUANT_QU, QUANT_QU) / QUANT_QU;
         for (int k = 0; k < kernels; k++) {
             qi.fast = k;
             ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), 0);
@@ -193,6 +200,13 @@ static void check_extremes(size_t n, size_t f)
                 ck_assert_msg(lo[i] <= d && d <= (double)lo[i] + w[i],
                               "f %zu user %d kernel %d item %zu: %g not in [%g, +%g]", f, kind, k,
                               i, d, lo[i], w[i]);
+                for (int kd = 0; kd < kernels; kd++) {
+                    float f32 = quant_dot(V + i * f, u, f, kd);
+                    ck_assert_msg(lo[i] <= f32 && f32 <= lo[i] + w[i],
+                                  "f %zu user %d kernel %d item %zu: f32 dot %.9g not in [%.9g, "
+                                  "+%.9g]",
+                                  f, kind, k, i, f32, lo[i], w[i]);
+                }
                 ck_assert_msg(fabs(mid - d) <= 1e-5 * f,
                               "f %zu user %d kernel %d item %zu: midpoint %.9g, exact %g", f, kind,
                               k, i, mid, d);

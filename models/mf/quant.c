@@ -92,7 +92,8 @@ void quant_free(struct quant_items *qi)
         return;
     free(qi->q);
     free(qi->scale);
-    free(qi->l1);
+    free(qi->enorm);
+    free(qi->qnorm);
     memset(qi, 0, sizeof *qi);
 }
 
@@ -105,8 +106,9 @@ int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
     bytes = (bytes + 31) / 32 * 32;
     out->q = aligned_alloc(32, bytes ? bytes : 32);
     out->scale = calloc(np ? np : 1, sizeof *out->scale);
-    out->l1 = calloc(np ? np : 1, sizeof *out->l1);
-    if (!out->q || !out->scale || !out->l1) {
+    out->enorm = calloc(np ? np : 1, sizeof *out->enorm);
+    out->qnorm = calloc(np ? np : 1, sizeof *out->qnorm);
+    if (!out->q || !out->scale || !out->enorm || !out->qnorm) {
         quant_free(out);
         return -1;
     }
@@ -114,37 +116,61 @@ int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
     out->n = n;
     out->f = f;
     out->fast = quant_fast();
+    /* the rounding allowance of quant.h, r = (f + 8) 2^-23 */
+    double rnd = ldexp((double)f + 8, -23);
     for (size_t i = 0; i < n; i++) {
         const float *v = V + i * f;
-        float mx = 0, l1 = 0;
+        float mx = 0;
         for (size_t j = 0; j < f; j++) {
             if (!isfinite(v[j])) {
                 quant_free(out);
                 return -1;
             }
             mx = fmaxf(mx, fabsf(v[j]));
-            l1 += fabsf(v[j]);
         }
         float s = mx / (float)QUANT_QI;
         out->scale[i] = s;
-        out->l1[i] = l1;
         if (s == 0)
-            continue;
+            continue;   /* q = 0, e = 0, v = 0: norms 0 */
         uint8_t *blk = out->q + (i / 8) * groups(f) * 32 + (i % 8) * 4;
+        double e2 = 0, q2 = 0, v2 = 0;
         for (size_t j = 0; j < f; j++) {
             long r = lrintf(v[j] / s);
             r = r > QUANT_QI ? QUANT_QI : r < -QUANT_QI ? -QUANT_QI : r;
             blk[(j / 4) * 32 + j % 4] = (uint8_t)(r + QUANT_QI);
+            /* s r is exact in double (24 + 7 bits); e_ij to 2^-53 */
+            double sq = (double)s * (double)r, e = (double)v[j] - sq;
+            e2 += e * e;
+            q2 += sq * sq;
+            v2 += (double)v[j] * v[j];
         }
+        /* rounded up to float, so never below the true norms */
+        out->enorm[i] = nextafterf((float)(sqrt(e2) + rnd * sqrt(v2)), INFINITY);
+        out->qnorm[i] = nextafterf((float)sqrt(q2), INFINITY);
     }
     return 0;
 }
 
-/* The user side: p (int8 in groups of 4, as int32 words), QUANT_QI sum(p)
- * (what the unsigned item bytes add to every dot product), t, |u|_1.
+/* The user side of quant_score. */
+struct quser {
+    int32_t corr;   /* QUANT_QI sum(p): what the unsigned item bytes add to every q'.p */
+    float t;        /* the step: u = t p + d */
+    float u2, d2;   /* upper bounds of |u|_2 and |d|_2 (up to the 1% margin) */
+};
+
+/* From the sums over factors of x_j^2 and (x_j - p_j)^2, x = u / t in f32:
+ * |u|_2 = t |x|_2, and |d|_2 = t |x - p|_2, where each x_j carries an error
+ * of at most QUANT_QU 2^-23 < 2^-16, added as sqrt(f) 2^-16. The rest of the
+ * f32 error is relative, ~f 2^-24, well inside the 1% margin. */
+static void user_norms(struct quser *us, size_t f, float xx, float dd)
+{
+    us->u2 = us->t * sqrtf(xx);
+    us->d2 = us->t * (sqrtf(dd) + sqrtf((float)f) * 0x1p-16f);
+}
+
+/* The user side: p (int8 in groups of 4, as int32 words) and *us.
  * Returns -1 if u is not finite. */
-static int quant_user(const float *u, size_t f, int32_t *pw, int32_t *corr, float *t_out,
-                      float *l1_out)
+static int quant_user(const float *u, size_t f, int32_t *pw, struct quser *us)
 {
     float mx = 0, l1 = 0;
     for (size_t j = 0; j < f; j++) {
@@ -154,7 +180,7 @@ static int quant_user(const float *u, size_t f, int32_t *pw, int32_t *corr, floa
     }
     if (!isfinite(l1))   /* an inf or NaN anywhere makes the sum so */
         return -1;
-    float t = mx / (float)QUANT_QU, inv = t > 0 ? 1 / t : 0;
+    float t = mx / (float)QUANT_QU, inv = t > 0 ? 1 / t : 0, xx = 0, dd = 0;
     int32_t sum = 0;
     memset(pw, 0, groups(f) * sizeof *pw);
     for (size_t j = 0; t > 0 && j < f; j++) {
@@ -164,18 +190,20 @@ static int quant_user(const float *u, size_t f, int32_t *pw, int32_t *corr, floa
         int r = (int)(x + (x < 0 ? -0.5f : 0.5f));
         int8_t p = (int8_t)(r > QUANT_QU ? QUANT_QU : r < -QUANT_QU ? -QUANT_QU : r);
         sum += p;
+        xx += x * x;
+        dd += (x - p) * (x - p);
         memcpy((char *)&pw[j / 4] + j % 4, &p, 1);
     }
-    *corr = QUANT_QI * sum;   /* |.| <= 90 * 91 * 1024: exact in int32 */
-    *t_out = t;
-    *l1_out = l1;
+    us->corr = QUANT_QI * sum;   /* |.| <= 90 * 91 * 1024: exact in int32 */
+    us->t = t;
+    user_norms(us, f, xx, dd);
     return 0;
 }
 
 /* What both kernels turn an item's dot product p.q_i into. */
 struct qparams {
     float t;        /* the user's scale */
-    float c1, c2;   /* eps_i = s_i c1 + |v_i|_1 c2 */
+    float c1, c2;   /* eps_i = enorm_i c1 + qnorm_i c2 */
     int32_t corr;   /* QUANT_QI sum(p): q'.p - corr = q.p */
 };
 
@@ -193,7 +221,7 @@ static void score_c(const struct quant_items *qi, const int32_t *pw, struct qpar
                 acc += (int32_t)p[r] * blk[g * 32 + r];
         }
         acc -= k.corr;   /* as the AVX2 kernel does: q.p exactly */
-        float e = qi->scale[i] * k.c1 + qi->l1[i] * k.c2;
+        float e = qi->enorm[i] * k.c1 + qi->qnorm[i] * k.c2;
         lower[i] = (float)acc * (k.t * qi->scale[i]) - e;
         width[i] = e + e;
     }
@@ -233,13 +261,13 @@ int quant_fast(void)
 
 /* The 8 items of block b from their int32 dot products; returns their
  * upper bounds (lower + width, rounded as quant_select rounds them). */
-QUANT_TARGET static inline __m256 finish8(const float *scale, const float *l1s, size_t b,
+QUANT_TARGET static inline __m256 finish8(const float *scale, const float *en, const float *qn, size_t b,
                                           __m256i acc, struct qparams k, float *lower,
                                           float *width)
 {
-    __m256 s = _mm256_loadu_ps(scale + b * 8), l1 = _mm256_loadu_ps(l1s + b * 8);
-    __m256 e = _mm256_add_ps(_mm256_mul_ps(s, _mm256_set1_ps(k.c1)),
-                             _mm256_mul_ps(l1, _mm256_set1_ps(k.c2)));
+    __m256 s = _mm256_loadu_ps(scale + b * 8);
+    __m256 e = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(en + b * 8), _mm256_set1_ps(k.c1)),
+                             _mm256_mul_ps(_mm256_loadu_ps(qn + b * 8), _mm256_set1_ps(k.c2)));
     acc = _mm256_sub_epi32(acc, _mm256_set1_epi32(k.corr));   /* q'.p -> q.p */
     __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(s, _mm256_set1_ps(k.t)));
     __m256 lo = _mm256_sub_ps(a, e), w = _mm256_add_ps(e, e);
@@ -271,7 +299,7 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
     size_t G = groups(qi->f), nb = quant_padded(qi->n) / 8, stride = G * 32, b = 0;
     const __m256i ones = _mm256_set1_epi16(1);
     /* locals: the stores to lower and width could alias *qi otherwise */
-    const float *scale = qi->scale, *l1s = qi->l1;
+    const float *scale = qi->scale, *en = qi->enorm, *qn = qi->qnorm;
     for (; b + 4 <= nb; b += 4) {
         const uint8_t *q = qi->q + b * stride;
         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -293,10 +321,10 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
             QSTEP(a2, _mm256_load_si256((const __m256i *)(q + 2 * stride)));
             QSTEP(a3, _mm256_load_si256((const __m256i *)(q + 3 * stride)));
         }
-        __m256 u0 = finish8(scale, l1s, b, a0, k, lower, width);
-        __m256 u1 = finish8(scale, l1s, b + 1, a1, k, lower, width);
-        __m256 u2 = finish8(scale, l1s, b + 2, a2, k, lower, width);
-        __m256 u3 = finish8(scale, l1s, b + 3, a3, k, lower, width);
+        __m256 u0 = finish8(scale, en, qn, b, a0, k, lower, width);
+        __m256 u1 = finish8(scale, en, qn, b + 1, a1, k, lower, width);
+        __m256 u2 = finish8(scale, en, qn, b + 2, a2, k, lower, width);
+        __m256 u3 = finish8(scale, en, qn, b + 3, a3, k, lower, width);
         chunk_umax2(u0, u1, u2, u3, umax, b / 2);
     }
     /* Chunks past the four-block steps, and one holding padding items
@@ -309,7 +337,7 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
             const __m256i pv = _mm256_set1_epi32(pw[g]);
             QSTEP(a0, _mm256_load_si256((const __m256i *)q));
         }
-        finish8(scale, l1s, b, a0, k, lower, width);
+        finish8(scale, en, qn, b, a0, k, lower, width);
     }
     for (size_t c = from; c < quant_chunks(n); c++)
         chunk_umax_c(lower, width, n, c, umax);
@@ -319,12 +347,19 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
 
 QUANT_TARGET static inline float hmax8(__m256 v);
 
+/* The sum of the 8 lanes. */
+QUANT_TARGET static inline float hsum8(__m256 v)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+
 /* quant_user in AVX2, bit for bit the same p, corr and t (the same float
  * operations per factor; the rounding is the same explicit add of +-0.5 and
  * truncation, whatever the MXCSR mode); |u|_1 is summed in another order.
  * 32 factors per step: four vectors of int32 packed to bytes in order. */
-QUANT_TARGET static int user_avx2(const float *u, size_t f, int32_t *pw, int32_t *corr,
-                                  float *t_out, float *l1_out)
+QUANT_TARGET static int user_avx2(const float *u, size_t f, int32_t *pw, struct quser *us)
 {
     const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 vmx = _mm256_setzero_ps(), vl1 = vmx;
@@ -334,12 +369,7 @@ QUANT_TARGET static int user_avx2(const float *u, size_t f, int32_t *pw, int32_t
         vmx = _mm256_max_ps(vmx, a);
         vl1 = _mm256_add_ps(vl1, a);
     }
-    float mx = hmax8(vmx), l1;
-    {
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(vl1), _mm256_extractf128_ps(vl1, 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        l1 = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
-    }
+    float mx = hmax8(vmx), l1 = hsum8(vl1);
     for (; j < f; j++) {
         float a = fabsf(u[j]);
         mx = a > mx ? a : mx;
@@ -347,10 +377,11 @@ QUANT_TARGET static int user_avx2(const float *u, size_t f, int32_t *pw, int32_t
     }
     if (!isfinite(l1) || !isfinite(mx))   /* a NaN lane drops out of the vector max */
         return -1;
-    float t = mx / (float)QUANT_QU, inv = t > 0 ? 1 / t : 0;
+    float t = mx / (float)QUANT_QU, inv = t > 0 ? 1 / t : 0, xx = 0, dd = 0;
     memset(pw, 0, groups(f) * sizeof *pw);
     int32_t sum = 0;
     if (t > 0) {
+        __m256 vxx = _mm256_setzero_ps(), vdd = vxx;
         const __m256 vinv = _mm256_set1_ps(inv), half = _mm256_set1_ps(0.5f),
                      sgn = _mm256_set1_ps(-0.0f);
         const __m256i hi = _mm256_set1_epi32(QUANT_QU), lo = _mm256_set1_epi32(-QUANT_QU),
@@ -365,6 +396,9 @@ QUANT_TARGET static int user_avx2(const float *u, size_t f, int32_t *pw, int32_t
                 r[v] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvttps_epi32(_mm256_add_ps(x, h)),
                                                          lo), hi);
                 vsum = _mm256_add_epi32(vsum, r[v]);
+                __m256 dx = _mm256_sub_ps(x, _mm256_cvtepi32_ps(r[v]));
+                vxx = _mm256_fmadd_ps(x, x, vxx);
+                vdd = _mm256_fmadd_ps(dx, dx, vdd);
             }
             __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]),
                                            _mm256_packs_epi32(r[2], r[3]));
@@ -375,17 +409,21 @@ QUANT_TARGET static int user_avx2(const float *u, size_t f, int32_t *pw, int32_t
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
         sum = _mm_cvtsi128_si32(s4);
+        xx = hsum8(vxx);
+        dd = hsum8(vdd);
         for (; j < f; j++) {
             float x = u[j] * inv;
             int r = (int)(x + (x < 0 ? -0.5f : 0.5f));
             int8_t p = (int8_t)(r > QUANT_QU ? QUANT_QU : r < -QUANT_QU ? -QUANT_QU : r);
             sum += p;
+            xx += x * x;
+            dd += (x - p) * (x - p);
             memcpy((char *)&pw[j / 4] + j % 4, &p, 1);
         }
     }
-    *corr = QUANT_QI * sum;
-    *t_out = t;
-    *l1_out = l1;
+    us->corr = QUANT_QI * sum;
+    us->t = t;
+    user_norms(us, f, xx, dd);
     return 0;
 }
 
@@ -791,20 +829,20 @@ float quant_dot(const float *x, const float *y, size_t n, int fast)
 int quant_score(const struct quant_items *qi, const float *u, float *lower, float *width,
                 float *umax)
 {
-    int32_t pw[QUANT_MAX_F / 4], corr;
-    float t, ul1;
+    int32_t pw[QUANT_MAX_F / 4];
+    struct quser us;
 #if QUANT_X86
-    if (qi->fast ? user_avx2(u, qi->f, pw, &corr, &t, &ul1)
-                 : quant_user(u, qi->f, pw, &corr, &t, &ul1))
+    if (qi->fast ? user_avx2(u, qi->f, pw, &us) : quant_user(u, qi->f, pw, &us))
         return -1;
 #else
-    if (quant_user(u, qi->f, pw, &corr, &t, &ul1))
+    if (quant_user(u, qi->f, pw, &us))
         return -1;
 #endif
-    /* score ~ t s_i (p.q_i) +- eps_i per quant.h, eps 1% over for rounding
-     * (the f32 products and sums here and in the exact re-score are ~1e-5
-     * relative to it). */
-    struct qparams k = {t, 1.01f * (ul1 / 2 + (float)qi->f * t / 4), 1.01f * t / 2, corr};
+    /* score ~ t s_i (p.q_i) +- eps_i per quant.h: eps_i = 1.01 (|u|_2
+     * enorm_i + |d|_2 qnorm_i); enorm_i holds the allowance for the f32
+     * arithmetic here and in the exact re-score, the 1% the relative
+     * rounding of the norms and of eps itself. */
+    struct qparams k = {us.t, 1.01f * us.u2, 1.01f * us.d2, us.corr};
 #if QUANT_X86
     if (qi->fast)
         score_avx2(qi, pw, k, lower, width, umax);

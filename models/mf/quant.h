@@ -11,17 +11,23 @@
  * reaches the k-th best lower bound (about 20 of 1,682 on MovieLens 100K)
  * and re-scores those exactly in f32, so the result is the f32 top k.
  *
- * The bound: with v_i = s_i q_i + e_i (s_i = max_j |v_ij| / QUANT_QI,
- * |e_ij| <= s_i/2) and u = t p + d (t = max_j |u_j| / QUANT_QU, |d_j| <= t/2),
- * |u.v_i - t s_i p.q_i| <= s_i |u|_1 / 2 + t |v_i|_1 / 2 + f t s_i / 4;
- * quant_score inflates it by 1% for f32 rounding.
+ * The bound: with v_i = s_i q_i + e_i (s_i = max_j |v_ij| / QUANT_QI) and
+ * u = t p + d (t = max_j |u_j| / QUANT_QU), exactly
+ * u.v_i - t s_i p.q_i = u.e_i + d.(s_i q_i), so by Cauchy-Schwarz
+ * |u.v_i - t s_i p.q_i| <= |u|_2 |e_i|_2 + |d|_2 |s_i q_i|_2, with the
+ * actual errors' norms (per item at pack time, per query for the user), not
+ * their worst cases. f32 rounding: the exact re-score (any summation order)
+ * errs by at most ~f 2^-24 |u|_2 |v_i|_2, the kernel's own arithmetic by
+ * a few 2^-24 |u|_2 |v_i|_2; quant_pack adds r |v_i|_2, r = (f + 8) 2^-23
+ * (twice that), to |e_i|_2, and quant_score inflates the sum by 1% for the
+ * relative rounding of the norms and of the bound itself.
  *
  * Layout: blocks of 8 items; in a block, ceil(f / 4) groups of 4
  * factors, each 32 bytes (item-major: item r's 4 bytes at 4r). A byte is
  * q + QUANT_QI (unsigned, so one AVX2 multiply-add takes it against the
  * signed user without a sign op; quant.c subtracts QUANT_QI sum(p) after);
- * unused factors and padding items hold QUANT_QI (q = 0). Per item a scale
- * and |v_i|_1.
+ * unused factors and padding items hold QUANT_QI (q = 0). Per item a
+ * scale and the two norms.
  */
 #ifndef ENCORE_MF_QUANT_H
 #define ENCORE_MF_QUANT_H
@@ -41,7 +47,8 @@ struct quant_items {
     size_t n, f;      /* items, factors */
     uint8_t *q;       /* q + QUANT_QI per factor (layout above), 32-byte aligned */
     float *scale;     /* [quant_padded(n)]: s_i, 0 for an all-zero item */
-    float *l1;        /* [quant_padded(n)]: |v_i|_1 */
+    float *enorm;     /* [quant_padded(n)]: |e_i|_2 + r |v_i|_2, rounded up */
+    float *qnorm;     /* [quant_padded(n)]: |s_i q_i|_2, rounded up */
     int fast;         /* quant_fast() at pack time: CPUID is slow in a VM */
 };
 
