@@ -106,8 +106,8 @@ static void check_bound(size_t n, size_t f, int user_kind)
          * spread of the scores (not for the dominant-factor user, whose
          * other factors all round to 0 by design). */
         qsort(ws, n, sizeof *ws, cmp_float);
-        ck_assert_msg(user_kind == 1 || ws[n / 2] < 0.05 * (smax - smin), "median width %g, spread %g", ws[n / 2],
-                      smax - smin);
+        ck_assert_msg(user_kind == 1 || ws[n / 2] < 0.05 * (smax - smin),
+                      "median width %g, spread %g", ws[n / 2], smax - smin);
         free(ws);
         for (size_t i = n; i < np; i++)
             ck_assert(lo[k][i] == 0 && w[k][i] == 0);   /* padding */

@@ -261,8 +261,8 @@ int quant_fast(void)
 
 /* The 8 items of block b from their int32 dot products; returns their
  * upper bounds (lower + width, rounded as quant_select rounds them). */
-QUANT_TARGET static inline __m256 finish8(const float *scale, const float *en, const float *qn, size_t b,
-                                          __m256i acc, struct qparams k, float *lower,
+QUANT_TARGET static inline __m256 finish8(const float *scale, const float *en, const float *qn,
+                                          size_t b, __m256i acc, struct qparams k, float *lower,
                                           float *width)
 {
     __m256 s = _mm256_loadu_ps(scale + b * 8);
