@@ -449,7 +449,7 @@ static size_t mf_mem_usage(const void *state)
     size_t F = m->f;
     return sizeof *m + (m->n_users + 4 * m->n_items) * F * sizeof(float) + F * F * sizeof(float) +
            (m->Vh ? 2 * half_elems(m->n_items, F) * sizeof *m->Vh : 0) +
-           (m->Vq.q ? 2 * quant_padded(m->n_items) * ((F + 3) / 4 * 4 + 2 * sizeof(float)) : 0) +
+           (m->Vq.q ? 2 * quant_padded(m->n_items) * ((F + 3) / 4 * 4 + 3 * sizeof(float)) : 0) +
            m->item_json_off[m->n_items] + (m->users.mask + m->items.mask + m->tagmap.mask + 3) * 4;
 }
 
