@@ -168,6 +168,20 @@ static void user_norms(struct quser *us, size_t f, float xx, float dd)
     us->d2 = us->t * (sqrtf(dd) + sqrtf((float)f) * 0x1p-16f);
 }
 
+/* Factor j of the user, x = u_j / t: p_j into pw, and its terms of sum(p),
+ * |x|_2^2 and |x - p|_2^2 (both user kernels, so their bytes agree). */
+static inline void quant_one(float x, size_t j, int32_t *pw, int32_t *sum, float *xx, float *dd)
+{
+    /* Rounding mode is irrelevant to the bound; |u_j| inv <= QUANT_QU up
+     * to one rounding, hence the clamp. */
+    int r = (int)(x + (x < 0 ? -0.5f : 0.5f));
+    int8_t p = (int8_t)(r > QUANT_QU ? QUANT_QU : r < -QUANT_QU ? -QUANT_QU : r);
+    *sum += p;
+    *xx += x * x;
+    *dd += (x - p) * (x - p);
+    memcpy((char *)&pw[j / 4] + j % 4, &p, 1);
+}
+
 /* The user side: p (int8 in groups of 4, as int32 words) and *us.
  * Returns -1 if u is not finite. */
 static int quant_user(const float *u, size_t f, int32_t *pw, struct quser *us)
@@ -183,17 +197,8 @@ static int quant_user(const float *u, size_t f, int32_t *pw, struct quser *us)
     float t = mx / (float)QUANT_QU, inv = t > 0 ? 1 / t : 0, xx = 0, dd = 0;
     int32_t sum = 0;
     memset(pw, 0, groups(f) * sizeof *pw);
-    for (size_t j = 0; t > 0 && j < f; j++) {
-        /* Rounding mode is irrelevant to the bound; |u_j| inv <= QUANT_QU up
-         * to one rounding, hence the clamp. */
-        float x = u[j] * inv;
-        int r = (int)(x + (x < 0 ? -0.5f : 0.5f));
-        int8_t p = (int8_t)(r > QUANT_QU ? QUANT_QU : r < -QUANT_QU ? -QUANT_QU : r);
-        sum += p;
-        xx += x * x;
-        dd += (x - p) * (x - p);
-        memcpy((char *)&pw[j / 4] + j % 4, &p, 1);
-    }
+    for (size_t j = 0; t > 0 && j < f; j++)
+        quant_one(u[j] * inv, j, pw, &sum, &xx, &dd);
     us->corr = QUANT_QI * sum;   /* |.| <= 90 * 91 * 1024: exact in int32 */
     us->t = t;
     user_norms(us, f, xx, dd);
@@ -412,13 +417,7 @@ QUANT_TARGET static int user_avx2(const float *u, size_t f, int32_t *pw, struct 
         xx = hsum8(vxx);
         dd = hsum8(vdd);
         for (; j < f; j++) {
-            float x = u[j] * inv;
-            int r = (int)(x + (x < 0 ? -0.5f : 0.5f));
-            int8_t p = (int8_t)(r > QUANT_QU ? QUANT_QU : r < -QUANT_QU ? -QUANT_QU : r);
-            sum += p;
-            xx += x * x;
-            dd += (x - p) * (x - p);
-            memcpy((char *)&pw[j / 4] + j % 4, &p, 1);
+            quant_one(u[j] * inv, j, pw, &sum, &xx, &dd);
         }
     }
     us->corr = QUANT_QI * sum;
