@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/rng.h"
 #include "trainer.h"
 
 #define N_GENRES 14
@@ -78,17 +79,9 @@ struct rng {
     uint64_t s;
 };
 
-static uint64_t next(struct rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static double uniform(struct rng *r)
 {
-    return (double)(next(r) >> 11) * (1.0 / 9007199254740992.0);
+    return rng_uniform(&r->s);
 }
 
 static size_t below(struct rng *r, size_t n)

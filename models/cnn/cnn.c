@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "core/repo.h"
+#include "core/rng.h"
 
 /* ---- arch ------------------------------------------------------------- */
 
@@ -310,25 +311,11 @@ fail:
     return rc;
 }
 
-/* ---- random numbers: splitmix64 (deterministic, counter-friendly) ------ */
-
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-/* Uniform in [0, 1) from a 64-bit hash. */
-static float unit_float(uint64_t h)
-{
-    return (float)(h >> 40) * (1.0f / 16777216.0f);
-}
+/* ---- initialisation: core/rng.h's splitmix64 as a hash chain ------------ */
 
 void cnn_init(struct cnn_net *net, uint64_t seed, enum cnn_init scheme)
 {
-    uint64_t s = splitmix64(seed ^ 0x5EEDull);
+    uint64_t s = rng_hash(seed ^ 0x5EEDull);
     for (int i = 0; i < net->n_layers; i++) {
         struct cnn_layer *L = &net->layers[i];
         if (L->kind == CNN_BN) {   /* no draws: bn-free archs keep their weights */
@@ -358,8 +345,8 @@ void cnn_init(struct cnn_net *net, uint64_t seed, enum cnn_init scheme)
                                                      : sqrt(6.0 / (fan_in + fan_out));
         float *W = net->params + L->w_off;
         for (size_t j = 0; j < L->n_w; j++) {
-            s = splitmix64(s);
-            W[j] = (float)((2.0 * unit_float(s) - 1.0) * lim);
+            s = rng_hash(s);
+            W[j] = (float)((2.0 * rng_unit24(s) - 1.0) * lim);
         }
         memset(net->params + L->b_off, 0, L->n_b * sizeof(float));
     }
@@ -846,10 +833,10 @@ static void layer_forward(const struct cnn_net *net, struct cnn_work *w, const f
             float *mask = w->mask[i] + b0 * osz;
             const float keep = 1.0f / (1.0f - L->rate);
             for (size_t b = 0; b < nb; b++) {
-                uint64_t s = splitmix64(seed ^ ((uint64_t)(i + 1) << 56)) +
+                uint64_t s = rng_hash(seed ^ ((uint64_t)(i + 1) << 56)) +
                              (uint64_t)(first + b0 + b) * 0x632BE59BD9B4E019ull;
                 for (size_t j = 0; j < osz; j++) {
-                    float mk = unit_float(splitmix64(s + j)) < L->rate ? 0.0f : keep;
+                    float mk = rng_unit24(rng_hash(s + j)) < L->rate ? 0.0f : keep;
                     mask[b * osz + j] = mk;
                     y[b * osz + j] = in[b * osz + j] * mk;
                 }

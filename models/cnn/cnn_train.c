@@ -18,6 +18,7 @@
  * needs no copy of the data set.
  */
 #include "cnn/cnn.h"
+#include "core/rng.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -43,14 +44,6 @@ static double cpu_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t mix(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
 }
 
 /* One worker: its scratch, its gradient and the current job. */
@@ -129,7 +122,7 @@ static void gather(struct worker *k, size_t pos, size_t n, uint8_t *labels)
         size_t img = k->order ? k->order[pos + b] : pos + b;
         const uint8_t *p = k->d->pixels + img * D;
         if (aug) {
-            uint64_t h = mix(k->aug_seed + pos + b);
+            uint64_t h = rng_hash(k->aug_seed + pos + b);
             int span = 2 * k->shift + 1;
             int flip = k->flip ? (int)(h & 1) : 0;
             int dy = k->shift ? (int)((h >> 8) % (uint64_t)span) - k->shift : 0;
@@ -299,7 +292,7 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
         }
     for (size_t i = 0; i < train->n; i++)
         order[i] = i;
-    uint64_t rng = mix(o->seed ^ 0xB47C4ull);
+    uint64_t rng = rng_hash(o->seed ^ 0xB47C4ull);
     long step = 0;
     const long total_steps = (long)o->epochs * (long)((train->n + B - 1) / B);
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
@@ -307,7 +300,7 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
         double t0 = now_s(), c0 = cpu_s();
         openblas_set_num_threads(o->split_batch ? 1 : clamp_threads(o->threads));
         for (size_t i = train->n - 1; i > 0; i--) {   /* Fisher-Yates */
-            rng = mix(rng);
+            rng = rng_hash(rng);
             size_t j = (size_t)(rng % (i + 1));
             size_t t = order[i];
             order[i] = order[j];
@@ -325,10 +318,10 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
                 k->start = s + n * t / T;
                 k->n = s + n * (t + 1) / T - k->start;
                 k->train = 1;
-                k->seed = mix(o->seed ^ ((uint64_t)ep << 32));
+                k->seed = rng_hash(o->seed ^ ((uint64_t)ep << 32));
                 k->flip = o->flip;
                 k->shift = o->shift;
-                k->aug_seed = mix(k->seed ^ 0xA6A6ull);
+                k->aug_seed = rng_hash(k->seed ^ 0xA6A6ull);
                 k->scale = (float)(1.0 / n);
                 if (k->n)
                     used = t + 1;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/repo.h"
+#include "core/rng.h"
 #include "core/strv.h"
 
 struct forest_node {
@@ -43,19 +44,13 @@ void forest_params_default(struct forest_params *p)
     p->bootstrap = 1;
 }
 
-/* ---- random numbers: splitmix64 per tree ------------------------------ */
+/* ---- random numbers: core/rng.h's splitmix64, one stream per tree ------ */
 
-static uint64_t rng_next(uint64_t *s)
+/* Uniform in [0, n) by Lemire's multiply-shift (not rng_below's modulo: the
+ * forest's draws were defined this way, and changing it would change every
+ * trained forest); the tiny bias for huge n does not matter here. */
+static uint64_t pick_below(uint64_t *s, uint64_t n)
 {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n)
-{
-    /* Lemire's multiply-shift; the tiny bias for huge n does not matter here. */
     return (uint64_t)(((unsigned __int128)rng_next(s) * n) >> 64);
 }
 
@@ -77,7 +72,7 @@ static void draw_bootstrap(uint64_t *rng, size_t n, int bootstrap, uint32_t *w)
     }
     memset(w, 0, n * sizeof *w);
     for (size_t i = 0; i < n; i++)
-        w[rng_below(rng, n)]++;
+        w[pick_below(rng, n)]++;
 }
 
 /* ---- one tree ---------------------------------------------------------- */
@@ -208,7 +203,7 @@ static int grow_tree(struct train_ctx *c, size_t t, struct scratch *sc)
         for (size_t j = 0; j < d; j++) {
             if (visited >= (size_t)c->max_features && evaluated > 0 && best_f >= 0)
                 break;
-            size_t pick = j + (size_t)rng_below(&rng, d - j);
+            size_t pick = j + (size_t)pick_below(&rng, d - j);
             int32_t f = sc->feats[pick];
             sc->feats[pick] = sc->feats[j];
             sc->feats[j] = f;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/repo.h"
+#include "core/rng.h"
 #include "core/strv.h"
 
 const char *linear_loss_name(enum linear_loss l)
@@ -116,14 +117,6 @@ static int check_rows(const struct linear_rows *x, enc_err *err)
     return 0;
 }
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* ---- SVM: dual coordinate descent (LIBLINEAR's solve_l2r_l1l2_svc) -------- */
 
 static int fit_svm(const struct linear_rows *x, const int8_t *y, const struct linear_solver *s,
@@ -156,7 +149,7 @@ static int fit_svm(const struct linear_rows *x, const int8_t *y, const struct li
     int it = 0, converged = 0;
     while (it < s->max_iter) {
         for (size_t i = active; i > 1; i--) {
-            size_t j = (size_t)(rng_next(&rng) % i);
+            size_t j = (size_t)rng_below(&rng, i);
             size_t t = perm[i - 1];
             perm[i - 1] = perm[j];
             perm[j] = t;

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/rng.h"
 #include "mf/interactions.h"
 #include "mf/mf.h"
 
@@ -85,19 +86,10 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* splitmix64: a small, well-mixed, seedable generator. */
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static void random_fill(float *x, size_t n, uint64_t *state, float scale)
 {
     for (size_t i = 0; i < n; i++)
-        x[i] = (float)((splitmix64(state) >> 40) * (1.0 / 16777216.0)) * scale;
+        x[i] = (float)rng_unit24(rng_next(state)) * scale;
 }
 
 /* G = Y^T Y (+ reg on the diagonal), full symmetric F x F. */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/rng.h"
 #include "mf/als.h"
 #include "mf/interactions.h"
 #include "mf/mf.h"
@@ -44,20 +45,6 @@ int bpr_params_check(const struct bpr_params *p, enc_err *err)
     if (p->threads < 1 || p->threads > 64)
         return enc_errf(err, ENC_EINVAL, "threads must be in 1..64");
     return 0;
-}
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n) (n > 0); the modulo bias is < 2^-40 for our sizes. */
-static size_t rand_below(uint64_t *s, size_t n)
-{
-    return (size_t)(splitmix64(s) % n);
 }
 
 static double now(void)
@@ -144,12 +131,12 @@ static void *bpr_worker(void *arg)
      * 2T - 1 pairs, so it is kept with probability 1 / (2T - 1). */
     size_t draws = npos * (size_t)T;
     for (size_t n = 0; n < draws; n++) {
-        size_t k = rand_below(&s, npos);
+        size_t k = (size_t)rng_below(&s, npos);
         const int32_t *pr = k < b1->n ? b1->pairs + 2 * k : b2->pairs + 2 * (k - b1->n);
         size_t u = (size_t)pr[0];
         int32_t i = pr[1], jj = -1;
         for (int tries = 0; tries < 32; tries++) {
-            int32_t c = (int32_t)rand_below(&s, cols);
+            int32_t c = (int32_t)rng_below(&s, cols);
             if (!row_has(j->R, u, c)) {
                 jj = c;
                 break;
@@ -160,7 +147,7 @@ static void *bpr_worker(void *arg)
         int bj = (int)((uint64_t)jj * B / cols), bi = (int)((uint64_t)i * B / cols);
         if (bj != ba && bj != bb)
             continue;
-        if (bj == bi && T > 1 && rand_below(&s, (size_t)(2 * T - 1)) != 0)
+        if (bj == bi && T > 1 && (size_t)rng_below(&s, (size_t)(2 * T - 1)) != 0)
             continue;
         float *xu = j->X + u * F, *yi = j->Y + (size_t)i * F, *yj = j->Y + (size_t)jj * F;
         float x = yi[L] - yj[L];
@@ -235,14 +222,12 @@ int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float
     uint64_t s = p->seed;
     for (size_t r = 0; r < R->rows; r++) {
         for (size_t f = 0; f + 1 < F; f++)
-            X[r * F + f] = (float)(((splitmix64(&s) >> 40) * (1.0 / 16777216.0) - 0.5) /
-                                   (double)F);
+            X[r * F + f] = (float)((rng_unit24(rng_next(&s)) - 0.5) / (double)F);
         X[r * F + F - 1] = 1.0f;
     }
     for (size_t i = 0; i < R->cols; i++) {
         for (size_t f = 0; f + 1 < F; f++)
-            Y[i * F + f] = (float)(((splitmix64(&s) >> 40) * (1.0 / 16777216.0) - 0.5) /
-                                   (double)F);
+            Y[i * F + f] = (float)((rng_unit24(rng_next(&s)) - 0.5) / (double)F);
         Y[i * F + F - 1] = 0.0f;
     }
     for (int e = 1; e <= p->epochs; e++) {

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE   /* qsort_r */
 #include "table/csvtable.h"
+#include "core/rng.h"
 #include "core/strv.h"
 
 #include <ctype.h>
@@ -652,14 +653,6 @@ int csvt_split_list(const char *list, char ***out, size_t *n, enc_err *err)
     return 0;
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 void csvt_stratified_folds(const int32_t *y, size_t n, size_t n_classes, size_t k, uint64_t seed,
                            int32_t *fold)
 {
@@ -681,7 +674,7 @@ void csvt_stratified_folds(const int32_t *y, size_t n, size_t n_classes, size_t 
             continue;
         }
         for (size_t i = m; i > 1; i--) {
-            size_t j = (size_t)(splitmix64(&s) % i);
+            size_t j = (size_t)rng_below(&s, i);
             size_t tmp = rows[i - 1];
             rows[i - 1] = rows[j];
             rows[j] = tmp;

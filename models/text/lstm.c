@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/rng.h"
 #include "text/text.h"
 
 #define LSTM_PAD 0
@@ -70,7 +71,7 @@ void text_lstm_defaults(struct text_lstm_params *p)
 
 static double rand_normal(uint64_t *rng)
 {
-    double u1 = text_rand_unit(rng), u2 = text_rand_unit(rng);
+    double u1 = rng_uniform(rng), u2 = rng_uniform(rng);
     if (u1 < 1e-300)
         u1 = 1e-300;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
@@ -239,7 +240,7 @@ static void forward(const struct text_model *m, struct ws *w, const int32_t *ids
             if (w->xmask) {
                 float *mk = w->xmask + ((size_t)t * B + i) * E;
                 for (size_t e = 0; e < E; e++) {
-                    mk[e] = text_rand_unit(rng) < dropout ? 0.0f : keep_scale;
+                    mk[e] = rng_uniform(rng) < dropout ? 0.0f : keep_scale;
                     x[e] *= mk[e];
                 }
             }
@@ -309,7 +310,7 @@ static void forward(const struct text_model *m, struct ws *w, const int32_t *ids
                 w->arg[i * H + u] = bt;
             }
             if (w->pmask) {
-                w->pmask[i * H + u] = text_rand_unit(rng) < dropout ? 0.0f : keep_scale;
+                w->pmask[i * H + u] = rng_uniform(rng) < dropout ? 0.0f : keep_scale;
                 p[u] *= w->pmask[i * H + u];
             }
         }
@@ -512,11 +513,11 @@ static int alloc_params(struct text_model *m, uint64_t *rng, double forget_bias)
     size_t n[5] = {E * 4 * H, H * 4 * H, 4 * H, H * K, K};
     for (int b = 0; b < 5; b++)
         for (size_t i = 0; i < n[b]; i++)
-            blk[b][i] = (float)((2.0 * text_rand_unit(rng) - 1.0) * s);
+            blk[b][i] = (float)((2.0 * rng_uniform(rng) - 1.0) * s);
     /* PyTorch's LSTM has two bias vectors (b_ih + b_hh), each U(-s, s): the
      * gate bias starts as the sum of two draws */
     for (size_t i = 0; i < 4 * H; i++)
-        m->bg[i] += (float)((2.0 * text_rand_unit(rng) - 1.0) * s);
+        m->bg[i] += (float)((2.0 * rng_uniform(rng) - 1.0) * s);
     /* Gers et al. 2000, Jozefowicz et al. 2015: a positive forget bias makes
      * the cell remember by default early in training. */
     if (!isnan(forget_bias))
@@ -684,7 +685,7 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
         goto oom;
     tok_vocab_free(counts);
     counts = NULL;
-    uint64_t rng = p->seed * 0x9e3779b97f4a7c15ull + 0x1234567;
+    uint64_t rng = p->seed * RNG_GAMMA + 0x1234567;
     if (alloc_params(m, &rng, p->forget_bias))
         goto oom;
     text_model_finish(m);
@@ -742,7 +743,7 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
             t0 = (double)ts.tv_sec + ts.tv_nsec / 1e9;
         }
         for (size_t i = n; i > 1; i--) {
-            size_t j = (size_t)(text_rand(&rng) % i), t = order[i - 1];
+            size_t j = (size_t)rng_below(&rng, i), t = order[i - 1];
             order[i - 1] = order[j];
             order[j] = t;
         }
@@ -760,7 +761,7 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
         for (size_t b = 0; b < nb; b++)
             bstart[b] = b * p->batch;
         for (size_t i = nb; i > 1; i--) {
-            size_t j = (size_t)(text_rand(&rng) % i), t = bstart[i - 1];
+            size_t j = (size_t)rng_below(&rng, i), t = bstart[i - 1];
             bstart[i - 1] = bstart[j];
             bstart[j] = t;
         }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "text/text.h"
 
 void text_nbsvm_defaults(struct text_nbsvm_params *p)
@@ -161,10 +162,10 @@ static int svm_train(const int32_t *x, const size_t *x_off, const int8_t *y, siz
         qd[i] = s + diag;
         perm[i] = i;
     }
-    uint64_t rng = p->seed * 0x9e3779b97f4a7c15ull + 7;
+    uint64_t rng = p->seed * RNG_GAMMA + 7;
     for (int it = 0; it < p->max_iter; it++) {
         for (size_t i = n; i > 1; i--) {
-            size_t j = (size_t)(text_rand(&rng) % i);
+            size_t j = (size_t)rng_below(&rng, i);
             size_t t = perm[i - 1];
             perm[i - 1] = perm[j];
             perm[j] = t;

@@ -1,7 +1,7 @@
 /*
  * text.c - the "text" family: the model_ops row the server dispatches to,
  * the model file (text_write / text_read, layout in text.h) and the shared
- * pieces (class names, RNG). NBSVM lives in nbsvm.c, the LSTM in lstm.c and
+ * pieces (class names). NBSVM lives in nbsvm.c, the LSTM in lstm.c and
  * corpus / folds reading in data.c.
  */
 #include "text/text.h"
@@ -11,19 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-uint64_t text_rand(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-double text_rand_unit(uint64_t *state)
-{
-    return (double)(text_rand(state) >> 11) * (1.0 / 9007199254740992.0);
-}
 
 void text_model_free(struct text_model *m)
 {

@@ -196,10 +196,6 @@ int text_lstm_ids(const struct text_model *m, const char *s, size_t len, int32_t
 int text_lstm_new_random(size_t V, size_t E, size_t H, size_t K, enum text_pool pool, int max_len,
                          uint64_t seed, double forget_bias, struct text_model **out);
 
-/* splitmix64: the family's deterministic RNG. */
-uint64_t text_rand(uint64_t *state);
-double text_rand_unit(uint64_t *state);   /* [0, 1) */
-
 /* ---- internal, shared by the family's files ---------------------------- */
 
 /* Fill m->io from the class names. */
