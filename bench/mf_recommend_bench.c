@@ -103,7 +103,7 @@ int main(int argc, char **argv)
     const struct mf_model *m0 = models[0]->state;
     size_t users = mf_n_users(m0);
     float *scratch = malloc(mf_scratch_floats(m0) * sizeof *scratch);
-    struct mf_hit *hits = malloc(NP * users * k * sizeof *hits);
+    struct reco_hit *hits = malloc(NP * users * k * sizeof *hits);
     size_t *nh = calloc((size_t)NP * users, sizeof *nh);
     double *per[MAXP];
     for (int p = 0; p < NP; p++)
@@ -112,14 +112,14 @@ int main(int argc, char **argv)
     if (!scratch || !hits || !nh)
         return 1;
     enc_err err = {0};
-    enum mf_source src;
+    enum reco_source src;
     for (int r = 0; r < rounds; r++)
         for (int p = 0; p < NP; p++) {
             const struct mf_model *m = models[p]->state;
             double t0 = cpu_now(), spent = 0;
             for (size_t u = 0; u < users; u++) {
-                struct mf_query q = {.user = (int64_t)u, .k = k, .exclude_seen = seen};
-                struct mf_hit *h = hits + (p * users + u) * k;
+                struct reco_query q = {.user = (int64_t)u, .k = k, .exclude_seen = seen};
+                struct reco_hit *h = hits + (p * users + u) * k;
                 size_t *n = &nh[p * users + u];
                 if (evict) {
                     for (size_t b = 0; b < evict; b += 64)
@@ -147,7 +147,7 @@ int main(int argc, char **argv)
     for (int p = 1; p < NP && strcmp(names[0], "f32") == 0; p++) {
         size_t same = 0;   /* lists whose items agree with f32's (scores may differ by rounding) */
         for (size_t u = 0; u < users; u++) {
-            const struct mf_hit *a = hits + u * k, *b = hits + (p * users + u) * k;
+            const struct reco_hit *a = hits + u * k, *b = hits + (p * users + u) * k;
             int eq = nh[u] == nh[p * users + u];
             for (size_t i = 0; eq && i < nh[u]; i++)
                 eq = a[i].item == b[i].item;

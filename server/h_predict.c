@@ -12,20 +12,17 @@
  * classifier family (forest, linear, cnn, text) is served by the same code;
  * protocol.c parses and validates the bodies and writes the answers.
  * Recommendation models answer V2 infer too (user ids as a BYTES tensor,
- * parameters.k), through mf_recommend as h_reco.c calls it.
+ * parameters.k), through the model's reco_ops as h_reco.c calls them.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mf/mf.h"
 #include "protocol.h"
 #include "server.h"
 
 const char *encore_version(void);   /* version.c */
-
-#define V2_MAX_USER_BYTES 256
 
 static struct proto_limits limits(const struct http_req *r)
 {
@@ -192,115 +189,50 @@ void h_v2_model_ready(struct http_req *r)
 
 /* ---- V2 infer ------------------------------------------------------------ */
 
-static const char *const reco_outputs[2] = {"item_ids", "scores"};
-
-/* A recommendation model through V2: inputs[0] holds N user ids (BYTES);
- * parameters.k (default 10) and parameters.exclude_seen (default true).
- * Outputs item_ids BYTES [N, k'] and scores FP32 [N, k'], where k' is the
- * fewest hits any user got (rows must be rectangular). */
+/* A recommendation model through V2 (protocol.h's proto_v2_parse_reco):
+ * each user id in inputs[0] gets its top k through the model's reco_ops. */
 static void v2_recommend(struct http_req *r, const struct model *m, const json_t *root)
 {
-    const struct mf_model *mf = m->state;
-    struct proto_v2_req req;
-    struct proto_input in;
-    memset(&in, 0, sizeof in);
+    const struct reco_ops *ro = m->ops->reco;
+    struct proto_v2_reco req;
     enc_err err = {0};
-    float *scratch = NULL;
-    struct mf_hit *hits = NULL;
-    size_t *nh = NULL;
-    if (proto_v2_parse_request(root, reco_outputs, 2, &req, &err)) {
+    struct reco_hit *hits = NULL;
+    if (!ro) {
+        http_error(r, 400, "model '%s' (%s) cannot answer infer", m->name, m->ops->family);
+        return;
+    }
+    if (proto_v2_parse_reco(root, (size_t)r->srv->cfg.max_k, (size_t)r->srv->cfg.max_instances,
+                            &req, &err)) {
         http_fail(r, &err);
-        goto out;
+        return;
     }
-    int64_t k = 10;
-    int exclude_seen = 1;
-    json_t *pk = json_object_get(req.parameters, "k"), *pe = json_object_get(req.parameters, "exclude_seen");
-    if (pk && (!json_is_integer(pk) || json_integer_value(pk) < 1 ||
-               json_integer_value(pk) > r->srv->cfg.max_k)) {
-        http_error(r, 400, "parameters.k must be an integer from 1 to %lld", (long long)r->srv->cfg.max_k);
-        goto out;
-    }
-    if (pk)
-        k = json_integer_value(pk);
-    if (pe && !json_is_boolean(pe)) {
-        http_error(r, 400, "parameters.exclude_seen must be true or false");
-        goto out;
-    }
-    if (pe)
-        exclude_seen = json_is_true(pe);
-    json_t *dt = json_object_get(req.input, "datatype");
-    if (json_is_string(dt) && strcmp(json_string_value(dt), "BYTES")) {
-        http_error(r, 400, "inputs[0].datatype: a recommendation model takes user ids as BYTES, not %.32s",
-                   json_string_value(dt));
-        goto out;
-    }
-    struct model_io ids = {.kind = MODEL_INPUT_TEXT};
-    struct proto_limits lim = {(size_t)r->srv->cfg.max_instances, V2_MAX_USER_BYTES};
-    if (proto_v2_parse_tensor(req.input, &ids, &lim, &in, &err)) {
-        http_fail(r, &err);
-        goto out;
-    }
-    size_t n = in.batch.n;
-    scratch = malloc(mf_scratch_floats(mf) * sizeof *scratch);
-    hits = malloc(n * (size_t)k * sizeof *hits);
-    nh = malloc(n * sizeof *nh);
-    if (!scratch || !hits || !nh) {
+    size_t n = req.users.batch.n, k = req.k, kmin = k;
+    void *scratch = http_scratch(ro->scratch_bytes(m->state));   /* the thread's */
+    hits = malloc(n * k * sizeof *hits);
+    if (!scratch || !hits) {
         http_error(r, 500, "out of memory");
         goto out;
     }
-    size_t kmin = (size_t)k;
     for (size_t i = 0; i < n; i++) {
-        struct mf_query q = {.user = mf_user_index(mf, in.text[i], in.text_len[i]),
-                             .k = (size_t)k,
-                             .exclude_seen = exclude_seen};
-        enum mf_source src;
-        if (mf_recommend(mf, &q, scratch, hits + i * (size_t)k, &nh[i], &src, &err)) {
+        struct reco_query q = {
+            .user = ro->user_index(m->state, req.users.text[i], req.users.text_len[i]),
+            .k = k,
+            .exclude_seen = req.exclude_seen,
+        };
+        struct reco_result res = {.hits = hits + i * k};
+        if (ro->recommend(m->state, &q, scratch, &res, &err)) {
             http_fail(r, &err);
             goto out;
         }
-        if (nh[i] < kmin)
-            kmin = nh[i];
+        if (res.n < kmin)
+            kmin = res.n;
     }
-    http_note_user(r, in.text[0], in.text_len[0]);
-    buf *o = &r->out;
+    http_note_user(r, req.users.text[0], req.users.text_len[0]);
     r->status = 200;
-    buf_puts(o, "{\"model_name\":");
-    buf_json_str(o, m->name, strlen(m->name));
-    buf_printf(o, ",\"model_version\":\"%lld\"", (long long)m->version);
-    if (req.id) {
-        buf_puts(o, ",\"id\":");
-        buf_json_str(o, req.id, req.id_len);
-    }
-    buf_puts(o, ",\"outputs\":[");
-    if (req.outputs & 1u) {
-        buf_printf(o, "{\"name\":\"item_ids\",\"datatype\":\"BYTES\",\"shape\":[%zu,%zu],\"data\":[", n, kmin);
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < kmin; j++) {
-                size_t len;
-                const char *id = mf_item_id(mf, (size_t)hits[i * (size_t)k + j].item, &len);
-                if (i || j)
-                    buf_append(o, ",", 1);
-                buf_json_str(o, id, len);
-            }
-        buf_puts(o, "]}");
-    }
-    if (req.outputs & 2u) {
-        buf_printf(o, "%s{\"name\":\"scores\",\"datatype\":\"FP32\",\"shape\":[%zu,%zu],\"data\":[",
-                   req.outputs & 1u ? "," : "", n, kmin);
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < kmin; j++) {
-                if (i || j)
-                    buf_append(o, ",", 1);
-                buf_json_float(o, hits[i * (size_t)k + j].score);
-            }
-        buf_puts(o, "]}");
-    }
-    buf_puts(o, "]}");
+    proto_v2_write_reco(&r->out, m, &req.req, hits, n, k, kmin);
 out:
-    free(scratch);
     free(hits);
-    free(nh);
-    proto_input_free(&in);
+    proto_input_free(&req.users);
 }
 
 void h_v2_infer(struct http_req *r)

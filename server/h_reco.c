@@ -2,15 +2,15 @@
  * h_reco.c - POST /v1/models/{name}:recommend and :similar.
  *
  * The request is parsed with jansson and validated field by field (unknown
- * fields are refused so a typo never silently changes a result); the
- * response is written straight into the output buffer from the model's
- * pre-escaped item fragments.
+ * fields are refused so a typo never silently changes a result); ids become
+ * rows and the query runs through the model's reco_ops (core/model.h), so
+ * this file knows no family. The response is written straight into the
+ * output buffer from the model's pre-escaped item fragments.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mf/mf.h"
 #include "server.h"
 
 /* Parsed request fields shared by recommend and similar. */
@@ -55,7 +55,7 @@ static int id_text(json_t *v, const char **s, size_t *len, char *tmp, size_t tmp
 
 /* Resolve a JSON array of item ids to rows; unknown ids are skipped (they
  * cannot be recommended anyway). 0, or answers 400 and returns -1. */
-static int item_list(struct http_req *r, const struct mf_model *mf, json_t *arr, const char *field,
+static int item_list(struct http_req *r, const struct model *m, json_t *arr, const char *field,
                      int32_t **out, size_t *n)
 {
     if (!json_is_array(arr)) {
@@ -82,14 +82,14 @@ static int item_list(struct http_req *r, const struct mf_model *mf, json_t *arr,
             http_error(r, 400, "'%s'[%zu] must be a string id", field, i);
             return -1;
         }
-        int64_t row = mf_item_index(mf, s, sl);
+        int64_t row = m->ops->reco->item_index(m->state, s, sl);
         if (row >= 0)
             (*out)[(*n)++] = (int32_t)row;
     }
     return 0;
 }
 
-static int parse_args(struct http_req *r, const struct mf_model *mf, json_t *root, int similar,
+static int parse_args(struct http_req *r, const struct model *m, json_t *root, int similar,
                       struct reco_args *a)
 {
     const struct config *c = &r->srv->cfg;
@@ -125,14 +125,14 @@ static int parse_args(struct http_req *r, const struct mf_model *mf, json_t *roo
             }
             a->exclude_seen = json_is_true(v);
         } else if (!strcmp(key, "exclude")) {
-            if (item_list(r, mf, v, "exclude", &a->exclude, &a->n_exclude))
+            if (item_list(r, m, v, "exclude", &a->exclude, &a->n_exclude))
                 return -1;
         } else if (!strcmp(key, "candidates")) {
-            if (item_list(r, mf, v, "candidates", &a->candidates, &a->n_candidates))
+            if (item_list(r, m, v, "candidates", &a->candidates, &a->n_candidates))
                 return -1;
             a->has_candidates = 1;
         } else if (!similar && !strcmp(key, "history")) {
-            if (item_list(r, mf, v, "history", &a->history, &a->n_history))
+            if (item_list(r, m, v, "history", &a->history, &a->n_history))
                 return -1;
         } else if (!strcmp(key, "filter")) {
             json_t *tags = json_object_get(v, "tags");
@@ -156,7 +156,8 @@ static int parse_args(struct http_req *r, const struct mf_model *mf, json_t *roo
                     http_error(r, 400, "'filter.tags'[%zu] must be a string", i);
                     return -1;
                 }
-                int64_t id = mf_tag_index(mf, json_string_value(t), json_string_length(t));
+                int64_t id = m->ops->reco->tag_index(m->state, json_string_value(t),
+                                                     json_string_length(t));
                 if (id >= 0)
                     a->tags[a->n_tags++] = (int32_t)id;
                 else
@@ -186,14 +187,15 @@ static int parse_args(struct http_req *r, const struct mf_model *mf, json_t *roo
     return 0;
 }
 
-static void write_hits(struct http_req *r, const struct mf_model *mf, const struct mf_hit *hits,
+static void write_hits(struct http_req *r, const struct model *m, const struct reco_hit *hits,
                        size_t n)
 {
+    const char *(*item_json)(const void *, size_t, size_t *) = m->ops->reco->item_json;
     buf *o = &r->out;
     buf_puts(o, ",\"items\":[");
     for (size_t i = 0; i < n; i++) {
         size_t len;
-        const char *frag = mf_item_json(mf, (size_t)hits[i].item, &len);
+        const char *frag = item_json(m->state, (size_t)hits[i].item, &len);
         buf_append(o, i ? ",{" : "{", i ? 2 : 1);
         buf_append(o, frag, len);
         buf_puts(o, ",\"score\":");
@@ -219,22 +221,27 @@ static void serve(struct http_req *r, int similar)
     json_t *root = NULL;
     struct reco_args a;
     memset(&a, 0, sizeof a);
-    float *scratch = NULL;   /* the thread's (http_scratch): not freed here */
-    struct mf_hit *hits = NULL;
+    void *scratch = NULL;   /* the thread's (http_scratch): not freed here */
+    struct reco_hit *hits = NULL;
+    const struct reco_ops *ro = m->ops->reco;
     if (m->ops->task != MODEL_TASK_RECOMMEND) {
         http_error(r, 400, "model '%s' is a %s classifier: use :predict", name, m->ops->family);
         goto out;
     }
-    const struct mf_model *mf = m->state;
-    if (!(root = http_parse_body(r)) || parse_args(r, mf, root, similar, &a))
+    if (!ro) {
+        http_error(r, 400, "model '%s' (%s) cannot answer recommend or similar", name,
+                   m->ops->family);
         goto out;
-    scratch = http_scratch(mf_scratch_floats(mf) * sizeof *scratch);
+    }
+    if (!(root = http_parse_body(r)) || parse_args(r, m, root, similar, &a))
+        goto out;
+    scratch = http_scratch(ro->scratch_bytes(m->state));
     hits = malloc((size_t)a.k * sizeof *hits);
     if (!scratch || !hits) {
         http_error(r, 500, "out of memory");
         goto out;
     }
-    struct mf_query q = {
+    struct reco_query q = {
         .user = -1,
         .k = (size_t)a.k,
         .exclude_seen = a.exclude_seen,
@@ -247,19 +254,18 @@ static void serve(struct http_req *r, int similar)
         .history = a.history,
         .n_history = a.n_history,
     };
-    size_t n = 0;
+    struct reco_result res = {.hits = hits, .source = RECO_FROM_USER};
     enc_err err = {0};
-    enum mf_source source = MF_FROM_USER;
     int64_t item = -1;
     if (similar) {
-        item = mf_item_index(mf, a.item, a.item_len);
+        item = ro->item_index(m->state, a.item, a.item_len);
         if (item < 0) {
             http_error(r, 404, "unknown item '%.*s' in model '%s'", (int)(a.item_len > 128 ? 128 : a.item_len), a.item, name);
             goto out;
         }
     } else if (a.user) {
         http_note_user(r, a.user, a.user_len);
-        q.user = mf_user_index(mf, a.user, a.user_len);
+        q.user = ro->user_index(m->state, a.user, a.user_len);
         if (q.user >= 0) {   /* a known user's own factors win over a sent history */
             q.history = NULL;
             q.n_history = 0;
@@ -267,12 +273,13 @@ static void serve(struct http_req *r, int similar)
     }
     /* A tag filter where every tag is unknown matches nothing. */
     if (a.unknown_tag && a.n_tags == 0)
-        n = 0;
-    else if ((similar ? mf_similar(mf, (int32_t)item, &q, scratch, hits, &n, &err)
-                      : mf_recommend(mf, &q, scratch, hits, &n, &source, &err)) != 0) {
+        res.n = 0;
+    else if ((similar ? ro->similar(m->state, (int32_t)item, &q, scratch, &res, &err)
+                      : ro->recommend(m->state, &q, scratch, &res, &err)) != 0) {
         http_fail(r, &err);
         goto out;
     }
+    size_t n = res.n;
     r->status = 200;
     /* One allocation for the usual answer (~70 bytes an item), and for
      * k <= 10 one that glibc's per-thread cache serves: buf doubles from
@@ -291,12 +298,12 @@ static void serve(struct http_req *r, int similar)
             buf_puts(&r->out, ",\"user\":");
             buf_json_str(&r->out, a.user, a.user_len);
         }
-        if (source == MF_FROM_POPULAR)
+        if (res.source == RECO_FROM_POPULAR)
             buf_puts(&r->out, ",\"fallback\":\"popular\"");
-        else if (source == MF_FROM_HISTORY)
+        else if (res.source == RECO_FROM_HISTORY)
             buf_puts(&r->out, ",\"fallback\":\"history\"");
     }
-    write_hits(r, mf, hits, n);
+    write_hits(r, m, hits, n);
 out:
     free(hits);
     args_free(&a);

@@ -927,6 +927,80 @@ void proto_v2_write(buf *o, const char *model, int64_t version, const struct pro
     buf_puts(o, "]}");
 }
 
+/* ---- recommendation models through V2 ------------------------------------ */
+
+const char *const proto_v2_reco_outputs[2] = {"item_ids", "scores"};
+
+int proto_v2_parse_reco(const json_t *root, size_t max_k, size_t max_instances,
+                        struct proto_v2_reco *out, enc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->k = 10;
+    out->exclude_seen = 1;
+    int rc = proto_v2_parse_request(root, proto_v2_reco_outputs, 2, &out->req, err);
+    if (rc)
+        return rc;
+    const json_t *pk = json_object_get(out->req.parameters, "k"),
+                 *pe = json_object_get(out->req.parameters, "exclude_seen");
+    if (pk && (!json_is_integer(pk) || json_integer_value(pk) < 1 ||
+               (uint64_t)json_integer_value(pk) > max_k))
+        return enc_errf(err, ENC_EINVAL, "parameters.k must be an integer from 1 to %zu", max_k);
+    if (pk)
+        out->k = (size_t)json_integer_value(pk);
+    if (pe && !json_is_boolean(pe))
+        return enc_errf(err, ENC_EINVAL, "parameters.exclude_seen must be true or false");
+    if (pe)
+        out->exclude_seen = json_is_true(pe);
+    const json_t *dt = json_object_get(out->req.input, "datatype");
+    if (json_is_string(dt) && strcmp(json_string_value(dt), "BYTES"))
+        return enc_errf(err, ENC_EINVAL,
+                        "inputs[0].datatype: a recommendation model takes user ids as BYTES, not %.32s",
+                        json_string_value(dt));
+    static const struct model_io ids = {.kind = MODEL_INPUT_TEXT};
+    struct proto_limits lim = {max_instances, PROTO_V2_MAX_USER_BYTES};
+    return proto_v2_parse_tensor(out->req.input, &ids, &lim, &out->users, err);
+}
+
+void proto_v2_write_reco(buf *o, const struct model *m, const struct proto_v2_req *req,
+                         const struct reco_hit *hits, size_t n, size_t stride, size_t kmin)
+{
+    buf_puts(o, "{\"model_name\":");
+    buf_json_str(o, m->name, strlen(m->name));
+    buf_puts(o, ",\"model_version\":\"");
+    put_int(o, m->version);
+    buf_append(o, "\"", 1);
+    if (req->id) {
+        buf_puts(o, ",\"id\":");
+        buf_json_str(o, req->id, req->id_len);
+    }
+    buf_puts(o, ",\"outputs\":[");
+    if (req->outputs & 1u) {
+        buf_printf(o, "{\"name\":\"item_ids\",\"datatype\":\"BYTES\",\"shape\":[%zu,%zu],\"data\":[",
+                   n, kmin);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < kmin; j++) {
+                size_t len;
+                const char *id = m->ops->reco->item_id(m->state, (size_t)hits[i * stride + j].item, &len);
+                if (i || j)
+                    buf_append(o, ",", 1);
+                buf_json_str(o, id, len);
+            }
+        buf_puts(o, "]}");
+    }
+    if (req->outputs & 2u) {
+        buf_printf(o, "%s{\"name\":\"scores\",\"datatype\":\"FP32\",\"shape\":[%zu,%zu],\"data\":[",
+                   req->outputs & 1u ? "," : "", n, kmin);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < kmin; j++) {
+                if (i || j)
+                    buf_append(o, ",", 1);
+                buf_json_float(o, hits[i * stride + j].score);
+            }
+        buf_puts(o, "]}");
+    }
+    buf_puts(o, "]}");
+}
+
 static json_t *tensor_meta(const char *name, const char *dtype, const int64_t *shape, int nd)
 {
     json_t *t = json_object(), *s = json_array();

@@ -106,6 +106,34 @@ extern const char *const proto_v2_class_outputs[2];   /* "label", "probabilities
 void proto_v2_write(buf *o, const char *model, int64_t version, const struct proto_v2_req *req,
                     const struct model_io *io, const float *prob, size_t n);
 
+/* ---- recommendation models through V2 ---------------------------------- */
+
+/* Output names of a V2 recommend response, in bit order of req->outputs. */
+extern const char *const proto_v2_reco_outputs[2];   /* "item_ids", "scores" */
+
+/* A parsed V2 recommend request: inputs[0] holds N user ids (BYTES, each at
+ * most PROTO_V2_MAX_USER_BYTES); parameters.k (1..max_k, default 10) and
+ * parameters.exclude_seen (default true). */
+#define PROTO_V2_MAX_USER_BYTES 256
+struct proto_v2_reco {
+    struct proto_v2_req req;
+    struct proto_input users;   /* users.batch.text[i], text_len[i]: borrowed from the tree */
+    size_t k;
+    int exclude_seen;
+};
+
+/* Parse and check a V2 recommend body. Returns 0 with *out filled (free
+ * out->users with proto_input_free), or ENC_EINVAL / ENC_ENOMEM. */
+int proto_v2_parse_reco(const json_t *root, size_t max_k, size_t max_instances,
+                        struct proto_v2_reco *out, enc_err *err);
+
+/* Append a V2 recommend response for n users: user i's hits are
+ * hits[i * stride .. i * stride + kmin), item ids from m's reco_ops.
+ * Outputs item_ids BYTES [n, kmin] and scores FP32 [n, kmin] (rows must be
+ * rectangular: kmin is the fewest hits any user got). */
+void proto_v2_write_reco(buf *o, const struct model *m, const struct proto_v2_req *req,
+                         const struct reco_hit *hits, size_t n, size_t stride, size_t kmin);
+
 /* V2 model metadata {name, versions, platform, inputs, outputs} for `m`
  * (inputs/outputs from its model_io, or the recommend tensors). `versions`
  * (stolen, may be NULL) is a JSON array of version strings. New reference,

@@ -110,11 +110,11 @@ START_TEST(f16_model_ranks_as_f32)
     ck_assert_str_eq(mfu_precision(m16), "f16");
     const struct mf_model *a = m32->state, *b = m16->state;
     float *sa = malloc(mf_scratch_floats(a) * sizeof *sa), *sb = malloc(mf_scratch_floats(b) * sizeof *sb);
-    struct mf_hit ha[10], hb[10];
+    struct reco_hit ha[10], hb[10];
     size_t na, nb, same = 0, total = 0;
-    enum mf_source src;
+    enum reco_source src;
     for (int64_t u = 0; u < 40; u++) {
-        struct mf_query q = {.user = u, .k = 10, .exclude_seen = 1};
+        struct reco_query q = {.user = u, .k = 10, .exclude_seen = 1};
         ck_assert_int_eq(mf_recommend(a, &q, sa, ha, &na, &src, &err), 0);
         ck_assert_int_eq(mf_recommend(b, &q, sb, hb, &nb, &src, &err), 0);
         ck_assert_uint_eq(na, 10);

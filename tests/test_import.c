@@ -484,18 +484,18 @@ START_TEST(round_trip_scores_are_dot_products)
     ck_assert_msg(mf_ops.load(f, &state, &err) == 0, "%s", err.msg);
     const struct mf_model *m = state;
     float *scratch = malloc(mf_scratch_floats(m) * sizeof *scratch);
-    struct mf_hit hits[NI];
+    struct reco_hit hits[NI];
     const char *users[NU] = {"u30", "u10", "u20", "u50", "u40"};
     for (int u = 0; u < NU; u++) {
-        struct mf_query q = {0};
+        struct reco_query q = {0};
         q.user = mf_user_index(m, users[u], strlen(users[u]));
         ck_assert_int_eq(q.user, u);
         q.k = NI;
         size_t nh;
-        enum mf_source src;
+        enum reco_source src;
         ck_assert_int_eq(mf_recommend(m, &q, scratch, hits, &nh, &src, &err), 0);
         ck_assert_uint_eq(nh, NI);
-        ck_assert_int_eq(src, MF_FROM_USER);
+        ck_assert_int_eq(src, RECO_FROM_USER);
         for (size_t h = 0; h < nh; h++) {
             double dot = 0;
             for (int k = 0; k < NF; k++)
@@ -507,12 +507,12 @@ START_TEST(round_trip_scores_are_dot_products)
         }
     }
     /* exclude_seen drops u10's i3 (row 1) and i6 (row 5) */
-    struct mf_query q = {0};
+    struct reco_query q = {0};
     q.user = 1;
     q.k = NI;
     q.exclude_seen = 1;
     size_t nh;
-    enum mf_source src;
+    enum reco_source src;
     ck_assert_int_eq(mf_recommend(m, &q, scratch, hits, &nh, &src, &err), 0);
     ck_assert_uint_eq(nh, NI - 2);
     for (size_t h = 0; h < nh; h++)

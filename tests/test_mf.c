@@ -93,7 +93,7 @@ static void teardown(void)
     free(repo);
 }
 
-static size_t run(struct mf_query *q, struct mf_hit *hits, enum mf_source *src)
+static size_t run(struct reco_query *q, struct reco_hit *hits, enum reco_source *src)
 {
     const struct mf_model *m = model->state;
     float *scratch = malloc(mf_scratch_floats(m) * sizeof(float));
@@ -111,12 +111,12 @@ START_TEST(recommend_known_user)
     ck_assert_int_eq(mf_user_index(m, "alice", 5), 0);
     ck_assert_int_eq(mf_user_index(m, "carol", 5), -1);
     /* alice = (1,0): scores i0 5, i1 4, i2 3, i3 0, i4 1; i0 seen */
-    struct mf_query q = {.user = 0, .k = 3, .exclude_seen = 1};
-    struct mf_hit hits[5];
-    enum mf_source src;
+    struct reco_query q = {.user = 0, .k = 3, .exclude_seen = 1};
+    struct reco_hit hits[5];
+    enum reco_source src;
     size_t n = run(&q, hits, &src);
     ck_assert_uint_eq(n, 3);
-    ck_assert_int_eq(src, MF_FROM_USER);
+    ck_assert_int_eq(src, RECO_FROM_USER);
     ck_assert_int_eq(hits[0].item, 1);
     ck_assert_float_eq_tol(hits[0].score, 4.0f, 1e-6);
     ck_assert_int_eq(hits[1].item, 2);
@@ -145,9 +145,9 @@ END_TEST
 START_TEST(recommend_tag_filter_and_ties)
 {
     /* user 196 = (1,1): scores 5,5,6,5,2 -> ties broken by lower index */
-    struct mf_query q = {.user = 2, .k = 5, .exclude_seen = 1};
-    struct mf_hit hits[5];
-    enum mf_source src;
+    struct reco_query q = {.user = 2, .k = 5, .exclude_seen = 1};
+    struct reco_hit hits[5];
+    enum reco_source src;
     size_t n = run(&q, hits, &src);
     ck_assert_uint_eq(n, 5);
     int want[] = {2, 0, 1, 3, 4};
@@ -165,11 +165,11 @@ END_TEST
 
 START_TEST(popular_fallback_and_fold_in)
 {
-    struct mf_query q = {.user = -1, .k = 2, .exclude_seen = 1};
-    struct mf_hit hits[5];
-    enum mf_source src;
+    struct reco_query q = {.user = -1, .k = 2, .exclude_seen = 1};
+    struct reco_hit hits[5];
+    enum reco_source src;
     size_t n = run(&q, hits, &src);
-    ck_assert_int_eq(src, MF_FROM_POPULAR);
+    ck_assert_int_eq(src, RECO_FROM_POPULAR);
     ck_assert_uint_eq(n, 2);
     ck_assert_int_eq(hits[0].item, 1);   /* popularity 50 */
     ck_assert_int_eq(hits[1].item, 3);   /* 40 */
@@ -180,7 +180,7 @@ START_TEST(popular_fallback_and_fold_in)
     q.n_history = 1;
     q.k = 4;
     n = run(&q, hits, &src);
-    ck_assert_int_eq(src, MF_FROM_HISTORY);
+    ck_assert_int_eq(src, RECO_FROM_HISTORY);
     ck_assert_uint_eq(n, 4);
     ck_assert_int_eq(hits[0].item, 1);
     for (size_t i = 0; i < n; i++)
@@ -245,10 +245,10 @@ START_TEST(similar_by_cosine)
 {
     const struct mf_model *m = model->state;
     float *scratch = malloc(mf_scratch_floats(m) * sizeof(float));
-    struct mf_hit hits[5];
+    struct reco_hit hits[5];
     size_t n;
     enc_err err;
-    struct mf_query f = {.k = 2};
+    struct reco_query f = {.k = 2};
     /* i0 = (5,0): cosine with i1 (4,1) .970, i2 (3,3) .707, i4 .707, i3 0 */
     ck_assert_int_eq(mf_similar(m, 0, &f, scratch, hits, &n, &err), 0);
     ck_assert_uint_eq(n, 2);
@@ -275,7 +275,7 @@ END_TEST
 START_TEST(topk_selection)
 {
     float s[] = {1, 7, -INFINITY, 7, 3, 9, 0};
-    struct mf_hit h[7];
+    struct reco_hit h[7];
     ck_assert_uint_eq(mf_topk(s, 7, 3, h), 3);
     ck_assert_int_eq(h[0].item, 5);
     ck_assert_int_eq(h[1].item, 1);
@@ -289,7 +289,7 @@ START_TEST(topk_selection)
     srand(7);
     for (int i = 0; i < N; i++)
         r[i] = (float)(rand() % 50);
-    struct mf_hit top[20];
+    struct reco_hit top[20];
     mf_topk(r, N, 20, top);
     for (int i = 1; i < 20; i++)
         ck_assert(top[i - 1].score > top[i].score ||
@@ -306,7 +306,7 @@ END_TEST
  * own validation can catch it. */
 static int cmp_hit(const void *a, const void *b)
 {
-    const struct mf_hit *x = a, *y = b;
+    const struct reco_hit *x = a, *y = b;
     if (x->score != y->score)
         return x->score > y->score ? -1 : 1;
     return x->item < y->item ? -1 : x->item > y->item;
@@ -320,7 +320,7 @@ START_TEST(topk_matches_sort)
     for (int trial = 0; trial < 200; trial++) {
         size_t n = 64 + (size_t)(trial * 97) % 3000, k = 1 + (size_t)trial % 40;
         float *s = malloc(n * sizeof *s);
-        struct mf_hit *all = malloc(n * sizeof *all), hits[40];
+        struct reco_hit *all = malloc(n * sizeof *all), hits[40];
         size_t valid = 0;
         for (size_t i = 0; i < n; i++) {
             rng = rng * 1664525u + 1013904223u;
@@ -329,7 +329,7 @@ START_TEST(topk_matches_sort)
             if (r % 11 == 0 || (trial % 5 == 0 && i >= 128 && i < 256))
                 s[i] = -INFINITY;
             if (s[i] != -INFINITY)
-                all[valid++] = (struct mf_hit){(int32_t)i, s[i]};
+                all[valid++] = (struct reco_hit){(int32_t)i, s[i]};
         }
         qsort(all, valid, sizeof *all, cmp_hit);
         size_t got = mf_topk(s, n, k, hits), want = valid < k ? valid : k;
@@ -341,6 +341,82 @@ START_TEST(topk_matches_sort)
         free(s);
         free(all);
     }
+}
+END_TEST
+
+/* The server's way in: model_ops.reco, with a caller's user vector and an
+ * unavailable-items bitset (the hooks live events use). */
+START_TEST(reco_ops_through_the_table)
+{
+    const struct reco_ops *ro = model->ops->reco;
+    ck_assert_ptr_nonnull(ro);
+    const void *st = model->state;
+    ck_assert_uint_eq(ro->n_users(st), 3);
+    ck_assert_uint_eq(ro->n_items(st), 5);
+    ck_assert_uint_eq(ro->factors(st), 2);
+    ck_assert_int_eq(ro->user_index(st, "bob", 3), 1);
+    ck_assert_int_eq(ro->item_index(st, "i3", 2), 3);
+    ck_assert_int_eq(ro->item_index(st, "i9", 2), -1);
+    ck_assert_int_eq(ro->tag_index(st, "Drama", 5), 1);
+    size_t len;
+    const char *id = ro->item_id(st, 4, &len);
+    ck_assert_int_eq((int)len, 2);
+    ck_assert(memcmp(id, "i4", 2) == 0);
+    void *scratch = malloc(ro->scratch_bytes(st));
+    struct reco_hit hits[5];
+    enc_err err = {0};
+    /* alice through the table: as mf_recommend (i1 4, i2 3, i4 1) */
+    struct reco_query q = {.user = 0, .k = 3, .exclude_seen = 1};
+    struct reco_result res = {.hits = hits};
+    ck_assert_int_eq(ro->recommend(st, &q, scratch, &res, &err), 0);
+    ck_assert_uint_eq(res.n, 3);
+    ck_assert_int_eq(res.source, RECO_FROM_USER);
+    ck_assert_int_eq(hits[0].item, 1);
+    /* unavailable items never come back: i1 and i4 off */
+    uint64_t off[1] = {(1u << 1) | (1u << 4)};
+    q.unavailable = off;
+    ck_assert_int_eq(ro->recommend(st, &q, scratch, &res, &err), 0);
+    ck_assert_uint_eq(res.n, 2);
+    ck_assert_int_eq(hits[0].item, 2);
+    ck_assert_int_eq(hits[1].item, 3);
+    q.unavailable = NULL;
+    /* a caller's vector wins over the user's factors; the user's seen items
+     * still go: (0, 1) scores i3 5, i2 3, i1 1, i4 1 (i0 seen by alice) */
+    float vec[2] = {0, 1};
+    q.user_vec = vec;
+    q.k = 2;
+    ck_assert_int_eq(ro->recommend(st, &q, scratch, &res, &err), 0);
+    ck_assert_int_eq(res.source, RECO_FROM_VECTOR);
+    ck_assert_uint_eq(res.n, 2);
+    ck_assert_int_eq(hits[0].item, 3);
+    ck_assert_float_eq_tol(hits[0].score, 5.0f, 1e-6);
+    ck_assert_int_eq(hits[1].item, 2);
+    /* fold_in gives the vector a history query would use */
+    int32_t hist[] = {3, 4};
+    float folded[2];
+    ck_assert_int_eq(ro->fold_in(st, hist, 2, scratch, folded, &err), 0);
+    struct reco_hit a[5], b[5];
+    struct reco_query qh = {.user = -1, .k = 5, .history = hist, .n_history = 2, .exclude_seen = 1};
+    struct reco_query qv = {.user = -1, .k = 5, .user_vec = folded, .history = hist,
+                            .n_history = 2, .exclude_seen = 1};
+    struct reco_result ra = {.hits = a}, rb = {.hits = b};
+    ck_assert_int_eq(ro->recommend(st, &qh, scratch, &ra, &err), 0);
+    ck_assert_int_eq(ra.source, RECO_FROM_HISTORY);
+    ck_assert_int_eq(ro->recommend(st, &qv, scratch, &rb, &err), 0);
+    ck_assert_uint_eq(ra.n, 3);
+    ck_assert_uint_eq(rb.n, ra.n);
+    for (size_t i = 0; i < ra.n; i++) {
+        ck_assert_int_eq(a[i].item, b[i].item);
+        ck_assert_float_eq_tol(a[i].score, b[i].score, 1e-6);
+    }
+    int32_t bad[] = {7};
+    ck_assert_int_eq(ro->fold_in(st, bad, 1, scratch, folded, &err), ENC_EINVAL);
+    /* similar through the table: as mf_similar */
+    struct reco_query qs = {.k = 2};
+    ck_assert_int_eq(ro->similar(st, 0, &qs, scratch, &res, &err), 0);
+    ck_assert_uint_eq(res.n, 2);
+    ck_assert_int_eq(hits[0].item, 1);
+    free(scratch);
 }
 END_TEST
 
@@ -426,6 +502,7 @@ int main(void)
     tcase_add_test(tc, item_json_is_escaped);
     tcase_add_test(tc, topk_selection);
     tcase_add_test(tc, topk_matches_sort);
+    tcase_add_test(tc, reco_ops_through_the_table);
     tcase_add_test(tc, refuses_bad_indexes);
     tcase_add_test(tc, repository_versions);
     suite_add_tcase(s, tc);

@@ -79,8 +79,82 @@ static const struct model_ops fake_ops = {
     .family = "fake", .task = MODEL_TASK_CLASSIFY, .free = fake_free, .io = fake_io,
     .predict = fake_predict,
 };
+/* A recommender of three items a, b, c: user u1 scores them 3, 2, 1, user
+ * u2 1, 2, 3, anyone else gets popularity 2, 3, 1. It knows nothing of
+ * exclusions beyond `exclude`; enough to see ids, rows and scores travel. */
+static const char *const reco_items[3] = {"a", "b", "c"};
+static const char *const reco_json[3] = {"\"item\":\"a\"", "\"item\":\"b\"", "\"item\":\"c\""};
+static const float reco_scores[3][3] = {{3, 2, 1}, {1, 2, 3}, {2, 3, 1}};
+static size_t fr_count(const void *s) { return 3; }
+static size_t fr_factors(const void *s) { return 1; }
+static int64_t fr_lookup(const char *const *names, size_t n, const char *id, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], id, len) == 0)
+            return (int64_t)i;
+    return -1;
+}
+static int64_t fr_user(const void *s, const char *id, size_t len)
+{
+    static const char *const users[2] = {"u1", "u2"};
+    return fr_lookup(users, 2, id, len);
+}
+static int64_t fr_item(const void *s, const char *id, size_t len)
+{
+    return fr_lookup(reco_items, 3, id, len);
+}
+static int64_t fr_tag(const void *s, const char *id, size_t len) { return -1; }
+static const char *fr_item_id(const void *s, size_t item, size_t *len)
+{
+    *len = strlen(reco_items[item]);
+    return reco_items[item];
+}
+static const char *fr_item_json(const void *s, size_t item, size_t *len)
+{
+    *len = strlen(reco_json[item]);
+    return reco_json[item];
+}
+static size_t fr_scratch(const void *s) { return 16; }
+static int fr_recommend(const void *s, const struct reco_query *q, void *scratch,
+                        struct reco_result *res, enc_err *err)
+{
+    const float *sc = reco_scores[q->user >= 0 ? q->user : 2];
+    res->source = q->user >= 0 ? RECO_FROM_USER : RECO_FROM_POPULAR;
+    res->n = 0;
+    int used[3] = {0, 0, 0};
+    for (size_t i = 0; i < q->n_exclude; i++)
+        used[q->exclude[i]] = 1;
+    while (res->n < q->k) {   /* selection: best unused, ties to the lower row */
+        int best = -1;
+        for (int i = 0; i < 3; i++)
+            if (!used[i] && (best < 0 || sc[i] > sc[best]))
+                best = i;
+        if (best < 0)
+            break;
+        used[best] = 1;
+        res->hits[res->n].item = best;
+        res->hits[res->n++].score = sc[best];
+    }
+    return 0;
+}
+static int fr_similar(const void *s, int32_t item, const struct reco_query *q, void *scratch,
+                      struct reco_result *res, enc_err *err)
+{
+    return enc_errf(err, ENC_EUNSUPPORTED, "no similar");
+}
+static int fr_fold_in(const void *s, const int32_t *items, size_t n, void *scratch, float *vec,
+                      enc_err *err)
+{
+    return enc_errf(err, ENC_EUNSUPPORTED, "no fold-in");
+}
+static const struct reco_ops fake_reco = {
+    .n_users = fr_count, .n_items = fr_count, .factors = fr_factors, .user_index = fr_user,
+    .item_index = fr_item, .tag_index = fr_tag, .item_id = fr_item_id, .item_json = fr_item_json,
+    .scratch_bytes = fr_scratch, .recommend = fr_recommend, .similar = fr_similar,
+    .fold_in = fr_fold_in,
+};
 static const struct model_ops fake_reco_ops = {
-    .family = "mf", .task = MODEL_TASK_RECOMMEND, .free = fake_free,
+    .family = "mf", .task = MODEL_TASK_RECOMMEND, .free = fake_free, .reco = &fake_reco,
 };
 
 static struct model *fake_model(const char *name, int64_t version, const struct model_ops *ops,
@@ -929,6 +1003,57 @@ START_TEST(handlers_v2)
                      400);
     ck_assert(strstr(err_of(j), "item_ids, scores"));
     json_decref(j);
+    /* and answers: two users, k 2, through the model's reco_ops */
+    ck_assert_int_eq(call(h_v2_infer, "movies", NULL, "{\"id\": \"r1\", \"parameters\": {\"k\": 2}, "
+                                                      "\"inputs\": [{\"name\": \"user\", \"shape\": [2], "
+                                                      "\"datatype\": \"BYTES\", \"data\": [\"u1\", \"u2\"]}]}",
+                          &j),
+                     200);
+    char *dump = json_dumps(j, JSON_COMPACT);
+    ck_assert_str_eq(dump, "{\"model_name\":\"movies\",\"model_version\":\"1\",\"id\":\"r1\","
+                           "\"outputs\":[{\"name\":\"item_ids\",\"datatype\":\"BYTES\",\"shape\":[2,2],"
+                           "\"data\":[\"a\",\"b\",\"c\",\"b\"]},{\"name\":\"scores\",\"datatype\":"
+                           "\"FP32\",\"shape\":[2,2],\"data\":[3,2,3,2]}]}");
+    free(dump);
+    json_decref(j);
+    /* the scores output alone, for an unknown user (popularity) */
+    ck_assert_int_eq(call(h_v2_infer, "movies", NULL, "{\"outputs\": [{\"name\": \"scores\"}], "
+                                                      "\"inputs\": [{\"name\": \"user\", \"shape\": [1], "
+                                                      "\"datatype\": \"BYTES\", \"data\": [\"zz\"]}]}",
+                          &j),
+                     200);
+    json_t *o2 = json_object_get(j, "outputs");
+    ck_assert_uint_eq(json_array_size(o2), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(o2, 0), "name")), "scores");
+    ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(o2, 0), "data")), 3);
+    json_decref(j);
+}
+END_TEST
+
+/* POST :recommend through a recommender's reco_ops (the handler knows no family). */
+START_TEST(handlers_recommend)
+{
+    json_t *j;
+    ck_assert_int_eq(call(h_recommend, "movies", NULL, "{\"user\": \"u2\", \"k\": 2, \"exclude\": [\"c\", \"zz\"]}",
+                          &j),
+                     200);
+    char *dump = json_dumps(j, JSON_COMPACT);
+    ck_assert_str_eq(dump, "{\"model\":\"movies\",\"version\":1,\"user\":\"u2\",\"items\":"
+                           "[{\"item\":\"b\",\"score\":2},{\"item\":\"a\",\"score\":1}]}");
+    free(dump);
+    json_decref(j);
+    ck_assert_int_eq(call(h_recommend, "movies", NULL, "{\"user\": 7, \"k\": 1}", &j), 200);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "fallback")), "popular");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "item")), "b");
+    json_decref(j);
+    ck_assert_int_eq(call(h_similar, "movies", NULL, "{\"item\": \"a\"}", &j), 400);
+    ck_assert(strstr(err_of(j), "no similar"));
+    json_decref(j);
+    ck_assert_int_eq(call(h_similar, "movies", NULL, "{\"item\": \"q\"}", &j), 404);
+    json_decref(j);
+    ck_assert_int_eq(call(h_recommend, "iris", NULL, "{\"user\": \"u1\"}", &j), 400);
+    ck_assert(strstr(err_of(j), "classifier"));
+    json_decref(j);
 }
 END_TEST
 
@@ -954,6 +1079,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(th, handlers_setup, handlers_teardown);
     tcase_add_test(th, handlers_v1);
     tcase_add_test(th, handlers_v2);
+    tcase_add_test(th, handlers_recommend);
     suite_add_tcase(s, th);
     return s;
 }

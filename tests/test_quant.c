@@ -452,7 +452,7 @@ START_TEST(screen_matches_brute_force)
 END_TEST
 
 /* The same items in the same order; scores equal up to f32 summation order. */
-static void same_hits(const struct mf_hit *a, size_t na, const struct mf_hit *b, size_t nb,
+static void same_hits(const struct reco_hit *a, size_t na, const struct reco_hit *b, size_t nb,
                       const char *what, int64_t u)
 {
     ck_assert_msg(na == nb, "%s user %lld: %zu vs %zu hits", what, (long long)u, na, nb);
@@ -466,7 +466,7 @@ static void same_hits(const struct mf_hit *a, size_t na, const struct mf_hit *b,
 /* The reference answer of the i8 path: every item not excluded, scored
  * with quant_dot (the exact re-score), best k by score then lower index. */
 static size_t ref_hits(const float *V, size_t n, size_t f, const float *u, const char *excluded,
-                       size_t k, struct mf_hit *out)
+                       size_t k, struct reco_hit *out)
 {
     const int fast = quant_fast();   /* as the model packed: CPUID is slow in a VM, ask once */
     float *sc = malloc(n * sizeof *sc);
@@ -489,7 +489,7 @@ static size_t ref_hits(const float *V, size_t n, size_t f, const float *u, const
 }
 
 /* Exactly equal: items, order and scores (the same f32 arithmetic). */
-static void exact_hits(const struct mf_hit *a, size_t na, const struct mf_hit *b, size_t nb,
+static void exact_hits(const struct reco_hit *a, size_t na, const struct reco_hit *b, size_t nb,
                        const char *what, int64_t u)
 {
     ck_assert_msg(na == nb, "%s %lld: %zu vs %zu hits", what, (long long)u, na, nb);
@@ -533,13 +533,13 @@ static void check_model(size_t users, size_t items, size_t f, size_t dup)
     ck_assert_str_eq(mfu_precision(m8), "i8");
     const struct mf_model *a = m32->state, *b = m8->state;
     float *sa = malloc(mf_scratch_floats(a) * sizeof *sa), *sb = malloc(mf_scratch_floats(b) * sizeof *sb);
-    struct mf_hit *ha = malloc(items * sizeof *ha), *hb = malloc(items * sizeof *hb),
+    struct reco_hit *ha = malloc(items * sizeof *ha), *hb = malloc(items * sizeof *hb),
                   *hr = malloc(items * sizeof *hr);
     char *excl = malloc(items);
     int32_t *most = malloc(items * sizeof *most), *cand = malloc(items * sizeof *cand);
     float *fold = malloc((f * f + f) * sizeof *fold);
     size_t na, nb, nr;
-    enum mf_source src;
+    enum reco_source src;
     const int32_t hist[] = {4, 9, 250 % (int32_t)items}, tag_a[] = {0};
     for (int64_t u = 0; u < (int64_t)users; u++) {
         size_t k = 1 + (size_t)u % 40;   /* k from 1 to 40: both sides of 32 */
@@ -551,7 +551,7 @@ static void check_model(size_t users, size_t items, size_t f, size_t dup)
             if (i % 5 == (size_t)u % 5)
                 cand[nc++] = (int32_t)i;
         }
-        struct mf_query qs[] = {
+        struct reco_query qs[] = {
             {.user = u, .k = k, .exclude_seen = 1},
             {.user = u, .k = k, .exclude = most, .n_exclude = n_most},   /* heavy: all but `keep` */
             {.user = u, .k = k, .exclude = most, .n_exclude = items - k},   /* all but k */
@@ -563,7 +563,7 @@ static void check_model(size_t users, size_t items, size_t f, size_t dup)
             {.user = u, .k = 0, .exclude_seen = 1},   /* nothing asked, nothing returned */
         };
         for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
-            const struct mf_query *q = &qs[i];
+            const struct reco_query *q = &qs[i];
             ck_assert_int_eq(mf_recommend(a, q, sa, ha, &na, &src, &err), 0);
             ck_assert_int_eq(mf_recommend(b, q, sb, hb, &nb, &src, &err), 0);
             if (!dup)
@@ -591,7 +591,7 @@ static void check_model(size_t users, size_t items, size_t f, size_t dup)
                 ck_assert_uint_eq(nb, items - 5);   /* every unseen item, all ranked */
         }
         int32_t item = (int32_t)((size_t)u * 11 % items);
-        struct mf_query sqs[] = {
+        struct reco_query sqs[] = {
             {.k = k},
             {.k = k, .exclude = most, .n_exclude = n_most},
             {.k = k, .tags = tag_a, .n_tags = 1},

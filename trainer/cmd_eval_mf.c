@@ -33,7 +33,7 @@ struct served {
     size_t n_candidates;
     int32_t *exclude;           /* scratch: one user's train items as model rows */
     float *scratch;
-    struct mf_hit *hits;
+    struct reco_hit *hits;
     size_t k;
 };
 
@@ -46,7 +46,7 @@ static int served_fn(void *ctx, const char *user_id, int64_t train_user,
     for (size_t i = 0; i < n_train; i++)
         if (s->to_model[train_items[i]] >= 0)
             s->exclude[ne++] = (int32_t)s->to_model[train_items[i]];
-    struct mf_query q = {
+    struct reco_query q = {
         .user = mf_user_index(s->m, user_id, strlen(user_id)),
         .k = k,
         .exclude_seen = 0,
@@ -56,7 +56,7 @@ static int served_fn(void *ctx, const char *user_id, int64_t train_user,
         .n_candidates = s->n_candidates,
     };
     size_t nh = 0;
-    enum mf_source src;
+    enum reco_source src;
     int rc = mf_recommend(s->m, &q, s->scratch, s->hits, &nh, &src, err);
     if (rc)
         return rc;

@@ -9,11 +9,30 @@
  * reference to each request (model_ref) and a hot reload swaps the pointer;
  * the old version is freed when its last reference drops (model_unref).
  *
- * Tasks:
- *   MODEL_TASK_RECOMMEND  mf: users x items factors (see mf/mf.h); the server
- *                         calls the family's recommend functions directly.
+ * Tasks, and the only ways in (callers never see a family's state struct):
  *   MODEL_TASK_CLASSIFY   numeric or text instances -> class probabilities
- *                         through ops->predict, described by model_io.
+ *                         through ops->predict, described by ops->io.
+ *   MODEL_TASK_RECOMMEND  users x items (mf): ops->reco, a `struct reco_ops`.
+ *
+ * The recommender interface (ops->reco):
+ *
+ *   ids -> rows      user_index / item_index / tag_index (-1: unknown)
+ *   rows -> ids      item_id, item_json (the pre-escaped response fragment)
+ *   queries          recommend(state, &query, scratch, &result)
+ *                    similar(state, item, &query, scratch, &result)
+ *                    fold_in(state, items, n, scratch, vec): a user vector
+ *                    from a list of items (a new user, recorded events)
+ *
+ *   A `struct reco_query` carries everything that shapes an answer: who
+ *   (a user row, a history to fold in, or a ready user vector), k, and the
+ *   filters (exclude_seen, exclude rows, candidate rows, tags, a bitset of
+ *   unavailable rows). Every field's zero value means "no constraint", so
+ *   a field added later (an explanation request, an approximate-index
+ *   budget, ...) leaves existing callers' answers unchanged. The answer is a
+ *   `struct reco_result`: hits (row, score) best first into the caller's
+ *   array, and where the user's vector came from. `scratch` is the caller's
+ *   work space of scratch_bytes(state) bytes (max_align_t aligned): queries
+ *   allocate nothing and run on any number of threads at once.
  */
 #ifndef ENCORE_MODEL_H
 #define ENCORE_MODEL_H
@@ -57,6 +76,76 @@ struct model_batch {
     const size_t *text_len;
 };
 
+/* ---- recommenders -------------------------------------------------- */
+
+/* One recommended item: its row and score. */
+struct reco_hit {
+    int32_t item;
+    float score;
+};
+
+/* Where the scores of a recommend answer came from. */
+enum reco_source {
+    RECO_FROM_USER = 0,      /* the user's trained factors */
+    RECO_FROM_HISTORY = 1,   /* query.history folded in (a user the model never saw) */
+    RECO_FROM_POPULAR = 2,   /* no user, no history: item popularity */
+    RECO_FROM_VECTOR = 3,    /* query.user_vec, made by the caller */
+};
+
+/* A recommend (or similar) query. Lists hold rows, resolved with the
+ * reco_ops lookups; a NULL list or zero count is no constraint. Scores come
+ * from user_vec if set, else the user's factors (user >= 0), else history
+ * folded in (n_history > 0), else popularity. */
+struct reco_query {
+    size_t k;                   /* hits wanted (the caller's array holds k) */
+    int64_t user;               /* row, or -1 for no (or an unknown) user */
+    const int32_t *history;     /* items of a user the model never saw: folded in */
+    size_t n_history;
+    const float *user_vec;      /* reco_ops.factors floats (e.g. from fold_in), or NULL */
+    int exclude_seen;           /* drop the user's training items and history */
+    const int32_t *exclude;     /* items never to return */
+    size_t n_exclude;
+    const int32_t *candidates;  /* rank only these (NULL: the whole catalogue) */
+    size_t n_candidates;
+    const int32_t *tags;        /* keep only items carrying one of these tags */
+    size_t n_tags;
+    const uint64_t *unavailable;   /* bit i set: item row i is never returned; NULL: none */
+};
+
+/* An answer: hits[0..n) best first (ties: the lower row first). */
+struct reco_result {
+    struct reco_hit *hits;      /* the caller's, room for query.k */
+    size_t n;
+    enum reco_source source;
+};
+
+/* What a recommending family offers (model_ops.reco). `state` is the
+ * model's; strings are borrowed, not NUL-terminated, valid while the model
+ * lives. Every function is safe to call from several threads at once. */
+struct reco_ops {
+    size_t (*n_users)(const void *state);
+    size_t (*n_items)(const void *state);
+    size_t (*factors)(const void *state);   /* floats in a user vector */
+    int64_t (*user_index)(const void *state, const char *id, size_t len);
+    int64_t (*item_index)(const void *state, const char *id, size_t len);
+    int64_t (*tag_index)(const void *state, const char *name, size_t len);
+    const char *(*item_id)(const void *state, size_t item, size_t *len);
+    /* `"item":"<id>","title":"<title>"`, JSON-escaped once at load. */
+    const char *(*item_json)(const void *state, size_t item, size_t *len);
+    /* Bytes of scratch the queries below need. */
+    size_t (*scratch_bytes)(const void *state);
+    /* 0, or ENC_EINVAL (a row out of range) / ENC_EINTERNAL (fold-in failed). */
+    int (*recommend)(const void *state, const struct reco_query *q, void *scratch,
+                     struct reco_result *res, enc_err *err);
+    /* The k items nearest `item` (which is excluded), with q's filters;
+     * q's user fields are ignored. res->source is RECO_FROM_USER. */
+    int (*similar)(const void *state, int32_t item, const struct reco_query *q, void *scratch,
+                   struct reco_result *res, enc_err *err);
+    /* A user vector (vec[factors]) from items the user interacted with. */
+    int (*fold_in)(const void *state, const int32_t *items, size_t n, void *scratch, float *vec,
+                   enc_err *err);
+};
+
 struct model_ops {
     const char *family;          /* matches metadata "family" */
     enum model_task task;
@@ -72,6 +161,8 @@ struct model_ops {
     const struct model_io *(*io)(const void *state);
     int (*predict)(const void *state, const struct model_batch *batch, float *prob,
                    enc_err *err);
+    /* Recommenders only (task MODEL_TASK_RECOMMEND). */
+    const struct reco_ops *reco;
 };
 
 /* The family table: NULL-terminated. */

@@ -466,14 +466,6 @@ static void mf_describe(const void *state, json_t *o)
                         json_string(m->Vh ? "f16" : m->Vq.q ? "i8" : "f32"));
 }
 
-const struct model_ops mf_ops = {
-    .family = "mf",
-    .task = MODEL_TASK_RECOMMEND,
-    .load = mf_load,
-    .free = mf_free_state,
-    .mem_usage = mf_mem_usage,
-    .describe = mf_describe,
-};
 
 /* ====================================================================== */
 /* queries                                                                */
@@ -497,14 +489,6 @@ int64_t mf_tag_index(const struct mf_model *m, const char *name, size_t len)
 const char *mf_item_id(const struct mf_model *m, size_t item, size_t *len)
 {
     return st_str(&m->item_ids, item, len);
-}
-const char *mf_item_title(const struct mf_model *m, size_t item, size_t *len)
-{
-    return st_str(&m->titles, item, len);
-}
-const char *mf_user_id(const struct mf_model *m, size_t user, size_t *len)
-{
-    return st_str(&m->user_ids, user, len);
 }
 const char *mf_item_json(const struct mf_model *m, size_t item, size_t *len)
 {
@@ -536,7 +520,7 @@ static inline int better(float sa, int32_t ia, float sb, int32_t ib)
 }
 
 /* Push (s, idx) into the heap hits[0..len) (room for one more). */
-static void heap_push(struct mf_hit *hits, size_t len, float s, int32_t idx)
+static void heap_push(struct reco_hit *hits, size_t len, float s, int32_t idx)
 {
     size_t c = len;
     while (c > 0) {
@@ -551,7 +535,7 @@ static void heap_push(struct mf_hit *hits, size_t len, float s, int32_t idx)
 }
 
 /* Replace the root (the worst kept) with (s, idx) and sift it down. */
-static void heap_replace_root(struct mf_hit *hits, size_t len, float s, int32_t idx)
+static void heap_replace_root(struct reco_hit *hits, size_t len, float s, int32_t idx)
 {
     size_t c = 0;
     for (;;) {
@@ -616,7 +600,7 @@ static float topk_floor(const float *scores, size_t n, size_t k, size_t chunk)
     return nb == k ? best[k - 1] : -INFINITY;
 }
 
-size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits)
+size_t mf_topk(const float *scores, size_t n, size_t k, struct reco_hit *hits)
 {
     if (k == 0)
         return 0;
@@ -659,11 +643,11 @@ size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits)
 #undef TOPK_CONSIDER
     /* Heap-sort in place: repeatedly move the worst to the end. */
     for (size_t end = len; end > 1; end--) {
-        struct mf_hit worst = hits[0], last = hits[end - 1];
+        struct reco_hit worst = hits[0], last = hits[end - 1];
         size_t c = 0, m = end - 1;
         for (;;) {
             size_t l = 2 * c + 1, r = l + 1, w = c;
-            struct mf_hit wv = last;
+            struct reco_hit wv = last;
             if (l < m && better(wv.score, wv.item, hits[l].score, hits[l].item)) {
                 w = l;
                 wv = hits[l];
@@ -716,11 +700,19 @@ static int carries_tag(const struct mf_model *m, size_t item, const int32_t *tag
     return 0;
 }
 
-/* Apply candidates / exclude / tags to scores (in place). */
-static void apply_filters(const struct mf_model *m, const struct mf_query *q, float *scores)
+/* Apply exclude / unavailable / tags to scores (in place; candidates were
+ * applied when scoring). */
+static void apply_filters(const struct mf_model *m, const struct reco_query *q, float *scores)
 {
     for (size_t i = 0; i < q->n_exclude; i++)
         scores[q->exclude[i]] = -INFINITY;
+    if (q->unavailable)
+        for (size_t w = 0; w < (m->n_items + 63) / 64; w++)
+            for (uint64_t bits = q->unavailable[w]; bits; bits &= bits - 1) {
+                size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+                if (i < m->n_items)
+                    scores[i] = -INFINITY;
+            }
     if (q->n_tags)
         for (size_t i = 0; i < m->n_items; i++)
             if (scores[i] != -INFINITY && !carries_tag(m, i, q->tags, q->n_tags))
@@ -733,7 +725,7 @@ static void apply_filters(const struct mf_model *m, const struct mf_query *q, fl
  * Returns 1 when scores are int8 screening lower bounds with interval widths
  * in width and per-chunk upper maxima in cmax (finish with top_screened), 0 when
  * they are final. */
-static int score_items(const struct mf_model *m, const struct mf_query *q, const float *u,
+static int score_items(const struct mf_model *m, const struct reco_query *q, const float *u,
                        const float *V, const float *Vt, const uint16_t *Vh,
                        const struct quant_items *Vq, float *scores, float *width, float *cmax)
 {
@@ -767,7 +759,7 @@ static int score_items(const struct mf_model *m, const struct mf_query *q, const
  * go to the lower index. */
 static size_t top_screened(const struct mf_model *m, const float *V, const float *u, int fast,
                            float *scores, float *width, float *cmax, size_t k,
-                           struct mf_hit *hits)
+                           struct reco_hit *hits)
 {
     size_t n = m->n_items, F = m->f, c, len;
     const float *umax = cmax;
@@ -819,8 +811,8 @@ static size_t top_screened(const struct mf_model *m, const float *V, const float
     return len;
 }
 
-int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scratch,
-                 struct mf_hit *hits, size_t *n_hits, enum mf_source *source, enc_err *err)
+int mf_recommend(const struct mf_model *m, const struct reco_query *q, float *scratch,
+                 struct reco_hit *hits, size_t *n_hits, enum reco_source *source, enc_err *err)
 {
     *n_hits = 0;
     size_t P = half_padded(m->n_items);
@@ -828,17 +820,20 @@ int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scra
     const float *u = NULL;
     if (q->user >= 0 && (size_t)q->user >= m->n_users)
         return enc_errf(err, ENC_EINVAL, "user row out of range");
-    if (q->user >= 0) {
+    if (q->user_vec) {
+        u = q->user_vec;
+        *source = RECO_FROM_VECTOR;
+    } else if (q->user >= 0) {
         u = m->U + (size_t)q->user * m->f;
-        *source = MF_FROM_USER;
+        *source = RECO_FROM_USER;
     } else if (q->n_history) {
         int rc = mf_fold_in(m, q->history, q->n_history, work, err);
         if (rc)
             return rc;
         u = work + m->f * m->f;
-        *source = MF_FROM_HISTORY;
+        *source = RECO_FROM_HISTORY;
     } else {
-        *source = MF_FROM_POPULAR;
+        *source = RECO_FROM_POPULAR;
     }
     int screened = 0;
     if (u) {
@@ -866,8 +861,8 @@ int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scra
     return 0;
 }
 
-int mf_similar(const struct mf_model *m, int32_t item, const struct mf_query *filters,
-               float *scratch, struct mf_hit *hits, size_t *n_hits, enc_err *err)
+int mf_similar(const struct mf_model *m, int32_t item, const struct reco_query *filters,
+               float *scratch, struct reco_hit *hits, size_t *n_hits, enc_err *err)
 {
     *n_hits = 0;
     if (item < 0 || (size_t)item >= m->n_items)
@@ -883,3 +878,83 @@ int mf_similar(const struct mf_model *m, int32_t item, const struct mf_query *fi
                        : mf_topk(scores, m->n_items, filters->k, hits);
     return 0;
 }
+
+/* ====================================================================== */
+/* the recommender operations (model.h's struct reco_ops)                */
+
+static size_t op_n_users(const void *s) { return mf_n_users(s); }
+static size_t op_n_items(const void *s) { return mf_n_items(s); }
+static size_t op_factors(const void *s) { return mf_factors(s); }
+static int64_t op_user_index(const void *s, const char *id, size_t len)
+{
+    return mf_user_index(s, id, len);
+}
+static int64_t op_item_index(const void *s, const char *id, size_t len)
+{
+    return mf_item_index(s, id, len);
+}
+static int64_t op_tag_index(const void *s, const char *name, size_t len)
+{
+    return mf_tag_index(s, name, len);
+}
+static const char *op_item_id(const void *s, size_t item, size_t *len)
+{
+    return mf_item_id(s, item, len);
+}
+static const char *op_item_json(const void *s, size_t item, size_t *len)
+{
+    return mf_item_json(s, item, len);
+}
+static size_t op_scratch_bytes(const void *s) { return mf_scratch_floats(s) * sizeof(float); }
+
+static int op_recommend(const void *s, const struct reco_query *q, void *scratch,
+                        struct reco_result *res, enc_err *err)
+{
+    return mf_recommend(s, q, scratch, res->hits, &res->n, &res->source, err);
+}
+
+static int op_similar(const void *s, int32_t item, const struct reco_query *q, void *scratch,
+                      struct reco_result *res, enc_err *err)
+{
+    res->source = RECO_FROM_USER;
+    return mf_similar(s, item, q, scratch, res->hits, &res->n, err);
+}
+
+static int op_fold_in(const void *s, const int32_t *items, size_t n, void *scratch, float *vec,
+                      enc_err *err)
+{
+    const struct mf_model *m = s;
+    for (size_t i = 0; i < n; i++)
+        if (items[i] < 0 || (size_t)items[i] >= m->n_items)
+            return enc_errf(err, ENC_EINVAL, "item row %d out of range", items[i]);
+    float *work = scratch;   /* F*F + F floats: the system, then x */
+    int rc = mf_fold_in(m, items, n, work, err);
+    if (rc == 0)
+        memcpy(vec, work + m->f * m->f, m->f * sizeof *vec);
+    return rc;
+}
+
+static const struct reco_ops mf_reco_ops = {
+    .n_users = op_n_users,
+    .n_items = op_n_items,
+    .factors = op_factors,
+    .user_index = op_user_index,
+    .item_index = op_item_index,
+    .tag_index = op_tag_index,
+    .item_id = op_item_id,
+    .item_json = op_item_json,
+    .scratch_bytes = op_scratch_bytes,
+    .recommend = op_recommend,
+    .similar = op_similar,
+    .fold_in = op_fold_in,
+};
+
+const struct model_ops mf_ops = {
+    .family = "mf",
+    .task = MODEL_TASK_RECOMMEND,
+    .load = mf_load,
+    .free = mf_free_state,
+    .mem_usage = mf_mem_usage,
+    .describe = mf_describe,
+    .reco = &mf_reco_ops,
+};

@@ -78,8 +78,6 @@ int64_t mf_tag_index(const struct mf_model *m, const char *name, size_t len);
 
 /* Borrowed strings (not NUL-terminated); valid while the model lives. */
 const char *mf_item_id(const struct mf_model *m, size_t item, size_t *len);
-const char *mf_item_title(const struct mf_model *m, size_t item, size_t *len);
-const char *mf_user_id(const struct mf_model *m, size_t user, size_t *len);
 /* `"item":"<id>","title":"<title>"` already JSON-escaped, precomputed at load
  * so a response costs one memcpy per item (title omitted when empty). */
 const char *mf_item_json(const struct mf_model *m, size_t item, size_t *len);
@@ -90,41 +88,22 @@ const char *mf_item_json(const struct mf_model *m, size_t item, size_t *len);
  * ENC_EINVAL (unknown name) or ENC_EUNSUPPORTED (this CPU cannot). */
 int mf_set_score_precision(const char *name, enc_err *err);
 
-/* A recommend query; every list is of row indexes (resolved by the caller). */
-struct mf_query {
-    int64_t user;               /* row, or -1 for an unknown user */
-    const int32_t *history;     /* items of an unseen user: folded in */
-    size_t n_history;
-    size_t k;
-    int exclude_seen;           /* drop the user's training items (and history) */
-    const int32_t *exclude;     /* items never to return */
-    size_t n_exclude;
-    const int32_t *candidates;  /* rank only these (NULL: the whole catalog) */
-    size_t n_candidates;
-    const int32_t *tags;        /* keep items that carry any of these tags */
-    size_t n_tags;
-};
-
-struct mf_hit {
-    int32_t item;
-    float score;
-};
-
-enum mf_source { MF_FROM_USER = 0, MF_FROM_HISTORY = 1, MF_FROM_POPULAR = 2 };
+/* Queries take a struct reco_query and fill struct reco_hit (core/model.h);
+ * the server reaches them through mf_ops.reco. */
 
 /* Top-k items for a query, best first (ties: lower row first), into hits[]
  * (room for q->k). `scratch` must hold mf_scratch_floats(m) floats; it makes
  * the call allocation-free and thread-safe. *source tells whether the scores
- * came from the user's factors, a folded-in history, or popularity (unknown
- * user, no history). Returns 0 or ENC_EINVAL. */
+ * came from q->user_vec, the user's factors, a folded-in history, or
+ * popularity (no user, no history). Returns 0, ENC_EINVAL or ENC_EINTERNAL. */
 size_t mf_scratch_floats(const struct mf_model *m);
-int mf_recommend(const struct mf_model *m, const struct mf_query *q, float *scratch,
-                 struct mf_hit *hits, size_t *n_hits, enum mf_source *source, enc_err *err);
+int mf_recommend(const struct mf_model *m, const struct reco_query *q, float *scratch,
+                 struct reco_hit *hits, size_t *n_hits, enum reco_source *source, enc_err *err);
 
 /* The k items nearest `item` by cosine of item factors (the item excluded),
  * then the same exclude / candidates / tags filters as a query. */
-int mf_similar(const struct mf_model *m, int32_t item, const struct mf_query *filters,
-               float *scratch, struct mf_hit *hits, size_t *n_hits, enc_err *err);
+int mf_similar(const struct mf_model *m, int32_t item, const struct reco_query *filters,
+               float *scratch, struct reco_hit *hits, size_t *n_hits, enc_err *err);
 
 /* Fold a history into a user vector (ALS's least-squares step with the model's
  * regularization and alpha, as implicit's recalculate_user): out[factors]. */
@@ -135,6 +114,6 @@ int mf_fold_in(const struct mf_model *m, const int32_t *items, size_t n, float *
 
 /* Select the k best of scores[0..n) whose score is not -INFINITY, best first,
  * ties to the lower index. Returns how many were written to hits. */
-size_t mf_topk(const float *scores, size_t n, size_t k, struct mf_hit *hits);
+size_t mf_topk(const float *scores, size_t n, size_t k, struct reco_hit *hits);
 
 #endif

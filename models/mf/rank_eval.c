@@ -223,7 +223,7 @@ struct re_factors {
     const float *U, *V;
     size_t F, n_items;
     float *scores;
-    struct mf_hit *hits;
+    struct reco_hit *hits;
     size_t hits_cap;
     struct re_popularity *pop;
 };
@@ -267,7 +267,7 @@ int rank_factors_fn(void *ctx, const char *user_id, int64_t train_user,
         return rank_popularity_fn(f->pop, user_id, train_user, train_items, n_train, k, out,
                                   n_out, err);
     if (k > f->hits_cap) {
-        struct mf_hit *h = realloc(f->hits, k * sizeof *h);
+        struct reco_hit *h = realloc(f->hits, k * sizeof *h);
         if (!h)
             return enc_errf(err, ENC_ENOMEM, "out of memory");
         f->hits = h;
