@@ -22,19 +22,8 @@
  * the connection after the answer); one without a body is answered at the
  * final callback, which keeps a keep-alive connection usable.
  *
- * Connections are tracked from accept to close (conn_track) so that the loop
- * can enforce what MHD's inactivity timeout cannot: a deadline for a whole
- * request (a slowloris client trickling a byte every few seconds is cut off),
- * an idle deadline, the drain, and an honest 503 past max_connections.
- *
- *   accept ---> IDLE --request line--> READING --body complete--> BUSY
- *                ^                    (read_timeout)              |
- *                +------------- response sent (completed) --------+
- *   IDLE longer than connection_timeout, or READING longer than read_timeout:
- *   http_sweep() shuts the socket down and MHD closes the connection.
+ * Connections (the listener, admission at accept, deadlines) are conn.c's.
  */
-#define _GNU_SOURCE   /* accept4 */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
@@ -52,6 +41,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "conn.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -62,123 +52,6 @@ static double now_mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* ---- connection tracking ---------------------------------------------- */
-
-enum { T_IDLE = 0, T_READING = 1, T_BUSY = 2 };
-
-struct conn_track {
-    struct conn_track *prev, *next;
-    int fd;
-    int state;          /* T_*; atomic (HTTP thread writes, sweep reads) */
-    int64_t since_ms;   /* atomic: when the state began (monotonic ms) */
-    int over_limit;     /* accepted past max_connections: answered 503 */
-    int cut;            /* the sweep shut it down */
-};
-
-static pthread_mutex_t conn_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct conn_track conn_list = {&conn_list, &conn_list, -1, 0, 0, 0, 0};
-
-static int64_t now_ms(void)
-{
-    return (int64_t)(now_mono() * 1e3);
-}
-
-static void track_set(struct conn_track *t, int state)
-{
-    if (!t)
-        return;
-    __atomic_store_n(&t->since_ms, now_ms(), __ATOMIC_RELAXED);
-    __atomic_store_n(&t->state, state, __ATOMIC_RELEASE);
-}
-
-static struct conn_track *track_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
-}
-
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
-                          enum MHD_ConnectionNotificationCode code)
-{
-    struct server *s = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        struct conn_track *t = calloc(1, sizeof *t);
-        if (!t)
-            return;   /* untracked: MHD's inactivity timeout still applies */
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        t->fd = ci ? ci->connect_fd : -1;
-        t->since_ms = now_ms();
-        int64_t open = __atomic_add_fetch(&s->conns_open, 1, __ATOMIC_RELAXED);
-        if (open > s->cfg.max_connections) {
-            t->over_limit = 1;
-            __atomic_add_fetch(&s->conns_rejected, 1, __ATOMIC_RELAXED);
-        }
-        pthread_mutex_lock(&conn_mu);
-        t->next = &conn_list;
-        t->prev = conn_list.prev;
-        conn_list.prev->next = t;
-        conn_list.prev = t;
-        pthread_mutex_unlock(&conn_mu);
-        *socket_ctx = t;
-        return;
-    }
-    /* MHD_CONNECTION_NOTIFY_CLOSED: MHD closes the socket after this
-     * returns, so the sweep (which holds conn_mu) never shuts down a reused fd. */
-    struct conn_track *t = *socket_ctx;
-    if (!t)
-        return;
-    *socket_ctx = NULL;
-    pthread_mutex_lock(&conn_mu);
-    t->prev->next = t->next;
-    t->next->prev = t->prev;
-    pthread_mutex_unlock(&conn_mu);
-    __atomic_sub_fetch(&s->conns_open, 1, __ATOMIC_RELAXED);
-    free(t);
-}
-
-/* MHD calls this when a request line has arrived: the request's read
- * deadline starts. Its return value is the initial per-request context. */
-static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c)
-{
-    track_set(track_of(c), T_READING);
-    return NULL;
-}
-
-int http_sweep(struct server *s)
-{
-    int64_t now = now_ms();
-    int64_t idle = s->cfg.connection_timeout * 1000, read = s->cfg.read_timeout * 1000;
-    int draining = __atomic_load_n(&s->draining, __ATOMIC_RELAXED) == 2;
-    int busy = 0;
-    pthread_mutex_lock(&conn_mu);
-    for (struct conn_track *t = conn_list.next; t != &conn_list; t = t->next) {
-        int state = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
-        int64_t age = now - __atomic_load_n(&t->since_ms, __ATOMIC_RELAXED);
-        if (state != T_IDLE)
-            busy++;
-        if (t->cut || t->fd < 0)
-            continue;
-        /* An over-limit connection gets one quick chance to send its request
-         * (and be told 503); once the listener is closed, idle connections
-         * have nothing left to wait for. */
-        int64_t limit = state == T_READING ? read
-                        : state == T_BUSY  ? -1
-                        : draining         ? 0
-                        : t->over_limit    ? 2000
-                                           : idle;
-        if (limit >= 0 && age > limit) {
-            shutdown(t->fd, SHUT_RDWR);
-            t->cut = 1;
-            if (!draining || state != T_IDLE)
-                __atomic_add_fetch(&s->conns_timed_out, 1, __ATOMIC_RELAXED);
-        }
-    }
-    pthread_mutex_unlock(&conn_mu);
-    return busy;
 }
 
 /* ---- responses ------------------------------------------------------- */
@@ -511,8 +384,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         __atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
         *ctx = r;
         set_request_id(r);
-        struct conn_track *t = track_of(conn);
-        if (t && t->over_limit) {
+        if (conn_refused(conn_of(conn)) == CONN_OVER_LIMIT) {
             r->close = 1;
             http_error(r, 503, "too many connections (max_connections %lld): retry shortly",
                        (long long)s->cfg.max_connections);
@@ -545,7 +417,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             *upload_data_size = 0;   /* discard what the client still sends */
             return MHD_YES;
         }
-        track_set(track_of(conn), T_BUSY);
+        conn_set_state(conn_of(conn), CONN_BUSY);
         return queue(r);   /* no body: the deferred answer */
     }
     if (*upload_data_size) {
@@ -559,7 +431,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    track_set(track_of(conn), T_BUSY);
+    conn_set_state(conn_of(conn), CONN_BUSY);
     if (r->body.oom)
         http_error(r, 500, "out of memory reading the body");
     else
@@ -574,7 +446,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
 {
     struct server *s = cls;
     struct http_req *r = *ctx;
-    track_set(track_of(conn), T_IDLE);
+    conn_set_state(conn_of(conn), CONN_IDLE);
     if (!r)
         return;
     *ctx = NULL;
@@ -711,117 +583,33 @@ fail:
     return rc;
 }
 
-/* ---- the listener ------------------------------------------------------
- *
- * The listening socket is ours, polled by the libuv loop; every accepted
- * socket goes to MHD_add_connection, which hands it to a worker (fd mod
- * threads). Left to MHD, every worker polls one shared listener and the
- * first to wake accepts a burst of up to ten: 16 keep-alive clients landed
- * 9/8/2/0 on four threads, and the busiest thread capped throughput. */
-
-static uv_poll_t listen_poll;
-static uv_timer_t accept_retry;
-static int listen_fd = -1;
-
-static void on_listen_readable(uv_poll_t *p, int status, int events);
-
-static void on_accept_retry(uv_timer_t *t)
-{
-    if (listen_fd >= 0)
-        uv_poll_start(&listen_poll, UV_READABLE, on_listen_readable);
-}
-
-static void on_listen_readable(uv_poll_t *p, int status, int events)
-{
-    struct server *s = p->data;
-    (void)events;
-    for (int i = 0; status == 0 && i < 64; i++) {   /* then let the loop breathe */
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        int fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            /* Out of descriptors or memory: the listener stays readable, so
-             * polling it now would spin; retry in 100 ms. */
-            slog("warn", "accept: %s; pausing accepts for 100 ms", strerror(errno));
-            uv_poll_stop(&listen_poll);
-            uv_timer_start(&accept_retry, on_accept_retry, 100, 0);
-            return;
-        }
-        /* MHD owns (and on failure has closed) the socket from here. */
-        if (MHD_add_connection(s->mhd, fd, (struct sockaddr *)&ss, len) != MHD_YES)
-            __atomic_add_fetch(&s->conns_rejected, 1, __ATOMIC_RELAXED);
-    }
-}
-
-static int listen_open(const struct config *c, const struct sockaddr_storage *ss, socklen_t len,
-                       enc_err *err)
-{
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return enc_errf(err, ENC_EIO, "cannot listen on %s:%lld (socket: %s)", c->host,
-                        (long long)c->port, strerror(errno));
-    int on = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (ss->ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-    if (bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, 1024) != 0) {
-        int e = errno;
-        close(fd);
-        return enc_errf(err, ENC_EIO, "cannot listen on %s:%lld (%s)", c->host, (long long)c->port,
-                        strerror(e));
-    }
-    listen_fd = fd;
-    return 0;
-}
-
 int http_start(struct server *s, uv_loop_t *loop, enc_err *err)
 {
     const struct config *c = &s->cfg;
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    socklen_t ss_len;
     /* ITC lets connections be added (and MHD_quiesce_daemon be called)
      * while the pool runs; suspend/resume lets an admin reload wait
      * off-thread. */
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, c->host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)c->port);
-        ss_len = sizeof *a4;
-    } else if (inet_pton(AF_INET6, c->host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)c->port);
-        ss_len = sizeof *a6;
+    int ipv6 = 0;
+    int rc = conn_listen(s, &ipv6, err);
+    if (rc)
+        return rc;
+    if (ipv6)
         flags |= MHD_USE_IPv6;
-    } else
-        return enc_errf(err, ENC_EINVAL, "host: '%s' is not an IPv4 or IPv6 address", c->host);
     if (tls_cert_pem)
         flags |= MHD_USE_TLS;
-    if (listen_open(c, &ss, ss_len, err))
-        return ENC_EIO;
-
-    /* MHD itself refuses (accepts and closes at once) past its own limit;
-     * keep a reserve above max_connections so that the first clients over
-     * the limit get a 503 they can read instead of a reset. */
-    int64_t reserve = c->max_connections / 8 > 16 ? c->max_connections / 8 : 16;
     struct MHD_OptionItem opts[20];
     int n = 0;
     if (c->threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)c->threads, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
-                                        (intptr_t)(c->max_connections + reserve), NULL};
+    /* Far above what conn.c admits: MHD must never reach its own limit. */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conn_mhd_limit(s), NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->connection_timeout, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)c->max_header_bytes, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, s};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)conn_notify, s};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)conn_request_line, s};
     /* RFC 7230: an HTTP/1.1 request without Host is answered 400. */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
     if (tls_cert_pem) {
@@ -834,27 +622,23 @@ int http_start(struct server *s, uv_loop_t *loop, enc_err *err)
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
                               mhd_log, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->mhd) {
-        close(listen_fd);
-        listen_fd = -1;
+        conn_unlisten();
         return enc_errf(err, ENC_EIO, "cannot start the HTTP daemon on %s:%lld (%s)", c->host,
                         (long long)c->port, errno ? strerror(errno) : "see the log");
     }
-    listen_poll.data = s;
-    uv_poll_init(loop, &listen_poll, listen_fd);
-    uv_timer_init(loop, &accept_retry);
-    uv_poll_start(&listen_poll, UV_READABLE, on_listen_readable);
+    conn_accept_start(s, loop);
     return 0;
 }
 
 void http_quiesce(struct server *s)
 {
     (void)s;
-    if (listen_fd >= 0) {   /* libuv must let go of the fd before it is closed */
-        uv_close((uv_handle_t *)&listen_poll, NULL);
-        uv_close((uv_handle_t *)&accept_retry, NULL);
-        close(listen_fd);
-        listen_fd = -1;
-    }
+    conn_quiesce();
+}
+
+int http_sweep(struct server *s)
+{
+    return conn_sweep(s);
 }
 
 void http_stop(struct server *s)

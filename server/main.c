@@ -11,15 +11,27 @@
  *   7. shutdown  SIGTERM: /readyz 503 at once and every response says
  *                "Connection: close"; keep serving drain_seconds; close the
  *                listener; wait (at most shutdown_timeout) until no request
- *                is being read, processed or sent; exit 0
+ *                is being read, processed or sent; stop the HTTP threads;
+ *                exit 0
+ *
+ * Whatever the other threads do, the process ends: a watchdog thread, armed
+ * at the first signal, calls _exit(1) when the shutdown overruns its budget
+ * (drain_seconds + 2 x shutdown_timeout + 5 s, and shutdown_timeout + 5 s
+ * once the loop has stopped), and a signal that arrives while the HTTP
+ * threads are being stopped exits at once. Without it a stuck HTTP thread
+ * (libmicrohttpd 0.9.75 can leave one waiting on a lock forever) kept the
+ * main thread in MHD_stop_daemon and only SIGKILL ended the process.
  */
 #include <arpa/inet.h>
 #include <cblas.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +56,113 @@ static double now_mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- the shutdown watchdog ------------------------------------------- */
+
+static pthread_mutex_t wd_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wd_cv;
+static double wd_deadline;   /* monotonic seconds; guarded by wd_mu */
+static int wd_started;
+
+static void die_now(const char *why)
+{
+    char ts[32], line[256];
+    log_time(ts);
+    int n = snprintf(line, sizeof line,
+                     "{\"time\":\"%s\",\"level\":\"error\",\"msg\":\"%s: exiting without "
+                     "waiting for the HTTP threads\"}\n",
+                     ts, why);
+    if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
+        n = 0;
+    _exit(1);
+}
+
+static void *watchdog_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&wd_mu);
+    for (;;) {
+        double now = now_mono();
+        if (now >= wd_deadline)
+            break;
+        struct timespec ts = {.tv_sec = (time_t)wd_deadline};
+        ts.tv_nsec = (long)((wd_deadline - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&wd_cv, &wd_mu, &ts);
+    }
+    pthread_mutex_unlock(&wd_mu);
+    log_flush();
+    die_now("shutdown watchdog: the shutdown took longer than its budget");
+    return NULL;
+}
+
+/* End the process at most `seconds` from now (an earlier deadline stays). */
+static void watchdog_arm(double seconds)
+{
+    pthread_mutex_lock(&wd_mu);
+    double d = now_mono() + seconds;
+    if (!wd_started) {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&wd_cv, &ca);
+        pthread_condattr_destroy(&ca);
+        wd_deadline = d;
+        pthread_t t;
+        if (pthread_create(&t, NULL, watchdog_main, NULL) == 0) {
+            pthread_detach(t);
+            wd_started = 1;
+        } else
+            slog("error", "cannot start the shutdown watchdog: %s", strerror(errno));
+    } else if (d < wd_deadline) {
+        wd_deadline = d;
+        pthread_cond_signal(&wd_cv);
+    }
+    pthread_mutex_unlock(&wd_mu);
+}
+
+static void on_late_signal(int signum)
+{
+    /* Async-signal-safe: a constant line, write(2), _exit. */
+    static const char msg[] = "{\"level\":\"error\",\"msg\":\"a signal while stopping: "
+                              "exiting without waiting for the HTTP threads\"}\n";
+    (void)signum;
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0)
+        _exit(1);
+    _exit(1);
+}
+
+/* Once the loop has stopped, libuv no longer delivers signals: a signal
+ * during the rest of the shutdown exits at once. */
+static void late_signals_exit(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_late_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* Descriptors: one per connection admitted (max_connections + its reserve)
+ * plus model files, the loop and MHD's epoll and ITC. Raise the soft limit
+ * towards the hard one as redis does; warn when even that is too low
+ * (accept then fails with EMFILE and pauses; clients wait in the backlog). */
+static void raise_fd_limit(const struct config *c)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)(c->max_connections + c->max_connections / 8 + 16 + 256);
+    if (rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+        slog("warn", "open files limit %llu is below the %llu that max_connections %lld needs; "
+                     "connections past it wait in the listen backlog",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+             (long long)c->max_connections);
 }
 
 /* --check-health: a tiny HTTP client for container HEALTHCHECKs (no curl). */
@@ -128,6 +247,7 @@ static void begin_shutdown(int signum)
         return;
     }
     stopping = 1;
+    watchdog_arm((double)(srv.cfg.drain_seconds + 2 * srv.cfg.shutdown_timeout + 5));
     __atomic_store_n(&srv.draining, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&srv.ready, 0, __ATOMIC_RELAXED);
     /* SIGINT is a person at a terminal: no drain period. */
@@ -168,6 +288,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--check-health"))
             return check_health(&srv.cfg);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(&srv.cfg);
     /* Each request scores on its own HTTP thread: BLAS threads would only
      * fight those threads for the same cores. */
     openblas_set_num_threads(1);
@@ -243,6 +364,13 @@ int main(int argc, char **argv)
 
     /* Phase 7: shutdown. The reloader first: it answers admin requests
      * still waiting for a load, which http_stop needs resumed. */
+    late_signals_exit();
+    watchdog_arm((double)(srv.cfg.shutdown_timeout + 5));
+    /* Test hook (tests/security/sec_burst.sh): stall here as a stuck HTTP
+     * thread would stall MHD_stop_daemon, to show the watchdog ends it. */
+    if (getenv("ENCORE_TEST_STALL_STOP"))
+        for (;;)
+            pause();
     reload_stop();
     http_stop(&srv);
     uv_walk(loop, close_walk, NULL);

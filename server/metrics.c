@@ -232,7 +232,7 @@ void metrics_render(struct metrics *m, struct server *srv, buf *out)
                "# HELP encore_connections_open Client connections open.\n"
                "# TYPE encore_connections_open gauge\n"
                "encore_connections_open %lld\n"
-               "# HELP encore_connections_rejected_total Connections past max_connections (answered 503).\n"
+               "# HELP encore_connections_rejected_total Connections past max_connections (answered 503, or closed at accept past the reserve).\n"
                "# TYPE encore_connections_rejected_total counter\n"
                "encore_connections_rejected_total %lld\n"
                "# HELP encore_connections_timed_out_total Connections cut at their idle or read deadline.\n"
