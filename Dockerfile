@@ -30,7 +30,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make cmake pkg-config \
       libmicrohttpd-dev libjansson-dev libuv1-dev libgnutls28-dev zlib1g-dev libpng-dev \
-      libopenblas-dev liblapacke-dev \
+      libopenblas-dev liblapacke-dev liblmdb-dev libhiredis-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -51,7 +51,7 @@ FROM debian:bookworm-slim AS debug
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libmicrohttpd12 libjansson4 libuv1 libopenblas0-pthread liblapacke \
-      libgnutls30 zlib1g libpng16-16 \
+      libgnutls30 zlib1g libpng16-16 liblmdb0 libhiredis0.14 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/usr/bin/ /usr/bin/
 COPY --from=build --chown=65532:65532 /out/models /models

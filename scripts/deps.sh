@@ -3,11 +3,14 @@
 #   bash scripts/deps.sh [build|test]   (test adds the tools the test suite uses)
 set -euo pipefail
 want=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libuv1-dev
-      libopenblas-dev liblapacke-dev libgnutls28-dev zlib1g-dev libpng-dev check curl python3)
+      libopenblas-dev liblapacke-dev libgnutls28-dev zlib1g-dev libpng-dev check curl python3
+      liblmdb-dev libhiredis-dev)
 if [ "${1:-build}" = test ]; then
   # clang + its sanitizer runtime: fuzzers; wrk: load tests; gnutls-bin: TLS test
   # certificates; python3-numpy: the model-format and import round trips.
   want+=(clang libclang-rt-14-dev wrk gnutls-bin python3-numpy valgrind)
+  # redis-server: the event store's Redis tests start a real one
+  want+=(redis-server)
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -1,0 +1,195 @@
+/* test_store_lmdb.c - the embedded (LMDB) event store: the common cases of
+ * store_cases.h, plus what only it has (files, reopening, a full map, and
+ * durability when the writing process is killed). */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "store_cases.h"
+
+/* Check forks a process per test: stores go under one base directory made
+ * by main() before the forks and removed by it at the end. */
+static char *base;
+
+static const char *sc_location(void)
+{
+    static int n;
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/events-%d-%d", base, (int)getpid(), n++);
+    return path;
+}
+
+static struct evstore *open_at(const char *dir, int read_only, int64_t map_bytes, enc_err *err,
+                               int *rc)
+{
+    struct evstore_options o;
+    evstore_options_default(&o);
+    o.location = dir;
+    o.read_only = read_only;
+    o.map_bytes = map_bytes;
+    struct evstore *s = NULL;
+    *rc = evstore_open(&o, &s, err);
+    return s;
+}
+
+START_TEST(reopen_keeps_everything)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", sc_location());
+    enc_err err = {0};
+    int rc;
+    struct evstore *s = open_at(dir, 0, 0, &err, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(evstore_kind(s), "lmdb");
+    struct ev_event ev = sc_ev("u", "i", "play", "id-1", T0);
+    ck_assert_int_eq(evstore_append(s, &ev, 1, T0, NULL, NULL, &err), 0);
+    ck_assert_int_eq(evstore_item_put(s, "i", 1, "{}", 2, &err), 0);
+    char id[33], id2[33];
+    ck_assert_int_eq(evstore_id(s, id, &err), 0);
+    evstore_close(s);
+    /* read-only, as the trainer opens it */
+    s = open_at(dir, 1, 0, &err, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(evstore_id(s, id2, &err), 0);
+    ck_assert_str_eq(id, id2);
+    ck_assert_int_eq(sc_user(s, "u", 0).n, 1);
+    ck_assert_int_eq(evstore_append(s, &ev, 1, T0, NULL, NULL, &err), ENC_EUNSUPPORTED);
+    evstore_close(s);
+    s = open_at(dir, 0, 0, &err, &rc);
+    size_t acc, dup;
+    ck_assert_int_eq(evstore_append(s, &ev, 1, T0, &acc, &dup, &err), 0);
+    ck_assert_uint_eq(dup, 1);   /* the id is remembered across restarts */
+    evstore_close(s);
+}
+END_TEST
+
+START_TEST(missing_store_read_only)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", sc_location());
+    enc_err err = {0};
+    int rc;
+    struct evstore *s = open_at(dir, 1, 0, &err, &rc);
+    ck_assert_ptr_null(s);
+    ck_assert_int_eq(rc, ENC_ENOTFOUND);
+    ck_assert_msg(strstr(err.msg, "no event store") != NULL, "%s", err.msg);
+    /* a location that is a file, not a directory */
+    char file[4200];
+    snprintf(file, sizeof file, "%s.file", dir);
+    ck_assert_int_eq(tu_write_file(file, "x", 1), 0);
+    s = open_at(file, 0, 0, &err, &rc);
+    ck_assert_ptr_null(s);
+    ck_assert_int_ne(rc, 0);
+}
+END_TEST
+
+/* A full map fails the request that does not fit, whole, and nothing else. */
+START_TEST(full_map_is_all_or_nothing)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", sc_location());
+    enc_err err = {0};
+    int rc;
+    struct evstore *s = open_at(dir, 0, 256 * 1024, &err, &rc);
+    ck_assert_int_eq(rc, 0);
+    struct ev_event ev[100];
+    char items[100][200];
+    for (int i = 0; i < 100; i++) {
+        memset(items[i], 'a' + i % 26, 199);
+        items[i][0] = (char)('A' + i % 26);
+        snprintf(items[i] + 190, 10, "%d", i);
+        ev[i] = sc_ev("small", "x", "play", NULL, T0);
+    }
+    ck_assert_int_eq(evstore_append(s, ev, 3, T0, NULL, NULL, &err), 0);
+    /* big requests until the map is full */
+    int failed = 0;
+    for (int r = 0; r < 200 && !failed; r++) {
+        char users[100][16];
+        for (int i = 0; i < 100; i++) {
+            snprintf(users[i], 16, "r%du%d", r, i);
+            ev[i] = sc_ev(users[i], items[i], "play", NULL, T0);
+        }
+        rc = evstore_append(s, ev, 100, T0, NULL, NULL, &err);
+        if (rc) {
+            failed = 1;
+            ck_assert_int_eq(rc, ENC_EIO);
+            ck_assert_msg(strstr(err.msg, "full") != NULL, "%s", err.msg);
+            /* nothing of the failed request is there */
+            ck_assert_int_eq(sc_user(s, users[0], 0).n, 0);
+            ck_assert_int_eq(sc_user(s, users[99], 0).n, 0);
+        }
+    }
+    ck_assert_int_eq(failed, 1);
+    ck_assert_int_eq(sc_user(s, "small", 0).n, 3);
+    evstore_close(s);
+}
+END_TEST
+
+/* kill -9 of the writing process right after acknowledgements: none lost. */
+START_TEST(acknowledged_survives_kill)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", sc_location());
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        enc_err err = {0};
+        int rc;
+        struct evstore *s = open_at(dir, 0, 0, &err, &rc);
+        if (rc)
+            _exit(3);
+        for (int i = 0;; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "k%d", i);
+            struct ev_event ev = sc_ev("killed", "i", "play", id, T0);
+            if (evstore_append(s, &ev, 1, T0, NULL, NULL, &err) != 0)
+                _exit(4);
+            if (write(fds[1], &i, sizeof i) != sizeof i)   /* acknowledged */
+                _exit(5);
+        }
+    }
+    close(fds[1]);
+    int last = -1, v;
+    while (last < 300 && read(fds[0], &v, sizeof v) == sizeof v)
+        last = v;
+    kill(pid, SIGKILL);
+    /* drain acknowledgements written before the kill landed */
+    while (read(fds[0], &v, sizeof v) == sizeof v)
+        last = v;
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFSIGNALED(status));
+    enc_err err = {0};
+    int rc;
+    struct evstore *s = open_at(dir, 0, 0, &err, &rc);
+    ck_assert_int_eq(rc, 0);
+    struct evstore_stats st;
+    ck_assert_int_eq(evstore_stats(s, &st, &err), 0);
+    ck_assert_int_ge(st.events, last + 1);
+    ck_assert_int_le(st.events, last + 2);   /* at most one committed, not acknowledged */
+    evstore_close(s);
+}
+END_TEST
+
+int main(void)
+{
+    base = tu_tmpdir();
+    if (!base)
+        return 1;
+    Suite *s = suite_create("store_lmdb");
+    TCase *tc = tcase_create("store_lmdb");
+    tcase_set_timeout(tc, 120);
+    sc_add_common(tc);
+    tcase_add_test(tc, reopen_keeps_everything);
+    tcase_add_test(tc, missing_store_read_only);
+    tcase_add_test(tc, full_map_is_all_or_nothing);
+    tcase_add_test(tc, acknowledged_survives_kill);
+    suite_add_tcase(s, tc);
+    int rc = tu_run(s);
+    tu_rmrf(base);
+    free(base);
+    return rc;
+}

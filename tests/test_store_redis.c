@@ -1,0 +1,239 @@
+/* test_store_redis.c - the Redis event store against a real redis-server
+ * that this test starts on a free port in a temp dir (and stops): the common
+ * cases of store_cases.h, plus replicas seeing each other's writes and a
+ * Redis that goes away and comes back. Skips (77) without redis-server. */
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "store_cases.h"
+
+static char *base;
+static int port;
+static char url[64];
+
+static redisContext *rconnect(void)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c && c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int rcmd_ok(const char *cmd)
+{
+    redisContext *c = rconnect();
+    if (!c)
+        return 0;
+    redisReply *r = redisCommand(c, cmd);
+    int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+/* Start redis-server on `port` (AOF with appendfsync always, as deploy/
+ * sets it); 0 once it answers PING. Detached: it outlives Check's forks. */
+static int start_redis(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        setsid();
+        if (fork() != 0)
+            _exit(0);
+        char p[16], log[4200];
+        snprintf(p, sizeof p, "%d", port);
+        snprintf(log, sizeof log, "%s/redis.log", base);
+        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--dir", base,
+               "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile", log,
+               (char *)NULL);
+        _exit(127);
+    }
+    waitpid(pid, NULL, 0);
+    for (int i = 0; i < 100; i++) {
+        if (rcmd_ok("PING"))
+            return 0;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+static void stop_redis(void)
+{
+    rcmd_ok("SHUTDOWN NOSAVE");
+    for (int i = 0; i < 100 && rcmd_ok("PING"); i++) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static const char *sc_location(void)
+{
+    ck_assert_msg(rcmd_ok("FLUSHALL"), "redis-server on port %d does not answer", port);
+    return url;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+START_TEST(bad_urls)
+{
+    static const char *bad[] = {"redis://", "redis://:6379", "redis://h:0", "redis://h:99999",
+                                "redis://h:12x", "redis://h:1/db"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct evstore_options o;
+        evstore_options_default(&o);
+        o.location = bad[i];
+        struct evstore *s = NULL;
+        enc_err err = {0};
+        ck_assert_msg(evstore_open(&o, &s, &err) == ENC_EINVAL, "accepted %s", bad[i]);
+        ck_assert_ptr_null(s);
+    }
+}
+END_TEST
+
+/* What one replica writes, another's watcher hears (Redis stream). */
+struct seen {
+    pthread_mutex_t lock;
+    int user, item, resync;
+};
+
+static void on_change(void *arg, enum ev_change kind, const char *id, size_t len)
+{
+    struct seen *s = arg;
+    pthread_mutex_lock(&s->lock);
+    if (kind == EV_CHANGE_USER && len == 4 && !memcmp(id, "repl", 4))
+        s->user++;
+    if (kind == EV_CHANGE_ITEM && len == 7 && !memcmp(id, "cat-itm", 7))
+        s->item++;
+    if (kind == EV_CHANGE_RESYNC)
+        s->resync++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int wait_for(struct seen *s, int *field, double seconds)
+{
+    double end = now_s() + seconds;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        int v = *field;
+        pthread_mutex_unlock(&s->lock);
+        if (v > 0 || now_s() > end)
+            return v;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+START_TEST(replicas_hear_each_other)
+{
+    struct evstore *a = sc_open(1000), *b = sc_open(1000);
+    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+    evstore_watch(b, on_change, &seen);
+    /* b's watcher connects on its own thread; it says RESYNC when it has */
+    ck_assert_int_gt(wait_for(&seen, &seen.resync, 5), 0);
+    struct ev_event ev = sc_ev("repl", "x", "play", NULL, T0);
+    enc_err err = {0};
+    ck_assert_int_eq(evstore_append(a, &ev, 1, T0, NULL, NULL, &err), 0);
+    ck_assert_int_gt(wait_for(&seen, &seen.user, 5), 0);
+    ck_assert_int_eq(sc_user(b, "repl", 0).n, 1);
+    ck_assert_int_eq(evstore_item_put(a, "cat-itm", 7, "{}", 2, &err), 0);
+    ck_assert_int_gt(wait_for(&seen, &seen.item, 5), 0);
+    evstore_watch(b, NULL, NULL);
+    evstore_close(a);
+    evstore_close(b);
+}
+END_TEST
+
+/* Redis goes away: calls fail fast with ENC_EBUSY, nothing half-written;
+ * it comes back: the same handle works again, and the watcher resyncs. */
+START_TEST(redis_down_and_back)
+{
+    struct evstore *s = sc_open(1000);
+    struct seen seen = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+    evstore_watch(s, on_change, &seen);
+    ck_assert_int_gt(wait_for(&seen, &seen.resync, 5), 0);
+    struct ev_event ev = sc_ev("down", "x", "play", "d1", T0);
+    enc_err err = {0};
+    ck_assert_int_eq(evstore_append(s, &ev, 1, T0, NULL, NULL, &err), 0);
+    stop_redis();
+    ck_assert_int_eq(evstore_append(s, &ev, 1, T0, NULL, NULL, &err), ENC_EBUSY);
+    ck_assert_msg(strstr(err.msg, "redis") != NULL, "%s", err.msg);
+    double t = now_s();
+    for (int i = 0; i < 20; i++)
+        ck_assert_int_eq(evstore_ping(s, &err), ENC_EBUSY);
+    ck_assert_msg(now_s() - t < 5, "failing calls took %.1f s", now_s() - t);
+    struct sc_list l;
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(evstore_user_events(s, "down", 4, 0, sc_collect, &l, &err), ENC_EBUSY);
+    pthread_mutex_lock(&seen.lock);
+    seen.resync = 0;
+    pthread_mutex_unlock(&seen.lock);
+    ck_assert_int_eq(start_redis(), 0);   /* AOF: what was acknowledged is back */
+    int ok = 0;
+    for (int i = 0; i < 50 && !ok; i++) {
+        ok = evstore_ping(s, &err) == 0;
+        if (!ok) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    ck_assert_int_eq(ok, 1);
+    size_t acc = 9, dup = 9;
+    ck_assert_int_eq(evstore_append(s, &ev, 1, T0, &acc, &dup, &err), 0);
+    ck_assert_uint_eq(dup, 1);
+    ck_assert_int_eq(sc_user(s, "down", 0).n, 1);
+    ck_assert_int_gt(wait_for(&seen, &seen.resync, 5), 0);
+    evstore_watch(s, NULL, NULL);
+    evstore_close(s);
+}
+END_TEST
+
+int main(void)
+{
+    if (system("command -v redis-server >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "SKIP: redis-server is not installed (apt-get install redis-server, "
+                        "or bash scripts/deps.sh test)\n");
+        return 77;
+    }
+    if (!(base = tu_tmpdir()))
+        return 1;
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    int started = 0;
+    for (int i = 0; i < 5 && !started; i++) {
+        port = 20000 + rand() % 40000;
+        started = start_redis() == 0;
+    }
+    if (!started) {
+        fprintf(stderr, "could not start redis-server (log in %s)\n", base);
+        return 1;
+    }
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    Suite *s = suite_create("store_redis");
+    TCase *tc = tcase_create("store_redis");
+    tcase_set_timeout(tc, 120);
+    sc_add_common(tc);
+    tcase_add_test(tc, bad_urls);
+    tcase_add_test(tc, replicas_hear_each_other);
+    tcase_add_test(tc, redis_down_and_back);   /* last: it restarts the server */
+    suite_add_tcase(s, tc);
+    int rc = tu_run(s);
+    stop_redis();
+    tu_rmrf(base);
+    free(base);
+    return rc;
+}
