@@ -393,6 +393,37 @@ START_TEST(shared_movielens)
 }
 END_TEST
 
+/* The in-memory builder: id order, summed pairs, non-positive sums dropped
+ * with the users and items they leave empty. */
+START_TEST(builder_sums_and_drops)
+{
+    struct ia_builder *b;
+    ck_assert_int_eq(ia_builder_new(&b), 0);
+    ck_assert_int_eq(ia_builder_add(b, "10", 2, "b", 1, 1.0f), 0);
+    ck_assert_int_eq(ia_builder_add(b, "2", 1, "a", 1, 1.0f), 0);
+    ck_assert_int_eq(ia_builder_add(b, "2", 1, "a", 1, 2.0f), 0);    /* summed: 3 */
+    ck_assert_int_eq(ia_builder_add(b, "2", 1, "c", 1, 1.0f), 0);
+    ck_assert_int_eq(ia_builder_add(b, "2", 1, "c", 1, -2.0f), 0);   /* cancelled */
+    ck_assert_int_eq(ia_builder_add(b, "7", 1, "c", 1, -1.0f), 0);   /* user 7: nothing left */
+    ck_assert_int_eq(ia_builder_add(b, "", 0, "c", 1, 1.0f), ENC_EINVAL);
+    struct ia_matrix m;
+    ck_assert_int_eq(ia_builder_finish(b, &m), 0);
+    ia_builder_free(b);
+    ck_assert_uint_eq(m.n_users, 2);
+    ck_assert_str_eq(m.user_ids[0], "2");   /* numeric order */
+    ck_assert_str_eq(m.user_ids[1], "10");
+    ck_assert_uint_eq(m.n_items, 2);        /* "c" is gone */
+    ck_assert_str_eq(m.item_ids[0], "a");
+    ck_assert_str_eq(m.item_ids[1], "b");
+    ck_assert_uint_eq(m.nnz, 2);
+    ck_assert_int_eq(m.indptr[1], 1);
+    ck_assert_int_eq(m.indices[0], 0);
+    ck_assert(m.weights[0] == 3.0f);
+    ck_assert_int_eq(m.indices[1], 1);
+    ia_matrix_clear(&m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("interactions");
@@ -410,6 +441,7 @@ int main(void)
     tcase_add_test(tc, movies_csv);
     tcase_add_test(tc, transpose_and_fill);
     tcase_add_test(tc, shared_movielens);
+    tcase_add_test(tc, builder_sums_and_drops);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

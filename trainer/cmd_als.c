@@ -2,7 +2,7 @@
  * cmd_als.c - encore-train als: read interactions (and item metadata), fit
  * implicit ALS (models/mf/als.h), publish REPO/NAME/VERSION/model.safetensors.
  *
- *   encore-train als --interactions FILE [--items FILE] --out REPO/NAME
+ *   encore-train als --interactions FILE [--events STORE] [--items FILE] --out REPO/NAME
  *       [--format auto|udata|ratings-csv|csv|tsv] [--min-rating R]
  *       [--factors N] [--iterations N] [--regularization X] [--alpha X]
  *       [--solver cg|cholesky] [--cg-steps N] [--weighting none|bm25|tfidf]
@@ -37,7 +37,9 @@ int cmd_als(int argc, char **argv)
     int dry = 0;
     in.min_rating = 0;
     const struct opt opts[] = {
-        {"interactions", OPT_STR, &in.interactions, "interaction file (see --format)", 0, -1, 1},
+        {"interactions", OPT_STR, &in.interactions,
+         "interaction file (see --format); may be left out with --events", 0, -1, 0},
+        MF_INPUT_EVENT_OPTS(in),
         {"items", OPT_STR, &in.items, "item metadata: MovieLens u.item or movies.csv", 0, -1, 0},
         {"items-format", OPT_STR, &in.items_format, "auto, uitem or movies-csv", 0, -1, 0},
         {"out", OPT_STR, &out, "model directory REPO/NAME (a new VERSION is written inside)",
@@ -64,7 +66,8 @@ int cmd_als(int argc, char **argv)
         {"dry-run", OPT_FLAG, &dry, "train (and validate) without publishing", 0, -1, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
-    const char *syn = "--interactions FILE [--items FILE] --out REPO/NAME [options]";
+    const char *syn =
+        "--interactions FILE [--events STORE] [--items FILE] --out REPO/NAME [options]";
     int rc = opts_parse("als", syn, opts, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;

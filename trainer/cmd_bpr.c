@@ -2,7 +2,7 @@
  * cmd_bpr.c - encore-train bpr: Bayesian Personalized Ranking with SGD
  * (models/mf/bpr.h), writing the same kind of mf model as `als`.
  *
- *   encore-train bpr --interactions FILE [--items FILE] --out REPO/NAME
+ *   encore-train bpr --interactions FILE [--events STORE] [--items FILE] --out REPO/NAME
  *       [--format ..] [--min-rating R] [--factors N] [--epochs N]
  *       [--learning-rate X] [--regularization X] [--threads N] [--seed N]
  *       [--version N] [--validation FILE] [--dry-run]
@@ -34,7 +34,9 @@ int cmd_bpr(int argc, char **argv)
     double lr = p.learning_rate, reg = p.regularization;
     int dry = 0;
     const struct opt opts[] = {
-        {"interactions", OPT_STR, &in.interactions, "interaction file (see --format)", 0, -1, 1},
+        {"interactions", OPT_STR, &in.interactions,
+         "interaction file (see --format); may be left out with --events", 0, -1, 0},
+        MF_INPUT_EVENT_OPTS(in),
         {"items", OPT_STR, &in.items, "item metadata: MovieLens u.item or movies.csv", 0, -1, 0},
         {"items-format", OPT_STR, &in.items_format, "auto, uitem or movies-csv", 0, -1, 0},
         {"out", OPT_STR, &out, "model directory REPO/NAME (a new VERSION is written inside)",
@@ -54,7 +56,8 @@ int cmd_bpr(int argc, char **argv)
         {"dry-run", OPT_FLAG, &dry, "train (and validate) without publishing", 0, -1, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
-    const char *syn = "--interactions FILE [--items FILE] --out REPO/NAME [options]";
+    const char *syn =
+        "--interactions FILE [--events STORE] [--items FILE] --out REPO/NAME [options]";
     int rc = opts_parse("bpr", syn, opts, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;

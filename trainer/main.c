@@ -21,6 +21,7 @@ static const struct {
     {"demo-data", cmd_demo, "write the embedded synthetic demo data set (items + interactions)"},
     {"eval", cmd_eval, "evaluate a model on held-out data (prints JSON)"},
     {"import", cmd_import, "serve factors trained elsewhere (Spark ALS, implicit): .npy or CSV"},
+    {"events", cmd_events, "read the event store: export it as TSV, or print its counts"},
 };
 
 static void usage(FILE *out)

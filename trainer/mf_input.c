@@ -6,8 +6,47 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gnutls/crypto.h>
+
+#include "events/store.h"
 #include "mf/rank_eval.h"
 #include "trainer.h"
+
+/* Replace the file's matrix by the file and the event store together. */
+static int load_events(const char *cmd, struct mf_input *in, int have_file)
+{
+    enc_err err = {0};
+    struct ev_types types;
+    if (ev_types_parse(in->event_weights ? in->event_weights : EV_DEFAULT_WEIGHTS, &types,
+                       &err)) {
+        fprintf(stderr, "encore-train %s: --event-weights: %s\n", cmd, err.msg);
+        return 2;
+    }
+    struct evstore_options o;
+    evstore_options_default(&o);
+    o.location = in->events;
+    o.read_only = 1;
+    struct evstore *s = NULL;
+    if (evstore_open(&o, &s, &err)) {
+        fprintf(stderr, "encore-train %s: --events: %s\n", cmd, err.msg);
+        return 1;
+    }
+    struct ia_matrix merged;
+    int rc = evtrain_merge(have_file ? &in->m : NULL, s, &types, &merged, &in->ev, &err);
+    evstore_close(s);
+    if (rc) {
+        fprintf(stderr, "encore-train %s: --events %s: %s\n", cmd, in->events, err.msg);
+        return 1;
+    }
+    fprintf(stderr, "%s: %s: %zu events up to sequence %llu (%zu without weight), %zu erased "
+                    "users (%zu of their pairs left out); with the file: %zu users x %zu items, "
+                    "%zu pairs\n", cmd, in->events, in->ev.events,
+            (unsigned long long)in->ev.cutoff_seq, in->ev.events_zero, in->ev.erased_users,
+            in->ev.file_pairs_dropped, merged.n_users, merged.n_items, merged.nnz);
+    ia_matrix_clear(&in->m);
+    in->m = merged;
+    return 0;
+}
 
 int mf_input_load(const char *cmd, struct mf_input *in)
 {
@@ -24,13 +63,28 @@ int mf_input_load(const char *cmd, struct mf_input *in)
                         "movies-csv)\n", cmd, in->items_format);
         return 2;
     }
-    if (ia_read(in->interactions, &o, &in->m, &err)) {
-        fprintf(stderr, "encore-train %s: %s\n", cmd, err.msg);
-        return 1;
+    if (!in->interactions && !in->events) {
+        fprintf(stderr, "encore-train %s: --interactions (or --events) is required (see "
+                        "--help)\n", cmd);
+        return 2;
     }
-    fprintf(stderr, "%s: %s: %s, %zu interactions kept (%zu dropped), %zu users x %zu items, "
-                    "%zu distinct pairs\n", cmd, in->interactions, ia_format_name(in->m.format),
-            in->m.n_records, in->m.n_dropped, in->m.n_users, in->m.n_items, in->m.nnz);
+    if (in->interactions) {
+        if (ia_read(in->interactions, &o, &in->m, &err)) {
+            fprintf(stderr, "encore-train %s: %s\n", cmd, err.msg);
+            return 1;
+        }
+        fprintf(stderr, "%s: %s: %s, %zu interactions kept (%zu dropped), %zu users x %zu "
+                        "items, %zu distinct pairs\n", cmd, in->interactions,
+                ia_format_name(in->m.format), in->m.n_records, in->m.n_dropped, in->m.n_users,
+                in->m.n_items, in->m.nnz);
+    }
+    if (in->events) {
+        int rc = load_events(cmd, in, in->interactions != NULL);
+        if (rc) {
+            mf_input_clear(in);
+            return rc;
+        }
+    }
     if (in->items) {
         if (ia_read_items(in->items, ifmt, in->m.item_ids, in->m.n_items, &in->it, &err)) {
             fprintf(stderr, "encore-train %s: %s\n", cmd, err.msg);
@@ -47,6 +101,15 @@ int mf_input_load(const char *cmd, struct mf_input *in)
         mf_input_clear(in);
         return 1;
     }
+    if (in->events) {   /* the files' digest, then the store's identity and cutoff */
+        char text[200];
+        unsigned char dig[32];
+        int n = snprintf(text, sizeof text, "%s events %s %llu", in->fingerprint,
+                         in->ev.store_id, (unsigned long long)in->ev.cutoff_seq);
+        gnutls_hash_fast(GNUTLS_DIG_SHA256, text, (size_t)n, dig);
+        for (int i = 0; i < 32; i++)
+            snprintf(in->fingerprint + 2 * i, 3, "%02x", dig[i]);
+    }
     return 0;
 }
 
@@ -62,6 +125,18 @@ void mf_input_describe(const struct mf_input *in, json_t *hyper)
     json_object_set_new(hyper, "format", json_string(ia_format_name(in->m.format)));
     json_object_set_new(hyper, "min_rating", json_real(in->min_rating));
     json_object_set_new(hyper, "interactions", json_integer((json_int_t)in->m.nnz));
+    if (in->events) {
+        /* The server folds in only events after the cutoff, and only when
+         * the store is the same one (store_id). */
+        json_object_set_new(
+            hyper, "events",
+            json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "store", evstore_is_redis(in->events)
+                                                                ? "redis" : "embedded",
+                      "store_id", in->ev.store_id, "cutoff_seq", (json_int_t)in->ev.cutoff_seq,
+                      "cutoff_time", (json_int_t)in->ev.cutoff_time, "events",
+                      (json_int_t)in->ev.events, "erased_users",
+                      (json_int_t)in->ev.erased_users));
+    }
 }
 
 json_t *mf_metrics_json(const struct re_metrics *m)

@@ -8,11 +8,16 @@
 
 #include <jansson.h>
 
+#include "events/training.h"
 #include "mf/interactions.h"
 #include "mf/mf.h"
 
 struct mf_input {
-    const char *interactions, *items;       /* paths (items may be NULL) */
+    const char *interactions, *items;       /* paths (either may be NULL; interactions
+                                               only when events is given) */
+    const char *events;                     /* event store (directory or redis://), or NULL */
+    const char *event_weights;              /* type:weight list (event.h), or NULL: default */
+    struct evtrain_info ev;                 /* filled when events is given */
     const char *format, *items_format;      /* names, see interactions.h */
     double min_rating;
     struct ia_matrix m;                     /* filled by mf_input_load */
@@ -21,7 +26,16 @@ struct mf_input {
     char fingerprint[65];                   /* SHA-256 over the input files */
 };
 
-/* Read the files; on failure print "encore-train CMD: message" and return
+/* The options every mf trainer shares for the event store (--events,
+ * --event-weights): rows for an option table. */
+#define MF_INPUT_EVENT_OPTS(in)                                                           \
+    {"events", OPT_STR, &(in).events,                                                     \
+     "also train on the event store (a directory or redis://HOST:PORT[/DB]); erased users " \
+     "are left out", 0, -1, 0},                                                           \
+    {"event-weights", OPT_STR, &(in).event_weights,                                       \
+     "event types and weights (confidences), as the server's event_weights", 0, -1, 0}
+
+/* Read the files (and the event store); on failure print "encore-train CMD: message" and return
  * the exit status (1 bad input, 2 bad option value); 0 on success. */
 int mf_input_load(const char *cmd, struct mf_input *in);
 void mf_input_clear(struct mf_input *in);

@@ -50,6 +50,7 @@ int cmd_linear(int argc, char **argv);
 int cmd_text(int argc, char **argv);
 int cmd_cnn(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 
 /* encore-train eval dispatches on the model's family. Each row evaluates
  * one family: model_dir is what --model named; argv holds all arguments. */

@@ -1170,3 +1170,119 @@ int ia_fill_mf_data(const struct ia_matrix *m, const struct ia_items *items,
     }
     return 0;
 }
+
+/* ---- building a matrix from records in memory --------------------------- */
+
+struct ia_builder {
+    struct intern users, items;
+    struct triple *t;
+    size_t n, cap;
+};
+
+int ia_builder_new(struct ia_builder **out)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? 0 : ENC_ENOMEM;
+}
+
+void ia_builder_free(struct ia_builder *b)
+{
+    if (!b)
+        return;
+    intern_free(&b->users);
+    intern_free(&b->items);
+    free(b->t);
+    free(b);
+}
+
+int ia_builder_add(struct ia_builder *b, const char *user, size_t ulen, const char *item,
+                   size_t ilen, float w)
+{
+    if (ulen == 0 || ilen == 0 || !isfinite(w))
+        return ENC_EINVAL;
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 4096;
+        struct triple *n2 = realloc(b->t, nc * sizeof *n2);
+        if (!n2)
+            return ENC_ENOMEM;
+        b->t = n2;
+        b->cap = nc;
+    }
+    int32_t ui, ii;
+    int rc;
+    if ((rc = intern_get(&b->users, user, ulen, &ui)) ||
+        (rc = intern_get(&b->items, item, ilen, &ii)))
+        return rc;
+    b->t[b->n++] = (struct triple){ui, ii, w};
+    return 0;
+}
+
+/* Keep the entries with a positive sum, and the users and items that still
+ * have one; ids stay in id order. */
+static int keep_positive(struct ia_matrix *m)
+{
+    int32_t *icount = calloc(m->n_items ? m->n_items : 1, sizeof *icount);
+    int32_t *imap = malloc((m->n_items ? m->n_items : 1) * sizeof *imap);
+    if (!icount || !imap) {
+        free(icount);
+        free(imap);
+        return ENC_ENOMEM;
+    }
+    size_t w = 0, nu = 0;
+    for (size_t u = 0; u < m->n_users; u++) {
+        int64_t b = m->indptr[u], e = m->indptr[u + 1];
+        int64_t row_start = (int64_t)w;
+        for (int64_t k = b; k < e; k++) {
+            if (!(m->weights[k] > 0))
+                continue;
+            m->indices[w] = m->indices[k];
+            m->weights[w] = m->weights[k];
+            icount[m->indices[w]]++;
+            w++;
+        }
+        if ((int64_t)w == row_start) {   /* a user with nothing left */
+            free(m->user_ids[u]);
+            continue;
+        }
+        m->user_ids[nu] = m->user_ids[u];
+        m->indptr[nu] = row_start;
+        nu++;
+    }
+    m->indptr[nu] = (int64_t)w;
+    size_t ni = 0;
+    for (size_t i = 0; i < m->n_items; i++) {
+        if (icount[i] == 0) {
+            free(m->item_ids[i]);
+            imap[i] = -1;
+            continue;
+        }
+        m->item_ids[ni] = m->item_ids[i];
+        imap[i] = (int32_t)ni++;
+    }
+    for (size_t k = 0; k < w; k++)
+        m->indices[k] = imap[m->indices[k]];
+    m->n_users = nu;
+    m->n_items = ni;
+    m->nnz = w;
+    free(icount);
+    free(imap);
+    return 0;
+}
+
+int ia_builder_finish(struct ia_builder *b, struct ia_matrix *out)
+{
+    memset(out, 0, sizeof *out);
+    out->format = IA_FORMAT_TSV;
+    out->n_records = b->n;
+    int rc = build_csr(&b->users, &b->items, b->t, b->n, out);
+    if (rc == 0)
+        rc = keep_positive(out);
+    free(b->t);
+    b->t = NULL;
+    b->n = b->cap = 0;
+    intern_free(&b->users);
+    intern_free(&b->items);
+    if (rc)
+        ia_matrix_clear(out);
+    return rc;
+}

@@ -135,4 +135,21 @@ char *ia_to_utf8(const char *s, size_t len);
 /* Compare two ids in row order (digits-only ids numerically first). */
 int ia_id_cmp(const char *a, const char *b);
 
+/* A matrix from records in memory (the event store's training input): add
+ * (user, item, weight) records, then finish into CSR in id order with the
+ * weights of a repeated pair summed. Pairs whose sum is not positive are
+ * dropped (negative events cancel positive ones), then users and items left
+ * with none. Ids are converted to UTF-8 as the file readers do.
+ *   ia_builder_new(&b); ia_builder_add(b, ...)...; ia_builder_finish(b, &m);
+ *   ia_builder_free(b);
+ * add returns 0, ENC_EINVAL (an empty id or a non-finite weight), ENC_ENOMEM
+ * or ENC_ETOOLARGE (more than 2^31 ids); finish returns 0 or ENC_ENOMEM and
+ * leaves the builder empty (free it). */
+struct ia_builder;
+int ia_builder_new(struct ia_builder **out);
+int ia_builder_add(struct ia_builder *b, const char *user, size_t ulen, const char *item,
+                   size_t ilen, float w);
+int ia_builder_finish(struct ia_builder *b, struct ia_matrix *out);
+void ia_builder_free(struct ia_builder *b);
+
 #endif
