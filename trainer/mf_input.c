@@ -64,8 +64,8 @@ int mf_input_load(const char *cmd, struct mf_input *in)
         return 2;
     }
     if (!in->interactions && !in->events) {
-        fprintf(stderr, "encore-train %s: --interactions (or --events) is required (see "
-                        "--help)\n", cmd);
+        fprintf(stderr, "encore-train %s: --interactions is required unless --events is "
+                        "given (see --help)\n", cmd);
         return 2;
     }
     if (in->interactions) {
