@@ -29,6 +29,7 @@
 
 #include "core/model.h"
 #include "core/repo.h"
+#include "families.h"
 #include "mf/mf.h"
 
 static double cpu_now(void)
@@ -50,8 +51,10 @@ static struct model *load(const char *dir, const char *precision)
     char *path = NULL, *name = NULL;
     int64_t version = 0;
     struct model *m = NULL;
-    if (mf_set_score_precision(precision, &err) || repo_resolve(dir, &path, &name, &version, &err) ||
-        model_load(name, version, path, &m, &err)) {
+    struct model_load_opts lo = model_default_opts;
+    if (model_precision_parse(precision, &lo.precision, &err) || model_load_opts_check(&lo, &err) ||
+        repo_resolve(dir, &path, &name, &version, &err) ||
+        model_load(name, version, path, &lo, &m, &err)) {
         fprintf(stderr, "mf_recommend_bench: %s\n", err.msg);
         exit(1);
     }

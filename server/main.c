@@ -38,9 +38,9 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "families.h"
 #include "log.h"
 #include "metrics.h"
-#include "mf/mf.h"
 #include "reload.h"
 #include "server.h"
 
@@ -299,8 +299,10 @@ int main(int argc, char **argv)
 
     /* Phase 2: secrets (and the scoring kernel, which must be known before
      * models load). */
-    if (mf_set_score_precision(srv.cfg.score_precision, &err) ||
-        auth_load(&srv.cfg, &srv.auth, &err) || http_tls_load(&srv, &err)) {
+    struct model_load_opts load_opts = model_default_opts;
+    if (model_precision_parse(srv.cfg.score_precision, &load_opts.precision, &err) ||
+        model_load_opts_check(&load_opts, &err) || auth_load(&srv.cfg, &srv.auth, &err) ||
+        http_tls_load(&srv, &err)) {
         slog("error", "%s", err.msg);
         fprintf(stderr, "encore-server: configuration error: %s\n", err.msg);
         return 2;
@@ -311,7 +313,8 @@ int main(int argc, char **argv)
 
     /* Phase 3: models. */
     srv.metrics = metrics_new();
-    if (!srv.metrics || registry_new(srv.cfg.models, (int)srv.cfg.versions_kept, &srv.reg, &err)) {
+    if (!srv.metrics || registry_new(srv.cfg.models, (int)srv.cfg.versions_kept, &load_opts, &srv.reg,
+                                          &err)) {
         fprintf(stderr, "encore-server: out of memory\n");
         return 1;
     }

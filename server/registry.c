@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/repo.h"
+#include "families.h"
 #include "log.h"
 
 #define MAX_KEPT 100
@@ -25,13 +26,15 @@ struct entry {
 struct registry {
     char *repo;
     int kept;
+    struct model_load_opts opts;   /* every load's; the family table is static */
     pthread_mutex_t mu;
     struct entry *e;
     int n, cap;
     struct registry_stats stats;
 };
 
-int registry_new(const char *repo, int versions_kept, struct registry **out, enc_err *err)
+int registry_new(const char *repo, int versions_kept, const struct model_load_opts *opts,
+                 struct registry **out, enc_err *err)
 {
     struct registry *r = calloc(1, sizeof *r);
     if (!r || !(r->repo = strdup(repo))) {
@@ -39,6 +42,7 @@ int registry_new(const char *repo, int versions_kept, struct registry **out, enc
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }
     r->kept = versions_kept < 1 ? 1 : versions_kept > MAX_KEPT ? MAX_KEPT : versions_kept;
+    r->opts = opts ? *opts : model_default_opts;
     pthread_mutex_init(&r->mu, NULL);
     *out = r;
     return 0;
@@ -132,7 +136,7 @@ static int load_version(struct registry *r, const char *name, int64_t version, s
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s/%lld/%s", r->repo, name, (long long)version, ST_FILE_NAME);
     struct model *m = NULL;
-    int rc = model_load(name, version, path, &m, err);
+    int rc = model_load(name, version, path, &r->opts, &m, err);
     struct stat sb;
     int have_stat = rc && stat(path, &sb) == 0;
     pthread_mutex_lock(&r->mu);

@@ -19,8 +19,10 @@
 
 struct registry;
 
-/* A new, empty registry over the repository directory `repo` (borrowed). */
-int registry_new(const char *repo, int versions_kept, struct registry **out, enc_err *err);
+/* A new, empty registry over the repository directory `repo` (borrowed)
+ * that loads with `opts` (copied; NULL: families.h's model_default_opts). */
+int registry_new(const char *repo, int versions_kept, const struct model_load_opts *opts,
+                 struct registry **out, enc_err *err);
 void registry_free(struct registry *r);   /* drops every reference; NULL ok */
 
 /* Load the highest version of every model in the repository. A model that

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/model.h"
+#include "families.h"
 #include "mf/mf.h"
 #include "testutil.h"
 
@@ -85,19 +86,20 @@ static inline void mfu_save(struct mf_data *d, const char *repo, const char *nam
     enc_err err = {0};
     char out[4200];
     snprintf(out, sizeof out, "%s/%s", repo, name);
-    ck_assert_msg(mf_save(d, NULL, NULL, out, 0, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_save(&mf_ops, d, NULL, NULL, out, 0, NULL, &err) == 0, "%s", err.msg);
     mf_data_clear(d);
     snprintf(path, cap, "%s/%s/1/model.safetensors", repo, name);
 }
 
-/* Load a model file with a score precision, then set the process back to f32. */
+/* Load a model file with a score precision (a load option: nothing else
+ * loads with it). */
 static inline struct model *mfu_load(const char *path, const char *precision)
 {
     enc_err err = {0};
     struct model *m = NULL;
-    ck_assert_msg(mf_set_score_precision(precision, &err) == 0, "%s", err.msg);
-    ck_assert_msg(model_load("m", 1, path, &m, &err) == 0, "%s", err.msg);
-    ck_assert_int_eq(mf_set_score_precision("f32", &err), 0);
+    struct model_load_opts lo = model_default_opts;
+    ck_assert_msg(model_precision_parse(precision, &lo.precision, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_load("m", 1, path, &lo, &m, &err) == 0, "%s", err.msg);
     return m;
 }
 

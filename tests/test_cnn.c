@@ -12,6 +12,7 @@
 #include "cnn/cnn.h"
 #include "cnn_testutil.h"
 #include "core/model.h"
+#include "families.h"
 
 static uint64_t rng_state = 12345;
 
@@ -377,7 +378,7 @@ START_TEST(golden_forward_pass)
     snprintf(path, sizeof path, "%s", tu_src("tests/data/cnn/golden/model.safetensors"));
     struct model *m;
     enc_err err = {0};
-    ck_assert_msg(model_load("golden", 1, path, &m, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_load("golden", 1, path, &model_default_opts, &m, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(m->ops->family, "cnn");
     const struct model_io *io = m->ops->io(m->state);
     ck_assert_uint_eq(io->n_features, 64);

@@ -18,6 +18,7 @@
 #include "cnn/cnn.h"
 #include "cnn_testutil.h"
 #include "core/model.h"
+#include "families.h"
 
 static uint64_t rng_state = 4242;
 
@@ -359,7 +360,7 @@ START_TEST(golden_bn)
 {
     struct model *m;
     enc_err err = {0};
-    ck_assert_msg(model_load("golden", 1, tu_src("tests/data/cnn_bn/model.safetensors"), &m,
+    ck_assert_msg(model_load("golden", 1, tu_src("tests/data/cnn_bn/model.safetensors"), &model_default_opts, &m,
                              &err) == 0, "%s", err.msg);
     double in[108], want[12];
     ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn_bn/input.txt"), in, 108), 108);

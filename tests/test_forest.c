@@ -9,6 +9,7 @@
 
 #include "core/model.h"
 #include "core/repo.h"
+#include "families.h"
 #include "forest/forest.h"
 #include "table/csvtable.h"
 #include "testutil.h"
@@ -251,13 +252,13 @@ START_TEST(save_load_and_corruption)
     snprintf(out, sizeof out, "%s/repo/iris", dir);
     json_t *hyper = forest_params_json(&p);
     int64_t v;
-    ck_assert_int_eq(forest_save(f, hyper, "fp", out, 0, &v, &err), 0);
+    ck_assert_int_eq(model_save(&forest_ops, f, hyper, "fp", out, 0, &v, &err), 0);
     json_decref(hyper);
     ck_assert_int_eq(v, 1);
     char *path;
     ck_assert_int_eq(repo_resolve(out, &path, NULL, NULL, &err), 0);
     struct model *m;
-    ck_assert_msg(model_load("iris", 1, path, &m, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_load("iris", 1, path, &model_default_opts, &m, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(m->ops->family, "forest");
     const struct model_io *io = m->ops->io(m->state);
     ck_assert_int_eq(io->kind, MODEL_INPUT_NUMERIC);

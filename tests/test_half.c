@@ -95,9 +95,11 @@ END_TEST
 START_TEST(f16_model_ranks_as_f32)
 {
     enc_err err = {0};
-    ck_assert_int_eq(mf_set_score_precision("f8", &err), ENC_EINVAL);
+    struct model_load_opts lo = model_default_opts;
+    ck_assert_int_eq(model_precision_parse("f8", &lo.precision, &err), ENC_EINVAL);
+    ck_assert_int_eq(model_precision_parse("f16", &lo.precision, &err), 0);
     if (!half_supported()) {
-        ck_assert_int_eq(mf_set_score_precision("f16", &err), ENC_EUNSUPPORTED);
+        ck_assert_int_eq(model_load_opts_check(&lo, &err), ENC_EUNSUPPORTED);
         printf("test_half: skipped: this CPU lacks AVX2/FMA/F16C\n");
         return;
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/st.h"
+#include "families.h"
 #include "mf/import.h"
 #include "mf/mf.h"
 #include "testutil.h"
@@ -481,7 +482,7 @@ START_TEST(round_trip_scores_are_dot_products)
     free(buf);
     ck_assert_str_eq(st_meta(f, "algorithm"), "import");
     void *state;
-    ck_assert_msg(mf_ops.load(f, &state, &err) == 0, "%s", err.msg);
+    ck_assert_msg(mf_ops.load(f, &model_default_opts, &state, &err) == 0, "%s", err.msg);
     const struct mf_model *m = state;
     float *scratch = malloc(mf_scratch_floats(m) * sizeof *scratch);
     struct reco_hit hits[NI];

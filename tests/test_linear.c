@@ -10,6 +10,7 @@
 
 #include "core/model.h"
 #include "core/repo.h"
+#include "families.h"
 #include "linear/linear.h"
 #include "table/csvtable.h"
 #include "testutil.h"
@@ -303,12 +304,12 @@ START_TEST(two_classes_and_repository)
     snprintf(out, sizeof out, "%s/repo/vv", dir);
     json_t *hyper = linear_solver_json(&s);
     int64_t v;
-    ck_assert_int_eq(linear_save(m, hyper, "fp", out, 0, &v, &err), 0);
+    ck_assert_int_eq(model_save(&linear_ops, m, hyper, "fp", out, 0, &v, &err), 0);
     json_decref(hyper);
     char *path;
     ck_assert_int_eq(repo_resolve(out, &path, NULL, NULL, &err), 0);
     struct model *mm;
-    ck_assert_msg(model_load("vv", v, path, &mm, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_load("vv", v, path, &model_default_opts, &mm, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(mm->ops->family, "linear");
     float q[2];
     struct model_batch b = {1, s2.x, NULL, NULL};

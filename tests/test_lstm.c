@@ -9,6 +9,7 @@
 
 #include "core/model.h"
 #include "core/st.h"
+#include "families.h"
 #include "testutil.h"
 #include "text/text.h"
 
@@ -246,9 +247,9 @@ START_TEST(deterministic_and_round_trip)
     st_file *f;
     enc_err err = {0};
     ck_assert_msg(st_open_buffer(buf, len, &f, &err) == 0, "%s", err.msg);
-    const struct model_ops *ops = model_family_find("text");
+    const struct model_ops *ops = model_family_find(model_families, "text");
     void *state;
-    ck_assert_msg(ops->load(f, &state, &err) == 0, "%s", err.msg);
+    ck_assert_msg(ops->load(f, &model_default_opts, &state, &err) == 0, "%s", err.msg);
     const char *texts[] = {"a gripping film", "not funny", "", "\x93zzz\x94 \xc3\xa9"};
     size_t lens[4];
     for (int i = 0; i < 4; i++)

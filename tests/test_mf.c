@@ -6,6 +6,7 @@
 
 #include "core/model.h"
 #include "core/repo.h"
+#include "families.h"
 #include "mf/mf.h"
 #include "testutil.h"
 
@@ -77,13 +78,13 @@ static void setup(void)
     enc_err err = {0};
     int64_t v = 0;
     json_t *hyper = json_pack("{s:i}", "factors", 2);
-    ck_assert_int_eq(mf_save(&d, hyper, "fp", out, 0, &v, &err), 0);
+    ck_assert_int_eq(model_save(&mf_ops, &d, hyper, "fp", out, 0, &v, &err), 0);
     ck_assert_int_eq(v, 1);
     json_decref(hyper);
     mf_data_clear(&d);
     char path[4300];
     snprintf(path, sizeof path, "%s/films/1/model.safetensors", repo);
-    ck_assert_msg(model_load("films", 1, path, &model, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_load("films", 1, path, &model_default_opts, &model, &err) == 0, "%s", err.msg);
 }
 
 static void teardown(void)
@@ -215,13 +216,13 @@ START_TEST(fold_in_scaled_regularization)
     snprintf(out, sizeof out, "%s/scaled", repo);
     enc_err err = {0};
     json_t *hyper = json_pack("{s:f,s:f}", "reg_exponent", 0.5, "mean_user_interactions", 4.0);
-    ck_assert_int_eq(mf_save(&d, hyper, NULL, out, 0, NULL, &err), 0);
+    ck_assert_int_eq(model_save(&mf_ops, &d, hyper, NULL, out, 0, NULL, &err), 0);
     json_decref(hyper);
     mf_data_clear(&d);
     char path[4300];
     snprintf(path, sizeof path, "%s/scaled/1/model.safetensors", repo);
     struct model *m2;
-    ck_assert_int_eq(model_load("scaled", 1, path, &m2, &err), 0);
+    ck_assert_int_eq(model_load("scaled", 1, path, &model_default_opts, &m2, &err), 0);
     float work[6];
     int32_t hist[] = {0};
     ck_assert_int_eq(mf_fold_in(m2->state, hist, 1, work, &err), 0);
@@ -434,7 +435,7 @@ START_TEST(refuses_bad_indexes)
     st_file *f;
     ck_assert_int_eq(st_open_buffer(buf, len, &f, &err), 0);
     void *state = NULL;
-    ck_assert_int_eq(mf_ops.load(f, &state, &err), ENC_EFORMAT);
+    ck_assert_int_eq(mf_ops.load(f, &model_default_opts, &state, &err), ENC_EFORMAT);
     ck_assert_ptr_nonnull(strstr(err.msg, "seen"));
     st_close(f);
     free(buf);
@@ -446,7 +447,7 @@ START_TEST(refuses_bad_indexes)
     mf_write(&d, w, NULL, NULL);
     st_writer_to_buffer(w, &buf, &len, &err);
     ck_assert_int_eq(st_open_buffer(buf, len, &f, &err), 0);
-    ck_assert_int_eq(mf_ops.load(f, &state, &err), ENC_EFORMAT);
+    ck_assert_int_eq(mf_ops.load(f, &model_default_opts, &state, &err), ENC_EFORMAT);
     ck_assert_ptr_nonnull(strstr(err.msg, "NaN"));
     st_close(f);
     free(buf);
@@ -464,9 +465,9 @@ START_TEST(repository_versions)
     snprintf(out, sizeof out, "%s/films", repo);
     enc_err err = {0};
     int64_t v = 0;
-    ck_assert_int_eq(mf_save(&d, NULL, NULL, out, 0, &v, &err), 0);
+    ck_assert_int_eq(model_save(&mf_ops, &d, NULL, NULL, out, 0, &v, &err), 0);
     ck_assert_int_eq(v, 2);
-    ck_assert_int_ne(mf_save(&d, NULL, NULL, out, 2, &v, &err), 0);   /* immutable */
+    ck_assert_int_ne(model_save(&mf_ops, &d, NULL, NULL, out, 2, &v, &err), 0);   /* immutable */
     mf_data_clear(&d);
     char *path, *name;
     int64_t ver;

@@ -10,6 +10,7 @@
 
 #include "core/model.h"
 #include "core/st.h"
+#include "families.h"
 #include "testutil.h"
 #include "text/text.h"
 
@@ -163,10 +164,10 @@ START_TEST(round_trip_golden)
     ck_assert_msg(st_open_buffer(buf, len, &f, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(st_meta(f, "family"), "text");
     ck_assert_str_eq(st_meta(f, "text_model"), "nbsvm");
-    const struct model_ops *ops = model_family_find("text");
+    const struct model_ops *ops = model_family_find(model_families, "text");
     ck_assert_ptr_nonnull(ops);
     void *state;
-    ck_assert_msg(ops->load(f, &state, &err) == 0, "%s", err.msg);
+    ck_assert_msg(ops->load(f, &model_default_opts, &state, &err) == 0, "%s", err.msg);
     const struct model_io *io = ops->io(state);
     ck_assert_int_eq(io->kind, MODEL_INPUT_TEXT);
     ck_assert_uint_eq(io->n_classes, 2);
@@ -209,7 +210,7 @@ START_TEST(round_trip_golden)
     ck_assert_int_eq(st_writer_to_buffer(w, &buf2, &len2, NULL), 0);
     st_writer_free(w);
     ck_assert_int_eq(st_open_buffer(buf2, len2, &f, &err), 0);
-    ck_assert_int_ne(ops->load(f, &state, &err), 0);
+    ck_assert_int_ne(ops->load(f, &model_default_opts, &state, &err), 0);
     ck_assert_msg(strstr(err.msg, "weights") != NULL, "%s", err.msg);
     st_close(f);
     free(buf2);
@@ -335,7 +336,7 @@ START_TEST(mutated_files)
     size_t len;
     ck_assert_int_eq(st_writer_to_buffer(w, (void **)&buf, &len, NULL), 0);
     st_writer_free(w);
-    const struct model_ops *ops = model_family_find("text");
+    const struct model_ops *ops = model_family_find(model_families, "text");
     uint64_t x = 99;
     int loaded = 0, refused = 0;
     for (int round = 0; round < 300; round++) {
@@ -348,7 +349,7 @@ START_TEST(mutated_files)
         st_file *f;
         void *state;
         if (st_open_buffer(c, len, &f, NULL) == 0) {
-            if (ops->load(f, &state, NULL) == 0) {
+            if (ops->load(f, &model_default_opts, &state, NULL) == 0) {
                 float prob[2];
                 const char *t = "great fun";
                 size_t tl = strlen(t);

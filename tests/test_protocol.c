@@ -852,7 +852,7 @@ static void handlers_setup(void)
     srv.cfg.max_instances = 8;
     repo_dir = tu_tmpdir();
     enc_err err = {0};
-    ck_assert_int_eq(registry_new(repo_dir, 2, &srv.reg, &err), 0);
+    ck_assert_int_eq(registry_new(repo_dir, 2, NULL, &srv.reg, &err), 0);
     registry_install(srv.reg, fake_model("iris", 1, &fake_ops, &io_iris));
     registry_install(srv.reg, fake_model("iris", 2, &fake_ops, &io_iris));
     registry_install(srv.reg, fake_model("reviews", 1, &fake_ops, &io_text));

@@ -37,7 +37,7 @@ static void publish(int64_t version, float scale)
     snprintf(out, sizeof out, "%s/demo", repo);
     enc_err err = {0};
     int64_t v;
-    ck_assert_msg(mf_save(&d, NULL, "test", out, version, &v, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_save(&mf_ops, &d, NULL, "test", out, version, &v, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(v, version);
 }
 
@@ -69,7 +69,7 @@ START_TEST(highest_version_served_and_kept_versions)
     publish(2, 2);
     struct registry *r;
     enc_err err = {0};
-    ck_assert_int_eq(registry_new(repo, 2, &r, &err), 0);
+    ck_assert_int_eq(registry_new(repo, 2, NULL, &r, &err), 0);
     ck_assert_int_eq(registry_load_all(r, &err), 1);
     struct model *m = registry_get(r, "demo", 0);
     ck_assert_ptr_nonnull(m);
@@ -112,7 +112,7 @@ START_TEST(reference_outlives_the_swap)
     publish(1, 1);
     struct registry *r;
     enc_err err = {0};
-    ck_assert_int_eq(registry_new(repo, 1, &r, &err), 0);
+    ck_assert_int_eq(registry_new(repo, 1, NULL, &r, &err), 0);
     ck_assert_int_eq(registry_load_all(r, &err), 1);
     struct model *held = registry_get(r, "demo", 0);   /* a request in flight */
     publish(2, 2);
@@ -137,7 +137,7 @@ START_TEST(refused_version_keeps_the_old_one_and_is_not_retried)
     publish(1, 1);
     struct registry *r;
     enc_err err = {0};
-    ck_assert_int_eq(registry_new(repo, 1, &r, &err), 0);
+    ck_assert_int_eq(registry_new(repo, 1, NULL, &r, &err), 0);
     ck_assert_int_eq(registry_load_all(r, &err), 1);
     corrupt(2);
     struct model *m = NULL;
@@ -180,7 +180,7 @@ START_TEST(bad_names_and_missing_models)
     struct registry *r;
     enc_err err = {0};
     struct model *m;
-    ck_assert_int_eq(registry_new(repo, 1, &r, &err), 0);
+    ck_assert_int_eq(registry_new(repo, 1, NULL, &r, &err), 0);
     ck_assert_int_eq(registry_prepare(r, "../etc", 0, 1, &m, &err), ENC_EINVAL);
     ck_assert_int_eq(registry_prepare(r, ".hidden", 0, 1, &m, &err), ENC_EINVAL);
     ck_assert_int_eq(registry_prepare(r, "nosuch", 0, 1, &m, &err), ENC_ENOTFOUND);

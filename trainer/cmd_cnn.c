@@ -221,7 +221,7 @@ int cmd_cnn(int argc, char **argv)
                       "threads", (json_int_t)threads, "thread_mode", thread_mode, "init", init,
                       "scaling", scaling, "augment", augment);
     int64_t written = 0;
-    if (!hyper || cnn_save(net, hyper, fp, out, version, &written, &err)) {
+    if (!hyper || model_save(&cnn_ops, net, hyper, fp, out, version, &written, &err)) {
         fprintf(stderr, "encore-train cnn: %s\n", hyper ? err.msg : "out of memory");
         goto done;
     }

@@ -20,6 +20,7 @@
 #include "cnn/idx.h"
 #include "core/model.h"
 #include "core/repo.h"
+#include "families.h"
 #include "trainer.h"
 
 static int cmp_double(const void *a, const void *b)
@@ -104,7 +105,7 @@ int eval_cnn(const char *model_dir, int argc, char **argv)
     rc = 1;
     openblas_set_num_threads((int)threads);
     if (repo_resolve(model_dir, &path, &name, &version, &err) ||
-        model_load(name, version, path, &m, &err) || idx_load_any(images, labels, &d, &err)) {
+        model_load(name, version, path, &model_default_opts, &m, &err) || idx_load_any(images, labels, &d, &err)) {
         fprintf(stderr, "encore-train eval: %s\n", err.msg);
         goto done;
     }

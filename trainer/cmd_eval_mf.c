@@ -18,6 +18,7 @@
 
 #include "core/model.h"
 #include "core/repo.h"
+#include "families.h"
 #include "mf/interactions.h"
 #include "mf/mf.h"
 #include "mf/rank_eval.h"
@@ -96,9 +97,10 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     struct re_popularity *pop = NULL;
     struct ia_options o = {IA_FORMAT_AUTO, 0};
     double t0 = trainer_now();
-    if (mf_set_score_precision(precision, &err) ||
+    struct model_load_opts lo = model_default_opts;
+    if (model_precision_parse(precision, &lo.precision, &err) || model_load_opts_check(&lo, &err) ||
         repo_resolve(dir, &path, &name, &version, &err) ||
-        model_load(name, version, path, &model, &err)) {
+        model_load(name, version, path, &lo, &model, &err)) {
         fprintf(stderr, "encore-train eval: %s\n", err.msg);
         rc = 1;
         goto out;

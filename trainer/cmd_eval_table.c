@@ -25,6 +25,7 @@
 
 #include "core/model.h"
 #include "core/repo.h"
+#include "families.h"
 #include "forest/forest.h"
 #include "linear/linear.h"
 #include "table_cmd.h"
@@ -373,7 +374,7 @@ int eval_table(const char *model_dir, int argc, char **argv)
     int64_t version = 0;
     struct model *m = NULL;
     if (repo_resolve(model_dir, &path, &name, &version, &err) ||
-        model_load(name ? name : "model", version, path, &m, &err)) {
+        model_load(name ? name : "model", version, path, &model_default_opts, &m, &err)) {
         fprintf(stderr, "encore-train eval: %s\n", err.msg);
         free(path);
         free(name);

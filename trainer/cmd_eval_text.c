@@ -12,6 +12,7 @@
 
 #include "core/model.h"
 #include "core/repo.h"
+#include "families.h"
 #include "text/text.h"
 #include "trainer.h"
 
@@ -44,7 +45,7 @@ int eval_text(const char *model_dir, int argc, char **argv)
     int64_t version = 0;
     struct model *m = NULL;
     if (repo_resolve(model_dir, &path, &name, &version, &err) ||
-        model_load(name, version, path, &m, &err)) {
+        model_load(name, version, path, &model_default_opts, &m, &err)) {
         fprintf(stderr, "encore-train eval: %s\n", err.msg);
         free(path);
         free(name);

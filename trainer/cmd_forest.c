@@ -85,7 +85,7 @@ int cmd_forest(int argc, char **argv)
     const char *paths[1] = {in.data};
     trainer_fingerprint(paths, 1, fp);
     int64_t v_out = 0;
-    rc = forest_save(f, hyper, fp, out, version, &v_out, &err);
+    rc = model_save(&forest_ops, f, hyper, fp, out, version, &v_out, &err);
     json_decref(hyper);
     if (rc) {
         fprintf(stderr, "encore-train forest: %s\n", err.msg);

@@ -82,7 +82,7 @@ int cmd_import(int argc, char **argv)
                               (json_int_t)d.factors, "regularization", spec.regularization, "alpha",
                               spec.alpha);
     int64_t written = 0;
-    rc = hyper ? mf_save(&d, hyper, fp, out, version, &written, &err)
+    rc = hyper ? model_save(&mf_ops, &d, hyper, fp, out, version, &written, &err)
                : enc_errf(&err, ENC_ENOMEM, "out of memory");
     if (rc) {
         fprintf(stderr, "encore-train import: %s\n", err.msg);

@@ -99,7 +99,7 @@ int cmd_linear(int argc, char **argv)
     const char *paths[1] = {in.data};
     trainer_fingerprint(paths, 1, fp);
     int64_t v_out = 0;
-    rc = linear_save(m, hyper, fp, out, version, &v_out, &err);
+    rc = model_save(&linear_ops, m, hyper, fp, out, version, &v_out, &err);
     json_decref(hyper);
     if (rc) {
         fprintf(stderr, "encore-train linear: %s\n", err.msg);

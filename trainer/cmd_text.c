@@ -316,13 +316,8 @@ int cmd_text(int argc, char **argv)
     char fp[65] = "";
     trainer_fingerprint(paths, 2, fp);
     json_t *hyper = hyper_json(&o, &np, &lp);
-    st_writer *w = st_writer_new();
     int64_t version = 0;
-    rc = w ? text_write(m, w, hyper, fp) : ENC_ENOMEM;
-    if (rc)
-        enc_errf(&err, rc, "cannot serialize the model: %s", enc_strerror(rc));
-    else
-        rc = repo_publish(w, o.out, 0, &version, &err);
+    rc = model_save(&text_ops, m, hyper, fp, o.out, 0, &version, &err);
     if (rc)
         fprintf(stderr, "encore-train text: %s\n", err.msg);
     else
@@ -330,7 +325,6 @@ int cmd_text(int argc, char **argv)
                "\"vocabulary\":%zu,\"train_seconds\":%.3f}\n",
                o.model, o.out, (long long)version, d.n,
                m->vocab ? tok_vocab_size(m->vocab) : 0, secs);
-    st_writer_free(w);
     json_decref(hyper);
     text_model_free(m);
     text_data_clear(&d);

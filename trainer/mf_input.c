@@ -187,7 +187,7 @@ int mf_input_publish(const char *cmd, const struct mf_input *in, const struct mf
 {
     enc_err err = {0};
     int64_t v = 0;
-    if (mf_save(d, hyper, in->fingerprint, out, version, &v, &err)) {
+    if (model_save(&mf_ops, d, hyper, in->fingerprint, out, version, &v, &err)) {
         fprintf(stderr, "encore-train %s: %s\n", cmd, err.msg);
         return 1;
     }

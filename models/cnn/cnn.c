@@ -1205,21 +1205,6 @@ int cnn_write(const struct cnn_net *net, st_writer *w, const json_t *hyper,
     return rc;
 }
 
-int cnn_save(const struct cnn_net *net, const json_t *hyper, const char *fingerprint,
-             const char *out, int64_t version, int64_t *version_out, enc_err *err)
-{
-    st_writer *w = st_writer_new();
-    if (!w)
-        return enc_errf(err, ENC_ENOMEM, "out of memory");
-    int rc = cnn_write(net, w, hyper, fingerprint);
-    if (rc)
-        enc_errf(err, rc, "cannot serialize the model");
-    else
-        rc = repo_publish(w, out, version, version_out, err);
-    st_writer_free(w);
-    return rc;
-}
-
 /* A required numeric metadata value within [lo, hi]. */
 static int meta_num(const st_file *f, const char *key, double lo, double hi, double *v,
                     enc_err *err)
@@ -1335,7 +1320,8 @@ fail:
 
 /* ---- the family row ----------------------------------------------------- */
 
-static int ops_load(const st_file *f, void **state, enc_err *err)
+static int ops_load(const st_file *f, const struct model_load_opts *opts, void **state,
+                    enc_err *err)
 {
     struct cnn_net *net;
     int rc = cnn_from_file(f, &net, err);
@@ -1383,6 +1369,11 @@ static int ops_predict(const void *state, const struct model_batch *batch, float
     return cnn_predict(state, batch->x, batch->n, prob, err);
 }
 
+static int ops_write(const void *data, st_writer *w, const json_t *hyper, const char *fingerprint)
+{
+    return cnn_write(data, w, hyper, fingerprint);
+}
+
 const struct model_ops cnn_ops = {
     .family = "cnn",
     .task = MODEL_TASK_CLASSIFY,
@@ -1390,6 +1381,7 @@ const struct model_ops cnn_ops = {
     .free = ops_free,
     .mem_usage = ops_mem_usage,
     .describe = ops_describe,
+    .write = ops_write,
     .io = ops_io,
     .predict = ops_predict,
 };

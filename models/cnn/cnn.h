@@ -223,9 +223,7 @@ int cnn_classify(const struct cnn_net *net, const struct idx_dataset *d, int thr
 int cnn_write(const struct cnn_net *net, st_writer *w, const json_t *hyper,
               const char *fingerprint);
 
-/* Write to REPO/NAME/VERSION via repo_publish (version 0: next free). */
-int cnn_save(const struct cnn_net *net, const json_t *hyper, const char *fingerprint,
-             const char *out, int64_t version, int64_t *version_out, enc_err *err);
+/* (cnn_ops.write: model_save(&cnn_ops, net, ...) publishes to REPO/NAME/VERSION.) */
 
 /* Build a network from an opened file, validating the arch, every shape and
  * the metadata. The parameters are copied: *out does not borrow from f. */

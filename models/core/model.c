@@ -1,4 +1,6 @@
-/* model.c - the family table and the refcounted model snapshot (see model.h). */
+/* model.c - the refcounted model snapshot, loading through a family table
+ * and saving through ops->write (see model.h). Names no family: the table
+ * is models/families.c's, passed in by the caller. */
 #include "core/model.h"
 
 #include <stdio.h>
@@ -6,28 +8,50 @@
 #include <string.h>
 #include <time.h>
 
-#include "cnn/cnn.h"
-#include "forest/forest.h"
-#include "linear/linear.h"
-#include "mf/mf.h"
-#include "text/text.h"
+#include "core/repo.h"
 
-/* One row per family. Adding a family = one module + one row here. */
-const struct model_ops *const model_families[] = {
-    &mf_ops,
-    &forest_ops,
-    &linear_ops,
-    &text_ops,
-    &cnn_ops,
-    NULL,
+const struct model_ops *model_family_find(const struct model_ops *const *families,
+                                          const char *family)
+{
+    for (size_t i = 0; families && families[i]; i++)
+        if (strcmp(families[i]->family, family) == 0)
+            return families[i];
+    return NULL;
+}
+
+static const char *const precision_names[] = {
+    [MODEL_PRECISION_AUTO] = "auto",
+    [MODEL_PRECISION_I8] = "i8",
+    [MODEL_PRECISION_F32] = "f32",
+    [MODEL_PRECISION_F16] = "f16",
 };
 
-const struct model_ops *model_family_find(const char *family)
+int model_precision_parse(const char *name, enum model_precision *out, enc_err *err)
 {
-    for (size_t i = 0; model_families[i]; i++)
-        if (strcmp(model_families[i]->family, family) == 0)
-            return model_families[i];
-    return NULL;
+    for (size_t i = 0; i < sizeof precision_names / sizeof *precision_names; i++)
+        if (strcmp(name, precision_names[i]) == 0) {
+            *out = (enum model_precision)i;
+            return 0;
+        }
+    return enc_errf(err, ENC_EINVAL, "score precision must be auto, i8, f32 or f16, not '%s'", name);
+}
+
+const char *model_precision_name(enum model_precision p)
+{
+    return (unsigned)p < sizeof precision_names / sizeof *precision_names ? precision_names[p]
+                                                                           : "unknown";
+}
+
+int model_load_opts_check(const struct model_load_opts *opts, enc_err *err)
+{
+    if (!opts || !opts->families)
+        return enc_errf(err, ENC_EINVAL, "no model family table");
+    for (size_t i = 0; opts->families[i]; i++) {
+        int rc = opts->families[i]->check_opts ? opts->families[i]->check_opts(opts, err) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 static double now_seconds(void)
@@ -37,10 +61,12 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int model_load(const char *name, int64_t version, const char *path, struct model **out,
-               enc_err *err)
+int model_load(const char *name, int64_t version, const char *path,
+               const struct model_load_opts *opts, struct model **out, enc_err *err)
 {
     *out = NULL;
+    if (!opts || !opts->families)
+        return enc_errf(err, ENC_EINVAL, "%s: no model family table to load with", path);
     double t0 = now_seconds();
     st_file *f = NULL;
     int rc = st_open(path, &f, err);
@@ -65,7 +91,7 @@ int model_load(const char *name, int64_t version, const char *path, struct model
         st_close(f);
         return enc_errf(err, ENC_EFORMAT, "%s: metadata has no data_sha256 checksum", path);
     }
-    const struct model_ops *ops = model_family_find(fam);
+    const struct model_ops *ops = model_family_find(opts->families, fam);
     if (!ops) {
         enc_errf(err, ENC_EUNSUPPORTED, "%s: unknown model family '%s'", path, fam);
         st_close(f);
@@ -80,7 +106,7 @@ int model_load(const char *name, int64_t version, const char *path, struct model
         st_close(f);
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }
-    rc = ops->load(f, &m->state, err);
+    rc = ops->load(f, opts, &m->state, err);
     if (rc) {
         enc_err_prefix(err, "%s", path);
         free(m->name);
@@ -170,5 +196,23 @@ int model_write_common_meta(st_writer *w, const char *family, const json_t *hype
         rc = rc ? rc : st_writer_meta(w, "hyperparameters", s);
         free(s);
     }
+    return rc;
+}
+
+int model_save(const struct model_ops *ops, const void *data, const json_t *hyper,
+               const char *fingerprint, const char *out, int64_t version, int64_t *version_out,
+               enc_err *err)
+{
+    if (!ops->write)
+        return enc_errf(err, ENC_EUNSUPPORTED, "%s: this family cannot write models", ops->family);
+    st_writer *w = st_writer_new();
+    if (!w)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    int rc = ops->write(data, w, hyper, fingerprint);
+    if (rc)
+        enc_errf(err, rc, "%s: cannot serialize the model: %s", ops->family, enc_strerror(rc));
+    else
+        rc = repo_publish(w, out, version, version_out, err);
+    st_writer_free(w);
     return rc;
 }

@@ -2,8 +2,10 @@
  * model.h - the model family table and the loaded, refcounted model.
  *
  * Every family (mf, forest, linear, cnn, text) is one module that fills one
- * `struct model_ops` row; model.c's table lists the rows. The trainer writes a
- * family's file with the same module the server reads it with.
+ * `struct model_ops` row; models/families.c lists the rows, and callers hand
+ * that table to model_load (core names no family, so it builds and links
+ * alone). The trainer writes a family's file with the same module the server
+ * reads it with (model_save over ops->write).
  *
  * A `struct model` is an immutable snapshot of one version: the server hands a
  * reference to each request (model_ref) and a hot reload swaps the pointer;
@@ -146,16 +148,44 @@ struct reco_ops {
                    enc_err *err);
 };
 
+/* Options every model_load honours (the server's score_precision, ...).
+ * Zero is the default of each. */
+enum model_precision {
+    MODEL_PRECISION_AUTO = 0,   /* the fastest exact kernel this CPU has (mf: i8 with AVX2/FMA, else f32) */
+    MODEL_PRECISION_I8,         /* int8 screening + exact f32 re-score (the f32 answer) */
+    MODEL_PRECISION_F32,        /* f32 everywhere */
+    MODEL_PRECISION_F16,        /* binary16 copies (approximate; needs AVX2/FMA/F16C) */
+};
+
+struct model_load_opts {
+    /* The families model_load knows: a NULL-terminated table, usually
+     * models/families.h's model_families (core itself names none). */
+    const struct model_ops *const *families;
+    enum model_precision precision;   /* the scoring kernel recommenders build */
+};
+
+/* "auto", "i8", "f32", "f16" -> *out. 0 or ENC_EINVAL naming the choices. */
+int model_precision_parse(const char *name, enum model_precision *out, enc_err *err);
+const char *model_precision_name(enum model_precision p);
+
 struct model_ops {
     const char *family;          /* matches metadata "family" */
     enum model_task task;
     /* Build the family state from an opened file. `f` stays open (and its
-     * tensors valid) until ops->free, so states may point into the mapping. */
-    int (*load)(const st_file *f, void **state, enc_err *err);
+     * tensors valid) until ops->free, so states may point into the mapping.
+     * `opts` is borrowed for the call. */
+    int (*load)(const st_file *f, const struct model_load_opts *opts, void **state,
+                enc_err *err);
     void (*free)(void *state);
     size_t (*mem_usage)(const void *state);
     /* Add family-specific fields (sizes, labels, ...) to a JSON object. */
     void (*describe)(const void *state, json_t *obj);
+    /* The trainer's side: serialize the family's in-memory model (`data`,
+     * the struct the family's trainer builds) with the common metadata. */
+    int (*write)(const void *data, st_writer *w, const json_t *hyper, const char *fingerprint);
+    /* Optional: refuse options this machine cannot honour (ENC_EUNSUPPORTED),
+     * so a server fails at startup instead of at every load. */
+    int (*check_opts)(const struct model_load_opts *opts, enc_err *err);
     /* Classifiers only: the io description, and prob[n * n_classes].
      * Must be safe to call from several threads at once. */
     const struct model_io *(*io)(const void *state);
@@ -165,9 +195,13 @@ struct model_ops {
     const struct reco_ops *reco;
 };
 
-/* The family table: NULL-terminated. */
-extern const struct model_ops *const model_families[];
-const struct model_ops *model_family_find(const char *family);
+/* The row of `family` in a NULL-terminated table, or NULL. */
+const struct model_ops *model_family_find(const struct model_ops *const *families,
+                                          const char *family);
+
+/* Every family's check_opts: 0, ENC_EINVAL (no family table) or the first
+ * refusal. */
+int model_load_opts_check(const struct model_load_opts *opts, enc_err *err);
 
 struct model {
     char *name;                  /* repository name, e.g. "movielens" */
@@ -181,9 +215,18 @@ struct model {
     int refs;                    /* atomic; see model_ref */
 };
 
-/* Open, validate (checksum, format, family) and load the file at `path`.
- * On success *out holds one reference (caller drops it with model_unref). */
-int model_load(const char *name, int64_t version, const char *path, struct model **out,
+/* Open, validate (checksum, format, family) and load the file at `path`
+ * with one of opts->families. On success *out holds one reference (caller
+ * drops it with model_unref). */
+int model_load(const char *name, int64_t version, const char *path,
+               const struct model_load_opts *opts, struct model **out, enc_err *err);
+
+/* Serialize `data` with ops->write and publish it as REPO/NAME/VERSION
+ * (`out` is REPO/NAME; repo_publish: version 0 = the next free one, written
+ * to *version_out if non-NULL). `hyper` (borrowed) is stored as the
+ * hyperparameters, `fingerprint` as the training data's SHA-256. */
+int model_save(const struct model_ops *ops, const void *data, const json_t *hyper,
+               const char *fingerprint, const char *out, int64_t version, int64_t *version_out,
                enc_err *err);
 
 struct model *model_ref(struct model *m);   /* returns m; m may be NULL */

@@ -644,21 +644,6 @@ int forest_write(const struct forest *f, st_writer *w, const json_t *hyper, cons
     return rc;
 }
 
-int forest_save(const struct forest *f, const json_t *hyper, const char *fingerprint,
-                const char *out, int64_t version, int64_t *version_out, enc_err *err)
-{
-    st_writer *w = st_writer_new();
-    if (!w)
-        return enc_errf(err, ENC_ENOMEM, "out of memory");
-    int rc = forest_write(f, w, hyper, fingerprint);
-    if (rc)
-        enc_errf(err, rc, "forest: cannot serialize the model");
-    else
-        rc = repo_publish(w, out, version, version_out, err);
-    st_writer_free(w);
-    return rc;
-}
-
 static char **copy_strings(const st_strings *s)
 {
     char **v = calloc(s->n ? s->n : 1, sizeof *v);
@@ -768,7 +753,8 @@ int forest_from_file(const st_file *file, struct forest **out, enc_err *err)
 
 /* ---- the family row ------------------------------------------------------------ */
 
-static int ops_load(const st_file *file, void **state, enc_err *err)
+static int ops_load(const st_file *file, const struct model_load_opts *opts, void **state,
+                    enc_err *err)
 {
     struct forest *f;
     int rc = forest_from_file(file, &f, err);
@@ -826,6 +812,11 @@ static int ops_predict(const void *state, const struct model_batch *b, float *pr
     return 0;
 }
 
+static int ops_write(const void *data, st_writer *w, const json_t *hyper, const char *fingerprint)
+{
+    return forest_write(data, w, hyper, fingerprint);
+}
+
 const struct model_ops forest_ops = {
     .family = "forest",
     .task = MODEL_TASK_CLASSIFY,
@@ -833,6 +824,7 @@ const struct model_ops forest_ops = {
     .free = ops_free,
     .mem_usage = ops_mem,
     .describe = ops_describe,
+    .write = ops_write,
     .io = ops_io,
     .predict = ops_predict,
 };

@@ -88,9 +88,7 @@ void forest_predict(const struct forest *f, const float *x, size_t n, float *pro
  * (borrowed JSON) and `fingerprint`. Returns 0 or a negative code. */
 int forest_write(const struct forest *f, st_writer *w, const json_t *hyper, const char *fingerprint);
 
-/* forest_write + repo_publish to OUT = "REPO/NAME" (version 0: next). */
-int forest_save(const struct forest *f, const json_t *hyper, const char *fingerprint,
-                const char *out, int64_t version, int64_t *version_out, enc_err *err);
+/* (forest_ops.write: model_save(&forest_ops, f, ...) publishes to REPO/NAME/VERSION.) */
 
 /* Build a forest from an opened file, validating every shape, index and
  * value (children in range and after their parent, features < D, finite

@@ -876,21 +876,6 @@ int linear_write(const struct linear_model *m, st_writer *w, const json_t *hyper
     return rc;
 }
 
-int linear_save(const struct linear_model *m, const json_t *hyper, const char *fingerprint,
-                const char *out, int64_t version, int64_t *version_out, enc_err *err)
-{
-    st_writer *w = st_writer_new();
-    if (!w)
-        return enc_errf(err, ENC_ENOMEM, "out of memory");
-    int rc = linear_write(m, w, hyper, fingerprint);
-    if (rc)
-        enc_errf(err, rc, "linear: cannot serialize the model");
-    else
-        rc = repo_publish(w, out, version, version_out, err);
-    st_writer_free(w);
-    return rc;
-}
-
 static int all_finite(const st_tensor *t, const char *name, enc_err *err)
 {
     const float *v = t->data;
@@ -977,7 +962,8 @@ int linear_from_file(const st_file *file, struct linear_model **out, enc_err *er
 
 /* ---- the family row ---------------------------------------------------------------- */
 
-static int ops_load(const st_file *file, void **state, enc_err *err)
+static int ops_load(const st_file *file, const struct model_load_opts *opts, void **state,
+                    enc_err *err)
 {
     struct linear_model *m;
     int rc = linear_from_file(file, &m, err);
@@ -1033,6 +1019,11 @@ static int ops_predict(const void *state, const struct model_batch *b, float *pr
     return rc ? enc_errf(err, rc, "linear: out of memory") : 0;
 }
 
+static int ops_write(const void *data, st_writer *w, const json_t *hyper, const char *fingerprint)
+{
+    return linear_write(data, w, hyper, fingerprint);
+}
+
 const struct model_ops linear_ops = {
     .family = "linear",
     .task = MODEL_TASK_CLASSIFY,
@@ -1040,6 +1031,7 @@ const struct model_ops linear_ops = {
     .free = ops_free,
     .mem_usage = ops_mem,
     .describe = ops_describe,
+    .write = ops_write,
     .io = ops_io,
     .predict = ops_predict,
 };

@@ -164,8 +164,6 @@ int linear_predict(const struct linear_model *m, const float *x, size_t n, float
 
 int linear_write(const struct linear_model *m, st_writer *w, const json_t *hyper,
                  const char *fingerprint);
-int linear_save(const struct linear_model *m, const json_t *hyper, const char *fingerprint,
-                const char *out, int64_t version, int64_t *version_out, enc_err *err);
 /* Validating loader: shapes, dtypes, finite values, scale > 0, known loss. */
 int linear_from_file(const st_file *file, struct linear_model **out, enc_err *err);
 

@@ -125,7 +125,7 @@ struct mf_import_stats {
 
 /* Read everything `spec` names and fill *out (zeroed first; on failure
  * everything is freed and *out is zeroed). out->algorithm = "import". The
- * caller saves it with mf_save and frees it with mf_data_clear. `stats` may
+ * caller saves it with model_save(&mf_ops, ...) and frees it with mf_data_clear. `stats` may
  * be NULL. */
 int mf_import_build(const struct mf_import_spec *spec, struct mf_data *out,
                     struct mf_import_stats *stats, enc_err *err);

@@ -23,7 +23,6 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "core/repo.h"
 #include "core/strv.h"
 #include "mf/half.h"
 #include "mf/quant.h"
@@ -106,19 +105,10 @@ int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const c
     return rc;
 }
 
-int mf_save(const struct mf_data *d, const json_t *hyper, const char *fingerprint,
-            const char *out, int64_t version, int64_t *version_out, enc_err *err)
+static int mf_write_op(const void *data, st_writer *w, const json_t *hyper,
+                       const char *fingerprint)
 {
-    st_writer *w = st_writer_new();
-    if (!w)
-        return enc_errf(err, ENC_ENOMEM, "out of memory");
-    int rc = mf_write(d, w, hyper, fingerprint);
-    if (rc)
-        enc_errf(err, rc, "cannot serialize the model: %s", enc_strerror(rc));
-    else
-        rc = repo_publish(w, out, version, version_out, err);
-    st_writer_free(w);
-    return rc;
+    return mf_write(data, w, hyper, fingerprint);
 }
 
 /* ====================================================================== */
@@ -258,33 +248,30 @@ static double meta_double(const st_file *f, const char *key, double dflt)
     return (end != s && isfinite(v) && v >= 0) ? v : dflt;
 }
 
-/* Set once before models load (mf_set_score_precision); read only by mf_load. */
+/* The scoring kernel a model builds at load (model_load_opts.precision):
+ * int8 screening (quant.h), binary16 (half.h) or f32 (cblas_sgemv) only. */
 enum score_mode { SCORE_F32, SCORE_F16, SCORE_I8 };
-static enum score_mode score_mode = SCORE_I8;
-static int score_mode_set;
 
-int mf_set_score_precision(const char *name, enc_err *err)
+static enum score_mode score_mode_of(enum model_precision p)
 {
-    if (strcmp(name, "auto") == 0) {
-        score_mode = quant_fast() ? SCORE_I8 : SCORE_F32;
-    } else if (strcmp(name, "f32") == 0) {
-        score_mode = SCORE_F32;
-    } else if (strcmp(name, "i8") == 0) {
-        score_mode = SCORE_I8;
-    } else if (strcmp(name, "f16") == 0) {
-        if (!half_supported())
-            return enc_errf(err, ENC_EUNSUPPORTED,
-                            "score precision f16 needs an x86-64 CPU with AVX2, FMA and F16C");
-        score_mode = SCORE_F16;
-    } else {
-        return enc_errf(err, ENC_EINVAL, "score precision must be auto, i8, f32 or f16, not '%s'",
-                        name);
+    switch (p) {
+    case MODEL_PRECISION_I8: return SCORE_I8;
+    case MODEL_PRECISION_F32: return SCORE_F32;
+    case MODEL_PRECISION_F16: return SCORE_F16;
+    case MODEL_PRECISION_AUTO: break;
     }
-    score_mode_set = 1;
+    return quant_fast() ? SCORE_I8 : SCORE_F32;
+}
+
+static int mf_check_opts(const struct model_load_opts *opts, enc_err *err)
+{
+    if (opts->precision == MODEL_PRECISION_F16 && !half_supported())
+        return enc_errf(err, ENC_EUNSUPPORTED,
+                        "score precision f16 needs an x86-64 CPU with AVX2, FMA and F16C");
     return 0;
 }
 
-static int mf_load(const st_file *f, void **state, enc_err *err)
+static int mf_load(const st_file *f, const struct model_load_opts *opts, void **state, enc_err *err)
 {
     struct mf_model *m = calloc(1, sizeof *m);
     if (!m)
@@ -393,8 +380,7 @@ static int mf_load(const st_file *f, void **state, enc_err *err)
             m->Vnt[j * NI + i] = v[j] * inv;
         }
     }
-    if (!score_mode_set)   /* nobody chose: as "auto" */
-        score_mode = quant_fast() ? SCORE_I8 : SCORE_F32;
+    enum score_mode score_mode = score_mode_of(opts->precision);
     /* Factors int8 cannot pack (f > 1024): this model stays on the f32 path. */
     if (score_mode == SCORE_I8 && quant_pack(m->V, NI, F, &m->Vq) == 0 &&
         quant_pack(m->Vn, NI, F, &m->Vnq) != 0)
@@ -956,5 +942,7 @@ const struct model_ops mf_ops = {
     .free = mf_free_state,
     .mem_usage = mf_mem_usage,
     .describe = mf_describe,
+    .write = mf_write_op,
+    .check_opts = mf_check_opts,
     .reco = &mf_reco_ops,
 };

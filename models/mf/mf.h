@@ -1,8 +1,8 @@
 /*
  * mf.h - the matrix-factorisation recommendation family ("mf").
  *
- * ALS (als.c) and BPR (bpr.c) train a `struct mf_data`; mf_save() writes it as
- * one safetensors file; the server loads it with mf_ops (a `struct mf_model`
+ * ALS (als.c) and BPR (bpr.c) train a `struct mf_data`; model_save(&mf_ops, ...)
+ * writes it as one safetensors file; the server loads it with mf_ops (a `struct mf_model`
  * that points into the mapped file) and answers recommend / similar queries.
  *
  * Tensors in the file (U = users, I = items, F = factors):
@@ -54,12 +54,7 @@ struct mf_data {
 /* Frees every member (not the struct itself); NULL members are fine. */
 void mf_data_clear(struct mf_data *d);
 
-/* Write `d` to REPO/NAME/VERSION (repo_publish). `hyper` (borrowed) is
- * stored as the hyperparameters; `fingerprint` is the input's SHA-256. */
-int mf_save(const struct mf_data *d, const json_t *hyper, const char *fingerprint,
-            const char *out, int64_t version, int64_t *version_out, enc_err *err);
-
-/* Serialize into a writer (used by mf_save and tests). */
+/* Serialize into a writer (mf_ops.write: model_save(&mf_ops, d, ...) saves). */
 int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const char *fingerprint);
 
 /* ---- serving side: a loaded model (the state behind mf_ops) ---------- */
@@ -82,11 +77,15 @@ const char *mf_item_id(const struct mf_model *m, size_t item, size_t *len);
  * so a response costs one memcpy per item (title omitted when empty). */
 const char *mf_item_json(const struct mf_model *m, size_t item, size_t *len);
 
-/* Score with f32 factors ("f32", the default: cblas_sgemv) or binary16 ones
- * ("f16": half.h, about 2.5x faster, needs AVX2/FMA/F16C) in models loaded
- * after the call; a process-wide choice, made once before loading. Returns 0,
- * ENC_EINVAL (unknown name) or ENC_EUNSUPPORTED (this CPU cannot). */
-int mf_set_score_precision(const char *name, enc_err *err);
+/* The scoring kernel comes from model_load_opts.precision at load:
+ *   auto  i8 where the CPU has AVX2/FMA (quant_fast), else f32 (the default)
+ *   i8    int8 screening of every item + exact f32 re-score of the few whose
+ *         bound can reach the top k: the f32 answer (quant.h)
+ *   f32   one cblas_sgemv over the f32 item factors
+ *   f16   binary16 item factors (half.h; approximate; mf_ops.check_opts
+ *         refuses it without AVX2/FMA/F16C)
+ * Factors int8 or binary16 cannot hold keep that model on f32; describe()
+ * says which kernel a model got ("score_precision"). */
 
 /* Queries take a struct reco_query and fill struct reco_hit (core/model.h);
  * the server reaches them through mf_ops.reco. */

@@ -49,7 +49,8 @@ int text_model_predict(const struct text_model *m, const char *s, size_t len, fl
 
 /* ---- model_ops -------------------------------------------------------- */
 
-static int ops_load(const st_file *f, void **state, enc_err *err)
+static int ops_load(const st_file *f, const struct model_load_opts *opts, void **state,
+                    enc_err *err)
 {
     struct text_model *m = NULL;
     int rc = text_read(f, &m, err);
@@ -130,6 +131,11 @@ static int ops_predict(const void *state, const struct model_batch *batch, float
     return 0;
 }
 
+static int ops_write(const void *data, st_writer *w, const json_t *hyper, const char *fingerprint)
+{
+    return text_write(data, w, hyper, fingerprint);
+}
+
 const struct model_ops text_ops = {
     .family = "text",
     .task = MODEL_TASK_CLASSIFY,
@@ -137,6 +143,7 @@ const struct model_ops text_ops = {
     .free = ops_free,
     .mem_usage = ops_mem,
     .describe = ops_describe,
+    .write = ops_write,
     .io = ops_io,
     .predict = ops_predict,
 };

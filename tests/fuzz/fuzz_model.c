@@ -21,6 +21,7 @@
 
 #include "core/model.h"
 #include "core/st.h"
+#include "families.h"
 
 /* Rewrite the 64 hex digits after "data_sha256":" with the SHA-256 of the
  * data block, in a copy. NULL when the layout does not allow it. */
@@ -54,7 +55,7 @@ static void exercise(const st_file *f)
         const struct model_ops *ops = model_families[i];
         void *state = NULL;
         enc_err err = {0};
-        if (ops->load(f, &state, &err) != 0) {
+        if (ops->load(f, &model_default_opts, &state, &err) != 0) {
             if (!err.msg[0])
                 abort();   /* a refusal must say why */
             continue;

@@ -63,7 +63,7 @@ static int make_model(const char *repo)
     json_t *hyper = json_object();
     enc_err err = {0};
     int64_t v;
-    int rc = mf_save(&d, hyper, "fuzz", out, 1, &v, &err);
+    int rc = model_save(&mf_ops, &d, hyper, "fuzz", out, 1, &v, &err);
     json_decref(hyper);
     if (rc)
         fprintf(stderr, "fuzz_request: cannot write the model: %s\n", err.msg);
@@ -84,7 +84,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     setenv("ENCORE_TOKENS", "fuzz-token-0123456789abcdef,second-token-zzzzzzzzzzzz", 1);
     setenv("ENCORE_ADMIN_TOKEN", "fuzz-admin-0123456789abcdef", 1);
     if (auth_load(&srv.cfg, &srv.auth, &err) ||
-        registry_new(repo, 1, &srv.reg, &err) || registry_load_all(srv.reg, &err) != 1) {
+        registry_new(repo, 1, NULL, &srv.reg, &err) || registry_load_all(srv.reg, &err) != 1) {
         fprintf(stderr, "fuzz_request: setup: %s\n", err.msg);
         abort();
     }
