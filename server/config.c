@@ -81,6 +81,20 @@ static const struct option_row options[] = {
      "bearer token for admin routes (empty and no ENCORE_ADMIN_TOKEN: admin routes disabled)"},
     {"tls_cert", K_STR, O(tls_cert), "", 0, 0, "ENCORE_TLS_CERT", "PEM certificate (enables HTTPS)"},
     {"tls_key", K_STR, O(tls_key), "", 0, 0, "ENCORE_TLS_KEY", "PEM private key"},
+    {"max_recommend_instances", K_INT, O(max_recommend_instances), "100", 1, 10000000,
+     "ENCORE_MAX_RECOMMEND_INSTANCES",
+     "user ids in one V2 infer on a recommendation model (each one is a scoring pass over every "
+     "item; 400 above)"},
+    {"max_hits_per_request", K_INT, O(max_hits_per_request), "10000", 1, 1000000000,
+     "ENCORE_MAX_HITS_PER_REQUEST",
+     "instances x k in one recommendation request (400 above): bounds the work and the answer"},
+    {"max_response_bytes", K_INT, O(max_response_bytes), "16777216", 4096, (int64_t)1 << 40,
+     "ENCORE_MAX_RESPONSE_BYTES",
+     "largest response body; a larger answer is replaced by a 400 naming this limit"},
+    {"max_buffered_bytes", K_INT, O(max_buffered_bytes), "134217728", 1 << 20, (int64_t)1 << 44,
+     "ENCORE_MAX_BUFFERED_BYTES",
+     "memory held for clients across all connections (request bodies being received, responses "
+     "not yet sent); past it, inference requests get 503 + Retry-After until clients read"},
 };
 #undef O
 #define N_OPTIONS (sizeof options / sizeof *options)

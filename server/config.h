@@ -45,6 +45,10 @@ struct config {
     const char *admin_token_file;
     const char *tls_cert;
     const char *tls_key;
+    int64_t max_recommend_instances;   /* user ids per V2 recommend infer */
+    int64_t max_hits_per_request;      /* instances x k per recommendation request */
+    int64_t max_response_bytes;        /* largest response body */
+    int64_t max_buffered_bytes;        /* request bodies + unsent responses, all connections */
     /* owned copies of strings that came from the config file */
     char *owned[16];
     int n_owned;

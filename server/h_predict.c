@@ -201,12 +201,20 @@ static void v2_recommend(struct http_req *r, const struct model *m, const json_t
         http_error(r, 400, "model '%s' (%s) cannot answer infer", m->name, m->ops->family);
         return;
     }
-    if (proto_v2_parse_reco(root, (size_t)r->srv->cfg.max_k, (size_t)r->srv->cfg.max_instances,
-                            &req, &err)) {
+    /* Each user is a scoring pass and k hits: both are capped (issue #20). */
+    const struct config *c = &r->srv->cfg;
+    size_t max_users = (size_t)(c->max_recommend_instances < c->max_instances
+                                    ? c->max_recommend_instances : c->max_instances);
+    if (proto_v2_parse_reco(root, (size_t)c->max_k, max_users, &req, &err)) {
         http_fail(r, &err);
         return;
     }
     size_t n = req.users.batch.n, k = req.k, kmin = k;
+    if (n * k > (size_t)c->max_hits_per_request) {
+        http_error(r, 400, "%zu user ids x k %zu = %zu hits, over max_hits_per_request (%lld)", n, k,
+                   n * k, (long long)c->max_hits_per_request);
+        goto out;
+    }
     void *scratch = http_scratch(ro->scratch_bytes(m->state));   /* the thread's */
     hits = malloc(n * k * sizeof *hits);
     if (!scratch || !hits) {

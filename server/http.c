@@ -279,6 +279,15 @@ static int check_headers(struct http_req *r)
                            "ENCORE_ADMIN_TOKEN to enable it");
         return 1;
     }
+    if (rt->scope == SCOPE_INFER &&
+        __atomic_load_n(&s->buffered_bytes, __ATOMIC_RELAXED) > s->cfg.max_buffered_bytes) {
+        __atomic_add_fetch(&s->shed, 1, __ATOMIC_RELAXED);
+        http_error(r, 503, "busy: clients have not yet read %lld bytes of answers and uploads "
+                           "(max_buffered_bytes %lld); retry shortly",
+                   (long long)__atomic_load_n(&s->buffered_bytes, __ATOMIC_RELAXED),
+                   (long long)s->cfg.max_buffered_bytes);
+        return 1;
+    }
     if (r->body_too_large) {
         http_error(r, 413, "request body larger than %lld bytes (max_body_bytes)",
                    (long long)s->cfg.max_body_bytes);
@@ -320,6 +329,13 @@ void http_resume(struct http_req *r)
     MHD_resume_connection(r->conn);
 }
 
+/* Count n more bytes held for this request's client (see max_buffered_bytes). */
+static void hold(struct http_req *r, size_t n)
+{
+    r->buffered += (int64_t)n;
+    __atomic_add_fetch(&r->srv->buffered_bytes, (int64_t)n, __ATOMIC_RELAXED);
+}
+
 static enum MHD_Result queue(struct http_req *r)
 {
     size_t len;
@@ -328,8 +344,15 @@ static enum MHD_Result queue(struct http_req *r)
         r->status = 500;
         buf_puts(&r->out, "{\"error\":\"out of memory\"}");
     }
+    if (r->out.len > (size_t)r->srv->cfg.max_response_bytes) {
+        size_t big = r->out.len;
+        http_error(r, 400, "the answer would be %zu bytes, over max_response_bytes (%lld): ask for "
+                           "fewer instances or a smaller k", big,
+                   (long long)r->srv->cfg.max_response_bytes);
+    }
     buf_append(&r->out, "\n", 1);
     char *body = buf_steal(&r->out, &len);
+    hold(r, len);   /* until the completion callback: sent, or the client is gone */
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE
                                                                              : MHD_RESPMEM_PERSISTENT);
@@ -425,8 +448,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (r->body.len + *upload_data_size > (size_t)s->cfg.max_body_bytes) {
                 r->body_too_large = 1;
                 buf_free(&r->body);
-            } else
+            } else {
                 buf_append(&r->body, upload_data, *upload_data_size);
+                hold(r, *upload_data_size);
+            }
         }
         *upload_data_size = 0;
         return MHD_YES;
@@ -500,6 +525,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     }
     buf_free(&r->body);
     buf_free(&r->out);
+    if (r->buffered)
+        __atomic_sub_fetch(&s->buffered_bytes, r->buffered, __ATOMIC_RELAXED);
     free(r);
     __atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
 }

@@ -238,6 +238,12 @@ void metrics_render(struct metrics *m, struct server *srv, buf *out)
                "# HELP encore_connections_timed_out_total Connections cut at their idle or read deadline.\n"
                "# TYPE encore_connections_timed_out_total counter\n"
                "encore_connections_timed_out_total %lld\n"
+               "# HELP encore_buffered_bytes Request bodies being received and responses not yet sent (max_buffered_bytes).\n"
+               "# TYPE encore_buffered_bytes gauge\n"
+               "encore_buffered_bytes %lld\n"
+               "# HELP encore_requests_shed_total Inference requests answered 503 over max_buffered_bytes.\n"
+               "# TYPE encore_requests_shed_total counter\n"
+               "encore_requests_shed_total %lld\n"
                "# HELP encore_models_loaded Models with a version being served.\n"
                "# TYPE encore_models_loaded gauge\n"
                "encore_models_loaded %d\n"
@@ -275,6 +281,8 @@ void metrics_render(struct metrics *m, struct server *srv, buf *out)
                (long long)__atomic_load_n(&srv->conns_open, __ATOMIC_RELAXED),
                (long long)__atomic_load_n(&srv->conns_rejected, __ATOMIC_RELAXED),
                (long long)__atomic_load_n(&srv->conns_timed_out, __ATOMIC_RELAXED),
+               (long long)__atomic_load_n(&srv->buffered_bytes, __ATOMIC_RELAXED),
+               (long long)__atomic_load_n(&srv->shed, __ATOMIC_RELAXED),
                registry_count(srv->reg), (long long)rs.loads, (long long)rs.load_failures,
                (long long)rs.reloads, rs.last_load_seconds,
                __atomic_load_n(&srv->ready, __ATOMIC_RELAXED),

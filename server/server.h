@@ -37,7 +37,9 @@ struct server {
     int64_t started_at;     /* unix seconds */
     uint64_t log_salt;      /* for hashing user ids in logs */
     struct auth *auth;      /* bearer tokens (auth.h) */
-    int64_t conns_open, conns_rejected, conns_timed_out;   /* atomic, http.c */
+    int64_t conns_open, conns_rejected, conns_timed_out;   /* atomic, conn.c */
+    int64_t buffered_bytes;   /* atomic: request bodies + unsent responses (max_buffered_bytes) */
+    int64_t shed;             /* atomic: requests answered 503 over max_buffered_bytes */
 };
 
 /* Route scopes (who may call it when auth is configured). */
@@ -80,6 +82,7 @@ struct http_req {
     int close;               /* close the connection after the answer */
     int queued;              /* the response was handed to MHD */
     uint64_t ticket;         /* reload job an admin request waits for */
+    int64_t buffered;        /* bytes of body + response counted in srv->buffered_bytes */
 };
 
 /* The route table (routes.c) and its matcher. */
