@@ -11,7 +11,7 @@
 #include "core/st.h"
 #include "families.h"
 #include "testutil.h"
-#include "text/text.h"
+#include "text/text_int.h"
 
 static const char *TSV_FB = "pos\tgood film\nneg\tbad film\n";
 

@@ -12,7 +12,7 @@
 #include "core/st.h"
 #include "families.h"
 #include "testutil.h"
-#include "text/text.h"
+#include "text/text_int.h"
 
 START_TEST(nb_ratio_by_hand)
 {

@@ -29,7 +29,7 @@
 #include <time.h>
 
 #include "core/rng.h"
-#include "text/text.h"
+#include "text/text_int.h"
 
 #define LSTM_PAD 0
 #define LSTM_UNK 1
@@ -462,7 +462,7 @@ int text_lstm_loss(const struct text_model *m, const int32_t *ids, const int *le
     return 0;
 }
 
-int text_lstm_predict(const struct text_model *m, const char *s, size_t len, float *prob)
+static int lstm_predict(const struct text_model *m, const char *s, size_t len, float *prob)
 {
     int32_t *ids = malloc((size_t)m->max_len * sizeof *ids);
     if (!ids)
@@ -487,6 +487,86 @@ int text_lstm_predict(const struct text_model *m, const char *s, size_t len, flo
     free(ids);
     return 0;
 }
+
+/* ---- the kind's row (text_int.h) ------------------------------------- */
+
+static const char *pool_name(enum text_pool p)
+{
+    return p == TEXT_POOL_MEAN ? "mean" : p == TEXT_POOL_MAX ? "max" : "last";
+}
+
+static int lstm_write(const struct text_model *m, st_writer *w)
+{
+    int64_t V = (int64_t)tok_vocab_size(m->vocab) + 2, E = (int64_t)m->emb_dim,
+            H = (int64_t)m->hidden, K = (int64_t)m->n_classes;
+    char num[32];
+    snprintf(num, sizeof num, "%d", m->max_len);
+    int rc = st_writer_meta(w, "max_len", num);
+    rc = rc ? rc : st_writer_meta(w, "pool", pool_name(m->pool));
+    rc = rc ? rc : text_add_f32(w, "embedding", m->emb, 2, V, E);
+    rc = rc ? rc : text_add_f32(w, "lstm.wx", m->wx, 2, E, 4 * H);
+    rc = rc ? rc : text_add_f32(w, "lstm.wh", m->wh, 2, H, 4 * H);
+    rc = rc ? rc : text_add_f32(w, "lstm.b", m->bg, 1, 4 * H, 0);
+    rc = rc ? rc : text_add_f32(w, "out.w", m->wo, 2, H, K);
+    return rc ? rc : text_add_f32(w, "out.b", m->bo, 1, K, 0);
+}
+
+static int lstm_read(const st_file *f, struct text_model *m, enc_err *err)
+{
+    if (m->ngram_min != 1 || m->ngram_max != 1)
+        return enc_errf(err, ENC_EFORMAT, "lstm: n-gram range must be 1..1");
+    long v;
+    int rc = text_meta_int(f, "max_len", 1, 100000, &v, err);
+    if (rc)
+        return rc;
+    m->max_len = (int)v;
+    const char *pool = st_meta(f, "pool");
+    if (!pool || (strcmp(pool, "last") && strcmp(pool, "mean") && strcmp(pool, "max")))
+        return enc_errf(err, ENC_EFORMAT, "metadata 'pool' must be last, mean or max");
+    m->pool = strcmp(pool, "mean") == 0 ? TEXT_POOL_MEAN
+            : strcmp(pool, "max") == 0  ? TEXT_POOL_MAX : TEXT_POOL_LAST;
+    if ((rc = text_read_vocab(f, m, err)))
+        return rc;
+    const st_tensor *te = st_find(f, "embedding"), *th = st_find(f, "lstm.wh");
+    if (!te || te->ndim != 2 || te->shape[1] < 1 || te->shape[1] > 100000)
+        return enc_errf(err, ENC_EFORMAT, "tensor 'embedding' is missing or not 2-D");
+    if (!th || th->ndim != 2 || th->shape[0] < 1 || th->shape[0] > 100000)
+        return enc_errf(err, ENC_EFORMAT, "tensor 'lstm.wh' is missing or not 2-D");
+    int64_t V = (int64_t)tok_vocab_size(m->vocab) + 2, E = te->shape[1], H = th->shape[0],
+            K = (int64_t)m->n_classes;
+    m->emb_dim = (size_t)E;
+    m->hidden = (size_t)H;
+    rc = text_copy_f32(f, "embedding", 2, V, E, &m->emb, err);
+    rc = rc ? rc : text_copy_f32(f, "lstm.wx", 2, E, 4 * H, &m->wx, err);
+    rc = rc ? rc : text_copy_f32(f, "lstm.wh", 2, H, 4 * H, &m->wh, err);
+    rc = rc ? rc : text_copy_f32(f, "lstm.b", 1, 4 * H, 0, &m->bg, err);
+    rc = rc ? rc : text_copy_f32(f, "out.w", 2, H, K, &m->wo, err);
+    return rc ? rc : text_copy_f32(f, "out.b", 1, K, 0, &m->bo, err);
+}
+
+static size_t lstm_mem(const struct text_model *m)
+{
+    size_t V = m->vocab ? tok_vocab_size(m->vocab) + 2 : 2, E = m->emb_dim, H = m->hidden;
+    return (V * E + E * 4 * H + H * 4 * H + 4 * H + H * m->n_classes + m->n_classes) *
+           sizeof(float);
+}
+
+static void lstm_describe(const struct text_model *m, json_t *o)
+{
+    json_object_set_new(o, "max_length", json_integer(m->max_len));
+    json_object_set_new(o, "embedding_dim", json_integer((json_int_t)m->emb_dim));
+    json_object_set_new(o, "hidden", json_integer((json_int_t)m->hidden));
+    json_object_set_new(o, "pool", json_string(pool_name(m->pool)));
+}
+
+const struct text_kind_ops text_lstm_kind = {
+    .name = "lstm",
+    .predict = lstm_predict,
+    .write = lstm_write,
+    .read = lstm_read,
+    .mem = lstm_mem,
+    .describe = lstm_describe,
+};
 
 /* ---- model construction ----------------------------------------------- */
 

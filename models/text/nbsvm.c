@@ -14,11 +14,12 @@
  * family was written; it is ~60 lines over the family's own sparse rows.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/rng.h"
-#include "text/text.h"
+#include "text/text_int.h"
 
 void text_nbsvm_defaults(struct text_nbsvm_params *p)
 {
@@ -77,7 +78,7 @@ static int64_t doc_features(const struct text_model *m, const struct tok_grams *
     return (int64_t)sort_unique(*ids, k);
 }
 
-int text_nbsvm_predict(const struct text_model *m, const char *s, size_t len, float *prob)
+static int nbsvm_predict(const struct text_model *m, const char *s, size_t len, float *prob)
 {
     struct tok_grams g = {0};
     int32_t *ids = NULL;
@@ -111,6 +112,57 @@ int text_nbsvm_predict(const struct text_model *m, const char *s, size_t len, fl
     free(ids);
     return 0;
 }
+
+/* ---- the kind's row (text_int.h) ------------------------------------- */
+
+static int nbsvm_write(const struct text_model *m, st_writer *w)
+{
+    char num[32];
+    snprintf(num, sizeof num, "%d", m->hash_bits);
+    int rc = st_writer_meta(w, "hash_bits", num);
+    rc = rc ? rc : text_add_f32(w, "weights", m->weights, 2, (int64_t)m->n_rows,
+                                (int64_t)m->n_features);
+    return rc ? rc : text_add_f32(w, "bias", m->bias, 1, (int64_t)m->n_rows, 0);
+}
+
+static int nbsvm_read(const st_file *f, struct text_model *m, enc_err *err)
+{
+    long v;
+    int rc = text_meta_int(f, "hash_bits", 0, 30, &v, err);
+    if (rc)
+        return rc;
+    m->hash_bits = (int)v;
+    if (!m->hash_bits && (rc = text_read_vocab(f, m, err)))
+        return rc;
+    m->n_features = m->hash_bits ? (size_t)1 << m->hash_bits : tok_vocab_size(m->vocab);
+    m->n_rows = m->n_classes == 2 ? 1 : m->n_classes;
+    rc = text_copy_f32(f, "weights", 2, (int64_t)m->n_rows, (int64_t)m->n_features, &m->weights,
+                       err);
+    return rc ? rc : text_copy_f32(f, "bias", 1, (int64_t)m->n_rows, 0, &m->bias, err);
+}
+
+static size_t nbsvm_mem(const struct text_model *m)
+{
+    return (m->n_rows * m->n_features + m->n_rows) * sizeof(float);
+}
+
+static void nbsvm_describe(const struct text_model *m, json_t *o)
+{
+    json_object_set_new(o, "hash_bits", json_integer(m->hash_bits));
+    json_object_set_new(o, "features", json_integer((json_int_t)m->n_features));
+    json_object_set_new(o, "max_length", json_null());
+}
+
+const struct text_kind_ops text_nbsvm_kind = {
+    .name = "nbsvm",
+    .predict = nbsvm_predict,
+    .write = nbsvm_write,
+    .read = nbsvm_read,
+    .mem = nbsvm_mem,
+    .describe = nbsvm_describe,
+};
+
+/* ---- training ---------------------------------------------------------- */
 
 void text_nb_ratio(const int32_t *x, const size_t *x_off, const int8_t *y, size_t n,
                    size_t n_features, double alpha, float *r)

@@ -74,10 +74,6 @@ int text_model_predict(const struct text_model *m, const char *s, size_t len, fl
 int text_write(const struct text_model *m, st_writer *w, const json_t *hyper,
                const char *fingerprint);
 
-/* Rebuild a model from an opened, validated file (every tensor's dtype and
- * shape checked). *out is caller-owned (text_model_free). */
-int text_read(const st_file *f, struct text_model **out, enc_err *err);
-
 /* ---- data ------------------------------------------------------------- */
 
 /* A labelled corpus: text[i] is len[i] bytes (NUL-terminated copy), label[i]
@@ -136,13 +132,6 @@ void text_nbsvm_defaults(struct text_nbsvm_params *p);
 int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
                      const struct text_nbsvm_params *p, struct text_model **out, enc_err *err);
 
-/* The naive-Bayes log-count ratio of binarised features, exposed for tests:
- * x[i] is the sorted unique feature list of example i (x_off CSR, n rows),
- * y[i] in {0,1}; r[j] = log((p_j/|p|_1) / (q_j/|q|_1)) with
- * p = alpha + sum over y=1 rows, q = alpha + sum over y=0 rows. */
-void text_nb_ratio(const int32_t *x, const size_t *x_off, const int8_t *y, size_t n,
-                   size_t n_features, double alpha, float *r);
-
 /* The default initial forget-gate bias of the LSTM: NAN = PyTorch's random
  * init. A bias of 1 was 0.53 points worse on a validation split carved from
  * training folds (bench/results/text.md), so it is an option only. */
@@ -174,33 +163,6 @@ void text_lstm_defaults(struct text_lstm_params *p);
 int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
                     const struct text_lstm_params *p, struct text_model **out, enc_err *err);
 
-/* ---- LSTM internals exposed for the gradient check (lstm.c) ----------- */
-
-/* Mean cross-entropy of a batch of token-id sequences (ids[i*T + t], lens[i]
- * <= T) with labels y, without dropout; when grad is non-NULL it receives
- * the gradient of every parameter, laid out like text_lstm_params_flat(). */
-int text_lstm_loss(const struct text_model *m, const int32_t *ids, const int *lens, size_t B,
-                   int T, const int32_t *y, double *loss, float *grad);
-
-/* Pointers to the parameter blocks in a fixed order (emb, wx, wh, bg, wo, bo)
- * and their sizes; returns the block count (6). */
-int text_lstm_blocks(const struct text_model *m, float **ptr, size_t *size);
-
-/* Token ids of a text for the LSTM (truncated to max_len); ids needs max_len. */
-int text_lstm_ids(const struct text_model *m, const char *s, size_t len, int32_t *ids);
-
-/* A fresh LSTM model with random weights (for tests): vocabulary of V words
- * "w0".."w{V-1}", initialised like text_lstm_train (forget_bias as in
- * text_lstm_params: NAN keeps the random draw). *out is caller-owned;
- * 0 or ENC_ENOMEM. */
-int text_lstm_new_random(size_t V, size_t E, size_t H, size_t K, enum text_pool pool, int max_len,
-                         uint64_t seed, double forget_bias, struct text_model **out);
-
-/* ---- internal, shared by the family's files ---------------------------- */
-
-/* Fill m->io from the class names. */
-int text_model_finish(struct text_model *m);
-int text_nbsvm_predict(const struct text_model *m, const char *s, size_t len, float *prob);
-int text_lstm_predict(const struct text_model *m, const char *s, size_t len, float *prob);
+/* (The kinds' shared internals and test hooks: text/text_int.h.) */
 
 #endif
