@@ -13,7 +13,6 @@
  */
 #include "protocol.h"
 
-#include <ctype.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -22,9 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef ENCORE_HAVE_PNG
-#include <png.h>
-#endif
+#include "image.h"
+
 
 #define MAXD 8   /* dimensions of one tensor or one nested instance */
 
@@ -298,139 +296,6 @@ static int alloc_input(struct proto_input *in, const struct model_io *io, size_t
 
 /* ---- images ------------------------------------------------------------- */
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Standard or URL-safe base64, padding optional, whitespace ignored.
- * Returns a malloc'd buffer (*len bytes) or NULL (*len = 0: malformed,
- * *len = 1: out of memory). */
-static unsigned char *b64_decode(const char *s, size_t n, size_t *len)
-{
-    unsigned char *out = malloc(n / 4 * 3 + 3);
-    if (!out) {
-        *len = 1;
-        return NULL;
-    }
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0, i = 0;
-    for (; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '=')
-            break;
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        int v = b64_value(c);
-        if (v < 0)
-            goto bad;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    for (; i < n; i++)
-        if (s[i] != '=' && s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
-            goto bad;
-    if (bits >= 6)   /* a lone trailing character carries no whole byte */
-        goto bad;
-    *len = o;
-    return out;
-bad:
-    free(out);
-    *len = 0;
-    return NULL;
-}
-
-/* One PGM header number after whitespace and # comments; -1 if absent. */
-static long pgm_number(const unsigned char *d, size_t n, size_t *pos)
-{
-    for (;;) {
-        while (*pos < n && isspace(d[*pos]))
-            (*pos)++;
-        if (*pos < n && d[*pos] == '#') {
-            while (*pos < n && d[*pos] != '\n')
-                (*pos)++;
-            continue;
-        }
-        break;
-    }
-    if (*pos >= n || !isdigit(d[*pos]))
-        return -1;
-    long v = 0;
-    while (*pos < n && isdigit(d[*pos])) {
-        v = v * 10 + (d[(*pos)++] - '0');
-        if (v > 1000000)
-            return -1;
-    }
-    return v;
-}
-
-/* Binary PGM (P5, 8- or 16-bit) -> gray[H*W] in 0..255. */
-static int pgm_decode(const unsigned char *d, size_t n, int64_t H, int64_t W, unsigned char *gray,
-                      const struct where *w, enc_err *err)
-{
-    size_t pos = 2;
-    long width = pgm_number(d, n, &pos), height = pgm_number(d, n, &pos);
-    long maxval = pgm_number(d, n, &pos);
-    if (width <= 0 || height <= 0 || maxval <= 0 || maxval > 65535 || pos >= n || !isspace(d[pos]))
-        return where_errf(err, w, "malformed PGM header (expected P5 width height maxval)");
-    pos++;
-    if (width != W || height != H)
-        return where_errf(err, w, "image is %ldx%ld (width x height); the model takes %lldx%lld", width,
-                          height, (long long)W, (long long)H);
-    size_t bpp = maxval > 255 ? 2 : 1, px = (size_t)(W * H);
-    if (n - pos < px * bpp)
-        return where_errf(err, w, "PGM data truncated: %zu bytes for %zu pixels", n - pos, px);
-    for (size_t i = 0; i < px; i++) {
-        unsigned long v = bpp == 2 ? ((unsigned long)d[pos + 2 * i] << 8) | d[pos + 2 * i + 1] : d[pos + i];
-        if (v > (unsigned long)maxval)
-            return where_errf(err, w, "PGM pixel %zu is %lu, above maxval %ld", i, v, maxval);
-        gray[i] = maxval == 255 ? (unsigned char)v : (unsigned char)((v * 255 + (unsigned long)maxval / 2) / (unsigned long)maxval);
-    }
-    return 0;
-}
-
-#ifdef ENCORE_HAVE_PNG
-static int png_decode(const unsigned char *d, size_t n, int64_t H, int64_t W, unsigned char *gray,
-                      const struct where *w, enc_err *err)
-{
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&img, d, n))
-        return where_errf(err, w, "malformed PNG: %s", img.message);
-    if ((int64_t)img.width != W || (int64_t)img.height != H) {
-        int rc = where_errf(err, w, "image is %ux%u (width x height); the model takes %lldx%lld",
-                            img.width, img.height, (long long)W, (long long)H);
-        png_image_free(&img);
-        return rc;
-    }
-    img.format = PNG_FORMAT_GRAY;   /* colour is converted, alpha composited on black */
-    memset(gray, 0, (size_t)(W * H));
-    png_color black = {0, 0, 0};
-    if (!png_image_finish_read(&img, &black, gray, 0, NULL)) {
-        int rc = where_errf(err, w, "malformed PNG: %s", img.message);
-        png_image_free(&img);
-        return rc;
-    }
-    return 0;
-}
-#endif
-
 /* {"b64": "..."}: decode a PNG or binary PGM into the instance's n_features
  * values. Pixels are 0..255, scaled to 0..1 when the model's range ends at 1. */
 static int image_instance(const json_t *b64, const struct model_io *io, float *dst, struct where *w,
@@ -450,24 +315,19 @@ static int image_instance(const json_t *b64, const struct model_io *io, float *d
         return where_errf(err, w, "this model's input shape %s is not one grayscale image plane", sh);
     }
     size_t len;
-    unsigned char *bytes = b64_decode(json_string_value(b64), json_string_length(b64), &len);
+    unsigned char *bytes = image_b64_decode(json_string_value(b64), json_string_length(b64), &len);
     if (!bytes)
         return len ? enc_errf(err, ENC_ENOMEM, "out of memory")
                    : where_errf(err, w, "not valid base64");
     unsigned char *gray = malloc((size_t)(q[0] * q[1]));
     int rc;
+    enc_err e = {0};
     if (!gray)
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
-    else if (len >= 8 && !memcmp(bytes, "\x89PNG\r\n\x1a\n", 8)) {
-#ifdef ENCORE_HAVE_PNG
-        rc = png_decode(bytes, len, q[0], q[1], gray, w, err);
-#else
-        rc = where_errf(err, w, "PNG support was not built in (no libpng); send a binary PGM");
-#endif
-    } else if (len >= 3 && bytes[0] == 'P' && bytes[1] == '5')
-        rc = pgm_decode(bytes, len, q[0], q[1], gray, w, err);
-    else
-        rc = where_errf(err, w, "not a PNG or binary (P5) PGM image");
+    else if ((rc = image_decode_gray(bytes, len, q[0], q[1], gray, &e)) == ENC_EINVAL)
+        where_errf(err, w, "%s", e.msg);   /* the decoder's message, after where */
+    else if (rc)
+        enc_errf(err, rc, "%s", e.msg);
     float scale = io->max_value <= 1.0 ? 1.0f / 255.0f : 1.0f;
     for (size_t i = 0; rc == 0 && i < io->n_features; i++) {
         float f = gray[i] * scale;
