@@ -2,6 +2,8 @@
 #define _GNU_SOURCE   /* CPU_COUNT, sched_getaffinity */
 #include "config.h"
 
+#include "events/event.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <sched.h>
@@ -95,6 +97,19 @@ static const struct option_row options[] = {
      "ENCORE_MAX_BUFFERED_BYTES",
      "memory held for clients across all connections (request bodies being received, responses "
      "not yet sent); past it, inference requests get 503 + Retry-After until clients read"},
+    {"events", K_STR, O(events), "./events", 0, 0, "ENCORE_EVENTS",
+     "event store for live recommendations: a directory (embedded LMDB store, one replica), "
+     "redis://HOST:PORT[/DB] (shared by every replica), or off"},
+    {"event_weights", K_STR, O(event_weights), EV_DEFAULT_WEIGHTS, 0, 0, "ENCORE_EVENT_WEIGHTS",
+     "event types and their weights (confidences; negative: the user does not want the item)"},
+    {"events_retention_days", K_INT, O(events_retention_days), "90", 1, 36500,
+     "ENCORE_EVENTS_RETENTION_DAYS", "days an event is kept after it was received"},
+    {"events_user_cap", K_INT, O(events_user_cap), "1000", 1, 1000000, "ENCORE_EVENTS_USER_CAP",
+     "most recent events kept per user (older ones are dropped)"},
+    {"max_events", K_INT, O(max_events), "1000", 1, 100000, "ENCORE_MAX_EVENTS",
+     "events per POST /v1/events request (413 above)"},
+    {"events_max_bytes", K_INT, O(events_max_bytes), "8589934592", 1048576, 1LL << 42,
+     "ENCORE_EVENTS_MAX_BYTES", "largest size of the embedded event store's file"},
 };
 #undef O
 #define N_OPTIONS (sizeof options / sizeof *options)
@@ -295,6 +310,11 @@ int config_load(struct config *c, int argc, char **argv, enc_err *err)
         return enc_errf(err, ENC_EINVAL, "models: a model repository directory is required");
     if ((*c->tls_cert != '\0') != (*c->tls_key != '\0'))
         return enc_errf(err, ENC_EINVAL, "tls_cert and tls_key must be given together");
+    struct ev_types types;
+    if (ev_types_parse(c->event_weights, &types, err))
+        return ENC_EINVAL;
+    if (!c->events || !*c->events)
+        return enc_errf(err, ENC_EINVAL, "events: a directory, redis://HOST:PORT[/DB] or off");
     if (c->threads == 0)
         c->threads = config_auto_threads("/sys/fs/cgroup/cpu.max");
     return 0;

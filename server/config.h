@@ -49,6 +49,12 @@ struct config {
     int64_t max_hits_per_request;      /* instances x k per recommendation request */
     int64_t max_response_bytes;        /* largest response body */
     int64_t max_buffered_bytes;        /* request bodies + unsent responses, all connections */
+    const char *events;          /* event store: a directory, redis://HOST:PORT[/DB], or off */
+    const char *event_weights;   /* "type:weight,..." (events/event.h) */
+    int64_t events_retention_days;
+    int64_t events_user_cap;     /* events kept per user */
+    int64_t max_events;          /* events per POST /v1/events */
+    int64_t events_max_bytes;    /* embedded store: largest file */
     /* owned copies of strings that came from the config file */
     char *owned[16];
     int n_owned;

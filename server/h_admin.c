@@ -11,6 +11,7 @@
 
 #include "metrics.h"
 #include "reload.h"
+#include "live.h"
 #include "server.h"
 
 void h_healthz(struct http_req *r)
@@ -38,6 +39,8 @@ void h_metrics(struct http_req *r)
 {
     r->status = 200;
     metrics_render(r->srv->metrics, r->srv, &r->out);
+    if (r->srv->live)
+        live_metrics(r->srv->live, &r->out);
     /* http.c adds a trailing newline after the body; the exposition format
      * already ends in one, which is harmless. */
 }

@@ -39,6 +39,7 @@
 
 #include "auth.h"
 #include "families.h"
+#include "live.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -48,6 +49,9 @@ static struct server srv;
 static uv_loop_t *loop;
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t flush_timer, drain_timer, stop_timer, sweep_timer, rescan_timer;
+static uv_timer_t compact_timer;
+static uv_work_t compact_work;
+static int compacting;
 static double stop_deadline;
 static int stopping;
 
@@ -199,6 +203,27 @@ static void on_rescan(uv_timer_t *t)
         reload_all();
 }
 
+/* Hourly: the event store's retention, on libuv's worker pool (a
+ * compaction reads and deletes; the loop thread never waits on the store). */
+static void compact_run(uv_work_t *w)
+{
+    live_compact(srv.live);
+}
+
+static void compact_done(uv_work_t *w, int status)
+{
+    compacting = 0;
+}
+
+static void on_compact(uv_timer_t *t)
+{
+    if (stopping || compacting || !srv.live)
+        return;
+    compacting = 1;
+    if (uv_queue_work(loop, &compact_work, compact_run, compact_done) != 0)
+        compacting = 0;
+}
+
 static void on_flush(uv_timer_t *t)
 {
     log_flush();
@@ -330,6 +355,19 @@ int main(int argc, char **argv)
     else
         slog("info", "%d model(s) loaded", rc);
 
+    /* Phase 3b: the event store (live recommendations). */
+    if (live_open(&srv.cfg, &srv.live, &err)) {
+        slog("error", "events: %s", err.msg);
+        fprintf(stderr, "encore-server: events: %s\n", err.msg);
+        return 2;
+    }
+    if (srv.live)
+        slog("info", "events: %s store at %s (retention %lld days, %lld events per user)",
+             evstore_kind(srv.live->store), srv.cfg.events,
+             (long long)srv.cfg.events_retention_days, (long long)srv.cfg.events_user_cap);
+    else
+        slog("info", "events: off");
+
     /* Phase 4: the loop, its signals and timers, the reloader. */
     loop = uv_default_loop();
     uv_signal_init(loop, &sig_term);
@@ -348,6 +386,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "encore-server: %s\n", err.msg);
         return 1;
     }
+    uv_timer_init(loop, &compact_timer);
+    uv_timer_start(&compact_timer, on_compact, 60 * 1000, 3600 * 1000);
     uv_timer_init(loop, &rescan_timer);
     if (srv.cfg.rescan_seconds > 0)
         uv_timer_start(&rescan_timer, on_rescan, (uint64_t)srv.cfg.rescan_seconds * 1000,
@@ -379,6 +419,7 @@ int main(int argc, char **argv)
     uv_walk(loop, close_walk, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+    live_close(srv.live);   /* after HTTP: finishes the queued appends */
     registry_free(srv.reg);
     metrics_free(srv.metrics);
     auth_free(srv.auth);

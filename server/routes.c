@@ -28,6 +28,12 @@ const struct route http_routes[] = {
     {"GET", "/v2/models/{name}/versions/{version}/ready", h_v2_model_ready, SCOPE_INFER, "v2_model_ready"},
     {"POST", "/v2/models/{name}/infer", h_v2_infer, SCOPE_INFER, "v2_infer"},
     {"POST", "/v2/models/{name}/versions/{version}/infer", h_v2_infer, SCOPE_INFER, "v2_infer"},
+    {"POST", "/v1/events", h_events_post, SCOPE_INFER, "events"},
+    {"GET", "/v1/users/{id}/events", h_user_events, SCOPE_INFER, "user_events"},
+    {"DELETE", "/v1/users/{id}", h_user_erase, SCOPE_ADMIN, "user_erase"},
+    {"GET", "/v1/items/{id}", h_item_get, SCOPE_INFER, "item"},
+    {"PUT", "/v1/items/{id}", h_item_put, SCOPE_ADMIN, "item_put"},
+    {"DELETE", "/v1/items/{id}", h_item_delete, SCOPE_ADMIN, "item_delete"},
     {NULL, NULL, NULL, SCOPE_OPEN, NULL},
 };
 

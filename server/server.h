@@ -22,6 +22,7 @@
 #include "registry.h"
 
 struct metrics;
+struct live;
 struct MHD_Daemon;
 struct MHD_Connection;
 struct uv_loop_s;
@@ -40,6 +41,7 @@ struct server {
     int64_t conns_open, conns_rejected, conns_timed_out;   /* atomic, conn.c */
     int64_t buffered_bytes;   /* atomic: request bodies + unsent responses (max_buffered_bytes) */
     int64_t shed;             /* atomic: requests answered 503 over max_buffered_bytes */
+    struct live *live;      /* the event store (live.h); NULL when events are off */
 };
 
 /* Route scopes (who may call it when auth is configured). */
@@ -148,5 +150,11 @@ void h_v2_ready(struct http_req *r);
 void h_v2_model(struct http_req *r);
 void h_v2_model_ready(struct http_req *r);
 void h_v2_infer(struct http_req *r);
+void h_events_post(struct http_req *r);      /* h_events.c: events and the catalogue */
+void h_user_events(struct http_req *r);
+void h_user_erase(struct http_req *r);
+void h_item_get(struct http_req *r);
+void h_item_put(struct http_req *r);
+void h_item_delete(struct http_req *r);
 
 #endif

@@ -13,6 +13,8 @@ e2e_init() {
   BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
   T=$(mktemp -d /tmp/encore-e2e.XXXXXX)
   trap 'e2e_cleanup' EXIT
+  # The server's event store (default ./events) goes in the temp dir too.
+  export ENCORE_EVENTS=${ENCORE_EVENTS:-$T/events}
 }
 
 e2e_cleanup() {
