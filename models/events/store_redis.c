@@ -33,6 +33,7 @@
  */
 #include <gnutls/crypto.h>
 #include <hiredis/hiredis.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,7 +210,7 @@ static redisContext *connect_one(struct rd *r, const struct timeval *timeout, en
 {
     redisContext *c = redisConnectWithTimeout(r->host, r->port, r->timeout);
     if (!c || c->err) {
-        enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unreachable: %s", r->host, r->port,
+        enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unavailable: %s", r->host, r->port,
                  c ? c->errstr : "out of memory");
         if (c)
             redisFree(c);
@@ -243,7 +244,8 @@ static redisContext *take(struct rd *r, enc_err *err)
         }
         if (mono() < r->down_until) {
             pthread_mutex_unlock(&r->lock);
-            enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unreachable", r->host, r->port);
+            enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unavailable (unreachable)",
+                     r->host, r->port);
             return NULL;
         }
         if (r->n_open < POOL_MAX)
@@ -263,18 +265,49 @@ static redisContext *take(struct rd *r, enc_err *err)
     return c;
 }
 
-/* Return a connection; a broken one is closed. */
+/* Return a connection; a broken one is closed, and so are the idle ones:
+ * when one connection breaks (Redis restarted or went away) the others
+ * almost surely have too, and each would fail one more request. */
 static void give(struct rd *r, redisContext *c)
 {
     pthread_mutex_lock(&r->lock);
     if (c->err) {
         redisFree(c);
         r->n_open--;
+        for (int i = 0; i < r->n_idle; i++)
+            redisFree(r->idle[i]);
+        r->n_open -= r->n_idle;
+        r->n_idle = 0;
     } else {
         r->idle[r->n_idle++] = c;
     }
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
+}
+
+/* A read-only command on a pooled connection, retried once on a fresh one
+ * when the pooled one turns out to be dead (a restarted Redis): reads are
+ * safe to repeat. *cp gets the connection the reply came on (give it back);
+ * NULL reply with *cp NULL: no connection could be had (err says why). */
+static redisReply *read_cmd(struct rd *r, redisContext **cp, enc_err *err, const char *fmt, ...)
+{
+    redisReply *rep = NULL;
+    *cp = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        redisContext *c = take(r, err);
+        if (!c)
+            return NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        rep = redisvCommand(c, fmt, ap);
+        va_end(ap);
+        if (rep || attempt == 1) {
+            *cp = c;
+            return rep;
+        }
+        give(r, c);   /* dead: closed, with the idle ones */
+    }
+    return NULL;
 }
 
 /* A reply that is an error or missing: ENC_EBUSY for a lost connection,
@@ -283,8 +316,8 @@ static int reply_err(struct rd *r, redisContext *c, redisReply *rep, const char 
                      enc_err *err)
 {
     if (!rep)
-        return enc_errf(err, ENC_EBUSY, "event store redis://%s:%d: %s: %s", r->host, r->port,
-                        what, c->errstr[0] ? c->errstr : "connection lost");
+        return enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unavailable (%s): %s",
+                        r->host, r->port, what, c->errstr[0] ? c->errstr : "connection lost");
     return enc_errf(err, ENC_EIO, "event store redis://%s:%d: %s: %.*s", r->host, r->port,
                     what, (int)(rep->len > 200 ? 200 : rep->len), rep->str ? rep->str : "");
 }
@@ -522,14 +555,14 @@ static int visit_list(struct evstore *s, const char *kind, const char *id, size_
     struct rd *r = s->impl;
     if (len == 0 || len > EV_ID_MAX)
         return 0;
-    redisContext *c = take(r, err);
-    if (!c)
-        return ENC_EBUSY;
+    redisContext *c;
     char key[EV_ID_MAX + 16];
     int kl = snprintf(key, sizeof key, P "%s:", kind);
     memcpy(key + kl, id, len);
-    redisReply *rep = redisCommand(c, "LRANGE %b 0 %lld", key, (size_t)kl + len,
-                                   limit ? (long long)limit - 1 : -1LL);
+    redisReply *rep = read_cmd(r, &c, err, "LRANGE %b 0 %lld", key, (size_t)kl + len,
+                               limit ? (long long)limit - 1 : -1LL);
+    if (!c)
+        return ENC_EBUSY;
     int rc = 0;
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
         rc = reply_err(r, c, rep, "read", err);
@@ -674,10 +707,10 @@ static int rd_erased_at(struct evstore *s, const char *user, size_t len, int64_t
                         enc_err *err)
 {
     struct rd *r = s->impl;
-    redisContext *c = take(r, err);
+    redisContext *c;
+    redisReply *rep = read_cmd(r, &c, err, "HGET " P "tomb %b", user, len);
     if (!c)
         return ENC_EBUSY;
-    redisReply *rep = redisCommand(c, "HGET " P "tomb %b", user, len);
     int rc = 0;
     if (!rep || (rep->type != REDIS_REPLY_NIL && rep->type != REDIS_REPLY_STRING))
         rc = reply_err(r, c, rep, "read", err);
@@ -745,10 +778,10 @@ static int rd_item_get(struct evstore *s, const char *item, size_t len, char **j
                        enc_err *err)
 {
     struct rd *r = s->impl;
-    redisContext *c = take(r, err);
+    redisContext *c;
+    redisReply *rep = read_cmd(r, &c, err, "HGET " P "items %b", item, len);
     if (!c)
         return ENC_EBUSY;
-    redisReply *rep = redisCommand(c, "HGET " P "items %b", item, len);
     int rc = 0;
     if (!rep || (rep->type != REDIS_REPLY_NIL && rep->type != REDIS_REPLY_STRING)) {
         rc = reply_err(r, c, rep, "read", err);
@@ -792,10 +825,10 @@ static int rd_rec_counts(struct evstore *s, const char *rec, size_t len, evstore
     struct rd *r = s->impl;
     if (len == 0 || len > EV_ID_MAX)
         return 0;
-    redisContext *c = take(r, err);
+    redisContext *c;
+    redisReply *rep = read_cmd(r, &c, err, "HGETALL " P "rec:%b", rec, len);
     if (!c)
         return ENC_EBUSY;
-    redisReply *rep = redisCommand(c, "HGETALL " P "rec:%b", rec, len);
     int rc = 0;
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
         rc = reply_err(r, c, rep, "read", err);
@@ -941,10 +974,10 @@ static int rd_id(struct evstore *s, char id[33], enc_err *err)
 static int rd_ping(struct evstore *s, enc_err *err)
 {
     struct rd *r = s->impl;
-    redisContext *c = take(r, err);
+    redisContext *c;
+    redisReply *rep = read_cmd(r, &c, err, "PING");
     if (!c)
         return ENC_EBUSY;
-    redisReply *rep = redisCommand(c, "PING");
     int rc = rep && rep->type == REDIS_REPLY_STATUS ? 0 : reply_err(r, c, rep, "ping", err);
     if (rep)
         freeReplyObject(rep);
