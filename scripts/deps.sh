@@ -4,7 +4,7 @@
 set -euo pipefail
 want=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libuv1-dev
       libopenblas-dev liblapacke-dev libgnutls28-dev zlib1g-dev libpng-dev check curl python3
-      liblmdb-dev libhiredis-dev)
+      liblmdb-dev libhiredis-dev libcurl4-gnutls-dev)
 if [ "${1:-build}" = test ]; then
   # clang + its sanitizer runtime: fuzzers; wrk: load tests; gnutls-bin: TLS test
   # certificates; python3-numpy: the model-format and import round trips.

@@ -27,7 +27,9 @@ struct option_row {
 #define O(f) offsetof(struct config, f)
 static const struct option_row options[] = {
     {"models", K_STR, O(models), "./models", 0, 0, "ENCORE_MODELS",
-     "model repository: REPO/NAME/VERSION/model.safetensors"},
+     "model repository: a directory REPO/NAME/VERSION/model.safetensors, or object storage "
+     "s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (mirrored into cache_dir; credentials from "
+     "the AWS_* environment, docs/deploy.md)"},
     {"host", K_STR, O(host), "0.0.0.0", 0, 0, "ENCORE_HOST", "address to listen on"},
     {"port", K_INT, O(port), "8080", 1, 65535, "ENCORE_PORT", "TCP port to listen on"},
     {"threads", K_INT, O(threads), "0", 0, 256, "ENCORE_THREADS",
@@ -77,6 +79,16 @@ static const struct option_row options[] = {
      "other nodes of a network volume"},
     {"versions_kept", K_INT, O(versions_kept), "1", 1, 100, "ENCORE_VERSIONS_KEPT",
      "versions of each model kept loaded"},
+    {"cache_dir", K_STR, O(cache_dir), "", 0, 0, "ENCORE_CACHE_DIR",
+     "with models in object storage: the local mirror (an emptyDir in Kubernetes); empty = "
+     "$TMPDIR/encore-cache"},
+    {"s3_endpoint", K_STR, O(s3_endpoint), "", 0, 0, "ENCORE_S3_ENDPOINT",
+     "S3-compatible endpoint URL (MinIO, GCS interoperability, a test server; path-style "
+     "addressing); empty = AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS S3 for the region"},
+    {"readiness", K_STR, O(readiness), "all", 0, 0, "ENCORE_READINESS",
+     "when /readyz answers 200: all (every model in the repository serves a valid version; "
+     "a model whose every version was refused keeps the pod unready) or any (one model "
+     "served is enough)"},
     {"tokens_file", K_STR, O(tokens_file), "", 0, 0, "ENCORE_TOKENS_FILE",
      "bearer tokens for inference, one per line (empty and no ENCORE_TOKENS: inference is open)"},
     {"admin_token_file", K_STR, O(admin_token_file), "", 0, 0, "ENCORE_ADMIN_TOKEN_FILE",
@@ -308,6 +320,8 @@ int config_load(struct config *c, int argc, char **argv, enc_err *err)
     /* Cross-field validation. */
     if (!c->models || !*c->models)
         return enc_errf(err, ENC_EINVAL, "models: a model repository directory is required");
+    if (strcmp(c->readiness, "all") != 0 && strcmp(c->readiness, "any") != 0)
+        return enc_errf(err, ENC_EINVAL, "readiness: '%s' is not all or any", c->readiness);
     if ((*c->tls_cert != '\0') != (*c->tls_key != '\0'))
         return enc_errf(err, ENC_EINVAL, "tls_cert and tls_key must be given together");
     struct ev_types types;

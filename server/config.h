@@ -41,6 +41,9 @@ struct config {
     int64_t watch;               /* bool: load new versions dropped into the repository */
     int64_t rescan_seconds;      /* periodic rescan (network volumes give no file events) */
     int64_t versions_kept;
+    const char *readiness;       /* "all" (default) or "any" */
+    const char *cache_dir;       /* local mirror of an object-storage repository */
+    const char *s3_endpoint;     /* S3-compatible endpoint ("" = the AWS_* environment) */
     const char *tokens_file;     /* inference bearer tokens, one per line */
     const char *admin_token_file;
     const char *tls_cert;

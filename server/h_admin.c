@@ -5,6 +5,8 @@
  * POST /v1/models/{name}:reload never loads on an HTTP thread: it queues a
  * job (reload.c), suspends the connection, and the loop thread fills the
  * answer and resumes it when the load has finished (or was refused).
+ * {"version": N} serves N and pins it on this replica; {"version": "latest"}
+ * drops the pin; no body re-checks the repository.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +30,13 @@ void h_readyz(struct http_req *r)
         return;
     }
     if (!__atomic_load_n(&s->ready, __ATOMIC_RELAXED)) {
-        http_error(r, 503, "not ready: models not loaded");
+        char missing[512];
+        int any = registry_ready(s->reg, 0, NULL, 0);
+        registry_ready(s->reg, 1, missing, sizeof missing);
+        if (any && *missing)   /* readiness "all": a model without a valid version */
+            http_error(r, 503, "not ready: no valid version of model(s) %s", missing);
+        else
+            http_error(r, 503, "not ready: models not loaded");
         return;
     }
     r->status = 200;
@@ -78,8 +86,17 @@ static void reload_done(void *arg, int rc, int64_t version, const char *msg)
         r->status = 200;
         buf_puts(&r->out, "{\"model\":");
         buf_json_str(&r->out, name, strlen(name));
-        buf_printf(&r->out, ",\"version\":%lld,\"status\":\"%s\"}", (long long)version,
+        json_t *d = registry_describe(r->srv->reg, name);
+        json_t *pin = d ? json_object_get(d, "pinned") : NULL;
+        buf_printf(&r->out, ",\"version\":%lld,\"status\":\"%s\",\"pinned\":", (long long)version,
                    rc == 1 ? "loaded" : "current");
+        if (pin && json_is_object(pin))
+            buf_printf(&r->out, "{\"version\":%lld,\"by\":\"%s\"}}",
+                       (long long)json_integer_value(json_object_get(pin, "version")),
+                       json_string_value(json_object_get(pin, "by")));
+        else
+            buf_puts(&r->out, "null}");
+        json_decref(d);
     } else if (rc == ENC_ENOTFOUND)
         http_error(r, 404, "model '%s': %s", name, msg);
     else if (rc == ENC_EBUSY)
@@ -113,8 +130,12 @@ void h_model_reload(struct http_req *r)
                 http_error(r, 400, "unknown field '%s' (allowed: version)", key);
                 break;
             }
+            if (json_is_string(v) && !strcmp(json_string_value(v), "latest")) {
+                version = -1;   /* unpin: follow the repository again */
+                continue;
+            }
             if (!json_is_integer(v) || json_integer_value(v) < 1) {
-                http_error(r, 400, "'version' must be a positive integer");
+                http_error(r, 400, "'version' must be a positive integer or \"latest\"");
                 break;
             }
             version = json_integer_value(v);

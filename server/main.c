@@ -43,6 +43,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
+#include "remote.h"
 #include "server.h"
 
 static struct server srv;
@@ -229,13 +230,21 @@ static void on_flush(uv_timer_t *t)
     log_flush();
 }
 
+/* Readiness: a model served, and with readiness "all" no model whose every
+ * version was refused (a pod that cannot serve one of its models must not
+ * take traffic). */
+static int is_ready(void)
+{
+    return registry_ready(srv.reg, strcmp(srv.cfg.readiness, "any") != 0, NULL, 0);
+}
+
 /* Every 250 ms: connection deadlines, and readiness (a model dropped into
  * an empty repository makes the server ready). */
 static void on_sweep(uv_timer_t *t)
 {
     http_sweep(&srv);
     if (!stopping)
-        __atomic_store_n(&srv.ready, registry_count(srv.reg) > 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&srv.ready, is_ready(), __ATOMIC_RELAXED);
 }
 
 /* After the listener closed: stop once nothing is being read, processed or
@@ -286,6 +295,7 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     if (signum == SIGHUP) {
         slog("info", "SIGHUP: checking the repository for new versions");
+        remote_poke();
         reload_all();
         return;
     }
@@ -336,14 +346,25 @@ int main(int argc, char **argv)
          auth_infer_tokens(srv.auth), auth_infer_tokens(srv.auth) ? "" : " (inference is open)",
          auth_admin_tokens(srv.auth) ? "enabled" : "disabled", *srv.cfg.tls_cert ? "HTTPS" : "HTTP");
 
-    /* Phase 3: models. */
+    /* Phase 3: models (from object storage: mirrored into cache_dir first). */
+    if (remote_init(&srv, &err)) {
+        fprintf(stderr, "encore-server: configuration error: %s\n", err.msg);
+        return 2;
+    }
     srv.metrics = metrics_new();
     if (!srv.metrics || registry_new(srv.cfg.models, (int)srv.cfg.versions_kept, &load_opts, &srv.reg,
                                           &err)) {
         fprintf(stderr, "encore-server: out of memory\n");
         return 1;
     }
+    if (remote_enabled())
+        remote_sync_now(&srv);
     rc = registry_load_all(srv.reg, &err);
+    /* A mirrored version the registry refused: fetch the next lower one. */
+    for (int i = 0; rc >= 0 && remote_enabled() && i < 3 && !registry_ready(srv.reg, 1, NULL, 0);
+         i++)
+        if (remote_sync_now(&srv) > 0)
+            rc = registry_load_all(srv.reg, &err);
     if (rc < 0) {
         slog("error", "model repository %s: %s", srv.cfg.models, err.msg);
         fprintf(stderr, "encore-server: cannot read the model repository: %s\n", err.msg);
@@ -388,6 +409,7 @@ int main(int argc, char **argv)
     }
     uv_timer_init(loop, &compact_timer);
     uv_timer_start(&compact_timer, on_compact, 60 * 1000, 3600 * 1000);
+    remote_start(&srv, loop);
     uv_timer_init(loop, &rescan_timer);
     if (srv.cfg.rescan_seconds > 0)
         uv_timer_start(&rescan_timer, on_rescan, (uint64_t)srv.cfg.rescan_seconds * 1000,
@@ -402,7 +424,7 @@ int main(int argc, char **argv)
     slog("info", "listening on %s:%lld", srv.cfg.host, (long long)srv.cfg.port);
 
     /* Phase 6: run. Ready once a model is served (see on_sweep). */
-    __atomic_store_n(&srv.ready, registry_count(srv.reg) > 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&srv.ready, is_ready(), __ATOMIC_RELAXED);
     uv_run(loop, UV_RUN_DEFAULT);
 
     /* Phase 7: shutdown. The reloader first: it answers admin requests
@@ -415,12 +437,14 @@ int main(int argc, char **argv)
         for (;;)
             pause();
     reload_stop();
+    remote_stop();
     http_stop(&srv);
     uv_walk(loop, close_walk, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     live_close(srv.live);   /* after HTTP: finishes the queued appends */
     registry_free(srv.reg);
+    remote_free();
     metrics_free(srv.metrics);
     auth_free(srv.auth);
     slog("info", "stopped cleanly");

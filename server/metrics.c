@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "remote.h"
 #include "server.h"
 
 #define MAX_SERIES 1024
@@ -289,6 +290,7 @@ void metrics_render(struct metrics *m, struct server *srv, buf *out)
                __atomic_load_n(&srv->draining, __ATOMIC_RELAXED) != 0,
                (unsigned long long)snap->evicted, process_rss_bytes(), open_fds(),
                (long long)srv->started_at);
+    remote_metrics(out);
     free(snap);
     free(done);
 }

@@ -1,6 +1,7 @@
 /* registry.c - loaded models by name, with atomic version swaps (see registry.h). */
 #include "registry.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,14 +14,23 @@
 #include "log.h"
 
 #define MAX_KEPT 100
+#define MAX_REFUSED 16
+
+/* A refused version and its file's size and mtime when it was refused: while
+ * they are unchanged the version is not tried (logged, counted) again. */
+struct refusal {
+    int64_t version, size, mtime_ns;
+};
 
 struct entry {
     char *name;
-    struct model *versions[MAX_KEPT];   /* [0] = current (highest), then older */
+    struct model *versions[MAX_KEPT];   /* [0] = served, then others, most recent first */
     int n;
     int64_t failures;                   /* versions of this name refused */
-    int64_t refused_version;            /* last refused, with its file's */
-    int64_t refused_size, refused_mtime_ns;   /* size and mtime */
+    int64_t pin;                        /* this replica's pin (admin reload), 0 = none */
+    int64_t repo_pin;                   /* REPO/NAME/pinned when last read, 0 = none */
+    struct refusal refused[MAX_REFUSED];   /* a ring */
+    int n_refused;
 };
 
 struct registry {
@@ -106,9 +116,10 @@ void registry_install(struct registry *r, struct model *m)
         model_unref(m);
         return;
     }
-    if (e->n > 0 && m->version > e->versions[0]->version)
-        r->stats.reloads++;   /* a newer version replaces the one served */
-    /* Keep versions sorted, newest first; drop same-version duplicates. */
+    if (e->n > 0 && m->version != e->versions[0]->version)
+        r->stats.reloads++;   /* another version replaces the one served */
+    /* The new one is served ([0]); the rest keep their order (most recently
+     * served first); a loaded copy of the same version is replaced. */
     for (int i = 0; i < e->n; i++)
         if (e->versions[i]->version == m->version) {
             dropped[nd++] = e->versions[i];
@@ -116,11 +127,8 @@ void registry_install(struct registry *r, struct model *m)
             e->n--;
             break;
         }
-    int pos = 0;
-    while (pos < e->n && e->versions[pos]->version > m->version)
-        pos++;
-    memmove(&e->versions[pos + 1], &e->versions[pos], (size_t)(e->n - pos) * sizeof(void *));
-    e->versions[pos] = m;
+    memmove(&e->versions[1], &e->versions[0], (size_t)e->n * sizeof(void *));
+    e->versions[0] = m;
     e->n++;
     while (e->n > r->kept)
         dropped[nd++] = e->versions[--e->n];
@@ -128,6 +136,11 @@ void registry_install(struct registry *r, struct model *m)
     /* Outside the lock: frees only if no request still holds them. */
     for (int i = 0; i < nd; i++)
         model_unref(dropped[i]);
+}
+
+static int64_t mtime_ns(const struct stat *sb)
+{
+    return (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
 }
 
 static int load_version(struct registry *r, const char *name, int64_t version, struct model **out,
@@ -145,10 +158,10 @@ static int load_version(struct registry *r, const char *name, int64_t version, s
         struct entry *e = find_or_add(r, name);
         if (e) {
             e->failures++;
-            e->refused_version = version;
-            e->refused_size = have_stat ? (int64_t)sb.st_size : -1;
-            e->refused_mtime_ns =
-                have_stat ? (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec : -1;
+            struct refusal *f = &e->refused[e->n_refused++ % MAX_REFUSED];
+            f->version = version;
+            f->size = have_stat ? (int64_t)sb.st_size : -1;
+            f->mtime_ns = have_stat ? mtime_ns(&sb) : -1;
         }
     } else {
         r->stats.loads++;
@@ -192,49 +205,197 @@ static int known_refused(struct registry *r, const char *name, int64_t want)
     struct stat sb;
     if (stat(path, &sb) != 0)
         return 0;
-    int64_t mt = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
     pthread_mutex_lock(&r->mu);
     struct entry *e = find(r, name);
-    int same = e && e->refused_version == want && e->refused_size == (int64_t)sb.st_size &&
-               e->refused_mtime_ns == mt;
+    int same = 0;
+    for (int i = 0; e && i < e->n_refused && i < MAX_REFUSED && !same; i++)
+        same = e->refused[i].version == want && e->refused[i].size == (int64_t)sb.st_size &&
+               e->refused[i].mtime_ns == mtime_ns(&sb);
     pthread_mutex_unlock(&r->mu);
     return same;
 }
 
-int registry_prepare(struct registry *r, const char *name, int64_t version, int retry,
-                     struct model **out, enc_err *err)
+int registry_refused(struct registry *r, const char *name, int64_t version)
 {
-    *out = NULL;
-    if (!repo_valid_name(name))
-        return enc_errf(err, ENC_EINVAL, "invalid model name");
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/%s", r->repo, name);
-    int64_t want = version;
-    if (want <= 0) {
-        int rc = repo_latest_version(dir, &want, err);
-        if (rc) {   /* a directory without versions yet is normal mid-rollout */
-            slog(rc == ENC_ENOTFOUND ? "warn" : "error", "model %s: %s", name, err->msg);
-            return rc;
-        }
+    return known_refused(r, name, version);
+}
+
+/* The served version of name (0: none) and, with `version` > 0, a reference
+ * to that exact version if it is loaded. */
+static int64_t served(struct registry *r, const char *name, int64_t version, struct model **loaded)
+{
+    int64_t have = 0;
+    if (loaded)
+        *loaded = NULL;
+    pthread_mutex_lock(&r->mu);
+    struct entry *e = find(r, name);
+    if (e && e->n)
+        have = e->versions[0]->version;
+    for (int i = 0; e && loaded && i < e->n; i++)
+        if (e->versions[i]->version == version)
+            *loaded = model_ref(e->versions[i]);
+    pthread_mutex_unlock(&r->mu);
+    return have;
+}
+
+static void set_pins(struct registry *r, const char *name, int64_t pin, int64_t repo_pin)
+{
+    pthread_mutex_lock(&r->mu);
+    struct entry *e = find_or_add(r, name);
+    if (e) {
+        if (pin >= 0)
+            e->pin = pin;
+        if (repo_pin >= 0)
+            e->repo_pin = repo_pin;
     }
-    struct model *cur = registry_get(r, name, version > 0 ? version : 0);
-    int64_t have = cur ? cur->version : 0;
-    model_unref(cur);
-    if (version > 0 ? have == want : have >= want)
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Make exactly `want` the one to serve: already served (0), loaded but not
+ * served (1, *out = a new reference), or load it (1 or a negative code). */
+static int prepare_exact(struct registry *r, const char *name, int64_t want, int retry,
+                         struct model **out, enc_err *err)
+{
+    struct model *loaded;
+    if (served(r, name, want, &loaded) == want) {
+        model_unref(loaded);
         return 0;
+    }
+    if (loaded) {
+        *out = loaded;
+        return 1;
+    }
+    char path[PATH_MAX];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s/%lld/%s", r->repo, name, (long long)want, ST_FILE_NAME);
+    if (stat(path, &sb) != 0)
+        return enc_errf(err, ENC_ENOTFOUND, "no version %lld of model %s (%s)", (long long)want,
+                        name, strerror(errno));
     if (!retry && known_refused(r, name, want))
         return 0;   /* refused before, unchanged: logged and counted once */
     int rc = load_version(r, name, want, out, err);
     return rc ? rc : 1;
 }
 
+int registry_prepare(struct registry *r, const char *name, int64_t version, int flags,
+                     struct model **out, enc_err *err)
+{
+    *out = NULL;
+    if (!repo_valid_name(name))
+        return enc_errf(err, ENC_EINVAL, "invalid model name");
+    int retry = flags & REG_RETRY;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", r->repo, name);
+    if (flags & REG_UNPIN)
+        set_pins(r, name, 0, -1);
+    if (version > 0) {   /* an exact version: the admin route pins it */
+        int rc = prepare_exact(r, name, version, 1, out, err);
+        if (rc >= 0 && (flags & REG_PIN)) {
+            set_pins(r, name, version, -1);
+            slog("info", "model %s pinned to version %lld on this replica", name,
+                 (long long)version);
+        }
+        return rc;
+    }
+    /* The pin in force: this replica's, else the repository's. */
+    int64_t pin = 0, repo_pin = 0, repo_pin_before = 0;
+    pthread_mutex_lock(&r->mu);
+    struct entry *e = find(r, name);
+    if (e) {
+        pin = e->pin;
+        repo_pin_before = e->repo_pin;
+    }
+    pthread_mutex_unlock(&r->mu);
+    int rc = repo_read_pin(dir, &repo_pin, err);
+    if (rc) {   /* half-written or wrong: serve what is served, say why */
+        slog("error", "model %s: %s; the served version (if any) stays", name, err->msg);
+        return rc;
+    }
+    if (repo_pin != repo_pin_before) {
+        set_pins(r, name, -1, repo_pin);
+        if (repo_pin)
+            slog("info", "model %s: repository pin: version %lld", name, (long long)repo_pin);
+        else
+            slog("info", "model %s: repository pin removed", name);
+    }
+    if (!pin)
+        pin = repo_pin;
+    if (pin)
+        return prepare_exact(r, name, pin, retry, out, err);
+    /* No pin: the highest version that loads. A refused one is logged and
+     * counted, and the next lower one is tried, down to the one served. */
+    int64_t *vs;
+    size_t n;
+    rc = repo_list_versions(dir, &vs, &n, err);
+    if (rc == 0 && n == 0) {
+        free(vs);
+        rc = enc_errf(err, ENC_ENOTFOUND, "%s: no version directory with a %s", dir, ST_FILE_NAME);
+    }
+    if (rc) {   /* a directory without versions yet is normal mid-rollout */
+        slog(rc == ENC_ENOTFOUND ? "warn" : "error", "model %s: %s", name, err->msg);
+        return rc;
+    }
+    int64_t have = served(r, name, 0, NULL);
+    int result = 0, passed_over = 0;
+    for (size_t i = n; i-- > 0;) {
+        if (vs[i] == have)
+            break;   /* keeps serving; result says whether a newer one was refused */
+        rc = prepare_exact(r, name, vs[i], retry, out, err);
+        if (rc == 1) {
+            if (passed_over)
+                slog("warn", "model %s: version %lld is the highest that loads; serving it", name,
+                     (long long)vs[i]);
+            result = 1;
+            break;
+        }
+        passed_over = 1;   /* refused now (rc < 0) or before (rc 0) */
+        if (rc < 0)
+            result = rc;
+    }
+    free(vs);
+    return result;
+}
+
 int registry_reload(struct registry *r, const char *name, int64_t version, enc_err *err)
 {
     struct model *m;
-    int rc = registry_prepare(r, name, version, 1, &m, err);
+    int rc = registry_prepare(r, name, version, REG_RETRY | REG_PIN, &m, err);
     if (rc == 1)
         registry_install(r, m);
     return rc;
+}
+
+int registry_ready(struct registry *r, int all, char *missing, size_t len)
+{
+    int served = 0, unserved = 0;
+    size_t off = 0;
+    if (missing && len)
+        missing[0] = '\0';
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n; i++) {
+        if (r->e[i].n) {
+            served++;
+            continue;
+        }
+        unserved++;
+        if (missing && off + 1 < len) {
+            int w = snprintf(missing + off, len - off, "%s%s", off ? ", " : "", r->e[i].name);
+            off = w > 0 && off + (size_t)w < len ? off + (size_t)w : len - 1;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return served > 0 && (!all || unserved == 0);
+}
+
+void registry_forget(struct registry *r, const char *name)
+{
+    pthread_mutex_lock(&r->mu);
+    struct entry *e = find(r, name);
+    if (e && e->n == 0) {
+        free(e->name);
+        *e = r->e[--r->n];
+    }
+    pthread_mutex_unlock(&r->mu);
 }
 
 struct model *registry_get(struct registry *r, const char *name, int64_t version)
@@ -298,13 +459,16 @@ json_t *registry_describe(struct registry *r, const char *name)
 {
     struct model *ms[MAX_KEPT];
     int n = 0;
-    int64_t failures = 0;
+    int64_t failures = 0, pin = 0, repo_pin = 0;
     pthread_mutex_lock(&r->mu);
     struct entry *e = find(r, name);
     for (int i = 0; e && i < e->n; i++)
         ms[n++] = model_ref(e->versions[i]);
-    if (e)
+    if (e) {
         failures = e->failures;
+        pin = e->pin;
+        repo_pin = e->repo_pin;
+    }
     pthread_mutex_unlock(&r->mu);
     if (n == 0)
         return NULL;
@@ -322,6 +486,13 @@ json_t *registry_describe(struct registry *r, const char *name)
     }
     json_object_set_new(o, "versions", vs);
     json_object_set_new(o, "load_failures", json_integer(failures));
+    if (pin || repo_pin) {
+        json_t *p = json_object();
+        json_object_set_new(p, "version", json_integer(pin ? pin : repo_pin));
+        json_object_set_new(p, "by", json_string(pin ? "replica" : "repository"));
+        json_object_set_new(o, "pinned", p);
+    } else
+        json_object_set_new(o, "pinned", json_null());
     return o;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "remote.h"
 #include "server.h"
 
 #define MAX_QUEUED 64
@@ -20,7 +21,7 @@ struct job {
     int64_t version;          /* requested: 0 = highest */
     reload_done_fn done;      /* NULL once cancelled */
     void *arg;
-    int retry;                /* an admin request: retry a refused version */
+    int flags;                /* REG_*: an admin request retries, pins or unpins */
     uint64_t ticket;
     /* filled by the worker */
     int rc;
@@ -63,7 +64,8 @@ static void work_cb(uv_work_t *w)
     struct job *j = w->data;
     /* Watch events and SIGHUP skip a version already refused; an admin
      * request (it has a callback) always tries. */
-    j->rc = registry_prepare(R.srv->reg, j->name, j->version, j->retry, &j->m, &j->err);
+    j->rc = registry_prepare(R.srv->reg, j->name, j->version > 0 ? j->version : 0, j->flags,
+                             &j->m, &j->err);
 }
 
 static void after_work_cb(uv_work_t *w, int status)
@@ -80,7 +82,9 @@ static void after_work_cb(uv_work_t *w, int status)
         struct model *cur = registry_get(R.srv->reg, j->name, j->version);
         version = cur ? cur->version : 0;
         model_unref(cur);
-    }   /* a refusal was logged and counted by registry_prepare */
+    } else if (remote_enabled())
+        remote_poke();   /* a mirrored version refused: the next lower may need fetching */
+    /* (a refusal was logged and counted by registry_prepare) */
     /* Called with mu held so that reload_cancel() cannot return while the
      * callback runs. The callback only resumes an MHD connection; MHD calls
      * reload_cancel only from its completion callback, which never runs for
@@ -146,7 +150,13 @@ uint64_t reload_request(const char *name, int64_t version, reload_done_fn done, 
     j->version = version;
     j->done = done;
     j->arg = arg;
-    j->retry = done != NULL;
+    /* An admin request (it waits for the answer) retries refused versions
+     * and pins an exact version; -1 ("latest") drops the pin. */
+    j->flags = done ? REG_RETRY : 0;
+    if (done && version > 0)
+        j->flags |= REG_PIN;
+    if (version < 0)
+        j->flags |= REG_UNPIN;
     j->ticket = ticket = ++R.next_ticket;
     if (R.tail)
         R.tail->next = j;
@@ -263,6 +273,7 @@ static void prune_watches(void)
         if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
             slog("warn", "model directory %s is gone; model %s keeps its loaded versions", dir,
                  w->name);
+            registry_forget(R.srv->reg, w->name);   /* if it had none: no longer awaited */
             *pp = w->next;
             uv_close((uv_handle_t *)&w->h, free_watch);
             continue;

@@ -42,8 +42,10 @@ void reload_stop(void);
  * code of the failure (msg says why). Called on the loop thread. */
 typedef void (*reload_done_fn)(void *arg, int rc, int64_t version, const char *msg);
 
-/* Queue a load of NAME (its highest version, or exactly `version` when > 0).
- * Thread-safe (any HTTP thread). `done` may be NULL; otherwise it is called
+/* Queue a load of NAME: the version it should serve (registry.h: pins, else
+ * the highest that loads), or exactly `version` when > 0 (with `done`, the
+ * admin route: pinned on this replica), or -1: drop this replica's pin and
+ * follow the repository again. Thread-safe (any HTTP thread). `done` may be NULL; otherwise it is called
  * once on the loop thread unless reload_cancel(ticket) ran first. Returns a
  * ticket (> 0), or 0 when the queue is full or the reloader is stopped. */
 uint64_t reload_request(const char *name, int64_t version, reload_done_fn done, void *arg);

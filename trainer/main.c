@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/repo.h"
+#include "objrepo.h"
 #include "trainer.h"
 
 static const struct {
@@ -22,6 +24,10 @@ static const struct {
     {"eval", cmd_eval, "evaluate a model on held-out data (prints JSON)"},
     {"import", cmd_import, "serve factors trained elsewhere (Spark ALS, implicit): .npy or CSV"},
     {"events", cmd_events, "read the event store: export it as TSV, or print its counts"},
+    {"publish", cmd_publish, "copy a model file into a repository as its next version"},
+    {"pin", cmd_pin, "pin the version every server serves (rollback), or unpin"},
+    {"prune", cmd_prune, "delete all but the newest versions of a model"},
+    {"gate", cmd_gate, "exit 0 only if a model's NDCG@k is good enough to publish"},
 };
 
 static void usage(FILE *out)
@@ -46,9 +52,16 @@ int main(int argc, char **argv)
         printf("encore-train 0.1.0\n");
         return 0;
     }
+    /* --out s3://... publishes into object storage (core/repo.h's hook). */
+    repo_set_remote_publisher(objrepo_publish);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            if (trainer_fetch_inputs(argv[1], argc - 1, argv + 1))
+                return 1;
+            int rc = commands[i].run(argc - 1, argv + 1);
+            trainer_remove_inputs();
+            return rc;
+        }
     fprintf(stderr, "encore-train: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

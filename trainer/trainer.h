@@ -51,6 +51,16 @@ int cmd_text(int argc, char **argv);
 int cmd_cnn(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_publish(int argc, char **argv);   /* cmd_repo.c */
+int cmd_pin(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_gate(int argc, char **argv);      /* cmd_gate.c */
+
+/* Arguments naming s3:// or gs:// objects (except --out) are downloaded
+ * into a temporary directory and replaced by the local path (remote.c).
+ * Returns 0, or 1 after printing why. */
+int trainer_fetch_inputs(const char *cmd, int argc, char **argv);
+void trainer_remove_inputs(void);
 
 /* encore-train eval dispatches on the model's family. Each row evaluates
  * one family: model_dir is what --model named; argv holds all arguments. */

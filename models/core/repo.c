@@ -242,8 +242,86 @@ static int mkdir_p(const char *path, enc_err *err)
     return 0;
 }
 
+static repo_remote_publish_fn remote_publish;
+
+void repo_set_remote_publisher(repo_remote_publish_fn fn)
+{
+    remote_publish = fn;
+}
+
+int repo_is_url(const char *path)
+{
+    return !strncmp(path, "s3://", 5) || !strncmp(path, "gs://", 5);
+}
+
+/* Write `w` into a fresh temp dir and hand the file to the remote publisher. */
+static int publish_remote(st_writer *w, const char *src, const char *out, int64_t version,
+                          int64_t *version_out, enc_err *err)
+{
+    if (!remote_publish)
+        return enc_errf(err, ENC_EUNSUPPORTED, "--out %s: object storage is not available in "
+                                               "this program", out);
+    if (src)
+        return remote_publish(src, out, version, version_out, err);
+    const char *t = getenv("TMPDIR");
+    char dir[PATH_MAX], file[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/encore-publish-XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(dir))
+        return enc_errf(err, ENC_EIO, "mkdtemp %s: %s", dir, strerror(errno));
+    snprintf(file, sizeof file, "%s/%s", dir, ST_FILE_NAME);
+    int rc = st_writer_write(w, file, err);
+    if (rc == 0)
+        rc = remote_publish(file, out, version, version_out, err);
+    unlink(file);
+    rmdir(dir);
+    return rc;
+}
+
+static int copy_file(const char *src, const char *dst, enc_err *err)
+{
+    FILE *in = fopen(src, "rb");
+    if (!in)
+        return enc_errf(err, ENC_ENOTFOUND, "%s: %s", src, strerror(errno));
+    FILE *o = fopen(dst, "wb");
+    if (!o) {
+        fclose(in);
+        return enc_errf(err, ENC_EIO, "%s: %s", dst, strerror(errno));
+    }
+    char buf[1 << 16];
+    size_t n;
+    int ok = 1;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, o) != n) {
+            ok = 0;
+            break;
+        }
+    ok = ok && !ferror(in);
+    fclose(in);
+    ok = fclose(o) == 0 && ok;
+    return ok ? 0 : enc_errf(err, ENC_EIO, "copying %s to %s: %s", src, dst, strerror(errno));
+}
+
+static int publish_local(st_writer *w, const char *src, const char *out, int64_t version,
+                         int64_t *version_out, enc_err *err);
+
 int repo_publish(st_writer *w, const char *out, int64_t version, int64_t *version_out,
                  enc_err *err)
+{
+    if (repo_is_url(out))
+        return publish_remote(w, NULL, out, version, version_out, err);
+    return publish_local(w, NULL, out, version, version_out, err);
+}
+
+int repo_publish_file(const char *src, const char *out, int64_t version, int64_t *version_out,
+                      enc_err *err)
+{
+    if (repo_is_url(out))
+        return publish_remote(NULL, src, out, version, version_out, err);
+    return publish_local(NULL, src, out, version, version_out, err);
+}
+
+static int publish_local(st_writer *w, const char *src, const char *out, int64_t version,
+                         int64_t *version_out, enc_err *err)
 {
     char *name = base_name(out);
     if (!name)
@@ -264,15 +342,17 @@ int repo_publish(st_writer *w, const char *out, int64_t version, int64_t *versio
         version = latest + 1;
     }
     char tmpdir[PATH_MAX], file[PATH_MAX], final[PATH_MAX];
-    snprintf(tmpdir, sizeof tmpdir, "%s/.tmp-%ld", out, (long)getpid());
-    snprintf(file, sizeof file, "%s/%s", tmpdir, ST_FILE_NAME);
+    /* mkdtemp, not the PID: every container's trainer is PID 1. */
+    snprintf(tmpdir, sizeof tmpdir, "%s/.tmp-XXXXXX", out);
     snprintf(final, sizeof final, "%s/%lld", out, (long long)version);
     struct stat sb;
     if (stat(final, &sb) == 0)
         return enc_errf(err, ENC_EINVAL, "%s already exists; versions are immutable", final);
-    if (mkdir(tmpdir, 0755) != 0 && errno != EEXIST)
-        return enc_errf(err, ENC_EIO, "mkdir %s: %s", tmpdir, strerror(errno));
-    rc = st_writer_write(w, file, err);
+    if (!mkdtemp(tmpdir))
+        return enc_errf(err, ENC_EIO, "mkdtemp %s: %s", tmpdir, strerror(errno));
+    chmod(tmpdir, 0755);   /* mkdtemp makes it 0700; servers run as another user */
+    snprintf(file, sizeof file, "%s/%s", tmpdir, ST_FILE_NAME);
+    rc = w ? st_writer_write(w, file, err) : copy_file(src, file, err);
     if (rc == 0 && rename(tmpdir, final) != 0)
         rc = enc_errf(err, ENC_EIO, "rename %s -> %s: %s", tmpdir, final, strerror(errno));
     if (rc) {
@@ -283,4 +363,110 @@ int repo_publish(st_writer *w, const char *out, int64_t version, int64_t *versio
     if (version_out)
         *version_out = version;
     return 0;
+}
+
+#define PIN_FILE "pinned"
+
+int repo_read_pin(const char *model_dir, int64_t *version, enc_err *err)
+{
+    char path[PATH_MAX], text[64];
+    *version = 0;
+    snprintf(path, sizeof path, "%s/%s", model_dir, PIN_FILE);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT || errno == ENOTDIR
+                   ? 0
+                   : enc_errf(err, ENC_EIO, "%s: %s", path, strerror(errno));
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *s = text, *e = text + n;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        *--e = '\0';
+    int64_t v = parse_version(s);
+    if (v <= 0)
+        return enc_errf(err, ENC_EINVAL, "%s: '%.20s' is not a version number (a pin file holds one "
+                                         "positive integer)", path, s);
+    *version = v;
+    return 0;
+}
+
+int repo_write_pin(const char *model_dir, int64_t version, enc_err *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", model_dir, PIN_FILE);
+    if (version <= 0) {
+        if (unlink(path) != 0 && errno != ENOENT)
+            return enc_errf(err, ENC_EIO, "unlink %s: %s", path, strerror(errno));
+        return 0;
+    }
+    char vdir[PATH_MAX];
+    struct stat sb;
+    snprintf(vdir, sizeof vdir, "%s/%lld/%s", model_dir, (long long)version, ST_FILE_NAME);
+    if (stat(vdir, &sb) != 0)
+        return enc_errf(err, ENC_ENOTFOUND, "%s: no version %lld to pin", model_dir,
+                        (long long)version);
+    snprintf(tmp, sizeof tmp, "%s/.pinned-XXXXXX", model_dir);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return enc_errf(err, ENC_EIO, "mkstemp %s: %s", tmp, strerror(errno));
+    char text[32];
+    int len = snprintf(text, sizeof text, "%lld\n", (long long)version);
+    int ok = write(fd, text, (size_t)len) == len && fchmod(fd, 0644) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return enc_errf(err, ENC_EIO, "writing %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int repo_remove_version(const char *model_dir, int64_t version, enc_err *err)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%lld", model_dir, (long long)version);
+    DIR *d = opendir(dir);
+    if (!d)
+        return enc_errf(err, errno == ENOENT ? ENC_ENOTFOUND : ENC_EIO, "%s: %s", dir,
+                        strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char path[PATH_MAX + 256];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    if (rmdir(dir) != 0)
+        return enc_errf(err, ENC_EIO, "rmdir %s: %s", dir, strerror(errno));
+    return 0;
+}
+
+int repo_prune(const char *model_dir, int64_t keep, int64_t *removed, enc_err *err)
+{
+    if (removed)
+        *removed = 0;
+    if (keep < 1)
+        return enc_errf(err, ENC_EINVAL, "versions to keep must be at least 1");
+    int64_t pin = 0, *v;
+    size_t n;
+    int rc = repo_read_pin(model_dir, &pin, err);
+    if (rc)
+        return rc;
+    if ((rc = repo_list_versions(model_dir, &v, &n, err)) != 0)
+        return rc;
+    for (size_t i = 0; i + (size_t)keep < n; i++) {
+        if (v[i] == pin)
+            continue;
+        if ((rc = repo_remove_version(model_dir, v[i], err)) != 0)
+            break;
+        if (removed)
+            (*removed)++;
+    }
+    free(v);
+    return rc;
 }

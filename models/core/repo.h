@@ -9,8 +9,14 @@
  *       1/model.safetensors
  *
  * Writers never expose a partial version: repo_publish() writes into a hidden
- * temporary directory REPO/NAME/.tmp-PID and renames it to REPO/NAME/VERSION.
- * Readers ignore directories that are not plain positive integers.
+ * temporary directory REPO/NAME/.tmp-XXXXXX (mkdtemp: unique even for two
+ * trainers with the same PID in two containers) and renames it to
+ * REPO/NAME/VERSION. Readers ignore directories that are not plain positive
+ * integers.
+ *
+ * REPO/NAME/pinned (optional) holds one version number: every server serves
+ * that version of NAME instead of the highest (a rollback that reaches every
+ * replica). Written atomically by repo_write_pin (encore-train pin).
  */
 #ifndef ENCORE_REPO_H
 #define ENCORE_REPO_H
@@ -46,5 +52,37 @@ int repo_resolve(const char *dir, char **file_path, char **name, int64_t *versio
  * existing version. On success *version_out is the version written. */
 int repo_publish(st_writer *w, const char *out, int64_t version, int64_t *version_out,
                  enc_err *err);
+
+/* Copy the model file `src` into "REPO/NAME" as a new version, the way
+ * repo_publish writes one (temp dir, rename). */
+int repo_publish_file(const char *src, const char *out, int64_t version, int64_t *version_out,
+                      enc_err *err);
+
+/* Repositories in object storage (s3://BUCKET/PREFIX, gs://...): core has
+ * no network code, so a program that links one (encore_s3) registers a
+ * publisher; repo_publish and repo_publish_file hand such an `out` to it
+ * with a complete local model file. Without one they refuse the URL. */
+typedef int (*repo_remote_publish_fn)(const char *file, const char *out, int64_t version,
+                                      int64_t *version_out, enc_err *err);
+void repo_set_remote_publisher(repo_remote_publish_fn fn);
+int repo_is_url(const char *path);   /* s3:// or gs:// */
+
+/* The repository pin of model_dir (REPO/NAME/pinned): *version = the pinned
+ * version, or 0 when there is no pin file. A pin file that does not hold one
+ * positive integer (surrounding whitespace allowed) is ENC_EINVAL, naming the
+ * file and its text: the caller keeps what it serves rather than guess. */
+int repo_read_pin(const char *model_dir, int64_t *version, enc_err *err);
+
+/* Pin model_dir to `version` (> 0), or remove the pin (0). Atomic: a temp
+ * file renamed over REPO/NAME/pinned. Refuses a version that is not in the
+ * repository. */
+int repo_write_pin(const char *model_dir, int64_t version, enc_err *err);
+
+/* Delete all but the `keep` highest versions of model_dir (never the pinned
+ * one). *removed (optional) = the number removed. */
+int repo_prune(const char *model_dir, int64_t keep, int64_t *removed, enc_err *err);
+
+/* rm -r of one version directory's plain files and the directory. */
+int repo_remove_version(const char *model_dir, int64_t version, enc_err *err);
 
 #endif
