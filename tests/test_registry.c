@@ -193,7 +193,7 @@ START_TEST(highest_valid_version_and_readiness)
     corrupt(3);
     struct registry *r;
     enc_err err = {0};
-    ck_assert_int_eq(registry_new(repo, 1, &r, &err), 0);
+    ck_assert_int_eq(registry_new(repo, 1, NULL, &r, &err), 0);
     ck_assert_int_eq(registry_load_all(r, &err), 1);
     struct model *m = registry_get(r, "demo", 0);
     ck_assert_int_eq(m->version, 2);
@@ -235,7 +235,7 @@ START_TEST(repository_pin)
     ck_assert_int_eq(repo_write_pin(dir, 1, &err), 0);
     ck_assert_int_eq(repo_write_pin(dir, 9, &err), ENC_ENOTFOUND);   /* no such version */
     struct registry *r;
-    ck_assert_int_eq(registry_new(repo, 1, &r, &err), 0);
+    ck_assert_int_eq(registry_new(repo, 1, NULL, &r, &err), 0);
     ck_assert_int_eq(registry_load_all(r, &err), 1);
     struct model *m = registry_get(r, "demo", 0);
     ck_assert_int_eq(m->version, 1);
