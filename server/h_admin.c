@@ -119,7 +119,7 @@ void h_model_reload(struct http_req *r)
     }
     int64_t version = 0;
     if (r->body.len > 0) {
-        json_t *root = http_parse_body(r);
+        json_t *root = http_body_json(r);   /* borrowed: released with the request */
         if (!root)
             return;
         const char *key;
@@ -140,7 +140,6 @@ void h_model_reload(struct http_req *r)
             }
             version = json_integer_value(v);
         }
-        json_decref(root);
         if (r->status)
             return;
     }

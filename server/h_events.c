@@ -178,7 +178,7 @@ void h_events_post(struct http_req *r)
     struct live *l = live_or_404(r);
     if (!l)
         return;
-    json_t *root = http_parse_body(r);
+    json_t *root = http_body_json(r);   /* borrowed: released with the request */
     if (!root) {
         live_add(l, refused, 1);
         return;
@@ -227,7 +227,6 @@ refused:
 out:
     free(ev);
     free(tmp);
-    json_decref(root);
 }
 
 /* ---- GET /v1/users/{id}/events ------------------------------------------ */
@@ -386,7 +385,7 @@ void h_item_put(struct http_req *r)
     const char *item = l ? item_param(r, &len) : NULL;
     if (!item)
         return;
-    json_t *root = http_parse_body(r);
+    json_t *root = http_body_json(r);   /* borrowed: released with the request */
     if (!root)
         return;
     struct cat_item it;
@@ -397,7 +396,6 @@ void h_item_put(struct http_req *r)
         answer_item(r, item, len, &it);
     }
     cat_item_clear(&it);
-    json_decref(root);
 }
 
 /* The stored record, or an empty one. 0, or answers and returns -1. */

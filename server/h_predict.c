@@ -13,6 +13,11 @@
  * protocol.c parses and validates the bodies and writes the answers.
  * Recommendation models answer V2 infer too (user ids as a BYTES tensor,
  * parameters.k), through the model's reco_ops as h_reco.c calls them.
+ *
+ * What a request needs hangs off it: the model is borrowed (route_model
+ * hands its reference to http_defer), parsed inputs and probabilities come
+ * from http_alloc / http_defer, so a handler returns at any point with
+ * nothing to free.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -30,9 +35,15 @@ static struct proto_limits limits(const struct http_req *r)
     return l;
 }
 
+static void unref_model(void *m)
+{
+    model_unref(m);
+}
+
 /* The model a route names: {name}, and {version} on versioned routes.
- * Returns a reference (model_unref), or NULL after answering 400 / 404. */
-static struct model *route_model(struct http_req *r)
+ * Borrowed until the request is released (the reference is dropped then),
+ * or NULL after answering 400 / 404 / 500. */
+static const struct model *route_model(struct http_req *r)
 {
     const char *name = r->params[0];
     int64_t version = 0;
@@ -56,9 +67,32 @@ static struct model *route_model(struct http_req *r)
             http_error(r, 404, "unknown model '%s'", name);
         return NULL;
     }
+    if (http_defer(r, unref_model, m)) {
+        model_unref(m);
+        http_error(r, 500, "out of memory");
+        return NULL;
+    }
     snprintf(r->model, sizeof r->model, "%s", name);
     r->version = m->version;
     return m;
+}
+
+static void input_free(void *in)
+{
+    proto_input_free(in);
+}
+
+/* An empty proto_input whose arrays (filled by a parser) are freed with the
+ * request, or NULL after answering 500. */
+static struct proto_input *request_input(struct http_req *r)
+{
+    struct proto_input *in = http_alloc(r, sizeof *in);
+    if (!in || http_defer(r, input_free, in)) {
+        http_error(r, 500, "out of memory");
+        return NULL;
+    }
+    memset(in, 0, sizeof *in);
+    return in;
 }
 
 static int is_classifier(const struct model *m)
@@ -66,13 +100,14 @@ static int is_classifier(const struct model *m)
     return m->ops->task == MODEL_TASK_CLASSIFY && m->ops->io && m->ops->predict;
 }
 
-/* Run ops->predict on a parsed batch. Returns malloc'd probabilities
- * [n * classes], or NULL after answering. */
+/* Run ops->predict on a parsed batch. Returns probabilities [n * classes]
+ * (request memory), or NULL after answering. */
 static float *predict(struct http_req *r, const struct model *m, const struct model_io *io,
                       const struct proto_input *in)
 {
     size_t n = in->batch.n, C = io->n_classes;
-    float *prob = C && n <= SIZE_MAX / sizeof(float) / C ? malloc(n * C * sizeof *prob) : NULL;
+    float *prob = C && n <= SIZE_MAX / sizeof(float) / C ? http_alloc(r, n * C * sizeof *prob)
+                                                          : NULL;
     if (!prob) {
         http_error(r, 500, "out of memory");
         return NULL;
@@ -80,7 +115,6 @@ static float *predict(struct http_req *r, const struct model *m, const struct mo
     enc_err err = {0};
     if (m->ops->predict(m->state, &in->batch, prob, &err)) {
         http_fail(r, &err);
-        free(prob);
         return NULL;
     }
     return prob;
@@ -90,36 +124,30 @@ static float *predict(struct http_req *r, const struct model *m, const struct mo
 
 void h_v1_predict(struct http_req *r)
 {
-    struct model *m = route_model(r);
+    const struct model *m = route_model(r);
     if (!m)
         return;
-    json_t *root = NULL;
-    struct proto_input in;
-    memset(&in, 0, sizeof in);
-    float *prob = NULL;
-    enc_err err = {0};
     if (!is_classifier(m)) {
         http_error(r, 400, "model '%s' is a recommendation model: use POST /v1/models/%s:recommend",
                    m->name, m->name);
-        goto out;
+        return;
     }
     const struct model_io *io = m->ops->io(m->state);
     struct proto_limits lim = limits(r);
-    if (!(root = http_parse_body(r)))
-        goto out;
-    if (proto_v1_parse(root, io, &lim, &in, &err)) {
+    struct proto_input *in;
+    json_t *root;
+    float *prob;
+    enc_err err = {0};
+    if (!(root = http_body_json(r)) || !(in = request_input(r)))
+        return;
+    if (proto_v1_parse(root, io, &lim, in, &err)) {
         http_fail(r, &err);
-        goto out;
+        return;
     }
-    if (!(prob = predict(r, m, io, &in)))
-        goto out;
+    if (!(prob = predict(r, m, io, in)))
+        return;
     r->status = 200;
-    proto_v1_write(&r->out, m->name, m->version, io, prob, in.batch.n);
-out:
-    free(prob);
-    proto_input_free(&in);
-    json_decref(root);
-    model_unref(m);
+    proto_v1_write(&r->out, m->name, m->version, io, prob, in->batch.n);
 }
 
 /* ---- V2 server ----------------------------------------------------------- */
@@ -155,14 +183,24 @@ void h_v2_ready(struct http_req *r)
 
 /* ---- V2 model ------------------------------------------------------------ */
 
+static void decref(void *j)
+{
+    json_decref(j);
+}
+
 void h_v2_model(struct http_req *r)
 {
-    struct model *m = route_model(r);
+    const struct model *m = route_model(r);
     if (!m)
         return;
     /* The loaded versions, as strings the way V2 spells versions. */
-    json_t *versions = json_array(), *d = registry_describe(r->srv->reg, m->name);
-    json_t *vs = json_object_get(d, "versions"), *v;
+    json_t *d = registry_describe(r->srv->reg, m->name);
+    if (!d || http_defer(r, decref, d)) {
+        json_decref(d);
+        http_error(r, 500, "out of memory");
+        return;
+    }
+    json_t *versions = json_array(), *vs = json_object_get(d, "versions"), *v;
     size_t i;
     json_array_foreach(vs, i, v)
     {
@@ -170,21 +208,18 @@ void h_v2_model(struct http_req *r)
         snprintf(b, sizeof b, "%lld", (long long)json_integer_value(json_object_get(v, "version")));
         json_array_append_new(versions, json_string(b));
     }
-    json_decref(d);
     http_json(r, 200, proto_v2_metadata(m, versions));
-    model_unref(m);
 }
 
 void h_v2_model_ready(struct http_req *r)
 {
-    struct model *m = route_model(r);
+    const struct model *m = route_model(r);
     if (!m)
         return;
     r->status = 200;
     buf_puts(&r->out, "{\"name\":");
     buf_json_str(&r->out, m->name, strlen(m->name));
     buf_printf(&r->out, ",\"version\":\"%lld\",\"ready\":true}", (long long)m->version);
-    model_unref(m);
 }
 
 /* ---- V2 infer ------------------------------------------------------------ */
@@ -194,90 +229,85 @@ void h_v2_model_ready(struct http_req *r)
 static void v2_recommend(struct http_req *r, const struct model *m, const json_t *root)
 {
     const struct reco_ops *ro = m->ops->reco;
-    struct proto_v2_reco req;
     enc_err err = {0};
-    struct reco_hit *hits = NULL;
     if (!ro) {
         http_error(r, 400, "model '%s' (%s) cannot answer infer", m->name, m->ops->family);
         return;
     }
+    struct proto_v2_reco *req = http_alloc(r, sizeof *req);
+    if (!req || http_defer(r, input_free, &req->users)) {
+        http_error(r, 500, "out of memory");
+        return;
+    }
+    memset(req, 0, sizeof *req);
     /* Each user is a scoring pass and k hits: both are capped (issue #20). */
     const struct config *c = &r->srv->cfg;
     size_t max_users = (size_t)(c->max_recommend_instances < c->max_instances
                                     ? c->max_recommend_instances : c->max_instances);
-    if (proto_v2_parse_reco(root, (size_t)c->max_k, max_users, &req, &err)) {
+    if (proto_v2_parse_reco(root, (size_t)c->max_k, max_users, req, &err)) {
         http_fail(r, &err);
         return;
     }
-    size_t n = req.users.batch.n, k = req.k, kmin = k;
+    size_t n = req->users.batch.n, k = req->k, kmin = k;
     if (n * k > (size_t)c->max_hits_per_request) {
         http_error(r, 400, "%zu user ids x k %zu = %zu hits, over max_hits_per_request (%lld)", n, k,
                    n * k, (long long)c->max_hits_per_request);
-        goto out;
+        return;
     }
     void *scratch = http_scratch(ro->scratch_bytes(m->state));   /* the thread's */
-    hits = malloc(n * k * sizeof *hits);
+    struct reco_hit *hits = http_alloc(r, n * k * sizeof *hits);
     if (!scratch || !hits) {
         http_error(r, 500, "out of memory");
-        goto out;
+        return;
     }
     for (size_t i = 0; i < n; i++) {
         struct reco_query q = {
-            .user = ro->user_index(m->state, req.users.text[i], req.users.text_len[i]),
+            .user = ro->user_index(m->state, req->users.text[i], req->users.text_len[i]),
             .k = k,
-            .exclude_seen = req.exclude_seen,
+            .exclude_seen = req->exclude_seen,
         };
         struct reco_result res = {.hits = hits + i * k};
         if (ro->recommend(m->state, &q, scratch, &res, &err)) {
             http_fail(r, &err);
-            goto out;
+            return;
         }
         if (res.n < kmin)
             kmin = res.n;
     }
-    http_note_user(r, req.users.text[0], req.users.text_len[0]);
+    http_note_user(r, req->users.text[0], req->users.text_len[0]);
     r->status = 200;
-    proto_v2_write_reco(&r->out, m, &req.req, hits, n, k, kmin);
-out:
-    free(hits);
-    proto_input_free(&req.users);
+    proto_v2_write_reco(&r->out, m, &req->req, hits, n, k, kmin);
 }
 
 void h_v2_infer(struct http_req *r)
 {
-    struct model *m = route_model(r);
-    if (!m)
+    const struct model *m = route_model(r);
+    json_t *root;
+    if (!m || !(root = http_body_json(r)))
         return;
-    json_t *root = NULL;
-    struct proto_input in;
-    memset(&in, 0, sizeof in);
-    float *prob = NULL;
-    enc_err err = {0};
-    if (!(root = http_parse_body(r)))
-        goto out;
     if (m->ops->task == MODEL_TASK_RECOMMEND) {
         v2_recommend(r, m, root);
-        goto out;
+        return;
     }
     if (!is_classifier(m)) {
         http_error(r, 400, "model '%s' (%s) cannot answer infer", m->name, m->ops->family);
-        goto out;
+        return;
     }
     const struct model_io *io = m->ops->io(m->state);
     struct proto_limits lim = limits(r);
     struct proto_v2_req req;
+    struct proto_input *in;
+    float *prob;
+    enc_err err = {0};
+    if (!(in = request_input(r)))
+        return;
     if (proto_v2_parse_request(root, proto_v2_class_outputs, 2, &req, &err) ||
-        proto_v2_parse_tensor(req.input, io, &lim, &in, &err)) {
+        proto_v2_parse_tensor(req.input, io, &lim, in, &err)) {
         http_fail(r, &err);
-        goto out;
+        return;
     }
-    if (!(prob = predict(r, m, io, &in)))
-        goto out;
+    if (!(prob = predict(r, m, io, in)))
+        return;
     r->status = 200;
-    proto_v2_write(&r->out, m->name, m->version, &req, io, prob, in.batch.n);
-out:
-    free(prob);
-    proto_input_free(&in);
-    json_decref(root);
-    model_unref(m);
+    proto_v2_write(&r->out, m->name, m->version, &req, io, prob, in->batch.n);
 }

@@ -29,14 +29,6 @@ struct reco_args {
     int unknown_tag;
 };
 
-static void args_free(struct reco_args *a)
-{
-    free(a->exclude);
-    free(a->candidates);
-    free(a->history);
-    free(a->tags);
-}
-
 /* An id may be sent as a JSON string or an integer; ids are strings. */
 static int id_text(json_t *v, const char **s, size_t *len, char *tmp, size_t tmp_len)
 {
@@ -68,7 +60,7 @@ static int item_list(struct http_req *r, const struct model *m, json_t *arr, con
                    (long long)r->srv->cfg.max_history);
         return -1;
     }
-    *out = malloc((len ? len : 1) * sizeof **out);
+    *out = http_alloc(r, (len ? len : 1) * sizeof **out);
     if (!*out) {
         http_error(r, 500, "out of memory");
         return -1;
@@ -145,7 +137,7 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
                 http_error(r, 400, "'filter.tags' has too many entries");
                 return -1;
             }
-            a->tags = malloc((n ? n : 1) * sizeof *a->tags);
+            a->tags = http_alloc(r, (n ? n : 1) * sizeof *a->tags);
             if (!a->tags) {
                 http_error(r, 500, "out of memory");
                 return -1;
@@ -205,110 +197,143 @@ static void write_hits(struct http_req *r, const struct model *m, const struct r
     buf_puts(o, "]}");
 }
 
-/* Shared body of both endpoints. */
-static void serve(struct http_req *r, int similar)
+static void unref_model(void *m)
+{
+    model_unref(m);
+}
+
+/* The recommender a route names, borrowed until the request is released
+ * (the reference is dropped then), or NULL after answering. */
+static const struct model *reco_model(struct http_req *r)
 {
     const char *name = r->params[0];
     struct model *m = registry_get(r->srv->reg, name, 0);
     if (!m) {
         http_error(r, 404, "unknown model '%s'", name);
-        return;
+        return NULL;
+    }
+    if (http_defer(r, unref_model, m)) {
+        model_unref(m);
+        http_error(r, 500, "out of memory");
+        return NULL;
     }
     size_t name_len = strnlen(name, sizeof r->model - 1);   /* a route param: <= REPO_NAME_MAX */
     memcpy(r->model, name, name_len);
     r->model[name_len] = '\0';
     r->version = m->version;
-    json_t *root = NULL;
-    struct reco_args a;
-    memset(&a, 0, sizeof a);
-    void *scratch = NULL;   /* the thread's (http_scratch): not freed here */
-    struct reco_hit *hits = NULL;
-    const struct reco_ops *ro = m->ops->reco;
     if (m->ops->task != MODEL_TASK_RECOMMEND) {
         http_error(r, 400, "model '%s' is a %s classifier: use :predict", name, m->ops->family);
-        goto out;
+        return NULL;
     }
-    if (!ro) {
+    if (!m->ops->reco) {
         http_error(r, 400, "model '%s' (%s) cannot answer recommend or similar", name,
                    m->ops->family);
-        goto out;
+        return NULL;
     }
-    if (!(root = http_parse_body(r)) || parse_args(r, m, root, similar, &a))
-        goto out;
-    scratch = http_scratch(ro->scratch_bytes(m->state));
-    hits = malloc((size_t)a.k * sizeof *hits);
-    if (!scratch || !hits) {
-        http_error(r, 500, "out of memory");
-        goto out;
-    }
+    return m;
+}
+
+/* Run the query the arguments describe into res (hits: room for a->k).
+ * 0, or answers and returns -1. */
+static int run_query(struct http_req *r, const struct model *m, const struct reco_args *a,
+                     int similar, struct reco_result *res)
+{
+    const struct reco_ops *ro = m->ops->reco;
     struct reco_query q = {
         .user = -1,
-        .k = (size_t)a.k,
-        .exclude_seen = a.exclude_seen,
-        .exclude = a.exclude,
-        .n_exclude = a.n_exclude,
-        .candidates = a.has_candidates ? a.candidates : NULL,
-        .n_candidates = a.n_candidates,
-        .tags = a.tags,
-        .n_tags = a.n_tags,
-        .history = a.history,
-        .n_history = a.n_history,
+        .k = (size_t)a->k,
+        .exclude_seen = a->exclude_seen,
+        .exclude = a->exclude,
+        .n_exclude = a->n_exclude,
+        .candidates = a->has_candidates ? a->candidates : NULL,
+        .n_candidates = a->n_candidates,
+        .tags = a->tags,
+        .n_tags = a->n_tags,
+        .history = a->history,
+        .n_history = a->n_history,
     };
-    struct reco_result res = {.hits = hits, .source = RECO_FROM_USER};
-    enc_err err = {0};
     int64_t item = -1;
     if (similar) {
-        item = ro->item_index(m->state, a.item, a.item_len);
+        item = ro->item_index(m->state, a->item, a->item_len);
         if (item < 0) {
-            http_error(r, 404, "unknown item '%.*s' in model '%s'", (int)(a.item_len > 128 ? 128 : a.item_len), a.item, name);
-            goto out;
+            http_error(r, 404, "unknown item '%.*s' in model '%s'",
+                       (int)(a->item_len > 128 ? 128 : a->item_len), a->item, m->name);
+            return -1;
         }
-    } else if (a.user) {
-        http_note_user(r, a.user, a.user_len);
-        q.user = ro->user_index(m->state, a.user, a.user_len);
+    } else if (a->user) {
+        http_note_user(r, a->user, a->user_len);
+        q.user = ro->user_index(m->state, a->user, a->user_len);
         if (q.user >= 0) {   /* a known user's own factors win over a sent history */
             q.history = NULL;
             q.n_history = 0;
         }
     }
-    /* A tag filter where every tag is unknown matches nothing. */
-    if (a.unknown_tag && a.n_tags == 0)
-        res.n = 0;
-    else if ((similar ? ro->similar(m->state, (int32_t)item, &q, scratch, &res, &err)
-                      : ro->recommend(m->state, &q, scratch, &res, &err)) != 0) {
-        http_fail(r, &err);
-        goto out;
+    res->n = 0;
+    res->source = RECO_FROM_USER;
+    if (a->unknown_tag && a->n_tags == 0)   /* every tag unknown: nothing matches */
+        return 0;
+    void *scratch = http_scratch(ro->scratch_bytes(m->state));   /* the thread's, not the request's */
+    enc_err err = {0};
+    if (!scratch) {
+        http_error(r, 500, "out of memory");
+        return -1;
     }
-    size_t n = res.n;
+    if ((similar ? ro->similar(m->state, (int32_t)item, &q, scratch, res, &err)
+                 : ro->recommend(m->state, &q, scratch, res, &err)) != 0) {
+        http_fail(r, &err);
+        return -1;
+    }
+    return 0;
+}
+
+/* {"model", "version", "user" | "item", ["fallback"], "items": [...]} */
+static void write_answer(struct http_req *r, const struct model *m, const struct reco_args *a,
+                         int similar, const struct reco_result *res)
+{
+    buf *o = &r->out;
     r->status = 200;
     /* One allocation for the usual answer (~70 bytes an item), and for
      * k <= 10 one that glibc's per-thread cache serves: buf doubles from
      * 256, so 704 asks for 1,024 bytes; 1,088 asked for 2,048, past the
      * cache's 1,032, and every request paid _int_malloc and _int_free. */
-    buf_reserve(&r->out, 64 + n * 64);
-    buf_puts(&r->out, "{\"model\":");
-    buf_json_str(&r->out, name, strlen(name));
-    buf_puts(&r->out, ",\"version\":");
-    buf_int(&r->out, (long long)m->version);
+    buf_reserve(o, 64 + res->n * 64);
+    buf_puts(o, "{\"model\":");
+    buf_json_str(o, m->name, strlen(m->name));
+    buf_puts(o, ",\"version\":");
+    buf_int(o, (long long)m->version);
     if (similar) {
-        buf_puts(&r->out, ",\"item\":");
-        buf_json_str(&r->out, a.item, a.item_len);
+        buf_puts(o, ",\"item\":");
+        buf_json_str(o, a->item, a->item_len);
     } else {
-        if (a.user) {
-            buf_puts(&r->out, ",\"user\":");
-            buf_json_str(&r->out, a.user, a.user_len);
+        if (a->user) {
+            buf_puts(o, ",\"user\":");
+            buf_json_str(o, a->user, a->user_len);
         }
-        if (res.source == RECO_FROM_POPULAR)
-            buf_puts(&r->out, ",\"fallback\":\"popular\"");
-        else if (res.source == RECO_FROM_HISTORY)
-            buf_puts(&r->out, ",\"fallback\":\"history\"");
+        if (res->source == RECO_FROM_POPULAR)
+            buf_puts(o, ",\"fallback\":\"popular\"");
+        else if (res->source == RECO_FROM_HISTORY)
+            buf_puts(o, ",\"fallback\":\"history\"");
     }
-    write_hits(r, m, hits, n);
-out:
-    free(hits);
-    args_free(&a);
-    json_decref(root);
-    model_unref(m);
+    write_hits(r, m, res->hits, res->n);
+}
+
+/* Shared body of both endpoints: model, arguments, query, answer. Every
+ * allocation hangs off the request (http_alloc, http_defer). */
+static void serve(struct http_req *r, int similar)
+{
+    const struct model *m = reco_model(r);
+    json_t *root;
+    struct reco_args a;
+    memset(&a, 0, sizeof a);
+    if (!m || !(root = http_body_json(r)) || parse_args(r, m, root, similar, &a))
+        return;
+    struct reco_result res = {.hits = http_alloc(r, (size_t)a.k * sizeof *res.hits)};
+    if (!res.hits) {
+        http_error(r, 500, "out of memory");
+        return;
+    }
+    if (run_query(r, m, &a, similar, &res) == 0)
+        write_answer(r, m, &a, similar, &res);
 }
 
 void h_recommend(struct http_req *r)

@@ -111,8 +111,10 @@ static int json_depth_exceeds(const char *s, size_t n, int limit)
     return 0;
 }
 
-json_t *http_parse_body(struct http_req *r)
+json_t *http_body_json(struct http_req *r)
 {
+    if (r->json)
+        return r->json;
     if (r->body.len == 0) {
         http_error(r, 400, "empty body: expected a JSON object");
         return NULL;
@@ -133,7 +135,77 @@ json_t *http_parse_body(struct http_req *r)
         http_error(r, 400, "the body must be a JSON object");
         return NULL;
     }
+    r->json = root;   /* released with the request (http_req_release) */
     return root;
+}
+
+/* ---- request-lifetime memory ------------------------------------------ */
+
+/* http_alloc's blocks, newest first. The first block's payload keeps the
+ * whole malloc within glibc's per-thread cache (chunks up to 1,032 bytes),
+ * so a usual request (a recommend's hits and id lists, a few deferred
+ * calls) costs one cached malloc and one free. */
+#define HTTP_BLOCK_BYTES 960
+
+struct http_block {
+    struct http_block *next;
+    size_t used, cap;
+    max_align_t data[];
+};
+
+struct http_deferred {
+    struct http_deferred *next;
+    void (*fn)(void *);
+    void *arg;
+};
+
+void *http_alloc(struct http_req *r, size_t bytes)
+{
+    const size_t align = _Alignof(max_align_t);
+    if (bytes > SIZE_MAX / 2)
+        return NULL;
+    size_t need = (bytes + align - 1) / align * align;
+    struct http_block *b = r->mem;
+    if (!b || b->cap - b->used < need) {
+        size_t cap = need > HTTP_BLOCK_BYTES ? need : HTTP_BLOCK_BYTES;
+        if (!(b = malloc(sizeof *b + cap)))
+            return NULL;
+        b->next = r->mem;
+        b->used = 0;
+        b->cap = cap;
+        r->mem = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += need;
+    return p;
+}
+
+int http_defer(struct http_req *r, void (*fn)(void *), void *arg)
+{
+    struct http_deferred *d = http_alloc(r, sizeof *d);
+    if (!d)
+        return ENC_ENOMEM;
+    d->fn = fn;
+    d->arg = arg;
+    d->next = r->deferred;
+    r->deferred = d;
+    return 0;
+}
+
+void http_req_release(struct http_req *r)
+{
+    for (struct http_deferred *d = r->deferred; d; d = d->next)   /* nodes live in the blocks */
+        d->fn(d->arg);
+    r->deferred = NULL;
+    json_decref(r->json);
+    r->json = NULL;
+    for (struct http_block *b = r->mem, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    r->mem = NULL;
+    buf_free(&r->body);
+    buf_free(&r->out);
 }
 
 /* Write v as exactly `digits` lower-case hex digits; returns the end. */
@@ -523,8 +595,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
             log_access(b.data, b.len);
         buf_free(&b);
     }
-    buf_free(&r->body);
-    buf_free(&r->out);
+    http_req_release(r);
     if (r->buffered)
         __atomic_sub_fetch(&s->buffered_bytes, r->buffered, __ATOMIC_RELAXED);
     free(r);

@@ -60,8 +60,13 @@ struct route {
     const char *name;        /* metrics label, e.g. "recommend" */
 };
 
+struct http_block;
+struct http_deferred;
+
 /* Everything a handler sees and fills. Memory hangs off the request and is
- * released in one place, when the connection reports the request complete. */
+ * released in one place, when the connection reports the request complete
+ * (http_req_release): the body, the response, the parsed JSON, whatever
+ * the handler took with http_alloc, and the calls it left with http_defer. */
 struct http_req {
     struct server *srv;
     struct MHD_Connection *conn;
@@ -85,6 +90,10 @@ struct http_req {
     int queued;              /* the response was handed to MHD */
     uint64_t ticket;         /* reload job an admin request waits for */
     int64_t buffered;        /* bytes of body + response counted in srv->buffered_bytes */
+    /* released with the request */
+    json_t *json;                    /* the parsed body (http_body_json) */
+    struct http_block *mem;          /* http_alloc's blocks */
+    struct http_deferred *deferred;  /* http_defer's calls, last registered first */
 };
 
 /* The route table (routes.c) and its matcher. */
@@ -103,9 +112,24 @@ void http_fail(struct http_req *r, const enc_err *err);
 /* Serialize `obj` (stolen) as the response body. */
 void http_json(struct http_req *r, int status, json_t *obj);
 
-/* Parse the request body as a JSON object within the configured limits
- * (depth, duplicates rejected). On failure answers 400/415 and returns NULL. */
-json_t *http_parse_body(struct http_req *r);
+/* The request body parsed as a JSON object within the configured limits
+ * (depth, duplicates rejected): borrowed, valid until the request is
+ * released (parsed once; later calls return the same tree). On failure
+ * answers 400 and returns NULL. */
+json_t *http_body_json(struct http_req *r);
+
+/* Request-lifetime memory: `bytes` aligned as max_align_t, valid until the
+ * request is released; never freed by the caller. NULL when out of memory. */
+void *http_alloc(struct http_req *r, size_t bytes);
+/* Call fn(arg) when the request is released (after its response), for what
+ * lives elsewhere: a model reference, a parser's owned arrays. Calls run
+ * last registered first. 0, or ENC_ENOMEM (not registered: the caller
+ * still owns arg). */
+int http_defer(struct http_req *r, void (*fn)(void *), void *arg);
+/* Release everything hanging off r (deferred calls, http_alloc's blocks,
+ * the parsed body, body and response buffers); r itself stays. The
+ * completion callback calls it; so do tests that run a handler directly. */
+void http_req_release(struct http_req *r);
 
 /* Remember the user id for the access log (hashed unless log_user_ids). */
 void http_note_user(struct http_req *r, const char *user, size_t len);

@@ -890,8 +890,8 @@ static int call(http_handler h, const char *name, const char *version, const cha
     json_error_t e;
     *out = json_loads(r.out.data ? r.out.data : "", 0, &e);
     ck_assert_msg(*out != NULL, "handler wrote invalid JSON: %s", r.out.data ? r.out.data : "(nothing)");
-    buf_free(&r.body);
-    buf_free(&r.out);
+    http_req_release(&r);   /* as the completion callback: deferred calls, arena, JSON, buffers */
+    ck_assert_ptr_null(r.mem);
     return r.status;
 }
 

@@ -7,7 +7,7 @@
  *   every input   routes_match(method, PATH); auth_check(PATH as an
  *                 Authorization header) against configured tokens
  *   SELECTOR % 5  0 recommend, 1 similar (handlers h_recommend/h_similar on a
- *                 small mf model: http_parse_body, field validation, the
+ *                 small mf model: http_body_json, field validation, the
  *                 query itself, the response writer), 2 V1 predict body
  *                 (proto_v1_parse) and 3 V2 envelope + tensor
  *                 (proto_v2_parse_request, proto_v2_parse_tensor) against a
@@ -136,8 +136,7 @@ static void run_handler(int similar, const uint8_t *body, size_t n)
     if (r.status < 200 || r.status > 599)
         abort();
     check_json(&r.out);
-    buf_free(&r.body);
-    buf_free(&r.out);
+    http_req_release(&r);
 }
 
 static void run_proto(int which, int text, const uint8_t *body, size_t n)
