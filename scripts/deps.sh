@@ -11,6 +11,9 @@ if [ "${1:-build}" = test ]; then
   want+=(clang libclang-rt-14-dev wrk gnutls-bin python3-numpy valgrind)
   # redis-server: the event store's Redis tests start a real one
   want+=(redis-server)
+  # node + npm: the object-storage tests start a real S3-compatible server
+  # (tests/s3, installed by tests/lib/s3.sh with npm ci)
+  command -v node >/dev/null && command -v npm >/dev/null || want+=(nodejs npm)
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -511,10 +511,10 @@ static int request(struct s3 *s, const char *method, const char *key, const char
             h = curl_slist_append(h, hdr);
         }
     }
-    if (up || body) {
+    /* (No "Expect:" to skip 100-continue: libcurl 7.88 would sign the empty
+     * header it then leaves out, and every PUT's signature would be wrong.) */
+    if (up || body)
         h = curl_slist_append(h, "Content-Type: application/octet-stream");
-        h = curl_slist_append(h, "Expect:");   /* no 100-continue round trip */
-    }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
