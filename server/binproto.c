@@ -317,3 +317,72 @@ void binproto_put_bytes(buf *o, const char *s, size_t n)
     buf_append(o, b, 4);
     buf_append(o, s, n);
 }
+
+void binproto_size_param(buf *o, size_t size)
+{
+    buf_puts(o, "\"parameters\":{\"binary_data_size\":");
+    buf_int(o, (long long)size);
+    buf_append(o, "}", 1);
+}
+
+size_t binproto_finish(buf *o, buf *tail)
+{
+    size_t json_len = 0;
+    if (tail->len || tail->oom) {
+        json_len = o->len;
+        if (tail->oom)
+            o->oom = 1;   /* the writer answers 500 */
+        else
+            buf_append(o, tail->data, tail->len);
+    }
+    buf_free(tail);
+    return json_len;
+}
+
+/* A boolean flag, or an error naming it. */
+static int flag(const json_t *v, const char *what, int *out, enc_err *err)
+{
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return enc_errf(err, ENC_EINVAL, "%s must be true or false", what);
+    *out = json_is_true(v);
+    return 0;
+}
+
+int binproto_outputs(const json_t *root, const char *const *out_names, size_t n_out,
+                     unsigned *binary, enc_err *err)
+{
+    int all = 0;
+    *binary = 0;
+    int rc = flag(json_object_get(json_object_get(root, "parameters"), "binary_data_output"),
+                  "parameters.binary_data_output", &all, err);
+    if (rc)
+        return rc;
+    if (all)
+        *binary = (1u << n_out) - 1;
+    const json_t *outputs = json_object_get(root, "outputs");
+    for (size_t i = 0; i < json_array_size(outputs); i++) {
+        const json_t *o = json_array_get(outputs, i);
+        const char *name = json_string_value(json_object_get(o, "name"));
+        const json_t *p = json_object_get(o, "parameters");
+        if (!name || !p)
+            continue;
+        if (!json_is_object(p))
+            return enc_errf(err, ENC_EINVAL, "outputs[%zu].parameters must be an object", i);
+        if (json_object_get(p, "classification"))
+            return enc_errf(err, ENC_EINVAL,
+                            "outputs[%zu] (%.64s): the classification extension is not supported; "
+                            "the label output holds each instance's top class",
+                            i, name);
+        char what[96];
+        snprintf(what, sizeof what, "outputs[%zu].parameters.binary_data", i);
+        int b = all;
+        if ((rc = flag(json_object_get(p, "binary_data"), what, &b, err)))
+            return rc;
+        for (size_t j = 0; j < n_out; j++)
+            if (!strcmp(name, out_names[j]))
+                *binary = b ? *binary | 1u << j : *binary & ~(1u << j);
+    }
+    return 0;
+}

@@ -83,9 +83,24 @@ int binproto_numeric(const struct binproto_slice *s, const char *datatype, size_
 int binproto_bytes(const struct binproto_slice *s, size_t count, size_t max_len, const char *what,
                    const char **text, size_t *len, enc_err *err);
 
-/* Response writers: append n floats as little-endian FP32, or one BYTES
- * element (4-byte little-endian length, then the bytes). */
-void binproto_put_f32(buf *o, const float *v, size_t n);
-void binproto_put_bytes(buf *o, const char *s, size_t n);
+/* Which outputs of a response go back as binary data: the request's
+ * parameters.binary_data_output (default false) for every output, unless a
+ * requested output's parameters.binary_data says otherwise. Bit i of
+ * *binary is out_names[i]. Refuses non-boolean flags and Triton's
+ * "classification" output parameter (not supported). Returns 0 or
+ * ENC_EINVAL. */
+int binproto_outputs(const json_t *root, const char *const *out_names, size_t n_out,
+                     unsigned *binary, enc_err *err);
+
+/* Response writers. A response is written as JSON into `o`, each binary
+ * output's bytes into a second buffer `tail`; binproto_size_param writes
+ * an output's "parameters":{"binary_data_size":N}; binproto_finish appends
+ * the tail after the JSON, frees it, and returns the JSON's length for the
+ * Inference-Header-Content-Length header (0 when the tail is empty: a
+ * plain JSON response). */
+void binproto_put_f32(buf *tail, const float *v, size_t n);   /* little-endian FP32 */
+void binproto_put_bytes(buf *tail, const char *s, size_t n);  /* 4-byte length + bytes */
+void binproto_size_param(buf *o, size_t size);
+size_t binproto_finish(buf *o, buf *tail);
 
 #endif

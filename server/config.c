@@ -59,6 +59,10 @@ static const struct option_row options[] = {
      "bytes per text instance"},
     {"max_json_depth", K_INT, O(max_json_depth), "32", 2, 10000, "ENCORE_MAX_JSON_DEPTH",
      "nesting depth of request JSON"},
+    {"gzip_min_bytes", K_INT, O(gzip_min_bytes), "2048", 0, 1 << 30, "ENCORE_GZIP_MIN_BYTES",
+     "gzip a response of at least this many bytes when the request sends Accept-Encoding: gzip "
+     "(zlib level 1); 0 never compresses. Request bodies with Content-Encoding gzip or deflate "
+     "are always accepted, max_body_bytes applying to the decompressed size"},
     {"score_precision", K_STR, O(score_precision), "auto", 0, 0, "ENCORE_SCORE_PRECISION",
      "recommend/similar scoring: i8 (int8 screening with an error bound, then exact f32 "
      "re-scoring of the few items that can reach the top k: the f32 answer, faster), f32 "

@@ -33,6 +33,7 @@ struct config {
     int64_t max_history;
     int64_t max_text_bytes;
     int64_t max_json_depth;
+    int64_t gzip_min_bytes;      /* gzip responses this large for Accept-Encoding: gzip; 0 off */
     const char *score_precision; /* auto, i8, f32 or f16 (model_load_opts.precision) */
     int64_t drain_seconds;       /* SIGTERM: keep serving this long with /readyz 503 */
     int64_t shutdown_timeout;    /* then wait at most this long for in-flight requests */

@@ -27,6 +27,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "linger.h"
 #include "log.h"
 #include "server.h"
 
@@ -51,10 +53,11 @@ struct conn_track {
     int64_t since_ms;           /* atomic: when the state began (monotonic ms) */
     enum conn_refusal refusal;  /* set at start, read-only after */
     int cut;                    /* the sweep shut it down */
+    int linger_fd;              /* > 0: a dup of fd to drain after the close (linger.h) */
 };
 
 static pthread_mutex_t conn_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct conn_track conn_list = {&conn_list, &conn_list, -1, 0, 0, CONN_OK, 0};
+static struct conn_track conn_list = {&conn_list, &conn_list, -1, 0, 0, CONN_OK, 0, 0};
 
 static int64_t n_pending;        /* atomic */
 static int64_t last_accept_ms;   /* loop thread only */
@@ -154,7 +157,15 @@ void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
     t->prev->next = t->next;
     t->next->prev = t->prev;
     pthread_mutex_unlock(&conn_mu);
+    if (t->linger_fd > 0)
+        linger_add(t->linger_fd);
     free(t);
+}
+
+void conn_linger(struct conn_track *t)
+{
+    if (t && t->fd >= 0 && t->linger_fd <= 0)
+        t->linger_fd = fcntl(t->fd, F_DUPFD_CLOEXEC, 1);
 }
 
 /* MHD calls this when a request line has arrived: the request's read

@@ -65,6 +65,11 @@ struct conn_track *conn_of(struct MHD_Connection *c);
 void conn_set_state(struct conn_track *t, enum conn_state state);   /* t may be NULL */
 enum conn_refusal conn_refused(const struct conn_track *t);          /* t may be NULL */
 
+/* Answered before its body was read: when MHD closes the connection, keep
+ * the socket open and let linger.c drain it, so the client reads the
+ * answer instead of a reset (t may be NULL). */
+void conn_linger(struct conn_track *t);
+
 /* Cut connections past their deadlines; see http_sweep (server.h). */
 int conn_sweep(struct server *s);
 

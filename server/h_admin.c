@@ -53,10 +53,18 @@ void h_metrics(struct http_req *r)
      * already ends in one, which is harmless. */
 }
 
+/* KServe V1: {"models": [name, ...]}; Encore's description of each
+ * model's serving version follows under "details". */
 void h_models_list(struct http_req *r)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "models", registry_list(r->srv->reg));
+    json_t *o = json_object(), *names = json_array(), *details = registry_list(r->srv->reg), *m;
+    size_t i;
+    json_array_foreach(details, i, m)
+    {
+        json_array_append(names, json_object_get(m, "name"));
+    }
+    json_object_set_new(o, "models", names);
+    json_object_set_new(o, "details", details);
     http_json(r, 200, o);
 }
 
@@ -70,6 +78,9 @@ void h_model_get(struct http_req *r)
     }
     snprintf(r->model, sizeof r->model, "%s", name);
     r->version = json_integer_value(json_object_get(o, "version"));
+    /* KServe V1's model status is {"name", "ready"}: a described model has
+     * a loaded version, so it is ready; the rest is Encore's description. */
+    json_object_set_new(o, "ready", json_true());
     http_json(r, 200, o);
 }
 

@@ -1,8 +1,8 @@
 /*
  * h_predict.c - the inference protocols' handlers:
  *
- *   POST /v1/models/{name}:predict                      KServe V1
- *   GET  /v2                                            server metadata
+ *   POST /v1/models/{name}:predict                      KServe V1 (forms: v1forms.h)
+ *   GET  /v2, /v2/                                      server metadata
  *   GET  /v2/health/live, /v2/health/ready              server health
  *   GET  /v2/models/{name}[/versions/{v}]               model metadata
  *   GET  /v2/models/{name}[/versions/{v}]/ready         model readiness
@@ -13,6 +13,10 @@
  * protocol.c parses and validates the bodies and writes the answers.
  * Recommendation models answer V2 infer too (user ids as a BYTES tensor,
  * parameters.k), through the model's reco_ops as h_reco.c calls them.
+ * V2 infer speaks the binary tensor data extension both ways (binproto.h):
+ * with an Inference-Header-Content-Length header the body is that much
+ * JSON followed by raw tensors, and outputs asked for as binary follow the
+ * JSON of the answer.
  *
  * What a request needs hangs off it: the model is borrowed (route_model
  * hands its reference to http_defer), parsed inputs and probabilities come
@@ -26,6 +30,7 @@
 
 #include "protocol.h"
 #include "server.h"
+#include "v1forms.h"
 
 const char *encore_version(void);   /* version.c */
 
@@ -82,6 +87,11 @@ static void input_free(void *in)
     proto_input_free(in);
 }
 
+static void decref(void *j)
+{
+    json_decref(j);
+}
+
 /* An empty proto_input whose arrays (filled by a parser) are freed with the
  * request, or NULL after answering 500. */
 static struct proto_input *request_input(struct http_req *r)
@@ -135,12 +145,17 @@ void h_v1_predict(struct http_req *r)
     const struct model_io *io = m->ops->io(m->state);
     struct proto_limits lim = limits(r);
     struct proto_input *in;
-    json_t *root;
+    json_t *root, *rows = NULL;
     float *prob;
     enc_err err = {0};
     if (!(root = http_body_json(r)) || !(in = request_input(r)))
         return;
-    if (proto_v1_parse(root, io, &lim, in, &err)) {
+    int rc = v1forms_normalize(root, io, &rows, &err);
+    if (rows && http_defer(r, decref, rows)) {
+        http_error(r, 500, "out of memory");
+        return;
+    }
+    if (rc || proto_v1_parse(rows, io, &lim, in, &err)) {
         http_fail(r, &err);
         return;
     }
@@ -158,7 +173,7 @@ void h_v2_server(struct http_req *r)
     buf_puts(&r->out, "{\"name\":\"encore\",\"version\":");
     const char *v = encore_version();
     buf_json_str(&r->out, v, strlen(v));
-    buf_puts(&r->out, ",\"extensions\":[]}");
+    buf_puts(&r->out, ",\"extensions\":[\"binary_tensor_data\"]}");
 }
 
 void h_v2_live(struct http_req *r)
@@ -182,11 +197,6 @@ void h_v2_ready(struct http_req *r)
 }
 
 /* ---- V2 model ------------------------------------------------------------ */
-
-static void decref(void *j)
-{
-    json_decref(j);
-}
 
 void h_v2_model(struct http_req *r)
 {
@@ -224,9 +234,34 @@ void h_v2_model_ready(struct http_req *r)
 
 /* ---- V2 infer ------------------------------------------------------------ */
 
+/* The V2 request: the whole body as JSON, or with the binary tensor data
+ * extension its first Inference-Header-Content-Length bytes, the rest
+ * assigned to the inputs (bin). Returns the tree (the request's), or NULL
+ * after answering. */
+static json_t *v2_body(struct http_req *r, struct binproto_slice *bin)
+{
+    memset(bin, 0, sizeof *bin * BINPROTO_MAX_INPUTS);
+    if (!r->infer_header)
+        return http_body_json(r);
+    size_t jl;
+    enc_err err = {0};
+    if (binproto_header_len(r->infer_header, r->body.len, &jl, &err)) {
+        http_fail(r, &err);
+        return NULL;
+    }
+    json_t *root = http_body_json_n(r, jl);
+    if (root && binproto_inputs(root, (const unsigned char *)r->body.data + jl, r->body.len - jl, bin,
+                                &err)) {
+        http_fail(r, &err);
+        return NULL;
+    }
+    return root;
+}
+
 /* A recommendation model through V2 (protocol.h's proto_v2_parse_reco):
  * each user id in inputs[0] gets its top k through the model's reco_ops. */
-static void v2_recommend(struct http_req *r, const struct model *m, const json_t *root)
+static void v2_recommend(struct http_req *r, const struct model *m, const json_t *root,
+                         const struct binproto_slice *bin)
 {
     const struct reco_ops *ro = m->ops->reco;
     enc_err err = {0};
@@ -244,7 +279,7 @@ static void v2_recommend(struct http_req *r, const struct model *m, const json_t
     const struct config *c = &r->srv->cfg;
     size_t max_users = (size_t)(c->max_recommend_instances < c->max_instances
                                     ? c->max_recommend_instances : c->max_instances);
-    if (proto_v2_parse_reco(root, (size_t)c->max_k, max_users, req, &err)) {
+    if (proto_v2_parse_reco(root, bin, (size_t)c->max_k, max_users, req, &err)) {
         http_fail(r, &err);
         return;
     }
@@ -276,17 +311,18 @@ static void v2_recommend(struct http_req *r, const struct model *m, const json_t
     }
     http_note_user(r, req->users.text[0], req->users.text_len[0]);
     r->status = 200;
-    proto_v2_write_reco(&r->out, m, &req->req, hits, n, k, kmin);
+    r->out_json_len = proto_v2_write_reco(&r->out, m, &req->req, hits, n, k, kmin);
 }
 
 void h_v2_infer(struct http_req *r)
 {
     const struct model *m = route_model(r);
     json_t *root;
-    if (!m || !(root = http_body_json(r)))
+    struct binproto_slice bin[BINPROTO_MAX_INPUTS];
+    if (!m || !(root = v2_body(r, bin)))
         return;
     if (m->ops->task == MODEL_TASK_RECOMMEND) {
-        v2_recommend(r, m, root);
+        v2_recommend(r, m, root, bin);
         return;
     }
     if (!is_classifier(m)) {
@@ -302,12 +338,12 @@ void h_v2_infer(struct http_req *r)
     if (!(in = request_input(r)))
         return;
     if (proto_v2_parse_request(root, proto_v2_class_outputs, 2, &req, &err) ||
-        proto_v2_parse_tensor(req.input, io, &lim, in, &err)) {
+        proto_v2_parse_tensor(req.input, bin, io, &lim, in, &err)) {
         http_fail(r, &err);
         return;
     }
     if (!(prob = predict(r, m, io, in)))
         return;
     r->status = 200;
-    proto_v2_write(&r->out, m->name, m->version, &req, io, prob, in->batch.n);
+    r->out_json_len = proto_v2_write(&r->out, m->name, m->version, &req, io, prob, in->batch.n);
 }

@@ -41,6 +41,8 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "codec.h"
+#include "linger.h"
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
@@ -65,6 +67,7 @@ void http_error(struct http_req *r, int status, const char *fmt, ...)
     va_end(ap);
     r->status = status;
     buf_free(&r->out);
+    r->out_json_len = 0;
     buf_puts(&r->out, "{\"error\":");
     buf_json_str(&r->out, msg, strlen(msg));
     buf_puts(&r->out, "}");
@@ -113,18 +116,25 @@ static int json_depth_exceeds(const char *s, size_t n, int limit)
 
 json_t *http_body_json(struct http_req *r)
 {
+    return http_body_json_n(r, r->body.len);
+}
+
+json_t *http_body_json_n(struct http_req *r, size_t len)
+{
     if (r->json)
         return r->json;
-    if (r->body.len == 0) {
+    if (len > r->body.len)
+        len = r->body.len;
+    if (len == 0) {
         http_error(r, 400, "empty body: expected a JSON object");
         return NULL;
     }
-    if (json_depth_exceeds(r->body.data, r->body.len, (int)r->srv->cfg.max_json_depth)) {
+    if (json_depth_exceeds(r->body.data, len, (int)r->srv->cfg.max_json_depth)) {
         http_error(r, 400, "JSON nested deeper than %lld levels", (long long)r->srv->cfg.max_json_depth);
         return NULL;
     }
     json_error_t jerr;
-    json_t *root = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(r->body.data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         http_error(r, 400, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
                    jerr.text);
@@ -283,6 +293,8 @@ static int content_type_ok(struct MHD_Connection *c)
     if ((n == 16 && !strncasecmp(ct, "application/json", 16)) ||
         (n == 9 && !strncasecmp(ct, "text/json", 9)))
         return 1;
+    if (n == 24 && !strncasecmp(ct, "application/octet-stream", 24))   /* binproto.h */
+        return MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Inference-Header-Content-Length") != NULL;
     return n > 5 && !strncasecmp(ct + n - 5, "+json", 5);
 }
 
@@ -372,6 +384,32 @@ static int check_headers(struct http_req *r)
     return 0;
 }
 
+/* Content-Encoding gzip / deflate: decode the body under max_body_bytes
+ * (codec.h). Returns 1 when r holds the answer (413, 415, 400). */
+static void hold(struct http_req *r, size_t n);
+
+static int decode_body(struct http_req *r)
+{
+    const char *ce =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (codec_is_identity(ce))
+        return 0;
+    buf plain;
+    buf_init(&plain);
+    enc_err err = {0};
+    if (codec_decode(ce, r->body.data, r->body.len, (size_t)r->srv->cfg.max_body_bytes, &plain,
+                     &err)) {
+        buf_free(&plain);
+        http_fail(r, &err);
+        return 1;
+    }
+    if (plain.len > r->body.len)
+        hold(r, plain.len - r->body.len);   /* the decoded body counts (max_buffered_bytes) */
+    buf_free(&r->body);
+    r->body = plain;
+    return 0;
+}
+
 static void dispatch(struct http_req *r)
 {
     if (r->body_too_large) {   /* a chunked body that grew past the limit */
@@ -422,7 +460,23 @@ static enum MHD_Result queue(struct http_req *r)
                            "fewer instances or a smaller k", big,
                    (long long)r->srv->cfg.max_response_bytes);
     }
-    buf_append(&r->out, "\n", 1);
+    if (!r->out_json_len)
+        buf_append(&r->out, "\n", 1);
+    const char *ae = r->srv->cfg.gzip_min_bytes > 0 && r->out.len >= (size_t)r->srv->cfg.gzip_min_bytes
+                         ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                       MHD_HTTP_HEADER_ACCEPT_ENCODING)
+                         : NULL;
+    int gz = 0;
+    if (codec_accepts_gzip(ae)) {   /* level 1: most of the bytes saved for little CPU */
+        buf z;
+        buf_init(&z);
+        if (codec_gzip(r->out.data, r->out.len, 1, &z) == 0 && z.len < r->out.len) {
+            buf_free(&r->out);
+            r->out = z;
+            gz = 1;
+        } else
+            buf_free(&z);
+    }
     char *body = buf_steal(&r->out, &len);
     hold(r, len);   /* until the completion callback: sent, or the client is gone */
     struct MHD_Response *resp =
@@ -435,8 +489,17 @@ static enum MHD_Result queue(struct http_req *r)
     if (r->route && !strcmp(r->route->name, "metrics"))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 "text/plain; version=0.0.4; charset=utf-8");
-    else
+    else if (r->out_json_len) {   /* binary tensor data after the JSON (binproto.h) */
+        char v[24];
+        snprintf(v, sizeof v, "%zu", r->out_json_len);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+        MHD_add_response_header(resp, "Inference-Header-Content-Length", v);
+    } else
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (ae)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    if (gz)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     if (r->status == 405) {
         char allow[64];
@@ -479,6 +542,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         __atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
         *ctx = r;
         set_request_id(r);
+        r->infer_header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                      "Inference-Header-Content-Length");
         if (conn_refused(conn_of(conn)) == CONN_OVER_LIMIT) {
             r->close = 1;
             http_error(r, 503, "too many connections (max_connections %lld): retry shortly",
@@ -497,8 +562,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             r->close = (cl && strtoull(cl, NULL, 10) > 0) ||
                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
-            if (r->close)
+            if (r->close) {
+                conn_linger(conn_of(conn));   /* so the client reads this answer (linger.h) */
                 return queue(r);
+            }
         }
         return MHD_YES;
     }
@@ -531,7 +598,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     conn_set_state(conn_of(conn), CONN_BUSY);
     if (r->body.oom)
         http_error(r, 500, "out of memory reading the body");
-    else
+    else if (!decode_body(r))
         dispatch(r);
     if (r->suspended)
         return MHD_YES;
@@ -725,6 +792,7 @@ int http_start(struct server *s, uv_loop_t *loop, enc_err *err)
                         (long long)c->port, errno ? strerror(errno) : "see the log");
     }
     conn_accept_start(s, loop);
+    linger_start(loop);   /* without it (out of memory) refused sockets just close */
     return 0;
 }
 
@@ -755,6 +823,7 @@ void http_stop(struct server *s)
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;
     }
+    linger_stop();
     free(tls_cert_pem);
     free(tls_key_pem);
     tls_cert_pem = tls_key_pem = NULL;

@@ -511,7 +511,7 @@ int proto_v2_parse_request(const json_t *root, const char *const *out_names, siz
         return enc_errf(err, ENC_EINVAL, "inputs[0] must be an object {name, shape, datatype, data}");
     if (!outputs || (json_is_array(outputs) && json_array_size(outputs) == 0)) {
         req->outputs = (1u << n_out) - 1;
-        return 0;
+        return binproto_outputs(root, out_names, n_out, &req->binary, err);
     }
     if (!json_is_array(outputs))
         return enc_errf(err, ENC_EINVAL, "'outputs' must be an array of {\"name\": ...}, got %s", kind(outputs));
@@ -538,7 +538,7 @@ int proto_v2_parse_request(const json_t *root, const char *const *out_names, siz
         }
         req->outputs |= 1u << j;
     }
-    return 0;
+    return binproto_outputs(root, out_names, n_out, &req->binary, err);
 }
 
 static enum dtype dtype_of(const char *s)
@@ -554,8 +554,9 @@ static enum dtype dtype_of(const char *s)
     return DT_ANY;
 }
 
-int proto_v2_parse_tensor(const json_t *input, const struct model_io *io,
-                          const struct proto_limits *lim, struct proto_input *out, enc_err *err)
+int proto_v2_parse_tensor(const json_t *input, const struct binproto_slice *bin,
+                          const struct model_io *io, const struct proto_limits *lim,
+                          struct proto_input *out, enc_err *err)
 {
     memset(out, 0, sizeof *out);
     const char *key;
@@ -583,9 +584,10 @@ int proto_v2_parse_tensor(const json_t *input, const struct model_io *io,
         return enc_errf(err, ENC_EINVAL, "inputs[0].name is required: a string");
     if (params && !json_is_object(params))
         return enc_errf(err, ENC_EINVAL, "inputs[0].parameters must be an object");
-    if (params && json_object_get(params, "binary_data_size"))
-        return enc_errf(err, ENC_EINVAL,
-                        "inputs[0]: binary tensor data (binary_data_size) is not supported; send 'data' as JSON");
+    int is_bin = params && json_object_get(params, "binary_data_size");
+    if (is_bin && !(bin && bin->data))
+        return enc_errf(err, ENC_EINVAL, "inputs[0]: parameters.binary_data_size needs the binary "
+                        "tensor data extension's Inference-Header-Content-Length header");
     if (!json_is_string(dtype))
         return enc_errf(err, ENC_EINVAL, "inputs[0].datatype is required: FP32, FP64, INT32, INT64, UINT8 or BYTES");
     enum dtype dt = dtype_of(json_string_value(dtype));
@@ -633,6 +635,19 @@ int proto_v2_parse_tensor(const json_t *input, const struct model_io *io,
         return enc_errf(err, ENC_EINVAL, "inputs[0] has %lld instances; the limit is %zu", (long long)sh[0],
                         lim->max_instances);
     size_t n = (size_t)sh[0], total = n * per;
+    if (is_bin) {   /* binproto_inputs checked the size against the shape */
+        char what[96];
+        snprintf(what, sizeof what, "inputs[0] (%.64s)", json_string_value(name));
+        int rc = alloc_input(out, io, n, err);
+        if (!rc && io->kind == MODEL_INPUT_TEXT)
+            rc = binproto_bytes(bin, n, lim->max_text_bytes, what, out->text, out->text_len, err);
+        else if (!rc)
+            rc = binproto_numeric(bin, dt_names[dt], total, io->min_value, io->max_value, per, what,
+                                  out->x, err);
+        if (rc)
+            proto_input_free(out);
+        return rc;
+    }
     if (!json_is_array(data))
         return enc_errf(err, ENC_EINVAL, "inputs[0].data is required: an array (flat row-major or nested)");
     struct walker k = {.dt = dt, .io = io, .lim = lim, .per_instance = per, .err = err,
@@ -715,6 +730,16 @@ static void class_str(buf *o, const struct model_io *io, size_t c)
         buf_printf(o, "\"%zu\"", c);
 }
 
+/* The same name as a binary BYTES element. */
+static void class_bin(buf *tail, const struct model_io *io, size_t c)
+{
+    char b[24];
+    const char *s = io->class_names && io->class_names[c] ? io->class_names[c] : b;
+    if (s == b)
+        snprintf(b, sizeof b, "%zu", c);
+    binproto_put_bytes(tail, s, strlen(s));
+}
+
 void proto_v1_write(buf *o, const char *model, int64_t version, const struct model_io *io,
                     const float *prob, size_t n)
 {
@@ -743,10 +768,12 @@ void proto_v1_write(buf *o, const char *model, int64_t version, const struct mod
 
 const char *const proto_v2_class_outputs[2] = {"label", "probabilities"};
 
-void proto_v2_write(buf *o, const char *model, int64_t version, const struct proto_v2_req *req,
-                    const struct model_io *io, const float *prob, size_t n)
+size_t proto_v2_write(buf *o, const char *model, int64_t version, const struct proto_v2_req *req,
+                      const struct model_io *io, const float *prob, size_t n)
 {
     size_t C = io->n_classes;
+    buf tail;   /* binary outputs, appended after the JSON */
+    buf_init(&tail);
     buf_puts(o, "{\"model_name\":");
     buf_json_str(o, model, strlen(model));
     buf_puts(o, ",\"model_version\":\"");
@@ -761,13 +788,21 @@ void proto_v2_write(buf *o, const char *model, int64_t version, const struct pro
     if (req->outputs & 1u) {
         buf_puts(o, "{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[");
         put_int(o, (long long)n);
-        buf_puts(o, "],\"data\":[");
-        for (size_t i = 0; i < n; i++) {
-            if (i)
-                buf_append(o, ",", 1);
-            class_str(o, io, proto_argmax(prob + i * C, C));
+        if (req->binary & 1u) {
+            for (size_t i = 0; i < n; i++)
+                class_bin(&tail, io, proto_argmax(prob + i * C, C));
+            buf_puts(o, "],");
+            binproto_size_param(o, tail.len);
+            buf_append(o, "}", 1);
+        } else {
+            buf_puts(o, "],\"data\":[");
+            for (size_t i = 0; i < n; i++) {
+                if (i)
+                    buf_append(o, ",", 1);
+                class_str(o, io, proto_argmax(prob + i * C, C));
+            }
+            buf_puts(o, "]}");
         }
-        buf_puts(o, "]}");
         first = 0;
     }
     if (req->outputs & 2u) {
@@ -776,23 +811,31 @@ void proto_v2_write(buf *o, const char *model, int64_t version, const struct pro
         put_int(o, (long long)n);
         buf_append(o, ",", 1);
         put_int(o, (long long)C);
-        buf_puts(o, "],\"data\":[");
-        for (size_t i = 0; i < n * C; i++) {
-            if (i)
-                buf_append(o, ",", 1);
-            put_prob(o, prob[i]);
+        if (req->binary & 2u) {
+            binproto_put_f32(&tail, prob, n * C);
+            buf_puts(o, "],");
+            binproto_size_param(o, n * C * sizeof(float));
+            buf_append(o, "}", 1);
+        } else {
+            buf_puts(o, "],\"data\":[");
+            for (size_t i = 0; i < n * C; i++) {
+                if (i)
+                    buf_append(o, ",", 1);
+                put_prob(o, prob[i]);
+            }
+            buf_puts(o, "]}");
         }
-        buf_puts(o, "]}");
     }
     buf_puts(o, "]}");
+    return binproto_finish(o, &tail);
 }
 
 /* ---- recommendation models through V2 ------------------------------------ */
 
 const char *const proto_v2_reco_outputs[2] = {"item_ids", "scores"};
 
-int proto_v2_parse_reco(const json_t *root, size_t max_k, size_t max_instances,
-                        struct proto_v2_reco *out, enc_err *err)
+int proto_v2_parse_reco(const json_t *root, const struct binproto_slice *bin, size_t max_k,
+                        size_t max_instances, struct proto_v2_reco *out, enc_err *err)
 {
     memset(out, 0, sizeof *out);
     out->k = 10;
@@ -818,12 +861,14 @@ int proto_v2_parse_reco(const json_t *root, size_t max_k, size_t max_instances,
                         json_string_value(dt));
     static const struct model_io ids = {.kind = MODEL_INPUT_TEXT};
     struct proto_limits lim = {max_instances, PROTO_V2_MAX_USER_BYTES};
-    return proto_v2_parse_tensor(out->req.input, &ids, &lim, &out->users, err);
+    return proto_v2_parse_tensor(out->req.input, bin, &ids, &lim, &out->users, err);
 }
 
-void proto_v2_write_reco(buf *o, const struct model *m, const struct proto_v2_req *req,
-                         const struct reco_hit *hits, size_t n, size_t stride, size_t kmin)
+size_t proto_v2_write_reco(buf *o, const struct model *m, const struct proto_v2_req *req,
+                           const struct reco_hit *hits, size_t n, size_t stride, size_t kmin)
 {
+    buf tail;   /* binary outputs, appended after the JSON */
+    buf_init(&tail);
     buf_puts(o, "{\"model_name\":");
     buf_json_str(o, m->name, strlen(m->name));
     buf_puts(o, ",\"model_version\":\"");
@@ -835,30 +880,45 @@ void proto_v2_write_reco(buf *o, const struct model *m, const struct proto_v2_re
     }
     buf_puts(o, ",\"outputs\":[");
     if (req->outputs & 1u) {
-        buf_printf(o, "{\"name\":\"item_ids\",\"datatype\":\"BYTES\",\"shape\":[%zu,%zu],\"data\":[",
-                   n, kmin);
+        buf_printf(o, "{\"name\":\"item_ids\",\"datatype\":\"BYTES\",\"shape\":[%zu,%zu],", n, kmin);
+        buf_puts(o, req->binary & 1u ? "" : "\"data\":[");
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < kmin; j++) {
                 size_t len;
                 const char *id = m->ops->reco->item_id(m->state, (size_t)hits[i * stride + j].item, &len);
-                if (i || j)
-                    buf_append(o, ",", 1);
-                buf_json_str(o, id, len);
+                if (req->binary & 1u)
+                    binproto_put_bytes(&tail, id, len);
+                else {
+                    if (i || j)
+                        buf_append(o, ",", 1);
+                    buf_json_str(o, id, len);
+                }
             }
-        buf_puts(o, "]}");
+        if (req->binary & 1u)
+            binproto_size_param(o, tail.len);
+        buf_puts(o, req->binary & 1u ? "}" : "]}");
     }
     if (req->outputs & 2u) {
-        buf_printf(o, "%s{\"name\":\"scores\",\"datatype\":\"FP32\",\"shape\":[%zu,%zu],\"data\":[",
+        buf_printf(o, "%s{\"name\":\"scores\",\"datatype\":\"FP32\",\"shape\":[%zu,%zu],",
                    req->outputs & 1u ? "," : "", n, kmin);
+        buf_puts(o, req->binary & 2u ? "" : "\"data\":[");
+        size_t at = tail.len;
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < kmin; j++) {
-                if (i || j)
-                    buf_append(o, ",", 1);
-                buf_json_float(o, hits[i * stride + j].score);
+                if (req->binary & 2u)
+                    binproto_put_f32(&tail, &hits[i * stride + j].score, 1);
+                else {
+                    if (i || j)
+                        buf_append(o, ",", 1);
+                    buf_json_float(o, hits[i * stride + j].score);
+                }
             }
-        buf_puts(o, "]}");
+        if (req->binary & 2u)
+            binproto_size_param(o, tail.len - at);
+        buf_puts(o, req->binary & 2u ? "}" : "]}");
     }
     buf_puts(o, "]}");
+    return binproto_finish(o, &tail);
 }
 
 static json_t *tensor_meta(const char *name, const char *dtype, const int64_t *shape, int nd)

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "binproto.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/model.h"
@@ -75,6 +76,8 @@ struct proto_v2_req {
     const json_t *input;        /* borrowed: the one input tensor object */
     unsigned outputs;           /* bit i set: out_names[i] was requested (all
                                    bits when the request names no outputs) */
+    unsigned binary;            /* bit i set: out_names[i] goes back as binary
+                                   data (binproto_outputs) */
 };
 
 /* Check a V2 inference request's envelope: known fields only, "id" a string,
@@ -85,10 +88,14 @@ int proto_v2_parse_request(const json_t *root, const char *const *out_names, siz
 
 /* Parse one V2 input tensor {name, shape, datatype, data, parameters}
  * against `io`: numeric datatypes for a numeric model, BYTES for text; the
- * shape is [N, per-instance shape...] and must agree with the data.
+ * shape is [N, per-instance shape...] and must agree with the data. The
+ * values come from JSON "data", or from `bin` when the input carried
+ * parameters.binary_data_size (bin: its slice from binproto_inputs, NULL
+ * when the request had no binary part; BYTES then borrow from the body).
  * Returns 0 with *out filled (proto_input_free), or ENC_EINVAL / ENC_ENOMEM. */
-int proto_v2_parse_tensor(const json_t *input, const struct model_io *io,
-                          const struct proto_limits *lim, struct proto_input *out, enc_err *err);
+int proto_v2_parse_tensor(const json_t *input, const struct binproto_slice *bin,
+                          const struct model_io *io, const struct proto_limits *lim,
+                          struct proto_input *out, enc_err *err);
 
 /* Index of the largest of p[0..n) (ties: the lower index). */
 size_t proto_argmax(const float *p, size_t n);
@@ -102,8 +109,11 @@ void proto_v1_write(buf *o, const char *model, int64_t version, const struct mod
 extern const char *const proto_v2_class_outputs[2];   /* "label", "probabilities" */
 
 /* Append a V2 inference response: model_name, model_version, id (echoed)
- * and the requested outputs: label BYTES [N], probabilities FP32 [N, C]. */
-void proto_v2_write(buf *o, const char *model, int64_t version, const struct proto_v2_req *req,
+ * and the requested outputs: label BYTES [N], probabilities FP32 [N, C],
+ * as JSON data or, per req->binary, as binary data after the JSON.
+ * Returns the JSON's length when there is binary data (the response's
+ * Inference-Header-Content-Length), else 0. */
+size_t proto_v2_write(buf *o, const char *model, int64_t version, const struct proto_v2_req *req,
                     const struct model_io *io, const float *prob, size_t n);
 
 /* ---- recommendation models through V2 ---------------------------------- */
@@ -122,16 +132,18 @@ struct proto_v2_reco {
     int exclude_seen;
 };
 
-/* Parse and check a V2 recommend body. Returns 0 with *out filled (free
- * out->users with proto_input_free), or ENC_EINVAL / ENC_ENOMEM. */
-int proto_v2_parse_reco(const json_t *root, size_t max_k, size_t max_instances,
-                        struct proto_v2_reco *out, enc_err *err);
+/* Parse and check a V2 recommend body (bin: inputs[0]'s binary data, see
+ * proto_v2_parse_tensor). Returns 0 with *out filled (free out->users with
+ * proto_input_free), or ENC_EINVAL / ENC_ENOMEM. */
+int proto_v2_parse_reco(const json_t *root, const struct binproto_slice *bin, size_t max_k,
+                        size_t max_instances, struct proto_v2_reco *out, enc_err *err);
 
 /* Append a V2 recommend response for n users: user i's hits are
  * hits[i * stride .. i * stride + kmin), item ids from m's reco_ops.
  * Outputs item_ids BYTES [n, kmin] and scores FP32 [n, kmin] (rows must be
- * rectangular: kmin is the fewest hits any user got). */
-void proto_v2_write_reco(buf *o, const struct model *m, const struct proto_v2_req *req,
+ * rectangular: kmin is the fewest hits any user got); binary as in
+ * proto_v2_write, whose return value it shares. */
+size_t proto_v2_write_reco(buf *o, const struct model *m, const struct proto_v2_req *req,
                          const struct reco_hit *hits, size_t n, size_t stride, size_t kmin);
 
 /* V2 model metadata {name, versions, platform, inputs, outputs} for `m`

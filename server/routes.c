@@ -20,6 +20,7 @@ const struct route http_routes[] = {
     {"POST", "/v1/models/{name}:reload", h_model_reload, SCOPE_ADMIN, "reload"},
     {"POST", "/v1/models/{name}:predict", h_v1_predict, SCOPE_INFER, "predict"},
     {"GET", "/v2", h_v2_server, SCOPE_OPEN, "v2_server"},
+    {"GET", "/v2/", h_v2_server, SCOPE_OPEN, "v2_server"},   /* as the OIP spec spells it */
     {"GET", "/v2/health/live", h_v2_live, SCOPE_OPEN, "v2_live"},
     {"GET", "/v2/health/ready", h_v2_ready, SCOPE_OPEN, "v2_ready"},
     {"GET", "/v2/models/{name}", h_v2_model, SCOPE_INFER, "v2_model"},

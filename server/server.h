@@ -75,13 +75,18 @@ struct http_req {
     const struct route *route;
     char params[HTTP_MAX_PARAMS][REPO_NAME_MAX + 1];   /* {name}, {version} in order */
     int n_params;
-    buf body;                /* request body (NUL-terminated) */
+    buf body;                /* request body (NUL-terminated; decoded when it came with
+                                Content-Encoding gzip or deflate) */
+    const char *infer_header;   /* Inference-Header-Content-Length (binary tensor data
+                                   extension, binproto.h), borrowed; NULL when absent */
     int body_too_large;
     char request_id[64];
     double t0;               /* monotonic seconds at the first byte */
     /* filled by the handler */
     int status;
     buf out;                 /* response body (JSON) */
+    size_t out_json_len;     /* > 0: out is this much JSON, then binary tensor data
+                                (sent as Inference-Header-Content-Length) */
     char model[REPO_NAME_MAX + 1];
     int64_t version;
     char user_hash[24];      /* for the access log (hashed unless configured) */
@@ -117,6 +122,9 @@ void http_json(struct http_req *r, int status, json_t *obj);
  * released (parsed once; later calls return the same tree). On failure
  * answers 400 and returns NULL. */
 json_t *http_body_json(struct http_req *r);
+/* The same for the body's first `len` bytes (the JSON part of a binary
+ * tensor data request, binproto.h). */
+json_t *http_body_json_n(struct http_req *r, size_t len);
 
 /* Request-lifetime memory: `bytes` aligned as max_align_t, valid until the
  * request is released; never freed by the caller. NULL when out of memory. */

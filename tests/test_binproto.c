@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "binproto.h"
+#include "protocol.h"
 #include "testutil.h"
 
 static json_t *J(const char *s)
@@ -318,6 +319,94 @@ START_TEST(writers)
 }
 END_TEST
 
+/* The protocol through the extension: flags, a binary input parsed against a
+ * model's io, and a response whose outputs are binary. */
+START_TEST(protocol_binary)
+{
+    static const char *const names[2] = {"label", "probabilities"};
+    unsigned bits;
+    enc_err err = {0};
+    json_t *root = J("{\"parameters\":{\"binary_data_output\":true},\"inputs\":[]}");
+    ck_assert_int_eq(binproto_outputs(root, names, 2, &bits, &err), 0);
+    ck_assert_uint_eq(bits, 3);
+    json_decref(root);
+    root = J("{\"parameters\":{\"binary_data_output\":true},\"outputs\":[{\"name\":\"label\","
+             "\"parameters\":{\"binary_data\":false}}]}");
+    ck_assert_int_eq(binproto_outputs(root, names, 2, &bits, &err), 0);
+    ck_assert_uint_eq(bits, 2);
+    json_decref(root);
+    root = J("{\"outputs\":[{\"name\":\"probabilities\",\"parameters\":{\"binary_data\":true}}]}");
+    ck_assert_int_eq(binproto_outputs(root, names, 2, &bits, &err), 0);
+    ck_assert_uint_eq(bits, 2);
+    json_decref(root);
+    root = J("{\"outputs\":[{\"name\":\"label\",\"parameters\":{\"classification\":2}}]}");
+    ck_assert_int_eq(binproto_outputs(root, names, 2, &bits, &err), ENC_EINVAL);
+    ck_assert_msg(strstr(err.msg, "classification extension is not supported"), "%s", err.msg);
+    json_decref(root);
+    root = J("{\"parameters\":{\"binary_data_output\":1}}");
+    ck_assert_int_eq(binproto_outputs(root, names, 2, &bits, &err), ENC_EINVAL);
+    json_decref(root);
+
+    /* A [2,2] FP32 input for a 2-feature model, then the binary answer. */
+    static const char *const cls[2] = {"neg", "pos"};
+    struct model_io io = {.kind = MODEL_INPUT_NUMERIC, .n_features = 2, .ndim = 1, .shape = {2},
+                          .min_value = -10, .max_value = 10, .n_classes = 2, .class_names = cls};
+    struct proto_limits lim = {.max_instances = 4, .max_text_bytes = 16};
+    float x[4] = {1, 2, 3, 4};
+    root = J("{\"inputs\":[{\"name\":\"INPUT0\",\"shape\":[2,2],\"datatype\":\"FP32\","
+             "\"parameters\":{\"binary_data_size\":16}}],\"parameters\":{\"binary_data_output\":true}}");
+    struct binproto_slice sl[BINPROTO_MAX_INPUTS];
+    ck_assert_int_eq(binproto_inputs(root, (const unsigned char *)x, 16, sl, &err), 0);
+    struct proto_v2_req req;
+    struct proto_input in;
+    ck_assert_int_eq(proto_v2_parse_request(root, names, 2, &req, &err), 0);
+    ck_assert_uint_eq(req.binary, 3);
+    ck_assert_int_eq(proto_v2_parse_tensor(req.input, sl, &io, &lim, &in, &err), 0);
+    ck_assert(in.batch.n == 2 && in.x[0] == 1 && in.x[3] == 4);
+    /* Without its slice the same request is refused, naming the header. */
+    struct proto_input in2;
+    ck_assert_int_eq(proto_v2_parse_tensor(req.input, NULL, &io, &lim, &in2, &err), ENC_EINVAL);
+    ck_assert_msg(strstr(err.msg, "Inference-Header-Content-Length"), "%s", err.msg);
+    float prob[4] = {0.25f, 0.75f, 0.9f, 0.1f};
+    buf o;
+    buf_init(&o);
+    size_t jl = proto_v2_write(&o, "m", 2, &req, &io, prob, 2);
+    ck_assert_uint_gt(jl, 0);
+    json_t *h = json_loadb(o.data, jl, 0, NULL);
+    ck_assert_ptr_nonnull(h);
+    json_t *outs = json_object_get(h, "outputs");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_array_get(outs, 0),
+                     "parameters"), "binary_data_size")), 4 + 3 + 4 + 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_array_get(outs, 1),
+                     "parameters"), "binary_data_size")), 16);
+    ck_assert_ptr_null(json_object_get(json_array_get(outs, 1), "data"));
+    ck_assert_uint_eq(o.len, jl + 14 + 16);
+    ck_assert(!memcmp(o.data + jl, "\3\0\0\0pos\3\0\0\0neg", 14));
+    ck_assert(!memcmp(o.data + jl + 14, prob, 16));
+    json_decref(h);
+    buf_free(&o);
+    /* No binary output asked: plain JSON, length 0. */
+    req.binary = 0;
+    ck_assert_uint_eq(proto_v2_write(&o, "m", 2, &req, &io, prob, 2), 0);
+    ck_assert_ptr_nonnull(strstr(o.data, "\"data\":[\"pos\",\"neg\"]"));
+    buf_free(&o);
+    proto_input_free(&in);
+    json_decref(root);
+    /* A text model reads BYTES from the body. */
+    struct model_io tio = {.kind = MODEL_INPUT_TEXT, .n_classes = 2, .class_names = cls};
+    unsigned char tb[32];
+    size_t n = put_str(tb, "so good");
+    root = J("{\"inputs\":[{\"name\":\"TEXT\",\"shape\":[1,1],\"datatype\":\"BYTES\","
+             "\"parameters\":{\"binary_data_size\":11}}]}");
+    ck_assert_int_eq(binproto_inputs(root, tb, n, sl, &err), 0);
+    ck_assert_int_eq(proto_v2_parse_request(root, names, 2, &req, &err), 0);
+    ck_assert_int_eq(proto_v2_parse_tensor(req.input, sl, &tio, &lim, &in, &err), 0);
+    ck_assert(in.batch.n == 1 && in.text_len[0] == 7 && !memcmp(in.text[0], "so good", 7));
+    proto_input_free(&in);
+    json_decref(root);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("binproto");
@@ -329,6 +418,7 @@ static Suite *suite(void)
     tcase_add_test(tc, assign_bytes);
     tcase_add_test(tc, numeric_every_datatype);
     tcase_add_test(tc, writers);
+    tcase_add_test(tc, protocol_binary);
     suite_add_tcase(s, tc);
     return s;
 }

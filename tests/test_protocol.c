@@ -209,7 +209,7 @@ static int v2(const char *body, const struct model_io *io, struct proto_input *i
     *root = J(body);
     int rc = proto_v2_parse_request(*root, proto_v2_class_outputs, 2, req, err);
     if (rc == 0)
-        rc = proto_v2_parse_tensor(req->input, io, &lim, in, err);
+        rc = proto_v2_parse_tensor(req->input, NULL, io, &lim, in, err);
     return rc;
 }
 
@@ -626,7 +626,7 @@ START_TEST(v2_numeric_errors)
              "inputs[0]: unknown field 'dims'", NULL);
     v2_fails(&io_iris, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
                        "\"parameters\": {\"binary_data_size\": 16}}]}",
-             "binary_data_size", "not supported");
+             "binary_data_size", "Inference-Header-Content-Length");
     v2_fails(&io_iris, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1,2,3,4], "
                        "\"parameters\": 3}]}",
              "inputs[0].parameters must be an object", NULL);

@@ -169,7 +169,7 @@ static void run_proto(int which, int text, const uint8_t *body, size_t n)
         struct proto_v2_req req;
         rc = proto_v2_parse_request(root, proto_v2_class_outputs, 2, &req, &err);
         if (!rc)
-            rc = proto_v2_parse_tensor(req.input, &io, &lim, &in, &err);
+            rc = proto_v2_parse_tensor(req.input, NULL, &io, &lim, &in, &err);
     }
     if (!rc) {
         /* Whatever was accepted must be what io promised ops->predict. */
