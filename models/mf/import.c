@@ -13,6 +13,7 @@
 
 #include "mf/interactions.h"
 #include "core/strv.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <float.h>
@@ -760,36 +761,6 @@ int mf_matrix_read(const char *path, int id_column, struct mf_matrix *out, enc_e
 }
 
 /* ---- id lists ------------------------------------------------------------ */
-
-/* UTF-32 code point -> UTF-8; returns bytes written or 0 if invalid. */
-static size_t utf8_put(uint32_t c, char *o)
-{
-    if (c < 0x80) {
-        o[0] = (char)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        o[0] = (char)(0xc0 | c >> 6);
-        o[1] = (char)(0x80 | (c & 0x3f));
-        return 2;
-    }
-    if (c >= 0xd800 && c < 0xe000)
-        return 0;
-    if (c < 0x10000) {
-        o[0] = (char)(0xe0 | c >> 12);
-        o[1] = (char)(0x80 | (c >> 6 & 0x3f));
-        o[2] = (char)(0x80 | (c & 0x3f));
-        return 3;
-    }
-    if (c < 0x110000) {
-        o[0] = (char)(0xf0 | c >> 18);
-        o[1] = (char)(0x80 | (c >> 12 & 0x3f));
-        o[2] = (char)(0x80 | (c >> 6 & 0x3f));
-        o[3] = (char)(0x80 | (c & 0x3f));
-        return 4;
-    }
-    return 0;
-}
 
 static int npy_ids(const void *buf, size_t len, const char *name, struct svec *ids, enc_err *err)
 {

@@ -21,6 +21,7 @@
 #include "core/st.h"
 #include "mf/mf.h"
 #include "core/strv.h"
+#include "core/utf8.h"
 
 /* ---- names ----------------------------------------------------------- */
 
@@ -55,73 +56,6 @@ int ia_items_format_parse(const char *name, enum ia_items_format *out)
 }
 
 /* ---- strings ----------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t k;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xE0) == 0xC0)
-        k = 2, min = 0x80, c &= 0x1F;
-    else if ((c & 0xF0) == 0xE0)
-        k = 3, min = 0x800, c &= 0x0F;
-    else if ((c & 0xF8) == 0xF0)
-        k = 4, min = 0x10000, c &= 0x07;
-    else
-        return 0;
-    if (k > n)
-        return 0;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    return k;
-}
-
-static int utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_seq(u + i, len - i);
-        if (!k)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
-char *ia_to_utf8(const char *s, size_t len)
-{
-    if (utf8_valid(s, len)) {
-        char *o = malloc(len + 1);
-        if (o) {
-            memcpy(o, s, len);
-            o[len] = '\0';
-        }
-        return o;
-    }
-    /* latin-1: bytes >= 0x80 become two-byte sequences. */
-    char *o = malloc(2 * len + 1), *p = o;
-    if (!o)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x80) {
-            *p++ = (char)c;
-        } else {
-            *p++ = (char)(0xC0 | (c >> 6));
-            *p++ = (char)(0x80 | (c & 0x3F));
-        }
-    }
-    *p = '\0';
-    return o;
-}
 
 static int all_digits(const char *s)
 {
@@ -210,7 +144,7 @@ static int intern_get(struct intern *t, const char *s, size_t len, int32_t *idx)
         return ENC_ENOMEM;
     if (t->n >= INT32_MAX - 1)
         return ENC_ETOOLARGE;
-    char *u = ia_to_utf8(s, len);
+    char *u = utf8_dup(s, len);
     if (!u)
         return ENC_ENOMEM;
     size_t ulen = strlen(u);
@@ -843,7 +777,7 @@ static int read_ugenre(const char *uitem_path, char ***names, size_t *n, enc_err
             }
             v = nv;
         }
-        if (!(v[*n] = ia_to_utf8(f[0].s, f[0].len))) {
+        if (!(v[*n] = utf8_dup(f[0].s, f[0].len))) {
             rc = enc_errf(err, ENC_ENOMEM, "out of memory");
             break;
         }
@@ -1001,7 +935,7 @@ int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_
             rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: empty item id", path, ls.lineno);
             goto done;
         }
-        char *uid = ia_to_utf8(id->s, id->len);
+        char *uid = utf8_dup(id->s, id->len);
         if (!uid) {
             rc = enc_errf(err, ENC_ENOMEM, "out of memory");
             goto done;
@@ -1017,7 +951,7 @@ int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_
         }
         have[row] = 1;
         out->n_matched++;
-        if (!(out->titles[row] = ia_to_utf8(title->s, title->len))) {
+        if (!(out->titles[row] = utf8_dup(title->s, title->len))) {
             rc = enc_errf(err, ENC_ENOMEM, "out of memory");
             goto done;
         }

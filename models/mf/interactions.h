@@ -23,9 +23,9 @@
  * Ids are strings end to end. Users and items get dense row indexes in id
  * order: ids made only of digits compare as numbers (so "2" < "10"), others
  * byte-wise after them. Row order is therefore id order, and "ties to the
- * lower item id" in a ranking is "ties to the lower row". Bytes that are not
- * valid UTF-8 (ids, titles, tags) are read as latin-1 and converted, so every
- * string that reaches JSON is valid UTF-8.
+ * lower item id" in a ranking is "ties to the lower row". Strings (ids,
+ * titles, tags) that are not valid UTF-8 are read as latin-1 and converted
+ * (utf8_dup, core/utf8.h), so every string that reaches JSON is valid UTF-8.
  *
  * Item metadata formats:
  *   uitem        MovieLens u.item: id|title|release|video release|url|flags..
@@ -127,10 +127,6 @@ void ia_items_clear(struct ia_items *it);
  * so far stay in `d` for mf_data_clear. Returns 0 or ENC_ENOMEM. */
 int ia_fill_mf_data(const struct ia_matrix *m, const struct ia_items *items,
                     struct mf_data *d);
-
-/* A malloc'd NUL-terminated UTF-8 copy of `s` (len bytes): valid UTF-8 is
- * copied as is, anything else is decoded as latin-1. NULL on ENOMEM. */
-char *ia_to_utf8(const char *s, size_t len);
 
 /* Compare two ids in row order (digits-only ids numerically first). */
 int ia_id_cmp(const char *a, const char *b);
