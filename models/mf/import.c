@@ -12,6 +12,7 @@
 #include "core/file.h"
 
 #include "mf/interactions.h"
+#include "core/strmap.h"
 #include "core/strv.h"
 #include "core/utf8.h"
 
@@ -38,70 +39,30 @@ static int i32_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Open-addressing string -> index map (FNV-1a), for uniqueness checks and
- * id lookups. Keys are borrowed. */
-struct idmap {
-    size_t cap;                 /* power of two */
-    int64_t *slot;              /* -1 empty, else index into keys */
-    char *const *keys;
-};
-
-static uint64_t fnv1a(const char *s, size_t n)
+/* Map keys[0..n) to their positions; fails on a duplicate (naming it and
+ * both positions, 1-based as `what` numbers them). */
+static int index_ids(strmap *m, char *const *keys, size_t n, const char *name, const char *what,
+                     enc_err *err)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static void idmap_free(struct idmap *m)
-{
-    free(m->slot);
-    m->slot = NULL;
-}
-
-/* Lookup; returns the index or -1. */
-static int64_t idmap_get(const struct idmap *m, const char *s, size_t n)
-{
-    size_t mask = m->cap - 1;
-    for (size_t i = fnv1a(s, n) & mask;; i = (i + 1) & mask) {
-        int64_t k = m->slot[i];
-        if (k < 0)
-            return -1;
-        if (strlen(m->keys[k]) == n && memcmp(m->keys[k], s, n) == 0)
-            return k;
-    }
-}
-
-/* Build the map of keys[0..n); fails on a duplicate (naming it and both
- * positions, 1-based as `what` numbers them). */
-static int idmap_build(struct idmap *m, char *const *keys, size_t n, const char *name,
-                       const char *what, enc_err *err)
-{
-    m->keys = keys;
-    m->cap = 16;
-    while (m->cap < n * 2)
-        m->cap *= 2;
-    m->slot = malloc(m->cap * sizeof *m->slot);
-    if (!m->slot)
-        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
-    memset(m->slot, 0xff, m->cap * sizeof *m->slot);
-    size_t mask = m->cap - 1;
     for (size_t j = 0; j < n; j++) {
-        size_t len = strlen(keys[j]);
-        size_t i = fnv1a(keys[j], len) & mask;
-        for (; m->slot[i] >= 0; i = (i + 1) & mask)
-            if (strcmp(keys[m->slot[i]], keys[j]) == 0) {
-                int rc = enc_errf(err, ENC_EFORMAT, "%s: %s %zu: duplicate id '%.64s' (first at %s %lld)",
-                                  name, what, j + 1, keys[j], what, (long long)m->slot[i] + 1);
-                idmap_free(m);
-                return rc;
-            }
-        m->slot[i] = (int64_t)j;
+        int64_t id = strmap_add(m, keys[j], strlen(keys[j]));
+        if (id < 0) {
+            strmap_clear(m);
+            return enc_errf(err, (int)id, "%s: %s", name, enc_strerror((int)id));
+        }
+        if ((size_t)id != j) {
+            int rc = enc_errf(err, ENC_EFORMAT, "%s: %s %zu: duplicate id '%.64s' (first at %s %lld)",
+                              name, what, j + 1, keys[j], what, (long long)id + 1);
+            strmap_clear(m);
+            return rc;
+        }
     }
     return 0;
+}
+
+static int64_t find_id(const strmap *m, const char *s)
+{
+    return strmap_find(m, s, strlen(s));
 }
 
 /* ---- .npy ---------------------------------------------------------------- */
@@ -847,9 +808,9 @@ int mf_ids_parse(const void *buf, size_t len, const char *name, char ***out, siz
     if (rc == 0 && ids.n == 0)
         rc = enc_errf(err, ENC_EFORMAT, "%s: no ids", name);
     if (rc == 0) {
-        struct idmap m;
-        rc = idmap_build(&m, ids.v, ids.n, name, "id", err);
-        idmap_free(&m);
+        strmap m = {0};
+        rc = index_ids(&m, ids.v, ids.n, name, "id", err);
+        strmap_clear(&m);
     }
     if (rc) {
         svec_free(&ids);
@@ -893,9 +854,9 @@ static int load_side(const char *fpath, const char *ipath, const char *what, str
                           m->rows);
         }
     } else {
-        struct idmap map;
-        rc = idmap_build(&map, m->ids, m->rows, fpath, "row", err);
-        idmap_free(&map);
+        strmap map = {0};
+        rc = index_ids(&map, m->ids, m->rows, fpath, "row", err);
+        strmap_clear(&map);
     }
     if (rc)
         mf_matrix_clear(m);
@@ -904,7 +865,7 @@ static int load_side(const char *fpath, const char *ipath, const char *what, str
 
 /* --seen: read with the trainer's own reader (interactions.h, every format it
  * knows), then map its rows onto the imported factors' rows by id. */
-static int load_seen(const char *path, const struct idmap *users, const struct idmap *items,
+static int load_seen(const char *path, const strmap *users, const strmap *items,
                      struct mf_data *d, struct mf_import_stats *st, enc_err *err)
 {
     struct ia_options opt = {IA_FORMAT_AUTO, 0.0};
@@ -918,7 +879,7 @@ static int load_seen(const char *path, const struct idmap *users, const struct i
         return enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
     }
     for (size_t i = 0; i < m.n_items; i++)
-        imap[i] = idmap_get(items, m.item_ids[i], strlen(m.item_ids[i]));
+        imap[i] = find_id(items, m.item_ids[i]);
     /* Count per imported user, then fill; the items of one source row
      * ascend in source order, so sort each imported row afterwards. */
     memset(d->seen_offsets, 0, (d->n_users + 1) * sizeof *d->seen_offsets);
@@ -930,7 +891,7 @@ static int load_seen(const char *path, const struct idmap *users, const struct i
     }
     size_t kept = 0;
     for (size_t u = 0; u < m.n_users; u++) {
-        umap[u] = idmap_get(users, m.user_ids[u], strlen(m.user_ids[u]));
+        umap[u] = find_id(users, m.user_ids[u]);
         for (int64_t k = m.indptr[u]; k < m.indptr[u + 1]; k++) {
             if (umap[u] < 0 || imap[m.indices[k]] < 0) {
                 st->seen_skipped++;
@@ -1035,7 +996,7 @@ int mf_import_build(const struct mf_import_spec *spec, struct mf_data *d,
 {
     struct mf_import_stats local;
     struct mf_matrix U = {0}, V = {0};
-    struct idmap um = {0}, im = {0};
+    strmap um = {0}, im = {0};
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);
@@ -1071,8 +1032,8 @@ int mf_import_build(const struct mf_import_spec *spec, struct mf_data *d,
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((rc = idmap_build(&um, d->user_ids, d->n_users, "user ids", "row", err)) ||
-        (rc = idmap_build(&im, d->item_ids, d->n_items, "item ids", "row", err)))
+    if ((rc = index_ids(&um, d->user_ids, d->n_users, "user ids", "row", err)) ||
+        (rc = index_ids(&im, d->item_ids, d->n_items, "item ids", "row", err)))
         goto fail;
     if (spec->seen) {
         if ((rc = load_seen(spec->seen, &um, &im, d, stats, err)))
@@ -1083,12 +1044,12 @@ int mf_import_build(const struct mf_import_spec *spec, struct mf_data *d,
     }
     if (spec->items && (rc = load_items(spec->items, d, stats, err)))
         goto fail;
-    idmap_free(&um);
-    idmap_free(&im);
+    strmap_clear(&um);
+    strmap_clear(&im);
     return 0;
 fail:
-    idmap_free(&um);
-    idmap_free(&im);
+    strmap_clear(&um);
+    strmap_clear(&im);
     mf_matrix_clear(&U);
     mf_matrix_clear(&V);
     mf_data_clear(d);

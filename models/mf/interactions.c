@@ -4,7 +4,7 @@
  *
  * A file is read whole into a private, writable buffer; lines are cut in
  * place and fields point into it (quoted CSV fields are unescaped in place,
- * which never grows them). Ids are interned in an open-addressing hash table
+ * which never grows them). Ids are interned in a string map (core/strmap.h)
  * while reading, then sorted so that row order is id order, and the records
  * are turned into CSR with a counting sort by user.
  */
@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/st.h"
+#include "core/strmap.h"
 #include "mf/mf.h"
 #include "core/strv.h"
 #include "core/utf8.h"
@@ -92,84 +93,40 @@ int ia_id_cmp(const char *a, const char *b)
 
 /* ---- string interning -------------------------------------------------- */
 
+/* Ids are interned while reading: a string map of their UTF-8 forms (bytes
+ * that are not valid UTF-8 are converted from latin-1 first, into `tmp`, so
+ * the common case copies nothing but the new key). */
 struct intern {
-    char **strs;
-    size_t n, cap;
-    int32_t *slots;             /* -1 empty, else index into strs */
-    size_t nslots;              /* power of two */
+    strmap map;
+    char *tmp;
+    size_t tmp_cap;
 };
-
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 static void intern_free(struct intern *t)
 {
-    for (size_t i = 0; i < t->n; i++)
-        free(t->strs[i]);
-    free(t->strs);
-    free(t->slots);
+    strmap_clear(&t->map);
+    free(t->tmp);
     memset(t, 0, sizeof *t);
 }
 
-static int intern_grow(struct intern *t)
-{
-    size_t ns = t->nslots ? t->nslots * 2 : 1024;
-    int32_t *slots = malloc(ns * sizeof *slots);
-    if (!slots)
-        return ENC_ENOMEM;
-    memset(slots, 0xff, ns * sizeof *slots);
-    for (size_t i = 0; i < t->n; i++) {
-        size_t h = hash_bytes(t->strs[i], strlen(t->strs[i])) & (ns - 1);
-        while (slots[h] >= 0)
-            h = (h + 1) & (ns - 1);
-        slots[h] = (int32_t)i;
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->nslots = ns;
-    return 0;
-}
-
-/* Index of string s[0..len) (converted to UTF-8), adding it when new. */
+/* Index of string s[0..len) (as UTF-8), adding it when new. */
 static int intern_get(struct intern *t, const char *s, size_t len, int32_t *idx)
 {
-    if ((t->n + 1) * 2 > t->nslots && intern_grow(t))
-        return ENC_ENOMEM;
-    if (t->n >= INT32_MAX - 1)
-        return ENC_ETOOLARGE;
-    char *u = utf8_dup(s, len);
-    if (!u)
-        return ENC_ENOMEM;
-    size_t ulen = strlen(u);
-    size_t h = hash_bytes(u, ulen) & (t->nslots - 1);
-    while (t->slots[h] >= 0) {
-        if (strcmp(t->strs[t->slots[h]], u) == 0) {
-            *idx = t->slots[h];
-            free(u);
-            return 0;
+    if (!utf8_valid(s, len)) {
+        if (2 * len + 1 > t->tmp_cap) {
+            char *n = realloc(t->tmp, 2 * len + 1);
+            if (!n)
+                return ENC_ENOMEM;
+            t->tmp = n;
+            t->tmp_cap = 2 * len + 1;
         }
-        h = (h + 1) & (t->nslots - 1);
+        len = utf8_from_latin1(s, len, t->tmp);
+        s = t->tmp;
     }
-    if (t->n == t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 1024;
-        char **ns = realloc(t->strs, nc * sizeof *ns);
-        if (!ns) {
-            free(u);
-            return ENC_ENOMEM;
-        }
-        t->strs = ns;
-        t->cap = nc;
-    }
-    t->strs[t->n] = u;
-    t->slots[h] = (int32_t)t->n;
-    *idx = (int32_t)t->n++;
+    int64_t id = strmap_add(&t->map, s, len);
+    if (id < 0)
+        return (int)id;
+    *idx = (int32_t)id;
     return 0;
 }
 
@@ -183,31 +140,33 @@ static int id_rank_cmp(const void *a, const void *b)
     return ia_id_cmp(((const struct id_rank *)a)->s, ((const struct id_rank *)b)->s);
 }
 
-/* Sort the interned strings into id order: *ids (the table's strings, moved)
- * and remap[old] = new. The table is emptied. */
+/* Sort the interned strings into id order: *ids (copies, caller frees with
+ * strv_free) and remap[old] = new. The table is emptied. */
 static int intern_sorted(struct intern *t, char ***ids, int32_t **remap)
 {
-    size_t n = t->n;
+    size_t n = strmap_size(&t->map);
     struct id_rank *r = malloc((n ? n : 1) * sizeof *r);
     int32_t *map = malloc((n ? n : 1) * sizeof *map);
-    char **out = malloc((n ? n : 1) * sizeof *out);
-    if (!r || !map || !out) {
-        free(r);
-        free(map);
-        free(out);
-        return ENC_ENOMEM;
+    char **out = calloc(n ? n : 1, sizeof *out);
+    int rc = r && map && out ? 0 : ENC_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t len;
+        r[i] = (struct id_rank){strmap_key(&t->map, i, &len), (int32_t)i};
     }
-    for (size_t i = 0; i < n; i++)
-        r[i] = (struct id_rank){t->strs[i], (int32_t)i};
-    qsort(r, n, sizeof *r, id_rank_cmp);
-    for (size_t i = 0; i < n; i++) {
-        out[i] = t->strs[r[i].idx];
+    if (rc == 0)
+        qsort(r, n, sizeof *r, id_rank_cmp);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!(out[i] = strdup(r[i].s)))
+            rc = ENC_ENOMEM;
         map[r[i].idx] = (int32_t)i;
     }
     free(r);
-    free(t->strs);
-    free(t->slots);
-    memset(t, 0, sizeof *t);
+    intern_free(t);
+    if (rc) {
+        strv_free(out, n);
+        free(map);
+        return rc;
+    }
     *ids = out;
     *remap = map;
     return 0;
@@ -414,7 +373,7 @@ static int build_csr(struct intern *users, struct intern *items, struct triple *
 {
     int32_t *umap = NULL, *imap = NULL;
     struct triple *sorted = NULL;
-    size_t nu = users->n, ni = items->n;
+    size_t nu = strmap_size(&users->map), ni = strmap_size(&items->map);
     int rc = intern_sorted(users, &m->user_ids, &umap);
     if (rc)
         return rc;
@@ -798,12 +757,6 @@ static int read_ugenre(const char *uitem_path, char ***names, size_t *n, enc_err
     return 0;
 }
 
-/* Tag vocabulary for movies.csv, interned in first-seen order. */
-static int tag_index(struct intern *t, const char *s, size_t len, int32_t *idx)
-{
-    return intern_get(t, s, len, idx);
-}
-
 static int int32_cmp(const void *a, const void *b)
 {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
@@ -969,7 +922,7 @@ int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_
                 char *e = bar ? bar : gend;
                 if (e > g) {
                     int32_t ti;
-                    if ((rc = tag_index(&tags, g, (size_t)(e - g), &ti))) {
+                    if ((rc = intern_get(&tags, g, (size_t)(e - g), &ti))) {   /* first-seen order */
                         enc_errf(err, rc, "out of memory");
                         goto done;
                     }
@@ -1009,10 +962,12 @@ int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_
         genres = NULL;
         n_genres = 0;
     } else {
-        out->n_tags = tags.n;
-        out->tag_names = tags.strs;
-        tags.strs = NULL;
-        tags.n = 0;
+        out->n_tags = strmap_size(&tags.map);
+        if (!(out->tag_names = strmap_strv(&tags.map))) {
+            out->n_tags = 0;
+            rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+            goto done;
+        }
     }
     /* Tag CSR (pairs come grouped per item but items in file order). */
     out->tag_offsets = calloc(n_items + 1, sizeof *out->tag_offsets);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/strmap.h"
 #include "core/strv.h"
 #include "mf/half.h"
 #include "mf/quant.h"
@@ -114,59 +115,17 @@ static int mf_write_op(const void *data, st_writer *w, const json_t *hyper,
 /* ====================================================================== */
 /* loading                                                                */
 
-/* Open-addressing map from string bytes to a row; slots hold row + 1. */
-struct idmap {
-    uint32_t *slots;
-    size_t mask;
-    const st_strings *keys;
-};
-
-static uint64_t hash_bytes(const char *s, size_t n)
+/* An index over one of the file's string tables (nothing copied). */
+static int index_ids(strmap *m, const st_strings *keys, const char *what, enc_err *err)
 {
-    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h ^ (h >> 29);
-}
-
-static int64_t idmap_get(const struct idmap *m, const char *s, size_t n)
-{
-    if (!m->slots)
-        return -1;
-    for (size_t h = hash_bytes(s, n) & m->mask;; h = (h + 1) & m->mask) {
-        uint32_t v = m->slots[h];
-        if (!v)
-            return -1;
+    size_t dup;
+    int rc = strmap_index(m, keys->bytes, keys->offsets, keys->n, &dup);
+    if (rc == ENC_EFORMAT) {
         size_t len;
-        const char *k = st_str(m->keys, v - 1, &len);
-        if (len == n && memcmp(k, s, n) == 0)
-            return (int64_t)(v - 1);
+        const char *k = st_str(keys, dup, &len);
+        return enc_errf(err, rc, "%s: duplicate id '%.*s'", what, (int)(len > 64 ? 64 : len), k);
     }
-}
-
-static int idmap_build(struct idmap *m, const st_strings *keys, const char *what, enc_err *err)
-{
-    size_t cap = 16;
-    while (cap < 2 * keys->n + 1)
-        cap *= 2;
-    m->slots = calloc(cap, sizeof *m->slots);
-    if (!m->slots)
-        return enc_errf(err, ENC_ENOMEM, "out of memory");
-    m->mask = cap - 1;
-    m->keys = keys;
-    for (size_t i = 0; i < keys->n; i++) {
-        size_t len;
-        const char *k = st_str(keys, i, &len);
-        if (idmap_get(m, k, len) >= 0)
-            return enc_errf(err, ENC_EFORMAT, "%s: duplicate id '%.*s'", what, (int)(len > 64 ? 64 : len), k);
-        size_t h = hash_bytes(k, len) & m->mask;
-        while (m->slots[h])
-            h = (h + 1) & m->mask;
-        m->slots[h] = (uint32_t)(i + 1);
-    }
-    return 0;
+    return rc ? enc_errf(err, rc, "%s: %s", what, enc_strerror(rc)) : 0;
 }
 
 struct mf_model {
@@ -182,7 +141,7 @@ struct mf_model {
     double reg_exponent, mean_user;   /* ALS scales reg by (n / mean)^exponent per row */
     const char *algorithm;
     /* derived at load, owned */
-    struct idmap users, items, tagmap;
+    strmap users, items, tagmap;
     float *Vn;               /* unit-length item factors, for cosine */
     float *Vt, *Vnt;         /* V and Vn transposed (F x I): the column-major
                               * gemv kernel streams them ~1.6x faster than
@@ -214,9 +173,9 @@ static void mf_free_state(void *state)
     struct mf_model *m = state;
     if (!m)
         return;
-    free(m->users.slots);
-    free(m->items.slots);
-    free(m->tagmap.slots);
+    strmap_clear(&m->users);
+    strmap_clear(&m->items);
+    strmap_clear(&m->tagmap);
     free(m->Vn);
     free(m->Vt);
     free(m->Vnt);
@@ -351,9 +310,9 @@ static int mf_load(const st_file *f, const struct model_load_opts *opts, void **
     }
     json_decref(h);
     m->algorithm = st_meta(f, "algorithm");
-    rc = idmap_build(&m->users, &m->user_ids, "user_ids", err);
-    rc = rc ? rc : idmap_build(&m->items, &m->item_ids, "item_ids", err);
-    rc = rc ? rc : idmap_build(&m->tagmap, &m->tags, "tags", err);
+    rc = index_ids(&m->users, &m->user_ids, "user_ids", err);
+    rc = rc ? rc : index_ids(&m->items, &m->item_ids, "item_ids", err);
+    rc = rc ? rc : index_ids(&m->tagmap, &m->tags, "tags", err);
     if (rc)
         goto fail;
 
@@ -436,7 +395,8 @@ static size_t mf_mem_usage(const void *state)
     return sizeof *m + (m->n_users + 4 * m->n_items) * F * sizeof(float) + F * F * sizeof(float) +
            (m->Vh ? 2 * half_elems(m->n_items, F) * sizeof *m->Vh : 0) +
            (m->Vq.q ? 2 * quant_padded(m->n_items) * ((F + 3) / 4 * 4 + 3 * sizeof(float)) : 0) +
-           m->item_json_off[m->n_items] + (m->users.mask + m->items.mask + m->tagmap.mask + 3) * 4;
+           m->item_json_off[m->n_items] + strmap_mem(&m->users) + strmap_mem(&m->items) +
+           strmap_mem(&m->tagmap);
 }
 
 static void mf_describe(const void *state, json_t *o)
@@ -462,15 +422,15 @@ size_t mf_factors(const struct mf_model *m) { return m->f; }
 
 int64_t mf_user_index(const struct mf_model *m, const char *id, size_t len)
 {
-    return idmap_get(&m->users, id, len);
+    return strmap_find(&m->users, id, len);
 }
 int64_t mf_item_index(const struct mf_model *m, const char *id, size_t len)
 {
-    return idmap_get(&m->items, id, len);
+    return strmap_find(&m->items, id, len);
 }
 int64_t mf_tag_index(const struct mf_model *m, const char *name, size_t len)
 {
-    return idmap_get(&m->tagmap, name, len);
+    return strmap_find(&m->tagmap, name, len);
 }
 const char *mf_item_id(const struct mf_model *m, size_t item, size_t *len)
 {

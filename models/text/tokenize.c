@@ -1,6 +1,6 @@
 /*
- * tokenize.c - byte-safe tokeniser, n-gram lists and the vocabulary hash
- * table of the text family (see tokenize.h for the rules).
+ * tokenize.c - byte-safe tokeniser, n-gram lists and the vocabulary of the
+ * text family (see tokenize.h for the rules).
  */
 #define _GNU_SOURCE 1   /* qsort_r */
 #include "text/tokenize.h"
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/strmap.h"
 
 /* Token classes of one unit (a byte, or a whole UTF-8 sequence). */
 enum { SEP = 0, WORD = 1, PUNCT = 2 };
@@ -146,161 +147,70 @@ void tok_grams_clear(struct tok_grams *g)
 
 uint64_t tok_hash(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return strmap_hash(s, n);
 }
 
-/* ---- vocabulary ------------------------------------------------------- */
+/* ---- vocabulary: a string map plus a count per id ---------------------- */
 
 struct tok_vocab {
-    uint32_t *slots;     /* id + 1, 0 = empty; power-of-two size */
-    uint32_t *tags;      /* high 32 bits of each slot's hash: skips most memcmp's */
-    size_t nslots;
-    uint64_t *off;       /* n + 1 offsets into pool */
+    strmap map;
     int64_t *counts;
-    size_t n, ncap;
-    char *pool;
-    size_t plen, pcap;
+    size_t ccap;
 };
 
 tok_vocab *tok_vocab_new(void)
 {
-    tok_vocab *v = calloc(1, sizeof *v);
-    if (!v)
-        return NULL;
-    v->nslots = 1024;
-    v->slots = calloc(v->nslots, sizeof *v->slots);
-    v->tags = calloc(v->nslots, sizeof *v->tags);
-    v->ncap = 256;
-    v->off = malloc((v->ncap + 1) * sizeof *v->off);
-    v->counts = malloc(v->ncap * sizeof *v->counts);
-    if (!v->slots || !v->tags || !v->off || !v->counts) {
-        tok_vocab_free(v);
-        return NULL;
-    }
-    v->off[0] = 0;
-    return v;
+    return calloc(1, sizeof(tok_vocab));
 }
 
 void tok_vocab_free(tok_vocab *v)
 {
     if (!v)
         return;
-    free(v->slots);
-    free(v->tags);
-    free(v->off);
+    strmap_clear(&v->map);
     free(v->counts);
-    free(v->pool);
     free(v);
-}
-
-static int entry_eq(const tok_vocab *v, uint32_t id, const char *s, size_t n)
-{
-    return v->off[id + 1] - v->off[id] == n && memcmp(v->pool + v->off[id], s, n) == 0;
-}
-
-/* Slot holding s, or the empty slot where it would go. */
-static size_t probe(const tok_vocab *v, const char *s, size_t n, uint64_t h)
-{
-    size_t mask = v->nslots - 1, i = (size_t)h & mask;
-    uint32_t tag = (uint32_t)(h >> 32);
-    while (v->slots[i] && (v->tags[i] != tag || !entry_eq(v, v->slots[i] - 1, s, n)))
-        i = (i + 1) & mask;
-    return i;
 }
 
 int64_t tok_vocab_find(const tok_vocab *v, const char *s, size_t n)
 {
-    size_t i = probe(v, s, n, tok_hash(s, n));
-    return v->slots[i] ? (int64_t)v->slots[i] - 1 : -1;
-}
-
-static int rehash(tok_vocab *v)
-{
-    size_t ns = v->nslots * 2;
-    uint32_t *nslots = calloc(ns, sizeof *nslots), *ntags = calloc(ns, sizeof *ntags);
-    if (!nslots || !ntags) {
-        free(nslots);
-        free(ntags);
-        return ENC_ENOMEM;
-    }
-    for (size_t id = 0; id < v->n; id++) {
-        size_t len = v->off[id + 1] - v->off[id];
-        uint64_t h = tok_hash(v->pool + v->off[id], len);
-        size_t i = (size_t)h & (ns - 1);
-        while (nslots[i])
-            i = (i + 1) & (ns - 1);
-        nslots[i] = (uint32_t)id + 1;
-        ntags[i] = (uint32_t)(h >> 32);
-    }
-    free(v->slots);
-    free(v->tags);
-    v->slots = nslots;
-    v->tags = ntags;
-    v->nslots = ns;
-    return 0;
+    return strmap_find(&v->map, s, n);
 }
 
 int64_t tok_vocab_add(tok_vocab *v, const char *s, size_t n, int64_t inc)
 {
-    uint64_t h = tok_hash(s, n);
-    size_t i = probe(v, s, n, h);
-    if (v->slots[i]) {
-        v->counts[v->slots[i] - 1] += inc;
-        return (int64_t)v->slots[i] - 1;
-    }
-    if (v->n >= INT32_MAX)
-        return ENC_ETOOLARGE;
-    if (v->n + 1 > v->ncap) {
-        size_t nc = v->ncap * 2;
-        uint64_t *no = realloc(v->off, (nc + 1) * sizeof *no);
-        if (!no)
-            return ENC_ENOMEM;
-        v->off = no;
-        int64_t *ncnt = realloc(v->counts, nc * sizeof *ncnt);
-        if (!ncnt)
-            return ENC_ENOMEM;
-        v->counts = ncnt;
-        v->ncap = nc;
-    }
-    if (grow((void **)&v->pool, &v->pcap, v->plen + n + 1, 1))
+    size_t before = strmap_size(&v->map);
+    if (grow((void **)&v->counts, &v->ccap, before + 1, sizeof *v->counts))
         return ENC_ENOMEM;
-    memcpy(v->pool + v->plen, s, n);
-    v->plen += n;
-    size_t id = v->n++;
-    v->off[id + 1] = v->plen;
-    v->counts[id] = inc;
-    v->slots[i] = (uint32_t)id + 1;
-    v->tags[i] = (uint32_t)(h >> 32);
-    if (v->n * 2 > v->nslots && rehash(v))
-        return ENC_ENOMEM;
-    return (int64_t)id;
+    int64_t id = strmap_add(&v->map, s, n);
+    if (id < 0)
+        return id;
+    if ((size_t)id == before)
+        v->counts[id] = inc;
+    else
+        v->counts[id] += inc;
+    return id;
 }
 
 size_t tok_vocab_size(const tok_vocab *v)
 {
-    return v->n;
+    return strmap_size(&v->map);
 }
 
 void tok_vocab_bump(tok_vocab *v, size_t id, int64_t inc)
 {
-    if (id < v->n)
+    if (id < strmap_size(&v->map))
         v->counts[id] += inc;
 }
 
 int64_t tok_vocab_count(const tok_vocab *v, size_t id)
 {
-    return id < v->n ? v->counts[id] : 0;
+    return id < strmap_size(&v->map) ? v->counts[id] : 0;
 }
 
 const char *tok_vocab_str(const tok_vocab *v, size_t id, size_t *len)
 {
-    *len = v->off[id + 1] - v->off[id];
-    return v->pool + v->off[id];
+    return strmap_key(&v->map, id, len);
 }
 
 static int cmp_entries(const void *a, const void *b, void *ctx)
@@ -318,7 +228,8 @@ static int cmp_entries(const void *a, const void *b, void *ctx)
 int tok_vocab_prune(const tok_vocab *v, int64_t min_count, size_t max_size, tok_vocab **out)
 {
     *out = NULL;
-    uint32_t *ids = malloc((v->n ? v->n : 1) * sizeof *ids);
+    size_t n = strmap_size(&v->map);
+    uint32_t *ids = malloc((n ? n : 1) * sizeof *ids);
     tok_vocab *nv = tok_vocab_new();
     if (!ids || !nv) {
         free(ids);
@@ -326,7 +237,7 @@ int tok_vocab_prune(const tok_vocab *v, int64_t min_count, size_t max_size, tok_
         return ENC_ENOMEM;
     }
     size_t k = 0;
-    for (size_t i = 0; i < v->n; i++)
+    for (size_t i = 0; i < n; i++)
         if (v->counts[i] >= min_count)
             ids[k++] = (uint32_t)i;
     qsort_r(ids, k, sizeof *ids, cmp_entries, (void *)v);   /* glibc (gnu11 build) */
@@ -348,6 +259,5 @@ int tok_vocab_prune(const tok_vocab *v, int64_t min_count, size_t max_size, tok_
 
 size_t tok_vocab_mem(const tok_vocab *v)
 {
-    return sizeof *v + v->nslots * (sizeof *v->slots + sizeof *v->tags) + (v->ncap + 1) * sizeof *v->off +
-           v->ncap * sizeof *v->counts + v->pcap;
+    return sizeof *v + strmap_mem(&v->map) + v->ccap * sizeof *v->counts;
 }

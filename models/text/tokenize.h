@@ -24,7 +24,7 @@
  * N-grams join tokens with one space ("not good"); tokens never contain a
  * space, so the joined form is unambiguous and readable in the model file.
  *
- * The vocabulary is an open-addressing hash table of byte strings to dense
+ * The vocabulary is a string map (core/strmap.h) of byte strings to dense
  * ids with per-entry counts; tok_vocab_prune() keeps those seen at least
  * min_count times, the max_size most frequent (ties by bytes), in that order.
  */
@@ -74,7 +74,7 @@ static inline const char *tok_gram(const struct tok_grams *g, size_t i, size_t *
 
 void tok_grams_clear(struct tok_grams *g);   /* frees members; the struct can be reused */
 
-/* FNV-1a 64 of a byte string (used by the table and for feature hashing). */
+/* FNV-1a 64 of a byte string (strmap_hash; NBSVM hashes features with it). */
 uint64_t tok_hash(const char *s, size_t n);
 
 typedef struct tok_vocab tok_vocab;
