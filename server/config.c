@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum opt_kind { K_STR, K_INT, K_BOOL };
 
@@ -34,7 +35,7 @@ static const struct option_row options[] = {
     {"port", K_INT, O(port), "8080", 1, 65535, "ENCORE_PORT", "TCP port to listen on"},
     {"threads", K_INT, O(threads), "0", 0, 256, "ENCORE_THREADS",
      "HTTP worker threads, one epoll loop each; 0 = twice the cores this process may use "
-     "(CPU affinity and the cgroup cpu.max quota), so that a thread preempted mid-request "
+     "(CPU affinity and the cgroup quota: v2 cpu.max, v1 cpu.cfs_quota_us), so that a thread preempted mid-request "
      "does not hold up the connections of a whole core"},
     {"max_body_bytes", K_INT, O(max_body_bytes), "1048576", 64, 1 << 30, "ENCORE_MAX_BODY_BYTES",
      "largest request body accepted (413 above)"},
@@ -334,7 +335,9 @@ int config_load(struct config *c, int argc, char **argv, enc_err *err)
     if (!c->events || !*c->events)
         return enc_errf(err, ENC_EINVAL, "events: a directory, redis://HOST:PORT[/DB] or off");
     if (c->threads == 0)
-        c->threads = config_auto_threads("/sys/fs/cgroup/cpu.max");
+        c->threads = config_auto_threads(access("/sys/fs/cgroup/cpu.max", R_OK) == 0
+                                             ? "/sys/fs/cgroup/cpu.max"
+                                             : "/sys/fs/cgroup/cpu/cpu.cfs_quota_us");
     return 0;
 }
 
@@ -348,6 +351,28 @@ int64_t config_auto_threads(const char *cpu_max_path)
      * ("Q P" in cgroup v2's cpu.max; "max P" is no limit) still sees every
      * core of its node in its affinity mask. */
     FILE *f = cpu_max_path ? fopen(cpu_max_path, "r") : NULL;
+    size_t pl = cpu_max_path ? strlen(cpu_max_path) : 0;
+    const char v1[] = "cpu.cfs_quota_us";
+    if (f && pl >= sizeof v1 - 1 && !strcmp(cpu_max_path + pl - (sizeof v1 - 1), v1)) {
+        /* cgroup v1: the quota (-1 = none) here, the period beside it */
+        long long quota = -1, period = 0;
+        char pp[4096];
+        snprintf(pp, sizeof pp, "%.*scpu.cfs_period_us", (int)(pl - (sizeof v1 - 1)), cpu_max_path);
+        FILE *pf = fopen(pp, "r");
+        if (fscanf(f, "%lld", &quota) != 1)
+            quota = -1;
+        if (!pf || fscanf(pf, "%lld", &period) != 1)
+            period = 0;
+        if (pf)
+            fclose(pf);
+        if (quota > 0 && period > 0) {
+            int64_t q = (int64_t)((quota + period - 1) / period);
+            if (q < cores)
+                cores = q;
+        }
+        fclose(f);
+        f = NULL;
+    }
     if (f) {
         long long quota, period;
         if (fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0) {

@@ -75,9 +75,11 @@ int config_load(struct config *c, int argc, char **argv, enc_err *err);
 void config_free(struct config *c);
 
 /* The default HTTP thread count: twice the cores this process may run on,
- * the fewer of its CPU affinity and the cgroup v2 quota read from
- * cpu_max_path ("QUOTA PERIOD" or "max PERIOD"; NULL or unreadable: no
- * quota), within 2..64. */
+ * the fewer of its CPU affinity and the cgroup quota read from
+ * cpu_max_path: cgroup v2's cpu.max ("QUOTA PERIOD" or "max PERIOD"), or a
+ * path ending in cpu.cfs_quota_us (cgroup v1: QUOTA, -1 = none; the period
+ * from cpu.cfs_period_us beside it); NULL or unreadable: no quota. Within
+ * 2..64. */
 int64_t config_auto_threads(const char *cpu_max_path);
 
 /* --help text, generated from the table. */

@@ -9,8 +9,13 @@
 #      securityContext on every container; terminationGracePeriodSeconds covering
 #      preStop + drain_seconds + shutdown_timeout of the rendered ConfigMap's encore.json;
 #      Service / PDB / NetworkPolicy selectors and the HPA target matching the Deployment;
-#      the config mounted and passed with --config; Prometheus scrape annotations; the
-#      CronJob writing into the same model PVC.
+#      the config mounted and passed with --config; CPU requests = limits and
+#      ENCORE_THREADS from the downward API; spread constraints honouring taints; metrics
+#      by a PodMonitor (or GKE's PodMonitoring; every overlay but dev) and no prometheus.io
+#      annotations (no double scrape); the models either a PVC the CronJob publishes into,
+#      or object storage (s3:// / gs://) mirrored into a writable emptyDir cache_dir with
+#      HTTPS egress and the CronJob publishing into the same bucket; the CronJob gates on
+#      quality (encore-train gate) before `encore-train publish --keep N`.
 # Usage: tests/k8s.sh [OVERLAY...]   (default: every directory in deploy/overlays)
 # Needs kubectl (kustomize built in), node and npm (first run installs the validator's
 # pinned npm packages). Exit 0 = all passed; the last line is "N passed, N failed".
@@ -37,7 +42,8 @@ for o in "${overlays[@]}"; do
     echo "FAIL $o: kubectl kustomize"; failed=$((failed + 1)); continue
   fi
   echo "ok   $o: rendered $(grep -c '^kind:' "$f") objects"
-  if bash "$VALIDATE" "$f" > "$out/$o.val" 2>&1; then
+  # PodMonitor / PodMonitoring are CRDs: no built-in schema (checked by the rules below)
+  if bash "$VALIDATE" --allow-unknown-kinds "$f" > "$out/$o.val" 2>&1; then
     echo "ok   $o: k8s-validate ($(tail -1 "$out/$o.val"))"; passed=$((passed + 1))
   else
     cat "$out/$o.val"; echo "FAIL $o: k8s-validate"; failed=$((failed + 1))
@@ -73,8 +79,22 @@ for (const file of process.argv.slice(2)) {
     if (!c.resources || !c.resources[k] || !c.resources[k].cpu && k === "requests" || !c.resources[k].memory)
       fail(o, `server resources.${k} incomplete`);
   const a = pod.metadata.annotations || {};
-  if (a["prometheus.io/scrape"] !== "true" || a["prometheus.io/path"] !== "/metrics")
-    fail(o, "pod template lacks prometheus.io scrape annotations for /metrics");
+  const svc0 = one("Service", "encore-server") || {metadata: {}};
+  if (a["prometheus.io/scrape"] || (svc0.metadata.annotations || {})["prometheus.io/scrape"])
+    fail(o, "prometheus.io annotations present: the PodMonitor scrapes (no double scrape)");
+  const mon = docs.find(d => d.kind === "PodMonitor" || d.kind === "PodMonitoring");
+  if (mon) {
+    const eps = mon.spec.podMetricsEndpoints || mon.spec.endpoints || [];
+    if (!matches(mon.spec.selector.matchLabels, labels) || !eps.some(e => e.port === "http" && e.path === "/metrics"))
+      fail(o, `${mon.kind} does not scrape the server pods' http /metrics`);
+  } else if (o !== "dev") fail(o, "no PodMonitor / PodMonitoring");
+  if (!c.resources.limits.cpu || c.resources.requests.cpu !== c.resources.limits.cpu)
+    fail(o, `server CPU requests ${c.resources.requests.cpu} != limits ${c.resources.limits.cpu}`);
+  const thr = (c.env || []).find(e => e.name === "ENCORE_THREADS");
+  if (!thr || !thr.valueFrom || !thr.valueFrom.resourceFieldRef || thr.valueFrom.resourceFieldRef.resource !== "limits.cpu")
+    fail(o, "ENCORE_THREADS is not the CPU limit from the downward API");
+  for (const t of ps.topologySpreadConstraints || [])
+    if (t.nodeTaintsPolicy !== "Honor") fail(o, `spread over ${t.topologyKey} counts tainted nodes (nodeTaintsPolicy)`);
   // every container of every pod template: restricted security
   const pods = docs.flatMap(d => d.kind === "Deployment" ? [[d, d.spec.template.spec]]
     : d.kind === "CronJob" ? [[d, d.spec.jobTemplate.spec.template.spec]] : []);
@@ -108,10 +128,23 @@ for (const file of process.argv.slice(2)) {
     fail(o, `terminationGracePeriodSeconds ${grace} < preStop ${pre} + drain_seconds ${drain} + shutdown_timeout ${stop}`);
   const port = c.ports.find(p => p.name === "http");
   if (!port || port.containerPort !== cfg.port) fail(o, `containerPort does not match config port ${cfg.port}`);
-  const modelsMount = c.volumeMounts.find(m => m.mountPath === cfg.models);
-  if (!modelsMount || !modelsMount.readOnly) fail(o, `config models ${cfg.models} is not a read-only mount`);
-  const claim = modelsMount && (ps.volumes.find(v => v.name === modelsMount.name) || {}).persistentVolumeClaim;
-  if (!claim || !one("PersistentVolumeClaim", claim.claimName)) fail(o, "models volume is not a rendered PVC");
+  const remote = /^(s3|gs):\/\//.test(cfg.models);
+  let claim = null;
+  if (remote) {
+    const cacheMount = c.volumeMounts.find(m => m.mountPath === cfg.cache_dir);
+    const cacheVol = cacheMount && ps.volumes.find(v => v.name === cacheMount.name);
+    if (!cacheMount || cacheMount.readOnly || !cacheVol || !cacheVol.emptyDir)
+      fail(o, `object storage: cache_dir ${cfg.cache_dir} is not a writable emptyDir mount`);
+    const egress = docs.filter(d => d.kind === "NetworkPolicy" && matches(d.spec.podSelector.matchLabels, labels))
+      .flatMap(d => d.spec.egress || []);
+    if (!egress.some(e => (e.ports || []).some(p => p.port === 443)))
+      fail(o, "object storage: the servers' NetworkPolicy allows no HTTPS egress");
+  } else {
+    const modelsMount = c.volumeMounts.find(m => m.mountPath === cfg.models);
+    if (!modelsMount || !modelsMount.readOnly) fail(o, `config models ${cfg.models} is not a read-only mount`);
+    claim = modelsMount && (ps.volumes.find(v => v.name === modelsMount.name) || {}).persistentVolumeClaim;
+    if (!claim || !one("PersistentVolumeClaim", claim.claimName)) fail(o, "models volume is not a rendered PVC");
+  }
   // the other objects point at the server
   const svc = one("Service", "encore-server");
   if (!svc || !matches(svc.spec.selector, labels) || !svc.spec.ports.some(p => p.targetPort === "http" || p.targetPort === cfg.port))
@@ -126,11 +159,26 @@ for (const file of process.argv.slice(2)) {
   if (!np.some(p => matches(p.spec.podSelector.matchLabels, labels))) fail(o, "no NetworkPolicy selects the server pods");
   const cj = one("CronJob");
   const cjs = cj && cj.spec.jobTemplate.spec.template.spec;
-  const cjClaim = cjs && cjs.volumes.find(v => v.persistentVolumeClaim && claim && v.persistentVolumeClaim.claimName === claim.claimName);
-  const cjMount = cjClaim && cjs.containers[0].volumeMounts.find(m => m.name === cjClaim.name);
-  if (!cjMount || cjMount.readOnly) fail(o, "CronJob does not mount the model PVC read-write");
-  else if (!cjs.containers[0].args.some(x => x.startsWith(`--out=${cjMount.mountPath}/`)))
-    fail(o, "CronJob's --out is not inside the model PVC");
+  const pub = cjs && cjs.containers[0];
+  const pargs = (pub && pub.args) || [];
+  const outArg = (pargs.find(x => x.startsWith("--out=")) || "").slice(6);
+  if (pargs[0] !== "publish" || !pargs.some(x => /^--keep=[1-9]/.test(x)))
+    fail(o, "CronJob's last step is not `encore-train publish ... --keep=N`");
+  if (!(cjs && (cjs.initContainers || []).some(k => (k.args || [])[0] === "gate")))
+    fail(o, "CronJob has no quality gate (encore-train gate) before publishing");
+  if (remote) {
+    const bucket = cfg.models.replace(/^((s3|gs):\/\/[^/]+).*$/, "$1");
+    if (!outArg.startsWith(cfg.models.replace(/\/$/, "") + "/")) fail(o, `CronJob publishes to ${outArg}, not into ${cfg.models}`);
+    if (!bucket) fail(o, "no bucket");
+  } else {
+    const cjClaim = cjs && cjs.volumes.find(v => v.persistentVolumeClaim && claim && v.persistentVolumeClaim.claimName === claim.claimName);
+    const cjMount = cjClaim && pub.volumeMounts.find(m => m.name === cjClaim.name);
+    if (!cjMount || cjMount.readOnly) fail(o, "CronJob's publish step does not mount the model PVC read-write");
+    else if (!outArg.startsWith(`${cjMount.mountPath}/`)) fail(o, "CronJob's --out is not inside the model PVC");
+    for (const p of docs.filter(d => d.kind === "PersistentVolumeClaim"))
+      if ((p.spec.accessModes || []).includes("ReadWriteMany") && o !== "prod" && !p.spec.storageClassName)
+        fail(o, `PVC ${p.metadata.name} is ReadWriteMany without a storageClassName (clouds' default classes are ReadWriteOnce)`);
+  }
   if (bad === 0) console.log(`ok   ${o}: deployment rules (grace ${grace} s >= ${pre} + ${drain} + ${stop})`);
 }
 process.exit(bad ? 1 : 0);

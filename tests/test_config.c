@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "testutil.h"
@@ -30,7 +31,9 @@ START_TEST(defaults)
     ck_assert_int_eq(c.read_timeout, 10);
     ck_assert_int_eq(c.connection_timeout, 30);
     ck_assert_int_eq(c.versions_kept, 1);
-    ck_assert_int_eq(c.threads, config_auto_threads("/sys/fs/cgroup/cpu.max"));
+    ck_assert_int_eq(c.threads, config_auto_threads(access("/sys/fs/cgroup/cpu.max", R_OK) == 0
+                                                        ? "/sys/fs/cgroup/cpu.max"
+                                                        : "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"));
     ck_assert_int_ge(c.threads, 2);   /* resolved: never the 0 that asks for it */
     ck_assert_int_eq(c.watch, 1);
     ck_assert_str_eq(c.tokens_file, "");
@@ -134,6 +137,17 @@ START_TEST(auto_threads)
         ck_assert_msg(config_auto_threads(path) == cases[i].want, "%s: got %lld, want %lld",
                       cases[i].text, (long long)config_auto_threads(path), (long long)cases[i].want);
     }
+    /* cgroup v1: cpu.cfs_quota_us with cpu.cfs_period_us beside it */
+    char q1[600], p1[600];
+    snprintf(q1, sizeof q1, "%s/cpu.cfs_quota_us", dir);
+    snprintf(p1, sizeof p1, "%s/cpu.cfs_period_us", dir);
+    ck_assert_int_eq(tu_write_file(p1, "100000\n", 7), 0);
+    ck_assert_int_eq(tu_write_file(q1, "150000\n", 7), 0);
+    ck_assert_int_eq(config_auto_threads(q1), cores >= 2 ? 4 : all);
+    ck_assert_int_eq(tu_write_file(q1, "50000\n", 6), 0);
+    ck_assert_int_eq(config_auto_threads(q1), 2);
+    ck_assert_int_eq(tu_write_file(q1, "-1\n", 3), 0);
+    ck_assert_int_eq(config_auto_threads(q1), all);   /* no quota */
     /* An explicit count is kept, and 0 from any source means auto. */
     struct config c;
     enc_err err = {0};
@@ -143,7 +157,9 @@ START_TEST(auto_threads)
     config_free(&c);
     char *a0[] = {"encore-server", "--threads", "0"};
     ck_assert_int_eq(load(&c, &err, 3, a0), 0);
-    ck_assert_int_eq(c.threads, config_auto_threads("/sys/fs/cgroup/cpu.max"));
+    ck_assert_int_eq(c.threads, config_auto_threads(access("/sys/fs/cgroup/cpu.max", R_OK) == 0
+                                                        ? "/sys/fs/cgroup/cpu.max"
+                                                        : "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"));
     config_free(&c);
     tu_rmrf(dir);
     free(dir);

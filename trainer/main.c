@@ -27,6 +27,7 @@ static const struct {
     {"publish", cmd_publish, "copy a model file into a repository as its next version"},
     {"pin", cmd_pin, "pin the version every server serves (rollback), or unpin"},
     {"prune", cmd_prune, "delete all but the newest versions of a model"},
+    {"split", cmd_split, "hold out a slice of the interactions (for eval and gate)"},
     {"gate", cmd_gate, "exit 0 only if a model's NDCG@k is good enough to publish"},
 };
 

@@ -40,6 +40,7 @@ s3_start() {  # DIR BUCKET...
 }
 
 _s3_run() {
+  rm -f "$S3_DIR.log"   # (a restart must not see the last run's READY line)
   node "$S3_CACHE/s3server.js" "$S3_DIR" "$S3_PORT" "${S3_BUCKETS[@]}" >"$S3_DIR.log" 2>&1 &
   S3_PID=$!
   S3_URL=http://127.0.0.1:$S3_PORT
