@@ -19,7 +19,8 @@ N=${ENCORE_RELOAD_COUNT:-100}
 WARM=10
 ops_model demo
 export ENCORE_ADMIN_TOKEN=memtest-admin-token-0123456789
-ops_start --threads 2 --access-log false --watch false --versions-kept 1
+# (no rescan either: a rescan could load the version before the admin request does)
+ops_start --threads 2 --access-log false --watch false --rescan-seconds 0 --versions-kept 1
 size=$(stat -c %s "$OPS_MODEL_FILE")
 reload() {
     local v
