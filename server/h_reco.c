@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "live.h"
 #include "server.h"
 
 /* Parsed request fields shared by recommend and similar. */
@@ -233,10 +234,53 @@ static const struct model *reco_model(struct http_req *r)
     return m;
 }
 
+static void free_live_query(void *lq)
+{
+    live_query_free(lq);
+}
+
+/* Recorded events and the catalogue (live_reco.c): a folded vector,
+ * consumed and disliked items left out, withdrawn items never returned.
+ * 0, or answers and returns -1. */
+static int live_query(struct http_req *r, const struct model *m, const struct reco_args *a,
+                      int similar, void *scratch, struct reco_query *q, struct live_query *lq)
+{
+    enc_err err = {0};
+    int64_t row = q->user;
+    if (live_prepare(r->srv->live, m, similar ? NULL : a->user, a->user_len, &row, a->history,
+                     a->n_history, a->exclude_seen, scratch, lq, &err) != 0) {
+        http_fail(r, &err);
+        return -1;
+    }
+    q->unavailable = lq->unavailable;
+    if (similar)
+        return 0;
+    q->user = row;
+    if (lq->vec || row < 0) {   /* folded in already (still left out), or an erased user */
+        q->history = a->history;
+        q->n_history = a->n_history;
+    }
+    q->user_vec = lq->vec;
+    if (lq->n_exclude) {
+        int32_t *ex = http_alloc(r, (a->n_exclude + lq->n_exclude) * sizeof *ex);
+        if (!ex) {
+            http_error(r, 500, "out of memory");
+            return -1;
+        }
+        if (a->n_exclude)
+            memcpy(ex, a->exclude, a->n_exclude * sizeof *ex);
+        memcpy(ex + a->n_exclude, lq->exclude, lq->n_exclude * sizeof *ex);
+        q->exclude = ex;
+        q->n_exclude = a->n_exclude + lq->n_exclude;
+    }
+    return 0;
+}
+
 /* Run the query the arguments describe into res (hits: room for a->k).
+ * *source: where the user's vector came from (live_reco.c), or NULL.
  * 0, or answers and returns -1. */
 static int run_query(struct http_req *r, const struct model *m, const struct reco_args *a,
-                     int similar, struct reco_result *res)
+                     int similar, struct reco_result *res, const char **source)
 {
     const struct reco_ops *ro = m->ops->reco;
     struct reco_query q = {
@@ -278,6 +322,17 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
         http_error(r, 500, "out of memory");
         return -1;
     }
+    *source = NULL;
+    if (r->srv->live && ro->fold_in_weighted) {
+        struct live_query *lq = http_alloc(r, sizeof *lq);
+        if (!lq || (memset(lq, 0, sizeof *lq), http_defer(r, free_live_query, lq))) {
+            http_error(r, 500, "out of memory");
+            return -1;
+        }
+        if (live_query(r, m, a, similar, scratch, &q, lq))
+            return -1;
+        *source = lq->source;
+    }
     if ((similar ? ro->similar(m->state, (int32_t)item, &q, scratch, res, &err)
                  : ro->recommend(m->state, &q, scratch, res, &err)) != 0) {
         http_fail(r, &err);
@@ -288,7 +343,7 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
 
 /* {"model", "version", "user" | "item", ["fallback"], "items": [...]} */
 static void write_answer(struct http_req *r, const struct model *m, const struct reco_args *a,
-                         int similar, const struct reco_result *res)
+                         int similar, const struct reco_result *res, const char *source)
 {
     buf *o = &r->out;
     r->status = 200;
@@ -313,6 +368,14 @@ static void write_answer(struct http_req *r, const struct model *m, const struct
             buf_puts(o, ",\"fallback\":\"popular\"");
         else if (res->source == RECO_FROM_HISTORY)
             buf_puts(o, ",\"fallback\":\"history\"");
+        /* where the user's vector came from */
+        source = res->source == RECO_FROM_POPULAR   ? "popular"
+                 : res->source == RECO_FROM_HISTORY ? "history"
+                 : source                           ? source
+                                                    : "model";
+        buf_puts(o, ",\"source\":\"");
+        buf_puts(o, source);
+        buf_puts(o, "\"");
     }
     write_hits(r, m, res->hits, res->n);
 }
@@ -332,8 +395,9 @@ static void serve(struct http_req *r, int similar)
         http_error(r, 500, "out of memory");
         return;
     }
-    if (run_query(r, m, &a, similar, &res) == 0)
-        write_answer(r, m, &a, similar, &res);
+    const char *source = NULL;
+    if (run_query(r, m, &a, similar, &res, &source) == 0)
+        write_answer(r, m, &a, similar, &res, source);
 }
 
 void h_recommend(struct http_req *r)

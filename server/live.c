@@ -30,6 +30,11 @@ int live_open(const struct config *c, struct live **out, enc_err *err)
         free(l);
         return rc;
     }
+    if ((rc = live_reco_init(l, err)) != 0) {
+        evstore_close(l->store);
+        free(l);
+        return rc;
+    }
     *out = l;
     return 0;
 }
@@ -38,6 +43,7 @@ void live_close(struct live *l)
 {
     if (!l)
         return;
+    live_reco_free(l);
     evstore_close(l->store);
     free(l);
 }

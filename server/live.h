@@ -24,8 +24,12 @@
 #include "events/event.h"
 #include "events/store.h"
 
+struct live_reco;
+struct model;
+
 struct live {
     struct evstore *store;
+    struct live_reco *reco;     /* the recommend side (live_reco.c) */
     struct ev_types types;
     /* counters (atomic) */
     int64_t accepted;           /* events stored */
@@ -48,6 +52,34 @@ void live_compact(struct live *l);
 
 /* Prometheus text: counters and the store's size (one short store call). */
 void live_metrics(struct live *l, buf *out);
+
+/* ---- the recommend side (live_reco.c) ---- */
+
+/* What the events and the catalogue add to one recommend / similar query. */
+struct live_query {
+    float *vec;                  /* the folded user vector (owned), or NULL: the model's */
+    int32_t *exclude;            /* rows to leave out: consumed (exclude_seen) and disliked */
+    size_t n_exclude;
+    const uint64_t *unavailable; /* rows the catalogue withdrew (the view's), or NULL */
+    size_t n_events;             /* the user's events since the model's cutoff */
+    const char *source;          /* "model", "events", "history" or "popular" */
+    struct view *view;           /* held for unavailable */
+};
+
+int live_reco_init(struct live *l, enc_err *err);
+void live_reco_free(struct live *l);
+
+/* Fill *lq for a query on model `m` (a recommender with the live ops) by
+ * `user` (NULL for similar): *user_row is the model's row of the user or
+ * -1, and is set to -1 when the user was erased after the model was
+ * trained. `history` rows are added to the fold-in. `scratch` is the
+ * model's scratch (reco_ops.scratch_bytes). A store that fails leaves the
+ * model's answer (counted in model_only). Returns 0 or ENC_ENOMEM; release
+ * with live_query_free. */
+int live_prepare(struct live *l, const struct model *m, const char *user, size_t user_len,
+                 int64_t *user_row, const int32_t *history, size_t n_history, int exclude_seen,
+                 void *scratch, struct live_query *lq, enc_err *err);
+void live_query_free(struct live_query *lq);
 
 #define live_add(l, field, n) __atomic_add_fetch(&(l)->field, (int64_t)(n), __ATOMIC_RELAXED)
 

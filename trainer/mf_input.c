@@ -130,9 +130,10 @@ void mf_input_describe(const struct mf_input *in, json_t *hyper)
          * the store is the same one (store_id). */
         json_object_set_new(
             hyper, "events",
-            json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "store", evstore_is_redis(in->events)
+            json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "store", evstore_is_redis(in->events)
                                                                 ? "redis" : "embedded",
-                      "store_id", in->ev.store_id, "cutoff_seq", (json_int_t)in->ev.cutoff_seq,
+                      "store_id", in->ev.store_id, "read_at", (json_int_t)in->ev.read_at,
+                      "cutoff_seq", (json_int_t)in->ev.cutoff_seq,
                       "cutoff_time", (json_int_t)in->ev.cutoff_time, "events",
                       (json_int_t)in->ev.events, "erased_users",
                       (json_int_t)in->ev.erased_users));

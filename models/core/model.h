@@ -146,6 +146,34 @@ struct reco_ops {
     /* A user vector (vec[factors]) from items the user interacted with. */
     int (*fold_in)(const void *state, const int32_t *items, size_t n, void *scratch, float *vec,
                    enc_err *err);
+
+    /* For live recommendations (server/live.c: recorded events folded into
+     * answers); NULL in a family without them. Borrowed pointers are valid
+     * while the model lives. */
+    /* A user's training items (rows); 0 for an unknown row. */
+    size_t (*seen)(const void *state, int64_t user, const int32_t **items);
+    /* The trained vector of a user / item row (factors floats), or NULL. */
+    const float *(*user_factors)(const void *state, int64_t user);
+    const float *(*item_factors)(const void *state, int64_t item);
+    /* The tag ids of an item row. */
+    size_t (*item_tags)(const void *state, int64_t item, const int32_t **tags);
+    /* The least-squares user step with a confidence (>= 1) and a preference
+     * (1 likes, 0 does not) per item row: negative events pull the vector
+     * away. x0 (factors floats, e.g. the trained vector) warm-starts a few
+     * conjugate-gradient steps; NULL solves exactly. At most 4,096 items. */
+    int (*fold_in_weighted)(const void *state, const int32_t *items, const float *conf,
+                            const float *pref, size_t n, const float *x0, void *scratch,
+                            float *vec, enc_err *err);
+    /* The item step: an item vector from n user vectors (n x factors,
+     * row-major) with their confidences, for an item the model lacks. */
+    int (*item_step)(const void *state, const float *users, const float *conf, size_t n,
+                     void *scratch, float *vec, enc_err *err);
+    /* similar() for a vector instead of an item row (an item the model
+     * lacks): cosine neighbours with q's filters. */
+    int (*similar_vec)(const void *state, const float *vec, const struct reco_query *q,
+                       void *scratch, struct reco_result *res, enc_err *err);
+    /* The confidence scale: c = 1 + alpha * weight. */
+    double (*alpha)(const void *state);
 };
 
 /* Options every model_load honours (the server's score_precision, ...).

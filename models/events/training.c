@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Erased users, in a sorted array of owned strings (bsearch). */
 struct tombs {
@@ -74,6 +75,7 @@ int evtrain_merge(const struct ia_matrix *file, struct evstore *s, const struct 
     if ((rc = evstore_id(s, info->store_id, err)) != 0 || (rc = evstore_stats(s, &st, err)) != 0)
         return rc;
     info->cutoff_seq = st.last_seq;
+    info->read_at = (int64_t)time(NULL);
     if ((rc = evstore_tombstones(s, tomb_add, &t, err)) != 0)
         goto out;
     if (t.oom) {

@@ -149,6 +149,8 @@ struct mf_model {
     uint16_t *Vh, *Vnh;      /* V and Vn packed as binary16 (half.h), or NULL */
     struct quant_items Vq, Vnq; /* V and Vn packed as int8 (quant.h), or empty */
     float *yty;              /* V^T V, f x f, for fold-in */
+    float *xtx;              /* U^T U, f x f, for the item step of new items; made on
+                              * first use (atomic pointer), freed with the model */
     char *item_json;         /* pre-escaped "item":..,"title":.. fragments */
     size_t *item_json_off;   /* n_items + 1 */
 };
@@ -184,6 +186,7 @@ static void mf_free_state(void *state)
     quant_free(&m->Vq);
     quant_free(&m->Vnq);
     free(m->yty);
+    free(m->xtx);
     free(m->item_json);
     free(m->item_json_off);
     free(m);
@@ -455,7 +458,7 @@ size_t mf_scratch_floats(const struct mf_model *m)
     /* scores and bounds [I each, padded to the kernels' blocks of 8] + fold-in
      * system and x [F*F + F] + the screen's per-chunk upper maxima and
      * quant_floor's work space */
-    return 2 * half_padded(m->n_items) + m->f * m->f + 2 * m->f + quant_chunks(m->n_items) +
+    return 2 * half_padded(m->n_items) + m->f * m->f + 4 * m->f + quant_chunks(m->n_items) +
            quant_floor_floats(m->n_items);
 }
 
@@ -826,6 +829,208 @@ int mf_similar(const struct mf_model *m, int32_t item, const struct reco_query *
 }
 
 /* ====================================================================== */
+/* live recommendations: weighted fold-in, the item step, vectors         */
+
+/* Solve (G + reg I + sum_i (c_i - 1) v_i v_i^T) x = sum_i c_i p_i v_i for x,
+ * where G is Y^T Y (a user from items) or X^T X (an item from users): the
+ * ALS half-step with per-entry confidence c and preference p (1: likes,
+ * 0: does not). With x0, `steps` conjugate-gradient steps warm-started
+ * there (what implicit does; A is applied as G v + reg v + the rank-n
+ * correction, never formed); without, the exact solve (LAPACK sposv).
+ * work: F*F + 4F floats. */
+static int solve_weighted(size_t F, const float *G, double reg, const float *const *v,
+                          const float *conf, const float *pref, size_t n, const float *x0,
+                          int steps, float *work, float *x, enc_err *err)
+{
+    float *b = work + F * F, *r = b + F, *p = r + F, *Ap = p + F;
+    memset(b, 0, F * sizeof *b);
+    for (size_t i = 0; i < n; i++)
+        if (pref[i] != 0)
+            cblas_saxpy((int)F, conf[i] * pref[i], v[i], 1, b, 1);
+    if (!x0) {
+        float *A = work;
+        memcpy(A, G, F * F * sizeof *A);
+        for (size_t j = 0; j < F; j++)
+            A[j * F + j] += (float)reg;
+        for (size_t i = 0; i < n; i++)
+            cblas_ssyr(CblasRowMajor, CblasUpper, (int)F, conf[i] - 1.0f, v[i], 1, A, (int)F);
+        memcpy(x, b, F * sizeof *x);
+        lapack_int info =
+            LAPACKE_sposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)F, 1, A, (lapack_int)F, x, 1);
+        if (info != 0)
+            return enc_errf(err, ENC_EINTERNAL, "fold-in: system not positive definite (%d)",
+                            (int)info);
+        return 0;
+    }
+    memcpy(x, x0, F * sizeof *x);
+    /* r = b - A x */
+    cblas_ssymv(CblasRowMajor, CblasUpper, (int)F, 1.0f, G, (int)F, x, 1, 0.0f, Ap, 1);
+    cblas_saxpy((int)F, (float)reg, x, 1, Ap, 1);
+    for (size_t i = 0; i < n; i++)
+        cblas_saxpy((int)F, (conf[i] - 1.0f) * cblas_sdot((int)F, v[i], 1, x, 1), v[i], 1, Ap, 1);
+    for (size_t j = 0; j < F; j++)
+        r[j] = b[j] - Ap[j];
+    memcpy(p, r, F * sizeof *p);
+    float rs = cblas_sdot((int)F, r, 1, r, 1);
+    for (int s = 0; s < steps && rs > 1e-20f; s++) {
+        cblas_ssymv(CblasRowMajor, CblasUpper, (int)F, 1.0f, G, (int)F, p, 1, 0.0f, Ap, 1);
+        cblas_saxpy((int)F, (float)reg, p, 1, Ap, 1);
+        for (size_t i = 0; i < n; i++)
+            cblas_saxpy((int)F, (conf[i] - 1.0f) * cblas_sdot((int)F, v[i], 1, p, 1), v[i], 1,
+                        Ap, 1);
+        float pAp = cblas_sdot((int)F, p, 1, Ap, 1);
+        if (!(pAp > 0))
+            break;
+        float a = rs / pAp;
+        cblas_saxpy((int)F, a, p, 1, x, 1);
+        cblas_saxpy((int)F, -a, Ap, 1, r, 1);
+        float rs2 = cblas_sdot((int)F, r, 1, r, 1);
+        for (size_t j = 0; j < F; j++)
+            p[j] = r[j] + (rs2 / rs) * p[j];
+        rs = rs2;
+    }
+    for (size_t j = 0; j < F; j++)
+        if (!isfinite(x[j]))
+            return enc_errf(err, ENC_EINTERNAL, "fold-in: did not converge");
+    return 0;
+}
+
+#define MF_LIVE_CG_STEPS 3
+#define MF_LIVE_MAX 4096   /* entries of one weighted fold-in */
+
+static int op_fold_in_weighted(const void *s, const int32_t *items, const float *conf,
+                               const float *pref, size_t n, const float *x0, void *scratch,
+                               float *vec, enc_err *err)
+{
+    const struct mf_model *m = s;
+    if (n > MF_LIVE_MAX)
+        return enc_errf(err, ENC_EINVAL, "fold-in: more than %d items", MF_LIVE_MAX);
+    const float **rows = malloc((n ? n : 1) * sizeof *rows);
+    if (!rows)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (items[i] < 0 || (size_t)items[i] >= m->n_items || !(conf[i] >= 1)) {
+            free(rows);
+            return enc_errf(err, ENC_EINVAL, "fold-in: bad entry %zu", i);
+        }
+        rows[i] = m->V + (size_t)items[i] * m->f;
+    }
+    double reg = m->reg;
+    if (m->reg_exponent != 0 && m->mean_user > 0)   /* as training regularised a row */
+        reg *= pow((double)(n ? n : 1) / m->mean_user, m->reg_exponent);
+    int rc = solve_weighted(m->f, m->yty, reg, rows, conf, pref, n, x0, MF_LIVE_CG_STEPS,
+                            scratch, vec, err);
+    free(rows);
+    return rc;
+}
+
+/* U^T U, made once per model on first use. */
+static const float *model_xtx(const struct mf_model *m)
+{
+    float *g = __atomic_load_n(&((struct mf_model *)m)->xtx, __ATOMIC_ACQUIRE);
+    if (g)
+        return g;
+    size_t F = m->f;
+    if (!(g = malloc(F * F * sizeof *g)))
+        return NULL;
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)F, (int)m->n_users, 1.0f, m->U,
+                (int)F, 0.0f, g, (int)F);
+    float *expected = NULL;
+    if (!__atomic_compare_exchange_n(&((struct mf_model *)m)->xtx, &expected, g, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        free(g);   /* another thread made it first */
+        return expected;
+    }
+    return g;
+}
+
+static int op_item_step(const void *s, const float *users, const float *conf, size_t n,
+                        void *scratch, float *vec, enc_err *err)
+{
+    const struct mf_model *m = s;
+    if (n > MF_LIVE_MAX)
+        return enc_errf(err, ENC_EINVAL, "item step: more than %d users", MF_LIVE_MAX);
+    const float *G = model_xtx(m);
+    const float **rows = malloc((n ? n : 1) * sizeof *rows);
+    float *pref = malloc((n ? n : 1) * sizeof *pref);
+    int rc;
+    if (!G || !rows || !pref) {
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            rows[i] = users + i * m->f;
+            pref[i] = 1;
+        }
+        rc = solve_weighted(m->f, G, m->reg, rows, conf, pref, n, NULL, 0, scratch, vec, err);
+    }
+    free(rows);
+    free(pref);
+    return rc;
+}
+
+static size_t op_seen(const void *s, int64_t user, const int32_t **items)
+{
+    const struct mf_model *m = s;
+    if (user < 0 || (size_t)user >= m->n_users) {
+        *items = NULL;
+        return 0;
+    }
+    *items = m->seen_items + m->seen_off[user];
+    return (size_t)(m->seen_off[user + 1] - m->seen_off[user]);
+}
+
+static const float *op_user_factors(const void *s, int64_t user)
+{
+    const struct mf_model *m = s;
+    return user >= 0 && (size_t)user < m->n_users ? m->U + (size_t)user * m->f : NULL;
+}
+
+static const float *op_item_factors(const void *s, int64_t item)
+{
+    const struct mf_model *m = s;
+    return item >= 0 && (size_t)item < m->n_items ? m->V + (size_t)item * m->f : NULL;
+}
+
+static size_t op_item_tags(const void *s, int64_t item, const int32_t **tags)
+{
+    const struct mf_model *m = s;
+    if (item < 0 || (size_t)item >= m->n_items) {
+        *tags = NULL;
+        return 0;
+    }
+    *tags = m->tag_ids + m->tag_off[item];
+    return (size_t)(m->tag_off[item + 1] - m->tag_off[item]);
+}
+
+static int op_similar_vec(const void *s, const float *vec, const struct reco_query *q,
+                          void *scratch, struct reco_result *res, enc_err *err)
+{
+    const struct mf_model *m = s;
+    size_t F = m->f;
+    float *scores = scratch, *width = (float *)scratch + half_padded(m->n_items);
+    float *u = width + half_padded(m->n_items);   /* the fold-in area: F floats are free */
+    float norm = cblas_snrm2((int)F, vec, 1);
+    res->source = RECO_FROM_VECTOR;
+    res->n = 0;
+    if (!(norm > 0))
+        return 0;
+    for (size_t j = 0; j < F; j++)
+        u[j] = vec[j] / norm;
+    int screened = score_items(m, q, u, m->Vn, m->Vnt, m->Vnh, &m->Vnq, scores, width,
+                               chunk_maxima(m, scratch));
+    apply_filters(m, q, scores);
+    res->n = screened ? top_screened(m, m->Vn, u, m->Vnq.fast, scores, width,
+                                     chunk_maxima(m, scratch), q->k, res->hits)
+                      : mf_topk(scores, m->n_items, q->k, res->hits);
+    return 0;
+}
+
+static double op_alpha(const void *s)
+{
+    return ((const struct mf_model *)s)->alpha;
+}
+
+/* ====================================================================== */
 /* the recommender operations (model.h's struct reco_ops)                */
 
 static size_t op_n_users(const void *s) { return mf_n_users(s); }
@@ -893,6 +1098,14 @@ static const struct reco_ops mf_reco_ops = {
     .recommend = op_recommend,
     .similar = op_similar,
     .fold_in = op_fold_in,
+    .seen = op_seen,
+    .user_factors = op_user_factors,
+    .item_factors = op_item_factors,
+    .item_tags = op_item_tags,
+    .fold_in_weighted = op_fold_in_weighted,
+    .item_step = op_item_step,
+    .similar_vec = op_similar_vec,
+    .alpha = op_alpha,
 };
 
 const struct model_ops mf_ops = {
