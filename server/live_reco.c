@@ -501,8 +501,10 @@ static int fold(struct live *l, const struct model *m, int64_t user, const struc
     float *w = malloc((cap ? cap : 1) * sizeof *w);
     float *conf = malloc((cap ? cap : 1) * sizeof *conf);
     float *pref = malloc((cap ? cap : 1) * sizeof *pref);
+    float *conf0 = malloc((cap ? cap : 1) * sizeof *conf0);
+    float *pref0 = malloc((cap ? cap : 1) * sizeof *pref0);
     int rc = 0;
-    if (!rows || !w || !conf || !pref) {
+    if (!rows || !w || !conf || !pref || !conf0 || !pref0) {
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
         goto out;
     }
@@ -538,7 +540,10 @@ static int fold(struct live *l, const struct model *m, int64_t user, const struc
     double alpha = ro->alpha(m->state);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (w[i] == 0)
+        int trained = i < base;   /* a training item: what x0 was fitted with */
+        conf0[k] = trained ? (float)(1.0 + alpha) : 1.0f;
+        pref0[k] = trained ? 1.0f : 0.0f;
+        if (w[i] == 0 && !trained)
             continue;
         rows[k] = rows[i];
         conf[k] = (float)(1.0 + alpha * fabsf(w[i]));
@@ -546,12 +551,15 @@ static int fold(struct live *l, const struct model *m, int64_t user, const struc
         k++;
     }
     const float *x0 = user >= 0 ? ro->user_factors(m->state, user) : NULL;
-    rc = ro->fold_in_weighted(m->state, rows, conf, pref, k, x0, scratch, vec, err);
+    rc = ro->fold_in_weighted(m->state, rows, conf, pref, conf0, pref0, k, x0, scratch, vec,
+                              err);
 out:
     free(rows);
     free(w);
     free(conf);
     free(pref);
+    free(conf0);
+    free(pref0);
     return rc;
 }
 

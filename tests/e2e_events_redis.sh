@@ -84,6 +84,28 @@ check_contains "metrics: redis store up" 'encore_events_store_up{store="redis"} 
 check_contains "metrics: store events" 'encore_events_store_events 2' "$BODY"
 PORT=$SAVED_PORT
 
+# ---- an event posted to A changes B's next answer (B hears it on the Redis stream)
+U2=$(awk -F'\t' '{print $1}' "$T/data/interactions.tsv" | sort -u | sed -n 5p)
+U3=$(awk -F'\t' '{print $1}' "$T/data/interactions.tsv" | sort -u | sed -n 9p)
+PORT=$BPORT
+req POST /v1/models/demo:recommend "{\"user\":\"$U2\",\"k\":10}"
+check "B: source model" model "$(json 'j["source"]')"
+TOPB=$(json 'j["items"][0]["item"]')
+PORT=$SAVED_PORT
+req POST /v1/events "{\"events\":[{\"user\":\"$U2\",\"item\":\"$TOPB\",\"type\":\"play\"}]}"
+t0=$(date +%s.%N)
+PORT=$BPORT
+gone=
+for i in $(seq 200); do   # bounded wait; the figure is printed, not asserted
+  req POST /v1/models/demo:recommend "{\"user\":\"$U2\",\"k\":10}"
+  if [ "$(json "'$TOPB' in [i['item'] for i in j['items']]")" = False ]; then gone=1; break; fi
+  sleep 0.05
+done
+echo "replica B's answer changed $(echo "$(date +%s.%N) - $t0" | bc 2>/dev/null || echo '?') s after A's 200" >&2
+check "B: A's event changed B's answer" 1 "${gone:-0}"
+check "B: source events" events "$(json 'j["source"]')"
+PORT=$SAVED_PORT
+
 # ---- Redis down
 stop_redis
 req POST /v1/events "{\"events\":[{\"user\":\"$USER_ID\",\"item\":\"3\",\"type\":\"play\"}]}"
@@ -93,8 +115,11 @@ req GET /readyz
 check "redis down: readyz" 200 "$STATUS"
 req POST /v1/models/demo:recommend "{\"user\":\"$USER_ID\",\"k\":5}"
 check "redis down: recommend" 200 "$STATUS"
+req POST /v1/models/demo:recommend "{\"user\":\"$U3\",\"k\":5}"
+check "redis down: a user not cached gets the model's answer" "200 model" "$STATUS $(json 'j["source"]')"
 req GET /metrics
 check_contains "redis down: store_up 0" 'encore_events_store_up{store="redis"} 0' "$BODY"
+check "redis down: model-only answers counted" True "$(printf '%s\n' "$BODY" | awk '$1=="encore_recommend_model_only_total" {print ($2 > 0) ? "True" : "False"}')"
 check "redis down: failures counted" True "$(printf '%s\n' "$BODY" | awk '$1=="encore_events_store_failures_total" {print ($2 > 0) ? "True" : "False"}')"
 
 # ---- Redis back: accepted again, nothing of the refused request was written

@@ -1038,7 +1038,7 @@ START_TEST(handlers_recommend)
                           &j),
                      200);
     char *dump = json_dumps(j, JSON_COMPACT);
-    ck_assert_str_eq(dump, "{\"model\":\"movies\",\"version\":1,\"user\":\"u2\",\"items\":"
+    ck_assert_str_eq(dump, "{\"model\":\"movies\",\"version\":1,\"user\":\"u2\",\"source\":\"model\",\"items\":"
                            "[{\"item\":\"b\",\"score\":2},{\"item\":\"a\",\"score\":1}]}");
     free(dump);
     json_decref(j);

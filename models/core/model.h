@@ -159,11 +159,13 @@ struct reco_ops {
     size_t (*item_tags)(const void *state, int64_t item, const int32_t **tags);
     /* The least-squares user step with a confidence (>= 1) and a preference
      * (1 likes, 0 does not) per item row: negative events pull the vector
-     * away. x0 (factors floats, e.g. the trained vector) warm-starts a few
-     * conjugate-gradient steps; NULL solves exactly. At most 4,096 items. */
+     * away. Without x0 the exact step. With x0, the user's trained vector,
+     * and conf0 / pref0, what each entry was at training (1 / 0 for an item
+     * the user had not seen): the update of x0 for what changed (a few
+     * conjugate-gradient steps), so no change keeps x0. At most 4,096 items. */
     int (*fold_in_weighted)(const void *state, const int32_t *items, const float *conf,
-                            const float *pref, size_t n, const float *x0, void *scratch,
-                            float *vec, enc_err *err);
+                            const float *pref, const float *conf0, const float *pref0, size_t n,
+                            const float *x0, void *scratch, float *vec, enc_err *err);
     /* The item step: an item vector from n user vectors (n x factors,
      * row-major) with their confidences, for an item the model lacks. */
     int (*item_step)(const void *state, const float *users, const float *conf, size_t n,

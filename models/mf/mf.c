@@ -831,24 +831,31 @@ int mf_similar(const struct mf_model *m, int32_t item, const struct reco_query *
 /* ====================================================================== */
 /* live recommendations: weighted fold-in, the item step, vectors         */
 
-/* Solve (G + reg I + sum_i (c_i - 1) v_i v_i^T) x = sum_i c_i p_i v_i for x,
- * where G is Y^T Y (a user from items) or X^T X (an item from users): the
- * ALS half-step with per-entry confidence c and preference p (1: likes,
- * 0: does not). With x0, `steps` conjugate-gradient steps warm-started
- * there (what implicit does; A is applied as G v + reg v + the rank-n
- * correction, never formed); without, the exact solve (LAPACK sposv).
- * work: F*F + 4F floats. */
+/* The ALS half-step with per-entry confidence c and preference p (1: likes,
+ * 0: does not): solve
+ *     (G + reg I + sum_i (c_i - 1) v_i v_i^T) x = sum_i c_i p_i v_i
+ * where G is Y^T Y (a user from items) or X^T X (an item from users).
+ * Without x0: the exact solve (LAPACK sposv). With x0, the vector the model
+ * was trained to for the same entries at confidences c0 and preferences p0:
+ * the update. Writing A and b for the new system, A0 and b0 for the one x0
+ * solves, A (x - x0) = (b - b0) - (A - A0) x0, whose right-hand side only
+ * involves the entries that changed; `steps` conjugate-gradient steps from
+ * 0 solve it (A applied as G v + reg v + the rank-n correction, never
+ * formed). So a user with no new entries keeps the trained vector exactly,
+ * and the training weights, which the model file does not keep, matter only
+ * through A's conditioning. work: F*F + 4F floats. */
 static int solve_weighted(size_t F, const float *G, double reg, const float *const *v,
-                          const float *conf, const float *pref, size_t n, const float *x0,
-                          int steps, float *work, float *x, enc_err *err)
+                          const float *conf, const float *pref, const float *conf0,
+                          const float *pref0, size_t n, const float *x0, int steps, float *work,
+                          float *x, enc_err *err)
 {
     float *b = work + F * F, *r = b + F, *p = r + F, *Ap = p + F;
-    memset(b, 0, F * sizeof *b);
-    for (size_t i = 0; i < n; i++)
-        if (pref[i] != 0)
-            cblas_saxpy((int)F, conf[i] * pref[i], v[i], 1, b, 1);
     if (!x0) {
         float *A = work;
+        memset(b, 0, F * sizeof *b);
+        for (size_t i = 0; i < n; i++)
+            if (pref[i] != 0)
+                cblas_saxpy((int)F, conf[i] * pref[i], v[i], 1, b, 1);
         memcpy(A, G, F * F * sizeof *A);
         for (size_t j = 0; j < F; j++)
             A[j * F + j] += (float)reg;
@@ -862,36 +869,42 @@ static int solve_weighted(size_t F, const float *G, double reg, const float *con
                             (int)info);
         return 0;
     }
-    memcpy(x, x0, F * sizeof *x);
-    /* r = b - A x */
-    cblas_ssymv(CblasRowMajor, CblasUpper, (int)F, 1.0f, G, (int)F, x, 1, 0.0f, Ap, 1);
-    cblas_saxpy((int)F, (float)reg, x, 1, Ap, 1);
-    for (size_t i = 0; i < n; i++)
-        cblas_saxpy((int)F, (conf[i] - 1.0f) * cblas_sdot((int)F, v[i], 1, x, 1), v[i], 1, Ap, 1);
-    for (size_t j = 0; j < F; j++)
-        r[j] = b[j] - Ap[j];
+    /* r = (b - b0) - (A - A0) x0, from the entries that changed */
+    memset(r, 0, F * sizeof *r);
+    for (size_t i = 0; i < n; i++) {
+        float db = conf[i] * pref[i] - conf0[i] * pref0[i], dc = conf[i] - conf0[i];
+        if (db == 0 && dc == 0)
+            continue;
+        float coef = db - dc * cblas_sdot((int)F, v[i], 1, x0, 1);
+        cblas_saxpy((int)F, coef, v[i], 1, r, 1);
+    }
+    float *d = b;   /* the update, from 0 */
+    memset(d, 0, F * sizeof *d);
     memcpy(p, r, F * sizeof *p);
     float rs = cblas_sdot((int)F, r, 1, r, 1);
     for (int s = 0; s < steps && rs > 1e-20f; s++) {
         cblas_ssymv(CblasRowMajor, CblasUpper, (int)F, 1.0f, G, (int)F, p, 1, 0.0f, Ap, 1);
         cblas_saxpy((int)F, (float)reg, p, 1, Ap, 1);
         for (size_t i = 0; i < n; i++)
-            cblas_saxpy((int)F, (conf[i] - 1.0f) * cblas_sdot((int)F, v[i], 1, p, 1), v[i], 1,
-                        Ap, 1);
+            if (conf[i] != 1.0f)
+                cblas_saxpy((int)F, (conf[i] - 1.0f) * cblas_sdot((int)F, v[i], 1, p, 1), v[i],
+                            1, Ap, 1);
         float pAp = cblas_sdot((int)F, p, 1, Ap, 1);
         if (!(pAp > 0))
             break;
         float a = rs / pAp;
-        cblas_saxpy((int)F, a, p, 1, x, 1);
+        cblas_saxpy((int)F, a, p, 1, d, 1);
         cblas_saxpy((int)F, -a, Ap, 1, r, 1);
         float rs2 = cblas_sdot((int)F, r, 1, r, 1);
         for (size_t j = 0; j < F; j++)
             p[j] = r[j] + (rs2 / rs) * p[j];
         rs = rs2;
     }
-    for (size_t j = 0; j < F; j++)
+    for (size_t j = 0; j < F; j++) {
+        x[j] = x0[j] + d[j];
         if (!isfinite(x[j]))
             return enc_errf(err, ENC_EINTERNAL, "fold-in: did not converge");
+    }
     return 0;
 }
 
@@ -899,8 +912,9 @@ static int solve_weighted(size_t F, const float *G, double reg, const float *con
 #define MF_LIVE_MAX 4096   /* entries of one weighted fold-in */
 
 static int op_fold_in_weighted(const void *s, const int32_t *items, const float *conf,
-                               const float *pref, size_t n, const float *x0, void *scratch,
-                               float *vec, enc_err *err)
+                               const float *pref, const float *conf0, const float *pref0,
+                               size_t n, const float *x0, void *scratch, float *vec,
+                               enc_err *err)
 {
     const struct mf_model *m = s;
     if (n > MF_LIVE_MAX)
@@ -909,7 +923,8 @@ static int op_fold_in_weighted(const void *s, const int32_t *items, const float 
     if (!rows)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        if (items[i] < 0 || (size_t)items[i] >= m->n_items || !(conf[i] >= 1)) {
+        if (items[i] < 0 || (size_t)items[i] >= m->n_items || !(conf[i] >= 1) ||
+            (x0 && !(conf0[i] >= 1))) {
             free(rows);
             return enc_errf(err, ENC_EINVAL, "fold-in: bad entry %zu", i);
         }
@@ -918,8 +933,8 @@ static int op_fold_in_weighted(const void *s, const int32_t *items, const float 
     double reg = m->reg;
     if (m->reg_exponent != 0 && m->mean_user > 0)   /* as training regularised a row */
         reg *= pow((double)(n ? n : 1) / m->mean_user, m->reg_exponent);
-    int rc = solve_weighted(m->f, m->yty, reg, rows, conf, pref, n, x0, MF_LIVE_CG_STEPS,
-                            scratch, vec, err);
+    int rc = solve_weighted(m->f, m->yty, reg, rows, conf, pref, conf0, pref0, n, x0,
+                            MF_LIVE_CG_STEPS, scratch, vec, err);
     free(rows);
     return rc;
 }
@@ -961,7 +976,8 @@ static int op_item_step(const void *s, const float *users, const float *conf, si
             rows[i] = users + i * m->f;
             pref[i] = 1;
         }
-        rc = solve_weighted(m->f, G, m->reg, rows, conf, pref, n, NULL, 0, scratch, vec, err);
+        rc = solve_weighted(m->f, G, m->reg, rows, conf, pref, NULL, NULL, n, NULL, 0, scratch,
+                            vec, err);
     }
     free(rows);
     free(pref);

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# e2e_live.sh - recorded events change the next answer (embedded store): a
+# known user's played item leaves their list and the list changes; an unknown
+# user with plays of one genre gets that genre; a dislike is left out; a
+# request history is added for a known user; a withdrawn item disappears from
+# recommend and similar and comes back when made available; an erased user
+# gets no personal answer.   Usage: bash tests/e2e_live.sh BUILD_DIR
+. "$(dirname "$0")/lib/e2e.sh"
+e2e_init "$1"
+PY=${PY:-python3}
+
+"$BUILD/encore-train" demo-data --dir "$T/data" >/dev/null 2>"$T/demo.log" || { cat "$T/demo.log"; exit 1; }
+"$BUILD/encore-train" als --interactions "$T/data/interactions.tsv" --items "$T/data/items.csv" \
+  --out "$T/repo/demo" --factors 16 --iterations 6 >/dev/null 2>"$T/train.log" || { cat "$T/train.log"; exit 1; }
+export ENCORE_ADMIN_TOKEN=live-admin
+ADMIN=(-H "Authorization: Bearer live-admin")
+e2e_start_server --models "$T/repo" --events "$T/store" --drain-seconds 0 || exit 1
+
+U=$(awk -F'\t' 'NR==1 {print $1}' "$T/data/interactions.tsv")
+items() { json '" ".join(i["item"] for i in j["items"])'; }
+reco() { req POST /v1/models/demo:recommend "$1"; }
+post() { req POST /v1/events "{\"events\":[$1]}"; check "post $2" 200 "$STATUS"; }
+
+# ---- a known user plays their top item: it leaves the list, the list moves
+reco "{\"user\":\"$U\",\"k\":10}"
+check "known: source model" model "$(json 'j["source"]')"
+BEFORE=$(items)
+TOP=${BEFORE%% *}
+post "{\"user\":\"$U\",\"item\":\"$TOP\",\"type\":\"play\"}" "known play"
+reco "{\"user\":\"$U\",\"k\":10}"
+AFTER=$(items)
+check "known: source events" events "$(json 'j["source"]')"
+check "known: played item gone" False "$(json "'$TOP' in [i['item'] for i in j['items']]")"
+check "known: the list changed" yes "$([ "$BEFORE" != "$AFTER" ] && echo yes)"
+reco "{\"user\":\"$U\",\"k\":100,\"exclude_seen\":false}"
+check "known: exclude_seen false keeps the played item" True "$(json "'$TOP' in [i['item'] for i in j['items']]")"
+# a dislike: left out even with exclude_seen false
+SECOND=$(echo "$AFTER" | cut -d' ' -f1)
+post "{\"user\":\"$U\",\"item\":\"$SECOND\",\"type\":\"dislike\"}" "dislike"
+reco "{\"user\":\"$U\",\"k\":10,\"exclude_seen\":false}"
+check "dislike: left out" False "$(json "'$SECOND' in [i['item'] for i in j['items']]")"
+# a request history is added to a known user's vector (and left out)
+reco "{\"user\":\"$U\",\"k\":10}"
+H=$(items | cut -d' ' -f1)
+reco "{\"user\":\"$U\",\"k\":10,\"history\":[\"$H\"]}"
+check "history: added for a known user" False "$(json "'$H' in [i['item'] for i in j['items']]")"
+
+# ---- an unknown user who plays one genre gets that genre
+GENRE=$(awk -F, 'NR>1 {n=split($NF,g,"|"); for (i=1;i<=n;i++) c[g[i]]++} END {for (x in c) print c[x], x}' \
+  "$T/data/items.csv" | sort -rn | sed -n 2p | cut -d' ' -f2)
+PLAYS=$(awk -F, -v g="$GENRE" 'NR>1 && $NF ~ g {print $1}' "$T/data/items.csv" | head -8 | tr '\n' ' ')
+reco '{"user":"fresh-1","k":10}'
+check "unknown: popular before" popular "$(json 'j["source"]')"
+EV=""
+for it in $PLAYS; do EV="$EV{\"user\":\"fresh-1\",\"item\":\"$it\",\"type\":\"play\"},"; done
+post "${EV%,}" "unknown plays"
+reco '{"user":"fresh-1","k":10}'
+check "unknown: source events" events "$(json 'j["source"]')"
+check "unknown: played items left out" False "$(json "any(i['item'] in '$PLAYS'.split() for i in j['items'])")"
+genre_count() {   # how many of the listed items carry $GENRE
+  local n=0 it
+  for it in $1; do
+    awk -F, -v i="$it" -v g="$GENRE" 'NR>1 && $1==i && $NF ~ g {found=1} END {exit !found}' \
+      "$T/data/items.csv" && n=$((n + 1))
+  done
+  echo $n
+}
+LIVE=$(items)
+req POST /v1/models/demo:recommend '{"user":"fresh-2","k":10}'
+POP=$(items)
+check "unknown: the list moves towards the genre played ($GENRE)" yes \
+  "$([ "$(genre_count "$LIVE")" -gt "$(genre_count "$POP")" ] && echo yes)"
+
+# ---- a withdrawn item disappears from recommend and similar
+reco '{"user":"fresh-1","k":10}'
+W=$(items | cut -d' ' -f1)
+req POST /v1/models/demo:similar "{\"item\":\"$TOP\",\"k\":5}"
+S=$(items | cut -d' ' -f1)
+req DELETE "/v1/items/$W" "" "${ADMIN[@]}"; check "withdraw $W" 200 "$STATUS"
+req DELETE "/v1/items/$S" "" "${ADMIN[@]}"; check "withdraw $S" 200 "$STATUS"
+reco '{"user":"fresh-1","k":50}'
+check "withdrawn: not recommended" False "$(json "'$W' in [i['item'] for i in j['items']]")"
+req POST /v1/models/demo:similar "{\"item\":\"$TOP\",\"k\":50}"
+check "withdrawn: not similar" False "$(json "'$S' in [i['item'] for i in j['items']]")"
+req PUT "/v1/items/$W" '{"available":true}' "${ADMIN[@]}"
+reco '{"user":"fresh-1","k":10}'
+check "available again: back" True "$(json "'$W' in [i['item'] for i in j['items']]")"
+req PUT "/v1/items/$W" '{"available_until":"2001-01-01T00:00:00Z"}' "${ADMIN[@]}"
+reco '{"user":"fresh-1","k":50}'
+check "licence ended: not recommended" False "$(json "'$W' in [i['item'] for i in j['items']]")"
+
+# ---- erasure: no personal answer from the model or the events
+req DELETE "/v1/users/$U" "" "${ADMIN[@]}"; check "erase" 200 "$STATUS"
+reco "{\"user\":\"$U\",\"k\":10}"
+check "erased: no personal vector" popular "$(json 'j["source"]')"
+req GET /metrics
+check_contains "metrics: no model-only answers while the store works" "encore_recommend_model_only_total 0" "$BODY"
+e2e_finish
