@@ -233,76 +233,72 @@ static int mf_check_opts(const struct model_load_opts *opts, enc_err *err)
     return 0;
 }
 
-static int mf_load(const st_file *f, const struct model_load_opts *opts, void **state, enc_err *err)
+/* The factors (shapes agree, values finite) and the id tables. */
+static int load_factors(const st_file *f, struct mf_model *m, enc_err *err)
 {
-    struct mf_model *m = calloc(1, sizeof *m);
-    if (!m)
-        return enc_errf(err, ENC_ENOMEM, "out of memory");
-    const st_tensor *tu, *tv, *t;
+    const st_tensor *tu, *tv;
     int64_t any2[2] = {-1, -1};
     int rc = st_expect(f, "user_factors", ST_F32, 2, any2, &tu, err);
     rc = rc ? rc : st_expect(f, "item_factors", ST_F32, 2, any2, &tv, err);
     if (rc)
-        goto fail;
+        return rc;
     m->n_users = (size_t)tu->shape[0];
     m->n_items = (size_t)tv->shape[0];
     m->f = (size_t)tu->shape[1];
-    if (m->f == 0 || m->f > 4096 || (size_t)tv->shape[1] != m->f) {
-        rc = enc_errf(err, ENC_EFORMAT, "factor dims %lld (users) and %lld (items) must match, 1..4096",
-                      (long long)tu->shape[1], (long long)tv->shape[1]);
-        goto fail;
-    }
-    if (m->n_items == 0 || m->n_items >= INT32_MAX || m->n_users >= INT32_MAX) {
-        rc = enc_errf(err, ENC_EFORMAT, "item count %zu / user count %zu out of range", m->n_items,
-                      m->n_users);
-        goto fail;
-    }
+    if (m->f == 0 || m->f > 4096 || (size_t)tv->shape[1] != m->f)
+        return enc_errf(err, ENC_EFORMAT, "factor dims %lld (users) and %lld (items) must match, 1..4096",
+                        (long long)tu->shape[1], (long long)tv->shape[1]);
+    if (m->n_items == 0 || m->n_items >= INT32_MAX || m->n_users >= INT32_MAX)
+        return enc_errf(err, ENC_EFORMAT, "item count %zu / user count %zu out of range", m->n_items,
+                        m->n_users);
     m->U = tu->data;
     m->V = tv->data;
-    if (!all_finite(m->U, tu->count) || !all_finite(m->V, tv->count)) {
-        rc = enc_errf(err, ENC_EFORMAT, "factors contain NaN or infinity");
-        goto fail;
-    }
+    if (!all_finite(m->U, tu->count) || !all_finite(m->V, tv->count))
+        return enc_errf(err, ENC_EFORMAT, "factors contain NaN or infinity");
     rc = st_expect_strings(f, "user_ids", (int64_t)m->n_users, &m->user_ids, err);
     rc = rc ? rc : st_expect_strings(f, "item_ids", (int64_t)m->n_items, &m->item_ids, err);
     rc = rc ? rc : st_expect_strings(f, "titles", (int64_t)m->n_items, &m->titles, err);
     rc = rc ? rc : st_expect_strings(f, "tags", -1, &m->tags, err);
-    if (rc)
-        goto fail;
     m->n_tags = m->tags.n;
+    return rc;
+}
+
+/* Seen items and item tags (CSR, indexes in range) and popularity (finite). */
+static int load_tables(const st_file *f, struct mf_model *m, enc_err *err)
+{
     int64_t so[1] = {(int64_t)m->n_users + 1}, io[1] = {(int64_t)m->n_items + 1},
             ni[1] = {(int64_t)m->n_items}, any1[1] = {-1};
-    const st_tensor *tsi, *tti;
-    rc = st_expect(f, "seen.offsets", ST_I64, 1, so, &t, err);
+    const st_tensor *t, *tsi, *tti;
+    int rc = st_expect(f, "seen.offsets", ST_I64, 1, so, &t, err);
     if (rc)
-        goto fail;
+        return rc;
     m->seen_off = t->data;
     rc = st_expect(f, "seen.items", ST_I32, 1, any1, &tsi, err);
     rc = rc ? rc : check_csr(m->seen_off, m->n_users, tsi->data, tsi->count, m->n_items, "seen", err);
     if (rc)
-        goto fail;
+        return rc;
     m->seen_items = tsi->data;
-    rc = st_expect(f, "item_popularity", ST_F32, 1, ni, &t, err);
-    if (rc)
-        goto fail;
+    if ((rc = st_expect(f, "item_popularity", ST_F32, 1, ni, &t, err)))
+        return rc;
     m->pop = t->data;
-    if (!all_finite(m->pop, m->n_items)) {
-        rc = enc_errf(err, ENC_EFORMAT, "item_popularity contains NaN or infinity");
-        goto fail;
-    }
+    if (!all_finite(m->pop, m->n_items))
+        return enc_errf(err, ENC_EFORMAT, "item_popularity contains NaN or infinity");
     rc = st_expect(f, "item_tags.offsets", ST_I64, 1, io, &t, err);
     rc = rc ? rc : st_expect(f, "item_tags.ids", ST_I32, 1, any1, &tti, err);
     if (rc)
-        goto fail;
+        return rc;
     m->tag_off = t->data;
     m->tag_ids = tti->data;
-    rc = check_csr(m->tag_off, m->n_items, m->tag_ids, tti->count, m->n_tags, "item_tags", err);
-    if (rc)
-        goto fail;
+    return check_csr(m->tag_off, m->n_items, m->tag_ids, tti->count, m->n_tags, "item_tags", err);
+}
+
+/* Fold-in's regularisation (and its per-row scaling, if training used it:
+ * optional keys of the hyperparameters JSON, bounds as encore-train als
+ * enforces them) and the algorithm name. */
+static void load_meta(const st_file *f, struct mf_model *m)
+{
     m->reg = meta_double(f, "regularization", 0.01);
     m->alpha = meta_double(f, "alpha", 1.0);
-    /* Per-row regularisation scaling, if training used it (optional keys of
-     * the hyperparameters JSON; bounds as encore-train als enforces them). */
     const char *hp = st_meta(f, "hyperparameters");
     json_t *h = hp ? json_loads(hp, 0, NULL) : NULL;
     json_t *je = json_object_get(h, "reg_exponent"), *jm = json_object_get(h, "mean_user_interactions");
@@ -313,23 +309,19 @@ static int mf_load(const st_file *f, const struct model_load_opts *opts, void **
     }
     json_decref(h);
     m->algorithm = st_meta(f, "algorithm");
-    rc = index_ids(&m->users, &m->user_ids, "user_ids", err);
-    rc = rc ? rc : index_ids(&m->items, &m->item_ids, "item_ids", err);
-    rc = rc ? rc : index_ids(&m->tagmap, &m->tags, "tags", err);
-    if (rc)
-        goto fail;
+}
 
-    /* Derived tables: normalised item factors, Y^T Y, JSON fragments. */
+/* The scoring tables: unit-length and transposed item factors, the int8 or
+ * binary16 packs the precision asks for, and Y^T Y for fold-in. */
+static int build_scoring(struct mf_model *m, enum model_precision precision, enc_err *err)
+{
     size_t F = m->f, NI = m->n_items;
     m->Vn = malloc(NI * F * sizeof *m->Vn);
     m->Vt = malloc(NI * F * sizeof *m->Vt);
     m->Vnt = malloc(NI * F * sizeof *m->Vnt);
     m->yty = malloc(F * F * sizeof *m->yty);
-    m->item_json_off = malloc((NI + 1) * sizeof *m->item_json_off);
-    if (!m->Vn || !m->Vt || !m->Vnt || !m->yty || !m->item_json_off) {
-        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
-        goto fail;
-    }
+    if (!m->Vn || !m->Vt || !m->Vnt || !m->yty)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
     for (size_t i = 0; i < NI; i++) {
         const float *v = m->V + i * F;
         double n2 = 0;
@@ -342,7 +334,7 @@ static int mf_load(const st_file *f, const struct model_load_opts *opts, void **
             m->Vnt[j * NI + i] = v[j] * inv;
         }
     }
-    enum score_mode score_mode = score_mode_of(opts->precision);
+    enum score_mode score_mode = score_mode_of(precision);
     /* Factors int8 cannot pack (f > 1024): this model stays on the f32 path. */
     if (score_mode == SCORE_I8 && quant_pack(m->V, NI, F, &m->Vq) == 0 &&
         quant_pack(m->Vn, NI, F, &m->Vnq) != 0)
@@ -350,10 +342,8 @@ static int mf_load(const st_file *f, const struct model_load_opts *opts, void **
     if (score_mode == SCORE_F16 && half_supported()) {
         m->Vh = malloc(half_elems(NI, F) * sizeof *m->Vh);
         m->Vnh = malloc(half_elems(NI, F) * sizeof *m->Vnh);
-        if (!m->Vh || !m->Vnh) {
-            rc = enc_errf(err, ENC_ENOMEM, "out of memory");
-            goto fail;
-        }
+        if (!m->Vh || !m->Vnh)
+            return enc_errf(err, ENC_ENOMEM, "out of memory");
         /* Values binary16 cannot hold: keep this model on the f32 path. */
         if (half_pack(m->V, NI, F, m->Vh) || half_pack(m->Vn, NI, F, m->Vnh)) {
             free(m->Vh);
@@ -363,6 +353,16 @@ static int mf_load(const st_file *f, const struct model_load_opts *opts, void **
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)F, (int)F, (int)NI, 1.0f, m->V,
                 (int)F, m->V, (int)F, 0.0f, m->yty, (int)F);
+    return 0;
+}
+
+/* Every item's `"item":"<id>","title":"<title>"` response fragment,
+ * JSON-escaped once here so a response costs one memcpy per item. */
+static int build_item_json(struct mf_model *m, enc_err *err)
+{
+    size_t NI = m->n_items;
+    if (!(m->item_json_off = malloc((NI + 1) * sizeof *m->item_json_off)))
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
     buf b;
     buf_init(&b);
     for (size_t i = 0; i < NI; i++) {
@@ -380,15 +380,35 @@ static int mf_load(const st_file *f, const struct model_load_opts *opts, void **
     m->item_json_off[NI] = b.len;
     if (b.oom) {
         buf_free(&b);
-        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
-        goto fail;
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
     }
     m->item_json = buf_steal(&b, NULL);
+    return 0;
+}
+
+/* mf_ops.load: validate everything the file holds (pointing into the
+ * mapping), then build the id maps and derived tables. */
+static int mf_load(const st_file *f, const struct model_load_opts *opts, void **state,
+                   enc_err *err)
+{
+    struct mf_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    int rc = load_factors(f, m, err);
+    rc = rc ? rc : load_tables(f, m, err);
+    if (rc == 0)
+        load_meta(f, m);
+    rc = rc ? rc : index_ids(&m->users, &m->user_ids, "user_ids", err);
+    rc = rc ? rc : index_ids(&m->items, &m->item_ids, "item_ids", err);
+    rc = rc ? rc : index_ids(&m->tagmap, &m->tags, "tags", err);
+    rc = rc ? rc : build_scoring(m, opts->precision, err);
+    rc = rc ? rc : build_item_json(m, err);
+    if (rc) {
+        mf_free_state(m);
+        return rc;
+    }
     *state = m;
     return 0;
-fail:
-    mf_free_state(m);
-    return rc;
 }
 
 static size_t mf_mem_usage(const void *state)
