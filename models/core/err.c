@@ -40,13 +40,6 @@ int enc_err_prefix(enc_err *err, const char *fmt, ...)
     return err->code;
 }
 
-void enc_err_clear(enc_err *err)
-{
-    if (err) {
-        err->code = 0;
-        err->msg[0] = '\0';
-    }
-}
 
 const char *enc_strerror(int code)
 {

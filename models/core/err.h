@@ -53,8 +53,6 @@ int enc_errf(enc_err *err, int code, const char *fmt, ...)
 /* Prefix the existing message with "prefix: " (e.g. a file name). Returns err->code. */
 int enc_err_prefix(enc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-void enc_err_clear(enc_err *err);
-
 /* Static name of a code ("invalid argument"); "unknown error" for others. */
 const char *enc_strerror(int code);
 

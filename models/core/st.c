@@ -327,10 +327,6 @@ void st_close(st_file *f)
 size_t st_file_size(const st_file *f) { return f->map_len; }
 const char *st_file_sha256(const st_file *f) { return f->sha256; }
 size_t st_tensor_count(const st_file *f) { return f->n_tensors; }
-const st_tensor *st_tensor_at(const st_file *f, size_t i)
-{
-    return i < f->n_tensors ? &f->tensors[i] : NULL;
-}
 
 const st_tensor *st_find(const st_file *f, const char *name)
 {
@@ -395,11 +391,6 @@ const char *st_meta(const st_file *f, const char *key)
         if (strcmp(f->meta_keys[i], key) == 0)
             return f->meta_vals[i];
     return NULL;
-}
-size_t st_meta_count(const st_file *f) { return f->n_meta; }
-const char *st_meta_key_at(const st_file *f, size_t i)
-{
-    return i < f->n_meta ? f->meta_keys[i] : NULL;
 }
 
 /* ====================================================================== */

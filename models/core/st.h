@@ -86,7 +86,6 @@ void st_close(st_file *f);   /* st_close(NULL) is a no-op */
 size_t st_file_size(const st_file *f);
 const char *st_file_sha256(const st_file *f);   /* hex of the data block hash */
 size_t st_tensor_count(const st_file *f);
-const st_tensor *st_tensor_at(const st_file *f, size_t i);
 
 /* Borrowed tensor by name, or NULL. */
 const st_tensor *st_find(const st_file *f, const char *name);
@@ -102,8 +101,6 @@ int st_expect_strings(const st_file *f, const char *name, int64_t n, st_strings 
 
 /* Metadata value (borrowed) or NULL. */
 const char *st_meta(const st_file *f, const char *key);
-size_t st_meta_count(const st_file *f);
-const char *st_meta_key_at(const st_file *f, size_t i);
 
 /* ---- writing ---------------------------------------------------------- */
 
