@@ -127,6 +127,14 @@ static const struct option_row options[] = {
      "events per POST /v1/events request (413 above)"},
     {"events_max_bytes", K_INT, O(events_max_bytes), "8589934592", 1048576, 1LL << 42,
      "ENCORE_EVENTS_MAX_BYTES", "largest size of the embedded event store's file"},
+    {"max_model_header_bytes", K_INT, O(max_model_header_bytes), "1048576", 4096, 1 << 30,
+     "ENCORE_MAX_MODEL_HEADER_BYTES",
+     "largest JSON header a model file may declare; checked before the header is read"},
+    {"model_read_max_bytes", K_INT, O(model_read_max_bytes), "67108864", 0, (int64_t)1 << 40,
+     "ENCORE_MODEL_READ_MAX_BYTES",
+     "model files up to this size are read into memory (safe from later changes to the file); "
+     "larger ones are mapped, and a mapped file truncated in place retires its version (503) "
+     "instead of crashing the server"},
 };
 #undef O
 #define N_OPTIONS (sizeof options / sizeof *options)

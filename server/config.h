@@ -59,6 +59,8 @@ struct config {
     int64_t events_user_cap;     /* events kept per user */
     int64_t max_events;          /* events per POST /v1/events */
     int64_t events_max_bytes;    /* embedded store: largest file */
+    int64_t max_model_header_bytes;    /* model files: JSON header cap */
+    int64_t model_read_max_bytes;      /* model files up to this are read, larger mapped */
     /* owned copies of strings that came from the config file */
     char *owned[16];
     int n_owned;

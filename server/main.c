@@ -334,7 +334,11 @@ int main(int argc, char **argv)
 
     /* Phase 2: secrets (and the scoring kernel, which must be known before
      * models load). */
+    static struct st_open_opts file_opts;   /* outlives the registry */
+    file_opts.max_header_bytes = (size_t)srv.cfg.max_model_header_bytes;
+    file_opts.read_max_bytes = (size_t)srv.cfg.model_read_max_bytes;
     struct model_load_opts load_opts = model_default_opts;
+    load_opts.file = &file_opts;
     if (model_precision_parse(srv.cfg.score_precision, &load_opts.precision, &err) ||
         model_load_opts_check(&load_opts, &err) || auth_load(&srv.cfg, &srv.auth, &err) ||
         http_tls_load(&srv, &err)) {

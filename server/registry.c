@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,7 @@ static int load_version(struct registry *r, const char *name, int64_t version, s
     if (rc) {
         slog("error", "model %s version %lld refused (the served version, if any, keeps serving): %s",
              name, (long long)version, err->msg);
+        malloc_trim(0);   /* what a refused file made the loader allocate goes back to the OS */
         return rc;
     }
     slog("info", "model %s version %lld loaded (%s, %.1f ms)", name, (long long)version,

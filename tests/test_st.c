@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/st.h"
 #include "testutil.h"
@@ -161,6 +163,84 @@ START_TEST(write_file_atomically)
 }
 END_TEST
 
+/* A file on disk: read into memory below read_max_bytes, mapped above;
+ * both validate the same way. */
+START_TEST(read_or_map)
+{
+    char *dir = tu_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    size_t len;
+    void *buf = make_file(&len);
+    FILE *fp = fopen(path, "wb");
+    ck_assert_uint_eq(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+    enc_err err = {0};
+    const struct st_open_opts read = {ST_DEFAULT_MAX_HEADER, len}, map = {ST_DEFAULT_MAX_HEADER, 0};
+    st_file *a, *b;
+    ck_assert_int_eq(st_open_with(path, &read, &a, &err), 0);
+    ck_assert_int_eq(st_open_with(path, &map, &b, &err), 0);
+    ck_assert_str_eq(st_file_sha256(a), st_file_sha256(b));
+    ck_assert_str_eq(st_meta(a, "family"), "test");
+    ck_assert_str_eq(st_meta(b, "family"), "test");
+    /* the copy read into memory does not change with the file */
+    ck_assert_int_eq(truncate(path, 16), 0);
+    ck_assert_str_eq(st_meta(a, "family"), "test");
+    ck_assert_int_eq(st_expect(a, "f", ST_F32, 2, NULL, NULL, &err), 0);
+    st_close(a);
+    st_close(b);
+    free(buf);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* The declared header length is checked against the cap before the header
+ * is read; the message names the option. */
+START_TEST(header_cap)
+{
+    char *dir = tu_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    size_t len;
+    unsigned char *buf = make_file(&len);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | buf[i];
+    FILE *fp = fopen(path, "wb");
+    ck_assert_uint_eq(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+    enc_err err = {0};
+    st_file *f = NULL;
+    const struct st_open_opts small = {(size_t)hlen - 1, ST_DEFAULT_READ_MAX},
+                              exact = {(size_t)hlen, ST_DEFAULT_READ_MAX};
+    ck_assert_int_eq(st_open_with(path, &small, &f, &err), ENC_EFORMAT);
+    ck_assert_ptr_null(f);
+    ck_assert_msg(strstr(err.msg, "max_model_header_bytes") && strstr(err.msg, path), "%s", err.msg);
+    ck_assert_int_eq(st_open_with(path, &exact, &f, &err), 0);
+    st_close(f);
+    free(buf);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* A FIFO is refused at once (opening it must not wait for a writer). */
+START_TEST(fifo_refused)
+{
+    char *dir = tu_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    st_file *f = NULL;
+    enc_err err = {0};
+    ck_assert_int_eq(st_open(path, &f, &err), ENC_EIO);
+    ck_assert_msg(strstr(err.msg, "not a regular file"), "%s", err.msg);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("st");
@@ -170,6 +250,9 @@ int main(void)
     tcase_add_test(tc, corrupted_data_refused);
     tcase_add_test(tc, lying_headers_refused);
     tcase_add_test(tc, write_file_atomically);
+    tcase_add_test(tc, read_or_map);
+    tcase_add_test(tc, header_cap);
+    tcase_add_test(tc, fifo_refused);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

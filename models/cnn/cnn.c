@@ -92,6 +92,52 @@ static int meta_num(const st_file *f, const char *key, double lo, double hi, dou
     return 0;
 }
 
+/* Layer i's tensors in f, shapes checked against the layer: weight, bias
+ * and for batch norm the running mean and variance (tm, tv; else NULL). */
+static int layer_tensors(const st_file *f, const struct cnn_layer *L, int i, const st_tensor **tw,
+                         const st_tensor **tb, const st_tensor **tm, const st_tensor **tv,
+                         enc_err *err)
+{
+    char name[64];
+    int64_t ws[4], bs[1] = {(int64_t)L->n_b};
+    int wd = weight_shape(L, ws);
+    int rc;
+    *tm = *tv = NULL;
+    snprintf(name, sizeof name, "layers.%d.weight", i);
+    if ((rc = st_expect(f, name, ST_F32, wd, ws, tw, err)))
+        return rc;
+    snprintf(name, sizeof name, "layers.%d.bias", i);
+    if ((rc = st_expect(f, name, ST_F32, 1, bs, tb, err)) || L->kind != CNN_BN)
+        return rc;
+    snprintf(name, sizeof name, "layers.%d.running_mean", i);
+    if ((rc = st_expect(f, name, ST_F32, 1, bs, tm, err)))
+        return rc;
+    snprintf(name, sizeof name, "layers.%d.running_var", i);
+    return st_expect(f, name, ST_F32, 1, bs, tv, err);
+}
+
+/* Every tensor `arch` needs is in f with its shape: checked on a plan of
+ * the network (cnn_plan) before anything is allocated for its parameters,
+ * so that a file of metadata alone (30 batch norms on a 2048 x 2048 input:
+ * 1 GB of parameters, in 400 bytes) is refused for the cost of reading it. */
+static int check_before_alloc(const st_file *f, const char *arch, int h, int w, int c,
+                              enc_err *err)
+{
+    struct cnn_net *plan;
+    int rc = cnn_plan(arch, h, w, c, &plan, err);
+    if (rc) {
+        enc_err_prefix(err, "metadata 'arch'");
+        return ENC_EFORMAT;
+    }
+    for (int i = 0; rc == 0 && i < plan->n_layers; i++) {
+        const st_tensor *tw, *tb, *tm, *tv;
+        if (plan->layers[i].n_w)
+            rc = layer_tensors(f, &plan->layers[i], i, &tw, &tb, &tm, &tv, err);
+    }
+    cnn_free(plan);
+    return rc;
+}
+
 int cnn_from_file(const st_file *f, struct cnn_net **out, enc_err *err)
 {
     *out = NULL;
@@ -109,12 +155,12 @@ int cnn_from_file(const st_file *f, struct cnn_net **out, enc_err *err)
         return rc;
     if (h != floor(h) || w != floor(w) || c != floor(c))
         return enc_errf(err, ENC_EFORMAT, "metadata input_height/width/channels must be integers");
+    if ((rc = check_before_alloc(f, arch, (int)h, (int)w, (int)c, err)))
+        return rc;
     struct cnn_net *net;
     rc = cnn_new(arch, (int)h, (int)w, (int)c, &net, err);
-    if (rc) {
-        enc_err_prefix(err, "metadata 'arch'");
-        return ENC_EFORMAT;
-    }
+    if (rc)
+        return rc;
     net->input_max = (float)mx;
     net->input_scale = (float)sc;
     net->input_offset = (float)of;
@@ -124,28 +170,14 @@ int cnn_from_file(const st_file *f, struct cnn_net **out, enc_err *err)
         const struct cnn_layer *L = &net->layers[i];
         if (!L->n_w)
             continue;
-        char name[64];
-        int64_t ws[4], bs[1] = {(int64_t)L->n_b};
-        int wd = weight_shape(L, ws);
-        const st_tensor *tw, *tb;
-        snprintf(name, sizeof name, "layers.%d.weight", i);
-        if ((rc = st_expect(f, name, ST_F32, wd, ws, &tw, err)))
-            goto fail;
-        snprintf(name, sizeof name, "layers.%d.bias", i);
-        if ((rc = st_expect(f, name, ST_F32, 1, bs, &tb, err)))
+        const st_tensor *tw, *tb, *tm, *tv;
+        if ((rc = layer_tensors(f, L, i, &tw, &tb, &tm, &tv, err)))
             goto fail;
         memcpy(net->params + L->w_off, tw->data, L->n_w * sizeof(float));
         memcpy(net->params + L->b_off, tb->data, L->n_b * sizeof(float));
         expected += 2;
         if (L->kind != CNN_BN)
             continue;
-        const st_tensor *tm, *tv;
-        snprintf(name, sizeof name, "layers.%d.running_mean", i);
-        if ((rc = st_expect(f, name, ST_F32, 1, bs, &tm, err)))
-            goto fail;
-        snprintf(name, sizeof name, "layers.%d.running_var", i);
-        if ((rc = st_expect(f, name, ST_F32, 1, bs, &tv, err)))
-            goto fail;
         float *rm = net->stats + L->s_off, *rv = rm + L->units;
         memcpy(rm, tm->data, L->n_b * sizeof(float));
         memcpy(rv, tv->data, L->n_b * sizeof(float));

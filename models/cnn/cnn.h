@@ -107,6 +107,10 @@ struct cnn_net {
  * On success *out is caller-owned (cnn_free). Errors (ENC_EINVAL) name the
  * spec item and why (unknown layer, shape shrinks to 0, last layer not dense). */
 int cnn_new(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err *err);
+/* cnn_new without the parameter memory: the layers laid out, n_params and
+ * n_stats set, params / stats / class_names NULL (cnn_free it). For checking
+ * a file against its arch before allocating for it (cnn_from_file). */
+int cnn_plan(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err *err);
 void cnn_free(struct cnn_net *net);   /* NULL is a no-op */
 
 enum cnn_init {

@@ -276,7 +276,9 @@ static void set_input(struct cnn_net *net)
     net->io.class_names = (const char *const *)net->class_names;
 }
 
-int cnn_new(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err *err)
+/* cnn_new (alloc) or cnn_plan (!alloc). */
+static int build(const char *arch, int h, int w, int c, int alloc, struct cnn_net **out,
+                 enc_err *err)
 {
     *out = NULL;
     if (h < 1 || w < 1 || c < 1 || h > 4096 || w > 4096 || c > 64)
@@ -318,6 +320,12 @@ int cnn_new(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err
                       net->n_classes, CNN_MAX_CLASSES);
         goto fail;
     }
+    if (!alloc) {
+        net->n_params = at.off;
+        net->n_stats = at.soff;
+        *out = net;
+        return 0;
+    }
     if ((rc = alloc_params(net, at.off, at.soff, err)))
         goto fail;
     set_input(net);
@@ -326,6 +334,16 @@ int cnn_new(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err
 fail:
     cnn_free(net);
     return rc;
+}
+
+int cnn_new(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err *err)
+{
+    return build(arch, h, w, c, 1, out, err);
+}
+
+int cnn_plan(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err *err)
+{
+    return build(arch, h, w, c, 0, out, err);
 }
 
 /* ---- initialisation: core/rng.h's splitmix64 as a hash chain ------------ */

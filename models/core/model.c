@@ -69,7 +69,7 @@ int model_load(const char *name, int64_t version, const char *path,
         return enc_errf(err, ENC_EINVAL, "%s: no model family table to load with", path);
     double t0 = now_seconds();
     st_file *f = NULL;
-    int rc = st_open(path, &f, err);
+    int rc = st_open_with(path, opts->file ? opts->file : &st_default_opts, &f, err);
     if (rc)
         return rc;
     const char *fmt = st_meta(f, "format"), *fam = st_meta(f, "family"),

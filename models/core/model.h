@@ -192,6 +192,7 @@ struct model_load_opts {
      * models/families.h's model_families (core itself names none). */
     const struct model_ops *const *families;
     enum model_precision precision;   /* the scoring kernel recommenders build */
+    const struct st_open_opts *file;  /* header cap, read vs map; NULL: st_default_opts */
 };
 
 /* "auto", "i8", "f32", "f16" -> *out. 0 or ENC_EINVAL naming the choices. */

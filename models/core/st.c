@@ -58,6 +58,8 @@ void st_sha256_hex(const void *data, size_t len, char out[65])
 /* ====================================================================== */
 /* reading                                                                */
 
+const struct st_open_opts st_default_opts = {ST_DEFAULT_MAX_HEADER, ST_DEFAULT_READ_MAX};
+
 struct st_file {
     void *map;          /* whole file (mmap) or malloc'd copy */
     size_t map_len;
@@ -215,20 +217,36 @@ out:
     return rc;
 }
 
-static int validate(st_file *f, enc_err *err)
+/* The header length from the first 8 bytes, checked against the cap and
+ * the file size (before anything is allocated for it). */
+static int header_length(const unsigned char p[8], size_t file_len, size_t max_header,
+                         uint64_t *out, enc_err *err)
+{
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = (n << 8) | p[i];
+    if (n > file_len - 8)
+        return enc_errf(err, ENC_EFORMAT, "header length %llu exceeds the file (%zu bytes)",
+                        (unsigned long long)n, file_len);
+    if (n > max_header)
+        return enc_errf(err, ENC_EFORMAT, "header length %llu is over the %zu-byte limit "
+                        "(max_model_header_bytes)", (unsigned long long)n, max_header);
+    if (n < 2)
+        return enc_errf(err, ENC_EFORMAT, "header length %llu too small", (unsigned long long)n);
+    *out = n;
+    return 0;
+}
+
+static int validate(st_file *f, size_t max_header, enc_err *err)
 {
     const unsigned char *p = f->map;
     if (f->map_len < 8)
         return enc_errf(err, ENC_EFORMAT, "file is %zu bytes, shorter than the 8-byte header size",
                         f->map_len);
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--)
-        n = (n << 8) | p[i];
-    if (n > ST_MAX_HEADER || n > f->map_len - 8)
-        return enc_errf(err, ENC_EFORMAT, "header length %llu exceeds the file (%zu bytes)",
-                        (unsigned long long)n, f->map_len);
-    if (n < 2)
-        return enc_errf(err, ENC_EFORMAT, "header length %llu too small", (unsigned long long)n);
+    uint64_t n;
+    int hrc = header_length(p, f->map_len, max_header, &n, err);
+    if (hrc)
+        return hrc;
     f->data = p + 8 + n;
     f->data_len = f->map_len - 8 - (size_t)n;
     int rc = parse_header(f, (const char *)p + 8, (size_t)n, err);
@@ -242,10 +260,30 @@ static int validate(st_file *f, enc_err *err)
     return 0;
 }
 
-int st_open(const char *path, st_file **out, enc_err *err)
+/* Read exactly len bytes at offset 0; a file that shrank meanwhile fails. */
+static int read_all(int fd, unsigned char *dst, size_t len, const char *path, enc_err *err)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t k = pread(fd, dst + off, len - off, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return enc_errf(err, ENC_EIO, "%s: read: %s", path, strerror(errno));
+        if (k == 0)
+            return enc_errf(err, ENC_EIO, "%s: the file shrank to %zu bytes while being read",
+                            path, off);
+        off += (size_t)k;
+    }
+    return 0;
+}
+
+int st_open_with(const char *path, const struct st_open_opts *o, st_file **out, enc_err *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is then
+     * refused as not a regular file); no effect on regular files. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return enc_errf(err, errno == ENOENT ? ENC_ENOTFOUND : ENC_EIO, "%s: %s", path,
                         strerror(errno));
@@ -260,25 +298,42 @@ int st_open(const char *path, st_file **out, enc_err *err)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }
     f->map_len = (size_t)sb.st_size;
-    if (f->map_len > 0) {
+    int rc = 0;
+    unsigned char head[8];
+    uint64_t hlen;
+    /* The header length first: a huge declared header is refused before
+     * the file is read or mapped. */
+    if (f->map_len >= 8 && (rc = read_all(fd, head, 8, path, err)) == 0 &&
+        (rc = header_length(head, f->map_len, o->max_header_bytes, &hlen, err)) != 0)
+        enc_err_prefix(err, "%s", path);
+    if (rc == 0 && f->map_len > 0 && f->map_len <= o->read_max_bytes) {
+        /* malloc gives 16-byte alignment, enough for every dtype. */
+        if (!(f->map = malloc(f->map_len)))
+            rc = enc_errf(err, ENC_ENOMEM, "%s: out of memory reading %zu bytes", path, f->map_len);
+        else
+            rc = read_all(fd, f->map, f->map_len, path, err);
+    } else if (rc == 0 && f->map_len > 0) {
         f->map = mmap(NULL, f->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
         if (f->map == MAP_FAILED) {
             f->map = NULL;
-            close(fd);
-            st_close(f);
-            return enc_errf(err, ENC_EIO, "%s: mmap: %s", path, strerror(errno));
-        }
-        f->mapped = 1;
+            rc = enc_errf(err, ENC_EIO, "%s: mmap: %s", path, strerror(errno));
+        } else
+            f->mapped = 1;
     }
     close(fd);
-    int rc = validate(f, err);
-    if (rc) {
+    if (rc == 0 && (rc = validate(f, o->max_header_bytes, err)) != 0)
         enc_err_prefix(err, "%s", path);
+    if (rc) {
         st_close(f);
         return rc;
     }
     *out = f;
     return 0;
+}
+
+int st_open(const char *path, st_file **out, enc_err *err)
+{
+    return st_open_with(path, &st_default_opts, out, err);
 }
 
 int st_open_buffer(const void *buf, size_t len, st_file **out, enc_err *err)
@@ -295,7 +350,7 @@ int st_open_buffer(const void *buf, size_t len, st_file **out, enc_err *err)
     }
     memcpy(f->map, buf, len);
     f->map_len = len;
-    int rc = validate(f, err);
+    int rc = validate(f, st_default_opts.max_header_bytes, err);
     if (rc) {
         st_close(f);
         return rc;

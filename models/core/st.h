@@ -24,8 +24,9 @@
  * offsets into NAME.bytes).
  *
  * Model files are untrusted input: st_open() checks every length, offset,
- * dtype and shape against the file before anything touches the mapping, and
- * refuses a bad file with a message naming the field.
+ * dtype and shape against the file before anything touches the data, and
+ * refuses a bad file with a message naming the field. Small files are read
+ * into memory, large ones mapped (st_open_opts).
  */
 #ifndef ENCORE_ST_H
 #define ENCORE_ST_H
@@ -36,7 +37,6 @@
 #include "core/err.h"
 
 #define ST_MAX_DIMS 8
-#define ST_MAX_HEADER (64u << 20)  /* refuse JSON headers over 64 MiB */
 #define ST_FILE_NAME "model.safetensors"
 
 typedef enum st_dtype {
@@ -75,7 +75,25 @@ static inline const char *st_str(const st_strings *s, size_t i, size_t *len)
 
 typedef struct st_file st_file;
 
-/* Map and validate `path`. On success *out is caller-owned (st_close). */
+/* How st_open_with reads a file. */
+struct st_open_opts {
+    /* Refuse a JSON header longer than this before reading it: jansson
+     * holds ~100 bytes per element, so a 63 MiB header once cost 1.4 GB. */
+    size_t max_header_bytes;
+    /* Files up to this size are read into memory (a file truncated or
+     * rewritten in place later cannot touch them); larger ones are mapped. */
+    size_t read_max_bytes;
+};
+#define ST_DEFAULT_MAX_HEADER ((size_t)1 << 20)
+#define ST_DEFAULT_READ_MAX ((size_t)64 << 20)
+extern const struct st_open_opts st_default_opts;   /* the two defaults above */
+
+/* Read (or map) and validate `path`. Only a regular file is opened, without
+ * blocking (a FIFO is refused, never waited on); the header length is
+ * checked against o->max_header_bytes and the file's size before anything
+ * is allocated. On success *out is caller-owned (st_close). */
+int st_open_with(const char *path, const struct st_open_opts *o, st_file **out, enc_err *err);
+/* st_open_with(path, &st_default_opts, ...). */
 int st_open(const char *path, st_file **out, enc_err *err);
 
 /* Validate an in-memory buffer (copied). Used by tests and the fuzzer. */
