@@ -11,6 +11,9 @@ if [ "${1:-build}" = test ]; then
   want+=(clang libclang-rt-14-dev wrk gnutls-bin python3-numpy valgrind)
   # redis-server: the event store's Redis tests start a real one
   want+=(redis-server)
+  # python3-rapidjson: tests/tritonclient_replay.py writes JSON with the library
+  # tritonclient uses (its compact output is the client's exact bytes)
+  want+=(python3-rapidjson)
   # node + npm: the object-storage tests start a real S3-compatible server
   # (tests/s3, installed by tests/lib/s3.sh with npm ci)
   command -v node >/dev/null && command -v npm >/dev/null || want+=(nodejs npm)
