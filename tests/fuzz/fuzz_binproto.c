@@ -9,7 +9,11 @@
  * the JSON through jansson; the rest through binproto_inputs; every slice
  * it assigns must lie inside the binary region, the slices must add up to
  * all of it, and each is then decoded (binproto_numeric for fixed-size
- * datatypes, binproto_bytes for BYTES). Every refusal must say why.
+ * datatypes, binproto_bytes for BYTES). Every refusal must say why. The
+ * request then goes through the protocol as the server reads it
+ * (proto_v2_parse_request, proto_v2_parse_tensor with inputs[0]'s slice,
+ * against a 4-feature numeric and a text model) and an accepted one is
+ * answered with proto_v2_write, whose JSON part must parse.
  *
  *   tests/fuzz/run.sh 60    (builds build-fuzz with clang when needed)
  */
@@ -19,6 +23,7 @@
 #include <string.h>
 
 #include "binproto.h"
+#include "protocol.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -100,6 +105,46 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (total != bin_len)
         abort();
+    static const char *const cls[3] = {"x", "y", "z"};
+    for (int text = 0; text < 2; text++) {
+        struct model_io io = {.kind = text ? MODEL_INPUT_TEXT : MODEL_INPUT_NUMERIC,
+                              .n_features = text ? 0 : 4, .ndim = text ? 0 : 1, .shape = {4},
+                              .min_value = -1e6, .max_value = 1e6, .n_classes = 3,
+                              .class_names = cls};
+        struct proto_limits lim = {.max_instances = 64, .max_text_bytes = 64};
+        struct proto_v2_req req;
+        struct proto_input in;
+        memset(&in, 0, sizeof in);
+        enc_err e3 = {0};
+        int r3 = proto_v2_parse_request(root, proto_v2_class_outputs, 2, &req, &e3);
+        if (!r3)
+            r3 = proto_v2_parse_tensor(req.input, sl, &io, &lim, &in, &e3);
+        if (r3) {
+            if (!e3.msg[0] && r3 != ENC_ENOMEM)
+                abort();
+            continue;
+        }
+        if (in.batch.n == 0 || in.batch.n > lim.max_instances)
+            abort();
+        for (size_t k = 0; text && k < in.batch.n; k++)
+            if (in.batch.text_len[k] == 0 || in.batch.text_len[k] > lim.max_text_bytes ||
+                (const unsigned char *)in.batch.text[k] < body ||
+                (const unsigned char *)in.batch.text[k] + in.batch.text_len[k] > body + n)
+                abort();
+        float *prob = malloc(in.batch.n * 3 * sizeof *prob);
+        for (size_t k = 0; k < in.batch.n * 3; k++)
+            prob[k] = 1.0f / 3;
+        buf o;
+        buf_init(&o);
+        size_t hl = proto_v2_write(&o, "m", 1, &req, &io, prob, in.batch.n);
+        json_t *back = json_loadb(o.data, hl ? hl : o.len, 0, NULL);
+        if (!back && !o.oom)
+            abort();
+        json_decref(back);
+        buf_free(&o);
+        free(prob);
+        proto_input_free(&in);
+    }
     json_decref(root);
     return 0;
 }
