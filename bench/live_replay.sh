@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# live_replay.sh - live recommendations against the static model on
+# MovieLens, the replay protocol of issue #15 (bench/live_replay.py):
+# train ALS on the positives (rating >= 4) before the 80th percentile of
+# their timestamps, then replay the later ones in time order through
+# POST /v1/events, asking :recommend (k = 10) before each one, on a live
+# server (embedded event store) and a static one (events off).
+#
+#   bench/live_replay.sh ml-100k|ml-latest-small     (binaries from $BUILD_DIR, default build/)
+#
+# Ends with one JSON line: {"dataset":..,"known":{"events":N,"static_ndcg":..,
+# "live_ndcg":..},"all":{"events":N,"live_ndcg":..,"popularity_ndcg":..},...}.
+# Training options: $ALS_OPTS (default: encore-train's defaults with 64 factors).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+build=${BUILD_DIR:-$root/build}
+ds=${1:?usage: live_replay.sh ml-100k|ml-latest-small}
+shared=${ENCORE_SHARED:-$root/../shared}
+[ -d "$shared/datasets" ] || shared=/work/shared
+case "$ds" in
+  ml-100k) kind=udata ;;
+  ml-latest-small) kind=ratings-csv ;;
+  *) echo "unknown dataset $ds" >&2; exit 2 ;;
+esac
+dir=$shared/datasets/$ds
+[ -d "$dir" ] || { echo "no $dir" >&2; exit 1; }
+py=/usr/bin/python3
+T=$(mktemp -d /tmp/encore-replay.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
+trap cleanup EXIT
+
+cutoff=$($py "$here/live_replay.py" prepare "$dir" "$kind" "$T")
+echo "cutoff $cutoff: $(wc -l < "$T/train.tsv") training positives, $(wc -l < "$T/replay.tsv") replayed" >&2
+# shellcheck disable=SC2086
+"$build/encore-train" als --interactions "$T/train.tsv" --format tsv --out "$T/repo/replay" \
+  ${ALS_OPTS:---factors 64} > /dev/null 2>"$T/train.log" || { cat "$T/train.log" >&2; exit 1; }
+
+start() {   # PORTVAR EVENTS
+  local port i
+  for i in 1 2 3 4 5; do
+    port=$(( 20000 + (RANDOM * 7 + $$ + i) % 40000 ))
+    "$build/encore-server" --host 127.0.0.1 --port "$port" --models "$T/repo" --events "$2" \
+      --access-log false --drain-seconds 0 2>>"$T/server.log" &
+    pids+=($!)
+    for _ in $(seq 100); do
+      if curl -s -o /dev/null "http://127.0.0.1:$port/readyz"; then eval "$1=$port"; return 0; fi
+      sleep 0.1
+    done
+  done
+  cat "$T/server.log" >&2
+  return 1
+}
+start live_port "$T/events"
+start static_port off
+$py "$here/live_replay.py" run "$T" "$live_port" "$static_port" "$ds"
