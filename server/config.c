@@ -135,6 +135,9 @@ static const struct option_row options[] = {
      "model files up to this size are read into memory (safe from later changes to the file); "
      "larger ones are mapped, and a mapped file truncated in place retires its version (503) "
      "instead of crashing the server"},
+    {"min_item_events", K_INT, O(min_item_events), "3", 1, 1000000, "ENCORE_MIN_ITEM_EVENTS",
+     "events an item the model lacks needs before its vector comes from its users (the ALS "
+     "item step); before that it comes from the items sharing its catalogue tags"},
 };
 #undef O
 #define N_OPTIONS (sizeof options / sizeof *options)

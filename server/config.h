@@ -61,6 +61,7 @@ struct config {
     int64_t events_max_bytes;    /* embedded store: largest file */
     int64_t max_model_header_bytes;    /* model files: JSON header cap */
     int64_t model_read_max_bytes;      /* model files up to this are read, larger mapped */
+    int64_t min_item_events;     /* events before a new item's vector comes from its users */
     /* owned copies of strings that came from the config file */
     char *owned[16];
     int n_owned;

@@ -184,11 +184,15 @@ static void write_hits(struct http_req *r, const struct model *m, const struct r
                        size_t n)
 {
     const char *(*item_json)(const void *, size_t, size_t *) = m->ops->reco->item_json;
+    size_t n_items = r->live ? m->ops->reco->n_items(m->state) : 0;
     buf *o = &r->out;
     buf_puts(o, ",\"items\":[");
     for (size_t i = 0; i < n; i++) {
         size_t len;
-        const char *frag = item_json(m->state, (size_t)hits[i].item, &len);
+        /* a new item's, or a catalogue title's (live_reco.c), or the model's */
+        const char *frag = r->live ? live_fragment(r->live, hits[i].item, n_items, &len) : NULL;
+        if (!frag)
+            frag = item_json(m->state, (size_t)hits[i].item, &len);
         buf_append(o, i ? ",{" : "{", i ? 2 : 1);
         buf_append(o, frag, len);
         buf_puts(o, ",\"score\":");
@@ -299,7 +303,8 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
     int64_t item = -1;
     if (similar) {
         item = ro->item_index(m->state, a->item, a->item_len);
-        if (item < 0) {
+        /* an item the model lacks may be a new one the events brought (below) */
+        if (item < 0 && !(r->srv->live && ro->similar_vec)) {
             http_error(r, 404, "unknown item '%.*s' in model '%s'",
                        (int)(a->item_len > 128 ? 128 : a->item_len), a->item, m->name);
             return -1;
@@ -323,8 +328,9 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
         return -1;
     }
     *source = NULL;
+    struct live_query *lq = NULL;
     if (r->srv->live && ro->fold_in_weighted) {
-        struct live_query *lq = http_alloc(r, sizeof *lq);
+        lq = http_alloc(r, sizeof *lq);
         if (!lq || (memset(lq, 0, sizeof *lq), http_defer(r, free_live_query, lq))) {
             http_error(r, 500, "out of memory");
             return -1;
@@ -332,11 +338,36 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
         if (live_query(r, m, a, similar, scratch, &q, lq))
             return -1;
         *source = lq->source;
+        r->live = lq;
     }
-    if ((similar ? ro->similar(m->state, (int32_t)item, &q, scratch, res, &err)
-                 : ro->recommend(m->state, &q, scratch, res, &err)) != 0) {
+    const float *new_vec = NULL;   /* :similar of a new item */
+    int32_t new_index = -1;
+    if (similar && item < 0) {
+        new_vec = lq ? live_new_item_vec(lq, a->item, a->item_len, &new_index) : NULL;
+        if (!new_vec) {
+            http_error(r, 404, "unknown item '%.*s' in model '%s'",
+                       (int)(a->item_len > 128 ? 128 : a->item_len), a->item, m->name);
+            return -1;
+        }
+    }
+    int rc = similar ? new_vec ? ro->similar_vec(m->state, new_vec, &q, scratch, res, &err)
+                               : ro->similar(m->state, (int32_t)item, &q, scratch, res, &err)
+                     : ro->recommend(m->state, &q, scratch, res, &err);
+    if (rc != 0) {
         http_fail(r, &err);
         return -1;
+    }
+    /* New items (not in the model) compete for the k places, unless the
+     * request narrowed the catalogue (candidates, tags: model rows only). */
+    if (lq && !a->has_candidates && !a->n_tags) {
+        size_t n_items = ro->n_items(m->state);
+        if (similar) {
+            const float *qv = new_vec ? new_vec : ro->item_factors(m->state, item);
+            live_merge_new(lq, qv, NULL, 0, 1, new_index, q.k, n_items, res);
+        } else if (res->source == RECO_FROM_USER || res->source == RECO_FROM_VECTOR) {
+            const float *u = q.user_vec ? q.user_vec : ro->user_factors(m->state, q.user);
+            live_merge_new(lq, u, a->user, a->user_len, 0, -1, q.k, n_items, res);
+        }
     }
     return 0;
 }

@@ -15,6 +15,7 @@ int live_open(const struct config *c, struct live **out, enc_err *err)
     struct live *l = calloc(1, sizeof *l);
     if (!l)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
+    l->min_item_events = c->min_item_events;
     int rc = ev_types_parse(c->event_weights, &l->types, err);
     if (rc) {
         free(l);

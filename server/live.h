@@ -26,11 +26,13 @@
 
 struct live_reco;
 struct model;
+struct reco_result;
 
 struct live {
     struct evstore *store;
     struct live_reco *reco;     /* the recommend side (live_reco.c) */
     struct ev_types types;
+    int64_t min_item_events;    /* a new item's vector comes from its users from here on */
     /* counters (atomic) */
     int64_t accepted;           /* events stored */
     int64_t duplicates;         /* events counted once already (client retries) */
@@ -80,6 +82,21 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
                  int64_t *user_row, const int32_t *history, size_t n_history, int exclude_seen,
                  void *scratch, struct live_query *lq, enc_err *err);
 void live_query_free(struct live_query *lq);
+
+/* Items the model does not have (recorded events or the catalogue brought
+ * them; see docs/events.md): merge those with a vector into res (k at most)
+ * by dot product with u (recommend) or cosine (similar, skipping new item
+ * `skip`); a user's own items are left out. Their hits have rows n_items + i. */
+void live_merge_new(const struct live_query *lq, const float *u, const char *user,
+                    size_t user_len, int cosine, int32_t skip, size_t k, size_t n_items,
+                    struct reco_result *res);
+/* The vector of a new item by id (and its index), or NULL. */
+const float *live_new_item_vec(const struct live_query *lq, const char *id, size_t len,
+                               int32_t *index);
+/* The JSON fragment for a hit's row: a new item's, or a model item's with a
+ * catalogue title; NULL: the model's own. */
+const char *live_fragment(const struct live_query *lq, int32_t row, size_t n_items,
+                          size_t *len);
 
 #define live_add(l, field, n) __atomic_add_fetch(&(l)->field, (int64_t)(n), __ATOMIC_RELAXED)
 

@@ -177,17 +177,47 @@ struct view {
     const void *model;
     int64_t version;
     uint64_t cat_gen;           /* catalogue generation it was built from */
+    uint64_t item_gen;          /* item changes it has seen */
     int64_t valid_until;        /* rebuild at this time (an availability window edge) */
     int same_store;             /* the model was trained on this store */
     uint64_t cutoff_seq;
     int64_t read_at;            /* when the trainer read the store */
     uint64_t *unavailable;      /* bitset over rows, or NULL when all are available */
+    struct smap titles;         /* row (4 bytes) -> catalogue title's JSON fragment */
+    struct newitem *news;       /* items the model does not have */
+    size_t n_news;
+    size_t factors;
 };
+
+/* An item the model does not have (events or the catalogue brought it). */
+struct newitem {
+    char *id;
+    size_t len;
+    char *json;                 /* "item":"..","title":".." */
+    size_t json_len;
+    float *vec;                 /* factors floats, or NULL: not recommendable yet */
+    int from_users;             /* vec from its users (item step), else from its tags */
+    int available;
+    struct smap users;          /* users with events on it (left out for them) */
+};
+
+static void news_free(struct newitem *n, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(n[i].id);
+        free(n[i].json);
+        free(n[i].vec);
+        smap_clear(&n[i].users, NULL);
+    }
+    free(n);
+}
 
 static void view_unref(struct view *v)
 {
     if (v && __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         free(v->unavailable);
+        smap_clear(&v->titles, free);
+        news_free(v->news, v->n_news);
         free(v);
     }
 }
@@ -201,6 +231,17 @@ struct live_reco {
     uint64_t cat_gen;           /* bumped by every catalogue change */
     int cat_loaded;
     struct smap pending;        /* items announced but not yet re-read */
+    struct smap evitems;        /* items that have events (candidates for new items) */
+    int evitems_loaded;
+    /* Items whose events changed, newest last: a view stays valid across
+     * changes to items its model has (most events), and is rebuilt when
+     * one of its new items changed. */
+    uint64_t item_gen;
+    struct {
+        uint64_t gen;
+        uint16_t len;
+        char id[EV_ID_MAX];
+    } ring[1024];
     struct view *views[16];     /* by model; replaced when stale */
     int n_views;
     char store_id[33];
@@ -223,6 +264,7 @@ static void on_change(void *arg, enum ev_change kind, const char *id, size_t len
     if (kind == EV_CHANGE_RESYNC) {
         smap_clear(&lr->cache, ucache_free);
         lr->cat_loaded = 0;   /* re-read the whole catalogue */
+        lr->evitems_loaded = 0;
         lr->cat_gen++;
     } else if (kind == EV_CHANGE_USER) {
         struct ucache *c = smap_get(&lr->cache, id, len);
@@ -235,11 +277,16 @@ static void on_change(void *arg, enum ev_change kind, const char *id, size_t len
             if (oom)
                 free(c);
         }
-    } else if (kind == EV_CHANGE_ITEM) {
+    } else if (kind == EV_CHANGE_ITEM && len <= EV_ID_MAX) {
         smap_put(&lr->pending, id, len, (void *)1, &oom);
         if (oom)
             lr->cat_loaded = 0;
-        lr->cat_gen++;
+        smap_put(&lr->evitems, id, len, (void *)1, &oom);
+        uint64_t g = ++lr->item_gen;
+        size_t slot = g % (sizeof lr->ring / sizeof *lr->ring);
+        lr->ring[slot].gen = g;
+        lr->ring[slot].len = (uint16_t)len;
+        memcpy(lr->ring[slot].id, id, len);
     }
     pthread_mutex_unlock(&lr->lock);
 }
@@ -266,6 +313,7 @@ void live_reco_free(struct live *l)
     smap_clear(&lr->cache, ucache_free);
     smap_clear(&lr->catalog, cat_free);
     smap_clear(&lr->pending, NULL);
+    smap_clear(&lr->evitems, NULL);
     for (int i = 0; i < lr->n_views; i++)
         view_unref(lr->views[i]);
     pthread_mutex_destroy(&lr->lock);
@@ -318,6 +366,7 @@ static int catalog_refresh(struct live *l, enc_err *err)
             smap_clear(&lr->catalog, cat_free);
             lr->catalog = fresh;
             lr->cat_loaded = 1;
+            lr->cat_gen++;
             pthread_mutex_unlock(&lr->lock);
         }
     } else {
@@ -338,8 +387,10 @@ static int catalog_refresh(struct live *l, enc_err *err)
                 free(json);
                 int oom;
                 pthread_mutex_lock(&lr->lock);
-                if (it)
+                if (it) {   /* a catalogue change: views rebuild */
                     cat_free(smap_put(&lr->catalog, x->key, x->len, it, &oom));
+                    lr->cat_gen++;
+                }
                 pthread_mutex_unlock(&lr->lock);
             }
     }
@@ -372,9 +423,186 @@ static void read_cutoff(const struct model *m, struct view *v, const char *store
     json_decref(h);
 }
 
+static int evitem_add(void *arg, const char *id, size_t len)
+{
+    int oom;
+    smap_put(arg, id, len, (void *)1, &oom);
+    return oom;
+}
+
+/* One candidate new item, copied out of the catalogue under the lock. */
+struct cand {
+    char *id;
+    size_t len;
+    char *title;                /* or NULL */
+    char **tags;
+    size_t n_tags;
+    int available;
+};
+
+static void cands_free(struct cand *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].id);
+        free(c[i].title);
+        for (size_t t = 0; t < c[i].n_tags; t++)
+            free(c[i].tags[t]);
+        free(c[i].tags);
+    }
+    free(c);
+}
+
+#define NEW_ITEMS_MAX 10000
+
+static int cand_add(struct cand **c, size_t *n, size_t *cap, const char *id, size_t len,
+                    const struct cat_item *it, int64_t now)
+{
+    if (*n >= NEW_ITEMS_MAX)
+        return 0;
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 16;
+        struct cand *x = realloc(*c, nc * sizeof *x);
+        if (!x)
+            return -1;
+        *c = x;
+        *cap = nc;
+    }
+    struct cand *k = &(*c)[*n];
+    memset(k, 0, sizeof *k);
+    if (!(k->id = malloc(len ? len : 1)))
+        return -1;
+    memcpy(k->id, id, len);
+    k->len = len;
+    k->available = it ? cat_item_available(it, now) : 1;
+    if (it && it->title)
+        k->title = strdup(it->title);
+    if (it && it->n_tags && (k->tags = calloc(it->n_tags, sizeof *k->tags)))
+        for (size_t t = 0; t < it->n_tags; t++)
+            if ((k->tags[k->n_tags] = strdup(it->tags[t])))
+                k->n_tags++;
+    (*n)++;
+    return 0;
+}
+
+/* "item":"<id>"[,"title":"<title>"] as the model writes its fragments. */
+static char *fragment(const char *id, size_t len, const char *title, size_t *out_len)
+{
+    buf b = {0};
+    buf_puts(&b, "\"item\":");
+    buf_json_str(&b, id, len);
+    if (title && *title) {
+        buf_puts(&b, ",\"title\":");
+        buf_json_str(&b, title, strlen(title));
+    }
+    return buf_steal(&b, out_len);
+}
+
+struct item_users {
+    struct live *l;
+    const struct model *m;
+    struct newitem *ni;
+    float *vecs;                /* n x F */
+    float *conf;
+    size_t n, cap, events;
+    int oom;
+};
+
+static int item_user(void *arg, const struct ev_event *e)
+{
+    struct item_users *c = arg;
+    const struct reco_ops *ro = c->m->ops->reco;
+    int oom;
+    smap_put(&c->ni->users, e->user, e->user_len, (void *)1, &oom);
+    float w = ev_types_weight(&c->l->types, e->type, e->type_len, NULL);
+    if (!(w > 0))
+        return 0;
+    c->events++;
+    int64_t row = ro->user_index(c->m->state, e->user, e->user_len);
+    const float *u = row >= 0 ? ro->user_factors(c->m->state, row) : NULL;
+    if (!u)
+        return 0;   /* a user the model lacks: their vector is not at hand here */
+    size_t F = ro->factors(c->m->state);
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? 2 * c->cap : 16;
+        float *v = realloc(c->vecs, nc * F * sizeof *v), *cf = v ? realloc(c->conf, nc * sizeof *cf) : NULL;
+        if (v)
+            c->vecs = v;
+        if (!cf) {
+            c->oom = 1;
+            return 1;
+        }
+        c->conf = cf;
+        c->cap = nc;
+    }
+    memcpy(c->vecs + c->n * F, u, F * sizeof *u);
+    c->conf[c->n++] = (float)(1.0 + ro->alpha(c->m->state) * w);
+    return 0;
+}
+
+/* The vector of a new item: the item step over its users' vectors once it
+ * has min_item_events events, else the mean of the model's items that share
+ * one of its tags. Store reads: call without the lock. */
+static void new_item_vector(struct live *l, const struct model *m, const struct cand *c,
+                            void *scratch, struct newitem *ni)
+{
+    const struct reco_ops *ro = m->ops->reco;
+    size_t F = ro->factors(m->state);
+    struct item_users iu = {l, m, ni, NULL, NULL, 0, 0, 0, 0};
+    enc_err err = {0};
+    if (evstore_item_events(l->store, c->id, c->len, 1000, item_user, &iu, &err) != 0)
+        live_add(l, store_failures, 1);
+    if (iu.events >= (size_t)l->min_item_events && iu.n > 0 && !iu.oom &&
+        (ni->vec = malloc(F * sizeof *ni->vec)) != NULL) {
+        if (ro->item_step(m->state, iu.vecs, iu.conf, iu.n, scratch, ni->vec, &err) == 0)
+            ni->from_users = 1;
+        else {
+            free(ni->vec);
+            ni->vec = NULL;
+        }
+    }
+    free(iu.vecs);
+    free(iu.conf);
+    if (ni->vec || !c->n_tags)
+        return;
+    int32_t tags[CAT_TAGS_MAX];
+    size_t nt = 0;
+    for (size_t t = 0; t < c->n_tags && nt < CAT_TAGS_MAX; t++) {
+        int64_t id = ro->tag_index(m->state, c->tags[t], strlen(c->tags[t]));
+        if (id >= 0)
+            tags[nt++] = (int32_t)id;
+    }
+    if (!nt || !(ni->vec = calloc(F, sizeof *ni->vec)))
+        return;
+    size_t n_items = ro->n_items(m->state), count = 0;
+    for (size_t i = 0; i < n_items; i++) {
+        const int32_t *it;
+        size_t k = ro->item_tags(m->state, (int64_t)i, &it), hit = 0;
+        for (size_t a = 0; a < k && !hit; a++)
+            for (size_t b = 0; b < nt; b++)
+                if (it[a] == tags[b]) {
+                    hit = 1;
+                    break;
+                }
+        if (!hit)
+            continue;
+        const float *y = ro->item_factors(m->state, (int64_t)i);
+        for (size_t f = 0; f < F; f++)
+            ni->vec[f] += y[f];
+        count++;
+    }
+    if (!count) {
+        free(ni->vec);
+        ni->vec = NULL;
+        return;
+    }
+    for (size_t f = 0; f < F; f++)
+        ni->vec[f] /= (float)count;
+}
+
 /* A view of `m` that is current (a reference; view_unref), or NULL when out
- * of memory. Rebuilt when the catalogue changed or a window edge passed. */
-static struct view *view_get(struct live *l, const struct model *m, int64_t now)
+ * of memory. Rebuilt when the catalogue or an item's events changed, or an
+ * availability window opened or closed. */
+static struct view *view_get(struct live *l, const struct model *m, int64_t now, void *scratch)
 {
     struct live_reco *lr = l->reco;
     const struct reco_ops *ro = m->ops->reco;
@@ -383,39 +611,69 @@ static struct view *view_get(struct live *l, const struct model *m, int64_t now)
         evstore_id(l->store, lr->store_id, NULL);
     pthread_mutex_lock(&lr->lock);
     int need_refresh = !lr->cat_loaded || lr->pending.n > 0;
+    int need_items = !lr->evitems_loaded;
     pthread_mutex_unlock(&lr->lock);
     if (need_refresh && catalog_refresh(l, &err) != 0)
         live_add(l, store_failures, 1);   /* serve what is known */
+    if (need_items) {
+        struct smap fresh = {0};
+        if (evstore_event_items(l->store, evitem_add, &fresh, &err) == 0) {
+            pthread_mutex_lock(&lr->lock);
+            for (size_t b = 0; b < fresh.nb; b++)
+                for (struct smap_entry *x = fresh.b[b]; x; x = x->next) {
+                    int oom;
+                    smap_put(&lr->evitems, x->key, x->len, (void *)1, &oom);
+                }
+            lr->evitems_loaded = 1;
+            lr->cat_gen++;
+            pthread_mutex_unlock(&lr->lock);
+        } else {
+            live_add(l, store_failures, 1);
+        }
+        smap_clear(&fresh, NULL);
+    }
     pthread_mutex_lock(&lr->lock);
     struct view *v = NULL;
-    int slot = -1;
-    for (int i = 0; i < lr->n_views; i++)
-        if (lr->views[i]->model == m->state) {
-            slot = i;
-            if (lr->views[i]->cat_gen == lr->cat_gen && now < lr->views[i]->valid_until) {
-                v = lr->views[i];
-                __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
-            }
-            break;
+    for (int i = 0; i < lr->n_views; i++) {
+        struct view *c = lr->views[i];
+        if (c->model != m->state || c->cat_gen != lr->cat_gen || now >= c->valid_until)
+            continue;
+        /* item changes since it was built: only items the model has? */
+        size_t ring = sizeof lr->ring / sizeof *lr->ring;
+        int stale = lr->item_gen - c->item_gen >= ring;
+        for (uint64_t g = c->item_gen + 1; !stale && g <= lr->item_gen; g++) {
+            size_t slot = g % ring;
+            stale = lr->ring[slot].gen != g ||
+                    ro->item_index(m->state, lr->ring[slot].id, lr->ring[slot].len) < 0;
         }
+        if (stale)
+            break;
+        c->item_gen = lr->item_gen;
+        v = c;
+        __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
+        break;
+    }
     if (v) {
         pthread_mutex_unlock(&lr->lock);
         return v;
     }
-    /* build (under the lock: the catalogue is read; it is a pass over the
-     * catalogue's records, not over the items) */
+    /* build: the catalogue pass under the lock, new items' vectors outside */
     v = calloc(1, sizeof *v);
     size_t n_items = ro->n_items(m->state);
     if (!v) {
         pthread_mutex_unlock(&lr->lock);
         return NULL;
     }
-    v->refs = 2;   /* the table's and the caller's */
+    v->refs = 1;   /* the caller's; the table takes one when it is installed */
     v->model = m->state;
     v->version = m->version;
     v->cat_gen = lr->cat_gen;
+    v->item_gen = lr->item_gen;
     v->valid_until = INT64_MAX;
+    v->factors = ro->factors(m->state);
     read_cutoff(m, v, lr->store_id);
+    struct cand *cands = NULL;
+    size_t n_cands = 0, cap_cands = 0;
     for (size_t b = 0; b < lr->catalog.nb; b++)
         for (struct smap_entry *x = lr->catalog.b[b]; x; x = x->next) {
             const struct cat_item *it = x->val;
@@ -423,22 +681,61 @@ static struct view *view_get(struct live *l, const struct model *m, int64_t now)
                 v->valid_until = it->available_from;
             if (it->available_until > now && it->available_until < v->valid_until)
                 v->valid_until = it->available_until;
-            if (cat_item_available(it, now))
-                continue;
             int64_t row = ro->item_index(m->state, x->key, x->len);
-            if (row < 0)
+            if (row < 0) {   /* a new title */
+                cand_add(&cands, &n_cands, &cap_cands, x->key, x->len, it, now);
+                continue;
+            }
+            if (it->title) {
+                int32_t r32 = (int32_t)row;
+                size_t flen;
+                char *frag = fragment(x->key, x->len, it->title, &flen);
+                int oom;
+                if (frag)
+                    free(smap_put(&v->titles, (const char *)&r32, sizeof r32, frag, &oom));
+            }
+            if (cat_item_available(it, now))
                 continue;
             if (!v->unavailable &&
                 !(v->unavailable = calloc((n_items + 63) / 64, sizeof *v->unavailable)))
                 continue;
             v->unavailable[row / 64] |= 1ull << (row % 64);
         }
+    for (size_t b = 0; b < lr->evitems.nb; b++)
+        for (struct smap_entry *x = lr->evitems.b[b]; x; x = x->next)
+            if (ro->item_index(m->state, x->key, x->len) < 0 &&
+                !smap_get(&lr->catalog, x->key, x->len))
+                cand_add(&cands, &n_cands, &cap_cands, x->key, x->len, NULL, now);
+    pthread_mutex_unlock(&lr->lock);
+    if (n_cands && (v->news = calloc(n_cands, sizeof *v->news)) != NULL) {
+        for (size_t i = 0; i < n_cands; i++) {
+            struct newitem *ni = &v->news[v->n_news];
+            if (!(ni->id = malloc(cands[i].len)) ||
+                !(ni->json = fragment(cands[i].id, cands[i].len, cands[i].title, &ni->json_len))) {
+                free(ni->id);
+                continue;
+            }
+            memcpy(ni->id, cands[i].id, cands[i].len);
+            ni->len = cands[i].len;
+            ni->available = cands[i].available;
+            new_item_vector(l, m, &cands[i], scratch, ni);
+            v->n_news++;
+        }
+    }
+    cands_free(cands, n_cands);
+    /* install (another request may have built one meanwhile: the newer wins) */
+    pthread_mutex_lock(&lr->lock);
+    int slot = -1;
+    for (int i = 0; i < lr->n_views; i++)
+        if (lr->views[i]->model == m->state)
+            slot = i;
     if (slot < 0 && lr->n_views < (int)(sizeof lr->views / sizeof *lr->views))
         slot = lr->n_views++;
     else if (slot < 0)
-        slot = 0;   /* a table of 16 models: the oldest entry goes */
+        slot = 0;   /* a table of 16 models: the first entry goes */
     else
         view_unref(lr->views[slot]);
+    __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
     lr->views[slot] = v;
     pthread_mutex_unlock(&lr->lock);
     return v;
@@ -585,7 +882,7 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
         return 0;
     struct live_reco *lr = l->reco;
     int64_t now = (int64_t)time(NULL);
-    if (!(lq->view = view_get(l, m, now)))
+    if (!(lq->view = view_get(l, m, now, scratch)))
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     lq->unavailable = lq->view->unavailable;
     lq->source = *user_row >= 0 ? "model" : n_history ? "history" : "popular";
@@ -714,4 +1011,88 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
     lq->vec = c->vec;   /* owned by lq now */
     free(c->items);
     return 0;
+}
+
+/* ---- new items and catalogue titles in answers ----------------------------- */
+
+const float *live_new_item_vec(const struct live_query *lq, const char *id, size_t len,
+                               int32_t *index)
+{
+    const struct view *v = lq->view;
+    for (size_t i = 0; v && i < v->n_news; i++)
+        if (v->news[i].len == len && !memcmp(v->news[i].id, id, len)) {
+            *index = (int32_t)i;
+            return v->news[i].vec;
+        }
+    return NULL;
+}
+
+/* Insert (row, score) into hits[0..*n) best first, keeping at most k. */
+static void insert_hit(struct reco_result *res, size_t k, int32_t row, float score)
+{
+    size_t n = res->n;
+    if (k == 0 || !(score > -INFINITY) || (n == k && !(score > res->hits[n - 1].score)))
+        return;
+    size_t at = n < k ? n++ : k - 1;
+    while (at > 0 && res->hits[at - 1].score < score) {
+        res->hits[at] = res->hits[at - 1];
+        at--;
+    }
+    res->hits[at].item = row;
+    res->hits[at].score = score;
+    res->n = n;
+}
+
+void live_merge_new(const struct live_query *lq, const float *u, const char *user,
+                    size_t user_len, int cosine, int32_t skip, size_t k, size_t n_items,
+                    struct reco_result *res)
+{
+    const struct view *v = lq->view;
+    if (!v || !u)
+        return;
+    size_t F = v->factors;
+    float un = 1;
+    if (cosine) {
+        un = 0;
+        for (size_t f = 0; f < F; f++)
+            un += u[f] * u[f];
+        un = sqrtf(un);
+        if (!(un > 0))
+            return;
+    }
+    for (size_t i = 0; i < v->n_news; i++) {
+        const struct newitem *ni = &v->news[i];
+        if (!ni->vec || !ni->available || (int32_t)i == skip)
+            continue;
+        if (user && smap_get((struct smap *)&ni->users, user, user_len))
+            continue;   /* the user has had it */
+        float dot = 0, yn = 0;
+        for (size_t f = 0; f < F; f++) {
+            dot += u[f] * ni->vec[f];
+            yn += ni->vec[f] * ni->vec[f];
+        }
+        float score = cosine ? (yn > 0 ? dot / (un * sqrtf(yn)) : -INFINITY) : dot;
+        insert_hit(res, k, (int32_t)(n_items + i), score);
+    }
+}
+
+const char *live_fragment(const struct live_query *lq, int32_t row, size_t n_items,
+                          size_t *len)
+{
+    const struct view *v = lq ? lq->view : NULL;
+    if (!v)
+        return NULL;
+    if ((size_t)row >= n_items) {
+        size_t i = (size_t)row - n_items;
+        if (i >= v->n_news)
+            return NULL;
+        *len = v->news[i].json_len;
+        return v->news[i].json;
+    }
+    if (!v->titles.n)
+        return NULL;
+    const char *frag = smap_get((struct smap *)&v->titles, (const char *)&row, sizeof row);
+    if (frag)
+        *len = strlen(frag);
+    return frag;
 }

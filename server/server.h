@@ -23,6 +23,7 @@
 
 struct metrics;
 struct live;
+struct live_query;
 struct MHD_Daemon;
 struct MHD_Connection;
 struct uv_loop_s;
@@ -94,6 +95,7 @@ struct http_req {
     int close;               /* close the connection after the answer */
     int queued;              /* the response was handed to MHD */
     uint64_t ticket;         /* reload job an admin request waits for */
+    struct live_query *live; /* h_reco.c: what events add to this answer (live.h), or NULL */
     int64_t buffered;        /* bytes of body + response counted in srv->buffered_bytes */
     /* released with the request */
     json_t *json;                    /* the parsed body (http_body_json) */

@@ -89,6 +89,42 @@ req PUT "/v1/items/$W" '{"available_until":"2001-01-01T00:00:00Z"}' "${ADMIN[@]}
 reco '{"user":"fresh-1","k":50}'
 check "licence ended: not recommended" False "$(json "'$W' in [i['item'] for i in j['items']]")"
 
+# ---- a new item (not in the model): from its tags first, then from its 3 players
+req PUT /v1/items/brand-new '{"title":"Brand New (2026)","tags":["'"$GENRE"'"]}' "${ADMIN[@]}"
+check "new item: put" 200 "$STATUS"
+req POST /v1/models/demo:similar '{"item":"brand-new","k":5}'
+check "new item: neighbours from its tags" "200 5" "$STATUS $(json 'len(j["items"])')"
+USERS=$(awk -F'\t' '{print $1}' "$T/data/interactions.tsv" | sort -un | head -100 | tr '\n' ' ')
+appears() {   # how many of USERS (but the players) get brand-new in their ten
+  "$PY" - "$PORT" "$1" $USERS <<'PYEOF'
+import http.client, json, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+skip, n = set(sys.argv[2].split(",")), 0
+for u in sys.argv[3:]:
+    if u in skip:
+        continue
+    c.request("POST", "/v1/models/demo:recommend", json.dumps({"user": u, "k": 10}),
+              {"Content-Type": "application/json"})
+    j = json.loads(c.getresponse().read())
+    n += any(i["item"] == "brand-new" for i in j["items"])
+print(n)
+PYEOF
+}
+P1=$(echo $USERS | cut -d' ' -f10); P2=$(echo $USERS | cut -d' ' -f20); P3=$(echo $USERS | cut -d' ' -f30)
+post "{\"user\":\"$P1\",\"item\":\"brand-new\",\"type\":\"play\"},{\"user\":\"$P2\",\"item\":\"brand-new\",\"type\":\"play\"},{\"user\":\"$P3\",\"item\":\"brand-new\",\"type\":\"play\"}" "new item plays"
+N=$(appears "$P1,$P2,$P3")
+check "new item: recommended to other users after 3 plays ($N of 97)" yes "$([ "$N" -ge 1 ] && echo yes)"
+reco "{\"user\":\"$P1\",\"k\":1000}"
+check "new item: not recommended to a user who played it" False "$(json "'brand-new' in [i['item'] for i in j['items']]")"
+req POST /v1/models/demo:similar '{"item":"brand-new","k":5}'
+check "new item: neighbours from its users" "200 5" "$STATUS $(json 'len(j["items"])')"
+req POST /v1/models/demo:similar "{\"item\":\"$TOP\",\"k\":1000}"
+check "new item: among a model item's neighbours, with its catalogue title" "Brand New (2026)" \
+  "$(json '[i.get("title") for i in j["items"] if i["item"] == "brand-new"][0]')"
+req DELETE /v1/items/brand-new "" "${ADMIN[@]}"
+N=$(appears "$P1,$P2,$P3")
+check "new item: withdrawn, recommended to no one" 0 "$N"
+
 # ---- erasure: no personal answer from the model or the events
 req DELETE "/v1/users/$U" "" "${ADMIN[@]}"; check "erase" 200 "$STATUS"
 reco "{\"user\":\"$U\",\"k\":10}"

@@ -441,8 +441,30 @@ START_TEST(store_id_is_stable)
 }
 END_TEST
 
+static int sc_count_id(void *arg, const char *id, size_t len)
+{
+    int *n = arg;
+    (*n)++;
+    return 0;
+}
+
+START_TEST(items_with_events)
+{
+    struct evstore *s = sc_open(1000);
+    struct ev_event ev[4] = {sc_ev("u", "a", "play", NULL, T0), sc_ev("v", "a", "play", NULL, T0),
+                             sc_ev("u", "bb", "play", NULL, T0), sc_ev("w", "b", "play", NULL, T0)};
+    enc_err err = {0};
+    ck_assert_int_eq(evstore_append(s, ev, 4, T0, NULL, NULL, &err), 0);
+    int n = 0;
+    ck_assert_int_eq(evstore_event_items(s, sc_count_id, &n, &err), 0);
+    ck_assert_int_eq(n, 3);   /* a, b, bb: each once */
+    evstore_close(s);
+}
+END_TEST
+
 static void sc_add_common(TCase *tc)
 {
+    tcase_add_test(tc, items_with_events);
     tcase_add_test(tc, append_and_read_newest_first);
     tcase_add_test(tc, duplicates_counted_once);
     tcase_add_test(tc, per_user_cap_keeps_newest);

@@ -166,8 +166,9 @@ struct reco_ops {
     int (*fold_in_weighted)(const void *state, const int32_t *items, const float *conf,
                             const float *pref, const float *conf0, const float *pref0, size_t n,
                             const float *x0, void *scratch, float *vec, enc_err *err);
-    /* The item step: an item vector from n user vectors (n x factors,
-     * row-major) with their confidences, for an item the model lacks. */
+    /* The item step for an item the model lacks: its vector from n user
+     * vectors (n x factors, row-major) with their confidences; the users who
+     * did not play it are not counted against it (it is new). */
     int (*item_step)(const void *state, const float *users, const float *conf, size_t n,
                      void *scratch, float *vec, enc_err *err);
     /* similar() for a vector instead of an item row (an item the model

@@ -279,6 +279,11 @@ int evstore_item_events(struct evstore *s, const char *item, size_t len, size_t 
     return s->vt->item_events(s, item, len, limit, fn, arg, err);
 }
 
+int evstore_event_items(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err)
+{
+    return s->vt->event_items(s, fn, arg, err);
+}
+
 int evstore_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *err)
 {
     return s->vt->scan(s, fn, arg, err);

@@ -103,6 +103,9 @@ int evstore_user_events(struct evstore *s, const char *user, size_t len, size_t 
 /* An item's events (each with its user), newest first, at most `limit`. */
 int evstore_item_events(struct evstore *s, const char *item, size_t len, size_t limit,
                         evstore_event_fn fn, void *arg, enc_err *err);
+/* Every item that has events (once each, no particular order). */
+typedef int (*evstore_id_fn)(void *arg, const char *id, size_t len);
+int evstore_event_items(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err);
 /* Every event, in no particular order (export, training). */
 int evstore_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *err);
 

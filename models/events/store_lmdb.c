@@ -518,6 +518,38 @@ static int lm_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *e
     return 0;
 }
 
+/* The item index's distinct prefixes: jump from one item to the next. */
+static int lm_event_items(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err)
+{
+    struct lm *l = s->impl;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lm_err(err, rc, "read");
+    if ((rc = mdb_cursor_open(txn, l->iu, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return lm_err(err, rc, "read");
+    }
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0 && k.mv_size > 10) {
+        const unsigned char *p = k.mv_data;
+        size_t len = ((size_t)p[0] << 8) | p[1];
+        if (len + 10 != k.mv_size || fn(arg, (const char *)p + 2, len))
+            break;
+        unsigned char next[KEY_MAX];
+        MDB_val nk = {seq_key(next, (const char *)p + 2, len, UINT64_MAX), next};
+        k = nk;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && k.mv_size == nk.mv_size && !memcmp(k.mv_data, next, nk.mv_size))
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return 0;
+}
+
 /* ---- erasure ---------------------------------------------------------- */
 
 static int lm_erase_user(struct evstore *s, const char *user, size_t len, int64_t now,
@@ -917,6 +949,7 @@ const struct evstore_vt evstore_lmdb_vt = {
     .user_events = lm_user_events,
     .item_events = lm_item_events,
     .scan = lm_scan,
+    .event_items = lm_event_items,
     .erase_user = lm_erase_user,
     .erased_at = lm_erased_at,
     .tombstones = lm_tombstones,

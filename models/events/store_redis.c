@@ -8,6 +8,7 @@
  *   P i:ITEM      list, the same strings for the item's events (newest 1,000)
  *   P id:ID       client event ids (SET NX EX retention): dedup
  *   P users       set of users with a list        P nevents  events kept
+ *   P items_ev    set of items that have had events
  *   P seq         last sequence number            P meta     hash: id
  *   P tomb        hash user -> erasure time       P items    hash item -> JSON
  *   P rec:RID     hash type -> count (expires retention after its last update)
@@ -120,6 +121,7 @@ static const char append_lua[] = LUA_PARSE
     "      if not r or r >= cutoff then break end\n"
     "      redis.call('RPOP', uk); drop(old); len = len - 1; removed = removed + 1\n"
     "    end\n"
+    "    redis.call('SADD', P .. 'items_ev', item)\n"
     "    local ik = P .. 'i:' .. item\n"
     "    redis.call('LPUSH', ik, v)\n"
     "    redis.call('LTRIM', ik, 0, icap - 1)\n"
@@ -669,6 +671,23 @@ static int scan_one_user(void *arg, const redisReply *a, const redisReply *b)
     return stopped;
 }
 
+struct id_scan {
+    evstore_id_fn fn;
+    void *arg;
+};
+
+static int id_member(void *arg, const redisReply *a, const redisReply *b)
+{
+    struct id_scan *t = arg;
+    return t->fn(t->arg, a->str, a->len);
+}
+
+static int rd_event_items(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err)
+{
+    struct id_scan t = {fn, arg};
+    return scan_key(s, "SSCAN", P "items_ev", 0, id_member, &t, err);
+}
+
 static int rd_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *err)
 {
     struct scan_users u = {s, fn, arg, 0, 0, err};
@@ -1002,6 +1021,7 @@ const struct evstore_vt evstore_redis_vt = {
     .user_events = rd_user_events,
     .item_events = rd_item_events,
     .scan = rd_scan,
+    .event_items = rd_event_items,
     .erase_user = rd_erase_user,
     .erased_at = rd_erased_at,
     .tombstones = rd_tombstones,

@@ -149,8 +149,6 @@ struct mf_model {
     uint16_t *Vh, *Vnh;      /* V and Vn packed as binary16 (half.h), or NULL */
     struct quant_items Vq, Vnq; /* V and Vn packed as int8 (quant.h), or empty */
     float *yty;              /* V^T V, f x f, for fold-in */
-    float *xtx;              /* U^T U, f x f, for the item step of new items; made on
-                              * first use (atomic pointer), freed with the model */
     char *item_json;         /* pre-escaped "item":..,"title":.. fragments */
     size_t *item_json_off;   /* n_items + 1 */
 };
@@ -186,7 +184,6 @@ static void mf_free_state(void *state)
     quant_free(&m->Vq);
     quant_free(&m->Vnq);
     free(m->yty);
-    free(m->xtx);
     free(m->item_json);
     free(m->item_json_off);
     free(m);
@@ -959,33 +956,19 @@ static int op_fold_in_weighted(const void *s, const int32_t *items, const float 
     return rc;
 }
 
-/* U^T U, made once per model on first use. */
-static const float *model_xtx(const struct mf_model *m)
-{
-    float *g = __atomic_load_n(&((struct mf_model *)m)->xtx, __ATOMIC_ACQUIRE);
-    if (g)
-        return g;
-    size_t F = m->f;
-    if (!(g = malloc(F * F * sizeof *g)))
-        return NULL;
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)F, (int)m->n_users, 1.0f, m->U,
-                (int)F, 0.0f, g, (int)F);
-    float *expected = NULL;
-    if (!__atomic_compare_exchange_n(&((struct mf_model *)m)->xtx, &expected, g, 0,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        free(g);   /* another thread made it first */
-        return expected;
-    }
-    return g;
-}
-
 static int op_item_step(const void *s, const float *users, const float *conf, size_t n,
                         void *scratch, float *vec, enc_err *err)
 {
     const struct mf_model *m = s;
     if (n > MF_LIVE_MAX)
         return enc_errf(err, ENC_EINVAL, "item step: more than %d users", MF_LIVE_MAX);
-    const float *G = model_xtx(m);
+    /* The step without the X^T X term: a new item has not been shown to
+     * every user, so the users who did not play it are no evidence against
+     * it yet (the trained items got their zeros from a catalogue everyone
+     * could see). With it, three plays among a thousand users make a vector
+     * near zero that no one is ever recommended. */
+    size_t F = m->f;
+    float *G = calloc(F * F, sizeof *G);
     const float **rows = malloc((n ? n : 1) * sizeof *rows);
     float *pref = malloc((n ? n : 1) * sizeof *pref);
     int rc;
@@ -996,9 +979,17 @@ static int op_item_step(const void *s, const float *users, const float *conf, si
             rows[i] = users + i * m->f;
             pref[i] = 1;
         }
-        rc = solve_weighted(m->f, G, m->reg, rows, conf, pref, NULL, NULL, n, NULL, 0, scratch,
+        /* an item's row regularisation, as training scaled it: by its users
+         * over the mean users per item */
+        double reg = m->reg, mean_item = m->n_items ? (double)m->seen_off[m->n_users] /
+                                                          (double)m->n_items
+                                                    : 0;
+        if (m->reg_exponent != 0 && mean_item > 0)
+            reg *= pow((double)(n ? n : 1) / mean_item, m->reg_exponent);
+        rc = solve_weighted(m->f, G, reg, rows, conf, pref, NULL, NULL, n, NULL, 0, scratch,
                             vec, err);
     }
+    free(G);
     free(rows);
     free(pref);
     return rc;
