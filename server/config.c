@@ -183,6 +183,15 @@ void config_defaults(struct config *c)
         set_value(c, &options[i], options[i].dflt, "default", NULL);
 }
 
+int config_is_default(const struct config *c, const char *name)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (!strcmp(options[i].name, name))
+            return options[i].kind == K_STR &&
+                   *(const char *const *)((const char *)c + options[i].offset) == options[i].dflt;
+    return 0;
+}
+
 void config_free(struct config *c)
 {
     for (int i = 0; i < c->n_owned; i++)

@@ -77,6 +77,10 @@ int config_load(struct config *c, int argc, char **argv, enc_err *err);
 
 void config_free(struct config *c);
 
+/* 1 if string option `name` still holds its built-in default (no file,
+ * environment or flag set it). */
+int config_is_default(const struct config *c, const char *name);
+
 /* The default HTTP thread count: twice the cores this process may run on,
  * the fewer of its CPU affinity and the cgroup quota read from
  * cpu_max_path: cgroup v2's cpu.max ("QUOTA PERIOD" or "max PERIOD"), or a

@@ -382,9 +382,17 @@ int main(int argc, char **argv)
 
     /* Phase 3b: the event store (live recommendations). */
     if (live_open(&srv.cfg, &srv.live, &err)) {
-        slog("error", "events: %s", err.msg);
-        fprintf(stderr, "encore-server: events: %s\n", err.msg);
-        return 2;
+        /* The default ./events in a read-only working directory (a container
+         * that did not configure events): serve without them, and say so. An
+         * events location someone chose must work. */
+        if (!config_is_default(&srv.cfg, "events")) {
+            slog("error", "events: %s", err.msg);
+            fprintf(stderr, "encore-server: events: %s\n", err.msg);
+            return 2;
+        }
+        slog("warn", "events: the default store ./events cannot be opened (%s); events are off "
+                     "(set the events option: a writable directory, redis://HOST:PORT, or off)",
+             err.msg);
     }
     if (srv.live)
         slog("info", "events: %s store at %s (retention %lld days, %lld events per user)",
