@@ -876,8 +876,20 @@ static int solve_weighted(size_t F, const float *G, double reg, const float *con
         memcpy(A, G, F * F * sizeof *A);
         for (size_t j = 0; j < F; j++)
             A[j * F + j] += (float)reg;
-        for (size_t i = 0; i < n; i++)
-            cblas_ssyr(CblasRowMajor, CblasUpper, (int)F, conf[i] - 1.0f, v[i], 1, A, (int)F);
+        /* A += sum (c_i - 1) v_i v_i^T as one rank-n update of the gathered
+         * rows scaled by sqrt(c_i - 1) (ssyrk), not n rank-1 ones */
+        float *W = n ? malloc(n * F * sizeof *W) : NULL;
+        if (n && !W)
+            return enc_errf(err, ENC_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            float sc = sqrtf(conf[i] - 1.0f);
+            for (size_t j = 0; j < F; j++)
+                W[i * F + j] = sc * v[i][j];
+        }
+        if (n)
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)F, (int)n, 1.0f, W, (int)F,
+                        1.0f, A, (int)F);
+        free(W);
         memcpy(x, b, F * sizeof *x);
         lapack_int info =
             LAPACKE_sposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)F, 1, A, (lapack_int)F, x, 1);
@@ -886,6 +898,24 @@ static int solve_weighted(size_t F, const float *G, double reg, const float *con
                             (int)info);
         return 0;
     }
+    /* The entries' vectors side by side (n x F, from the caller's rows in
+     * the work space past the four vectors when it fits, else the heap): the
+     * rank-n term of A p is then two gemv calls instead of 2n dot/axpy calls. */
+    float *Vg = NULL, *cw = NULL;
+    if (n) {
+        Vg = malloc(n * F * sizeof *Vg);
+        cw = malloc(n * 2 * sizeof *cw);
+        if (!Vg || !cw) {
+            free(Vg);
+            free(cw);
+            return enc_errf(err, ENC_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++) {
+            memcpy(Vg + i * F, v[i], F * sizeof *Vg);
+            cw[i] = conf[i] - 1.0f;
+        }
+    }
+    float *t = cw ? cw + n : NULL;   /* n floats: Vg p, then scaled */
     /* r = (b - b0) - (A - A0) x0, from the entries that changed */
     memset(r, 0, F * sizeof *r);
     for (size_t i = 0; i < n; i++) {
@@ -902,10 +932,14 @@ static int solve_weighted(size_t F, const float *G, double reg, const float *con
     for (int s = 0; s < steps && rs > 1e-20f; s++) {
         cblas_ssymv(CblasRowMajor, CblasUpper, (int)F, 1.0f, G, (int)F, p, 1, 0.0f, Ap, 1);
         cblas_saxpy((int)F, (float)reg, p, 1, Ap, 1);
-        for (size_t i = 0; i < n; i++)
-            if (conf[i] != 1.0f)
-                cblas_saxpy((int)F, (conf[i] - 1.0f) * cblas_sdot((int)F, v[i], 1, p, 1), v[i],
-                            1, Ap, 1);
+        if (n) {   /* Ap += Vg^T diag(c - 1) Vg p */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)F, 1.0f, Vg, (int)F, p, 1,
+                        0.0f, t, 1);
+            for (size_t i = 0; i < n; i++)
+                t[i] *= cw[i];
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)F, 1.0f, Vg, (int)F, t, 1, 1.0f,
+                        Ap, 1);
+        }
         float pAp = cblas_sdot((int)F, p, 1, Ap, 1);
         if (!(pAp > 0))
             break;
@@ -917,6 +951,8 @@ static int solve_weighted(size_t F, const float *G, double reg, const float *con
             p[j] = r[j] + (rs2 / rs) * p[j];
         rs = rs2;
     }
+    free(Vg);
+    free(cw);
     for (size_t j = 0; j < F; j++) {
         x[j] = x0[j] + d[j];
         if (!isfinite(x[j]))
