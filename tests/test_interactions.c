@@ -169,6 +169,7 @@ START_TEST(malformed_lines_named)
     expect_error("a\tb\n\tb\n", IA_FORMAT_AUTO, "mem:2:", "empty user id");
     expect_error("a,b\nc,d,nan\n", IA_FORMAT_CSV, "mem:2:", "weight 'nan'");
     expect_error("a,b,inf\n", IA_FORMAT_CSV, "mem:1:", "not a number");
+    expect_error("a,b,1e300\n", IA_FORMAT_CSV, "mem:1:", "out of range");   /* not a float */
     expect_error("just-a-word\n", IA_FORMAT_AUTO, "mem:1:", "cannot detect");
     expect_error("", IA_FORMAT_AUTO, "mem", "empty");
     expect_error("\n\n  \n", IA_FORMAT_AUTO, "mem", "empty");
@@ -286,7 +287,8 @@ START_TEST(movies_csv)
                               "1,Toy Story (1995),Adventure|Animation|Children\n"
                               "11,\"American President, The (1995)\",Comedy|Drama|Romance\n"
                               "12,\"Say \"\"Hi\"\" (2001)\",(no genres listed)\n"
-                              "13,Am\xc3\xa9lie (2001),Comedy|Romance\n");
+                              "13,Am\xc3\xa9lie (2001),Comedy|Romance\n"
+                              "50,Not Rated (1990),Western|Comedy\n");   /* not an item */
     char *ids[] = {"1", "11", "12", "13", "99"};
     struct ia_items it;
     enc_err err = {0};
@@ -296,7 +298,10 @@ START_TEST(movies_csv)
     ck_assert_str_eq(it.titles[2], "Say \"Hi\" (2001)");
     ck_assert_str_eq(it.titles[3], "Am\xc3\xa9lie (2001)");
     ck_assert_str_eq(it.titles[4], "");
-    ck_assert_uint_eq(it.n_tags, 6);   /* Adventure Animation Children Comedy Drama Romance */
+    /* Adventure Animation Children Comedy Drama Romance: only the matrix's
+     * items add tags (no Western) */
+    ck_assert_uint_eq(it.n_tags, 6);
+    ck_assert_str_eq(it.tag_names[5], "Romance");
     ck_assert_int_eq(it.tag_offsets[1], 3);
     ck_assert_int_eq(it.tag_offsets[3] - it.tag_offsets[2], 0);
     ck_assert_str_eq(it.tag_names[it.tag_ids[it.tag_offsets[3]]], "Comedy");

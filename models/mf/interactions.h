@@ -27,14 +27,15 @@
  * titles, tags) that are not valid UTF-8 are read as latin-1 and converted
  * (utf8_dup, core/utf8.h), so every string that reaches JSON is valid UTF-8.
  *
- * Item metadata formats:
+ * Item metadata formats (items.c):
  *   uitem        MovieLens u.item: id|title|release|video release|url|flags..
  *                with one 0/1 flag per genre; genre names come from u.genre in
  *                the same directory, or the standard 19 MovieLens genres
  *   movies-csv   movies.csv: a header, then id,title,genres with genres
  *                separated by '|' ("(no genres listed)" means none)
  *
- * Every malformed line is refused with "FILE:LINE: problem".
+ * Every malformed line is refused with "FILE:LINE: problem". Both readers
+ * split records with core/csv.h (quotes only in the comma formats).
  */
 #ifndef ENCORE_MF_INTERACTIONS_H
 #define ENCORE_MF_INTERACTIONS_H
@@ -130,6 +131,10 @@ int ia_fill_mf_data(const struct ia_matrix *m, const struct ia_items *items,
 
 /* Compare two ids in row order (digits-only ids numerically first). */
 int ia_id_cmp(const char *a, const char *b);
+
+/* Row of `id` among n ids sorted by ia_id_cmp (a matrix's user_ids or
+ * item_ids), or -1. */
+int64_t ia_find_id(char *const *ids, size_t n, const char *id);
 
 /* A matrix from records in memory (the event store's training input): add
  * (user, item, weight) records, then finish into CSR in id order with the

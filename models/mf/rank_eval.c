@@ -12,22 +12,6 @@
 #include "mf/interactions.h"
 #include "mf/mf.h"
 
-int64_t rank_find_id(char *const *ids, size_t n, const char *id)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = ia_id_cmp(ids[mid], id);
-        if (c == 0)
-            return (int64_t)mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
-}
-
 static int in_sorted(const int32_t *a, size_t n, int32_t x)
 {
     size_t lo = 0, hi = n;
@@ -86,7 +70,7 @@ int rank_evaluate(const struct ia_matrix *train, const struct ia_matrix *test, s
         goto out;
     }
     for (size_t i = 0; i < test->n_items; i++)
-        tmap[i] = rank_find_id(train->item_ids, ni, test->item_ids[i]);
+        tmap[i] = ia_find_id(train->item_ids, ni, test->item_ids[i]);
     double sp = 0, sr = 0, sn = 0, sm = 0, sh = 0;
     size_t users = 0, distinct = 0;
     for (size_t u = 0; u < test->n_users; u++) {
@@ -100,7 +84,7 @@ int rank_evaluate(const struct ia_matrix *train, const struct ia_matrix *test, s
                 known[n_known++] = (int32_t)tmap[test->indices[p]];
         /* Train rows ascend with ids, and test rows do too, so `known` is
          * already sorted ascending. */
-        int64_t tu = rank_find_id(train->user_ids, train->n_users, test->user_ids[u]);
+        int64_t tu = ia_find_id(train->user_ids, train->n_users, test->user_ids[u]);
         const int32_t *ti = tu >= 0 ? train->indices + train->indptr[tu] : NULL;
         size_t nti = tu >= 0 ? (size_t)(train->indptr[tu + 1] - train->indptr[tu]) : 0;
         size_t nr = 0;

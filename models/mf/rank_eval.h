@@ -72,7 +72,4 @@ int rank_factors_fn(void *ctx, const char *user_id, int64_t train_user,
                     const int32_t *train_items, size_t n_train, size_t k, int32_t *out,
                     size_t *n_out, enc_err *err);
 
-/* Row of an id among a matrix's sorted ids (users or items), or -1. */
-int64_t rank_find_id(char *const *ids, size_t n, const char *id);
-
 #endif
