@@ -18,6 +18,12 @@
 #           what keeps the image under 100 MB: a bookworm-slim runtime stage is
 #           ~77 MB before OpenBLAS (36 MB) and LAPACK (7 MB) are added.
 #
+# Metadata: OCI labels (org.opencontainers.image.*) on the final image, and a
+# package manifest scanners read (Trivy, Grype, Syft): /var/lib/dpkg/status.d/
+# holds the Debian status entry of every package a copied library came from
+# (the layout distroless images use), /etc/os-release names the release, and
+# /usr/share/doc/encore/packages.txt lists them as "package version".
+#
 # Runtime contract: numeric non-root user 65532, works with a read-only root
 # filesystem (the server writes nothing; mount /models read-write only for a
 # trainer), listens on 8080, HEALTHCHECK via `encore-server --check-health`
@@ -72,6 +78,19 @@ RUN set -eu; R=/rootfs; \
           mkdir -p "$R$dir"; cp -L "$lib" "$R$dir/$(basename "$lib")"; \
         done; \
     ln -s usr/lib $R/lib; [ ! -d $R/usr/lib64 ] || ln -s usr/lib64 $R/lib64; \
+    mkdir -p $R/etc/ssl/certs $R/var/lib/dpkg/status.d $R/usr/share/doc/encore $R/usr/lib; \
+    cp /etc/ssl/certs/ca-certificates.crt $R/etc/ssl/certs/; \
+    cp /usr/lib/os-release $R/usr/lib/os-release; ln -s ../usr/lib/os-release $R/etc/os-release; \
+    { ldd /usr/bin/encore-server /usr/bin/encore-train \
+        | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $2 ~ /^\(/ { print $1 }'; \
+      true; } \
+      | { while read -r f; do dpkg -S "$(readlink -f "$f")" 2>/dev/null || dpkg -S "$f" 2>/dev/null || true; done; \
+      echo "ca-certificates: (the bundle is generated, owned by no file entry)"; } \
+      | cut -d: -f1 | sort -u | while read -r p; do \
+          dpkg-query -s "$p" > "$R/var/lib/dpkg/status.d/$p"; \
+          dpkg-query -W -f='${Package} ${Version}\n' "$p" >> $R/usr/share/doc/encore/packages.txt; \
+        done; \
+    test -s $R/usr/share/doc/encore/packages.txt; \
     printf 'root:x:0:0:root:/:/sbin/nologin\nencore:x:65532:65532:encore:/models:/sbin/nologin\n' > $R/etc/passwd; \
     printf 'root:x:0:\nencore:x:65532:\n' > $R/etc/group
 USER 65532:65532
@@ -81,6 +100,14 @@ CMD ["encore-server"]
 
 # ---------------------------------------------------------------- final
 FROM scratch
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="encore" \
+      org.opencontainers.image.description="Encore: recommendation and classification models served over HTTP (encore-server) and trained offline (encore-train)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="scratch (runtime libraries from debian:bookworm-slim)" \
+      org.opencontainers.image.documentation="docs/deploy.md"
 COPY --from=debug /rootfs/ /
 COPY --from=debug --chown=65532:65532 /models /models
 # An empty /data owned by the user, so a named volume mounted there (compose's
@@ -89,8 +116,11 @@ COPY --from=debug --chown=65532:65532 /data /data
 USER 65532:65532
 WORKDIR /models
 # One BLAS thread per request: the server parallelises across requests.
+# The event store is off: its default (./events, an LMDB directory) cannot be
+# created on the read-only root filesystem the image runs with; give it a
+# volume (ENCORE_EVENTS=/data/events) or redis://... to turn it on.
 ENV ENCORE_MODELS=/models ENCORE_HOST=0.0.0.0 ENCORE_PORT=8080 OPENBLAS_NUM_THREADS=1 \
-    PATH=/usr/bin
+    PATH=/usr/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt ENCORE_EVENTS=off
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=4s --start-period=10s --retries=3 \
   CMD ["/usr/bin/encore-server", "--check-health"]

@@ -37,6 +37,10 @@ static const struct option_row options[] = {
      "HTTP worker threads, one epoll loop each; 0 = twice the cores this process may use "
      "(CPU affinity and the cgroup quota: v2 cpu.max, v1 cpu.cfs_quota_us), so that a thread preempted mid-request "
      "does not hold up the connections of a whole core"},
+    {"cpu_millicores", K_INT, O(cpu_millicores), "0", 0, 1000000, "ENCORE_CPU_MILLICORES",
+     "the container's CPU limit in millicores (Kubernetes: the downward API's limits.cpu with "
+     "divisor 1m); with threads 0, twice these cores (rounded up) instead of the cgroup quota; "
+     "0 = not given"},
     {"max_body_bytes", K_INT, O(max_body_bytes), "1048576", 64, 1 << 30, "ENCORE_MAX_BODY_BYTES",
      "largest request body accepted (413 above)"},
     {"max_header_bytes", K_INT, O(max_header_bytes), "16384", 4096, 1 << 24,
@@ -354,6 +358,10 @@ int config_load(struct config *c, int argc, char **argv, enc_err *err)
         return ENC_EINVAL;
     if (!c->events || !*c->events)
         return enc_errf(err, ENC_EINVAL, "events: a directory, redis://HOST:PORT[/DB] or off");
+    if (c->threads == 0 && c->cpu_millicores > 0) {
+        int64_t cores = (c->cpu_millicores + 999) / 1000, n = 2 * cores;
+        c->threads = n < 2 ? 2 : n > 64 ? 64 : n;
+    }
     if (c->threads == 0)
         c->threads = config_auto_threads(access("/sys/fs/cgroup/cpu.max", R_OK) == 0
                                              ? "/sys/fs/cgroup/cpu.max"

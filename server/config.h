@@ -23,6 +23,7 @@ struct config {
     int64_t port;
     int64_t threads;             /* HTTP worker threads (MHD thread pool); never 0 after
                                     config_load (0 asks for config_auto_threads) */
+    int64_t cpu_millicores;      /* CPU limit from the downward API; 0 = probe the cgroup */
     int64_t max_body_bytes;
     int64_t max_header_bytes;
     int64_t max_connections;

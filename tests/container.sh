@@ -10,6 +10,9 @@
 #      must answer JSON with k items, string ids, finite non-increasing scores; an
 #      unknown model answers 404 JSON; /metrics counts the requests; SIGTERM ends the
 #      server with exit code 0 after the drain period.
+#   2b. OCI labels and the package manifest (dpkg status.d, packages.txt, CA bundle).
+#   6. `podman kube play` of the dev Deployment with its model repository in object
+#      storage: this test's S3-compatible server, the image's encore-train publishing.
 #   4. the CronJob / compose flow: the image's encore-train writes data and a model into
 #      a mounted volume, a server with that volume mounted read-only serves it, and a
 #      second training run is picked up by hot reload (version 2) without a restart.
@@ -45,17 +48,32 @@ CONTAINERS=()
 cleanup() {
   local c
   for c in "${CONTAINERS[@]}"; do pm rm -f -t 2 "$c" >/dev/null 2>&1 || true; done
+  [ -z "${S3_PID:-}" ] || kill "$S3_PID" 2>/dev/null || true
   rm -rf "$T"
 }
 trap cleanup EXIT
 
-# ---- 2. size
+# ---- 2. size and metadata
 bytes=$(pm image inspect --format '{{.Size}}' "$IMAGE")
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
 user=$(pm image inspect --format '{{.Config.User}}' "$IMAGE")
 log "image $IMAGE: $mb MB, user $user"
 awk -v b="$bytes" -v m="$MAX_MB" 'BEGIN { exit !(b / 1e6 < m) }' || die "image is $mb MB (limit $MAX_MB MB)"
 case "$user" in 0|0:*|root*|"") die "image user is '$user'" ;; esac
+# metadata for scanners: OCI labels and the package manifest
+ver=$(pm image inspect --format '{{index .Labels "org.opencontainers.image.version"}}' "$IMAGE")
+[ -n "$ver" ] && [ "$ver" != "<no value>" ] || die "no org.opencontainers.image.version label"
+mc=$(pm create "$IMAGE") || die "podman create"
+mkdir -p "$T/meta"
+pm cp "$mc:/usr/share/doc/encore/packages.txt" "$T/meta/packages.txt" >/dev/null && \
+  pm cp "$mc:/var/lib/dpkg/status.d" "$T/meta/status.d" >/dev/null && \
+  pm cp "$mc:/etc/ssl/certs/ca-certificates.crt" "$T/meta/ca.crt" >/dev/null || { pm rm -f "$mc" >/dev/null; die "image lacks its package manifest or CA bundle"; }
+pm rm -f "$mc" >/dev/null
+for p in libc6 libcurl3-gnutls libopenblas0-pthread ca-certificates; do
+  grep -q "^$p " "$T/meta/packages.txt" || die "package manifest does not list $p: $(cat "$T/meta/packages.txt")"
+  [ -s "$T/meta/status.d/$p" ] || die "no dpkg status entry for $p"
+done
+log "labels: version $ver; manifest: $(wc -l < "$T/meta/packages.txt") Debian packages in /var/lib/dpkg/status.d"
 
 # ---- helpers
 HARDEN=(--read-only --tmpfs /tmp:rw,size=16m --cap-drop ALL --security-opt no-new-privileges)
@@ -179,6 +197,8 @@ process.stdout.write(out.join("---\n"));
 JS
   YAML_FROM=$YAML_FROM node "$T/tokube.mjs" "$T/dev.yaml" "$IMAGE" "$KPORT" > "$T/kube.yaml" \
     || die "converting the dev render"
+  # a pod left by an interrupted earlier run would make kube play fail
+  pm pod rm -f encore-server-pod-0 encore-server-s3-pod-0 >/dev/null 2>&1 || true
   pm kube play "$T/kube.yaml" > "$T/kube.out" || die "podman kube play"
   KC=$(pm ps --format '{{.Names}}' | grep -- '^encore-server-pod-.*-server$' | head -1)
   [ -n "$KC" ] || { pm kube down "$T/kube.yaml" >/dev/null 2>&1 || true; die "kube play started no server container"; }
@@ -206,7 +226,78 @@ JS
 fi
 log "podman kube play of the dev Deployment: $kube"
 
-summary="image $mb MB; smoke+build ${smoke_s} s; recommend JSON ok; SIGTERM exit 0 in ${stop_s} s; volume + hot reload ok; kube play $kube"
+# ---- 6. the dev Deployment under `podman kube play` with its models in object storage:
+# this test's S3-compatible server (tests/lib/s3.sh) on the host's loopback, the pod on the
+# host network, the image's encore-train publishing into the bucket, the server mirroring
+# it into the pod's /tmp emptyDir and answering a recommend.
+kube_s3="skipped (no kubectl, node/npm or the yaml module)"
+if [ "$kube" != "skipped (no kubectl or node yaml module)" ] && command -v npm >/dev/null; then
+  source "$SRC/tests/lib/s3.sh"
+  s3_need
+  s3_start "$T/s3" models || die "S3 test server"
+  S3ENV=(-e AWS_ACCESS_KEY_ID=S3RVER -e AWS_SECRET_ACCESS_KEY=S3RVER -e AWS_REGION=us-east-1 -e "AWS_ENDPOINT_URL=$S3_URL")
+  pm run --rm --network host "${HARDEN[@]}" "${S3ENV[@]}" --entrypoint /usr/bin/encore-train "$IMAGE" \
+    publish --model /models/demo/1 --out s3://models/prod/demo >/dev/null || { s3_stop; die "publishing to S3 from the image"; }
+  KPORT2=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat > "$T/tokube_s3.mjs" <<'JS'
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+const require = createRequire(process.env.YAML_FROM + "/package.json");
+const { parseAllDocuments, stringify } = require("yaml");
+const [file, image, port, s3url] = process.argv.slice(2);
+const out = [];
+for (const d of parseAllDocuments(readFileSync(file, "utf8")).map(x => x.toJS())) {
+  if (d.kind !== "ConfigMap" && d.kind !== "Deployment") continue;
+  delete d.metadata.namespace;
+  if (d.kind === "ConfigMap") d.metadata.name += "-s3";
+  if (d.kind === "Deployment") {
+    d.metadata.name += "-s3";
+    const s = d.spec.template.spec, c = s.containers[0];
+    d.spec.replicas = 1;
+    s.hostNetwork = true;
+    c.image = image;
+    s.volumes = s.volumes.filter(v => !v.persistentVolumeClaim);
+    for (const v of s.volumes) if (v.configMap) v.configMap.name += "-s3";
+    c.volumeMounts = c.volumeMounts.filter(m => s.volumes.some(v => v.name === m.name));
+    const set = { ENCORE_MODELS: "s3://models/prod", ENCORE_CACHE_DIR: "/tmp/encore-cache",
+                  ENCORE_RESCAN_SECONDS: "2", ENCORE_HOST: "127.0.0.1", ENCORE_PORT: port,
+                  ENCORE_S3_ENDPOINT: s3url, AWS_ACCESS_KEY_ID: "S3RVER",
+                  AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_REGION: "us-east-1" };
+    c.env = (c.env || []).filter(e => !(e.name in set) && !e.valueFrom)
+      .concat(Object.entries(set).map(([name, value]) => ({ name, value })));
+    c.ports[0].containerPort = Number(port);
+  }
+  out.push(stringify(d));
+}
+process.stdout.write(out.join("---\n"));
+JS
+  YAML_FROM=$YAML_FROM node "$T/tokube_s3.mjs" "$T/dev.yaml" "$IMAGE" "$KPORT2" "$S3_URL" > "$T/kube_s3.yaml" \
+    || { s3_stop; die "converting the dev render (S3)"; }
+  pm kube play "$T/kube_s3.yaml" > "$T/kube_s3.out" || { s3_stop; die "podman kube play (S3)"; }
+  KC2=$(pm ps --format '{{.Names}}' | grep -- '^encore-server-s3-pod-.*-server$' | head -1)
+  URL=http://127.0.0.1:$KPORT2
+  for _ in $(seq 1 150); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/readyz" 2>/dev/null)" = 200 ] && break
+    sleep 0.2
+  done
+  if ! v=$(recommend demo "$DEMO_USER" 5); then
+    [ -n "$KC2" ] && pm logs "$KC2" >&2 || true
+    pm kube down "$T/kube_s3.yaml" >/dev/null 2>&1 || true
+    s3_stop
+    die "recommend under podman kube play with the models in S3"
+  fi
+  dl=$(curl -s "$URL/metrics" | awk '$1 == "encore_objstore_downloads_total" { print $2 }')
+  pm kube down "$T/kube_s3.yaml" >/dev/null || true
+  for vol in $(pm volume ls --format '{{.Name}}' | grep '^encore-config-' || true); do
+    pm volume rm "$vol" >/dev/null 2>&1 || true
+  done
+  s3_stop
+  [ "${dl:-0}" -ge 1 ] || die "kube play (S3): no download counted (encore_objstore_downloads_total ${dl:-none})"
+  kube_s3="ok (trainer in the image published to S3, the dev Deployment mirrored it and answered recommend)"
+fi
+log "podman kube play of the dev Deployment with object storage: $kube_s3"
+
+summary="image $mb MB; smoke+build ${smoke_s} s; recommend JSON ok; SIGTERM exit 0 in ${stop_s} s; volume + hot reload ok; kube play $kube; kube play with S3 $kube_s3"
 [ -n "${RESULTS:-}" ] && echo "$summary" >> "$RESULTS"
 echo "container: PASS ($summary)"
 echo "1 passed, 0 failed"

@@ -10,7 +10,7 @@
 #      preStop + drain_seconds + shutdown_timeout of the rendered ConfigMap's encore.json;
 #      Service / PDB / NetworkPolicy selectors and the HPA target matching the Deployment;
 #      the config mounted and passed with --config; CPU requests = limits and
-#      ENCORE_THREADS from the downward API; spread constraints honouring taints; metrics
+#      the CPU limit passed to the server through the downward API (divisor 1 or 1m); spread constraints honouring taints; metrics
 #      by a PodMonitor (or GKE's PodMonitoring; every overlay but dev) and no prometheus.io
 #      annotations (no double scrape); the models either a PVC the CronJob publishes into,
 #      or object storage (s3:// / gs://) mirrored into a writable emptyDir cache_dir with
@@ -90,9 +90,17 @@ for (const file of process.argv.slice(2)) {
   } else if (o !== "dev") fail(o, "no PodMonitor / PodMonitoring");
   if (!c.resources.limits.cpu || c.resources.requests.cpu !== c.resources.limits.cpu)
     fail(o, `server CPU requests ${c.resources.requests.cpu} != limits ${c.resources.limits.cpu}`);
-  const thr = (c.env || []).find(e => e.name === "ENCORE_THREADS");
-  if (!thr || !thr.valueFrom || !thr.valueFrom.resourceFieldRef || thr.valueFrom.resourceFieldRef.resource !== "limits.cpu")
-    fail(o, "ENCORE_THREADS is not the CPU limit from the downward API");
+  const thr = (c.env || []).find(e => e.name === "ENCORE_CPU_MILLICORES");
+  const rf = thr && thr.valueFrom && thr.valueFrom.resourceFieldRef;
+  if (!rf || rf.resource !== "limits.cpu" || String(rf.divisor) !== "1m")
+    fail(o, "ENCORE_CPU_MILLICORES is not the CPU limit in millicores from the downward API");
+  // what the API server enforces and no schema says: CPU divisors 1 or 1m only
+  for (const k of [...(ps.initContainers || []), ...ps.containers])
+    for (const e of k.env || []) {
+      const r = e.valueFrom && e.valueFrom.resourceFieldRef;
+      if (r && /cpu$/.test(r.resource) && r.divisor !== undefined && !["1", "1m"].includes(String(r.divisor)))
+        fail(o, `${k.name}: env ${e.name}: CPU divisor ${r.divisor} (the API server accepts 1 or 1m)`);
+    }
   for (const t of ps.topologySpreadConstraints || [])
     if (t.nodeTaintsPolicy !== "Honor") fail(o, `spread over ${t.topologyKey} counts tainted nodes (nodeTaintsPolicy)`);
   // every container of every pod template: restricted security

@@ -148,6 +148,18 @@ START_TEST(auto_threads)
     ck_assert_int_eq(config_auto_threads(q1), 2);
     ck_assert_int_eq(tu_write_file(q1, "-1\n", 3), 0);
     ck_assert_int_eq(config_auto_threads(q1), all);   /* no quota */
+    /* The downward API's CPU limit (millicores) when threads is auto. */
+    struct config cm;
+    enc_err cerr = {0};
+    char *am[] = {"encore-server", "--cpu-millicores", "1500"};
+    ck_assert_int_eq(load(&cm, &cerr, 3, am), 0);
+    ck_assert_int_eq(cm.threads, 4);
+    char *am2[] = {"encore-server", "--cpu-millicores", "250"};
+    ck_assert_int_eq(load(&cm, &cerr, 3, am2), 0);
+    ck_assert_int_eq(cm.threads, 2);
+    char *am3[] = {"encore-server", "--cpu-millicores", "2000", "--threads", "3"};
+    ck_assert_int_eq(load(&cm, &cerr, 5, am3), 0);
+    ck_assert_int_eq(cm.threads, 3);   /* an explicit count wins */
     /* An explicit count is kept, and 0 from any source means auto. */
     struct config c;
     enc_err err = {0};
