@@ -265,7 +265,9 @@ for (const d of parseAllDocuments(readFileSync(file, "utf8")).map(x => x.toJS())
                   AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_REGION: "us-east-1" };
     c.env = (c.env || []).filter(e => !(e.name in set) && !e.valueFrom)
       .concat(Object.entries(set).map(([name, value]) => ({ name, value })));
-    c.ports[0].containerPort = Number(port);
+    // host network: no port mappings (podman refuses them); probes name the port
+    delete c.ports;
+    delete c.startupProbe; delete c.readinessProbe; delete c.livenessProbe;
   }
   out.push(stringify(d));
 }
