@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages Encore needs, only those missing.
 #   bash scripts/deps.sh [build|test]   (test adds the tools the test suite uses)
+#   bash scripts/deps.sh --list [build|test]   print the package names, install nothing
+#     (tests/lib/e2e.sh's e2e_need asks it: under CI=true a missing package that
+#     this script installs fails the test instead of skipping it)
 set -euo pipefail
+list=0
+if [ "${1:-}" = --list ]; then list=1; shift; fi
 want=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libuv1-dev
       libopenblas-dev liblapacke-dev libgnutls28-dev zlib1g-dev libpng-dev check curl python3
       liblmdb-dev libhiredis-dev libcurl4-gnutls-dev)
@@ -18,6 +23,7 @@ if [ "${1:-build}" = test ]; then
   # (tests/s3, installed by tests/lib/s3.sh with npm ci)
   command -v node >/dev/null && command -v npm >/dev/null || want+=(nodejs npm)
 fi
+if [ $list = 1 ]; then printf '%s\n' "${want[@]}"; exit 0; fi
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

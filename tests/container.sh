@@ -18,7 +18,7 @@
 #      second training run is picked up by hot reload (version 2) without a restart.
 #
 # Usage: tests/container.sh [CONTEXT_DIR=repo root]    Needs root and podman (the smoke
-# script installs podman on first use). Skips (exit 0, saying why) when not root.
+# script installs podman on first use). Skips (exit 77, saying why) when not root.
 # Environment: ENCORE_IMAGE (default encore-test), ENCORE_IMAGE_MAX_MB (100),
 # CONTAINER_SMOKE (path of container-smoke.sh), RESULTS (append a summary there).
 set -euo pipefail
@@ -31,7 +31,7 @@ IMAGE=localhost/$NAME:latest
 MAX_MB=${ENCORE_IMAGE_MAX_MB:-100}
 log() { printf 'container: %s\n' "$*" >&2; }
 die() { printf 'container: FAIL: %s\n' "$*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || { echo "container: SKIP: needs root (rootful podman)"; exit 0; }
+[ "$(id -u)" = 0 ] || { echo "container: SKIP: needs root (rootful podman)"; exit 77; }
 [ -f "$SMOKE" ] || die "no container-smoke.sh at $SMOKE"
 
 # ---- 1. build + smoke

@@ -15,7 +15,7 @@
 set -u
 source "$(dirname "$0")/ops_lib.sh"
 ops_init "$1"
-command -v wrk >/dev/null || ops_skip "wrk is not installed"
+e2e_need wrk command -v wrk
 DRAIN=${ENCORE_DRAIN_SECONDS:-3}
 ops_model demo
 ops_start --threads 2 --drain-seconds "$DRAIN" --shutdown-timeout 10

@@ -7,19 +7,17 @@
 # Both are imported into a model repository, the real encore-server loads them, and
 # for every user a recommend request must return exactly the numpy top-k of U @ V.T,
 # with scores equal to the dot products (float32 tolerance) - plus the Spark CSV model
-# must score the same as the .npy one. Skips (exit 0, saying so) when /usr/bin/python3
-# has no numpy.
+# must score the same as the .npy one. Skips (exit 77, saying so) when /usr/bin/python3
+# has no numpy (a failure under CI=true: scripts/deps.sh installs python3-numpy).
 #
 # Usage: tests/e2e_import.sh BUILD_DIR     (ctest passes it)
 set -euo pipefail
 
 BUILD=${1:?usage: e2e_import.sh BUILD_DIR}
 BUILD=$(cd "$BUILD" && pwd)
+. "$(dirname "$0")/lib/e2e.sh"   # e2e_need, e2e_sanitizer_check: this test keeps its own cleanup
 PY=/usr/bin/python3
-if ! "$PY" -c 'import numpy' 2>/dev/null; then
-  echo "e2e_import: SKIP: $PY has no numpy (apt-get install python3-numpy)"
-  exit 0
-fi
+e2e_need python3-numpy "$PY" -c 'import numpy'
 for b in encore-train encore-server; do
   [ -x "$BUILD/$b" ] || { echo "e2e_import: FAIL: $BUILD/$b not built"; exit 1; }
 done
@@ -27,11 +25,14 @@ done
 T=$(mktemp -d /tmp/encore-e2e-import.XXXXXX)
 SERVER_PID=""
 cleanup() {
+  local rc=$?
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
   fi
+  e2e_sanitizer_check "$T/server.log" || rc=1
   rm -rf "$T"
+  exit $rc
 }
 trap cleanup EXIT
 

@@ -11,12 +11,23 @@ e2e_init "$1"
 "$BUILD/encore-train" als --interactions "$T/data/interactions.tsv" --out "$T/repo/demo" \
   --factors 8 --iterations 2 2>"$T/train.log" || { cat "$T/train.log"; exit 1; }
 
-PORT=$(( 20000 + (RANDOM * 7 + $$) % 40000 ))
-# stderr through a pipe: `cat` is the log collector
-"$BUILD/encore-server" --models "$T/repo" --host 127.0.0.1 --port "$PORT" --threads 2 \
-  --drain-seconds 0 2> >(cat > "$T/pipe.log") &
-SRV_PID=$!
-for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
+# stderr through a pipe: `cat` is the log collector. A random port can be taken
+# (other suites run beside this one): retry, as e2e_start_server does.
+up=0
+for try in 1 2 3 4 5; do
+  PORT=$(( 20000 + (RANDOM * 7 + $$) % 40000 ))
+  "$BUILD/encore-server" --models "$T/repo" --host 127.0.0.1 --port "$PORT" --threads 2 \
+    --drain-seconds 0 2> >(cat > "$T/pipe.log") &
+  SRV_PID=$!
+  for i in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && { up=1; break; }
+    kill -0 "$SRV_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ $up = 1 ] && break
+  kill -KILL "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null
+done
+[ $up = 1 ] || { echo "FAIL: could not start encore-server:" >&2; cat "$T/pipe.log" >&2; exit 1; }
 USERS=$(cut -f1 "$T/data/interactions.tsv" | sort -u | head -25)
 N=3000   # 8 clients x 375 requests, each client one keep-alive connection
 for c in $(seq 8); do
@@ -35,6 +46,7 @@ cat "$T"/codes*.txt > "$T/codes.txt"
 check "all answered 200" "$N" "$(grep -c '^200$' "$T/codes.txt")"
 kill -TERM "$SRV_PID"; wait "$SRV_PID"; SRV_PID=
 sleep 0.5   # let cat drain the pipe
+e2e_sanitizer_check "$T/pipe.log" || exit 1
 check "every line is one JSON object" 0 "$("$PY" -c '
 import json, sys
 bad = 0

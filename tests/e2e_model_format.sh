@@ -3,10 +3,7 @@
 # trained model and reproduce the server's ranking exactly.
 . "$(dirname "$0")/lib/e2e.sh"
 e2e_init "$1"
-if ! /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
-  echo "e2e_model_format: SKIPPED: /usr/bin/python3 has no numpy (apt-get install python3-numpy)"
-  exit 0
-fi
+e2e_need python3-numpy /usr/bin/python3 -c 'import numpy'
 "$BUILD/encore-train" demo-data --dir "$T/data" 2>/dev/null || exit 1
 "$BUILD/encore-train" als --interactions "$T/data/interactions.tsv" --items "$T/data/items.csv" \
   --out "$T/repo/demo" --factors 8 --iterations 4 2>/dev/null || exit 1

@@ -20,7 +20,7 @@
 set -u
 source "$(dirname "$0")/ops_lib.sh"
 ops_init "$1"
-command -v wrk >/dev/null || ops_skip "wrk is not installed"
+e2e_need wrk command -v wrk
 
 if [ -n "${ENCORE_OPS_FULL:-}" ]; then DUR=30 N=10; else DUR=${ENCORE_RELOAD_SECONDS:-10} N=${ENCORE_RELOADS:-5}; fi
 ops_model demo

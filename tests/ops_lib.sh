@@ -8,10 +8,15 @@
 # Models: `encore-train demo-data` + `encore-train als` when the trainer has
 # demo-data, else `encore-train als` on a small synthetic TSV written here,
 # else $ENCORE_TEST_MODEL (a model.safetensors) if set; otherwise the test
-# is skipped with a message.
+# fails.
+#
+# Skips exit 77 (shown by ctest as skipped) through lib/e2e.sh's e2e_skip and
+# e2e_need, which are available here: `e2e_need wrk command -v wrk`. A
+# sanitizer report in the server's log fails the test (e2e_sanitizer_check).
+source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
 
 ops_fail() { echo "FAIL: $*" >&2; ops_cleanup; exit 1; }
-ops_skip() { echo "SKIP: $*"; ops_cleanup; exit 0; }
+ops_skip() { ops_cleanup; e2e_skip "$*"; }
 ops_note() { echo "# $*"; }
 
 ops_cleanup() {
@@ -21,7 +26,11 @@ ops_cleanup() {
     fi
     for p in ${OPS_BG_PIDS:-}; do kill "$p" 2>/dev/null; done
     OPS_PID=
+    local san=0
+    [ -n "${OPS_TMP:-}" ] && { e2e_sanitizer_check "$OPS_TMP/server.log" || san=1; }
     if [ -n "${OPS_TMP:-}" ] && [ -z "${OPS_KEEP:-}" ]; then rm -rf "$OPS_TMP"; fi
+    OPS_TMP=
+    return $san
 }
 
 ops_init() {
@@ -30,13 +39,13 @@ ops_init() {
     OPS_SERVER=$OPS_BUILD/encore-server
     OPS_TRAIN=$OPS_BUILD/encore-train
     OPS_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-    [ -x "$OPS_SERVER" ] || ops_skip "no $OPS_SERVER (build the encore-server target)"
+    [ -x "$OPS_SERVER" ] || ops_fail "no $OPS_SERVER (build the encore-server target)"
     OPS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/encore-ops.XXXXXX")
     OPS_REPO=$OPS_TMP/repo
     mkdir -p "$OPS_REPO"
     OPS_PID=
     OPS_BG_PIDS=
-    trap 'ops_cleanup' EXIT
+    trap 'rc=$?; ops_cleanup || rc=1; exit $rc' EXIT
     trap 'ops_cleanup; exit 1' INT TERM
 }
 
@@ -63,7 +72,7 @@ ops_model() {
         mkdir -p "$OPS_REPO/$name/1"
         cp "$ENCORE_TEST_MODEL" "$OPS_REPO/$name/1/model.safetensors"
     else
-        ops_skip "no encore-train in $OPS_BUILD and no ENCORE_TEST_MODEL: cannot make a model"
+        ops_fail "no encore-train in $OPS_BUILD and no ENCORE_TEST_MODEL: cannot make a model"
     fi
     [ -f "$OPS_REPO/$name/1/model.safetensors" ] || ops_fail "no model written to $OPS_REPO/$name/1"
     OPS_MODEL_FILE=$OPS_TMP/model.safetensors
@@ -89,6 +98,7 @@ ops_free_port() {
 # ops_start [server options...]: start on 127.0.0.1:$OPS_PORT, wait for
 # /healthz (10 s). stderr goes to $OPS_TMP/server.log.
 ops_start() {
+    e2e_sanitizer_check "$OPS_TMP/server.log" || ops_fail "sanitizer report from the previous server"
     OPS_PORT=$(ops_free_port)
     OPS_SCHEME=${OPS_SCHEME:-http}
     "$OPS_SERVER" --models "$OPS_REPO" --host 127.0.0.1 --port "$OPS_PORT" "$@" \

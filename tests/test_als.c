@@ -302,10 +302,8 @@ START_TEST(movielens_quality)
     /* The issue's goal with the default settings: NDCG@10 >= 0.31 on the
      * ml-100k split (references: popularity 0.152, implicit 0.305). */
     const char *ds = tu_shared_datasets();
-    if (!ds) {
-        printf("movielens_quality: skipped, no shared datasets directory\n");
-        return;
-    }
+    if (!ds)
+        tu_skip("no shared datasets directory");
     char tr[4096], te[4096];
     snprintf(tr, sizeof tr, "%s/ml-100k/splits/train.tsv", ds);
     snprintf(te, sizeof te, "%s/ml-100k/splits/test.tsv", ds);
@@ -344,7 +342,7 @@ int main(void)
     tcase_add_test(tc, two_taste_groups);
     tcase_add_test(tc, weightings);
     tcase_add_test(tc, bad_parameters);
-    tcase_add_test(tc, movielens_quality);
     suite_add_tcase(s, tc);
+    tcase_add_test(tu_optional_tcase(s, "datasets"), movielens_quality);
     return tu_run(s);
 }

@@ -181,10 +181,8 @@ END_TEST
 /* docs/configuration.md is generated; it must match the table it documents. */
 START_TEST(configuration_doc_is_current)
 {
-    if (!getenv("ENCORE_SOURCE_DIR")) {
-        printf("skip: ENCORE_SOURCE_DIR not set (run through ctest)\n");
-        return;
-    }
+    if (!getenv("ENCORE_SOURCE_DIR"))
+        tu_skip("ENCORE_SOURCE_DIR not set (run through ctest)");
     size_t dlen;
     char *doc = tu_read_file(tu_src("docs/configuration.md"), &dlen);
     ck_assert_msg(doc != NULL, "cannot read docs/configuration.md");

@@ -26,10 +26,8 @@ static double half_to_double(uint16_t h)
 
 START_TEST(kernel_matches_dot_products)
 {
-    if (!half_supported()) {
-        printf("test_half: skipped: this CPU lacks AVX2/FMA/F16C\n");
-        return;
-    }
+    if (!half_supported())
+        tu_skip("this CPU lacks AVX2/FMA/F16C");
     /* 75 items: one 8-block step (64 items), then two single blocks, the
      * last one padded; 13 factors: no multiple of anything. */
     const size_t n = 75, f = 13;
@@ -71,10 +69,8 @@ END_TEST
 
 START_TEST(pack_refuses_unrepresentable)
 {
-    if (!half_supported()) {
-        printf("test_half: skipped: this CPU lacks AVX2/FMA/F16C\n");
-        return;
-    }
+    if (!half_supported())
+        tu_skip("this CPU lacks AVX2/FMA/F16C");
     float V[2 * 3] = {1, 2, 3, 4, 5, 6};
     uint16_t Vh[8 * 3];
     ck_assert_int_eq(half_pack(V, 2, 3, Vh), 0);

@@ -350,10 +350,8 @@ END_TEST
 START_TEST(shared_movielens)
 {
     const char *ds = tu_shared_datasets();
-    if (!ds) {
-        printf("shared_movielens: skipped, no shared datasets directory\n");
-        return;
-    }
+    if (!ds)
+        tu_skip("no shared datasets directory");
     char p[4096], q[4096];
     struct ia_matrix m;
     struct ia_options o = {IA_FORMAT_AUTO, 4};
@@ -436,8 +434,8 @@ int main(void)
     tcase_add_test(tc, uitem_standard_genres);
     tcase_add_test(tc, movies_csv);
     tcase_add_test(tc, transpose_and_fill);
-    tcase_add_test(tc, shared_movielens);
     tcase_add_test(tc, builder_sums_and_drops);
     suite_add_tcase(s, tc);
+    tcase_add_test(tu_optional_tcase(s, "datasets"), shared_movielens);
     return tu_run(s);
 }

@@ -276,20 +276,15 @@ END_TEST
 START_TEST(rt_polarity_fold)
 {
     const char *ds = tu_shared_datasets();
-    if (!ds) {
-        printf("skip rt_polarity_fold: shared datasets not found\n");
-        return;
-    }
+    if (!ds)
+        tu_skip("no shared datasets directory");
     char pos[1024], neg[1024], folds[1024];
     snprintf(pos, sizeof pos, "%s/rt-polarity/rt-polarity.pos", ds);
     snprintf(neg, sizeof neg, "%s/rt-polarity/rt-polarity.neg", ds);
     snprintf(folds, sizeof folds, "%s/rt-polarity/folds.tsv", ds);
     struct text_data d;
     enc_err err = {0};
-    if (text_data_read_pair(pos, neg, &d, &err)) {
-        printf("skip rt_polarity_fold: %s\n", err.msg);
-        return;
-    }
+    ck_assert_msg(text_data_read_pair(pos, neg, &d, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(d.n, 10662);
     int32_t *fo;
     int k;
@@ -387,7 +382,7 @@ int main(void)
     tcase_add_test(tc, round_trip_golden);
     tcase_add_test(tc, reader_errors);
     tcase_add_test(tc, mutated_files);
-    tcase_add_test(tc, rt_polarity_fold);
     suite_add_tcase(s, tc);
+    tcase_add_test(tu_optional_tcase(s, "datasets"), rt_polarity_fold);
     return tu_run(s);
 }

@@ -146,10 +146,8 @@ START_TEST(popularity_reference_figures)
     /* The datasets README's reference: popularity NDCG@10 0.152 (ml-100k)
      * and 0.136 (ml-latest-small) on the shared splits. */
     const char *ds = tu_shared_datasets();
-    if (!ds) {
-        printf("popularity_reference_figures: skipped, no shared datasets directory\n");
-        return;
-    }
+    if (!ds)
+        tu_skip("no shared datasets directory");
     const char *names[] = {"ml-100k", "ml-latest-small"};
     const double ref[] = {0.152, 0.136};
     const size_t users[] = {938, 603};
@@ -183,7 +181,7 @@ int main(void)
     tcase_add_test(tc, popularity_by_hand);
     tcase_add_test(tc, refuses_training_items);
     tcase_add_test(tc, factors_rank_and_tie_break);
-    tcase_add_test(tc, popularity_reference_figures);
     suite_add_tcase(s, tc);
+    tcase_add_test(tu_optional_tcase(s, "datasets"), popularity_reference_figures);
     return tu_run(s);
 }

@@ -1,5 +1,16 @@
 # lib/e2e.sh - helpers for the end-to-end shell tests (sourced, not run).
 #
+# SKIPS. A test that cannot run here never exits 0: it exits 77, which ctest
+# (SKIP_RETURN_CODE 77) shows as "Skipped", and says why on stdout.
+#   e2e_skip WHY           exit 77 now, printing "SKIP <test>: WHY"
+#   e2e_need PKG CMD...    run CMD quietly; if it fails, PKG (a Debian package) is
+#                          missing: skip (exit 77). Under CI=true, when PKG is one
+#                          that scripts/deps.sh installs, it is a failure (exit 1)
+#                          instead: in CI what the project's scripts can install
+#                          must be there, so a skip cannot hide a broken setup.
+# Sanitizer reports (ASan, UBSan, TSan, LSan) in a server's log fail the test,
+# even when the server was killed before its exit status could say so.
+#
 #   e2e_init BUILD_DIR     set BIN, make a temp dir $T removed at exit
 #   e2e_start_server ARGS  start encore-server on a free port -> $PORT, $SRV_PID
 #   check NAME EXPECTED ACTUAL      count a pass or a failure
@@ -8,6 +19,40 @@
 set -u
 PASS=0
 FAIL=0
+E2E_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+E2E_NAME=$(basename "$0" .sh)
+
+e2e_skip() {
+  echo "SKIP $E2E_NAME: $*"
+  exit 77
+}
+
+# e2e_installable PKG: does scripts/deps.sh (build or test list) install PKG?
+e2e_installable() {
+  bash "$E2E_SRC/scripts/deps.sh" --list test 2>/dev/null | grep -qx -- "$1"
+}
+
+e2e_need() {
+  local pkg=$1; shift
+  "$@" >/dev/null 2>&1 && return 0
+  if ! e2e_installable "$pkg"; then
+    e2e_skip "needs $pkg ('$*' failed; scripts/deps.sh does not install it)"
+  elif [ "${CI:-}" = true ]; then
+    echo "FAIL $E2E_NAME: needs $pkg ('$*' failed); under CI=true this is a failure:" \
+      "bash scripts/deps.sh test installs it" >&2
+    exit 1
+  fi
+  e2e_skip "needs $pkg ('$*' failed; bash scripts/deps.sh test installs it)"
+}
+
+# e2e_sanitizer_check FILE: a sanitizer report in FILE is a failure (prints it, returns 1).
+e2e_sanitizer_check() {
+  [ -f "$1" ] || return 0
+  grep -qE '^(==[0-9]+==ERROR: |WARNING: ThreadSanitizer|SUMMARY: (Address|Thread|Leak|UndefinedBehavior)Sanitizer)|: runtime error: ' "$1" || return 0
+  echo "FAIL $E2E_NAME: sanitizer report in $(basename "$1"):" >&2
+  grep -m1 -B2 -A30 -E '==ERROR: |WARNING: ThreadSanitizer|: runtime error: ' "$1" >&2
+  return 1
+}
 
 e2e_init() {
   BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
@@ -18,15 +63,19 @@ e2e_init() {
 }
 
 e2e_cleanup() {
+  local rc=$?
   if [ -n "${SRV_PID:-}" ] && kill -0 "$SRV_PID" 2>/dev/null; then
     kill -KILL "$SRV_PID" 2>/dev/null
   fi
+  e2e_sanitizer_check "$T/server.log" || rc=1
   rm -rf "$T"
+  exit $rc
 }
 
 # Start the server on a free port; retries on a bind race. Extra args pass through.
 e2e_start_server() {
   local try
+  e2e_sanitizer_check "$T/server.log" || exit 1   # the previous server's log
   for try in 1 2 3 4 5; do
     PORT=$(( 20000 + (RANDOM * 7 + $$) % 40000 ))
     "$BUILD/encore-server" --host 127.0.0.1 --port "$PORT" "$@" 2>"$T/server.log" &
