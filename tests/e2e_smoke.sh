@@ -16,7 +16,9 @@ mkdir -p "$T/repo/broken/1" && printf 'garbage' > "$T/repo/broken/1/model.safete
 
 # (readiness any: with the default "all", the broken model keeps /readyz 503;
 # e2e_versions.sh tests that)
-e2e_start_server --models "$T/repo" --drain-seconds 1 --max-body-bytes 4096 --readiness any || exit 1
+# drain 3 s: the two requests "while draining" below must land inside it even on a
+# loaded machine under ThreadSanitizer (1 s was missed there)
+e2e_start_server --models "$T/repo" --drain-seconds 3 --max-body-bytes 4096 --readiness any || exit 1
 
 # pick a user and one of their training items from the data
 USER_ID=$(awk -F'\t' 'NR==1 {print $1}' "$T/data/interactions.tsv")
