@@ -1,6 +1,7 @@
 /* config.c - the option table and its sources (see config.h). */
 #define _GNU_SOURCE   /* CPU_COUNT, sched_getaffinity */
 #include "config.h"
+#include "core/version.h"
 
 #include "events/event.h"
 
@@ -300,7 +301,7 @@ int config_load(struct config *c, int argc, char **argv, enc_err *err)
             return 1;
         }
         if (!strcmp(argv[i], "--version")) {
-            printf("encore-server 0.1.0\n");
+            printf("encore-server %s\n", ENCORE_VERSION);
             return 1;
         }
         if (!strncmp(argv[i], "--config", 8) && (argv[i][8] == '\0' || argv[i][8] == '=')) {

@@ -28,11 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/version.h"
 #include "protocol.h"
 #include "server.h"
 #include "v1forms.h"
-
-const char *encore_version(void);   /* version.c */
 
 static struct proto_limits limits(const struct http_req *r)
 {
@@ -171,8 +170,7 @@ void h_v2_server(struct http_req *r)
 {
     r->status = 200;
     buf_puts(&r->out, "{\"name\":\"encore\",\"version\":");
-    const char *v = encore_version();
-    buf_json_str(&r->out, v, strlen(v));
+    buf_json_str(&r->out, ENCORE_VERSION, strlen(ENCORE_VERSION));
     buf_puts(&r->out, ",\"extensions\":[\"binary_tensor_data\"]}");
 }
 

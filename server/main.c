@@ -38,6 +38,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "core/version.h"
 #include "families.h"
 #include "live.h"
 #include "log.h"
@@ -329,8 +330,9 @@ int main(int argc, char **argv)
     openblas_set_num_threads(1);
     srv.started_at = (int64_t)time(NULL);
     srv.log_salt = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&err;
-    slog("info", "encore-server 0.1.0 starting: models=%s host=%s port=%lld threads=%lld",
-         srv.cfg.models, srv.cfg.host, (long long)srv.cfg.port, (long long)srv.cfg.threads);
+    slog("info", "encore-server %s starting: models=%s host=%s port=%lld threads=%lld",
+         ENCORE_VERSION, srv.cfg.models, srv.cfg.host, (long long)srv.cfg.port,
+         (long long)srv.cfg.threads);
 
     /* Phase 2: secrets (and the scoring kernel, which must be known before
      * models load). */

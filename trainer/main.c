@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/repo.h"
+#include "core/version.h"
 #include "objrepo.h"
 #include "trainer.h"
 
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("encore-train 0.1.0\n");
+        printf("encore-train %s\n", ENCORE_VERSION);
         return 0;
     }
     /* --out s3://... publishes into object storage (core/repo.h's hook). */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/repo.h"
+#include "core/version.h"
 
 const struct model_ops *model_family_find(const struct model_ops *const *families,
                                           const char *family)
@@ -186,7 +187,7 @@ int model_write_common_meta(st_writer *w, const char *family, const json_t *hype
     rc = rc ? rc : st_writer_meta(w, "format_version", MODEL_FORMAT_VERSION);
     rc = rc ? rc : st_writer_meta(w, "family", family);
     rc = rc ? rc : st_writer_meta(w, "created", created);
-    rc = rc ? rc : st_writer_meta(w, "trainer", "encore-train 0.1.0");
+    rc = rc ? rc : st_writer_meta(w, "trainer", "encore-train " ENCORE_VERSION);
     if (data_fingerprint)
         rc = rc ? rc : st_writer_meta(w, "data_fingerprint", data_fingerprint);
     if (hyper) {
