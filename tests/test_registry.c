@@ -47,9 +47,7 @@ static void corrupt(int64_t version)
     char dir[PATH_MAX], path[PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/demo/%lld", repo, (long long)version);
     snprintf(path, sizeof path, "%s/%s", dir, ST_FILE_NAME);
-    char cmd[PATH_MAX];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(tu_mkdirs(dir), 0);
     ck_assert_int_eq(tu_write_file(path, "\x10\0\0\0\0\0\0\0{\"x\":1}", 15), 0);
 }
 
