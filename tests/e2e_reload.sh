@@ -110,7 +110,7 @@ ops_stop
 [ "$OPS_EXIT" = 0 ] || ops_fail "server exit status $OPS_EXIT"
 
 # ---- 3. SIGHUP without the watch ----------------------------------------
-ops_start --watch false --access-log false
+ops_start --watch false --rescan-seconds 0 --access-log false
 next=$(ops_publish demo "$OPS_MODEL_FILE")
 sleep 0.3
 v=$(curl -s "$OPS_URL/v1/models/demo" | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')

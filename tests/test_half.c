@@ -96,8 +96,7 @@ START_TEST(f16_model_ranks_as_f32)
     ck_assert_int_eq(model_precision_parse("f16", &lo.precision, &err), 0);
     if (!half_supported()) {
         ck_assert_int_eq(model_load_opts_check(&lo, &err), ENC_EUNSUPPORTED);
-        printf("test_half: skipped: this CPU lacks AVX2/FMA/F16C\n");
-        return;
+        tu_skip("this CPU lacks AVX2/FMA/F16C");
     }
     char *repo = tu_tmpdir(), path[4300];
     struct mf_data d;   /* 40 users x 150 items x 16 factors, 2 seen each */

@@ -219,11 +219,9 @@ END_TEST
 
 int main(void)
 {
-    if (system("command -v redis-server >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "SKIP: redis-server is not installed (apt-get install redis-server, "
-                        "or bash scripts/deps.sh test)\n");
-        return 77;
-    }
+    int need = tu_need("redis-server", "command -v redis-server");
+    if (need)
+        return need;   /* 77: skipped; 1 under CI=true (scripts/deps.sh installs it) */
     if (!(base = tu_tmpdir()))
         return 1;
     srand((unsigned)time(NULL) ^ (unsigned)getpid());

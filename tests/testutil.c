@@ -127,6 +127,27 @@ void tu_skip_note(const char *test, const char *fmt, ...)
     close(fd);
 }
 
+int tu_need(const char *pkg, const char *cmd)
+{
+    char sh[4096];
+    snprintf(sh, sizeof sh, "(%s) >/dev/null 2>&1", cmd);
+    if (system(sh) == 0)
+        return 0;
+    snprintf(sh, sizeof sh, "bash '%s' --list test 2>/dev/null | grep -qx -- '%s'",
+             tu_src("scripts/deps.sh"), pkg);
+    int installable = system(sh) == 0;
+    const char *ci = getenv("CI");
+    if (installable && ci && strcmp(ci, "true") == 0) {
+        fprintf(stderr, "FAIL: needs %s ('%s' failed); under CI=true this is a failure: "
+                        "bash scripts/deps.sh test installs it\n", pkg, cmd);
+        return 1;
+    }
+    printf("SKIP: needs %s ('%s' failed; %s)\n", pkg, cmd,
+           installable ? "bash scripts/deps.sh test installs it"
+                       : "scripts/deps.sh does not install it");
+    return 77;
+}
+
 TCase *tu_optional_tcase(Suite *s, const char *name)
 {
     TCase *tc = tcase_create(name);

@@ -46,6 +46,12 @@ int tu_run(Suite *s);
 void tu_skip_note(const char *test, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* For a whole test program that needs a tool: 0 when the shell command `cmd`
+ * succeeds; otherwise 77 (skip; prints why), or 1 under CI=true when Debian
+ * package `pkg` is one that scripts/deps.sh installs (as e2e_need does in
+ * tests/lib/e2e.sh). Return it from main. */
+int tu_need(const char *pkg, const char *cmd);
+
 /* A TCase tagged "optional", added to s: for tests that may tu_skip. */
 TCase *tu_optional_tcase(Suite *s, const char *name);
 

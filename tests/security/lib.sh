@@ -52,7 +52,7 @@ sec_status() {
 }
 
 sec_finish() {
-    ops_cleanup
+    ops_cleanup || { echo "FAIL: sanitizer report in the server log" >&2; SEC_FAILS=$((SEC_FAILS + 1)); }
     [ "$SEC_FAILS" = 0 ] || { echo "$(basename "$0" .sh): $SEC_FAILS check(s) failed" >&2; exit 1; }
     echo "PASS $(basename "$0" .sh)"
     exit 0
