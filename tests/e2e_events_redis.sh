@@ -7,10 +7,8 @@
 . "$(dirname "$0")/lib/e2e.sh"
 e2e_init "$1"
 PY=${PY:-python3}
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-  echo "SKIP: redis-server / redis-cli not installed (bash scripts/deps.sh test)" >&2
-  exit 77
-fi
+e2e_need redis-server command -v redis-server
+e2e_need redis-server command -v redis-cli   # redis-tools, a dependency of redis-server
 
 REDIS_PID=
 start_redis() {   # on $RPORT; 0 once it answers and is ours (its dir is $T)
