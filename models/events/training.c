@@ -82,7 +82,8 @@ int evtrain_merge(const struct ia_matrix *file, struct evstore *s, const struct 
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
         goto out;
     }
-    qsort(t.ids, t.n, sizeof *t.ids, str_cmp);
+    if (t.n)   /* qsort(NULL, 0, ...) is undefined (UBSan) */
+        qsort(t.ids, t.n, sizeof *t.ids, str_cmp);
     info->erased_users = t.n;
     if ((rc = ia_builder_new(&b)) != 0) {
         rc = enc_errf(err, rc, "out of memory");
