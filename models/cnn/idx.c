@@ -1,17 +1,18 @@
 /*
  * idx.c - IDX and CSV image data sets (see idx.h).
  *
- * Files are read whole through zlib's gzread, which passes raw files through
- * unchanged, so "train-images-idx3-ubyte" and "train-images-idx3-ubyte.gz"
- * take the same path. Every size is checked before it is used.
+ * Files are read whole by enc_read_file (core/file.h), which reads gzip and
+ * raw files alike, so "train-images-idx3-ubyte" and
+ * "train-images-idx3-ubyte.gz" take the same path. Every size is checked
+ * before it is used.
  */
 #include "cnn/idx.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 void idx_array_clear(struct idx_array *a)
 {
@@ -28,69 +29,6 @@ void idx_dataset_clear(struct idx_dataset *d)
     free(d->pixels);
     free(d->labels);
     memset(d, 0, sizeof *d);
-}
-
-/* Read a whole (possibly gzip-compressed) file into a malloc'd buffer. */
-static int read_all(const char *path, unsigned char **buf, size_t *len, enc_err *err)
-{
-    *buf = NULL;
-    *len = 0;
-    gzFile g = gzopen(path, "rb");
-    if (!g)
-        return enc_errf(err, ENC_EIO, "%s: cannot open: %s", path,
-                        errno ? strerror(errno) : "out of memory");
-    gzbuffer(g, 1 << 17);
-    size_t cap = 1 << 20, n = 0;
-    unsigned char *b = malloc(cap);
-    if (!b) {
-        gzclose(g);
-        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap >= IDX_MAX_BYTES) {
-                free(b);
-                gzclose(g);
-                return enc_errf(err, ENC_ETOOLARGE, "%s: larger than %zu bytes", path,
-                                (size_t)IDX_MAX_BYTES);
-            }
-            unsigned char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                gzclose(g);
-                return enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t want = cap - n > (1u << 30) ? (1u << 30) : cap - n;
-        int k = gzread(g, b + n, (unsigned)want);
-        if (k < 0) {
-            int zerr;
-            const char *msg = gzerror(g, &zerr);
-            int rc = enc_errf(err, zerr == Z_DATA_ERROR ? ENC_EFORMAT : ENC_EIO,
-                              "%s: byte %zu (decompressed): %s", path, n, msg);
-            free(b);
-            gzclose(g);
-            return rc;
-        }
-        if (k == 0)
-            break;
-        n += (size_t)k;
-    }
-    /* gzread returns 0 both at a clean end and at a truncated gzip stream. */
-    int zerr;
-    const char *msg = gzerror(g, &zerr);
-    if (zerr != Z_OK && zerr != Z_STREAM_END) {
-        int rc = enc_errf(err, ENC_EFORMAT, "%s: byte %zu (decompressed): %s", path, n, msg);
-        free(b);
-        gzclose(g);
-        return rc;
-    }
-    gzclose(g);
-    *buf = b;
-    *len = n;
-    return 0;
 }
 
 static uint32_t be32(const unsigned char *p)
@@ -154,9 +92,9 @@ int idx_parse(const void *buf, size_t len, const char *name, struct idx_array *o
 int idx_read(const char *path, struct idx_array *out, enc_err *err)
 {
     memset(out, 0, sizeof *out);
-    unsigned char *buf;
+    char *buf;
     size_t len;
-    int rc = read_all(path, &buf, &len, err);
+    int rc = enc_read_file(path, &buf, &len, err);
     if (rc)
         return rc;
     rc = idx_parse(buf, len, path, out, err);
@@ -237,12 +175,12 @@ static int csv_field(const char **p, const char *end, int *v)
 int idx_load_csv(const char *path, struct idx_dataset *out, enc_err *err)
 {
     memset(out, 0, sizeof *out);
-    unsigned char *buf;
+    char *buf;
     size_t len;
-    int rc = read_all(path, &buf, &len, err);
+    int rc = enc_read_file(path, &buf, &len, err);
     if (rc)
         return rc;
-    const char *p = (const char *)buf, *end = p + len;
+    const char *p = buf, *end = p + len;
     size_t line = 0, npix = 0, cap = 0;
     uint8_t *pix = NULL, *lab = NULL;
     size_t n = 0;

@@ -1,7 +1,7 @@
 /*
  * csvtable.c - labelled numeric tables from CSV (see csvtable.h).
  *
- * The whole file is read into memory through zlib (plain or gzip), then split
+ * The whole file is read into memory by enc_read_file (plain or gzip), then split
  * into records in place: fields are NUL-terminated inside the buffer and
  * quoted fields ("a,b" with "" for a quote) are unescaped where they stand,
  * so parsing allocates only the output arrays. Line numbers count physical
@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE   /* qsort_r */
 #include "table/csvtable.h"
+#include "core/file.h"
 #include "core/rng.h"
 #include "core/strv.h"
 
@@ -19,9 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
-
-#define CSVT_MAX_BYTES ((size_t)4 << 30)   /* refuse inputs over 4 GiB */
 
 struct reader {
     const char *path;
@@ -34,53 +32,6 @@ struct rec {
     size_t n, cap;
     size_t line;                /* line the record starts on */
 };
-
-static int read_all(const char *path, char **out, size_t *len, enc_err *err)
-{
-    gzFile g = gzopen(path, "rb");
-    if (!g)
-        return enc_errf(err, ENC_EIO, "%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    int rc = 0;
-    while (buf) {
-        if (n == cap) {
-            if (cap >= CSVT_MAX_BYTES) {
-                rc = enc_errf(err, ENC_ETOOLARGE, "%s: larger than %zu bytes", path, CSVT_MAX_BYTES);
-                break;
-            }
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        int k = gzread(g, buf + n, (unsigned)(cap - n > (1u << 30) ? (1u << 30) : cap - n));
-        if (k < 0) {
-            int e;
-            const char *m = gzerror(g, &e);
-            rc = enc_errf(err, ENC_EIO, "%s: read error: %s", path, m ? m : "?");
-            break;
-        }
-        if (k == 0)
-            break;
-        n += (size_t)k;
-    }
-    gzclose(g);
-    if (!buf)
-        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-}
 
 static int rec_push(struct rec *r, char *field)
 {
@@ -472,7 +423,7 @@ int csvt_read(const char *path, const struct csvt_options *o, struct csvt_table 
         return enc_errf(err, ENC_EINVAL, "csvt_read: empty class list");
     char *buf = NULL;
     size_t len = 0;
-    int rc = read_all(path, &buf, &len, err);
+    int rc = enc_read_file(path, &buf, &len, err);
     if (rc)
         return rc;
     struct reader rd = {path, buf, buf, buf + len, 1};
