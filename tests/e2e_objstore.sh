@@ -46,12 +46,15 @@ wait_metric() {  # NAME MIN: until the metric is >= MIN (at most 60 s)
 e2e_start_server --models s3://models/prod --cache-dir "$T/cache" --rescan-seconds 1 || exit 1
 check "serves version 1 from object storage" 1 "$(served)"
 req GET /readyz; check "ready" 200 "$STATUS"
-check "one download" 1 "$(metric encore_objstore_downloads_total)"
+# (not "exactly one download": e2e_start_server restarts a server that is slow
+# to bind, and the second one finds version 1 already cached with its ETag)
+d0=$(metric encore_objstore_downloads_total)
+check "downloads counted" 1 "$([ -n "$d0" ] && [ "$d0" -le 1 ] && echo 1)"
 check "cached with its ETag" yes "$([ -s "$T/cache/demo/1/.etag" ] && echo yes)"
 cp "$T/cache/demo/1/model.safetensors" "$T/valid.safetensors"
 n0=$(metric encore_objstore_syncs_total)
 check "polls succeed" 1 "$([ "$(wait_metric encore_objstore_syncs_total $((n0 + 2)))" -ge $((n0 + 2)) ] && echo 1)"
-check "nothing changed: no download" 1 "$(metric encore_objstore_downloads_total)"
+check "nothing changed: no download" "$d0" "$(metric encore_objstore_downloads_total)"
 
 # ---- a partial upload and a corrupt one are never loaded
 printf 'part of an upload\n' > "$T/part.txt"; put "$T/part.txt" prod/demo/2/upload.part
