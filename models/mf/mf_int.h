@@ -1,0 +1,68 @@
+/*
+ * mf_int.h - what mf.c (the family: file, load, the reco_ops row, live
+ * fold-in) and query.c (scoring, top-k, recommend, similar, fold-in) share:
+ * the loaded model's layout and the scoring steps. Not for other modules:
+ * they reach a model through mf.h or model_ops.reco.
+ */
+#ifndef ENCORE_MF_MF_INT_H
+#define ENCORE_MF_MF_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/st.h"
+#include "core/strmap.h"
+#include "mf/half.h"
+#include "mf/mf.h"
+#include "mf/quant.h"
+
+/* A loaded model: tensors point into the mapped file; the rest is built at
+ * load (mf.c) and freed with it. */
+struct mf_model {
+    size_t n_users, n_items, f, n_tags;
+    const float *U, *V;
+    st_strings user_ids, item_ids, titles, tags;
+    const int64_t *seen_off;
+    const int32_t *seen_items;
+    const float *pop;
+    const int64_t *tag_off;
+    const int32_t *tag_ids;
+    double reg, alpha;
+    double reg_exponent, mean_user;   /* ALS scales reg by (n / mean)^exponent per row */
+    const char *algorithm;
+    /* derived at load, owned */
+    strmap users, items, tagmap;
+    float *Vn;               /* unit-length item factors, for cosine */
+    float *Vt, *Vnt;         /* V and Vn transposed (F x I): the column-major
+                              * gemv kernel streams them ~1.6x faster than
+                              * dot products over rows (bench/results) */
+    uint16_t *Vh, *Vnh;      /* V and Vn packed as binary16 (half.h), or NULL */
+    struct quant_items Vq, Vnq; /* V and Vn packed as int8 (quant.h), or empty */
+    float *yty;              /* V^T V, f x f, for fold-in */
+    char *item_json;         /* pre-escaped "item":..,"title":.. fragments */
+    size_t *item_json_off;   /* n_items + 1 */
+};
+
+/* Where the int8 screen's chunk maxima (then quant_floor's work space) live
+ * in a scratch buffer of mf_scratch_floats(m) floats. */
+float *mf_chunk_maxima(const struct mf_model *m, float *scratch);
+
+/* Exclusions, the unavailable bitset and tags set scores to -INFINITY (in
+ * place; candidates are applied when scoring). */
+void mf_apply_filters(const struct mf_model *m, const struct reco_query *q, float *scores);
+
+/* Score the candidates (others -inf) or the whole catalogue with u against
+ * V (rows), Vt (transposed), Vh (binary16 or NULL) or Vq (int8 or empty).
+ * Returns 1 when scores are int8 lower bounds with widths and chunk maxima
+ * (finish with mf_top_screened), 0 when they are final (mf_topk). */
+int mf_score_items(const struct mf_model *m, const struct reco_query *q, const float *u,
+                   const float *V, const float *Vt, const uint16_t *Vh,
+                   const struct quant_items *Vq, float *scores, float *width, float *cmax);
+
+/* The exact f32 top k from screened bounds: only items whose upper bound
+ * reaches the k-th best lower bound are re-scored. Returns the hit count. */
+size_t mf_top_screened(const struct mf_model *m, const float *V, const float *u, int fast,
+                       float *scores, float *width, float *cmax, size_t k,
+                       struct reco_hit *hits);
+
+#endif
