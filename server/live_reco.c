@@ -731,9 +731,10 @@ static struct view *view_get(struct live *l, const struct model *m, int64_t now,
             slot = i;
     if (slot < 0 && lr->n_views < (int)(sizeof lr->views / sizeof *lr->views))
         slot = lr->n_views++;
-    else if (slot < 0)
+    else if (slot < 0) {
         slot = 0;   /* a table of 16 models: the first entry goes */
-    else
+        view_unref(lr->views[0]);   /* (the table's reference; requests hold their own) */
+    } else
         view_unref(lr->views[slot]);
     __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
     lr->views[slot] = v;
