@@ -2,6 +2,8 @@
 """live_replay.py - the replay protocol of issue #15, driven over HTTP.
 
   live_replay.py prepare DATASET_DIR KIND OUT_DIR
+      (KIND udata, ratings-csv, or nested: DATASET_DIR is a prepared
+      directory whose training part is split again, for tuning)
       positives (rating >= 4) with timestamps; the global cutoff is the 80th
       percentile of their timestamps; writes OUT_DIR/train.tsv (user, item,
       weight 1) with the positives before it and OUT_DIR/replay.tsv (user,
@@ -39,15 +41,24 @@ def load(path, kind):
 
 
 def prepare(ds, kind, out):
-    path = ds + ("/ratings.csv" if kind == "ratings-csv" else "/u.data")
-    rows = load(path, kind)
+    if kind == "nested":   # the training part of a prepared directory, split again
+        rows = []
+        with open(ds + "/train_times.tsv") as f:
+            for n, line in enumerate(f):
+                u, i, t = line.rstrip("\n").split("\t")
+                rows.append((int(t), n, u, i))
+    else:
+        path = ds + ("/ratings.csv" if kind == "ratings-csv" else "/u.data")
+        rows = load(path, kind)
     times = sorted(r[0] for r in rows)
     cutoff = times[int(0.8 * (len(times) - 1))]
     rows.sort()
-    with open(out + "/train.tsv", "w") as tr, open(out + "/replay.tsv", "w") as rp:
+    with open(out + "/train.tsv", "w") as tr, open(out + "/replay.tsv", "w") as rp, \
+            open(out + "/train_times.tsv", "w") as tt:
         for t, _, u, i in rows:
             if t <= cutoff:
                 tr.write(f"{u}\t{i}\t1\n")
+                tt.write(f"{u}\t{i}\t{t}\n")
             else:
                 rp.write(f"{u}\t{i}\t{t}\n")
     print(cutoff)

@@ -11,6 +11,10 @@
 # Ends with one JSON line: {"dataset":..,"known":{"events":N,"static_ndcg":..,
 # "live_ndcg":..},"all":{"events":N,"live_ndcg":..,"popularity_ndcg":..},...}.
 # Training options: $ALS_OPTS (default: encore-train's defaults with 64 factors).
+# TUNE=1: first choose regularization and alpha (64 factors; reg 5 or 25,
+# alpha 4 or 10) by the same replay on a nested time split of the training
+# part (train before its 80th percentile, replay the rest: the test events
+# are never seen), then run the test replay with the best ("all" NDCG@10).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -33,15 +37,12 @@ trap cleanup EXIT
 
 cutoff=$($py "$here/live_replay.py" prepare "$dir" "$kind" "$T")
 echo "cutoff $cutoff: $(wc -l < "$T/train.tsv") training positives, $(wc -l < "$T/replay.tsv") replayed" >&2
-# shellcheck disable=SC2086
-"$build/encore-train" als --interactions "$T/train.tsv" --format tsv --out "$T/repo/replay" \
-  ${ALS_OPTS:---factors 64} > /dev/null 2>"$T/train.log" || { cat "$T/train.log" >&2; exit 1; }
 
-start() {   # PORTVAR EVENTS
+start() {   # PORTVAR EVENTS REPO
   local port i
   for i in 1 2 3 4 5; do
     port=$(( 20000 + (RANDOM * 7 + $$ + i) % 40000 ))
-    "$build/encore-server" --host 127.0.0.1 --port "$port" --models "$T/repo" --events "$2" \
+    "$build/encore-server" --host 127.0.0.1 --port "$port" --models "$3" --events "$2" \
       --access-log false --drain-seconds 0 2>>"$T/server.log" &
     pids+=($!)
     for _ in $(seq 100); do
@@ -52,6 +53,34 @@ start() {   # PORTVAR EVENTS
   cat "$T/server.log" >&2
   return 1
 }
-start live_port "$T/events"
-start static_port off
-$py "$here/live_replay.py" run "$T" "$live_port" "$static_port" "$ds"
+stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; pids=(); }
+
+replay() {   # DIR ALS-OPTS...: train on DIR/train.tsv, replay DIR/replay.tsv, print the JSON
+  local d=$1; shift
+  rm -rf "$d/repo" "$d/events"
+  "$build/encore-train" als --interactions "$d/train.tsv" --format tsv --out "$d/repo/replay" \
+    "$@" > /dev/null 2>"$T/train.log" || { cat "$T/train.log" >&2; exit 1; }
+  start live_port "$d/events" "$d/repo"
+  start static_port off "$d/repo"
+  $py "$here/live_replay.py" run "$d" "$live_port" "$static_port" "$ds"
+  stop_all
+}
+
+opts=(${ALS_OPTS:---factors 64})
+if [ "${TUNE:-0}" = 1 ]; then
+  mkdir -p "$T/nested"
+  $py "$here/live_replay.py" prepare "$T" nested "$T/nested" > /dev/null
+  best=-1
+  for reg in 5 25; do
+    for alpha in 4 10; do
+      line=$(replay "$T/nested" --factors 64 --regularization "$reg" --alpha "$alpha" | tail -1)
+      score=$(printf '%s' "$line" | $py -c 'import json,sys; print(json.load(sys.stdin)["all"]["live_ndcg"])')
+      echo "nested: reg $reg alpha $alpha: all live NDCG@10 $score" >&2
+      if $py -c "import sys; sys.exit(0 if $score > $best else 1)"; then
+        best=$score; opts=(--factors 64 --regularization "$reg" --alpha "$alpha")
+      fi
+    done
+  done
+  echo "chosen on the nested split: ${opts[*]}" >&2
+fi
+replay "$T" "${opts[@]}"

@@ -174,8 +174,9 @@ static void ucache_free(void *p)
 
 struct view {
     int refs;                   /* atomic */
-    const void *model;
-    int64_t version;
+    const void *model;          /* identity of the model it was built for: state, */
+    int64_t version;            /* version and load time (a freed state's address */
+    int64_t loaded_at;          /* may come back) */
     uint64_t cat_gen;           /* catalogue generation it was built from */
     uint64_t item_gen;          /* item changes it has seen */
     int64_t valid_until;        /* rebuild at this time (an availability window edge) */
@@ -227,6 +228,7 @@ struct live_reco {
     pthread_mutex_t lock;       /* cache, catalogue, views */
     struct smap cache;          /* user -> struct ucache */
     uint64_t epoch;             /* bumped by every change (atomic under lock) */
+    uint64_t cleared_at;        /* epoch when the cache was last emptied */
     struct smap catalog;        /* item -> struct cat_item */
     uint64_t cat_gen;           /* bumped by every catalogue change */
     int cat_loaded;
@@ -263,6 +265,7 @@ static void on_change(void *arg, enum ev_change kind, const char *id, size_t len
     int oom;
     if (kind == EV_CHANGE_RESYNC) {
         smap_clear(&lr->cache, ucache_free);
+        lr->cleared_at = e;
         lr->cat_loaded = 0;   /* re-read the whole catalogue */
         lr->evitems_loaded = 0;
         lr->cat_gen++;
@@ -271,11 +274,22 @@ static void on_change(void *arg, enum ev_change kind, const char *id, size_t len
         if (c) {
             c->valid = 0;
             c->changed = e;
-        } else if (lr->cache.n < CACHE_MAX && (c = calloc(1, sizeof *c)) != NULL) {
+        } else {
+            if (lr->cache.n >= CACHE_MAX) {   /* full: start afresh (reads in flight see it) */
+                smap_clear(&lr->cache, ucache_free);
+                lr->cleared_at = e;
+            }
+            if (!(c = calloc(1, sizeof *c))) {
+                lr->cleared_at = e;   /* the change is not recorded: no read may be kept */
+                pthread_mutex_unlock(&lr->lock);
+                return;
+            }
             c->changed = e;
             smap_put(&lr->cache, id, len, c, &oom);
-            if (oom)
+            if (oom) {
                 free(c);
+                lr->cleared_at = e;
+            }
         }
     } else if (kind == EV_CHANGE_ITEM && len <= EV_ID_MAX) {
         smap_put(&lr->pending, id, len, (void *)1, &oom);
@@ -636,7 +650,8 @@ static struct view *view_get(struct live *l, const struct model *m, int64_t now,
     struct view *v = NULL;
     for (int i = 0; i < lr->n_views; i++) {
         struct view *c = lr->views[i];
-        if (c->model != m->state || c->cat_gen != lr->cat_gen || now >= c->valid_until)
+        if (c->model != m->state || c->version != m->version || c->loaded_at != m->loaded_at ||
+            c->cat_gen != lr->cat_gen || now >= c->valid_until)
             continue;
         /* item changes since it was built: only items the model has? */
         size_t ring = sizeof lr->ring / sizeof *lr->ring;
@@ -667,6 +682,7 @@ static struct view *view_get(struct live *l, const struct model *m, int64_t now,
     v->refs = 1;   /* the caller's; the table takes one when it is installed */
     v->model = m->state;
     v->version = m->version;
+    v->loaded_at = m->loaded_at;
     v->cat_gen = lr->cat_gen;
     v->item_gen = lr->item_gen;
     v->valid_until = INT64_MAX;
@@ -727,15 +743,15 @@ static struct view *view_get(struct live *l, const struct model *m, int64_t now,
     pthread_mutex_lock(&lr->lock);
     int slot = -1;
     for (int i = 0; i < lr->n_views; i++)
-        if (lr->views[i]->model == m->state)
+        if (lr->views[i]->model == m->state && lr->views[i]->version == m->version)
             slot = i;
-    if (slot < 0 && lr->n_views < (int)(sizeof lr->views / sizeof *lr->views))
+    if (slot < 0 && lr->n_views < (int)(sizeof lr->views / sizeof *lr->views)) {
         slot = lr->n_views++;
-    else if (slot < 0) {
-        slot = 0;   /* a table of 16 models: the first entry goes */
-        view_unref(lr->views[0]);   /* (the table's reference; requests hold their own) */
-    } else
+    } else {
+        if (slot < 0)
+            slot = 0;   /* a table of 16 models: the first entry goes */
         view_unref(lr->views[slot]);
+    }
     __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
     lr->views[slot] = v;
     pthread_mutex_unlock(&lr->lock);
@@ -965,9 +981,14 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
         }
         pthread_mutex_lock(&lr->lock);
         struct ucache *old = smap_get(&lr->cache, user, user_len);
-        if (keep && (!old || old->changed <= e0)) {
-            if (lr->cache.n >= CACHE_MAX)
+        /* keep it unless a change came after the read began (recorded in the
+         * user's entry, or lost with an emptied cache) */
+        if (keep && (!old || old->changed <= e0) && lr->cleared_at <= e0) {
+            if (lr->cache.n >= CACHE_MAX) {
                 smap_clear(&lr->cache, ucache_free);
+                lr->cleared_at = lr->epoch;
+                old = NULL;
+            }
             keep->epoch = e0;
             keep->changed = old ? old->changed : 0;
             int oom;
