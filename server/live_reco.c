@@ -621,8 +621,15 @@ static struct view *view_get(struct live *l, const struct model *m, int64_t now,
     struct live_reco *lr = l->reco;
     const struct reco_ops *ro = m->ops->reco;
     enc_err err = {0};
-    if (!lr->store_id[0])
-        evstore_id(l->store, lr->store_id, NULL);
+    pthread_mutex_lock(&lr->lock);
+    int need_id = !lr->store_id[0];
+    pthread_mutex_unlock(&lr->lock);
+    char id[33];
+    if (need_id && evstore_id(l->store, id, NULL) == 0) {   /* Redis was down at start */
+        pthread_mutex_lock(&lr->lock);
+        memcpy(lr->store_id, id, sizeof id);
+        pthread_mutex_unlock(&lr->lock);
+    }
     pthread_mutex_lock(&lr->lock);
     int need_refresh = !lr->cat_loaded || lr->pending.n > 0;
     int need_items = !lr->evitems_loaded;

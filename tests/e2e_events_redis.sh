@@ -134,4 +134,10 @@ req GET "/v1/users/$USER_ID/events"
 check "redis back: the refused event was not written, the acknowledged ones kept" "['4', '2', '1']" \
   "$(json '[e["item"] for e in j["events"]]')"
 PORT=$SAVED_PORT
+# replica B: a clean stop, and no sanitizer report in its log
+kill -TERM "$B_PID" 2>/dev/null
+wait "$B_PID" 2>/dev/null
+check "replica B stopped cleanly" 0 "$?"
+B_PID=
+e2e_sanitizer_check "$T/b.log" || FAIL=$((FAIL + 1))
 e2e_finish
