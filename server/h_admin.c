@@ -58,13 +58,18 @@ void h_metrics(struct http_req *r)
 void h_models_list(struct http_req *r)
 {
     json_t *o = json_object(), *names = json_array(), *details = registry_list(r->srv->reg), *m;
+    int bad = !details;
     size_t i;
     json_array_foreach(details, i, m)
     {
-        json_array_append(names, json_object_get(m, "name"));
+        bad |= json_array_append(names, json_object_get(m, "name"));
     }
-    json_object_set_new(o, "models", names);
-    json_object_set_new(o, "details", details);
+    bad |= json_object_set_new(o, "models", names);
+    bad |= json_object_set_new(o, "details", details);
+    if (bad) {   /* out of memory: http_json(NULL) answers 500 */
+        json_decref(o);
+        o = NULL;
+    }
     http_json(r, 200, o);
 }
 
@@ -73,7 +78,12 @@ void h_model_get(struct http_req *r)
     const char *name = r->params[0];
     json_t *o = registry_describe(r->srv->reg, name);
     if (!o) {
-        http_error(r, 404, "unknown model '%s'", name);
+        struct model *m = registry_get(r->srv->reg, name, 0);   /* known: out of memory */
+        if (m)
+            http_error(r, 500, "out of memory");
+        else
+            http_error(r, 404, "unknown model '%s'", name);
+        model_unref(m);
         return;
     }
     snprintf(r->model, sizeof r->model, "%s", name);

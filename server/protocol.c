@@ -921,30 +921,42 @@ size_t proto_v2_write_reco(buf *o, const struct model *m, const struct proto_v2_
     return binproto_finish(o, &tail);
 }
 
+/* The metadata builders below return NULL rather than a value with a part
+ * missing: json_*_set_new / append_new return -1 when their value is NULL
+ * (it could not be made) or cannot be added, and `bad` collects that. */
+static json_t *incomplete(json_t *v, int bad)
+{
+    if (!bad)
+        return v;
+    json_decref(v);
+    return NULL;
+}
+
 static json_t *tensor_meta(const char *name, const char *dtype, const int64_t *shape, int nd)
 {
     json_t *t = json_object(), *s = json_array();
-    json_object_set_new(t, "name", json_string(name));
-    json_object_set_new(t, "datatype", json_string(dtype));
+    int bad = json_object_set_new(t, "name", json_string(name));
+    bad |= json_object_set_new(t, "datatype", json_string(dtype));
     for (int d = 0; d < nd; d++)
-        json_array_append_new(s, json_integer(shape[d]));
-    json_object_set_new(t, "shape", s);
-    return t;
+        bad |= json_array_append_new(s, json_integer(shape[d]));
+    bad |= json_object_set_new(t, "shape", s);
+    return incomplete(t, bad);
 }
 
 static json_t *string_array(const char *const *s, size_t n)
 {
     json_t *a = json_array();
+    int bad = !a;
     for (size_t i = 0; i < n; i++) {
         if (s && s[i])
-            json_array_append_new(a, json_string(s[i]));
+            bad |= json_array_append_new(a, json_string(s[i]));
         else {
             char b[24];
             snprintf(b, sizeof b, "%zu", i);
-            json_array_append_new(a, json_string(b));
+            bad |= json_array_append_new(a, json_string(b));
         }
     }
-    return a;
+    return incomplete(a, bad);
 }
 
 json_t *proto_v2_metadata(const struct model *m, json_t *versions)
@@ -952,43 +964,45 @@ json_t *proto_v2_metadata(const struct model *m, json_t *versions)
     json_t *o = json_object(), *in = json_array(), *out = json_array();
     char platform[64];
     snprintf(platform, sizeof platform, "encore_%s", m->ops->family);
-    json_object_set_new(o, "name", json_string(m->name));
+    int bad = json_object_set_new(o, "name", json_string(m->name));
     if (versions)
-        json_object_set_new(o, "versions", versions);
-    json_object_set_new(o, "platform", json_string(platform));
+        bad |= json_object_set_new(o, "versions", versions);
+    bad |= json_object_set_new(o, "platform", json_string(platform));
     if (m->ops->task == MODEL_TASK_RECOMMEND || !m->ops->io) {
         int64_t any[2] = {-1, -1};
-        json_array_append_new(in, tensor_meta("user", "BYTES", any, 1));
-        json_array_append_new(out, tensor_meta("item_ids", "BYTES", any, 2));
-        json_array_append_new(out, tensor_meta("scores", "FP32", any, 2));
+        bad |= json_array_append_new(in, tensor_meta("user", "BYTES", any, 1));
+        bad |= json_array_append_new(out, tensor_meta("item_ids", "BYTES", any, 2));
+        bad |= json_array_append_new(out, tensor_meta("scores", "FP32", any, 2));
     } else {
         const struct model_io *io = m->ops->io(m->state);
         int64_t s[5] = {-1};
         if (io->kind == MODEL_INPUT_TEXT)
-            json_array_append_new(in, tensor_meta("text", "BYTES", s, 1));
+            bad |= json_array_append_new(in, tensor_meta("text", "BYTES", s, 1));
         else {
             int nd = io_shape(io, s + 1);
             json_t *t = tensor_meta("input", "FP32", s, nd + 1);
             json_t *p = json_object();
             if (io->feature_names)
-                json_object_set_new(p, "feature_names", string_array(io->feature_names, io->n_features));
+                bad |= json_object_set_new(p, "feature_names",
+                                           string_array(io->feature_names, io->n_features));
             /* A range of the whole float line (tables) says nothing: omit it. */
-            if (io->min_value < io->max_value && (io->min_value > -FLT_MAX || io->max_value < FLT_MAX)) {
-                json_object_set_new(p, "min_value", json_real(io->min_value));
-                json_object_set_new(p, "max_value", json_real(io->max_value));
+            if (io->min_value < io->max_value &&
+                (io->min_value > -FLT_MAX || io->max_value < FLT_MAX)) {
+                bad |= json_object_set_new(p, "min_value", json_real(io->min_value));
+                bad |= json_object_set_new(p, "max_value", json_real(io->max_value));
             }
-            json_object_set_new(t, "parameters", p);
-            json_array_append_new(in, t);
+            bad |= json_object_set_new(t, "parameters", p);
+            bad |= json_array_append_new(in, t);
         }
         int64_t lab[1] = {-1}, pr[2] = {-1, (int64_t)io->n_classes};
-        json_array_append_new(out, tensor_meta("label", "BYTES", lab, 1));
+        bad |= json_array_append_new(out, tensor_meta("label", "BYTES", lab, 1));
         json_t *t = tensor_meta("probabilities", "FP32", pr, 2);
         json_t *p = json_object();
-        json_object_set_new(p, "class_names", string_array(io->class_names, io->n_classes));
-        json_object_set_new(t, "parameters", p);
-        json_array_append_new(out, t);
+        bad |= json_object_set_new(p, "class_names", string_array(io->class_names, io->n_classes));
+        bad |= json_object_set_new(t, "parameters", p);
+        bad |= json_array_append_new(out, t);
     }
-    json_object_set_new(o, "inputs", in);
-    json_object_set_new(o, "outputs", out);
-    return o;
+    bad |= json_object_set_new(o, "inputs", in);
+    bad |= json_object_set_new(o, "outputs", out);
+    return incomplete(o, bad);
 }

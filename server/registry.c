@@ -433,9 +433,18 @@ char **registry_names(struct registry *r, int *n)
     pthread_mutex_lock(&r->mu);
     char **names = calloc((size_t)r->n + 1, sizeof *names);
     *n = 0;
-    for (int i = 0; names && i < r->n; i++)
-        if (r->e[i].n && (names[*n] = strdup(r->e[i].name)))
-            (*n)++;
+    for (int i = 0; names && i < r->n; i++) {
+        if (!r->e[i].n)
+            continue;
+        if (!(names[*n] = strdup(r->e[i].name))) {   /* all or nothing */
+            while (*n > 0)
+                free(names[--*n]);
+            free(names);
+            names = NULL;
+            break;
+        }
+        (*n)++;
+    }
     pthread_mutex_unlock(&r->mu);
     return names;
 }
@@ -443,17 +452,22 @@ char **registry_names(struct registry *r, int *n)
 json_t *registry_list(struct registry *r)
 {
     json_t *arr = json_array();
-    int n;
+    int n, bad = !arr;
     char **names = registry_names(r, &n);
-    for (int i = 0; i < n; i++) {
+    bad |= !names;
+    for (int i = 0; names && i < n; i++) {
         struct model *m = registry_get(r, names[i], 0);
-        if (m) {
-            json_array_append_new(arr, model_describe(m));
+        if (m) {   /* (forgotten between the two calls: not listed) */
+            bad |= json_array_append_new(arr, model_describe(m));
             model_unref(m);
         }
         free(names[i]);
     }
     free(names);
+    if (bad) {   /* out of memory: no list rather than a short one */
+        json_decref(arr);
+        return NULL;
+    }
     return arr;
 }
 
@@ -476,25 +490,30 @@ json_t *registry_describe(struct registry *r, const char *name)
         return NULL;
     json_t *o = model_describe(ms[0]);
     json_t *vs = json_array();
+    int bad = !o;   /* json_*_set_new / append_new return -1 on any failure */
     for (int i = 0; i < n; i++) {
         json_t *v = json_object();
-        json_object_set_new(v, "version", json_integer(ms[i]->version));
-        json_object_set_new(v, "data_sha256", json_string(st_file_sha256(ms[i]->file)));
-        json_object_set_new(v, "loaded_at", json_integer(ms[i]->loaded_at));
-        json_object_set_new(v, "load_seconds", json_real(ms[i]->load_seconds));
-        json_object_set_new(v, "state", json_string(i == 0 ? "serving" : "loaded"));
-        json_array_append_new(vs, v);
+        bad |= json_object_set_new(v, "version", json_integer(ms[i]->version));
+        bad |= json_object_set_new(v, "data_sha256", json_string(st_file_sha256(ms[i]->file)));
+        bad |= json_object_set_new(v, "loaded_at", json_integer(ms[i]->loaded_at));
+        bad |= json_object_set_new(v, "load_seconds", json_real(ms[i]->load_seconds));
+        bad |= json_object_set_new(v, "state", json_string(i == 0 ? "serving" : "loaded"));
+        bad |= json_array_append_new(vs, v);
         model_unref(ms[i]);
     }
-    json_object_set_new(o, "versions", vs);
-    json_object_set_new(o, "load_failures", json_integer(failures));
+    bad |= json_object_set_new(o, "versions", vs);
+    bad |= json_object_set_new(o, "load_failures", json_integer(failures));
     if (pin || repo_pin) {
         json_t *p = json_object();
-        json_object_set_new(p, "version", json_integer(pin ? pin : repo_pin));
-        json_object_set_new(p, "by", json_string(pin ? "replica" : "repository"));
-        json_object_set_new(o, "pinned", p);
+        bad |= json_object_set_new(p, "version", json_integer(pin ? pin : repo_pin));
+        bad |= json_object_set_new(p, "by", json_string(pin ? "replica" : "repository"));
+        bad |= json_object_set_new(o, "pinned", p);
     } else
-        json_object_set_new(o, "pinned", json_null());
+        bad |= json_object_set_new(o, "pinned", json_null());
+    if (bad) {   /* out of memory: nothing rather than a part */
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 

@@ -93,7 +93,8 @@ struct model *registry_get(struct registry *r, const char *name, int64_t version
 int registry_count(struct registry *r);
 
 /* [ describe(model), ... ] of current versions, or of one name with every
- * loaded version under "versions" (NULL if unknown). New references. */
+ * loaded version under "versions" (NULL if unknown). New references, or
+ * NULL when out of memory (never a partial answer). */
 json_t *registry_list(struct registry *r);
 json_t *registry_describe(struct registry *r, const char *name);
 
@@ -111,7 +112,8 @@ void registry_foreach(struct registry *r,
                       void (*fn)(void *arg, const struct model *m, int current, int64_t failures),
                       void *arg);
 
-/* Names of loaded models (malloc'd array of malloc'd strings). */
+/* Names of loaded models (malloc'd array of malloc'd strings), or NULL
+ * (and *n 0) when out of memory. */
 char **registry_names(struct registry *r, int *n);
 
 #endif

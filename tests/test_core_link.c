@@ -64,10 +64,12 @@ static size_t toy_mem(const void *state)
     return sizeof(struct toy);
 }
 
-static void toy_describe(const void *state, json_t *o)
+static int toy_describe(const void *state, json_t *o)
 {
     const struct toy *m = state;
-    json_object_set_new(o, "precision", json_string(model_precision_name(m->loaded_with)));
+    return json_object_set_new(o, "precision", json_string(model_precision_name(m->loaded_with)))
+               ? ENC_ENOMEM
+               : 0;
 }
 
 static int toy_check(const struct model_load_opts *opts, enc_err *err)

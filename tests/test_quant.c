@@ -251,10 +251,10 @@ START_TEST(degenerate_inputs)
     ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), -1);
     quant_free(&qi);
     V[7] = NAN;
-    ck_assert_int_eq(quant_pack(V, 3, 5, &qi), -1);
+    ck_assert_int_eq(quant_pack(V, 3, 5, &qi), ENC_EINVAL);
     ck_assert_ptr_null(qi.q);
     float *big = calloc(1025, sizeof *big);
-    ck_assert_int_eq(quant_pack(big, 1, 1025, &qi), -1);   /* f > 1024: int32 sums unsafe */
+    ck_assert_int_eq(quant_pack(big, 1, 1025, &qi), ENC_EINVAL);   /* f > 1024: int32 sums unsafe */
     free(big);
 }
 END_TEST

@@ -245,17 +245,19 @@ static size_t ops_mem_usage(const void *state)
     return s;
 }
 
-static void ops_describe(const void *state, json_t *obj)
+static int ops_describe(const void *state, json_t *obj)
 {
     const struct cnn_net *net = state;
-    json_object_set_new(obj, "arch", json_string(net->arch));
-    json_object_set_new(obj, "parameters", json_integer((json_int_t)net->n_params));
-    json_object_set_new(obj, "input_shape", json_pack("[i,i,i]", net->in_h, net->in_w, net->in_c));
-    json_object_set_new(obj, "input_max", json_real(net->input_max));
+    int bad = json_object_set_new(obj, "arch", json_string(net->arch));
+    bad |= json_object_set_new(obj, "parameters", json_integer((json_int_t)net->n_params));
+    bad |= json_object_set_new(obj, "input_shape",
+                               json_pack("[i,i,i]", net->in_h, net->in_w, net->in_c));
+    bad |= json_object_set_new(obj, "input_max", json_real(net->input_max));
     json_t *names = json_array();
     for (int i = 0; i < net->n_classes; i++)
-        json_array_append_new(names, json_string(net->class_names[i]));
-    json_object_set_new(obj, "class_names", names);
+        bad |= json_array_append_new(names, json_string(net->class_names[i]));
+    bad |= json_object_set_new(obj, "class_names", names);
+    return bad ? ENC_ENOMEM : 0;
 }
 
 static const struct model_io *ops_io(const void *state)

@@ -147,31 +147,47 @@ void model_unref(struct model *m)
 json_t *model_describe(const struct model *m)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "name", json_string(m->name));
-    json_object_set_new(o, "version", json_integer(m->version));
-    json_object_set_new(o, "family", json_string(m->ops->family));
-    json_object_set_new(o, "task", json_string(m->ops->task == MODEL_TASK_RECOMMEND ? "recommend"
-                                                                                      : "classify"));
-    json_object_set_new(o, "path", json_string(m->path));
-    json_object_set_new(o, "file_bytes", json_integer((json_int_t)st_file_size(m->file)));
-    json_object_set_new(o, "data_sha256", json_string(st_file_sha256(m->file)));
-    json_object_set_new(o, "loaded_at", json_integer(m->loaded_at));
-    json_object_set_new(o, "load_seconds", json_real(m->load_seconds));
+    if (!o)
+        return NULL;
+    /* json_object_set_new returns -1 when the value is NULL (it could not
+     * be made) or the key cannot be added: any failure makes `bad`. */
+    int bad = json_object_set_new(o, "name", json_string(m->name));
+    bad |= json_object_set_new(o, "version", json_integer(m->version));
+    bad |= json_object_set_new(o, "family", json_string(m->ops->family));
+    bad |= json_object_set_new(o, "task", json_string(m->ops->task == MODEL_TASK_RECOMMEND
+                                                          ? "recommend"
+                                                          : "classify"));
+    bad |= json_object_set_new(o, "path", json_string(m->path));
+    bad |= json_object_set_new(o, "file_bytes", json_integer((json_int_t)st_file_size(m->file)));
+    bad |= json_object_set_new(o, "data_sha256", json_string(st_file_sha256(m->file)));
+    bad |= json_object_set_new(o, "loaded_at", json_integer(m->loaded_at));
+    bad |= json_object_set_new(o, "load_seconds", json_real(m->load_seconds));
     if (m->ops->mem_usage)
-        json_object_set_new(o, "memory_bytes", json_integer((json_int_t)m->ops->mem_usage(m->state)));
+        bad |= json_object_set_new(o, "memory_bytes",
+                                   json_integer((json_int_t)m->ops->mem_usage(m->state)));
     const char *keys[] = {"created", "data_fingerprint", "trainer"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         const char *v = st_meta(m->file, keys[i]);
         if (v)
-            json_object_set_new(o, keys[i], json_string(v));
+            bad |= json_object_set_new(o, keys[i], json_string(v));
     }
     const char *hp = st_meta(m->file, "hyperparameters");
     if (hp) {
-        json_t *h = json_loads(hp, 0, NULL);
-        json_object_set_new(o, "hyperparameters", h ? h : json_string(hp));
+        json_error_t jerr;
+        json_t *h = json_loads(hp, 0, &jerr);
+        /* text that is not JSON is shown as it is; a parse that ran out of
+         * memory is a failure, not "not JSON" */
+        if (!h && json_error_code(&jerr) == json_error_out_of_memory)
+            bad = -1;
+        else
+            bad |= json_object_set_new(o, "hyperparameters", h ? h : json_string(hp));
     }
-    if (m->ops->describe)
-        m->ops->describe(m->state, o);
+    if (!bad && m->ops->describe && m->ops->describe(m->state, o))
+        bad = -1;
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 

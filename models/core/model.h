@@ -210,8 +210,10 @@ struct model_ops {
                 enc_err *err);
     void (*free)(void *state);
     size_t (*mem_usage)(const void *state);
-    /* Add family-specific fields (sizes, labels, ...) to a JSON object. */
-    void (*describe)(const void *state, json_t *obj);
+    /* Add family-specific fields (sizes, labels, ...) to a JSON object.
+     * 0, or ENC_ENOMEM when a value could not be made or set (the object is
+     * then incomplete and model_describe gives up on it). */
+    int (*describe)(const void *state, json_t *obj);
     /* The trainer's side: serialize the family's in-memory model (`data`,
      * the struct the family's trainer builds) with the common metadata. */
     int (*write)(const void *data, st_writer *w, const json_t *hyper, const char *fingerprint);
@@ -264,7 +266,8 @@ int model_save(const struct model_ops *ops, const void *data, const json_t *hype
 struct model *model_ref(struct model *m);   /* returns m; m may be NULL */
 void model_unref(struct model *m);          /* frees on the last reference; NULL ok */
 
-/* family, version, load time, checksum, sizes, hyperparameters -> new JSON object. */
+/* family, version, load time, checksum, sizes, hyperparameters -> new JSON
+ * object, complete or NULL (out of memory). */
 json_t *model_describe(const struct model *m);
 
 /* The common metadata every family's trainer writes (format, version,

@@ -780,23 +780,25 @@ static size_t ops_mem(const void *state)
     return s;
 }
 
-static void ops_describe(const void *state, json_t *o)
+static int ops_describe(const void *state, json_t *o)
 {
     const struct forest *f = state;
-    json_object_set_new(o, "trees", json_integer((json_int_t)f->n_trees));
-    json_object_set_new(o, "nodes", json_integer((json_int_t)f->n_nodes));
-    json_object_set_new(o, "oob_accuracy", isnan(f->oob_accuracy) ? json_null()
-                                                                   : json_real(f->oob_accuracy));
+    int bad = json_object_set_new(o, "trees", json_integer((json_int_t)f->n_trees));
+    bad |= json_object_set_new(o, "nodes", json_integer((json_int_t)f->n_nodes));
+    bad |= json_object_set_new(o, "oob_accuracy", isnan(f->oob_accuracy)
+                                                      ? json_null()
+                                                      : json_real(f->oob_accuracy));
     json_t *feats = json_array(), *cls = json_array(), *imp = json_object();
     for (size_t i = 0; i < f->n_features; i++) {
-        json_array_append_new(feats, json_string(f->feature_names[i]));
-        json_object_set_new(imp, f->feature_names[i], json_real(f->importances[i]));
+        bad |= json_array_append_new(feats, json_string(f->feature_names[i]));
+        bad |= json_object_set_new(imp, f->feature_names[i], json_real(f->importances[i]));
     }
     for (size_t i = 0; i < f->n_classes; i++)
-        json_array_append_new(cls, json_string(f->class_names[i]));
-    json_object_set_new(o, "features", feats);
-    json_object_set_new(o, "classes", cls);
-    json_object_set_new(o, "feature_importances", imp);
+        bad |= json_array_append_new(cls, json_string(f->class_names[i]));
+    bad |= json_object_set_new(o, "features", feats);
+    bad |= json_object_set_new(o, "classes", cls);
+    bad |= json_object_set_new(o, "feature_importances", imp);
+    return bad ? ENC_ENOMEM : 0;
 }
 
 static const struct model_io *ops_io(const void *state)

@@ -988,22 +988,25 @@ static size_t ops_mem(const void *state)
     return s;
 }
 
-static void ops_describe(const void *state, json_t *o)
+static int ops_describe(const void *state, json_t *o)
 {
     const struct linear_model *m = state;
-    json_object_set_new(o, "loss", json_string(linear_loss_name(m->loss)));
-    json_object_set_new(o, "multi_class", json_string(m->multinomial ? "multinomial" : "ovr"));
-    json_object_set_new(o, "probabilities",
-                        json_string(m->multinomial ? "softmax (multinomial logistic)"
-                                    : m->loss == LINEAR_LOGISTIC ? "one-vs-rest sigmoid, normalised"
-                                                                 : "softmax of decision values"));
+    int bad = json_object_set_new(o, "loss", json_string(linear_loss_name(m->loss)));
+    bad |= json_object_set_new(o, "multi_class",
+                               json_string(m->multinomial ? "multinomial" : "ovr"));
+    bad |= json_object_set_new(o, "probabilities",
+                               json_string(m->multinomial ? "softmax (multinomial logistic)"
+                                           : m->loss == LINEAR_LOGISTIC
+                                               ? "one-vs-rest sigmoid, normalised"
+                                               : "softmax of decision values"));
     json_t *feats = json_array(), *cls = json_array();
     for (size_t i = 0; i < m->n_features; i++)
-        json_array_append_new(feats, json_string(m->feature_names[i]));
+        bad |= json_array_append_new(feats, json_string(m->feature_names[i]));
     for (size_t i = 0; i < m->n_classes; i++)
-        json_array_append_new(cls, json_string(m->class_names[i]));
-    json_object_set_new(o, "features", feats);
-    json_object_set_new(o, "classes", cls);
+        bad |= json_array_append_new(cls, json_string(m->class_names[i]));
+    bad |= json_object_set_new(o, "features", feats);
+    bad |= json_object_set_new(o, "classes", cls);
+    return bad ? ENC_ENOMEM : 0;
 }
 
 static const struct model_io *ops_io(const void *state)

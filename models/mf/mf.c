@@ -295,10 +295,15 @@ static int build_scoring(struct mf_model *m, enum model_precision precision, enc
         }
     }
     enum score_mode score_mode = score_mode_of(precision);
-    /* Factors int8 cannot pack (f > 1024): this model stays on the f32 path. */
-    if (score_mode == SCORE_I8 && quant_pack(m->V, NI, F, &m->Vq) == 0 &&
-        quant_pack(m->Vn, NI, F, &m->Vnq) != 0)
-        quant_free(&m->Vq);
+    /* Factors int8 cannot pack (f > 1024): this model stays on the f32 path.
+     * Out of memory is a failed load, not a quietly slower model. */
+    if (score_mode == SCORE_I8) {
+        int rc = quant_pack(m->V, NI, F, &m->Vq);
+        if (rc == 0 && (rc = quant_pack(m->Vn, NI, F, &m->Vnq)) != 0)
+            quant_free(&m->Vq);
+        if (rc == ENC_ENOMEM)
+            return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
     if (score_mode == SCORE_F16 && half_supported()) {
         m->Vh = malloc(half_elems(NI, F) * sizeof *m->Vh);
         m->Vnh = malloc(half_elems(NI, F) * sizeof *m->Vnh);
@@ -382,17 +387,20 @@ static size_t mf_mem_usage(const void *state)
            strmap_mem(&m->tagmap);
 }
 
-static void mf_describe(const void *state, json_t *o)
+static int mf_describe(const void *state, json_t *o)
 {
     const struct mf_model *m = state;
-    json_object_set_new(o, "users", json_integer((json_int_t)m->n_users));
-    json_object_set_new(o, "items", json_integer((json_int_t)m->n_items));
-    json_object_set_new(o, "factors", json_integer((json_int_t)m->f));
-    json_object_set_new(o, "tags", json_integer((json_int_t)m->n_tags));
-    json_object_set_new(o, "interactions", json_integer((json_int_t)m->seen_off[m->n_users]));
-    json_object_set_new(o, "algorithm", json_string(m->algorithm ? m->algorithm : "unknown"));
-    json_object_set_new(o, "score_precision",
-                        json_string(m->Vh ? "f16" : m->Vq.q ? "i8" : "f32"));
+    int bad = json_object_set_new(o, "users", json_integer((json_int_t)m->n_users));
+    bad |= json_object_set_new(o, "items", json_integer((json_int_t)m->n_items));
+    bad |= json_object_set_new(o, "factors", json_integer((json_int_t)m->f));
+    bad |= json_object_set_new(o, "tags", json_integer((json_int_t)m->n_tags));
+    bad |= json_object_set_new(o, "interactions",
+                               json_integer((json_int_t)m->seen_off[m->n_users]));
+    bad |= json_object_set_new(o, "algorithm",
+                               json_string(m->algorithm ? m->algorithm : "unknown"));
+    bad |= json_object_set_new(o, "score_precision",
+                               json_string(m->Vh ? "f16" : m->Vq.q ? "i8" : "f32"));
+    return bad ? ENC_ENOMEM : 0;
 }
 
 

@@ -23,6 +23,8 @@
  */
 #include "mf/quant.h"
 
+#include "core/err.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +103,7 @@ int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
 {
     memset(out, 0, sizeof *out);
     if (f == 0 || f > QUANT_MAX_F)
-        return -1;
+        return ENC_EINVAL;
     size_t np = quant_padded(n), bytes = np * groups(f) * 4;
     bytes = (bytes + 31) / 32 * 32;
     out->q = aligned_alloc(32, bytes ? bytes : 32);
@@ -110,7 +112,7 @@ int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
     out->qnorm = calloc(np ? np : 1, sizeof *out->qnorm);
     if (!out->q || !out->scale || !out->enorm || !out->qnorm) {
         quant_free(out);
-        return -1;
+        return ENC_ENOMEM;
     }
     memset(out->q, QUANT_QI, bytes);   /* q = 0: unused factors, padding, zero items */
     out->n = n;
@@ -124,7 +126,7 @@ int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
         for (size_t j = 0; j < f; j++) {
             if (!isfinite(v[j])) {
                 quant_free(out);
-                return -1;
+                return ENC_EINVAL;
             }
             mx = fmaxf(mx, fabsf(v[j]));
         }

@@ -59,8 +59,10 @@ int quant_fast(void);
 /* Items rounded up to the block size: how many values quant_score writes. */
 size_t quant_padded(size_t n);
 
-/* Pack V (n x f, row-major, finite) into *out. Returns 0, or -1 when out of
- * memory or a value is not finite (out is then empty). Free with quant_free. */
+/* Pack V (n x f, row-major, finite) into *out. Returns 0; ENC_EINVAL when
+ * V cannot be packed (f is 0 or over 1024, or a value is not finite: the
+ * caller stays on f32); ENC_ENOMEM when out of memory. On failure out is
+ * empty. Free with quant_free. */
 int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out);
 void quant_free(struct quant_items *qi);   /* empty or zeroed: no-op */
 

@@ -551,12 +551,13 @@ static size_t lstm_mem(const struct text_model *m)
            sizeof(float);
 }
 
-static void lstm_describe(const struct text_model *m, json_t *o)
+static int lstm_describe(const struct text_model *m, json_t *o)
 {
-    json_object_set_new(o, "max_length", json_integer(m->max_len));
-    json_object_set_new(o, "embedding_dim", json_integer((json_int_t)m->emb_dim));
-    json_object_set_new(o, "hidden", json_integer((json_int_t)m->hidden));
-    json_object_set_new(o, "pool", json_string(pool_name(m->pool)));
+    int bad = json_object_set_new(o, "max_length", json_integer(m->max_len));
+    bad |= json_object_set_new(o, "embedding_dim", json_integer((json_int_t)m->emb_dim));
+    bad |= json_object_set_new(o, "hidden", json_integer((json_int_t)m->hidden));
+    bad |= json_object_set_new(o, "pool", json_string(pool_name(m->pool)));
+    return bad ? ENC_ENOMEM : 0;
 }
 
 const struct text_kind_ops text_lstm_kind = {

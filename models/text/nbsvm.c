@@ -146,11 +146,12 @@ static size_t nbsvm_mem(const struct text_model *m)
     return (m->n_rows * m->n_features + m->n_rows) * sizeof(float);
 }
 
-static void nbsvm_describe(const struct text_model *m, json_t *o)
+static int nbsvm_describe(const struct text_model *m, json_t *o)
 {
-    json_object_set_new(o, "hash_bits", json_integer(m->hash_bits));
-    json_object_set_new(o, "features", json_integer((json_int_t)m->n_features));
-    json_object_set_new(o, "max_length", json_null());
+    int bad = json_object_set_new(o, "hash_bits", json_integer(m->hash_bits));
+    bad |= json_object_set_new(o, "features", json_integer((json_int_t)m->n_features));
+    bad |= json_object_set_new(o, "max_length", json_null());
+    return bad ? ENC_ENOMEM : 0;
 }
 
 const struct text_kind_ops text_nbsvm_kind = {

@@ -91,21 +91,21 @@ static size_t ops_mem(const void *state)
     return sizeof *m + (m->vocab ? tok_vocab_mem(m->vocab) : 0) + text_kind_ops_of(m)->mem(m);
 }
 
-static void ops_describe(const void *state, json_t *o)
+static int ops_describe(const void *state, json_t *o)
 {
     const struct text_model *m = state;
-    json_object_set_new(o, "model_kind", json_string(text_kind_ops_of(m)->name));
-    json_object_set_new(o, "vocabulary_size",
-                        json_integer(m->vocab ? (json_int_t)tok_vocab_size(m->vocab) : 0));
+    int bad = json_object_set_new(o, "model_kind", json_string(text_kind_ops_of(m)->name));
+    bad |= json_object_set_new(o, "vocabulary_size",
+                               json_integer(m->vocab ? (json_int_t)tok_vocab_size(m->vocab) : 0));
     json_t *labels = json_array();
     for (size_t i = 0; i < m->n_classes; i++)
-        json_array_append_new(labels, json_string(m->class_names[i]));
-    json_object_set_new(o, "labels", labels);
+        bad |= json_array_append_new(labels, json_string(m->class_names[i]));
+    bad |= json_object_set_new(o, "labels", labels);
     json_t *ng = json_array();
-    json_array_append_new(ng, json_integer(m->ngram_min));
-    json_array_append_new(ng, json_integer(m->ngram_max));
-    json_object_set_new(o, "ngram_range", ng);
-    text_kind_ops_of(m)->describe(m, o);
+    bad |= json_array_append_new(ng, json_integer(m->ngram_min));
+    bad |= json_array_append_new(ng, json_integer(m->ngram_max));
+    bad |= json_object_set_new(o, "ngram_range", ng);
+    return bad ? ENC_ENOMEM : text_kind_ops_of(m)->describe(m, o);
 }
 
 static const struct model_io *ops_io(const void *state)

@@ -28,7 +28,7 @@ struct text_kind_ops {
      * with kind, class names and n-gram range already read. */
     int (*read)(const st_file *f, struct text_model *m, enc_err *err);
     size_t (*mem)(const struct text_model *m);   /* bytes of the kind's parameters */
-    void (*describe)(const struct text_model *m, json_t *o);
+    int (*describe)(const struct text_model *m, json_t *o);   /* 0 or ENC_ENOMEM */
 };
 
 extern const struct text_kind_ops text_nbsvm_kind;   /* nbsvm.c */
