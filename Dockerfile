@@ -35,7 +35,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       gcc libc6-dev make cmake pkg-config \
-      libmicrohttpd-dev libjansson-dev libuv1-dev libgnutls28-dev zlib1g-dev libpng-dev \
+      libmicrohttpd-dev libjansson-dev libuv1-dev libgnutls28-dev nettle-dev zlib1g-dev libpng-dev \
       libopenblas-dev liblapacke-dev liblmdb-dev libhiredis-dev libcurl4-gnutls-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -58,7 +58,7 @@ FROM debian:bookworm-slim AS debug
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libmicrohttpd12 libjansson4 libuv1 libopenblas0-pthread liblapacke \
-      libgnutls30 zlib1g libpng16-16 liblmdb0 libhiredis0.14 libcurl3-gnutls ca-certificates \
+      libgnutls30 libnettle8 zlib1g libpng16-16 liblmdb0 libhiredis0.14 libcurl3-gnutls ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/usr/bin/ /usr/bin/
 COPY --from=build --chown=65532:65532 /out/models /models

@@ -81,7 +81,7 @@ static const struct option_row options[] = {
     {"access_log", K_BOOL, O(access_log), "true", 0, 1, "ENCORE_ACCESS_LOG",
      "one JSON line per request on stderr"},
     {"log_user_ids", K_BOOL, O(log_user_ids), "false", 0, 1, "ENCORE_LOG_USER_IDS",
-     "log user ids in clear text (default: a salted hash)"},
+     "log user ids in clear text (default: a keyed hash, see log_hash_key_file)"},
     {"watch", K_BOOL, O(watch), "true", 0, 1, "ENCORE_WATCH",
      "load new versions dropped into the repository"},
     {"rescan_seconds", K_INT, O(rescan_seconds), "30", 0, 86400, "ENCORE_RESCAN_SECONDS",
@@ -143,6 +143,9 @@ static const struct option_row options[] = {
     {"min_item_events", K_INT, O(min_item_events), "3", 1, 1000000, "ENCORE_MIN_ITEM_EVENTS",
      "events an item the model lacks needs before its vector comes from its users (the ALS "
      "item step); before that it comes from the items sharing its catalogue tags"},
+    {"log_hash_key_file", K_STR, O(log_hash_key_file), "", 0, 0, "ENCORE_LOG_HASH_KEY_FILE",
+     "secret key for the user-id hash in the access log: the first line, 32 to 128 hex digits "
+     "(replicas sharing it log the same hash for the same user); empty: a random key per process"},
 };
 #undef O
 #define N_OPTIONS (sizeof options / sizeof *options)

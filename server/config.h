@@ -63,6 +63,7 @@ struct config {
     int64_t max_model_header_bytes;    /* model files: JSON header cap */
     int64_t model_read_max_bytes;      /* model files up to this are read, larger mapped */
     int64_t min_item_events;     /* events before a new item's vector comes from its users */
+    const char *log_hash_key_file;     /* secret key of the user-id hash (log.h) */
     /* owned copies of strings that came from the config file */
     char *owned[16];
     int n_owned;

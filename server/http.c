@@ -218,35 +218,17 @@ void http_req_release(struct http_req *r)
     buf_free(&r->out);
 }
 
-/* Write v as exactly `digits` lower-case hex digits; returns the end. */
-static char *hex_fixed(char *out, uint64_t v, int digits)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = digits - 1; i >= 0; i--) {
-        out[i] = hex[v & 15];
-        v >>= 4;
-    }
-    return out + digits;
-}
-
 void http_note_user(struct http_req *r, const char *user, size_t len)
 {
+    if (!r->srv->cfg.access_log)
+        return;   /* only the access log shows it */
     if (r->srv->cfg.log_user_ids) {
         size_t n = len < sizeof r->user_hash - 1 ? len : sizeof r->user_hash - 1;
         memcpy(r->user_hash, user, n);
         r->user_hash[n] = '\0';
         return;
     }
-    /* Salted FNV-1a: stable within a process (correlate one user's requests),
-     * not reversible from the log alone. */
-    uint64_t h = 1469598103934665603ull ^ r->srv->log_salt;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)user[i];
-        h *= 1099511628211ull;
-    }
-    r->user_hash[0] = 'h';
-    r->user_hash[1] = ':';
-    *hex_fixed(r->user_hash + 2, h, 16) = '\0';
+    log_user_hash(user, len, r->user_hash);   /* keyed: see log.h */
 }
 
 static pthread_key_t scratch_key;
@@ -298,12 +280,6 @@ static int content_type_ok(struct MHD_Connection *c)
     return n > 5 && !strncasecmp(ct + n - 5, "+json", 5);
 }
 
-static uint64_t next_request_id(void)
-{
-    static uint64_t counter;
-    return __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
-}
-
 static void set_request_id(struct http_req *r)
 {
     const char *id = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
@@ -317,16 +293,7 @@ static void set_request_id(struct http_req *r)
             return;
         }
     }
-    /* "<8 hex of the process salt>-<6+ hex counter>", without printf. */
-    char *p = r->request_id;
-    p = hex_fixed(p, r->srv->log_salt & 0xffffffffu, 8);
-    *p++ = '-';
-    uint64_t n = next_request_id();
-    int digits = 6;
-    while (digits < 16 && (n >> (4 * digits)) != 0)
-        digits++;
-    p = hex_fixed(p, n, digits);
-    *p = '\0';
+    log_request_id(r->request_id);   /* random prefix + counter, nothing of the hash key */
 }
 
 /* Answer what needs no body: route, auth, declared size, media type.

@@ -9,8 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ctype.h>
+#include <errno.h>
 #include <limits.h>
+#include <nettle/hmac.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "core/buf.h"
@@ -184,4 +189,127 @@ void log_flush(void)
         pthread_mutex_unlock(&b->mu);
     }
     pthread_mutex_unlock(&bufs_mu);
+}
+
+/* ---- user ids and request ids (see log.h) ------------------------------- */
+
+/* Keyed once by log_ids_init, read-only after: each hash works on a copy. */
+static struct hmac_sha256_ctx hash_keyed;
+static int hash_ready;
+static uint32_t request_prefix;
+static uint64_t request_counter;   /* atomic */
+
+static const char hexdigits[] = "0123456789abcdef";
+
+/* v as exactly `digits` lower-case hex digits; returns the end. */
+static char *hex_fixed(char *out, uint64_t v, int digits)
+{
+    for (int i = digits - 1; i >= 0; i--) {
+        out[i] = hexdigits[v & 15];
+        v >>= 4;
+    }
+    return out + digits;
+}
+
+static int random_bytes(void *dst, size_t n)
+{
+    unsigned char *p = dst;
+    while (n > 0) {
+        ssize_t k = getrandom(p, n, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* The key file's first line: an even number of hex digits, at least
+ * 2 * LOG_HASH_KEY_MIN of them. */
+static int read_key_file(const char *path, uint8_t *key, size_t *len, enc_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return enc_errf(err, ENC_EIO, "log_hash_key_file %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & S_IROTH))
+        slog("warn", "%s is readable by every user: chmod 600 it", path);
+    char line[2 * LOG_HASH_KEY_MAX + 8];
+    int got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t n = got ? strlen(line) : 0;
+    while (n && isspace((unsigned char)line[n - 1]))
+        n--;
+    size_t i = 0;
+    while (i < n && isxdigit((unsigned char)line[i]))
+        i++;
+    if (i != n || n % 2 || n < 2 * LOG_HASH_KEY_MIN || n > 2 * LOG_HASH_KEY_MAX)
+        return enc_errf(err, ENC_EINVAL,
+                        "log_hash_key_file %s: the first line must be %d to %d hex digits "
+                        "(e.g. openssl rand -hex 32)", path, 2 * LOG_HASH_KEY_MIN,
+                        2 * LOG_HASH_KEY_MAX);
+    for (i = 0; i < n / 2; i++) {
+        char b[3] = {line[2 * i], line[2 * i + 1], 0};
+        key[i] = (uint8_t)strtoul(b, NULL, 16);
+    }
+    *len = n / 2;
+    return 0;
+}
+
+static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
+
+static void hash_default_key(void)
+{
+    enc_err e;
+    if (!hash_ready && log_ids_init(NULL, &e))
+        abort();   /* getrandom failed: no key, no hash */
+}
+
+int log_ids_init(const char *key_file, enc_err *err)
+{
+    uint8_t key[LOG_HASH_KEY_MAX];
+    size_t len = LOG_HASH_KEY_MIN;
+    if (key_file && *key_file) {
+        int rc = read_key_file(key_file, key, &len, err);
+        if (rc)
+            return rc;
+    } else if (random_bytes(key, len))
+        return enc_errf(err, ENC_EIO, "getrandom: %s", strerror(errno));
+    if (random_bytes(&request_prefix, sizeof request_prefix))
+        return enc_errf(err, ENC_EIO, "getrandom: %s", strerror(errno));
+    hmac_sha256_set_key(&hash_keyed, len, key);
+    memset(key, 0, sizeof key);
+    hash_ready = 1;
+    return 0;
+}
+
+void log_user_hash(const char *user, size_t len, char *out)
+{
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    /* Never unkeyed (a hash without a secret key is reversible): without
+     * log_ids_init, a random key once. */
+    pthread_once(&hash_once, hash_default_key);
+    struct hmac_sha256_ctx c = hash_keyed;
+    hmac_sha256_update(&c, len, (const uint8_t *)user);
+    hmac_sha256_digest(&c, 8, digest);
+    out[0] = 'h';
+    out[1] = ':';
+    for (int i = 0; i < 8; i++) {
+        out[2 + 2 * i] = hexdigits[digest[i] >> 4];
+        out[3 + 2 * i] = hexdigits[digest[i] & 15];
+    }
+    out[LOG_USER_HASH_LEN] = '\0';
+}
+
+void log_request_id(char *out)
+{
+    uint64_t n = __atomic_add_fetch(&request_counter, 1, __ATOMIC_RELAXED);
+    char *p = hex_fixed(out, request_prefix, 8);
+    *p++ = '-';
+    int digits = 6;
+    while (digits < 16 && (n >> (4 * digits)) != 0)
+        digits++;
+    *hex_fixed(p, n, digits) = '\0';
 }

@@ -329,7 +329,6 @@ int main(int argc, char **argv)
      * fight those threads for the same cores. */
     openblas_set_num_threads(1);
     srv.started_at = (int64_t)time(NULL);
-    srv.log_salt = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&err;
     slog("info", "encore-server %s starting: models=%s host=%s port=%lld threads=%lld",
          ENCORE_VERSION, srv.cfg.models, srv.cfg.host, (long long)srv.cfg.port,
          (long long)srv.cfg.threads);
@@ -343,7 +342,7 @@ int main(int argc, char **argv)
     load_opts.file = &file_opts;
     if (model_precision_parse(srv.cfg.score_precision, &load_opts.precision, &err) ||
         model_load_opts_check(&load_opts, &err) || auth_load(&srv.cfg, &srv.auth, &err) ||
-        http_tls_load(&srv, &err)) {
+        log_ids_init(srv.cfg.log_hash_key_file, &err) || http_tls_load(&srv, &err)) {
         slog("error", "%s", err.msg);
         fprintf(stderr, "encore-server: configuration error: %s\n", err.msg);
         return 2;

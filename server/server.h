@@ -37,7 +37,6 @@ struct server {
     int draining;           /* atomic: SIGTERM received */
     int64_t inflight;       /* atomic: requests between headers and completion */
     int64_t started_at;     /* unix seconds */
-    uint64_t log_salt;      /* for hashing user ids in logs */
     struct auth *auth;      /* bearer tokens (auth.h) */
     int64_t conns_open, conns_rejected, conns_timed_out;   /* atomic, conn.c */
     int64_t buffered_bytes;   /* atomic: request bodies + unsent responses (max_buffered_bytes) */
@@ -90,7 +89,7 @@ struct http_req {
                                 (sent as Inference-Header-Content-Length) */
     char model[REPO_NAME_MAX + 1];
     int64_t version;
-    char user_hash[24];      /* for the access log (hashed unless configured) */
+    char user_hash[24];      /* for the access log (log_user_hash unless log_user_ids) */
     int suspended;           /* waiting for another thread (http_suspend) */
     int close;               /* close the connection after the answer */
     int queued;              /* the response was handed to MHD */

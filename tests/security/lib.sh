@@ -2,7 +2,7 @@
 # top of tests/ops_lib.sh (scratch directory, model, server on a free
 # loopback port). Sourced, not run.
 #
-#   source "$(dirname "$0")/lib.sh"; ops_init "$1"
+#   source "$(dirname "$0")/lib.sh"; sec_init "$1"
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/ops_lib.sh"
 # A skip exits 77 (ctest's SKIP_RETURN_CODE for these tests).
 ops_skip() { echo "SKIP: $*"; ops_cleanup; exit 77; }
@@ -10,6 +10,13 @@ PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 SEC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SEC_FAILS=0
+
+# sec_init BUILD_DIR: ops_init, then work in the scratch directory (a server
+# started by a test writes nothing into the source tree, e.g. ./events).
+sec_init() {
+    ops_init "$1"
+    cd "$OPS_TMP" || exit 1
+}
 
 sec_check() {   # NAME EXPECTED ACTUAL
     if [ "$2" = "$3" ]; then

@@ -19,7 +19,7 @@
 #   bash tests/security/sec_amplification.sh BUILD_DIR
 set -u
 source "$(dirname "$0")/lib.sh"
-ops_init "$1"
+sec_init "$1"
 [ -x "$OPS_TRAIN" ] || ops_skip "no encore-train"
 d=$OPS_TMP/data
 "$OPS_TRAIN" demo-data --dir "$d" --items 1000 --users 1000 >/dev/null 2>&1 &&

@@ -18,7 +18,7 @@
 #   bash tests/security/sec_burst.sh BUILD_DIR
 set -u
 source "$(dirname "$0")/lib.sh"
-ops_init "$1"
+sec_init "$1"
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 2100 ] || ops_skip "needs 2,100 open files for the client (ulimit -Hn is $(ulimit -Hn))"
 ops_model demo

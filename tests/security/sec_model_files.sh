@@ -14,7 +14,7 @@
 #   bash tests/security/sec_model_files.sh BUILD_DIR
 set -u
 source "$(dirname "$0")/lib.sh"
-ops_init "$1"
+sec_init "$1"
 ops_model demo
 export ENCORE_ADMIN_TOKEN=sec-model-files-admin-0123456789
 ops_start --threads 2 --access-log false --drain-seconds 0 --watch false --rescan-seconds 0
