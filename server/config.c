@@ -146,6 +146,13 @@ static const struct option_row options[] = {
     {"log_hash_key_file", K_STR, O(log_hash_key_file), "", 0, 0, "ENCORE_LOG_HASH_KEY_FILE",
      "secret key for the user-id hash in the access log: the first line, 32 to 128 hex digits "
      "(replicas sharing it log the same hash for the same user); empty: a random key per process"},
+    {"max_connections_per_ip", K_INT, O(max_connections_per_ip), "256", 0, 1000000,
+     "ENCORE_MAX_CONNECTIONS_PER_IP",
+     "connections one client address may hold; the next are closed at accept (0: no limit). "
+     "Behind a proxy every client has the proxy's address: raise it or set 0"},
+    {"first_request_timeout", K_INT, O(first_request_timeout), "5", 1, 86400,
+     "ENCORE_FIRST_REQUEST_TIMEOUT",
+     "seconds a new connection has to send its first request line before it is closed"},
 };
 #undef O
 #define N_OPTIONS (sizeof options / sizeof *options)

@@ -64,6 +64,8 @@ struct config {
     int64_t model_read_max_bytes;      /* model files up to this are read, larger mapped */
     int64_t min_item_events;     /* events before a new item's vector comes from its users */
     const char *log_hash_key_file;     /* secret key of the user-id hash (log.h) */
+    int64_t max_connections_per_ip;    /* 0: no per-address limit */
+    int64_t first_request_timeout;     /* seconds to the first request line */
     /* owned copies of strings that came from the config file */
     char *owned[16];
     int n_owned;

@@ -19,6 +19,7 @@
  *   accept ---> IDLE --request line--> READING --body complete--> BUSY
  *                ^                    (read_timeout)              |
  *                +------------- response sent (completed) --------+
+ *   IDLE before its first request line longer than first_request_timeout,
  *   IDLE longer than connection_timeout, or READING longer than read_timeout:
  *   the sweep shuts the socket down and MHD closes the connection.
  */
@@ -32,6 +33,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,8 +48,12 @@
 /* An over-limit connection that sends nothing is cut after this long. */
 #define OVER_LIMIT_GRACE_MS 2000
 
+struct ip_entry;
+
 struct conn_track {
     struct conn_track *prev, *next;
+    struct ip_entry *ip;        /* its address's count (NULL: not counted) */
+    int requests;               /* atomic: request lines seen */
     int fd;
     int state;                  /* enum conn_state; atomic (HTTP thread writes, sweep reads) */
     int64_t since_ms;           /* atomic: when the state began (monotonic ms) */
@@ -57,7 +63,7 @@ struct conn_track {
 };
 
 static pthread_mutex_t conn_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct conn_track conn_list = {&conn_list, &conn_list, -1, 0, 0, CONN_OK, 0, 0};
+static struct conn_track conn_list = {&conn_list, &conn_list, NULL, 0, -1, 0, 0, CONN_OK, 0, 0};
 
 static int64_t n_pending;        /* atomic */
 static int64_t last_accept_ms;   /* loop thread only */
@@ -92,6 +98,81 @@ static void pending_done(void)
         ;
 }
 
+/* ---- per-address counts ------------------------------------------------
+ *
+ * max_connections_per_ip bounds what one client address holds, so that one
+ * host opening connections it never uses (slowloris with zero bytes) cannot
+ * take every slot. Checked at accept, where a refused socket is closed at
+ * once (it never takes a slot). Like the totals, an address counts its
+ * connections accepted but not yet started (pending) and started but not
+ * yet closed (open); pending counts are forgotten with the global one. */
+
+#define IP_BUCKETS 256
+
+struct ip_entry {
+    struct ip_entry *next;
+    unsigned char addr[16];   /* IPv6, or IPv4 mapped into it */
+    int32_t open, pending;
+};
+
+static pthread_mutex_t ip_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ip_entry *ip_table[IP_BUCKETS];
+static uint64_t ip_seed;   /* random: bucket choice not predictable by clients */
+
+static int ip_key(const struct sockaddr *sa, unsigned char key[16])
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        memset(key, 0, 10);
+        key[10] = key[11] = 0xff;
+        memcpy(key + 12, &a->sin_addr, 4);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        return 0;
+    }
+    return -1;
+}
+
+/* The entry for key, created when `create`; NULL if absent or out of
+ * memory. ip_mu held. */
+static struct ip_entry *ip_find(const unsigned char key[16], int create)
+{
+    uint64_t h = 1469598103934665603ull ^ ip_seed;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ key[i]) * 1099511628211ull;
+    struct ip_entry **b = &ip_table[h % IP_BUCKETS];
+    for (struct ip_entry *e = *b; e; e = e->next)
+        if (!memcmp(e->addr, key, 16))
+            return e;
+    if (!create)
+        return NULL;
+    struct ip_entry *e = calloc(1, sizeof *e);
+    if (e) {
+        memcpy(e->addr, key, 16);
+        e->next = *b;
+        *b = e;
+    }
+    return e;
+}
+
+/* Drop entries with nothing open or pending. ip_mu held. */
+static void ip_prune(int forget_pending)
+{
+    for (int i = 0; i < IP_BUCKETS; i++)
+        for (struct ip_entry **p = &ip_table[i]; *p;) {
+            struct ip_entry *e = *p;
+            if (forget_pending)
+                e->pending = 0;
+            if (e->open == 0 && e->pending == 0) {
+                *p = e->next;
+                free(e);
+            } else
+                p = &e->next;
+        }
+}
+
 /* ---- tracking ---------------------------------------------------------- */
 
 void conn_set_state(struct conn_track *t, enum conn_state state)
@@ -114,13 +195,37 @@ enum conn_refusal conn_refused(const struct conn_track *t)
     return t ? t->refusal : CONN_OK;
 }
 
+/* A started connection moves from its address's pending count to its open
+ * one; returns the entry to remember (NULL: not counted). */
+static struct ip_entry *ip_started(struct server *s, struct MHD_Connection *c, int track)
+{
+    unsigned char key[16];
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (s->cfg.max_connections_per_ip <= 0 || !ci || !ci->client_addr ||
+        ip_key(ci->client_addr, key))
+        return NULL;
+    pthread_mutex_lock(&ip_mu);
+    struct ip_entry *e = ip_find(key, track);
+    if (e) {
+        if (e->pending > 0)
+            e->pending--;
+        if (track)
+            e->open++;
+    }
+    pthread_mutex_unlock(&ip_mu);
+    return track ? e : NULL;
+}
+
 static void conn_started(struct server *s, struct MHD_Connection *c, void **socket_ctx)
 {
     pending_done();
     int64_t open = __atomic_add_fetch(&s->conns_open, 1, __ATOMIC_RELAXED);
     struct conn_track *t = calloc(1, sizeof *t);
+    struct ip_entry *ip = ip_started(s, c, t != NULL);
     if (!t)
         return;   /* untracked: MHD's inactivity timeout still applies */
+    t->ip = ip;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     t->fd = ci ? ci->connect_fd : -1;
@@ -157,6 +262,11 @@ void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
     t->prev->next = t->next;
     t->next->prev = t->prev;
     pthread_mutex_unlock(&conn_mu);
+    if (t->ip) {   /* freed by the sweep once nothing is open or pending */
+        pthread_mutex_lock(&ip_mu);
+        t->ip->open--;
+        pthread_mutex_unlock(&ip_mu);
+    }
     if (t->linger_fd > 0)
         linger_add(t->linger_fd);
     free(t);
@@ -172,19 +282,26 @@ void conn_linger(struct conn_track *t)
  * deadline starts. Its return value is the initial per-request context. */
 void *conn_request_line(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    conn_set_state(conn_of(c), CONN_READING);
+    struct conn_track *t = conn_of(c);
+    if (t)
+        __atomic_add_fetch(&t->requests, 1, __ATOMIC_RELAXED);
+    conn_set_state(t, CONN_READING);
     return NULL;
 }
 
 int conn_sweep(struct server *s)
 {
     int64_t now = now_ms();
-    int64_t idle = s->cfg.connection_timeout * 1000, read = s->cfg.read_timeout * 1000;
+    int64_t idle = s->cfg.connection_timeout * 1000, read = s->cfg.read_timeout * 1000,
+            first = s->cfg.first_request_timeout * 1000;
     int draining = __atomic_load_n(&s->draining, __ATOMIC_RELAXED) == 2;
     int busy = 0;
-    if (__atomic_load_n(&n_pending, __ATOMIC_RELAXED) > 0 &&
-        now - last_accept_ms > PENDING_FORGET_MS)
+    int forget = now - last_accept_ms > PENDING_FORGET_MS;
+    if (forget && __atomic_load_n(&n_pending, __ATOMIC_RELAXED) > 0)
         __atomic_store_n(&n_pending, 0, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&ip_mu);
+    ip_prune(forget);
+    pthread_mutex_unlock(&ip_mu);
     pthread_mutex_lock(&conn_mu);
     for (struct conn_track *t = conn_list.next; t != &conn_list; t = t->next) {
         int state = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
@@ -196,10 +313,12 @@ int conn_sweep(struct server *s)
         /* An over-limit connection gets one quick chance to send its request
          * (and be told 503); once the listener is closed, idle connections
          * have nothing left to wait for. */
+        int first_line = __atomic_load_n(&t->requests, __ATOMIC_RELAXED) == 0;
         int64_t limit = state == CONN_READING ? read
                         : state == CONN_BUSY  ? -1
                         : draining            ? 0
                         : t->refusal          ? OVER_LIMIT_GRACE_MS
+                        : first_line          ? first
                                               : idle;
         if (limit >= 0 && age > limit) {
             shutdown(t->fd, SHUT_RDWR);
@@ -243,11 +362,34 @@ static void admit(struct server *s, int fd, const struct sockaddr_storage *ss, s
         __atomic_add_fetch(&s->conns_rejected, 1, __ATOMIC_RELAXED);
         return;
     }
+    /* Entries are freed only by the sweep, on this thread: ip stays valid
+     * here between the two locked regions. */
+    unsigned char key[16];
+    struct ip_entry *ip = NULL;
+    if (s->cfg.max_connections_per_ip > 0 && !ip_key((const struct sockaddr *)ss, key)) {
+        pthread_mutex_lock(&ip_mu);
+        ip = ip_find(key, 1);
+        int over = ip && ip->open + ip->pending >= s->cfg.max_connections_per_ip;
+        if (ip && !over)
+            ip->pending++;
+        pthread_mutex_unlock(&ip_mu);
+        if (over) {
+            close(fd);
+            __atomic_add_fetch(&s->conns_rejected_ip, 1, __ATOMIC_RELAXED);
+            return;
+        }
+    }
     __atomic_add_fetch(&n_pending, 1, __ATOMIC_RELAXED);
     last_accept_ms = now_ms();
     /* MHD owns (and on failure has closed) the socket from here. */
     if (MHD_add_connection(s->mhd, fd, (const struct sockaddr *)ss, len) != MHD_YES) {
         pending_done();
+        if (ip) {
+            pthread_mutex_lock(&ip_mu);
+            if (ip->pending > 0)
+                ip->pending--;
+            pthread_mutex_unlock(&ip_mu);
+        }
         __atomic_add_fetch(&s->conns_rejected, 1, __ATOMIC_RELAXED);
     }
 }
@@ -278,6 +420,8 @@ static void on_listen_readable(uv_poll_t *p, int status, int events)
 
 int conn_listen(struct server *s, int *ipv6, enc_err *err)
 {
+    if (getrandom(&ip_seed, sizeof ip_seed, 0) != (ssize_t)sizeof ip_seed)
+        ip_seed = (uint64_t)now_ms();   /* the bucket spread only: no secret */
     const struct config *c = &s->cfg;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);

@@ -236,6 +236,9 @@ void metrics_render(struct metrics *m, struct server *srv, buf *out)
                "# HELP encore_connections_rejected_total Connections past max_connections (answered 503, or closed at accept past the reserve).\n"
                "# TYPE encore_connections_rejected_total counter\n"
                "encore_connections_rejected_total %lld\n"
+               "# HELP encore_connections_rejected_per_ip_total Connections closed at accept past max_connections_per_ip.\n"
+               "# TYPE encore_connections_rejected_per_ip_total counter\n"
+               "encore_connections_rejected_per_ip_total %lld\n"
                "# HELP encore_connections_timed_out_total Connections cut at their idle or read deadline.\n"
                "# TYPE encore_connections_timed_out_total counter\n"
                "encore_connections_timed_out_total %lld\n"
@@ -281,6 +284,7 @@ void metrics_render(struct metrics *m, struct server *srv, buf *out)
                (long long)__atomic_load_n(&srv->inflight, __ATOMIC_RELAXED),
                (long long)__atomic_load_n(&srv->conns_open, __ATOMIC_RELAXED),
                (long long)__atomic_load_n(&srv->conns_rejected, __ATOMIC_RELAXED),
+               (long long)__atomic_load_n(&srv->conns_rejected_ip, __ATOMIC_RELAXED),
                (long long)__atomic_load_n(&srv->conns_timed_out, __ATOMIC_RELAXED),
                (long long)__atomic_load_n(&srv->buffered_bytes, __ATOMIC_RELAXED),
                (long long)__atomic_load_n(&srv->shed, __ATOMIC_RELAXED),

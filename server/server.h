@@ -39,6 +39,7 @@ struct server {
     int64_t started_at;     /* unix seconds */
     struct auth *auth;      /* bearer tokens (auth.h) */
     int64_t conns_open, conns_rejected, conns_timed_out;   /* atomic, conn.c */
+    int64_t conns_rejected_ip;   /* atomic: closed at accept past max_connections_per_ip */
     int64_t buffered_bytes;   /* atomic: request bodies + unsent responses (max_buffered_bytes) */
     int64_t shed;             /* atomic: requests answered 503 over max_buffered_bytes */
     struct live *live;      /* the event store (live.h); NULL when events are off */
