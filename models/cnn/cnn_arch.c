@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "core/strv.h"
 
 /* ---- arch ------------------------------------------------------------- */
 
@@ -103,10 +104,7 @@ void cnn_free(struct cnn_net *net)
 {
     if (!net)
         return;
-    if (net->class_names)
-        for (int i = 0; i < net->n_classes; i++)
-            free(net->class_names[i]);
-    free(net->class_names);
+    strv_free(net->class_names, (size_t)net->n_classes);
     free(net->params);
     free(net->stats);
     free(net->arch);

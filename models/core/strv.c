@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
+
 void strv_free(char **v, size_t n)
 {
     if (!v)
@@ -27,4 +29,44 @@ char **strv_dup(const char *const *src, size_t n, const char *prefix)
         }
     }
     return v;
+}
+
+char **strv_from_table(const char *bytes, const int64_t *off, size_t n)
+{
+    char **v = calloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; v && i < n; i++)
+        if (!(v[i] = strndup(bytes + off[i], (size_t)(off[i + 1] - off[i])))) {
+            strv_free(v, i);
+            return NULL;
+        }
+    return v;
+}
+
+int strv_push_owned(struct strv *a, char *s)
+{
+    if (!s)
+        return ENC_ENOMEM;
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 16;
+        char **nv = nc > SIZE_MAX / sizeof *nv ? NULL : realloc(a->v, nc * sizeof *nv);
+        if (!nv) {
+            free(s);
+            return ENC_ENOMEM;
+        }
+        a->v = nv;
+        a->cap = nc;
+    }
+    a->v[a->n++] = s;
+    return 0;
+}
+
+int strv_push(struct strv *a, const char *s, size_t len)
+{
+    return strv_push_owned(a, strndup(s, len));
+}
+
+void strv_clear(struct strv *a)
+{
+    strv_free(a->v, a->n);
+    memset(a, 0, sizeof *a);
 }

@@ -1,11 +1,13 @@
 /*
- * strv.h - arrays of owned C strings (ids, titles, feature and class names).
- * Every module that keeps such an array frees and copies it with these.
+ * strv.h - arrays of owned C strings (ids, titles, tag, feature and class
+ * names). Every module that keeps such an array frees, copies and grows it
+ * with these, so each string has one owner and one way to go.
  */
 #ifndef ENCORE_STRV_H
 #define ENCORE_STRV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Free v[0..n) and v itself. NULL ok; NULL entries ok. */
 void strv_free(char **v, size_t n);
@@ -14,5 +16,27 @@ void strv_free(char **v, size_t n);
  * (default feature / class names). Caller frees with strv_free; NULL when
  * out of memory. */
 char **strv_dup(const char *const *src, size_t n, const char *prefix);
+
+/* A new array of NUL-terminated copies of the n strings of a string table,
+ * string i = bytes[off[i] .. off[i+1]) (a model file's st_strings). Caller
+ * frees with strv_free; NULL when out of memory. */
+char **strv_from_table(const char *bytes, const int64_t *off, size_t n);
+
+/* A growable array of owned strings; zero-initialise, strv_clear frees. */
+struct strv {
+    char **v;
+    size_t n, cap;
+};
+
+/* Append a copy of s[0..len). Returns 0 or ENC_ENOMEM. */
+int strv_push(struct strv *a, const char *s, size_t len);
+
+/* Append s itself (malloc'd; the array owns it from now on, and frees it
+ * when it cannot be added). s NULL (a failed allocation) is ENC_ENOMEM.
+ * Returns 0 or ENC_ENOMEM. */
+int strv_push_owned(struct strv *a, char *s);
+
+/* Free every string and the array; the struct is zeroed. */
+void strv_clear(struct strv *a);
 
 #endif

@@ -644,22 +644,6 @@ int forest_write(const struct forest *f, st_writer *w, const json_t *hyper, cons
     return rc;
 }
 
-static char **copy_strings(const st_strings *s)
-{
-    char **v = calloc(s->n ? s->n : 1, sizeof *v);
-    for (size_t i = 0; v && i < s->n; i++) {
-        size_t len;
-        const char *p = st_str(s, i, &len);
-        if (!(v[i] = strndup(p, len))) {
-            for (size_t j = 0; j < i; j++)
-                free(v[j]);
-            free(v);
-            return NULL;
-        }
-    }
-    return v;
-}
-
 int forest_from_file(const st_file *file, struct forest **out, enc_err *err)
 {
     *out = NULL;
@@ -732,8 +716,9 @@ int forest_from_file(const st_file *file, struct forest **out, enc_err *err)
     f->n_trees = T;
     f->n_features = D;
     f->n_classes = C;
-    if (forest_alloc(f, (size_t)N) || !(f->feature_names = copy_strings(&fn)) ||
-        !(f->class_names = copy_strings(&cn))) {
+    if (forest_alloc(f, (size_t)N) ||
+        !(f->feature_names = strv_from_table(fn.bytes, fn.offsets, fn.n)) ||
+        !(f->class_names = strv_from_table(cn.bytes, cn.offsets, cn.n))) {
         forest_free(f);
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }

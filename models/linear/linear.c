@@ -885,22 +885,6 @@ static int all_finite(const st_tensor *t, const char *name, enc_err *err)
     return 0;
 }
 
-static char **strings_copy(const st_strings *s)
-{
-    char **v = calloc(s->n ? s->n : 1, sizeof *v);
-    for (size_t i = 0; v && i < s->n; i++) {
-        size_t len;
-        const char *p = st_str(s, i, &len);
-        if (!(v[i] = strndup(p, len))) {
-            for (size_t j = 0; j < i; j++)
-                free(v[j]);
-            free(v);
-            return NULL;
-        }
-    }
-    return v;
-}
-
 int linear_from_file(const st_file *file, struct linear_model **out, enc_err *err)
 {
     *out = NULL;
@@ -939,7 +923,8 @@ int linear_from_file(const st_file *file, struct linear_model **out, enc_err *er
         if (!(sc[j] > 0))
             return enc_errf(err, ENC_EFORMAT, "linear: scale[%zu] is not > 0", j);
     struct linear_model *m = model_alloc(D, C);
-    if (!m || !(m->feature_names = strings_copy(&fn)) || !(m->class_names = strings_copy(&cn))) {
+    if (!m || !(m->feature_names = strv_from_table(fn.bytes, fn.offsets, fn.n)) ||
+        !(m->class_names = strv_from_table(cn.bytes, cn.offsets, cn.n))) {
         linear_model_free(m);
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }

@@ -498,36 +498,6 @@ static int fvec_push(struct fvec *a, float x)
     return 0;
 }
 
-struct svec {
-    char **v;
-    size_t n, cap;
-};
-
-static int svec_push(struct svec *a, const char *s, size_t n)
-{
-    if (a->n == a->cap) {
-        size_t nc = a->cap ? a->cap * 2 : 256;
-        char **nv = nc > SIZE_MAX / sizeof *nv ? NULL : realloc(a->v, nc * sizeof *nv);
-        if (!nv)
-            return ENC_ENOMEM;
-        a->v = nv;
-        a->cap = nc;
-    }
-    char *c = malloc(n + 1);
-    if (!c)
-        return ENC_ENOMEM;
-    memcpy(c, s, n);
-    c[n] = '\0';
-    a->v[a->n++] = c;
-    return 0;
-}
-
-static void svec_free(struct svec *a)
-{
-    strv_free(a->v, a->n);
-    memset(a, 0, sizeof *a);
-}
-
 /* Next line of text [*pos, len): sets [ls, le) without the newline (and a
  * '\r' before it). Returns 0 at the end. */
 static int next_line(const char *t, size_t len, size_t *pos, const char **ls, const char **le)
@@ -549,7 +519,7 @@ static int csv_matrix(const char *t, size_t len, const char *name, int id_column
                       struct mf_matrix *out, enc_err *err)
 {
     struct fvec vals = {0};
-    struct svec ids = {0};
+    struct strv ids = {0};
     char *tmp = malloc(len + 1);
     if (!tmp)
         return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
@@ -575,7 +545,7 @@ static int csv_matrix(const char *t, size_t len, const char *name, int id_column
                 rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: empty id", name, lineno, col);
                 break;
             }
-            if ((rc = svec_push(&ids, f, flen))) {
+            if ((rc = strv_push(&ids, f, flen))) {
                 rc = enc_errf(err, rc, "%s: out of memory", name);
                 break;
             }
@@ -681,7 +651,7 @@ static int csv_matrix(const char *t, size_t len, const char *name, int id_column
         rc = enc_errf(err, ENC_EFORMAT, "%s: no rows", name);
     if (rc) {
         free(vals.v);
-        svec_free(&ids);
+        strv_clear(&ids);
         return rc;
     }
     out->rows = rows;
@@ -723,7 +693,7 @@ int mf_matrix_read(const char *path, int id_column, struct mf_matrix *out, enc_e
 
 /* ---- id lists ------------------------------------------------------------ */
 
-static int npy_ids(const void *buf, size_t len, const char *name, struct svec *ids, enc_err *err)
+static int npy_ids(const void *buf, size_t len, const char *name, struct strv *ids, enc_err *err)
 {
     struct mf_npy a;
     int rc = mf_npy_parse(buf, len, &a, err);
@@ -771,14 +741,14 @@ static int npy_ids(const void *buf, size_t len, const char *name, struct svec *i
         }
         if (rc == 0 && n == 0)
             rc = enc_errf(err, ENC_EFORMAT, "%s: id %zu is empty", name, i + 1);
-        if (rc == 0 && svec_push(ids, s, n))
+        if (rc == 0 && strv_push(ids, s, n))
             rc = enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
     }
     free(s);
     return rc;
 }
 
-static int text_ids(const char *t, size_t len, const char *name, struct svec *ids, enc_err *err)
+static int text_ids(const char *t, size_t len, const char *name, struct strv *ids, enc_err *err)
 {
     if (memchr(t, '\0', len))
         return enc_errf(err, ENC_EFORMAT, "%s: neither .npy nor a text id list (NUL byte)", name);
@@ -791,7 +761,7 @@ static int text_ids(const char *t, size_t len, const char *name, struct svec *id
                 break;   /* the final newline */
             return enc_errf(err, ENC_EFORMAT, "%s:%zu: empty id", name, lineno);
         }
-        if (svec_push(ids, ls, (size_t)(le - ls)))
+        if (strv_push(ids, ls, (size_t)(le - ls)))
             return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
     }
     return 0;
@@ -800,7 +770,7 @@ static int text_ids(const char *t, size_t len, const char *name, struct svec *id
 int mf_ids_parse(const void *buf, size_t len, const char *name, char ***out, size_t *n,
                  enc_err *err)
 {
-    struct svec ids = {0};
+    struct strv ids = {0};
     *out = NULL;
     *n = 0;
     int rc = mf_npy_is(buf, len) ? npy_ids(buf, len, name, &ids, err)
@@ -813,7 +783,7 @@ int mf_ids_parse(const void *buf, size_t len, const char *name, char ***out, siz
         strmap_clear(&m);
     }
     if (rc) {
-        svec_free(&ids);
+        strv_clear(&ids);
         return rc;
     }
     *out = ids.v;

@@ -88,52 +88,38 @@ static int read_ugenre(const char *uitem_path, char ***names, size_t *n, enc_err
     }
     fclose(probe);
     char *buf;
-    size_t len, cap = 0;
+    size_t len;
     int rc = enc_read_file(path, &buf, &len, err);
     if (rc) {
         free(path);
         return rc;
     }
-    char **v = NULL;
+    struct strv v = {0};
     struct csv_reader r;
     csv_init(&r, buf, len, '|', CSV_SKIP_BLANK);
     int got = 0;
     while (rc == 0 && (got = csv_next(&r)) == 1) {
         double idx;
         if (r.n != 2 || r.f[0].len == 0 || csv_number(r.f[1].s, r.f[1].len, &idx) ||
-            idx != (double)*n) {
-            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: expected 'genre|%zu'", path, r.line, *n);
-            break;
-        }
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nv = realloc(v, cap * sizeof *nv);
-            if (!nv) {
-                rc = enc_errf(err, ENC_ENOMEM, "out of memory");
-                break;
-            }
-            v = nv;
-        }
-        if (!(v[*n] = utf8_dup(r.f[0].s, r.f[0].len))) {
+            idx != (double)v.n)
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: expected 'genre|%zu'", path, r.line, v.n);
+        else if (strv_push_owned(&v, utf8_dup(r.f[0].s, r.f[0].len)))
             rc = enc_errf(err, ENC_ENOMEM, "out of memory");
-            break;
-        }
-        (*n)++;
     }
     if (rc == 0 && got < 0)
         rc = enc_errf(err, got, "%s:%zu: %s", path, r.err_line,
                       got == ENC_ENOMEM ? "out of memory" : csv_error_text(r.error));
-    if (!rc && *n == 0)
+    if (!rc && v.n == 0)
         rc = enc_errf(err, ENC_EFORMAT, "%s: no genres", path);
     csv_free(&r);
     free(buf);
     free(path);
     if (rc) {
-        strv_free(v, *n);
-        *n = 0;
+        strv_clear(&v);
         return rc;
     }
-    *names = v;
+    *names = v.v;
+    *n = v.n;
     return 0;
 }
 

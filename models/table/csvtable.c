@@ -184,17 +184,6 @@ void csvt_clear(struct csvt_table *t)
     memset(t, 0, sizeof *t);
 }
 
-static char **dup_strings(const char *const *s, size_t n)
-{
-    char **v = calloc(n ? n : 1, sizeof *v);
-    for (size_t i = 0; v && i < n; i++)
-        if (!(v[i] = strdup(s[i]))) {
-            strv_free(v, i);
-            return NULL;
-        }
-    return v;
-}
-
 /* State of one read, shared by the row loop. */
 struct ctx {
     const char *path;
@@ -213,8 +202,7 @@ struct ctx {
     char **labels;              /* per row (collected classes): borrowed or owned */
     size_t rows, cap;
     char label_buf[32];
-    char **owned;               /* sklearn integer labels normalised */
-    size_t n_owned, cap_owned;
+    struct strv owned;          /* sklearn integer labels normalised */
 };
 
 static int add_row(struct ctx *c, struct rec *r, enc_err *err)
@@ -270,17 +258,9 @@ static int add_row(struct ctx *c, struct rec *r, enc_err *err)
         } else {
             snprintf(c->label_buf, sizeof c->label_buf, "%ld", k);
             if (strcmp(lab, c->label_buf) != 0) {
-                if (c->n_owned == c->cap_owned) {
-                    size_t nc = c->cap_owned ? c->cap_owned * 2 : 64;
-                    char **no = realloc(c->owned, nc * sizeof *no);
-                    if (!no)
-                        return enc_errf(err, ENC_ENOMEM, "out of memory");
-                    c->owned = no;
-                    c->cap_owned = nc;
-                }
-                if (!(lab = c->owned[c->n_owned] = strdup(c->label_buf)))
+                if (strv_push(&c->owned, c->label_buf, strlen(c->label_buf)))
                     return enc_errf(err, ENC_ENOMEM, "out of memory");
-                c->n_owned++;
+                lab = c->owned.v[c->owned.n - 1];
             }
         }
     }
@@ -358,12 +338,12 @@ static int finish_classes(struct ctx *c, struct csvt_table *t, enc_err *err)
 {
     if (c->o->classes) {
         t->n_classes = c->o->n_classes;
-        t->class_names = dup_strings(c->o->classes, c->o->n_classes);
+        t->class_names = strv_dup(c->o->classes, c->o->n_classes, NULL);
         return t->class_names ? 0 : enc_errf(err, ENC_ENOMEM, "out of memory");
     }
     if (c->sk_classes) {
         t->n_classes = c->n_sk_classes;
-        t->class_names = dup_strings((const char *const *)c->sk_classes, c->n_sk_classes);
+        t->class_names = strv_dup((const char *const *)c->sk_classes, c->n_sk_classes, NULL);
         return t->class_names ? 0 : enc_errf(err, ENC_ENOMEM, "out of memory");
     }
     char **sorted = malloc(c->rows * sizeof *sorted);
@@ -390,7 +370,7 @@ static int finish_classes(struct ctx *c, struct csvt_table *t, enc_err *err)
         t->y[i] = (int32_t)lo;
     }
     t->n_classes = u;
-    t->class_names = dup_strings((const char *const *)sorted, u);
+    t->class_names = strv_dup((const char *const *)sorted, u, NULL);
     free(sorted);
     return t->class_names ? 0 : enc_errf(err, ENC_ENOMEM, "out of memory");
 }
@@ -545,7 +525,7 @@ out:
     free(c.y);
     free(c.labels);
     free(c.feat_cols);
-    strv_free(c.owned, c.n_owned);
+    strv_clear(&c.owned);
     strv_free(synth, n_synth);
     free(r1.f);
     free(r2.f);
@@ -559,8 +539,8 @@ int csvt_subset(const struct csvt_table *src, const size_t *idx, size_t n, struc
     size_t d = src->n_features;
     dst->x = malloc((n ? n : 1) * d * sizeof *dst->x);
     dst->y = malloc((n ? n : 1) * sizeof *dst->y);
-    dst->feature_names = dup_strings((const char *const *)src->feature_names, d);
-    dst->class_names = dup_strings((const char *const *)src->class_names, src->n_classes);
+    dst->feature_names = strv_dup((const char *const *)src->feature_names, d, NULL);
+    dst->class_names = strv_dup((const char *const *)src->class_names, src->n_classes, NULL);
     dst->n_features = dst->feature_names ? d : 0;
     dst->n_classes = dst->class_names ? src->n_classes : 0;
     if (!dst->x || !dst->y || !dst->feature_names || !dst->class_names) {

@@ -262,14 +262,8 @@ static int read_model(const st_file *f, struct text_model *m, enc_err *err)
         return rc;
     if (labels.n < 2 || labels.n > 100000)
         return enc_errf(err, ENC_EFORMAT, "labels: %zu classes (need 2..100000)", labels.n);
-    m->n_classes = labels.n;
-    if (!(m->class_names = calloc(labels.n, sizeof *m->class_names)))
+    if (!(m->class_names = strv_from_table(labels.bytes, labels.offsets, labels.n)))
         return enc_errf(err, ENC_ENOMEM, "out of memory");
-    for (size_t i = 0; i < labels.n; i++) {
-        size_t len;
-        const char *p = st_str(&labels, i, &len);
-        if (!(m->class_names[i] = strndup(p, len)))
-            return enc_errf(err, ENC_ENOMEM, "out of memory");
-    }
+    m->n_classes = labels.n;
     return text_kind_ops_of(m)->read(f, m, err);
 }
