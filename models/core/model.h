@@ -24,6 +24,10 @@
  *                    similar(state, item, &query, scratch, &result)
  *                    fold_in(state, items, n, scratch, vec): a user vector
  *                    from a list of items (a new user, recorded events)
+ *   live events      seen, user_factors / item_factors, item_tags,
+ *                    fold_in_weighted, item_step, similar_vec, alpha: what
+ *                    server/live_reco.c needs to fold recorded events and
+ *                    new items into answers (NULL in a family without them)
  *
  *   A `struct reco_query` carries everything that shapes an answer: who
  *   (a user row, a history to fold in, or a ready user vector), k, and the
@@ -182,7 +186,7 @@ struct reco_ops {
 /* Options every model_load honours (the server's score_precision, ...).
  * Zero is the default of each. */
 enum model_precision {
-    MODEL_PRECISION_AUTO = 0,   /* the fastest exact kernel this CPU has (mf: i8 with AVX2/FMA, else f32) */
+    MODEL_PRECISION_AUTO = 0,   /* the fastest exact kernel here (mf: i8 with AVX2/FMA, else f32) */
     MODEL_PRECISION_I8,         /* int8 screening + exact f32 re-score (the f32 answer) */
     MODEL_PRECISION_F32,        /* f32 everywhere */
     MODEL_PRECISION_F16,        /* binary16 copies (approximate; needs AVX2/FMA/F16C) */
