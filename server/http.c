@@ -377,6 +377,22 @@ static int decode_body(struct http_req *r)
     return 0;
 }
 
+/* The handler read a mapped model file that had shrunk: retire the
+ * versions whose files did so, queue their models for a reload (an older
+ * kept version or a repaired file), answer 503. What the handler had
+ * allocated and referenced is leaked (st.h). */
+static void model_file_shrank(struct http_req *r)
+{
+    char names[8][REPO_NAME_MAX + 1];
+    int n = registry_retire_faulted(r->srv->reg, names, 8);
+    for (int i = 0; i < n; i++)
+        reload_request(names[i], 0, NULL, NULL);
+    r->suspended = 0;
+    http_error(r, 503, "model '%s': its file changed on disk while being served (truncated or "
+                       "rewritten in place; publish versions by renaming a directory); that version "
+                       "is retired, retry", r->model[0] ? r->model : "?");
+}
+
 static void dispatch(struct http_req *r)
 {
     if (r->body_too_large) {   /* a chunked body that grew past the limit */
@@ -384,7 +400,17 @@ static void dispatch(struct http_req *r)
                    (long long)r->srv->cfg.max_body_bytes);
         return;
     }
+    /* A model file bigger than model_read_max_bytes is mapped; if it shrinks
+     * under a read (truncated in place), the handler is abandoned here
+     * instead of the process ending (core/st.h's guard). */
+    struct st_guard g;
+    if (!ST_GUARD_ENTER(&g)) {
+        st_guard_leave(&g);
+        model_file_shrank(r);
+        return;
+    }
     r->route->handler(r);
+    st_guard_leave(&g);
     /* A suspended request's answer belongs to another thread until resume:
      * do not even read r->status. */
     if (!r->suspended && !r->status)

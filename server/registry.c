@@ -400,6 +400,38 @@ void registry_forget(struct registry *r, const char *name)
     pthread_mutex_unlock(&r->mu);
 }
 
+int registry_retire_faulted(struct registry *r, char (*names)[REPO_NAME_MAX + 1], int max)
+{
+    struct model *dropped[MAX_KEPT];
+    int nd = 0, nn = 0;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n; i++) {
+        struct entry *e = &r->e[i];
+        int named = 0;
+        for (int v = 0; v < e->n && nd < MAX_KEPT;) {
+            if (!st_file_faulted(e->versions[v]->file)) {
+                v++;
+                continue;
+            }
+            dropped[nd++] = e->versions[v];
+            memmove(&e->versions[v], &e->versions[v + 1], (size_t)(e->n - v - 1) * sizeof(void *));
+            e->n--;
+            if (!named && nn < max) {
+                snprintf(names[nn++], REPO_NAME_MAX + 1, "%s", e->name);
+                named = 1;
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    for (int i = 0; i < nd; i++) {
+        slog("error", "model %s version %lld: its file %s shrank while being served (truncated or "
+                      "rewritten in place); the version is retired", dropped[i]->name,
+             (long long)dropped[i]->version, dropped[i]->path);
+        model_unref(dropped[i]);
+    }
+    return nn;
+}
+
 struct model *registry_get(struct registry *r, const char *name, int64_t version)
 {
     struct model *m = NULL;

@@ -23,6 +23,7 @@
 
 #include "core/err.h"
 #include "core/model.h"
+#include "core/repo.h"
 
 struct registry;
 
@@ -79,6 +80,11 @@ int registry_ready(struct registry *r, int all, char *missing, size_t len);
 
 /* Forget NAME if it has no loaded version (its directory is gone). */
 void registry_forget(struct registry *r, const char *name);
+
+/* Drop every loaded version whose mapped file shrank under a read
+ * (st_file_faulted), logging each. The names of their models (up to `max`)
+ * go to names[], to reload them; returns how many. Thread-safe. */
+int registry_retire_faulted(struct registry *r, char (*names)[REPO_NAME_MAX + 1], int max);
 
 /* Install `m` (the registry takes the caller's reference): it becomes the
  * served version; the least recently served versions beyond versions_kept

@@ -62,6 +62,22 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* ops->load, with a mapped file that shrinks meanwhile refused instead of
+ * ending the process (st.h; the family's partial state is leaked then). */
+static int load_guarded(const struct model_ops *ops, const st_file *f,
+                        const struct model_load_opts *opts, void **state, enc_err *err)
+{
+    struct st_guard g;
+    if (!ST_GUARD_ENTER(&g)) {
+        st_guard_leave(&g);
+        *state = NULL;
+        return enc_errf(err, ENC_EIO, "the file shrank while being loaded");
+    }
+    int rc = ops->load(f, opts, state, err);
+    st_guard_leave(&g);
+    return rc;
+}
+
 int model_load(const char *name, int64_t version, const char *path,
                const struct model_load_opts *opts, struct model **out, enc_err *err)
 {
@@ -107,7 +123,7 @@ int model_load(const char *name, int64_t version, const char *path,
         st_close(f);
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }
-    rc = ops->load(f, opts, &m->state, err);
+    rc = load_guarded(ops, f, opts, &m->state, err);
     if (rc) {
         enc_err_prefix(err, "%s", path);
         free(m->name);

@@ -7,6 +7,8 @@
 #include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +66,8 @@ struct st_file {
     void *map;          /* whole file (mmap) or malloc'd copy */
     size_t map_len;
     int mapped;
+    int faulted;        /* atomic: a guarded read of the mapping raised SIGBUS */
+    int slot;           /* its place in the mapping table, -1: none */
     const unsigned char *data;  /* start of the data block */
     size_t data_len;
     st_tensor *tensors;
@@ -72,6 +76,107 @@ struct st_file {
     size_t n_meta;
     char sha256[65];
 };
+
+/* ---- mapped files that shrink (see st.h) -------------------------------- */
+
+/* The mappings the SIGBUS handler may claim. Writers hold map_mu; the
+ * handler reads lock-free: start and file before len (release), len cleared
+ * first on removal. */
+#define ST_MAX_MAPPED 1024
+static struct {
+    uintptr_t start;
+    size_t len;            /* 0: free slot */
+    st_file *file;
+} mapped[ST_MAX_MAPPED];
+static pthread_mutex_t map_mu = PTHREAD_MUTEX_INITIALIZER;
+static __thread struct st_guard *guard_top;
+static struct sigaction sigbus_before;
+static int sigbus_installed;   /* guarded by map_mu */
+
+static void map_register(st_file *f)
+{
+    f->slot = -1;
+    pthread_mutex_lock(&map_mu);
+    for (int i = 0; i < ST_MAX_MAPPED; i++)
+        if (__atomic_load_n(&mapped[i].len, __ATOMIC_RELAXED) == 0) {
+            __atomic_store_n(&mapped[i].start, (uintptr_t)f->map, __ATOMIC_RELAXED);
+            __atomic_store_n(&mapped[i].file, f, __ATOMIC_RELAXED);
+            __atomic_store_n(&mapped[i].len, f->map_len, __ATOMIC_RELEASE);
+            f->slot = i;
+            break;
+        }
+    pthread_mutex_unlock(&map_mu);
+}
+
+static void map_unregister(st_file *f)
+{
+    if (f->slot < 0)
+        return;
+    pthread_mutex_lock(&map_mu);
+    __atomic_store_n(&mapped[f->slot].len, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&map_mu);
+    f->slot = -1;
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+    struct st_guard *g = guard_top;
+    for (int i = 0; g && i < ST_MAX_MAPPED; i++) {
+        size_t len = __atomic_load_n(&mapped[i].len, __ATOMIC_ACQUIRE);
+        uintptr_t start = __atomic_load_n(&mapped[i].start, __ATOMIC_RELAXED);
+        if (len && a >= start && a - start < len) {
+            st_file *f = __atomic_load_n(&mapped[i].file, __ATOMIC_RELAXED);
+            __atomic_store_n(&f->faulted, 1, __ATOMIC_RELAXED);
+            siglongjmp(g->env, 1);   /* SA_NODEFER: SIGBUS stays unblocked */
+        }
+    }
+    /* Not ours: put back what was there and return; the access faults again
+     * and gets the previous action (by default, the end of the process). */
+    sigaction(SIGBUS, &sigbus_before, NULL);
+    (void)sig;
+    (void)uc;
+}
+
+int st_guard_install(enc_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&map_mu);
+    if (!sigbus_installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_sigbus;
+        sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGBUS, &sa, &sigbus_before) != 0)
+            rc = enc_errf(err, ENC_EIO, "sigaction(SIGBUS): %s", strerror(errno));
+        else
+            sigbus_installed = 1;
+    }
+    pthread_mutex_unlock(&map_mu);
+    return rc;
+}
+
+void st_guard_push(struct st_guard *g)
+{
+    g->prev = guard_top;
+    guard_top = g;
+}
+
+void st_guard_leave(struct st_guard *g)
+{
+    guard_top = g->prev;
+}
+
+int st_file_faulted(const st_file *f)
+{
+    return __atomic_load_n(&f->faulted, __ATOMIC_RELAXED);
+}
+
+int st_file_mapped(const st_file *f)
+{
+    return f->mapped;
+}
 
 static int cmp_begin(const void *a, const void *b)
 {
@@ -260,6 +365,22 @@ static int validate(st_file *f, size_t max_header, enc_err *err)
     return 0;
 }
 
+/* validate(), with a mapped file that shrinks meanwhile refused instead of
+ * ending the process (the checksum reads every byte). */
+static int validate_guarded(st_file *f, size_t max_header, const char *path, enc_err *err)
+{
+    struct st_guard g;
+    if (!ST_GUARD_ENTER(&g)) {
+        st_guard_leave(&g);
+        return enc_errf(err, ENC_EIO, "%s: the file shrank while being read", path);
+    }
+    int rc = validate(f, max_header, err);
+    st_guard_leave(&g);
+    if (rc)
+        enc_err_prefix(err, "%s", path);
+    return rc;
+}
+
 /* Read exactly len bytes at offset 0; a file that shrank meanwhile fails. */
 static int read_all(int fd, unsigned char *dst, size_t len, const char *path, enc_err *err)
 {
@@ -312,17 +433,19 @@ int st_open_with(const char *path, const struct st_open_opts *o, st_file **out, 
             rc = enc_errf(err, ENC_ENOMEM, "%s: out of memory reading %zu bytes", path, f->map_len);
         else
             rc = read_all(fd, f->map, f->map_len, path, err);
-    } else if (rc == 0 && f->map_len > 0) {
+    } else if (rc == 0 && f->map_len > 0 && (rc = st_guard_install(err)) == 0) {
         f->map = mmap(NULL, f->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
         if (f->map == MAP_FAILED) {
             f->map = NULL;
             rc = enc_errf(err, ENC_EIO, "%s: mmap: %s", path, strerror(errno));
-        } else
+        } else {
             f->mapped = 1;
+            map_register(f);
+        }
     }
     close(fd);
-    if (rc == 0 && (rc = validate(f, o->max_header_bytes, err)) != 0)
-        enc_err_prefix(err, "%s", path);
+    if (rc == 0)
+        rc = validate_guarded(f, o->max_header_bytes, path, err);
     if (rc) {
         st_close(f);
         return rc;
@@ -372,8 +495,10 @@ void st_close(st_file *f)
     }
     free(f->meta_keys);
     free(f->meta_vals);
-    if (f->mapped)
+    if (f->mapped) {
+        map_unregister(f);
         munmap(f->map, f->map_len);
+    }
     else
         free(f->map);
     free(f);

@@ -31,6 +31,7 @@
 #ifndef ENCORE_ST_H
 #define ENCORE_ST_H
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -95,6 +96,47 @@ extern const struct st_open_opts st_default_opts;   /* the two defaults above */
 int st_open_with(const char *path, const struct st_open_opts *o, st_file **out, enc_err *err);
 /* st_open_with(path, &st_default_opts, ...). */
 int st_open(const char *path, st_file **out, enc_err *err);
+
+/* ---- mapped files that shrink ------------------------------------------
+ *
+ * A file larger than read_max_bytes stays mapped. If it is truncated, or
+ * rewritten with O_TRUNC (`cp` over it), in place, the pages past its new
+ * end can no longer be read: touching them raises SIGBUS, whose default
+ * action ends the process. (Publishing a version by rename never does
+ * this.) A guard turns that signal into an error for the code that touched
+ * the pages:
+ *
+ *   struct st_guard g;
+ *   if (ST_GUARD_ENTER(&g)) {
+ *       ... read model data ...
+ *       st_guard_leave(&g);
+ *   } else {
+ *       st_guard_leave(&g);
+ *       ... a mapped file shrank under this code: give up (503) ...
+ *   }
+ *
+ * Only a SIGBUS at an address inside a file st_open_with mapped, on a
+ * thread inside a guard, is caught; any other ends the process as before.
+ * The guarded code is abandoned where it stood: what it allocated and the
+ * references it took are leaked, and it must not read model data while
+ * holding a lock. The file is marked (st_file_faulted) so that its version
+ * can be retired. Files read into memory are immune and need no guard. */
+struct st_guard {
+    sigjmp_buf env;
+    struct st_guard *prev;
+};
+/* 1 on entry; 0 when a fault inside a mapped file came back to it. A macro:
+ * sigsetjmp must run in the frame that stays live. */
+#define ST_GUARD_ENTER(g) (st_guard_push(g), sigsetjmp((g)->env, 0) == 0)
+void st_guard_push(struct st_guard *g);
+void st_guard_leave(struct st_guard *g);   /* on both branches */
+/* Install the SIGBUS handler (idempotent; st_open_with does it before
+ * mapping a file). 0, or ENC_EIO when sigaction fails. */
+int st_guard_install(enc_err *err);
+/* 1 once a guarded read of f's mapping faulted. */
+int st_file_faulted(const st_file *f);
+/* 1 when f is mapped (not read into memory). */
+int st_file_mapped(const st_file *f);
 
 /* Validate an in-memory buffer (copied). Used by tests and the fuzzer. */
 int st_open_buffer(const void *buf, size_t len, st_file **out, enc_err *err);
