@@ -28,6 +28,9 @@ struct reco_args {
     size_t n_exclude, n_candidates, n_history, n_tags;
     int has_candidates;
     int unknown_tag;
+    double diversity;        /* 0..1: MMR re-ranking (reco_ops.rerank) */
+    int64_t max_per_tag;     /* 0: no cap */
+    int explain;             /* "because" per item (reco_ops.explain) */
 };
 
 /* An id may be sent as a JSON string or an integer; ids are strings. */
@@ -111,6 +114,26 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
                 return -1;
             }
             a->k = json_integer_value(v);
+        } else if (!strcmp(key, "diversity")) {
+            if (!json_is_number(v) || !(json_number_value(v) >= 0 && json_number_value(v) <= 1)) {
+                http_error(r, 400, "'diversity' must be a number from 0 to 1");
+                return -1;
+            }
+            a->diversity = json_number_value(v);
+        } else if (!strcmp(key, "max_per_tag")) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > c->max_k) {
+                http_error(r, 400, "'max_per_tag' must be an integer from 0 (no cap) to %lld",
+                           (long long)c->max_k);
+                return -1;
+            }
+            a->max_per_tag = json_integer_value(v);
+        } else if (!similar && !strcmp(key, "explain")) {
+            if (!json_is_boolean(v)) {
+                http_error(r, 400, "'explain' must be true or false");
+                return -1;
+            }
+            a->explain = json_is_true(v);
         } else if (!similar && !strcmp(key, "exclude_seen")) {
             if (!json_is_boolean(v)) {
                 http_error(r, 400, "'exclude_seen' must be true or false");
@@ -162,9 +185,10 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
             }
         } else {
             http_error(r, 400,
-                       similar ? "unknown field '%s' (allowed: item, k, exclude, candidates, filter)"
+                       similar ? "unknown field '%s' (allowed: item, k, exclude, candidates, filter, "
+                                 "diversity, max_per_tag)"
                                : "unknown field '%s' (allowed: user, k, history, exclude_seen, "
-                                 "exclude, candidates, filter)",
+                                 "exclude, candidates, filter, diversity, max_per_tag, explain)",
                        key);
             return -1;
         }
@@ -180,23 +204,43 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
     return 0;
 }
 
-static void write_hits(struct http_req *r, const struct model *m, const struct reco_hit *hits,
-                       size_t n)
+/* A hit's JSON fragment ("item":..,"title":..): a new item's, or a
+ * catalogue title's (live_reco.c), or the model's. */
+static const char *hit_fragment(struct http_req *r, const struct model *m, int32_t row,
+                                size_t n_items, size_t *len)
 {
-    const char *(*item_json)(const void *, size_t, size_t *) = m->ops->reco->item_json;
-    size_t n_items = r->live ? m->ops->reco->n_items(m->state) : 0;
+    const char *frag = r->live ? live_fragment(r->live, row, n_items, len) : NULL;
+    return frag ? frag : m->ops->reco->item_json(m->state, (size_t)row, len);
+}
+
+/* "items": [...], each with its score and, with explanations, "because". */
+static void write_hits(struct http_req *r, const struct model *m, const struct reco_hit *hits,
+                       size_t n, const struct reco_because *because, const size_t *n_because,
+                       size_t top)
+{
+    size_t n_items = m->ops->reco->n_items(m->state);
     buf *o = &r->out;
     buf_puts(o, ",\"items\":[");
     for (size_t i = 0; i < n; i++) {
         size_t len;
-        /* a new item's, or a catalogue title's (live_reco.c), or the model's */
-        const char *frag = r->live ? live_fragment(r->live, hits[i].item, n_items, &len) : NULL;
-        if (!frag)
-            frag = item_json(m->state, (size_t)hits[i].item, &len);
+        const char *frag = hit_fragment(r, m, hits[i].item, n_items, &len);
         buf_append(o, i ? ",{" : "{", i ? 2 : 1);
         buf_append(o, frag, len);
         buf_puts(o, ",\"score\":");
         buf_json_float(o, hits[i].score);
+        if (because) {
+            buf_puts(o, ",\"because\":[");
+            for (size_t j = 0; j < n_because[i]; j++) {
+                const struct reco_because *b = &because[i * top + j];
+                const char *bf = hit_fragment(r, m, b->item, n_items, &len);
+                buf_append(o, j ? ",{" : "{", j ? 2 : 1);
+                buf_append(o, bf, len);
+                buf_puts(o, ",\"share\":");
+                buf_json_float(o, b->share);
+                buf_append(o, "}", 1);
+            }
+            buf_append(o, "]", 1);
+        }
         buf_append(o, "}", 1);
     }
     buf_puts(o, "]}");
@@ -209,9 +253,8 @@ static void unref_model(void *m)
 
 /* The recommender a route names, borrowed until the request is released
  * (the reference is dropped then), or NULL after answering. */
-static const struct model *reco_model(struct http_req *r)
+static const struct model *reco_model(struct http_req *r, const char *name)
 {
-    const char *name = r->params[0];
     struct model *m = registry_get(r->srv->reg, name, 0);
     if (!m) {
         http_error(r, 404, "unknown model '%s'", name);
@@ -284,7 +327,8 @@ static int live_query(struct http_req *r, const struct model *m, const struct re
  * *source: where the user's vector came from (live_reco.c), or NULL.
  * 0, or answers and returns -1. */
 static int run_query(struct http_req *r, const struct model *m, const struct reco_args *a,
-                     int similar, struct reco_result *res, const char **source)
+                     int similar, struct reco_result *res, const char **source,
+                     struct reco_query *q_out)
 {
     const struct reco_ops *ro = m->ops->reco;
     struct reco_query q = {
@@ -319,6 +363,7 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
     }
     res->n = 0;
     res->source = RECO_FROM_USER;
+    *q_out = q;
     if (a->unknown_tag && a->n_tags == 0)   /* every tag unknown: nothing matches */
         return 0;
     void *scratch = http_scratch(ro->scratch_bytes(m->state));   /* the thread's, not the request's */
@@ -369,12 +414,16 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
             live_merge_new(lq, u, a->user, a->user_len, 0, -1, q.k, n_items, res);
         }
     }
+    *q_out = q;
     return 0;
 }
 
-/* {"model", "version", "user" | "item", ["fallback"], "items": [...]} */
+/* {"model", "version", "user" | "item", ["fallback"], "source", [extra
+ * fields], "items": [...]} */
 static void write_answer(struct http_req *r, const struct model *m, const struct reco_args *a,
-                         int similar, const struct reco_result *res, const char *source)
+                         int similar, const struct reco_result *res, const char *source,
+                         const buf *extra, const struct reco_because *because,
+                         const size_t *n_because)
 {
     buf *o = &r->out;
     r->status = 200;
@@ -408,35 +457,199 @@ static void write_answer(struct http_req *r, const struct model *m, const struct
         buf_puts(o, source);
         buf_puts(o, "\"");
     }
-    write_hits(r, m, res->hits, res->n);
+    if (extra && extra->len)
+        buf_append(o, extra->data, extra->len);
+    write_hits(r, m, res->hits, res->n, because, n_because, RECO_EXPLAIN_TOP);
 }
 
-/* Shared body of both endpoints: model, arguments, query, answer. Every
- * allocation hangs off the request (http_alloc, http_defer). */
-static void serve(struct http_req *r, int similar)
+/* The largest pool a re-ranking widens to when the tag cap had to give way. */
+#define RERANK_POOL_MAX 4096
+
+/* Diversify: re-rank a pool of candidates down to `want` (reco_ops.rerank).
+ * The pool is reco_rerank_pool(want) wide; when the tag cap had to give way
+ * and the pool was full, it is widened (x4, up to RERANK_POOL_MAX) and the
+ * query run again. 0, or answers and returns -1. */
+static int run_diversified(struct http_req *r, const struct model *m, struct reco_args *a,
+                           int similar, struct reco_result *res, const char **source,
+                           struct reco_query *q)
 {
-    const struct model *m = reco_model(r);
+    const struct reco_ops *ro = m->ops->reco;
+    size_t want = (size_t)a->k, pool = reco_rerank_pool(want);
+    if (pool > RERANK_POOL_MAX)
+        pool = want > RERANK_POOL_MAX ? want : RERANK_POOL_MAX;
+    struct reco_rerank o = {want, a->diversity, (size_t)a->max_per_tag};
+    struct reco_hit *final = http_alloc(r, want * sizeof *final);
+    for (;;) {
+        struct reco_result cand = {.hits = http_alloc(r, pool * sizeof *cand.hits)};
+        void *rs = http_alloc(r, reco_rerank_scratch_bytes(pool));
+        if (!final || !cand.hits || !rs) {
+            http_error(r, 500, "out of memory");
+            return -1;
+        }
+        a->k = (int64_t)pool;
+        int rc = run_query(r, m, a, similar, &cand, source, q);
+        a->k = (int64_t)want;
+        if (rc)
+            return -1;
+        enc_err err = {0};
+        size_t relaxed = 0;
+        *res = cand;
+        res->hits = final;
+        if (ro->rerank(m->state, cand.hits, cand.n, &o, rs, res, &relaxed, &err) != 0) {
+            http_fail(r, &err);
+            return -1;
+        }
+        if (!(relaxed && cand.n == pool && pool < RERANK_POOL_MAX))
+            return 0;
+        pool = pool * 4 > RERANK_POOL_MAX ? RERANK_POOL_MAX : pool * 4;
+    }
+}
+
+/* "because" for each hit (reco_ops.explain) over the items the user's
+ * vector stands on. A popularity answer has none. 0, or answers and
+ * returns -1. */
+static int explain_hits(struct http_req *r, const struct model *m, const struct reco_query *q,
+                        const struct reco_result *res, struct reco_because **because,
+                        size_t **n_because)
+{
+    const struct reco_ops *ro = m->ops->reco;
+    *because = http_alloc(r, (res->n ? res->n : 1) * RECO_EXPLAIN_TOP * sizeof **because);
+    *n_because = http_alloc(r, (res->n ? res->n : 1) * sizeof **n_because);
+    int32_t *targets = http_alloc(r, (res->n ? res->n : 1) * sizeof *targets);
+    if (!*because || !*n_because || !targets) {
+        http_error(r, 500, "out of memory");
+        return -1;
+    }
+    memset(*n_because, 0, (res->n ? res->n : 1) * sizeof **n_because);
+    if (res->source == RECO_FROM_POPULAR || res->n == 0)
+        return 0;
+    /* the items the answer's vector was made from: the user's training
+     * items (the trained vector), the history as sent (folded in by the
+     * query), or what live_reco.c folded in (events) */
+    struct reco_basis basis = {0}, owned = {0};
+    enc_err err = {0};
+    if (res->source == RECO_FROM_USER) {
+        basis.n = ro->seen(m->state, q->user, &basis.items);
+    } else if (res->source == RECO_FROM_HISTORY) {
+        basis.items = q->history;
+        basis.n = q->n_history;
+    } else if (live_basis(m, r->live, q->user, q->history, q->n_history, &owned, &err) != 0) {
+        http_fail(r, &err);
+        return -1;
+    } else {
+        basis = owned;
+    }
+    for (size_t i = 0; i < res->n; i++)
+        targets[i] = res->hits[i].item;
+    void *scratch = http_scratch(ro->scratch_bytes(m->state));
+    int rc = scratch ? ro->explain(m->state, &basis, targets, res->n, RECO_EXPLAIN_TOP, scratch,
+                                   *because, *n_because, &err)
+                     : enc_errf(&err, ENC_ENOMEM, "out of memory");
+    live_basis_free(&owned);
+    if (rc) {
+        http_fail(r, &err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The item ids of an answer's hits (borrowed from the model or the live
+ * view), for a decorator. 0, or answers and returns -1. */
+static int answer_ids(struct http_req *r, const struct model *m, const struct reco_result *res,
+                      struct reco_answer *ans)
+{
+    const struct reco_ops *ro = m->ops->reco;
+    size_t n_items = ro->n_items(m->state);
+    const char **ids = http_alloc(r, (res->n ? res->n : 1) * sizeof *ids);
+    size_t *lens = http_alloc(r, (res->n ? res->n : 1) * sizeof *lens);
+    if (!ids || !lens) {
+        http_error(r, 500, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < res->n; i++) {
+        int32_t row = res->hits[i].item;
+        ids[i] = (size_t)row < n_items ? ro->item_id(m->state, (size_t)row, &lens[i])
+                                       : live_new_item_id(r->live, row, n_items, &lens[i]);
+        if (!ids[i])
+            ids[i] = "", lens[i] = 0;
+    }
+    ans->ids = ids;
+    ans->id_lens = lens;
+    return 0;
+}
+
+/* Shared body of the endpoints: model, arguments, query, answer. Every
+ * allocation hangs off the request (http_alloc, http_defer). */
+static void serve(struct http_req *r, const char *name, int similar, const json_t *defaults,
+                  reco_decorate_fn decorate, void *arg)
+{
+    const struct model *m = reco_model(r, name);
     json_t *root;
     struct reco_args a;
     memset(&a, 0, sizeof a);
-    if (!m || !(root = http_body_json(r)) || parse_args(r, m, root, similar, &a))
+    if (!m || !(root = http_body_json(r)))
         return;
-    struct reco_result res = {.hits = http_alloc(r, (size_t)a.k * sizeof *res.hits)};
-    if (!res.hits) {
+    if (defaults && json_object_update_missing(root, (json_t *)defaults) != 0) {
         http_error(r, 500, "out of memory");
         return;
     }
+    if (parse_args(r, m, root, similar, &a))
+        return;
+    const struct reco_ops *ro = m->ops->reco;
+    if ((a.diversity > 0 || a.max_per_tag > 0) && !ro->rerank) {
+        http_error(r, 400, "model '%s' (%s) cannot re-rank: leave out diversity and max_per_tag",
+                   m->name, m->ops->family);
+        return;
+    }
+    if (a.explain && !(ro->explain && ro->seen)) {
+        http_error(r, 400, "model '%s' (%s) cannot explain its answers", m->name,
+                   m->ops->family);
+        return;
+    }
+    struct reco_result res = {0};
+    struct reco_query q;
     const char *source = NULL;
-    if (run_query(r, m, &a, similar, &res, &source) == 0)
-        write_answer(r, m, &a, similar, &res, source);
+    if (a.diversity > 0 || a.max_per_tag > 0) {
+        if (run_diversified(r, m, &a, similar, &res, &source, &q))
+            return;
+    } else {
+        res.hits = http_alloc(r, (size_t)a.k * sizeof *res.hits);
+        if (!res.hits) {
+            http_error(r, 500, "out of memory");
+            return;
+        }
+        if (run_query(r, m, &a, similar, &res, &source, &q))
+            return;
+    }
+    struct reco_because *because = NULL;
+    size_t *n_because = NULL;
+    if (a.explain && explain_hits(r, m, &q, &res, &because, &n_because))
+        return;
+    buf extra;
+    buf_init(&extra);
+    if (decorate) {
+        struct reco_answer ans = {m, res.hits, res.n, NULL, NULL, a.user, a.user_len};
+        if (answer_ids(r, m, &res, &ans) || decorate(r, arg, &ans, &extra)) {
+            buf_free(&extra);
+            return;
+        }
+    }
+    write_answer(r, m, &a, similar, &res, source, &extra, because, n_because);
+    buf_free(&extra);
+}
+
+void reco_serve(struct http_req *r, const char *name, const json_t *defaults,
+                reco_decorate_fn decorate, void *arg)
+{
+    serve(r, name, 0, defaults, decorate, arg);
 }
 
 void h_recommend(struct http_req *r)
 {
-    serve(r, 0);
+    serve(r, r->params[0], 0, NULL, NULL, NULL);
 }
 
 void h_similar(struct http_req *r)
 {
-    serve(r, 1);
+    serve(r, r->params[0], 1, NULL, NULL, NULL);
 }

@@ -27,6 +27,8 @@
 struct live_reco;
 struct model;
 struct reco_result;
+struct reco_basis;
+struct uitem;
 
 struct live {
     struct evstore *store;
@@ -66,6 +68,8 @@ struct live_query {
     size_t n_events;             /* the user's events since the model's cutoff */
     const char *source;          /* "model", "events", "history" or "popular" */
     struct view *view;           /* held for unavailable */
+    struct uitem *items;         /* the user's event items (rows, summed weights), owned */
+    size_t n_items;
 };
 
 int live_reco_init(struct live *l, enc_err *err);
@@ -90,6 +94,18 @@ void live_query_free(struct live_query *lq);
 void live_merge_new(const struct live_query *lq, const float *u, const char *user,
                     size_t user_len, int cosine, int32_t skip, size_t k, size_t n_items,
                     struct reco_result *res);
+/* The items the answer's user vector was folded from (training items of
+ * `user_row`, lq's event items, the request's history) with the confidences
+ * and preferences the fold-in gave them, for reco_ops.explain. Owned by
+ * *b's arrays: release with live_basis_free. 0 or ENC_ENOMEM. */
+int live_basis(const struct model *m, const struct live_query *lq, int64_t user_row,
+               const int32_t *history, size_t n_history, struct reco_basis *b, enc_err *err);
+void live_basis_free(struct reco_basis *b);
+
+/* The id of a hit's row that is a new item (row >= n_items), or NULL. */
+const char *live_new_item_id(const struct live_query *lq, int32_t row, size_t n_items,
+                             size_t *len);
+
 /* The vector of a new item by id (and its index), or NULL. */
 const float *live_new_item_vec(const struct live_query *lq, const char *id, size_t len,
                                int32_t *index);

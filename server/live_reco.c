@@ -35,6 +35,7 @@
 #include "core/st.h"
 #include "events/catalog.h"
 #include "live.h"
+#include "live_int.h"
 #include "log.h"
 
 /* ---- a small string-keyed hash map (chained; the caller locks) --------- */
@@ -138,12 +139,6 @@ static void smap_clear(struct smap *m, void (*free_val)(void *))
 }
 
 /* ---- per-user cache ---------------------------------------------------- */
-
-/* One event item of a user, after summing its events' weights. */
-struct uitem {
-    int32_t row;
-    float weight;
-};
 
 struct ucache {
     const void *model;          /* identity of the model state it was made for */
@@ -806,84 +801,6 @@ static int collect_event(void *arg, const struct ev_event *e)
     return 0;
 }
 
-/* Fold the user's training items (known, not erased), event items and
- * request history into vec. 0, or an error. */
-static int fold(struct live *l, const struct model *m, int64_t user, const struct uitem *ev,
-                size_t n_ev, const int32_t *history, size_t n_history, void *scratch,
-                float *vec, enc_err *err)
-{
-    const struct reco_ops *ro = m->ops->reco;
-    const int32_t *seen = NULL;
-    size_t n_seen = user >= 0 ? ro->seen(m->state, user, &seen) : 0;
-    size_t cap = n_seen + n_ev + n_history;
-    if (cap > 4096)
-        cap = 4096;   /* the step's bound; the newest events come first */
-    int32_t *rows = malloc((cap ? cap : 1) * sizeof *rows);
-    float *w = malloc((cap ? cap : 1) * sizeof *w);
-    float *conf = malloc((cap ? cap : 1) * sizeof *conf);
-    float *pref = malloc((cap ? cap : 1) * sizeof *pref);
-    float *conf0 = malloc((cap ? cap : 1) * sizeof *conf0);
-    float *pref0 = malloc((cap ? cap : 1) * sizeof *pref0);
-    int rc = 0;
-    if (!rows || !w || !conf || !pref || !conf0 || !pref0) {
-        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
-        goto out;
-    }
-    size_t n = 0;
-    /* the summed weight per row: training items count 1 (as trained) */
-    for (size_t i = 0; i < n_seen && n < cap; i++)
-        rows[n] = seen[i], w[n++] = 1.0f;
-    size_t base = n;
-    for (size_t k = 0; k < n_ev + n_history; k++) {
-        int32_t row = k < n_ev ? ev[k].row : history[k - n_ev];
-        float add = k < n_ev ? ev[k].weight : 1.0f;
-        size_t i = 0;
-        /* training items are sorted: binary search them, scan the rest */
-        size_t lo = 0, hi = base;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (rows[mid] < row)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < base && rows[lo] == row) {
-            w[lo] += add;
-            continue;
-        }
-        for (i = base; i < n && rows[i] != row; i++)
-            ;
-        if (i < n)
-            w[i] += add;
-        else if (n < cap)
-            rows[n] = row, w[n++] = add;
-    }
-    double alpha = ro->alpha(m->state);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        int trained = i < base;   /* a training item: what x0 was fitted with */
-        conf0[k] = trained ? (float)(1.0 + alpha) : 1.0f;
-        pref0[k] = trained ? 1.0f : 0.0f;
-        if (w[i] == 0 && !trained)
-            continue;
-        rows[k] = rows[i];
-        conf[k] = (float)(1.0 + alpha * fabsf(w[i]));
-        pref[k] = w[i] > 0 ? 1.0f : 0.0f;
-        k++;
-    }
-    const float *x0 = user >= 0 ? ro->user_factors(m->state, user) : NULL;
-    rc = ro->fold_in_weighted(m->state, rows, conf, pref, conf0, pref0, k, x0, scratch, vec,
-                              err);
-out:
-    free(rows);
-    free(w);
-    free(conf);
-    free(pref);
-    free(conf0);
-    free(pref0);
-    return rc;
-}
-
 /* ---- the recommend side's entry points ------------------------------------ */
 
 void live_query_free(struct live_query *lq)
@@ -892,6 +809,7 @@ void live_query_free(struct live_query *lq)
         return;
     free(lq->exclude);
     free(lq->vec);
+    free(lq->items);
     view_unref(lq->view);
     memset(lq, 0, sizeof *lq);
 }
@@ -964,7 +882,7 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
                 return enc_errf(err, ENC_ENOMEM, "out of memory");
             }
             if (col.n == 0 ||
-                fold(l, m, row, col.items, col.n, NULL, 0, scratch, snap.vec, err) != 0) {
+                live_fold(m, row, col.items, col.n, NULL, 0, scratch, snap.vec, err) != 0) {
                 free(snap.vec);
                 snap.vec = NULL;   /* nothing to fold: no vector */
             }
@@ -1026,7 +944,7 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
         /* the request's history on top (not cached: it is the request's) */
         free(c->vec);
         c->vec = malloc(F * sizeof *c->vec);
-        if (c->vec && fold(l, m, *user_row, c->items, c->n_items, history, n_history, scratch,
+        if (c->vec && live_fold(m, *user_row, c->items, c->n_items, history, n_history, scratch,
                            c->vec, err) != 0) {
             free(c->vec);
             c->vec = NULL;
@@ -1038,7 +956,8 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
         lq->source = *user_row >= 0 ? "model" : n_history ? "history" : "popular";
     }
     lq->vec = c->vec;   /* owned by lq now */
-    free(c->items);
+    lq->items = c->items;   /* kept for an explanation (live_basis) */
+    lq->n_items = c->n_items;
     return 0;
 }
 
@@ -1124,4 +1043,14 @@ const char *live_fragment(const struct live_query *lq, int32_t row, size_t n_ite
     if (frag)
         *len = strlen(frag);
     return frag;
+}
+
+const char *live_new_item_id(const struct live_query *lq, int32_t row, size_t n_items,
+                             size_t *len)
+{
+    const struct view *v = lq ? lq->view : NULL;
+    if (!v || row < 0 || (size_t)row < n_items || (size_t)row - n_items >= v->n_news)
+        return NULL;
+    *len = v->news[(size_t)row - n_items].len;
+    return v->news[(size_t)row - n_items].id;
 }

@@ -168,6 +168,29 @@ int http_start(struct server *s, struct uv_loop_s *loop, enc_err *err);
 void http_quiesce(struct server *s);   /* stop accepting; in-flight continue */
 void http_stop(struct server *s);
 
+/* h_reco.c, for handlers that answer a recommend on a model of their
+ * choosing (h_experiments.c). What the answer returned, borrowed for the
+ * decorator's call: */
+struct reco_answer {
+    const struct model *m;
+    const struct reco_hit *hits;
+    size_t n;
+    const char *const *ids;     /* the hits' item ids (not NUL-terminated) */
+    const size_t *id_lens;
+    const char *user;           /* the request's user, or NULL */
+    size_t user_len;
+};
+/* Append fields (",\"key\":value...") to the answer in `out`. 0, or answers
+ * the request itself (http_error) and returns -1. */
+typedef int (*reco_decorate_fn)(struct http_req *r, void *arg, const struct reco_answer *ans,
+                                buf *out);
+/* Answer r as POST /v1/models/{name}:recommend would, with the fields of
+ * `defaults` (borrowed; NULL: none) filled in where the body has none. */
+void reco_serve(struct http_req *r, const char *name, const json_t *defaults,
+                reco_decorate_fn decorate, void *arg);
+/* Items named in "because" per recommended item ("explain": true). */
+#define RECO_EXPLAIN_TOP 3
+
 /* Handlers, by file. */
 void h_healthz(struct http_req *r);
 void h_readyz(struct http_req *r);

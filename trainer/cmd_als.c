@@ -6,7 +6,8 @@
  *       [--format auto|udata|ratings-csv|csv|tsv] [--min-rating R]
  *       [--factors N] [--iterations N] [--regularization X] [--alpha X]
  *       [--solver cg|cholesky] [--cg-steps N] [--weighting none|bm25|tfidf]
- *       [--threads N] [--seed N] [--version N] [--validation FILE] [--dry-run]
+ *       [--pop-penalty B] [--threads N] [--seed N] [--version N] [--validation FILE]
+ *       [--dry-run]
  *
  * Progress (one line per iteration: seconds and loss) and the total fit time
  * go to stderr; the published version directory is printed on stdout.
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "mf/als.h"
+#include "mf/popbias.h"
 #include "mf_input.h"
 #include "trainer.h"
 
@@ -34,6 +36,7 @@ int cmd_als(int argc, char **argv)
     int64_t factors = (int64_t)p.factors, iterations = p.iterations, threads = p.threads,
             seed = (int64_t)p.seed, version = 0, cg_steps = p.cg_steps;
     double reg = p.regularization, reg_exp = p.reg_exponent, alpha = p.alpha, k1 = p.bm25_k1, b = p.bm25_b;
+    double pop_penalty = 0;
     int dry = 0;
     in.min_rating = 0;
     const struct opt opts[] = {
@@ -58,6 +61,9 @@ int cmd_als(int argc, char **argv)
          0},
         {"bm25-k1", OPT_DOUBLE, &k1, "BM25 K1", 0, 1e9, 0},
         {"bm25-b", OPT_DOUBLE, &b, "BM25 B", 0, 1, 0},
+        {"pop-penalty", OPT_DOUBLE, &pop_penalty,
+         "popularity debiasing: weights x (item users / mean)^-B before confidences (0: off)",
+         0, 2, 0},
         {"threads", OPT_INT, &threads, "worker threads", 1, 256, 0},
         {"seed", OPT_INT, &seed, "random seed (same seed, same model)", 0, 9.2e18, 0},
         {"version", OPT_INT, &version, "version to write (0: next free)", 0, 9.2e18, 0},
@@ -112,6 +118,11 @@ int cmd_als(int argc, char **argv)
         return rc;
     struct mf_data d;
     enc_err err = {0};
+    if (mf_pop_penalty(&in.m, pop_penalty, &err)) {
+        fprintf(stderr, "encore-train als: %s\n", err.msg);
+        mf_input_clear(&in);
+        return 1;
+    }
     double t0 = trainer_now();
     if (als_train(&in.m, in.have_items ? &in.it : NULL, &p, &d, &err)) {
         fprintf(stderr, "encore-train als: %s\n", err.msg);
@@ -142,6 +153,8 @@ int cmd_als(int argc, char **argv)
             json_object_set_new(hyper, "mean_user_interactions",
                                 json_real((double)in.m.nnz / (double)in.m.n_users));
         }
+        if (hyper && pop_penalty > 0)
+            json_object_set_new(hyper, "pop_penalty", json_real(pop_penalty));
         if (hyper)
             mf_input_describe(&in, hyper);
         rc = hyper ? mf_input_publish("als", &in, &d, hyper, out, version) : 1;

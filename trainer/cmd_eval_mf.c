@@ -7,9 +7,13 @@
  * what is measured is the serving path: for each test user, the model ranks
  * the training catalog minus the user's training items (both read from
  * --train, mapped to model rows by id). The popularity baseline ranks by
- * training users per item. Metrics are those of models/mf/rank_eval.h;
- * stdout gets one JSON object:
- *   {"model": {"precision","recall","ndcg","map","hit_rate","coverage"},
+ * training users per item. Metrics are those of models/mf/rank_eval.h,
+ * and beside them what the lists look like (mf/list_eval.h: intra-list
+ * diversity, popularity, long tail, Gini of exposure); --diversity and
+ * --max-per-tag re-rank the model's lists as the server's "diversity" and
+ * "max_per_tag" do (reco_ops.rerank). stdout gets one JSON object:
+ *   {"model": {"precision","recall","ndcg","map","hit_rate","coverage",
+ *              "ild","arp","long_tail","gini"},
  *    "popularity": {...}, "users": N, "k": K}
  */
 #include <stdio.h>
@@ -22,6 +26,7 @@
 #include "mf/interactions.h"
 #include "mf/mf.h"
 #include "mf/rank_eval.h"
+#include "eval_lists.h"
 #include "mf_input.h"
 #include "trainer.h"
 
@@ -36,6 +41,9 @@ struct served {
     float *scratch;
     struct reco_hit *hits;
     size_t k;
+    struct reco_rerank rerank;  /* diversity / max_per_tag (k set per call) */
+    struct reco_hit *pool;      /* the re-ranked candidates */
+    void *rerank_scratch;
 };
 
 static int served_fn(void *ctx, const char *user_id, int64_t train_user,
@@ -58,9 +66,22 @@ static int served_fn(void *ctx, const char *user_id, int64_t train_user,
     };
     size_t nh = 0;
     enum reco_source src;
-    int rc = mf_recommend(s->m, &q, s->scratch, s->hits, &nh, &src, err);
+    int diversify = s->rerank.diversity > 0 || s->rerank.max_per_tag > 0;
+    if (diversify)
+        q.k = reco_rerank_pool(k);
+    int rc = mf_recommend(s->m, &q, s->scratch, diversify ? s->pool : s->hits, &nh, &src, err);
     if (rc)
         return rc;
+    if (diversify) {
+        struct reco_rerank o = s->rerank;
+        struct reco_result res = {.hits = s->hits};
+        size_t relaxed;
+        o.k = k;
+        if ((rc = mf_ops.reco->rerank(s->m, s->pool, nh, &o, s->rerank_scratch, &res, &relaxed,
+                                      err)) != 0)
+            return rc;
+        nh = res.n;
+    }
     size_t n = 0;
     for (size_t i = 0; i < nh; i++)
         if (s->to_train[s->hits[i].item] >= 0)
@@ -72,7 +93,9 @@ static int served_fn(void *ctx, const char *user_id, int64_t train_user,
 int eval_mf(const char *model_dir, int argc, char **argv)
 {
     const char *dir = NULL, *train_path = NULL, *test_path = NULL, *precision = "auto";
-    int64_t k = 10;
+    const char *lists_path = NULL;
+    int64_t k = 10, max_per_tag = 0;
+    double diversity = 0;
     const struct opt opts[] = {
         {"model", OPT_STR, &dir, "model version or name directory", 0, -1, 1},
         {"train", OPT_STR, &train_path, "training interactions (their items are excluded)", 0,
@@ -81,10 +104,18 @@ int eval_mf(const char *model_dir, int argc, char **argv)
         {"k", OPT_INT, &k, "cutoff", 1, 1000, 0},
         {"score-precision", OPT_STR, &precision,
          "auto, i8, f32 or f16: score as encore-server does with that --score-precision", 0, -1, 0},
+        {"diversity", OPT_DOUBLE, &diversity,
+         "re-rank the model's lists as the server's \"diversity\" does (0..1)", 0, 1, 0},
+        {"max-per-tag", OPT_INT, &max_per_tag,
+         "at most N items sharing a tag, as the server's \"max_per_tag\" (0: no cap)", 0, 1000, 0},
+        {"lists", OPT_STR, &lists_path,
+         "write every list: LABEL<TAB>USER<TAB>ITEM,ITEM,... (model and popularity)", 0, -1, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
-    int rc = opts_parse("eval", "--model DIR --train FILE --test FILE [--k 10 --score-precision auto]", opts, argc,
-                        argv);
+    int rc = opts_parse("eval",
+                        "--model DIR --train FILE --test FILE [--k 10 --score-precision auto "
+                        "--diversity 0 --max-per-tag 0 --lists FILE]",
+                        opts, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
     (void)model_dir;
@@ -95,6 +126,9 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     struct ia_matrix train = {0}, test = {0};
     struct served s = {0};
     struct re_popularity *pop = NULL;
+    struct eval_tap tm = {0}, tp = {0};
+    float *vectors = NULL;
+    FILE *lists = NULL;
     struct ia_options o = {IA_FORMAT_AUTO, 0};
     double t0 = trainer_now();
     struct model_load_opts lo = model_default_opts;
@@ -125,7 +159,11 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     s.exclude = malloc((train.n_items ? train.n_items : 1) * sizeof *s.exclude);
     s.scratch = malloc(mf_scratch_floats(s.m) * sizeof *s.scratch);
     s.hits = malloc((size_t)k * sizeof *s.hits);
-    if (!s.to_model || !s.to_train || !s.candidates || !s.exclude || !s.scratch || !s.hits ||
+    s.rerank = (struct reco_rerank){0, diversity, (size_t)max_per_tag};
+    s.pool = malloc(reco_rerank_pool((size_t)k) * sizeof *s.pool);
+    s.rerank_scratch = malloc(reco_rerank_scratch_bytes(reco_rerank_pool((size_t)k)));
+    vectors = calloc((train.n_items ? train.n_items : 1) * mf_factors(s.m), sizeof *vectors);
+    if (!s.pool || !s.rerank_scratch || !vectors || !s.to_model || !s.to_train || !s.candidates || !s.exclude || !s.scratch || !s.hits ||
         rank_popularity_new(&train, &pop)) {
         fprintf(stderr, "encore-train eval: out of memory\n");
         rc = 1;
@@ -151,16 +189,42 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     if (mapped < train.n_items)
         fprintf(stderr, "eval: %zu of %zu training items are unknown to the model\n",
                 train.n_items - mapped, train.n_items);
+    /* the model's item vectors in training-catalogue order, for list diversity */
+    for (size_t i = 0; i < train.n_items; i++)
+        if (s.to_model[i] >= 0)
+            memcpy(vectors + i * mf_factors(s.m), mf_ops.reco->item_factors(s.m, s.to_model[i]),
+                   mf_factors(s.m) * sizeof *vectors);
+    if (lists_path && !(lists = fopen(lists_path, "w"))) {
+        fprintf(stderr, "encore-train eval: --lists %s: cannot write\n", lists_path);
+        rc = 1;
+        goto out;
+    }
+    if (eval_tap_init(&tm, served_fn, &s, "model", &train, vectors, mf_factors(s.m), lists) ||
+        eval_tap_init(&tp, rank_popularity_fn, pop, "popularity", &train, vectors,
+                      mf_factors(s.m), lists)) {
+        fprintf(stderr, "encore-train eval: out of memory\n");
+        rc = 1;
+        goto out;
+    }
     struct re_metrics mm, pm;
-    if (rank_evaluate(&train, &test, (size_t)k, served_fn, &s, &mm, &err) ||
-        rank_evaluate(&train, &test, (size_t)k, rank_popularity_fn, pop, &pm, &err)) {
+    if (rank_evaluate(&train, &test, (size_t)k, eval_tap_fn, &tm, &mm, &err) ||
+        rank_evaluate(&train, &test, (size_t)k, eval_tap_fn, &tp, &pm, &err)) {
         fprintf(stderr, "encore-train eval: %s\n", err.msg);
         rc = 1;
         goto out;
     }
-    json_t *res = json_pack("{s:o,s:o,s:I,s:I}", "model", mf_metrics_json(&mm), "popularity",
-                            mf_metrics_json(&pm), "users", (json_int_t)mm.users, "k",
-                            (json_int_t)k);
+    json_t *mj = mf_metrics_json(&mm), *pj = mf_metrics_json(&pm);
+    if (mj && pj && (eval_tap_json(&tm, mj) || eval_tap_json(&tp, pj))) {
+        json_decref(mj);
+        json_decref(pj);
+        mj = pj = NULL;
+    }
+    json_t *res = json_pack("{s:o,s:o,s:I,s:I}", "model", mj, "popularity", pj, "users",
+                            (json_int_t)mm.users, "k", (json_int_t)k);
+    if (res && (diversity > 0 || max_per_tag > 0)) {
+        json_object_set_new(res, "diversity", json_real(diversity));
+        json_object_set_new(res, "max_per_tag", json_integer((json_int_t)max_per_tag));
+    }
     char *txt = res ? json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     if (!txt) {
         fprintf(stderr, "encore-train eval: out of memory\n");
@@ -172,6 +236,13 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     free(txt);
     json_decref(res);
 out:
+    if (lists)
+        fclose(lists);
+    eval_tap_clear(&tm);
+    eval_tap_clear(&tp);
+    free(vectors);
+    free(s.pool);
+    free(s.rerank_scratch);
     free(s.to_model);
     free(s.to_train);
     free(s.candidates);

@@ -28,6 +28,11 @@
  *                    fold_in_weighted, item_step, similar_vec, alpha: what
  *                    server/live_reco.c needs to fold recorded events and
  *                    new items into answers (NULL in a family without them)
+ *   post-steps       rerank(state, candidates, n, &opts, ...): diversity and
+ *                    a tag cap over a candidate list (whatever produced it:
+ *                    exact scoring or an approximate index)
+ *                    explain(state, &basis, targets, ...): each target's
+ *                    score split over the items the user's vector stands on
  *
  *   A `struct reco_query` carries everything that shapes an answer: who
  *   (a user row, a history to fold in, or a ready user vector), k, and the
@@ -125,6 +130,39 @@ struct reco_result {
     enum reco_source source;
 };
 
+/* Re-ranking a candidate list (reco_ops.rerank): the k of them to return,
+ * trading relevance for variety. Zero values change nothing. */
+struct reco_rerank {
+    size_t k;                   /* items wanted */
+    double diversity;           /* 0..1: maximal marginal relevance's weight on
+                                 * dissimilarity (0: relevance order) */
+    size_t max_per_tag;         /* at most this many items sharing a tag (0: no cap) */
+};
+
+/* How many candidates to re-rank for k items: a pool wide enough for MMR to
+ * find other kinds of items, narrow enough to keep them relevant
+ * (docs/experiments.md has the measured trade-off). */
+static inline size_t reco_rerank_pool(size_t k)
+{
+    return 4 * k + 20;
+}
+
+/* The items a user's vector stands on, for explanations: rows with their
+ * confidence (c = 1 + alpha * weight) and preference (1 likes, 0 does not). */
+struct reco_basis {
+    const int32_t *items;
+    const float *conf;          /* NULL: every item 1 + alpha */
+    const float *pref;          /* NULL: every item 1 */
+    size_t n;
+};
+
+/* One reason for a recommended item: an item of the user's and its share of
+ * the recommended item's score. */
+struct reco_because {
+    int32_t item;
+    float share;
+};
+
 /* What a recommending family offers (model_ops.reco). `state` is the
  * model's; strings are borrowed, not NUL-terminated, valid while the model
  * lives. Every function is safe to call from several threads at once. */
@@ -181,7 +219,41 @@ struct reco_ops {
                        void *scratch, struct reco_result *res, enc_err *err);
     /* The confidence scale: c = 1 + alpha * weight. */
     double (*alpha)(const void *state);
+
+    /* Issue #16; NULL in a family without them. */
+    /* Choose res->n = min(o->k, n) of the n candidates (best first, as
+     * recommend and similar return them) by maximal marginal relevance:
+     * repeatedly the candidate with the best (1 - diversity) * relevance -
+     * diversity * (its largest similarity to those already chosen, at
+     * least 0), where relevance is the score over the best candidate's
+     * (min-max scaled when the best is not positive), and never more than max_per_tag items sharing a tag while others remain
+     * (past that, the cap gives way: *relaxed counts the places it did, so
+     * the caller can widen the pool). Ties go to the earlier candidate.
+     * Rows >= n_items (items the model lacks) have no vector and no tags.
+     * `scratch`: reco_rerank_scratch_bytes(n). res->hits: room for o->k,
+     * not the candidates' array. */
+    int (*rerank)(const void *state, const struct reco_hit *cands, size_t n,
+                  const struct reco_rerank *o, void *scratch, struct reco_result *res,
+                  size_t *relaxed, enc_err *err);
+    /* Why n target rows score as they do for a user whose vector is the
+     * least-squares step over `basis` (Hu, Koren & Volinsky 2008, section 5,
+     * as implicit's explain()): score_i = sum_j c_j p_j y_i' W y_j with
+     * W = (Y'Y + Y'(C - I)Y + reg I)^-1, so item j contributes
+     * c_j p_j y_i' W y_j. For target t, because[t * top ..] gets up to `top`
+     * basis items with the largest positive contributions, best first, each
+     * with its share of the sum of all contributions (the score under that
+     * vector); n_because[t] their count (0 for a row >= n_items). Scratch:
+     * scratch_bytes(state). At most 4,096 basis items. */
+    int (*explain)(const void *state, const struct reco_basis *basis, const int32_t *targets,
+                   size_t n, size_t top, void *scratch, struct reco_because *because,
+                   size_t *n_because, enc_err *err);
 };
+
+/* Bytes of scratch reco_ops.rerank needs for n candidates. */
+static inline size_t reco_rerank_scratch_bytes(size_t n)
+{
+    return (n ? n : 1) * (2 * sizeof(float) + sizeof(int32_t));
+}
 
 /* Options every model_load honours (the server's score_precision, ...).
  * Zero is the default of each. */

@@ -736,6 +736,21 @@ static int op_fold_in(const void *s, const int32_t *items, size_t n, void *scrat
     return rc;
 }
 
+static int op_rerank(const void *s, const struct reco_hit *cands, size_t n,
+                     const struct reco_rerank *o, void *scratch, struct reco_result *res,
+                     size_t *relaxed, enc_err *err)
+{
+    res->n = mf_rerank(s, cands, n, o, scratch, res->hits, relaxed);
+    return 0;
+}
+
+static int op_explain(const void *s, const struct reco_basis *basis, const int32_t *targets,
+                      size_t n, size_t top, void *scratch, struct reco_because *because,
+                      size_t *n_because, enc_err *err)
+{
+    return mf_explain(s, basis, targets, n, top, scratch, because, n_because, err);
+}
+
 static const struct reco_ops mf_reco_ops = {
     .n_users = op_n_users,
     .n_items = op_n_items,
@@ -757,6 +772,8 @@ static const struct reco_ops mf_reco_ops = {
     .item_step = op_item_step,
     .similar_vec = op_similar_vec,
     .alpha = op_alpha,
+    .rerank = op_rerank,
+    .explain = op_explain,
 };
 
 const struct model_ops mf_ops = {

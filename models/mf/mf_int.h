@@ -65,4 +65,14 @@ size_t mf_top_screened(const struct mf_model *m, const float *V, const float *u,
                        float *scores, float *width, float *cmax, size_t k,
                        struct reco_hit *hits);
 
+/* reco_ops.rerank (diversity.c): the chosen candidates into out[0..k). */
+size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t n,
+                 const struct reco_rerank *o, void *scratch, struct reco_hit *out,
+                 size_t *relaxed);
+
+/* reco_ops.explain (explain.c); scratch: mf_scratch_floats(m) floats. */
+int mf_explain(const struct mf_model *m, const struct reco_basis *b, const int32_t *targets,
+               size_t n, size_t top, float *scratch, struct reco_because *because,
+               size_t *n_because, enc_err *err);
+
 #endif

@@ -1,0 +1,143 @@
+/*
+ * diversity.c - the mf family's re-ranking of a candidate list (reco_ops.rerank,
+ * core/model.h): maximal marginal relevance (Carbonell & Goldstein 1998) over
+ * the cosine similarity of item factors, and a cap on items sharing a tag.
+ *
+ * It runs after the query, on the list the query returned (exact scoring or
+ * an approximate index alike), so it costs k passes over a pool of a few
+ * dozen candidates instead of anything over the catalogue:
+ *
+ *   rel_j   = s_j / s_max                  the score over the best candidate's
+ *                                          (min-max over the pool if s_max <= 0)
+ *   pick    = argmax_j (1 - d) rel_j - d max(0, max_{p chosen} cos(j, p))
+ *
+ * Ties go to the earlier candidate (the better-scored one), so the answer is
+ * deterministic, and d = 0 without a tag cap returns the candidates as they
+ * came. The cap blocks a candidate once one of its tags has max_per_tag
+ * items among those chosen; when only blocked candidates remain and places
+ * are left, the cap gives way (counted in *relaxed) so that exactly
+ * min(k, n) items come back - a short list is the bug implicit #736 shows.
+ */
+#include "mf/mf_int.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+enum { TAKEN = 1, BLOCKED = 2 };
+
+/* Tags of a row (none for rows the model lacks). */
+static size_t row_tags(const struct mf_model *m, int32_t row, const int32_t **tags)
+{
+    if (row < 0 || (size_t)row >= m->n_items) {
+        *tags = NULL;
+        return 0;
+    }
+    *tags = m->tag_ids + m->tag_off[row];
+    return (size_t)(m->tag_off[row + 1] - m->tag_off[row]);
+}
+
+static int has_tag(const int32_t *tags, size_t n, int32_t t)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tags[i] == t)
+            return 1;
+    return 0;
+}
+
+/* After choosing `pick`: candidates sharing a tag that now has `cap` chosen
+ * items become blocked. */
+static void block_full_tags(const struct mf_model *m, const struct reco_hit *c, size_t n,
+                            const struct reco_hit *chosen, size_t n_chosen, int32_t pick,
+                            size_t cap, int32_t *state)
+{
+    const int32_t *pt;
+    size_t npt = row_tags(m, pick, &pt);
+    for (size_t a = 0; a < npt; a++) {
+        size_t count = 0;
+        for (size_t p = 0; p < n_chosen; p++) {
+            const int32_t *t;
+            size_t nt = row_tags(m, chosen[p].item, &t);
+            count += has_tag(t, nt, pt[a]);
+        }
+        if (count < cap)
+            continue;
+        for (size_t j = 0; j < n; j++) {
+            const int32_t *t;
+            size_t nt = row_tags(m, c[j].item, &t);
+            if (!(state[j] & TAKEN) && has_tag(t, nt, pt[a]))
+                state[j] |= BLOCKED;
+        }
+    }
+}
+
+size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t n,
+                 const struct reco_rerank *o, void *scratch, struct reco_hit *out,
+                 size_t *relaxed)
+{
+    size_t k = o->k < n ? o->k : n;
+    double d = o->diversity > 0 ? (o->diversity < 1 ? o->diversity : 1) : 0;
+    *relaxed = 0;
+    if (d == 0 && o->max_per_tag == 0) {
+        memmove(out, cands, k * sizeof *out);
+        return k;
+    }
+    float *rel = scratch, *maxsim = rel + n;
+    int32_t *state = (int32_t *)(maxsim + n);
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t j = 0; j < n; j++) {
+        lo = cands[j].score < lo ? cands[j].score : lo;
+        hi = cands[j].score > hi ? cands[j].score : hi;
+    }
+    /* Relevance on the best candidate's scale, whatever the family's score
+     * units (ALS predicts a preference near 0..1, BPR an unbounded
+     * logit); min-max scaling instead stretched a pool's small differences
+     * to 0..1 and left diversity little say (docs/experiments.md). */
+    for (size_t j = 0; j < n; j++) {
+        rel[j] = hi > 0    ? cands[j].score / hi
+                 : hi > lo ? (cands[j].score - lo) / (hi - lo)
+                           : 1.0f;
+        if (rel[j] != rel[j])   /* a NaN score ranks last */
+            rel[j] = -1e30f;
+        maxsim[j] = 0;
+        state[j] = 0;
+    }
+    size_t F = m->f;
+    for (size_t c = 0; c < k; c++) {
+        /* the best unblocked candidate; if none, the best blocked one */
+        size_t best = n, best_blocked = n;
+        float bo = 0, bb = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (state[j] & TAKEN)
+                continue;
+            float v = (float)((1 - d) * rel[j] - d * maxsim[j]);
+            if (!(state[j] & BLOCKED)) {
+                if (best == n || v > bo)
+                    best = j, bo = v;
+            } else if (best_blocked == n || v > bb) {
+                best_blocked = j, bb = v;
+            }
+        }
+        if (best == n) {
+            best = best_blocked;
+            (*relaxed)++;
+        }
+        state[best] |= TAKEN;
+        out[c] = cands[best];
+        int32_t row = cands[best].item;
+        if (d > 0 && row >= 0 && (size_t)row < m->n_items) {
+            const float *pv = m->Vn + (size_t)row * F;
+            for (size_t j = 0; j < n; j++) {
+                int32_t r = cands[j].item;
+                if ((state[j] & TAKEN) || r < 0 || (size_t)r >= m->n_items)
+                    continue;
+                float s = cblas_sdot((int)F, pv, 1, m->Vn + (size_t)r * F, 1);
+                if (s > maxsim[j])
+                    maxsim[j] = s;
+            }
+        }
+        if (o->max_per_tag)
+            block_full_tags(m, cands, n, out, c + 1, row, o->max_per_tag, state);
+    }
+    return k;
+}

@@ -1,0 +1,245 @@
+/* test_diversity.c - the mf family's re-ranking (mf/diversity.c through
+ * reco_ops.rerank): diversity 0 keeps the order; maximal marginal relevance
+ * picks what a hand computation says; exactly k items whenever k candidates
+ * exist (k above the candidates, a tag cap that cannot hold, diversity 1);
+ * ties go to the earlier candidate; the tag cap holds while it can; and on a
+ * random model every answer is k distinct candidates. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mf_testutil.h"
+
+static char *tmp;
+
+/* Six items with two factors, so every cosine is known:
+ *   i0 (1, 0)   i1 (1, 0.01)   i2 (0, 1)   i3 (0.99, 0.1)   i4 (-1, 0)   i5 (0.7, 0.7)
+ * tags: i0 a, i1 a, i2 b, i3 a+b, i4 (none), i5 b. */
+static struct model *hand_model(void)
+{
+    static const float V[6][2] = {{1, 0}, {1, 0.01f}, {0, 1}, {0.99f, 0.1f}, {-1, 0}, {0.7f, 0.7f}};
+    struct mf_data d;
+    uint32_t rng = 1;
+    mfu_make_data(&d, 2, 6, 2, 1, 1, 1, 1, &rng);
+    memcpy(d.item_factors, V, sizeof V);
+    static const int64_t off[7] = {0, 1, 2, 3, 5, 5, 6};
+    static const int32_t ids[6] = {0, 0, 1, 0, 1, 1};
+    free(d.item_tag_offsets);
+    free(d.item_tag_ids);
+    d.item_tag_offsets = malloc(sizeof off);
+    d.item_tag_ids = malloc(sizeof ids);
+    memcpy(d.item_tag_offsets, off, sizeof off);
+    memcpy(d.item_tag_ids, ids, sizeof ids);
+    char path[4300];
+    mfu_save(&d, tmp, "hand", path, sizeof path);
+    return mfu_load(path, "f32");
+}
+
+/* Re-rank cands[n] to k through the ops; returns the rows chosen in out. */
+static size_t rerank(const struct model *m, const struct reco_hit *cands, size_t n, size_t k,
+                     double diversity, size_t cap, int32_t *out, size_t *relaxed)
+{
+    struct reco_hit hits[64];
+    struct reco_result res = {.hits = hits};
+    struct reco_rerank o = {k, diversity, cap};
+    void *scratch = malloc(reco_rerank_scratch_bytes(n));
+    enc_err err = {0};
+    ck_assert_int_eq(m->ops->reco->rerank(m->state, cands, n, &o, scratch, &res, relaxed, &err), 0);
+    free(scratch);
+    ck_assert_uint_eq(res.n, k < n ? k : n);
+    for (size_t i = 0; i < res.n; i++)
+        out[i] = hits[i].item;
+    return res.n;
+}
+
+/* The candidates as a recommend would return them: best first. */
+static const struct reco_hit hand_cands[6] = {{0, 1.0f}, {1, 0.99f}, {3, 0.98f},
+                                              {5, 0.6f}, {2, 0.5f},  {4, 0.1f}};
+
+START_TEST(zero_keeps_the_order)
+{
+    struct model *m = hand_model();
+    int32_t out[6];
+    size_t relaxed;
+    rerank(m, hand_cands, 6, 4, 0, 0, out, &relaxed);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(out[i], hand_cands[i].item);
+    ck_assert_uint_eq(relaxed, 0);
+    model_unref(m);
+}
+END_TEST
+
+START_TEST(mmr_by_hand)
+{
+    /* d = 0.5, relevance = score / 1.0. First i0 (most relevant). Then
+     * 0.5 rel - 0.5 max(0, cos to i0): i1 0.495-0.5=-0.005, i3 0.49-0.4975
+     * = -0.0075, i5 0.3-0.3536 = -0.054, i2 0.25-0 = 0.25, i4 0.05-0 = 0.05:
+     * i2. Then max(cos to i0, cos to i2): i1 ~1 -> -0.005, i3 0.995 ->
+     * -0.0075, i5 0.707 -> -0.054, i4 0 -> 0.05: i4. Then i1. */
+    struct model *m = hand_model();
+    int32_t out[6];
+    size_t relaxed;
+    rerank(m, hand_cands, 6, 4, 0.5, 0, out, &relaxed);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 2);
+    ck_assert_int_eq(out[2], 4);
+    ck_assert_int_eq(out[3], 1);
+    /* d = 0.2: 0.8 rel - 0.2 sim still prefers i1 (0.592) to i2 (0.4) */
+    rerank(m, hand_cands, 6, 3, 0.2, 0, out, &relaxed);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 1);
+    ck_assert_int_eq(out[2], 3);
+    /* d = 0.35: i1 0.2935, i3 0.2888, i2 0.325: the dissimilar item second */
+    rerank(m, hand_cands, 6, 3, 0.35, 0, out, &relaxed);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 2);
+    model_unref(m);
+}
+END_TEST
+
+START_TEST(exactly_k_or_all)
+{
+    struct model *m = hand_model();
+    int32_t out[6];
+    size_t relaxed;
+    double ds[] = {0, 0.3, 1};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t k = 1; k <= 9; k++) {
+            size_t n = rerank(m, hand_cands, 6, k, ds[a], a == 2 ? 1 : 0, out, &relaxed);
+            ck_assert_uint_eq(n, k < 6 ? k : 6);
+            for (size_t i = 0; i < n; i++)   /* each candidate once */
+                for (size_t j = i + 1; j < n; j++)
+                    ck_assert_int_ne(out[i], out[j]);
+        }
+    /* no candidates, no items */
+    ck_assert_uint_eq(rerank(m, hand_cands, 0, 5, 0.5, 2, out, &relaxed), 0);
+    model_unref(m);
+}
+END_TEST
+
+START_TEST(ties_go_to_the_earlier)
+{
+    struct model *m = hand_model();
+    int32_t out[6];
+    size_t relaxed;
+    /* i0 and i1 are nearly the same item; equal scores: i1 listed first wins */
+    struct reco_hit c[3] = {{1, 0.5f}, {0, 0.5f}, {2, 0.5f}};
+    rerank(m, c, 3, 1, 0.3, 0, out, &relaxed);
+    ck_assert_int_eq(out[0], 1);
+    /* all scores equal and diversity 1: the first, then the least similar */
+    rerank(m, c, 3, 3, 1, 0, out, &relaxed);
+    ck_assert_int_eq(out[0], 1);
+    ck_assert_int_eq(out[1], 2);
+    ck_assert_int_eq(out[2], 0);
+    /* the same list twice, the same answer */
+    int32_t again[6];
+    rerank(m, hand_cands, 6, 5, 0.7, 1, out, &relaxed);
+    rerank(m, hand_cands, 6, 5, 0.7, 1, again, &relaxed);
+    ck_assert_mem_eq(out, again, 5 * sizeof *out);
+    model_unref(m);
+}
+END_TEST
+
+START_TEST(tag_cap)
+{
+    struct model *m = hand_model();
+    int32_t out[6];
+    size_t relaxed;
+    /* at most one item per tag: i0 (a), then i1 and i3 carry a: blocked;
+     * i5 (b), then i2 (b) blocked; i4 has no tags */
+    rerank(m, hand_cands, 6, 3, 0, 1, out, &relaxed);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 5);
+    ck_assert_int_eq(out[2], 4);
+    ck_assert_uint_eq(relaxed, 0);
+    /* six places: the cap cannot hold for the last three; they come in
+     * relevance order and are counted */
+    rerank(m, hand_cands, 6, 6, 0, 1, out, &relaxed);
+    ck_assert_int_eq(out[3], 1);
+    ck_assert_int_eq(out[4], 3);
+    ck_assert_int_eq(out[5], 2);
+    ck_assert_uint_eq(relaxed, 3);
+    /* two per tag: i0, i1 (a twice), i5 (b), i2 (b twice); i3 (a, b) blocked */
+    rerank(m, hand_cands, 6, 5, 0, 2, out, &relaxed);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 1);
+    ck_assert_int_eq(out[2], 5);
+    ck_assert_int_eq(out[3], 2);
+    ck_assert_int_eq(out[4], 4);
+    ck_assert_uint_eq(relaxed, 0);
+    model_unref(m);
+}
+END_TEST
+
+START_TEST(rows_the_model_lacks)
+{
+    /* a new item (row >= n_items) has no vector and no tags: it competes on
+     * relevance alone and is never blocked */
+    struct model *m = hand_model();
+    int32_t out[6];
+    size_t relaxed;
+    struct reco_hit c[3] = {{0, 1.0f}, {1, 0.9f}, {7, 0.8f}};
+    rerank(m, c, 3, 2, 0.5, 1, out, &relaxed);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 7);
+    model_unref(m);
+}
+END_TEST
+
+START_TEST(random_model_answers)
+{
+    uint32_t rng = 99;
+    struct mf_data d;
+    mfu_make_data(&d, 20, 300, 16, 1, 10, 7, 1, &rng);
+    char path[4300];
+    mfu_save(&d, tmp, "rand", path, sizeof path);
+    struct model *m = mfu_load(path, "auto");
+    const struct reco_ops *ro = m->ops->reco;
+    void *scratch = malloc(ro->scratch_bytes(m->state));
+    for (int64_t u = 0; u < 20; u++)
+        for (size_t k = 1; k <= 40; k += 13) {
+            size_t pool = reco_rerank_pool(k);
+            struct reco_hit *cands = malloc(pool * sizeof *cands);
+            struct reco_query q = {.k = pool, .user = u, .exclude_seen = 1};
+            struct reco_result cr = {.hits = cands};
+            enc_err err = {0};
+            ck_assert_int_eq(ro->recommend(m->state, &q, scratch, &cr, &err), 0);
+            int32_t out[64];
+            size_t relaxed;
+            size_t n = rerank(m, cands, cr.n, k, 0.4, 0, out, &relaxed);
+            ck_assert_uint_eq(n, k);
+            for (size_t i = 0; i < n; i++) {
+                int found = 0;
+                for (size_t j = 0; j < cr.n; j++)
+                    found |= cands[j].item == out[i];
+                ck_assert(found);
+                for (size_t j = i + 1; j < n; j++)
+                    ck_assert_int_ne(out[i], out[j]);
+            }
+            ck_assert_int_eq(out[0], cands[0].item);   /* the best comes first */
+            free(cands);
+        }
+    free(scratch);
+    model_unref(m);
+}
+END_TEST
+
+int main(void)
+{
+    tmp = tu_tmpdir();
+    Suite *s = suite_create("diversity");
+    TCase *tc = tcase_create("rerank");
+    tcase_add_test(tc, zero_keeps_the_order);
+    tcase_add_test(tc, mmr_by_hand);
+    tcase_add_test(tc, exactly_k_or_all);
+    tcase_add_test(tc, ties_go_to_the_earlier);
+    tcase_add_test(tc, tag_cap);
+    tcase_add_test(tc, rows_the_model_lacks);
+    tcase_add_test(tc, random_model_answers);
+    suite_add_tcase(s, tc);
+    int rc = tu_run(s);
+    tu_rmrf(tmp);
+    free(tmp);
+    return rc;
+}
