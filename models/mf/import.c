@@ -9,12 +9,14 @@
  */
 #define _GNU_SOURCE   /* qsort_r */
 #include "mf/import.h"
-#include "core/file.h"
 
-#include "mf/interactions.h"
+#include "core/csv.h"
+#include "core/file.h"
 #include "core/strmap.h"
 #include "core/strv.h"
 #include "core/utf8.h"
+#include "mf/interactions.h"
+#include "mf/npy.h"
 
 #include <errno.h>
 #include <float.h>
@@ -24,14 +26,6 @@
 #include <string.h>
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static int mul_ok(size_t a, size_t b, size_t *out)
-{
-    if (a && b > SIZE_MAX / a)
-        return 0;
-    *out = a * b;
-    return 1;
-}
 
 static int i32_cmp(const void *a, const void *b)
 {
@@ -63,271 +57,6 @@ static int index_ids(strmap *m, char *const *keys, size_t n, const char *name, c
 static int64_t find_id(const strmap *m, const char *s)
 {
     return strmap_find(m, s, strlen(s));
-}
-
-/* ---- .npy ---------------------------------------------------------------- */
-
-static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-
-int mf_npy_is(const void *buf, size_t len)
-{
-    return len >= 6 && memcmp(buf, npy_magic, 6) == 0;
-}
-
-/* A cursor over the header's Python literal, for messages by column. */
-struct lit {
-    const char *s, *end, *start;
-};
-
-static void lit_ws(struct lit *p)
-{
-    while (p->s < p->end && (*p->s == ' ' || *p->s == '\t'))
-        p->s++;
-}
-
-static int lit_fail(struct lit *p, enc_err *err, const char *what)
-{
-    return enc_errf(err, ENC_EFORMAT, "npy header column %td: %s", p->s - p->start + 1, what);
-}
-
-/* A quoted Python string without escapes (numpy never writes any) into out. */
-static int lit_string(struct lit *p, char *out, size_t cap, enc_err *err)
-{
-    if (p->s >= p->end || (*p->s != '\'' && *p->s != '"'))
-        return lit_fail(p, err, "expected a quoted string");
-    char q = *p->s++;
-    size_t n = 0;
-    while (p->s < p->end && *p->s != q) {
-        if (*p->s == '\\')
-            return lit_fail(p, err, "escapes are not allowed in header strings");
-        if (n + 1 >= cap)
-            return lit_fail(p, err, "string too long");
-        out[n++] = *p->s++;
-    }
-    if (p->s >= p->end)
-        return lit_fail(p, err, "unterminated string");
-    p->s++;
-    out[n] = '\0';
-    return 0;
-}
-
-static int lit_word(struct lit *p, const char *w)
-{
-    size_t n = strlen(w);
-    if ((size_t)(p->end - p->s) >= n && memcmp(p->s, w, n) == 0) {
-        p->s += n;
-        return 1;
-    }
-    return 0;
-}
-
-/* "(3, 4)", "(3,)" or "()" */
-static int lit_shape(struct lit *p, struct mf_npy *o, enc_err *err)
-{
-    if (p->s >= p->end || *p->s != '(')
-        return lit_fail(p, err, "shape must be a tuple");
-    p->s++;
-    o->ndim = 0;
-    for (;;) {
-        lit_ws(p);
-        if (p->s < p->end && *p->s == ')') {
-            p->s++;
-            return 0;
-        }
-        if (p->s >= p->end || *p->s < '0' || *p->s > '9')
-            return lit_fail(p, err, "shape entries must be non-negative integers");
-        if (o->ndim == MF_NPY_MAX_DIMS)
-            return lit_fail(p, err, "too many dimensions");
-        int64_t v = 0;
-        while (p->s < p->end && *p->s >= '0' && *p->s <= '9') {
-            v = v * 10 + (*p->s++ - '0');
-            if (v > (INT64_C(1) << 50))
-                return lit_fail(p, err, "shape entry too large");
-        }
-        o->shape[o->ndim++] = v;
-        lit_ws(p);
-        if (p->s < p->end && *p->s == ',') {
-            p->s++;
-            continue;
-        }
-        if (p->s < p->end && *p->s == ')') {
-            /* (3) is an int in Python, not a tuple */
-            if (o->ndim == 1)
-                return lit_fail(p, err, "a 1-D shape needs a trailing comma: (n,)");
-            p->s++;
-            return 0;
-        }
-        return lit_fail(p, err, "expected ',' or ')' in shape");
-    }
-}
-
-static int npy_descr(const char *d, struct mf_npy *o, enc_err *err)
-{
-    if (!d[0] || !d[1])
-        return enc_errf(err, ENC_EFORMAT, "npy header: descr '%s' is not a dtype", d);
-    char bo = d[0], kind = d[1];
-    if (kind == 'O')
-        return enc_errf(err, ENC_EUNSUPPORTED,
-                        "npy: object arrays (pickles) are refused; save ids as str or int");
-    if (bo != '<' && bo != '>' && bo != '|' && bo != '=')
-        return enc_errf(err, ENC_EFORMAT, "npy header: descr '%s' has no byte order", d);
-    char *end;
-    errno = 0;
-    long sz = strtol(d + 2, &end, 10);
-    if (d[2] < '0' || d[2] > '9' || *end || errno || sz <= 0 || sz > 1 << 20)
-        return enc_errf(err, ENC_EFORMAT, "npy header: descr '%s' has no valid item size", d);
-    o->kind = kind;
-    o->big_endian = bo == '>';
-    switch (kind) {
-    case 'f':
-        if (sz != 4 && sz != 8)
-            return enc_errf(err, ENC_EUNSUPPORTED, "npy: dtype '%s': only float32 and float64", d);
-        break;
-    case 'i':
-    case 'u':
-        if (sz != 1 && sz != 2 && sz != 4 && sz != 8)
-            return enc_errf(err, ENC_EFORMAT, "npy header: descr '%s': bad integer size", d);
-        break;
-    case 'U':
-        o->itemsize = (size_t)sz * 4;
-        return 0;
-    case 'S':
-        break;
-    default:
-        return enc_errf(err, ENC_EUNSUPPORTED, "npy: dtype '%s' is not supported", d);
-    }
-    o->itemsize = (size_t)sz;
-    return 0;
-}
-
-int mf_npy_parse(const void *buf, size_t len, struct mf_npy *o, enc_err *err)
-{
-    const unsigned char *b = buf;
-    memset(o, 0, sizeof *o);
-    if (!mf_npy_is(buf, len))
-        return enc_errf(err, ENC_EFORMAT, "npy: missing the \\x93NUMPY magic");
-    if (len < 10)
-        return enc_errf(err, ENC_EFORMAT, "npy: truncated before the header length");
-    o->major = b[6];
-    o->minor = b[7];
-    if (o->major < 1 || o->major > 3 || o->minor != 0)
-        return enc_errf(err, ENC_EUNSUPPORTED, "npy: format version %d.%d (reads 1.0, 2.0, 3.0)",
-                        o->major, o->minor);
-    size_t hstart, hlen;
-    if (o->major == 1) {
-        hstart = 10;
-        hlen = (size_t)b[8] | (size_t)b[9] << 8;
-    } else {
-        if (len < 12)
-            return enc_errf(err, ENC_EFORMAT, "npy: truncated before the header length");
-        hstart = 12;
-        hlen = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
-    }
-    if (hlen > len - hstart)
-        return enc_errf(err, ENC_EFORMAT, "npy: header length %zu runs past the end of the file (%zu bytes)",
-                        hlen, len);
-    if (hlen == 0 || b[hstart + hlen - 1] != '\n')
-        return enc_errf(err, ENC_EFORMAT, "npy header: must end with a newline");
-    for (size_t i = 0; i + 1 < hlen; i++) {
-        unsigned char c = b[hstart + i];
-        if (c < 0x20 || c > 0x7e)
-            return enc_errf(err, ENC_EFORMAT, "npy header column %zu: byte 0x%02x is not printable ASCII",
-                            i + 1, c);
-    }
-    struct lit p = {(const char *)b + hstart, (const char *)b + hstart + hlen - 1,
-                    (const char *)b + hstart};
-    lit_ws(&p);
-    if (p.s >= p.end || *p.s != '{')
-        return lit_fail(&p, err, "header must be a dict literal");
-    p.s++;
-    int have_descr = 0, have_fortran = 0, have_shape = 0, rc;
-    char descr[64] = "";
-    for (;;) {
-        lit_ws(&p);
-        if (p.s < p.end && *p.s == '}') {
-            p.s++;
-            break;
-        }
-        char key[32];
-        const char *kpos = p.s;
-        if ((rc = lit_string(&p, key, sizeof key, err)))
-            return rc;
-        lit_ws(&p);
-        if (p.s >= p.end || *p.s != ':')
-            return lit_fail(&p, err, "expected ':' after a key");
-        p.s++;
-        lit_ws(&p);
-        if (strcmp(key, "descr") == 0 && !have_descr) {
-            if (p.s < p.end && *p.s == '[')
-                return lit_fail(&p, err, "structured dtypes are not supported");
-            if ((rc = lit_string(&p, descr, sizeof descr, err)))
-                return rc;
-            have_descr = 1;
-        } else if (strcmp(key, "fortran_order") == 0 && !have_fortran) {
-            if (lit_word(&p, "True"))
-                o->fortran_order = 1;
-            else if (lit_word(&p, "False"))
-                o->fortran_order = 0;
-            else
-                return lit_fail(&p, err, "fortran_order must be True or False");
-            have_fortran = 1;
-        } else if (strcmp(key, "shape") == 0 && !have_shape) {
-            if ((rc = lit_shape(&p, o, err)))
-                return rc;
-            have_shape = 1;
-        } else {
-            p.s = kpos;
-            return enc_errf(err, ENC_EFORMAT, "npy header column %td: %s key '%s'",
-                            kpos - p.start + 1,
-                            strcmp(key, "descr") && strcmp(key, "fortran_order") && strcmp(key, "shape")
-                                ? "unexpected" : "duplicate", key);
-        }
-        lit_ws(&p);
-        if (p.s < p.end && *p.s == ',') {
-            p.s++;
-            continue;
-        }
-        if (p.s < p.end && *p.s == '}') {
-            p.s++;
-            break;
-        }
-        return lit_fail(&p, err, "expected ',' or '}'");
-    }
-    lit_ws(&p);
-    if (p.s != p.end)
-        return lit_fail(&p, err, "unexpected text after the dict");
-    if (!have_descr || !have_fortran || !have_shape)
-        return enc_errf(err, ENC_EFORMAT, "npy header: missing key '%s'",
-                        !have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape");
-    if ((rc = npy_descr(descr, o, err)))
-        return rc;
-    size_t count = 1;
-    for (int i = 0; i < o->ndim; i++)
-        if (!mul_ok(count, (size_t)o->shape[i], &count))
-            return enc_errf(err, ENC_EFORMAT, "npy header: shape overflows");
-    size_t nbytes;
-    if (!mul_ok(count, o->itemsize, &nbytes))
-        return enc_errf(err, ENC_EFORMAT, "npy header: shape x itemsize overflows");
-    size_t have = len - hstart - hlen;
-    if (have != nbytes)
-        return enc_errf(err, ENC_EFORMAT, "npy: data block is %zu bytes, shape and dtype '%s' need %zu (%s)",
-                        have, descr, nbytes, have < nbytes ? "truncated" : "trailing bytes");
-    o->count = count;
-    o->data = b + hstart + hlen;
-    o->nbytes = nbytes;
-    return 0;
-}
-
-/* Element i of an integer / float array as the host type (handles byte order). */
-static uint64_t npy_raw(const struct mf_npy *a, size_t i)
-{
-    const unsigned char *p = a->data + i * a->itemsize;
-    uint64_t v = 0;
-    for (size_t k = 0; k < a->itemsize; k++) {
-        size_t pos = a->big_endian ? k : a->itemsize - 1 - k;
-        v = v << 8 | p[pos];
-    }
-    return v;
 }
 
 /* ---- matrices ------------------------------------------------------------ */
@@ -386,7 +115,7 @@ static int npy_matrix(const void *buf, size_t len, const char *name, struct mf_m
     }
 #endif
     for (size_t i = 0; i < a.count; i++) {
-        uint64_t raw = npy_raw(&a, i);
+        uint64_t raw = mf_npy_raw(&a, i);
         double v;
         if (a.itemsize == 4) {
             uint32_t r32 = (uint32_t)raw;
@@ -405,80 +134,7 @@ static int npy_matrix(const void *buf, size_t len, const char *name, struct mf_m
     return 0;
 }
 
-/* One CSV field of a line, unquoted into `tmp` when quoted. */
-struct csv_line {
-    const char *s, *end;         /* rest of the line */
-    const char *line_start;
-};
-
-/* Next field: *f and *flen point to its text (in the line or in tmp). Returns 1
- * if a field was read, 0 at the end of the line, negative on a quote error. */
-static int csv_field(struct csv_line *l, char *tmp, const char **f, size_t *flen, size_t *col,
-                     int *first)
-{
-    if (!*first) {
-        if (l->s >= l->end)
-            return 0;
-        l->s++;   /* the ',' */
-    }
-    *first = 0;
-    *col = (size_t)(l->s - l->line_start) + 1;
-    if (l->s < l->end && *l->s == '"') {
-        size_t n = 0;
-        l->s++;
-        for (;;) {
-            if (l->s >= l->end)
-                return -1;
-            if (*l->s == '"') {
-                if (l->s + 1 < l->end && l->s[1] == '"') {
-                    tmp[n++] = '"';
-                    l->s += 2;
-                    continue;
-                }
-                l->s++;
-                break;
-            }
-            tmp[n++] = *l->s++;
-        }
-        if (l->s < l->end && *l->s != ',')
-            return -2;
-        *f = tmp;
-        *flen = n;
-        return 1;
-    }
-    const char *st = l->s;
-    while (l->s < l->end && *l->s != ',')
-        l->s++;
-    *f = st;
-    *flen = (size_t)(l->s - st);
-    return 1;
-}
-
-static void trim(const char **s, size_t *n)
-{
-    while (*n && (**s == ' ' || **s == '\t')) {
-        (*s)++;
-        (*n)--;
-    }
-    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
-        (*n)--;
-}
-
-/* Parse a number token; 0 on success. */
-static int parse_num(const char *s, size_t n, double *v)
-{
-    char buf[64];
-    if (n == 0 || n >= sizeof buf)
-        return -1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    char *end;
-    errno = 0;
-    *v = strtod(buf, &end);
-    return *end || errno == ERANGE ? -1 : 0;
-}
-
-/* Growable arrays for the CSV reader. */
+/* Growable array of floats for the CSV reader. */
 struct fvec {
     float *v;
     size_t n, cap;
@@ -498,155 +154,127 @@ static int fvec_push(struct fvec *a, float x)
     return 0;
 }
 
-/* Next line of text [*pos, len): sets [ls, le) without the newline (and a
- * '\r' before it). Returns 0 at the end. */
-static int next_line(const char *t, size_t len, size_t *pos, const char **ls, const char **le)
+/* The values of one CSV row so far: a count and where a "[...]" list is. */
+struct row_values {
+    size_t n;
+    int in_list, list_done;
+    int header;                 /* line 1 starts with a word: skip the line */
+};
+
+/* The values of field f (a number, or all or part of a bracketed list
+ * "[a, b, ...]", split on ',') onto vals. */
+static int field_values(const struct csv_reader *r, const struct csv_field *f, const char *name,
+                        struct fvec *vals, struct row_values *rv, enc_err *err)
 {
-    if (*pos >= len)
-        return 0;
-    const char *s = t + *pos, *e = memchr(s, '\n', len - *pos);
-    if (!e)
-        e = t + len;
-    *pos = (size_t)(e - t) + 1;
-    *ls = s;
-    if (e > s && e[-1] == '\r')
-        e--;
-    *le = e;
-    return 1;
+    const size_t col = csv_col(r, f->s);
+    const char *q = f->s, *fe = f->s + f->len;
+    for (;;) {
+        const char *c = memchr(q, ',', (size_t)(fe - q));
+        const char *tok = q;
+        size_t tn = (size_t)((c ? c : fe) - q), tcol = col + (size_t)(q - f->s);
+        csv_trim_span(&tok, &tn);
+        if (tn && tok[0] == '[') {
+            if (rv->in_list || rv->list_done || rv->n)
+                return enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: unexpected '['", name, r->line, tcol);
+            rv->in_list = 1;
+            tok++;
+            tn--;
+            csv_trim_span(&tok, &tn);
+        }
+        int closes = 0;
+        if (tn && tok[tn - 1] == ']') {
+            if (!rv->in_list)
+                return enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: unexpected ']'", name, r->line, tcol);
+            closes = 1;
+            tn--;
+            csv_trim_span(&tok, &tn);
+        }
+        if (rv->list_done)
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: values after the closing ']'", name,
+                            r->line, tcol);
+        double v;
+        int shown = (int)(tn > 40 ? 40 : tn);
+        if (tn == 0 && closes && rv->n == 0) {
+            /* "[]": an empty list; caught by the caller as zero values */
+        } else if (csv_number(tok, tn, &v) != CSV_NUM_OK) {
+            if (r->line == 1 && rv->n == 0 && !rv->in_list) {
+                rv->header = 1;   /* a header line: skip it whole */
+                return 0;
+            }
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: '%.*s' is not a number", name, r->line,
+                            tcol, shown, tok);
+        } else if (!isfinite(v) || fabs(v) > FLT_MAX) {
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: value '%.*s' is not a finite float32",
+                            name, r->line, tcol, shown, tok);
+        } else if (fvec_push(vals, (float)v)) {
+            return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
+        } else {
+            rv->n++;
+        }
+        if (closes) {
+            rv->in_list = 0;
+            rv->list_done = 1;
+        }
+        if (!c)
+            return 0;
+        q = c + 1;
+    }
 }
 
-static int csv_matrix(const char *t, size_t len, const char *name, int id_column,
+/* Rows of "[id,] values" from t (writable, NUL after it): every row the
+ * same number of values. */
+static int csv_matrix(char *t, size_t len, const char *name, int id_column,
                       struct mf_matrix *out, enc_err *err)
 {
     struct fvec vals = {0};
     struct strv ids = {0};
-    char *tmp = malloc(len + 1);
-    if (!tmp)
-        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
-    size_t pos = 0, lineno = 0, rows = 0, cols = 0, cols_line = 0;
-    const char *ls, *le;
-    int rc = 0;
-    while (rc == 0 && next_line(t, len, &pos, &ls, &le)) {
-        lineno++;
-        if (le == ls)
-            continue;   /* blank line (e.g. the final newline) */
-        struct csv_line l = {ls, le, ls};
-        const char *f = NULL;
-        size_t flen = 0, col = 1, nvals = 0, start_n = vals.n;
-        int first = 1, r, in_list = 0, list_done = 0, header = 0;
+    struct csv_reader r;
+    csv_init(&r, t, len, ',', CSV_QUOTES);
+    size_t rows = 0, cols = 0, cols_line = 0;
+    int rc = 0, got = 0;
+    while (rc == 0 && (got = csv_next(&r)) == 1) {
+        size_t start_n = vals.n, first = 0;
         if (id_column) {
-            r = csv_field(&l, tmp, &f, &flen, &col, &first);
-            if (r < 0) {   /* f is not set on a quoting error */
-                rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: bad quoting", name, lineno, col);
+            struct csv_field id = r.f[0];
+            if (csv_trim(&id), id.len == 0) {
+                rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: empty id", name, r.line,
+                              csv_col(&r, r.f[0].s));
                 break;
             }
-            trim(&f, &flen);
-            if (flen == 0) {
-                rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: empty id", name, lineno, col);
+            if (strv_push(&ids, id.s, id.len)) {
+                rc = enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
                 break;
             }
-            if ((rc = strv_push(&ids, f, flen))) {
-                rc = enc_errf(err, rc, "%s: out of memory", name);
-                break;
-            }
+            first = 1;
         }
-        while (rc == 0 && (r = csv_field(&l, tmp, &f, &flen, &col, &first)) != 0) {
-            if (r < 0) {
-                rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: bad quoting", name, lineno, col);
-                break;
-            }
-            /* a field may hold a bracketed list: split it on ',' */
-            const char *q = f, *fe = f + flen;
-            while (rc == 0) {
-                const char *c = memchr(q, ',', (size_t)(fe - q));
-                const char *te = c ? c : fe, *tok = q;
-                size_t tn = (size_t)(te - q);
-                size_t tcol = col + (size_t)(q - f);
-                trim(&tok, &tn);
-                if (tn && tok[0] == '[') {
-                    if (in_list || list_done || nvals) {
-                        rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: unexpected '['", name, lineno, tcol);
-                        break;
-                    }
-                    in_list = 1;
-                    tok++;
-                    tn--;
-                    trim(&tok, &tn);
-                }
-                int closes = 0;
-                if (tn && tok[tn - 1] == ']') {
-                    if (!in_list) {
-                        rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: unexpected ']'", name, lineno, tcol);
-                        break;
-                    }
-                    closes = 1;
-                    tn--;
-                    trim(&tok, &tn);
-                }
-                if (list_done) {
-                    rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: values after the closing ']'", name,
-                                  lineno, tcol);
-                    break;
-                }
-                double v;
-                if (tn == 0 && closes && nvals == 0) {
-                    /* "[]": an empty list; caught below as zero values */
-                } else if (parse_num(tok, tn, &v)) {
-                    if (lineno == 1 && rows == 0 && nvals == 0 && !in_list) {
-                        header = 1;   /* a header line: skip it whole */
-                        break;
-                    }
-                    rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: '%.*s' is not a number", name, lineno,
-                                  tcol, (int)(tn > 40 ? 40 : tn), tok);
-                    break;
-                } else if (!isfinite(v) || fabs(v) > FLT_MAX) {
-                    rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: value '%.*s' is not a finite float32",
-                                  name, lineno, tcol, (int)(tn > 40 ? 40 : tn), tok);
-                    break;
-                } else if ((rc = fvec_push(&vals, (float)v))) {
-                    rc = enc_errf(err, rc, "%s: out of memory", name);
-                    break;
-                } else {
-                    nvals++;
-                }
-                if (closes) {
-                    in_list = 0;
-                    list_done = 1;
-                }
-                if (!c)
-                    break;
-                q = c + 1;
-            }
-            if (header)
-                break;
-        }
+        struct row_values rv = {0};
+        for (size_t i = first; rc == 0 && i < r.n && !rv.header; i++)
+            rc = field_values(&r, &r.f[i], name, &vals, &rv, err);
         if (rc)
             break;
-        if (header) {
+        if (rv.header) {
             if (id_column)
                 free(ids.v[--ids.n]);
             vals.n = start_n;
             continue;
         }
-        if (in_list) {
-            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: '[' without a closing ']'", name, lineno);
-            break;
+        if (rv.in_list)
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: '[' without a closing ']'", name, r.line);
+        else if (rv.n == 0)
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: no factor values", name, r.line);
+        else if (rows && rv.n != cols)
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: %zu values, expected %zu (as on line %zu)",
+                          name, r.line, rv.n, cols, cols_line);
+        if (rows++ == 0) {
+            cols = rv.n;
+            cols_line = r.line;
         }
-        if (nvals == 0) {
-            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: no factor values", name, lineno);
-            break;
-        }
-        if (rows == 0) {
-            cols = nvals;
-            cols_line = lineno;
-        } else if (nvals != cols) {
-            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: %zu values, expected %zu (as on line %zu)", name,
-                          lineno, nvals, cols, cols_line);
-            break;
-        }
-        rows++;
     }
-    free(tmp);
+    if (rc == 0 && got < 0)
+        rc = got == ENC_ENOMEM
+                 ? enc_errf(err, got, "%s: out of memory", name)
+                 : enc_errf(err, got, "%s:%zu:%zu: bad quoting", name, r.err_line, r.err_col);
+    csv_free(&r);
     if (rc == 0 && rows == 0)
         rc = enc_errf(err, ENC_EFORMAT, "%s: no rows", name);
     if (rc) {
@@ -675,7 +303,14 @@ int mf_matrix_parse(const void *buf, size_t len, const char *name, int id_column
     if (memchr(buf, '\0', len))
         return enc_errf(err, ENC_EFORMAT, "%s: neither .npy (no \\x93NUMPY magic) nor CSV text (NUL byte)",
                         name);
-    return csv_matrix(buf, len, name, id_column, out, err);
+    char *text = malloc(len + 1);   /* csv.h cuts fields in place */
+    if (!text)
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
+    memcpy(text, buf, len);
+    text[len] = '\0';
+    int rc = csv_matrix(text, len, name, id_column, out, err);
+    free(text);
+    return rc;
 }
 
 int mf_matrix_read(const char *path, int id_column, struct mf_matrix *out, enc_err *err)
@@ -711,7 +346,7 @@ static int npy_ids(const void *buf, size_t len, const char *name, struct strv *i
         const unsigned char *p = a.data + i * a.itemsize;
         size_t n = 0;
         if (a.kind == 'i' || a.kind == 'u') {
-            uint64_t raw = npy_raw(&a, i);
+            uint64_t raw = mf_npy_raw(&a, i);
             if (a.kind == 'i') {
                 int bits = (int)a.itemsize * 8;
                 int64_t v = bits < 64 && (raw >> (bits - 1) & 1) ? (int64_t)(raw | ~((UINT64_C(1) << bits) - 1))
@@ -748,23 +383,28 @@ static int npy_ids(const void *buf, size_t len, const char *name, struct strv *i
     return rc;
 }
 
+/* One id per line; an empty line is an error unless it is the last. */
 static int text_ids(const char *t, size_t len, const char *name, struct strv *ids, enc_err *err)
 {
     if (memchr(t, '\0', len))
         return enc_errf(err, ENC_EFORMAT, "%s: neither .npy nor a text id list (NUL byte)", name);
-    size_t pos = 0, lineno = 0;
-    const char *ls, *le;
-    while (next_line(t, len, &pos, &ls, &le)) {
-        lineno++;
-        if (ls == le) {
-            if (pos >= len)
-                break;   /* the final newline */
-            return enc_errf(err, ENC_EFORMAT, "%s:%zu: empty id", name, lineno);
-        }
-        if (strv_push(ids, ls, (size_t)(le - ls)))
-            return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
+    char *text = malloc(len + 1);
+    if (!text)
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
+    memcpy(text, t, len);
+    struct csv_reader r;
+    csv_init(&r, text, len, ',', 0);
+    char *line;
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (line = csv_line(&r, &n)) != NULL) {
+        if (n == 0 && r.p < r.end)
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: empty id", name, r.line);
+        else if (n && strv_push(ids, line, n))
+            rc = enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
     }
-    return 0;
+    free(text);
+    return rc;
 }
 
 int mf_ids_parse(const void *buf, size_t len, const char *name, char ***out, size_t *n,

@@ -52,34 +52,8 @@
 
 #include "core/err.h"
 #include "mf/mf.h"
+#include "mf/npy.h"
 #include "core/strv.h"
-
-/* ---- .npy ------------------------------------------------------------- */
-
-#define MF_NPY_MAX_DIMS 8
-
-/* A validated .npy buffer; `data` is borrowed from the parsed buffer. */
-struct mf_npy {
-    int major, minor;              /* format version: 1.0, 2.0 or 3.0 */
-    char kind;                     /* 'f' float, 'i' int, 'u' uint, 'U' unicode, 'S' bytes */
-    size_t itemsize;               /* bytes per element ('U': 4 x chars) */
-    int big_endian;                /* '>' in descr */
-    int fortran_order;
-    int ndim;
-    int64_t shape[MF_NPY_MAX_DIMS];
-    size_t count;                  /* product of shape */
-    const unsigned char *data;
-    size_t nbytes;                 /* == count * itemsize */
-};
-
-/* Parse and validate a whole .npy file held in buf[0..len). Returns 0, or
- * ENC_EFORMAT with a message naming the problem and its header column
- * (ENC_EUNSUPPORTED for valid files Encore cannot use: object dtype,
- * complex, ...). `out->data` points into buf. */
-int mf_npy_parse(const void *buf, size_t len, struct mf_npy *out, enc_err *err);
-
-/* True when buf starts with the .npy magic "\x93NUMPY". */
-int mf_npy_is(const void *buf, size_t len);
 
 /* ---- matrices and id lists -------------------------------------------- */
 
