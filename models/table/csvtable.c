@@ -2,30 +2,23 @@
  * csvtable.c - labelled numeric tables from CSV (see csvtable.h).
  *
  * The whole file is read into memory by enc_read_file (plain or gzip), then split
- * into records in place: fields are NUL-terminated inside the buffer and
- * quoted fields ("a,b" with "" for a quote) are unescaped where they stand,
- * so parsing allocates only the output arrays. Line numbers count physical
- * lines, so a quoted field with a newline still reports the right line.
+ * into records in place by core/csv (RFC 4180: quoted fields, "" for a quote,
+ * newlines inside quotes), so parsing allocates only the output arrays. Line
+ * numbers count physical lines, so a quoted field with a newline still
+ * reports the right line.
  */
 #define _GNU_SOURCE   /* qsort_r */
 #include "table/csvtable.h"
+#include "core/csv.h"
 #include "core/file.h"
 #include "core/rng.h"
 #include "core/strv.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct reader {
-    const char *path;
-    char *buf, *p, *end;
-    size_t line;                /* line of *p, 1-based */
-};
 
 struct rec {
     char **f;
@@ -47,99 +40,45 @@ static int rec_push(struct rec *r, char *field)
     return 0;
 }
 
-/* Parse the next non-blank record. Returns 1 (record in r), 0 at the end,
- * or a negative code. The buffer has one spare byte past `end`, so a field
- * that ends the file can be NUL-terminated. */
-static int next_record(struct reader *rd, struct rec *r, enc_err *err)
+/* The next non-blank record's fields into r (pointers into the buffer, so
+ * r1 and r2 can be held at once). Returns 1, 0 at the end, or a negative
+ * code. A line holding only "" counts as blank, as an empty one does. */
+static int next_record(struct csv_reader *rd, const char *path, struct rec *r, enc_err *err)
 {
-    for (;;) {
-        char *p = rd->p, *end = rd->end;
-        r->n = 0;
-        r->line = rd->line;
-        if (p >= end)
-            return 0;
-        for (;;) {
-            char *start = p, *fend;
-            if (*p == '"') {
-                char *out = p;
-                p++;
-                for (;;) {
-                    if (p >= end)
-                        return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu: unterminated quoted field",
-                                        rd->path, r->line, r->n + 1);
-                    if (*p == '"') {
-                        if (p + 1 < end && p[1] == '"') {
-                            *out++ = '"';
-                            p += 2;
-                            continue;
-                        }
-                        p++;
-                        break;
-                    }
-                    if (*p == '\n')
-                        rd->line++;
-                    *out++ = *p++;
-                }
-                fend = out;
-                if (p < end && *p == '\r' && (p + 1 == end || p[1] == '\n'))
-                    p++;
-                if (p < end && *p != ',' && *p != '\n')
-                    return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu: text after a closing quote",
-                                    rd->path, rd->line, r->n + 1);
-            } else {
-                while (p < end && *p != ',' && *p != '\n')
-                    p++;
-                fend = p;
-                if (*p != ',' && fend > start && fend[-1] == '\r')
-                    fend--;
-            }
-            char term = p < end ? *p : '\n';
-            *fend = '\0';
-            if (rec_push(r, start))
-                return enc_errf(err, ENC_ENOMEM, "out of memory");
-            if (p >= end) {
-                p = end;
-                break;
-            }
-            p++;
-            if (term == '\n') {
-                rd->line++;
-                break;
-            }
-        }
-        rd->p = p;
-        if (r->n == 1 && r->f[0][0] == '\0')
-            continue;   /* blank line */
-        return 1;
-    }
+    int got;
+    while ((got = csv_next(rd)) == 1 && rd->n == 1 && rd->f[0].len == 0)
+        ;
+    if (got == ENC_ENOMEM)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    if (got < 0)
+        return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu: %s", path, rd->err_line,
+                        rd->err_field, csv_error_text(rd->error));
+    r->n = 0;
+    r->line = rd->line;
+    for (size_t i = 0; got == 1 && i < rd->n; i++)
+        if (rec_push(r, rd->f[i].s))
+            return enc_errf(err, ENC_ENOMEM, "out of memory");
+    return got;
 }
 
 static char *trim(char *s)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        s[--n] = '\0';
-    return s;
+    struct csv_field f = {s, strlen(s)};
+    return csv_trim(&f);
 }
 
 /* Parse a finite float; 0, or a message describing the problem. */
 static const char *parse_float(const char *s, float *out)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (!*s)
+    double d;
+    switch (csv_number(s, strlen(s), &d)) {
+    case CSV_NUM_EMPTY:
         return "missing value";
-    char *end;
-    errno = 0;
-    double d = strtod(s, &end);
-    if (end == s)
+    case CSV_NUM_BAD:
         return "not a number";
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (*end)
-        return "not a number";
+    default:   /* CSV_NUM_RANGE: an overflow is infinite, an underflow 0 */
+        break;
+    }
     if (!isfinite(d))
         return "not a finite number";
     if (fabs(d) > FLT_MAX)
@@ -150,14 +89,7 @@ static const char *parse_float(const char *s, float *out)
 
 static int is_int_string(const char *s)
 {
-    if (*s == '-' || *s == '+')
-        s++;
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!isdigit((unsigned char)*s))
-            return 0;
-    return 1;
+    return csv_is_integer(s, strlen(s));
 }
 
 /* Label order; `numeric` (int *) compares integer labels by value.
@@ -203,6 +135,8 @@ struct ctx {
     size_t rows, cap;
     char label_buf[32];
     struct strv owned;          /* sklearn integer labels normalised */
+    char **synth;               /* sklearn column names (f0.., label) */
+    size_t n_synth;
 };
 
 static int add_row(struct ctx *c, struct rec *r, enc_err *err)
@@ -394,6 +328,61 @@ static int sklearn_header(struct rec *r1, struct rec *r2)
     return 0;
 }
 
+/* The columns of a scikit-learn file: r1 is its "n_samples,n_features,
+ * classes..." line when the shape of r2 says so (else the first data row:
+ * *first_is_data), and the columns are named f0.. and label (c->synth). */
+static int sklearn_columns(struct ctx *c, struct rec *r1, struct rec *r2, int got2,
+                           int *first_is_data, enc_err *err)
+{
+    int has_header = got2 == 1 && sklearn_header(r1, r2);
+    size_t ncols = has_header ? r2->n : r1->n;
+    if (ncols < 2)
+        return enc_errf(err, ENC_EFORMAT, "%s:%zu: a scikit-learn table needs features and a label",
+                        c->path, got2 == 1 ? r2->line : r1->line);
+    if (has_header) {
+        char *end;
+        long nf = r1->n >= 2 ? strtol(trim(r1->f[1]), &end, 10) : -1;
+        if (r1->n < 2 || *end || nf != (long)ncols - 1)
+            return enc_errf(err, ENC_EFORMAT,
+                            "%s:%zu: scikit-learn header 'n_samples,n_features,classes...' does not "
+                            "match the %zu-field rows", c->path, r1->line, ncols);
+        c->n_sk_classes = r1->n - 2;
+        c->sk_classes = c->n_sk_classes ? r1->f + 2 : NULL;
+        for (size_t i = 0; i < c->n_sk_classes; i++)
+            c->sk_classes[i] = trim(c->sk_classes[i]);
+    } else {
+        *first_is_data = 1;
+    }
+    c->n_cols = ncols;
+    if (!(c->synth = strv_dup(NULL, ncols, "f")))
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    c->n_synth = ncols;
+    free(c->synth[ncols - 1]);
+    if (!(c->synth[ncols - 1] = strdup("label")))
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    c->col_names = c->synth;
+    return 0;
+}
+
+/* Move the rows into t and name its features and classes. */
+static int finish_table(struct ctx *c, struct csvt_table *t, enc_err *err)
+{
+    if (c->rows == 0)
+        return enc_errf(err, ENC_EFORMAT, "%s: no data rows", c->path);
+    t->n_rows = c->rows;
+    t->n_features = c->n_features;
+    t->x = c->x;
+    t->y = c->y;
+    c->x = NULL;
+    c->y = NULL;
+    if (!(t->feature_names = calloc(c->n_features, sizeof *t->feature_names)))
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    for (size_t j = 0; j < c->n_features; j++)
+        if (!(t->feature_names[j] = strdup(c->col_names[c->feat_cols[j]])))
+            return enc_errf(err, ENC_ENOMEM, "out of memory");
+    return finish_classes(c, t, err);
+}
+
 int csvt_read(const char *path, const struct csvt_options *o, struct csvt_table *t, enc_err *err)
 {
     memset(t, 0, sizeof *t);
@@ -406,119 +395,34 @@ int csvt_read(const char *path, const struct csvt_options *o, struct csvt_table 
     int rc = enc_read_file(path, &buf, &len, err);
     if (rc)
         return rc;
-    struct reader rd = {path, buf, buf, buf + len, 1};
+    struct csv_reader rd;
+    csv_init(&rd, buf, len, ',', CSV_QUOTES | CSV_MULTILINE);
     struct rec r1 = {0}, r2 = {0};
-    struct ctx c = {0};
-    c.path = path;
-    c.o = o;
-    c.sklearn = o->format == CSVT_SKLEARN;
-    char **synth = NULL;
-    size_t n_synth = 0;
-    int got1 = next_record(&rd, &r1, err);
-    if (got1 < 0) {
-        rc = got1;
-        goto out;
-    }
-    if (got1 == 0) {
+    struct ctx c = {.path = path, .o = o, .sklearn = o->format == CSVT_SKLEARN};
+    /* The first two records decide the columns (a header, or sklearn's). */
+    int got1 = next_record(&rd, path, &r1, err), got2 = 0, first_is_data = 0;
+    if (got1 == 0)
         rc = enc_errf(err, ENC_EFORMAT, "%s: empty file", path);
-        goto out;
-    }
-    int got2 = next_record(&rd, &r2, err);
-    if (got2 < 0) {
-        rc = got2;
-        goto out;
-    }
-    size_t header_line = r1.line;
-    int first_is_data = 0;
-    if (!c.sklearn) {
+    else if (got1 < 0 || (got2 = next_record(&rd, path, &r2, err)) < 0)
+        rc = got1 < 0 ? got1 : got2;
+    if (rc == 0 && !c.sklearn) {
         c.n_cols = r1.n;
         c.col_names = r1.f;
         for (size_t i = 0; i < r1.n; i++)
             r1.f[i] = trim(r1.f[i]);
-    } else {
-        int has_header = got2 == 1 && sklearn_header(&r1, &r2);
-        size_t ncols = has_header ? r2.n : r1.n;
-        if (ncols < 2) {
-            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: a scikit-learn table needs features and a label",
-                          path, got2 == 1 ? r2.line : r1.line);
-            goto out;
-        }
-        if (has_header) {
-            char *end;
-            long nf = r1.n >= 2 ? strtol(trim(r1.f[1]), &end, 10) : -1;
-            if (r1.n < 2 || *end || nf != (long)ncols - 1) {
-                rc = enc_errf(err, ENC_EFORMAT,
-                              "%s:%zu: scikit-learn header 'n_samples,n_features,classes...' does not "
-                              "match the %zu-field rows", path, r1.line, ncols);
-                goto out;
-            }
-            c.n_sk_classes = r1.n - 2;
-            c.sk_classes = c.n_sk_classes ? r1.f + 2 : NULL;
-            for (size_t i = 0; i < c.n_sk_classes; i++)
-                c.sk_classes[i] = trim(c.sk_classes[i]);
-        } else {
-            first_is_data = 1;
-        }
-        c.n_cols = ncols;
-        n_synth = ncols;
-        synth = calloc(ncols, sizeof *synth);
-        if (!synth) {
-            rc = enc_errf(err, ENC_ENOMEM, "out of memory");
-            goto out;
-        }
-        for (size_t i = 0; i < ncols; i++) {
-            char nm[32];
-            if (i + 1 == ncols)
-                snprintf(nm, sizeof nm, "label");
-            else
-                snprintf(nm, sizeof nm, "f%zu", i);
-            if (!(synth[i] = strdup(nm))) {
-                rc = enc_errf(err, ENC_ENOMEM, "out of memory");
-                goto out;
-            }
-        }
-        c.col_names = synth;
+    } else if (rc == 0) {
+        rc = sklearn_columns(&c, &r1, &r2, got2, &first_is_data, err);
     }
-    rc = resolve_columns(&c, header_line, err);
-    if (rc)
-        goto out;
-    if (first_is_data && (rc = add_row(&c, &r1, err)))
-        goto out;
-    if (got2 == 1 && (rc = add_row(&c, &r2, err)))
-        goto out;
-    for (;;) {
-        int g = next_record(&rd, &r2, err);
-        if (g < 0) {
-            rc = g;
-            goto out;
-        }
-        if (g == 0)
-            break;
-        if ((rc = add_row(&c, &r2, err)))
-            goto out;
-    }
-    if (c.rows == 0) {
-        rc = enc_errf(err, ENC_EFORMAT, "%s: no data rows", path);
-        goto out;
-    }
-    t->n_rows = c.rows;
-    t->n_features = c.n_features;
-    t->x = c.x;
-    t->y = c.y;
-    c.x = NULL;
-    c.y = NULL;
-    t->feature_names = calloc(c.n_features, sizeof *t->feature_names);
-    if (!t->feature_names) {
-        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t j = 0; j < c.n_features; j++)
-        if (!(t->feature_names[j] = strdup(c.col_names[c.feat_cols[j]]))) {
-            rc = enc_errf(err, ENC_ENOMEM, "out of memory");
-            goto out;
-        }
-    rc = finish_classes(&c, t, err);
-out:
+    rc = rc ? rc : resolve_columns(&c, r1.line, err);
+    /* Then every data row. */
+    if (rc == 0 && first_is_data)
+        rc = add_row(&c, &r1, err);
+    if (rc == 0 && got2 == 1)
+        rc = add_row(&c, &r2, err);
+    int g;
+    while (rc == 0 && (g = next_record(&rd, path, &r2, err)) != 0)
+        rc = g < 0 ? g : add_row(&c, &r2, err);
+    rc = rc ? rc : finish_table(&c, t, err);
     if (rc)
         csvt_clear(t);
     free(c.x);
@@ -526,9 +430,10 @@ out:
     free(c.labels);
     free(c.feat_cols);
     strv_clear(&c.owned);
-    strv_free(synth, n_synth);
+    strv_free(c.synth, c.n_synth);
     free(r1.f);
     free(r2.f);
+    csv_free(&rd);
     free(buf);
     return rc;
 }
