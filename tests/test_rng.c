@@ -1,5 +1,6 @@
 /* test_rng.c - core/rng.h: splitmix64 against the reference outputs, the
- * stateless and stateful forms agreeing, and the derived draws' ranges. */
+ * stateless and stateful forms agreeing, the derived draws' ranges and the
+ * shuffle. */
 #include <math.h>
 #include <stdint.h>
 
@@ -69,6 +70,35 @@ START_TEST(units_and_ranges)
 }
 END_TEST
 
+START_TEST(shuffle_is_fisher_yates)
+{
+    /* the same draws as the loop every trainer wrote by hand */
+    size_t a[50], b[50];
+    for (size_t i = 0; i < 50; i++)
+        a[i] = b[i] = i;
+    uint64_t s1 = 7, s2 = 7;
+    rng_shuffle(a, 50, &s1);
+    for (size_t i = 50; i > 1; i--) {
+        size_t j = (size_t)(rng_next(&s2) % i), t = b[i - 1];
+        b[i - 1] = b[j];
+        b[j] = t;
+    }
+    ck_assert_uint_eq(s1, s2);   /* 49 draws */
+    int seen[50] = {0}, moved = 0;
+    for (size_t i = 0; i < 50; i++) {
+        ck_assert_uint_eq(a[i], b[i]);
+        seen[a[i]]++;
+        moved += a[i] != i;
+    }
+    for (size_t i = 0; i < 50; i++)
+        ck_assert_int_eq(seen[i], 1);   /* a permutation */
+    ck_assert_int_gt(moved, 40);
+    rng_shuffle(a, 1, &s1);   /* 0 or 1 element: no draw */
+    rng_shuffle(a, 0, &s1);
+    ck_assert_uint_eq(s1, s2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rng");
@@ -76,6 +106,7 @@ int main(void)
     tcase_add_test(tc, matches_reference);
     tcase_add_test(tc, hash_is_next);
     tcase_add_test(tc, units_and_ranges);
+    tcase_add_test(tc, shuffle_is_fisher_yates);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

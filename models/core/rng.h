@@ -19,6 +19,7 @@
 #ifndef ENCORE_RNG_H
 #define ENCORE_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define RNG_GAMMA 0x9E3779B97F4A7C15ull   /* 2^64 / golden ratio, odd */
@@ -65,6 +66,17 @@ static inline double rng_uniform(uint64_t *s)
 static inline uint64_t rng_below(uint64_t *s, uint64_t n)
 {
     return rng_next(s) % n;
+}
+
+/* Shuffle a[0..n) in place (Fisher-Yates from the end: for i = n .. 2, swap
+ * a[i-1] with a[rng_below(s, i)]), drawing n - 1 numbers from *s. */
+static inline void rng_shuffle(size_t *a, size_t n, uint64_t *s)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)rng_below(s, i), t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
 }
 
 #endif

@@ -112,12 +112,7 @@ static int fit_svm(const struct linear_rows *x, const int8_t *y, const struct li
     double pgmax_old = INFINITY, pgmin_old = -INFINITY;
     int it = 0, converged = 0;
     while (it < s->max_iter) {
-        for (size_t i = active; i > 1; i--) {
-            size_t j = (size_t)rng_below(&rng, i);
-            size_t t = perm[i - 1];
-            perm[i - 1] = perm[j];
-            perm[j] = t;
-        }
+        rng_shuffle(perm, active, &rng);
         double pgmax = -INFINITY, pgmin = INFINITY;
         for (size_t k = 0; k < active; k++) {
             size_t i = perm[k];

@@ -509,12 +509,7 @@ void csvt_stratified_folds(const int32_t *y, size_t n, size_t n_classes, size_t 
                     fold[i] = (int32_t)(next++ % k);
             continue;
         }
-        for (size_t i = m; i > 1; i--) {
-            size_t j = (size_t)rng_below(&s, i);
-            size_t tmp = rows[i - 1];
-            rows[i - 1] = rows[j];
-            rows[j] = tmp;
-        }
+        rng_shuffle(rows, m, &s);
         for (size_t i = 0; i < m; i++)
             fold[rows[i]] = (int32_t)(next++ % k);
     }

@@ -823,11 +823,7 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
             clock_gettime(CLOCK_MONOTONIC, &ts);
             t0 = (double)ts.tv_sec + ts.tv_nsec / 1e9;
         }
-        for (size_t i = n; i > 1; i--) {
-            size_t j = (size_t)rng_below(&rng, i), t = order[i - 1];
-            order[i - 1] = order[j];
-            order[j] = t;
-        }
+        rng_shuffle(order, n, &rng);
         /* Length bucketing: sort each run of LSTM_BUCKET batches by length so
          * a batch pads little, then visit the batches in random order. */
         size_t chunk = p->batch * LSTM_BUCKET, nb = (n + p->batch - 1) / p->batch;
@@ -841,11 +837,7 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
         }
         for (size_t b = 0; b < nb; b++)
             bstart[b] = b * p->batch;
-        for (size_t i = nb; i > 1; i--) {
-            size_t j = (size_t)rng_below(&rng, i), t = bstart[i - 1];
-            bstart[i - 1] = bstart[j];
-            bstart[j] = t;
-        }
+        rng_shuffle(bstart, nb, &rng);
         double loss_sum = 0;
         size_t right = 0;
         for (size_t bi = 0; bi < nb; bi++) {

@@ -217,12 +217,7 @@ static int svm_train(const int32_t *x, const size_t *x_off, const int8_t *y, siz
     }
     uint64_t rng = p->seed * RNG_GAMMA + 7;
     for (int it = 0; it < p->max_iter; it++) {
-        for (size_t i = n; i > 1; i--) {
-            size_t j = (size_t)rng_below(&rng, i);
-            size_t t = perm[i - 1];
-            perm[i - 1] = perm[j];
-            perm[j] = t;
-        }
+        rng_shuffle(perm, n, &rng);
         double pgmax = -INFINITY, pgmin = INFINITY;
         for (size_t s = 0; s < n; s++) {
             size_t i = perm[s];
