@@ -43,13 +43,15 @@ int cmd_bpr(int argc, char **argv)
          0, -1, 0},
         {"format", OPT_STR, &in.format, "auto, udata, ratings-csv, csv or tsv", 0, -1, 0},
         {"min-rating", OPT_DOUBLE, &in.min_rating, "keep ratings (weights) >= R", -1e9, 1e9, 0},
-        {"factors", OPT_INT, &factors, "latent factors, the last one an item bias", 2, 1024, 0},
-        {"epochs", OPT_INT, &epochs, "passes of nnz sampled triples", 0, 100000, 0},
-        {"learning-rate", OPT_DOUBLE, &lr, "SGD step", 1e-9, 100, 0},
-        {"regularization", OPT_DOUBLE, &reg, "L2 regularization", 0, 1e9, 0},
+        {"factors", OPT_INT, &factors, "latent factors, the last one an item bias", 2, 1024, 0,
+         NULL, OPT_HYPER},
+        {"epochs", OPT_INT, &epochs, "passes of nnz sampled triples", 0, 100000, 0, NULL,
+         OPT_HYPER},
+        {"learning-rate", OPT_DOUBLE, &lr, "SGD step", 1e-9, 100, 0, NULL, OPT_HYPER},
+        {"regularization", OPT_DOUBLE, &reg, "L2 regularization", 0, 1e9, 0, NULL, OPT_HYPER},
         {"threads", OPT_INT, &threads, "worker threads (same seed and threads: same model)", 1,
-         64, 0},
-        {"seed", OPT_INT, &seed, "random seed", 0, 9.2e18, 0},
+         64, 0, NULL, OPT_HYPER},
+        {"seed", OPT_INT, &seed, "random seed", 0, 9.2e18, 0, NULL, OPT_HYPER},
         {"version", OPT_INT, &version, "version to write (0: next free)", 0, 9.2e18, 0},
         {"validation", OPT_STR, &validation,
          "held-out user<TAB>item file: print ranking metrics at k=10 on stderr", 0, -1, 0},
@@ -90,12 +92,15 @@ int cmd_bpr(int argc, char **argv)
     if (validation)
         rc = mf_input_validate("bpr", &in, validation, &d);
     if (!rc && !dry) {
-        json_t *hyper = json_pack("{s:s,s:I,s:I,s:f,s:f,s:I,s:I}", "algorithm", "bpr",
-                                  "factors", (json_int_t)factors, "epochs", (json_int_t)epochs,
-                                  "learning_rate", lr, "regularization", reg, "threads",
-                                  (json_int_t)threads, "seed", (json_int_t)seed);
+        json_t *hyper = opts_to_json(opts);   /* every OPT_HYPER option, and: */
+        if (hyper && json_object_set_new(hyper, "algorithm", json_string("bpr"))) {
+            json_decref(hyper);
+            hyper = NULL;
+        }
         if (hyper)
             mf_input_describe(&in, hyper);
+        else
+            fprintf(stderr, "encore-train bpr: out of memory\n");
         rc = hyper ? mf_input_publish("bpr", &in, &d, hyper, out, version) : 1;
         json_decref(hyper);
     }

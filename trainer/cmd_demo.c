@@ -157,6 +157,110 @@ static int make_dirs(const char *dir)
     return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* The catalog: a primary genre round the list (balanced), up to two more, a
+ * unique title, and a Zipf-like popularity by a shuffled rank (w is scratch). */
+static void make_catalog(struct rng *r, struct item *items, double *w, size_t ni)
+{
+    for (size_t i = 0; i < ni; i++) {
+        int g = (int)(i % N_GENRES);
+        items[i].genre_mask = 1u << g;
+        size_t extra = below(r, 3);
+        for (size_t e = 0; e < extra; e++)
+            items[i].genre_mask |= 1u << below(r, N_GENRES);
+        for (int attempt = 0;; attempt++) {
+            make_title(r, g, items[i].title, sizeof items[i].title);
+            int dup = 0;
+            for (size_t k = 0; k < i && !dup; k++)
+                dup = strcmp(items[k].title, items[i].title) == 0;
+            if (!dup || attempt > 50)
+                break;
+        }
+    }
+    for (size_t i = 0; i < ni; i++)
+        w[i] = (double)i;
+    for (size_t i = ni; i > 1; i--) {   /* Fisher-Yates: popularity rank per item */
+        size_t k = below(r, i);
+        double t = w[i - 1];
+        w[i - 1] = w[k];
+        w[k] = t;
+    }
+    for (size_t i = 0; i < ni; i++)
+        items[i].pop = pow(1.0 + w[i], -0.9);
+}
+
+static void write_items(FILE *fi, const struct item *items, size_t ni)
+{
+    fprintf(fi, "itemId,title,genres\n");
+    for (size_t i = 0; i < ni; i++) {
+        fprintf(fi, "%zu,", i + 1);
+        csv_field(fi, items[i].title);
+        fputc(',', fi);
+        int first = 1;
+        for (int g = 0; g < N_GENRES; g++)
+            if (items[i].genre_mask & (1u << g)) {
+                fprintf(fi, "%s%s", first ? "" : "|", genres[g]);
+                first = 0;
+            }
+        fputc('\n', fi);
+    }
+}
+
+static double genre_taste(const double *taste, unsigned mask)
+{
+    double t = 0;
+    for (int g = 0; g < N_GENRES; g++)
+        if (mask & (1u << g))
+            t += taste[g];
+    return t;
+}
+
+/* User u's interactions, drawn from their tastes without replacement, as
+ * "user<TAB>item<TAB>weight" lines; returns how many. w and taken are
+ * scratch of ni each. */
+static size_t write_user(FILE *fu, struct rng *r, const struct item *items, double *w,
+                         unsigned char *taken, size_t ni, size_t u, int64_t mean_len)
+{
+    /* Tastes: 1-3 favourite genres, a little interest in the rest. */
+    double taste[N_GENRES];
+    for (int g = 0; g < N_GENRES; g++)
+        taste[g] = 0.03;
+    size_t fav = 1 + below(r, 3);
+    for (size_t k = 0; k < fav; k++)
+        taste[below(r, N_GENRES)] += 1.0 / (double)(k + 1);
+    double sum = 0;
+    for (size_t i = 0; i < ni; i++) {
+        double t = genre_taste(taste, items[i].genre_mask);
+        w[i] = pow(items[i].pop, 0.7) * t * t;
+        sum += w[i];
+        taken[i] = 0;
+    }
+    /* Length: 5 + geometric-ish, mean about mean_len, capped at half the catalog. */
+    size_t len = 5 + (size_t)(-log(1.0 - uniform(r)) * (double)(mean_len - 5));
+    if (len > ni / 2)
+        len = ni / 2;
+    size_t n = 0;
+    for (; n < len && sum > 0; n++) {
+        double x = uniform(r) * sum, acc = 0;
+        size_t pick = ni - 1;
+        for (size_t i = 0; i < ni; i++) {
+            acc += w[i];
+            if (x < acc) {
+                pick = i;
+                break;
+            }
+        }
+        while (taken[pick])   /* walk to the next untaken item (rare) */
+            pick = (pick + 1) % ni;
+        taken[pick] = 1;
+        sum -= w[pick];
+        w[pick] = 0;
+        double t = genre_taste(taste, items[pick].genre_mask);
+        int weight = 1 + (t > 0.9) + (t > 0.9 && uniform(r) < 0.5);
+        fprintf(fu, "%zu\t%zu\t%d\n", u + 1, pick + 1, weight);
+    }
+    return n;
+}
+
 int cmd_demo(int argc, char **argv)
 {
     const char *dir = NULL;
@@ -177,136 +281,48 @@ int cmd_demo(int argc, char **argv)
         return 1;
     }
     struct rng r = {(uint64_t)seed};
-    size_t ni = (size_t)n_items, nu = (size_t)n_users;
+    size_t ni = (size_t)n_items, nu = (size_t)n_users, total = 0;
     struct item *items = calloc(ni, sizeof *items);
     double *w = malloc(ni * sizeof *w);
     unsigned char *taken = malloc(ni);
+    char path[4096];
+    FILE *fi = NULL, *fu = NULL;
+    rc = 1;
     if (!items || !w || !taken) {
         fprintf(stderr, "encore-train demo-data: out of memory\n");
-        free(items);
-        free(w);
-        free(taken);
-        return 1;
+        goto out;
     }
-    /* The catalog: a primary genre round the list (balanced), up to two
-     * more, a unique title, and a Zipf-like popularity by a shuffled rank. */
-    for (size_t i = 0; i < ni; i++) {
-        int g = (int)(i % N_GENRES);
-        items[i].genre_mask = 1u << g;
-        size_t extra = below(&r, 3);
-        for (size_t e = 0; e < extra; e++)
-            items[i].genre_mask |= 1u << below(&r, N_GENRES);
-        for (int attempt = 0;; attempt++) {
-            make_title(&r, g, items[i].title, sizeof items[i].title);
-            int dup = 0;
-            for (size_t k = 0; k < i && !dup; k++)
-                dup = strcmp(items[k].title, items[i].title) == 0;
-            if (!dup || attempt > 50)
-                break;
-        }
-    }
-    for (size_t i = 0; i < ni; i++)
-        w[i] = (double)i;
-    for (size_t i = ni; i > 1; i--) {   /* Fisher-Yates: popularity rank per item */
-        size_t k = below(&r, i);
-        double t = w[i - 1];
-        w[i - 1] = w[k];
-        w[k] = t;
-    }
-    for (size_t i = 0; i < ni; i++)
-        items[i].pop = pow(1.0 + w[i], -0.9);
-
-    char path[4096];
+    make_catalog(&r, items, w, ni);
     snprintf(path, sizeof path, "%s/items.csv", dir);
-    FILE *fi = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/interactions.tsv", dir);
-    FILE *fu = fopen(path, "w");
+    fi = fopen(path, "w");
+    if (fi) {
+        snprintf(path, sizeof path, "%s/interactions.tsv", dir);
+        fu = fopen(path, "w");
+    }
     if (!fi || !fu) {
         fprintf(stderr, "encore-train demo-data: %s: cannot write: %s\n", path, strerror(errno));
-        if (fi)
-            fclose(fi);
-        if (fu)
-            fclose(fu);
-        free(items);
-        free(w);
-        free(taken);
-        return 1;
+        goto out;
     }
-    fprintf(fi, "itemId,title,genres\n");
-    for (size_t i = 0; i < ni; i++) {
-        fprintf(fi, "%zu,", i + 1);
-        csv_field(fi, items[i].title);
-        fputc(',', fi);
-        int first = 1;
-        for (int g = 0; g < N_GENRES; g++)
-            if (items[i].genre_mask & (1u << g)) {
-                fprintf(fi, "%s%s", first ? "" : "|", genres[g]);
-                first = 0;
-            }
-        fputc('\n', fi);
-    }
-
-    size_t total = 0;
-    for (size_t u = 0; u < nu; u++) {
-        /* Tastes: 1-3 favourite genres, a little interest in the rest. */
-        double taste[N_GENRES];
-        for (int g = 0; g < N_GENRES; g++)
-            taste[g] = 0.03;
-        size_t fav = 1 + below(&r, 3);
-        for (size_t k = 0; k < fav; k++)
-            taste[below(&r, N_GENRES)] += 1.0 / (double)(k + 1);
-        double sum = 0;
-        for (size_t i = 0; i < ni; i++) {
-            double t = 0;
-            for (int g = 0; g < N_GENRES; g++)
-                if (items[i].genre_mask & (1u << g))
-                    t += taste[g];
-            w[i] = pow(items[i].pop, 0.7) * t * t;
-            sum += w[i];
-            taken[i] = 0;
-        }
-        /* Length: 5 + geometric-ish, mean about mean_len, capped at half the catalog. */
-        size_t len = 5 + (size_t)(-log(1.0 - uniform(&r)) * (double)(mean_len - 5));
-        if (len > ni / 2)
-            len = ni / 2;
-        for (size_t n = 0; n < len && sum > 0; n++) {
-            double x = uniform(&r) * sum, acc = 0;
-            size_t pick = ni - 1;
-            for (size_t i = 0; i < ni; i++) {
-                acc += w[i];
-                if (x < acc) {
-                    pick = i;
-                    break;
-                }
-            }
-            if (taken[pick]) {   /* walk to the next untaken item (rare) */
-                size_t k = pick;
-                while (taken[k])
-                    k = (k + 1) % ni;
-                pick = k;
-            }
-            taken[pick] = 1;
-            sum -= w[pick];
-            w[pick] = 0;
-            double t = 0;
-            for (int g = 0; g < N_GENRES; g++)
-                if (items[pick].genre_mask & (1u << g))
-                    t += taste[g];
-            int weight = 1 + (t > 0.9) + (t > 0.9 && uniform(&r) < 0.5);
-            fprintf(fu, "%zu\t%zu\t%d\n", u + 1, pick + 1, weight);
-            total++;
-        }
-    }
+    write_items(fi, items, ni);
+    for (size_t u = 0; u < nu; u++)
+        total += write_user(fu, &r, items, w, taken, ni, u, mean_len);
     int bad = fclose(fi) != 0;
     bad |= fclose(fu) != 0;
-    free(items);
-    free(w);
-    free(taken);
+    fi = fu = NULL;
     if (bad) {
         fprintf(stderr, "encore-train demo-data: %s: write error\n", dir);
-        return 1;
+        goto out;
     }
     fprintf(stderr, "demo-data: %zu items, %zu users, %zu interactions\n", ni, nu, total);
     printf("%s/items.csv\n%s/interactions.tsv\n", dir, dir);
-    return 0;
+    rc = 0;
+out:
+    if (fi)
+        fclose(fi);
+    if (fu)
+        fclose(fu);
+    free(items);
+    free(w);
+    free(taken);
+    return rc;
 }

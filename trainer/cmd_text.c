@@ -174,6 +174,105 @@ static int cross_validate(const struct text_opts *o, const struct text_data *d,
     return rc;
 }
 
+/* What the option table cannot check alone. Sets lp->forget_bias. 0 or 2. */
+static int check_opts(const struct text_opts *o, struct text_lstm_params *lp)
+{
+    if (strcmp(o->model, "nbsvm") != 0 && strcmp(o->model, "lstm") != 0) {
+        fprintf(stderr, "encore-train text: --model must be nbsvm or lstm, not '%s'\n", o->model);
+        return 2;
+    }
+    if (!!o->data == !!(o->pos || o->neg) || (!o->data && !(o->pos && o->neg))) {
+        fprintf(stderr, "encore-train text: give either --pos F --neg F or --data F.tsv\n");
+        return 2;
+    }
+    if (!!o->out == !!o->folds) {
+        fprintf(stderr, "encore-train text: give exactly one of --out REPO/NAME and --folds F\n");
+        return 2;
+    }
+    if (strcmp(o->pool, "last") && strcmp(o->pool, "mean") && strcmp(o->pool, "max")) {
+        fprintf(stderr, "encore-train text: --pool must be last, mean or max\n");
+        return 2;
+    }
+    if (o->forget_bias && strcmp(o->forget_bias, "random") == 0) {
+        lp->forget_bias = NAN;
+    } else if (o->forget_bias) {
+        char *end;
+        lp->forget_bias = strtod(o->forget_bias, &end);
+        if (end == o->forget_bias || *end || !isfinite(lp->forget_bias) ||
+            fabs(lp->forget_bias) > 100) {
+            fprintf(stderr, "encore-train text: --forget-bias must be a number in [-100, 100] "
+                            "or 'random', not '%s'\n", o->forget_bias);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* The options into each kind's training parameters. */
+static void set_params(const struct text_opts *o, struct text_nbsvm_params *np,
+                       struct text_lstm_params *lp)
+{
+    np->ngram_max = (int)o->ngram_max;
+    np->min_count = o->min_count;
+    np->max_vocab = (size_t)o->max_vocab;
+    np->hash_bits = (int)o->hash_bits;
+    np->C = o->C;
+    np->beta = o->beta;
+    np->alpha = o->alpha;
+    np->max_iter = (int)o->max_iter;
+    np->tol = o->tol;
+    np->seed = (uint64_t)o->seed;
+    lp->min_count = o->min_count;
+    if (o->max_vocab)
+        lp->max_vocab = (size_t)o->max_vocab;
+    lp->emb_dim = (size_t)o->emb_dim;
+    lp->hidden = (size_t)o->hidden;
+    lp->max_len = (int)o->max_len;
+    lp->bptt = (int)o->bptt;
+    lp->pool = strcmp(o->pool, "mean") == 0 ? TEXT_POOL_MEAN
+             : strcmp(o->pool, "max") == 0  ? TEXT_POOL_MAX : TEXT_POOL_LAST;
+    lp->epochs = (int)o->epochs;
+    lp->batch = (size_t)o->batch;
+    lp->lr = o->lr;
+    lp->clip = o->clip;
+    lp->dropout = o->dropout;
+    lp->seed = (uint64_t)o->seed;
+    lp->threads = (int)o->threads;
+    lp->vectors = o->vectors;
+    lp->verbose = !o->quiet;
+}
+
+/* Train on all of d, publish to o->out and print the JSON summary. */
+static int train_and_publish(const struct text_opts *o, const struct text_data *d,
+                             const struct text_nbsvm_params *np,
+                             const struct text_lstm_params *lp)
+{
+    enc_err err = {0};
+    double t0 = trainer_now();
+    struct text_model *m = NULL;
+    if (train_one(o, d, NULL, d->n, np, lp, &m, &err)) {
+        fprintf(stderr, "encore-train text: %s\n", err.msg);
+        return 1;
+    }
+    double secs = trainer_now() - t0;
+    const char *paths[2] = {o->data ? o->data : o->pos, o->data ? NULL : o->neg};
+    char fp[65] = "";
+    trainer_fingerprint(paths, 2, fp);
+    json_t *hyper = hyper_json(o, np, lp);
+    int64_t version = 0;
+    int rc = model_save(&text_ops, m, hyper, fp, o->out, 0, &version, &err);
+    if (rc)
+        fprintf(stderr, "encore-train text: %s\n", err.msg);
+    else
+        printf("{\"model\":\"%s\",\"out\":\"%s\",\"version\":%lld,\"examples\":%zu,"
+               "\"vocabulary\":%zu,\"train_seconds\":%.3f}\n",
+               o->model, o->out, (long long)version, d->n,
+               m->vocab ? tok_vocab_size(m->vocab) : 0, secs);
+    json_decref(hyper);
+    text_model_free(m);
+    return rc ? 1 : 0;
+}
+
 int cmd_text(int argc, char **argv)
 {
     struct text_nbsvm_params np;
@@ -229,104 +328,23 @@ int cmd_text(int argc, char **argv)
     };
     const char *synopsis = "--model nbsvm|lstm (--pos F --neg F | --data F.tsv) "
                            "(--out REPO/NAME | --folds FILE) [options]";
-    int prc = opts_parse("text", synopsis, opts, argc, argv);
-    if (prc)
-        return prc == 1 ? 0 : prc;
-    if (strcmp(o.model, "nbsvm") != 0 && strcmp(o.model, "lstm") != 0) {
-        fprintf(stderr, "encore-train text: --model must be nbsvm or lstm, not '%s'\n", o.model);
-        return 2;
-    }
-    if (!!o.data == !!(o.pos || o.neg) || (!o.data && !(o.pos && o.neg))) {
-        fprintf(stderr, "encore-train text: give either --pos F --neg F or --data F.tsv\n");
-        return 2;
-    }
-    if (!!o.out == !!o.folds) {
-        fprintf(stderr, "encore-train text: give exactly one of --out REPO/NAME and --folds F\n");
-        return 2;
-    }
-    if (strcmp(o.pool, "last") && strcmp(o.pool, "mean") && strcmp(o.pool, "max")) {
-        fprintf(stderr, "encore-train text: --pool must be last, mean or max\n");
-        return 2;
-    }
-    if (o.forget_bias && strcmp(o.forget_bias, "random") == 0) {
-        lp.forget_bias = NAN;
-    } else if (o.forget_bias) {
-        char *end;
-        lp.forget_bias = strtod(o.forget_bias, &end);
-        if (end == o.forget_bias || *end || !isfinite(lp.forget_bias) ||
-            fabs(lp.forget_bias) > 100) {
-            fprintf(stderr, "encore-train text: --forget-bias must be a number in [-100, 100] "
-                            "or 'random', not '%s'\n", o.forget_bias);
-            return 2;
-        }
-    }
-    np.ngram_max = (int)o.ngram_max;
-    np.min_count = o.min_count;
-    np.max_vocab = (size_t)o.max_vocab;
-    np.hash_bits = (int)o.hash_bits;
-    np.C = o.C;
-    np.beta = o.beta;
-    np.alpha = o.alpha;
-    np.max_iter = (int)o.max_iter;
-    np.tol = o.tol;
-    np.seed = (uint64_t)o.seed;
-    lp.min_count = o.min_count;
-    if (o.max_vocab)
-        lp.max_vocab = (size_t)o.max_vocab;
-    lp.emb_dim = (size_t)o.emb_dim;
-    lp.hidden = (size_t)o.hidden;
-    lp.max_len = (int)o.max_len;
-    lp.bptt = (int)o.bptt;
-    lp.pool = strcmp(o.pool, "mean") == 0 ? TEXT_POOL_MEAN
-            : strcmp(o.pool, "max") == 0  ? TEXT_POOL_MAX : TEXT_POOL_LAST;
-    lp.epochs = (int)o.epochs;
-    lp.batch = (size_t)o.batch;
-    lp.lr = o.lr;
-    lp.clip = o.clip;
-    lp.dropout = o.dropout;
-    lp.seed = (uint64_t)o.seed;
-    lp.threads = (int)o.threads;
-    lp.vectors = o.vectors;
-    lp.verbose = !o.quiet;
-
+    int rc = opts_parse("text", synopsis, opts, argc, argv);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if ((rc = check_opts(&o, &lp)) != 0)
+        return rc;
+    set_params(&o, &np, &lp);
     enc_err err = {0};
     struct text_data d;
-    int rc = o.data ? text_data_read_tsv(o.data, &d, &err)
-                    : text_data_read_pair(o.pos, o.neg, &d, &err);
+    rc = o.data ? text_data_read_tsv(o.data, &d, &err)
+                : text_data_read_pair(o.pos, o.neg, &d, &err);
     if (rc) {
         fprintf(stderr, "encore-train text: %s\n", err.msg);
         return 1;
     }
     if (!o.quiet)
         fprintf(stderr, "encore-train text: %zu examples, %zu classes\n", d.n, d.n_labels);
-    if (o.folds) {
-        rc = cross_validate(&o, &d, &np, &lp);
-        text_data_clear(&d);
-        return rc;
-    }
-    double t0 = trainer_now();
-    struct text_model *m = NULL;
-    if (train_one(&o, &d, NULL, d.n, &np, &lp, &m, &err)) {
-        fprintf(stderr, "encore-train text: %s\n", err.msg);
-        text_data_clear(&d);
-        return 1;
-    }
-    double secs = trainer_now() - t0;
-    const char *paths[2] = {o.data ? o.data : o.pos, o.data ? NULL : o.neg};
-    char fp[65] = "";
-    trainer_fingerprint(paths, 2, fp);
-    json_t *hyper = hyper_json(&o, &np, &lp);
-    int64_t version = 0;
-    rc = model_save(&text_ops, m, hyper, fp, o.out, 0, &version, &err);
-    if (rc)
-        fprintf(stderr, "encore-train text: %s\n", err.msg);
-    else
-        printf("{\"model\":\"%s\",\"out\":\"%s\",\"version\":%lld,\"examples\":%zu,"
-               "\"vocabulary\":%zu,\"train_seconds\":%.3f}\n",
-               o.model, o.out, (long long)version, d.n,
-               m->vocab ? tok_vocab_size(m->vocab) : 0, secs);
-    json_decref(hyper);
-    text_model_free(m);
+    rc = o.folds ? cross_validate(&o, &d, &np, &lp) : train_and_publish(&o, &d, &np, &lp);
     text_data_clear(&d);
-    return rc ? 1 : 0;
+    return rc;
 }

@@ -9,14 +9,36 @@
 
 #include "core/st.h"
 
+const char *opt_choice(const struct opt *o)
+{
+    return o->choices[*(const int *)o->dst];
+}
+
+/* "a|b|c" (sep "|") or "a, b or c" (sep NULL) into out. */
+static void choices_text(const struct opt *o, const char *sep, char *out, size_t len)
+{
+    size_t n = 0, used = 0;
+    while (o->choices[n])
+        n++;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used < len; i++) {
+        const char *before = i == 0 ? "" : sep ? sep : i + 1 == n ? " or " : ", ";
+        used += (size_t)snprintf(out + used, len - used, "%s%s", before, o->choices[i]);
+    }
+}
+
 void opts_usage(FILE *out, const char *cmd, const char *synopsis, const struct opt *opts)
 {
     fprintf(out, "usage: encore-train %s %s\n\noptions:\n", cmd, synopsis);
     for (const struct opt *o = opts; o->name; o++) {
-        char lhs[64];
+        char lhs[160], names[128];
         const char *arg = o->type == OPT_STR ? " S" : o->type == OPT_INT ? " N"
                         : o->type == OPT_DOUBLE ? " X" : "";
-        snprintf(lhs, sizeof lhs, "--%s%s", o->name, arg);
+        if (o->type == OPT_ENUM) {
+            choices_text(o, "|", names, sizeof names);
+            snprintf(lhs, sizeof lhs, "--%s %s", o->name, names);
+        } else
+            snprintf(lhs, sizeof lhs, "--%s%s", o->name, arg);
         fprintf(out, "  %-24s %s", lhs, o->help);
         if (o->required)
             fprintf(out, " (required)");
@@ -26,8 +48,43 @@ void opts_usage(FILE *out, const char *cmd, const char *synopsis, const struct o
             fprintf(out, " (default %g)", *(double *)o->dst);
         else if (o->type == OPT_STR && *(const char **)o->dst)
             fprintf(out, " (default %s)", *(const char **)o->dst);
+        else if (o->type == OPT_ENUM)
+            fprintf(out, " (default %s)", opt_choice(o));
         fprintf(out, "\n");
     }
+}
+
+json_t *opts_to_json(const struct opt *opts)
+{
+    json_t *h = json_object();
+    int bad = !h;
+    for (const struct opt *o = opts; h && o->name; o++) {
+        if (o->hyper != OPT_HYPER)
+            continue;
+        char key[64];
+        size_t k = 0;
+        for (; o->name[k] && k + 1 < sizeof key; k++)
+            key[k] = o->name[k] == '-' ? '_' : o->name[k];
+        key[k] = '\0';
+        json_t *v = NULL;
+        switch (o->type) {
+        case OPT_INT: v = json_integer((json_int_t)*(const int64_t *)o->dst); break;
+        case OPT_DOUBLE: v = json_real(*(const double *)o->dst); break;
+        case OPT_FLAG: v = json_boolean(*(const int *)o->dst); break;
+        case OPT_ENUM: v = json_string(opt_choice(o)); break;
+        case OPT_STR: {
+            const char *s = *(const char *const *)o->dst;
+            v = s ? json_string(s) : json_null();
+            break;
+        }
+        }
+        bad |= json_object_set_new(h, key, v);
+    }
+    if (bad) {
+        json_decref(h);
+        return NULL;
+    }
+    return h;
 }
 
 int opts_parse(const char *cmd, const char *synopsis, const struct opt *opts, int argc,
@@ -88,6 +145,21 @@ int opts_parse(const char *cmd, const char *synopsis, const struct opt *opts, in
         }
         if (o->type == OPT_STR) {
             *(const char **)o->dst = val;
+            continue;
+        }
+        if (o->type == OPT_ENUM) {
+            int k = 0;
+            while (o->choices[k] && strcmp(o->choices[k], val) != 0)
+                k++;
+            if (!o->choices[k]) {
+                char names[256];
+                choices_text(o, NULL, names, sizeof names);
+                fprintf(stderr, "encore-train %s: --%s: '%s' is not %s\n", cmd, o->name, val,
+                        names);
+                rc = 2;
+                break;
+            }
+            *(int *)o->dst = k;
             continue;
         }
         char *end;

@@ -10,15 +10,21 @@
 #ifndef ENCORE_TRAINER_H
 #define ENCORE_TRAINER_H
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 
-enum opt_type { OPT_STR, OPT_INT, OPT_DOUBLE, OPT_FLAG };
+enum opt_type { OPT_STR, OPT_INT, OPT_DOUBLE, OPT_FLAG, OPT_ENUM };
 
 /* One row of a subcommand's option table. For OPT_INT `dst` is an int64_t*,
- * OPT_DOUBLE a double*, OPT_STR a const char**, OPT_FLAG an int*. Defaults are
- * whatever the caller stored in *dst before parsing. min/max bound numbers
- * (ignored when min > max). */
+ * OPT_DOUBLE a double*, OPT_STR a const char**, OPT_FLAG an int*, OPT_ENUM an
+ * int* holding the index of the chosen name in `choices` (NULL-terminated).
+ * Defaults are whatever the caller stored in *dst before parsing. min/max
+ * bound numbers (ignored when min > max).
+ *
+ * `hyper` = OPT_HYPER marks a training hyperparameter: opts_to_json writes it
+ * into the model's "hyperparameters" metadata, so what a model records comes
+ * from the table that parsed it and cannot drift from the options. */
 struct opt {
     const char *name;       /* without the leading "--" */
     enum opt_type type;
@@ -26,7 +32,10 @@ struct opt {
     const char *help;
     double min, max;
     int required;
+    const char *const *choices;   /* OPT_ENUM */
+    int hyper;                    /* OPT_HYPER or 0 */
 };
+#define OPT_HYPER 1
 
 /* Parse argv (argv[0] is the subcommand) against a NULL-name-terminated table.
  * Prints a clear message naming the option and returns 2 on error; returns 1
@@ -34,6 +43,14 @@ struct opt {
 int opts_parse(const char *cmd, const char *synopsis, const struct opt *opts, int argc,
                char **argv);
 void opts_usage(FILE *out, const char *cmd, const char *synopsis, const struct opt *opts);
+
+/* {"name_with_underscores": value, ...} for every OPT_HYPER row, with its
+ * value now (numbers, strings, booleans; an enum as its name; an unset
+ * string as null). New reference, or NULL when out of memory. */
+json_t *opts_to_json(const struct opt *opts);
+
+/* The name an OPT_ENUM row holds now. */
+const char *opt_choice(const struct opt *o);
 
 /* SHA-256 over the bytes of the given files (NULL entries skipped), hex. */
 int trainer_fingerprint(const char *const *paths, int n, char out[65]);
