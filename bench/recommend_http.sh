@@ -7,7 +7,8 @@
 #   peer:PORT+1  the same with --score-precision f32 (cblas_sgemv over all items)
 #   peer:PORT+2  the same with --score-precision f16 (binary16 item factors)
 #   peer:PORT+3  only with BASELINE_BUILD=DIR: that build's encore-server with
-#                its defaults (e.g. an earlier commit, to show a change)
+#                its defaults (a build of an earlier commit, to show a change;
+#                results name the commit, not the directory: see BENCHMARKS.md)
 #
 #   bash bench/recommend_http.sh [compare.sh options...]   e.g. -d 10 -r 3 --max-bg 30
 #   SHORT=1 bash bench/recommend_http.sh ...   only encore, mhd-epoll and fastapi-2
