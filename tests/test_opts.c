@@ -32,7 +32,8 @@ struct vals {
 /* Run opts_parse on a command line (words split on spaces); stderr into err. */
 static int parse(struct vals *v, const char *line, char *err, size_t err_len)
 {
-    char buf[512], *argv[32];
+    static char buf[512];   /* OPT_STR values point into it: kept until the next call */
+    char *argv[32];
     int argc = 0;
     snprintf(buf, sizeof buf, "test %s", line);
     for (char *t = strtok(buf, " "); t && argc < 31; t = strtok(NULL, " "))
