@@ -208,8 +208,7 @@ START_TEST(highest_valid_version_and_readiness)
     /* a model with no valid version: ready under "any", not under "all" */
     char dir[PATH_MAX], path[PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s/bad/1", repo);
-    snprintf(path, sizeof path, "mkdir -p %s", dir);
-    ck_assert_int_eq(system(path), 0);
+    ck_assert_int_eq(tu_mkdirs(dir), 0);
     snprintf(path, sizeof path, "%s/%s", dir, ST_FILE_NAME);
     ck_assert_int_eq(tu_write_file(path, "garbage", 7), 0);
     ck_assert_int_lt(registry_reload(r, "bad", 0, &err), 0);
