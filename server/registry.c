@@ -150,7 +150,9 @@ static int load_version(struct registry *r, const char *name, int64_t version, s
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s/%lld/%s", r->repo, name, (long long)version, ST_FILE_NAME);
     struct model *m = NULL;
-    int rc = model_load(name, version, path, &r->opts, &m, err);
+    int rc = repo_contains(r->repo, path, err);
+    if (rc == 0)
+        rc = model_load(name, version, path, &r->opts, &m, err);
     struct stat sb;
     int have_stat = rc && stat(path, &sb) == 0;
     pthread_mutex_lock(&r->mu);
@@ -481,6 +483,25 @@ char **registry_names(struct registry *r, int *n)
     return names;
 }
 
+/* model_describe with the file's path relative to the repository
+ * ("NAME/VERSION/model.safetensors"): inference clients see these, and the
+ * server's own directories are none of their business. */
+static json_t *describe(struct registry *r, const struct model *m)
+{
+    json_t *o = model_describe(m);
+    if (!o)
+        return NULL;
+    size_t n = strlen(r->repo);
+    if (!strncmp(m->path, r->repo, n) && m->path[n] == '/') {
+        if (json_object_set_new(o, "path", json_string(m->path + n + 1))) {
+            json_decref(o);   /* out of memory: never the absolute path instead */
+            return NULL;
+        }
+    } else
+        json_object_del(o, "path");
+    return o;
+}
+
 json_t *registry_list(struct registry *r)
 {
     json_t *arr = json_array();
@@ -490,7 +511,7 @@ json_t *registry_list(struct registry *r)
     for (int i = 0; names && i < n; i++) {
         struct model *m = registry_get(r, names[i], 0);
         if (m) {   /* (forgotten between the two calls: not listed) */
-            bad |= json_array_append_new(arr, model_describe(m));
+            bad |= json_array_append_new(arr, describe(r, m));
             model_unref(m);
         }
         free(names[i]);
@@ -520,7 +541,7 @@ json_t *registry_describe(struct registry *r, const char *name)
     pthread_mutex_unlock(&r->mu);
     if (n == 0)
         return NULL;
-    json_t *o = model_describe(ms[0]);
+    json_t *o = describe(r, ms[0]);
     json_t *vs = json_array();
     int bad = !o;   /* json_*_set_new / append_new return -1 on any failure */
     for (int i = 0; i < n; i++) {

@@ -24,6 +24,24 @@ int repo_valid_name(const char *name)
     return 1;
 }
 
+int repo_contains(const char *repo, const char *path, enc_err *err)
+{
+    char root[PATH_MAX], real[PATH_MAX];
+    if (!realpath(repo, root))
+        return enc_errf(err, errno == ENOENT ? ENC_ENOTFOUND : ENC_EIO, "%s: %s", repo,
+                        strerror(errno));
+    if (!realpath(path, real))
+        return enc_errf(err, errno == ENOENT ? ENC_ENOTFOUND : ENC_EIO, "%s: %s", path,
+                        strerror(errno));
+    size_t n = strlen(root);
+    if (n == 1)   /* the repository is "/": everything is inside */
+        return 0;
+    if (strncmp(real, root, n) != 0 || real[n] != '/')
+        return enc_errf(err, ENC_EFORBIDDEN, "%s: a symlink leads outside the model repository "
+                        "(to %s); refused", path, real);
+    return 0;
+}
+
 /* "3" -> 3; anything but a plain positive decimal integer -> 0. */
 static int64_t parse_version(const char *s)
 {

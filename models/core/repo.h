@@ -32,6 +32,14 @@
 /* A model name is 1..128 of [A-Za-z0-9_.-], not starting with '.'. */
 int repo_valid_name(const char *name);
 
+/* 0 when `path` (symlinks resolved) is inside the directory `repo`
+ * (resolved too); otherwise ENC_EFORBIDDEN naming the path and where it
+ * leads, or ENC_ENOTFOUND / ENC_EIO when either cannot be resolved. A
+ * symlink that leaves the repository (say to /etc/passwd) is refused
+ * before the file is opened, so nothing of an outside file reaches a
+ * message or a client. */
+int repo_contains(const char *repo, const char *path, enc_err *err);
+
 /* Highest version under REPO/NAME (0 and ENC_ENOTFOUND if none). */
 int repo_latest_version(const char *model_dir, int64_t *version, enc_err *err);
 

@@ -8,7 +8,9 @@
 #     input; the loader once allocated ~1 GB for it);
 #   - a 63 MiB JSON header (once peaked at 1.36 GB);
 #   - a FIFO named model.safetensors (the loader once waited on it forever,
-#     and every later reload queued behind it).
+#     and every later reload queued behind it);
+#   - a symlink to /etc/passwd (once followed: the 422 showed "header length
+#     3475222254926655346", i.e. "root:x:0"): refused (422), naming it.
 # Then a served file truncated in place (once SIGBUS, the end of the
 # server): read into memory (the default below model_read_max_bytes) it
 # keeps being served; mapped (model_read_max_bytes 0) the request that
@@ -42,15 +44,24 @@ hostile() {   # LABEL VERSION NEEDLE
     sec_check "$1: peak RSS growth under 64 MiB" 1 "$([ "$peak" -lt 65536 ] && echo 1 || echo "$peak kB")"
     sec_check "$1: version 1 still served" 200 "$(sec_status POST /v1/models/demo:recommend '{"user":"1"}')"
 }
-mkdir -p "$OPS_REPO/demo/2" "$OPS_REPO/demo/3" "$OPS_REPO/demo/4" "$OPS_REPO/demo/5"
+mkdir -p "$OPS_REPO/demo/2" "$OPS_REPO/demo/3" "$OPS_REPO/demo/4"
 "$PY" "$SEC_DIR/hostile_models.py" cnn_meta_only "$OPS_REPO/demo/2/model.safetensors"
 hostile "CNN metadata only" 2 "layers.1.weight' is missing"
 "$PY" "$SEC_DIR/hostile_models.py" big_header "$OPS_REPO/demo/3/model.safetensors"
 hostile "63 MiB header" 3 "max_model_header_bytes"
 mkfifo "$OPS_REPO/demo/4/model.safetensors"
 hostile "FIFO" 4 "not a regular file"
-cp "$OPS_MODEL_FILE" "$OPS_REPO/demo/5/model.safetensors"
-reload 5
+mkdir -p "$OPS_REPO/demo/6"
+ln -s /etc/passwd "$OPS_REPO/demo/6/model.safetensors"
+reload 6
+sec_check "symlink to /etc/passwd: status" 422 "$STATUS"
+case "$BODY" in *"outside the model repository"*) sec_check "symlink: named as such" 1 1 ;;
+    *) sec_check "symlink: named as such" "...outside the model repository..." "$BODY" ;; esac
+case "$BODY" in *"header length"*) sec_check "symlink: nothing of the file's bytes shown" none "$BODY" ;;
+    *) sec_check "symlink: nothing of the file's bytes shown" 1 1 ;; esac
+mkdir -p "$OPS_REPO/demo/8"
+cp "$OPS_MODEL_FILE" "$OPS_REPO/demo/8/model.safetensors"
+reload 8
 sec_check "a good version after them loads" 200 "$STATUS"
 sec_stop_within 20
 sec_check "exit status" 0 "$OPS_EXIT"
