@@ -153,6 +153,16 @@ static const struct option_row options[] = {
     {"first_request_timeout", K_INT, O(first_request_timeout), "5", 1, 86400,
      "ENCORE_FIRST_REQUEST_TIMEOUT",
      "seconds a new connection has to send its first request line before it is closed"},
+    {"tls_priorities", K_STR, O(tls_priorities),
+     "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-DHE-DSS:-CIPHER-ALL:+CHACHA20-POLY1305:"
+     "+AES-256-GCM:+AES-128-GCM:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE",
+     0, 0, "ENCORE_TLS_PRIORITIES",
+     "GnuTLS priority string for HTTPS (default: TLS 1.2 and 1.3, forward-secret key exchange, "
+     "AEAD ciphers only)"},
+    {"max_json_elements", K_INT, O(max_json_elements), "131072", 16, 1 << 30,
+     "ENCORE_MAX_JSON_ELEMENTS",
+     "values and object members in a request's JSON, counted by a scan before parsing (400 "
+     "above; the parser needs ~100-250 bytes per value)"},
 };
 #undef O
 #define N_OPTIONS (sizeof options / sizeof *options)

@@ -41,6 +41,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "core/jscan.h"
 #include "codec.h"
 #include "linger.h"
 #include "conn.h"
@@ -92,28 +93,6 @@ void http_json(struct http_req *r, int status, json_t *obj)
     free(s);
 }
 
-/* Depth of the deepest array/object nesting, scanning outside strings. */
-static int json_depth_exceeds(const char *s, size_t n, int limit)
-{
-    int depth = 0, in_str = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = 0;
-        } else if (c == '"')
-            in_str = 1;
-        else if (c == '[' || c == '{') {
-            if (++depth > limit)
-                return 1;
-        } else if (c == ']' || c == '}')
-            depth--;
-    }
-    return 0;
-}
-
 json_t *http_body_json(struct http_req *r)
 {
     return http_body_json_n(r, r->body.len);
@@ -129,9 +108,17 @@ json_t *http_body_json_n(struct http_req *r, size_t len)
         http_error(r, 400, "empty body: expected a JSON object");
         return NULL;
     }
-    if (json_depth_exceeds(r->body.data, len, (int)r->srv->cfg.max_json_depth)) {
+    switch (jscan_limits(r->body.data, len, (int)r->srv->cfg.max_json_depth,
+                         (size_t)r->srv->cfg.max_json_elements)) {
+    case JSCAN_TOO_DEEP:
         http_error(r, 400, "JSON nested deeper than %lld levels", (long long)r->srv->cfg.max_json_depth);
         return NULL;
+    case JSCAN_TOO_MANY:
+        http_error(r, 400, "JSON with more than %lld values (max_json_elements)",
+                   (long long)r->srv->cfg.max_json_elements);
+        return NULL;
+    case JSCAN_OK:
+        break;
     }
     json_error_t jerr;
     json_t *root = json_loadb(r->body.data, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -515,53 +502,85 @@ static enum MHD_Result queue(struct http_req *r)
     return ret;
 }
 
+/* Request smuggling's building blocks (libmicrohttpd 0.9.75 takes the first
+ * of two Content-Length headers and keeps a connection that sent
+ * Content-Length with Transfer-Encoding): counted before MHD reads a body. */
+struct framing {
+    int content_length, transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct framing *f = cls;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+        f->content_length++;
+    else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        f->transfer_encoding++;
+    return MHD_YES;
+}
+
+/* The first call, headers only: allocate r, refuse what needs no body
+ * (connection limit, framing, route, auth, sizes, media type). */
+static enum MHD_Result start_request(struct server *s, struct MHD_Connection *conn,
+                                     const char *url, const char *method, void **ctx)
+{
+    struct http_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return MHD_NO;
+    r->srv = s;
+    r->conn = conn;
+    r->method = method;
+    r->path = url;
+    r->t0 = now_mono();
+    buf_init(&r->body);
+    buf_init(&r->out);
+    __atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
+    *ctx = r;
+    set_request_id(r);
+    r->infer_header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                  "Inference-Header-Content-Length");
+    if (conn_refused(conn_of(conn)) == CONN_OVER_LIMIT) {
+        r->close = 1;
+        http_error(r, 503, "too many connections (max_connections %lld): retry shortly",
+                   (long long)s->cfg.max_connections);
+        return queue(r);
+    }
+    struct framing f = {0, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.content_length > 1 || (f.content_length && f.transfer_encoding)) {
+        r->close = 1;   /* what follows cannot be told from a second request */
+        http_error(r, 400, f.content_length > 1 ? "more than one Content-Length header"
+                                                : "both Content-Length and Transfer-Encoding");
+        conn_linger(conn_of(conn));
+        return queue(r);
+    }
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg.max_body_bytes)
+        r->body_too_large = 1;
+    if (check_headers(r)) {
+        /* With a body, answer now and do not read it (MHD closes the
+         * connection after the answer). Without one, answer at the
+         * final call: an answer queued before MHD has seen the end of
+         * the request would also cost the keep-alive connection. */
+        r->close = (cl && strtoull(cl, NULL, 10) > 0) || f.transfer_encoding;
+        if (r->close) {
+            conn_linger(conn_of(conn));   /* so the client reads this answer (linger.h) */
+            return queue(r);
+        }
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size, void **ctx)
 {
     struct server *s = cls;
     struct http_req *r = *ctx;
-    if (!r) {
-        r = calloc(1, sizeof *r);
-        if (!r)
-            return MHD_NO;
-        r->srv = s;
-        r->conn = conn;
-        r->method = method;
-        r->path = url;
-        r->t0 = now_mono();
-        buf_init(&r->body);
-        buf_init(&r->out);
-        __atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
-        *ctx = r;
-        set_request_id(r);
-        r->infer_header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                      "Inference-Header-Content-Length");
-        if (conn_refused(conn_of(conn)) == CONN_OVER_LIMIT) {
-            r->close = 1;
-            http_error(r, 503, "too many connections (max_connections %lld): retry shortly",
-                       (long long)s->cfg.max_connections);
-            return queue(r);
-        }
-        const char *cl =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg.max_body_bytes)
-            r->body_too_large = 1;
-        if (check_headers(r)) {
-            /* With a body, answer now and do not read it (MHD closes the
-             * connection after the answer). Without one, answer at the
-             * final call: an answer queued before MHD has seen the end of
-             * the request would also cost the keep-alive connection. */
-            r->close = (cl && strtoull(cl, NULL, 10) > 0) ||
-                       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
-            if (r->close) {
-                conn_linger(conn_of(conn));   /* so the client reads this answer (linger.h) */
-                return queue(r);
-            }
-        }
-        return MHD_YES;
-    }
+    if (!r)
+        return start_request(s, conn, url, method, ctx);
     if (r->suspended) {   /* resumed: the other thread filled the answer */
         r->suspended = 0;
         __atomic_sub_fetch(&n_suspended, 1, __ATOMIC_RELAXED);
@@ -726,6 +745,17 @@ int http_tls_load(struct server *s, enc_err *err)
     gnutls_datum_t kd = {(unsigned char *)tls_key_pem, (unsigned)strlen(tls_key_pem)};
     int g = gnutls_certificate_set_x509_key_mem(cred, &cd, &kd, GNUTLS_X509_FMT_PEM);
     gnutls_certificate_free_credentials(cred);
+    if (g >= 0) {   /* a bad priority string: a startup error naming where */
+        gnutls_priority_t prio;
+        const char *where = NULL;
+        int pg = gnutls_priority_init(&prio, c->tls_priorities, &where);
+        if (pg < 0) {
+            rc = enc_errf(err, ENC_EINVAL, "tls_priorities '%s': %s at '%.40s'", c->tls_priorities,
+                          gnutls_strerror(pg), where ? where : "");
+            goto fail;
+        }
+        gnutls_priority_deinit(prio);
+    }
     if (g < 0) {
         rc = enc_errf(err, ENC_EINVAL, "tls_cert %s / tls_key %s: %s", c->tls_cert, c->tls_key,
                       g == GNUTLS_E_CERTIFICATE_KEY_MISMATCH
@@ -773,6 +803,10 @@ int http_start(struct server *s, uv_loop_t *loop, enc_err *err)
     if (tls_cert_pem) {
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert_pem};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key_pem};
+        /* GnuTLS's NORMAL allows TLS 1.0/1.1 and static-RSA CBC suites:
+         * tls_priorities defaults to TLS 1.2+ with forward-secret AEAD. */
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                            (void *)c->tls_priorities};
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     errno = 0;

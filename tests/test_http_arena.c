@@ -79,6 +79,7 @@ END_TEST
 START_TEST(body_json_is_the_requests)
 {
     srv.cfg.max_json_depth = 4;
+    srv.cfg.max_json_elements = 8;
     struct http_req r;
     init(&r);
     buf_puts(&r.body, "{\"user\": \"1\", \"k\": 3}");
@@ -90,6 +91,11 @@ START_TEST(body_json_is_the_requests)
     ck_assert_ptr_null(r.json);
     init(&r);
     buf_puts(&r.body, "[[[[[1]]]]]");
+    ck_assert_ptr_null(http_body_json(&r));
+    ck_assert_int_eq(r.status, 400);
+    http_req_release(&r);
+    init(&r);   /* 1 + '[' + 7 ',' = 9 values: over max_json_elements */
+    buf_puts(&r.body, "[1,2,3,4,5,6,7,8]");
     ck_assert_ptr_null(http_body_json(&r));
     ck_assert_int_eq(r.status, 400);
     http_req_release(&r);

@@ -1,6 +1,8 @@
 /* st.c - safetensors reader (mmap, validated) and writer (temp file + rename). */
 #include "core/st.h"
 
+#include "core/jscan.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/crypto.h>
@@ -241,8 +243,23 @@ static int parse_tensor(st_file *f, const char *key, json_t *val, st_tensor *t, 
     return 0;
 }
 
+/* A model header is a flat object of small objects: deeper nesting or more
+ * values than this is refused before jansson allocates for it. */
+#define ST_HEADER_MAX_DEPTH 16
+#define ST_HEADER_MAX_VALUES ((size_t)1 << 18)
+
 static int parse_header(st_file *f, const char *hdr, size_t hdr_len, enc_err *err)
 {
+    switch (jscan_limits(hdr, hdr_len, ST_HEADER_MAX_DEPTH, ST_HEADER_MAX_VALUES)) {
+    case JSCAN_TOO_DEEP:
+        return enc_errf(err, ENC_EFORMAT, "header: JSON nested deeper than %d levels",
+                        ST_HEADER_MAX_DEPTH);
+    case JSCAN_TOO_MANY:
+        return enc_errf(err, ENC_EFORMAT, "header: more than %zu JSON values",
+                        ST_HEADER_MAX_VALUES);
+    case JSCAN_OK:
+        break;
+    }
     json_error_t jerr;
     json_t *root = json_loadb(hdr, hdr_len, JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &jerr);
     if (!root)

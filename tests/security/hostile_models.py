@@ -9,7 +9,10 @@ KIND:
   big_header     a header of 63 MiB of valid JSON (a million metadata keys),
                  which once peaked at 1.36 GB and left 1.04 GB held
   nested_header  a header of 900 KiB of nested arrays (under the header cap;
-                 refused by the element and depth pre-scan)
+                 refused by the depth pre-scan)
+  many_values    a header of ~1,000,000 bytes holding 333,000 empty objects
+                 (under the header cap), which once cost ~75 MB of parser
+                 memory before the file was refused
 """
 import hashlib
 import json
@@ -49,5 +52,8 @@ elif kind == "big_header":
 elif kind == "nested_header":
     depth = 450 * 1024
     write('{"__metadata__":{"format":"encore"},"x":' + "[" * depth + "]" * depth + "}")
+elif kind == "many_values":
+    n = 333000
+    write('{"__metadata__":{"format":"encore"},"x":[' + ",".join(["{}"] * n) + "]}")
 else:
     sys.exit("unknown kind " + kind)

@@ -10,7 +10,10 @@
 #   - a FIFO named model.safetensors (the loader once waited on it forever,
 #     and every later reload queued behind it);
 #   - a symlink to /etc/passwd (once followed: the 422 showed "header length
-#     3475222254926655346", i.e. "root:x:0"): refused (422), naming it.
+#     3475222254926655346", i.e. "root:x:0"): refused (422), naming it;
+#   - a header of 900 KiB of nested arrays: refused by the depth pre-scan;
+#   - a header of 333,000 empty objects (under the 1 MiB cap; once ~75 MB
+#     of parser memory): refused by the value-count pre-scan.
 # Then a served file truncated in place (once SIGBUS, the end of the
 # server): read into memory (the default below model_read_max_bytes) it
 # keeps being served; mapped (model_read_max_bytes 0) the request that
@@ -51,7 +54,7 @@ hostile "CNN metadata only" 2 "layers.1.weight' is missing"
 hostile "63 MiB header" 3 "max_model_header_bytes"
 mkfifo "$OPS_REPO/demo/4/model.safetensors"
 hostile "FIFO" 4 "not a regular file"
-mkdir -p "$OPS_REPO/demo/6"
+mkdir -p "$OPS_REPO/demo/6" "$OPS_REPO/demo/7"
 ln -s /etc/passwd "$OPS_REPO/demo/6/model.safetensors"
 reload 6
 sec_check "symlink to /etc/passwd: status" 422 "$STATUS"
@@ -59,6 +62,11 @@ case "$BODY" in *"outside the model repository"*) sec_check "symlink: named as s
     *) sec_check "symlink: named as such" "...outside the model repository..." "$BODY" ;; esac
 case "$BODY" in *"header length"*) sec_check "symlink: nothing of the file's bytes shown" none "$BODY" ;;
     *) sec_check "symlink: nothing of the file's bytes shown" 1 1 ;; esac
+"$PY" "$SEC_DIR/hostile_models.py" nested_header "$OPS_REPO/demo/7/model.safetensors"
+hostile "900 KiB of nested arrays in the header" 7 "nested deeper"
+mkdir -p "$OPS_REPO/demo/9"
+"$PY" "$SEC_DIR/hostile_models.py" many_values "$OPS_REPO/demo/9/model.safetensors"
+hostile "333,000 objects in the header" 9 "JSON values"
 mkdir -p "$OPS_REPO/demo/8"
 cp "$OPS_MODEL_FILE" "$OPS_REPO/demo/8/model.safetensors"
 reload 8
