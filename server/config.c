@@ -153,6 +153,9 @@ static const struct option_row options[] = {
     {"first_request_timeout", K_INT, O(first_request_timeout), "5", 1, 86400,
      "ENCORE_FIRST_REQUEST_TIMEOUT",
      "seconds a new connection has to send its first request line before it is closed"},
+    {"load_timeout", K_INT, O(load_timeout), "120", 1, 86400, "ENCORE_LOAD_TIMEOUT",
+     "seconds a model load may run before the reload queue stops waiting for it (its admin "
+     "request gets 503; the load finishes in the background)"},
     {"tls_priorities", K_STR, O(tls_priorities),
      "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-DHE-DSS:-CIPHER-ALL:+CHACHA20-POLY1305:"
      "+AES-256-GCM:+AES-128-GCM:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE",

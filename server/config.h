@@ -66,6 +66,7 @@ struct config {
     const char *log_hash_key_file;     /* secret key of the user-id hash (log.h) */
     int64_t max_connections_per_ip;    /* 0: no per-address limit */
     int64_t first_request_timeout;     /* seconds to the first request line */
+    int64_t load_timeout;              /* seconds before the reload queue moves on */
     const char *tls_priorities;        /* GnuTLS priority string (HTTPS) */
     int64_t max_json_elements;         /* values in a request's JSON (jscan.h) */
     /* owned copies of strings that came from the config file */

@@ -27,6 +27,10 @@ struct job {
     int rc;
     struct model *m;
     enc_err err;
+    uv_work_t work;           /* its own: an abandoned job's work outlives its turn */
+    uint64_t started_ms;      /* loop time when it started */
+    int abandoned;            /* ran past load_timeout: the queue went on without it */
+    int superseded;           /* abandoned, and a later job of its name has finished */
 };
 
 /* A watch on one model directory REPO/NAME. */
@@ -44,13 +48,13 @@ static struct {
     struct server *srv;
     uv_loop_t *loop;
     uv_async_t async;
-    uv_timer_t debounce;
-    uv_work_t work;
+    uv_timer_t debounce, overdue;
     uv_fs_event_t repo_watch;
     int repo_watching, started, stopping, rescan;
     struct watch *watches;
     pthread_mutex_t mu;
     struct job *head, *tail, *running;
+    struct job *abandoned;    /* loads past load_timeout still running (loop thread only) */
     int n_queued;
     uint64_t next_ticket;
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -68,9 +72,49 @@ static void work_cb(uv_work_t *w)
                              &j->m, &j->err);
 }
 
+/* A later decision about a model wins over a load abandoned before it: when
+ * job `j` finishes, the abandoned loads of its name that started before it
+ * are marked superseded, and their result is dropped when they end (else a
+ * load stuck for minutes would, when it ends, replace the version that a
+ * later reload or an admin's pin installed). Loop thread only. */
+static void supersede_earlier(const struct job *j)
+{
+    for (struct job *a = R.abandoned; a; a = a->next)
+        if (a != j && a->ticket < j->ticket && !strcmp(a->name, j->name))
+            a->superseded = 1;
+}
+
+/* A job that ran past load_timeout (abandoned) finishes here, long after the
+ * queue went on: a version that loaded is installed unless a later job of the
+ * same model has finished since (superseded); a refusal was logged by
+ * registry_prepare. */
+static void after_abandoned(struct job *j)
+{
+    for (struct job **pp = &R.abandoned; *pp; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    int install = j->rc == 1 && !j->superseded && !R.stopping;
+    slog("warn", "model %s: a load abandoned after load_timeout has ended (%s)", j->name,
+         j->rc < 0 ? "refused" : j->rc == 0 ? "already current" : install ? "installed"
+                                                                            : "superseded, dropped");
+    if (install) {
+        supersede_earlier(j);
+        registry_install(R.srv->reg, j->m);
+    } else if (j->rc == 1)
+        model_unref(j->m);
+    free(j);
+}
+
 static void after_work_cb(uv_work_t *w, int status)
 {
     struct job *j = w->data;
+    if (j->abandoned) {
+        after_abandoned(j);
+        return;
+    }
+    supersede_earlier(j);
     int64_t version = 0;
     if (j->rc == 1 && !R.stopping) {
         version = j->m->version;
@@ -115,12 +159,43 @@ static void start_next(void)
     pthread_mutex_unlock(&R.mu);
     if (!j)
         return;
-    R.work.data = j;
-    int rc = uv_queue_work(R.loop, &R.work, work_cb, after_work_cb);
+    j->work.data = j;
+    j->started_ms = uv_now(R.loop);
+    int rc = uv_queue_work(R.loop, &j->work, work_cb, after_work_cb);
     if (rc) {   /* cannot happen with a live loop; answer rather than hang */
         j->rc = enc_errf(&j->err, ENC_EINTERNAL, "uv_queue_work: %s", uv_strerror(rc));
-        after_work_cb(&R.work, rc);
+        after_work_cb(&j->work, rc);
     }
+}
+
+/* Every second: a load running past load_timeout (a file system that does
+ * not answer) is abandoned, its admin request answered 503, and the queue
+ * goes on; the work itself cannot be stopped and finishes in the
+ * background (after_abandoned), holding one of libuv's pool threads until
+ * then. Without this every later reload queued behind it forever. */
+static void on_overdue(uv_timer_t *t)
+{
+    uint64_t limit = (uint64_t)R.srv->cfg.load_timeout * 1000;
+    pthread_mutex_lock(&R.mu);
+    struct job *j = R.running;
+    if (!j || uv_now(R.loop) - j->started_ms < limit) {
+        pthread_mutex_unlock(&R.mu);
+        return;
+    }
+    char msg[200];
+    snprintf(msg, sizeof msg, "the load of %s has run for over %llds (load_timeout): abandoned, "
+             "later reloads no longer wait for it", j->name, (long long)R.srv->cfg.load_timeout);
+    if (j->done) {
+        j->done(j->arg, ENC_EBUSY, 0, msg);
+        j->done = NULL;
+    }
+    j->abandoned = 1;
+    j->next = R.abandoned;
+    R.abandoned = j;
+    R.running = NULL;
+    pthread_mutex_unlock(&R.mu);
+    slog("error", "model %s: %s", j->name, msg);
+    start_next();
 }
 
 static void on_async(uv_async_t *h)
@@ -326,6 +401,8 @@ int reload_start(struct server *s, uv_loop_t *loop, enc_err *err)
     if (rc)
         return enc_errf(err, ENC_EINTERNAL, "uv_async_init: %s", uv_strerror(rc));
     uv_timer_init(loop, &R.debounce);
+    uv_timer_init(loop, &R.overdue);
+    uv_timer_start(&R.overdue, on_overdue, 1000, 1000);
     pthread_mutex_lock(&R.mu);
     R.started = 1;
     pthread_mutex_unlock(&R.mu);
@@ -377,6 +454,7 @@ void reload_stop(void)
     pthread_mutex_unlock(&R.mu);
     uv_close((uv_handle_t *)&R.async, NULL);
     uv_close((uv_handle_t *)&R.debounce, NULL);
+    uv_close((uv_handle_t *)&R.overdue, NULL);
     if (R.repo_watching)
         uv_close((uv_handle_t *)&R.repo_watch, NULL);
     R.repo_watching = 0;

@@ -15,7 +15,10 @@
  * Requests never wait for a load: they keep taking references to the version
  * being served until registry_install swaps the pointer. A refused version is
  * logged and counted (encore_model_load_failures_total); the old one keeps
- * serving.
+ * serving. A load that runs past cfg.load_timeout (a file system that stopped
+ * answering) is abandoned: its admin request is answered 503 and the queue
+ * goes on; when it ends, its version is installed unless a later job of the
+ * same model has finished since.
  */
 #ifndef ENCORE_RELOAD_H
 #define ENCORE_RELOAD_H

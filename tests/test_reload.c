@@ -8,10 +8,15 @@
  *   callback never runs; reload_stop answers every waiting request "shutting
  *   down"; with watching on, a version or a model dropped into the repository
  *   is loaded without being asked.
+ *   A load that hangs (a file system that does not answer) is abandoned after
+ *   load_timeout: its admin request is answered, the queue goes on, and when
+ *   it ends its version is installed, unless a later reload of the same
+ *   model has finished meanwhile (model_load is wrapped to hang on demand).
  * reload.c keeps one reloader per process: each test runs in its own forked
  * process (Check's default), so each starts a fresh one.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +32,63 @@
 static char *repo;
 static struct server srv;
 static uv_loop_t loop;
+
+/* wrap: model_load */
+/* model_load, made to hang for one model and version until released (a
+ * file system that stops answering); every other call passes through. */
+int __real_model_load(const char *name, int64_t version, const char *path,
+                      const struct model_load_opts *opts, struct model **out, enc_err *err);
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const char *name;
+    int64_t version;
+    int released, ended;
+} hang = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+int __wrap_model_load(const char *name, int64_t version, const char *path,
+                      const struct model_load_opts *opts, struct model **out, enc_err *err);
+int __wrap_model_load(const char *name, int64_t version, const char *path,
+                      const struct model_load_opts *opts, struct model **out, enc_err *err)
+{
+    pthread_mutex_lock(&hang.mu);
+    int stuck = hang.name && !strcmp(name, hang.name) && version == hang.version;
+    while (stuck && !hang.released)
+        pthread_cond_wait(&hang.cv, &hang.mu);
+    pthread_mutex_unlock(&hang.mu);
+    int rc = __real_model_load(name, version, path, opts, out, err);
+    if (stuck) {
+        pthread_mutex_lock(&hang.mu);
+        hang.ended = 1;
+        pthread_mutex_unlock(&hang.mu);
+    }
+    return rc;
+}
+
+static void hang_on(const char *name, int64_t version)
+{
+    pthread_mutex_lock(&hang.mu);
+    hang.name = name;
+    hang.version = version;
+    hang.released = hang.ended = 0;
+    pthread_mutex_unlock(&hang.mu);
+}
+
+static void hang_release(void)
+{
+    pthread_mutex_lock(&hang.mu);
+    hang.released = 1;
+    pthread_cond_broadcast(&hang.cv);
+    pthread_mutex_unlock(&hang.mu);
+}
+
+static int hang_ended(void *arg)
+{
+    pthread_mutex_lock(&hang.mu);
+    int e = hang.ended;
+    pthread_mutex_unlock(&hang.mu);
+    return e;
+}
 
 /* Write REPO/NAME/VERSION with factors scaled by `scale`. */
 static void publish(const char *name, int64_t version, float scale)
@@ -324,6 +386,58 @@ START_TEST(watch_loads_what_appears)
 }
 END_TEST
 
+/* A load that hangs used to hold the queue forever: every later reload,
+ * admin or watch, waited behind it. */
+START_TEST(stuck_load_is_abandoned)
+{
+    start(0);
+    srv.cfg.load_timeout = 1;
+    publish("stuck", 1, 1);
+    hang_on("stuck", 1);
+    struct answer a = {0};
+    ck_assert_uint_gt(reload_request("stuck", 0, done, &a), 0);
+    run_until(answered, &a, "the answer to the stuck load");
+    ck_assert_int_eq(a.rc, ENC_EBUSY);
+    ck_assert_msg(strstr(a.msg, "load_timeout") != NULL, "%s", a.msg);
+    /* the queue went on */
+    publish("demo", 2, 2);
+    struct answer b = ask("demo", 0);
+    ck_assert_int_eq(b.rc, 1);
+    ck_assert_int_eq(b.version, 2);
+    /* the abandoned load ends: nothing later decided about "stuck", so
+     * its version is installed */
+    hang_release();
+    struct want w = {"stuck", 1};
+    run_until(serving, &w, "the abandoned load's version");
+    ck_assert_int_eq(a.called, 1);   /* answered once */
+    stop();
+}
+END_TEST
+
+/* An abandoned load that ends after a later reload of its model installed
+ * something else is dropped (it would have rolled back an admin's choice). */
+START_TEST(abandoned_load_superseded_is_dropped)
+{
+    start(0);
+    srv.cfg.load_timeout = 1;
+    publish("demo", 2, 2);
+    publish("demo", 3, 3);
+    hang_on("demo", 3);
+    ck_assert_uint_gt(reload_request("demo", 0, NULL, NULL), 0);   /* a watch event: tries 3 */
+    struct answer b = ask("demo", 2);   /* queued behind it: answered once it is abandoned */
+    ck_assert_int_eq(b.rc, 1);
+    ck_assert_int_eq(b.version, 2);
+    hang_release();
+    run_until(hang_ended, NULL, "the end of the abandoned load");
+    /* handled before this answer: installed, it would have made demo serve 3
+     * and this request load the pinned 2 again (rc 1) */
+    struct answer c = ask("demo", 0);
+    ck_assert_int_eq(c.rc, 0);
+    ck_assert_int_eq(served("demo"), 2);
+    stop();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("reload");
@@ -336,6 +450,8 @@ int main(void)
     tcase_add_test(tc, stop_answers_waiting_requests);
     tcase_add_test(tc, reload_all_loads_new_models);
     tcase_add_test(tc, watch_loads_what_appears);
+    tcase_add_test(tc, stuck_load_is_abandoned);
+    tcase_add_test(tc, abandoned_load_superseded_is_dropped);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
