@@ -33,48 +33,38 @@
 
 #include "core/model.h"
 #include "core/st.h"
+#include "core/strmap.h"
 #include "events/catalog.h"
 #include "live.h"
 #include "live_int.h"
 #include "log.h"
 
-/* ---- a small string-keyed hash map (chained; the caller locks) --------- */
+/* ---- a small string-keyed hash map (the caller locks) ------------------ */
 
-struct smap_entry {
-    struct smap_entry *next;
-    uint64_t hash;
-    size_t len;
-    void *val;
-    char key[];
-};
-
+/* Values by string key: core/strmap gives each key a dense id, vals[id] is
+ * its value. Keys are never removed (a map is cleared as a whole); walk a
+ * map in insertion order with smap_size / smap_key / vals[i]. */
 struct smap {
-    struct smap_entry **b;
-    size_t nb, n;
+    strmap keys;
+    void **vals;
+    size_t cap;
 };
 
-static uint64_t hash_str(const char *s, size_t len)
+static size_t smap_size(const struct smap *m)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
+    return strmap_size(&m->keys);
 }
 
-static struct smap_entry **smap_slot(struct smap *m, const char *k, size_t len, uint64_t h)
+/* Key i (< smap_size), borrowed until the next smap_put or smap_clear. */
+static const char *smap_key(const struct smap *m, size_t i, size_t *len)
 {
-    struct smap_entry **p = &m->b[h & (m->nb - 1)];
-    while (*p && !((*p)->hash == h && (*p)->len == len && !memcmp((*p)->key, k, len)))
-        p = &(*p)->next;
-    return p;
+    return strmap_key(&m->keys, i, len);
 }
 
-static void *smap_get(struct smap *m, const char *k, size_t len)
+static void *smap_get(const struct smap *m, const char *k, size_t len)
 {
-    if (!m->nb)
-        return NULL;
-    struct smap_entry **p = smap_slot(m, k, len, hash_str(k, len));
-    return *p ? (*p)->val : NULL;
+    int64_t id = strmap_find(&m->keys, k, len);
+    return id < 0 ? NULL : m->vals[id];
 }
 
 /* Set k -> val; returns the old value (for the caller to free) or NULL.
@@ -82,59 +72,35 @@ static void *smap_get(struct smap *m, const char *k, size_t len)
 static void *smap_put(struct smap *m, const char *k, size_t len, void *val, int *oom)
 {
     *oom = 0;
-    if (!m->nb) {
-        if (!(m->b = calloc(1024, sizeof *m->b))) {
-            *oom = 1;
-            return NULL;
+    size_t n = smap_size(m);
+    if (n == m->cap) {   /* room for a new key first: strmap_add cannot be undone */
+        size_t nc = m->cap ? 2 * m->cap : 64;
+        void **v = realloc(m->vals, nc * sizeof *v);
+        if (v) {
+            m->vals = v;
+            m->cap = nc;
         }
-        m->nb = 1024;
     }
-    uint64_t h = hash_str(k, len);
-    struct smap_entry **p = smap_slot(m, k, len, h);
-    if (*p) {
-        void *old = (*p)->val;
-        (*p)->val = val;
-        return old;
-    }
-    struct smap_entry *e = malloc(sizeof *e + len);
-    if (!e) {
+    int64_t id = n < m->cap ? strmap_add(&m->keys, k, len) : strmap_find(&m->keys, k, len);
+    if (id < 0) {
         *oom = 1;
         return NULL;
     }
-    e->next = NULL;
-    e->hash = h;
-    e->len = len;
-    e->val = val;
-    memcpy(e->key, k, len);
-    *p = e;
-    if (++m->n > 2 * m->nb) {   /* grow: rehash into twice the buckets */
-        size_t nb = m->nb * 2;
-        struct smap_entry **b = calloc(nb, sizeof *b);
-        if (b) {
-            for (size_t i = 0; i < m->nb; i++)
-                for (struct smap_entry *x = m->b[i], *nx; x; x = nx) {
-                    nx = x->next;
-                    x->next = b[x->hash & (nb - 1)];
-                    b[x->hash & (nb - 1)] = x;
-                }
-            free(m->b);
-            m->b = b;
-            m->nb = nb;
-        }
+    if ((size_t)id < n) {   /* the key was there */
+        void *old = m->vals[id];
+        m->vals[id] = val;
+        return old;
     }
+    m->vals[id] = val;
     return NULL;
 }
 
 static void smap_clear(struct smap *m, void (*free_val)(void *))
 {
-    for (size_t i = 0; i < m->nb; i++)
-        for (struct smap_entry *x = m->b[i], *nx; x; x = nx) {
-            nx = x->next;
-            if (free_val)
-                free_val(x->val);
-            free(x);
-        }
-    free(m->b);
+    for (size_t i = 0; free_val && i < smap_size(m); i++)
+        free_val(m->vals[i]);
+    free(m->vals);
+    strmap_clear(&m->keys);
     memset(m, 0, sizeof *m);
 }
 
@@ -270,7 +236,7 @@ static void on_change(void *arg, enum ev_change kind, const char *id, size_t len
             c->valid = 0;
             c->changed = e;
         } else {
-            if (lr->cache.n >= CACHE_MAX) {   /* full: start afresh (reads in flight see it) */
+            if (smap_size(&lr->cache) >= CACHE_MAX) {   /* full: start afresh (reads in flight see it) */
                 smap_clear(&lr->cache, ucache_free);
                 lr->cleared_at = e;
             }
@@ -379,29 +345,30 @@ static int catalog_refresh(struct live *l, enc_err *err)
             pthread_mutex_unlock(&lr->lock);
         }
     } else {
-        for (size_t i = 0; i < pending.nb && rc == 0; i++)
-            for (struct smap_entry *x = pending.b[i]; x && rc == 0; x = x->next) {
-                char *json = NULL;
-                int got = evstore_item_get(l->store, x->key, x->len, &json, err);
-                if (got < 0) {
-                    rc = got;
-                    break;
-                }
-                struct cat_item *it = NULL;
-                if (got == 1 && (it = malloc(sizeof *it)) != NULL &&
-                    cat_item_from_json(json, strlen(json), it, NULL) != 0) {
-                    free(it);
-                    it = NULL;
-                }
-                free(json);
-                int oom;
-                pthread_mutex_lock(&lr->lock);
-                if (it) {   /* a catalogue change: views rebuild */
-                    cat_free(smap_put(&lr->catalog, x->key, x->len, it, &oom));
-                    lr->cat_gen++;
-                }
-                pthread_mutex_unlock(&lr->lock);
+        for (size_t i = 0; i < smap_size(&pending) && rc == 0; i++) {
+            size_t len;
+            const char *key = smap_key(&pending, i, &len);
+            char *json = NULL;
+            int got = evstore_item_get(l->store, key, len, &json, err);
+            if (got < 0) {
+                rc = got;
+                break;
             }
+            struct cat_item *it = NULL;
+            if (got == 1 && (it = malloc(sizeof *it)) != NULL &&
+                cat_item_from_json(json, strlen(json), it, NULL) != 0) {
+                free(it);
+                it = NULL;
+            }
+            free(json);
+            int oom;
+            pthread_mutex_lock(&lr->lock);
+            if (it) {   /* a catalogue change: views rebuild */
+                cat_free(smap_put(&lr->catalog, key, len, it, &oom));
+                lr->cat_gen++;
+            }
+            pthread_mutex_unlock(&lr->lock);
+        }
     }
     if (rc) {   /* try again next time */
         pthread_mutex_lock(&lr->lock);
@@ -626,7 +593,7 @@ static struct view *view_get(struct live *l, const struct model *m, int64_t now,
         pthread_mutex_unlock(&lr->lock);
     }
     pthread_mutex_lock(&lr->lock);
-    int need_refresh = !lr->cat_loaded || lr->pending.n > 0;
+    int need_refresh = !lr->cat_loaded || smap_size(&lr->pending) > 0;
     int need_items = !lr->evitems_loaded;
     pthread_mutex_unlock(&lr->lock);
     if (need_refresh && catalog_refresh(l, &err) != 0)
@@ -635,11 +602,12 @@ static struct view *view_get(struct live *l, const struct model *m, int64_t now,
         struct smap fresh = {0};
         if (evstore_event_items(l->store, evitem_add, &fresh, &err) == 0) {
             pthread_mutex_lock(&lr->lock);
-            for (size_t b = 0; b < fresh.nb; b++)
-                for (struct smap_entry *x = fresh.b[b]; x; x = x->next) {
-                    int oom;
-                    smap_put(&lr->evitems, x->key, x->len, (void *)1, &oom);
-                }
+            for (size_t i = 0; i < smap_size(&fresh); i++) {
+                size_t len;
+                const char *key = smap_key(&fresh, i, &len);
+                int oom;
+                smap_put(&lr->evitems, key, len, (void *)1, &oom);
+            }
             lr->evitems_loaded = 1;
             lr->cat_gen++;
             pthread_mutex_unlock(&lr->lock);
@@ -692,38 +660,40 @@ static struct view *view_get(struct live *l, const struct model *m, int64_t now,
     read_cutoff(m, v, lr->store_id);
     struct cand *cands = NULL;
     size_t n_cands = 0, cap_cands = 0;
-    for (size_t b = 0; b < lr->catalog.nb; b++)
-        for (struct smap_entry *x = lr->catalog.b[b]; x; x = x->next) {
-            const struct cat_item *it = x->val;
-            if (it->available_from > now && it->available_from < v->valid_until)
-                v->valid_until = it->available_from;
-            if (it->available_until > now && it->available_until < v->valid_until)
-                v->valid_until = it->available_until;
-            int64_t row = ro->item_index(m->state, x->key, x->len);
-            if (row < 0) {   /* a new title */
-                cand_add(&cands, &n_cands, &cap_cands, x->key, x->len, it, now);
-                continue;
-            }
-            if (it->title) {
-                int32_t r32 = (int32_t)row;
-                size_t flen;
-                char *frag = fragment(x->key, x->len, it->title, &flen);
-                int oom;
-                if (frag)
-                    free(smap_put(&v->titles, (const char *)&r32, sizeof r32, frag, &oom));
-            }
-            if (cat_item_available(it, now))
-                continue;
-            if (!v->unavailable &&
-                !(v->unavailable = calloc((n_items + 63) / 64, sizeof *v->unavailable)))
-                continue;
-            v->unavailable[row / 64] |= 1ull << (row % 64);
+    for (size_t i = 0; i < smap_size(&lr->catalog); i++) {
+        size_t len;
+        const char *key = smap_key(&lr->catalog, i, &len);
+        const struct cat_item *it = lr->catalog.vals[i];
+        if (it->available_from > now && it->available_from < v->valid_until)
+            v->valid_until = it->available_from;
+        if (it->available_until > now && it->available_until < v->valid_until)
+            v->valid_until = it->available_until;
+        int64_t row = ro->item_index(m->state, key, len);
+        if (row < 0) {   /* a new title */
+            cand_add(&cands, &n_cands, &cap_cands, key, len, it, now);
+            continue;
         }
-    for (size_t b = 0; b < lr->evitems.nb; b++)
-        for (struct smap_entry *x = lr->evitems.b[b]; x; x = x->next)
-            if (ro->item_index(m->state, x->key, x->len) < 0 &&
-                !smap_get(&lr->catalog, x->key, x->len))
-                cand_add(&cands, &n_cands, &cap_cands, x->key, x->len, NULL, now);
+        if (it->title) {
+            int32_t r32 = (int32_t)row;
+            size_t flen;
+            char *frag = fragment(key, len, it->title, &flen);
+            int oom;
+            if (frag)
+                free(smap_put(&v->titles, (const char *)&r32, sizeof r32, frag, &oom));
+        }
+        if (cat_item_available(it, now))
+            continue;
+        if (!v->unavailable &&
+            !(v->unavailable = calloc((n_items + 63) / 64, sizeof *v->unavailable)))
+            continue;
+        v->unavailable[row / 64] |= 1ull << (row % 64);
+    }
+    for (size_t i = 0; i < smap_size(&lr->evitems); i++) {
+        size_t len;
+        const char *key = smap_key(&lr->evitems, i, &len);
+        if (ro->item_index(m->state, key, len) < 0 && !smap_get(&lr->catalog, key, len))
+            cand_add(&cands, &n_cands, &cap_cands, key, len, NULL, now);
+    }
     pthread_mutex_unlock(&lr->lock);
     if (n_cands && (v->news = calloc(n_cands, sizeof *v->news)) != NULL) {
         for (size_t i = 0; i < n_cands; i++) {
@@ -909,7 +879,7 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
         /* keep it unless a change came after the read began (recorded in the
          * user's entry, or lost with an emptied cache) */
         if (keep && (!old || old->changed <= e0) && lr->cleared_at <= e0) {
-            if (lr->cache.n >= CACHE_MAX) {
+            if (smap_size(&lr->cache) >= CACHE_MAX) {
                 smap_clear(&lr->cache, ucache_free);
                 lr->cleared_at = lr->epoch;
                 old = NULL;
@@ -1012,7 +982,7 @@ void live_merge_new(const struct live_query *lq, const float *u, const char *use
         const struct newitem *ni = &v->news[i];
         if (!ni->vec || !ni->available || (int32_t)i == skip)
             continue;
-        if (user && smap_get((struct smap *)&ni->users, user, user_len))
+        if (user && smap_get(&ni->users, user, user_len))
             continue;   /* the user has had it */
         float dot = 0, yn = 0;
         for (size_t f = 0; f < F; f++) {
@@ -1037,9 +1007,9 @@ const char *live_fragment(const struct live_query *lq, int32_t row, size_t n_ite
         *len = v->news[i].json_len;
         return v->news[i].json;
     }
-    if (!v->titles.n)
+    if (!smap_size(&v->titles))
         return NULL;
-    const char *frag = smap_get((struct smap *)&v->titles, (const char *)&row, sizeof row);
+    const char *frag = smap_get(&v->titles, (const char *)&row, sizeof row);
     if (frag)
         *len = strlen(frag);
     return frag;
