@@ -1,6 +1,6 @@
 /*
  * store_redis.c - the event store in a Redis server shared by every replica
- * (hiredis, synchronous, a small pool of connections).
+ * (hiredis, synchronous, a small pool of connections: store_redis_conn.c).
  *
  * Keys (P = "encore:"):
  *   P u:USER      list, newest first: "SEQ\tRECV\tITEM\t" + record (store_int.h);
@@ -32,7 +32,6 @@
  * While Redis is unreachable every call fails fast with ENC_EBUSY: a failed
  * connect is not retried for 200 ms, so requests do not each wait a timeout.
  */
-#include <gnutls/crypto.h>
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,33 +40,11 @@
 #include <time.h>
 
 #include "events/store_int.h"
+#include "events/store_redis_int.h"
 
 #define P "encore:"
-#define POOL_MAX 16
 #define ITEM_CAP 1000
 #define CHG_MAXLEN "100000"
-
-struct rd {
-    char host[256];
-    int port, db;
-    struct timeval timeout;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    redisContext *idle[POOL_MAX];
-    int n_idle, n_open;
-    double down_until;          /* monotonic: fail fast until then */
-    char append_sha[41], erase_sha[41], trim_sha[41];
-    /* the change-feed watcher */
-    pthread_t watcher;
-    int have_watcher, stop;
-};
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- the scripts ------------------------------------------------------ */
 
@@ -178,177 +155,8 @@ static const char trim_lua[] = LUA_PARSE
     "end\n"
     "return removed\n";
 
-/* ---- connections ------------------------------------------------------ */
-
-static int parse_url(struct rd *r, const char *url, enc_err *err)
-{
-    const char *p = url + 8;   /* after redis:// */
-    const char *colon = strchr(p, ':'), *slash = strchr(p, '/');
-    size_t hl = colon ? (size_t)(colon - p) : slash ? (size_t)(slash - p) : strlen(p);
-    if (hl == 0 || hl >= sizeof r->host)
-        return enc_errf(err, ENC_EINVAL, "events: '%s': expected redis://HOST:PORT[/DB]", url);
-    memcpy(r->host, p, hl);
-    r->host[hl] = '\0';
-    r->port = 6379;
-    r->db = 0;
-    if (colon && (!slash || colon < slash)) {
-        char *end;
-        long port = strtol(colon + 1, &end, 10);
-        if (end == colon + 1 || port < 1 || port > 65535 || (*end && *end != '/'))
-            return enc_errf(err, ENC_EINVAL, "events: '%s': bad port", url);
-        r->port = (int)port;
-    }
-    if (slash && slash[1]) {
-        char *end;
-        long db = strtol(slash + 1, &end, 10);
-        if (end == slash + 1 || *end || db < 0 || db > 1000)
-            return enc_errf(err, ENC_EINVAL, "events: '%s': bad database number", url);
-        r->db = (int)db;
-    }
-    return 0;
-}
-
-static redisContext *connect_one(struct rd *r, const struct timeval *timeout, enc_err *err)
-{
-    redisContext *c = redisConnectWithTimeout(r->host, r->port, r->timeout);
-    if (!c || c->err) {
-        enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unavailable: %s", r->host, r->port,
-                 c ? c->errstr : "out of memory");
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, *timeout);
-    if (r->db) {
-        redisReply *rep = redisCommand(c, "SELECT %d", r->db);
-        int ok = rep && rep->type == REDIS_REPLY_STATUS;
-        if (rep)
-            freeReplyObject(rep);
-        if (!ok) {
-            enc_errf(err, ENC_EBUSY, "event store redis://%s:%d: SELECT %d failed", r->host,
-                     r->port, r->db);
-            redisFree(c);
-            return NULL;
-        }
-    }
-    return c;
-}
-
-/* A connection from the pool (or a new one); NULL with ENC_EBUSY. */
-static redisContext *take(struct rd *r, enc_err *err)
-{
-    pthread_mutex_lock(&r->lock);
-    for (;;) {
-        if (r->n_idle > 0) {
-            redisContext *c = r->idle[--r->n_idle];
-            pthread_mutex_unlock(&r->lock);
-            return c;
-        }
-        if (mono() < r->down_until) {
-            pthread_mutex_unlock(&r->lock);
-            enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unavailable (unreachable)",
-                     r->host, r->port);
-            return NULL;
-        }
-        if (r->n_open < POOL_MAX)
-            break;
-        pthread_cond_wait(&r->cond, &r->lock);
-    }
-    r->n_open++;
-    pthread_mutex_unlock(&r->lock);
-    redisContext *c = connect_one(r, &r->timeout, err);
-    if (!c) {
-        pthread_mutex_lock(&r->lock);
-        r->n_open--;
-        r->down_until = mono() + 0.2;
-        pthread_cond_signal(&r->cond);
-        pthread_mutex_unlock(&r->lock);
-    }
-    return c;
-}
-
-/* Return a connection; a broken one is closed, and so are the idle ones:
- * when one connection breaks (Redis restarted or went away) the others
- * almost surely have too, and each would fail one more request. */
-static void give(struct rd *r, redisContext *c)
-{
-    pthread_mutex_lock(&r->lock);
-    if (c->err) {
-        redisFree(c);
-        r->n_open--;
-        for (int i = 0; i < r->n_idle; i++)
-            redisFree(r->idle[i]);
-        r->n_open -= r->n_idle;
-        r->n_idle = 0;
-    } else {
-        r->idle[r->n_idle++] = c;
-    }
-    pthread_cond_signal(&r->cond);
-    pthread_mutex_unlock(&r->lock);
-}
-
-/* A read-only command on a pooled connection, retried once on a fresh one
- * when the pooled one turns out to be dead (a restarted Redis): reads are
- * safe to repeat. *cp gets the connection the reply came on (give it back);
- * NULL reply with *cp NULL: no connection could be had (err says why). */
-static redisReply *read_cmd(struct rd *r, redisContext **cp, enc_err *err, const char *fmt, ...)
-{
-    redisReply *rep = NULL;
-    *cp = NULL;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        redisContext *c = take(r, err);
-        if (!c)
-            return NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        rep = redisvCommand(c, fmt, ap);
-        va_end(ap);
-        if (rep || attempt == 1) {
-            *cp = c;
-            return rep;
-        }
-        give(r, c);   /* dead: closed, with the idle ones */
-    }
-    return NULL;
-}
-
-/* A reply that is an error or missing: ENC_EBUSY for a lost connection,
- * ENC_EIO for an error reply. */
-static int reply_err(struct rd *r, redisContext *c, redisReply *rep, const char *what,
-                     enc_err *err)
-{
-    if (!rep)
-        return enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unavailable (%s): %s",
-                        r->host, r->port, what, c->errstr[0] ? c->errstr : "connection lost");
-    return enc_errf(err, ENC_EIO, "event store redis://%s:%d: %s: %.*s", r->host, r->port,
-                    what, (int)(rep->len > 200 ? 200 : rep->len), rep->str ? rep->str : "");
-}
-
-/* Run a script by its digest, loading it on NOSCRIPT (a restarted Redis). */
-static redisReply *run_script(redisContext *c, const char *src, char sha[41], int argc,
-                              const char **argv, size_t *lens)
-{
-    argv[0] = "EVALSHA";
-    lens[0] = 7;
-    argv[1] = sha;
-    lens[1] = 40;
-    argv[2] = "0";
-    lens[2] = 1;
-    redisReply *rep = redisCommandArgv(c, argc, argv, lens);
-    if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(rep);
-        argv[0] = "EVAL";
-        lens[0] = 4;
-        argv[1] = src;
-        lens[1] = strlen(src);
-        rep = redisCommandArgv(c, argc, argv, lens);
-    }
-    return rep;
-}
-
 /* ---- open / close, the watcher ---------------------------------------- */
 
-static void script_sha(const char *src, char out[41]);
 static void *watcher_main(void *arg);
 
 static int rd_open(struct evstore *s, enc_err *err)
@@ -356,7 +164,7 @@ static int rd_open(struct evstore *s, enc_err *err)
     struct rd *r = calloc(1, sizeof *r);
     if (!r)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
-    int rc = parse_url(r, s->location, err);
+    int rc = rd_parse_url(r, s->location, err);
     if (rc) {
         free(r);
         return rc;
@@ -365,9 +173,9 @@ static int rd_open(struct evstore *s, enc_err *err)
     r->timeout.tv_usec = (s->opt.timeout_ms % 1000) * 1000;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
-    script_sha(append_lua, r->append_sha);
-    script_sha(erase_lua, r->erase_sha);
-    script_sha(trim_lua, r->trim_sha);
+    rd_script_sha(append_lua, r->append_sha);
+    rd_script_sha(erase_lua, r->erase_sha);
+    rd_script_sha(trim_lua, r->trim_sha);
     s->impl = r;
     if (!s->opt.read_only) {
         if (pthread_create(&r->watcher, NULL, watcher_main, s) == 0)
@@ -416,7 +224,7 @@ static void *watcher_main(void *arg)
     tv.tv_sec += 1;   /* the BLOCK time on top of the command timeout */
     while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
         if (!c) {
-            if (!(c = connect_one(r, &tv, NULL))) {
+            if (!(c = rd_connect(r, &tv, NULL))) {
                 struct timespec ts = {0, 200 * 1000 * 1000};
                 nanosleep(&ts, NULL);
                 continue;
@@ -505,13 +313,13 @@ static void rd_append(struct evstore *s, struct evbatch *b)
         a[4] = e->type, l[4] = e->type_len;
         a[5] = (const char *)b->rec[i], l[5] = b->rec_len[i];
     }
-    if (!(c = take(r, &b->res.err))) {
+    if (!(c = rd_take(r, &b->res.err))) {
         b->res.code = ENC_EBUSY;
         goto out;
     }
-    redisReply *rep = run_script(c, append_lua, r->append_sha, (int)argc, argv, lens);
+    redisReply *rep = rd_run_script(c, append_lua, r->append_sha, (int)argc, argv, lens);
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-        b->res.code = reply_err(r, c, rep, "append", &b->res.err);
+        b->res.code = rd_reply_err(r, c, rep, "append", &b->res.err);
     } else {
         b->res.accepted = (size_t)rep->element[0]->integer;
         b->res.duplicates = (size_t)rep->element[1]->integer;
@@ -520,7 +328,7 @@ static void rd_append(struct evstore *s, struct evbatch *b)
         freeReplyObject(rep);
 out:
     if (c)
-        give(r, c);
+        rd_give(r, c);
     free(argv);
     free(lens);
     if (b->res.code == 0) {   /* this replica sees its own write at once */
@@ -561,13 +369,13 @@ static int visit_list(struct evstore *s, const char *kind, const char *id, size_
     char key[EV_ID_MAX + 16];
     int kl = snprintf(key, sizeof key, P "%s:", kind);
     memcpy(key + kl, id, len);
-    redisReply *rep = read_cmd(r, &c, err, "LRANGE %b 0 %lld", key, (size_t)kl + len,
+    redisReply *rep = rd_read_cmd(r, &c, err, "LRANGE %b 0 %lld", key, (size_t)kl + len,
                                limit ? (long long)limit - 1 : -1LL);
     if (!c)
         return ENC_EBUSY;
     int rc = 0;
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        rc = reply_err(r, c, rep, "read", err);
+        rc = rd_reply_err(r, c, rep, "read", err);
     } else {
         for (size_t i = 0; i < rep->elements; i++) {
             struct ev_event e;
@@ -579,7 +387,7 @@ static int visit_list(struct evstore *s, const char *kind, const char *id, size_
     }
     if (rep)
         freeReplyObject(rep);
-    give(r, c);
+    rd_give(r, c);
     return rc;
 }
 
@@ -601,7 +409,7 @@ static int scan_key(struct evstore *s, const char *cmd, const char *key, int pai
                     void *arg, enc_err *err)
 {
     struct rd *r = s->impl;
-    redisContext *c = take(r, err);
+    redisContext *c = rd_take(r, err);
     if (!c)
         return ENC_EBUSY;
     char cursor[32] = "0";
@@ -610,7 +418,7 @@ static int scan_key(struct evstore *s, const char *cmd, const char *key, int pai
         redisReply *rep = redisCommand(c, "%s %s %s COUNT 500", cmd, key, cursor);
         if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
             rep->element[1]->type != REDIS_REPLY_ARRAY) {
-            rc = reply_err(r, c, rep, "scan", err);
+            rc = rd_reply_err(r, c, rep, "scan", err);
             if (rep)
                 freeReplyObject(rep);
             break;
@@ -622,7 +430,7 @@ static int scan_key(struct evstore *s, const char *cmd, const char *key, int pai
             stop = fn(arg, els->element[i], pairs ? els->element[i + 1] : NULL);
         freeReplyObject(rep);
     } while (!stop && strcmp(cursor, "0") != 0);
-    give(r, c);
+    rd_give(r, c);
     return rc;
 }
 
@@ -641,7 +449,7 @@ static int scan_one_user(void *arg, const redisReply *a, const redisReply *b)
     int stopped = 0;
     struct ev_event e;
     struct rd *r = u->s->impl;
-    redisContext *c = take(r, u->err);
+    redisContext *c = rd_take(r, u->err);
     if (!c) {
         u->rc = ENC_EBUSY;
         return 1;
@@ -649,13 +457,13 @@ static int scan_one_user(void *arg, const redisReply *a, const redisReply *b)
     char key[EV_ID_MAX + 16];
     int kl = snprintf(key, sizeof key, P "u:");
     if (a->len > EV_ID_MAX) {
-        give(r, c);
+        rd_give(r, c);
         return 0;
     }
     memcpy(key + kl, a->str, a->len);
     redisReply *rep = redisCommand(c, "LRANGE %b 0 -1", key, (size_t)kl + a->len);
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        u->rc = reply_err(r, c, rep, "scan", u->err);
+        u->rc = rd_reply_err(r, c, rep, "scan", u->err);
         stopped = 1;
     } else {
         for (size_t i = 0; i < rep->elements && !stopped; i++) {
@@ -667,7 +475,7 @@ static int scan_one_user(void *arg, const redisReply *a, const redisReply *b)
     }
     if (rep)
         freeReplyObject(rep);
-    give(r, c);
+    rd_give(r, c);
     return stopped;
 }
 
@@ -701,22 +509,22 @@ static int rd_erase_user(struct evstore *s, const char *user, size_t len, int64_
                          size_t *removed, enc_err *err)
 {
     struct rd *r = s->impl;
-    redisContext *c = take(r, err);
+    redisContext *c = rd_take(r, err);
     if (!c)
         return ENC_EBUSY;
     char t[32];
     snprintf(t, sizeof t, "%lld", (long long)now);
     const char *argv[5] = {NULL, NULL, NULL, user, t};
     size_t lens[5] = {0, 0, 0, len, strlen(t)};
-    redisReply *rep = run_script(c, erase_lua, r->erase_sha, 5, argv, lens);
+    redisReply *rep = rd_run_script(c, erase_lua, r->erase_sha, 5, argv, lens);
     int rc = 0;
     if (!rep || rep->type != REDIS_REPLY_INTEGER)
-        rc = reply_err(r, c, rep, "erase", err);
+        rc = rd_reply_err(r, c, rep, "erase", err);
     else
         *removed = (size_t)rep->integer;
     if (rep)
         freeReplyObject(rep);
-    give(r, c);
+    rd_give(r, c);
     if (rc == 0)
         evstore__changed(s, EV_CHANGE_USER, user, len);
     return rc;
@@ -727,19 +535,19 @@ static int rd_erased_at(struct evstore *s, const char *user, size_t len, int64_t
 {
     struct rd *r = s->impl;
     redisContext *c;
-    redisReply *rep = read_cmd(r, &c, err, "HGET " P "tomb %b", user, len);
+    redisReply *rep = rd_read_cmd(r, &c, err, "HGET " P "tomb %b", user, len);
     if (!c)
         return ENC_EBUSY;
     int rc = 0;
     if (!rep || (rep->type != REDIS_REPLY_NIL && rep->type != REDIS_REPLY_STRING))
-        rc = reply_err(r, c, rep, "read", err);
+        rc = rd_reply_err(r, c, rep, "read", err);
     else if (rep->type == REDIS_REPLY_STRING) {
         *when = strtoll(rep->str, NULL, 10);
         rc = 1;
     }
     if (rep)
         freeReplyObject(rep);
-    give(r, c);
+    rd_give(r, c);
     return rc;
 }
 
@@ -766,7 +574,7 @@ static int rd_item_put(struct evstore *s, const char *item, size_t len, const ch
                        size_t json_len, enc_err *err)
 {
     struct rd *r = s->impl;
-    redisContext *c = take(r, err);
+    redisContext *c = rd_take(r, err);
     if (!c)
         return ENC_EBUSY;
     /* the record and its announcement in one transaction */
@@ -780,14 +588,14 @@ static int rd_item_put(struct evstore *s, const char *item, size_t len, const ch
         if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep ||
             rep->type == REDIS_REPLY_ERROR || (i == 3 && rep->type != REDIS_REPLY_ARRAY)) {
             if (!rc)
-                rc = reply_err(r, c, rep, "catalogue", err);
+                rc = rd_reply_err(r, c, rep, "catalogue", err);
         }
         if (rep)
             freeReplyObject(rep);
         if (c->err)
             break;
     }
-    give(r, c);
+    rd_give(r, c);
     if (rc == 0)
         evstore__changed(s, EV_CHANGE_ITEM, item, len);
     return rc;
@@ -798,12 +606,12 @@ static int rd_item_get(struct evstore *s, const char *item, size_t len, char **j
 {
     struct rd *r = s->impl;
     redisContext *c;
-    redisReply *rep = read_cmd(r, &c, err, "HGET " P "items %b", item, len);
+    redisReply *rep = rd_read_cmd(r, &c, err, "HGET " P "items %b", item, len);
     if (!c)
         return ENC_EBUSY;
     int rc = 0;
     if (!rep || (rep->type != REDIS_REPLY_NIL && rep->type != REDIS_REPLY_STRING)) {
-        rc = reply_err(r, c, rep, "read", err);
+        rc = rd_reply_err(r, c, rep, "read", err);
     } else if (rep->type == REDIS_REPLY_STRING) {
         if (!(*json = malloc(rep->len + 1))) {
             rc = enc_errf(err, ENC_ENOMEM, "out of memory");
@@ -815,7 +623,7 @@ static int rd_item_get(struct evstore *s, const char *item, size_t len, char **j
     }
     if (rep)
         freeReplyObject(rep);
-    give(r, c);
+    rd_give(r, c);
     return rc;
 }
 
@@ -845,12 +653,12 @@ static int rd_rec_counts(struct evstore *s, const char *rec, size_t len, evstore
     if (len == 0 || len > EV_ID_MAX)
         return 0;
     redisContext *c;
-    redisReply *rep = read_cmd(r, &c, err, "HGETALL " P "rec:%b", rec, len);
+    redisReply *rep = rd_read_cmd(r, &c, err, "HGETALL " P "rec:%b", rec, len);
     if (!c)
         return ENC_EBUSY;
     int rc = 0;
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        rc = reply_err(r, c, rep, "read", err);
+        rc = rd_reply_err(r, c, rep, "read", err);
     } else {
         for (size_t i = 0; i + 1 < rep->elements; i += 2)
             if (fn(arg, rep->element[i]->str, rep->element[i]->len,
@@ -859,7 +667,7 @@ static int rd_rec_counts(struct evstore *s, const char *rec, size_t len, evstore
     }
     if (rep)
         freeReplyObject(rep);
-    give(r, c);
+    rd_give(r, c);
     return rc;
 }
 
@@ -877,7 +685,7 @@ static int trim_user(void *arg, const redisReply *a, const redisReply *b)
 {
     struct trim_ctx *t = arg;
     struct rd *r = t->s->impl;
-    redisContext *c = take(r, t->err);
+    redisContext *c = rd_take(r, t->err);
     if (!c) {
         t->rc = ENC_EBUSY;
         return 1;
@@ -886,17 +694,17 @@ static int trim_user(void *arg, const redisReply *a, const redisReply *b)
     snprintf(cut, sizeof cut, "%lld", (long long)t->cutoff);
     const char *argv[5] = {NULL, NULL, NULL, a->str, cut};
     size_t lens[5] = {0, 0, 0, a->len, strlen(cut)};
-    redisReply *rep = run_script(c, trim_lua, r->trim_sha, 5, argv, lens);
+    redisReply *rep = rd_run_script(c, trim_lua, r->trim_sha, 5, argv, lens);
     int stop = 0;
     if (!rep || rep->type != REDIS_REPLY_INTEGER) {
-        t->rc = reply_err(r, c, rep, "compact", t->err);
+        t->rc = rd_reply_err(r, c, rep, "compact", t->err);
         stop = 1;
     } else {
         t->removed += (size_t)rep->integer;
     }
     if (rep)
         freeReplyObject(rep);
-    give(r, c);
+    rd_give(r, c);
     return stop;
 }
 
@@ -927,7 +735,7 @@ static int64_t reply_int(const redisReply *x)
 static int rd_stats(struct evstore *s, struct evstore_stats *out, enc_err *err)
 {
     struct rd *r = s->impl;
-    redisContext *c = take(r, err);
+    redisContext *c = rd_take(r, err);
     if (!c)
         return ENC_EBUSY;
     static const char *cmds[] = {"SCARD " P "users", "GET " P "nevents", "HLEN " P "items",
@@ -940,7 +748,7 @@ static int rd_stats(struct evstore *s, struct evstore_stats *out, enc_err *err)
         if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep ||
             rep->type == REDIS_REPLY_ERROR) {
             if (!rc)
-                rc = reply_err(r, c, rep, "stats", err);
+                rc = rd_reply_err(r, c, rep, "stats", err);
             if (rep)
                 freeReplyObject(rep);
             if (c->err)
@@ -961,14 +769,14 @@ static int rd_stats(struct evstore *s, struct evstore_stats *out, enc_err *err)
         freeReplyObject(rep);
     }
     out->event_ids = -1;   /* not counted: ids are keys of their own that expire */
-    give(r, c);
+    rd_give(r, c);
     return rc;
 }
 
 static int rd_id(struct evstore *s, char id[33], enc_err *err)
 {
     struct rd *r = s->impl;
-    redisContext *c = take(r, err);
+    redisContext *c = rd_take(r, err);
     if (!c)
         return ENC_EBUSY;
     char fresh[33];
@@ -979,14 +787,14 @@ static int rd_id(struct evstore *s, char id[33], enc_err *err)
     int rc = 0;
     if (redisGetReply(c, (void **)&a) != REDIS_OK || redisGetReply(c, (void **)&b) != REDIS_OK ||
         !b || b->type != REDIS_REPLY_STRING || b->len != 32)
-        rc = reply_err(r, c, b, "id", err);
+        rc = rd_reply_err(r, c, b, "id", err);
     else
         memcpy(id, b->str, 33);
     if (a)
         freeReplyObject(a);
     if (b)
         freeReplyObject(b);
-    give(r, c);
+    rd_give(r, c);
     return rc;
 }
 
@@ -994,23 +802,14 @@ static int rd_ping(struct evstore *s, enc_err *err)
 {
     struct rd *r = s->impl;
     redisContext *c;
-    redisReply *rep = read_cmd(r, &c, err, "PING");
+    redisReply *rep = rd_read_cmd(r, &c, err, "PING");
     if (!c)
         return ENC_EBUSY;
-    int rc = rep && rep->type == REDIS_REPLY_STATUS ? 0 : reply_err(r, c, rep, "ping", err);
+    int rc = rep && rep->type == REDIS_REPLY_STATUS ? 0 : rd_reply_err(r, c, rep, "ping", err);
     if (rep)
         freeReplyObject(rep);
-    give(r, c);
+    rd_give(r, c);
     return rc;
-}
-
-/* EVALSHA needs the script's SHA-1 (GnuTLS computes it). */
-static void script_sha(const char *src, char out[41])
-{
-    unsigned char dig[20];
-    gnutls_hash_fast(GNUTLS_DIG_SHA1, src, strlen(src), dig);
-    for (int i = 0; i < 20; i++)
-        snprintf(out + 2 * i, 3, "%02x", dig[i]);
 }
 
 const struct evstore_vt evstore_redis_vt = {
