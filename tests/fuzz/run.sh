@@ -38,8 +38,11 @@ for t in $TARGETS; do
     name=${t#fuzz_}
     mkdir -p "$WORK/$name"
     cp "$SRC/tests/fuzz/corpus_$name"/* "$WORK/$name/"
+    # A target may set its own libFuzzer flags (memory bounds) with a line
+    # "/* run.sh: FLAGS */"; later flags win.
+    flags=$(sed -n 's|^/\* run.sh: \(.*\) \*/$|\1|p' "$SRC/tests/fuzz/$t.c")
     (cd "$WORK" && "$B/$t" -max_total_time="$SECS" -rss_limit_mb=2048 -max_len=65536 \
-        -print_final_stats=1 "$WORK/$name" >"$WORK/$name.log" 2>&1)
+        -print_final_stats=1 $flags "$WORK/$name" >"$WORK/$name.log" 2>&1)
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$WORK/$name.log" | tail -1)
     cov=$(grep -o 'cov: [0-9]*' "$WORK/$name.log" | tail -1 | awk '{ print $2 }')
