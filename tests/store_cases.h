@@ -172,6 +172,12 @@ START_TEST(per_user_cap_keeps_newest)
     ck_assert_int_eq(l.n, 5);
     ck_assert_str_eq(l.item[0], "i7");
     ck_assert_str_eq(l.item[4], "i3");
+    /* the embedded store drops capped events when it merges its log into
+     * the indexes, which compaction does first */
+    ck_assert_int_eq(evstore_compact(s, T0, NULL, &err), 0);
+    l = sc_user(s, "capped", 0);
+    ck_assert_int_eq(l.n, 5);
+    ck_assert_str_eq(l.item[0], "i7");
     /* the dropped events left the item index too */
     ck_assert_int_eq(sc_item(s, "i0").n, 0);
     ck_assert_int_eq(sc_item(s, "i3").n, 1);
@@ -462,8 +468,41 @@ START_TEST(items_with_events)
 }
 END_TEST
 
+/* Users with events, each once: merged (the embedded store's indexes,
+ * after compaction) and not yet merged (its log). */
+static int sc_user_mark(void *arg, const char *id, size_t len)
+{
+    char *seen = arg;   /* "u", "v", "w", "x": a count per letter */
+    if (len == 1 && id[0] >= 'u' && id[0] <= 'x')
+        seen[id[0] - 'u']++;
+    else
+        seen[4]++;
+    return 0;
+}
+
+START_TEST(users_with_events)
+{
+    struct evstore *s = sc_open(1000);
+    struct ev_event ev[4] = {sc_ev("u", "a", "play", NULL, T0), sc_ev("v", "a", "play", NULL, T0),
+                             sc_ev("u", "b", "play", NULL, T0), sc_ev("w", "b", "play", NULL, T0)};
+    enc_err err = {0};
+    ck_assert_int_eq(evstore_append(s, ev, 4, T0, NULL, NULL, &err), 0);
+    char seen[5] = {0};
+    ck_assert_int_eq(evstore_users(s, sc_user_mark, seen, &err), 0);
+    ck_assert_mem_eq(seen, "\1\1\1\0\0", 5);
+    ck_assert_int_eq(evstore_compact(s, T0, NULL, &err), 0);
+    struct ev_event more[2] = {sc_ev("x", "a", "play", NULL, T0), sc_ev("u", "c", "play", NULL, T0)};
+    ck_assert_int_eq(evstore_append(s, more, 2, T0, NULL, NULL, &err), 0);
+    memset(seen, 0, sizeof seen);
+    ck_assert_int_eq(evstore_users(s, sc_user_mark, seen, &err), 0);
+    ck_assert_mem_eq(seen, "\1\1\1\1\0", 5);
+    evstore_close(s);
+}
+END_TEST
+
 static void sc_add_common(TCase *tc)
 {
+    tcase_add_test(tc, users_with_events);
     tcase_add_test(tc, items_with_events);
     tcase_add_test(tc, append_and_read_newest_first);
     tcase_add_test(tc, duplicates_counted_once);

@@ -174,6 +174,110 @@ START_TEST(acknowledged_survives_kill)
 }
 END_TEST
 
+static struct evstore *open_merging(const char *dir, int64_t merge_events, int64_t cap)
+{
+    struct evstore_options o;
+    evstore_options_default(&o);
+    o.location = dir;
+    o.merge_events = merge_events;
+    o.user_cap = cap;
+    struct evstore *s = NULL;
+    enc_err err = {0};
+    ck_assert_msg(evstore_open(&o, &s, &err) == 0, "%s", err.msg);
+    return s;
+}
+
+static int sc_count_event(void *arg, const struct ev_event *e)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int count_items(void *arg, const char *id, size_t len)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* Appends go to a log that is merged into the indexes later: reads, the
+ * duplicate check, scans and stats see events on both sides, before and
+ * after a merge, across a reopen with an unmerged log, and read-only. */
+START_TEST(log_and_merge)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", sc_location());
+    struct evstore *s = open_merging(dir, 1000000, 4);   /* no merge by size */
+    enc_err err = {0};
+    struct ev_event ev[3] = {sc_ev("u", "a", "play", "k1", T0), sc_ev("u", "b", "play", "k2", T0),
+                             sc_ev("v", "a", "like", NULL, T0)};
+    size_t acc, dup;
+    ck_assert_int_eq(evstore_append(s, ev, 3, T0, &acc, &dup, &err), 0);
+    ck_assert_int_eq(evstore_compact(s, T0, NULL, &err), 0);   /* merges: k1, k2 indexed */
+    struct ev_event more[4] = {sc_ev("u", "c", "play", "k3", T0), sc_ev("u", "d", "play", "k1", T0),
+                               sc_ev("w", "c", "play", NULL, T0), sc_ev("u", "e", "play", NULL, T0)};
+    ck_assert_int_eq(evstore_append(s, more, 4, T0, &acc, &dup, &err), 0);
+    ck_assert_uint_eq(acc, 3);   /* k1 is in the index */
+    ck_assert_uint_eq(dup, 1);
+    ck_assert_int_eq(evstore_append(s, more, 1, T0, &acc, &dup, &err), 0);
+    ck_assert_uint_eq(dup, 1);   /* k3 is in the log */
+    /* u: e, c (log) then b, a (index); the cap (4) holds on reads */
+    struct sc_list l = sc_user(s, "u", 0);
+    ck_assert_int_eq(l.n, 4);
+    ck_assert_str_eq(l.item[0], "e");
+    ck_assert_str_eq(l.item[1], "c");
+    ck_assert_str_eq(l.item[2], "b");
+    ck_assert_str_eq(l.item[3], "a");
+    ck_assert(l.seq[0] > l.seq[1] && l.seq[1] > l.seq[2]);
+    ck_assert_int_eq(sc_user(s, "u", 3).n, 3);
+    ck_assert_int_eq(sc_item(s, "c").n, 2);
+    ck_assert_int_eq(sc_item(s, "a").n, 2);
+    int items = 0;
+    ck_assert_int_eq(evstore_event_items(s, count_items, &items, &err), 0);
+    ck_assert_int_eq(items, 4);   /* a, b (index), a, c, e (log): each once */
+    struct evstore_stats st;
+    ck_assert_int_eq(evstore_stats(s, &st, &err), 0);
+    ck_assert_int_eq(st.events, 6);
+    ck_assert_int_eq(st.users, 3);
+    evstore_close(s);
+    /* reopened: the log is the tail again */
+    s = open_merging(dir, 1000000, 4);
+    ck_assert_int_eq(evstore_append(s, more, 1, T0, &acc, &dup, &err), 0);
+    ck_assert_uint_eq(dup, 1);
+    ck_assert_int_eq(sc_user(s, "u", 0).n, 4);
+    evstore_close(s);
+    /* read-only, as the trainer: the log is scanned */
+    int rc;
+    s = open_at(dir, 1, 0, &err, &rc);
+    ck_assert_int_eq(rc, 0);
+    l = sc_user(s, "u", 0);
+    ck_assert_int_eq(l.n, 4);
+    ck_assert_str_eq(l.item[0], "e");
+    ck_assert_int_eq(sc_item(s, "c").n, 2);
+    int scanned = 0;
+    ck_assert_int_eq(evstore_scan(s, sc_count_event, &scanned, &err), 0);
+    ck_assert_int_eq(scanned, 6);
+    evstore_close(s);
+    /* erasure merges first; the cap applies at the merge */
+    s = open_merging(dir, 2, 3);
+    size_t removed = 0;
+    ck_assert_int_eq(evstore_erase_user(s, "w", 1, T0, &removed, &err), 0);
+    ck_assert_uint_eq(removed, 1);
+    ck_assert_int_eq(sc_item(s, "a").n, 1);   /* u's "a" was capped away at the merge */
+    ck_assert_int_eq(evstore_stats(s, &st, &err), 0);
+    ck_assert_int_eq(st.events, 4);   /* u: b, c, e; v: a */
+    /* merge_events 2: merged by the writer after this request */
+    struct ev_event last[2] = {sc_ev("x", "f", "play", NULL, T0), sc_ev("x", "g", "play", NULL, T0)};
+    ck_assert_int_eq(evstore_append(s, last, 2, T0, NULL, NULL, &err), 0);
+    ck_assert_int_eq(sc_user(s, "x", 0).n, 2);
+    evstore_close(s);
+    s = open_at(dir, 1, 0, &err, &rc);
+    ck_assert_int_eq(sc_user(s, "x", 0).n, 2);
+    ck_assert_int_eq(evstore_stats(s, &st, &err), 0);
+    ck_assert_int_eq(st.events, 6);
+    evstore_close(s);
+}
+END_TEST
+
 int main(void)
 {
     base = tu_tmpdir();
@@ -187,6 +291,7 @@ int main(void)
     tcase_add_test(tc, missing_store_read_only);
     tcase_add_test(tc, full_map_is_all_or_nothing);
     tcase_add_test(tc, acknowledged_survives_kill);
+    tcase_add_test(tc, log_and_merge);
     suite_add_tcase(s, tc);
     int rc = tu_run(s);
     tu_rmrf(base);

@@ -284,6 +284,11 @@ int evstore_event_items(struct evstore *s, evstore_id_fn fn, void *arg, enc_err 
     return s->vt->event_items(s, fn, arg, err);
 }
 
+int evstore_users(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err)
+{
+    return s->vt->users(s, fn, arg, err);
+}
+
 int evstore_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *err)
 {
     return s->vt->scan(s, fn, arg, err);

@@ -52,6 +52,8 @@ struct evstore_options {
     int read_only;              /* open for reading (the trainer's export) */
     int64_t map_bytes;          /* LMDB: largest size of the file (0: 8 GiB) */
     int timeout_ms;             /* Redis: connect and command timeout (0: 1000) */
+    int64_t merge_events;       /* embedded: appended events merged into the indexes at
+                                   this many (0: 20,000; store_lmdb_int.h) */
 };
 
 /* Defaults: retention 90 days, 1,000 events per user. */
@@ -106,6 +108,10 @@ int evstore_item_events(struct evstore *s, const char *item, size_t len, size_t 
 /* Every item that has events (once each, no particular order). */
 typedef int (*evstore_id_fn)(void *arg, const char *id, size_t len);
 int evstore_event_items(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err);
+/* Every user with recorded events (once each, no particular order; a user
+ * whose events compaction removed may still be listed). The recommend side
+ * reads a user's events only for users listed here or announced since. */
+int evstore_users(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err);
 /* Every event, in no particular order (export, training). */
 int evstore_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *err);
 

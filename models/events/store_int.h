@@ -61,6 +61,7 @@ struct evstore_vt {
                        evstore_event_fn fn, void *arg, enc_err *err);
     int (*scan)(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *err);
     int (*event_items)(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err);
+    int (*users)(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err);
     int (*erase_user)(struct evstore *s, const char *user, size_t len, int64_t now,
                       size_t *removed, enc_err *err);
     int (*erased_at)(struct evstore *s, const char *user, size_t len, int64_t *when,

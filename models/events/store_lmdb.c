@@ -17,40 +17,24 @@
  *   items  item                         -> JSON      catalogue records
  *   rec    rec_id \0 type               -> u64 count, i64 updated
  *   meta   "seq" -> u64 last sequence number; "id" -> the store's id
+ *   log    u64B seq                     -> record    appended events not yet in
+ *                                                    ev, iu, ids and uc
  *
- * Writes: appends go through one writer thread that takes every queued
- * request, applies them in one write transaction and commits it (LMDB
- * fsyncs the data, then the meta page) before answering any of them: group
- * commit, so N concurrent requests cost one fsync pair instead of N. If the
- * group transaction fails (a full map), each request is retried in its own
- * transaction, so one request's failure never fails another. Erasure,
- * catalogue writes and compaction are rare and run their own transactions on
- * the calling thread (LMDB serialises writers).
+ * Writes: appends go to the log through one writer thread with group commit
+ * and are merged into the indexes in large sorted batches
+ * (store_lmdb_log.c; store_lmdb_int.h says why). Erasure, catalogue writes
+ * and compaction are rare and run their own transactions on the calling
+ * thread (erasure and compaction merge the log first).
  */
 #include <errno.h>
-#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "events/store_int.h"
+#include "events/store_lmdb_int.h"
 
-struct lm {
-    MDB_env *env;
-    MDB_dbi ev, iu, ids, uc, tomb, items, rec, meta;
-    char id[33];
-    int read_only;
-    /* the writer thread and its queue */
-    pthread_t writer;
-    int have_writer;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct evbatch *head, *tail;
-    int stop;
-};
-
-static int lm_err(enc_err *err, int rc, const char *what)
+int lm_err(enc_err *err, int rc, const char *what)
 {
     int code = rc == MDB_MAP_FULL ? ENC_EIO : rc == ENOMEM ? ENC_ENOMEM : ENC_EIO;
     if (rc == MDB_MAP_FULL)
@@ -59,43 +43,7 @@ static int lm_err(enc_err *err, int rc, const char *what)
     return enc_errf(err, code, "event store: %s: %s", what, mdb_strerror(rc));
 }
 
-/* ---- keys ------------------------------------------------------------ */
-
-#define KEY_MAX (2 + EV_ID_MAX + 8)
-
-static size_t prefix_key(unsigned char *k, const char *s, size_t len)
-{
-    k[0] = (unsigned char)(len >> 8);
-    k[1] = (unsigned char)len;
-    memcpy(k + 2, s, len);
-    return 2 + len;
-}
-
-static size_t seq_key(unsigned char *k, const char *s, size_t len, uint64_t seq)
-{
-    size_t n = prefix_key(k, s, len);
-    for (int i = 0; i < 8; i++)
-        k[n + i] = (unsigned char)(seq >> (56 - 8 * i));
-    return n + 8;
-}
-
-static uint64_t key_seq(const MDB_val *k)
-{
-    const unsigned char *p = (const unsigned char *)k->mv_data + k->mv_size - 8;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static int key_has_prefix(const MDB_val *k, const unsigned char *pre, size_t plen)
-{
-    return k->mv_size == plen + 8 && memcmp(k->mv_data, pre, plen) == 0;
-}
-
 /* ---- open / close ---------------------------------------------------- */
-
-static void *writer_main(void *arg);
 
 static int open_dbis(struct lm *l, MDB_txn *txn, unsigned flags)
 {
@@ -108,7 +56,14 @@ static int open_dbis(struct lm *l, MDB_txn *txn, unsigned flags)
         (rc = mdb_dbi_open(txn, "rec", flags, &l->rec)) ||
         (rc = mdb_dbi_open(txn, "meta", flags, &l->meta)))
         return rc;
-    return 0;
+    /* the log came later: a store written before it has none */
+    rc = mdb_dbi_open(txn, "log", flags, &l->log);
+    if (rc == MDB_NOTFOUND && !(flags & MDB_CREATE)) {
+        l->has_log = 0;
+        return 0;
+    }
+    l->has_log = rc == 0;
+    return rc;
 }
 
 static int lm_open(struct evstore *s, enc_err *err)
@@ -136,7 +91,7 @@ static int lm_open(struct evstore *s, enc_err *err)
         free(l);
         return lm_err(err, rc, "create");
     }
-    mdb_env_set_maxdbs(l->env, 8);
+    mdb_env_set_maxdbs(l->env, 9);
     mdb_env_set_mapsize(l->env, (size_t)s->opt.map_bytes);
     /* 126 readers by default; HTTP threads plus the trainer stay well below
      * 256. NOTLS: a read transaction is not tied to its thread's slot. */
@@ -180,15 +135,26 @@ static int lm_open(struct evstore *s, enc_err *err)
         goto fail;
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->cond, NULL);
+    pthread_mutex_init(&l->wlock, NULL);
+    pthread_mutex_init(&l->tail.lock, NULL);
+    l->merge_events = s->opt.merge_events > 0 ? s->opt.merge_events : MERGE_EVENTS_DEFAULT;
     s->impl = l;
     if (!l->read_only) {
-        if (pthread_create(&l->writer, NULL, writer_main, s) != 0) {
+        const char *why = NULL;
+        if ((rc = lm_tail_load(l)) != 0)
+            why = "cannot read its log";
+        else if (pthread_create(&l->writer, NULL, lm_writer_main, s) != 0)
+            why = "cannot start the writer thread";
+        if (why) {
+            lm_tail_free(&l->tail);
             pthread_mutex_destroy(&l->lock);
             pthread_cond_destroy(&l->cond);
+            pthread_mutex_destroy(&l->wlock);
+            pthread_mutex_destroy(&l->tail.lock);
             mdb_env_close(l->env);
             free(l);
             s->impl = NULL;
-            return enc_errf(err, ENC_ENOMEM, "event store: cannot start the writer thread");
+            return enc_errf(err, ENC_EIO, "event store %s: %s", dir, why);
         }
         l->have_writer = 1;
     }
@@ -212,15 +178,18 @@ static void lm_close(struct evstore *s)
         pthread_mutex_unlock(&l->lock);
         pthread_join(l->writer, NULL);   /* it drains the queue first */
     }
+    lm_tail_free(&l->tail);
     pthread_mutex_destroy(&l->lock);
     pthread_cond_destroy(&l->cond);
+    pthread_mutex_destroy(&l->wlock);
+    pthread_mutex_destroy(&l->tail.lock);
     mdb_env_close(l->env);
     free(l);
 }
 
-/* ---- appends: the writer thread -------------------------------------- */
+/* ---- shared with store_lmdb_log.c ----------------------------------- */
 
-static int get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out)
+int lm_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out)
 {
     MDB_val k = {strlen(key), (void *)key}, v;
     int rc = mdb_get(txn, dbi, &k, &v);
@@ -233,14 +202,8 @@ static int get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out)
     return rc;
 }
 
-static int put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t val)
-{
-    MDB_val k = {strlen(key), (void *)key}, v = {8, &val};
-    return mdb_put(txn, dbi, &k, &v, 0);
-}
-
 /* Delete the event at ev-key `k` (record `rec`) and its item index entry. */
-static int del_event(struct lm *l, MDB_txn *txn, MDB_cursor *cur, const MDB_val *k,
+int lm_del_event(struct lm *l, MDB_txn *txn, MDB_cursor *cur, const MDB_val *k,
                      const MDB_val *rec)
 {
     struct ev_event e;
@@ -255,205 +218,43 @@ static int del_event(struct lm *l, MDB_txn *txn, MDB_cursor *cur, const MDB_val 
     return mdb_cursor_del(cur, 0);
 }
 
-/* One more event for `user`: count it, and past the cap drop the oldest. */
-static int count_and_cap(struct lm *l, MDB_txn *txn, const char *user, size_t len, int64_t cap)
-{
-    MDB_val k = {len, (void *)user}, v;
-    uint32_t n = 0;
-    int rc = mdb_get(txn, l->uc, &k, &v);
-    if (rc == 0 && v.mv_size == 4)
-        memcpy(&n, v.mv_data, 4);
-    else if (rc && rc != MDB_NOTFOUND)
-        return rc;
-    n++;
-    if ((int64_t)n > cap) {
-        MDB_cursor *cur;
-        unsigned char pk[KEY_MAX];
-        size_t plen = prefix_key(pk, user, len);
-        MDB_val ck = {plen, pk}, cv;
-        if ((rc = mdb_cursor_open(txn, l->ev, &cur)) != 0)
-            return rc;
-        rc = mdb_cursor_get(cur, &ck, &cv, MDB_SET_RANGE);
-        if (rc == 0 && key_has_prefix(&ck, pk, plen)) {
-            rc = del_event(l, txn, cur, &ck, &cv);
-            n--;
-        }
-        mdb_cursor_close(cur);
-        if (rc && rc != MDB_NOTFOUND)
-            return rc;
-    }
-    v.mv_size = 4;
-    v.mv_data = &n;
-    return mdb_put(txn, l->uc, &k, &v, 0);
-}
-
-static int bump_rec(struct lm *l, MDB_txn *txn, const struct ev_event *e, int64_t now)
-{
-    unsigned char key[EV_ID_MAX + 1 + EV_TYPE_MAX];
-    memcpy(key, e->rec_id, e->rec_len);
-    key[e->rec_len] = 0;
-    memcpy(key + e->rec_len + 1, e->type, e->type_len);
-    MDB_val k = {(size_t)e->rec_len + 1 + e->type_len, key}, v;
-    unsigned char val[16] = {0};
-    uint64_t count = 0;
-    int rc = mdb_get(txn, l->rec, &k, &v);
-    if (rc == 0 && v.mv_size == 16)
-        memcpy(&count, v.mv_data, 8);
-    else if (rc && rc != MDB_NOTFOUND)
-        return rc;
-    count++;
-    memcpy(val, &count, 8);
-    memcpy(val + 8, &now, 8);
-    v.mv_size = 16;
-    v.mv_data = val;
-    return mdb_put(txn, l->rec, &k, &v, 0);
-}
-
-/* Apply one request inside `txn`; fills b->res counts. An LMDB error code
- * (the transaction must then be aborted) or 0. */
-static int apply_batch(struct evstore *s, MDB_txn *txn, struct evbatch *b)
-{
-    struct lm *l = s->impl;
-    uint64_t seq;
-    int rc;
-    if ((rc = get_u64(txn, l->meta, "seq", &seq)) != 0)
-        return rc;
-    b->res.accepted = b->res.duplicates = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        struct ev_event *e = &b->ev[i];
-        e->seq = 0;
-        if (e->id_len) {
-            MDB_val k = {e->id_len, (void *)e->id}, v = {8, &b->now};
-            rc = mdb_put(txn, l->ids, &k, &v, MDB_NOOVERWRITE);
-            if (rc == MDB_KEYEXIST) {
-                b->res.duplicates++;
-                continue;
-            }
-            if (rc)
-                return rc;
-        }
-        e->seq = ++seq;
-        unsigned char key[KEY_MAX];
-        MDB_val k = {seq_key(key, e->user, e->user_len, seq), key};
-        MDB_val v = {b->rec_len[i], b->rec[i]};
-        if ((rc = mdb_put(txn, l->ev, &k, &v, 0)) != 0)
-            return rc;
-        k.mv_size = seq_key(key, e->item, e->item_len, seq);
-        if ((rc = mdb_put(txn, l->iu, &k, &v, 0)) != 0)
-            return rc;
-        if ((rc = count_and_cap(l, txn, e->user, e->user_len, s->opt.user_cap)) != 0)
-            return rc;
-        if (e->rec_len && (rc = bump_rec(l, txn, e, b->now)) != 0)
-            return rc;
-        b->res.accepted++;
-    }
-    return put_u64(txn, l->meta, "seq", seq);
-}
-
-static void announce(struct evstore *s, struct evbatch *b)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        const struct ev_event *e = &b->ev[i];
-        if (!e->seq)
-            continue;
-        /* consecutive events of one user are announced once */
-        if (i == 0 || b->ev[i - 1].user_len != e->user_len ||
-            memcmp(b->ev[i - 1].user, e->user, e->user_len) != 0)
-            evstore__changed(s, EV_CHANGE_USER, e->user, e->user_len);
-        evstore__changed(s, EV_CHANGE_ITEM, e->item, e->item_len);
-    }
-}
-
-/* Commit a group of requests; on failure retry them one by one. */
-static void commit_group(struct evstore *s, struct evbatch *group)
-{
-    struct lm *l = s->impl;
-    MDB_txn *txn = NULL;
-    int rc = mdb_txn_begin(l->env, NULL, 0, &txn);
-    for (struct evbatch *b = group; rc == 0 && b; b = b->next)
-        rc = apply_batch(s, txn, b);
-    if (rc == 0) {
-        rc = mdb_txn_commit(txn);
-        txn = NULL;
-    }
-    if (txn)
-        mdb_txn_abort(txn);
-    if (rc == 0) {
-        for (struct evbatch *b = group, *next; b; b = next) {
-            next = b->next;
-            announce(s, b);
-            evbatch_finish(b);
-        }
-        return;
-    }
-    int alone = group->next == NULL;
-    for (struct evbatch *b = group, *next; b; b = next) {
-        next = b->next;
-        if (alone) {
-            b->res.code = lm_err(&b->res.err, rc, "append");
-            b->res.accepted = b->res.duplicates = 0;
-            evbatch_finish(b);
-        } else {
-            b->next = NULL;
-            commit_group(s, b);
-        }
-    }
-}
-
-static void *writer_main(void *arg)
-{
-    struct evstore *s = arg;
-    struct lm *l = s->impl;
-    pthread_mutex_lock(&l->lock);
-    for (;;) {
-        while (!l->head && !l->stop)
-            pthread_cond_wait(&l->cond, &l->lock);
-        if (!l->head && l->stop)
-            break;
-        struct evbatch *group = l->head;
-        l->head = l->tail = NULL;
-        pthread_mutex_unlock(&l->lock);
-        commit_group(s, group);
-        pthread_mutex_lock(&l->lock);
-    }
-    pthread_mutex_unlock(&l->lock);
-    return NULL;
-}
-
-static void lm_append(struct evstore *s, struct evbatch *b)
-{
-    struct lm *l = s->impl;
-    if (!l->have_writer) {
-        b->res.code = enc_errf(&b->res.err, ENC_EUNSUPPORTED, "event store opened read-only");
-        evbatch_finish(b);
-        return;
-    }
-    b->next = NULL;
-    pthread_mutex_lock(&l->lock);
-    if (l->tail)
-        l->tail->next = b;
-    else
-        l->head = b;
-    l->tail = b;
-    pthread_cond_signal(&l->cond);
-    pthread_mutex_unlock(&l->lock);
-}
-
 /* ---- reads ----------------------------------------------------------- */
 
-static int visit_prefix(struct lm *l, MDB_dbi dbi, const char *id, size_t len, size_t limit,
-                        evstore_event_fn fn, void *arg, enc_err *err)
+/* A user's or an item's events, newest first: the tail's (or, read-only,
+ * the log's), then the index's older ones. Users' reads stop at the cap
+ * (the cap is applied to the index at merges). */
+static int visit_prefix(struct evstore *s, int by_item, const char *id, size_t len,
+                        size_t limit, evstore_event_fn fn, void *arg, enc_err *err)
 {
+    struct lm *l = s->impl;
     if (len == 0 || len > EV_ID_MAX)
         return 0;
-    MDB_txn *txn;
+    if (!by_item && (limit == 0 || (int64_t)limit > s->opt.user_cap))
+        limit = (size_t)s->opt.user_cap;
+    MDB_txn *txn = NULL;
     MDB_cursor *cur;
-    int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
+    struct tail_copy tc;
+    int rc = lm_read_begin(l, by_item, id, len, &txn, &tc);
+    if (rc) {
+        if (txn)
+            mdb_txn_abort(txn);
+        tail_copy_free(&tc);
         return lm_err(err, rc, "read");
-    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0) {
+    }
+    size_t n = 0;
+    int stop = 0;
+    for (size_t i = 0; i < tc.n && !stop && (limit == 0 || n < limit); i++) {
+        struct ev_event e;
+        if (evrec_decode(tc.bytes + tc.off[i], tc.len[i], &e) == 0) {
+            e.seq = tc.seq[i];
+            n++;
+            stop = fn(arg, &e);
+        }
+    }
+    if (stop || (limit && n >= limit) || (rc = mdb_cursor_open(txn, by_item ? l->iu : l->ev, &cur))) {
         mdb_txn_abort(txn);
-        return lm_err(err, rc, "read");
+        tail_copy_free(&tc);
+        return rc ? lm_err(err, rc, "read") : 0;
     }
     unsigned char pk[KEY_MAX];
     size_t plen = seq_key(pk, id, len, UINT64_MAX) - 8;
@@ -461,11 +262,12 @@ static int visit_prefix(struct lm *l, MDB_dbi dbi, const char *id, size_t len, s
     /* the first key past this prefix, then step back: newest first */
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     rc = mdb_cursor_get(cur, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
-    size_t n = 0;
     while (rc == 0 && key_has_prefix(&k, pk, plen) && (limit == 0 || n < limit)) {
         struct ev_event e;
-        if (evrec_decode(v.mv_data, v.mv_size, &e) == 0) {
-            e.seq = key_seq(&k);
+        uint64_t seq = key_seq(&k);
+        /* merged since the tail was copied: the copy had it */
+        if (seq < tc.first_seq && evrec_decode(v.mv_data, v.mv_size, &e) == 0) {
+            e.seq = seq;
             n++;
             if (fn(arg, &e))
                 break;
@@ -474,23 +276,24 @@ static int visit_prefix(struct lm *l, MDB_dbi dbi, const char *id, size_t len, s
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    tail_copy_free(&tc);
     return 0;
 }
 
 static int lm_user_events(struct evstore *s, const char *user, size_t len, size_t limit,
                           evstore_event_fn fn, void *arg, enc_err *err)
 {
-    struct lm *l = s->impl;
-    return visit_prefix(l, l->ev, user, len, limit, fn, arg, err);
+    return visit_prefix(s, 0, user, len, limit, fn, arg, err);
 }
 
 static int lm_item_events(struct evstore *s, const char *item, size_t len, size_t limit,
                           evstore_event_fn fn, void *arg, enc_err *err)
 {
-    struct lm *l = s->impl;
-    return visit_prefix(l, l->iu, item, len, limit, fn, arg, err);
+    return visit_prefix(s, 1, item, len, limit, fn, arg, err);
 }
 
+/* Every event: the index and the log, in one transaction (where an event is
+ * in exactly one of them). */
 static int lm_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *err)
 {
     struct lm *l = s->impl;
@@ -499,21 +302,25 @@ static int lm_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *e
     int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return lm_err(err, rc, "scan");
-    if ((rc = mdb_cursor_open(txn, l->ev, &cur)) != 0) {
-        mdb_txn_abort(txn);
-        return lm_err(err, rc, "scan");
-    }
-    MDB_val k, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        struct ev_event e;
-        if (k.mv_size < 10 || evrec_decode(v.mv_data, v.mv_size, &e) != 0)
-            continue;
-        e.seq = key_seq(&k);
-        if (fn(arg, &e))
+    int stop = 0;
+    for (int pass = 0; pass < 2 && !stop; pass++) {
+        if (pass == 1 && !l->has_log)
             break;
+        if ((rc = mdb_cursor_open(txn, pass ? l->log : l->ev, &cur)) != 0) {
+            mdb_txn_abort(txn);
+            return lm_err(err, rc, "scan");
+        }
+        MDB_val k, v;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !stop;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            struct ev_event e;
+            if (k.mv_size < (pass ? 8u : 10u) || evrec_decode(v.mv_data, v.mv_size, &e) != 0)
+                continue;
+            e.seq = key_seq(&k);
+            stop = fn(arg, &e);
+        }
+        mdb_cursor_close(cur);
     }
-    mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return 0;
 }
@@ -546,18 +353,101 @@ static int lm_event_items(struct evstore *s, evstore_id_fn fn, void *arg, enc_er
             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
+    /* then the log's items that the index lacks, once each */
+    strmap seen = {0};
+    MDB_cursor *icur = NULL;
+    if (l->has_log && mdb_cursor_open(txn, l->iu, &icur) == 0 &&
+        mdb_cursor_open(txn, l->log, &cur) == 0) {
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            struct ev_event e;
+            if (evrec_decode(v.mv_data, v.mv_size, &e) != 0 ||
+                strmap_find(&seen, e.item, e.item_len) >= 0)
+                continue;
+            size_t before = strmap_size(&seen);
+            if (strmap_add(&seen, e.item, e.item_len) < 0 || strmap_size(&seen) == before)
+                break;
+            unsigned char pk[KEY_MAX];
+            size_t plen = prefix_key(pk, e.item, e.item_len);
+            MDB_val ik = {seq_key(pk, e.item, e.item_len, 0), pk}, iv;
+            int in_index = mdb_cursor_get(icur, &ik, &iv, MDB_SET_RANGE) == 0 &&
+                           key_has_prefix(&ik, pk, plen);
+            if (!in_index && fn(arg, e.item, e.item_len))
+                break;
+        }
+        mdb_cursor_close(cur);
+    }
+    if (icur)
+        mdb_cursor_close(icur);
+    strmap_clear(&seen);
     mdb_txn_abort(txn);
     return 0;
 }
 
-/* ---- erasure ---------------------------------------------------------- */
-
-static int lm_erase_user(struct evstore *s, const char *user, size_t len, int64_t now,
-                         size_t *removed, enc_err *err)
+/* The users' counts (uc) are the merged users; then the users of the tail
+ * (read-only: of the log) that uc lacks, once each. */
+static int lm_users(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err)
 {
     struct lm *l = s->impl;
-    if (l->read_only)
-        return enc_errf(err, ENC_EUNSUPPORTED, "event store opened read-only");
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lm_err(err, rc, "read");
+    if ((rc = mdb_cursor_open(txn, l->uc, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return lm_err(err, rc, "read");
+    }
+    MDB_val k, v;
+    int stop = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !stop;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        stop = fn(arg, k.mv_data, k.mv_size);
+    mdb_cursor_close(cur);
+    strmap extra = {0};
+    int oom = 0;
+    if (!stop && !l->read_only) {
+        pthread_mutex_lock(&l->tail.lock);
+        for (size_t i = 0; i < strmap_size(&l->tail.users) && !oom; i++) {
+            size_t len;
+            const char *u = strmap_key(&l->tail.users, i, &len);
+            MDB_val uk = {len, (void *)u};
+            if (mdb_get(txn, l->uc, &uk, &v) == MDB_NOTFOUND && strmap_add(&extra, u, len) < 0)
+                oom = 1;
+        }
+        pthread_mutex_unlock(&l->tail.lock);
+    } else if (!stop && l->has_log && mdb_cursor_open(txn, l->log, &cur) == 0) {
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !oom;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            struct ev_event e;
+            MDB_val uk, uv;
+            if (evrec_decode(v.mv_data, v.mv_size, &e) != 0)
+                continue;
+            uk.mv_size = e.user_len;
+            uk.mv_data = (void *)e.user;
+            if (mdb_get(txn, l->uc, &uk, &uv) == MDB_NOTFOUND &&
+                strmap_add(&extra, e.user, e.user_len) < 0)
+                oom = 1;
+        }
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    for (size_t i = 0; i < strmap_size(&extra) && !stop && !oom; i++) {
+        size_t len;
+        const char *u = strmap_key(&extra, i, &len);
+        stop = fn(arg, u, len);
+    }
+    strmap_clear(&extra);
+    return oom ? enc_errf(err, ENC_ENOMEM, "out of memory") : 0;
+}
+
+/* ---- erasure ---------------------------------------------------------- */
+
+/* Erase from the indexes (the log merged into them first, under wlock). */
+static int erase_merged(struct evstore *s, const char *user, size_t len, int64_t now,
+                        size_t *removed, enc_err *err)
+{
+    struct lm *l = s->impl;
     MDB_txn *txn;
     MDB_cursor *cur = NULL;
     int rc = mdb_txn_begin(l->env, NULL, 0, &txn);
@@ -596,7 +486,7 @@ static int lm_erase_user(struct evstore *s, const char *user, size_t len, int64_
             memcpy(items[n_items], e.item, e.item_len);
             item_lens[n_items++] = e.item_len;
         }
-        if ((rc = del_event(l, txn, cur, &k, &v)) != 0)
+        if ((rc = lm_del_event(l, txn, cur, &k, &v)) != 0)
             goto out;
         (*removed)++;
         /* after a delete the cursor already sits on the next entry, and
@@ -633,6 +523,22 @@ out:
     free(items);
     free(item_lens);
     return rc ? lm_err(err, rc, "erase") : 0;
+}
+
+static int lm_erase_user(struct evstore *s, const char *user, size_t len, int64_t now,
+                         size_t *removed, enc_err *err)
+{
+    struct lm *l = s->impl;
+    if (l->read_only)
+        return enc_errf(err, ENC_EUNSUPPORTED, "event store opened read-only");
+    pthread_mutex_lock(&l->wlock);
+    int rc = lm_merge(s);
+    if (rc == 0)
+        rc = erase_merged(s, user, len, now, removed, err);
+    else
+        rc = lm_err(err, rc, "erase");
+    pthread_mutex_unlock(&l->wlock);
+    return rc;
 }
 
 static int lm_erased_at(struct evstore *s, const char *user, size_t len, int64_t *when,
@@ -853,7 +759,7 @@ static int compact_dbi(struct lm *l, MDB_dbi dbi, int64_t cutoff, size_t *remove
                             rc = 0;
                     }
                     if (rc == 0)
-                        rc = del_event(l, txn, cur, &k, &v);
+                        rc = lm_del_event(l, txn, cur, &k, &v);
                 } else {
                     rc = mdb_cursor_del(cur, 0);
                 }
@@ -891,7 +797,11 @@ static int lm_compact(struct evstore *s, int64_t now, size_t *removed, enc_err *
     if (l->read_only)
         return enc_errf(err, ENC_EUNSUPPORTED, "event store opened read-only");
     int64_t cutoff = now - s->opt.retention_days * 86400;
-    int rc;
+    pthread_mutex_lock(&l->wlock);
+    int rc = lm_merge(s);   /* the indexes are what compaction walks */
+    pthread_mutex_unlock(&l->wlock);
+    if (rc)
+        return lm_err(err, rc, "compact");
     if ((rc = compact_dbi(l, l->ev, cutoff, removed, err)) != 0 ||
         (rc = compact_dbi(l, l->ids, cutoff, removed, err)) != 0 ||
         (rc = compact_dbi(l, l->rec, cutoff, removed, err)) != 0)
@@ -913,15 +823,28 @@ static int lm_stats(struct evstore *s, struct evstore_stats *out, enc_err *err)
     MDB_stat st;
     if (mdb_stat(txn, l->ev, &st) == 0)
         out->events = (int64_t)st.ms_entries;
+    if (l->has_log && mdb_stat(txn, l->log, &st) == 0)
+        out->events += (int64_t)st.ms_entries;
     if (mdb_stat(txn, l->uc, &st) == 0)
         out->users = (int64_t)st.ms_entries;
     if (mdb_stat(txn, l->ids, &st) == 0)
         out->event_ids = (int64_t)st.ms_entries;
+    /* and the tail's users the indexes do not have yet */
+    pthread_mutex_lock(&l->tail.lock);
+    for (size_t i = 0; i < strmap_size(&l->tail.users); i++) {
+        size_t len;
+        const char *u = strmap_key(&l->tail.users, i, &len);
+        MDB_val k = {len, (void *)u}, v;
+        if (mdb_get(txn, l->uc, &k, &v) == MDB_NOTFOUND)
+            out->users++;
+    }
+    out->event_ids += (int64_t)strmap_size(&l->tail.ids);
+    pthread_mutex_unlock(&l->tail.lock);
     if (mdb_stat(txn, l->items, &st) == 0)
         out->items = (int64_t)st.ms_entries;
     if (mdb_stat(txn, l->tomb, &st) == 0)
         out->tombstones = (int64_t)st.ms_entries;
-    get_u64(txn, l->meta, "seq", &out->last_seq);
+    lm_get_u64(txn, l->meta, "seq", &out->last_seq);
     mdb_txn_abort(txn);
     MDB_envinfo info;
     if (mdb_env_info(l->env, &info) == 0 && mdb_env_stat(l->env, &st) == 0)
@@ -950,6 +873,7 @@ const struct evstore_vt evstore_lmdb_vt = {
     .item_events = lm_item_events,
     .scan = lm_scan,
     .event_items = lm_event_items,
+    .users = lm_users,
     .erase_user = lm_erase_user,
     .erased_at = lm_erased_at,
     .tombstones = lm_tombstones,

@@ -496,6 +496,12 @@ static int rd_event_items(struct evstore *s, evstore_id_fn fn, void *arg, enc_er
     return scan_key(s, "SSCAN", P "items_ev", 0, id_member, &t, err);
 }
 
+static int rd_users(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err)
+{
+    struct id_scan t = {fn, arg};
+    return scan_key(s, "SSCAN", P "users", 0, id_member, &t, err);
+}
+
 static int rd_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *err)
 {
     struct scan_users u = {s, fn, arg, 0, 0, err};
@@ -821,6 +827,7 @@ const struct evstore_vt evstore_redis_vt = {
     .item_events = rd_item_events,
     .scan = rd_scan,
     .event_items = rd_event_items,
+    .users = rd_users,
     .erase_user = rd_erase_user,
     .erased_at = rd_erased_at,
     .tombstones = rd_tombstones,

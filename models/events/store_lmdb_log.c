@@ -1,0 +1,667 @@
+/*
+ * store_lmdb_log.c - the embedded store's write side: appends to the log
+ * under group commit, the in-memory tail index of the log, and merges of
+ * the log into the indexes (store_lmdb_int.h explains the layout and why).
+ *
+ * One writer thread takes every queued request, applies them in one write
+ * transaction and commits it (LMDB fsyncs the data, then the meta page)
+ * before answering any of them: group commit, so N concurrent requests cost
+ * one fsync pair instead of N. If the group's transaction fails (a full
+ * map), each request is retried in its own transaction, so one request's
+ * failure never fails another. A group writes only the log (its records in
+ * sequence order, dense pages), the client ids' duplicate check reads the
+ * ids index and the tail, and recommendation counts are bumped once per
+ * (recommendation, type) of the group.
+ *
+ * A merge (on the writer thread when the tail reaches merge_events, and
+ * before an erasure or a compaction) applies the whole log in key order:
+ * each index's puts are sorted (ids by id, ev by user then seq, iu by item
+ * then seq), so consecutive puts walk the same path and touch each leaf
+ * once, and a user's count and cap are updated once; then it empties the
+ * log, all in one transaction. The per-user cap is therefore applied at the
+ * merge; reads never return more than the cap.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events/store_lmdb_int.h"
+
+/* ---- sorting a group ---------------------------------------------------- */
+
+struct gev {
+    struct ev_event *e;
+    const unsigned char *rec;
+    size_t rec_len;
+    size_t order;               /* arrival order */
+};
+
+static int cmp_bytes(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : al < bl ? -1 : al > bl;
+}
+
+static int by_id(const void *x, const void *y)
+{
+    const struct gev *a = *(struct gev *const *)x, *b = *(struct gev *const *)y;
+    int c = cmp_bytes(a->e->id, a->e->id_len, b->e->id, b->e->id_len);
+    return c ? c : a->order < b->order ? -1 : 1;
+}
+
+/* the indexes' key order: [u16B len][id][u64B seq] */
+static int by_key(const char *a, size_t al, uint64_t as, const char *b, size_t bl, uint64_t bs)
+{
+    if (al != bl)
+        return al < bl ? -1 : 1;
+    int c = memcmp(a, b, al);
+    return c ? c : as < bs ? -1 : as > bs;
+}
+
+static int by_user(const void *x, const void *y)
+{
+    const struct gev *a = *(struct gev *const *)x, *b = *(struct gev *const *)y;
+    return by_key(a->e->user, a->e->user_len, a->e->seq, b->e->user, b->e->user_len, b->e->seq);
+}
+
+static int by_item(const void *x, const void *y)
+{
+    const struct gev *a = *(struct gev *const *)x, *b = *(struct gev *const *)y;
+    return by_key(a->e->item, a->e->item_len, a->e->seq, b->e->item, b->e->item_len, b->e->seq);
+}
+
+static int by_rec(const void *x, const void *y)
+{
+    const struct gev *a = *(struct gev *const *)x, *b = *(struct gev *const *)y;
+    int c = cmp_bytes(a->e->rec_id, a->e->rec_len, b->e->rec_id, b->e->rec_len);
+    return c ? c : cmp_bytes(a->e->type, a->e->type_len, b->e->type, b->e->type_len);
+}
+
+/* ---- index updates ------------------------------------------------------- */
+
+/* `add` more events for `user`: count them, and past the cap drop the
+ * oldest (with their item index entries). */
+static int count_and_cap(struct lm *l, MDB_txn *txn, const char *user, size_t len, uint32_t add,
+                         int64_t cap)
+{
+    MDB_val k = {len, (void *)user}, v;
+    uint32_t n = 0;
+    int rc = mdb_get(txn, l->uc, &k, &v);
+    if (rc == 0 && v.mv_size == 4)
+        memcpy(&n, v.mv_data, 4);
+    else if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    n += add;
+    if ((int64_t)n > cap) {
+        MDB_cursor *cur;
+        unsigned char pk[KEY_MAX];
+        size_t plen = prefix_key(pk, user, len);
+        MDB_val ck = {plen, pk}, cv;
+        if ((rc = mdb_cursor_open(txn, l->ev, &cur)) != 0)
+            return rc;
+        rc = mdb_cursor_get(cur, &ck, &cv, MDB_SET_RANGE);
+        while (rc == 0 && (int64_t)n > cap && key_has_prefix(&ck, pk, plen)) {
+            if ((rc = lm_del_event(l, txn, cur, &ck, &cv)) != 0)
+                break;
+            n--;
+            /* after a delete MDB_NEXT returns the entry that followed it */
+            rc = mdb_cursor_get(cur, &ck, &cv, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+    }
+    v.mv_size = 4;
+    v.mv_data = &n;
+    return mdb_put(txn, l->uc, &k, &v, 0);
+}
+
+/* Add `add` to the count of (rec_id, type). */
+static int bump_rec(struct lm *l, MDB_txn *txn, const struct ev_event *e, uint64_t add,
+                    int64_t now)
+{
+    unsigned char key[EV_ID_MAX + 1 + EV_TYPE_MAX];
+    memcpy(key, e->rec_id, e->rec_len);
+    key[e->rec_len] = 0;
+    memcpy(key + e->rec_len + 1, e->type, e->type_len);
+    MDB_val k = {(size_t)e->rec_len + 1 + e->type_len, key}, v;
+    unsigned char val[16] = {0};
+    uint64_t count = 0;
+    int rc = mdb_get(txn, l->rec, &k, &v);
+    if (rc == 0 && v.mv_size == 16)
+        memcpy(&count, v.mv_data, 8);
+    else if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    count += add;
+    memcpy(val, &count, 8);
+    memcpy(val + 8, &now, 8);
+    v.mv_size = 16;
+    v.mv_data = val;
+    return mdb_put(txn, l->rec, &k, &v, 0);
+}
+
+/* ---- the tail ------------------------------------------------------------ */
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need)
+        nc *= 2;
+    void *np = realloc(*p, nc * size);
+    if (!np)
+        return -1;
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+/* Index id in map m, with its chain head array `last` (-1: none yet). */
+static int64_t chain_slot(strmap *m, int32_t **last, size_t *cap, const char *id, size_t len)
+{
+    int64_t x = strmap_add(m, id, len);
+    if (x < 0)
+        return x;
+    if ((size_t)x >= *cap) {
+        size_t old = *cap;
+        if (grow((void **)last, cap, (size_t)x + 1, sizeof **last))
+            return ENC_ENOMEM;
+        for (size_t i = old; i < *cap; i++)
+            (*last)[i] = -1;
+    }
+    return x;
+}
+
+/* Add a committed event (caller holds the tail lock). 0 or ENC_ENOMEM. */
+static int tail_add(struct lm_tail *t, uint64_t seq, const unsigned char *rec, size_t len)
+{
+    struct ev_event e;
+    if (evrec_decode(rec, len, &e) != 0)
+        return 0;   /* not ours to read: never written by this code */
+    if (grow((void **)&t->ev, &t->cap, t->n + 1, sizeof *t->ev) ||
+        grow((void **)&t->bytes, &t->bytes_cap, t->used + len, 1))
+        return ENC_ENOMEM;
+    int64_t u = chain_slot(&t->users, &t->user_last, &t->user_cap, e.user, e.user_len);
+    int64_t i = u < 0 ? u : chain_slot(&t->items, &t->item_last, &t->item_cap, e.item, e.item_len);
+    if (i < 0 || (e.id_len && strmap_add(&t->ids, e.id, e.id_len) < 0))
+        return ENC_ENOMEM;
+    struct tail_ev *x = &t->ev[t->n];
+    x->seq = seq;
+    x->off = t->used;
+    x->len = (uint32_t)len;
+    x->prev_user = t->user_last[u];
+    x->prev_item = t->item_last[i];
+    memcpy(t->bytes + t->used, rec, len);
+    t->used += len;
+    t->user_last[u] = (int32_t)t->n;
+    t->item_last[i] = (int32_t)t->n;
+    t->n++;
+    return 0;
+}
+
+static void tail_clear(struct lm_tail *t)
+{
+    t->n = 0;
+    t->used = 0;
+    strmap_clear(&t->users);
+    strmap_clear(&t->items);
+    strmap_clear(&t->ids);
+    t->user_cap = t->item_cap = 0;
+    free(t->user_last);
+    free(t->item_last);
+    t->user_last = t->item_last = NULL;
+}
+
+void lm_tail_free(struct lm_tail *t)
+{
+    tail_clear(t);
+    free(t->ev);
+    free(t->bytes);
+    t->ev = NULL;
+    t->bytes = NULL;
+    t->cap = t->bytes_cap = 0;
+}
+
+int lm_tail_load(struct lm *l)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, l->log, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    MDB_val k, v;
+    pthread_mutex_lock(&l->tail.lock);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (k.mv_size == 8 && tail_add(&l->tail, get_be64(k.mv_data), v.mv_data, v.mv_size)) {
+            rc = ENOMEM;
+            break;
+        }
+    pthread_mutex_unlock(&l->tail.lock);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* ---- appends: a group of requests into the log ----------------------------- */
+
+/* Apply the requests `list` inside `txn` (counts into each b->res); every
+ * event gets its seq (0: a duplicate). An LMDB error code or 0. */
+static int apply_group(struct evstore *s, MDB_txn *txn, struct evbatch *list)
+{
+    struct lm *l = s->impl;
+    size_t n = 0;
+    for (struct evbatch *b = list; b; b = b->next)
+        n += b->n;
+    struct gev *ev = malloc((n ? n : 1) * sizeof *ev);
+    struct gev **by = malloc((n ? n : 1) * sizeof *by);
+    int rc = 0;
+    if (!ev || !by) {
+        rc = ENOMEM;
+        goto out;
+    }
+    size_t k = 0, nid = 0, nrec = 0;
+    for (struct evbatch *b = list; b; b = b->next) {
+        b->res.accepted = b->res.duplicates = 0;
+        for (size_t i = 0; i < b->n; i++, k++) {
+            ev[k] = (struct gev){&b->ev[i], b->rec[i], b->rec_len[i], k};
+            b->ev[i].seq = 1;
+            if (b->ev[i].id_len)
+                by[nid++] = &ev[k];
+        }
+    }
+    /* client ids, sorted: the first arrival of an id is the event */
+    qsort(by, nid, sizeof *by, by_id);
+    for (size_t i = 0; i < nid; i++) {
+        struct ev_event *e = by[i]->e;
+        if (i > 0 && !cmp_bytes(by[i - 1]->e->id, by[i - 1]->e->id_len, e->id, e->id_len)) {
+            e->seq = 0;
+            continue;
+        }
+        MDB_val key = {e->id_len, (void *)e->id}, v;
+        if (strmap_find(&l->tail.ids, e->id, e->id_len) >= 0 ||
+            (rc = mdb_get(txn, l->ids, &key, &v)) == 0)
+            e->seq = 0;
+        else if (rc != MDB_NOTFOUND)
+            goto out;
+        rc = 0;
+    }
+    /* sequence numbers in arrival order; the log in that order */
+    uint64_t seq;
+    if ((rc = lm_get_u64(txn, l->meta, "seq", &seq)) != 0)
+        goto out;
+    k = 0;
+    for (struct evbatch *b = list; b; b = b->next)
+        for (size_t i = 0; i < b->n; i++, k++) {
+            struct ev_event *e = &b->ev[i];
+            if (!e->seq) {
+                b->res.duplicates++;
+                continue;
+            }
+            e->seq = ++seq;
+            unsigned char key[8];
+            put_be64(key, seq);
+            MDB_val kv = {8, key}, v = {ev[k].rec_len, (void *)ev[k].rec};
+            if ((rc = mdb_put(txn, l->log, &kv, &v, MDB_APPEND)) != 0)
+                goto out;
+            b->res.accepted++;
+            if (e->rec_len)
+                by[nrec++] = &ev[k];
+        }
+    /* recommendation counts, once per (recommendation, type) */
+    qsort(by, nrec, sizeof *by, by_rec);
+    for (size_t i = 0, j; i < nrec; i = j) {
+        for (j = i + 1; j < nrec && !by_rec(&by[i], &by[j]); j++)
+            ;
+        if ((rc = bump_rec(l, txn, by[i]->e, j - i, list->now)) != 0)
+            goto out;
+    }
+    MDB_val mk = {3, "seq"}, mv = {8, &seq};
+    rc = mdb_put(txn, l->meta, &mk, &mv, 0);
+out:
+    free(ev);
+    free(by);
+    return rc;
+}
+
+/* Tell the watcher about each user and item of a committed request
+ * (consecutive repeats once). */
+static void announce(struct evstore *s, struct evbatch *b)
+{
+    const struct ev_event *pu = NULL, *pi = NULL;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct ev_event *e = &b->ev[i];
+        if (!e->seq)
+            continue;
+        if (!pu || pu->user_len != e->user_len || memcmp(pu->user, e->user, e->user_len))
+            evstore__changed(s, EV_CHANGE_USER, e->user, e->user_len);
+        if (!pi || pi->item_len != e->item_len || memcmp(pi->item, e->item, e->item_len))
+            evstore__changed(s, EV_CHANGE_ITEM, e->item, e->item_len);
+        pu = pi = e;
+    }
+}
+
+/* Commit a group (caller holds wlock): 0, or the LMDB code of a failure
+ * (nothing of it written). The committed events join the tail. */
+static int commit_list(struct evstore *s, struct evbatch *list)
+{
+    struct lm *l = s->impl;
+    MDB_txn *txn = NULL;
+    if ((int64_t)l->tail.n >= 8 * l->merge_events)
+        return MDB_MAP_FULL;   /* merges keep failing: the map is full */
+    int rc = mdb_txn_begin(l->env, NULL, 0, &txn);
+    if (rc == 0 && (rc = apply_group(s, txn, list)) == 0) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&l->tail.lock);
+    for (struct evbatch *b = list; b; b = b->next)
+        for (size_t i = 0; i < b->n; i++)
+            if (b->ev[i].seq && tail_add(&l->tail, b->ev[i].seq, b->rec[i], b->rec_len[i]))
+                l->merge_failed_at = -1;   /* out of memory: merge at once (it re-reads the log) */
+    pthread_mutex_unlock(&l->tail.lock);
+    return 0;
+}
+
+static void finish_list(struct evstore *s, struct evbatch *list, int rc)
+{
+    for (struct evbatch *b = list, *next; b; b = next) {
+        next = b->next;
+        if (rc) {
+            b->res.code = lm_err(&b->res.err, rc, "append");
+            b->res.accepted = b->res.duplicates = 0;
+        } else {
+            announce(s, b);   /* before the answer: a client's next read sees it */
+        }
+        evbatch_finish(b);
+    }
+}
+
+/* Commit a group of requests; on failure retry them one by one. */
+static void commit_group(struct evstore *s, struct evbatch *list)
+{
+    struct lm *l = s->impl;
+    pthread_mutex_lock(&l->wlock);
+    int rc = commit_list(s, list);
+    if (rc == 0 || !list->next) {
+        pthread_mutex_unlock(&l->wlock);
+        finish_list(s, list, rc);
+        return;
+    }
+    pthread_mutex_unlock(&l->wlock);
+    for (struct evbatch *b = list, *next; b; b = next) {
+        next = b->next;
+        b->next = NULL;
+        pthread_mutex_lock(&l->wlock);
+        rc = commit_list(s, b);
+        pthread_mutex_unlock(&l->wlock);
+        finish_list(s, b, rc);
+    }
+}
+
+/* ---- merges --------------------------------------------------------------- */
+
+int lm_merge(struct evstore *s)
+{
+    struct lm *l = s->impl;
+    MDB_txn *txn;
+    MDB_cursor *cur = NULL;
+    int rc = mdb_txn_begin(l->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    /* copy the log out (values in a write transaction move when pages do) */
+    size_t n = 0, cap_seq = 0, cap_off = 0, cap_len = 0, used = 0, bcap = 0;
+    uint64_t *seqs = NULL;
+    size_t *off = NULL, *lens = NULL;
+    unsigned char *bytes = NULL;
+    struct ev_event *ev = NULL;
+    struct gev *g = NULL, **by = NULL;
+    MDB_val k, v;
+    if ((rc = mdb_cursor_open(txn, l->log, &cur)) != 0)
+        goto out;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8)
+            continue;
+        if (grow((void **)&seqs, &cap_seq, n + 1, sizeof *seqs) ||
+            grow((void **)&off, &cap_off, n + 1, sizeof *off) ||
+            grow((void **)&lens, &cap_len, n + 1, sizeof *lens) ||
+            grow((void **)&bytes, &bcap, used + v.mv_size, 1)) {
+            rc = ENOMEM;
+            goto out;
+        }
+        memcpy(bytes + used, v.mv_data, v.mv_size);
+        seqs[n] = get_be64(k.mv_data);
+        off[n] = used;
+        lens[n++] = v.mv_size;
+        used += v.mv_size;
+    }
+    mdb_cursor_close(cur);
+    cur = NULL;
+    if (rc != MDB_NOTFOUND)
+        goto out;
+    rc = 0;
+    if (n == 0)
+        goto out;
+    if (!(ev = malloc(n * sizeof *ev)) || !(g = malloc(n * sizeof *g)) ||
+        !(by = malloc(n * sizeof *by))) {
+        rc = ENOMEM;
+        goto out;
+    }
+    size_t m = 0, nid = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (evrec_decode(bytes + off[i], lens[i], &ev[m]) != 0)
+            continue;   /* not a record of ours: dropped with the log */
+        ev[m].seq = seqs[i];
+        g[m] = (struct gev){&ev[m], bytes + off[i], lens[i], m};
+        if (ev[m].id_len)
+            by[nid++] = &g[m];
+        m++;
+    }
+    n = m;
+    qsort(by, nid, sizeof *by, by_id);
+    for (size_t i = 0; i < nid; i++) {
+        MDB_val key = {by[i]->e->id_len, (void *)by[i]->e->id}, val = {8, &by[i]->e->recv};
+        if ((rc = mdb_put(txn, l->ids, &key, &val, 0)) != 0)
+            goto out;
+    }
+    unsigned char key[KEY_MAX];
+    for (size_t i = 0; i < n; i++)
+        by[i] = &g[i];
+    qsort(by, n, sizeof *by, by_item);
+    for (size_t i = 0; i < n; i++) {
+        const struct ev_event *e = by[i]->e;
+        MDB_val kv = {seq_key(key, e->item, e->item_len, e->seq), key};
+        MDB_val val = {by[i]->rec_len, (void *)by[i]->rec};
+        if ((rc = mdb_put(txn, l->iu, &kv, &val, 0)) != 0)
+            goto out;
+    }
+    qsort(by, n, sizeof *by, by_user);
+    for (size_t i = 0; i < n; i++) {
+        const struct ev_event *e = by[i]->e;
+        MDB_val kv = {seq_key(key, e->user, e->user_len, e->seq), key};
+        MDB_val val = {by[i]->rec_len, (void *)by[i]->rec};
+        if ((rc = mdb_put(txn, l->ev, &kv, &val, 0)) != 0)
+            goto out;
+    }
+    for (size_t i = 0, j; i < n; i = j) {
+        const struct ev_event *e = by[i]->e;
+        for (j = i + 1; j < n && by[j]->e->user_len == e->user_len &&
+                        !memcmp(by[j]->e->user, e->user, e->user_len);
+             j++)
+            ;
+        if ((rc = count_and_cap(l, txn, e->user, e->user_len, (uint32_t)(j - i),
+                                s->opt.user_cap)) != 0)
+            goto out;
+    }
+    rc = mdb_drop(txn, l->log, 0);   /* empty it (the handle stays) */
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+    } else {
+        mdb_txn_abort(txn);
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&l->tail.lock);
+        tail_clear(&l->tail);
+        pthread_mutex_unlock(&l->tail.lock);
+        l->merge_failed_at = 0;
+    } else {
+        l->merge_failed_at = (int64_t)l->tail.n;
+    }
+    free(seqs);
+    free(off);
+    free(lens);
+    free(bytes);
+    free(ev);
+    free(g);
+    free(by);
+    return rc;
+}
+
+/* Merge when the tail is due (writer thread): at merge_events, and after a
+ * failed merge (a full map) only once merge_events more have come. */
+static void maybe_merge(struct evstore *s)
+{
+    struct lm *l = s->impl;
+    /* under wlock: an erasure or a compaction may be merging meanwhile */
+    pthread_mutex_lock(&l->wlock);
+    int64_t n = (int64_t)l->tail.n;
+    int due = n >= l->merge_events || l->merge_failed_at < 0;
+    if (l->merge_failed_at > 0 && n < l->merge_failed_at + l->merge_events)
+        due = 0;
+    if (due)
+        lm_merge(s);
+    pthread_mutex_unlock(&l->wlock);
+}
+
+void *lm_writer_main(void *arg)
+{
+    struct evstore *s = arg;
+    struct lm *l = s->impl;
+    pthread_mutex_lock(&l->lock);
+    for (;;) {
+        while (!l->head && !l->stop)
+            pthread_cond_wait(&l->cond, &l->lock);
+        if (!l->head && l->stop)
+            break;
+        struct evbatch *group = l->head;
+        l->head = l->tail_q = NULL;
+        pthread_mutex_unlock(&l->lock);
+        commit_group(s, group);
+        maybe_merge(s);
+        pthread_mutex_lock(&l->lock);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return NULL;
+}
+
+void lm_append(struct evstore *s, struct evbatch *b)
+{
+    struct lm *l = s->impl;
+    if (!l->have_writer) {
+        b->res.code = enc_errf(&b->res.err, ENC_EUNSUPPORTED, "event store opened read-only");
+        evbatch_finish(b);
+        return;
+    }
+    b->next = NULL;
+    pthread_mutex_lock(&l->lock);
+    if (l->tail_q)
+        l->tail_q->next = b;
+    else
+        l->head = b;
+    l->tail_q = b;
+    pthread_cond_signal(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* ---- reads: the tail's part ----------------------------------------------- */
+
+void tail_copy_free(struct tail_copy *c)
+{
+    free(c->seq);
+    free(c->off);
+    free(c->len);
+    free(c->bytes);
+    memset(c, 0, sizeof *c);
+}
+
+static int copy_add(struct tail_copy *c, size_t *cap, size_t *bcap, size_t *used, uint64_t seq,
+                    const void *rec, size_t len)
+{
+    size_t c1 = *cap, c2 = *cap, c3 = *cap;
+    if (grow((void **)&c->seq, &c1, c->n + 1, sizeof *c->seq) ||
+        grow((void **)&c->off, &c2, c->n + 1, sizeof *c->off) ||
+        grow((void **)&c->len, &c3, c->n + 1, sizeof *c->len) ||
+        grow((void **)&c->bytes, bcap, *used + len, 1))
+        return -1;
+    *cap = c1;
+    c->seq[c->n] = seq;
+    c->off[c->n] = *used;
+    c->len[c->n] = (uint32_t)len;
+    memcpy(c->bytes + *used, rec, len);
+    *used += len;
+    c->n++;
+    return 0;
+}
+
+int lm_read_begin(struct lm *l, int by_item, const char *id, size_t len, MDB_txn **txn,
+                  struct tail_copy *c)
+{
+    memset(c, 0, sizeof *c);
+    c->first_seq = UINT64_MAX;
+    size_t cap = 0, bcap = 0, used = 0;
+    int rc;
+    if (l->read_only) {   /* no tail index: the log, in this transaction */
+        if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn)) != 0)
+            return rc;
+        MDB_cursor *cur;
+        if (!l->has_log || mdb_cursor_open(*txn, l->log, &cur) != 0)
+            return 0;   /* a store from before the log has none */
+        MDB_val k, v;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+            struct ev_event e;
+            if (k.mv_size != 8 || evrec_decode(v.mv_data, v.mv_size, &e) != 0)
+                continue;
+            const char *x = by_item ? e.item : e.user;
+            size_t xl = by_item ? e.item_len : e.user_len;
+            if (xl == len && !memcmp(x, id, len) &&
+                copy_add(c, &cap, &bcap, &used, get_be64(k.mv_data), v.mv_data, v.mv_size)) {
+                mdb_cursor_close(cur);
+                return ENOMEM;
+            }
+        }
+        mdb_cursor_close(cur);
+        return 0;
+    }
+    struct lm_tail *t = &l->tail;
+    pthread_mutex_lock(&t->lock);
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn)) != 0) {
+        pthread_mutex_unlock(&t->lock);
+        return rc;
+    }
+    if (t->n)
+        c->first_seq = t->ev[0].seq;
+    int64_t x = strmap_find(by_item ? &t->items : &t->users, id, len);
+    for (int32_t i = x < 0 ? -1 : (by_item ? t->item_last : t->user_last)[x]; i >= 0;
+         i = by_item ? t->ev[i].prev_item : t->ev[i].prev_user)
+        if (copy_add(c, &cap, &bcap, &used, t->ev[i].seq, t->bytes + t->ev[i].off,
+                     t->ev[i].len)) {
+            rc = ENOMEM;
+            break;
+        }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
