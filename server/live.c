@@ -85,6 +85,9 @@ void live_metrics(struct live *l, buf *out)
                "# HELP encore_recommend_model_only_total Recommend answers from the model alone because the event store failed.\n"
                "# TYPE encore_recommend_model_only_total counter\n"
                "encore_recommend_model_only_total %lld\n"
+               "# HELP encore_recommend_event_reads_total Recommend requests that read the user's events from the store (users with events, on a cache miss).\n"
+               "# TYPE encore_recommend_event_reads_total counter\n"
+               "encore_recommend_event_reads_total %lld\n"
                "# HELP encore_events_compacted_total Events removed by retention compaction.\n"
                "# TYPE encore_events_compacted_total counter\n"
                "encore_events_compacted_total %lld\n"
@@ -96,6 +99,7 @@ void live_metrics(struct live *l, buf *out)
                (long long)__atomic_load_n(&l->refused, __ATOMIC_RELAXED),
                (long long)__atomic_load_n(&l->store_failures, __ATOMIC_RELAXED),
                (long long)__atomic_load_n(&l->model_only, __ATOMIC_RELAXED),
+               (long long)__atomic_load_n(&l->user_reads, __ATOMIC_RELAXED),
                (long long)__atomic_load_n(&l->compacted, __ATOMIC_RELAXED),
                evstore_kind(l->store), up);
     if (!up)

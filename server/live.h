@@ -41,6 +41,7 @@ struct live {
     int64_t refused;            /* requests refused as bad input (400/413) */
     int64_t store_failures;     /* store calls that failed (Redis down, disk full) */
     int64_t model_only;         /* recommend answers from the model alone: store down */
+    int64_t user_reads;         /* recommend requests that read a user's events */
     int64_t compactions;        /* compaction runs, and events they removed */
     int64_t compacted;
 };

@@ -131,6 +131,67 @@ static void ucache_free(void *p)
 
 #define CACHE_MAX 200000   /* users; past it the cache starts afresh */
 
+/* ---- users with events -------------------------------------------------- */
+
+/* The users the store has events or a tombstone for, as 64-bit hashes in an
+ * open-addressed table (0: empty): loaded from the store (evstore_users,
+ * evstore_tombstones) and grown by every user the change feed announces.
+ * A user not in it has nothing the store could add to an answer, so the
+ * request reads neither the store nor the cache: it costs what a recommend
+ * without events costs. A hash collision only costs a read. Users are never
+ * taken out (a compacted user's entry costs one read per cache miss). */
+struct uset {
+    uint64_t *slot;
+    size_t cap, n;              /* cap: a power of two (or 0) */
+};
+
+#define PRESENT_MAX (4u << 20)  /* users; past it the check is off (every user is read) */
+
+static int uset_has(const struct uset *u, uint64_t h)
+{
+    if (!u->cap)
+        return 0;
+    h = h ? h : 1;
+    for (size_t i = h & (u->cap - 1);; i = (i + 1) & (u->cap - 1)) {
+        if (u->slot[i] == h)
+            return 1;
+        if (!u->slot[i])
+            return 0;
+    }
+}
+
+/* 0, or -1: out of memory or past PRESENT_MAX (the set is unchanged). */
+static int uset_add(struct uset *u, uint64_t h)
+{
+    h = h ? h : 1;
+    if (2 * (u->n + 1) > u->cap) {   /* at most half full */
+        if (u->n + 1 > PRESENT_MAX)
+            return -1;
+        size_t nc = u->cap ? 2 * u->cap : 1024;
+        uint64_t *ns = calloc(nc, sizeof *ns);
+        if (!ns)
+            return -1;
+        for (size_t i = 0; i < u->cap; i++)
+            if (u->slot[i]) {
+                size_t j = u->slot[i] & (nc - 1);
+                while (ns[j])
+                    j = (j + 1) & (nc - 1);
+                ns[j] = u->slot[i];
+            }
+        free(u->slot);
+        u->slot = ns;
+        u->cap = nc;
+    }
+    size_t i = h & (u->cap - 1);
+    while (u->slot[i] && u->slot[i] != h)
+        i = (i + 1) & (u->cap - 1);
+    if (!u->slot[i]) {
+        u->slot[i] = h;
+        u->n++;
+    }
+    return 0;
+}
+
 /* ---- per-model views ---------------------------------------------------- */
 
 struct view {
@@ -205,9 +266,19 @@ struct live_reco {
         uint16_t len;
         char id[EV_ID_MAX];
     } ring[1024];
+    struct uset present;        /* users with events or a tombstone (hashes) */
+    int present_state;          /* PRESENT_* */
+    uint64_t present_gen;       /* bumped by RESYNC: a load begun before it is stale */
     struct view *views[16];     /* by model; replaced when stale */
     int n_views;
     char store_id[33];
+};
+
+enum {
+    PRESENT_OFF = -1,   /* too many users or out of memory: every user is read */
+    PRESENT_UNLOADED,   /* not known yet (start, RESYNC, a failed load) */
+    PRESENT_LOADING,
+    PRESENT_LOADED,
 };
 
 static void cat_free(void *p)
@@ -225,12 +296,18 @@ static void on_change(void *arg, enum ev_change kind, const char *id, size_t len
     uint64_t e = ++lr->epoch;
     int oom;
     if (kind == EV_CHANGE_RESYNC) {
+        /* users may have been missed: load them again before trusting the set */
+        lr->present_gen++;
+        if (lr->present_state == PRESENT_LOADED)
+            lr->present_state = PRESENT_UNLOADED;
         smap_clear(&lr->cache, ucache_free);
         lr->cleared_at = e;
         lr->cat_loaded = 0;   /* re-read the whole catalogue */
         lr->evitems_loaded = 0;
         lr->cat_gen++;
     } else if (kind == EV_CHANGE_USER) {
+        if (lr->present_state != PRESENT_OFF && uset_add(&lr->present, strmap_hash(id, len)) != 0)
+            lr->present_state = PRESENT_OFF;
         struct ucache *c = smap_get(&lr->cache, id, len);
         if (c) {
             c->valid = 0;
@@ -266,6 +343,8 @@ static void on_change(void *arg, enum ev_change kind, const char *id, size_t len
     pthread_mutex_unlock(&lr->lock);
 }
 
+static void present_load(struct live *l);
+
 int live_reco_init(struct live *l, enc_err *err)
 {
     struct live_reco *lr = calloc(1, sizeof *lr);
@@ -276,6 +355,7 @@ int live_reco_init(struct live *l, enc_err *err)
     if (evstore_id(l->store, lr->store_id, NULL) != 0)
         lr->store_id[0] = '\0';   /* Redis down at start: read again later */
     evstore_watch(l->store, on_change, l);
+    present_load(l);   /* after the watch: users announced meanwhile are kept */
     return 0;
 }
 
@@ -289,6 +369,7 @@ void live_reco_free(struct live *l)
     smap_clear(&lr->catalog, cat_free);
     smap_clear(&lr->pending, NULL);
     smap_clear(&lr->evitems, NULL);
+    free(lr->present.slot);
     for (int i = 0; i < lr->n_views; i++)
         view_unref(lr->views[i]);
     pthread_mutex_destroy(&lr->lock);
@@ -771,6 +852,80 @@ static int collect_event(void *arg, const struct ev_event *e)
     return 0;
 }
 
+/* ---- loading the users with events ----------------------------------------- */
+
+struct present_load {
+    struct uset set;
+    int full;
+};
+
+static int present_user(void *arg, const char *id, size_t len)
+{
+    struct present_load *p = arg;
+    if (uset_add(&p->set, strmap_hash(id, len)) != 0)
+        p->full = 1;
+    return p->full;
+}
+
+static int present_tomb(void *arg, const char *user, size_t len, int64_t when)
+{
+    (void)when;
+    return present_user(arg, user, len);
+}
+
+/* Load the set from the store, once at a time (others read meanwhile). The
+ * change feed adds to the live set while this runs; a RESYNC meanwhile makes
+ * the load stale (tried again by the next request). */
+static void present_load(struct live *l)
+{
+    struct live_reco *lr = l->reco;
+    pthread_mutex_lock(&lr->lock);
+    if (lr->present_state != PRESENT_UNLOADED) {
+        pthread_mutex_unlock(&lr->lock);
+        return;
+    }
+    lr->present_state = PRESENT_LOADING;
+    uint64_t gen = lr->present_gen;
+    pthread_mutex_unlock(&lr->lock);
+    struct present_load p = {{0}, 0};
+    enc_err err = {0};
+    int rc = evstore_users(l->store, present_user, &p, &err);
+    if (rc == 0 && !p.full)
+        rc = evstore_tombstones(l->store, present_tomb, &p, &err);
+    pthread_mutex_lock(&lr->lock);
+    int state = rc == 0 && lr->present_gen == gen ? PRESENT_LOADED : PRESENT_UNLOADED;
+    for (size_t i = 0; i < p.set.cap && state == PRESENT_LOADED && !p.full; i++)
+        if (p.set.slot[i] && uset_add(&lr->present, p.set.slot[i]) != 0)
+            p.full = 1;
+    if (p.full)
+        state = PRESENT_OFF;
+    if (lr->present_state == PRESENT_LOADING)   /* not turned off meanwhile */
+        lr->present_state = state;
+    pthread_mutex_unlock(&lr->lock);
+    if (rc)
+        live_add(l, store_failures, 1);
+    free(p.set.slot);
+}
+
+/* 1: the store has nothing for `user` (no events, no tombstone), so the
+ * answer is the model's; 0: read it. */
+static int user_absent(struct live *l, const char *user, size_t len)
+{
+    struct live_reco *lr = l->reco;
+    uint64_t h = strmap_hash(user, len);
+    pthread_mutex_lock(&lr->lock);
+    int state = lr->present_state;
+    int absent = state == PRESENT_LOADED && !uset_has(&lr->present, h);
+    pthread_mutex_unlock(&lr->lock);
+    if (state != PRESENT_UNLOADED)
+        return absent;
+    present_load(l);
+    pthread_mutex_lock(&lr->lock);
+    absent = lr->present_state == PRESENT_LOADED && !uset_has(&lr->present, h);
+    pthread_mutex_unlock(&lr->lock);
+    return absent;
+}
+
 /* ---- the recommend side's entry points ------------------------------------ */
 
 void live_query_free(struct live_query *lq)
@@ -803,9 +958,18 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
     size_t F = ro->factors(m->state);
     /* the user's cached state, or a fresh read */
     struct ucache *c = NULL, snap = {0};
+    if (user_absent(l, user, user_len)) {
+        /* nothing recorded: no store read, no cache entry (only the
+         * request's history may be folded in below) */
+        if (n_history == 0)
+            return 0;
+        c = &snap;
+    }
+    uint64_t e0 = 0;
+    if (!c) {
     pthread_mutex_lock(&lr->lock);
     struct ucache *hit = smap_get(&lr->cache, user, user_len);
-    uint64_t e0 = lr->epoch;
+    e0 = lr->epoch;
     if (hit && hit->valid && hit->model == m->state && hit->version == m->version) {
         snap = *hit;   /* copy out what the request needs, under the lock */
         snap.items = snap.n_items ? malloc(snap.n_items * sizeof *snap.items) : NULL;
@@ -823,8 +987,10 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
         }
     }
     pthread_mutex_unlock(&lr->lock);
+    }
     if (!c) {
         struct collect col = {m, &l->types, lq->view, NULL, 0, 0, 0, 0};
+        live_add(l, user_reads, 1);
         enc_err serr = {0};
         int64_t when = 0;
         int rc = evstore_user_events(l->store, user, user_len, (size_t)0, collect_event, &col,
@@ -899,8 +1065,8 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
     if (c->erased)
         *user_row = -1;   /* the model's row belongs to an erased user */
     size_t n_ex = 0;
-    lq->exclude = malloc((c->n_items ? c->n_items : 1) * sizeof *lq->exclude);
-    if (!lq->exclude) {
+    lq->exclude = c->n_items ? malloc(c->n_items * sizeof *lq->exclude) : NULL;
+    if (c->n_items && !lq->exclude) {
         free(c->items);
         free(c->vec);
         return enc_errf(err, ENC_ENOMEM, "out of memory");

@@ -21,6 +21,15 @@ items() { json '" ".join(i["item"] for i in j["items"])'; }
 reco() { req POST /v1/models/demo:recommend "$1"; }
 post() { req POST /v1/events "{\"events\":[$1]}"; check "post $2" 200 "$STATUS"; }
 
+metric() { req GET /metrics; printf '%s\n' "$BODY" | awk -v n="$1" '$1 == n {print $2}'; }
+
+# ---- a user with no recorded events costs no store read (nor a cache entry)
+READS0=$(metric encore_recommend_event_reads_total)
+reco "{\"user\":\"$U\",\"k\":10}"
+reco "{\"user\":\"$U\",\"k\":10,\"history\":[]}"
+reco '{"user":"nobody-yet","k":10}'
+check "no events: no store reads" "$READS0" "$(metric encore_recommend_event_reads_total)"
+
 # ---- a known user plays their top item: it leaves the list, the list moves
 reco "{\"user\":\"$U\",\"k\":10}"
 check "known: source model" model "$(json 'j["source"]')"
@@ -124,6 +133,15 @@ check "new item: among a model item's neighbours, with its catalogue title" "Bra
 req DELETE /v1/items/brand-new "" "${ADMIN[@]}"
 N=$(appears "$P1,$P2,$P3")
 check "new item: withdrawn, recommended to no one" 0 "$N"
+
+# ---- after a restart the users with events are read from the store again
+check "reads counted for users with events" yes "$([ "$(metric encore_recommend_event_reads_total)" -gt "$READS0" ] && echo yes)"
+kill -TERM "$SRV_PID"; wait "$SRV_PID" 2>/dev/null
+e2e_start_server --models "$T/repo" --events "$T/store" --drain-seconds 0 || exit 1
+reco '{"user":"fresh-1","k":10}'
+check "restart: unknown user's events still used" events "$(json 'j["source"]')"
+reco "{\"user\":\"$U\",\"k\":10}"
+check "restart: known user's events still used" events "$(json 'j["source"]')"
 
 # ---- erasure: no personal answer from the model or the events
 req DELETE "/v1/users/$U" "" "${ADMIN[@]}"; check "erase" 200 "$STATUS"
