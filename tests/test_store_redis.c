@@ -175,6 +175,83 @@ START_TEST(replicas_hear_each_other)
 }
 END_TEST
 
+/* A replica that falls behind by more than the stream keeps resyncs: its
+ * watcher is held inside the callback for user "gate" while changes are
+ * added and trimmed away behind it; when it goes on, it announces RESYNC
+ * rather than silently missing them. */
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int warm, held, open, resync;
+};
+
+static void on_gated(void *arg, enum ev_change kind, const char *id, size_t len)
+{
+    struct gate *g = arg;
+    pthread_mutex_lock(&g->lock);
+    if (kind == EV_CHANGE_USER && len == 4 && !memcmp(id, "warm", 4))
+        g->warm++;
+    if (kind == EV_CHANGE_USER && len == 4 && !memcmp(id, "gate", 4)) {
+        g->held = 1;
+        pthread_cond_broadcast(&g->cond);
+        while (!g->open)
+            pthread_cond_wait(&g->cond, &g->lock);
+    }
+    if (kind == EV_CHANGE_RESYNC)
+        g->resync++;
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* Wait (up to 30 s: a loaded machine) until *field >= want. */
+static int gate_wait(struct gate *g, int *field, int want)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 30;
+    pthread_mutex_lock(&g->lock);
+    while (*field < want && pthread_cond_timedwait(&g->cond, &g->lock, &ts) == 0)
+        ;
+    int v = *field;
+    pthread_mutex_unlock(&g->lock);
+    return v;
+}
+
+START_TEST(replica_too_far_behind_resyncs)
+{
+    struct evstore *a = sc_open(1000), *b = sc_open(1000);
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+    evstore_watch(b, on_gated, &g);
+    ck_assert_int_ge(gate_wait(&g, &g.resync, 1), 1);   /* connected */
+    enc_err err = {0};
+    struct ev_event warm = sc_ev("warm", "x", "play", NULL, T0);
+    ck_assert_int_eq(evstore_append(a, &warm, 1, T0, NULL, NULL, &err), 0);
+    ck_assert_int_ge(gate_wait(&g, &g.warm, 1), 1);   /* b has read past "warm" */
+    struct ev_event gate = sc_ev("gate", "x", "play", NULL, T0);
+    ck_assert_int_eq(evstore_append(a, &gate, 1, T0, NULL, NULL, &err), 0);
+    ck_assert_int_eq(gate_wait(&g, &g.held, 1), 1);   /* b's watcher is held */
+    pthread_mutex_lock(&g.lock);
+    int resyncs = g.resync;
+    pthread_mutex_unlock(&g.lock);
+    for (int i = 0; i < 3; i++) {
+        char user[8];
+        snprintf(user, sizeof user, "miss%d", i);
+        struct ev_event ev = sc_ev(user, "x", "play", NULL, T0);
+        ck_assert_int_eq(evstore_append(a, &ev, 1, T0, NULL, NULL, &err), 0);
+    }
+    /* the stream keeps only its newest entry: "warm", "gate", miss0, miss1 gone */
+    ck_assert(rcmd_ok("XTRIM encore:chg MAXLEN 1"));
+    pthread_mutex_lock(&g.lock);
+    g.open = 1;
+    pthread_cond_broadcast(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+    ck_assert_int_gt(gate_wait(&g, &g.resync, resyncs + 1), resyncs);
+    evstore_watch(b, NULL, NULL);
+    evstore_close(a);
+    evstore_close(b);
+}
+END_TEST
+
 /* Redis goes away: calls fail fast with ENC_EBUSY, nothing half-written;
  * it comes back: the same handle works again, and the watcher resyncs. */
 START_TEST(redis_down_and_back)
@@ -241,6 +318,7 @@ int main(void)
     sc_add_common(tc);
     tcase_add_test(tc, bad_urls);
     tcase_add_test(tc, replicas_hear_each_other);
+    tcase_add_test(tc, replica_too_far_behind_resyncs);
     tcase_add_test(tc, redis_down_and_back);   /* last: it restarts the server */
     suite_add_tcase(s, tc);
     int rc = tu_run(s);

@@ -27,7 +27,9 @@
  * Changes reach other replicas through P chg: a watcher thread per store
  * follows it with XREAD BLOCK and calls the evstore_watch callback. After a
  * lost connection it announces EV_CHANGE_RESYNC (changes may have been
- * missed) and follows the stream from its current end.
+ * missed) and follows the stream from its current end; so does a replica
+ * that fell so far behind that entries it had not read were trimmed away
+ * (the stream keeps ~100,000; stream_gap).
  *
  * While Redis is unreachable every call fails fast with ENC_EBUSY: a failed
  * connect is not retried for 200 ms, so requests do not each wait a timeout.
@@ -214,6 +216,33 @@ static void announce_entry(struct evstore *s, const redisReply *fields)
     }
 }
 
+/* Compare two stream ids "MS-SEQ" (-1, 0, 1). */
+static int id_cmp(const char *a, const char *b)
+{
+    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+    sscanf(a, "%llu-%llu", &am, &as);
+    sscanf(b, "%llu-%llu", &bm, &bs);
+    return am != bm ? (am < bm ? -1 : 1) : as != bs ? (as < bs ? -1 : 1) : 0;
+}
+
+/* 1 if entries after `last` may have been trimmed away before this replica
+ * read them: the stream's oldest entry is newer than `last` (trimming drops
+ * the oldest first, so while `last` is still there nothing after it is
+ * gone). 0 otherwise, or when it cannot tell (then the next batch asks). */
+static int stream_gap(redisContext *c, const char *last)
+{
+    if (!strcmp(last, "0-0"))
+        return 0;   /* the stream was empty when followed: everything is still there */
+    redisReply *rep = redisCommand(c, "XRANGE " P "chg - + COUNT 1");
+    int gap = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+              rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2 &&
+              rep->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+              id_cmp(rep->element[0]->element[0]->str, last) > 0;
+    if (rep)
+        freeReplyObject(rep);
+    return gap;
+}
+
 static void *watcher_main(void *arg)
 {
     struct evstore *s = arg;
@@ -259,6 +288,8 @@ static void *watcher_main(void *arg)
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
             rep->element[0]->elements == 2) {
             const redisReply *entries = rep->element[0]->element[1];
+            char before[64];
+            memcpy(before, last, sizeof before);
             for (size_t i = 0; i < entries->elements; i++) {
                 const redisReply *e = entries->element[i];
                 if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
@@ -267,6 +298,10 @@ static void *watcher_main(void *arg)
                 if (e->element[0]->len < sizeof last)
                     snprintf(last, sizeof last, "%s", e->element[0]->str);
             }
+            /* fell more than the stream's length behind: some changes were
+             * never seen, so forget everything as after a lost connection */
+            if (entries->elements && stream_gap(c, before))
+                evstore__changed(s, EV_CHANGE_RESYNC, NULL, 0);
         }
         freeReplyObject(rep);
     }
