@@ -19,7 +19,8 @@
  * the store's), which a loaded machine disturbs much less than the rates.
  * Also the bytes the process had written to storage per event
  * (/proc/self/io; the store's pages: LMDB copies every page a commit
- * touches). CASES="lmdb redis" (default "lmdb sqlite redis") picks the stores.
+ * touches). CASES="lmdb redis" (default "lmdb sqlite redis") picks the stores,
+ * BATCH=100 or BATCH=1 one request size.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -273,7 +274,10 @@ int main(int argc, char **argv)
     }
     char path[4096];
     const char *cases = getenv("CASES") ? getenv("CASES") : "lmdb sqlite redis";
+    const char *only = getenv("BATCH");   /* BATCH=100 or 1: one size only */
     for (int batch = 100; batch >= 1; batch -= 99) {
+        if (only && atoi(only) != batch)
+            continue;
         struct evstore *s;
         if (strstr(cases, "lmdb")) {
             snprintf(path, sizeof path, "%s/lmdb-%d", argv[1], batch);
