@@ -255,6 +255,12 @@ static void set_pins(struct registry *r, const char *name, int64_t pin, int64_t 
     pthread_mutex_unlock(&r->mu);
 }
 
+void registry_pin(struct registry *r, const char *name, int64_t version)
+{
+    set_pins(r, name, version, -1);
+    slog("info", "model %s pinned to version %lld on this replica", name, (long long)version);
+}
+
 /* Make exactly `want` the one to serve: already served (0), loaded but not
  * served (1, *out = a new reference), or load it (1 or a negative code). */
 static int prepare_exact(struct registry *r, const char *name, int64_t want, int retry,
@@ -294,11 +300,8 @@ int registry_prepare(struct registry *r, const char *name, int64_t version, int 
         set_pins(r, name, 0, -1);
     if (version > 0) {   /* an exact version: the admin route pins it */
         int rc = prepare_exact(r, name, version, 1, out, err);
-        if (rc >= 0 && (flags & REG_PIN)) {
-            set_pins(r, name, version, -1);
-            slog("info", "model %s pinned to version %lld on this replica", name,
-                 (long long)version);
-        }
+        if (rc >= 0 && (flags & REG_PIN))
+            registry_pin(r, name, version);
         return rc;
     }
     /* The pin in force: this replica's, else the repository's. */

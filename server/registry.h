@@ -48,6 +48,12 @@ int registry_load_all(struct registry *r, enc_err *err);
  * libuv's worker pool and registry_install on the loop (server/reload.c). */
 int registry_reload(struct registry *r, const char *name, int64_t version, enc_err *err);
 
+/* Pin NAME to `version` (> 0) on this replica and log it: what REG_PIN does
+ * once the version loads, for a caller that decides later (server/reload.c
+ * pins on the loop thread, so that a load abandoned after load_timeout and
+ * overtaken by a later reload does not pin its version when it ends). */
+void registry_pin(struct registry *r, const char *name, int64_t version);
+
 /* Flags of registry_prepare. */
 enum {
     REG_RETRY = 1,   /* try versions refused before even if their file is unchanged */

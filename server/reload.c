@@ -67,9 +67,10 @@ static void work_cb(uv_work_t *w)
 {
     struct job *j = w->data;
     /* Watch events and SIGHUP skip a version already refused; an admin
-     * request (it has a callback) always tries. */
-    j->rc = registry_prepare(R.srv->reg, j->name, j->version > 0 ? j->version : 0, j->flags,
-                             &j->m, &j->err);
+     * request (it has a callback) always tries. REG_PIN is applied later,
+     * on the loop thread (apply_pin). */
+    j->rc = registry_prepare(R.srv->reg, j->name, j->version > 0 ? j->version : 0,
+                             j->flags & ~REG_PIN, &j->m, &j->err);
 }
 
 /* A later decision about a model wins over a load abandoned before it: when
@@ -82,6 +83,14 @@ static void supersede_earlier(const struct job *j)
     for (struct job *a = R.abandoned; a; a = a->next)
         if (a != j && a->ticket < j->ticket && !strcmp(a->name, j->name))
             a->superseded = 1;
+}
+
+/* An admin request for an exact version pins it once it loads (or was
+ * already served). Loop thread. */
+static void apply_pin(const struct job *j)
+{
+    if (j->rc >= 0 && (j->flags & REG_PIN) && j->version > 0 && !R.stopping)
+        registry_pin(R.srv->reg, j->name, j->version);
 }
 
 /* A job that ran past load_timeout (abandoned) finishes here, long after the
@@ -99,10 +108,13 @@ static void after_abandoned(struct job *j)
     slog("warn", "model %s: a load abandoned after load_timeout has ended (%s)", j->name,
          j->rc < 0 ? "refused" : j->rc == 0 ? "already current" : install ? "installed"
                                                                             : "superseded, dropped");
-    if (install) {
+    if (!j->superseded) {   /* its decision stands: later than the abandoned before it */
         supersede_earlier(j);
+        apply_pin(j);
+    }
+    if (install)
         registry_install(R.srv->reg, j->m);
-    } else if (j->rc == 1)
+    else if (j->rc == 1)
         model_unref(j->m);
     free(j);
 }
@@ -115,6 +127,7 @@ static void after_work_cb(uv_work_t *w, int status)
         return;
     }
     supersede_earlier(j);
+    apply_pin(j);
     int64_t version = 0;
     if (j->rc == 1 && !R.stopping) {
         version = j->m->version;

@@ -415,7 +415,8 @@ START_TEST(stuck_load_is_abandoned)
 END_TEST
 
 /* An abandoned load that ends after a later reload of its model installed
- * something else is dropped (it would have rolled back an admin's choice). */
+ * something else is dropped, and does not pin its version (either would
+ * roll back the later choice). */
 START_TEST(abandoned_load_superseded_is_dropped)
 {
     start(0);
@@ -423,16 +424,19 @@ START_TEST(abandoned_load_superseded_is_dropped)
     publish("demo", 2, 2);
     publish("demo", 3, 3);
     hang_on("demo", 3);
-    ck_assert_uint_gt(reload_request("demo", 0, NULL, NULL), 0);   /* a watch event: tries 3 */
+    struct answer a = {0};
+    ck_assert_uint_gt(reload_request("demo", 3, done, &a), 0);   /* pin 3: hangs */
     struct answer b = ask("demo", 2);   /* queued behind it: answered once it is abandoned */
+    ck_assert_int_eq(a.rc, ENC_EBUSY);
     ck_assert_int_eq(b.rc, 1);
     ck_assert_int_eq(b.version, 2);
     hang_release();
     run_until(hang_ended, NULL, "the end of the abandoned load");
-    /* handled before this answer: installed, it would have made demo serve 3
-     * and this request load the pinned 2 again (rc 1) */
+    /* handled before this answer: had it installed 3, or pinned 3, this
+     * request would have loaded a version again (rc 1) */
     struct answer c = ask("demo", 0);
     ck_assert_int_eq(c.rc, 0);
+    ck_assert_int_eq(c.version, 2);
     ck_assert_int_eq(served("demo"), 2);
     stop();
 }
