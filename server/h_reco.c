@@ -31,6 +31,7 @@ struct reco_args {
     double diversity;        /* 0..1: MMR re-ranking (reco_ops.rerank) */
     int64_t max_per_tag;     /* 0: no cap */
     int explain;             /* "because" per item (reco_ops.explain) */
+    size_t unknown_history;  /* history ids the model does not know (answered) */
 };
 
 /* An id may be sent as a JSON string or an integer; ids are strings. */
@@ -150,6 +151,7 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
         } else if (!similar && !strcmp(key, "history")) {
             if (item_list(r, m, v, "history", &a->history, &a->n_history))
                 return -1;
+            a->unknown_history = json_array_size(v) - a->n_history;
         } else if (!strcmp(key, "filter")) {
             json_t *tags = json_object_get(v, "tags");
             if (!json_is_object(v) || json_object_size(v) != 1 || !json_is_array(tags)) {
@@ -418,8 +420,8 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
     return 0;
 }
 
-/* {"model", "version", "user" | "item", ["fallback"], "source", [extra
- * fields], "items": [...]} */
+/* {"model", "version", "user" | "item", ["fallback"], "source",
+ *  ["unknown_history": N], [extra fields], "items": [...]} */
 static void write_answer(struct http_req *r, const struct model *m, const struct reco_args *a,
                          int similar, const struct reco_result *res, const char *source,
                          const buf *extra, const struct reco_because *because,
@@ -456,6 +458,10 @@ static void write_answer(struct http_req *r, const struct model *m, const struct
         buf_puts(o, ",\"source\":\"");
         buf_puts(o, source);
         buf_puts(o, "\"");
+        if (a->unknown_history) {   /* said, so a history of unknown ids is not silent */
+            buf_puts(o, ",\"unknown_history\":");
+            buf_int(o, (long long)a->unknown_history);
+        }
     }
     if (extra && extra->len)
         buf_append(o, extra->data, extra->len);

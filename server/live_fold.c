@@ -1,8 +1,10 @@
 /*
  * live_fold.c - a user's items as the live fold-in sees them (see
- * live_reco.c): training items at confidence 1 + alpha, each event item at
- * 1 + alpha * |summed type weights| with preference 0 where the sum is
- * negative, the request's history at weight 1; folded into a vector
+ * live_reco.c): each item at the confidence the model's training would give
+ * its summed weight (reco_ops.confidence: 1 + alpha * f(w), f the model's
+ * confidence scheme), training and history items counting as the median
+ * training pair (reco_ops.typical_weight) plus their events' type weights,
+ * preference 0 where the sum is negative; folded into a vector
  * (live_fold) or listed for an explanation (live_basis, issue #16), so the
  * explanation stands on exactly the items the answer's vector does.
  */
@@ -58,13 +60,15 @@ static int fold_items(const struct model *m, int64_t user, const struct uitem *e
     int32_t *rows = fi->rows;
     float *w = fi->w;
     size_t n = 0;
-    /* the summed weight per row: training items count 1 (as trained) */
+    /* the summed weight per row: training and history items count as the
+     * median training pair (their weights are not known here) */
+    float unit = ro->typical_weight ? (float)ro->typical_weight(m->state) : 1.0f;
     for (size_t i = 0; i < n_seen && n < cap; i++)
-        rows[n] = seen[i], w[n++] = 1.0f;
+        rows[n] = seen[i], w[n++] = unit;
     size_t base = n;
     for (size_t k = 0; k < n_ev + n_history; k++) {
         int32_t row = k < n_ev ? ev[k].row : history[k - n_ev];
-        float add = k < n_ev ? ev[k].weight : 1.0f;
+        float add = k < n_ev ? ev[k].weight : unit;
         size_t i = 0;
         /* training items are sorted: binary search them, scan the rest */
         size_t lo = 0, hi = base;
@@ -86,16 +90,16 @@ static int fold_items(const struct model *m, int64_t user, const struct uitem *e
         else if (n < cap)
             rows[n] = row, w[n++] = add;
     }
-    double alpha = ro->alpha(m->state);
+    double trained_conf = live_confidence(ro, m->state, unit);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         int trained = i < base;   /* a training item: what x0 was fitted with */
-        fi->conf0[k] = trained ? (float)(1.0 + alpha) : 1.0f;
+        fi->conf0[k] = trained ? (float)trained_conf : 1.0f;
         fi->pref0[k] = trained ? 1.0f : 0.0f;
         if (w[i] == 0 && !trained)
             continue;
         rows[k] = rows[i];
-        fi->conf[k] = (float)(1.0 + alpha * fabsf(w[i]));
+        fi->conf[k] = (float)live_confidence(ro, m->state, w[i]);
         fi->pref[k] = w[i] > 0 ? 1.0f : 0.0f;
         k++;
     }

@@ -6,6 +6,7 @@
 #ifndef ENCORE_LIVE_INT_H
 #define ENCORE_LIVE_INT_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,13 @@ struct uitem {
     int32_t row;
     float weight;
 };
+
+/* The confidence the model's training gave a pair of summed weight w
+ * (reco_ops.confidence), or the older c = 1 + alpha * |w|. */
+static inline double live_confidence(const struct reco_ops *ro, const void *state, double w)
+{
+    return ro->confidence ? ro->confidence(state, w) : 1.0 + ro->alpha(state) * fabs(w);
+}
 
 /* Fold the user's training items (row `user`, -1: none), event items and
  * request history into vec (reco_ops.fold_in_weighted). 0, or an error. */

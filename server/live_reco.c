@@ -5,8 +5,11 @@
  *
  * Per user, the events since the model's training cutoff are read from the
  * store and folded into the user's vector with the model's least-squares
- * step (reco_ops.fold_in_weighted): training items at confidence 1 + alpha,
- * each event item at 1 + alpha * (summed type weights), preference 0 where
+ * step (reco_ops.fold_in_weighted): each item at the confidence training
+ * would give its summed weight (reco_ops.confidence: 1 + alpha * f(w), f the
+ * model's confidence scheme; a training or history item, whose weight the
+ * model does not keep, counts as the median training weight, reco_ops.
+ * typical_weight, plus its events' type weights), preference 0 where
  * the sum is negative (a skip or dislike pulls the vector away). A known
  * user's step is a few conjugate-gradient steps from the trained vector; an
  * unknown user's is exact. The result (vector, consumed and disliked rows)
@@ -592,7 +595,7 @@ static int item_user(void *arg, const struct ev_event *e)
         c->cap = nc;
     }
     memcpy(c->vecs + c->n * F, u, F * sizeof *u);
-    c->conf[c->n++] = (float)(1.0 + ro->alpha(c->m->state) * w);
+    c->conf[c->n++] = (float)live_confidence(ro, c->m->state, w);
     return 0;
 }
 

@@ -170,6 +170,7 @@ START_TEST(exact_als_loss_decreases)
     p.regularization = 0.1;
     p.reg_exponent = 0;
     p.alpha = 5;
+    p.confidence = CONF_LINEAR;   /* c - 1 = alpha * w, as checked below */
     p.solver = ALS_SOLVER_CHOLESKY;
     struct trace t = {{0}, 0};
     p.progress = record;

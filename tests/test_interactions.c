@@ -41,7 +41,7 @@ static const char *write_tmp(const char *name, const char *contents)
 static int parse(const char *text, double min_rating, enum ia_format fmt, struct ia_matrix *m,
                  enc_err *err)
 {
-    struct ia_options o = {fmt, min_rating};
+    struct ia_options o = {fmt, min_rating, IA_HEADER_AUTO};
     return ia_parse("mem", text, strlen(text), &o, m, err);
 }
 
@@ -182,7 +182,7 @@ START_TEST(malformed_lines_named)
     /* NUL inside a line */
     struct ia_matrix m;
     enc_err err = {0};
-    struct ia_options o = {IA_FORMAT_TSV, 0};
+    struct ia_options o = {IA_FORMAT_TSV, 0, IA_HEADER_AUTO};
     ck_assert_int_eq(ia_parse("mem", "a\tb\nc\0\td\n", 9, &o, &m, &err), ENC_EFORMAT);
     ck_assert_ptr_nonnull(strstr(err.msg, "mem:2: NUL"));
 }
@@ -316,6 +316,54 @@ START_TEST(movies_csv)
 }
 END_TEST
 
+START_TEST(header_lines_detected)
+{
+    struct ia_matrix m;
+    enc_err err = {0};
+    /* a word above a column of numbers ("plays"), whatever the user column is called */
+    ck_assert_int_eq(parse("listener\tartist\tplays\nu1\ta\t12\nu2\tb\t3\n", 0,
+                           IA_FORMAT_AUTO, &m, &err), 0);
+    ck_assert_int_eq(m.header, 1);
+    ck_assert_str_eq(m.header_text, "listener, artist, plays");
+    ck_assert_int_eq(m.format, IA_FORMAT_TSV);
+    ck_assert_int_eq(m.has_weights, 1);
+    ck_assert_uint_eq(m.n_users, 2);
+    ck_assert_double_eq(weight_of(&m, "u1", "a"), 12);
+    ia_matrix_clear(&m);
+    /* a known user column name over string ids, after a UTF-8 byte order mark */
+    ck_assert_int_eq(parse("\xef\xbb\xbfuser_id,item_id\nalice,x\nbob,y\n", 0,
+                           IA_FORMAT_AUTO, &m, &err), 0);
+    ck_assert_int_eq(m.header, 1);
+    ck_assert_int_eq(m.has_weights, 0);
+    ck_assert_str_eq(m.user_ids[0], "alice");
+    ia_matrix_clear(&m);
+    /* a four-column TSV with a header is still udata underneath */
+    ck_assert_int_eq(parse("user\titem\trating\tts\n1\t2\t5\t881250949\n", 0,
+                           IA_FORMAT_AUTO, &m, &err), 0);
+    ck_assert_int_eq(m.format, IA_FORMAT_UDATA);
+    ck_assert_int_eq(m.header, 1);
+    ia_matrix_clear(&m);
+    /* no header: nothing skipped, nothing said */
+    ck_assert_int_eq(parse("1\t2\t3\n4\t5\t6\n", 0, IA_FORMAT_AUTO, &m, &err), 0);
+    ck_assert_int_eq(m.header, 0);
+    ck_assert_uint_eq(m.n_records, 2);
+    ia_matrix_clear(&m);
+    /* the caller decides: "no" reads line 1 as data, "yes" skips it */
+    struct ia_options no = {IA_FORMAT_AUTO, 0, IA_HEADER_NO};
+    const char *t = "user\titem\nu1\ta\n";
+    ck_assert_int_eq(ia_parse("mem", t, strlen(t), &no, &m, &err), 0);
+    ck_assert_int_eq(m.header, 0);
+    ck_assert_uint_eq(m.n_users, 2);
+    ia_matrix_clear(&m);
+    struct ia_options yes = {IA_FORMAT_AUTO, 0, IA_HEADER_YES};
+    t = "1\t2\n3\t4\n";
+    ck_assert_int_eq(ia_parse("mem", t, strlen(t), &yes, &m, &err), 0);
+    ck_assert_int_eq(m.header, 1);
+    ck_assert_uint_eq(m.n_records, 1);
+    ia_matrix_clear(&m);
+}
+END_TEST
+
 START_TEST(transpose_and_fill)
 {
     struct ia_matrix m;
@@ -354,7 +402,7 @@ START_TEST(shared_movielens)
         tu_skip("no shared datasets directory");
     char p[4096], q[4096];
     struct ia_matrix m;
-    struct ia_options o = {IA_FORMAT_AUTO, 4};
+    struct ia_options o = {IA_FORMAT_AUTO, 4, IA_HEADER_AUTO};
     enc_err err = {0};
     snprintf(p, sizeof p, "%s/ml-100k/u.data", ds);
     ck_assert_msg(ia_read(p, &o, &m, &err) == 0, "%s", err.msg);
@@ -433,6 +481,7 @@ int main(void)
     tcase_add_test(tc, uitem_with_ugenre);
     tcase_add_test(tc, uitem_standard_genres);
     tcase_add_test(tc, movies_csv);
+    tcase_add_test(tc, header_lines_detected);
     tcase_add_test(tc, transpose_and_fill);
     tcase_add_test(tc, builder_sums_and_drops);
     suite_add_tcase(s, tc);

@@ -20,7 +20,7 @@ static const char fixture[] = "u1\t1\nu1\t2\nu1\t3\nu2\t1\nu2\t2\nu3\t1\nu3\t4\n
 
 static void load(struct ia_matrix *m)
 {
-    struct ia_options o = {IA_FORMAT_TSV, 0};
+    struct ia_options o = {IA_FORMAT_TSV, 0, IA_HEADER_NO};
     enc_err err = {0};
     ck_assert_msg(ia_parse("fixture", fixture, strlen(fixture), &o, m, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(m->n_items, 5);

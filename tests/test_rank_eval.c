@@ -141,6 +141,36 @@ START_TEST(factors_rank_and_tie_break)
 }
 END_TEST
 
+START_TEST(overlap_and_ids)
+{
+    struct ia_matrix train, test, foreign;
+    parse(train_txt, &train);
+    /* u1-i2 and u3-i4 are training pairs; i9 is not in the catalog; u4 has no training */
+    parse("u1\ti2\nu1\ti3\nu3\ti4\nu3\ti9\nu4\ti1\n", &test);
+    struct re_overlap ov;
+    ck_assert_int_eq(rank_overlap(&train, &test, &ov), 0);
+    ck_assert_uint_eq(ov.test_pairs, 5);
+    ck_assert_uint_eq(ov.shared_pairs, 2);
+    ck_assert_str_eq(ov.shared_user, "u1");
+    ck_assert_str_eq(ov.shared_item, "i2");
+    ck_assert_uint_eq(ov.test_users, 3);
+    ck_assert_uint_eq(ov.known_users, 2);
+    ck_assert_uint_eq(ov.test_items, 5);
+    ck_assert_uint_eq(ov.known_items, 4);
+    ck_assert_uint_eq(ov.known_pairs, 4);
+    ck_assert_str_eq(ov.unknown_item, "i9");
+    /* ids from another id space: nothing in the catalog */
+    parse("u1\tmovie-1\nu2\tmovie-2\n", &foreign);
+    ck_assert_int_eq(rank_overlap(&train, &foreign, &ov), 0);
+    ck_assert_uint_eq(ov.known_items, 0);
+    ck_assert_uint_eq(ov.shared_pairs, 0);
+    ck_assert_str_eq(ov.train_item, "i1");
+    ia_matrix_clear(&train);
+    ia_matrix_clear(&test);
+    ia_matrix_clear(&foreign);
+}
+END_TEST
+
 START_TEST(popularity_reference_figures)
 {
     /* The datasets README's reference: popularity NDCG@10 0.152 (ml-100k)
@@ -181,6 +211,7 @@ int main(void)
     tcase_add_test(tc, popularity_by_hand);
     tcase_add_test(tc, refuses_training_items);
     tcase_add_test(tc, factors_rank_and_tie_break);
+    tcase_add_test(tc, overlap_and_ids);
     suite_add_tcase(s, tc);
     tcase_add_test(tu_optional_tcase(s, "datasets"), popularity_reference_figures);
     return tu_run(s);

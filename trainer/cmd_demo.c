@@ -16,6 +16,21 @@
  * plus a popularity head. Weights (1-3, "how many times watched") grow with
  * the taste match. Everything comes from one seeded generator: the same
  * --seed always writes the same bytes.
+ *
+ * --counts writes play-count data instead, shaped like a music service's
+ * listening log (write_counts):
+ *   DIR/plays.tsv    user_id<TAB>artist_id<TAB>plays, with that header line
+ *   DIR/artists.tsv  id<TAB>name<TAB>url<TAB>pictureURL, with that header
+ * Users pick artists by the same taste model (70% of picks) or try one by
+ * popularity alone (30%), and each pair's play count is
+ *   plays = ceil(A_u * m^2 * B_i * X)      (a try: m^2 replaced by 0.05)
+ * with A_u the user's activity (log-normal, median 20, sigma 1.2: users
+ * differ a hundredfold), m the artist's taste match in [0, 1], B_i its
+ * replay factor (log-normal, sigma 0.5) and X noise (log-normal, sigma 1).
+ * So counts run from 1 to 10^4 and more and carry some signal (liked
+ * genres are played more, tries little) under much noise (A_u, X): the
+ * right answer (the tastes) is known, and a confidence that follows raw
+ * counts (linear) trusts the noise.
  */
 #include <errno.h>
 #include <math.h>
@@ -261,21 +276,163 @@ static size_t write_user(FILE *fu, struct rng *r, const struct item *items, doub
     return n;
 }
 
+/* A standard normal draw (Box-Muller). */
+static double normal(struct rng *r)
+{
+    double u = uniform(r), v = uniform(r);
+    return sqrt(-2.0 * log(1.0 - u)) * cos(2 * M_PI * v);
+}
+
+static const char *const band_places[] = {
+    "Avalon", "Brighton", "Cairo", "Dakota", "Malm\xc3\xb6", "Z\xc3\xbcrich", "S\xc3\xa3o Paulo",
+    "Harlow", "Ironwood", "Juniper", "Kestrel Bay", "Reykjav\xc3\xadk", "Marlow", "Northgate",
+};
+
+/* An artist name from the word lists ("The Crimson Orbit", "Malmo Tides"). */
+static void make_artist(struct rng *r, int g, char *out, size_t cap)
+{
+    const char *w = genre_words[g][below(r, 8)];
+    const char *adj = adjectives[below(r, COUNT(adjectives))];
+    const char *pl = band_places[below(r, COUNT(band_places))];
+    switch (below(r, 4)) {
+    case 0:
+        snprintf(out, cap, "The %s %s", adj, w);
+        break;
+    case 1:
+        snprintf(out, cap, "%s of %s", w, pl);
+        break;
+    case 2:
+        snprintf(out, cap, "%s %s", pl, w);
+        break;
+    default:
+        snprintf(out, cap, "%s %s & the %s", adj, w, genre_words[g][below(r, 8)]);
+        break;
+    }
+}
+
+/* --counts: plays.tsv and artists.tsv (see the top of the file). */
+static int write_counts(const char *dir, struct rng *r, struct item *items, size_t ni,
+                        size_t nu, int64_t mean_len, double *w, unsigned char *taken)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/artists.tsv", dir);
+    FILE *fa = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/plays.tsv", dir);
+    FILE *fp = fopen(path, "w");
+    double *replay = malloc(ni * sizeof *replay);
+    if (!fa || !fp || !replay) {
+        fprintf(stderr, "encore-train demo-data: %s: cannot write: %s\n", path, strerror(errno));
+        if (fa)
+            fclose(fa);
+        if (fp)
+            fclose(fp);
+        free(replay);
+        return 1;
+    }
+    fprintf(fa, "id\tname\turl\tpictureURL\n");
+    for (size_t i = 0; i < ni; i++) {
+        char name[96];
+        make_artist(r, (int)(i % N_GENRES), name, sizeof name);
+        fprintf(fa, "%zu\t%s\thttps://music.example/artist/%zu\thttps://img.example/%zu.jpg\n",
+                i + 1, name, i + 1, i + 1);
+        replay[i] = exp(0.5 * normal(r));
+    }
+    fprintf(fp, "user_id\tartist_id\tplays\n");
+    size_t total = 0;
+    double maxp = 0;
+    for (size_t u = 0; u < nu; u++) {
+        double taste[N_GENRES], tmax = 0;
+        for (int g = 0; g < N_GENRES; g++)
+            taste[g] = 0.03;
+        size_t fav = 1 + below(r, 3);
+        for (size_t k = 0; k < fav; k++)
+            taste[below(r, N_GENRES)] += 1.0 / (double)(k + 1);
+        double sum = 0;
+        for (size_t i = 0; i < ni; i++) {
+            double t = genre_taste(taste, items[i].genre_mask);
+            tmax = t > tmax ? t : tmax;
+            w[i] = pow(items[i].pop, 0.7) * t * t;
+            sum += w[i];
+            taken[i] = 0;
+        }
+        double activity = 20.0 * exp(1.2 * normal(r));
+        size_t len = 5 + (size_t)(-log(1.0 - uniform(r)) * (double)(mean_len - 5));
+        if (len > ni / 2)
+            len = ni / 2;
+        double popsum = 0;
+        for (size_t i = 0; i < ni; i++)
+            popsum += items[i].pop;
+        for (size_t n = 0; n < len && sum > 0; n++) {
+            int explore = uniform(r) < 0.3;   /* a try, by popularity alone */
+            double x = uniform(r) * (explore ? popsum : sum), acc = 0;
+            size_t pick = ni - 1;
+            for (size_t i = 0; i < ni; i++) {
+                acc += explore ? items[i].pop : w[i];
+                if (x < acc) {
+                    pick = i;
+                    break;
+                }
+            }
+            while (taken[pick])
+                pick = (pick + 1) % ni;
+            taken[pick] = 1;
+            sum -= w[pick];
+            w[pick] = 0;
+            double m = genre_taste(taste, items[pick].genre_mask) / tmax;
+            double noise = exp(normal(r));
+            double plays = ceil(activity * (explore ? 0.05 : m * m) * replay[pick] * noise);
+            if (plays > 1e7)
+                plays = 1e7;
+            maxp = plays > maxp ? plays : maxp;
+            fprintf(fp, "%zu\t%zu\t%.0f\n", u + 1, pick + 1, plays);
+            total++;
+        }
+    }
+    free(replay);
+    int bad = fclose(fa) != 0;
+    bad |= fclose(fp) != 0;
+    if (bad) {
+        fprintf(stderr, "encore-train demo-data: %s: write error\n", dir);
+        return 1;
+    }
+    fprintf(stderr, "demo-data: %zu artists, %zu users, %zu (user, artist) play counts up to "
+                    "%.0f\n", ni, nu, total, maxp);
+    printf("%s/artists.tsv\n%s/plays.tsv\n", dir, dir);
+    return 0;
+}
+
 int cmd_demo(int argc, char **argv)
 {
     const char *dir = NULL;
-    int64_t n_items = 400, n_users = 1000, seed = 2024, mean_len = 40;
+    int64_t n_items = 0, n_users = 0, seed = 2024, mean_len = 0;
+    int counts = 0;
     const struct opt opts[] = {
         {"dir", OPT_STR, &dir, "output directory (created if missing)", 0, -1, 1},
-        {"items", OPT_INT, &n_items, "catalog size", 50, 5000, 0},
-        {"users", OPT_INT, &n_users, "synthetic users", 10, 1000000, 0},
-        {"mean-interactions", OPT_INT, &mean_len, "mean interactions per user", 5, 1000, 0},
+        {"counts", OPT_FLAG, &counts,
+         "play-count data instead (plays.tsv, artists.tsv): heavy-tailed counts over a hidden "
+         "taste structure", 0, -1, 0},
+        {"items", OPT_INT, &n_items, "catalog size (0: 400, with --counts 3000)", 0, 20000, 0},
+        {"users", OPT_INT, &n_users, "synthetic users (0: 1000, with --counts 2000)", 0, 1000000,
+         0},
+        {"mean-interactions", OPT_INT, &mean_len,
+         "mean interactions per user (0: 40, with --counts 50)", 0, 1000, 0},
         {"seed", OPT_INT, &seed, "generator seed (same seed, same files)", 0, 9.2e18, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
-    int rc = opts_parse("demo-data", "--dir DIR [options]", opts, argc, argv);
+    int rc = opts_parse("demo-data", "--dir DIR [--counts] [options]", opts, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
+    if (!n_items)
+        n_items = counts ? 3000 : 400;
+    if (!n_users)
+        n_users = counts ? 2000 : 1000;
+    if (!mean_len)
+        mean_len = counts ? 50 : 40;
+    if (n_items < 50 || n_users < 10 || mean_len < 6) {
+        fprintf(stderr, "encore-train demo-data: need at least 50 items, 10 users and 6 mean "
+                        "interactions\n");
+        return 2;
+    }
     if (make_dirs(dir) != 0) {
         fprintf(stderr, "encore-train demo-data: %s: cannot create: %s\n", dir, strerror(errno));
         return 1;
@@ -293,6 +450,10 @@ int cmd_demo(int argc, char **argv)
         goto out;
     }
     make_catalog(&r, items, w, ni);
+    if (counts) {
+        rc = write_counts(dir, &r, items, ni, nu, mean_len, w, taken);
+        goto out;
+    }
     snprintf(path, sizeof path, "%s/items.csv", dir);
     fi = fopen(path, "w");
     if (fi) {

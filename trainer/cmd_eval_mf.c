@@ -1,7 +1,11 @@
 /*
  * cmd_eval_mf.c - encore-train eval for the mf family:
  *
- *   encore-train eval --model DIR --train FILE --test FILE [--k 10]
+ *   encore-train eval --model DIR --train FILE --test FILE [--k 10] [--allow-overlap]
+ *
+ * Before scoring, --test is checked against --train (mf_overlap_guard): a
+ * pair in both is an error naming the count (--allow-overlap: a warning),
+ * test ids that match nothing are an error, partly unknown ids are said.
  *
  * Loads the model exactly as the server does (model_load + mf_recommend), so
  * what is measured is the serving path: for each test user, the model ranks
@@ -96,6 +100,7 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     const char *lists_path = NULL;
     int64_t k = 10, max_per_tag = 0;
     double diversity = 0;
+    int allow_overlap = 0;
     const struct opt opts[] = {
         {"model", OPT_STR, &dir, "model version or name directory", 0, -1, 1},
         {"train", OPT_STR, &train_path, "training interactions (their items are excluded)", 0,
@@ -110,11 +115,13 @@ int eval_mf(const char *model_dir, int argc, char **argv)
          "at most N items sharing a tag, as the server's \"max_per_tag\" (0: no cap)", 0, 1000, 0},
         {"lists", OPT_STR, &lists_path,
          "write every list: LABEL<TAB>USER<TAB>ITEM,ITEM,... (model and popularity)", 0, -1, 0},
+        {"allow-overlap", OPT_FLAG, &allow_overlap,
+         "--test may share (user, item) pairs with --train (a warning, not an error)", 0, -1, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
     int rc = opts_parse("eval",
                         "--model DIR --train FILE --test FILE [--k 10 --score-precision auto "
-                        "--diversity 0 --max-per-tag 0 --lists FILE]",
+                        "--diversity 0 --max-per-tag 0 --lists FILE --allow-overlap]",
                         opts, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -129,7 +136,7 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     struct eval_tap tm = {0}, tp = {0};
     float *vectors = NULL;
     FILE *lists = NULL;
-    struct ia_options o = {IA_FORMAT_AUTO, 0};
+    struct ia_options o = {IA_FORMAT_AUTO, 0, IA_HEADER_AUTO};
     double t0 = trainer_now();
     struct model_load_opts lo = model_default_opts;
     if (model_precision_parse(precision, &lo.precision, &err) || model_load_opts_check(&lo, &err) ||
@@ -149,6 +156,8 @@ int eval_mf(const char *model_dir, int argc, char **argv)
         rc = 1;
         goto out;
     }
+    if ((rc = mf_overlap_guard("eval", "--train", "--test", &train, &test, allow_overlap)))
+        goto out;
     s.m = model->state;
     s.train = &train;
     s.k = (size_t)k;
@@ -187,8 +196,10 @@ int eval_mf(const char *model_dir, int argc, char **argv)
         s.n_candidates = mapped;
     }
     if (mapped < train.n_items)
-        fprintf(stderr, "eval: %zu of %zu training items are unknown to the model\n",
-                train.n_items - mapped, train.n_items);
+        fprintf(stderr, "eval: %zu of %zu training items are unknown to the model%s\n",
+                train.n_items - mapped, train.n_items,
+                mapped == 0 ? ": the model was trained on other ids, every metric will be 0"
+                            : "");
     /* the model's item vectors in training-catalogue order, for list diversity */
     for (size_t i = 0; i < train.n_items; i++)
         if (s.to_model[i] >= 0)
@@ -226,6 +237,12 @@ int eval_mf(const char *model_dir, int argc, char **argv)
         json_object_set_new(res, "max_per_tag", json_integer((json_int_t)max_per_tag));
     }
     char *txt = res ? json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    if (mm.users && mm.hit_rate == 0)   /* not one hit: say why it may be */
+        fprintf(stderr, "eval: warning: the model has no hit for any of %zu users (popularity: "
+                        "%zu users with a hit); if that is not expected, check that the model was "
+                        "trained on --train's ids (%zu of its %zu items are known to it)\n",
+                mm.users, (size_t)(pm.hit_rate * (double)pm.users + 0.5), mapped,
+                train.n_items);
     if (!txt) {
         fprintf(stderr, "encore-train eval: out of memory\n");
         rc = 1;

@@ -24,7 +24,8 @@ int eval_text(const char *model_dir, int argc, char **argv)
         {"model", OPT_STR, &model, "model directory (REPO/NAME or REPO/NAME/VERSION)", 0, 0, 1},
         {"pos", OPT_STR, &pos, "positive examples, one per line (with --neg)", 0, 0, 0},
         {"neg", OPT_STR, &neg, "negative examples, one per line (with --pos)", 0, 0, 0},
-        {"data", OPT_STR, &data, "TSV of label<TAB>text", 0, 0, 0},
+        {"data", OPT_STR, &data, "label<TAB>text, text<TAB>label or a CSV with a header", 0,
+         0, 0},
         {"threads", OPT_INT, &threads, "OpenBLAS threads (one sentence at a time: 1 is fastest)",
          1, 256, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
@@ -61,6 +62,9 @@ int eval_text(const char *model_dir, int argc, char **argv)
         model_unref(m);
         return 1;
     }
+    for (int f = 0; f < 2; f++)
+        if (d.files[f])
+            fprintf(stderr, "eval: %s: %s\n", d.files[f], d.how[f]);
     /* Map the data's label names onto the model's classes. */
     size_t K = tm->n_classes;
     int64_t *map = malloc(d.n_labels * sizeof *map);

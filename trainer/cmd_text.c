@@ -259,6 +259,11 @@ static int train_and_publish(const struct text_opts *o, const struct text_data *
     char fp[65] = "";
     trainer_fingerprint(paths, 2, fp);
     json_t *hyper = hyper_json(o, np, lp);
+    /* what the tokeniser saw: UTF-8, as the server's JSON requests are */
+    if (hyper)
+        json_object_set_new(hyper, "input_encoding",
+                            json_string(d->decoded[0] || d->decoded[1]
+                                            ? "cp1252, decoded to UTF-8" : "UTF-8"));
     int64_t version = 0;
     int rc = model_save(&text_ops, m, hyper, fp, o->out, 0, &version, &err);
     if (rc)
@@ -291,7 +296,9 @@ int cmd_text(int argc, char **argv)
         {"model", OPT_STR, &o.model, "nbsvm | lstm", 0, 0, 1},
         {"pos", OPT_STR, &o.pos, "positive examples, one per line (with --neg)", 0, 0, 0},
         {"neg", OPT_STR, &o.neg, "negative examples, one per line (with --pos)", 0, 0, 0},
-        {"data", OPT_STR, &o.data, "TSV of label<TAB>text (instead of --pos/--neg)", 0, 0, 0},
+        {"data", OPT_STR, &o.data,
+         "label<TAB>text, text<TAB>label or a CSV with a header (instead of --pos/--neg)", 0, 0,
+         0},
         {"out", OPT_STR, &o.out, "publish to REPO/NAME (next version)", 0, 0, 0},
         {"folds", OPT_STR, &o.folds, "k-fold cross-validation with this folds file", 0, 0, 0},
         {"max-folds", OPT_INT, &o.max_folds, "with --folds: run only the first N folds (0 = all)",
@@ -342,6 +349,9 @@ int cmd_text(int argc, char **argv)
         fprintf(stderr, "encore-train text: %s\n", err.msg);
         return 1;
     }
+    for (int f = 0; f < 2; f++)   /* layout and encoding: said, not guessed silently */
+        if (d.files[f] && !o.quiet)
+            fprintf(stderr, "encore-train text: %s: %s\n", d.files[f], d.how[f]);
     if (!o.quiet)
         fprintf(stderr, "encore-train text: %zu examples, %zu classes\n", d.n, d.n_labels);
     rc = o.folds ? cross_validate(&o, &d, &np, &lp) : train_and_publish(&o, &d, &np, &lp);

@@ -151,7 +151,8 @@ static inline size_t reco_rerank_pool(size_t k)
  * confidence (c = 1 + alpha * weight) and preference (1 likes, 0 does not). */
 struct reco_basis {
     const int32_t *items;
-    const float *conf;          /* NULL: every item 1 + alpha */
+    const float *conf;          /* NULL: every item the confidence of the median
+                                 * training pair (1 + alpha when weights were 1) */
     const float *pref;          /* NULL: every item 1 */
     size_t n;
 };
@@ -247,6 +248,13 @@ struct reco_ops {
     int (*explain)(const void *state, const struct reco_basis *basis, const int32_t *targets,
                    size_t n, size_t top, void *scratch, struct reco_because *because,
                    size_t *n_because, enc_err *err);
+    /* The confidence training gave a pair of summed weight w (the training
+     * file's units; |w| for a negative sum), e.g. 1 + alpha * log(1 + w/eps);
+     * NULL: 1 + alpha * |w|. And the weight that stands for a pair whose
+     * weight is unknown (a training or history item): the median training
+     * pair's; NULL: 1. */
+    double (*confidence)(const void *state, double weight);
+    double (*typical_weight)(const void *state);
 };
 
 /* Bytes of scratch reco_ops.rerank needs for n candidates. */

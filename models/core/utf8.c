@@ -89,6 +89,24 @@ size_t utf8_from_latin1(const char *s, size_t n, char *out)
     return (size_t)(p - out);
 }
 
+/* U+0080 + i for byte 0x80 + i, in cp1252. */
+static const uint16_t cp1252_high[32] = {
+    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+    0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
+    0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+    0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+};
+
+size_t utf8_from_cp1252(const char *s, size_t n, char *out)
+{
+    char *p = out;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)s[i];
+        p += utf8_put(b >= 0x80 && b < 0xA0 ? cp1252_high[b - 0x80] : b, p);
+    }
+    return (size_t)(p - out);
+}
+
 char *utf8_dup(const char *s, size_t n)
 {
     int valid = utf8_valid(s, n);

@@ -31,6 +31,15 @@ size_t utf8_put(uint32_t c, char *out);
  * NUL-terminated); returns the bytes written. */
 size_t utf8_from_latin1(const char *s, size_t n, char *out);
 
+/* Decode Windows-1252 s[0..n) into UTF-8 at out (room for 3n bytes; not
+ * NUL-terminated); returns the bytes written. cp1252 is latin-1 except
+ * 0x80-0x9F, which are printable there (0x85 ellipsis, 0x91-0x94 quotes,
+ * 0x96 / 0x97 dashes, ...) and C1 controls in latin-1; the five bytes
+ * cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) become the C1
+ * controls of the same value, as WHATWG's decoder does. Text that a user
+ * typed (rt-polarity, spreadsheets saved "ANSI") means the cp1252 reading. */
+size_t utf8_from_cp1252(const char *s, size_t n, char *out);
+
 /* A malloc'd NUL-terminated UTF-8 copy of s[0..n): valid UTF-8 is copied as
  * is, anything else is decoded as latin-1. NULL when out of memory. */
 char *utf8_dup(const char *s, size_t n);

@@ -47,7 +47,8 @@ void als_params_default(struct als_params *p)
     p->cg_steps = 3;
     p->threads = 2;
     p->seed = 42;
-    p->weighting = ALS_WEIGHT_NONE;
+    p->confidence = CONF_AUTO;
+    p->epsilon = 0;
     p->bm25_k1 = 100;
     p->bm25_b = 0.8;
 }
@@ -71,8 +72,12 @@ int als_params_check(const struct als_params *p, enc_err *err)
         return enc_errf(err, ENC_EINVAL, "reg_exponent must be in -2..2");
     if (p->threads < 1 || p->threads > 256)
         return enc_errf(err, ENC_EINVAL, "threads must be in 1..256");
-    if (p->weighting == ALS_WEIGHT_BM25 && (!(p->bm25_k1 >= 0) || !(p->bm25_b >= 0) ||
-                                            !(p->bm25_b <= 1)))
+    if (p->confidence < CONF_AUTO || p->confidence > CONF_TFIDF)
+        return enc_errf(err, ENC_EINVAL, "unknown confidence scheme");
+    if (!isfinite(p->epsilon))
+        return enc_errf(err, ENC_EINVAL, "epsilon must be finite");
+    if (p->confidence == CONF_BM25 && (!(p->bm25_k1 >= 0) || !(p->bm25_b >= 0) ||
+                                       !(p->bm25_b <= 1)))
         return enc_errf(err, ENC_EINVAL, "BM25 needs K1 >= 0 and 0 <= B <= 1");
     return 0;
 }
@@ -458,6 +463,29 @@ int als_weights(const struct als_csr *R, enum als_weighting w, double k1, double
     return 0;
 }
 
+int als_resolve_confidence(const float *weights, size_t nnz, const struct als_params *p,
+                           enum conf_scheme *scheme, double *eps, char *why, size_t cap)
+{
+    if (cap)
+        why[0] = '\0';
+    *scheme = p->confidence;
+    *eps = p->epsilon;
+    if (p->confidence != CONF_AUTO && p->epsilon > 0)
+        return 0;
+    struct conf_stats st;
+    if (conf_stats_compute(weights, nnz, &st))
+        return ENC_ENOMEM;
+    double auto_eps;
+    enum conf_scheme a = conf_auto(&st, &auto_eps, why, cap);
+    if (p->confidence == CONF_AUTO)
+        *scheme = a;
+    else if (cap)
+        why[0] = '\0';
+    if (!(p->epsilon > 0))
+        *eps = auto_eps;
+    return 0;
+}
+
 int als_fit(const struct als_csr *R, const struct als_params *p, float *X, float *Y,
             enc_err *err)
 {
@@ -472,7 +500,12 @@ int als_fit(const struct als_csr *R, const struct als_params *p, float *X, float
     float *tw = NULL;
     if (!cu)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
-    rc = als_weights(R, p->weighting, p->bm25_k1, p->bm25_b, cu);
+    enum conf_scheme scheme;
+    double eps;
+    char why[8];
+    rc = als_resolve_confidence(R->weights, nnz, p, &scheme, &eps, why, sizeof why);
+    rc = rc ? rc : conf_transform(R->rows, R->cols, R->indptr, R->indices, R->weights, scheme,
+                                  eps, p->bm25_k1, p->bm25_b, cu);
     if (rc) {
         free(cu);
         return enc_errf(err, rc, "out of memory");

@@ -18,8 +18,9 @@
  * Rows are independent given the other side, so the result does not depend
  * on the thread count or scheduling: same seed, same factors.
  *
- * Optional confidence weighting (applied to r before alpha), on the item x
- * user orientation as `implicit`'s helpers do: BM25 (K1, B) or TF-IDF.
+ * The weight r_ui enters as c_ui = 1 + alpha * f(r_ui), f chosen by
+ * `confidence` (mf/confidence.h: binary, linear, log, BM25, TF-IDF, or
+ * AUTO to decide from the weights); the paper's form above is `linear`.
  */
 #ifndef ENCORE_MF_ALS_H
 #define ENCORE_MF_ALS_H
@@ -28,6 +29,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "mf/confidence.h"
 
 struct ia_matrix;
 struct ia_items;
@@ -51,7 +53,8 @@ struct als_params {
     int cg_steps;               /* CG steps per row and half-iteration */
     int threads;                /* >= 1 */
     uint64_t seed;
-    enum als_weighting weighting;
+    enum conf_scheme confidence;    /* CONF_AUTO: conf_auto on the weights */
+    double epsilon;             /* log's epsilon; <= 0: conf_default_epsilon */
     double bm25_k1, bm25_b;
     als_progress_fn progress;   /* may be NULL */
     void *progress_ctx;
@@ -92,9 +95,16 @@ int als_solve_rows(const struct als_csr *C, const float *Y, size_t factors, doub
 double als_loss(const struct als_csr *C, const float *X, const float *Y, size_t factors,
                 double reg);
 
-/* Confidence weights (without alpha) for R under a weighting scheme:
+/* BM25 / TF-IDF weights (without alpha) for R, the primitive behind the
+ * bm25 and tfidf confidence schemes (ALS_WEIGHT_NONE copies R's weights):
  * out[nnz], same pattern. Returns 0 or ENC_ENOMEM. */
 int als_weights(const struct als_csr *R, enum als_weighting w, double k1, double b, float *out);
+
+/* The scheme and epsilon p->confidence / p->epsilon mean for these
+ * weights (AUTO and epsilon <= 0 resolved; `why` gets conf_auto's reason,
+ * or "" when the scheme was given). Returns 0 or ENC_ENOMEM. */
+int als_resolve_confidence(const float *weights, size_t nnz, const struct als_params *p,
+                           enum conf_scheme *scheme, double *eps, char *why, size_t cap);
 
 /* Train on an interaction matrix and fill `d` (zeroed first): factors, ids,
  * seen items, popularity, titles/tags from `items` (may be NULL),

@@ -30,6 +30,9 @@ void bpr_params_default(struct bpr_params *p)
     p->regularization = 0.01;
     p->threads = 2;
     p->seed = 42;
+    p->confidence = CONF_AUTO;
+    p->alpha = 1.0;
+    p->epsilon = 0;
 }
 
 int bpr_params_check(const struct bpr_params *p, enc_err *err)
@@ -44,6 +47,10 @@ int bpr_params_check(const struct bpr_params *p, enc_err *err)
         return enc_errf(err, ENC_EINVAL, "regularization must be >= 0");
     if (p->threads < 1 || p->threads > 64)
         return enc_errf(err, ENC_EINVAL, "threads must be in 1..64");
+    if (p->confidence < CONF_AUTO || p->confidence > CONF_TFIDF)
+        return enc_errf(err, ENC_EINVAL, "unknown confidence scheme");
+    if (!(p->alpha >= 0) || !isfinite(p->alpha) || !isfinite(p->epsilon))
+        return enc_errf(err, ENC_EINVAL, "alpha must be >= 0 and epsilon finite");
     return 0;
 }
 
@@ -71,8 +78,23 @@ static int row_has(const struct als_csr *R, size_t u, int32_t item)
 
 struct block {
     int32_t *pairs;             /* (user, item) pairs */
+    double *cum;                /* running sums of their confidences, or NULL (uniform) */
     size_t n;
 };
+
+/* The position of x in [0, cum[n-1]) among the running sums cum[0..n). */
+static size_t cum_find(const double *cum, size_t n, double x)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cum[mid] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
 
 struct bpr_job {
     const struct als_csr *R;
@@ -130,8 +152,17 @@ static void *bpr_worker(void *arg)
      * only if it falls in this task's pair; a same-block pair (i, j) lies in
      * 2T - 1 pairs, so it is kept with probability 1 / (2T - 1). */
     size_t draws = npos * (size_t)T;
+    double tot1 = b1->cum && b1->n ? b1->cum[b1->n - 1] : 0;
+    double tot2 = b2->cum && b2->n ? b2->cum[b2->n - 1] : 0;
     for (size_t n = 0; n < draws; n++) {
-        size_t k = (size_t)rng_below(&s, npos);
+        size_t k;
+        if (!b1->cum) {
+            k = (size_t)rng_below(&s, npos);
+        } else {   /* by confidence */
+            double x = rng_uniform(&s) * (tot1 + tot2);
+            k = b1->n && (x < tot1 || !b2->n) ? cum_find(b1->cum, b1->n, x)
+                                              : b1->n + cum_find(b2->cum, b2->n, x - tot1);
+        }
         const int32_t *pr = k < b1->n ? b1->pairs + 2 * k : b2->pairs + 2 * (k - b1->n);
         size_t u = (size_t)pr[0];
         int32_t i = pr[1], jj = -1;
@@ -170,6 +201,43 @@ static void *bpr_worker(void *arg)
     return NULL;
 }
 
+/* The confidence of every positive (1 + alpha * f(w)) into *out, or *out =
+ * NULL when they are all equal (the uniform draw). */
+static int sampling_weights(const struct als_csr *R, const struct bpr_params *p, float **out,
+                            enc_err *err)
+{
+    *out = NULL;
+    size_t nnz = (size_t)R->indptr[R->rows];
+    enum conf_scheme scheme;
+    double eps;
+    char why[8];
+    struct als_params ap;
+    als_params_default(&ap);
+    ap.confidence = p->confidence;
+    ap.epsilon = p->epsilon;
+    if (als_resolve_confidence(R->weights, nnz, &ap, &scheme, &eps, why, sizeof why))
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    if (scheme == CONF_BINARY || p->alpha == 0 || nnz == 0)
+        return 0;
+    float *c = malloc(nnz * sizeof *c);
+    if (!c || conf_transform(R->rows, R->cols, R->indptr, R->indices, R->weights, scheme, eps,
+                             ap.bm25_k1, ap.bm25_b, c)) {
+        free(c);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    int equal = 1;
+    for (size_t k = 0; k < nnz; k++) {
+        c[k] = (float)(1.0 + p->alpha * c[k]);
+        equal &= c[k] == c[0];
+    }
+    if (equal) {
+        free(c);
+        return 0;
+    }
+    *out = c;
+    return 0;
+}
+
 int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float *Y,
             enc_err *err)
 {
@@ -188,7 +256,15 @@ int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float
     j.item_lo = malloc((B + 1) * sizeof *j.item_lo);
     int32_t *pairs = malloc((2 * nnz + 2) * sizeof *pairs);
     size_t *fill = calloc(nb, sizeof *fill);
+    float *conf = NULL;
+    double *cum = NULL;
     if (!j.blocks || !j.item_lo || !pairs || !fill) {
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = sampling_weights(R, p, &conf, err)))
+        goto out;
+    if (conf && !(cum = malloc((nnz ? nnz : 1) * sizeof *cum))) {
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
         goto out;
     }
@@ -201,6 +277,7 @@ int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float
             size_t off = 0;
             for (size_t b = 0; b < nb; b++) {
                 j.blocks[b].pairs = pairs + 2 * off;
+                j.blocks[b].cum = cum ? cum + off : NULL;
                 off += j.blocks[b].n;
             }
         }
@@ -215,6 +292,8 @@ int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float
                     size_t at = fill[bi]++;
                     j.blocks[bi].pairs[2 * at] = (int32_t)u;
                     j.blocks[bi].pairs[2 * at + 1] = R->indices[k];
+                    if (cum)
+                        j.blocks[bi].cum[at] = (at ? j.blocks[bi].cum[at - 1] : 0) + conf[k];
                 }
             }
     }
@@ -268,6 +347,8 @@ out:
     free(j.item_lo);
     free(pairs);
     free(fill);
+    free(conf);
+    free(cum);
     return rc;
 }
 

@@ -14,6 +14,12 @@
  * item block (t + s) mod T for users of block t. No two threads touch the
  * same row in a round (the stratification of DSGD, Gemulla et al. 2011).
  * With T = 1 this is plain uniform-sampling BPR.
+ *
+ * Weights: a positive (u, i) is drawn with probability proportional to its
+ * confidence c_ui = 1 + alpha * f(w_ui) (mf/confidence.h, as ALS's), so a
+ * pair played 500 times is sampled more often than one played once; with
+ * the binary scheme (every weight equal, as in rating files) that is the
+ * uniform draw of plain BPR. The number of draws per epoch stays nnz.
  */
 #ifndef ENCORE_MF_BPR_H
 #define ENCORE_MF_BPR_H
@@ -22,6 +28,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "mf/confidence.h"
 
 struct ia_matrix;
 struct ia_items;
@@ -37,6 +44,8 @@ struct bpr_params {
     double regularization;
     int threads;
     uint64_t seed;
+    enum conf_scheme confidence;    /* CONF_AUTO: conf_auto on the weights */
+    double alpha, epsilon;      /* sampling weight 1 + alpha * f(w); epsilon <= 0: default */
     bpr_progress_fn progress;   /* gets the epoch's sampled pairwise accuracy */
     void *progress_ctx;
 };
@@ -44,8 +53,8 @@ struct bpr_params {
 void bpr_params_default(struct bpr_params *p);
 int bpr_params_check(const struct bpr_params *p, enc_err *err);
 
-/* Fit X[rows * F] and Y[cols * F] (caller-allocated, overwritten) on the
- * pattern of R (weights are ignored: every stored entry is a positive).
+/* Fit X[rows * F] and Y[cols * F] (caller-allocated, overwritten) on R:
+ * every stored entry is a positive, drawn by its confidence (above).
  * Returns 0, ENC_EINVAL or ENC_ENOMEM. */
 int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float *Y,
             enc_err *err);

@@ -47,7 +47,9 @@ int mf_explain(const struct mf_model *m, const struct reco_basis *b, const int32
         reg *= pow((double)b->n / m->mean_user, m->reg_exponent);
     for (size_t f = 0; f < F; f++)
         A[f * F + f] += (float)reg;
-    float c_default = (float)(1.0 + m->alpha);
+    /* an item of unknown weight (a training or history item) gets what the
+     * fold-in gives it: the confidence of the median training pair */
+    float c_default = (float)conf_serve(&m->conf, m->conf.typical_weight);
     for (size_t j = 0; j < b->n; j++) {
         float c = b->conf ? b->conf[j] : c_default;
         cblas_ssyr(CblasRowMajor, CblasUpper, (int)F, c - 1.0f, m->V + (size_t)b->items[j] * F,

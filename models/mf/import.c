@@ -478,7 +478,7 @@ static int load_side(const char *fpath, const char *ipath, const char *what, str
 static int load_seen(const char *path, const strmap *users, const strmap *items,
                      struct mf_data *d, struct mf_import_stats *st, enc_err *err)
 {
-    struct ia_options opt = {IA_FORMAT_AUTO, 0.0};
+    struct ia_options opt = {IA_FORMAT_AUTO, 0.0, IA_HEADER_AUTO};
     struct ia_matrix m;
     int rc = ia_read(path, &opt, &m, err);
     if (rc)

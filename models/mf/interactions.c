@@ -188,14 +188,15 @@ static int finite_number(const struct csv_field *f, double *out)
     return csv_number(f->s, f->len, out) == CSV_NUM_OK && isfinite(*out) ? 0 : -1;
 }
 
-static enum ia_format detect(const char *buf, size_t len)
+/* The format of the first non-blank line (after `skip` non-blank lines). */
+static enum ia_format detect(const char *buf, size_t len, int skip)
 {
     /* Split a copy of the first non-blank line (at most 4096 bytes). */
     const char *p = buf, *end = buf + len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
-        if (csv_blank(p, (size_t)(e - p))) {
+        if (csv_blank(p, (size_t)(e - p)) || skip-- > 0) {
             p = nl ? nl + 1 : end;
             continue;
         }
@@ -439,8 +440,37 @@ struct ia_reading {
     const char *name;
     enum ia_format fmt;
     const struct ia_options *opt;
+    int header;                 /* the first record is a header */
     struct ia_builder b;        /* the records kept */
 };
+
+/* Does the first non-blank line of buf name columns? The user-column names,
+ * or csv_sniff's rule (a word above a column of numbers). */
+static int first_line_is_header(const char *buf, size_t len)
+{
+    struct csv_sniff sn;
+    csv_sniff(buf, len, &sn);
+    if (sn.header && (sn.sep == '\t' || sn.sep == ','))
+        return 1;
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        if (!csv_blank(p, (size_t)(e - p))) {
+            size_t n = strcspn(p, ",\t\r\n");
+            if (n > (size_t)(e - p))
+                n = (size_t)(e - p);
+            const char *s = p;
+            if (n >= 2 && *s == '"' && s[n - 1] == '"') {
+                s++;
+                n -= 2;
+            }
+            return csv_name_is(s, n, user_columns);
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return 0;
+}
 
 /* The rating and weight of the record in r (fields checked). Returns 0,
  * 1 for a header line to skip, or ENC_EFORMAT. */
@@ -449,10 +479,7 @@ static int record_values(const struct ia_reading *rd, const struct csv_reader *r
 {
     const struct csv_field *f = r->f;
     const char *sepname = r->sep == '\t' ? "TAB" : "comma";
-    if (first && (rd->fmt == IA_FORMAT_RATINGS_CSV
-                      ? csv_name_is(f[0].s, f[0].len, (const char *const[]){"userid", NULL})
-                      : (rd->fmt == IA_FORMAT_CSV || rd->fmt == IA_FORMAT_TSV) &&
-                            csv_name_is(f[0].s, f[0].len, user_columns)))
+    if (first && rd->header)
         return 1;
     *weight = 1;
     if (rd->fmt == IA_FORMAT_UDATA || rd->fmt == IA_FORMAT_RATINGS_CSV) {
@@ -512,11 +539,18 @@ static int read_records(struct ia_reading *rd, char *buf, size_t len, struct ia_
         rc = record_values(rd, &r, first, &rating, &weight, err);
         first = 0;
         if (rc == 1) {
-            rc = 0;   /* a header */
+            rc = 0;   /* a header: kept for the report, fields joined by ", " */
+            out->header = 1;
+            size_t at = 0;
+            for (size_t k = 0; k < r.n && at + 4 < sizeof out->header_text; k++)
+                at += (size_t)snprintf(out->header_text + at, sizeof out->header_text - at,
+                                       "%s%.*s", k ? ", " : "", (int)r.f[k].len, r.f[k].s);
         } else if (rc == 0 && (rating < rd->opt->min_rating || weight == 0)) {
             out->n_dropped++;
         } else if (rc == 0) {
             rc = keep_record(rd, &r, weight, err);
+            if (r.n == 3 && (rd->fmt == IA_FORMAT_CSV || rd->fmt == IA_FORMAT_TSV))
+                out->has_weights = 1;
         }
     }
     if (rc == 0 && got == ENC_ENOMEM)
@@ -532,13 +566,22 @@ int ia_parse(const char *name, const char *data, size_t len, const struct ia_opt
              struct ia_matrix *out, enc_err *err)
 {
     memset(out, 0, sizeof *out);
-    struct ia_options defaults = {IA_FORMAT_AUTO, -INFINITY};
+    struct ia_options defaults = {IA_FORMAT_AUTO, -INFINITY, IA_HEADER_AUTO};
     struct ia_reading rd = {.name = name, .opt = opt ? opt : &defaults};
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) {   /* a UTF-8 byte order mark */
+        data += 3;
+        len -= 3;
+    }
     rd.fmt = rd.opt->format;
+    rd.header = rd.opt->header == IA_HEADER_YES ||
+                (rd.opt->header == IA_HEADER_AUTO && first_line_is_header(data, len));
     if (rd.fmt == IA_FORMAT_AUTO) {
         if (csv_blank(data, len))
             return enc_errf(err, ENC_EFORMAT, "%s: empty file: no interactions", name);
-        if ((rd.fmt = detect(data, len)) == IA_FORMAT_AUTO)
+        /* a ratings.csv header names its format; any other header is skipped */
+        if ((rd.fmt = detect(data, len, 0)) != IA_FORMAT_RATINGS_CSV && rd.header)
+            rd.fmt = detect(data, len, 1);
+        if (rd.fmt == IA_FORMAT_AUTO)
             return enc_errf(err, ENC_EFORMAT,
                             "%s:1: cannot detect the format (no TAB or comma in the first "
                             "line); use --format udata|ratings-csv|csv|tsv", name);

@@ -1,11 +1,13 @@
 /*
  * items.c - item metadata for a matrix's items: a title and tags per item,
- * from MovieLens u.item (genre flags, names from u.genre) or a movies.csv
- * style file (genres separated by '|'); see interactions.h for the formats.
+ * from MovieLens u.item (genre flags, names from u.genre), or any delimited
+ * file with an id, a title and optional tags column, named by a header
+ * (movies.csv, an artists.tsv) or numbered; see interactions.h.
  *
- * ia_read_items reads the file whole and hands each record to its format's
- * line reader (uitem_line, movies_line). Both end in item_add, which finds
- * the item among the matrix's sorted ids and records its title and tag ids;
+ * ia_read_items_spec reads the file whole (converting latin-1 to UTF-8 when
+ * it is not UTF-8), decides the format and columns (pick_columns), then hands each record to its format's line reader
+ * (uitem_line, columns_line). Both end in item_add, which finds the item
+ * among the matrix's sorted ids and records its title and tag ids;
  * finish_items turns the (item, tag) pairs into CSR in item order.
  */
 #include "mf/interactions.h"
@@ -28,17 +30,22 @@ static const char *const std_genres[] = {
     "Romance", "Sci-Fi", "Thriller", "War", "Western",
 };
 
+static const char *const items_format_names[] = {"auto", "uitem", "movies-csv", "csv", "tsv"};
+
 int ia_items_format_parse(const char *name, enum ia_items_format *out)
 {
-    if (strcmp(name, "auto") == 0)
-        *out = IA_ITEMS_AUTO;
-    else if (strcmp(name, "uitem") == 0)
-        *out = IA_ITEMS_UITEM;
-    else if (strcmp(name, "movies-csv") == 0)
-        *out = IA_ITEMS_MOVIES_CSV;
-    else
-        return ENC_EINVAL;
-    return 0;
+    for (size_t i = 0; i < sizeof items_format_names / sizeof *items_format_names; i++)
+        if (strcmp(name, items_format_names[i]) == 0) {
+            *out = (enum ia_items_format)i;
+            return 0;
+        }
+    return ENC_EINVAL;
+}
+
+const char *ia_items_format_name(enum ia_items_format f)
+{
+    return (size_t)f < sizeof items_format_names / sizeof *items_format_names
+               ? items_format_names[f] : "?";
 }
 
 void ia_items_clear(struct ia_items *it)
@@ -61,7 +68,9 @@ struct items_reading {
     unsigned char *have;        /* items already seen in the file */
     char **genres;              /* uitem: the genre names */
     size_t n_genres;
-    strmap tags;                /* movies-csv: the tag vocabulary, first-seen order */
+    int id_col, title_col, tags_col;   /* csv / tsv: 0-based columns, tags -1: none */
+    size_t need;                /* fields a line must have (the highest column + 1) */
+    strmap tags;                /* csv / tsv: the tag vocabulary, first-seen order */
     int32_t *pairs;             /* (item row, tag id) pairs, grouped by item */
     size_t npairs, pcap;
 };
@@ -217,43 +226,54 @@ static int uitem_line(struct items_reading *ir, const struct csv_reader *r, enc_
     return rc || row < 0 ? rc : item_add(ir, row, &f[1], tl, ntl, err);
 }
 
-/* movies.csv: a header, then id,title,genres with genres separated by '|'
- * ("(no genres listed)": none). */
-static int movies_line(struct items_reading *ir, const struct csv_reader *r, int first,
-                       enc_err *err)
+/* The tag ids of one tags field: names separated by '|', or by ',' when
+ * there is no '|'; spaces around a name dropped; "(no genres listed)" (as
+ * movies.csv writes it) means none. Sorted ascending into tl. */
+static int split_tags(struct items_reading *ir, const struct csv_field *f, int32_t *tl,
+                      size_t *ntl, enc_err *err)
+{
+    *ntl = 0;
+    if (f->len == 0 || strcmp(f->s, "(no genres listed)") == 0)
+        return 0;
+    char sep = memchr(f->s, '|', f->len) ? '|' : ',';
+    const char *g = f->s, *gend = f->s + f->len;
+    while (g <= gend) {
+        const char *bar = memchr(g, sep, (size_t)(gend - g));
+        const char *e = bar ? bar : gend;
+        const char *a = g;
+        size_t n = (size_t)(e - g);
+        csv_trim_span(&a, &n);
+        if (n) {
+            int64_t ti = strmap_add(&ir->tags, a, n);
+            if (ti < 0)
+                return enc_errf(err, (int)ti, "out of memory");
+            if (*ntl < MAX_TAGS)
+                tl[(*ntl)++] = (int32_t)ti;
+        }
+        g = e + 1;
+    }
+    qsort(tl, *ntl, sizeof *tl, int32_cmp);
+    return 0;
+}
+
+/* csv / tsv (movies.csv too): the id, title and tags columns of a line. */
+static int columns_line(struct items_reading *ir, const struct csv_reader *r, enc_err *err)
 {
     const struct csv_field *f = r->f;
-    if (r->n != 3)
+    if (r->n < ir->need)
         return enc_errf(err, ENC_EFORMAT,
-                        "%s:%zu: expected 3 comma-separated fields (id, title, genres), "
-                        "found %zu", ir->path, r->line, r->n);
-    if (first)
-        return 0;   /* the header */
+                        "%s:%zu: expected at least %zu fields (id in column %d, title in "
+                        "column %d%s), found %zu", ir->path, r->line, ir->need, ir->id_col + 1,
+                        ir->title_col + 1, ir->tags_col >= 0 ? ", tags" : "", r->n);
     int64_t row;
-    int rc = item_row(ir, &f[0], r->line, &row, err);
+    int rc = item_row(ir, &f[ir->id_col], r->line, &row, err);
     if (rc || row < 0)
         return rc;   /* only the matrix's items add to the tag vocabulary */
     int32_t tl[MAX_TAGS];
     size_t ntl = 0;
-    if (f[2].len && strcmp(f[2].s, "(no genres listed)") != 0) {
-        const char *g = f[2].s, *gend = f[2].s + f[2].len;
-        while (g <= gend) {
-            const char *bar = memchr(g, '|', (size_t)(gend - g));
-            const char *e = bar ? bar : gend;
-            if (e > g) {
-                char *u = utf8_dup(g, (size_t)(e - g));
-                int64_t ti = u ? strmap_add(&ir->tags, u, strlen(u)) : ENC_ENOMEM;
-                free(u);
-                if (ti < 0)
-                    return enc_errf(err, (int)ti, "out of memory");
-                if (ntl < MAX_TAGS)
-                    tl[ntl++] = (int32_t)ti;
-            }
-            g = e + 1;
-        }
-        qsort(tl, ntl, sizeof *tl, int32_cmp);
-    }
-    return item_add(ir, row, &f[1], tl, ntl, err);
+    if (ir->tags_col >= 0 && (rc = split_tags(ir, &f[ir->tags_col], tl, &ntl, err)))
+        return rc;
+    return item_add(ir, row, &f[ir->title_col], tl, ntl, err);
 }
 
 /* ---- the whole file ----------------------------------------------------- */
@@ -297,30 +317,214 @@ static int finish_items(struct items_reading *ir, enum ia_items_format fmt, enc_
     return 0;
 }
 
-/* IA_ITEMS_AUTO: a comma before any '|' on the first line means movies.csv. */
-static enum ia_items_format detect_items(const char *buf, size_t len)
+/* Header names of the three columns (compared ignoring case; '_', '-' and
+ * ' ' are ignored too, so "item_id", "Item ID" and "itemId" are one name). */
+static const char *const id_names[] = {
+    "id", "item", "itemid", "movieid", "movie", "artistid", "trackid", "songid", "bookid",
+    "productid", "product", "sku", "asin", "isbn", "contentid", "videoid", "showid", "key",
+    NULL};
+static const char *const title_names[] = {
+    "title", "name", "itemname", "itemtitle", "movietitle", "artistname", "artist", "trackname",
+    "track", "songname", "song", "booktitle", "productname", "label", "description", NULL};
+static const char *const tags_names[] = {
+    "tags", "tag", "genres", "genre", "categories", "category", "labels", "keywords",
+    "tagnames", NULL};
+
+/* Is field f one of `names` (see above)? */
+static int named(const char *s, size_t n, const char *const *names)
 {
-    const char *nl = memchr(buf, '\n', len);
-    size_t n1 = nl ? (size_t)(nl - buf) : len;
-    const char *bar = memchr(buf, '|', n1), *comma = memchr(buf, ',', n1);
-    if (comma && (!bar || comma < bar))
-        return IA_ITEMS_MOVIES_CSV;
-    return bar ? IA_ITEMS_UITEM : IA_ITEMS_AUTO;
+    char k[40];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '_' || c == '-' || c == ' ')
+            continue;
+        if (m + 1 >= sizeof k)
+            return 0;
+        k[m++] = c;
+    }
+    return m > 0 && csv_name_is(k, m, names);
+}
+
+/* The id / title / tags columns a header line names: 0, or -1 when it
+ * lacks an id or a title column. */
+static int header_columns(const struct csv_reader *r, int *id, int *title, int *tags)
+{
+    *id = *title = *tags = -1;
+    for (size_t k = 0; k < r->n; k++) {
+        const char *s = r->f[k].s;
+        size_t n = r->f[k].len;
+        if (*id < 0 && named(s, n, id_names))
+            *id = (int)k;
+        else if (*title < 0 && named(s, n, title_names))
+            *title = (int)k;
+        else if (*tags < 0 && named(s, n, tags_names))
+            *tags = (int)k;
+    }
+    return *id >= 0 && *title >= 0 ? 0 : -1;
+}
+
+/* The first record of buf (a copy of its first line, at most 4096 bytes)
+ * split with sep, for a look at it. */
+struct first_line {
+    char line[4097];
+    struct csv_reader r;
+    int ok;
+};
+
+static void first_line_read(struct first_line *fl, const char *buf, size_t len, char sep)
+{
+    const char *p = buf, *end = buf + len;
+    while (p < end && (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t'))
+        p++;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = (size_t)((nl ? nl : end) - p);
+    if (n > 4096)
+        n = 4096;
+    memcpy(fl->line, p, n);
+    fl->line[n] = '\0';
+    csv_init(&fl->r, fl->line, n, sep, sep == '|' ? 0 : CSV_QUOTES);
+    fl->ok = csv_next(&fl->r) == 1;
+}
+
+static const char *sep_name(char sep)
+{
+    return sep == '\t' ? "TAB" : sep == ',' ? "comma" : sep == ';' ? "semicolon" : "'|'";
+}
+
+/* Decide the format (AUTO) and the columns (csv / tsv) of buf; fills ir's
+ * columns, *sep, *fmt and *header, or explains what was tried. */
+static int pick_columns(struct items_reading *ir, const struct ia_items_spec *spec,
+                        const char *buf, size_t len, enum ia_items_format *fmt, char *sep,
+                        int *header, enc_err *err)
+{
+    struct csv_sniff sn;
+    csv_sniff(buf, len, &sn);
+    *header = 0;
+    if (*fmt == IA_ITEMS_AUTO) {
+        struct first_line fl;
+        first_line_read(&fl, buf, len, '|');
+        int bars = fl.ok && fl.r.n >= 6;
+        struct first_line fc;
+        first_line_read(&fc, buf, len, sn.sep ? sn.sep : ',');
+        int id, title, tags;
+        int named_cols = fc.ok && header_columns(&fc.r, &id, &title, &tags) == 0;
+        if (bars && !named_cols && csv_is_integer(fl.r.f[0].s, fl.r.f[0].len) &&
+            !spec->id_col) {
+            *fmt = IA_ITEMS_UITEM;
+        } else if (sn.sep == '\t' || sn.sep == ',' || sn.sep == ';') {
+            *fmt = sn.sep == '\t' ? IA_ITEMS_TSV : IA_ITEMS_CSV;
+            *sep = sn.sep;
+            if (!named_cols && !spec->id_col) {
+                char what[200] = "";
+                if (fc.ok)
+                    for (size_t k = 0; k < fc.r.n && strlen(what) < 150; k++)
+                        snprintf(what + strlen(what), sizeof what - strlen(what), "%s'%.30s'",
+                                 k ? ", " : "", fc.r.f[k].s);
+                csv_free(&fl.r);
+                csv_free(&fc.r);
+                return enc_errf(err, ENC_EFORMAT,
+                                "%s:1: cannot detect the item format: tried uitem (MovieLens "
+                                "u.item: '|'-separated, an integer id, 5 + genre fields) and "
+                                "%s-separated columns with a header naming an id column (id, "
+                                "item, itemId, movieId, ...) and a title column (title, name, "
+                                "...), but line 1 is %s; name the columns with --items-format "
+                                "%s --item-id-col N --title-col N [--tags-col N]", ir->path,
+                                sep_name(sn.sep), what, sn.sep == '\t' ? "tsv" : "csv");
+            }
+        } else {
+            csv_free(&fl.r);
+            csv_free(&fc.r);
+            return enc_errf(err, ENC_EFORMAT,
+                            "%s:1: cannot detect the item format: tried uitem (MovieLens "
+                            "u.item: '|'-separated, an integer id, 5 + genre fields) and TAB-, "
+                            "comma- or semicolon-separated columns, but no separator gives the "
+                            "same field count on the first lines; use --items-format "
+                            "uitem|movies-csv|csv|tsv", ir->path);
+        }
+        csv_free(&fl.r);
+        csv_free(&fc.r);
+        if (*fmt == IA_ITEMS_UITEM)
+            return 0;
+    }
+    if (*fmt == IA_ITEMS_UITEM)
+        return 0;
+    if (*fmt == IA_ITEMS_MOVIES_CSV) {   /* movieId,title,genres */
+        *sep = ',';
+        *header = 1;
+        ir->id_col = 0;
+        ir->title_col = 1;
+        ir->tags_col = 2;
+        ir->need = 3;
+        return 0;
+    }
+    if (!*sep)
+        *sep = *fmt == IA_ITEMS_TSV ? '\t' : ',';
+    struct first_line fc;
+    first_line_read(&fc, buf, len, *sep);
+    int id = -1, title = -1, tags = -1;
+    int named_cols = fc.ok && header_columns(&fc.r, &id, &title, &tags) == 0;
+    /* a header: names, or csv_sniff's word above a column of numbers */
+    *header = named_cols || (sn.header && sn.sep == *sep);
+    if (spec->id_col || spec->title_col) {
+        if (!spec->id_col || !spec->title_col) {
+            csv_free(&fc.r);
+            return enc_errf(err, ENC_EINVAL, "%s: give both --item-id-col and --title-col",
+                            ir->path);
+        }
+        id = spec->id_col - 1;
+        title = spec->title_col - 1;
+        tags = spec->tags_col - 1;
+    } else if (spec->tags_col) {
+        tags = spec->tags_col - 1;
+    }
+    if (id < 0 || title < 0) {
+        csv_free(&fc.r);
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s:1: no header naming an id column (id, item, itemId, movieId, ...) "
+                        "and a title column (title, name, ...); give --item-id-col N and "
+                        "--title-col N", ir->path);
+    }
+    size_t n1 = fc.ok ? fc.r.n : 0;
+    ir->id_col = id;
+    ir->title_col = title;
+    ir->tags_col = tags;
+    ir->need = (size_t)(id > title ? id : title) + 1;
+    if (tags >= 0 && (size_t)tags + 1 > ir->need)
+        ir->need = (size_t)tags + 1;
+    csv_free(&fc.r);
+    if (id == title || (tags >= 0 && (tags == id || tags == title)))
+        return enc_errf(err, ENC_EINVAL, "%s: the id, title and tags columns must differ",
+                        ir->path);
+    if (n1 && ir->need > n1)
+        return enc_errf(err, ENC_EINVAL, "%s:1: column %zu asked for, but the line has %zu "
+                        "%s-separated fields", ir->path, ir->need, n1, sep_name(*sep));
+    return 0;
 }
 
 /* Every record of buf through its format's line reader. */
-static int read_item_lines(struct items_reading *ir, enum ia_items_format fmt, char *buf,
-                           size_t len, enc_err *err)
+static int read_item_lines(struct items_reading *ir, enum ia_items_format fmt, char sep,
+                           int header, char *buf, size_t len, enc_err *err)
 {
     struct csv_reader r;
     if (fmt == IA_ITEMS_UITEM)
         csv_init(&r, buf, len, '|', CSV_SKIP_BLANK);
     else
-        csv_init(&r, buf, len, ',', CSV_QUOTES | CSV_SKIP_BLANK);
+        csv_init(&r, buf, len, sep, CSV_QUOTES | CSV_SKIP_BLANK);
     int rc = 0, got = 0, first = 1;
     while (rc == 0 && (got = csv_next(&r)) == 1) {
-        rc = fmt == IA_ITEMS_UITEM ? uitem_line(ir, &r, err) : movies_line(ir, &r, first, err);
+        if (first && header) {   /* keep the header's names for the report */
+            int cols[3] = {ir->id_col, ir->title_col, ir->tags_col};
+            for (int c = 0; c < 3; c++)
+                if (cols[c] >= 0 && (size_t)cols[c] < r.n)
+                    snprintf(ir->out->col_names[c], sizeof ir->out->col_names[c], "%s",
+                             r.f[cols[c]].s);
+            first = 0;
+            continue;
+        }
         first = 0;
+        ir->out->n_records++;
+        rc = fmt == IA_ITEMS_UITEM ? uitem_line(ir, &r, err) : columns_line(ir, &r, err);
     }
     if (rc == 0 && got < 0)
         rc = enc_errf(err, got, "%s:%zu: %s", ir->path, r.err_line,
@@ -329,8 +533,31 @@ static int read_item_lines(struct items_reading *ir, enum ia_items_format fmt, c
     return rc;
 }
 
-int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_ids,
-                  size_t n_items, struct ia_items *out, enc_err *err)
+/* buf (len bytes, NUL after) as UTF-8: itself when valid (after a byte
+ * order mark), else a latin-1 decoding into a new buffer (*latin1 = 1). */
+static int to_utf8(char **buf, size_t *len, int *latin1)
+{
+    *latin1 = 0;
+    if (*len >= 3 && memcmp(*buf, "\xEF\xBB\xBF", 3) == 0) {
+        memmove(*buf, *buf + 3, *len - 3 + 1);
+        *len -= 3;
+    }
+    if (utf8_valid(*buf, *len))
+        return 0;
+    char *u = malloc(2 * *len + 1);
+    if (!u)
+        return ENC_ENOMEM;
+    size_t n = utf8_from_latin1(*buf, *len, u);
+    u[n] = '\0';
+    free(*buf);
+    *buf = u;
+    *len = n;
+    *latin1 = 1;
+    return 0;
+}
+
+int ia_read_items_spec(const char *path, const struct ia_items_spec *spec, char *const *item_ids,
+                       size_t n_items, struct ia_items *out, enc_err *err)
 {
     memset(out, 0, sizeof *out);
     char *buf;
@@ -338,14 +565,20 @@ int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_
     int rc = enc_read_file(path, &buf, &len, err);
     if (rc)
         return rc;
-    if (csv_blank(buf, len))
+    struct items_reading ir = {.path = path, .ids = item_ids, .n_items = n_items, .out = out,
+                               .tags_col = -1};
+    enum ia_items_format fmt = spec->format;
+    char sep = 0;
+    int header = 0;
+    if (to_utf8(&buf, &len, &out->latin1))
+        rc = enc_errf(err, ENC_ENOMEM, "out of memory");
+    else if (csv_blank(buf, len))
         rc = enc_errf(err, ENC_EFORMAT, "%s: empty file: no items", path);
-    else if (fmt == IA_ITEMS_AUTO && (fmt = detect_items(buf, len)) == IA_ITEMS_AUTO)
-        rc = enc_errf(err, ENC_EFORMAT,
-                      "%s:1: cannot detect the item format (use --items-format "
-                      "uitem|movies-csv)", path);
-    struct items_reading ir = {.path = path, .ids = item_ids, .n_items = n_items, .out = out};
+    else
+        rc = pick_columns(&ir, spec, buf, len, &fmt, &sep, &header, err);
     out->n_items = n_items;
+    out->format = fmt;
+    out->header = header;
     out->titles = calloc(n_items ? n_items : 1, sizeof *out->titles);
     ir.have = calloc(n_items ? n_items : 1, 1);
     if (rc == 0 && (!out->titles || !ir.have))
@@ -353,9 +586,14 @@ int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_
     if (rc == 0 && fmt == IA_ITEMS_UITEM)
         rc = uitem_genres(&ir, err);
     if (rc == 0)
-        rc = read_item_lines(&ir, fmt, buf, len, err);
+        rc = read_item_lines(&ir, fmt, sep, header, buf, len, err);
     if (rc == 0)
         rc = finish_items(&ir, fmt, err);
+    if (fmt != IA_ITEMS_UITEM) {
+        out->id_col = ir.id_col + 1;
+        out->title_col = ir.title_col + 1;
+        out->tags_col = ir.tags_col + 1;
+    }
     strv_free(ir.genres, ir.n_genres);
     strmap_clear(&ir.tags);
     free(ir.pairs);
@@ -364,4 +602,33 @@ int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_
     if (rc)
         ia_items_clear(out);
     return rc;
+}
+
+int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_ids,
+                  size_t n_items, struct ia_items *out, enc_err *err)
+{
+    struct ia_items_spec spec = {fmt, 0, 0, 0};
+    return ia_read_items_spec(path, &spec, item_ids, n_items, out, err);
+}
+
+void ia_items_describe(const struct ia_items *it, char *buf, size_t cap)
+{
+    const char *enc = it->latin1 ? "latin-1 (converted to UTF-8)" : "UTF-8";
+    if (it->format == IA_ITEMS_UITEM) {
+        snprintf(buf, cap, "uitem (MovieLens u.item), %s, %zu genres", enc, it->n_tags);
+        return;
+    }
+    char cols[3][64];
+    const int idx[3] = {it->id_col, it->title_col, it->tags_col};
+    for (int c = 0; c < 3; c++) {
+        if (idx[c] <= 0)
+            snprintf(cols[c], sizeof cols[c], "none");
+        else if (it->col_names[c][0])
+            snprintf(cols[c], sizeof cols[c], "column %d (%s)", idx[c], it->col_names[c]);
+        else
+            snprintf(cols[c], sizeof cols[c], "column %d", idx[c]);
+    }
+    snprintf(buf, cap, "%s %s, %s: id = %s, title = %s, tags = %s",
+             ia_items_format_name(it->format), it->header ? "with a header" : "without a header",
+             enc, cols[0], cols[1], cols[2]);
 }

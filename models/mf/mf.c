@@ -252,6 +252,28 @@ static int load_tables(const st_file *f, struct mf_model *m, enc_err *err)
     return check_csr(m->tag_off, m->n_items, m->tag_ids, tti->count, m->n_tags, "item_tags", err);
 }
 
+/* How training turned weights into confidences (the hyperparameters'
+ * "confidence", written by encore-train since the confidence schemes; see
+ * confidence.h), for fold-ins of histories and events. A file without it
+ * was trained with c = 1 + alpha * w on weights of 1 (what this gives).
+ * Values out of range keep that default. */
+static void load_confidence(json_t *c, struct mf_model *m)
+{
+    m->conf = (struct conf_serving){CONF_LINEAR, m->alpha, 1.0, 1.0, 1.0};
+    enum conf_scheme s;
+    json_t *js = json_object_get(c, "scheme"), *je = json_object_get(c, "epsilon"),
+           *jw = json_object_get(c, "typical_weight"), *jf = json_object_get(c, "typical_f"),
+           *ja = json_object_get(c, "alpha");
+    if (!json_is_string(js) || conf_scheme_parse(json_string_value(js), &s) || s == CONF_AUTO)
+        return;
+    double e = json_number_value(je), w = json_number_value(jw), f = json_number_value(jf);
+    double a = json_is_number(ja) ? json_number_value(ja) : m->alpha;
+    if (!(e > 0 && isfinite(e) && w > 0 && isfinite(w) && f > 0 && isfinite(f) && a >= 0 &&
+          isfinite(a)))
+        return;
+    m->conf = (struct conf_serving){s, a, e, w, f};
+}
+
 /* Fold-in's regularisation (and its per-row scaling, if training used it:
  * optional keys of the hyperparameters JSON, bounds as encore-train als
  * enforces them) and the algorithm name. */
@@ -267,8 +289,15 @@ static void load_meta(const st_file *f, struct mf_model *m)
         m->reg_exponent = json_number_value(je);
         m->mean_user = json_number_value(jm);
     }
+    load_confidence(json_object_get(h, "confidence"), m);
     json_decref(h);
     m->algorithm = st_meta(f, "algorithm");
+    /* The popular fallback's scores: the share of training users who have
+     * the item (popularity is users per item), so they lie in [0, 1]. */
+    double top = (double)m->n_users;
+    for (size_t i = 0; i < m->n_items; i++)
+        top = m->pop[i] > top ? m->pop[i] : top;
+    m->pop_scale = top > 0 ? (float)(1.0 / top) : 0.0f;
 }
 
 /* The scoring tables: unit-length and transposed item factors, the int8 or
@@ -681,6 +710,16 @@ static double op_alpha(const void *s)
     return ((const struct mf_model *)s)->alpha;
 }
 
+static double op_confidence(const void *s, double weight)
+{
+    return conf_serve(&((const struct mf_model *)s)->conf, weight);
+}
+
+static double op_typical_weight(const void *s)
+{
+    return ((const struct mf_model *)s)->conf.typical_weight;
+}
+
 /* ====================================================================== */
 /* the recommender operations (model.h's struct reco_ops)                */
 
@@ -774,6 +813,8 @@ static const struct reco_ops mf_reco_ops = {
     .alpha = op_alpha,
     .rerank = op_rerank,
     .explain = op_explain,
+    .confidence = op_confidence,
+    .typical_weight = op_typical_weight,
 };
 
 const struct model_ops mf_ops = {

@@ -12,6 +12,7 @@
 
 #include "core/st.h"
 #include "core/strmap.h"
+#include "mf/confidence.h"
 #include "mf/half.h"
 #include "mf/mf.h"
 #include "mf/quant.h"
@@ -29,6 +30,8 @@ struct mf_model {
     const int32_t *tag_ids;
     double reg, alpha;
     double reg_exponent, mean_user;   /* ALS scales reg by (n / mean)^exponent per row */
+    struct conf_serving conf;   /* weight -> confidence as training did (confidence.h) */
+    float pop_scale;            /* popular fallback: 1 / users, so scores are shares in [0, 1] */
     const char *algorithm;
     /* derived at load, owned */
     strmap users, items, tagmap;

@@ -200,7 +200,8 @@ int mf_fold_in(const struct mf_model *m, const int32_t *items, size_t n, float *
     float *A = out, *x = out + F * F;
     memcpy(A, m->yty, F * F * sizeof *A);
     memset(x, 0, F * sizeof *x);
-    float c = (float)(1.0 + m->alpha);
+    /* a history item's weight is unknown: it counts as the median training pair */
+    float c = (float)conf_serve(&m->conf, m->conf.typical_weight);
     double reg = m->reg;
     if (m->reg_exponent != 0 && m->mean_user > 0)   /* as training regularised this row */
         reg *= pow((double)(n ? n : 1) / m->mean_user, m->reg_exponent);
@@ -365,13 +366,14 @@ int mf_recommend(const struct mf_model *m, const struct reco_query *q, float *sc
     if (u) {
         screened = mf_score_items(m, q, u, m->V, m->Vt, m->Vh, &m->Vq, scores, width,
                                   mf_chunk_maxima(m, scratch));
-    } else if (q->candidates) {
+    } else if (q->candidates) {   /* popular: shares of the training users, in [0, 1] */
         for (size_t i = 0; i < m->n_items; i++)
             scores[i] = -INFINITY;
         for (size_t c = 0; c < q->n_candidates; c++)
-            scores[q->candidates[c]] = m->pop[q->candidates[c]];
+            scores[q->candidates[c]] = m->pop[q->candidates[c]] * m->pop_scale;
     } else {
-        memcpy(scores, m->pop, m->n_items * sizeof *scores);
+        for (size_t i = 0; i < m->n_items; i++)
+            scores[i] = m->pop[i] * m->pop_scale;
     }
     if (q->exclude_seen) {
         if (q->user >= 0)

@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +132,53 @@ out:
     free(recommended);
     free(tmap);
     return rc;
+}
+
+/* ---- before scoring: overlap and ids --------------------------------- */
+
+int rank_overlap(const struct ia_matrix *train, const struct ia_matrix *test,
+                 struct re_overlap *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t *tmap = malloc((test->n_items ? test->n_items : 1) * sizeof *tmap);
+    if (!tmap)
+        return ENC_ENOMEM;
+    out->test_items = test->n_items;
+    for (size_t i = 0; i < test->n_items; i++) {
+        tmap[i] = ia_find_id(train->item_ids, train->n_items, test->item_ids[i]);
+        if (tmap[i] >= 0)
+            out->known_items++;
+        else if (!out->unknown_item[0])
+            snprintf(out->unknown_item, sizeof out->unknown_item, "%s", test->item_ids[i]);
+    }
+    if (train->n_items)
+        snprintf(out->train_item, sizeof out->train_item, "%s", train->item_ids[0]);
+    out->test_pairs = test->nnz;
+    for (size_t u = 0; u < test->n_users; u++) {
+        if (test->indptr[u + 1] == test->indptr[u])
+            continue;
+        out->test_users++;
+        int64_t tu = ia_find_id(train->user_ids, train->n_users, test->user_ids[u]);
+        if (tu >= 0)
+            out->known_users++;
+        const int32_t *ti = tu >= 0 ? train->indices + train->indptr[tu] : NULL;
+        size_t nti = tu >= 0 ? (size_t)(train->indptr[tu + 1] - train->indptr[tu]) : 0;
+        for (int64_t p = test->indptr[u]; p < test->indptr[u + 1]; p++) {
+            int64_t it = tmap[test->indices[p]];
+            if (it < 0)
+                continue;
+            out->known_pairs++;
+            if (!in_sorted(ti, nti, (int32_t)it))
+                continue;
+            if (!out->shared_pairs++) {
+                snprintf(out->shared_user, sizeof out->shared_user, "%s", test->user_ids[u]);
+                snprintf(out->shared_item, sizeof out->shared_item, "%s",
+                         train->item_ids[it]);
+            }
+        }
+    }
+    free(tmap);
+    return 0;
 }
 
 /* ---- popularity ------------------------------------------------------- */

@@ -46,6 +46,22 @@ typedef int (*re_recommend_fn)(void *ctx, const char *user_id, int64_t train_use
 int rank_evaluate(const struct ia_matrix *train, const struct ia_matrix *test, size_t k,
                   re_recommend_fn fn, void *ctx, struct re_metrics *out, enc_err *err);
 
+/* How a test file relates to a training file, before anything is scored:
+ * pairs in both (a test item the user has in training is excluded from
+ * the ranking, so it can never be a hit) and ids that match. */
+struct re_overlap {
+    size_t test_pairs, shared_pairs;    /* test pairs; of them also in train */
+    size_t test_users, known_users;     /* test users; of them with training data */
+    size_t test_items, known_items;     /* distinct test items; of them in the catalog */
+    size_t known_pairs;                 /* test pairs whose item is in the catalog */
+    char shared_user[48], shared_item[48];     /* one shared pair (when any) */
+    char unknown_item[48], train_item[48];     /* an unknown test item, a catalog item */
+};
+
+/* Fill *out for `test` against `train`. Returns 0 or ENC_ENOMEM. */
+int rank_overlap(const struct ia_matrix *train, const struct ia_matrix *test,
+                 struct re_overlap *out);
+
 /* Per-user metrics from one ranked list: hits among `ranked` (n_ranked <= k)
  * of the sorted `test_items` (n_known of them in the catalog, n_test in all).
  * Exposed for tests; fills all but coverage with this user's values. */

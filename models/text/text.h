@@ -88,17 +88,31 @@ struct text_data {
     int32_t *src_file;          /* 0 = first file (--pos or --data), 1 = --neg */
     int64_t *src_line;          /* 1-based */
     const char *files[2];       /* borrowed paths */
+    int decoded[2];             /* 1: the file was not UTF-8 and was decoded as cp1252 */
+    char how[2][256];           /* how each file was read (layout, encoding), to report */
 };
 
 /* Read two one-example-per-line files as labels "pos" (1) and "neg" (0),
  * class order ["neg", "pos"]. Lines are split on '\n' only; a trailing '\r'
  * is dropped; an empty (or whitespace-only) line is an error naming the file
- * and line. Returns 0, ENC_EIO or ENC_EFORMAT. */
+ * and line. A file that is not UTF-8 is decoded as cp1252 to UTF-8 first
+ * (d->decoded, d->how). Returns 0, ENC_EIO or ENC_EFORMAT. */
 int text_data_read_pair(const char *pos, const char *neg, struct text_data *d, enc_err *err);
 
-/* Read a TSV of "label<TAB>text" lines; classes are sorted by label name.
- * A line without a tab, with an empty label or empty text is an error naming
- * the file and line. */
+/* Read a table of labelled texts; classes are sorted by label name:
+ *   label<TAB>text or text<TAB>label   the order named by a header line
+ *                                      (label / class / sentiment ... and
+ *                                      text / sentence / review ...), else
+ *                                      the column with fewer distinct values
+ *                                      holds the labels (a tie: label first);
+ *                                      the text may hold TABs
+ *   CSV (no TAB on line 1)             a header naming the label and text
+ *                                      columns (other columns ignored;
+ *                                      quoted fields may span lines), or two
+ *                                      columns, ordered as above
+ * d->how[0] says which it was and why. A file that is not UTF-8 is decoded
+ * as cp1252 first (d->decoded). A line without a separator, with an empty
+ * label or text, or a label over 256 bytes is an error naming file and line. */
 int text_data_read_tsv(const char *path, struct text_data *d, enc_err *err);
 
 void text_data_clear(struct text_data *d);

@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    struct ia_options o = {(enum ia_format)(data[0] % 5), (data[0] & 0x80) ? 4.0 : 0.0};
+    struct ia_options o = {(enum ia_format)(data[0] % 5), (data[0] & 0x80) ? 4.0 : 0.0,
+                           (enum ia_header)((data[0] >> 3) % 3)};
     struct ia_matrix m;
     enc_err err = {0};
     if (ia_parse("fuzz", (const char *)data + 1, size - 1, &o, &m, &err) == 0) {
@@ -40,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fwrite(data + 1, 1, size - 1, f);
             fclose(f);
             struct ia_items it;
-            for (int fmt = 0; fmt < 3; fmt++)
+            for (int fmt = 0; fmt < 5; fmt++)
                 if (ia_read_items(path, (enum ia_items_format)fmt, m.item_ids, m.n_items, &it,
                                   &err) == 0)
                     ia_items_clear(&it);

@@ -1,0 +1,49 @@
+/*
+ * mf_tune.h - `encore-train als|bpr --tune [--tune-budget N]`: a small
+ * hyperparameter search on a validation split carved from the input, so a
+ * user with a data set unlike MovieLens gets settings fitted to it without
+ * writing a grid search.
+ *
+ * 1. Split the loaded interactions per user (mf/holdout.h: the rule of
+ *    shared/datasets/README.md, seeded with --seed).
+ * 2. Fit the starting settings (the defaults, or what the command line
+ *    gave) on the fit part and score NDCG@10 on the validation part
+ *    (mf/rank_eval.h): trial 1.
+ * 3. Coordinate search, one setting at a time, keeping a change only when
+ *    it beats the best validation NDCG@10 by more than 0.2% (relative), so
+ *    noise does not move it: ALS tries the confidence scheme (when the
+ *    weights differ), alpha and regularization (x1/4 .. x4), factors
+ *    (x1/2, x2) and iterations (x1/2, x2); BPR the confidence scheme,
+ *    learning rate, regularization, factors and epochs. Then alpha and
+ *    regularization (learning rate and regularization) again in finer
+ *    steps (x2^(+-1/2), x2^(+-1/4)) until the budget of fits is spent.
+ *    A setting already tried is not fitted again.
+ * 4. The caller refits the winner on all the data.
+ *
+ * The starting settings are trial 1 and only a strictly better one
+ * replaces them, so on the validation split the result is never worse than
+ * the defaults. Each fit uses every core the process may use (ALS's result
+ * does not depend on the thread count; BPR keeps --threads, on which its
+ * sampling depends), so a search is deterministic for a seed. Progress is
+ * one stderr line per fit.
+ *
+ * The table of trials (settings, validation NDCG@10, seconds) and the
+ * choice are returned as JSON for the model's hyperparameters ("tune"),
+ * which GET /v1/models/{name} shows.
+ */
+#ifndef ENCORE_TRAINER_MF_TUNE_H
+#define ENCORE_TRAINER_MF_TUNE_H
+
+#include <jansson.h>
+
+#include "mf/als.h"
+#include "mf/bpr.h"
+#include "mf_input.h"
+
+/* Search from *p (in->m loaded, in->scheme resolved) with at most `budget`
+ * fits; on success *p holds the chosen settings and *table the search
+ * (new reference). Returns 0 or an exit status (messages printed). */
+int mf_tune_als(const struct mf_input *in, struct als_params *p, int budget, json_t **table);
+int mf_tune_bpr(const struct mf_input *in, struct bpr_params *p, int budget, json_t **table);
+
+#endif
