@@ -260,6 +260,8 @@ static int load_file(struct config *c, const char *path, enc_err *err)
     {
         if (key[0] == '_')   /* "_comment" and friends */
             continue;
+        if (!strcmp(key, "experiments"))   /* a section of its own: experiment.c reads it */
+            continue;
         const struct option_row *o = find_option(key, strlen(key));
         char src[512];
         snprintf(src, sizeof src, "config file %s", path);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "experiment.h"
 #include "metrics.h"
 #include "reload.h"
 #include "live.h"
@@ -49,6 +50,7 @@ void h_metrics(struct http_req *r)
     metrics_render(r->srv->metrics, r->srv, &r->out);
     if (r->srv->live)
         live_metrics(r->srv->live, &r->out);
+    experiments_metrics(r->srv->live ? &r->srv->live->types : NULL, &r->out);
     /* http.c adds a trailing newline after the body; the exposition format
      * already ends in one, which is harmless. */
 }

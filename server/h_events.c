@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 
 #include "events/catalog.h"
+#include "experiment.h"
 #include "live.h"
 #include "server.h"
 
@@ -156,11 +157,20 @@ static int read_event(struct http_req *r, struct live *l, json_t *o, size_t i, i
     return 0;
 }
 
+/* A POST's request and what its events add to experiments' counts. */
+struct post_ctx {
+    struct http_req *r;
+    struct exp_attribution *attr;   /* NULL: none */
+    int64_t now;
+};
+
 /* The store's thread (or this one): answer and resume. */
 static void appended(void *arg, const struct evstore_result *res)
 {
-    struct http_req *r = arg;
+    struct post_ctx *pc = arg;
+    struct http_req *r = pc->r;
     struct live *l = r->srv->live;
+    experiments_attributed(l, pc->attr, res, pc->now);   /* (before the request may go) */
     if (res->code) {
         store_fail(r, l, res->code, res->err.msg);
     } else {
@@ -218,9 +228,17 @@ void h_events_post(struct http_req *r)
             goto refused;
     if (n == 1)
         http_note_user(r, ev[0].user, ev[0].user_len);
+    struct post_ctx *pc = http_alloc(r, sizeof *pc);
+    if (!pc) {
+        http_error(r, 500, "out of memory");
+        goto out;
+    }
+    pc->r = r;
+    pc->now = now;
+    pc->attr = experiments_attribute(r, &l->types, ev, n);
     /* Suspend first: the answer may come before evstore_append_async returns. */
     http_suspend(r);
-    evstore_append_async(l->store, ev, n, now, appended, r);   /* copies the events */
+    evstore_append_async(l->store, ev, n, now, appended, pc);   /* copies the events */
     goto out;
 refused:
     live_add(l, refused, 1);

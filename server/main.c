@@ -39,6 +39,7 @@
 
 #include "auth.h"
 #include "core/version.h"
+#include "experiment.h"
 #include "families.h"
 #include "live.h"
 #include "log.h"
@@ -296,6 +297,11 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     if (signum == SIGHUP) {
         slog("info", "SIGHUP: checking the repository for new versions");
+        enc_err err = {0};
+        if (experiments_reload(srv.cfg.config_file, &err))
+            slog("error", "SIGHUP: experiments not reloaded, the running ones stay: %s", err.msg);
+        else
+            slog("info", "SIGHUP: %zu experiment(s) configured", experiments_count());
         remote_poke();
         reload_all();
         return;
@@ -323,6 +329,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--check-health"))
             return check_health(&srv.cfg);
+    if (experiments_reload(srv.cfg.config_file, &err)) {
+        fprintf(stderr, "encore-server: configuration error: %s\n", err.msg);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(&srv.cfg);
     /* Each request scores on its own HTTP thread: BLAS threads would only
@@ -456,6 +466,7 @@ int main(int argc, char **argv)
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
     live_close(srv.live);   /* after HTTP: finishes the queued appends */
+    experiments_free();
     registry_free(srv.reg);
     remote_free();
     metrics_free(srv.metrics);

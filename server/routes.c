@@ -35,6 +35,9 @@ const struct route http_routes[] = {
     {"GET", "/v1/items/{id}", h_item_get, SCOPE_INFER, "item"},
     {"PUT", "/v1/items/{id}", h_item_put, SCOPE_ADMIN, "item_put"},
     {"DELETE", "/v1/items/{id}", h_item_delete, SCOPE_ADMIN, "item_delete"},
+    {"POST", "/v1/experiments/{name}:recommend", h_experiment_recommend, SCOPE_INFER,
+     "experiment_recommend"},
+    {"GET", "/v1/experiments/{name}", h_experiment_get, SCOPE_INFER, "experiment"},
     {NULL, NULL, NULL, SCOPE_OPEN, NULL},
 };
 

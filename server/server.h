@@ -213,5 +213,7 @@ void h_user_erase(struct http_req *r);
 void h_item_get(struct http_req *r);
 void h_item_put(struct http_req *r);
 void h_item_delete(struct http_req *r);
+void h_experiment_recommend(struct http_req *r);   /* h_experiments.c */
+void h_experiment_get(struct http_req *r);
 
 #endif

@@ -303,6 +303,68 @@ START_TEST(recommendation_counts)
 }
 END_TEST
 
+struct sc_ctr {
+    uint64_t recs, users, other;
+};
+
+static int sc_ctr_fn(void *arg, const char *f, size_t len, uint64_t count)
+{
+    struct sc_ctr *c = arg;
+    if (len == 4 && !memcmp(f, "recs", 4))
+        c->recs = count;
+    else if (len == 5 && !memcmp(f, "users", 5))
+        c->users = count;
+    else
+        c->other += count;
+    return 0;
+}
+
+static void sc_done_flag(void *arg, const struct evstore_result *res)
+{
+    __atomic_store_n((int *)arg, res->code == 0 ? 1 : -1, __ATOMIC_RELEASE);
+}
+
+/* Counters: plain ones add, distinct ones count a member once; sets are
+ * separate (a key that is a prefix of another shares nothing with it). */
+START_TEST(counters_plain_and_distinct)
+{
+    struct evstore *s = sc_open(1000);
+    const char *users[5] = {"u1", "u2", "u1", "u3", "u2"};
+    int flags[6] = {0};
+    for (int i = 0; i < 5; i++) {
+        struct evstore_count c[2] = {{"home.als", "recs", NULL, 8, 4, 0},
+                                     {"home.als", "users", users[i], 8, 5, 2}};
+        evstore_count_async(s, c, 2, T0, sc_done_flag, &flags[i]);
+    }
+    struct evstore_count c1 = {"home.al", "recs", NULL, 7, 4, 0};
+    evstore_count_async(s, &c1, 1, T0, sc_done_flag, &flags[5]);
+    for (int i = 0; i < 6; i++) {
+        while (__atomic_load_n(&flags[i], __ATOMIC_ACQUIRE) == 0)
+            usleep(1000);
+        ck_assert_int_eq(flags[i], 1);
+    }
+    struct sc_ctr c = {0, 0, 0};
+    enc_err err = {0};
+    ck_assert_int_eq(evstore_counters(s, "home.als", 8, sc_ctr_fn, &c, &err), 0);
+    ck_assert_uint_eq(c.recs, 5);
+    ck_assert_uint_eq(c.users, 3);
+    ck_assert_uint_eq(c.other, 0);
+    memset(&c, 0, sizeof c);
+    ck_assert_int_eq(evstore_counters(s, "home.al", 7, sc_ctr_fn, &c, &err), 0);
+    ck_assert_uint_eq(c.recs, 1);
+    ck_assert_uint_eq(c.users, 0);
+    memset(&c, 0, sizeof c);
+    ck_assert_int_eq(evstore_counters(s, "nope", 4, sc_ctr_fn, &c, &err), 0);
+    ck_assert_uint_eq(c.recs + c.users + c.other, 0);
+    /* a bad counter is refused whole */
+    int bad = 0;
+    struct evstore_count b = {"home.als", "", NULL, 8, 0, 0};
+    evstore_count_async(s, &b, 1, T0, sc_done_flag, &bad);
+    ck_assert_int_eq(bad, -1);
+    evstore_close(s);
+}
+END_TEST
+
 START_TEST(compaction_by_receive_time)
 {
     struct evstore *s = sc_open(1000);
@@ -510,6 +572,7 @@ static void sc_add_common(TCase *tc)
     tcase_add_test(tc, erase_user);
     tcase_add_test(tc, catalogue);
     tcase_add_test(tc, recommendation_counts);
+    tcase_add_test(tc, counters_plain_and_distinct);
     tcase_add_test(tc, compaction_by_receive_time);
     tcase_add_test(tc, concurrent_writers);
     tcase_add_test(tc, change_feed);

@@ -202,6 +202,39 @@ struct evbatch *evbatch_new(const struct ev_event *ev, size_t n, int64_t now,
     return b;
 }
 
+struct evbatch *evbatch_new_counts(const struct evstore_count *c, size_t n, int64_t now,
+                                   evstore_done_fn done, void *arg)
+{
+    size_t bytes = n * sizeof(struct evstore_count);
+    for (size_t i = 0; i < n; i++)
+        bytes += c[i].key_len + c[i].field_len + c[i].member_len;
+    struct evbatch *b = malloc(sizeof(struct evbatch) + bytes + 16);
+    if (!b)
+        return NULL;
+    memset(b, 0, sizeof *b);
+    b->now = now;
+    b->done = done;
+    b->arg = arg;
+    b->n_counts = n;
+    b->counts = (struct evstore_count *)(void *)b->bytes;
+    char *p = (char *)(b->counts + n);
+    for (size_t i = 0; i < n; i++) {
+        struct evstore_count *o = &b->counts[i];
+        *o = c[i];
+        memcpy(p, c[i].key, c[i].key_len);
+        o->key = p;
+        p += c[i].key_len;
+        memcpy(p, c[i].field, c[i].field_len);
+        o->field = p;
+        p += c[i].field_len;
+        if (c[i].member_len)
+            memcpy(p, c[i].member, c[i].member_len);
+        o->member = p;
+        p += c[i].member_len;
+    }
+    return b;
+}
+
 void evbatch_finish(struct evbatch *b)
 {
     if (b->done)
@@ -262,6 +295,26 @@ int evstore_append(struct evstore *s, const struct ev_event *ev, size_t n, int64
         *accepted = w.res.accepted;
     if (duplicates)
         *duplicates = w.res.duplicates;
+    if (w.res.code && err)
+        *err = w.res.err;
+    return w.res.code;
+}
+
+int evstore_flush(struct evstore *s, enc_err *err)
+{
+    struct sync_wait w = {.finished = 0};
+    struct evbatch *b = evbatch_new(NULL, 0, 0, sync_done, &w);
+    if (!b)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    s->vt->append(s, b);   /* an empty batch: behind everything queued before it */
+    pthread_mutex_lock(&w.lock);
+    while (!w.finished)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    pthread_mutex_destroy(&w.lock);
+    pthread_cond_destroy(&w.cond);
     if (w.res.code && err)
         *err = w.res.err;
     return w.res.code;
@@ -340,6 +393,39 @@ int evstore_recommendation_counts(struct evstore *s, const char *rec_id, size_t 
                                   evstore_count_fn fn, void *arg, enc_err *err)
 {
     return s->vt->rec_counts(s, rec_id, len, fn, arg, err);
+}
+
+void evstore_count_async(struct evstore *s, const struct evstore_count *c, size_t n, int64_t now,
+                         evstore_done_fn done, void *arg)
+{
+    struct evstore_result res = {0};
+    for (size_t i = 0; i < n; i++)
+        if (c[i].key_len == 0 || c[i].key_len > EVSTORE_COUNTER_KEY_MAX ||
+            c[i].field_len == 0 || c[i].field_len > EVSTORE_COUNTER_FIELD_MAX ||
+            c[i].member_len > EV_ID_MAX || memchr(c[i].key, 0, c[i].key_len) ||
+            memchr(c[i].field, 0, c[i].field_len)) {
+            res.code = enc_errf(&res.err, ENC_EINVAL, "counter %zu: bad key, field or member", i);
+            if (done)
+                done(arg, &res);
+            return;
+        }
+    struct evbatch *b = n ? evbatch_new_counts(c, n, now, done, arg) : NULL;
+    if (!b) {
+        if (n)
+            res.code = enc_errf(&res.err, ENC_ENOMEM, "out of memory");
+        if (done)
+            done(arg, &res);
+        return;
+    }
+    s->vt->append(s, b);
+}
+
+int evstore_counters(struct evstore *s, const char *key, size_t len, evstore_count_fn fn,
+                     void *arg, enc_err *err)
+{
+    if (len == 0 || len > EVSTORE_COUNTER_KEY_MAX || memchr(key, 0, len))
+        return 0;
+    return s->vt->counters(s, key, len, fn, arg, err);
 }
 
 int evstore_compact(struct evstore *s, int64_t now, size_t *removed, enc_err *err)

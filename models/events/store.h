@@ -28,7 +28,11 @@
  *   catalogue     per item an opaque JSON record (catalog.h gives it meaning);
  *   recommendation counts  per recommendation id and event type, the number
  *                 of events received that named it (aggregates for A/B tests;
- *                 kept while updated within the retention window).
+ *                 kept while updated within the retention window);
+ *   counters      named sets of counters (an experiment's variant: its
+ *                 recommendations, users, events, hits), each either a plain
+ *                 count or a count of distinct members; kept while updated
+ *                 within the retention window (evstore_count_async).
  *
  * Thread safety: every function may be called from any thread at once.
  * Errors: 0 or a negative ENC_E* code; an unreachable Redis is ENC_EBUSY
@@ -94,6 +98,11 @@ void evstore_append_async(struct evstore *s, const struct ev_event *ev, size_t n
 int evstore_append(struct evstore *s, const struct ev_event *ev, size_t n, int64_t now,
                    size_t *accepted, size_t *duplicates, enc_err *err);
 
+/* Wait until every write queued before this call (appends, counts) is
+ * durable and visible to reads: the embedded store's writer is
+ * asynchronous; Redis writes are done when their call returns. */
+int evstore_flush(struct evstore *s, enc_err *err);
+
 /* ---- reading events -------------------------------------------------- */
 
 /* Called per event; strings are borrowed for the call. Return nonzero to stop. */
@@ -145,6 +154,29 @@ int evstore_items_scan(struct evstore *s, evstore_item_fn fn, void *arg, enc_err
 typedef int (*evstore_count_fn)(void *arg, const char *type, size_t len, uint64_t count);
 int evstore_recommendation_counts(struct evstore *s, const char *rec_id, size_t len,
                                   evstore_count_fn fn, void *arg, enc_err *err);
+
+/* ---- counters (A/B experiments) -------------------------------------- */
+
+#define EVSTORE_COUNTER_KEY_MAX 80     /* bytes of a counter set's name */
+#define EVSTORE_COUNTER_FIELD_MAX 48   /* bytes of a counter's name */
+
+/* Add 1 to counter `field` of the set `key`; with a member (member_len > 0,
+ * at most EV_ID_MAX bytes) only the first time that member is added to that
+ * counter, so the counter counts distinct members (users, recommendations)
+ * and a repeated member (a retried event's id) is not counted twice. */
+struct evstore_count {
+    const char *key, *field, *member;
+    size_t key_len, field_len, member_len;
+};
+/* Apply n counts, all or nothing, asynchronously as appends are (the same
+ * writer, the same group commit; `done` may be NULL: nobody waits). The
+ * strings are copied before the call returns. */
+void evstore_count_async(struct evstore *s, const struct evstore_count *c, size_t n, int64_t now,
+                         evstore_done_fn done, void *arg);
+/* The counters of set `key`: fn(field, count) for each (type-free: the
+ * count_fn of the recommendation counts). */
+int evstore_counters(struct evstore *s, const char *key, size_t len, evstore_count_fn fn,
+                     void *arg, enc_err *err);
 
 /* ---- upkeep and state ------------------------------------------------ */
 

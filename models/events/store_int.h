@@ -42,12 +42,17 @@ struct evbatch {
     evstore_done_fn done;
     void *arg;
     struct evstore_result res;
+    size_t n_counts;            /* a counter batch (n == 0): evstore_count_async */
+    struct evstore_count *counts;   /* strings point into `bytes` */
     struct evbatch *next;       /* writer queue link */
     unsigned char bytes[];
 };
 /* Copy n events (with recv = now) into one allocation; NULL on ENOMEM. */
 struct evbatch *evbatch_new(const struct ev_event *ev, size_t n, int64_t now,
                             evstore_done_fn done, void *arg);
+/* The same for n counts (a batch without events). */
+struct evbatch *evbatch_new_counts(const struct evstore_count *c, size_t n, int64_t now,
+                                   evstore_done_fn done, void *arg);
 
 struct evstore_vt {
     const char *kind;
@@ -74,6 +79,8 @@ struct evstore_vt {
     int (*items_scan)(struct evstore *s, evstore_item_fn fn, void *arg, enc_err *err);
     int (*rec_counts)(struct evstore *s, const char *rec, size_t len, evstore_count_fn fn,
                       void *arg, enc_err *err);
+    int (*counters)(struct evstore *s, const char *key, size_t len, evstore_count_fn fn,
+                    void *arg, enc_err *err);
     int (*compact)(struct evstore *s, int64_t now, size_t *removed, enc_err *err);
     int (*stats)(struct evstore *s, struct evstore_stats *out, enc_err *err);
     int (*id)(struct evstore *s, char id[33], enc_err *err);

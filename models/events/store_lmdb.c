@@ -16,6 +16,7 @@
  *   tomb   user                         -> i64 when  erased users
  *   items  item                         -> JSON      catalogue records
  *   rec    rec_id \0 type               -> u64 count, i64 updated
+ *          \1 key \0 field / \2 ...       -> counters (store_lmdb_log.c, apply_counts)
  *   meta   "seq" -> u64 last sequence number; "id" -> the store's id
  *   log    u64B seq                     -> record    appended events not yet in
  *                                                    ev, iu, ids and uc
@@ -673,6 +674,39 @@ static int lm_items_scan(struct evstore *s, evstore_item_fn fn, void *arg, enc_e
 
 /* ---- attribution ------------------------------------------------------ */
 
+static int lm_counters(struct evstore *s, const char *key, size_t len, evstore_count_fn fn,
+                       void *arg, enc_err *err)
+{
+    struct lm *l = s->impl;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return lm_err(err, rc, "read");
+    if ((rc = mdb_cursor_open(txn, l->rec, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return lm_err(err, rc, "read");
+    }
+    unsigned char pk[EVSTORE_COUNTER_KEY_MAX + 2];
+    pk[0] = 1;
+    memcpy(pk + 1, key, len);
+    pk[len + 1] = 0;
+    size_t pl = len + 2;
+    MDB_val k = {pl, pk}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size > pl && memcmp(k.mv_data, pk, pl) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t count = 0;
+        if (v.mv_size == 16)
+            memcpy(&count, v.mv_data, 8);
+        if (fn(arg, (const char *)k.mv_data + pl, k.mv_size - pl, count))
+            break;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return 0;
+}
+
 static int lm_rec_counts(struct evstore *s, const char *rec, size_t len, evstore_count_fn fn,
                          void *arg, enc_err *err)
 {
@@ -881,6 +915,7 @@ const struct evstore_vt evstore_lmdb_vt = {
     .item_get = lm_item_get,
     .items_scan = lm_items_scan,
     .rec_counts = lm_rec_counts,
+    .counters = lm_counters,
     .compact = lm_compact,
     .stats = lm_stats,
     .id = lm_id,

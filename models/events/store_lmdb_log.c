@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "events/store_lmdb_int.h"
 
 /* ---- sorting a group ---------------------------------------------------- */
@@ -248,6 +249,86 @@ int lm_tail_load(struct lm *l)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* ---- counters (evstore_count_async) ---------------------------------------- */
+
+/* A counter's value: u64 count, i64 updated (what compaction reads). */
+static int put_count(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, uint64_t count, int64_t now)
+{
+    unsigned char val[16];
+    memcpy(val, &count, 8);
+    memcpy(val + 8, &now, 8);
+    MDB_val v = {16, val};
+    return mdb_put(txn, dbi, k, &v, 0);
+}
+
+/* 128 bits of a member's hash (two FNV-1a streams through splitmix64's mix):
+ * members are only compared, and this keeps the key within LMDB's limit. */
+static void member_hash(const char *m, size_t len, unsigned char out[16])
+{
+    uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull;
+    for (size_t i = 0; i < len; i++) {
+        a = (a ^ (unsigned char)m[i]) * 0x100000001b3ull;
+        b = (b ^ (unsigned char)m[i]) * 0x100000001b3ull;
+    }
+    a = rng_hash(a ^ len);
+    b = rng_hash(b + a);
+    memcpy(out, &a, 8);
+    memcpy(out + 8, &b, 8);
+}
+
+/* Counters live in the `rec` database beside the recommendation counts,
+ * under keys that cannot be recommendation ids (those have no control
+ * characters), with the same value layout, so compaction ages them alike:
+ *
+ *   \1 key \0 field              -> u64 count, i64 updated
+ *   \2 key \0 field \0 hash128    -> 1, i64 updated (a member seen)
+ *
+ * They are small and few per request, so they go straight to the index
+ * (not through the log). */
+static int apply_counts(struct lm *l, MDB_txn *txn, struct evbatch *b)
+{
+    for (size_t i = 0; i < b->n_counts; i++) {
+        const struct evstore_count *c = &b->counts[i];
+        unsigned char key[3 + EVSTORE_COUNTER_KEY_MAX + EVSTORE_COUNTER_FIELD_MAX + 16];
+        size_t kl = 0;
+        key[kl++] = 1;
+        memcpy(key + kl, c->key, c->key_len);
+        kl += c->key_len;
+        key[kl++] = 0;
+        memcpy(key + kl, c->field, c->field_len);
+        kl += c->field_len;
+        MDB_val k, v;
+        int rc;
+        if (c->member_len) {
+            key[0] = 2;
+            key[kl] = 0;
+            member_hash(c->member, c->member_len, key + kl + 1);
+            k.mv_size = kl + 17;
+            k.mv_data = key;
+            rc = mdb_get(txn, l->rec, &k, &v);
+            if (rc && rc != MDB_NOTFOUND)
+                return rc;
+            int seen = rc == 0;
+            if ((rc = put_count(txn, l->rec, &k, 1, b->now)) != 0)   /* refreshes its age */
+                return rc;
+            if (seen)
+                continue;
+            key[0] = 1;
+        }
+        k.mv_size = kl;
+        k.mv_data = key;
+        uint64_t count = 0;
+        rc = mdb_get(txn, l->rec, &k, &v);
+        if (rc == 0 && v.mv_size == 16)
+            memcpy(&count, v.mv_data, 8);
+        else if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        if ((rc = put_count(txn, l->rec, &k, count + 1, b->now)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* ---- appends: a group of requests into the log ----------------------------- */
 
 /* Apply the requests `list` inside `txn` (counts into each b->res); every
@@ -266,6 +347,9 @@ static int apply_group(struct evstore *s, MDB_txn *txn, struct evbatch *list)
         goto out;
     }
     size_t k = 0, nid = 0, nrec = 0;
+    for (struct evbatch *b = list; b; b = b->next)
+        if (b->n_counts && (rc = apply_counts(l, txn, b)) != 0)
+            goto out;
     for (struct evbatch *b = list; b; b = b->next) {
         b->res.accepted = b->res.duplicates = 0;
         for (size_t i = 0; i < b->n; i++, k++) {

@@ -157,6 +157,24 @@ static const char trim_lua[] = LUA_PARSE
     "end\n"
     "return removed\n";
 
+/* ARGV: retention seconds, n, then per count key, field, member. A counter
+ * set is a hash (x:KEY); a counter of distinct members keeps them in a set
+ * (xm:KEY\0FIELD) and counts a member the first time SADD adds it. */
+static const char count_lua[] =
+    "local ret, n = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "for i = 0, n - 1 do\n"
+    "  local key, field, member = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]\n"
+    "  local add = 1\n"
+    "  if member ~= '' then\n"
+    "    local mk = '" P "xm:' .. key .. '\\0' .. field\n"
+    "    add = redis.call('SADD', mk, member)\n"
+    "    redis.call('EXPIRE', mk, ret)\n"
+    "  end\n"
+    "  if add == 1 then redis.call('HINCRBY', '" P "x:' .. key, field, 1) end\n"
+    "  redis.call('EXPIRE', '" P "x:' .. key, ret)\n"
+    "end\n"
+    "return n\n";
+
 /* ---- open / close, the watcher ---------------------------------------- */
 
 static void *watcher_main(void *arg);
@@ -178,6 +196,7 @@ static int rd_open(struct evstore *s, enc_err *err)
     rd_script_sha(append_lua, r->append_sha);
     rd_script_sha(erase_lua, r->erase_sha);
     rd_script_sha(trim_lua, r->trim_sha);
+    rd_script_sha(count_lua, r->count_sha);
     s->impl = r;
     if (!s->opt.read_only) {
         if (pthread_create(&r->watcher, NULL, watcher_main, s) == 0)
@@ -312,9 +331,58 @@ static void *watcher_main(void *arg)
 
 /* ---- appends ---------------------------------------------------------- */
 
+static void rd_counts(struct evstore *s, struct evbatch *b)
+{
+    struct rd *r = s->impl;
+    size_t argc = 3 + 2 + 3 * b->n_counts;
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *lens = malloc(argc * sizeof *lens);
+    char nums[2][32];
+    redisContext *c = NULL;
+    if (!argv || !lens) {
+        b->res.code = enc_errf(&b->res.err, ENC_ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(nums[0], 32, "%lld", (long long)s->opt.retention_days * 86400);
+    snprintf(nums[1], 32, "%zu", b->n_counts);
+    for (int i = 0; i < 2; i++) {
+        argv[3 + i] = nums[i];
+        lens[3 + i] = strlen(nums[i]);
+    }
+    for (size_t i = 0; i < b->n_counts; i++) {
+        const struct evstore_count *k = &b->counts[i];
+        argv[5 + 3 * i] = k->key, lens[5 + 3 * i] = k->key_len;
+        argv[6 + 3 * i] = k->field, lens[6 + 3 * i] = k->field_len;
+        argv[7 + 3 * i] = k->member, lens[7 + 3 * i] = k->member_len;
+    }
+    if (!(c = rd_take(r, &b->res.err))) {
+        b->res.code = ENC_EBUSY;
+        goto out;
+    }
+    redisReply *rep = rd_run_script(c, count_lua, r->count_sha, (int)argc, argv, lens);
+    if (!rep || rep->type != REDIS_REPLY_INTEGER)
+        b->res.code = rd_reply_err(r, c, rep, "count", &b->res.err);
+    if (rep)
+        freeReplyObject(rep);
+out:
+    if (c)
+        rd_give(r, c);
+    free(argv);
+    free(lens);
+    evbatch_finish(b);
+}
+
 static void rd_append(struct evstore *s, struct evbatch *b)
 {
     struct rd *r = s->impl;
+    if (b->n_counts) {
+        rd_counts(s, b);
+        return;
+    }
+    if (b->n == 0) {   /* evstore_flush: Redis writes are synchronous */
+        evbatch_finish(b);
+        return;
+    }
     size_t argc = 3 + 5 + 6 * b->n;
     const char **argv = malloc(argc * sizeof *argv);
     size_t *lens = malloc(argc * sizeof *lens);
@@ -712,6 +780,29 @@ static int rd_rec_counts(struct evstore *s, const char *rec, size_t len, evstore
     return rc;
 }
 
+static int rd_counters(struct evstore *s, const char *key, size_t len, evstore_count_fn fn,
+                       void *arg, enc_err *err)
+{
+    struct rd *r = s->impl;
+    redisContext *c;
+    redisReply *rep = rd_read_cmd(r, &c, err, "HGETALL " P "x:%b", key, len);
+    if (!c)
+        return ENC_EBUSY;
+    int rc = 0;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        rc = rd_reply_err(r, c, rep, "read", err);
+    } else {
+        for (size_t i = 0; i + 1 < rep->elements; i += 2)
+            if (fn(arg, rep->element[i]->str, rep->element[i]->len,
+                   strtoull(rep->element[i + 1]->str, NULL, 10)))
+                break;
+    }
+    if (rep)
+        freeReplyObject(rep);
+    rd_give(r, c);
+    return rc;
+}
+
 /* ---- upkeep and state ------------------------------------------------- */
 
 struct trim_ctx {
@@ -870,6 +961,7 @@ const struct evstore_vt evstore_redis_vt = {
     .item_get = rd_item_get,
     .items_scan = rd_items_scan,
     .rec_counts = rd_rec_counts,
+    .counters = rd_counters,
     .compact = rd_compact,
     .stats = rd_stats,
     .id = rd_id,
