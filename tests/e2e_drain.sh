@@ -25,12 +25,14 @@ ops_wrk_lua "$LUA" '{"user":"u1","k":10}'
 
 wrk -t2 -c64 -d"$((DRAIN + 1))s" --latency -s "$LUA" "$OPS_URL/v1/models/demo:recommend" >"$OPS_TMP/wrk.txt" 2>&1 &
 WRK=$!
-# Starts 1.2 s before the listener closes (0.8 s was missed on a loaded machine
-# under ThreadSanitizer: the client connected after the close); its body takes
-# 1.6 s to arrive, so it still ends after the close.
+# Connects 0.2 s after SIGTERM, long before the listener closes (connecting
+# 1.2 s before the close was still missed under ThreadSanitizer at load 20: the
+# client connected after it), and its body takes (pieces - 1) x gap to arrive,
+# past the close; done_t > DRAIN below proves the request did span it.
 BODY='{"user":"u3","k":5,"exclude":["i1","i2","i3","i4","i5","i6","i7","i8"]}'
-python3 "$OPS_SRC/tests/ops_slow_client.py" "$OPS_PORT" "$OPS_TMP/sigterm" "$(awk -v d="$DRAIN" 'BEGIN { print d - 1.2 }')" \
-    5 0.4 /v1/models/demo:recommend "$BODY" >"$OPS_TMP/slow.txt" 2>&1 &
+python3 "$OPS_SRC/tests/ops_slow_client.py" "$OPS_PORT" "$OPS_TMP/sigterm" 0.2 \
+    "$(awk -v d="$DRAIN" 'BEGIN { print int(d / 0.4) + 5 }')" 0.4 /v1/models/demo:recommend "$BODY" \
+    >"$OPS_TMP/slow.txt" 2>&1 &
 SLOW=$!
 OPS_BG_PIDS="$WRK $SLOW"
 sleep 2
