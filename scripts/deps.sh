@@ -14,6 +14,8 @@ if [ "${1:-build}" = test ]; then
   # clang + its sanitizer runtime: fuzzers; wrk: load tests; gnutls-bin: TLS test
   # certificates; python3-numpy: the model-format and import round trips.
   want+=(clang libclang-rt-14-dev wrk gnutls-bin python3-numpy valgrind)
+  # clang-format: tests/format_check.sh (scripts/format.sh --check; version 14)
+  want+=(clang-format)
   # redis-server: the event store's Redis tests start a real one
   want+=(redis-server)
   # python3-rapidjson: tests/tritonclient_replay.py writes JSON with the library

@@ -18,6 +18,7 @@ struct vals {
     int flag, colour;
 };
 
+/* clang-format off */
 #define TABLE(v)                                                                              \
     {                                                                                         \
         {"name", OPT_STR, &(v).name, "a string", 0, 0, 0, NULL, OPT_HYPER},                    \
@@ -28,6 +29,7 @@ struct vals {
         {"not-recorded", OPT_INT, &(v).n, "an input, not a hyperparameter", 0, -1, 0, NULL, 0}, \
         {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},                                              \
     }
+/* clang-format on */
 
 /* Run opts_parse on a command line (words split on spaces); stderr into err. */
 static int parse(struct vals *v, const char *line, char *err, size_t err_len)

@@ -82,12 +82,14 @@ extern const char *const mf_input_header_names[];
 
 /* The options every mf trainer shares for the event store (--events,
  * --event-weights): rows for an option table. */
+/* clang-format off */
 #define MF_INPUT_EVENT_OPTS(in)                                                           \
     {"events", OPT_STR, &(in).events,                                                     \
      "also train on the event store (a directory or redis://HOST:PORT[/DB]); erased users " \
      "are left out", 0, -1, 0},                                                           \
     {"event-weights", OPT_STR, &(in).event_weights,                                       \
      "event types and weights (confidences), as the server's event_weights", 0, -1, 0}
+/* clang-format on */
 
 /* Read the files (and the event store); on failure print "encore-train CMD: message" and return
  * the exit status (1 bad input, 2 bad option value); 0 on success. */

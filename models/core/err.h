@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+/* clang-format off */
 /*    code          value  name              http */
 #define ENC_ERRORS(X)                                   \
     X(ENC_OK,           0, "ok",                 200)   \
@@ -30,6 +31,7 @@
     X(ENC_EFORBIDDEN, -13, "forbidden",          403)   \
     X(ENC_ECHECKSUM,  -14, "checksum mismatch",  500)   \
     X(ENC_EINTERNAL,  -15, "internal error",     500)
+/* clang-format on */
 
 enum enc_code {
 #define ENC__ENUM(code, value, name, http) code = value,

@@ -49,6 +49,7 @@
 #define CHG_MAXLEN "100000"
 
 /* ---- the scripts ------------------------------------------------------ */
+/* clang-format off */
 
 /* Shared: parse a stored string's receive time and item. */
 #define LUA_PARSE                                                                  \
@@ -156,6 +157,7 @@ static const char trim_lua[] = LUA_PARSE
     "  redis.call('XADD', P .. 'chg', 'MAXLEN', '~', " CHG_MAXLEN ", '*', 'u', user)\n"
     "end\n"
     "return removed\n";
+/* clang-format on */
 
 /* ARGV: retention seconds, n, then per count key, field, member. A counter
  * set is a hash (x:KEY); a counter of distinct members keeps them in a set
