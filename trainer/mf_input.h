@@ -38,6 +38,7 @@ struct mf_input {
     char scheme_why[200];
 };
 
+/* clang-format off */
 /* --allow-overlap, --tune and --tune-budget: rows for an option table
  * (`tune` an int, `budget` an int64_t, `what` the settings searched). */
 #define MF_INPUT_TUNE_OPTS(in, tune, budget, what)                                        \
@@ -82,7 +83,6 @@ extern const char *const mf_input_header_names[];
 
 /* The options every mf trainer shares for the event store (--events,
  * --event-weights): rows for an option table. */
-/* clang-format off */
 #define MF_INPUT_EVENT_OPTS(in)                                                           \
     {"events", OPT_STR, &(in).events,                                                     \
      "also train on the event store (a directory or redis://HOST:PORT[/DB]); erased users " \
