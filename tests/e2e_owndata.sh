@@ -56,6 +56,7 @@ check_contains "weights summarised" "weights of the" "$ERR"
 check_contains "weights spread" "median" "$ERR"
 check_contains "automatic confidence" "confidence (automatic): max / median" "$ERR"
 check_contains "heavy tail: not linear" "heavy-tailed counts: binary" "$ERR"
+check_contains "the reason said whole" "--tune compares); --confidence binary" "$ERR"
 check_contains "artist file read" "artists.tsv: tsv with a header, UTF-8: id = column 1 (id), title = column 2 (name), tags = none" "$ERR"
 MF=$T/repo/plays/1/model.safetensors
 check "scheme stored" "binary True" "$(hyper "$MF" 'h["confidence"]["scheme"], h["confidence"]["auto"]')"

@@ -35,7 +35,7 @@ struct mf_input {
     enum conf_scheme scheme;                /* resolved (never AUTO) */
     double eps;                             /* resolved log epsilon */
     int scheme_auto;                        /* chosen by conf_auto */
-    char scheme_why[200];
+    char scheme_why[400];   /* conf_auto's reason (its longest is ~260 bytes) */
 };
 
 /* clang-format off */
