@@ -63,12 +63,32 @@ START_TEST(growable)
 }
 END_TEST
 
+START_TEST(mem_and_json)
+{
+    char *v[] = {"setosa", "", "caf\xc3\xa9"};
+    ck_assert_uint_eq(strv_mem(v, 3), (7 + 1 + 6) + 3 * sizeof(char *));
+    ck_assert_uint_eq(strv_mem(NULL, 0), 0);
+    json_t *a = strv_json(v, 3);
+    ck_assert_ptr_nonnull(a);
+    char *s = json_dumps(a, JSON_COMPACT | JSON_ENSURE_ASCII);
+    ck_assert_str_eq(s, "[\"setosa\",\"\",\"caf\\u00E9\"]");
+    free(s);
+    json_decref(a);
+    a = strv_json(NULL, 0);
+    ck_assert_uint_eq(json_array_size(a), 0);
+    json_decref(a);
+    char *bad[] = {"ok", "\xff"};   /* not UTF-8: jansson refuses the string */
+    ck_assert_ptr_null(strv_json(bad, 2));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("strv");
     TCase *tc = tcase_create("strv");
     tcase_add_test(tc, copies);
     tcase_add_test(tc, growable);
+    tcase_add_test(tc, mem_and_json);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

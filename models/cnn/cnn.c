@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/strv.h"
+
 /* ---- files -------------------------------------------------------------- */
 
 static int meta_f(st_writer *w, const char *key, double v)
@@ -253,10 +255,8 @@ static int ops_describe(const void *state, json_t *obj)
     bad |= json_object_set_new(obj, "input_shape",
                                json_pack("[i,i,i]", net->in_h, net->in_w, net->in_c));
     bad |= json_object_set_new(obj, "input_max", json_real(net->input_max));
-    json_t *names = json_array();
-    for (int i = 0; i < net->n_classes; i++)
-        bad |= json_array_append_new(names, json_string(net->class_names[i]));
-    bad |= json_object_set_new(obj, "class_names", names);
+    bad |= json_object_set_new(obj, "class_names",
+                               strv_json(net->class_names, (size_t)net->n_classes));
     return bad ? ENC_ENOMEM : 0;
 }
 

@@ -70,3 +70,22 @@ void strv_clear(struct strv *a)
     strv_free(a->v, a->n);
     memset(a, 0, sizeof *a);
 }
+
+size_t strv_mem(char *const *v, size_t n)
+{
+    size_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += strlen(v[i]) + 1 + sizeof(char *);
+    return s;
+}
+
+json_t *strv_json(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_string(v[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 /* Free v[0..n) and v itself. NULL ok; NULL entries ok. */
 void strv_free(char **v, size_t n);
 
@@ -38,5 +40,13 @@ int strv_push_owned(struct strv *a, char *s);
 
 /* Free every string and the array; the struct is zeroed. */
 void strv_clear(struct strv *a);
+
+/* Bytes v[0..n) holds: each string with its NUL and its pointer (what a
+ * family's mem_usage counts for its feature and class names). */
+size_t strv_mem(char *const *v, size_t n);
+
+/* A new JSON array of the n strings (a model's describe), or NULL when out
+ * of memory or a string is not UTF-8. Caller owns the reference. */
+json_t *strv_json(char *const *v, size_t n);
 
 #endif

@@ -758,11 +758,7 @@ static size_t ops_mem(const void *state)
     size_t s = sizeof *f + (f->n_trees + 1) * sizeof(int64_t) +
                f->n_nodes * (4 * sizeof(int32_t) + sizeof(float) + sizeof(struct forest_node)) +
                f->n_nodes * f->n_classes * sizeof(float) + f->n_features * sizeof(float);
-    for (size_t i = 0; i < f->n_features; i++)
-        s += strlen(f->feature_names[i]) + 1 + sizeof(char *);
-    for (size_t i = 0; i < f->n_classes; i++)
-        s += strlen(f->class_names[i]) + 1 + sizeof(char *);
-    return s;
+    return s + strv_mem(f->feature_names, f->n_features) + strv_mem(f->class_names, f->n_classes);
 }
 
 static int ops_describe(const void *state, json_t *o)
@@ -773,15 +769,11 @@ static int ops_describe(const void *state, json_t *o)
     bad |= json_object_set_new(o, "oob_accuracy", isnan(f->oob_accuracy)
                                                       ? json_null()
                                                       : json_real(f->oob_accuracy));
-    json_t *feats = json_array(), *cls = json_array(), *imp = json_object();
-    for (size_t i = 0; i < f->n_features; i++) {
-        bad |= json_array_append_new(feats, json_string(f->feature_names[i]));
+    json_t *imp = json_object();
+    for (size_t i = 0; i < f->n_features; i++)
         bad |= json_object_set_new(imp, f->feature_names[i], json_real(f->importances[i]));
-    }
-    for (size_t i = 0; i < f->n_classes; i++)
-        bad |= json_array_append_new(cls, json_string(f->class_names[i]));
-    bad |= json_object_set_new(o, "features", feats);
-    bad |= json_object_set_new(o, "classes", cls);
+    bad |= json_object_set_new(o, "features", strv_json(f->feature_names, f->n_features));
+    bad |= json_object_set_new(o, "classes", strv_json(f->class_names, f->n_classes));
     bad |= json_object_set_new(o, "feature_importances", imp);
     return bad ? ENC_ENOMEM : 0;
 }

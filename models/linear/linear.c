@@ -370,11 +370,7 @@ static size_t ops_mem(const void *state)
     const struct linear_model *m = state;
     size_t s = sizeof *m + 2 * (m->n_classes * m->n_features + m->n_classes) * sizeof(float) +
                2 * m->n_features * sizeof(float);
-    for (size_t i = 0; i < m->n_features; i++)
-        s += strlen(m->feature_names[i]) + 1 + sizeof(char *);
-    for (size_t i = 0; i < m->n_classes; i++)
-        s += strlen(m->class_names[i]) + 1 + sizeof(char *);
-    return s;
+    return s + strv_mem(m->feature_names, m->n_features) + strv_mem(m->class_names, m->n_classes);
 }
 
 static int ops_describe(const void *state, json_t *o)
@@ -388,13 +384,8 @@ static int ops_describe(const void *state, json_t *o)
                                            : m->loss == LINEAR_LOGISTIC
                                                ? "one-vs-rest sigmoid, normalised"
                                                : "softmax of decision values"));
-    json_t *feats = json_array(), *cls = json_array();
-    for (size_t i = 0; i < m->n_features; i++)
-        bad |= json_array_append_new(feats, json_string(m->feature_names[i]));
-    for (size_t i = 0; i < m->n_classes; i++)
-        bad |= json_array_append_new(cls, json_string(m->class_names[i]));
-    bad |= json_object_set_new(o, "features", feats);
-    bad |= json_object_set_new(o, "classes", cls);
+    bad |= json_object_set_new(o, "features", strv_json(m->feature_names, m->n_features));
+    bad |= json_object_set_new(o, "classes", strv_json(m->class_names, m->n_classes));
     return bad ? ENC_ENOMEM : 0;
 }
 

@@ -97,10 +97,7 @@ static int ops_describe(const void *state, json_t *o)
     int bad = json_object_set_new(o, "model_kind", json_string(text_kind_ops_of(m)->name));
     bad |= json_object_set_new(o, "vocabulary_size",
                                json_integer(m->vocab ? (json_int_t)tok_vocab_size(m->vocab) : 0));
-    json_t *labels = json_array();
-    for (size_t i = 0; i < m->n_classes; i++)
-        bad |= json_array_append_new(labels, json_string(m->class_names[i]));
-    bad |= json_object_set_new(o, "labels", labels);
+    bad |= json_object_set_new(o, "labels", strv_json(m->class_names, m->n_classes));
     json_t *ng = json_array();
     bad |= json_array_append_new(ng, json_integer(m->ngram_min));
     bad |= json_array_append_new(ng, json_integer(m->ngram_max));
