@@ -146,7 +146,121 @@ struct train_ctx {
     int failed;                 /* atomic: an allocation failed */
 };
 
-/* Grow tree t. Returns 0 or -1 (out of memory). */
+/* The class counts of rows [s, e) into sc->cnt, their total weight *W and
+ * sum of squares *sq, and the node's class shares into its value row.
+ * Returns how many classes are present. */
+static size_t node_counts(const struct train_ctx *c, struct scratch *sc, struct tree *tr,
+                          const struct build_job *job, double *W, double *sq)
+{
+    const size_t C = c->C;
+    double *cnt = sc->cnt;
+    *W = 0;
+    *sq = 0;
+    memset(cnt, 0, C * sizeof *cnt);
+    for (size_t i = job->s; i < job->e; i++) {
+        int32_t r = sc->idx[i];
+        cnt[c->y[r]] += sc->w[r];
+    }
+    size_t nonzero = 0;
+    for (size_t k = 0; k < C; k++) {
+        *W += cnt[k];
+        *sq += cnt[k] * cnt[k];
+        nonzero += cnt[k] > 0;
+    }
+    float *val = tr->value + (size_t)job->node * C;
+    for (size_t k = 0; k < C; k++)
+        val[k] = *W > 0 ? (float)(cnt[k] / *W) : 0.0f;
+    return nonzero;
+}
+
+/* The best split of rows [s, e) (class counts in sc->cnt, weight W, sum of
+ * squares sq) over a random subset of max_features features, by the
+ * weighted Gini gain: *best_f (-1: none valid), *best_thr and its score. */
+static void best_split(const struct train_ctx *c, struct scratch *sc, uint64_t *rng, size_t s,
+                       size_t e, double W, double sq, int32_t *best_f, float *best_thr,
+                       double *best)
+{
+    const size_t d = c->d, C = c->C, cnt_rows = e - s;
+    const int msl = c->p->min_samples_leaf;
+    const double *cnt = sc->cnt;
+    for (size_t j = 0; j < d; j++)
+        sc->feats[j] = (int32_t)j;
+    *best = -1;
+    *best_f = -1;
+    *best_thr = 0;
+    size_t visited = 0, evaluated = 0;
+    for (size_t j = 0; j < d; j++) {
+        if (visited >= (size_t)c->max_features && evaluated > 0 && *best_f >= 0)
+            break;
+        size_t pick = j + (size_t)pick_below(rng, d - j);
+        int32_t f = sc->feats[pick];
+        sc->feats[pick] = sc->feats[j];
+        sc->feats[j] = f;
+        visited++;
+        struct pair *pr = sc->pairs;
+        float lo = FLT_MAX, hi = -FLT_MAX;
+        for (size_t i = s; i < e; i++) {
+            int32_t r = sc->idx[i];
+            float v = c->x[(size_t)r * d + f];
+            pr[i - s] = (struct pair){v, r};
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        if (lo == hi)
+            continue;   /* constant here: cannot split */
+        evaluated++;
+        qsort(pr, cnt_rows, sizeof *pr, cmp_pair);
+        double *cl = sc->cl, wl = 0, sql = 0, sqr = sq;
+        memset(cl, 0, C * sizeof *cl);
+        for (size_t i = 0; i + 1 < cnt_rows; i++) {
+            int32_t r = pr[i].row;
+            double w = sc->w[r];
+            size_t k = (size_t)c->y[r];
+            double crk = cnt[k] - cl[k];
+            sql += (cl[k] + w) * (cl[k] + w) - cl[k] * cl[k];
+            sqr += (crk - w) * (crk - w) - crk * crk;
+            cl[k] += w;
+            wl += w;
+            if (pr[i].v == pr[i + 1].v)
+                continue;
+            size_t nl = i + 1;
+            if (nl < (size_t)msl || cnt_rows - nl < (size_t)msl)
+                continue;
+            double wr = W - wl;
+            double score = sql / wl + sqr / wr;
+            if (score > *best + 1e-12 * W) {
+                *best = score;
+                *best_f = f;
+                double mid = 0.5 * ((double)pr[i].v + (double)pr[i + 1].v);
+                float thr = (float)mid;
+                if (!(thr < pr[i + 1].v))
+                    thr = pr[i].v;
+                *best_thr = thr;
+            }
+        }
+    }
+}
+
+/* Partition rows [s, e) by x[f] <= thr; returns where the right side starts. */
+static size_t partition(const struct train_ctx *c, struct scratch *sc, size_t s, size_t e,
+                        int32_t f, float thr)
+{
+    size_t a = s, b = e;
+    while (a < b) {
+        if (c->x[(size_t)sc->idx[a] * c->d + f] <= thr)
+            a++;
+        else {
+            b--;
+            int32_t tmp = sc->idx[a];
+            sc->idx[a] = sc->idx[b];
+            sc->idx[b] = tmp;
+        }
+    }
+    return a;
+}
+
+/* Grow tree t depth-first from a stack of nodes to split. Returns 0 or -1
+ * (out of memory). */
 static int grow_tree(struct train_ctx *c, size_t t, struct scratch *sc)
 {
     const size_t n = c->n, d = c->d, C = c->C;
@@ -173,98 +287,18 @@ static int grow_tree(struct train_ctx *c, size_t t, struct scratch *sc)
     int rc = 0;
     while (top && rc == 0) {
         struct build_job job = stack[--top];
-        size_t s = job.s, e = job.e, cnt_rows = e - s;
-        double *cnt = sc->cnt, W = 0, sq = 0;
-        memset(cnt, 0, C * sizeof *cnt);
-        for (size_t i = s; i < e; i++) {
-            int32_t r = sc->idx[i];
-            cnt[c->y[r]] += sc->w[r];
-        }
-        size_t nonzero = 0;
-        for (size_t k = 0; k < C; k++) {
-            W += cnt[k];
-            sq += cnt[k] * cnt[k];
-            nonzero += cnt[k] > 0;
-        }
-        float *val = tr->value + (size_t)job.node * C;
-        for (size_t k = 0; k < C; k++)
-            val[k] = W > 0 ? (float)(cnt[k] / W) : 0.0f;
+        double W, sq;
+        size_t nonzero = node_counts(c, sc, tr, &job, &W, &sq);
         if (nonzero <= 1 || (max_depth > 0 && job.depth >= max_depth) ||
-            cnt_rows < 2 * (size_t)msl)
+            job.e - job.s < 2 * (size_t)msl)
             continue;   /* leaf */
-
-        /* Best split over a random subset of features. */
-        for (size_t j = 0; j < d; j++)
-            sc->feats[j] = (int32_t)j;
-        double best = -1, base = sq / W;
-        int32_t best_f = -1;
-        float best_thr = 0;
-        size_t visited = 0, evaluated = 0;
-        for (size_t j = 0; j < d; j++) {
-            if (visited >= (size_t)c->max_features && evaluated > 0 && best_f >= 0)
-                break;
-            size_t pick = j + (size_t)pick_below(&rng, d - j);
-            int32_t f = sc->feats[pick];
-            sc->feats[pick] = sc->feats[j];
-            sc->feats[j] = f;
-            visited++;
-            struct pair *pr = sc->pairs;
-            float lo = FLT_MAX, hi = -FLT_MAX;
-            for (size_t i = s; i < e; i++) {
-                int32_t r = sc->idx[i];
-                float v = c->x[(size_t)r * d + f];
-                pr[i - s] = (struct pair){v, r};
-                lo = v < lo ? v : lo;
-                hi = v > hi ? v : hi;
-            }
-            if (lo == hi)
-                continue;   /* constant here: cannot split */
-            evaluated++;
-            qsort(pr, cnt_rows, sizeof *pr, cmp_pair);
-            double *cl = sc->cl, wl = 0, sql = 0, sqr = sq;
-            memset(cl, 0, C * sizeof *cl);
-            for (size_t i = 0; i + 1 < cnt_rows; i++) {
-                int32_t r = pr[i].row;
-                double w = sc->w[r];
-                size_t k = (size_t)c->y[r];
-                double crk = cnt[k] - cl[k];
-                sql += (cl[k] + w) * (cl[k] + w) - cl[k] * cl[k];
-                sqr += (crk - w) * (crk - w) - crk * crk;
-                cl[k] += w;
-                wl += w;
-                if (pr[i].v == pr[i + 1].v)
-                    continue;
-                size_t nl = i + 1;
-                if (nl < (size_t)msl || cnt_rows - nl < (size_t)msl)
-                    continue;
-                double wr = W - wl;
-                double score = sql / wl + sqr / wr;
-                if (score > best + 1e-12 * W) {
-                    best = score;
-                    best_f = f;
-                    double mid = 0.5 * ((double)pr[i].v + (double)pr[i + 1].v);
-                    float thr = (float)mid;
-                    if (!(thr < pr[i + 1].v))
-                        thr = pr[i].v;
-                    best_thr = thr;
-                }
-            }
-        }
+        int32_t best_f;
+        float best_thr;
+        double best, base = sq / W;
+        best_split(c, sc, &rng, job.s, job.e, W, sq, &best_f, &best_thr, &best);
         if (best_f < 0)
             continue;   /* no valid split: leaf */
-
-        /* Partition rows [s, e) by the split. */
-        size_t a = s, b = e;
-        while (a < b) {
-            if (c->x[(size_t)sc->idx[a] * d + best_f] <= best_thr)
-                a++;
-            else {
-                b--;
-                int32_t tmp = sc->idx[a];
-                sc->idx[a] = sc->idx[b];
-                sc->idx[b] = tmp;
-            }
-        }
+        size_t a = partition(c, sc, job.s, job.e, best_f, best_thr);
         tr->importance[best_f] += best - base > 0 ? best - base : 0;
         int l = tree_add_node(tr, C), r = l < 0 ? -1 : tree_add_node(tr, C);
         if (l < 0 || r < 0) {
@@ -287,8 +321,8 @@ static int grow_tree(struct train_ctx *c, size_t t, struct scratch *sc)
             stack_cap *= 2;
         }
         /* Right pushed first so the left subtree is grown first (depth-first). */
-        stack[top++] = (struct build_job){r, a, e, job.depth + 1};
-        stack[top++] = (struct build_job){l, s, a, job.depth + 1};
+        stack[top++] = (struct build_job){r, a, job.e, job.depth + 1};
+        stack[top++] = (struct build_job){l, job.s, a, job.depth + 1};
     }
     free(stack);
     return rc;
@@ -425,6 +459,89 @@ void forest_predict(const struct forest *f, const float *x, size_t n, float *pro
         prob[i] *= inv;
 }
 
+/* The grown trees into f's flat node arrays, one after another, and the
+ * feature importances: each tree's normalised to sum 1, averaged, and
+ * normalised again. 0 or -1 (out of memory). */
+static int pack_trees(struct forest *f, const struct tree *trees)
+{
+    const size_t d = f->n_features, C = f->n_classes;
+    double *imp = calloc(d, sizeof *imp);
+    if (!imp)
+        return -1;
+    size_t off = 0;
+    for (size_t t = 0; t < f->n_trees; t++) {
+        const struct tree *tr = &trees[t];
+        f->tree_offsets[t] = (int64_t)off;
+        for (size_t i = 0; i < tr->n; i++) {
+            f->feature[off + i] = tr->nodes[i].feature;
+            f->threshold[off + i] = tr->nodes[i].threshold;
+            f->left[off + i] = tr->nodes[i].left;
+            f->right[off + i] = tr->nodes[i].right;
+        }
+        memcpy(f->value + off * C, tr->value, tr->n * C * sizeof(float));
+        off += tr->n;
+        double s = 0;
+        for (size_t j = 0; j < d; j++)
+            s += tr->importance[j];
+        for (size_t j = 0; j < d && s > 0; j++)
+            imp[j] += tr->importance[j] / s;
+    }
+    f->tree_offsets[f->n_trees] = (int64_t)off;
+    double s = 0;
+    for (size_t j = 0; j < d; j++)
+        s += imp[j];
+    for (size_t j = 0; j < d; j++)
+        f->importances[j] = s > 0 ? (float)(imp[j] / s) : 0.0f;
+    free(imp);
+    return 0;
+}
+
+/* Out-of-bag accuracy of f on its n training rows: replay each tree's
+ * bootstrap draw; trees are visited in order so the float sums do not depend
+ * on threads. NAN when no row was left out of every tree (or out of memory). */
+static double oob_accuracy(const struct forest *f, const float *x, const int32_t *y, size_t n,
+                           uint64_t seed)
+{
+    const size_t d = f->n_features, n_classes = f->n_classes;
+    double acc = NAN;
+    float *oob = calloc(n * n_classes, sizeof *oob);
+    uint32_t *w = malloc(n * sizeof *w);
+    if (oob && w) {
+        for (size_t t = 0; t < f->n_trees; t++) {
+            uint64_t rng = tree_seed(seed, t);
+            draw_bootstrap(&rng, n, 1, w);
+            const struct forest_node *nodes = f->nodes + f->tree_offsets[t];
+            const float *value = f->value + (size_t)f->tree_offsets[t] * n_classes;
+            for (size_t i = 0; i < n; i++)
+                if (!w[i]) {
+                    const float *v = walk(nodes, value, n_classes, x + i * d);
+                    for (size_t k = 0; k < n_classes; k++)
+                        oob[i * n_classes + k] += v[k];
+                }
+        }
+        size_t voted = 0, right = 0;
+        for (size_t i = 0; i < n; i++) {
+            const float *o = oob + i * n_classes;
+            size_t bk = 0;
+            float tot = 0;
+            for (size_t k = 0; k < n_classes; k++) {
+                tot += o[k];
+                if (o[k] > o[bk])
+                    bk = k;
+            }
+            if (tot > 0) {
+                voted++;
+                right += (int32_t)bk == y[i];
+            }
+        }
+        if (voted)
+            acc = (double)right / (double)voted;
+    }
+    free(oob);
+    free(w);
+    return acc;
+}
+
 int forest_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_classes,
                  const char *const *feature_names, const char *const *class_names,
                  const struct forest_params *p, struct forest **out, enc_err *err)
@@ -482,82 +599,12 @@ int forest_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_
     f->n_classes = n_classes;
     if (N > FOREST_MAX_NODES || forest_alloc(f, N) ||
         !(f->feature_names = strv_dup(feature_names, d, "f")) ||
-        !(f->class_names = strv_dup(class_names, n_classes, ""))) {
+        !(f->class_names = strv_dup(class_names, n_classes, "")) || pack_trees(f, c.trees)) {
         rc = enc_errf(err, ENC_ENOMEM, "forest: out of memory");
         goto out;
     }
-    double *imp = calloc(d, sizeof *imp);
-    if (!imp) {
-        rc = enc_errf(err, ENC_ENOMEM, "forest: out of memory");
-        goto out;
-    }
-    size_t off = 0;
-    for (size_t t = 0; t < f->n_trees; t++) {
-        struct tree *tr = &c.trees[t];
-        f->tree_offsets[t] = (int64_t)off;
-        for (size_t i = 0; i < tr->n; i++) {
-            f->feature[off + i] = tr->nodes[i].feature;
-            f->threshold[off + i] = tr->nodes[i].threshold;
-            f->left[off + i] = tr->nodes[i].left;
-            f->right[off + i] = tr->nodes[i].right;
-        }
-        memcpy(f->value + off * n_classes, tr->value, tr->n * n_classes * sizeof(float));
-        off += tr->n;
-        double s = 0;
-        for (size_t j = 0; j < d; j++)
-            s += tr->importance[j];
-        for (size_t j = 0; j < d && s > 0; j++)
-            imp[j] += tr->importance[j] / s;
-    }
-    f->tree_offsets[f->n_trees] = (int64_t)off;
-    double s = 0;
-    for (size_t j = 0; j < d; j++)
-        s += imp[j];
-    for (size_t j = 0; j < d; j++)
-        f->importances[j] = s > 0 ? (float)(imp[j] / s) : 0.0f;
-    free(imp);
     forest_finish(f);
-
-    /* Out-of-bag accuracy: replay each tree's bootstrap draw; trees are
-     * visited in order so the float sums do not depend on threads. */
-    f->oob_accuracy = NAN;
-    if (p->bootstrap) {
-        float *oob = calloc(n * n_classes, sizeof *oob);
-        uint32_t *w = malloc(n * sizeof *w);
-        if (oob && w) {
-            for (size_t t = 0; t < f->n_trees; t++) {
-                uint64_t rng = tree_seed(p->seed, t);
-                draw_bootstrap(&rng, n, 1, w);
-                const struct forest_node *nodes = f->nodes + f->tree_offsets[t];
-                const float *value = f->value + (size_t)f->tree_offsets[t] * n_classes;
-                for (size_t i = 0; i < n; i++)
-                    if (!w[i]) {
-                        const float *v = walk(nodes, value, n_classes, x + i * d);
-                        for (size_t k = 0; k < n_classes; k++)
-                            oob[i * n_classes + k] += v[k];
-                    }
-            }
-            size_t voted = 0, right = 0;
-            for (size_t i = 0; i < n; i++) {
-                const float *o = oob + i * n_classes;
-                size_t bk = 0;
-                float tot = 0;
-                for (size_t k = 0; k < n_classes; k++) {
-                    tot += o[k];
-                    if (o[k] > o[bk])
-                        bk = k;
-                }
-                if (tot > 0) {
-                    voted++;
-                    right += (int32_t)bk == y[i];
-                }
-            }
-            if (voted)
-                f->oob_accuracy = (double)right / (double)voted;
-        }
-        free(oob);
-        free(w);
-    }
+    f->oob_accuracy = p->bootstrap ? oob_accuracy(f, x, y, n, p->seed) : NAN;
 out:
     for (int t = 0; t < p->n_trees; t++) {
         free(c.trees[t].nodes);
