@@ -710,6 +710,208 @@ static int load_vectors(struct text_model *m, const char *path, int verbose, enc
 
 /* ---- training ----------------------------------------------------------- */
 
+/* The vocabulary of the training tokens (term frequency, --min-count,
+ * --max-vocab) into m->vocab. 0 or ENC_ENOMEM. */
+static int build_vocab(struct text_model *m, const struct text_data *d, const size_t *idx,
+                       size_t n, const struct text_lstm_params *p)
+{
+    tok_vocab *counts = tok_vocab_new();
+    struct tok_span *sp = NULL;
+    size_t spcap = 0;
+    char tok[TOK_MAX_LEN];
+    int rc = counts ? 0 : ENC_ENOMEM;
+    for (size_t s = 0; s < n && rc == 0; s++) {
+        size_t i = idx ? idx[s] : s;
+        size_t nt = tok_split(d->text[i], d->len[i], NULL, 0);
+        if (nt > spcap) {
+            struct tok_span *ns = realloc(sp, nt * sizeof *ns);
+            if (!ns) {
+                rc = ENC_ENOMEM;
+                break;
+            }
+            sp = ns;
+            spcap = nt;
+        }
+        tok_split(d->text[i], d->len[i], sp, nt);
+        for (size_t k = 0; k < nt && rc == 0; k++)
+            if (tok_vocab_add(counts, tok, tok_copy_lower(d->text[i], sp[k], tok), 1) < 0)
+                rc = ENC_ENOMEM;
+    }
+    if (rc == 0 && tok_vocab_prune(counts, p->min_count, p->max_vocab, &m->vocab))
+        rc = ENC_ENOMEM;
+    tok_vocab_free(counts);
+    free(sp);
+    return rc;
+}
+
+/* One training run's buffers: the examples' token ids, the visiting order,
+ * one batch's ids / lengths / labels, the gradient (in the parameter
+ * blocks' layout) and Adam's moments. */
+struct run {
+    const struct text_data *d;
+    const size_t *idx;
+    size_t n;
+    int L;                      /* max_len: the row stride of ids */
+    int32_t *ids, *yb, *idsb;
+    int *lens, *lensb;
+    size_t *order, *bstart;
+    struct len_key *keyed;
+    float *blk[6], *gblk[6];    /* parameter and gradient blocks */
+    size_t size[6], total;
+    float *grad, *adam_m, *adam_v;
+    int64_t step;               /* Adam steps taken */
+    struct ws w;
+};
+
+static void run_free(struct run *r)
+{
+    ws_free(&r->w);
+    free(r->ids);
+    free(r->lens);
+    free(r->order);
+    free(r->bstart);
+    free(r->keyed);
+    free(r->yb);
+    free(r->lensb);
+    free(r->idsb);
+    free(r->grad);
+    free(r->adam_m);
+    free(r->adam_v);
+}
+
+/* Allocate r's buffers and read every example's token ids (an empty one
+ * gets one UNK). 0 or ENC_ENOMEM (run_free frees what was made). */
+static int run_init(struct run *r, const struct text_model *m, const struct text_data *d,
+                    const size_t *idx, size_t n, const struct text_lstm_params *p)
+{
+    const int L = p->max_len;
+    *r = (struct run){.d = d, .idx = idx, .n = n, .L = L};
+    r->ids = malloc(n * (size_t)L * sizeof *r->ids);
+    r->lens = malloc(n * sizeof *r->lens);
+    r->order = malloc(n * sizeof *r->order);
+    r->bstart = malloc(n * sizeof *r->bstart);
+    r->keyed = malloc(p->batch * LSTM_BUCKET * sizeof *r->keyed);
+    r->yb = malloc(p->batch * sizeof *r->yb);
+    r->lensb = malloc(p->batch * sizeof *r->lensb);
+    r->idsb = malloc(p->batch * (size_t)L * sizeof *r->idsb);
+    if (!r->ids || !r->lens || !r->order || !r->bstart || !r->keyed || !r->yb || !r->lensb ||
+        !r->idsb)
+        return ENC_ENOMEM;
+    for (size_t s = 0; s < n; s++) {
+        size_t i = idx ? idx[s] : s;
+        int k = text_lstm_ids(m, d->text[i], d->len[i], r->ids + s * (size_t)L);
+        if (k < 0)
+            return ENC_ENOMEM;
+        if (k == 0) {
+            r->ids[s * (size_t)L] = LSTM_UNK;
+            k = 1;
+        }
+        r->lens[s] = k;
+        r->order[s] = s;
+    }
+    text_lstm_blocks(m, r->blk, r->size);
+    for (int b = 0; b < 6; b++)
+        r->total += r->size[b];
+    r->grad = malloc(r->total * sizeof *r->grad);
+    r->adam_m = calloc(r->total, sizeof *r->adam_m);
+    r->adam_v = calloc(r->total, sizeof *r->adam_v);
+    if (!r->grad || !r->adam_m || !r->adam_v)
+        return ENC_ENOMEM;
+    float *q = r->grad;
+    for (int b = 0; b < 6; b++) {
+        r->gblk[b] = q;
+        q += r->size[b];
+    }
+    return 0;
+}
+
+/* The epoch's visiting order: shuffle, sort each run of LSTM_BUCKET
+ * batches by length (so a batch pads little), then shuffle the batches.
+ * Returns the number of batches. */
+static size_t epoch_order(struct run *r, size_t batch, uint64_t *rng)
+{
+    size_t n = r->n, chunk = batch * LSTM_BUCKET, nb = (n + batch - 1) / batch;
+    rng_shuffle(r->order, n, rng);
+    for (size_t c0 = 0; c0 < n; c0 += chunk) {
+        size_t cn = n - c0 < chunk ? n - c0 : chunk;
+        for (size_t k = 0; k < cn; k++)
+            r->keyed[k] = (struct len_key){r->lens[r->order[c0 + k]], (int32_t)k, r->order[c0 + k]};
+        qsort(r->keyed, cn, sizeof *r->keyed, cmp_len_key);
+        for (size_t k = 0; k < cn; k++)
+            r->order[c0 + k] = r->keyed[k].ex;
+    }
+    for (size_t b = 0; b < nb; b++)
+        r->bstart[b] = b * batch;
+    rng_shuffle(r->bstart, nb, rng);
+    return nb;
+}
+
+/* Clip the gradient's norm to p->clip and take one Adam step. */
+static void adam_update(struct run *r, const struct text_model *m, const struct text_lstm_params *p)
+{
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    /* keep the padding row fixed (padding_idx) */
+    for (size_t e = 0; e < m->emb_dim; e++)
+        r->gblk[0][e] = 0;
+    double norm = 0;
+    for (size_t i = 0; i < r->total; i++)
+        norm += (double)r->grad[i] * r->grad[i];
+    norm = sqrt(norm);
+    float scale = p->clip > 0 && norm > p->clip ? (float)(p->clip / norm) : 1.0f;
+    r->step++;
+    double c1 = 1.0 - pow(b1, (double)r->step), c2 = 1.0 - pow(b2, (double)r->step);
+    float lr_t = (float)(p->lr * sqrt(c2) / c1), e_t = (float)(eps * sqrt(c2));
+    size_t off = 0;
+    for (int b = 0; b < 6; b++) {
+        adam_step(r->blk[b], r->grad + off, r->adam_m + off, r->adam_v + off, r->size[b], scale,
+                  lr_t, e_t);
+        off += r->size[b];
+    }
+}
+
+/* Train on the batch of B examples starting at order[start]: forward,
+ * loss and right answers added to *loss_sum / *right, backward, update.
+ * 0 or ENC_ENOMEM. */
+static int train_batch(struct run *r, struct text_model *m, const struct text_lstm_params *p,
+                       size_t start, size_t B, uint64_t *rng, double *loss_sum, size_t *right)
+{
+    int T = 1;
+    for (size_t k = 0; k < B; k++)
+        if (r->lens[r->order[start + k]] > T)
+            T = r->lens[r->order[start + k]];
+    for (size_t k = 0; k < B; k++) {
+        size_t s = r->order[start + k];
+        r->lensb[k] = r->lens[s];
+        r->yb[k] = r->d->label[r->idx ? r->idx[s] : s];
+        memcpy(r->idsb + k * (size_t)T, r->ids + s * (size_t)r->L,
+               (size_t)r->lens[s] * sizeof *r->ids);
+    }
+    struct ws *w = &r->w;
+    if (ws_init(w, m, B, T, 1, p->dropout > 0))
+        return ENC_ENOMEM;
+    forward(m, w, r->idsb, r->lensb, p->dropout, rng);
+    *loss_sum += batch_loss(w, r->yb) * (double)B;
+    for (size_t k = 0; k < B; k++) {
+        size_t best = 0;
+        for (size_t c = 1; c < w->K; c++)
+            if (w->prob[k * w->K + c] > w->prob[k * w->K + best])
+                best = c;
+        *right += (int32_t)best == r->yb[k];
+    }
+    backward(m, w, r->idsb, r->lensb, r->yb, p->bptt, r->gblk);
+    ws_free(w);
+    memset(w, 0, sizeof *w);
+    adam_update(r, m, p);
+    return 0;
+}
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
                     const struct text_lstm_params *p, struct text_model **out, enc_err *err)
 {
@@ -721,16 +923,9 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
         return enc_errf(err, ENC_EINVAL, "lstm: need >= 2 examples and positive sizes");
     openblas_set_num_threads(p->threads > 0 ? p->threads : 1);
     struct text_model *m = calloc(1, sizeof *m);
-    tok_vocab *counts = tok_vocab_new();
-    int32_t *ids = NULL, *yb = NULL, *idsb = NULL;
-    int *lens = NULL, *lensb = NULL;
-    size_t *order = NULL, *bstart = NULL;
-    struct len_key *keyed = NULL;
-    float *grad = NULL, *adam_m = NULL, *adam_v = NULL;
-    struct tok_span *sp = NULL;
+    struct run r = {0};
     int rc = 0;
-    struct ws w = {0};
-    if (!m || !counts)
+    if (!m)
         goto oom;
     m->kind = TEXT_LSTM;
     m->ngram_min = m->ngram_max = 1;
@@ -744,154 +939,29 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
     for (size_t c = 0; c < d->n_labels; c++)
         if (!(m->class_names[c] = strdup(d->label_names[c])))
             goto oom;
-    /* Vocabulary of training tokens (term frequency). */
-    size_t spcap = 0;
-    char tok[TOK_MAX_LEN];
-    for (size_t s = 0; s < n; s++) {
-        size_t i = idx ? idx[s] : s;
-        size_t nt = tok_split(d->text[i], d->len[i], NULL, 0);
-        if (nt > spcap) {
-            struct tok_span *ns = realloc(sp, nt * sizeof *ns);
-            if (!ns)
-                goto oom;
-            sp = ns;
-            spcap = nt;
-        }
-        tok_split(d->text[i], d->len[i], sp, nt);
-        for (size_t k = 0; k < nt; k++)
-            if (tok_vocab_add(counts, tok, tok_copy_lower(d->text[i], sp[k], tok), 1) < 0)
-                goto oom;
-    }
-    if (tok_vocab_prune(counts, p->min_count, p->max_vocab, &m->vocab))
+    if (build_vocab(m, d, idx, n, p))
         goto oom;
-    tok_vocab_free(counts);
-    counts = NULL;
     uint64_t rng = p->seed * RNG_GAMMA + 0x1234567;
     if (alloc_params(m, &rng, p->forget_bias))
         goto oom;
     text_model_finish(m);
     if (p->vectors && (rc = load_vectors(m, p->vectors, p->verbose, err)))
         goto fail;
-    /* Token ids of every training example. */
-    const int L = p->max_len;
-    ids = malloc(n * (size_t)L * sizeof *ids);
-    lens = malloc(n * sizeof *lens);
-    order = malloc(n * sizeof *order);
-    bstart = malloc(n * sizeof *bstart);
-    keyed = malloc(p->batch * LSTM_BUCKET * sizeof *keyed);
-    yb = malloc(p->batch * sizeof *yb);
-    lensb = malloc(p->batch * sizeof *lensb);
-    idsb = malloc(p->batch * (size_t)L * sizeof *idsb);
-    if (!ids || !lens || !order || !bstart || !keyed || !yb || !lensb || !idsb)
+    if (run_init(&r, m, d, idx, n, p))
         goto oom;
-    for (size_t s = 0; s < n; s++) {
-        size_t i = idx ? idx[s] : s;
-        int k = text_lstm_ids(m, d->text[i], d->len[i], ids + s * (size_t)L);
-        if (k < 0)
-            goto oom;
-        if (k == 0) {
-            ids[s * (size_t)L] = LSTM_UNK;
-            k = 1;
-        }
-        lens[s] = k;
-        order[s] = s;
-    }
-    float *blk[6];
-    size_t size[6], total = 0;
-    text_lstm_blocks(m, blk, size);
-    for (int b = 0; b < 6; b++)
-        total += size[b];
-    grad = malloc(total * sizeof *grad);
-    adam_m = calloc(total, sizeof *adam_m);
-    adam_v = calloc(total, sizeof *adam_v);
-    if (!grad || !adam_m || !adam_v)
-        goto oom;
-    float *gblk[6];
-    {
-        float *q = grad;
-        for (int b = 0; b < 6; b++) {
-            gblk[b] = q;
-            q += size[b];
-        }
-    }
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    int64_t step = 0;
     for (int ep = 0; ep < p->epochs; ep++) {
-        double t0 = 0;
-        {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            t0 = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-        }
-        rng_shuffle(order, n, &rng);
-        /* Length bucketing: sort each run of LSTM_BUCKET batches by length so
-         * a batch pads little, then visit the batches in random order. */
-        size_t chunk = p->batch * LSTM_BUCKET, nb = (n + p->batch - 1) / p->batch;
-        for (size_t c0 = 0; c0 < n; c0 += chunk) {
-            size_t cn = n - c0 < chunk ? n - c0 : chunk;
-            for (size_t k = 0; k < cn; k++)
-                keyed[k] = (struct len_key){lens[order[c0 + k]], (int32_t)k, order[c0 + k]};
-            qsort(keyed, cn, sizeof *keyed, cmp_len_key);
-            for (size_t k = 0; k < cn; k++)
-                order[c0 + k] = keyed[k].ex;
-        }
-        for (size_t b = 0; b < nb; b++)
-            bstart[b] = b * p->batch;
-        rng_shuffle(bstart, nb, &rng);
-        double loss_sum = 0;
-        size_t right = 0;
+        double t0 = mono_seconds(), loss_sum = 0;
+        size_t right = 0, nb = epoch_order(&r, p->batch, &rng);
         for (size_t bi = 0; bi < nb; bi++) {
-            size_t start = bstart[bi];
+            size_t start = r.bstart[bi];
             size_t B = n - start < p->batch ? n - start : p->batch;
-            int T = 1;
-            for (size_t k = 0; k < B; k++)
-                if (lens[order[start + k]] > T)
-                    T = lens[order[start + k]];
-            for (size_t k = 0; k < B; k++) {
-                size_t s = order[start + k];
-                lensb[k] = lens[s];
-                yb[k] = d->label[idx ? idx[s] : s];
-                memcpy(idsb + k * (size_t)T, ids + s * (size_t)L, (size_t)lens[s] * sizeof *ids);
-            }
-            if (ws_init(&w, m, B, T, 1, p->dropout > 0))
+            if (train_batch(&r, m, p, start, B, &rng, &loss_sum, &right))
                 goto oom;
-            forward(m, &w, idsb, lensb, p->dropout, &rng);
-            loss_sum += batch_loss(&w, yb) * (double)B;
-            for (size_t k = 0; k < B; k++) {
-                size_t best = 0;
-                for (size_t c = 1; c < w.K; c++)
-                    if (w.prob[k * w.K + c] > w.prob[k * w.K + best])
-                        best = c;
-                right += (int32_t)best == yb[k];
-            }
-            backward(m, &w, idsb, lensb, yb, p->bptt, gblk);
-            ws_free(&w);
-            memset(&w, 0, sizeof w);
-            /* keep the padding row fixed (padding_idx) */
-            for (size_t e = 0; e < m->emb_dim; e++)
-                gblk[0][e] = 0;
-            double norm = 0;
-            for (size_t i = 0; i < total; i++)
-                norm += (double)grad[i] * grad[i];
-            norm = sqrt(norm);
-            float scale = p->clip > 0 && norm > p->clip ? (float)(p->clip / norm) : 1.0f;
-            step++;
-            double c1 = 1.0 - pow(b1, (double)step), c2 = 1.0 - pow(b2, (double)step);
-            float lr_t = (float)(p->lr * sqrt(c2) / c1), e_t = (float)(eps * sqrt(c2));
-            size_t off = 0;
-            for (int b = 0; b < 6; b++) {
-                adam_step(blk[b], grad + off, adam_m + off, adam_v + off, size[b], scale, lr_t,
-                          e_t);
-                off += size[b];
-            }
         }
-        if (p->verbose) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (p->verbose)
             fprintf(stderr, "encore-train text: lstm epoch %d/%d: loss %.4f, train accuracy %.4f, "
                             "%.1f s\n", ep + 1, p->epochs, loss_sum / (double)n,
-                    (double)right / (double)n, (double)ts.tv_sec + ts.tv_nsec / 1e9 - t0);
-        }
+                    (double)right / (double)n, mono_seconds() - t0);
     }
     goto done;
 oom:
@@ -900,20 +970,7 @@ fail:
     text_model_free(m);
     m = NULL;
 done:
-    ws_free(&w);
-    tok_vocab_free(counts);
-    free(sp);
-    free(ids);
-    free(lens);
-    free(order);
-    free(bstart);
-    free(keyed);
-    free(yb);
-    free(lensb);
-    free(idsb);
-    free(grad);
-    free(adam_m);
-    free(adam_v);
+    run_free(&r);
     *out = m;
     return rc;
 }
