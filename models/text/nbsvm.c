@@ -252,6 +252,167 @@ static int svm_train(const int32_t *x, const size_t *x_off, const int8_t *y, siz
     return 0;
 }
 
+/* The sparse binarised training rows of an NBSVM: the examples' distinct
+ * feature ids (row s = x[x_off[s] .. x_off[s + 1])). */
+struct rows {
+    int32_t *x;
+    size_t *x_off, nnz;
+    struct tok_grams g;         /* scratch: one example's n-grams */
+    int32_t *ids;               /* scratch: their ids */
+    size_t ids_cap;
+};
+
+static void rows_free(struct rows *r)
+{
+    tok_grams_clear(&r->g);
+    free(r->ids);
+    free(r->x);
+    free(r->x_off);
+}
+
+/* Grow r->ids to hold n ids. 0 or ENC_ENOMEM. */
+static int ids_reserve(struct rows *r, size_t n)
+{
+    if (n <= r->ids_cap)
+        return 0;
+    int32_t *ni = realloc(r->ids, n * sizeof *ni);
+    if (!ni)
+        return ENC_ENOMEM;
+    r->ids = ni;
+    r->ids_cap = n;
+    return 0;
+}
+
+/* 1. The feature space: a vocabulary of training n-grams (document frequency
+ *    >= min_count, the max_vocab most frequent) into m->vocab, or hashing.
+ *    Sets m->n_features. 0, ENC_ENOMEM or ENC_EINVAL (no n-gram left). */
+static int feature_space(struct text_model *m, const struct text_data *d, const size_t *idx,
+                         size_t n, const struct text_nbsvm_params *p, struct rows *r,
+                         enc_err *err)
+{
+    if (p->hash_bits) {
+        m->n_features = (size_t)1 << p->hash_bits;
+        return 0;
+    }
+    tok_vocab *counts = tok_vocab_new();
+    if (!counts)
+        return ENC_ENOMEM;
+    for (size_t s = 0; s < n; s++) {
+        size_t i = idx ? idx[s] : s;
+        if (tok_grams_build(&r->g, d->text[i], d->len[i], p->ngram_min, p->ngram_max) ||
+            ids_reserve(r, r->g.n))
+            goto oom;
+        /* Document frequency: count each distinct n-gram once per document. */
+        for (size_t k = 0; k < r->g.n; k++) {
+            size_t len;
+            const char *gs = tok_gram(&r->g, k, &len);
+            int64_t id = tok_vocab_add(counts, gs, len, 0);
+            if (id < 0)
+                goto oom;
+            r->ids[k] = (int32_t)id;
+        }
+        size_t u = sort_unique(r->ids, r->g.n);
+        for (size_t k = 0; k < u; k++)
+            tok_vocab_bump(counts, (size_t)r->ids[k], 1);
+    }
+    if (tok_vocab_prune(counts, p->min_count, p->max_vocab, &m->vocab))
+        goto oom;
+    tok_vocab_free(counts);
+    m->n_features = tok_vocab_size(m->vocab);
+    if (m->n_features == 0)
+        return enc_errf(err, ENC_EINVAL, "nbsvm: no n-gram reaches --min-count %lld",
+                        (long long)p->min_count);
+    return 0;
+oom:
+    tok_vocab_free(counts);
+    return ENC_ENOMEM;
+}
+
+/* 2. Sparse binarised rows of the n training examples. 0 or ENC_ENOMEM. */
+static int build_rows(const struct text_model *m, const struct text_data *d, const size_t *idx,
+                      size_t n, const struct text_nbsvm_params *p, struct rows *r)
+{
+    size_t cap = 0;
+    if (!(r->x_off = malloc((n + 1) * sizeof *r->x_off)))
+        return ENC_ENOMEM;
+    r->x_off[0] = 0;
+    for (size_t s = 0; s < n; s++) {
+        size_t i = idx ? idx[s] : s;
+        if (tok_grams_build(&r->g, d->text[i], d->len[i], p->ngram_min, p->ngram_max))
+            return ENC_ENOMEM;
+        int64_t k = doc_features(m, &r->g, &r->ids, &r->ids_cap);
+        if (k < 0)
+            return ENC_ENOMEM;
+        if (r->nnz + (size_t)k > cap) {
+            size_t nc = cap ? cap * 2 : 1 << 16;
+            while (nc < r->nnz + (size_t)k)
+                nc *= 2;
+            int32_t *nx = realloc(r->x, nc * sizeof *nx);
+            if (!nx)
+                return ENC_ENOMEM;
+            r->x = nx;
+            cap = nc;
+        }
+        memcpy(r->x + r->nnz, r->ids, (size_t)k * sizeof *r->ids);
+        r->nnz += (size_t)k;
+        r->x_off[s + 1] = r->nnz;
+    }
+    return 0;
+}
+
+/* 3. One classifier per weight row (one row for two classes, else one per
+ *    class against the rest): NB ratios r, the SVM on rows scaled by r, and
+ *    the interpolation with the mean |w| (beta). 0 or ENC_ENOMEM. */
+static int fit_rows(struct text_model *m, const struct text_data *d, const size_t *idx,
+                    size_t n, const struct text_nbsvm_params *p, const struct rows *rw)
+{
+    const int32_t *x = rw->x;
+    const size_t *x_off = rw->x_off;
+    int8_t *y = malloc(n);
+    float *r = NULL, *w = NULL;
+    uint8_t *active = NULL;
+    int rc = ENC_ENOMEM;
+    m->n_rows = m->n_classes == 2 ? 1 : m->n_classes;
+    if (!y || !(m->weights = malloc(m->n_rows * m->n_features * sizeof *m->weights)) ||
+        !(m->bias = malloc(m->n_rows * sizeof *m->bias)) ||
+        !(r = malloc(m->n_features * sizeof *r)) || !(w = malloc(m->n_features * sizeof *w)) ||
+        !(active = calloc(m->n_features, 1)))
+        goto done;
+    for (size_t k = 0; k < rw->nnz; k++)
+        active[x[k]] = 1;
+    size_t n_active = 0;
+    for (size_t j = 0; j < m->n_features; j++)
+        n_active += active[j];
+    for (size_t c = 0; c < m->n_rows; c++) {
+        int32_t positive = m->n_rows == 1 ? 1 : (int32_t)c;
+        for (size_t s = 0; s < n; s++)
+            y[s] = d->label[idx ? idx[s] : s] == positive;
+        text_nb_ratio(x, x_off, y, n, m->n_features, p->alpha, r);
+        double b;
+        if (svm_train(x, x_off, y, n, r, m->n_features, p, w, &b))
+            goto done;
+        /* mean |w| over the features seen in training: with hashing most
+         * buckets are empty, and neither they nor n-grams first seen at
+         * predict time should get the interpolation's constant weight */
+        double mean_abs = 0;
+        for (size_t j = 0; j < m->n_features; j++)
+            mean_abs += active[j] ? fabs(w[j]) : 0.0;
+        mean_abs /= (double)(n_active ? n_active : 1);
+        float *row = m->weights + c * m->n_features;
+        for (size_t j = 0; j < m->n_features; j++)
+            row[j] = active[j] ? (float)(((1.0 - p->beta) * mean_abs + p->beta * w[j]) * r[j])
+                               : 0.0f;
+        m->bias[c] = (float)(p->beta * b);
+    }
+    rc = 0;
+done:
+    free(y);
+    free(r);
+    free(w);
+    free(active);
+    return rc;
+}
+
 int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
                      const struct text_nbsvm_params *p, struct text_model **out, enc_err *err)
 {
@@ -265,13 +426,7 @@ int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
     if (p->hash_bits < 0 || p->hash_bits > 28)
         return enc_errf(err, ENC_EINVAL, "nbsvm: hash bits must be 0 (vocabulary) or 1..28");
     struct text_model *m = calloc(1, sizeof *m);
-    struct tok_grams g = {0};
-    int32_t *ids = NULL, *x = NULL;
-    size_t ids_cap = 0, *x_off = NULL;
-    int8_t *y = NULL;
-    uint8_t *active = NULL;
-    float *r = NULL, *w = NULL;
-    tok_vocab *counts = NULL;
+    struct rows rows = {0};
     int rc = 0;
     if (!m) {
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
@@ -287,131 +442,20 @@ int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
     for (size_t c = 0; c < d->n_labels; c++)
         if (!(m->class_names[c] = strdup(d->label_names[c])))
             goto oom;
-    /* 1. The feature space: a vocabulary of training n-grams (document
-     *    frequency >= min_count, the max_vocab most frequent), or hashing. */
-    if (!p->hash_bits) {
-        if (!(counts = tok_vocab_new()))
-            goto oom;
-        for (size_t s = 0; s < n; s++) {
-            size_t i = idx ? idx[s] : s;
-            if (tok_grams_build(&g, d->text[i], d->len[i], p->ngram_min, p->ngram_max))
-                goto oom;
-            /* Document frequency: count each distinct n-gram once per document. */
-            if (g.n > ids_cap) {
-                int32_t *ni = realloc(ids, g.n * sizeof *ni);
-                if (!ni)
-                    goto oom;
-                ids = ni;
-                ids_cap = g.n;
-            }
-            for (size_t k = 0; k < g.n; k++) {
-                size_t len;
-                const char *gs = tok_gram(&g, k, &len);
-                int64_t id = tok_vocab_add(counts, gs, len, 0);
-                if (id < 0)
-                    goto oom;
-                ids[k] = (int32_t)id;
-            }
-            size_t u = sort_unique(ids, g.n);
-            for (size_t k = 0; k < u; k++)
-                tok_vocab_bump(counts, (size_t)ids[k], 1);
-        }
-        if (tok_vocab_prune(counts, p->min_count, p->max_vocab, &m->vocab))
-            goto oom;
-        tok_vocab_free(counts);
-        counts = NULL;
-        m->n_features = tok_vocab_size(m->vocab);
-        if (m->n_features == 0) {
-            rc = enc_errf(err, ENC_EINVAL, "nbsvm: no n-gram reaches --min-count %lld",
-                          (long long)p->min_count);
-            goto fail;
-        }
-    } else {
-        m->n_features = (size_t)1 << p->hash_bits;
-    }
-    /* 2. Sparse binarised rows. */
-    size_t cap = 0, nnz = 0;
-    if (!(x_off = malloc((n + 1) * sizeof *x_off)) || !(y = malloc(n)))
+    if ((rc = feature_space(m, d, idx, n, p, &rows, err)) == ENC_ENOMEM ||
+        (!rc && (rc = build_rows(m, d, idx, n, p, &rows)) == ENC_ENOMEM) ||
+        (!rc && (rc = fit_rows(m, d, idx, n, p, &rows)) == ENC_ENOMEM))
         goto oom;
-    x_off[0] = 0;
-    for (size_t s = 0; s < n; s++) {
-        size_t i = idx ? idx[s] : s;
-        if (tok_grams_build(&g, d->text[i], d->len[i], p->ngram_min, p->ngram_max))
-            goto oom;
-        int64_t k = doc_features(m, &g, &ids, &ids_cap);
-        if (k < 0)
-            goto oom;
-        if (nnz + (size_t)k > cap) {
-            size_t nc = cap ? cap * 2 : 1 << 16;
-            while (nc < nnz + (size_t)k)
-                nc *= 2;
-            int32_t *nx = realloc(x, nc * sizeof *nx);
-            if (!nx)
-                goto oom;
-            x = nx;
-            cap = nc;
-        }
-        memcpy(x + nnz, ids, (size_t)k * sizeof *ids);
-        nnz += (size_t)k;
-        x_off[s + 1] = nnz;
-    }
-    /* 3. One classifier per weight row. */
-    m->n_rows = m->n_classes == 2 ? 1 : m->n_classes;
-    if (!(m->weights = malloc(m->n_rows * m->n_features * sizeof *m->weights)) ||
-        !(m->bias = malloc(m->n_rows * sizeof *m->bias)) ||
-        !(r = malloc(m->n_features * sizeof *r)) || !(w = malloc(m->n_features * sizeof *w)))
-        goto oom;
-    if (!(active = calloc(m->n_features, 1)))
-        goto oom;
-    for (size_t k = 0; k < nnz; k++)
-        active[x[k]] = 1;
-    size_t n_active = 0;
-    for (size_t j = 0; j < m->n_features; j++)
-        n_active += active[j];
-    for (size_t c = 0; c < m->n_rows; c++) {
-        int32_t positive = m->n_rows == 1 ? 1 : (int32_t)c;
-        for (size_t s = 0; s < n; s++)
-            y[s] = d->label[idx ? idx[s] : s] == positive;
-        text_nb_ratio(x, x_off, y, n, m->n_features, p->alpha, r);
-        double b;
-        if (svm_train(x, x_off, y, n, r, m->n_features, p, w, &b))
-            goto oom;
-        /* mean |w| over the features seen in training: with hashing most
-         * buckets are empty, and neither they nor n-grams first seen at
-         * predict time should get the interpolation's constant weight */
-        double mean_abs = 0;
-        for (size_t j = 0; j < m->n_features; j++)
-            mean_abs += active[j] ? fabs(w[j]) : 0.0;
-        mean_abs /= (double)(n_active ? n_active : 1);
-        float *row = m->weights + c * m->n_features;
-        for (size_t j = 0; j < m->n_features; j++)
-            row[j] = active[j] ? (float)(((1.0 - p->beta) * mean_abs + p->beta * w[j]) * r[j])
-                               : 0.0f;
-        m->bias[c] = (float)(p->beta * b);
-    }
+    if (rc)
+        goto fail;
     text_model_finish(m);
-    tok_grams_clear(&g);
-    free(ids);
-    free(x);
-    free(x_off);
-    free(y);
-    free(r);
-    free(w);
-    free(active);
+    rows_free(&rows);
     *out = m;
     return 0;
 oom:
     rc = enc_errf(err, ENC_ENOMEM, "nbsvm: out of memory");
 fail:
-    tok_vocab_free(counts);
     text_model_free(m);
-    tok_grams_clear(&g);
-    free(ids);
-    free(x);
-    free(x_off);
-    free(y);
-    free(r);
-    free(w);
-    free(active);
+    rows_free(&rows);
     return rc;
 }
