@@ -235,9 +235,10 @@ static double accuracy(const struct cnn_net *net, const struct idx_dataset *d, i
     return d->n ? (double)hit / d->n : 0;
 }
 
-int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
-              const struct idx_dataset *test, const struct cnn_train_opts *o, double *test_acc,
-              enc_err *err)
+/* The data against the network and the options. 0 or ENC_EINVAL. */
+static int check_data(const struct cnn_net *net, const struct idx_dataset *train,
+                      const struct idx_dataset *test, const struct cnn_train_opts *o,
+                      enc_err *err)
 {
     const size_t D = net->io.n_features;
     if ((size_t)train->rows * train->cols * net->in_c != D ||
@@ -256,7 +257,15 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
     if (o->shift < 0 || o->shift >= net->in_h || o->shift >= net->in_w)
         return enc_errf(err, ENC_EINVAL, "augmentation shift %d: must be 0..%d", o->shift,
                         (net->in_h < net->in_w ? net->in_h : net->in_w) - 1);
-    /* Input scaling: standardise with the training pixels' mean and std. */
+    return 0;
+}
+
+/* The network's input scaling: standardise with the training pixels' mean
+ * and std (--scaling standardize), or pixels / 255. */
+static void set_input_scaling(struct cnn_net *net, const struct idx_dataset *train,
+                              const struct cnn_train_opts *o)
+{
+    const size_t D = net->io.n_features;
     double sum = 0, sq = 0;
     const size_t total = train->n * D;
     for (size_t i = 0; i < total; i++) {
@@ -272,12 +281,49 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
     }
     net->input_scale = (float)(1.0 / (255.0 * sd));
     net->input_offset = (float)(-mean / sd);
+}
 
+/* One optimizer step on the summed gradient g (step counts from 1): Adam
+ * or SGD with momentum, at the learning rate of the schedule. */
+static void optimizer_step(struct cnn_net *net, const struct cnn_train_opts *o, const float *g,
+                           float *m1, float *m2, long step, long total_steps)
+{
+    const size_t P = net->n_params;
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    float *w = net->params;
+    double lr = o->lr;
+    if (o->cosine)
+        lr *= 0.5 * (1.0 + cos(M_PI * (double)(step - 1) / (double)total_steps));
+    if (o->adam) {
+        const double bc1 = 1 - pow(b1, (double)step), bc2 = 1 - pow(b2, (double)step);
+        const float a = (float)(lr / bc1), rb2 = (float)(1.0 / sqrt(bc2));
+        for (size_t j = 0; j < P; j++) {
+            m1[j] = (float)b1 * m1[j] + (float)(1 - b1) * g[j];
+            m2[j] = (float)b2 * m2[j] + (float)(1 - b2) * g[j] * g[j];
+            w[j] -= a * m1[j] / (sqrtf(m2[j]) * rb2 + (float)eps);
+        }
+    } else {
+        const float mom = (float)o->momentum, flr = (float)lr;
+        for (size_t j = 0; j < P; j++) {
+            m1[j] = mom * m1[j] + g[j];
+            w[j] -= flr * m1[j];
+        }
+    }
+}
+
+int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
+              const struct idx_dataset *test, const struct cnn_train_opts *o, double *test_acc,
+              enc_err *err)
+{
+    int rc = check_data(net, train, test, o, err);
+    if (rc)
+        return rc;
+    set_input_scaling(net, train, o);
     const int T = o->split_batch ? clamp_threads(o->threads) : 1;
     const size_t B = (size_t)o->batch;
     const size_t P = net->n_params;
     struct worker ks[CNN_MAX_THREADS];
-    int nk = 0, rc = 0;
+    int nk = 0;
     size_t *order = malloc(train->n * sizeof *order);
     float *g = malloc(P * sizeof *g), *m1 = calloc(P, sizeof *m1),
           *m2 = o->adam ? calloc(P, sizeof *m2) : NULL;
@@ -295,7 +341,6 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
     uint64_t rng = rng_hash(o->seed ^ 0xB47C4ull);
     long step = 0;
     const long total_steps = (long)o->epochs * (long)((train->n + B - 1) / B);
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     for (int ep = 0; ep < o->epochs; ep++) {
         double t0 = now_s(), c0 = cpu_s();
         openblas_set_num_threads(o->split_batch ? 1 : clamp_threads(o->threads));
@@ -341,26 +386,7 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
                 loss += ks[t].loss;
                 correct += ks[t].correct;
             }
-            step++;
-            float *w = net->params;
-            double lr = o->lr;
-            if (o->cosine)
-                lr *= 0.5 * (1.0 + cos(M_PI * (double)(step - 1) / (double)total_steps));
-            if (o->adam) {
-                const double bc1 = 1 - pow(b1, (double)step), bc2 = 1 - pow(b2, (double)step);
-                const float a = (float)(lr / bc1), rb2 = (float)(1.0 / sqrt(bc2));
-                for (size_t j = 0; j < P; j++) {
-                    m1[j] = (float)b1 * m1[j] + (float)(1 - b1) * g[j];
-                    m2[j] = (float)b2 * m2[j] + (float)(1 - b2) * g[j] * g[j];
-                    w[j] -= a * m1[j] / (sqrtf(m2[j]) * rb2 + (float)eps);
-                }
-            } else {
-                const float mom = (float)o->momentum, flr = (float)lr;
-                for (size_t j = 0; j < P; j++) {
-                    m1[j] = mom * m1[j] + g[j];
-                    w[j] -= flr * m1[j];
-                }
-            }
+            optimizer_step(net, o, g, m1, m2, ++step, total_steps);
         }
         double tr_s = now_s() - t0, tr_cpu = cpu_s() - c0;
         double acc = -1;
