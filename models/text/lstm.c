@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "core/rng.h"
+#include "core/strv.h"
 #include "text/text_int.h"
 
 #define LSTM_PAD 0
@@ -934,11 +935,8 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
     m->max_len = p->max_len;
     m->pool = p->pool;
     m->n_classes = d->n_labels;
-    if (!(m->class_names = calloc(d->n_labels, sizeof *m->class_names)))
+    if (!(m->class_names = strv_dup((const char *const *)d->label_names, d->n_labels, NULL)))
         goto oom;
-    for (size_t c = 0; c < d->n_labels; c++)
-        if (!(m->class_names[c] = strdup(d->label_names[c])))
-            goto oom;
     if (build_vocab(m, d, idx, n, p))
         goto oom;
     uint64_t rng = p->seed * RNG_GAMMA + 0x1234567;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "core/strv.h"
 #include "text/text_int.h"
 
 void text_nbsvm_defaults(struct text_nbsvm_params *p)
@@ -437,11 +438,8 @@ int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
     m->ngram_max = p->ngram_max;
     m->hash_bits = p->hash_bits;
     m->n_classes = d->n_labels;
-    if (!(m->class_names = calloc(d->n_labels, sizeof *m->class_names)))
+    if (!(m->class_names = strv_dup((const char *const *)d->label_names, d->n_labels, NULL)))
         goto oom;
-    for (size_t c = 0; c < d->n_labels; c++)
-        if (!(m->class_names[c] = strdup(d->label_names[c])))
-            goto oom;
     if ((rc = feature_space(m, d, idx, n, p, &rows, err)) == ENC_ENOMEM ||
         (!rc && (rc = build_rows(m, d, idx, n, p, &rows)) == ENC_ENOMEM) ||
         (!rc && (rc = fit_rows(m, d, idx, n, p, &rows)) == ENC_ENOMEM))
