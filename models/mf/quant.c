@@ -10,9 +10,11 @@
  * per-query constant QUANT_QI sum(p) is subtracted (in int32, exact) before
  * the scaling. The step is three ops per 32 products (maddubs, madd with
  * ones, add) where the signed layout needed four (a sign op first).
- * Four blocks per step keep four independent chains in flight; two groups
- * of factors per iteration, summed before they reach the accumulator. Built with a
- * target attribute so the library needs no -mavx2; chosen at run time.
+ * Each block's groups are summed front to back in two chains, two groups
+ * per step summed before they reach the accumulator; the bytes are read in
+ * order (blocks side by side, 512 bytes apart, cost 2.6x once the table
+ * left the caches). Built with a target attribute so the library needs no
+ * -mavx2; chosen at run time.
  *
  * The four blocks of a step are two 16-item chunks; the kernel also reduces
  * their upper bounds to per-chunk maxima while they are still in registers,
@@ -300,34 +302,40 @@ QUANT_TARGET static inline void chunk_umax2(__m256 u0, __m256 u1, __m256 u2, __m
     umax[j + 1] = _mm_cvtss_f32(_mm256_extractf128_ps(a, 1));
 }
 
+/* One block's q'.p (8 items): its groups in order, in two chains. The
+ * bytes are read front to back: reading the four blocks of a step side by
+ * side (512 bytes apart at 64 factors) kept four chains in flight but
+ * measured ~2.6x slower once the table no longer fits the caches (1M items:
+ * 8.0 vs 3.1 ms per pass; bench/results/ann.md). */
+QUANT_TARGET static inline __m256i block_dot(const uint8_t *q, size_t G, const int32_t *pw)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    size_t g = 0;
+    for (; g + 4 <= G; g += 4, q += 128) {
+        __m256i pv = _mm256_set1_epi32(pw[g]), pv1 = _mm256_set1_epi32(pw[g + 1]);
+        QSTEP2(a0, q);
+        pv = _mm256_set1_epi32(pw[g + 2]);
+        pv1 = _mm256_set1_epi32(pw[g + 3]);
+        QSTEP2(a1, q + 64);
+    }
+    for (; g < G; g++, q += 32) {
+        const __m256i pv = _mm256_set1_epi32(pw[g]);
+        QSTEP(a0, _mm256_load_si256((const __m256i *)q));
+    }
+    return _mm256_add_epi32(a0, a1);
+}
+
 QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t *pw,
                                     struct qparams k, float *lower, float *width, float *umax)
 {
     size_t G = groups(qi->f), nb = quant_padded(qi->n) / 8, stride = G * 32, b = 0;
-    const __m256i ones = _mm256_set1_epi16(1);
     /* locals: the stores to lower and width could alias *qi otherwise */
     const float *scale = qi->scale, *en = qi->enorm, *qn = qi->qnorm;
     for (; b + 4 <= nb; b += 4) {
         const uint8_t *q = qi->q + b * stride;
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-        size_t g = 0;
-        for (; g + 2 <= G; g += 2, q += 64) {
-            const __m256i pv = _mm256_set1_epi32(pw[g]), pv1 = _mm256_set1_epi32(pw[g + 1]);
-            QSTEP2(a0, q);
-            QSTEP2(a1, q + stride);
-            QSTEP2(a2, q + 2 * stride);
-            QSTEP2(a3, q + 3 * stride);
-            /* keeps GCC from computing each sum into a new register and
-             * copying it back (4 vmovdqa per iteration otherwise) */
-            __asm__("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3));
-        }
-        if (g < G) {
-            const __m256i pv = _mm256_set1_epi32(pw[g]);
-            QSTEP(a0, _mm256_load_si256((const __m256i *)q));
-            QSTEP(a1, _mm256_load_si256((const __m256i *)(q + stride)));
-            QSTEP(a2, _mm256_load_si256((const __m256i *)(q + 2 * stride)));
-            QSTEP(a3, _mm256_load_si256((const __m256i *)(q + 3 * stride)));
-        }
+        __m256i a0 = block_dot(q, G, pw), a1 = block_dot(q + stride, G, pw),
+                a2 = block_dot(q + 2 * stride, G, pw), a3 = block_dot(q + 3 * stride, G, pw);
         __m256 u0 = finish8(scale, en, qn, b, a0, k, lower, width);
         __m256 u1 = finish8(scale, en, qn, b + 1, a1, k, lower, width);
         __m256 u2 = finish8(scale, en, qn, b + 2, a2, k, lower, width);
@@ -337,15 +345,8 @@ QUANT_TARGET static void score_avx2(const struct quant_items *qi, const int32_t 
     /* Chunks past the four-block steps, and one holding padding items
      * (whose 0 bounds must not count), in plain C. */
     size_t n = qi->n, from = b / 2 < n / QUANT_CHUNK ? b / 2 : n / QUANT_CHUNK;
-    for (; b < nb; b++) {
-        const uint8_t *q = qi->q + b * stride;
-        __m256i a0 = _mm256_setzero_si256();
-        for (size_t g = 0; g < G; g++, q += 32) {
-            const __m256i pv = _mm256_set1_epi32(pw[g]);
-            QSTEP(a0, _mm256_load_si256((const __m256i *)q));
-        }
-        finish8(scale, en, qn, b, a0, k, lower, width);
-    }
+    for (; b < nb; b++)
+        finish8(scale, en, qn, b, block_dot(qi->q + b * stride, G, pw), k, lower, width);
     for (size_t c = from; c < quant_chunks(n); c++)
         chunk_umax_c(lower, width, n, c, umax);
 }
