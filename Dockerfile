@@ -34,7 +34,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      gcc libc6-dev make cmake pkg-config \
+      gcc g++ libc6-dev make cmake pkg-config libhnswlib-dev \
       libmicrohttpd-dev libjansson-dev libuv1-dev libgnutls28-dev nettle-dev zlib1g-dev libpng-dev \
       libopenblas-dev liblapacke-dev liblmdb-dev libhiredis-dev libcurl4-gnutls-dev \
  && rm -rf /var/lib/apt/lists/*

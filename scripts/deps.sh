@@ -9,7 +9,7 @@ list=0
 if [ "${1:-}" = --list ]; then list=1; shift; fi
 want=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libuv1-dev
       libopenblas-dev liblapacke-dev libgnutls28-dev nettle-dev zlib1g-dev libpng-dev check curl python3
-      liblmdb-dev libhiredis-dev libcurl4-gnutls-dev)
+      liblmdb-dev libhiredis-dev libcurl4-gnutls-dev libhnswlib-dev)
 if [ "${1:-build}" = test ]; then
   # clang + its sanitizer runtime: fuzzers; wrk: load tests; gnutls-bin: TLS test
   # certificates; python3-numpy: the model-format and import round trips.

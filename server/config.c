@@ -166,6 +166,14 @@ static const struct option_row options[] = {
      "ENCORE_MAX_JSON_ELEMENTS",
      "values and object members in a request's JSON, counted by a scan before parsing (400 "
      "above; the parser needs ~100-250 bytes per value)"},
+    {"index_min_items", K_INT, O(index_min_items), "100000", 1, INT32_MAX,
+     "ENCORE_INDEX_MIN_ITEMS",
+     "recommend from a model's approximate item index (encore-train --index hnsw) when its "
+     "catalogue has at least this many items; smaller ones are scored exhaustively, and a "
+     "request may ask for \"exact\": true"},
+    {"ef_search", K_INT, O(ef_search), "100", 1, 1000, "ENCORE_EF_SEARCH",
+     "beam width of an item-index search (raised to k): higher finds more of the exact top k "
+     "for more time (BENCHMARKS.md)"},
 };
 #undef O
 #define N_OPTIONS (sizeof options / sizeof *options)

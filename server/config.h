@@ -69,6 +69,8 @@ struct config {
     int64_t load_timeout;              /* seconds before the reload queue moves on */
     const char *tls_priorities;        /* GnuTLS priority string (HTTPS) */
     int64_t max_json_elements;         /* values in a request's JSON (jscan.h) */
+    int64_t index_min_items;     /* recommend from an item index from this many items */
+    int64_t ef_search;           /* its beam width */
     /* owned copies of strings that came from the config file */
     char *owned[16];
     int n_owned;

@@ -298,6 +298,8 @@ static void v2_recommend(struct http_req *r, const struct model *m, const json_t
             .user = ro->user_index(m->state, req->users.text[i], req->users.text_len[i]),
             .k = k,
             .exclude_seen = req->exclude_seen,
+            .index_min_items = (size_t)c->index_min_items,
+            .ef_search = (size_t)c->ef_search,
         };
         struct reco_result res = {.hits = hits + i * k};
         if (ro->recommend(m->state, &q, scratch, &res, &err)) {

@@ -32,6 +32,7 @@ struct reco_args {
     int64_t max_per_tag;     /* 0: no cap */
     int explain;             /* "because" per item (reco_ops.explain) */
     size_t unknown_history;  /* history ids the model does not know (answered) */
+    int exact;               /* "exact": true: no approximate index */
 };
 
 /* An id may be sent as a JSON string or an integer; ids are strings. */
@@ -135,6 +136,12 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
                 return -1;
             }
             a->explain = json_is_true(v);
+        } else if (!similar && !strcmp(key, "exact")) {
+            if (!json_is_boolean(v)) {
+                http_error(r, 400, "'exact' must be true or false");
+                return -1;
+            }
+            a->exact = json_is_true(v);
         } else if (!similar && !strcmp(key, "exclude_seen")) {
             if (!json_is_boolean(v)) {
                 http_error(r, 400, "'exclude_seen' must be true or false");
@@ -190,7 +197,7 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
                        similar ? "unknown field '%s' (allowed: item, k, exclude, candidates, filter, "
                                  "diversity, max_per_tag)"
                                : "unknown field '%s' (allowed: user, k, history, exclude_seen, "
-                                 "exclude, candidates, filter, diversity, max_per_tag, explain)",
+                                 "exclude, candidates, filter, diversity, max_per_tag, explain, exact)",
                        key);
             return -1;
         }
@@ -345,6 +352,9 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
         .n_tags = a->n_tags,
         .history = a->history,
         .n_history = a->n_history,
+        .index_min_items = (size_t)r->srv->cfg.index_min_items,
+        .ef_search = (size_t)r->srv->cfg.ef_search,
+        .exact = a->exact,
     };
     int64_t item = -1;
     if (similar) {
@@ -420,7 +430,7 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
     return 0;
 }
 
-/* {"model", "version", "user" | "item", ["fallback"], "source",
+/* {"model", "version", "user" | "item", ["fallback"], "source", ["search"],
  *  ["unknown_history": N], [extra fields], "items": [...]} */
 static void write_answer(struct http_req *r, const struct model *m, const struct reco_args *a,
                          int similar, const struct reco_result *res, const char *source,
@@ -458,6 +468,11 @@ static void write_answer(struct http_req *r, const struct model *m, const struct
         buf_puts(o, ",\"source\":\"");
         buf_puts(o, source);
         buf_puts(o, "\"");
+        /* Which path answered, for models with an item index. */
+        if (res->has_index)
+            buf_puts(o, res->search == RECO_SEARCH_INDEX      ? ",\"search\":\"index\""
+                        : res->search == RECO_SEARCH_FALLBACK ? ",\"search\":\"exact_fallback\""
+                                                              : ",\"search\":\"exact\"");
         if (a->unknown_history) {   /* said, so a history of unknown ids is not silent */
             buf_puts(o, ",\"unknown_history\":");
             buf_int(o, (long long)a->unknown_history);

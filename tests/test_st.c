@@ -64,6 +64,43 @@ START_TEST(round_trip)
 }
 END_TEST
 
+static int keep_not_i(const char *name, int is_meta, void *ctx)
+{
+    (void)ctx;
+    return is_meta || strcmp(name, "i") != 0;
+}
+
+/* st_writer_copy: every tensor and key but the ones refused, a new checksum. */
+START_TEST(copy_into_writer)
+{
+    size_t len;
+    void *buf = make_file(&len);
+    st_file *f, *g;
+    enc_err err = {0};
+    ck_assert_int_eq(st_open_buffer(buf, len, &f, &err), 0);
+    st_writer *w = st_writer_new();
+    ck_assert_int_eq(st_writer_copy(w, f, keep_not_i, NULL), 0);
+    int64_t s1[1] = {1};
+    int32_t extra = 42;
+    ck_assert_int_eq(st_writer_add(w, "extra", ST_I32, 1, s1, &extra), 0);
+    void *out;
+    size_t olen;
+    ck_assert_int_eq(st_writer_to_buffer(w, &out, &olen, &err), 0);
+    st_writer_free(w);
+    ck_assert_msg(st_open_buffer(out, olen, &g, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_null(st_find(g, "i"));
+    ck_assert_ptr_nonnull(st_find(g, "names.bytes"));
+    ck_assert_int_eq(memcmp(st_find(g, "f")->data, st_find(f, "f")->data, 24), 0);
+    ck_assert_int_eq(*(const int32_t *)st_find(g, "extra")->data, 42);
+    ck_assert_str_eq(st_meta(g, "family"), "test");
+    ck_assert_str_ne(st_meta(g, "data_sha256"), st_meta(f, "data_sha256"));
+    st_close(g);
+    st_close(f);
+    free(out);
+    free(buf);
+}
+END_TEST
+
 START_TEST(truncated_files_refused)
 {
     size_t len;
@@ -253,6 +290,7 @@ int main(void)
     tcase_add_test(tc, read_or_map);
     tcase_add_test(tc, header_cap);
     tcase_add_test(tc, fifo_refused);
+    tcase_add_test(tc, copy_into_writer);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -22,6 +22,7 @@
 
 #include "mf/als.h"
 #include "mf/popbias.h"
+#include "mf_index_opt.h"
 #include "mf_input.h"
 #include "mf_tune.h"
 #include "trainer.h"
@@ -79,6 +80,8 @@ int cmd_als(int argc, char **argv)
     double pop_penalty = 0;
     int dry = 0, tune = 0;
     int64_t tune_budget = 24;
+    struct mf_index_opt io;
+    mf_index_opt_default(&io);
     in.min_rating = 0;
     const struct opt opts[] = {
         {"interactions", OPT_STR, &in.interactions,
@@ -118,6 +121,7 @@ int cmd_als(int argc, char **argv)
         MF_INPUT_TUNE_OPTS(in, tune, tune_budget,
                            "factors, regularization, alpha, confidence and iterations"),
         {"dry-run", OPT_FLAG, &dry, "train (and validate) without publishing", 0, -1, 0},
+        MF_INDEX_OPTS(&io),
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
     const char *syn =
@@ -129,6 +133,8 @@ int cmd_als(int argc, char **argv)
         fprintf(stderr, "encore-train als: --out is required (see --help)\n");
         return 2;
     }
+    if ((rc = mf_index_opt_check("als", &io)))
+        return rc;
     p.solver = solvers[solver];
     if (weighting) {   /* the older option: none | bm25 | tfidf */
         int w = strcmp(weighting, "none") == 0   ? CONF_LINEAR
@@ -230,7 +236,8 @@ int cmd_als(int argc, char **argv)
         json_t *hyper = hyperparameters(opts, &in, reg_exp, alpha, tuned);
         if (!hyper)
             fprintf(stderr, "encore-train als: out of memory\n");
-        rc = hyper ? mf_input_publish("als", &in, &d, hyper, out, version) : 1;
+        rc = hyper ? mf_index_attach("als", &io, &d, hyper) : 1;
+        rc = rc ? rc : mf_input_publish("als", &in, &d, hyper, out, version);
         json_decref(hyper);
     }
     json_decref(tuned);

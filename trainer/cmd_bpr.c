@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "mf/bpr.h"
+#include "mf_index_opt.h"
 #include "mf_input.h"
 #include "mf_tune.h"
 #include "trainer.h"
@@ -39,6 +40,8 @@ int cmd_bpr(int argc, char **argv)
     double lr = p.learning_rate, reg = p.regularization, alpha = p.alpha;
     int dry = 0, tune = 0;
     int64_t tune_budget = 24;
+    struct mf_index_opt io;
+    mf_index_opt_default(&io);
     const struct opt opts[] = {
         {"interactions", OPT_STR, &in.interactions,
          "interaction file (see --format); may be left out with --events", 0, -1, 0},
@@ -67,6 +70,7 @@ int cmd_bpr(int argc, char **argv)
         MF_INPUT_TUNE_OPTS(in, tune, tune_budget,
                            "confidence, learning rate, regularization, factors and epochs"),
         {"dry-run", OPT_FLAG, &dry, "train (and validate) without publishing", 0, -1, 0},
+        MF_INDEX_OPTS(&io),
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
     const char *syn =
@@ -78,6 +82,8 @@ int cmd_bpr(int argc, char **argv)
         fprintf(stderr, "encore-train bpr: --out is required (see --help)\n");
         return 2;
     }
+    if ((rc = mf_index_opt_check("bpr", &io)))
+        return rc;
     p.factors = (size_t)factors;
     p.epochs = (int)epochs;
     p.threads = (int)threads;
@@ -145,7 +151,8 @@ int cmd_bpr(int argc, char **argv)
             mf_input_describe(&in, hyper);
         else
             fprintf(stderr, "encore-train bpr: out of memory\n");
-        rc = hyper ? mf_input_publish("bpr", &in, &d, hyper, out, version) : 1;
+        rc = hyper ? mf_index_attach("bpr", &io, &d, hyper) : 1;
+        rc = rc ? rc : mf_input_publish("bpr", &in, &d, hyper, out, version);
         json_decref(hyper);
     }
     json_decref(tuned);

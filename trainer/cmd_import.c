@@ -20,6 +20,7 @@
 
 #include "mf/import.h"
 #include "mf/mf.h"
+#include "mf_index_opt.h"
 #include "trainer.h"
 
 int cmd_import(int argc, char **argv)
@@ -27,6 +28,8 @@ int cmd_import(int argc, char **argv)
     struct mf_import_spec spec = {0};
     const char *out = NULL;
     int64_t version = 0;
+    struct mf_index_opt io;
+    mf_index_opt_default(&io);
     spec.regularization = 0.1;   /* Spark ALS's regParam default */
     spec.alpha = 1.0;            /* Spark's and implicit's default */
     const struct opt opts[] = {
@@ -45,6 +48,7 @@ int cmd_import(int argc, char **argv)
         {"alpha", OPT_DOUBLE, &spec.alpha, "the source model's confidence scale alpha", 0, 1e6, 0},
         {"version", OPT_INT, &version, "version to write (0: the next free one)", 0, 1e15, 0},
         {"out", OPT_STR, &out, "model directory REPO/NAME", 0, 0, 1},
+        MF_INDEX_OPTS(&io),
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
     int rc = opts_parse("import", "--user-factors F --item-factors F [--user-ids F --item-ids F] "
@@ -52,6 +56,8 @@ int cmd_import(int argc, char **argv)
                         opts, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
+    if ((rc = mf_index_opt_check("import", &io)))
+        return rc;
 
     double t0 = trainer_now();
     enc_err err = {0};
@@ -81,6 +87,11 @@ int cmd_import(int argc, char **argv)
     json_t *hyper = json_pack("{s:s, s:I, s:f, s:f}", "source", "import", "factors",
                               (json_int_t)d.factors, "regularization", spec.regularization, "alpha",
                               spec.alpha);
+    if (hyper && mf_index_attach("import", &io, &d, hyper)) {
+        json_decref(hyper);
+        mf_data_clear(&d);
+        return 1;
+    }
     int64_t written = 0;
     rc = hyper ? model_save(&mf_ops, &d, hyper, fp, out, version, &written, &err)
                : enc_errf(&err, ENC_ENOMEM, "out of memory");
@@ -95,6 +106,8 @@ int cmd_import(int argc, char **argv)
                             "items", (json_int_t)d.n_items, "factors", (json_int_t)d.factors,
                             "seen_pairs", (json_int_t)st.seen_pairs, "items_with_metadata",
                             (json_int_t)st.items_matched, "seconds", trainer_now() - t0);
+    if (res && d.index)
+        json_object_set_new(res, "index_build_seconds", json_real(d.index->build_seconds));
     if (res) {
         json_dumpf(res, stdout, JSON_COMPACT);
         printf("\n");

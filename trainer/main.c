@@ -30,6 +30,7 @@ static const struct {
     {"prune", cmd_prune, "delete all but the newest versions of a model"},
     {"split", cmd_split, "hold out a slice of the interactions (for eval and gate)"},
     {"gate", cmd_gate, "exit 0 only if a model's NDCG@k is good enough to publish"},
+    {"index", cmd_index, "add an item index (hnsw) to an existing recommender version"},
 };
 
 static void usage(FILE *out)

@@ -73,6 +73,7 @@ int cmd_pin(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_gate(int argc, char **argv);      /* cmd_gate.c */
 int cmd_split(int argc, char **argv);     /* cmd_split.c */
+int cmd_index(int argc, char **argv);
 
 /* Arguments naming s3:// or gs:// objects (except --out) are downloaded
  * into a temporary directory and replaced by the local path (remote.c).

@@ -121,6 +121,20 @@ struct reco_query {
     const int32_t *tags;        /* keep only items carrying one of these tags */
     size_t n_tags;
     const uint64_t *unavailable;   /* bit i set: item row i is never returned; NULL: none */
+    /* An approximate item index (mf: models/mf/index.h), when the model has
+     * one: used for catalogues of at least index_min_items items (0: never),
+     * with a beam of ef_search (0: the family's default), unless `exact`. */
+    size_t index_min_items;
+    size_t ef_search;
+    int exact;
+};
+
+/* Which path answered a query (reco_result.search). */
+enum reco_search {
+    RECO_SEARCH_EXACT = 0,     /* every eligible item scored (no index, or not asked to use it) */
+    RECO_SEARCH_INDEX = 1,     /* the approximate item index */
+    RECO_SEARCH_FALLBACK = 2,  /* the index was asked for, but the filters left too few items
+                                * for it to find k: every eligible item scored instead */
 };
 
 /* An answer: hits[0..n) best first (ties: the lower row first). */
@@ -128,6 +142,8 @@ struct reco_result {
     struct reco_hit *hits;      /* the caller's, room for query.k */
     size_t n;
     enum reco_source source;
+    enum reco_search search;
+    int has_index;              /* the model has an approximate index */
 };
 
 /* Re-ranking a candidate list (reco_ops.rerank): the k of them to return,

@@ -704,6 +704,22 @@ int st_writer_meta(st_writer *w, const char *key, const char *value)
     return json_object_set_new(w->meta, key, json_string(value)) == 0 ? 0 : ENC_EINVAL;
 }
 
+int st_writer_copy(st_writer *w, const st_file *f,
+                   int (*keep)(const char *name, int is_meta, void *ctx), void *ctx)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < f->n_tensors; i++) {
+        const st_tensor *t = &f->tensors[i];
+        if (!keep || keep(t->name, 0, ctx))
+            rc = st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
+    }
+    for (size_t i = 0; !rc && i < f->n_meta; i++)
+        if (strcmp(f->meta_keys[i], "data_sha256") != 0 &&
+            (!keep || keep(f->meta_keys[i], 1, ctx)))
+            rc = st_writer_meta(w, f->meta_keys[i], f->meta_vals[i]);
+    return rc;
+}
+
 static int cmp_wt(const void *a, const void *b)
 {
     const struct wtensor *x = a, *y = b;

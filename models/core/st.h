@@ -180,6 +180,13 @@ int st_writer_add_strings(st_writer *w, const char *name, const char *const *str
 /* Set a metadata string (copied; replaces an earlier value). */
 int st_writer_meta(st_writer *w, const char *key, const char *value);
 
+/* Add every tensor and metadata key of an open file to w (copied), except
+ * those keep(name, is_meta, ctx) returns 0 for (keep NULL: everything).
+ * data_sha256 is never copied: the writer computes its own. Used to write a
+ * new version of a model with a tensor added (encore-train index). */
+int st_writer_copy(st_writer *w, const st_file *f,
+                   int (*keep)(const char *name, int is_meta, void *ctx), void *ctx);
+
 /* Write the file: data_sha256 is added, then the bytes go to a temporary file
  * in the same directory, fsync, rename over `path`: never a partial file. */
 int st_writer_write(st_writer *w, const char *path, enc_err *err);

@@ -15,6 +15,8 @@
 
 #include "core/buf.h"
 #include "core/strv.h"
+#include "mf/index.h"
+#include "mf/mf_ann.h"
 
 /* ====================================================================== */
 /* saving                                                                 */
@@ -34,6 +36,8 @@ void mf_data_clear(struct mf_data *d)
     strv_free(d->tag_names, d->n_tags);
     free(d->item_tag_offsets);
     free(d->item_tag_ids);
+    index_data_clear(d->index);
+    free(d->index);
     memset(d, 0, sizeof *d);
 }
 
@@ -88,6 +92,8 @@ int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const c
     rc = rc ? rc : st_writer_add(w, "item_tags.offsets", ST_I64, 1, io,
                                  d->item_tag_offsets ? d->item_tag_offsets : zoff);
     rc = rc ? rc : st_writer_add(w, "item_tags.ids", ST_I32, 1, ti, d->item_tag_ids);
+    if (d->index)
+        rc = rc ? rc : index_save(d->index, w);
     free(zoff);
     free(zpop);
     free(empty);
@@ -149,6 +155,7 @@ static void mf_free_state(void *state)
     free(m->yty);
     free(m->item_json);
     free(m->item_json_off);
+    mf_ann_free(m->ann);
     free(m);
 }
 
@@ -395,6 +402,11 @@ static int mf_load(const st_file *f, const struct model_load_opts *opts, void **
     rc = rc ? rc : index_ids(&m->users, &m->user_ids, "user_ids", err);
     rc = rc ? rc : index_ids(&m->items, &m->item_ids, "item_ids", err);
     rc = rc ? rc : index_ids(&m->tagmap, &m->tags, "tags", err);
+    if (rc == 0) {   /* the item index, if the file has one (mf_ann.h) */
+        struct mf_ann_view av = {m->n_items, m->n_users, m->f, m->n_tags, m->V, m->seen_off,
+                                 m->seen_items, m->tag_off, m->tag_ids};
+        rc = mf_ann_load(f, &av, &m->ann, err);
+    }
     rc = rc ? rc : build_scoring(m, opts->precision, err);
     rc = rc ? rc : build_item_json(m, err);
     if (rc) {
@@ -413,7 +425,7 @@ static size_t mf_mem_usage(const void *state)
            (m->Vh ? 2 * half_elems(m->n_items, F) * sizeof *m->Vh : 0) +
            (m->Vq.q ? 2 * quant_padded(m->n_items) * ((F + 3) / 4 * 4 + 3 * sizeof(float)) : 0) +
            m->item_json_off[m->n_items] + strmap_mem(&m->users) + strmap_mem(&m->items) +
-           strmap_mem(&m->tagmap);
+           strmap_mem(&m->tagmap) + mf_ann_bytes(m->ann);
 }
 
 static int mf_describe(const void *state, json_t *o)
@@ -429,6 +441,7 @@ static int mf_describe(const void *state, json_t *o)
                                json_string(m->algorithm ? m->algorithm : "unknown"));
     bad |= json_object_set_new(o, "score_precision",
                                json_string(m->Vh ? "f16" : m->Vq.q ? "i8" : "f32"));
+    bad |= mf_ann_describe(m->ann, o);
     return bad ? ENC_ENOMEM : 0;
 }
 
@@ -439,6 +452,7 @@ static int mf_describe(const void *state, json_t *o)
 size_t mf_n_users(const struct mf_model *m) { return m->n_users; }
 size_t mf_n_items(const struct mf_model *m) { return m->n_items; }
 size_t mf_factors(const struct mf_model *m) { return m->f; }
+const struct index *mf_index(const struct mf_model *m) { return mf_ann_index(m->ann); }
 
 int64_t mf_user_index(const struct mf_model *m, const char *id, size_t len)
 {
@@ -746,11 +760,29 @@ static const char *op_item_json(const void *s, size_t item, size_t *len)
 {
     return mf_item_json(s, item, len);
 }
-static size_t op_scratch_bytes(const void *s) { return mf_scratch_floats(s) * sizeof(float); }
+/* Scratch: the exact path's floats, then (8-aligned) the index's work. */
+static size_t ann_offset(const struct mf_model *m)
+{
+    return (mf_scratch_floats(m) * sizeof(float) + 7) / 8 * 8;
+}
+static size_t op_scratch_bytes(const void *s)
+{
+    return ann_offset(s) + mf_ann_scratch_bytes(((const struct mf_model *)s)->ann);
+}
 
 static int op_recommend(const void *s, const struct reco_query *q, void *scratch,
                         struct reco_result *res, enc_err *err)
 {
+    const struct mf_model *m = s;
+    res->has_index = m->ann != NULL;
+    res->search = RECO_SEARCH_EXACT;
+    if (mf_ann_wanted(m->ann, q)) {   /* the item index when it can answer (mf_ann.h) */
+        const float *u;
+        float *work = (float *)scratch + 2 * half_padded(m->n_items);
+        int rc = mf_user_vector(m, q, work, &u, &res->source, err);
+        if (rc || (u && mf_ann_recommend(m->ann, q, u, (char *)scratch + ann_offset(m), res) == 0))
+            return rc;
+    }
     return mf_recommend(s, q, scratch, res->hits, &res->n, &res->source, err);
 }
 

@@ -14,6 +14,8 @@
  *   titles.bytes/.offsets        one title per item ("" when unknown)
  *   tags.bytes/.offsets          the tag vocabulary [T]
  *   item_tags.offsets I64 [I+1]  item_tags.ids I32 [..]    tags per item (CSR)
+ *   index.*                      optional: an HNSW graph over item_factors
+ *                                (index.h), validated at load
  * Metadata: family "mf", "algorithm" (als|bpr|import), "regularization" and
  * "alpha" (for folding in a new user's history), plus the common keys.
  */
@@ -49,7 +51,11 @@ struct mf_data {
     int32_t *item_tag_ids;
     const char *algorithm;      /* static string: "als", "bpr", "import" */
     double regularization, alpha;
+    struct index_data *index;   /* an item index to store (index.h), or NULL */
 };
+
+struct index_data;
+struct index;
 
 /* Frees every member (not the struct itself); NULL members are fine. */
 void mf_data_clear(struct mf_data *d);
@@ -64,6 +70,8 @@ struct mf_model;
 size_t mf_n_users(const struct mf_model *m);
 size_t mf_n_items(const struct mf_model *m);
 size_t mf_factors(const struct mf_model *m);
+/* The model's item index (index.h), borrowed, or NULL when it has none. */
+const struct index *mf_index(const struct mf_model *m);
 
 /* Row of a user / item id, or -1. O(1) average (hash tables built at load). */
 int64_t mf_user_index(const struct mf_model *m, const char *id, size_t len);

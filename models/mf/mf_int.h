@@ -44,7 +44,14 @@ struct mf_model {
     float *yty;              /* V^T V, f x f, for fold-in */
     char *item_json;         /* pre-escaped "item":..,"title":.. fragments */
     size_t *item_json_off;   /* n_items + 1 */
+    struct mf_ann *ann;      /* the item index and its filters (mf_ann.h), or NULL */
 };
+
+/* The query's user vector (*u = NULL: none, popularity answers) and where
+ * it came from: q->user_vec, the user's row, or a history folded in into
+ * work[F*F + F]. 0 or ENC_EINVAL / the fold-in's error. */
+int mf_user_vector(const struct mf_model *m, const struct reco_query *q, float *work,
+                   const float **u, enum reco_source *source, enc_err *err);
 
 /* Where the int8 screen's chunk maxima (then quant_floor's work space) live
  * in a scratch buffer of mf_scratch_floats(m) floats. */

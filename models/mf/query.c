@@ -338,12 +338,9 @@ size_t mf_top_screened(const struct mf_model *m, const float *V, const float *u,
     return len;
 }
 
-int mf_recommend(const struct mf_model *m, const struct reco_query *q, float *scratch,
-                 struct reco_hit *hits, size_t *n_hits, enum reco_source *source, enc_err *err)
+int mf_user_vector(const struct mf_model *m, const struct reco_query *q, float *work,
+                   const float **out, enum reco_source *source, enc_err *err)
 {
-    *n_hits = 0;
-    size_t P = half_padded(m->n_items);
-    float *scores = scratch, *width = scratch + P, *work = scratch + 2 * P;
     const float *u = NULL;
     if (q->user >= 0 && (size_t)q->user >= m->n_users)
         return enc_errf(err, ENC_EINVAL, "user row out of range");
@@ -362,6 +359,20 @@ int mf_recommend(const struct mf_model *m, const struct reco_query *q, float *sc
     } else {
         *source = RECO_FROM_POPULAR;
     }
+    *out = u;
+    return 0;
+}
+
+int mf_recommend(const struct mf_model *m, const struct reco_query *q, float *scratch,
+                 struct reco_hit *hits, size_t *n_hits, enum reco_source *source, enc_err *err)
+{
+    *n_hits = 0;
+    size_t P = half_padded(m->n_items);
+    float *scores = scratch, *width = scratch + P;
+    const float *u;
+    int rc = mf_user_vector(m, q, scratch + 2 * P, &u, source, err);
+    if (rc)
+        return rc;
     int screened = 0;
     if (u) {
         screened = mf_score_items(m, q, u, m->V, m->Vt, m->Vh, &m->Vq, scores, width,

@@ -1,0 +1,235 @@
+/*
+ * catalog_bench.c - in-process catalogue-scale figures for one model with an
+ * item index (bench/catalog_scale.sh runs it; results in BENCHMARKS.md):
+ *
+ *   build/catalog_bench MODEL_DIR [QUERIES=1000] [EF=default] [EF_LIST=16,32,...]
+ *
+ * - load: seconds to open, validate and load the model (run it twice, or
+ *   read the file first, for a warm page cache);
+ * - exact: mf_recommend (the int8 screen + f32 re-score, nothing excluded)
+ *   for the first QUERIES users: thread-CPU ms p50 / p99;
+ * - bandwidth: the same run's time to stream as many bytes as the int8
+ *   table holds, read once with plain loads (the memory-bandwidth floor of
+ *   any exact scan), alternated with the exact queries so both see the
+ *   same machine;
+ * - ann: index_search for the same users at each ef: recall@10 against
+ *   the exact answer, p50 / p99; then with a filter callback that removes a
+ *   pseudo-random half of the items, against a brute-force filtered answer.
+ * Prints a table on stderr and one JSON line on stdout (at EF).
+ * Times are thread CPU time (the machine is shared; wall time would be
+ * mostly other processes), per query.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/model.h"
+#include "core/repo.h"
+#include "families.h"
+#include "mf/index.h"
+#include "mf/mf.h"
+#include "mf/quant.h"
+
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static double wall_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double pct(double *v, size_t n, double p)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t i = (size_t)(p * (double)n);
+    return v[i < n ? i : n - 1];
+}
+
+/* Half the items, pseudo-randomly (Knuth's multiplicative hash). */
+static int keep_half(const void *ctx, int32_t item)
+{
+    (void)ctx;
+    return (((uint32_t)item * 2654435761u) >> 7) & 1;
+}
+
+/* Brute-force top 10 of the eligible items (f32, ties to the lower row). */
+static void brute(const float *V, size_t n, size_t f, const float *u, struct reco_hit *out)
+{
+    size_t len = 0;
+    int fast = quant_fast();   /* CPUID once: it is slow in a VM */
+    for (size_t i = 0; i < n; i++) {
+        if (!keep_half(NULL, (int32_t)i))
+            continue;
+        float s = quant_dot(V + i * f, u, f, fast);
+        if (len == 10 && !(s > out[9].score))
+            continue;
+        size_t at = len < 10 ? len++ : 9;
+        while (at > 0 && out[at - 1].score < s) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at].item = (int32_t)i;
+        out[at].score = s;
+    }
+}
+
+static double overlap(const struct reco_hit *a, size_t na, const struct reco_hit *b, size_t nb)
+{
+    size_t hit = 0;
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            hit += a[i].item == b[j].item;
+    return (double)hit / 10.0;
+}
+
+/* Sum the bytes with wide loads: the floor of any exact scan. */
+static uint64_t stream(const uint64_t *p, size_t words)
+{
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    for (size_t i = 0; i + 4 <= words; i += 4) {
+        a += p[i];
+        b ^= p[i + 1];
+        c += p[i + 2];
+        d ^= p[i + 3];
+    }
+    return a + b + c + d;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: catalog_bench MODEL_DIR [QUERIES=1000] [EF] [EF_LIST]\n");
+        return 2;
+    }
+    size_t nq = argc > 2 ? (size_t)atol(argv[2]) : 1000;
+    size_t ef_main = argc > 3 ? (size_t)atol(argv[3]) : 0;
+    const char *ef_list = argc > 4 ? argv[4] : "16,32,64,100,150,200,300";
+    enc_err err = {0};
+    char *path = NULL, *name = NULL;
+    int64_t version = 0;
+    struct model *m = NULL;
+    double t0 = wall_now();
+    if (repo_resolve(argv[1], &path, &name, &version, &err) ||
+        model_load(name, version, path, &model_default_opts, &m, &err)) {
+        fprintf(stderr, "catalog_bench: %s\n", err.msg);
+        return 1;
+    }
+    double load_s = wall_now() - t0;
+    const struct mf_model *mf = m->state;
+    const struct index *ix = mf_index(mf);
+    size_t n = mf_n_items(mf), f = mf_factors(mf), users = mf_n_users(mf);
+    if (nq > users)
+        nq = users;
+    const st_tensor *tv = st_find(m->file, "item_factors"), *tu = st_find(m->file, "user_factors");
+    const float *V = tv->data, *U = tu->data;
+    if (!ef_main)
+        ef_main = 100;
+    fprintf(stderr, "catalog_bench: %zu items x %zu factors, %zu queries, load %.3f s, index %s\n",
+            n, f, nq, load_s, ix ? "hnsw" : "none");
+
+    /* Exact answers and timings, alternated with the plain read. */
+    float *scratch = malloc(mf_scratch_floats(mf) * sizeof *scratch);
+    struct reco_hit *exact = malloc(nq * 10 * sizeof *exact), *fexact = malloc(nq * 10 * sizeof *fexact);
+    size_t *nexact = malloc(nq * sizeof *nexact);
+    double *ms = malloc(nq * sizeof *ms), *bw = malloc(nq * sizeof *bw), *wall = malloc(nq * sizeof *wall);
+    size_t bytes = quant_padded(n) * ((f + 3) / 4 * 4);
+    uint64_t *table = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    memset(table, 1, (bytes + 63) / 64 * 64);
+    /* A buffer as large as the table, written between runs, so neither
+     * starts with the other's bytes cached. */
+    char *evict = malloc(bytes);
+    volatile uint64_t sink = 0;
+    for (size_t q = 0; q < nq; q++) {
+        memset(evict, (int)q, bytes);
+        double s = cpu_now();
+        sink += stream(table, bytes / 8);
+        bw[q] = (cpu_now() - s) * 1e3;
+        memset(evict, (int)q + 1, bytes);
+        struct reco_query mq = {.user = (int64_t)q, .k = 10, .exclude_seen = 0};
+        enum reco_source src;
+        s = cpu_now();
+        mf_recommend(mf, &mq, scratch, exact + q * 10, &nexact[q], &src, &err);
+        ms[q] = (cpu_now() - s) * 1e3;
+    }
+    double exact_p50 = pct(ms, nq, 0.5), exact_p99 = pct(ms, nq, 0.99), bw_p50 = pct(bw, nq, 0.5);
+    fprintf(stderr, "exact: p50 %.3f ms p99 %.3f ms; plain read of %zu bytes: p50 %.3f ms "
+                    "(ratio %.2f)\n", exact_p50, exact_p99, bytes, bw_p50, exact_p50 / bw_p50);
+    double out_recall = 0, out_frecall = 0, out_p50 = 0, out_p99 = 0, out_fp50 = 0;
+    if (ix) {
+        for (size_t q = 0; q < nq; q++)
+            brute(V, n, f, U + q * f, fexact + q * 10);
+        char list[256];
+        snprintf(list, sizeof list, "%zu,%s", ef_main, ef_list);
+        int first = 1;
+        for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","), first = 0) {
+            size_t ef = (size_t)atol(tok);
+            size_t wb = index_work_bytes(ix, ef, 0);
+            void *work = malloc(wb);
+            for (int filt = 0; filt < 2; filt++) {
+                double rec = 0;
+                size_t incomplete = 0;
+                for (size_t q = 0; q < nq; q++) {
+                    struct reco_hit hits[10];
+                    size_t nh;
+                    struct index_query iq = {.u = U + q * f, .k = 10, .ef = ef,
+                                             .filter = filt ? keep_half : NULL};
+                    double s = cpu_now(), w = wall_now();
+                    incomplete += index_search(ix, &iq, work, wb, hits, &nh) != 0;
+                    ms[q] = (cpu_now() - s) * 1e3;
+                    wall[q] = (wall_now() - w) * 1e3;
+                    rec += filt ? overlap(hits, nh, fexact + q * 10, 10)
+                                : overlap(hits, nh, exact + q * 10, nexact[q]);
+                }
+                rec /= (double)nq;
+                double p50 = pct(ms, nq, 0.5), p99 = pct(ms, nq, 0.99);
+                fprintf(stderr, "ann ef %4zu %s: recall@10 %.4f  p50 %.3f ms  p99 %.3f ms  "
+                                "(wall p50 %.3f p99 %.3f)  incomplete %zu\n", ef,
+                        filt ? "50% filtered" : "unfiltered  ", rec, p50, p99, pct(wall, nq, 0.5),
+                        pct(wall, nq, 0.99), incomplete);
+                if (first && !filt) {
+                    out_recall = rec;
+                    out_p50 = p50;
+                    out_p99 = p99;
+                } else if (first) {
+                    out_frecall = rec;
+                    out_fp50 = p50;
+                }
+            }
+            free(work);
+        }
+    }
+    printf("{\"items\":%zu,\"factors\":%zu,\"exact_ms_p50\":%.4f,\"exact_ms_p99\":%.4f,"
+           "\"bandwidth_ms\":%.4f,"
+           "\"ann_ef\":%zu,\"ann_recall_at_10\":%.4f,\"ann_ms_p50\":%.4f,\"ann_ms_p99\":%.4f,"
+           "\"ann_filtered_recall_at_10\":%.4f,\"ann_filtered_ms_p50\":%.4f,\"load_s\":%.3f}\n",
+           n, f, exact_p50, exact_p99, bw_p50, ef_main, out_recall, out_p50, out_p99, out_frecall, out_fp50,
+           load_s);
+    free(scratch);
+    free(exact);
+    free(fexact);
+    free(nexact);
+    free(ms);
+    free(bw);
+    free(wall);
+    free(table);
+    free(evict);
+    model_unref(m);
+    free(path);
+    free(name);
+    return (int)(sink & 0);
+}

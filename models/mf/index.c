@@ -1,0 +1,386 @@
+/*
+ * index.c - the HNSW item index: save, load (validated, pointing into the
+ * mapped model file) and the filtered search. The build is in
+ * index_build.cc (hnswlib, C++), which only the trainer links.
+ *
+ * The walk is hnswlib's: from the entry point, greedy steps to a better
+ * neighbour on each upper layer, then on layer 0 a best-first search that
+ * keeps the ef best nodes found (`res`, a min-heap) and expands the best
+ * unexpanded one (`cand`, a max-heap) until the best unexpanded node is
+ * worse than the worst kept and ef are kept. The filter only decides what
+ * enters `res`: ineligible nodes are still walked through (as hnswlib
+ * 0.7's filtered search does), so a filter removing half the items costs
+ * little recall, and a filter removing almost all of them makes the walk
+ * long; `max_visits` bounds it and the caller answers exactly instead.
+ */
+#include "mf/index.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mf/quant.h"
+
+#define INDEX_NPARAMS 6
+
+struct index {
+    size_t n, m, m0, ef_construction, f;
+    int32_t entry, top_layer;
+    const int32_t *level0;       /* n * (m0 + 1) */
+    const int64_t *upper_off;    /* n + 1 */
+    const int32_t *upper;
+    const float *V;              /* the model's item factors, n x f */
+    size_t bytes;
+    int fast;                    /* quant_fast() at load */
+};
+
+void index_params_default(struct index_params *p)
+{
+    p->m = 16;
+    p->ef_construction = 200;
+    p->threads = 2;
+    p->seed = 100;   /* hnswlib's default */
+}
+
+void index_data_clear(struct index_data *d)
+{
+    if (!d)
+        return;
+    free(d->level0);
+    free(d->upper_off);
+    free(d->upper);
+    memset(d, 0, sizeof *d);
+}
+
+int index_save(const struct index_data *d, st_writer *w)
+{
+    int64_t params[INDEX_NPARAMS] = {INDEX_FORMAT, (int64_t)d->m, (int64_t)d->m0,
+                                     (int64_t)d->ef_construction, d->entry, d->top_layer};
+    int64_t ps[1] = {INDEX_NPARAMS}, l0[2] = {(int64_t)d->n, (int64_t)d->m0 + 1},
+            uo[1] = {(int64_t)d->n + 1}, ul[1] = {d->upper_off[d->n]};
+    int rc = st_writer_add(w, "index.params", ST_I64, 1, ps, params);
+    rc = rc ? rc : st_writer_add(w, "index.level0", ST_I32, 2, l0, d->level0);
+    rc = rc ? rc : st_writer_add(w, "index.upper.offsets", ST_I64, 1, uo, d->upper_off);
+    rc = rc ? rc : st_writer_add(w, "index.upper.links", ST_I32, 1, ul, d->upper);
+    return rc;
+}
+
+static const char *const index_tensors[] = {"index.params", "index.level0", "index.upper.offsets",
+                                            "index.upper.links"};
+
+int index_present(const st_file *f)
+{
+    for (size_t i = 0; i < sizeof index_tensors / sizeof *index_tensors; i++)
+        if (st_find(f, index_tensors[i]))
+            return 1;
+    return 0;
+}
+
+/* ====================================================================== */
+/* loading                                                                */
+
+static inline int layers_of(const struct index *ix, size_t item)
+{
+    return (int)((ix->upper_off[item + 1] - ix->upper_off[item]) / (int64_t)(ix->m + 1));
+}
+
+/* Item `item`'s list on layer `layer` >= 1: count, then the links. */
+static inline const int32_t *upper_list(const struct index *ix, size_t item, int layer)
+{
+    return ix->upper + ix->upper_off[item] + (int64_t)(layer - 1) * (int64_t)(ix->m + 1);
+}
+
+/* One adjacency list: count <= cap, links in [0, n), and on layer >= 1
+ * every link reaches a node that has that layer. */
+static int check_list(const struct index *ix, const int32_t *list, size_t cap, int layer,
+                      size_t item, const char *what, enc_err *err)
+{
+    if (list[0] < 0 || (size_t)list[0] > cap)
+        return enc_errf(err, ENC_EFORMAT, "%s: item %zu layer %d has %d links (0..%zu allowed)", what,
+                        item, layer, list[0], cap);
+    for (int32_t j = 1; j <= list[0]; j++) {
+        int32_t to = list[j];
+        if (to < 0 || (size_t)to >= ix->n)
+            return enc_errf(err, ENC_EFORMAT, "%s: item %zu layer %d links to %d, outside 0..%zu",
+                            what, item, layer, to, ix->n - 1);
+        if (layer > 0 && layers_of(ix, (size_t)to) < layer)
+            return enc_errf(err, ENC_EFORMAT,
+                            "%s: item %zu layer %d links to item %d, which has no layer %d", what,
+                            item, layer, to, layer);
+    }
+    return 0;
+}
+
+static int validate(struct index *ix, size_t n_links, enc_err *err)
+{
+    const int64_t *off = ix->upper_off;
+    int64_t block = (int64_t)ix->m + 1;
+    if (off[0] != 0 || off[ix->n] != (int64_t)n_links)
+        return enc_errf(err, ENC_EFORMAT, "index.upper.offsets must run from 0 to %zu", n_links);
+    for (size_t i = 0; i < ix->n; i++) {
+        int64_t span = off[i + 1] - off[i];
+        if (span < 0 || span % block != 0 || span / block > ix->top_layer)
+            return enc_errf(err, ENC_EFORMAT,
+                            "index.upper.offsets[%zu]: item %zu spans %lld links, not a whole number"
+                            " of layers (%lld each) up to layer %d",
+                            i + 1, i, (long long)span, (long long)block, (int)ix->top_layer);
+    }
+    if (layers_of(ix, (size_t)ix->entry) != ix->top_layer)
+        return enc_errf(err, ENC_EFORMAT, "index.params: entry item %d has %d layers, not %d",
+                        (int)ix->entry, layers_of(ix, (size_t)ix->entry), (int)ix->top_layer);
+    for (size_t i = 0; i < ix->n; i++) {
+        int rc = check_list(ix, ix->level0 + i * (ix->m0 + 1), ix->m0, 0, i, "index.level0", err);
+        for (int l = 1; !rc && l <= layers_of(ix, i); l++)
+            rc = check_list(ix, upper_list(ix, i, l), ix->m, l, i, "index.upper.links", err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int index_load(const st_file *f, const float *V, size_t n, size_t fdim, struct index **out,
+               enc_err *err)
+{
+    *out = NULL;
+    if (!index_present(f))
+        return 0;
+    const st_tensor *tp, *t0, *to, *tl;
+    int64_t np[1] = {INDEX_NPARAMS}, l0[2] = {(int64_t)n, -1}, uo[1] = {(int64_t)n + 1},
+            any[1] = {-1};
+    int rc = st_expect(f, "index.params", ST_I64, 1, np, &tp, err);
+    rc = rc ? rc : st_expect(f, "index.level0", ST_I32, 2, l0, &t0, err);
+    rc = rc ? rc : st_expect(f, "index.upper.offsets", ST_I64, 1, uo, &to, err);
+    rc = rc ? rc : st_expect(f, "index.upper.links", ST_I32, 1, any, &tl, err);
+    if (rc)
+        return rc;
+    const int64_t *p = tp->data;
+    if (p[0] != INDEX_FORMAT)
+        return enc_errf(err, ENC_EFORMAT, "index.params: format %lld, this server reads %d",
+                        (long long)p[0], INDEX_FORMAT);
+    if (p[1] < 1 || p[1] > INDEX_MAX_M || p[2] < p[1] || p[2] > 2 * INDEX_MAX_M ||
+        t0->shape[1] != p[2] + 1)
+        return enc_errf(err, ENC_EFORMAT,
+                        "index.params: M %lld / M0 %lld do not fit 1..%d or index.level0's %lld "
+                        "columns", (long long)p[1], (long long)p[2], INDEX_MAX_M,
+                        (long long)t0->shape[1]);
+    if (p[4] < 0 || p[4] >= (int64_t)n || p[5] < 0 || p[5] >= INDEX_MAX_LAYERS || p[3] < 0)
+        return enc_errf(err, ENC_EFORMAT,
+                        "index.params: entry %lld / top layer %lld / ef_construction %lld out of "
+                        "range", (long long)p[4], (long long)p[5], (long long)p[3]);
+    struct index *ix = calloc(1, sizeof *ix);
+    if (!ix)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    ix->n = n;
+    ix->m = (size_t)p[1];
+    ix->m0 = (size_t)p[2];
+    ix->ef_construction = (size_t)p[3];
+    ix->entry = (int32_t)p[4];
+    ix->top_layer = (int32_t)p[5];
+    ix->level0 = t0->data;
+    ix->upper_off = to->data;
+    ix->upper = tl->data;
+    ix->V = V;
+    ix->f = fdim;
+    ix->bytes = tp->nbytes + t0->nbytes + to->nbytes + tl->nbytes;
+    ix->fast = quant_fast();
+    rc = validate(ix, tl->count, err);
+    if (rc) {
+        free(ix);
+        return rc;
+    }
+    *out = ix;
+    return 0;
+}
+
+void index_free(struct index *ix)
+{
+    free(ix);
+}
+
+size_t index_m(const struct index *ix) { return ix->m; }
+size_t index_ef_construction(const struct index *ix) { return ix->ef_construction; }
+size_t index_bytes(const struct index *ix) { return ix->bytes; }
+
+/* ====================================================================== */
+/* search                                                                 */
+
+size_t index_default_visits(const struct index *ix, size_t ef)
+{
+    size_t walk = 4 * ef * ix->m0, scan = ix->n / 32;
+    return walk > scan ? walk : scan;
+}
+
+static size_t visited_words(size_t n)
+{
+    return (n + 63) / 64;
+}
+
+/* Candidates the layer-0 heap can hold: each item enters it at most once. */
+static size_t cand_cap(const struct index *ix, size_t max_visits)
+{
+    return (max_visits < ix->n ? max_visits : ix->n) + 1;
+}
+
+size_t index_work_bytes(const struct index *ix, size_t ef, size_t max_visits)
+{
+    if (!max_visits)
+        max_visits = index_default_visits(ix, ef);
+    return visited_words(ix->n) * sizeof(uint64_t) +
+           (cand_cap(ix, max_visits) + ef + 1) * sizeof(struct reco_hit);
+}
+
+/* "a is a better hit than b": higher score, then lower row (as mf.c). */
+static inline int better(float sa, int32_t ia, float sb, int32_t ib)
+{
+    return sa > sb || (sa == sb && ia < ib);
+}
+
+/* Binary heaps of hits: `best_top` keeps the best at [0] (candidates),
+ * otherwise the worst at [0] (the kept results). */
+static void heap_push(struct reco_hit *h, size_t len, struct reco_hit x, int best_top)
+{
+    size_t c = len;
+    while (c > 0) {
+        size_t p = (c - 1) / 2;
+        int up = best_top ? better(x.score, x.item, h[p].score, h[p].item)
+                          : better(h[p].score, h[p].item, x.score, x.item);
+        if (!up)
+            break;
+        h[c] = h[p];
+        c = p;
+    }
+    h[c] = x;
+}
+
+static struct reco_hit heap_pop(struct reco_hit *h, size_t len, int best_top)
+{
+    struct reco_hit top = h[0], x = h[len - 1];
+    size_t c = 0, n = len - 1;
+    for (;;) {
+        size_t l = 2 * c + 1, r = l + 1, w = c;
+        struct reco_hit wv = x;
+        if (l < n && (best_top ? better(h[l].score, h[l].item, wv.score, wv.item)
+                               : better(wv.score, wv.item, h[l].score, h[l].item))) {
+            w = l;
+            wv = h[l];
+        }
+        if (r < n && (best_top ? better(h[r].score, h[r].item, wv.score, wv.item)
+                               : better(wv.score, wv.item, h[r].score, h[r].item)))
+            w = r;
+        if (w == c)
+            break;
+        h[c] = h[w];
+        c = w;
+    }
+    if (n)
+        h[c] = x;
+    return top;
+}
+
+static inline float score_of(const struct index *ix, const float *u, int32_t item)
+{
+    return quant_dot(ix->V + (size_t)item * ix->f, u, ix->f, ix->fast);
+}
+
+static inline void prefetch_row(const struct index *ix, int32_t item)
+{
+    const char *p = (const char *)(ix->V + (size_t)item * ix->f);
+    for (size_t b = 0; b < ix->f * sizeof(float); b += 64)
+        __builtin_prefetch(p + b);
+}
+
+int index_search(const struct index *ix, const struct index_query *q, void *work,
+                 size_t work_bytes, struct reco_hit *hits, size_t *n_hits)
+{
+    *n_hits = 0;
+    size_t k = q->k, ef = q->ef > k ? q->ef : k;
+    size_t max_visits = q->max_visits ? q->max_visits : index_default_visits(ix, ef);
+    if (k == 0)
+        return 0;
+    if (work_bytes < index_work_bytes(ix, ef, max_visits))
+        return INDEX_INCOMPLETE;
+    uint64_t *visited = work;
+    struct reco_hit *cand = (struct reco_hit *)(visited + visited_words(ix->n));
+    struct reco_hit *res = cand + cand_cap(ix, max_visits);
+    memset(visited, 0, visited_words(ix->n) * sizeof *visited);
+    const float *u = q->u;
+    size_t visits = 1;
+#define SEEN(i) (visited[(size_t)(i) >> 6] & (1ull << ((size_t)(i) & 63)))
+#define MARK(i) (visited[(size_t)(i) >> 6] |= 1ull << ((size_t)(i) & 63))
+
+    /* Upper layers: move to a better neighbour while there is one. Scores
+     * strictly rise, so this ends; max_visits bounds a lying graph. */
+    int32_t cur = ix->entry;
+    float cur_s = score_of(ix, u, cur);
+    for (int l = ix->top_layer; l >= 1; l--) {
+        for (int changed = 1; changed;) {
+            changed = 0;
+            const int32_t *list = upper_list(ix, (size_t)cur, l);
+            for (int32_t j = 1; j <= list[0]; j++)
+                prefetch_row(ix, list[j]);
+            for (int32_t j = 1; j <= list[0]; j++) {
+                float s = score_of(ix, u, list[j]);
+                if (++visits > max_visits)
+                    return INDEX_INCOMPLETE;
+                if (better(s, list[j], cur_s, cur)) {
+                    cur_s = s;
+                    cur = list[j];
+                    changed = 1;
+                }
+            }
+        }
+    }
+
+    /* Layer 0: the beam. */
+    size_t nc = 0, nr = 0;
+    int32_t fresh[2 * INDEX_MAX_M];
+    MARK(cur);
+    heap_push(cand, nc++, (struct reco_hit){cur, cur_s}, 1);
+    if (!q->filter || q->filter(q->filter_ctx, cur))
+        heap_push(res, nr++, (struct reco_hit){cur, cur_s}, 0);
+    int status = 0;
+    while (nc) {
+        struct reco_hit c = cand[0];
+        if (nr == ef && better(res[0].score, res[0].item, c.score, c.item))
+            break;   /* nothing left to expand can enter the kept ef */
+        heap_pop(cand, nc--, 1);
+        const int32_t *list = ix->level0 + (size_t)c.item * (ix->m0 + 1);
+        size_t nf = 0;
+        for (int32_t j = 1; j <= list[0]; j++) {
+            int32_t to = list[j];
+            if (!SEEN(to)) {
+                MARK(to);
+                fresh[nf++] = to;
+                prefetch_row(ix, to);
+            }
+        }
+        if (visits + nf > max_visits) {
+            status = INDEX_INCOMPLETE;
+            break;
+        }
+        visits += nf;
+        for (size_t j = 0; j < nf; j++) {
+            int32_t to = fresh[j];
+            float s = score_of(ix, u, to);
+            if (nr == ef && !better(s, to, res[0].score, res[0].item))
+                continue;
+            heap_push(cand, nc++, (struct reco_hit){to, s}, 1);
+            if (q->filter && !q->filter(q->filter_ctx, to))
+                continue;
+            if (nr == ef)
+                heap_pop(res, nr--, 0);
+            heap_push(res, nr++, (struct reco_hit){to, s}, 0);
+        }
+    }
+#undef SEEN
+#undef MARK
+    /* The best k of the kept, best first: pop the worst off the end. */
+    while (nr > k)
+        heap_pop(res, nr--, 0);
+    *n_hits = nr;
+    for (size_t i = nr; i > 0; i--)
+        hits[i - 1] = heap_pop(res, i, 0);
+    if (nr < k)
+        status = INDEX_INCOMPLETE;
+    return status;
+}
