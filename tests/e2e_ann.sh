@@ -91,7 +91,7 @@ raw = bytearray(open(sys.argv[1], "rb").read())
 n = struct.unpack("<Q", raw[:8])[0]
 h = json.loads(raw[8:8 + n])
 b, _ = h["index.level0"]["data_offsets"]
-struct.pack_into("<i", raw, 8 + n + b + 4 * 14, 1 << 30)      # item 0, a link far out of range
+struct.pack_into("<i", raw, 8 + n + b + 4 * 1, 1 << 30)       # item 0's first link, far out of range
 old = h["__metadata__"]["data_sha256"]
 new = hashlib.sha256(raw[8 + n:]).hexdigest()
 raw[8:8 + n] = raw[8:8 + n].replace(old.encode(), new.encode())   # same length: re-signed
