@@ -5,7 +5,8 @@
  *   build/catalog_bench MODEL_DIR [QUERIES=1000] [EF=default] [EF_LIST=16,32,...]
  *
  * - load: seconds to open, validate and load the model (run it twice, or
- *   read the file first, for a warm page cache);
+ *   read the file first, for a warm page cache), wall and process CPU (the
+ *   CPU time is the steadier figure on a shared machine);
  * - exact: mf_recommend (the int8 screen + f32 re-score, nothing excluded)
  *   for the first QUERIES users: thread-CPU ms p50 / p99;
  * - bandwidth: the same run's time to stream as many bytes as the int8
@@ -38,6 +39,27 @@ static double cpu_now(void)
     struct timespec t;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static double proc_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Resident set size of this process, MB (/proc/self/status VmRSS). */
+static double rss_mb(void)
+{
+    FILE *fp = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (fp && fgets(line, sizeof line, fp))
+        if (sscanf(line, "VmRSS: %lf kB", &kb) == 1)
+            break;
+    if (fp)
+        fclose(fp);
+    return kb / 1024.0;
 }
 
 static double wall_now(void)
@@ -123,13 +145,13 @@ int main(int argc, char **argv)
     char *path = NULL, *name = NULL;
     int64_t version = 0;
     struct model *m = NULL;
-    double t0 = wall_now();
+    double t0 = wall_now(), c0 = proc_now();
     if (repo_resolve(argv[1], &path, &name, &version, &err) ||
         model_load(name, version, path, &model_default_opts, &m, &err)) {
         fprintf(stderr, "catalog_bench: %s\n", err.msg);
         return 1;
     }
-    double load_s = wall_now() - t0;
+    double load_s = wall_now() - t0, load_cpu_s = proc_now() - c0, load_rss = rss_mb();
     const struct mf_model *mf = m->state;
     const struct index *ix = mf_index(mf);
     size_t n = mf_n_items(mf), f = mf_factors(mf), users = mf_n_users(mf);
@@ -139,8 +161,10 @@ int main(int argc, char **argv)
     const float *V = tv->data, *U = tu->data;
     if (!ef_main)
         ef_main = 100;
-    fprintf(stderr, "catalog_bench: %zu items x %zu factors, %zu queries, load %.3f s, index %s\n",
-            n, f, nq, load_s, ix ? "hnsw" : "none");
+    fprintf(stderr, "catalog_bench: %zu items x %zu factors, %zu queries, load %.3f s (CPU %.3f s), RSS after load %.0f MB "
+                    "(model memory %.0f MB, of which index %.0f MB), index %s\n",
+            n, f, nq, load_s, load_cpu_s, load_rss, (double)m->ops->mem_usage(m->state) / 1048576.0,
+            ix ? (double)index_bytes(ix) / 1048576.0 : 0.0, ix ? "hnsw" : "none");
 
     /* Exact answers and timings, alternated with the plain read. */
     float *scratch = malloc(mf_scratch_floats(mf) * sizeof *scratch);
@@ -216,9 +240,10 @@ int main(int argc, char **argv)
     printf("{\"items\":%zu,\"factors\":%zu,\"exact_ms_p50\":%.4f,\"exact_ms_p99\":%.4f,"
            "\"bandwidth_ms\":%.4f,"
            "\"ann_ef\":%zu,\"ann_recall_at_10\":%.4f,\"ann_ms_p50\":%.4f,\"ann_ms_p99\":%.4f,"
-           "\"ann_filtered_recall_at_10\":%.4f,\"ann_filtered_ms_p50\":%.4f,\"load_s\":%.3f}\n",
+           "\"ann_filtered_recall_at_10\":%.4f,\"ann_filtered_ms_p50\":%.4f,\"load_s\":%.3f,"
+           "\"load_cpu_s\":%.3f,\"rss_after_load_mb\":%.0f,\"index_mb\":%.1f}\n",
            n, f, exact_p50, exact_p99, bw_p50, ef_main, out_recall, out_p50, out_p99, out_frecall, out_fp50,
-           load_s);
+           load_s, load_cpu_s, load_rss, ix ? (double)index_bytes(ix) / 1048576.0 : 0.0);
     free(scratch);
     free(exact);
     free(fexact);
