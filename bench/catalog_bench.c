@@ -93,7 +93,7 @@ static int keep_half(const void *ctx, int32_t item)
 static void brute(const float *V, size_t n, size_t f, const float *u, struct reco_hit *out)
 {
     size_t len = 0;
-    int fast = quant_fast();   /* CPUID once: it is slow in a VM */
+    int fast = quant_fast(); /* CPUID once: it is slow in a VM */
     for (size_t i = 0; i < n; i++) {
         if (!keep_half(NULL, (int32_t)i))
             continue;
@@ -161,16 +161,20 @@ int main(int argc, char **argv)
     const float *V = tv->data, *U = tu->data;
     if (!ef_main)
         ef_main = 100;
-    fprintf(stderr, "catalog_bench: %zu items x %zu factors, %zu queries, load %.3f s (CPU %.3f s), RSS after load %.0f MB "
-                    "(model memory %.0f MB, of which index %.0f MB), index %s\n",
-            n, f, nq, load_s, load_cpu_s, load_rss, (double)m->ops->mem_usage(m->state) / 1048576.0,
-            ix ? (double)index_bytes(ix) / 1048576.0 : 0.0, ix ? "hnsw" : "none");
+    fprintf(
+        stderr,
+        "catalog_bench: %zu items x %zu factors, %zu queries, load %.3f s (CPU %.3f s), RSS after load %.0f MB "
+        "(model memory %.0f MB, of which index %.0f MB), index %s\n",
+        n, f, nq, load_s, load_cpu_s, load_rss, (double)m->ops->mem_usage(m->state) / 1048576.0,
+        ix ? (double)index_bytes(ix) / 1048576.0 : 0.0, ix ? "hnsw" : "none");
 
     /* Exact answers and timings, alternated with the plain read. */
     float *scratch = malloc(mf_scratch_floats(mf) * sizeof *scratch);
-    struct reco_hit *exact = malloc(nq * 10 * sizeof *exact), *fexact = malloc(nq * 10 * sizeof *fexact);
+    struct reco_hit *exact = malloc(nq * 10 * sizeof *exact),
+                    *fexact = malloc(nq * 10 * sizeof *fexact);
     size_t *nexact = malloc(nq * sizeof *nexact);
-    double *ms = malloc(nq * sizeof *ms), *bw = malloc(nq * sizeof *bw), *wall = malloc(nq * sizeof *wall);
+    double *ms = malloc(nq * sizeof *ms), *bw = malloc(nq * sizeof *bw),
+           *wall = malloc(nq * sizeof *wall);
     size_t bytes = quant_padded(n) * ((f + 3) / 4 * 4);
     uint64_t *table = aligned_alloc(64, (bytes + 63) / 64 * 64);
     memset(table, 1, (bytes + 63) / 64 * 64);
@@ -191,8 +195,10 @@ int main(int argc, char **argv)
         ms[q] = (cpu_now() - s) * 1e3;
     }
     double exact_p50 = pct(ms, nq, 0.5), exact_p99 = pct(ms, nq, 0.99), bw_p50 = pct(bw, nq, 0.5);
-    fprintf(stderr, "exact: p50 %.3f ms p99 %.3f ms; plain read of %zu bytes: p50 %.3f ms "
-                    "(ratio %.2f)\n", exact_p50, exact_p99, bytes, bw_p50, exact_p50 / bw_p50);
+    fprintf(stderr,
+            "exact: p50 %.3f ms p99 %.3f ms; plain read of %zu bytes: p50 %.3f ms "
+            "(ratio %.2f)\n",
+            exact_p50, exact_p99, bytes, bw_p50, exact_p50 / bw_p50);
     double out_recall = 0, out_frecall = 0, out_p50 = 0, out_p99 = 0, out_fp50 = 0;
     if (ix) {
         for (size_t q = 0; q < nq; q++)
@@ -210,8 +216,8 @@ int main(int argc, char **argv)
                 for (size_t q = 0; q < nq; q++) {
                     struct reco_hit hits[10];
                     size_t nh;
-                    struct index_query iq = {.u = U + q * f, .k = 10, .ef = ef,
-                                             .filter = filt ? keep_half : NULL};
+                    struct index_query iq = {
+                        .u = U + q * f, .k = 10, .ef = ef, .filter = filt ? keep_half : NULL};
                     double s = cpu_now(), w = wall_now();
                     incomplete += index_search(ix, &iq, work, wb, hits, &nh) != 0;
                     ms[q] = (cpu_now() - s) * 1e3;
@@ -221,10 +227,11 @@ int main(int argc, char **argv)
                 }
                 rec /= (double)nq;
                 double p50 = pct(ms, nq, 0.5), p99 = pct(ms, nq, 0.99);
-                fprintf(stderr, "ann ef %4zu %s: recall@10 %.4f  p50 %.3f ms  p99 %.3f ms  "
-                                "(wall p50 %.3f p99 %.3f)  incomplete %zu\n", ef,
-                        filt ? "50% filtered" : "unfiltered  ", rec, p50, p99, pct(wall, nq, 0.5),
-                        pct(wall, nq, 0.99), incomplete);
+                fprintf(stderr,
+                        "ann ef %4zu %s: recall@10 %.4f  p50 %.3f ms  p99 %.3f ms  "
+                        "(wall p50 %.3f p99 %.3f)  incomplete %zu\n",
+                        ef, filt ? "50% filtered" : "unfiltered  ", rec, p50, p99,
+                        pct(wall, nq, 0.5), pct(wall, nq, 0.99), incomplete);
                 if (first && !filt) {
                     out_recall = rec;
                     out_p50 = p50;
@@ -242,8 +249,8 @@ int main(int argc, char **argv)
            "\"ann_ef\":%zu,\"ann_recall_at_10\":%.4f,\"ann_ms_p50\":%.4f,\"ann_ms_p99\":%.4f,"
            "\"ann_filtered_recall_at_10\":%.4f,\"ann_filtered_ms_p50\":%.4f,\"load_s\":%.3f,"
            "\"load_cpu_s\":%.3f,\"rss_after_load_mb\":%.0f,\"index_mb\":%.1f}\n",
-           n, f, exact_p50, exact_p99, bw_p50, ef_main, out_recall, out_p50, out_p99, out_frecall, out_fp50,
-           load_s, load_cpu_s, load_rss, ix ? (double)index_bytes(ix) / 1048576.0 : 0.0);
+           n, f, exact_p50, exact_p99, bw_p50, ef_main, out_recall, out_p50, out_p99, out_frecall,
+           out_fp50, load_s, load_cpu_s, load_rss, ix ? (double)index_bytes(ix) / 1048576.0 : 0.0);
     free(scratch);
     free(exact);
     free(fexact);

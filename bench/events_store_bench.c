@@ -78,7 +78,8 @@ static struct {
     struct sq_job *head;
     int stop;
     long seq;
-} sq = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+} sq = {.lock = PTHREAD_MUTEX_INITIALIZER,
+        .cond = PTHREAD_COND_INITIALIZER,
         .done = PTHREAD_COND_INITIALIZER};
 
 static void *sq_writer(void *arg)
@@ -98,11 +99,10 @@ static void *sq_writer(void *arg)
                 struct ev_event *e = &j->ev[i];
                 unsigned char rec[512];
                 size_t len = 0;
-                len = (size_t)snprintf((char *)rec, sizeof rec, "%.*s\t%.*s\t%lld",
-                                       e->item_len, e->item, e->type_len, e->type,
-                                       (long long)e->time);
+                len = (size_t)snprintf((char *)rec, sizeof rec, "%.*s\t%.*s\t%lld", e->item_len,
+                                       e->item, e->type_len, e->type, (long long)e->time);
                 sqlite3_bind_text(sq.ins_id, 1, e->id, e->id_len, SQLITE_STATIC);
-                if (sqlite3_step(sq.ins_id) != SQLITE_DONE) {   /* a duplicate */
+                if (sqlite3_step(sq.ins_id) != SQLITE_DONE) { /* a duplicate */
                     sqlite3_reset(sq.ins_id);
                     continue;
                 }
@@ -119,7 +119,7 @@ static void *sq_writer(void *arg)
                 sqlite3_step(sq.ins_iu);
                 sqlite3_reset(sq.ins_iu);
             }
-        sqlite3_exec(sq.db, "COMMIT", NULL, NULL, NULL);   /* fsync (synchronous=FULL) */
+        sqlite3_exec(sq.db, "COMMIT", NULL, NULL, NULL); /* fsync (synchronous=FULL) */
         pthread_mutex_lock(&sq.lock);
         for (struct sq_job *j = g; j; j = j->next)
             j->done = 1;
@@ -162,7 +162,7 @@ static int sq_open(const char *path)
 /* ---- the load ----------------------------------------------------------- */
 
 struct load {
-    struct evstore *s;   /* NULL: SQLite */
+    struct evstore *s; /* NULL: SQLite */
     int w, batch;
     double until;
     long requests, events, failures;
@@ -224,8 +224,8 @@ static void run(const char *name, struct evstore *s, int batch)
     }
     double dt = now_s() - t0, cpu = cpu_s() - c0, w = written() - w0;
     printf("%-7s requests of %3d: %9.0f events/s %8.0f requests/s %7.2f us CPU/event "
-           "%6.0f bytes written/event (%ld failed)\n", name, batch, evs / dt, req / dt,
-           evs ? cpu * 1e6 / evs : 0.0, evs ? w / evs : 0.0, fail);
+           "%6.0f bytes written/event (%ld failed)\n",
+           name, batch, evs / dt, req / dt, evs ? cpu * 1e6 / evs : 0.0, evs ? w / evs : 0.0, fail);
     fflush(stdout);
 }
 
@@ -274,7 +274,7 @@ int main(int argc, char **argv)
     }
     char path[4096];
     const char *cases = getenv("CASES") ? getenv("CASES") : "lmdb sqlite redis";
-    const char *only = getenv("BATCH");   /* BATCH=100 or 1: one size only */
+    const char *only = getenv("BATCH"); /* BATCH=100 or 1: one size only */
     for (int batch = 100; batch >= 1; batch -= 99) {
         if (only && atoi(only) != batch)
             continue;

@@ -21,7 +21,7 @@
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);   /* CPU time: the machine is shared */
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); /* CPU time: the machine is shared */
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
         const int32_t *s;
         cnt[u] = srt[u] = ro->seen(m->state, (int64_t)u, &s);
     }
-    for (size_t a = 1; a < nu; a++)   /* insertion sort: nu is small here */
+    for (size_t a = 1; a < nu; a++) /* insertion sort: nu is small here */
         for (size_t b = a; b > 0 && srt[b - 1] > srt[b]; b--) {
             size_t x = srt[b];
             srt[b] = srt[b - 1];

@@ -89,7 +89,7 @@ int main(int argc, char **argv)
                         "similar\n");
         return 2;
     }
-    openblas_set_num_threads(1);   /* as the server: one request, one thread */
+    openblas_set_num_threads(1); /* as the server: one request, one thread */
     enum { MAXP = 3 };
     const char *names[MAXP];
     int NP = 0;
@@ -129,8 +129,9 @@ int main(int argc, char **argv)
                         junk[b] = (unsigned char)(junk[b] + u);
                     t0 = cpu_now();
                 }
-                if (similar ? u < mf_n_items(m) && mf_similar(m, (int32_t)u, &q, scratch, h, n, &err)
-                            : mf_recommend(m, &q, scratch, h, n, &src, &err)) {
+                if (similar
+                        ? u < mf_n_items(m) && mf_similar(m, (int32_t)u, &q, scratch, h, n, &err)
+                        : mf_recommend(m, &q, scratch, h, n, &src, &err)) {
                     fprintf(stderr, "mf_recommend_bench: %s\n", err.msg);
                     return 1;
                 }
@@ -148,7 +149,7 @@ int main(int argc, char **argv)
                per[p][0]);
     }
     for (int p = 1; p < NP && strcmp(names[0], "f32") == 0; p++) {
-        size_t same = 0;   /* lists whose items agree with f32's (scores may differ by rounding) */
+        size_t same = 0; /* lists whose items agree with f32's (scores may differ by rounding) */
         for (size_t u = 0; u < users; u++) {
             const struct reco_hit *a = hits + u * k, *b = hits + (p * users + u) * k;
             int eq = nh[u] == nh[p * users + u];

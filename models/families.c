@@ -9,12 +9,7 @@
 #include "text/text.h"
 
 const struct model_ops *const model_families[] = {
-    &mf_ops,
-    &forest_ops,
-    &linear_ops,
-    &text_ops,
-    &cnn_ops,
-    NULL,
+    &mf_ops, &forest_ops, &linear_ops, &text_ops, &cnn_ops, NULL,
 };
 
 const struct model_load_opts model_default_opts = {

@@ -41,7 +41,8 @@ static int add_token(unsigned char (**arr)[DIGEST], int *n, const char *t, size_
     if (!b64token_ok(t, len) || len > MAX_TOKEN_LEN)
         return enc_errf(err, ENC_EINVAL,
                         "%s: a token must be 1..%d characters of A-Z a-z 0-9 - . _ ~ + / "
-                        "(then optional '=')", where, MAX_TOKEN_LEN);
+                        "(then optional '=')",
+                        where, MAX_TOKEN_LEN);
     if (*n == MAX_TOKENS)
         return enc_errf(err, ENC_ERANGE, "%s: more than %d tokens", where, MAX_TOKENS);
     if (len < 16)
@@ -168,7 +169,7 @@ enum auth_result auth_check(const struct auth *a, int scope, const char *authori
     if (scope == 2 && a->n_admin == 0)
         return AUTH_DISABLED;
     if (scope == 1 && a->n_infer == 0)
-        return AUTH_OK;   /* no inference tokens: inference is open */
+        return AUTH_OK; /* no inference tokens: inference is open */
     if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
         return AUTH_MISSING;
     const char *t = authorization + 7;

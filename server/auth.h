@@ -24,9 +24,9 @@ struct auth;
 
 enum auth_result {
     AUTH_OK = 0,
-    AUTH_MISSING = 1,     /* no (or a non-Bearer) Authorization header: 401 */
-    AUTH_WRONG = 2,       /* a token that is not valid for the scope: 403 */
-    AUTH_DISABLED = 3,    /* admin scope without an admin token configured: 403 */
+    AUTH_MISSING = 1,  /* no (or a non-Bearer) Authorization header: 401 */
+    AUTH_WRONG = 2,    /* a token that is not valid for the scope: 403 */
+    AUTH_DISABLED = 3, /* admin scope without an admin token configured: 403 */
 };
 
 /* Read the token files and environment named by `c`. A file that cannot be
@@ -34,7 +34,7 @@ enum auth_result {
  * b64token set fails with a message naming the file and line. On success
  * *out is caller-owned (auth_free). */
 int auth_load(const struct config *c, struct auth **out, enc_err *err);
-void auth_free(struct auth *a);   /* NULL ok */
+void auth_free(struct auth *a); /* NULL ok */
 
 /* Check an Authorization header value (may be NULL) for a route scope
  * (enum route_scope in server.h: 0 open, 1 infer, 2 admin). Thread-safe. */

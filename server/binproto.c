@@ -13,15 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAXD 8   /* dimensions of a tensor's shape */
+#define MAXD 8 /* dimensions of a tensor's shape */
 
 static const struct {
     const char *name;
     int size;
 } dtypes[] = {
     {"BOOL", 1}, {"UINT8", 1}, {"UINT16", 2}, {"UINT32", 4}, {"UINT64", 8},
-    {"INT8", 1}, {"INT16", 2}, {"INT32", 4}, {"INT64", 8}, {"FP16", 2},
-    {"FP32", 4}, {"FP64", 8}, {"BF16", 2}, {"BYTES", 0},
+    {"INT8", 1}, {"INT16", 2}, {"INT32", 4},  {"INT64", 8},  {"FP16", 2},
+    {"FP32", 4}, {"FP64", 8},  {"BF16", 2},   {"BYTES", 0},
 };
 
 int binproto_elem_size(const char *datatype)
@@ -49,7 +49,8 @@ int binproto_header_len(const char *value, size_t body_len, size_t *json_len, en
         p++;
     if (!digits || *p)
         return enc_errf(err, ENC_EINVAL,
-                        "Inference-Header-Content-Length '%.32s' is not a decimal byte count", value);
+                        "Inference-Header-Content-Length '%.32s' is not a decimal byte count",
+                        value);
     if (v == 0 || v > body_len)
         return enc_errf(err, ENC_EINVAL,
                         "Inference-Header-Content-Length is %zu but the body has %zu bytes", v,
@@ -122,27 +123,32 @@ int binproto_inputs(const json_t *root, const unsigned char *bin, size_t bin_len
     if (json_is_array(inputs)) {
         for (size_t i = 0; i < json_array_size(inputs); i++) {
             const json_t *in = json_array_get(inputs, i);
-            const json_t *bds = json_object_get(json_object_get(in, "parameters"), "binary_data_size");
+            const json_t *bds =
+                json_object_get(json_object_get(in, "parameters"), "binary_data_size");
             if (!bds)
                 continue;
             char what[96];
             input_label(what, sizeof what, i, in);
             if (i >= BINPROTO_MAX_INPUTS)
-                return enc_errf(err, ENC_EINVAL, "%s: at most %d inputs may carry binary data", what,
-                                BINPROTO_MAX_INPUTS);
+                return enc_errf(err, ENC_EINVAL, "%s: at most %d inputs may carry binary data",
+                                what, BINPROTO_MAX_INPUTS);
             if (!json_is_integer(bds) || json_integer_value(bds) < 0)
                 return enc_errf(err, ENC_EINVAL,
-                                "%s: parameters.binary_data_size must be a non-negative integer", what);
+                                "%s: parameters.binary_data_size must be a non-negative integer",
+                                what);
             if (json_object_get(in, "data"))
                 return enc_errf(err, ENC_EINVAL,
-                                "%s: has both 'data' and parameters.binary_data_size; send one", what);
+                                "%s: has both 'data' and parameters.binary_data_size; send one",
+                                what);
             const char *dt = json_string_value(json_object_get(in, "datatype"));
             if (!dt)
                 return enc_errf(err, ENC_EINVAL, "%s.datatype is required: a string", what);
             int esz = binproto_elem_size(dt);
             if (esz < 0)
-                return enc_errf(err, ENC_EINVAL, "%s.datatype '%.32s' is not an inference protocol "
-                                "datatype", what, dt);
+                return enc_errf(err, ENC_EINVAL,
+                                "%s.datatype '%.32s' is not an inference protocol "
+                                "datatype",
+                                what, dt);
             const json_t *shape = json_object_get(in, "shape");
             if (!json_is_array(shape) || json_array_size(shape) > MAXD)
                 return enc_errf(err, ENC_EINVAL, "%s.shape is required: an array of up to %d sizes",
@@ -166,29 +172,32 @@ int binproto_inputs(const json_t *root, const unsigned char *bin, size_t bin_len
             fmt_shape(shs, sizeof shs, sh, nd);
             size_t size = (size_t)json_integer_value(bds);
             if ((uint64_t)json_integer_value(bds) > SIZE_MAX || size > bin_len - used)
-                return enc_errf(err, ENC_EINVAL,
-                                "%s: binary_data_size is %lld bytes but only %zu bytes of binary data "
-                                "remain after the JSON header (%zu in all)",
-                                what, (long long)json_integer_value(bds), bin_len - used, bin_len);
+                return enc_errf(
+                    err, ENC_EINVAL,
+                    "%s: binary_data_size is %lld bytes but only %zu bytes of binary data "
+                    "remain after the JSON header (%zu in all)",
+                    what, (long long)json_integer_value(bds), bin_len - used, bin_len);
             if (overflow)
                 return enc_errf(err, ENC_EINVAL, "%s.shape %s is too large", what, shs);
             const unsigned char *p = bin + used;
             if (esz > 0) {
                 if (size != count * (size_t)esz)
-                    return enc_errf(err, ENC_EINVAL,
-                                    "%s: binary_data_size is %zu bytes but shape %s of %s needs %zu "
-                                    "(%zu elements of %d bytes)",
-                                    what, size, shs, dt, count * (size_t)esz, count, esz);
+                    return enc_errf(
+                        err, ENC_EINVAL,
+                        "%s: binary_data_size is %zu bytes but shape %s of %s needs %zu "
+                        "(%zu elements of %d bytes)",
+                        what, size, shs, dt, count * (size_t)esz, count, esz);
             } else {
                 size_t k = 0;
                 int rc = bytes_count(p, size, &k, what, err);
                 if (rc)
                     return rc;
                 if (k != count)
-                    return enc_errf(err, ENC_EINVAL,
-                                    "%s: binary_data_size of %zu bytes holds %zu BYTES elements but "
-                                    "shape %s needs %zu",
-                                    what, size, k, shs, count);
+                    return enc_errf(
+                        err, ENC_EINVAL,
+                        "%s: binary_data_size of %zu bytes holds %zu BYTES elements but "
+                        "shape %s needs %zu",
+                        what, size, k, shs, count);
             }
             slices[i].data = p;
             slices[i].len = size;
@@ -217,9 +226,8 @@ static int bad_value(enc_err *err, const char *what, size_t i, size_t per, const
                     what, i, inst, v, min, max);
 }
 
-int binproto_numeric(const struct binproto_slice *s, const char *datatype, size_t count,
-                     double min, double max, size_t per_instance, const char *what, float *dst,
-                     enc_err *err)
+int binproto_numeric(const struct binproto_slice *s, const char *datatype, size_t count, double min,
+                     double max, size_t per_instance, const char *what, float *dst, enc_err *err)
 {
     int esz = binproto_elem_size(datatype);
     if (esz <= 0 || !s->data || s->len != count * (size_t)esz)
@@ -235,7 +243,8 @@ int binproto_numeric(const struct binproto_slice *s, const char *datatype, size_
             memcpy(&f, &u, 4);
             if (!isfinite(f))
                 return bad_value(err, what, i, per_instance,
-                                 "is not a finite 32-bit float (NaN/Inf are not accepted)", f, 0, 0);
+                                 "is not a finite 32-bit float (NaN/Inf are not accepted)", f, 0,
+                                 0);
             if (ranged && (f < fmin || f > fmax))
                 return bad_value(err, what, i, per_instance, NULL, f, min, max);
             dst[i] = f;
@@ -255,8 +264,8 @@ int binproto_numeric(const struct binproto_slice *s, const char *datatype, size_
             d = p[i];
         else
             return enc_errf(err, ENC_EINVAL,
-                            "%s: datatype %s is not supported (FP32, FP64, INT32, INT64, UINT8)", what,
-                            datatype);
+                            "%s: datatype %s is not supported (FP32, FP64, INT32, INT64, UINT8)",
+                            what, datatype);
         float f = (float)d;
         if (!isfinite(d) || !isfinite(f))
             return bad_value(err, what, i, per_instance,
@@ -280,10 +289,11 @@ int binproto_bytes(const struct binproto_slice *s, size_t count, size_t max_len,
         if (l == 0)
             return enc_errf(err, ENC_EINVAL, "%s binary data, element %zu: empty text", what, k);
         if (l > max_len)
-            return enc_errf(err, ENC_EINVAL,
-                            "%s binary data, element %zu: text of %zu bytes is over the limit of %zu "
-                            "bytes",
-                            what, k, l, max_len);
+            return enc_errf(
+                err, ENC_EINVAL,
+                "%s binary data, element %zu: text of %zu bytes is over the limit of %zu "
+                "bytes",
+                what, k, l, max_len);
         text[k] = (const char *)s->data + off + 4;
         len[k] = l;
         off += 4 + l;
@@ -331,7 +341,7 @@ size_t binproto_finish(buf *o, buf *tail)
     if (tail->len || tail->oom) {
         json_len = o->len;
         if (tail->oom)
-            o->oom = 1;   /* the writer answers 500 */
+            o->oom = 1; /* the writer answers 500 */
         else
             buf_append(o, tail->data, tail->len);
     }

@@ -73,9 +73,8 @@ int binproto_elem_size(const char *datatype);
  * ("inputs[0] (INPUT0)"); per_instance > 0 adds "(instance k)". The slice
  * must hold exactly count elements (binproto_inputs checked that).
  * Returns 0 or ENC_EINVAL. */
-int binproto_numeric(const struct binproto_slice *s, const char *datatype, size_t count,
-                     double min, double max, size_t per_instance, const char *what, float *dst,
-                     enc_err *err);
+int binproto_numeric(const struct binproto_slice *s, const char *datatype, size_t count, double min,
+                     double max, size_t per_instance, const char *what, float *dst, enc_err *err);
 
 /* Split a BYTES slice into `count` elements: text[i] points into the slice
  * (not NUL-terminated), len[i] its length; each must be 1..max_len bytes.
@@ -98,8 +97,8 @@ int binproto_outputs(const json_t *root, const char *const *out_names, size_t n_
  * the tail after the JSON, frees it, and returns the JSON's length for the
  * Inference-Header-Content-Length header (0 when the tail is empty: a
  * plain JSON response). */
-void binproto_put_f32(buf *tail, const float *v, size_t n);   /* little-endian FP32 */
-void binproto_put_bytes(buf *tail, const char *s, size_t n);  /* 4-byte length + bytes */
+void binproto_put_f32(buf *tail, const float *v, size_t n);  /* little-endian FP32 */
+void binproto_put_bytes(buf *tail, const char *s, size_t n); /* 4-byte length + bytes */
 void binproto_size_param(buf *o, size_t size);
 size_t binproto_finish(buf *o, buf *tail);
 

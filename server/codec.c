@@ -60,7 +60,7 @@ static int inflate_into(const unsigned char *in, size_t n, int wbits, size_t cap
             left -= z.avail_in;
         }
         size_t room = cap - (out->len - start);
-        size_t chunk = room < 65536 ? room + 1 : 65536;   /* +1: detect passing the cap */
+        size_t chunk = room < 65536 ? room + 1 : 65536; /* +1: detect passing the cap */
         if (buf_reserve(out, chunk)) {
             rc = enc_errf(err, ENC_ENOMEM, "out of memory decoding the body");
             break;
@@ -69,7 +69,7 @@ static int inflate_into(const unsigned char *in, size_t n, int wbits, size_t cap
         z.avail_out = (uInt)chunk;
         zr = inflate(&z, Z_NO_FLUSH);
         out->len += chunk - z.avail_out;
-        out->data[out->len] = '\0';   /* buf_reserve left room for it */
+        out->data[out->len] = '\0'; /* buf_reserve left room for it */
         if (out->len - start > cap) {
             rc = enc_errf(err, ENC_ETOOLARGE,
                           "request body decompresses (Content-Encoding: %s) to more than %zu bytes "
@@ -81,15 +81,17 @@ static int inflate_into(const unsigned char *in, size_t n, int wbits, size_t cap
             size_t rest = z.avail_in + left;
             if (rest == 0)
                 break;
-            if (wbits == C_GZIP) {   /* concatenated gzip members (RFC 1952 2.2) */
+            if (wbits == C_GZIP) { /* concatenated gzip members (RFC 1952 2.2) */
                 if (inflateReset(&z) != Z_OK) {
                     rc = enc_errf(err, ENC_EINTERNAL, "zlib reset failed");
                     break;
                 }
                 continue;
             }
-            rc = enc_errf(err, ENC_EINVAL, "Content-Encoding %s: %zu bytes after the end of the "
-                          "compressed data", name, rest);
+            rc = enc_errf(err, ENC_EINVAL,
+                          "Content-Encoding %s: %zu bytes after the end of the "
+                          "compressed data",
+                          name, rest);
             break;
         }
         if (zr == Z_DATA_ERROR && wbits == C_ZLIB && out->len == start && raw_retry) {
@@ -104,8 +106,8 @@ static int inflate_into(const unsigned char *in, size_t n, int wbits, size_t cap
         }
         if (zr != Z_OK && zr != Z_BUF_ERROR) {
             rc = enc_errf(err, zr == Z_MEM_ERROR ? ENC_ENOMEM : ENC_EINVAL,
-                          "Content-Encoding %s: the body is not valid %s data (zlib: %s)", name, name,
-                          z.msg ? z.msg : "error");
+                          "Content-Encoding %s: the body is not valid %s data (zlib: %s)", name,
+                          name, z.msg ? z.msg : "error");
             break;
         }
     }
@@ -117,13 +119,12 @@ static int inflate_into(const unsigned char *in, size_t n, int wbits, size_t cap
     return rc;
 }
 
-int codec_decode(const char *encoding, const void *in, size_t n, size_t cap, buf *out,
-                 enc_err *err)
+int codec_decode(const char *encoding, const void *in, size_t n, size_t cap, buf *out, enc_err *err)
 {
     if (codec_is_identity(encoding)) {
         if (n > cap)
-            return enc_errf(err, ENC_ETOOLARGE, "request body larger than %zu bytes (max_body_bytes)",
-                            cap);
+            return enc_errf(err, ENC_ETOOLARGE,
+                            "request body larger than %zu bytes (max_body_bytes)", cap);
         buf_append(out, in, n);
         return out->oom ? enc_errf(err, ENC_ENOMEM, "out of memory") : 0;
     }
@@ -173,7 +174,7 @@ int codec_accepts_gzip(const char *ae)
 {
     if (!ae)
         return 0;
-    int gzip = -1, star = -1;   /* -1 not listed, 0 refused, 1 accepted */
+    int gzip = -1, star = -1; /* -1 not listed, 0 refused, 1 accepted */
     const char *p = ae;
     while (*p) {
         size_t n = strcspn(p, ",");

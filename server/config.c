@@ -1,5 +1,5 @@
 /* config.c - the option table and its sources (see config.h). */
-#define _GNU_SOURCE   /* CPU_COUNT, sched_getaffinity */
+#define _GNU_SOURCE /* CPU_COUNT, sched_getaffinity */
 #include "config.h"
 #include "core/version.h"
 
@@ -17,7 +17,7 @@
 enum opt_kind { K_STR, K_INT, K_BOOL };
 
 struct option_row {
-    const char *name;    /* config-file key and --flag (dashes or underscores) */
+    const char *name; /* config-file key and --flag (dashes or underscores) */
     enum opt_kind kind;
     size_t offset;
     const char *dflt;
@@ -56,7 +56,8 @@ static const struct option_row options[] = {
     {"read_timeout", K_INT, O(read_timeout), "10", 1, 86400, "ENCORE_READ_TIMEOUT",
      "seconds to receive a whole request (headers and body) once its request line arrived; "
      "slower clients are cut off"},
-    {"max_k", K_INT, O(max_k), "1000", 1, 1000000, "ENCORE_MAX_K", "largest k in recommend/similar"},
+    {"max_k", K_INT, O(max_k), "1000", 1, 1000000, "ENCORE_MAX_K",
+     "largest k in recommend/similar"},
     {"max_instances", K_INT, O(max_instances), "1000", 1, 10000000, "ENCORE_MAX_INSTANCES",
      "instances per predict request"},
     {"max_history", K_INT, O(max_history), "10000", 1, 10000000, "ENCORE_MAX_HISTORY",
@@ -103,7 +104,8 @@ static const struct option_row options[] = {
      "bearer tokens for inference, one per line (empty and no ENCORE_TOKENS: inference is open)"},
     {"admin_token_file", K_STR, O(admin_token_file), "", 0, 0, "ENCORE_ADMIN_TOKEN_FILE",
      "bearer token for admin routes (empty and no ENCORE_ADMIN_TOKEN: admin routes disabled)"},
-    {"tls_cert", K_STR, O(tls_cert), "", 0, 0, "ENCORE_TLS_CERT", "PEM certificate (enables HTTPS)"},
+    {"tls_cert", K_STR, O(tls_cert), "", 0, 0, "ENCORE_TLS_CERT",
+     "PEM certificate (enables HTTPS)"},
     {"tls_key", K_STR, O(tls_key), "", 0, 0, "ENCORE_TLS_KEY", "PEM private key"},
     {"max_recommend_instances", K_INT, O(max_recommend_instances), "100", 1, 10000000,
      "ENCORE_MAX_RECOMMEND_INSTANCES",
@@ -166,8 +168,7 @@ static const struct option_row options[] = {
      "ENCORE_MAX_JSON_ELEMENTS",
      "values and object members in a request's JSON, counted by a scan before parsing (400 "
      "above; the parser needs ~100-250 bytes per value)"},
-    {"index_min_items", K_INT, O(index_min_items), "100000", 1, INT32_MAX,
-     "ENCORE_INDEX_MIN_ITEMS",
+    {"index_min_items", K_INT, O(index_min_items), "100000", 1, INT32_MAX, "ENCORE_INDEX_MIN_ITEMS",
      "recommend from a model's approximate item index (encore-train --index hnsw) when its "
      "catalogue has at least this many items; smaller ones are scored exhaustively, and a "
      "request may ask for \"exact\": true"},
@@ -264,11 +265,10 @@ static int load_file(struct config *c, const char *path, enc_err *err)
     const char *key;
     json_t *val;
     int rc = 0;
-    json_object_foreach(root, key, val)
-    {
-        if (key[0] == '_')   /* "_comment" and friends */
+    json_object_foreach(root, key, val) {
+        if (key[0] == '_') /* "_comment" and friends */
             continue;
-        if (!strcmp(key, "experiments"))   /* a section of its own: experiment.c reads it */
+        if (!strcmp(key, "experiments")) /* a section of its own: experiment.c reads it */
             continue;
         const struct option_row *o = find_option(key, strlen(key));
         char src[512];
@@ -288,8 +288,9 @@ static int load_file(struct config *c, const char *path, enc_err *err)
             s = json_is_true(val) ? "true" : "false";
         if (!s) {
             rc = enc_errf(err, ENC_EINVAL, "%s: %s must be %s", src, key,
-                          o->kind == K_STR ? "a string" : o->kind == K_INT ? "an integer"
-                                                                           : "true or false");
+                          o->kind == K_STR   ? "a string"
+                          : o->kind == K_INT ? "an integer"
+                                             : "true or false");
             break;
         }
         if (o->kind == K_STR) {
@@ -363,7 +364,7 @@ int config_load(struct config *c, int argc, char **argv, enc_err *err)
             continue;
         }
         if (!strcmp(a, "--check-health"))
-            continue;   /* handled by main */
+            continue; /* handled by main */
         if (strncmp(a, "--", 2) != 0)
             return enc_errf(err, ENC_EINVAL, "unexpected argument '%s' (see --help)", a);
         const char *name = a + 2, *eq = strchr(name, '=');
@@ -374,7 +375,7 @@ int config_load(struct config *c, int argc, char **argv, enc_err *err)
         char flag[128];
         snprintf(flag, sizeof flag, "--%s", o->name);
         if (o->kind == K_BOOL && !eq && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
-            v = "true";   /* a bare boolean flag switches it on */
+            v = "true"; /* a bare boolean flag switches it on */
         else if (!(v = flag_value(argc, argv, &i, flag, err)))
             return ENC_EINVAL;
         if ((rc = set_value(c, o, v, flag, err)) != 0)
@@ -458,11 +459,10 @@ static void print_default(FILE *out, const struct option_row *o)
 
 void config_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: encore-server [--config FILE] [--OPTION VALUE ...]\n"
-            "       encore-server --check-health [--port N]\n\n"
-            "Serves the models in a repository over HTTP. Options come from defaults, then\n"
-            "the JSON config file, then ENCORE_* environment variables, then flags.\n\n");
+    fprintf(out, "usage: encore-server [--config FILE] [--OPTION VALUE ...]\n"
+                 "       encore-server --check-health [--port N]\n\n"
+                 "Serves the models in a repository over HTTP. Options come from defaults, then\n"
+                 "the JSON config file, then ENCORE_* environment variables, then flags.\n\n");
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const struct option_row *o = &options[i];
         char flag[64];
@@ -504,10 +504,11 @@ void config_markdown(FILE *out)
             fprintf(out, " | %s", o->kind == K_BOOL ? "true/false" : "");
         fprintf(out, " | %s |\n", o->help);
     }
-    fprintf(out, "| (config file path) | `--config` | `ENCORE_CONFIG` | (none) | | JSON config file "
-                 "(keys as in the first column; keys starting with `_` are comments) |\n"
-                 "| (inference tokens) | | `ENCORE_TOKENS` | (none) | | bearer tokens for inference, "
-                 "comma or space separated; added to those of `tokens_file` |\n"
-                 "| (admin token) | | `ENCORE_ADMIN_TOKEN` | (none) | | the admin bearer token "
-                 "(in addition to the one in `admin_token_file`) |\n");
+    fprintf(out,
+            "| (config file path) | `--config` | `ENCORE_CONFIG` | (none) | | JSON config file "
+            "(keys as in the first column; keys starting with `_` are comments) |\n"
+            "| (inference tokens) | | `ENCORE_TOKENS` | (none) | | bearer tokens for inference, "
+            "comma or space separated; added to those of `tokens_file` |\n"
+            "| (admin token) | | `ENCORE_ADMIN_TOKEN` | (none) | | the admin bearer token "
+            "(in addition to the one in `admin_token_file`) |\n");
 }

@@ -18,17 +18,17 @@
 
 struct config {
     const char *config_file;
-    const char *models;          /* model repository */
+    const char *models; /* model repository */
     const char *host;
     int64_t port;
-    int64_t threads;             /* HTTP worker threads (MHD thread pool); never 0 after
-                                    config_load (0 asks for config_auto_threads) */
-    int64_t cpu_millicores;      /* CPU limit from the downward API; 0 = probe the cgroup */
+    int64_t threads;        /* HTTP worker threads (MHD thread pool); never 0 after
+                               config_load (0 asks for config_auto_threads) */
+    int64_t cpu_millicores; /* CPU limit from the downward API; 0 = probe the cgroup */
     int64_t max_body_bytes;
     int64_t max_header_bytes;
     int64_t max_connections;
-    int64_t connection_timeout;  /* seconds idle before a connection is closed */
-    int64_t read_timeout;        /* seconds to receive a whole request */
+    int64_t connection_timeout; /* seconds idle before a connection is closed */
+    int64_t read_timeout;       /* seconds to receive a whole request */
     int64_t max_k;
     int64_t max_instances;
     int64_t max_history;
@@ -43,34 +43,34 @@ struct config {
     int64_t watch;               /* bool: load new versions dropped into the repository */
     int64_t rescan_seconds;      /* periodic rescan (network volumes give no file events) */
     int64_t versions_kept;
-    const char *readiness;       /* "all" (default) or "any" */
-    const char *cache_dir;       /* local mirror of an object-storage repository */
-    const char *s3_endpoint;     /* S3-compatible endpoint ("" = the AWS_* environment) */
-    const char *tokens_file;     /* inference bearer tokens, one per line */
+    const char *readiness;   /* "all" (default) or "any" */
+    const char *cache_dir;   /* local mirror of an object-storage repository */
+    const char *s3_endpoint; /* S3-compatible endpoint ("" = the AWS_* environment) */
+    const char *tokens_file; /* inference bearer tokens, one per line */
     const char *admin_token_file;
     const char *tls_cert;
     const char *tls_key;
-    int64_t max_recommend_instances;   /* user ids per V2 recommend infer */
-    int64_t max_hits_per_request;      /* instances x k per recommendation request */
-    int64_t max_response_bytes;        /* largest response body */
-    int64_t max_buffered_bytes;        /* request bodies + unsent responses, all connections */
-    const char *events;          /* event store: a directory, redis://HOST:PORT[/DB], or off */
-    const char *event_weights;   /* "type:weight,..." (events/event.h) */
+    int64_t max_recommend_instances; /* user ids per V2 recommend infer */
+    int64_t max_hits_per_request;    /* instances x k per recommendation request */
+    int64_t max_response_bytes;      /* largest response body */
+    int64_t max_buffered_bytes;      /* request bodies + unsent responses, all connections */
+    const char *events;              /* event store: a directory, redis://HOST:PORT[/DB], or off */
+    const char *event_weights;       /* "type:weight,..." (events/event.h) */
     int64_t events_retention_days;
-    int64_t events_user_cap;     /* events kept per user */
-    int64_t max_events;          /* events per POST /v1/events */
-    int64_t events_max_bytes;    /* embedded store: largest file */
-    int64_t max_model_header_bytes;    /* model files: JSON header cap */
-    int64_t model_read_max_bytes;      /* model files up to this are read, larger mapped */
-    int64_t min_item_events;     /* events before a new item's vector comes from its users */
-    const char *log_hash_key_file;     /* secret key of the user-id hash (log.h) */
-    int64_t max_connections_per_ip;    /* 0: no per-address limit */
-    int64_t first_request_timeout;     /* seconds to the first request line */
-    int64_t load_timeout;              /* seconds before the reload queue moves on */
-    const char *tls_priorities;        /* GnuTLS priority string (HTTPS) */
-    int64_t max_json_elements;         /* values in a request's JSON (jscan.h) */
-    int64_t index_min_items;     /* recommend from an item index from this many items */
-    int64_t ef_search;           /* its beam width */
+    int64_t events_user_cap;        /* events kept per user */
+    int64_t max_events;             /* events per POST /v1/events */
+    int64_t events_max_bytes;       /* embedded store: largest file */
+    int64_t max_model_header_bytes; /* model files: JSON header cap */
+    int64_t model_read_max_bytes;   /* model files up to this are read, larger mapped */
+    int64_t min_item_events;        /* events before a new item's vector comes from its users */
+    const char *log_hash_key_file;  /* secret key of the user-id hash (log.h) */
+    int64_t max_connections_per_ip; /* 0: no per-address limit */
+    int64_t first_request_timeout;  /* seconds to the first request line */
+    int64_t load_timeout;           /* seconds before the reload queue moves on */
+    const char *tls_priorities;     /* GnuTLS priority string (HTTPS) */
+    int64_t max_json_elements;      /* values in a request's JSON (jscan.h) */
+    int64_t index_min_items;        /* recommend from an item index from this many items */
+    int64_t ef_search;              /* its beam width */
     /* owned copies of strings that came from the config file */
     char *owned[16];
     int n_owned;

@@ -23,7 +23,7 @@
  *   IDLE longer than connection_timeout, or READING longer than read_timeout:
  *   the sweep shuts the socket down and MHD closes the connection.
  */
-#define _GNU_SOURCE   /* accept4 */
+#define _GNU_SOURCE /* accept4 */
 #include "conn.h"
 
 #include <arpa/inet.h>
@@ -52,21 +52,21 @@ struct ip_entry;
 
 struct conn_track {
     struct conn_track *prev, *next;
-    struct ip_entry *ip;        /* its address's count (NULL: not counted) */
-    int requests;               /* atomic: request lines seen */
+    struct ip_entry *ip; /* its address's count (NULL: not counted) */
+    int requests;        /* atomic: request lines seen */
     int fd;
-    int state;                  /* enum conn_state; atomic (HTTP thread writes, sweep reads) */
-    int64_t since_ms;           /* atomic: when the state began (monotonic ms) */
-    enum conn_refusal refusal;  /* set at start, read-only after */
-    int cut;                    /* the sweep shut it down */
-    int linger_fd;              /* > 0: a dup of fd to drain after the close (linger.h) */
+    int state;                 /* enum conn_state; atomic (HTTP thread writes, sweep reads) */
+    int64_t since_ms;          /* atomic: when the state began (monotonic ms) */
+    enum conn_refusal refusal; /* set at start, read-only after */
+    int cut;                   /* the sweep shut it down */
+    int linger_fd;             /* > 0: a dup of fd to drain after the close (linger.h) */
 };
 
 static pthread_mutex_t conn_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_track conn_list = {&conn_list, &conn_list, NULL, 0, -1, 0, 0, CONN_OK, 0, 0};
 
-static int64_t n_pending;        /* atomic */
-static int64_t last_accept_ms;   /* loop thread only */
+static int64_t n_pending;      /* atomic */
+static int64_t last_accept_ms; /* loop thread only */
 
 static int64_t now_ms(void)
 {
@@ -111,13 +111,13 @@ static void pending_done(void)
 
 struct ip_entry {
     struct ip_entry *next;
-    unsigned char addr[16];   /* IPv6, or IPv4 mapped into it */
+    unsigned char addr[16]; /* IPv6, or IPv4 mapped into it */
     int32_t open, pending;
 };
 
 static pthread_mutex_t ip_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct ip_entry *ip_table[IP_BUCKETS];
-static uint64_t ip_seed;   /* random: bucket choice not predictable by clients */
+static uint64_t ip_seed; /* random: bucket choice not predictable by clients */
 
 static int ip_key(const struct sockaddr *sa, unsigned char key[16])
 {
@@ -224,7 +224,7 @@ static void conn_started(struct server *s, struct MHD_Connection *c, void **sock
     struct conn_track *t = calloc(1, sizeof *t);
     struct ip_entry *ip = ip_started(s, c, t != NULL);
     if (!t)
-        return;   /* untracked: MHD's inactivity timeout still applies */
+        return; /* untracked: MHD's inactivity timeout still applies */
     t->ip = ip;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -262,7 +262,7 @@ void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
     t->prev->next = t->next;
     t->next->prev = t->prev;
     pthread_mutex_unlock(&conn_mu);
-    if (t->ip) {   /* freed by the sweep once nothing is open or pending */
+    if (t->ip) { /* freed by the sweep once nothing is open or pending */
         pthread_mutex_lock(&ip_mu);
         t->ip->open--;
         pthread_mutex_unlock(&ip_mu);
@@ -398,7 +398,7 @@ static void on_listen_readable(uv_poll_t *p, int status, int events)
 {
     struct server *s = p->data;
     (void)events;
-    for (int i = 0; status == 0 && i < 64; i++) {   /* then let the loop breathe */
+    for (int i = 0; status == 0 && i < 64; i++) { /* then let the loop breathe */
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
         int fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -421,7 +421,7 @@ static void on_listen_readable(uv_poll_t *p, int status, int events)
 int conn_listen(struct server *s, int *ipv6, enc_err *err)
 {
     if (getrandom(&ip_seed, sizeof ip_seed, 0) != (ssize_t)sizeof ip_seed)
-        ip_seed = (uint64_t)now_ms();   /* the bucket spread only: no secret */
+        ip_seed = (uint64_t)now_ms(); /* the bucket spread only: no secret */
     const struct config *c = &s->cfg;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -477,7 +477,7 @@ void conn_unlisten(void)
 
 void conn_quiesce(void)
 {
-    if (listen_fd >= 0 && polling) {   /* libuv must let go of the fd before it is closed */
+    if (listen_fd >= 0 && polling) { /* libuv must let go of the fd before it is closed */
         uv_close((uv_handle_t *)&listen_poll, NULL);
         uv_close((uv_handle_t *)&accept_retry, NULL);
         close(listen_fd);

@@ -62,8 +62,8 @@ void *conn_request_line(void *cls, const char *uri, struct MHD_Connection *c);
 
 /* The tracking record of c (NULL if untracked: out of memory at start). */
 struct conn_track *conn_of(struct MHD_Connection *c);
-void conn_set_state(struct conn_track *t, enum conn_state state);   /* t may be NULL */
-enum conn_refusal conn_refused(const struct conn_track *t);          /* t may be NULL */
+void conn_set_state(struct conn_track *t, enum conn_state state); /* t may be NULL */
+enum conn_refusal conn_refused(const struct conn_track *t);       /* t may be NULL */
 
 /* Answered before its body was read: when MHD closes the connection, keep
  * the socket open and let linger.c drain it, so the client reads the

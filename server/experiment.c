@@ -59,8 +59,7 @@ static int parse_variant(const char *ex, size_t i, json_t *o, struct exp_variant
         return enc_errf(err, ENC_EINVAL, "experiments.%s.variants[%zu]: must be an object", ex, i);
     const char *key;
     json_t *val;
-    json_object_foreach(o, key, val)
-    {
+    json_object_foreach(o, key, val) {
         if (!strcmp(key, "name")) {
             if (!json_is_string(val) || !name_ok(json_string_value(val)))
                 return enc_errf(err, ENC_EINVAL,
@@ -78,8 +77,7 @@ static int parse_variant(const char *ex, size_t i, json_t *o, struct exp_variant
             double w = json_is_number(val) ? json_number_value(val) : -1;
             if (!(w > 0 && w <= 1e6))
                 return enc_errf(err, ENC_EINVAL,
-                                "experiments.%s.variants[%zu].weight: must be a number > 0", ex,
-                                i);
+                                "experiments.%s.variants[%zu].weight: must be a number > 0", ex, i);
             v->weight = w;
         } else if (!strcmp(key, "params")) {
             if (!json_is_object(val))
@@ -87,8 +85,7 @@ static int parse_variant(const char *ex, size_t i, json_t *o, struct exp_variant
                                 "experiments.%s.variants[%zu].params: must be an object", ex, i);
             const char *pk;
             json_t *pv;
-            json_object_foreach(val, pk, pv)
-            {
+            json_object_foreach(val, pk, pv) {
                 size_t j = 0, n = sizeof param_keys / sizeof *param_keys;
                 while (j < n && strcmp(pk, param_keys[j]))
                     j++;
@@ -98,9 +95,8 @@ static int parse_variant(const char *ex, size_t i, json_t *o, struct exp_variant
                                     "(allowed: k, exclude_seen, exclude, candidates, filter, "
                                     "diversity, max_per_tag, explain)",
                                     ex, i, pk);
-                if (!strcmp(pk, "k") &&
-                    !(json_is_integer(pv) && json_integer_value(pv) >= 1 &&
-                      json_integer_value(pv) <= EXP_K_MAX))
+                if (!strcmp(pk, "k") && !(json_is_integer(pv) && json_integer_value(pv) >= 1 &&
+                                          json_integer_value(pv) <= EXP_K_MAX))
                     return enc_errf(err, ENC_EINVAL,
                                     "experiments.%s.variants[%zu].params.k: must be an integer "
                                     "from 1 to %d",
@@ -132,8 +128,7 @@ static int parse_one(const char *name, json_t *o, struct experiment *e, enc_err 
     const char *control = NULL, *key;
     json_t *val, *variants = NULL;
     int have_salt = 0;
-    json_object_foreach(o, key, val)
-    {
+    json_object_foreach(o, key, val) {
         if (!strcmp(key, "salt")) {
             if (!json_is_string(val) || json_string_length(val) == 0 ||
                 json_string_length(val) > EXP_SALT_MAX ||
@@ -160,8 +155,9 @@ static int parse_one(const char *name, json_t *o, struct experiment *e, enc_err 
         return enc_errf(err, ENC_EINVAL, "experiments.%s.salt: required", name);
     if (!json_is_array(variants) || json_array_size(variants) < 1 ||
         json_array_size(variants) > EXP_VARIANTS_MAX)
-        return enc_errf(err, ENC_EINVAL, "experiments.%s.variants: must be an array of 1-%d variants",
-                        name, EXP_VARIANTS_MAX);
+        return enc_errf(err, ENC_EINVAL,
+                        "experiments.%s.variants: must be an array of 1-%d variants", name,
+                        EXP_VARIANTS_MAX);
     e->n = (int)json_array_size(variants);
     double total = 0;
     for (int i = 0; i < e->n; i++) {
@@ -203,10 +199,9 @@ int exp_set_parse(const json_t *obj, struct exp_set **out, enc_err *err)
     const char *key;
     json_t *val;
     int rc = 0;
-    json_object_foreach((json_t *)obj, key, val)
-    {
+    json_object_foreach((json_t *)obj, key, val) {
         if ((rc = parse_one(key, val, &s->e[s->n], err)) != 0) {
-            s->n++;   /* its params references are released too */
+            s->n++; /* its params references are released too */
             break;
         }
         s->n++;
@@ -259,14 +254,14 @@ double exp_point(const char *salt, const char *experiment, const char *user, siz
     struct sha256_ctx c;
     uint8_t d[SHA256_DIGEST_SIZE];
     sha256_init(&c);
-    sha256_update(&c, strlen(salt) + 1, (const uint8_t *)salt);   /* with its NUL */
+    sha256_update(&c, strlen(salt) + 1, (const uint8_t *)salt); /* with its NUL */
     sha256_update(&c, strlen(experiment) + 1, (const uint8_t *)experiment);
     sha256_update(&c, user_len, (const uint8_t *)user);
     sha256_digest(&c, sizeof d, d);
     uint64_t x = 0;
     for (int i = 0; i < 8; i++)
         x = x << 8 | d[i];
-    return (double)(x >> 11) * 0x1p-53;   /* 53 bits: exact in a double, < 1 */
+    return (double)(x >> 11) * 0x1p-53; /* 53 bits: exact in a double, < 1 */
 }
 
 int exp_assign(const struct experiment *e, const char *user, size_t user_len)
@@ -282,7 +277,7 @@ int exp_assign(const struct experiment *e, const char *user, size_t user_len)
 
 uint32_t exp_fingerprint(const char *id, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a, then splitmix64's mix */
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then splitmix64's mix */
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)id[i]) * 0x100000001b3ull;
     return (uint32_t)(rng_hash(h) >> 40);
@@ -336,7 +331,7 @@ static long b64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
     return (long)o;
 }
 
-#define REC_HEAD 18   /* format, time, version, nonce, n */
+#define REC_HEAD 18 /* format, time, version, nonce, n */
 
 int exp_rec_encode(const struct exp_rec *rec, char *out)
 {
@@ -420,12 +415,12 @@ int exp_rec_has(const struct exp_rec *rec, const char *item, size_t len)
 
 static uint64_t nonce_base;
 static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
-static uint64_t nonce_count;   /* atomic */
+static uint64_t nonce_count; /* atomic */
 
 static void nonce_init(void)
 {
     if (getrandom(&nonce_base, sizeof nonce_base, 0) != (ssize_t)sizeof nonce_base) {
-        struct timespec ts;   /* no entropy source: time and address */
+        struct timespec ts; /* no entropy source: time and address */
         clock_gettime(CLOCK_REALTIME, &ts);
         nonce_base = rng_hash((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
                      (uint64_t)(uintptr_t)&ts;

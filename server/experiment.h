@@ -40,32 +40,32 @@
 #include "core/err.h"
 #include "core/repo.h"
 
-#define EXP_NAME_MAX 32       /* bytes of an experiment or variant name: [a-z0-9_-] */
+#define EXP_NAME_MAX 32 /* bytes of an experiment or variant name: [a-z0-9_-] */
 #define EXP_SALT_MAX 128
 #define EXP_VARIANTS_MAX 16
-#define EXP_MAX 64            /* experiments in one configuration */
-#define EXP_K_MAX 40          /* items one recommendation id can name */
-#define EXP_ID_MAX 256        /* bytes of a recommendation id (EV_ID_MAX) */
+#define EXP_MAX 64     /* experiments in one configuration */
+#define EXP_K_MAX 40   /* items one recommendation id can name */
+#define EXP_ID_MAX 256 /* bytes of a recommendation id (EV_ID_MAX) */
 
 struct exp_variant {
     char name[EXP_NAME_MAX + 1];
     char model[REPO_NAME_MAX + 1];
-    double weight;            /* > 0 */
-    double upto;              /* cumulative share up to and including this one, (0, 1] */
-    json_t *params;           /* request defaults (owned reference), or NULL */
+    double weight;  /* > 0 */
+    double upto;    /* cumulative share up to and including this one, (0, 1] */
+    json_t *params; /* request defaults (owned reference), or NULL */
 };
 
 struct experiment {
     char name[EXP_NAME_MAX + 1];
     char salt[EXP_SALT_MAX + 1];
-    int n;                    /* variants */
-    int control;              /* index of the control variant (default the first) */
+    int n;       /* variants */
+    int control; /* index of the control variant (default the first) */
     struct exp_variant v[EXP_VARIANTS_MAX];
 };
 
 /* A whole configuration: immutable once built, shared by reference. */
 struct exp_set {
-    int refs;                 /* atomic */
+    int refs; /* atomic */
     size_t n;
     struct experiment *e;
 };
@@ -77,7 +77,7 @@ int exp_set_parse(const json_t *obj, struct exp_set **out, enc_err *err);
  * the file has none). */
 int exp_set_load_file(const char *path, struct exp_set **out, enc_err *err);
 void exp_set_ref(struct exp_set *s);
-void exp_set_unref(struct exp_set *s);   /* NULL ok */
+void exp_set_unref(struct exp_set *s); /* NULL ok */
 /* The experiment named so (len bytes), borrowed from s, or NULL. */
 const struct experiment *exp_find(const struct exp_set *s, const char *name, size_t len);
 int exp_variant_index(const struct experiment *e, const char *name, size_t len);

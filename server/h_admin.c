@@ -34,7 +34,7 @@ void h_readyz(struct http_req *r)
         char missing[512];
         int any = registry_ready(s->reg, 0, NULL, 0);
         registry_ready(s->reg, 1, missing, sizeof missing);
-        if (any && *missing)   /* readiness "all": a model without a valid version */
+        if (any && *missing) /* readiness "all": a model without a valid version */
             http_error(r, 503, "not ready: no valid version of model(s) %s", missing);
         else
             http_error(r, 503, "not ready: models not loaded");
@@ -62,13 +62,12 @@ void h_models_list(struct http_req *r)
     json_t *o = json_object(), *names = json_array(), *details = registry_list(r->srv->reg), *m;
     int bad = !details;
     size_t i;
-    json_array_foreach(details, i, m)
-    {
+    json_array_foreach(details, i, m) {
         bad |= json_array_append(names, json_object_get(m, "name"));
     }
     bad |= json_object_set_new(o, "models", names);
     bad |= json_object_set_new(o, "details", details);
-    if (bad) {   /* out of memory: http_json(NULL) answers 500 */
+    if (bad) { /* out of memory: http_json(NULL) answers 500 */
         json_decref(o);
         o = NULL;
     }
@@ -80,7 +79,7 @@ void h_model_get(struct http_req *r)
     const char *name = r->params[0];
     json_t *o = registry_describe(r->srv->reg, name);
     if (!o) {
-        struct model *m = registry_get(r->srv->reg, name, 0);   /* known: out of memory */
+        struct model *m = registry_get(r->srv->reg, name, 0); /* known: out of memory */
         if (m)
             http_error(r, 500, "out of memory");
         else
@@ -126,9 +125,11 @@ static void reload_done(void *arg, int rc, int64_t version, const char *msg)
         http_error(r, 503, "model '%s': %s", name, msg);
     else if (rc == ENC_EINVAL)
         http_error(r, 400, "model '%s': %s", name, msg);
-    else   /* the file is corrupt or incompatible: the request itself was fine */
-        http_error(r, 422, "model '%s': version refused, the served version (if any) keeps "
-                           "serving: %s", name, msg);
+    else /* the file is corrupt or incompatible: the request itself was fine */
+        http_error(r, 422,
+                   "model '%s': version refused, the served version (if any) keeps "
+                   "serving: %s",
+                   name, msg);
     http_resume(r);
 }
 
@@ -142,19 +143,18 @@ void h_model_reload(struct http_req *r)
     }
     int64_t version = 0;
     if (r->body.len > 0) {
-        json_t *root = http_body_json(r);   /* borrowed: released with the request */
+        json_t *root = http_body_json(r); /* borrowed: released with the request */
         if (!root)
             return;
         const char *key;
         json_t *v;
-        json_object_foreach(root, key, v)
-        {
+        json_object_foreach(root, key, v) {
             if (strcmp(key, "version") != 0) {
                 http_error(r, 400, "unknown field '%s' (allowed: version)", key);
                 break;
             }
             if (json_is_string(v) && !strcmp(json_string_value(v), "latest")) {
-                version = -1;   /* unpin: follow the repository again */
+                version = -1; /* unpin: follow the repository again */
                 continue;
             }
             if (!json_is_integer(v) || json_integer_value(v) < 1) {

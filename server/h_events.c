@@ -84,8 +84,7 @@ static int read_event(struct http_req *r, struct live *l, json_t *o, size_t i, i
     json_t *v;
     int have_time = 0;
     memset(e, 0, sizeof *e);
-    json_object_foreach(o, key, v)
-    {
+    json_object_foreach(o, key, v) {
         const char *why = NULL, *s;
         size_t len = 0;
         if (!strcmp(key, "user") || !strcmp(key, "item")) {
@@ -99,9 +98,9 @@ static int read_event(struct http_req *r, struct live *l, json_t *o, size_t i, i
             else
                 e->item = s, e->item_len = (uint16_t)len;
         } else if (!strcmp(key, "type")) {
-            int t = json_is_string(v) ? ev_types_find(&l->types, json_string_value(v),
-                                                      json_string_length(v))
-                                      : -1;
+            int t = json_is_string(v)
+                        ? ev_types_find(&l->types, json_string_value(v), json_string_length(v))
+                        : -1;
             if (t < 0) {
                 char names[512];
                 type_names(&l->types, names, sizeof names);
@@ -120,7 +119,8 @@ static int read_event(struct http_req *r, struct live *l, json_t *o, size_t i, i
             if (t < 0 || t > now + EV_TIME_FUTURE_SLACK) {
                 http_error(r, 400,
                            "events[%zu].time: must be unix seconds or an RFC 3339 time, not in "
-                           "the future", i);
+                           "the future",
+                           i);
                 return -1;
             }
             e->time = t;
@@ -143,7 +143,8 @@ static int read_event(struct http_req *r, struct live *l, json_t *o, size_t i, i
         } else {
             http_error(r, 400,
                        "events[%zu]: unknown field '%.64s' (allowed: user, item, type, time, id, "
-                       "recommendation_id)", i, key);
+                       "recommendation_id)",
+                       i, key);
             return -1;
         }
     }
@@ -160,7 +161,7 @@ static int read_event(struct http_req *r, struct live *l, json_t *o, size_t i, i
 /* A POST's request and what its events add to experiments' counts. */
 struct post_ctx {
     struct http_req *r;
-    struct exp_attribution *attr;   /* NULL: none */
+    struct exp_attribution *attr; /* NULL: none */
     int64_t now;
 };
 
@@ -170,7 +171,7 @@ static void appended(void *arg, const struct evstore_result *res)
     struct post_ctx *pc = arg;
     struct http_req *r = pc->r;
     struct live *l = r->srv->live;
-    experiments_attributed(l, pc->attr, res, pc->now);   /* (before the request may go) */
+    experiments_attributed(l, pc->attr, res, pc->now); /* (before the request may go) */
     if (res->code) {
         store_fail(r, l, res->code, res->err.msg);
     } else {
@@ -188,18 +189,17 @@ void h_events_post(struct http_req *r)
     struct live *l = live_or_404(r);
     if (!l)
         return;
-    json_t *root = http_body_json(r);   /* borrowed: released with the request */
+    json_t *root = http_body_json(r); /* borrowed: released with the request */
     if (!root) {
         live_add(l, refused, 1);
         return;
     }
     struct ev_event *ev = NULL;
-    char (*tmp)[24] = NULL;
+    char(*tmp)[24] = NULL;
     json_t *arr = NULL;
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v)
-    {
+    json_object_foreach(root, key, v) {
         if (strcmp(key, "events") != 0) {
             http_error(r, 400, "unknown field '%.64s' (allowed: events)", key);
             goto refused;
@@ -217,7 +217,7 @@ void h_events_post(struct http_req *r)
         goto refused;
     }
     ev = malloc(n * sizeof *ev);
-    tmp = malloc(n * 2 * sizeof *tmp);   /* integer ids written as text */
+    tmp = malloc(n * 2 * sizeof *tmp); /* integer ids written as text */
     if (!ev || !tmp) {
         http_error(r, 500, "out of memory");
         goto out;
@@ -238,7 +238,7 @@ void h_events_post(struct http_req *r)
     pc->attr = experiments_attribute(r, &l->types, ev, n);
     /* Suspend first: the answer may come before evstore_append_async returns. */
     http_suspend(r);
-    evstore_append_async(l->store, ev, n, now, appended, pc);   /* copies the events */
+    evstore_append_async(l->store, ev, n, now, appended, pc); /* copies the events */
     goto out;
 refused:
     live_add(l, refused, 1);
@@ -365,8 +365,7 @@ static const char *item_param(struct http_req *r, size_t *len)
 }
 
 /* Answer {"item": id, ...record}. */
-static void answer_item(struct http_req *r, const char *item, size_t len,
-                        const struct cat_item *it)
+static void answer_item(struct http_req *r, const char *item, size_t len, const struct cat_item *it)
 {
     json_t *o = cat_item_to_object(it);
     if (!o) {
@@ -403,7 +402,7 @@ void h_item_put(struct http_req *r)
     const char *item = l ? item_param(r, &len) : NULL;
     if (!item)
         return;
-    json_t *root = http_body_json(r);   /* borrowed: released with the request */
+    json_t *root = http_body_json(r); /* borrowed: released with the request */
     if (!root)
         return;
     struct cat_item it;
@@ -429,7 +428,7 @@ static int load_item(struct http_req *r, struct live *l, const char *item, size_
         return -1;
     }
     if (rc == 1 && cat_item_from_json(json, strlen(json), it, &err) != 0)
-        memset(it, 0, sizeof *it);   /* unreadable: start afresh */
+        memset(it, 0, sizeof *it); /* unreadable: start afresh */
     free(json);
     return rc;
 }

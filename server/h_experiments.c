@@ -37,7 +37,7 @@
 /* ---- the configuration ------------------------------------------------- */
 
 static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct exp_set *current;   /* guarded by set_lock */
+static struct exp_set *current; /* guarded by set_lock */
 
 int experiments_reload(const char *config_file, enc_err *err)
 {
@@ -107,12 +107,12 @@ static const struct experiment *experiment_of(struct http_req *r, const char *na
 
 struct series {
     char experiment[EXP_NAME_MAX + 1], variant[EXP_NAME_MAX + 1];
-    int64_t recs, hits;               /* atomic */
-    int64_t events[EV_TYPES_MAX];     /* atomic, by the type's index in live->types */
+    int64_t recs, hits;           /* atomic */
+    int64_t events[EV_TYPES_MAX]; /* atomic, by the type's index in live->types */
 };
 static pthread_mutex_t series_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct series series[SERIES_MAX];
-static size_t n_series;   /* guarded by series_lock; entries are never removed */
+static size_t n_series; /* guarded by series_lock; entries are never removed */
 
 /* The series of a configured variant (names checked by the caller), or
  * NULL when the table is full. */
@@ -212,7 +212,7 @@ static int decorate(struct http_req *r, void *arg, const struct reco_answer *ans
     if (s)
         series_add(s, recs, 1);
     struct live *l = r->srv->live;
-    if (l) {   /* the shared counts: not waited for */
+    if (l) { /* the shared counts: not waited for */
         char key[2 * EXP_NAME_MAX + 2];
         size_t kl = (size_t)snprintf(key, sizeof key, "%s.%s", c->e->name, c->v->name);
         struct evstore_count cnt[2] = {{key, "recs", NULL, kl, 4, 0},
@@ -253,8 +253,10 @@ void h_experiment_recommend(struct http_req *r)
     if (!k && v->params)
         k = json_object_get(v->params, "k");
     if (k && json_is_integer(k) && json_integer_value(k) > EXP_K_MAX) {
-        http_error(r, 400, "'k' must be at most %d in an experiment (the recommendation id "
-                           "names every item)", EXP_K_MAX);
+        http_error(r, 400,
+                   "'k' must be at most %d in an experiment (the recommendation id "
+                   "names every item)",
+                   EXP_K_MAX);
         return;
     }
     struct serve_ctx *c = http_alloc(r, sizeof *c);
@@ -272,7 +274,7 @@ void h_experiment_recommend(struct http_req *r)
 struct exp_attr_one {
     struct evstore_count c[3];
     size_t n;
-    int has_id;                  /* the event has a client id (may be a duplicate) */
+    int has_id; /* the event has a client id (may be a duplicate) */
     struct series *series;
     int type, hit;
 };
@@ -308,7 +310,7 @@ struct exp_attribution *experiments_attribute(struct http_req *r, const struct e
         a->one = http_alloc(r, with * sizeof *a->one);
     if (!a || !a->one) {
         exp_set_unref(set);
-        return NULL;   /* the events are stored all the same; only counts are lost */
+        return NULL; /* the events are stored all the same; only counts are lost */
     }
     a->n = 0;
     for (size_t i = 0; i < n; i++) {
@@ -423,7 +425,7 @@ void h_experiment_get(struct http_req *r)
             return;
         }
     enc_err ferr = {0};
-    if (evstore_flush(l->store, &ferr)) {   /* counts queued before this request */
+    if (evstore_flush(l->store, &ferr)) { /* counts queued before this request */
         live_add(l, store_failures, 1);
         http_fail(r, &ferr);
         return;
@@ -460,10 +462,11 @@ void h_experiment_get(struct http_req *r)
         if (v && c->recs)
             json_object_set_new(v, "hit_rate", json_real((double)c->hit_recs / (double)c->recs));
         struct exp_diff d;
-        if (v && i != e->control && exp_two_prop(c->hit_recs, c->recs, c0->hit_recs, c0->recs, &d) == 0)
+        if (v && i != e->control &&
+            exp_two_prop(c->hit_recs, c->recs, c0->hit_recs, c0->recs, &d) == 0)
             json_object_set_new(v, "vs_control",
-                                json_pack("{s:f, s:[f, f], s:f, s:f}", "difference", d.diff,
-                                          "ci95", d.lo, d.hi, "z", d.z, "p_value", d.p_value));
+                                json_pack("{s:f, s:[f, f], s:f, s:f}", "difference", d.diff, "ci95",
+                                          d.lo, d.hi, "z", d.z, "p_value", d.p_value));
         if (!v || json_array_append_new(vs, v)) {
             json_decref(root);
             http_error(r, 500, "out of memory");

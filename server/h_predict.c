@@ -115,8 +115,8 @@ static float *predict(struct http_req *r, const struct model *m, const struct mo
                       const struct proto_input *in)
 {
     size_t n = in->batch.n, C = io->n_classes;
-    float *prob = C && n <= SIZE_MAX / sizeof(float) / C ? http_alloc(r, n * C * sizeof *prob)
-                                                          : NULL;
+    float *prob =
+        C && n <= SIZE_MAX / sizeof(float) / C ? http_alloc(r, n * C * sizeof *prob) : NULL;
     if (!prob) {
         http_error(r, 500, "out of memory");
         return NULL;
@@ -210,8 +210,7 @@ void h_v2_model(struct http_req *r)
     }
     json_t *versions = json_array(), *vs = json_object_get(d, "versions"), *v;
     size_t i;
-    json_array_foreach(vs, i, v)
-    {
+    json_array_foreach(vs, i, v) {
         char b[24];
         snprintf(b, sizeof b, "%lld", (long long)json_integer_value(json_object_get(v, "version")));
         json_array_append_new(versions, json_string(b));
@@ -248,8 +247,8 @@ static json_t *v2_body(struct http_req *r, struct binproto_slice *bin)
         return NULL;
     }
     json_t *root = http_body_json_n(r, jl);
-    if (root && binproto_inputs(root, (const unsigned char *)r->body.data + jl, r->body.len - jl, bin,
-                                &err)) {
+    if (root && binproto_inputs(root, (const unsigned char *)r->body.data + jl, r->body.len - jl,
+                                bin, &err)) {
         http_fail(r, &err);
         return NULL;
     }
@@ -275,19 +274,20 @@ static void v2_recommend(struct http_req *r, const struct model *m, const json_t
     memset(req, 0, sizeof *req);
     /* Each user is a scoring pass and k hits: both are capped (issue #20). */
     const struct config *c = &r->srv->cfg;
-    size_t max_users = (size_t)(c->max_recommend_instances < c->max_instances
-                                    ? c->max_recommend_instances : c->max_instances);
+    size_t max_users =
+        (size_t)(c->max_recommend_instances < c->max_instances ? c->max_recommend_instances
+                                                               : c->max_instances);
     if (proto_v2_parse_reco(root, bin, (size_t)c->max_k, max_users, req, &err)) {
         http_fail(r, &err);
         return;
     }
     size_t n = req->users.batch.n, k = req->k, kmin = k;
     if (n * k > (size_t)c->max_hits_per_request) {
-        http_error(r, 400, "%zu user ids x k %zu = %zu hits, over max_hits_per_request (%lld)", n, k,
-                   n * k, (long long)c->max_hits_per_request);
+        http_error(r, 400, "%zu user ids x k %zu = %zu hits, over max_hits_per_request (%lld)", n,
+                   k, n * k, (long long)c->max_hits_per_request);
         return;
     }
-    void *scratch = http_scratch(ro->scratch_bytes(m->state));   /* the thread's */
+    void *scratch = http_scratch(ro->scratch_bytes(m->state)); /* the thread's */
     struct reco_hit *hits = http_alloc(r, n * k * sizeof *hits);
     if (!scratch || !hits) {
         http_error(r, 500, "out of memory");

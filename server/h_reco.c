@@ -18,7 +18,7 @@
 struct reco_args {
     const char *user;
     size_t user_len;
-    char user_buf[32];       /* a numeric user id written as text */
+    char user_buf[32]; /* a numeric user id written as text */
     const char *item;
     size_t item_len;
     char item_buf[32];
@@ -28,11 +28,11 @@ struct reco_args {
     size_t n_exclude, n_candidates, n_history, n_tags;
     int has_candidates;
     int unknown_tag;
-    double diversity;        /* 0..1: MMR re-ranking (reco_ops.rerank) */
-    int64_t max_per_tag;     /* 0: no cap */
-    int explain;             /* "because" per item (reco_ops.explain) */
-    size_t unknown_history;  /* history ids the model does not know (answered) */
-    int exact;               /* "exact": true: no approximate index */
+    double diversity;       /* 0..1: MMR re-ranking (reco_ops.rerank) */
+    int64_t max_per_tag;    /* 0: no cap */
+    int explain;            /* "because" per item (reco_ops.explain) */
+    size_t unknown_history; /* history ids the model does not know (answered) */
+    int exact;              /* "exact": true: no approximate index */
 };
 
 /* An id may be sent as a JSON string or an integer; ids are strings. */
@@ -95,8 +95,7 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
     a->exclude_seen = 1;
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v)
-    {
+    json_object_foreach(root, key, v) {
         if (!similar && !strcmp(key, "user")) {
             if (id_text(v, &a->user, &a->user_len, a->user_buf, sizeof a->user_buf) ||
                 a->user_len == 0) {
@@ -181,8 +180,8 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
                     http_error(r, 400, "'filter.tags'[%zu] must be a string", i);
                     return -1;
                 }
-                int64_t id = m->ops->reco->tag_index(m->state, json_string_value(t),
-                                                     json_string_length(t));
+                int64_t id =
+                    m->ops->reco->tag_index(m->state, json_string_value(t), json_string_length(t));
                 if (id >= 0)
                     a->tags[a->n_tags++] = (int32_t)id;
                 else
@@ -194,10 +193,11 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
             }
         } else {
             http_error(r, 400,
-                       similar ? "unknown field '%s' (allowed: item, k, exclude, candidates, filter, "
-                                 "diversity, max_per_tag)"
-                               : "unknown field '%s' (allowed: user, k, history, exclude_seen, "
-                                 "exclude, candidates, filter, diversity, max_per_tag, explain, exact)",
+                       similar
+                           ? "unknown field '%s' (allowed: item, k, exclude, candidates, filter, "
+                             "diversity, max_per_tag)"
+                           : "unknown field '%s' (allowed: user, k, history, exclude_seen, "
+                             "exclude, candidates, filter, diversity, max_per_tag, explain, exact)",
                        key);
             return -1;
         }
@@ -274,7 +274,7 @@ static const struct model *reco_model(struct http_req *r, const char *name)
         http_error(r, 500, "out of memory");
         return NULL;
     }
-    size_t name_len = strnlen(name, sizeof r->model - 1);   /* a route param: <= REPO_NAME_MAX */
+    size_t name_len = strnlen(name, sizeof r->model - 1); /* a route param: <= REPO_NAME_MAX */
     memcpy(r->model, name, name_len);
     r->model[name_len] = '\0';
     r->version = m->version;
@@ -312,7 +312,7 @@ static int live_query(struct http_req *r, const struct model *m, const struct re
     if (similar)
         return 0;
     q->user = row;
-    if (lq->vec || row < 0) {   /* folded in already (still left out), or an erased user */
+    if (lq->vec || row < 0) { /* folded in already (still left out), or an erased user */
         q->history = a->history;
         q->n_history = a->n_history;
     }
@@ -368,7 +368,7 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
     } else if (a->user) {
         http_note_user(r, a->user, a->user_len);
         q.user = ro->user_index(m->state, a->user, a->user_len);
-        if (q.user >= 0) {   /* a known user's own factors win over a sent history */
+        if (q.user >= 0) { /* a known user's own factors win over a sent history */
             q.history = NULL;
             q.n_history = 0;
         }
@@ -376,9 +376,9 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
     res->n = 0;
     res->source = RECO_FROM_USER;
     *q_out = q;
-    if (a->unknown_tag && a->n_tags == 0)   /* every tag unknown: nothing matches */
+    if (a->unknown_tag && a->n_tags == 0) /* every tag unknown: nothing matches */
         return 0;
-    void *scratch = http_scratch(ro->scratch_bytes(m->state));   /* the thread's, not the request's */
+    void *scratch = http_scratch(ro->scratch_bytes(m->state)); /* the thread's, not the request's */
     enc_err err = {0};
     if (!scratch) {
         http_error(r, 500, "out of memory");
@@ -397,7 +397,7 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
         *source = lq->source;
         r->live = lq;
     }
-    const float *new_vec = NULL;   /* :similar of a new item */
+    const float *new_vec = NULL; /* :similar of a new item */
     int32_t new_index = -1;
     if (similar && item < 0) {
         new_vec = lq ? live_new_item_vec(lq, a->item, a->item_len, &new_index) : NULL;
@@ -473,7 +473,7 @@ static void write_answer(struct http_req *r, const struct model *m, const struct
             buf_puts(o, res->search == RECO_SEARCH_INDEX      ? ",\"search\":\"index\""
                         : res->search == RECO_SEARCH_FALLBACK ? ",\"search\":\"exact_fallback\""
                                                               : ",\"search\":\"exact\"");
-        if (a->unknown_history) {   /* said, so a history of unknown ids is not silent */
+        if (a->unknown_history) { /* said, so a history of unknown ids is not silent */
             buf_puts(o, ",\"unknown_history\":");
             buf_int(o, (long long)a->unknown_history);
         }
@@ -623,8 +623,7 @@ static void serve(struct http_req *r, const char *name, int similar, const json_
         return;
     }
     if (a.explain && !(ro->explain && ro->seen)) {
-        http_error(r, 400, "model '%s' (%s) cannot explain its answers", m->name,
-                   m->ops->family);
+        http_error(r, 400, "model '%s' (%s) cannot explain its answers", m->name, m->ops->family);
         return;
     }
     struct reco_result res = {0};

@@ -76,7 +76,8 @@ void http_error(struct http_req *r, int status, const char *fmt, ...)
 
 void http_fail(struct http_req *r, const enc_err *err)
 {
-    http_error(r, enc_http_status(err->code), "%s", err->msg[0] ? err->msg : enc_strerror(err->code));
+    http_error(r, enc_http_status(err->code), "%s",
+               err->msg[0] ? err->msg : enc_strerror(err->code));
 }
 
 void http_json(struct http_req *r, int status, json_t *obj)
@@ -111,7 +112,8 @@ json_t *http_body_json_n(struct http_req *r, size_t len)
     switch (jscan_limits(r->body.data, len, (int)r->srv->cfg.max_json_depth,
                          (size_t)r->srv->cfg.max_json_elements)) {
     case JSCAN_TOO_DEEP:
-        http_error(r, 400, "JSON nested deeper than %lld levels", (long long)r->srv->cfg.max_json_depth);
+        http_error(r, 400, "JSON nested deeper than %lld levels",
+                   (long long)r->srv->cfg.max_json_depth);
         return NULL;
     case JSCAN_TOO_MANY:
         http_error(r, 400, "JSON with more than %lld values (max_json_elements)",
@@ -132,7 +134,7 @@ json_t *http_body_json_n(struct http_req *r, size_t len)
         http_error(r, 400, "the body must be a JSON object");
         return NULL;
     }
-    r->json = root;   /* released with the request (http_req_release) */
+    r->json = root; /* released with the request (http_req_release) */
     return root;
 }
 
@@ -191,7 +193,7 @@ int http_defer(struct http_req *r, void (*fn)(void *), void *arg)
 
 void http_req_release(struct http_req *r)
 {
-    for (struct http_deferred *d = r->deferred; d; d = d->next)   /* nodes live in the blocks */
+    for (struct http_deferred *d = r->deferred; d; d = d->next) /* nodes live in the blocks */
         d->fn(d->arg);
     r->deferred = NULL;
     json_decref(r->json);
@@ -208,14 +210,14 @@ void http_req_release(struct http_req *r)
 void http_note_user(struct http_req *r, const char *user, size_t len)
 {
     if (!r->srv->cfg.access_log)
-        return;   /* only the access log shows it */
+        return; /* only the access log shows it */
     if (r->srv->cfg.log_user_ids) {
         size_t n = len < sizeof r->user_hash - 1 ? len : sizeof r->user_hash - 1;
         memcpy(r->user_hash, user, n);
         r->user_hash[n] = '\0';
         return;
     }
-    log_user_hash(user, len, r->user_hash);   /* keyed: see log.h */
+    log_user_hash(user, len, r->user_hash); /* keyed: see log.h */
 }
 
 static pthread_key_t scratch_key;
@@ -223,7 +225,7 @@ static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 static void scratch_key_init(void)
 {
-    (void)pthread_key_create(&scratch_key, free);   /* free: the thread's buffer at exit */
+    (void)pthread_key_create(&scratch_key, free); /* free: the thread's buffer at exit */
 }
 
 struct scratch {
@@ -255,15 +257,16 @@ static int content_type_ok(struct MHD_Connection *c)
 {
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (!ct || !*ct)
-        return 1;   /* be liberal: a missing type is read as JSON */
+        return 1; /* be liberal: a missing type is read as JSON */
     size_t n = strcspn(ct, ";");
     while (n > 0 && ct[n - 1] == ' ')
         n--;
     if ((n == 16 && !strncasecmp(ct, "application/json", 16)) ||
         (n == 9 && !strncasecmp(ct, "text/json", 9)))
         return 1;
-    if (n == 24 && !strncasecmp(ct, "application/octet-stream", 24))   /* binproto.h */
-        return MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Inference-Header-Content-Length") != NULL;
+    if (n == 24 && !strncasecmp(ct, "application/octet-stream", 24)) /* binproto.h */
+        return MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Inference-Header-Content-Length") !=
+               NULL;
     return n > 5 && !strncasecmp(ct + n - 5, "+json", 5);
 }
 
@@ -280,7 +283,7 @@ static void set_request_id(struct http_req *r)
             return;
         }
     }
-    log_request_id(r->request_id);   /* random prefix + counter, nothing of the hash key */
+    log_request_id(r->request_id); /* random prefix + counter, nothing of the hash key */
 }
 
 /* Answer what needs no body: route, auth, declared size, media type.
@@ -313,15 +316,17 @@ static int check_headers(struct http_req *r)
         http_error(r, 403, "the bearer token is not valid for this route");
         return 1;
     case AUTH_DISABLED:
-        http_error(r, 403, "the admin API is disabled: configure admin_token_file or "
-                           "ENCORE_ADMIN_TOKEN to enable it");
+        http_error(r, 403,
+                   "the admin API is disabled: configure admin_token_file or "
+                   "ENCORE_ADMIN_TOKEN to enable it");
         return 1;
     }
     if (rt->scope == SCOPE_INFER &&
         __atomic_load_n(&s->buffered_bytes, __ATOMIC_RELAXED) > s->cfg.max_buffered_bytes) {
         __atomic_add_fetch(&s->shed, 1, __ATOMIC_RELAXED);
-        http_error(r, 503, "busy: clients have not yet read %lld bytes of answers and uploads "
-                           "(max_buffered_bytes %lld); retry shortly",
+        http_error(r, 503,
+                   "busy: clients have not yet read %lld bytes of answers and uploads "
+                   "(max_buffered_bytes %lld); retry shortly",
                    (long long)__atomic_load_n(&s->buffered_bytes, __ATOMIC_RELAXED),
                    (long long)s->cfg.max_buffered_bytes);
         return 1;
@@ -358,7 +363,7 @@ static int decode_body(struct http_req *r)
         return 1;
     }
     if (plain.len > r->body.len)
-        hold(r, plain.len - r->body.len);   /* the decoded body counts (max_buffered_bytes) */
+        hold(r, plain.len - r->body.len); /* the decoded body counts (max_buffered_bytes) */
     buf_free(&r->body);
     r->body = plain;
     return 0;
@@ -375,14 +380,16 @@ static void model_file_shrank(struct http_req *r)
     for (int i = 0; i < n; i++)
         reload_request(names[i], 0, NULL, NULL);
     r->suspended = 0;
-    http_error(r, 503, "model '%s': its file changed on disk while being served (truncated or "
-                       "rewritten in place; publish versions by renaming a directory); that version "
-                       "is retired, retry", r->model[0] ? r->model : "?");
+    http_error(r, 503,
+               "model '%s': its file changed on disk while being served (truncated or "
+               "rewritten in place; publish versions by renaming a directory); that version "
+               "is retired, retry",
+               r->model[0] ? r->model : "?");
 }
 
 static void dispatch(struct http_req *r)
 {
-    if (r->body_too_large) {   /* a chunked body that grew past the limit */
+    if (r->body_too_large) { /* a chunked body that grew past the limit */
         http_error(r, 413, "request body larger than %lld bytes (max_body_bytes)",
                    (long long)r->srv->cfg.max_body_bytes);
         return;
@@ -436,18 +443,19 @@ static enum MHD_Result queue(struct http_req *r)
     }
     if (r->out.len > (size_t)r->srv->cfg.max_response_bytes) {
         size_t big = r->out.len;
-        http_error(r, 400, "the answer would be %zu bytes, over max_response_bytes (%lld): ask for "
-                           "fewer instances or a smaller k", big,
-                   (long long)r->srv->cfg.max_response_bytes);
+        http_error(r, 400,
+                   "the answer would be %zu bytes, over max_response_bytes (%lld): ask for "
+                   "fewer instances or a smaller k",
+                   big, (long long)r->srv->cfg.max_response_bytes);
     }
     if (!r->out_json_len)
         buf_append(&r->out, "\n", 1);
-    const char *ae = r->srv->cfg.gzip_min_bytes > 0 && r->out.len >= (size_t)r->srv->cfg.gzip_min_bytes
-                         ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                       MHD_HTTP_HEADER_ACCEPT_ENCODING)
-                         : NULL;
+    const char *ae =
+        r->srv->cfg.gzip_min_bytes > 0 && r->out.len >= (size_t)r->srv->cfg.gzip_min_bytes
+            ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING)
+            : NULL;
     int gz = 0;
-    if (codec_accepts_gzip(ae)) {   /* level 1: most of the bytes saved for little CPU */
+    if (codec_accepts_gzip(ae)) { /* level 1: most of the bytes saved for little CPU */
         buf z;
         buf_init(&z);
         if (codec_gzip(r->out.data, r->out.len, 1, &z) == 0 && z.len < r->out.len) {
@@ -458,10 +466,9 @@ static enum MHD_Result queue(struct http_req *r)
             buf_free(&z);
     }
     char *body = buf_steal(&r->out, &len);
-    hold(r, len);   /* until the completion callback: sent, or the client is gone */
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE
-                                                                             : MHD_RESPMEM_PERSISTENT);
+    hold(r, len); /* until the completion callback: sent, or the client is gone */
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -469,7 +476,7 @@ static enum MHD_Result queue(struct http_req *r)
     if (r->route && !strcmp(r->route->name, "metrics"))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 "text/plain; version=0.0.4; charset=utf-8");
-    else if (r->out_json_len) {   /* binary tensor data after the JSON (binproto.h) */
+    else if (r->out_json_len) { /* binary tensor data after the JSON (binproto.h) */
         char v[24];
         snprintf(v, sizeof v, "%zu", r->out_json_len);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
@@ -522,8 +529,8 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 
 /* The first call, headers only: allocate r, refuse what needs no body
  * (connection limit, framing, route, auth, sizes, media type). */
-static enum MHD_Result start_request(struct server *s, struct MHD_Connection *conn,
-                                     const char *url, const char *method, void **ctx)
+static enum MHD_Result start_request(struct server *s, struct MHD_Connection *conn, const char *url,
+                                     const char *method, void **ctx)
 {
     struct http_req *r = calloc(1, sizeof *r);
     if (!r)
@@ -538,8 +545,8 @@ static enum MHD_Result start_request(struct server *s, struct MHD_Connection *co
     __atomic_add_fetch(&s->inflight, 1, __ATOMIC_RELAXED);
     *ctx = r;
     set_request_id(r);
-    r->infer_header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                  "Inference-Header-Content-Length");
+    r->infer_header =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Inference-Header-Content-Length");
     if (conn_refused(conn_of(conn)) == CONN_OVER_LIMIT) {
         r->close = 1;
         http_error(r, 503, "too many connections (max_connections %lld): retry shortly",
@@ -549,9 +556,10 @@ static enum MHD_Result start_request(struct server *s, struct MHD_Connection *co
     struct framing f = {0, 0};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
     if (f.content_length > 1 || (f.content_length && f.transfer_encoding)) {
-        r->close = 1;   /* what follows cannot be told from a second request */
-        http_error(r, 400, f.content_length > 1 ? "more than one Content-Length header"
-                                                : "both Content-Length and Transfer-Encoding");
+        r->close = 1; /* what follows cannot be told from a second request */
+        http_error(r, 400,
+                   f.content_length > 1 ? "more than one Content-Length header"
+                                        : "both Content-Length and Transfer-Encoding");
         conn_linger(conn_of(conn));
         return queue(r);
     }
@@ -566,7 +574,7 @@ static enum MHD_Result start_request(struct server *s, struct MHD_Connection *co
          * the request would also cost the keep-alive connection. */
         r->close = (cl && strtoull(cl, NULL, 10) > 0) || f.transfer_encoding;
         if (r->close) {
-            conn_linger(conn_of(conn));   /* so the client reads this answer (linger.h) */
+            conn_linger(conn_of(conn)); /* so the client reads this answer (linger.h) */
             return queue(r);
         }
     }
@@ -574,25 +582,25 @@ static enum MHD_Result start_request(struct server *s, struct MHD_Connection *co
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size, void **ctx)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **ctx)
 {
     struct server *s = cls;
     struct http_req *r = *ctx;
     if (!r)
         return start_request(s, conn, url, method, ctx);
-    if (r->suspended) {   /* resumed: the other thread filled the answer */
+    if (r->suspended) { /* resumed: the other thread filled the answer */
         r->suspended = 0;
         __atomic_sub_fetch(&n_suspended, 1, __ATOMIC_RELAXED);
         return queue(r);
     }
-    if (r->status) {   /* answered at the first call */
+    if (r->status) { /* answered at the first call */
         if (*upload_data_size || r->queued) {
-            *upload_data_size = 0;   /* discard what the client still sends */
+            *upload_data_size = 0; /* discard what the client still sends */
             return MHD_YES;
         }
         conn_set_state(conn_of(conn), CONN_BUSY);
-        return queue(r);   /* no body: the deferred answer */
+        return queue(r); /* no body: the deferred answer */
     }
     if (*upload_data_size) {
         if (!r->body_too_large) {
@@ -627,9 +635,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
         return;
     *ctx = NULL;
     if (r->ticket)
-        reload_cancel(r->ticket);   /* the daemon stopped while a reload ran */
+        reload_cancel(r->ticket); /* the daemon stopped while a reload ran */
     double secs = now_mono() - r->t0;
-    int status = r->status ? r->status : 499;   /* client went away before an answer */
+    int status = r->status ? r->status : 499; /* client went away before an answer */
     const char *route = r->route ? r->route->name : "unmatched";
     metrics_observe(s->metrics, route, r->model, r->version, status, secs);
     if (s->cfg.access_log) {
@@ -637,12 +645,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
         log_time(ts);
         buf b;
         buf_init(&b);
-        buf_reserve(&b, 400);   /* one malloc(512) for the usual line, not 256 then 512 */
+        buf_reserve(&b, 400); /* one malloc(512) for the usual line, not 256 then 512 */
         /* Appends only: formatting with printf here costs more than scoring. */
         buf_puts(&b, "{\"time\":\"");
         buf_puts(&b, ts);
         buf_puts(&b, "\",\"type\":\"access\",\"request_id\":\"");
-        buf_puts(&b, r->request_id);   /* printable ASCII only (set_request_id) */
+        buf_puts(&b, r->request_id); /* printable ASCII only (set_request_id) */
         buf_puts(&b, "\",\"method\":");
         buf_json_str(&b, r->method, strlen(r->method));
         buf_puts(&b, ",\"path\":");
@@ -668,7 +676,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
                        : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "shutdown"
                        : toe == MHD_REQUEST_TERMINATED_READ_ERROR      ? "read_error"
                        : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT    ? "client_abort"
-                                                                        : "other");
+                                                                       : "other");
         buf_puts(&b, "}");
         if (!b.oom)
             log_access(b.data, b.len);
@@ -704,7 +712,8 @@ static int read_pem(const char *path, const char *what, char **out, enc_err *err
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
         sb.st_size > (1 << 20)) {
         fclose(f);
-        return enc_errf(err, ENC_EINVAL, "%s %s: not a regular file of 1 byte to 1 MiB", what, path);
+        return enc_errf(err, ENC_EINVAL, "%s %s: not a regular file of 1 byte to 1 MiB", what,
+                        path);
     }
     char *p = malloc((size_t)sb.st_size + 1);
     if (!p || fread(p, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size) {
@@ -745,7 +754,7 @@ int http_tls_load(struct server *s, enc_err *err)
     gnutls_datum_t kd = {(unsigned char *)tls_key_pem, (unsigned)strlen(tls_key_pem)};
     int g = gnutls_certificate_set_x509_key_mem(cred, &cd, &kd, GNUTLS_X509_FMT_PEM);
     gnutls_certificate_free_credentials(cred);
-    if (g >= 0) {   /* a bad priority string: a startup error naming where */
+    if (g >= 0) { /* a bad priority string: a startup error naming where */
         gnutls_priority_t prio;
         const char *where = NULL;
         int pg = gnutls_priority_init(&prio, c->tls_priorities, &where);
@@ -790,14 +799,19 @@ int http_start(struct server *s, uv_loop_t *loop, enc_err *err)
     struct MHD_OptionItem opts[20];
     int n = 0;
     if (c->threads > 1)
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)c->threads, NULL};
+        opts[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)c->threads, NULL};
     /* Far above what conn.c admits: MHD must never reach its own limit. */
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conn_mhd_limit(s), NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->connection_timeout, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)c->max_header_bytes, NULL};
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conn_mhd_limit(s), NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+                                        (intptr_t)c->connection_timeout, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                        (intptr_t)c->max_header_bytes, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)conn_notify, s};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)conn_request_line, s};
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)conn_request_line, s};
     /* RFC 7230: an HTTP/1.1 request without Host is answered 400. */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
     if (tls_cert_pem) {
@@ -805,8 +819,8 @@ int http_start(struct server *s, uv_loop_t *loop, enc_err *err)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key_pem};
         /* GnuTLS's NORMAL allows TLS 1.0/1.1 and static-RSA CBC suites:
          * tls_priorities defaults to TLS 1.2+ with forward-secret AEAD. */
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
-                                            (void *)c->tls_priorities};
+        opts[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)c->tls_priorities};
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     errno = 0;
@@ -819,7 +833,7 @@ int http_start(struct server *s, uv_loop_t *loop, enc_err *err)
                         (long long)c->port, errno ? strerror(errno) : "see the log");
     }
     conn_accept_start(s, loop);
-    linger_start(loop);   /* without it (out of memory) refused sockets just close */
+    linger_start(loop); /* without it (out of memory) refused sockets just close */
     return 0;
 }
 

@@ -53,7 +53,7 @@ unsigned char *image_b64_decode(const char *s, size_t n, size_t *len)
     for (; i < n; i++)
         if (s[i] != '=' && s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
             goto bad;
-    if (bits >= 6)   /* a lone trailing character carries no whole byte */
+    if (bits >= 6) /* a lone trailing character carries no whole byte */
         goto bad;
     *len = o;
     return out;
@@ -98,16 +98,23 @@ static int pgm_decode(const unsigned char *d, size_t n, int64_t H, int64_t W, un
         return enc_errf(err, ENC_EINVAL, "malformed PGM header (expected P5 width height maxval)");
     pos++;
     if (width != W || height != H)
-        return enc_errf(err, ENC_EINVAL, "image is %ldx%ld (width x height); the model takes %lldx%lld", width,
-                          height, (long long)W, (long long)H);
+        return enc_errf(err, ENC_EINVAL,
+                        "image is %ldx%ld (width x height); the model takes %lldx%lld", width,
+                        height, (long long)W, (long long)H);
     size_t bpp = maxval > 255 ? 2 : 1, px = (size_t)(W * H);
     if (n - pos < px * bpp)
-        return enc_errf(err, ENC_EINVAL, "PGM data truncated: %zu bytes for %zu pixels", n - pos, px);
+        return enc_errf(err, ENC_EINVAL, "PGM data truncated: %zu bytes for %zu pixels", n - pos,
+                        px);
     for (size_t i = 0; i < px; i++) {
-        unsigned long v = bpp == 2 ? ((unsigned long)d[pos + 2 * i] << 8) | d[pos + 2 * i + 1] : d[pos + i];
+        unsigned long v =
+            bpp == 2 ? ((unsigned long)d[pos + 2 * i] << 8) | d[pos + 2 * i + 1] : d[pos + i];
         if (v > (unsigned long)maxval)
-            return enc_errf(err, ENC_EINVAL, "PGM pixel %zu is %lu, above maxval %ld", i, v, maxval);
-        gray[i] = maxval == 255 ? (unsigned char)v : (unsigned char)((v * 255 + (unsigned long)maxval / 2) / (unsigned long)maxval);
+            return enc_errf(err, ENC_EINVAL, "PGM pixel %zu is %lu, above maxval %ld", i, v,
+                            maxval);
+        gray[i] =
+            maxval == 255
+                ? (unsigned char)v
+                : (unsigned char)((v * 255 + (unsigned long)maxval / 2) / (unsigned long)maxval);
     }
     return 0;
 }
@@ -122,12 +129,13 @@ static int png_decode(const unsigned char *d, size_t n, int64_t H, int64_t W, un
     if (!png_image_begin_read_from_memory(&img, d, n))
         return enc_errf(err, ENC_EINVAL, "malformed PNG: %s", img.message);
     if ((int64_t)img.width != W || (int64_t)img.height != H) {
-        int rc = enc_errf(err, ENC_EINVAL, "image is %ux%u (width x height); the model takes %lldx%lld",
-                            img.width, img.height, (long long)W, (long long)H);
+        int rc =
+            enc_errf(err, ENC_EINVAL, "image is %ux%u (width x height); the model takes %lldx%lld",
+                     img.width, img.height, (long long)W, (long long)H);
         png_image_free(&img);
         return rc;
     }
-    img.format = PNG_FORMAT_GRAY;   /* colour is converted, alpha composited on black */
+    img.format = PNG_FORMAT_GRAY; /* colour is converted, alpha composited on black */
     memset(gray, 0, (size_t)(W * H));
     png_color black = {0, 0, 0};
     if (!png_image_finish_read(&img, &black, gray, 0, NULL)) {
@@ -146,7 +154,8 @@ int image_decode_gray(const unsigned char *d, size_t n, int64_t H, int64_t W, un
 #ifdef ENCORE_HAVE_PNG
         return png_decode(d, n, H, W, gray, err);
 #else
-        return enc_errf(err, ENC_EINVAL, "PNG support was not built in (no libpng); send a binary PGM");
+        return enc_errf(err, ENC_EINVAL,
+                        "PNG support was not built in (no libpng); send a binary PGM");
 #endif
     }
     if (n >= 3 && d[0] == 'P' && d[1] == '5')

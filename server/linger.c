@@ -22,14 +22,14 @@
 struct lg {
     uv_poll_t poll;
     int fd;
-    uint64_t t0, last;   /* uv_now at the start / at the last byte */
+    uint64_t t0, last; /* uv_now at the start / at the last byte */
     struct lg *prev, *next;
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int pending[LINGER_MAX], n_pending;
-static int running;          /* under mu */
-static int n_active;         /* atomic: lingering on the loop */
+static int running;  /* under mu */
+static int n_active; /* atomic: lingering on the loop */
 static uv_loop_t *lp;
 static uv_async_t wake;
 static uv_timer_t tick;
@@ -56,12 +56,12 @@ static void finish(struct lg *g)
 static void on_readable(uv_poll_t *p, int status, int events)
 {
     struct lg *g = p->data;
-    static char sink[65536];   /* loop thread only */
+    static char sink[65536]; /* loop thread only */
     if (status < 0) {
         finish(g);
         return;
     }
-    for (int i = 0; i < 64; i++) {   /* at most 4 MiB per wakeup: let the loop breathe */
+    for (int i = 0; i < 64; i++) { /* at most 4 MiB per wakeup: let the loop breathe */
         ssize_t n = recv(g->fd, sink, sizeof sink, MSG_DONTWAIT);
         if (n > 0) {
             g->last = uv_now(lp);
@@ -69,7 +69,7 @@ static void on_readable(uv_poll_t *p, int status, int events)
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return;
-        finish(g);   /* EOF: the client closed; or an error */
+        finish(g); /* EOF: the client closed; or an error */
         return;
     }
 }

@@ -24,7 +24,7 @@ struct uv_loop_s;
 
 #define LINGER_TIMEOUT_MS 5000
 #define LINGER_TIME_MS 30000
-#define LINGER_MAX 256        /* connections lingering at once; past it, closed at once */
+#define LINGER_MAX 256 /* connections lingering at once; past it, closed at once */
 
 /* Loop thread: start accepting lingering sockets. Returns 0 or ENC_ENOMEM. */
 int linger_start(struct uv_loop_s *loop);

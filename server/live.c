@@ -69,57 +69,58 @@ void live_metrics(struct live *l, buf *out)
     struct evstore_stats st;
     enc_err err = {0};
     int up = evstore_stats(l->store, &st, &err) == 0;
-    buf_printf(out,
-               "# HELP encore_events_accepted_total Events stored (POST /v1/events).\n"
-               "# TYPE encore_events_accepted_total counter\n"
-               "encore_events_accepted_total %lld\n"
-               "# HELP encore_events_duplicates_total Events whose id was already recorded (client retries).\n"
-               "# TYPE encore_events_duplicates_total counter\n"
-               "encore_events_duplicates_total %lld\n"
-               "# HELP encore_events_refused_total Event requests refused as bad input (400/413).\n"
-               "# TYPE encore_events_refused_total counter\n"
-               "encore_events_refused_total %lld\n"
-               "# HELP encore_events_store_failures_total Event store calls that failed (store unreachable, disk full).\n"
-               "# TYPE encore_events_store_failures_total counter\n"
-               "encore_events_store_failures_total %lld\n"
-               "# HELP encore_recommend_model_only_total Recommend answers from the model alone because the event store failed.\n"
-               "# TYPE encore_recommend_model_only_total counter\n"
-               "encore_recommend_model_only_total %lld\n"
-               "# HELP encore_recommend_event_reads_total Recommend requests that read the user's events from the store (users with events, on a cache miss).\n"
-               "# TYPE encore_recommend_event_reads_total counter\n"
-               "encore_recommend_event_reads_total %lld\n"
-               "# HELP encore_events_compacted_total Events removed by retention compaction.\n"
-               "# TYPE encore_events_compacted_total counter\n"
-               "encore_events_compacted_total %lld\n"
-               "# HELP encore_events_store_up 1 if the event store answered this scrape.\n"
-               "# TYPE encore_events_store_up gauge\n"
-               "encore_events_store_up{store=\"%s\"} %d\n",
-               (long long)__atomic_load_n(&l->accepted, __ATOMIC_RELAXED),
-               (long long)__atomic_load_n(&l->duplicates, __ATOMIC_RELAXED),
-               (long long)__atomic_load_n(&l->refused, __ATOMIC_RELAXED),
-               (long long)__atomic_load_n(&l->store_failures, __ATOMIC_RELAXED),
-               (long long)__atomic_load_n(&l->model_only, __ATOMIC_RELAXED),
-               (long long)__atomic_load_n(&l->user_reads, __ATOMIC_RELAXED),
-               (long long)__atomic_load_n(&l->compacted, __ATOMIC_RELAXED),
-               evstore_kind(l->store), up);
+    buf_printf(
+        out,
+        "# HELP encore_events_accepted_total Events stored (POST /v1/events).\n"
+        "# TYPE encore_events_accepted_total counter\n"
+        "encore_events_accepted_total %lld\n"
+        "# HELP encore_events_duplicates_total Events whose id was already recorded (client retries).\n"
+        "# TYPE encore_events_duplicates_total counter\n"
+        "encore_events_duplicates_total %lld\n"
+        "# HELP encore_events_refused_total Event requests refused as bad input (400/413).\n"
+        "# TYPE encore_events_refused_total counter\n"
+        "encore_events_refused_total %lld\n"
+        "# HELP encore_events_store_failures_total Event store calls that failed (store unreachable, disk full).\n"
+        "# TYPE encore_events_store_failures_total counter\n"
+        "encore_events_store_failures_total %lld\n"
+        "# HELP encore_recommend_model_only_total Recommend answers from the model alone because the event store failed.\n"
+        "# TYPE encore_recommend_model_only_total counter\n"
+        "encore_recommend_model_only_total %lld\n"
+        "# HELP encore_recommend_event_reads_total Recommend requests that read the user's events from the store (users with events, on a cache miss).\n"
+        "# TYPE encore_recommend_event_reads_total counter\n"
+        "encore_recommend_event_reads_total %lld\n"
+        "# HELP encore_events_compacted_total Events removed by retention compaction.\n"
+        "# TYPE encore_events_compacted_total counter\n"
+        "encore_events_compacted_total %lld\n"
+        "# HELP encore_events_store_up 1 if the event store answered this scrape.\n"
+        "# TYPE encore_events_store_up gauge\n"
+        "encore_events_store_up{store=\"%s\"} %d\n",
+        (long long)__atomic_load_n(&l->accepted, __ATOMIC_RELAXED),
+        (long long)__atomic_load_n(&l->duplicates, __ATOMIC_RELAXED),
+        (long long)__atomic_load_n(&l->refused, __ATOMIC_RELAXED),
+        (long long)__atomic_load_n(&l->store_failures, __ATOMIC_RELAXED),
+        (long long)__atomic_load_n(&l->model_only, __ATOMIC_RELAXED),
+        (long long)__atomic_load_n(&l->user_reads, __ATOMIC_RELAXED),
+        (long long)__atomic_load_n(&l->compacted, __ATOMIC_RELAXED), evstore_kind(l->store), up);
     if (!up)
         return;
-    buf_printf(out,
-               "# HELP encore_events_store_events Events kept in the store.\n"
-               "# TYPE encore_events_store_events gauge\n"
-               "encore_events_store_events %lld\n"
-               "# HELP encore_events_store_users Users with events in the store.\n"
-               "# TYPE encore_events_store_users gauge\n"
-               "encore_events_store_users %lld\n"
-               "# HELP encore_events_store_items Catalogue records.\n"
-               "# TYPE encore_events_store_items gauge\n"
-               "encore_events_store_items %lld\n"
-               "# HELP encore_events_store_tombstones Users erased.\n"
-               "# TYPE encore_events_store_tombstones gauge\n"
-               "encore_events_store_tombstones %lld\n"
-               "# HELP encore_events_store_bytes Size of the store (embedded: file bytes in use; Redis: used_memory).\n"
-               "# TYPE encore_events_store_bytes gauge\n"
-               "encore_events_store_bytes %lld\n",
-               (long long)st.events, (long long)st.users, (long long)st.items,
-               (long long)st.tombstones, (long long)st.bytes);
+    buf_printf(
+        out,
+        "# HELP encore_events_store_events Events kept in the store.\n"
+        "# TYPE encore_events_store_events gauge\n"
+        "encore_events_store_events %lld\n"
+        "# HELP encore_events_store_users Users with events in the store.\n"
+        "# TYPE encore_events_store_users gauge\n"
+        "encore_events_store_users %lld\n"
+        "# HELP encore_events_store_items Catalogue records.\n"
+        "# TYPE encore_events_store_items gauge\n"
+        "encore_events_store_items %lld\n"
+        "# HELP encore_events_store_tombstones Users erased.\n"
+        "# TYPE encore_events_store_tombstones gauge\n"
+        "encore_events_store_tombstones %lld\n"
+        "# HELP encore_events_store_bytes Size of the store (embedded: file bytes in use; Redis: used_memory).\n"
+        "# TYPE encore_events_store_bytes gauge\n"
+        "encore_events_store_bytes %lld\n",
+        (long long)st.events, (long long)st.users, (long long)st.items, (long long)st.tombstones,
+        (long long)st.bytes);
 }

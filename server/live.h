@@ -32,17 +32,17 @@ struct uitem;
 
 struct live {
     struct evstore *store;
-    struct live_reco *reco;     /* the recommend side (live_reco.c) */
+    struct live_reco *reco; /* the recommend side (live_reco.c) */
     struct ev_types types;
-    int64_t min_item_events;    /* a new item's vector comes from its users from here on */
+    int64_t min_item_events; /* a new item's vector comes from its users from here on */
     /* counters (atomic) */
-    int64_t accepted;           /* events stored */
-    int64_t duplicates;         /* events counted once already (client retries) */
-    int64_t refused;            /* requests refused as bad input (400/413) */
-    int64_t store_failures;     /* store calls that failed (Redis down, disk full) */
-    int64_t model_only;         /* recommend answers from the model alone: store down */
-    int64_t user_reads;         /* recommend requests that read a user's events */
-    int64_t compactions;        /* compaction runs, and events they removed */
+    int64_t accepted;       /* events stored */
+    int64_t duplicates;     /* events counted once already (client retries) */
+    int64_t refused;        /* requests refused as bad input (400/413) */
+    int64_t store_failures; /* store calls that failed (Redis down, disk full) */
+    int64_t model_only;     /* recommend answers from the model alone: store down */
+    int64_t user_reads;     /* recommend requests that read a user's events */
+    int64_t compactions;    /* compaction runs, and events they removed */
     int64_t compacted;
 };
 
@@ -50,7 +50,7 @@ struct live {
  * opens even while Redis is down (calls fail with 503 until it is back);
  * an embedded store that cannot be opened is an error. */
 int live_open(const struct config *c, struct live **out, enc_err *err);
-void live_close(struct live *l);   /* NULL ok */
+void live_close(struct live *l); /* NULL ok */
 
 /* Drop what is older than the retention (blocking: a worker thread). */
 void live_compact(struct live *l);
@@ -62,8 +62,8 @@ void live_metrics(struct live *l, buf *out);
 
 /* What the events and the catalogue add to one recommend / similar query. */
 struct live_query {
-    float *vec;                  /* the folded user vector (owned), or NULL: the model's */
-    int32_t *exclude;            /* rows to leave out: consumed (exclude_seen) and disliked */
+    float *vec;       /* the folded user vector (owned), or NULL: the model's */
+    int32_t *exclude; /* rows to leave out: consumed (exclude_seen) and disliked */
     size_t n_exclude;
     const uint64_t *unavailable; /* rows the catalogue withdrew (the view's), or NULL */
     size_t n_events;             /* the user's events since the model's cutoff */
@@ -92,9 +92,8 @@ void live_query_free(struct live_query *lq);
  * them; see docs/events.md): merge those with a vector into res (k at most)
  * by dot product with u (recommend) or cosine (similar, skipping new item
  * `skip`); a user's own items are left out. Their hits have rows n_items + i. */
-void live_merge_new(const struct live_query *lq, const float *u, const char *user,
-                    size_t user_len, int cosine, int32_t skip, size_t k, size_t n_items,
-                    struct reco_result *res);
+void live_merge_new(const struct live_query *lq, const float *u, const char *user, size_t user_len,
+                    int cosine, int32_t skip, size_t k, size_t n_items, struct reco_result *res);
 /* The items the answer's user vector was folded from (training items of
  * `user_row`, lq's event items, the request's history) with the confidences
  * and preferences the fold-in gave them, for reco_ops.explain. Owned by
@@ -104,16 +103,14 @@ int live_basis(const struct model *m, const struct live_query *lq, int64_t user_
 void live_basis_free(struct reco_basis *b);
 
 /* The id of a hit's row that is a new item (row >= n_items), or NULL. */
-const char *live_new_item_id(const struct live_query *lq, int32_t row, size_t n_items,
-                             size_t *len);
+const char *live_new_item_id(const struct live_query *lq, int32_t row, size_t n_items, size_t *len);
 
 /* The vector of a new item by id (and its index), or NULL. */
 const float *live_new_item_vec(const struct live_query *lq, const char *id, size_t len,
                                int32_t *index);
 /* The JSON fragment for a hit's row: a new item's, or a model item's with a
  * catalogue title; NULL: the model's own. */
-const char *live_fragment(const struct live_query *lq, int32_t row, size_t n_items,
-                          size_t *len);
+const char *live_fragment(const struct live_query *lq, int32_t row, size_t n_items, size_t *len);
 
 #define live_add(l, field, n) __atomic_add_fetch(&(l)->field, (int64_t)(n), __ATOMIC_RELAXED)
 

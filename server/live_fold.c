@@ -37,15 +37,14 @@ static void fold_items_free(struct fold_items *fi)
 /* The user's training items (known, not erased), event items and request
  * history, merged per row. 0, or ENC_ENOMEM. */
 static int fold_items(const struct model *m, int64_t user, const struct uitem *ev, size_t n_ev,
-                      const int32_t *history, size_t n_history, struct fold_items *fi,
-                      enc_err *err)
+                      const int32_t *history, size_t n_history, struct fold_items *fi, enc_err *err)
 {
     const struct reco_ops *ro = m->ops->reco;
     const int32_t *seen = NULL;
     size_t n_seen = user >= 0 ? ro->seen(m->state, user, &seen) : 0;
     size_t cap = n_seen + n_ev + n_history;
     if (cap > 4096)
-        cap = 4096;   /* the step's bound; the newest events come first */
+        cap = 4096; /* the step's bound; the newest events come first */
     memset(fi, 0, sizeof *fi);
     fi->rows = malloc((cap ? cap : 1) * sizeof *fi->rows);
     fi->w = malloc((cap ? cap : 1) * sizeof *fi->w);
@@ -93,7 +92,7 @@ static int fold_items(const struct model *m, int64_t user, const struct uitem *e
     double trained_conf = live_confidence(ro, m->state, unit);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        int trained = i < base;   /* a training item: what x0 was fitted with */
+        int trained = i < base; /* a training item: what x0 was fitted with */
         fi->conf0[k] = trained ? (float)trained_conf : 1.0f;
         fi->pref0[k] = trained ? 1.0f : 0.0f;
         if (w[i] == 0 && !trained)
@@ -108,8 +107,7 @@ static int fold_items(const struct model *m, int64_t user, const struct uitem *e
 }
 
 int live_fold(const struct model *m, int64_t user, const struct uitem *ev, size_t n_ev,
-              const int32_t *history, size_t n_history, void *scratch, float *vec,
-              enc_err *err)
+              const int32_t *history, size_t n_history, void *scratch, float *vec, enc_err *err)
 {
     const struct reco_ops *ro = m->ops->reco;
     struct fold_items fi;

@@ -29,7 +29,6 @@ static inline double live_confidence(const struct reco_ops *ro, const void *stat
 /* Fold the user's training items (row `user`, -1: none), event items and
  * request history into vec (reco_ops.fold_in_weighted). 0, or an error. */
 int live_fold(const struct model *m, int64_t user, const struct uitem *ev, size_t n_ev,
-              const int32_t *history, size_t n_history, void *scratch, float *vec,
-              enc_err *err);
+              const int32_t *history, size_t n_history, void *scratch, float *vec, enc_err *err);
 
 #endif

@@ -41,16 +41,16 @@
 /* ---- per-user cache ---------------------------------------------------- */
 
 struct ucache {
-    const void *model;          /* identity of the model state it was made for */
+    const void *model; /* identity of the model state it was made for */
     int64_t version;
-    uint64_t epoch;             /* live->epoch when its events were read */
-    int valid;                  /* 0: a placeholder recording a change */
-    int erased;                 /* the user was erased: ignore the model's row */
-    size_t n_events;            /* events since the cutoff */
-    struct uitem *items;        /* model rows with a summed weight */
+    uint64_t epoch;      /* live->epoch when its events were read */
+    int valid;           /* 0: a placeholder recording a change */
+    int erased;          /* the user was erased: ignore the model's row */
+    size_t n_events;     /* events since the cutoff */
+    struct uitem *items; /* model rows with a summed weight */
     size_t n_items;
-    float *vec;                 /* folded vector (factors floats), or NULL */
-    uint64_t changed;           /* epoch of the last change announced for the user */
+    float *vec;       /* folded vector (factors floats), or NULL */
+    uint64_t changed; /* epoch of the last change announced for the user */
 };
 
 static void ucache_free(void *p)
@@ -63,12 +63,11 @@ static void ucache_free(void *p)
     free(c);
 }
 
-#define CACHE_MAX 200000   /* users; past it the cache starts afresh */
+#define CACHE_MAX 200000 /* users; past it the cache starts afresh */
 
 /* ---- users with events -------------------------------------------------- */
 
-
-#define PRESENT_MAX (4u << 20)  /* users; past it the check is off (every user is read) */
+#define PRESENT_MAX (4u << 20) /* users; past it the check is off (every user is read) */
 
 static int uset_has(const struct uset *u, uint64_t h)
 {
@@ -87,7 +86,7 @@ static int uset_has(const struct uset *u, uint64_t h)
 static int uset_add(struct uset *u, uint64_t h)
 {
     h = h ? h : 1;
-    if (2 * (u->n + 1) > u->cap) {   /* at most half full */
+    if (2 * (u->n + 1) > u->cap) { /* at most half full */
         if (u->n + 1 > PRESENT_MAX)
             return -1;
         size_t nc = u->cap ? 2 * u->cap : 1024;
@@ -130,7 +129,7 @@ static void on_change(void *arg, enum ev_change kind, const char *id, size_t len
             lr->present_state = PRESENT_UNLOADED;
         smap_clear(&lr->cache, ucache_free);
         lr->cleared_at = e;
-        lr->cat_loaded = 0;   /* re-read the whole catalogue */
+        lr->cat_loaded = 0; /* re-read the whole catalogue */
         lr->evitems_loaded = 0;
         lr->cat_gen++;
     } else if (kind == EV_CHANGE_USER) {
@@ -141,12 +140,13 @@ static void on_change(void *arg, enum ev_change kind, const char *id, size_t len
             c->valid = 0;
             c->changed = e;
         } else {
-            if (smap_size(&lr->cache) >= CACHE_MAX) {   /* full: start afresh (reads in flight see it) */
+            if (smap_size(&lr->cache) >=
+                CACHE_MAX) { /* full: start afresh (reads in flight see it) */
                 smap_clear(&lr->cache, ucache_free);
                 lr->cleared_at = e;
             }
             if (!(c = calloc(1, sizeof *c))) {
-                lr->cleared_at = e;   /* the change is not recorded: no read may be kept */
+                lr->cleared_at = e; /* the change is not recorded: no read may be kept */
                 pthread_mutex_unlock(&lr->lock);
                 return;
             }
@@ -181,9 +181,9 @@ int live_reco_init(struct live *l, enc_err *err)
     pthread_mutex_init(&lr->lock, NULL);
     l->reco = lr;
     if (evstore_id(l->store, lr->store_id, NULL) != 0)
-        lr->store_id[0] = '\0';   /* Redis down at start: read again later */
+        lr->store_id[0] = '\0'; /* Redis down at start: read again later */
     evstore_watch(l->store, on_change, l);
-    present_load(l);   /* after the watch: users announced meanwhile are kept */
+    present_load(l); /* after the watch: users announced meanwhile are kept */
     return 0;
 }
 
@@ -217,11 +217,11 @@ static int collect_event(void *arg, const struct ev_event *e)
 {
     struct collect *c = arg;
     if (c->v->same_store && e->seq <= c->v->cutoff_seq)
-        return 1;   /* newest first: the rest are in the model already */
+        return 1; /* newest first: the rest are in the model already */
     c->n_events++;
     int64_t row = c->m->ops->reco->item_index(c->m->state, e->item, e->item_len);
     if (row < 0)
-        return 0;   /* an item the model does not have */
+        return 0; /* an item the model does not have */
     float w = ev_types_weight(c->types, e->type, e->type_len, NULL);
     for (size_t i = 0; i < c->n; i++)
         if (c->items[i].row == (int32_t)row) {
@@ -289,7 +289,7 @@ static void present_load(struct live *l)
             p.full = 1;
     if (p.full)
         state = PRESENT_OFF;
-    if (lr->present_state == PRESENT_LOADING)   /* not turned off meanwhile */
+    if (lr->present_state == PRESENT_LOADING) /* not turned off meanwhile */
         lr->present_state = state;
     pthread_mutex_unlock(&lr->lock);
     if (rc)
@@ -357,41 +357,41 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
     }
     uint64_t e0 = 0;
     if (!c) {
-    pthread_mutex_lock(&lr->lock);
-    struct ucache *hit = smap_get(&lr->cache, user, user_len);
-    e0 = lr->epoch;
-    if (hit && hit->valid && hit->model == m->state && hit->version == m->version) {
-        snap = *hit;   /* copy out what the request needs, under the lock */
-        snap.items = snap.n_items ? malloc(snap.n_items * sizeof *snap.items) : NULL;
-        snap.vec = hit->vec ? malloc(F * sizeof *snap.vec) : NULL;
-        if ((snap.n_items && !snap.items) || (hit->vec && !snap.vec)) {
-            free(snap.items);
-            free(snap.vec);
-            memset(&snap, 0, sizeof snap);
-        } else {
-            if (snap.n_items)
-                memcpy(snap.items, hit->items, snap.n_items * sizeof *snap.items);
-            if (hit->vec)
-                memcpy(snap.vec, hit->vec, F * sizeof *snap.vec);
-            c = &snap;
+        pthread_mutex_lock(&lr->lock);
+        struct ucache *hit = smap_get(&lr->cache, user, user_len);
+        e0 = lr->epoch;
+        if (hit && hit->valid && hit->model == m->state && hit->version == m->version) {
+            snap = *hit; /* copy out what the request needs, under the lock */
+            snap.items = snap.n_items ? malloc(snap.n_items * sizeof *snap.items) : NULL;
+            snap.vec = hit->vec ? malloc(F * sizeof *snap.vec) : NULL;
+            if ((snap.n_items && !snap.items) || (hit->vec && !snap.vec)) {
+                free(snap.items);
+                free(snap.vec);
+                memset(&snap, 0, sizeof snap);
+            } else {
+                if (snap.n_items)
+                    memcpy(snap.items, hit->items, snap.n_items * sizeof *snap.items);
+                if (hit->vec)
+                    memcpy(snap.vec, hit->vec, F * sizeof *snap.vec);
+                c = &snap;
+            }
         }
-    }
-    pthread_mutex_unlock(&lr->lock);
+        pthread_mutex_unlock(&lr->lock);
     }
     if (!c) {
         struct collect col = {m, &l->types, lq->view, NULL, 0, 0, 0, 0};
         live_add(l, user_reads, 1);
         enc_err serr = {0};
         int64_t when = 0;
-        int rc = evstore_user_events(l->store, user, user_len, (size_t)0, collect_event, &col,
-                                     &serr);
+        int rc =
+            evstore_user_events(l->store, user, user_len, (size_t)0, collect_event, &col, &serr);
         int erased = rc ? 0 : evstore_erased_at(l->store, user, user_len, &when, &serr);
         if (rc || erased < 0 || col.oom) {
             free(col.items);
             live_add(l, store_failures, 1);
             live_add(l, model_only, 1);
             lq->source = *user_row >= 0 ? "model" : n_history ? "history" : "popular";
-            return 0;   /* the model alone */
+            return 0; /* the model alone */
         }
         snap.model = m->state;
         snap.version = m->version;
@@ -410,7 +410,7 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
             if (col.n == 0 ||
                 live_fold(m, row, col.items, col.n, NULL, 0, scratch, snap.vec, err) != 0) {
                 free(snap.vec);
-                snap.vec = NULL;   /* nothing to fold: no vector */
+                snap.vec = NULL; /* nothing to fold: no vector */
             }
         }
         c = &snap;
@@ -453,7 +453,7 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
     }
     /* what this answer uses */
     if (c->erased)
-        *user_row = -1;   /* the model's row belongs to an erased user */
+        *user_row = -1; /* the model's row belongs to an erased user */
     size_t n_ex = 0;
     lq->exclude = c->n_items ? malloc(c->n_items * sizeof *lq->exclude) : NULL;
     if (c->n_items && !lq->exclude) {
@@ -462,7 +462,7 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < c->n_items; i++)
-        if (c->items[i].weight < 0 || exclude_seen)   /* disliked: always; consumed: if asked */
+        if (c->items[i].weight < 0 || exclude_seen) /* disliked: always; consumed: if asked */
             lq->exclude[n_ex++] = c->items[i].row;
     lq->n_exclude = n_ex;
     lq->n_events = c->n_events;
@@ -471,7 +471,7 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
         free(c->vec);
         c->vec = malloc(F * sizeof *c->vec);
         if (c->vec && live_fold(m, *user_row, c->items, c->n_items, history, n_history, scratch,
-                           c->vec, err) != 0) {
+                                c->vec, err) != 0) {
             free(c->vec);
             c->vec = NULL;
         }
@@ -481,9 +481,8 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
     } else {
         lq->source = *user_row >= 0 ? "model" : n_history ? "history" : "popular";
     }
-    lq->vec = c->vec;   /* owned by lq now */
-    lq->items = c->items;   /* kept for an explanation (live_basis) */
+    lq->vec = c->vec;     /* owned by lq now */
+    lq->items = c->items; /* kept for an explanation (live_basis) */
     lq->n_items = c->n_items;
     return 0;
 }
-

@@ -52,7 +52,7 @@ static inline void *smap_put(struct smap *m, const char *k, size_t len, void *va
 {
     *oom = 0;
     size_t n = smap_size(m);
-    if (n == m->cap) {   /* room for a new key first: strmap_add cannot be undone */
+    if (n == m->cap) { /* room for a new key first: strmap_add cannot be undone */
         size_t nc = m->cap ? 2 * m->cap : 64;
         void **v = realloc(m->vals, nc * sizeof *v);
         if (v) {
@@ -65,7 +65,7 @@ static inline void *smap_put(struct smap *m, const char *k, size_t len, void *va
         *oom = 1;
         return NULL;
     }
-    if ((size_t)id < n) {   /* the key was there */
+    if ((size_t)id < n) { /* the key was there */
         void *old = m->vals[id];
         m->vals[id] = val;
         return old;
@@ -92,25 +92,25 @@ static inline void smap_clear(struct smap *m, void (*free_val)(void *))
  * taken out (a compacted user's entry costs one read per cache miss). */
 struct uset {
     uint64_t *slot;
-    size_t cap, n;              /* cap: a power of two (or 0) */
+    size_t cap, n; /* cap: a power of two (or 0) */
 };
 
 /* ---- per-model views ---------------------------------------------------- */
 
 struct view {
-    int refs;                   /* atomic */
-    const void *model;          /* identity of the model it was built for: state, */
-    int64_t version;            /* version and load time (a freed state's address */
-    int64_t loaded_at;          /* may come back) */
-    uint64_t cat_gen;           /* catalogue generation it was built from */
-    uint64_t item_gen;          /* item changes it has seen */
-    int64_t valid_until;        /* rebuild at this time (an availability window edge) */
-    int same_store;             /* the model was trained on this store */
+    int refs;            /* atomic */
+    const void *model;   /* identity of the model it was built for: state, */
+    int64_t version;     /* version and load time (a freed state's address */
+    int64_t loaded_at;   /* may come back) */
+    uint64_t cat_gen;    /* catalogue generation it was built from */
+    uint64_t item_gen;   /* item changes it has seen */
+    int64_t valid_until; /* rebuild at this time (an availability window edge) */
+    int same_store;      /* the model was trained on this store */
     uint64_t cutoff_seq;
-    int64_t read_at;            /* when the trainer read the store */
-    uint64_t *unavailable;      /* bitset over rows, or NULL when all are available */
-    struct smap titles;         /* row (4 bytes) -> catalogue title's JSON fragment */
-    struct newitem *news;       /* items the model does not have */
+    int64_t read_at;       /* when the trainer read the store */
+    uint64_t *unavailable; /* bitset over rows, or NULL when all are available */
+    struct smap titles;    /* row (4 bytes) -> catalogue title's JSON fragment */
+    struct newitem *news;  /* items the model does not have */
     size_t n_news;
     size_t factors;
 };
@@ -119,25 +119,25 @@ struct view {
 struct newitem {
     char *id;
     size_t len;
-    char *json;                 /* "item":"..","title":".." */
+    char *json; /* "item":"..","title":".." */
     size_t json_len;
-    float *vec;                 /* factors floats, or NULL: not recommendable yet */
-    int from_users;             /* vec from its users (item step), else from its tags */
+    float *vec;     /* factors floats, or NULL: not recommendable yet */
+    int from_users; /* vec from its users (item step), else from its tags */
     int available;
-    struct smap users;          /* users with events on it (left out for them) */
+    struct smap users; /* users with events on it (left out for them) */
 };
 
 /* The live layer's recommend state, hung off struct live. */
 struct live_reco {
-    pthread_mutex_t lock;       /* cache, catalogue, views */
-    struct smap cache;          /* user -> struct ucache */
-    uint64_t epoch;             /* bumped by every change (atomic under lock) */
-    uint64_t cleared_at;        /* epoch when the cache was last emptied */
-    struct smap catalog;        /* item -> struct cat_item */
-    uint64_t cat_gen;           /* bumped by every catalogue change */
+    pthread_mutex_t lock; /* cache, catalogue, views */
+    struct smap cache;    /* user -> struct ucache */
+    uint64_t epoch;       /* bumped by every change (atomic under lock) */
+    uint64_t cleared_at;  /* epoch when the cache was last emptied */
+    struct smap catalog;  /* item -> struct cat_item */
+    uint64_t cat_gen;     /* bumped by every catalogue change */
     int cat_loaded;
-    struct smap pending;        /* items announced but not yet re-read */
-    struct smap evitems;        /* items that have events (candidates for new items) */
+    struct smap pending; /* items announced but not yet re-read */
+    struct smap evitems; /* items that have events (candidates for new items) */
     int evitems_loaded;
     /* Items whose events changed, newest last: a view stays valid across
      * changes to items its model has (most events), and is rebuilt when
@@ -148,17 +148,17 @@ struct live_reco {
         uint16_t len;
         char id[EV_ID_MAX];
     } ring[1024];
-    struct uset present;        /* users with events or a tombstone (hashes) */
-    int present_state;          /* PRESENT_* */
-    uint64_t present_gen;       /* bumped by RESYNC: a load begun before it is stale */
-    struct view *views[16];     /* by model; replaced when stale */
+    struct uset present;    /* users with events or a tombstone (hashes) */
+    int present_state;      /* PRESENT_* */
+    uint64_t present_gen;   /* bumped by RESYNC: a load begun before it is stale */
+    struct view *views[16]; /* by model; replaced when stale */
     int n_views;
     char store_id[33];
 };
 
 enum {
-    PRESENT_OFF = -1,   /* too many users or out of memory: every user is read */
-    PRESENT_UNLOADED,   /* not known yet (start, RESYNC, a failed load) */
+    PRESENT_OFF = -1, /* too many users or out of memory: every user is read */
+    PRESENT_UNLOADED, /* not known yet (start, RESYNC, a failed load) */
     PRESENT_LOADING,
     PRESENT_LOADED,
 };

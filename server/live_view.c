@@ -53,7 +53,6 @@ static void cat_free(void *p)
     free(p);
 }
 
-
 void live_views_clear(struct live_reco *lr)
 {
     smap_clear(&lr->catalog, cat_free);
@@ -77,7 +76,7 @@ static int cat_add(void *arg, const char *item, size_t len, const char *json, si
     struct cat_item *it = malloc(sizeof *it);
     if (!it || cat_item_from_json(json, json_len, it, NULL) != 0) {
         free(it);
-        return 0;   /* an unreadable record counts as none */
+        return 0; /* an unreadable record counts as none */
     }
     int oom;
     cat_free(smap_put(c->m, item, len, it, &oom));
@@ -131,14 +130,14 @@ static int catalog_refresh(struct live *l, enc_err *err)
             free(json);
             int oom;
             pthread_mutex_lock(&lr->lock);
-            if (it) {   /* a catalogue change: views rebuild */
+            if (it) { /* a catalogue change: views rebuild */
                 cat_free(smap_put(&lr->catalog, key, len, it, &oom));
                 lr->cat_gen++;
             }
             pthread_mutex_unlock(&lr->lock);
         }
     }
-    if (rc) {   /* try again next time */
+    if (rc) { /* try again next time */
         pthread_mutex_lock(&lr->lock);
         if (loaded)
             lr->cat_loaded = 0;
@@ -178,7 +177,7 @@ static int evitem_add(void *arg, const char *id, size_t len)
 struct cand {
     char *id;
     size_t len;
-    char *title;                /* or NULL */
+    char *title; /* or NULL */
     char **tags;
     size_t n_tags;
     int available;
@@ -245,7 +244,7 @@ struct item_users {
     struct live *l;
     const struct model *m;
     struct newitem *ni;
-    float *vecs;                /* n x F */
+    float *vecs; /* n x F */
     float *conf;
     size_t n, cap, events;
     int oom;
@@ -264,11 +263,12 @@ static int item_user(void *arg, const struct ev_event *e)
     int64_t row = ro->user_index(c->m->state, e->user, e->user_len);
     const float *u = row >= 0 ? ro->user_factors(c->m->state, row) : NULL;
     if (!u)
-        return 0;   /* a user the model lacks: their vector is not at hand here */
+        return 0; /* a user the model lacks: their vector is not at hand here */
     size_t F = ro->factors(c->m->state);
     if (c->n == c->cap) {
         size_t nc = c->cap ? 2 * c->cap : 16;
-        float *v = realloc(c->vecs, nc * F * sizeof *v), *cf = v ? realloc(c->conf, nc * sizeof *cf) : NULL;
+        float *v = realloc(c->vecs, nc * F * sizeof *v),
+              *cf = v ? realloc(c->conf, nc * sizeof *cf) : NULL;
         if (v)
             c->vecs = v;
         if (!cf) {
@@ -352,7 +352,7 @@ struct view *live_view_get(struct live *l, const struct model *m, int64_t now, v
     int need_id = !lr->store_id[0];
     pthread_mutex_unlock(&lr->lock);
     char id[33];
-    if (need_id && evstore_id(l->store, id, NULL) == 0) {   /* Redis was down at start */
+    if (need_id && evstore_id(l->store, id, NULL) == 0) { /* Redis was down at start */
         pthread_mutex_lock(&lr->lock);
         memcpy(lr->store_id, id, sizeof id);
         pthread_mutex_unlock(&lr->lock);
@@ -362,7 +362,7 @@ struct view *live_view_get(struct live *l, const struct model *m, int64_t now, v
     int need_items = !lr->evitems_loaded;
     pthread_mutex_unlock(&lr->lock);
     if (need_refresh && catalog_refresh(l, &err) != 0)
-        live_add(l, store_failures, 1);   /* serve what is known */
+        live_add(l, store_failures, 1); /* serve what is known */
     if (need_items) {
         struct smap fresh = {0};
         if (evstore_event_items(l->store, evitem_add, &fresh, &err) == 0) {
@@ -414,7 +414,7 @@ struct view *live_view_get(struct live *l, const struct model *m, int64_t now, v
         pthread_mutex_unlock(&lr->lock);
         return NULL;
     }
-    v->refs = 1;   /* the caller's; the table takes one when it is installed */
+    v->refs = 1; /* the caller's; the table takes one when it is installed */
     v->model = m->state;
     v->version = m->version;
     v->loaded_at = m->loaded_at;
@@ -434,7 +434,7 @@ struct view *live_view_get(struct live *l, const struct model *m, int64_t now, v
         if (it->available_until > now && it->available_until < v->valid_until)
             v->valid_until = it->available_until;
         int64_t row = ro->item_index(m->state, key, len);
-        if (row < 0) {   /* a new title */
+        if (row < 0) { /* a new title */
             cand_add(&cands, &n_cands, &cap_cands, key, len, it, now);
             continue;
         }
@@ -486,7 +486,7 @@ struct view *live_view_get(struct live *l, const struct model *m, int64_t now, v
         slot = lr->n_views++;
     } else {
         if (slot < 0)
-            slot = 0;   /* a table of 16 models: the first entry goes */
+            slot = 0; /* a table of 16 models: the first entry goes */
         live_view_unref(lr->views[slot]);
     }
     __atomic_add_fetch(&v->refs, 1, __ATOMIC_RELAXED);
@@ -525,9 +525,8 @@ static void insert_hit(struct reco_result *res, size_t k, int32_t row, float sco
     res->n = n;
 }
 
-void live_merge_new(const struct live_query *lq, const float *u, const char *user,
-                    size_t user_len, int cosine, int32_t skip, size_t k, size_t n_items,
-                    struct reco_result *res)
+void live_merge_new(const struct live_query *lq, const float *u, const char *user, size_t user_len,
+                    int cosine, int32_t skip, size_t k, size_t n_items, struct reco_result *res)
 {
     const struct view *v = lq->view;
     if (!v || !u)
@@ -547,7 +546,7 @@ void live_merge_new(const struct live_query *lq, const float *u, const char *use
         if (!ni->vec || !ni->available || (int32_t)i == skip)
             continue;
         if (user && smap_get(&ni->users, user, user_len))
-            continue;   /* the user has had it */
+            continue; /* the user has had it */
         float dot = 0, yn = 0;
         for (size_t f = 0; f < F; f++) {
             dot += u[f] * ni->vec[f];
@@ -558,8 +557,7 @@ void live_merge_new(const struct live_query *lq, const float *u, const char *use
     }
 }
 
-const char *live_fragment(const struct live_query *lq, int32_t row, size_t n_items,
-                          size_t *len)
+const char *live_fragment(const struct live_query *lq, int32_t row, size_t n_items, size_t *len)
 {
     const struct view *v = lq ? lq->view : NULL;
     if (!v)
@@ -579,8 +577,7 @@ const char *live_fragment(const struct live_query *lq, int32_t row, size_t n_ite
     return frag;
 }
 
-const char *live_new_item_id(const struct live_query *lq, int32_t row, size_t n_items,
-                             size_t *len)
+const char *live_new_item_id(const struct live_query *lq, int32_t row, size_t n_items, size_t *len)
 {
     const struct view *v = lq ? lq->view : NULL;
     if (!v || row < 0 || (size_t)row < n_items || (size_t)row - n_items >= v->n_news)

@@ -35,7 +35,7 @@ struct access_buf {
     char data[ACCESS_BUF_BYTES];
 };
 
-static pthread_mutex_t bufs_mu = PTHREAD_MUTEX_INITIALIZER;   /* guards the list */
+static pthread_mutex_t bufs_mu = PTHREAD_MUTEX_INITIALIZER; /* guards the list */
 static struct access_buf *bufs[ACCESS_MAX_THREADS];
 static int n_bufs;
 static __thread struct access_buf *my_buf;
@@ -54,7 +54,7 @@ void log_time(char out[32])
         strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
         cached_sec = tv.tv_sec;
     }
-    size_t n = strlen(cached);   /* 19 */
+    size_t n = strlen(cached); /* 19 */
     int ms = (int)(tv.tv_usec / 1000);
     memcpy(out, cached, n);
     out[n] = '.';
@@ -71,7 +71,8 @@ static int stderr_is_pipe;
 static void check_pipe(void)
 {
     struct stat st;
-    stderr_is_pipe = fstat(STDERR_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+    stderr_is_pipe =
+        fstat(STDERR_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 }
 
 static void write_all(const char *p, size_t n)
@@ -79,7 +80,7 @@ static void write_all(const char *p, size_t n)
     while (n > 0) {
         ssize_t k = write(STDERR_FILENO, p, n);
         if (k <= 0)
-            return;   /* stderr gone: nothing sensible to do */
+            return; /* stderr gone: nothing sensible to do */
         p += k;
         n -= (size_t)k;
     }
@@ -98,7 +99,7 @@ void slog(const char *level, const char *fmt, ...)
     buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", ts, level);
     buf_json_str(&b, msg, strlen(msg));
     buf_puts(&b, "}\n");
-    log_flush();   /* keep the two logs in order */
+    log_flush(); /* keep the two logs in order */
     if (!b.oom)
         write_all(b.data, b.len);
     buf_free(&b);
@@ -142,7 +143,7 @@ static void write_lines(const char *p, size_t n)
             k = PIPE_BUF;
             while (k > 0 && p[k - 1] != '\n')
                 k--;
-            if (k == 0) {   /* one very long line */
+            if (k == 0) { /* one very long line */
                 const char *nl = memchr(p, '\n', n);
                 k = nl ? (size_t)(nl - p) + 1 : n;
             }
@@ -156,7 +157,7 @@ static void write_lines(const char *p, size_t n)
 void log_access(const char *line, size_t len)
 {
     struct access_buf *b = thread_buf();
-    if (!b || len + 1 > ACCESS_BUF_BYTES) {   /* cannot buffer: one write, in order */
+    if (!b || len + 1 > ACCESS_BUF_BYTES) { /* cannot buffer: one write, in order */
         char *tmp = malloc(len + 1);
         if (tmp) {
             memcpy(tmp, line, len);
@@ -197,7 +198,7 @@ void log_flush(void)
 static struct hmac_sha256_ctx hash_keyed;
 static int hash_ready;
 static uint32_t request_prefix;
-static uint64_t request_counter;   /* atomic */
+static uint64_t request_counter; /* atomic */
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -248,8 +249,8 @@ static int read_key_file(const char *path, uint8_t *key, size_t *len, enc_err *e
     if (i != n || n % 2 || n < 2 * LOG_HASH_KEY_MIN || n > 2 * LOG_HASH_KEY_MAX)
         return enc_errf(err, ENC_EINVAL,
                         "log_hash_key_file %s: the first line must be %d to %d hex digits "
-                        "(e.g. openssl rand -hex 32)", path, 2 * LOG_HASH_KEY_MIN,
-                        2 * LOG_HASH_KEY_MAX);
+                        "(e.g. openssl rand -hex 32)",
+                        path, 2 * LOG_HASH_KEY_MIN, 2 * LOG_HASH_KEY_MAX);
     for (i = 0; i < n / 2; i++) {
         char b[3] = {line[2 * i], line[2 * i + 1], 0};
         key[i] = (uint8_t)strtoul(b, NULL, 16);
@@ -264,7 +265,7 @@ static void hash_default_key(void)
 {
     enc_err e;
     if (!hash_ready && log_ids_init(NULL, &e))
-        abort();   /* getrandom failed: no key, no hash */
+        abort(); /* getrandom failed: no key, no hash */
 }
 
 int log_ids_init(const char *key_file, enc_err *err)

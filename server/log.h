@@ -35,8 +35,8 @@ void log_time(char out[32]);
  * from the key: request ids take their prefix from separate random bytes.
  * (The salted hash this replaces put the salt's low 32 bits in every request
  * id; one log line gave back a 9-digit user id in 12 s of guessing.) */
-#define LOG_USER_HASH_LEN 18   /* "h:" + 16 hex digits */
-#define LOG_HASH_KEY_MIN 16    /* bytes */
+#define LOG_USER_HASH_LEN 18 /* "h:" + 16 hex digits */
+#define LOG_HASH_KEY_MIN 16  /* bytes */
 #define LOG_HASH_KEY_MAX 64
 
 /* Set the key (key_file NULL or "": random) and the request-id prefix

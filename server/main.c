@@ -69,7 +69,7 @@ static double now_mono(void)
 
 static pthread_mutex_t wd_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wd_cv;
-static double wd_deadline;   /* monotonic seconds; guarded by wd_mu */
+static double wd_deadline; /* monotonic seconds; guarded by wd_mu */
 static int wd_started;
 
 static void die_now(const char *why)
@@ -166,8 +166,9 @@ static void raise_fd_limit(const struct config *c)
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < want)
-        slog("warn", "open files limit %llu is below the %llu that max_connections %lld needs; "
-                     "connections past it wait in the listen backlog",
+        slog("warn",
+             "open files limit %llu is below the %llu that max_connections %lld needs; "
+             "connections past it wait in the listen backlog",
              (unsigned long long)rl.rlim_cur, (unsigned long long)want,
              (long long)c->max_connections);
 }
@@ -183,7 +184,7 @@ static int check_health(const struct config *c)
     struct timeval tv = {.tv_sec = 3};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (*c->tls_cert) {   /* no TLS client here: check that the port accepts */
+    if (*c->tls_cert) { /* no TLS client here: check that the port accepts */
         int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
         close(fd);
         return ok ? 0 : 1;
@@ -277,7 +278,7 @@ static void on_drained(uv_timer_t *t)
 
 static void begin_shutdown(int signum)
 {
-    if (stopping) {   /* a second signal: stop now */
+    if (stopping) { /* a second signal: stop now */
         slog("warn", "second signal: stopping at once");
         uv_stop(loop);
         return;
@@ -288,8 +289,8 @@ static void begin_shutdown(int signum)
     __atomic_store_n(&srv.ready, 0, __ATOMIC_RELAXED);
     /* SIGINT is a person at a terminal: no drain period. */
     int64_t drain = signum == SIGTERM ? srv.cfg.drain_seconds : 0;
-    slog("info", "%s: /readyz now 503; draining for %llds", signum == SIGTERM ? "SIGTERM" : "SIGINT",
-         (long long)drain);
+    slog("info", "%s: /readyz now 503; draining for %llds",
+         signum == SIGTERM ? "SIGTERM" : "SIGINT", (long long)drain);
     uv_timer_start(&drain_timer, on_drained, (uint64_t)drain * 1000, 0);
 }
 
@@ -345,7 +346,7 @@ int main(int argc, char **argv)
 
     /* Phase 2: secrets (and the scoring kernel, which must be known before
      * models load). */
-    static struct st_open_opts file_opts;   /* outlives the registry */
+    static struct st_open_opts file_opts; /* outlives the registry */
     file_opts.max_header_bytes = (size_t)srv.cfg.max_model_header_bytes;
     file_opts.read_max_bytes = (size_t)srv.cfg.model_read_max_bytes;
     struct model_load_opts load_opts = model_default_opts;
@@ -357,9 +358,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "encore-server: configuration error: %s\n", err.msg);
         return 2;
     }
-    slog("info", "auth: %d inference token(s)%s, admin API %s; %s",
-         auth_infer_tokens(srv.auth), auth_infer_tokens(srv.auth) ? "" : " (inference is open)",
-         auth_admin_tokens(srv.auth) ? "enabled" : "disabled", *srv.cfg.tls_cert ? "HTTPS" : "HTTP");
+    slog("info", "auth: %d inference token(s)%s, admin API %s; %s", auth_infer_tokens(srv.auth),
+         auth_infer_tokens(srv.auth) ? "" : " (inference is open)",
+         auth_admin_tokens(srv.auth) ? "enabled" : "disabled",
+         *srv.cfg.tls_cert ? "HTTPS" : "HTTP");
 
     /* Phase 3: models (from object storage: mirrored into cache_dir first). */
     if (remote_init(&srv, &err)) {
@@ -367,8 +369,8 @@ int main(int argc, char **argv)
         return 2;
     }
     srv.metrics = metrics_new();
-    if (!srv.metrics || registry_new(srv.cfg.models, (int)srv.cfg.versions_kept, &load_opts, &srv.reg,
-                                          &err)) {
+    if (!srv.metrics ||
+        registry_new(srv.cfg.models, (int)srv.cfg.versions_kept, &load_opts, &srv.reg, &err)) {
         fprintf(stderr, "encore-server: out of memory\n");
         return 1;
     }
@@ -401,8 +403,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "encore-server: events: %s\n", err.msg);
             return 2;
         }
-        slog("warn", "events: the default store ./events cannot be opened (%s); events are off "
-                     "(set the events option: a writable directory, redis://HOST:PORT, or off)",
+        slog("warn",
+             "events: the default store ./events cannot be opened (%s); events are off "
+             "(set the events option: a writable directory, redis://HOST:PORT, or off)",
              err.msg);
     }
     if (srv.live)
@@ -465,7 +468,7 @@ int main(int argc, char **argv)
     uv_walk(loop, close_walk, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
-    live_close(srv.live);   /* after HTTP: finishes the queued appends */
+    live_close(srv.live); /* after HTTP: finishes the queued appends */
     experiments_free();
     registry_free(srv.reg);
     remote_free();

@@ -97,7 +97,7 @@ size_t proto_v2_write(buf *o, const char *model, int64_t version, const struct p
                       const struct model_io *io, const float *prob, size_t n)
 {
     size_t C = io->n_classes;
-    buf tail;   /* binary outputs, appended after the JSON */
+    buf tail; /* binary outputs, appended after the JSON */
     buf_init(&tail);
     buf_puts(o, "{\"model_name\":");
     buf_json_str(o, model, strlen(model));
@@ -158,7 +158,7 @@ size_t proto_v2_write(buf *o, const char *model, int64_t version, const struct p
 size_t proto_v2_write_reco(buf *o, const struct model *m, const struct proto_v2_req *req,
                            const struct reco_hit *hits, size_t n, size_t stride, size_t kmin)
 {
-    buf tail;   /* binary outputs, appended after the JSON */
+    buf tail; /* binary outputs, appended after the JSON */
     buf_init(&tail);
     buf_puts(o, "{\"model_name\":");
     buf_json_str(o, m->name, strlen(m->name));
@@ -171,12 +171,14 @@ size_t proto_v2_write_reco(buf *o, const struct model *m, const struct proto_v2_
     }
     buf_puts(o, ",\"outputs\":[");
     if (req->outputs & 1u) {
-        buf_printf(o, "{\"name\":\"item_ids\",\"datatype\":\"BYTES\",\"shape\":[%zu,%zu],", n, kmin);
+        buf_printf(o, "{\"name\":\"item_ids\",\"datatype\":\"BYTES\",\"shape\":[%zu,%zu],", n,
+                   kmin);
         buf_puts(o, req->binary & 1u ? "" : "\"data\":[");
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < kmin; j++) {
                 size_t len;
-                const char *id = m->ops->reco->item_id(m->state, (size_t)hits[i * stride + j].item, &len);
+                const char *id =
+                    m->ops->reco->item_id(m->state, (size_t)hits[i * stride + j].item, &len);
                 if (req->binary & 1u)
                     binproto_put_bytes(&tail, id, len);
                 else {

@@ -23,24 +23,24 @@
 
 #include "image.h"
 
-
-#define MAXD 8   /* dimensions of one tensor or one nested instance */
+#define MAXD 8 /* dimensions of one tensor or one nested instance */
 
 enum dtype { DT_ANY = 0, DT_FP32, DT_FP64, DT_INT32, DT_INT64, DT_UINT8, DT_BYTES };
-static const char *const dt_names[] = {"a number", "FP32", "FP64", "INT32", "INT64", "UINT8", "BYTES"};
+static const char *const dt_names[] = {"a number", "FP32",  "FP64", "INT32",
+                                       "INT64",    "UINT8", "BYTES"};
 
 /* ---- error locations --------------------------------------------------- */
 
 /* Where a value sits; formatted only when an error is reported. */
 struct where {
-    const char *base;        /* "instances", "inputs" */
-    size_t base_i;           /* instance index (V1) or tensor index (V2) */
-    const char *sub;         /* ".data", ".b64" or "" */
-    size_t idx[MAXD];        /* nested indexes below base[base_i]sub */
+    const char *base; /* "instances", "inputs" */
+    size_t base_i;    /* instance index (V1) or tensor index (V2) */
+    const char *sub;  /* ".data", ".b64" or "" */
+    size_t idx[MAXD]; /* nested indexes below base[base_i]sub */
     int depth;
-    const char *key;         /* ".key" (a named feature), or NULL */
-    const char *feature;     /* " (feature)" for positional values, or NULL */
-    long long instance;      /* " (instance k)" for V2 data, or -1 */
+    const char *key;     /* ".key" (a named feature), or NULL */
+    const char *feature; /* " (feature)" for positional values, or NULL */
+    long long instance;  /* " (instance k)" for V2 data, or -1 */
 };
 
 static int where_errf(enc_err *err, const struct where *w, const char *fmt, ...)
@@ -49,7 +49,8 @@ static int where_errf(enc_err *err, const struct where *w, const char *fmt, ...)
 static int where_errf(enc_err *err, const struct where *w, const char *fmt, ...)
 {
     char path[320], msg[400];
-    size_t n = (size_t)snprintf(path, sizeof path, "%s[%zu]%s", w->base, w->base_i, w->sub ? w->sub : "");
+    size_t n =
+        (size_t)snprintf(path, sizeof path, "%s[%zu]%s", w->base, w->base_i, w->sub ? w->sub : "");
     for (int d = 0; d < w->depth && n < sizeof path; d++)
         n += (size_t)snprintf(path + n, sizeof path - n, "[%zu]", w->idx[d]);
     if (w->key && n < sizeof path)
@@ -68,14 +69,20 @@ static int where_errf(enc_err *err, const struct where *w, const char *fmt, ...)
 static const char *kind(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
     case JSON_INTEGER:
-    case JSON_REAL: return "a number";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
     }
 }
 
@@ -183,8 +190,8 @@ static int to_float(const json_t *v, enum dtype dt, const struct model_io *io, f
     if (!isfinite(d) || !isfinite(f))
         return where_errf(err, w, "%g is not a finite 32-bit float (NaN/Inf are not accepted)", d);
     if (io->min_value < io->max_value && (f < io->min_value || f > io->max_value))
-        return where_errf(err, w, "%g is out of range: the model accepts %g to %g", d, io->min_value,
-                          io->max_value);
+        return where_errf(err, w, "%g is out of range: the model accepts %g to %g", d,
+                          io->min_value, io->max_value);
     *out = f;
     return 0;
 }
@@ -211,12 +218,12 @@ struct walker {
     enum dtype dt;
     const struct model_io *io;
     const struct proto_limits *lim;
-    float *x;                     /* numeric destination */
-    const char **text;            /* text destination */
+    float *x;          /* numeric destination */
+    const char **text; /* text destination */
     size_t *text_len;
-    size_t n;                     /* leaves written */
-    size_t per_instance;          /* V2: leaves per instance (for messages) */
-    int64_t shape[MAXD];          /* expected nested shape */
+    size_t n;            /* leaves written */
+    size_t per_instance; /* V2: leaves per instance (for messages) */
+    int64_t shape[MAXD]; /* expected nested shape */
     int ndim;
     struct where w;
     enc_err *err;
@@ -312,7 +319,8 @@ static int image_instance(const json_t *b64, const struct model_io *io, float *d
     if (nq != 2) {
         char sh[96];
         fmt_shape(sh, sizeof sh, s, nd, NULL);
-        return where_errf(err, w, "this model's input shape %s is not one grayscale image plane", sh);
+        return where_errf(err, w, "this model's input shape %s is not one grayscale image plane",
+                          sh);
     }
     size_t len;
     unsigned char *bytes = image_b64_decode(json_string_value(b64), json_string_length(b64), &len);
@@ -325,7 +333,7 @@ static int image_instance(const json_t *b64, const struct model_io *io, float *d
     if (!gray)
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
     else if ((rc = image_decode_gray(bytes, len, q[0], q[1], gray, &e)) == ENC_EINVAL)
-        where_errf(err, w, "%s", e.msg);   /* the decoder's message, after where */
+        where_errf(err, w, "%s", e.msg); /* the decoder's message, after where */
     else if (rc)
         enc_errf(err, rc, "%s", e.msg);
     float scale = io->max_value <= 1.0 ? 1.0f / 255.0f : 1.0f;
@@ -360,8 +368,10 @@ static int v1_numeric(const json_t *v, const struct model_io *io, float *dst, st
             char got[96], want[96];
             fmt_shape(got, sizeof got, k.shape, k.ndim, NULL);
             fmt_shape(want, sizeof want, s, nd, NULL);
-            return where_errf(err, w, "shape %s does not match the model's input shape %s (or a flat array of %zu)",
-                              got, want, nf);
+            return where_errf(
+                err, w,
+                "shape %s does not match the model's input shape %s (or a flat array of %zu)", got,
+                want, nf);
         }
         return walk(&k, v, 0);
     }
@@ -390,8 +400,7 @@ static int v1_numeric(const json_t *v, const struct model_io *io, float *dst, st
         if (json_object_size(v) != nf) {
             const char *key;
             json_t *x;
-            json_object_foreach((json_t *)v, key, x)
-            {
+            json_object_foreach((json_t *)v, key, x) {
                 size_t j = 0;
                 while (j < nf && strcmp(key, io->feature_names[j]))
                     j++;
@@ -411,10 +420,12 @@ static int v1_text(const json_t *v, const struct proto_limits *lim, const char *
     if (json_is_object(v)) {
         const char *key;
         json_t *x;
-        json_object_foreach((json_t *)v, key, x)
-        {
+        json_object_foreach((json_t *)v, key, x) {
             if (strcmp(key, "text"))
-                return where_errf(err, w, "unknown field '%.64s' (a text instance is a string or {\"text\": string})", key);
+                return where_errf(
+                    err, w,
+                    "unknown field '%.64s' (a text instance is a string or {\"text\": string})",
+                    key);
         }
         w->key = "text";
         v = json_object_get(v, "text");
@@ -435,21 +446,21 @@ int proto_v1_parse(const json_t *root, const struct model_io *io, const struct p
         return enc_errf(err, ENC_EINVAL, "the body must be a JSON object");
     const char *key, *field = NULL;
     json_t *v, *inst = NULL;
-    json_object_foreach((json_t *)root, key, v)
-    {
+    json_object_foreach((json_t *)root, key, v) {
         if (!strcmp(key, "instances") || !strcmp(key, "inputs")) {
             if (inst)
                 return enc_errf(err, ENC_EINVAL, "give 'instances' or 'inputs', not both");
             inst = v;
             field = key;
         } else
-            return enc_errf(err, ENC_EINVAL, "unknown field '%.64s' (expected 'instances' or 'inputs')",
-                            key);
+            return enc_errf(err, ENC_EINVAL,
+                            "unknown field '%.64s' (expected 'instances' or 'inputs')", key);
     }
     if (!inst)
         return enc_errf(err, ENC_EINVAL, "'instances' is required: an array of instances");
     if (!json_is_array(inst))
-        return enc_errf(err, ENC_EINVAL, "'%s' must be an array of instances, got %s", field, kind(inst));
+        return enc_errf(err, ENC_EINVAL, "'%s' must be an array of instances, got %s", field,
+                        kind(inst));
     size_t n = json_array_size(inst);
     if (n == 0)
         return enc_errf(err, ENC_EINVAL, "'%s' is empty", field);
@@ -480,8 +491,7 @@ int proto_v2_parse_request(const json_t *root, const char *const *out_names, siz
         return enc_errf(err, ENC_EINVAL, "the body must be a JSON object");
     const char *key;
     json_t *v, *inputs = NULL, *outputs = NULL;
-    json_object_foreach((json_t *)root, key, v)
-    {
+    json_object_foreach((json_t *)root, key, v) {
         if (!strcmp(key, "id")) {
             if (!json_is_string(v))
                 return enc_errf(err, ENC_EINVAL, "'id' must be a string, got %s", kind(v));
@@ -497,32 +507,38 @@ int proto_v2_parse_request(const json_t *root, const char *const *out_names, siz
             outputs = v;
         else
             return enc_errf(err, ENC_EINVAL,
-                            "unknown field '%.64s' (expected id, parameters, inputs, outputs)", key);
+                            "unknown field '%.64s' (expected id, parameters, inputs, outputs)",
+                            key);
     }
     if (!inputs)
         return enc_errf(err, ENC_EINVAL, "'inputs' is required: [{name, shape, datatype, data}]");
     if (!json_is_array(inputs))
-        return enc_errf(err, ENC_EINVAL, "'inputs' must be an array of tensors, got %s", kind(inputs));
+        return enc_errf(err, ENC_EINVAL, "'inputs' must be an array of tensors, got %s",
+                        kind(inputs));
     if (json_array_size(inputs) != 1)
         return enc_errf(err, ENC_EINVAL, "this model takes one input tensor; 'inputs' has %zu",
                         json_array_size(inputs));
     req->input = json_array_get(inputs, 0);
     if (!json_is_object(req->input))
-        return enc_errf(err, ENC_EINVAL, "inputs[0] must be an object {name, shape, datatype, data}");
+        return enc_errf(err, ENC_EINVAL,
+                        "inputs[0] must be an object {name, shape, datatype, data}");
     if (!outputs || (json_is_array(outputs) && json_array_size(outputs) == 0)) {
         req->outputs = (1u << n_out) - 1;
         return binproto_outputs(root, out_names, n_out, &req->binary, err);
     }
     if (!json_is_array(outputs))
-        return enc_errf(err, ENC_EINVAL, "'outputs' must be an array of {\"name\": ...}, got %s", kind(outputs));
+        return enc_errf(err, ENC_EINVAL, "'outputs' must be an array of {\"name\": ...}, got %s",
+                        kind(outputs));
     for (size_t i = 0; i < json_array_size(outputs); i++) {
         json_t *o = json_array_get(outputs, i), *name = json_object_get(o, "name");
         if (!json_is_object(o) || !json_is_string(name))
-            return enc_errf(err, ENC_EINVAL, "outputs[%zu] must be an object with a string 'name'", i);
-        json_object_foreach(o, key, v)
-        {
+            return enc_errf(err, ENC_EINVAL, "outputs[%zu] must be an object with a string 'name'",
+                            i);
+        json_object_foreach(o, key, v) {
             if (strcmp(key, "name") && strcmp(key, "parameters"))
-                return enc_errf(err, ENC_EINVAL, "outputs[%zu]: unknown field '%.64s' (expected name, parameters)", i, key);
+                return enc_errf(err, ENC_EINVAL,
+                                "outputs[%zu]: unknown field '%.64s' (expected name, parameters)",
+                                i, key);
         }
         size_t j = 0;
         while (j < n_out && strcmp(json_string_value(name), out_names[j]))
@@ -532,8 +548,10 @@ int proto_v2_parse_request(const json_t *root, const char *const *out_names, siz
             size_t k = 0;
             have[0] = '\0';
             for (size_t t = 0; t < n_out && k < sizeof have; t++)
-                k += (size_t)snprintf(have + k, sizeof have - k, "%s%s", t ? ", " : "", out_names[t]);
-            return enc_errf(err, ENC_EINVAL, "outputs[%zu]: unknown output '%.64s' (this model has %s)", i,
+                k += (size_t)snprintf(have + k, sizeof have - k, "%s%s", t ? ", " : "",
+                                      out_names[t]);
+            return enc_errf(err, ENC_EINVAL,
+                            "outputs[%zu]: unknown output '%.64s' (this model has %s)", i,
                             json_string_value(name), have);
         }
         req->outputs |= 1u << j;
@@ -546,8 +564,8 @@ static enum dtype dtype_of(const char *s)
     static const struct {
         const char *name;
         enum dtype dt;
-    } t[] = {{"FP32", DT_FP32}, {"FP64", DT_FP64}, {"INT32", DT_INT32}, {"INT64", DT_INT64},
-             {"UINT8", DT_UINT8}, {"BYTES", DT_BYTES}};
+    } t[] = {{"FP32", DT_FP32},   {"FP64", DT_FP64},   {"INT32", DT_INT32},
+             {"INT64", DT_INT64}, {"UINT8", DT_UINT8}, {"BYTES", DT_BYTES}};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)
         if (!strcmp(s, t[i].name))
             return t[i].dt;
@@ -562,9 +580,9 @@ int proto_v2_parse_tensor(const json_t *input, const struct binproto_slice *bin,
     const char *key;
     json_t *v, *name = NULL, *shape = NULL, *dtype = NULL, *data = NULL, *params = NULL;
     if (!json_is_object(input))
-        return enc_errf(err, ENC_EINVAL, "inputs[0] must be an object {name, shape, datatype, data}");
-    json_object_foreach((json_t *)input, key, v)
-    {
+        return enc_errf(err, ENC_EINVAL,
+                        "inputs[0] must be an object {name, shape, datatype, data}");
+    json_object_foreach((json_t *)input, key, v) {
         if (!strcmp(key, "name"))
             name = v;
         else if (!strcmp(key, "shape"))
@@ -576,9 +594,10 @@ int proto_v2_parse_tensor(const json_t *input, const struct binproto_slice *bin,
         else if (!strcmp(key, "parameters"))
             params = v;
         else
-            return enc_errf(err, ENC_EINVAL,
-                            "inputs[0]: unknown field '%.64s' (expected name, shape, datatype, data, parameters)",
-                            key);
+            return enc_errf(
+                err, ENC_EINVAL,
+                "inputs[0]: unknown field '%.64s' (expected name, shape, datatype, data, parameters)",
+                key);
     }
     if (!json_is_string(name))
         return enc_errf(err, ENC_EINVAL, "inputs[0].name is required: a string");
@@ -586,23 +605,28 @@ int proto_v2_parse_tensor(const json_t *input, const struct binproto_slice *bin,
         return enc_errf(err, ENC_EINVAL, "inputs[0].parameters must be an object");
     int is_bin = params && json_object_get(params, "binary_data_size");
     if (is_bin && !(bin && bin->data))
-        return enc_errf(err, ENC_EINVAL, "inputs[0]: parameters.binary_data_size needs the binary "
+        return enc_errf(err, ENC_EINVAL,
+                        "inputs[0]: parameters.binary_data_size needs the binary "
                         "tensor data extension's Inference-Header-Content-Length header");
     if (!json_is_string(dtype))
-        return enc_errf(err, ENC_EINVAL, "inputs[0].datatype is required: FP32, FP64, INT32, INT64, UINT8 or BYTES");
+        return enc_errf(err, ENC_EINVAL,
+                        "inputs[0].datatype is required: FP32, FP64, INT32, INT64, UINT8 or BYTES");
     enum dtype dt = dtype_of(json_string_value(dtype));
     if (dt == DT_ANY)
-        return enc_errf(err, ENC_EINVAL,
-                        "inputs[0].datatype '%.32s' is not supported (FP32, FP64, INT32, INT64, UINT8, BYTES)",
-                        json_string_value(dtype));
+        return enc_errf(
+            err, ENC_EINVAL,
+            "inputs[0].datatype '%.32s' is not supported (FP32, FP64, INT32, INT64, UINT8, BYTES)",
+            json_string_value(dtype));
     if (!json_is_array(shape) || json_array_size(shape) == 0 || json_array_size(shape) > MAXD)
-        return enc_errf(err, ENC_EINVAL, "inputs[0].shape is required: an array of 1 to %d sizes", MAXD);
+        return enc_errf(err, ENC_EINVAL, "inputs[0].shape is required: an array of 1 to %d sizes",
+                        MAXD);
     int64_t sh[MAXD];
     int nd = (int)json_array_size(shape);
     for (int d = 0; d < nd; d++) {
         json_t *x = json_array_get(shape, (size_t)d);
         if (!json_is_integer(x) || json_integer_value(x) < 0)
-            return enc_errf(err, ENC_EINVAL, "inputs[0].shape[%d] must be a non-negative integer", d);
+            return enc_errf(err, ENC_EINVAL, "inputs[0].shape[%d] must be a non-negative integer",
+                            d);
         sh[d] = json_integer_value(x);
     }
     char got[128], want[128];
@@ -610,32 +634,36 @@ int proto_v2_parse_tensor(const json_t *input, const struct binproto_slice *bin,
     size_t per;
     if (io->kind == MODEL_INPUT_TEXT) {
         if (dt != DT_BYTES)
-            return enc_errf(err, ENC_EINVAL, "inputs[0].datatype: this model takes text as BYTES, not %s",
+            return enc_errf(err, ENC_EINVAL,
+                            "inputs[0].datatype: this model takes text as BYTES, not %s",
                             dt_names[dt]);
         if (nd > 2 || (nd == 2 && sh[1] != 1))
-            return enc_errf(err, ENC_EINVAL, "inputs[0].shape %s: a text model takes [N] or [N, 1]", got);
+            return enc_errf(err, ENC_EINVAL, "inputs[0].shape %s: a text model takes [N] or [N, 1]",
+                            got);
         per = 1;
     } else {
         if (dt == DT_BYTES)
-            return enc_errf(err, ENC_EINVAL,
-                            "inputs[0].datatype: this model takes numbers (FP32, FP64, INT32, INT64 or UINT8), not BYTES");
+            return enc_errf(
+                err, ENC_EINVAL,
+                "inputs[0].datatype: this model takes numbers (FP32, FP64, INT32, INT64 or UINT8), not BYTES");
         int64_t s[4];
         int ns = io_shape(io, s);
         per = io->n_features;
         if (nd < 2 || shape_count(sh + 1, nd - 1, INT64_MAX) != (int64_t)per ||
             (nd > 2 && !squeeze_eq(sh + 1, nd - 1, s, ns))) {
             fmt_shape(want, sizeof want, s, ns, "N");
-            return enc_errf(err, ENC_EINVAL, "inputs[0].shape %s does not match the model's input %s (or [N, %zu])",
+            return enc_errf(err, ENC_EINVAL,
+                            "inputs[0].shape %s does not match the model's input %s (or [N, %zu])",
                             got, want, per);
         }
     }
     if (sh[0] == 0)
         return enc_errf(err, ENC_EINVAL, "inputs[0].shape %s holds no instances", got);
     if (sh[0] > (int64_t)lim->max_instances)
-        return enc_errf(err, ENC_EINVAL, "inputs[0] has %lld instances; the limit is %zu", (long long)sh[0],
-                        lim->max_instances);
+        return enc_errf(err, ENC_EINVAL, "inputs[0] has %lld instances; the limit is %zu",
+                        (long long)sh[0], lim->max_instances);
     size_t n = (size_t)sh[0], total = n * per;
-    if (is_bin) {   /* binproto_inputs checked the size against the shape */
+    if (is_bin) { /* binproto_inputs checked the size against the shape */
         char what[96];
         snprintf(what, sizeof what, "inputs[0] (%.64s)", json_string_value(name));
         int rc = alloc_input(out, io, n, err);
@@ -649,8 +677,13 @@ int proto_v2_parse_tensor(const json_t *input, const struct binproto_slice *bin,
         return rc;
     }
     if (!json_is_array(data))
-        return enc_errf(err, ENC_EINVAL, "inputs[0].data is required: an array (flat row-major or nested)");
-    struct walker k = {.dt = dt, .io = io, .lim = lim, .per_instance = per, .err = err,
+        return enc_errf(err, ENC_EINVAL,
+                        "inputs[0].data is required: an array (flat row-major or nested)");
+    struct walker k = {.dt = dt,
+                       .io = io,
+                       .lim = lim,
+                       .per_instance = per,
+                       .err = err,
                        .w = {.base = "inputs", .base_i = 0, .sub = ".data", .instance = -1}};
     int64_t dsh[MAXD];
     int dnd;
@@ -669,7 +702,8 @@ int proto_v2_parse_tensor(const json_t *input, const struct binproto_slice *bin,
         if (!same) {
             char dg[128];
             fmt_shape(dg, sizeof dg, dsh, dnd, NULL);
-            return enc_errf(err, ENC_EINVAL, "inputs[0].data is nested as %s but the shape is %s", dg, got);
+            return enc_errf(err, ENC_EINVAL, "inputs[0].data is nested as %s but the shape is %s",
+                            dg, got);
         }
         k.ndim = nd;
         memcpy(k.shape, sh, sizeof(int64_t) * (size_t)nd);
@@ -712,9 +746,10 @@ int proto_v2_parse_reco(const json_t *root, const struct binproto_slice *bin, si
         out->exclude_seen = json_is_true(pe);
     const json_t *dt = json_object_get(out->req.input, "datatype");
     if (json_is_string(dt) && strcmp(json_string_value(dt), "BYTES"))
-        return enc_errf(err, ENC_EINVAL,
-                        "inputs[0].datatype: a recommendation model takes user ids as BYTES, not %.32s",
-                        json_string_value(dt));
+        return enc_errf(
+            err, ENC_EINVAL,
+            "inputs[0].datatype: a recommendation model takes user ids as BYTES, not %.32s",
+            json_string_value(dt));
     static const struct model_io ids = {.kind = MODEL_INPUT_TEXT};
     struct proto_limits lim = {max_instances, PROTO_V2_MAX_USER_BYTES};
     return proto_v2_parse_tensor(out->req.input, bin, &ids, &lim, &out->users, err);

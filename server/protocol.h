@@ -39,8 +39,8 @@
 
 /* Request limits (from the server configuration). */
 struct proto_limits {
-    size_t max_instances;    /* instances per request */
-    size_t max_text_bytes;   /* bytes per text instance */
+    size_t max_instances;  /* instances per request */
+    size_t max_text_bytes; /* bytes per text instance */
 };
 
 /* A parsed, validated batch. `batch` is what ops->predict takes; it points
@@ -48,9 +48,9 @@ struct proto_limits {
  * was parsed from (so the tree must outlive the batch). */
 struct proto_input {
     struct model_batch batch;
-    float *x;                /* owned: n * io->n_features (numeric) */
-    const char **text;       /* owned array; strings borrowed from the JSON tree */
-    size_t *text_len;        /* owned */
+    float *x;          /* owned: n * io->n_features (numeric) */
+    const char **text; /* owned array; strings borrowed from the JSON tree */
+    size_t *text_len;  /* owned */
 };
 
 /* Release the owned arrays; the struct is zeroed. NULL ok. */
@@ -70,14 +70,14 @@ int proto_v1_parse(const json_t *root, const struct model_io *io, const struct p
 /* The V2 envelope: everything but the tensor contents. */
 #define PROTO_V2_MAX_OUTPUTS 4
 struct proto_v2_req {
-    const char *id;          /* borrowed from the tree; NULL when absent */
+    const char *id; /* borrowed from the tree; NULL when absent */
     size_t id_len;
-    const json_t *parameters;   /* borrowed request-level parameters, or NULL */
-    const json_t *input;        /* borrowed: the one input tensor object */
-    unsigned outputs;           /* bit i set: out_names[i] was requested (all
-                                   bits when the request names no outputs) */
-    unsigned binary;            /* bit i set: out_names[i] goes back as binary
-                                   data (binproto_outputs) */
+    const json_t *parameters; /* borrowed request-level parameters, or NULL */
+    const json_t *input;      /* borrowed: the one input tensor object */
+    unsigned outputs;         /* bit i set: out_names[i] was requested (all
+                                 bits when the request names no outputs) */
+    unsigned binary;          /* bit i set: out_names[i] goes back as binary
+                                 data (binproto_outputs) */
 };
 
 /* Check a V2 inference request's envelope: known fields only, "id" a string,
@@ -106,7 +106,7 @@ void proto_v1_write(buf *o, const char *model, int64_t version, const struct mod
                     const float *prob, size_t n);
 
 /* Output names of a V2 classifier response, in bit order of req->outputs. */
-extern const char *const proto_v2_class_outputs[2];   /* "label", "probabilities" */
+extern const char *const proto_v2_class_outputs[2]; /* "label", "probabilities" */
 
 /* Append a V2 inference response: model_name, model_version, id (echoed)
  * and the requested outputs: label BYTES [N], probabilities FP32 [N, C],
@@ -114,12 +114,12 @@ extern const char *const proto_v2_class_outputs[2];   /* "label", "probabilities
  * Returns the JSON's length when there is binary data (the response's
  * Inference-Header-Content-Length), else 0. */
 size_t proto_v2_write(buf *o, const char *model, int64_t version, const struct proto_v2_req *req,
-                    const struct model_io *io, const float *prob, size_t n);
+                      const struct model_io *io, const float *prob, size_t n);
 
 /* ---- recommendation models through V2 ---------------------------------- */
 
 /* Output names of a V2 recommend response, in bit order of req->outputs. */
-extern const char *const proto_v2_reco_outputs[2];   /* "item_ids", "scores" */
+extern const char *const proto_v2_reco_outputs[2]; /* "item_ids", "scores" */
 
 /* A parsed V2 recommend request: inputs[0] holds N user ids (BYTES, each at
  * most PROTO_V2_MAX_USER_BYTES); parameters.k (1..max_k, default 10) and
@@ -127,7 +127,7 @@ extern const char *const proto_v2_reco_outputs[2];   /* "item_ids", "scores" */
 #define PROTO_V2_MAX_USER_BYTES 256
 struct proto_v2_reco {
     struct proto_v2_req req;
-    struct proto_input users;   /* users.batch.text[i], text_len[i]: borrowed from the tree */
+    struct proto_input users; /* users.batch.text[i], text_len[i]: borrowed from the tree */
     size_t k;
     int exclude_seen;
 };
@@ -144,7 +144,7 @@ int proto_v2_parse_reco(const json_t *root, const struct binproto_slice *bin, si
  * rectangular: kmin is the fewest hits any user got); binary as in
  * proto_v2_write, whose return value it shares. */
 size_t proto_v2_write_reco(buf *o, const struct model *m, const struct proto_v2_req *req,
-                         const struct reco_hit *hits, size_t n, size_t stride, size_t kmin);
+                           const struct reco_hit *hits, size_t n, size_t stride, size_t kmin);
 
 /* V2 model metadata {name, versions, platform, inputs, outputs} for `m`
  * (inputs/outputs from its model_io, or the recommend tensors). `versions`

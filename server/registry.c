@@ -25,19 +25,19 @@ struct refusal {
 
 struct entry {
     char *name;
-    struct model *versions[MAX_KEPT];   /* [0] = served, then others, most recent first */
+    struct model *versions[MAX_KEPT]; /* [0] = served, then others, most recent first */
     int n;
-    int64_t failures;                   /* versions of this name refused */
-    int64_t pin;                        /* this replica's pin (admin reload), 0 = none */
-    int64_t repo_pin;                   /* REPO/NAME/pinned when last read, 0 = none */
-    struct refusal refused[MAX_REFUSED];   /* a ring */
+    int64_t failures;                    /* versions of this name refused */
+    int64_t pin;                         /* this replica's pin (admin reload), 0 = none */
+    int64_t repo_pin;                    /* REPO/NAME/pinned when last read, 0 = none */
+    struct refusal refused[MAX_REFUSED]; /* a ring */
     int n_refused;
 };
 
 struct registry {
     char *repo;
     int kept;
-    struct model_load_opts opts;   /* every load's; the family table is static */
+    struct model_load_opts opts; /* every load's; the family table is static */
     pthread_mutex_t mu;
     struct entry *e;
     int n, cap;
@@ -118,7 +118,7 @@ void registry_install(struct registry *r, struct model *m)
         return;
     }
     if (e->n > 0 && m->version != e->versions[0]->version)
-        r->stats.reloads++;   /* another version replaces the one served */
+        r->stats.reloads++; /* another version replaces the one served */
     /* The new one is served ([0]); the rest keep their order (most recently
      * served first); a loaded copy of the same version is replaced. */
     for (int i = 0; i < e->n; i++)
@@ -172,9 +172,10 @@ static int load_version(struct registry *r, const char *name, int64_t version, s
     }
     pthread_mutex_unlock(&r->mu);
     if (rc) {
-        slog("error", "model %s version %lld refused (the served version, if any, keeps serving): %s",
-             name, (long long)version, err->msg);
-        malloc_trim(0);   /* what a refused file made the loader allocate goes back to the OS */
+        slog("error",
+             "model %s version %lld refused (the served version, if any, keeps serving): %s", name,
+             (long long)version, err->msg);
+        malloc_trim(0); /* what a refused file made the loader allocate goes back to the OS */
         return rc;
     }
     slog("info", "model %s version %lld loaded (%s, %.1f ms)", name, (long long)version,
@@ -282,7 +283,7 @@ static int prepare_exact(struct registry *r, const char *name, int64_t want, int
         return enc_errf(err, ENC_ENOTFOUND, "no version %lld of model %s (%s)", (long long)want,
                         name, strerror(errno));
     if (!retry && known_refused(r, name, want))
-        return 0;   /* refused before, unchanged: logged and counted once */
+        return 0; /* refused before, unchanged: logged and counted once */
     int rc = load_version(r, name, want, out, err);
     return rc ? rc : 1;
 }
@@ -298,7 +299,7 @@ int registry_prepare(struct registry *r, const char *name, int64_t version, int 
     snprintf(dir, sizeof dir, "%s/%s", r->repo, name);
     if (flags & REG_UNPIN)
         set_pins(r, name, 0, -1);
-    if (version > 0) {   /* an exact version: the admin route pins it */
+    if (version > 0) { /* an exact version: the admin route pins it */
         int rc = prepare_exact(r, name, version, 1, out, err);
         if (rc >= 0 && (flags & REG_PIN))
             registry_pin(r, name, version);
@@ -314,7 +315,7 @@ int registry_prepare(struct registry *r, const char *name, int64_t version, int 
     }
     pthread_mutex_unlock(&r->mu);
     int rc = repo_read_pin(dir, &repo_pin, err);
-    if (rc) {   /* half-written or wrong: serve what is served, say why */
+    if (rc) { /* half-written or wrong: serve what is served, say why */
         slog("error", "model %s: %s; the served version (if any) stays", name, err->msg);
         return rc;
     }
@@ -338,7 +339,7 @@ int registry_prepare(struct registry *r, const char *name, int64_t version, int 
         free(vs);
         rc = enc_errf(err, ENC_ENOTFOUND, "%s: no version directory with a %s", dir, ST_FILE_NAME);
     }
-    if (rc) {   /* a directory without versions yet is normal mid-rollout */
+    if (rc) { /* a directory without versions yet is normal mid-rollout */
         slog(rc == ENC_ENOTFOUND ? "warn" : "error", "model %s: %s", name, err->msg);
         return rc;
     }
@@ -346,7 +347,7 @@ int registry_prepare(struct registry *r, const char *name, int64_t version, int 
     int result = 0, passed_over = 0;
     for (size_t i = n; i-- > 0;) {
         if (vs[i] == have)
-            break;   /* keeps serving; result says whether a newer one was refused */
+            break; /* keeps serving; result says whether a newer one was refused */
         rc = prepare_exact(r, name, vs[i], retry, out, err);
         if (rc == 1) {
             if (passed_over)
@@ -355,7 +356,7 @@ int registry_prepare(struct registry *r, const char *name, int64_t version, int 
             result = 1;
             break;
         }
-        passed_over = 1;   /* refused now (rc < 0) or before (rc 0) */
+        passed_over = 1; /* refused now (rc < 0) or before (rc 0) */
         if (rc < 0)
             result = rc;
     }
@@ -429,9 +430,10 @@ int registry_retire_faulted(struct registry *r, char (*names)[REPO_NAME_MAX + 1]
     }
     pthread_mutex_unlock(&r->mu);
     for (int i = 0; i < nd; i++) {
-        slog("error", "model %s version %lld: its file %s shrank while being served (truncated or "
-                      "rewritten in place); the version is retired", dropped[i]->name,
-             (long long)dropped[i]->version, dropped[i]->path);
+        slog("error",
+             "model %s version %lld: its file %s shrank while being served (truncated or "
+             "rewritten in place); the version is retired",
+             dropped[i]->name, (long long)dropped[i]->version, dropped[i]->path);
         model_unref(dropped[i]);
     }
     return nn;
@@ -473,7 +475,7 @@ char **registry_names(struct registry *r, int *n)
     for (int i = 0; names && i < r->n; i++) {
         if (!r->e[i].n)
             continue;
-        if (!(names[*n] = strdup(r->e[i].name))) {   /* all or nothing */
+        if (!(names[*n] = strdup(r->e[i].name))) { /* all or nothing */
             while (*n > 0)
                 free(names[--*n]);
             free(names);
@@ -497,7 +499,7 @@ static json_t *describe(struct registry *r, const struct model *m)
     size_t n = strlen(r->repo);
     if (!strncmp(m->path, r->repo, n) && m->path[n] == '/') {
         if (json_object_set_new(o, "path", json_string(m->path + n + 1))) {
-            json_decref(o);   /* out of memory: never the absolute path instead */
+            json_decref(o); /* out of memory: never the absolute path instead */
             return NULL;
         }
     } else
@@ -513,14 +515,14 @@ json_t *registry_list(struct registry *r)
     bad |= !names;
     for (int i = 0; names && i < n; i++) {
         struct model *m = registry_get(r, names[i], 0);
-        if (m) {   /* (forgotten between the two calls: not listed) */
+        if (m) { /* (forgotten between the two calls: not listed) */
             bad |= json_array_append_new(arr, describe(r, m));
             model_unref(m);
         }
         free(names[i]);
     }
     free(names);
-    if (bad) {   /* out of memory: no list rather than a short one */
+    if (bad) { /* out of memory: no list rather than a short one */
         json_decref(arr);
         return NULL;
     }
@@ -546,7 +548,7 @@ json_t *registry_describe(struct registry *r, const char *name)
         return NULL;
     json_t *o = describe(r, ms[0]);
     json_t *vs = json_array();
-    int bad = !o;   /* json_*_set_new / append_new return -1 on any failure */
+    int bad = !o; /* json_*_set_new / append_new return -1 on any failure */
     for (int i = 0; i < n; i++) {
         json_t *v = json_object();
         bad |= json_object_set_new(v, "version", json_integer(ms[i]->version));
@@ -566,7 +568,7 @@ json_t *registry_describe(struct registry *r, const char *name)
         bad |= json_object_set_new(o, "pinned", p);
     } else
         bad |= json_object_set_new(o, "pinned", json_null());
-    if (bad) {   /* out of memory: nothing rather than a part */
+    if (bad) { /* out of memory: nothing rather than a part */
         json_decref(o);
         return NULL;
     }

@@ -31,7 +31,7 @@ struct registry;
  * that loads with `opts` (copied; NULL: families.h's model_default_opts). */
 int registry_new(const char *repo, int versions_kept, const struct model_load_opts *opts,
                  struct registry **out, enc_err *err);
-void registry_free(struct registry *r);   /* drops every reference; NULL ok */
+void registry_free(struct registry *r); /* drops every reference; NULL ok */
 
 /* Load the highest version of every model in the repository. A model that
  * fails is logged (one line naming model, file and problem) and skipped.
@@ -56,9 +56,9 @@ void registry_pin(struct registry *r, const char *name, int64_t version);
 
 /* Flags of registry_prepare. */
 enum {
-    REG_RETRY = 1,   /* try versions refused before even if their file is unchanged */
-    REG_PIN = 2,     /* with version > 0: pin it on this replica once it loads */
-    REG_UNPIN = 4,   /* drop this replica's pin first ({"version": "latest"}) */
+    REG_RETRY = 1, /* try versions refused before even if their file is unchanged */
+    REG_PIN = 2,   /* with version > 0: pin it on this replica once it loads */
+    REG_UNPIN = 4, /* drop this replica's pin first ({"version": "latest"}) */
 };
 
 /* The loading half of registry_reload, safe on any thread: decide the

@@ -18,26 +18,26 @@
 struct job {
     struct job *next;
     char name[REPO_NAME_MAX + 1];
-    int64_t version;          /* requested: 0 = highest */
-    reload_done_fn done;      /* NULL once cancelled */
+    int64_t version;     /* requested: 0 = highest */
+    reload_done_fn done; /* NULL once cancelled */
     void *arg;
-    int flags;                /* REG_*: an admin request retries, pins or unpins */
+    int flags; /* REG_*: an admin request retries, pins or unpins */
     uint64_t ticket;
     /* filled by the worker */
     int rc;
     struct model *m;
     enc_err err;
-    uv_work_t work;           /* its own: an abandoned job's work outlives its turn */
-    uint64_t started_ms;      /* loop time when it started */
-    int abandoned;            /* ran past load_timeout: the queue went on without it */
-    int superseded;           /* abandoned, and a later job of its name has finished */
+    uv_work_t work;      /* its own: an abandoned job's work outlives its turn */
+    uint64_t started_ms; /* loop time when it started */
+    int abandoned;       /* ran past load_timeout: the queue went on without it */
+    int superseded;      /* abandoned, and a later job of its name has finished */
 };
 
 /* A watch on one model directory REPO/NAME. */
 struct watch {
     uv_fs_event_t h;
     struct watch *next;
-    int dirty;                /* an event arrived since the last debounce */
+    int dirty; /* an event arrived since the last debounce */
     char name[REPO_NAME_MAX + 1];
 };
 
@@ -54,7 +54,7 @@ static struct {
     struct watch *watches;
     pthread_mutex_t mu;
     struct job *head, *tail, *running;
-    struct job *abandoned;    /* loads past load_timeout still running (loop thread only) */
+    struct job *abandoned; /* loads past load_timeout still running (loop thread only) */
     int n_queued;
     uint64_t next_ticket;
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -106,9 +106,11 @@ static void after_abandoned(struct job *j)
         }
     int install = j->rc == 1 && !j->superseded && !R.stopping;
     slog("warn", "model %s: a load abandoned after load_timeout has ended (%s)", j->name,
-         j->rc < 0 ? "refused" : j->rc == 0 ? "already current" : install ? "installed"
-                                                                            : "superseded, dropped");
-    if (!j->superseded) {   /* its decision stands: later than the abandoned before it */
+         j->rc < 0    ? "refused"
+         : j->rc == 0 ? "already current"
+         : install    ? "installed"
+                      : "superseded, dropped");
+    if (!j->superseded) { /* its decision stands: later than the abandoned before it */
         supersede_earlier(j);
         apply_pin(j);
     }
@@ -131,7 +133,7 @@ static void after_work_cb(uv_work_t *w, int status)
     int64_t version = 0;
     if (j->rc == 1 && !R.stopping) {
         version = j->m->version;
-        registry_install(R.srv->reg, j->m);   /* the atomic swap */
+        registry_install(R.srv->reg, j->m); /* the atomic swap */
     } else if (j->rc == 1) {
         model_unref(j->m);
         j->rc = enc_errf(&j->err, ENC_EBUSY, "shutting down");
@@ -140,7 +142,7 @@ static void after_work_cb(uv_work_t *w, int status)
         version = cur ? cur->version : 0;
         model_unref(cur);
     } else if (remote_enabled())
-        remote_poke();   /* a mirrored version refused: the next lower may need fetching */
+        remote_poke(); /* a mirrored version refused: the next lower may need fetching */
     /* (a refusal was logged and counted by registry_prepare) */
     /* Called with mu held so that reload_cancel() cannot return while the
      * callback runs. The callback only resumes an MHD connection; MHD calls
@@ -175,7 +177,7 @@ static void start_next(void)
     j->work.data = j;
     j->started_ms = uv_now(R.loop);
     int rc = uv_queue_work(R.loop, &j->work, work_cb, after_work_cb);
-    if (rc) {   /* cannot happen with a live loop; answer rather than hang */
+    if (rc) { /* cannot happen with a live loop; answer rather than hang */
         j->rc = enc_errf(&j->err, ENC_EINTERNAL, "uv_queue_work: %s", uv_strerror(rc));
         after_work_cb(&j->work, rc);
     }
@@ -196,8 +198,10 @@ static void on_overdue(uv_timer_t *t)
         return;
     }
     char msg[200];
-    snprintf(msg, sizeof msg, "the load of %s has run for over %llds (load_timeout): abandoned, "
-             "later reloads no longer wait for it", j->name, (long long)R.srv->cfg.load_timeout);
+    snprintf(msg, sizeof msg,
+             "the load of %s has run for over %llds (load_timeout): abandoned, "
+             "later reloads no longer wait for it",
+             j->name, (long long)R.srv->cfg.load_timeout);
     if (j->done) {
         j->done(j->arg, ENC_EBUSY, 0, msg);
         j->done = NULL;
@@ -361,7 +365,7 @@ static void prune_watches(void)
         if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
             slog("warn", "model directory %s is gone; model %s keeps its loaded versions", dir,
                  w->name);
-            registry_forget(R.srv->reg, w->name);   /* if it had none: no longer awaited */
+            registry_forget(R.srv->reg, w->name); /* if it had none: no longer awaited */
             *pp = w->next;
             uv_close((uv_handle_t *)&w->h, free_watch);
             continue;
@@ -386,7 +390,7 @@ static void on_debounce(uv_timer_t *t)
                     struct watch *w = find_watch(names[i]);
                     if (w)
                         w->dirty = 1;
-                    else   /* unwatchable: still load what is there */
+                    else /* unwatchable: still load what is there */
                         reload_request(names[i], 0, NULL, NULL);
                 }
                 free(names[i]);
@@ -400,7 +404,7 @@ static void on_debounce(uv_timer_t *t)
         if (w->dirty) {
             w->dirty = 0;
             if (!reload_request(w->name, 0, NULL, NULL)) {
-                w->dirty = 1;   /* queue full: try again shortly */
+                w->dirty = 1; /* queue full: try again shortly */
                 poke();
             }
         }

@@ -48,9 +48,9 @@ typedef void (*reload_done_fn)(void *arg, int rc, int64_t version, const char *m
 /* Queue a load of NAME: the version it should serve (registry.h: pins, else
  * the highest that loads), or exactly `version` when > 0 (with `done`, the
  * admin route: pinned on this replica), or -1: drop this replica's pin and
- * follow the repository again. Thread-safe (any HTTP thread). `done` may be NULL; otherwise it is called
- * once on the loop thread unless reload_cancel(ticket) ran first. Returns a
- * ticket (> 0), or 0 when the queue is full or the reloader is stopped. */
+ * follow the repository again. Thread-safe (any HTTP thread). `done` may be NULL; otherwise it is
+ * called once on the loop thread unless reload_cancel(ticket) ran first. Returns a ticket (> 0), or
+ * 0 when the queue is full or the reloader is stopped. */
 uint64_t reload_request(const char *name, int64_t version, reload_done_fn done, void *arg);
 
 /* Forget the callback of a queued or running job (its load still happens).

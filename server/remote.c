@@ -130,8 +130,10 @@ void remote_start(struct server *s, uv_loop_t *loop)
     M.timer_on = 1;
     uint64_t ms = (uint64_t)(s->cfg.rescan_seconds > 0 ? s->cfg.rescan_seconds : 30) * 1000;
     if (s->cfg.rescan_seconds <= 0)
-        slog("warn", "rescan_seconds is 0: polling %s every 30 s anyway (the only way to see new "
-                     "versions in object storage)", M.url);
+        slog("warn",
+             "rescan_seconds is 0: polling %s every 30 s anyway (the only way to see new "
+             "versions in object storage)",
+             M.url);
     uv_timer_start(&M.timer, on_timer, ms, ms);
 }
 
@@ -161,29 +163,30 @@ void remote_metrics(buf *out)
         return;
     struct objsync_stats st;
     objsync_stats(M.sync, &st);
-    buf_printf(out,
-               "# HELP encore_objstore_syncs_total Polls of the object-storage repository that succeeded.\n"
-               "# TYPE encore_objstore_syncs_total counter\n"
-               "encore_objstore_syncs_total %lld\n"
-               "# HELP encore_objstore_sync_failures_total Polls that failed (store unreachable, bucket missing, credentials refused).\n"
-               "# TYPE encore_objstore_sync_failures_total counter\n"
-               "encore_objstore_sync_failures_total %lld\n"
-               "# HELP encore_objstore_consecutive_failures Failed polls since the last success.\n"
-               "# TYPE encore_objstore_consecutive_failures gauge\n"
-               "encore_objstore_consecutive_failures %d\n"
-               "# HELP encore_objstore_downloads_total Model versions downloaded into the cache.\n"
-               "# TYPE encore_objstore_downloads_total counter\n"
-               "encore_objstore_downloads_total %lld\n"
-               "# HELP encore_objstore_download_bytes_total Bytes of model files downloaded.\n"
-               "# TYPE encore_objstore_download_bytes_total counter\n"
-               "encore_objstore_download_bytes_total %lld\n"
-               "# HELP encore_objstore_rejected_total Downloads refused (size or checksum mismatch).\n"
-               "# TYPE encore_objstore_rejected_total counter\n"
-               "encore_objstore_rejected_total %lld\n"
-               "# HELP encore_objstore_last_success_seconds When the last poll succeeded (unix time, 0 = never).\n"
-               "# TYPE encore_objstore_last_success_seconds gauge\n"
-               "encore_objstore_last_success_seconds %lld\n",
-               (long long)st.syncs, (long long)st.failures, st.consecutive_failures,
-               (long long)st.downloads, (long long)st.download_bytes, (long long)st.rejected,
-               (long long)st.last_success);
+    buf_printf(
+        out,
+        "# HELP encore_objstore_syncs_total Polls of the object-storage repository that succeeded.\n"
+        "# TYPE encore_objstore_syncs_total counter\n"
+        "encore_objstore_syncs_total %lld\n"
+        "# HELP encore_objstore_sync_failures_total Polls that failed (store unreachable, bucket missing, credentials refused).\n"
+        "# TYPE encore_objstore_sync_failures_total counter\n"
+        "encore_objstore_sync_failures_total %lld\n"
+        "# HELP encore_objstore_consecutive_failures Failed polls since the last success.\n"
+        "# TYPE encore_objstore_consecutive_failures gauge\n"
+        "encore_objstore_consecutive_failures %d\n"
+        "# HELP encore_objstore_downloads_total Model versions downloaded into the cache.\n"
+        "# TYPE encore_objstore_downloads_total counter\n"
+        "encore_objstore_downloads_total %lld\n"
+        "# HELP encore_objstore_download_bytes_total Bytes of model files downloaded.\n"
+        "# TYPE encore_objstore_download_bytes_total counter\n"
+        "encore_objstore_download_bytes_total %lld\n"
+        "# HELP encore_objstore_rejected_total Downloads refused (size or checksum mismatch).\n"
+        "# TYPE encore_objstore_rejected_total counter\n"
+        "encore_objstore_rejected_total %lld\n"
+        "# HELP encore_objstore_last_success_seconds When the last poll succeeded (unix time, 0 = never).\n"
+        "# TYPE encore_objstore_last_success_seconds gauge\n"
+        "encore_objstore_last_success_seconds %lld\n",
+        (long long)st.syncs, (long long)st.failures, st.consecutive_failures,
+        (long long)st.downloads, (long long)st.download_bytes, (long long)st.rejected,
+        (long long)st.last_success);
 }

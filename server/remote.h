@@ -38,7 +38,7 @@ void remote_start(struct server *s, uv_loop_t *loop);
 /* Poll soon (loop thread): a version was refused, the next lower one may
  * need fetching. */
 void remote_poke(void);
-void remote_stop(void);   /* before the loop closes; a running poll finishes */
+void remote_stop(void); /* before the loop closes; a running poll finishes */
 void remote_free(void);
 
 /* Prometheus lines for the mirror (nothing when the models are local). */

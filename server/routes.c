@@ -20,13 +20,14 @@ const struct route http_routes[] = {
     {"POST", "/v1/models/{name}:reload", h_model_reload, SCOPE_ADMIN, "reload"},
     {"POST", "/v1/models/{name}:predict", h_v1_predict, SCOPE_INFER, "predict"},
     {"GET", "/v2", h_v2_server, SCOPE_OPEN, "v2_server"},
-    {"GET", "/v2/", h_v2_server, SCOPE_OPEN, "v2_server"},   /* as the OIP spec spells it */
+    {"GET", "/v2/", h_v2_server, SCOPE_OPEN, "v2_server"}, /* as the OIP spec spells it */
     {"GET", "/v2/health/live", h_v2_live, SCOPE_OPEN, "v2_live"},
     {"GET", "/v2/health/ready", h_v2_ready, SCOPE_OPEN, "v2_ready"},
     {"GET", "/v2/models/{name}", h_v2_model, SCOPE_INFER, "v2_model"},
     {"GET", "/v2/models/{name}/versions/{version}", h_v2_model, SCOPE_INFER, "v2_model"},
     {"GET", "/v2/models/{name}/ready", h_v2_model_ready, SCOPE_INFER, "v2_model_ready"},
-    {"GET", "/v2/models/{name}/versions/{version}/ready", h_v2_model_ready, SCOPE_INFER, "v2_model_ready"},
+    {"GET", "/v2/models/{name}/versions/{version}/ready", h_v2_model_ready, SCOPE_INFER,
+     "v2_model_ready"},
     {"POST", "/v2/models/{name}/infer", h_v2_infer, SCOPE_INFER, "v2_infer"},
     {"POST", "/v2/models/{name}/versions/{version}/infer", h_v2_infer, SCOPE_INFER, "v2_infer"},
     {"POST", "/v1/events", h_events_post, SCOPE_INFER, "events"},

@@ -33,16 +33,16 @@ struct server {
     struct registry *reg;
     struct metrics *metrics;
     struct MHD_Daemon *mhd;
-    int ready;              /* atomic: models loaded, not draining */
-    int draining;           /* atomic: SIGTERM received */
-    int64_t inflight;       /* atomic: requests between headers and completion */
-    int64_t started_at;     /* unix seconds */
-    struct auth *auth;      /* bearer tokens (auth.h) */
-    int64_t conns_open, conns_rejected, conns_timed_out;   /* atomic, conn.c */
-    int64_t conns_rejected_ip;   /* atomic: closed at accept past max_connections_per_ip */
-    int64_t buffered_bytes;   /* atomic: request bodies + unsent responses (max_buffered_bytes) */
-    int64_t shed;             /* atomic: requests answered 503 over max_buffered_bytes */
-    struct live *live;      /* the event store (live.h); NULL when events are off */
+    int ready;          /* atomic: models loaded, not draining */
+    int draining;       /* atomic: SIGTERM received */
+    int64_t inflight;   /* atomic: requests between headers and completion */
+    int64_t started_at; /* unix seconds */
+    struct auth *auth;  /* bearer tokens (auth.h) */
+    int64_t conns_open, conns_rejected, conns_timed_out; /* atomic, conn.c */
+    int64_t conns_rejected_ip; /* atomic: closed at accept past max_connections_per_ip */
+    int64_t buffered_bytes;    /* atomic: request bodies + unsent responses (max_buffered_bytes) */
+    int64_t shed;              /* atomic: requests answered 503 over max_buffered_bytes */
+    struct live *live;         /* the event store (live.h); NULL when events are off */
 };
 
 /* Route scopes (who may call it when auth is configured). */
@@ -54,11 +54,11 @@ struct http_req;
 typedef void (*http_handler)(struct http_req *r);
 
 struct route {
-    const char *method;      /* "GET", "POST" */
-    const char *pattern;     /* "/v1/models/{name}:recommend"; {x} matches [^/:]+ */
+    const char *method;  /* "GET", "POST" */
+    const char *pattern; /* "/v1/models/{name}:recommend"; {x} matches [^/:]+ */
     http_handler handler;
     enum route_scope scope;
-    const char *name;        /* metrics label, e.g. "recommend" */
+    const char *name; /* metrics label, e.g. "recommend" */
 };
 
 struct http_block;
@@ -74,20 +74,20 @@ struct http_req {
     const char *method;
     const char *path;
     const struct route *route;
-    char params[HTTP_MAX_PARAMS][REPO_NAME_MAX + 1];   /* {name}, {version} in order */
+    char params[HTTP_MAX_PARAMS][REPO_NAME_MAX + 1]; /* {name}, {version} in order */
     int n_params;
-    buf body;                /* request body (NUL-terminated; decoded when it came with
-                                Content-Encoding gzip or deflate) */
-    const char *infer_header;   /* Inference-Header-Content-Length (binary tensor data
-                                   extension, binproto.h), borrowed; NULL when absent */
+    buf body;                 /* request body (NUL-terminated; decoded when it came with
+                                 Content-Encoding gzip or deflate) */
+    const char *infer_header; /* Inference-Header-Content-Length (binary tensor data
+                                 extension, binproto.h), borrowed; NULL when absent */
     int body_too_large;
     char request_id[64];
-    double t0;               /* monotonic seconds at the first byte */
+    double t0; /* monotonic seconds at the first byte */
     /* filled by the handler */
     int status;
-    buf out;                 /* response body (JSON) */
-    size_t out_json_len;     /* > 0: out is this much JSON, then binary tensor data
-                                (sent as Inference-Header-Content-Length) */
+    buf out;             /* response body (JSON) */
+    size_t out_json_len; /* > 0: out is this much JSON, then binary tensor data
+                            (sent as Inference-Header-Content-Length) */
     char model[REPO_NAME_MAX + 1];
     int64_t version;
     char user_hash[24];      /* for the access log (log_user_hash unless log_user_ids) */
@@ -98,9 +98,9 @@ struct http_req {
     struct live_query *live; /* h_reco.c: what events add to this answer (live.h), or NULL */
     int64_t buffered;        /* bytes of body + response counted in srv->buffered_bytes */
     /* released with the request */
-    json_t *json;                    /* the parsed body (http_body_json) */
-    struct http_block *mem;          /* http_alloc's blocks */
-    struct http_deferred *deferred;  /* http_defer's calls, last registered first */
+    json_t *json;                   /* the parsed body (http_body_json) */
+    struct http_block *mem;         /* http_alloc's blocks */
+    struct http_deferred *deferred; /* http_defer's calls, last registered first */
 };
 
 /* The route table (routes.c) and its matcher. */
@@ -165,7 +165,7 @@ int http_sweep(struct server *s);
 /* Start (the listener, polled by `loop`, and the HTTP daemon) / quiesce
  * (close the listener) / stop. */
 int http_start(struct server *s, struct uv_loop_s *loop, enc_err *err);
-void http_quiesce(struct server *s);   /* stop accepting; in-flight continue */
+void http_quiesce(struct server *s); /* stop accepting; in-flight continue */
 void http_stop(struct server *s);
 
 /* h_reco.c, for handlers that answer a recommend on a model of their
@@ -175,9 +175,9 @@ struct reco_answer {
     const struct model *m;
     const struct reco_hit *hits;
     size_t n;
-    const char *const *ids;     /* the hits' item ids (not NUL-terminated) */
+    const char *const *ids; /* the hits' item ids (not NUL-terminated) */
     const size_t *id_lens;
-    const char *user;           /* the request's user, or NULL */
+    const char *user; /* the request's user, or NULL */
     size_t user_len;
 };
 /* Append fields (",\"key\":value...") to the answer in `out`. 0, or answers
@@ -200,20 +200,20 @@ void h_model_get(struct http_req *r);
 void h_model_reload(struct http_req *r);
 void h_recommend(struct http_req *r);
 void h_similar(struct http_req *r);
-void h_v1_predict(struct http_req *r);       /* h_predict.c: KServe V1 and V2 */
+void h_v1_predict(struct http_req *r); /* h_predict.c: KServe V1 and V2 */
 void h_v2_server(struct http_req *r);
 void h_v2_live(struct http_req *r);
 void h_v2_ready(struct http_req *r);
 void h_v2_model(struct http_req *r);
 void h_v2_model_ready(struct http_req *r);
 void h_v2_infer(struct http_req *r);
-void h_events_post(struct http_req *r);      /* h_events.c: events and the catalogue */
+void h_events_post(struct http_req *r); /* h_events.c: events and the catalogue */
 void h_user_events(struct http_req *r);
 void h_user_erase(struct http_req *r);
 void h_item_get(struct http_req *r);
 void h_item_put(struct http_req *r);
 void h_item_delete(struct http_req *r);
-void h_experiment_recommend(struct http_req *r);   /* h_experiments.c */
+void h_experiment_recommend(struct http_req *r); /* h_experiments.c */
 void h_experiment_get(struct http_req *r);
 
 #endif

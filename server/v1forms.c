@@ -42,18 +42,22 @@ static int transpose(const json_t *cols, const struct model_io *io, json_t *rows
     const char *key, *first = NULL;
     json_t *v;
     size_t n = 0;
-    json_object_foreach((json_t *)cols, key, v)
-    {
+    json_object_foreach((json_t *)cols, key, v) {
         if (!is_feature(io, key))
-            return enc_errf(err, ENC_EINVAL, "inputs.%.64s: not a feature of this model (columnar "
-                            "'inputs' holds one array per named feature)", key);
+            return enc_errf(err, ENC_EINVAL,
+                            "inputs.%.64s: not a feature of this model (columnar "
+                            "'inputs' holds one array per named feature)",
+                            key);
         if (!json_is_array(v) || json_array_size(v) == 0)
-            return enc_errf(err, ENC_EINVAL, "inputs.%.64s must be a non-empty array: one value per "
-                            "instance", key);
+            return enc_errf(err, ENC_EINVAL,
+                            "inputs.%.64s must be a non-empty array: one value per "
+                            "instance",
+                            key);
         if (first && json_array_size(v) != n)
-            return enc_errf(err, ENC_EINVAL, "inputs.%.64s has %zu values but inputs.%.64s has %zu: "
-                            "every column needs one value per instance", key, json_array_size(v),
-                            first, n);
+            return enc_errf(err, ENC_EINVAL,
+                            "inputs.%.64s has %zu values but inputs.%.64s has %zu: "
+                            "every column needs one value per instance",
+                            key, json_array_size(v), first, n);
         if (!first) {
             first = key;
             n = json_array_size(v);
@@ -61,10 +65,9 @@ static int transpose(const json_t *cols, const struct model_io *io, json_t *rows
     }
     for (size_t i = 0; i < n; i++) {
         json_t *row = json_object();
-        if (!row || json_array_append_new(rows, row))   /* the array owns row either way */
+        if (!row || json_array_append_new(rows, row)) /* the array owns row either way */
             return enc_errf(err, ENC_ENOMEM, "out of memory");
-        json_object_foreach((json_t *)cols, key, v)
-        {
+        json_object_foreach((json_t *)cols, key, v) {
             if (json_object_set(row, key, json_array_get(v, i)))
                 return enc_errf(err, ENC_ENOMEM, "out of memory");
         }
@@ -79,8 +82,7 @@ int v1forms_normalize(const json_t *root, const struct model_io *io, json_t **ou
         return enc_errf(err, ENC_EINVAL, "the body must be a JSON object");
     const char *key;
     json_t *v, *inst = NULL, *inputs = NULL;
-    json_object_foreach((json_t *)root, key, v)
-    {
+    json_object_foreach((json_t *)root, key, v) {
         if (!strcmp(key, "instances"))
             inst = v;
         else if (!strcmp(key, "inputs"))
@@ -92,13 +94,16 @@ int v1forms_normalize(const json_t *root, const struct model_io *io, json_t **ou
             if (!json_is_object(v))
                 return enc_errf(err, ENC_EINVAL, "'parameters' must be an object");
         } else
-            return enc_errf(err, ENC_EINVAL, "unknown field '%.64s' (expected 'instances' or "
-                            "'inputs', and optionally 'signature_name', 'parameters')", key);
+            return enc_errf(err, ENC_EINVAL,
+                            "unknown field '%.64s' (expected 'instances' or "
+                            "'inputs', and optionally 'signature_name', 'parameters')",
+                            key);
     }
     if (inst && inputs)
         return enc_errf(err, ENC_EINVAL, "give 'instances' or 'inputs', not both");
     if (!inst && !inputs)
-        return enc_errf(err, ENC_EINVAL, "'instances' is required: an array of instances (or "
+        return enc_errf(err, ENC_EINVAL,
+                        "'instances' is required: an array of instances (or "
                         "'inputs', in row or columnar form)");
     const char *field = inst ? "instances" : "inputs";
     json_t *src = inst ? inst : inputs;
@@ -107,20 +112,24 @@ int v1forms_normalize(const json_t *root, const struct model_io *io, json_t **ou
     if (rc)
         ;
     else if (inputs && json_is_object(inputs)) {
-        json_t *named = json_object_size(inputs) == 1 ? json_object_get(inputs, input_name(io)) : NULL;
+        json_t *named =
+            json_object_size(inputs) == 1 ? json_object_get(inputs, input_name(io)) : NULL;
         if (named && !is_feature(io, input_name(io))) {
             if (json_is_string(named) && io->kind == MODEL_INPUT_TEXT)
                 rc = push(rows, named, err);
             else if (!json_is_array(named))
-                rc = enc_errf(err, ENC_EINVAL, "inputs.%s must be an array with one entry per "
-                              "instance", input_name(io));
+                rc = enc_errf(err, ENC_EINVAL,
+                              "inputs.%s must be an array with one entry per "
+                              "instance",
+                              input_name(io));
             else
                 for (size_t i = 0; !rc && i < json_array_size(named); i++)
                     rc = push(rows, json_array_get(named, i), err);
         } else if (io->feature_names && io->kind != MODEL_INPUT_TEXT)
             rc = transpose(inputs, io, rows, err);
         else
-            rc = enc_errf(err, ENC_EINVAL, "columnar 'inputs' names this model's one input: "
+            rc = enc_errf(err, ENC_EINVAL,
+                          "columnar 'inputs' names this model's one input: "
                           "{\"inputs\": {\"%s\": [...]}} (or send {\"inputs\": [...]})",
                           input_name(io));
     } else if (inputs && json_is_string(inputs) && io->kind == MODEL_INPUT_TEXT)
@@ -132,7 +141,8 @@ int v1forms_normalize(const json_t *root, const struct model_io *io, json_t **ou
         for (size_t i = 0; !rc && i < json_array_size(src); i++)
             rc = push(rows, unwrap_row(json_array_get(src, i), io), err);
     json_t *wrap = rc ? NULL : json_object();
-    if (!rc && (!wrap || json_object_set(wrap, inst || !json_is_array(inputs) ? "instances" : "inputs", rows)))
+    if (!rc && (!wrap || json_object_set(
+                             wrap, inst || !json_is_array(inputs) ? "instances" : "inputs", rows)))
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
     json_decref(rows);
     if (rc) {

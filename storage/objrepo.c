@@ -29,7 +29,7 @@ struct mver {
 
 struct mmodel {
     char name[REPO_NAME_MAX + 1];
-    struct mver *v;   /* complete versions, ascending after group() */
+    struct mver *v; /* complete versions, ascending after group() */
     size_t n, cap;
     int has_pin;
     char pin_etag[80];
@@ -88,7 +88,7 @@ static int group(const struct s3_object *o, size_t n, const char *prefix, struct
         int64_t v = s2 ? parse_version(rest, (size_t)(s2 - rest)) : 0;
         int is_model = v > 0 && !strcmp(s2 + 1, ST_FILE_NAME);
         if (!is_pin && !is_model)
-            continue;   /* other files, or a version still being uploaded */
+            continue; /* other files, or a version still being uploaded */
         struct mmodel *m = NULL;
         for (size_t j = 0; j < *nm; j++)
             if (!strcmp((*out)[j].name, name))
@@ -134,15 +134,16 @@ oom:
 }
 
 /* List one model ("s3://B/P/NAME"): its complete versions and pin. */
-static int list_model(struct s3 *s, struct mmodel **m, size_t *nm, const char **name,
-                      enc_err *err)
+static int list_model(struct s3 *s, struct mmodel **m, size_t *nm, const char **name, enc_err *err)
 {
     const char *p = s3_prefix(s);
     const char *slash = strrchr(p, '/');
     *name = slash ? slash + 1 : p;
     if (!repo_valid_name(*name))
-        return enc_errf(err, ENC_EINVAL, "s3://%s/%s: the last part must be a model name of "
-                                         "[A-Za-z0-9_.-]", s3_bucket(s), p);
+        return enc_errf(err, ENC_EINVAL,
+                        "s3://%s/%s: the last part must be a model name of "
+                        "[A-Za-z0-9_.-]",
+                        s3_bucket(s), p);
     char parent[1024], lp[1100];
     snprintf(parent, sizeof parent, "%.*s", slash ? (int)(slash - p) : 0, p);
     snprintf(lp, sizeof lp, "%s/", p);
@@ -397,14 +398,14 @@ struct objsync {
     struct s3 *s3;
     char *cache;
     char *url;
-    pthread_mutex_t mu;   /* stats */
+    pthread_mutex_t mu; /* stats */
     struct objsync_stats st;
     struct rejected rej[MAX_REJECTED];
     int n_rej;
 };
 
-int objsync_new(const char *url, const char *endpoint, const char *cache_dir,
-                struct objsync **out, enc_err *err)
+int objsync_new(const char *url, const char *endpoint, const char *cache_dir, struct objsync **out,
+                enc_err *err)
 {
     *out = NULL;
     struct objsync *s = calloc(1, sizeof *s);
@@ -498,7 +499,8 @@ static int fetch_version(struct objsync *s, const char *name, const struct mver 
     snprintf(file, sizeof file, "%s/%s", tmp, ST_FILE_NAME);
     char *key = NULL;
     const char *p = s3_prefix(s->s3);
-    if (asprintf(&key, "%s%s%s/%lld/%s", p, *p ? "/" : "", name, (long long)v->v, ST_FILE_NAME) < 0) {
+    if (asprintf(&key, "%s%s%s/%lld/%s", p, *p ? "/" : "", name, (long long)v->v, ST_FILE_NAME) <
+        0) {
         rmdir(tmp);
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }
@@ -510,7 +512,7 @@ static int fetch_version(struct objsync *s, const char *name, const struct mver 
         rc = enc_errf(err, ENC_EFORMAT, "%lld bytes downloaded, the listing says %lld",
                       (long long)(rc == 0 ? sb.st_size : 0), (long long)v->size);
     st_file *f = NULL;
-    if (rc == 0 && (rc = st_open(file, &f, err)) == 0)   /* header and data SHA-256 */
+    if (rc == 0 && (rc = st_open(file, &f, err)) == 0) /* header and data SHA-256 */
         st_close(f);
     if (rc) {
         remove_tree2(tmp);
@@ -534,7 +536,7 @@ static int fetch_version(struct objsync *s, const char *name, const struct mver 
         fclose(ef);
     }
     snprintf(final, sizeof final, "%s/%lld", mdir, (long long)v->v);
-    if (stat(final, &sb) == 0) {   /* a changed object: swap the directories */
+    if (stat(final, &sb) == 0) { /* a changed object: swap the directories */
         snprintf(old, sizeof old, "%s/.old-XXXXXX", mdir);
         if (mkdtemp(old)) {
             rmdir(old);
@@ -594,7 +596,8 @@ static int sync_pin(struct objsync *s, const struct mmodel *m, int64_t *pin, int
         snprintf(tmp, sizeof tmp, "%s/.pinned-XXXXXX", mdir);
         int fd = mkstemp(tmp);
         if (fd >= 0) {
-            int ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text) && write(fd, "\n", 1) == 1;
+            int ok =
+                write(fd, text, strlen(text)) == (ssize_t)strlen(text) && write(fd, "\n", 1) == 1;
             fchmod(fd, 0644);
             close(fd);
             if (ok && rename(tmp, path) == 0) {
@@ -640,7 +643,7 @@ static int sync_model(struct objsync *s, const struct mmodel *m, objsync_refused
         char have[80];
         local_etag(s, m->name, v->v, have);
         int local = !strcmp(have, v->etag);
-        if (target) {   /* the next valid one below: kept if already here */
+        if (target) { /* the next valid one below: kept if already here */
             if (local)
                 fallback = v->v;
             break;
@@ -650,7 +653,7 @@ static int sync_model(struct objsync *s, const struct mmodel *m, objsync_refused
             if (got < 0)
                 return got;
             if (got == 0)
-                continue;   /* rejected: try the next lower */
+                continue; /* rejected: try the next lower */
             *changed = 1;
         }
         target = v->v;
@@ -713,7 +716,7 @@ int objsync_run(struct objsync *s, objsync_refused_fn refused, void *arg, char *
         int ch = 0;
         enc_err e = {0};
         int mrc = sync_model(s, &m[i], refused, arg, &ch, &e);
-        if (mrc) {   /* one model's trouble does not stop the others */
+        if (mrc) { /* one model's trouble does not stop the others */
             rc = enc_errf(err, mrc, "model %s: %s", m[i].name, e.msg);
         }
         if (ch && changed) {

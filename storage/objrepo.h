@@ -61,18 +61,18 @@ int objrepo_fetch_model(const char *model_url, const char *dir, char **local, en
 struct objsync;
 
 struct objsync_stats {
-    int64_t syncs, failures;          /* polls that succeeded / failed */
+    int64_t syncs, failures; /* polls that succeeded / failed */
     int64_t downloads, download_bytes;
-    int64_t rejected;                 /* downloads refused (size or checksum) */
-    int64_t last_success;             /* unix seconds, 0 = never */
+    int64_t rejected;     /* downloads refused (size or checksum) */
+    int64_t last_success; /* unix seconds, 0 = never */
     int consecutive_failures;
 };
 
 /* A mirror of the repository at `url` in `cache_dir` (created if needed;
  * versions already there from an earlier run are reused when their ETag
  * matches). `endpoint` as for s3_open. */
-int objsync_new(const char *url, const char *endpoint, const char *cache_dir,
-                struct objsync **out, enc_err *err);
+int objsync_new(const char *url, const char *endpoint, const char *cache_dir, struct objsync **out,
+                enc_err *err);
 void objsync_free(struct objsync *s);
 
 /* Asked for each candidate version: 1 if the registry refused it (so the
@@ -86,6 +86,6 @@ typedef int (*objsync_refused_fn)(void *arg, const char *name, int64_t version);
 int objsync_run(struct objsync *s, objsync_refused_fn refused, void *arg, char ***changed,
                 size_t *n_changed, enc_err *err);
 
-void objsync_stats(struct objsync *s, struct objsync_stats *out);   /* thread-safe */
+void objsync_stats(struct objsync *s, struct objsync_stats *out); /* thread-safe */
 
 #endif

@@ -22,14 +22,14 @@
 struct s3 {
     CURL *curl;
     char *bucket, *prefix;
-    char *endpoint;      /* scheme://host[:port], no trailing '/' */
+    char *endpoint; /* scheme://host[:port], no trailing '/' */
     int path_style;
     int gcs;
     char region[64];
     /* credentials */
     enum { CRED_NONE, CRED_STATIC, CRED_WEB_IDENTITY, CRED_GCE } cred;
     char key_id[256], secret[256], token[4096];
-    int64_t expires;     /* unix seconds; 0 = never */
+    int64_t expires; /* unix seconds; 0 = never */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -146,9 +146,11 @@ const char *s3_xml_tag(const char *xml, const char *tag, char *out, size_t len)
         return NULL;
     size_t o = 0;
     for (const char *p = a; p < b && o + 1 < len; p++) {
-        static const struct { const char *e; char c; } ents[] = {
-            {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''},
-            {"&#34;", '"'}, {"&#39;", '\''}};
+        static const struct {
+            const char *e;
+            char c;
+        } ents[] = {{"&amp;", '&'},   {"&lt;", '<'},  {"&gt;", '>'},  {"&quot;", '"'},
+                    {"&apos;", '\''}, {"&#34;", '"'}, {"&#39;", '\''}};
         int done = 0;
         if (*p == '&')
             for (size_t k = 0; k < sizeof ents / sizeof *ents && !done; k++)
@@ -176,8 +178,8 @@ static void strip_quotes(char *s)
 /* ---- responses ------------------------------------------------------------ */
 
 struct sink {
-    FILE *f;           /* a file, or */
-    char *mem;         /* memory */
+    FILE *f;   /* a file, or */
+    char *mem; /* memory */
     size_t len, cap, max;
     int overflow;
     char etag[80];
@@ -232,7 +234,8 @@ int s3_parse_sts(const char *xml, char *key_id, size_t kl, char *secret, size_t 
                  size_t tl, int64_t *expires, enc_err *err)
 {
     char exp[64] = "";
-    if (!s3_xml_tag(xml, "AccessKeyId", key_id, kl) || !s3_xml_tag(xml, "SecretAccessKey", secret, sl) ||
+    if (!s3_xml_tag(xml, "AccessKeyId", key_id, kl) ||
+        !s3_xml_tag(xml, "SecretAccessKey", secret, sl) ||
         !s3_xml_tag(xml, "SessionToken", token, tl)) {
         char code[128] = "", msg[512] = "";
         s3_xml_tag(xml, "Code", code, sizeof code);
@@ -241,7 +244,7 @@ int s3_parse_sts(const char *xml, char *key_id, size_t kl, char *secret, size_t 
                         *code ? code : "no credentials in the answer", *msg ? ": " : "", msg);
     }
     *expires = 0;
-    if (s3_xml_tag(xml, "Expiration", exp, sizeof exp)) {   /* 2026-01-01T00:00:00Z */
+    if (s3_xml_tag(xml, "Expiration", exp, sizeof exp)) { /* 2026-01-01T00:00:00Z */
         struct tm tm = {0};
         if (strptime(exp, "%Y-%m-%dT%H:%M:%S", &tm))
             *expires = (int64_t)timegm(&tm);
@@ -334,8 +337,8 @@ static int gce_token(struct s3 *s, enc_err *err)
             rc = enc_errf(err, ENC_EFORBIDDEN, "GCE metadata server: no access_token");
         else {
             snprintf(s->token, sizeof s->token, "%s", t);
-            s->expires = (int64_t)time(NULL) +
-                         (int64_t)json_integer_value(json_object_get(j, "expires_in"));
+            s->expires =
+                (int64_t)time(NULL) + (int64_t)json_integer_value(json_object_get(j, "expires_in"));
         }
         json_decref(j);
     }
@@ -410,7 +413,7 @@ int s3_open(const char *url, const char *endpoint, struct s3 **out, enc_err *err
         const char *t = env("AWS_SESSION_TOKEN");
         snprintf(s->token, sizeof s->token, "%s", t ? t : "");
     } else if (env("AWS_ROLE_ARN") && env("AWS_WEB_IDENTITY_TOKEN_FILE"))
-        s->cred = CRED_WEB_IDENTITY;   /* fetched on the first request */
+        s->cred = CRED_WEB_IDENTITY; /* fetched on the first request */
     else if (s->gcs && !env("ENCORE_S3_ANONYMOUS"))
         s->cred = CRED_GCE;
     else
@@ -522,7 +525,7 @@ static int request(struct s3 *s, const char *method, const char *key, const char
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, k);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);   /* < 1 KB/s for 30 s: give up */
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L); /* < 1 KB/s for 30 s: give up */
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (!strcmp(method, "PUT")) {
@@ -554,11 +557,13 @@ static int request(struct s3 *s, const char *method, const char *key, const char
         s3_xml_tag(k->mem, "Code", code, sizeof code);
         s3_xml_tag(k->mem, "Message", msg, sizeof msg);
     }
-    int ec = status == 404 ? ENC_ENOTFOUND : status == 403 || status == 401 ? ENC_EFORBIDDEN
-                                                                             : ENC_EIO;
+    int ec = status == 404                    ? ENC_ENOTFOUND
+             : status == 403 || status == 401 ? ENC_EFORBIDDEN
+                                              : ENC_EIO;
     if (!strcmp(code, "NoSuchBucket"))
-        return enc_errf(err, ENC_ENOTFOUND, "bucket '%s' does not exist (%s %s: HTTP 404 NoSuchBucket)",
-                        s->bucket, method, url);
+        return enc_errf(err, ENC_ENOTFOUND,
+                        "bucket '%s' does not exist (%s %s: HTTP 404 NoSuchBucket)", s->bucket,
+                        method, url);
     return enc_errf(err, ec, "%s %s: HTTP %ld%s%s%s%s", method, url, status, *code ? " " : "", code,
                     *msg ? ": " : "", msg);
 }
@@ -656,7 +661,7 @@ int s3_get_file(struct s3 *s, const char *key, const char *path, char *etag, enc
     int rc = request(s, "GET", key, NULL, NULL, NULL, 0, &k, &status, err);
     if (fclose(f) != 0 && rc == 0)
         rc = enc_errf(err, ENC_EIO, "%s: %s", path, strerror(errno));
-    if (rc && status >= 300) {   /* the error body went into the file: read it back */
+    if (rc && status >= 300) { /* the error body went into the file: read it back */
         char buf[2048];
         FILE *r = fopen(path, "rb");
         size_t n = r ? fread(buf, 1, sizeof buf - 1, r) : 0;

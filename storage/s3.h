@@ -43,8 +43,8 @@
 struct s3;
 
 struct s3_object {
-    char *key;          /* full key */
-    char etag[80];      /* without quotes */
+    char *key;     /* full key */
+    char etag[80]; /* without quotes */
     int64_t size;
 };
 
@@ -54,7 +54,7 @@ int s3_parse_url(const char *url, char **bucket, char **prefix, enc_err *err);
 
 /* A client for the bucket of `url`; `endpoint` may be NULL or "". */
 int s3_open(const char *url, const char *endpoint, struct s3 **out, enc_err *err);
-void s3_close(struct s3 *s);   /* NULL ok */
+void s3_close(struct s3 *s); /* NULL ok */
 
 /* The bucket and the URL's prefix (borrowed, valid until s3_close). */
 const char *s3_bucket(const struct s3 *s);

@@ -53,7 +53,7 @@ void *__wrap_calloc(size_t k, size_t n)
 
 void *__wrap_realloc(void *p, size_t n)
 {
-    return should_fail() ? NULL : __real_realloc(p, n);   /* p stays valid on failure */
+    return should_fail() ? NULL : __real_realloc(p, n); /* p stays valid on failure */
 }
 
 char *__wrap_strdup(const char *s)
@@ -84,7 +84,7 @@ json_t *__wrap_json_loads(const char *s, size_t flags, json_error_t *e);
 json_t *__wrap_json_loadb(const char *s, size_t n, size_t flags, json_error_t *e);
 json_t *__wrap_json_load_file(const char *path, size_t flags, json_error_t *e);
 
-static int parsing;   /* inside a json_load* or json_dump* (the walk's thread only) */
+static int parsing; /* inside a json_load* or json_dump* (the walk's thread only) */
 
 static json_t *parse_oom(json_error_t *e)
 {
@@ -199,7 +199,7 @@ int fa_wrong(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(wrong, sizeof wrong, fmt, ap);   /* into a static buffer: no allocation */
+    vsnprintf(wrong, sizeof wrong, fmt, ap); /* into a static buffer: no allocation */
     va_end(ap);
     return FA_WRONG;
 }

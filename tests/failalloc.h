@@ -31,7 +31,7 @@
  * linked with the wrapped allocator too, and a passing assertion allocates. */
 typedef int (*fa_op)(void *ctx);
 #define FA_WRONG 1
-int fa_wrong(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* FA_WRONG */
+int fa_wrong(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* FA_WRONG */
 
 /* Run op once without failures (it must return 0) counting its allocations
  * (N), then N more times, the k-th with its k-th allocation failing. Fails

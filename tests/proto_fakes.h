@@ -18,20 +18,41 @@ static const char *const iris_classes[] = {"setosa", "versicolor", "virginica"};
 static const char *const text_classes[] = {"neg", "pos"};
 
 static const struct model_io io_iris = {
-    .kind = MODEL_INPUT_NUMERIC, .n_features = 4, .ndim = 1, .shape = {4},
-    .feature_names = iris_features, .min_value = -1000, .max_value = 1000,
-    .n_classes = 3, .class_names = iris_classes,
+    .kind = MODEL_INPUT_NUMERIC,
+    .n_features = 4,
+    .ndim = 1,
+    .shape = {4},
+    .feature_names = iris_features,
+    .min_value = -1000,
+    .max_value = 1000,
+    .n_classes = 3,
+    .class_names = iris_classes,
 };
 static const struct model_io io_img = {
-    .kind = MODEL_INPUT_NUMERIC, .n_features = 16, .ndim = 2, .shape = {4, 4},
-    .min_value = 0, .max_value = 255, .n_classes = 3, .class_names = NULL,
+    .kind = MODEL_INPUT_NUMERIC,
+    .n_features = 16,
+    .ndim = 2,
+    .shape = {4, 4},
+    .min_value = 0,
+    .max_value = 255,
+    .n_classes = 3,
+    .class_names = NULL,
 };
-static const struct model_io io_img01 = {   /* a model that takes 0..1 pixels */
-    .kind = MODEL_INPUT_NUMERIC, .n_features = 16, .ndim = 3, .shape = {1, 4, 4},
-    .min_value = 0, .max_value = 1, .n_classes = 2, .class_names = text_classes,
+static const struct model_io io_img01 = {
+    /* a model that takes 0..1 pixels */
+    .kind = MODEL_INPUT_NUMERIC,
+    .n_features = 16,
+    .ndim = 3,
+    .shape = {1, 4, 4},
+    .min_value = 0,
+    .max_value = 1,
+    .n_classes = 2,
+    .class_names = text_classes,
 };
 static const struct model_io io_text = {
-    .kind = MODEL_INPUT_TEXT, .n_classes = 2, .class_names = text_classes,
+    .kind = MODEL_INPUT_TEXT,
+    .n_classes = 2,
+    .class_names = text_classes,
 };
 
 static json_t *J(const char *s)

@@ -32,8 +32,8 @@ static struct evstore *sc_open(int64_t cap)
     return s;
 }
 
-static struct ev_event sc_ev(const char *user, const char *item, const char *type,
-                             const char *id, int64_t time)
+static struct ev_event sc_ev(const char *user, const char *item, const char *type, const char *id,
+                             int64_t time)
 {
     struct ev_event e;
     memset(&e, 0, sizeof e);
@@ -86,8 +86,8 @@ static struct sc_list sc_item(struct evstore *s, const char *item)
     struct sc_list l;
     memset(&l, 0, sizeof l);
     enc_err err = {0};
-    ck_assert_msg(evstore_item_events(s, item, strlen(item), 0, sc_collect, &l, &err) == 0,
-                  "%s", err.msg);
+    ck_assert_msg(evstore_item_events(s, item, strlen(item), 0, sc_collect, &l, &err) == 0, "%s",
+                  err.msg);
     return l;
 }
 
@@ -105,7 +105,7 @@ START_TEST(append_and_read_newest_first)
     ck_assert_uint_eq(dup, 0);
     struct sc_list l = sc_user(s, "196", 0);
     ck_assert_int_eq(l.n, 2);
-    ck_assert_str_eq(l.item[0], "172");   /* newest first */
+    ck_assert_str_eq(l.item[0], "172"); /* newest first */
     ck_assert_str_eq(l.type[0], "like");
     ck_assert_str_eq(l.rec[0], "rec-7");
     ck_assert_str_eq(l.id[0], "");
@@ -144,9 +144,9 @@ START_TEST(duplicates_counted_once)
     enc_err err = {0};
     ck_assert_int_eq(evstore_append(s, ev, 3, T0, &acc, &dup, &err), 0);
     ck_assert_uint_eq(acc, 2);
-    ck_assert_uint_eq(dup, 1);   /* x1 twice in one request */
+    ck_assert_uint_eq(dup, 1); /* x1 twice in one request */
     ck_assert_int_eq(evstore_append(s, ev, 3, T0 + 1, &acc, &dup, &err), 0);
-    ck_assert_uint_eq(acc, 0);   /* a client retry */
+    ck_assert_uint_eq(acc, 0); /* a client retry */
     ck_assert_uint_eq(dup, 3);
     struct sc_list l = sc_user(s, "u", 0);
     ck_assert_int_eq(l.n, 2);
@@ -199,9 +199,9 @@ static int sc_tomb(void *arg, const char *user, size_t len, int64_t when)
 START_TEST(erase_user)
 {
     struct evstore *s = sc_open(1000);
-    struct ev_event ev[4] = {sc_ev("bob", "a", "play", NULL, T0), sc_ev("bob", "b", "play", NULL, T0),
-                             sc_ev("ann", "a", "play", NULL, T0),
-                             sc_ev("bobby", "b", "play", NULL, T0)};
+    struct ev_event ev[4] = {
+        sc_ev("bob", "a", "play", NULL, T0), sc_ev("bob", "b", "play", NULL, T0),
+        sc_ev("ann", "a", "play", NULL, T0), sc_ev("bobby", "b", "play", NULL, T0)};
     enc_err err = {0};
     ck_assert_int_eq(evstore_append(s, ev, 4, T0, NULL, NULL, &err), 0);
     int64_t when = 0;
@@ -232,8 +232,7 @@ START_TEST(erase_user)
 }
 END_TEST
 
-static int sc_item_visit(void *arg, const char *item, size_t len, const char *json,
-                         size_t json_len)
+static int sc_item_visit(void *arg, const char *item, size_t len, const char *json, size_t json_len)
 {
     int *n = arg;
     (*n)++;
@@ -283,9 +282,10 @@ static int sc_count(void *arg, const char *type, size_t len, uint64_t count)
 START_TEST(recommendation_counts)
 {
     struct evstore *s = sc_open(1000);
-    struct ev_event ev[4] = {sc_ev("u1", "a", "click", "r1", T0), sc_ev("u1", "a", "play", NULL, T0),
+    struct ev_event ev[4] = {sc_ev("u1", "a", "click", "r1", T0),
+                             sc_ev("u1", "a", "play", NULL, T0),
                              sc_ev("u2", "b", "click", NULL, T0),
-                             sc_ev("u3", "c", "click", "r1", T0)};   /* duplicate id */
+                             sc_ev("u3", "c", "click", "r1", T0)}; /* duplicate id */
     for (int i = 0; i < 4; i++)
         ev[i].rec_id = i == 2 ? "rec-B" : "rec-A", ev[i].rec_len = 5;
     enc_err err = {0};
@@ -369,7 +369,8 @@ START_TEST(compaction_by_receive_time)
 {
     struct evstore *s = sc_open(1000);
     /* events of 1998 (a replayed log) received now are not expired */
-    struct ev_event old[2] = {sc_ev("u", "a", "play", "k1", 893000000), sc_ev("v", "a", "play", NULL, 893000000)};
+    struct ev_event old[2] = {sc_ev("u", "a", "play", "k1", 893000000),
+                              sc_ev("v", "a", "play", NULL, 893000000)};
     struct ev_event fresh[1] = {sc_ev("u", "b", "play", NULL, T0)};
     enc_err err = {0};
     ck_assert_int_eq(evstore_append(s, old, 2, T0, NULL, NULL, &err), 0);
@@ -482,7 +483,7 @@ START_TEST(change_feed)
     enc_err err = {0};
     ck_assert_int_eq(evstore_append(s, &ev, 1, T0, NULL, NULL, &err), 0);
     pthread_mutex_lock(&c.lock);
-    ck_assert_int_ge(c.users, 1);   /* announced before the append returns */
+    ck_assert_int_ge(c.users, 1); /* announced before the append returns */
     ck_assert_int_ge(c.items, 1);
     c.users = 0;
     pthread_mutex_unlock(&c.lock);
@@ -525,7 +526,7 @@ START_TEST(items_with_events)
     ck_assert_int_eq(evstore_append(s, ev, 4, T0, NULL, NULL, &err), 0);
     int n = 0;
     ck_assert_int_eq(evstore_event_items(s, sc_count_id, &n, &err), 0);
-    ck_assert_int_eq(n, 3);   /* a, b, bb: each once */
+    ck_assert_int_eq(n, 3); /* a, b, bb: each once */
     evstore_close(s);
 }
 END_TEST
@@ -534,7 +535,7 @@ END_TEST
  * after compaction) and not yet merged (its log). */
 static int sc_user_mark(void *arg, const char *id, size_t len)
 {
-    char *seen = arg;   /* "u", "v", "w", "x": a count per letter */
+    char *seen = arg; /* "u", "v", "w", "x": a count per letter */
     if (len == 1 && id[0] >= 'u' && id[0] <= 'x')
         seen[id[0] - 'u']++;
     else
@@ -553,7 +554,8 @@ START_TEST(users_with_events)
     ck_assert_int_eq(evstore_users(s, sc_user_mark, seen, &err), 0);
     ck_assert_mem_eq(seen, "\1\1\1\0\0", 5);
     ck_assert_int_eq(evstore_compact(s, T0, NULL, &err), 0);
-    struct ev_event more[2] = {sc_ev("x", "a", "play", NULL, T0), sc_ev("u", "c", "play", NULL, T0)};
+    struct ev_event more[2] = {sc_ev("x", "a", "play", NULL, T0),
+                               sc_ev("u", "c", "play", NULL, T0)};
     ck_assert_int_eq(evstore_append(s, more, 2, T0, NULL, NULL, &err), 0);
     memset(seen, 0, sizeof seen);
     ck_assert_int_eq(evstore_users(s, sc_user_mark, seen, &err), 0);

@@ -55,8 +55,8 @@ static void dense_solve(double *A, double *b, int n)
 
 /* The textbook solve with the full dense confidence matrix (no YtY trick):
  * x_u = (Y^T C_u Y + reg I)^-1 Y^T C_u p_u. cm = c - 1 per stored entry. */
-static void reference_row(const struct als_csr *C, size_t u, const float *Y, size_t F,
-                          double reg, double *x)
+static void reference_row(const struct als_csr *C, size_t u, const float *Y, size_t F, double reg,
+                          double *x)
 {
     double A[16 * 16], b[16];
     size_t n = C->cols;
@@ -88,15 +88,15 @@ START_TEST(cholesky_matches_normal_equations)
     struct als_csr C = {4, 6, P_indptr, P_idx, P_w};
     float Y[6 * F], X[4 * F];
     fill_random(Y, 6 * F, 7);
-    fill_random(X, 4 * F, 9);   /* ignored by the exact solver */
+    fill_random(X, 4 * F, 9); /* ignored by the exact solver */
     enc_err err = {0};
     ck_assert_int_eq(als_solve_rows(&C, Y, F, 0.1, 0, ALS_SOLVER_CHOLESKY, 1, 2, X, &err), 0);
     for (size_t u = 0; u < 4; u++) {
         double ref[F];
         reference_row(&C, u, Y, F, 0.1, ref);
         for (size_t f = 0; f < F; f++)
-            ck_assert_msg(fabs(X[u * F + f] - ref[f]) < 1e-4, "user %zu factor %zu: %g vs %g", u,
-                          f, X[u * F + f], ref[f]);
+            ck_assert_msg(fabs(X[u * F + f] - ref[f]) < 1e-4, "user %zu factor %zu: %g vs %g", u, f,
+                          X[u * F + f], ref[f]);
     }
 }
 END_TEST
@@ -170,7 +170,7 @@ START_TEST(exact_als_loss_decreases)
     p.regularization = 0.1;
     p.reg_exponent = 0;
     p.alpha = 5;
-    p.confidence = CONF_LINEAR;   /* c - 1 = alpha * w, as checked below */
+    p.confidence = CONF_LINEAR; /* c - 1 = alpha * w, as checked below */
     p.solver = ALS_SOLVER_CHOLESKY;
     struct trace t = {{0}, 0};
     p.progress = record;
@@ -244,8 +244,8 @@ START_TEST(two_taste_groups)
                 s[i] += d.user_factors[0 * 4 + f] * d.item_factors[i * 4 + f];
         }
         for (int i = 3; i < 6; i++)
-            ck_assert_msg(s[2] > s[i], "solver %d: a1 scores item 3 %g <= item %d %g", solver,
-                          s[2], i + 1, s[i]);
+            ck_assert_msg(s[2] > s[i], "solver %d: a1 scores item 3 %g <= item %d %g", solver, s[2],
+                          i + 1, s[i]);
         for (int i = 0; i < 6; i++) {
             s[i] = 0;
             for (int f = 0; f < 4; f++)

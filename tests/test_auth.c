@@ -59,7 +59,8 @@ END_TEST
 
 START_TEST(file_tokens_comments_blank_lines_and_spaces)
 {
-    cfg.tokens_file = file("tokens", "# a comment\n\nalpha-token-0123456789\n  beta_token.0123456789~+/==  \r\n");
+    cfg.tokens_file =
+        file("tokens", "# a comment\n\nalpha-token-0123456789\n  beta_token.0123456789~+/==  \r\n");
     cfg.admin_token_file = file("admin", "admin-token-0123456789\n");
     struct auth *a;
     enc_err err = {0};

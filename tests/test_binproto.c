@@ -85,16 +85,17 @@ START_TEST(assign_fixed_and_mixed)
         bin[i] = (unsigned char)i;
     /* FP32 [1,4] = 16 bytes, then a JSON input, then INT64 [1] = 8, UINT8 [3] = 3. */
     ck_assert_int_eq(
-        assign("{\"inputs\":[{\"name\":\"a\",\"shape\":[1,4],\"datatype\":\"FP32\","
-               "\"parameters\":{\"binary_data_size\":16}},"
-               "{\"name\":\"j\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]},"
-               "{\"name\":\"b\",\"shape\":[1],\"datatype\":\"INT64\",\"parameters\":{\"binary_data_size\":8}},"
-               "{\"name\":\"c\",\"shape\":[3],\"datatype\":\"UINT8\",\"parameters\":{\"binary_data_size\":3}}]}",
-               bin, sizeof bin, sl, &err),
+        assign(
+            "{\"inputs\":[{\"name\":\"a\",\"shape\":[1,4],\"datatype\":\"FP32\","
+            "\"parameters\":{\"binary_data_size\":16}},"
+            "{\"name\":\"j\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]},"
+            "{\"name\":\"b\",\"shape\":[1],\"datatype\":\"INT64\",\"parameters\":{\"binary_data_size\":8}},"
+            "{\"name\":\"c\",\"shape\":[3],\"datatype\":\"UINT8\",\"parameters\":{\"binary_data_size\":3}}]}",
+            bin, sizeof bin, sl, &err),
         0);
     ck_assert_ptr_eq(sl[0].data, bin);
     ck_assert_uint_eq(sl[0].len, 16);
-    ck_assert_ptr_null(sl[1].data);   /* the JSON input */
+    ck_assert_ptr_null(sl[1].data); /* the JSON input */
     ck_assert_ptr_eq(sl[2].data, bin + 16);
     ck_assert_uint_eq(sl[2].len, 8);
     ck_assert_ptr_eq(sl[3].data, bin + 24);
@@ -127,15 +128,17 @@ START_TEST(assign_size_errors)
           "\"parameters\":{\"binary_data_size\":16}}]}",
           bin, 20, "20 bytes of binary data", "add up to 16");
     /* Binary bytes but no input claims them. */
-    fails("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}", bin, 4,
-          "4 bytes of binary data", "add up to 0");
+    fails("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}]}", bin,
+          4, "4 bytes of binary data", "add up to 0");
     /* The second of two inputs overruns. */
-    fails("{\"inputs\":[{\"name\":\"a\",\"shape\":[2],\"datatype\":\"INT32\",\"parameters\":{\"binary_data_size\":8}},"
-          "{\"name\":\"b\",\"shape\":[2],\"datatype\":\"FP64\",\"parameters\":{\"binary_data_size\":16}}]}",
-          bin, 20, "inputs[1] (b)", "only 12 bytes");
+    fails(
+        "{\"inputs\":[{\"name\":\"a\",\"shape\":[2],\"datatype\":\"INT32\",\"parameters\":{\"binary_data_size\":8}},"
+        "{\"name\":\"b\",\"shape\":[2],\"datatype\":\"FP64\",\"parameters\":{\"binary_data_size\":16}}]}",
+        bin, 20, "inputs[1] (b)", "only 12 bytes");
     fails("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\","
           "\"parameters\":{\"binary_data_size\":-4}}]}",
-          bin, 4, "inputs[0] (x): parameters.binary_data_size must be a non-negative integer", NULL);
+          bin, 4, "inputs[0] (x): parameters.binary_data_size must be a non-negative integer",
+          NULL);
     fails("{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\","
           "\"parameters\":{\"binary_data_size\":\"4\"}}]}",
           bin, 4, "non-negative integer", NULL);
@@ -180,8 +183,10 @@ START_TEST(assign_bytes)
     size_t n = put_str(bin, "a fine film");
     n += put_str(bin + n, "dull");
     char js[256];
-    snprintf(js, sizeof js, "{\"inputs\":[{\"name\":\"t\",\"shape\":[2],\"datatype\":\"BYTES\","
-             "\"parameters\":{\"binary_data_size\":%zu}}]}", n);
+    snprintf(js, sizeof js,
+             "{\"inputs\":[{\"name\":\"t\",\"shape\":[2],\"datatype\":\"BYTES\","
+             "\"parameters\":{\"binary_data_size\":%zu}}]}",
+             n);
     ck_assert_int_eq(assign(js, bin, n, sl, &err), 0);
     ck_assert_uint_eq(sl[0].len, n);
     const char *text[2];
@@ -193,18 +198,23 @@ START_TEST(assign_bytes)
     ck_assert(!memcmp(text[1], "dull", 4));
     /* Element limits. */
     ck_assert_int_eq(binproto_bytes(&sl[0], 2, 8, "inputs[0] (t)", text, len, &err), ENC_EINVAL);
-    ck_assert_msg(strstr(err.msg, "element 0: text of 11 bytes is over the limit of 8"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "element 0: text of 11 bytes is over the limit of 8"), "%s",
+                  err.msg);
     /* Count disagrees with the shape. */
-    snprintf(js, sizeof js, "{\"inputs\":[{\"name\":\"t\",\"shape\":[3],\"datatype\":\"BYTES\","
-             "\"parameters\":{\"binary_data_size\":%zu}}]}", n);
+    snprintf(js, sizeof js,
+             "{\"inputs\":[{\"name\":\"t\",\"shape\":[3],\"datatype\":\"BYTES\","
+             "\"parameters\":{\"binary_data_size\":%zu}}]}",
+             n);
     fails(js, bin, n, "holds 2 BYTES elements", "needs 3");
     /* A length prefix cut off: one element and two stray bytes. */
     unsigned char cut[32];
     size_t m = put_str(cut, "abc");
     cut[m++] = 1;
     cut[m++] = 0;
-    snprintf(js, sizeof js, "{\"inputs\":[{\"name\":\"t\",\"shape\":[2],\"datatype\":\"BYTES\","
-             "\"parameters\":{\"binary_data_size\":%zu}}]}", m);
+    snprintf(js, sizeof js,
+             "{\"inputs\":[{\"name\":\"t\",\"shape\":[2],\"datatype\":\"BYTES\","
+             "\"parameters\":{\"binary_data_size\":%zu}}]}",
+             m);
     fails(js, cut, m, "BYTES element 1", "cut off");
     /* An element that claims more than its tensor holds. */
     unsigned char big[16] = {200, 0, 0, 0, 'x', 'y'};
@@ -213,10 +223,11 @@ START_TEST(assign_bytes)
           big, 6, "BYTES element 0 claims 200 bytes", "only 2 remain");
     /* ...even when the body continues past it (the next input's bytes). */
     unsigned char two[16] = {6, 0, 0, 0, 'a', 'b', 1, 0, 0, 0, 'c'};
-    fails("{\"inputs\":[{\"name\":\"t\",\"shape\":[1],\"datatype\":\"BYTES\","
-          "\"parameters\":{\"binary_data_size\":6}},"
-          "{\"name\":\"u\",\"shape\":[1],\"datatype\":\"BYTES\",\"parameters\":{\"binary_data_size\":5}}]}",
-          two, 11, "claims 6 bytes", NULL);
+    fails(
+        "{\"inputs\":[{\"name\":\"t\",\"shape\":[1],\"datatype\":\"BYTES\","
+        "\"parameters\":{\"binary_data_size\":6}},"
+        "{\"name\":\"u\",\"shape\":[1],\"datatype\":\"BYTES\",\"parameters\":{\"binary_data_size\":5}}]}",
+        two, 11, "claims 6 bytes", NULL);
     /* An empty element is refused when decoded (as an empty JSON string is). */
     unsigned char empty[4] = {0, 0, 0, 0};
     struct binproto_slice es = {empty, 4};
@@ -251,8 +262,10 @@ START_TEST(numeric_every_datatype)
     /* Range: the model accepts -100..100. */
     ck_assert_int_eq(binproto_numeric(&s, "FP32", 2, -100, 100, 1, "inputs[0] (x)", out, &err),
                      ENC_EINVAL);
-    ck_assert_msg(strstr(err.msg, "inputs[0] (x) binary data, element 1 (instance 1): -250.25 is out of range"),
-                  "%s", err.msg);
+    ck_assert_msg(
+        strstr(err.msg,
+               "inputs[0] (x) binary data, element 1 (instance 1): -250.25 is out of range"),
+        "%s", err.msg);
     /* NaN. */
     float nan = NAN;
     uint32_t un;
@@ -278,7 +291,7 @@ START_TEST(numeric_every_datatype)
     /* FP64 0.25 and a value too large for a float. */
     unsigned char f64[16];
     double d[2] = {0.25, 1e300};
-    memcpy(f64, d, 16);   /* the test host is little-endian (x86-64 / arm64) */
+    memcpy(f64, d, 16); /* the test host is little-endian (x86-64 / arm64) */
     s = (struct binproto_slice){f64, 16};
     ck_assert_int_eq(binproto_numeric(&s, "FP64", 1, 0, 0, 0, "x", out, &err), ENC_EINVAL);
     ck_assert_msg(strstr(err.msg, "does not hold 1 FP64"), "%s", err.msg);
@@ -349,12 +362,19 @@ START_TEST(protocol_binary)
 
     /* A [2,2] FP32 input for a 2-feature model, then the binary answer. */
     static const char *const cls[2] = {"neg", "pos"};
-    struct model_io io = {.kind = MODEL_INPUT_NUMERIC, .n_features = 2, .ndim = 1, .shape = {2},
-                          .min_value = -10, .max_value = 10, .n_classes = 2, .class_names = cls};
+    struct model_io io = {.kind = MODEL_INPUT_NUMERIC,
+                          .n_features = 2,
+                          .ndim = 1,
+                          .shape = {2},
+                          .min_value = -10,
+                          .max_value = 10,
+                          .n_classes = 2,
+                          .class_names = cls};
     struct proto_limits lim = {.max_instances = 4, .max_text_bytes = 16};
     float x[4] = {1, 2, 3, 4};
-    root = J("{\"inputs\":[{\"name\":\"INPUT0\",\"shape\":[2,2],\"datatype\":\"FP32\","
-             "\"parameters\":{\"binary_data_size\":16}}],\"parameters\":{\"binary_data_output\":true}}");
+    root = J(
+        "{\"inputs\":[{\"name\":\"INPUT0\",\"shape\":[2,2],\"datatype\":\"FP32\","
+        "\"parameters\":{\"binary_data_size\":16}}],\"parameters\":{\"binary_data_output\":true}}");
     struct binproto_slice sl[BINPROTO_MAX_INPUTS];
     ck_assert_int_eq(binproto_inputs(root, (const unsigned char *)x, 16, sl, &err), 0);
     struct proto_v2_req req;
@@ -375,10 +395,14 @@ START_TEST(protocol_binary)
     json_t *h = json_loadb(o.data, jl, 0, NULL);
     ck_assert_ptr_nonnull(h);
     json_t *outs = json_object_get(h, "outputs");
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_array_get(outs, 0),
-                     "parameters"), "binary_data_size")), 4 + 3 + 4 + 3);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_array_get(outs, 1),
-                     "parameters"), "binary_data_size")), 16);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(json_array_get(outs, 0), "parameters"),
+                                           "binary_data_size")),
+        4 + 3 + 4 + 3);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(json_array_get(outs, 1), "parameters"),
+                                           "binary_data_size")),
+        16);
     ck_assert_ptr_null(json_object_get(json_array_get(outs, 1), "data"));
     ck_assert_uint_eq(o.len, jl + 14 + 16);
     ck_assert(!memcmp(o.data + jl, "\3\0\0\0pos\3\0\0\0neg", 14));

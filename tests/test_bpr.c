@@ -55,7 +55,7 @@ START_TEST(groups_rank_own_items_first)
         ck_assert_int_eq(bpr_train(&m, NULL, &p, &d, &err), 0);
         ck_assert_str_eq(d.algorithm, "bpr");
         for (size_t u = 0; u < N; u++) {
-            ck_assert_float_eq(d.user_factors[u * 8 + 7], 1.0f);   /* bias column */
+            ck_assert_float_eq(d.user_factors[u * 8 + 7], 1.0f); /* bias column */
             size_t missing = (u < G ? 0 : G) + u % G;
             /* the unseen item of the own group beats every item of the other group */
             for (size_t i = 0; i < N; i++)
@@ -102,7 +102,7 @@ START_TEST(deterministic_and_learns)
     enc_err err = {0};
     ck_assert_int_eq(bpr_fit(&R, &p, X1, Y1, &err), 0);
     ck_assert_int_eq(a.n, 50);
-    ck_assert_double_gt(a.last, 0.9);   /* sampled pairs ordered correctly */
+    ck_assert_double_gt(a.last, 0.9); /* sampled pairs ordered correctly */
     p.progress = NULL;
     ck_assert_int_eq(bpr_fit(&R, &p, X2, Y2, &err), 0);
     ck_assert_int_eq(memcmp(X1, X2, sizeof X1), 0);

@@ -20,9 +20,17 @@ START_TEST(floats)
         double v;
         const char *want;
     } cases[] = {
-        {0.0, "0"},           {1.0, "1"},         {-2.5, "-2.5"},         {0.6749809, "0.6749809"},
-        {583.0, "583"},       {1234567.0, "1234567"}, {12345678.0, "12345678"},
-        {0.00012345, "0.00012345"}, {1e-7, "1e-07"},   {3e20, "3e+20"},  {0.1, "0.1"},
+        {0.0, "0"},
+        {1.0, "1"},
+        {-2.5, "-2.5"},
+        {0.6749809, "0.6749809"},
+        {583.0, "583"},
+        {1234567.0, "1234567"},
+        {12345678.0, "12345678"},
+        {0.00012345, "0.00012345"},
+        {1e-7, "1e-07"},
+        {3e20, "3e+20"},
+        {0.1, "0.1"},
         {-0.000123456789, "-0.0001234568"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -56,7 +64,7 @@ START_TEST(escaping)
 {
     buf b;
     buf_init(&b);
-    const char in[] = "a\"b\\c\n\x01 caf\xc3\xa9 \xe9t\xe9";   /* valid UTF-8, then latin-1 */
+    const char in[] = "a\"b\\c\n\x01 caf\xc3\xa9 \xe9t\xe9"; /* valid UTF-8, then latin-1 */
     buf_json_str(&b, in, sizeof in - 1);
     ck_assert_str_eq(b.data, "\"a\\\"b\\\\c\\n\\u0001 caf\xc3\xa9 \\u00e9t\\u00e9\"");
     buf_free(&b);

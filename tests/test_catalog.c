@@ -31,9 +31,9 @@ START_TEST(request_round_trip)
     ck_assert_str_eq(back.tags[1], "Drama");
     ck_assert_int_eq(back.updated, 1700000000);
     ck_assert_int_eq(back.available_until, 1800000000);
-    ck_assert_int_eq(cat_item_available(&back, 1767225599), 0);   /* not yet */
+    ck_assert_int_eq(cat_item_available(&back, 1767225599), 0); /* not yet */
     ck_assert_int_eq(cat_item_available(&back, 1767225600), 1);
-    ck_assert_int_eq(cat_item_available(&back, 1800000000), 0);   /* licence ended */
+    ck_assert_int_eq(cat_item_available(&back, 1800000000), 0); /* licence ended */
     back.withdrawn = 1;
     ck_assert_int_eq(cat_item_available(&back, 1767225600), 0);
     free(s);

@@ -16,7 +16,7 @@
 
 static uint64_t rng_state = 12345;
 
-static float frand(void)   /* uniform in [-1, 1) */
+static float frand(void) /* uniform in [-1, 1) */
 {
     return cnnt_frand(&rng_state);
 }
@@ -41,8 +41,9 @@ START_TEST(arch_default_shapes)
     cnn_free(net);
 
     ck_assert_int_eq(cnn_new("conv32k3,relu,pool2,conv64k3,relu,pool2,dense128,relu,dense10", 28,
-                             28, 1, &net, &err), 0);
-    ck_assert_int_eq(net->layers[5].out_h, 5);   /* 28-2=26 /2=13 -2=11 /2=5 */
+                             28, 1, &net, &err),
+                     0);
+    ck_assert_int_eq(net->layers[5].out_h, 5); /* 28-2=26 /2=13 -2=11 /2=5 */
     ck_assert_int_eq(net->layers[6].in_c, 5 * 5 * 64);
     cnn_free(net);
     ck_assert_int_eq(cnn_new("conv8k5same,pool2,dense10", 28, 28, 1, &net, &err), 0);
@@ -54,14 +55,25 @@ END_TEST
 
 START_TEST(arch_rejects_bad_specs)
 {
-    const char *bad[] = {"", "conv32k3", "conv32k3,relu", "dense10,conv3k3,dense2", "conv32,dense10",
-                         "conv32k4same,dense10", "foo,dense10", "dense10,", "dropout1.5,dense10",
-                         "conv4k29,dense10", "pool2,pool2,pool2,pool2,pool2,dense10", "dense1",
-                         "conv0k3,dense10", "dense10x"};
+    const char *bad[] = {"",
+                         "conv32k3",
+                         "conv32k3,relu",
+                         "dense10,conv3k3,dense2",
+                         "conv32,dense10",
+                         "conv32k4same,dense10",
+                         "foo,dense10",
+                         "dense10,",
+                         "dropout1.5,dense10",
+                         "conv4k29,dense10",
+                         "pool2,pool2,pool2,pool2,pool2,dense10",
+                         "dense1",
+                         "conv0k3,dense10",
+                         "dense10x"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct cnn_net *net = (struct cnn_net *)1;
         enc_err err = {0};
-        ck_assert_msg(cnn_new(bad[i], 28, 28, 1, &net, &err) == ENC_EINVAL, "accepted '%s'", bad[i]);
+        ck_assert_msg(cnn_new(bad[i], 28, 28, 1, &net, &err) == ENC_EINVAL, "accepted '%s'",
+                      bad[i]);
         ck_assert_ptr_null(net);
         ck_assert_msg(err.msg[0], "no message for '%s'", bad[i]);
     }
@@ -117,11 +129,13 @@ START_TEST(chunked_batch_equals_single_images)
 {
     struct cnn_net *net;
     enc_err err = {0};
-    ck_assert_int_eq(cnn_new("conv80k3same,relu,pool2,dropout0.25,conv4k3,relu,dense3", 24, 24, 1,
-                             &net, &err), 0);
+    ck_assert_int_eq(
+        cnn_new("conv80k3same,relu,pool2,dropout0.25,conv4k3,relu,dense3", 24, 24, 1, &net, &err),
+        0);
     cnn_init(net, 9, CNN_INIT_HE);
     const size_t n = 5, D = 24 * 24, P = net->n_params;
-    float *x = malloc(n * D * sizeof *x), *dx = malloc(n * D * sizeof *dx), *dx1 = malloc(D * sizeof *dx1);
+    float *x = malloc(n * D * sizeof *x), *dx = malloc(n * D * sizeof *dx),
+          *dx1 = malloc(D * sizeof *dx1);
     float *g = malloc(P * sizeof *g), *g1 = malloc(P * sizeof *g1), *sum = calloc(P, sizeof *sum);
     uint8_t y[5] = {0, 1, 2, 1, 0};
     for (size_t j = 0; j < n * D; j++)
@@ -179,8 +193,13 @@ START_TEST(overfits_tiny_set)
     size_t before = 0;
     for (int i = 0; i < 12; i++)
         before += pred[i] == d.labels[i];
-    struct cnn_train_opts o = {.epochs = 150, .batch = 4, .lr = 0.01, .adam = 1, .seed = 1,
-                               .threads = 2, .split_batch = 1};
+    struct cnn_train_opts o = {.epochs = 150,
+                               .batch = 4,
+                               .lr = 0.01,
+                               .adam = 1,
+                               .seed = 1,
+                               .threads = 2,
+                               .split_batch = 1};
     ck_assert_int_eq(cnn_train(net, &d, NULL, &o, NULL, &err), 0);
     ck_assert_int_eq(cnn_classify(net, &d, 2, pred, &err), 0);
     size_t after = 0;
@@ -216,15 +235,20 @@ START_TEST(deterministic_for_seed_and_threads)
         enc_err err = {0};
         ck_assert_int_eq(cnn_new("conv3k3,relu,dropout0.2,dense3", 6, 6, 1, &net, &err), 0);
         cnn_init(net, 11, CNN_INIT_HE);
-        struct cnn_train_opts o = {.epochs = 3, .batch = 7, .lr = 0.01, .adam = 1,
-                                   .seed = rep == 2 ? 12 : 11, .threads = 2, .split_batch = 1};
+        struct cnn_train_opts o = {.epochs = 3,
+                                   .batch = 7,
+                                   .lr = 0.01,
+                                   .adam = 1,
+                                   .seed = rep == 2 ? 12 : 11,
+                                   .threads = 2,
+                                   .split_batch = 1};
         ck_assert_int_eq(cnn_train(net, &d, NULL, &o, NULL, &err), 0);
         if (rep == 0) {
             first = malloc(net->n_params * sizeof *first);
             memcpy(first, net->params, net->n_params * sizeof *first);
         } else if (rep == 1) {
             ck_assert(memcmp(first, net->params, net->n_params * sizeof *first) == 0);
-        } else {   /* another seed: another shuffle and dropout masks */
+        } else { /* another seed: another shuffle and dropout masks */
             ck_assert(memcmp(first, net->params, net->n_params * sizeof *first) != 0);
         }
         cnn_free(net);
@@ -245,10 +269,10 @@ START_TEST(augment_image_flip_and_shift)
     cnn_augment_image(src, 3, 4, 1, 1, 0, 0, dst);
     const uint8_t flipped[12] = {4, 3, 2, 1, 8, 7, 6, 5, 12, 11, 10, 9};
     ck_assert(memcmp(dst, flipped, 12) == 0);
-    cnn_augment_image(src, 3, 4, 1, 0, 1, -2, dst);   /* one row down, two columns left */
+    cnn_augment_image(src, 3, 4, 1, 0, 1, -2, dst); /* one row down, two columns left */
     const uint8_t moved[12] = {0, 0, 0, 0, 3, 4, 0, 0, 7, 8, 0, 0};
     ck_assert(memcmp(dst, moved, 12) == 0);
-    cnn_augment_image(src, 3, 4, 1, 1, -1, 1, dst);   /* mirrored, one up, one right */
+    cnn_augment_image(src, 3, 4, 1, 1, -1, 1, dst); /* mirrored, one up, one right */
     const uint8_t both[12] = {0, 8, 7, 6, 0, 12, 11, 10, 0, 0, 0, 0};
     ck_assert(memcmp(dst, both, 12) == 0);
     /* two channels move together: pixel (0, 0) = (1, 2), (0, 1) = (3, 4) */
@@ -269,8 +293,14 @@ static float *train_aug(const struct idx_dataset *d, int flip, int shift, int th
     enc_err err = {0};
     ck_assert_int_eq(cnn_new("conv3k3,relu,dropout0.2,dense3", 6, 6, 1, &net, &err), 0);
     cnn_init(net, 11, CNN_INIT_HE);
-    struct cnn_train_opts o = {.epochs = 3, .batch = 7, .lr = 0.01, .adam = 1, .seed = 11,
-                               .threads = threads, .split_batch = 1, .flip = flip,
+    struct cnn_train_opts o = {.epochs = 3,
+                               .batch = 7,
+                               .lr = 0.01,
+                               .adam = 1,
+                               .seed = 11,
+                               .threads = threads,
+                               .split_batch = 1,
+                               .flip = flip,
                                .shift = shift};
     ck_assert_int_eq(cnn_train(net, d, NULL, &o, NULL, &err), 0);
     float *p = malloc(net->n_params * sizeof *p);
@@ -289,8 +319,8 @@ START_TEST(augment_deterministic_and_opt_in)
     float *a1 = train_aug(&d, 1, 2, 2, &np);
     float *a2 = train_aug(&d, 1, 2, 2, &np);
     float *sh = train_aug(&d, 0, 1, 2, &np);
-    ck_assert(memcmp(a1, a2, np * sizeof *a1) == 0);     /* same seed, same threads */
-    ck_assert(memcmp(a1, off, np * sizeof *a1) != 0);    /* augmentation does something */
+    ck_assert(memcmp(a1, a2, np * sizeof *a1) == 0);  /* same seed, same threads */
+    ck_assert(memcmp(a1, off, np * sizeof *a1) != 0); /* augmentation does something */
     ck_assert(memcmp(sh, off, np * sizeof *a1) != 0);
     ck_assert(memcmp(sh, a1, np * sizeof *a1) != 0);
     /* On images that are their own mirror image, flip changes no pixel, so a
@@ -303,13 +333,13 @@ START_TEST(augment_deterministic_and_opt_in)
     float *sym_off = train_aug(&d, 0, 0, 2, &np);
     float *sym_flip = train_aug(&d, 1, 0, 2, &np);
     ck_assert(memcmp(sym_off, sym_flip, np * sizeof *a1) == 0);
-    ck_assert(memcmp(sym_off, off, np * sizeof *a1) != 0);   /* the data did change */
+    ck_assert(memcmp(sym_off, off, np * sizeof *a1) != 0); /* the data did change */
     /* a shift larger than the image is refused */
     struct cnn_net *net;
     enc_err err = {0};
     ck_assert_int_eq(cnn_new("conv3k3,relu,dense3", 6, 6, 1, &net, &err), 0);
-    struct cnn_train_opts o = {.epochs = 1, .batch = 7, .lr = 0.01, .adam = 1, .threads = 1,
-                               .split_batch = 1, .shift = 6};
+    struct cnn_train_opts o = {
+        .epochs = 1, .batch = 7, .lr = 0.01, .adam = 1, .threads = 1, .split_batch = 1, .shift = 6};
     ck_assert_int_eq(cnn_train(net, &d, NULL, &o, NULL, &err), ENC_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "shift"));
     cnn_free(net);
@@ -352,16 +382,19 @@ START_TEST(file_round_trip_and_validation)
     /* an arch that disagrees with the stored tensors is refused, naming one */
     back = (struct cnn_net *)1;
     ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv5k3same,relu,pool2,dense8,dropout0.5,dense3",
-                                &back, &err), ENC_EFORMAT);
+                                     &back, &err),
+                     ENC_EFORMAT);
     ck_assert_ptr_null(back);
     ck_assert_msg(strstr(err.msg, "layers.0.weight"), "%s", err.msg);
-    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv4k3same,relu,pool2,dense8,dense3", &back, &err),
-                     ENC_EFORMAT);
+    ck_assert_int_eq(
+        cnnt_round_trip(net, "arch", "conv4k3same,relu,pool2,dense8,dense3", &back, &err),
+        ENC_EFORMAT);
     ck_assert_int_eq(cnnt_round_trip(net, "input_width", "12", &back, &err), ENC_EFORMAT);
     ck_assert_msg(strstr(err.msg, "layers.3.weight"), "%s", err.msg);
     ck_assert_int_eq(cnnt_round_trip(net, "input_height", "ten", &back, &err), ENC_EFORMAT);
     ck_assert_msg(strstr(err.msg, "input_height"), "%s", err.msg);
-    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv4k3,bogus,dense3", &back, &err), ENC_EFORMAT);
+    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv4k3,bogus,dense3", &back, &err),
+                     ENC_EFORMAT);
     ck_assert_int_eq(cnnt_round_trip(net, "input_scale", "nan", &back, &err), ENC_EFORMAT);
 
     /* a non-finite weight is refused */

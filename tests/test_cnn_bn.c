@@ -22,7 +22,7 @@
 
 static uint64_t rng_state = 4242;
 
-static float frand(void)   /* uniform in [-1, 1) */
+static float frand(void) /* uniform in [-1, 1) */
 {
     return cnnt_frand(&rng_state);
 }
@@ -96,11 +96,11 @@ START_TEST(batch_stats_train_vs_eval)
     struct cnn_work *w = cnn_work_new(net, n, 1);
     const float *bm, *bv;
     size_t count;
-    ck_assert_int_eq(cnn_bn_batch_stats(net, w, 0, &bm, &bv, &count), -1);   /* none yet */
+    ck_assert_int_eq(cnn_bn_batch_stats(net, w, 0, &bm, &bv, &count), -1); /* none yet */
     float zt[18], ze[18];
     memcpy(zt, cnn_forward(net, w, x, n, 1, 1, 0), sizeof zt);
     ck_assert_int_eq(cnn_bn_batch_stats(net, w, 0, &bm, &bv, &count), 0);
-    ck_assert_int_eq(cnn_bn_batch_stats(net, w, 1, &bm, &bv, &count), -1);   /* conv */
+    ck_assert_int_eq(cnn_bn_batch_stats(net, w, 1, &bm, &bv, &count), -1); /* conv */
     ck_assert_int_eq(cnn_bn_batch_stats(net, w, 0, &bm, &bv, &count), 0);
     ck_assert_uint_eq(count, rows);
     for (int k = 0; k < C; k++) {
@@ -122,8 +122,7 @@ START_TEST(batch_stats_train_vs_eval)
         double um = 0.1 * mean[k], uv = 0.9 + 0.1 * var[k] * rows / (rows - 1.0);
         ck_assert_msg(fabs(rm[k] - um) < 1e-5 * (1 + fabs(um)), "running mean %d: %g vs %g", k,
                       rm[k], um);
-        ck_assert_msg(fabs(rv[k] - uv) < 1e-5 * (1 + uv), "running var %d: %g vs %g", k, rv[k],
-                      uv);
+        ck_assert_msg(fabs(rv[k] - uv) < 1e-5 * (1 + uv), "running var %d: %g vs %g", k, rv[k], uv);
     }
     /* with the running stats set to the batch's (biased) moments, inference
      * gives the training-mode output */
@@ -169,11 +168,11 @@ START_TEST(running_stats_merge_slices)
     cnn_forward(a, whole, x, n, 1, 1, 0);
     cnn_forward(b, s1, x, 3, 1, 1, 0);
     cnn_forward(b, s2, x + 3 * D, 4, 1, 1, 3);
-    cnn_forward(b, empty, x, 0, 1, 1, 0);   /* a thread that got no images */
+    cnn_forward(b, empty, x, 0, 1, 1, 0); /* a thread that got no images */
     struct cnn_work *wa[1] = {whole}, *wb[3] = {s1, empty, s2};
     cnn_bn_update(a, wa, 1, 0.5f);
     cnn_bn_update(b, wb, 3, 0.5f);
-    ck_assert_uint_eq(a->n_stats, 2 * 3 + 2 * 4);   /* 3 filters, 4 units */
+    ck_assert_uint_eq(a->n_stats, 2 * 3 + 2 * 4); /* 3 filters, 4 units */
     /* the first bn sees the same values either way (later ones do not: each
      * slice was normalised with its own statistics) */
     for (size_t j = 0; j < 2 * (size_t)a->layers[1].units; j++)
@@ -205,8 +204,14 @@ START_TEST(train_save_load_predict)
     const char *arch = "conv4k3same,bn,relu,pool2,dense8,bn,relu,dense3";
     ck_assert_int_eq(cnn_new(arch, 8, 8, 1, &net, &err), 0);
     cnn_init(net, 2, CNN_INIT_UNIFORM);
-    struct cnn_train_opts o = {.epochs = 60, .batch = 6, .lr = 0.01, .adam = 1, .seed = 1,
-                               .threads = 2, .split_batch = 1, .standardize = 1};
+    struct cnn_train_opts o = {.epochs = 60,
+                               .batch = 6,
+                               .lr = 0.01,
+                               .adam = 1,
+                               .seed = 1,
+                               .threads = 2,
+                               .split_batch = 1,
+                               .standardize = 1};
     ck_assert_int_eq(cnn_train(net, &d, NULL, &o, NULL, &err), 0);
     int pred[24];
     ck_assert_int_eq(cnn_classify(net, &d, 1, pred, &err), 0);
@@ -230,7 +235,7 @@ START_TEST(train_save_load_predict)
     ck_assert_int_eq(cnn_predict(net, x, 24, p1, &err), 0);
     ck_assert_int_eq(cnn_predict(back, x, 24, p2, &err), 0);
     ck_assert(memcmp(p1, p2, 24 * 3 * sizeof *p1) == 0);
-    ck_assert_int_eq(cnn_predict(back, x + 5 * 64, 1, p3, &err), 0);   /* alone */
+    ck_assert_int_eq(cnn_predict(back, x + 5 * 64, 1, p3, &err), 0); /* alone */
     for (int k = 0; k < 3; k++)
         ck_assert(fabsf(p3[k] - p1[5 * 3 + k]) < 1e-5f);
     cnn_free(back);
@@ -246,13 +251,18 @@ START_TEST(train_save_load_predict)
 
     /* the file is validated: arch without / with other bn, bad running var */
     back = (struct cnn_net *)1;
-    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv4k3same,relu,pool2,dense8,bn,relu,dense3",
-                                &back, &err), ENC_EFORMAT);
+    ck_assert_int_eq(
+        cnnt_round_trip(net, "arch", "conv4k3same,relu,pool2,dense8,bn,relu,dense3", &back, &err),
+        ENC_EFORMAT);
     ck_assert_ptr_null(back);
-    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv4k3same,bn,relu,pool2,dense8,relu,dense3",
-                                &back, &err), ENC_EFORMAT);
-    ck_assert_int_eq(cnnt_round_trip(net, "arch", "conv4k3same,bn,relu,pool2,flatten,bn,dense8,bn,"
-                                "relu,dense3", &back, &err), ENC_EFORMAT);
+    ck_assert_int_eq(
+        cnnt_round_trip(net, "arch", "conv4k3same,bn,relu,pool2,dense8,relu,dense3", &back, &err),
+        ENC_EFORMAT);
+    ck_assert_int_eq(cnnt_round_trip(net, "arch",
+                                     "conv4k3same,bn,relu,pool2,flatten,bn,dense8,bn,"
+                                     "relu,dense3",
+                                     &back, &err),
+                     ENC_EFORMAT);
     ck_assert_msg(strstr(err.msg, "layers."), "%s", err.msg);
     net->stats[L->s_off + L->units + 2] = -0.5f;
     ck_assert_int_eq(cnnt_round_trip(net, NULL, NULL, &back, &err), ENC_EFORMAT);
@@ -292,8 +302,8 @@ START_TEST(file_bad_running_stats_shape)
         ck_assert_int_eq(st_writer_add(w, "layers.1.weight", ST_F32, 1, s4, v + 1), 0);
         ck_assert_int_eq(st_writer_add(w, "layers.1.bias", ST_F32, 1, s4, v), 0);
         if (wrong != 2)
-            ck_assert_int_eq(st_writer_add(w, "layers.1.running_mean", ST_F32, 1,
-                                           wrong == 1 ? s5 : s4, v), 0);
+            ck_assert_int_eq(
+                st_writer_add(w, "layers.1.running_mean", ST_F32, 1, wrong == 1 ? s5 : s4, v), 0);
         ck_assert_int_eq(st_writer_add(w, "layers.1.running_var", ST_F32, 1, s4, v + 1), 0);
         ck_assert_int_eq(st_writer_add(w, "layers.2.weight", ST_F32, 2, s24, v), 0);
         ck_assert_int_eq(st_writer_add(w, "layers.2.bias", ST_F32, 1, s2, v), 0);
@@ -309,7 +319,7 @@ START_TEST(file_bad_running_stats_shape)
         struct cnn_net *net = NULL;
         int rc = cnn_from_file(f, &net, &err);
         st_close(f);
-        if (wrong == 0) {   /* the well-formed file loads and predicts */
+        if (wrong == 0) { /* the well-formed file loads and predicts */
             ck_assert_msg(rc == 0, "%s", err.msg);
             float x[4] = {1, 2, 3, 4}, p[2];
             ck_assert_int_eq(cnn_predict(net, x, 1, p, &err), 0);
@@ -329,7 +339,9 @@ START_TEST(arch_bn_shapes_and_bad_specs)
     struct cnn_net *net;
     enc_err err = {0};
     ck_assert_int_eq(cnn_new("conv32k3same,bn,relu,pool2,conv64k3same,bn,relu,pool2,dense256,bn,"
-                             "relu,dense10", 28, 28, 1, &net, &err), 0);
+                             "relu,dense10",
+                             28, 28, 1, &net, &err),
+                     0);
     ck_assert_int_eq(net->layers[1].kind, CNN_BN);
     ck_assert_int_eq(net->layers[1].units, 32);
     ck_assert_int_eq(net->layers[5].units, 64);
@@ -341,15 +353,17 @@ START_TEST(arch_bn_shapes_and_bad_specs)
     ck_assert_uint_eq(net->n_stats, 2 * (32 + 64 + 256));
     cnn_free(net);
     ck_assert_int_eq(cnn_new("conv2k3,flatten,bn,dense3", 5, 5, 1, &net, &err), 0);
-    ck_assert_int_eq(net->layers[2].units, 3 * 3 * 2);   /* per feature once flat */
+    ck_assert_int_eq(net->layers[2].units, 3 * 3 * 2); /* per feature once flat */
     cnn_free(net);
 
-    const char *bad[] = {"bn", "dense10,bn", "bn2,dense10", "bnx,dense10", "batchnorm,dense10",
-                         "conv4k3,bn,,dense10", "conv4k3,bn,", "BN,dense10"};
+    const char *bad[] = {"bn",          "dense10,bn",        "bn2,dense10",
+                         "bnx,dense10", "batchnorm,dense10", "conv4k3,bn,,dense10",
+                         "conv4k3,bn,", "BN,dense10"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         net = (struct cnn_net *)1;
         err.msg[0] = 0;
-        ck_assert_msg(cnn_new(bad[i], 28, 28, 1, &net, &err) == ENC_EINVAL, "accepted '%s'", bad[i]);
+        ck_assert_msg(cnn_new(bad[i], 28, 28, 1, &net, &err) == ENC_EINVAL, "accepted '%s'",
+                      bad[i]);
         ck_assert_ptr_null(net);
         ck_assert_msg(err.msg[0], "no message for '%s'", bad[i]);
     }
@@ -360,8 +374,9 @@ START_TEST(golden_bn)
 {
     struct model *m;
     enc_err err = {0};
-    ck_assert_msg(model_load("golden", 1, tu_src("tests/data/cnn_bn/model.safetensors"), &model_default_opts, &m,
-                             &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_load("golden", 1, tu_src("tests/data/cnn_bn/model.safetensors"),
+                             &model_default_opts, &m, &err) == 0,
+                  "%s", err.msg);
     double in[108], want[12];
     ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn_bn/input.txt"), in, 108), 108);
     float x[108], prob[9];
@@ -381,10 +396,13 @@ START_TEST(golden_bn)
     for (int i = 0; i < 108; i++)
         xs[i] = x[i] * net->input_scale + net->input_offset;
     const float *z = cnn_forward(net, w, xs, 3, 1, 0, 0);
-    ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn_bn/expected_train.txt"), want, 9), 9);
+    ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn_bn/expected_train.txt"), want, 9),
+                      9);
     for (int i = 0; i < 9; i++)
-        ck_assert_msg(fabs(z[i] - want[i]) < 1e-5 * (1 + fabs(want[i])), "logit[%d] = %.9g, "
-                      "golden %.9g", i, z[i], want[i]);
+        ck_assert_msg(fabs(z[i] - want[i]) < 1e-5 * (1 + fabs(want[i])),
+                      "logit[%d] = %.9g, "
+                      "golden %.9g",
+                      i, z[i], want[i]);
     /* the update writes into the loaded model's statistics: use a copy */
     struct cnn_net *copy;
     ck_assert_int_eq(cnn_new(net->arch, 6, 6, 1, &copy, &err), 0);
@@ -393,10 +411,13 @@ START_TEST(golden_bn)
     struct cnn_work *ws[1] = {w};
     cnn_bn_update(copy, ws, 1, CNN_BN_MOMENTUM);
     ck_assert_uint_eq(copy->n_stats, 12);
-    ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn_bn/expected_stats.txt"), want, 12), 12);
+    ck_assert_uint_eq(cnnt_read_numbers(tu_src("tests/data/cnn_bn/expected_stats.txt"), want, 12),
+                      12);
     for (int i = 0; i < 12; i++)
-        ck_assert_msg(fabs(copy->stats[i] - want[i]) < 1e-5 * (1 + fabs(want[i])), "stat %d = "
-                      "%.9g, golden %.9g", i, copy->stats[i], want[i]);
+        ck_assert_msg(fabs(copy->stats[i] - want[i]) < 1e-5 * (1 + fabs(want[i])),
+                      "stat %d = "
+                      "%.9g, golden %.9g",
+                      i, copy->stats[i], want[i]);
     cnn_free(copy);
     cnn_work_free(w);
     model_unref(m);

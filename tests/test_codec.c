@@ -47,8 +47,9 @@ static unsigned char *pack(const void *p, size_t n, int fill, int wbits, size_t 
     return out;
 }
 
-static const char text[] = "{\"inputs\":[{\"name\":\"INPUT0\",\"shape\":[1,4],\"datatype\":\"FP32\","
-                           "\"data\":[1,2,3,4]}]} and some more text to make it compress";
+static const char text[] =
+    "{\"inputs\":[{\"name\":\"INPUT0\",\"shape\":[1,4],\"datatype\":\"FP32\","
+    "\"data\":[1,2,3,4]}]} and some more text to make it compress";
 
 START_TEST(round_trips)
 {
@@ -60,10 +61,11 @@ START_TEST(round_trips)
         buf out;
         buf_init(&out);
         enc_err err = {0};
-        ck_assert_msg(codec_decode(names[i], z, n, 4096, &out, &err) == 0, "%s: %s", names[i], err.msg);
+        ck_assert_msg(codec_decode(names[i], z, n, 4096, &out, &err) == 0, "%s: %s", names[i],
+                      err.msg);
         ck_assert_uint_eq(out.len, sizeof text - 1);
         ck_assert(!memcmp(out.data, text, out.len));
-        ck_assert(out.data[out.len] == '\0');   /* NUL-terminated like every body */
+        ck_assert(out.data[out.len] == '\0'); /* NUL-terminated like every body */
         buf_free(&out);
         free(z);
     }
@@ -116,7 +118,8 @@ START_TEST(bomb_stops_at_the_cap)
     ck_assert_int_eq(enc_http_status(err.code), 413);
     ck_assert_msg(strstr(err.msg, "more than 1048576 bytes (max_body_bytes)"), "%s", err.msg);
     ck_assert_uint_eq(out.len, 0);
-    ck_assert_msg(out.cap <= (2u << 20) + 256, "decoding allocated %zu bytes for a 1 MiB cap", out.cap);
+    ck_assert_msg(out.cap <= (2u << 20) + 256, "decoding allocated %zu bytes for a 1 MiB cap",
+                  out.cap);
     buf_free(&out);
     free(z);
     /* Exactly the cap is fine; one byte more is not. */

@@ -31,7 +31,7 @@ START_TEST(stats_of_a_column)
     ck_assert_double_eq(st.min, 1);
     ck_assert_double_eq(st.max, 100);
     ck_assert_double_eq(st.median, 3.5);
-    ck_assert_double_eq(st.p90, 100);   /* nearest rank: ceil(0.9 * 6) = 6th */
+    ck_assert_double_eq(st.p90, 100); /* nearest rank: ceil(0.9 * 6) = 6th */
     ck_assert_int_eq(st.integers, 1);
     ck_assert_int_eq(st.all_equal, 0);
     const float h[] = {0.5f, 0.5f};
@@ -105,7 +105,7 @@ START_TEST(serving_rules)
 {
     struct conf_serving cs = {CONF_LOG, 4, 2, 10, 1.3};
     ck_assert_double_eq_tol(conf_serve(&cs, 6), 1 + 4 * log1p(3.0), 1e-12);
-    ck_assert_double_eq_tol(conf_serve(&cs, -6), conf_serve(&cs, 6), 1e-12);   /* a dislike */
+    ck_assert_double_eq_tol(conf_serve(&cs, -6), conf_serve(&cs, 6), 1e-12); /* a dislike */
     ck_assert_double_eq(conf_serve(&cs, 0), 1);
     cs.scheme = CONF_BINARY;
     ck_assert_double_eq(conf_serve(&cs, 500), 5);

@@ -4,7 +4,7 @@
  * that name the option and its source, and the generated help (which
  * docs/configuration.md must match).
  */
-#define _GNU_SOURCE   /* CPU_COUNT, sched_getaffinity */
+#define _GNU_SOURCE /* CPU_COUNT, sched_getaffinity */
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@ START_TEST(defaults)
     ck_assert_int_eq(c.threads, config_auto_threads(access("/sys/fs/cgroup/cpu.max", R_OK) == 0
                                                         ? "/sys/fs/cgroup/cpu.max"
                                                         : "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"));
-    ck_assert_int_ge(c.threads, 2);   /* resolved: never the 0 that asks for it */
+    ck_assert_int_ge(c.threads, 2); /* resolved: never the 0 that asks for it */
     ck_assert_int_eq(c.watch, 1);
     ck_assert_str_eq(c.tokens_file, "");
     config_free(&c);
@@ -56,11 +56,11 @@ START_TEST(file_then_env_then_flags)
     struct config c;
     enc_err err = {0};
     ck_assert_msg(load(&c, &err, 6, argv) == 0, "%s", err.msg);
-    ck_assert_int_eq(c.port, 9002);        /* env over file */
-    ck_assert_int_eq(c.threads, 3);        /* file */
+    ck_assert_int_eq(c.port, 9002); /* env over file */
+    ck_assert_int_eq(c.threads, 3); /* file */
     ck_assert_str_eq(c.models, "/m");
-    ck_assert_int_eq(c.max_k, 55);         /* flag over env */
-    ck_assert_int_eq(c.watch, 1);          /* bare boolean flag over the file's false */
+    ck_assert_int_eq(c.max_k, 55); /* flag over env */
+    ck_assert_int_eq(c.watch, 1);  /* bare boolean flag over the file's false */
     ck_assert_int_eq(c.read_timeout, 6);
     config_free(&c);
     unsetenv("ENCORE_PORT");
@@ -79,7 +79,8 @@ START_TEST(errors_name_option_and_source)
     ck_assert_msg(strstr(err.msg, "--port") && strstr(err.msg, "1..65535"), "%s", err.msg);
     char *a2[] = {"encore-server", "--read-timeout", "soon"};
     ck_assert_int_eq(load(&c, &err, 3, a2), ENC_EINVAL);
-    ck_assert_msg(strstr(err.msg, "read_timeout") && strstr(err.msg, "not an integer"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "read_timeout") && strstr(err.msg, "not an integer"), "%s",
+                  err.msg);
     char *a3[] = {"encore-server", "--no-such-thing", "1"};
     ck_assert_int_eq(load(&c, &err, 3, a3), ENC_EINVAL);
     ck_assert_msg(strstr(err.msg, "no-such-thing") != NULL, "%s", err.msg);
@@ -101,9 +102,9 @@ START_TEST(markdown_lists_every_option)
     FILE *f = open_memstream(&buf, &len);
     config_markdown(f);
     fclose(f);
-    const char *must[] = {"`max_body_bytes`", "`read_timeout`", "`connection_timeout`",
-                          "`max_connections`", "`tokens_file`", "`ENCORE_ADMIN_TOKEN`",
-                          "`tls_key`", "`versions_kept`", "`drain_seconds`"};
+    const char *must[] = {"`max_body_bytes`",  "`read_timeout`",  "`connection_timeout`",
+                          "`max_connections`", "`tokens_file`",   "`ENCORE_ADMIN_TOKEN`",
+                          "`tls_key`",         "`versions_kept`", "`drain_seconds`"};
     for (size_t i = 0; i < sizeof must / sizeof *must; i++)
         ck_assert_msg(strstr(buf, must[i]) != NULL, "missing %s", must[i]);
     free(buf);
@@ -125,17 +126,18 @@ START_TEST(auto_threads)
         const char *text;
         int64_t want;
     } cases[] = {
-        {"max 100000\n", all},                         /* no quota */
-        {"50000 100000\n", 2},                         /* half a core: the floor */
+        {"max 100000\n", all}, /* no quota */
+        {"50000 100000\n", 2}, /* half a core: the floor */
         {"100000 100000\n", 2},
-        {"150000 100000\n", cores >= 2 ? 4 : all},     /* 1.5 cores round up to 2 */
-        {"100000000 100000\n", all},                   /* quota above the cores */
+        {"150000 100000\n", cores >= 2 ? 4 : all}, /* 1.5 cores round up to 2 */
+        {"100000000 100000\n", all},               /* quota above the cores */
         {"garbage\n", all},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         ck_assert_int_eq(tu_write_file(path, cases[i].text, strlen(cases[i].text)), 0);
         ck_assert_msg(config_auto_threads(path) == cases[i].want, "%s: got %lld, want %lld",
-                      cases[i].text, (long long)config_auto_threads(path), (long long)cases[i].want);
+                      cases[i].text, (long long)config_auto_threads(path),
+                      (long long)cases[i].want);
     }
     /* cgroup v1: cpu.cfs_quota_us with cpu.cfs_period_us beside it */
     char q1[600], p1[600];
@@ -147,7 +149,7 @@ START_TEST(auto_threads)
     ck_assert_int_eq(tu_write_file(q1, "50000\n", 6), 0);
     ck_assert_int_eq(config_auto_threads(q1), 2);
     ck_assert_int_eq(tu_write_file(q1, "-1\n", 3), 0);
-    ck_assert_int_eq(config_auto_threads(q1), all);   /* no quota */
+    ck_assert_int_eq(config_auto_threads(q1), all); /* no quota */
     /* The downward API's CPU limit (millicores) when threads is auto. */
     struct config cm;
     enc_err cerr = {0};
@@ -159,7 +161,7 @@ START_TEST(auto_threads)
     ck_assert_int_eq(cm.threads, 2);
     char *am3[] = {"encore-server", "--cpu-millicores", "2000", "--threads", "3"};
     ck_assert_int_eq(load(&cm, &cerr, 5, am3), 0);
-    ck_assert_int_eq(cm.threads, 3);   /* an explicit count wins */
+    ck_assert_int_eq(cm.threads, 3); /* an explicit count wins */
     /* An explicit count is kept, and 0 from any source means auto. */
     struct config c;
     enc_err err = {0};
@@ -191,8 +193,9 @@ START_TEST(configuration_doc_is_current)
     FILE *f = open_memstream(&gen, &glen);
     config_markdown(f);
     fclose(f);
-    ck_assert_msg(dlen >= glen && memcmp(doc + dlen - glen, gen, glen) == 0,
-                  "docs/configuration.md is stale: regenerate it with encore-server --help-markdown");
+    ck_assert_msg(
+        dlen >= glen && memcmp(doc + dlen - glen, gen, glen) == 0,
+        "docs/configuration.md is stale: regenerate it with encore-server --help-markdown");
     free(doc);
     free(gen);
 }

@@ -48,8 +48,12 @@ static int toy_load(const st_file *f, const struct model_load_opts *opts, void *
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     memcpy(m->w, t->data, sizeof m->w);
     m->loaded_with = opts->precision;
-    m->io = (struct model_io){.kind = MODEL_INPUT_NUMERIC, .n_features = 3, .ndim = 1,
-                              .shape = {3}, .n_classes = 2, .class_names = toy_classes};
+    m->io = (struct model_io){.kind = MODEL_INPUT_NUMERIC,
+                              .n_features = 3,
+                              .ndim = 1,
+                              .shape = {3},
+                              .n_classes = 2,
+                              .class_names = toy_classes};
     *state = m;
     return 0;
 }
@@ -136,14 +140,13 @@ START_TEST(save_load_predict_through_a_table)
     ck_assert_str_eq(json_string_value(json_object_get(d, "family")), "toy");
     ck_assert_str_eq(json_string_value(json_object_get(d, "precision")), "i8");
     ck_assert_str_eq(json_string_value(json_object_get(d, "data_fingerprint")), "fp");
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(d, "hyperparameters"),
-                                                        "steps")),
-                     3);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(d, "hyperparameters"), "steps")), 3);
     json_decref(d);
     float x[3] = {2, 1, 0}, prob[2];
     struct model_batch b = {.n = 1, .x = x};
     ck_assert_int_eq(m->ops->predict(m->state, &b, prob, &err), 0);
-    ck_assert_float_eq_tol(prob[1], 0.5f, 1e-6);   /* 2 - 2 + 0 = 0 */
+    ck_assert_float_eq_tol(prob[1], 0.5f, 1e-6); /* 2 - 2 + 0 = 0 */
     ck_assert_ptr_eq(model_ref(m), m);
     model_unref(m);
     model_unref(m);

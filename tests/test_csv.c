@@ -14,14 +14,14 @@ static char *copy(const char *s, size_t n)
 {
     char *b = malloc(n + 1);
     memcpy(b, s, n);
-    b[n] = 'X';   /* not a NUL: the reader must write its own */
+    b[n] = 'X'; /* not a NUL: the reader must write its own */
     return b;
 }
 
-#define FIELD_IS(r, i, str)                                                                   \
-    do {                                                                                      \
-        ck_assert_uint_eq((r).f[i].len, strlen(str));                                         \
-        ck_assert_str_eq((r).f[i].s, str);                                                    \
+#define FIELD_IS(r, i, str)                                                                        \
+    do {                                                                                           \
+        ck_assert_uint_eq((r).f[i].len, strlen(str));                                              \
+        ck_assert_str_eq((r).f[i].s, str);                                                         \
     } while (0)
 
 START_TEST(records_and_quotes)
@@ -38,8 +38,8 @@ START_TEST(records_and_quotes)
     ck_assert_uint_eq(r.line, 1);
     FIELD_IS(r, 0, "a");
     FIELD_IS(r, 1, "Heat, The");
-    FIELD_IS(r, 2, "1995");   /* CR before LF dropped */
-    ck_assert_int_eq(csv_next(&r), 1);   /* empty lines ("" and "\r") are no records */
+    FIELD_IS(r, 2, "1995");            /* CR before LF dropped */
+    ck_assert_int_eq(csv_next(&r), 1); /* empty lines ("" and "\r") are no records */
     ck_assert_uint_eq(r.line, 4);
     ck_assert_uint_eq(r.n, 3);
     FIELD_IS(r, 0, "say \"hi\"");
@@ -47,11 +47,11 @@ START_TEST(records_and_quotes)
     FIELD_IS(r, 2, "");
     ck_assert_int_eq(csv_next(&r), 1);
     ck_assert_uint_eq(r.line, 5);
-    FIELD_IS(r, 0, "x\"y");   /* a quote inside a field is a byte */
-    FIELD_IS(r, 1, "z\r");    /* only the CR before the LF goes */
+    FIELD_IS(r, 0, "x\"y"); /* a quote inside a field is a byte */
+    FIELD_IS(r, 1, "z\r");  /* only the CR before the LF goes */
     ck_assert_int_eq(csv_next(&r), 1);
     ck_assert_uint_eq(r.line, 6);
-    FIELD_IS(r, 1, "line");   /* no final newline: NUL written in the spare byte */
+    FIELD_IS(r, 1, "line"); /* no final newline: NUL written in the spare byte */
     ck_assert_int_eq(csv_next(&r), 0);
     ck_assert_int_eq(csv_next(&r), 0);
     csv_free(&r);
@@ -67,8 +67,8 @@ START_TEST(separators_blank_lines_and_no_quotes)
     csv_init(&r, b, sizeof text - 1, '\t', CSV_SKIP_BLANK);
     ck_assert_int_eq(csv_next(&r), 1);
     ck_assert_uint_eq(r.n, 3);
-    FIELD_IS(r, 1, "\"2");   /* no CSV_QUOTES: quotes are bytes */
-    ck_assert_int_eq(csv_next(&r), 1);   /* white-space line skipped */
+    FIELD_IS(r, 1, "\"2");             /* no CSV_QUOTES: quotes are bytes */
+    ck_assert_int_eq(csv_next(&r), 1); /* white-space line skipped */
     ck_assert_uint_eq(r.line, 4);
     FIELD_IS(r, 0, "4");
     ck_assert_int_eq(csv_next(&r), 0);
@@ -99,7 +99,7 @@ START_TEST(multiline_and_errors)
     ck_assert_uint_eq(r.line, 2);
     FIELD_IS(r, 1, "two\nlines");
     ck_assert_int_eq(csv_next(&r), 1);
-    ck_assert_uint_eq(r.line, 4);   /* physical lines */
+    ck_assert_uint_eq(r.line, 4); /* physical lines */
     csv_free(&r);
     free(b);
 
@@ -113,7 +113,7 @@ START_TEST(multiline_and_errors)
     ck_assert_uint_eq(r.err_col, 3);
     ck_assert_uint_eq(r.err_field, 2);
     ck_assert_str_eq(csv_error_text(r.error), "unterminated quoted field");
-    ck_assert_int_eq(csv_next(&r), 0);   /* nothing more after an error */
+    ck_assert_int_eq(csv_next(&r), 0); /* nothing more after an error */
     csv_free(&r);
     free(b);
 
@@ -138,10 +138,9 @@ START_TEST(multiline_and_errors)
             ;
         ck_assert_msg(rc == ENC_EFORMAT, "case %zu: %d", i, rc);
         ck_assert_msg(r.error == bad[i].e, "case %zu: error %d", i, r.error);
-        ck_assert_msg(r.err_line == bad[i].line && r.err_col == bad[i].col &&
-                          r.err_field == bad[i].field,
-                      "case %zu: line %zu col %zu field %zu", i, r.err_line, r.err_col,
-                      r.err_field);
+        ck_assert_msg(
+            r.err_line == bad[i].line && r.err_col == bad[i].col && r.err_field == bad[i].field,
+            "case %zu: line %zu col %zu field %zu", i, r.err_line, r.err_col, r.err_field);
         csv_free(&r);
         free(b);
     }
@@ -159,7 +158,7 @@ START_TEST(lines_and_columns)
     ck_assert_str_eq(l, "first");
     ck_assert_uint_eq(len, 5);
     ck_assert_uint_eq(r.line, 1);
-    l = csv_line(&r, &len);   /* empty lines are lines here */
+    l = csv_line(&r, &len); /* empty lines are lines here */
     ck_assert_uint_eq(len, 0);
     ck_assert_uint_eq(r.line, 2);
     l = csv_line(&r, &len);
@@ -175,7 +174,7 @@ START_TEST(lines_and_columns)
     csv_init(&r, b, sizeof rec - 1, ',', CSV_QUOTES);
     ck_assert_int_eq(csv_next(&r), 1);
     ck_assert_uint_eq(csv_col(&r, r.f[0].s), 1);
-    ck_assert_uint_eq(csv_col(&r, r.f[1].s), 4);   /* a quoted field: where its quote was */
+    ck_assert_uint_eq(csv_col(&r, r.f[1].s), 4); /* a quoted field: where its quote was */
     ck_assert_uint_eq(csv_col(&r, r.f[2].s), 11);
     csv_free(&r);
     free(b);
@@ -189,7 +188,7 @@ START_TEST(numbers)
     ck_assert(d == 3.5);
     ck_assert_int_eq(csv_number(" \t-2e3 \t", 8, &d), CSV_NUM_OK);
     ck_assert(d == -2000);
-    ck_assert_int_eq(csv_number("12,5", 2, &d), CSV_NUM_OK);   /* the span, not the string */
+    ck_assert_int_eq(csv_number("12,5", 2, &d), CSV_NUM_OK); /* the span, not the string */
     ck_assert(d == 12);
     ck_assert_int_eq(csv_number("0x10", 4, &d), CSV_NUM_OK);
     ck_assert(d == 16);
@@ -203,7 +202,7 @@ START_TEST(numbers)
     ck_assert(isinf(d));
     ck_assert_int_eq(csv_number("1e-999", 6, &d), CSV_NUM_RANGE);
     ck_assert(d == 0);
-    ck_assert_int_eq(csv_number("nan", 3, &d), CSV_NUM_OK);   /* callers refuse non-finite */
+    ck_assert_int_eq(csv_number("nan", 3, &d), CSV_NUM_OK); /* callers refuse non-finite */
     ck_assert(isnan(d));
     ck_assert_int_eq(csv_number("-Infinity", 9, &d), CSV_NUM_OK);
     ck_assert(isinf(d) && d < 0);
@@ -211,7 +210,7 @@ START_TEST(numbers)
     memset(longnum, '0', sizeof longnum);
     longnum[0] = '1';
     ck_assert_int_eq(csv_number(longnum, 255, &d), CSV_NUM_OK);
-    ck_assert_int_eq(csv_number(longnum, 256, &d), CSV_NUM_BAD);   /* over 255 bytes */
+    ck_assert_int_eq(csv_number(longnum, 256, &d), CSV_NUM_BAD); /* over 255 bytes */
 }
 END_TEST
 

@@ -36,11 +36,12 @@ static void teardown(void)
 
 /* Read `text` as a plain CSV with label `label`; expect failure whose message
  * contains every string in `want` (NULL-terminated). */
-static void expect_error(const char *text, const char *label, const char *const *features, size_t nf,
-                         const char *const *want)
+static void expect_error(const char *text, const char *label, const char *const *features,
+                         size_t nf, const char *const *want)
 {
     const char *p = put("bad.csv", text);
-    struct csvt_options o = {.format = CSVT_PLAIN, .label = label, .features = features, .n_features = nf};
+    struct csvt_options o = {
+        .format = CSVT_PLAIN, .label = label, .features = features, .n_features = nf};
     struct csvt_table t;
     enc_err err = {0};
     int rc = csvt_read(p, &o, &t, &err);
@@ -73,7 +74,7 @@ START_TEST(plain_basic)
     ck_assert_float_eq(t.x[3], 0.25f);
     ck_assert_float_eq(t.x[4], 4.0f);
     csvt_clear(&t);
-    csvt_clear(&t);   /* idempotent */
+    csvt_clear(&t); /* idempotent */
 }
 END_TEST
 
@@ -81,7 +82,8 @@ START_TEST(plain_feature_list_and_numeric_classes)
 {
     const char *p = put("b.csv", "a,b,c,k\n1,2,3,10\n4,5,6,9\n7,8,9,10\n");
     const char *feats[] = {"c", "a"};
-    struct csvt_options o = {.format = CSVT_PLAIN, .label = "k", .features = feats, .n_features = 2};
+    struct csvt_options o = {
+        .format = CSVT_PLAIN, .label = "k", .features = feats, .n_features = 2};
     struct csvt_table t;
     enc_err err = {0};
     ck_assert_int_eq(csvt_read(p, &o, &t, &err), 0);
@@ -139,8 +141,7 @@ START_TEST(errors_name_line_and_column)
                  (const char *const[]){"no column named 'q'", NULL});
     expect_error("a,b,l\n1,2,x\n", "l", (const char *const[]){"a", "l"}, 2,
                  (const char *const[]){"both the label and a feature", NULL});
-    expect_error("a,b,l\n1,2,\"x\n", "l", NULL, 0,
-                 (const char *const[]){"unterminated", NULL});
+    expect_error("a,b,l\n1,2,\"x\n", "l", NULL, 0, (const char *const[]){"unterminated", NULL});
     expect_error("a,b,l\n", "l", NULL, 0, (const char *const[]){"no data rows", NULL});
     expect_error("", "l", NULL, 0, (const char *const[]){"empty", NULL});
     /* A quoted newline counts as a line: the error is on line 4. */

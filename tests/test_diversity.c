@@ -108,7 +108,7 @@ START_TEST(exactly_k_or_all)
         for (size_t k = 1; k <= 9; k++) {
             size_t n = rerank(m, hand_cands, 6, k, ds[a], a == 2 ? 1 : 0, out, &relaxed);
             ck_assert_uint_eq(n, k < 6 ? k : 6);
-            for (size_t i = 0; i < n; i++)   /* each candidate once */
+            for (size_t i = 0; i < n; i++) /* each candidate once */
                 for (size_t j = i + 1; j < n; j++)
                     ck_assert_int_ne(out[i], out[j]);
         }
@@ -217,7 +217,7 @@ START_TEST(random_model_answers)
                 for (size_t j = i + 1; j < n; j++)
                     ck_assert_int_ne(out[i], out[j]);
             }
-            ck_assert_int_eq(out[0], cands[0].item);   /* the best comes first */
+            ck_assert_int_eq(out[0], cands[0].item); /* the best comes first */
             free(cands);
         }
     free(scratch);

@@ -26,8 +26,9 @@ START_TEST(types_refused)
 {
     struct ev_types t;
     enc_err err = {0};
-    static const char *bad[] = {"", "play", "play:", "play:x", "Play:1", "play:1,play:2",
-                                "play:1e9", "play:1 junk", "a b:1", "play:nan", ":1"};
+    static const char *bad[] = {"",       "play",          "play:",    "play:x",
+                                "Play:1", "play:1,play:2", "play:1e9", "play:1 junk",
+                                "a b:1",  "play:nan",      ":1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         memset(&err, 0, sizeof err);
         ck_assert_msg(ev_types_parse(bad[i], &t, &err) == ENC_EINVAL, "accepted '%s'", bad[i]);
@@ -49,10 +50,10 @@ START_TEST(ids)
     ck_assert_ptr_nonnull(ev_id_problem("a\tb", 3));
     ck_assert_ptr_nonnull(ev_id_problem("a\nb", 3));
     ck_assert_ptr_nonnull(ev_id_problem("\xff", 1));
-    ck_assert_ptr_nonnull(ev_id_problem("\xc3", 1));          /* truncated */
-    ck_assert_ptr_nonnull(ev_id_problem("\xc0\xaf", 2));      /* overlong */
-    ck_assert_ptr_nonnull(ev_id_problem("\xed\xa0\x80", 3));  /* surrogate */
-    ck_assert_ptr_nonnull(ev_id_problem("\xc2\x85", 2));      /* C1 control */
+    ck_assert_ptr_nonnull(ev_id_problem("\xc3", 1));         /* truncated */
+    ck_assert_ptr_nonnull(ev_id_problem("\xc0\xaf", 2));     /* overlong */
+    ck_assert_ptr_nonnull(ev_id_problem("\xed\xa0\x80", 3)); /* surrogate */
+    ck_assert_ptr_nonnull(ev_id_problem("\xc2\x85", 2));     /* C1 control */
     char big[300];
     memset(big, 'x', sizeof big);
     ck_assert_ptr_null(ev_id_problem(big, 256));
@@ -76,10 +77,17 @@ START_TEST(times)
     s = "2024-02-29T00:00:00-00:00";
     ck_assert_int_eq(ev_time_parse(s, strlen(s), &t), 0);
     ck_assert_int_eq(t, 1709164800);
-    static const char *bad[] = {"", "abc", "2025-13-01T00:00:00Z", "2025-02-30T00:00:00Z",
-                                "2023-02-29T00:00:00Z", "2025-12-06T10:00:00",
-                                "2025-12-06T25:00:00Z", "2025-12-06T10:00:00Zjunk",
-                                "2025-12-06T10:00:00.Z", "99999999999999", "-5"};
+    static const char *bad[] = {"",
+                                "abc",
+                                "2025-13-01T00:00:00Z",
+                                "2025-02-30T00:00:00Z",
+                                "2023-02-29T00:00:00Z",
+                                "2025-12-06T10:00:00",
+                                "2025-12-06T25:00:00Z",
+                                "2025-12-06T10:00:00Zjunk",
+                                "2025-12-06T10:00:00.Z",
+                                "99999999999999",
+                                "-5"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         ck_assert_msg(ev_time_parse(bad[i], strlen(bad[i]), &t) == ENC_EINVAL, "accepted '%s'",
                       bad[i]);

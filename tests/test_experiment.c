@@ -20,14 +20,14 @@ static struct exp_set *parse(const char *text, enc_err *err)
     return rc ? NULL : s;
 }
 
-#define HOME                                                                                   \
-    "{\"home\": {\"salt\": \"2026-12\", \"variants\": ["                                       \
-    "{\"name\": \"als\", \"model\": \"movielens\", \"weight\": 50},"                           \
-    "{\"name\": \"bpr\", \"model\": \"movielens-bpr\", \"weight\": 50,"                        \
-    " \"params\": {\"diversity\": 0.3}}]},"                                                    \
-    " \"three\": {\"salt\": \"s\", \"control\": \"c\", \"variants\": ["                        \
-    "{\"name\": \"a\", \"model\": \"m\", \"weight\": 20},"                                     \
-    "{\"name\": \"b\", \"model\": \"m\", \"weight\": 30},"                                     \
+#define HOME                                                                                       \
+    "{\"home\": {\"salt\": \"2026-12\", \"variants\": ["                                           \
+    "{\"name\": \"als\", \"model\": \"movielens\", \"weight\": 50},"                               \
+    "{\"name\": \"bpr\", \"model\": \"movielens-bpr\", \"weight\": 50,"                            \
+    " \"params\": {\"diversity\": 0.3}}]},"                                                        \
+    " \"three\": {\"salt\": \"s\", \"control\": \"c\", \"variants\": ["                            \
+    "{\"name\": \"a\", \"model\": \"m\", \"weight\": 20},"                                         \
+    "{\"name\": \"b\", \"model\": \"m\", \"weight\": 30},"                                         \
     "{\"name\": \"c\", \"model\": \"m\", \"weight\": 50}]}}"
 
 START_TEST(config_parses)
@@ -83,8 +83,8 @@ START_TEST(config_refuses)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         enc_err err = {0};
         ck_assert_msg(parse(bad[i].text, &err) == NULL, "case %zu accepted", i);
-        ck_assert_msg(strstr(err.msg, bad[i].says) != NULL, "case %zu: '%s' lacks '%s'", i,
-                      err.msg, bad[i].says);
+        ck_assert_msg(strstr(err.msg, bad[i].says) != NULL, "case %zu: '%s' lacks '%s'", i, err.msg,
+                      bad[i].says);
     }
 }
 END_TEST

@@ -92,7 +92,7 @@ START_TEST(matches_the_formula)
 {
     struct model *m = small_model();
     const struct reco_ops *ro = m->ops->reco;
-    int32_t items[6] = {2, 9, 14, 20, 27, 9};   /* 9 twice: summed */
+    int32_t items[6] = {2, 9, 14, 20, 27, 9}; /* 9 twice: summed */
     float conf[6] = {2, 5, 1.5f, 3, 2, 2}, pref[6] = {1, 1, 0, 1, 1, 1};
     struct reco_basis b = {items, conf, pref, 6};
     int32_t targets[4] = {0, 5, 11, 29};
@@ -104,7 +104,7 @@ START_TEST(matches_the_formula)
     for (int t = 0; t < 4; t++) {
         double c[6];
         double total = reference(items, conf, pref, 6, targets[t], 0.1, c);
-        c[1] += c[5];   /* item 9 once, with both terms */
+        c[1] += c[5]; /* item 9 once, with both terms */
         c[5] = -INFINITY;
         /* the three largest positive sums, best first */
         size_t want = 0;
@@ -140,7 +140,7 @@ START_TEST(defaults_and_edges)
     /* no conf / pref: 1 + alpha and 1 (alpha is 1 in the fixture) */
     int32_t one[1] = {7}, two[2] = {7, 8};
     float c2[2] = {2, 2}, p1[2] = {1, 1};
-    int32_t targets[2] = {7, 40};   /* 40: a row the model lacks */
+    int32_t targets[2] = {7, 40}; /* 40: a row the model lacks */
     struct reco_basis b = {two, NULL, NULL, 2}, bc = {two, c2, p1, 2};
     ck_assert_int_eq(ro->explain(m->state, &b, targets, 2, 3, scratch, because, nb, &err), 0);
     struct reco_because because2[6];

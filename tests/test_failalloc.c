@@ -28,12 +28,12 @@
 /* ---- loaders --------------------------------------------------------------- */
 
 struct load_case {
-    const char *file;        /* under tests/fuzz/corpus_model */
+    const char *file; /* under tests/fuzz/corpus_model */
     const char *family;
     int have_base;
     size_t n_prob;
-    float base[2 * 64];      /* the clean run's probabilities */
-    char *base_describe;     /* the clean run's describe, without timings */
+    float base[2 * 64];  /* the clean run's probabilities */
+    char *base_describe; /* the clean run's describe, without timings */
 };
 
 /* describe without the fields that differ between two loads of one file */
@@ -60,8 +60,8 @@ static int load_op(void *ctx)
     int rc = model_load("m", 1, path, &model_default_opts, &m, &err);
     if (rc)
         return !err.msg[0] ? fa_wrong("%s: refused (%d) without a message", c->file, rc)
-               : m        ? fa_wrong("%s: refused, yet a model was returned", c->file)
-                          : rc;
+               : m         ? fa_wrong("%s: refused, yet a model was returned", c->file)
+                           : rc;
     if (strcmp(m->ops->family, c->family)) {
         model_unref(m);
         return fa_wrong("%s: loaded as %s", c->file, m->ops->family);
@@ -98,7 +98,8 @@ static int load_op(void *ctx)
                 model_unref(m);
                 return ENC_ENOMEM;
             }
-            double lo = isfinite(io->min_value) ? io->min_value : -1, hi = isfinite(io->max_value) ? io->max_value : 1;
+            double lo = isfinite(io->min_value) ? io->min_value : -1,
+                   hi = isfinite(io->max_value) ? io->max_value : 1;
             for (size_t k = 0; k < 2 * io->n_features; k++)
                 x[k] = (float)(lo + (hi - lo) * (double)(k % 7) / 6.0);
             b.x = x;
@@ -107,7 +108,8 @@ static int load_op(void *ctx)
         free(x);
         if (rc) {
             model_unref(m);
-            return err.msg[0] ? rc : fa_wrong("%s: predict failed (%d) without a message", c->file, rc);
+            return err.msg[0] ? rc
+                              : fa_wrong("%s: predict failed (%d) without a message", c->file, rc);
         }
         size_t np = 2 * io->n_classes;
         if (!c->have_base) {
@@ -214,11 +216,18 @@ static void walk_json(const char *what, json_t *(*make)(void *), void *arg)
     free(c.base);
 }
 
-static const char *const classes[3] = {"setosa", "versi\"color\"", "virgin\xc3\xad" "ca"};
+static const char *const classes[3] = {"setosa", "versi\"color\"",
+                                       "virgin\xc3\xad"
+                                       "ca"};
 static const char *const features[4] = {"a", "b", "c", "d"};
-static const struct model_io io = {.kind = MODEL_INPUT_NUMERIC, .n_features = 4, .ndim = 1,
-                                   .shape = {4}, .feature_names = features,
-                                   .min_value = -1e30, .max_value = 1e30, .n_classes = 3,
+static const struct model_io io = {.kind = MODEL_INPUT_NUMERIC,
+                                   .n_features = 4,
+                                   .ndim = 1,
+                                   .shape = {4},
+                                   .feature_names = features,
+                                   .min_value = -1e30,
+                                   .max_value = 1e30,
+                                   .n_classes = 3,
                                    .class_names = classes};
 static const float prob[9] = {0.7f, 0.2f, 0.1f, 0.05f, 0.9f, 0.05f, 0.3f, 0.3f, 0.4f};
 

@@ -54,7 +54,7 @@ static char *pattern(size_t n)
 
 START_TEST(plain_and_gzip_read_the_same)
 {
-    const size_t n = 3 * (1 << 20) + 17;   /* past the first guesses */
+    const size_t n = 3 * (1 << 20) + 17; /* past the first guesses */
     char *data = pattern(n);
     ck_assert_int_eq(tu_write_file(path_in("plain.bin"), data, n), 0);
     write_gz(path_in("packed.bin.gz"), data, n);

@@ -20,7 +20,7 @@ static struct forest_params one_tree(void)
     forest_params_default(&p);
     p.n_trees = 1;
     p.bootstrap = 0;
-    p.max_features = 1000;   /* capped at D: every feature, a plain CART tree */
+    p.max_features = 1000; /* capped at D: every feature, a plain CART tree */
     return p;
 }
 
@@ -37,7 +37,7 @@ START_TEST(split_one_feature)
     float x[10];
     int32_t y[10];
     for (int i = 0; i < 10; i++) {
-        x[i] = (float)((i * 7) % 10);   /* shuffled order */
+        x[i] = (float)((i * 7) % 10); /* shuffled order */
         y[i] = x[i] >= 6;
     }
     struct forest_params p = one_tree();
@@ -48,7 +48,7 @@ START_TEST(split_one_feature)
     ck_assert_int_eq(f->feature[0], 0);
     ck_assert_float_eq_tol(f->threshold[0], 5.5f, 1e-6f);
     ck_assert_int_eq(f->feature[f->left[0]], -1);
-    ck_assert_float_eq(f->value[f->left[0] * 2 + 0], 1.0f);   /* left leaf: all class 0 */
+    ck_assert_float_eq(f->value[f->left[0] * 2 + 0], 1.0f); /* left leaf: all class 0 */
     ck_assert_float_eq(f->value[f->right[0] * 2 + 1], 1.0f);
     ck_assert_str_eq(f->feature_names[0], "f0");
     ck_assert_str_eq(f->class_names[1], "1");
@@ -153,8 +153,9 @@ START_TEST(determinism_and_iris)
     p.seed = 7;
     struct forest *a, *b, *c;
     enc_err err = {0};
-    const char *const *fn = (const char *const *)tr.feature_names,
-                      *const *cn = (const char *const *)tr.class_names;
+    const char *const *fn = (const char *const *)tr.feature_names, *const *cn =
+                                                                       (const char *const *)
+                                                                           tr.class_names;
     ck_assert_int_eq(forest_train(tr.x, tr.y, tr.n_rows, 4, 3, fn, cn, &p, &a, &err), 0);
     p.threads = 3;
     ck_assert_int_eq(forest_train(tr.x, tr.y, tr.n_rows, 4, 3, fn, cn, &p, &b, &err), 0);
@@ -232,7 +233,8 @@ START_TEST(save_load_and_corruption)
     struct forest *f, *g;
     enc_err err = {0};
     ck_assert_int_eq(forest_train(t.x, t.y, t.n_rows, 4, 3, (const char *const *)t.feature_names,
-                                  (const char *const *)t.class_names, &p, &f, &err), 0);
+                                  (const char *const *)t.class_names, &p, &f, &err),
+                     0);
     ck_assert_int_eq(roundtrip(f, &g, &err), 0);
     ck_assert(same_forest(f, g));
     ck_assert_str_eq(g->class_names[1], "versicolor");
@@ -281,23 +283,39 @@ START_TEST(save_load_and_corruption)
     size_t leaf = (size_t)f->left[internal];
     while (f->feature[leaf] >= 0)
         leaf++;
-    static const char *const want[] = {"children", "children", "children", "feature",
-                                       "threshold", "leaf with children", "leaf value",
-                                       "tree_offsets"};
+    static const char *const want[] = {"children",   "children",    "children",
+                                       "feature",    "threshold",   "leaf with children",
+                                       "leaf value", "tree_offsets"};
     for (size_t c = 0; c < sizeof want / sizeof *want; c++) {
         int32_t sl = f->left[internal], sr = f->right[internal], sf = f->feature[internal];
         int32_t lf = f->left[leaf];
         float st = f->threshold[internal], sv = f->value[leaf * 3];
         int64_t so = f->tree_offsets[1];
         switch (c) {
-        case 0: f->left[internal] = (int32_t)internal; break;          /* self loop */
-        case 1: f->right[internal] = 100000; break;                     /* out of range */
-        case 2: f->left[internal] = -1; break;                          /* internal without child */
-        case 3: f->feature[internal] = 4; break;                        /* feature >= D */
-        case 4: f->threshold[internal] = NAN; break;
-        case 5: f->left[leaf] = (int32_t)leaf + 1; break;
-        case 6: f->value[leaf * 3] = INFINITY; break;
-        case 7: f->tree_offsets[1] = f->tree_offsets[0]; break;         /* empty tree */
+        case 0:
+            f->left[internal] = (int32_t)internal;
+            break; /* self loop */
+        case 1:
+            f->right[internal] = 100000;
+            break; /* out of range */
+        case 2:
+            f->left[internal] = -1;
+            break; /* internal without child */
+        case 3:
+            f->feature[internal] = 4;
+            break; /* feature >= D */
+        case 4:
+            f->threshold[internal] = NAN;
+            break;
+        case 5:
+            f->left[leaf] = (int32_t)leaf + 1;
+            break;
+        case 6:
+            f->value[leaf * 3] = INFINITY;
+            break;
+        case 7:
+            f->tree_offsets[1] = f->tree_offsets[0];
+            break; /* empty tree */
         }
         int rc = roundtrip(f, &g, &err);
         ck_assert_msg(rc == ENC_EFORMAT, "case %zu accepted (rc %d)", c, rc);
@@ -310,7 +328,7 @@ START_TEST(save_load_and_corruption)
         f->value[leaf * 3] = sv;
         f->tree_offsets[1] = so;
     }
-    ck_assert_int_eq(roundtrip(f, &g, &err), 0);   /* restored: accepted again */
+    ck_assert_int_eq(roundtrip(f, &g, &err), 0); /* restored: accepted again */
     forest_free(g);
     forest_free(f);
     csvt_clear(&t);

@@ -60,7 +60,7 @@ START_TEST(kernel_matches_dot_products)
                       scores[i], exact);
     }
     for (size_t i = n; i < half_padded(n); i++)
-        ck_assert(scores[i] == 0.0f);   /* padding items score exactly 0 */
+        ck_assert(scores[i] == 0.0f); /* padding items score exactly 0 */
     free(V);
     free(Vh);
     free(scores);
@@ -74,16 +74,16 @@ START_TEST(pack_refuses_unrepresentable)
     float V[2 * 3] = {1, 2, 3, 4, 5, 6};
     uint16_t Vh[8 * 3];
     ck_assert_int_eq(half_pack(V, 2, 3, Vh), 0);
-    ck_assert_uint_eq(Vh[0], 0x3c00);   /* 1.0 */
-    ck_assert_uint_eq(Vh[1], 0x4400);   /* item 1, factor 0: 4.0 */
-    ck_assert_uint_eq(Vh[2], 0);        /* padding */
+    ck_assert_uint_eq(Vh[0], 0x3c00); /* 1.0 */
+    ck_assert_uint_eq(Vh[1], 0x4400); /* item 1, factor 0: 4.0 */
+    ck_assert_uint_eq(Vh[2], 0);      /* padding */
     V[4] = 70000.0f;
     ck_assert_int_eq(half_pack(V, 2, 3, Vh), -1);
     V[4] = INFINITY;
     ck_assert_int_eq(half_pack(V, 2, 3, Vh), -1);
     V[4] = NAN;
     ck_assert_int_eq(half_pack(V, 2, 3, Vh), -1);
-    V[4] = 65504.0f;   /* the largest half */
+    V[4] = 65504.0f; /* the largest half */
     ck_assert_int_eq(half_pack(V, 2, 3, Vh), 0);
 }
 END_TEST
@@ -99,14 +99,15 @@ START_TEST(f16_model_ranks_as_f32)
         tu_skip("this CPU lacks AVX2/FMA/F16C");
     }
     char *repo = tu_tmpdir(), path[4300];
-    struct mf_data d;   /* 40 users x 150 items x 16 factors, 2 seen each */
+    struct mf_data d; /* 40 users x 150 items x 16 factors, 2 seen each */
     mfu_make_data(&d, 40, 150, 16, 1.0f, 2, 37, 0, &rng);
     mfu_save(&d, repo, "h", path, sizeof path);
     struct model *m32 = mfu_load(path, "f32"), *m16 = mfu_load(path, "f16");
     ck_assert_str_eq(mfu_precision(m32), "f32");
     ck_assert_str_eq(mfu_precision(m16), "f16");
     const struct mf_model *a = m32->state, *b = m16->state;
-    float *sa = malloc(mf_scratch_floats(a) * sizeof *sa), *sb = malloc(mf_scratch_floats(b) * sizeof *sb);
+    float *sa = malloc(mf_scratch_floats(a) * sizeof *sa),
+          *sb = malloc(mf_scratch_floats(b) * sizeof *sb);
     struct reco_hit ha[10], hb[10];
     size_t na, nb, same = 0, total = 0;
     enum reco_source src;

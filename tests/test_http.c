@@ -9,7 +9,7 @@
  *   without Host. Every answer is JSON {"error": ...} when it is an error.
  * (tests/e2e_*.sh drive the built binary; this drives the module.)
  */
-#define _GNU_SOURCE   /* memmem, strcasestr */
+#define _GNU_SOURCE /* memmem, strcasestr */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -87,7 +87,7 @@ static void setup(void)
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     ck_assert_int_eq(uv_async_init(&loop, &stopper, on_stop), 0);
     int rc = -1;
-    for (int i = 0; i < 5 && rc; i++) {   /* a free port can be taken before we bind it */
+    for (int i = 0; i < 5 && rc; i++) { /* a free port can be taken before we bind it */
         srv.cfg.port = free_port();
         rc = http_start(&srv, &loop, &err);
     }
@@ -113,10 +113,11 @@ static void teardown(void)
 static int dial(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.cfg.port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)srv.cfg.port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {10, 0};   /* a missing answer fails the test, not hangs it */
+    struct timeval tv = {10, 0}; /* a missing answer fails the test, not hangs it */
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
 }
@@ -222,7 +223,8 @@ static int items_in(const struct answer *a)
     return n;
 }
 
-#define RECO_HEAD "POST /v1/models/demo:recommend HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+#define RECO_HEAD                                                                                  \
+    "POST /v1/models/demo:recommend HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
 
 /* ---- tests ------------------------------------------------------------------ */
 
@@ -293,7 +295,7 @@ START_TEST(body_limit_declared_and_streamed)
     puts_(fd, RECO_HEAD "Transfer-Encoding: chunked\r\n\r\n");
     char chunk[1100];
     memset(chunk, ' ', sizeof chunk);
-    for (int i = 0; i < 5; i++) {   /* 5 x 1024 bytes of spaces > 4096 */
+    for (int i = 0; i < 5; i++) { /* 5 x 1024 bytes of spaces > 4096 */
         puts_(fd, "400\r\n");
         put(fd, chunk, 1024);
         puts_(fd, "\r\n");
@@ -329,7 +331,7 @@ START_TEST(keep_alive_and_pipelining)
     rest_len = 0;
     int fd = dial();
     struct answer a;
-    for (int i = 0; i < 3; i++) {   /* one after another on one connection */
+    for (int i = 0; i < 3; i++) { /* one after another on one connection */
         puts_(fd, one);
         ck_assert(answer_of(fd, &a, 0));
         ck_assert_int_eq(a.status, 200);
@@ -338,7 +340,8 @@ START_TEST(keep_alive_and_pipelining)
     /* three at once, then the answers in order: a recommend, a 404, healthz */
     char three[2048];
     snprintf(three, sizeof three,
-             "%sGET /nope HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", one);
+             "%sGET /nope HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+             one);
     puts_(fd, three);
     ck_assert(answer_of(fd, &a, 0));
     ck_assert_int_eq(a.status, 200);
@@ -355,15 +358,19 @@ END_TEST
 START_TEST(media_types)
 {
     const char *body = "{\"user\": \"u1\", \"k\": 1}";
-    const char *types[] = {"application/json; charset=utf-8", "application/vnd.encore+json",
-                           "text/json", "text/plain", "application/x-www-form-urlencoded",
+    const char *types[] = {"application/json; charset=utf-8",
+                           "application/vnd.encore+json",
+                           "text/json",
+                           "text/plain",
+                           "application/x-www-form-urlencoded",
                            "application/octet-stream"};
     int want[] = {200, 200, 200, 415, 415, 415};
     for (int i = 0; i < 6; i++) {
         char req[512];
         snprintf(req, sizeof req,
                  "POST /v1/models/demo:recommend HTTP/1.1\r\nHost: t\r\nContent-Type: %s\r\n"
-                 "Content-Length: %zu\r\n\r\n%s", types[i], strlen(body), body);
+                 "Content-Length: %zu\r\n\r\n%s",
+                 types[i], strlen(body), body);
         struct answer a;
         exchange(req, &a);
         ck_assert_msg(a.status == want[i], "%s: %d", types[i], a.status);
@@ -372,8 +379,10 @@ START_TEST(media_types)
     }
     /* no Content-Type at all is read as JSON */
     char req[512];
-    snprintf(req, sizeof req, "POST /v1/models/demo:recommend HTTP/1.1\r\nHost: t\r\n"
-                              "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+    snprintf(req, sizeof req,
+             "POST /v1/models/demo:recommend HTTP/1.1\r\nHost: t\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
     struct answer a;
     exchange(req, &a);
     ck_assert_int_eq(a.status, 200);
@@ -426,7 +435,8 @@ START_TEST(routes_methods_and_errors)
     ck_assert_int_eq(a.status, 200);
     ck_assert_uint_eq(a.body_len, 0);
     exchange("POST /v1/models/demo:recommend HTTP/1.1\r\nHost: t\r\nContent-Length: 8\r\n\r\n"
-             "{\"user\":", &a);
+             "{\"user\":",
+             &a);
     ck_assert_int_eq(a.status, 400);
     error_json(&a, "malformed JSON");
     exchange("POST /v1/models/nope:recommend HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}",
@@ -447,8 +457,8 @@ START_TEST(request_ids)
     /* a client id with a quote is not echoed; the server makes its own, unique ones */
     exchange("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: a\"b\r\n\r\n", &a);
     exchange("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", &b);
-    const char *ia = strcasestr(a.headers, "\r\nX-Request-Id: "), *ib =
-                                                                 strcasestr(b.headers, "\r\nX-Request-Id: ");
+    const char *ia = strcasestr(a.headers, "\r\nX-Request-Id: "),
+               *ib = strcasestr(b.headers, "\r\nX-Request-Id: ");
     ck_assert(ia && ib);
     ck_assert_msg(strncmp(ia + 16, "a\"b", 3) != 0, "a quoted id was echoed");
     size_t la = strcspn(ia + 16, "\r"), lb = strcspn(ib + 16, "\r");

@@ -34,7 +34,7 @@ START_TEST(alloc_alignment_and_blocks)
     struct http_req r;
     init(&r);
     char *prev = NULL;
-    for (size_t i = 1; i < 200; i += 7) {   /* small pieces: aligned, disjoint, writable */
+    for (size_t i = 1; i < 200; i += 7) { /* small pieces: aligned, disjoint, writable */
         char *p = http_alloc(&r, i);
         ck_assert_ptr_nonnull(p);
         ck_assert_uint_eq((uintptr_t)p % _Alignof(max_align_t), 0);
@@ -42,14 +42,14 @@ START_TEST(alloc_alignment_and_blocks)
         ck_assert(p != prev);
         prev = p;
     }
-    char *big = http_alloc(&r, 100000);   /* bigger than a block: its own */
+    char *big = http_alloc(&r, 100000); /* bigger than a block: its own */
     ck_assert_ptr_nonnull(big);
     memset(big, 1, 100000);
     ck_assert_ptr_nonnull(http_alloc(&r, 0));
-    ck_assert_ptr_null(http_alloc(&r, SIZE_MAX - 3));   /* refused, not wrapped */
+    ck_assert_ptr_null(http_alloc(&r, SIZE_MAX - 3)); /* refused, not wrapped */
     http_req_release(&r);
     ck_assert_ptr_null(r.mem);
-    http_req_release(&r);   /* twice is harmless */
+    http_req_release(&r); /* twice is harmless */
 }
 END_TEST
 
@@ -61,7 +61,7 @@ START_TEST(deferred_calls_run_last_first)
     int *a = http_alloc(&r, sizeof *a), *b = http_alloc(&r, sizeof *b), c = 3;
     *a = 1;
     *b = 2;
-    ck_assert_int_eq(http_defer(&r, record, a), 0);   /* args in the arena itself */
+    ck_assert_int_eq(http_defer(&r, record, a), 0); /* args in the arena itself */
     ck_assert_int_eq(http_defer(&r, record, b), 0);
     ck_assert_int_eq(http_defer(&r, record, &c), 0);
     ck_assert_int_eq(n_order, 0);
@@ -72,7 +72,7 @@ START_TEST(deferred_calls_run_last_first)
     ck_assert_int_eq(order[2], 1);
     ck_assert_ptr_null(r.deferred);
     http_req_release(&r);
-    ck_assert_int_eq(n_order, 3);   /* each call runs once */
+    ck_assert_int_eq(n_order, 3); /* each call runs once */
 }
 END_TEST
 
@@ -85,7 +85,7 @@ START_TEST(body_json_is_the_requests)
     buf_puts(&r.body, "{\"user\": \"1\", \"k\": 3}");
     json_t *j = http_body_json(&r);
     ck_assert_ptr_nonnull(j);
-    ck_assert_ptr_eq(http_body_json(&r), j);   /* parsed once */
+    ck_assert_ptr_eq(http_body_json(&r), j); /* parsed once */
     ck_assert_int_eq(json_integer_value(json_object_get(j, "k")), 3);
     http_req_release(&r);
     ck_assert_ptr_null(r.json);
@@ -94,7 +94,7 @@ START_TEST(body_json_is_the_requests)
     ck_assert_ptr_null(http_body_json(&r));
     ck_assert_int_eq(r.status, 400);
     http_req_release(&r);
-    init(&r);   /* 1 + '[' + 7 ',' = 9 values: over max_json_elements */
+    init(&r); /* 1 + '[' + 7 ',' = 9 values: over max_json_elements */
     buf_puts(&r.body, "[1,2,3,4,5,6,7,8]");
     ck_assert_ptr_null(http_body_json(&r));
     ck_assert_int_eq(r.status, 400);

@@ -98,10 +98,10 @@ START_TEST(refuses_malformed)
     unsigned char b[256];
 
     memcpy(b, buf, len);
-    b[0] = 0x1f;   /* e.g. a gzip file handed to the raw parser */
+    b[0] = 0x1f; /* e.g. a gzip file handed to the raw parser */
     expect_bad(b, len, ENC_EFORMAT, "byte 0: bad magic");
     memcpy(b, buf, len);
-    b[2] = 0x0D;   /* float elements: real IDX, not for images */
+    b[2] = 0x0D; /* float elements: real IDX, not for images */
     expect_bad(b, len, ENC_EUNSUPPORTED, "byte 2");
     b[2] = 0x42;
     expect_bad(b, len, ENC_EFORMAT, "byte 2: element type 0x42 unknown");
@@ -111,10 +111,10 @@ START_TEST(refuses_malformed)
     b[3] = 9;
     expect_bad(b, len, ENC_EFORMAT, "byte 3: 9 dimensions");
     memcpy(b, buf, len);
-    b[11] = 0;   /* second dimension = 0 */
+    b[11] = 0; /* second dimension = 0 */
     expect_bad(b, len, ENC_EFORMAT, "byte 8: dimension 1 is 0");
     memcpy(b, buf, len);
-    b[4] = 0xff;   /* first dimension = 4278190082: over the size limit */
+    b[4] = 0xff; /* first dimension = 4278190082: over the size limit */
     expect_bad(b, len, ENC_EFORMAT, "larger than");
     expect_bad(buf, 3, ENC_EFORMAT, "byte 3: truncated IDX header");
     expect_bad(buf, 10, ENC_EFORMAT, "byte 10: truncated IDX header");
@@ -131,7 +131,7 @@ START_TEST(loads_raw_and_gzip_pairs)
     uint32_t di[3] = {5, 6, 7}, dl[1] = {5};
     size_t ni = make_idx(im, 3, di, 5 * 42), nl = make_idx(lb, 1, dl, 5);
     for (int i = 0; i < 5; i++)
-        lb[8 + i] = (unsigned char)(i * 2);   /* labels 0..8: 9 classes */
+        lb[8 + i] = (unsigned char)(i * 2); /* labels 0..8: 9 classes */
     ck_assert_int_eq(tu_write_file(path_in("im.idx"), (const char *)im, ni), 0);
     write_gz(path_in("im.idx.gz"), im, ni);
     write_gz(path_in("lb.idx.gz"), lb, nl);
@@ -207,7 +207,7 @@ START_TEST(reads_csv)
     const struct {
         const char *text, *want;
     } bad[] = {
-        {"1,2,3\n", "b.csv:1:1: 2 pixel values"},             /* not a square */
+        {"1,2,3\n", "b.csv:1:1: 2 pixel values"}, /* not a square */
         {"1,2,3,4,5\n1,2,3,4\n", "b.csv:2:8: line has 4 fields, expected 5"},
         {"1,2,3,4,5\n1,2,3,4,5,6\n", "b.csv:2:10: more than 5 fields"},
         {"1,2,3,4,5\n1,2,x,4,5\n", "b.csv:2:5: field 3"},

@@ -37,19 +37,20 @@ START_TEST(base64)
 {
     b64_is("QUJD", "ABC", 3);
     b64_is("QUI=", "AB", 2);
-    b64_is("QUI", "AB", 2);             /* padding optional */
+    b64_is("QUI", "AB", 2); /* padding optional */
     b64_is("QQ==", "A", 1);
     b64_is("", "", 0);
-    b64_is("QU\nJD\r\n \t", "ABC", 3);  /* whitespace ignored */
-    b64_is("-_-_", "\xfb\xff\xbf", 3);  /* URL-safe alphabet */
-    b64_is("+/+/", "\xfb\xff\xbf", 3);  /* standard alphabet, same bytes */
-    b64_refused("QU!D");                 /* not in either alphabet */
-    b64_refused("Q");                    /* a lone character is no whole byte */
-    b64_refused("QUI=x");                /* data after the padding */
+    b64_is("QU\nJD\r\n \t", "ABC", 3); /* whitespace ignored */
+    b64_is("-_-_", "\xfb\xff\xbf", 3); /* URL-safe alphabet */
+    b64_is("+/+/", "\xfb\xff\xbf", 3); /* standard alphabet, same bytes */
+    b64_refused("QU!D");               /* not in either alphabet */
+    b64_refused("Q");                  /* a lone character is no whole byte */
+    b64_refused("QUI=x");              /* data after the padding */
 }
 END_TEST
 
-static size_t pgm(unsigned char *out, int w, int h, int maxval, const unsigned char *px, size_t bytes)
+static size_t pgm(unsigned char *out, int w, int h, int maxval, const unsigned char *px,
+                  size_t bytes)
 {
     int n = sprintf((char *)out, "P5\n# a comment\n%d %d\n%d\n", w, h, maxval);
     memcpy(out + n, px, bytes);
@@ -132,7 +133,7 @@ START_TEST(png_images)
         px[i] = (unsigned char)(i * 16);
         rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = px[i];
         ga[2 * i] = 200;
-        ga[2 * i + 1] = i < 8 ? 255 : 0;   /* opaque, then transparent */
+        ga[2 * i + 1] = i < 8 ? 255 : 0; /* opaque, then transparent */
     }
     enc_err err = {0};
     size_t n;
@@ -147,7 +148,7 @@ START_TEST(png_images)
     for (int i = 0; i < 16; i++)
         ck_assert_int_le(abs((int)gray[i] - i * 16), 2);
     free(f);
-    f = png_file(4, 4, PNG_FORMAT_GA, ga, &n);   /* alpha composited on black */
+    f = png_file(4, 4, PNG_FORMAT_GA, ga, &n); /* alpha composited on black */
     ck_assert_int_eq(image_decode_gray(f, n, 4, 4, gray, &err), 0);
     ck_assert_int_ge(gray[0], 190);
     ck_assert_int_eq(gray[15], 0);

@@ -49,8 +49,8 @@ static const float F6[6] = {0.5f, -1.0f, 2.0f, 0.25f, 3.0f, -0.75f};
 START_TEST(npy_float32_matrix)
 {
     size_t len;
-    unsigned char *b = npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", F6,
-                           sizeof F6, &len);
+    unsigned char *b =
+        npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", F6, sizeof F6, &len);
     struct mf_npy a;
     enc_err err = {0};
     ck_assert_int_eq(mf_npy_parse(b, len, &a, &err), 0);
@@ -85,8 +85,8 @@ START_TEST(npy_float64_big_endian_v2)
             be[i * 8 + k] = (unsigned char)(u >> (56 - 8 * k));
     }
     size_t len;
-    unsigned char *b = npy(2, "{\"descr\":\">f8\",\"shape\":(2,2),\"fortran_order\":False}", be,
-                           sizeof be, &len);
+    unsigned char *b =
+        npy(2, "{\"descr\":\">f8\",\"shape\":(2,2),\"fortran_order\":False}", be, sizeof be, &len);
     struct mf_matrix m;
     enc_err err = {0};
     ck_assert_msg(mf_matrix_parse(b, len, "v.npy", 0, &m, &err) == 0, "%s", err.msg);
@@ -102,7 +102,7 @@ END_TEST
  * problem (a substring we expect). */
 static const struct {
     const char *dict, *expect;
-    size_t data_bytes;           /* bytes of data to append */
+    size_t data_bytes; /* bytes of data to append */
 } bad_headers[] = {
     {"{'descr': '<f4', 'fortran_order': False}", "missing key 'shape'", 24},
     {"{'descr': '<f4', 'shape': (3, 2)}", "missing key 'fortran_order'", 24},
@@ -139,8 +139,8 @@ START_TEST(npy_malformed_headers)
         enc_err err = {0};
         int rc = mf_npy_parse(b, len, &a, &err);
         ck_assert_msg(rc < 0, "case %zu accepted: %s", i, bad_headers[i].dict);
-        ck_assert_msg(strstr(err.msg, bad_headers[i].expect) != NULL, "case %zu: '%s' lacks '%s'", i,
-                      err.msg, bad_headers[i].expect);
+        ck_assert_msg(strstr(err.msg, bad_headers[i].expect) != NULL, "case %zu: '%s' lacks '%s'",
+                      i, err.msg, bad_headers[i].expect);
         free(b);
     }
 }
@@ -151,8 +151,8 @@ START_TEST(npy_malformed_framing)
     size_t len;
     enc_err err = {0};
     struct mf_npy a;
-    unsigned char *b = npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", F6,
-                           sizeof F6, &len);
+    unsigned char *b =
+        npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", F6, sizeof F6, &len);
     /* wrong magic */
     b[1] = 'X';
     ck_assert_int_eq(mf_npy_parse(b, len, &a, &err), ENC_EFORMAT);
@@ -181,7 +181,7 @@ START_TEST(npy_malformed_framing)
     ck_assert_int_eq(mf_npy_parse(b, len, &a, &err), ENC_EFORMAT);
     ck_assert(strstr(err.msg, "printable") != NULL);
     b[12] = 'd';
-    ck_assert_msg(mf_npy_parse(b, len, &a, &err) == 0, "%s", err.msg);   /* restored: valid */
+    ck_assert_msg(mf_npy_parse(b, len, &a, &err) == 0, "%s", err.msg); /* restored: valid */
     /* every truncation of a valid file is refused, none crashes */
     for (size_t n = 0; n < len; n++)
         ck_assert_int_lt(mf_npy_parse(b, n, &a, &err), 0);
@@ -209,7 +209,8 @@ START_TEST(npy_matrix_rules)
     ck_assert_int_eq(mf_matrix_parse(b, len, "v.npy", 0, &m, &err), ENC_EFORMAT);
     ck_assert(strstr(err.msg, "2-D"));
     free(b);
-    b = npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 2), }", F6, sizeof F6, &len);
+    b = npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 2), }", F6, sizeof F6,
+            &len);
     ck_assert_int_eq(mf_matrix_parse(b, len, "v.npy", 0, &m, &err), ENC_EFORMAT);
     free(b);
     /* empty */
@@ -218,12 +219,14 @@ START_TEST(npy_matrix_rules)
     free(b);
     /* NaN and float64 beyond float32 */
     float nanv[2] = {1.0f, NAN};
-    b = npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", nanv, sizeof nanv, &len);
+    b = npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", nanv, sizeof nanv,
+            &len);
     ck_assert_int_eq(mf_matrix_parse(b, len, "n.npy", 0, &m, &err), ENC_EFORMAT);
     ck_assert(strstr(err.msg, "row 1, column 2"));
     free(b);
     double big[1] = {1e300};
-    b = npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), }", big, sizeof big, &len);
+    b = npy(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), }", big, sizeof big,
+            &len);
     ck_assert_int_eq(mf_matrix_parse(b, len, "b.npy", 0, &m, &err), ENC_EFORMAT);
     free(b);
 }
@@ -235,8 +238,8 @@ END_TEST
 START_TEST(npy_mutations)
 {
     size_t len;
-    unsigned char *b = npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", F6,
-                           sizeof F6, &len);
+    unsigned char *b =
+        npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", F6, sizeof F6, &len);
     const unsigned char vals[] = {0, 1, '\n', ' ', '\'', '(', ')', ',', '9', 'T', 0x7f, 0xff};
     size_t accepted = 0, refused = 0;
     for (size_t pos = 0; pos < len; pos++) {
@@ -286,8 +289,9 @@ START_TEST(csv_matrices)
     ck_assert_float_eq(m.data[4], -0.5f);
     mf_matrix_clear(&m);
     /* Spark: id, then features as a quoted bracketed list; CRLF */
-    ck_assert_msg(parse_csv("id,features\r\n7,\"[0.1, 0.2]\"\r\n3,\"[-1.0,2.5]\"\r\n", 1, &m, &err) == 0,
-                  "%s", err.msg);
+    ck_assert_msg(
+        parse_csv("id,features\r\n7,\"[0.1, 0.2]\"\r\n3,\"[-1.0,2.5]\"\r\n", 1, &m, &err) == 0,
+        "%s", err.msg);
     ck_assert_uint_eq(m.rows, 2);
     ck_assert_uint_eq(m.cols, 2);
     ck_assert_str_eq(m.ids[0], "7");
@@ -318,7 +322,7 @@ static const struct {
     {"", 0, "f.csv: no rows"},
     {"a,b\n", 0, "f.csv: no rows"},
     {"u,\"[1,2\n", 1, "bad quoting"},
-    {"\"\n3,\"", 1, "f.csv:1:1: bad quoting"},   /* found by fuzz_npy */
+    {"\"\n3,\"", 1, "f.csv:1:1: bad quoting"}, /* found by fuzz_npy */
     {"u,[1,2\n", 1, "without a closing ']'"},
     {"u,1,[2,3]\n", 1, "unexpected '['"},
     {"u,[1,2],3\n", 1, "after the closing ']'"},
@@ -363,8 +367,8 @@ START_TEST(id_lists)
     /* int64 ids, including a negative one */
     int64_t iv[3] = {5, -7, 1234567890123};
     size_t len;
-    unsigned char *b = npy(1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", iv,
-                           sizeof iv, &len);
+    unsigned char *b =
+        npy(1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", iv, sizeof iv, &len);
     ck_assert_msg(mf_ids_parse(b, len, "ids.npy", &ids, &n, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(ids[1], "-7");
     ck_assert_str_eq(ids[2], "1234567890123");
@@ -433,8 +437,10 @@ START_TEST(round_trip_scores_are_dot_products)
         U[i] = (float)((i * 37 % 17) - 8) / 8.0f;
     for (int i = 0; i < NI * NF; i++)
         V[i] = (float)((i * 53 % 19) - 9) / 9.0f;
-    write_npy(dir, "U.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 3), }", U, sizeof U);
-    write_npy(dir, "V.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (7, 3), }", V, sizeof V);
+    write_npy(dir, "U.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 3), }", U,
+              sizeof U);
+    write_npy(dir, "V.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (7, 3), }", V,
+              sizeof V);
     /* ids not in sorted order, as Spark leaves them */
     write_text(dir, "users.txt", "u30\nu10\nu20\nu50\nu40\n");
     write_text(dir, "items.txt", "i7\ni3\ni1\ni5\ni2\ni6\ni4\n");
@@ -461,14 +467,14 @@ START_TEST(round_trip_scores_are_dot_products)
     ck_assert_uint_eq(st.seen_pairs, 2);
     ck_assert_uint_eq(st.seen_skipped, 2);
     ck_assert_uint_eq(st.items_matched, 2);
-    ck_assert_str_eq(d.titles[1], "Three");   /* i3 is row 1 */
+    ck_assert_str_eq(d.titles[1], "Three"); /* i3 is row 1 */
     ck_assert_str_eq(d.titles[2], "One");
     ck_assert_str_eq(d.titles[0], "");
     ck_assert_uint_eq(d.n_tags, 2);
     ck_assert_int_eq(d.item_tag_offsets[2] - d.item_tag_offsets[1], 2);
     ck_assert_float_eq(d.item_popularity[1], 1.0f);
     ck_assert_float_eq(d.item_popularity[5], 1.0f);
-    ck_assert_int_eq(d.seen_offsets[2] - d.seen_offsets[1], 2);   /* u10 is row 1 */
+    ck_assert_int_eq(d.seen_offsets[2] - d.seen_offsets[1], 2); /* u10 is row 1 */
 
     /* save, reopen with the server's loader, rank */
     st_writer *w = st_writer_new();
@@ -536,7 +542,7 @@ START_TEST(round_trip_scores_are_dot_products)
     free((char *)spec.user_factors);
     free((char *)spec.user_ids);
     spec.user_factors = path_in(dir, "users.csv");
-    spec.user_ids = NULL;   /* ids from the CSV's first column */
+    spec.user_ids = NULL; /* ids from the CSV's first column */
     ck_assert_int_eq(mf_import_build(&spec, &d, &st, &err), ENC_EFORMAT);
     ck_assert_msg(strstr(err.msg, "2 factors per row") && strstr(err.msg, "has 3"), "%s", err.msg);
     /* a duplicate id in a CSV id column */

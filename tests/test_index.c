@@ -164,8 +164,8 @@ START_TEST(recall_against_brute_force)
         ck_assert_uint_eq(ng, 10);
         for (size_t i = 0; i < ng; i++) {
             /* the model's own scores, best first */
-            ck_assert(got[i].score == quant_dot(d.item_factors + (size_t)got[i].item * F, uv, F,
-                                                fast));
+            ck_assert(got[i].score ==
+                      quant_dot(d.item_factors + (size_t)got[i].item * F, uv, F, fast));
             if (i)
                 ck_assert(got[i - 1].score >= got[i].score);
             for (size_t j = 0; j < nw; j++)
@@ -229,7 +229,7 @@ START_TEST(exactly_k_under_filters)
     struct reco_hit got[50];
     size_t ng;
     enum reco_search how;
-    double overlap[4] = {0};   /* per case, summed over users: the walk is approximate */
+    double overlap[4] = {0}; /* per case, summed over users: the walk is approximate */
     const int users = 20;
     for (int64_t u = 0; u < users; u++) {
         /* no filter but the seen items: the index answers, none seen */
@@ -324,10 +324,10 @@ START_TEST(path_choice)
     struct reco_query q = {.k = 10, .user = 3, .index_min_items = 1};
     ck_assert_int_eq(ro->recommend(state, &q, scratch, &r, &err), 0);
     ck_assert_int_eq(r.search, RECO_SEARCH_INDEX);
-    q.index_min_items = ITEMS + 1;   /* a catalogue below the threshold */
+    q.index_min_items = ITEMS + 1; /* a catalogue below the threshold */
     ck_assert_int_eq(ro->recommend(state, &q, scratch, &r, &err), 0);
     ck_assert_int_eq(r.search, RECO_SEARCH_EXACT);
-    q.index_min_items = 0;           /* a caller that never asked */
+    q.index_min_items = 0; /* a caller that never asked */
     ck_assert_int_eq(ro->recommend(state, &q, scratch, &r, &err), 0);
     ck_assert_int_eq(r.search, RECO_SEARCH_EXACT);
     q.index_min_items = ITEMS;
@@ -335,22 +335,22 @@ START_TEST(path_choice)
     ck_assert_int_eq(ro->recommend(state, &q, scratch, &r, &err), 0);
     ck_assert_int_eq(r.search, RECO_SEARCH_EXACT);
     q.exact = 0;
-    q.k = MF_ANN_MAX_EF + 1;         /* longer lists than a beam */
+    q.k = MF_ANN_MAX_EF + 1; /* longer lists than a beam */
     ck_assert_int_eq(ro->recommend(state, &q, scratch, &r, &err), 0);
     ck_assert_int_eq(r.search, RECO_SEARCH_EXACT);
     ck_assert_uint_eq(r.n, MF_ANN_MAX_EF + 1);
     q.k = 10;
-    q.user = -1;                     /* popularity */
+    q.user = -1; /* popularity */
     ck_assert_int_eq(ro->recommend(state, &q, scratch, &r, &err), 0);
     ck_assert_int_eq(r.search, RECO_SEARCH_EXACT);
     ck_assert_int_eq(r.source, RECO_FROM_POPULAR);
-    int32_t hist[3] = {1, 2, 3};     /* a folded-in history: the index */
+    int32_t hist[3] = {1, 2, 3}; /* a folded-in history: the index */
     q.history = hist;
     q.n_history = 3;
     ck_assert_int_eq(ro->recommend(state, &q, scratch, &r, &err), 0);
     ck_assert_int_eq(r.search, RECO_SEARCH_INDEX);
     ck_assert_int_eq(r.source, RECO_FROM_HISTORY);
-    q.ef_search = 5000;              /* clamped to MF_ANN_MAX_EF, not refused */
+    q.ef_search = 5000; /* clamped to MF_ANN_MAX_EF, not refused */
     ck_assert_int_eq(ro->recommend(state, &q, scratch, &r, &err), 0);
     ck_assert_int_eq(r.search, RECO_SEARCH_INDEX);
     free(scratch);
@@ -377,18 +377,30 @@ static void expect_refused(const struct index_data *good, void (*corrupt)(struct
     mf_data_clear(&d);
 }
 
-static void link_out_of_range(struct index_data *x) { x->level0[5 * (x->m0 + 1) + 1] = ITEMS; }
-static void negative_link(struct index_data *x) { x->level0[7 * (x->m0 + 1) + 1] = -2; }
-static void too_many_links(struct index_data *x) { x->level0[9 * (x->m0 + 1)] = (int32_t)x->m0 + 1; }
+static void link_out_of_range(struct index_data *x)
+{
+    x->level0[5 * (x->m0 + 1) + 1] = ITEMS;
+}
+static void negative_link(struct index_data *x)
+{
+    x->level0[7 * (x->m0 + 1) + 1] = -2;
+}
+static void too_many_links(struct index_data *x)
+{
+    x->level0[9 * (x->m0 + 1)] = (int32_t)x->m0 + 1;
+}
 static void entry_not_on_top(struct index_data *x)
 {
     for (size_t i = 0; i < x->n; i++)
-        if (x->upper_off[i + 1] == x->upper_off[i]) {   /* an item with no upper layer */
+        if (x->upper_off[i + 1] == x->upper_off[i]) { /* an item with no upper layer */
             x->entry = (int64_t)i;
             return;
         }
 }
-static void entry_out_of_range(struct index_data *x) { x->entry = ITEMS; }
+static void entry_out_of_range(struct index_data *x)
+{
+    x->entry = ITEMS;
+}
 static void upper_link_to_lower_node(struct index_data *x)
 {
     size_t lone = 0;
@@ -406,7 +418,10 @@ static void ragged_offsets(struct index_data *x)
     for (size_t i = 1; i < x->n; i++)
         x->upper_off[i] += i == x->n / 2;
 }
-static void bad_m(struct index_data *x) { x->m = 0; }
+static void bad_m(struct index_data *x)
+{
+    x->m = 0;
+}
 
 START_TEST(corrupt_index_refused)
 {
@@ -464,7 +479,8 @@ START_TEST(random_corruption_never_crashes)
         struct index_data *x = copy_index(&good);
         size_t l0 = x->n * (x->m0 + 1), up = (size_t)x->upper_off[x->n];
         for (int hits = 1 + round % 3; hits > 0; hits--) {
-            uint32_t where = (uint32_t)mfu_uniform(&r2, 0, 5), v = (uint32_t)mfu_uniform(&r2, 0, 1e9);
+            uint32_t where = (uint32_t)mfu_uniform(&r2, 0, 5),
+                     v = (uint32_t)mfu_uniform(&r2, 0, 1e9);
             int32_t val = (int32_t)(v % 4 == 0 ? v : v % 1300) - (v % 7 == 0 ? 700 : 0);
             if (where == 0)
                 x->entry = val;
@@ -481,7 +497,7 @@ START_TEST(random_corruption_never_crashes)
         d.index = x;
         st_file *f;
         void *state;
-        if (load_buffer(&d, &f, &state, &err) == 0) {   /* a harmless change: must search */
+        if (load_buffer(&d, &f, &state, &err) == 0) { /* a harmless change: must search */
             accepted++;
             const struct reco_ops *ro = mf_ops.reco;
             void *scratch = malloc(ro->scratch_bytes(state));

@@ -116,15 +116,15 @@ START_TEST(generic_tsv_csv_weights_and_duplicates)
     ck_assert_int_eq(m.format, IA_FORMAT_TSV);
     ck_assert_uint_eq(m.nnz, 2);
     ck_assert_uint_eq(m.n_records, 3);
-    ck_assert_double_eq(weight_of(&m, "u1", "i1"), 2.0);   /* duplicates summed */
+    ck_assert_double_eq(weight_of(&m, "u1", "i1"), 2.0); /* duplicates summed */
     ia_matrix_clear(&m);
 
     const char *csv = "user,item,weight\nalice,\"Heat, The\",2.5\nalice,x,1\nbob,x,0.5\n";
     ck_assert_int_eq(parse(csv, 1.0, IA_FORMAT_AUTO, &m, &err), 0);
     ck_assert_int_eq(m.format, IA_FORMAT_CSV);
-    ck_assert_uint_eq(m.n_users, 1);      /* header skipped; bob's 0.5 < 1 dropped */
+    ck_assert_uint_eq(m.n_users, 1); /* header skipped; bob's 0.5 < 1 dropped */
     ck_assert_double_eq_tol(weight_of(&m, "alice", "Heat, The"), 2.5, 1e-6);
-    ck_assert_str_eq(m.item_ids[0], "Heat, The");   /* non-digit ids byte-wise */
+    ck_assert_str_eq(m.item_ids[0], "Heat, The"); /* non-digit ids byte-wise */
     ck_assert_str_eq(m.item_ids[1], "x");
     ia_matrix_clear(&m);
 
@@ -139,15 +139,14 @@ START_TEST(id_order)
 {
     ck_assert_int_lt(ia_id_cmp("2", "10"), 0);
     ck_assert_int_gt(ia_id_cmp("10", "9"), 0);
-    ck_assert_int_lt(ia_id_cmp("99", "a"), 0);   /* digits first */
+    ck_assert_int_lt(ia_id_cmp("99", "a"), 0); /* digits first */
     ck_assert_int_lt(ia_id_cmp("a", "b"), 0);
-    ck_assert_int_lt(ia_id_cmp("07", "7"), 0);   /* equal numbers: byte order */
+    ck_assert_int_lt(ia_id_cmp("07", "7"), 0); /* equal numbers: byte order */
     ck_assert_int_eq(ia_id_cmp("42", "42"), 0);
 }
 END_TEST
 
-static void expect_error(const char *text, enum ia_format fmt, const char *where,
-                         const char *what)
+static void expect_error(const char *text, enum ia_format fmt, const char *where, const char *what)
 {
     struct ia_matrix m;
     enc_err err = {0};
@@ -169,7 +168,7 @@ START_TEST(malformed_lines_named)
     expect_error("a\tb\n\tb\n", IA_FORMAT_AUTO, "mem:2:", "empty user id");
     expect_error("a,b\nc,d,nan\n", IA_FORMAT_CSV, "mem:2:", "weight 'nan'");
     expect_error("a,b,inf\n", IA_FORMAT_CSV, "mem:1:", "not a number");
-    expect_error("a,b,1e300\n", IA_FORMAT_CSV, "mem:1:", "out of range");   /* not a float */
+    expect_error("a,b,1e300\n", IA_FORMAT_CSV, "mem:1:", "out of range"); /* not a float */
     expect_error("just-a-word\n", IA_FORMAT_AUTO, "mem:1:", "cannot detect");
     expect_error("", IA_FORMAT_AUTO, "mem", "empty");
     expect_error("\n\n  \n", IA_FORMAT_AUTO, "mem", "empty");
@@ -203,8 +202,7 @@ START_TEST(files_missing_and_empty)
     ia_matrix_clear(&m);
     struct ia_items it;
     char *ids[] = {"1"};
-    ck_assert_int_eq(ia_read_items(path_in("no.item"), IA_ITEMS_AUTO, ids, 1, &it, &err),
-                     ENC_EIO);
+    ck_assert_int_eq(ia_read_items(path_in("no.item"), IA_ITEMS_AUTO, ids, 1, &it, &err), ENC_EIO);
 }
 END_TEST
 
@@ -221,16 +219,15 @@ START_TEST(latin1_ids_become_utf8)
 END_TEST
 
 /* A five-genre u.item with latin-1 titles. */
-static const char *uitem =
-    "1|Toy Story (1995)|01-Jan-1995||http://x|0|0|1|1|0\n"
-    "2|Mis\xe9rables, Les (1995)|01-Jan-1995||http://y|0|0|0|0|1\n"
-    "7|Unrated (1996)|||http://z|1|0|0|0|0\n";
+static const char *uitem = "1|Toy Story (1995)|01-Jan-1995||http://x|0|0|1|1|0\n"
+                           "2|Mis\xe9rables, Les (1995)|01-Jan-1995||http://y|0|0|0|0|1\n"
+                           "7|Unrated (1996)|||http://z|1|0|0|0|0\n";
 
 START_TEST(uitem_with_ugenre)
 {
     write_tmp("u.genre", "unknown|0\nAction|1\nAnimation|2\nChildren's|3\nDrama|4\n\n");
     const char *p = write_tmp("u.item", uitem);
-    char *ids[] = {"1", "2", "3"};   /* item 3 has no metadata, 7 is not in the data */
+    char *ids[] = {"1", "2", "3"}; /* item 3 has no metadata, 7 is not in the data */
     struct ia_items it;
     enc_err err = {0};
     ck_assert_int_eq(ia_read_items(p, IA_ITEMS_AUTO, ids, 3, &it, &err), 0);
@@ -267,8 +264,8 @@ END_TEST
 START_TEST(uitem_standard_genres)
 {
     /* No u.genre beside it: the standard 19 MovieLens genres. */
-    const char *p = write_tmp("movies.item",
-                              "5|Film (1990)|||u|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|1\n");
+    const char *p =
+        write_tmp("movies.item", "5|Film (1990)|||u|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|1\n");
     char *ids[] = {"5"};
     struct ia_items it;
     enc_err err = {0};
@@ -282,13 +279,13 @@ END_TEST
 
 START_TEST(movies_csv)
 {
-    const char *p = write_tmp("movies.csv",
-                              "movieId,title,genres\n"
-                              "1,Toy Story (1995),Adventure|Animation|Children\n"
-                              "11,\"American President, The (1995)\",Comedy|Drama|Romance\n"
-                              "12,\"Say \"\"Hi\"\" (2001)\",(no genres listed)\n"
-                              "13,Am\xc3\xa9lie (2001),Comedy|Romance\n"
-                              "50,Not Rated (1990),Western|Comedy\n");   /* not an item */
+    const char *p =
+        write_tmp("movies.csv", "movieId,title,genres\n"
+                                "1,Toy Story (1995),Adventure|Animation|Children\n"
+                                "11,\"American President, The (1995)\",Comedy|Drama|Romance\n"
+                                "12,\"Say \"\"Hi\"\" (2001)\",(no genres listed)\n"
+                                "13,Am\xc3\xa9lie (2001),Comedy|Romance\n"
+                                "50,Not Rated (1990),Western|Comedy\n"); /* not an item */
     char *ids[] = {"1", "11", "12", "13", "99"};
     struct ia_items it;
     enc_err err = {0};
@@ -321,8 +318,8 @@ START_TEST(header_lines_detected)
     struct ia_matrix m;
     enc_err err = {0};
     /* a word above a column of numbers ("plays"), whatever the user column is called */
-    ck_assert_int_eq(parse("listener\tartist\tplays\nu1\ta\t12\nu2\tb\t3\n", 0,
-                           IA_FORMAT_AUTO, &m, &err), 0);
+    ck_assert_int_eq(
+        parse("listener\tartist\tplays\nu1\ta\t12\nu2\tb\t3\n", 0, IA_FORMAT_AUTO, &m, &err), 0);
     ck_assert_int_eq(m.header, 1);
     ck_assert_str_eq(m.header_text, "listener, artist, plays");
     ck_assert_int_eq(m.format, IA_FORMAT_TSV);
@@ -331,15 +328,15 @@ START_TEST(header_lines_detected)
     ck_assert_double_eq(weight_of(&m, "u1", "a"), 12);
     ia_matrix_clear(&m);
     /* a known user column name over string ids, after a UTF-8 byte order mark */
-    ck_assert_int_eq(parse("\xef\xbb\xbfuser_id,item_id\nalice,x\nbob,y\n", 0,
-                           IA_FORMAT_AUTO, &m, &err), 0);
+    ck_assert_int_eq(
+        parse("\xef\xbb\xbfuser_id,item_id\nalice,x\nbob,y\n", 0, IA_FORMAT_AUTO, &m, &err), 0);
     ck_assert_int_eq(m.header, 1);
     ck_assert_int_eq(m.has_weights, 0);
     ck_assert_str_eq(m.user_ids[0], "alice");
     ia_matrix_clear(&m);
     /* a four-column TSV with a header is still udata underneath */
-    ck_assert_int_eq(parse("user\titem\trating\tts\n1\t2\t5\t881250949\n", 0,
-                           IA_FORMAT_AUTO, &m, &err), 0);
+    ck_assert_int_eq(
+        parse("user\titem\trating\tts\n1\t2\t5\t881250949\n", 0, IA_FORMAT_AUTO, &m, &err), 0);
     ck_assert_int_eq(m.format, IA_FORMAT_UDATA);
     ck_assert_int_eq(m.header, 1);
     ia_matrix_clear(&m);
@@ -372,8 +369,8 @@ START_TEST(transpose_and_fill)
     int64_t *tp;
     int32_t *ti;
     float *tw;
-    ck_assert_int_eq(ia_transpose(m.n_users, m.n_items, m.indptr, m.indices, m.weights, &tp,
-                                  &ti, &tw), 0);
+    ck_assert_int_eq(
+        ia_transpose(m.n_users, m.n_items, m.indptr, m.indices, m.weights, &tp, &ti, &tw), 0);
     /* item "1" (row 0) has users a, b, c */
     ck_assert_int_eq(tp[1], 3);
     ck_assert_int_eq(ti[0], 0);
@@ -407,7 +404,7 @@ START_TEST(shared_movielens)
     snprintf(p, sizeof p, "%s/ml-100k/u.data", ds);
     ck_assert_msg(ia_read(p, &o, &m, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(m.format, IA_FORMAT_UDATA);
-    ck_assert_uint_eq(m.n_records, 55375);   /* ratings >= 4, per the datasets README */
+    ck_assert_uint_eq(m.n_records, 55375); /* ratings >= 4, per the datasets README */
     ck_assert_uint_eq(m.n_users, 942);
     struct ia_items it;
     snprintf(q, sizeof q, "%s/ml-100k/u.item", ds);
@@ -429,7 +426,7 @@ START_TEST(shared_movielens)
     ck_assert_msg(ia_read_items(q, IA_ITEMS_AUTO, m.item_ids, m.n_items, &it, &err) == 0, "%s",
                   err.msg);
     ck_assert_uint_eq(it.n_matched, 9724);
-    ck_assert_uint_eq(it.n_tags, 19);   /* 20 labels minus "(no genres listed)" */
+    ck_assert_uint_eq(it.n_tags, 19); /* 20 labels minus "(no genres listed)" */
     ia_items_clear(&it);
     ia_matrix_clear(&m);
 }
@@ -443,18 +440,18 @@ START_TEST(builder_sums_and_drops)
     ck_assert_int_eq(ia_builder_new(&b), 0);
     ck_assert_int_eq(ia_builder_add(b, "10", 2, "b", 1, 1.0f), 0);
     ck_assert_int_eq(ia_builder_add(b, "2", 1, "a", 1, 1.0f), 0);
-    ck_assert_int_eq(ia_builder_add(b, "2", 1, "a", 1, 2.0f), 0);    /* summed: 3 */
+    ck_assert_int_eq(ia_builder_add(b, "2", 1, "a", 1, 2.0f), 0); /* summed: 3 */
     ck_assert_int_eq(ia_builder_add(b, "2", 1, "c", 1, 1.0f), 0);
-    ck_assert_int_eq(ia_builder_add(b, "2", 1, "c", 1, -2.0f), 0);   /* cancelled */
-    ck_assert_int_eq(ia_builder_add(b, "7", 1, "c", 1, -1.0f), 0);   /* user 7: nothing left */
+    ck_assert_int_eq(ia_builder_add(b, "2", 1, "c", 1, -2.0f), 0); /* cancelled */
+    ck_assert_int_eq(ia_builder_add(b, "7", 1, "c", 1, -1.0f), 0); /* user 7: nothing left */
     ck_assert_int_eq(ia_builder_add(b, "", 0, "c", 1, 1.0f), ENC_EINVAL);
     struct ia_matrix m;
     ck_assert_int_eq(ia_builder_finish(b, &m), 0);
     ia_builder_free(b);
     ck_assert_uint_eq(m.n_users, 2);
-    ck_assert_str_eq(m.user_ids[0], "2");   /* numeric order */
+    ck_assert_str_eq(m.user_ids[0], "2"); /* numeric order */
     ck_assert_str_eq(m.user_ids[1], "10");
-    ck_assert_uint_eq(m.n_items, 2);        /* "c" is gone */
+    ck_assert_uint_eq(m.n_items, 2); /* "c" is gone */
     ck_assert_str_eq(m.item_ids[0], "a");
     ck_assert_str_eq(m.item_ids[1], "b");
     ck_assert_uint_eq(m.nnz, 2);

@@ -87,7 +87,7 @@ START_TEST(csv_named_columns_any_order_and_tags)
     ck_assert_int_eq(it.title_col, 1);
     ck_assert_int_eq(it.tags_col, 2);
     ck_assert_str_eq(it.titles[0], "Dune, the novel");
-    ck_assert_uint_eq(it.n_tags, 3);   /* sci-fi, classic, romance */
+    ck_assert_uint_eq(it.n_tags, 3); /* sci-fi, classic, romance */
     ck_assert_int_eq(it.tag_offsets[1] - it.tag_offsets[0], 2);
     ck_assert_int_eq(it.tag_offsets[2] - it.tag_offsets[1], 2);
     ck_assert_int_eq(it.tag_offsets[3] - it.tag_offsets[2], 0);
@@ -100,7 +100,7 @@ START_TEST(numbered_columns_latin1)
 {
     /* No header; latin-1 bytes (0xE9 e-acute): the whole file is decoded. */
     const char *p = write_tmp("films.tsv", "x\t10\tCaf\xe9 Society\tDrama|Comedy\n"
-                                          "y\t11\tLes Mis\xe9rables\tDrama\n");
+                                           "y\t11\tLes Mis\xe9rables\tDrama\n");
     char *ids[] = {"10", "11"};
     struct ia_items it;
     enc_err err = {0};

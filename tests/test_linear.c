@@ -64,7 +64,7 @@ START_TEST(separable_hard_margin)
                           "loss %d: w = (%g, %g), b = %g", loss, w[0], w[1], b);
         } else {
             ck_assert(w[0] > 0.5);
-            ck_assert(fabs(w[1]) < 1e-6 && fabs(b) < 1e-6);   /* symmetry */
+            ck_assert(fabs(w[1]) < 1e-6 && fabs(b) < 1e-6); /* symmetry */
         }
     }
 }
@@ -75,7 +75,7 @@ static void cloud(float *x, int8_t *y, size_t n, uint32_t seed)
 {
     for (size_t i = 0; i < n; i++) {
         double u = 0, v = 0;
-        for (int k = 0; k < 6; k++) {   /* sum of uniforms ~ normal */
+        for (int k = 0; k < 6; k++) { /* sum of uniforms ~ normal */
             seed = seed * 1664525u + 1013904223u;
             u += (seed >> 8) / 16777216.0;
             seed = seed * 1664525u + 1013904223u;
@@ -109,14 +109,16 @@ START_TEST(non_separable_optimal)
         ck_assert_msg(fabs(f0 - info.objective) < 1e-6 * (1 + f0), "reported objective %g vs %g",
                       info.objective, f0);
         /* No small move in any direction improves the (convex) objective. */
-        const double dirs[6][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {1, 1, 0}, {1, -1, 1}, {-1, 0, 1}};
+        const double dirs[6][3] = {{1, 0, 0}, {0, 1, 0},  {0, 0, 1},
+                                   {1, 1, 0}, {1, -1, 1}, {-1, 0, 1}};
         for (int k = 0; k < 6; k++)
             for (int sign = -1; sign <= 1; sign += 2) {
                 double h = 1e-3 * sign;
                 double w2[2] = {w[0] + h * dirs[k][0], w[1] + h * dirs[k][1]};
-                double f1 = objective((enum linear_loss)loss, s.c, x, y, N, 2, w2, b + h * dirs[k][2]);
-                ck_assert_msg(f1 >= f0 - 1e-6 * f0, "loss %d: objective %g drops to %g along dir %d",
-                              loss, f0, f1, k);
+                double f1 =
+                    objective((enum linear_loss)loss, s.c, x, y, N, 2, w2, b + h * dirs[k][2]);
+                ck_assert_msg(f1 >= f0 - 1e-6 * f0,
+                              "loss %d: objective %g drops to %g along dir %d", loss, f0, f1, k);
             }
         if (loss == LINEAR_LOGISTIC) {
             /* gradient: w + C sum (sigma(m) - 1) y x, intercept unregularised */
@@ -138,7 +140,7 @@ START_TEST(non_separable_optimal)
         size_t nnz = 0;
         for (int i = 0; i < N; i++) {
             off[i] = (int64_t)nnz;
-            for (int j = 1; j >= 0; j--)   /* reversed order within the row */
+            for (int j = 1; j >= 0; j--) /* reversed order within the row */
                 if (x[2 * i + j] != 0) {
                     idx[nnz] = j;
                     val[nnz++] = x[2 * i + j];
@@ -186,7 +188,8 @@ START_TEST(iris_ovr_and_round_trip)
         enc_err err = {0};
         ck_assert_int_eq(linear_train(tr.x, tr.y, tr.n_rows, 4, 3,
                                       (const char *const *)tr.feature_names,
-                                      (const char *const *)tr.class_names, &s, &m, &err), 0);
+                                      (const char *const *)tr.class_names, &s, &m, &err),
+                         0);
         /* one-vs-rest on 1 and 3 threads: the same weights, bit for bit */
         struct linear_model *m1;
         struct linear_solver s1 = s;
@@ -216,8 +219,8 @@ START_TEST(iris_ovr_and_round_trip)
         }
         /* scikit-learn on this split: LinearSVC(hinge) 25/30, LinearSVC() 27/30,
          * LogisticRegression 28/30 (one-vs-rest hinge is weak on versicolor) */
-        ck_assert_msg(right >= (loss == LINEAR_HINGE ? 24u : 26u), "loss %d: iris test accuracy %zu/30",
-                      loss, right);
+        ck_assert_msg(right >= (loss == LINEAR_HINGE ? 24u : 26u),
+                      "loss %d: iris test accuracy %zu/30", loss, right);
         /* one row at a time (the sgemv path) equals the batch (sgemm) */
         for (size_t i = 0; i < te.n_rows; i++)
             ck_assert_int_eq(linear_predict(m, te.x + i * 4, 1, prob2 + i * 3, NULL), 0);
@@ -297,7 +300,7 @@ START_TEST(two_classes_and_repository)
     ck_assert_str_eq(m->feature_names[0], "f0");
     float p[2], sc[2];
     ck_assert_int_eq(linear_predict(m, s2.x, 1, p, sc), 0);
-    ck_assert_float_eq_tol(p[1], 1.0f / (1.0f + expf(-sc[1])), 1e-5f);   /* exact binary logistic */
+    ck_assert_float_eq_tol(p[1], 1.0f / (1.0f + expf(-sc[1])), 1e-5f); /* exact binary logistic */
 
     char *dir = tu_tmpdir();
     char out[600];
@@ -333,7 +336,8 @@ END_TEST
 
 /* Gradient norm of the multinomial objective at a model's weights, on the
  * standardised rows (independent of the solver's code). */
-static double multinomial_grad_norm(const struct linear_model *m, const struct csvt_table *t, double C)
+static double multinomial_grad_norm(const struct linear_model *m, const struct csvt_table *t,
+                                    double C)
 {
     size_t D = t->n_features, K = t->n_classes;
     double g[3 * 5] = {0};
@@ -375,8 +379,8 @@ START_TEST(multinomial_logistic)
     s.multinomial = 1;
     struct linear_model *m, *ovr, *g;
     enc_err err = {0};
-    const char *const *fn = (const char *const *)t.feature_names,
-                      *const *cn = (const char *const *)t.class_names;
+    const char *const *fn = (const char *const *)t.feature_names, *const *cn = (const char *const *)
+                                                                                   t.class_names;
     ck_assert_int_eq(linear_train(t.x, t.y, 150, 4, 3, fn, cn, &s, &m, &err), 0);
     ck_assert(m->multinomial);
     ck_assert(m->info.converged);

@@ -23,9 +23,7 @@ static void spin(uv_loop_t *loop, int (*cond)(void *), void *arg)
     }
 }
 
-static void noop(uv_timer_t *t)
-{
-}
+static void noop(uv_timer_t *t) {}
 
 static int none_left(void *arg)
 {
@@ -89,7 +87,7 @@ START_TEST(drains_then_closes)
     uv_close((uv_handle_t *)&alive, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(linger_count(), 0);
-    ck_assert_int_eq(read(sv[1], got, sizeof got), 0);   /* closed: EOF */
+    ck_assert_int_eq(read(sv[1], got, sizeof got), 0); /* closed: EOF */
     close(sv[1]);
     ck_assert_int_eq(uv_loop_close(&loop), 0);
     /* Stopped: a socket handed over now is closed at once. */

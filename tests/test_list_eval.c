@@ -49,7 +49,7 @@ START_TEST(by_hand)
     ck_assert_double_eq_tol(r.arp, (7.0 / 3 + 1) / 2, 1e-9);
     ck_assert_double_eq_tol(r.long_tail, (2.0 / 3 + 1) / 2, 1e-9);
     ck_assert_double_eq_tol(r.coverage, 1, 1e-12);
-    ck_assert_double_eq_tol(r.gini, 0, 1e-12);   /* every item once */
+    ck_assert_double_eq_tol(r.gini, 0, 1e-12); /* every item once */
     ck_assert_int_eq(list_eval_add(e, (int32_t[]){5}, 1, &err), ENC_EINVAL);
     list_eval_free(e);
 
@@ -64,7 +64,7 @@ START_TEST(by_hand)
     ck_assert_double_eq_tol(r.gini, 0.64, 1e-12);
     ck_assert_double_eq_tol(r.coverage, 0.4, 1e-12);
     ck_assert_double_eq_tol(r.ild, 1 - 2 / sqrt(8), 1e-9);
-    ck_assert_double_eq_tol(r.ild_factors, 0, 1e-12);   /* no vectors given */
+    ck_assert_double_eq_tol(r.ild_factors, 0, 1e-12); /* no vectors given */
     ck_assert_double_eq_tol(r.long_tail, (0.5 + 0.5 + 0) / 3, 1e-9);
     list_eval_free(e);
     ia_matrix_clear(&m);
@@ -76,7 +76,7 @@ START_TEST(pop_penalty)
     struct ia_matrix m;
     load(&m);
     enc_err err = {0};
-    ck_assert_int_eq(mf_pop_penalty(&m, 0, &err), 0);   /* off: unchanged */
+    ck_assert_int_eq(mf_pop_penalty(&m, 0, &err), 0); /* off: unchanged */
     for (size_t k = 0; k < m.nnz; k++)
         ck_assert_float_eq(m.weights[k], 1.0f);
     /* mean users per item 9 / 5 = 1.8: item 1 (4 users) gets (4 / 1.8)^-0.5,

@@ -69,7 +69,7 @@ START_TEST(lines_stay_whole_on_a_pipe)
     for (int t = 0; t < 2; t++)
         pthread_join(wt[t], NULL);
     log_flush();
-    dup2(saved, STDERR_FILENO);   /* closes the pipe's last writer: EOF */
+    dup2(saved, STDERR_FILENO); /* closes the pipe's last writer: EOF */
     close(saved);
     pthread_join(rt, NULL);
     close(p[0]);
@@ -121,7 +121,7 @@ START_TEST(user_hash_is_keyed)
     snprintf(k2, sizeof k2, "%s/k2", dir);
     snprintf(bad, sizeof bad, "%s/bad", dir);
     write_key(k1, "000102030405060708090a0b0c0d0e0f\n");
-    write_key(k2, "000102030405060708090a0b0c0d0e0e\n");   /* one bit apart */
+    write_key(k2, "000102030405060708090a0b0c0d0e0e\n"); /* one bit apart */
     enc_err err = {0};
     char a[LOG_USER_HASH_LEN + 1], b[LOG_USER_HASH_LEN + 1], c[LOG_USER_HASH_LEN + 1],
         d[LOG_USER_HASH_LEN + 1];
@@ -134,13 +134,13 @@ START_TEST(user_hash_is_keyed)
     log_user_hash("987654321", 9, c);
     ck_assert_uint_eq(strlen(a), LOG_USER_HASH_LEN);
     ck_assert(a[0] == 'h' && a[1] == ':');
-    ck_assert_str_eq(a, c);    /* same key, same hash */
-    ck_assert_str_ne(a, b);    /* the key changes it */
-    ck_assert_str_ne(a, d);    /* and the id */
+    ck_assert_str_eq(a, c); /* same key, same hash */
+    ck_assert_str_ne(a, b); /* the key changes it */
+    ck_assert_str_ne(a, d); /* and the id */
     /* HMAC-SHA-256's first 8 bytes: python3 -c "import hmac, hashlib;
      * print(hmac.new(bytes(range(16)), b'987654321', hashlib.sha256).hexdigest()[:16])" */
     ck_assert_str_eq(a, "h:8504c85255179e01");
-    ck_assert_int_eq(log_ids_init(NULL, &err), 0);   /* random key: another hash again */
+    ck_assert_int_eq(log_ids_init(NULL, &err), 0); /* random key: another hash again */
     log_user_hash("987654321", 9, b);
     ck_assert_str_ne(a, b);
     const char *bads[] = {"0011\n", "zz0102030405060708090a0b0c0d0e0f\n",
@@ -175,7 +175,7 @@ START_TEST(request_ids)
     ck_assert_int_eq(x[8], '-');
     ck_assert_int_eq(strncmp(x, y, 9), 0);
     memcpy(p1, x, 8);
-    int differs = 0;   /* same key file, new prefix (2^-32 to be the same) x 4 tries */
+    int differs = 0; /* same key file, new prefix (2^-32 to be the same) x 4 tries */
     for (int i = 0; i < 4 && !differs; i++) {
         ck_assert_int_eq(log_ids_init(k1, &err), 0);
         log_request_id(y);

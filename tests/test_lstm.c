@@ -55,8 +55,8 @@ static void grad_check(enum text_pool pool, double forget_bias)
             if (e > worst)
                 worst = e;
             if (e > 0.05)
-                ck_abort_msg("pool %d block %d index %zu: analytic %g, numeric %g", pool, b, i,
-                             ana, num);
+                ck_abort_msg("pool %d block %d index %zu: analytic %g, numeric %g", pool, b, i, ana,
+                             num);
             checked++;
         }
     ck_assert_uint_eq(checked, total);
@@ -139,13 +139,13 @@ START_TEST(forget_bias_init)
     p.emb_dim = 4;
     p.hidden = H;
     p.epochs = 1;
-    p.lr = 1e-9;   /* training barely moves the bias, so it shows the init */
+    p.lr = 1e-9; /* training barely moves the bias, so it shows the init */
     p.forget_bias = 2.0;
     struct text_model *m = NULL;
     ck_assert_msg(text_lstm_train(&d, NULL, 0, &p, &m, &err) == 0, "%s", err.msg);
     for (size_t u = 0; u < H; u++) {
         ck_assert_float_eq_tol(m->bg[H + u], 2.0f, 1e-5);
-        ck_assert(fabsf(m->bg[u]) < 1.5f);   /* the other gates stay random */
+        ck_assert(fabsf(m->bg[u]) < 1.5f); /* the other gates stay random */
     }
     text_model_free(m);
     text_data_clear(&d);
@@ -208,8 +208,7 @@ START_TEST(overfit_few_sentences)
     for (size_t i = 0; i < d.n; i++) {
         float prob[2];
         ck_assert_int_eq(text_model_predict(m, d.text[i], d.len[i], prob, NULL), 0);
-        ck_assert_msg(prob[d.label[i]] > 0.9f, "example %zu: p(true) = %g", i,
-                      prob[d.label[i]]);
+        ck_assert_msg(prob[d.label[i]] > 0.9f, "example %zu: p(true) = %g", i, prob[d.label[i]]);
     }
     text_model_free(m);
     text_data_clear(&d);
@@ -233,7 +232,7 @@ START_TEST(deterministic_and_round_trip)
         ck_assert(memcmp(pa[k], pb[k], size[k] * sizeof(float)) == 0);
     text_model_free(b);
     text_data_clear(&d);
-    b = train_small(dir, &d, 10, 5);   /* another seed differs */
+    b = train_small(dir, &d, 10, 5); /* another seed differs */
     text_lstm_blocks(b, pb, size);
     ck_assert(memcmp(pa[4], pb[4], size[4] * sizeof(float)) != 0);
     text_model_free(b);
@@ -296,7 +295,7 @@ START_TEST(word_vectors)
     p.emb_dim = 4;
     p.hidden = 3;
     p.epochs = 1;
-    p.lr = 1e-9;   /* training barely moves the rows, so they show the file */
+    p.lr = 1e-9; /* training barely moves the rows, so they show the file */
     p.vectors = vec;
     struct text_model *m = NULL;
     ck_assert_msg(text_lstm_train(&d, NULL, 0, &p, &m, &err) == 0, "%s", err.msg);

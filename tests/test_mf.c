@@ -55,7 +55,7 @@ static void make_data(struct mf_data *d)
     d->tag_names[0] = xstrdup("Comedy");
     d->tag_names[1] = xstrdup("Drama");
     d->item_tag_offsets = malloc(6 * sizeof(int64_t));
-    int64_t to[] = {0, 1, 2, 2, 3, 4};   /* i0 Comedy, i1 Drama, i2 -, i3 Comedy, i4 Drama */
+    int64_t to[] = {0, 1, 2, 2, 3, 4}; /* i0 Comedy, i1 Drama, i2 -, i3 Comedy, i4 Drama */
     memcpy(d->item_tag_offsets, to, sizeof to);
     d->item_tag_ids = malloc(4 * sizeof(int32_t));
     int32_t ti[] = {0, 1, 0, 1};
@@ -84,7 +84,8 @@ static void setup(void)
     mf_data_clear(&d);
     char path[4300];
     snprintf(path, sizeof path, "%s/films/1/model.safetensors", repo);
-    ck_assert_msg(model_load("films", 1, path, &model_default_opts, &model, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_load("films", 1, path, &model_default_opts, &model, &err) == 0, "%s",
+                  err.msg);
 }
 
 static void teardown(void)
@@ -172,8 +173,8 @@ START_TEST(popular_fallback_and_fold_in)
     size_t n = run(&q, hits, &src);
     ck_assert_int_eq(src, RECO_FROM_POPULAR);
     ck_assert_uint_eq(n, 2);
-    ck_assert_int_eq(hits[0].item, 1);   /* popularity 50 */
-    ck_assert_int_eq(hits[1].item, 3);   /* 40 */
+    ck_assert_int_eq(hits[0].item, 1); /* popularity 50 */
+    ck_assert_int_eq(hits[1].item, 3); /* 40 */
     /* history {i0}: folded-in vector points along item 0's factors (5,0),
      * so i1 (4,1) must beat i3 (0,5); i0 itself is excluded. */
     int32_t hist[] = {0};
@@ -267,7 +268,7 @@ START_TEST(item_json_is_escaped)
     size_t len;
     const char *j = mf_item_json(m, 0, &len);
     ck_assert_int_eq(strncmp(j, "\"item\":\"i0\",\"title\":\"Zero \\\"quoted\\\"\"", len), 0);
-    j = mf_item_json(m, 2, &len);   /* empty title omitted */
+    j = mf_item_json(m, 2, &len); /* empty title omitted */
     ck_assert_int_eq(strncmp(j, "\"item\":\"i2\"", len), 0);
     ck_assert_uint_eq(len, strlen("\"item\":\"i2\""));
 }
@@ -281,7 +282,7 @@ START_TEST(topk_selection)
     ck_assert_int_eq(h[0].item, 5);
     ck_assert_int_eq(h[1].item, 1);
     ck_assert_int_eq(h[2].item, 3);
-    ck_assert_uint_eq(mf_topk(s, 7, 10, h), 6);   /* -inf never returned */
+    ck_assert_uint_eq(mf_topk(s, 7, 10, h), 6); /* -inf never returned */
     ck_assert_int_eq(h[5].item, 6);
     ck_assert_uint_eq(mf_topk(s, 7, 0, h), 0);
     /* random check against a full sort */
@@ -326,7 +327,7 @@ START_TEST(topk_matches_sort)
         for (size_t i = 0; i < n; i++) {
             rng = rng * 1664525u + 1013904223u;
             int r = (int)(rng >> 20) % 1000;
-            s[i] = trial % 3 == 0 ? (float)(r % 7) : (float)r / 37.0f;   /* many ties */
+            s[i] = trial % 3 == 0 ? (float)(r % 7) : (float)r / 37.0f; /* many ties */
             if (r % 11 == 0 || (trial % 5 == 0 && i >= 128 && i < 256))
                 s[i] = -INFINITY;
             if (s[i] != -INFINITY)
@@ -398,8 +399,8 @@ START_TEST(reco_ops_through_the_table)
     ck_assert_int_eq(ro->fold_in(st, hist, 2, scratch, folded, &err), 0);
     struct reco_hit a[5], b[5];
     struct reco_query qh = {.user = -1, .k = 5, .history = hist, .n_history = 2, .exclude_seen = 1};
-    struct reco_query qv = {.user = -1, .k = 5, .user_vec = folded, .history = hist,
-                            .n_history = 2, .exclude_seen = 1};
+    struct reco_query qv = {
+        .user = -1, .k = 5, .user_vec = folded, .history = hist, .n_history = 2, .exclude_seen = 1};
     struct reco_result ra = {.hits = a}, rb = {.hits = b};
     ck_assert_int_eq(ro->recommend(st, &qh, scratch, &ra, &err), 0);
     ck_assert_int_eq(ra.source, RECO_FROM_HISTORY);
@@ -425,7 +426,7 @@ START_TEST(refuses_bad_indexes)
 {
     struct mf_data d;
     make_data(&d);
-    d.seen_items[1] = 99;   /* item out of range */
+    d.seen_items[1] = 99; /* item out of range */
     st_writer *w = st_writer_new();
     ck_assert_int_eq(mf_write(&d, w, NULL, NULL), 0);
     void *buf;
@@ -467,7 +468,7 @@ START_TEST(repository_versions)
     int64_t v = 0;
     ck_assert_int_eq(model_save(&mf_ops, &d, NULL, NULL, out, 0, &v, &err), 0);
     ck_assert_int_eq(v, 2);
-    ck_assert_int_ne(model_save(&mf_ops, &d, NULL, NULL, out, 2, &v, &err), 0);   /* immutable */
+    ck_assert_int_ne(model_save(&mf_ops, &d, NULL, NULL, out, 2, &v, &err), 0); /* immutable */
     mf_data_clear(&d);
     char *path, *name;
     int64_t ver;

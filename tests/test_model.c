@@ -49,8 +49,8 @@ static const char *file_with(int no_checksum, const char *const *meta)
         json_object_set_new(m, meta[i], json_string(meta[i + 1]));
     if (!no_checksum)
         json_object_set_new(m, "data_sha256", json_string(sha));
-    json_t *h = json_pack("{s:o, s:{s:s, s:[i], s:[i,i]}}", "__metadata__", m, "x", "dtype",
-                          "F32", "shape", 1, "data_offsets", 0, 4);
+    json_t *h = json_pack("{s:o, s:{s:s, s:[i], s:[i,i]}}", "__metadata__", m, "x", "dtype", "F32",
+                          "shape", 1, "data_offsets", 0, 4);
     char *js = json_dumps(h, JSON_COMPACT);
     json_decref(h);
     /* the data block starts 8-byte aligned: the header is padded with spaces */
@@ -65,8 +65,7 @@ static const char *file_with(int no_checksum, const char *const *meta)
     unsigned char len[8];
     for (int i = 0; i < 8; i++)
         len[i] = (unsigned char)((uint64_t)hl >> (8 * i));
-    ck_assert(fwrite(len, 1, 8, f) == 8 && fwrite(hs, 1, hl, f) == hl &&
-              fwrite(&x, 1, 4, f) == 4);
+    ck_assert(fwrite(len, 1, 8, f) == 8 && fwrite(hs, 1, hl, f) == hl && fwrite(&x, 1, 4, f) == 4);
     ck_assert_int_eq(fclose(f), 0);
     free(hs);
     return path;
@@ -93,8 +92,9 @@ START_TEST(refused_before_the_family)
     const char *no_family[] = {"format", "encore", "format_version", "1", NULL};
     ck_assert_int_eq(refused(file_with(0, no_family), "not an Encore model"), ENC_EFORMAT);
     const char *newer[] = {"format", "encore", "family", "mf", "format_version", "99", NULL};
-    ck_assert_int_eq(refused(file_with(0, newer), "format_version 99, this build reads "
-                                                  MODEL_FORMAT_VERSION), ENC_EUNSUPPORTED);
+    ck_assert_int_eq(
+        refused(file_with(0, newer), "format_version 99, this build reads " MODEL_FORMAT_VERSION),
+        ENC_EUNSUPPORTED);
     const char *ok_meta[] = {"format", "encore", "family", "mf", "format_version", "1", NULL};
     ck_assert_int_eq(refused(file_with(1, ok_meta), "no data_sha256"), ENC_EFORMAT);
     const char *unknown[] = {"format", "encore", "family", "xgboost", "format_version", "1", NULL};
@@ -107,8 +107,8 @@ START_TEST(refused_before_the_family)
     enc_err err = {0};
     struct model_load_opts none = {0};
     ck_assert_int_eq(model_load("m", 1, file_with(0, ok_meta), &none, &m, &err), ENC_EINVAL);
-    ck_assert_int_lt(model_load("m", 1, "/nonexistent/model.safetensors", &model_default_opts, &m,
-                                &err), 0);
+    ck_assert_int_lt(
+        model_load("m", 1, "/nonexistent/model.safetensors", &model_default_opts, &m, &err), 0);
     ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/model.safetensors"));
 }
 END_TEST
@@ -134,8 +134,8 @@ START_TEST(common_metadata)
     ck_assert_str_eq(st_meta(f, "family"), "forest");
     ck_assert_str_eq(st_meta(f, "trainer"), "encore-train " ENCORE_VERSION);
     ck_assert_str_eq(st_meta(f, "data_fingerprint"), "abc123");
-    ck_assert_str_eq(st_meta(f, "hyperparameters"), "{\"alpha\":\"x\",\"zeta\":1}");   /* sorted */
-    const char *c = st_meta(f, "created");   /* 2026-12-07T12:34:56Z */
+    ck_assert_str_eq(st_meta(f, "hyperparameters"), "{\"alpha\":\"x\",\"zeta\":1}"); /* sorted */
+    const char *c = st_meta(f, "created"); /* 2026-12-07T12:34:56Z */
     ck_assert_uint_eq(strlen(c), 20);
     ck_assert(c[4] == '-' && c[7] == '-' && c[10] == 'T' && c[13] == ':' && c[19] == 'Z');
     st_close(f);
@@ -155,7 +155,7 @@ START_TEST(save_refusals)
     uint32_t rng = 3;
     struct mf_data d;
     mfu_make_data(&d, 4, 6, 3, 1.0f, 1, 1, 0, &rng);
-    snprintf(out, sizeof out, "%s/repo/bad name", dir);   /* not a model name */
+    snprintf(out, sizeof out, "%s/repo/bad name", dir); /* not a model name */
     ck_assert_int_eq(model_save(&mf_ops, &d, NULL, NULL, out, 0, NULL, &err), ENC_EINVAL);
     snprintf(out, sizeof out, "%s/repo/good", dir);
     int64_t v = 0;
@@ -179,7 +179,7 @@ START_TEST(precision_names)
     enc_err err = {0};
     ck_assert_int_eq(model_precision_parse("F32", &p, &err), ENC_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "auto, i8, f32 or f16, not 'F32'"));
-    ck_assert_int_eq(p, MODEL_PRECISION_F32);   /* untouched */
+    ck_assert_int_eq(p, MODEL_PRECISION_F32); /* untouched */
     ck_assert_str_eq(model_precision_name((enum model_precision)99), "unknown");
     ck_assert_int_eq(model_load_opts_check(&model_default_opts, &err), 0);
     ck_assert_int_eq(model_load_opts_check(NULL, &err), ENC_EINVAL);
@@ -195,7 +195,7 @@ static void *ref_unref(void *arg)
         (void)io;
         model_unref(r);
     }
-    model_unref(m);   /* the reference this thread was given */
+    model_unref(m); /* the reference this thread was given */
     return NULL;
 }
 
@@ -214,7 +214,7 @@ START_TEST(references_across_threads)
     for (int t = 0; t < 4; t++)
         pthread_join(th[t], NULL);
     ck_assert_int_eq(__atomic_load_n(&m->refs, __ATOMIC_ACQUIRE), 1);
-    model_unref(m);   /* the last: freed (ASan's leak check would see otherwise) */
+    model_unref(m); /* the last: freed (ASan's leak check would see otherwise) */
     model_unref(NULL);
     ck_assert_ptr_null(model_ref(NULL));
 }

@@ -38,8 +38,7 @@ static const char *POS[] = {"a gripping , beautifully shot film", "great acting 
                             "funny , warm and wise", "a moving , beautiful film",
                             "not bad at all : great fun"};
 static const char *NEG[] = {"a dull , lifeless film", "bad acting and a boring story",
-                            "not funny , not warm", "tedious and badly shot",
-                            "a bad , bad movie"};
+                            "not funny , not warm", "tedious and badly shot", "a bad , bad movie"};
 
 static void write_lines(const char *path, const char **lines, size_t n)
 {
@@ -83,11 +82,10 @@ START_TEST(train_toy_binary)
     ck_assert_uint_eq(m->n_classes, 2);
     ck_assert_str_eq(m->class_names[1], "pos");
     for (size_t i = 0; i < d.n; i++)
-        ck_assert_msg((p_pos(m, d.text[i]) > 0.5f) == (d.label[i] == 1), "training example %zu",
-                      i);
+        ck_assert_msg((p_pos(m, d.text[i]) > 0.5f) == (d.label[i] == 1), "training example %zu", i);
     ck_assert_float_gt(p_pos(m, "GREAT, beautiful!"), 0.5f);
     ck_assert_float_lt(p_pos(m, "boring and dull"), 0.5f);
-    p_pos(m, "");   /* no tokens: the bias alone */
+    p_pos(m, ""); /* no tokens: the bias alone */
     p_pos(m, "\xff\xfe\x85\x00zz");
     /* unigrams and bigrams from the training set, nothing else */
     ck_assert_int_ge(tok_vocab_find(m->vocab, "great story", 11), 0);
@@ -123,7 +121,7 @@ START_TEST(one_vs_rest)
     enc_err err = {0};
     ck_assert_msg(text_data_read_tsv(path, &d, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(d.n_labels, 3);
-    ck_assert_str_eq(d.label_names[0], "film");   /* sorted */
+    ck_assert_str_eq(d.label_names[0], "film"); /* sorted */
     struct text_nbsvm_params p;
     text_nbsvm_defaults(&p);
     struct text_model *m = NULL;
@@ -182,7 +180,7 @@ START_TEST(round_trip_golden)
     for (int i = 0; i < 4; i++) {
         float direct[2];
         text_model_predict(m, texts[i], lens[i], direct, NULL);
-        ck_assert_float_eq(prob[2 * i + 1], direct[1]);   /* bit-identical */
+        ck_assert_float_eq(prob[2 * i + 1], direct[1]); /* bit-identical */
     }
     /* Golden outputs: P(pos) of this deterministic toy model (alpha 1, C 1,
      * beta 0.25, seed 1). A change in tokenisation, features or solver shows here. */
@@ -240,7 +238,7 @@ START_TEST(reader_errors)
     ck_assert_int_eq(tu_write_file(neg, "bad\nworse\n", 10), 0);
     ck_assert_msg(text_data_read_pair(pos, neg, &d, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(d.n, 4);
-    ck_assert_uint_eq(d.len[0], 11);   /* "good\x85 fun" without the \r, 0x85 as UTF-8 U+2026 */
+    ck_assert_uint_eq(d.len[0], 11); /* "good\x85 fun" without the \r, 0x85 as UTF-8 U+2026 */
     /* folds: every example once */
     const char *fd = "a.pos\t1\t0\na.pos\t2\t1\na.neg\t1\t1\na.neg\t2\t0\nother\t9\t3\n";
     ck_assert_int_eq(tu_write_file(folds, fd, strlen(fd)), 0);
@@ -266,7 +264,7 @@ START_TEST(reader_errors)
     ck_assert_int_eq(text_data_read_tsv(tsv, &d, &err), ENC_EFORMAT);
     ck_assert_msg(strstr(err.msg, "a.tsv:2:") != NULL, "%s", err.msg);
     ck_assert_int_eq(tu_write_file(tsv, "pos\tgood\npos\tfine\n", 18), 0);
-    ck_assert_int_eq(text_data_read_tsv(tsv, &d, &err), ENC_EFORMAT);   /* one label */
+    ck_assert_int_eq(text_data_read_tsv(tsv, &d, &err), ENC_EFORMAT); /* one label */
     ck_assert_int_eq(text_data_read_pair("/nonexistent/x", neg, &d, &err), ENC_EIO);
     tu_rmrf(dir);
     free(dir);
@@ -309,7 +307,7 @@ START_TEST(rt_polarity_fold)
     }
     double acc = (double)right / (double)nte;
     printf("rt-polarity fold 0 NBSVM accuracy %.4f\n", acc);
-    ck_assert_double_gt(acc, 0.77);   /* 0.793 at the time of writing */
+    ck_assert_double_gt(acc, 0.77); /* 0.793 at the time of writing */
     text_model_free(m);
     free(tr);
     free(fo);

@@ -34,7 +34,7 @@ struct vals {
 /* Run opts_parse on a command line (words split on spaces); stderr into err. */
 static int parse(struct vals *v, const char *line, char *err, size_t err_len)
 {
-    static char buf[512];   /* OPT_STR values point into it: kept until the next call */
+    static char buf[512]; /* OPT_STR values point into it: kept until the next call */
     char *argv[32];
     int argc = 0;
     snprintf(buf, sizeof buf, "test %s", line);
@@ -61,8 +61,8 @@ START_TEST(every_type_parses)
 {
     struct vals v = {.n = 5, .x = 0.5, .colour = 1};
     char err[512];
-    ck_assert_int_eq(parse(&v, "--name abc --n-items=7 --x 0.25 --flag --colour blue", err,
-                           sizeof err), 0);
+    ck_assert_int_eq(
+        parse(&v, "--name abc --n-items=7 --x 0.25 --flag --colour blue", err, sizeof err), 0);
     ck_assert_str_eq(v.name, "abc");
     ck_assert_int_eq(v.n, 7);
     ck_assert_double_eq(v.x, 0.25);
@@ -94,7 +94,7 @@ START_TEST(refusals_name_the_option)
     ck_assert_ptr_nonnull(strstr(err, "not a valid number"));
     ck_assert_int_eq(parse(&v, "--x 1 --flag=1", err, sizeof err), 2);
     ck_assert_ptr_nonnull(strstr(err, "--flag takes no value"));
-    ck_assert_int_eq(parse(&v, "--name a", err, sizeof err), 2);   /* --x is required */
+    ck_assert_int_eq(parse(&v, "--name a", err, sizeof err), 2); /* --x is required */
     ck_assert_ptr_nonnull(strstr(err, "--x is required"));
     ck_assert_int_eq(parse(&v, "--x 1 --nope 3", err, sizeof err), 2);
     ck_assert_ptr_nonnull(strstr(err, "unknown option '--nope'"));

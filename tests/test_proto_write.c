@@ -45,12 +45,13 @@ static const struct model_io *fake_io(const void *state)
     return state;
 }
 
-static void fake_free(void *state)
-{
-}
+static void fake_free(void *state) {}
 
 static const struct model_ops fake_ops = {
-    .family = "fake", .task = MODEL_TASK_CLASSIFY, .free = fake_free, .io = fake_io,
+    .family = "fake",
+    .task = MODEL_TASK_CLASSIFY,
+    .free = fake_free,
+    .io = fake_io,
     .predict = fake_predict,
 };
 /* A recommender of three items a, b, c: user u1 scores them 3, 2, 1, user
@@ -59,8 +60,14 @@ static const struct model_ops fake_ops = {
 static const char *const reco_items[3] = {"a", "b", "c"};
 static const char *const reco_json[3] = {"\"item\":\"a\"", "\"item\":\"b\"", "\"item\":\"c\""};
 static const float reco_scores[3][3] = {{3, 2, 1}, {1, 2, 3}, {2, 3, 1}};
-static size_t fr_count(const void *s) { return 3; }
-static size_t fr_factors(const void *s) { return 1; }
+static size_t fr_count(const void *s)
+{
+    return 3;
+}
+static size_t fr_factors(const void *s)
+{
+    return 1;
+}
 static int64_t fr_lookup(const char *const *names, size_t n, const char *id, size_t len)
 {
     for (size_t i = 0; i < n; i++)
@@ -77,7 +84,10 @@ static int64_t fr_item(const void *s, const char *id, size_t len)
 {
     return fr_lookup(reco_items, 3, id, len);
 }
-static int64_t fr_tag(const void *s, const char *id, size_t len) { return -1; }
+static int64_t fr_tag(const void *s, const char *id, size_t len)
+{
+    return -1;
+}
 static const char *fr_item_id(const void *s, size_t item, size_t *len)
 {
     *len = strlen(reco_items[item]);
@@ -88,7 +98,10 @@ static const char *fr_item_json(const void *s, size_t item, size_t *len)
     *len = strlen(reco_json[item]);
     return reco_json[item];
 }
-static size_t fr_scratch(const void *s) { return 16; }
+static size_t fr_scratch(const void *s)
+{
+    return 16;
+}
 static int fr_recommend(const void *s, const struct reco_query *q, void *scratch,
                         struct reco_result *res, enc_err *err)
 {
@@ -98,7 +111,7 @@ static int fr_recommend(const void *s, const struct reco_query *q, void *scratch
     int used[3] = {0, 0, 0};
     for (size_t i = 0; i < q->n_exclude; i++)
         used[q->exclude[i]] = 1;
-    while (res->n < q->k) {   /* selection: best unused, ties to the lower row */
+    while (res->n < q->k) { /* selection: best unused, ties to the lower row */
         int best = -1;
         for (int i = 0; i < 3; i++)
             if (!used[i] && (best < 0 || sc[i] > sc[best]))
@@ -122,13 +135,24 @@ static int fr_fold_in(const void *s, const int32_t *items, size_t n, void *scrat
     return enc_errf(err, ENC_EUNSUPPORTED, "no fold-in");
 }
 static const struct reco_ops fake_reco = {
-    .n_users = fr_count, .n_items = fr_count, .factors = fr_factors, .user_index = fr_user,
-    .item_index = fr_item, .tag_index = fr_tag, .item_id = fr_item_id, .item_json = fr_item_json,
-    .scratch_bytes = fr_scratch, .recommend = fr_recommend, .similar = fr_similar,
+    .n_users = fr_count,
+    .n_items = fr_count,
+    .factors = fr_factors,
+    .user_index = fr_user,
+    .item_index = fr_item,
+    .tag_index = fr_tag,
+    .item_id = fr_item_id,
+    .item_json = fr_item_json,
+    .scratch_bytes = fr_scratch,
+    .recommend = fr_recommend,
+    .similar = fr_similar,
     .fold_in = fr_fold_in,
 };
 static const struct model_ops fake_reco_ops = {
-    .family = "mf", .task = MODEL_TASK_RECOMMEND, .free = fake_free, .reco = &fake_reco,
+    .family = "mf",
+    .task = MODEL_TASK_RECOMMEND,
+    .free = fake_free,
+    .reco = &fake_reco,
 };
 
 static struct model *fake_model(const char *name, int64_t version, const struct model_ops *ops,
@@ -157,7 +181,8 @@ START_TEST(writers)
     ck_assert_int_eq(json_integer_value(json_object_get(j, "version")), 3);
     json_t *p = json_object_get(j, "predictions");
     ck_assert_uint_eq(json_array_size(p), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p, 0), "label")), "versicolor");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p, 0), "label")),
+                     "versicolor");
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p, 1), "label")), "setosa");
     json_t *pr = json_object_get(json_array_get(p, 0), "probabilities");
     ck_assert_double_eq_tol(json_number_value(json_object_get(pr, "virginica")), 0.2, 1e-6);
@@ -190,7 +215,8 @@ START_TEST(writers)
     ck_assert_str_eq(json_string_value(json_object_get(pb, "datatype")), "FP32");
     ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(pb, "shape"), 1)), 3);
     ck_assert_uint_eq(json_array_size(json_object_get(pb, "data")), 6);
-    ck_assert_double_eq_tol(json_number_value(json_array_get(json_object_get(pb, "data"), 1)), 0.7, 1e-6);
+    ck_assert_double_eq_tol(json_number_value(json_array_get(json_object_get(pb, "data"), 1)), 0.7,
+                            1e-6);
     json_decref(j);
     buf_free(&o);
 
@@ -199,7 +225,8 @@ START_TEST(writers)
     j = J(o.data);
     ck_assert(json_object_get(j, "id") == NULL);
     ck_assert_uint_eq(json_array_size(json_object_get(j, "outputs")), 1);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "outputs"), 0), "name")),
+    ck_assert_str_eq(json_string_value(
+                         json_object_get(json_array_get(json_object_get(j, "outputs"), 0), "name")),
                      "probabilities");
     json_decref(j);
     buf_free(&o);
@@ -209,7 +236,8 @@ START_TEST(writers)
     const float pure[3] = {0.0f, 1.0f, 0.0f};
     proto_v1_write(&o, "iris", 1234567, &io_iris, pure, 1);
     ck_assert_msg(strstr(o.data, "\"version\":1234567,") != NULL, "%s", o.data);
-    ck_assert_msg(strstr(o.data, "{\"setosa\":0,\"versicolor\":1,\"virginica\":0}") != NULL, "%s", o.data);
+    ck_assert_msg(strstr(o.data, "{\"setosa\":0,\"versicolor\":1,\"virginica\":0}") != NULL, "%s",
+                  o.data);
     buf_free(&o);
     req = (struct proto_v2_req){.outputs = 3};
     proto_v2_write(&o, "iris", 90, &req, &io_iris, pure, 1);
@@ -235,19 +263,22 @@ START_TEST(metadata)
     ck_assert_str_eq(json_string_value(json_array_get(
                          json_object_get(json_object_get(in, "parameters"), "feature_names"), 3)),
                      "petal_width");
-    ck_assert(json_object_get(json_object_get(in, "parameters"), "min_value") != NULL);   /* -1000..1000 */
+    ck_assert(json_object_get(json_object_get(in, "parameters"), "min_value") !=
+              NULL); /* -1000..1000 */
     json_t *out = json_object_get(md, "outputs");
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(out, 0), "name")), "label");
-    ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(json_array_get(out, 1), "shape"), 1)), 3);
+    ck_assert_int_eq(
+        json_integer_value(json_array_get(json_object_get(json_array_get(out, 1), "shape"), 1)), 3);
     json_decref(md);
     model_unref(m);
 
     m = fake_model("img", 1, &fake_ops, &io_img01);
     md = proto_v2_metadata(m, NULL);
     in = json_array_get(json_object_get(md, "inputs"), 0);
-    ck_assert_uint_eq(json_array_size(json_object_get(in, "shape")), 4);   /* [-1, 1, 4, 4] */
+    ck_assert_uint_eq(json_array_size(json_object_get(in, "shape")), 4); /* [-1, 1, 4, 4] */
     ck_assert(json_object_get(md, "versions") == NULL);
-    ck_assert_double_eq(json_real_value(json_object_get(json_object_get(in, "parameters"), "max_value")), 1.0);
+    ck_assert_double_eq(
+        json_real_value(json_object_get(json_object_get(in, "parameters"), "max_value")), 1.0);
     json_decref(md);
     model_unref(m);
 
@@ -272,8 +303,12 @@ START_TEST(metadata)
 
     m = fake_model("movies", 1, &fake_reco_ops, NULL);
     md = proto_v2_metadata(m, NULL);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(md, "inputs"), 0), "name")), "user");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(md, "outputs"), 0), "name")), "item_ids");
+    ck_assert_str_eq(json_string_value(
+                         json_object_get(json_array_get(json_object_get(md, "inputs"), 0), "name")),
+                     "user");
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(md, "outputs"), 0), "name")),
+                     "item_ids");
     json_decref(md);
     model_unref(m);
 }
@@ -307,7 +342,8 @@ static void handlers_teardown(void)
 
 /* Run a handler with a body and route params; returns the status and a
  * parsed body (caller decrefs). */
-static int call(http_handler h, const char *name, const char *version, const char *body, json_t **out)
+static int call(http_handler h, const char *name, const char *version, const char *body,
+                json_t **out)
 {
     struct http_req r;
     memset(&r, 0, sizeof r);
@@ -327,8 +363,9 @@ static int call(http_handler h, const char *name, const char *version, const cha
     h(&r);
     json_error_t e;
     *out = json_loads(r.out.data ? r.out.data : "", 0, &e);
-    ck_assert_msg(*out != NULL, "handler wrote invalid JSON: %s", r.out.data ? r.out.data : "(nothing)");
-    http_req_release(&r);   /* as the completion callback: deferred calls, arena, JSON, buffers */
+    ck_assert_msg(*out != NULL, "handler wrote invalid JSON: %s",
+                  r.out.data ? r.out.data : "(nothing)");
+    http_req_release(&r); /* as the completion callback: deferred calls, arena, JSON, buffers */
     ck_assert_ptr_null(r.mem);
     return r.status;
 }
@@ -342,12 +379,15 @@ static const char *err_of(json_t *j)
 START_TEST(handlers_v1)
 {
     json_t *j;
-    ck_assert_int_eq(call(h_v1_predict, "iris", NULL, "{\"instances\": [[1, 8, 1, 0], [0, 0, 0, 0]]}", &j), 200);
+    ck_assert_int_eq(
+        call(h_v1_predict, "iris", NULL, "{\"instances\": [[1, 8, 1, 0], [0, 0, 0, 0]]}", &j), 200);
     json_t *p = json_object_get(j, "predictions");
     ck_assert_uint_eq(json_array_size(p), 2);
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p, 0), "label")), "versicolor");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p, 0), "label")),
+                     "versicolor");
     ck_assert_double_eq_tol(
-        json_number_value(json_object_get(json_object_get(json_array_get(p, 0), "probabilities"), "versicolor")),
+        json_number_value(
+            json_object_get(json_object_get(json_array_get(p, 0), "probabilities"), "versicolor")),
         0.8, 1e-6);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "version")), 2);
     json_decref(j);
@@ -364,10 +404,14 @@ START_TEST(handlers_v1)
     ck_assert_int_eq(call(h_v1_predict, "iris", NULL, "{\"instances\": [[1, 8", &j), 400);
     ck_assert(strstr(err_of(j), "malformed JSON"));
     json_decref(j);
-    ck_assert_int_eq(call(h_v1_predict, "reviews", NULL, "{\"instances\": [\"abc\", {\"text\": \"x\"}]}", &j), 200);
+    ck_assert_int_eq(
+        call(h_v1_predict, "reviews", NULL, "{\"instances\": [\"abc\", {\"text\": \"x\"}]}", &j),
+        200);
     p = json_object_get(j, "predictions");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p, 0), "label")), "neg");   /* 3:1 */
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p, 1), "label")), "neg");   /* 1:1, tie */
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p, 0), "label")),
+                     "neg"); /* 3:1 */
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p, 1), "label")),
+                     "neg"); /* 1:1, tie */
     json_decref(j);
 }
 END_TEST
@@ -381,7 +425,9 @@ START_TEST(handlers_v2)
     ck_assert_str_eq(json_string_value(json_object_get(j, "id")), "42");
     ck_assert_str_eq(json_string_value(json_object_get(j, "model_version")), "2");
     json_t *outs = json_object_get(j, "outputs");
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(json_array_get(outs, 0), "data"), 0)), "virginica");
+    ck_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(json_array_get(outs, 0), "data"), 0)),
+        "virginica");
     json_decref(j);
     /* versioned routes reach older loaded versions; unknown ones are 404 */
     ck_assert_int_eq(call(h_v2_infer, "iris", "1", body, &j), 200);
@@ -394,8 +440,9 @@ START_TEST(handlers_v2)
     json_decref(j);
     ck_assert_int_eq(call(h_v2_infer, "nope", NULL, body, &j), 404);
     json_decref(j);
-    ck_assert_int_eq(call(h_v2_infer, "iris", NULL, "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], "
-                                                    "\"datatype\": \"FP32\", \"data\": [0, 0, 3]}]}",
+    ck_assert_int_eq(call(h_v2_infer, "iris", NULL,
+                          "{\"inputs\": [{\"name\": \"input\", \"shape\": [1, 4], "
+                          "\"datatype\": \"FP32\", \"data\": [0, 0, 3]}]}",
                           &j),
                      400);
     ck_assert(strstr(err_of(j), "has 3 values; shape [1, 4] needs 4"));
@@ -423,41 +470,48 @@ START_TEST(handlers_v2)
     srv.draining = 0;
 
     /* a recommendation model through V2: bad k and a classifier's datatype */
-    ck_assert_int_eq(call(h_v2_infer, "movies", NULL, "{\"parameters\": {\"k\": 0}, \"inputs\": [{\"name\": \"user\", "
-                                                      "\"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"u1\"]}]}",
+    ck_assert_int_eq(call(h_v2_infer, "movies", NULL,
+                          "{\"parameters\": {\"k\": 0}, \"inputs\": [{\"name\": \"user\", "
+                          "\"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"u1\"]}]}",
                           &j),
                      400);
     ck_assert(strstr(err_of(j), "parameters.k"));
     json_decref(j);
-    ck_assert_int_eq(call(h_v2_infer, "movies", NULL, "{\"inputs\": [{\"name\": \"user\", \"shape\": [1, 4], "
-                                                      "\"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
+    ck_assert_int_eq(call(h_v2_infer, "movies", NULL,
+                          "{\"inputs\": [{\"name\": \"user\", \"shape\": [1, 4], "
+                          "\"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
                           &j),
                      400);
     ck_assert(strstr(err_of(j), "user ids as BYTES, not FP32"));
     json_decref(j);
-    ck_assert_int_eq(call(h_v2_infer, "movies", NULL, "{\"outputs\": [{\"name\": \"label\"}], \"inputs\": [{\"name\": \"user\", "
-                                                      "\"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"u1\"]}]}",
-                          &j),
-                     400);
+    ck_assert_int_eq(
+        call(h_v2_infer, "movies", NULL,
+             "{\"outputs\": [{\"name\": \"label\"}], \"inputs\": [{\"name\": \"user\", "
+             "\"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"u1\"]}]}",
+             &j),
+        400);
     ck_assert(strstr(err_of(j), "item_ids, scores"));
     json_decref(j);
     /* and answers: two users, k 2, through the model's reco_ops */
-    ck_assert_int_eq(call(h_v2_infer, "movies", NULL, "{\"id\": \"r1\", \"parameters\": {\"k\": 2}, "
-                                                      "\"inputs\": [{\"name\": \"user\", \"shape\": [2], "
-                                                      "\"datatype\": \"BYTES\", \"data\": [\"u1\", \"u2\"]}]}",
+    ck_assert_int_eq(call(h_v2_infer, "movies", NULL,
+                          "{\"id\": \"r1\", \"parameters\": {\"k\": 2}, "
+                          "\"inputs\": [{\"name\": \"user\", \"shape\": [2], "
+                          "\"datatype\": \"BYTES\", \"data\": [\"u1\", \"u2\"]}]}",
                           &j),
                      200);
     char *dump = json_dumps(j, JSON_COMPACT);
-    ck_assert_str_eq(dump, "{\"model_name\":\"movies\",\"model_version\":\"1\",\"id\":\"r1\","
-                           "\"outputs\":[{\"name\":\"item_ids\",\"datatype\":\"BYTES\",\"shape\":[2,2],"
-                           "\"data\":[\"a\",\"b\",\"c\",\"b\"]},{\"name\":\"scores\",\"datatype\":"
-                           "\"FP32\",\"shape\":[2,2],\"data\":[3,2,3,2]}]}");
+    ck_assert_str_eq(dump,
+                     "{\"model_name\":\"movies\",\"model_version\":\"1\",\"id\":\"r1\","
+                     "\"outputs\":[{\"name\":\"item_ids\",\"datatype\":\"BYTES\",\"shape\":[2,2],"
+                     "\"data\":[\"a\",\"b\",\"c\",\"b\"]},{\"name\":\"scores\",\"datatype\":"
+                     "\"FP32\",\"shape\":[2,2],\"data\":[3,2,3,2]}]}");
     free(dump);
     json_decref(j);
     /* the scores output alone, for an unknown user (popularity) */
-    ck_assert_int_eq(call(h_v2_infer, "movies", NULL, "{\"outputs\": [{\"name\": \"scores\"}], "
-                                                      "\"inputs\": [{\"name\": \"user\", \"shape\": [1], "
-                                                      "\"datatype\": \"BYTES\", \"data\": [\"zz\"]}]}",
+    ck_assert_int_eq(call(h_v2_infer, "movies", NULL,
+                          "{\"outputs\": [{\"name\": \"scores\"}], "
+                          "\"inputs\": [{\"name\": \"user\", \"shape\": [1], "
+                          "\"datatype\": \"BYTES\", \"data\": [\"zz\"]}]}",
                           &j),
                      200);
     json_t *o2 = json_object_get(j, "outputs");
@@ -472,17 +526,20 @@ END_TEST
 START_TEST(handlers_recommend)
 {
     json_t *j;
-    ck_assert_int_eq(call(h_recommend, "movies", NULL, "{\"user\": \"u2\", \"k\": 2, \"exclude\": [\"c\", \"zz\"]}",
-                          &j),
+    ck_assert_int_eq(call(h_recommend, "movies", NULL,
+                          "{\"user\": \"u2\", \"k\": 2, \"exclude\": [\"c\", \"zz\"]}", &j),
                      200);
     char *dump = json_dumps(j, JSON_COMPACT);
-    ck_assert_str_eq(dump, "{\"model\":\"movies\",\"version\":1,\"user\":\"u2\",\"source\":\"model\",\"items\":"
-                           "[{\"item\":\"b\",\"score\":2},{\"item\":\"a\",\"score\":1}]}");
+    ck_assert_str_eq(
+        dump, "{\"model\":\"movies\",\"version\":1,\"user\":\"u2\",\"source\":\"model\",\"items\":"
+              "[{\"item\":\"b\",\"score\":2},{\"item\":\"a\",\"score\":1}]}");
     free(dump);
     json_decref(j);
     ck_assert_int_eq(call(h_recommend, "movies", NULL, "{\"user\": 7, \"k\": 1}", &j), 200);
     ck_assert_str_eq(json_string_value(json_object_get(j, "fallback")), "popular");
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "item")), "b");
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), 0), "item")),
+        "b");
     json_decref(j);
     ck_assert_int_eq(call(h_similar, "movies", NULL, "{\"item\": \"a\"}", &j), 400);
     ck_assert(strstr(err_of(j), "no similar"));

@@ -29,7 +29,7 @@ static const struct proto_limits lim = {.max_instances = 8, .max_text_bytes = 32
 
 static int v1(const char *body, const struct model_io *io, struct proto_input *in, enc_err *err)
 {
-    json_t *root = J(body);   /* numeric batches do not borrow from the tree */
+    json_t *root = J(body); /* numeric batches do not borrow from the tree */
     int rc = proto_v1_parse(root, io, &lim, in, err);
     json_decref(root);
     return rc;
@@ -117,7 +117,8 @@ START_TEST(v1_flat_and_named)
 {
     struct proto_input in;
     enc_err err = {0};
-    ck_assert_int_eq(v1("{\"instances\": [[5.1, 3.5, 1.4, 0.2], [6, 2, 4, 1]]}", &io_iris, &in, &err), 0);
+    ck_assert_int_eq(
+        v1("{\"instances\": [[5.1, 3.5, 1.4, 0.2], [6, 2, 4, 1]]}", &io_iris, &in, &err), 0);
     ck_assert_uint_eq(in.batch.n, 2);
     ck_assert(in.batch.x == in.x);
     ck_assert_float_eq(in.x[0], 5.1f);
@@ -146,33 +147,44 @@ END_TEST
 
 START_TEST(v1_numeric_errors)
 {
-    v1_fails(&io_iris, "{\"instances\": [[1, 2, 3, 4], [1, 2, 3]]}", "instances[1]", "expected 4 values, got 3");
-    v1_fails(&io_iris, "{\"instances\": [[1, 2, \"x\", 4]]}", "instances[0][2] (petal_length)", "expected a number, got a string");
-    v1_fails(&io_iris, "{\"instances\": [[1, true, 3, 4]]}", "instances[0][1] (sepal_width)", "got a boolean");
+    v1_fails(&io_iris, "{\"instances\": [[1, 2, 3, 4], [1, 2, 3]]}", "instances[1]",
+             "expected 4 values, got 3");
+    v1_fails(&io_iris, "{\"instances\": [[1, 2, \"x\", 4]]}", "instances[0][2] (petal_length)",
+             "expected a number, got a string");
+    v1_fails(&io_iris, "{\"instances\": [[1, true, 3, 4]]}", "instances[0][1] (sepal_width)",
+             "got a boolean");
     v1_fails(&io_iris, "{\"instances\": [[1, 2, 3, null]]}", "instances[0][3]", "got null");
     v1_fails(&io_iris, "{\"instances\": [[1, 2, 3, 1e39]]}", "instances[0][3]", "not a finite");
-    v1_fails(&io_iris, "{\"instances\": [[1, 2, 3, 4], [1, 2, 5000, 4]]}", "instances[1][2]", "out of range");
+    v1_fails(&io_iris, "{\"instances\": [[1, 2, 3, 4], [1, 2, 5000, 4]]}", "instances[1][2]",
+             "out of range");
     v1_fails(&io_iris, "{\"instances\": [[1, 2, 3, 4], [1, 2, 5000, 4]]}", "-1000 to 1000", NULL);
-    v1_fails(&io_iris, "{\"instances\": [{\"sepal_length\": 1, \"sepal_width\": 2, \"petal_length\": 3}]}",
+    v1_fails(&io_iris,
+             "{\"instances\": [{\"sepal_length\": 1, \"sepal_width\": 2, \"petal_length\": 3}]}",
              "instances[0].petal_width", "missing feature");
-    v1_fails(&io_iris, "{\"instances\": [{\"sepal_length\": 1, \"sepal_width\": 2, \"petal_length\": 3, "
-                       "\"petal_width\": 4, \"colour\": 1}]}",
+    v1_fails(&io_iris,
+             "{\"instances\": [{\"sepal_length\": 1, \"sepal_width\": 2, \"petal_length\": 3, "
+             "\"petal_width\": 4, \"colour\": 1}]}",
              "instances[0]", "unknown feature 'colour'");
-    v1_fails(&io_iris, "{\"instances\": [{\"sepal_length\": \"1\", \"sepal_width\": 2, \"petal_length\": 3, "
-                       "\"petal_width\": 4}]}",
+    v1_fails(&io_iris,
+             "{\"instances\": [{\"sepal_length\": \"1\", \"sepal_width\": 2, \"petal_length\": 3, "
+             "\"petal_width\": 4}]}",
              "instances[0].sepal_length", "expected a number");
-    v1_fails(&io_iris, "{\"instances\": [7]}", "instances[0]", "expected an array of 4 numbers or an object");
+    v1_fails(&io_iris, "{\"instances\": [7]}", "instances[0]",
+             "expected an array of 4 numbers or an object");
     v1_fails(&io_iris, "{\"instances\": [\"a\"]}", "instances[0]", "got a string");
     v1_fails(&io_img, "{\"instances\": [{\"a\": 1}]}", "instances[0]", "no feature names");
-    v1_fails(&io_iris, "{\"instances\": [[[1, 2], [3, 4]]]}", "instances[0]", "shape [2, 2] does not match");
+    v1_fails(&io_iris, "{\"instances\": [[[1, 2], [3, 4]]]}", "instances[0]",
+             "shape [2, 2] does not match");
     /* the envelope */
     v1_fails(&io_iris, "{}", "'instances' is required", NULL);
     v1_fails(&io_iris, "{\"instances\": {}}", "must be an array", NULL);
     v1_fails(&io_iris, "{\"instances\": []}", "is empty", NULL);
     v1_fails(&io_iris, "{\"instances\": [[1,2,3,4]], \"inputs\": [[1,2,3,4]]}", "not both", NULL);
-    v1_fails(&io_iris, "{\"instances\": [[1,2,3,4]], \"signature\": 1}", "unknown field 'signature'", NULL);
-    v1_fails(&io_iris, "{\"instances\": [[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4],"
-                       "[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4]]}",
+    v1_fails(&io_iris, "{\"instances\": [[1,2,3,4]], \"signature\": 1}",
+             "unknown field 'signature'", NULL);
+    v1_fails(&io_iris,
+             "{\"instances\": [[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4],"
+             "[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4]]}",
              "9 instances", "limit is 8");
     json_t *arr = json_array();
     struct proto_input in;
@@ -206,8 +218,8 @@ START_TEST(v1_image_shapes)
              "instances[0][2][3]", "ragged array");
     v1_fails(&io_img, "{\"instances\": [[[0,1,2,3],[4,5,6,7],[8,9,10,11],[12,13,14,256]]]}",
              "instances[0][3][3]", "out of range: the model accepts 0 to 255");
-    v1_fails(&io_img, "{\"instances\": [[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,-1]]}", "instances[0][15]",
-             "out of range");
+    v1_fails(&io_img, "{\"instances\": [[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,-1]]}",
+             "instances[0][15]", "out of range");
     v1_fails(&io_img, "{\"instances\": [[[[[[[[[[1]]]]]]]]]]}", "instances[0]", "nested more than");
 }
 END_TEST
@@ -254,7 +266,8 @@ START_TEST(v1_b64_pgm)
     /* wrong size, truncated data, bad header, not an image, bad base64 */
     n = pgm(file, 5, 3, 255, px);
     body = b64_body(file, n);
-    v1_fails(&io_img, body, "instances[0].b64", "image is 5x3 (width x height); the model takes 4x4");
+    v1_fails(&io_img, body, "instances[0].b64",
+             "image is 5x3 (width x height); the model takes 4x4");
     free(body);
     n = pgm(file, 4, 4, 255, px);
     body = b64_body(file, n - 3);
@@ -266,9 +279,12 @@ START_TEST(v1_b64_pgm)
     body = b64_body((const unsigned char *)"GIF89a....", 10);
     v1_fails(&io_img, body, "instances[0].b64", "not a PNG or binary (P5) PGM");
     free(body);
-    v1_fails(&io_img, "{\"instances\": [{\"b64\": \"!!!!\"}]}", "instances[0].b64", "not valid base64");
-    v1_fails(&io_img, "{\"instances\": [{\"b64\": \"QUJD\", \"x\": 1}]}", "instances[0]", "one field, 'b64'");
-    v1_fails(&io_img, "{\"instances\": [{\"b64\": 12}]}", "instances[0].b64", "expected a base64 string");
+    v1_fails(&io_img, "{\"instances\": [{\"b64\": \"!!!!\"}]}", "instances[0].b64",
+             "not valid base64");
+    v1_fails(&io_img, "{\"instances\": [{\"b64\": \"QUJD\", \"x\": 1}]}", "instances[0]",
+             "one field, 'b64'");
+    v1_fails(&io_img, "{\"instances\": [{\"b64\": 12}]}", "instances[0].b64",
+             "expected a base64 string");
 }
 END_TEST
 
@@ -331,7 +347,8 @@ END_TEST
 
 START_TEST(v1_text)
 {
-    json_t *root = J("{\"instances\": [\"a gripping film\", {\"text\": \"dull\"}, \"caf\\u00e9 \\tx\"]}");
+    json_t *root =
+        J("{\"instances\": [\"a gripping film\", {\"text\": \"dull\"}, \"caf\\u00e9 \\tx\"]}");
     struct proto_input in;
     enc_err err = {0};
     ck_assert_int_eq(proto_v1_parse(root, &io_text, &lim, &in, &err), 0);
@@ -341,17 +358,20 @@ START_TEST(v1_text)
     ck_assert(!memcmp(in.text[0], "a gripping film", 15));
     ck_assert_uint_eq(in.text_len[1], 4);
     ck_assert(!memcmp(in.text[1], "dull", 4));
-    ck_assert_uint_eq(in.text_len[2], 8);   /* "café" is 5 bytes, then space, tab, x */
+    ck_assert_uint_eq(in.text_len[2], 8); /* "café" is 5 bytes, then space, tab, x */
     ck_assert_int_eq(in.text[2][6], '\t');
     proto_input_free(&in);
     json_decref(root);
 
     v1_fails(&io_text, "{\"instances\": [\"ok\", \"\"]}", "instances[1]", "empty text");
-    v1_fails(&io_text, "{\"instances\": [5]}", "instances[0]", "expected a string or {\"text\": string}");
+    v1_fails(&io_text, "{\"instances\": [5]}", "instances[0]",
+             "expected a string or {\"text\": string}");
     v1_fails(&io_text, "{\"instances\": [[\"a\"]]}", "instances[0]", "got an array");
-    v1_fails(&io_text, "{\"instances\": [{\"text\": 5}]}", "instances[0].text", "expected a string");
+    v1_fails(&io_text, "{\"instances\": [{\"text\": 5}]}", "instances[0].text",
+             "expected a string");
     v1_fails(&io_text, "{\"instances\": [{\"text\": \"\"}]}", "instances[0].text", "empty text");
-    v1_fails(&io_text, "{\"instances\": [{\"body\": \"x\"}]}", "instances[0]", "unknown field 'body'");
+    v1_fails(&io_text, "{\"instances\": [{\"body\": \"x\"}]}", "instances[0]",
+             "unknown field 'body'");
     v1_fails(&io_text, "{\"instances\": [{}]}", "instances[0].text", "missing");
     v1_fails(&io_text, "{\"instances\": [\"0123456789012345678901234567890123\"]}", "instances[0]",
              "34 bytes is over the limit of 32");
@@ -362,8 +382,9 @@ END_TEST
 
 START_TEST(v2_every_numeric_datatype)
 {
-#define FMT "{\"id\": \"r1\", \"parameters\": {\"x\": 1}, \"inputs\": [{\"name\": \"input\", " \
-            "\"shape\": [2, 4], \"datatype\": \"%s\", \"data\": %s}]}"
+#define FMT                                                                                        \
+    "{\"id\": \"r1\", \"parameters\": {\"x\": 1}, \"inputs\": [{\"name\": \"input\", "             \
+    "\"shape\": [2, 4], \"datatype\": \"%s\", \"data\": %s}]}"
     struct {
         const char *dt, *data;
     } cases[] = {
@@ -380,7 +401,8 @@ START_TEST(v2_every_numeric_datatype)
         struct proto_v2_req req;
         json_t *root;
         enc_err err = {0};
-        ck_assert_msg(v2(body, &io_iris, &in, &req, &root, &err) == 0, "%s: %s", cases[t].dt, err.msg);
+        ck_assert_msg(v2(body, &io_iris, &in, &req, &root, &err) == 0, "%s: %s", cases[t].dt,
+                      err.msg);
         ck_assert_uint_eq(in.batch.n, 2);
         ck_assert_float_eq(in.x[4], 6.0f);
         ck_assert_float_eq(in.x[7], 1.0f);
@@ -404,11 +426,12 @@ START_TEST(v2_image_shapes)
     for (size_t s = 0; s < 4; s++)
         for (size_t d = 0; d < 2; d++) {
             if (d == 1 && s != 1)
-                continue;   /* nested data must follow the declared shape exactly */
+                continue; /* nested data must follow the declared shape exactly */
             char body[512];
-            snprintf(body, sizeof body,
-                     "{\"inputs\": [{\"name\": \"x\", \"shape\": %s, \"datatype\": \"UINT8\", \"data\": %s}]}",
-                     shapes[s], datas[d]);
+            snprintf(
+                body, sizeof body,
+                "{\"inputs\": [{\"name\": \"x\", \"shape\": %s, \"datatype\": \"UINT8\", \"data\": %s}]}",
+                shapes[s], datas[d]);
             struct proto_input in;
             struct proto_v2_req req;
             json_t *root;
@@ -419,68 +442,95 @@ START_TEST(v2_image_shapes)
             proto_input_free(&in);
             json_decref(root);
         }
-    v2_fails(&io_img, "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 2, 8], \"datatype\": \"FP32\", \"data\": "
-                      "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]}",
-             "inputs[0].shape [1, 2, 8] does not match the model's input [N, 4, 4]", "[N, 16]");
-    v2_fails(&io_img, "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4, 4], \"datatype\": \"FP32\", \"data\": "
-                      "[[0,1,2,3,4,5,6,7],[8,9,10,11,12,13,14,15]]}]}",
-             "nested as [2, 8] but the shape is [1, 4, 4]", NULL);
-    v2_fails(&io_img, "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4, 4], \"datatype\": \"FP32\", \"data\": "
-                      "[[[0,1,2,3],[4,5,6,7],[8,9,10],[12,13,14,15]]]}]}",
-             "inputs[0].data[0][2]", "ragged array");
-    v2_fails(&io_img, "{\"inputs\": [{\"name\": \"x\", \"shape\": [16], \"datatype\": \"FP32\", \"data\": "
-                      "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]}",
+    v2_fails(
+        &io_img,
+        "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 2, 8], \"datatype\": \"FP32\", \"data\": "
+        "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]}",
+        "inputs[0].shape [1, 2, 8] does not match the model's input [N, 4, 4]", "[N, 16]");
+    v2_fails(
+        &io_img,
+        "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4, 4], \"datatype\": \"FP32\", \"data\": "
+        "[[0,1,2,3,4,5,6,7],[8,9,10,11,12,13,14,15]]}]}",
+        "nested as [2, 8] but the shape is [1, 4, 4]", NULL);
+    v2_fails(
+        &io_img,
+        "{\"inputs\": [{\"name\": \"x\", \"shape\": [1, 4, 4], \"datatype\": \"FP32\", \"data\": "
+        "[[[0,1,2,3],[4,5,6,7],[8,9,10],[12,13,14,15]]]}]}",
+        "inputs[0].data[0][2]", "ragged array");
+    v2_fails(&io_img,
+             "{\"inputs\": [{\"name\": \"x\", \"shape\": [16], \"datatype\": \"FP32\", \"data\": "
+             "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]}]}",
              "shape [16] does not match", NULL);
 }
 END_TEST
 
 START_TEST(v2_numeric_errors)
 {
-#define T(dt, shape, data) \
-    "{\"inputs\": [{\"name\": \"input\", \"shape\": " shape ", \"datatype\": \"" dt "\", \"data\": " data "}]}"
+#define T(dt, shape, data)                                                                         \
+    "{\"inputs\": [{\"name\": \"input\", \"shape\": " shape ", \"datatype\": \"" dt                \
+    "\", \"data\": " data "}]}"
     v2_fails(&io_iris, T("FP32", "[2, 4]", "[1, 2, 3, 4, 5, \"x\", 7, 8]"),
-             "inputs[0].data[5] (sepal_width) (instance 1)", "expected a number (FP32), got a string");
+             "inputs[0].data[5] (sepal_width) (instance 1)",
+             "expected a number (FP32), got a string");
     v2_fails(&io_iris, T("FP32", "[2, 4]", "[[1, 2, 3, 4], [5, 6, 1e39, 8]]"),
              "inputs[0].data[1][2] (petal_length) (instance 1)", "not a finite 32-bit float");
-    v2_fails(&io_iris, T("FP64", "[1, 4]", "[1, 2, 3, 1e300]"), "inputs[0].data[3]", "not a finite");
+    v2_fails(&io_iris, T("FP64", "[1, 4]", "[1, 2, 3, 1e300]"), "inputs[0].data[3]",
+             "not a finite");
     v2_fails(&io_iris, T("FP32", "[1, 4]", "[1, 2, 3, 4000]"), "inputs[0].data[3]", "out of range");
-    v2_fails(&io_iris, T("INT32", "[1, 4]", "[1, 2, 3.5, 4]"), "inputs[0].data[2]", "expected an integer (INT32), got 3.5");
-    v2_fails(&io_iris, T("INT32", "[1, 4]", "[1, 2, 3000000000, 4]"), "inputs[0].data[2]", "does not fit INT32");
-    v2_fails(&io_iris, T("INT64", "[1, 4]", "[1, 2, 3, 4.25]"), "inputs[0].data[3]", "expected an integer (INT64)");
-    v2_fails(&io_img, T("UINT8", "[1, 16]", "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,300]"), "inputs[0].data[15]",
-             "does not fit UINT8");
-    v2_fails(&io_img, T("UINT8", "[1, 16]", "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,-1]"), "inputs[0].data[15]",
-             "does not fit UINT8");
-    v2_fails(&io_iris, T("FP32", "[2, 4]", "[1, 2, 3, 4, 5, 6, 7]"), "has 7 values; shape [2, 4] needs 8", NULL);
-    v2_fails(&io_iris, T("FP32", "[1, 5]", "[1, 2, 3, 4, 5]"), "shape [1, 5] does not match the model's input [N, 4]", NULL);
+    v2_fails(&io_iris, T("INT32", "[1, 4]", "[1, 2, 3.5, 4]"), "inputs[0].data[2]",
+             "expected an integer (INT32), got 3.5");
+    v2_fails(&io_iris, T("INT32", "[1, 4]", "[1, 2, 3000000000, 4]"), "inputs[0].data[2]",
+             "does not fit INT32");
+    v2_fails(&io_iris, T("INT64", "[1, 4]", "[1, 2, 3, 4.25]"), "inputs[0].data[3]",
+             "expected an integer (INT64)");
+    v2_fails(&io_img, T("UINT8", "[1, 16]", "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,300]"),
+             "inputs[0].data[15]", "does not fit UINT8");
+    v2_fails(&io_img, T("UINT8", "[1, 16]", "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,-1]"),
+             "inputs[0].data[15]", "does not fit UINT8");
+    v2_fails(&io_iris, T("FP32", "[2, 4]", "[1, 2, 3, 4, 5, 6, 7]"),
+             "has 7 values; shape [2, 4] needs 8", NULL);
+    v2_fails(&io_iris, T("FP32", "[1, 5]", "[1, 2, 3, 4, 5]"),
+             "shape [1, 5] does not match the model's input [N, 4]", NULL);
     v2_fails(&io_iris, T("FP32", "[4]", "[1, 2, 3, 4]"), "shape [4] does not match", NULL);
     v2_fails(&io_iris, T("FP32", "[0, 4]", "[]"), "holds no instances", NULL);
     v2_fails(&io_iris, T("FP32", "[9, 4]", "[]"), "9 instances; the limit is 8", NULL);
-    v2_fails(&io_iris, T("FP32", "[1, -4]", "[1, 2, 3, 4]"), "shape[1] must be a non-negative integer", NULL);
-    v2_fails(&io_iris, T("FP32", "[1, 4.0]", "[1, 2, 3, 4]"), "shape[1] must be a non-negative integer", NULL);
+    v2_fails(&io_iris, T("FP32", "[1, -4]", "[1, 2, 3, 4]"),
+             "shape[1] must be a non-negative integer", NULL);
+    v2_fails(&io_iris, T("FP32", "[1, 4.0]", "[1, 2, 3, 4]"),
+             "shape[1] must be a non-negative integer", NULL);
     v2_fails(&io_iris, T("FP32", "[]", "[1, 2, 3, 4]"), "inputs[0].shape is required", NULL);
     v2_fails(&io_iris, T("FP32", "[1, 4]", "{}"), "inputs[0].data is required", NULL);
-    v2_fails(&io_iris, T("FP16", "[1, 4]", "[1, 2, 3, 4]"), "datatype 'FP16' is not supported", NULL);
-    v2_fails(&io_iris, T("BYTES", "[1, 4]", "[\"a\", \"b\", \"c\", \"d\"]"), "takes numbers", "not BYTES");
-    v2_fails(&io_iris, "{\"inputs\": [{\"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
+    v2_fails(&io_iris, T("FP16", "[1, 4]", "[1, 2, 3, 4]"), "datatype 'FP16' is not supported",
+             NULL);
+    v2_fails(&io_iris, T("BYTES", "[1, 4]", "[\"a\", \"b\", \"c\", \"d\"]"), "takes numbers",
+             "not BYTES");
+    v2_fails(&io_iris,
+             "{\"inputs\": [{\"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}]}",
              "inputs[0].name is required", NULL);
-    v2_fails(&io_iris, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"data\": [1, 2, 3, 4]}]}",
+    v2_fails(&io_iris,
+             "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"data\": [1, 2, 3, 4]}]}",
              "inputs[0].datatype is required", NULL);
-    v2_fails(&io_iris, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4], \"dims\": 1}]}",
-             "inputs[0]: unknown field 'dims'", NULL);
-    v2_fails(&io_iris, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
-                       "\"parameters\": {\"binary_data_size\": 16}}]}",
+    v2_fails(
+        &io_iris,
+        "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4], \"dims\": 1}]}",
+        "inputs[0]: unknown field 'dims'", NULL);
+    v2_fails(&io_iris,
+             "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", "
+             "\"parameters\": {\"binary_data_size\": 16}}]}",
              "binary_data_size", "Inference-Header-Content-Length");
-    v2_fails(&io_iris, "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1,2,3,4], "
-                       "\"parameters\": 3}]}",
-             "inputs[0].parameters must be an object", NULL);
+    v2_fails(
+        &io_iris,
+        "{\"inputs\": [{\"name\": \"a\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1,2,3,4], "
+        "\"parameters\": 3}]}",
+        "inputs[0].parameters must be an object", NULL);
 #undef T
 }
 END_TEST
 
 START_TEST(v2_envelope)
 {
-    const char *good = "{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}";
+    const char *good =
+        "{\"name\": \"input\", \"shape\": [1, 4], \"datatype\": \"FP32\", \"data\": [1, 2, 3, 4]}";
     char body[512];
     v2_fails(&io_iris, "{}", "'inputs' is required", NULL);
     v2_fails(&io_iris, "{\"inputs\": {}}", "'inputs' must be an array", NULL);
@@ -495,16 +545,20 @@ START_TEST(v2_envelope)
     snprintf(body, sizeof body, "{\"model\": \"x\", \"inputs\": [%s]}", good);
     v2_fails(&io_iris, body, "unknown field 'model'", NULL);
     snprintf(body, sizeof body, "{\"outputs\": [{\"name\": \"logits\"}], \"inputs\": [%s]}", good);
-    v2_fails(&io_iris, body, "outputs[0]: unknown output 'logits' (this model has label, probabilities)", NULL);
+    v2_fails(&io_iris, body,
+             "outputs[0]: unknown output 'logits' (this model has label, probabilities)", NULL);
     snprintf(body, sizeof body, "{\"outputs\": [{\"nam\": \"label\"}], \"inputs\": [%s]}", good);
     v2_fails(&io_iris, body, "outputs[0] must be an object with a string 'name'", NULL);
-    snprintf(body, sizeof body, "{\"outputs\": [{\"name\": \"label\", \"x\": 1}], \"inputs\": [%s]}", good);
+    snprintf(body, sizeof body,
+             "{\"outputs\": [{\"name\": \"label\", \"x\": 1}], \"inputs\": [%s]}", good);
     v2_fails(&io_iris, body, "outputs[0]: unknown field 'x'", NULL);
     snprintf(body, sizeof body, "{\"outputs\": {}, \"inputs\": [%s]}", good);
     v2_fails(&io_iris, body, "'outputs' must be an array", NULL);
 
     /* requested outputs select bits */
-    snprintf(body, sizeof body, "{\"outputs\": [{\"name\": \"probabilities\", \"parameters\": {}}], \"inputs\": [%s]}", good);
+    snprintf(body, sizeof body,
+             "{\"outputs\": [{\"name\": \"probabilities\", \"parameters\": {}}], \"inputs\": [%s]}",
+             good);
     json_t *root = J(body);
     struct proto_v2_req req;
     enc_err err = {0};
@@ -513,7 +567,8 @@ START_TEST(v2_envelope)
     ck_assert(req.id == NULL);
     json_decref(root);
     json_t *arr = json_array();
-    ck_assert_int_eq(proto_v2_parse_request(arr, proto_v2_class_outputs, 2, &req, &err), ENC_EINVAL);
+    ck_assert_int_eq(proto_v2_parse_request(arr, proto_v2_class_outputs, 2, &req, &err),
+                     ENC_EINVAL);
     json_decref(arr);
 }
 END_TEST
@@ -537,14 +592,18 @@ START_TEST(v2_text)
         proto_input_free(&in);
         json_decref(root);
     }
-#define T(dt, shape, data) \
-    "{\"inputs\": [{\"name\": \"text\", \"shape\": " shape ", \"datatype\": \"" dt "\", \"data\": " data "}]}"
-    v2_fails(&io_text, T("BYTES", "[2]", "[\"ok\", \"\"]"), "inputs[0].data[1] (instance 1)", "empty text");
-    v2_fails(&io_text, T("BYTES", "[2]", "[\"ok\", 5]"), "inputs[0].data[1]", "expected a string, got a number");
-    v2_fails(&io_text, T("BYTES", "[1]", "[\"0123456789012345678901234567890123\"]"), "inputs[0].data[0]",
-             "over the limit of 32");
+#define T(dt, shape, data)                                                                         \
+    "{\"inputs\": [{\"name\": \"text\", \"shape\": " shape ", \"datatype\": \"" dt                 \
+    "\", \"data\": " data "}]}"
+    v2_fails(&io_text, T("BYTES", "[2]", "[\"ok\", \"\"]"), "inputs[0].data[1] (instance 1)",
+             "empty text");
+    v2_fails(&io_text, T("BYTES", "[2]", "[\"ok\", 5]"), "inputs[0].data[1]",
+             "expected a string, got a number");
+    v2_fails(&io_text, T("BYTES", "[1]", "[\"0123456789012345678901234567890123\"]"),
+             "inputs[0].data[0]", "over the limit of 32");
     v2_fails(&io_text, T("FP32", "[1]", "[1.0]"), "takes text as BYTES, not FP32", NULL);
-    v2_fails(&io_text, T("BYTES", "[1, 2]", "[\"a\", \"b\"]"), "a text model takes [N] or [N, 1]", NULL);
+    v2_fails(&io_text, T("BYTES", "[1, 2]", "[\"a\", \"b\"]"), "a text model takes [N] or [N, 1]",
+             NULL);
 #undef T
 }
 END_TEST

@@ -81,7 +81,7 @@ static void check_bound(size_t n, size_t f, int user_kind)
     float *cu = malloc(nc * sizeof *cu);
     int kernels = quant_fast() ? 2 : 1;
     for (int k = 0; k < kernels; k++) {
-        qi.fast = k;   /* 0: portable C, 1: AVX2 */
+        qi.fast = k; /* 0: portable C, 1: AVX2 */
         ck_assert_int_eq(quant_score(&qi, u, lo[k], w[k], cu), 0);
         double smin = INFINITY, smax = -INFINITY;
         float *ws = malloc(n * sizeof *ws);
@@ -92,7 +92,8 @@ static void check_bound(size_t n, size_t f, int user_kind)
                 mag += fabs((double)V[i * f + j] * u[j]);
             }
             float f32 = quant_dot(V + i * f, u, f, k);
-            ck_assert_msg(fabs(f32 - exact) <= 1e-6 * (mag + 1), "dot %zu: %g vs %g", i, f32, exact);
+            ck_assert_msg(fabs(f32 - exact) <= 1e-6 * (mag + 1), "dot %zu: %g vs %g", i, f32,
+                          exact);
             ck_assert_msg(lo[k][i] <= exact && exact <= (double)lo[k][i] + w[k][i],
                           "kernel %d item %zu: %.9g not in [%.9g, +%.9g]", k, i, exact, lo[k][i],
                           w[k][i]);
@@ -101,7 +102,7 @@ static void check_bound(size_t n, size_t f, int user_kind)
             smin = fmin(smin, exact);
             smax = fmax(smax, exact);
         }
-        ck_assert(lo[k][3] == 0 && w[k][3] == 0);   /* all-zero item: exact 0 */
+        ck_assert(lo[k][3] == 0 && w[k][3] == 0); /* all-zero item: exact 0 */
         /* The interval must be useful: the median one far narrower than the
          * spread of the scores (not for the dominant-factor user, whose
          * other factors all round to 0 by design). */
@@ -110,7 +111,7 @@ static void check_bound(size_t n, size_t f, int user_kind)
                       "median width %g, spread %g", ws[n / 2], smax - smin);
         free(ws);
         for (size_t i = n; i < np; i++)
-            ck_assert(lo[k][i] == 0 && w[k][i] == 0);   /* padding */
+            ck_assert(lo[k][i] == 0 && w[k][i] == 0); /* padding */
         /* Chunk maxima: exactly the maxima of lower + width (in f32) over
          * each chunk's real items (padding, scored 0, left out). */
         ck_assert_uint_eq(nc, (n + 15) / 16);
@@ -121,7 +122,7 @@ static void check_bound(size_t n, size_t f, int user_kind)
             ck_assert_msg(cu[c] == wu, "kernel %d n %zu chunk %zu: %g vs %g", k, n, c, cu[c], wu);
         }
     }
-    if (kernels == 2)   /* same integer dot products, same arithmetic after */
+    if (kernels == 2) /* same integer dot products, same arithmetic after */
         for (size_t i = 0; i < np; i++) {
             ck_assert(fabsf(lo[0][i] - lo[1][i]) <= 1e-5f * (fabsf(lo[0][i]) + w[0][i] + 1e-30f));
             ck_assert(fabsf(w[0][i] - w[1][i]) <= 1e-5f * w[0][i]);
@@ -134,7 +135,7 @@ static void check_bound(size_t n, size_t f, int user_kind)
     }
     free(cu);
     quant_free(&qi);
-    quant_free(&qi);   /* idempotent on an emptied struct */
+    quant_free(&qi); /* idempotent on an emptied struct */
     free(V);
     free(u);
 }
@@ -142,12 +143,12 @@ static void check_bound(size_t n, size_t f, int user_kind)
 START_TEST(bound_holds)
 {
     for (int kind = 0; kind < 4; kind++) {
-        check_bound(75, 13, kind);   /* 4-block step, then single blocks, padded; odd f */
+        check_bound(75, 13, kind); /* 4-block step, then single blocks, padded; odd f */
         check_bound(300, 64, kind);
         check_bound(9, 4, kind);
-        check_bound(60, 8, kind);    /* the last 4-block step holds a chunk with padding */
-        check_bound(64, 5, kind);    /* whole chunks, no padding */
-        check_bound(17, 3, kind);    /* a one-item tail chunk */
+        check_bound(60, 8, kind); /* the last 4-block step holds a chunk with padding */
+        check_bound(64, 5, kind); /* whole chunks, no padding */
+        check_bound(17, 3, kind); /* a one-item tail chunk */
     }
 }
 END_TEST
@@ -183,10 +184,10 @@ static void check_extremes(size_t n, size_t f)
     int kernels = quant_fast() ? 2 : 1;
     for (int kind = 0; kind < 5; kind++) {
         for (size_t j = 0; j < f; j++)
-            u[j] = kind == 0   ? 1.0f
-                   : kind == 1 ? -1.0f
-                   : kind == 2 ? (j % 3 ? -1.0f : 1.0f)
-                   : kind == 3 ? (uniform(-1, 1) < 0 ? -1.0f : 1.0f)
+            u[j] = kind == 0    ? 1.0f
+                   : kind == 1  ? -1.0f
+                   : kind == 2  ? (j % 3 ? -1.0f : 1.0f)
+                   : kind == 3  ? (uniform(-1, 1) < 0 ? -1.0f : 1.0f)
                    : j == f - 1 ? -1.0f
                                 : (float)(int)uniform(-QUANT_QU, QUANT_QU) / QUANT_QU;
         for (int k = 0; k < kernels; k++) {
@@ -212,7 +213,7 @@ static void check_extremes(size_t n, size_t f)
                               k, i, mid, d);
             }
             for (size_t i = n; i < np; i++)
-                ck_assert(lo[i] == 0 && w[i] == 0);   /* padding: q = 0, corrected exactly */
+                ck_assert(lo[i] == 0 && w[i] == 0); /* padding: q = 0, corrected exactly */
         }
     }
     free(cu);
@@ -229,9 +230,9 @@ _Static_assert(2 * (2 * QUANT_QI) * QUANT_QU <= 32767, "int16 lanes of the int8 
 
 START_TEST(correction_exact_at_extremes)
 {
-    check_extremes(37, 1024);   /* the largest f: the largest sums and correction */
+    check_extremes(37, 1024); /* the largest f: the largest sums and correction */
     check_extremes(44, 64);
-    check_extremes(9, 7);       /* unused factors of the last group */
+    check_extremes(9, 7); /* unused factors of the last group */
 }
 END_TEST
 
@@ -241,7 +242,7 @@ START_TEST(degenerate_inputs)
     struct quant_items qi;
     ck_assert_int_eq(quant_pack(V, 3, 5, &qi), 0);
     float u[5] = {0}, lo[8], w[8], cu[1];
-    ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), 0);   /* zero user: every score exactly 0 */
+    ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), 0); /* zero user: every score exactly 0 */
     for (int i = 0; i < 8; i++)
         ck_assert(lo[i] == 0 && w[i] == 0);
     ck_assert(cu[0] == 0);
@@ -254,14 +255,14 @@ START_TEST(degenerate_inputs)
     ck_assert_int_eq(quant_pack(V, 3, 5, &qi), ENC_EINVAL);
     ck_assert_ptr_null(qi.q);
     float *big = calloc(1025, sizeof *big);
-    ck_assert_int_eq(quant_pack(big, 1, 1025, &qi), ENC_EINVAL);   /* f > 1024: int32 sums unsafe */
+    ck_assert_int_eq(quant_pack(big, 1, 1025, &qi), ENC_EINVAL); /* f > 1024: int32 sums unsafe */
     free(big);
 }
 END_TEST
 
 START_TEST(select_matches_definition)
 {
-    enum { N = 203 };   /* blocks of 8 and a tail */
+    enum { N = 203 }; /* blocks of 8 and a tail */
     float lower[N], width[2][N];
     for (int i = 0; i < N; i++) {
         lower[i] = i % 7 == 0 ? -INFINITY : uniform(-1, 1);
@@ -365,15 +366,15 @@ static void check_screen(size_t n, size_t f, size_t dup)
                     ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), 0);
                     /* exclusions, after the kernel wrote its chunk maxima */
                     float median = 0;
-                    if (ex == EX_BEST_HALF) {   /* as seen items: the best scores go */
+                    if (ex == EX_BEST_HALF) { /* as seen items: the best scores go */
                         memcpy(sorted, lo, n * sizeof *sorted);
                         qsort(sorted, n, sizeof *sorted, cmp_float);
                         median = sorted[n / 2];
                     }
                     size_t keep0 = (size_t)(uniform(0, 1) * (float)n);
                     for (size_t i = 0; i < n; i++) {
-                        int drop = ex == EX_SOME   ? uniform(0, 1) < 0.3f
-                                   : ex == EX_MOST ? uniform(0, 1) < 0.95f
+                        int drop = ex == EX_SOME        ? uniform(0, 1) < 0.3f
+                                   : ex == EX_MOST      ? uniform(0, 1) < 0.95f
                                    : ex == EX_ALL_BUT_K ? (i + n - keep0) % n >= k
                                    : ex == EX_CHUNKS    ? (i / 16) % 2 == 1 || i / 16 == nc - 1
                                    : ex == EX_BEST_HALF ? lo[i] >= median
@@ -388,12 +389,13 @@ static void check_screen(size_t n, size_t f, size_t dup)
                     /* the floor: as defined, lower left as it was */
                     memcpy(lo2, lo, np * sizeof *lo2);
                     for (size_t j = 0; j < quant_floor_floats(n); j++)
-                        work[j] = uniform(-1e6f, 1e6f);   /* garbage: the floor must not read it first */
+                        work[j] =
+                            uniform(-1e6f, 1e6f); /* garbage: the floor must not read it first */
                     float fl = quant_floor(lo, n, k, work, fast), rf = ref_floor(lo, n, k);
-                    ck_assert_msg(fl == rf, "floor n %zu k %zu excl %d kernel %d: %g vs %g", n, k, ex,
-                                  fast, fl, rf);
+                    ck_assert_msg(fl == rf, "floor n %zu k %zu excl %d kernel %d: %g vs %g", n, k,
+                                  ex, fast, fl, rf);
                     ck_assert_int_eq(memcmp(lo, lo2, np * sizeof *lo), 0);
-                    if (k > QUANT_FLOOR_MAX_K) {   /* top_screened: the k-th best by a top-k pass */
+                    if (k > QUANT_FLOOR_MAX_K) { /* top_screened: the k-th best by a top-k pass */
                         for (size_t h = 0; h < nl; h++)
                             sorted[h] = lo[left[h]];
                         qsort(sorted, nl, sizeof *sorted, cmp_float);
@@ -414,11 +416,13 @@ static void check_screen(size_t n, size_t f, size_t dup)
                     for (size_t h = 0; h < nl; h++)
                         cs[h] = exact[left[h]];
                     size_t nr = ref_topk(cs, left, nl, k, ref);
-                    ck_assert_msg(ng == nr, "n %zu k %zu excl %d: %zu vs %zu hits", n, k, ex, ng, nr);
+                    ck_assert_msg(ng == nr, "n %zu k %zu excl %d: %zu vs %zu hits", n, k, ex, ng,
+                                  nr);
                     ck_assert_uint_eq(nr, nl < k ? nl : k);
                     for (size_t h = 0; h < nr; h++)
-                        ck_assert_msg(got[h] == ref[h], "n %zu f %zu k %zu excl %d kernel %d rank %zu: %d vs %d",
-                                      n, f, k, ex, fast, h, got[h], ref[h]);
+                        ck_assert_msg(got[h] == ref[h],
+                                      "n %zu f %zu k %zu excl %d kernel %d rank %zu: %d vs %d", n,
+                                      f, k, ex, fast, h, got[h], ref[h]);
                 }
         }
     }
@@ -442,15 +446,15 @@ static void check_screen(size_t n, size_t f, size_t dup)
 
 START_TEST(screen_matches_brute_force)
 {
-    check_screen(203, 24, 0);   /* n not a multiple of 8 or 16 */
-    check_screen(1682, 8, 0);   /* MovieLens 100K's item count */
-    check_screen(256, 16, 0);   /* whole chunks only */
-    check_screen(60, 5, 0);     /* a 4-block step over the padded chunk; nc < 2k for k >= 3 */
-    check_screen(521, 12, 7);   /* seven distinct rows: ties everywhere */
-    check_screen(300, 4, 1);    /* every item the same: all tied */
-    check_screen(9, 3, 0);      /* one short chunk */
-    check_screen(1, 2, 0);      /* one item */
-    check_screen(1040, 6, 0);   /* 65 chunks: a second group of 64 */
+    check_screen(203, 24, 0); /* n not a multiple of 8 or 16 */
+    check_screen(1682, 8, 0); /* MovieLens 100K's item count */
+    check_screen(256, 16, 0); /* whole chunks only */
+    check_screen(60, 5, 0);   /* a 4-block step over the padded chunk; nc < 2k for k >= 3 */
+    check_screen(521, 12, 7); /* seven distinct rows: ties everywhere */
+    check_screen(300, 4, 1);  /* every item the same: all tied */
+    check_screen(9, 3, 0);    /* one short chunk */
+    check_screen(1, 2, 0);    /* one item */
+    check_screen(1040, 6, 0); /* 65 chunks: a second group of 64 */
 }
 END_TEST
 
@@ -471,7 +475,7 @@ static void same_hits(const struct reco_hit *a, size_t na, const struct reco_hit
 static size_t ref_hits(const float *V, size_t n, size_t f, const float *u, const char *excluded,
                        size_t k, struct reco_hit *out)
 {
-    const int fast = quant_fast();   /* as the model packed: CPUID is slow in a VM, ask once */
+    const int fast = quant_fast(); /* as the model packed: CPUID is slow in a VM, ask once */
     float *sc = malloc(n * sizeof *sc);
     int32_t *idx = malloc(n * sizeof *idx), *top = malloc((k + 1) * sizeof *top);
     size_t nl = 0;
@@ -520,7 +524,7 @@ static void check_model(size_t users, size_t items, size_t f, size_t dup)
           *Vn = malloc(items * f * sizeof *Vn);
     memcpy(U, d.user_factors, users * f * sizeof *U);
     memcpy(V, d.item_factors, items * f * sizeof *V);
-    for (size_t i = 0; i < items; i++) {   /* as mf_load normalises */
+    for (size_t i = 0; i < items; i++) { /* as mf_load normalises */
         double n2 = 0;
         for (size_t j = 0; j < f; j++)
             n2 += (double)V[i * f + j] * V[i * f + j];
@@ -535,9 +539,10 @@ static void check_model(size_t users, size_t items, size_t f, size_t dup)
     ck_assert_str_eq(mfu_precision(m32), "f32");
     ck_assert_str_eq(mfu_precision(m8), "i8");
     const struct mf_model *a = m32->state, *b = m8->state;
-    float *sa = malloc(mf_scratch_floats(a) * sizeof *sa), *sb = malloc(mf_scratch_floats(b) * sizeof *sb);
+    float *sa = malloc(mf_scratch_floats(a) * sizeof *sa),
+          *sb = malloc(mf_scratch_floats(b) * sizeof *sb);
     struct reco_hit *ha = malloc(items * sizeof *ha), *hb = malloc(items * sizeof *hb),
-                  *hr = malloc(items * sizeof *hr);
+                    *hr = malloc(items * sizeof *hr);
     char *excl = malloc(items);
     int32_t *most = malloc(items * sizeof *most), *cand = malloc(items * sizeof *cand);
     float *fold = malloc((f * f + f) * sizeof *fold);
@@ -545,7 +550,7 @@ static void check_model(size_t users, size_t items, size_t f, size_t dup)
     enum reco_source src;
     const int32_t hist[] = {4, 9, 250 % (int32_t)items}, tag_a[] = {0};
     for (int64_t u = 0; u < (int64_t)users; u++) {
-        size_t k = 1 + (size_t)u % 40;   /* k from 1 to 40: both sides of 32 */
+        size_t k = 1 + (size_t)u % 40; /* k from 1 to 40: both sides of 32 */
         /* all but k + u % 3 items excluded, the kept ones spread out */
         size_t keep = k + (size_t)u % 3, n_most = 0, nc = 0;
         for (size_t i = 0; i < items; i++) {
@@ -556,14 +561,19 @@ static void check_model(size_t users, size_t items, size_t f, size_t dup)
         }
         struct reco_query qs[] = {
             {.user = u, .k = k, .exclude_seen = 1},
-            {.user = u, .k = k, .exclude = most, .n_exclude = n_most},   /* heavy: all but `keep` */
-            {.user = u, .k = k, .exclude = most, .n_exclude = items - k},   /* all but k */
+            {.user = u, .k = k, .exclude = most, .n_exclude = n_most}, /* heavy: all but `keep` */
+            {.user = u, .k = k, .exclude = most, .n_exclude = items - k}, /* all but k */
             {.user = u, .k = k, .exclude_seen = 1, .tags = tag_a, .n_tags = 1},
-            {.user = u, .k = k, .exclude = most, .n_exclude = n_most / 2, .tags = tag_a, .n_tags = 1},
+            {.user = u,
+             .k = k,
+             .exclude = most,
+             .n_exclude = n_most / 2,
+             .tags = tag_a,
+             .n_tags = 1},
             {.user = -1, .k = k, .exclude_seen = 1, .history = hist, .n_history = 3},
-            {.user = u, .k = items, .exclude_seen = 1},   /* k beyond the eligible items */
+            {.user = u, .k = items, .exclude_seen = 1}, /* k beyond the eligible items */
             {.user = u, .k = k, .exclude_seen = 1, .candidates = cand, .n_candidates = nc},
-            {.user = u, .k = 0, .exclude_seen = 1},   /* nothing asked, nothing returned */
+            {.user = u, .k = 0, .exclude_seen = 1}, /* nothing asked, nothing returned */
         };
         for (size_t i = 0; i < sizeof qs / sizeof *qs; i++) {
             const struct reco_query *q = &qs[i];
@@ -571,7 +581,7 @@ static void check_model(size_t users, size_t items, size_t f, size_t dup)
             ck_assert_int_eq(mf_recommend(b, q, sb, hb, &nb, &src, &err), 0);
             if (!dup)
                 same_hits(ha, na, hb, nb, "recommend", u);
-            if (q->candidates)   /* not screened: f32 dot products of the few */
+            if (q->candidates) /* not screened: f32 dot products of the few */
                 continue;
             memset(excl, 0, items);
             for (size_t e = 0; e < q->n_exclude; e++)
@@ -591,7 +601,7 @@ static void check_model(size_t users, size_t items, size_t f, size_t dup)
             nr = ref_hits(V, items, f, uv, excl, q->k, hr);
             exact_hits(hb, nb, hr, nr, "recommend vs reference, user", u);
             if (i == 6)
-                ck_assert_uint_eq(nb, items - 5);   /* every unseen item, all ranked */
+                ck_assert_uint_eq(nb, items - 5); /* every unseen item, all ranked */
         }
         int32_t item = (int32_t)((size_t)u * 11 % items);
         struct reco_query sqs[] = {
@@ -637,11 +647,11 @@ START_TEST(i8_model_answers_as_f32)
 {
     if (!quant_fast())
         printf("test_quant: i8 checked with the portable kernel: this CPU lacks AVX2/FMA\n");
-    check_model(30, 300, 24, 0);   /* 300 = 18 chunks and 12 items */
-    check_model(45, 257, 8, 0);    /* one item in the last chunk */
-    check_model(45, 256, 13, 0);   /* whole chunks */
-    check_model(45, 331, 16, 6);   /* six distinct rows: ties decided by index */
-    check_model(33, 1100, 8, 0);   /* 69 chunks: the chunk floor up to k = 32 */
+    check_model(30, 300, 24, 0); /* 300 = 18 chunks and 12 items */
+    check_model(45, 257, 8, 0);  /* one item in the last chunk */
+    check_model(45, 256, 13, 0); /* whole chunks */
+    check_model(45, 331, 16, 6); /* six distinct rows: ties decided by index */
+    check_model(33, 1100, 8, 0); /* 69 chunks: the chunk floor up to k = 32 */
 }
 END_TEST
 

@@ -32,7 +32,7 @@ START_TEST(one_user_by_hand)
     /* ideal DCG over min(k, |test|): one test item, hit at rank 1 -> 1 */
     rank_user_metrics(ranked, 4, (const int32_t[]){5}, 1, 1, 10, &m);
     ck_assert_double_eq_tol(m.ndcg, 1.0, 1e-12);
-    ck_assert_double_eq_tol(m.precision, 0.1, 1e-12);   /* hits / k, not / list length */
+    ck_assert_double_eq_tol(m.precision, 0.1, 1e-12); /* hits / k, not / list length */
     ck_assert_double_eq_tol(m.map, 1.0, 1e-12);
     rank_user_metrics(ranked, 4, (const int32_t[]){2}, 1, 1, 10, &m);
     ck_assert_double_eq(m.ndcg, 0);

@@ -30,15 +30,25 @@ static void publish(int64_t version, float scale)
     char *uids[U] = {"u0", "u1", "u2"}, *iids[I] = {"i0", "i1", "i2", "i3"};
     int64_t off[U + 1] = {0, 1, 1, 2};
     int32_t seen[2] = {0, 3};
-    struct mf_data d = {.n_users = U, .n_items = I, .factors = F, .user_factors = uf,
-                        .item_factors = itf, .user_ids = uids, .item_ids = iids,
-                        .seen_offsets = off, .seen_items = seen, .item_popularity = pop,
-                        .algorithm = "als", .regularization = 0.1, .alpha = 1};
+    struct mf_data d = {.n_users = U,
+                        .n_items = I,
+                        .factors = F,
+                        .user_factors = uf,
+                        .item_factors = itf,
+                        .user_ids = uids,
+                        .item_ids = iids,
+                        .seen_offsets = off,
+                        .seen_items = seen,
+                        .item_popularity = pop,
+                        .algorithm = "als",
+                        .regularization = 0.1,
+                        .alpha = 1};
     char out[PATH_MAX];
     snprintf(out, sizeof out, "%s/demo", repo);
     enc_err err = {0};
     int64_t v;
-    ck_assert_msg(model_save(&mf_ops, &d, NULL, "test", out, version, &v, &err) == 0, "%s", err.msg);
+    ck_assert_msg(model_save(&mf_ops, &d, NULL, "test", out, version, &v, &err) == 0, "%s",
+                  err.msg);
     ck_assert_int_eq(v, version);
 }
 
@@ -74,13 +84,13 @@ START_TEST(highest_version_served_and_kept_versions)
     ck_assert_ptr_nonnull(m);
     ck_assert_int_eq(m->version, 2);
     model_unref(m);
-    ck_assert_ptr_null(registry_get(r, "demo", 1));   /* never loaded */
+    ck_assert_ptr_null(registry_get(r, "demo", 1)); /* never loaded */
     /* an exact older version: served and pinned on this replica (rollback) */
     ck_assert_int_eq(registry_reload(r, "demo", 1, &err), 1);
     m = registry_get(r, "demo", 0);
     ck_assert_int_eq(m->version, 1);
     model_unref(m);
-    m = registry_get(r, "demo", 2);   /* still loaded (versions_kept 2) */
+    m = registry_get(r, "demo", 2); /* still loaded (versions_kept 2) */
     ck_assert_ptr_nonnull(m);
     model_unref(m);
     /* pinned: a new version is not taken ... */
@@ -95,7 +105,7 @@ START_TEST(highest_version_served_and_kept_versions)
     /* ... until unpinned: then served; with versions_kept 2 the oldest goes */
     ck_assert_int_eq(registry_prepare(r, "demo", 0, REG_UNPIN, &nm, &err), 1);
     registry_install(r, nm);
-    ck_assert_int_eq(registry_reload(r, "demo", 0, &err), 0);   /* already current */
+    ck_assert_int_eq(registry_reload(r, "demo", 0, &err), 0); /* already current */
     json_t *d = registry_describe(r, "demo");
     json_t *vs = json_object_get(d, "versions");
     ck_assert_int_eq(json_array_size(vs), 2);
@@ -104,11 +114,11 @@ START_TEST(highest_version_served_and_kept_versions)
     ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(vs, 1), "version")), 1);
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(vs, 1), "state")), "loaded");
     json_decref(d);
-    ck_assert_ptr_null(registry_get(r, "demo", 2));   /* least recently served */
+    ck_assert_ptr_null(registry_get(r, "demo", 2)); /* least recently served */
     struct registry_stats st;
     registry_stats(r, &st);
     ck_assert_int_eq(st.loads, 3);
-    ck_assert_int_eq(st.reloads, 2);   /* 1 over 2, 3 over 1 */
+    ck_assert_int_eq(st.reloads, 2); /* 1 over 2, 3 over 1 */
     ck_assert_int_eq(st.load_failures, 0);
     ck_assert_int_eq(registry_count(r), 1);
     registry_free(r);
@@ -122,16 +132,16 @@ START_TEST(reference_outlives_the_swap)
     enc_err err = {0};
     ck_assert_int_eq(registry_new(repo, 1, NULL, &r, &err), 0);
     ck_assert_int_eq(registry_load_all(r, &err), 1);
-    struct model *held = registry_get(r, "demo", 0);   /* a request in flight */
+    struct model *held = registry_get(r, "demo", 0); /* a request in flight */
     publish(2, 2);
     ck_assert_int_eq(registry_reload(r, "demo", 0, &err), 1);
-    ck_assert_ptr_null(registry_get(r, "demo", 1));    /* dropped from the registry */
+    ck_assert_ptr_null(registry_get(r, "demo", 1)); /* dropped from the registry */
     /* ...but the request's reference still reads the old file */
     ck_assert_int_eq(held->version, 1);
     const st_tensor *t = st_find(held->file, "user_factors");
     ck_assert_ptr_nonnull(t);
     ck_assert_float_eq(((const float *)t->data)[0], 1.0f);
-    model_unref(held);   /* freed here (ASan/valgrind would flag a double free or leak) */
+    model_unref(held); /* freed here (ASan/valgrind would flag a double free or leak) */
     struct model *cur = registry_get(r, "demo", 0);
     t = st_find(cur->file, "user_factors");
     ck_assert_float_eq(((const float *)t->data)[0], 2.0f);
@@ -230,7 +240,7 @@ START_TEST(repository_pin)
     snprintf(dir, sizeof dir, "%s/demo", repo);
     enc_err err = {0};
     ck_assert_int_eq(repo_write_pin(dir, 1, &err), 0);
-    ck_assert_int_eq(repo_write_pin(dir, 9, &err), ENC_ENOTFOUND);   /* no such version */
+    ck_assert_int_eq(repo_write_pin(dir, 9, &err), ENC_ENOTFOUND); /* no such version */
     struct registry *r;
     ck_assert_int_eq(registry_new(repo, 1, NULL, &r, &err), 0);
     ck_assert_int_eq(registry_load_all(r, &err), 1);
@@ -261,7 +271,7 @@ START_TEST(repository_pin)
     ck_assert_int_eq(repo_write_pin(dir, 1, &err), 0);
     int64_t removed = 0;
     ck_assert_int_eq(repo_prune(dir, 1, &removed, &err), 0);
-    ck_assert_int_eq(removed, 1);   /* 2 */
+    ck_assert_int_eq(removed, 1); /* 2 */
     int64_t *vs;
     size_t n;
     ck_assert_int_eq(repo_list_versions(dir, &vs, &n, &err), 0);
@@ -283,7 +293,7 @@ START_TEST(bad_names_and_missing_models)
     ck_assert_int_eq(registry_prepare(r, "../etc", 0, 1, &m, &err), ENC_EINVAL);
     ck_assert_int_eq(registry_prepare(r, ".hidden", 0, 1, &m, &err), ENC_EINVAL);
     ck_assert_int_eq(registry_prepare(r, "nosuch", 0, 1, &m, &err), ENC_ENOTFOUND);
-    ck_assert_int_lt(registry_prepare(r, "demo", 7, 1, &m, &err), 0);   /* no version 7 */
+    ck_assert_int_lt(registry_prepare(r, "demo", 7, 1, &m, &err), 0); /* no version 7 */
     ck_assert_ptr_null(registry_describe(r, "nosuch"));
     ck_assert_int_eq(registry_count(r), 0);
     registry_free(r);

@@ -102,10 +102,19 @@ static void publish(const char *name, int64_t version, float scale)
     char *uids[U] = {"u0", "u1", "u2"}, *iids[I] = {"i0", "i1", "i2", "i3"};
     int64_t off[U + 1] = {0, 1, 1, 2};
     int32_t seen[2] = {0, 3};
-    struct mf_data d = {.n_users = U, .n_items = I, .factors = F, .user_factors = uf,
-                        .item_factors = itf, .user_ids = uids, .item_ids = iids,
-                        .seen_offsets = off, .seen_items = seen, .item_popularity = pop,
-                        .algorithm = "als", .regularization = 0.1, .alpha = 1};
+    struct mf_data d = {.n_users = U,
+                        .n_items = I,
+                        .factors = F,
+                        .user_factors = uf,
+                        .item_factors = itf,
+                        .user_ids = uids,
+                        .item_ids = iids,
+                        .seen_offsets = off,
+                        .seen_items = seen,
+                        .item_popularity = pop,
+                        .algorithm = "als",
+                        .regularization = 0.1,
+                        .alpha = 1};
     char out[PATH_MAX];
     snprintf(out, sizeof out, "%s/%s", repo, name);
     enc_err err = {0};
@@ -215,7 +224,7 @@ static void start(int watch)
 static void stop(void)
 {
     reload_stop();
-    uv_run(&loop, UV_RUN_DEFAULT);   /* the closed handles' callbacks; a running load ends */
+    uv_run(&loop, UV_RUN_DEFAULT); /* the closed handles' callbacks; a running load ends */
     ck_assert_int_eq(uv_loop_close(&loop), 0);
     registry_free(srv.reg);
     tu_rmrf(repo);
@@ -228,7 +237,7 @@ START_TEST(admin_loads_then_answers_current)
 {
     start(0);
     struct answer a = ask("demo", 0);
-    ck_assert_int_eq(a.rc, 0);   /* nothing new: current, with its version */
+    ck_assert_int_eq(a.rc, 0); /* nothing new: current, with its version */
     ck_assert_int_eq(a.version, 1);
     publish("demo", 2, 2);
     a = ask("demo", 0);
@@ -249,7 +258,7 @@ START_TEST(refused_version_keeps_serving)
     start(0);
     publish_corrupt("demo", 2);
     struct answer a = ask("demo", 0);
-    ck_assert_int_lt(a.rc, 0);   /* an admin request reports the refusal */
+    ck_assert_int_lt(a.rc, 0); /* an admin request reports the refusal */
     ck_assert_msg(a.msg[0] != '\0', "a refusal says why");
     ck_assert_int_eq(served("demo"), 1);
     ck_assert_int_eq(registry_refused(srv.reg, "demo", 2), 1);
@@ -271,16 +280,16 @@ START_TEST(exact_version_pins_and_latest_unpins)
     publish("demo", 2, 2);
     struct answer a = ask("demo", 0);
     ck_assert_int_eq(a.version, 2);
-    a = ask("demo", 1);   /* rollback: exactly version 1, pinned on this replica */
+    a = ask("demo", 1); /* rollback: exactly version 1, pinned on this replica */
     ck_assert_int_eq(a.rc, 1);
     ck_assert_int_eq(a.version, 1);
     ck_assert_int_eq(served("demo"), 1);
     /* a watch-style request (no callback) leaves the pinned version alone */
     publish("demo", 3, 3);
     ck_assert_uint_gt(reload_request("demo", 0, NULL, NULL), 0);
-    a = ask("demo", 0);   /* queued behind it: answered after it ran */
+    a = ask("demo", 0); /* queued behind it: answered after it ran */
     ck_assert_int_eq(served("demo"), 1);
-    a = ask("demo", -1);  /* "latest": drop the pin, follow the repository */
+    a = ask("demo", -1); /* "latest": drop the pin, follow the repository */
     ck_assert_int_eq(a.rc, 1);
     ck_assert_int_eq(a.version, 3);
     ck_assert_int_eq(served("demo"), 3);
@@ -300,12 +309,12 @@ START_TEST(queue_merges_limits_and_cancels)
     uint64_t t1 = reload_request("demo", 0, NULL, NULL);
     uint64_t t2 = reload_request("demo", 0, NULL, NULL);
     ck_assert_uint_gt(t1, 0);
-    ck_assert_uint_eq(t2, t1);   /* a watch event for a queued name adds nothing */
+    ck_assert_uint_eq(t2, t1); /* a watch event for a queued name adds nothing */
     struct answer cancelled = {0}, kept[70];
     memset(kept, 0, sizeof kept);
     uint64_t tc = reload_request("demo", 0, done, &cancelled);
     ck_assert_uint_gt(tc, 0);
-    ck_assert_uint_ne(tc, t1);   /* an admin request is never merged */
+    ck_assert_uint_ne(tc, t1); /* an admin request is never merged */
     int queued = 2, refused = 0;
     for (int i = 0; i < 70; i++) {
         if (reload_request("demo", 0, done, &kept[i]))
@@ -313,7 +322,7 @@ START_TEST(queue_merges_limits_and_cancels)
         else
             refused++;
     }
-    ck_assert_int_eq(queued, 64);   /* MAX_QUEUED */
+    ck_assert_int_eq(queued, 64); /* MAX_QUEUED */
     ck_assert_int_eq(refused, 8);
     char longname[REPO_NAME_MAX + 2];
     memset(longname, 'x', sizeof longname - 1);
@@ -321,10 +330,10 @@ START_TEST(queue_merges_limits_and_cancels)
     ck_assert_uint_eq(reload_request(longname, 0, done, &kept[69]), 0);
     reload_cancel(tc);
     run_until(answered, &kept[61], "the last queued request");
-    ck_assert_int_eq(cancelled.called, 0);   /* cancelled: never called */
-    ck_assert_int_eq(kept[0].rc, 0);        /* the merged watch job loaded version 2 first */
+    ck_assert_int_eq(cancelled.called, 0); /* cancelled: never called */
+    ck_assert_int_eq(kept[0].rc, 0);       /* the merged watch job loaded version 2 first */
     ck_assert_int_eq(kept[0].version, 2);
-    ck_assert_int_eq(kept[62].called, 0);    /* refused ones were never queued */
+    ck_assert_int_eq(kept[62].called, 0); /* refused ones were never queued */
     ck_assert_int_eq(served("demo"), 2);
     stop();
 }
@@ -343,9 +352,9 @@ START_TEST(stop_answers_waiting_requests)
         ck_assert_int_eq(a[i].rc, ENC_EBUSY);
         ck_assert_str_eq(a[i].msg, "shutting down");
     }
-    ck_assert_uint_eq(reload_request("demo", 0, done, &a[0]), 0);   /* stopped: refused */
+    ck_assert_uint_eq(reload_request("demo", 0, done, &a[0]), 0); /* stopped: refused */
     uv_run(&loop, UV_RUN_DEFAULT);
-    ck_assert_int_eq(a[0].called, 1);   /* ... and never answered twice */
+    ck_assert_int_eq(a[0].called, 1); /* ... and never answered twice */
     ck_assert_int_eq(uv_loop_close(&loop), 0);
     registry_free(srv.reg);
     tu_rmrf(repo);
@@ -369,13 +378,13 @@ END_TEST
 START_TEST(watch_loads_what_appears)
 {
     start(1);
-    publish("demo", 2, 2);   /* a new version in a watched model directory */
+    publish("demo", 2, 2); /* a new version in a watched model directory */
     struct want w = {"demo", 2};
     run_until(serving, &w, "the watched version");
-    publish("fresh", 1, 1);  /* a new model directory in the watched repository */
+    publish("fresh", 1, 1); /* a new model directory in the watched repository */
     struct want f = {"fresh", 1};
     run_until(serving, &f, "the new model directory");
-    publish_corrupt("demo", 3);   /* tried, refused: version 2 keeps serving */
+    publish_corrupt("demo", 3); /* tried, refused: version 2 keeps serving */
     struct want r3 = {"demo", 3};
     run_until(refused, &r3, "the refusal of a corrupt version");
     ck_assert_int_eq(served("demo"), 2);
@@ -409,7 +418,7 @@ START_TEST(stuck_load_is_abandoned)
     hang_release();
     struct want w = {"stuck", 1};
     run_until(serving, &w, "the abandoned load's version");
-    ck_assert_int_eq(a.called, 1);   /* answered once */
+    ck_assert_int_eq(a.called, 1); /* answered once */
     stop();
 }
 END_TEST
@@ -425,8 +434,8 @@ START_TEST(abandoned_load_superseded_is_dropped)
     publish("demo", 3, 3);
     hang_on("demo", 3);
     struct answer a = {0};
-    ck_assert_uint_gt(reload_request("demo", 3, done, &a), 0);   /* pin 3: hangs */
-    struct answer b = ask("demo", 2);   /* queued behind it: answered once it is abandoned */
+    ck_assert_uint_gt(reload_request("demo", 3, done, &a), 0); /* pin 3: hangs */
+    struct answer b = ask("demo", 2); /* queued behind it: answered once it is abandoned */
     ck_assert_int_eq(a.rc, ENC_EBUSY);
     ck_assert_int_eq(b.rc, 1);
     ck_assert_int_eq(b.version, 2);

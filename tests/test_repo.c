@@ -96,15 +96,15 @@ START_TEST(versions_listed_and_ordered)
     put_version("m/1", "a");
     put_version("m/10", "b");
     put_version("m/2", "c");
-    put_version("m/999999999999999999", "d");   /* 18 digits: the largest accepted */
+    put_version("m/999999999999999999", "d"); /* 18 digits: the largest accepted */
     /* none of these is a version */
     put_version("m/0", "x");
     put_version("m/007", "x");
     put_version("m/-3", "x");
     put_version("m/3a", "x");
-    put_version("m/1000000000000000000", "x");   /* 19 digits */
+    put_version("m/1000000000000000000", "x"); /* 19 digits */
     put_version("m/.tmp-abc123", "x");
-    ck_assert_int_eq(tu_mkdirs(at("m/4")), 0);   /* a version directory without its file */
+    ck_assert_int_eq(tu_mkdirs(at("m/4")), 0); /* a version directory without its file */
     ck_assert_int_eq(tu_write_file(at("m/5"), "plain file", 10), 0);
     int64_t *v;
     size_t n;
@@ -138,7 +138,7 @@ START_TEST(models_listed)
 {
     put_version("zeta/1", "a");
     put_version("alpha/1", "a");
-    ck_assert_int_eq(tu_mkdirs(at("no-versions-yet")), 0);   /* listed: a model may come */
+    ck_assert_int_eq(tu_mkdirs(at("no-versions-yet")), 0); /* listed: a model may come */
     ck_assert_int_eq(tu_mkdirs(at(".hidden")), 0);
     ck_assert_int_eq(tu_mkdirs(at("bad name")), 0);
     ck_assert_int_eq(tu_write_file(at("file"), "x", 1), 0);
@@ -197,7 +197,7 @@ START_TEST(resolve)
     ck_assert_int_eq(repo_resolve(at("repo/m/2"), &path, NULL, NULL, &err), ENC_ENOTFOUND);
     ck_assert_ptr_null(path);
     ck_assert_ptr_nonnull(strstr(err.msg, "repo/m/2"));
-    ck_assert_int_eq(tu_mkdirs(at("repo/m/7")), 0);   /* a version directory without its file */
+    ck_assert_int_eq(tu_mkdirs(at("repo/m/7")), 0); /* a version directory without its file */
     ck_assert_int_eq(repo_resolve(at("repo/m/7"), &path, NULL, NULL, &err), ENC_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, ST_FILE_NAME));
     ck_assert_int_eq(tu_mkdirs(at("repo/empty")), 0);
@@ -223,9 +223,9 @@ START_TEST(publish)
     ck_assert_int_eq(v, 1);
     ck_assert_int_eq(repo_publish(w, at("repo/m"), 0, &v, &err), 0);
     ck_assert_int_eq(v, 2);
-    ck_assert_int_eq(repo_publish(w, at("repo/m"), 7, &v, &err), 0);   /* an explicit one */
+    ck_assert_int_eq(repo_publish(w, at("repo/m"), 7, &v, &err), 0); /* an explicit one */
     ck_assert_int_eq(v, 7);
-    ck_assert_int_eq(repo_publish(w, at("repo/m"), 0, &v, &err), 0);   /* after the highest */
+    ck_assert_int_eq(repo_publish(w, at("repo/m"), 0, &v, &err), 0); /* after the highest */
     ck_assert_int_eq(v, 8);
     /* what was published opens as a safetensors file */
     st_file *f;
@@ -244,8 +244,8 @@ START_TEST(publish)
     ck_assert_int_eq(repo_publish(w, "s3://bucket/m", 0, &v, &err), ENC_EUNSUPPORTED);
     no_temp_left(at("repo/m"));
     /* a file copied in the same way */
-    ck_assert_int_eq(repo_publish_file(at("repo/m/1/" ST_FILE_NAME), at("repo/copy"), 0, &v,
-                                       &err), 0);
+    ck_assert_int_eq(repo_publish_file(at("repo/m/1/" ST_FILE_NAME), at("repo/copy"), 0, &v, &err),
+                     0);
     ck_assert_int_eq(v, 1);
     size_t a_len, b_len;
     char *a = tu_read_file(at("repo/m/1/" ST_FILE_NAME), &a_len);
@@ -297,15 +297,15 @@ START_TEST(pins)
     int64_t v = -1;
     enc_err err = {0};
     ck_assert_int_eq(repo_read_pin(at("m"), &v, &err), 0);
-    ck_assert_int_eq(v, 0);   /* no pin file */
+    ck_assert_int_eq(v, 0); /* no pin file */
     ck_assert_int_eq(repo_read_pin(at("missing"), &v, &err), 0);
     ck_assert_int_eq(v, 0);
     ck_assert_int_eq(repo_write_pin(at("m"), 1, &err), 0);
     ck_assert_int_eq(repo_read_pin(at("m"), &v, &err), 0);
     ck_assert_int_eq(v, 1);
-    ck_assert_int_eq(repo_write_pin(at("m"), 3, &err), ENC_ENOTFOUND);   /* not in the repo */
+    ck_assert_int_eq(repo_write_pin(at("m"), 3, &err), ENC_ENOTFOUND); /* not in the repo */
     ck_assert_int_eq(repo_read_pin(at("m"), &v, &err), 0);
-    ck_assert_int_eq(v, 1);   /* unchanged */
+    ck_assert_int_eq(v, 1); /* unchanged */
     /* written by hand: surrounding whitespace is fine, anything else is refused */
     ck_assert_int_eq(tu_write_file(at("m/pinned"), " \t2\r\n", 5), 0);
     ck_assert_int_eq(repo_read_pin(at("m"), &v, &err), 0);
@@ -317,9 +317,9 @@ START_TEST(pins)
         ck_assert_ptr_nonnull(strstr(err.msg, "pinned"));
         ck_assert_int_eq(v, 0);
     }
-    ck_assert_int_eq(repo_write_pin(at("m"), 0, &err), 0);   /* unpin */
+    ck_assert_int_eq(repo_write_pin(at("m"), 0, &err), 0); /* unpin */
     ck_assert(!exists(at("m/pinned")));
-    ck_assert_int_eq(repo_write_pin(at("m"), 0, &err), 0);   /* twice is fine */
+    ck_assert_int_eq(repo_write_pin(at("m"), 0, &err), 0); /* twice is fine */
 }
 END_TEST
 
@@ -336,7 +336,7 @@ START_TEST(prune_and_remove)
     ck_assert_int_eq(repo_prune(at("m"), 0, &removed, &err), ENC_EINVAL);
     ck_assert_int_eq(repo_write_pin(at("m"), 2, &err), 0);
     ck_assert_int_eq(repo_prune(at("m"), 2, &removed, &err), 0);
-    ck_assert_int_eq(removed, 2);   /* 1 and 3; 2 is pinned; 4 and 5 are kept */
+    ck_assert_int_eq(removed, 2); /* 1 and 3; 2 is pinned; 4 and 5 are kept */
     int64_t *v;
     size_t n;
     ck_assert_int_eq(repo_list_versions(at("m"), &v, &n, &err), 0);
@@ -345,7 +345,7 @@ START_TEST(prune_and_remove)
     ck_assert_int_eq(v[1], 4);
     ck_assert_int_eq(v[2], 5);
     free(v);
-    ck_assert(!exists(at("m/3")));   /* with its extra file */
+    ck_assert(!exists(at("m/3"))); /* with its extra file */
     ck_assert_int_eq(repo_prune(at("m"), 10, &removed, &err), 0);
     ck_assert_int_eq(removed, 0);
     ck_assert_int_eq(repo_remove_version(at("m"), 4, &err), 0);

@@ -10,7 +10,7 @@
 /* Reference outputs of Vigna's splitmix64.c for the state 1234567 (also
  * Rosetta Code's "Pseudo-random numbers/Splitmix64" task). */
 static const uint64_t ref_1234567[5] = {
-    6457827717110365317ull, 3203168211198807973ull, 9817491932198370423ull,
+    6457827717110365317ull, 3203168211198807973ull,  9817491932198370423ull,
     4593380528125082431ull, 16408922859458223821ull,
 };
 
@@ -64,7 +64,7 @@ START_TEST(units_and_ranges)
         ck_assert(u >= 0 && u < 1);
         sum += u;
     }
-    for (int k = 0; k < 7; k++)   /* 10000 expected, sd ~93: far outside 9 sd fails */
+    for (int k = 0; k < 7; k++) /* 10000 expected, sd ~93: far outside 9 sd fails */
         ck_assert_msg(counts[k] > 9000 && counts[k] < 11000, "bucket %d: %zu", k, counts[k]);
     ck_assert_msg(fabs(sum / 70000 - 0.5) < 0.01, "mean %g", sum / 70000);
 }
@@ -83,7 +83,7 @@ START_TEST(shuffle_is_fisher_yates)
         b[i - 1] = b[j];
         b[j] = t;
     }
-    ck_assert_uint_eq(s1, s2);   /* 49 draws */
+    ck_assert_uint_eq(s1, s2); /* 49 draws */
     int seen[50] = {0}, moved = 0;
     for (size_t i = 0; i < 50; i++) {
         ck_assert_uint_eq(a[i], b[i]);
@@ -91,9 +91,9 @@ START_TEST(shuffle_is_fisher_yates)
         moved += a[i] != i;
     }
     for (size_t i = 0; i < 50; i++)
-        ck_assert_int_eq(seen[i], 1);   /* a permutation */
+        ck_assert_int_eq(seen[i], 1); /* a permutation */
     ck_assert_int_gt(moved, 40);
-    rng_shuffle(a, 1, &s1);   /* 0 or 1 element: no draw */
+    rng_shuffle(a, 1, &s1); /* 0 or 1 element: no draw */
     rng_shuffle(a, 0, &s1);
     ck_assert_uint_eq(s1, s2);
 }

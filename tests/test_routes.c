@@ -41,12 +41,13 @@ START_TEST(every_row_is_well_formed_and_reachable)
                           !strcmp(rt->method, "PUT") || !strcmp(rt->method, "DELETE"),
                       "%s %s: method", rt->method, rt->pattern);
         ck_assert_msg(rt->scope == SCOPE_OPEN || rt->scope == SCOPE_INFER ||
-                          rt->scope == SCOPE_ADMIN, "%s %s: scope", rt->method, rt->pattern);
+                          rt->scope == SCOPE_ADMIN,
+                      "%s %s: scope", rt->method, rt->pattern);
         /* braces balanced, no empty {} */
         for (const char *p = rt->pattern; (p = strchr(p, '{')) != NULL; p++) {
             const char *c = strchr(p, '}');
-            ck_assert_msg(c && c > p + 1 && !memchr(p + 1, '{', (size_t)(c - p - 1)),
-                          "%s: braces", rt->pattern);
+            ck_assert_msg(c && c > p + 1 && !memchr(p + 1, '{', (size_t)(c - p - 1)), "%s: braces",
+                          rt->pattern);
         }
         /* the row itself answers its own path (no earlier row shadows it) */
         char path[512];
@@ -196,8 +197,7 @@ START_TEST(scopes)
     ck_assert_int_eq(match("GET", "/metrics", &r, &status, allow)->scope, SCOPE_OPEN);
     ck_assert_int_eq(match("POST", "/v1/models/x:recommend", &r, &status, allow)->scope,
                      SCOPE_INFER);
-    ck_assert_int_eq(match("POST", "/v1/models/x:reload", &r, &status, allow)->scope,
-                     SCOPE_ADMIN);
+    ck_assert_int_eq(match("POST", "/v1/models/x:reload", &r, &status, allow)->scope, SCOPE_ADMIN);
     /* every route that changes state (PUT, DELETE, :reload) needs the admin token */
     for (const struct route *rt = http_routes; rt->method; rt++)
         if (!strcmp(rt->method, "PUT") || !strcmp(rt->method, "DELETE") ||

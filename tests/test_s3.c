@@ -23,7 +23,7 @@ START_TEST(urls)
     free(b);
     free(p);
     ck_assert_int_eq(s3_parse_url("http://x/y", &b, &p, &err), ENC_EINVAL);
-    ck_assert_int_eq(s3_parse_url("s3://ab/x", &b, &p, &err), ENC_EINVAL);   /* too short */
+    ck_assert_int_eq(s3_parse_url("s3://ab/x", &b, &p, &err), ENC_EINVAL); /* too short */
     ck_assert_int_eq(s3_parse_url("s3://Bad_Bucket!/x", &b, &p, &err), ENC_EINVAL);
 }
 END_TEST
@@ -46,16 +46,18 @@ START_TEST(xml_tags_and_sts)
     char id[32], secret[32], token[32];
     int64_t exp = 0;
     enc_err err = {0};
-    ck_assert_int_eq(s3_parse_sts(sts, id, sizeof id, secret, sizeof secret, token, sizeof token,
-                                  &exp, &err), 0);
+    ck_assert_int_eq(
+        s3_parse_sts(sts, id, sizeof id, secret, sizeof secret, token, sizeof token, &exp, &err),
+        0);
     ck_assert_str_eq(id, "ASIAX");
     ck_assert_str_eq(secret, "sec/ret");
     ck_assert_str_eq(token, "tok+en==");
     ck_assert_int_eq(exp, 1893553445);
     const char *denied = "<ErrorResponse><Error><Code>AccessDenied</Code>"
                          "<Message>Not authorized</Message></Error></ErrorResponse>";
-    ck_assert_int_eq(s3_parse_sts(denied, id, sizeof id, secret, sizeof secret, token,
-                                  sizeof token, &exp, &err), ENC_EFORBIDDEN);
+    ck_assert_int_eq(
+        s3_parse_sts(denied, id, sizeof id, secret, sizeof secret, token, sizeof token, &exp, &err),
+        ENC_EFORBIDDEN);
     ck_assert_msg(strstr(err.msg, "AccessDenied: Not authorized") != NULL, "%s", err.msg);
 }
 END_TEST

@@ -32,7 +32,7 @@ START_TEST(round_trip)
 {
     size_t len;
     unsigned char *buf = make_file(&len);
-    ck_assert_uint_eq((8 + (buf[0] | buf[1] << 8)) % 8, 0);   /* data block 8-aligned */
+    ck_assert_uint_eq((8 + (buf[0] | buf[1] << 8)) % 8, 0); /* data block 8-aligned */
     st_file *f;
     enc_err err = {0};
     ck_assert_int_eq(st_open_buffer(buf, len, &f, &err), 0);
@@ -121,7 +121,7 @@ START_TEST(corrupted_data_refused)
 {
     size_t len;
     unsigned char *buf = make_file(&len);
-    buf[len - 1] ^= 0x5a;   /* flip bits in the data block */
+    buf[len - 1] ^= 0x5a; /* flip bits in the data block */
     st_file *f = NULL;
     enc_err err = {0};
     ck_assert_int_eq(st_open_buffer(buf, len, &f, &err), ENC_ECHECKSUM);
@@ -156,17 +156,21 @@ START_TEST(lying_headers_refused)
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", 16, "needs 12 bytes"},
         {"{\"a\":{\"dtype\":\"Q8\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4, "dtype"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, "shape[0]"},
-        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,4]}}", 4, "overflow"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,4]}}",
+         4, "overflow"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,0]}}", 4, "outside"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
-         "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}", 4, "overlap"},
+         "\"b\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[1,3]}}",
+         4, "overlap"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 4, "cover"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},\"a\":1}", 2, "JSON"},
         {"[1,2,3]", 0, "object"},
         {"{\"__metadata__\":{\"x\":1}}", 0, "not a string"},
-        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1, "dims"},
+        {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1,
+         "dims"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[1,5]},"
-         "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 5, "aligned"},
+         "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
+         5, "aligned"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         memset(&err, 0, sizeof err);
@@ -253,7 +257,8 @@ START_TEST(header_cap)
                               exact = {(size_t)hlen, ST_DEFAULT_READ_MAX};
     ck_assert_int_eq(st_open_with(path, &small, &f, &err), ENC_EFORMAT);
     ck_assert_ptr_null(f);
-    ck_assert_msg(strstr(err.msg, "max_model_header_bytes") && strstr(err.msg, path), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "max_model_header_bytes") && strstr(err.msg, path), "%s",
+                  err.msg);
     ck_assert_int_eq(st_open_with(path, &exact, &f, &err), 0);
     st_close(f);
     free(buf);

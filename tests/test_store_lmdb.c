@@ -57,7 +57,7 @@ START_TEST(reopen_keeps_everything)
     s = open_at(dir, 0, 0, &err, &rc);
     size_t acc, dup;
     ck_assert_int_eq(evstore_append(s, &ev, 1, T0, &acc, &dup, &err), 0);
-    ck_assert_uint_eq(dup, 1);   /* the id is remembered across restarts */
+    ck_assert_uint_eq(dup, 1); /* the id is remembered across restarts */
     evstore_close(s);
 }
 END_TEST
@@ -146,7 +146,7 @@ START_TEST(acknowledged_survives_kill)
             struct ev_event ev = sc_ev("killed", "i", "play", id, T0);
             if (evstore_append(s, &ev, 1, T0, NULL, NULL, &err) != 0)
                 _exit(4);
-            if (write(fds[1], &i, sizeof i) != sizeof i)   /* acknowledged */
+            if (write(fds[1], &i, sizeof i) != sizeof i) /* acknowledged */
                 _exit(5);
         }
     }
@@ -169,7 +169,7 @@ START_TEST(acknowledged_survives_kill)
     struct evstore_stats st;
     ck_assert_int_eq(evstore_stats(s, &st, &err), 0);
     ck_assert_int_ge(st.events, last + 1);
-    ck_assert_int_le(st.events, last + 2);   /* at most one committed, not acknowledged */
+    ck_assert_int_le(st.events, last + 2); /* at most one committed, not acknowledged */
     evstore_close(s);
 }
 END_TEST
@@ -206,20 +206,21 @@ START_TEST(log_and_merge)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", sc_location());
-    struct evstore *s = open_merging(dir, 1000000, 4);   /* no merge by size */
+    struct evstore *s = open_merging(dir, 1000000, 4); /* no merge by size */
     enc_err err = {0};
     struct ev_event ev[3] = {sc_ev("u", "a", "play", "k1", T0), sc_ev("u", "b", "play", "k2", T0),
                              sc_ev("v", "a", "like", NULL, T0)};
     size_t acc, dup;
     ck_assert_int_eq(evstore_append(s, ev, 3, T0, &acc, &dup, &err), 0);
-    ck_assert_int_eq(evstore_compact(s, T0, NULL, &err), 0);   /* merges: k1, k2 indexed */
+    ck_assert_int_eq(evstore_compact(s, T0, NULL, &err), 0); /* merges: k1, k2 indexed */
     struct ev_event more[4] = {sc_ev("u", "c", "play", "k3", T0), sc_ev("u", "d", "play", "k1", T0),
-                               sc_ev("w", "c", "play", NULL, T0), sc_ev("u", "e", "play", NULL, T0)};
+                               sc_ev("w", "c", "play", NULL, T0),
+                               sc_ev("u", "e", "play", NULL, T0)};
     ck_assert_int_eq(evstore_append(s, more, 4, T0, &acc, &dup, &err), 0);
-    ck_assert_uint_eq(acc, 3);   /* k1 is in the index */
+    ck_assert_uint_eq(acc, 3); /* k1 is in the index */
     ck_assert_uint_eq(dup, 1);
     ck_assert_int_eq(evstore_append(s, more, 1, T0, &acc, &dup, &err), 0);
-    ck_assert_uint_eq(dup, 1);   /* k3 is in the log */
+    ck_assert_uint_eq(dup, 1); /* k3 is in the log */
     /* u: e, c (log) then b, a (index); the cap (4) holds on reads */
     struct sc_list l = sc_user(s, "u", 0);
     ck_assert_int_eq(l.n, 4);
@@ -233,7 +234,7 @@ START_TEST(log_and_merge)
     ck_assert_int_eq(sc_item(s, "a").n, 2);
     int items = 0;
     ck_assert_int_eq(evstore_event_items(s, count_items, &items, &err), 0);
-    ck_assert_int_eq(items, 4);   /* a, b (index), a, c, e (log): each once */
+    ck_assert_int_eq(items, 4); /* a, b (index), a, c, e (log): each once */
     struct evstore_stats st;
     ck_assert_int_eq(evstore_stats(s, &st, &err), 0);
     ck_assert_int_eq(st.events, 6);
@@ -262,11 +263,12 @@ START_TEST(log_and_merge)
     size_t removed = 0;
     ck_assert_int_eq(evstore_erase_user(s, "w", 1, T0, &removed, &err), 0);
     ck_assert_uint_eq(removed, 1);
-    ck_assert_int_eq(sc_item(s, "a").n, 1);   /* u's "a" was capped away at the merge */
+    ck_assert_int_eq(sc_item(s, "a").n, 1); /* u's "a" was capped away at the merge */
     ck_assert_int_eq(evstore_stats(s, &st, &err), 0);
-    ck_assert_int_eq(st.events, 4);   /* u: b, c, e; v: a */
+    ck_assert_int_eq(st.events, 4); /* u: b, c, e; v: a */
     /* merge_events 2: merged by the writer after this request */
-    struct ev_event last[2] = {sc_ev("x", "f", "play", NULL, T0), sc_ev("x", "g", "play", NULL, T0)};
+    struct ev_event last[2] = {sc_ev("x", "f", "play", NULL, T0),
+                               sc_ev("x", "g", "play", NULL, T0)};
     ck_assert_int_eq(evstore_append(s, last, 2, T0, NULL, NULL, &err), 0);
     ck_assert_int_eq(sc_user(s, "x", 0).n, 2);
     evstore_close(s);

@@ -75,7 +75,7 @@ static int start_redis(void)
         _exit(127);
     }
     waitpid(pid, NULL, 0);
-    for (int i = 0; i < 400; i++) {   /* 20 s: the machine may be busy */
+    for (int i = 0; i < 400; i++) { /* 20 s: the machine may be busy */
         if (rcmd_ok("PING"))
             return ours() ? 0 : -1;
         struct timespec ts = {0, 50 * 1000 * 1000};
@@ -108,8 +108,8 @@ static double now_s(void)
 
 START_TEST(bad_urls)
 {
-    static const char *bad[] = {"redis://", "redis://:6379", "redis://h:0", "redis://h:99999",
-                                "redis://h:12x", "redis://h:1/db"};
+    static const char *bad[] = {"redis://",        "redis://:6379", "redis://h:0",
+                                "redis://h:99999", "redis://h:12x", "redis://h:1/db"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct evstore_options o;
         evstore_options_default(&o);
@@ -260,7 +260,7 @@ START_TEST(replica_too_far_behind_resyncs)
     ck_assert_int_ge(gate_wait(&g, &g.warm, 1), 1);
     struct ev_event gate = sc_ev("gate", "x", "play", NULL, T0);
     ck_assert_int_eq(evstore_append(a, &gate, 1, T0, NULL, NULL, &err), 0);
-    ck_assert_int_eq(gate_wait(&g, &g.held, 1), 1);   /* b's watcher is held */
+    ck_assert_int_eq(gate_wait(&g, &g.held, 1), 1); /* b's watcher is held */
     pthread_mutex_lock(&g.lock);
     int resyncs = g.resync;
     pthread_mutex_unlock(&g.lock);
@@ -305,7 +305,7 @@ START_TEST(redis_down_and_back)
     pthread_mutex_lock(&seen.lock);
     seen.resync = 0;
     pthread_mutex_unlock(&seen.lock);
-    ck_assert_int_eq(start_redis(), 0);   /* AOF: what was acknowledged is back */
+    ck_assert_int_eq(start_redis(), 0); /* AOF: what was acknowledged is back */
     int ok = 0;
     for (int i = 0; i < 300 && !ok; i++) {
         ok = evstore_ping(s, &err) == 0;
@@ -329,7 +329,7 @@ int main(void)
 {
     int need = tu_need("redis-server", "command -v redis-server");
     if (need)
-        return need;   /* 77: skipped; 1 under CI=true (scripts/deps.sh installs it) */
+        return need; /* 77: skipped; 1 under CI=true (scripts/deps.sh installs it) */
     if (!(base = tu_tmpdir()))
         return 1;
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
@@ -350,7 +350,7 @@ int main(void)
     tcase_add_test(tc, bad_urls);
     tcase_add_test(tc, replicas_hear_each_other);
     tcase_add_test(tc, replica_too_far_behind_resyncs);
-    tcase_add_test(tc, redis_down_and_back);   /* last: it restarts the server */
+    tcase_add_test(tc, redis_down_and_back); /* last: it restarts the server */
     suite_add_tcase(s, tc);
     int rc = tu_run(s);
     stop_redis();

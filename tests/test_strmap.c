@@ -13,21 +13,21 @@
 START_TEST(add_find_key)
 {
     strmap m = {0};
-    ck_assert_int_eq(strmap_find(&m, "x", 1), -1);   /* empty map, no table yet */
+    ck_assert_int_eq(strmap_find(&m, "x", 1), -1); /* empty map, no table yet */
     ck_assert_int_eq(strmap_add(&m, "alice", 5), 0);
     ck_assert_int_eq(strmap_add(&m, "bob", 3), 1);
-    ck_assert_int_eq(strmap_add(&m, "alice", 5), 0);   /* existing: same id */
-    ck_assert_int_eq(strmap_add(&m, "", 0), 2);        /* the empty key is a key */
-    ck_assert_int_eq(strmap_add(&m, "al", 2), 3);      /* a prefix is another key */
+    ck_assert_int_eq(strmap_add(&m, "alice", 5), 0); /* existing: same id */
+    ck_assert_int_eq(strmap_add(&m, "", 0), 2);      /* the empty key is a key */
+    ck_assert_int_eq(strmap_add(&m, "al", 2), 3);    /* a prefix is another key */
     ck_assert_uint_eq(strmap_size(&m), 4);
     ck_assert_int_eq(strmap_find(&m, "bob", 3), 1);
     ck_assert_int_eq(strmap_find(&m, "", 0), 2);
-    ck_assert_int_eq(strmap_find(&m, "alicex", 5), 0);  /* length decides, not a NUL */
+    ck_assert_int_eq(strmap_find(&m, "alicex", 5), 0); /* length decides, not a NUL */
     ck_assert_int_eq(strmap_find(&m, "carol", 5), -1);
     size_t len;
     const char *k = strmap_key(&m, 1, &len);
     ck_assert_uint_eq(len, 3);
-    ck_assert_str_eq(k, "bob");   /* owned keys are NUL-terminated */
+    ck_assert_str_eq(k, "bob"); /* owned keys are NUL-terminated */
     k = strmap_key(&m, 2, &len);
     ck_assert_uint_eq(len, 0);
     ck_assert_str_eq(k, "");
@@ -38,9 +38,9 @@ START_TEST(add_find_key)
     ck_assert_uint_gt(strmap_mem(&m), 0);
     strmap_clear(&m);
     ck_assert_uint_eq(strmap_size(&m), 0);
-    ck_assert_int_eq(strmap_add(&m, "again", 5), 0);   /* reusable after clear */
+    ck_assert_int_eq(strmap_add(&m, "again", 5), 0); /* reusable after clear */
     strmap_clear(&m);
-    strmap_clear(&m);   /* idempotent */
+    strmap_clear(&m); /* idempotent */
 }
 END_TEST
 
@@ -69,7 +69,7 @@ START_TEST(growth_keeps_every_key)
         ck_assert_int_eq(strmap_add(&m, buf, (size_t)len), (int64_t)i);
     }
     ck_assert_uint_eq(strmap_size(&m), n);
-    ck_assert_uint_ge(m.mask + 1, 2 * n);   /* at most half full */
+    ck_assert_uint_ge(m.mask + 1, 2 * n); /* at most half full */
     for (size_t i = 0; i < n; i += 7) {
         int len = snprintf(buf, sizeof buf, "user-%zu", i * 7919);
         ck_assert_int_eq(strmap_find(&m, buf, (size_t)len), (int64_t)i);
@@ -96,9 +96,9 @@ START_TEST(index_borrows_and_finds_duplicates)
     ck_assert_int_eq(strmap_find(&m, "abc", 3), 3);
     ck_assert_int_eq(strmap_find(&m, "1", 1), -1);
     size_t len;
-    ck_assert_ptr_eq(strmap_key(&m, 3, &len), bytes + 3);   /* nothing copied */
+    ck_assert_ptr_eq(strmap_key(&m, 3, &len), bytes + 3); /* nothing copied */
     ck_assert_uint_eq(len, 3);
-    ck_assert_int_eq(strmap_add(&m, "new", 3), ENC_EINVAL);   /* borrowed keys: no adds */
+    ck_assert_int_eq(strmap_add(&m, "new", 3), ENC_EINVAL); /* borrowed keys: no adds */
     strmap_clear(&m);
 
     /* "a", "b", "a": the third repeats the first */
@@ -108,7 +108,7 @@ START_TEST(index_borrows_and_finds_duplicates)
     ck_assert_uint_eq(dup, 2);
     ck_assert_int_eq(strmap_find(&m, "a", 1), 0);
     strmap_clear(&m);
-    ck_assert_int_eq(strmap_index(&m, b2, o2, 0, NULL), 0);   /* empty table */
+    ck_assert_int_eq(strmap_index(&m, b2, o2, 0, NULL), 0); /* empty table */
     ck_assert_int_eq(strmap_find(&m, "a", 1), -1);
     strmap_clear(&m);
 }

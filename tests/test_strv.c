@@ -15,7 +15,7 @@ START_TEST(copies)
     ck_assert_ptr_nonnull(v);
     ck_assert_str_eq(v[0], "setosa");
     ck_assert_str_eq(v[1], "");
-    ck_assert_ptr_ne(v[2], src[2]);   /* copies, not the same strings */
+    ck_assert_ptr_ne(v[2], src[2]); /* copies, not the same strings */
     strv_free(v, 3);
     v = strv_dup(NULL, 3, "f");
     ck_assert_str_eq(v[0], "f0");
@@ -24,7 +24,7 @@ START_TEST(copies)
     v = strv_dup(NULL, 2, NULL);
     ck_assert_str_eq(v[1], "1");
     strv_free(v, 2);
-    v = strv_dup(src, 0, NULL);   /* an empty array is not a failure */
+    v = strv_dup(src, 0, NULL); /* an empty array is not a failure */
     ck_assert_ptr_nonnull(v);
     strv_free(v, 0);
     strv_free(NULL, 5);
@@ -46,15 +46,15 @@ START_TEST(growable)
     for (int i = 0; i < 100; i++) {
         char buf[16];
         int n = snprintf(buf, sizeof buf, "id-%d!", i);
-        ck_assert_int_eq(strv_push(&a, buf, (size_t)n - 1), 0);   /* a span: no '!' */
+        ck_assert_int_eq(strv_push(&a, buf, (size_t)n - 1), 0); /* a span: no '!' */
     }
     ck_assert_uint_eq(a.n, 100);
     ck_assert_str_eq(a.v[0], "id-0");
     ck_assert_str_eq(a.v[99], "id-99");
     char *own = strdup("mine");
     ck_assert_int_eq(strv_push_owned(&a, own), 0);
-    ck_assert_ptr_eq(a.v[100], own);   /* taken, not copied */
-    ck_assert_int_eq(strv_push_owned(&a, NULL), ENC_ENOMEM);   /* a failed allocation */
+    ck_assert_ptr_eq(a.v[100], own);                         /* taken, not copied */
+    ck_assert_int_eq(strv_push_owned(&a, NULL), ENC_ENOMEM); /* a failed allocation */
     ck_assert_uint_eq(a.n, 101);
     strv_clear(&a);
     ck_assert_uint_eq(a.n, 0);
@@ -77,7 +77,7 @@ START_TEST(mem_and_json)
     a = strv_json(NULL, 0);
     ck_assert_uint_eq(json_array_size(a), 0);
     json_decref(a);
-    char *bad[] = {"ok", "\xff"};   /* not UTF-8: jansson refuses the string */
+    char *bad[] = {"ok", "\xff"}; /* not UTF-8: jansson refuses the string */
     ck_assert_ptr_null(strv_json(bad, 2));
 }
 END_TEST

@@ -86,7 +86,7 @@ START_TEST(csv_with_a_header)
     ck_assert_str_eq(d.text[0], "good, even great");
     ck_assert_str_eq(d.text[1], "a \"dull\"\nfilm");
     ck_assert_str_eq(label_of(&d, 1), "negative");
-    ck_assert_int_eq(d.src_line[2], 5);   /* physical lines: the quoted field spans two */
+    ck_assert_int_eq(d.src_line[2], 5); /* physical lines: the quoted field spans two */
     ck_assert_ptr_nonnull(strstr(d.how[0], "CSV with a header"));
     text_data_clear(&d);
     /* three unnamed columns: refused, saying what is needed */
@@ -123,7 +123,7 @@ START_TEST(cp1252_becomes_the_servers_utf8)
     struct tok_span a[16], b[16];
     size_t na = tok_split(d.text[0], d.len[0], a, 16), nb = tok_split(sent, strlen(sent), b, 16);
     ck_assert_uint_eq(na, nb);
-    ck_assert_uint_eq(na, 6);   /* tr\u00e8s bon \u2026 \u201c superbe \u201d */
+    ck_assert_uint_eq(na, 6); /* tr\u00e8s bon \u2026 \u201c superbe \u201d */
     for (size_t i = 0; i < na; i++)
         ck_assert_int_eq(memcmp(d.text[0] + a[i].off, sent + b[i].off, a[i].len), 0);
     /* a model trained on the file answers the UTF-8 sentence from the same
@@ -136,7 +136,7 @@ START_TEST(cp1252_becomes_the_servers_utf8)
     ck_assert_int_lt(tok_vocab_find(m->vocab, "tr\xe8s", 4), 0);
     float prob[2];
     ck_assert_int_eq(text_model_predict(m, "tr\xc3\xa8s", 5, prob, &err), 0);
-    ck_assert_float_gt(prob[1], prob[0]);   /* "pos" is class 1 */
+    ck_assert_float_gt(prob[1], prob[0]); /* "pos" is class 1 */
     text_model_free(m);
     text_data_clear(&d);
 }

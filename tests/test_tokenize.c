@@ -50,11 +50,12 @@ START_TEST(cp1252)
 {
     /* rt-polarity style: 0x92 apostrophe, 0x93/0x94 quotes, 0x85 ellipsis,
      * 0x96 dash, latin-1 0xe9 letter. */
-    const char *s = "it\x92s a \x93" "film\x94\x85 caf\xe9 \x96 ok";
-    ck_assert_str_eq(toks(s, strlen(s)),
-                     "it|\x92|s|a|\x93|film|\x94|\x85|caf\xe9|\x96|ok");
+    const char *s = "it\x92s a \x93"
+                    "film\x94\x85 caf\xe9 \x96 ok";
+    ck_assert_str_eq(toks(s, strlen(s)), "it|\x92|s|a|\x93|film|\x94|\x85|caf\xe9|\x96|ok");
     /* A lone 0xA0 is a no-break space; a truncated UTF-8 lead byte is a letter. */
-    s = "a\xa0" "b \xc3";
+    s = "a\xa0"
+        "b \xc3";
     ck_assert_str_eq(toks(s, strlen(s)), "a|b|\xc3");
 }
 END_TEST
@@ -67,7 +68,7 @@ START_TEST(empty)
     ck_assert_int_eq(tok_grams_build(&g, "", 0, 1, 2), 0);
     ck_assert_uint_eq(g.n, 0);
     ck_assert_int_eq(tok_grams_build(&g, "one", 3, 1, 2), 0);
-    ck_assert_uint_eq(g.n, 1);   /* one unigram, no bigram */
+    ck_assert_uint_eq(g.n, 1); /* one unigram, no bigram */
     tok_grams_clear(&g);
 }
 END_TEST
@@ -158,12 +159,12 @@ START_TEST(vocab)
     ck_assert_int_eq(tok_vocab_find(v, "w4321", 5), 4 + 4321);
     tok_vocab *p;
     ck_assert_int_eq(tok_vocab_prune(v, 2, 0, &p), 0);
-    ck_assert_uint_eq(tok_vocab_size(p), 2);   /* a (3), b (2) */
+    ck_assert_uint_eq(tok_vocab_size(p), 2); /* a (3), b (2) */
     size_t len;
     ck_assert(memcmp(tok_vocab_str(p, 0, &len), "a", 1) == 0 && len == 1);
     ck_assert(memcmp(tok_vocab_str(p, 1, &len), "b", 1) == 0);
     tok_vocab_free(p);
-    ck_assert_int_eq(tok_vocab_prune(v, 1, 3, &p), 0);   /* a, b, then c before d (bytes) */
+    ck_assert_int_eq(tok_vocab_prune(v, 1, 3, &p), 0); /* a, b, then c before d (bytes) */
     ck_assert_uint_eq(tok_vocab_size(p), 3);
     ck_assert(memcmp(tok_vocab_str(p, 2, &len), "c", 1) == 0);
     tok_vocab_free(p);

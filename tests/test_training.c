@@ -54,14 +54,14 @@ START_TEST(merge_file_and_events)
     ck_assert_int_eq(ev_types_parse(EV_DEFAULT_WEIGHTS, &types, &err), 0);
     struct evtrain_info info;
     ck_assert_msg(evtrain_merge(&fm, s, &types, &m, &info, &err) == 0, "%s", err.msg);
-    ck_assert(weight_of(&m, "1", "10") == 2.0f);   /* file 1 + play 1 */
-    ck_assert(weight_of(&m, "1", "11") == 2.0f);   /* like */
-    ck_assert(weight_of(&m, "2", "10") == 0.0f);   /* file 1 + dislike -2: gone */
-    ck_assert(weight_of(&m, "9", "12") == 1.0f);   /* a user only in events */
-    ck_assert(weight_of(&m, "1", "13") == 0.0f);   /* a type not in the table */
+    ck_assert(weight_of(&m, "1", "10") == 2.0f); /* file 1 + play 1 */
+    ck_assert(weight_of(&m, "1", "11") == 2.0f); /* like */
+    ck_assert(weight_of(&m, "2", "10") == 0.0f); /* file 1 + dislike -2: gone */
+    ck_assert(weight_of(&m, "9", "12") == 1.0f); /* a user only in events */
+    ck_assert(weight_of(&m, "1", "13") == 0.0f); /* a type not in the table */
     for (size_t u = 0; u < m.n_users; u++) {
-        ck_assert_str_ne(m.user_ids[u], "3");      /* erased */
-        ck_assert_str_ne(m.user_ids[u], "2");      /* nothing positive left */
+        ck_assert_str_ne(m.user_ids[u], "3"); /* erased */
+        ck_assert_str_ne(m.user_ids[u], "2"); /* nothing positive left */
     }
     ck_assert_uint_eq(info.events, 5);
     ck_assert_uint_eq(info.events_zero, 1);

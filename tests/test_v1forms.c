@@ -14,12 +14,18 @@
 static const char *const feats[] = {"a", "b"};
 static const char *const classes[] = {"x", "y"};
 static const struct model_io io_tab = {
-    .kind = MODEL_INPUT_NUMERIC, .n_features = 2, .ndim = 1, .shape = {2},
-    .feature_names = feats, .min_value = -100, .max_value = 100, .n_classes = 2,
+    .kind = MODEL_INPUT_NUMERIC,
+    .n_features = 2,
+    .ndim = 1,
+    .shape = {2},
+    .feature_names = feats,
+    .min_value = -100,
+    .max_value = 100,
+    .n_classes = 2,
     .class_names = classes,
 };
-static const struct model_io io_txt = {.kind = MODEL_INPUT_TEXT, .n_classes = 2,
-                                       .class_names = classes};
+static const struct model_io io_txt = {
+    .kind = MODEL_INPUT_TEXT, .n_classes = 2, .class_names = classes};
 static const struct proto_limits lim = {.max_instances = 8, .max_text_bytes = 32};
 
 /* Normalise and parse `body`; returns rc and the batch. */
@@ -52,9 +58,11 @@ START_TEST(numeric_forms_agree)
         struct proto_input in;
         enc_err err = {0};
         json_t *root;
-        ck_assert_msg(parse(bodies[k], &io_tab, &in, &err, &root) == 0, "%s: %s", bodies[k], err.msg);
+        ck_assert_msg(parse(bodies[k], &io_tab, &in, &err, &root) == 0, "%s: %s", bodies[k],
+                      err.msg);
         ck_assert_uint_eq(in.batch.n, 2);
-        ck_assert_msg(in.x[0] == 1 && in.x[1] == 2 && in.x[2] == 3 && in.x[3] == 4, "%s", bodies[k]);
+        ck_assert_msg(in.x[0] == 1 && in.x[1] == 2 && in.x[2] == 3 && in.x[3] == 4, "%s",
+                      bodies[k]);
         proto_input_free(&in);
         json_decref(root);
     }
@@ -74,7 +82,8 @@ START_TEST(text_forms_agree)
         struct proto_input in;
         enc_err err = {0};
         json_t *root;
-        ck_assert_msg(parse(bodies[k], &io_txt, &in, &err, &root) == 0, "%s: %s", bodies[k], err.msg);
+        ck_assert_msg(parse(bodies[k], &io_txt, &in, &err, &root) == 0, "%s: %s", bodies[k],
+                      err.msg);
         ck_assert_uint_eq(in.batch.n, 1);
         ck_assert(in.text_len[0] == 9 && !memcmp(in.text[0], "good film", 9));
         proto_input_free(&in);
@@ -96,19 +105,22 @@ static void refused(const char *body, const struct model_io *io, const char *fra
 
 START_TEST(refusals)
 {
-    refused("{\"inputs\": {\"a\": [1, 3], \"b\": [2]}}", &io_tab, "inputs.b has 1 values but inputs.a has 2");
+    refused("{\"inputs\": {\"a\": [1, 3], \"b\": [2]}}", &io_tab,
+            "inputs.b has 1 values but inputs.a has 2");
     refused("{\"inputs\": {\"a\": [1], \"zz\": [2]}}", &io_tab, "inputs.zz: not a feature");
     refused("{\"inputs\": {\"a\": 1, \"b\": 2}}", &io_tab, "inputs.a must be a non-empty array");
     refused("{\"inputs\": {\"a\": [1]}}", &io_tab, "missing feature");
     refused("{\"inputs\": {\"input\": 5}}", &io_tab, "inputs.input must be an array");
     refused("{\"inputs\": {\"words\": [\"x\"]}}", &io_txt, "{\"inputs\": {\"text\": [...]}}");
     refused("{\"inputs\": [[1, 2]], \"instances\": [[1, 2]]}", &io_tab, "not both");
-    refused("{\"signature_name\": 3, \"instances\": [[1, 2]]}", &io_tab, "'signature_name' must be a string");
-    refused("{\"parameters\": [], \"instances\": [[1, 2]]}", &io_tab, "'parameters' must be an object");
+    refused("{\"signature_name\": 3, \"instances\": [[1, 2]]}", &io_tab,
+            "'signature_name' must be a string");
+    refused("{\"parameters\": [], \"instances\": [[1, 2]]}", &io_tab,
+            "'parameters' must be an object");
     refused("{\"instance\": [[1, 2]]}", &io_tab, "unknown field 'instance'");
     refused("{\"signature_name\": \"s\"}", &io_tab, "'instances' is required");
     refused("{\"instances\": 7}", &io_tab, "'instances' must be an array");
-    refused("{\"inputs\": [[1, 2, 3]]}", &io_tab, "inputs[0]");   /* the client's own key */
+    refused("{\"inputs\": [[1, 2, 3]]}", &io_tab, "inputs[0]"); /* the client's own key */
 }
 END_TEST
 

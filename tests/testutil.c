@@ -43,7 +43,7 @@ char *tu_tmpdir(void)
 void tu_rmrf(const char *path)
 {
     if (!path || strncmp(path, "/tmp/encore-test.", 17) != 0)
-        return;   /* never anything but our own temp dirs */
+        return; /* never anything but our own temp dirs */
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
     if (system(cmd) != 0)
@@ -118,7 +118,7 @@ void tu_skip_note(const char *test, const char *fmt, ...)
     int fd = log ? open(log, O_WRONLY | O_APPEND | O_CREAT, 0600) : -1;
     if (fd < 0) {
         fprintf(stderr, "tu_skip: cannot record the skip (%s unset or unwritable)\n", TU_SKIP_ENV);
-        abort();   /* a skip that cannot be reported must not pass */
+        abort(); /* a skip that cannot be reported must not pass */
     }
     size_t len = strlen(line);
     line[len] = '\n';
@@ -138,8 +138,10 @@ int tu_need(const char *pkg, const char *cmd)
     int installable = system(sh) == 0;
     const char *ci = getenv("CI");
     if (installable && ci && strcmp(ci, "true") == 0) {
-        fprintf(stderr, "FAIL: needs %s ('%s' failed); under CI=true this is a failure: "
-                        "bash scripts/deps.sh test installs it\n", pkg, cmd);
+        fprintf(stderr,
+                "FAIL: needs %s ('%s' failed); under CI=true this is a failure: "
+                "bash scripts/deps.sh test installs it\n",
+                pkg, cmd);
         return 1;
     }
     printf("SKIP: needs %s ('%s' failed; %s)\n", pkg, cmd,

@@ -38,13 +38,12 @@ char *tu_read_file(const char *path, size_t *len);
 int tu_run(Suite *s);
 
 /* Skip the current test (inside START_TEST): record why, print it, return. */
-#define tu_skip(...)                              \
-    do {                                          \
-        tu_skip_note(__func__, __VA_ARGS__);      \
-        return;                                   \
+#define tu_skip(...)                                                                               \
+    do {                                                                                           \
+        tu_skip_note(__func__, __VA_ARGS__);                                                       \
+        return;                                                                                    \
     } while (0)
-void tu_skip_note(const char *test, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void tu_skip_note(const char *test, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* For a whole test program that needs a tool: 0 when the shell command `cmd`
  * succeeds; otherwise 77 (skip; prints why), or 1 under CI=true when Debian

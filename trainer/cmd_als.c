@@ -70,7 +70,7 @@ int cmd_als(int argc, char **argv)
     struct mf_input in = {0};
     const char *out = NULL, *validation = NULL;
     const char *weighting = NULL;
-    int solver = 0;   /* index of als_params_default's choice */
+    int solver = 0; /* index of als_params_default's choice */
     while (solvers[solver] != p.solver)
         solver++;
     int64_t factors = (int64_t)p.factors, iterations = p.iterations, threads = p.threads,
@@ -88,8 +88,8 @@ int cmd_als(int argc, char **argv)
          "interaction file (see --format); may be left out with --events", 0, -1, 0},
         MF_INPUT_EVENT_OPTS(in),
         MF_INPUT_ITEM_OPTS(in),
-        {"out", OPT_STR, &out, "model directory REPO/NAME (a new VERSION is written inside)",
-         0, -1, 0},
+        {"out", OPT_STR, &out, "model directory REPO/NAME (a new VERSION is written inside)", 0, -1,
+         0},
         {"format", OPT_STR, &in.format, "auto, udata, ratings-csv, csv or tsv", 0, -1, 0},
         {"min-rating", OPT_DOUBLE, &in.min_rating, "keep ratings (weights) >= R", -1e9, 1e9, 0},
         MF_INPUT_WEIGHT_OPTS(in),
@@ -110,8 +110,8 @@ int cmd_als(int argc, char **argv)
         {"bm25-k1", OPT_DOUBLE, &k1, "BM25 K1", 0, 1e9, 0, NULL, OPT_HYPER},
         {"bm25-b", OPT_DOUBLE, &b, "BM25 B", 0, 1, 0, NULL, OPT_HYPER},
         {"pop-penalty", OPT_DOUBLE, &pop_penalty,
-         "popularity debiasing: weights x (item users / mean)^-B before confidences (0: off)",
-         0, 2, 0, NULL, OPT_HYPER},
+         "popularity debiasing: weights x (item users / mean)^-B before confidences (0: off)", 0, 2,
+         0, NULL, OPT_HYPER},
         {"threads", OPT_INT, &threads, "worker threads", 1, 256, 0, NULL, OPT_HYPER},
         {"seed", OPT_INT, &seed, "random seed (same seed, same model)", 0, 9.2e18, 0, NULL,
          OPT_HYPER},
@@ -136,10 +136,11 @@ int cmd_als(int argc, char **argv)
     if ((rc = mf_index_opt_check("als", &io)))
         return rc;
     p.solver = solvers[solver];
-    if (weighting) {   /* the older option: none | bm25 | tfidf */
-        int w = strcmp(weighting, "none") == 0   ? CONF_LINEAR
-                : strcmp(weighting, "bm25") == 0 ? CONF_BM25
-                : strcmp(weighting, "tfidf") == 0 ? CONF_TFIDF : -1;
+    if (weighting) { /* the older option: none | bm25 | tfidf */
+        int w = strcmp(weighting, "none") == 0    ? CONF_LINEAR
+                : strcmp(weighting, "bm25") == 0  ? CONF_BM25
+                : strcmp(weighting, "tfidf") == 0 ? CONF_TFIDF
+                                                  : -1;
         if (w < 0) {
             fprintf(stderr, "encore-train als: --weighting: '%s' is not none, bm25 or tfidf\n",
                     weighting);
@@ -189,8 +190,9 @@ int cmd_als(int argc, char **argv)
         }
         if (in.scheme == CONF_BINARY) {
             in.scheme = CONF_LINEAR;
-            fprintf(stderr, "als: --pop-penalty %g: confidence linear instead (c = 1 + alpha * "
-                            "w * (item users / mean)^-%g), binary would ignore the penalty\n",
+            fprintf(stderr,
+                    "als: --pop-penalty %g: confidence linear instead (c = 1 + alpha * "
+                    "w * (item users / mean)^-%g), binary would ignore the penalty\n",
                     pop_penalty, pop_penalty);
         }
         enc_err perr = {0};
@@ -208,10 +210,10 @@ int cmd_als(int argc, char **argv)
             mf_input_clear(&in);
             return rc;
         }
-        in.scheme = p.confidence;   /* what the search chose */
+        in.scheme = p.confidence; /* what the search chose */
         in.eps = p.epsilon;
         in.scheme_auto = 0;
-        factors = (int64_t)p.factors;   /* the option table's values: opts_to_json */
+        factors = (int64_t)p.factors; /* the option table's values: opts_to_json */
         iterations = p.iterations;
         reg = p.regularization;
         alpha = p.alpha;
@@ -227,9 +229,10 @@ int cmd_als(int argc, char **argv)
         return 1;
     }
     double secs = trainer_now() - t0;
-    fprintf(stderr, "als: trained %zu users x %zu items, %zu factors, in %.3f s "
-                    "(%d iterations, %s, %d threads)\n", d.n_users, d.n_items, d.factors, secs,
-            p.iterations, solver_names[solver], p.threads);
+    fprintf(stderr,
+            "als: trained %zu users x %zu items, %zu factors, in %.3f s "
+            "(%d iterations, %s, %d threads)\n",
+            d.n_users, d.n_items, d.factors, secs, p.iterations, solver_names[solver], p.threads);
     if (validation)
         rc = mf_input_validate("als", &in, validation, &d);
     if (!rc && !dry) {

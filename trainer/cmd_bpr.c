@@ -47,22 +47,21 @@ int cmd_bpr(int argc, char **argv)
          "interaction file (see --format); may be left out with --events", 0, -1, 0},
         MF_INPUT_EVENT_OPTS(in),
         MF_INPUT_ITEM_OPTS(in),
-        {"out", OPT_STR, &out, "model directory REPO/NAME (a new VERSION is written inside)",
-         0, -1, 0},
+        {"out", OPT_STR, &out, "model directory REPO/NAME (a new VERSION is written inside)", 0, -1,
+         0},
         {"format", OPT_STR, &in.format, "auto, udata, ratings-csv, csv or tsv", 0, -1, 0},
         {"min-rating", OPT_DOUBLE, &in.min_rating, "keep ratings (weights) >= R", -1e9, 1e9, 0},
         MF_INPUT_WEIGHT_OPTS(in),
         {"alpha", OPT_DOUBLE, &alpha,
-         "positives are drawn with probability proportional to 1 + alpha * f(weight)", 0, 1e9,
-         0},
+         "positives are drawn with probability proportional to 1 + alpha * f(weight)", 0, 1e9, 0},
         {"factors", OPT_INT, &factors, "latent factors, the last one an item bias", 2, 1024, 0,
          NULL, OPT_HYPER},
         {"epochs", OPT_INT, &epochs, "passes of nnz sampled triples", 0, 100000, 0, NULL,
          OPT_HYPER},
         {"learning-rate", OPT_DOUBLE, &lr, "SGD step", 1e-9, 100, 0, NULL, OPT_HYPER},
         {"regularization", OPT_DOUBLE, &reg, "L2 regularization", 0, 1e9, 0, NULL, OPT_HYPER},
-        {"threads", OPT_INT, &threads, "worker threads (same seed and threads: same model)", 1,
-         64, 0, NULL, OPT_HYPER},
+        {"threads", OPT_INT, &threads, "worker threads (same seed and threads: same model)", 1, 64,
+         0, NULL, OPT_HYPER},
         {"seed", OPT_INT, &seed, "random seed", 0, 9.2e18, 0, NULL, OPT_HYPER},
         {"version", OPT_INT, &version, "version to write (0: next free)", 0, 9.2e18, 0},
         {"validation", OPT_STR, &validation,
@@ -122,9 +121,10 @@ int cmd_bpr(int argc, char **argv)
                 in.scheme == CONF_BINARY ? "binary confidence: the weights are not used"
                                          : "alpha 0: the weights are not used");
     else
-        fprintf(stderr, "bpr: positives drawn with probability proportional to their "
-                        "confidence 1 + %g * f(weight), f of the %s scheme\n", p.alpha,
-                conf_scheme_name(in.scheme));
+        fprintf(stderr,
+                "bpr: positives drawn with probability proportional to their "
+                "confidence 1 + %g * f(weight), f of the %s scheme\n",
+                p.alpha, conf_scheme_name(in.scheme));
     struct mf_data d;
     enc_err err = {0};
     double t0 = trainer_now();
@@ -134,13 +134,14 @@ int cmd_bpr(int argc, char **argv)
         mf_input_clear(&in);
         return 1;
     }
-    fprintf(stderr, "bpr: trained %zu users x %zu items, %zu factors, in %.3f s (%d epochs, "
-                    "%d threads)\n", d.n_users, d.n_items, d.factors, trainer_now() - t0,
-            p.epochs, p.threads);
+    fprintf(stderr,
+            "bpr: trained %zu users x %zu items, %zu factors, in %.3f s (%d epochs, "
+            "%d threads)\n",
+            d.n_users, d.n_items, d.factors, trainer_now() - t0, p.epochs, p.threads);
     if (validation)
         rc = mf_input_validate("bpr", &in, validation, &d);
     if (!rc && !dry) {
-        json_t *hyper = opts_to_json(opts);   /* every OPT_HYPER option, and: */
+        json_t *hyper = opts_to_json(opts); /* every OPT_HYPER option, and: */
         if (hyper && (json_object_set_new(hyper, "algorithm", json_string("bpr")) ||
                       mf_input_describe_confidence(&in, p.alpha, hyper) ||
                       (tuned && json_object_set(hyper, "tune", tuned)))) {

@@ -51,8 +51,7 @@ static int parse_augment(const char *s, int *flip, int *shift)
         size_t len = strcspn(s, ",");
         if (len == 4 && strncmp(s, "flip", 4) == 0) {
             *flip = 1;
-        } else if (len == 6 && strncmp(s, "shift", 5) == 0 && s[5] >= '1' &&
-                   s[5] <= '8') {
+        } else if (len == 6 && strncmp(s, "shift", 5) == 0 && s[5] >= '1' && s[5] <= '8') {
             *shift = s[5] - '0';
         } else {
             return -1;
@@ -72,7 +71,7 @@ static const enum cnn_init init_schemes[] = {CNN_INIT_HE, CNN_INIT_GLOROT, CNN_I
 static const char *const scaling_names[] = {"standardize", "unit", NULL};
 static const char *const schedule_names[] = {"constant", "cosine", NULL};
 
-#define CNN_N_OPTS 21   /* rows of parse_cli's table, the terminator included */
+#define CNN_N_OPTS 21 /* rows of parse_cli's table, the terminator included */
 
 /* The index of `name` in a NULL-terminated list (it must be there). */
 static int choice(const char *const *names, const char *name)
@@ -87,10 +86,10 @@ static int choice(const char *const *names, const char *name)
 struct cnn_cli {
     const char *train_images, *train_labels, *test_images, *test_labels, *out, *arch;
     const char *class_names, *augment;
-    int optimizer, thread_mode, init, scaling, schedule;   /* indexes into the names above */
+    int optimizer, thread_mode, init, scaling, schedule; /* indexes into the names above */
     int64_t epochs, batch, seed, threads, version;
     double lr, momentum;
-    int flip, shift;   /* from --augment */
+    int flip, shift; /* from --augment */
 };
 
 /* Parse argv into *c and the option table `opts` (kept: it writes the model's
@@ -98,54 +97,70 @@ struct cnn_cli {
 static int parse_cli(int argc, char **argv, struct cnn_cli *c, struct opt *opts, int *help)
 {
     const struct opt table[] = {
-        {"train-images", OPT_STR, &c->train_images, "training images: IDX (.gz or raw) or CSV "
-         "(label,pixels...)", 0, 0, 1},
+        {"train-images", OPT_STR, &c->train_images,
+         "training images: IDX (.gz or raw) or CSV "
+         "(label,pixels...)",
+         0, 0, 1},
         {"train-labels", OPT_STR, &c->train_labels, "training labels (IDX; not for CSV)", 0, 0, 0},
         {"test-images", OPT_STR, &c->test_images, "held-out images, scored after each epoch", 0, 0,
          0},
         {"test-labels", OPT_STR, &c->test_labels, "held-out labels (IDX; not for CSV)", 0, 0, 0},
         {"out", OPT_STR, &c->out, "model directory REPO/NAME", 0, 0, 1},
-        {"arch", OPT_STR, &c->arch, "layers, e.g. conv32k3,relu,pool2,conv64k3,relu,pool2,dense128,"
-         "relu,dense10", 0, 0, 0, NULL, OPT_HYPER},
+        {"arch", OPT_STR, &c->arch,
+         "layers, e.g. conv32k3,relu,pool2,conv64k3,relu,pool2,dense128,"
+         "relu,dense10",
+         0, 0, 0, NULL, OPT_HYPER},
         {"epochs", OPT_INT, &c->epochs, "passes over the training set", 0, 10000, 0, NULL,
          OPT_HYPER},
         {"batch", OPT_INT, &c->batch, "mini-batch size", 1, 4096, 0, NULL, OPT_HYPER},
         {"lr", OPT_DOUBLE, &c->lr, "learning rate", 1e-9, 10, 0, NULL, OPT_HYPER},
-        {"schedule", OPT_ENUM, &c->schedule, "learning rate: constant, or cosine (decays to 0 "
-         "over the run)", 0, 0, 0, schedule_names, OPT_HYPER},
+        {"schedule", OPT_ENUM, &c->schedule,
+         "learning rate: constant, or cosine (decays to 0 "
+         "over the run)",
+         0, 0, 0, schedule_names, OPT_HYPER},
         {"optimizer", OPT_ENUM, &c->optimizer, "adam, or sgd (with --momentum)", 0, 0, 0,
          optimizer_names, OPT_HYPER},
         {"momentum", OPT_DOUBLE, &c->momentum, "SGD momentum", 0, 0.9999, 0, NULL, OPT_HYPER},
         {"seed", OPT_INT, &c->seed, "random seed (initialisation, shuffling, dropout)", 0, 9e18, 0,
          NULL, OPT_HYPER},
         {"threads", OPT_INT, &c->threads, "worker threads", 1, 64, 0, NULL, OPT_HYPER},
-        {"thread-mode", OPT_ENUM, &c->thread_mode, "batch (split each batch over pthreads) or "
-         "blas (OpenBLAS threads inside each GEMM)", 0, 0, 0, thread_mode_names, OPT_HYPER},
-        {"init", OPT_ENUM, &c->init, "weights: he (He before ReLU, else Glorot), glorot, or "
-         "uniform (+-1/sqrt(fan_in), PyTorch's default)", 0, 0, 0, init_names, OPT_HYPER},
-        {"scaling", OPT_ENUM, &c->scaling, "input scaling: standardize (mean 0, std 1 over the "
-         "training pixels) or unit (pixels / 255)", 0, 0, 0, scaling_names, OPT_HYPER},
-        {"augment", OPT_STR, &c->augment, "training-image augmentation: none, or a comma list of "
+        {"thread-mode", OPT_ENUM, &c->thread_mode,
+         "batch (split each batch over pthreads) or "
+         "blas (OpenBLAS threads inside each GEMM)",
+         0, 0, 0, thread_mode_names, OPT_HYPER},
+        {"init", OPT_ENUM, &c->init,
+         "weights: he (He before ReLU, else Glorot), glorot, or "
+         "uniform (+-1/sqrt(fan_in), PyTorch's default)",
+         0, 0, 0, init_names, OPT_HYPER},
+        {"scaling", OPT_ENUM, &c->scaling,
+         "input scaling: standardize (mean 0, std 1 over the "
+         "training pixels) or unit (pixels / 255)",
+         0, 0, 0, scaling_names, OPT_HYPER},
+        {"augment", OPT_STR, &c->augment,
+         "training-image augmentation: none, or a comma list of "
          "flip (mirror left-right, p = 1/2) and shiftN (move by -N..N pixels each way, N 1..8)",
          0, 0, 0, NULL, OPT_HYPER},
-        {"class-names", OPT_STR, &c->class_names, "comma-separated class names (default 0..N-1)",
-         0, 0, 0},
+        {"class-names", OPT_STR, &c->class_names, "comma-separated class names (default 0..N-1)", 0,
+         0, 0},
         {"version", OPT_INT, &c->version, "version to write (0: the next free one)", 0, 1e15, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
     _Static_assert(sizeof table == CNN_N_OPTS * sizeof(struct opt), "CNN_N_OPTS: table rows");
     memcpy(opts, table, sizeof table);
     *help = 0;
-    int rc = opts_parse("cnn", "--train-images F [--train-labels F] [--test-images F "
-                               "--test-labels F] --out REPO/NAME [options]",
+    int rc = opts_parse("cnn",
+                        "--train-images F [--train-labels F] [--test-images F "
+                        "--test-labels F] --out REPO/NAME [options]",
                         opts, argc, argv);
     if (rc) {
         *help = rc == 1;
         return rc == 1 ? 0 : rc;
     }
     if (parse_augment(c->augment, &c->flip, &c->shift)) {
-        fprintf(stderr, "encore-train cnn: --augment must be none or a comma list of flip and "
-                        "shiftN (N 1..8), not '%s'\n", c->augment);
+        fprintf(stderr,
+                "encore-train cnn: --augment must be none or a comma list of flip and "
+                "shiftN (N 1..8), not '%s'\n",
+                c->augment);
         return 2;
     }
     if ((c->test_images == NULL) != (c->test_labels == NULL) &&
@@ -168,12 +183,14 @@ static int load_data_and_net(const struct cnn_cli *c, struct idx_dataset *tr,
         return 1;
     }
     if (c->test_images && (te->rows != tr->rows || te->cols != tr->cols)) {
-        fprintf(stderr, "encore-train cnn: %s: images are %zu x %zu, the training images "
-                        "%zu x %zu\n", c->test_images, te->rows, te->cols, tr->rows, tr->cols);
+        fprintf(stderr,
+                "encore-train cnn: %s: images are %zu x %zu, the training images "
+                "%zu x %zu\n",
+                c->test_images, te->rows, te->cols, tr->rows, tr->cols);
         return 1;
     }
-    fprintf(stderr, "encore-train cnn: %zu training images %zu x %zu, %d classes", tr->n,
-            tr->rows, tr->cols, tr->n_classes);
+    fprintf(stderr, "encore-train cnn: %zu training images %zu x %zu, %d classes", tr->n, tr->rows,
+            tr->cols, tr->n_classes);
     if (c->test_images)
         fprintf(stderr, "; %zu held-out images", te->n);
     fprintf(stderr, "\n");
@@ -185,8 +202,10 @@ static int load_data_and_net(const struct cnn_cli *c, struct idx_dataset *tr,
         char **names = NULL, *copy = NULL;
         int rc = 0;
         if (split_names(c->class_names, (*net)->n_classes, &names, &copy)) {
-            fprintf(stderr, "encore-train cnn: --class-names: expected %d comma-separated "
-                            "names\n", (*net)->n_classes);
+            fprintf(stderr,
+                    "encore-train cnn: --class-names: expected %d comma-separated "
+                    "names\n",
+                    (*net)->n_classes);
             rc = 2;
         } else if (cnn_set_class_names(*net, (const char *const *)names)) {
             fprintf(stderr, "encore-train cnn: out of memory\n");
@@ -225,12 +244,11 @@ static int publish(const struct cnn_cli *c, const struct opt *opts, const struct
         return 1;
     }
     json_decref(hyper);
-    json_t *res = json_pack("{s:s, s:I, s:s, s:I, s:I, s:f, s:f, s:f}", "model", c->out,
-                            "version", (json_int_t)written, "arch", net->arch, "parameters",
-                            (json_int_t)net->n_params, "train_images", (json_int_t)tr->n,
-                            "train_seconds", train_s, "seconds_per_epoch",
-                            c->epochs ? train_s / (double)c->epochs : 0.0, "seconds",
-                            trainer_now() - t0);
+    json_t *res =
+        json_pack("{s:s, s:I, s:s, s:I, s:I, s:f, s:f, s:f}", "model", c->out, "version",
+                  (json_int_t)written, "arch", net->arch, "parameters", (json_int_t)net->n_params,
+                  "train_images", (json_int_t)tr->n, "train_seconds", train_s, "seconds_per_epoch",
+                  c->epochs ? train_s / (double)c->epochs : 0.0, "seconds", trainer_now() - t0);
     if (res && c->test_images)
         json_object_set_new(res, "test_accuracy", json_real(test_acc));
     if (res) {
@@ -243,8 +261,14 @@ static int publish(const struct cnn_cli *c, const struct opt *opts, const struct
 
 int cmd_cnn(int argc, char **argv)
 {
-    struct cnn_cli c = {.arch = CNN_DEFAULT_ARCH, .augment = "none", .epochs = 5, .batch = 128,
-                        .seed = 42, .threads = 2, .lr = 0.001, .momentum = 0.9,
+    struct cnn_cli c = {.arch = CNN_DEFAULT_ARCH,
+                        .augment = "none",
+                        .epochs = 5,
+                        .batch = 128,
+                        .seed = 42,
+                        .threads = 2,
+                        .lr = 0.001,
+                        .momentum = 0.9,
                         .optimizer = choice(optimizer_names, "adam"),
                         .thread_mode = choice(thread_mode_names, "batch"),
                         .init = choice(init_names, "uniform"),
@@ -260,19 +284,26 @@ int cmd_cnn(int argc, char **argv)
     struct cnn_net *net = NULL;
     rc = load_data_and_net(&c, &tr, &te, &net);
     if (rc == 0) {
-        fprintf(stderr, "encore-train cnn: arch %s, %zu parameters, %s lr %g, batch %lld, "
-                        "%lld epochs, %lld threads (%s), augment %s\n",
+        fprintf(stderr,
+                "encore-train cnn: arch %s, %zu parameters, %s lr %g, batch %lld, "
+                "%lld epochs, %lld threads (%s), augment %s\n",
                 net->arch, net->n_params, optimizer_names[c.optimizer], c.lr, (long long)c.batch,
                 (long long)c.epochs, (long long)c.threads, thread_mode_names[c.thread_mode],
                 c.augment);
         struct cnn_train_opts o = {
-            .epochs = (int)c.epochs, .batch = (int)c.batch, .lr = c.lr,
+            .epochs = (int)c.epochs,
+            .batch = (int)c.batch,
+            .lr = c.lr,
             .cosine = !strcmp(schedule_names[c.schedule], "cosine"),
-            .adam = !strcmp(optimizer_names[c.optimizer], "adam"), .momentum = c.momentum,
-            .seed = (uint64_t)c.seed, .threads = (int)c.threads,
+            .adam = !strcmp(optimizer_names[c.optimizer], "adam"),
+            .momentum = c.momentum,
+            .seed = (uint64_t)c.seed,
+            .threads = (int)c.threads,
             .split_batch = !strcmp(thread_mode_names[c.thread_mode], "batch"),
-            .standardize = !strcmp(scaling_names[c.scaling], "standardize"), .flip = c.flip,
-            .shift = c.shift, .progress = stderr,
+            .standardize = !strcmp(scaling_names[c.scaling], "standardize"),
+            .flip = c.flip,
+            .shift = c.shift,
+            .progress = stderr,
         };
         double test_acc = -1, t1 = trainer_now();
         enc_err err = {0};

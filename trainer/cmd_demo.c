@@ -45,8 +45,8 @@
 #define N_GENRES 14
 
 static const char *const genres[N_GENRES] = {
-    "Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama",
-    "Fantasy", "Horror", "Romance", "Sci-Fi", "Thriller", "Western", "Musical",
+    "Action",  "Adventure", "Animation", "Comedy", "Crime",    "Documentary", "Drama",
+    "Fantasy", "Horror",    "Romance",   "Sci-Fi", "Thriller", "Western",     "Musical",
 };
 
 /* Eight title words per genre, in genre order. */
@@ -54,32 +54,30 @@ static const char *const genre_words[N_GENRES][8] = {
     {"Strike", "Fury", "Vendetta", "Impact", "Blast", "Rampage", "Ambush", "Firestorm"},
     {"Quest", "Voyage", "Expedition", "Island", "Treasure", "Journey", "Compass", "Lagoon"},
     {"Doodle", "Whiskers", "Balloon", "Pebble", "Sprout", "Rainbow", "Bubbles", "Puddle"},
-    {"Mix-Up", "Shenanigans", "Wedding", "Roommates", "Vacation", "Blunder", "Caper",
-     "Reunion"},
+    {"Mix-Up", "Shenanigans", "Wedding", "Roommates", "Vacation", "Blunder", "Caper", "Reunion"},
     {"Heist", "Alibi", "Racket", "Syndicate", "Witness", "Ledger", "Getaway", "Informant"},
     {"Rivers", "Harvest", "Machines", "Glaciers", "Voices", "Cities", "Bees", "Tides"},
-    {"Letters", "Winter", "Promise", "Inheritance", "Silence", "Harbor", "Orchard",
-     "Daughters"},
+    {"Letters", "Winter", "Promise", "Inheritance", "Silence", "Harbor", "Orchard", "Daughters"},
     {"Dragon", "Crown", "Spell", "Kingdom", "Sorcerer", "Amulet", "Oracle", "Realm"},
     {"Hollow", "Cellar", "Whispers", "Curse", "Fog", "Lullaby", "Attic", "Shadows"},
     {"Kiss", "Summer", "Serenade", "Heartstrings", "Moonlight", "Valentine", "Sweetheart",
      "Postcards"},
     {"Orbit", "Nebula", "Android", "Colony", "Signal", "Quantum", "Starship", "Horizon"},
-    {"Conspiracy", "Countdown", "Deadline", "Cipher", "Blackout", "Vertigo", "Double",
-     "Trapdoor"},
+    {"Conspiracy", "Countdown", "Deadline", "Cipher", "Blackout", "Vertigo", "Double", "Trapdoor"},
     {"Saddle", "Canyon", "Outlaw", "Sheriff", "Frontier", "Dust", "Gunslinger", "Prairie"},
     {"Encore", "Rhythm", "Melody", "Broadway", "Chorus", "Tango", "Jukebox", "Overture"},
 };
 
 static const char *const adjectives[] = {
-    "Silent", "Last", "Broken", "Golden", "Crimson", "Midnight", "Lost", "Hidden", "Final",
-    "Electric", "Wild", "Distant", "Burning", "Frozen", "Secret", "Little", "Long", "Iron",
-    "Velvet", "Lonely",
+    "Silent", "Last",   "Broken",   "Golden", "Crimson", "Midnight", "Lost",
+    "Hidden", "Final",  "Electric", "Wild",   "Distant", "Burning",  "Frozen",
+    "Secret", "Little", "Long",     "Iron",   "Velvet",  "Lonely",
 };
 
 static const char *const places[] = {
-    "Avalon", "Brighton", "Cairo", "Dakota", "Everton", "Fairview", "Granite Falls", "Harlow",
-    "Ironwood", "Juniper", "Kestrel Bay", "Larkspur", "Marlow", "Northgate", "Oakridge",
+    "Avalon",      "Brighton",      "Cairo",  "Dakota",    "Everton",
+    "Fairview",    "Granite Falls", "Harlow", "Ironwood",  "Juniper",
+    "Kestrel Bay", "Larkspur",      "Marlow", "Northgate", "Oakridge",
 };
 
 static const char *const suffixes[] = {
@@ -193,7 +191,7 @@ static void make_catalog(struct rng *r, struct item *items, double *w, size_t ni
     }
     for (size_t i = 0; i < ni; i++)
         w[i] = (double)i;
-    for (size_t i = ni; i > 1; i--) {   /* Fisher-Yates: popularity rank per item */
+    for (size_t i = ni; i > 1; i--) { /* Fisher-Yates: popularity rank per item */
         size_t k = below(r, i);
         double t = w[i - 1];
         w[i - 1] = w[k];
@@ -264,7 +262,7 @@ static size_t write_user(FILE *fu, struct rng *r, const struct item *items, doub
                 break;
             }
         }
-        while (taken[pick])   /* walk to the next untaken item (rare) */
+        while (taken[pick]) /* walk to the next untaken item (rare) */
             pick = (pick + 1) % ni;
         taken[pick] = 1;
         sum -= w[pick];
@@ -284,8 +282,9 @@ static double normal(struct rng *r)
 }
 
 static const char *const band_places[] = {
-    "Avalon", "Brighton", "Cairo", "Dakota", "Malm\xc3\xb6", "Z\xc3\xbcrich", "S\xc3\xa3o Paulo",
-    "Harlow", "Ironwood", "Juniper", "Kestrel Bay", "Reykjav\xc3\xadk", "Marlow", "Northgate",
+    "Avalon",        "Brighton",         "Cairo",  "Dakota",    "Malm\xc3\xb6",
+    "Z\xc3\xbcrich", "S\xc3\xa3o Paulo", "Harlow", "Ironwood",  "Juniper",
+    "Kestrel Bay",   "Reykjav\xc3\xadk", "Marlow", "Northgate",
 };
 
 /* An artist name from the word lists ("The Crimson Orbit", "Malmo Tides"). */
@@ -311,8 +310,8 @@ static void make_artist(struct rng *r, int g, char *out, size_t cap)
 }
 
 /* --counts: plays.tsv and artists.tsv (see the top of the file). */
-static int write_counts(const char *dir, struct rng *r, struct item *items, size_t ni,
-                        size_t nu, int64_t mean_len, double *w, unsigned char *taken)
+static int write_counts(const char *dir, struct rng *r, struct item *items, size_t ni, size_t nu,
+                        int64_t mean_len, double *w, unsigned char *taken)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/artists.tsv", dir);
@@ -363,7 +362,7 @@ static int write_counts(const char *dir, struct rng *r, struct item *items, size
         for (size_t i = 0; i < ni; i++)
             popsum += items[i].pop;
         for (size_t n = 0; n < len && sum > 0; n++) {
-            int explore = uniform(r) < 0.3;   /* a try, by popularity alone */
+            int explore = uniform(r) < 0.3; /* a try, by popularity alone */
             double x = uniform(r) * (explore ? popsum : sum), acc = 0;
             size_t pick = ni - 1;
             for (size_t i = 0; i < ni; i++) {
@@ -395,8 +394,10 @@ static int write_counts(const char *dir, struct rng *r, struct item *items, size
         fprintf(stderr, "encore-train demo-data: %s: write error\n", dir);
         return 1;
     }
-    fprintf(stderr, "demo-data: %zu artists, %zu users, %zu (user, artist) play counts up to "
-                    "%.0f\n", ni, nu, total, maxp);
+    fprintf(stderr,
+            "demo-data: %zu artists, %zu users, %zu (user, artist) play counts up to "
+            "%.0f\n",
+            ni, nu, total, maxp);
     printf("%s/artists.tsv\n%s/plays.tsv\n", dir, dir);
     return 0;
 }
@@ -410,7 +411,8 @@ int cmd_demo(int argc, char **argv)
         {"dir", OPT_STR, &dir, "output directory (created if missing)", 0, -1, 1},
         {"counts", OPT_FLAG, &counts,
          "play-count data instead (plays.tsv, artists.tsv): heavy-tailed counts over a hidden "
-         "taste structure", 0, -1, 0},
+         "taste structure",
+         0, -1, 0},
         {"items", OPT_INT, &n_items, "catalog size (0: 400, with --counts 3000)", 0, 20000, 0},
         {"users", OPT_INT, &n_users, "synthetic users (0: 1000, with --counts 2000)", 0, 1000000,
          0},

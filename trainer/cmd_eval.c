@@ -11,11 +11,8 @@
 #include "trainer.h"
 
 static const struct eval_family evaluators[] = {
-    {"mf", eval_mf},
-    {"forest", eval_table},
-    {"linear", eval_table},
-    {"text", eval_text},
-    {"cnn", eval_cnn},
+    {"mf", eval_mf},     {"forest", eval_table}, {"linear", eval_table},
+    {"text", eval_text}, {"cnn", eval_cnn},
 };
 
 int cmd_eval(int argc, char **argv)
@@ -23,13 +20,14 @@ int cmd_eval(int argc, char **argv)
     const char *dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: encore-train eval --model DIR [family options]\n"
-                   "  DIR is a version directory (REPO/NAME/3) or a model directory (REPO/NAME,\n"
-                   "  then its highest version). The family decides the rest:\n"
-                   "  mf:      --train FILE --test FILE [--k 10]\n"
-                   "  forest, linear: --data FILE.csv [--label COL --format plain|sklearn --kfold N --bench]\n"
-                   "  text:    (--pos FILE --neg FILE | --data FILE.tsv)\n"
-                   "  cnn:     --images FILE --labels FILE [--threads N --bench]\n");
+            printf(
+                "usage: encore-train eval --model DIR [family options]\n"
+                "  DIR is a version directory (REPO/NAME/3) or a model directory (REPO/NAME,\n"
+                "  then its highest version). The family decides the rest:\n"
+                "  mf:      --train FILE --test FILE [--k 10]\n"
+                "  forest, linear: --data FILE.csv [--label COL --format plain|sklearn --kfold N --bench]\n"
+                "  text:    (--pos FILE --neg FILE | --data FILE.tsv)\n"
+                "  cnn:     --images FILE --labels FILE [--threads N --bench]\n");
             return 0;
         }
         if (strcmp(argv[i], "--model") == 0 && i + 1 < argc)

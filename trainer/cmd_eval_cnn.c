@@ -30,8 +30,8 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Timings of ops->predict: single image and batches of 1000. */
-static int bench(const struct model *m, const float *x, size_t n, size_t D, size_t C,
-                 json_t *res, enc_err *err)
+static int bench(const struct model *m, const float *x, size_t n, size_t D, size_t C, json_t *res,
+                 enc_err *err)
 {
     enum { REPS = 2000, BATCH = 1000, BATCH_REPS = 5 };
     float *prob = malloc((size_t)BATCH * C * sizeof *prob);
@@ -42,7 +42,7 @@ static int bench(const struct model *m, const float *x, size_t n, size_t D, size
         goto done;
     }
     double total = 0;
-    for (int r = 0; r < REPS + 50 && !rc; r++) {   /* 50 warm-up calls */
+    for (int r = 0; r < REPS + 50 && !rc; r++) { /* 50 warm-up calls */
         struct model_batch b = {.n = 1, .x = x + (size_t)(r % n) * D};
         double t = trainer_now();
         rc = m->ops->predict(m->state, &b, prob, err);
@@ -105,14 +105,16 @@ int eval_cnn(const char *model_dir, int argc, char **argv)
     rc = 1;
     openblas_set_num_threads((int)threads);
     if (repo_resolve(model_dir, &path, &name, &version, &err) ||
-        model_load(name, version, path, &model_default_opts, &m, &err) || idx_load_any(images, labels, &d, &err)) {
+        model_load(name, version, path, &model_default_opts, &m, &err) ||
+        idx_load_any(images, labels, &d, &err)) {
         fprintf(stderr, "encore-train eval: %s\n", err.msg);
         goto done;
     }
     const struct model_io *io = m->ops->io(m->state);
     const size_t D = io->n_features, C = io->n_classes;
     if (d.rows * d.cols != D) {
-        fprintf(stderr, "encore-train eval: %s: images are %zu x %zu, the model takes %lld x %lld\n",
+        fprintf(stderr,
+                "encore-train eval: %s: images are %zu x %zu, the model takes %lld x %lld\n",
                 images, d.rows, d.cols, (long long)io->shape[0], (long long)io->shape[1]);
         goto done;
     }

@@ -37,22 +37,21 @@
 struct served {
     const struct mf_model *m;
     const struct ia_matrix *train;
-    int64_t *to_model;          /* train item row -> model row or -1 */
-    int32_t *to_train;          /* model row -> train item row or -1 */
-    int32_t *candidates;        /* model rows in the train catalog, or NULL: all */
+    int64_t *to_model;   /* train item row -> model row or -1 */
+    int32_t *to_train;   /* model row -> train item row or -1 */
+    int32_t *candidates; /* model rows in the train catalog, or NULL: all */
     size_t n_candidates;
-    int32_t *exclude;           /* scratch: one user's train items as model rows */
+    int32_t *exclude; /* scratch: one user's train items as model rows */
     float *scratch;
     struct reco_hit *hits;
     size_t k;
-    struct reco_rerank rerank;  /* diversity / max_per_tag (k set per call) */
-    struct reco_hit *pool;      /* the re-ranked candidates */
+    struct reco_rerank rerank; /* diversity / max_per_tag (k set per call) */
+    struct reco_hit *pool;     /* the re-ranked candidates */
     void *rerank_scratch;
 };
 
-static int served_fn(void *ctx, const char *user_id, int64_t train_user,
-                     const int32_t *train_items, size_t n_train, size_t k, int32_t *out,
-                     size_t *n_out, enc_err *err)
+static int served_fn(void *ctx, const char *user_id, int64_t train_user, const int32_t *train_items,
+                     size_t n_train, size_t k, int32_t *out, size_t *n_out, enc_err *err)
 {
     struct served *s = ctx;
     size_t ne = 0;
@@ -103,8 +102,8 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     int allow_overlap = 0;
     const struct opt opts[] = {
         {"model", OPT_STR, &dir, "model version or name directory", 0, -1, 1},
-        {"train", OPT_STR, &train_path, "training interactions (their items are excluded)", 0,
-         -1, 1},
+        {"train", OPT_STR, &train_path, "training interactions (their items are excluded)", 0, -1,
+         1},
         {"test", OPT_STR, &test_path, "held-out interactions", 0, -1, 1},
         {"k", OPT_INT, &k, "cutoff", 1, 1000, 0},
         {"score-precision", OPT_STR, &precision,
@@ -172,8 +171,8 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     s.pool = malloc(reco_rerank_pool((size_t)k) * sizeof *s.pool);
     s.rerank_scratch = malloc(reco_rerank_scratch_bytes(reco_rerank_pool((size_t)k)));
     vectors = calloc((train.n_items ? train.n_items : 1) * mf_factors(s.m), sizeof *vectors);
-    if (!s.pool || !s.rerank_scratch || !vectors || !s.to_model || !s.to_train || !s.candidates || !s.exclude || !s.scratch || !s.hits ||
-        rank_popularity_new(&train, &pop)) {
+    if (!s.pool || !s.rerank_scratch || !vectors || !s.to_model || !s.to_train || !s.candidates ||
+        !s.exclude || !s.scratch || !s.hits || rank_popularity_new(&train, &pop)) {
         fprintf(stderr, "encore-train eval: out of memory\n");
         rc = 1;
         goto out;
@@ -190,7 +189,7 @@ int eval_mf(const char *model_dir, int argc, char **argv)
         }
     }
     if (mapped == nm) {
-        free(s.candidates);   /* the model's catalog is the train catalog: rank it all */
+        free(s.candidates); /* the model's catalog is the train catalog: rank it all */
         s.candidates = NULL;
     } else {
         s.n_candidates = mapped;
@@ -198,8 +197,7 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     if (mapped < train.n_items)
         fprintf(stderr, "eval: %zu of %zu training items are unknown to the model%s\n",
                 train.n_items - mapped, train.n_items,
-                mapped == 0 ? ": the model was trained on other ids, every metric will be 0"
-                            : "");
+                mapped == 0 ? ": the model was trained on other ids, every metric will be 0" : "");
     /* the model's item vectors in training-catalogue order, for list diversity */
     for (size_t i = 0; i < train.n_items; i++)
         if (s.to_model[i] >= 0)
@@ -211,8 +209,8 @@ int eval_mf(const char *model_dir, int argc, char **argv)
         goto out;
     }
     if (eval_tap_init(&tm, served_fn, &s, "model", &train, vectors, mf_factors(s.m), lists) ||
-        eval_tap_init(&tp, rank_popularity_fn, pop, "popularity", &train, vectors,
-                      mf_factors(s.m), lists)) {
+        eval_tap_init(&tp, rank_popularity_fn, pop, "popularity", &train, vectors, mf_factors(s.m),
+                      lists)) {
         fprintf(stderr, "encore-train eval: out of memory\n");
         rc = 1;
         goto out;
@@ -237,12 +235,12 @@ int eval_mf(const char *model_dir, int argc, char **argv)
         json_object_set_new(res, "max_per_tag", json_integer((json_int_t)max_per_tag));
     }
     char *txt = res ? json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-    if (mm.users && mm.hit_rate == 0)   /* not one hit: say why it may be */
-        fprintf(stderr, "eval: warning: the model has no hit for any of %zu users (popularity: "
-                        "%zu users with a hit); if that is not expected, check that the model was "
-                        "trained on --train's ids (%zu of its %zu items are known to it)\n",
-                mm.users, (size_t)(pm.hit_rate * (double)pm.users + 0.5), mapped,
-                train.n_items);
+    if (mm.users && mm.hit_rate == 0) /* not one hit: say why it may be */
+        fprintf(stderr,
+                "eval: warning: the model has no hit for any of %zu users (popularity: "
+                "%zu users with a hit); if that is not expected, check that the model was "
+                "trained on --train's ids (%zu of its %zu items are known to it)\n",
+                mm.users, (size_t)(pm.hit_rate * (double)pm.users + 0.5), mapped, train.n_items);
     if (!txt) {
         fprintf(stderr, "encore-train eval: out of memory\n");
         rc = 1;

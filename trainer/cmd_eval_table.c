@@ -145,8 +145,8 @@ static int fit_predict(const char *family, const json_t *hyper, int threads,
     return rc ? enc_errf(err, rc, "out of memory") : 0;
 }
 
-static int run_kfold(const char *family, const json_t *hyper, const struct csvt_table *t,
-                     int64_t k, uint64_t seed, int threads, json_t *outj)
+static int run_kfold(const char *family, const json_t *hyper, const struct csvt_table *t, int64_t k,
+                     uint64_t seed, int threads, json_t *outj)
 {
     size_t n = t->n_rows, C = t->n_classes;
     if ((size_t)k > n) {
@@ -196,7 +196,8 @@ static int run_kfold(const char *family, const json_t *hyper, const struct csvt_
             sum += m.accuracy;
             sumsq += m.accuracy * m.accuracy;
             f1sum += m.macro_f1;
-            fprintf(stderr, "encore-train eval: fold %lld/%lld: %zu train, %zu test, accuracy %.4f\n",
+            fprintf(stderr,
+                    "encore-train eval: fold %lld/%lld: %zu train, %zu test, accuracy %.4f\n",
                     (long long)f + 1, (long long)k, ntr, nte, m.accuracy);
         }
         csvt_clear(&tr);
@@ -293,16 +294,17 @@ int eval_table(const char *model_dir, int argc, char **argv)
     int64_t kfold = 0, seed = 42, threads = 1, batch = 10000;
     int bench = 0;
     const struct opt opts[] = {
-        {"model", OPT_STR, &model_opt, "model directory (REPO/NAME or REPO/NAME/VERSION)", 0, -1, 1},
+        {"model", OPT_STR, &model_opt, "model directory (REPO/NAME or REPO/NAME/VERSION)", 0, -1,
+         1},
         {"data", OPT_STR, &in.data, "held-out table (or the table to cross-validate on)", 0, -1, 1},
-        {"label", OPT_STR, &in.label, "label column (default: the one the model was trained on)",
-         0, -1, 0},
+        {"label", OPT_STR, &in.label, "label column (default: the one the model was trained on)", 0,
+         -1, 0},
         {"format", OPT_STR, &in.format, "plain | sklearn (default: as trained)", 0, -1, 0},
         {"kfold", OPT_INT, &kfold, "cross-validate with N stratified folds (0: off)", 0, 1000, 0},
         {"seed", OPT_INT, &seed, "fold assignment seed for --kfold", 0, 9.2e18, 0},
         {"threads", OPT_INT, &threads, "training threads for --kfold", 1, 256, 0},
-        {"bench", OPT_FLAG, &bench, "add in-process single-row latency and batch throughput", 0,
-         -1, 0},
+        {"bench", OPT_FLAG, &bench, "add in-process single-row latency and batch throughput", 0, -1,
+         0},
         {"batch", OPT_INT, &batch, "rows in the --bench batch", 1, 1e8, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
@@ -337,8 +339,8 @@ int eval_table(const char *model_dir, int argc, char **argv)
     if (!in.format)
         in.format = json_string_value(json_object_get(hyper, "format"));
     struct csvt_table t;
-    rc = table_read("eval", &in, io->feature_names, io->n_features,
-                    kfold ? NULL : io->class_names, kfold ? 0 : io->n_classes, &t);
+    rc = table_read("eval", &in, io->feature_names, io->n_features, kfold ? NULL : io->class_names,
+                    kfold ? 0 : io->n_classes, &t);
     if (rc) {
         json_decref(hyper);
         model_unref(m);

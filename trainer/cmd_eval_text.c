@@ -24,10 +24,9 @@ int eval_text(const char *model_dir, int argc, char **argv)
         {"model", OPT_STR, &model, "model directory (REPO/NAME or REPO/NAME/VERSION)", 0, 0, 1},
         {"pos", OPT_STR, &pos, "positive examples, one per line (with --neg)", 0, 0, 0},
         {"neg", OPT_STR, &neg, "negative examples, one per line (with --pos)", 0, 0, 0},
-        {"data", OPT_STR, &data, "label<TAB>text, text<TAB>label or a CSV with a header", 0,
-         0, 0},
-        {"threads", OPT_INT, &threads, "OpenBLAS threads (one sentence at a time: 1 is fastest)",
-         1, 256, 0},
+        {"data", OPT_STR, &data, "label<TAB>text, text<TAB>label or a CSV with a header", 0, 0, 0},
+        {"threads", OPT_INT, &threads, "OpenBLAS threads (one sentence at a time: 1 is fastest)", 1,
+         256, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
     int prc = opts_parse("eval", "--model DIR (--pos F --neg F | --data F.tsv)", opts, argc, argv);
@@ -83,9 +82,10 @@ int eval_text(const char *model_dir, int argc, char **argv)
     }
     for (size_t i = 0; i < d.n; i++)
         if (map[d.label[i]] < 0) {
-            fprintf(stderr, "encore-train eval: %s:%lld: label '%s' is not one of the model's "
-                            "classes\n", d.files[d.src_file[i]], (long long)d.src_line[i],
-                    d.label_names[d.label[i]]);
+            fprintf(stderr,
+                    "encore-train eval: %s:%lld: label '%s' is not one of the model's "
+                    "classes\n",
+                    d.files[d.src_file[i]], (long long)d.src_line[i], d.label_names[d.label[i]]);
             rc = 1;
             goto done;
         }

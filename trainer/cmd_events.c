@@ -29,9 +29,8 @@ static int export_one(void *arg, const struct ev_event *e)
 {
     struct export_ctx *x = arg;
     float w = ev_types_weight(x->types, e->type, e->type_len, NULL);
-    if (fprintf(x->f, "%.*s\t%.*s\t%.*s\t%g\t%lld\n", (int)e->user_len, e->user,
-                (int)e->item_len, e->item, (int)e->type_len, e->type, (double)w,
-                (long long)e->time) < 0) {
+    if (fprintf(x->f, "%.*s\t%.*s\t%.*s\t%g\t%lld\n", (int)e->user_len, e->user, (int)e->item_len,
+                e->item, (int)e->type_len, e->type, (double)w, (long long)e->time) < 0) {
         x->failed = 1;
         return 1;
     }
@@ -60,8 +59,7 @@ static int run_export(int argc, char **argv)
         {"events", OPT_STR, &events, "event store: a directory or redis://HOST:PORT[/DB]", 0, -1,
          1},
         {"out", OPT_STR, &out, "TSV file to write (user, item, type, weight, time)", 0, -1, 1},
-        {"event-weights", OPT_STR, &weights, "event types and weights, as the server's", 0, -1,
-         0},
+        {"event-weights", OPT_STR, &weights, "event types and weights, as the server's", 0, -1, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
     int rc = opts_parse("events export", "--events STORE --out FILE.tsv", opts, argc, argv);
@@ -120,8 +118,8 @@ static int run_stats(int argc, char **argv)
     rc = evstore_stats(s, &st, &err) || evstore_id(s, id, &err);
     if (!rc)
         printf("{\"store\":\"%s\",\"id\":\"%s\",\"events\":%lld,\"users\":%lld,\"items\":%lld,"
-               "\"tombstones\":%lld,\"bytes\":%lld,\"last_seq\":%llu}\n", evstore_kind(s), id,
-               (long long)st.events, (long long)st.users, (long long)st.items,
+               "\"tombstones\":%lld,\"bytes\":%lld,\"last_seq\":%llu}\n",
+               evstore_kind(s), id, (long long)st.events, (long long)st.users, (long long)st.items,
                (long long)st.tombstones, (long long)st.bytes, (unsigned long long)st.last_seq);
     else
         fprintf(stderr, "encore-train events stats: %s\n", err.msg);

@@ -34,8 +34,8 @@ int cmd_forest(int argc, char **argv)
     const struct opt opts[] = {
         {"data", OPT_STR, &in.data, "training table (CSV with a header; .gz ok)", 0, -1, 1},
         {"label", OPT_STR, &in.label, "label column (required for --format plain)", 0, -1, 0},
-        {"features", OPT_STR, &in.features, "feature columns a,b,c (default: all but the label)",
-         0, -1, 0},
+        {"features", OPT_STR, &in.features, "feature columns a,b,c (default: all but the label)", 0,
+         -1, 0},
         {"format", OPT_STR, &in.format, "plain | sklearn (scikit-learn's shipped CSVs)", 0, -1, 0},
         {"out", OPT_STR, &out, "REPO/NAME to publish to", 0, -1, 1},
         {"version", OPT_INT, &version, "version to write (0: next free)", 0, 1e15, 0},
@@ -71,8 +71,8 @@ int cmd_forest(int argc, char **argv)
     struct forest *f = NULL;
     double t0 = trainer_now();
     if (forest_train(t.x, t.y, t.n_rows, t.n_features, t.n_classes,
-                     (const char *const *)t.feature_names, (const char *const *)t.class_names, &p, &f,
-                     &err)) {
+                     (const char *const *)t.feature_names, (const char *const *)t.class_names, &p,
+                     &f, &err)) {
         fprintf(stderr, "encore-train forest: %s\n", err.msg);
         csvt_clear(&t);
         return 1;
@@ -115,11 +115,10 @@ int cmd_forest(int argc, char **argv)
             fprintf(stderr, "  ... %zu more in the JSON summary\n", f->n_features - 30);
     }
     free(rows);
-    json_t *summary = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:f}", "model", out, "version",
-                                (json_int_t)v_out, "family", "forest", "rows", (json_int_t)t.n_rows,
-                                "features", (json_int_t)t.n_features, "trees",
-                                (json_int_t)f->n_trees, "nodes", (json_int_t)f->n_nodes,
-                                "train_seconds", secs);
+    json_t *summary = json_pack(
+        "{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:f}", "model", out, "version", (json_int_t)v_out,
+        "family", "forest", "rows", (json_int_t)t.n_rows, "features", (json_int_t)t.n_features,
+        "trees", (json_int_t)f->n_trees, "nodes", (json_int_t)f->n_nodes, "train_seconds", secs);
     json_object_set_new(summary, "oob_accuracy",
                         isnan(f->oob_accuracy) ? json_null() : json_real(f->oob_accuracy));
     json_object_set_new(summary, "feature_importances", imp);

@@ -73,13 +73,16 @@ int cmd_gate(int argc, char **argv)
         {"test", OPT_STR, &test, "held-out interactions", 0, 0, 1},
         {"k", OPT_INT, &k, "cut-off", 1, 1000, 0},
         {"min-ndcg", OPT_DOUBLE, &min_ndcg, "pass when NDCG@k >= this (-1: not used)", -1, 1, 0},
-        {"baseline", OPT_STR, &baseline, "live model to beat (directory or s3://.../NAME)", 0, 0, 0},
+        {"baseline", OPT_STR, &baseline, "live model to beat (directory or s3://.../NAME)", 0, 0,
+         0},
         {"tolerance", OPT_DOUBLE, &tolerance, "pass when NDCG@k >= the live one's minus this", 0, 1,
          0},
         {NULL},
     };
-    int rc = opts_parse("gate", "--model DIR --train FILE --test FILE [--min-ndcg X] "
-                                "[--baseline DIR]", opts, argc, argv);
+    int rc = opts_parse("gate",
+                        "--model DIR --train FILE --test FILE [--min-ndcg X] "
+                        "[--baseline DIR]",
+                        opts, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
     if (min_ndcg < 0 && !baseline) {

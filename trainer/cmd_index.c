@@ -58,8 +58,8 @@ int cmd_index(int argc, char **argv)
     const struct opt opts[] = {
         {"model", OPT_STR, &model_dir, "model REPO/NAME (its highest version) or REPO/NAME/VERSION",
          0, -1, 1},
-        {"out", OPT_STR, &out, "model directory to publish into (default: the model's own)", 0,
-         -1, 0},
+        {"out", OPT_STR, &out, "model directory to publish into (default: the model's own)", 0, -1,
+         0},
         MF_INDEX_OPTS(&io),
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
@@ -127,9 +127,8 @@ int cmd_index(int argc, char **argv)
     }
     json_t *res = json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:f, s:f}", "model", out ? out : dir,
                             "version", (json_int_t)written, "from_version", (json_int_t)version,
-                            "index", "hnsw", "items", (json_int_t)d.n_items, "m",
-                            (json_int_t)io.m, "build_seconds", d.index->build_seconds,
-                            "seconds", trainer_now() - t0);
+                            "index", "hnsw", "items", (json_int_t)d.n_items, "m", (json_int_t)io.m,
+                            "build_seconds", d.index->build_seconds, "seconds", trainer_now() - t0);
     if (res) {
         json_dumpf(res, stdout, JSON_COMPACT);
         printf("\n");
@@ -138,7 +137,7 @@ int cmd_index(int argc, char **argv)
     free(dir);
     rc = 0;
 out:
-    d.item_factors = NULL;   /* borrowed from the mapping */
+    d.item_factors = NULL; /* borrowed from the mapping */
     mf_data_clear(&d);
     json_decref(hyper);
     st_writer_free(w);

@@ -21,8 +21,8 @@ int cmd_linear(int argc, char **argv)
     const struct opt opts[] = {
         {"data", OPT_STR, &in.data, "training table (CSV with a header; .gz ok)", 0, -1, 1},
         {"label", OPT_STR, &in.label, "label column (required for --format plain)", 0, -1, 0},
-        {"features", OPT_STR, &in.features, "feature columns a,b,c (default: all but the label)",
-         0, -1, 0},
+        {"features", OPT_STR, &in.features, "feature columns a,b,c (default: all but the label)", 0,
+         -1, 0},
         {"format", OPT_STR, &in.format, "plain | sklearn (scikit-learn's shipped CSVs)", 0, -1, 0},
         {"out", OPT_STR, &out, "REPO/NAME to publish to", 0, -1, 1},
         {"version", OPT_INT, &version, "version to write (0: next free)", 0, 1e15, 0},
@@ -37,20 +37,22 @@ int cmd_linear(int argc, char **argv)
         {"threads", OPT_INT, &threads, "classes fitted in parallel", 1, 256, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
-    int rc = opts_parse("linear",
-                        "--data FILE.csv --label COLUMN --loss hinge|logistic --out REPO/NAME [options]",
-                        opts, argc, argv);
+    int rc = opts_parse(
+        "linear", "--data FILE.csv --label COLUMN --loss hinge|logistic --out REPO/NAME [options]",
+        opts, argc, argv);
     if (rc)
         return rc == 1 ? 0 : rc;
     int loss = linear_loss_parse(loss_s);
     if (loss < 0) {
-        fprintf(stderr, "encore-train linear: --loss: '%s' is not hinge, squared_hinge or logistic\n",
+        fprintf(stderr,
+                "encore-train linear: --loss: '%s' is not hinge, squared_hinge or logistic\n",
                 loss_s);
         return 2;
     }
     if (strcmp(multi, "auto") != 0 && strcmp(multi, "ovr") != 0 &&
         strcmp(multi, "multinomial") != 0) {
-        fprintf(stderr, "encore-train linear: --multi: '%s' is not auto, ovr or multinomial\n", multi);
+        fprintf(stderr, "encore-train linear: --multi: '%s' is not auto, ovr or multinomial\n",
+                multi);
         return 2;
     }
     if (strcmp(multi, "multinomial") == 0 && loss != LINEAR_LOGISTIC) {
@@ -82,17 +84,18 @@ int cmd_linear(int argc, char **argv)
     struct linear_model *m = NULL;
     double t0 = trainer_now();
     if (linear_train(t.x, t.y, t.n_rows, t.n_features, t.n_classes,
-                     (const char *const *)t.feature_names, (const char *const *)t.class_names, &s, &m,
-                     &err)) {
+                     (const char *const *)t.feature_names, (const char *const *)t.class_names, &s,
+                     &m, &err)) {
         fprintf(stderr, "encore-train linear: %s\n", err.msg);
         csvt_clear(&t);
         return 1;
     }
     double secs = trainer_now() - t0;
     if (!m->info.converged)
-        fprintf(stderr, "encore-train linear: warning: did not converge within %d %s (tol %g); "
-                        "raise --epochs\n", s.max_iter,
-                s.loss == LINEAR_LOGISTIC ? "Newton iterations" : "epochs", s.tol);
+        fprintf(stderr,
+                "encore-train linear: warning: did not converge within %d %s (tol %g); "
+                "raise --epochs\n",
+                s.max_iter, s.loss == LINEAR_LOGISTIC ? "Newton iterations" : "epochs", s.tol);
     json_t *hyper = linear_solver_json(&s);
     table_hyper_add(hyper, &in, &t);
     char fp[65] = "";
@@ -108,15 +111,15 @@ int cmd_linear(int argc, char **argv)
         return 1;
     }
     fprintf(stderr, "encore-train linear: %s%s, C=%g: %d iterations, %s, objective %.6g, %.3f s\n",
-            linear_loss_name(s.loss), m->multinomial ? " (multinomial)" : "", s.c, m->info.iterations,
-            m->info.converged ? "converged" : "NOT converged", m->info.objective, secs);
-    json_t *summary = json_pack("{s:s, s:I, s:s, s:s, s:f, s:I, s:I, s:I, s:i, s:b, s:f, s:f}",
-                                "model", out, "version", (json_int_t)v_out, "family", "linear",
-                                "loss", linear_loss_name(s.loss), "c", s.c, "rows",
-                                (json_int_t)t.n_rows, "features", (json_int_t)t.n_features,
-                                "classes", (json_int_t)t.n_classes, "iterations",
-                                m->info.iterations, "converged", m->info.converged, "objective",
-                                m->info.objective, "train_seconds", secs);
+            linear_loss_name(s.loss), m->multinomial ? " (multinomial)" : "", s.c,
+            m->info.iterations, m->info.converged ? "converged" : "NOT converged",
+            m->info.objective, secs);
+    json_t *summary = json_pack(
+        "{s:s, s:I, s:s, s:s, s:f, s:I, s:I, s:I, s:i, s:b, s:f, s:f}", "model", out, "version",
+        (json_int_t)v_out, "family", "linear", "loss", linear_loss_name(s.loss), "c", s.c, "rows",
+        (json_int_t)t.n_rows, "features", (json_int_t)t.n_features, "classes",
+        (json_int_t)t.n_classes, "iterations", m->info.iterations, "converged", m->info.converged,
+        "objective", m->info.objective, "train_seconds", secs);
     json_dumpf(summary, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     printf("\n");
     json_decref(summary);

@@ -48,8 +48,8 @@ int cmd_publish(int argc, char **argv)
          0, 0, 1},
         {"out", OPT_STR, &out, "REPO/NAME or s3://BUCKET/PREFIX/NAME to publish to", 0, 0, 1},
         {"version", OPT_INT, &version, "version number (0 = one above the highest)", 0, 1e15, 0},
-        {"keep", OPT_INT, &keep, "then delete all but this many highest versions (0 = keep all)",
-         0, 1e6, 0},
+        {"keep", OPT_INT, &keep, "then delete all but this many highest versions (0 = keep all)", 0,
+         1e6, 0},
         {NULL},
     };
     int rc = opts_parse("publish", "--model FILE|DIR --out REPO/NAME [--keep N]", opts, argc, argv);
@@ -63,7 +63,7 @@ int cmd_publish(int argc, char **argv)
         snprintf(path, sizeof path, "%s", model);
     enc_err err = {0};
     st_file *f = NULL;
-    if (st_open(path, &f, &err)) {   /* never publish a file servers would refuse */
+    if (st_open(path, &f, &err)) { /* never publish a file servers would refuse */
         fprintf(stderr, "encore-train publish: %s: %s\n", path, err.msg);
         return 1;
     }
@@ -83,8 +83,8 @@ int cmd_pin(int argc, char **argv)
     const char *out = NULL, *version = NULL;
     struct opt opts[] = {
         {"out", OPT_STR, &out, "REPO/NAME or s3://BUCKET/PREFIX/NAME", 0, 0, 1},
-        {"version", OPT_STR, &version, "version to serve everywhere, or latest (remove the pin)",
-         0, 0, 1},
+        {"version", OPT_STR, &version, "version to serve everywhere, or latest (remove the pin)", 0,
+         0, 1},
         {NULL},
     };
     int rc = opts_parse("pin", "--out REPO/NAME --version N|latest", opts, argc, argv);
@@ -95,7 +95,8 @@ int cmd_pin(int argc, char **argv)
         char *end;
         v = strtoll(version, &end, 10);
         if (*end || v < 1) {
-            fprintf(stderr, "encore-train pin: --version '%s' is not a positive integer or latest\n",
+            fprintf(stderr,
+                    "encore-train pin: --version '%s' is not a positive integer or latest\n",
                     version);
             return 2;
         }
@@ -109,7 +110,8 @@ int cmd_pin(int argc, char **argv)
     if (v)
         fprintf(stderr, "encore-train pin: %s pinned to version %lld\n", out, (long long)v);
     else
-        fprintf(stderr, "encore-train pin: %s unpinned (servers follow the highest version)\n", out);
+        fprintf(stderr, "encore-train pin: %s unpinned (servers follow the highest version)\n",
+                out);
     return 0;
 }
 

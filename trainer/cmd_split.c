@@ -33,8 +33,8 @@ int cmd_split(int argc, char **argv)
         {"interactions", OPT_STR, &in, "interactions file (any format als reads)", 0, 0, 1},
         {"train", OPT_STR, &train, "training lines out", 0, 0, 1},
         {"test", OPT_STR, &test, "held-out lines out", 0, 0, 1},
-        {"fraction", OPT_DOUBLE, &fraction, "share of each user's later lines held out", 0.001,
-         0.9, 0},
+        {"fraction", OPT_DOUBLE, &fraction, "share of each user's later lines held out", 0.001, 0.9,
+         0},
         {"seed", OPT_INT, &seed, "hash seed", 0, 1e15, 0},
         {NULL},
     };
@@ -75,7 +75,7 @@ int cmd_split(int argc, char **argv)
         int first = !seen[i];
         if (first) {
             seen[i] = u;
-            if (++used * 2 > cap) {   /* grow */
+            if (++used * 2 > cap) { /* grow */
                 size_t ncap = cap * 2;
                 uint64_t *ns = calloc(ncap, sizeof *ns);
                 if (!ns) {
@@ -95,8 +95,8 @@ int cmd_split(int argc, char **argv)
                 cap = ncap;
             }
         }
-        uint64_t h = fnv(fnv(1469598103934665603ull, (const char *)&seed, sizeof seed), line,
-                         (size_t)len);
+        uint64_t h =
+            fnv(fnv(1469598103934665603ull, (const char *)&seed, sizeof seed), line, (size_t)len);
         int to_test = !first && (double)(h % 1000000) < fraction * 1e6;
         fputs(line, to_test ? b : a);
         held += to_test;

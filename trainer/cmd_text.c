@@ -49,9 +49,9 @@ static json_t *hyper_json(const struct text_opts *o, const struct text_nbsvm_par
         json_object_set_new(h, "lr", json_real(lp->lr));
         json_object_set_new(h, "clip", json_real(lp->clip));
         json_object_set_new(h, "dropout", json_real(lp->dropout));
-        json_object_set_new(h, "forget_bias", isnan(lp->forget_bias)
-                                                  ? json_string("random")
-                                                  : json_real(lp->forget_bias));
+        json_object_set_new(h, "forget_bias",
+                            isnan(lp->forget_bias) ? json_string("random")
+                                                   : json_real(lp->forget_bias));
         if (lp->vectors)
             json_object_set_new(h, "vectors", json_string(lp->vectors));
     }
@@ -134,8 +134,10 @@ static int cross_validate(const struct text_opts *o, const struct text_data *d,
         predicted += nte;
         acc[f] = (double)right / (double)nte;
         if (!o->quiet)
-            fprintf(stderr, "encore-train text: fold %d/%d: accuracy %.4f (train %zu, test %zu, "
-                            "%.2f s)\n", f + 1, k, acc[f], ntr, nte, secs[f]);
+            fprintf(stderr,
+                    "encore-train text: fold %d/%d: accuracy %.4f (train %zu, test %zu, "
+                    "%.2f s)\n",
+                    f + 1, k, acc[f], ntr, nte, secs[f]);
         text_model_free(m);
     }
     if (rc == 0) {
@@ -200,8 +202,10 @@ static int check_opts(const struct text_opts *o, struct text_lstm_params *lp)
         lp->forget_bias = strtod(o->forget_bias, &end);
         if (end == o->forget_bias || *end || !isfinite(lp->forget_bias) ||
             fabs(lp->forget_bias) > 100) {
-            fprintf(stderr, "encore-train text: --forget-bias must be a number in [-100, 100] "
-                            "or 'random', not '%s'\n", o->forget_bias);
+            fprintf(stderr,
+                    "encore-train text: --forget-bias must be a number in [-100, 100] "
+                    "or 'random', not '%s'\n",
+                    o->forget_bias);
             return 2;
         }
     }
@@ -229,8 +233,9 @@ static void set_params(const struct text_opts *o, struct text_nbsvm_params *np,
     lp->hidden = (size_t)o->hidden;
     lp->max_len = (int)o->max_len;
     lp->bptt = (int)o->bptt;
-    lp->pool = strcmp(o->pool, "mean") == 0 ? TEXT_POOL_MEAN
-             : strcmp(o->pool, "max") == 0  ? TEXT_POOL_MAX : TEXT_POOL_LAST;
+    lp->pool = strcmp(o->pool, "mean") == 0  ? TEXT_POOL_MEAN
+               : strcmp(o->pool, "max") == 0 ? TEXT_POOL_MAX
+                                             : TEXT_POOL_LAST;
     lp->epochs = (int)o->epochs;
     lp->batch = (size_t)o->batch;
     lp->lr = o->lr;
@@ -244,8 +249,7 @@ static void set_params(const struct text_opts *o, struct text_nbsvm_params *np,
 
 /* Train on all of d, publish to o->out and print the JSON summary. */
 static int train_and_publish(const struct text_opts *o, const struct text_data *d,
-                             const struct text_nbsvm_params *np,
-                             const struct text_lstm_params *lp)
+                             const struct text_nbsvm_params *np, const struct text_lstm_params *lp)
 {
     enc_err err = {0};
     double t0 = trainer_now();
@@ -261,9 +265,9 @@ static int train_and_publish(const struct text_opts *o, const struct text_data *
     json_t *hyper = hyper_json(o, np, lp);
     /* what the tokeniser saw: UTF-8, as the server's JSON requests are */
     if (hyper)
-        json_object_set_new(hyper, "input_encoding",
-                            json_string(d->decoded[0] || d->decoded[1]
-                                            ? "cp1252, decoded to UTF-8" : "UTF-8"));
+        json_object_set_new(
+            hyper, "input_encoding",
+            json_string(d->decoded[0] || d->decoded[1] ? "cp1252, decoded to UTF-8" : "UTF-8"));
     int64_t version = 0;
     int rc = model_save(&text_ops, m, hyper, fp, o->out, 0, &version, &err);
     if (rc)
@@ -271,8 +275,8 @@ static int train_and_publish(const struct text_opts *o, const struct text_data *
     else
         printf("{\"model\":\"%s\",\"out\":\"%s\",\"version\":%lld,\"examples\":%zu,"
                "\"vocabulary\":%zu,\"train_seconds\":%.3f}\n",
-               o->model, o->out, (long long)version, d->n,
-               m->vocab ? tok_vocab_size(m->vocab) : 0, secs);
+               o->model, o->out, (long long)version, d->n, m->vocab ? tok_vocab_size(m->vocab) : 0,
+               secs);
     json_decref(hyper);
     text_model_free(m);
     return rc ? 1 : 0;
@@ -285,11 +289,28 @@ int cmd_text(int argc, char **argv)
     text_nbsvm_defaults(&np);
     text_lstm_defaults(&lp);
     struct text_opts o = {
-        .model = NULL, .pool = "max", .forget_bias = NULL, .epochs = lp.epochs, .seed = 1, .threads = lp.threads,
-        .ngram_max = np.ngram_max, .min_count = 1, .max_vocab = 0, .hash_bits = 0,
-        .max_iter = np.max_iter, .emb_dim = (int64_t)lp.emb_dim, .hidden = (int64_t)lp.hidden,
-        .max_len = lp.max_len, .bptt = lp.bptt, .batch = (int64_t)lp.batch, .C = np.C,
-        .beta = np.beta, .alpha = np.alpha, .lr = lp.lr, .clip = lp.clip, .dropout = lp.dropout,
+        .model = NULL,
+        .pool = "max",
+        .forget_bias = NULL,
+        .epochs = lp.epochs,
+        .seed = 1,
+        .threads = lp.threads,
+        .ngram_max = np.ngram_max,
+        .min_count = 1,
+        .max_vocab = 0,
+        .hash_bits = 0,
+        .max_iter = np.max_iter,
+        .emb_dim = (int64_t)lp.emb_dim,
+        .hidden = (int64_t)lp.hidden,
+        .max_len = lp.max_len,
+        .bptt = lp.bptt,
+        .batch = (int64_t)lp.batch,
+        .C = np.C,
+        .beta = np.beta,
+        .alpha = np.alpha,
+        .lr = lp.lr,
+        .clip = lp.clip,
+        .dropout = lp.dropout,
         .tol = np.tol,
     };
     const struct opt opts[] = {
@@ -297,8 +318,7 @@ int cmd_text(int argc, char **argv)
         {"pos", OPT_STR, &o.pos, "positive examples, one per line (with --neg)", 0, 0, 0},
         {"neg", OPT_STR, &o.neg, "negative examples, one per line (with --pos)", 0, 0, 0},
         {"data", OPT_STR, &o.data,
-         "label<TAB>text, text<TAB>label or a CSV with a header (instead of --pos/--neg)", 0, 0,
-         0},
+         "label<TAB>text, text<TAB>label or a CSV with a header (instead of --pos/--neg)", 0, 0, 0},
         {"out", OPT_STR, &o.out, "publish to REPO/NAME (next version)", 0, 0, 0},
         {"folds", OPT_STR, &o.folds, "k-fold cross-validation with this folds file", 0, 0, 0},
         {"max-folds", OPT_INT, &o.max_folds, "with --folds: run only the first N folds (0 = all)",
@@ -307,11 +327,15 @@ int cmd_text(int argc, char **argv)
         {"threads", OPT_INT, &o.threads, "OpenBLAS threads (lstm)", 1, 256, 0},
         {"epochs", OPT_INT, &o.epochs, "lstm: training epochs", 1, 10000, 0},
         {"min-count", OPT_INT, &o.min_count, "vocabulary: keep tokens seen >= N times", 1, 1e9, 0},
-        {"max-vocab", OPT_INT, &o.max_vocab, "vocabulary: keep the N most frequent (0 = all; "
-         "lstm default 30000)", 0, 1e9, 0},
+        {"max-vocab", OPT_INT, &o.max_vocab,
+         "vocabulary: keep the N most frequent (0 = all; "
+         "lstm default 30000)",
+         0, 1e9, 0},
         {"ngram-max", OPT_INT, &o.ngram_max, "nbsvm: longest n-gram", 1, 3, 0},
-        {"hash-bits", OPT_INT, &o.hash_bits, "nbsvm: hash n-grams into 2^N features (0 = "
-         "vocabulary)", 0, 28, 0},
+        {"hash-bits", OPT_INT, &o.hash_bits,
+         "nbsvm: hash n-grams into 2^N features (0 = "
+         "vocabulary)",
+         0, 28, 0},
         {"C", OPT_DOUBLE, &o.C, "nbsvm: SVM cost", 1e-6, 1e6, 0},
         {"beta", OPT_DOUBLE, &o.beta, "nbsvm: interpolation beta", 0, 1, 0},
         {"alpha", OPT_DOUBLE, &o.alpha, "nbsvm: NB smoothing", 1e-6, 1e6, 0},
@@ -326,10 +350,12 @@ int cmd_text(int argc, char **argv)
         {"lr", OPT_DOUBLE, &o.lr, "lstm: Adam learning rate", 1e-7, 10, 0},
         {"clip", OPT_DOUBLE, &o.clip, "lstm: clip the gradient norm to this (0 = off)", 0, 1e6, 0},
         {"dropout", OPT_DOUBLE, &o.dropout, "lstm: dropout rate", 0, 0.95, 0},
-        {"forget-bias", OPT_STR, &o.forget_bias, "lstm: initial forget-gate bias, a number or "
-         "'random' (PyTorch's init)", 0, 0, 0},
-        {"vectors", OPT_STR, &o.vectors, "lstm: word2vec/GloVe text file for the embeddings", 0,
-         0, 0},
+        {"forget-bias", OPT_STR, &o.forget_bias,
+         "lstm: initial forget-gate bias, a number or "
+         "'random' (PyTorch's init)",
+         0, 0, 0},
+        {"vectors", OPT_STR, &o.vectors, "lstm: word2vec/GloVe text file for the embeddings", 0, 0,
+         0},
         {"quiet", OPT_FLAG, &o.quiet, "no progress on stderr", 0, 0, 0},
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
@@ -343,13 +369,13 @@ int cmd_text(int argc, char **argv)
     set_params(&o, &np, &lp);
     enc_err err = {0};
     struct text_data d;
-    rc = o.data ? text_data_read_tsv(o.data, &d, &err)
-                : text_data_read_pair(o.pos, o.neg, &d, &err);
+    rc =
+        o.data ? text_data_read_tsv(o.data, &d, &err) : text_data_read_pair(o.pos, o.neg, &d, &err);
     if (rc) {
         fprintf(stderr, "encore-train text: %s\n", err.msg);
         return 1;
     }
-    for (int f = 0; f < 2; f++)   /* layout and encoding: said, not guessed silently */
+    for (int f = 0; f < 2; f++) /* layout and encoding: said, not guessed silently */
         if (d.files[f] && !o.quiet)
             fprintf(stderr, "encore-train text: %s: %s\n", d.files[f], d.how[f]);
     if (!o.quiet)

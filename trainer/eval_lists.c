@@ -6,8 +6,7 @@
 #include "mf/interactions.h"
 
 int eval_tap_init(struct eval_tap *t, re_recommend_fn inner, void *ctx, const char *label,
-                  const struct ia_matrix *train, const float *vectors, size_t factors,
-                  FILE *lists)
+                  const struct ia_matrix *train, const float *vectors, size_t factors, FILE *lists)
 {
     *t = (struct eval_tap){inner, ctx, label, train, NULL, lists};
     return list_eval_new(train, vectors, factors, &t->le);

@@ -16,20 +16,19 @@
 struct ia_matrix;
 
 struct eval_tap {
-    re_recommend_fn inner;      /* the recommender measured */
+    re_recommend_fn inner; /* the recommender measured */
     void *ctx;
-    const char *label;          /* "model", "popularity" */
+    const char *label; /* "model", "popularity" */
     const struct ia_matrix *train;
     struct list_eval *le;
-    FILE *lists;                /* or NULL */
+    FILE *lists; /* or NULL */
 };
 
 /* Wrap inner/ctx; vectors: n_items x factors in the training matrix's item
  * order (the model's item factors; zero rows for items it lacks). 0 or
  * ENC_ENOMEM. */
 int eval_tap_init(struct eval_tap *t, re_recommend_fn inner, void *ctx, const char *label,
-                  const struct ia_matrix *train, const float *vectors, size_t factors,
-                  FILE *lists);
+                  const struct ia_matrix *train, const float *vectors, size_t factors, FILE *lists);
 void eval_tap_clear(struct eval_tap *t);
 
 /* A re_recommend_fn: ctx is a struct eval_tap. */

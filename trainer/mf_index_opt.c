@@ -27,8 +27,7 @@ int mf_index_opt_check(const char *cmd, const struct mf_index_opt *o)
     return 0;
 }
 
-int mf_index_attach(const char *cmd, const struct mf_index_opt *o, struct mf_data *d,
-                    json_t *hyper)
+int mf_index_attach(const char *cmd, const struct mf_index_opt *o, struct mf_data *d, json_t *hyper)
 {
     if (strcmp(o->type, "hnsw") != 0)
         return 0;
@@ -38,8 +37,10 @@ int mf_index_attach(const char *cmd, const struct mf_index_opt *o, struct mf_dat
     p.ef_construction = (size_t)o->ef_construction;
     p.threads = (int)o->threads;
     p.seed = (uint64_t)o->seed;
-    fprintf(stderr, "%s: building the hnsw index over %zu items (M %zu, ef_construction %zu, "
-                    "%d threads)\n", cmd, d->n_items, p.m, p.ef_construction, p.threads);
+    fprintf(stderr,
+            "%s: building the hnsw index over %zu items (M %zu, ef_construction %zu, "
+            "%d threads)\n",
+            cmd, d->n_items, p.m, p.ef_construction, p.threads);
     enc_err err = {0};
     struct index_data *ix = calloc(1, sizeof *ix);
     if (!ix || index_build(d->item_factors, d->n_items, d->factors, &p, ix, &err)) {

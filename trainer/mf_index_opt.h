@@ -13,24 +13,41 @@
 #include "mf/mf.h"
 
 struct mf_index_opt {
-    const char *type;                 /* "none" or "hnsw" */
+    const char *type; /* "none" or "hnsw" */
     int64_t m, ef_construction, threads, seed;
 };
 
 void mf_index_opt_default(struct mf_index_opt *o);
 
 /* The option-table rows, for a `struct opt` array. */
-#define MF_INDEX_OPTS(o)                                                                     \
-    {"index", OPT_STR, &(o)->type,                                                           \
-     "item index for large catalogues: none or hnsw (recommend answers from it above the "   \
-     "server's index_min_items)", 0, -1, 0},                                                 \
-    {"index-m", OPT_INT, &(o)->m, "index links per node (twice that on the bottom layer)",   \
-     2, INDEX_MAX_M, 0},                                                                     \
-    {"index-ef-construction", OPT_INT, &(o)->ef_construction,                                \
-     "index build beam width (higher: better recall, slower build)", 1, 100000, 0},          \
-    {"index-threads", OPT_INT, &(o)->threads,                                                \
-     "index build threads (1: the same graph every run)", 1, 256, 0},                        \
-    {"index-seed", OPT_INT, &(o)->seed, "index build random seed", 0, 9.2e18, 0}
+#define MF_INDEX_OPTS(o)                                                                           \
+    {"index",                                                                                      \
+     OPT_STR,                                                                                      \
+     &(o)->type,                                                                                   \
+     "item index for large catalogues: none or hnsw (recommend answers from it above the "         \
+     "server's index_min_items)",                                                                  \
+     0,                                                                                            \
+     -1,                                                                                           \
+     0},                                                                                           \
+        {"index-m", OPT_INT,     &(o)->m, "index links per node (twice that on the bottom layer)", \
+         2,         INDEX_MAX_M, 0},                                                               \
+        {"index-ef-construction",                                                                  \
+         OPT_INT,                                                                                  \
+         &(o)->ef_construction,                                                                    \
+         "index build beam width (higher: better recall, slower build)",                           \
+         1,                                                                                        \
+         100000,                                                                                   \
+         0},                                                                                       \
+        {"index-threads",                                                                          \
+         OPT_INT,                                                                                  \
+         &(o)->threads,                                                                            \
+         "index build threads (1: the same graph every run)",                                      \
+         1,                                                                                        \
+         256,                                                                                      \
+         0},                                                                                       \
+    {                                                                                              \
+        "index-seed", OPT_INT, &(o)->seed, "index build random seed", 0, 9.2e18, 0                 \
+    }
 
 /* 0, or prints "encore-train CMD: --index: ..." and returns 2. */
 int mf_index_opt_check(const char *cmd, const struct mf_index_opt *o);

@@ -14,28 +14,28 @@
 #include "mf/mf.h"
 
 struct mf_input {
-    const char *interactions, *items;       /* paths (either may be NULL; interactions
-                                               only when events is given) */
-    const char *events;                     /* event store (directory or redis://), or NULL */
-    const char *event_weights;              /* type:weight list (event.h), or NULL: default */
-    struct evtrain_info ev;                 /* filled when events is given */
-    const char *format, *items_format;      /* names, see interactions.h */
-    int64_t item_id_col, title_col, tags_col;   /* csv / tsv items (0: by header) */
-    int header;                             /* enum ia_header (--header) */
-    int confidence;                         /* enum conf_scheme (--confidence) */
-    double epsilon;                         /* --epsilon (0: median / (e - 1)) */
-    int allow_overlap;                      /* --validation may share pairs with the data */
+    const char *interactions, *items;         /* paths (either may be NULL; interactions
+                                                 only when events is given) */
+    const char *events;                       /* event store (directory or redis://), or NULL */
+    const char *event_weights;                /* type:weight list (event.h), or NULL: default */
+    struct evtrain_info ev;                   /* filled when events is given */
+    const char *format, *items_format;        /* names, see interactions.h */
+    int64_t item_id_col, title_col, tags_col; /* csv / tsv items (0: by header) */
+    int header;                               /* enum ia_header (--header) */
+    int confidence;                           /* enum conf_scheme (--confidence) */
+    double epsilon;                           /* --epsilon (0: median / (e - 1)) */
+    int allow_overlap;                        /* --validation may share pairs with the data */
     double min_rating;
-    struct ia_matrix m;                     /* filled by mf_input_load */
+    struct ia_matrix m; /* filled by mf_input_load */
     struct ia_items it;
     int have_items;
-    char fingerprint[65];                   /* SHA-256 over the input files */
+    char fingerprint[65]; /* SHA-256 over the input files */
     /* what the weights are and what is done with them (mf_input_load) */
-    struct conf_stats wstats;               /* the pairs' summed weights */
-    enum conf_scheme scheme;                /* resolved (never AUTO) */
-    double eps;                             /* resolved log epsilon */
-    int scheme_auto;                        /* chosen by conf_auto */
-    char scheme_why[400];   /* conf_auto's reason (its longest is ~260 bytes) */
+    struct conf_stats wstats; /* the pairs' summed weights */
+    enum conf_scheme scheme;  /* resolved (never AUTO) */
+    double eps;               /* resolved log epsilon */
+    int scheme_auto;          /* chosen by conf_auto */
+    char scheme_why[400];     /* conf_auto's reason (its longest is ~260 bytes) */
 };
 
 /* clang-format off */

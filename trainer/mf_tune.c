@@ -14,16 +14,16 @@
 #include "trainer.h"
 
 #define MAX_DIMS 5
-#define MIN_GAIN 0.002   /* relative validation NDCG gain a change must bring */
+#define MIN_GAIN 0.002 /* relative validation NDCG gain a change must bring */
 
 /* One setting the search moves: a confidence scheme, a positive number
  * moved by factors (log scale), or a whole number moved by factors. */
 enum dim_kind { DIM_SCHEME, DIM_REAL, DIM_INT };
 
 struct dim {
-    const char *name;           /* as in the option table and the hyperparameters */
+    const char *name; /* as in the option table and the hyperparameters */
     enum dim_kind kind;
-    double lo, hi;              /* bounds (not for DIM_SCHEME) */
+    double lo, hi; /* bounds (not for DIM_SCHEME) */
 };
 
 struct trial {
@@ -36,14 +36,14 @@ struct tuner {
     const struct dim *dims;
     int n_dims;
     double cur[MAX_DIMS];
-    double best;                /* validation NDCG@10 of cur */
+    double best; /* validation NDCG@10 of cur */
     int best_trial;
     struct trial *trials;
     int n_trials, budget;
     /* the fit of one setting: returns 0 and its validation NDCG@10 */
     int (*fit)(void *ctx, const double *v, double *ndcg, enc_err *err);
     void *ctx;
-    int failed;                 /* an exit status once a fit failed */
+    int failed; /* an exit status once a fit failed */
 };
 
 static int cores(void)
@@ -153,7 +153,7 @@ static void search(struct tuner *t, const int *fine, int n_fine, const double *s
     if (t->best < 0)
         return;
     t->best_trial = idx;
-    int edge[MAX_DIMS] = {0};   /* +1 / -1: pass 1 moved this dimension to its outer value */
+    int edge[MAX_DIMS] = {0}; /* +1 / -1: pass 1 moved this dimension to its outer value */
     for (int d = 0; d < t->n_dims; d++) {
         double c = t->cur[d];
         if (t->dims[d].kind == DIM_SCHEME) {
@@ -198,23 +198,22 @@ static json_t *table_json(const struct tuner *t, const struct ia_matrix *fit,
             json_object_set_new(o, t->dims[d].name,
                                 t->dims[d].kind == DIM_SCHEME
                                     ? json_string(conf_scheme_name((enum conf_scheme)x))
-                                    : t->dims[d].kind == DIM_INT ? json_integer((json_int_t)x)
-                                                                 : json_real(x));
+                                : t->dims[d].kind == DIM_INT ? json_integer((json_int_t)x)
+                                                             : json_real(x));
         }
         json_object_set_new(o, "ndcg", json_real(t->trials[i].ndcg));
         json_object_set_new(o, "seconds", json_real(t->trials[i].seconds));
         json_array_append_new(trials, o);
         total += t->trials[i].seconds;
     }
-    return json_pack("{s:s,s:I,s:I,s:I,s:{s:I,s:I,s:I},s:o,s:I,s:f,s:f,s:f,s:f}", "metric",
-                     "NDCG@10 on a per-user validation split of the input", "seed",
-                     (json_int_t)seed, "budget", (json_int_t)t->budget, "fits",
-                     (json_int_t)t->n_trials, "split", "fit_pairs", (json_int_t)fit->nnz,
-                     "validation_pairs", (json_int_t)valid->nnz, "validation_users",
-                     (json_int_t)valid->n_users, "trials", trials, "chosen",
-                     (json_int_t)t->best_trial + 1, "start_ndcg", t->trials[0].ndcg,
-                     "best_ndcg", t->best, "seconds_per_fit",
-                     t->n_trials ? total / t->n_trials : 0.0, "seconds", seconds);
+    return json_pack(
+        "{s:s,s:I,s:I,s:I,s:{s:I,s:I,s:I},s:o,s:I,s:f,s:f,s:f,s:f}", "metric",
+        "NDCG@10 on a per-user validation split of the input", "seed", (json_int_t)seed, "budget",
+        (json_int_t)t->budget, "fits", (json_int_t)t->n_trials, "split", "fit_pairs",
+        (json_int_t)fit->nnz, "validation_pairs", (json_int_t)valid->nnz, "validation_users",
+        (json_int_t)valid->n_users, "trials", trials, "chosen", (json_int_t)t->best_trial + 1,
+        "start_ndcg", t->trials[0].ndcg, "best_ndcg", t->best, "seconds_per_fit",
+        t->n_trials ? total / t->n_trials : 0.0, "seconds", seconds);
 }
 
 /* ---- the split and the scoring every fit shares ------------------------ */
@@ -239,10 +238,12 @@ static int tune_data_make(const char *cmd, const struct mf_input *in, uint64_t s
         fprintf(stderr, "encore-train %s: --tune: out of memory\n", cmd);
         return 1;
     }
-    fprintf(stderr, "%s tune: validation split (per user with >= 5 pairs, 20%% held out, seed "
-                    "%llu): %zu pairs to fit (%zu users x %zu items), %zu to validate (%zu "
-                    "users)\n", cmd, (unsigned long long)seed, td->fit.nnz, td->fit.n_users,
-            td->fit.n_items, td->valid.nnz, td->valid.n_users);
+    fprintf(stderr,
+            "%s tune: validation split (per user with >= 5 pairs, 20%% held out, seed "
+            "%llu): %zu pairs to fit (%zu users x %zu items), %zu to validate (%zu "
+            "users)\n",
+            cmd, (unsigned long long)seed, td->fit.nnz, td->fit.n_users, td->fit.n_items,
+            td->valid.nnz, td->valid.n_users);
     return 0;
 }
 
@@ -283,9 +284,10 @@ static void report(const struct tuner *t, double seconds)
 {
     char what[256];
     describe(t, t->cur, what, sizeof what);
-    fprintf(stderr, "%s tune: chose fit %d of %d: %s (validation NDCG@10 %.4f; the starting "
-                    "settings %.4f) in %.1f s; training it on all the data\n", t->cmd,
-            t->best_trial + 1, t->n_trials, what, t->best, t->trials[0].ndcg, seconds);
+    fprintf(stderr,
+            "%s tune: chose fit %d of %d: %s (validation NDCG@10 %.4f; the starting "
+            "settings %.4f) in %.1f s; training it on all the data\n",
+            t->cmd, t->best_trial + 1, t->n_trials, what, t->best, t->trials[0].ndcg, seconds);
 }
 
 /* What a fit function gets: the split and the base settings. */
@@ -307,8 +309,8 @@ static int tune_run(const char *cmd, const struct mf_input *in, uint64_t seed, s
         tune_data_clear(&c->td);
         return 1;
     }
-    struct tuner t = {.cmd = cmd, .dims = dims, .n_dims = MAX_DIMS, .budget = budget,
-                      .fit = fit, .ctx = c};
+    struct tuner t = {
+        .cmd = cmd, .dims = dims, .n_dims = MAX_DIMS, .budget = budget, .fit = fit, .ctx = c};
     t.trials = calloc((size_t)budget, sizeof *t.trials);
     if (!t.trials) {
         tune_data_clear(&c->td);
@@ -317,7 +319,7 @@ static int tune_run(const char *cmd, const struct mf_input *in, uint64_t seed, s
     memcpy(t.cur, v, sizeof t.cur);
     double schemes[4];
     int n_s = other_schemes(in, schemes);
-    const int fine[] = {1, 2};   /* alpha (learning rate), regularization */
+    const int fine[] = {1, 2}; /* alpha (learning rate), regularization */
     double t0 = trainer_now();
     search(&t, fine, 2, schemes, n_s);
     int rc = t.failed || t.best_trial < 0 ? 1 : 0;
@@ -336,10 +338,8 @@ static int tune_run(const char *cmd, const struct mf_input *in, uint64_t seed, s
 /* ---- ALS ----------------------------------------------------------------- */
 
 static const struct dim als_dims[MAX_DIMS] = {
-    {"confidence", DIM_SCHEME, 0, 0},
-    {"alpha", DIM_REAL, 1e-3, 1e4},
-    {"regularization", DIM_REAL, 1e-4, 1e6},
-    {"factors", DIM_INT, 8, 512},
+    {"confidence", DIM_SCHEME, 0, 0},        {"alpha", DIM_REAL, 1e-3, 1e4},
+    {"regularization", DIM_REAL, 1e-4, 1e6}, {"factors", DIM_INT, 8, 512},
     {"iterations", DIM_INT, 2, 60},
 };
 
@@ -370,8 +370,7 @@ int mf_tune_als(const struct mf_input *in, struct als_params *p, int budget, jso
     struct tune_ctx c = {.als = *p};
     double v[MAX_DIMS] = {p->confidence, p->alpha, p->regularization, (double)p->factors,
                           p->iterations};
-    int rc = tune_run("als", in, p->seed, p->factors, als_dims, als_fit_one, &c, v, budget,
-                      table);
+    int rc = tune_run("als", in, p->seed, p->factors, als_dims, als_fit_one, &c, v, budget, table);
     if (rc == 0)
         als_apply(p, v);
     return rc;
@@ -380,10 +379,8 @@ int mf_tune_als(const struct mf_input *in, struct als_params *p, int budget, jso
 /* ---- BPR ----------------------------------------------------------------- */
 
 static const struct dim bpr_dims[MAX_DIMS] = {
-    {"confidence", DIM_SCHEME, 0, 0},
-    {"learning_rate", DIM_REAL, 1e-4, 1},
-    {"regularization", DIM_REAL, 1e-5, 10},
-    {"factors", DIM_INT, 8, 512},
+    {"confidence", DIM_SCHEME, 0, 0},       {"learning_rate", DIM_REAL, 1e-4, 1},
+    {"regularization", DIM_REAL, 1e-5, 10}, {"factors", DIM_INT, 8, 512},
     {"epochs", DIM_INT, 5, 1000},
 };
 
@@ -411,10 +408,9 @@ static int bpr_fit_one(void *ctx, const double *v, double *ndcg, enc_err *err)
 int mf_tune_bpr(const struct mf_input *in, struct bpr_params *p, int budget, json_t **table)
 {
     struct tune_ctx c = {.bpr = *p};
-    double v[MAX_DIMS] = {p->confidence, p->learning_rate, p->regularization,
-                          (double)p->factors, p->epochs};
-    int rc = tune_run("bpr", in, p->seed, p->factors, bpr_dims, bpr_fit_one, &c, v, budget,
-                      table);
+    double v[MAX_DIMS] = {p->confidence, p->learning_rate, p->regularization, (double)p->factors,
+                          p->epochs};
+    int rc = tune_run("bpr", in, p->seed, p->factors, bpr_dims, bpr_fit_one, &c, v, budget, table);
     if (rc == 0)
         bpr_apply(p, v);
     return rc;

@@ -32,8 +32,10 @@ void opts_usage(FILE *out, const char *cmd, const char *synopsis, const struct o
     fprintf(out, "usage: encore-train %s %s\n\noptions:\n", cmd, synopsis);
     for (const struct opt *o = opts; o->name; o++) {
         char lhs[160], names[128];
-        const char *arg = o->type == OPT_STR ? " S" : o->type == OPT_INT ? " N"
-                        : o->type == OPT_DOUBLE ? " X" : "";
+        const char *arg = o->type == OPT_STR      ? " S"
+                          : o->type == OPT_INT    ? " N"
+                          : o->type == OPT_DOUBLE ? " X"
+                                                  : "";
         if (o->type == OPT_ENUM) {
             choices_text(o, "|", names, sizeof names);
             snprintf(lhs, sizeof lhs, "--%s %s", o->name, names);
@@ -68,10 +70,18 @@ json_t *opts_to_json(const struct opt *opts)
         key[k] = '\0';
         json_t *v = NULL;
         switch (o->type) {
-        case OPT_INT: v = json_integer((json_int_t)*(const int64_t *)o->dst); break;
-        case OPT_DOUBLE: v = json_real(*(const double *)o->dst); break;
-        case OPT_FLAG: v = json_boolean(*(const int *)o->dst); break;
-        case OPT_ENUM: v = json_string(opt_choice(o)); break;
+        case OPT_INT:
+            v = json_integer((json_int_t) * (const int64_t *)o->dst);
+            break;
+        case OPT_DOUBLE:
+            v = json_real(*(const double *)o->dst);
+            break;
+        case OPT_FLAG:
+            v = json_boolean(*(const int *)o->dst);
+            break;
+        case OPT_ENUM:
+            v = json_string(opt_choice(o));
+            break;
         case OPT_STR: {
             const char *s = *(const char *const *)o->dst;
             v = s ? json_string(s) : json_null();
@@ -87,8 +97,7 @@ json_t *opts_to_json(const struct opt *opts)
     return h;
 }
 
-int opts_parse(const char *cmd, const char *synopsis, const struct opt *opts, int argc,
-               char **argv)
+int opts_parse(const char *cmd, const char *synopsis, const struct opt *opts, int argc, char **argv)
 {
     size_t n = 0;
     while (opts[n].name)

@@ -20,7 +20,8 @@ int table_read(const char *cmd, const struct table_input *in, const char *const 
     else if (strcmp(in->format, "sklearn") == 0)
         o.format = CSVT_SKLEARN;
     else {
-        fprintf(stderr, "encore-train %s: --format: '%s' is not plain or sklearn\n", cmd, in->format);
+        fprintf(stderr, "encore-train %s: --format: '%s' is not plain or sklearn\n", cmd,
+                in->format);
         return 2;
     }
     if (o.format == CSVT_PLAIN && !in->label) {

@@ -13,10 +13,10 @@
 
 /* The input options every table command takes. */
 struct table_input {
-    const char *data;           /* --data FILE */
-    const char *label;          /* --label COLUMN (plain format) */
-    const char *features;       /* --features a,b,c or NULL */
-    const char *format;         /* --format plain|sklearn */
+    const char *data;     /* --data FILE */
+    const char *label;    /* --label COLUMN (plain format) */
+    const char *features; /* --features a,b,c or NULL */
+    const char *format;   /* --format plain|sklearn */
 };
 
 /* Read in->data into *t. `features` / `classes` (may be NULL) override the

@@ -26,14 +26,14 @@ enum opt_type { OPT_STR, OPT_INT, OPT_DOUBLE, OPT_FLAG, OPT_ENUM };
  * into the model's "hyperparameters" metadata, so what a model records comes
  * from the table that parsed it and cannot drift from the options. */
 struct opt {
-    const char *name;       /* without the leading "--" */
+    const char *name; /* without the leading "--" */
     enum opt_type type;
     void *dst;
     const char *help;
     double min, max;
     int required;
-    const char *const *choices;   /* OPT_ENUM */
-    int hyper;                    /* OPT_HYPER or 0 */
+    const char *const *choices; /* OPT_ENUM */
+    int hyper;                  /* OPT_HYPER or 0 */
 };
 #define OPT_HYPER 1
 
@@ -55,7 +55,7 @@ const char *opt_choice(const struct opt *o);
 /* SHA-256 over the bytes of the given files (NULL entries skipped), hex. */
 int trainer_fingerprint(const char *const *paths, int n, char out[65]);
 
-double trainer_now(void);   /* monotonic seconds */
+double trainer_now(void); /* monotonic seconds */
 
 /* Subcommands. */
 int cmd_als(int argc, char **argv);
@@ -68,11 +68,11 @@ int cmd_text(int argc, char **argv);
 int cmd_cnn(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_events(int argc, char **argv);
-int cmd_publish(int argc, char **argv);   /* cmd_repo.c */
+int cmd_publish(int argc, char **argv); /* cmd_repo.c */
 int cmd_pin(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
-int cmd_gate(int argc, char **argv);      /* cmd_gate.c */
-int cmd_split(int argc, char **argv);     /* cmd_split.c */
+int cmd_gate(int argc, char **argv);  /* cmd_gate.c */
+int cmd_split(int argc, char **argv); /* cmd_split.c */
 int cmd_index(int argc, char **argv);
 
 /* Arguments naming s3:// or gs:// objects (except --out) are downloaded
@@ -88,7 +88,7 @@ struct eval_family {
     int (*eval)(const char *model_dir, int argc, char **argv);
 };
 int eval_mf(const char *model_dir, int argc, char **argv);
-int eval_table(const char *model_dir, int argc, char **argv);   /* forest, linear */
+int eval_table(const char *model_dir, int argc, char **argv); /* forest, linear */
 int eval_text(const char *model_dir, int argc, char **argv);
 int eval_cnn(const char *model_dir, int argc, char **argv);
 

@@ -42,8 +42,7 @@ static int weight_shape(const struct cnn_layer *L, int64_t ws[4])
     }
 }
 
-int cnn_write(const struct cnn_net *net, st_writer *w, const json_t *hyper,
-              const char *fingerprint)
+int cnn_write(const struct cnn_net *net, st_writer *w, const json_t *hyper, const char *fingerprint)
 {
     int rc = model_write_common_meta(w, "cnn", hyper, fingerprint);
     rc = rc ? rc : st_writer_meta(w, "arch", net->arch);
@@ -68,12 +67,12 @@ int cnn_write(const struct cnn_net *net, st_writer *w, const json_t *hyper,
             snprintf(name, sizeof name, "layers.%d.running_mean", i);
             rc = rc ? rc : st_writer_add(w, name, ST_F32, 1, bs, net->stats + L->s_off);
             snprintf(name, sizeof name, "layers.%d.running_var", i);
-            rc = rc ? rc : st_writer_add(w, name, ST_F32, 1, bs,
-                                         net->stats + L->s_off + L->units);
+            rc = rc ? rc : st_writer_add(w, name, ST_F32, 1, bs, net->stats + L->s_off + L->units);
         }
     }
-    rc = rc ? rc : st_writer_add_strings(w, "class_names", (const char *const *)net->class_names,
-                                         NULL, (size_t)net->n_classes);
+    rc = rc ? rc
+            : st_writer_add_strings(w, "class_names", (const char *const *)net->class_names, NULL,
+                                    (size_t)net->n_classes);
     return rc;
 }
 
@@ -88,8 +87,10 @@ static int meta_num(const st_file *f, const char *key, double lo, double hi, dou
     errno = 0;
     double x = strtod(s, &end);
     if (end == s || *end || errno || !isfinite(x) || x < lo || x > hi)
-        return enc_errf(err, ENC_EFORMAT, "metadata '%s' = '%.40s': expected a number in "
-                        "[%g, %g]", key, s, lo, hi);
+        return enc_errf(err, ENC_EFORMAT,
+                        "metadata '%s' = '%.40s': expected a number in "
+                        "[%g, %g]",
+                        key, s, lo, hi);
     *v = x;
     return 0;
 }
@@ -122,8 +123,7 @@ static int layer_tensors(const st_file *f, const struct cnn_layer *L, int i, con
  * the network (cnn_plan) before anything is allocated for its parameters,
  * so that a file of metadata alone (30 batch norms on a 2048 x 2048 input:
  * 1 GB of parameters, in 400 bytes) is refused for the cost of reading it. */
-static int check_before_alloc(const st_file *f, const char *arch, int h, int w, int c,
-                              enc_err *err)
+static int check_before_alloc(const st_file *f, const char *arch, int h, int w, int c, enc_err *err)
 {
     struct cnn_net *plan;
     int rc = cnn_plan(arch, h, w, c, &plan, err);
@@ -167,7 +167,7 @@ int cnn_from_file(const st_file *f, struct cnn_net **out, enc_err *err)
     net->input_scale = (float)sc;
     net->input_offset = (float)of;
     net->io.max_value = mx;
-    size_t expected = 2;   /* class_names.bytes / .offsets */
+    size_t expected = 2; /* class_names.bytes / .offsets */
     for (int i = 0; i < net->n_layers; i++) {
         const struct cnn_layer *L = &net->layers[i];
         if (!L->n_w)
@@ -185,8 +185,10 @@ int cnn_from_file(const st_file *f, struct cnn_net **out, enc_err *err)
         memcpy(rv, tv->data, L->n_b * sizeof(float));
         for (int j = 0; j < L->units; j++)
             if (!isfinite(rm[j]) || !isfinite(rv[j]) || rv[j] < 0) {
-                rc = enc_errf(err, ENC_EFORMAT, "layers.%d.running_mean/var[%d] = %g / %g: "
-                              "expected finite values and a variance >= 0", i, j, rm[j], rv[j]);
+                rc = enc_errf(err, ENC_EFORMAT,
+                              "layers.%d.running_mean/var[%d] = %g / %g: "
+                              "expected finite values and a variance >= 0",
+                              i, j, rm[j], rv[j]);
                 goto fail;
             }
         expected += 2;

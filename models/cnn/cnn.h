@@ -68,19 +68,19 @@ extern const struct model_ops cnn_ops;
 
 enum cnn_kind { CNN_CONV, CNN_RELU, CNN_POOL, CNN_FLATTEN, CNN_DENSE, CNN_DROPOUT, CNN_BN };
 
-#define CNN_BN_EPS 1e-5f         /* added to the variance (PyTorch's default) */
-#define CNN_BN_MOMENTUM 0.1f     /* weight of the new batch in the running statistics */
+#define CNN_BN_EPS 1e-5f     /* added to the variance (PyTorch's default) */
+#define CNN_BN_MOMENTUM 0.1f /* weight of the new batch in the running statistics */
 
 struct cnn_layer {
     enum cnn_kind kind;
-    int filters, k, pad;        /* conv (pad = (k-1)/2 for "same", else 0) */
-    int units;                  /* dense; bn: channels (features) normalised */
-    float rate;                 /* dropout */
-    int in_h, in_w, in_c;       /* input shape (dense: 1 x 1 x inputs) */
+    int filters, k, pad;  /* conv (pad = (k-1)/2 for "same", else 0) */
+    int units;            /* dense; bn: channels (features) normalised */
+    float rate;           /* dropout */
+    int in_h, in_w, in_c; /* input shape (dense: 1 x 1 x inputs) */
     int out_h, out_w, out_c;
-    size_t w_off, n_w;          /* weights: offset into params, count */
+    size_t w_off, n_w; /* weights: offset into params, count */
     size_t b_off, n_b;
-    size_t s_off;               /* bn: running mean at stats + s_off, var after it */
+    size_t s_off; /* bn: running mean at stats + s_off, var after it */
 };
 
 /* A network: the arch, the parameters (owned) and the input description. */
@@ -91,15 +91,15 @@ struct cnn_net {
     int in_h, in_w, in_c;
     int n_classes;
     size_t n_params;
-    float *params;              /* all weights and biases, layer by layer */
+    float *params; /* all weights and biases, layer by layer */
     size_t n_stats;
-    float *stats;               /* bn running mean and variance (not trained by
-                                 * the optimiser), layer by layer */
+    float *stats; /* bn running mean and variance (not trained by
+                   * the optimiser), layer by layer */
     float input_scale, input_offset, input_max;
-    char **class_names;         /* n_classes strings, owned */
-    size_t max_act;             /* largest activation per image, in floats */
-    size_t max_cols;            /* largest im2col buffer per image, in floats */
-    struct model_io io;         /* for cnn_ops.io */
+    char **class_names; /* n_classes strings, owned */
+    size_t max_act;     /* largest activation per image, in floats */
+    size_t max_cols;    /* largest im2col buffer per image, in floats */
+    struct model_io io; /* for cnn_ops.io */
 };
 
 /* Parse `arch` for images of h x w x c and build a network with zeroed
@@ -111,12 +111,12 @@ int cnn_new(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err
  * n_stats set, params / stats / class_names NULL (cnn_free it). For checking
  * a file against its arch before allocating for it (cnn_from_file). */
 int cnn_plan(const char *arch, int h, int w, int c, struct cnn_net **out, enc_err *err);
-void cnn_free(struct cnn_net *net);   /* NULL is a no-op */
+void cnn_free(struct cnn_net *net); /* NULL is a no-op */
 
 enum cnn_init {
-    CNN_INIT_HE = 0,        /* He-uniform before a ReLU, Glorot-uniform elsewhere */
-    CNN_INIT_GLOROT = 1,    /* Glorot-uniform everywhere (Keras's default) */
-    CNN_INIT_UNIFORM = 2,   /* U(+-1/sqrt(fan_in)) (PyTorch's default) */
+    CNN_INIT_HE = 0,      /* He-uniform before a ReLU, Glorot-uniform elsewhere */
+    CNN_INIT_GLOROT = 1,  /* Glorot-uniform everywhere (Keras's default) */
+    CNN_INIT_UNIFORM = 2, /* U(+-1/sqrt(fan_in)) (PyTorch's default) */
 };
 
 /* Draw the weights (zero biases) with the given scheme; deterministic for a
@@ -136,7 +136,7 @@ int cnn_set_class_names(struct cnn_net *net, const char *const *names);
  * out of memory; caller frees with cnn_work_free. */
 struct cnn_work;
 struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap, int train);
-void cnn_work_free(struct cnn_work *w);   /* NULL is a no-op */
+void cnn_work_free(struct cnn_work *w); /* NULL is a no-op */
 
 /* Forward pass of n <= cap images `x` (already scaled, NHWC) into logits
  * (borrowed from w, n x n_classes, valid until the next call). train != 0
@@ -159,8 +159,7 @@ void cnn_backward(const struct cnn_net *net, struct cnn_work *w, const float *x,
  * whole batch's mean and unbiased variance, and move each running value
  * towards them: running = (1 - momentum) * running + momentum * batch.
  * A no-op for a network without bn layers. */
-void cnn_bn_update(struct cnn_net *net, struct cnn_work *const *works, int n_works,
-                   float momentum);
+void cnn_bn_update(struct cnn_net *net, struct cnn_work *const *works, int n_works, float momentum);
 
 /* The batch mean and biased variance (C floats each, borrowed from w, valid
  * until its next forward pass) of bn layer `layer` recorded by the last
@@ -180,20 +179,20 @@ struct cnn_train_opts {
     int epochs;
     int batch;
     double lr;
-    int cosine;                 /* 1: lr * (1 + cos(pi * step / steps)) / 2 per step */
-    int adam;                   /* 1 = Adam (beta 0.9/0.999, eps 1e-8), 0 = SGD */
-    double momentum;            /* SGD momentum */
+    int cosine;      /* 1: lr * (1 + cos(pi * step / steps)) / 2 per step */
+    int adam;        /* 1 = Adam (beta 0.9/0.999, eps 1e-8), 0 = SGD */
+    double momentum; /* SGD momentum */
     uint64_t seed;
     int threads;
-    int standardize;            /* 1: input scaled to mean 0, std 1 over the training
-                                 * pixels; 0: pixels / 255 */
-    int split_batch;            /* 1: split each batch over `threads` pthreads with
-                                 * single-threaded BLAS; 0: one worker, BLAS threads */
-    int flip;                   /* augmentation: 1 mirrors each training image left-right
-                                 * with probability 1/2 (0: off) */
-    int shift;                  /* augmentation: > 0 translates each training image by
-                                 * (dy, dx), each uniform in -shift..shift, zero fill (0: off) */
-    FILE *progress;             /* per-epoch lines, or NULL */
+    int standardize; /* 1: input scaled to mean 0, std 1 over the training
+                      * pixels; 0: pixels / 255 */
+    int split_batch; /* 1: split each batch over `threads` pthreads with
+                      * single-threaded BLAS; 0: one worker, BLAS threads */
+    int flip;        /* augmentation: 1 mirrors each training image left-right
+                      * with probability 1/2 (0: off) */
+    int shift;       /* augmentation: > 0 translates each training image by
+                      * (dy, dx), each uniform in -shift..shift, zero fill (0: off) */
+    FILE *progress;  /* per-epoch lines, or NULL */
 };
 
 /* Augmentation of one raw image src (h x w x c, row-major NHWC) into dst
@@ -204,21 +203,19 @@ void cnn_augment_image(const uint8_t *src, int h, int w, int c, int flip, int dy
                        uint8_t *dst);
 
 /* Train `net` (already initialised) on `train`; `test` (or NULL) is scored
- * after each epoch. Sets the input scaling (o->standardize). Deterministic for a fixed seed and thread
- * count. Returns 0, ENC_EINVAL (labels >= n_classes, image size mismatch) or
- * ENC_ENOMEM. *test_acc (optional) gets the final held-out accuracy.
- * With o->flip / o->shift, each training image is augmented on the fly
- * (cnn_augment_image) with a draw from a hash of (seed, epoch, position in
- * the epoch's order), so augmented runs are deterministic too; the held-out
- * set is never augmented. */
-int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
-              const struct idx_dataset *test, const struct cnn_train_opts *o, double *test_acc,
-              enc_err *err);
+ * after each epoch. Sets the input scaling (o->standardize). Deterministic for a fixed seed and
+ * thread count. Returns 0, ENC_EINVAL (labels >= n_classes, image size mismatch) or ENC_ENOMEM.
+ * *test_acc (optional) gets the final held-out accuracy. With o->flip / o->shift, each training
+ * image is augmented on the fly (cnn_augment_image) with a draw from a hash of (seed, epoch,
+ * position in the epoch's order), so augmented runs are deterministic too; the held-out set is
+ * never augmented. */
+int cnn_train(struct cnn_net *net, const struct idx_dataset *train, const struct idx_dataset *test,
+              const struct cnn_train_opts *o, double *test_acc, enc_err *err);
 
 /* Predicted class of each of d's images into pred[d->n], using `threads`
  * workers. Returns 0 or ENC_ENOMEM. */
-int cnn_classify(const struct cnn_net *net, const struct idx_dataset *d, int threads,
-                 int *pred, enc_err *err);
+int cnn_classify(const struct cnn_net *net, const struct idx_dataset *d, int threads, int *pred,
+                 enc_err *err);
 
 /* ---- files -------------------------------------------------------------- */
 

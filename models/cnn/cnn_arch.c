@@ -63,15 +63,19 @@ static int parse_item(const char *item, struct cnn_layer *L, enc_err *err)
             goto bad;
         if (strcmp(p, "same") == 0) {
             if (L->k % 2 == 0)
-                return enc_errf(err, ENC_EINVAL, "arch item '%s': \"same\" padding needs an odd "
-                                "kernel size", item);
+                return enc_errf(err, ENC_EINVAL,
+                                "arch item '%s': \"same\" padding needs an odd "
+                                "kernel size",
+                                item);
             L->pad = (L->k - 1) / 2;
         } else if (*p && strcmp(p, "valid") != 0) {
             goto bad;
         }
         if (L->filters < 1 || L->filters > 4096 || L->k < 1 || L->k > 15)
-            return enc_errf(err, ENC_EINVAL, "arch item '%s': filters must be 1..4096 and the "
-                            "kernel 1..15", item);
+            return enc_errf(err, ENC_EINVAL,
+                            "arch item '%s': filters must be 1..4096 and the "
+                            "kernel 1..15",
+                            item);
         return 0;
     }
     if (strncmp(item, "dense", 5) == 0) {
@@ -90,14 +94,18 @@ static int parse_item(const char *item, struct cnn_layer *L, enc_err *err)
         errno = 0;
         double r = strtod(p, &end);
         if (end == p || *end || errno || !(r >= 0 && r < 1))
-            return enc_errf(err, ENC_EINVAL, "arch item '%s': expected dropoutR with 0 <= R < 1 "
-                            "(e.g. dropout0.5)", item);
+            return enc_errf(err, ENC_EINVAL,
+                            "arch item '%s': expected dropoutR with 0 <= R < 1 "
+                            "(e.g. dropout0.5)",
+                            item);
         L->rate = (float)r;
         return 0;
     }
 bad:
-    return enc_errf(err, ENC_EINVAL, "arch item '%s': expected convFkK[same|valid], relu, pool2, "
-                    "flatten, denseN, dropoutR or bn", item);
+    return enc_errf(err, ENC_EINVAL,
+                    "arch item '%s': expected convFkK[same|valid], relu, pool2, "
+                    "flatten, denseN, dropoutR or bn",
+                    item);
 }
 
 void cnn_free(struct cnn_net *net)
@@ -144,9 +152,9 @@ static int next_item(const char *arch, const char **p, char *item, size_t cap, e
 
 /* Where the layers placed so far leave the activation, and what they used. */
 struct placing {
-    int h, w, c;        /* the next layer's input */
-    int flat;           /* past flatten / dense */
-    size_t off, soff;   /* parameters and running statistics so far */
+    int h, w, c;      /* the next layer's input */
+    int flat;         /* past flatten / dense */
+    size_t off, soff; /* parameters and running statistics so far */
 };
 
 /* Give the parsed layer L (item number n, 1-based) its input and output
@@ -168,8 +176,8 @@ static int place_layer(struct cnn_net *net, struct cnn_layer *L, int n, const ch
         L->out_c = L->filters;
         L->n_w = (size_t)L->filters * L->k * L->k * cc;
         L->n_b = (size_t)L->filters;
-        size_t cols = (size_t)(L->out_h > 0 ? L->out_h : 0) * (L->out_w > 0 ? L->out_w : 0) *
-                      L->k * L->k * cc;
+        size_t cols = (size_t)(L->out_h > 0 ? L->out_h : 0) * (L->out_w > 0 ? L->out_w : 0) * L->k *
+                      L->k * cc;
         if (cols > net->max_cols)
             net->max_cols = cols;
         break;
@@ -189,7 +197,7 @@ static int place_layer(struct cnn_net *net, struct cnn_layer *L, int n, const ch
         break;
     case CNN_FLATTEN:
         at->flat = 1;
-        L->out_h = ch;   /* shape unchanged: NHWC is already flat */
+        L->out_h = ch; /* shape unchanged: NHWC is already flat */
         L->out_w = cw;
         L->out_c = cc;
         break;
@@ -200,9 +208,9 @@ static int place_layer(struct cnn_net *net, struct cnn_layer *L, int n, const ch
         L->out_h = ch;
         L->out_w = cw;
         L->out_c = cc;
-        L->n_w = L->n_b = (size_t)L->units;   /* gamma, beta */
+        L->n_w = L->n_b = (size_t)L->units; /* gamma, beta */
         L->s_off = at->soff;
-        at->soff += 2 * (size_t)L->units;     /* running mean, running var */
+        at->soff += 2 * (size_t)L->units; /* running mean, running var */
         break;
     default:
         L->out_h = ch;
@@ -240,7 +248,7 @@ static int alloc_params(struct cnn_net *net, size_t n_params, size_t n_stats, en
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     for (int i = 0; i < net->n_layers; i++) {
         const struct cnn_layer *L = &net->layers[i];
-        if (L->kind == CNN_BN)   /* gamma 1 (beta 0), running var 1 (mean 0) */
+        if (L->kind == CNN_BN) /* gamma 1 (beta 0), running var 1 (mean 0) */
             for (int j = 0; j < L->units; j++) {
                 net->params[L->w_off + j] = 1.0f;
                 net->stats[L->s_off + L->units + j] = 1.0f;
@@ -351,7 +359,7 @@ void cnn_init(struct cnn_net *net, uint64_t seed, enum cnn_init scheme)
     uint64_t s = rng_hash(seed ^ 0x5EEDull);
     for (int i = 0; i < net->n_layers; i++) {
         struct cnn_layer *L = &net->layers[i];
-        if (L->kind == CNN_BN) {   /* no draws: bn-free archs keep their weights */
+        if (L->kind == CNN_BN) { /* no draws: bn-free archs keep their weights */
             for (int c = 0; c < L->units; c++) {
                 net->params[L->w_off + c] = 1.0f;
                 net->params[L->b_off + c] = 0.0f;
@@ -373,7 +381,7 @@ void cnn_init(struct cnn_net *net, uint64_t seed, enum cnn_init scheme)
         }
         double fan_in = L->kind == CNN_CONV ? (double)L->k * L->k * L->in_c : L->in_c;
         double fan_out = L->kind == CNN_CONV ? (double)L->k * L->k * L->filters : L->units;
-        double lim = scheme == CNN_INIT_UNIFORM        ? 1.0 / sqrt(fan_in)
+        double lim = scheme == CNN_INIT_UNIFORM      ? 1.0 / sqrt(fan_in)
                      : scheme == CNN_INIT_HE && relu ? sqrt(6.0 / fan_in)
                                                      : sqrt(6.0 / (fan_in + fan_out));
         float *W = net->params + L->w_off;

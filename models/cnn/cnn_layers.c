@@ -28,22 +28,22 @@
 
 struct cnn_work {
     size_t cap;
-    float *act[CNN_MAX_LAYERS];     /* NULL where the layer aliases its input */
-    float *cols[CNN_MAX_LAYERS];    /* conv layers */
-    int32_t *pidx[CNN_MAX_LAYERS];  /* pool layers: argmax input offset */
-    float *mask[CNN_MAX_LAYERS];    /* dropout layers (training) */
-    float *xhat[CNN_MAX_LAYERS];    /* bn layers (training): normalised input */
-    float *bn[CNN_MAX_LAYERS];      /* bn layers: 5 x C = batch mean, biased var,
-                                     * 1/sqrt(var + eps) (training); inference
-                                     * scale, shift (apart: an inference pass
-                                     * does not spoil a training pass's values) */
-    double *bnacc[CNN_MAX_LAYERS];  /* bn layers (training): 2 x C sums */
-    size_t bn_count[CNN_MAX_LAYERS];/* bn: values per channel of the last
-                                     * training pass (0: none recorded) */
+    float *act[CNN_MAX_LAYERS];      /* NULL where the layer aliases its input */
+    float *cols[CNN_MAX_LAYERS];     /* conv layers */
+    int32_t *pidx[CNN_MAX_LAYERS];   /* pool layers: argmax input offset */
+    float *mask[CNN_MAX_LAYERS];     /* dropout layers (training) */
+    float *xhat[CNN_MAX_LAYERS];     /* bn layers (training): normalised input */
+    float *bn[CNN_MAX_LAYERS];       /* bn layers: 5 x C = batch mean, biased var,
+                                      * 1/sqrt(var + eps) (training); inference
+                                      * scale, shift (apart: an inference pass
+                                      * does not spoil a training pass's values) */
+    double *bnacc[CNN_MAX_LAYERS];   /* bn layers (training): 2 x C sums */
+    size_t bn_count[CNN_MAX_LAYERS]; /* bn: values per channel of the last
+                                      * training pass (0: none recorded) */
     float *dcols;
-    float *g0, *g1;                 /* gradient ping-pong, cap * max_act */
-    float *c0, *c1;                 /* chunk ping-pong, chunk_images(cap) * max_act */
-    float *ones;                    /* cap * max_act ones, for bias gradients */
+    float *g0, *g1; /* gradient ping-pong, cap * max_act */
+    float *c0, *c1; /* chunk ping-pong, chunk_images(cap) * max_act */
+    float *ones;    /* cap * max_act ones, for bias gradients */
 };
 
 void cnn_work_free(struct cnn_work *w)
@@ -92,8 +92,8 @@ struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap, int train)
         size_t o = out_size(L) * cap;
         switch (L->kind) {
         case CNN_CONV:
-            w->cols[i] = malloc((size_t)L->out_h * L->out_w * L->k * L->k * L->in_c * cap *
-                                sizeof(float));
+            w->cols[i] =
+                malloc((size_t)L->out_h * L->out_w * L->k * L->k * L->in_c * cap * sizeof(float));
             if (!w->cols[i])
                 goto fail;
             /* fall through */
@@ -132,7 +132,7 @@ struct cnn_work *cnn_work_new(const struct cnn_net *net, size_t cap, int train)
             break;
         }
     }
-    if (!train)   /* inference needs no gradient buffers */
+    if (!train) /* inference needs no gradient buffers */
         return w;
     w->dcols = malloc((net->max_cols ? net->max_cols : 1) * cap * sizeof(float));
     w->g0 = malloc(net->max_act * cap * sizeof(float));
@@ -172,9 +172,9 @@ static void im2col(const struct cnn_layer *L, const float *x, size_t n, float *c
                         continue;
                     }
                     int x0 = ox - pad;
-                    if (x0 >= 0 && x0 + k <= W) {   /* the whole kernel row is inside */
+                    if (x0 >= 0 && x0 + k <= W) { /* the whole kernel row is inside */
                         const float *restrict src = xb + ((size_t)iy * W + x0) * C;
-                        const int kc = k * C;   /* short: a loop beats a memcpy call */
+                        const int kc = k * C; /* short: a loop beats a memcpy call */
                         for (int j = 0; j < kc; j++)
                             r[j] = src[j];
                         continue;
@@ -228,7 +228,6 @@ static void fill_bias(float *y, size_t rows, const float *bias, size_t m)
         memcpy(y + r * m, bias, m * sizeof(float));
 }
 
-
 /* ReLU runs over every activation twice per step, so it is written with
  * GCC/Clang vector extensions: the -O2 build does not vectorize the plain
  * loop (measured: 40% of a training step as scalar compare-and-branch).
@@ -280,8 +279,8 @@ static void conv_forward(const struct cnn_layer *L, const float *params, const f
                 params + L->w_off, K, 1.0f, y, F);
 }
 
-static void dense_forward(const struct cnn_layer *L, const float *params, const float *x,
-                          size_t n, float *y)
+static void dense_forward(const struct cnn_layer *L, const float *params, const float *x, size_t n,
+                          float *y)
 {
     const int D = L->in_c, O = L->units;
     fill_bias(y, n, params + L->b_off, (size_t)O);
@@ -425,7 +424,7 @@ static void bn_backward(const struct cnn_layer *L, const float *params, const fl
     if (!need_dx || rows == 0)
         return;
     const double N = (double)rows;
-    for (size_t c = 0; c < C; c++) {   /* reuse the sums as per-channel constants */
+    for (size_t c = 0; c < C; c++) { /* reuse the sums as per-channel constants */
         sg[c] /= N;
         sgx[c] /= N;
     }
@@ -483,13 +482,13 @@ static void layer_forward(const struct cnn_net *net, struct cnn_work *w, const f
     float *y = w->act[i] ? w->act[i] + b0 * osz : (float *)in;
     switch (L->kind) {
     case CNN_CONV:
-        conv_forward(L, net->params, in, nb, w->cols[i] + b0 * (size_t)L->out_h * L->out_w *
-                                                           L->k * L->k * L->in_c, y);
+        conv_forward(L, net->params, in, nb,
+                     w->cols[i] + b0 * (size_t)L->out_h * L->out_w * L->k * L->k * L->in_c, y);
         break;
     case CNN_DENSE:
         dense_forward(L, net->params, in, nb, y);
         break;
-    case CNN_RELU:   /* in place unless it is the first layer (see cnn_work_new) */
+    case CNN_RELU: /* in place unless it is the first layer (see cnn_work_new) */
         relu_forward(in, y, m);
         break;
     case CNN_POOL:
@@ -518,11 +517,10 @@ static void layer_forward(const struct cnn_net *net, struct cnn_work *w, const f
     }
     case CNN_BN: {
         const size_t rows = m / (size_t)L->units;
-        if (train) {   /* the whole slice at once (cnn_forward sees to it) */
+        if (train) { /* the whole slice at once (cnn_forward sees to it) */
             w->bn_count[i] = rows;
             if (rows)
-                bn_forward_train(L, net->params, in, rows, w->xhat[i], y, w->bn[i],
-                                 w->bnacc[i]);
+                bn_forward_train(L, net->params, in, rows, w->xhat[i], y, w->bn[i], w->bnacc[i]);
         } else {
             bn_forward_eval(net, L, in, rows, y, w->bn[i]);
         }
@@ -555,7 +553,7 @@ const float *cnn_forward(const struct cnn_net *net, struct cnn_work *w, const fl
     }
     for (int i = seg; i < net->n_layers; i++)
         layer_forward(net, w, x, i, 0, n, train, seed, first);
-    return layer_input(w, x, net->n_layers);   /* the last dense layer's output */
+    return layer_input(w, x, net->n_layers); /* the last dense layer's output */
 }
 
 /* Backward pass of layer i over images [b0, b0 + nb): go holds dL/d(output)
@@ -589,8 +587,8 @@ static int layer_backward(const struct cnn_net *net, struct cnn_work *w, const f
         const int rows = (int)(nb * L->out_h * L->out_w);
         const int K = L->k * L->k * L->in_c, F = L->filters;
         const float *cols = w->cols[i] + b0 * (size_t)L->out_h * L->out_w * K;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, K, rows, 1.0f, go, F, cols, K,
-                    beta, grad + L->w_off, K);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, K, rows, 1.0f, go, F, cols, K, beta,
+                    grad + L->w_off, K);
         cblas_sgemv(CblasRowMajor, CblasTrans, rows, F, 1.0f, go, F, w->ones, 1, beta,
                     grad + L->b_off, 1);
         if (need_dx) {
@@ -610,7 +608,7 @@ static int layer_backward(const struct cnn_net *net, struct cnn_work *w, const f
             /* windows do not overlap: each input gets at most one gradient */
             memset(gi, 0, isz * nb * sizeof(float));
             const int32_t *idx = w->pidx[i] + b0 * osz;
-            const size_t base = b0 * isz;   /* idx counts from the slice's start */
+            const size_t base = b0 * isz; /* idx counts from the slice's start */
             for (size_t j = 0; j < m; j++)
                 gi[idx[j] - base] = go[j];
             swap = 1;
@@ -684,12 +682,12 @@ void cnn_backward(const struct cnn_net *net, struct cnn_work *w, const float *x,
      * bn layer goes over the whole slice in place, and so on down. */
     const size_t chunk = chunk_images(net, seg, n);
     const size_t D = (size_t)net->in_h * net->in_w * net->in_c;
-    int in_g = 1;   /* dL/dx is (still) in g */
+    int in_g = 1; /* dL/dx is (still) in g */
     for (int b = seg; b > 0;) {
         int a = b;
         while (a > 0 && net->layers[a - 1].kind != CNN_BN)
             a--;
-        if (a < b) {   /* layers a .. b-1, none of them bn */
+        if (a < b) { /* layers a .. b-1, none of them bn */
             float *dst = a > 0 ? gn : dx;
             const size_t dsz = in_size(&net->layers[a]);
             for (size_t b0 = 0; b0 < n; b0 += chunk) {
@@ -697,8 +695,7 @@ void cnn_backward(const struct cnn_net *net, struct cnn_work *w, const float *x,
                 float *cur = g + b0 * out_size(&net->layers[b - 1]);
                 for (int i = b - 1; i >= a; i--) {
                     float *other = cur == w->c0 ? w->c1 : w->c0;
-                    if (layer_backward(net, w, x, i, b0, nb, cur, other, grad, b0 > 0,
-                                       i > 0 || dx))
+                    if (layer_backward(net, w, x, i, b0, nb, cur, other, grad, b0 > 0, i > 0 || dx))
                         cur = other;
                 }
                 if (dst)
@@ -734,8 +731,7 @@ int cnn_bn_batch_stats(const struct cnn_net *net, const struct cnn_work *w, int 
     return 0;
 }
 
-void cnn_bn_update(struct cnn_net *net, struct cnn_work *const *works, int n_works,
-                   float momentum)
+void cnn_bn_update(struct cnn_net *net, struct cnn_work *const *works, int n_works, float momentum)
 {
     for (int i = 0; i < net->n_layers; i++) {
         const struct cnn_layer *L = &net->layers[i];

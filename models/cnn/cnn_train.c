@@ -51,19 +51,19 @@ struct worker {
     const struct cnn_net *net;
     struct cnn_work *w;
     size_t cap;
-    float *x;                   /* cap scaled images */
-    float *grad;                /* n_params (training) */
+    float *x;    /* cap scaled images */
+    float *grad; /* n_params (training) */
     /* job */
     const struct idx_dataset *d;
-    const size_t *order;        /* image indexes (NULL: identity) */
-    size_t start, n;            /* positions order[start .. start+n) */
+    const size_t *order; /* image indexes (NULL: identity) */
+    size_t start, n;     /* positions order[start .. start+n) */
     int train;
     uint64_t seed;
-    int flip, shift;            /* augmentation of training images (0: off) */
+    int flip, shift; /* augmentation of training images (0: off) */
     uint64_t aug_seed;
-    uint8_t *aug;               /* one augmented raw image (when flip or shift) */
+    uint8_t *aug; /* one augmented raw image (when flip or shift) */
     float scale;
-    int *pred;                  /* classify: pred[position] */
+    int *pred; /* classify: pred[position] */
     double loss;
     size_t correct;
 };
@@ -99,7 +99,7 @@ void cnn_augment_image(const uint8_t *src, int h, int w, int c, int flip, int dy
     for (int r = 0; r < h; r++) {
         int sr = r - dy;
         for (int q = 0; q < w; q++) {
-            int sq = q - dx;   /* column in the (possibly mirrored) image */
+            int sq = q - dx; /* column in the (possibly mirrored) image */
             uint8_t *o = dst + ((size_t)r * w + q) * c;
             if (sr < 0 || sr >= h || sq < 0 || sq >= w) {
                 memset(o, 0, (size_t)c);
@@ -219,8 +219,8 @@ int cnn_classify(const struct cnn_net *net, const struct idx_dataset *d, int thr
     return rc ? enc_errf(err, rc, "out of memory") : 0;
 }
 
-static double accuracy(const struct cnn_net *net, const struct idx_dataset *d, int threads,
-                       int *rc, enc_err *err)
+static double accuracy(const struct cnn_net *net, const struct idx_dataset *d, int threads, int *rc,
+                       enc_err *err)
 {
     int *pred = malloc((d->n ? d->n : 1) * sizeof *pred);
     if (!pred) {
@@ -237,8 +237,7 @@ static double accuracy(const struct cnn_net *net, const struct idx_dataset *d, i
 
 /* The data against the network and the options. 0 or ENC_EINVAL. */
 static int check_data(const struct cnn_net *net, const struct idx_dataset *train,
-                      const struct idx_dataset *test, const struct cnn_train_opts *o,
-                      enc_err *err)
+                      const struct idx_dataset *test, const struct cnn_train_opts *o, enc_err *err)
 {
     const size_t D = net->io.n_features;
     if ((size_t)train->rows * train->cols * net->in_c != D ||
@@ -248,10 +247,10 @@ static int check_data(const struct cnn_net *net, const struct idx_dataset *train
     if (train->n == 0)
         return enc_errf(err, ENC_EINVAL, "no training images");
     if (train->n_classes > net->n_classes || (test && test->n_classes > net->n_classes))
-        return enc_errf(err, ENC_EINVAL, "labels go up to %d but the last layer has %d units",
-                        (test && test->n_classes > train->n_classes ? test->n_classes
-                                                                    : train->n_classes) - 1,
-                        net->n_classes);
+        return enc_errf(
+            err, ENC_EINVAL, "labels go up to %d but the last layer has %d units",
+            (test && test->n_classes > train->n_classes ? test->n_classes : train->n_classes) - 1,
+            net->n_classes);
     if (o->batch < 1 || o->batch > 4096 || o->epochs < 0)
         return enc_errf(err, ENC_EINVAL, "batch must be 1..4096 and epochs >= 0");
     if (o->shift < 0 || o->shift >= net->in_h || o->shift >= net->in_w)
@@ -311,9 +310,8 @@ static void optimizer_step(struct cnn_net *net, const struct cnn_train_opts *o, 
     }
 }
 
-int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
-              const struct idx_dataset *test, const struct cnn_train_opts *o, double *test_acc,
-              enc_err *err)
+int cnn_train(struct cnn_net *net, const struct idx_dataset *train, const struct idx_dataset *test,
+              const struct cnn_train_opts *o, double *test_acc, enc_err *err)
 {
     int rc = check_data(net, train, test, o, err);
     if (rc)
@@ -344,7 +342,7 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
     for (int ep = 0; ep < o->epochs; ep++) {
         double t0 = now_s(), c0 = cpu_s();
         openblas_set_num_threads(o->split_batch ? 1 : clamp_threads(o->threads));
-        for (size_t i = train->n - 1; i > 0; i--) {   /* Fisher-Yates */
+        for (size_t i = train->n - 1; i > 0; i--) { /* Fisher-Yates */
             rng = rng_hash(rng);
             size_t j = (size_t)(rng % (i + 1));
             size_t t = order[i];
@@ -372,7 +370,7 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
                     used = t + 1;
             }
             run_all(ks, used);
-            if (net->n_stats) {   /* batch norm: running statistics of this batch */
+            if (net->n_stats) { /* batch norm: running statistics of this batch */
                 struct cnn_work *ws[CNN_MAX_THREADS];
                 for (int t = 0; t < used; t++)
                     ws[t] = ks[t].w;
@@ -402,8 +400,9 @@ int cnn_train(struct cnn_net *net, const struct idx_dataset *train,
                     loss / train->n, (double)correct / train->n);
             if (test)
                 fprintf(o->progress, "  test_acc %.4f", acc);
-            fprintf(o->progress, "  train_seconds %.2f  train_cpu_seconds %.2f  total_seconds %.2f\n",
-                    tr_s, tr_cpu, now_s() - t0);
+            fprintf(o->progress,
+                    "  train_seconds %.2f  train_cpu_seconds %.2f  total_seconds %.2f\n", tr_s,
+                    tr_cpu, now_s() - t0);
             fflush(o->progress);
         }
     }

@@ -36,23 +36,27 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int idx_parse(const void *buf, size_t len, const char *name, struct idx_array *out,
-              enc_err *err)
+int idx_parse(const void *buf, size_t len, const char *name, struct idx_array *out, enc_err *err)
 {
     memset(out, 0, sizeof *out);
     const unsigned char *p = buf;
     if (len < 4)
-        return enc_errf(err, ENC_EFORMAT, "%s: byte %zu: truncated IDX header (file has %zu bytes, "
-                        "the magic needs 4)", name, len, len);
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s: byte %zu: truncated IDX header (file has %zu bytes, "
+                        "the magic needs 4)",
+                        name, len, len);
     if (p[0] != 0 || p[1] != 0)
-        return enc_errf(err, ENC_EFORMAT, "%s: byte 0: bad magic 0x%02x%02x%02x%02x (an IDX file "
-                        "starts with 00 00 TYPE NDIM)", name, p[0], p[1], p[2], p[3]);
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s: byte 0: bad magic 0x%02x%02x%02x%02x (an IDX file "
+                        "starts with 00 00 TYPE NDIM)",
+                        name, p[0], p[1], p[2], p[3]);
     if (p[2] != 0x08) {
-        const int known = p[2] == 0x09 || p[2] == 0x0B || p[2] == 0x0C || p[2] == 0x0D ||
-                          p[2] == 0x0E;
+        const int known =
+            p[2] == 0x09 || p[2] == 0x0B || p[2] == 0x0C || p[2] == 0x0D || p[2] == 0x0E;
         return enc_errf(err, known ? ENC_EUNSUPPORTED : ENC_EFORMAT,
                         "%s: byte 2: element type 0x%02x %s (images and labels are 0x08, "
-                        "unsigned byte)", name, p[2], known ? "not supported" : "unknown");
+                        "unsigned byte)",
+                        name, p[2], known ? "not supported" : "unknown");
     }
     int nd = p[3];
     if (nd < 1 || nd > IDX_MAX_DIMS)
@@ -60,23 +64,28 @@ int idx_parse(const void *buf, size_t len, const char *name, struct idx_array *o
                         IDX_MAX_DIMS);
     size_t hdr = 4 + 4 * (size_t)nd;
     if (len < hdr)
-        return enc_errf(err, ENC_EFORMAT, "%s: byte %zu: truncated IDX header (%d dimensions need "
-                        "%zu bytes)", name, len, nd, hdr);
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s: byte %zu: truncated IDX header (%d dimensions need "
+                        "%zu bytes)",
+                        name, len, nd, hdr);
     size_t count = 1;
     for (int d = 0; d < nd; d++) {
         uint32_t v = be32(p + 4 + 4 * d);
         if (v == 0)
             return enc_errf(err, ENC_EFORMAT, "%s: byte %d: dimension %d is 0", name, 4 + 4 * d, d);
         if (count > IDX_MAX_BYTES / v)
-            return enc_errf(err, ENC_EFORMAT, "%s: byte %d: dimension %d (%u) makes the array "
-                            "larger than %zu bytes", name, 4 + 4 * d, d, v, (size_t)IDX_MAX_BYTES);
+            return enc_errf(err, ENC_EFORMAT,
+                            "%s: byte %d: dimension %d (%u) makes the array "
+                            "larger than %zu bytes",
+                            name, 4 + 4 * d, d, v, (size_t)IDX_MAX_BYTES);
         count *= v;
         out->dims[d] = v;
     }
     if (len - hdr < count)
-        return enc_errf(err, ENC_EFORMAT, "%s: byte %zu: truncated: the dimensions promise %zu "
-                        "data bytes after the %zu-byte header, the file ends after %zu", name, len,
-                        count, hdr, len - hdr);
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s: byte %zu: truncated: the dimensions promise %zu "
+                        "data bytes after the %zu-byte header, the file ends after %zu",
+                        name, len, count, hdr, len - hdr);
     if (len - hdr > count)
         return enc_errf(err, ENC_EFORMAT, "%s: byte %zu: %zu unexpected bytes after the data", name,
                         hdr + count, len - hdr - count);
@@ -121,8 +130,10 @@ int idx_load(const char *images_path, const char *labels_path, struct idx_datase
         return rc;
     if (im.ndim != 3) {
         idx_array_clear(&im);
-        return enc_errf(err, ENC_EFORMAT, "%s: byte 3: images need 3 dimensions (N x rows x cols), "
-                        "the file has %d", images_path, im.ndim);
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s: byte 3: images need 3 dimensions (N x rows x cols), "
+                        "the file has %d",
+                        images_path, im.ndim);
     }
     rc = idx_read(labels_path, &lb, err);
     if (rc) {
@@ -130,11 +141,11 @@ int idx_load(const char *images_path, const char *labels_path, struct idx_datase
         return rc;
     }
     if (lb.ndim != 1 || lb.dims[0] != im.dims[0]) {
-        rc = lb.ndim != 1
-                 ? enc_errf(err, ENC_EFORMAT, "%s: byte 3: labels need 1 dimension, the file has %d",
-                            labels_path, lb.ndim)
-                 : enc_errf(err, ENC_EFORMAT, "%s: byte 4: %u labels but %s has %u images",
-                            labels_path, lb.dims[0], images_path, im.dims[0]);
+        rc = lb.ndim != 1 ? enc_errf(err, ENC_EFORMAT,
+                                     "%s: byte 3: labels need 1 dimension, the file has %d",
+                                     labels_path, lb.ndim)
+                          : enc_errf(err, ENC_EFORMAT, "%s: byte 4: %u labels but %s has %u images",
+                                     labels_path, lb.dims[0], images_path, im.dims[0]);
         idx_array_clear(&im);
         idx_array_clear(&lb);
         return rc;
@@ -160,7 +171,7 @@ static int csv_field(const char **p, const char *end, int *v)
         x = x * 10 + (*s++ - '0');
     if (s == d || x > 255)
         return -1;
-    if (s < end && *s == '.') {   /* accept "12.0" but not "12.5" */
+    if (s < end && *s == '.') { /* accept "12.0" but not "12.5" */
         s++;
         while (s < end && *s == '0')
             s++;
@@ -197,19 +208,21 @@ int idx_load_csv(const char *path, struct idx_dataset *out, enc_err *err)
             p = eol + 1;
             continue;
         }
-        if (line == 1 && !(*q >= '0' && *q <= '9')) {   /* header */
+        if (line == 1 && !(*q >= '0' && *q <= '9')) { /* header */
             p = eol + 1;
             continue;
         }
-        if (npix == 0) {   /* the first data line fixes the width */
+        if (npix == 0) { /* the first data line fixes the width */
             size_t commas = 0;
             for (const char *c = q; c < eol; c++)
                 commas += *c == ',';
             npix = commas;
             size_t side = (size_t)llround(sqrt((double)npix));
             if (npix == 0 || side * side != npix) {
-                rc = enc_errf(err, ENC_EFORMAT, "%s:%zu:1: %zu pixel values per line; expected a "
-                              "label then a square image (e.g. 784 = 28 x 28)", path, line, npix);
+                rc = enc_errf(err, ENC_EFORMAT,
+                              "%s:%zu:1: %zu pixel values per line; expected a "
+                              "label then a square image (e.g. 784 = 28 x 28)",
+                              path, line, npix);
                 goto fail;
             }
             out->rows = out->cols = side;

@@ -25,14 +25,14 @@
 #include "core/err.h"
 
 #define IDX_MAX_DIMS 4
-#define IDX_MAX_BYTES ((size_t)4 << 30)   /* refuse data sets over 4 GiB */
+#define IDX_MAX_BYTES ((size_t)4 << 30) /* refuse data sets over 4 GiB */
 
 /* One decoded IDX array of unsigned bytes. */
 struct idx_array {
     int ndim;
     uint32_t dims[IDX_MAX_DIMS];
-    size_t count;          /* product of dims */
-    uint8_t *data;         /* owned; idx_array_clear frees it */
+    size_t count;  /* product of dims */
+    uint8_t *data; /* owned; idx_array_clear frees it */
 };
 
 /* Read and validate an IDX file (gzip or raw; zlib tells them apart).
@@ -42,8 +42,7 @@ struct idx_array {
 int idx_read(const char *path, struct idx_array *out, enc_err *err);
 
 /* Same, from an in-memory (decompressed) buffer; `name` is used in messages. */
-int idx_parse(const void *buf, size_t len, const char *name, struct idx_array *out,
-              enc_err *err);
+int idx_parse(const void *buf, size_t len, const char *name, struct idx_array *out, enc_err *err);
 
 /* Frees the data and zeroes the struct. NULL is a no-op. */
 void idx_array_clear(struct idx_array *a);
@@ -51,9 +50,9 @@ void idx_array_clear(struct idx_array *a);
 /* A labelled image set: n images of rows x cols single-channel u8 pixels. */
 struct idx_dataset {
     size_t n, rows, cols;
-    uint8_t *pixels;       /* n * rows * cols, owned */
-    uint8_t *labels;       /* n, owned */
-    int n_classes;         /* 1 + the largest label */
+    uint8_t *pixels; /* n * rows * cols, owned */
+    uint8_t *labels; /* n, owned */
+    int n_classes;   /* 1 + the largest label */
 };
 
 /* Load images (IDX, 3 dims N x rows x cols) and labels (IDX, 1 dim N).

@@ -46,7 +46,6 @@ int buf_reserve(buf *b, size_t extra)
     return 0;
 }
 
-
 void buf_printf(buf *b, const char *fmt, ...)
 {
     va_list ap;
@@ -126,7 +125,7 @@ void buf_json_float(buf *b, double v)
     if (a >= 1e-4 && a < 1e9) {
         static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10};
         static const double pw[] = {1e-3, 1e-2, 1e-1, 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
-        int e = -4;   /* floor(log10(a)) by comparisons: log10 showed in profiles */
+        int e = -4; /* floor(log10(a)) by comparisons: log10 showed in profiles */
         while (e < 8 && a >= pw[e + 4])
             e++;
         int dec = 6 - e;
@@ -138,7 +137,7 @@ void buf_json_float(buf *b, double v)
         uint64_t ip = n / (uint64_t)p10[dec], fp = n % (uint64_t)p10[dec];
         char *p = tmp + sizeof tmp;
         int nd = dec;
-        while (nd > 0 && fp % 10 == 0) {   /* trailing zeros of the fraction */
+        while (nd > 0 && fp % 10 == 0) { /* trailing zeros of the fraction */
             fp /= 10;
             nd--;
         }

@@ -12,9 +12,9 @@
 #include <string.h>
 
 typedef struct buf {
-    char *data;      /* owned; NUL-terminated when len < cap */
+    char *data; /* owned; NUL-terminated when len < cap */
     size_t len, cap;
-    int oom;         /* set once an allocation failed; later appends are no-ops */
+    int oom; /* set once an allocation failed; later appends are no-ops */
 } buf;
 
 void buf_init(buf *b);

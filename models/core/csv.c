@@ -158,7 +158,7 @@ int csv_next(struct csv_reader *r)
                 fend--;
         }
         char term = p < end ? *p : '\n';
-        *fend = '\0';   /* at end: the spare byte */
+        *fend = '\0'; /* at end: the spare byte */
         if (push(r, start, (size_t)(fend - start)))
             return ENC_ENOMEM;
         if (p >= end) {

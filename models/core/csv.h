@@ -37,35 +37,35 @@ struct csv_field {
 };
 
 enum {
-    CSV_QUOTES = 1,             /* "..." fields, RFC 4180 */
-    CSV_MULTILINE = 2,          /* a quoted field may hold newlines (with CSV_QUOTES) */
-    CSV_SKIP_BLANK = 4,         /* skip lines of only white space, not just empty ones */
+    CSV_QUOTES = 1,     /* "..." fields, RFC 4180 */
+    CSV_MULTILINE = 2,  /* a quoted field may hold newlines (with CSV_QUOTES) */
+    CSV_SKIP_BLANK = 4, /* skip lines of only white space, not just empty ones */
 };
 
 enum csv_error {
     CSV_OK = 0,
-    CSV_EQUOTE,                 /* a quoted field runs to the end of its line (or file) */
-    CSV_EAFTER_QUOTE,           /* text between a closing quote and the separator */
-    CSV_ENUL,                   /* a NUL byte */
+    CSV_EQUOTE,       /* a quoted field runs to the end of its line (or file) */
+    CSV_EAFTER_QUOTE, /* text between a closing quote and the separator */
+    CSV_ENUL,         /* a NUL byte */
 };
 
 struct csv_reader {
     /* the input (csv_init) */
-    char *p, *end;              /* what is left to read */
+    char *p, *end; /* what is left to read */
     char sep;
     unsigned flags;
-    size_t lineno;              /* physical line of p, 1-based */
-    char *line_start;           /* start of that line */
+    size_t lineno;    /* physical line of p, 1-based */
+    char *line_start; /* start of that line */
     /* the current record (csv_next) */
     struct csv_field *f;
     size_t n, cap;
-    size_t line;                /* the line it starts on */
-    char *start;                /* its first byte (the start of that line) */
+    size_t line; /* the line it starts on */
+    char *start; /* its first byte (the start of that line) */
     /* why the last csv_next failed */
     enum csv_error error;
-    size_t err_line;            /* the physical line of the problem */
-    size_t err_col;             /* 1-based byte column of the field's start in its line */
-    size_t err_field;           /* 1-based index of the field */
+    size_t err_line;  /* the physical line of the problem */
+    size_t err_col;   /* 1-based byte column of the field's start in its line */
+    size_t err_field; /* 1-based index of the field */
 };
 
 /* Read buf[0..len) (writable, with buf[len] writable too) as records
@@ -115,10 +115,10 @@ int csv_is_integer(const char *s, size_t n);
 int csv_name_is(const char *s, size_t n, const char *const *names);
 
 enum csv_num {
-    CSV_NUM_OK = 0,             /* *out is the value (possibly inf or nan: "inf", "nan") */
-    CSV_NUM_EMPTY,              /* nothing but spaces and TABs */
-    CSV_NUM_BAD,                /* not a number (or longer than 255 bytes) */
-    CSV_NUM_RANGE,              /* outside double's range: *out is strtod's inf or 0 / subnormal */
+    CSV_NUM_OK = 0, /* *out is the value (possibly inf or nan: "inf", "nan") */
+    CSV_NUM_EMPTY,  /* nothing but spaces and TABs */
+    CSV_NUM_BAD,    /* not a number (or longer than 255 bytes) */
+    CSV_NUM_RANGE,  /* outside double's range: *out is strtod's inf or 0 / subnormal */
 };
 
 /* Parse s[0..n) as one number in strtod's syntax, spaces and TABs around it

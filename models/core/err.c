@@ -40,11 +40,12 @@ int enc_err_prefix(enc_err *err, const char *fmt, ...)
     return err->code;
 }
 
-
 const char *enc_strerror(int code)
 {
     switch (code) {
-#define ENC__NAME(c, value, name, http) case value: return name;
+#define ENC__NAME(c, value, name, http)                                                            \
+    case value:                                                                                    \
+        return name;
         ENC_ERRORS(ENC__NAME)
 #undef ENC__NAME
     }
@@ -54,7 +55,9 @@ const char *enc_strerror(int code)
 int enc_http_status(int code)
 {
     switch (code) {
-#define ENC__HTTP(c, value, name, http) case value: return http;
+#define ENC__HTTP(c, value, name, http)                                                            \
+    case value:                                                                                    \
+        return http;
         ENC_ERRORS(ENC__HTTP)
 #undef ENC__HTTP
     }

@@ -49,8 +49,7 @@ typedef struct enc_err {
 
 /* Record `code` and a printf-style message in `err` (if non-NULL).
  * Returns `code`, so callers can write `return enc_errf(err, ENC_EINVAL, ...)`. */
-int enc_errf(enc_err *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int enc_errf(enc_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prefix the existing message with "prefix: " (e.g. a file name). Returns err->code. */
 int enc_err_prefix(enc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -16,7 +16,7 @@
 
 #include "core/err.h"
 
-#define ENC_READ_MAX ((size_t)4 << 30)   /* 4 GiB */
+#define ENC_READ_MAX ((size_t)4 << 30) /* 4 GiB */
 
 /* Read `path` (decompressed when it is gzip) into *buf (malloc'd,
  * NUL-terminated, so one byte past the data is always writable; caller

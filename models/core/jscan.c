@@ -19,7 +19,7 @@ enum jscan_result jscan_limits(const char *s, size_t n, int max_depth, size_t ma
             in_str = 1;
             break;
         case '[':
-        case '{':   /* an opening bracket also starts a value */
+        case '{': /* an opening bracket also starts a value */
             if (++depth > max_depth)
                 return JSCAN_TOO_DEEP;
             if (++elements > max_elements)

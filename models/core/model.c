@@ -34,13 +34,14 @@ int model_precision_parse(const char *name, enum model_precision *out, enc_err *
             *out = (enum model_precision)i;
             return 0;
         }
-    return enc_errf(err, ENC_EINVAL, "score precision must be auto, i8, f32 or f16, not '%s'", name);
+    return enc_errf(err, ENC_EINVAL, "score precision must be auto, i8, f32 or f16, not '%s'",
+                    name);
 }
 
 const char *model_precision_name(enum model_precision p)
 {
     return (unsigned)p < sizeof precision_names / sizeof *precision_names ? precision_names[p]
-                                                                           : "unknown";
+                                                                          : "unknown";
 }
 
 int model_load_opts_check(const struct model_load_opts *opts, enc_err *err)
@@ -95,7 +96,8 @@ int model_load(const char *name, int64_t version, const char *path,
         st_close(f);
         return enc_errf(err, ENC_EFORMAT,
                         "%s: not an Encore model (metadata needs format=encore, family, "
-                        "format_version)", path);
+                        "format_version)",
+                        path);
     }
     if (strcmp(fv, MODEL_FORMAT_VERSION) != 0) {
         /* The message borrows from the file's metadata: write it before closing. */
@@ -170,9 +172,8 @@ json_t *model_describe(const struct model *m)
     int bad = json_object_set_new(o, "name", json_string(m->name));
     bad |= json_object_set_new(o, "version", json_integer(m->version));
     bad |= json_object_set_new(o, "family", json_string(m->ops->family));
-    bad |= json_object_set_new(o, "task", json_string(m->ops->task == MODEL_TASK_RECOMMEND
-                                                          ? "recommend"
-                                                          : "classify"));
+    bad |= json_object_set_new(
+        o, "task", json_string(m->ops->task == MODEL_TASK_RECOMMEND ? "recommend" : "classify"));
     bad |= json_object_set_new(o, "path", json_string(m->path));
     bad |= json_object_set_new(o, "file_bytes", json_integer((json_int_t)st_file_size(m->file)));
     bad |= json_object_set_new(o, "data_sha256", json_string(st_file_sha256(m->file)));

@@ -70,8 +70,8 @@ struct model_io {
     size_t n_features;
     int ndim;
     int64_t shape[4];
-    const char *const *feature_names;   /* n_features names, or NULL */
-    double min_value, max_value;        /* accepted range (inclusive) */
+    const char *const *feature_names; /* n_features names, or NULL */
+    double min_value, max_value;      /* accepted range (inclusive) */
     /* outputs */
     size_t n_classes;
     const char *const *class_names;
@@ -97,10 +97,10 @@ struct reco_hit {
 
 /* Where the scores of a recommend answer came from. */
 enum reco_source {
-    RECO_FROM_USER = 0,      /* the user's trained factors */
-    RECO_FROM_HISTORY = 1,   /* query.history folded in (a user the model never saw) */
-    RECO_FROM_POPULAR = 2,   /* no user, no history: item popularity */
-    RECO_FROM_VECTOR = 3,    /* query.user_vec, made by the caller */
+    RECO_FROM_USER = 0,    /* the user's trained factors */
+    RECO_FROM_HISTORY = 1, /* query.history folded in (a user the model never saw) */
+    RECO_FROM_POPULAR = 2, /* no user, no history: item popularity */
+    RECO_FROM_VECTOR = 3,  /* query.user_vec, made by the caller */
 };
 
 /* A recommend (or similar) query. Lists hold rows, resolved with the
@@ -108,19 +108,19 @@ enum reco_source {
  * from user_vec if set, else the user's factors (user >= 0), else history
  * folded in (n_history > 0), else popularity. */
 struct reco_query {
-    size_t k;                   /* hits wanted (the caller's array holds k) */
-    int64_t user;               /* row, or -1 for no (or an unknown) user */
-    const int32_t *history;     /* items of a user the model never saw: folded in */
+    size_t k;               /* hits wanted (the caller's array holds k) */
+    int64_t user;           /* row, or -1 for no (or an unknown) user */
+    const int32_t *history; /* items of a user the model never saw: folded in */
     size_t n_history;
-    const float *user_vec;      /* reco_ops.factors floats (e.g. from fold_in), or NULL */
-    int exclude_seen;           /* drop the user's training items and history */
-    const int32_t *exclude;     /* items never to return */
+    const float *user_vec;  /* reco_ops.factors floats (e.g. from fold_in), or NULL */
+    int exclude_seen;       /* drop the user's training items and history */
+    const int32_t *exclude; /* items never to return */
     size_t n_exclude;
-    const int32_t *candidates;  /* rank only these (NULL: the whole catalogue) */
+    const int32_t *candidates; /* rank only these (NULL: the whole catalogue) */
     size_t n_candidates;
-    const int32_t *tags;        /* keep only items carrying one of these tags */
+    const int32_t *tags; /* keep only items carrying one of these tags */
     size_t n_tags;
-    const uint64_t *unavailable;   /* bit i set: item row i is never returned; NULL: none */
+    const uint64_t *unavailable; /* bit i set: item row i is never returned; NULL: none */
     /* An approximate item index (mf: models/mf/index.h), when the model has
      * one: used for catalogues of at least index_min_items items (0: never),
      * with a beam of ef_search (0: the family's default), unless `exact`. */
@@ -131,28 +131,28 @@ struct reco_query {
 
 /* Which path answered a query (reco_result.search). */
 enum reco_search {
-    RECO_SEARCH_EXACT = 0,     /* every eligible item scored (no index, or not asked to use it) */
-    RECO_SEARCH_INDEX = 1,     /* the approximate item index */
-    RECO_SEARCH_FALLBACK = 2,  /* the index was asked for, but the filters left too few items
-                                * for it to find k: every eligible item scored instead */
+    RECO_SEARCH_EXACT = 0,    /* every eligible item scored (no index, or not asked to use it) */
+    RECO_SEARCH_INDEX = 1,    /* the approximate item index */
+    RECO_SEARCH_FALLBACK = 2, /* the index was asked for, but the filters left too few items
+                               * for it to find k: every eligible item scored instead */
 };
 
 /* An answer: hits[0..n) best first (ties: the lower row first). */
 struct reco_result {
-    struct reco_hit *hits;      /* the caller's, room for query.k */
+    struct reco_hit *hits; /* the caller's, room for query.k */
     size_t n;
     enum reco_source source;
     enum reco_search search;
-    int has_index;              /* the model has an approximate index */
+    int has_index; /* the model has an approximate index */
 };
 
 /* Re-ranking a candidate list (reco_ops.rerank): the k of them to return,
  * trading relevance for variety. Zero values change nothing. */
 struct reco_rerank {
-    size_t k;                   /* items wanted */
-    double diversity;           /* 0..1: maximal marginal relevance's weight on
-                                 * dissimilarity (0: relevance order) */
-    size_t max_per_tag;         /* at most this many items sharing a tag (0: no cap) */
+    size_t k;           /* items wanted */
+    double diversity;   /* 0..1: maximal marginal relevance's weight on
+                         * dissimilarity (0: relevance order) */
+    size_t max_per_tag; /* at most this many items sharing a tag (0: no cap) */
 };
 
 /* How many candidates to re-rank for k items: a pool wide enough for MMR to
@@ -167,9 +167,9 @@ static inline size_t reco_rerank_pool(size_t k)
  * confidence (c = 1 + alpha * weight) and preference (1 likes, 0 does not). */
 struct reco_basis {
     const int32_t *items;
-    const float *conf;          /* NULL: every item the confidence of the median
-                                 * training pair (1 + alpha when weights were 1) */
-    const float *pref;          /* NULL: every item 1 */
+    const float *conf; /* NULL: every item the confidence of the median
+                        * training pair (1 + alpha when weights were 1) */
+    const float *pref; /* NULL: every item 1 */
     size_t n;
 };
 
@@ -186,7 +186,7 @@ struct reco_because {
 struct reco_ops {
     size_t (*n_users)(const void *state);
     size_t (*n_items)(const void *state);
-    size_t (*factors)(const void *state);   /* floats in a user vector */
+    size_t (*factors)(const void *state); /* floats in a user vector */
     int64_t (*user_index)(const void *state, const char *id, size_t len);
     int64_t (*item_index)(const void *state, const char *id, size_t len);
     int64_t (*tag_index)(const void *state, const char *name, size_t len);
@@ -243,12 +243,11 @@ struct reco_ops {
      * repeatedly the candidate with the best (1 - diversity) * relevance -
      * diversity * (its largest similarity to those already chosen, at
      * least 0), where relevance is the score over the best candidate's
-     * (min-max scaled when the best is not positive), and never more than max_per_tag items sharing a tag while others remain
-     * (past that, the cap gives way: *relaxed counts the places it did, so
-     * the caller can widen the pool). Ties go to the earlier candidate.
-     * Rows >= n_items (items the model lacks) have no vector and no tags.
-     * `scratch`: reco_rerank_scratch_bytes(n). res->hits: room for o->k,
-     * not the candidates' array. */
+     * (min-max scaled when the best is not positive), and never more than max_per_tag items sharing
+     * a tag while others remain (past that, the cap gives way: *relaxed counts the places it did,
+     * so the caller can widen the pool). Ties go to the earlier candidate. Rows >= n_items (items
+     * the model lacks) have no vector and no tags. `scratch`: reco_rerank_scratch_bytes(n).
+     * res->hits: room for o->k, not the candidates' array. */
     int (*rerank)(const void *state, const struct reco_hit *cands, size_t n,
                   const struct reco_rerank *o, void *scratch, struct reco_result *res,
                   size_t *relaxed, enc_err *err);
@@ -282,18 +281,18 @@ static inline size_t reco_rerank_scratch_bytes(size_t n)
 /* Options every model_load honours (the server's score_precision, ...).
  * Zero is the default of each. */
 enum model_precision {
-    MODEL_PRECISION_AUTO = 0,   /* the fastest exact kernel here (mf: i8 with AVX2/FMA, else f32) */
-    MODEL_PRECISION_I8,         /* int8 screening + exact f32 re-score (the f32 answer) */
-    MODEL_PRECISION_F32,        /* f32 everywhere */
-    MODEL_PRECISION_F16,        /* binary16 copies (approximate; needs AVX2/FMA/F16C) */
+    MODEL_PRECISION_AUTO = 0, /* the fastest exact kernel here (mf: i8 with AVX2/FMA, else f32) */
+    MODEL_PRECISION_I8,       /* int8 screening + exact f32 re-score (the f32 answer) */
+    MODEL_PRECISION_F32,      /* f32 everywhere */
+    MODEL_PRECISION_F16,      /* binary16 copies (approximate; needs AVX2/FMA/F16C) */
 };
 
 struct model_load_opts {
     /* The families model_load knows: a NULL-terminated table, usually
      * models/families.h's model_families (core itself names none). */
     const struct model_ops *const *families;
-    enum model_precision precision;   /* the scoring kernel recommenders build */
-    const struct st_open_opts *file;  /* header cap, read vs map; NULL: st_default_opts */
+    enum model_precision precision;  /* the scoring kernel recommenders build */
+    const struct st_open_opts *file; /* header cap, read vs map; NULL: st_default_opts */
 };
 
 /* "auto", "i8", "f32", "f16" -> *out. 0 or ENC_EINVAL naming the choices. */
@@ -301,13 +300,12 @@ int model_precision_parse(const char *name, enum model_precision *out, enc_err *
 const char *model_precision_name(enum model_precision p);
 
 struct model_ops {
-    const char *family;          /* matches metadata "family" */
+    const char *family; /* matches metadata "family" */
     enum model_task task;
     /* Build the family state from an opened file. `f` stays open (and its
      * tensors valid) until ops->free, so states may point into the mapping.
      * `opts` is borrowed for the call. */
-    int (*load)(const st_file *f, const struct model_load_opts *opts, void **state,
-                enc_err *err);
+    int (*load)(const st_file *f, const struct model_load_opts *opts, void **state, enc_err *err);
     void (*free)(void *state);
     size_t (*mem_usage)(const void *state);
     /* Add family-specific fields (sizes, labels, ...) to a JSON object.
@@ -323,8 +321,7 @@ struct model_ops {
     /* Classifiers only: the io description, and prob[n * n_classes].
      * Must be safe to call from several threads at once. */
     const struct model_io *(*io)(const void *state);
-    int (*predict)(const void *state, const struct model_batch *batch, float *prob,
-                   enc_err *err);
+    int (*predict)(const void *state, const struct model_batch *batch, float *prob, enc_err *err);
     /* Recommenders only (task MODEL_TASK_RECOMMEND). */
     const struct reco_ops *reco;
 };
@@ -338,15 +335,15 @@ const struct model_ops *model_family_find(const struct model_ops *const *familie
 int model_load_opts_check(const struct model_load_opts *opts, enc_err *err);
 
 struct model {
-    char *name;                  /* repository name, e.g. "movielens" */
+    char *name; /* repository name, e.g. "movielens" */
     int64_t version;
-    char *path;                  /* the model file */
+    char *path; /* the model file */
     const struct model_ops *ops;
     void *state;
     st_file *file;
     double load_seconds;
-    int64_t loaded_at;           /* unix seconds */
-    int refs;                    /* atomic; see model_ref */
+    int64_t loaded_at; /* unix seconds */
+    int refs;          /* atomic; see model_ref */
 };
 
 /* Open, validate (checksum, format, family) and load the file at `path`
@@ -363,8 +360,8 @@ int model_save(const struct model_ops *ops, const void *data, const json_t *hype
                const char *fingerprint, const char *out, int64_t version, int64_t *version_out,
                enc_err *err);
 
-struct model *model_ref(struct model *m);   /* returns m; m may be NULL */
-void model_unref(struct model *m);          /* frees on the last reference; NULL ok */
+struct model *model_ref(struct model *m); /* returns m; m may be NULL */
+void model_unref(struct model *m);        /* frees on the last reference; NULL ok */
 
 /* family, version, load time, checksum, sizes, hyperparameters -> new JSON
  * object, complete or NULL (out of memory). */

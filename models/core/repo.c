@@ -34,11 +34,13 @@ int repo_contains(const char *repo, const char *path, enc_err *err)
         return enc_errf(err, errno == ENOENT ? ENC_ENOTFOUND : ENC_EIO, "%s: %s", path,
                         strerror(errno));
     size_t n = strlen(root);
-    if (n == 1)   /* the repository is "/": everything is inside */
+    if (n == 1) /* the repository is "/": everything is inside */
         return 0;
     if (strncmp(real, root, n) != 0 || real[n] != '/')
-        return enc_errf(err, ENC_EFORBIDDEN, "%s: a symlink leads outside the model repository "
-                        "(to %s); refused", path, real);
+        return enc_errf(err, ENC_EFORBIDDEN,
+                        "%s: a symlink leads outside the model repository "
+                        "(to %s); refused",
+                        path, real);
     return 0;
 }
 
@@ -191,7 +193,7 @@ int repo_resolve(const char *dir, char **file_path, char **name, int64_t *versio
     struct stat sb;
     if (stat(dir, &sb) != 0)
         return enc_errf(err, ENC_ENOTFOUND, "%s: %s", dir, strerror(errno));
-    if (S_ISREG(sb.st_mode)) {   /* a model file named directly */
+    if (S_ISREG(sb.st_mode)) { /* a model file named directly */
         *file_path = strdup(dir);
         if (name)
             *name = strdup("model");
@@ -205,7 +207,7 @@ int repo_resolve(const char *dir, char **file_path, char **name, int64_t *versio
     int64_t v = parse_version(last);
     char path[PATH_MAX];
     char *model_dir;
-    if (v > 0) {   /* .../NAME/VERSION */
+    if (v > 0) { /* .../NAME/VERSION */
         model_dir = strdup(dir);
         size_t n = strlen(model_dir);
         while (n > 1 && model_dir[n - 1] == '/')
@@ -222,7 +224,7 @@ int repo_resolve(const char *dir, char **file_path, char **name, int64_t *versio
             return enc_errf(err, ENC_ENOTFOUND, "%s: no %s in this version directory", dir,
                             ST_FILE_NAME);
         }
-    } else {       /* .../NAME: the highest version */
+    } else { /* .../NAME: the highest version */
         model_dir = strdup(dir);
         int rc = repo_latest_version(dir, &v, err);
         if (rc) {
@@ -277,8 +279,10 @@ static int publish_remote(st_writer *w, const char *src, const char *out, int64_
                           int64_t *version_out, enc_err *err)
 {
     if (!remote_publish)
-        return enc_errf(err, ENC_EUNSUPPORTED, "--out %s: object storage is not available in "
-                                               "this program", out);
+        return enc_errf(err, ENC_EUNSUPPORTED,
+                        "--out %s: object storage is not available in "
+                        "this program",
+                        out);
     if (src)
         return remote_publish(src, out, version, version_out, err);
     const char *t = getenv("TMPDIR");
@@ -322,8 +326,7 @@ static int copy_file(const char *src, const char *dst, enc_err *err)
 static int publish_local(st_writer *w, const char *src, const char *out, int64_t version,
                          int64_t *version_out, enc_err *err);
 
-int repo_publish(st_writer *w, const char *out, int64_t version, int64_t *version_out,
-                 enc_err *err)
+int repo_publish(st_writer *w, const char *out, int64_t version, int64_t *version_out, enc_err *err)
 {
     if (repo_is_url(out))
         return publish_remote(w, NULL, out, version, version_out, err);
@@ -368,7 +371,7 @@ static int publish_local(st_writer *w, const char *src, const char *out, int64_t
         return enc_errf(err, ENC_EINVAL, "%s already exists; versions are immutable", final);
     if (!mkdtemp(tmpdir))
         return enc_errf(err, ENC_EIO, "mkdtemp %s: %s", tmpdir, strerror(errno));
-    chmod(tmpdir, 0755);   /* mkdtemp makes it 0700; servers run as another user */
+    chmod(tmpdir, 0755); /* mkdtemp makes it 0700; servers run as another user */
     snprintf(file, sizeof file, "%s/%s", tmpdir, ST_FILE_NAME);
     rc = w ? st_writer_write(w, file, err) : copy_file(src, file, err);
     if (rc == 0 && rename(tmpdir, final) != 0)
@@ -405,8 +408,10 @@ int repo_read_pin(const char *model_dir, int64_t *version, enc_err *err)
         *--e = '\0';
     int64_t v = parse_version(s);
     if (v <= 0)
-        return enc_errf(err, ENC_EINVAL, "%s: '%.20s' is not a version number (a pin file holds one "
-                                         "positive integer)", path, s);
+        return enc_errf(err, ENC_EINVAL,
+                        "%s: '%.20s' is not a version number (a pin file holds one "
+                        "positive integer)",
+                        path, s);
     *version = v;
     return 0;
 }

@@ -73,7 +73,7 @@ int repo_publish_file(const char *src, const char *out, int64_t version, int64_t
 typedef int (*repo_remote_publish_fn)(const char *file, const char *out, int64_t version,
                                       int64_t *version_out, enc_err *err);
 void repo_set_remote_publisher(repo_remote_publish_fn fn);
-int repo_is_url(const char *path);   /* s3:// or gs:// */
+int repo_is_url(const char *path); /* s3:// or gs:// */
 
 /* The repository pin of model_dir (REPO/NAME/pinned): *version = the pinned
  * version, or 0 when there is no pin file. A pin file that does not hold one

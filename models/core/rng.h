@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RNG_GAMMA 0x9E3779B97F4A7C15ull   /* 2^64 / golden ratio, odd */
+#define RNG_GAMMA 0x9E3779B97F4A7C15ull /* 2^64 / golden ratio, odd */
 
 /* The splitmix64 output for state x: (x + GAMMA) through the mixing function.
  * A stateless 64-bit hash of x (a bijection). */

@@ -22,8 +22,8 @@ static const struct {
     const char *name;
     size_t size;
 } dtypes[ST_DTYPE_COUNT] = {
-    [ST_U8] = {"U8", 1},   [ST_I8] = {"I8", 1},   [ST_I32] = {"I32", 4}, [ST_I64] = {"I64", 8},
-    [ST_U32] = {"U32", 4}, [ST_F32] = {"F32", 4}, [ST_F64] = {"F64", 8}, [ST_F16] = {"F16", 2},
+    [ST_U8] = {"U8", 1},     [ST_I8] = {"I8", 1},     [ST_I32] = {"I32", 4}, [ST_I64] = {"I64", 8},
+    [ST_U32] = {"U32", 4},   [ST_F32] = {"F32", 4},   [ST_F64] = {"F64", 8}, [ST_F16] = {"F16", 2},
     [ST_BF16] = {"BF16", 2}, [ST_BOOL] = {"BOOL", 1},
 };
 
@@ -65,12 +65,12 @@ void st_sha256_hex(const void *data, size_t len, char out[65])
 const struct st_open_opts st_default_opts = {ST_DEFAULT_MAX_HEADER, ST_DEFAULT_READ_MAX};
 
 struct st_file {
-    void *map;          /* whole file (mmap) or malloc'd copy */
+    void *map; /* whole file (mmap) or malloc'd copy */
     size_t map_len;
     int mapped;
-    int faulted;        /* atomic: a guarded read of the mapping raised SIGBUS */
-    int slot;           /* its place in the mapping table, -1: none */
-    const unsigned char *data;  /* start of the data block */
+    int faulted;               /* atomic: a guarded read of the mapping raised SIGBUS */
+    int slot;                  /* its place in the mapping table, -1: none */
+    const unsigned char *data; /* start of the data block */
     size_t data_len;
     st_tensor *tensors;
     size_t n_tensors;
@@ -87,13 +87,13 @@ struct st_file {
 #define ST_MAX_MAPPED 1024
 static struct {
     uintptr_t start;
-    size_t len;            /* 0: free slot */
+    size_t len; /* 0: free slot */
     st_file *file;
 } mapped[ST_MAX_MAPPED];
 static pthread_mutex_t map_mu = PTHREAD_MUTEX_INITIALIZER;
 static __thread struct st_guard *guard_top;
 static struct sigaction sigbus_before;
-static int sigbus_installed;   /* guarded by map_mu */
+static int sigbus_installed; /* guarded by map_mu */
 
 static void map_register(st_file *f)
 {
@@ -130,7 +130,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
         if (len && a >= start && a - start < len) {
             st_file *f = __atomic_load_n(&mapped[i].file, __ATOMIC_RELAXED);
             __atomic_store_n(&f->faulted, 1, __ATOMIC_RELAXED);
-            siglongjmp(g->env, 1);   /* SA_NODEFER: SIGBUS stays unblocked */
+            siglongjmp(g->env, 1); /* SA_NODEFER: SIGBUS stays unblocked */
         }
     }
     /* Not ours: put back what was there and return; the access faults again
@@ -211,8 +211,8 @@ static int parse_tensor(st_file *f, const char *key, json_t *val, st_tensor *t, 
     for (int d = 0; d < t->ndim; d++) {
         uint64_t dim;
         if (get_u64(json_array_get(js, (size_t)d), &dim) != 0)
-            return enc_errf(err, ENC_EFORMAT, "tensor '%s': shape[%d] is not a non-negative integer",
-                            key, d);
+            return enc_errf(err, ENC_EFORMAT,
+                            "tensor '%s': shape[%d] is not a non-negative integer", key, d);
         if (dim != 0 && count > UINT64_MAX / dim)
             return enc_errf(err, ENC_EFORMAT, "tensor '%s': shape overflows", key);
         count *= dim;
@@ -278,8 +278,7 @@ static int parse_header(st_file *f, const char *hdr, size_t hdr_len, enc_err *er
     }
     const char *key;
     json_t *val;
-    json_object_foreach(root, key, val)
-    {
+    json_object_foreach(root, key, val) {
         if (strcmp(key, "__metadata__") == 0) {
             if (!json_is_object(val)) {
                 rc = enc_errf(err, ENC_EFORMAT, "__metadata__ is not an object");
@@ -294,8 +293,7 @@ static int parse_header(st_file *f, const char *hdr, size_t hdr_len, enc_err *er
             }
             const char *mk;
             json_t *mv;
-            json_object_foreach(val, mk, mv)
-            {
+            json_object_foreach(val, mk, mv) {
                 if (!json_is_string(mv)) {
                     rc = enc_errf(err, ENC_EFORMAT, "__metadata__.%s is not a string", mk);
                     goto out;
@@ -351,8 +349,10 @@ static int header_length(const unsigned char p[8], size_t file_len, size_t max_h
         return enc_errf(err, ENC_EFORMAT, "header length %llu exceeds the file (%zu bytes)",
                         (unsigned long long)n, file_len);
     if (n > max_header)
-        return enc_errf(err, ENC_EFORMAT, "header length %llu is over the %zu-byte limit "
-                        "(max_model_header_bytes)", (unsigned long long)n, max_header);
+        return enc_errf(err, ENC_EFORMAT,
+                        "header length %llu is over the %zu-byte limit "
+                        "(max_model_header_bytes)",
+                        (unsigned long long)n, max_header);
     if (n < 2)
         return enc_errf(err, ENC_EFORMAT, "header length %llu too small", (unsigned long long)n);
     *out = n;
@@ -377,8 +377,9 @@ static int validate(st_file *f, size_t max_header, enc_err *err)
     st_sha256_hex(f->data, f->data_len, f->sha256);
     const char *want = st_meta(f, "data_sha256");
     if (want && strcmp(want, f->sha256) != 0)
-        return enc_errf(err, ENC_ECHECKSUM, "data_sha256 mismatch: header says %.16s..., data is %.16s...",
-                        want, f->sha256);
+        return enc_errf(err, ENC_ECHECKSUM,
+                        "data_sha256 mismatch: header says %.16s..., data is %.16s...", want,
+                        f->sha256);
     return 0;
 }
 
@@ -409,8 +410,8 @@ static int read_all(int fd, unsigned char *dst, size_t len, const char *path, en
         if (k < 0)
             return enc_errf(err, ENC_EIO, "%s: read: %s", path, strerror(errno));
         if (k == 0)
-            return enc_errf(err, ENC_EIO, "%s: the file shrank to %zu bytes while being read",
-                            path, off);
+            return enc_errf(err, ENC_EIO, "%s: the file shrank to %zu bytes while being read", path,
+                            off);
         off += (size_t)k;
     }
     return 0;
@@ -515,15 +516,23 @@ void st_close(st_file *f)
     if (f->mapped) {
         map_unregister(f);
         munmap(f->map, f->map_len);
-    }
-    else
+    } else
         free(f->map);
     free(f);
 }
 
-size_t st_file_size(const st_file *f) { return f->map_len; }
-const char *st_file_sha256(const st_file *f) { return f->sha256; }
-size_t st_tensor_count(const st_file *f) { return f->n_tensors; }
+size_t st_file_size(const st_file *f)
+{
+    return f->map_len;
+}
+const char *st_file_sha256(const st_file *f)
+{
+    return f->sha256;
+}
+size_t st_tensor_count(const st_file *f)
+{
+    return f->n_tensors;
+}
 
 const st_tensor *st_find(const st_file *f, const char *name)
 {
@@ -714,8 +723,7 @@ int st_writer_copy(st_writer *w, const st_file *f,
             rc = st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
     }
     for (size_t i = 0; !rc && i < f->n_meta; i++)
-        if (strcmp(f->meta_keys[i], "data_sha256") != 0 &&
-            (!keep || keep(f->meta_keys[i], 1, ctx)))
+        if (strcmp(f->meta_keys[i], "data_sha256") != 0 && (!keep || keep(f->meta_keys[i], 1, ctx)))
             rc = st_writer_meta(w, f->meta_keys[i], f->meta_vals[i]);
     return rc;
 }
@@ -725,7 +733,7 @@ static int cmp_wt(const void *a, const void *b)
     const struct wtensor *x = a, *y = b;
     size_t sx = st_dtype_size(x->dtype), sy = st_dtype_size(y->dtype);
     if (sx != sy)
-        return sx > sy ? -1 : 1;   /* largest element first keeps every tensor aligned */
+        return sx > sy ? -1 : 1; /* largest element first keeps every tensor aligned */
     return strcmp(x->name, y->name);
 }
 
@@ -765,7 +773,7 @@ int st_writer_to_buffer(st_writer *w, void **out, size_t *out_len, enc_err *err)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }
     size_t n = strlen(text);
-    size_t padded = (n + 7) & ~(size_t)7;   /* data block starts 8-aligned */
+    size_t padded = (n + 7) & ~(size_t)7; /* data block starts 8-aligned */
     size_t total = 8 + padded + data_len;
     unsigned char *buf = malloc(total);
     if (!buf) {

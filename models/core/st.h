@@ -41,7 +41,16 @@
 #define ST_FILE_NAME "model.safetensors"
 
 typedef enum st_dtype {
-    ST_U8, ST_I8, ST_I32, ST_I64, ST_U32, ST_F32, ST_F64, ST_F16, ST_BF16, ST_BOOL,
+    ST_U8,
+    ST_I8,
+    ST_I32,
+    ST_I64,
+    ST_U32,
+    ST_F32,
+    ST_F64,
+    ST_F16,
+    ST_BF16,
+    ST_BOOL,
     ST_DTYPE_COUNT
 } st_dtype;
 
@@ -49,12 +58,12 @@ const char *st_dtype_name(st_dtype t);
 size_t st_dtype_size(st_dtype t);
 
 typedef struct st_tensor {
-    const char *name;          /* borrowed from the st_file */
+    const char *name; /* borrowed from the st_file */
     st_dtype dtype;
     int ndim;
     int64_t shape[ST_MAX_DIMS];
-    size_t count;              /* product of shape */
-    const void *data;          /* points into the mapping; valid until st_close */
+    size_t count;     /* product of shape */
+    const void *data; /* points into the mapping; valid until st_close */
     size_t nbytes;
 } st_tensor;
 
@@ -62,7 +71,7 @@ typedef struct st_tensor {
 typedef struct st_strings {
     size_t n;
     const char *bytes;
-    const int64_t *offsets;    /* n + 1 entries, validated ascending and in bounds */
+    const int64_t *offsets; /* n + 1 entries, validated ascending and in bounds */
 } st_strings;
 
 /* String i of a table: pointer (not NUL-terminated) and length. */
@@ -87,7 +96,7 @@ struct st_open_opts {
 };
 #define ST_DEFAULT_MAX_HEADER ((size_t)1 << 20)
 #define ST_DEFAULT_READ_MAX ((size_t)64 << 20)
-extern const struct st_open_opts st_default_opts;   /* the two defaults above */
+extern const struct st_open_opts st_default_opts; /* the two defaults above */
 
 /* Read (or map) and validate `path`. Only a regular file is opened, without
  * blocking (a FIFO is refused, never waited on); the header length is
@@ -129,7 +138,7 @@ struct st_guard {
  * sigsetjmp must run in the frame that stays live. */
 #define ST_GUARD_ENTER(g) (st_guard_push(g), sigsetjmp((g)->env, 0) == 0)
 void st_guard_push(struct st_guard *g);
-void st_guard_leave(struct st_guard *g);   /* on both branches */
+void st_guard_leave(struct st_guard *g); /* on both branches */
 /* Install the SIGBUS handler (idempotent; st_open_with does it before
  * mapping a file). 0, or ENC_EIO when sigaction fails. */
 int st_guard_install(enc_err *err);
@@ -141,10 +150,10 @@ int st_file_mapped(const st_file *f);
 /* Validate an in-memory buffer (copied). Used by tests and the fuzzer. */
 int st_open_buffer(const void *buf, size_t len, st_file **out, enc_err *err);
 
-void st_close(st_file *f);   /* st_close(NULL) is a no-op */
+void st_close(st_file *f); /* st_close(NULL) is a no-op */
 
 size_t st_file_size(const st_file *f);
-const char *st_file_sha256(const st_file *f);   /* hex of the data block hash */
+const char *st_file_sha256(const st_file *f); /* hex of the data block hash */
 size_t st_tensor_count(const st_file *f);
 
 /* Borrowed tensor by name, or NULL. */
@@ -152,12 +161,11 @@ const st_tensor *st_find(const st_file *f, const char *name);
 
 /* Look up `name` and check dtype and shape: shape[i] < 0 matches any size.
  * A missing tensor, wrong dtype or shape fails with ENC_EFORMAT naming it. */
-int st_expect(const st_file *f, const char *name, st_dtype dtype, int ndim,
-              const int64_t *shape, const st_tensor **out, enc_err *err);
+int st_expect(const st_file *f, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
+              const st_tensor **out, enc_err *err);
 
 /* Decode a string table; checks that it holds exactly `n` strings (n = -1: any). */
-int st_expect_strings(const st_file *f, const char *name, int64_t n, st_strings *out,
-                      enc_err *err);
+int st_expect_strings(const st_file *f, const char *name, int64_t n, st_strings *out, enc_err *err);
 
 /* Metadata value (borrowed) or NULL. */
 const char *st_meta(const st_file *f, const char *key);

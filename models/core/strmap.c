@@ -9,7 +9,7 @@
 
 uint64_t strmap_hash(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;   /* sic: see strmap.h */
+    uint64_t h = 1469598103934665603ull; /* sic: see strmap.h */
     for (size_t i = 0; i < n; i++) {
         h ^= (unsigned char)s[i];
         h *= 1099511628211ull;
@@ -128,7 +128,7 @@ int64_t strmap_add(strmap *m, const char *s, size_t n)
         return ENC_ETOOLARGE;
     if (pool_reserve(m, n))
         return ENC_ENOMEM;
-    m->bytes = m->pool;   /* the pool may have moved */
+    m->bytes = m->pool; /* the pool may have moved */
     m->off = m->pool_off;
     if ((m->n + 1) * 2 + 2 > m->mask + 1 && rehash(m, slots_for(m->n + 1)))
         return ENC_ENOMEM;
@@ -136,7 +136,7 @@ int64_t strmap_add(strmap *m, const char *s, size_t n)
     memcpy(m->pool + at, s, n);
     m->pool[at + n] = '\0';
     m->pool_off[m->n + 1] = (int64_t)(at + n + 1);
-    size_t i = probe(m, s, n, h);   /* the table may have grown */
+    size_t i = probe(m, s, n, h); /* the table may have grown */
     m->slots[i] = (uint32_t)m->n + 1;
     m->tags[i] = (uint32_t)(h >> 32);
     return (int64_t)m->n++;
@@ -166,7 +166,7 @@ int strmap_index(strmap *m, const char *bytes, const int64_t *off, size_t n, siz
         size_t len;
         const char *k = strmap_key(m, id, &len);
         uint64_t h = strmap_hash(k, len);
-        m->n = id;   /* the keys inserted so far */
+        m->n = id; /* the keys inserted so far */
         size_t i = probe(m, k, len, h);
         if (m->slots[i]) {
             if (dup)

@@ -27,18 +27,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STRMAP_MAX ((size_t)INT32_MAX - 1)   /* ids fit an int32 */
+#define STRMAP_MAX ((size_t)INT32_MAX - 1) /* ids fit an int32 */
 
 typedef struct strmap {
-    const char *bytes;          /* the keys (== pool when owned) */
-    const int64_t *off;         /* n + 1 offsets (== pool_off when owned) */
+    const char *bytes;  /* the keys (== pool when owned) */
+    const int64_t *off; /* n + 1 offsets (== pool_off when owned) */
     size_t n;
-    int owned;                  /* 1: keys copied by strmap_add, each NUL-terminated */
-    char *pool;                 /* owned keys */
+    int owned;  /* 1: keys copied by strmap_add, each NUL-terminated */
+    char *pool; /* owned keys */
     int64_t *pool_off;
     size_t pool_cap, off_cap;
     uint32_t *slots, *tags;
-    size_t mask;                /* slots - 1 (0 with no table yet) */
+    size_t mask; /* slots - 1 (0 with no table yet) */
 } strmap;
 
 /* FNV-1a 64 of s[0..n), with the offset basis Encore has always used:

@@ -35,12 +35,12 @@ static int read_time(const json_t *v, const char *field, int64_t *out, enc_err *
         return 0;
     }
     if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-        json_integer_value(v) < 253402300800LL) {   /* before year 10000 */
+        json_integer_value(v) < 253402300800LL) { /* before year 10000 */
         *out = json_integer_value(v);
         return 0;
     }
-    if (json_is_string(v) &&
-        ev_time_parse(json_string_value(v), json_string_length(v), out) == 0 && *out >= 0)
+    if (json_is_string(v) && ev_time_parse(json_string_value(v), json_string_length(v), out) == 0 &&
+        *out >= 0)
         return 0;
     return enc_errf(err, ENC_EINVAL, "%s: must be unix seconds or an RFC 3339 time", field);
 }
@@ -52,8 +52,7 @@ static int read_object(const json_t *o, int stored, struct cat_item *out, enc_er
         return enc_errf(err, ENC_EINVAL, "an item record must be a JSON object");
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)o, key, v)
-    {
+    json_object_foreach((json_t *)o, key, v) {
         if (!strcmp(key, "title")) {
             if (json_is_null(v))
                 continue;
@@ -81,7 +80,8 @@ static int read_object(const json_t *o, int stored, struct cat_item *out, enc_er
                 if (!p || len == 0 || len > CAT_TAG_MAX || ev_id_problem(p, len))
                     return enc_errf(err, ENC_EINVAL,
                                     "tags[%zu]: must be a name of 1 to %d bytes without control "
-                                    "characters", i, CAT_TAG_MAX);
+                                    "characters",
+                                    i, CAT_TAG_MAX);
                 if (!(out->tags[i] = strdup(p)))
                     return enc_errf(err, ENC_ENOMEM, "out of memory");
                 out->n_tags++;
@@ -102,11 +102,11 @@ static int read_object(const json_t *o, int stored, struct cat_item *out, enc_er
         } else {
             return enc_errf(err, ENC_EINVAL,
                             "unknown field '%.64s' (allowed: title, tags, available, "
-                            "available_from, available_until)", key);
+                            "available_from, available_until)",
+                            key);
         }
     }
-    if (out->available_from && out->available_until &&
-        out->available_from >= out->available_until)
+    if (out->available_from && out->available_until && out->available_from >= out->available_until)
         return enc_errf(err, ENC_EINVAL, "available_from must be before available_until");
     return 0;
 }

@@ -20,18 +20,18 @@
 
 #include "core/err.h"
 
-#define CAT_TITLE_MAX 1024     /* bytes */
-#define CAT_TAGS_MAX 64        /* tags per item */
-#define CAT_TAG_MAX 64         /* bytes per tag */
+#define CAT_TITLE_MAX 1024 /* bytes */
+#define CAT_TAGS_MAX 64    /* tags per item */
+#define CAT_TAG_MAX 64     /* bytes per tag */
 
 struct cat_item {
-    char *title;               /* NULL: no override */
-    char **tags;               /* n_tags owned strings */
+    char *title; /* NULL: no override */
+    char **tags; /* n_tags owned strings */
     size_t n_tags;
-    int has_tags;              /* the record sets the tags (maybe to none) */
+    int has_tags; /* the record sets the tags (maybe to none) */
     int withdrawn;
-    int64_t available_from;    /* 0: no lower bound */
-    int64_t available_until;   /* 0: no upper bound */
+    int64_t available_from;  /* 0: no lower bound */
+    int64_t available_until; /* 0: no upper bound */
     int64_t updated;
 };
 

@@ -30,8 +30,7 @@ int ev_types_parse(const char *spec, struct ev_types *out, enc_err *err)
                             (int)(nlen > 40 ? 40 : nlen), name);
         if (nlen == 0 || nlen > EV_TYPE_MAX)
             return enc_errf(err, ENC_EINVAL,
-                            "event_weights: a type name must have 1 to %d characters",
-                            EV_TYPE_MAX);
+                            "event_weights: a type name must have 1 to %d characters", EV_TYPE_MAX);
         for (size_t i = 0; i < nlen; i++)
             if (!(islower((unsigned char)name[i]) || isdigit((unsigned char)name[i]) ||
                   name[i] == '_' || name[i] == '-'))
@@ -143,7 +142,7 @@ int ev_time_parse(const char *s, size_t len, int64_t *out)
     size_t i = 0;
     while (i < len && isdigit((unsigned char)s[i]))
         i++;
-    if (i == len) {   /* plain seconds */
+    if (i == len) { /* plain seconds */
         if (len > 12)
             return ENC_EINVAL;
         int64_t v = 0;

@@ -24,9 +24,9 @@
 
 #include "core/err.h"
 
-#define EV_ID_MAX 256          /* bytes in a user, item, event or recommendation id */
-#define EV_TYPE_MAX 32         /* bytes in a type name */
-#define EV_TYPES_MAX 32        /* types in one table */
+#define EV_ID_MAX 256   /* bytes in a user, item, event or recommendation id */
+#define EV_TYPE_MAX 32  /* bytes in a type name */
+#define EV_TYPES_MAX 32 /* types in one table */
 
 /* The default `event_weights`. */
 #define EV_DEFAULT_WEIGHTS "play:1,view:0.25,click:0.5,like:2,purchase:3,skip:-1,dislike:-2"
@@ -54,10 +54,10 @@ float ev_types_weight(const struct ev_types *t, const char *name, size_t len, in
 struct ev_event {
     const char *user, *item, *type, *id, *rec_id;
     uint16_t user_len, item_len, type_len, id_len, rec_len;
-    int64_t time;              /* unix seconds: when it happened (the client's) */
-    int64_t recv;              /* unix seconds: when the store received it (retention) */
-    uint64_t seq;              /* store-wide sequence number, ascending in arrival
-                                  order (set by the store) */
+    int64_t time; /* unix seconds: when it happened (the client's) */
+    int64_t recv; /* unix seconds: when the store received it (retention) */
+    uint64_t seq; /* store-wide sequence number, ascending in arrival
+                     order (set by the store) */
 };
 
 /* Check an id: 1..EV_ID_MAX bytes of valid UTF-8, no control characters.

@@ -92,11 +92,11 @@ void evstore__random_id(char out[33])
     ssize_t got = fd >= 0 ? read(fd, b, sizeof b) : -1;
     if (fd >= 0)
         close(fd);
-    if (got != (ssize_t)sizeof b) {   /* no urandom: time and address are unique enough */
+    if (got != (ssize_t)sizeof b) { /* no urandom: time and address are unique enough */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^
-                     (uint64_t)(uintptr_t)out;
+        uint64_t x =
+            (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)out;
         for (int i = 0; i < 16; i++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             b[i] = (unsigned char)x;
@@ -150,8 +150,8 @@ int evrec_decode(const unsigned char *buf, size_t len, struct ev_event *e)
     memcpy(&e->id_len, p, 2), p += 2;
     memcpy(&e->rec_len, p, 2), p += 2;
     memcpy(&e->user_len, p, 2), p += 2;
-    size_t need = EVREC_HEAD + (size_t)e->type_len + e->item_len + e->id_len + e->rec_len +
-                  e->user_len;
+    size_t need =
+        EVREC_HEAD + (size_t)e->type_len + e->item_len + e->id_len + e->rec_len + e->user_len;
     if (need != len)
         return ENC_EFORMAT;
     e->type = (const char *)p, p += e->type_len;
@@ -164,8 +164,8 @@ int evrec_decode(const unsigned char *buf, size_t len, struct ev_event *e)
 
 /* ---- batches --------------------------------------------------------- */
 
-struct evbatch *evbatch_new(const struct ev_event *ev, size_t n, int64_t now,
-                            evstore_done_fn done, void *arg)
+struct evbatch *evbatch_new(const struct ev_event *ev, size_t n, int64_t now, evstore_done_fn done,
+                            void *arg)
 {
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
@@ -195,7 +195,7 @@ struct evbatch *evbatch_new(const struct ev_event *ev, size_t n, int64_t now,
         evrec_encode(&e, p);
         b->rec[i] = p;
         b->rec_len[i] = len;
-        evrec_decode(p, len, &b->ev[i]);   /* the copy's strings point into the record */
+        evrec_decode(p, len, &b->ev[i]); /* the copy's strings point into the record */
         b->ev[i].seq = 0;
         p += len;
     }
@@ -308,7 +308,7 @@ int evstore_flush(struct evstore *s, enc_err *err)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.cond, NULL);
-    s->vt->append(s, b);   /* an empty batch: behind everything queued before it */
+    s->vt->append(s, b); /* an empty batch: behind everything queued before it */
     pthread_mutex_lock(&w.lock);
     while (!w.finished)
         pthread_cond_wait(&w.cond, &w.lock);
@@ -356,8 +356,7 @@ int evstore_erase_user(struct evstore *s, const char *user, size_t len, int64_t 
     return s->vt->erase_user(s, user, len, now, removed ? removed : &dummy, err);
 }
 
-int evstore_erased_at(struct evstore *s, const char *user, size_t len, int64_t *when,
-                      enc_err *err)
+int evstore_erased_at(struct evstore *s, const char *user, size_t len, int64_t *when, enc_err *err)
 {
     return s->vt->erased_at(s, user, len, when, err);
 }
@@ -377,8 +376,7 @@ int evstore_item_put(struct evstore *s, const char *item, size_t len, const char
     return s->vt->item_put(s, item, len, json, json_len, err);
 }
 
-int evstore_item_get(struct evstore *s, const char *item, size_t len, char **json,
-                     enc_err *err)
+int evstore_item_get(struct evstore *s, const char *item, size_t len, char **json, enc_err *err)
 {
     *json = NULL;
     return s->vt->item_get(s, item, len, json, err);
@@ -400,10 +398,9 @@ void evstore_count_async(struct evstore *s, const struct evstore_count *c, size_
 {
     struct evstore_result res = {0};
     for (size_t i = 0; i < n; i++)
-        if (c[i].key_len == 0 || c[i].key_len > EVSTORE_COUNTER_KEY_MAX ||
-            c[i].field_len == 0 || c[i].field_len > EVSTORE_COUNTER_FIELD_MAX ||
-            c[i].member_len > EV_ID_MAX || memchr(c[i].key, 0, c[i].key_len) ||
-            memchr(c[i].field, 0, c[i].field_len)) {
+        if (c[i].key_len == 0 || c[i].key_len > EVSTORE_COUNTER_KEY_MAX || c[i].field_len == 0 ||
+            c[i].field_len > EVSTORE_COUNTER_FIELD_MAX || c[i].member_len > EV_ID_MAX ||
+            memchr(c[i].key, 0, c[i].key_len) || memchr(c[i].field, 0, c[i].field_len)) {
             res.code = enc_errf(&res.err, ENC_EINVAL, "counter %zu: bad key, field or member", i);
             if (done)
                 done(arg, &res);
@@ -420,8 +417,8 @@ void evstore_count_async(struct evstore *s, const struct evstore_count *c, size_
     s->vt->append(s, b);
 }
 
-int evstore_counters(struct evstore *s, const char *key, size_t len, evstore_count_fn fn,
-                     void *arg, enc_err *err)
+int evstore_counters(struct evstore *s, const char *key, size_t len, evstore_count_fn fn, void *arg,
+                     enc_err *err)
 {
     if (len == 0 || len > EVSTORE_COUNTER_KEY_MAX || memchr(key, 0, len))
         return 0;

@@ -50,14 +50,14 @@
 struct evstore;
 
 struct evstore_options {
-    const char *location;       /* directory or redis://HOST:PORT[/DB] (borrowed) */
-    int64_t retention_days;     /* >= 1 */
-    int64_t user_cap;           /* events kept per user, >= 1 */
-    int read_only;              /* open for reading (the trainer's export) */
-    int64_t map_bytes;          /* LMDB: largest size of the file (0: 8 GiB) */
-    int timeout_ms;             /* Redis: connect and command timeout (0: 1000) */
-    int64_t merge_events;       /* embedded: appended events merged into the indexes at
-                                   this many (0: 20,000; store_lmdb_int.h) */
+    const char *location;   /* directory or redis://HOST:PORT[/DB] (borrowed) */
+    int64_t retention_days; /* >= 1 */
+    int64_t user_cap;       /* events kept per user, >= 1 */
+    int read_only;          /* open for reading (the trainer's export) */
+    int64_t map_bytes;      /* LMDB: largest size of the file (0: 8 GiB) */
+    int timeout_ms;         /* Redis: connect and command timeout (0: 1000) */
+    int64_t merge_events;   /* embedded: appended events merged into the indexes at
+                               this many (0: 20,000; store_lmdb_int.h) */
 };
 
 /* Defaults: retention 90 days, 1,000 events per user. */
@@ -79,9 +79,9 @@ const char *evstore_kind(const struct evstore *s);
 /* ---- writing events -------------------------------------------------- */
 
 struct evstore_result {
-    int code;                   /* 0 or ENC_E* */
+    int code; /* 0 or ENC_E* */
     size_t accepted, duplicates;
-    enc_err err;                /* message when code != 0 */
+    enc_err err; /* message when code != 0 */
 };
 typedef void (*evstore_done_fn)(void *arg, const struct evstore_result *res);
 
@@ -131,8 +131,7 @@ int evstore_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *err
 int evstore_erase_user(struct evstore *s, const char *user, size_t len, int64_t now,
                        size_t *removed, enc_err *err);
 /* When the user was erased: 1 and *when, 0 if never, or a negative code. */
-int evstore_erased_at(struct evstore *s, const char *user, size_t len, int64_t *when,
-                      enc_err *err);
+int evstore_erased_at(struct evstore *s, const char *user, size_t len, int64_t *when, enc_err *err);
 typedef int (*evstore_tomb_fn)(void *arg, const char *user, size_t len, int64_t when);
 int evstore_tombstones(struct evstore *s, evstore_tomb_fn fn, void *arg, enc_err *err);
 
@@ -142,8 +141,7 @@ int evstore_tombstones(struct evstore *s, evstore_tomb_fn fn, void *arg, enc_err
 int evstore_item_put(struct evstore *s, const char *item, size_t len, const char *json,
                      size_t json_len, enc_err *err);
 /* 1 with *json (malloc'd, NUL-terminated; caller frees) or 0 if none. */
-int evstore_item_get(struct evstore *s, const char *item, size_t len, char **json,
-                     enc_err *err);
+int evstore_item_get(struct evstore *s, const char *item, size_t len, char **json, enc_err *err);
 typedef int (*evstore_item_fn)(void *arg, const char *item, size_t len, const char *json,
                                size_t json_len);
 int evstore_items_scan(struct evstore *s, evstore_item_fn fn, void *arg, enc_err *err);
@@ -157,8 +155,8 @@ int evstore_recommendation_counts(struct evstore *s, const char *rec_id, size_t 
 
 /* ---- counters (A/B experiments) -------------------------------------- */
 
-#define EVSTORE_COUNTER_KEY_MAX 80     /* bytes of a counter set's name */
-#define EVSTORE_COUNTER_FIELD_MAX 48   /* bytes of a counter's name */
+#define EVSTORE_COUNTER_KEY_MAX 80   /* bytes of a counter set's name */
+#define EVSTORE_COUNTER_FIELD_MAX 48 /* bytes of a counter's name */
 
 /* Add 1 to counter `field` of the set `key`; with a member (member_len > 0,
  * at most EV_ID_MAX bytes) only the first time that member is added to that
@@ -175,8 +173,8 @@ void evstore_count_async(struct evstore *s, const struct evstore_count *c, size_
                          evstore_done_fn done, void *arg);
 /* The counters of set `key`: fn(field, count) for each (type-free: the
  * count_fn of the recommendation counts). */
-int evstore_counters(struct evstore *s, const char *key, size_t len, evstore_count_fn fn,
-                     void *arg, enc_err *err);
+int evstore_counters(struct evstore *s, const char *key, size_t len, evstore_count_fn fn, void *arg,
+                     enc_err *err);
 
 /* ---- upkeep and state ------------------------------------------------ */
 
@@ -185,13 +183,13 @@ int evstore_counters(struct evstore *s, const char *key, size_t len, evstore_cou
 int evstore_compact(struct evstore *s, int64_t now, size_t *removed, enc_err *err);
 
 struct evstore_stats {
-    int64_t events;             /* events kept */
-    int64_t users;              /* users with events */
-    int64_t event_ids;          /* remembered client ids */
-    int64_t items;              /* catalogue records */
+    int64_t events;    /* events kept */
+    int64_t users;     /* users with events */
+    int64_t event_ids; /* remembered client ids */
+    int64_t items;     /* catalogue records */
     int64_t tombstones;
-    int64_t bytes;              /* embedded: bytes of the file in use; Redis: used_memory */
-    uint64_t last_seq;          /* highest sequence number handed out */
+    int64_t bytes;     /* embedded: bytes of the file in use; Redis: used_memory */
+    uint64_t last_seq; /* highest sequence number handed out */
 };
 int evstore_stats(struct evstore *s, struct evstore_stats *out, enc_err *err);
 
@@ -206,9 +204,9 @@ int evstore_ping(struct evstore *s, enc_err *err);
 /* ---- change feed ----------------------------------------------------- */
 
 enum ev_change {
-    EV_CHANGE_USER = 1,         /* the user's events changed (append, erasure) */
-    EV_CHANGE_ITEM = 2,         /* the item's events or catalogue record changed */
-    EV_CHANGE_RESYNC = 3,       /* changes may have been missed: forget everything */
+    EV_CHANGE_USER = 1,   /* the user's events changed (append, erasure) */
+    EV_CHANGE_ITEM = 2,   /* the item's events or catalogue record changed */
+    EV_CHANGE_RESYNC = 3, /* changes may have been missed: forget everything */
 };
 typedef void (*evstore_change_fn)(void *arg, enum ev_change kind, const char *id, size_t len);
 

@@ -23,7 +23,7 @@
 #include "events/store.h"
 
 #define EVREC_VERSION 1
-#define EVREC_HEAD 28   /* 1 + 8 + 8 + 1 + 5 * 2 */
+#define EVREC_HEAD 28 /* 1 + 8 + 8 + 1 + 5 * 2 */
 
 /* Bytes of an event's record. */
 size_t evrec_size(const struct ev_event *e);
@@ -36,20 +36,20 @@ int evrec_decode(const unsigned char *buf, size_t len, struct ev_event *e);
 struct evbatch {
     size_t n;
     int64_t now;
-    struct ev_event *ev;        /* n events, strings point into `bytes` */
-    unsigned char **rec;        /* n encoded records (into `bytes`) */
+    struct ev_event *ev; /* n events, strings point into `bytes` */
+    unsigned char **rec; /* n encoded records (into `bytes`) */
     size_t *rec_len;
     evstore_done_fn done;
     void *arg;
     struct evstore_result res;
-    size_t n_counts;            /* a counter batch (n == 0): evstore_count_async */
-    struct evstore_count *counts;   /* strings point into `bytes` */
-    struct evbatch *next;       /* writer queue link */
+    size_t n_counts;              /* a counter batch (n == 0): evstore_count_async */
+    struct evstore_count *counts; /* strings point into `bytes` */
+    struct evbatch *next;         /* writer queue link */
     unsigned char bytes[];
 };
 /* Copy n events (with recv = now) into one allocation; NULL on ENOMEM. */
-struct evbatch *evbatch_new(const struct ev_event *ev, size_t n, int64_t now,
-                            evstore_done_fn done, void *arg);
+struct evbatch *evbatch_new(const struct ev_event *ev, size_t n, int64_t now, evstore_done_fn done,
+                            void *arg);
 /* The same for n counts (a batch without events). */
 struct evbatch *evbatch_new_counts(const struct evstore_count *c, size_t n, int64_t now,
                                    evstore_done_fn done, void *arg);
@@ -67,20 +67,18 @@ struct evstore_vt {
     int (*scan)(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *err);
     int (*event_items)(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err);
     int (*users)(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err);
-    int (*erase_user)(struct evstore *s, const char *user, size_t len, int64_t now,
-                      size_t *removed, enc_err *err);
-    int (*erased_at)(struct evstore *s, const char *user, size_t len, int64_t *when,
-                     enc_err *err);
+    int (*erase_user)(struct evstore *s, const char *user, size_t len, int64_t now, size_t *removed,
+                      enc_err *err);
+    int (*erased_at)(struct evstore *s, const char *user, size_t len, int64_t *when, enc_err *err);
     int (*tombstones)(struct evstore *s, evstore_tomb_fn fn, void *arg, enc_err *err);
     int (*item_put)(struct evstore *s, const char *item, size_t len, const char *json,
                     size_t json_len, enc_err *err);
-    int (*item_get)(struct evstore *s, const char *item, size_t len, char **json,
-                    enc_err *err);
+    int (*item_get)(struct evstore *s, const char *item, size_t len, char **json, enc_err *err);
     int (*items_scan)(struct evstore *s, evstore_item_fn fn, void *arg, enc_err *err);
     int (*rec_counts)(struct evstore *s, const char *rec, size_t len, evstore_count_fn fn,
                       void *arg, enc_err *err);
-    int (*counters)(struct evstore *s, const char *key, size_t len, evstore_count_fn fn,
-                    void *arg, enc_err *err);
+    int (*counters)(struct evstore *s, const char *key, size_t len, evstore_count_fn fn, void *arg,
+                    enc_err *err);
     int (*compact)(struct evstore *s, int64_t now, size_t *removed, enc_err *err);
     int (*stats)(struct evstore *s, struct evstore_stats *out, enc_err *err);
     int (*id)(struct evstore *s, char id[33], enc_err *err);
@@ -90,7 +88,7 @@ struct evstore_vt {
 struct evstore {
     const struct evstore_vt *vt;
     struct evstore_options opt;
-    char *location;             /* owned copy */
+    char *location; /* owned copy */
     evstore_change_fn watch_fn;
     void *watch_arg;
     pthread_mutex_t watch_lock; /* serialises watch_fn calls */

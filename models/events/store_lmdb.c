@@ -39,8 +39,10 @@ int lm_err(enc_err *err, int rc, const char *what)
 {
     int code = rc == MDB_MAP_FULL ? ENC_EIO : rc == ENOMEM ? ENC_ENOMEM : ENC_EIO;
     if (rc == MDB_MAP_FULL)
-        return enc_errf(err, code, "event store full (%s): raise events_max_bytes or lower "
-                        "events_retention_days", what);
+        return enc_errf(err, code,
+                        "event store full (%s): raise events_max_bytes or lower "
+                        "events_retention_days",
+                        what);
     return enc_errf(err, code, "event store: %s: %s", what, mdb_strerror(rc));
 }
 
@@ -49,7 +51,8 @@ int lm_err(enc_err *err, int rc, const char *what)
 static int open_dbis(struct lm *l, MDB_txn *txn, unsigned flags)
 {
     int rc;
-    if ((rc = mdb_dbi_open(txn, "ev", flags, &l->ev)) || (rc = mdb_dbi_open(txn, "iu", flags, &l->iu)) ||
+    if ((rc = mdb_dbi_open(txn, "ev", flags, &l->ev)) ||
+        (rc = mdb_dbi_open(txn, "iu", flags, &l->iu)) ||
         (rc = mdb_dbi_open(txn, "ids", flags, &l->ids)) ||
         (rc = mdb_dbi_open(txn, "uc", flags, &l->uc)) ||
         (rc = mdb_dbi_open(txn, "tomb", flags, &l->tomb)) ||
@@ -104,7 +107,7 @@ static int lm_open(struct evstore *s, enc_err *err)
         return enc_errf(err, ENC_EIO, "event store %s: %s", dir, mdb_strerror(rc));
     }
     int dead = 0;
-    mdb_reader_check(l->env, &dead);   /* slots left by a killed process */
+    mdb_reader_check(l->env, &dead); /* slots left by a killed process */
     MDB_txn *txn;
     if ((rc = mdb_txn_begin(l->env, NULL, l->read_only ? MDB_RDONLY : 0, &txn)) != 0)
         goto fail;
@@ -163,8 +166,8 @@ static int lm_open(struct evstore *s, enc_err *err)
 fail:
     mdb_env_close(l->env);
     free(l);
-    return enc_errf(err, rc == MDB_NOTFOUND ? ENC_ENOTFOUND : ENC_EIO, "event store %s: %s",
-                    dir, rc == MDB_NOTFOUND ? "not an Encore event store" : mdb_strerror(rc));
+    return enc_errf(err, rc == MDB_NOTFOUND ? ENC_ENOTFOUND : ENC_EIO, "event store %s: %s", dir,
+                    rc == MDB_NOTFOUND ? "not an Encore event store" : mdb_strerror(rc));
 }
 
 static void lm_close(struct evstore *s)
@@ -177,7 +180,7 @@ static void lm_close(struct evstore *s)
         l->stop = 1;
         pthread_cond_signal(&l->cond);
         pthread_mutex_unlock(&l->lock);
-        pthread_join(l->writer, NULL);   /* it drains the queue first */
+        pthread_join(l->writer, NULL); /* it drains the queue first */
     }
     lm_tail_free(&l->tail);
     pthread_mutex_destroy(&l->lock);
@@ -204,8 +207,7 @@ int lm_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out)
 }
 
 /* Delete the event at ev-key `k` (record `rec`) and its item index entry. */
-int lm_del_event(struct lm *l, MDB_txn *txn, MDB_cursor *cur, const MDB_val *k,
-                     const MDB_val *rec)
+int lm_del_event(struct lm *l, MDB_txn *txn, MDB_cursor *cur, const MDB_val *k, const MDB_val *rec)
 {
     struct ev_event e;
     unsigned char ik[KEY_MAX];
@@ -224,8 +226,8 @@ int lm_del_event(struct lm *l, MDB_txn *txn, MDB_cursor *cur, const MDB_val *k,
 /* A user's or an item's events, newest first: the tail's (or, read-only,
  * the log's), then the index's older ones. Users' reads stop at the cap
  * (the cap is applied to the index at merges). */
-static int visit_prefix(struct evstore *s, int by_item, const char *id, size_t len,
-                        size_t limit, evstore_event_fn fn, void *arg, enc_err *err)
+static int visit_prefix(struct evstore *s, int by_item, const char *id, size_t len, size_t limit,
+                        evstore_event_fn fn, void *arg, enc_err *err)
 {
     struct lm *l = s->impl;
     if (len == 0 || len > EV_ID_MAX)
@@ -252,7 +254,8 @@ static int visit_prefix(struct evstore *s, int by_item, const char *id, size_t l
             stop = fn(arg, &e);
         }
     }
-    if (stop || (limit && n >= limit) || (rc = mdb_cursor_open(txn, by_item ? l->iu : l->ev, &cur))) {
+    if (stop || (limit && n >= limit) ||
+        (rc = mdb_cursor_open(txn, by_item ? l->iu : l->ev, &cur))) {
         mdb_txn_abort(txn);
         tail_copy_free(&tc);
         return rc ? lm_err(err, rc, "read") : 0;
@@ -371,8 +374,8 @@ static int lm_event_items(struct evstore *s, evstore_id_fn fn, void *arg, enc_er
             unsigned char pk[KEY_MAX];
             size_t plen = prefix_key(pk, e.item, e.item_len);
             MDB_val ik = {seq_key(pk, e.item, e.item_len, 0), pk}, iv;
-            int in_index = mdb_cursor_get(icur, &ik, &iv, MDB_SET_RANGE) == 0 &&
-                           key_has_prefix(&ik, pk, plen);
+            int in_index =
+                mdb_cursor_get(icur, &ik, &iv, MDB_SET_RANGE) == 0 && key_has_prefix(&ik, pk, plen);
             if (!in_index && fn(arg, e.item, e.item_len))
                 break;
         }
@@ -628,8 +631,7 @@ static int lm_item_put(struct evstore *s, const char *item, size_t len, const ch
     return 0;
 }
 
-static int lm_item_get(struct evstore *s, const char *item, size_t len, char **json,
-                       enc_err *err)
+static int lm_item_get(struct evstore *s, const char *item, size_t len, char **json, enc_err *err)
 {
     struct lm *l = s->impl;
     if (len == 0 || len > EV_ID_MAX)
@@ -832,7 +834,7 @@ static int lm_compact(struct evstore *s, int64_t now, size_t *removed, enc_err *
         return enc_errf(err, ENC_EUNSUPPORTED, "event store opened read-only");
     int64_t cutoff = now - s->opt.retention_days * 86400;
     pthread_mutex_lock(&l->wlock);
-    int rc = lm_merge(s);   /* the indexes are what compaction walks */
+    int rc = lm_merge(s); /* the indexes are what compaction walks */
     pthread_mutex_unlock(&l->wlock);
     if (rc)
         return lm_err(err, rc, "compact");

@@ -47,22 +47,22 @@
 /* One event of the tail. */
 struct tail_ev {
     uint64_t seq;
-    size_t off;                 /* record at bytes + off */
+    size_t off; /* record at bytes + off */
     uint32_t len;
-    int32_t prev_user;          /* the user's previous tail event, or -1 */
+    int32_t prev_user; /* the user's previous tail event, or -1 */
     int32_t prev_item;
 };
 
 struct lm_tail {
-    pthread_mutex_t lock;       /* readers copy under it; writers change under it */
-    struct tail_ev *ev;         /* seq ascending */
+    pthread_mutex_t lock; /* readers copy under it; writers change under it */
+    struct tail_ev *ev;   /* seq ascending */
     size_t n, cap;
     unsigned char *bytes;
     size_t used, bytes_cap;
-    strmap users, items;        /* id -> dense index into user_last / item_last */
+    strmap users, items; /* id -> dense index into user_last / item_last */
     int32_t *user_last, *item_last;
     size_t user_cap, item_cap;
-    strmap ids;                 /* client ids in the tail (writer side only) */
+    strmap ids; /* client ids in the tail (writer side only) */
 };
 
 struct lm {
@@ -70,10 +70,10 @@ struct lm {
     MDB_dbi ev, iu, ids, uc, tomb, items, rec, meta, log;
     char id[33];
     int read_only;
-    int has_log;                /* 0: a read-only handle on a store from before the log */
-    int64_t merge_events;       /* merge the log at this many events */
-    int64_t merge_failed_at;    /* tail size when a merge last failed (full map), or 0 */
-    pthread_mutex_t wlock;      /* every write transaction of this process */
+    int has_log;             /* 0: a read-only handle on a store from before the log */
+    int64_t merge_events;    /* merge the log at this many events */
+    int64_t merge_failed_at; /* tail size when a merge last failed (full map), or 0 */
+    pthread_mutex_t wlock;   /* every write transaction of this process */
     struct lm_tail tail;
     /* the writer thread and its queue */
     pthread_t writer;
@@ -129,8 +129,7 @@ static inline int key_has_prefix(const MDB_val *k, const unsigned char *pre, siz
 
 int lm_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out);
 /* Delete the event at ev-key `k` (record `rec`) and its item index entry. */
-int lm_del_event(struct lm *l, MDB_txn *txn, MDB_cursor *cur, const MDB_val *k,
-                 const MDB_val *rec);
+int lm_del_event(struct lm *l, MDB_txn *txn, MDB_cursor *cur, const MDB_val *k, const MDB_val *rec);
 
 /* ---- store_lmdb_log.c ------------------------------------------------- */
 
@@ -149,7 +148,7 @@ struct tail_copy {
     size_t *off;
     uint32_t *len;
     unsigned char *bytes;
-    uint64_t first_seq;         /* index entries at or past this are in the copy */
+    uint64_t first_seq; /* index entries at or past this are in the copy */
 };
 /* Begin a read transaction and copy the tail's events of `id` (by_item:
  * an item's) into *c, under the tail lock; without a tail index (read-only)

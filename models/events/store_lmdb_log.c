@@ -34,7 +34,7 @@ struct gev {
     struct ev_event *e;
     const unsigned char *rec;
     size_t rec_len;
-    size_t order;               /* arrival order */
+    size_t order; /* arrival order */
 };
 
 static int cmp_bytes(const char *a, size_t al, const char *b, size_t bl)
@@ -118,8 +118,7 @@ static int count_and_cap(struct lm *l, MDB_txn *txn, const char *user, size_t le
 }
 
 /* Add `add` to the count of (rec_id, type). */
-static int bump_rec(struct lm *l, MDB_txn *txn, const struct ev_event *e, uint64_t add,
-                    int64_t now)
+static int bump_rec(struct lm *l, MDB_txn *txn, const struct ev_event *e, uint64_t add, int64_t now)
 {
     unsigned char key[EV_ID_MAX + 1 + EV_TYPE_MAX];
     memcpy(key, e->rec_id, e->rec_len);
@@ -179,7 +178,7 @@ static int tail_add(struct lm_tail *t, uint64_t seq, const unsigned char *rec, s
 {
     struct ev_event e;
     if (evrec_decode(rec, len, &e) != 0)
-        return 0;   /* not ours to read: never written by this code */
+        return 0; /* not ours to read: never written by this code */
     if (grow((void **)&t->ev, &t->cap, t->n + 1, sizeof *t->ev) ||
         grow((void **)&t->bytes, &t->bytes_cap, t->used + len, 1))
         return ENC_ENOMEM;
@@ -309,7 +308,7 @@ static int apply_counts(struct lm *l, MDB_txn *txn, struct evbatch *b)
             if (rc && rc != MDB_NOTFOUND)
                 return rc;
             int seen = rc == 0;
-            if ((rc = put_count(txn, l->rec, &k, 1, b->now)) != 0)   /* refreshes its age */
+            if ((rc = put_count(txn, l->rec, &k, 1, b->now)) != 0) /* refreshes its age */
                 return rc;
             if (seen)
                 continue;
@@ -437,7 +436,7 @@ static int commit_list(struct evstore *s, struct evbatch *list)
     struct lm *l = s->impl;
     MDB_txn *txn = NULL;
     if ((int64_t)l->tail.n >= 8 * l->merge_events)
-        return MDB_MAP_FULL;   /* merges keep failing: the map is full */
+        return MDB_MAP_FULL; /* merges keep failing: the map is full */
     int rc = mdb_txn_begin(l->env, NULL, 0, &txn);
     if (rc == 0 && (rc = apply_group(s, txn, list)) == 0) {
         rc = mdb_txn_commit(txn);
@@ -451,7 +450,7 @@ static int commit_list(struct evstore *s, struct evbatch *list)
     for (struct evbatch *b = list; b; b = b->next)
         for (size_t i = 0; i < b->n; i++)
             if (b->ev[i].seq && tail_add(&l->tail, b->ev[i].seq, b->rec[i], b->rec_len[i]))
-                l->merge_failed_at = -1;   /* out of memory: merge at once (it re-reads the log) */
+                l->merge_failed_at = -1; /* out of memory: merge at once (it re-reads the log) */
     pthread_mutex_unlock(&l->tail.lock);
     return 0;
 }
@@ -464,7 +463,7 @@ static void finish_list(struct evstore *s, struct evbatch *list, int rc)
             b->res.code = lm_err(&b->res.err, rc, "append");
             b->res.accepted = b->res.duplicates = 0;
         } else {
-            announce(s, b);   /* before the answer: a client's next read sees it */
+            announce(s, b); /* before the answer: a client's next read sees it */
         }
         evbatch_finish(b);
     }
@@ -544,7 +543,7 @@ int lm_merge(struct evstore *s)
     size_t m = 0, nid = 0;
     for (size_t i = 0; i < n; i++) {
         if (evrec_decode(bytes + off[i], lens[i], &ev[m]) != 0)
-            continue;   /* not a record of ours: dropped with the log */
+            continue; /* not a record of ours: dropped with the log */
         ev[m].seq = seqs[i];
         g[m] = (struct gev){&ev[m], bytes + off[i], lens[i], m};
         if (ev[m].id_len)
@@ -587,7 +586,7 @@ int lm_merge(struct evstore *s)
                                 s->opt.user_cap)) != 0)
             goto out;
     }
-    rc = mdb_drop(txn, l->log, 0);   /* empty it (the handle stays) */
+    rc = mdb_drop(txn, l->log, 0); /* empty it (the handle stays) */
 out:
     if (cur)
         mdb_cursor_close(cur);
@@ -707,12 +706,12 @@ int lm_read_begin(struct lm *l, int by_item, const char *id, size_t len, MDB_txn
     c->first_seq = UINT64_MAX;
     size_t cap = 0, bcap = 0, used = 0;
     int rc;
-    if (l->read_only) {   /* no tail index: the log, in this transaction */
+    if (l->read_only) { /* no tail index: the log, in this transaction */
         if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn)) != 0)
             return rc;
         MDB_cursor *cur;
         if (!l->has_log || mdb_cursor_open(*txn, l->log, &cur) != 0)
-            return 0;   /* a store from before the log has none */
+            return 0; /* a store from before the log has none */
         MDB_val k, v;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
@@ -741,8 +740,7 @@ int lm_read_begin(struct lm *l, int by_item, const char *id, size_t len, MDB_txn
     int64_t x = strmap_find(by_item ? &t->items : &t->users, id, len);
     for (int32_t i = x < 0 ? -1 : (by_item ? t->item_last : t->user_last)[x]; i >= 0;
          i = by_item ? t->ev[i].prev_item : t->ev[i].prev_user)
-        if (copy_add(c, &cap, &bcap, &used, t->ev[i].seq, t->bytes + t->ev[i].off,
-                     t->ev[i].len)) {
+        if (copy_add(c, &cap, &bcap, &used, t->ev[i].seq, t->bytes + t->ev[i].off, t->ev[i].len)) {
             rc = ENOMEM;
             break;
         }

@@ -232,8 +232,7 @@ static void announce_entry(struct evstore *s, const redisReply *fields)
         const redisReply *k = fields->element[i], *v = fields->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || k->len != 1)
             continue;
-        evstore__changed(s, k->str[0] == 'u' ? EV_CHANGE_USER : EV_CHANGE_ITEM, v->str,
-                         v->len);
+        evstore__changed(s, k->str[0] == 'u' ? EV_CHANGE_USER : EV_CHANGE_ITEM, v->str, v->len);
     }
 }
 
@@ -253,7 +252,7 @@ static int id_cmp(const char *a, const char *b)
 static int stream_gap(redisContext *c, const char *last)
 {
     if (!strcmp(last, "0-0"))
-        return 0;   /* the stream was empty when followed: everything is still there */
+        return 0; /* the stream was empty when followed: everything is still there */
     redisReply *rep = redisCommand(c, "XRANGE " P "chg - + COUNT 1");
     int gap = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
               rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2 &&
@@ -271,7 +270,7 @@ static void *watcher_main(void *arg)
     redisContext *c = NULL;
     char last[64] = "$";
     struct timeval tv = r->timeout;
-    tv.tv_sec += 1;   /* the BLOCK time on top of the command timeout */
+    tv.tv_sec += 1; /* the BLOCK time on top of the command timeout */
     while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
         if (!c) {
             if (!(c = rd_connect(r, &tv, NULL))) {
@@ -282,8 +281,7 @@ static void *watcher_main(void *arg)
             /* from the stream's current end; what came before is unknown */
             redisReply *rep = redisCommand(c, "XREVRANGE " P "chg + - COUNT 1");
             if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
-                rep->element[0]->elements == 2 &&
-                rep->element[0]->element[0]->len < sizeof last)
+                rep->element[0]->elements == 2 && rep->element[0]->element[0]->len < sizeof last)
                 snprintf(last, sizeof last, "%s", rep->element[0]->element[0]->str);
             else
                 snprintf(last, sizeof last, "0-0");
@@ -296,8 +294,7 @@ static void *watcher_main(void *arg)
             }
             evstore__changed(s, EV_CHANGE_RESYNC, NULL, 0);
         }
-        redisReply *rep =
-            redisCommand(c, "XREAD COUNT 1000 BLOCK 250 STREAMS " P "chg %s", last);
+        redisReply *rep = redisCommand(c, "XREAD COUNT 1000 BLOCK 250 STREAMS " P "chg %s", last);
         if (!rep || c->err) {
             if (rep)
                 freeReplyObject(rep);
@@ -381,7 +378,7 @@ static void rd_append(struct evstore *s, struct evbatch *b)
         rd_counts(s, b);
         return;
     }
-    if (b->n == 0) {   /* evstore_flush: Redis writes are synchronous */
+    if (b->n == 0) { /* evstore_flush: Redis writes are synchronous */
         evbatch_finish(b);
         return;
     }
@@ -436,7 +433,7 @@ out:
         rd_give(r, c);
     free(argv);
     free(lens);
-    if (b->res.code == 0) {   /* this replica sees its own write at once */
+    if (b->res.code == 0) { /* this replica sees its own write at once */
         for (size_t i = 0; i < b->n; i++) {
             evstore__changed(s, EV_CHANGE_USER, b->ev[i].user, b->ev[i].user_len);
             evstore__changed(s, EV_CHANGE_ITEM, b->ev[i].item, b->ev[i].item_len);
@@ -464,8 +461,8 @@ static int decode_stored(const char *s, size_t len, struct ev_event *e)
     return 0;
 }
 
-static int visit_list(struct evstore *s, const char *kind, const char *id, size_t len,
-                      size_t limit, evstore_event_fn fn, void *arg, enc_err *err)
+static int visit_list(struct evstore *s, const char *kind, const char *id, size_t len, size_t limit,
+                      evstore_event_fn fn, void *arg, enc_err *err)
 {
     struct rd *r = s->impl;
     if (len == 0 || len > EV_ID_MAX)
@@ -475,7 +472,7 @@ static int visit_list(struct evstore *s, const char *kind, const char *id, size_
     int kl = snprintf(key, sizeof key, P "%s:", kind);
     memcpy(key + kl, id, len);
     redisReply *rep = rd_read_cmd(r, &c, err, "LRANGE %b 0 %lld", key, (size_t)kl + len,
-                               limit ? (long long)limit - 1 : -1LL);
+                                  limit ? (long long)limit - 1 : -1LL);
     if (!c)
         return ENC_EBUSY;
     int rc = 0;
@@ -696,8 +693,8 @@ static int rd_item_put(struct evstore *s, const char *item, size_t len, const ch
     int rc = 0;
     for (int i = 0; i < 4; i++) {
         redisReply *rep = NULL;
-        if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep ||
-            rep->type == REDIS_REPLY_ERROR || (i == 3 && rep->type != REDIS_REPLY_ARRAY)) {
+        if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep || rep->type == REDIS_REPLY_ERROR ||
+            (i == 3 && rep->type != REDIS_REPLY_ARRAY)) {
             if (!rc)
                 rc = rd_reply_err(r, c, rep, "catalogue", err);
         }
@@ -712,8 +709,7 @@ static int rd_item_put(struct evstore *s, const char *item, size_t len, const ch
     return rc;
 }
 
-static int rd_item_get(struct evstore *s, const char *item, size_t len, char **json,
-                       enc_err *err)
+static int rd_item_get(struct evstore *s, const char *item, size_t len, char **json, enc_err *err)
 {
     struct rd *r = s->impl;
     redisContext *c;
@@ -873,14 +869,13 @@ static int rd_stats(struct evstore *s, struct evstore_stats *out, enc_err *err)
     if (!c)
         return ENC_EBUSY;
     static const char *cmds[] = {"SCARD " P "users", "GET " P "nevents", "HLEN " P "items",
-                                 "HLEN " P "tomb", "GET " P "seq", "INFO memory"};
+                                 "HLEN " P "tomb",   "GET " P "seq",     "INFO memory"};
     int n = (int)(sizeof cmds / sizeof *cmds), rc = 0;
     for (int i = 0; i < n; i++)
         redisAppendCommand(c, cmds[i]);
     for (int i = 0; i < n; i++) {
         redisReply *rep = NULL;
-        if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep ||
-            rep->type == REDIS_REPLY_ERROR) {
+        if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep || rep->type == REDIS_REPLY_ERROR) {
             if (!rc)
                 rc = rd_reply_err(r, c, rep, "stats", err);
             if (rep)
@@ -890,11 +885,21 @@ static int rd_stats(struct evstore *s, struct evstore_stats *out, enc_err *err)
             continue;
         }
         switch (i) {
-        case 0: out->users = reply_int(rep); break;
-        case 1: out->events = reply_int(rep); break;
-        case 2: out->items = reply_int(rep); break;
-        case 3: out->tombstones = reply_int(rep); break;
-        case 4: out->last_seq = (uint64_t)reply_int(rep); break;
+        case 0:
+            out->users = reply_int(rep);
+            break;
+        case 1:
+            out->events = reply_int(rep);
+            break;
+        case 2:
+            out->items = reply_int(rep);
+            break;
+        case 3:
+            out->tombstones = reply_int(rep);
+            break;
+        case 4:
+            out->last_seq = (uint64_t)reply_int(rep);
+            break;
         default: {
             const char *m = rep->str ? strstr(rep->str, "used_memory:") : NULL;
             out->bytes = m ? strtoll(m + 12, NULL, 10) : 0;
@@ -902,7 +907,7 @@ static int rd_stats(struct evstore *s, struct evstore_stats *out, enc_err *err)
         }
         freeReplyObject(rep);
     }
-    out->event_ids = -1;   /* not counted: ids are keys of their own that expire */
+    out->event_ids = -1; /* not counted: ids are keys of their own that expire */
     rd_give(r, c);
     return rc;
 }

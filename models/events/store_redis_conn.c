@@ -21,7 +21,7 @@ double rd_mono(void)
 
 int rd_parse_url(struct rd *r, const char *url, enc_err *err)
 {
-    const char *p = url + 8;   /* after redis:// */
+    const char *p = url + 8; /* after redis:// */
     const char *colon = strchr(p, ':'), *slash = strchr(p, '/');
     size_t hl = colon ? (size_t)(colon - p) : slash ? (size_t)(slash - p) : strlen(p);
     if (hl == 0 || hl >= sizeof r->host)
@@ -85,8 +85,8 @@ redisContext *rd_take(struct rd *r, enc_err *err)
         }
         if (rd_mono() < r->down_until) {
             pthread_mutex_unlock(&r->lock);
-            enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unavailable (unreachable)",
-                     r->host, r->port);
+            enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unavailable (unreachable)", r->host,
+                     r->port);
             return NULL;
         }
         if (r->n_open < POOL_MAX)
@@ -146,26 +146,25 @@ redisReply *rd_read_cmd(struct rd *r, redisContext **cp, enc_err *err, const cha
             *cp = c;
             return rep;
         }
-        rd_give(r, c);   /* dead: closed, with the idle ones */
+        rd_give(r, c); /* dead: closed, with the idle ones */
     }
     return NULL;
 }
 
 /* A reply that is an error or missing: ENC_EBUSY for a lost connection,
  * ENC_EIO for an error reply. */
-int rd_reply_err(struct rd *r, redisContext *c, redisReply *rep, const char *what,
-                     enc_err *err)
+int rd_reply_err(struct rd *r, redisContext *c, redisReply *rep, const char *what, enc_err *err)
 {
     if (!rep)
-        return enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unavailable (%s): %s",
-                        r->host, r->port, what, c->errstr[0] ? c->errstr : "connection lost");
-    return enc_errf(err, ENC_EIO, "event store redis://%s:%d: %s: %.*s", r->host, r->port,
-                    what, (int)(rep->len > 200 ? 200 : rep->len), rep->str ? rep->str : "");
+        return enc_errf(err, ENC_EBUSY, "event store redis://%s:%d unavailable (%s): %s", r->host,
+                        r->port, what, c->errstr[0] ? c->errstr : "connection lost");
+    return enc_errf(err, ENC_EIO, "event store redis://%s:%d: %s: %.*s", r->host, r->port, what,
+                    (int)(rep->len > 200 ? 200 : rep->len), rep->str ? rep->str : "");
 }
 
 /* Run a script by its digest, loading it on NOSCRIPT (a restarted Redis). */
 redisReply *rd_run_script(redisContext *c, const char *src, char sha[41], int argc,
-                              const char **argv, size_t *lens)
+                          const char **argv, size_t *lens)
 {
     argv[0] = "EVALSHA";
     lens[0] = 7;

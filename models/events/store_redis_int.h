@@ -22,7 +22,7 @@ struct rd {
     pthread_cond_t cond;
     redisContext *idle[POOL_MAX];
     int n_idle, n_open;
-    double down_until;          /* monotonic: fail fast until then */
+    double down_until; /* monotonic: fail fast until then */
     char append_sha[41], erase_sha[41], trim_sha[41], count_sha[41];
     /* the change-feed watcher */
     pthread_t watcher;

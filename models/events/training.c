@@ -48,7 +48,7 @@ struct merge {
 static int add_event(void *arg, const struct ev_event *e)
 {
     struct merge *m = arg;
-    if (e->seq > m->info->cutoff_seq)   /* arrived after the read began */
+    if (e->seq > m->info->cutoff_seq) /* arrived after the read began */
         return 0;
     m->info->events++;
     float w = ev_types_weight(m->types, e->type, e->type_len, NULL);
@@ -82,7 +82,7 @@ int evtrain_merge(const struct ia_matrix *file, struct evstore *s, const struct 
         rc = enc_errf(err, ENC_ENOMEM, "out of memory");
         goto out;
     }
-    if (t.n)   /* qsort(NULL, 0, ...) is undefined (UBSan) */
+    if (t.n) /* qsort(NULL, 0, ...) is undefined (UBSan) */
         qsort(t.ids, t.n, sizeof *t.ids, str_cmp);
     info->erased_users = t.n;
     if ((rc = ia_builder_new(&b)) != 0) {
@@ -111,8 +111,8 @@ int evtrain_merge(const struct ia_matrix *file, struct evstore *s, const struct 
     if ((rc = evstore_scan(s, add_event, &m, err)) != 0)
         goto out;
     if (m.rc) {
-        rc = enc_errf(err, m.rc, "event store: %s", m.rc == ENC_ENOMEM ? "out of memory"
-                                                                        : "unusable event");
+        rc = enc_errf(err, m.rc, "event store: %s",
+                      m.rc == ENC_ENOMEM ? "out of memory" : "unusable event");
         goto out;
     }
     if ((rc = ia_builder_finish(b, out)) != 0) {
@@ -121,8 +121,9 @@ int evtrain_merge(const struct ia_matrix *file, struct evstore *s, const struct 
     }
     if (out->nnz == 0) {
         ia_matrix_clear(out);
-        rc = enc_errf(err, ENC_EFORMAT, "no interactions to train on (the file and the event "
-                                        "store together left none with a positive weight)");
+        rc = enc_errf(err, ENC_EFORMAT,
+                      "no interactions to train on (the file and the event "
+                      "store together left none with a positive weight)");
     }
     if (file) {
         out->format = file->format;

@@ -24,14 +24,14 @@
 #include "mf/interactions.h"
 
 struct evtrain_info {
-    size_t events;              /* events read within the cutoff */
-    size_t events_zero;         /* of which with weight 0 or a type not in the table */
-    size_t erased_users;        /* tombstones */
-    size_t file_pairs_dropped;  /* pairs of the file that belonged to erased users */
-    uint64_t cutoff_seq;        /* the store's last sequence number at the start */
-    int64_t cutoff_time;        /* newest event time used (0: none) */
-    int64_t read_at;            /* unix seconds when the read began (erasures after it
-                                   are not in the model's data) */
+    size_t events;             /* events read within the cutoff */
+    size_t events_zero;        /* of which with weight 0 or a type not in the table */
+    size_t erased_users;       /* tombstones */
+    size_t file_pairs_dropped; /* pairs of the file that belonged to erased users */
+    uint64_t cutoff_seq;       /* the store's last sequence number at the start */
+    int64_t cutoff_time;       /* newest event time used (0: none) */
+    int64_t read_at;           /* unix seconds when the read began (erasures after it
+                                  are not in the model's data) */
     char store_id[33];
 };
 

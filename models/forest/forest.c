@@ -79,9 +79,9 @@ static void draw_bootstrap(uint64_t *rng, size_t n, int bootstrap, uint32_t *w)
 
 struct tree {
     struct forest_node *nodes;
-    float *value;               /* n * C */
+    float *value; /* n * C */
     size_t n, cap;
-    double *importance;         /* D, unnormalised */
+    double *importance; /* D, unnormalised */
 };
 
 struct pair {
@@ -90,11 +90,11 @@ struct pair {
 };
 
 struct scratch {
-    uint32_t *w;                /* bootstrap weights, n */
-    int32_t *idx;               /* rows with weight > 0 */
+    uint32_t *w;  /* bootstrap weights, n */
+    int32_t *idx; /* rows with weight > 0 */
     struct pair *pairs;
-    int32_t *feats;             /* D */
-    double *cnt, *cl;           /* C each */
+    int32_t *feats;   /* D */
+    double *cnt, *cl; /* C each */
 };
 
 static int cmp_pair(const void *a, const void *b)
@@ -102,7 +102,7 @@ static int cmp_pair(const void *a, const void *b)
     const struct pair *x = a, *y = b;
     if (x->v != y->v)
         return x->v < y->v ? -1 : 1;
-    return x->row - y->row;   /* total order: deterministic qsort result */
+    return x->row - y->row; /* total order: deterministic qsort result */
 }
 
 static int tree_add_node(struct tree *t, size_t C)
@@ -142,8 +142,8 @@ struct train_ctx {
     const struct forest_params *p;
     int max_features;
     struct tree *trees;
-    size_t next_tree;           /* atomic work counter */
-    int failed;                 /* atomic: an allocation failed */
+    size_t next_tree; /* atomic work counter */
+    int failed;       /* atomic: an allocation failed */
 };
 
 /* The class counts of rows [s, e) into sc->cnt, their total weight *W and
@@ -207,7 +207,7 @@ static void best_split(const struct train_ctx *c, struct scratch *sc, uint64_t *
             hi = v > hi ? v : hi;
         }
         if (lo == hi)
-            continue;   /* constant here: cannot split */
+            continue; /* constant here: cannot split */
         evaluated++;
         qsort(pr, cnt_rows, sizeof *pr, cmp_pair);
         double *cl = sc->cl, wl = 0, sql = 0, sqr = sq;
@@ -291,13 +291,13 @@ static int grow_tree(struct train_ctx *c, size_t t, struct scratch *sc)
         size_t nonzero = node_counts(c, sc, tr, &job, &W, &sq);
         if (nonzero <= 1 || (max_depth > 0 && job.depth >= max_depth) ||
             job.e - job.s < 2 * (size_t)msl)
-            continue;   /* leaf */
+            continue; /* leaf */
         int32_t best_f;
         float best_thr;
         double best, base = sq / W;
         best_split(c, sc, &rng, job.s, job.e, W, sq, &best_f, &best_thr, &best);
         if (best_f < 0)
-            continue;   /* no valid split: leaf */
+            continue; /* no valid split: leaf */
         size_t a = partition(c, sc, job.s, job.e, best_f, best_thr);
         tr->importance[best_f] += best - base > 0 ? best - base : 0;
         int l = tree_add_node(tr, C), r = l < 0 ? -1 : tree_add_node(tr, C);
@@ -548,13 +548,15 @@ int forest_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_
 {
     *out = NULL;
     if (!n || !d || n_classes < 1 || n > (size_t)INT32_MAX)
-        return enc_errf(err, ENC_EINVAL, "forest: need rows, features and classes (n=%zu d=%zu C=%zu)",
-                        n, d, n_classes);
+        return enc_errf(err, ENC_EINVAL,
+                        "forest: need rows, features and classes (n=%zu d=%zu C=%zu)", n, d,
+                        n_classes);
     if (p->n_trees < 1 || p->min_samples_leaf < 1 || p->max_depth < 0 || p->max_features < 0 ||
         p->threads < 1)
-        return enc_errf(err, ENC_EINVAL, "forest: bad parameters (trees %d, min_samples_leaf %d, "
-                        "max_depth %d, max_features %d, threads %d)", p->n_trees,
-                        p->min_samples_leaf, p->max_depth, p->max_features, p->threads);
+        return enc_errf(err, ENC_EINVAL,
+                        "forest: bad parameters (trees %d, min_samples_leaf %d, "
+                        "max_depth %d, max_features %d, threads %d)",
+                        p->n_trees, p->min_samples_leaf, p->max_depth, p->max_features, p->threads);
     for (size_t i = 0; i < n; i++)
         if (y[i] < 0 || (size_t)y[i] >= n_classes)
             return enc_errf(err, ENC_EINVAL, "forest: label %d of row %zu outside 0..%zu", y[i], i,
@@ -575,7 +577,7 @@ int forest_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_
         for (; started < nth - 1; started++)
             if (pthread_create(&th[started], NULL, train_worker, &c))
                 break;
-    train_worker(&c);   /* the calling thread works too */
+    train_worker(&c); /* the calling thread works too */
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     free(th);
@@ -680,10 +682,12 @@ int forest_write(const struct forest *f, st_writer *w, const json_t *hyper, cons
     rc = rc ? rc : st_writer_add(w, "right", ST_I32, 1, &N, f->right);
     rc = rc ? rc : st_writer_add(w, "value", ST_F32, 2, vshape, f->value);
     rc = rc ? rc : st_writer_add(w, "feature_importances", ST_F32, 1, dshape, f->importances);
-    rc = rc ? rc : st_writer_add_strings(w, "feature_names", (const char *const *)f->feature_names,
-                                         NULL, f->n_features);
-    rc = rc ? rc : st_writer_add_strings(w, "class_names", (const char *const *)f->class_names, NULL,
-                                         f->n_classes);
+    rc = rc ? rc
+            : st_writer_add_strings(w, "feature_names", (const char *const *)f->feature_names, NULL,
+                                    f->n_features);
+    rc = rc ? rc
+            : st_writer_add_strings(w, "class_names", (const char *const *)f->class_names, NULL,
+                                    f->n_classes);
     rc = rc ? rc : model_write_common_meta(w, "forest", hyper, fingerprint);
     char buf[64];
     snprintf(buf, sizeof buf, "%.6f", f->oob_accuracy);
@@ -704,8 +708,10 @@ int forest_from_file(const st_file *file, struct forest **out, enc_err *err)
         return rc;
     size_t D = fn.n, C = cn.n;
     if (D < 1 || C < 1 || to->shape[0] < 2)
-        return enc_errf(err, ENC_EFORMAT, "forest: needs >= 1 feature, class and tree (D=%zu C=%zu "
-                        "tree_offsets=%lld)", D, C, (long long)to->shape[0]);
+        return enc_errf(err, ENC_EFORMAT,
+                        "forest: needs >= 1 feature, class and tree (D=%zu C=%zu "
+                        "tree_offsets=%lld)",
+                        D, C, (long long)to->shape[0]);
     size_t T = (size_t)to->shape[0] - 1;
     const int64_t *off = to->data;
     int64_t N = off[T];
@@ -721,7 +727,8 @@ int forest_from_file(const st_file *file, struct forest **out, enc_err *err)
     if (rc)
         return rc;
     if (off[0] != 0)
-        return enc_errf(err, ENC_EFORMAT, "forest: tree_offsets[0] is %lld, not 0", (long long)off[0]);
+        return enc_errf(err, ENC_EFORMAT, "forest: tree_offsets[0] is %lld, not 0",
+                        (long long)off[0]);
     for (size_t t = 0; t < T; t++)
         if (off[t + 1] <= off[t])
             return enc_errf(err, ENC_EFORMAT, "forest: tree_offsets not increasing at tree %zu", t);
@@ -733,8 +740,9 @@ int forest_from_file(const st_file *file, struct forest **out, enc_err *err)
             size_t g = (size_t)(off[t] + i);
             if (F[g] == -1) {
                 if (L[g] != -1 || R[g] != -1)
-                    return enc_errf(err, ENC_EFORMAT, "forest: tree %zu node %lld: a leaf with children",
-                                    t, (long long)i);
+                    return enc_errf(err, ENC_EFORMAT,
+                                    "forest: tree %zu node %lld: a leaf with children", t,
+                                    (long long)i);
                 for (size_t k = 0; k < C; k++)
                     if (!isfinite(V[g * C + k]) || V[g * C + k] < 0 || V[g * C + k] > 1)
                         return enc_errf(err, ENC_EFORMAT,
@@ -743,10 +751,12 @@ int forest_from_file(const st_file *file, struct forest **out, enc_err *err)
                 continue;
             }
             if (F[g] < 0 || (size_t)F[g] >= D)
-                return enc_errf(err, ENC_EFORMAT, "forest: tree %zu node %lld: feature %d outside 0..%zu",
-                                t, (long long)i, F[g], D - 1);
+                return enc_errf(err, ENC_EFORMAT,
+                                "forest: tree %zu node %lld: feature %d outside 0..%zu", t,
+                                (long long)i, F[g], D - 1);
             if (!isfinite(TH[g]))
-                return enc_errf(err, ENC_EFORMAT, "forest: tree %zu node %lld: threshold not finite", t,
+                return enc_errf(err, ENC_EFORMAT,
+                                "forest: tree %zu node %lld: threshold not finite", t,
                                 (long long)i);
             if (L[g] <= i || L[g] >= size || R[g] <= i || R[g] >= size)
                 return enc_errf(err, ENC_EFORMAT,
@@ -813,9 +823,8 @@ static int ops_describe(const void *state, json_t *o)
     const struct forest *f = state;
     int bad = json_object_set_new(o, "trees", json_integer((json_int_t)f->n_trees));
     bad |= json_object_set_new(o, "nodes", json_integer((json_int_t)f->n_nodes));
-    bad |= json_object_set_new(o, "oob_accuracy", isnan(f->oob_accuracy)
-                                                      ? json_null()
-                                                      : json_real(f->oob_accuracy));
+    bad |= json_object_set_new(o, "oob_accuracy",
+                               isnan(f->oob_accuracy) ? json_null() : json_real(f->oob_accuracy));
     json_t *imp = json_object();
     for (size_t i = 0; i < f->n_features; i++)
         bad |= json_object_set_new(imp, f->feature_names[i], json_real(f->importances[i]));

@@ -41,13 +41,13 @@
 extern const struct model_ops forest_ops;
 
 struct forest_params {
-    int n_trees;              /* >= 1 (default 100) */
-    int max_depth;            /* 0 = unlimited */
-    int min_samples_leaf;     /* >= 1 (default 1) */
-    int max_features;         /* 0 = floor(sqrt(D)), at least 1; capped at D */
+    int n_trees;          /* >= 1 (default 100) */
+    int max_depth;        /* 0 = unlimited */
+    int min_samples_leaf; /* >= 1 (default 1) */
+    int max_features;     /* 0 = floor(sqrt(D)), at least 1; capped at D */
     uint64_t seed;
-    int threads;              /* >= 1 */
-    int bootstrap;            /* 1 (default): bootstrap samples; 0: every tree sees all rows */
+    int threads;   /* >= 1 */
+    int bootstrap; /* 1 (default): bootstrap samples; 0: every tree sees all rows */
 };
 
 /* Defaults: 100 trees, unlimited depth, leaf 1, sqrt, seed 42, 1 thread, bootstrap. */
@@ -57,16 +57,16 @@ void forest_params_default(struct forest_params *p);
  * file. Owns every array. */
 struct forest {
     size_t n_trees, n_nodes, n_features, n_classes;
-    int64_t *tree_offsets;      /* n_trees + 1 */
-    int32_t *feature;           /* n_nodes */
+    int64_t *tree_offsets; /* n_trees + 1 */
+    int32_t *feature;      /* n_nodes */
     float *threshold;
     int32_t *left, *right;
-    float *value;               /* n_nodes * n_classes */
-    float *importances;         /* n_features */
-    char **feature_names;       /* n_features */
-    char **class_names;         /* n_classes */
-    double oob_accuracy;        /* NAN when no row was ever out of bag */
-    struct forest_node *nodes;  /* packed copy for fast walks (built by forest_finish) */
+    float *value;              /* n_nodes * n_classes */
+    float *importances;        /* n_features */
+    char **feature_names;      /* n_features */
+    char **class_names;        /* n_classes */
+    double oob_accuracy;       /* NAN when no row was ever out of bag */
+    struct forest_node *nodes; /* packed copy for fast walks (built by forest_finish) */
     struct model_io io;
 };
 
@@ -78,7 +78,7 @@ int forest_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_
                  const char *const *feature_names, const char *const *class_names,
                  const struct forest_params *p, struct forest **out, enc_err *err);
 
-void forest_free(struct forest *f);   /* NULL is a no-op */
+void forest_free(struct forest *f); /* NULL is a no-op */
 
 /* Class probabilities for n rows: prob[n * n_classes]. Thread-safe (reads
  * only). Rows must hold n_features finite floats. */
@@ -86,7 +86,8 @@ void forest_predict(const struct forest *f, const float *x, size_t n, float *pro
 
 /* Serialize into a writer: tensors, the common metadata with `hyper`
  * (borrowed JSON) and `fingerprint`. Returns 0 or a negative code. */
-int forest_write(const struct forest *f, st_writer *w, const json_t *hyper, const char *fingerprint);
+int forest_write(const struct forest *f, st_writer *w, const json_t *hyper,
+                 const char *fingerprint);
 
 /* (forest_ops.write: model_save(&forest_ops, f, ...) publishes to REPO/NAME/VERSION.) */
 

@@ -18,9 +18,12 @@
 const char *linear_loss_name(enum linear_loss l)
 {
     switch (l) {
-    case LINEAR_HINGE: return "hinge";
-    case LINEAR_SQUARED_HINGE: return "squared_hinge";
-    case LINEAR_LOGISTIC: return "logistic";
+    case LINEAR_HINGE:
+        return "hinge";
+    case LINEAR_SQUARED_HINGE:
+        return "squared_hinge";
+    case LINEAR_LOGISTIC:
+        return "logistic";
     }
     return "?";
 }
@@ -141,8 +144,10 @@ int linear_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_
 {
     *out = NULL;
     if (!n || !d || n_classes < 2)
-        return enc_errf(err, ENC_EINVAL, "linear: need rows, features and >= 2 classes (n=%zu d=%zu "
-                        "C=%zu)", n, d, n_classes);
+        return enc_errf(err, ENC_EINVAL,
+                        "linear: need rows, features and >= 2 classes (n=%zu d=%zu "
+                        "C=%zu)",
+                        n, d, n_classes);
     struct linear_model *m = model_alloc(d, n_classes);
     float *z = m ? malloc(n * d * sizeof *z) : NULL;
     if (!m || !z || !(m->feature_names = strv_dup(feature_names, d, "f")) ||
@@ -175,8 +180,8 @@ int linear_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_
             z[i * d + j] = (x[i * d + j] - m->mean[j]) / m->scale[j];
     struct linear_rows rows = {n, d, z, NULL, NULL, NULL};
     int rc = m->multinomial
-                 ? linear_fit_multinomial(&rows, y, n_classes, s, m->weights, m->intercept, &m->info,
-                                          err)
+                 ? linear_fit_multinomial(&rows, y, n_classes, s, m->weights, m->intercept,
+                                          &m->info, err)
                  : linear_fit_ovr(&rows, y, n_classes, s, m->weights, m->intercept, &m->info, err);
     free(z);
     if (rc) {
@@ -192,7 +197,7 @@ int linear_predict(const struct linear_model *m, const float *x, size_t n, float
                    float *scores)
 {
     size_t C = m->n_classes, D = m->n_features;
-    float *s = scores ? scores : prob;   /* decision values, then mapped in place */
+    float *s = scores ? scores : prob; /* decision values, then mapped in place */
     if (!n)
         return 0;
     for (size_t i = 0; i < n; i++)
@@ -264,16 +269,18 @@ int linear_solver_from_json(const json_t *j, struct linear_solver *s, enc_err *e
 int linear_write(const struct linear_model *m, st_writer *w, const json_t *hyper,
                  const char *fingerprint)
 {
-    int64_t ws[2] = {(int64_t)m->n_classes, (int64_t)m->n_features}, cs[1] = {(int64_t)m->n_classes},
-            ds[1] = {(int64_t)m->n_features};
+    int64_t ws[2] = {(int64_t)m->n_classes, (int64_t)m->n_features},
+            cs[1] = {(int64_t)m->n_classes}, ds[1] = {(int64_t)m->n_features};
     int rc = st_writer_add(w, "weights", ST_F32, 2, ws, m->weights);
     rc = rc ? rc : st_writer_add(w, "intercept", ST_F32, 1, cs, m->intercept);
     rc = rc ? rc : st_writer_add(w, "mean", ST_F32, 1, ds, m->mean);
     rc = rc ? rc : st_writer_add(w, "scale", ST_F32, 1, ds, m->scale);
-    rc = rc ? rc : st_writer_add_strings(w, "feature_names", (const char *const *)m->feature_names,
-                                         NULL, m->n_features);
-    rc = rc ? rc : st_writer_add_strings(w, "class_names", (const char *const *)m->class_names, NULL,
-                                         m->n_classes);
+    rc = rc ? rc
+            : st_writer_add_strings(w, "feature_names", (const char *const *)m->feature_names, NULL,
+                                    m->n_features);
+    rc = rc ? rc
+            : st_writer_add_strings(w, "class_names", (const char *const *)m->class_names, NULL,
+                                    m->n_classes);
     rc = rc ? rc : model_write_common_meta(w, "linear", hyper, fingerprint);
     rc = rc ? rc : st_writer_meta(w, "loss", linear_loss_name(m->loss));
     rc = rc ? rc : st_writer_meta(w, "multi_class", m->multinomial ? "multinomial" : "ovr");
@@ -299,8 +306,8 @@ int linear_from_file(const st_file *file, struct linear_model **out, enc_err *er
         return rc;
     size_t D = fn.n, C = cn.n;
     if (D < 1 || C < 2)
-        return enc_errf(err, ENC_EFORMAT, "linear: needs >= 1 feature and >= 2 classes (D=%zu C=%zu)",
-                        D, C);
+        return enc_errf(err, ENC_EFORMAT,
+                        "linear: needs >= 1 feature and >= 2 classes (D=%zu C=%zu)", D, C);
     int loss = linear_loss_parse(st_meta(file, "loss"));
     if (loss < 0)
         return enc_errf(err, ENC_EFORMAT, "linear: metadata 'loss' missing or unknown");
@@ -309,7 +316,8 @@ int linear_from_file(const st_file *file, struct linear_model **out, enc_err *er
     if (mc && !multinomial && strcmp(mc, "ovr") != 0)
         return enc_errf(err, ENC_EFORMAT, "linear: metadata 'multi_class' is '%s'", mc);
     if (multinomial && (loss != LINEAR_LOGISTIC || C < 3))
-        return enc_errf(err, ENC_EFORMAT, "linear: multinomial needs logistic loss and > 2 classes");
+        return enc_errf(err, ENC_EFORMAT,
+                        "linear: multinomial needs logistic loss and > 2 classes");
     const st_tensor *tw, *tb, *tm, *ts;
     int64_t ws[2] = {(int64_t)C, (int64_t)D}, cs[1] = {(int64_t)C}, ds[1] = {(int64_t)D};
     rc = st_expect(file, "weights", ST_F32, 2, ws, &tw, err);
@@ -341,10 +349,12 @@ int linear_from_file(const st_file *file, struct linear_model **out, enc_err *er
     model_finish(m);
     for (size_t i = 0; i < C * D; i++)
         if (!isfinite(m->w_eff[i]))
-            return linear_model_free(m), enc_errf(err, ENC_EFORMAT, "linear: weights / scale overflow");
+            return linear_model_free(m),
+                   enc_errf(err, ENC_EFORMAT, "linear: weights / scale overflow");
     for (size_t k = 0; k < C; k++)
         if (!isfinite(m->b_eff[k]))
-            return linear_model_free(m), enc_errf(err, ENC_EFORMAT, "linear: intercept / mean overflow");
+            return linear_model_free(m),
+                   enc_errf(err, ENC_EFORMAT, "linear: intercept / mean overflow");
     *out = m;
     return 0;
 }
@@ -377,8 +387,8 @@ static int ops_describe(const void *state, json_t *o)
 {
     const struct linear_model *m = state;
     int bad = json_object_set_new(o, "loss", json_string(linear_loss_name(m->loss)));
-    bad |= json_object_set_new(o, "multi_class",
-                               json_string(m->multinomial ? "multinomial" : "ovr"));
+    bad |=
+        json_object_set_new(o, "multi_class", json_string(m->multinomial ? "multinomial" : "ovr"));
     bad |= json_object_set_new(o, "probabilities",
                                json_string(m->multinomial ? "softmax (multinomial logistic)"
                                            : m->loss == LINEAR_LOGISTIC

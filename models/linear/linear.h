@@ -80,29 +80,29 @@ int linear_loss_parse(const char *s);
  * values finite. The solver checks the CSR structure (ENC_EINVAL). */
 struct linear_rows {
     size_t n, d;
-    const float *dense;         /* or NULL for CSR */
-    const int64_t *offsets;     /* n + 1 */
+    const float *dense;     /* or NULL for CSR */
+    const int64_t *offsets; /* n + 1 */
     const int32_t *index;
     const float *value;
 };
 
 struct linear_solver {
     enum linear_loss loss;
-    double c;                   /* > 0: inverse regularisation strength (default 1) */
-    double tol;                 /* stopping tolerance (default 1e-4 SVM, 1e-6 logistic) */
-    int max_iter;               /* epochs (SVM, default 1000) or Newton steps (logistic, 100) */
-    double bias;                /* constant feature value for the intercept; 0 = none (default 1) */
-    uint64_t seed;              /* row order of the SVM epochs */
-    int threads;                /* one-vs-rest classes fitted in parallel (>= 1) */
-    int multinomial;            /* linear_train, logistic, > 2 classes: softmax model (default 0) */
+    double c;        /* > 0: inverse regularisation strength (default 1) */
+    double tol;      /* stopping tolerance (default 1e-4 SVM, 1e-6 logistic) */
+    int max_iter;    /* epochs (SVM, default 1000) or Newton steps (logistic, 100) */
+    double bias;     /* constant feature value for the intercept; 0 = none (default 1) */
+    uint64_t seed;   /* row order of the SVM epochs */
+    int threads;     /* one-vs-rest classes fitted in parallel (>= 1) */
+    int multinomial; /* linear_train, logistic, > 2 classes: softmax model (default 0) */
 };
 
 void linear_solver_default(struct linear_solver *s, enum linear_loss loss);
 
 struct linear_fit_info {
-    int iterations;             /* the most any class needed */
-    int converged;              /* 1 when every class met tol */
-    double objective;           /* primal objective (sum over classes) */
+    int iterations;   /* the most any class needed */
+    int converged;    /* 1 when every class met tol */
+    double objective; /* primal objective (sum over classes) */
 };
 
 /* Fit one binary problem: y[i] is +1 or -1. Writes w[d] and *b (0 when
@@ -116,8 +116,8 @@ int linear_fit_binary(const struct linear_rows *x, const int8_t *y, const struct
  * and b[C] (floats). Two classes: one fit, row 0 = -row 1. Classes are
  * fitted on s->threads threads; the result does not depend on the count. */
 int linear_fit_ovr(const struct linear_rows *x, const int32_t *y, size_t n_classes,
-                   const struct linear_solver *s, float *W, float *b,
-                   struct linear_fit_info *info, enc_err *err);
+                   const struct linear_solver *s, float *W, float *b, struct linear_fit_info *info,
+                   enc_err *err);
 
 /* Multinomial logistic regression over labels 0..n_classes-1: W[C*d], b[C]
  * (intercepts centred to sum 0). s->loss is ignored; s->threads unused.
@@ -135,13 +135,13 @@ void linear_scores_to_prob(enum linear_loss loss, int multinomial, const float *
 
 struct linear_model {
     enum linear_loss loss;
-    int multinomial;            /* logistic fitted as one softmax model */
+    int multinomial; /* logistic fitted as one softmax model */
     double c;
     size_t n_features, n_classes;
-    float *weights;             /* C * D, standardised space */
-    float *intercept;           /* C */
-    float *mean, *scale;        /* D */
-    float *w_eff, *b_eff;       /* folded: scores = x . w_eff^T + b_eff (D * C, C) */
+    float *weights;       /* C * D, standardised space */
+    float *intercept;     /* C */
+    float *mean, *scale;  /* D */
+    float *w_eff, *b_eff; /* folded: scores = x . w_eff^T + b_eff (D * C, C) */
     char **feature_names, **class_names;
     struct model_io io;
     struct linear_fit_info info;
@@ -154,7 +154,7 @@ int linear_train(const float *x, const int32_t *y, size_t n, size_t d, size_t n_
                  const char *const *feature_names, const char *const *class_names,
                  const struct linear_solver *s, struct linear_model **out, enc_err *err);
 
-void linear_model_free(struct linear_model *m);   /* NULL is a no-op */
+void linear_model_free(struct linear_model *m); /* NULL is a no-op */
 
 /* Class probabilities prob[n * C] for raw (unstandardised) rows; scores
  * (optional, n * C) gets the decision values. Thread-safe. Returns 0 or

@@ -161,7 +161,7 @@ static int fit_svm(const struct linear_rows *x, const int8_t *y, const struct li
                 converged = 1;
                 break;
             }
-            active = n;   /* re-check every variable before stopping */
+            active = n; /* re-check every variable before stopping */
             pgmax_old = INFINITY;
             pgmin_old = -INFINITY;
             continue;
@@ -217,7 +217,8 @@ static int newton_cg(const struct newton_problem *pb, double tol, int max_iter, 
     double *buf = calloc(7 * m, sizeof *buf);
     if (!buf)
         return ENC_ENOMEM;
-    double *w = buf, *g = w + m, *sdir = g + m, *r = sdir + m, *p = r + m, *hp = p + m, *wn = hp + m;
+    double *w = buf, *g = w + m, *sdir = g + m, *r = sdir + m, *p = r + m, *hp = p + m,
+           *wn = hp + m;
     double f = pb->fun(pb->ctx, w);
     pb->grad(pb->ctx, w, g);
     double g0 = sqrt(dotv(g, g, m)), gn = g0;
@@ -244,7 +245,7 @@ static int newton_cg(const struct newton_problem *pb, double tol, int max_iter, 
                 p[j] = r[j] + beta * p[j];
         }
         double gs = dotv(g, sdir, m);
-        if (!(gs < 0)) {   /* no descent direction from CG: steepest descent */
+        if (!(gs < 0)) { /* no descent direction from CG: steepest descent */
             for (size_t j = 0; j < m; j++)
                 sdir[j] = -g[j];
             gs = -gn * gn;
@@ -262,7 +263,7 @@ static int newton_cg(const struct newton_problem *pb, double tol, int max_iter, 
             step *= 0.5;
         }
         if (!accepted) {
-            pb->fun(pb->ctx, w);   /* at the limit of float precision */
+            pb->fun(pb->ctx, w); /* at the limit of float precision */
             break;
         }
         memcpy(w, wn, m * sizeof *w);
@@ -287,11 +288,11 @@ struct lr_ctx {
     double c;
     int use_bias;
     size_t n, d;
-    double *z;                  /* n: margins w.x_i + b */
-    double *dd;                 /* n: sigma(1 - sigma), the Hessian weights */
+    double *z;  /* n: margins w.x_i + b */
+    double *dd; /* n: sigma(1 - sigma), the Hessian weights */
 };
 
-static double log1pexp_neg(double m)   /* log(1 + exp(-m)), stable */
+static double log1pexp_neg(double m) /* log(1 + exp(-m)), stable */
 {
     return m >= 0 ? log1p(exp(-m)) : -m + log1p(exp(m));
 }
@@ -316,7 +317,7 @@ static void lr_grad(void *ctx, const double *w, double *g)
     if (c->use_bias)
         g[c->d] = 0;
     for (size_t i = 0; i < c->n; i++) {
-        double sig = 1 / (1 + exp(-c->y[i] * c->z[i]));   /* P(correct) */
+        double sig = 1 / (1 + exp(-c->y[i] * c->z[i])); /* P(correct) */
         c->dd[i] = sig * (1 - sig);
         double coef = c->c * (sig - 1) * c->y[i];
         row_axpy(c->x, i, coef, g);
@@ -330,7 +331,7 @@ static void lr_hv(void *ctx, const double *v, double *hv)
     struct lr_ctx *c = ctx;
     memcpy(hv, v, c->d * sizeof *hv);
     if (c->use_bias)
-        hv[c->d] = 1e-12 * v[c->d];   /* keeps CG defined if every dd vanishes */
+        hv[c->d] = 1e-12 * v[c->d]; /* keeps CG defined if every dd vanishes */
     for (size_t i = 0; i < c->n; i++) {
         double xv = row_dot(c->x, i, v) + (c->use_bias ? v[c->d] : 0);
         double a = c->c * c->dd[i] * xv;
@@ -369,8 +370,8 @@ struct mn_ctx {
     double c;
     int use_bias;
     size_t n, d, C;
-    double *p;                  /* n * C: softmax probabilities at the last fun point */
-    double *u;                  /* C scratch */
+    double *p; /* n * C: softmax probabilities at the last fun point */
+    double *u; /* C scratch */
 };
 
 static double mn_fun(void *ctx, const double *w)
@@ -449,8 +450,9 @@ int linear_fit_multinomial(const struct linear_rows *x, const int32_t *y, size_t
     if (n_classes < 2)
         return enc_errf(err, ENC_EINVAL, "linear: need at least 2 classes, have %zu", n_classes);
     if (!(s->c > 0) || !isfinite(s->c) || !(s->tol > 0) || s->max_iter < 1)
-        return enc_errf(err, ENC_EINVAL, "linear: bad solver parameters (C %g, tol %g, max_iter %d)",
-                        s->c, s->tol, s->max_iter);
+        return enc_errf(err, ENC_EINVAL,
+                        "linear: bad solver parameters (C %g, tol %g, max_iter %d)", s->c, s->tol,
+                        s->max_iter);
     for (size_t i = 0; i < x->n; i++)
         if (y[i] < 0 || (size_t)y[i] >= n_classes)
             return enc_errf(err, ENC_EINVAL, "linear: label %d of row %zu outside 0..%zu", y[i], i,
@@ -492,12 +494,14 @@ int linear_fit_binary(const struct linear_rows *x, const int8_t *y, const struct
         return rc;
     if (!(s->c > 0) || !isfinite(s->c) || !(s->tol > 0) || s->max_iter < 1 || !isfinite(s->bias) ||
         (int)s->loss < 0 || s->loss > LINEAR_LOGISTIC)
-        return enc_errf(err, ENC_EINVAL, "linear: bad solver parameters (C %g, tol %g, max_iter %d)",
-                        s->c, s->tol, s->max_iter);
+        return enc_errf(err, ENC_EINVAL,
+                        "linear: bad solver parameters (C %g, tol %g, max_iter %d)", s->c, s->tol,
+                        s->max_iter);
     for (size_t i = 0; i < x->n; i++)
         if (y[i] != 1 && y[i] != -1)
             return enc_errf(err, ENC_EINVAL, "linear: label %d of row %zu is not +1/-1", y[i], i);
-    rc = s->loss == LINEAR_LOGISTIC ? fit_logistic(x, y, s, w, b, info) : fit_svm(x, y, s, w, b, info);
+    rc = s->loss == LINEAR_LOGISTIC ? fit_logistic(x, y, s, w, b, info)
+                                    : fit_svm(x, y, s, w, b, info);
     if (rc)
         return enc_errf(err, rc, "linear: out of memory");
     return 0;
@@ -512,8 +516,8 @@ struct ovr_ctx {
     const struct linear_solver *s;
     float *W, *b;
     struct linear_fit_info *infos;
-    size_t next;                /* atomic */
-    int rc;                     /* first failure */
+    size_t next; /* atomic */
+    int rc;      /* first failure */
 };
 
 static void *ovr_worker(void *arg)
@@ -532,7 +536,7 @@ static void *ovr_worker(void *arg)
         size_t k = __atomic_fetch_add(&c->next, 1, __ATOMIC_RELAXED);
         if (k >= c->n_fits || __atomic_load_n(&c->rc, __ATOMIC_RELAXED))
             break;
-        size_t pos = c->C == 2 ? 1 : k;   /* two classes: class 1 vs class 0 */
+        size_t pos = c->C == 2 ? 1 : k; /* two classes: class 1 vs class 0 */
         for (size_t i = 0; i < n; i++)
             yb[i] = (size_t)c->y[i] == pos ? 1 : -1;
         double b;
@@ -556,8 +560,8 @@ static void *ovr_worker(void *arg)
 }
 
 int linear_fit_ovr(const struct linear_rows *x, const int32_t *y, size_t n_classes,
-                   const struct linear_solver *s, float *W, float *b,
-                   struct linear_fit_info *info, enc_err *err)
+                   const struct linear_solver *s, float *W, float *b, struct linear_fit_info *info,
+                   enc_err *err)
 {
     int rc = check_rows(x, err);
     if (rc)
@@ -569,8 +573,10 @@ int linear_fit_ovr(const struct linear_rows *x, const int32_t *y, size_t n_class
             return enc_errf(err, ENC_EINVAL, "linear: label %d of row %zu outside 0..%zu", y[i], i,
                             n_classes - 1);
     if (!(s->c > 0) || !isfinite(s->c) || !(s->tol > 0) || s->max_iter < 1 || s->threads < 1)
-        return enc_errf(err, ENC_EINVAL, "linear: bad solver parameters (C %g, tol %g, max_iter %d, "
-                        "threads %d)", s->c, s->tol, s->max_iter, s->threads);
+        return enc_errf(err, ENC_EINVAL,
+                        "linear: bad solver parameters (C %g, tol %g, max_iter %d, "
+                        "threads %d)",
+                        s->c, s->tol, s->max_iter, s->threads);
     struct ovr_ctx c = {x, y, n_classes == 2 ? 1 : n_classes, n_classes, s, W, b, NULL, 0, 0};
     c.infos = calloc(c.n_fits, sizeof *c.infos);
     if (!c.infos)
@@ -595,8 +601,8 @@ int linear_fit_ovr(const struct linear_rows *x, const int32_t *y, size_t n_class
         info->converged = 1;
         info->objective = 0;
         for (size_t k = 0; k < c.n_fits; k++) {
-            info->iterations = c.infos[k].iterations > info->iterations ? c.infos[k].iterations
-                                                                        : info->iterations;
+            info->iterations =
+                c.infos[k].iterations > info->iterations ? c.infos[k].iterations : info->iterations;
             info->converged &= c.infos[k].converged;
             info->objective += c.infos[k].objective;
         }

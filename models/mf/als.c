@@ -60,8 +60,7 @@ int als_params_check(const struct als_params *p, enc_err *err)
     if (p->iterations < 0 || p->iterations > 100000)
         return enc_errf(err, ENC_EINVAL, "iterations must be in 0..100000");
     if (!(p->regularization > 0) || !isfinite(p->regularization))
-        return enc_errf(err, ENC_EINVAL, "regularization must be > 0 (got %g)",
-                        p->regularization);
+        return enc_errf(err, ENC_EINVAL, "regularization must be > 0 (got %g)", p->regularization);
     if (!(p->alpha >= 0) || !isfinite(p->alpha))
         return enc_errf(err, ENC_EINVAL, "alpha must be >= 0 (got %g)", p->alpha);
     if (p->solver != ALS_SOLVER_CG && p->solver != ALS_SOLVER_CHOLESKY)
@@ -76,8 +75,8 @@ int als_params_check(const struct als_params *p, enc_err *err)
         return enc_errf(err, ENC_EINVAL, "unknown confidence scheme");
     if (!isfinite(p->epsilon))
         return enc_errf(err, ENC_EINVAL, "epsilon must be finite");
-    if (p->confidence == CONF_BM25 && (!(p->bm25_k1 >= 0) || !(p->bm25_b >= 0) ||
-                                       !(p->bm25_b <= 1)))
+    if (p->confidence == CONF_BM25 &&
+        (!(p->bm25_k1 >= 0) || !(p->bm25_b >= 0) || !(p->bm25_b <= 1)))
         return enc_errf(err, ENC_EINVAL, "BM25 needs K1 >= 0 and 0 <= B <= 1");
     return 0;
 }
@@ -102,8 +101,8 @@ static void gram(const float *Y, size_t n, size_t F, double reg, float *G)
 {
     memset(G, 0, F * F * sizeof *G);
     if (n)
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)F, (int)n, 1.0f, Y, (int)F,
-                    0.0f, G, (int)F);
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)F, (int)n, 1.0f, Y, (int)F, 0.0f, G,
+                    (int)F);
     for (size_t i = 0; i < F; i++) {
         G[i * F + i] += (float)reg;
         for (size_t j = 0; j < i; j++)
@@ -168,9 +167,9 @@ static int solve_chol(const struct solve_job *j, size_t n, float *Yr, const floa
  * row does not depend on threads. Per-row sparse parts use the gathered
  * rows Yc (chunk nnz x F) with offsets off[]. */
 struct cg_scratch {
-    float *Yc, *cm, *t;         /* gathered rows, c - 1, per-entry temp */
-    size_t cap;                 /* entries Yc / cm / t can hold */
-    float *R, *P, *AP;          /* ROW_CHUNK x F each */
+    float *Yc, *cm, *t; /* gathered rows, c - 1, per-entry temp */
+    size_t cap;         /* entries Yc / cm / t can hold */
+    float *R, *P, *AP;  /* ROW_CHUNK x F each */
     float rs[ROW_CHUNK];
     float ex[ROW_CHUNK];
     int64_t off[ROW_CHUNK + 1];
@@ -217,8 +216,8 @@ static int solve_chunk_cg(const struct solve_job *j, struct cg_scratch *s, size_
         s->off[q] = C->indptr[r0 + q] - base;
     float *X = j->X + r0 * F;
     /* R = -X G, then += Yr^T (c - cm * (Yr x)) - ex x per row */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, Fi, Fi, -1.0f, X, Fi, j->G, Fi,
-                0.0f, s->R, Fi);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, Fi, Fi, -1.0f, X, Fi, j->G, Fi, 0.0f,
+                s->R, Fi);
     for (size_t q = 0; q < m; q++) {
         size_t n = (size_t)(s->off[q + 1] - s->off[q]);
         const float *Yr = s->Yc + (size_t)s->off[q] * F, *cm = s->cm + s->off[q];
@@ -243,8 +242,8 @@ static int solve_chunk_cg(const struct solve_job *j, struct cg_scratch *s, size_
         if (!any)
             break;
         /* AP = P G for the whole chunk (inactive rows are computed and ignored) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, Fi, Fi, 1.0f, s->P, Fi, j->G,
-                    Fi, 0.0f, s->AP, Fi);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mi, Fi, Fi, 1.0f, s->P, Fi, j->G, Fi,
+                    0.0f, s->AP, Fi);
         for (size_t q = 0; q < m; q++) {
             if (!s->active[q])
                 continue;
@@ -259,8 +258,7 @@ static int solve_chunk_cg(const struct solve_job *j, struct cg_scratch *s, size_
                             1);
                 for (size_t k = 0; k < n; k++)
                     t[k] *= cm[k];
-                cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, Fi, 1.0f, Yr, Fi, t, 1, 1.0f, Ap,
-                            1);
+                cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, Fi, 1.0f, Yr, Fi, t, 1, 1.0f, Ap, 1);
             }
             float pAp = cblas_sdot(Fi, p, 1, Ap, 1);
             if (!(pAp > 0)) {
@@ -327,8 +325,7 @@ static void *solve_worker(void *arg)
             int64_t b = C->indptr[row], e = C->indptr[row + 1];
             size_t n = (size_t)(e - b);
             for (size_t k = 0; k < n; k++) {
-                memcpy(Yr + k * F, j->Y + (size_t)C->indices[b + (int64_t)k] * F,
-                       F * sizeof *Yr);
+                memcpy(Yr + k * F, j->Y + (size_t)C->indices[b + (int64_t)k] * F, F * sizeof *Yr);
                 cm[k] = C->weights[b + (int64_t)k];
             }
             if (solve_chol(j, n, Yr, cm, j->X + row * F, vec + F)) {
@@ -349,19 +346,24 @@ out:
 }
 
 int als_solve_rows(const struct als_csr *C, const float *Y, size_t factors, double reg,
-                   double reg_exponent, enum als_solver solver, int cg_steps, int threads,
-                   float *X, enc_err *err)
+                   double reg_exponent, enum als_solver solver, int cg_steps, int threads, float *X,
+                   enc_err *err)
 {
     size_t F = factors;
     float *G = malloc(F * F * sizeof *G);
     if (!G)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     gram(Y, C->cols, F, reg, G);
-    struct solve_job j = {.C = C, .Y = Y, .G = G, .F = F, .solver = solver,
-                          .cg_steps = cg_steps, .X = X, .reg = reg,
+    struct solve_job j = {.C = C,
+                          .Y = Y,
+                          .G = G,
+                          .F = F,
+                          .solver = solver,
+                          .cg_steps = cg_steps,
+                          .X = X,
+                          .reg = reg,
                           .reg_exponent = reg_exponent,
-                          .mean_row = C->rows ? (double)C->indptr[C->rows] / (double)C->rows
-                                              : 0};
+                          .mean_row = C->rows ? (double)C->indptr[C->rows] / (double)C->rows : 0};
     for (size_t r = 0; r < C->rows; r++) {
         size_t n = (size_t)(C->indptr[r + 1] - C->indptr[r]);
         if (n > j.max_row)
@@ -375,7 +377,7 @@ int als_solve_rows(const struct als_csr *C, const float *Y, size_t factors, doub
     int started = 0;
     for (int t = 1; t < threads && t < 256; t++) {
         if (pthread_create(&tid[started], NULL, solve_worker, &j) != 0)
-            break;   /* fewer threads is still correct */
+            break; /* fewer threads is still correct */
         started++;
     }
     solve_worker(&j);
@@ -456,7 +458,7 @@ int als_weights(const struct als_csr *R, enum als_weighting w, double k1, double
                 out[k] = (float)(x * (k1 + 1.0) / (k1 * norm + x) * idf);
             }
             if (!(out[k] > 0))
-                out[k] = 1e-6f;   /* keep every observed cell a positive */
+                out[k] = 1e-6f; /* keep every observed cell a positive */
         }
     }
     free(item_len);
@@ -486,8 +488,7 @@ int als_resolve_confidence(const float *weights, size_t nnz, const struct als_pa
     return 0;
 }
 
-int als_fit(const struct als_csr *R, const struct als_params *p, float *X, float *Y,
-            enc_err *err)
+int als_fit(const struct als_csr *R, const struct als_params *p, float *X, float *Y, enc_err *err)
 {
     int rc = als_params_check(p, err);
     if (rc)
@@ -504,8 +505,9 @@ int als_fit(const struct als_csr *R, const struct als_params *p, float *X, float
     double eps;
     char why[8];
     rc = als_resolve_confidence(R->weights, nnz, p, &scheme, &eps, why, sizeof why);
-    rc = rc ? rc : conf_transform(R->rows, R->cols, R->indptr, R->indices, R->weights, scheme,
-                                  eps, p->bm25_k1, p->bm25_b, cu);
+    rc = rc ? rc
+            : conf_transform(R->rows, R->cols, R->indptr, R->indices, R->weights, scheme, eps,
+                             p->bm25_k1, p->bm25_b, cu);
     if (rc) {
         free(cu);
         return enc_errf(err, rc, "out of memory");
@@ -524,8 +526,8 @@ int als_fit(const struct als_csr *R, const struct als_params *p, float *X, float
     random_fill(Y, R->cols * F, &state, 0.01f);
     for (int it = 1; it <= p->iterations && !rc; it++) {
         double t0 = now();
-        rc = als_solve_rows(&Cu, Y, F, p->regularization, p->reg_exponent, p->solver,
-                            p->cg_steps, p->threads, X, err);
+        rc = als_solve_rows(&Cu, Y, F, p->regularization, p->reg_exponent, p->solver, p->cg_steps,
+                            p->threads, X, err);
         if (!rc)
             rc = als_solve_rows(&Ci, X, F, p->regularization, p->reg_exponent, p->solver,
                                 p->cg_steps, p->threads, Y, err);
@@ -540,8 +542,8 @@ int als_fit(const struct als_csr *R, const struct als_params *p, float *X, float
     return rc;
 }
 
-int als_train(const struct ia_matrix *m, const struct ia_items *items,
-              const struct als_params *p, struct mf_data *d, enc_err *err)
+int als_train(const struct ia_matrix *m, const struct ia_items *items, const struct als_params *p,
+              struct mf_data *d, enc_err *err)
 {
     memset(d, 0, sizeof *d);
     int rc = als_params_check(p, err);

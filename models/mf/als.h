@@ -46,17 +46,17 @@ struct als_params {
     size_t factors;
     int iterations;
     double regularization;
-    double reg_exponent;        /* row regularization = reg * (n_row / mean n_row)^this;
-                                   0: the same reg for every row */
+    double reg_exponent; /* row regularization = reg * (n_row / mean n_row)^this;
+                            0: the same reg for every row */
     double alpha;
     enum als_solver solver;
-    int cg_steps;               /* CG steps per row and half-iteration */
-    int threads;                /* >= 1 */
+    int cg_steps; /* CG steps per row and half-iteration */
+    int threads;  /* >= 1 */
     uint64_t seed;
-    enum conf_scheme confidence;    /* CONF_AUTO: conf_auto on the weights */
-    double epsilon;             /* log's epsilon; <= 0: conf_default_epsilon */
+    enum conf_scheme confidence; /* CONF_AUTO: conf_auto on the weights */
+    double epsilon;              /* log's epsilon; <= 0: conf_default_epsilon */
     double bm25_k1, bm25_b;
-    als_progress_fn progress;   /* may be NULL */
+    als_progress_fn progress; /* may be NULL */
     void *progress_ctx;
 };
 
@@ -66,9 +66,9 @@ void als_params_default(struct als_params *p);
 /* A sparse matrix of interaction weights, rows x cols, CSR. Borrowed. */
 struct als_csr {
     size_t rows, cols;
-    const int64_t *indptr;      /* rows + 1 */
-    const int32_t *indices;     /* column indexes */
-    const float *weights;       /* > 0 */
+    const int64_t *indptr;  /* rows + 1 */
+    const int32_t *indices; /* column indexes */
+    const float *weights;   /* > 0 */
 };
 
 /* Validate parameters: 0 or ENC_EINVAL with a message naming the field. */
@@ -88,8 +88,8 @@ int als_fit(const struct als_csr *R, const struct als_params *p, float *user_fac
  * reg_exponent, see als_params). X[C->rows * F] is the warm start for CG and
  * receives the result. Exposed for tests. */
 int als_solve_rows(const struct als_csr *C, const float *Y, size_t factors, double reg,
-                   double reg_exponent, enum als_solver solver, int cg_steps, int threads,
-                   float *X, enc_err *err);
+                   double reg_exponent, enum als_solver solver, int cg_steps, int threads, float *X,
+                   enc_err *err);
 
 /* The loss als_fit reports for factors X, Y and confidences-minus-one C. */
 double als_loss(const struct als_csr *C, const float *X, const float *Y, size_t factors,
@@ -109,7 +109,7 @@ int als_resolve_confidence(const float *weights, size_t nnz, const struct als_pa
 /* Train on an interaction matrix and fill `d` (zeroed first): factors, ids,
  * seen items, popularity, titles/tags from `items` (may be NULL),
  * regularization, alpha, algorithm "als". On failure `d` is cleared. */
-int als_train(const struct ia_matrix *m, const struct ia_items *items,
-              const struct als_params *p, struct mf_data *d, enc_err *err);
+int als_train(const struct ia_matrix *m, const struct ia_items *items, const struct als_params *p,
+              struct mf_data *d, enc_err *err);
 
 #endif

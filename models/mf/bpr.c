@@ -77,8 +77,8 @@ static int row_has(const struct als_csr *R, size_t u, int32_t item)
 }
 
 struct block {
-    int32_t *pairs;             /* (user, item) pairs */
-    double *cum;                /* running sums of their confidences, or NULL (uniform) */
+    int32_t *pairs; /* (user, item) pairs */
+    double *cum;    /* running sums of their confidences, or NULL (uniform) */
     size_t n;
 };
 
@@ -100,8 +100,8 @@ struct bpr_job {
     const struct als_csr *R;
     const struct bpr_params *p;
     float *X, *Y;
-    struct block *blocks;       /* T user blocks x 2T item blocks */
-    size_t *item_lo;            /* 2T + 1 item block boundaries */
+    struct block *blocks; /* T user blocks x 2T item blocks */
+    size_t *item_lo;      /* 2T + 1 item block boundaries */
     int T, epoch, round;
     size_t correct[64], sampled[64];
 };
@@ -131,7 +131,8 @@ static void round_pair(int T, int r, int t, int *a, int *b)
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("O3")))
 #endif
-static void *bpr_worker(void *arg)
+static void *
+bpr_worker(void *arg)
 {
     struct bpr_arg *a = arg;
     struct bpr_job *j = a->j;
@@ -158,7 +159,7 @@ static void *bpr_worker(void *arg)
         size_t k;
         if (!b1->cum) {
             k = (size_t)rng_below(&s, npos);
-        } else {   /* by confidence */
+        } else { /* by confidence */
             double x = rng_uniform(&s) * (tot1 + tot2);
             k = b1->n && (x < tot1 || !b2->n) ? cum_find(b1->cum, b1->n, x)
                                               : b1->n + cum_find(b2->cum, b2->n, x - tot1);
@@ -186,7 +187,7 @@ static void *bpr_worker(void *arg)
             x += xu[f] * (yi[f] - yj[f]);
         sampled++;
         correct += x > 0;
-        float z = 1.0f / (1.0f + expf(x));   /* sigma(-x): d ln sigma(x) / dx */
+        float z = 1.0f / (1.0f + expf(x)); /* sigma(-x): d ln sigma(x) / dx */
         for (size_t f = 0; f < L; f++) {
             float uf = xu[f], fi = yi[f], fj = yj[f];
             xu[f] += lr * (z * (fi - fj) - reg * uf);
@@ -238,8 +239,7 @@ static int sampling_weights(const struct als_csr *R, const struct bpr_params *p,
     return 0;
 }
 
-int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float *Y,
-            enc_err *err)
+int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float *Y, enc_err *err)
 {
     int rc = bpr_params_check(p, err);
     if (rc)
@@ -352,8 +352,8 @@ out:
     return rc;
 }
 
-int bpr_train(const struct ia_matrix *m, const struct ia_items *items,
-              const struct bpr_params *p, struct mf_data *d, enc_err *err)
+int bpr_train(const struct ia_matrix *m, const struct ia_items *items, const struct bpr_params *p,
+              struct mf_data *d, enc_err *err)
 {
     memset(d, 0, sizeof *d);
     int rc = bpr_params_check(p, err);

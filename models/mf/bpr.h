@@ -38,15 +38,15 @@ struct als_csr;
 typedef void (*bpr_progress_fn)(void *ctx, int epoch, double seconds, double auc);
 
 struct bpr_params {
-    size_t factors;             /* including the bias column; >= 2 */
-    int epochs;                 /* each draws nnz samples */
+    size_t factors; /* including the bias column; >= 2 */
+    int epochs;     /* each draws nnz samples */
     double learning_rate;
     double regularization;
     int threads;
     uint64_t seed;
-    enum conf_scheme confidence;    /* CONF_AUTO: conf_auto on the weights */
-    double alpha, epsilon;      /* sampling weight 1 + alpha * f(w); epsilon <= 0: default */
-    bpr_progress_fn progress;   /* gets the epoch's sampled pairwise accuracy */
+    enum conf_scheme confidence; /* CONF_AUTO: conf_auto on the weights */
+    double alpha, epsilon;       /* sampling weight 1 + alpha * f(w); epsilon <= 0: default */
+    bpr_progress_fn progress;    /* gets the epoch's sampled pairwise accuracy */
     void *progress_ctx;
 };
 
@@ -56,12 +56,11 @@ int bpr_params_check(const struct bpr_params *p, enc_err *err);
 /* Fit X[rows * F] and Y[cols * F] (caller-allocated, overwritten) on R:
  * every stored entry is a positive, drawn by its confidence (above).
  * Returns 0, ENC_EINVAL or ENC_ENOMEM. */
-int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float *Y,
-            enc_err *err);
+int bpr_fit(const struct als_csr *R, const struct bpr_params *p, float *X, float *Y, enc_err *err);
 
 /* Train and fill `d` (zeroed first) as als_train does, algorithm "bpr".
  * d->regularization / alpha are set for fold-in (alpha 1). */
-int bpr_train(const struct ia_matrix *m, const struct ia_items *items,
-              const struct bpr_params *p, struct mf_data *d, enc_err *err);
+int bpr_train(const struct ia_matrix *m, const struct ia_items *items, const struct bpr_params *p,
+              struct mf_data *d, enc_err *err);
 
 #endif

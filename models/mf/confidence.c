@@ -12,8 +12,7 @@
 #include "core/err.h"
 #include "mf/als.h"
 
-const char *const conf_scheme_names[] = {"auto", "binary", "linear", "log", "bm25", "tfidf",
-                                         NULL};
+const char *const conf_scheme_names[] = {"auto", "binary", "linear", "log", "bm25", "tfidf", NULL};
 
 int conf_scheme_parse(const char *name, enum conf_scheme *out)
 {
@@ -87,14 +86,17 @@ enum conf_scheme conf_auto(const struct conf_stats *s, double *eps, char *why, s
     }
     double ratio = s->median > 0 ? s->max / s->median : INFINITY;
     if (ratio <= 10) {
-        snprintf(why, cap, "max / median = %.3g <= 10, a bounded scale: log (c = 1 + alpha * "
-                           "log(1 + w / %.4g); epsilon = median / (e - 1): the median pair "
-                           "gets 1 + alpha)", ratio, *eps);
+        snprintf(why, cap,
+                 "max / median = %.3g <= 10, a bounded scale: log (c = 1 + alpha * "
+                 "log(1 + w / %.4g); epsilon = median / (e - 1): the median pair "
+                 "gets 1 + alpha)",
+                 ratio, *eps);
         return CONF_LOG;
     }
-    snprintf(why, cap, "max / median = %.3g > 10, heavy-tailed counts: binary (c = 1 + alpha; "
-                       "the counts decide only what is a pair: on such data they mostly "
-                       "measure activity and chance, see docs/training.md; --tune compares)",
+    snprintf(why, cap,
+             "max / median = %.3g > 10, heavy-tailed counts: binary (c = 1 + alpha; "
+             "the counts decide only what is a pair: on such data they mostly "
+             "measure activity and chance, see docs/training.md; --tune compares)",
              ratio);
     return CONF_BINARY;
 }
@@ -111,7 +113,7 @@ int conf_transform(size_t rows, size_t cols, const int64_t *indptr, const int32_
     for (size_t k = 0; k < nnz; k++) {
         double w = weights[k];
         double f = s == CONF_BINARY ? 1.0 : s == CONF_LOG ? log1p(w / eps) : w;
-        out[k] = f > 0 ? (float)f : 1e-6f;   /* keep every observed cell a positive */
+        out[k] = f > 0 ? (float)f : 1e-6f; /* keep every observed cell a positive */
     }
     return 0;
 }

@@ -34,7 +34,7 @@
 #include <stdint.h>
 
 enum conf_scheme {
-    CONF_AUTO = 0,              /* decide from the weights (conf_auto) */
+    CONF_AUTO = 0, /* decide from the weights (conf_auto) */
     CONF_BINARY,
     CONF_LINEAR,
     CONF_LOG,
@@ -51,10 +51,10 @@ const char *conf_scheme_name(enum conf_scheme s);
 
 /* What the weight column holds: the summary the trainer prints. */
 struct conf_stats {
-    size_t n;                   /* pairs */
+    size_t n; /* pairs */
     double min, median, max, p90, p99, mean;
-    int all_equal;              /* every weight the same */
-    int integers;               /* every weight a whole number */
+    int all_equal; /* every weight the same */
+    int integers;  /* every weight a whole number */
 };
 
 /* Summarise w[0..n) (n may be 0: everything zero). Returns 0 or ENC_ENOMEM. */
@@ -90,10 +90,10 @@ int conf_transform(size_t rows, size_t cols, const int64_t *indptr, const int32_
 /* What serving needs to rebuild f for one pair (stored in the model's
  * hyperparameters as "confidence"). */
 struct conf_serving {
-    enum conf_scheme scheme;    /* as trained (never AUTO) */
+    enum conf_scheme scheme; /* as trained (never AUTO) */
     double alpha, epsilon;
-    double typical_weight;      /* the median training pair weight (a pair of unknown weight) */
-    double typical_f;           /* the median training f (bm25 / tfidf's linear map) */
+    double typical_weight; /* the median training pair weight (a pair of unknown weight) */
+    double typical_f;      /* the median training f (bm25 / tfidf's linear map) */
 };
 
 /* f for one pair of summed weight w (> 0) under the serving rules above. */

@@ -72,8 +72,7 @@ static void block_full_tags(const struct mf_model *m, const struct reco_hit *c, 
 }
 
 size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t n,
-                 const struct reco_rerank *o, void *scratch, struct reco_hit *out,
-                 size_t *relaxed)
+                 const struct reco_rerank *o, void *scratch, struct reco_hit *out, size_t *relaxed)
 {
     size_t k = o->k < n ? o->k : n;
     double d = o->diversity > 0 ? (o->diversity < 1 ? o->diversity : 1) : 0;
@@ -94,10 +93,8 @@ size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t 
      * logit); min-max scaling instead stretched a pool's small differences
      * to 0..1 and left diversity little say (docs/experiments.md). */
     for (size_t j = 0; j < n; j++) {
-        rel[j] = hi > 0    ? cands[j].score / hi
-                 : hi > lo ? (cands[j].score - lo) / (hi - lo)
-                           : 1.0f;
-        if (rel[j] != rel[j])   /* a NaN score ranks last */
+        rel[j] = hi > 0 ? cands[j].score / hi : hi > lo ? (cands[j].score - lo) / (hi - lo) : 1.0f;
+        if (rel[j] != rel[j]) /* a NaN score ranks last */
             rel[j] = -1e30f;
         maxsim[j] = 0;
         state[j] = 0;

@@ -34,16 +34,15 @@ int mf_explain(const struct mf_model *m, const struct reco_basis *b, const int32
     if (b->n > EXPLAIN_MAX_BASIS)
         return enc_errf(err, ENC_EINVAL, "explain: more than %d items", EXPLAIN_MAX_BASIS);
     for (size_t j = 0; j < b->n; j++)
-        if (b->items[j] < 0 || (size_t)b->items[j] >= m->n_items ||
-            (b->conf && !(b->conf[j] >= 1)))
+        if (b->items[j] < 0 || (size_t)b->items[j] >= m->n_items || (b->conf && !(b->conf[j] >= 1)))
             return enc_errf(err, ENC_EINVAL, "explain: bad basis entry %zu", j);
     if (b->n == 0 || n == 0 || top == 0)
         return 0;
-    float *acc = scratch;                   /* per row: the summed contribution */
-    float *A = scratch + 2 * P, *w = A + F * F;   /* the fold-in area */
+    float *acc = scratch;                       /* per row: the summed contribution */
+    float *A = scratch + 2 * P, *w = A + F * F; /* the fold-in area */
     memcpy(A, m->yty, F * F * sizeof *A);
     double reg = m->reg;
-    if (m->reg_exponent != 0 && m->mean_user > 0)   /* as training regularised a row */
+    if (m->reg_exponent != 0 && m->mean_user > 0) /* as training regularised a row */
         reg *= pow((double)b->n / m->mean_user, m->reg_exponent);
     for (size_t f = 0; f < F; f++)
         A[f * F + f] += (float)reg;
@@ -52,8 +51,8 @@ int mf_explain(const struct mf_model *m, const struct reco_basis *b, const int32
     float c_default = (float)conf_serve(&m->conf, m->conf.typical_weight);
     for (size_t j = 0; j < b->n; j++) {
         float c = b->conf ? b->conf[j] : c_default;
-        cblas_ssyr(CblasRowMajor, CblasUpper, (int)F, c - 1.0f, m->V + (size_t)b->items[j] * F,
-                   1, A, (int)F);
+        cblas_ssyr(CblasRowMajor, CblasUpper, (int)F, c - 1.0f, m->V + (size_t)b->items[j] * F, 1,
+                   A, (int)F);
     }
     lapack_int info = LAPACKE_spotrf(LAPACK_ROW_MAJOR, 'U', (lapack_int)F, A, (lapack_int)F);
     if (info != 0)
@@ -62,7 +61,7 @@ int mf_explain(const struct mf_model *m, const struct reco_basis *b, const int32
     for (size_t t = 0; t < n; t++) {
         int32_t it = targets[t];
         if (it < 0 || (size_t)it >= m->n_items)
-            continue;   /* an item the model lacks: no factors to explain with */
+            continue; /* an item the model lacks: no factors to explain with */
         memcpy(w, m->V + (size_t)it * F, F * sizeof *w);
         LAPACKE_spotrs(LAPACK_ROW_MAJOR, 'U', (lapack_int)F, 1, A, (lapack_int)F, w, 1);
         for (size_t j = 0; j < b->n; j++)
@@ -82,7 +81,7 @@ int mf_explain(const struct mf_model *m, const struct reco_basis *b, const int32
             float v = acc[row];
             if (!(v > 0))
                 continue;
-            acc[row] = -INFINITY;   /* each row once */
+            acc[row] = -INFINITY; /* each row once */
             if (len == top && !(v > out[top - 1].share))
                 continue;
             size_t at = len < top ? len++ : top - 1;

@@ -47,7 +47,7 @@ int half_supported(void)
     if (__get_cpuid_max(0, NULL) < 7)
         return 0;
     __cpuid_count(7, 0, a, b, c, d);
-    return (b >> 5) & 1;   /* AVX2 */
+    return (b >> 5) & 1; /* AVX2 */
 }
 
 HALF_TARGET int half_pack(const float *V, size_t n, size_t f, uint16_t *out)
@@ -67,8 +67,7 @@ HALF_TARGET int half_pack(const float *V, size_t n, size_t f, uint16_t *out)
 
 #define LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 
-HALF_TARGET void half_score(const uint16_t *Vh, size_t n, size_t f, const float *u,
-                            float *scores)
+HALF_TARGET void half_score(const uint16_t *Vh, size_t n, size_t f, const float *u, float *scores)
 {
     size_t nb = half_padded(n) / 8, b = 0, s = f * 8;
     for (; b + 8 <= nb; b += 8) {

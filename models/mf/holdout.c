@@ -55,8 +55,9 @@ int ia_holdout_per_user(const struct ia_matrix *m, uint64_t seed, struct ia_matr
     free(perm);
     free(held);
     if (rc == 0 && n_valid == 0)
-        rc = enc_errf(err, ENC_EFORMAT, "no user has 5 or more interactions: nothing to hold "
-                                        "out for validation");
+        rc = enc_errf(err, ENC_EFORMAT,
+                      "no user has 5 or more interactions: nothing to hold "
+                      "out for validation");
     else if (rc)
         enc_errf(err, rc, "out of memory");
     if (rc == 0 && (rc = ia_builder_finish(bf, fit)) == 0)

@@ -7,7 +7,7 @@
  * refused with a message naming the file, line and column (or the .npy header
  * column) rather than read past its end.
  */
-#define _GNU_SOURCE   /* qsort_r */
+#define _GNU_SOURCE /* qsort_r */
 #include "mf/import.h"
 
 #include "core/csv.h"
@@ -45,8 +45,9 @@ static int index_ids(strmap *m, char *const *keys, size_t n, const char *name, c
             return enc_errf(err, (int)id, "%s: %s", name, enc_strerror((int)id));
         }
         if ((size_t)id != j) {
-            int rc = enc_errf(err, ENC_EFORMAT, "%s: %s %zu: duplicate id '%.64s' (first at %s %lld)",
-                              name, what, j + 1, keys[j], what, (long long)id + 1);
+            int rc =
+                enc_errf(err, ENC_EFORMAT, "%s: %s %zu: duplicate id '%.64s' (first at %s %lld)",
+                         name, what, j + 1, keys[j], what, (long long)id + 1);
             strmap_clear(m);
             return rc;
         }
@@ -73,8 +74,9 @@ void mf_matrix_clear(struct mf_matrix *m)
 static int check_value(double v, const char *name, size_t row, size_t col, enc_err *err)
 {
     if (!isfinite(v) || fabs(v) > FLT_MAX)
-        return enc_errf(err, ENC_EFORMAT, "%s: row %zu, column %zu: value %g is not a finite float32",
-                        name, row + 1, col + 1, v);
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s: row %zu, column %zu: value %g is not a finite float32", name, row + 1,
+                        col + 1, v);
     return 0;
 }
 
@@ -86,14 +88,17 @@ static int npy_matrix(const void *buf, size_t len, const char *name, struct mf_m
     if (rc)
         return enc_err_prefix(err, "%s", name);
     if (a.kind != 'f')
-        return enc_errf(err, ENC_EFORMAT, "%s: factor matrices must be float32 or float64, not '%c%zu'",
-                        name, a.kind, a.itemsize);
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s: factor matrices must be float32 or float64, not '%c%zu'", name, a.kind,
+                        a.itemsize);
     if (a.ndim != 2)
-        return enc_errf(err, ENC_EFORMAT, "%s: factor matrices must be 2-D, this one has %d dimension%s",
-                        name, a.ndim, a.ndim == 1 ? "" : "s");
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s: factor matrices must be 2-D, this one has %d dimension%s", name,
+                        a.ndim, a.ndim == 1 ? "" : "s");
     if (a.fortran_order)
         return enc_errf(err, ENC_EFORMAT,
-                        "%s: fortran_order is True; save a C-order array (np.ascontiguousarray)", name);
+                        "%s: fortran_order is True; save a C-order array (np.ascontiguousarray)",
+                        name);
     if (a.shape[0] == 0 || a.shape[1] == 0)
         return enc_errf(err, ENC_EFORMAT, "%s: empty matrix (shape %lld x %lld)", name,
                         (long long)a.shape[0], (long long)a.shape[1]);
@@ -158,7 +163,7 @@ static int fvec_push(struct fvec *a, float x)
 struct row_values {
     size_t n;
     int in_list, list_done;
-    int header;                 /* line 1 starts with a word: skip the line */
+    int header; /* line 1 starts with a word: skip the line */
 };
 
 /* The values of field f (a number, or all or part of a bracketed list
@@ -175,7 +180,8 @@ static int field_values(const struct csv_reader *r, const struct csv_field *f, c
         csv_trim_span(&tok, &tn);
         if (tn && tok[0] == '[') {
             if (rv->in_list || rv->list_done || rv->n)
-                return enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: unexpected '['", name, r->line, tcol);
+                return enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: unexpected '['", name, r->line,
+                                tcol);
             rv->in_list = 1;
             tok++;
             tn--;
@@ -184,7 +190,8 @@ static int field_values(const struct csv_reader *r, const struct csv_field *f, c
         int closes = 0;
         if (tn && tok[tn - 1] == ']') {
             if (!rv->in_list)
-                return enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: unexpected ']'", name, r->line, tcol);
+                return enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: unexpected ']'", name, r->line,
+                                tcol);
             closes = 1;
             tn--;
             csv_trim_span(&tok, &tn);
@@ -198,7 +205,7 @@ static int field_values(const struct csv_reader *r, const struct csv_field *f, c
             /* "[]": an empty list; caught by the caller as zero values */
         } else if (csv_number(tok, tn, &v) != CSV_NUM_OK) {
             if (r->line == 1 && rv->n == 0 && !rv->in_list) {
-                rv->header = 1;   /* a header line: skip it whole */
+                rv->header = 1; /* a header line: skip it whole */
                 return 0;
             }
             return enc_errf(err, ENC_EFORMAT, "%s:%zu:%zu: '%.*s' is not a number", name, r->line,
@@ -223,8 +230,8 @@ static int field_values(const struct csv_reader *r, const struct csv_field *f, c
 
 /* Rows of "[id,] values" from t (writable, NUL after it): every row the
  * same number of values. */
-static int csv_matrix(char *t, size_t len, const char *name, int id_column,
-                      struct mf_matrix *out, enc_err *err)
+static int csv_matrix(char *t, size_t len, const char *name, int id_column, struct mf_matrix *out,
+                      enc_err *err)
 {
     struct fvec vals = {0};
     struct strv ids = {0};
@@ -301,9 +308,9 @@ int mf_matrix_parse(const void *buf, size_t len, const char *name, int id_column
     }
     /* A text file must not contain NUL bytes (a binary file given by mistake). */
     if (memchr(buf, '\0', len))
-        return enc_errf(err, ENC_EFORMAT, "%s: neither .npy (no \\x93NUMPY magic) nor CSV text (NUL byte)",
-                        name);
-    char *text = malloc(len + 1);   /* csv.h cuts fields in place */
+        return enc_errf(err, ENC_EFORMAT,
+                        "%s: neither .npy (no \\x93NUMPY magic) nor CSV text (NUL byte)", name);
+    char *text = malloc(len + 1); /* csv.h cuts fields in place */
     if (!text)
         return enc_errf(err, ENC_ENOMEM, "%s: out of memory", name);
     memcpy(text, buf, len);
@@ -335,8 +342,8 @@ static int npy_ids(const void *buf, size_t len, const char *name, struct strv *i
     if (rc)
         return enc_err_prefix(err, "%s", name);
     if (a.ndim != 1)
-        return enc_errf(err, ENC_EFORMAT, "%s: an id list must be 1-D, this one has %d dimensions", name,
-                        a.ndim);
+        return enc_errf(err, ENC_EFORMAT, "%s: an id list must be 1-D, this one has %d dimensions",
+                        name, a.ndim);
     if (a.kind == 'f')
         return enc_errf(err, ENC_EFORMAT, "%s: ids must be integers or strings, not floats", name);
     char *s = malloc(a.kind == 'U' ? a.itemsize + 1 : a.itemsize > 24 ? a.itemsize + 1 : 25);
@@ -349,8 +356,9 @@ static int npy_ids(const void *buf, size_t len, const char *name, struct strv *i
             uint64_t raw = mf_npy_raw(&a, i);
             if (a.kind == 'i') {
                 int bits = (int)a.itemsize * 8;
-                int64_t v = bits < 64 && (raw >> (bits - 1) & 1) ? (int64_t)(raw | ~((UINT64_C(1) << bits) - 1))
-                                                                  : (int64_t)raw;
+                int64_t v = bits < 64 && (raw >> (bits - 1) & 1)
+                                ? (int64_t)(raw | ~((UINT64_C(1) << bits) - 1))
+                                : (int64_t)raw;
                 n = (size_t)snprintf(s, 25, "%lld", (long long)v);
             } else {
                 n = (size_t)snprintf(s, 25, "%llu", (unsigned long long)raw);
@@ -359,16 +367,18 @@ static int npy_ids(const void *buf, size_t len, const char *name, struct strv *i
             while (n < a.itemsize && p[n])
                 n++;
             memcpy(s, p, n);
-        } else {   /* 'U': UTF-32 code units, NUL-padded */
+        } else { /* 'U': UTF-32 code units, NUL-padded */
             for (size_t k = 0; k + 4 <= a.itemsize; k += 4) {
-                uint32_t c = a.big_endian
-                                 ? (uint32_t)p[k] << 24 | (uint32_t)p[k + 1] << 16 | (uint32_t)p[k + 2] << 8 | p[k + 3]
-                                 : (uint32_t)p[k + 3] << 24 | (uint32_t)p[k + 2] << 16 | (uint32_t)p[k + 1] << 8 | p[k];
+                uint32_t c = a.big_endian ? (uint32_t)p[k] << 24 | (uint32_t)p[k + 1] << 16 |
+                                                (uint32_t)p[k + 2] << 8 | p[k + 3]
+                                          : (uint32_t)p[k + 3] << 24 | (uint32_t)p[k + 2] << 16 |
+                                                (uint32_t)p[k + 1] << 8 | p[k];
                 if (c == 0)
                     break;
                 size_t w = utf8_put(c, s + n);
                 if (!w) {
-                    rc = enc_errf(err, ENC_EFORMAT, "%s: id %zu: invalid code point U+%X", name, i + 1, c);
+                    rc = enc_errf(err, ENC_EFORMAT, "%s: id %zu: invalid code point U+%X", name,
+                                  i + 1, c);
                     break;
                 }
                 n += w;
@@ -460,8 +470,8 @@ static int load_side(const char *fpath, const char *ipath, const char *what, str
         if (rc == 0 && n != m->rows) {
             strv_free(m->ids, n);
             m->ids = NULL;
-            rc = enc_errf(err, ENC_EFORMAT, "%s: %zu %s ids, but %s has %zu rows", ipath, n, what, fpath,
-                          m->rows);
+            rc = enc_errf(err, ENC_EFORMAT, "%s: %zu %s ids, but %s has %zu rows", ipath, n, what,
+                          fpath, m->rows);
         }
     } else {
         strmap map = {0};
@@ -475,8 +485,8 @@ static int load_side(const char *fpath, const char *ipath, const char *what, str
 
 /* --seen: read with the trainer's own reader (interactions.h, every format it
  * knows), then map its rows onto the imported factors' rows by id. */
-static int load_seen(const char *path, const strmap *users, const strmap *items,
-                     struct mf_data *d, struct mf_import_stats *st, enc_err *err)
+static int load_seen(const char *path, const strmap *users, const strmap *items, struct mf_data *d,
+                     struct mf_import_stats *st, enc_err *err)
 {
     struct ia_options opt = {IA_FORMAT_AUTO, 0.0, IA_HEADER_AUTO};
     struct ia_matrix m;
@@ -528,7 +538,7 @@ static int load_seen(const char *path, const strmap *users, const strmap *items,
             if (umap[u] >= 0 && imap[m.indices[k]] >= 0) {
                 int32_t it = (int32_t)imap[m.indices[k]];
                 d->seen_items[fill[umap[u]]++] = it;
-                d->item_popularity[it] += 1.0f;   /* users per item, as ia_fill_mf_data */
+                d->item_popularity[it] += 1.0f; /* users per item, as ia_fill_mf_data */
             }
     for (size_t u = 0; u < d->n_users; u++) {
         int32_t *row = d->seen_items + d->seen_offsets[u];
@@ -553,8 +563,7 @@ static int by_id(const void *a, const void *b, void *ids)
 
 /* --items: titles and tags with the trainer's reader (uitem or movies-csv),
  * handed the imported ids in its order and permuted back. */
-static int load_items(const char *path, struct mf_data *d, struct mf_import_stats *st,
-                      enc_err *err)
+static int load_items(const char *path, struct mf_data *d, struct mf_import_stats *st, enc_err *err)
 {
     size_t n = d->n_items, *perm = malloc(n * sizeof *perm);
     char **sorted = malloc(n * sizeof *sorted);
@@ -573,13 +582,13 @@ static int load_items(const char *path, struct mf_data *d, struct mf_import_stat
         goto done;
     d->titles = calloc(n, sizeof *d->titles);
     d->item_tag_offsets = calloc(n + 1, sizeof *d->item_tag_offsets);
-    d->item_tag_ids = malloc((it.tag_offsets[n] ? (size_t)it.tag_offsets[n] : 1) *
-                             sizeof *d->item_tag_ids);
+    d->item_tag_ids =
+        malloc((it.tag_offsets[n] ? (size_t)it.tag_offsets[n] : 1) * sizeof *d->item_tag_ids);
     if (!d->titles || !d->item_tag_offsets || !d->item_tag_ids) {
         rc = enc_errf(err, ENC_ENOMEM, "%s: out of memory", path);
         goto done;
     }
-    for (size_t k = 0; k < n; k++) {      /* sorted position k is item perm[k] */
+    for (size_t k = 0; k < n; k++) { /* sorted position k is item perm[k] */
         d->titles[perm[k]] = it.titles[k];
         it.titles[k] = NULL;
         d->item_tag_offsets[perm[k] + 1] = it.tag_offsets[k + 1] - it.tag_offsets[k];
@@ -617,8 +626,8 @@ int mf_import_build(const struct mf_import_spec *spec, struct mf_data *d,
     if (rc == 0)
         rc = load_side(spec->item_factors, spec->item_ids, "item", &V, err);
     if (rc == 0 && U.cols != V.cols)
-        rc = enc_errf(err, ENC_EFORMAT, "%s has %zu factors per row but %s has %zu", spec->user_factors,
-                      U.cols, spec->item_factors, V.cols);
+        rc = enc_errf(err, ENC_EFORMAT, "%s has %zu factors per row but %s has %zu",
+                      spec->user_factors, U.cols, spec->item_factors, V.cols);
     if (rc == 0 && (U.rows > INT64_MAX / 2 || V.rows > INT32_MAX))
         rc = enc_errf(err, ENC_ERANGE, "%s: %zu items exceed the model's int32 item index",
                       spec->item_factors, V.rows);

@@ -60,11 +60,11 @@
 /* A dense float32 matrix, row-major (owned). */
 struct mf_matrix {
     size_t rows, cols;
-    float *data;          /* rows * cols; free with mf_matrix_clear */
-    char **ids;           /* rows strings when read with an id column, else NULL */
+    float *data; /* rows * cols; free with mf_matrix_clear */
+    char **ids;  /* rows strings when read with an id column, else NULL */
 };
 
-void mf_matrix_clear(struct mf_matrix *m);   /* frees members; NULL ok */
+void mf_matrix_clear(struct mf_matrix *m); /* frees members; NULL ok */
 
 /* Read a factor matrix from buf (a .npy or CSV file's bytes; `name` is used
  * in messages). id_column: the first CSV field is an id (refused for .npy,
@@ -84,17 +84,17 @@ int mf_ids_read(const char *path, char ***ids, size_t *n, enc_err *err);
 /* ---- the whole import -------------------------------------------------- */
 
 struct mf_import_spec {
-    const char *user_factors, *item_factors;   /* required */
-    const char *user_ids, *item_ids;           /* NULL: ids in the CSV's first column */
-    const char *seen;                          /* optional interactions file */
-    const char *items;                         /* optional item metadata file */
-    double regularization, alpha;              /* stored for folding in new users */
+    const char *user_factors, *item_factors; /* required */
+    const char *user_ids, *item_ids;         /* NULL: ids in the CSV's first column */
+    const char *seen;                        /* optional interactions file */
+    const char *items;                       /* optional item metadata file */
+    double regularization, alpha;            /* stored for folding in new users */
 };
 
 struct mf_import_stats {
-    size_t seen_pairs;        /* distinct (user, item) pairs stored */
-    size_t seen_skipped;      /* interaction lines naming unknown ids */
-    size_t items_matched;     /* imported items found in the --items file */
+    size_t seen_pairs;    /* distinct (user, item) pairs stored */
+    size_t seen_skipped;  /* interaction lines naming unknown ids */
+    size_t items_matched; /* imported items found in the --items file */
 };
 
 /* Read everything `spec` names and fill *out (zeroed first; on failure

@@ -26,12 +26,12 @@
 struct index {
     size_t n, m, m0, ef_construction, f;
     int32_t entry, top_layer;
-    const int32_t *level0;       /* n * (m0 + 1) */
-    const int64_t *upper_off;    /* n + 1 */
+    const int32_t *level0;    /* n * (m0 + 1) */
+    const int64_t *upper_off; /* n + 1 */
     const int32_t *upper;
-    const float *V;              /* the model's item factors, n x f */
+    const float *V; /* the model's item factors, n x f */
     size_t bytes;
-    int fast;                    /* quant_fast() at load */
+    int fast; /* quant_fast() at load */
 };
 
 void index_params_default(struct index_params *p)
@@ -39,7 +39,7 @@ void index_params_default(struct index_params *p)
     p->m = 16;
     p->ef_construction = 200;
     p->threads = 2;
-    p->seed = 100;   /* hnswlib's default */
+    p->seed = 100; /* hnswlib's default */
 }
 
 void index_data_clear(struct index_data *d)
@@ -54,8 +54,9 @@ void index_data_clear(struct index_data *d)
 
 int index_save(const struct index_data *d, st_writer *w)
 {
-    int64_t params[INDEX_NPARAMS] = {INDEX_FORMAT, (int64_t)d->m, (int64_t)d->m0,
-                                     (int64_t)d->ef_construction, d->entry, d->top_layer};
+    int64_t params[INDEX_NPARAMS] = {INDEX_FORMAT,   (int64_t)d->m,
+                                     (int64_t)d->m0, (int64_t)d->ef_construction,
+                                     d->entry,       d->top_layer};
     int64_t ps[1] = {INDEX_NPARAMS}, l0[2] = {(int64_t)d->n, (int64_t)d->m0 + 1},
             uo[1] = {(int64_t)d->n + 1}, ul[1] = {d->upper_off[d->n]};
     int rc = st_writer_add(w, "index.params", ST_I64, 1, ps, params);
@@ -96,8 +97,8 @@ static int check_list(const struct index *ix, const int32_t *list, size_t cap, i
                       size_t item, const char *what, enc_err *err)
 {
     if (list[0] < 0 || (size_t)list[0] > cap)
-        return enc_errf(err, ENC_EFORMAT, "%s: item %zu layer %d has %d links (0..%zu allowed)", what,
-                        item, layer, list[0], cap);
+        return enc_errf(err, ENC_EFORMAT, "%s: item %zu layer %d has %d links (0..%zu allowed)",
+                        what, item, layer, list[0], cap);
     for (int32_t j = 1; j <= list[0]; j++) {
         int32_t to = list[j];
         if (to < 0 || (size_t)to >= ix->n)
@@ -120,10 +121,11 @@ static int validate(struct index *ix, size_t n_links, enc_err *err)
     for (size_t i = 0; i < ix->n; i++) {
         int64_t span = off[i + 1] - off[i];
         if (span < 0 || span % block != 0 || span / block > ix->top_layer)
-            return enc_errf(err, ENC_EFORMAT,
-                            "index.upper.offsets[%zu]: item %zu spans %lld links, not a whole number"
-                            " of layers (%lld each) up to layer %d",
-                            i + 1, i, (long long)span, (long long)block, (int)ix->top_layer);
+            return enc_errf(
+                err, ENC_EFORMAT,
+                "index.upper.offsets[%zu]: item %zu spans %lld links, not a whole number"
+                " of layers (%lld each) up to layer %d",
+                i + 1, i, (long long)span, (long long)block, (int)ix->top_layer);
     }
     if (layers_of(ix, (size_t)ix->entry) != ix->top_layer)
         return enc_errf(err, ENC_EFORMAT, "index.params: entry item %d has %d layers, not %d",
@@ -161,12 +163,13 @@ int index_load(const st_file *f, const float *V, size_t n, size_t fdim, struct i
         t0->shape[1] != p[2] + 1)
         return enc_errf(err, ENC_EFORMAT,
                         "index.params: M %lld / M0 %lld do not fit 1..%d or index.level0's %lld "
-                        "columns", (long long)p[1], (long long)p[2], INDEX_MAX_M,
-                        (long long)t0->shape[1]);
+                        "columns",
+                        (long long)p[1], (long long)p[2], INDEX_MAX_M, (long long)t0->shape[1]);
     if (p[4] < 0 || p[4] >= (int64_t)n || p[5] < 0 || p[5] >= INDEX_MAX_LAYERS || p[3] < 0)
         return enc_errf(err, ENC_EFORMAT,
                         "index.params: entry %lld / top layer %lld / ef_construction %lld out of "
-                        "range", (long long)p[4], (long long)p[5], (long long)p[3]);
+                        "range",
+                        (long long)p[4], (long long)p[5], (long long)p[3]);
     struct index *ix = calloc(1, sizeof *ix);
     if (!ix)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
@@ -197,9 +200,18 @@ void index_free(struct index *ix)
     free(ix);
 }
 
-size_t index_m(const struct index *ix) { return ix->m; }
-size_t index_ef_construction(const struct index *ix) { return ix->ef_construction; }
-size_t index_bytes(const struct index *ix) { return ix->bytes; }
+size_t index_m(const struct index *ix)
+{
+    return ix->m;
+}
+size_t index_ef_construction(const struct index *ix)
+{
+    return ix->ef_construction;
+}
+size_t index_bytes(const struct index *ix)
+{
+    return ix->bytes;
+}
 
 /* ====================================================================== */
 /* search                                                                 */
@@ -289,8 +301,8 @@ static inline void prefetch_row(const struct index *ix, int32_t item)
         __builtin_prefetch(p + b);
 }
 
-int index_search(const struct index *ix, const struct index_query *q, void *work,
-                 size_t work_bytes, struct reco_hit *hits, size_t *n_hits)
+int index_search(const struct index *ix, const struct index_query *q, void *work, size_t work_bytes,
+                 struct reco_hit *hits, size_t *n_hits)
 {
     *n_hits = 0;
     size_t k = q->k, ef = q->ef > k ? q->ef : k;
@@ -305,8 +317,8 @@ int index_search(const struct index *ix, const struct index_query *q, void *work
     memset(visited, 0, visited_words(ix->n) * sizeof *visited);
     const float *u = q->u;
     size_t visits = 1;
-#define SEEN(i) (visited[(size_t)(i) >> 6] & (1ull << ((size_t)(i) & 63)))
-#define MARK(i) (visited[(size_t)(i) >> 6] |= 1ull << ((size_t)(i) & 63))
+#define SEEN(i) (visited[(size_t)(i) >> 6] & (1ull << ((size_t)(i)&63)))
+#define MARK(i) (visited[(size_t)(i) >> 6] |= 1ull << ((size_t)(i)&63))
 
     /* Upper layers: move to a better neighbour while there is one. Scores
      * strictly rise, so this ends; max_visits bounds a lying graph. */
@@ -342,7 +354,7 @@ int index_search(const struct index *ix, const struct index_query *q, void *work
     while (nc) {
         struct reco_hit c = cand[0];
         if (nr == ef && better(res[0].score, res[0].item, c.score, c.item))
-            break;   /* nothing left to expand can enter the kept ef */
+            break; /* nothing left to expand can enter the kept ef */
         heap_pop(cand, nc--, 1);
         const int32_t *list = ix->level0 + (size_t)c.item * (ix->m0 + 1);
         size_t nf = 0;

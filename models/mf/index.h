@@ -49,16 +49,16 @@
 #include "core/model.h"
 
 #define INDEX_FORMAT 1
-#define INDEX_MAX_M 256        /* links per node on the upper layers */
+#define INDEX_MAX_M 256 /* links per node on the upper layers */
 #define INDEX_MAX_LAYERS 64
 
 /* ---- building (encore-train) ------------------------------------------ */
 
 struct index_params {
-    size_t m;                  /* links per node (layer 0: 2m); default 16 */
-    size_t ef_construction;    /* build beam width; default 200 */
-    int threads;               /* default 2; 1 gives the same graph every run */
-    uint64_t seed;             /* hnswlib's level generator */
+    size_t m;               /* links per node (layer 0: 2m); default 16 */
+    size_t ef_construction; /* build beam width; default 200 */
+    int threads;            /* default 2; 1 gives the same graph every run */
+    uint64_t seed;          /* hnswlib's level generator */
 };
 
 void index_params_default(struct index_params *p);
@@ -67,9 +67,9 @@ void index_params_default(struct index_params *p);
 struct index_data {
     size_t n, m, m0, ef_construction;
     int64_t entry, top_layer;
-    int32_t *level0;           /* n * (m0 + 1) */
-    int64_t *upper_off;        /* n + 1 */
-    int32_t *upper;            /* upper_off[n] */
+    int32_t *level0;    /* n * (m0 + 1) */
+    int64_t *upper_off; /* n + 1 */
+    int32_t *upper;     /* upper_off[n] */
     double build_seconds;
 };
 
@@ -79,7 +79,7 @@ struct index_data {
  * builds an index). */
 int index_build(const float *V, size_t n, size_t f, const struct index_params *p,
                 struct index_data *out, enc_err *err);
-void index_data_clear(struct index_data *d);   /* NULL or zeroed: no-op */
+void index_data_clear(struct index_data *d); /* NULL or zeroed: no-op */
 
 /* Add the graph's tensors to a model file being written. */
 int index_save(const struct index_data *d, st_writer *w);
@@ -97,24 +97,24 @@ struct index;
  * A malformed index fails with ENC_EFORMAT naming the tensor and entry. */
 int index_load(const st_file *f, const float *V, size_t n, size_t fdim, struct index **out,
                enc_err *err);
-void index_free(struct index *ix);   /* NULL: no-op */
+void index_free(struct index *ix); /* NULL: no-op */
 
 size_t index_m(const struct index *ix);
 size_t index_ef_construction(const struct index *ix);
-size_t index_bytes(const struct index *ix);   /* of the mapped graph */
+size_t index_bytes(const struct index *ix); /* of the mapped graph */
 
 /* Which items may be returned: nonzero = eligible. Called from the search's
  * thread, for items the search wants to keep; must be thread-safe. */
 typedef int (*index_filter_fn)(const void *ctx, int32_t item);
 
 struct index_query {
-    const float *u;            /* the user vector, fdim floats */
+    const float *u; /* the user vector, fdim floats */
     size_t k;
-    size_t ef;                 /* beam width; raised to k when smaller */
-    index_filter_fn filter;    /* NULL: every item is eligible */
+    size_t ef;              /* beam width; raised to k when smaller */
+    index_filter_fn filter; /* NULL: every item is eligible */
     const void *filter_ctx;
-    size_t max_visits;         /* give up after scoring this many items;
-                                * 0: index_default_visits */
+    size_t max_visits; /* give up after scoring this many items;
+                        * 0: index_default_visits */
 };
 
 /* Past this many scored items a walk costs about as much as the exact scan
@@ -133,7 +133,7 @@ size_t index_work_bytes(const struct index *ix, size_t ef, size_t max_visits);
  * than k or hit max_visits: the caller then answers exactly (a very
  * selective filter). *n_hits is set in both cases. */
 #define INDEX_INCOMPLETE 1
-int index_search(const struct index *ix, const struct index_query *q, void *work,
-                 size_t work_bytes, struct reco_hit *hits, size_t *n_hits);
+int index_search(const struct index *ix, const struct index_query *q, void *work, size_t work_bytes,
+                 struct reco_hit *hits, size_t *n_hits);
 
 #endif

@@ -206,7 +206,7 @@ static enum ia_format detect(const char *buf, size_t len, int skip)
         line[n] = '\0';
         int tab = memchr(line, '\t', n) != NULL, comma = memchr(line, ',', n) != NULL;
         if (!tab && !comma)
-            return IA_FORMAT_AUTO;   /* undetectable */
+            return IA_FORMAT_AUTO; /* undetectable */
         struct csv_reader r = {0};
         csv_init(&r, line, n, tab ? '\t' : ',', tab ? 0 : CSV_QUOTES);
         enum ia_format f = tab ? IA_FORMAT_TSV : IA_FORMAT_CSV;
@@ -215,7 +215,8 @@ static enum ia_format detect(const char *buf, size_t len, int skip)
             if (tab && r.n == 4 && finite_number(&r.f[2], &d) == 0 &&
                 csv_is_integer(r.f[3].s, r.f[3].len))
                 f = IA_FORMAT_UDATA;
-            if (!tab && r.n >= 3 && csv_name_is(r.f[0].s, r.f[0].len, (const char *const[]){"userid", NULL}) &&
+            if (!tab && r.n >= 3 &&
+                csv_name_is(r.f[0].s, r.f[0].len, (const char *const[]){"userid", NULL}) &&
                 csv_name_is(r.f[1].s, r.f[1].len, (const char *const[]){"movieid", NULL}) &&
                 csv_name_is(r.f[2].s, r.f[2].len, (const char *const[]){"rating", NULL}))
                 f = IA_FORMAT_RATINGS_CSV;
@@ -386,7 +387,7 @@ static int keep_positive(struct ia_matrix *m)
             icount[m->indices[w]]++;
             w++;
         }
-        if ((int64_t)w == row_start) {   /* a user with nothing left */
+        if ((int64_t)w == row_start) { /* a user with nothing left */
             free(m->user_ids[u]);
             continue;
         }
@@ -440,8 +441,8 @@ struct ia_reading {
     const char *name;
     enum ia_format fmt;
     const struct ia_options *opt;
-    int header;                 /* the first record is a header */
-    struct ia_builder b;        /* the records kept */
+    int header;          /* the first record is a header */
+    struct ia_builder b; /* the records kept */
 };
 
 /* Does the first non-blank line of buf name columns? The user-column names,
@@ -486,10 +487,11 @@ static int record_values(const struct ia_reading *rd, const struct csv_reader *r
         if (r->n != 4)
             return enc_errf(err, ENC_EFORMAT,
                             "%s:%zu: expected 4 %s-separated fields (user, item, rating, "
-                            "timestamp), found %zu", rd->name, r->line, sepname, r->n);
+                            "timestamp), found %zu",
+                            rd->name, r->line, sepname, r->n);
         if (finite_number(&f[2], rating))
-            return enc_errf(err, ENC_EFORMAT, "%s:%zu: rating '%.40s' is not a number",
-                            rd->name, r->line, f[2].s);
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu: rating '%.40s' is not a number", rd->name,
+                            r->line, f[2].s);
         if (!csv_is_integer(f[3].s, f[3].len))
             return enc_errf(err, ENC_EFORMAT, "%s:%zu: timestamp '%.40s' is not an integer",
                             rd->name, r->line, f[3].s);
@@ -497,13 +499,14 @@ static int record_values(const struct ia_reading *rd, const struct csv_reader *r
         if (r->n < 2 || r->n > 3)
             return enc_errf(err, ENC_EFORMAT,
                             "%s:%zu: expected 2 or 3 %s-separated fields (user, item[, "
-                            "weight]), found %zu", rd->name, r->line, sepname, r->n);
+                            "weight]), found %zu",
+                            rd->name, r->line, sepname, r->n);
         if (r->n == 3 && finite_number(&f[2], weight))
-            return enc_errf(err, ENC_EFORMAT, "%s:%zu: weight '%.40s' is not a number",
-                            rd->name, r->line, f[2].s);
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu: weight '%.40s' is not a number", rd->name,
+                            r->line, f[2].s);
         if (*weight < 0)
-            return enc_errf(err, ENC_EFORMAT, "%s:%zu: weight %g is negative", rd->name,
-                            r->line, *weight);
+            return enc_errf(err, ENC_EFORMAT, "%s:%zu: weight %g is negative", rd->name, r->line,
+                            *weight);
         *rating = *weight;
     }
     if (f[0].len == 0 || f[1].len == 0)
@@ -516,11 +519,10 @@ static int record_values(const struct ia_reading *rd, const struct csv_reader *r
 static int keep_record(struct ia_reading *rd, const struct csv_reader *r, double weight,
                        enc_err *err)
 {
-    int rc = ia_builder_add(&rd->b, r->f[0].s, r->f[0].len, r->f[1].s, r->f[1].len,
-                            (float)weight);
-    if (rc == ENC_EINVAL)   /* the ids are checked: a weight past float's range */
-        return enc_errf(err, ENC_EFORMAT, "%s:%zu: weight %g is out of range", rd->name,
-                        r->line, weight);
+    int rc = ia_builder_add(&rd->b, r->f[0].s, r->f[0].len, r->f[1].s, r->f[1].len, (float)weight);
+    if (rc == ENC_EINVAL) /* the ids are checked: a weight past float's range */
+        return enc_errf(err, ENC_EFORMAT, "%s:%zu: weight %g is out of range", rd->name, r->line,
+                        weight);
     return rc ? enc_errf(err, rc, "%s:%zu: %s", rd->name, r->line,
                          rc == ENC_ENOMEM ? "out of memory" : "too many distinct ids")
               : 0;
@@ -539,7 +541,7 @@ static int read_records(struct ia_reading *rd, char *buf, size_t len, struct ia_
         rc = record_values(rd, &r, first, &rating, &weight, err);
         first = 0;
         if (rc == 1) {
-            rc = 0;   /* a header: kept for the report, fields joined by ", " */
+            rc = 0; /* a header: kept for the report, fields joined by ", " */
             out->header = 1;
             size_t at = 0;
             for (size_t k = 0; k < r.n && at + 4 < sizeof out->header_text; k++)
@@ -568,7 +570,7 @@ int ia_parse(const char *name, const char *data, size_t len, const struct ia_opt
     memset(out, 0, sizeof *out);
     struct ia_options defaults = {IA_FORMAT_AUTO, -INFINITY, IA_HEADER_AUTO};
     struct ia_reading rd = {.name = name, .opt = opt ? opt : &defaults};
-    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) {   /* a UTF-8 byte order mark */
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) { /* a UTF-8 byte order mark */
         data += 3;
         len -= 3;
     }
@@ -584,7 +586,8 @@ int ia_parse(const char *name, const char *data, size_t len, const struct ia_opt
         if (rd.fmt == IA_FORMAT_AUTO)
             return enc_errf(err, ENC_EFORMAT,
                             "%s:1: cannot detect the format (no TAB or comma in the first "
-                            "line); use --format udata|ratings-csv|csv|tsv", name);
+                            "line); use --format udata|ratings-csv|csv|tsv",
+                            name);
     }
     out->format = rd.fmt;
     /* A private copy to cut fields in (with the spare byte csv.h needs). */
@@ -624,8 +627,7 @@ int ia_read(const char *path, const struct ia_options *opt, struct ia_matrix *ou
 }
 
 int ia_transpose(size_t rows, size_t cols, const int64_t *indptr, const int32_t *indices,
-                 const float *weights, int64_t **t_indptr, int32_t **t_indices,
-                 float **t_weights)
+                 const float *weights, int64_t **t_indptr, int32_t **t_indices, float **t_weights)
 {
     size_t nnz = (size_t)indptr[rows];
     int64_t *tp = calloc(cols + 1, sizeof *tp);
@@ -670,8 +672,7 @@ static char **copy_strs(char *const *s, size_t n)
     return strv_dup((const char *const *)s, n, NULL);
 }
 
-int ia_fill_mf_data(const struct ia_matrix *m, const struct ia_items *items,
-                    struct mf_data *d)
+int ia_fill_mf_data(const struct ia_matrix *m, const struct ia_items *items, struct mf_data *d)
 {
     d->n_users = m->n_users;
     d->n_items = m->n_items;

@@ -78,8 +78,8 @@ enum ia_items_format {
     IA_ITEMS_AUTO = 0,
     IA_ITEMS_UITEM,
     IA_ITEMS_MOVIES_CSV,
-    IA_ITEMS_CSV,               /* generic delimited (comma) with named or numbered columns */
-    IA_ITEMS_TSV,               /* the same, TAB-separated */
+    IA_ITEMS_CSV, /* generic delimited (comma) with named or numbered columns */
+    IA_ITEMS_TSV, /* the same, TAB-separated */
 };
 
 enum ia_header { IA_HEADER_AUTO = 0, IA_HEADER_YES, IA_HEADER_NO };
@@ -92,27 +92,27 @@ const char *ia_format_name(enum ia_format f);
 int ia_items_format_parse(const char *name, enum ia_items_format *out);
 
 struct ia_options {
-    enum ia_format format;      /* IA_FORMAT_AUTO: detect */
-    double min_rating;          /* keep records with rating/weight >= this */
-    enum ia_header header;      /* IA_HEADER_AUTO (0): detect */
+    enum ia_format format; /* IA_FORMAT_AUTO: detect */
+    double min_rating;     /* keep records with rating/weight >= this */
+    enum ia_header header; /* IA_HEADER_AUTO (0): detect */
 };
 
 /* A user x item matrix in CSR form. Rows are users in id order, column
  * indexes ascend within a row. Everything is owned (ia_matrix_clear). */
 struct ia_matrix {
     size_t n_users, n_items, nnz;
-    char **user_ids;            /* n_users NUL-terminated UTF-8 strings */
-    char **item_ids;            /* n_items */
-    int64_t *indptr;            /* n_users + 1 */
-    int32_t *indices;           /* nnz item rows */
-    float *weights;             /* nnz summed weights (> 0) */
-    enum ia_format format;      /* the format actually read */
-    size_t n_records;           /* records kept */
-    size_t n_dropped;           /* records below min_rating (or weight 0) */
-    int header;                 /* 1: the first line was a header (skipped) */
-    char header_text[128];      /* its text (cut), for the report */
-    int has_weights;            /* a generic file with a weight column */
-    char sha256[65];            /* hex SHA-256 of the file's bytes */
+    char **user_ids;       /* n_users NUL-terminated UTF-8 strings */
+    char **item_ids;       /* n_items */
+    int64_t *indptr;       /* n_users + 1 */
+    int32_t *indices;      /* nnz item rows */
+    float *weights;        /* nnz summed weights (> 0) */
+    enum ia_format format; /* the format actually read */
+    size_t n_records;      /* records kept */
+    size_t n_dropped;      /* records below min_rating (or weight 0) */
+    int header;            /* 1: the first line was a header (skipped) */
+    char header_text[128]; /* its text (cut), for the report */
+    int has_weights;       /* a generic file with a weight column */
+    char sha256[65];       /* hex SHA-256 of the file's bytes */
 };
 
 /* Read `path` into *out (zeroed first). Returns 0, ENC_EIO (cannot read),
@@ -132,25 +132,24 @@ void ia_matrix_clear(struct ia_matrix *m);
  * malloc'd (caller frees), column indexes ascending within each new row.
  * Returns 0 or ENC_ENOMEM. */
 int ia_transpose(size_t rows, size_t cols, const int64_t *indptr, const int32_t *indices,
-                 const float *weights, int64_t **t_indptr, int32_t **t_indices,
-                 float **t_weights);
+                 const float *weights, int64_t **t_indptr, int32_t **t_indices, float **t_weights);
 
 /* Titles and tags for the items of a matrix, in its item order. */
 struct ia_items {
-    size_t n_items;             /* == the matrix's n_items */
-    char **titles;              /* n_items strings ("" when the file lacks the item) */
+    size_t n_items; /* == the matrix's n_items */
+    char **titles;  /* n_items strings ("" when the file lacks the item) */
     size_t n_tags;
-    char **tag_names;           /* the tag vocabulary */
-    int64_t *tag_offsets;       /* n_items + 1 */
-    int32_t *tag_ids;           /* tag_offsets[n_items] tag indexes, ascending per item */
-    size_t n_matched;           /* items of the matrix found in the file */
-    size_t n_records;           /* item lines read */
+    char **tag_names;     /* the tag vocabulary */
+    int64_t *tag_offsets; /* n_items + 1 */
+    int32_t *tag_ids;     /* tag_offsets[n_items] tag indexes, ascending per item */
+    size_t n_matched;     /* items of the matrix found in the file */
+    size_t n_records;     /* item lines read */
     /* how the file was read (ia_items_describe) */
     enum ia_items_format format;
-    int latin1;                 /* not UTF-8: decoded as latin-1 */
-    int header;                 /* the first line named the columns */
-    int id_col, title_col, tags_col;   /* 1-based (csv / tsv); tags 0: none */
-    char col_names[3][32];      /* their header names ("" without a header) */
+    int latin1;                      /* not UTF-8: decoded as latin-1 */
+    int header;                      /* the first line named the columns */
+    int id_col, title_col, tags_col; /* 1-based (csv / tsv); tags 0: none */
+    char col_names[3][32];           /* their header names ("" without a header) */
 };
 
 /* How to read an item file: a format (AUTO: detect) and, for csv / tsv,
@@ -169,8 +168,8 @@ struct ia_items_spec {
 int ia_read_items_spec(const char *path, const struct ia_items_spec *spec, char *const *item_ids,
                        size_t n_items, struct ia_items *out, enc_err *err);
 /* The same with only a format. */
-int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_ids,
-                  size_t n_items, struct ia_items *out, enc_err *err);
+int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_ids, size_t n_items,
+                  struct ia_items *out, enc_err *err);
 void ia_items_clear(struct ia_items *it);
 
 /* One line on how an item file was read, e.g. "tsv with a header, latin-1
@@ -184,8 +183,7 @@ const char *ia_items_format_name(enum ia_items_format f);
  * (number of users per item) and, when `items` is not NULL, titles and tags
  * into `d` (whose other members are left alone). On failure the members set
  * so far stay in `d` for mf_data_clear. Returns 0 or ENC_ENOMEM. */
-int ia_fill_mf_data(const struct ia_matrix *m, const struct ia_items *items,
-                    struct mf_data *d);
+int ia_fill_mf_data(const struct ia_matrix *m, const struct ia_items *items, struct mf_data *d);
 
 /* Compare two ids in row order (digits-only ids numerically first). */
 int ia_id_cmp(const char *a, const char *b);

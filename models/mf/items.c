@@ -5,10 +5,10 @@
  * (movies.csv, an artists.tsv) or numbered; see interactions.h.
  *
  * ia_read_items_spec reads the file whole (converting latin-1 to UTF-8 when
- * it is not UTF-8), decides the format and columns (pick_columns), then hands each record to its format's line reader
- * (uitem_line, columns_line). Both end in item_add, which finds the item
- * among the matrix's sorted ids and records its title and tag ids;
- * finish_items turns the (item, tag) pairs into CSR in item order.
+ * it is not UTF-8), decides the format and columns (pick_columns), then hands each record to its
+ * format's line reader (uitem_line, columns_line). Both end in item_add, which finds the item among
+ * the matrix's sorted ids and records its title and tag ids; finish_items turns the (item, tag)
+ * pairs into CSR in item order.
  */
 #include "mf/interactions.h"
 
@@ -22,12 +22,12 @@
 #include "core/strv.h"
 #include "core/utf8.h"
 
-#define MAX_TAGS 64   /* tags kept per item; u.item files with more genres are refused */
+#define MAX_TAGS 64 /* tags kept per item; u.item files with more genres are refused */
 
 static const char *const std_genres[] = {
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-    "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    "unknown",     "Action", "Adventure", "Animation", "Children's", "Comedy",  "Crime",
+    "Documentary", "Drama",  "Fantasy",   "Film-Noir", "Horror",     "Musical", "Mystery",
+    "Romance",     "Sci-Fi", "Thriller",  "War",       "Western",
 };
 
 static const char *const items_format_names[] = {"auto", "uitem", "movies-csv", "csv", "tsv"};
@@ -45,7 +45,8 @@ int ia_items_format_parse(const char *name, enum ia_items_format *out)
 const char *ia_items_format_name(enum ia_items_format f)
 {
     return (size_t)f < sizeof items_format_names / sizeof *items_format_names
-               ? items_format_names[f] : "?";
+               ? items_format_names[f]
+               : "?";
 }
 
 void ia_items_clear(struct ia_items *it)
@@ -62,16 +63,16 @@ void ia_items_clear(struct ia_items *it)
 /* One item file being read into `out`. */
 struct items_reading {
     const char *path;
-    char *const *ids;           /* the matrix's item ids, ascending (ia_id_cmp) */
+    char *const *ids; /* the matrix's item ids, ascending (ia_id_cmp) */
     size_t n_items;
     struct ia_items *out;
-    unsigned char *have;        /* items already seen in the file */
-    char **genres;              /* uitem: the genre names */
+    unsigned char *have; /* items already seen in the file */
+    char **genres;       /* uitem: the genre names */
     size_t n_genres;
-    int id_col, title_col, tags_col;   /* csv / tsv: 0-based columns, tags -1: none */
-    size_t need;                /* fields a line must have (the highest column + 1) */
-    strmap tags;                /* csv / tsv: the tag vocabulary, first-seen order */
-    int32_t *pairs;             /* (item row, tag id) pairs, grouped by item */
+    int id_col, title_col, tags_col; /* csv / tsv: 0-based columns, tags -1: none */
+    size_t need;                     /* fields a line must have (the highest column + 1) */
+    strmap tags;                     /* csv / tsv: the tag vocabulary, first-seen order */
+    int32_t *pairs;                  /* (item row, tag id) pairs, grouped by item */
     size_t npairs, pcap;
 };
 
@@ -145,8 +146,7 @@ static int uitem_genres(struct items_reading *ir, enc_err *err)
         ir->n_genres = n;
     }
     if (ir->n_genres + 5 > MAX_TAGS)
-        return enc_errf(err, ENC_EUNSUPPORTED, "%s: too many genres (%zu)", ir->path,
-                        ir->n_genres);
+        return enc_errf(err, ENC_EUNSUPPORTED, "%s: too many genres (%zu)", ir->path, ir->n_genres);
     return 0;
 }
 
@@ -160,8 +160,8 @@ static int int32_cmp(const void *a, const void *b)
 
 /* The matrix row of the item `id` on `line` into *row: -1 when the matrix
  * does not have it (the line is skipped), an error when it came before. */
-static int item_row(struct items_reading *ir, const struct csv_field *id, size_t line,
-                    int64_t *row, enc_err *err)
+static int item_row(struct items_reading *ir, const struct csv_field *id, size_t line, int64_t *row,
+                    enc_err *err)
 {
     if (id->len == 0)
         return enc_errf(err, ENC_EFORMAT, "%s:%zu: empty item id", ir->path, line);
@@ -217,8 +217,8 @@ static int uitem_line(struct items_reading *ir, const struct csv_reader *r, enc_
         const struct csv_field *fl = &f[5 + g];
         if (fl->len != 1 || (fl->s[0] != '0' && fl->s[0] != '1'))
             return enc_errf(err, ENC_EFORMAT,
-                            "%s:%zu: genre flag %zu ('%s') is '%.20s', expected 0 or 1",
-                            ir->path, r->line, g + 1, ir->genres[g], fl->s);
+                            "%s:%zu: genre flag %zu ('%s') is '%.20s', expected 0 or 1", ir->path,
+                            r->line, g + 1, ir->genres[g], fl->s);
         if (fl->s[0] == '1')
             tl[ntl++] = (int32_t)g;
     }
@@ -229,8 +229,8 @@ static int uitem_line(struct items_reading *ir, const struct csv_reader *r, enc_
 /* The tag ids of one tags field: names separated by '|', or by ',' when
  * there is no '|'; spaces around a name dropped; "(no genres listed)" (as
  * movies.csv writes it) means none. Sorted ascending into tl. */
-static int split_tags(struct items_reading *ir, const struct csv_field *f, int32_t *tl,
-                      size_t *ntl, enc_err *err)
+static int split_tags(struct items_reading *ir, const struct csv_field *f, int32_t *tl, size_t *ntl,
+                      enc_err *err)
 {
     *ntl = 0;
     if (f->len == 0 || strcmp(f->s, "(no genres listed)") == 0)
@@ -263,12 +263,13 @@ static int columns_line(struct items_reading *ir, const struct csv_reader *r, en
     if (r->n < ir->need)
         return enc_errf(err, ENC_EFORMAT,
                         "%s:%zu: expected at least %zu fields (id in column %d, title in "
-                        "column %d%s), found %zu", ir->path, r->line, ir->need, ir->id_col + 1,
-                        ir->title_col + 1, ir->tags_col >= 0 ? ", tags" : "", r->n);
+                        "column %d%s), found %zu",
+                        ir->path, r->line, ir->need, ir->id_col + 1, ir->title_col + 1,
+                        ir->tags_col >= 0 ? ", tags" : "", r->n);
     int64_t row;
     int rc = item_row(ir, &f[ir->id_col], r->line, &row, err);
     if (rc || row < 0)
-        return rc;   /* only the matrix's items add to the tag vocabulary */
+        return rc; /* only the matrix's items add to the tag vocabulary */
     int32_t tl[MAX_TAGS];
     size_t ntl = 0;
     if (ir->tags_col >= 0 && (rc = split_tags(ir, &f[ir->tags_col], tl, &ntl, err)))
@@ -319,16 +320,16 @@ static int finish_items(struct items_reading *ir, enum ia_items_format fmt, enc_
 
 /* Header names of the three columns (compared ignoring case; '_', '-' and
  * ' ' are ignored too, so "item_id", "Item ID" and "itemId" are one name). */
-static const char *const id_names[] = {
-    "id", "item", "itemid", "movieid", "movie", "artistid", "trackid", "songid", "bookid",
-    "productid", "product", "sku", "asin", "isbn", "contentid", "videoid", "showid", "key",
-    NULL};
-static const char *const title_names[] = {
-    "title", "name", "itemname", "itemtitle", "movietitle", "artistname", "artist", "trackname",
-    "track", "songname", "song", "booktitle", "productname", "label", "description", NULL};
-static const char *const tags_names[] = {
-    "tags", "tag", "genres", "genre", "categories", "category", "labels", "keywords",
-    "tagnames", NULL};
+static const char *const id_names[] = {"id",       "item",    "itemid", "movieid", "movie",
+                                       "artistid", "trackid", "songid", "bookid",  "productid",
+                                       "product",  "sku",     "asin",   "isbn",    "contentid",
+                                       "videoid",  "showid",  "key",    NULL};
+static const char *const title_names[] = {"title",       "name",       "itemname",    "itemtitle",
+                                          "movietitle",  "artistname", "artist",      "trackname",
+                                          "track",       "songname",   "song",        "booktitle",
+                                          "productname", "label",      "description", NULL};
+static const char *const tags_names[] = {"tags",     "tag",    "genres",   "genre",    "categories",
+                                         "category", "labels", "keywords", "tagnames", NULL};
 
 /* Is field f one of `names` (see above)? */
 static int named(const char *s, size_t n, const char *const *names)
@@ -394,9 +395,8 @@ static const char *sep_name(char sep)
 
 /* Decide the format (AUTO) and the columns (csv / tsv) of buf; fills ir's
  * columns, *sep, *fmt and *header, or explains what was tried. */
-static int pick_columns(struct items_reading *ir, const struct ia_items_spec *spec,
-                        const char *buf, size_t len, enum ia_items_format *fmt, char *sep,
-                        int *header, enc_err *err)
+static int pick_columns(struct items_reading *ir, const struct ia_items_spec *spec, const char *buf,
+                        size_t len, enum ia_items_format *fmt, char *sep, int *header, enc_err *err)
 {
     struct csv_sniff sn;
     csv_sniff(buf, len, &sn);
@@ -409,8 +409,7 @@ static int pick_columns(struct items_reading *ir, const struct ia_items_spec *sp
         first_line_read(&fc, buf, len, sn.sep ? sn.sep : ',');
         int id, title, tags;
         int named_cols = fc.ok && header_columns(&fc.r, &id, &title, &tags) == 0;
-        if (bars && !named_cols && csv_is_integer(fl.r.f[0].s, fl.r.f[0].len) &&
-            !spec->id_col) {
+        if (bars && !named_cols && csv_is_integer(fl.r.f[0].s, fl.r.f[0].len) && !spec->id_col) {
             *fmt = IA_ITEMS_UITEM;
         } else if (sn.sep == '\t' || sn.sep == ',' || sn.sep == ';') {
             *fmt = sn.sep == '\t' ? IA_ITEMS_TSV : IA_ITEMS_CSV;
@@ -429,8 +428,8 @@ static int pick_columns(struct items_reading *ir, const struct ia_items_spec *sp
                                 "%s-separated columns with a header naming an id column (id, "
                                 "item, itemId, movieId, ...) and a title column (title, name, "
                                 "...), but line 1 is %s; name the columns with --items-format "
-                                "%s --item-id-col N --title-col N [--tags-col N]", ir->path,
-                                sep_name(sn.sep), what, sn.sep == '\t' ? "tsv" : "csv");
+                                "%s --item-id-col N --title-col N [--tags-col N]",
+                                ir->path, sep_name(sn.sep), what, sn.sep == '\t' ? "tsv" : "csv");
             }
         } else {
             csv_free(&fl.r);
@@ -440,7 +439,8 @@ static int pick_columns(struct items_reading *ir, const struct ia_items_spec *sp
                             "u.item: '|'-separated, an integer id, 5 + genre fields) and TAB-, "
                             "comma- or semicolon-separated columns, but no separator gives the "
                             "same field count on the first lines; use --items-format "
-                            "uitem|movies-csv|csv|tsv", ir->path);
+                            "uitem|movies-csv|csv|tsv",
+                            ir->path);
         }
         csv_free(&fl.r);
         csv_free(&fc.r);
@@ -449,7 +449,7 @@ static int pick_columns(struct items_reading *ir, const struct ia_items_spec *sp
     }
     if (*fmt == IA_ITEMS_UITEM)
         return 0;
-    if (*fmt == IA_ITEMS_MOVIES_CSV) {   /* movieId,title,genres */
+    if (*fmt == IA_ITEMS_MOVIES_CSV) { /* movieId,title,genres */
         *sep = ',';
         *header = 1;
         ir->id_col = 0;
@@ -483,7 +483,8 @@ static int pick_columns(struct items_reading *ir, const struct ia_items_spec *sp
         return enc_errf(err, ENC_EFORMAT,
                         "%s:1: no header naming an id column (id, item, itemId, movieId, ...) "
                         "and a title column (title, name, ...); give --item-id-col N and "
-                        "--title-col N", ir->path);
+                        "--title-col N",
+                        ir->path);
     }
     size_t n1 = fc.ok ? fc.r.n : 0;
     ir->id_col = id;
@@ -497,14 +498,16 @@ static int pick_columns(struct items_reading *ir, const struct ia_items_spec *sp
         return enc_errf(err, ENC_EINVAL, "%s: the id, title and tags columns must differ",
                         ir->path);
     if (n1 && ir->need > n1)
-        return enc_errf(err, ENC_EINVAL, "%s:1: column %zu asked for, but the line has %zu "
-                        "%s-separated fields", ir->path, ir->need, n1, sep_name(*sep));
+        return enc_errf(err, ENC_EINVAL,
+                        "%s:1: column %zu asked for, but the line has %zu "
+                        "%s-separated fields",
+                        ir->path, ir->need, n1, sep_name(*sep));
     return 0;
 }
 
 /* Every record of buf through its format's line reader. */
-static int read_item_lines(struct items_reading *ir, enum ia_items_format fmt, char sep,
-                           int header, char *buf, size_t len, enc_err *err)
+static int read_item_lines(struct items_reading *ir, enum ia_items_format fmt, char sep, int header,
+                           char *buf, size_t len, enc_err *err)
 {
     struct csv_reader r;
     if (fmt == IA_ITEMS_UITEM)
@@ -513,7 +516,7 @@ static int read_item_lines(struct items_reading *ir, enum ia_items_format fmt, c
         csv_init(&r, buf, len, sep, CSV_QUOTES | CSV_SKIP_BLANK);
     int rc = 0, got = 0, first = 1;
     while (rc == 0 && (got = csv_next(&r)) == 1) {
-        if (first && header) {   /* keep the header's names for the report */
+        if (first && header) { /* keep the header's names for the report */
             int cols[3] = {ir->id_col, ir->title_col, ir->tags_col};
             for (int c = 0; c < 3; c++)
                 if (cols[c] >= 0 && (size_t)cols[c] < r.n)
@@ -565,8 +568,8 @@ int ia_read_items_spec(const char *path, const struct ia_items_spec *spec, char 
     int rc = enc_read_file(path, &buf, &len, err);
     if (rc)
         return rc;
-    struct items_reading ir = {.path = path, .ids = item_ids, .n_items = n_items, .out = out,
-                               .tags_col = -1};
+    struct items_reading ir = {
+        .path = path, .ids = item_ids, .n_items = n_items, .out = out, .tags_col = -1};
     enum ia_items_format fmt = spec->format;
     char sep = 0;
     int header = 0;
@@ -604,8 +607,8 @@ int ia_read_items_spec(const char *path, const struct ia_items_spec *spec, char 
     return rc;
 }
 
-int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_ids,
-                  size_t n_items, struct ia_items *out, enc_err *err)
+int ia_read_items(const char *path, enum ia_items_format fmt, char *const *item_ids, size_t n_items,
+                  struct ia_items *out, enc_err *err)
 {
     struct ia_items_spec spec = {fmt, 0, 0, 0};
     return ia_read_items_spec(path, &spec, item_ids, n_items, out, err);

@@ -12,12 +12,12 @@
 
 struct list_eval {
     size_t n_items, F;
-    float *pop;                 /* training users per item */
-    int64_t *col_off;           /* the training matrix by item: users, ascending */
+    float *pop;       /* training users per item */
+    int64_t *col_off; /* the training matrix by item: users, ascending */
     int32_t *col_users;
-    float *unit;                /* n_items x F, unit length (or zero), or NULL */
-    unsigned char *head;        /* 1: among the ceil(0.2 n) most popular */
-    uint64_t *exposure;         /* lists each item appears in */
+    float *unit;         /* n_items x F, unit length (or zero), or NULL */
+    unsigned char *head; /* 1: among the ceil(0.2 n) most popular */
+    uint64_t *exposure;  /* lists each item appears in */
     double sum_ild, sum_ild_f, sum_arp, sum_tail;
     size_t lists, ild_lists;
 };
@@ -73,8 +73,8 @@ int list_eval_new(const struct ia_matrix *train, const float *vectors, size_t fa
         for (size_t f = 0; f < factors; f++)
             e->unit[i * factors + f] = norm > 0 ? (float)(v[f] / norm) : 0.0f;
     }
-    qsort(rank, n_items, sizeof *rank, by_pop);   /* a total order: stable enough */
-    size_t n_head = (n_items * 2 + 9) / 10;        /* ceil(0.2 n) */
+    qsort(rank, n_items, sizeof *rank, by_pop); /* a total order: stable enough */
+    size_t n_head = (n_items * 2 + 9) / 10;     /* ceil(0.2 n) */
     for (size_t i = 0; i < n_head && i < n_items; i++)
         e->head[rank[i].row] = 1;
     free(rank);
@@ -139,7 +139,8 @@ int list_eval_add(struct list_eval *e, const int32_t *items, size_t n, enc_err *
                 dist += 1.0 - column_cosine(e, items[i], items[j]);
                 if (!e->unit)
                     continue;
-                const float *a = e->unit + (size_t)items[i] * F, *b = e->unit + (size_t)items[j] * F;
+                const float *a = e->unit + (size_t)items[i] * F,
+                            *b = e->unit + (size_t)items[j] * F;
                 double c = 0;
                 for (size_t f = 0; f < F; f++)
                     c += (double)a[f] * b[f];

@@ -48,7 +48,7 @@ struct list_eval;
 struct ia_matrix;
 int list_eval_new(const struct ia_matrix *train, const float *vectors, size_t factors,
                   struct list_eval **out);
-void list_eval_free(struct list_eval *e);   /* NULL ok */
+void list_eval_free(struct list_eval *e); /* NULL ok */
 
 /* Add one list (rows, best first). 0 or ENC_EINVAL (a row out of range). */
 int list_eval_add(struct list_eval *e, const int32_t *items, size_t n, enc_err *err);

@@ -57,10 +57,12 @@ int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const c
     rc = rc ? rc : st_writer_meta(w, "alpha", num);
     rc = rc ? rc : st_writer_add(w, "user_factors", ST_F32, 2, uf, d->user_factors);
     rc = rc ? rc : st_writer_add(w, "item_factors", ST_F32, 2, vf, d->item_factors);
-    rc = rc ? rc : st_writer_add_strings(w, "user_ids", (const char *const *)d->user_ids, NULL,
-                                         d->n_users);
-    rc = rc ? rc : st_writer_add_strings(w, "item_ids", (const char *const *)d->item_ids, NULL,
-                                         d->n_items);
+    rc = rc ? rc
+            : st_writer_add_strings(w, "user_ids", (const char *const *)d->user_ids, NULL,
+                                    d->n_users);
+    rc = rc ? rc
+            : st_writer_add_strings(w, "item_ids", (const char *const *)d->item_ids, NULL,
+                                    d->n_items);
     /* Optional members are written empty so every file has the same tensors. */
     int64_t *zoff = NULL;
     float *zpop = NULL;
@@ -78,19 +80,23 @@ int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const c
         for (size_t i = 0; i < d->n_items; i++)
             empty[i] = "";
     }
-    rc = rc ? rc : st_writer_add(w, "seen.offsets", ST_I64, 1, so, d->seen_offsets ? d->seen_offsets : zoff);
+    rc = rc ? rc
+            : st_writer_add(w, "seen.offsets", ST_I64, 1, so,
+                            d->seen_offsets ? d->seen_offsets : zoff);
     rc = rc ? rc : st_writer_add(w, "seen.items", ST_I32, 1, si, d->seen_items);
-    rc = rc ? rc : st_writer_add(w, "item_popularity", ST_F32, 1, ni,
-                                 d->item_popularity ? d->item_popularity : zpop);
-    rc = rc ? rc : st_writer_add_strings(w, "titles",
-                                         d->titles ? (const char *const *)d->titles : empty, NULL,
-                                         d->n_items);
-    rc = rc ? rc : st_writer_add_strings(w, "tags", (const char *const *)d->tag_names, NULL,
-                                         d->n_tags);
+    rc = rc ? rc
+            : st_writer_add(w, "item_popularity", ST_F32, 1, ni,
+                            d->item_popularity ? d->item_popularity : zpop);
+    rc = rc ? rc
+            : st_writer_add_strings(w, "titles", d->titles ? (const char *const *)d->titles : empty,
+                                    NULL, d->n_items);
+    rc = rc ? rc
+            : st_writer_add_strings(w, "tags", (const char *const *)d->tag_names, NULL, d->n_tags);
     int64_t tnnz = d->item_tag_offsets ? d->item_tag_offsets[d->n_items] : 0;
     int64_t ti[1] = {tnnz};
-    rc = rc ? rc : st_writer_add(w, "item_tags.offsets", ST_I64, 1, io,
-                                 d->item_tag_offsets ? d->item_tag_offsets : zoff);
+    rc = rc ? rc
+            : st_writer_add(w, "item_tags.offsets", ST_I64, 1, io,
+                            d->item_tag_offsets ? d->item_tag_offsets : zoff);
     rc = rc ? rc : st_writer_add(w, "item_tags.ids", ST_I32, 1, ti, d->item_tag_ids);
     if (d->index)
         rc = rc ? rc : index_save(d->index, w);
@@ -100,8 +106,7 @@ int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const c
     return rc;
 }
 
-static int mf_write_op(const void *data, st_writer *w, const json_t *hyper,
-                       const char *fingerprint)
+static int mf_write_op(const void *data, st_writer *w, const json_t *hyper, const char *fingerprint)
 {
     return mf_write(data, w, hyper, fingerprint);
 }
@@ -184,10 +189,14 @@ enum score_mode { SCORE_F32, SCORE_F16, SCORE_I8 };
 static enum score_mode score_mode_of(enum model_precision p)
 {
     switch (p) {
-    case MODEL_PRECISION_I8: return SCORE_I8;
-    case MODEL_PRECISION_F32: return SCORE_F32;
-    case MODEL_PRECISION_F16: return SCORE_F16;
-    case MODEL_PRECISION_AUTO: break;
+    case MODEL_PRECISION_I8:
+        return SCORE_I8;
+    case MODEL_PRECISION_F32:
+        return SCORE_F32;
+    case MODEL_PRECISION_F16:
+        return SCORE_F16;
+    case MODEL_PRECISION_AUTO:
+        break;
     }
     return quant_fast() ? SCORE_I8 : SCORE_F32;
 }
@@ -213,11 +222,12 @@ static int load_factors(const st_file *f, struct mf_model *m, enc_err *err)
     m->n_items = (size_t)tv->shape[0];
     m->f = (size_t)tu->shape[1];
     if (m->f == 0 || m->f > 4096 || (size_t)tv->shape[1] != m->f)
-        return enc_errf(err, ENC_EFORMAT, "factor dims %lld (users) and %lld (items) must match, 1..4096",
+        return enc_errf(err, ENC_EFORMAT,
+                        "factor dims %lld (users) and %lld (items) must match, 1..4096",
                         (long long)tu->shape[1], (long long)tv->shape[1]);
     if (m->n_items == 0 || m->n_items >= INT32_MAX || m->n_users >= INT32_MAX)
-        return enc_errf(err, ENC_EFORMAT, "item count %zu / user count %zu out of range", m->n_items,
-                        m->n_users);
+        return enc_errf(err, ENC_EFORMAT, "item count %zu / user count %zu out of range",
+                        m->n_items, m->n_users);
     m->U = tu->data;
     m->V = tv->data;
     if (!all_finite(m->U, tu->count) || !all_finite(m->V, tv->count))
@@ -241,7 +251,8 @@ static int load_tables(const st_file *f, struct mf_model *m, enc_err *err)
         return rc;
     m->seen_off = t->data;
     rc = st_expect(f, "seen.items", ST_I32, 1, any1, &tsi, err);
-    rc = rc ? rc : check_csr(m->seen_off, m->n_users, tsi->data, tsi->count, m->n_items, "seen", err);
+    rc = rc ? rc
+            : check_csr(m->seen_off, m->n_users, tsi->data, tsi->count, m->n_items, "seen", err);
     if (rc)
         return rc;
     m->seen_items = tsi->data;
@@ -290,9 +301,11 @@ static void load_meta(const st_file *f, struct mf_model *m)
     m->alpha = meta_double(f, "alpha", 1.0);
     const char *hp = st_meta(f, "hyperparameters");
     json_t *h = hp ? json_loads(hp, 0, NULL) : NULL;
-    json_t *je = json_object_get(h, "reg_exponent"), *jm = json_object_get(h, "mean_user_interactions");
+    json_t *je = json_object_get(h, "reg_exponent"),
+           *jm = json_object_get(h, "mean_user_interactions");
     if (json_is_number(je) && json_is_number(jm) && json_number_value(je) >= -2 &&
-        json_number_value(je) <= 2 && json_number_value(jm) > 0 && isfinite(json_number_value(jm))) {
+        json_number_value(je) <= 2 && json_number_value(jm) > 0 &&
+        isfinite(json_number_value(jm))) {
         m->reg_exponent = json_number_value(je);
         m->mean_user = json_number_value(jm);
     }
@@ -389,8 +402,7 @@ static int build_item_json(struct mf_model *m, enc_err *err)
 
 /* mf_ops.load: validate everything the file holds (pointing into the
  * mapping), then build the id maps and derived tables. */
-static int mf_load(const st_file *f, const struct model_load_opts *opts, void **state,
-                   enc_err *err)
+static int mf_load(const st_file *f, const struct model_load_opts *opts, void **state, enc_err *err)
 {
     struct mf_model *m = calloc(1, sizeof *m);
     if (!m)
@@ -402,9 +414,9 @@ static int mf_load(const st_file *f, const struct model_load_opts *opts, void **
     rc = rc ? rc : index_ids(&m->users, &m->user_ids, "user_ids", err);
     rc = rc ? rc : index_ids(&m->items, &m->item_ids, "item_ids", err);
     rc = rc ? rc : index_ids(&m->tagmap, &m->tags, "tags", err);
-    if (rc == 0) {   /* the item index, if the file has one (mf_ann.h) */
-        struct mf_ann_view av = {m->n_items, m->n_users, m->f, m->n_tags, m->V, m->seen_off,
-                                 m->seen_items, m->tag_off, m->tag_ids};
+    if (rc == 0) { /* the item index, if the file has one (mf_ann.h) */
+        struct mf_ann_view av = {m->n_items,  m->n_users,    m->f,       m->n_tags, m->V,
+                                 m->seen_off, m->seen_items, m->tag_off, m->tag_ids};
         rc = mf_ann_load(f, &av, &m->ann, err);
     }
     rc = rc ? rc : build_scoring(m, opts->precision, err);
@@ -435,24 +447,37 @@ static int mf_describe(const void *state, json_t *o)
     bad |= json_object_set_new(o, "items", json_integer((json_int_t)m->n_items));
     bad |= json_object_set_new(o, "factors", json_integer((json_int_t)m->f));
     bad |= json_object_set_new(o, "tags", json_integer((json_int_t)m->n_tags));
-    bad |= json_object_set_new(o, "interactions",
-                               json_integer((json_int_t)m->seen_off[m->n_users]));
-    bad |= json_object_set_new(o, "algorithm",
-                               json_string(m->algorithm ? m->algorithm : "unknown"));
+    bad |=
+        json_object_set_new(o, "interactions", json_integer((json_int_t)m->seen_off[m->n_users]));
+    bad |=
+        json_object_set_new(o, "algorithm", json_string(m->algorithm ? m->algorithm : "unknown"));
     bad |= json_object_set_new(o, "score_precision",
-                               json_string(m->Vh ? "f16" : m->Vq.q ? "i8" : "f32"));
+                               json_string(m->Vh     ? "f16"
+                                           : m->Vq.q ? "i8"
+                                                     : "f32"));
     bad |= mf_ann_describe(m->ann, o);
     return bad ? ENC_ENOMEM : 0;
 }
 
-
 /* ====================================================================== */
 /* queries                                                                */
 
-size_t mf_n_users(const struct mf_model *m) { return m->n_users; }
-size_t mf_n_items(const struct mf_model *m) { return m->n_items; }
-size_t mf_factors(const struct mf_model *m) { return m->f; }
-const struct index *mf_index(const struct mf_model *m) { return mf_ann_index(m->ann); }
+size_t mf_n_users(const struct mf_model *m)
+{
+    return m->n_users;
+}
+size_t mf_n_items(const struct mf_model *m)
+{
+    return m->n_items;
+}
+size_t mf_factors(const struct mf_model *m)
+{
+    return m->f;
+}
+const struct index *mf_index(const struct mf_model *m)
+{
+    return mf_ann_index(m->ann);
+}
 
 int64_t mf_user_index(const struct mf_model *m, const char *id, size_t len)
 {
@@ -546,7 +571,7 @@ static int solve_weighted(size_t F, const float *G, double reg, const float *con
             cw[i] = conf[i] - 1.0f;
         }
     }
-    float *t = cw ? cw + n : NULL;   /* n floats: Vg p, then scaled */
+    float *t = cw ? cw + n : NULL; /* n floats: Vg p, then scaled */
     /* r = (b - b0) - (A - A0) x0, from the entries that changed */
     memset(r, 0, F * sizeof *r);
     for (size_t i = 0; i < n; i++) {
@@ -556,20 +581,20 @@ static int solve_weighted(size_t F, const float *G, double reg, const float *con
         float coef = db - dc * cblas_sdot((int)F, v[i], 1, x0, 1);
         cblas_saxpy((int)F, coef, v[i], 1, r, 1);
     }
-    float *d = b;   /* the update, from 0 */
+    float *d = b; /* the update, from 0 */
     memset(d, 0, F * sizeof *d);
     memcpy(p, r, F * sizeof *p);
     float rs = cblas_sdot((int)F, r, 1, r, 1);
     for (int s = 0; s < steps && rs > 1e-20f; s++) {
         cblas_ssymv(CblasRowMajor, CblasUpper, (int)F, 1.0f, G, (int)F, p, 1, 0.0f, Ap, 1);
         cblas_saxpy((int)F, (float)reg, p, 1, Ap, 1);
-        if (n) {   /* Ap += Vg^T diag(c - 1) Vg p */
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)F, 1.0f, Vg, (int)F, p, 1,
-                        0.0f, t, 1);
+        if (n) { /* Ap += Vg^T diag(c - 1) Vg p */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)F, 1.0f, Vg, (int)F, p, 1, 0.0f,
+                        t, 1);
             for (size_t i = 0; i < n; i++)
                 t[i] *= cw[i];
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)F, 1.0f, Vg, (int)F, t, 1, 1.0f,
-                        Ap, 1);
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)n, (int)F, 1.0f, Vg, (int)F, t, 1, 1.0f, Ap,
+                        1);
         }
         float pAp = cblas_sdot((int)F, p, 1, Ap, 1);
         if (!(pAp > 0))
@@ -593,12 +618,11 @@ static int solve_weighted(size_t F, const float *G, double reg, const float *con
 }
 
 #define MF_LIVE_CG_STEPS 3
-#define MF_LIVE_MAX 4096   /* entries of one weighted fold-in */
+#define MF_LIVE_MAX 4096 /* entries of one weighted fold-in */
 
 static int op_fold_in_weighted(const void *s, const int32_t *items, const float *conf,
-                               const float *pref, const float *conf0, const float *pref0,
-                               size_t n, const float *x0, void *scratch, float *vec,
-                               enc_err *err)
+                               const float *pref, const float *conf0, const float *pref0, size_t n,
+                               const float *x0, void *scratch, float *vec, enc_err *err)
 {
     const struct mf_model *m = s;
     if (n > MF_LIVE_MAX)
@@ -615,7 +639,7 @@ static int op_fold_in_weighted(const void *s, const int32_t *items, const float 
         rows[i] = m->V + (size_t)items[i] * m->f;
     }
     double reg = m->reg;
-    if (m->reg_exponent != 0 && m->mean_user > 0)   /* as training regularised a row */
+    if (m->reg_exponent != 0 && m->mean_user > 0) /* as training regularised a row */
         reg *= pow((double)(n ? n : 1) / m->mean_user, m->reg_exponent);
     int rc = solve_weighted(m->f, m->yty, reg, rows, conf, pref, conf0, pref0, n, x0,
                             MF_LIVE_CG_STEPS, scratch, vec, err);
@@ -648,13 +672,12 @@ static int op_item_step(const void *s, const float *users, const float *conf, si
         }
         /* an item's row regularisation, as training scaled it: by its users
          * over the mean users per item */
-        double reg = m->reg, mean_item = m->n_items ? (double)m->seen_off[m->n_users] /
-                                                          (double)m->n_items
-                                                    : 0;
+        double reg = m->reg,
+               mean_item = m->n_items ? (double)m->seen_off[m->n_users] / (double)m->n_items : 0;
         if (m->reg_exponent != 0 && mean_item > 0)
             reg *= pow((double)(n ? n : 1) / mean_item, m->reg_exponent);
-        rc = solve_weighted(m->f, G, reg, rows, conf, pref, NULL, NULL, n, NULL, 0, scratch,
-                            vec, err);
+        rc = solve_weighted(m->f, G, reg, rows, conf, pref, NULL, NULL, n, NULL, 0, scratch, vec,
+                            err);
     }
     free(G);
     free(rows);
@@ -702,7 +725,7 @@ static int op_similar_vec(const void *s, const float *vec, const struct reco_que
     const struct mf_model *m = s;
     size_t F = m->f;
     float *scores = scratch, *width = (float *)scratch + half_padded(m->n_items);
-    float *u = width + half_padded(m->n_items);   /* the fold-in area: F floats are free */
+    float *u = width + half_padded(m->n_items); /* the fold-in area: F floats are free */
     float norm = cblas_snrm2((int)F, vec, 1);
     res->source = RECO_FROM_VECTOR;
     res->n = 0;
@@ -737,9 +760,18 @@ static double op_typical_weight(const void *s)
 /* ====================================================================== */
 /* the recommender operations (model.h's struct reco_ops)                */
 
-static size_t op_n_users(const void *s) { return mf_n_users(s); }
-static size_t op_n_items(const void *s) { return mf_n_items(s); }
-static size_t op_factors(const void *s) { return mf_factors(s); }
+static size_t op_n_users(const void *s)
+{
+    return mf_n_users(s);
+}
+static size_t op_n_items(const void *s)
+{
+    return mf_n_items(s);
+}
+static size_t op_factors(const void *s)
+{
+    return mf_factors(s);
+}
 static int64_t op_user_index(const void *s, const char *id, size_t len)
 {
     return mf_user_index(s, id, len);
@@ -776,7 +808,7 @@ static int op_recommend(const void *s, const struct reco_query *q, void *scratch
     const struct mf_model *m = s;
     res->has_index = m->ann != NULL;
     res->search = RECO_SEARCH_EXACT;
-    if (mf_ann_wanted(m->ann, q)) {   /* the item index when it can answer (mf_ann.h) */
+    if (mf_ann_wanted(m->ann, q)) { /* the item index when it can answer (mf_ann.h) */
         const float *u;
         float *work = (float *)scratch + 2 * half_padded(m->n_items);
         int rc = mf_user_vector(m, q, work, &u, &res->source, err);
@@ -800,7 +832,7 @@ static int op_fold_in(const void *s, const int32_t *items, size_t n, void *scrat
     for (size_t i = 0; i < n; i++)
         if (items[i] < 0 || (size_t)items[i] >= m->n_items)
             return enc_errf(err, ENC_EINVAL, "item row %d out of range", items[i]);
-    float *work = scratch;   /* F*F + F floats: the system, then x */
+    float *work = scratch; /* F*F + F floats: the system, then x */
     int rc = mf_fold_in(m, items, n, work, err);
     if (rc == 0)
         memcpy(vec, work + m->f * m->f, m->f * sizeof *vec);

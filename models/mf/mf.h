@@ -37,21 +37,21 @@ extern const struct model_ops mf_ops;
 
 struct mf_data {
     size_t n_users, n_items, factors;
-    float *user_factors;        /* n_users * factors, row-major */
-    float *item_factors;        /* n_items * factors */
-    char **user_ids;            /* n_users strings */
-    char **item_ids;            /* n_items strings */
-    int64_t *seen_offsets;      /* n_users + 1 */
-    int32_t *seen_items;        /* seen_offsets[n_users] */
-    float *item_popularity;     /* n_items */
-    char **titles;              /* n_items strings, or NULL */
-    char **tag_names;           /* n_tags strings */
+    float *user_factors;    /* n_users * factors, row-major */
+    float *item_factors;    /* n_items * factors */
+    char **user_ids;        /* n_users strings */
+    char **item_ids;        /* n_items strings */
+    int64_t *seen_offsets;  /* n_users + 1 */
+    int32_t *seen_items;    /* seen_offsets[n_users] */
+    float *item_popularity; /* n_items */
+    char **titles;          /* n_items strings, or NULL */
+    char **tag_names;       /* n_tags strings */
     size_t n_tags;
-    int64_t *item_tag_offsets;  /* n_items + 1, or NULL */
+    int64_t *item_tag_offsets; /* n_items + 1, or NULL */
     int32_t *item_tag_ids;
-    const char *algorithm;      /* static string: "als", "bpr", "import" */
+    const char *algorithm; /* static string: "als", "bpr", "import" */
     double regularization, alpha;
-    struct index_data *index;   /* an item index to store (index.h), or NULL */
+    struct index_data *index; /* an item index to store (index.h), or NULL */
 };
 
 struct index_data;
@@ -114,8 +114,7 @@ int mf_similar(const struct mf_model *m, int32_t item, const struct reco_query *
 
 /* Fold a history into a user vector (ALS's least-squares step with the model's
  * regularization and alpha, as implicit's recalculate_user): out[factors]. */
-int mf_fold_in(const struct mf_model *m, const int32_t *items, size_t n, float *out,
-               enc_err *err);
+int mf_fold_in(const struct mf_model *m, const int32_t *items, size_t n, float *out, enc_err *err);
 
 /* ---- top-k selection, shared with evaluation -------------------------- */
 

@@ -16,8 +16,8 @@
 struct mf_ann {
     struct mf_ann_view v;
     struct index *ix;
-    int64_t *tag_count;            /* items carrying each tag, for the estimate */
-    size_t words;                  /* 64-bit words in an n-bit bitset */
+    int64_t *tag_count; /* items carrying each tag, for the estimate */
+    size_t words;       /* 64-bit words in an n-bit bitset */
 };
 
 int mf_ann_load(const st_file *f, const struct mf_ann_view *v, struct mf_ann **out, enc_err *err)
@@ -35,7 +35,7 @@ int mf_ann_load(const st_file *f, const struct mf_ann_view *v, struct mf_ann **o
         index_free(ix);
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }
-    for (int64_t p = 0; p < v->tag_off[v->n_items]; p++)   /* ids validated by the loader */
+    for (int64_t p = 0; p < v->tag_off[v->n_items]; p++) /* ids validated by the loader */
         tc[v->tag_ids[p]]++;
     a->v = *v;
     a->ix = ix;
@@ -68,10 +68,11 @@ int mf_ann_describe(const struct mf_ann *a, json_t *o)
 {
     if (!a)
         return 0;
-    return json_object_set_new(o, "index", json_pack("{s:s, s:I, s:I, s:I}", "type", "hnsw", "m",
-                                                     (json_int_t)index_m(a->ix), "ef_construction",
-                                                     (json_int_t)index_ef_construction(a->ix),
-                                                     "bytes", (json_int_t)index_bytes(a->ix)));
+    return json_object_set_new(o, "index",
+                               json_pack("{s:s, s:I, s:I, s:I}", "type", "hnsw", "m",
+                                         (json_int_t)index_m(a->ix), "ef_construction",
+                                         (json_int_t)index_ef_construction(a->ix), "bytes",
+                                         (json_int_t)index_bytes(a->ix)));
 }
 
 size_t mf_ann_scratch_bytes(const struct mf_ann *a)
@@ -158,14 +159,14 @@ static void deny_rows(uint64_t *b, const int32_t *rows, size_t n, size_t limit)
             set_bit(b, rows[i]);
 }
 
-int mf_ann_recommend(const struct mf_ann *a, const struct reco_query *q, const float *u,
-                     void *work, struct reco_result *res)
+int mf_ann_recommend(const struct mf_ann *a, const struct reco_query *q, const float *u, void *work,
+                     struct reco_result *res)
 {
     size_t n = a->v.n_items, k = q->k;
     res->search = RECO_SEARCH_FALLBACK;
     size_t est = estimate_eligible(a, q);
     if (est < k || est < n / MF_ANN_SELECTIVE)
-        return MF_ANN_EXACT;   /* too few eligible items for a walk to find */
+        return MF_ANN_EXACT; /* too few eligible items for a walk to find */
     uint64_t *deny = work, *allow = deny + a->words;
     memset(deny, 0, a->words * sizeof *deny);
     if (q->exclude_seen) {
@@ -175,7 +176,10 @@ int mf_ann_recommend(const struct mf_ann *a, const struct reco_query *q, const f
         deny_rows(deny, q->history, q->n_history, n);
     }
     deny_rows(deny, q->exclude, q->n_exclude, n);
-    struct filter f = {.v = &a->v, .deny = deny, .unavailable = q->unavailable, .tags = q->tags,
+    struct filter f = {.v = &a->v,
+                       .deny = deny,
+                       .unavailable = q->unavailable,
+                       .tags = q->tags,
                        .n_tags = q->n_tags};
     if (q->candidates) {
         memset(allow, 0, a->words * sizeof *allow);
@@ -184,13 +188,17 @@ int mf_ann_recommend(const struct mf_ann *a, const struct reco_query *q, const f
     }
     size_t ef = q->ef_search ? q->ef_search : MF_ANN_DEFAULT_EF;
     ef = ef < k ? k : ef > MF_ANN_MAX_EF ? MF_ANN_MAX_EF : ef;
-    struct index_query iq = {.u = u, .k = k, .ef = ef, .filter = eligible, .filter_ctx = &f,
+    struct index_query iq = {.u = u,
+                             .k = k,
+                             .ef = ef,
+                             .filter = eligible,
+                             .filter_ctx = &f,
                              .max_visits = index_default_visits(a->ix, ef)};
     void *iw = allow + a->words;
     if (index_search(a->ix, &iq, iw, index_work_bytes(a->ix, ef, iq.max_visits), res->hits,
                      &res->n) != 0) {
         res->n = 0;
-        return MF_ANN_EXACT;   /* short of k eligible items: the filter was too selective */
+        return MF_ANN_EXACT; /* short of k eligible items: the filter was too selective */
     }
     res->search = RECO_SEARCH_INDEX;
     return 0;

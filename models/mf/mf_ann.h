@@ -26,18 +26,18 @@
 #include "core/model.h"
 #include "core/st.h"
 
-#define MF_ANN_MAX_EF 1000        /* beam widths (and k) the index answers */
+#define MF_ANN_MAX_EF 1000 /* beam widths (and k) the index answers */
 #define MF_ANN_DEFAULT_EF 100
-#define MF_ANN_SELECTIVE 50       /* fewer than n / 50 eligible: exact */
-#define MF_ANN_EXACT 1            /* mf_ann_recommend: not answered, scan */
+#define MF_ANN_SELECTIVE 50 /* fewer than n / 50 eligible: exact */
+#define MF_ANN_EXACT 1      /* mf_ann_recommend: not answered, scan */
 
 /* What the predicate and the estimate read from the model (borrowed). */
 struct mf_ann_view {
     size_t n_items, n_users, factors, n_tags;
-    const float *V;                /* item factors, n_items x factors */
-    const int64_t *seen_off;       /* CSR of each user's training items */
+    const float *V;          /* item factors, n_items x factors */
+    const int64_t *seen_off; /* CSR of each user's training items */
     const int32_t *seen_items;
-    const int64_t *tag_off;        /* CSR of each item's tags */
+    const int64_t *tag_off; /* CSR of each item's tags */
     const int32_t *tag_ids;
 };
 
@@ -46,10 +46,10 @@ struct mf_ann;
 /* Load and validate the file's index (index_load) for the model `v`
  * describes. *out = NULL when the file has none. */
 int mf_ann_load(const st_file *f, const struct mf_ann_view *v, struct mf_ann **out, enc_err *err);
-void mf_ann_free(struct mf_ann *a);   /* NULL: no-op */
+void mf_ann_free(struct mf_ann *a); /* NULL: no-op */
 
-const struct index *mf_ann_index(const struct mf_ann *a);   /* NULL for a NULL a */
-size_t mf_ann_bytes(const struct mf_ann *a);                /* the mapped graph; 0 for NULL */
+const struct index *mf_ann_index(const struct mf_ann *a); /* NULL for a NULL a */
+size_t mf_ann_bytes(const struct mf_ann *a);              /* the mapped graph; 0 for NULL */
 /* "index": {"type": "hnsw", "m", "ef_construction", "bytes"} into o; NULL:
  * nothing. 0, or nonzero when out of memory. */
 int mf_ann_describe(const struct mf_ann *a, json_t *o);
@@ -65,7 +65,7 @@ int mf_ann_wanted(const struct mf_ann *a, const struct reco_query *q);
  * search = RECO_SEARCH_INDEX): 0. MF_ANN_EXACT when the exact scan must
  * answer instead (res->search = RECO_SEARCH_FALLBACK, nothing else set).
  * `work` holds mf_ann_scratch_bytes(a) bytes, 8-aligned. Thread-safe. */
-int mf_ann_recommend(const struct mf_ann *a, const struct reco_query *q, const float *u,
-                     void *work, struct reco_result *res);
+int mf_ann_recommend(const struct mf_ann *a, const struct reco_query *q, const float *u, void *work,
+                     struct reco_result *res);
 
 #endif

@@ -29,22 +29,22 @@ struct mf_model {
     const int64_t *tag_off;
     const int32_t *tag_ids;
     double reg, alpha;
-    double reg_exponent, mean_user;   /* ALS scales reg by (n / mean)^exponent per row */
-    struct conf_serving conf;   /* weight -> confidence as training did (confidence.h) */
-    float pop_scale;            /* popular fallback: 1 / users, so scores are shares in [0, 1] */
+    double reg_exponent, mean_user; /* ALS scales reg by (n / mean)^exponent per row */
+    struct conf_serving conf;       /* weight -> confidence as training did (confidence.h) */
+    float pop_scale; /* popular fallback: 1 / users, so scores are shares in [0, 1] */
     const char *algorithm;
     /* derived at load, owned */
     strmap users, items, tagmap;
-    float *Vn;               /* unit-length item factors, for cosine */
-    float *Vt, *Vnt;         /* V and Vn transposed (F x I): the column-major
-                              * gemv kernel streams them ~1.6x faster than
-                              * dot products over rows (bench/results) */
-    uint16_t *Vh, *Vnh;      /* V and Vn packed as binary16 (half.h), or NULL */
+    float *Vn;                  /* unit-length item factors, for cosine */
+    float *Vt, *Vnt;            /* V and Vn transposed (F x I): the column-major
+                                 * gemv kernel streams them ~1.6x faster than
+                                 * dot products over rows (bench/results) */
+    uint16_t *Vh, *Vnh;         /* V and Vn packed as binary16 (half.h), or NULL */
     struct quant_items Vq, Vnq; /* V and Vn packed as int8 (quant.h), or empty */
-    float *yty;              /* V^T V, f x f, for fold-in */
-    char *item_json;         /* pre-escaped "item":..,"title":.. fragments */
-    size_t *item_json_off;   /* n_items + 1 */
-    struct mf_ann *ann;      /* the item index and its filters (mf_ann.h), or NULL */
+    float *yty;                 /* V^T V, f x f, for fold-in */
+    char *item_json;            /* pre-escaped "item":..,"title":.. fragments */
+    size_t *item_json_off;      /* n_items + 1 */
+    struct mf_ann *ann;         /* the item index and its filters (mf_ann.h), or NULL */
 };
 
 /* The query's user vector (*u = NULL: none, popularity answers) and where
@@ -72,13 +72,11 @@ int mf_score_items(const struct mf_model *m, const struct reco_query *q, const f
 /* The exact f32 top k from screened bounds: only items whose upper bound
  * reaches the k-th best lower bound are re-scored. Returns the hit count. */
 size_t mf_top_screened(const struct mf_model *m, const float *V, const float *u, int fast,
-                       float *scores, float *width, float *cmax, size_t k,
-                       struct reco_hit *hits);
+                       float *scores, float *width, float *cmax, size_t k, struct reco_hit *hits);
 
 /* reco_ops.rerank (diversity.c): the chosen candidates into out[0..k). */
 size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t n,
-                 const struct reco_rerank *o, void *scratch, struct reco_hit *out,
-                 size_t *relaxed);
+                 const struct reco_rerank *o, void *scratch, struct reco_hit *out, size_t *relaxed);
 
 /* reco_ops.explain (explain.c); scratch: mf_scratch_floats(m) floats. */
 int mf_explain(const struct mf_model *m, const struct reco_basis *b, const int32_t *targets,

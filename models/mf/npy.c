@@ -225,7 +225,9 @@ static int npy_item(struct lit *p, struct mf_npy *o, char *descr, int have[3], e
     p->s = kpos;
     return enc_errf(err, ENC_EFORMAT, "npy header column %td: %s key '%s'", kpos - p->start + 1,
                     strcmp(key, "descr") && strcmp(key, "fortran_order") && strcmp(key, "shape")
-                        ? "unexpected" : "duplicate", key);
+                        ? "unexpected"
+                        : "duplicate",
+                    key);
 }
 
 /* The header dict: exactly descr (into descr[64]), fortran_order and shape. */
@@ -235,7 +237,7 @@ static int npy_dict(struct lit *p, struct mf_npy *o, char *descr, enc_err *err)
     if (p->s >= p->end || *p->s != '{')
         return lit_fail(p, err, "header must be a dict literal");
     p->s++;
-    int have[3] = {0, 0, 0}, rc;   /* descr, fortran_order, shape */
+    int have[3] = {0, 0, 0}, rc; /* descr, fortran_order, shape */
     for (;;) {
         lit_ws(p);
         if (p->s < p->end && *p->s == '}') {
@@ -260,7 +262,9 @@ static int npy_dict(struct lit *p, struct mf_npy *o, char *descr, enc_err *err)
         return lit_fail(p, err, "unexpected text after the dict");
     if (!have[0] || !have[1] || !have[2])
         return enc_errf(err, ENC_EFORMAT, "npy header: missing key '%s'",
-                        !have[0] ? "descr" : !have[1] ? "fortran_order" : "shape");
+                        !have[0]   ? "descr"
+                        : !have[1] ? "fortran_order"
+                                   : "shape");
     return 0;
 }
 

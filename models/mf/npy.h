@@ -28,16 +28,16 @@
 
 /* A validated .npy buffer; `data` is borrowed from the parsed buffer. */
 struct mf_npy {
-    int major, minor;              /* format version: 1.0, 2.0 or 3.0 */
-    char kind;                     /* 'f' float, 'i' int, 'u' uint, 'U' unicode, 'S' bytes */
-    size_t itemsize;               /* bytes per element ('U': 4 x chars) */
-    int big_endian;                /* '>' in descr */
+    int major, minor; /* format version: 1.0, 2.0 or 3.0 */
+    char kind;        /* 'f' float, 'i' int, 'u' uint, 'U' unicode, 'S' bytes */
+    size_t itemsize;  /* bytes per element ('U': 4 x chars) */
+    int big_endian;   /* '>' in descr */
     int fortran_order;
     int ndim;
     int64_t shape[MF_NPY_MAX_DIMS];
-    size_t count;                  /* product of shape */
+    size_t count; /* product of shape */
     const unsigned char *data;
-    size_t nbytes;                 /* == count * itemsize */
+    size_t nbytes; /* == count * itemsize */
 };
 
 /* True when buf starts with the .npy magic "\x93NUMPY". */

@@ -38,7 +38,7 @@
 #define QUANT_TARGET __attribute__((target("avx2,fma")))
 #endif
 
-#define QUANT_MAX_F 1024   /* int32 sums stay exact; per-call stack arrays stay small */
+#define QUANT_MAX_F 1024 /* int32 sums stay exact; per-call stack arrays stay small */
 
 _Static_assert(2 * (2 * QUANT_QI) * QUANT_QU <= 32767, "maddubs pairs must not saturate");
 _Static_assert(QUANT_QI <= 127 && QUANT_QU <= 127, "both sides must fit their bytes");
@@ -116,7 +116,7 @@ int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
         quant_free(out);
         return ENC_ENOMEM;
     }
-    memset(out->q, QUANT_QI, bytes);   /* q = 0: unused factors, padding, zero items */
+    memset(out->q, QUANT_QI, bytes); /* q = 0: unused factors, padding, zero items */
     out->n = n;
     out->f = f;
     out->fast = quant_fast();
@@ -135,7 +135,7 @@ int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
         float s = mx / (float)QUANT_QI;
         out->scale[i] = s;
         if (s == 0)
-            continue;   /* q = 0, e = 0, v = 0: norms 0 */
+            continue; /* q = 0, e = 0, v = 0: norms 0 */
         uint8_t *blk = out->q + (i / 8) * groups(f) * 32 + (i % 8) * 4;
         double e2 = 0, q2 = 0, v2 = 0;
         for (size_t j = 0; j < f; j++) {
@@ -157,9 +157,9 @@ int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out)
 
 /* The user side of quant_score. */
 struct quser {
-    int32_t corr;   /* QUANT_QI sum(p): what the unsigned item bytes add to every q'.p */
-    float t;        /* the step: u = t p + d */
-    float u2, d2;   /* upper bounds of |u|_2 and |d|_2 (up to the 1% margin) */
+    int32_t corr; /* QUANT_QI sum(p): what the unsigned item bytes add to every q'.p */
+    float t;      /* the step: u = t p + d */
+    float u2, d2; /* upper bounds of |u|_2 and |d|_2 (up to the 1% margin) */
 };
 
 /* From the sums over factors of x_j^2 and (x_j - p_j)^2, x = u / t in f32:
@@ -196,14 +196,14 @@ static int quant_user(const float *u, size_t f, int32_t *pw, struct quser *us)
         mx = a > mx ? a : mx;
         l1 += a;
     }
-    if (!isfinite(l1))   /* an inf or NaN anywhere makes the sum so */
+    if (!isfinite(l1)) /* an inf or NaN anywhere makes the sum so */
         return -1;
     float t = mx / (float)QUANT_QU, inv = t > 0 ? 1 / t : 0, xx = 0, dd = 0;
     int32_t sum = 0;
     memset(pw, 0, groups(f) * sizeof *pw);
     for (size_t j = 0; t > 0 && j < f; j++)
         quant_one(u[j] * inv, j, pw, &sum, &xx, &dd);
-    us->corr = QUANT_QI * sum;   /* |.| <= 90 * 91 * 1024: exact in int32 */
+    us->corr = QUANT_QI * sum; /* |.| <= 90 * 91 * 1024: exact in int32 */
     us->t = t;
     user_norms(us, f, xx, dd);
     return 0;
@@ -211,13 +211,13 @@ static int quant_user(const float *u, size_t f, int32_t *pw, struct quser *us)
 
 /* What both kernels turn an item's dot product p.q_i into. */
 struct qparams {
-    float t;        /* the user's scale */
-    float c1, c2;   /* eps_i = enorm_i c1 + qnorm_i c2 */
-    int32_t corr;   /* QUANT_QI sum(p): q'.p - corr = q.p */
+    float t;      /* the user's scale */
+    float c1, c2; /* eps_i = enorm_i c1 + qnorm_i c2 */
+    int32_t corr; /* QUANT_QI sum(p): q'.p - corr = q.p */
 };
 
-static void score_c(const struct quant_items *qi, const int32_t *pw, struct qparams k,
-                    float *lower, float *width, float *umax)
+static void score_c(const struct quant_items *qi, const int32_t *pw, struct qparams k, float *lower,
+                    float *width, float *umax)
 {
     size_t G = groups(qi->f), np = quant_padded(qi->n);
     for (size_t i = 0; i < np; i++) {
@@ -229,7 +229,7 @@ static void score_c(const struct quant_items *qi, const int32_t *pw, struct qpar
             for (int r = 0; r < 4; r++)
                 acc += (int32_t)p[r] * blk[g * 32 + r];
         }
-        acc -= k.corr;   /* as the AVX2 kernel does: q.p exactly */
+        acc -= k.corr; /* as the AVX2 kernel does: q.p exactly */
         float e = qi->enorm[i] * k.c1 + qi->qnorm[i] * k.c2;
         lower[i] = (float)acc * (k.t * qi->scale[i]) - e;
         width[i] = e + e;
@@ -243,30 +243,29 @@ static void score_c(const struct quant_items *qi, const int32_t *pw, struct qpar
 int quant_fast(void)
 {
     unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 12) & 1) || !((c >> 27) & 1) ||
-        !((c >> 28) & 1))
-        return 0;   /* FMA, OSXSAVE and AVX */
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 12) & 1) || !((c >> 27) & 1) || !((c >> 28) & 1))
+        return 0; /* FMA, OSXSAVE and AVX */
     unsigned xlo, xhi;
     __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
     if ((xlo & 6) != 6 || __get_cpuid_max(0, NULL) < 7)
         return 0;
     __cpuid_count(7, 0, a, b, c, d);
-    return (b >> 5) & 1;   /* AVX2 */
+    return (b >> 5) & 1; /* AVX2 */
 }
 
 /* q' (unsigned item bytes) x p (signed user), pairs to int16, quads to int32 */
-#define QSTEP(acc, x) \
+#define QSTEP(acc, x)                                                                              \
     acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16((x), pv), ones))
 /* two groups (g, g + 1) of one block at p: their sums added first, so the
  * accumulator's chain has one add per two groups */
-#define QSTEP2(acc, p)                                                                        \
-    acc = _mm256_add_epi32(                                                                   \
-        acc, _mm256_add_epi32(                                                                \
-                 _mm256_madd_epi16(                                                           \
-                     _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(p)), pv), ones), \
-                 _mm256_madd_epi16(_mm256_maddubs_epi16(                                      \
-                                       _mm256_load_si256((const __m256i *)((p) + 32)), pv1),  \
-                                   ones)))
+#define QSTEP2(acc, p)                                                                             \
+    acc = _mm256_add_epi32(                                                                        \
+        acc,                                                                                       \
+        _mm256_add_epi32(                                                                          \
+            _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(p)), pv),   \
+                              ones),                                                               \
+            _mm256_madd_epi16(                                                                     \
+                _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)((p) + 32)), pv1), ones)))
 
 /* The 8 items of block b from their int32 dot products; returns their
  * upper bounds (lower + width, rounded as quant_select rounds them). */
@@ -277,7 +276,7 @@ QUANT_TARGET static inline __m256 finish8(const float *scale, const float *en, c
     __m256 s = _mm256_loadu_ps(scale + b * 8);
     __m256 e = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(en + b * 8), _mm256_set1_ps(k.c1)),
                              _mm256_mul_ps(_mm256_loadu_ps(qn + b * 8), _mm256_set1_ps(k.c2)));
-    acc = _mm256_sub_epi32(acc, _mm256_set1_epi32(k.corr));   /* q'.p -> q.p */
+    acc = _mm256_sub_epi32(acc, _mm256_set1_epi32(k.corr)); /* q'.p -> q.p */
     __m256 a = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(s, _mm256_set1_ps(k.t)));
     __m256 lo = _mm256_sub_ps(a, e), w = _mm256_add_ps(e, e);
     _mm256_storeu_ps(lower + b * 8, lo);
@@ -290,12 +289,12 @@ QUANT_TARGET static inline __m256 finish8(const float *scale, const float *en, c
  *   a = [chunk j, 4 partial maxima | chunk j + 1, 4 partial maxima]
  *   two pairwise maxima within each half leave each half's maximum in
  *   all four of its lanes. */
-QUANT_TARGET static inline void chunk_umax2(__m256 u0, __m256 u1, __m256 u2, __m256 u3,
-                                            float *umax, size_t j)
+QUANT_TARGET static inline void chunk_umax2(__m256 u0, __m256 u1, __m256 u2, __m256 u3, float *umax,
+                                            size_t j)
 {
     __m256 U0 = _mm256_max_ps(u0, u1), U1 = _mm256_max_ps(u2, u3);
-    __m256 a = _mm256_max_ps(_mm256_permute2f128_ps(U0, U1, 0x20),
-                             _mm256_permute2f128_ps(U0, U1, 0x31));
+    __m256 a =
+        _mm256_max_ps(_mm256_permute2f128_ps(U0, U1, 0x20), _mm256_permute2f128_ps(U0, U1, 0x31));
     a = _mm256_max_ps(a, _mm256_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)));
     a = _mm256_max_ps(a, _mm256_permute_ps(a, _MM_SHUFFLE(2, 3, 0, 1)));
     umax[j] = _mm256_cvtss_f32(a);
@@ -383,7 +382,7 @@ QUANT_TARGET static int user_avx2(const float *u, size_t f, int32_t *pw, struct 
         mx = a > mx ? a : mx;
         l1 += a;
     }
-    if (!isfinite(l1) || !isfinite(mx))   /* a NaN lane drops out of the vector max */
+    if (!isfinite(l1) || !isfinite(mx)) /* a NaN lane drops out of the vector max */
         return -1;
     float t = mx / (float)QUANT_QU, inv = t > 0 ? 1 / t : 0, xx = 0, dd = 0;
     memset(pw, 0, groups(f) * sizeof *pw);
@@ -401,15 +400,15 @@ QUANT_TARGET static int user_avx2(const float *u, size_t f, int32_t *pw, struct 
                 __m256 x = _mm256_mul_ps(_mm256_loadu_ps(u + j + 8 * v), vinv);
                 /* x + (x < 0 ? -0.5 : 0.5), truncated: as quant_user */
                 __m256 h = _mm256_or_ps(half, _mm256_and_ps(x, sgn));
-                r[v] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvttps_epi32(_mm256_add_ps(x, h)),
-                                                         lo), hi);
+                r[v] = _mm256_min_epi32(
+                    _mm256_max_epi32(_mm256_cvttps_epi32(_mm256_add_ps(x, h)), lo), hi);
                 vsum = _mm256_add_epi32(vsum, r[v]);
                 __m256 dx = _mm256_sub_ps(x, _mm256_cvtepi32_ps(r[v]));
                 vxx = _mm256_fmadd_ps(x, x, vxx);
                 vdd = _mm256_fmadd_ps(dx, dx, vdd);
             }
-            __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]),
-                                           _mm256_packs_epi32(r[2], r[3]));
+            __m256i b =
+                _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
             _mm256_storeu_si256((__m256i *)(void *)(pw + j / 4),
                                 _mm256_permutevar8x32_epi32(b, order));
         }
@@ -452,49 +451,38 @@ QUANT_TARGET static float dot_avx2(const float *x, const float *y, size_t n)
  * 4 bits each (the screen's left-packing table; generated by
  * for m: v = 0, at = 0; for b < 8: if m >> b & 1: v |= b << 4 * at++). */
 static const uint32_t pack_lut[256] = {
-    0x00000000, 0x00000000, 0x00000001, 0x00000010, 0x00000002, 0x00000020,
-    0x00000021, 0x00000210, 0x00000003, 0x00000030, 0x00000031, 0x00000310,
-    0x00000032, 0x00000320, 0x00000321, 0x00003210, 0x00000004, 0x00000040,
-    0x00000041, 0x00000410, 0x00000042, 0x00000420, 0x00000421, 0x00004210,
-    0x00000043, 0x00000430, 0x00000431, 0x00004310, 0x00000432, 0x00004320,
-    0x00004321, 0x00043210, 0x00000005, 0x00000050, 0x00000051, 0x00000510,
-    0x00000052, 0x00000520, 0x00000521, 0x00005210, 0x00000053, 0x00000530,
-    0x00000531, 0x00005310, 0x00000532, 0x00005320, 0x00005321, 0x00053210,
-    0x00000054, 0x00000540, 0x00000541, 0x00005410, 0x00000542, 0x00005420,
-    0x00005421, 0x00054210, 0x00000543, 0x00005430, 0x00005431, 0x00054310,
-    0x00005432, 0x00054320, 0x00054321, 0x00543210, 0x00000006, 0x00000060,
-    0x00000061, 0x00000610, 0x00000062, 0x00000620, 0x00000621, 0x00006210,
-    0x00000063, 0x00000630, 0x00000631, 0x00006310, 0x00000632, 0x00006320,
-    0x00006321, 0x00063210, 0x00000064, 0x00000640, 0x00000641, 0x00006410,
-    0x00000642, 0x00006420, 0x00006421, 0x00064210, 0x00000643, 0x00006430,
-    0x00006431, 0x00064310, 0x00006432, 0x00064320, 0x00064321, 0x00643210,
-    0x00000065, 0x00000650, 0x00000651, 0x00006510, 0x00000652, 0x00006520,
-    0x00006521, 0x00065210, 0x00000653, 0x00006530, 0x00006531, 0x00065310,
-    0x00006532, 0x00065320, 0x00065321, 0x00653210, 0x00000654, 0x00006540,
-    0x00006541, 0x00065410, 0x00006542, 0x00065420, 0x00065421, 0x00654210,
-    0x00006543, 0x00065430, 0x00065431, 0x00654310, 0x00065432, 0x00654320,
-    0x00654321, 0x06543210, 0x00000007, 0x00000070, 0x00000071, 0x00000710,
-    0x00000072, 0x00000720, 0x00000721, 0x00007210, 0x00000073, 0x00000730,
-    0x00000731, 0x00007310, 0x00000732, 0x00007320, 0x00007321, 0x00073210,
-    0x00000074, 0x00000740, 0x00000741, 0x00007410, 0x00000742, 0x00007420,
-    0x00007421, 0x00074210, 0x00000743, 0x00007430, 0x00007431, 0x00074310,
-    0x00007432, 0x00074320, 0x00074321, 0x00743210, 0x00000075, 0x00000750,
-    0x00000751, 0x00007510, 0x00000752, 0x00007520, 0x00007521, 0x00075210,
-    0x00000753, 0x00007530, 0x00007531, 0x00075310, 0x00007532, 0x00075320,
-    0x00075321, 0x00753210, 0x00000754, 0x00007540, 0x00007541, 0x00075410,
-    0x00007542, 0x00075420, 0x00075421, 0x00754210, 0x00007543, 0x00075430,
-    0x00075431, 0x00754310, 0x00075432, 0x00754320, 0x00754321, 0x07543210,
-    0x00000076, 0x00000760, 0x00000761, 0x00007610, 0x00000762, 0x00007620,
-    0x00007621, 0x00076210, 0x00000763, 0x00007630, 0x00007631, 0x00076310,
-    0x00007632, 0x00076320, 0x00076321, 0x00763210, 0x00000764, 0x00007640,
-    0x00007641, 0x00076410, 0x00007642, 0x00076420, 0x00076421, 0x00764210,
-    0x00007643, 0x00076430, 0x00076431, 0x00764310, 0x00076432, 0x00764320,
-    0x00764321, 0x07643210, 0x00000765, 0x00007650, 0x00007651, 0x00076510,
-    0x00007652, 0x00076520, 0x00076521, 0x00765210, 0x00007653, 0x00076530,
-    0x00076531, 0x00765310, 0x00076532, 0x00765320, 0x00765321, 0x07653210,
-    0x00007654, 0x00076540, 0x00076541, 0x00765410, 0x00076542, 0x00765420,
-    0x00765421, 0x07654210, 0x00076543, 0x00765430, 0x00765431, 0x07654310,
-    0x00765432, 0x07654320, 0x07654321, 0x76543210,
+    0x00000000, 0x00000000, 0x00000001, 0x00000010, 0x00000002, 0x00000020, 0x00000021, 0x00000210,
+    0x00000003, 0x00000030, 0x00000031, 0x00000310, 0x00000032, 0x00000320, 0x00000321, 0x00003210,
+    0x00000004, 0x00000040, 0x00000041, 0x00000410, 0x00000042, 0x00000420, 0x00000421, 0x00004210,
+    0x00000043, 0x00000430, 0x00000431, 0x00004310, 0x00000432, 0x00004320, 0x00004321, 0x00043210,
+    0x00000005, 0x00000050, 0x00000051, 0x00000510, 0x00000052, 0x00000520, 0x00000521, 0x00005210,
+    0x00000053, 0x00000530, 0x00000531, 0x00005310, 0x00000532, 0x00005320, 0x00005321, 0x00053210,
+    0x00000054, 0x00000540, 0x00000541, 0x00005410, 0x00000542, 0x00005420, 0x00005421, 0x00054210,
+    0x00000543, 0x00005430, 0x00005431, 0x00054310, 0x00005432, 0x00054320, 0x00054321, 0x00543210,
+    0x00000006, 0x00000060, 0x00000061, 0x00000610, 0x00000062, 0x00000620, 0x00000621, 0x00006210,
+    0x00000063, 0x00000630, 0x00000631, 0x00006310, 0x00000632, 0x00006320, 0x00006321, 0x00063210,
+    0x00000064, 0x00000640, 0x00000641, 0x00006410, 0x00000642, 0x00006420, 0x00006421, 0x00064210,
+    0x00000643, 0x00006430, 0x00006431, 0x00064310, 0x00006432, 0x00064320, 0x00064321, 0x00643210,
+    0x00000065, 0x00000650, 0x00000651, 0x00006510, 0x00000652, 0x00006520, 0x00006521, 0x00065210,
+    0x00000653, 0x00006530, 0x00006531, 0x00065310, 0x00006532, 0x00065320, 0x00065321, 0x00653210,
+    0x00000654, 0x00006540, 0x00006541, 0x00065410, 0x00006542, 0x00065420, 0x00065421, 0x00654210,
+    0x00006543, 0x00065430, 0x00065431, 0x00654310, 0x00065432, 0x00654320, 0x00654321, 0x06543210,
+    0x00000007, 0x00000070, 0x00000071, 0x00000710, 0x00000072, 0x00000720, 0x00000721, 0x00007210,
+    0x00000073, 0x00000730, 0x00000731, 0x00007310, 0x00000732, 0x00007320, 0x00007321, 0x00073210,
+    0x00000074, 0x00000740, 0x00000741, 0x00007410, 0x00000742, 0x00007420, 0x00007421, 0x00074210,
+    0x00000743, 0x00007430, 0x00007431, 0x00074310, 0x00007432, 0x00074320, 0x00074321, 0x00743210,
+    0x00000075, 0x00000750, 0x00000751, 0x00007510, 0x00000752, 0x00007520, 0x00007521, 0x00075210,
+    0x00000753, 0x00007530, 0x00007531, 0x00075310, 0x00007532, 0x00075320, 0x00075321, 0x00753210,
+    0x00000754, 0x00007540, 0x00007541, 0x00075410, 0x00007542, 0x00075420, 0x00075421, 0x00754210,
+    0x00007543, 0x00075430, 0x00075431, 0x00754310, 0x00075432, 0x00754320, 0x00754321, 0x07543210,
+    0x00000076, 0x00000760, 0x00000761, 0x00007610, 0x00000762, 0x00007620, 0x00007621, 0x00076210,
+    0x00000763, 0x00007630, 0x00007631, 0x00076310, 0x00007632, 0x00076320, 0x00076321, 0x00763210,
+    0x00000764, 0x00007640, 0x00007641, 0x00076410, 0x00007642, 0x00076420, 0x00076421, 0x00764210,
+    0x00007643, 0x00076430, 0x00076431, 0x00764310, 0x00076432, 0x00764320, 0x00764321, 0x07643210,
+    0x00000765, 0x00007650, 0x00007651, 0x00076510, 0x00007652, 0x00076520, 0x00076521, 0x00765210,
+    0x00007653, 0x00076530, 0x00076531, 0x00765310, 0x00076532, 0x00765320, 0x00765321, 0x07653210,
+    0x00007654, 0x00076540, 0x00076541, 0x00765410, 0x00076542, 0x00765420, 0x00765421, 0x07654210,
+    0x00076543, 0x00765430, 0x00765431, 0x07654310, 0x00765432, 0x07654320, 0x07654321, 0x76543210,
 };
 
 /* The items of [i, i + 8) that pass, appended at width + c; returns the new
@@ -508,10 +496,9 @@ QUANT_TARGET static inline size_t select8(const float *lower, float *width, size
     __m256 ok = _mm256_and_ps(_mm256_cmp_ps(_mm256_add_ps(lo, w), fl, _CMP_GE_OQ),
                               _mm256_cmp_ps(lo, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
     unsigned m = (unsigned)_mm256_movemask_ps(ok);
-    __m256i at = _mm256_and_si256(
-        _mm256_srlv_epi32(_mm256_set1_epi32((int)pack_lut[m]),
-                          _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
-        _mm256_set1_epi32(15));
+    __m256i at = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)pack_lut[m]),
+                                                    _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                                  _mm256_set1_epi32(15));
     _mm256_storeu_si256((__m256i *)(void *)(width + c),
                         _mm256_add_epi32(at, _mm256_set1_epi32((int)i)));
     return c + (unsigned)__builtin_popcount(m);
@@ -577,8 +564,7 @@ QUANT_TARGET static inline float hmax8(__m256 v)
  * chunks at a time: 16 loads and 8 maxima leave 8 vectors of 8 partial
  * maxima, and three rounds of pairwise maxima (shufps picks even and odd
  * lanes) transpose them into one vector holding the 8 chunk maxima. */
-#define QMAXPAIR(a, b) \
-    _mm256_max_ps(_mm256_shuffle_ps(a, b, 0x88), _mm256_shuffle_ps(a, b, 0xDD))
+#define QMAXPAIR(a, b) _mm256_max_ps(_mm256_shuffle_ps(a, b, 0x88), _mm256_shuffle_ps(a, b, 0xDD))
 QUANT_TARGET static inline void chunk_lmax_avx2(const float *lower, size_t nfull, float *cm)
 {
     size_t c = 0;
@@ -606,8 +592,8 @@ int quant_fast(void)
 
 #endif
 
-size_t quant_select(const float *lower, float *width, size_t n, const float *umax,
-                    float floor_s, int fast)
+size_t quant_select(const float *lower, float *width, size_t n, const float *umax, float floor_s,
+                    int fast)
 {
 #if QUANT_X86
     if (fast)
@@ -617,7 +603,7 @@ size_t quant_select(const float *lower, float *width, size_t n, const float *uma
     size_t c = 0;
     for (size_t i = 0; i < n; i++) {
         if (umax && i % QUANT_CHUNK == 0 && umax[i / QUANT_CHUNK] < floor_s) {
-            i += QUANT_CHUNK - 1;   /* the whole chunk is below the floor */
+            i += QUANT_CHUNK - 1; /* the whole chunk is below the floor */
             continue;
         }
         if (lower[i] != -INFINITY && lower[i] + width[i] >= floor_s) {
@@ -663,10 +649,10 @@ static float floor_c(float *lower, size_t n, size_t k, float *work)
     size_t nc = quant_chunks(n), nc64 = round64(nc), ng = nc64 / 8;
     float *cm = work, *gm = work + nc64;
     for (size_t c = 0; c < nc64; c++)
-        cm[c] = c < nc ? max_c(lower + c * QUANT_CHUNK, n - c * QUANT_CHUNK < QUANT_CHUNK
-                                                          ? n - c * QUANT_CHUNK
-                                                          : QUANT_CHUNK)
-                       : -INFINITY;
+        cm[c] = c < nc
+                    ? max_c(lower + c * QUANT_CHUNK,
+                            n - c * QUANT_CHUNK < QUANT_CHUNK ? n - c * QUANT_CHUNK : QUANT_CHUNK)
+                    : -INFINITY;
     for (size_t g = 0; g < ng; g++)
         gm[g] = max_c(cm + 8 * g, 8);
     int32_t took[QUANT_FLOOR_MAX_K];
@@ -674,7 +660,7 @@ static float floor_c(float *lower, size_t n, size_t k, float *work)
     size_t r = 0;
     for (; r < k; r++) {
         float best = max_c(gm, ng);
-        if (!(best > -INFINITY))   /* fewer than k items left (or a NaN) */
+        if (!(best > -INFINITY)) /* fewer than k items left (or a NaN) */
             break;
         size_t g = first_eq_c(gm, ng, best), c = 8 * g + first_eq_c(cm + 8 * g, 8, best);
         size_t i0 = c * QUANT_CHUNK, len = n - i0 < QUANT_CHUNK ? n - i0 : QUANT_CHUNK;
@@ -695,9 +681,9 @@ static float floor_c(float *lower, size_t n, size_t k, float *work)
 /* 8 lanes: lane j is all ones where bit j (j8: bit 8 + j) of m is set. */
 QUANT_TARGET static inline __m256 lanes_of(unsigned m, int hi)
 {
-    const __m256i bits = hi ? _mm256_setr_epi32(1 << 8, 1 << 9, 1 << 10, 1 << 11, 1 << 12, 1 << 13,
-                                                1 << 14, 1 << 15)
-                            : _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i bits =
+        hi ? _mm256_setr_epi32(1 << 8, 1 << 9, 1 << 10, 1 << 11, 1 << 12, 1 << 13, 1 << 14, 1 << 15)
+           : _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     return _mm256_castsi256_ps(
         _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m), bits), bits));
 }
@@ -709,7 +695,7 @@ QUANT_TARGET static float floor_avx2(const float *lower, size_t n, size_t k, flo
 {
     size_t nc = quant_chunks(n), nfull = n / QUANT_CHUNK, nc64 = round64(nc), ng = nc64 / 8;
     float *cm = work, *gm = work + nc64;
-    unsigned char *taken = (unsigned char *)(gm + ng);   /* 2 bytes per chunk */
+    unsigned char *taken = (unsigned char *)(gm + ng); /* 2 bytes per chunk */
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     chunk_lmax_avx2(lower, nfull, cm);
     size_t nc8 = (nc + 7) / 8 * 8;
@@ -737,7 +723,7 @@ QUANT_TARGET static float floor_avx2(const float *lower, size_t n, size_t k, flo
     float best = hmax8(m), fl = -INFINITY;
     size_t r = 0;
     for (; r < k; r++) {
-        if (!(best > -INFINITY))   /* fewer than k items left (or a NaN) */
+        if (!(best > -INFINITY)) /* fewer than k items left (or a NaN) */
             break;
         const __m256 bv = _mm256_set1_ps(best);
         size_t g = 0;
@@ -753,7 +739,8 @@ QUANT_TARGET static float floor_avx2(const float *lower, size_t n, size_t k, flo
         /* The maxima without group g and without chunk c: ready before the
          * chunk's new maximum is, so the next best follows it in two
          * steps instead of two more horizontal maxima. */
-        const __m256 gsel = _mm256_castsi256_ps(_mm256_cmpeq_epi32(lane, _mm256_set1_epi32((int)(g - g8))));
+        const __m256 gsel =
+            _mm256_castsi256_ps(_mm256_cmpeq_epi32(lane, _mm256_set1_epi32((int)(g - g8))));
         __m256 gv = _mm256_loadu_ps(gm + g8), o = _mm256_blendv_ps(gv, ninf, gsel);
         for (size_t h = 0; h < ng; h += 8)
             if (h != g8)
@@ -764,21 +751,23 @@ QUANT_TARGET static float floor_avx2(const float *lower, size_t n, size_t k, flo
         if (!bits)
             break;
         size_t j = (unsigned)__builtin_ctz(bits), c = 8 * g + j, i0 = c * QUANT_CHUNK;
-        const __m256 csel = _mm256_castsi256_ps(_mm256_cmpeq_epi32(lane, _mm256_set1_epi32((int)j)));
+        const __m256 csel =
+            _mm256_castsi256_ps(_mm256_cmpeq_epi32(lane, _mm256_set1_epi32((int)j)));
         float c_oth = hmax8(_mm256_blendv_ps(cv, ninf, csel));
         unsigned tk = taken[2 * c] | (unsigned)taken[2 * c + 1] << 8;
         float nm;
         if (i0 + QUANT_CHUNK <= n) {
             __m256 a = _mm256_loadu_ps(lower + i0), b = _mm256_loadu_ps(lower + i0 + 8);
             bits = ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, bv, _CMP_EQ_OQ)) |
-                    (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(b, bv, _CMP_EQ_OQ)) << 8) & ~tk;
+                    (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(b, bv, _CMP_EQ_OQ)) << 8) &
+                   ~tk;
             if (!bits)
                 break;
             tk |= 1u << __builtin_ctz(bits);
             a = _mm256_blendv_ps(a, ninf, lanes_of(tk, 0));
             b = _mm256_blendv_ps(b, ninf, lanes_of(tk, 1));
             nm = hmax8(_mm256_max_ps(a, b));
-        } else {   /* the last chunk, short: plain C */
+        } else { /* the last chunk, short: plain C */
             size_t len = n - i0, at = 0;
             while (at < len && (lower[i0 + at] != best || (tk >> at & 1)))
                 at++;

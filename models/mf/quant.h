@@ -44,12 +44,12 @@
 
 /* An item matrix packed for quant_score. Owned by its creator. */
 struct quant_items {
-    size_t n, f;      /* items, factors */
-    uint8_t *q;       /* q + QUANT_QI per factor (layout above), 32-byte aligned */
-    float *scale;     /* [quant_padded(n)]: s_i, 0 for an all-zero item */
-    float *enorm;     /* [quant_padded(n)]: |e_i|_2 + r |v_i|_2, rounded up */
-    float *qnorm;     /* [quant_padded(n)]: |s_i q_i|_2, rounded up */
-    int fast;         /* quant_fast() at pack time: CPUID is slow in a VM */
+    size_t n, f;  /* items, factors */
+    uint8_t *q;   /* q + QUANT_QI per factor (layout above), 32-byte aligned */
+    float *scale; /* [quant_padded(n)]: s_i, 0 for an all-zero item */
+    float *enorm; /* [quant_padded(n)]: |e_i|_2 + r |v_i|_2, rounded up */
+    float *qnorm; /* [quant_padded(n)]: |s_i q_i|_2, rounded up */
+    int fast;     /* quant_fast() at pack time: CPUID is slow in a VM */
 };
 
 /* 1 if this CPU runs the AVX2 kernels (AVX2 and FMA); else quant_score uses portable C
@@ -64,7 +64,7 @@ size_t quant_padded(size_t n);
  * caller stays on f32); ENC_ENOMEM when out of memory. On failure out is
  * empty. Free with quant_free. */
 int quant_pack(const float *V, size_t n, size_t f, struct quant_items *out);
-void quant_free(struct quant_items *qi);   /* empty or zeroed: no-op */
+void quant_free(struct quant_items *qi); /* empty or zeroed: no-op */
 
 /* Items per chunk of the chunk maxima below: two blocks. */
 #define QUANT_CHUNK 16
@@ -102,8 +102,8 @@ float quant_floor(float *lower, size_t n, size_t k, float *work, int fast);
  * the count up to n may be overwritten too. umax (quant_score's, or NULL)
  * lets it skip every chunk c with umax[c] < floor_s unread. AVX2 when fast,
  * else plain C. */
-size_t quant_select(const float *lower, float *width, size_t n, const float *umax,
-                    float floor_s, int fast);
+size_t quant_select(const float *lower, float *width, size_t n, const float *umax, float floor_s,
+                    int fast);
 
 /* x.y in f32 (the re-score of a screened item): AVX2+FMA when fast (a
  * quant_items' `fast`), else plain C. Cheaper than a BLAS call for one row. */

@@ -95,14 +95,14 @@ static float topk_floor(const float *scores, size_t n, size_t k, size_t chunk)
     size_t chunks = n / chunk;
     if (k > 32 || chunks < 2 * k)
         return -INFINITY;
-    float best[32];   /* the k largest chunk maxima so far, descending */
+    float best[32]; /* the k largest chunk maxima so far, descending */
     size_t nb = 0;
     for (size_t c = 0; c < chunks; c++) {
         const float *p = scores + c * chunk;
         float m;
 #if defined(__SSE2__)
         __m128 a = _mm_loadu_ps(p), b = _mm_loadu_ps(p + 4);
-        for (size_t j = 8; j < chunk; j += 8) {   /* maxps drops a NaN operand */
+        for (size_t j = 8; j < chunk; j += 8) { /* maxps drops a NaN operand */
             a = _mm_max_ps(_mm_loadu_ps(p + j), a);
             b = _mm_max_ps(_mm_loadu_ps(p + j + 4), b);
         }
@@ -114,7 +114,7 @@ static float topk_floor(const float *scores, size_t n, size_t k, size_t chunk)
         for (size_t j = 1; j < chunk; j++)
             m = p[j] > m ? p[j] : m;
 #endif
-        if (m != m || (nb == k && !(m > best[k - 1])))   /* NaN: skip the chunk */
+        if (m != m || (nb == k && !(m > best[k - 1]))) /* NaN: skip the chunk */
             continue;
         size_t at = nb < k ? nb++ : k - 1;
         while (at > 0 && best[at - 1] < m) {
@@ -138,19 +138,19 @@ size_t mf_topk(const float *scores, size_t n, size_t k, struct reco_hit *hits)
     const float floor_s = topk_floor(scores, n, k, TOPK_CHUNK);
     size_t len = 0, i = 0;
     float thr = floor_s;
-#define TOPK_CONSIDER(j)                                                      \
-    do {                                                                      \
-        float s_ = scores[j];                                                 \
-        if (len < k) {                                                        \
-            if (s_ != -INFINITY && s_ >= floor_s) {                           \
-                heap_push(hits, len++, s_, (int32_t)(j));                     \
-                if (len == k)                                                 \
-                    thr = hits[0].score;                                      \
-            }                                                                 \
-        } else if (s_ > thr) {                                                \
-            heap_replace_root(hits, len, s_, (int32_t)(j));                   \
-            thr = hits[0].score;                                              \
-        }                                                                     \
+#define TOPK_CONSIDER(j)                                                                           \
+    do {                                                                                           \
+        float s_ = scores[j];                                                                      \
+        if (len < k) {                                                                             \
+            if (s_ != -INFINITY && s_ >= floor_s) {                                                \
+                heap_push(hits, len++, s_, (int32_t)(j));                                          \
+                if (len == k)                                                                      \
+                    thr = hits[0].score;                                                           \
+            }                                                                                      \
+        } else if (s_ > thr) {                                                                     \
+            heap_replace_root(hits, len, s_, (int32_t)(j));                                        \
+            thr = hits[0].score;                                                                   \
+        }                                                                                          \
     } while (0)
 #if defined(__SSE2__)
     /* Eight at a time: one max and one compare skip a block of losers. */
@@ -203,7 +203,7 @@ int mf_fold_in(const struct mf_model *m, const int32_t *items, size_t n, float *
     /* a history item's weight is unknown: it counts as the median training pair */
     float c = (float)conf_serve(&m->conf, m->conf.typical_weight);
     double reg = m->reg;
-    if (m->reg_exponent != 0 && m->mean_user > 0)   /* as training regularised this row */
+    if (m->reg_exponent != 0 && m->mean_user > 0) /* as training regularised this row */
         reg *= pow((double)(n ? n : 1) / m->mean_user, m->reg_exponent);
     for (size_t j = 0; j < F; j++)
         A[j * F + j] += (float)reg;
@@ -212,9 +212,11 @@ int mf_fold_in(const struct mf_model *m, const int32_t *items, size_t n, float *
         cblas_ssyr(CblasRowMajor, CblasUpper, (int)F, c - 1.0f, y, 1, A, (int)F);
         cblas_saxpy((int)F, c, y, 1, x, 1);
     }
-    lapack_int info = LAPACKE_sposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)F, 1, A, (lapack_int)F, x, 1);
+    lapack_int info =
+        LAPACKE_sposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)F, 1, A, (lapack_int)F, x, 1);
     if (info != 0)
-        return enc_errf(err, ENC_EINTERNAL, "fold-in: system not positive definite (%d)", (int)info);
+        return enc_errf(err, ENC_EINTERNAL, "fold-in: system not positive definite (%d)",
+                        (int)info);
     return 0;
 }
 
@@ -253,8 +255,8 @@ void mf_apply_filters(const struct mf_model *m, const struct reco_query *q, floa
  * in width and per-chunk upper maxima in cmax (finish with top_screened), 0 when
  * they are final. */
 int mf_score_items(const struct mf_model *m, const struct reco_query *q, const float *u,
-                       const float *V, const float *Vt, const uint16_t *Vh,
-                       const struct quant_items *Vq, float *scores, float *width, float *cmax)
+                   const float *V, const float *Vt, const uint16_t *Vh,
+                   const struct quant_items *Vq, float *scores, float *width, float *cmax)
 {
     size_t F = m->f;
     if (q->candidates) {
@@ -269,8 +271,8 @@ int mf_score_items(const struct mf_model *m, const struct reco_query *q, const f
     } else if (Vh) {
         half_score(Vh, m->n_items, F, u, scores);
     } else {
-        cblas_sgemv(CblasRowMajor, CblasTrans, (int)F, (int)m->n_items, 1.0f, Vt,
-                    (int)m->n_items, u, 1, 0.0f, scores, 1);
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)F, (int)m->n_items, 1.0f, Vt, (int)m->n_items,
+                    u, 1, 0.0f, scores, 1);
     }
     return 0;
 }
@@ -285,8 +287,7 @@ int mf_score_items(const struct mf_model *m, const struct reco_query *q, const f
  * the scan) and prefetches them, and a second pass scores them. Ties still
  * go to the lower index. */
 size_t mf_top_screened(const struct mf_model *m, const float *V, const float *u, int fast,
-                           float *scores, float *width, float *cmax, size_t k,
-                           struct reco_hit *hits)
+                       float *scores, float *width, float *cmax, size_t k, struct reco_hit *hits)
 {
     size_t n = m->n_items, F = m->f, c, len;
     const float *umax = cmax;
@@ -295,7 +296,7 @@ size_t mf_top_screened(const struct mf_model *m, const float *V, const float *u,
         return 0;
     if (k <= QUANT_FLOOR_MAX_K) {
         floor_s = quant_floor(scores, n, k, cmax + quant_chunks(n), fast);
-    } else {   /* a long list: the k-th best lower bound from a top-k pass */
+    } else { /* a long list: the k-th best lower bound from a top-k pass */
         len = mf_topk(scores, n, k, hits);
         floor_s = len == k ? hits[k - 1].score : -INFINITY;
     }
@@ -306,7 +307,7 @@ size_t mf_top_screened(const struct mf_model *m, const float *V, const float *u,
         for (size_t b = 0; b < F * sizeof(float); b += 64)
             __builtin_prefetch((const char *)(V + (size_t)idx * F) + b);
     }
-    if (k > QUANT_FLOOR_MAX_K) {   /* a long list: score them all, then the heap */
+    if (k > QUANT_FLOOR_MAX_K) { /* a long list: score them all, then the heap */
         for (size_t h = 0; h < c; h++) {
             int32_t idx;
             memcpy(&idx, width + h, sizeof idx);
@@ -325,7 +326,7 @@ size_t mf_top_screened(const struct mf_model *m, const float *V, const float *u,
         int32_t idx;
         memcpy(&idx, width + h, sizeof idx);
         float s = quant_dot(V + (size_t)idx * F, u, F, fast);
-        if (len == k ? !(s > hits[k - 1].score) : !(s > -INFINITY))   /* also drops a NaN */
+        if (len == k ? !(s > hits[k - 1].score) : !(s > -INFINITY)) /* also drops a NaN */
             continue;
         size_t at = len < k ? len++ : k - 1;
         while (at > 0 && hits[at - 1].score < s) {
@@ -377,7 +378,7 @@ int mf_recommend(const struct mf_model *m, const struct reco_query *q, float *sc
     if (u) {
         screened = mf_score_items(m, q, u, m->V, m->Vt, m->Vh, &m->Vq, scores, width,
                                   mf_chunk_maxima(m, scratch));
-    } else if (q->candidates) {   /* popular: shares of the training users, in [0, 1] */
+    } else if (q->candidates) { /* popular: shares of the training users, in [0, 1] */
         for (size_t i = 0; i < m->n_items; i++)
             scores[i] = -INFINITY;
         for (size_t c = 0; c < q->n_candidates; c++)

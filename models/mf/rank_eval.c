@@ -100,7 +100,8 @@ int rank_evaluate(const struct ia_matrix *train, const struct ia_matrix *test, s
             if (ranked[r] < 0 || (size_t)ranked[r] >= ni || in_sorted(ti, nti, ranked[r])) {
                 rc = enc_errf(err, ENC_EINVAL,
                               "recommender returned item row %d for user '%s': out of range "
-                              "or a training item", (int)ranked[r], test->user_ids[u]);
+                              "or a training item",
+                              (int)ranked[r], test->user_ids[u]);
                 goto out;
             }
             if (!recommended[ranked[r]]) {
@@ -172,8 +173,7 @@ int rank_overlap(const struct ia_matrix *train, const struct ia_matrix *test,
                 continue;
             if (!out->shared_pairs++) {
                 snprintf(out->shared_user, sizeof out->shared_user, "%s", test->user_ids[u]);
-                snprintf(out->shared_item, sizeof out->shared_item, "%s",
-                         train->item_ids[it]);
+                snprintf(out->shared_item, sizeof out->shared_item, "%s", train->item_ids[it]);
             }
         }
     }
@@ -185,7 +185,7 @@ int rank_overlap(const struct ia_matrix *train, const struct ia_matrix *test,
 
 struct re_popularity {
     size_t n_items;
-    int32_t *order;             /* items by popularity, best first */
+    int32_t *order; /* items by popularity, best first */
 };
 
 struct pop_entry {
@@ -290,14 +290,13 @@ void rank_factors_free(struct re_factors *f)
     free(f);
 }
 
-int rank_factors_fn(void *ctx, const char *user_id, int64_t train_user,
-                    const int32_t *train_items, size_t n_train, size_t k, int32_t *out,
-                    size_t *n_out, enc_err *err)
+int rank_factors_fn(void *ctx, const char *user_id, int64_t train_user, const int32_t *train_items,
+                    size_t n_train, size_t k, int32_t *out, size_t *n_out, enc_err *err)
 {
     struct re_factors *f = ctx;
     if (train_user < 0)
-        return rank_popularity_fn(f->pop, user_id, train_user, train_items, n_train, k, out,
-                                  n_out, err);
+        return rank_popularity_fn(f->pop, user_id, train_user, train_items, n_train, k, out, n_out,
+                                  err);
     if (k > f->hits_cap) {
         struct reco_hit *h = realloc(f->hits, k * sizeof *h);
         if (!h)

@@ -29,7 +29,7 @@ struct ia_matrix;
 
 struct re_metrics {
     double precision, recall, ndcg, map, hit_rate, coverage;
-    size_t users;               /* users evaluated (with test items) */
+    size_t users; /* users evaluated (with test items) */
 };
 
 /* Recommend up to k items for a user, best first, as row indexes of the
@@ -37,8 +37,8 @@ struct re_metrics {
  * file's id; train_user is its row in the training matrix, or -1 (then
  * train_items is empty). Returns 0 or a negative ENC_E* code. */
 typedef int (*re_recommend_fn)(void *ctx, const char *user_id, int64_t train_user,
-                               const int32_t *train_items, size_t n_train, size_t k,
-                               int32_t *out, size_t *n_out, enc_err *err);
+                               const int32_t *train_items, size_t n_train, size_t k, int32_t *out,
+                               size_t *n_out, enc_err *err);
 
 /* Evaluate `fn` on `test` against `train` at cutoff k (1..1000). Returns 0,
  * ENC_EINVAL (k out of range, a callback returning an out-of-range or
@@ -50,12 +50,12 @@ int rank_evaluate(const struct ia_matrix *train, const struct ia_matrix *test, s
  * pairs in both (a test item the user has in training is excluded from
  * the ranking, so it can never be a hit) and ids that match. */
 struct re_overlap {
-    size_t test_pairs, shared_pairs;    /* test pairs; of them also in train */
-    size_t test_users, known_users;     /* test users; of them with training data */
-    size_t test_items, known_items;     /* distinct test items; of them in the catalog */
-    size_t known_pairs;                 /* test pairs whose item is in the catalog */
-    char shared_user[48], shared_item[48];     /* one shared pair (when any) */
-    char unknown_item[48], train_item[48];     /* an unknown test item, a catalog item */
+    size_t test_pairs, shared_pairs;       /* test pairs; of them also in train */
+    size_t test_users, known_users;        /* test users; of them with training data */
+    size_t test_items, known_items;        /* distinct test items; of them in the catalog */
+    size_t known_pairs;                    /* test pairs whose item is in the catalog */
+    char shared_user[48], shared_item[48]; /* one shared pair (when any) */
+    char unknown_item[48], train_item[48]; /* an unknown test item, a catalog item */
 };
 
 /* Fill *out for `test` against `train`. Returns 0 or ENC_ENOMEM. */
@@ -84,8 +84,7 @@ struct re_factors;
 int rank_factors_new(const struct ia_matrix *train, const float *user_factors,
                      const float *item_factors, size_t factors, struct re_factors **out);
 void rank_factors_free(struct re_factors *f);
-int rank_factors_fn(void *ctx, const char *user_id, int64_t train_user,
-                    const int32_t *train_items, size_t n_train, size_t k, int32_t *out,
-                    size_t *n_out, enc_err *err);
+int rank_factors_fn(void *ctx, const char *user_id, int64_t train_user, const int32_t *train_items,
+                    size_t n_train, size_t k, int32_t *out, size_t *n_out, enc_err *err);
 
 #endif

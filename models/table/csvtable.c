@@ -7,7 +7,7 @@
  * numbers count physical lines, so a quoted field with a newline still
  * reports the right line.
  */
-#define _GNU_SOURCE   /* qsort_r */
+#define _GNU_SOURCE /* qsort_r */
 #include "table/csvtable.h"
 #include "core/csv.h"
 #include "core/file.h"
@@ -23,7 +23,7 @@
 struct rec {
     char **f;
     size_t n, cap;
-    size_t line;                /* line the record starts on */
+    size_t line; /* line the record starts on */
 };
 
 static int rec_push(struct rec *r, char *field)
@@ -76,7 +76,7 @@ static const char *parse_float(const char *s, float *out)
         return "missing value";
     case CSV_NUM_BAD:
         return "not a number";
-    default:   /* CSV_NUM_RANGE: an overflow is infinite, an underflow 0 */
+    default: /* CSV_NUM_RANGE: an overflow is infinite, an underflow 0 */
         break;
     }
     if (!isfinite(d))
@@ -121,29 +121,29 @@ struct ctx {
     const char *path;
     const struct csvt_options *o;
     size_t n_cols;
-    char **col_names;           /* borrowed (header fields) or synthesised */
+    char **col_names; /* borrowed (header fields) or synthesised */
     size_t label_col;
-    size_t *feat_cols;          /* n_features column indexes */
+    size_t *feat_cols; /* n_features column indexes */
     size_t n_features;
     int sklearn;
-    char **sk_classes;          /* sklearn header class names (borrowed) */
+    char **sk_classes; /* sklearn header class names (borrowed) */
     size_t n_sk_classes;
     /* output being built */
     float *x;
     int32_t *y;
-    char **labels;              /* per row (collected classes): borrowed or owned */
+    char **labels; /* per row (collected classes): borrowed or owned */
     size_t rows, cap;
     char label_buf[32];
-    struct strv owned;          /* sklearn integer labels normalised */
-    char **synth;               /* sklearn column names (f0.., label) */
+    struct strv owned; /* sklearn integer labels normalised */
+    char **synth;      /* sklearn column names (f0.., label) */
     size_t n_synth;
 };
 
 static int add_row(struct ctx *c, struct rec *r, enc_err *err)
 {
     if (r->n != c->n_cols)
-        return enc_errf(err, ENC_EFORMAT, "%s:%zu: ragged row: expected %zu fields, found %zu", c->path,
-                        r->line, c->n_cols, r->n);
+        return enc_errf(err, ENC_EFORMAT, "%s:%zu: ragged row: expected %zu fields, found %zu",
+                        c->path, r->line, c->n_cols, r->n);
     if (c->rows == c->cap) {
         size_t nc = c->cap ? c->cap * 2 : 256;
         float *nx = realloc(c->x, nc * (c->n_features ? c->n_features : 1) * sizeof *nx);
@@ -172,23 +172,25 @@ static int add_row(struct ctx *c, struct rec *r, enc_err *err)
     }
     char *lab = trim(r->f[c->label_col]);
     if (!*lab)
-        return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu (%s): missing label", c->path, r->line,
-                        c->label_col + 1, c->col_names[c->label_col]);
+        return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu (%s): missing label", c->path,
+                        r->line, c->label_col + 1, c->col_names[c->label_col]);
     if (c->sklearn) {
         /* The label is an integer class index (digits writes "3.0"). */
         char *end;
         double d = strtod(lab, &end);
         if (end == lab || *end || d != floor(d) || d < 0 || d > 1e9)
-            return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu (label): '%s' is not a class index",
-                            c->path, r->line, c->label_col + 1, lab);
+            return enc_errf(err, ENC_EFORMAT,
+                            "%s:%zu: column %zu (label): '%s' is not a class index", c->path,
+                            r->line, c->label_col + 1, lab);
         long k = (long)d;
         if (c->sk_classes) {
             if ((size_t)k >= c->n_sk_classes)
-                return enc_errf(err, ENC_EFORMAT,
-                                "%s:%zu: column %zu (label): class index %ld, the header names %zu classes",
-                                c->path, r->line, c->label_col + 1, k, c->n_sk_classes);
+                return enc_errf(
+                    err, ENC_EFORMAT,
+                    "%s:%zu: column %zu (label): class index %ld, the header names %zu classes",
+                    c->path, r->line, c->label_col + 1, k, c->n_sk_classes);
             lab = c->sk_classes[k];
-            c->y[c->rows] = (int32_t)k;   /* the header's order is the class order */
+            c->y[c->rows] = (int32_t)k; /* the header's order is the class order */
         } else {
             snprintf(c->label_buf, sizeof c->label_buf, "%ld", k);
             if (strcmp(lab, c->label_buf) != 0) {
@@ -204,9 +206,11 @@ static int add_row(struct ctx *c, struct rec *r, enc_err *err)
             if (strcmp(c->o->classes[k], lab) == 0)
                 break;
         if (k == c->o->n_classes)
-            return enc_errf(err, ENC_EFORMAT, "%s:%zu: column %zu (%s): label '%s' is not one of the model's %zu classes",
-                            c->path, r->line, c->label_col + 1, c->col_names[c->label_col], lab,
-                            c->o->n_classes);
+            return enc_errf(
+                err, ENC_EFORMAT,
+                "%s:%zu: column %zu (%s): label '%s' is not one of the model's %zu classes",
+                c->path, r->line, c->label_col + 1, c->col_names[c->label_col], lab,
+                c->o->n_classes);
         c->y[c->rows] = (int32_t)k;
     }
     c->labels[c->rows] = lab;
@@ -243,11 +247,11 @@ static int resolve_columns(struct ctx *c, size_t header_line, enc_err *err)
                 if (strcmp(c->col_names[i], o->features[j]) == 0)
                     break;
             if (i == c->n_cols)
-                return enc_errf(err, ENC_EFORMAT, "%s:%zu: no column named '%s' (a feature)", c->path,
-                                header_line, o->features[j]);
+                return enc_errf(err, ENC_EFORMAT, "%s:%zu: no column named '%s' (a feature)",
+                                c->path, header_line, o->features[j]);
             if (i == c->label_col)
-                return enc_errf(err, ENC_EINVAL, "%s: '%s' is both the label and a feature", c->path,
-                                o->features[j]);
+                return enc_errf(err, ENC_EINVAL, "%s: '%s' is both the label and a feature",
+                                c->path, o->features[j]);
             c->feat_cols[j] = i;
         }
     } else {
@@ -293,7 +297,7 @@ static int finish_classes(struct ctx *c, struct csvt_table *t, enc_err *err)
         if (u == 0 || cmp_label(&sorted[u - 1], &sorted[i], &all_int) != 0)
             sorted[u++] = sorted[i];
     for (size_t i = 0; i < c->rows; i++) {
-        size_t lo = 0, hi = u;   /* the label is present: find it */
+        size_t lo = 0, hi = u; /* the label is present: find it */
         while (hi - lo > 1) {
             size_t mid = lo + (hi - lo) / 2;
             if (cmp_label(&sorted[mid], &c->labels[i], &all_int) <= 0)
@@ -343,9 +347,11 @@ static int sklearn_columns(struct ctx *c, struct rec *r1, struct rec *r2, int go
         char *end;
         long nf = r1->n >= 2 ? strtol(trim(r1->f[1]), &end, 10) : -1;
         if (r1->n < 2 || *end || nf != (long)ncols - 1)
-            return enc_errf(err, ENC_EFORMAT,
-                            "%s:%zu: scikit-learn header 'n_samples,n_features,classes...' does not "
-                            "match the %zu-field rows", c->path, r1->line, ncols);
+            return enc_errf(
+                err, ENC_EFORMAT,
+                "%s:%zu: scikit-learn header 'n_samples,n_features,classes...' does not "
+                "match the %zu-field rows",
+                c->path, r1->line, ncols);
         c->n_sk_classes = r1->n - 2;
         c->sk_classes = c->n_sk_classes ? r1->f + 2 : NULL;
         for (size_t i = 0; i < c->n_sk_classes; i++)
@@ -494,7 +500,7 @@ void csvt_stratified_folds(const int32_t *y, size_t n, size_t n_classes, size_t 
 {
     size_t *rows = malloc((n ? n : 1) * sizeof *rows);
     uint64_t s = seed;
-    size_t next = 0;   /* the fold the next dealt row goes to, carried across classes */
+    size_t next = 0; /* the fold the next dealt row goes to, carried across classes */
     for (size_t c = 0; c < n_classes; c++) {
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
@@ -503,7 +509,7 @@ void csvt_stratified_folds(const int32_t *y, size_t n, size_t n_classes, size_t 
                     rows[m] = i;
                 m++;
             }
-        if (!rows) {   /* out of memory: fall back to an unshuffled deal */
+        if (!rows) { /* out of memory: fall back to an unshuffled deal */
             for (size_t i = 0; i < n; i++)
                 if ((size_t)y[i] == c)
                     fold[i] = (int32_t)(next++ % k);

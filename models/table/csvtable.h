@@ -41,8 +41,8 @@ enum csvt_format { CSVT_PLAIN = 0, CSVT_SKLEARN = 1 };
 
 struct csvt_options {
     enum csvt_format format;
-    const char *label;                  /* label column (CSVT_PLAIN; required) */
-    const char *const *features;        /* feature column names, or NULL: all but the label */
+    const char *label;           /* label column (CSVT_PLAIN; required) */
+    const char *const *features; /* feature column names, or NULL: all but the label */
     size_t n_features;
     /* Fixed class list (e.g. a model's): labels outside it are an error.
      * NULL: classes are collected from the data. */
@@ -53,10 +53,10 @@ struct csvt_options {
 /* An owned table: n_rows x n_features floats, one class index per row. */
 struct csvt_table {
     size_t n_rows, n_features, n_classes;
-    float *x;                   /* n_rows * n_features, row-major */
-    int32_t *y;                 /* n_rows, 0 .. n_classes-1 */
-    char **feature_names;       /* n_features */
-    char **class_names;         /* n_classes */
+    float *x;             /* n_rows * n_features, row-major */
+    int32_t *y;           /* n_rows, 0 .. n_classes-1 */
+    char **feature_names; /* n_features */
+    char **class_names;   /* n_classes */
 };
 
 /* Read `path` into *t (zeroed first). Returns 0, ENC_EIO (cannot open/read),
@@ -70,8 +70,7 @@ void csvt_clear(struct csvt_table *t);
 
 /* A new table holding rows idx[0..n) of `src` (copied, same names and class
  * list). Returns 0 or ENC_ENOMEM. */
-int csvt_subset(const struct csvt_table *src, const size_t *idx, size_t n,
-                struct csvt_table *dst);
+int csvt_subset(const struct csvt_table *src, const size_t *idx, size_t n, struct csvt_table *dst);
 
 /* Split a comma list "a,b,c" into a NULL-terminated malloc'd array of
  * malloc'd strings; *n gets the count. Empty items are refused (ENC_EINVAL).
@@ -82,7 +81,7 @@ int csvt_split_list(const char *list, char ***out, size_t *n, enc_err *err);
  * labels y (n_classes classes). Rows of each class are shuffled with `seed`
  * and dealt round-robin, so every fold gets a near-equal share of every
  * class. Deterministic for a seed. */
-void csvt_stratified_folds(const int32_t *y, size_t n, size_t n_classes, size_t k,
-                           uint64_t seed, int32_t *fold);
+void csvt_stratified_folds(const int32_t *y, size_t n, size_t n_classes, size_t k, uint64_t seed,
+                           int32_t *fold);
 
 #endif

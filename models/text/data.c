@@ -86,7 +86,7 @@ static int read_utf8(const char *path, char **buf, size_t *n, int *decoded, enc_
     if (rc || utf8_valid(*buf, *n))
         return rc;
     if (memchr(*buf, 0, *n))
-        return 0;   /* a NUL byte: the readers refuse it with its line */
+        return 0; /* a NUL byte: the readers refuse it with its line */
     char *u = malloc(3 * *n + 1);
     if (!u) {
         free(*buf);
@@ -137,8 +137,8 @@ static int read_lines(const char *path, struct text_data *d, size_t *cap, int32_
     }
     if (rc == 0 && line == 0)
         rc = enc_errf(err, ENC_EFORMAT, "%s: no examples", path);
-    snprintf(d->how[file], sizeof d->how[file], "%lld lines, one example each, %s",
-             (long long)line, encoding_note(decoded));
+    snprintf(d->how[file], sizeof d->how[file], "%lld lines, one example each, %s", (long long)line,
+             encoding_note(decoded));
     free(buf);
     return rc;
 }
@@ -177,15 +177,15 @@ struct cell {
     size_t len;
 };
 struct row {
-    struct cell a, b;           /* TSV: before the first TAB, after the last; CSV: columns */
+    struct cell a, b; /* TSV: before the first TAB, after the last; CSV: columns */
     int64_t line;
 };
 
-static const char *const label_names[] = {"label", "labels", "class", "category", "sentiment",
-                                          "polarity", "target", "y", "tag", NULL};
-static const char *const text_names[] = {"text", "sentence", "review", "document", "content",
-                                         "comment", "tweet", "body", "snippet", "phrase",
-                                         "message", "x", NULL};
+static const char *const label_names[] = {"label",    "labels", "class", "category", "sentiment",
+                                          "polarity", "target", "y",     "tag",      NULL};
+static const char *const text_names[] = {"text",    "sentence", "review", "document", "content",
+                                         "comment", "tweet",    "body",   "snippet",  "phrase",
+                                         "message", "x",        NULL};
 
 /* Distinct values among the first column of rows (a, or b), counted up to
  * 1,001, and the longest. */
@@ -217,9 +217,10 @@ static int rows_to_data(const char *path, const struct row *rows, size_t n, int 
         const struct cell *lb = label_second ? &rows[i].b : &rows[i].a;
         const struct cell *tx = label_second ? &rows[i].a : &rows[i].b;
         if (lb->len == 0 || lb->len > 256) {
-            rc = enc_errf(err, ENC_EFORMAT, "%s:%lld: label must be 1..256 bytes (the %s "
-                          "column holds the labels)", path, (long long)rows[i].line,
-                          label_second ? "last" : "first");
+            rc = enc_errf(err, ENC_EFORMAT,
+                          "%s:%lld: label must be 1..256 bytes (the %s "
+                          "column holds the labels)",
+                          path, (long long)rows[i].line, label_second ? "last" : "first");
             break;
         }
         if (memchr(tx->s, 0, tx->len) || !has_token(tx->s, tx->len)) {
@@ -299,12 +300,14 @@ static int tsv_rows(const char *path, char *buf, size_t n, struct row **out, siz
         if (len && s[len - 1] == '\r')
             len--;
         if (len == 0)
-            continue;   /* blank lines (e.g. a final one) are skipped */
+            continue; /* blank lines (e.g. a final one) are skipped */
         char *tab = memchr(s, '\t', len), *last = tab;
         if (!tab) {
             free(rows);
-            return enc_errf(err, ENC_EFORMAT, "%s:%lld: expected label<TAB>text or "
-                            "text<TAB>label", path, (long long)line);
+            return enc_errf(err, ENC_EFORMAT,
+                            "%s:%lld: expected label<TAB>text or "
+                            "text<TAB>label",
+                            path, (long long)line);
         }
         for (char *t = tab; t; t = memchr(t + 1, '\t', (size_t)(s + len - t - 1)))
             last = t;
@@ -354,9 +357,11 @@ static int csv_rows(const char *path, char *buf, size_t n, struct row **out, siz
                 continue;
             }
             if (r.n != 2) {
-                rc = enc_errf(err, ENC_EFORMAT, "%s:1: a CSV needs a header naming its label "
+                rc = enc_errf(err, ENC_EFORMAT,
+                              "%s:1: a CSV needs a header naming its label "
                               "column (label, class, sentiment, ...) and its text column (text, "
-                              "sentence, review, ...), or exactly two columns", path);
+                              "sentence, review, ...), or exactly two columns",
+                              path);
                 break;
             }
             lc = 0;
@@ -364,8 +369,10 @@ static int csv_rows(const char *path, char *buf, size_t n, struct row **out, siz
         }
         size_t need = (size_t)(lc > tc ? lc : tc) + 1;
         if (r.n < need) {
-            rc = enc_errf(err, ENC_EFORMAT, "%s:%zu: expected %zu comma-separated fields, found "
-                          "%zu", path, r.line, need, r.n);
+            rc = enc_errf(err, ENC_EFORMAT,
+                          "%s:%zu: expected %zu comma-separated fields, found "
+                          "%zu",
+                          path, r.line, need, r.n);
             break;
         }
         if (k == cap) {
@@ -391,7 +398,7 @@ static int csv_rows(const char *path, char *buf, size_t n, struct row **out, siz
         return rc;
     }
     if (*header)
-        *label_col = 0;   /* rows hold (label, text) */
+        *label_col = 0; /* rows hold (label, text) */
     *out = rows;
     *n_out = k;
     return 0;
@@ -435,17 +442,19 @@ int text_data_read_tsv(const char *path, struct text_data *d, enc_err *err)
          * e.g. every text unique in a two-line file, keeps label first). */
         size_t la, lb, da = distinct(rows, nr, 0, &la), db = distinct(rows, nr, 1, &lb);
         label_col = db < da || (db == da && la > 256 && lb <= 256) ? 1 : 0;
-        snprintf(why, sizeof why, ": %s%zu distinct values in the first column, %s%zu in the "
-                 "last", da > 1000 ? "over " : "", da > 1000 ? 1000 : da, db > 1000 ? "over " : "",
+        snprintf(why, sizeof why,
+                 ": %s%zu distinct values in the first column, %s%zu in the "
+                 "last",
+                 da > 1000 ? "over " : "", da > 1000 ? 1000 : da, db > 1000 ? "over " : "",
                  db > 1000 ? 1000 : db);
     }
     for (size_t i = 0; rc == 0 && tsv && i < nr; i++) {
         struct row *w = &rows[i];
-        if (label_col == 0) {   /* label<TAB>text: the text is all after the first TAB */
+        if (label_col == 0) { /* label<TAB>text: the text is all after the first TAB */
             const char *end = w->b.s + w->b.len;
             w->b.s = w->a.s + w->a.len + 1;
             w->b.len = (size_t)(end - w->b.s);
-        } else {                /* text<TAB>label: all before the last TAB */
+        } else { /* text<TAB>label: all before the last TAB */
             w->a.len = (size_t)(w->b.s - 1 - w->a.s);
         }
     }
@@ -454,8 +463,9 @@ int text_data_read_tsv(const char *path, struct text_data *d, enc_err *err)
     if (rc == 0)
         snprintf(d->how[0], sizeof d->how[0], "%s%s, %s%s, %s",
                  tsv ? (label_col ? "text<TAB>label" : "label<TAB>text") : "CSV",
-                 tsv ? "" : header ? " with a header naming its label and text columns"
-                                   : " of two columns",
+                 tsv      ? ""
+                 : header ? " with a header naming its label and text columns"
+                          : " of two columns",
                  header ? "the header line says so" : "detected", why, encoding_note(decoded));
     free(rows);
     free(buf);
@@ -507,11 +517,11 @@ int text_folds_read(const char *path, const struct text_data *d, int32_t **fold,
         line++;
         if (len == 0)
             continue;
-        s[len] = 0;   /* buf is ours; the '\n' (or the final NUL) is replaced */
+        s[len] = 0; /* buf is ours; the '\n' (or the final NUL) is replaced */
         char *t1 = strchr(s, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
         if (!t2) {
-            rc = enc_errf(err, ENC_EFORMAT, "%s:%lld: expected <file><TAB><line><TAB><fold>",
-                          path, (long long)line);
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%lld: expected <file><TAB><line><TAB><fold>", path,
+                          (long long)line);
             break;
         }
         *t1 = 0;
@@ -527,7 +537,7 @@ int text_folds_read(const char *path, const struct text_data *d, int32_t **fold,
             if (d->files[k] && strcmp(base_name(d->files[k]), s) == 0)
                 file = k;
         if (file < 0)
-            continue;   /* a file we did not read (e.g. only --data given) */
+            continue; /* a file we did not read (e.g. only --data given) */
         if (ln > max_line[file] || !where[file][ln]) {
             rc = enc_errf(err, ENC_EFORMAT, "%s:%lld: %s has no example on line %lld", path,
                           (long long)line, s, ln);

@@ -34,11 +34,11 @@
 
 #define LSTM_PAD 0
 #define LSTM_UNK 1
-#define LSTM_BUCKET 20   /* batches per length-sorted chunk */
+#define LSTM_BUCKET 20 /* batches per length-sorted chunk */
 
 struct len_key {
     int len;
-    int32_t pos;   /* tie-break: keeps the sort deterministic */
+    int32_t pos; /* tie-break: keeps the sort deterministic */
     size_t ex;
 };
 
@@ -87,7 +87,7 @@ static float sigm(float x)
  * profile; this form is within a few float ulps away from 0. */
 static float tanh_fast(float x)
 {
-    if (fabsf(x) < 0.02f)   /* avoid cancellation: tanh x = x - x^3/3 + ... */
+    if (fabsf(x) < 0.02f) /* avoid cancellation: tanh x = x - x^3/3 + ... */
         return x * (1.0f - x * x * (1.0f / 3.0f));
     return 2.0f / (1.0f + expf(-2.0f * x)) - 1.0f;
 }
@@ -95,14 +95,14 @@ static float tanh_fast(float x)
 /* One Adam step on n parameters (PyTorch's formulation, bias corrections
  * folded into lr_t and e_t). A separate function so it can be compiled
  * without errno-setting sqrtf, which lets GCC vectorise it. */
-#if defined(__clang__)   /* clang has no optimize attribute (and never sets errno in sqrtf) */
+#if defined(__clang__) /* clang has no optimize attribute (and never sets errno in sqrtf) */
 #define LSTM_NO_ERRNO
 #else
 #define LSTM_NO_ERRNO __attribute__((optimize("no-math-errno")))
 #endif
-LSTM_NO_ERRNO static void adam_step(
-    float *restrict q, const float *restrict g, float *restrict am, float *restrict av, size_t n,
-    float scale, float lr_t, float e_t)
+LSTM_NO_ERRNO static void adam_step(float *restrict q, const float *restrict g, float *restrict am,
+                                    float *restrict av, size_t n, float scale, float lr_t,
+                                    float e_t)
 {
     const float b1 = 0.9f, b2 = 0.999f;
     for (size_t i = 0; i < n; i++) {
@@ -149,19 +149,19 @@ int text_lstm_ids(const struct text_model *m, const char *s, size_t len, int32_t
 struct ws {
     size_t B, E, H, K;
     int T;
-    float *X;      /* [T][B][E] embedded (and dropped-out) inputs */
-    float *xmask;  /* [T][B][E] dropout scale, or NULL */
-    float *G;      /* [T][B][4H] gate activations i f g o */
-    float *Cs;     /* [T+1][B][H] cell states, Cs[0] = 0 */
-    float *Hs;     /* [T+1][B][H] hidden states, Hs[0] = 0 */
-    float *TC;     /* [T][B][H] tanh(c) */
-    float *P;      /* [B][H] pooled (after dropout) */
-    float *pmask;  /* [B][H] dropout scale, or NULL */
-    int32_t *arg;  /* [B][H] max-pool step */
-    float *prob;   /* [B][K] */
-    float *dA;     /* [T][B][4H] */
-    float *dX;     /* [T][B][E] */
-    float *dH, *dC, *dP, *dlog;  /* [B][H] x3, [B][K] */
+    float *X;                   /* [T][B][E] embedded (and dropped-out) inputs */
+    float *xmask;               /* [T][B][E] dropout scale, or NULL */
+    float *G;                   /* [T][B][4H] gate activations i f g o */
+    float *Cs;                  /* [T+1][B][H] cell states, Cs[0] = 0 */
+    float *Hs;                  /* [T+1][B][H] hidden states, Hs[0] = 0 */
+    float *TC;                  /* [T][B][H] tanh(c) */
+    float *P;                   /* [B][H] pooled (after dropout) */
+    float *pmask;               /* [B][H] dropout scale, or NULL */
+    int32_t *arg;               /* [B][H] max-pool step */
+    float *prob;                /* [B][K] */
+    float *dA;                  /* [T][B][4H] */
+    float *dX;                  /* [T][B][E] */
+    float *dH, *dC, *dP, *dlog; /* [B][H] x3, [B][K] */
 };
 
 static void ws_free(struct ws *w)
@@ -257,9 +257,9 @@ static void forward(const struct text_model *m, struct ws *w, const int32_t *ids
         const float *hprev = w->Hs + (size_t)t * B * H, *cprev = w->Cs + (size_t)t * B * H;
         float *hnext = w->Hs + (size_t)(t + 1) * B * H, *cnext = w->Cs + (size_t)(t + 1) * B * H;
         float *tc = w->TC + (size_t)t * B * H;
-        if (B == 1)   /* one sequence (predict): sgemv, no packing of wh per step */
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)H, (int)H4, 1.0f, m->wh, (int)H4, hprev,
-                        1, 1.0f, Gt, 1);
+        if (B == 1) /* one sequence (predict): sgemv, no packing of wh per step */
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)H, (int)H4, 1.0f, m->wh, (int)H4, hprev, 1,
+                        1.0f, Gt, 1);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H4, (int)H, 1.0f,
                         hprev, (int)H, m->wh, (int)H4, 1.0f, Gt, (int)H4);
@@ -323,8 +323,8 @@ static void forward(const struct text_model *m, struct ws *w, const int32_t *ids
         cblas_sgemv(CblasRowMajor, CblasTrans, (int)H, (int)K, 1.0f, m->wo, (int)K, w->P, 1, 1.0f,
                     w->prob, 1);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)K, (int)H, 1.0f,
-                    w->P, (int)H, m->wo, (int)K, 1.0f, w->prob, (int)K);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)K, (int)H, 1.0f, w->P,
+                    (int)H, m->wo, (int)K, 1.0f, w->prob, (int)K);
     for (size_t i = 0; i < B; i++) {
         float *z = w->prob + i * K, mx = z[0];
         for (size_t k = 1; k < K; k++)
@@ -338,8 +338,8 @@ static void forward(const struct text_model *m, struct ws *w, const int32_t *ids
 }
 
 /* Gradient of the mean cross-entropy into grad blocks (overwritten). */
-static void backward(const struct text_model *m, struct ws *w, const int32_t *ids,
-                     const int *lens, const int32_t *y, int bptt, float **g)
+static void backward(const struct text_model *m, struct ws *w, const int32_t *ids, const int *lens,
+                     const int32_t *y, int bptt, float **g)
 {
     const size_t B = w->B, E = w->E, H = w->H, K = w->K, H4 = 4 * H;
     const int T = w->T;
@@ -347,11 +347,11 @@ static void backward(const struct text_model *m, struct ws *w, const int32_t *id
     float *gemb = g[0], *gwx = g[1], *gwh = g[2], *gb = g[3], *gwo = g[4], *gbo = g[5];
     for (size_t i = 0; i < B; i++)
         for (size_t k = 0; k < K; k++)
-            w->dlog[i * K + k] = (w->prob[i * K + k] - (y[i] == (int32_t)k ? 1.0f : 0.0f)) /
-                                 (float)B;
+            w->dlog[i * K + k] =
+                (w->prob[i * K + k] - (y[i] == (int32_t)k ? 1.0f : 0.0f)) / (float)B;
     /* dense */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)K, (int)B, 1.0f, w->P,
-                (int)H, w->dlog, (int)K, 0.0f, gwo, (int)K);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H, (int)K, (int)B, 1.0f, w->P, (int)H,
+                w->dlog, (int)K, 0.0f, gwo, (int)K);
     for (size_t k = 0; k < K; k++) {
         float s = 0;
         for (size_t i = 0; i < B; i++)
@@ -395,7 +395,7 @@ static void backward(const struct text_model *m, struct ws *w, const int32_t *id
                 da[2 * H + u] = dcu * ig * (1.0f - gg * gg);
                 da[3 * H + u] = d * tci[u] * og * (1.0f - og);
                 dc[u] = dcu * fg;
-                dh[u] = 0.0f;   /* replaced by da wh^T below */
+                dh[u] = 0.0f; /* replaced by da wh^T below */
             }
         }
         int cut = bptt > 0 && t % bptt == 0;
@@ -403,8 +403,8 @@ static void backward(const struct text_model *m, struct ws *w, const int32_t *id
             memset(w->dH, 0, B * H * sizeof(float));
             memset(w->dC, 0, B * H * sizeof(float));
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H4, 1.0f,
-                        dAt, (int)H4, m->wh, (int)H4, 1.0f, w->dH, (int)H);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H4, 1.0f, dAt,
+                        (int)H4, m->wh, (int)H4, 1.0f, w->dH, (int)H);
         }
     }
     /* weight gradients over all steps at once */
@@ -440,8 +440,8 @@ static double batch_loss(const struct ws *w, const int32_t *y)
     return l / (double)w->B;
 }
 
-int text_lstm_loss(const struct text_model *m, const int32_t *ids, const int *lens, size_t B,
-                   int T, const int32_t *y, double *loss, float *grad)
+int text_lstm_loss(const struct text_model *m, const int32_t *ids, const int *lens, size_t B, int T,
+                   const int32_t *y, double *loss, float *grad)
 {
     struct ws w;
     if (ws_init(&w, m, B, T, grad != NULL, 0))
@@ -473,7 +473,7 @@ static int lstm_predict(const struct text_model *m, const char *s, size_t len, f
         free(ids);
         return n;
     }
-    if (n == 0) {   /* no tokens: one unknown word */
+    if (n == 0) { /* no tokens: one unknown word */
         ids[0] = LSTM_UNK;
         n = 1;
     }
@@ -524,8 +524,9 @@ static int lstm_read(const st_file *f, struct text_model *m, enc_err *err)
     const char *pool = st_meta(f, "pool");
     if (!pool || (strcmp(pool, "last") && strcmp(pool, "mean") && strcmp(pool, "max")))
         return enc_errf(err, ENC_EFORMAT, "metadata 'pool' must be last, mean or max");
-    m->pool = strcmp(pool, "mean") == 0 ? TEXT_POOL_MEAN
-            : strcmp(pool, "max") == 0  ? TEXT_POOL_MAX : TEXT_POOL_LAST;
+    m->pool = strcmp(pool, "mean") == 0  ? TEXT_POOL_MEAN
+              : strcmp(pool, "max") == 0 ? TEXT_POOL_MAX
+                                         : TEXT_POOL_LAST;
     if ((rc = text_read_vocab(f, m, err)))
         return rc;
     const st_tensor *te = st_find(f, "embedding"), *th = st_find(f, "lstm.wh");
@@ -589,7 +590,7 @@ static int alloc_params(struct text_model *m, uint64_t *rng, double forget_bias)
         return ENC_ENOMEM;
     for (size_t i = 0; i < V * E; i++)
         m->emb[i] = (float)rand_normal(rng);
-    memset(m->emb, 0, E * sizeof(float));   /* padding row, as padding_idx=0 */
+    memset(m->emb, 0, E * sizeof(float)); /* padding row, as padding_idx=0 */
     float s = (float)(1.0 / sqrt((double)H));
     float *blk[5] = {m->wx, m->wh, m->bg, m->wo, m->bo};
     size_t n[5] = {E * 4 * H, H * 4 * H, 4 * H, H * K, K};
@@ -677,10 +678,10 @@ static int load_vectors(struct text_model *m, const char *path, int verbose, enc
         for (char *c = sp; *c; c++)
             fields += *c == ' ' && c[1] && c[1] != ' ';
         if (ln == 1 && fields == 2)
-            continue;   /* word2vec header */
+            continue; /* word2vec header */
         if (fields != E + 1) {
-            rc = enc_errf(err, ENC_EFORMAT, "%s:%lld: %zu values, --embedding-dim is %zu", path,
-                          ln, fields - 1, E);
+            rc = enc_errf(err, ENC_EFORMAT, "%s:%lld: %zu values, --embedding-dim is %zu", path, ln,
+                          fields - 1, E);
             break;
         }
         char *p = sp;
@@ -713,8 +714,8 @@ static int load_vectors(struct text_model *m, const char *path, int verbose, enc
 
 /* The vocabulary of the training tokens (term frequency, --min-count,
  * --max-vocab) into m->vocab. 0 or ENC_ENOMEM. */
-static int build_vocab(struct text_model *m, const struct text_data *d, const size_t *idx,
-                       size_t n, const struct text_lstm_params *p)
+static int build_vocab(struct text_model *m, const struct text_data *d, const size_t *idx, size_t n,
+                       const struct text_lstm_params *p)
 {
     tok_vocab *counts = tok_vocab_new();
     struct tok_span *sp = NULL;
@@ -752,15 +753,15 @@ struct run {
     const struct text_data *d;
     const size_t *idx;
     size_t n;
-    int L;                      /* max_len: the row stride of ids */
+    int L; /* max_len: the row stride of ids */
     int32_t *ids, *yb, *idsb;
     int *lens, *lensb;
     size_t *order, *bstart;
     struct len_key *keyed;
-    float *blk[6], *gblk[6];    /* parameter and gradient blocks */
+    float *blk[6], *gblk[6]; /* parameter and gradient blocks */
     size_t size[6], total;
     float *grad, *adam_m, *adam_v;
-    int64_t step;               /* Adam steps taken */
+    int64_t step; /* Adam steps taken */
     struct ws w;
 };
 
@@ -919,8 +920,7 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
     *out = NULL;
     if (!idx)
         n = d->n;
-    if (n < 2 || p->emb_dim < 1 || p->hidden < 1 || p->max_len < 1 || p->batch < 1 ||
-        p->epochs < 1)
+    if (n < 2 || p->emb_dim < 1 || p->hidden < 1 || p->max_len < 1 || p->batch < 1 || p->epochs < 1)
         return enc_errf(err, ENC_EINVAL, "lstm: need >= 2 examples and positive sizes");
     openblas_set_num_threads(p->threads > 0 ? p->threads : 1);
     struct text_model *m = calloc(1, sizeof *m);
@@ -957,9 +957,11 @@ int text_lstm_train(const struct text_data *d, const size_t *idx, size_t n,
                 goto oom;
         }
         if (p->verbose)
-            fprintf(stderr, "encore-train text: lstm epoch %d/%d: loss %.4f, train accuracy %.4f, "
-                            "%.1f s\n", ep + 1, p->epochs, loss_sum / (double)n,
-                    (double)right / (double)n, mono_seconds() - t0);
+            fprintf(stderr,
+                    "encore-train text: lstm epoch %d/%d: loss %.4f, train accuracy %.4f, "
+                    "%.1f s\n",
+                    ep + 1, p->epochs, loss_sum / (double)n, (double)right / (double)n,
+                    mono_seconds() - t0);
     }
     goto done;
 oom:

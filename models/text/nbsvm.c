@@ -71,8 +71,9 @@ static int64_t doc_features(const struct text_model *m, const struct tok_grams *
     for (size_t i = 0; i < g->n; i++) {
         size_t len;
         const char *s = tok_gram(g, i, &len);
-        int64_t id = m->hash_bits ? (int64_t)(tok_hash(s, len) & (((uint64_t)1 << m->hash_bits) - 1))
-                                  : tok_vocab_find(m->vocab, s, len);
+        int64_t id = m->hash_bits
+                         ? (int64_t)(tok_hash(s, len) & (((uint64_t)1 << m->hash_bits) - 1))
+                         : tok_vocab_find(m->vocab, s, len);
         if (id >= 0)
             (*ids)[k++] = (int32_t)id;
     }
@@ -121,8 +122,8 @@ static int nbsvm_write(const struct text_model *m, st_writer *w)
     char num[32];
     snprintf(num, sizeof num, "%d", m->hash_bits);
     int rc = st_writer_meta(w, "hash_bits", num);
-    rc = rc ? rc : text_add_f32(w, "weights", m->weights, 2, (int64_t)m->n_rows,
-                                (int64_t)m->n_features);
+    rc = rc ? rc
+            : text_add_f32(w, "weights", m->weights, 2, (int64_t)m->n_rows, (int64_t)m->n_features);
     return rc ? rc : text_add_f32(w, "bias", m->bias, 1, (int64_t)m->n_rows, 0);
 }
 
@@ -208,9 +209,9 @@ static int svm_train(const int32_t *x, const size_t *x_off, const int8_t *y, siz
         return ENC_ENOMEM;
     }
     const double diag = 0.5 / p->C;
-    double b = 0;   /* w[n_features] is the bias weight */
+    double b = 0; /* w[n_features] is the bias weight */
     for (size_t i = 0; i < n; i++) {
-        double s = 1.0;   /* the bias feature */
+        double s = 1.0; /* the bias feature */
         for (size_t k = x_off[i]; k < x_off[i + 1]; k++)
             s += (double)val[x[k]] * val[x[k]];
         qd[i] = s + diag;
@@ -258,8 +259,8 @@ static int svm_train(const int32_t *x, const size_t *x_off, const int8_t *y, siz
 struct rows {
     int32_t *x;
     size_t *x_off, nnz;
-    struct tok_grams g;         /* scratch: one example's n-grams */
-    int32_t *ids;               /* scratch: their ids */
+    struct tok_grams g; /* scratch: one example's n-grams */
+    int32_t *ids;       /* scratch: their ids */
     size_t ids_cap;
 };
 
@@ -288,8 +289,7 @@ static int ids_reserve(struct rows *r, size_t n)
  *    >= min_count, the max_vocab most frequent) into m->vocab, or hashing.
  *    Sets m->n_features. 0, ENC_ENOMEM or ENC_EINVAL (no n-gram left). */
 static int feature_space(struct text_model *m, const struct text_data *d, const size_t *idx,
-                         size_t n, const struct text_nbsvm_params *p, struct rows *r,
-                         enc_err *err)
+                         size_t n, const struct text_nbsvm_params *p, struct rows *r, enc_err *err)
 {
     if (p->hash_bits) {
         m->n_features = (size_t)1 << p->hash_bits;
@@ -364,8 +364,8 @@ static int build_rows(const struct text_model *m, const struct text_data *d, con
 /* 3. One classifier per weight row (one row for two classes, else one per
  *    class against the rest): NB ratios r, the SVM on rows scaled by r, and
  *    the interpolation with the mean |w| (beta). 0 or ENC_ENOMEM. */
-static int fit_rows(struct text_model *m, const struct text_data *d, const size_t *idx,
-                    size_t n, const struct text_nbsvm_params *p, const struct rows *rw)
+static int fit_rows(struct text_model *m, const struct text_data *d, const size_t *idx, size_t n,
+                    const struct text_nbsvm_params *p, const struct rows *rw)
 {
     const int32_t *x = rw->x;
     const size_t *x_off = rw->x_off;
@@ -401,8 +401,8 @@ static int fit_rows(struct text_model *m, const struct text_data *d, const size_
         mean_abs /= (double)(n_active ? n_active : 1);
         float *row = m->weights + c * m->n_features;
         for (size_t j = 0; j < m->n_features; j++)
-            row[j] = active[j] ? (float)(((1.0 - p->beta) * mean_abs + p->beta * w[j]) * r[j])
-                               : 0.0f;
+            row[j] =
+                active[j] ? (float)(((1.0 - p->beta) * mean_abs + p->beta * w[j]) * r[j]) : 0.0f;
         m->bias[c] = (float)(p->beta * b);
     }
     rc = 0;

@@ -117,8 +117,8 @@ static int ops_predict(const void *state, const struct model_batch *batch, float
     if (!batch->text || !batch->text_len)
         return enc_errf(err, ENC_EINVAL, "text model: the batch holds no text");
     for (size_t i = 0; i < batch->n; i++) {
-        int rc = text_model_predict(m, batch->text[i], batch->text_len[i],
-                                    prob + i * m->n_classes, err);
+        int rc =
+            text_model_predict(m, batch->text[i], batch->text_len[i], prob + i * m->n_classes, err);
         if (rc)
             return rc;
     }
@@ -177,8 +177,9 @@ int text_write(const struct text_model *m, st_writer *w, const json_t *hyper,
     rc = rc ? rc : st_writer_meta(w, "ngram_min", num);
     snprintf(num, sizeof num, "%d", m->ngram_max);
     rc = rc ? rc : st_writer_meta(w, "ngram_max", num);
-    rc = rc ? rc : st_writer_add_strings(w, "labels", (const char *const *)m->class_names, NULL,
-                                         m->n_classes);
+    rc = rc ? rc
+            : st_writer_add_strings(w, "labels", (const char *const *)m->class_names, NULL,
+                                    m->n_classes);
     if (m->vocab)
         rc = rc ? rc : add_vocab(w, m->vocab);
     return rc ? rc : text_kind_ops_of(m)->write(m, w);
@@ -194,14 +195,14 @@ int text_meta_int(const st_file *f, const char *key, long lo, long hi, long *out
         return enc_errf(err, ENC_EFORMAT, "metadata '%s' is missing", key);
     long v = strtol(s, &end, 10);
     if (end == s || *end || v < lo || v > hi)
-        return enc_errf(err, ENC_EFORMAT, "metadata '%s' = '%s' is not an integer in %ld..%ld",
-                        key, s, lo, hi);
+        return enc_errf(err, ENC_EFORMAT, "metadata '%s' = '%s' is not an integer in %ld..%ld", key,
+                        s, lo, hi);
     *out = v;
     return 0;
 }
 
-int text_copy_f32(const st_file *f, const char *name, int ndim, int64_t d0, int64_t d1,
-                  float **out, enc_err *err)
+int text_copy_f32(const st_file *f, const char *name, int ndim, int64_t d0, int64_t d1, float **out,
+                  enc_err *err)
 {
     int64_t shape[2] = {d0, d1};
     const st_tensor *t;
@@ -214,8 +215,8 @@ int text_copy_f32(const st_file *f, const char *name, int ndim, int64_t d0, int6
     memcpy(*out, t->data, t->nbytes);
     for (size_t i = 0; i < t->count; i++)
         if (!isfinite((*out)[i]))
-            return enc_errf(err, ENC_EFORMAT, "tensor '%s' holds a non-finite value at %zu",
-                            name, i);
+            return enc_errf(err, ENC_EFORMAT, "tensor '%s' holds a non-finite value at %zu", name,
+                            i);
     return 0;
 }
 
@@ -244,7 +245,8 @@ int text_read_vocab(const st_file *f, struct text_model *m, enc_err *err)
 static int read_model(const st_file *f, struct text_model *m, enc_err *err)
 {
     const char *kind = st_meta(f, "text_model");
-    if (!kind || (strcmp(kind, text_nbsvm_kind.name) != 0 && strcmp(kind, text_lstm_kind.name) != 0))
+    if (!kind ||
+        (strcmp(kind, text_nbsvm_kind.name) != 0 && strcmp(kind, text_lstm_kind.name) != 0))
         return enc_errf(err, ENC_EFORMAT, "metadata 'text_model' must be nbsvm or lstm");
     m->kind = strcmp(kind, text_nbsvm_kind.name) == 0 ? TEXT_NBSVM : TEXT_LSTM;
     long nmin, nmax;

@@ -47,19 +47,19 @@ struct text_model {
     size_t n_classes;
     char **class_names;
     struct model_io io;
-    tok_vocab *vocab;           /* NULL with feature hashing */
+    tok_vocab *vocab; /* NULL with feature hashing */
     int ngram_min, ngram_max;
     /* nbsvm */
-    int hash_bits;              /* 0: vocabulary features */
-    size_t n_features, n_rows;  /* weights is n_rows x n_features */
+    int hash_bits;             /* 0: vocabulary features */
+    size_t n_features, n_rows; /* weights is n_rows x n_features */
     float *weights, *bias;
     /* lstm */
     size_t emb_dim, hidden;
     int max_len;
     enum text_pool pool;
-    float *emb;                 /* (V + 2) x E */
-    float *wx, *wh, *bg;        /* E x 4H, H x 4H, 4H */
-    float *wo, *bo;             /* H x K, K */
+    float *emb;          /* (V + 2) x E */
+    float *wx, *wh, *bg; /* E x 4H, H x 4H, 4H */
+    float *wo, *bo;      /* H x K, K */
 };
 
 /* Frees everything; NULL is a no-op. */
@@ -85,11 +85,11 @@ struct text_data {
     int32_t *label;
     size_t n_labels;
     char **label_names;
-    int32_t *src_file;          /* 0 = first file (--pos or --data), 1 = --neg */
-    int64_t *src_line;          /* 1-based */
-    const char *files[2];       /* borrowed paths */
-    int decoded[2];             /* 1: the file was not UTF-8 and was decoded as cp1252 */
-    char how[2][256];           /* how each file was read (layout, encoding), to report */
+    int32_t *src_file;    /* 0 = first file (--pos or --data), 1 = --neg */
+    int64_t *src_line;    /* 1-based */
+    const char *files[2]; /* borrowed paths */
+    int decoded[2];       /* 1: the file was not UTF-8 and was decoded as cp1252 */
+    char how[2][256];     /* how each file was read (layout, encoding), to report */
 };
 
 /* Read two one-example-per-line files as labels "pos" (1) and "neg" (0),
@@ -127,16 +127,16 @@ int text_folds_read(const char *path, const struct text_data *d, int32_t **fold,
 /* ---- training --------------------------------------------------------- */
 
 struct text_nbsvm_params {
-    int ngram_min, ngram_max;   /* 1, 2 */
-    int64_t min_count;          /* vocabulary: keep n-grams seen >= this (1) */
-    size_t max_vocab;           /* 0 = unlimited */
-    int hash_bits;              /* 0 = vocabulary, else 2^bits hashed features */
-    double alpha;               /* NB smoothing (1) */
-    double C;                   /* SVM cost (1) */
-    double beta;                /* interpolation (0.25) */
-    int max_iter;               /* dual coordinate descent passes (100) */
-    double tol;                 /* projected-gradient stopping tolerance (0.01) */
-    int logistic;               /* 0: L2-loss SVM, 1: logistic regression */
+    int ngram_min, ngram_max; /* 1, 2 */
+    int64_t min_count;        /* vocabulary: keep n-grams seen >= this (1) */
+    size_t max_vocab;         /* 0 = unlimited */
+    int hash_bits;            /* 0 = vocabulary, else 2^bits hashed features */
+    double alpha;             /* NB smoothing (1) */
+    double C;                 /* SVM cost (1) */
+    double beta;              /* interpolation (0.25) */
+    int max_iter;             /* dual coordinate descent passes (100) */
+    double tol;               /* projected-gradient stopping tolerance (0.01) */
+    int logistic;             /* 0: L2-loss SVM, 1: logistic regression */
     uint64_t seed;
 };
 void text_nbsvm_defaults(struct text_nbsvm_params *p);
@@ -152,25 +152,25 @@ int text_nbsvm_train(const struct text_data *d, const size_t *idx, size_t n,
 #define TEXT_FORGET_BIAS NAN
 
 struct text_lstm_params {
-    int64_t min_count;          /* vocabulary min count (1) */
-    size_t max_vocab;           /* (30000) */
-    size_t emb_dim, hidden;     /* (100, 128) */
-    int max_len;                /* pad/truncate (64 tokens) */
-    int bptt;                   /* truncated BPTT window in steps (0 = full) */
-    enum text_pool pool;        /* (max) */
-    int epochs;                 /* (5) */
-    size_t batch;               /* (32) */
-    double lr;                  /* Adam step (0.001) */
-    double clip;                /* global gradient-norm clip (5) */
-    double dropout;             /* on embeddings and the pooled vector (0.5) */
-    double init_scale;          /* uniform init half-width (0.1) */
-    double forget_bias;         /* initial forget-gate bias (all H entries of
-                                 * lstm.b's f block); NAN = PyTorch's random
-                                 * init like the other gates (TEXT_FORGET_BIAS) */
+    int64_t min_count;      /* vocabulary min count (1) */
+    size_t max_vocab;       /* (30000) */
+    size_t emb_dim, hidden; /* (100, 128) */
+    int max_len;            /* pad/truncate (64 tokens) */
+    int bptt;               /* truncated BPTT window in steps (0 = full) */
+    enum text_pool pool;    /* (max) */
+    int epochs;             /* (5) */
+    size_t batch;           /* (32) */
+    double lr;              /* Adam step (0.001) */
+    double clip;            /* global gradient-norm clip (5) */
+    double dropout;         /* on embeddings and the pooled vector (0.5) */
+    double init_scale;      /* uniform init half-width (0.1) */
+    double forget_bias;     /* initial forget-gate bias (all H entries of
+                             * lstm.b's f block); NAN = PyTorch's random
+                             * init like the other gates (TEXT_FORGET_BIAS) */
     uint64_t seed;
-    int threads;                /* OpenBLAS threads (1) */
-    const char *vectors;        /* word2vec/GloVe text file to initialise embeddings, or NULL */
-    int verbose;                /* per-epoch progress on stderr */
+    int threads;         /* OpenBLAS threads (1) */
+    const char *vectors; /* word2vec/GloVe text file to initialise embeddings, or NULL */
+    int verbose;         /* per-epoch progress on stderr */
 };
 void text_lstm_defaults(struct text_lstm_params *p);
 

@@ -19,7 +19,7 @@
 #include "text/text.h"
 
 struct text_kind_ops {
-    const char *name;   /* metadata "text_model" */
+    const char *name; /* metadata "text_model" */
     /* Class probabilities prob[n_classes] of one text. 0 or ENC_ENOMEM. */
     int (*predict)(const struct text_model *m, const char *s, size_t len, float *prob);
     /* The kind's metadata and tensors (after the common ones). */
@@ -27,12 +27,12 @@ struct text_kind_ops {
     /* The kind's part of the file, every dtype and shape checked; called
      * with kind, class names and n-gram range already read. */
     int (*read)(const st_file *f, struct text_model *m, enc_err *err);
-    size_t (*mem)(const struct text_model *m);   /* bytes of the kind's parameters */
-    int (*describe)(const struct text_model *m, json_t *o);   /* 0 or ENC_ENOMEM */
+    size_t (*mem)(const struct text_model *m);              /* bytes of the kind's parameters */
+    int (*describe)(const struct text_model *m, json_t *o); /* 0 or ENC_ENOMEM */
 };
 
-extern const struct text_kind_ops text_nbsvm_kind;   /* nbsvm.c */
-extern const struct text_kind_ops text_lstm_kind;    /* lstm.c */
+extern const struct text_kind_ops text_nbsvm_kind; /* nbsvm.c */
+extern const struct text_kind_ops text_lstm_kind;  /* lstm.c */
 
 /* The row of m->kind. */
 const struct text_kind_ops *text_kind_ops_of(const struct text_model *m);
@@ -46,8 +46,8 @@ void text_model_finish(struct text_model *m);
 int text_add_f32(st_writer *w, const char *name, const float *data, int ndim, int64_t d0,
                  int64_t d1);
 /* Copy a validated, finite F32 tensor of that shape into a new array. */
-int text_copy_f32(const st_file *f, const char *name, int ndim, int64_t d0, int64_t d1,
-                  float **out, enc_err *err);
+int text_copy_f32(const st_file *f, const char *name, int ndim, int64_t d0, int64_t d1, float **out,
+                  enc_err *err);
 /* An integer metadata value in lo..hi. */
 int text_meta_int(const st_file *f, const char *key, long lo, long hi, long *out, enc_err *err);
 /* The "vocab" string table into m->vocab (entries unique). */
@@ -67,8 +67,8 @@ void text_nb_ratio(const int32_t *x, const size_t *x_off, const int8_t *y, size_
 /* Mean cross-entropy of a batch of token-id sequences (ids[i*T + t], lens[i]
  * <= T) with labels y, without dropout; when grad is non-NULL it receives
  * the gradient of every parameter, laid out like text_lstm_blocks(). */
-int text_lstm_loss(const struct text_model *m, const int32_t *ids, const int *lens, size_t B,
-                   int T, const int32_t *y, double *loss, float *grad);
+int text_lstm_loss(const struct text_model *m, const int32_t *ids, const int *lens, size_t B, int T,
+                   const int32_t *y, double *loss, float *grad);
 
 /* Pointers to the parameter blocks in a fixed order (emb, wx, wh, bg, wo, bo)
  * and their sizes; returns the block count (6). */

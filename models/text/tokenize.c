@@ -2,7 +2,7 @@
  * tokenize.c - byte-safe tokeniser, n-gram lists and the vocabulary of the
  * text family (see tokenize.h for the rules).
  */
-#define _GNU_SOURCE 1   /* qsort_r */
+#define _GNU_SOURCE 1 /* qsort_r */
 #include "text/tokenize.h"
 
 #include <stdlib.h>
@@ -17,8 +17,10 @@ enum { SEP = 0, WORD = 1, PUNCT = 2 };
 /* Length of a structurally valid UTF-8 multi-byte sequence at s[0..n), or 0. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    size_t k = s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
-             : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    size_t k = s[0] >= 0xC2 && s[0] <= 0xDF   ? 2
+               : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+               : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                              : 0;
     if (!k || k > n)
         return 0;
     for (size_t i = 1; i < k; i++)
@@ -40,10 +42,10 @@ static int unit_class(const unsigned char *s, size_t n, size_t *len)
     size_t k = utf8_len(s, n);
     if (k) {
         *len = k;
-        if (k == 2 && c == 0xC2)              /* U+0080..U+00BF: nbsp, C1, latin-1 symbols */
+        if (k == 2 && c == 0xC2) /* U+0080..U+00BF: nbsp, C1, latin-1 symbols */
             return s[1] == 0xA0 ? SEP : PUNCT;
         if (k == 3 && c == 0xE2 && (s[1] == 0x80 || (s[1] == 0x81 && s[2] <= 0xAF)))
-            return s[1] == 0x80 && s[2] <= 0x8A ? SEP : PUNCT;   /* U+2000..U+206F */
+            return s[1] == 0x80 && s[2] <= 0x8A ? SEP : PUNCT; /* U+2000..U+206F */
         return WORD;
     }
     /* A byte outside UTF-8: latin-1 / cp1252. 0x80-0x9F are cp1252 quotes,
@@ -240,7 +242,7 @@ int tok_vocab_prune(const tok_vocab *v, int64_t min_count, size_t max_size, tok_
     for (size_t i = 0; i < n; i++)
         if (v->counts[i] >= min_count)
             ids[k++] = (uint32_t)i;
-    qsort_r(ids, k, sizeof *ids, cmp_entries, (void *)v);   /* glibc (gnu11 build) */
+    qsort_r(ids, k, sizeof *ids, cmp_entries, (void *)v); /* glibc (gnu11 build) */
     if (max_size && k > max_size)
         k = max_size;
     for (size_t i = 0; i < k; i++) {

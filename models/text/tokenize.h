@@ -53,11 +53,11 @@ size_t tok_copy_lower(const char *s, struct tok_span t, char *dst);
 /* A list of n-gram strings of one document, reused across documents.
  * Zero-initialise; tok_grams_clear frees. */
 struct tok_grams {
-    char *buf;               /* concatenated n-grams */
+    char *buf; /* concatenated n-grams */
     size_t len, cap;
-    uint32_t *off;           /* n + 1 offsets into buf */
+    uint32_t *off; /* n + 1 offsets into buf */
     size_t n, ncap;
-    struct tok_span *spans;  /* scratch */
+    struct tok_span *spans; /* scratch */
     size_t scap;
 };
 
@@ -72,7 +72,7 @@ static inline const char *tok_gram(const struct tok_grams *g, size_t i, size_t *
     return g->buf + g->off[i];
 }
 
-void tok_grams_clear(struct tok_grams *g);   /* frees members; the struct can be reused */
+void tok_grams_clear(struct tok_grams *g); /* frees members; the struct can be reused */
 
 /* FNV-1a 64 of a byte string (strmap_hash; NBSVM hashes features with it). */
 uint64_t tok_hash(const char *s, size_t n);
@@ -81,7 +81,7 @@ typedef struct tok_vocab tok_vocab;
 
 /* A new empty vocabulary (caller frees with tok_vocab_free), NULL on OOM. */
 tok_vocab *tok_vocab_new(void);
-void tok_vocab_free(tok_vocab *v);   /* NULL is a no-op */
+void tok_vocab_free(tok_vocab *v); /* NULL is a no-op */
 
 /* Id of s (adding it with count 0 if absent), then count += inc.
  * Returns the id (>= 0) or ENC_ENOMEM / ENC_ETOOLARGE (over 2^31 entries). */

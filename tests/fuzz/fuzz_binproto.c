@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *dt = json_string_value(json_object_get(in, "datatype"));
         int esz = dt ? binproto_elem_size(dt) : -1;
         if (esz < 0)
-            abort();   /* binproto_inputs accepted an unknown datatype */
+            abort(); /* binproto_inputs accepted an unknown datatype */
         enc_err e2 = {0};
         if (esz == 0) {
             /* Count the elements the way a caller would: from the shape. */
@@ -108,8 +108,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char *const cls[3] = {"x", "y", "z"};
     for (int text = 0; text < 2; text++) {
         struct model_io io = {.kind = text ? MODEL_INPUT_TEXT : MODEL_INPUT_NUMERIC,
-                              .n_features = text ? 0 : 4, .ndim = text ? 0 : 1, .shape = {4},
-                              .min_value = -1e6, .max_value = 1e6, .n_classes = 3,
+                              .n_features = text ? 0 : 4,
+                              .ndim = text ? 0 : 1,
+                              .shape = {4},
+                              .min_value = -1e6,
+                              .max_value = 1e6,
+                              .n_classes = 3,
                               .class_names = cls};
         struct proto_limits lim = {.max_instances = 64, .max_text_bytes = 64};
         struct proto_v2_req req;

@@ -79,10 +79,19 @@ static void publish(void)
     char *uids[U] = {"1", "2", "3"}, *iids[I] = {"a", "b", "c", "d"};
     int64_t off[U + 1] = {0, 1, 1, 2};
     int32_t seen[2] = {0, 3};
-    struct mf_data d = {.n_users = U, .n_items = I, .factors = F, .user_factors = uf,
-                        .item_factors = itf, .user_ids = uids, .item_ids = iids,
-                        .seen_offsets = off, .seen_items = seen, .item_popularity = pop,
-                        .algorithm = "als", .regularization = 0.1, .alpha = 1};
+    struct mf_data d = {.n_users = U,
+                        .n_items = I,
+                        .factors = F,
+                        .user_factors = uf,
+                        .item_factors = itf,
+                        .user_ids = uids,
+                        .item_ids = iids,
+                        .seen_offsets = off,
+                        .seen_items = seen,
+                        .item_popularity = pop,
+                        .algorithm = "als",
+                        .regularization = 0.1,
+                        .alpha = 1};
     char out[128];
     snprintf(out, sizeof out, "%s/demo", repo);
     enc_err err = {0};
@@ -104,7 +113,7 @@ static void stop_server(void)
     metrics_free(srv.metrics);
     auth_free(srv.auth);
     char cmd[96];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", repo);   /* our own mkdtemp name */
+    snprintf(cmd, sizeof cmd, "rm -rf %s", repo); /* our own mkdtemp name */
     if (system(cmd) != 0)
         fprintf(stderr, "fuzz_http: could not remove %s\n", repo);
 }
@@ -141,11 +150,12 @@ static void start_server(void)
         uv_timer_init(&loop, &sweeper) || uv_timer_start(&sweeper, on_sweep, 250, 250))
         die("uv", "init");
     int rc = -1;
-    for (int i = 0; i < 20 && rc; i++) {   /* a free port can be taken before we bind it */
+    for (int i = 0; i < 20 && rc; i++) { /* a free port can be taken before we bind it */
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t len = sizeof a;
-        if (bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &len))
+        if (bind(fd, (struct sockaddr *)&a, sizeof a) ||
+            getsockname(fd, (struct sockaddr *)&a, &len))
             die("bind", "no free port");
         close(fd);
         srv.cfg.port = ntohs(a.sin_port);
@@ -166,7 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         start_server();
     }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.cfg.port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)srv.cfg.port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a))
         die("connect", "the server stopped accepting");
@@ -196,7 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         ssize_t k = n > 0 ? recv(fd, answer, sizeof answer, 0) : -1;
         if (k <= 0)
-            break;   /* closed (or reset) */
+            break; /* closed (or reset) */
         got = 1;
     }
     close(fd);

@@ -12,7 +12,7 @@
  *
  *   cmake --build build-fuzz --target fuzz_model && tests/fuzz/run.sh 60 build-fuzz
  */
-#define _GNU_SOURCE   /* memmem */
+#define _GNU_SOURCE /* memmem */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,7 +32,7 @@ static void exercise(const st_file *f)
         enc_err err = {0};
         if (ops->load(f, &model_default_opts, &state, &err) != 0) {
             if (!err.msg[0])
-                abort();   /* a refusal must say why */
+                abort(); /* a refusal must say why */
             continue;
         }
         if (ops->mem_usage)

@@ -16,7 +16,7 @@
  *   cmake --build build-fuzz --target fuzz_model_file && tests/fuzz/run.sh 60 build-fuzz
  */
 /* run.sh: -malloc_limit_mb=64 -rss_limit_mb=512 */
-#define _GNU_SOURCE   /* memmem (fix_checksum.h) */
+#define _GNU_SOURCE /* memmem (fix_checksum.h) */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +60,7 @@ static void load_both_ways(void)
         enc_err err = {0};
         if (model_load("fuzz", 1, path, &o, &m, &err) != 0) {
             if (!err.msg[0])
-                abort();   /* a refusal must say why */
+                abort(); /* a refusal must say why */
             continue;
         }
         json_decref(model_describe(m));
@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 1 << 20)
         return 0;
     static long base_kb;
-    if (!path[0]) {   /* one scratch file per process, removed after each input */
+    if (!path[0]) { /* one scratch file per process, removed after each input */
         snprintf(path, sizeof path, "/tmp/encore-fuzz-file.%ld.safetensors", (long)getpid());
         base_kb = peak_kb();
     }

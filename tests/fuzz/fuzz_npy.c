@@ -35,13 +35,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (mf_matrix_parse(buf, size, "fuzz", id_column, &m, &err) == 0) {
             if (!m.rows || !m.cols || !m.data || (id_column && !m.ids))
                 abort();
-            volatile float sum = 0;   /* read every value: ASan checks the bounds */
+            volatile float sum = 0; /* read every value: ASan checks the bounds */
             for (size_t i = 0; i < m.rows * m.cols; i++)
                 sum = sum + m.data[i];
             (void)sum;
             for (size_t i = 0; m.ids && i < m.rows; i++)
                 if (!m.ids[i][0])
-                    abort();   /* ids are never empty */
+                    abort(); /* ids are never empty */
             mf_matrix_clear(&m);
         }
     }

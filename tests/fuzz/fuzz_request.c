@@ -52,11 +52,24 @@ static int make_model(const char *repo)
     static int64_t tag_off[I + 1] = {0, 1, 2, 2, 4, 4};
     static int32_t tag_ids[4] = {0, 1, 0, 1};
     struct mf_data d = {
-        .n_users = U, .n_items = I, .factors = F, .user_factors = uf, .item_factors = itf,
-        .user_ids = uids, .item_ids = iids, .seen_offsets = seen_off, .seen_items = seen,
-        .item_popularity = pop, .titles = titles, .tag_names = tags, .n_tags = 2,
-        .item_tag_offsets = tag_off, .item_tag_ids = tag_ids, .algorithm = "als",
-        .regularization = 0.1, .alpha = 1.0,
+        .n_users = U,
+        .n_items = I,
+        .factors = F,
+        .user_factors = uf,
+        .item_factors = itf,
+        .user_ids = uids,
+        .item_ids = iids,
+        .seen_offsets = seen_off,
+        .seen_items = seen,
+        .item_popularity = pop,
+        .titles = titles,
+        .tag_names = tags,
+        .n_tags = 2,
+        .item_tag_offsets = tag_off,
+        .item_tag_ids = tag_ids,
+        .algorithm = "als",
+        .regularization = 0.1,
+        .alpha = 1.0,
     };
     char out[512];
     snprintf(out, sizeof out, "%s/demo", repo);
@@ -83,8 +96,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     srv.cfg.max_k = 20;
     setenv("ENCORE_TOKENS", "fuzz-token-0123456789abcdef,second-token-zzzzzzzzzzzz", 1);
     setenv("ENCORE_ADMIN_TOKEN", "fuzz-admin-0123456789abcdef", 1);
-    if (auth_load(&srv.cfg, &srv.auth, &err) ||
-        registry_new(repo, 1, NULL, &srv.reg, &err) || registry_load_all(srv.reg, &err) != 1) {
+    if (auth_load(&srv.cfg, &srv.auth, &err) || registry_new(repo, 1, NULL, &srv.reg, &err) ||
+        registry_load_all(srv.reg, &err) != 1) {
         fprintf(stderr, "fuzz_request: setup: %s\n", err.msg);
         abort();
     }
@@ -192,7 +205,7 @@ static void run_proto(int which, int text, const uint8_t *body, size_t n)
         check_json(&o);
         buf_free(&o);
     } else if (err.msg[0] == '\0' && rc != ENC_ENOMEM) {
-        abort();   /* every refusal says why */
+        abort(); /* every refusal says why */
     }
     proto_input_free(&in);
     json_decref(root);
@@ -220,8 +233,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char allow[64];
     int status;
     memset(&r, 0, sizeof r);
-    const struct route *rt = routes_match(sel & 1 ? "POST" : "GET", path, &r, &status, allow,
-                                          sizeof allow);
+    const struct route *rt =
+        routes_match(sel & 1 ? "POST" : "GET", path, &r, &status, allow, sizeof allow);
     if (rt && r.n_params > 0 && strlen(r.params[0]) == 0)
         abort();
     for (int scope = 0; scope <= 2; scope++)
