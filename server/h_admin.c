@@ -74,6 +74,16 @@ void h_models_list(struct http_req *r)
     http_json(r, 200, o);
 }
 
+void http_model_missing(struct http_req *r, const char *name)
+{
+    /* KServe answers a model that exists but is not ready with 503: clients
+     * and load balancers retry that, where a 404 says "no such model". */
+    if (registry_known(r->srv->reg, name))
+        http_error(r, 503, "model '%s' is not ready: none of its versions loads", name);
+    else
+        http_error(r, 404, "unknown model '%s'", name);
+}
+
 void h_model_get(struct http_req *r)
 {
     const char *name = r->params[0];
@@ -83,7 +93,7 @@ void h_model_get(struct http_req *r)
         if (m)
             http_error(r, 500, "out of memory");
         else
-            http_error(r, 404, "unknown model '%s'", name);
+            http_model_missing(r, name);
         model_unref(m);
         return;
     }

@@ -68,7 +68,7 @@ static const struct model *route_model(struct http_req *r)
             model_unref(m);
             http_error(r, 404, "model '%s' has no loaded version %lld", name, (long long)version);
         } else
-            http_error(r, 404, "unknown model '%s'", name);
+            http_model_missing(r, name);
         return NULL;
     }
     if (http_defer(r, unref_model, m)) {

@@ -266,7 +266,7 @@ static const struct model *reco_model(struct http_req *r, const char *name)
 {
     struct model *m = registry_get(r->srv->reg, name, 0);
     if (!m) {
-        http_error(r, 404, "unknown model '%s'", name);
+        http_model_missing(r, name);
         return NULL;
     }
     if (http_defer(r, unref_model, m)) {

@@ -395,6 +395,14 @@ int registry_ready(struct registry *r, int all, char *missing, size_t len)
     return served > 0 && (!all || unserved == 0);
 }
 
+int registry_known(struct registry *r, const char *name)
+{
+    pthread_mutex_lock(&r->mu);
+    int known = find(r, name) != NULL;
+    pthread_mutex_unlock(&r->mu);
+    return known;
+}
+
 void registry_forget(struct registry *r, const char *name)
 {
     pthread_mutex_lock(&r->mu);

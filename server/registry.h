@@ -101,6 +101,10 @@ void registry_install(struct registry *r, struct model *m);
  * version, or NULL. The caller drops it with model_unref(). */
 struct model *registry_get(struct registry *r, const char *name, int64_t version);
 
+/* 1 if NAME has versions in the repository, loaded or not (a model whose
+ * every version was refused is known but unserved). */
+int registry_known(struct registry *r, const char *name);
+
 /* Number of model names with a loaded version. */
 int registry_count(struct registry *r);
 

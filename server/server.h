@@ -191,6 +191,10 @@ void reco_serve(struct http_req *r, const char *name, const json_t *defaults,
 /* Items named in "because" per recommended item ("explain": true). */
 #define RECO_EXPLAIN_TOP 3
 
+/* Answer a request for a model that is not served: 503 when the repository
+ * has it but none of its versions loads (not ready), else 404. */
+void http_model_missing(struct http_req *r, const char *name);
+
 /* Handlers, by file. */
 void h_healthz(struct http_req *r);
 void h_readyz(struct http_req *r);

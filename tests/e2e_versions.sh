@@ -48,6 +48,12 @@ mkdir -p "$T/repo/broken/1" && printf 'garbage' > "$T/repo/broken/1/model.safete
 for i in $(seq 1 50); do req GET /readyz; [ "$STATUS" = 503 ] && break; sleep 0.1; done
 check "readiness all: a model with no valid version -> 503" 503 "$STATUS"
 check_contains "readyz names it" "broken" "$BODY"
+# KServe: a model that exists but is not ready is a 503 (retry), not a 404
+req GET /v1/models/broken; check "status of a model with no valid version -> 503" 503 "$STATUS"
+check_contains "says it is not ready" "not ready" "$BODY"
+req POST /v1/models/broken:recommend '{"user":"1","k":2}'; check "its recommend -> 503" 503 "$STATUS"
+req GET /v2/models/broken/ready; check "its V2 ready -> 503" 503 "$STATUS"
+req GET /v1/models/nosuch; check "an unknown model is still 404" 404 "$STATUS"
 check "the other model still answers" 2 "$(served)"
 kill -TERM "$SRV_PID"; wait "$SRV_PID" 2>/dev/null
 e2e_start_server --models "$T/repo" --readiness any || exit 1

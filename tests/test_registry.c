@@ -226,6 +226,11 @@ START_TEST(highest_valid_version_and_readiness)
     ck_assert(!registry_ready(r, 1, missing, sizeof missing));
     ck_assert_str_eq(missing, "bad");
     ck_assert(registry_ready(r, 0, NULL, 0));
+    /* known but unserved (the handlers answer 503), as against unknown (404) */
+    ck_assert(registry_known(r, "bad"));
+    ck_assert(registry_get(r, "bad", 0) == NULL);
+    ck_assert(registry_known(r, "demo"));
+    ck_assert(!registry_known(r, "nosuch"));
     registry_free(r);
 }
 END_TEST
