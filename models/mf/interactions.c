@@ -458,9 +458,11 @@ static int first_line_is_header(const char *buf, size_t len)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
         if (!csv_blank(p, (size_t)(e - p))) {
-            size_t n = strcspn(p, ",\t\r\n");
-            if (n > (size_t)(e - p))
-                n = (size_t)(e - p);
+            /* bounded by the line: buf is (data, len), not a C string
+             * (strcspn read past its end: fuzz_interactions, ASan) */
+            size_t n = 0;
+            while (p + n < e && !strchr(",\t\r", p[n]))
+                n++;
             const char *s = p;
             if (n >= 2 && *s == '"' && s[n - 1] == '"') {
                 s++;
