@@ -3,7 +3,7 @@
 # of a plain recommend at k = 10, diversity 0.3): one server, ALS on ml-100k
 # (64 factors), three back-to-back wrk runs of /work/shared/bench/compare.sh on
 # :recommend, the plain body, the same body with "diversity": 0.3, and a
-# plain k = 60 (the pool diversity 0.3 re-ranks at k = 10); compare
+# plain k = 30 (the pool diversity 0.3 re-ranks at k = 10); compare
 # server CPU per request (srv_us/req) on a loaded machine.
 #   bench/diversity_cost.sh [compare.sh options, e.g. -d 10 -r 3 -c 16]
 set -euo pipefail
@@ -31,9 +31,9 @@ for i in 1 2 3 4 5; do
 done
 [ -n "$pid" ] || { cat "$T/server.log" >&2; exit 1; }
 url="http://127.0.0.1:$port/v1/models/als:recommend"
-for body in '{"user":"{user}","k":{k}}' '{"user":"{user}","k":{k},"diversity":0.3}' '{"user":"{user}","k":60}'; do
+for body in '{"user":"{user}","k":{k}}' '{"user":"{user}","k":{k},"diversity":0.3}' '{"user":"{user}","k":30}'; do
   echo "== body $body"
   RECO_BODY=$body RECO_USER_MIN=1 RECO_USER_MAX=943 bash "$shared/bench/compare.sh" \
-    --target-pid "$pid" --label "$(case $body in *diversity*) echo mmr-0.3 ;; *60*) echo plain-k60 ;; *) echo plain ;; esac)" \
+    --target-pid "$pid" --label "$(case $body in *diversity*) echo mmr-0.3 ;; *30*) echo plain-k30 ;; *) echo plain ;; esac)" \
     "$@" "$url" 2>&1 | sed -n '/^Results/,$p'
 done

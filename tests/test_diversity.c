@@ -1,9 +1,9 @@
 /* test_diversity.c - the mf family's re-ranking (mf/diversity.c through
- * reco_ops.rerank): diversity 0 keeps the order; maximal marginal relevance
- * picks what a hand computation says; exactly k items whenever k candidates
- * exist (k above the candidates, a tag cap that cannot hold, diversity 1);
- * ties go to the earlier candidate; the tag cap holds while it can; and on a
- * random model every answer is k distinct candidates. */
+ * reco_ops.rerank): diversity 0 keeps the order; marginal relevance (mean
+ * similarity to the chosen) picks what a hand computation says; exactly k items whenever k
+ * candidates exist (k above the candidates, a tag cap that cannot hold, diversity 1); ties go to
+ * the earlier candidate; the tag cap holds while it can; and on a random model every answer is k
+ * distinct candidates. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,27 +73,43 @@ END_TEST
 START_TEST(mmr_by_hand)
 {
     /* d = 0.5, relevance = score / 1.0. First i0 (most relevant). Then
-     * 0.5 rel - 0.5 max(0, cos to i0): i1 0.495-0.5=-0.005, i3 0.49-0.4975
-     * = -0.0075, i5 0.3-0.3536 = -0.054, i2 0.25-0 = 0.25, i4 0.05-0 = 0.05:
-     * i2. Then max(cos to i0, cos to i2): i1 ~1 -> -0.005, i3 0.995 ->
-     * -0.0075, i5 0.707 -> -0.054, i4 0 -> 0.05: i4. Then i1. */
+     * 0.5 rel - 0.5 mean cos to those chosen (cos to i0): i1 0.495-0.49998
+     * = -0.005, i3 0.49-0.4975 = -0.0075, i5 0.3-0.3536 = -0.054, i2
+     * 0.25-0 = 0.25, i4 0.05+0.5 = 0.55: i4 (opposite i0; a penalty
+     * clipped at 0, as the maximum's, would have taken i2). Then the mean
+     * over i0 and i4 is ~0 for all (cos to i4 = -cos to i0): relevance
+     * decides, i1 0.495. Then over i0, i4, i1: i3 (0.99493 - 0.99493 +
+     * 0.99589) / 3 = 0.33196 -> 0.324, i5 0.23805 -> 0.181, i2 0.00333 ->
+     * 0.248: i3. */
     struct model *m = hand_model();
     int32_t out[6];
     size_t relaxed;
     rerank(m, hand_cands, 6, 4, 0.5, 0, out, &relaxed);
     ck_assert_int_eq(out[0], 0);
-    ck_assert_int_eq(out[1], 2);
-    ck_assert_int_eq(out[2], 4);
-    ck_assert_int_eq(out[3], 1);
-    /* d = 0.2: 0.8 rel - 0.2 sim still prefers i1 (0.592) to i2 (0.4) */
+    ck_assert_int_eq(out[1], 4);
+    ck_assert_int_eq(out[2], 1);
+    ck_assert_int_eq(out[3], 3);
+    /* d = 0.2: 0.8 rel - 0.2 sim still prefers i1 (0.592) to i2 (0.4) and
+     * i4 (0.28); then i3 (0.784 - 0.2 * 0.99541 = 0.585) to i2 (0.399) */
     rerank(m, hand_cands, 6, 3, 0.2, 0, out, &relaxed);
     ck_assert_int_eq(out[0], 0);
     ck_assert_int_eq(out[1], 1);
     ck_assert_int_eq(out[2], 3);
-    /* d = 0.35: i1 0.2935, i3 0.2888, i2 0.325: the dissimilar item second */
+    /* d = 0.35: i1 0.2935, i3 0.2888, i2 0.325, i4 0.415: the opposite
+     * item second; then (mean ~0 for all) i1 0.6435 */
     rerank(m, hand_cands, 6, 3, 0.35, 0, out, &relaxed);
     ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 4);
+    ck_assert_int_eq(out[2], 1);
+    /* the mean, not the maximum: i0, then i2 (0.45 against i5 -0.054,
+     * i3 -0.197); then i3 (mean cos (0.99493 + 0.10050) / 2 = 0.548 ->
+     * 0.3 - 0.274 = 0.026) before i5 (cos 0.707 to both -> -0.054), where
+     * the maximum (i3 0.995) would have taken i5 */
+    struct reco_hit c[4] = {{0, 1.0f}, {2, 0.9f}, {5, 0.6f}, {3, 0.6f}};
+    rerank(m, c, 4, 3, 0.5, 0, out, &relaxed);
+    ck_assert_int_eq(out[0], 0);
     ck_assert_int_eq(out[1], 2);
+    ck_assert_int_eq(out[2], 3);
     model_unref(m);
 }
 END_TEST
