@@ -33,6 +33,9 @@ struct reco_args {
     int explain;            /* "because" per item (reco_ops.explain) */
     size_t unknown_history; /* history ids the model does not know (answered) */
     int exact;              /* "exact": true: no approximate index */
+    /* as sent (borrowed from the body): new items and catalogue tags take
+     * part in them (live_narrow) */
+    const json_t *j_candidates, *j_exclude, *j_tags;
 };
 
 /* An id may be sent as a JSON string or an integer; ids are strings. */
@@ -150,10 +153,12 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
         } else if (!strcmp(key, "exclude")) {
             if (item_list(r, m, v, "exclude", &a->exclude, &a->n_exclude))
                 return -1;
+            a->j_exclude = v;
         } else if (!strcmp(key, "candidates")) {
             if (item_list(r, m, v, "candidates", &a->candidates, &a->n_candidates))
                 return -1;
             a->has_candidates = 1;
+            a->j_candidates = v;
         } else if (!similar && !strcmp(key, "history")) {
             if (item_list(r, m, v, "history", &a->history, &a->n_history))
                 return -1;
@@ -191,6 +196,7 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
                 http_error(r, 400, "'filter.tags' must name at least one tag");
                 return -1;
             }
+            a->j_tags = tags;
         } else {
             http_error(r, 400,
                        similar
@@ -376,7 +382,8 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
     res->n = 0;
     res->source = RECO_FROM_USER;
     *q_out = q;
-    if (a->unknown_tag && a->n_tags == 0) /* every tag unknown: nothing matches */
+    int live = r->srv->live && ro->fold_in_weighted;
+    if (!live && a->unknown_tag && a->n_tags == 0) /* every tag unknown: nothing matches */
         return 0;
     void *scratch = http_scratch(ro->scratch_bytes(m->state)); /* the thread's, not the request's */
     enc_err err = {0};
@@ -386,7 +393,7 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
     }
     *source = NULL;
     struct live_query *lq = NULL;
-    if (r->srv->live && ro->fold_in_weighted) {
+    if (live) {
         lq = http_alloc(r, sizeof *lq);
         if (!lq || (memset(lq, 0, sizeof *lq), http_defer(r, free_live_query, lq))) {
             http_error(r, 500, "out of memory");
@@ -396,6 +403,21 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
             return -1;
         *source = lq->source;
         r->live = lq;
+        /* candidates, exclusions and tags as sent: new items and the
+         * catalogue's tags take part (a catalogue tag filter replaces q's) */
+        int replaced = 0;
+        if (live_narrow(lq, m, a->j_candidates, a->j_exclude, a->j_tags, &replaced, &err)) {
+            http_fail(r, &err);
+            return -1;
+        }
+        if (replaced) {
+            q.tags = NULL;
+            q.n_tags = 0;
+            q.unavailable = lq->unavailable;
+        } else if (a->unknown_tag && a->n_tags == 0) {
+            *q_out = q;
+            return 0; /* every tag unknown to the model and the catalogue */
+        }
     }
     const float *new_vec = NULL; /* :similar of a new item */
     int32_t new_index = -1;
@@ -414,9 +436,9 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
         http_fail(r, &err);
         return -1;
     }
-    /* New items (not in the model) compete for the k places, unless the
-     * request narrowed the catalogue (candidates, tags: model rows only). */
-    if (lq && !a->has_candidates && !a->n_tags) {
+    /* New items (not in the model) compete for the k places, within the
+     * request's candidates, exclusions and tags (live_narrow). */
+    if (lq && live_has_new(lq)) {
         size_t n_items = ro->n_items(m->state);
         if (similar) {
             const float *qv = new_vec ? new_vec : ro->item_factors(m->state, item);
@@ -424,6 +446,11 @@ static int run_query(struct http_req *r, const struct model *m, const struct rec
         } else if (res->source == RECO_FROM_USER || res->source == RECO_FROM_VECTOR) {
             const float *u = q.user_vec ? q.user_vec : ro->user_factors(m->state, q.user);
             live_merge_new(lq, u, a->user, a->user_len, 0, -1, q.k, n_items, res);
+        } else if (res->source == RECO_FROM_HISTORY && ro->fold_in) {
+            /* the model folded the history in its scratch: fold it again */
+            float *u = http_alloc(r, ro->factors(m->state) * sizeof *u);
+            if (u && ro->fold_in(m->state, q.history, q.n_history, scratch, u, &err) == 0)
+                live_merge_new(lq, u, a->user, a->user_len, 0, -1, q.k, n_items, res);
         }
     }
     *q_out = q;

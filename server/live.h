@@ -16,6 +16,7 @@
 #ifndef ENCORE_LIVE_H
 #define ENCORE_LIVE_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -71,6 +72,8 @@ struct live_query {
     struct view *view;           /* held for unavailable */
     struct uitem *items;         /* the user's event items (rows, summed weights), owned */
     size_t n_items;
+    uint8_t *news_ok;   /* per new item of the view: may be merged (live_narrow); NULL: all */
+    uint64_t *narrowed; /* owned: `unavailable` once live_narrow applied a tag filter */
 };
 
 int live_reco_init(struct live *l, enc_err *err);
@@ -88,6 +91,19 @@ int live_prepare(struct live *l, const struct model *m, const char *user, size_t
                  void *scratch, struct live_query *lq, enc_err *err);
 void live_query_free(struct live_query *lq);
 
+/* Narrow a query to the request's `candidates`, `exclude` and
+ * `filter.tags` as sent (borrowed JSON arrays of ids / tag names; NULL:
+ * absent), so that new items take part in them and the catalogue's tags
+ * override the model's: lq->news_ok marks the new items that may be merged
+ * (live_merge_new). When the catalogue sets tags on any item, the tag filter
+ * is applied here instead of by the model: lq->unavailable becomes a bitset
+ * of this request (the view's withdrawn rows plus every row whose tags, the
+ * catalogue's where it sets them, miss the filter; one pass over the rows)
+ * and *replaced is set: the caller drops the model's tag filter. Call after
+ * live_prepare. 0 or ENC_ENOMEM. */
+int live_narrow(struct live_query *lq, const struct model *m, const json_t *candidates,
+                const json_t *exclude, const json_t *tags, int *replaced, enc_err *err);
+
 /* Items the model does not have (recorded events or the catalogue brought
  * them; see docs/events.md): merge those with a vector into res (k at most)
  * by dot product with u (recommend) or cosine (similar, skipping new item
@@ -101,6 +117,10 @@ void live_merge_new(const struct live_query *lq, const float *u, const char *use
 int live_basis(const struct model *m, const struct live_query *lq, int64_t user_row,
                const int32_t *history, size_t n_history, struct reco_basis *b, enc_err *err);
 void live_basis_free(struct reco_basis *b);
+
+/* 1 if the query's view has items the model lacks (maybe not yet
+ * recommendable). */
+int live_has_new(const struct live_query *lq);
 
 /* The id of a hit's row that is a new item (row >= n_items), or NULL. */
 const char *live_new_item_id(const struct live_query *lq, int32_t row, size_t n_items, size_t *len);

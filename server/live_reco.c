@@ -316,6 +316,47 @@ static int user_absent(struct live *l, const char *user, size_t len)
     return absent;
 }
 
+/* ---- a user's vector for a new item's step --------------------------------- */
+
+int live_user_vec(struct live *l, const struct model *m, const struct view *v, const char *user,
+                  size_t len, void *scratch, float *out)
+{
+    struct live_reco *lr = l->reco;
+    const struct reco_ops *ro = m->ops->reco;
+    size_t F = ro->factors(m->state);
+    int64_t row = ro->user_index(m->state, user, len);
+    /* the folded vector of the user's last answer, while still current */
+    pthread_mutex_lock(&lr->lock);
+    const struct ucache *hit = smap_get(&lr->cache, user, len);
+    int got = -1;
+    if (hit && hit->valid && hit->model == m->state && hit->version == m->version) {
+        if (hit->vec)
+            memcpy(out, hit->vec, F * sizeof *out);
+        got = hit->vec ? 1 : hit->erased ? 0 : -1;
+    }
+    pthread_mutex_unlock(&lr->lock);
+    if (got >= 0)
+        return got;
+    if (row >= 0) { /* known, no change folded yet: the trained vector */
+        const float *u = ro->user_factors(m->state, row);
+        if (u)
+            memcpy(out, u, F * sizeof *out);
+        return u != NULL;
+    }
+    /* a user the model lacks: their events folded in (as their answer does) */
+    struct collect col = {m, &l->types, v, NULL, 0, 0, 0, 0};
+    enc_err err = {0};
+    if (evstore_user_events(l->store, user, len, (size_t)0, collect_event, &col, &err) != 0) {
+        live_add(l, store_failures, 1);
+        col.n = 0;
+    }
+    live_add(l, user_reads, 1);
+    int rc = !col.oom && col.n > 0 &&
+             live_fold(m, -1, col.items, col.n, NULL, 0, scratch, out, &err) == 0;
+    free(col.items);
+    return rc;
+}
+
 /* ---- the recommend side's entry points ------------------------------------ */
 
 void live_query_free(struct live_query *lq)
@@ -325,6 +366,8 @@ void live_query_free(struct live_query *lq)
     free(lq->exclude);
     free(lq->vec);
     free(lq->items);
+    free(lq->news_ok);
+    free(lq->narrowed);
     live_view_unref(lq->view);
     memset(lq, 0, sizeof *lq);
 }

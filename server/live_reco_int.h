@@ -110,9 +110,22 @@ struct view {
     int64_t read_at;       /* when the trainer read the store */
     uint64_t *unavailable; /* bitset over rows, or NULL when all are available */
     struct smap titles;    /* row (4 bytes) -> catalogue title's JSON fragment */
-    struct newitem *news;  /* items the model does not have */
+    /* Tags the catalogue sets (they override the model's in a request's
+     * tag filter): per model row, and whether any item (a model row or a
+     * new item) has them at all. */
+    struct smap tags; /* row (4 bytes) -> struct tagset */
+    uint64_t *tagged; /* bitset over rows: the row is in `tags`; or NULL */
+    int has_cat_tags;
+    struct newitem *news; /* items the model does not have */
     size_t n_news;
+    struct smap news_by_id; /* id -> index + 1 into news */
     size_t factors;
+};
+
+/* Tag names (owned strings). */
+struct tagset {
+    size_t n;
+    char *names[];
 };
 
 /* An item the model does not have (events or the catalogue brought it). */
@@ -124,7 +137,8 @@ struct newitem {
     float *vec;     /* factors floats, or NULL: not recommendable yet */
     int from_users; /* vec from its users (item step), else from its tags */
     int available;
-    struct smap users; /* users with events on it (left out for them) */
+    struct tagset *tags; /* the catalogue's, or NULL */
+    struct smap users;   /* users with events on it (left out for them) */
 };
 
 /* The live layer's recommend state, hung off struct live. */
@@ -168,6 +182,14 @@ enum {
  * changed, or an availability window opened or closed. Takes lr->lock
  * itself; store reads happen outside it. */
 struct view *live_view_get(struct live *l, const struct model *m, int64_t now, void *scratch);
+
+/* The vector of `user` for a new item's step (F floats into out): the
+ * folded one of their last answer while current, else the model's, else
+ * (a user the model lacks) their events since v's cutoff folded in. 1, or
+ * 0: none (no events on the model's items, an erased user, a store
+ * failure). Reads the store: call without lr->lock. */
+int live_user_vec(struct live *l, const struct model *m, const struct view *v, const char *user,
+                  size_t len, void *scratch, float *out);
 
 /* Drop a reference to v (NULL ok); the last one frees it. */
 void live_view_unref(struct view *v);

@@ -13,6 +13,8 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +28,31 @@
 
 /* ---- views' lifetime ------------------------------------------------------ */
 
+static void tagset_free(void *p)
+{
+    struct tagset *t = p;
+    for (size_t i = 0; t && i < t->n; i++)
+        free(t->names[i]);
+    free(t);
+}
+
+/* A copy of names[0..n), or NULL (none, or out of memory). */
+static struct tagset *tagset_new(char *const *names, size_t n)
+{
+    struct tagset *t = n ? malloc(sizeof *t + n * sizeof *t->names) : NULL;
+    if (!t)
+        return NULL;
+    t->n = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((t->names[t->n] = strdup(names[i])) != NULL)
+            t->n++;
+    return t;
+}
+
 static void news_free(struct newitem *n, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
+        tagset_free(n[i].tags);
         free(n[i].id);
         free(n[i].json);
         free(n[i].vec);
@@ -42,6 +66,9 @@ void live_view_unref(struct view *v)
     if (v && __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         free(v->unavailable);
         smap_clear(&v->titles, free);
+        smap_clear(&v->tags, tagset_free);
+        free(v->tagged);
+        smap_clear(&v->news_by_id, NULL);
         news_free(v->news, v->n_news);
         free(v);
     }
@@ -242,70 +269,113 @@ static char *fragment(const char *id, size_t len, const char *title, size_t *out
 
 struct item_users {
     struct live *l;
-    const struct model *m;
     struct newitem *ni;
-    float *vecs; /* n x F */
-    float *conf;
-    size_t n, cap, events;
+    struct smap who; /* user -> index + 1 into w */
+    float *w;        /* summed positive weight per user */
+    size_t cap, events;
     int oom;
 };
 
 static int item_user(void *arg, const struct ev_event *e)
 {
     struct item_users *c = arg;
-    const struct reco_ops *ro = c->m->ops->reco;
     int oom;
     smap_put(&c->ni->users, e->user, e->user_len, (void *)1, &oom);
     float w = ev_types_weight(&c->l->types, e->type, e->type_len, NULL);
     if (!(w > 0))
         return 0;
     c->events++;
-    int64_t row = ro->user_index(c->m->state, e->user, e->user_len);
-    const float *u = row >= 0 ? ro->user_factors(c->m->state, row) : NULL;
-    if (!u)
-        return 0; /* a user the model lacks: their vector is not at hand here */
-    size_t F = ro->factors(c->m->state);
-    if (c->n == c->cap) {
+    size_t i = (uintptr_t)smap_get(&c->who, e->user, e->user_len);
+    if (i) {
+        c->w[i - 1] += w;
+        return 0;
+    }
+    size_t n = smap_size(&c->who);
+    if (n == c->cap) {
         size_t nc = c->cap ? 2 * c->cap : 16;
-        float *v = realloc(c->vecs, nc * F * sizeof *v),
-              *cf = v ? realloc(c->conf, nc * sizeof *cf) : NULL;
-        if (v)
-            c->vecs = v;
-        if (!cf) {
+        float *x = realloc(c->w, nc * sizeof *x);
+        if (!x) {
             c->oom = 1;
             return 1;
         }
-        c->conf = cf;
+        c->w = x;
         c->cap = nc;
     }
-    memcpy(c->vecs + c->n * F, u, F * sizeof *u);
-    c->conf[c->n++] = (float)live_confidence(ro, c->m->state, w);
+    smap_put(&c->who, e->user, e->user_len, (void *)(uintptr_t)(n + 1), &oom);
+    if (oom) {
+        c->oom = 1;
+        return 1;
+    }
+    c->w[n] = w;
     return 0;
 }
 
-/* The vector of a new item: the item step over its users' vectors once it
- * has min_item_events events, else the mean of the model's items that share
- * one of its tags. Store reads: call without the lock. */
-static void new_item_vector(struct live *l, const struct model *m, const struct cand *c,
-                            void *scratch, struct newitem *ni)
+/* Users' vectors for one view build (user -> F floats, or NONE), so a user
+ * of several new items is folded once. */
+#define NO_VEC ((void *)1)
+
+static void memo_free(void *p)
+{
+    if (p != NO_VEC)
+        free(p);
+}
+
+/* The vector of a new item: the item step over its users' vectors (the
+ * model's, or folded from their events for users the model lacks:
+ * live_user_vec) once it has min_item_events events, else the mean of the
+ * model's items that share one of its tags. Store reads: call without the
+ * lock. */
+static void new_item_vector(struct live *l, const struct model *m, const struct view *v,
+                            const struct cand *c, struct smap *memo, void *scratch,
+                            struct newitem *ni)
 {
     const struct reco_ops *ro = m->ops->reco;
     size_t F = ro->factors(m->state);
-    struct item_users iu = {l, m, ni, NULL, NULL, 0, 0, 0, 0};
+    struct item_users iu = {.l = l, .ni = ni};
     enc_err err = {0};
     if (evstore_item_events(l->store, c->id, c->len, 1000, item_user, &iu, &err) != 0)
         live_add(l, store_failures, 1);
-    if (iu.events >= (size_t)l->min_item_events && iu.n > 0 && !iu.oom &&
-        (ni->vec = malloc(F * sizeof *ni->vec)) != NULL) {
-        if (ro->item_step(m->state, iu.vecs, iu.conf, iu.n, scratch, ni->vec, &err) == 0)
+    size_t nu = smap_size(&iu.who), n = 0;
+    float *vecs = NULL, *conf = NULL;
+    if (iu.events >= (size_t)l->min_item_events && nu > 0 && !iu.oom &&
+        (vecs = malloc(nu * F * sizeof *vecs)) != NULL &&
+        (conf = malloc(nu * sizeof *conf)) != NULL) {
+        for (size_t i = 0; i < nu; i++) {
+            size_t len;
+            const char *user = smap_key(&iu.who, i, &len);
+            float *u = smap_get(memo, user, len);
+            if (!u) {
+                int oom;
+                u = malloc(F * sizeof *u);
+                if (u && live_user_vec(l, m, v, user, len, scratch, u) != 1) {
+                    free(u);
+                    u = NO_VEC;
+                }
+                if (u)
+                    smap_put(memo, user, len, u, &oom);
+                if (!u || oom) {
+                    memo_free(u);
+                    continue;
+                }
+            }
+            if (u == NO_VEC)
+                continue; /* nothing to stand on (no events on the model's items) */
+            memcpy(vecs + n * F, u, F * sizeof *u);
+            conf[n++] = (float)live_confidence(ro, m->state, iu.w[i]);
+        }
+    }
+    if (n > 0 && (ni->vec = malloc(F * sizeof *ni->vec)) != NULL) {
+        if (ro->item_step(m->state, vecs, conf, n, scratch, ni->vec, &err) == 0)
             ni->from_users = 1;
         else {
             free(ni->vec);
             ni->vec = NULL;
         }
     }
-    free(iu.vecs);
-    free(iu.conf);
+    free(vecs);
+    free(conf);
+    free(iu.w);
+    smap_clear(&iu.who, NULL);
     if (ni->vec || !c->n_tags)
         return;
     int32_t tags[CAT_TAGS_MAX];
@@ -438,6 +508,20 @@ struct view *live_view_get(struct live *l, const struct model *m, int64_t now, v
             cand_add(&cands, &n_cands, &cap_cands, key, len, it, now);
             continue;
         }
+        if (it->has_tags) { /* the catalogue's tags replace the model's in filters */
+            int32_t r32 = (int32_t)row;
+            int oom;
+            v->has_cat_tags = 1;
+            if (!v->tagged && !(v->tagged = calloc((n_items + 63) / 64, sizeof *v->tagged)))
+                continue;
+            struct tagset *t = tagset_new(it->tags, it->n_tags); /* NULL: no tags */
+            tagset_free(smap_put(&v->tags, (const char *)&r32, sizeof r32, t, &oom));
+            if (oom) {
+                tagset_free(t);
+                continue;
+            }
+            v->tagged[row / 64] |= 1ull << (row % 64);
+        }
         if (it->title) {
             int32_t r32 = (int32_t)row;
             size_t flen;
@@ -460,6 +544,7 @@ struct view *live_view_get(struct live *l, const struct model *m, int64_t now, v
             cand_add(&cands, &n_cands, &cap_cands, key, len, NULL, now);
     }
     pthread_mutex_unlock(&lr->lock);
+    struct smap memo = {0}; /* users' vectors, folded once per build */
     if (n_cands && (v->news = calloc(n_cands, sizeof *v->news)) != NULL) {
         for (size_t i = 0; i < n_cands; i++) {
             struct newitem *ni = &v->news[v->n_news];
@@ -471,10 +556,16 @@ struct view *live_view_get(struct live *l, const struct model *m, int64_t now, v
             memcpy(ni->id, cands[i].id, cands[i].len);
             ni->len = cands[i].len;
             ni->available = cands[i].available;
-            new_item_vector(l, m, &cands[i], scratch, ni);
+            ni->tags = tagset_new(cands[i].tags, cands[i].n_tags);
+            if (cands[i].n_tags)
+                v->has_cat_tags = 1;
+            int oom;
+            smap_put(&v->news_by_id, ni->id, ni->len, (void *)(uintptr_t)(v->n_news + 1), &oom);
+            new_item_vector(l, m, v, &cands[i], &memo, scratch, ni);
             v->n_news++;
         }
     }
+    smap_clear(&memo, memo_free);
     cands_free(cands, n_cands);
     /* install (another request may have built one meanwhile: the newer wins) */
     pthread_mutex_lock(&lr->lock);
@@ -501,12 +592,116 @@ const float *live_new_item_vec(const struct live_query *lq, const char *id, size
                                int32_t *index)
 {
     const struct view *v = lq->view;
-    for (size_t i = 0; v && i < v->n_news; i++)
-        if (v->news[i].len == len && !memcmp(v->news[i].id, id, len)) {
-            *index = (int32_t)i;
-            return v->news[i].vec;
+    size_t i = v ? (uintptr_t)smap_get(&v->news_by_id, id, len) : 0;
+    if (!i--)
+        return NULL;
+    *index = (int32_t)i;
+    return v->news[i].vec;
+}
+
+/* ---- candidates, exclusions and tag filters -------------------------------- */
+
+/* An id as a request may send it (a string or an integer), or -1. */
+static int json_id(const json_t *v, const char **s, size_t *len, char *tmp, size_t tmp_len)
+{
+    if (json_is_string(v)) {
+        *s = json_string_value(v);
+        *len = json_string_length(v);
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        *len = (size_t)snprintf(tmp, tmp_len, "%lld", (long long)json_integer_value(v));
+        *s = tmp;
+        return 0;
+    }
+    return -1;
+}
+
+/* 1 if one of t's names is one of the JSON strings in `want`. */
+static int tagset_matches(const struct tagset *t, const json_t *want)
+{
+    for (size_t i = 0; t && i < t->n; i++) {
+        size_t len = strlen(t->names[i]);
+        for (size_t j = 0; j < json_array_size(want); j++) {
+            const json_t *w = json_array_get(want, j);
+            if (json_is_string(w) && json_string_length(w) == len &&
+                !memcmp(json_string_value(w), t->names[i], len))
+                return 1;
         }
-    return NULL;
+    }
+    return 0;
+}
+
+int live_narrow(struct live_query *lq, const struct model *m, const json_t *candidates,
+                const json_t *exclude, const json_t *tags, int *replaced, enc_err *err)
+{
+    const struct view *v = lq->view;
+    const struct reco_ops *ro = m->ops->reco;
+    *replaced = 0;
+    if (!v || (!candidates && !exclude && !tags))
+        return 0;
+    /* new items: only candidates, not excluded, carrying a wanted tag */
+    if (v->n_news) {
+        if (!(lq->news_ok = malloc(v->n_news)))
+            return enc_errf(err, ENC_ENOMEM, "out of memory");
+        memset(lq->news_ok, candidates ? 0 : 1, v->n_news);
+        for (int pass = 0; pass < 2; pass++) {
+            const json_t *list = pass ? exclude : candidates;
+            for (size_t j = 0; j < json_array_size(list); j++) {
+                const char *id;
+                size_t len;
+                char tmp[32];
+                if (json_id(json_array_get(list, j), &id, &len, tmp, sizeof tmp) != 0)
+                    continue;
+                size_t i = (uintptr_t)smap_get(&v->news_by_id, id, len);
+                if (i)
+                    lq->news_ok[i - 1] = pass ? 0 : 1;
+            }
+        }
+        for (size_t i = 0; tags && i < v->n_news; i++)
+            if (!tagset_matches(v->news[i].tags, tags))
+                lq->news_ok[i] = 0;
+    }
+    if (!tags || !v->has_cat_tags)
+        return 0; /* the model's tags are the only ones: its own filter */
+    /* the model's rows: every row whose tags (the catalogue's where it sets
+     * them) miss the filter joins the unavailable ones for this request */
+    size_t n_items = ro->n_items(m->state), words = (n_items + 63) / 64, nt = 0;
+    int32_t *ids = malloc((json_array_size(tags) + 1) * sizeof *ids);
+    lq->narrowed = calloc(words ? words : 1, sizeof *lq->narrowed);
+    if (!ids || !lq->narrowed) {
+        free(ids);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < json_array_size(tags); j++) {
+        const json_t *t = json_array_get(tags, j);
+        int64_t id = json_is_string(t)
+                         ? ro->tag_index(m->state, json_string_value(t), json_string_length(t))
+                         : -1;
+        if (id >= 0)
+            ids[nt++] = (int32_t)id;
+    }
+    if (v->unavailable)
+        memcpy(lq->narrowed, v->unavailable, words * sizeof *lq->narrowed);
+    for (size_t row = 0; row < n_items; row++) {
+        int keep = 0;
+        if (v->tagged && (v->tagged[row / 64] >> (row % 64) & 1)) {
+            int32_t r32 = (int32_t)row;
+            keep = tagset_matches(smap_get(&v->tags, (const char *)&r32, sizeof r32), tags);
+        } else if (nt) {
+            const int32_t *it;
+            size_t k = ro->item_tags(m->state, (int64_t)row, &it);
+            for (size_t a = 0; a < k && !keep; a++)
+                for (size_t b = 0; b < nt && !keep; b++)
+                    keep = it[a] == ids[b];
+        }
+        if (!keep)
+            lq->narrowed[row / 64] |= 1ull << (row % 64);
+    }
+    free(ids);
+    lq->unavailable = lq->narrowed;
+    *replaced = 1;
+    return 0;
 }
 
 /* Insert (row, score) into hits[0..*n) best first, keeping at most k. */
@@ -543,7 +738,7 @@ void live_merge_new(const struct live_query *lq, const float *u, const char *use
     }
     for (size_t i = 0; i < v->n_news; i++) {
         const struct newitem *ni = &v->news[i];
-        if (!ni->vec || !ni->available || (int32_t)i == skip)
+        if (!ni->vec || !ni->available || (int32_t)i == skip || (lq->news_ok && !lq->news_ok[i]))
             continue;
         if (user && smap_get(&ni->users, user, user_len))
             continue; /* the user has had it */
@@ -575,6 +770,11 @@ const char *live_fragment(const struct live_query *lq, int32_t row, size_t n_ite
     if (frag)
         *len = strlen(frag);
     return frag;
+}
+
+int live_has_new(const struct live_query *lq)
+{
+    return lq && lq->view && lq->view->n_news > 0;
 }
 
 const char *live_new_item_id(const struct live_query *lq, int32_t row, size_t n_items, size_t *len)

@@ -130,6 +130,50 @@ check "new item: neighbours from its users" "200 5" "$STATUS $(json 'len(j["item
 req POST /v1/models/demo:similar "{\"item\":\"$TOP\",\"k\":1000}"
 check "new item: among a model item's neighbours, with its catalogue title" "Brand New (2026)" \
   "$(json '[i.get("title") for i in j["items"] if i["item"] == "brand-new"][0]')"
+# new items take part in candidates, exclusions and tag filters (the catalogue's tags)
+has() { json "'$1' in [i['item'] for i in j['items']]"; }
+OTHER=$(echo $USERS | cut -d' ' -f40)
+reco "{\"user\":\"$OTHER\",\"k\":2,\"candidates\":[\"brand-new\",\"$TOP\"]}"
+check "new item: ranked among candidates" True "$(has brand-new)"
+reco "{\"user\":\"$OTHER\",\"k\":1000,\"exclude\":[\"brand-new\"]}"
+check "new item: left out when excluded" False "$(has brand-new)"
+reco "{\"user\":\"$OTHER\",\"k\":1000,\"filter\":{\"tags\":[\"$GENRE\"]}}"
+check "new item: kept by a filter on its catalogue tag" True "$(has brand-new)"
+reco "{\"user\":\"$OTHER\",\"k\":1000,\"filter\":{\"tags\":[\"no-such-tag\",\"$GENRE\"]}}"
+check "new item: kept when one of the filter's tags is unknown" True "$(has brand-new)"
+OTHER_GENRE=$(awk -F, 'NR>1 {n=split($NF,g,"|"); for (i=1;i<=n;i++) c[g[i]]++} END {for (x in c) print c[x], x}' \
+  "$T/data/items.csv" | sort -rn | sed -n 1p | cut -d' ' -f2)
+reco "{\"user\":\"$OTHER\",\"k\":1000,\"filter\":{\"tags\":[\"$OTHER_GENRE\"]}}"
+check "new item: left out by a filter on a tag it lacks" False "$(has brand-new)"
+req POST /v1/models/demo:similar "{\"item\":\"$TOP\",\"k\":1000,\"filter\":{\"tags\":[\"$GENRE\"]}}"
+check "new item: among similar items within a tag filter" True "$(has brand-new)"
+req POST /v1/models/demo:recommend "{\"history\":[\"$TOP\"],\"k\":1000}"
+check "new item: ranked for a user from a request history" "history True" "$(json 'j["source"]') $(has brand-new)"
+
+# catalogue tags replace the model's in filters
+TAGGED=$(awk -F, -v g="$OTHER_GENRE" 'NR>1 && $NF ~ g {print $1}' "$T/data/items.csv" | head -1)
+req PUT "/v1/items/$TAGGED" '{"tags":["catalogue-only"]}' "${ADMIN[@]}"; check "put tags" 200 "$STATUS"
+reco "{\"user\":\"$OTHER\",\"k\":1000,\"filter\":{\"tags\":[\"catalogue-only\"]}}"
+check "catalogue tag: a filter on it finds the item (and only it)" "$TAGGED" "$(items)"
+reco "{\"user\":\"$OTHER\",\"k\":1000,\"filter\":{\"tags\":[\"$OTHER_GENRE\"]}}"
+check "catalogue tag: the model's tag no longer matches" "False yes" \
+  "$(has "$TAGGED") $([ "$(json 'len(j["items"])')" -gt 5 ] && echo yes)"
+req POST /v1/models/demo:similar "{\"item\":\"$TOP\",\"k\":1000,\"filter\":{\"tags\":[\"catalogue-only\"]}}"
+check "catalogue tag: in a similar filter" "$TAGGED" "$(items)"
+
+# a new item played by users the model lacks gets its vector from theirs (their events)
+COLD=""
+for c in cold-a cold-b cold-c; do
+  EV=""
+  for it in $PLAYS; do EV="$EV{\"user\":\"$c\",\"item\":\"$it\",\"type\":\"play\"},"; done
+  COLD="$COLD$EV{\"user\":\"$c\",\"item\":\"cold-new\",\"type\":\"play\"},"
+done
+post "${COLD%,}" "cold users play a new item"
+req POST /v1/models/demo:similar '{"item":"cold-new","k":5}'
+check "new item of cold users: neighbours from their vectors" "200 5" "$STATUS $(json 'len(j["items"])')"
+reco '{"user":"fresh-1","k":1000}'
+check "new item of cold users: recommended to a cold user of the same taste" True "$(has cold-new)"
+
 req DELETE /v1/items/brand-new "" "${ADMIN[@]}"
 N=$(appears "$P1,$P2,$P3")
 check "new item: withdrawn, recommended to no one" 0 "$N"
