@@ -16,7 +16,9 @@
       so far), counted in Python. Prints one JSON line.
 
 HR@10: the next item is in the ten; NDCG@10: 1/log2(rank + 1) when it is.
-"Known" events are those of users the model was trained on.
+"Known" events are those of users the model was trained on; "new_items":
+the events whose item the model lacks (popularity and the static model can
+never rank those).
 """
 import http.client
 import json
@@ -106,8 +108,8 @@ def run(out, live_port, static_port, dataset):
     live, static = Client(live_port), Client(static_port)
     consumed = defaultdict(set)
     sums = {k: [0.0, 0.0] for k in ("known_static", "known_live", "all_live", "all_pop",
-                                    "all_static", "known_pop")}
-    n_known = n_all = 0
+                                    "all_static", "known_pop", "new_live")}
+    n_known = n_all = n_new = 0
     sources = Counter()
     for n, (u, i, t) in enumerate(replay):
         q = {"user": u, "k": 10}
@@ -130,6 +132,10 @@ def run(out, live_port, static_port, dataset):
         for k in ("live", "pop", "static"):
             sums["all_" + k][0] += g[k][0]
             sums["all_" + k][1] += g[k][1]
+        if i not in pop:   # an item the model lacks (a new item)
+            n_new += 1
+            sums["new_live"][0] += g["live"][0]
+            sums["new_live"][1] += g["live"][1]
         if known:
             n_known += 1
             for k in ("live", "static", "pop"):
@@ -153,6 +159,8 @@ def run(out, live_port, static_port, dataset):
         "all": {"events": n_all, "live_ndcg": avg("all_live", n_all),
                 "popularity_ndcg": avg("all_pop", n_all), "static_ndcg": avg("all_static", n_all),
                 "live_hr": hr("all_live", n_all), "popularity_hr": hr("all_pop", n_all)},
+        "new_items": {"events": n_new, "live_ndcg": avg("new_live", n_new),
+                      "live_hr": hr("new_live", n_new)},
         "live_sources": dict(sources),
     }
     k, a = res["known"], res["all"]

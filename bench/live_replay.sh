@@ -15,6 +15,8 @@
 # alpha 4 or 10) by the same replay on a nested time split of the training
 # part (train before its 80th percentile, replay the rest: the test events
 # are never seen), then run the test replay with the best ("all" NDCG@10).
+# VALIDATION=1: only that nested (validation) replay, with $ALS_OPTS: for
+# choosing anything about the method without looking at the test period.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -67,6 +69,12 @@ replay() {   # DIR ALS-OPTS...: train on DIR/train.tsv, replay DIR/replay.tsv, p
 }
 
 opts=(${ALS_OPTS:---factors 64})
+if [ "${VALIDATION:-0}" = 1 ]; then
+  mkdir -p "$T/nested"
+  $py "$here/live_replay.py" prepare "$T" nested "$T/nested" > /dev/null
+  replay "$T/nested" "${opts[@]}"
+  exit 0
+fi
 if [ "${TUNE:-0}" = 1 ]; then
   mkdir -p "$T/nested"
   $py "$here/live_replay.py" prepare "$T" nested "$T/nested" > /dev/null
