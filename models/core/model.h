@@ -150,16 +150,16 @@ struct reco_result {
  * trading relevance for variety. Zero values change nothing. */
 struct reco_rerank {
     size_t k;           /* items wanted */
-    double diversity;   /* 0..1: maximal marginal relevance's weight on
+    double diversity;   /* 0..1: marginal relevance's weight on
                          * dissimilarity (0: relevance order) */
     size_t max_per_tag; /* at most this many items sharing a tag (0: no cap) */
 };
 
 /* How many candidates to re-rank for k items: a pool wide enough for the
  * re-ranking to find other kinds of items, narrow enough to keep them
- * relevant. 2k + 10 gave the same lists as 4k + 20 at diversity <= 0.3 and
- * less NDCG loss per unit of diversity above (docs/experiments.md), and at
- * k = 10 it stays within the query's short-list path (<= 32). */
+ * relevant. 2k + 10 measured as 4k + 20 at diversity 0.2 (BENCHMARKS.md),
+ * and at k = 10 it stays within the query's short-list path (<= 32), which
+ * made diversity 0.3 cost 1.3x a plain recommend instead of 2.7x. */
 static inline size_t reco_rerank_pool(size_t k)
 {
     return 2 * k + 10;
@@ -241,15 +241,15 @@ struct reco_ops {
 
     /* Issue #16; NULL in a family without them. */
     /* Choose res->n = min(o->k, n) of the n candidates (best first, as
-     * recommend and similar return them) by maximal marginal relevance:
+     * recommend and similar return them) by marginal relevance:
      * repeatedly the candidate with the best (1 - diversity) * relevance -
-     * diversity * (its largest similarity to those already chosen, at
-     * least 0), where relevance is the score over the best candidate's
-     * (min-max scaled when the best is not positive), and never more than max_per_tag items sharing
-     * a tag while others remain (past that, the cap gives way: *relaxed counts the places it did,
-     * so the caller can widen the pool). Ties go to the earlier candidate. Rows >= n_items (items
-     * the model lacks) have no vector and no tags. `scratch`: reco_rerank_scratch_bytes(n).
-     * res->hits: room for o->k, not the candidates' array. */
+     * diversity * (its mean similarity to those already chosen: what it
+     * takes from the list's intra-list diversity), where relevance is the score over the best
+     * candidate's (min-max scaled when the best is not positive), and never more than max_per_tag
+     * items sharing a tag while others remain (past that, the cap gives way: *relaxed counts the
+     * places it did, so the caller can widen the pool). Ties go to the earlier candidate. Rows >=
+     * n_items (items the model lacks) have no vector and no tags. `scratch`:
+     * reco_rerank_scratch_bytes(n). res->hits: room for o->k, not the candidates' array. */
     int (*rerank)(const void *state, const struct reco_hit *cands, size_t n,
                   const struct reco_rerank *o, void *scratch, struct reco_result *res,
                   size_t *relaxed, enc_err *err);
