@@ -110,6 +110,9 @@ def run(out, live_port, static_port, dataset):
     sums = {k: [0.0, 0.0] for k in ("known_static", "known_live", "all_live", "all_pop",
                                     "all_static", "known_pop", "new_live")}
     n_known = n_all = n_new = 0
+    # by how many events the user had replayed before (cold starts apart)
+    buckets = ((0, 0), (1, 2), (3, 5), (6, 20), (21, None))
+    by_prior = {b: [0, 0.0, 0.0] for b in buckets}   # events, live NDCG, popularity NDCG
     sources = Counter()
     for n, (u, i, t) in enumerate(replay):
         q = {"user": u, "k": 10}
@@ -132,6 +135,12 @@ def run(out, live_port, static_port, dataset):
         for k in ("live", "pop", "static"):
             sums["all_" + k][0] += g[k][0]
             sums["all_" + k][1] += g[k][1]
+        prior = len(consumed[u])
+        for b in buckets:
+            if prior >= b[0] and (b[1] is None or prior <= b[1]):
+                by_prior[b][0] += 1
+                by_prior[b][1] += g["live"][1]
+                by_prior[b][2] += g["pop"][1]
         if i not in pop:   # an item the model lacks (a new item)
             n_new += 1
             sums["new_live"][0] += g["live"][0]
@@ -161,6 +170,11 @@ def run(out, live_port, static_port, dataset):
                 "live_hr": hr("all_live", n_all), "popularity_hr": hr("all_pop", n_all)},
         "new_items": {"events": n_new, "live_ndcg": avg("new_live", n_new),
                       "live_hr": hr("new_live", n_new)},
+        "by_prior_events": {
+            ("%d+" % b[0] if b[1] is None else "%d-%d" % b): {
+                "events": v[0], "live_ndcg": round(v[1] / v[0], 4) if v[0] else 0.0,
+                "popularity_ndcg": round(v[2] / v[0], 4) if v[0] else 0.0}
+            for b, v in by_prior.items()},
         "live_sources": dict(sources),
     }
     k, a = res["known"], res["all"]

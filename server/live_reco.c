@@ -350,7 +350,6 @@ int live_user_vec(struct live *l, const struct model *m, const struct view *v, c
         live_add(l, store_failures, 1);
         col.n = 0;
     }
-    live_add(l, user_reads, 1);
     int rc = !col.oom && col.n > 0 &&
              live_fold(m, -1, col.items, col.n, NULL, 0, scratch, out, &err) == 0;
     free(col.items);
