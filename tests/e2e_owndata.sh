@@ -117,13 +117,20 @@ for n in 1 2; do
   run 0 "tune $n" "$TR" als --interactions "$T/split/train.tsv" --tune --tune-budget 5 \
     --factors 8 --iterations 3 --seed 7 --out "$T/repo/tuned"
 done
-check_contains "tune progress" "als tune: fit 5/5:" "$ERR"
+check_contains "tune progress" "als tune: fit 2/5:" "$ERR"
 check_contains "tune choice" "als tune: chose fit" "$ERR"
+check_contains "tune cost said" "als tune: estimated cost" "$ERR"
 T1=$T/repo/tuned/1/model.safetensors T2=$T/repo/tuned/2/model.safetensors
-check "tune table stored" "5 5" "$(hyper "$T1" 'h["tune"]["fits"], len(h["tune"]["trials"])')"
+check "tune table stored" True "$(hyper "$T1" '2 <= h["tune"]["fits"] == len(h["tune"]["trials"]) <= 5')"
 check "tune same seed, same table" "$(hyper "$T1" '[(t["ndcg"], t["alpha"]) for t in h["tune"]["trials"]]')" \
   "$(hyper "$T2" '[(t["ndcg"], t["alpha"]) for t in h["tune"]["trials"]]')"
 check "tune never below its start" True "$(hyper "$T1" 'h["tune"]["best_ndcg"] >= h["tune"]["trials"][0]["ndcg"]')"
+# the search and the final fit within the budget, in fits of the starting settings
+check "tune cost within the budget" True \
+  "$(hyper "$T1" '0 < h["tune"]["cost_search"] + h["tune"]["cost_final_fit"] <= h["tune"]["budget"]')"
+# a move away from the start only on a significant paired gain (z > 1.645 at the least)
+check "tune moves only on a significant gain" True \
+  "$(hyper "$T1" 'h["tune"]["chosen"] == 1 or h["tune"]["trials"][h["tune"]["chosen"] - 1]["gain_z"] > 1.645')"
 check "tune choice trained" True \
   "$(hyper "$T1" 'h["alpha"] == h["tune"]["trials"][h["tune"]["chosen"] - 1]["alpha"]')"
 
@@ -141,7 +148,7 @@ check_contains "utf-8 eval right" '"accuracy":1' "$OUT"
 e2e_start_server --models "$T/repo"
 req GET /v1/models/tuned
 check "model details" 200 "$STATUS"
-check "tune shown" "5 True" "$(json 'j["hyperparameters"]["tune"]["fits"], "trials" in j["hyperparameters"]["tune"]')"
+check "tune shown" True "$(json '"trials" in j["hyperparameters"]["tune"] and "gain_z" in j["hyperparameters"]["tune"]["trials"][1]')"
 req POST /v1/models/plays:recommend '{"user": "nobody", "k": 5}'
 check "popular fallback" "200 popular" "$STATUS $(json 'j.get("fallback")')"
 check "popular scores are shares in [0, 1]" True \

@@ -64,6 +64,15 @@ START_TEST(popularity_by_hand)
     ck_assert_double_eq_tol(m.map, (0.5 + 1 + 0.5) / 3, 1e-12);
     ck_assert_double_eq_tol(m.hit_rate, 1, 1e-12);
     ck_assert_double_eq_tol(m.coverage, 1, 1e-12);
+    /* the same, user by user (test rows u1, u2, u4), for paired comparisons */
+    double per[3] = {-1, -1, -1};
+    struct re_metrics m2;
+    ck_assert_int_eq(rank_evaluate_users(&train, &test, 2, rank_popularity_fn, pop, &m2, per, &err),
+                     0);
+    ck_assert_double_eq_tol(per[0], n1, 1e-12);
+    ck_assert_double_eq_tol(per[1], 1, 1e-12);
+    ck_assert_double_eq_tol(per[2], n4, 1e-12);
+    ck_assert_double_eq_tol(m2.ndcg, m.ndcg, 1e-15);
     /* k = 1: [i3], [i1], [i1] */
     ck_assert_int_eq(rank_evaluate(&train, &test, 1, rank_popularity_fn, pop, &m, &err), 0);
     ck_assert_double_eq_tol(m.precision, 2.0 / 3, 1e-12);

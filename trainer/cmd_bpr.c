@@ -109,6 +109,7 @@ int cmd_bpr(int argc, char **argv)
             return rc;
         }
         in.scheme = p.confidence;
+        in.eps = p.epsilon;
         in.scheme_auto = 0;
         factors = (int64_t)p.factors;
         epochs = p.epochs;

@@ -56,6 +56,13 @@ void rank_user_metrics(const int32_t *ranked, size_t n_ranked, const int32_t *te
 int rank_evaluate(const struct ia_matrix *train, const struct ia_matrix *test, size_t k,
                   re_recommend_fn fn, void *ctx, struct re_metrics *out, enc_err *err)
 {
+    return rank_evaluate_users(train, test, k, fn, ctx, out, NULL, err);
+}
+
+int rank_evaluate_users(const struct ia_matrix *train, const struct ia_matrix *test, size_t k,
+                        re_recommend_fn fn, void *ctx, struct re_metrics *out, double *user_ndcg,
+                        enc_err *err)
+{
     memset(out, 0, sizeof *out);
     if (k < 1 || k > 1000)
         return enc_errf(err, ENC_EINVAL, "k must be in 1..1000 (got %zu)", k);
@@ -77,6 +84,8 @@ int rank_evaluate(const struct ia_matrix *train, const struct ia_matrix *test, s
     for (size_t u = 0; u < test->n_users; u++) {
         int64_t b = test->indptr[u], e = test->indptr[u + 1];
         size_t n_test = (size_t)(e - b);
+        if (user_ndcg)
+            user_ndcg[u] = NAN;
         if (n_test == 0)
             continue;
         size_t n_known = 0;
@@ -111,6 +120,8 @@ int rank_evaluate(const struct ia_matrix *train, const struct ia_matrix *test, s
         }
         struct re_metrics m;
         rank_user_metrics(ranked, nr, known, n_known, n_test, k, &m);
+        if (user_ndcg)
+            user_ndcg[u] = m.ndcg;
         sp += m.precision;
         sr += m.recall;
         sn += m.ndcg;

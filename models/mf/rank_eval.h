@@ -46,6 +46,14 @@ typedef int (*re_recommend_fn)(void *ctx, const char *user_id, int64_t train_use
 int rank_evaluate(const struct ia_matrix *train, const struct ia_matrix *test, size_t k,
                   re_recommend_fn fn, void *ctx, struct re_metrics *out, enc_err *err);
 
+/* rank_evaluate, and each test user's NDCG@k in user_ndcg[u] for the test
+ * matrix's row u (caller-owned, test->n_users entries; NAN for a row with
+ * no test items), so two recommenders can be compared user by user (a
+ * paired test: trainer/mf_tune.c). user_ndcg may be NULL. */
+int rank_evaluate_users(const struct ia_matrix *train, const struct ia_matrix *test, size_t k,
+                        re_recommend_fn fn, void *ctx, struct re_metrics *out, double *user_ndcg,
+                        enc_err *err);
+
 /* How a test file relates to a training file, before anything is scored:
  * pairs in both (a test item the user has in training is excluded from
  * the ranking, so it can never be a hit) and ids that match. */
