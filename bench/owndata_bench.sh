@@ -6,12 +6,15 @@
 # Test NDCG@10 from `encore-train eval` (the serving path); --tune picks on a
 # validation split carved from the training file only, never on test.
 #
-# Prints one markdown table row per run: data, setting, test NDCG@10, the
-# popularity baseline, fits, seconds per fit (validation fits, on 80% of the
-# data) and the final fit's seconds. The machine may be loaded: compare the
-# per-fit times within one run, not with other runs.
+# Prints one markdown table row per run: algorithm, data, setting, test
+# NDCG@10, the popularity baseline, fits, the final fit's seconds, the whole
+# command's CPU seconds (user + sys) and, for --tune, that CPU time over the
+# CPU time of the same data's defaults run (the goal: <= the budget). The
+# machine may be loaded: CPU seconds, and ratios within one run.
 #
 # usage: bench/owndata_bench.sh BUILD_DIR [OUT_DIR] [BUDGET]
+#   ALGS="als bpr" (default) picks the algorithms of the MovieLens part; NO_COUNTS=1
+#   leaves out the generated counts;
 #   ENCORE_SHARED (default ../shared) holds datasets/; a missing dataset is skipped.
 set -euo pipefail
 BUILD=$(cd "${1:?usage: owndata_bench.sh BUILD_DIR [OUT_DIR] [BUDGET]}" && pwd)
@@ -40,51 +43,63 @@ if not t:
     print("- - -")
 else:
     c = t["trials"][t["chosen"] - 1]
-    keys = [k for k in c if k not in ("ndcg", "seconds")]
+    keys = [k for k in c if k not in ("ndcg", "seconds", "cost", "gain_z")]
     print("%d %.2f %s" % (t["fits"], t["seconds_per_fit"],
                           ",".join("%s=%s" % (k, ("%.3g" % c[k]) if isinstance(c[k], float) else c[k])
                                    for k in keys)))
 EOF
 }
 
-# run NAME TRAIN TEST LABEL ARGS...: train, evaluate, print a row
+# run ALG NAME TRAIN TEST LABEL ARGS...: train, evaluate, print a row. The
+# CPU seconds of a run named *-defaults are kept as the unit of the
+# following *-tune row's ratio.
+declare -A CPU
 run() {
-  local name=$1 train=$2 test=$3 label=$4
-  shift 4
+  local alg=$1 name=$2 train=$3 test=$4 label=$5
+  shift 5
   local dir=$OUT/repo/$name
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$TR" als --interactions "$train" --out "$dir" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
-  t1=$(date +%s.%N)
+  /usr/bin/time -f '%U %S %e' -o "$OUT/$name.time" \
+    "$TR" "$alg" --interactions "$train" --out "$dir" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err"
+  local cpu wall usr sys
+  read -r usr sys wall <"$OUT/$name.time"
+  cpu=$(printf '%.2f' "$(echo "$usr + $sys" | bc)")
+  CPU[$name]=$cpu
   local fit
-  fit=$(sed -n 's/^als: trained .* in \([0-9.]*\) s .*/\1/p' "$OUT/$name.err" | tail -1)
+  fit=$(sed -n "s/^$alg: trained .* in \([0-9.]*\) s .*/\1/p" "$OUT/$name.err" | tail -1)
   local nd
   nd=$("$TR" eval --model "$dir" --train "$train" --test "$test" 2>/dev/null | ndcg)
   local ts
   ts=$(tune_stats "$dir/1/model.safetensors")
+  local ratio=-
+  local base=${name%-tune}-defaults
+  [ "$name" != "$base" ] && [ -n "${CPU[$base]:-}" ] && ratio=$(printf '%.1f' "$(echo "scale=3; $cpu / ${CPU[$base]}" | bc)")
   set -- $nd
   local m=$1 p=$2
   set -- $ts
-  printf '| %s | %s | %s | %s | %s | %s | %s | %.0f |\n' "$label" "$name" "$m" "$p" "$1" "$2" "$fit" \
-    "$(echo "$t1 - $t0" | bc)"
-  [ "$3" != "-" ] && echo "    chosen: $3" >&2 || true
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$alg" "$label" "$name" "$m" "$p" "$1" \
+    "$fit" "$cpu" "$ratio" "$wall"
+  [ "$3" != "-" ] && echo "    $name chosen: $3" >&2 || true
 }
 
-echo "| data | run | test NDCG@10 | popularity | fits | s / validation fit | final fit s | wall s |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
-for d in ml-100k ml-latest-small; do
-  s=$DS/$d/splits
-  [ -f "$s/train.tsv" ] || { echo "| $d | (absent: skipped) | | | | | | |"; continue; }
-  run "$d-defaults" "$s/train.tsv" "$s/test.tsv" "$d" --threads 2
-  run "$d-tune" "$s/train.tsv" "$s/test.tsv" "$d" --threads 2 --tune --tune-budget "$BUDGET"
+echo "| alg | data | run | test NDCG@10 | popularity | fits | final fit s | CPU s | CPU / defaults | wall s |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for alg in ${ALGS:-als bpr}; do
+  for d in ml-100k ml-latest-small; do
+    s=$DS/$d/splits
+    [ -f "$s/train.tsv" ] || { echo "| $alg | $d | (absent: skipped) | | | | | | | |"; continue; }
+    run "$alg" "$alg-$d-defaults" "$s/train.tsv" "$s/test.tsv" "$d" --threads 2
+    run "$alg" "$alg-$d-tune" "$s/train.tsv" "$s/test.tsv" "$d" --threads 2 --tune --tune-budget "$BUDGET"
+  done
 done
+[ -n "${NO_COUNTS:-}" ] && exit 0
 
 # generated play counts
 "$TR" demo-data --counts --dir "$OUT/counts" >/dev/null 2>"$OUT/counts.err"
 "$PY" "$HERE/count_split.py" "$OUT/counts/plays.tsv" "$OUT/counts/split" 42
 C=$OUT/counts/split
-for conf in auto binary linear log bm25; do
-  run "counts-$conf" "$C/train.tsv" "$C/test.tsv" "demo-data --counts" --threads 2 --confidence "$conf"
+for conf in binary linear log bm25 auto; do
+  run als "counts-$conf" "$C/train.tsv" "$C/test.tsv" "demo-data --counts" --threads 2 --confidence "$conf"
 done
-run "counts-tune" "$C/train.tsv" "$C/test.tsv" "demo-data --counts" --threads 2 --tune --tune-budget "$BUDGET"
+CPU[counts-defaults]=${CPU[counts-auto]}
+run als "counts-tune" "$C/train.tsv" "$C/test.tsv" "demo-data --counts" --threads 2 --tune --tune-budget "$BUDGET"
 grep -h '^als: weights\|^als: confidence' "$OUT/counts-auto.err" >&2

@@ -131,6 +131,11 @@ check "tune cost within the budget" True \
 # a move away from the start only on a significant paired gain (z > 1.645 at the least)
 check "tune moves only on a significant gain" True \
   "$(hyper "$T1" 'h["tune"]["chosen"] == 1 or h["tune"]["trials"][h["tune"]["chosen"] - 1]["gain_z"] > 1.645')"
+# budget 2: trial 1 and the final fit use it up; a second trial is skipped, not overrun
+run 0 "tune budget 2" "$TR" als --interactions "$T/split/train.tsv" --tune --tune-budget 2 \
+  --factors 8 --iterations 3 --seed 7 --dry-run
+check_contains "tune skip said" "would pass the budget of 2 fits" "$ERR"
+check_contains "tune budget 2: one fit" "chose fit 1 of 1:" "$ERR"
 check "tune choice trained" True \
   "$(hyper "$T1" 'h["alpha"] == h["tune"]["trials"][h["tune"]["chosen"] - 1]["alpha"]')"
 

@@ -118,8 +118,9 @@ int cmd_als(int argc, char **argv)
         {"version", OPT_INT, &version, "version to write (0: next free)", 0, 9.2e18, 0},
         {"validation", OPT_STR, &validation,
          "held-out user<TAB>item file: print ranking metrics at k=10 on stderr", 0, -1, 0},
-        MF_INPUT_TUNE_OPTS(in, tune, tune_budget,
-                           "factors, regularization, alpha, confidence and iterations"),
+        MF_INPUT_TUNE_OPTS(
+            in, tune, tune_budget,
+            "factors, regularization, alpha, confidence (and log epsilon) and iterations"),
         {"dry-run", OPT_FLAG, &dry, "train (and validate) without publishing", 0, -1, 0},
         MF_INDEX_OPTS(&io),
         {NULL, 0, NULL, NULL, 0, 0, 0},

@@ -48,8 +48,9 @@ struct mf_input {
     {"tune", OPT_FLAG, &(tune),                                                           \
      "search " what " on a validation split of the data, then train the best on all of "  \
      "it", 0, -1, 0},                                                                      \
-    {"tune-budget", OPT_INT, &(budget), "--tune: fits to try (the defaults are one)", 1,  \
-     1000, 0}
+    {"tune-budget", OPT_INT, &(budget),                                                   \
+     "--tune: at most N fits (the starting settings are one), and the search plus the "   \
+     "final fit cost at most N fits of the starting settings", 2, 1000, 0}
 
 /* "auto", "yes", "no" (enum ia_header order). */
 extern const char *const mf_input_header_names[];

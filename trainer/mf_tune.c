@@ -460,7 +460,7 @@ static int tune_run(const char *cmd, const struct mf_input *in, uint64_t seed, s
     memcpy(t.cur, v, sizeof t.cur);
     double schemes[4];
     int n_s = other_schemes(in, schemes);
-    const int fine[] = {1, 2}; /* alpha (learning rate), regularization */
+    const int fine[] = {2, 3}; /* alpha (learning rate), regularization */
     double t0 = trainer_now();
     search(&t, fine, 2, schemes, n_s);
     rc = t.failed || t.best_trial < 0 ? 1 : 0;
@@ -487,20 +487,22 @@ out:
 
 /* ---- ALS ----------------------------------------------------------------- */
 
+/* Search order: the confidence (scheme, then the log scheme's epsilon)
+ * first, since the other settings' best values depend on it. */
 static const struct dim als_dims[MAX_DIMS] = {
-    {"confidence", DIM_SCHEME, 0, 0, 0},        {"alpha", DIM_REAL, 1e-3, 1e4, 0},
-    {"regularization", DIM_REAL, 1e-4, 1e6, 0}, {"factors", DIM_INT, 8, 512, 0},
-    {"iterations", DIM_INT, 2, 60, 0},          {"epsilon", DIM_REAL, 1e-12, 1e15, 1},
+    {"confidence", DIM_SCHEME, 0, 0, 0}, {"epsilon", DIM_REAL, 1e-12, 1e15, 1},
+    {"alpha", DIM_REAL, 1e-3, 1e4, 0},   {"regularization", DIM_REAL, 1e-4, 1e6, 0},
+    {"factors", DIM_INT, 8, 512, 0},     {"iterations", DIM_INT, 2, 60, 0},
 };
 
 static void als_apply(struct als_params *q, const double *v)
 {
     q->confidence = (enum conf_scheme)v[0];
-    q->alpha = v[1];
-    q->regularization = v[2];
-    q->factors = (size_t)v[3];
-    q->iterations = (int)v[4];
-    q->epsilon = v[5];
+    q->epsilon = v[1];
+    q->alpha = v[2];
+    q->regularization = v[3];
+    q->factors = (size_t)v[4];
+    q->iterations = (int)v[5];
 }
 
 /* The arithmetic of an ALS fit (als.c's sweeps): per iteration and side,
@@ -547,8 +549,8 @@ int mf_tune_als(const struct mf_input *in, struct als_params *p, int budget, jso
 {
     struct tune_ctx c = {.als = *p};
     c.unit = als_flops(p, (double)in->m.n_users, (double)in->m.n_items, (double)in->m.nnz);
-    double v[MAX_DIMS] = {p->confidence,      p->alpha,      p->regularization,
-                          (double)p->factors, p->iterations, p->epsilon};
+    double v[MAX_DIMS] = {p->confidence,     p->epsilon,         p->alpha,
+                          p->regularization, (double)p->factors, p->iterations};
     int rc = tune_run("als", in, p->seed, p->factors, als_dims, als_fit_one, als_cost, &c, v,
                       budget, table);
     if (rc == 0)
@@ -559,19 +561,19 @@ int mf_tune_als(const struct mf_input *in, struct als_params *p, int budget, jso
 /* ---- BPR ----------------------------------------------------------------- */
 
 static const struct dim bpr_dims[MAX_DIMS] = {
-    {"confidence", DIM_SCHEME, 0, 0, 0},       {"learning_rate", DIM_REAL, 1e-4, 1, 0},
-    {"regularization", DIM_REAL, 1e-5, 10, 0}, {"factors", DIM_INT, 8, 512, 0},
-    {"epochs", DIM_INT, 5, 1000, 0},           {"epsilon", DIM_REAL, 1e-12, 1e15, 1},
+    {"confidence", DIM_SCHEME, 0, 0, 0},     {"epsilon", DIM_REAL, 1e-12, 1e15, 1},
+    {"learning_rate", DIM_REAL, 1e-4, 1, 0}, {"regularization", DIM_REAL, 1e-5, 10, 0},
+    {"factors", DIM_INT, 8, 512, 0},         {"epochs", DIM_INT, 5, 1000, 0},
 };
 
 static void bpr_apply(struct bpr_params *q, const double *v)
 {
     q->confidence = (enum conf_scheme)v[0];
-    q->learning_rate = v[1];
-    q->regularization = v[2];
-    q->factors = (size_t)v[3];
-    q->epochs = (int)v[4];
-    q->epsilon = v[5];
+    q->epsilon = v[1];
+    q->learning_rate = v[2];
+    q->regularization = v[3];
+    q->factors = (size_t)v[4];
+    q->epochs = (int)v[5];
 }
 
 /* About one update per positive and epoch (bpr.c), each a dot product and
@@ -608,8 +610,8 @@ int mf_tune_bpr(const struct mf_input *in, struct bpr_params *p, int budget, jso
 {
     struct tune_ctx c = {.bpr = *p};
     c.unit = bpr_flops(p, (double)in->m.nnz);
-    double v[MAX_DIMS] = {p->confidence,      p->learning_rate, p->regularization,
-                          (double)p->factors, p->epochs,        p->epsilon};
+    double v[MAX_DIMS] = {p->confidence,     p->epsilon,         p->learning_rate,
+                          p->regularization, (double)p->factors, p->epochs};
     int rc = tune_run("bpr", in, p->seed, p->factors, bpr_dims, bpr_fit_one, bpr_cost, &c, v,
                       budget, table);
     if (rc == 0)
