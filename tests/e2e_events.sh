@@ -147,4 +147,23 @@ e2e_start_server --models "$T/repo2" --events "$STORE" --drain-seconds 0 || exit
 req GET /v1/models/demo
 check "cutoff in the model" 1004 "$(json 'j["hyperparameters"]["events"]["cutoff_seq"]')"
 check "store reopened after kill -9" 1001 "$(stored)"
+
+# ---- the two readers of a POST's body (h_events.c): a plain body takes the
+# fast path, one with an escape the general path; they store the same events,
+# and whatever the fast path does not take gets the general path's answer
+req POST /v1/events '{"events":[{"user":"fp","item":7,"type":"play","time":1765000000,"id":"fp-1"}]}'
+check "fast path status" 200 "$STATUS"
+req POST /v1/events ' { "events" : [ { "id" : "fp\u002d2" , "user" : "fp", "item" : "8", "type" : "like", "time" : "2025-12-06T10:00:00Z" } ] } '
+check "general path status" 200 "$STATUS"
+req GET /v1/users/fp/events
+check "both paths stored alike" "8 like 1765015200 fp-2 | 7 play 1765000000 fp-1" \
+  "$(json '" | ".join(" ".join(str(e[k]) for k in ("item", "type", "time", "id")) for e in j["events"])')"
+req POST /v1/events '{"events":[{"user":"fp","item":"7","type":"play","id":"fp-1"}]}'
+check "fast path duplicate" "0 1" "$(json '"%d %d" % (j["accepted"], j["duplicates"])')"
+hostile "repeated field" 400 '{"events":[{"user":"a","user":"b","item":"c","type":"play"}]}' 'duplicate'
+hostile "leading zero" 400 '{"events":[{"user":007,"item":"c","type":"play"}]}' 'malformed'
+hostile "real time" 400 '{"events":[{"user":"a","item":"c","type":"play","time":1.5e9}]}' 'events[0].time'
+hostile "trailing bytes" 400 '{"events":[{"user":"a","item":"c","type":"play"}]} x' 'malformed'
+hostile "second event bad" 400 '{"events":[{"user":"a","item":"c","type":"play"},{"user":"a","item":"c","type":"nope"}]}' 'events[1].type'
+check "store: the two events only" 1003 "$(stored)"
 e2e_finish
