@@ -285,6 +285,55 @@ END_TEST
 
 /* Redis goes away: calls fail fast with ENC_EBUSY, nothing half-written;
  * it comes back: the same handle works again, and the watcher resyncs. */
+/* calls of a command since CONFIG RESETSTAT (INFO commandstats), or -1 */
+static long long calls(const char *cmd)
+{
+    redisContext *c = rconnect();
+    if (!c)
+        return -1;
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    long long n = -1;
+    char key[64];
+    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *p = strstr(r->str, key);
+        n = p ? atoll(p + strlen(key)) : 0;
+    }
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* An append groups its events by user and by item: one LPUSH per list and
+ * one SADD per set, not one per event (each write is also an AOF entry). */
+START_TEST(one_write_per_key)
+{
+    struct evstore *s = sc_open(1000);
+    struct ev_event ev[6] = {
+        sc_ev("g1", "a", "play", NULL, T0), sc_ev("g1", "a", "like", NULL, T0),
+        sc_ev("g2", "a", "play", NULL, T0), sc_ev("g1", "b", "play", NULL, T0),
+        sc_ev("g1", "c", "play", NULL, T0), sc_ev("g2", "b", "play", NULL, T0)};
+    enc_err err = {0};
+    ck_assert(rcmd_ok("CONFIG RESETSTAT"));
+    ck_assert_int_eq(evstore_append(s, ev, 6, T0, NULL, NULL, &err), 0);
+    ck_assert_int_eq(calls("lpush"), 5); /* 2 users + 3 items */
+    ck_assert_int_eq(calls("sadd"), 2);  /* users, items with events */
+    ck_assert_int_eq(calls("expire"), 5);
+    struct sc_list l = sc_user(s, "g1", 0);
+    ck_assert_int_eq(l.n, 4);
+    ck_assert_str_eq(l.item[0], "c"); /* newest first */
+    ck_assert_str_eq(l.item[1], "b");
+    ck_assert_str_eq(l.type[2], "like");
+    ck_assert_str_eq(l.type[3], "play");
+    l = sc_item(s, "a");
+    ck_assert_int_eq(l.n, 3);
+    ck_assert_str_eq(l.user[0], "g2");
+    ck_assert(l.seq[0] > l.seq[1] && l.seq[1] > l.seq[2]);
+    evstore_close(s);
+}
+END_TEST
+
 START_TEST(redis_down_and_back)
 {
     struct evstore *s = sc_open(1000);
@@ -350,6 +399,7 @@ int main(void)
     tcase_add_test(tc, bad_urls);
     tcase_add_test(tc, replicas_hear_each_other);
     tcase_add_test(tc, replica_too_far_behind_resyncs);
+    tcase_add_test(tc, one_write_per_key);
     tcase_add_test(tc, redis_down_and_back); /* last: it restarts the server */
     suite_add_tcase(s, tc);
     int rc = tu_run(s);
