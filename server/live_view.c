@@ -413,6 +413,36 @@ static void new_item_vector(struct live *l, const struct model *m, const struct 
         ni->vec[f] /= (float)count;
 }
 
+/* Take a new item's vector from its users, and its users, from the previous
+ * view `old` when it had one and the item has no events since (`changed`).
+ * 1 if kept; 0: compute it (new_item_vector). */
+static int keep_new_item(const struct view *old, const struct smap *changed, struct newitem *ni,
+                         size_t F)
+{
+    size_t i = old && !smap_get(changed, ni->id, ni->len)
+                   ? (uintptr_t)smap_get(&old->news_by_id, ni->id, ni->len)
+                   : 0;
+    const struct newitem *o = i ? &old->news[i - 1] : NULL;
+    if (!o || !o->from_users || !o->vec || !(ni->vec = malloc(F * sizeof *ni->vec)))
+        return 0;
+    memcpy(ni->vec, o->vec, F * sizeof *ni->vec);
+    ni->from_users = 1;
+    for (size_t k = 0; k < smap_size(&o->users); k++) {
+        size_t len;
+        const char *u = smap_key(&o->users, k, &len);
+        int oom;
+        smap_put(&ni->users, u, len, (void *)1, &oom);
+        if (oom) { /* a user left out would be shown what they played: compute it */
+            smap_clear(&ni->users, NULL);
+            free(ni->vec);
+            ni->vec = NULL;
+            ni->from_users = 0;
+            return 0;
+        }
+    }
+    return 1;
+}
+
 struct view *live_view_get(struct live *l, const struct model *m, int64_t now, void *scratch)
 {
     struct live_reco *lr = l->reco;
@@ -493,6 +523,31 @@ struct view *live_view_get(struct live *l, const struct model *m, int64_t now, v
     v->valid_until = INT64_MAX;
     v->factors = ro->factors(m->state);
     read_cutoff(m, v, lr->store_id);
+    /* The previous view of this model: its new items' vectors from their
+     * users are kept for the items without events since it was built (the
+     * ring says which changed), so a build solves only the changed ones. */
+    struct view *old = NULL;
+    struct smap changed = {0};
+    for (int i = 0; i < lr->n_views && !old; i++)
+        if (lr->views[i]->model == m->state && lr->views[i]->version == m->version &&
+            lr->views[i]->loaded_at == m->loaded_at)
+            old = lr->views[i];
+    if (old) {
+        size_t ring = sizeof lr->ring / sizeof *lr->ring;
+        int ok = lr->item_gen - old->item_gen < ring;
+        for (uint64_t g = old->item_gen + 1; ok && g <= lr->item_gen; g++) {
+            size_t slot = g % ring;
+            int oom;
+            ok = lr->ring[slot].gen == g;
+            if (ok)
+                smap_put(&changed, lr->ring[slot].id, lr->ring[slot].len, (void *)1, &oom);
+            ok = ok && !oom;
+        }
+        if (ok)
+            __atomic_add_fetch(&old->refs, 1, __ATOMIC_RELAXED);
+        else
+            old = NULL;
+    }
     struct cand *cands = NULL;
     size_t n_cands = 0, cap_cands = 0;
     for (size_t i = 0; i < smap_size(&lr->catalog); i++) {
@@ -561,11 +616,14 @@ struct view *live_view_get(struct live *l, const struct model *m, int64_t now, v
                 v->has_cat_tags = 1;
             int oom;
             smap_put(&v->news_by_id, ni->id, ni->len, (void *)(uintptr_t)(v->n_news + 1), &oom);
-            new_item_vector(l, m, v, &cands[i], &memo, scratch, ni);
+            if (!keep_new_item(old, &changed, ni, v->factors))
+                new_item_vector(l, m, v, &cands[i], &memo, scratch, ni);
             v->n_news++;
         }
     }
     smap_clear(&memo, memo_free);
+    smap_clear(&changed, NULL);
+    live_view_unref(old);
     cands_free(cands, n_cands);
     /* install (another request may have built one meanwhile: the newer wins) */
     pthread_mutex_lock(&lr->lock);
