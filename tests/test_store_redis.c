@@ -320,6 +320,7 @@ START_TEST(one_write_per_key)
     ck_assert_int_eq(calls("lpush"), 5); /* 2 users + 3 items */
     ck_assert_int_eq(calls("sadd"), 2);  /* users, items with events */
     ck_assert_int_eq(calls("expire"), 5);
+    ck_assert_int_eq(calls("ltrim"), 0); /* no list past its cap */
     struct sc_list l = sc_user(s, "g1", 0);
     ck_assert_int_eq(l.n, 4);
     ck_assert_str_eq(l.item[0], "c"); /* newest first */
@@ -330,6 +331,43 @@ START_TEST(one_write_per_key)
     ck_assert_int_eq(l.n, 3);
     ck_assert_str_eq(l.user[0], "g2");
     ck_assert(l.seq[0] > l.seq[1] && l.seq[1] > l.seq[2]);
+    evstore_close(s);
+}
+END_TEST
+
+/* LLEN of a key, or -1 */
+static long long llen(const char *key)
+{
+    redisContext *c = rconnect();
+    if (!c)
+        return -1;
+    redisReply *r = redisCommand(c, "LLEN %s", key);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* An item keeps its newest 1,000 events (ITEM_CAP), also when one request
+ * brings more. */
+START_TEST(item_list_capped)
+{
+    struct evstore *s = sc_open(1000);
+    enum { N = 1003 };
+    static char users[N][16];
+    static struct ev_event ev[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(users[i], sizeof users[i], "cap%d", i);
+        ev[i] = sc_ev(users[i], "popular", "play", NULL, T0);
+    }
+    enc_err err = {0};
+    ck_assert_int_eq(evstore_append(s, ev, 1000, T0, NULL, NULL, &err), 0);
+    ck_assert_int_eq(llen("encore:i:popular"), 1000);
+    ck_assert_int_eq(evstore_append(s, ev + 1000, 3, T0, NULL, NULL, &err), 0);
+    ck_assert_int_eq(llen("encore:i:popular"), 1000);
+    struct sc_list l = sc_item(s, "popular");
+    ck_assert_str_eq(l.user[0], "cap1002"); /* newest first */
     evstore_close(s);
 }
 END_TEST
@@ -400,6 +438,7 @@ int main(void)
     tcase_add_test(tc, replicas_hear_each_other);
     tcase_add_test(tc, replica_too_far_behind_resyncs);
     tcase_add_test(tc, one_write_per_key);
+    tcase_add_test(tc, item_list_capped);
     tcase_add_test(tc, redis_down_and_back); /* last: it restarts the server */
     suite_add_tcase(s, tc);
     int rc = tu_run(s);

@@ -66,8 +66,8 @@
 /* ARGV: now, retention seconds, user cap, item cap, n, then per event
  * user, item, id, rec_id, type, record. Returns {accepted, duplicates}.
  * The events are grouped by user, by item and by recommendation, so a key
- * gets one LPUSH (of all its events, oldest first), one EXPIRE and one
- * trim per request, and the sets one SADD each: every write is also an AOF
+ * gets one LPUSH (of all its events, oldest first), one EXPIRE and, past
+ * its cap, one trim per request, and the sets one SADD each: every write is also an AOF
  * entry, and per event the script did ten. Items go first: a user's cap
  * below removes its dropped events from their items' lists (drop). */
 static const char append_lua[] = LUA_PARSE
@@ -112,8 +112,7 @@ static const char append_lua[] = LUA_PARSE
     "end\n"
     "for _, item in ipairs(is) do\n"
     "  local ik = P .. 'i:' .. item\n"
-    "  each('LPUSH', ik, il[item])\n"
-    "  redis.call('LTRIM', ik, 0, icap - 1)\n"
+    "  if each('LPUSH', ik, il[item]) > icap then redis.call('LTRIM', ik, 0, icap - 1) end\n"
     "  redis.call('EXPIRE', ik, ret)\n"
     "  chg[#chg + 1] = 'i'; chg[#chg + 1] = item\n"
     "end\n"
