@@ -126,6 +126,15 @@ static void model_line(void *arg, const struct model *m, int current, int64_t fa
                (long long)m->loaded_at, m->name, (long long)m->version,
                m->ops->mem_usage ? m->ops->mem_usage(m->state) : (size_t)0, m->name,
                (long long)m->version, current);
+    /* A file over model_read_max_bytes is served from its mapping: its
+     * pages are the page cache's, shared by every process serving it. */
+    size_t mapped, resident;
+    if (m->file && st_file_residency(m->file, &mapped, &resident) == 0 && mapped)
+        buf_printf(out,
+                   "encore_model_file_mapped_bytes{model=\"%s\",version=\"%lld\"} %zu\n"
+                   "encore_model_file_resident_bytes{model=\"%s\",version=\"%lld\"} %zu\n",
+                   m->name, (long long)m->version, mapped, m->name, (long long)m->version,
+                   resident);
 }
 
 static void model_failures(void *arg, const struct model *m, int current, int64_t failures)
@@ -224,6 +233,12 @@ void metrics_render(struct metrics *m, struct server *srv, buf *out)
         "# TYPE encore_model_loaded_at_seconds gauge\n"
         "# HELP encore_model_memory_bytes Memory each loaded version holds (family estimate).\n"
         "# TYPE encore_model_memory_bytes gauge\n"
+        "# HELP encore_model_file_mapped_bytes Size of each version's model file when it is "
+        "served from the mapping (files over model_read_max_bytes).\n"
+        "# TYPE encore_model_file_mapped_bytes gauge\n"
+        "# HELP encore_model_file_resident_bytes Bytes of that mapping in memory now (mincore; "
+        "page cache, shared between processes).\n"
+        "# TYPE encore_model_file_resident_bytes gauge\n"
         "# HELP encore_model_serving 1 for the version that answers requests, 0 for older kept ones.\n"
         "# TYPE encore_model_serving gauge\n");
     registry_foreach(srv->reg, model_line, out);

@@ -1,11 +1,15 @@
 /* test_half.c - the binary16 scoring kernel (mf/half.c) and the mf family's
  * f16 path: scores against double-precision dot products, padding, refusal
- * of values binary16 cannot hold, and rankings equal to the f32 path. */
+ * of values binary16 cannot hold, and rankings equal to the f32 path; the
+ * plain binary16 rows (the f16 user table, --user-precision f16): every
+ * half converted exactly, rounding to nearest even, and a model with an
+ * f16 user table against the same model with f32 users. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/st.h"
 #include "mf/half.h"
 #include "mf_testutil.h"
 
@@ -144,6 +148,185 @@ START_TEST(f16_model_ranks_as_f32)
 }
 END_TEST
 
+static int keep_all_but_users(const char *name, int is_meta, void *ctx)
+{
+    (void)ctx;
+    return is_meta || strcmp(name, "user_factors") != 0;
+}
+
+/* Every one of the 65536 halves widens to the value the portable oracle
+ * gives and narrows back to itself (NaNs: to a NaN); floats between two
+ * halves round to the nearer one, ties to the even one. */
+START_TEST(rows_convert_exactly)
+{
+    for (uint32_t h = 0; h < 65536; h++) {
+        uint16_t in = (uint16_t)h, back = 0;
+        float x;
+        half_to_floats(&in, 1, &x);
+        int e = (h >> 10) & 31;
+        if (e == 31) {
+            ck_assert(!isfinite(x));
+            ck_assert_int_eq(half_all_finite(&in, 1), 0);
+            ck_assert_int_eq(half_from_floats(&x, 1, &back), -1);
+            continue;
+        }
+        ck_assert_int_eq(half_all_finite(&in, 1), 1);
+        ck_assert_msg((double)x == half_to_double(in), "%04x: %g vs %g", h, x, half_to_double(in));
+        ck_assert_int_eq(half_from_floats(&x, 1, &back), 0);
+        ck_assert_msg(back == in || (x == 0 && (back & 0x7fff) == 0), "%04x -> %g -> %04x", h, x,
+                      back);
+        /* between this half and the next one up in magnitude */
+        if ((h & 0x7fff) < 0x7bff) {
+            uint16_t next = (uint16_t)(h + 1);
+            double lo = half_to_double(in), hi = half_to_double(next);
+            float mid = (float)((lo + hi) / 2), near_lo = (float)(lo + (hi - lo) / 4),
+                  near_hi = (float)(lo + 3 * (hi - lo) / 4);
+            uint16_t r;
+            ck_assert_int_eq(half_from_floats(&near_lo, 1, &r), 0);
+            ck_assert_uint_eq(r, in);
+            ck_assert_int_eq(half_from_floats(&near_hi, 1, &r), 0);
+            ck_assert_uint_eq(r, next);
+            ck_assert_int_eq(half_from_floats(&mid, 1, &r), 0);
+            ck_assert_uint_eq(r, (in & 1) ? next : in); /* the tie: to even */
+        }
+    }
+    float big[3] = {1, 65520.0f, 2}; /* rounds past 65504: refused */
+    uint16_t out[3];
+    ck_assert_int_eq(half_from_floats(big, 3, out), -1);
+    big[1] = -65504.0f;
+    ck_assert_int_eq(half_from_floats(big, 3, out), 0);
+    ck_assert_uint_eq(out[1], 0xfbff);
+    big[1] = 1e-8f; /* under half the smallest subnormal: zero */
+    ck_assert_int_eq(half_from_floats(big, 3, out), 0);
+    ck_assert_uint_eq(out[1], 0);
+}
+END_TEST
+
+/* The same model saved with f32 and with f16 users: the file's table is
+ * F16 and half the bytes, each user row is the f32 row rounded, and the
+ * recommendations agree (up to near-ties) on every scoring kernel. */
+START_TEST(f16_user_table_against_f32)
+{
+    enc_err err = {0};
+    char *repo = tu_tmpdir(), p32[4300], p16[4300];
+    struct mf_data d;
+    uint32_t r0 = rng;
+    mfu_make_data(&d, 60, 200, 24, 1.0f, 3, 41, 0, &rng);
+    mfu_save(&d, repo, "u32", p32, sizeof p32);
+    rng = r0; /* the same factors again */
+    mfu_make_data(&d, 60, 200, 24, 1.0f, 3, 41, 0, &rng);
+    d.user_f16 = 1;
+    mfu_save(&d, repo, "u16", p16, sizeof p16);
+
+    st_file *f32 = NULL, *f16 = NULL;
+    ck_assert_int_eq(st_open(p32, &f32, &err), 0);
+    ck_assert_int_eq(st_open(p16, &f16, &err), 0);
+    const st_tensor *t32 = st_find(f32, "user_factors"), *t16 = st_find(f16, "user_factors");
+    ck_assert_int_eq(t32->dtype, ST_F32);
+    ck_assert_int_eq(t16->dtype, ST_F16);
+    ck_assert_uint_eq(t16->nbytes * 2, t32->nbytes);
+    ck_assert_int_eq(st_find(f16, "item_factors")->dtype, ST_F32);
+
+    const char *kernels[] = {"f32", "i8", "f16"};
+    for (size_t kk = 0; kk < 3; kk++) {
+        if (strcmp(kernels[kk], "f32") != 0 && !half_supported())
+            continue; /* i8 and f16 kernels need AVX2 */
+        struct model *a = mfu_load(p32, kernels[kk]), *b = mfu_load(p16, kernels[kk]);
+        const struct reco_ops *ro = b->ops->reco;
+        json_t *o = json_object();
+        b->ops->describe(b->state, o);
+        ck_assert_str_eq(json_string_value(json_object_get(o, "user_precision")), "f16");
+        json_decref(o);
+        size_t F = 24, same = 0, total = 0;
+        for (int64_t u = 0; u < 60; u++) {
+            const float *ua = a->ops->reco->user_factors(a->state, u);
+            float ub[24];
+            memcpy(ub, ro->user_factors(b->state, u), sizeof ub);
+            const uint16_t *raw = (const uint16_t *)t16->data + u * (int64_t)F;
+            for (size_t j = 0; j < F; j++) {
+                uint16_t h;
+                ck_assert_int_eq(half_from_floats(ua + j, 1, &h), 0);
+                ck_assert_uint_eq(raw[j], h); /* the stored half is the f32 value rounded */
+                ck_assert(fabsf(ub[j] - ua[j]) <= fabsf(ua[j]) / 2048 + 1e-7f);
+            }
+            float *sa = malloc(mf_scratch_floats(a->state) * sizeof *sa),
+                  *sb = malloc(mf_scratch_floats(b->state) * sizeof *sb);
+            struct reco_hit ha[10], hb[10];
+            size_t na, nb;
+            enum reco_source src;
+            struct reco_query q = {.user = u, .k = 10, .exclude_seen = 1};
+            ck_assert_int_eq(mf_recommend(a->state, &q, sa, ha, &na, &src, &err), 0);
+            ck_assert_int_eq(mf_recommend(b->state, &q, sb, hb, &nb, &src, &err), 0);
+            ck_assert_int_eq(src, RECO_FROM_USER);
+            ck_assert_uint_eq(na, 10);
+            ck_assert_uint_eq(nb, 10);
+            for (size_t i = 0; i < 10; i++) {
+                ck_assert(fabsf(ha[i].score - hb[i].score) < 0.01f);
+                same += ha[i].item == hb[i].item;
+                total++;
+            }
+            free(sa);
+            free(sb);
+        }
+        ck_assert_msg(same >= total * 97 / 100, "%s: %zu of %zu ranks agree", kernels[kk], same,
+                      total);
+        ck_assert_ptr_null(ro->user_factors(b->state, 60)); /* out of range */
+        model_unref(a);
+        model_unref(b);
+    }
+    st_close(f32);
+    st_close(f16);
+    tu_rmrf(repo);
+    free(repo);
+}
+END_TEST
+
+/* A user factor binary16 cannot hold is refused when saving; an f16 user
+ * table holding an infinity is refused when loading. */
+START_TEST(f16_user_table_refusals)
+{
+    enc_err err = {0};
+    char *repo = tu_tmpdir(), out[4200];
+    struct mf_data d;
+    mfu_make_data(&d, 5, 20, 4, 1.0f, 1, 3, 0, &rng);
+    d.user_f16 = 1;
+    d.user_factors[7] = 1e5f;
+    snprintf(out, sizeof out, "%s/big", repo);
+    ck_assert_int_ne(model_save(&mf_ops, &d, NULL, NULL, out, 0, NULL, &err), 0);
+    d.user_factors[7] = 0.5f;
+    snprintf(out, sizeof out, "%s/ok", repo);
+    ck_assert_msg(model_save(&mf_ops, &d, NULL, NULL, out, 0, NULL, &err) == 0, "%s", err.msg);
+    mf_data_clear(&d);
+
+    /* the same file with one user factor turned into +infinity (0x7c00),
+     * its checksum redone so that only the mf loader can object */
+    char path[4300];
+    snprintf(path, sizeof path, "%s/ok/1/model.safetensors", repo);
+    st_file *f = NULL;
+    ck_assert_int_eq(st_open(path, &f, &err), 0);
+    const st_tensor *t = st_find(f, "user_factors");
+    ck_assert_int_eq(t->dtype, ST_F16);
+    uint16_t *bad = malloc(t->nbytes);
+    memcpy(bad, t->data, t->nbytes);
+    bad[3] = 0x7c00;
+    st_writer *w = st_writer_new();
+    ck_assert_int_eq(st_writer_copy(w, f, keep_all_but_users, NULL), 0);
+    ck_assert_int_eq(st_writer_add(w, "user_factors", ST_F16, 2, t->shape, bad), 0);
+    char bad_path[4300];
+    snprintf(bad_path, sizeof bad_path, "%s/bad.safetensors", repo);
+    ck_assert_int_eq(st_writer_write(w, bad_path, &err), 0);
+    st_writer_free(w);
+    st_close(f);
+    free(bad);
+    struct model *m = NULL;
+    ck_assert_int_ne(model_load("m", 1, bad_path, &model_default_opts, &m, &err), 0);
+    ck_assert_msg(strstr(err.msg, "NaN or infinity") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(m);
+    tu_rmrf(repo);
+    free(repo);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("half");
@@ -151,6 +334,9 @@ int main(void)
     tcase_add_test(tc, kernel_matches_dot_products);
     tcase_add_test(tc, pack_refuses_unrepresentable);
     tcase_add_test(tc, f16_model_ranks_as_f32);
+    tcase_add_test(tc, rows_convert_exactly);
+    tcase_add_test(tc, f16_user_table_against_f32);
+    tcase_add_test(tc, f16_user_table_refusals);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

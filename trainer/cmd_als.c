@@ -82,6 +82,7 @@ int cmd_als(int argc, char **argv)
     int64_t tune_budget = 24;
     struct mf_index_opt io;
     mf_index_opt_default(&io);
+    int user_f16 = 0;
     in.min_rating = 0;
     const struct opt opts[] = {
         {"interactions", OPT_STR, &in.interactions,
@@ -123,6 +124,7 @@ int cmd_als(int argc, char **argv)
             "factors, regularization, alpha, confidence (and log epsilon) and iterations"),
         {"dry-run", OPT_FLAG, &dry, "train (and validate) without publishing", 0, -1, 0},
         MF_INDEX_OPTS(&io),
+        MF_USER_PRECISION_OPT(user_f16),
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
     const char *syn =
@@ -241,6 +243,7 @@ int cmd_als(int argc, char **argv)
         if (!hyper)
             fprintf(stderr, "encore-train als: out of memory\n");
         rc = hyper ? mf_index_attach("als", &io, &d, hyper) : 1;
+        d.user_f16 = user_f16;
         rc = rc ? rc : mf_input_publish("als", &in, &d, hyper, out, version);
         json_decref(hyper);
     }

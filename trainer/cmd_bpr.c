@@ -42,6 +42,7 @@ int cmd_bpr(int argc, char **argv)
     int64_t tune_budget = 24;
     struct mf_index_opt io;
     mf_index_opt_default(&io);
+    int user_f16 = 0;
     const struct opt opts[] = {
         {"interactions", OPT_STR, &in.interactions,
          "interaction file (see --format); may be left out with --events", 0, -1, 0},
@@ -71,6 +72,7 @@ int cmd_bpr(int argc, char **argv)
             "confidence (and log epsilon), learning rate, regularization, factors and epochs"),
         {"dry-run", OPT_FLAG, &dry, "train (and validate) without publishing", 0, -1, 0},
         MF_INDEX_OPTS(&io),
+        MF_USER_PRECISION_OPT(user_f16),
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
     const char *syn =
@@ -155,6 +157,7 @@ int cmd_bpr(int argc, char **argv)
         else
             fprintf(stderr, "encore-train bpr: out of memory\n");
         rc = hyper ? mf_index_attach("bpr", &io, &d, hyper) : 1;
+        d.user_f16 = user_f16;
         rc = rc ? rc : mf_input_publish("bpr", &in, &d, hyper, out, version);
         json_decref(hyper);
     }

@@ -21,6 +21,7 @@
 #include "mf/import.h"
 #include "mf/mf.h"
 #include "mf_index_opt.h"
+#include "mf_input.h"
 #include "trainer.h"
 
 int cmd_import(int argc, char **argv)
@@ -30,6 +31,7 @@ int cmd_import(int argc, char **argv)
     int64_t version = 0;
     struct mf_index_opt io;
     mf_index_opt_default(&io);
+    int user_f16 = 0;
     spec.regularization = 0.1; /* Spark ALS's regParam default */
     spec.alpha = 1.0;          /* Spark's and implicit's default */
     const struct opt opts[] = {
@@ -49,6 +51,7 @@ int cmd_import(int argc, char **argv)
         {"version", OPT_INT, &version, "version to write (0: the next free one)", 0, 1e15, 0},
         {"out", OPT_STR, &out, "model directory REPO/NAME", 0, 0, 1},
         MF_INDEX_OPTS(&io),
+        MF_USER_PRECISION_OPT(user_f16),
         {NULL, 0, NULL, NULL, 0, 0, 0},
     };
     int rc = opts_parse("import",
@@ -93,6 +96,7 @@ int cmd_import(int argc, char **argv)
         mf_data_clear(&d);
         return 1;
     }
+    d.user_f16 = user_f16;
     int64_t written = 0;
     rc = hyper ? model_save(&mf_ops, &d, hyper, fp, out, version, &written, &err)
                : enc_errf(&err, ENC_ENOMEM, "out of memory");

@@ -13,6 +13,8 @@
 #include "mf/rank_eval.h"
 #include "trainer.h"
 
+const char *const mf_user_precision_names[] = {"f32", "f16", NULL};
+
 const char *const mf_input_header_names[] = {"auto", "yes", "no", NULL};
 
 /* Thousands separators for counts in messages ("92,834"). */

@@ -92,6 +92,18 @@ extern const char *const mf_input_header_names[];
      "event types and weights (confidences), as the server's event_weights", 0, -1, 0}
 /* clang-format on */
 
+/* --user-precision f32|f16 (als, bpr, import): how the model file stores
+ * user factors; f16 halves the largest table of a model with many users
+ * (mf.h). The row for an option table; `var` an int, 1 for f16. */
+extern const char *const mf_user_precision_names[]; /* {"f32", "f16", NULL} */
+#define MF_USER_PRECISION_OPT(var)                                                                 \
+    {                                                                                              \
+        "user-precision", OPT_ENUM, &(var),                                                        \
+            "user factors in the model file: f32, or f16 (half the bytes; scores change by "       \
+            "about 1e-3 of their size)",                                                           \
+            0, -1, 0, mf_user_precision_names                                                      \
+    }
+
 /* Read the files (and the event store); on failure print "encore-train CMD: message" and return
  * the exit status (1 bad input, 2 bad option value); 0 on success. */
 int mf_input_load(const char *cmd, struct mf_input *in);

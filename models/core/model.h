@@ -213,7 +213,9 @@ struct reco_ops {
      * while the model lives. */
     /* A user's training items (rows); 0 for an unknown row. */
     size_t (*seen)(const void *state, int64_t user, const int32_t **items);
-    /* The trained vector of a user / item row (factors floats), or NULL. */
+    /* The trained vector of a user / item row (factors floats), or NULL.
+     * A user row may be decoded into a per-thread buffer (an f16 user
+     * table): valid until the next user_factors call on the same thread. */
     const float *(*user_factors)(const void *state, int64_t user);
     const float *(*item_factors)(const void *state, int64_t item);
     /* The tag ids of an item row. */

@@ -180,6 +180,31 @@ int st_file_mapped(const st_file *f)
     return f->mapped;
 }
 
+int st_file_residency(const st_file *f, size_t *map_bytes, size_t *resident)
+{
+    *map_bytes = *resident = 0;
+    if (!f->mapped) /* read into memory: all of it private and resident */
+        return 0;
+    *map_bytes = f->map_len;
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0)
+        return ENC_EIO;
+    size_t page = (size_t)ps, pages = (f->map_len + page - 1) / page;
+    /* mincore reads page-table state only: no page is touched, so a file
+     * that shrank cannot fault here. In chunks, to keep the vector small. */
+    unsigned char vec[4096];
+    for (size_t at = 0; at < pages; at += sizeof vec) {
+        size_t n = pages - at < sizeof vec ? pages - at : sizeof vec;
+        if (mincore((char *)f->map + at * page, n * page, vec) != 0)
+            return ENC_EIO;
+        for (size_t i = 0; i < n; i++)
+            *resident += (vec[i] & 1) ? page : 0;
+    }
+    if (*resident > *map_bytes) /* the last page counts whole */
+        *resident = *map_bytes;
+    return 0;
+}
+
 static int cmp_begin(const void *a, const void *b)
 {
     const st_tensor *x = a, *y = b;

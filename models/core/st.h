@@ -146,6 +146,11 @@ int st_guard_install(enc_err *err);
 int st_file_faulted(const st_file *f);
 /* 1 when f is mapped (not read into memory). */
 int st_file_mapped(const st_file *f);
+/* For a mapped file: its size (*map_bytes) and how much of it is in memory
+ * now (*resident, from mincore: page-cache pages, shared with every process
+ * that maps the same file). Both 0 for a file read into memory. 0, or
+ * ENC_EIO when mincore fails. */
+int st_file_residency(const st_file *f, size_t *map_bytes, size_t *resident);
 
 /* Validate an in-memory buffer (copied). Used by tests and the fuzzer. */
 int st_open_buffer(const void *buf, size_t len, st_file **out, enc_err *err);

@@ -124,3 +124,78 @@ void half_score(const uint16_t *Vh, size_t n, size_t f, const float *u, float *s
 }
 
 #endif
+
+/* ---- plain binary16 rows ------------------------------------------------ */
+
+static uint16_t float_to_half(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    uint16_t sign = (uint16_t)((b >> 16) & 0x8000);
+    uint32_t exp = (b >> 23) & 0xff, man = b & 0x7fffff;
+    int e = (int)exp - 127 + 15;
+    if (e >= 31) /* too large (callers refuse it first): infinity */
+        return sign | 0x7c00;
+    if (e <= 0) { /* subnormal half (or zero): shift the full mantissa */
+        if (e < -10)
+            return sign;
+        man |= 0x800000;
+        int shift = 14 - e; /* 14..24 */
+        uint32_t h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1)))
+            h++;
+        return sign | (uint16_t)h;
+    }
+    uint32_t h = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+        h++; /* may carry into the exponent: still right (up to infinity) */
+    return sign | (uint16_t)h;
+}
+
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 31, man = h & 1023, b;
+    if (e == 0) {
+        if (man == 0) {
+            b = sign;
+        } else { /* subnormal: normalise */
+            int k = -1;
+            do {
+                k++;
+                man <<= 1;
+            } while (!(man & 1024));
+            b = sign | ((uint32_t)(127 - 15 - k) << 23) | ((man & 1023) << 13);
+        }
+    } else if (e == 31) {
+        b = sign | 0x7f800000 | (man << 13);
+    } else {
+        b = sign | ((e - 15 + 127) << 23) | (man << 13);
+    }
+    float x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+int half_from_floats(const float *in, size_t n, uint16_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(in[i]) || fabsf(in[i]) > 65504.0f)
+            return -1;
+        out[i] = float_to_half(in[i]);
+    }
+    return 0;
+}
+
+void half_to_floats(const uint16_t *in, size_t n, float *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = half_to_float(in[i]);
+}
+
+int half_all_finite(const uint16_t *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((in[i] & 0x7c00) == 0x7c00)
+            return 0;
+    return 1;
+}

@@ -39,4 +39,22 @@ int half_pack(const float *V, size_t n, size_t f, uint16_t *out);
  * Thread-safe; requires half_supported(). */
 void half_score(const uint16_t *Vh, size_t n, size_t f, const float *u, float *scores);
 
+/* ---- plain binary16 rows (the f16 user table, any CPU) -----------------
+ *
+ * A model may store user_factors as F16 [U, F], row-major (encore-train
+ * --user-precision f16): half the bytes of the largest table of a model
+ * with many users. These portable conversions (no F16C needed; IEEE
+ * round-to-nearest-even, bit-identical to _cvtss_sh) write it at training
+ * time and decode one user's row per request. */
+
+/* out[i] = in[i] rounded to binary16. Returns 0, or -1 if a value is not
+ * finite or |v| > 65504 (binary16 cannot hold it; out is then partial). */
+int half_from_floats(const float *in, size_t n, uint16_t *out);
+
+/* out[i] = in[i] widened to float (exact). */
+void half_to_floats(const uint16_t *in, size_t n, float *out);
+
+/* 1 if every in[i] is finite (no infinity or NaN), else 0. */
+int half_all_finite(const uint16_t *in, size_t n);
+
 #endif

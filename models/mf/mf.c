@@ -55,7 +55,20 @@ int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const c
     rc = rc ? rc : st_writer_meta(w, "regularization", num);
     snprintf(num, sizeof num, "%.9g", d->alpha);
     rc = rc ? rc : st_writer_meta(w, "alpha", num);
-    rc = rc ? rc : st_writer_add(w, "user_factors", ST_F32, 2, uf, d->user_factors);
+    if (d->user_f16) {
+        size_t nu = d->n_users * d->factors;
+        uint16_t *uh = malloc((nu > 0 ? nu : 1) * sizeof *uh);
+        if (!uh)
+            return ENC_ENOMEM;
+        if (half_from_floats(d->user_factors, nu, uh) != 0) {
+            free(uh);
+            return ENC_ERANGE;
+        }
+        rc = rc ? rc : st_writer_add(w, "user_factors", ST_F16, 2, uf, uh);
+        free(uh);
+    } else {
+        rc = rc ? rc : st_writer_add(w, "user_factors", ST_F32, 2, uf, d->user_factors);
+    }
     rc = rc ? rc : st_writer_add(w, "item_factors", ST_F32, 2, vf, d->item_factors);
     rc = rc ? rc
             : st_writer_add_strings(w, "user_ids", (const char *const *)d->user_ids, NULL,
@@ -214,7 +227,11 @@ static int load_factors(const st_file *f, struct mf_model *m, enc_err *err)
 {
     const st_tensor *tu, *tv;
     int64_t any2[2] = {-1, -1};
-    int rc = st_expect(f, "user_factors", ST_F32, 2, any2, &tu, err);
+    /* user_factors may be binary16 (--user-precision f16): decoded a row at
+     * a time (mf_user_row), never widened into a private copy */
+    const st_tensor *tf = st_find(f, "user_factors");
+    st_dtype udt = tf && tf->dtype == ST_F16 ? ST_F16 : ST_F32;
+    int rc = st_expect(f, "user_factors", udt, 2, any2, &tu, err);
     rc = rc ? rc : st_expect(f, "item_factors", ST_F32, 2, any2, &tv, err);
     if (rc)
         return rc;
@@ -228,9 +245,11 @@ static int load_factors(const st_file *f, struct mf_model *m, enc_err *err)
     if (m->n_items == 0 || m->n_items >= INT32_MAX || m->n_users >= INT32_MAX)
         return enc_errf(err, ENC_EFORMAT, "item count %zu / user count %zu out of range",
                         m->n_items, m->n_users);
-    m->U = tu->data;
+    m->U = udt == ST_F32 ? tu->data : NULL;
+    m->Uh = udt == ST_F16 ? tu->data : NULL;
     m->V = tv->data;
-    if (!all_finite(m->U, tu->count) || !all_finite(m->V, tv->count))
+    if ((m->U ? !all_finite(m->U, tu->count) : !half_all_finite(m->Uh, tu->count)) ||
+        !all_finite(m->V, tv->count))
         return enc_errf(err, ENC_EFORMAT, "factors contain NaN or infinity");
     rc = st_expect_strings(f, "user_ids", (int64_t)m->n_users, &m->user_ids, err);
     rc = rc ? rc : st_expect_strings(f, "item_ids", (int64_t)m->n_items, &m->item_ids, err);
@@ -433,7 +452,8 @@ static size_t mf_mem_usage(const void *state)
 {
     const struct mf_model *m = state;
     size_t F = m->f;
-    return sizeof *m + (m->n_users + 4 * m->n_items) * F * sizeof(float) + F * F * sizeof(float) +
+    return sizeof *m + m->n_users * F * (m->Uh ? sizeof *m->Uh : sizeof(float)) +
+           4 * m->n_items * F * sizeof(float) + F * F * sizeof(float) +
            (m->Vh ? 2 * half_elems(m->n_items, F) * sizeof *m->Vh : 0) +
            (m->Vq.q ? 2 * quant_padded(m->n_items) * ((F + 3) / 4 * 4 + 3 * sizeof(float)) : 0) +
            m->item_json_off[m->n_items] + strmap_mem(&m->users) + strmap_mem(&m->items) +
@@ -455,6 +475,7 @@ static int mf_describe(const void *state, json_t *o)
                                json_string(m->Vh     ? "f16"
                                            : m->Vq.q ? "i8"
                                                      : "f32"));
+    bad |= json_object_set_new(o, "user_precision", json_string(m->Uh ? "f16" : "f32"));
     bad |= mf_ann_describe(m->ann, o);
     return bad ? ENC_ENOMEM : 0;
 }
@@ -699,7 +720,10 @@ static size_t op_seen(const void *s, int64_t user, const int32_t **items)
 static const float *op_user_factors(const void *s, int64_t user)
 {
     const struct mf_model *m = s;
-    return user >= 0 && (size_t)user < m->n_users ? m->U + (size_t)user * m->f : NULL;
+    /* an f16 row is decoded into this thread's buffer (model.h's contract:
+     * valid until the next call on the thread) */
+    static _Thread_local float row[4096];
+    return user >= 0 && (size_t)user < m->n_users ? mf_user_row(m, (size_t)user, row) : NULL;
 }
 
 static const float *op_item_factors(const void *s, int64_t item)

@@ -7,6 +7,7 @@
  *
  * Tensors in the file (U = users, I = items, F = factors):
  *   user_factors F32 [U, F]      item_factors F32 [I, F]
+ *     (or F16 [U, F] with mf_data.user_f16: read a row at a time, half.h)
  *   user_ids.bytes/.offsets      item_ids.bytes/.offsets   (string tables)
  *   seen.offsets I64 [U+1]       seen.items I32 [nnz]      each user's training
  *                                                          items, ascending (CSR)
@@ -52,6 +53,7 @@ struct mf_data {
     const char *algorithm; /* static string: "als", "bpr", "import" */
     double regularization, alpha;
     struct index_data *index; /* an item index to store (index.h), or NULL */
+    int user_f16;             /* 1: store user_factors as F16 (half the bytes) */
 };
 
 struct index_data;

@@ -21,7 +21,8 @@
  * load (mf.c) and freed with it. */
 struct mf_model {
     size_t n_users, n_items, f, n_tags;
-    const float *U, *V;
+    const float *U, *V; /* U is NULL when the file stores users as F16: */
+    const uint16_t *Uh; /* then this, [n_users x f] binary16 (mf_user_row) */
     st_strings user_ids, item_ids, titles, tags;
     const int64_t *seen_off;
     const int32_t *seen_items;
@@ -46,6 +47,16 @@ struct mf_model {
     size_t *item_json_off;      /* n_items + 1 */
     struct mf_ann *ann;         /* the item index and its filters (mf_ann.h), or NULL */
 };
+
+/* User row `user` (< n_users) as floats: a pointer into the mapped f32
+ * table, or the f16 row decoded into out[f] (and out returned). */
+static inline const float *mf_user_row(const struct mf_model *m, size_t user, float *out)
+{
+    if (m->U)
+        return m->U + user * m->f;
+    half_to_floats(m->Uh + user * m->f, m->f, out);
+    return out;
+}
 
 /* The query's user vector (*u = NULL: none, popularity answers) and where
  * it came from: q->user_vec, the user's row, or a history folded in into

@@ -349,7 +349,7 @@ int mf_user_vector(const struct mf_model *m, const struct reco_query *q, float *
         u = q->user_vec;
         *source = RECO_FROM_VECTOR;
     } else if (q->user >= 0) {
-        u = m->U + (size_t)q->user * m->f;
+        u = mf_user_row(m, (size_t)q->user, work + m->f * m->f);
         *source = RECO_FROM_USER;
     } else if (q->n_history) {
         int rc = mf_fold_in(m, q->history, q->n_history, work, err);
