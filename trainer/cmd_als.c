@@ -12,13 +12,14 @@
  *
  * What was read (rows, the weights' spread) and what is done with it (the
  * confidence scheme and why) go to stderr first, then progress (one line per
- * iteration: seconds and loss) and the total fit time; the published
+ * iteration: wall and CPU seconds, loss) and the total fit time; the published
  * version directory is printed on stdout. --tune searches the
  * hyperparameters on a validation split first (mf_tune.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mf/als.h"
 #include "mf/popbias.h"
@@ -27,10 +28,28 @@
 #include "mf_tune.h"
 #include "trainer.h"
 
+/* Progress: wall seconds of the iteration (als.c), and the process's CPU
+ * seconds since the previous line (or since training began): on a shared
+ * machine the CPU time is the figure that compares across data sizes. */
+struct progress_ctx {
+    int total;
+    double cpu;
+};
+
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    return clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) == 0 ? (double)t.tv_sec + t.tv_nsec * 1e-9
+                                                            : 0;
+}
+
 static void progress(void *ctx, int it, double seconds, double loss)
 {
-    const int *total = ctx;
-    fprintf(stderr, "als: iteration %d/%d  %.3f s  loss %.6g\n", it, *total, seconds, loss);
+    struct progress_ctx *pc = ctx;
+    double now = cpu_seconds();
+    fprintf(stderr, "als: iteration %d/%d  %.3f s  cpu %.3f s  loss %.6g\n", it, pc->total, seconds,
+            now - pc->cpu, loss);
+    pc->cpu = now;
 }
 
 /* --solver: names in the option table, values in als.h. */
@@ -172,7 +191,7 @@ int cmd_als(int argc, char **argv)
     p.bm25_k1 = k1;
     p.bm25_b = b;
     p.progress = progress;
-    int total = p.iterations;
+    struct progress_ctx total = {p.iterations, 0};
     p.progress_ctx = &total;
 
     if ((rc = mf_input_load("als", &in)))
@@ -220,11 +239,12 @@ int cmd_als(int argc, char **argv)
         iterations = p.iterations;
         reg = p.regularization;
         alpha = p.alpha;
-        total = p.iterations;
+        total.total = p.iterations;
     }
     struct mf_data d;
     enc_err err = {0};
     double t0 = trainer_now();
+    total.cpu = cpu_seconds();
     if (als_train(&in.m, in.have_items ? &in.it : NULL, &p, &d, &err)) {
         fprintf(stderr, "encore-train als: %s\n", err.msg);
         json_decref(tuned);
