@@ -64,8 +64,8 @@ start_server() {
     for _ in 1 2 3 4 5; do
         port=$((20000 + (RANDOM * 7 + $$) % 40000))
         t0=$(date +%s.%N)
-        "$BUILD_DIR/encore-server" --host 127.0.0.1 --port "$port" --models "$repo" \
-            --threads 2 2>"$log" &
+        ENCORE_EVENTS="$log.events" "$BUILD_DIR/encore-server" --host 127.0.0.1 --port "$port" \
+            --models "$repo" --threads 2 --access-log false 2>"$log" &
         pid=$!
         for i in $(seq 1200); do
             if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ]; then
@@ -91,7 +91,7 @@ smaps() {
 }
 
 metric() { # metric PORT NAME -> the value of the first series of NAME
-    curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 ~ "^"n"[{]" {print $2; exit}'
+    curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 ~ "^"n"[{]" && !v {v = $2} END {print v}'
 }
 
 for prec in $precisions; do
@@ -115,8 +115,8 @@ for prec in $precisions; do
     # one recommendation from each: the same answer
     q='{"user":"u1234567","k":10}'
     [ "$users" -gt 1234567 ] || q='{"user":"u12","k":10}'
-    ra=$(curl -s -X POST -d "$q" "http://127.0.0.1:$porta/v1/models/big:recommend")
-    rb=$(curl -s -X POST -d "$q" "http://127.0.0.1:$portb/v1/models/big:recommend")
+    ra=$(curl -s -X POST -H 'Content-Type: application/json' -d "$q" "http://127.0.0.1:$porta/v1/models/big:recommend")
+    rb=$(curl -s -X POST -H 'Content-Type: application/json' -d "$q" "http://127.0.0.1:$portb/v1/models/big:recommend")
     same=false
     [ -n "$ra" ] && [ "$ra" = "$rb" ] && case "$ra" in *'"items"'*) same=true ;; esac
     read -r rss_a pss_a sc_a pc_a pd_a an_a < <(smaps "$pa")
