@@ -13,10 +13,12 @@
 # measures loading and serving) and are kept in --work for a second run.
 # For each user precision (encore-train import --user-precision), one JSON
 # line: import time and peak RSS, file size, the load time each server
-# reports (encore_model_load_seconds) and its wall time to /readyz, each
+# reports (encore_model_load_seconds: A cold, B warm) and its wall time to
+# /readyz, each
 # server's RSS split into file-backed and anonymous memory, its Pss, and the
-# mapped / resident bytes /metrics shows. The page cache is warm (the
-# import has just written the file): a cold start adds the disk read.
+# mapped / resident bytes /metrics shows. Server A starts with the file
+# dropped from the page cache (dd iflag=nocache: this file only; fincore
+# says how much was left), B with it cached by A.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -42,7 +44,6 @@ if [ ! -x "$BUILD_DIR/encore-train" ] || [ ! -x "$BUILD_DIR/encore-server" ]; th
 fi
 if [ -z "$work" ]; then
     work=$(mktemp -d)
-    [ "$keep" = 1 ] || trap 'rm -rf "$work"' EXIT
 fi
 mkdir -p "$work"
 fac="$work/factors_$users"
@@ -52,11 +53,20 @@ fac="$work/factors_$users"
 pids=()
 stop_servers() {
     local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    for p in "${pids[@]+"${pids[@]}"}"; do kill "$p" 2>/dev/null || true; done
+    # not this shell's children (started in a process substitution): poll
+    for p in "${pids[@]+"${pids[@]}"}"; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done
     pids=()
 }
-trap 'stop_servers' INT TERM
+cleanup() {
+    set +e
+    stop_servers
+    [ "$keep" = 1 ] || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 
 # start_server REPO LOG -> prints "PID PORT WALL_SECONDS" once /readyz is 200
 start_server() {
@@ -65,7 +75,7 @@ start_server() {
         port=$((20000 + (RANDOM * 7 + $$) % 40000))
         t0=$(date +%s.%N)
         ENCORE_EVENTS="$log.events" "$BUILD_DIR/encore-server" --host 127.0.0.1 --port "$port" \
-            --models "$repo" --threads 2 --access-log false 2>"$log" &
+            --models "$repo" --threads 2 --access-log false --drain-seconds 0 2>"$log" &
         pid=$!
         for i in $(seq 1200); do
             if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ]; then
@@ -87,7 +97,7 @@ start_server() {
 smaps() {
     awk '/^Rss:/{r=$2} /^Pss:/{p=$2} /^Shared_Clean:/{sc=$2} /^Private_Clean:/{pc=$2}
          /^Private_Dirty:/{pd=$2} /^Anonymous:/{a=$2}
-         END{print r*1024, p*1024, sc*1024, pc*1024, pd*1024, a*1024}' "/proc/$1/smaps_rollup"
+         END{printf "%.0f %.0f %.0f %.0f %.0f %.0f\n", r*1024, p*1024, sc*1024, pc*1024, pd*1024, a*1024}' "/proc/$1/smaps_rollup"
 }
 
 metric() { # metric PORT NAME -> the value of the first series of NAME
@@ -105,9 +115,14 @@ for prec in $precisions; do
             2>"$work/import_$prec.log" || { cat "$work/import_$prec.log" >&2; exit 1; }
     fi
     import_s=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$work/import_$prec.json" 2>/dev/null || echo null)
-    import_rss=$(awk '/Maximum resident set size/{print $6 * 1024}' "$work/import_$prec.log" 2>/dev/null || echo null)
+    import_rss=$(awk '/Maximum resident set size/{printf "%.0f\n", $6 * 1024}' "$work/import_$prec.log" 2>/dev/null || echo null)
     file_bytes=$(stat -c %s "$repo/big/1/model.safetensors")
 
+    # server A starts cold: the file's pages are dropped from the page cache
+    # first (posix_fadvise DONTNEED through dd; this file only, nothing else
+    # on the machine), so it reads the file from disk; B finds them cached.
+    dd if="$repo/big/1/model.safetensors" iflag=nocache count=0 status=none
+    cached=$(fincore --bytes --noheadings --output RES "$repo/big/1/model.safetensors" 2>/dev/null || echo null)
     read -r pa porta walla < <(start_server "$repo" "$work/server_a_$prec.log")
     pids+=("$pa")
     read -r pb portb wallb < <(start_server "$repo" "$work/server_b_$prec.log")
@@ -127,6 +142,6 @@ for prec in $precisions; do
     resident=$(metric "$porta" encore_model_file_resident_bytes)
     stop_servers
     cat <<EOF
-{"users":$users,"items":$items,"factors":64,"user_precision":"$prec","file_bytes":$file_bytes,"import_s":$import_s,"import_peak_rss_bytes":${import_rss:-null},"load_s":[$load_a,$load_b],"ready_wall_s":[$walla,$wallb],"same_answer":$same,"metrics_mapped_bytes":${mapped:-null},"metrics_resident_bytes":${resident:-null},"rss_bytes":[$rss_a,$rss_b],"pss_bytes":[$pss_a,$pss_b],"shared_clean_bytes":[$sc_a,$sc_b],"private_clean_bytes":[$pc_a,$pc_b],"private_dirty_bytes":[$pd_a,$pd_b],"anonymous_bytes":[$an_a,$an_b]}
+{"users":$users,"items":$items,"factors":64,"user_precision":"$prec","file_bytes":$file_bytes,"import_s":$import_s,"import_peak_rss_bytes":${import_rss:-null},"cached_before_a_bytes":$cached,"load_s":[$load_a,$load_b],"ready_wall_s":[$walla,$wallb],"same_answer":$same,"metrics_mapped_bytes":${mapped:-null},"metrics_resident_bytes":${resident:-null},"rss_bytes":[$rss_a,$rss_b],"pss_bytes":[$pss_a,$pss_b],"shared_clean_bytes":[$sc_a,$sc_b],"private_clean_bytes":[$pc_a,$pc_b],"private_dirty_bytes":[$pd_a,$pd_b],"anonymous_bytes":[$an_a,$an_b]}
 EOF
 done

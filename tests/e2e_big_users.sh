@@ -64,7 +64,9 @@ PB=$((20000 + (RANDOM * 7 + $$ + 1) % 40000))
 "$BUILD/encore-server" --host 127.0.0.1 --port "$PB" --models "$T/repo" --model-read-max-bytes 0 \
   --access-log false 2>"$T/server_b.log" &
 B=$!
-trap 'kill -KILL $B 2>/dev/null; e2e_cleanup' EXIT
+# (set -e holds in a trap too: a kill of a server already gone must not end
+# it before e2e_cleanup, which takes the script's status from $?)
+trap 'rc=$?; set +e; kill -KILL $B 2>/dev/null; (exit $rc); e2e_cleanup' EXIT
 for _ in $(seq 100); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PB/readyz")" = 200 ] && break
   sleep 0.1
