@@ -13,8 +13,8 @@
 # measures loading and serving) and are kept in --work for a second run.
 # For each user precision (encore-train import --user-precision), one JSON
 # line: import time and peak RSS, file size, the load time each server
-# reports (encore_model_load_seconds: A cold, B warm) and its wall time to
-# /readyz, each
+# reports (encore_model_load_seconds: A cold, B warm), its wall time to
+# /readyz and its CPU time by then (the load's cost on a busy machine), each
 # server's RSS split into file-backed and anonymous memory, its Pss, and the
 # mapped / resident bytes /metrics shows. Server A starts with the file
 # dropped from the page cache (dd iflag=nocache: this file only; fincore
@@ -100,6 +100,12 @@ smaps() {
          END{printf "%.0f %.0f %.0f %.0f %.0f %.0f\n", r*1024, p*1024, sc*1024, pc*1024, pd*1024, a*1024}' "/proc/$1/smaps_rollup"
 }
 
+# cpu_s PID -> user + system CPU seconds of the process so far (at /readyz:
+# its load, as good as all of it)
+cpu_s() {
+    awk -v t="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / t}' "/proc/$1/stat"
+}
+
 metric() { # metric PORT NAME -> the value of the first series of NAME
     curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 ~ "^"n"[{]" && !v {v = $2} END {print v}'
 }
@@ -122,11 +128,13 @@ for prec in $precisions; do
     # first (posix_fadvise DONTNEED through dd; this file only, nothing else
     # on the machine), so it reads the file from disk; B finds them cached.
     dd if="$repo/big/1/model.safetensors" iflag=nocache count=0 status=none
-    cached=$(fincore --bytes --noheadings --output RES "$repo/big/1/model.safetensors" 2>/dev/null || echo null)
+    cached=$(fincore --bytes --noheadings --output RES "$repo/big/1/model.safetensors" 2>/dev/null | tr -d " " || echo null)
     read -r pa porta walla < <(start_server "$repo" "$work/server_a_$prec.log")
     pids+=("$pa")
+    cpu_a=$(cpu_s "$pa")
     read -r pb portb wallb < <(start_server "$repo" "$work/server_b_$prec.log")
     pids+=("$pb")
+    cpu_b=$(cpu_s "$pb")
     # one recommendation from each: the same answer
     q='{"user":"u1234567","k":10}'
     [ "$users" -gt 1234567 ] || q='{"user":"u12","k":10}'
@@ -142,6 +150,6 @@ for prec in $precisions; do
     resident=$(metric "$porta" encore_model_file_resident_bytes)
     stop_servers
     cat <<EOF
-{"users":$users,"items":$items,"factors":64,"user_precision":"$prec","file_bytes":$file_bytes,"import_s":$import_s,"import_peak_rss_bytes":${import_rss:-null},"cached_before_a_bytes":$cached,"load_s":[$load_a,$load_b],"ready_wall_s":[$walla,$wallb],"same_answer":$same,"metrics_mapped_bytes":${mapped:-null},"metrics_resident_bytes":${resident:-null},"rss_bytes":[$rss_a,$rss_b],"pss_bytes":[$pss_a,$pss_b],"shared_clean_bytes":[$sc_a,$sc_b],"private_clean_bytes":[$pc_a,$pc_b],"private_dirty_bytes":[$pd_a,$pd_b],"anonymous_bytes":[$an_a,$an_b]}
+{"users":$users,"items":$items,"factors":64,"user_precision":"$prec","file_bytes":$file_bytes,"import_s":$import_s,"import_peak_rss_bytes":${import_rss:-null},"cached_before_a_bytes":$cached,"load_s":[$load_a,$load_b],"load_cpu_s":[$cpu_a,$cpu_b],"ready_wall_s":[$walla,$wallb],"same_answer":$same,"metrics_mapped_bytes":${mapped:-null},"metrics_resident_bytes":${resident:-null},"rss_bytes":[$rss_a,$rss_b],"pss_bytes":[$pss_a,$pss_b],"shared_clean_bytes":[$sc_a,$sc_b],"private_clean_bytes":[$pc_a,$pc_b],"private_dirty_bytes":[$pd_a,$pd_b],"anonymous_bytes":[$an_a,$an_b]}
 EOF
 done

@@ -55,7 +55,7 @@ int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const c
     rc = rc ? rc : st_writer_meta(w, "regularization", num);
     snprintf(num, sizeof num, "%.9g", d->alpha);
     rc = rc ? rc : st_writer_meta(w, "alpha", num);
-    if (d->user_f16) {
+    if (d->user_f16 && rc == 0) { /* binary16 rows (half.h); a value it cannot hold fails */
         size_t nu = d->n_users * d->factors;
         uint16_t *uh = malloc((nu > 0 ? nu : 1) * sizeof *uh);
         if (!uh)
@@ -64,9 +64,9 @@ int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const c
             free(uh);
             return ENC_ERANGE;
         }
-        rc = rc ? rc : st_writer_add(w, "user_factors", ST_F16, 2, uf, uh);
+        rc = st_writer_add(w, "user_factors", ST_F16, 2, uf, uh);
         free(uh);
-    } else {
+    } else if (!d->user_f16) {
         rc = rc ? rc : st_writer_add(w, "user_factors", ST_F32, 2, uf, d->user_factors);
     }
     rc = rc ? rc : st_writer_add(w, "item_factors", ST_F32, 2, vf, d->item_factors);
