@@ -27,6 +27,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cblas.h>
+
 #include "core/model.h"
 #include "core/repo.h"
 #include "families.h"
@@ -145,6 +147,8 @@ int main(int argc, char **argv)
     char *path = NULL, *name = NULL;
     int64_t version = 0;
     struct model *m = NULL;
+    openblas_set_num_threads(1); /* as encore-server runs it (server/main.c): Y^T Y at load
+                                  * is one thread there, and OpenBLAS's idle threads spin */
     double t0 = wall_now(), c0 = proc_now();
     if (repo_resolve(argv[1], &path, &name, &version, &err) ||
         model_load(name, version, path, &model_default_opts, &m, &err)) {

@@ -339,16 +339,16 @@ static void load_meta(const st_file *f, struct mf_model *m)
     m->pop_scale = top > 0 ? (float)(1.0 / top) : 0.0f;
 }
 
-/* The scoring tables: unit-length and transposed item factors, the int8 or
- * binary16 packs the precision asks for, and Y^T Y for fold-in. */
+/* The scoring tables: unit-length item factors, the int8 or binary16 packs
+ * the precision asks for, the transposed tables only when neither pack
+ * exists (the f32 gemv is then the kernel: at 1M x 64 they are 512 MB that
+ * an int8 model never reads), and Y^T Y for fold-in. */
 static int build_scoring(struct mf_model *m, enum model_precision precision, enc_err *err)
 {
     size_t F = m->f, NI = m->n_items;
     m->Vn = malloc(NI * F * sizeof *m->Vn);
-    m->Vt = malloc(NI * F * sizeof *m->Vt);
-    m->Vnt = malloc(NI * F * sizeof *m->Vnt);
     m->yty = malloc(F * F * sizeof *m->yty);
-    if (!m->Vn || !m->Vt || !m->Vnt || !m->yty)
+    if (!m->Vn || !m->yty)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     for (size_t i = 0; i < NI; i++) {
         const float *v = m->V + i * F;
@@ -356,11 +356,8 @@ static int build_scoring(struct mf_model *m, enum model_precision precision, enc
         for (size_t j = 0; j < F; j++)
             n2 += (double)v[j] * v[j];
         float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.0f;
-        for (size_t j = 0; j < F; j++) {
+        for (size_t j = 0; j < F; j++)
             m->Vn[i * F + j] = v[j] * inv;
-            m->Vt[j * NI + i] = v[j];
-            m->Vnt[j * NI + i] = v[j] * inv;
-        }
     }
     enum score_mode score_mode = score_mode_of(precision);
     /* Factors int8 cannot pack (f > 1024): this model stays on the f32 path.
@@ -383,6 +380,17 @@ static int build_scoring(struct mf_model *m, enum model_precision precision, enc
             free(m->Vnh);
             m->Vh = m->Vnh = NULL;
         }
+    }
+    if (!m->Vq.q && !m->Vh) {
+        m->Vt = malloc(NI * F * sizeof *m->Vt);
+        m->Vnt = malloc(NI * F * sizeof *m->Vnt);
+        if (!m->Vt || !m->Vnt)
+            return enc_errf(err, ENC_ENOMEM, "out of memory");
+        for (size_t i = 0; i < NI; i++)
+            for (size_t j = 0; j < F; j++) {
+                m->Vt[j * NI + i] = m->V[i * F + j];
+                m->Vnt[j * NI + i] = m->Vn[i * F + j];
+            }
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)F, (int)F, (int)NI, 1.0f, m->V,
                 (int)F, m->V, (int)F, 0.0f, m->yty, (int)F);
@@ -453,7 +461,7 @@ static size_t mf_mem_usage(const void *state)
     const struct mf_model *m = state;
     size_t F = m->f;
     return sizeof *m + m->n_users * F * (m->Uh ? sizeof *m->Uh : sizeof(float)) +
-           4 * m->n_items * F * sizeof(float) + F * F * sizeof(float) +
+           (m->Vt ? 4 : 2) * m->n_items * F * sizeof(float) + F * F * sizeof(float) +
            (m->Vh ? 2 * half_elems(m->n_items, F) * sizeof *m->Vh : 0) +
            (m->Vq.q ? 2 * quant_padded(m->n_items) * ((F + 3) / 4 * 4 + 3 * sizeof(float)) : 0) +
            m->item_json_off[m->n_items] + strmap_mem(&m->users) + strmap_mem(&m->items) +

@@ -37,9 +37,10 @@ struct mf_model {
     /* derived at load, owned */
     strmap users, items, tagmap;
     float *Vn;                  /* unit-length item factors, for cosine */
-    float *Vt, *Vnt;            /* V and Vn transposed (F x I): the column-major
-                                 * gemv kernel streams them ~1.6x faster than
-                                 * dot products over rows (bench/results) */
+    float *Vt, *Vnt;            /* V and Vn transposed (F x I), only on the f32
+                                 * path (no int8 or binary16 pack): the
+                                 * column-major gemv kernel streams them ~1.6x
+                                 * faster than dot products over rows */
     uint16_t *Vh, *Vnh;         /* V and Vn packed as binary16 (half.h), or NULL */
     struct quant_items Vq, Vnq; /* V and Vn packed as int8 (quant.h), or empty */
     float *yty;                 /* V^T V, f x f, for fold-in */

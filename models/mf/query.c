@@ -249,8 +249,9 @@ void mf_apply_filters(const struct mf_model *m, const struct reco_query *q, floa
 }
 
 /* Score only the candidates (others -inf) or the whole catalog, with u.
- * V is row-major I x F (for single items), Vt the same transposed, Vh the
- * same packed as binary16 or NULL, Vq the same packed as int8 or empty.
+ * V is row-major I x F (for single items), Vt the same transposed (or NULL
+ * for a packed model), Vh the same packed as binary16 or NULL, Vq the same
+ * packed as int8 or empty.
  * Returns 1 when scores are int8 screening lower bounds with interval widths
  * in width and per-chunk upper maxima in cmax (finish with top_screened), 0 when
  * they are final. */
@@ -270,9 +271,12 @@ int mf_score_items(const struct mf_model *m, const struct reco_query *q, const f
         return 1;
     } else if (Vh) {
         half_score(Vh, m->n_items, F, u, scores);
-    } else {
+    } else if (Vt) {
         cblas_sgemv(CblasRowMajor, CblasTrans, (int)F, (int)m->n_items, 1.0f, Vt, (int)m->n_items,
                     u, 1, 0.0f, scores, 1);
+    } else { /* a packed model whose pack cannot take u (not finite): rows */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m->n_items, (int)F, 1.0f, V, (int)F, u, 1,
+                    0.0f, scores, 1);
     }
     return 0;
 }
