@@ -248,13 +248,64 @@ int main(int argc, char **argv)
             free(work);
         }
     }
+    /* The server's operations at ef_main (what a request runs after parsing):
+     * recommend with exclude_seen (the request default), and `similar` for
+     * pseudo-random items, index against "exact": true (cosine). */
+    double op_p50 = 0, op_p99 = 0, sim_recall = 0, sim_p50 = 0, sim_p99 = 0, sim_exact_p50 = 0;
+    const struct reco_ops *ro = m->ops->reco;
+    void *opw = ix ? malloc(ro->scratch_bytes(m->state)) : NULL;
+    size_t nsim = nq < 300 ? nq : 300;
+    if (opw) {
+        struct reco_query oq = {
+            .k = 10, .exclude_seen = 1, .index_min_items = 1, .ef_search = ef_main};
+        struct reco_hit hits[10], ehits[10];
+        struct reco_result res = {.hits = hits}, eres = {.hits = ehits};
+        for (size_t q = 0; q < nq; q++) {
+            oq.user = (int64_t)q;
+            double s = cpu_now();
+            ro->recommend(m->state, &oq, opw, &res, &err);
+            ms[q] = (cpu_now() - s) * 1e3;
+        }
+        op_p50 = pct(ms, nq, 0.5);
+        op_p99 = pct(ms, nq, 0.99);
+        oq.user = -1;
+        oq.exclude_seen = 0;
+        size_t on_index = 0;
+        for (size_t q = 0; q < nsim; q++) {
+            int32_t item = (int32_t)(((uint64_t)q * 2654435761u) % n);
+            struct reco_query eq = oq;
+            eq.exact = 1;
+            double s = cpu_now();
+            ro->similar(m->state, item, &eq, opw, &eres, &err);
+            bw[q] = (cpu_now() - s) * 1e3;
+            s = cpu_now();
+            ro->similar(m->state, item, &oq, opw, &res, &err);
+            ms[q] = (cpu_now() - s) * 1e3;
+            on_index += res.search == RECO_SEARCH_INDEX;
+            sim_recall += overlap(res.hits, res.n, eres.hits, eres.n);
+        }
+        sim_recall /= (double)nsim;
+        sim_p50 = pct(ms, nsim, 0.5);
+        sim_p99 = pct(ms, nsim, 0.99);
+        sim_exact_p50 = pct(bw, nsim, 0.5);
+        fprintf(stderr,
+                "ops at ef %zu: recommend (exclude_seen) p50 %.3f ms p99 %.3f ms; similar "
+                "(cosine, %zu items, %zu from the index): recall@10 %.4f p50 %.3f ms p99 %.3f ms, "
+                "exact p50 %.3f ms\n",
+                ef_main, op_p50, op_p99, nsim, on_index, sim_recall, sim_p50, sim_p99,
+                sim_exact_p50);
+    }
+    free(opw);
     printf("{\"items\":%zu,\"factors\":%zu,\"exact_ms_p50\":%.4f,\"exact_ms_p99\":%.4f,"
            "\"bandwidth_ms\":%.4f,"
            "\"ann_ef\":%zu,\"ann_recall_at_10\":%.4f,\"ann_ms_p50\":%.4f,\"ann_ms_p99\":%.4f,"
            "\"ann_filtered_recall_at_10\":%.4f,\"ann_filtered_ms_p50\":%.4f,\"load_s\":%.3f,"
-           "\"load_cpu_s\":%.3f,\"rss_after_load_mb\":%.0f,\"index_mb\":%.1f}\n",
+           "\"load_cpu_s\":%.3f,\"rss_after_load_mb\":%.0f,\"index_mb\":%.1f,"
+           "\"reco_op_ms_p50\":%.4f,\"reco_op_ms_p99\":%.4f,\"similar_recall_at_10\":%.4f,"
+           "\"similar_ms_p50\":%.4f,\"similar_ms_p99\":%.4f,\"similar_exact_ms_p50\":%.4f}\n",
            n, f, exact_p50, exact_p99, bw_p50, ef_main, out_recall, out_p50, out_p99, out_frecall,
-           out_fp50, load_s, load_cpu_s, load_rss, ix ? (double)index_bytes(ix) / 1048576.0 : 0.0);
+           out_fp50, load_s, load_cpu_s, load_rss, ix ? (double)index_bytes(ix) / 1048576.0 : 0.0,
+           op_p50, op_p99, sim_recall, sim_p50, sim_p99, sim_exact_p50);
     free(scratch);
     free(exact);
     free(fexact);

@@ -138,7 +138,7 @@ static int parse_args(struct http_req *r, const struct model *m, json_t *root, i
                 return -1;
             }
             a->explain = json_is_true(v);
-        } else if (!similar && !strcmp(key, "exact")) {
+        } else if (!strcmp(key, "exact")) {
             if (!json_is_boolean(v)) {
                 http_error(r, 400, "'exact' must be true or false");
                 return -1;
@@ -495,16 +495,16 @@ static void write_answer(struct http_req *r, const struct model *m, const struct
         buf_puts(o, ",\"source\":\"");
         buf_puts(o, source);
         buf_puts(o, "\"");
-        /* Which path answered, for models with an item index. */
-        if (res->has_index)
-            buf_puts(o, res->search == RECO_SEARCH_INDEX      ? ",\"search\":\"index\""
-                        : res->search == RECO_SEARCH_FALLBACK ? ",\"search\":\"exact_fallback\""
-                                                              : ",\"search\":\"exact\"");
         if (a->unknown_history) { /* said, so a history of unknown ids is not silent */
             buf_puts(o, ",\"unknown_history\":");
             buf_int(o, (long long)a->unknown_history);
         }
     }
+    /* Which path answered (recommend and similar), for models with an item index. */
+    if (res->has_index)
+        buf_puts(o, res->search == RECO_SEARCH_INDEX      ? ",\"search\":\"index\""
+                    : res->search == RECO_SEARCH_FALLBACK ? ",\"search\":\"exact_fallback\""
+                                                          : ",\"search\":\"exact\"");
     if (extra && extra->len)
         buf_append(o, extra->data, extra->len);
     write_hits(r, m, res->hits, res->n, because, n_because, RECO_EXPLAIN_TOP);

@@ -8,7 +8,8 @@
 # over 100 users the two top-10 lists must share >= 95% of their items on
 # average. A candidate list of 20 items is too selective for the index:
 # exact scan ("exact_fallback"), exactly k items, all from the list.
-# `encore-train index --model` adds an index to an existing version; a
+# `encore-train index --model` adds an index to an existing version (with
+# --index-similar the cosine graph too: `similar` answers from it); a
 # version whose index is corrupt (a link out of range, checksum re-signed)
 # is refused on reload and the indexed version keeps serving.
 #
@@ -38,7 +39,7 @@ check "import reports the index build" "yes" \
 "$BUILD/encore-train" demo-data --dir "$T/demo" >/dev/null 2>&1
 "$BUILD/encore-train" als --interactions "$T/demo/interactions.tsv" --items "$T/demo/items.csv" \
   --out "$T/repo/demo" --iterations 3 >/dev/null 2>&1
-"$BUILD/encore-train" index --model "$T/repo/demo" --index-m 8 >"$T/index.json" 2>"$T/index.log" \
+"$BUILD/encore-train" index --model "$T/repo/demo" --index-m 8 --index-similar >"$T/index.json" 2>"$T/index.log" \
   || { cat "$T/index.log" >&2; exit 1; }
 check "encore-train index publishes version 2" "2" \
   "$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$T/index.json")"
@@ -46,6 +47,8 @@ check "encore-train index publishes version 2" "2" \
 e2e_start_server --models "$T/repo" --ef-search 300 --index-min-items 400 --access-log false
 req GET /v1/models/big
 check "the big model describes its index" "hnsw" "$(json 'j["index"]["type"]')"
+check "its default beam is the one encore-train measured on its users" "True" \
+  "$(json 'j["index"]["ef_search"] == j["hyperparameters"]["index"]["ef_search"] and j["hyperparameters"]["index"]["ef_search_recall_at_10"] >= 0.95')"
 req POST /v1/models/big:recommend '{"user": "u3", "k": 10}'
 check "recommend answers from the index" "index 10" "$(json 'j["search"], len(j["items"])')"
 req POST /v1/models/big:recommend '{"user": "u3", "k": 10, "exact": true}'
@@ -59,6 +62,15 @@ check "20 candidates: exact fallback, exactly k from them" "exact_fallback 10 Tr
 req POST /v1/models/demo:recommend '{"user": "1", "k": 5}'
 check "the demo model (400 items >= index_min_items) uses its new index" "index 5" \
   "$(json 'j["search"], len(j["items"])')"
+first=$(curl -s "http://127.0.0.1:$PORT/v1/models/demo:recommend" -H 'Content-Type: application/json' \
+  -d '{"user": "1", "k": 1}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["item"])')
+req POST /v1/models/demo:similar "{\"item\": \"$first\", \"k\": 5}"
+check "similar answers from the cosine graph (--index-similar), k items, never the item" "index 5 True" \
+  "$(json "j['search'], len(j['items']), all(i['item'] != '$first' for i in j['items'])")"
+sim_index=$(json "sorted(i['item'] for i in j['items'])")
+req POST /v1/models/demo:similar "{\"item\": \"$first\", \"k\": 5, \"exact\": true}"
+check "similar with exact: true scores every item, the same 5 here (ef 300, 400 items)" \
+  "exact $sim_index" "$(json "j['search'], sorted(i['item'] for i in j['items'])")"
 
 # Index vs exact over 100 users (one connection, numpy-free client).
 overlap=$("$PY" - "$PORT" <<'EOF'

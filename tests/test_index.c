@@ -5,7 +5,8 @@
  * fallback), every filter holds, and `exact` / index_min_items / k choose
  * the path; a corrupt index is refused with a message naming the tensor,
  * and random corruption of a re-signed file never crashes the loader or a
- * search (run under ASan by scripts/test.sh). */
+ * search (run under ASan by scripts/test.sh); `similar` answers from the
+ * cosine graph when the file has one, with the same filters. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@ static void make_model(struct mf_data *d)
     }
 }
 
-static struct index_data *build(const struct mf_data *d)
+static struct index_data *build_rows(const float *V, size_t n)
 {
     struct index_params p;
     index_params_default(&p);
@@ -47,8 +48,28 @@ static struct index_data *build(const struct mf_data *d)
     p.threads = 1;
     struct index_data *ix = calloc(1, sizeof *ix);
     enc_err err = {0};
-    ck_assert_msg(index_build(d->item_factors, d->n_items, d->factors, &p, ix, &err) == 0, "%s",
-                  err.msg);
+    ck_assert_msg(index_build(V, n, F, &p, ix, &err) == 0, "%s", err.msg);
+    return ix;
+}
+
+static struct index_data *build(const struct mf_data *d)
+{
+    return build_rows(d->item_factors, d->n_items);
+}
+
+/* The cosine graph for `similar`: the same build over unit-length rows. */
+static struct index_data *build_cosine(const struct mf_data *d)
+{
+    float *Vn = malloc(d->n_items * F * sizeof *Vn);
+    for (size_t i = 0; i < d->n_items; i++) {
+        double n2 = 0;
+        for (size_t j = 0; j < F; j++)
+            n2 += (double)d->item_factors[i * F + j] * d->item_factors[i * F + j];
+        for (size_t j = 0; j < F; j++)
+            Vn[i * F + j] = d->item_factors[i * F + j] * (float)(1.0 / sqrt(n2));
+    }
+    struct index_data *ix = build_rows(Vn, d->n_items);
+    free(Vn);
     return ix;
 }
 
@@ -68,12 +89,13 @@ static struct index_data *copy_index(const struct index_data *s)
 
 /* Serialize d (with d->index) into memory and load it with mf_ops: 0 and
  * *state, or the loader's error (f is then closed). */
-static int load_buffer(const struct mf_data *d, st_file **f, void **state, enc_err *err)
+static int load_buffer_hyper(const struct mf_data *d, const json_t *hyper, st_file **f,
+                             void **state, enc_err *err)
 {
     st_writer *w = st_writer_new();
     void *buf = NULL;
     size_t len = 0;
-    ck_assert_int_eq(mf_write(d, w, NULL, NULL), 0);
+    ck_assert_int_eq(mf_write(d, w, hyper, NULL), 0);
     ck_assert_int_eq(st_writer_to_buffer(w, &buf, &len, err), 0);
     st_writer_free(w);
     ck_assert_msg(st_open_buffer(buf, len, f, err) == 0, "%s", err->msg);
@@ -84,6 +106,11 @@ static int load_buffer(const struct mf_data *d, st_file **f, void **state, enc_e
         *f = NULL;
     }
     return rc;
+}
+
+static int load_buffer(const struct mf_data *d, st_file **f, void **state, enc_err *err)
+{
+    return load_buffer_hyper(d, NULL, f, state, err);
 }
 
 /* Exact top k of user u over every item (f32, ties to the lower row). */
@@ -360,6 +387,178 @@ START_TEST(path_choice)
 }
 END_TEST
 
+/* `similar` through mf_ops.reco for `item` with the index (index_min_items
+ * 1) and exactly: same length, the item itself never in either; returns
+ * the overlap of the two and the indexed path. */
+static double similar_ops(void *state, int32_t item, struct reco_query q, enum reco_search *how,
+                          struct reco_hit *got, size_t *ng)
+{
+    const struct reco_ops *ro = mf_ops.reco;
+    void *scratch = malloc(ro->scratch_bytes(state));
+    struct reco_hit want[50];
+    struct reco_result r1 = {.hits = got}, r2 = {.hits = want};
+    enc_err err = {0};
+    q.index_min_items = 1;
+    q.ef_search = 256;
+    ck_assert_int_eq(ro->similar(state, item, &q, scratch, &r1, &err), 0);
+    q.exact = 1;
+    ck_assert_int_eq(ro->similar(state, item, &q, scratch, &r2, &err), 0);
+    ck_assert_int_eq(r2.search, RECO_SEARCH_EXACT);
+    ck_assert_uint_eq(r1.n, r2.n);
+    *how = r1.search;
+    *ng = r1.n;
+    size_t hit = 0;
+    for (size_t i = 0; i < r1.n; i++) {
+        ck_assert_int_ne(got[i].item, item);
+        ck_assert(i == 0 || got[i - 1].score >= got[i].score);
+        for (size_t j = 0; j < r2.n; j++)
+            hit += got[i].item == want[j].item;
+    }
+    free(scratch);
+    return r1.n ? (double)hit / (double)r1.n : 1.0;
+}
+
+START_TEST(similar_from_the_cosine_graph)
+{
+    struct mf_data d;
+    make_model(&d);
+    d.index = build(&d);
+    st_file *f;
+    void *state;
+    enc_err err = {0};
+    struct reco_hit got[50];
+    size_t ng;
+    enum reco_search how;
+    /* Without the cosine graph `similar` scans every item. */
+    ck_assert_msg(load_buffer(&d, &f, &state, &err) == 0, "%s", err.msg);
+    similar_ops(state, 7, (struct reco_query){.k = 10}, &how, got, &ng);
+    ck_assert_int_eq(how, RECO_SEARCH_EXACT);
+    mf_ops.free(state);
+    st_close(f);
+    d.index_cosine = build_cosine(&d);
+    ck_assert_msg(load_buffer(&d, &f, &state, &err) == 0, "%s", err.msg);
+    json_t *o = json_object();
+    mf_ops.describe(state, o);
+    ck_assert(json_is_true(json_object_get(json_object_get(o, "index"), "similar")));
+    json_decref(o);
+    double overlap[3] = {0};
+    const int items = 20;
+    for (int t = 0; t < items; t++) {
+        int32_t item = (int32_t)((t * 389 + 11) % ITEMS);
+        struct reco_query q = {.k = 10, .user = -1};
+        overlap[0] += similar_ops(state, item, q, &how, got, &ng);
+        ck_assert_int_eq(how, RECO_SEARCH_INDEX);
+        ck_assert_uint_eq(ng, 10);
+        /* a tag (every third item) and an exclude list: k items, both hold */
+        int32_t tag = 0, excl[5] = {0, 3, 6, 9, 12};
+        q.tags = &tag;
+        q.n_tags = 1;
+        q.exclude = excl;
+        q.n_exclude = 5;
+        overlap[1] += similar_ops(state, item, q, &how, got, &ng);
+        ck_assert_int_eq(how, RECO_SEARCH_INDEX);
+        ck_assert_uint_eq(ng, 10);
+        for (size_t i = 0; i < ng; i++) {
+            ck_assert_int_eq(got[i].item % 3, 0);
+            for (int e = 0; e < 5; e++)
+                ck_assert_int_ne(got[i].item, excl[e]);
+        }
+        q.tags = NULL;
+        q.n_tags = 0;
+        q.exclude = NULL;
+        q.n_exclude = 0;
+        /* 1,500 candidates: the index, k of them */
+        int32_t many[1500];
+        for (int i = 0; i < 1500; i++)
+            many[i] = 2 * i + (t & 1);
+        q.candidates = many;
+        q.n_candidates = 1500;
+        overlap[2] += similar_ops(state, item, q, &how, got, &ng);
+        ck_assert_int_eq(how, RECO_SEARCH_INDEX);
+        ck_assert_uint_eq(ng, 10);
+        for (size_t i = 0; i < ng; i++)
+            ck_assert_int_eq(got[i].item % 2, t & 1);
+        /* 12 candidates: the exact fallback, all of them but the item */
+        q.candidates = many;
+        q.n_candidates = 12;
+        ck_assert(similar_ops(state, item, q, &how, got, &ng) == 1.0);
+        ck_assert_int_eq(how, RECO_SEARCH_FALLBACK);
+        ck_assert_uint_eq(ng, 10);
+    }
+    for (int c = 0; c < 3; c++)
+        ck_assert_msg(overlap[c] / items >= 0.9, "case %d: overlap with exact %.3f", c,
+                      overlap[c] / items);
+    mf_ops.free(state);
+    st_close(f);
+    /* A corrupt cosine graph is refused, named by its own tensor. */
+    d.index_cosine->level0[5 * (d.index_cosine->m0 + 1) + 1] = ITEMS;
+    ck_assert_int_eq(load_buffer(&d, &f, &state, &err), ENC_EFORMAT);
+    ck_assert_msg(strstr(err.msg, "index_cosine.level0"), "%s", err.msg);
+    mf_data_clear(&d);
+}
+END_TEST
+
+/* The trainer's default beam: the smallest of its list reaching the target
+ * on the users (or on items, each left out of its own answer), and the
+ * server reads it back from the hyperparameters. */
+START_TEST(default_beam_measured_and_read)
+{
+    struct mf_data d;
+    make_model(&d);
+    d.index = build(&d);
+    struct index *view;
+    enc_err err = {0};
+    ck_assert_msg(index_view(d.index, d.item_factors, F, &view, &err) == 0, "%s", err.msg);
+    size_t ef, ef_lo;
+    double recall, recall_lo;
+    ck_assert_int_eq(index_choose_ef(view, d.user_factors, USERS, 0, 0.95, &ef, &recall, &err), 0);
+    ck_assert_msg(ef >= 16 && ef <= 1000 && (recall >= 0.95 || ef == 1000), "ef %zu recall %.3f",
+                  ef, recall);
+    /* an easier target never needs a wider beam; an impossible one takes the widest */
+    ck_assert_int_eq(index_choose_ef(view, d.user_factors, USERS, 0, 0.5, &ef_lo, &recall_lo, &err),
+                     0);
+    ck_assert_uint_le(ef_lo, ef);
+    ck_assert(recall_lo >= 0.5);
+    ck_assert_int_eq(
+        index_choose_ef(view, d.user_factors, USERS, 0, 1.01, &ef_lo, &recall_lo, &err), 0);
+    ck_assert_uint_eq(ef_lo, 1000);
+    /* items as queries against the others */
+    ck_assert_int_eq(index_choose_ef(view, d.item_factors, ITEMS, 1, 0.9, &ef, &recall, &err), 0);
+    ck_assert_msg(recall >= 0.9 || ef == 1000, "items: ef %zu recall %.3f", ef, recall);
+    index_free(view);
+    /* a view of a malformed graph is refused as a load would refuse it */
+    d.index->level0[3 * (d.index->m0 + 1) + 1] = -5;
+    ck_assert_int_eq(index_view(d.index, d.item_factors, F, &view, &err), ENC_EFORMAT);
+    d.index->level0[3 * (d.index->m0 + 1) + 1] = 0;
+    /* the server's default beam: the hyperparameters' index.ef_search */
+    json_t *hyper = json_pack("{s:{s:I, s:I}}", "index", "ef_search", (json_int_t)48,
+                              "similar_ef_search", (json_int_t)64);
+    st_file *f;
+    void *state;
+    ck_assert_msg(load_buffer_hyper(&d, hyper, &f, &state, &err) == 0, "%s", err.msg);
+    json_t *o = json_object();
+    mf_ops.describe(state, o);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(o, "index"), "ef_search")),
+                     48);
+    json_decref(o);
+    mf_ops.free(state);
+    st_close(f);
+    json_decref(hyper);
+    /* out of range: ignored, the family's default */
+    hyper = json_pack("{s:{s:I}}", "index", "ef_search", (json_int_t)5000);
+    ck_assert_msg(load_buffer_hyper(&d, hyper, &f, &state, &err) == 0, "%s", err.msg);
+    o = json_object();
+    mf_ops.describe(state, o);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(o, "index"), "ef_search")),
+                     MF_ANN_DEFAULT_EF);
+    json_decref(o);
+    mf_ops.free(state);
+    st_close(f);
+    json_decref(hyper);
+    mf_data_clear(&d);
+}
+END_TEST
+
 /* A corruption of the built graph, and the words its refusal must name. */
 static void expect_refused(const struct index_data *good, void (*corrupt)(struct index_data *),
                            const char *needle)
@@ -548,6 +747,8 @@ int main(void)
     tcase_add_test(tc, recall_against_brute_force);
     tcase_add_test(tc, exactly_k_under_filters);
     tcase_add_test(tc, path_choice);
+    tcase_add_test(tc, similar_from_the_cosine_graph);
+    tcase_add_test(tc, default_beam_measured_and_read);
     tcase_add_test(tc, corrupt_index_refused);
     tcase_add_test(tc, random_corruption_never_crashes);
     tcase_add_test(tc, build_refuses_bad_parameters);

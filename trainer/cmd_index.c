@@ -4,6 +4,7 @@
  *
  *   encore-train index --model REPO/NAME[/VERSION] [--out REPO/NAME]
  *                      [--index hnsw] [--index-m N] [--index-ef-construction N]
+ *                      [--index-similar]
  *
  * Loads the version (validated as the server would), builds the index over
  * its item factors and publishes a copy of every other tensor and metadata
@@ -25,13 +26,13 @@
 #include "mf_index_opt.h"
 #include "trainer.h"
 
-/* Every tensor but index.*, every metadata key but the hyperparameters
+/* Every tensor but index.* and index_cosine.*, every metadata key but the hyperparameters
  * (rewritten with the index's) and the creation time (now). */
 static int keep_key(const char *name, int is_meta, void *ctx)
 {
     (void)ctx;
     return is_meta ? strcmp(name, "hyperparameters") && strcmp(name, "created")
-                   : strncmp(name, "index.", 6) != 0;
+                   : strncmp(name, "index.", 6) != 0 && strncmp(name, "index_cosine.", 13) != 0;
 }
 
 static int copy_model(const st_file *f, const json_t *hyper, st_writer *w)
@@ -98,6 +99,11 @@ int cmd_index(int argc, char **argv)
     d.n_items = (size_t)tv->shape[0];
     d.factors = (size_t)tv->shape[1];
     d.item_factors = (float *)tv->data;
+    const st_tensor *tu = st_find(m->file, "user_factors"); /* queries for the default beam */
+    if (tu && tu->dtype == ST_F32 && tu->shape[1] == tv->shape[1]) { /* f16 users: none */
+        d.n_users = (size_t)tu->shape[0];
+        d.user_factors = (float *)tu->data;
+    }
     const char *hp = st_meta(m->file, "hyperparameters");
     hyper = hp ? json_loads(hp, 0, NULL) : NULL;
     if (!json_is_object(hyper)) {
@@ -107,7 +113,8 @@ int cmd_index(int argc, char **argv)
     if (mf_index_attach("index", &io, &d, hyper))
         goto out;
     int64_t written = 0;
-    if (!(w = st_writer_new()) || copy_model(m->file, hyper, w) || index_save(d.index, w)) {
+    if (!(w = st_writer_new()) || copy_model(m->file, hyper, w) || index_save(d.index, w) ||
+        (d.index_cosine && index_save_named(d.index_cosine, INDEX_COSINE_PREFIX, w))) {
         fprintf(stderr, "encore-train index: out of memory\n");
         goto out;
     }
@@ -138,6 +145,8 @@ int cmd_index(int argc, char **argv)
     rc = 0;
 out:
     d.item_factors = NULL; /* borrowed from the mapping */
+    d.user_factors = NULL;
+    d.n_users = 0;
     mf_data_clear(&d);
     json_decref(hyper);
     st_writer_free(w);

@@ -15,6 +15,7 @@
 struct mf_index_opt {
     const char *type; /* "none" or "hnsw" */
     int64_t m, ef_construction, threads, seed;
+    int similar; /* --index-similar: also the cosine graph for `similar` */
 };
 
 void mf_index_opt_default(struct mf_index_opt *o);
@@ -45,16 +46,21 @@ void mf_index_opt_default(struct mf_index_opt *o);
          1,                                                                                        \
          256,                                                                                      \
          0},                                                                                       \
+        {"index-seed", OPT_INT, &(o)->seed, "index build random seed", 0, 9.2e18, 0},              \
     {                                                                                              \
-        "index-seed", OPT_INT, &(o)->seed, "index build random seed", 0, 9.2e18, 0                 \
+        "index-similar", OPT_FLAG, &(o)->similar,                                                  \
+            "with --index hnsw, also a graph over the unit-length item factors so that "           \
+            "`similar` answers from the index (twice the build time)",                             \
+            0, 0, 0                                                                                \
     }
 
 /* 0, or prints "encore-train CMD: --index: ..." and returns 2. */
 int mf_index_opt_check(const char *cmd, const struct mf_index_opt *o);
 
 /* With --index hnsw: build the index over d's item factors into d->index
- * (progress on stderr) and record its parameters and build time in `hyper`
- * (may be NULL). Without: nothing. Returns 0 or an exit status (1). */
+ * (and with --index-similar the cosine graph into d->index_cosine; progress
+ * on stderr) and record its parameters and build time in `hyper` (may be
+ * NULL). Without: nothing. Returns 0 or an exit status (1). */
 int mf_index_attach(const char *cmd, const struct mf_index_opt *o, struct mf_data *d,
                     json_t *hyper);
 

@@ -16,6 +16,7 @@
 #include "mf/index.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +32,8 @@ struct index {
     const int32_t *upper;
     const float *V; /* the model's item factors, n x f */
     size_t bytes;
-    int fast; /* quant_fast() at load */
+    int fast;        /* quant_fast() at load */
+    char prefix[24]; /* of the tensors, for messages: "index" or "index_cosine" */
 };
 
 void index_params_default(struct index_params *p)
@@ -52,29 +54,51 @@ void index_data_clear(struct index_data *d)
     memset(d, 0, sizeof *d);
 }
 
-int index_save(const struct index_data *d, st_writer *w)
+/* "<prefix>.<suffix>" into buf (names are short: the prefixes are ours). */
+static const char *tname(char *buf, size_t cap, const char *prefix, const char *suffix)
+{
+    snprintf(buf, cap, "%s.%s", prefix, suffix);
+    return buf;
+}
+
+static const char *const index_suffixes[] = {"params", "level0", "upper.offsets", "upper.links"};
+#define TNAME_MAX 64
+
+int index_save_named(const struct index_data *d, const char *prefix, st_writer *w)
 {
     int64_t params[INDEX_NPARAMS] = {INDEX_FORMAT,   (int64_t)d->m,
                                      (int64_t)d->m0, (int64_t)d->ef_construction,
                                      d->entry,       d->top_layer};
     int64_t ps[1] = {INDEX_NPARAMS}, l0[2] = {(int64_t)d->n, (int64_t)d->m0 + 1},
             uo[1] = {(int64_t)d->n + 1}, ul[1] = {d->upper_off[d->n]};
-    int rc = st_writer_add(w, "index.params", ST_I64, 1, ps, params);
-    rc = rc ? rc : st_writer_add(w, "index.level0", ST_I32, 2, l0, d->level0);
-    rc = rc ? rc : st_writer_add(w, "index.upper.offsets", ST_I64, 1, uo, d->upper_off);
-    rc = rc ? rc : st_writer_add(w, "index.upper.links", ST_I32, 1, ul, d->upper);
+    char b[TNAME_MAX];
+    int rc = st_writer_add(w, tname(b, sizeof b, prefix, "params"), ST_I64, 1, ps, params);
+    rc = rc ? rc : st_writer_add(w, tname(b, sizeof b, prefix, "level0"), ST_I32, 2, l0, d->level0);
+    rc = rc ? rc
+            : st_writer_add(w, tname(b, sizeof b, prefix, "upper.offsets"), ST_I64, 1, uo,
+                            d->upper_off);
+    rc = rc ? rc
+            : st_writer_add(w, tname(b, sizeof b, prefix, "upper.links"), ST_I32, 1, ul, d->upper);
     return rc;
 }
 
-static const char *const index_tensors[] = {"index.params", "index.level0", "index.upper.offsets",
-                                            "index.upper.links"};
+int index_save(const struct index_data *d, st_writer *w)
+{
+    return index_save_named(d, INDEX_PREFIX, w);
+}
+
+int index_present_named(const st_file *f, const char *prefix)
+{
+    char b[TNAME_MAX];
+    for (size_t i = 0; i < sizeof index_suffixes / sizeof *index_suffixes; i++)
+        if (st_find(f, tname(b, sizeof b, prefix, index_suffixes[i])))
+            return 1;
+    return 0;
+}
 
 int index_present(const st_file *f)
 {
-    for (size_t i = 0; i < sizeof index_tensors / sizeof *index_tensors; i++)
-        if (st_find(f, index_tensors[i]))
-            return 1;
-    return 0;
+    return index_present_named(f, INDEX_PREFIX);
 }
 
 /* ====================================================================== */
@@ -117,59 +141,68 @@ static int validate(struct index *ix, size_t n_links, enc_err *err)
     const int64_t *off = ix->upper_off;
     int64_t block = (int64_t)ix->m + 1;
     if (off[0] != 0 || off[ix->n] != (int64_t)n_links)
-        return enc_errf(err, ENC_EFORMAT, "index.upper.offsets must run from 0 to %zu", n_links);
+        return enc_errf(err, ENC_EFORMAT, "%s.upper.offsets must run from 0 to %zu", ix->prefix,
+                        n_links);
     for (size_t i = 0; i < ix->n; i++) {
         int64_t span = off[i + 1] - off[i];
         if (span < 0 || span % block != 0 || span / block > ix->top_layer)
-            return enc_errf(
-                err, ENC_EFORMAT,
-                "index.upper.offsets[%zu]: item %zu spans %lld links, not a whole number"
-                " of layers (%lld each) up to layer %d",
-                i + 1, i, (long long)span, (long long)block, (int)ix->top_layer);
+            return enc_errf(err, ENC_EFORMAT,
+                            "%s.upper.offsets[%zu]: item %zu spans %lld links, not a whole number"
+                            " of layers (%lld each) up to layer %d",
+                            ix->prefix, i + 1, i, (long long)span, (long long)block,
+                            (int)ix->top_layer);
     }
     if (layers_of(ix, (size_t)ix->entry) != ix->top_layer)
-        return enc_errf(err, ENC_EFORMAT, "index.params: entry item %d has %d layers, not %d",
-                        (int)ix->entry, layers_of(ix, (size_t)ix->entry), (int)ix->top_layer);
+        return enc_errf(err, ENC_EFORMAT, "%s.params: entry item %d has %d layers, not %d",
+                        ix->prefix, (int)ix->entry, layers_of(ix, (size_t)ix->entry),
+                        (int)ix->top_layer);
+    char l0name[TNAME_MAX], ulname[TNAME_MAX];
+    tname(l0name, sizeof l0name, ix->prefix, "level0");
+    tname(ulname, sizeof ulname, ix->prefix, "upper.links");
     for (size_t i = 0; i < ix->n; i++) {
-        int rc = check_list(ix, ix->level0 + i * (ix->m0 + 1), ix->m0, 0, i, "index.level0", err);
+        int rc = check_list(ix, ix->level0 + i * (ix->m0 + 1), ix->m0, 0, i, l0name, err);
         for (int l = 1; !rc && l <= layers_of(ix, i); l++)
-            rc = check_list(ix, upper_list(ix, i, l), ix->m, l, i, "index.upper.links", err);
+            rc = check_list(ix, upper_list(ix, i, l), ix->m, l, i, ulname, err);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-int index_load(const st_file *f, const float *V, size_t n, size_t fdim, struct index **out,
-               enc_err *err)
+int index_load_named(const st_file *f, const char *prefix, const float *V, size_t n, size_t fdim,
+                     struct index **out, enc_err *err)
 {
     *out = NULL;
-    if (!index_present(f))
+    if (!index_present_named(f, prefix))
         return 0;
     const st_tensor *tp, *t0, *to, *tl;
     int64_t np[1] = {INDEX_NPARAMS}, l0[2] = {(int64_t)n, -1}, uo[1] = {(int64_t)n + 1},
             any[1] = {-1};
-    int rc = st_expect(f, "index.params", ST_I64, 1, np, &tp, err);
-    rc = rc ? rc : st_expect(f, "index.level0", ST_I32, 2, l0, &t0, err);
-    rc = rc ? rc : st_expect(f, "index.upper.offsets", ST_I64, 1, uo, &to, err);
-    rc = rc ? rc : st_expect(f, "index.upper.links", ST_I32, 1, any, &tl, err);
+    char b[TNAME_MAX];
+    int rc = st_expect(f, tname(b, sizeof b, prefix, "params"), ST_I64, 1, np, &tp, err);
+    rc = rc ? rc : st_expect(f, tname(b, sizeof b, prefix, "level0"), ST_I32, 2, l0, &t0, err);
+    rc = rc ? rc
+            : st_expect(f, tname(b, sizeof b, prefix, "upper.offsets"), ST_I64, 1, uo, &to, err);
+    rc =
+        rc ? rc : st_expect(f, tname(b, sizeof b, prefix, "upper.links"), ST_I32, 1, any, &tl, err);
     if (rc)
         return rc;
     const int64_t *p = tp->data;
     if (p[0] != INDEX_FORMAT)
-        return enc_errf(err, ENC_EFORMAT, "index.params: format %lld, this server reads %d",
+        return enc_errf(err, ENC_EFORMAT, "%s.params: format %lld, this server reads %d", prefix,
                         (long long)p[0], INDEX_FORMAT);
     if (p[1] < 1 || p[1] > INDEX_MAX_M || p[2] < p[1] || p[2] > 2 * INDEX_MAX_M ||
         t0->shape[1] != p[2] + 1)
         return enc_errf(err, ENC_EFORMAT,
-                        "index.params: M %lld / M0 %lld do not fit 1..%d or index.level0's %lld "
+                        "%s.params: M %lld / M0 %lld do not fit 1..%d or %s.level0's %lld "
                         "columns",
-                        (long long)p[1], (long long)p[2], INDEX_MAX_M, (long long)t0->shape[1]);
+                        prefix, (long long)p[1], (long long)p[2], INDEX_MAX_M, prefix,
+                        (long long)t0->shape[1]);
     if (p[4] < 0 || p[4] >= (int64_t)n || p[5] < 0 || p[5] >= INDEX_MAX_LAYERS || p[3] < 0)
         return enc_errf(err, ENC_EFORMAT,
-                        "index.params: entry %lld / top layer %lld / ef_construction %lld out of "
+                        "%s.params: entry %lld / top layer %lld / ef_construction %lld out of "
                         "range",
-                        (long long)p[4], (long long)p[5], (long long)p[3]);
+                        prefix, (long long)p[4], (long long)p[5], (long long)p[3]);
     struct index *ix = calloc(1, sizeof *ix);
     if (!ix)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
@@ -186,12 +219,139 @@ int index_load(const st_file *f, const float *V, size_t n, size_t fdim, struct i
     ix->f = fdim;
     ix->bytes = tp->nbytes + t0->nbytes + to->nbytes + tl->nbytes;
     ix->fast = quant_fast();
+    snprintf(ix->prefix, sizeof ix->prefix, "%s", prefix);
     rc = validate(ix, tl->count, err);
     if (rc) {
         free(ix);
         return rc;
     }
     *out = ix;
+    return 0;
+}
+
+int index_load(const st_file *f, const float *V, size_t n, size_t fdim, struct index **out,
+               enc_err *err)
+{
+    return index_load_named(f, INDEX_PREFIX, V, n, fdim, out, err);
+}
+
+int index_view(const struct index_data *d, const float *V, size_t fdim, struct index **out,
+               enc_err *err)
+{
+    *out = NULL;
+    struct index *ix = calloc(1, sizeof *ix);
+    if (!ix)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    *ix = (struct index){.n = d->n,
+                         .m = d->m,
+                         .m0 = d->m0,
+                         .ef_construction = d->ef_construction,
+                         .f = fdim,
+                         .entry = (int32_t)d->entry,
+                         .top_layer = (int32_t)d->top_layer,
+                         .level0 = d->level0,
+                         .upper_off = d->upper_off,
+                         .upper = d->upper,
+                         .V = V,
+                         .fast = quant_fast()};
+    snprintf(ix->prefix, sizeof ix->prefix, "built");
+    int rc = d->n && d->m >= 1 && d->m0 >= d->m && d->entry >= 0 && (size_t)d->entry < d->n
+                 ? validate(ix, (size_t)d->upper_off[d->n], err)
+                 : enc_errf(err, ENC_EINVAL, "index_view: an empty or malformed graph");
+    if (rc) {
+        free(ix);
+        return rc;
+    }
+    *out = ix;
+    return 0;
+}
+
+/* The brute-force top 10 of q over V (n x f), `self` left out, ties to the
+ * lower row; into out (10 slots), returns the count. */
+static size_t brute10(const float *V, size_t n, size_t f, const float *q, int32_t self, int fast,
+                      struct reco_hit *out)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((int32_t)i == self)
+            continue;
+        float s = quant_dot(V + i * f, q, f, fast);
+        if (len == 10 && !(s > out[9].score))
+            continue;
+        size_t at = len < 10 ? len++ : 9;
+        while (at > 0 && out[at - 1].score < s) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at] = (struct reco_hit){(int32_t)i, s};
+    }
+    return len;
+}
+
+static int skip_self(const void *ctx, int32_t item)
+{
+    return item != *(const int32_t *)ctx;
+}
+
+int index_choose_ef(const struct index *ix, const float *Q, size_t nrows, int queries_are_items,
+                    double target, size_t *ef_out, double *recall_out, enc_err *err)
+{
+    static const size_t efs[] = {16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1000};
+    size_t ne = sizeof efs / sizeof *efs, n = ix->n, f = ix->f;
+    size_t nq = nrows < INDEX_EF_QUERIES ? nrows : INDEX_EF_QUERIES;
+    *ef_out = efs[ne - 1];
+    *recall_out = 0;
+    if (nq == 0 || n <= 10)
+        return 0;
+    size_t wb = index_work_bytes(ix, efs[ne - 1], 0);
+    struct reco_hit *truth = malloc(nq * 10 * sizeof *truth);
+    size_t *nt = malloc(nq * sizeof *nt);
+    void *work = malloc(wb);
+    if (!truth || !nt || !work) {
+        free(truth);
+        free(nt);
+        free(work);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    /* Queries spread evenly over the rows given (users, or items). */
+    size_t step = nrows / nq;
+    for (size_t i = 0; i < nq; i++) {
+        size_t r = i * step;
+        nt[i] = brute10(ix->V, n, f, Q + r * f, queries_are_items ? (int32_t)r : -1, ix->fast,
+                        truth + i * 10);
+    }
+    for (size_t e = 0; e < ne; e++) {
+        double sum = 0;
+        size_t counted = 0;
+        for (size_t i = 0; i < nq; i++) {
+            if (!nt[i])
+                continue;
+            size_t r = i * step;
+            int32_t self = (int32_t)r;
+            struct reco_hit hits[10];
+            size_t nh = 0;
+            struct index_query q = {.u = Q + r * f,
+                                    .k = 10,
+                                    .ef = efs[e],
+                                    .filter = queries_are_items ? skip_self : NULL,
+                                    .filter_ctx = &self};
+            index_search(ix, &q, work, wb, hits, &nh);
+            size_t hit = 0;
+            for (size_t a = 0; a < nh; a++)
+                for (size_t b = 0; b < nt[i]; b++)
+                    hit += hits[a].item == truth[i * 10 + b].item;
+            sum += (double)hit / (double)nt[i];
+            counted++;
+        }
+        double recall = counted ? sum / (double)counted : 1.0;
+        *ef_out = efs[e];
+        *recall_out = recall;
+        if (recall >= target)
+            break;
+    }
+    free(truth);
+    free(nt);
+    free(work);
     return 0;
 }
 
@@ -289,14 +449,14 @@ static struct reco_hit heap_pop(struct reco_hit *h, size_t len, int best_top)
     return top;
 }
 
-static inline float score_of(const struct index *ix, const float *u, int32_t item)
+static inline float score_of(const struct index *ix, const float *V, const float *u, int32_t item)
 {
-    return quant_dot(ix->V + (size_t)item * ix->f, u, ix->f, ix->fast);
+    return quant_dot(V + (size_t)item * ix->f, u, ix->f, ix->fast);
 }
 
-static inline void prefetch_row(const struct index *ix, int32_t item)
+static inline void prefetch_row(const struct index *ix, const float *V, int32_t item)
 {
-    const char *p = (const char *)(ix->V + (size_t)item * ix->f);
+    const char *p = (const char *)(V + (size_t)item * ix->f);
     for (size_t b = 0; b < ix->f * sizeof(float); b += 64)
         __builtin_prefetch(p + b);
 }
@@ -315,23 +475,23 @@ int index_search(const struct index *ix, const struct index_query *q, void *work
     struct reco_hit *cand = (struct reco_hit *)(visited + visited_words(ix->n));
     struct reco_hit *res = cand + cand_cap(ix, max_visits);
     memset(visited, 0, visited_words(ix->n) * sizeof *visited);
-    const float *u = q->u;
+    const float *u = q->u, *V = ix->V;
     size_t visits = 1;
 #define SEEN(i) (visited[(size_t)(i) >> 6] & (1ull << ((size_t)(i)&63)))
 #define MARK(i) (visited[(size_t)(i) >> 6] |= 1ull << ((size_t)(i)&63))
 
     /* Upper layers: move to a better neighbour while there is one. Scores
      * strictly rise, so this ends; max_visits bounds a lying graph. */
-    int32_t cur = ix->entry;
-    float cur_s = score_of(ix, u, cur);
-    for (int l = ix->top_layer; l >= 1; l--) {
+    int32_t cur = q->start > 0 && (size_t)q->start < ix->n ? q->start : ix->entry;
+    float cur_s = score_of(ix, V, u, cur);
+    for (int l = cur == ix->entry ? ix->top_layer : 0; l >= 1; l--) {
         for (int changed = 1; changed;) {
             changed = 0;
             const int32_t *list = upper_list(ix, (size_t)cur, l);
             for (int32_t j = 1; j <= list[0]; j++)
-                prefetch_row(ix, list[j]);
+                prefetch_row(ix, V, list[j]);
             for (int32_t j = 1; j <= list[0]; j++) {
-                float s = score_of(ix, u, list[j]);
+                float s = score_of(ix, V, u, list[j]);
                 if (++visits > max_visits)
                     return INDEX_INCOMPLETE;
                 if (better(s, list[j], cur_s, cur)) {
@@ -363,7 +523,7 @@ int index_search(const struct index *ix, const struct index_query *q, void *work
             if (!SEEN(to)) {
                 MARK(to);
                 fresh[nf++] = to;
-                prefetch_row(ix, to);
+                prefetch_row(ix, V, to);
             }
         }
         if (visits + nf > max_visits) {
@@ -373,7 +533,7 @@ int index_search(const struct index *ix, const struct index_query *q, void *work
         visits += nf;
         for (size_t j = 0; j < nf; j++) {
             int32_t to = fresh[j];
-            float s = score_of(ix, u, to);
+            float s = score_of(ix, V, u, to);
             if (nr == ef && !better(s, to, res[0].score, res[0].item))
                 continue;
             heap_push(cand, nc++, (struct reco_hit){to, s}, 1);

@@ -81,11 +81,20 @@ int index_build(const float *V, size_t n, size_t f, const struct index_params *p
                 struct index_data *out, enc_err *err);
 void index_data_clear(struct index_data *d); /* NULL or zeroed: no-op */
 
-/* Add the graph's tensors to a model file being written. */
-int index_save(const struct index_data *d, st_writer *w);
+/* The tensors' name prefixes: the inner-product graph over item_factors
+ * (recommend), and the optional cosine graph over the unit-length item
+ * factors (`similar`), the same four tensors under another prefix. */
+#define INDEX_PREFIX "index"
+#define INDEX_COSINE_PREFIX "index_cosine"
 
-/* 1 if the file holds an index (any index.* tensor). */
+/* Add the graph's tensors to a model file being written (index_save:
+ * under INDEX_PREFIX). */
+int index_save(const struct index_data *d, st_writer *w);
+int index_save_named(const struct index_data *d, const char *prefix, st_writer *w);
+
+/* 1 if the file holds an index (any index.* tensor; _named: prefix.*). */
 int index_present(const st_file *f);
+int index_present_named(const st_file *f, const char *prefix);
 
 /* ---- serving ------------------------------------------------------------ */
 
@@ -97,6 +106,10 @@ struct index;
  * A malformed index fails with ENC_EFORMAT naming the tensor and entry. */
 int index_load(const st_file *f, const float *V, size_t n, size_t fdim, struct index **out,
                enc_err *err);
+/* The same for the graph under `prefix` (INDEX_COSINE_PREFIX: V is then the
+ * unit-length item factors). */
+int index_load_named(const st_file *f, const char *prefix, const float *V, size_t n, size_t fdim,
+                     struct index **out, enc_err *err);
 void index_free(struct index *ix); /* NULL: no-op */
 
 size_t index_m(const struct index *ix);
@@ -115,6 +128,8 @@ struct index_query {
     const void *filter_ctx;
     size_t max_visits; /* give up after scoring this many items;
                         * 0: index_default_visits */
+    int32_t start;     /* > 0: begin the layer-0 walk at this item (skip the
+                        * upper layers); 0 or less: at the graph's entry */
 };
 
 /* Past this many scored items a walk costs about as much as the exact scan
@@ -135,5 +150,25 @@ size_t index_work_bytes(const struct index *ix, size_t ef, size_t max_visits);
 #define INDEX_INCOMPLETE 1
 int index_search(const struct index *ix, const struct index_query *q, void *work, size_t work_bytes,
                  struct reco_hit *hits, size_t *n_hits);
+
+/* ---- choosing ef (encore-train) --------------------------------------- */
+
+/* A searchable view of a built graph (the trainer's, before it is saved)
+ * over V (n x fdim, borrowed like d): validated as index_load does. Free
+ * with index_free. */
+int index_view(const struct index_data *d, const float *V, size_t fdim, struct index **out,
+               enc_err *err);
+
+#define INDEX_EF_QUERIES 200     /* queries index_choose_ef measures */
+#define INDEX_TARGET_RECALL 0.95 /* recall@10 the default beam aims at */
+
+/* The smallest beam (of 16, 24, 32, ... 1000) whose mean recall@10 against
+ * the brute-force top 10 reaches `target`, over up to INDEX_EF_QUERIES
+ * query rows spread evenly over Q (nrows x fdim: the user factors, or with
+ * queries_are_items the index's own rows, each item then left out of its
+ * own answer). *ef_out = 1000 and its recall when none reaches it. Costs
+ * one brute-force scan per query. 0 or ENC_ENOMEM. */
+int index_choose_ef(const struct index *ix, const float *Q, size_t nrows, int queries_are_items,
+                    double target, size_t *ef_out, double *recall_out, enc_err *err);
 
 #endif

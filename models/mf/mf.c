@@ -38,6 +38,8 @@ void mf_data_clear(struct mf_data *d)
     free(d->item_tag_ids);
     index_data_clear(d->index);
     free(d->index);
+    index_data_clear(d->index_cosine);
+    free(d->index_cosine);
     memset(d, 0, sizeof *d);
 }
 
@@ -113,6 +115,8 @@ int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const c
     rc = rc ? rc : st_writer_add(w, "item_tags.ids", ST_I32, 1, ti, d->item_tag_ids);
     if (d->index)
         rc = rc ? rc : index_save(d->index, w);
+    if (d->index && d->index_cosine)
+        rc = rc ? rc : index_save_named(d->index_cosine, INDEX_COSINE_PREFIX, w);
     free(zoff);
     free(zpop);
     free(empty);
@@ -329,6 +333,15 @@ static void load_meta(const st_file *f, struct mf_model *m)
         m->mean_user = json_number_value(jm);
     }
     load_confidence(json_object_get(h, "confidence"), m);
+    /* The index's default beams, as the trainer measured them (ignored when out of range). */
+    json_t *jx = json_object_get(h, "index"), *jef = json_object_get(jx, "ef_search"),
+           *jsef = json_object_get(jx, "similar_ef_search");
+    if (json_is_integer(jef) && json_integer_value(jef) >= 1 &&
+        json_integer_value(jef) <= MF_ANN_MAX_EF)
+        m->ann_ef = (size_t)json_integer_value(jef);
+    if (json_is_integer(jsef) && json_integer_value(jsef) >= 1 &&
+        json_integer_value(jsef) <= MF_ANN_MAX_EF)
+        m->ann_ef_similar = (size_t)json_integer_value(jsef);
     json_decref(h);
     m->algorithm = st_meta(f, "algorithm");
     /* The popular fallback's scores: the share of training users who have
@@ -441,12 +454,22 @@ static int mf_load(const st_file *f, const struct model_load_opts *opts, void **
     rc = rc ? rc : index_ids(&m->users, &m->user_ids, "user_ids", err);
     rc = rc ? rc : index_ids(&m->items, &m->item_ids, "item_ids", err);
     rc = rc ? rc : index_ids(&m->tagmap, &m->tags, "tags", err);
+    rc = rc ? rc : build_scoring(m, opts->precision, err);
     if (rc == 0) { /* the item index, if the file has one (mf_ann.h) */
-        struct mf_ann_view av = {m->n_items,  m->n_users,    m->f,       m->n_tags, m->V,
-                                 m->seen_off, m->seen_items, m->tag_off, m->tag_ids};
+        struct mf_ann_view av = {.n_items = m->n_items,
+                                 .n_users = m->n_users,
+                                 .factors = m->f,
+                                 .n_tags = m->n_tags,
+                                 .V = m->V,
+                                 .Vn = m->Vn,
+                                 .seen_off = m->seen_off,
+                                 .seen_items = m->seen_items,
+                                 .tag_off = m->tag_off,
+                                 .tag_ids = m->tag_ids,
+                                 .ef = m->ann_ef,
+                                 .ef_similar = m->ann_ef_similar};
         rc = mf_ann_load(f, &av, &m->ann, err);
     }
-    rc = rc ? rc : build_scoring(m, opts->precision, err);
     rc = rc ? rc : build_item_json(m, err);
     if (rc) {
         mf_free_state(m);
@@ -840,7 +863,7 @@ static int op_recommend(const void *s, const struct reco_query *q, void *scratch
     const struct mf_model *m = s;
     res->has_index = m->ann != NULL;
     res->search = RECO_SEARCH_EXACT;
-    if (mf_ann_wanted(m->ann, q)) { /* the item index when it can answer (mf_ann.h) */
+    if (mf_ann_wanted(m->ann, q, 0)) { /* the item index when it can answer (mf_ann.h) */
         const float *u;
         float *work = (float *)scratch + 2 * half_padded(m->n_items);
         int rc = mf_user_vector(m, q, work, &u, &res->source, err);
@@ -853,7 +876,14 @@ static int op_recommend(const void *s, const struct reco_query *q, void *scratch
 static int op_similar(const void *s, int32_t item, const struct reco_query *q, void *scratch,
                       struct reco_result *res, enc_err *err)
 {
+    const struct mf_model *m = s;
     res->source = RECO_FROM_USER;
+    res->has_index = m->ann != NULL;
+    res->search = RECO_SEARCH_EXACT;
+    /* The item index's cosine graph, when the file has one (mf_ann.h). */
+    if (mf_ann_wanted(m->ann, q, 1) &&
+        mf_ann_similar(m->ann, q, item, (char *)scratch + ann_offset(m), res) == 0)
+        return 0;
     return mf_similar(s, item, q, scratch, res->hits, &res->n, err);
 }
 

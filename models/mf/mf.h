@@ -17,6 +17,8 @@
  *   item_tags.offsets I64 [I+1]  item_tags.ids I32 [..]    tags per item (CSR)
  *   index.*                      optional: an HNSW graph over item_factors
  *                                (index.h), validated at load
+ *   index_cosine.*               optional (with index.*): the same over the
+ *                                unit-length item factors, for `similar`
  * Metadata: family "mf", "algorithm" (als|bpr|import), "regularization" and
  * "alpha" (for folding in a new user's history), plus the common keys.
  */
@@ -52,8 +54,9 @@ struct mf_data {
     int32_t *item_tag_ids;
     const char *algorithm; /* static string: "als", "bpr", "import" */
     double regularization, alpha;
-    struct index_data *index; /* an item index to store (index.h), or NULL */
-    int user_f16;             /* 1: store user_factors as F16 (half the bytes) */
+    struct index_data *index;        /* an item index to store (index.h), or NULL */
+    struct index_data *index_cosine; /* its cosine graph for `similar`, or NULL */
+    int user_f16;                    /* 1: store user_factors as F16 (half the bytes) */
 };
 
 struct index_data;

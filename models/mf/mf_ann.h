@@ -26,40 +26,48 @@
 #include "core/model.h"
 #include "core/st.h"
 
-#define MF_ANN_MAX_EF 1000 /* beam widths (and k) the index answers */
-#define MF_ANN_DEFAULT_EF 100
-#define MF_ANN_SELECTIVE 50 /* fewer than n / 50 eligible: exact */
-#define MF_ANN_EXACT 1      /* mf_ann_recommend: not answered, scan */
+#define MF_ANN_MAX_EF 1000    /* beam widths (and k) the index answers */
+#define MF_ANN_DEFAULT_EF 100 /* for a model whose trainer measured none */
+#define MF_ANN_SELECTIVE 50   /* fewer than n / 50 eligible: exact */
+#define MF_ANN_EXACT 1        /* mf_ann_recommend: not answered, scan */
 
 /* What the predicate and the estimate read from the model (borrowed). */
 struct mf_ann_view {
     size_t n_items, n_users, factors, n_tags;
     const float *V;          /* item factors, n_items x factors */
+    const float *Vn;         /* the same, unit length (for the cosine graph) */
     const int64_t *seen_off; /* CSR of each user's training items */
     const int32_t *seen_items;
     const int64_t *tag_off; /* CSR of each item's tags */
     const int32_t *tag_ids;
+    /* The beams a query with ef_search 0 uses (recommend, similar): the
+     * trainer's measurement (the smallest reaching recall@10 0.95 on the
+     * model's users / items, index.h), 0 for MF_ANN_DEFAULT_EF. */
+    size_t ef, ef_similar;
 };
 
 struct mf_ann;
 
-/* Load and validate the file's index (index_load) for the model `v`
- * describes. *out = NULL when the file has none. */
+/* Load and validate the file's index (index_load), and its cosine graph
+ * for `similar` if it has one, for the model `v` describes. *out = NULL
+ * when the file has no index. */
 int mf_ann_load(const st_file *f, const struct mf_ann_view *v, struct mf_ann **out, enc_err *err);
 void mf_ann_free(struct mf_ann *a); /* NULL: no-op */
 
 const struct index *mf_ann_index(const struct mf_ann *a); /* NULL for a NULL a */
-size_t mf_ann_bytes(const struct mf_ann *a);              /* the mapped graph; 0 for NULL */
-/* "index": {"type": "hnsw", "m", "ef_construction", "bytes"} into o; NULL:
- * nothing. 0, or nonzero when out of memory. */
+size_t mf_ann_bytes(const struct mf_ann *a);              /* the mapped graphs; 0 for NULL */
+/* "index": {"type": "hnsw", "m", "ef_construction", "bytes", "similar",
+ * "ef_search" (the default beam)} into o; NULL: nothing. 0, or nonzero
+ * when out of memory. */
 int mf_ann_describe(const struct mf_ann *a, json_t *o);
 
 /* Bytes of scratch mf_ann_recommend needs (beyond the exact path's). */
 size_t mf_ann_scratch_bytes(const struct mf_ann *a);
 
-/* 1 when q may be answered from the index (it has a user, and every
- * condition above but the filters' selectivity holds). */
-int mf_ann_wanted(const struct mf_ann *a, const struct reco_query *q);
+/* 1 when q may be answered from the index (it has a user, or is a
+ * `similar` query and the file has the cosine graph, and every condition
+ * above but the filters' selectivity holds). */
+int mf_ann_wanted(const struct mf_ann *a, const struct reco_query *q, int similar);
 
 /* Answer q for the user vector u from the index into res (hits, n,
  * search = RECO_SEARCH_INDEX): 0. MF_ANN_EXACT when the exact scan must
@@ -67,5 +75,15 @@ int mf_ann_wanted(const struct mf_ann *a, const struct reco_query *q);
  * `work` holds mf_ann_scratch_bytes(a) bytes, 8-aligned. Thread-safe. */
 int mf_ann_recommend(const struct mf_ann *a, const struct reco_query *q, const float *u, void *work,
                      struct reco_result *res);
+
+/* `similar` from the cosine graph (index_cosine.*, encore-train
+ * --index-similar): the k items whose unit-length rows have the best dot
+ * product with item's, walked from the item itself; q's filters as the
+ * exact mf_similar applies them (exclude, candidates, tags, unavailable;
+ * the item itself never). Returns as mf_ann_recommend. (The inner-product
+ * graph cannot answer it: walked by cosine it finds ~0.22 of the top 10 at
+ * 1M items, bench/results/ann.md.) */
+int mf_ann_similar(const struct mf_ann *a, const struct reco_query *q, int32_t item, void *work,
+                   struct reco_result *res);
 
 #endif

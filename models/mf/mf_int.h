@@ -36,17 +36,18 @@ struct mf_model {
     const char *algorithm;
     /* derived at load, owned */
     strmap users, items, tagmap;
-    float *Vn;                  /* unit-length item factors, for cosine */
-    float *Vt, *Vnt;            /* V and Vn transposed (F x I), only on the f32
-                                 * path (no int8 or binary16 pack): the
-                                 * column-major gemv kernel streams them ~1.6x
-                                 * faster than dot products over rows */
-    uint16_t *Vh, *Vnh;         /* V and Vn packed as binary16 (half.h), or NULL */
-    struct quant_items Vq, Vnq; /* V and Vn packed as int8 (quant.h), or empty */
-    float *yty;                 /* V^T V, f x f, for fold-in */
-    char *item_json;            /* pre-escaped "item":..,"title":.. fragments */
-    size_t *item_json_off;      /* n_items + 1 */
-    struct mf_ann *ann;         /* the item index and its filters (mf_ann.h), or NULL */
+    float *Vn;                     /* unit-length item factors, for cosine */
+    float *Vt, *Vnt;               /* V and Vn transposed (F x I), only on the f32
+                                    * path (no int8 or binary16 pack): the
+                                    * column-major gemv kernel streams them ~1.6x
+                                    * faster than dot products over rows */
+    uint16_t *Vh, *Vnh;            /* V and Vn packed as binary16 (half.h), or NULL */
+    struct quant_items Vq, Vnq;    /* V and Vn packed as int8 (quant.h), or empty */
+    float *yty;                    /* V^T V, f x f, for fold-in */
+    char *item_json;               /* pre-escaped "item":..,"title":.. fragments */
+    size_t *item_json_off;         /* n_items + 1 */
+    struct mf_ann *ann;            /* the item index and its filters (mf_ann.h), or NULL */
+    size_t ann_ef, ann_ef_similar; /* the trainer's measured default beams, or 0 */
 };
 
 /* User row `user` (< n_users) as floats: a pointer into the mapped f32
