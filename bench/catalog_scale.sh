@@ -4,7 +4,7 @@
 # BENCHMARKS.md).
 #
 #   bash bench/catalog_scale.sh [--items N=1000000] [--queries Q=1000] [--ef EF=100]
-#                               [--m M=16] [--ef-construction E=200] [--keep DIR]
+#                               [--m M=32] [--ef-construction E=200] [--keep DIR]
 #
 # 1. ALS (64 factors) on MovieLens latest-small (../shared/datasets); a
 #    Gaussian mixture is fitted to its item factors and another to its user
@@ -26,7 +26,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 DATA=${ENCORE_DATASETS:-$ROOT/../shared/datasets}
-ITEMS=1000000 QUERIES=1000 EF=100 M=16 EFC=200 KEEP=""
+ITEMS=1000000 QUERIES=1000 EF=100 M=32 EFC=200 KEEP=""
 while [ $# -gt 0 ]; do
   case $1 in
     --items) ITEMS=$2; shift 2 ;;

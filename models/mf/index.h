@@ -55,7 +55,7 @@
 /* ---- building (encore-train) ------------------------------------------ */
 
 struct index_params {
-    size_t m;               /* links per node (layer 0: 2m); default 16 */
+    size_t m;               /* links per node (layer 0: 2m); default 32 */
     size_t ef_construction; /* build beam width; default 200 */
     int threads;            /* default 2; 1 gives the same graph every run */
     uint64_t seed;          /* hnswlib's level generator */
