@@ -204,6 +204,91 @@ START_TEST(write_file_atomically)
 }
 END_TEST
 
+/* st_writer_write streams the tensors (hashing them one by one) and
+ * st_writer_to_buffer assembles them: the same bytes. Borrowed tensors
+ * (st_writer_add_ref) are read at write time, not at add time; owned ones
+ * (st_writer_add_owned) are freed with the writer (LSan would tell). */
+START_TEST(write_streams_the_same_bytes)
+{
+    char *dir = tu_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    float big[3000], *owned = malloc(5 * sizeof *owned);
+    for (int i = 0; i < 3000; i++)
+        big[i] = (float)i / 7;
+    for (int i = 0; i < 5; i++)
+        owned[i] = (float)-i;
+    int64_t sb[2] = {1000, 3}, s5[1] = {5}, s0[1] = {0};
+    uint16_t h[4] = {0x3c00, 0, 0x8000, 0x7bff};
+    int64_t s4[1] = {4};
+    st_writer *w = st_writer_new();
+    ck_assert_int_eq(st_writer_add_ref(w, "big", ST_F32, 2, sb, big), 0);
+    ck_assert_int_eq(st_writer_add_owned(w, "owned", ST_F32, 1, s5, owned), 0);
+    ck_assert_int_eq(st_writer_add(w, "half", ST_F16, 1, s4, h), 0);
+    ck_assert_int_eq(st_writer_add(w, "empty", ST_I32, 1, s0, NULL), 0);
+    ck_assert_int_eq(st_writer_meta(w, "family", "test"), 0);
+    big[2999] = 42.0f; /* borrowed: the write sees this */
+    enc_err err = {0};
+    void *buf;
+    size_t len;
+    ck_assert_int_eq(st_writer_write(w, path, &err), 0);
+    ck_assert_int_eq(st_writer_to_buffer(w, &buf, &len, &err), 0);
+    st_writer_free(w);
+    struct stat sb2;
+    ck_assert_int_eq(stat(path, &sb2), 0);
+    ck_assert_uint_eq((size_t)sb2.st_size, len);
+    FILE *fp = fopen(path, "rb");
+    unsigned char *disk = malloc(len);
+    ck_assert_uint_eq(fread(disk, 1, len, fp), len);
+    fclose(fp);
+    ck_assert_int_eq(memcmp(disk, buf, len), 0);
+    st_file *f;
+    ck_assert_int_eq(st_open(path, &f, &err), 0); /* the checksum holds */
+    const st_tensor *t = st_find(f, "big");
+    ck_assert_float_eq(((const float *)t->data)[2999], 42.0f);
+    ck_assert_float_eq(((const float *)st_find(f, "owned")->data)[4], -4.0f);
+    ck_assert_uint_eq(((const uint16_t *)st_find(f, "half")->data)[3], 0x7bff);
+    st_close(f);
+    free(disk);
+    free(buf);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
+/* st_file_residency: a file read into memory reports nothing; a mapped one
+ * its size, and resident bytes within it (all of it: the checksum has
+ * just read every page). */
+START_TEST(residency_of_a_mapping)
+{
+    char *dir = tu_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    size_t len;
+    void *buf = make_file(&len);
+    FILE *fp = fopen(path, "wb");
+    ck_assert_uint_eq(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+    enc_err err = {0};
+    const struct st_open_opts read = {ST_DEFAULT_MAX_HEADER, len}, map = {ST_DEFAULT_MAX_HEADER, 0};
+    st_file *a, *b;
+    ck_assert_int_eq(st_open_with(path, &read, &a, &err), 0);
+    ck_assert_int_eq(st_open_with(path, &map, &b, &err), 0);
+    size_t mapped = 1, resident = 1;
+    ck_assert_int_eq(st_file_residency(a, &mapped, &resident), 0);
+    ck_assert_uint_eq(mapped, 0);
+    ck_assert_uint_eq(resident, 0);
+    ck_assert_int_eq(st_file_residency(b, &mapped, &resident), 0);
+    ck_assert_uint_eq(mapped, len);
+    ck_assert_uint_eq(resident, len);
+    st_close(a);
+    st_close(b);
+    free(buf);
+    tu_rmrf(dir);
+    free(dir);
+}
+END_TEST
+
 /* A file on disk: read into memory below read_max_bytes, mapped above;
  * both validate the same way. */
 START_TEST(read_or_map)
@@ -296,6 +381,8 @@ int main(void)
     tcase_add_test(tc, header_cap);
     tcase_add_test(tc, fifo_refused);
     tcase_add_test(tc, copy_into_writer);
+    tcase_add_test(tc, write_streams_the_same_bytes);
+    tcase_add_test(tc, residency_of_a_mapping);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -47,16 +47,21 @@ static int dtype_from_name(const char *s, st_dtype *out)
     return -1;
 }
 
-void st_sha256_hex(const void *data, size_t len, char out[65])
+static void hex32(const unsigned char dig[32], char out[65])
 {
-    unsigned char dig[32];
     static const char hex[] = "0123456789abcdef";
-    gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, dig);
     for (int i = 0; i < 32; i++) {
         out[2 * i] = hex[dig[i] >> 4];
         out[2 * i + 1] = hex[dig[i] & 15];
     }
     out[64] = '\0';
+}
+
+void st_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char dig[32];
+    gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, dig);
+    hex32(dig, out);
 }
 
 /* ====================================================================== */
@@ -634,6 +639,7 @@ struct wtensor {
     int64_t shape[ST_MAX_DIMS];
     void *data;
     size_t nbytes;
+    int borrowed; /* st_writer_add_ref: the caller's, never freed here */
 };
 
 struct st_writer {
@@ -658,15 +664,19 @@ void st_writer_free(st_writer *w)
         return;
     for (size_t i = 0; i < w->n; i++) {
         free(w->t[i].name);
-        free(w->t[i].data);
+        if (!w->t[i].borrowed)
+            free(w->t[i].data);
     }
     free(w->t);
     json_decref(w->meta);
     free(w);
 }
 
-int st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
-                  const void *data)
+/* How a tensor's bytes reach the writer. */
+enum wmode { W_COPY, W_REF, W_ADOPT };
+
+static int writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
+                      const int64_t *shape, const void *data, enum wmode mode)
 {
     if (ndim < 0 || ndim > ST_MAX_DIMS || (unsigned)dtype >= ST_DTYPE_COUNT ||
         strcmp(name, "__metadata__") == 0)
@@ -689,20 +699,47 @@ int st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, cons
     memset(t, 0, sizeof *t);
     t->nbytes = count * st_dtype_size(dtype);
     t->name = strdup(name);
-    t->data = malloc(t->nbytes ? t->nbytes : 1);
+    if (mode == W_COPY) {
+        t->data = malloc(t->nbytes ? t->nbytes : 1);
+        if (t->data && t->nbytes)
+            memcpy(t->data, data, t->nbytes);
+    } else {
+        t->data = (void *)data;
+        t->borrowed = mode == W_REF;
+    }
     if (!t->name || !t->data) {
         free(t->name);
-        free(t->data);
+        if (mode == W_COPY)
+            free(t->data);
         return ENC_ENOMEM;
     }
-    if (t->nbytes)
-        memcpy(t->data, data, t->nbytes);
     t->dtype = dtype;
     t->ndim = ndim;
     for (int d = 0; d < ndim; d++)
         t->shape[d] = shape[d];
     w->n++;
     return 0;
+}
+
+int st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
+                  const void *data)
+{
+    return writer_add(w, name, dtype, ndim, shape, data, W_COPY);
+}
+
+int st_writer_add_ref(st_writer *w, const char *name, st_dtype dtype, int ndim,
+                      const int64_t *shape, const void *data)
+{
+    return writer_add(w, name, dtype, ndim, shape, data, data ? W_REF : W_COPY);
+}
+
+int st_writer_add_owned(st_writer *w, const char *name, st_dtype dtype, int ndim,
+                        const int64_t *shape, void *data)
+{
+    int rc = writer_add(w, name, dtype, ndim, shape, data, data ? W_ADOPT : W_COPY);
+    if (rc && data)
+        free(data);
+    return rc;
 }
 
 int st_writer_add_strings(st_writer *w, const char *name, const char *const *strs,
@@ -762,22 +799,25 @@ static int cmp_wt(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-int st_writer_to_buffer(st_writer *w, void **out, size_t *out_len, enc_err *err)
+/* The file's first 8 + padded bytes (length, JSON header, space padding)
+ * for the writer's tensors: sorted (largest element first), their offsets,
+ * and data_sha256 hashed tensor by tensor, so that the data block is never
+ * assembled in memory (a 10M-user model is gigabytes). *prefix is
+ * caller-freed; *data_len is what follows it. */
+static int writer_prefix(st_writer *w, unsigned char **prefix, size_t *prefix_len, size_t *data_len,
+                         enc_err *err)
 {
-    *out = NULL;
-    *out_len = 0;
+    *prefix = NULL;
     qsort(w->t, w->n, sizeof *w->t, cmp_wt);
-    size_t data_len = 0;
-    for (size_t i = 0; i < w->n; i++)
-        data_len += w->t[i].nbytes;
-    unsigned char *data = malloc(data_len ? data_len : 1);
-    if (!data)
+    gnutls_hash_hd_t h;
+    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     json_t *hdr = json_object();
     size_t pos = 0;
     for (size_t i = 0; i < w->n; i++) {
         struct wtensor *t = &w->t[i];
-        memcpy(data + pos, t->data, t->nbytes);
+        if (t->nbytes)
+            gnutls_hash(h, t->data, t->nbytes);
         json_t *shape = json_array();
         for (int d = 0; d < t->ndim; d++)
             json_array_append_new(shape, json_integer(t->shape[d]));
@@ -787,66 +827,99 @@ int st_writer_to_buffer(st_writer *w, void **out, size_t *out_len, enc_err *err)
                                       (json_int_t)(pos + t->nbytes)));
         pos += t->nbytes;
     }
+    unsigned char dig[32];
+    gnutls_hash_deinit(h, dig);
     char sha[65];
-    st_sha256_hex(data, data_len, sha);
+    hex32(dig, sha);
     json_object_set_new(w->meta, "data_sha256", json_string(sha));
     json_object_set(hdr, "__metadata__", w->meta);
     char *text = json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(hdr);
-    if (!text) {
-        free(data);
+    if (!text)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
-    }
     size_t n = strlen(text);
     size_t padded = (n + 7) & ~(size_t)7; /* data block starts 8-aligned */
-    size_t total = 8 + padded + data_len;
-    unsigned char *buf = malloc(total);
+    unsigned char *buf = malloc(8 + padded);
     if (!buf) {
         free(text);
-        free(data);
         return enc_errf(err, ENC_ENOMEM, "out of memory");
     }
     for (int i = 0; i < 8; i++)
         buf[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     memcpy(buf + 8, text, n);
     memset(buf + 8 + n, ' ', padded - n);
-    memcpy(buf + 8 + padded, data, data_len);
     free(text);
-    free(data);
+    *prefix = buf;
+    *prefix_len = 8 + padded;
+    *data_len = pos;
+    return 0;
+}
+
+int st_writer_to_buffer(st_writer *w, void **out, size_t *out_len, enc_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    unsigned char *prefix;
+    size_t plen, data_len;
+    int rc = writer_prefix(w, &prefix, &plen, &data_len, err);
+    if (rc)
+        return rc;
+    unsigned char *buf = malloc(plen + data_len);
+    if (!buf) {
+        free(prefix);
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    }
+    memcpy(buf, prefix, plen);
+    free(prefix);
+    size_t pos = plen;
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->t[i].nbytes)
+            memcpy(buf + pos, w->t[i].data, w->t[i].nbytes);
+        pos += w->t[i].nbytes;
+    }
     *out = buf;
-    *out_len = total;
+    *out_len = plen + data_len;
+    return 0;
+}
+
+static int write_all(int fd, const void *p, size_t len, const char *path, enc_err *err)
+{
+    size_t off = 0;
+    while (off < len) {
+        size_t chunk = len - off < ((size_t)1 << 30) ? len - off : ((size_t)1 << 30);
+        ssize_t k = write(fd, (const char *)p + off, chunk);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return enc_errf(err, ENC_EIO, "%s: write: %s", path,
+                            k < 0 ? strerror(errno) : "no progress");
+        off += (size_t)k;
+    }
     return 0;
 }
 
 int st_writer_write(st_writer *w, const char *path, enc_err *err)
 {
-    void *buf;
-    size_t len;
-    int rc = st_writer_to_buffer(w, &buf, &len, err);
+    unsigned char *prefix;
+    size_t plen, data_len;
+    int rc = writer_prefix(w, &prefix, &plen, &data_len, err);
     if (rc)
         return rc;
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        free(buf);
+        free(prefix);
         return enc_errf(err, ENC_EINVAL, "%s: path too long", path);
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        free(buf);
+        free(prefix);
         return enc_errf(err, ENC_EIO, "%s: %s", tmp, strerror(errno));
     }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t k = write(fd, (char *)buf + off, len - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            rc = enc_errf(err, ENC_EIO, "%s: write: %s", tmp, strerror(errno));
-            break;
-        }
-        off += (size_t)k;
-    }
-    free(buf);
+    /* the header, then each tensor from where it lies (no copy of the data) */
+    rc = write_all(fd, prefix, plen, tmp, err);
+    free(prefix);
+    for (size_t i = 0; rc == 0 && i < w->n; i++)
+        rc = write_all(fd, w->t[i].data, w->t[i].nbytes, tmp, err);
     if (rc == 0 && fsync(fd) != 0)
         rc = enc_errf(err, ENC_EIO, "%s: fsync: %s", tmp, strerror(errno));
     if (close(fd) != 0 && rc == 0)

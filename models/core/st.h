@@ -186,6 +186,16 @@ void st_writer_free(st_writer *w);
 int st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
                   const void *data);
 
+/* st_writer_add without the copy: `data` is borrowed and must stay valid
+ * and unchanged until the writer is written and freed. For tables of
+ * gigabytes (a 10M-user model's factors) that the caller holds anyway. */
+int st_writer_add_ref(st_writer *w, const char *name, st_dtype dtype, int ndim,
+                      const int64_t *shape, const void *data);
+/* ... taking ownership of a malloc'd `data` (freed with the writer, or at
+ * once when this fails). */
+int st_writer_add_owned(st_writer *w, const char *name, st_dtype dtype, int ndim,
+                        const int64_t *shape, void *data);
+
 /* Add a string table as NAME.bytes and NAME.offsets. lens may be NULL (strlen). */
 int st_writer_add_strings(st_writer *w, const char *name, const char *const *strs,
                           const size_t *lens, size_t n);
@@ -201,7 +211,9 @@ int st_writer_copy(st_writer *w, const st_file *f,
                    int (*keep)(const char *name, int is_meta, void *ctx), void *ctx);
 
 /* Write the file: data_sha256 is added, then the bytes go to a temporary file
- * in the same directory, fsync, rename over `path`: never a partial file. */
+ * in the same directory, fsync, rename over `path`: never a partial file.
+ * The tensors are hashed and written from where they lie (the file is not
+ * assembled in memory first). */
 int st_writer_write(st_writer *w, const char *path, enc_err *err);
 
 /* Serialize to memory (caller frees *buf with free). */

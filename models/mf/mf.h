@@ -65,7 +65,9 @@ struct index;
 /* Frees every member (not the struct itself); NULL members are fine. */
 void mf_data_clear(struct mf_data *d);
 
-/* Serialize into a writer (mf_ops.write: model_save(&mf_ops, d, ...) saves). */
+/* Serialize into a writer (mf_ops.write: model_save(&mf_ops, d, ...) saves).
+ * The factor tables are borrowed, not copied: d must stay unchanged until
+ * w is written or freed. */
 int mf_write(const struct mf_data *d, st_writer *w, const json_t *hyper, const char *fingerprint);
 
 /* ---- serving side: a loaded model (the state behind mf_ops) ---------- */
