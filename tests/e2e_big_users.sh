@@ -18,7 +18,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/e2e.sh"
 e2e_init "${1:?usage: e2e_big_users.sh BUILD_DIR}"
 
-"$BUILD/encore-train" demo-data --dir "$T/demo" --users 2000 >/dev/null 2>&1
+"$BUILD/encore-train" demo-data --dir "$T/demo" --users 2000 >/dev/null 2>"$T/demo.log" \
+  || { echo "demo-data failed:" >&2; cat "$T/demo.log" >&2; exit 1; }
 for p in f32 f16; do
   "$BUILD/encore-train" als --interactions "$T/demo/interactions.tsv" --items "$T/demo/items.csv" \
     --out "$T/repo/u$p" --iterations 3 --factors 32 --user-precision "$p" >/dev/null 2>"$T/als_$p.log" \
@@ -58,19 +59,28 @@ check "/metrics: mapped bytes are the file's size" "$size16" "$mapped"
 check "/metrics: resident bytes in (0, mapped]" "yes" \
   "$([ "${resident:-0}" -gt 0 ] && [ "$resident" -le "$size16" ] && echo yes || echo "no: $resident")"
 
-# a second process serving the same repository
-PB=$((20000 + (RANDOM * 7 + $$ + 1) % 40000))
-[ "$PB" != "$PA" ] || PB=$((PB + 1))
-"$BUILD/encore-server" --host 127.0.0.1 --port "$PB" --models "$T/repo" --model-read-max-bytes 0 \
-  --access-log false 2>"$T/server_b.log" &
-B=$!
+# a second process serving the same repository (a new port on a bind race)
+B=
 # (set -e holds in a trap too: a kill of a server already gone must not end
 # it before e2e_cleanup, which takes the script's status from $?)
-trap 'rc=$?; set +e; kill -KILL $B 2>/dev/null; (exit $rc); e2e_cleanup' EXIT
-for _ in $(seq 100); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PB/readyz")" = 200 ] && break
-  sleep 0.1
+trap 'rc=$?; set +e; [ -n "$B" ] && kill -KILL $B 2>/dev/null; (exit $rc); e2e_cleanup' EXIT
+for try in 1 2 3 4 5; do
+  PB=$((20000 + (RANDOM * 7 + $$ + try) % 40000))
+  [ "$PB" != "$PA" ] || continue
+  "$BUILD/encore-server" --host 127.0.0.1 --port "$PB" --models "$T/repo" \
+    --model-read-max-bytes 0 --access-log false 2>"$T/server_b.log" &
+  B=$!
+  up=0
+  for _ in $(seq 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PB/readyz")" = 200 ] && { up=1; break; }
+    kill -0 "$B" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ "$up" = 1 ] && break
+  kill -KILL "$B" 2>/dev/null || true
+  wait "$B" 2>/dev/null || true
 done
+[ "$up" = 1 ] || { echo "the second server did not start:" >&2; cat "$T/server_b.log" >&2; exit 1; }
 ra=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"user": "u77", "k": 10}' "http://127.0.0.1:$PA/v1/models/uf16:recommend")
 rb=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"user": "u77", "k": 10}' "http://127.0.0.1:$PB/v1/models/uf16:recommend")
 check_contains "the second process answers" '"items"' "$rb"
