@@ -40,8 +40,8 @@ EOF
 }
 
 # ---- generated play counts: deterministic, a header, heavy-tailed
-"$TR" demo-data --counts --dir "$T/c" --users 300 --items 400 --mean-interactions 25 >/dev/null 2>&1
-"$TR" demo-data --counts --dir "$T/c2" --users 300 --items 400 --mean-interactions 25 >/dev/null 2>&1
+run 0 "demo-data counts" "$TR" demo-data --counts --dir "$T/c" --users 300 --items 400 --mean-interactions 25
+run 0 "demo-data counts again" "$TR" demo-data --counts --dir "$T/c2" --users 300 --items 400 --mean-interactions 25
 check "counts deterministic" same "$(cmp -s "$T/c/plays.tsv" "$T/c2/plays.tsv" && echo same)"
 check "plays header" "user_id	artist_id	plays" "$(head -1 "$T/c/plays.tsv")"
 check "artists header" "id	name	url	pictureURL" "$(head -1 "$T/c/artists.tsv")"

@@ -58,8 +58,19 @@ e2e_init() {
   BUILD=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
   T=$(mktemp -d /tmp/encore-e2e.XXXXXX)
   trap 'e2e_cleanup' EXIT
+  # set -e ends a test at the first failing command with no word of which;
+  # say which (ctest shows it), so that a failure is never silent.
+  set -E
+  trap 'e2e_on_err $? "$LINENO" "${BASH_SOURCE[0]##*/}" "$BASH_COMMAND"' ERR
   # The server's event store (default ./events) goes in the temp dir too.
   export ENCORE_EVENTS=${ENCORE_EVENTS:-$T/events}
+}
+
+# e2e_on_err STATUS LINE FILE COMMAND: the ERR trap; only the test's own
+# shell reports (a failing $(...) inside an argument does not end the test).
+e2e_on_err() {
+  [ "$BASH_SUBSHELL" -eq 0 ] && [[ $- == *e* ]] || return 0
+  echo "FAIL $E2E_NAME: $3:$2: '$4' exited with status $1 (set -e ends the test here)" >&2
 }
 
 e2e_cleanup() {
@@ -114,15 +125,18 @@ check_contains() {
 req() {
   local method=$1 path=$2 body=${3:-}
   shift 3 2>/dev/null || shift $#
-  local out
+  local out rc=0
   local ct=(-H 'Content-Type: application/json')
   case "$*" in *Content-Type*) ct=() ;; esac   # the caller sets its own
   if [ -n "$body" ]; then
     out=$(curl -s -m 10 -X "$method" "${ct[@]}" --data-binary "$body" \
-      -w '\n%{http_code}' "$@" "http://127.0.0.1:$PORT$path")
+      -w '\n%{http_code}' "$@" "http://127.0.0.1:$PORT$path") || rc=$?
   else
-    out=$(curl -s -m 10 -X "$method" -w '\n%{http_code}' "$@" "http://127.0.0.1:$PORT$path")
+    out=$(curl -s -m 10 -X "$method" -w '\n%{http_code}' "$@" "http://127.0.0.1:$PORT$path") || rc=$?
   fi
+  # No answer (refused, reset, timed out): status 000, and say why, so the
+  # caller's checks fail with a message instead of set -e ending the test.
+  [ "$rc" -eq 0 ] || echo "req $method $path: curl exit $rc (no answer)" >&2
   STATUS=${out##*$'\n'}
   BODY=${out%$'\n'*}
 }
