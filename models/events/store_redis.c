@@ -781,14 +781,14 @@ static int rd_items_scan(struct evstore *s, evstore_item_fn fn, void *arg, enc_e
 
 /* ---- attribution ------------------------------------------------------ */
 
-static int rd_rec_counts(struct evstore *s, const char *rec, size_t len, evstore_count_fn fn,
-                         void *arg, enc_err *err)
+/* Each field of the hash HASH (a full key: P and its kind) + KEY, with its
+ * count, to fn until it returns nonzero. */
+static int hash_counts(struct evstore *s, const char *hash, const char *key, size_t len,
+                       evstore_count_fn fn, void *arg, enc_err *err)
 {
     struct rd *r = s->impl;
-    if (len == 0 || len > EV_ID_MAX)
-        return 0;
     redisContext *c;
-    redisReply *rep = rd_read_cmd(r, &c, err, "HGETALL " P "rec:%b", rec, len);
+    redisReply *rep = rd_read_cmd(r, &c, err, "HGETALL %s%b", hash, key, len);
     if (!c)
         return ENC_EBUSY;
     int rc = 0;
@@ -806,27 +806,18 @@ static int rd_rec_counts(struct evstore *s, const char *rec, size_t len, evstore
     return rc;
 }
 
+static int rd_rec_counts(struct evstore *s, const char *rec, size_t len, evstore_count_fn fn,
+                         void *arg, enc_err *err)
+{
+    if (len == 0 || len > EV_ID_MAX)
+        return 0;
+    return hash_counts(s, P "rec:", rec, len, fn, arg, err);
+}
+
 static int rd_counters(struct evstore *s, const char *key, size_t len, evstore_count_fn fn,
                        void *arg, enc_err *err)
 {
-    struct rd *r = s->impl;
-    redisContext *c;
-    redisReply *rep = rd_read_cmd(r, &c, err, "HGETALL " P "x:%b", key, len);
-    if (!c)
-        return ENC_EBUSY;
-    int rc = 0;
-    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        rc = rd_reply_err(r, c, rep, "read", err);
-    } else {
-        for (size_t i = 0; i + 1 < rep->elements; i += 2)
-            if (fn(arg, rep->element[i]->str, rep->element[i]->len,
-                   strtoull(rep->element[i + 1]->str, NULL, 10)))
-                break;
-    }
-    if (rep)
-        freeReplyObject(rep);
-    rd_give(r, c);
-    return rc;
+    return hash_counts(s, P "x:", key, len, fn, arg, err);
 }
 
 /* ---- upkeep and state ------------------------------------------------- */
