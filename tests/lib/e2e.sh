@@ -93,12 +93,18 @@ e2e_start_server() {
     SRV_PID=$!
     local i
     for i in $(seq 100); do
-      if curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz"; then return 0; fi
+      # Our server's own line first: when the port was taken, /healthz answered
+      # from another test's server would send this test's requests there.
+      if grep -q "listening on 127.0.0.1:$PORT\"" "$T/server.log" 2>/dev/null &&
+        curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz"; then return 0; fi
       kill -0 "$SRV_PID" 2>/dev/null || break
       sleep 0.1
     done
-    kill -KILL "$SRV_PID" 2>/dev/null
-    wait "$SRV_PID" 2>/dev/null
+    # (the server may be gone already: that is why we retry, not a failure)
+    kill -KILL "$SRV_PID" 2>/dev/null || true
+    wait "$SRV_PID" 2>/dev/null || true
+    echo "e2e_start_server: no server on port $PORT (try $try); its log:" >&2
+    tail -5 "$T/server.log" >&2
   done
   echo "could not start encore-server; log:" >&2
   cat "$T/server.log" >&2
