@@ -174,6 +174,135 @@ START_TEST(acknowledged_survives_kill)
 }
 END_TEST
 
+/* A child appends `n` single events of user `user` (ids user-0, user-1,
+ * ...) and ends without closing the store, as a crash would: what it
+ * acknowledged is in the write-ahead file only. */
+static void append_and_die(const char *dir, const char *user, int n)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        enc_err err = {0};
+        int rc;
+        struct evstore *s = open_at(dir, 0, 0, &err, &rc);
+        if (rc)
+            _exit(3);
+        for (int i = 0; i < n; i++) {
+            char id[64];
+            snprintf(id, sizeof id, "%s-%d", user, i);
+            struct ev_event ev = sc_ev(user, "i", "play", id, T0 + i);
+            if (evstore_append(s, &ev, 1, T0, NULL, NULL, &err) != 0)
+                _exit(4);
+        }
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static int64_t stored_events(const char *dir, int read_only, uint64_t *last_seq)
+{
+    enc_err err = {0};
+    int rc;
+    struct evstore *s = open_at(dir, read_only, 0, &err, &rc);
+    ck_assert_msg(rc == 0, "%s", err.msg);
+    struct evstore_stats st;
+    ck_assert_int_eq(evstore_stats(s, &st, &err), 0);
+    if (last_seq)
+        *last_seq = st.last_seq;
+    evstore_close(s);
+    return st.events;
+}
+
+/* The write-ahead file: what a crash left is read by a read-only handle and
+ * moved into the store by the next writer; a torn or corrupt record ends
+ * what is read; the records of a checkpointed generation are never read
+ * again, although the file is reused from its start. */
+START_TEST(write_ahead_file_after_crash)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", sc_location());
+    append_and_die(dir, "a", 10);
+    uint64_t last = 0;
+    ck_assert_int_eq(stored_events(dir, 1, &last), 10); /* the trainer's view */
+    ck_assert_uint_eq(last, 10);
+    /* corrupt the 8th record's event bytes: records 8..10 are no longer read */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/events.wal", dir);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    long at = 0;
+    for (int r = 0; r < 7; r++) {
+        unsigned char len[4];
+        ck_assert_int_eq(fseek(f, at, SEEK_SET), 0);
+        ck_assert_int_eq(fread(len, 1, 4, f), 4);
+        at += 24 + (long)(len[0] | len[1] << 8 | len[2] << 16 | (unsigned)len[3] << 24);
+    }
+    ck_assert_int_eq(fseek(f, at + 24 + 3, SEEK_SET), 0);
+    int c = fgetc(f);
+    ck_assert_int_eq(fseek(f, at + 24 + 3, SEEK_SET), 0);
+    fputc(c ^ 0x55, f);
+    fclose(f);
+    ck_assert_int_eq(stored_events(dir, 1, NULL), 7);
+    /* a writer takes the 7 into the store; two more go to the reused file */
+    append_and_die(dir, "b", 2);
+    ck_assert_int_eq(stored_events(dir, 1, &last), 9);
+    ck_assert_uint_eq(last, 9);
+    enc_err err = {0};
+    int rc;
+    struct evstore *s = open_at(dir, 0, 0, &err, &rc);
+    ck_assert_int_eq(rc, 0);
+    struct sc_list a = sc_user(s, "a", 0), b = sc_user(s, "b", 0);
+    ck_assert_int_eq(a.n, 7);
+    ck_assert_int_eq(b.n, 2);
+    ck_assert_uint_eq(b.seq[0], 9); /* newest first, numbered after the 7 */
+    ck_assert_uint_eq(a.seq[0], 7);
+    /* the ids of all of them are known: repeats are duplicates */
+    struct ev_event again[2] = {sc_ev("a", "i", "play", "a-6", T0),
+                                sc_ev("b", "i", "play", "b-1", T0)};
+    size_t acc, dup;
+    ck_assert_int_eq(evstore_append(s, again, 2, T0, &acc, &dup, &err), 0);
+    ck_assert_uint_eq(acc, 0);
+    ck_assert_uint_eq(dup, 2);
+    evstore_close(s);
+    ck_assert_int_eq(stored_events(dir, 0, NULL), 9);
+    ck_assert_int_eq(stored_events(dir, 1, NULL), 9);
+}
+END_TEST
+
+/* A request that must go through an LMDB transaction (a recommendation id
+ * is counted there) takes the write-ahead records along, in order. */
+START_TEST(write_ahead_records_then_lmdb)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", sc_location());
+    enc_err err = {0};
+    int rc;
+    struct evstore *s = open_at(dir, 0, 0, &err, &rc);
+    ck_assert_int_eq(rc, 0);
+    for (int i = 0; i < 3; i++) {
+        struct ev_event ev = sc_ev("u", "i", "play", NULL, T0 + i);
+        ck_assert_int_eq(evstore_append(s, &ev, 1, T0, NULL, NULL, &err), 0);
+    }
+    struct ev_event ev = sc_ev("u", "j", "click", NULL, T0 + 3);
+    ev.rec_id = "rec-1", ev.rec_len = 5;
+    ck_assert_int_eq(evstore_append(s, &ev, 1, T0, NULL, NULL, &err), 0);
+    ev = sc_ev("u", "k", "play", NULL, T0 + 4);
+    ck_assert_int_eq(evstore_append(s, &ev, 1, T0, NULL, NULL, &err), 0);
+    struct sc_list l = sc_user(s, "u", 0);
+    ck_assert_int_eq(l.n, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_uint_eq(l.seq[i], (uint64_t)(5 - i));
+    ck_assert_str_eq(l.rec[1], "rec-1");
+    evstore_close(s);
+    ck_assert_int_eq(stored_events(dir, 1, NULL), 5);
+    s = open_at(dir, 0, 0, &err, &rc);
+    ck_assert_int_eq(sc_user(s, "u", 0).n, 5);
+    evstore_close(s);
+}
+END_TEST
+
 static struct evstore *open_merging(const char *dir, int64_t merge_events, int64_t cap)
 {
     struct evstore_options o;
@@ -293,6 +422,8 @@ int main(void)
     tcase_add_test(tc, missing_store_read_only);
     tcase_add_test(tc, full_map_is_all_or_nothing);
     tcase_add_test(tc, acknowledged_survives_kill);
+    tcase_add_test(tc, write_ahead_file_after_crash);
+    tcase_add_test(tc, write_ahead_records_then_lmdb);
     tcase_add_test(tc, log_and_merge);
     suite_add_tcase(s, tc);
     int rc = tu_run(s);

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "events/store_lmdb_int.h"
 
@@ -68,6 +69,42 @@ static int open_dbis(struct lm *l, MDB_txn *txn, unsigned flags)
     }
     l->has_log = rc == 0;
     return rc;
+}
+
+/* The write-ahead file at open: list its live records; a writer moves
+ * them into the log at once (a crash left them) and starts the file's next
+ * generation. 0, an errno or an LMDB code. */
+static int wal_start(struct lm *l, const char *dir)
+{
+    MDB_stat st;
+    l->psize = mdb_env_stat(l->env, &st) == 0 ? st.ms_psize : 4096;
+    int rc = lm_wal_open(l, dir);
+    if (rc)
+        return rc;
+    if (l->wal.fd < 0)
+        return 0; /* read-only, none */
+    MDB_txn *txn;
+    uint64_t seq = 0, gen = 0;
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) != 0)
+        return rc;
+    if ((rc = lm_get_u64(txn, l->meta, "seq", &seq)) == 0)
+        rc = lm_get_u64(txn, l->meta, "wal_gen", &gen);
+    mdb_txn_abort(txn);
+    if (rc || (rc = lm_wal_load(l, gen, seq)) != 0)
+        return rc;
+    if (l->read_only) { /* what it listed is all it needs */
+        close(l->wal.fd);
+        l->wal.fd = -1;
+        return 0;
+    }
+    l->last_seq = seq;
+    if (l->wal.n) {
+        l->last_seq = lm_wal_last_seq(l);
+        /* (no other thread yet: no wlock needed); if it fails (a full map)
+         * they stay listed, join the tail and go with the next LMDB write */
+        lm_checkpoint(l);
+    }
+    return 0;
 }
 
 static int lm_open(struct evstore *s, enc_err *err)
@@ -141,27 +178,32 @@ static int lm_open(struct evstore *s, enc_err *err)
     pthread_cond_init(&l->cond, NULL);
     pthread_mutex_init(&l->wlock, NULL);
     pthread_mutex_init(&l->tail.lock, NULL);
+    pthread_mutex_init(&l->wal.lock, NULL);
+    l->wal.fd = -1;
     l->merge_events = s->opt.merge_events > 0 ? s->opt.merge_events : MERGE_EVENTS_DEFAULT;
     s->impl = l;
-    if (!l->read_only) {
-        const char *why = NULL;
-        if ((rc = lm_tail_load(l)) != 0)
-            why = "cannot read its log";
-        else if (pthread_create(&l->writer, NULL, lm_writer_main, s) != 0)
-            why = "cannot start the writer thread";
-        if (why) {
-            lm_tail_free(&l->tail);
-            pthread_mutex_destroy(&l->lock);
-            pthread_cond_destroy(&l->cond);
-            pthread_mutex_destroy(&l->wlock);
-            pthread_mutex_destroy(&l->tail.lock);
-            mdb_env_close(l->env);
-            free(l);
-            s->impl = NULL;
-            return enc_errf(err, ENC_EIO, "event store %s: %s", dir, why);
-        }
-        l->have_writer = 1;
+    const char *why = NULL;
+    if ((rc = wal_start(l, dir)) != 0)
+        why = rc == ENOMEM ? "out of memory" : "cannot read or write its events.wal";
+    else if (!l->read_only && (rc = lm_tail_load(l)) != 0)
+        why = "cannot read its log";
+    else if (!l->read_only && pthread_create(&l->writer, NULL, lm_writer_main, s) != 0)
+        why = "cannot start the writer thread";
+    if (why) {
+        lm_tail_free(&l->tail);
+        lm_wal_free(&l->wal);
+        pthread_mutex_destroy(&l->lock);
+        pthread_cond_destroy(&l->cond);
+        pthread_mutex_destroy(&l->wlock);
+        pthread_mutex_destroy(&l->tail.lock);
+        pthread_mutex_destroy(&l->wal.lock);
+        mdb_env_close(l->env);
+        free(l);
+        s->impl = NULL;
+        return enc_errf(err, ENC_EIO, "event store %s: %s (%s)", dir, why,
+                        rc > 0 ? strerror(rc) : mdb_strerror(rc));
     }
+    l->have_writer = !l->read_only;
     return 0;
 fail:
     mdb_env_close(l->env);
@@ -183,10 +225,12 @@ static void lm_close(struct evstore *s)
         pthread_join(l->writer, NULL); /* it drains the queue first */
     }
     lm_tail_free(&l->tail);
+    lm_wal_free(&l->wal);
     pthread_mutex_destroy(&l->lock);
     pthread_cond_destroy(&l->cond);
     pthread_mutex_destroy(&l->wlock);
     pthread_mutex_destroy(&l->tail.lock);
+    pthread_mutex_destroy(&l->wal.lock);
     mdb_env_close(l->env);
     free(l);
 }
@@ -296,22 +340,42 @@ static int lm_item_events(struct evstore *s, const char *item, size_t len, size_
     return visit_prefix(s, 1, item, len, limit, fn, arg, err);
 }
 
-/* Every event: the index and the log, in one transaction (where an event is
- * in exactly one of them). */
+/* The first write-ahead record of copy c that txn lacks: those past its
+ * meta seq. The copy is taken before txn begins, so a checkpoint between
+ * the two puts a record in txn (then skipped here), never in neither. */
+static size_t wal_past(struct lm *l, MDB_txn *txn, const struct tail_copy *c)
+{
+    uint64_t seq = 0;
+    lm_get_u64(txn, l->meta, "seq", &seq);
+    size_t i = 0;
+    while (i < c->n && c->seq[i] <= seq)
+        i++;
+    return i;
+}
+
+/* Every event: the index, the log and the write-ahead records, in one
+ * transaction (where an event is in exactly one of them). */
 static int lm_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *err)
 {
     struct lm *l = s->impl;
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+    struct tail_copy w;
+    int rc = lm_wal_copy(l, 0, &w); /* before the transaction: see wal_past */
     if (rc)
         return lm_err(err, rc, "scan");
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) != 0) {
+        tail_copy_free(&w);
+        return lm_err(err, rc, "scan");
+    }
+    size_t from = wal_past(l, txn, &w);
     int stop = 0;
     for (int pass = 0; pass < 2 && !stop; pass++) {
         if (pass == 1 && !l->has_log)
             break;
         if ((rc = mdb_cursor_open(txn, pass ? l->log : l->ev, &cur)) != 0) {
             mdb_txn_abort(txn);
+            tail_copy_free(&w);
             return lm_err(err, rc, "scan");
         }
         MDB_val k, v;
@@ -326,20 +390,53 @@ static int lm_scan(struct evstore *s, evstore_event_fn fn, void *arg, enc_err *e
         mdb_cursor_close(cur);
     }
     mdb_txn_abort(txn);
+    for (size_t i = from; i < w.n && !stop; i++) {
+        struct ev_event e;
+        if (evrec_decode(w.bytes + w.off[i], w.len[i], &e) != 0)
+            continue;
+        e.seq = w.seq[i];
+        stop = fn(arg, &e);
+    }
+    tail_copy_free(&w);
     return 0;
 }
 
 /* The item index's distinct prefixes: jump from one item to the next. */
+/* An event item the index (icur) lacks and `seen` does not hold yet: call
+ * fn. Nonzero: stop. */
+static int new_item(MDB_cursor *icur, strmap *seen, const void *rec, size_t len, evstore_id_fn fn,
+                    void *arg)
+{
+    struct ev_event e;
+    if (evrec_decode(rec, len, &e) != 0 || strmap_find(seen, e.item, e.item_len) >= 0)
+        return 0;
+    size_t before = strmap_size(seen);
+    if (strmap_add(seen, e.item, e.item_len) < 0 || strmap_size(seen) == before)
+        return 1;
+    unsigned char pk[KEY_MAX];
+    size_t plen = prefix_key(pk, e.item, e.item_len);
+    MDB_val ik = {seq_key(pk, e.item, e.item_len, 0), pk}, iv;
+    int in_index =
+        mdb_cursor_get(icur, &ik, &iv, MDB_SET_RANGE) == 0 && key_has_prefix(&ik, pk, plen);
+    return !in_index && fn(arg, e.item, e.item_len);
+}
+
 static int lm_event_items(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err)
 {
     struct lm *l = s->impl;
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+    struct tail_copy w;
+    int rc = lm_wal_copy(l, 0, &w);
     if (rc)
         return lm_err(err, rc, "read");
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) != 0) {
+        tail_copy_free(&w);
+        return lm_err(err, rc, "read");
+    }
     if ((rc = mdb_cursor_open(txn, l->iu, &cur)) != 0) {
         mdb_txn_abort(txn);
+        tail_copy_free(&w);
         return lm_err(err, rc, "read");
     }
     MDB_val k, v;
@@ -357,30 +454,21 @@ static int lm_event_items(struct evstore *s, evstore_id_fn fn, void *arg, enc_er
             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
-    /* then the log's items that the index lacks, once each */
+    /* then the items of the log and the write-ahead records that the index
+     * lacks, once each */
     strmap seen = {0};
     MDB_cursor *icur = NULL;
+    int stop = 0;
     if (l->has_log && mdb_cursor_open(txn, l->iu, &icur) == 0 &&
         mdb_cursor_open(txn, l->log, &cur) == 0) {
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            struct ev_event e;
-            if (evrec_decode(v.mv_data, v.mv_size, &e) != 0 ||
-                strmap_find(&seen, e.item, e.item_len) >= 0)
-                continue;
-            size_t before = strmap_size(&seen);
-            if (strmap_add(&seen, e.item, e.item_len) < 0 || strmap_size(&seen) == before)
-                break;
-            unsigned char pk[KEY_MAX];
-            size_t plen = prefix_key(pk, e.item, e.item_len);
-            MDB_val ik = {seq_key(pk, e.item, e.item_len, 0), pk}, iv;
-            int in_index =
-                mdb_cursor_get(icur, &ik, &iv, MDB_SET_RANGE) == 0 && key_has_prefix(&ik, pk, plen);
-            if (!in_index && fn(arg, e.item, e.item_len))
-                break;
-        }
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !stop;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+            stop = new_item(icur, &seen, v.mv_data, v.mv_size, fn, arg);
         mdb_cursor_close(cur);
+        for (size_t i = wal_past(l, txn, &w); i < w.n && !stop; i++)
+            stop = new_item(icur, &seen, w.bytes + w.off[i], w.len[i], fn, arg);
     }
+    tail_copy_free(&w);
     if (icur)
         mdb_cursor_close(icur);
     strmap_clear(&seen);
@@ -434,6 +522,20 @@ static int lm_users(struct evstore *s, evstore_id_fn fn, void *arg, enc_err *err
                 oom = 1;
         }
         mdb_cursor_close(cur);
+        /* and those of the write-ahead records read at open */
+        struct tail_copy w;
+        if (lm_wal_copy(l, 0, &w) != 0)
+            oom = 1;
+        for (size_t i = wal_past(l, txn, &w); i < w.n && !oom; i++) {
+            struct ev_event e;
+            if (evrec_decode(w.bytes + w.off[i], w.len[i], &e) != 0)
+                continue;
+            MDB_val uk = {e.user_len, (void *)e.user}, uv;
+            if (mdb_get(txn, l->uc, &uk, &uv) == MDB_NOTFOUND &&
+                strmap_add(&extra, e.user, e.user_len) < 0)
+                oom = 1;
+        }
+        tail_copy_free(&w);
     }
     mdb_txn_abort(txn);
     for (size_t i = 0; i < strmap_size(&extra) && !stop && !oom; i++) {
@@ -853,14 +955,23 @@ static int lm_stats(struct evstore *s, struct evstore_stats *out, enc_err *err)
 {
     struct lm *l = s->impl;
     MDB_txn *txn;
-    int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
+    struct tail_copy w;
+    int rc = lm_wal_copy(l, 0, &w);
     if (rc)
         return lm_err(err, rc, "stats");
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) != 0) {
+        tail_copy_free(&w);
+        return lm_err(err, rc, "stats");
+    }
+    size_t wal_n = w.n - wal_past(l, txn, &w);
+    uint64_t wal_last = w.n ? w.seq[w.n - 1] : 0;
+    tail_copy_free(&w);
     MDB_stat st;
     if (mdb_stat(txn, l->ev, &st) == 0)
         out->events = (int64_t)st.ms_entries;
     if (l->has_log && mdb_stat(txn, l->log, &st) == 0)
         out->events += (int64_t)st.ms_entries;
+    out->events += (int64_t)wal_n;
     if (mdb_stat(txn, l->uc, &st) == 0)
         out->users = (int64_t)st.ms_entries;
     if (mdb_stat(txn, l->ids, &st) == 0)
@@ -881,6 +992,8 @@ static int lm_stats(struct evstore *s, struct evstore_stats *out, enc_err *err)
     if (mdb_stat(txn, l->tomb, &st) == 0)
         out->tombstones = (int64_t)st.ms_entries;
     lm_get_u64(txn, l->meta, "seq", &out->last_seq);
+    if (wal_n && wal_last > out->last_seq)
+        out->last_seq = wal_last;
     mdb_txn_abort(txn);
     MDB_envinfo info;
     if (mdb_env_info(l->env, &info) == 0 && mdb_env_stat(l->env, &st) == 0)

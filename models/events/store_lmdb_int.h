@@ -9,7 +9,9 @@
  *   log   u64B seq -> record     appended in seq order (MDB_APPEND): a
  *                                commit writes a few dense pages
  *
- * and the writer thread merges the log into the indexes (ev, iu, ids, uc)
+ * (groups of plain events reach it through the write-ahead file events.wal,
+ * one flush per group instead of LMDB's two: store_lmdb_wal.c), and the
+ * writer thread merges the log into the indexes (ev, iu, ids, uc)
  * in one transaction once it holds `merge_events` events, then empties it.
  * Why: an index keyed by user (or item, or client id) puts each event on a
  * random leaf page, and LMDB writes a whole 4 KiB page for every leaf a
@@ -27,7 +29,8 @@
  * after the copy may be in both, so index entries at or after the tail's
  * first sequence number are skipped. A read-only handle (another process,
  * such as encore-train) has no tail index and scans the log in its
- * transaction instead (at most a few merges' worth).
+ * transaction instead (at most a few merges' worth), and the write-ahead
+ * records it read at open.
  *
  * Every write transaction of this process runs under `wlock` (appends,
  * merges, erasure, compaction), so the tail changes in step with commits.
@@ -65,6 +68,20 @@ struct lm_tail {
     strmap ids; /* client ids in the tail (writer side only) */
 };
 
+/* The write-ahead file and its live records (store_lmdb_wal.c). */
+struct lm_wal {
+    int fd;           /* -1: none */
+    uint64_t gen;     /* the live generation (the meta table's wal_gen) */
+    size_t off, size; /* next write; the file's written size */
+    /* live records: seq ascending, record i at bytes + roff[i] */
+    pthread_mutex_t lock;
+    size_t n, cap, used, bcap;
+    uint64_t *seq;
+    size_t *roff;
+    uint32_t *len;
+    unsigned char *bytes;
+};
+
 struct lm {
     MDB_env *env;
     MDB_dbi ev, iu, ids, uc, tomb, items, rec, meta, log;
@@ -75,6 +92,10 @@ struct lm {
     int64_t merge_failed_at; /* tail size when a merge last failed (full map), or 0 */
     pthread_mutex_t wlock;   /* every write transaction of this process */
     struct lm_tail tail;
+    struct lm_wal wal;
+    int wal_broken;    /* an I/O error: groups go through LMDB from then on */
+    uint64_t last_seq; /* the newest sequence number given (writer, under wlock) */
+    size_t psize;      /* LMDB's page size */
     /* the writer thread and its queue */
     pthread_t writer;
     int have_writer;
@@ -138,7 +159,11 @@ void lm_append(struct evstore *s, struct evbatch *b);
 /* Fill the tail from the log (open, writable). An LMDB code or 0. */
 int lm_tail_load(struct lm *l);
 void lm_tail_free(struct lm_tail *t);
-/* Move the whole log into the indexes (caller holds wlock). An LMDB code or 0. */
+/* Move the write-ahead file's records into the log (caller holds wlock).
+ * An LMDB code or 0. */
+int lm_checkpoint(struct lm *l);
+/* Move the whole log (and the write-ahead records) into the indexes (caller
+ * holds wlock). An LMDB code or 0. */
 int lm_merge(struct evstore *s);
 
 /* A read's copy of the tail events of one user or item, newest first. */
@@ -156,5 +181,28 @@ struct tail_copy {
 int lm_read_begin(struct lm *l, int by_item, const char *id, size_t len, MDB_txn **txn,
                   struct tail_copy *c);
 void tail_copy_free(struct tail_copy *c);
+
+/* ---- store_lmdb_wal.c --------------------------------------------------- */
+
+#define WAL_HEAD 24 /* a record's header in the file */
+
+/* Open (writable: create and pre-write) dir/events.wal; a read-only handle
+ * without one has none. 0 or an errno. */
+int lm_wal_open(struct lm *l, const char *dir);
+void lm_wal_free(struct lm_wal *w);
+/* List the file's live records: generation gen, seqs after+1, after+2, ...
+ * 0 or ENOMEM. */
+int lm_wal_load(struct lm *l, uint64_t gen, uint64_t after);
+/* 1 when `bytes` more fit in the file (growing it if it may), else 0. */
+int lm_wal_room(struct lm *l, size_t bytes);
+/* Write records and flush (one fdatasync); on 0 they are durable and listed.
+ * An errno otherwise (then wal_broken is set). */
+int lm_wal_write(struct lm *l, const uint64_t *seq, unsigned char *const *rec, const size_t *len,
+                 size_t n);
+/* After a checkpoint's commit: nothing listed, the file reused at 0 for gen. */
+void lm_wal_reset(struct lm *l, uint64_t gen);
+/* Copy the listed records past `after` (oldest first). 0 or ENOMEM. */
+int lm_wal_copy(struct lm *l, uint64_t after, struct tail_copy *c);
+uint64_t lm_wal_last_seq(struct lm *l);
 
 #endif

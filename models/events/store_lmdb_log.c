@@ -3,12 +3,14 @@
  * under group commit, the in-memory tail index of the log, and merges of
  * the log into the indexes (store_lmdb_int.h explains the layout and why).
  *
- * One writer thread takes every queued request, applies them in one write
- * transaction and commits it (LMDB fsyncs the data, then the meta page)
+ * One writer thread takes every queued request and makes them durable
  * before answering any of them: group commit, so N concurrent requests cost
- * one fsync pair instead of N. If the group's transaction fails (a full
- * map), each request is retried in its own transaction, so one request's
- * failure never fails another. A group writes only the log (its records in
+ * one flush instead of N. A group of plain events goes to the write-ahead
+ * file (store_lmdb_wal.c: one fdatasync); a group with counts or
+ * recommendation ids, or when the file cannot take it, commits through an
+ * LMDB transaction (two flushes) that first takes the file's records along
+ * (a checkpoint). If the group fails (a full map), each request is retried
+ * alone, so one request's failure never fails another. A group writes only the log (its records in
  * sequence order, dense pages), the client ids' duplicate check reads the
  * ids index and the tail, and recommendation counts are bumped once per
  * (recommendation, type) of the group.
@@ -314,9 +316,18 @@ int lm_tail_load(struct lm *l)
             rc = ENOMEM;
             break;
         }
-    pthread_mutex_unlock(&l->tail.lock);
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
+    /* and write-ahead records a checkpoint at open could not move (a full
+     * map): the next LMDB write takes them along */
+    struct tail_copy w;
+    if (rc == MDB_NOTFOUND && (rc = lm_wal_copy(l, 0, &w)) == 0) {
+        for (size_t i = 0; i < w.n && !rc; i++)
+            if (tail_add(&l->tail, w.seq[i], w.bytes + w.off[i], w.len[i]))
+                rc = ENOMEM;
+        tail_copy_free(&w);
+    }
+    pthread_mutex_unlock(&l->tail.lock);
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -402,25 +413,15 @@ static int apply_counts(struct lm *l, MDB_txn *txn, struct evbatch *b)
 
 /* ---- appends: a group of requests into the log ----------------------------- */
 
-/* Apply the requests `list` inside `txn` (counts into each b->res); every
- * event gets its seq (0: a duplicate). An LMDB error code or 0. */
-static int apply_group(struct evstore *s, MDB_txn *txn, struct evbatch *list)
+/* Number the events of `list` into ev (and by, the ones with client ids)
+ * and mark each a duplicate (seq 0) or not (seq 1): a repeat within the
+ * group, an id in the tail, or one in the ids index (read in txn). ev and by
+ * hold the group's event count. An LMDB error code or 0. */
+static int mark_duplicates(struct lm *l, MDB_txn *txn, struct evbatch *list, struct gev *ev,
+                           struct gev **by)
 {
-    struct lm *l = s->impl;
-    size_t n = 0;
-    for (struct evbatch *b = list; b; b = b->next)
-        n += b->n;
-    struct gev *ev = malloc((n ? n : 1) * sizeof *ev);
-    struct gev **by = malloc((n ? n : 1) * sizeof *by);
+    size_t k = 0, nid = 0;
     int rc = 0;
-    if (!ev || !by) {
-        rc = ENOMEM;
-        goto out;
-    }
-    size_t k = 0, nid = 0, nrec = 0;
-    for (struct evbatch *b = list; b; b = b->next)
-        if (b->n_counts && (rc = apply_counts(l, txn, b)) != 0)
-            goto out;
     for (struct evbatch *b = list; b; b = b->next) {
         b->res.accepted = b->res.duplicates = 0;
         for (size_t i = 0; i < b->n; i++, k++) {
@@ -435,7 +436,7 @@ static int apply_group(struct evstore *s, MDB_txn *txn, struct evbatch *list)
     qsort(by, nid, sizeof *by, by_id);
     MDB_cursor *cur = NULL;
     if (nid && (rc = mdb_cursor_open(txn, l->ids, &cur)) != 0)
-        goto out;
+        return rc;
     for (size_t i = 0; i < nid; i++) {
         struct ev_event *e = by[i]->e;
         if (i > 0 && !cmp_bytes(by[i - 1]->e->id, by[i - 1]->e->id_len, e->id, e->id_len)) {
@@ -452,7 +453,35 @@ static int apply_group(struct evstore *s, MDB_txn *txn, struct evbatch *list)
     }
     if (cur)
         mdb_cursor_close(cur);
-    if (rc)
+    return rc;
+}
+
+static size_t group_events(const struct evbatch *list)
+{
+    size_t n = 0;
+    for (const struct evbatch *b = list; b; b = b->next)
+        n += b->n;
+    return n;
+}
+
+/* Apply the requests `list` inside `txn` (counts into each b->res); every
+ * event gets its seq (0: a duplicate). An LMDB error code or 0. */
+static int apply_group(struct evstore *s, MDB_txn *txn, struct evbatch *list)
+{
+    struct lm *l = s->impl;
+    size_t n = group_events(list);
+    struct gev *ev = malloc((n ? n : 1) * sizeof *ev);
+    struct gev **by = malloc((n ? n : 1) * sizeof *by);
+    int rc = 0;
+    if (!ev || !by) {
+        rc = ENOMEM;
+        goto out;
+    }
+    size_t k = 0, nrec = 0;
+    for (struct evbatch *b = list; b; b = b->next)
+        if (b->n_counts && (rc = apply_counts(l, txn, b)) != 0)
+            goto out;
+    if ((rc = mark_duplicates(l, txn, list, ev, by)) != 0)
         goto out;
     /* sequence numbers in arrival order; the log in that order */
     uint64_t seq;
@@ -509,23 +538,182 @@ static void announce(struct evstore *s, struct evbatch *b)
     }
 }
 
+/* ---- the write-ahead file's records into the log (a checkpoint) ---------- */
+
+/* Put the listed write-ahead records into the log in txn, with the meta
+ * seq, and retire the file's generation (wal_gen + 1: after this commit its
+ * records are stale). Caller holds wlock; lm_wal_reset after the commit. */
+static int put_wal(struct lm *l, MDB_txn *txn)
+{
+    if (l->read_only)
+        return 0;
+    struct tail_copy c;
+    int rc = lm_wal_copy(l, 0, &c);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < c.n && !rc; i++) {
+        unsigned char key[8];
+        put_be64(key, c.seq[i]);
+        MDB_val kv = {8, key}, v = {c.len[i], c.bytes + c.off[i]};
+        rc = mdb_put(txn, l->log, &kv, &v, MDB_APPEND);
+    }
+    if (!rc && c.n) {
+        uint64_t seq = c.seq[c.n - 1];
+        MDB_val mk = {3, "seq"}, mv = {8, &seq};
+        rc = mdb_put(txn, l->meta, &mk, &mv, 0);
+    }
+    if (!rc) {
+        uint64_t gen = l->wal.gen + 1;
+        MDB_val gk = {7, "wal_gen"}, gv = {8, &gen};
+        rc = mdb_put(txn, l->meta, &gk, &gv, 0);
+    }
+    tail_copy_free(&c);
+    return rc;
+}
+
+/* Move the write-ahead records into LMDB in their own transaction (caller
+ * holds wlock). 0 or an LMDB code. */
+int lm_checkpoint(struct lm *l)
+{
+    if (l->read_only || (l->wal.n == 0 && l->wal.off == 0))
+        return 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(l->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    if ((rc = put_wal(l, txn)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if ((rc = mdb_txn_commit(txn)) == 0)
+        lm_wal_reset(l, l->wal.gen + 1);
+    return rc;
+}
+
+/* ---- appends: a group through the write-ahead file ----------------------- */
+
+/* Whether the map has room for a checkpoint of the file with `bytes` more
+ * (LMDB's dense log pages take ~1.2x, so 4x and 64 pages is ample): the
+ * pages past the last one used; free pages inside are not counted. Without
+ * it, the next group commits through LMDB, which reports a full map. */
+static int lmdb_room(struct lm *l, size_t bytes)
+{
+    MDB_envinfo info;
+    if (mdb_env_info(l->env, &info) != 0)
+        return 0;
+    size_t used = (info.me_last_pgno + 1) * l->psize;
+    size_t need = 4 * (l->wal.off + bytes) + 64 * l->psize;
+    return info.me_mapsize > used && info.me_mapsize - used >= need;
+}
+
+/* Whether a group may go through the write-ahead file: events only (counts
+ * and recommendation counts are LMDB writes), room in the file (a
+ * checkpoint makes it). */
+static int wal_fits(struct lm *l, struct evbatch *list)
+{
+    if (l->wal.fd < 0 || l->wal_broken)
+        return 0;
+    size_t bytes = 0;
+    for (struct evbatch *b = list; b; b = b->next) {
+        if (b->n_counts)
+            return 0;
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->ev[i].rec_len)
+                return 0;
+            bytes += WAL_HEAD + b->rec_len[i];
+        }
+    }
+    if (lm_wal_room(l, bytes) && lmdb_room(l, bytes))
+        return 1;
+    return lm_checkpoint(l) == 0 && lm_wal_room(l, bytes) && lmdb_room(l, bytes);
+}
+
+/* Append a group to the write-ahead file (caller holds wlock): duplicates
+ * checked against the tail and the ids index, one write and one flush.
+ * 0 or an error code (nothing acknowledged). */
+static int wal_group(struct evstore *s, struct evbatch *list)
+{
+    struct lm *l = s->impl;
+    size_t n = group_events(list), m = 0;
+    struct gev *ev = malloc((n ? n : 1) * sizeof *ev);
+    struct gev **by = malloc((n ? n : 1) * sizeof *by);
+    uint64_t *seqs = malloc((n ? n : 1) * sizeof *seqs);
+    unsigned char **recs = malloc((n ? n : 1) * sizeof *recs);
+    size_t *lens = malloc((n ? n : 1) * sizeof *lens);
+    MDB_txn *txn = NULL;
+    int rc = 0;
+    if (!ev || !by || !seqs || !recs || !lens) {
+        rc = ENOMEM;
+        goto out;
+    }
+    if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn)) != 0)
+        goto out;
+    rc = mark_duplicates(l, txn, list, ev, by);
+    mdb_txn_abort(txn);
+    if (rc)
+        goto out;
+    uint64_t seq = l->last_seq;
+    for (struct evbatch *b = list; b; b = b->next)
+        for (size_t i = 0; i < b->n; i++) {
+            struct ev_event *e = &b->ev[i];
+            if (!e->seq) {
+                b->res.duplicates++;
+                continue;
+            }
+            e->seq = ++seq;
+            seqs[m] = seq;
+            recs[m] = b->rec[i];
+            lens[m++] = b->rec_len[i];
+            b->res.accepted++;
+        }
+    if (m && (rc = lm_wal_write(l, seqs, recs, lens, m)) != 0)
+        goto out;
+    l->last_seq = seq;
+out:
+    free(ev);
+    free(by);
+    free(seqs);
+    free(recs);
+    free(lens);
+    return rc;
+}
+
 /* Commit a group (caller holds wlock): 0, or the LMDB code of a failure
- * (nothing of it written). The committed events join the tail. */
+ * (nothing of it written). The committed events join the tail. A group
+ * goes through the write-ahead file when it can (one flush), else through
+ * an LMDB transaction that first takes the file's records along. */
 static int commit_list(struct evstore *s, struct evbatch *list)
 {
     struct lm *l = s->impl;
     MDB_txn *txn = NULL;
     if ((int64_t)l->tail.n >= 8 * l->merge_events)
         return MDB_MAP_FULL; /* merges keep failing: the map is full */
-    int rc = mdb_txn_begin(l->env, NULL, 0, &txn);
-    if (rc == 0 && (rc = apply_group(s, txn, list)) == 0) {
-        rc = mdb_txn_commit(txn);
-        txn = NULL;
+    int rc = -1;
+    if (wal_fits(l, list)) {
+        rc = wal_group(s, list);
+        if (rc && !l->wal_broken)
+            return rc;
     }
-    if (txn)
-        mdb_txn_abort(txn);
-    if (rc)
-        return rc;
+    if (rc) { /* through LMDB (or again after the file failed) */
+        int took_wal = 0;
+        rc = mdb_txn_begin(l->env, NULL, 0, &txn);
+        if (rc == 0 && l->wal.fd >= 0 && (rc = put_wal(l, txn)) == 0)
+            took_wal = 1;
+        if (rc == 0 && (rc = apply_group(s, txn, list)) == 0) {
+            rc = mdb_txn_commit(txn);
+            txn = NULL;
+        }
+        if (txn)
+            mdb_txn_abort(txn);
+        if (rc)
+            return rc;
+        if (took_wal)
+            lm_wal_reset(l, l->wal.gen + 1);
+        for (struct evbatch *b = list; b; b = b->next)
+            for (size_t i = 0; i < b->n; i++)
+                if (b->ev[i].seq > l->last_seq)
+                    l->last_seq = b->ev[i].seq;
+    }
     pthread_mutex_lock(&l->tail.lock);
     for (struct evbatch *b = list; b; b = b->next)
         for (size_t i = 0; i < b->n; i++)
@@ -589,6 +777,10 @@ int lm_merge(struct evstore *s)
     struct ev_event *ev = NULL;
     struct gev *g = NULL, **by = NULL;
     MDB_val k, v;
+    int took_wal = 0;
+    if (l->wal.fd >= 0 && (rc = put_wal(l, txn)) != 0)
+        goto out;
+    took_wal = l->wal.fd >= 0;
     if ((rc = mdb_cursor_open(txn, l->log, &cur)) != 0)
         goto out;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
@@ -664,6 +856,8 @@ out:
         mdb_txn_abort(txn);
     }
     if (rc == 0) {
+        if (took_wal)
+            lm_wal_reset(l, l->wal.gen + 1);
         pthread_mutex_lock(&l->tail.lock);
         tail_clear(&l->tail);
         pthread_mutex_unlock(&l->tail.lock);
@@ -715,6 +909,11 @@ void *lm_writer_main(void *arg)
         pthread_mutex_lock(&l->lock);
     }
     pthread_mutex_unlock(&l->lock);
+    /* a clean close leaves the write-ahead file empty (a failure: the next
+     * open replays it) */
+    pthread_mutex_lock(&l->wlock);
+    lm_checkpoint(l);
+    pthread_mutex_unlock(&l->wlock);
     return NULL;
 }
 
@@ -774,9 +973,27 @@ int lm_read_begin(struct lm *l, int by_item, const char *id, size_t len, MDB_txn
     c->first_seq = UINT64_MAX;
     size_t cap = 0, bcap = 0, used = 0;
     int rc;
-    if (l->read_only) { /* no tail index: the log, in this transaction */
+    if (l->read_only) { /* no tail index: the write-ahead records, then the log */
         if ((rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, txn)) != 0)
             return rc;
+        struct tail_copy w;
+        uint64_t merged = 0;
+        if ((rc = lm_wal_copy(l, 0, &w)) != 0)
+            return rc;
+        lm_get_u64(*txn, l->meta, "seq", &merged);
+        for (size_t i = w.n; i-- > 0 && w.seq[i] > merged;) { /* newest first */
+            struct ev_event e;
+            if (evrec_decode(w.bytes + w.off[i], w.len[i], &e) != 0)
+                continue;
+            const char *x = by_item ? e.item : e.user;
+            size_t xl = by_item ? e.item_len : e.user_len;
+            if (xl == len && !memcmp(x, id, len) &&
+                copy_add(c, &cap, &bcap, &used, w.seq[i], w.bytes + w.off[i], w.len[i])) {
+                tail_copy_free(&w);
+                return ENOMEM;
+            }
+        }
+        tail_copy_free(&w);
         MDB_cursor *cur;
         if (!l->has_log || mdb_cursor_open(*txn, l->log, &cur) != 0)
             return 0; /* a store from before the log has none */
