@@ -143,6 +143,15 @@ int main(int argc, char **argv)
     size_t nq = argc > 2 ? (size_t)atol(argv[2]) : 1000;
     size_t ef_main = argc > 3 ? (size_t)atol(argv[3]) : 0;
     const char *ef_list = argc > 4 ? argv[4] : "16,32,64,100,150,200,300";
+    /* CATALOG_RERANK=N: re-score the best N of the kept in f32 (0: the
+     * index default; -1: all of them). */
+    size_t rerank_n =
+        getenv("CATALOG_RERANK") ? (size_t)strtoll(getenv("CATALOG_RERANK"), NULL, 10) : 0;
+    /* CATALOG_WARM=1: time each walk right after the same walk (what it
+     * costs with its rows in the caches: the compute part). */
+    int warm = getenv("CATALOG_WARM") && atoi(getenv("CATALOG_WARM"));
+    /* CATALOG_BATCH=N: candidates expanded together (index_query.batch). */
+    size_t batch_n = getenv("CATALOG_BATCH") ? (size_t)atol(getenv("CATALOG_BATCH")) : 0;
     enc_err err = {0};
     char *path = NULL, *name = NULL;
     int64_t version = 0;
@@ -214,37 +223,79 @@ int main(int argc, char **argv)
             size_t ef = (size_t)atol(tok);
             size_t wb = index_work_bytes(ix, ef, 0);
             void *work = malloc(wb);
+            /* Walk modes, alternated query by query so that the machine's
+             * other load hits them alike: CATALOG_WALKS=int8,f32,int8:4
+             * (int8 row codes or f32; ":B" expands B candidates at once);
+             * default "int8,f32" when the index has codes. The first mode
+             * is the JSON line's. */
+            const char *wl = getenv("CATALOG_WALKS");
+            char wbuf[128];
+            snprintf(wbuf, sizeof wbuf, "%s", wl ? wl : index_code_bytes(ix) ? "int8,f32" : "f32");
+            int mf32[8];
+            size_t mbatch[8], nm = 0;
+            for (char *save = NULL, *t = strtok_r(wbuf, ",", &save); t && nm < 8;
+                 t = strtok_r(NULL, ",", &save), nm++) {
+                mf32[nm] = strncmp(t, "f32", 3) == 0;
+                mbatch[nm] = strchr(t, ':') ? (size_t)atol(strchr(t, ':') + 1) : batch_n;
+            }
+            double *mms = malloc(nm * nq * sizeof *mms), *mwall = malloc(nm * nq * sizeof *mwall);
             for (int filt = 0; filt < 2; filt++) {
-                double rec = 0;
-                size_t incomplete = 0;
-                for (size_t q = 0; q < nq; q++) {
-                    struct reco_hit hits[10];
-                    size_t nh;
-                    struct index_query iq = {
-                        .u = U + q * f, .k = 10, .ef = ef, .filter = filt ? keep_half : NULL};
-                    double s = cpu_now(), w = wall_now();
-                    incomplete += index_search(ix, &iq, work, wb, hits, &nh) != 0;
-                    ms[q] = (cpu_now() - s) * 1e3;
-                    wall[q] = (wall_now() - w) * 1e3;
-                    rec += filt ? overlap(hits, nh, fexact + q * 10, 10)
-                                : overlap(hits, nh, exact + q * 10, nexact[q]);
-                }
-                rec /= (double)nq;
-                double p50 = pct(ms, nq, 0.5), p99 = pct(ms, nq, 0.99);
-                fprintf(stderr,
-                        "ann ef %4zu %s: recall@10 %.4f  p50 %.3f ms  p99 %.3f ms  "
-                        "(wall p50 %.3f p99 %.3f)  incomplete %zu\n",
-                        ef, filt ? "50% filtered" : "unfiltered  ", rec, p50, p99,
-                        pct(wall, nq, 0.5), pct(wall, nq, 0.99), incomplete);
-                if (first && !filt) {
-                    out_recall = rec;
-                    out_p50 = p50;
-                    out_p99 = p99;
-                } else if (first) {
-                    out_frecall = rec;
-                    out_fp50 = p50;
+                double rec[8] = {0}, visits[8] = {0}, expanded[8] = {0};
+                size_t incomplete[8] = {0};
+                /* Step i runs query (i + mi nq / nm) mod nq in mode mi: every
+                 * mode sees every query once, and consecutive walks are of
+                 * different queries (the same query twice in a row would
+                 * find the first walk's rows cached). */
+                for (size_t step = 0; step < nq; step++)
+                    for (size_t mi = 0; mi < nm; mi++) {
+                        size_t q = (step + mi * nq / nm) % nq;
+                        struct reco_hit hits[10];
+                        size_t nh;
+                        struct index_stats st;
+                        struct index_query iq = {.u = U + q * f,
+                                                 .k = 10,
+                                                 .ef = ef,
+                                                 .filter = filt ? keep_half : NULL,
+                                                 .f32_walk = mf32[mi],
+                                                 .rerank = rerank_n,
+                                                 .batch = mbatch[mi],
+                                                 .stats = &st};
+                        if (warm) /* the same walk just before: its rows cached */
+                            index_search(ix, &iq, work, wb, hits, &nh);
+                        double s = cpu_now(), w = wall_now();
+                        incomplete[mi] += index_search(ix, &iq, work, wb, hits, &nh) != 0;
+                        mms[mi * nq + q] = (cpu_now() - s) * 1e3;
+                        mwall[mi * nq + q] = (wall_now() - w) * 1e3;
+                        visits[mi] += (double)st.visits;
+                        expanded[mi] += (double)st.expanded;
+                        rec[mi] += filt ? overlap(hits, nh, fexact + q * 10, 10)
+                                        : overlap(hits, nh, exact + q * 10, nexact[q]);
+                    }
+                for (size_t mi = 0; mi < nm; mi++) {
+                    double r = rec[mi] / (double)nq;
+                    double p50 = pct(mms + mi * nq, nq, 0.5), p99 = pct(mms + mi * nq, nq, 0.99);
+                    fprintf(stderr,
+                            "ann ef %4zu %s:%zu %s: recall@10 %.4f  p50 %.3f ms  p99 %.3f ms  "
+                            "(wall p50 %.3f p99 %.3f)  incomplete %zu  visits %.0f expanded "
+                            "%.0f\n",
+                            ef, mf32[mi] ? "f32 " : "int8", mbatch[mi] ? mbatch[mi] : INDEX_BATCH,
+                            filt ? "50% filtered" : "unfiltered  ", r, p50, p99,
+                            pct(mwall + mi * nq, nq, 0.5), pct(mwall + mi * nq, nq, 0.99),
+                            incomplete[mi], visits[mi] / (double)nq, expanded[mi] / (double)nq);
+                    if (mi || !first)
+                        continue;
+                    if (!filt) {
+                        out_recall = r;
+                        out_p50 = p50;
+                        out_p99 = p99;
+                    } else {
+                        out_frecall = r;
+                        out_fp50 = p50;
+                    }
                 }
             }
+            free(mms);
+            free(mwall);
             free(work);
         }
     }

@@ -6,7 +6,9 @@
  * the path; a corrupt index is refused with a message naming the tensor,
  * and random corruption of a re-signed file never crashes the loader or a
  * search (run under ASan by scripts/test.sh); `similar` answers from the
- * cosine graph when the file has one, with the same filters. */
+ * cosine graph when the file has one, with the same filters; the walk on
+ * int8 row codes finds what the f32 walk finds and answers with the
+ * model's f32 scores, at every expansion batch. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +209,98 @@ START_TEST(recall_against_brute_force)
     struct reco_hit got[10];
     q.max_visits = 3;
     ck_assert_int_eq(index_search(ix, &q, work, wb, got, &ng), INDEX_INCOMPLETE);
+    free(work);
+    mf_ops.free(state);
+    st_close(f);
+    mf_data_clear(&d);
+}
+END_TEST
+
+/* The walk on int8 row codes (the default with AVX2) against the f32 walk
+ * and brute force: the same recall, the answer re-scored in f32 (the
+ * model's scores and order), the re-score count as asked, the counts
+ * reported; filters hold on the int8 walk (exactly_k_under_filters and
+ * through_ops run it too). */
+START_TEST(int8_walk_as_f32)
+{
+    struct mf_data d;
+    make_model(&d);
+    d.index = build(&d);
+    st_file *f;
+    void *state;
+    enc_err err = {0};
+    ck_assert_msg(load_buffer(&d, &f, &state, &err) == 0, "%s", err.msg);
+    const struct index *ix = mf_index(state);
+    int fast = quant_fast();
+    /* codes exist exactly when the AVX2 kernel does (one 32-byte row at 16
+     * factors, one scale) */
+    ck_assert_uint_eq(index_code_bytes(ix), fast ? ITEMS * (32 + sizeof(float)) : 0);
+    size_t wb = index_work_bytes(ix, 256, 0);
+    void *work = malloc(wb);
+    double rec8 = 0, rec32 = 0, recb[2] = {0, 0};
+    for (size_t u = 0; u < USERS; u++) {
+        const float *uv = d.user_factors + u * F;
+        struct reco_hit want[10], g8[10], g32[10];
+        size_t nw = brute(&d, uv, 10, want), n8 = 0, n32 = 0;
+        struct index_stats st8, st32;
+        struct index_query q = {.u = uv, .k = 10, .ef = 256, .stats = &st8};
+        ck_assert_int_eq(index_search(ix, &q, work, wb, g8, &n8), 0);
+        q.f32_walk = 1;
+        q.stats = &st32;
+        ck_assert_int_eq(index_search(ix, &q, work, wb, g32, &n32), 0);
+        ck_assert_uint_eq(n8, 10);
+        ck_assert_uint_eq(n32, 10);
+        ck_assert_uint_gt(st8.visits, 256);
+        ck_assert_uint_gt(st8.expanded, 0);
+        ck_assert_uint_eq(st8.reranked, fast ? INDEX_RERANK_MIN : 0);
+        ck_assert_uint_eq(st32.reranked, 0);
+        for (size_t i = 0; i < 10; i++) {
+            ck_assert(g8[i].score ==
+                      quant_dot(d.item_factors + (size_t)g8[i].item * F, uv, F, fast));
+            if (i)
+                ck_assert(g8[i - 1].score > g8[i].score ||
+                          (g8[i - 1].score == g8[i].score && g8[i - 1].item < g8[i].item));
+            for (size_t j = 0; j < nw; j++) {
+                rec8 += g8[i].item == want[j].item;
+                rec32 += g32[i].item == want[j].item;
+            }
+        }
+        /* re-score all the kept, or just k: still the model's scores */
+        q.f32_walk = 0;
+        q.stats = &st8;
+        q.rerank = SIZE_MAX;
+        ck_assert_int_eq(index_search(ix, &q, work, wb, g8, &n8), 0);
+        ck_assert_uint_eq(st8.reranked, fast ? 256 : 0);
+        q.rerank = 3; /* below k: k are re-scored */
+        ck_assert_int_eq(index_search(ix, &q, work, wb, g8, &n8), 0);
+        ck_assert_uint_eq(st8.reranked, fast ? 10 : 0);
+        ck_assert_uint_eq(n8, 10);
+        for (size_t i = 0; i < 10; i++)
+            ck_assert(g8[i].score ==
+                      quant_dot(d.item_factors + (size_t)g8[i].item * F, uv, F, fast));
+        /* one candidate expanded at a time (hnswlib's walk), and more than
+         * the most allowed (clamped): the same kind of answer */
+        q.rerank = 0;
+        for (size_t b = 1; b <= INDEX_MAX_BATCH + 3; b += INDEX_MAX_BATCH + 2) {
+            q.batch = b;
+            ck_assert_int_eq(index_search(ix, &q, work, wb, g8, &n8), 0);
+            ck_assert_uint_eq(n8, 10);
+            for (size_t i = 0; i < 10; i++) {
+                ck_assert(g8[i].score ==
+                          quant_dot(d.item_factors + (size_t)g8[i].item * F, uv, F, fast));
+                for (size_t j = 0; j < nw; j++)
+                    recb[b > 1] += g8[i].item == want[j].item;
+            }
+        }
+        q.batch = 0;
+    }
+    for (int b = 0; b < 2; b++)
+        ck_assert_msg(recb[b] / (USERS * 10.0) >= 0.95, "recall@10 batch %s: %.3f", b ? "max" : "1",
+                      recb[b] / (USERS * 10.0));
+    rec8 /= USERS * 10.0;
+    rec32 /= USERS * 10.0;
+    ck_assert_msg(rec8 >= 0.95 && rec8 >= rec32 - 0.01, "recall@10 int8 walk %.3f, f32 walk %.3f",
+                  rec8, rec32);
     free(work);
     mf_ops.free(state);
     st_close(f);
@@ -745,6 +839,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, build_save_load_roundtrip);
     tcase_add_test(tc, recall_against_brute_force);
+    tcase_add_test(tc, int8_walk_as_f32);
     tcase_add_test(tc, exactly_k_under_filters);
     tcase_add_test(tc, path_choice);
     tcase_add_test(tc, similar_from_the_cosine_graph);

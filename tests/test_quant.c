@@ -655,6 +655,67 @@ START_TEST(i8_model_answers_as_f32)
 }
 END_TEST
 
+/* The graph walk's row codes (quant_code_row, quant_dot_s8[_rows]): every
+ * code within [-127, 127] and half a step of its value, a zero or
+ * non-finite row coded 0 with scale 0, and the int8 product exact (the
+ * AVX2 kernel equals the plain C sum, at the extremes too). */
+START_TEST(walk_codes_exact_and_bounded)
+{
+    enum { COLS = 96, F = 70, ROWS = 50 };
+    _Alignas(64) int8_t codes[ROWS][COLS];
+    _Alignas(64) int8_t p[COLS];
+    float scale[ROWS], x[F];
+    int32_t rows[ROWS];
+    for (int r = 0; r < ROWS; r++) {
+        for (int j = 0; j < F; j++)
+            x[j] = r == 0 ? 0 : r == 1 ? (j % 2 ? 3.0f : -3.0f) : uniform(-2, 2) * (float)(r % 7);
+        if (r == 2)
+            x[5] = 50; /* one dominant factor */
+        scale[r] = quant_code_row(x, F, codes[r], COLS);
+        rows[r] = ROWS - 1 - r;
+        float mx = 0;
+        for (int j = 0; j < F; j++)
+            mx = fabsf(x[j]) > mx ? fabsf(x[j]) : mx;
+        ck_assert(scale[r] == mx / 127.0f);
+        for (int j = 0; j < COLS; j++) {
+            ck_assert_int_ge(codes[r][j], -127);
+            if (j >= F) {
+                ck_assert_int_eq(codes[r][j], 0); /* padding */
+                continue;
+            }
+            ck_assert_msg(fabsf(x[j] - scale[r] * (float)codes[r][j]) <= scale[r] * 0.5001f,
+                          "row %d factor %d: %g coded %d at scale %g", r, j, x[j], codes[r][j],
+                          scale[r]);
+        }
+    }
+    ck_assert(scale[0] == 0);
+    ck_assert_int_eq(codes[1][0], -127); /* the extremes, both signs */
+    ck_assert_int_eq(codes[1][1], 127);
+    x[0] = NAN;
+    ck_assert(quant_code_row(x, F, p, COLS) == 0);
+    for (int j = 0; j < COLS; j++)
+        ck_assert_int_eq(p[j], 0);
+    /* products, against the plain sum; p at its extremes too */
+    for (int trial = 0; trial < 3; trial++) {
+        for (int j = 0; j < COLS; j++)
+            p[j] = trial == 0   ? 127
+                   : trial == 1 ? (j % 3 ? -127 : 127)
+                                : (int8_t)uniform(-127, 127);
+        float out[ROWS];
+        quant_dot_s8_rows(&codes[0][0], COLS, scale, rows, ROWS, p, 0.5f, out, quant_fast());
+        for (int r = 0; r < ROWS; r++) {
+            int32_t want = 0;
+            for (int j = 0; j < COLS; j++)
+                want += (int32_t)codes[r][j] * p[j];
+            ck_assert_int_eq(quant_dot_s8(codes[r], p, COLS, quant_fast()), want);
+            ck_assert_int_eq(quant_dot_s8(codes[r], p, COLS, 0), want);
+            int32_t row = rows[r];
+            ck_assert(out[r] == (float)quant_dot_s8(codes[row], p, COLS, 0) * (scale[row] * 0.5f));
+        }
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("quant");
@@ -665,6 +726,7 @@ int main(void)
     tcase_add_test(tc, select_matches_definition);
     tcase_add_test(tc, screen_matches_brute_force);
     tcase_add_test(tc, i8_model_answers_as_f32);
+    tcase_add_test(tc, walk_codes_exact_and_bounded);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mf/quant.h"
 
@@ -31,6 +32,12 @@ struct index {
     const int64_t *upper_off; /* n + 1 */
     const int32_t *upper;
     const float *V; /* the model's item factors, n x f */
+    /* The walk's row codes (derived at load from V, owned): n rows of
+     * `cols` signed bytes (f rounded up to 32; 64 bytes, one cache line, at
+     * 64 factors) and one scale per row; NULL: the walk scores in f32. */
+    int8_t *codes;
+    float *cscale;
+    size_t cols;
     size_t bytes;
     int fast;        /* quant_fast() at load */
     char prefix[24]; /* of the tensors, for messages: "index" or "index_cosine" */
@@ -173,6 +180,44 @@ static int validate(struct index *ix, size_t n_links, enc_err *err)
     return 0;
 }
 
+/* Memory for the walk's codes, in transparent huge pages where the kernel
+ * allows (2 MB aligned, MADV_HUGEPAGE): the walk reads one random row per
+ * visit, and with 4 KB pages each of those is a TLB miss too (a nested
+ * page walk in a VM). Falls back to ordinary pages silently. */
+static void *huge_alloc(size_t bytes)
+{
+    size_t huge = (size_t)2 << 20, len = (bytes + huge - 1) / huge * huge;
+    void *p = NULL;
+    if (posix_memalign(&p, huge, len ? len : huge))
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, len, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+/* The walk's int8 row codes from V (see struct index). Only with the AVX2
+ * kernel: in portable C an f32 row product is as cheap as the int8 one. */
+static int build_codes(struct index *ix, enc_err *err)
+{
+    if (!ix->fast || ix->f == 0 || ix->f > 1024)
+        return 0;
+    ix->cols = (ix->f + 31) / 32 * 32;
+    ix->codes = huge_alloc(ix->n * ix->cols);
+    ix->cscale = huge_alloc(ix->n * sizeof *ix->cscale);
+    if (!ix->codes || !ix->cscale) {
+        free(ix->codes);
+        free(ix->cscale);
+        ix->codes = NULL;
+        ix->cscale = NULL;
+        return enc_errf(err, ENC_ENOMEM, "%s: out of memory for the walk's row codes", ix->prefix);
+    }
+    for (size_t i = 0; i < ix->n; i++)
+        ix->cscale[i] =
+            quant_code_row(ix->V + i * ix->f, ix->f, ix->codes + i * ix->cols, ix->cols);
+    return 0;
+}
+
 int index_load_named(const st_file *f, const char *prefix, const float *V, size_t n, size_t fdim,
                      struct index **out, enc_err *err)
 {
@@ -225,6 +270,7 @@ int index_load_named(const st_file *f, const char *prefix, const float *V, size_
     ix->fast = quant_fast();
     snprintf(ix->prefix, sizeof ix->prefix, "%s", prefix);
     rc = validate(ix, tl->count, err);
+    rc = rc ? rc : build_codes(ix, err);
     if (rc) {
         free(ix);
         return rc;
@@ -262,6 +308,7 @@ int index_view(const struct index_data *d, const float *V, size_t fdim, struct i
     int rc = d->n && d->m >= 1 && d->m0 >= d->m && d->entry >= 0 && (size_t)d->entry < d->n
                  ? validate(ix, (size_t)d->upper_off[d->n], err)
                  : enc_errf(err, ENC_EINVAL, "index_view: an empty or malformed graph");
+    rc = rc ? rc : build_codes(ix, err);
     if (rc) {
         free(ix);
         return rc;
@@ -361,6 +408,10 @@ int index_choose_ef(const struct index *ix, const float *Q, size_t nrows, int qu
 
 void index_free(struct index *ix)
 {
+    if (!ix)
+        return;
+    free(ix->codes);
+    free(ix->cscale);
     free(ix);
 }
 
@@ -375,6 +426,10 @@ size_t index_ef_construction(const struct index *ix)
 size_t index_bytes(const struct index *ix)
 {
     return ix->bytes;
+}
+size_t index_code_bytes(const struct index *ix)
+{
+    return ix->codes ? ix->n * (ix->cols + sizeof *ix->cscale) : 0;
 }
 
 /* ====================================================================== */
@@ -453,16 +508,68 @@ static struct reco_hit heap_pop(struct reco_hit *h, size_t len, int best_top)
     return top;
 }
 
-static inline float score_of(const struct index *ix, const float *V, const float *u, int32_t item)
+/* How the walk scores an item: from the int8 row codes (one cache line
+ * at 64 factors, against four for the f32 row: the walk is a chain of
+ * cache misses on random rows, so its cost is the lines it touches), or in
+ * f32 when the index has no codes or the query asks for f32. */
+struct walk {
+    const struct index *ix;
+    const float *u;
+    const int8_t *p; /* the query's codes (ix->cols), or NULL: f32 */
+    float t;         /* the query's code scale */
+};
+
+static inline float walk_score(const struct walk *w, int32_t item)
 {
-    return quant_dot(V + (size_t)item * ix->f, u, ix->f, ix->fast);
+    const struct index *ix = w->ix;
+    if (w->p)
+        return (float)quant_dot_s8(ix->codes + (size_t)item * ix->cols, w->p, ix->cols, ix->fast) *
+               (ix->cscale[item] * w->t);
+    return quant_dot(ix->V + (size_t)item * ix->f, w->u, ix->f, ix->fast);
 }
 
-static inline void prefetch_row(const struct index *ix, const float *V, int32_t item)
+static inline void prefetch_row(const struct index *ix, int32_t item)
 {
-    const char *p = (const char *)(V + (size_t)item * ix->f);
+    const char *p = (const char *)(ix->V + (size_t)item * ix->f);
     for (size_t b = 0; b < ix->f * sizeof(float); b += 64)
         __builtin_prefetch(p + b);
+}
+
+static inline void walk_prefetch(const struct walk *w, int32_t item)
+{
+    const struct index *ix = w->ix;
+    if (!w->p) {
+        prefetch_row(ix, item);
+        return;
+    }
+    const int8_t *c = ix->codes + (size_t)item * ix->cols;
+    for (size_t b = 0; b < ix->cols; b += 64)
+        __builtin_prefetch(c + b);
+    __builtin_prefetch(ix->cscale + item);
+}
+
+/* The kept hits (a worst-top heap of nr, scored from codes) re-scored in
+ * f32, the best `keep` by code score first: the answer's ranking is the
+ * model's. tmp holds nr hits. Returns the new count. */
+static size_t rerank(const struct index *ix, const float *u, struct reco_hit *res, size_t nr,
+                     size_t keep, struct reco_hit *tmp)
+{
+    while (nr > keep)
+        heap_pop(res, nr--, 0);
+    enum { AHEAD = 8 }; /* rows in flight: more only queue behind the misses */
+    for (size_t i = 0; i < nr && i < AHEAD; i++)
+        prefetch_row(ix, res[i].item);
+    size_t m = 0;
+    for (size_t i = 0; i < nr; i++) {
+        if (i + AHEAD < nr)
+            prefetch_row(ix, res[i + AHEAD].item);
+        int32_t it = res[i].item;
+        heap_push(tmp, m++,
+                  (struct reco_hit){it, quant_dot(ix->V + (size_t)it * ix->f, u, ix->f, ix->fast)},
+                  0);
+    }
+    memcpy(res, tmp, m * sizeof *res);
+    return m;
 }
 
 int index_search(const struct index *ix, const struct index_query *q, void *work, size_t work_bytes,
@@ -479,25 +586,33 @@ int index_search(const struct index *ix, const struct index_query *q, void *work
     struct reco_hit *cand = (struct reco_hit *)(visited + visited_words(ix->n));
     struct reco_hit *res = cand + cand_cap(ix, max_visits);
     memset(visited, 0, visited_words(ix->n) * sizeof *visited);
-    const float *u = q->u, *V = ix->V;
-    size_t visits = 1;
+    struct walk w = {.ix = ix, .u = q->u};
+    _Alignas(64) int8_t pcodes[1024];
+    if (ix->codes && !q->f32_walk) {
+        w.t = quant_code_row(q->u, ix->f, pcodes, ix->cols);
+        w.p = pcodes;
+    }
+    size_t visits = 1, expanded = 0;
 #define SEEN(i) (visited[(size_t)(i) >> 6] & (1ull << ((size_t)(i)&63)))
 #define MARK(i) (visited[(size_t)(i) >> 6] |= 1ull << ((size_t)(i)&63))
 
     /* Upper layers: move to a better neighbour while there is one. Scores
      * strictly rise, so this ends; max_visits bounds a lying graph. */
     int32_t cur = q->start > 0 && (size_t)q->start < ix->n ? q->start : ix->entry;
-    float cur_s = score_of(ix, V, u, cur);
-    for (int l = cur == ix->entry ? ix->top_layer : 0; l >= 1; l--) {
-        for (int changed = 1; changed;) {
+    float cur_s = walk_score(&w, cur);
+    int status = 0;
+    for (int l = cur == ix->entry ? ix->top_layer : 0; l >= 1 && !status; l--) {
+        for (int changed = 1; changed && !status;) {
             changed = 0;
             const int32_t *list = upper_list(ix, (size_t)cur, l);
             for (int32_t j = 1; j <= list[0]; j++)
-                prefetch_row(ix, V, list[j]);
+                walk_prefetch(&w, list[j]);
             for (int32_t j = 1; j <= list[0]; j++) {
-                float s = score_of(ix, V, u, list[j]);
-                if (++visits > max_visits)
-                    return INDEX_INCOMPLETE;
+                float s = walk_score(&w, list[j]);
+                if (++visits > max_visits) {
+                    status = INDEX_INCOMPLETE;
+                    break;
+                }
                 if (better(s, list[j], cur_s, cur)) {
                     cur_s = s;
                     cur = list[j];
@@ -507,27 +622,47 @@ int index_search(const struct index *ix, const struct index_query *q, void *work
         }
     }
 
-    /* Layer 0: the beam. */
+    /* Layer 0: the beam. Up to `batch` of the best candidates are
+     * expanded together (as DiskANN's beam width): their link lists and then
+     * their neighbours' rows are fetched at once, so a walk waits for
+     * memory about 1 / batch as often, for a few more visits. */
     size_t nc = 0, nr = 0;
-    int32_t fresh[2 * INDEX_MAX_M];
-    MARK(cur);
-    heap_push(cand, nc++, (struct reco_hit){cur, cur_s}, 1);
-    if (!q->filter || q->filter(q->filter_ctx, cur))
-        heap_push(res, nr++, (struct reco_hit){cur, cur_s}, 0);
-    int status = 0;
+    size_t batch = q->batch ? q->batch : INDEX_BATCH;
+    batch = batch > INDEX_MAX_BATCH ? INDEX_MAX_BATCH : batch;
+    int32_t fresh[INDEX_MAX_BATCH * 2 * INDEX_MAX_M], grab[INDEX_MAX_BATCH];
+    float fscore[INDEX_MAX_BATCH * 2 * INDEX_MAX_M];
+    if (!status) {
+        MARK(cur);
+        heap_push(cand, nc++, (struct reco_hit){cur, cur_s}, 1);
+        if (!q->filter || q->filter(q->filter_ctx, cur))
+            heap_push(res, nr++, (struct reco_hit){cur, cur_s}, 0);
+    }
+    const size_t lbytes = (ix->m0 + 1) * sizeof(int32_t);
     while (nc) {
-        struct reco_hit c = cand[0];
-        if (nr == ef && better(res[0].score, res[0].item, c.score, c.item))
-            break; /* nothing left to expand can enter the kept ef */
-        heap_pop(cand, nc--, 1);
-        const int32_t *list = ix->level0 + (size_t)c.item * (ix->m0 + 1);
+        size_t ng = 0;
+        while (ng < batch && nc) {
+            struct reco_hit c = cand[0];
+            if (nr == ef && better(res[0].score, res[0].item, c.score, c.item))
+                break; /* nothing left to expand can enter the kept ef */
+            heap_pop(cand, nc--, 1);
+            grab[ng++] = c.item;
+            const char *l = (const char *)(ix->level0 + (size_t)c.item * (ix->m0 + 1));
+            for (size_t b = 0; b < lbytes; b += 64)
+                __builtin_prefetch(l + b);
+        }
+        if (!ng)
+            break;
+        expanded += ng;
         size_t nf = 0;
-        for (int32_t j = 1; j <= list[0]; j++) {
-            int32_t to = list[j];
-            if (!SEEN(to)) {
-                MARK(to);
-                fresh[nf++] = to;
-                prefetch_row(ix, V, to);
+        for (size_t g = 0; g < ng; g++) {
+            const int32_t *list = ix->level0 + (size_t)grab[g] * (ix->m0 + 1);
+            for (int32_t j = 1; j <= list[0]; j++) {
+                int32_t to = list[j];
+                if (!SEEN(to)) {
+                    MARK(to);
+                    fresh[nf++] = to;
+                    walk_prefetch(&w, to);
+                }
             }
         }
         if (visits + nf > max_visits) {
@@ -535,9 +670,15 @@ int index_search(const struct index *ix, const struct index_query *q, void *work
             break;
         }
         visits += nf;
+        if (w.p)
+            quant_dot_s8_rows(ix->codes, ix->cols, ix->cscale, fresh, nf, w.p, w.t, fscore,
+                              ix->fast);
+        else
+            for (size_t j = 0; j < nf; j++)
+                fscore[j] = walk_score(&w, fresh[j]);
         for (size_t j = 0; j < nf; j++) {
             int32_t to = fresh[j];
-            float s = score_of(ix, V, u, to);
+            float s = fscore[j];
             if (nr == ef && !better(s, to, res[0].score, res[0].item))
                 continue;
             heap_push(cand, nc++, (struct reco_hit){to, s}, 1);
@@ -550,6 +691,15 @@ int index_search(const struct index *ix, const struct index_query *q, void *work
     }
 #undef SEEN
 #undef MARK
+    size_t reranked = 0;
+    if (w.p && nr) {
+        size_t keep = q->rerank ? q->rerank : INDEX_RERANK_MIN > 4 * k ? INDEX_RERANK_MIN : 4 * k;
+        keep = keep < k ? k : keep;
+        nr = rerank(ix, q->u, res, nr, keep, cand);
+        reranked = nr;
+    }
+    if (q->stats)
+        *q->stats = (struct index_stats){visits, expanded, reranked};
     /* The best k of the kept, best first: pop the worst off the end. */
     while (nr > k)
         heap_pop(res, nr--, 0);

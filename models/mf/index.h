@@ -21,9 +21,19 @@
  * the mapped tensors, calling the filter as it goes.
  *
  * Inner product, not cosine: the graph is built in hnswlib's inner-product
- * space (distance 1 - u.v) and the walk compares u.v, so the ranking is the
- * model's, in f32. (Norm augmentation into an L2 space was measured and
- * dropped: it collapses when item norms are heavy-tailed; bench/results/ann.md.)
+ * space (distance 1 - u.v) and the walk compares u.v.
+ *
+ * The walk scores from int8 row codes, the answer is ranked in f32: a walk
+ * at 1M items visits ~5,000 random rows (M 32, ef 200) and each visit is a
+ * cache miss, so its cost is the lines it touches: a 64-factor f32 row is
+ * four, its code one. index_load derives the codes from the factors (a
+ * per-row scale, round(v / s) in [-127, 127]; 64 MB + 4 MB at 1M x 64, in
+ * huge pages), so they need no tensor of their own and cannot disagree with
+ * the factors. After the walk the best max(4k, 40) kept by code score are
+ * re-scored in f32 and the top k of those returned, so the scores and the
+ * order are the model's (BENCHMARKS.md: the int8 walk's recall equals the
+ * f32 walk's at 1M). Without AVX2 the walk stays in f32. (Norm augmentation into an L2 space was
+ * measured and dropped: it collapses when item norms are heavy-tailed; bench/results/ann.md.)
  *
  * Tensors (N items, M links per upper-layer node, M0 = 2M on layer 0):
  *   index.params        I64 [6]  format (1), M, M0, ef_construction,
@@ -115,6 +125,9 @@ void index_free(struct index *ix); /* NULL: no-op */
 size_t index_m(const struct index *ix);
 size_t index_ef_construction(const struct index *ix);
 size_t index_bytes(const struct index *ix); /* of the mapped graph */
+/* Bytes of the walk's int8 row codes (built at load from the factors, so
+ * owned memory, not mapped; 0 when the walk scores in f32: no AVX2). */
+size_t index_code_bytes(const struct index *ix);
 
 /* Which items may be returned: nonzero = eligible. Called from the search's
  * thread, for items the search wants to keep; must be thread-safe. */
@@ -126,10 +139,35 @@ struct index_query {
     size_t ef;              /* beam width; raised to k when smaller */
     index_filter_fn filter; /* NULL: every item is eligible */
     const void *filter_ctx;
-    size_t max_visits; /* give up after scoring this many items;
-                        * 0: index_default_visits */
-    int32_t start;     /* > 0: begin the layer-0 walk at this item (skip the
-                        * upper layers); 0 or less: at the graph's entry */
+    size_t max_visits;         /* give up after scoring this many items;
+                                * 0: index_default_visits */
+    int32_t start;             /* > 0: begin the layer-0 walk at this item (skip the
+                                * upper layers); 0 or less: at the graph's entry */
+    int f32_walk;              /* nonzero: score the walk in f32 even when the index
+                                * has int8 row codes (the bench's comparison) */
+    size_t rerank;             /* with codes: how many of the kept (best by code
+                                * score) are re-scored in f32 (at least k); 0: the
+                                * default, max(4k, INDEX_RERANK_MIN); SIZE_MAX: all */
+    size_t batch;              /* layer-0 candidates expanded together (1 is
+                                * hnswlib's walk); 0: INDEX_BATCH; at most
+                                * INDEX_MAX_BATCH */
+    struct index_stats *stats; /* NULL, or filled with the walk's counts */
+};
+
+/* The re-score's default floor: at 1M items (M 32, ef 200) re-scoring the
+ * best 20 by code score already gives the recall of re-scoring all 200
+ * (BENCHMARKS.md); 40 keeps a margin. */
+#define INDEX_RERANK_MIN 40
+
+/* Candidates a walk expands at once (index_query.batch): at 1M items 4
+ * costs ~15% less CPU than 1 for the same recall (BENCHMARKS.md). */
+#define INDEX_BATCH 4
+#define INDEX_MAX_BATCH 4
+
+/* What one walk did: items scored (every layer), layer-0 nodes expanded,
+ * kept hits re-scored in f32. */
+struct index_stats {
+    size_t visits, expanded, reranked;
 };
 
 /* Past this many scored items a walk costs about as much as the exact scan

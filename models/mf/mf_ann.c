@@ -71,7 +71,10 @@ const struct index *mf_ann_index(const struct mf_ann *a)
 
 size_t mf_ann_bytes(const struct mf_ann *a)
 {
-    return a ? index_bytes(a->ix) + (a->cos ? index_bytes(a->cos) : 0) : 0;
+    /* the mapped graphs and the walks' int8 row codes built at load */
+    return a ? index_bytes(a->ix) + index_code_bytes(a->ix) +
+                   (a->cos ? index_bytes(a->cos) + index_code_bytes(a->cos) : 0)
+             : 0;
 }
 
 int mf_ann_describe(const struct mf_ann *a, json_t *o)

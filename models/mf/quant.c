@@ -809,6 +809,76 @@ float quant_floor(float *lower, size_t n, size_t k, float *work, int fast)
     return floor_c(lower, n, k, work);
 }
 
+#if QUANT_X86
+/* Signed x signed bytes: |a| (unsigned) times b with a's sign, so
+ * _mm256_maddubs_epi16 takes them; a pair is at most 2 * 127 * 127 = 32258,
+ * never saturating (codes are in [-127, 127], never -128). */
+QUANT_TARGET static int32_t dot_s8_avx2(const int8_t *a, const int8_t *b, size_t n)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc = _mm256_setzero_si256();
+    for (size_t j = 0; j < n; j += 32) {
+        __m256i x = _mm256_load_si256((const __m256i *)(a + j));
+        __m256i y = _mm256_load_si256((const __m256i *)(b + j));
+        __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
+    }
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    return _mm_cvtsi128_si32(h);
+}
+#endif
+
+void quant_dot_s8_rows(const int8_t *codes, size_t cols, const float *scale, const int32_t *rows,
+                       size_t n, const int8_t *p, float t, float *out, int fast)
+{
+#if QUANT_X86
+    if (fast) {
+        for (size_t i = 0; i < n; i++)
+            out[i] =
+                (float)dot_s8_avx2(codes + (size_t)rows[i] * cols, p, cols) * (scale[rows[i]] * t);
+        return;
+    }
+#endif
+    (void)fast;
+    for (size_t i = 0; i < n; i++)
+        out[i] =
+            (float)quant_dot_s8(codes + (size_t)rows[i] * cols, p, cols, 0) * (scale[rows[i]] * t);
+}
+
+int32_t quant_dot_s8(const int8_t *a, const int8_t *b, size_t n, int fast)
+{
+#if QUANT_X86
+    if (fast)
+        return dot_s8_avx2(a, b, n);
+#endif
+    (void)fast;
+    int32_t d = 0;
+    for (size_t j = 0; j < n; j++)
+        d += (int32_t)a[j] * b[j];
+    return d;
+}
+
+float quant_code_row(const float *x, size_t f, int8_t *out, size_t cols)
+{
+    float mx = 0;
+    for (size_t j = 0; j < f; j++) {
+        float a = x[j] < 0 ? -x[j] : x[j];
+        mx = a > mx ? a : mx;
+    }
+    memset(out, 0, cols);
+    if (!(mx > 0) || !isfinite(mx))
+        return 0;
+    float inv = 127.0f / mx;
+    for (size_t j = 0; j < f; j++) {
+        float v = x[j] * inv; /* in [-127, 127]: round half away from zero */
+        int q = (int)(v < 0 ? v - 0.5f : v + 0.5f);
+        out[j] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+    }
+    return mx / 127.0f;
+}
+
 float quant_dot(const float *x, const float *y, size_t n, int fast)
 {
 #if QUANT_X86
