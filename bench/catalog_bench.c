@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 
 #include <cblas.h>
 
@@ -172,6 +173,34 @@ int main(int argc, char **argv)
         nq = users;
     const st_tensor *tv = st_find(m->file, "item_factors"), *tu = st_find(m->file, "user_factors");
     const float *V = tv->data, *U = tu->data;
+    /* CATALOG_HUGE_LINKS=1: a second view of the same graph whose layer-0
+     * links are copied into transparent huge pages (walk modes "int8h",
+     * "f32h"): what the mapped file's 4 KB pages cost the walk. */
+    struct index *ixh = NULL;
+    if (ix && getenv("CATALOG_HUGE_LINKS") && atoi(getenv("CATALOG_HUGE_LINKS"))) {
+        const st_tensor *tp = st_find(m->file, "index.params"),
+                        *tl0 = st_find(m->file, "index.level0"),
+                        *to = st_find(m->file, "index.upper.offsets"),
+                        *tl = st_find(m->file, "index.upper.links");
+        const int64_t *pp = tp->data;
+        size_t hl = (tl0->nbytes + ((size_t)2 << 20) - 1) / ((size_t)2 << 20) * ((size_t)2 << 20);
+        void *l0 = NULL;
+        if (posix_memalign(&l0, (size_t)2 << 20, hl) == 0) {
+            madvise(l0, hl, MADV_HUGEPAGE);
+            memcpy(l0, tl0->data, tl0->nbytes);
+            struct index_data hd = {.n = n,
+                                    .m = (size_t)pp[1],
+                                    .m0 = (size_t)pp[2],
+                                    .ef_construction = (size_t)pp[3],
+                                    .entry = pp[4],
+                                    .top_layer = pp[5],
+                                    .level0 = l0,
+                                    .upper_off = (int64_t *)to->data,
+                                    .upper = (int32_t *)tl->data};
+            if (index_view(&hd, V, f, &ixh, &err))
+                fprintf(stderr, "catalog_bench: huge-page view: %s\n", err.msg);
+        }
+    }
     if (!ef_main)
         ef_main = 100;
     fprintf(
@@ -231,11 +260,12 @@ int main(int argc, char **argv)
             const char *wl = getenv("CATALOG_WALKS");
             char wbuf[128];
             snprintf(wbuf, sizeof wbuf, "%s", wl ? wl : index_code_bytes(ix) ? "int8,f32" : "f32");
-            int mf32[8];
+            int mf32[8], mhuge[8];
             size_t mbatch[8], nm = 0;
             for (char *save = NULL, *t = strtok_r(wbuf, ",", &save); t && nm < 8;
                  t = strtok_r(NULL, ",", &save), nm++) {
                 mf32[nm] = strncmp(t, "f32", 3) == 0;
+                mhuge[nm] = strchr(t, 'h') && ixh;
                 mbatch[nm] = strchr(t, ':') ? (size_t)atol(strchr(t, ':') + 1) : batch_n;
             }
             double *mms = malloc(nm * nq * sizeof *mms), *mwall = malloc(nm * nq * sizeof *mwall);
@@ -261,9 +291,10 @@ int main(int argc, char **argv)
                                                  .batch = mbatch[mi],
                                                  .stats = &st};
                         if (warm) /* the same walk just before: its rows cached */
-                            index_search(ix, &iq, work, wb, hits, &nh);
+                            index_search(mhuge[mi] ? ixh : ix, &iq, work, wb, hits, &nh);
                         double s = cpu_now(), w = wall_now();
-                        incomplete[mi] += index_search(ix, &iq, work, wb, hits, &nh) != 0;
+                        incomplete[mi] +=
+                            index_search(mhuge[mi] ? ixh : ix, &iq, work, wb, hits, &nh) != 0;
                         mms[mi * nq + q] = (cpu_now() - s) * 1e3;
                         mwall[mi * nq + q] = (wall_now() - w) * 1e3;
                         visits[mi] += (double)st.visits;
@@ -275,10 +306,11 @@ int main(int argc, char **argv)
                     double r = rec[mi] / (double)nq;
                     double p50 = pct(mms + mi * nq, nq, 0.5), p99 = pct(mms + mi * nq, nq, 0.99);
                     fprintf(stderr,
-                            "ann ef %4zu %s:%zu %s: recall@10 %.4f  p50 %.3f ms  p99 %.3f ms  "
+                            "ann ef %4zu %s%s:%zu %s: recall@10 %.4f  p50 %.3f ms  p99 %.3f ms  "
                             "(wall p50 %.3f p99 %.3f)  incomplete %zu  visits %.0f expanded "
                             "%.0f\n",
-                            ef, mf32[mi] ? "f32 " : "int8", mbatch[mi] ? mbatch[mi] : INDEX_BATCH,
+                            ef, mf32[mi] ? "f32 " : "int8", mhuge[mi] ? "h" : "",
+                            mbatch[mi] ? mbatch[mi] : INDEX_BATCH,
                             filt ? "50% filtered" : "unfiltered  ", r, p50, p99,
                             pct(mwall + mi * nq, nq, 0.5), pct(mwall + mi * nq, nq, 0.99),
                             incomplete[mi], visits[mi] / (double)nq, expanded[mi] / (double)nq);
@@ -366,6 +398,7 @@ int main(int argc, char **argv)
     free(wall);
     free(table);
     free(evict);
+    index_free(ixh);
     model_unref(m);
     free(path);
     free(name);
