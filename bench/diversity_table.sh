@@ -7,7 +7,9 @@
 # the weights) at diversity 0; popularity (eval's reference) last.
 # With --curve: the trade-off curve instead, each diversity's change relative
 # to diversity 0 (NDCG@10 against intra-list diversity and long tail), with
-# a paired bootstrap interval of the NDCG change (bench/ndcg_paired_ci.py).
+# a paired bootstrap interval of the NDCG change (bench/ndcg_paired_ci.py);
+# DIVERSITIES="0 0.1 ..." sets the curve's points (the first must be 0), and
+# BUILD_DIR another build's encore-train (an older re-ranking, side by side).
 #   bench/diversity_table.sh [--curve] [ml-100k] [ml-latest-small]    (markdown on stdout)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,7 +39,7 @@ for ds in "${@:-ml-100k ml-latest-small}"; do
     "$build/encore-train" als --interactions "$d/train.tsv" --format tsv --items "$items" \
       --factors 64 --out "$d/repo/als" >/dev/null 2>&1
     if [ $curve = 1 ]; then
-      for div in 0 0.1 0.2 0.3 0.4 0.45 0.5 0.6 0.8; do
+      for div in ${DIVERSITIES:-0 0.1 0.2 0.25 0.3 0.35 0.4 0.45 0.5 0.6 0.8}; do
         "$build/encore-train" eval --model "$d/repo/als" --train "$d/train.tsv" --test "$d/test.tsv" \
           --diversity "$div" --lists "$d/lists-$div.tsv" 2>/dev/null >"$d/eval-$div.json"
         $py "$here/ndcg_paired_ci.py" "$d/test.tsv" "$d/lists-0.tsv" "$d/lists-$div.tsv" >"$d/ci.json"

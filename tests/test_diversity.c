@@ -1,9 +1,9 @@
 /* test_diversity.c - the mf family's re-ranking (mf/diversity.c through
- * reco_ops.rerank): diversity 0 keeps the order; marginal relevance (mean
- * similarity to the chosen) picks what a hand computation says; exactly k items whenever k
- * candidates exist (k above the candidates, a tag cap that cannot hold, diversity 1); ties go to
- * the earlier candidate; the tag cap holds while it can; and on a random model every answer is k
- * distinct candidates. */
+ * reco_ops.rerank): diversity 0 keeps the order; marginal relevance (the
+ * greedy step of (1 - d) mean relevance + d ILD) picks what a hand computation says; exactly k
+ * items whenever k candidates exist (k above the candidates, a tag cap that cannot hold, diversity
+ * 1); ties go to the earlier candidate; the tag cap holds while it can; and on a random model every
+ * answer is k distinct candidates. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,15 +72,16 @@ END_TEST
 
 START_TEST(mmr_by_hand)
 {
-    /* d = 0.5, relevance = score / 1.0. First i0 (most relevant). Then
-     * 0.5 rel - 0.5 mean cos to those chosen (cos to i0): i1 0.495-0.49998
-     * = -0.005, i3 0.49-0.4975 = -0.0075, i5 0.3-0.3536 = -0.054, i2
-     * 0.25-0 = 0.25, i4 0.05+0.5 = 0.55: i4 (opposite i0; a penalty
-     * clipped at 0, as the maximum's, would have taken i2). Then the mean
-     * over i0 and i4 is ~0 for all (cos to i4 = -cos to i0): relevance
-     * decides, i1 0.495. Then over i0, i4, i1: i3 (0.99493 - 0.99493 +
-     * 0.99589) / 3 = 0.33196 -> 0.324, i5 0.23805 -> 0.181, i2 0.00333 ->
-     * 0.248: i3. */
+    /* v_j = (1 - d) rel_j - d 2/(k'-1) sum_{p chosen} cos(j, p), rel = score / 1.0
+     * (cosines: i0-i1 0.99995, i0-i3 0.99494, i1-i3 0.99589, i0-i5 0.70711,
+     * i1-i5 0.71414, i1-i2 0.01, i2-i3 0.10050, i2-i5 0.70711, i4 = -i0).
+     * d = 0.5, k' = 4, so the weight of a pair is 0.5 * 2/3 = 1/3. First i0
+     * (most relevant). Then i1 0.495 - 0.33332 = 0.16168, i3 0.15835, i5
+     * 0.3 - 0.23570 = 0.06430, i2 0.25, i4 0.05 + 0.33333 = 0.38333: i4
+     * (opposite i0). Then the sums over i0, i4 are ~0: relevance decides,
+     * i1 0.495. Then over i0, i4, i1: i3 0.49 - 0.99589 / 3 = 0.15804, i5 0.3
+     * - 0.71414 / 3 = 0.06195, i2 0.25 - 0.01 / 3 = 0.24667: i2. The mean of
+     * before (a pair's weight 0.5 / 3 at this step) took i3 (0.324 > 0.248). */
     struct model *m = hand_model();
     int32_t out[6];
     size_t relaxed;
@@ -88,28 +89,39 @@ START_TEST(mmr_by_hand)
     ck_assert_int_eq(out[0], 0);
     ck_assert_int_eq(out[1], 4);
     ck_assert_int_eq(out[2], 1);
-    ck_assert_int_eq(out[3], 3);
-    /* d = 0.2: 0.8 rel - 0.2 sim still prefers i1 (0.592) to i2 (0.4) and
-     * i4 (0.28); then i3 (0.784 - 0.2 * 0.99541 = 0.585) to i2 (0.399) */
+    ck_assert_int_eq(out[3], 2);
+    /* d = 0.2, k' = 3: a pair weighs 0.2. 0.8 rel - 0.2 cos prefers i1
+     * (0.59201) to i2 (0.4) and i4 (0.28); then i4 0.08 + 0.2 * 1.99995 =
+     * 0.47999 before i2 (0.398) and i3 (0.784 - 0.2 * 1.99083 = 0.38583): the
+     * sum counts i4's distance to both chosen; the mean halved it and took
+     * i3 (0.585 against i4's 0.280). */
     rerank(m, hand_cands, 6, 3, 0.2, 0, out, &relaxed);
     ck_assert_int_eq(out[0], 0);
     ck_assert_int_eq(out[1], 1);
-    ck_assert_int_eq(out[2], 3);
-    /* d = 0.35: i1 0.2935, i3 0.2888, i2 0.325, i4 0.415: the opposite
-     * item second; then (mean ~0 for all) i1 0.6435 */
+    ck_assert_int_eq(out[2], 4);
+    /* d = 0.35, k' = 3: i1 0.2935, i3 0.2888, i2 0.325, i4 0.415: the
+     * opposite item second; then (sums ~0 for all) i1 0.6435 */
     rerank(m, hand_cands, 6, 3, 0.35, 0, out, &relaxed);
     ck_assert_int_eq(out[0], 0);
     ck_assert_int_eq(out[1], 4);
     ck_assert_int_eq(out[2], 1);
-    /* the mean, not the maximum: i0, then i2 (0.45 against i5 -0.054,
-     * i3 -0.197); then i3 (mean cos (0.99493 + 0.10050) / 2 = 0.548 ->
-     * 0.3 - 0.274 = 0.026) before i5 (cos 0.707 to both -> -0.054), where
-     * the maximum (i3 0.995) would have taken i5 */
+    /* the sum, not the maximum: i0, then i2 (0.45 against i5 -0.054, i3
+     * -0.197); then i3 (0.3 - 0.5 (0.99494 + 0.10050) = -0.24772) before
+     * i5 (0.3 - 0.5 (0.70711 + 0.70711) = -0.40711), where the maximum (i3
+     * 0.995) would have taken i5 */
     struct reco_hit c[4] = {{0, 1.0f}, {2, 0.9f}, {5, 0.6f}, {3, 0.6f}};
     rerank(m, c, 4, 3, 0.5, 0, out, &relaxed);
     ck_assert_int_eq(out[0], 0);
     ck_assert_int_eq(out[1], 2);
     ck_assert_int_eq(out[2], 3);
+    /* k above the candidates: the weight is for the k' = 3 items returned
+     * (0.5 * 2/2 = 0.5), not k = 9 (0.5 * 2/8): i0, then i2 0.25 before i1
+     * (0.495 - 0.5 * 0.99995 = -0.005; with k's weight 0.370), then i1 */
+    struct reco_hit three[3] = {{0, 1.0f}, {1, 0.99f}, {2, 0.5f}};
+    rerank(m, three, 3, 9, 0.5, 0, out, &relaxed);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 2);
+    ck_assert_int_eq(out[2], 1);
     model_unref(m);
 }
 END_TEST

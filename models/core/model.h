@@ -150,8 +150,8 @@ struct reco_result {
  * trading relevance for variety. Zero values change nothing. */
 struct reco_rerank {
     size_t k;           /* items wanted */
-    double diversity;   /* 0..1: marginal relevance's weight on
-                         * dissimilarity (0: relevance order) */
+    double diversity;   /* 0..1: marginal relevance's weight on the
+                         * list's diversity (0: relevance order) */
     size_t max_per_tag; /* at most this many items sharing a tag (0: no cap) */
 };
 
@@ -245,8 +245,9 @@ struct reco_ops {
     /* Choose res->n = min(o->k, n) of the n candidates (best first, as
      * recommend and similar return them) by marginal relevance:
      * repeatedly the candidate with the best (1 - diversity) * relevance -
-     * diversity * (its mean similarity to those already chosen: what it
-     * takes from the list's intra-list diversity), where relevance is the score over the best
+     * diversity * 2/(k'-1) * (the sum of its similarities to those already chosen), k' =
+     * min(k, n): the greedy step of (1 - diversity) mean relevance + diversity * the list's
+     * intra-list diversity; relevance is the score over the best
      * candidate's (min-max scaled when the best is not positive), and never more than max_per_tag
      * items sharing a tag while others remain (past that, the cap gives way: *relaxed counts the
      * places it did, so the caller can widen the pool). Ties go to the earlier candidate. Rows >=

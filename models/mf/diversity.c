@@ -5,19 +5,37 @@
  *
  * It runs after the query, on the list the query returned (exact scoring or
  * an approximate index alike), so it costs k passes over a pool of a few
- * dozen candidates instead of anything over the catalogue:
+ * dozen candidates instead of anything over the catalogue. With k' = the
+ * number of items returned, min(k, n), each next item is
  *
  *   rel_j   = s_j / s_max                  the score over the best candidate's
  *                                          (min-max over the pool if s_max <= 0)
- *   pick    = argmax_j (1 - d) rel_j - d mean_{p chosen} cos(j, p)
+ *   pick    = argmax_j (1 - d) rel_j - d 2/(k'-1) sum_{p chosen} cos(j, p)
  *
- * The penalty is the MEAN similarity to the items chosen so far, not
- * Carbonell & Goldstein's maximum: 1 - mean cos(j, p) is exactly what
- * adding j contributes to the list's intra-list diversity (mean pairwise
- * cosine distance, what encore-train eval reports), so each step trades
- * relevance against the measure itself. Measured on ml-100k and
- * ml-latest-small (docs/experiments.md), the mean reaches +20% intra-list
- * diversity at less NDCG loss than the maximum.
+ * which is the greedy step of one list objective,
+ *
+ *   (1 - d) mean_{i in list} rel_i + d ILD(list),
+ *   ILD = mean over the list's pairs of (1 - cos)   (what encore-train eval reports):
+ *
+ * adding j adds (1 - d) rel_j / k' + d sum_p (1 - cos(j, p)) / (k'(k'-1)/2),
+ * which is the line above over k' plus a constant of the step. So d is the
+ * weight of the list's intra-list diversity against its mean relevance.
+ *
+ * The SUM of the similarities to the chosen, each pair weighted as ILD
+ * weighs it, not their mean (before): the mean weighs the second pick's one
+ * pair 1/1 and the tenth pick's nine pairs 1/9 each, so it diversified most
+ * at the top of the list, where NDCG@10 weighs most, and least at the
+ * bottom, where a swap costs least. Measured (docs/experiments.md), the sum
+ * buys the same ILD for less NDCG: at ILD +20%, NDCG -0.8% / -0.2% against
+ * -1.9% / -0.7%, at +30% -3.0% / -1.1% against -4.6% / -3.7% (mean over
+ * five ALS seeds, ml-100k / ml-latest-small; bench/diversity_frontier.sh).
+ * Relevance stays s / s_max: a dot-product score has a meaningful zero, and
+ * the scale does not depend on the pool's width (min-max over the pool ties
+ * it to the 2k + 10th candidate, so d would mean another thing at each k).
+ * Measured with the sum, min-max was within about a point of NDCG of
+ * s / s_max at the same ILD (ahead at three of four points, behind at one),
+ * which one split cannot resolve; mostly it makes each d buy less (ILD +5%
+ * instead of +13-15% at 0.2). Scores standardised within the pool: the same.
  *
  * Ties go to the earlier candidate (the better-scored one), so the answer is
  * deterministic, and d = 0 without a tag cap returns the candidates as they
@@ -96,9 +114,7 @@ size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t 
         hi = cands[j].score > hi ? cands[j].score : hi;
     }
     /* Relevance on the best candidate's scale, whatever the family's score
-     * units (ALS predicts a preference near 0..1, BPR an unbounded
-     * logit); min-max scaling instead stretched a pool's small differences
-     * to 0..1 and left diversity little say (docs/experiments.md). */
+     * units (ALS predicts a preference near 0..1, BPR an unbounded logit). */
     for (size_t j = 0; j < n; j++) {
         rel[j] = hi > 0 ? cands[j].score / hi : hi > lo ? (cands[j].score - lo) / (hi - lo) : 1.0f;
         if (rel[j] != rel[j]) /* a NaN score ranks last */
@@ -108,15 +124,16 @@ size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t 
     }
     size_t F = m->f;
     int fast = m->Vnq.fast | m->Vq.fast; /* AVX2+FMA dot (CPUID was read at load) */
+    /* each pair's weight in the list's ILD: 2 / (k'(k'-1)), times k' */
+    double w = k > 1 ? d * 2.0 / (double)(k - 1) : 0;
     for (size_t c = 0; c < k; c++) {
-        float inv = c ? 1.0f / (float)c : 0; /* sumsim[j] / c: the mean over those chosen */
         /* the best unblocked candidate; if none, the best blocked one */
         size_t best = n, best_blocked = n;
         float bo = 0, bb = 0;
         for (size_t j = 0; j < n; j++) {
             if (state[j] & TAKEN)
                 continue;
-            float v = (float)((1 - d) * rel[j] - d * (sumsim[j] * inv));
+            float v = (float)((1 - d) * rel[j] - w * sumsim[j]);
             if (!(state[j] & BLOCKED)) {
                 if (best == n || v > bo)
                     best = j, bo = v;
