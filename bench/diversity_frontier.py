@@ -13,7 +13,9 @@ replica of that re-ranking ("sum", s/s_max) must reproduce its NDCG and
 factor ILD to 1e-4, else this exits 1 (it measures nothing then).
 
 Scores are u.v over the training catalogue minus the user's training
-items (as eval's), the pool the 2k + 10 best, k = 10. Prints, per variant:
+items (as eval's), the pool the 2k + 10 best (FRONTIER_POOL=N: the N best;
+the check against eval is then skipped), k = 10; FRONTIER_VARIANTS="sum
+mean" picks variants. Prints, per variant:
 the change from diversity 0 at 0.2, and the NDCG change where ILD first
 reaches +10/+20/+30% (linear interpolation along the grid) - comparing
 curves at the same ILD, not at the same knob value.
@@ -36,7 +38,7 @@ import sys
 import numpy as np
 
 K = 10
-POOL = 2 * K + 10
+POOL = int(os.environ.get("FRONTIER_POOL", 2 * K + 10))  # the server's reco_rerank_pool(10)
 
 
 def load(path):
@@ -164,7 +166,7 @@ def run(P, d, variant):
     return measure(P, lists)
 
 
-VARIANTS = ["mean", "sum", "mean-mm", "sum-mm", "mean-z", "sum-resort", "dpp"]
+VARIANTS = os.environ.get("FRONTIER_VARIANTS", "mean sum mean-mm sum-mm mean-z sum-resort dpp").split()
 GRID = [0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225, 0.25, 0.275,
         0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9, 1.0]
 
@@ -176,7 +178,7 @@ def main():
     for m in models:
         P = prepare(d, m)
         check = os.path.join(d, f"check-{m}.json")
-        if os.path.exists(check):
+        if os.path.exists(check) and POOL == 2 * K + 10:
             ref = json.load(open(check))["model"]
             nd, ild, _ = run(P, 0.2, "sum")
             if abs(nd - ref["ndcg"]) > 1e-4 or abs(ild - ref["ild_factors"]) > 1e-4:
@@ -193,7 +195,7 @@ def main():
         M = np.array(curves[v]).mean(0)  # models x grid x 3 -> grid x 3
         nd, ild, tail = M.T
         i2 = GRID.index(0.2)
-        row = [v, f"{100 * nd[i2]:+.1f}% / {100 * ild[i2]:+.1f}% / {100 * tail[i2]:+.1f}%"]
+        row = [v + (f" (pool {POOL})" if POOL != 2 * K + 10 else ""), f"{100 * nd[i2]:+.1f}% / {100 * ild[i2]:+.1f}% / {100 * tail[i2]:+.1f}%"]
         for target in (0.1, 0.2, 0.3):
             cell = "-"
             for i in range(1, len(GRID)):
