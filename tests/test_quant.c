@@ -666,35 +666,44 @@ START_TEST(walk_codes_exact_and_bounded)
     _Alignas(64) int8_t p[COLS];
     float scale[ROWS], x[F];
     int32_t rows[ROWS];
-    for (int r = 0; r < ROWS; r++) {
-        for (int j = 0; j < F; j++)
-            x[j] = r == 0 ? 0 : r == 1 ? (j % 2 ? 3.0f : -3.0f) : uniform(-2, 2) * (float)(r % 7);
-        if (r == 2)
-            x[5] = 50; /* one dominant factor */
-        scale[r] = quant_code_row(x, F, codes[r], COLS);
-        rows[r] = ROWS - 1 - r;
-        float mx = 0;
-        for (int j = 0; j < F; j++)
-            mx = fabsf(x[j]) > mx ? fabsf(x[j]) : mx;
-        ck_assert(scale[r] == mx / 127.0f);
-        for (int j = 0; j < COLS; j++) {
-            ck_assert_int_ge(codes[r][j], -127);
-            if (j >= F) {
-                ck_assert_int_eq(codes[r][j], 0); /* padding */
-                continue;
+    for (int fast = quant_fast(); fast >= 0; fast--) /* AVX2 then C: codes from C remain */
+        for (int r = 0; r < ROWS; r++) {
+            for (int j = 0; j < F; j++)
+                x[j] = r == 0   ? 0
+                       : r == 1 ? (j % 2 ? 3.0f : -3.0f)
+                                : uniform(-2, 2) * (float)(r % 7);
+            if (r == 2)
+                x[5] = 50; /* one dominant factor */
+            scale[r] = quant_code_row(x, F, codes[r], COLS, fast);
+            rows[r] = ROWS - 1 - r;
+            float mx = 0;
+            for (int j = 0; j < F; j++)
+                mx = fabsf(x[j]) > mx ? fabsf(x[j]) : mx;
+            ck_assert(scale[r] == mx / 127.0f);
+            for (int j = 0; j < COLS; j++) {
+                ck_assert_int_ge(codes[r][j], -127);
+                if (j >= F) {
+                    ck_assert_int_eq(codes[r][j], 0); /* padding */
+                    continue;
+                }
+                ck_assert_msg(fabsf(x[j] - scale[r] * (float)codes[r][j]) <= scale[r] * 0.5001f,
+                              "row %d factor %d: %g coded %d at scale %g", r, j, x[j], codes[r][j],
+                              scale[r]);
             }
-            ck_assert_msg(fabsf(x[j] - scale[r] * (float)codes[r][j]) <= scale[r] * 0.5001f,
-                          "row %d factor %d: %g coded %d at scale %g", r, j, x[j], codes[r][j],
-                          scale[r]);
         }
-    }
     ck_assert(scale[0] == 0);
     ck_assert_int_eq(codes[1][0], -127); /* the extremes, both signs */
     ck_assert_int_eq(codes[1][1], 127);
-    x[0] = NAN;
-    ck_assert(quant_code_row(x, F, p, COLS) == 0);
-    for (int j = 0; j < COLS; j++)
-        ck_assert_int_eq(p[j], 0);
+    for (int fast = 0; fast <= quant_fast(); fast++)
+        for (int bad = 0; bad < 3; bad++) { /* NaN or inf anywhere: no codes */
+            for (int j = 0; j < F; j++)
+                x[j] = 1;
+            x[bad == 2 ? F - 1 : 3] = bad ? INFINITY : NAN;
+            memset(p, 5, sizeof p);
+            ck_assert(quant_code_row(x, F, p, COLS, fast) == 0);
+            for (int j = 0; j < COLS; j++)
+                ck_assert_int_eq(p[j], 0);
+        }
     /* products, against the plain sum; p at its extremes too */
     for (int trial = 0; trial < 3; trial++) {
         for (int j = 0; j < COLS; j++)

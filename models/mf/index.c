@@ -214,7 +214,7 @@ static int build_codes(struct index *ix, enc_err *err)
     }
     for (size_t i = 0; i < ix->n; i++)
         ix->cscale[i] =
-            quant_code_row(ix->V + i * ix->f, ix->f, ix->codes + i * ix->cols, ix->cols);
+            quant_code_row(ix->V + i * ix->f, ix->f, ix->codes + i * ix->cols, ix->cols, 1);
     return 0;
 }
 
@@ -589,7 +589,7 @@ int index_search(const struct index *ix, const struct index_query *q, void *work
     struct walk w = {.ix = ix, .u = q->u};
     _Alignas(64) int8_t pcodes[1024];
     if (ix->codes && !q->f32_walk) {
-        w.t = quant_code_row(q->u, ix->f, pcodes, ix->cols);
+        w.t = quant_code_row(q->u, ix->f, pcodes, ix->cols, ix->fast);
         w.p = pcodes;
     }
     size_t visits = 1, expanded = 0;

@@ -830,14 +830,24 @@ QUANT_TARGET static int32_t dot_s8_avx2(const int8_t *a, const int8_t *b, size_t
 }
 #endif
 
+#if QUANT_X86
+/* The rows loop in one AVX2 function, so dot_s8_avx2 inlines and the
+ * rows' loads can be in flight together. */
+QUANT_TARGET static void dot_s8_rows_avx2(const int8_t *codes, size_t cols, const float *scale,
+                                          const int32_t *rows, size_t n, const int8_t *p, float t,
+                                          float *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)dot_s8_avx2(codes + (size_t)rows[i] * cols, p, cols) * (scale[rows[i]] * t);
+}
+#endif
+
 void quant_dot_s8_rows(const int8_t *codes, size_t cols, const float *scale, const int32_t *rows,
                        size_t n, const int8_t *p, float t, float *out, int fast)
 {
 #if QUANT_X86
     if (fast) {
-        for (size_t i = 0; i < n; i++)
-            out[i] =
-                (float)dot_s8_avx2(codes + (size_t)rows[i] * cols, p, cols) * (scale[rows[i]] * t);
+        dot_s8_rows_avx2(codes, cols, scale, rows, n, p, t, out);
         return;
     }
 #endif
@@ -860,15 +870,65 @@ int32_t quant_dot_s8(const int8_t *a, const int8_t *b, size_t n, int fast)
     return d;
 }
 
-float quant_code_row(const float *x, size_t f, int8_t *out, size_t cols)
+#if QUANT_X86
+/* quant_code_row's rounding, 8 values at a time: cvtps rounds to nearest
+ * (ties to even; the bound is the same half step). Returns the scale. */
+QUANT_TARGET static float code_row_avx2(const float *x, size_t f, int8_t *out, float mx)
 {
+    __m256 inv = _mm256_set1_ps(127.0f / mx);
+    size_t j = 0;
+    for (; j + 8 <= f; j += 8) {
+        __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j), inv));
+        __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        _mm_storel_epi64((__m128i *)(out + j), _mm_packs_epi16(w, w));
+    }
+    for (; j < f; j++)
+        out[j] = (int8_t)_mm_cvtss_si32(_mm_set_ss(x[j] * (127.0f / mx)));
+    return mx / 127.0f;
+}
+
+QUANT_TARGET static float absmax_avx2(const float *x, size_t f, int *bad)
+{
+    const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps(), lim = _mm256_set1_ps(3.4028235e38f), ok = _mm256_setzero_ps();
+    size_t j = 0;
+    for (; j + 8 <= f; j += 8) {
+        __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + j), abs);
+        ok = _mm256_or_ps(ok, _mm256_cmp_ps(a, lim, _CMP_NLE_UQ)); /* NaN or inf */
+        m = _mm256_max_ps(m, a);
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    float mx = _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+    *bad = _mm256_movemask_ps(ok) != 0;
+    for (; j < f; j++) {
+        float a = fabsf(x[j]);
+        *bad |= !(a <= 3.4028235e38f);
+        mx = a > mx ? a : mx;
+    }
+    return mx;
+}
+#endif
+
+float quant_code_row(const float *x, size_t f, int8_t *out, size_t cols, int fast)
+{
+    memset(out, 0, cols);
+#if QUANT_X86
+    if (fast) {
+        int bad;
+        float mx = absmax_avx2(x, f, &bad);
+        return bad || !(mx > 0) ? 0 : code_row_avx2(x, f, out, mx);
+    }
+#endif
+    (void)fast;
     float mx = 0;
     for (size_t j = 0; j < f; j++) {
         float a = x[j] < 0 ? -x[j] : x[j];
+        if (!(a <= 3.4028235e38f)) /* NaN or inf: no codes */
+            return 0;
         mx = a > mx ? a : mx;
     }
-    memset(out, 0, cols);
-    if (!(mx > 0) || !isfinite(mx))
+    if (!(mx > 0))
         return 0;
     float inv = 127.0f / mx;
     for (size_t j = 0; j < f; j++) {

@@ -110,10 +110,11 @@ size_t quant_select(const float *lower, float *width, size_t n, const float *uma
 float quant_dot(const float *x, const float *y, size_t n, int fast);
 
 /* Row codes for a graph walk (index.c): x (f floats) as signed bytes
- * round(x_j / s) in [-127, 127], s = max_j |x_j| / 127 returned (0 for an
+ * round(x_j / s) in [-127, 127] (to nearest; ties away from zero in C, to
+ * even with AVX2 when fast), s = max_j |x_j| / 127 returned (0 for an
  * all-zero or non-finite row, whose codes are all 0), into out[cols]
  * (cols >= f; the padding is 0). */
-float quant_code_row(const float *x, size_t f, int8_t *out, size_t cols);
+float quant_code_row(const float *x, size_t f, int8_t *out, size_t cols, int fast);
 /* a.b over n bytes of such codes, exact in int32 (n <= 1024). When fast, n
  * is a multiple of 32 and both are 32-byte aligned (AVX2). */
 int32_t quant_dot_s8(const int8_t *a, const int8_t *b, size_t n, int fast);
