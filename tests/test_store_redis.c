@@ -372,6 +372,57 @@ START_TEST(item_list_capped)
 }
 END_TEST
 
+/* Appends are queued for the store's writer thread: the caller never waits
+ * for Redis (here paused), and the requests queued meanwhile are applied in
+ * their order, each whole (a later request's repeated id is a duplicate). */
+struct pending {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    struct evstore_result res[5];
+};
+
+static void on_appended(void *arg, const struct evstore_result *res)
+{
+    struct pending *p = arg;
+    pthread_mutex_lock(&p->lock);
+    p->res[p->done++] = *res;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+START_TEST(appends_queued_in_order)
+{
+    struct evstore *s = sc_open(1000);
+    struct pending p = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, {{0}}};
+    struct ev_event ev[5][2];
+    static char ids[5][2][16];
+    for (int r = 0; r < 5; r++)
+        for (int i = 0; i < 2; i++) {
+            snprintf(ids[r][i], sizeof ids[r][i], "q%d-%d", r == 3 ? 1 : r, i); /* 3 repeats 1 */
+            ev[r][i] = sc_ev("queued", "x", "play", ids[r][i], T0 + r);
+        }
+    ck_assert(rcmd_ok("CLIENT PAUSE 400 ALL")); /* under the store's 1 s command timeout */
+    for (int r = 0; r < 5; r++)
+        evstore_append_async(s, ev[r], 2, T0, on_appended, &p);
+    pthread_mutex_lock(&p.lock);
+    ck_assert_int_eq(p.done, 0); /* Redis is paused: none can have been answered */
+    while (p.done < 5)
+        pthread_cond_wait(&p.cond, &p.lock);
+    pthread_mutex_unlock(&p.lock);
+    for (int r = 0; r < 5; r++) {
+        ck_assert_msg(p.res[r].code == 0, "%s", p.res[r].err.msg);
+        ck_assert_uint_eq(p.res[r].accepted, r == 3 ? 0 : 2);
+        ck_assert_uint_eq(p.res[r].duplicates, r == 3 ? 2 : 0);
+    }
+    struct sc_list l = sc_user(s, "queued", 0);
+    ck_assert_int_eq(l.n, 8);
+    ck_assert_int_eq(l.time[0], T0 + 4); /* newest first */
+    ck_assert(l.seq[0] > l.seq[7]);
+    evstore_close(s);
+}
+END_TEST
+
 START_TEST(redis_down_and_back)
 {
     struct evstore *s = sc_open(1000);
@@ -439,6 +490,7 @@ int main(void)
     tcase_add_test(tc, replica_too_far_behind_resyncs);
     tcase_add_test(tc, one_write_per_key);
     tcase_add_test(tc, item_list_capped);
+    tcase_add_test(tc, appends_queued_in_order);
     tcase_add_test(tc, redis_down_and_back); /* last: it restarts the server */
     suite_add_tcase(s, tc);
     int rc = tu_run(s);

@@ -1,6 +1,8 @@
 /*
  * store_redis.c - the event store in a Redis server shared by every replica
  * (hiredis, synchronous, a small pool of connections: store_redis_conn.c).
+ * Appends go through a writer thread (the caller never waits for Redis),
+ * which pipelines the scripts of every request queued meanwhile.
  *
  * Keys (P = "encore:"):
  *   P u:USER      list, newest first: "SEQ\tRECV\tITEM\t" + record (store_int.h);
@@ -208,6 +210,7 @@ static const char count_lua[] =
 /* ---- open / close, the watcher ---------------------------------------- */
 
 static void *watcher_main(void *arg);
+static void *writer_main(void *arg);
 
 static int rd_open(struct evstore *s, enc_err *err)
 {
@@ -227,8 +230,21 @@ static int rd_open(struct evstore *s, enc_err *err)
     rd_script_sha(erase_lua, r->erase_sha);
     rd_script_sha(trim_lua, r->trim_sha);
     rd_script_sha(count_lua, r->count_sha);
+    pthread_mutex_init(&r->qlock, NULL);
+    pthread_cond_init(&r->qcond, NULL);
     s->impl = r;
     if (!s->opt.read_only) {
+        if (pthread_create(&r->writer, NULL, writer_main, s) != 0) {
+            pthread_mutex_destroy(&r->lock);
+            pthread_cond_destroy(&r->cond);
+            pthread_mutex_destroy(&r->qlock);
+            pthread_cond_destroy(&r->qcond);
+            free(r);
+            s->impl = NULL;
+            return enc_errf(err, ENC_EIO, "event store %s: cannot start the writer thread",
+                            s->location);
+        }
+        r->have_writer = 1;
         if (pthread_create(&r->watcher, NULL, watcher_main, s) == 0)
             r->have_watcher = 1;
     }
@@ -240,6 +256,13 @@ static void rd_close(struct evstore *s)
     struct rd *r = s->impl;
     if (!r)
         return;
+    if (r->have_writer) {
+        pthread_mutex_lock(&r->qlock);
+        r->wstop = 1;
+        pthread_cond_signal(&r->qcond);
+        pthread_mutex_unlock(&r->qlock);
+        pthread_join(r->writer, NULL); /* it answers what was queued first */
+    }
     if (r->have_watcher) {
         __atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
         pthread_join(r->watcher, NULL);
@@ -248,6 +271,8 @@ static void rd_close(struct evstore *s)
         redisFree(r->idle[i]);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->qlock);
+    pthread_cond_destroy(&r->qcond);
     free(r);
 }
 
@@ -399,30 +424,19 @@ out:
     evbatch_finish(b);
 }
 
-static void rd_append(struct evstore *s, struct evbatch *b)
+/* The append script's arguments for b (argv[0..2] are rd_run_script's).
+ * 0 or ENC_ENOMEM; the caller frees *argv and *lens. */
+static int append_args(struct evstore *s, struct evbatch *b, char nums[5][32], const char ***argvp,
+                       size_t **lensp, size_t *argcp)
 {
-    struct rd *r = s->impl;
-    if (b->n_counts) {
-        rd_counts(s, b);
-        return;
-    }
-    if (b->n == 0) { /* evstore_flush: Redis writes are synchronous */
-        evbatch_finish(b);
-        return;
-    }
     size_t argc = 3 + 5 + 6 * b->n;
     const char **argv = malloc(argc * sizeof *argv);
     size_t *lens = malloc(argc * sizeof *lens);
-    char nums[5][32];
-    redisContext *c = NULL;
-    if (!argv || !lens) {
-        b->res.code = enc_errf(&b->res.err, ENC_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (s->opt.read_only) {
-        b->res.code = enc_errf(&b->res.err, ENC_EUNSUPPORTED, "event store opened read-only");
-        goto out;
-    }
+    *argvp = argv;
+    *lensp = lens;
+    *argcp = argc;
+    if (!argv || !lens)
+        return ENC_ENOMEM;
     snprintf(nums[0], 32, "%lld", (long long)b->now);
     snprintf(nums[1], 32, "%lld", (long long)s->opt.retention_days * 86400);
     snprintf(nums[2], 32, "%lld", (long long)s->opt.user_cap);
@@ -443,11 +457,20 @@ static void rd_append(struct evstore *s, struct evbatch *b)
         a[4] = e->type, l[4] = e->type_len;
         a[5] = (const char *)b->rec[i], l[5] = b->rec_len[i];
     }
-    if (!(c = rd_take(r, &b->res.err))) {
-        b->res.code = ENC_EBUSY;
-        goto out;
+    argv[0] = "EVALSHA", lens[0] = 7;
+    argv[2] = "0", lens[2] = 1;
+    return 0;
+}
+
+/* The script's reply into b->res (NOSCRIPT: run again, loading it). */
+static void append_reply(struct evstore *s, redisContext *c, struct evbatch *b, redisReply *rep,
+                         const char **argv, size_t *lens, size_t argc)
+{
+    struct rd *r = s->impl;
+    if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(rep); /* nothing ran: a restarted Redis lost its scripts */
+        rep = rd_run_script(c, append_lua, r->append_sha, (int)argc, argv, lens);
     }
-    redisReply *rep = rd_run_script(c, append_lua, r->append_sha, (int)argc, argv, lens);
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
         b->res.code = rd_reply_err(r, c, rep, "append", &b->res.err);
     } else {
@@ -456,18 +479,151 @@ static void rd_append(struct evstore *s, struct evbatch *b)
     }
     if (rep)
         freeReplyObject(rep);
-out:
-    if (c)
-        rd_give(r, c);
-    free(argv);
-    free(lens);
-    if (b->res.code == 0) { /* this replica sees its own write at once */
+}
+
+/* Answer b; on success this replica sees its own write at once. */
+static void append_done(struct evstore *s, struct evbatch *b)
+{
+    if (b->res.code == 0)
         for (size_t i = 0; i < b->n; i++) {
             evstore__changed(s, EV_CHANGE_USER, b->ev[i].user, b->ev[i].user_len);
             evstore__changed(s, EV_CHANGE_ITEM, b->ev[i].item, b->ev[i].item_len);
         }
-    }
     evbatch_finish(b);
+}
+
+/* The writer's group: every queued request's script in one pipeline on one
+ * connection (each request stays one atomic script; Redis runs them in one
+ * turn of its event loop and, with appendfsync always, fsyncs the AOF once
+ * before it answers them), each answered when its reply has come; then the
+ * counter batches; then the flushes (empty batches), which only wait for
+ * what came before them. */
+static void append_group(struct evstore *s, struct evbatch *list)
+{
+    struct rd *r = s->impl;
+    size_t n = 0;
+    for (struct evbatch *b = list; b; b = b->next)
+        n += b->n > 0;
+    struct evbatch **ev = calloc(n ? n : 1, sizeof *ev);
+    const char ***argv = calloc(n ? n : 1, sizeof *argv);
+    size_t **lens = calloc(n ? n : 1, sizeof *lens), *argc = calloc(n ? n : 1, sizeof *argc);
+    char(*nums)[5][32] = calloc(n ? n : 1, sizeof *nums);
+    int oom = !ev || !argv || !lens || !argc || !nums;
+    size_t k = 0;
+    struct evbatch *rest = NULL, **rest_end = &rest, *flushes = NULL, **flush_end = &flushes;
+    for (struct evbatch *b = list, *next; b; b = next) {
+        next = b->next;
+        b->next = NULL;
+        if (b->n > 0 && !oom) {
+            ev[k++] = b;
+        } else if (b->n > 0 || b->n_counts) {
+            *rest_end = b;
+            rest_end = &b->next;
+        } else {
+            *flush_end = b;
+            flush_end = &b->next;
+        }
+    }
+    redisContext *c = NULL;
+    enc_err cerr = {0};
+    if (k && !(c = rd_take(r, &cerr)))
+        for (size_t i = 0; i < k; i++) {
+            ev[i]->res.code = ENC_EBUSY;
+            ev[i]->res.err = cerr;
+        }
+    size_t sent = 0;
+    for (size_t i = 0; c && i < k; i++) {
+        if (append_args(s, ev[i], nums[i], &argv[i], &lens[i], &argc[i]) != 0) {
+            ev[i]->res.code = enc_errf(&ev[i]->res.err, ENC_ENOMEM, "out of memory");
+            continue;
+        }
+        argv[i][1] = r->append_sha, lens[i][1] = 40;
+        if (redisAppendCommandArgv(c, (int)argc[i], argv[i], lens[i]) != REDIS_OK) {
+            ev[i]->res.code = enc_errf(&ev[i]->res.err, ENC_ENOMEM, "out of memory");
+            free(argv[i]);
+            argv[i] = NULL;
+            continue;
+        }
+        sent++;
+    }
+    /* every reply of the pipeline first: a NOSCRIPT one is run again after */
+    void **reps = sent ? calloc(k, sizeof *reps) : NULL;
+    for (size_t i = 0; reps && i < k; i++)
+        if (argv[i] && !ev[i]->res.code && redisGetReply(c, &reps[i]) != REDIS_OK)
+            reps[i] = NULL;
+    for (size_t i = 0; c && i < k; i++)
+        if (argv[i] && !ev[i]->res.code) {
+            if (!reps) /* out of memory: the connection is out of step, drop it */
+                c->err = REDIS_ERR_OOM;
+            append_reply(s, c, ev[i], reps ? reps[i] : NULL, argv[i], lens[i], argc[i]);
+        }
+    free(reps);
+    if (c)
+        rd_give(r, c);
+    for (size_t i = 0; i < k; i++) {
+        free(argv[i]);
+        free(lens[i]);
+        append_done(s, ev[i]);
+    }
+    free(ev);
+    free(argv);
+    free(lens);
+    free(argc);
+    free(nums);
+    for (struct evbatch *b = rest, *next; b; b = next) { /* counters; events only without memory */
+        next = b->next;
+        if (b->n_counts) {
+            rd_counts(s, b);
+        } else {
+            b->res.code = enc_errf(&b->res.err, ENC_ENOMEM, "out of memory");
+            evbatch_finish(b);
+        }
+    }
+    for (struct evbatch *b = flushes, *next; b; b = next) {
+        next = b->next;
+        evbatch_finish(b);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct evstore *s = arg;
+    struct rd *r = s->impl;
+    pthread_mutex_lock(&r->qlock);
+    for (;;) {
+        while (!r->qhead && !r->wstop)
+            pthread_cond_wait(&r->qcond, &r->qlock);
+        if (!r->qhead)
+            break;
+        struct evbatch *group = r->qhead;
+        r->qhead = r->qtail = NULL;
+        pthread_mutex_unlock(&r->qlock);
+        append_group(s, group);
+        pthread_mutex_lock(&r->qlock);
+    }
+    pthread_mutex_unlock(&r->qlock);
+    return NULL;
+}
+
+/* Queue b for the writer thread: the caller (an HTTP thread) never waits
+ * for Redis. */
+static void rd_append(struct evstore *s, struct evbatch *b)
+{
+    struct rd *r = s->impl;
+    if (!r->have_writer) {
+        b->res.code = enc_errf(&b->res.err, ENC_EUNSUPPORTED, "event store opened read-only");
+        evbatch_finish(b);
+        return;
+    }
+    b->next = NULL;
+    pthread_mutex_lock(&r->qlock);
+    if (r->qtail)
+        r->qtail->next = b;
+    else
+        r->qhead = b;
+    r->qtail = b;
+    pthread_cond_signal(&r->qcond);
+    pthread_mutex_unlock(&r->qlock);
 }
 
 /* ---- reads ------------------------------------------------------------ */

@@ -27,6 +27,12 @@ struct rd {
     /* the change-feed watcher */
     pthread_t watcher;
     int have_watcher, stop;
+    /* the writer thread and its queue (store_redis.c: appends off the caller's thread) */
+    pthread_t writer;
+    int have_writer, wstop;
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    struct evbatch *qhead, *qtail;
 };
 
 /* Monotonic seconds. */
