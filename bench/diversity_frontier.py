@@ -26,6 +26,8 @@ Variants (name: relevance / similarity term):
   sum-mm   min-max over the pool, the sum as above
   mean-z   relevance and cosines standardised within the pool, mean
   sum-resort  as sum, then the k chosen re-sorted by score
+  sum-ls   as sum, then 1-swap local search on the same objective (only when
+           named in FRONTIER_VARIANTS)
   dpp      greedy MAP of a DPP (Chen et al. 2018): (1-d) rel + d log(conditional variance)
 """
 import glob
@@ -152,6 +154,30 @@ def rerank(s, Vn, d, variant):
         sums += C[b]
     if variant == "sum-resort":
         out.sort(key=lambda j: -s[j])
+    if variant == "sum-ls" and k > 1:
+        # after the greedy picks, 1-swap local search on the same objective
+        # (each place in turn takes the unchosen item that raises it most), in place
+        w = d * 2 / (k - 1)
+        for _ in range(3):
+            improved = False
+            inl = set(out)
+            for pos in range(k):
+                cur = out[pos]
+                others = [x for x in out if x != cur]
+                best, bv = None, (1 - d) * rel[cur] - w * C[cur, others].sum() + 1e-9
+                for j in range(n):
+                    if j in inl:
+                        continue
+                    v = (1 - d) * rel[j] - w * C[j, others].sum()
+                    if v > bv:
+                        best, bv = j, v
+                if best is not None:
+                    inl.discard(cur)
+                    inl.add(best)
+                    out[pos] = best
+                    improved = True
+            if not improved:
+                break
     return out
 
 
