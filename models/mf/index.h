@@ -156,7 +156,7 @@ struct index_query {
 
 /* The re-score's default floor: at 1M items (M 32, ef 200) re-scoring the
  * best 20 by code score already gives the recall of re-scoring all 200
- * (BENCHMARKS.md); 40 keeps a margin. */
+ * (bench/results/ann.md, "Session 3"); 40 keeps a margin. */
 #define INDEX_RERANK_MIN 40
 
 /* Candidates a walk expands at once (index_query.batch): at 1M items 4
