@@ -525,7 +525,8 @@ static int run_diversified(struct http_req *r, const struct model *m, struct rec
     size_t want = (size_t)a->k, pool = reco_rerank_pool(want);
     if (pool > RERANK_POOL_MAX)
         pool = want > RERANK_POOL_MAX ? want : RERANK_POOL_MAX;
-    struct reco_rerank o = {want, a->diversity, (size_t)a->max_per_tag};
+    struct reco_rerank o = {
+        .k = want, .diversity = a->diversity, .max_per_tag = (size_t)a->max_per_tag};
     struct reco_hit *final = http_alloc(r, want * sizeof *final);
     for (;;) {
         struct reco_result cand = {.hits = http_alloc(r, pool * sizeof *cand.hits)};
@@ -543,7 +544,19 @@ static int run_diversified(struct http_req *r, const struct model *m, struct rec
         size_t relaxed = 0;
         *res = cand;
         res->hits = final;
-        if (ro->rerank(m->state, cand.hits, cand.n, &o, rs, res, &relaxed, &err) != 0) {
+        /* a tag cap counts the catalogue's tags where it sets them */
+        int32_t *keys = NULL;
+        uint32_t *off = NULL;
+        if (o.max_per_tag && r->live &&
+            live_rerank_tags(r->live, m, cand.hits, cand.n, &keys, &off, &err) != 0) {
+            http_fail(r, &err);
+            return -1;
+        }
+        o.tag_keys = keys, o.tag_off = off;
+        rc = ro->rerank(m->state, cand.hits, cand.n, &o, rs, res, &relaxed, &err);
+        free(keys), free(off);
+        o.tag_keys = NULL, o.tag_off = NULL;
+        if (rc != 0) {
             http_fail(r, &err);
             return -1;
         }

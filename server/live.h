@@ -28,6 +28,7 @@
 struct live_reco;
 struct model;
 struct reco_result;
+struct reco_hit;
 struct reco_basis;
 struct uitem;
 
@@ -103,6 +104,17 @@ void live_query_free(struct live_query *lq);
  * live_prepare. 0 or ENC_ENOMEM. */
 int live_narrow(struct live_query *lq, const struct model *m, const json_t *candidates,
                 const json_t *exclude, const json_t *tags, int *replaced, enc_err *err);
+
+/* The tags of n candidate rows for a tag cap (reco_rerank.tag_keys) when
+ * the catalogue sets tags on some item: its tags where it sets them, the
+ * model's elsewhere, a new item's (rows >= n_items) from the catalogue.
+ * Keys are the model's tag ids, or negative for names the model lacks.
+ * *keys = NULL (nothing to override) when the catalogue sets no tags; else
+ * *keys and *off (n + 1 offsets) are malloc'ed, the caller frees both.
+ * 0 or ENC_ENOMEM. */
+int live_rerank_tags(const struct live_query *lq, const struct model *m,
+                     const struct reco_hit *cands, size_t n, int32_t **keys, uint32_t **off,
+                     enc_err *err);
 
 /* Items the model does not have (recorded events or the catalogue brought
  * them; see docs/events.md): merge those with a vector into res (k at most)

@@ -762,6 +762,76 @@ int live_narrow(struct live_query *lq, const struct model *m, const json_t *cand
     return 0;
 }
 
+/* The key of a catalogue tag name: the model's id, or a negative one
+ * shared by equal names the model lacks (`other`, *n_other so far). */
+static int32_t tag_key(const struct model *m, const char *name, const char **other, size_t *n_other)
+{
+    size_t len = strlen(name);
+    int64_t id = m->ops->reco->tag_index(m->state, name, len);
+    if (id >= 0)
+        return (int32_t)id;
+    size_t i = 0;
+    while (i < *n_other && strcmp(other[i], name))
+        i++;
+    if (i == *n_other)
+        other[(*n_other)++] = name;
+    return -1 - (int32_t)i;
+}
+
+int live_rerank_tags(const struct live_query *lq, const struct model *m,
+                     const struct reco_hit *cands, size_t n, int32_t **keys, uint32_t **off,
+                     enc_err *err)
+{
+    const struct view *v = lq->view;
+    const struct reco_ops *ro = m->ops->reco;
+    *keys = NULL;
+    *off = NULL;
+    if (!v || !v->has_cat_tags)
+        return 0;
+    size_t n_items = ro->n_items(m->state), total = 0;
+    /* two passes: count, then fill */
+    for (int pass = 0; pass < 2; pass++) {
+        const char **other = NULL;
+        size_t n_other = 0;
+        if (pass) {
+            *keys = malloc((total ? total : 1) * sizeof **keys);
+            *off = malloc((n + 1) * sizeof **off);
+            other = malloc((total ? total : 1) * sizeof *other);
+            if (!*keys || !*off || !other) {
+                free(*keys), free(*off), free(other);
+                *keys = NULL, *off = NULL;
+                return enc_errf(err, ENC_ENOMEM, "out of memory");
+            }
+            (*off)[0] = 0;
+        }
+        size_t at = 0;
+        for (size_t j = 0; j < n; j++) {
+            int32_t row = cands[j].item;
+            const struct tagset *t = NULL;
+            const int32_t *mt = NULL;
+            size_t nm = 0;
+            if (row >= 0 && (size_t)row < n_items) {
+                if (v->tagged && (v->tagged[row / 64] >> (row % 64) & 1))
+                    t = smap_get(&v->tags, (const char *)&row, sizeof row);
+                else
+                    nm = ro->item_tags(m->state, row, &mt);
+            } else if (row >= 0 && (size_t)row - n_items < v->n_news) {
+                t = v->news[(size_t)row - n_items].tags;
+            }
+            size_t nt = t ? t->n : nm;
+            if (pass) {
+                for (size_t a = 0; a < nt; a++)
+                    (*keys)[at + a] = t ? tag_key(m, t->names[a], other, &n_other) : mt[a];
+                (*off)[j + 1] = (uint32_t)(at + nt);
+            }
+            at += nt;
+        }
+        total = at;
+        free(other);
+    }
+    return 0;
+}
+
 /* Insert (row, score) into hits[0..*n) best first, keeping at most k. */
 static void insert_hit(struct reco_result *res, size_t k, int32_t row, float score)
 {

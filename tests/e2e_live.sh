@@ -161,6 +161,25 @@ check "catalogue tag: the model's tag no longer matches" "False yes" \
 req POST /v1/models/demo:similar "{\"item\":\"$TOP\",\"k\":1000,\"filter\":{\"tags\":[\"catalogue-only\"]}}"
 check "catalogue tag: in a similar filter" "$TAGGED" "$(items)"
 
+# catalogue tags replace the model's in a tag cap (max_per_tag): A and B share
+# no genre in the model (the model's tags let both in); the catalogue gives
+# them one tag, C and D others
+genres() { awk -F, -v id="$1" 'NR > 1 && $1 == id { print $NF }' "$T/data/items.csv" | tr '|' '\n'; }
+reco "{\"user\":\"$OTHER\",\"k\":60,\"exclude_seen\":false}"
+LIST=$(items); A=${LIST%% *}; B=""; CD=""
+for it in ${LIST#* }; do # B: the first without A's genres; C, D: the two after it
+  if [ -n "$B" ]; then CD="$CD $it"; continue; fi
+  [ -n "$(comm -12 <(genres "$A" | sort) <(genres "$it" | sort))" ] || B=$it
+done
+read -r C D _ <<<"$CD"
+check "tag cap: four items found" yes "$([ -n "$D" ] && echo yes)"
+req PUT "/v1/items/$A" '{"tags":["cat-same"]}' "${ADMIN[@]}"; check "put tags A" 200 "$STATUS"
+req PUT "/v1/items/$B" '{"tags":["cat-same"]}' "${ADMIN[@]}"; check "put tags B" 200 "$STATUS"
+req PUT "/v1/items/$C" '{"tags":["cat-c"]}' "${ADMIN[@]}"; check "put tags C" 200 "$STATUS"
+req PUT "/v1/items/$D" '{"tags":["cat-d"]}' "${ADMIN[@]}"; check "put tags D" 200 "$STATUS"
+reco "{\"user\":\"$OTHER\",\"k\":2,\"max_per_tag\":1,\"exclude_seen\":false,\"candidates\":[\"$A\",\"$B\",\"$C\",\"$D\"]}"
+check "tag cap counts the catalogue's tags: B (A's catalogue tag) left out for C" "$A $C" "$(items)"
+
 # a new item played by users the model lacks gets its vector from theirs (their events)
 COLD=""
 for c in cold-a cold-b cold-c; do

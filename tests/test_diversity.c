@@ -37,12 +37,14 @@ static struct model *hand_model(void)
 }
 
 /* Re-rank cands[n] to k through the ops; returns the rows chosen in out. */
-static size_t rerank(const struct model *m, const struct reco_hit *cands, size_t n, size_t k,
-                     double diversity, size_t cap, int32_t *out, size_t *relaxed)
+static size_t rerank_tags(const struct model *m, const struct reco_hit *cands, size_t n, size_t k,
+                          double diversity, size_t cap, const int32_t *keys, const uint32_t *off,
+                          int32_t *out, size_t *relaxed)
 {
     struct reco_hit hits[64];
     struct reco_result res = {.hits = hits};
-    struct reco_rerank o = {k, diversity, cap};
+    struct reco_rerank o = {
+        .k = k, .diversity = diversity, .max_per_tag = cap, .tag_keys = keys, .tag_off = off};
     void *scratch = malloc(reco_rerank_scratch_bytes(n));
     enc_err err = {0};
     ck_assert_int_eq(m->ops->reco->rerank(m->state, cands, n, &o, scratch, &res, relaxed, &err), 0);
@@ -51,6 +53,12 @@ static size_t rerank(const struct model *m, const struct reco_hit *cands, size_t
     for (size_t i = 0; i < res.n; i++)
         out[i] = hits[i].item;
     return res.n;
+}
+
+static size_t rerank(const struct model *m, const struct reco_hit *cands, size_t n, size_t k,
+                     double diversity, size_t cap, int32_t *out, size_t *relaxed)
+{
+    return rerank_tags(m, cands, n, k, diversity, cap, NULL, NULL, out, relaxed);
 }
 
 /* The candidates as a recommend would return them: best first. */
@@ -215,6 +223,33 @@ START_TEST(rows_the_model_lacks)
 }
 END_TEST
 
+START_TEST(caller_tags_override)
+{
+    /* the caller's tags (the live catalogue's) replace the model's, also for
+     * a row the model lacks: keys per candidate in hand_cands' order
+     *   i0 {x}  i1 {}  i3 {x}  i5 {y}  i2 {y}  i4 {x}
+     * with a cap of one: i0 (x), i1, then i3 blocked (x), i5 (y) */
+    struct model *m = hand_model();
+    static const int32_t keys[] = {-1, -1, -2, -2, -1};
+    static const uint32_t off[] = {0, 1, 1, 2, 3, 4, 5};
+    int32_t out[6];
+    size_t relaxed;
+    rerank_tags(m, hand_cands, 6, 3, 0, 1, keys, off, out, &relaxed);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 1); /* the model's tag a would block it */
+    ck_assert_int_eq(out[2], 5);
+    ck_assert_uint_eq(relaxed, 0);
+    /* a new item (row 7) with the caller's tag x is blocked after i0 */
+    struct reco_hit c[3] = {{0, 1.0f}, {7, 0.9f}, {2, 0.8f}};
+    static const int32_t k2[] = {3, 3, 4};
+    static const uint32_t o2[] = {0, 1, 2, 3};
+    rerank_tags(m, c, 3, 2, 0, 1, k2, o2, out, &relaxed);
+    ck_assert_int_eq(out[0], 0);
+    ck_assert_int_eq(out[1], 2);
+    model_unref(m);
+}
+END_TEST
+
 START_TEST(random_model_answers)
 {
     uint32_t rng = 99;
@@ -264,6 +299,7 @@ int main(void)
     tcase_add_test(tc, ties_go_to_the_earlier);
     tcase_add_test(tc, tag_cap);
     tcase_add_test(tc, rows_the_model_lacks);
+    tcase_add_test(tc, caller_tags_override);
     tcase_add_test(tc, random_model_answers);
     suite_add_tcase(s, tc);
     int rc = tu_run(s);

@@ -153,6 +153,12 @@ struct reco_rerank {
     double diversity;   /* 0..1: marginal relevance's weight on the
                          * list's diversity (0: relevance order) */
     size_t max_per_tag; /* at most this many items sharing a tag (0: no cap) */
+    /* The candidates' tags when the caller's override the model's (the live
+     * catalogue's, issue #15): candidate j carries the keys
+     * tag_keys[tag_off[j] .. tag_off[j + 1]) (equal keys, equal tags).
+     * NULL: each row's tags in the model. */
+    const int32_t *tag_keys;
+    const uint32_t *tag_off;
 };
 
 /* How many candidates to re-rank for k items: a pool wide enough for the
@@ -251,8 +257,9 @@ struct reco_ops {
      * candidate's (min-max scaled when the best is not positive), and never more than max_per_tag
      * items sharing a tag while others remain (past that, the cap gives way: *relaxed counts the
      * places it did, so the caller can widen the pool). Ties go to the earlier candidate. Rows >=
-     * n_items (items the model lacks) have no vector and no tags. `scratch`:
-     * reco_rerank_scratch_bytes(n). res->hits: room for o->k, not the candidates' array. */
+     * n_items (items the model lacks) have no vector and, unless o->tag_keys gives them, no tags.
+     * `scratch`: reco_rerank_scratch_bytes(n). res->hits: room for o->k, not the candidates' array.
+     */
     int (*rerank)(const void *state, const struct reco_hit *cands, size_t n,
                   const struct reco_rerank *o, void *scratch, struct reco_result *res,
                   size_t *relaxed, enc_err *err);

@@ -51,9 +51,16 @@
 
 enum { TAKEN = 1, BLOCKED = 2 };
 
-/* Tags of a row (none for rows the model lacks). */
-static size_t row_tags(const struct mf_model *m, int32_t row, const int32_t **tags)
+/* Tags of candidate j: the caller's (o->tag_keys) or its row's in the model
+ * (none for rows the model lacks). */
+static size_t cand_tags(const struct mf_model *m, const struct reco_rerank *o,
+                        const struct reco_hit *c, size_t j, const int32_t **tags)
 {
+    if (o->tag_keys) {
+        *tags = o->tag_keys + o->tag_off[j];
+        return (size_t)(o->tag_off[j + 1] - o->tag_off[j]);
+    }
+    int32_t row = c[j].item;
     if (row < 0 || (size_t)row >= m->n_items) {
         *tags = NULL;
         return 0;
@@ -70,26 +77,26 @@ static int has_tag(const int32_t *tags, size_t n, int32_t t)
     return 0;
 }
 
-/* After choosing `pick`: candidates sharing a tag that now has `cap` chosen
- * items become blocked. */
-static void block_full_tags(const struct mf_model *m, const struct reco_hit *c, size_t n,
-                            const struct reco_hit *chosen, size_t n_chosen, int32_t pick,
-                            size_t cap, int32_t *state)
+/* After choosing candidate `pick`: candidates sharing a tag that now has
+ * `cap` chosen (TAKEN) items become blocked. */
+static void block_full_tags(const struct mf_model *m, const struct reco_rerank *o,
+                            const struct reco_hit *c, size_t n, size_t pick, size_t cap,
+                            int32_t *state)
 {
     const int32_t *pt;
-    size_t npt = row_tags(m, pick, &pt);
+    size_t npt = cand_tags(m, o, c, pick, &pt);
     for (size_t a = 0; a < npt; a++) {
         size_t count = 0;
-        for (size_t p = 0; p < n_chosen; p++) {
+        for (size_t j = 0; j < n; j++) {
             const int32_t *t;
-            size_t nt = row_tags(m, chosen[p].item, &t);
-            count += has_tag(t, nt, pt[a]);
+            size_t nt = (state[j] & TAKEN) ? cand_tags(m, o, c, j, &t) : 0;
+            count += nt && has_tag(t, nt, pt[a]);
         }
         if (count < cap)
             continue;
         for (size_t j = 0; j < n; j++) {
             const int32_t *t;
-            size_t nt = row_tags(m, c[j].item, &t);
+            size_t nt = cand_tags(m, o, c, j, &t);
             if (!(state[j] & TAKEN) && has_tag(t, nt, pt[a]))
                 state[j] |= BLOCKED;
         }
@@ -160,7 +167,7 @@ size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t 
             }
         }
         if (o->max_per_tag)
-            block_full_tags(m, cands, n, out, c + 1, row, o->max_per_tag, state);
+            block_full_tags(m, o, cands, n, best, o->max_per_tag, state);
     }
     return k;
 }
