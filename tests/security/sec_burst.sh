@@ -6,7 +6,8 @@
 # ~50 ms) left every HTTP thread waiting forever: /healthz reset for good
 # and SIGTERM, then a second signal, did nothing. Here:
 #   1. 2,000 connections at once (max_connections 1024), held 1 s, closed:
-#      /healthz answers 200 within 2 s of the close, a recommend still
+#      /healthz answers 200 within 10 s of the close (the defect is a hang
+#      for good; 2 s failed once on a machine at load 8), a recommend still
 #      works, SIGTERM exits 0 within 20 s;
 #   2. the same with --max-connections 64 and 300 connections;
 #   3. the watchdog: with the shutdown stalled on purpose where the HTTP
@@ -28,8 +29,8 @@ burst_case() {   # LABEL CONNECTIONS [server options]
     local label=$1 n=$2
     shift 2
     ops_start --threads 2 --access-log false --drain-seconds 0 --shutdown-timeout 5 "$@"
-    "$PY" "$SEC_DIR/burst.py" "$OPS_PORT" "$n" 1 2
-    sec_check "$label: /healthz within 2 s of the burst closing" 0 $?
+    "$PY" "$SEC_DIR/burst.py" "$OPS_PORT" "$n" 1 10
+    sec_check "$label: /healthz within 10 s of the burst closing" 0 $?
     sec_check "$label: recommend after the burst" 200 "$(sec_status POST /v1/models/demo:recommend "$RECO")"
     sec_stop_within 20
     sec_check "$label: SIGTERM exit status" 0 "$OPS_EXIT"
