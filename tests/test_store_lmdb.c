@@ -2,6 +2,7 @@
  * store_cases.h, plus what only it has (files, reopening, a full map, and
  * durability when the writing process is killed). */
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "store_cases.h"
@@ -271,6 +272,40 @@ START_TEST(write_ahead_file_after_crash)
 }
 END_TEST
 
+/* No room for the write-ahead file (here a file size limit, as a full disk
+ * would refuse it): the store still opens and commits through LMDB. */
+START_TEST(no_room_for_the_write_ahead_file)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", sc_location());
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG */
+        struct rlimit lim = {256 * 1024, 256 * 1024};
+        if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+            _exit(2);
+        enc_err err = {0};
+        int rc;
+        struct evstore *s = open_at(dir, 0, 0, &err, &rc);
+        if (rc)
+            _exit(3);
+        for (int i = 0; i < 5; i++) {
+            struct ev_event ev = sc_ev("nowal", "i", "play", NULL, T0 + i);
+            if (evstore_append(s, &ev, 1, T0, NULL, NULL, &err) != 0)
+                _exit(4);
+        }
+        _exit(0); /* no close: what is stored was committed through LMDB */
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_int_eq(stored_events(dir, 1, NULL), 5);
+    ck_assert_int_eq(stored_events(dir, 0, NULL), 5); /* and now with a file */
+}
+END_TEST
+
 /* A request that must go through an LMDB transaction (a recommendation id
  * is counted there) takes the write-ahead records along, in order. */
 START_TEST(write_ahead_records_then_lmdb)
@@ -424,6 +459,7 @@ int main(void)
     tcase_add_test(tc, acknowledged_survives_kill);
     tcase_add_test(tc, write_ahead_file_after_crash);
     tcase_add_test(tc, write_ahead_records_then_lmdb);
+    tcase_add_test(tc, no_room_for_the_write_ahead_file);
     tcase_add_test(tc, log_and_merge);
     suite_add_tcase(s, tc);
     int rc = tu_run(s);

@@ -137,9 +137,14 @@ int lm_wal_open(struct lm *l, const char *dir)
         return errno;
     w->size = (size_t)st.st_size;
     if (!l->read_only && w->size < WAL_FIRST_BYTES) {
-        int rc = extend(w, WAL_FIRST_BYTES);
-        if (rc)
-            return rc;
+        if (extend(w, WAL_FIRST_BYTES) != 0) {
+            /* (a full disk): no file, every group commits through LMDB; a
+             * file this short never held a record (it is written whole first) */
+            close(w->fd);
+            w->fd = -1;
+            w->size = 0;
+            return 0;
+        }
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* the new name, durable */
         if (dfd >= 0) {
             fsync(dfd);
