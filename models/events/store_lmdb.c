@@ -107,6 +107,19 @@ static int wal_start(struct lm *l, const char *dir)
     return 0;
 }
 
+/* What an opened store holds once its writer has stopped (or never ran). */
+static void lm_free(struct lm *l)
+{
+    lm_tail_free(&l->tail);
+    lm_wal_free(&l->wal);
+    pthread_mutex_destroy(&l->lock);
+    pthread_cond_destroy(&l->cond);
+    pthread_mutex_destroy(&l->wlock);
+    pthread_mutex_destroy(&l->tail.lock);
+    pthread_mutex_destroy(&l->wal.lock);
+    mdb_env_close(l->env);
+    free(l);
+}
 static int lm_open(struct evstore *s, enc_err *err)
 {
     struct lm *l = calloc(1, sizeof *l);
@@ -190,15 +203,7 @@ static int lm_open(struct evstore *s, enc_err *err)
     else if (!l->read_only && pthread_create(&l->writer, NULL, lm_writer_main, s) != 0)
         why = "cannot start the writer thread";
     if (why) {
-        lm_tail_free(&l->tail);
-        lm_wal_free(&l->wal);
-        pthread_mutex_destroy(&l->lock);
-        pthread_cond_destroy(&l->cond);
-        pthread_mutex_destroy(&l->wlock);
-        pthread_mutex_destroy(&l->tail.lock);
-        pthread_mutex_destroy(&l->wal.lock);
-        mdb_env_close(l->env);
-        free(l);
+        lm_free(l);
         s->impl = NULL;
         return enc_errf(err, ENC_EIO, "event store %s: %s (%s)", dir, why,
                         rc > 0 ? strerror(rc) : mdb_strerror(rc));
@@ -224,15 +229,7 @@ static void lm_close(struct evstore *s)
         pthread_mutex_unlock(&l->lock);
         pthread_join(l->writer, NULL); /* it drains the queue first */
     }
-    lm_tail_free(&l->tail);
-    lm_wal_free(&l->wal);
-    pthread_mutex_destroy(&l->lock);
-    pthread_cond_destroy(&l->cond);
-    pthread_mutex_destroy(&l->wlock);
-    pthread_mutex_destroy(&l->tail.lock);
-    pthread_mutex_destroy(&l->wal.lock);
-    mdb_env_close(l->env);
-    free(l);
+    lm_free(l);
 }
 
 /* ---- shared with store_lmdb_log.c ----------------------------------- */

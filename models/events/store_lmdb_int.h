@@ -159,6 +159,10 @@ void lm_append(struct evstore *s, struct evbatch *b);
 /* Fill the tail from the log (open, writable). An LMDB code or 0. */
 int lm_tail_load(struct lm *l);
 void lm_tail_free(struct lm_tail *t);
+
+/* Grow *p (an array of `size`-byte elements, *cap of them) by doubling to
+ * hold `need`: 0, or -1 out of memory (*p unchanged). */
+int lm_grow(void **p, size_t *cap, size_t need, size_t size);
 /* Move the write-ahead file's records into the log (caller holds wlock).
  * An LMDB code or 0. */
 int lm_checkpoint(struct lm *l);

@@ -216,7 +216,7 @@ static int bump_rec(struct lm *l, MDB_txn *txn, const struct ev_event *e, uint64
 
 /* ---- the tail ------------------------------------------------------------ */
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
+int lm_grow(void **p, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap)
         return 0;
@@ -239,7 +239,7 @@ static int64_t chain_slot(strmap *m, int32_t **last, size_t *cap, const char *id
         return x;
     if ((size_t)x >= *cap) {
         size_t old = *cap;
-        if (grow((void **)last, cap, (size_t)x + 1, sizeof **last))
+        if (lm_grow((void **)last, cap, (size_t)x + 1, sizeof **last))
             return ENC_ENOMEM;
         for (size_t i = old; i < *cap; i++)
             (*last)[i] = -1;
@@ -253,8 +253,8 @@ static int tail_add(struct lm_tail *t, uint64_t seq, const unsigned char *rec, s
     struct ev_event e;
     if (evrec_decode(rec, len, &e) != 0)
         return 0; /* not ours to read: never written by this code */
-    if (grow((void **)&t->ev, &t->cap, t->n + 1, sizeof *t->ev) ||
-        grow((void **)&t->bytes, &t->bytes_cap, t->used + len, 1))
+    if (lm_grow((void **)&t->ev, &t->cap, t->n + 1, sizeof *t->ev) ||
+        lm_grow((void **)&t->bytes, &t->bytes_cap, t->used + len, 1))
         return ENC_ENOMEM;
     int64_t u = chain_slot(&t->users, &t->user_last, &t->user_cap, e.user, e.user_len);
     int64_t i = u < 0 ? u : chain_slot(&t->items, &t->item_last, &t->item_cap, e.item, e.item_len);
@@ -787,10 +787,10 @@ int lm_merge(struct evstore *s)
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 8)
             continue;
-        if (grow((void **)&seqs, &cap_seq, n + 1, sizeof *seqs) ||
-            grow((void **)&off, &cap_off, n + 1, sizeof *off) ||
-            grow((void **)&lens, &cap_len, n + 1, sizeof *lens) ||
-            grow((void **)&bytes, &bcap, used + v.mv_size, 1)) {
+        if (lm_grow((void **)&seqs, &cap_seq, n + 1, sizeof *seqs) ||
+            lm_grow((void **)&off, &cap_off, n + 1, sizeof *off) ||
+            lm_grow((void **)&lens, &cap_len, n + 1, sizeof *lens) ||
+            lm_grow((void **)&bytes, &bcap, used + v.mv_size, 1)) {
             rc = ENOMEM;
             goto out;
         }
@@ -951,10 +951,10 @@ static int copy_add(struct tail_copy *c, size_t *cap, size_t *bcap, size_t *used
                     const void *rec, size_t len)
 {
     size_t c1 = *cap, c2 = *cap, c3 = *cap;
-    if (grow((void **)&c->seq, &c1, c->n + 1, sizeof *c->seq) ||
-        grow((void **)&c->off, &c2, c->n + 1, sizeof *c->off) ||
-        grow((void **)&c->len, &c3, c->n + 1, sizeof *c->len) ||
-        grow((void **)&c->bytes, bcap, *used + len, 1))
+    if (lm_grow((void **)&c->seq, &c1, c->n + 1, sizeof *c->seq) ||
+        lm_grow((void **)&c->off, &c2, c->n + 1, sizeof *c->off) ||
+        lm_grow((void **)&c->len, &c3, c->n + 1, sizeof *c->len) ||
+        lm_grow((void **)&c->bytes, bcap, *used + len, 1))
         return -1;
     *cap = c1;
     c->seq[c->n] = seq;

@@ -73,29 +73,14 @@ static uint64_t get_le64(const unsigned char *p)
     return v;
 }
 
-static int grow_to(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    void *np = realloc(*p, nc * size);
-    if (!np)
-        return -1;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 /* Append a record to the in-memory list (caller holds wal->lock). */
 static int mem_add(struct lm_wal *w, uint64_t seq, const unsigned char *rec, size_t len)
 {
     size_t c1 = w->cap, c2 = w->cap, c3 = w->cap;
-    if (grow_to((void **)&w->seq, &c1, w->n + 1, sizeof *w->seq) ||
-        grow_to((void **)&w->roff, &c2, w->n + 1, sizeof *w->roff) ||
-        grow_to((void **)&w->len, &c3, w->n + 1, sizeof *w->len) ||
-        grow_to((void **)&w->bytes, &w->bcap, w->used + len, 1))
+    if (lm_grow((void **)&w->seq, &c1, w->n + 1, sizeof *w->seq) ||
+        lm_grow((void **)&w->roff, &c2, w->n + 1, sizeof *w->roff) ||
+        lm_grow((void **)&w->len, &c3, w->n + 1, sizeof *w->len) ||
+        lm_grow((void **)&w->bytes, &w->bcap, w->used + len, 1))
         return -1;
     w->cap = c1;
     w->seq[w->n] = seq;
@@ -190,7 +175,7 @@ int lm_wal_load(struct lm *l, uint64_t gen, uint64_t after)
         if (len == 0 || len > WAL_REC_MAX || get_le64(head + 8) != gen ||
             get_le64(head + 16) != want || w->off + WAL_HEAD + len > w->size)
             break;
-        if (grow_to((void **)&buf, &cap, len, 1)) {
+        if (lm_grow((void **)&buf, &cap, len, 1)) {
             rc = ENOMEM;
             break;
         }
@@ -243,10 +228,10 @@ int lm_wal_write(struct lm *l, const uint64_t *seq, unsigned char *const *rec, c
     /* room in the list first: once written, the records must be listed */
     pthread_mutex_lock(&w->lock);
     size_t c1 = w->cap, c2 = w->cap, c3 = w->cap;
-    int oom = grow_to((void **)&w->seq, &c1, w->n + n, sizeof *w->seq) ||
-              grow_to((void **)&w->roff, &c2, w->n + n, sizeof *w->roff) ||
-              grow_to((void **)&w->len, &c3, w->n + n, sizeof *w->len) ||
-              grow_to((void **)&w->bytes, &w->bcap, w->used + rec_bytes, 1);
+    int oom = lm_grow((void **)&w->seq, &c1, w->n + n, sizeof *w->seq) ||
+              lm_grow((void **)&w->roff, &c2, w->n + n, sizeof *w->roff) ||
+              lm_grow((void **)&w->len, &c3, w->n + n, sizeof *w->len) ||
+              lm_grow((void **)&w->bytes, &w->bcap, w->used + rec_bytes, 1);
     if (!oom)
         w->cap = c1;
     pthread_mutex_unlock(&w->lock);
