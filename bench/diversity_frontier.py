@@ -29,6 +29,9 @@ Variants (name: relevance / similarity term):
   sum-ls   as sum, then 1-swap local search on the same objective (only when
            named in FRONTIER_VARIANTS)
   dpp      greedy MAP of a DPP (Chen et al. 2018): (1-d) rel + d log(conditional variance)
+  max      s/s_max, the largest cosine to those chosen (Carbonell & Goldstein's form)
+  sum-rel  as sum, with each term over the plain top k's own value for this user
+           (mean relevance, ILD): d trades relative relevance for relative ILD
 """
 import glob
 import json
@@ -140,18 +143,30 @@ def rerank(s, Vn, d, variant):
     if variant == "mean-z":
         off = C[~np.eye(n, dtype=bool)]
         C = (C - off.mean()) / (off.std() + 1e-12)
+    if variant == "sum-rel":
+        # the top k by score (the answer at d = 0): its mean relevance and ILD
+        rel0 = max(rel[:k].mean(), 1e-6)
+        ild0 = max((k * k - C[:k, :k].sum()) / (k * (k - 1)), 1e-3) if k > 1 else 1.0
     sums = np.zeros(n)
+    maxs = np.full(n, -np.inf)
     for c in range(k):
-        if variant.startswith("mean"):
+        if variant.startswith("max"):
+            # Carbonell & Goldstein's own form: the closest chosen item
+            pen = d * (maxs if c else np.zeros(n))
+        elif variant.startswith("mean"):
             pen = d * (sums / c if c else sums)
+        elif variant == "sum-rel":
+            # both terms relative to the plain top k's own values
+            pen = d / ild0 * 2 / (k - 1) * sums
         else:
             pen = d * 2 / (k - 1) * sums
-        v = (1 - d) * rel - pen
+        v = (1 - d) * (rel / rel0 if variant == "sum-rel" else rel) - pen
         v[taken] = -np.inf
         b = int(np.argmax(v))  # the first of equal values: the earlier candidate
         taken[b] = True
         out.append(b)
         sums += C[b]
+        maxs = np.maximum(maxs, C[b])
     if variant == "sum-resort":
         out.sort(key=lambda j: -s[j])
     if variant == "sum-ls" and k > 1:
