@@ -659,6 +659,22 @@ END_TEST
  * code within [-127, 127] and half a step of its value, a zero or
  * non-finite row coded 0 with scale 0, and the int8 product exact (the
  * AVX2 kernel equals the plain C sum, at the extremes too). */
+/* quant_unit_rows: each row over its norm (a 3-4-5 row, a tiny row whose
+ * squares underflow in f32), a zero row stays zero (no NaN). */
+START_TEST(unit_rows)
+{
+    const float V[3 * 2] = {3, -4, 0, 0, 3e-30f, 4e-30f};
+    float out[3 * 2];
+    quant_unit_rows(V, 3, 2, out);
+    ck_assert_float_eq_tol(out[0], 0.6f, 1e-7f);
+    ck_assert_float_eq_tol(out[1], -0.8f, 1e-7f);
+    ck_assert_float_eq(out[2], 0.0f);
+    ck_assert_float_eq(out[3], 0.0f);
+    ck_assert_float_eq_tol(out[4], 0.6f, 1e-6f);
+    ck_assert_float_eq_tol(out[5], 0.8f, 1e-6f);
+}
+END_TEST
+
 START_TEST(walk_codes_exact_and_bounded)
 {
     enum { COLS = 96, F = 70, ROWS = 50 };
@@ -736,6 +752,7 @@ int main(void)
     tcase_add_test(tc, screen_matches_brute_force);
     tcase_add_test(tc, i8_model_answers_as_f32);
     tcase_add_test(tc, walk_codes_exact_and_bounded);
+    tcase_add_test(tc, unit_rows);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -1,11 +1,11 @@
 /* mf_index_opt.c - the shared --index options (see mf_index_opt.h). */
 #include "mf_index_opt.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mf/quant.h"
 #include "trainer.h"
 
 void mf_index_opt_default(struct mf_index_opt *o)
@@ -74,15 +74,7 @@ static struct index_data *build_cosine(const char *cmd, const struct mf_data *d,
         fprintf(stderr, "encore-train %s: out of memory\n", cmd);
         goto fail;
     }
-    for (size_t i = 0; i < n; i++) {
-        const float *v = d->item_factors + i * F;
-        double n2 = 0;
-        for (size_t j = 0; j < F; j++)
-            n2 += (double)v[j] * v[j];
-        float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.0f;
-        for (size_t j = 0; j < F; j++)
-            Vn[i * F + j] = v[j] * inv;
-    }
+    quant_unit_rows(d->item_factors, n, F, Vn);
     fprintf(stderr, "%s: building the cosine graph for similar\n", cmd);
     if (index_build(Vn, n, F, p, cos, &err)) {
         fprintf(stderr, "encore-train %s: %s\n", cmd, err.msg);

@@ -364,15 +364,7 @@ static int build_scoring(struct mf_model *m, enum model_precision precision, enc
     m->yty = malloc(F * F * sizeof *m->yty);
     if (!m->Vn || !m->yty)
         return enc_errf(err, ENC_ENOMEM, "out of memory");
-    for (size_t i = 0; i < NI; i++) {
-        const float *v = m->V + i * F;
-        double n2 = 0;
-        for (size_t j = 0; j < F; j++)
-            n2 += (double)v[j] * v[j];
-        float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.0f;
-        for (size_t j = 0; j < F; j++)
-            m->Vn[i * F + j] = v[j] * inv;
-    }
+    quant_unit_rows(m->V, NI, F, m->Vn);
     enum score_mode score_mode = score_mode_of(precision);
     /* Factors int8 cannot pack (f > 1024): this model stays on the f32 path.
      * Out of memory is a failed load, not a quietly slower model. */

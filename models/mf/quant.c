@@ -939,6 +939,19 @@ float quant_code_row(const float *x, size_t f, int8_t *out, size_t cols, int fas
     return mx / 127.0f;
 }
 
+void quant_unit_rows(const float *V, size_t n, size_t f, float *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *v = V + i * f;
+        double n2 = 0;
+        for (size_t j = 0; j < f; j++)
+            n2 += (double)v[j] * v[j];
+        float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.0f;
+        for (size_t j = 0; j < f; j++)
+            out[i * f + j] = v[j] * inv;
+    }
+}
+
 float quant_dot(const float *x, const float *y, size_t n, int fast)
 {
 #if QUANT_X86

@@ -108,6 +108,10 @@ size_t quant_select(const float *lower, float *width, size_t n, const float *uma
 /* x.y in f32 (the re-score of a screened item): AVX2+FMA when fast (a
  * quant_items' `fast`), else plain C. Cheaper than a BLAS call for one row. */
 float quant_dot(const float *x, const float *y, size_t n, int fast);
+/* out (n x f) = each row of V over its L2 norm, summed in double; an
+ * all-zero row stays zero. The unit rows cosine similarity is scored on,
+ * by the server (similar) and the trainer (its graph) alike. */
+void quant_unit_rows(const float *V, size_t n, size_t f, float *out);
 
 /* Row codes for a graph walk (index.c): x (f floats) as signed bytes
  * round(x_j / s) in [-127, 127] (to nearest; ties away from zero in C, to
