@@ -220,7 +220,7 @@ END_TEST
  * and brute force: the same recall, the answer re-scored in f32 (the
  * model's scores and order), the re-score count as asked, the counts
  * reported; filters hold on the int8 walk (exactly_k_under_filters and
- * through_ops run it too). */
+ * index_vs_exact run it too). */
 START_TEST(int8_walk_as_f32)
 {
     struct mf_data d;
@@ -308,31 +308,45 @@ START_TEST(int8_walk_as_f32)
 }
 END_TEST
 
-/* Runs q through mf_ops.reco with the index (index_min_items 1) and
- * exactly, checks both answers are the same length and the indexed one is
- * sorted and within the filters' rows, returns the overlap of the two. */
-static double through_ops(void *state, struct reco_query q, enum reco_search *how,
-                          struct reco_hit *got, size_t *ng)
+/* One query through mf_ops.reco, `recommend` when item < 0, else `similar`
+ * for item. */
+static int reco_once(void *state, int32_t item, const struct reco_query *q, void *scratch,
+                     struct reco_result *r, enc_err *err)
 {
     const struct reco_ops *ro = mf_ops.reco;
-    void *scratch = malloc(ro->scratch_bytes(state));
+    return item < 0 ? ro->recommend(state, q, scratch, r, err)
+                    : ro->similar(state, item, q, scratch, r, err);
+}
+
+/* Runs q (recommend, or similar to `item` when item >= 0) with the index
+ * (index_min_items 1) and exactly: both answers the same length, the
+ * indexed one sorted and never the item itself; returns the overlap of the
+ * two and the indexed path. */
+static double index_vs_exact(void *state, int32_t item, struct reco_query q, enum reco_search *how,
+                             struct reco_hit *got, size_t *ng)
+{
+    void *scratch = malloc(mf_ops.reco->scratch_bytes(state));
     struct reco_hit want[50];
     struct reco_result r1 = {.hits = got}, r2 = {.hits = want};
     enc_err err = {0};
     q.index_min_items = 1;
     q.ef_search = 256;
-    ck_assert_int_eq(ro->recommend(state, &q, scratch, &r1, &err), 0);
+    ck_assert_int_eq(reco_once(state, item, &q, scratch, &r1, &err), 0);
     q.exact = 1;
-    ck_assert_int_eq(ro->recommend(state, &q, scratch, &r2, &err), 0);
+    ck_assert_int_eq(reco_once(state, item, &q, scratch, &r2, &err), 0);
     ck_assert_int_eq(r2.search, RECO_SEARCH_EXACT);
-    ck_assert_int_eq(r1.has_index, 1);
+    if (item < 0)
+        ck_assert_int_eq(r1.has_index, 1);
     ck_assert_uint_eq(r1.n, r2.n);
     *how = r1.search;
     *ng = r1.n;
     size_t hit = 0;
-    for (size_t i = 0; i < r1.n; i++)
+    for (size_t i = 0; i < r1.n; i++) {
+        ck_assert_int_ne(got[i].item, item);
+        ck_assert(i == 0 || got[i - 1].score >= got[i].score);
         for (size_t j = 0; j < r2.n; j++)
             hit += got[i].item == want[j].item;
+    }
     free(scratch);
     return r1.n ? (double)hit / (double)r1.n : 1.0;
 }
@@ -355,7 +369,7 @@ START_TEST(exactly_k_under_filters)
     for (int64_t u = 0; u < users; u++) {
         /* no filter but the seen items: the index answers, none seen */
         struct reco_query q = {.k = 10, .user = u, .exclude_seen = 1};
-        overlap[0] += through_ops(state, q, &how, got, &ng);
+        overlap[0] += index_vs_exact(state, -1, q, &how, got, &ng);
         ck_assert_int_eq(how, RECO_SEARCH_INDEX);
         ck_assert_uint_eq(ng, 10);
         for (size_t i = 0; i < ng; i++)
@@ -365,7 +379,7 @@ START_TEST(exactly_k_under_filters)
         for (size_t w = 0; w < sizeof unav / sizeof *unav; w++)
             unav[w] = 0xAAAAAAAAAAAAAAAAull ^ (uint64_t)(u * 977 + (int64_t)w);
         q.unavailable = unav;
-        overlap[1] += through_ops(state, q, &how, got, &ng);
+        overlap[1] += index_vs_exact(state, -1, q, &how, got, &ng);
         ck_assert_int_eq(how, RECO_SEARCH_INDEX);
         ck_assert_uint_eq(ng, 10);
         for (size_t i = 0; i < ng; i++)
@@ -376,7 +390,7 @@ START_TEST(exactly_k_under_filters)
             int32_t keep = (int32_t)((u * 131 + i * 149) % ITEMS);
             unav[keep >> 6] &= ~(1ull << (keep & 63));
         }
-        ck_assert(through_ops(state, q, &how, got, &ng) == 1.0);
+        ck_assert(index_vs_exact(state, -1, q, &how, got, &ng) == 1.0);
         ck_assert_int_eq(how, RECO_SEARCH_FALLBACK);
         ck_assert_uint_eq(ng, 10);
         q.unavailable = NULL;
@@ -386,7 +400,7 @@ START_TEST(exactly_k_under_filters)
         q.n_tags = 1;
         q.exclude = excl;
         q.n_exclude = 5;
-        overlap[2] += through_ops(state, q, &how, got, &ng);
+        overlap[2] += index_vs_exact(state, -1, q, &how, got, &ng);
         ck_assert_int_eq(how, RECO_SEARCH_INDEX);
         ck_assert_uint_eq(ng, 10);
         for (size_t i = 0; i < ng; i++) {
@@ -405,7 +419,7 @@ START_TEST(exactly_k_under_filters)
         q.candidates = cand;
         q.n_candidates = 12;
         q.exclude_seen = 0;
-        ck_assert(through_ops(state, q, &how, got, &ng) == 1.0);
+        ck_assert(index_vs_exact(state, -1, q, &how, got, &ng) == 1.0);
         ck_assert_int_eq(how, RECO_SEARCH_FALLBACK);
         ck_assert_uint_eq(ng, 10);
         /* 1,500 candidates: the index, k of them */
@@ -414,7 +428,7 @@ START_TEST(exactly_k_under_filters)
             many[i] = 2 * i + (int32_t)(u & 1);
         q.candidates = many;
         q.n_candidates = 1500;
-        overlap[3] += through_ops(state, q, &how, got, &ng);
+        overlap[3] += index_vs_exact(state, -1, q, &how, got, &ng);
         ck_assert_int_eq(how, RECO_SEARCH_INDEX);
         ck_assert_uint_eq(ng, 10);
         for (size_t i = 0; i < ng; i++)
@@ -481,37 +495,6 @@ START_TEST(path_choice)
 }
 END_TEST
 
-/* `similar` through mf_ops.reco for `item` with the index (index_min_items
- * 1) and exactly: same length, the item itself never in either; returns
- * the overlap of the two and the indexed path. */
-static double similar_ops(void *state, int32_t item, struct reco_query q, enum reco_search *how,
-                          struct reco_hit *got, size_t *ng)
-{
-    const struct reco_ops *ro = mf_ops.reco;
-    void *scratch = malloc(ro->scratch_bytes(state));
-    struct reco_hit want[50];
-    struct reco_result r1 = {.hits = got}, r2 = {.hits = want};
-    enc_err err = {0};
-    q.index_min_items = 1;
-    q.ef_search = 256;
-    ck_assert_int_eq(ro->similar(state, item, &q, scratch, &r1, &err), 0);
-    q.exact = 1;
-    ck_assert_int_eq(ro->similar(state, item, &q, scratch, &r2, &err), 0);
-    ck_assert_int_eq(r2.search, RECO_SEARCH_EXACT);
-    ck_assert_uint_eq(r1.n, r2.n);
-    *how = r1.search;
-    *ng = r1.n;
-    size_t hit = 0;
-    for (size_t i = 0; i < r1.n; i++) {
-        ck_assert_int_ne(got[i].item, item);
-        ck_assert(i == 0 || got[i - 1].score >= got[i].score);
-        for (size_t j = 0; j < r2.n; j++)
-            hit += got[i].item == want[j].item;
-    }
-    free(scratch);
-    return r1.n ? (double)hit / (double)r1.n : 1.0;
-}
-
 START_TEST(similar_from_the_cosine_graph)
 {
     struct mf_data d;
@@ -525,7 +508,7 @@ START_TEST(similar_from_the_cosine_graph)
     enum reco_search how;
     /* Without the cosine graph `similar` scans every item. */
     ck_assert_msg(load_buffer(&d, &f, &state, &err) == 0, "%s", err.msg);
-    similar_ops(state, 7, (struct reco_query){.k = 10}, &how, got, &ng);
+    index_vs_exact(state, 7, (struct reco_query){.k = 10}, &how, got, &ng);
     ck_assert_int_eq(how, RECO_SEARCH_EXACT);
     mf_ops.free(state);
     st_close(f);
@@ -540,7 +523,7 @@ START_TEST(similar_from_the_cosine_graph)
     for (int t = 0; t < items; t++) {
         int32_t item = (int32_t)((t * 389 + 11) % ITEMS);
         struct reco_query q = {.k = 10, .user = -1};
-        overlap[0] += similar_ops(state, item, q, &how, got, &ng);
+        overlap[0] += index_vs_exact(state, item, q, &how, got, &ng);
         ck_assert_int_eq(how, RECO_SEARCH_INDEX);
         ck_assert_uint_eq(ng, 10);
         /* a tag (every third item) and an exclude list: k items, both hold */
@@ -549,7 +532,7 @@ START_TEST(similar_from_the_cosine_graph)
         q.n_tags = 1;
         q.exclude = excl;
         q.n_exclude = 5;
-        overlap[1] += similar_ops(state, item, q, &how, got, &ng);
+        overlap[1] += index_vs_exact(state, item, q, &how, got, &ng);
         ck_assert_int_eq(how, RECO_SEARCH_INDEX);
         ck_assert_uint_eq(ng, 10);
         for (size_t i = 0; i < ng; i++) {
@@ -567,7 +550,7 @@ START_TEST(similar_from_the_cosine_graph)
             many[i] = 2 * i + (t & 1);
         q.candidates = many;
         q.n_candidates = 1500;
-        overlap[2] += similar_ops(state, item, q, &how, got, &ng);
+        overlap[2] += index_vs_exact(state, item, q, &how, got, &ng);
         ck_assert_int_eq(how, RECO_SEARCH_INDEX);
         ck_assert_uint_eq(ng, 10);
         for (size_t i = 0; i < ng; i++)
@@ -575,7 +558,7 @@ START_TEST(similar_from_the_cosine_graph)
         /* 12 candidates: the exact fallback, all of them but the item */
         q.candidates = many;
         q.n_candidates = 12;
-        ck_assert(similar_ops(state, item, q, &how, got, &ng) == 1.0);
+        ck_assert(index_vs_exact(state, item, q, &how, got, &ng) == 1.0);
         ck_assert_int_eq(how, RECO_SEARCH_FALLBACK);
         ck_assert_uint_eq(ng, 10);
     }
