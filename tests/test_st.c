@@ -28,6 +28,20 @@ static void *make_file(size_t *len)
     return buf;
 }
 
+/* make_file's bytes written to a new temporary directory (*dir, the
+ * caller's to remove and free) as m.safetensors (path); returns them. */
+static void *file_on_disk(char **dir, char *path, size_t pathsz, size_t *len)
+{
+    *dir = tu_tmpdir();
+    snprintf(path, pathsz, "%s/m.safetensors", *dir);
+    void *buf = make_file(len);
+    FILE *fp = fopen(path, "wb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_uint_eq(fwrite(buf, 1, *len, fp), *len);
+    fclose(fp);
+    return buf;
+}
+
 START_TEST(round_trip)
 {
     size_t len;
@@ -261,14 +275,9 @@ END_TEST
  * just read every page). */
 START_TEST(residency_of_a_mapping)
 {
-    char *dir = tu_tmpdir();
-    char path[4200];
-    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    char *dir, path[4200];
     size_t len;
-    void *buf = make_file(&len);
-    FILE *fp = fopen(path, "wb");
-    ck_assert_uint_eq(fwrite(buf, 1, len, fp), len);
-    fclose(fp);
+    void *buf = file_on_disk(&dir, path, sizeof path, &len);
     enc_err err = {0};
     const struct st_open_opts read = {ST_DEFAULT_MAX_HEADER, len}, map = {ST_DEFAULT_MAX_HEADER, 0};
     st_file *a, *b;
@@ -293,14 +302,9 @@ END_TEST
  * both validate the same way. */
 START_TEST(read_or_map)
 {
-    char *dir = tu_tmpdir();
-    char path[4200];
-    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    char *dir, path[4200];
     size_t len;
-    void *buf = make_file(&len);
-    FILE *fp = fopen(path, "wb");
-    ck_assert_uint_eq(fwrite(buf, 1, len, fp), len);
-    fclose(fp);
+    void *buf = file_on_disk(&dir, path, sizeof path, &len);
     enc_err err = {0};
     const struct st_open_opts read = {ST_DEFAULT_MAX_HEADER, len}, map = {ST_DEFAULT_MAX_HEADER, 0};
     st_file *a, *b;
@@ -325,17 +329,12 @@ END_TEST
  * is read; the message names the option. */
 START_TEST(header_cap)
 {
-    char *dir = tu_tmpdir();
-    char path[4200];
-    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    char *dir, path[4200];
     size_t len;
-    unsigned char *buf = make_file(&len);
+    unsigned char *buf = file_on_disk(&dir, path, sizeof path, &len);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | buf[i];
-    FILE *fp = fopen(path, "wb");
-    ck_assert_uint_eq(fwrite(buf, 1, len, fp), len);
-    fclose(fp);
     enc_err err = {0};
     st_file *f = NULL;
     const struct st_open_opts small = {(size_t)hlen - 1, ST_DEFAULT_READ_MAX},
