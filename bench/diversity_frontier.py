@@ -9,7 +9,7 @@ DIR is a bench/diversity_table.sh-style directory (train.tsv, test.tsv,
 repo/MODEL/1/model.safetensors written by encore-train als); each MODEL a
 name under DIR/repo. DIR/check-<MODEL>.json, when present, is encore-train
 eval's output at --diversity 0.2 with the repository's re-ranking: the
-replica of that re-ranking ("sum", s/s_max) must reproduce its NDCG and
+replica of that re-ranking ("units") must reproduce its NDCG and
 factor ILD to 1e-4, else this exits 1 (it measures nothing then).
 
 Scores are u.v over the training catalogue minus the user's training
@@ -21,7 +21,9 @@ reaches +10/+20/+30% (linear interpolation along the grid) - comparing
 curves at the same ILD, not at the same knob value.
 Variants (name: relevance / similarity term):
   mean     s/s_max, mean cosine to those chosen (main before issue #16's mmr change)
-  sum      s/s_max, 2/(k'-1) x the sum of cosines (the list objective; main now)
+  sum      s/s_max, 2/(k'-1) x the sum of cosines (the list objective, absolute terms)
+  units    as sum, each term over the model's units R, I (main now: eval's
+           "diversity_units"; the same curve as sum, another d for each point)
   mean-mm  min-max over the pool, mean cosine
   sum-mm   min-max over the pool, the sum as above
   mean-z   relevance and cosines standardised within the pool, mean
@@ -113,7 +115,7 @@ def measure(P, lists):
     return np.mean(nd), np.mean(ild), np.mean(tail)
 
 
-def rerank(s, Vn, d, variant):
+def rerank(s, Vn, d, variant, units=(1.0, 1.0)):
     n = len(s)
     k = min(K, n)
     hi, lo = s.max(), s.min()
@@ -158,9 +160,11 @@ def rerank(s, Vn, d, variant):
         elif variant == "sum-rel":
             # both terms relative to the plain top k's own values
             pen = d / ild0 * 2 / (k - 1) * sums
+        elif variant == "units":
+            pen = d / units[1] * 2 / (k - 1) * sums
         else:
             pen = d * 2 / (k - 1) * sums
-        v = (1 - d) * (rel / rel0 if variant == "sum-rel" else rel) - pen
+        v = (1 - d) * (rel / rel0 if variant == "sum-rel" else rel / units[0] if variant == "units" else rel) - pen
         v[taken] = -np.inf
         b = int(np.argmax(v))  # the first of equal values: the earlier candidate
         taken[b] = True
@@ -202,12 +206,12 @@ def run(P, d, variant):
         if d == 0:
             lists.append(list(top[:K]))
             continue
-        o = rerank(P["S"][j][top].astype(np.float64), P["Vn"][top], d, variant)
+        o = rerank(P["S"][j][top].astype(np.float64), P["Vn"][top], d, variant, P["units"])
         lists.append([int(top[i]) for i in o])
     return measure(P, lists)
 
 
-VARIANTS = os.environ.get("FRONTIER_VARIANTS", "mean sum mean-mm sum-mm mean-z sum-resort dpp").split()
+VARIANTS = os.environ.get("FRONTIER_VARIANTS", "mean sum units mean-mm sum-mm mean-z sum-resort dpp").split()
 GRID = [0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225, 0.25, 0.275,
         0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9, 1.0]
 
@@ -219,9 +223,17 @@ def main():
     for m in models:
         P = prepare(d, m)
         check = os.path.join(d, f"check-{m}.json")
+        if os.path.exists(check):
+            u = json.load(open(check)).get("diversity_units")
+            if u:  # the model's units, as the server and eval weigh d in
+                P["units"] = (u["relevance"], u["ild"])
+        if "units" not in P and "units" in VARIANTS:
+            print(f"{m}: no diversity_units in {check} (eval of an older build?)", file=sys.stderr)
+            sys.exit(1)
+        P.setdefault("units", (1.0, 1.0))
         if os.path.exists(check) and POOL == 2 * K + 10:
             ref = json.load(open(check))["model"]
-            nd, ild, _ = run(P, 0.2, "sum")
+            nd, ild, _ = run(P, 0.2, "units" if P["units"] != (1.0, 1.0) else "sum")
             if abs(nd - ref["ndcg"]) > 1e-4 or abs(ild - ref["ild_factors"]) > 1e-4:
                 print(f"replica differs from encore-train eval on {m}: ndcg {nd:.6f} vs "
                       f"{ref['ndcg']:.6f}, ild {ild:.6f} vs {ref['ild_factors']:.6f}", file=sys.stderr)

@@ -1,6 +1,7 @@
 /* test_diversity.c - the mf family's re-ranking (mf/diversity.c through
  * reco_ops.rerank): diversity 0 keeps the order; marginal relevance (the
- * greedy step of (1 - d) mean relevance + d ILD) picks what a hand computation says; exactly k
+ * greedy step of (1 - d) mean relevance / R + d ILD / I, R and I the model's units) picks what
+ * a hand computation says; the units are what the model's plain lists have; exactly k
  * items whenever k candidates exist (k above the candidates, a tag cap that cannot hold, diversity
  * 1); ties go to the earlier candidate; the tag cap holds while it can; and on a random model every
  * answer is k distinct candidates. */
@@ -36,15 +37,46 @@ static struct model *hand_model(void)
     return mfu_load(path, "f32");
 }
 
-/* Re-rank cands[n] to k through the ops; returns the rows chosen in out. */
+/* The model's units (R: relevance, I: ILD of its plain lists), as it
+ * describes them. */
+static void units(const struct model *m, double *R, double *I)
+{
+    json_t *o = json_object();
+    ck_assert_int_eq(m->ops->describe(m->state, o), 0);
+    json_t *u = json_object_get(o, "diversity_units");
+    ck_assert_ptr_nonnull(u);
+    *R = json_real_value(json_object_get(u, "relevance"));
+    *I = json_real_value(json_object_get(u, "ild"));
+    json_decref(o);
+    ck_assert(*R > 0 && *I > 0);
+}
+
+/* The `diversity` that weighs relevance and the pairs as (1 - w) : w, the
+ * weights the hand computations below are written in: the re-ranking
+ * divides them by the model's units, (1 - d) / R : d / I. */
+static double knob(const struct model *m, double w)
+{
+    if (w <= 0 || w >= 1)
+        return w;
+    double R, I;
+    units(m, &R, &I);
+    double x = w / (1 - w) * I / R;
+    return x / (1 + x);
+}
+
+/* Re-rank cands[n] to k through the ops, `diversity` given as the hand
+ * weight w (knob); returns the rows chosen in out. */
 static size_t rerank_tags(const struct model *m, const struct reco_hit *cands, size_t n, size_t k,
                           double diversity, size_t cap, const int32_t *keys, const uint32_t *off,
                           int32_t *out, size_t *relaxed)
 {
     struct reco_hit hits[64];
     struct reco_result res = {.hits = hits};
-    struct reco_rerank o = {
-        .k = k, .diversity = diversity, .max_per_tag = cap, .tag_keys = keys, .tag_off = off};
+    struct reco_rerank o = {.k = k,
+                            .diversity = knob(m, diversity),
+                            .max_per_tag = cap,
+                            .tag_keys = keys,
+                            .tag_off = off};
     void *scratch = malloc(reco_rerank_scratch_bytes(n));
     enc_err err = {0};
     ck_assert_int_eq(m->ops->reco->rerank(m->state, cands, n, &o, scratch, &res, relaxed, &err), 0);
@@ -80,7 +112,9 @@ END_TEST
 
 START_TEST(mmr_by_hand)
 {
-    /* v_j = (1 - d) rel_j - d 2/(k'-1) sum_{p chosen} cos(j, p), rel = score / 1.0
+    /* In the hand weight d (rerank() turns it into the knob for this
+     * model's units, knob()):
+     * v_j = (1 - d) rel_j - d 2/(k'-1) sum_{p chosen} cos(j, p), rel = score / 1.0
      * (cosines: i0-i1 0.99995, i0-i3 0.99494, i1-i3 0.99589, i0-i5 0.70711,
      * i1-i5 0.71414, i1-i2 0.01, i2-i3 0.10050, i2-i5 0.70711, i4 = -i0).
      * d = 0.5, k' = 4, so the weight of a pair is 0.5 * 2/3 = 1/3. First i0
@@ -250,6 +284,105 @@ START_TEST(caller_tags_override)
 }
 END_TEST
 
+/* The units (mf_rerank_units): the mean relevance (s / s_max) and ILD of
+ * the plain top 10, seen items left out, of the users the model samples -
+ * all of them up to 64, else rows s * users / 64 - computed here again from
+ * the factors. Then the raw knob on the hand model, whose units change the
+ * list the same hand weight gives. */
+START_TEST(units_from_plain_lists)
+{
+    for (size_t users = 40; users <= 100; users += 60) {
+        uint32_t r1 = 7, r2 = 7;
+        struct mf_data d, ref;
+        const size_t NI = 30, F = 4;
+        mfu_make_data(&d, users, NI, F, 1, 3, 5, 0, &r1);
+        mfu_make_data(&ref, users, NI, F, 1, 3, 5, 0, &r2);
+        char path[4300];
+        mfu_save(&d, tmp, users == 40 ? "units40" : "units100", path, sizeof path);
+        struct model *m = mfu_load(path, "f32");
+        double R, I, sr = 0, si = 0;
+        units(m, &R, &I);
+        size_t S = users < 64 ? users : 64;
+        for (size_t s = 0; s < S; s++) {
+            size_t u = s * users / S;
+            double sc[30];
+            for (size_t i = 0; i < NI; i++) {
+                sc[i] = 0;
+                for (size_t f = 0; f < F; f++)
+                    sc[i] += (double)ref.user_factors[u * F + f] * ref.item_factors[i * F + f];
+            }
+            for (int64_t p = ref.seen_offsets[u]; p < ref.seen_offsets[u + 1]; p++)
+                sc[ref.seen_items[p]] = -INFINITY;
+            size_t top[10];
+            for (size_t c = 0; c < 10; c++) { /* the best left, ties to the lower row */
+                size_t b = NI;
+                for (size_t i = 0; i < NI; i++)
+                    if (sc[i] > -INFINITY && (b == NI || sc[i] > sc[b]))
+                        b = i;
+                top[c] = b;
+                if (c == 0)
+                    ck_assert(sc[b] > 0);
+                sc[b] = -INFINITY;
+            }
+            double smax = 0, rel = 0, dist = 0;
+            for (size_t c = 0; c < 10; c++) {
+                double v = 0, ni = 0, nj;
+                for (size_t f = 0; f < F; f++)
+                    v += (double)ref.user_factors[u * F + f] * ref.item_factors[top[c] * F + f];
+                smax = c == 0 ? v : smax;
+                rel += fmax(v / smax, 0); /* a negative score counts 0 */
+                for (size_t f = 0; f < F; f++)
+                    ni +=
+                        (double)ref.item_factors[top[c] * F + f] * ref.item_factors[top[c] * F + f];
+                for (size_t e = c + 1; e < 10; e++) {
+                    double dot = 0;
+                    nj = 0;
+                    for (size_t f = 0; f < F; f++) {
+                        dot += (double)ref.item_factors[top[c] * F + f] *
+                               ref.item_factors[top[e] * F + f];
+                        nj += (double)ref.item_factors[top[e] * F + f] *
+                              ref.item_factors[top[e] * F + f];
+                    }
+                    dist += 1 - dot / sqrt(ni * nj);
+                }
+            }
+            sr += rel / 10;
+            si += dist / 45;
+        }
+        ck_assert_double_eq_tol(R, sr / (double)S, 1e-5);
+        ck_assert_double_eq_tol(I, si / (double)S, 1e-5);
+        model_unref(m);
+        mf_data_clear(&ref);
+    }
+    /* On the hand model the raw knob is not the hand weight: its plain lists
+     * (two users, five items each) have R 0.2856 and I 0.9409 (scores that
+     * fall fast, items far apart), so a pair weighs c = R / I ~ 0.30 of what
+     * it does at the same hand weight. Knob 0.35, k' = 3, pair weight
+     * x = 0.35 c ~ 0.106 against 0.65 rel: second i1 0.6435 - 0.99995 x
+     * (0.537) before i3 0.637 - 0.99494 x (0.531), i2 0.325, i5 0.315, i4
+     * 0.065 + x (0.171); third i3 0.637 - 1.99083 x (0.426) before i2
+     * 0.325 - 0.01 x, i4 0.065 + 1.99995 x (0.277). The hand weight 0.35 took
+     * i4 second (mmr_by_hand). i1 holds while c < 0.74, i3 while c < 0.45. */
+    struct model *m = hand_model();
+    double R, I;
+    units(m, &R, &I);
+    ck_assert_msg(R / I > 0.2 && R / I < 0.45, "R %g I %g", R, I);
+    struct reco_hit hits[6];
+    struct reco_result res = {.hits = hits};
+    struct reco_rerank o = {.k = 3, .diversity = 0.35};
+    void *scratch = malloc(reco_rerank_scratch_bytes(6));
+    enc_err err = {0};
+    size_t relaxed;
+    ck_assert_int_eq(
+        m->ops->reco->rerank(m->state, hand_cands, 6, &o, scratch, &res, &relaxed, &err), 0);
+    ck_assert_int_eq(hits[0].item, 0);
+    ck_assert_int_eq(hits[1].item, 1);
+    ck_assert_int_eq(hits[2].item, 3);
+    free(scratch);
+    model_unref(m);
+}
+END_TEST
+
 START_TEST(random_model_answers)
 {
     uint32_t rng = 99;
@@ -300,6 +433,7 @@ int main(void)
     tcase_add_test(tc, tag_cap);
     tcase_add_test(tc, rows_the_model_lacks);
     tcase_add_test(tc, caller_tags_override);
+    tcase_add_test(tc, units_from_plain_lists);
     tcase_add_test(tc, random_model_answers);
     suite_add_tcase(s, tc);
     int rc = tu_run(s);

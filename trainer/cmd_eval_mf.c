@@ -231,7 +231,11 @@ int eval_mf(const char *model_dir, int argc, char **argv)
     json_t *res = json_pack("{s:o,s:o,s:I,s:I}", "model", mj, "popularity", pj, "users",
                             (json_int_t)mm.users, "k", (json_int_t)k);
     if (res && (diversity > 0 || max_per_tag > 0)) {
+        double ur, ui;
+        mf_diversity_units(s.m, &ur, &ui);
         json_object_set_new(res, "diversity", json_real(diversity));
+        json_object_set_new(res, "diversity_units",
+                            json_pack("{s:f,s:f}", "relevance", ur, "ild", ui));
         json_object_set_new(res, "max_per_tag", json_integer((json_int_t)max_per_tag));
     }
     char *txt = res ? json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;

@@ -10,19 +10,30 @@
  *
  *   rel_j   = s_j / s_max                  the score over the best candidate's
  *                                          (min-max over the pool if s_max <= 0)
- *   pick    = argmax_j (1 - d) rel_j - d 2/(k'-1) sum_{p chosen} cos(j, p)
+ *   pick    = argmax_j (1 - d) rel_j / R - d / I 2/(k'-1) sum_{p chosen} cos(j, p)
  *
  * which is the greedy step of one list objective,
  *
- *   (1 - d) mean_{i in list} rel_i + d ILD(list),
+ *   (1 - d) mean_{i in list} rel_i / R + d ILD(list) / I,
  *   ILD = mean over the list's pairs of (1 - cos)   (what encore-train eval reports):
  *
- * adding j adds (1 - d) rel_j / k' + d sum_p (1 - cos(j, p)) / (k'(k'-1)/2),
- * which is the line above over k' plus a constant of the step. So d is the
- * weight of the list's intra-list diversity against its mean relevance.
+ * adding j adds (1 - d) rel_j / (R k') + d sum_p (1 - cos(j, p)) / (I k'(k'-1)/2),
+ * which is the line above over k' plus a constant of the step.
+ *
+ * R and I are the model's units (mf_rerank_units, at load): the mean
+ * relevance (negative ones counted as 0, so R >= 1/10 with signed scores)
+ * and the mean ILD of its plain top-10 lists over a sample of its users. So d weighs the list's
+ * diversity against its relevance each relative to what this model's lists usually have: d = 0.5
+ * trades one percent of the usual relevance for one percent of the usual diversity, whatever the
+ * scale of the model's scores or how alike its items are (ml-latest-small's plain lists have ILD
+ * 0.33, ml-100k's 0.42). Before, the terms were absolute (R = I = 1), and the same d bought
+ * different relative changes on different models. Units per user (R, I of each user's own plain
+ * list) were measured and not taken: users whose lists are already alike were pushed hardest, which
+ * lost more NDCG for the same ILD (BENCHMARKS.md, "sum-rel"). The units rescale d, so at the same
+ * ILD the NDCG is the absolute form's (the same objectives, another label for each).
  *
  * The SUM of the similarities to the chosen, each pair weighted as ILD
- * weighs it, not their mean (before): the mean weighs the second pick's one
+ * weighs it, not their mean: the mean weighs the second pick's one
  * pair 1/1 and the tenth pick's nine pairs 1/9 each, so it diversified most
  * at the top of the list, where NDCG@10 weighs most, and least at the
  * bottom, where a swap costs least. Measured (docs/experiments.md), the sum
@@ -32,10 +43,6 @@
  * Relevance stays s / s_max: a dot-product score has a meaningful zero, and
  * the scale does not depend on the pool's width (min-max over the pool ties
  * it to the 2k + 10th candidate, so d would mean another thing at each k).
- * Measured with the sum, min-max was within about a point of NDCG of
- * s / s_max at the same ILD (ahead at three of four points, behind at one),
- * which one split cannot resolve; mostly it makes each d buy less (ILD +5%
- * instead of +13-15% at 0.2). Scores standardised within the pool: the same.
  *
  * Ties go to the earlier candidate (the better-scored one), so the answer is
  * deterministic, and d = 0 without a tag cap returns the candidates as they
@@ -47,9 +54,18 @@
 #include "mf/mf_int.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { TAKEN = 1, BLOCKED = 2 };
+
+/* Relevance on the best candidate's scale, whatever the family's score
+ * units (ALS predicts a preference near 0..1, BPR an unbounded logit). */
+static float rel_of(float s, float lo, float hi)
+{
+    float r = hi > 0 ? s / hi : hi > lo ? (s - lo) / (hi - lo) : 1.0f;
+    return r != r ? -1e30f : r; /* a NaN score ranks last */
+}
 
 /* Tags of candidate j: the caller's (o->tag_keys) or its row's in the model
  * (none for rows the model lacks). */
@@ -120,19 +136,15 @@ size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t 
         lo = cands[j].score < lo ? cands[j].score : lo;
         hi = cands[j].score > hi ? cands[j].score : hi;
     }
-    /* Relevance on the best candidate's scale, whatever the family's score
-     * units (ALS predicts a preference near 0..1, BPR an unbounded logit). */
     for (size_t j = 0; j < n; j++) {
-        rel[j] = hi > 0 ? cands[j].score / hi : hi > lo ? (cands[j].score - lo) / (hi - lo) : 1.0f;
-        if (rel[j] != rel[j]) /* a NaN score ranks last */
-            rel[j] = -1e30f;
+        rel[j] = rel_of(cands[j].score, lo, hi);
         sumsim[j] = 0;
         state[j] = 0;
     }
     size_t F = m->f;
     int fast = m->Vnq.fast | m->Vq.fast; /* AVX2+FMA dot (CPUID was read at load) */
     /* each pair's weight in the list's ILD: 2 / (k'(k'-1)), times k' */
-    double w = k > 1 ? d * 2.0 / (double)(k - 1) : 0;
+    double wr = (1 - d) / m->unit_rel, w = k > 1 ? d / m->unit_ild * 2.0 / (double)(k - 1) : 0;
     for (size_t c = 0; c < k; c++) {
         /* the best unblocked candidate; if none, the best blocked one */
         size_t best = n, best_blocked = n;
@@ -140,7 +152,7 @@ size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t 
         for (size_t j = 0; j < n; j++) {
             if (state[j] & TAKEN)
                 continue;
-            float v = (float)((1 - d) * rel[j] - w * sumsim[j]);
+            float v = (float)(wr * rel[j] - w * sumsim[j]);
             if (!(state[j] & BLOCKED)) {
                 if (best == n || v > bo)
                     best = j, bo = v;
@@ -170,4 +182,56 @@ size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t 
             block_full_tags(m, o, cands, n, best, o->max_per_tag, state);
     }
     return k;
+}
+
+/* A sample, not every user: at 1M items a plain list costs ~3 ms of exact
+ * scoring, so the sample keeps to ~16M item scores (16 users at 1M, 64 up to
+ * 250,000 items) and adds well under a tenth of a second to the load. */
+enum { UNIT_USERS = 64, UNIT_K = 10, UNIT_SCORES = 1 << 24 };
+
+int mf_rerank_units(struct mf_model *m, enc_err *err)
+{
+    m->unit_rel = m->unit_ild = 1; /* nothing to measure: the weights as given */
+    size_t S = UNIT_SCORES / (m->n_items ? m->n_items : 1);
+    S = S < 16 ? 16 : S > UNIT_USERS ? UNIT_USERS : S;
+    S = S < m->n_users ? S : m->n_users;
+    if (S == 0 || m->n_items < 2)
+        return 0;
+    float *scratch = malloc(mf_scratch_floats(m) * sizeof *scratch);
+    if (!scratch)
+        return enc_errf(err, ENC_ENOMEM, "out of memory");
+    size_t F = m->f, lists = 0;
+    int fast = m->Vnq.fast | m->Vq.fast;
+    double sum_rel = 0, sum_ild = 0;
+    for (size_t s = 0; s < S; s++) {
+        struct reco_hit h[UNIT_K];
+        struct reco_query q = {
+            .k = UNIT_K, .user = (int64_t)(s * m->n_users / S), .exclude_seen = 1};
+        size_t n;
+        enum reco_source source;
+        int rc = mf_recommend(m, &q, scratch, h, &n, &source, err);
+        if (rc) {
+            free(scratch);
+            return rc;
+        }
+        if (n < 2 || !(h[0].score > -INFINITY) || !(h[n - 1].score > -INFINITY))
+            continue;
+        double rel = 0, dist = 0;
+        for (size_t i = 0; i < n; i++) {
+            rel += fmax(rel_of(h[i].score, h[n - 1].score, h[0].score), 0);
+            for (size_t j = i + 1; j < n; j++)
+                dist += 1 - quant_dot(m->Vn + (size_t)h[i].item * F, m->Vn + (size_t)h[j].item * F,
+                                      F, fast);
+        }
+        sum_rel += rel / (double)n;
+        sum_ild += dist / (double)(n * (n - 1) / 2);
+        lists++;
+    }
+    free(scratch);
+    if (lists) { /* R >= 1/k already (the best item counts 1); I's floor is
+                  * for a model whose lists are all one item's twins */
+        m->unit_rel = sum_rel / (double)lists;
+        m->unit_ild = fmax(sum_ild / (double)lists, 1e-3);
+    }
+    return 0;
 }

@@ -464,6 +464,7 @@ static int mf_load(const st_file *f, const struct model_load_opts *opts, void **
         rc = mf_ann_load(f, &av, &m->ann, err);
     }
     rc = rc ? rc : build_item_json(m, err);
+    rc = rc ? rc : mf_rerank_units(m, err);
     if (rc) {
         mf_free_state(m);
         return rc;
@@ -501,6 +502,8 @@ static int mf_describe(const void *state, json_t *o)
                                                      : "f32"));
     bad |= json_object_set_new(o, "user_precision", json_string(m->Uh ? "f16" : "f32"));
     bad |= mf_ann_describe(m->ann, o);
+    bad |= json_object_set_new(
+        o, "diversity_units", json_pack("{s:f,s:f}", "relevance", m->unit_rel, "ild", m->unit_ild));
     return bad ? ENC_ENOMEM : 0;
 }
 
@@ -514,6 +517,11 @@ size_t mf_n_users(const struct mf_model *m)
 size_t mf_n_items(const struct mf_model *m)
 {
     return m->n_items;
+}
+void mf_diversity_units(const struct mf_model *m, double *rel, double *ild)
+{
+    *rel = m->unit_rel;
+    *ild = m->unit_ild;
 }
 size_t mf_factors(const struct mf_model *m)
 {

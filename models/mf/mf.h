@@ -77,6 +77,9 @@ struct mf_model;
 size_t mf_n_users(const struct mf_model *m);
 size_t mf_n_items(const struct mf_model *m);
 size_t mf_factors(const struct mf_model *m);
+/* The units `diversity` is weighed in (diversity.c): the model's plain
+ * lists' mean relevance and intra-list diversity. */
+void mf_diversity_units(const struct mf_model *m, double *rel, double *ild);
 /* The model's item index (index.h), borrowed, or NULL when it has none. */
 const struct index *mf_index(const struct mf_model *m);
 

@@ -48,6 +48,9 @@ struct mf_model {
     size_t *item_json_off;         /* n_items + 1 */
     struct mf_ann *ann;            /* the item index and its filters (mf_ann.h), or NULL */
     size_t ann_ef, ann_ef_similar; /* the trainer's measured default beams, or 0 */
+    double unit_rel, unit_ild;     /* the re-ranking's units (diversity.c): the plain
+                                    * top-10 lists' mean relevance and ILD over a
+                                    * sample of users, set at load */
 };
 
 /* User row `user` (< n_users) as floats: a pointer into the mapped f32
@@ -90,6 +93,11 @@ size_t mf_top_screened(const struct mf_model *m, const float *V, const float *u,
 /* reco_ops.rerank (diversity.c): the chosen candidates into out[0..k). */
 size_t mf_rerank(const struct mf_model *m, const struct reco_hit *cands, size_t n,
                  const struct reco_rerank *o, void *scratch, struct reco_hit *out, size_t *relaxed);
+
+/* The re-ranking's units (diversity.c), at load: m->unit_rel and
+ * m->unit_ild from the plain top 10 of up to 64 users spread over the rows
+ * (fewer in big catalogues), 1 and 1 when no user has two items to rank. */
+int mf_rerank_units(struct mf_model *m, enc_err *err);
 
 /* reco_ops.explain (explain.c); scratch: mf_scratch_floats(m) floats. */
 int mf_explain(const struct mf_model *m, const struct reco_basis *b, const int32_t *targets,
