@@ -26,7 +26,7 @@
  * diversity against its relevance each relative to what this model's lists usually have: d = 0.5
  * trades one percent of the usual relevance for one percent of the usual diversity, whatever the
  * scale of the model's scores or how alike its items are (ml-latest-small's plain lists have ILD
- * 0.33, ml-100k's 0.42). Before, the terms were absolute (R = I = 1), and the same d bought
+ * 0.33, ml-100k's 0.41). Before, the terms were absolute (R = I = 1), and the same d bought
  * different relative changes on different models. Units per user (R, I of each user's own plain
  * list) were measured and not taken: users whose lists are already alike were pushed hardest, which
  * lost more NDCG for the same ILD (BENCHMARKS.md, "sum-rel"). The units rescale d, so at the same
