@@ -44,8 +44,8 @@
 // vpdpbusd kernel.)
 // Environment: ANN_ITEMS (first N items only), ANN_NLIST (1024,4096),
 // ANN_NPROBE (1,2,...,256: the sweep stops once both recalls pass 0.96),
-// ANN_KFACTOR (4,10,20,40), ANN_PQ_M (16), ANN_KMEANS, ANN_RERANK, ANN_WARM
-// and ANN_PREFETCH (variant e only, see ivf_int8_handmade), ANN_TRUTH (a
+// ANN_KFACTOR (4,10,20,40), ANN_PQ_M (16), ANN_KMEANS, ANN_RERANK, ANN_WARM,
+// ANN_PREFETCH and ANN_CONTEND (variant e only, see ivf_int8_handmade), ANN_TRUTH (a
 // cache file for the exact answers). Per nprobe: recall@10, thread-CPU p50 /
 // p99 ms per query (one thread), codes scanned per query (IndexIVFStats.ndis),
 // unfiltered and with the same pseudo-random half removed as above
@@ -66,6 +66,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -542,9 +543,8 @@ static void ivf_int8_handmade(const faiss::IndexIVF &ivf, const float *cent, int
     for (int l = 0; l < nlist; l++)
         maxlist = std::max(maxlist, off[l + 1] - off[l]);
     sc.resize(maxlist + 8);
-    // ANN_PREFETCH=1: software prefetch of the next list (not faster at 200k);
-    // ANN_WARM=1: each
-    // query run twice, the second timed (its codes in the caches).
+    // ANN_PREFETCH=1: software prefetch of the next list (not faster);
+    // ANN_WARM=1: each query run twice, the second timed (its codes cached).
     bool prefetch = getenv("ANN_PREFETCH") && atoi(getenv("ANN_PREFETCH"));
     int reps = getenv("ANN_WARM") && atoi(getenv("ANN_WARM")) ? 2 : 1;
     bool vnni = getenv("ANN_VNNI") && atoi(getenv("ANN_VNNI"));
@@ -554,6 +554,27 @@ static void ivf_int8_handmade(const faiss::IndexIVF &ivf, const float *cent, int
         vnni = false;
     }
 #endif
+    // ANN_CONTEND=1: a second thread streams the codes of 32 random lists
+    // after another for as long as the timed queries run (the memory traffic
+    // of a second worker's scans), to see what sharing the bandwidth costs.
+    std::atomic<bool> stop{false};
+    std::thread contender;
+    bool contend = getenv("ANN_CONTEND") && atoi(getenv("ANN_CONTEND"));
+    if (contend)
+        contender = std::thread([&] {
+            uint64_t x = 88172645463325252ull;
+            __m256i acc = _mm256_setzero_si256();
+            while (!stop.load(std::memory_order_relaxed)) {
+                for (int i = 0; i < 32; i++) {
+                    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                    int l = (int)(x % (uint64_t)nlist);
+                    for (size_t b = off[l] * 64; b + 32 <= off[l + 1] * 64; b += 32)
+                        acc = _mm256_add_epi8(acc, _mm256_loadu_si256((const __m256i *)(code.data() + b)));
+                }
+            }
+            volatile int sink = _mm256_extract_epi32(acc, 0);
+            (void)sink;
+        });
     for (int np : nprobes) {
         if (np > nlist)
             break;
@@ -650,11 +671,14 @@ static void ivf_int8_handmade(const faiss::IndexIVF &ivf, const float *cent, int
                    "re-rank of %zu %.4f%s%s  load %.1f\n",
                    nlist, np, filt ? "50% filtered" : "unfiltered  ", rec / nq, cpu[h], cpu[nq * 99 / 100], wall[h],
                    wall[nq * 99 / 100], tc[h], tk[h], ts[h], scanned / nq / reps, scanned / nq / reps * 68 / 1024, R, tr[h],
-                   vnni  ? "  (VNNI)" : prefetch ? "  (prefetch)" : "", reps > 1 ? "  (warm: each query timed right after itself)" : "",
-                   loadavg());
+                   vnni ? "  (VNNI)" : prefetch ? "  (prefetch)" : contend ? "  (a second thread streaming lists)" : "",
+                   reps > 1 ? "  (warm: each query timed right after itself)" : "", loadavg());
             fflush(stdout);
         }
     }
+    stop = true;
+    if (contender.joinable())
+        contender.join();
 }
 
 static void print_row(const char *name, int nlist, int np, int kf, const char *mode, const Row &r, double load)
