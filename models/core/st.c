@@ -395,7 +395,7 @@ static int validate(st_file *f, size_t max_header, enc_err *err)
     if (f->map_len < 8)
         return enc_errf(err, ENC_EFORMAT, "file is %zu bytes, shorter than the 8-byte header size",
                         f->map_len);
-    uint64_t n;
+    uint64_t n = 0; /* header_length sets it when it succeeds; gcc -O3 cannot tell */
     int hrc = header_length(p, f->map_len, max_header, &n, err);
     if (hrc)
         return hrc;

@@ -355,7 +355,7 @@ int ia_builder_add(struct ia_builder *b, const char *user, size_t ulen, const ch
         b->t = n2;
         b->cap = nc;
     }
-    int32_t ui, ii;
+    int32_t ui = -1, ii = -1; /* intern_get sets them when it succeeds */
     int rc;
     if ((rc = intern_get(&b->users, user, ulen, &ui)) ||
         (rc = intern_get(&b->items, item, ilen, &ii)))
