@@ -250,6 +250,14 @@ START_TEST(degenerate_inputs)
     ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), -1);
     u[2] = INFINITY;
     ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), -1);
+    /* subnormal factors: 1 / step overflows, so the codes would be inf or
+     * NaN (undefined when made integers: a fuzzed model found it); refused
+     * by both kernels, and the caller scores in f32 */
+    u[2] = 1e-40f;
+    int fast = qi.fast;
+    for (qi.fast = 0; qi.fast <= fast; qi.fast++)
+        ck_assert_int_eq(quant_score(&qi, u, lo, w, cu), -1);
+    qi.fast = fast;
     quant_free(&qi);
     V[7] = NAN;
     ck_assert_int_eq(quant_pack(V, 3, 5, &qi), ENC_EINVAL);

@@ -201,9 +201,11 @@ static int quant_user(const float *u, size_t f, int32_t *pw, struct quser *us)
         mx = a > mx ? a : mx;
         l1 += a;
     }
-    if (!isfinite(l1)) /* an inf or NaN anywhere makes the sum so */
-        return -1;
     float t = mx / (float)QUANT_QU, inv = t > 0 ? 1 / t : 0, xx = 0, dd = 0;
+    /* An inf or NaN anywhere makes the sum so; a vector so small that 1 / t
+     * overflows (subnormal factors) would turn its codes into inf or NaN. */
+    if (!isfinite(l1) || !isfinite(inv))
+        return -1;
     int32_t sum = 0;
     memset(pw, 0, groups(f) * sizeof *pw);
     for (size_t j = 0; t > 0 && j < f; j++)
@@ -387,9 +389,11 @@ QUANT_TARGET static int user_avx2(const float *u, size_t f, int32_t *pw, struct 
         mx = a > mx ? a : mx;
         l1 += a;
     }
-    if (!isfinite(l1) || !isfinite(mx)) /* a NaN lane drops out of the vector max */
-        return -1;
     float t = mx / (float)QUANT_QU, inv = t > 0 ? 1 / t : 0, xx = 0, dd = 0;
+    /* a NaN lane drops out of the vector max; 1 / t overflows for a vector
+     * of subnormal factors, as in quant_user */
+    if (!isfinite(l1) || !isfinite(mx) || !isfinite(inv))
+        return -1;
     memset(pw, 0, groups(f) * sizeof *pw);
     int32_t sum = 0;
     if (t > 0) {

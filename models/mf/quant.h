@@ -78,7 +78,8 @@ size_t quant_chunks(size_t n);
  * as quant_select computes it) over its items i < n (padding left out).
  * Setting some lower[i] to -inf afterwards (exclusions) only removes items,
  * so umax stays a valid bound for quant_select. Returns 0, or -1 if u is
- * not finite (nothing written). Thread-safe. */
+ * not finite or too small for a step (1 / step overflows: subnormal
+ * factors), nothing written; the caller then scores in f32. Thread-safe. */
 int quant_score(const struct quant_items *qi, const float *u, float *lower, float *width,
                 float *umax);
 
