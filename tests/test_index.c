@@ -115,6 +115,18 @@ static int load_buffer(const struct mf_data *d, st_file **f, void **state, enc_e
     return load_buffer_hyper(d, NULL, f, state, err);
 }
 
+/* make_model with its index, saved and loaded from memory: the model's
+ * state (*f to close after mf_ops.free; *d for the caller to clear). */
+static void *loaded_with_index(struct mf_data *d, st_file **f)
+{
+    make_model(d);
+    d->index = build(d);
+    enc_err err = {0};
+    void *state;
+    ck_assert_msg(load_buffer(d, f, &state, &err) == 0, "%s", err.msg);
+    return state;
+}
+
 /* Exact top k of user u over every item (f32, ties to the lower row). */
 static size_t brute(const struct mf_data *d, const float *u, size_t k, struct reco_hit *out)
 {
@@ -170,12 +182,8 @@ END_TEST
 START_TEST(recall_against_brute_force)
 {
     struct mf_data d;
-    make_model(&d);
-    d.index = build(&d);
     st_file *f;
-    void *state;
-    enc_err err = {0};
-    ck_assert_msg(load_buffer(&d, &f, &state, &err) == 0, "%s", err.msg);
+    void *state = loaded_with_index(&d, &f);
     const struct index *ix = mf_index(state);
     /* this catalogue is hard (uniform users over clustered, skewed items):
      * hnswlib's own searchKnn on the same graph finds 0.80 at ef 64, 0.97
@@ -224,12 +232,8 @@ END_TEST
 START_TEST(int8_walk_as_f32)
 {
     struct mf_data d;
-    make_model(&d);
-    d.index = build(&d);
     st_file *f;
-    void *state;
-    enc_err err = {0};
-    ck_assert_msg(load_buffer(&d, &f, &state, &err) == 0, "%s", err.msg);
+    void *state = loaded_with_index(&d, &f);
     const struct index *ix = mf_index(state);
     int fast = quant_fast();
     /* codes exist exactly when the AVX2 kernel does (one 32-byte row at 16
@@ -354,12 +358,8 @@ static double index_vs_exact(void *state, int32_t item, struct reco_query q, enu
 START_TEST(exactly_k_under_filters)
 {
     struct mf_data d;
-    make_model(&d);
-    d.index = build(&d);
     st_file *f;
-    void *state;
-    enc_err err = {0};
-    ck_assert_msg(load_buffer(&d, &f, &state, &err) == 0, "%s", err.msg);
+    void *state = loaded_with_index(&d, &f);
     uint64_t unav[(ITEMS + 63) / 64];
     struct reco_hit got[50];
     size_t ng;
@@ -446,12 +446,9 @@ END_TEST
 START_TEST(path_choice)
 {
     struct mf_data d;
-    make_model(&d);
-    d.index = build(&d);
     st_file *f;
-    void *state;
+    void *state = loaded_with_index(&d, &f);
     enc_err err = {0};
-    ck_assert_msg(load_buffer(&d, &f, &state, &err) == 0, "%s", err.msg);
     const struct reco_ops *ro = mf_ops.reco;
     void *scratch = malloc(ro->scratch_bytes(state));
     struct reco_hit hits[MF_ANN_MAX_EF + 1];
